@@ -1,0 +1,85 @@
+import * as v from "valibot";
+import { UsageError } from "../core/errors.ts";
+import { configSchema } from "./schema.ts";
+import type { HostPort, Route } from "./parsers.ts";
+import type { Cidr } from "../core/cidr.ts";
+
+export interface Config {
+  readonly dataDir: string;
+  readonly dbUrl: string;
+  readonly hostname: string;
+  readonly smtpListen: readonly HostPort[];
+  readonly smtpsListen: readonly HostPort[];
+  readonly httpListen: HostPort;
+  readonly tlsCertFile?: string;
+  readonly tlsKeyFile?: string;
+  readonly sourceIp?: string;
+  readonly relayNetworks: readonly Cidr[];
+  readonly adminToken?: string;
+  readonly dnsServers?: readonly HostPort[];
+  readonly mxPort: number;
+  readonly routes: readonly Route[];
+  readonly maxMessageBytes: number;
+  readonly maxRecipients: number;
+  readonly retrySchedule: readonly number[];
+  readonly maxQueueTime: number;
+  readonly bounceDomain?: string;
+  readonly nodeId: string;
+  readonly sharedDbUrl?: string;
+  readonly sharedDbToken?: string;
+  readonly durability: "local" | "replicated";
+  readonly sandbox: boolean;
+  readonly logLevel: "debug" | "info" | "warn" | "error";
+  readonly logFormat: "json" | "text";
+}
+
+/**
+ * Validate the environment. Every invalid variable is reported, one per line,
+ * naming the variable and the form it expects; the caller exits with status 2.
+ */
+export function loadConfig(env: Record<string, string | undefined>, systemHostname: string): Config {
+  const relevant = Object.fromEntries(
+    Object.entries(env).filter(([k, value]) => k.startsWith("RELAY_") && value !== undefined && value !== ""),
+  );
+  const result = v.safeParse(configSchema, relevant, { abortEarly: false });
+  if (!result.success) {
+    const problems = result.issues.map((issue) => {
+      const name = v.getDotPath(issue) ?? "configuration";
+      return `${name}: ${issue.message}`;
+    });
+    throw new UsageError(problems);
+  }
+  const raw = result.output;
+  const dataDir = raw.RELAY_DATA_DIR;
+  if ((raw.RELAY_TLS_CERT_FILE === undefined) !== (raw.RELAY_TLS_KEY_FILE === undefined)) {
+    throw new UsageError(["RELAY_TLS_CERT_FILE, RELAY_TLS_KEY_FILE: expected both or neither to be set"]);
+  }
+  return {
+    dataDir,
+    dbUrl: raw.RELAY_DB_URL ?? `file:${dataDir.replace(/\/$/, "")}/relay.db`,
+    hostname: raw.RELAY_HOSTNAME ?? systemHostname,
+    smtpListen: raw.RELAY_SMTP_LISTEN,
+    smtpsListen: raw.RELAY_SMTPS_LISTEN,
+    httpListen: raw.RELAY_HTTP_LISTEN,
+    tlsCertFile: raw.RELAY_TLS_CERT_FILE,
+    tlsKeyFile: raw.RELAY_TLS_KEY_FILE,
+    sourceIp: raw.RELAY_SOURCE_IP,
+    relayNetworks: raw.RELAY_RELAY_NETWORKS,
+    adminToken: raw.RELAY_ADMIN_TOKEN,
+    dnsServers: raw.RELAY_DNS_SERVERS,
+    mxPort: raw.RELAY_MX_PORT,
+    routes: raw.RELAY_ROUTES,
+    maxMessageBytes: raw.RELAY_MAX_MESSAGE_BYTES,
+    maxRecipients: raw.RELAY_MAX_RECIPIENTS,
+    retrySchedule: raw.RELAY_RETRY_SCHEDULE,
+    maxQueueTime: raw.RELAY_MAX_QUEUE_TIME,
+    bounceDomain: raw.RELAY_BOUNCE_DOMAIN?.toLowerCase(),
+    nodeId: raw.RELAY_NODE_ID ?? systemHostname,
+    sharedDbUrl: raw.RELAY_SHARED_DB_URL,
+    sharedDbToken: raw.RELAY_SHARED_DB_TOKEN,
+    durability: raw.RELAY_DURABILITY,
+    sandbox: raw.RELAY_SANDBOX,
+    logLevel: raw.RELAY_LOG_LEVEL,
+    logFormat: raw.RELAY_LOG_FORMAT,
+  };
+}

@@ -1,0 +1,6 @@
+/** Time as a dependency, so the scheduler and retries are tested without waiting. */
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
