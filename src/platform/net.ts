@@ -61,7 +61,7 @@ export function connectTcp(options: ConnectOptions): Promise<net.Socket> {
   });
 }
 
-export function createSecureContext(options: { cert: string | Uint8Array; key: string | Uint8Array }): tls.SecureContext {
+export function createSecureContext(options: { cert: string | Buffer; key: string | Buffer }): tls.SecureContext {
   return tls.createSecureContext({ cert: options.cert, key: options.key, minVersion: "TLSv1.2" });
 }
 

@@ -1,0 +1,182 @@
+#!/usr/bin/env node
+// The whole test suite: `npm test`. Plain Node (>= 20) ESM, no dependencies.
+//
+// 1. builds dist/relay (`bun scripts/build.ts`): an end-to-end test runs it;
+// 2. `bun test` over test/ (unit and e2e; test/deno is left to Deno);
+// 3. `deno test --allow-all test/deno/` when that folder holds test files.
+//
+// Output streams through. The last line is exactly `tests: N passed, M failed`.
+// Exit status is non-zero when a step failed, a test failed, or nothing ran.
+// A step that fails without reporting a failed test (a build error, a runner
+// crash, a timeout) counts as one failed test, so M > 0 whenever the exit
+// status is non-zero for a reason other than "nothing ran".
+//
+// Environment:
+//   RELAY_TEST_SKIP_BUILD=1       use the dist/relay already built
+//   RELAY_TEST_STEP_TIMEOUT_S=N   kill a step after N seconds (default 900)
+//   extra arguments are passed to `bun test` (e.g. `npm test -- test/unit`)
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const bin = (name) => join(root, "node_modules", ".bin", name);
+const binary = join(root, "dist", "relay");
+const stepTimeoutMs = Number(process.env.RELAY_TEST_STEP_TIMEOUT_S || 900) * 1000;
+const extraBunArgs = process.argv.slice(2);
+
+const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
+const totals = { passed: 0, failed: 0 };
+let stepFailed = false;
+let current = null; // the running child, for signal forwarding
+
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.on(signal, () => {
+    if (current) current.kill(signal);
+    process.exitCode = 130;
+  });
+}
+
+/** Run a command, streaming its output; resolve { code, out, err } (tails, ANSI removed). */
+function run(title, command, args, env = {}) {
+  console.log(`\n=== ${title}: ${[relative(root, command) || command, ...args].join(" ")}`);
+  return new Promise((done) => {
+    const child = spawn(command, args, {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    current = child;
+    const tail = { out: "", err: "" };
+    const keep = (key, sink) => (chunk) => {
+      sink.write(chunk);
+      tail[key] = (tail[key] + chunk.toString("utf8")).slice(-256 * 1024);
+    };
+    child.stdout.on("data", keep("out", process.stdout));
+    child.stderr.on("data", keep("err", process.stderr));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      console.error(`\n=== ${title}: still running after ${stepTimeoutMs / 1000} s, killing it`);
+      child.kill("SIGKILL");
+    }, stepTimeoutMs);
+    const finish = (code) => {
+      clearTimeout(timer);
+      current = null;
+      done({ code: timedOut ? 124 : code, out: tail.out.replace(ANSI, ""), err: tail.err.replace(ANSI, "") });
+    };
+    child.on("error", (error) => {
+      console.error(`=== ${title}: cannot start ${command}: ${error.message}`);
+      finish(127);
+    });
+    child.on("close", (code, signal) => finish(code ?? (signal ? 128 : 1)));
+  });
+}
+
+/** Count a step that failed without a test failure to show for it. */
+function stepFailure(title, code) {
+  console.error(`=== ${title} failed (exit ${code})`);
+  stepFailed = true;
+  totals.failed += 1;
+}
+
+// ---- 1. build -----------------------------------------------------------------
+
+if (process.env.RELAY_TEST_SKIP_BUILD === "1") {
+  console.log(`=== build: skipped (RELAY_TEST_SKIP_BUILD=1), using ${relative(root, binary)}`);
+} else {
+  const build = await run("build", bin("bun"), [join("scripts", "build.ts")]);
+  if (build.code !== 0) stepFailure("build", build.code);
+}
+
+// ---- 2. bun test ----------------------------------------------------------------
+
+{
+  const title = "bun test";
+  const result = await run(
+    title,
+    bin("bun"),
+    [
+      "test",
+      "--no-orphans", // relay processes an e2e test leaves behind die with the runner
+      "--timeout",
+      "60000",
+      "--path-ignore-patterns",
+      "test/deno/**",
+      ...(extraBunArgs.length > 0 ? extraBunArgs : ["test/"]),
+    ],
+    { RELAY_TEST_BINARY: binary },
+  );
+  const text = `${result.out}\n${result.err}`;
+  const count = (word) => {
+    const all = [...text.matchAll(new RegExp(`^\\s*(\\d+) ${word}\\s*$`, "gm"))];
+    return all.length > 0 ? Number(all[all.length - 1][1]) : null;
+  };
+  const passed = count("pass");
+  const failed = count("fail");
+  const noFiles = /did not match any test files|No tests found/.test(text) && passed === null && failed === null;
+  totals.passed += passed ?? 0;
+  totals.failed += failed ?? 0;
+  if (noFiles) console.log(`=== ${title}: no test files`);
+  else if (result.code !== 0 && failed) stepFailed = true;
+  else if (result.code !== 0) stepFailure(title, result.code);
+}
+
+// ---- 3. deno test -----------------------------------------------------------------
+
+function hasTestFiles(dir) {
+  if (!existsSync(dir)) return false;
+  return readdirSync(dir).some((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return hasTestFiles(path);
+    return /(^|[._])test\.(ts|tsx|mts|js|mjs|jsx)$/.test(name);
+  });
+}
+
+/** Leaf test cases from Deno's JUnit report: a case named "A" with steps "A > b" is not a leaf. */
+function countJunit(xml) {
+  const cases = [...xml.matchAll(/<testcase\b[^>]*\bname="([^"]*)"[^>]*?(\/>|>([\s\S]*?)<\/testcase>)/g)].map((m) => ({
+    name: m[1],
+    failed: /<(failure|error)\b/.test(m[3] ?? ""),
+    skipped: /<skipped\b/.test(m[3] ?? ""),
+  }));
+  const names = cases.map((c) => c.name);
+  const counts = { passed: 0, failed: 0 };
+  for (const c of cases) {
+    const children = names.filter((n) => n.startsWith(`${c.name} &gt; `));
+    const childFailed = cases.some((d) => d.failed && d.name.startsWith(`${c.name} &gt; `));
+    if (children.length > 0 && (!c.failed || childFailed)) continue; // a container: its steps are counted
+    if (c.skipped) continue;
+    if (c.failed) counts.failed += 1;
+    else counts.passed += 1;
+  }
+  return counts;
+}
+
+const denoDir = join(root, "test", "deno");
+if (hasTestFiles(denoDir)) {
+  const title = "deno test";
+  const scratch = mkdtempSync(join(tmpdir(), "relay-deno-junit-"));
+  const junit = join(scratch, "report.xml");
+  const result = await run(title, bin("deno"), ["test", "--allow-all", `--junit-path=${junit}`, "test/deno/"], {
+    RELAY_TEST_BINARY: binary,
+    ...(process.stdout.isTTY ? {} : { NO_COLOR: "1" }),
+  });
+  const counts = existsSync(junit) ? countJunit(readFileSync(junit, "utf8")) : { passed: 0, failed: 0 };
+  rmSync(scratch, { recursive: true, force: true });
+  totals.passed += counts.passed;
+  totals.failed += counts.failed;
+  if (result.code !== 0 && counts.failed === 0) stepFailure(title, result.code);
+  else if (result.code !== 0) stepFailed = true;
+} else {
+  console.log("\n=== deno test: no test files in test/deno, skipped");
+}
+
+// ---- summary --------------------------------------------------------------------------
+
+const nothingRan = totals.passed + totals.failed === 0;
+if (nothingRan) console.error("\n=== no tests ran");
+console.log(`\ntests: ${totals.passed} passed, ${totals.failed} failed`);
+if (!process.exitCode) process.exitCode = stepFailed || totals.failed > 0 || nothingRan ? 1 : 0;

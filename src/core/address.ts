@@ -1,0 +1,152 @@
+/**
+ * RFC 5321 mailboxes (section 4.1.2), shared by SMTP and HTTP ingress.
+ * Non-ASCII is allowed only with SMTPUTF8 (RFC 6531 3.3: UTF8-non-ascii in
+ * atext, qtext and U-labels). Lengths are counted in octets (RFC 5321 4.5.3.1).
+ */
+
+export interface Mailbox {
+  /** The local part, decoded: no surrounding quotes, no backslash escapes. */
+  readonly local: string;
+  /** The domain, lower-cased, or an address literal such as "[192.0.2.1]". */
+  readonly domain: string;
+}
+
+export type MailboxResult = { ok: true; mailbox: Mailbox } | { ok: false; error: string };
+
+export interface MailboxOptions {
+  /** Allow non-ASCII characters (the transaction used SMTPUTF8, RFC 6531). */
+  readonly utf8?: boolean;
+}
+
+export const MAX_LOCAL_OCTETS = 64;
+export const MAX_DOMAIN_OCTETS = 255;
+/** A path is "<" mailbox ">" (RFC 5321 4.5.3.1.3). */
+export const MAX_PATH_OCTETS = 256;
+
+const encoder = new TextEncoder();
+const octets = (s: string): number => encoder.encode(s).length;
+const ATEXT = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]$/;
+
+function isAtext(ch: string, utf8: boolean): boolean {
+  return ATEXT.test(ch) || (utf8 && ch.codePointAt(0)! > 0x7f);
+}
+
+/** Dot-string = Atom *("." Atom) (RFC 5321 4.1.2). */
+export function isDotString(s: string, utf8 = false): boolean {
+  if (s === "") return false;
+  return s.split(".").every((atom) => atom !== "" && [...atom].every((ch) => isAtext(ch, utf8)));
+}
+
+/** Parse "local@domain" (no angle brackets). */
+export function parseMailbox(text: string, options: MailboxOptions = {}): MailboxResult {
+  const utf8 = options.utf8 ?? false;
+  const fail = (why: string): MailboxResult => ({ ok: false, error: `invalid mailbox "${text}": ${why}` });
+  if (!utf8 && /[^\x00-\x7f]/.test(text)) return fail("non-ASCII characters require SMTPUTF8");
+  let local: string;
+  let rest: string;
+  if (text.startsWith('"')) {
+    const quoted = parseQuoted(text, utf8);
+    if (typeof quoted === "string") return fail(quoted);
+    local = quoted.value;
+    rest = text.slice(quoted.end);
+    if (!rest.startsWith("@")) return fail('expected "@" after the quoted local part');
+  } else {
+    const at = text.lastIndexOf("@");
+    if (at < 0) return fail('missing "@"');
+    local = text.slice(0, at);
+    rest = text.slice(at);
+    if (local === "") return fail("empty local part");
+    if (!isDotString(local, utf8)) return fail(`local part "${local}" is not a dot-atom; quote it`);
+  }
+  const wireLocal = text.length - rest.length;
+  const domainText = rest.slice(1);
+  if (octets(text.slice(0, wireLocal)) > MAX_LOCAL_OCTETS) return fail(`local part longer than ${MAX_LOCAL_OCTETS} octets`);
+  if (octets(domainText) > MAX_DOMAIN_OCTETS) return fail(`domain longer than ${MAX_DOMAIN_OCTETS} octets`);
+  if (octets(text) + 2 > MAX_PATH_OCTETS) return fail(`path longer than ${MAX_PATH_OCTETS} octets`);
+  const domainError = checkDomain(domainText, utf8);
+  if (domainError) return fail(domainError);
+  return { ok: true, mailbox: { local, domain: domainText.toLowerCase() } };
+}
+
+/** Quoted-string with qtextSMTP and quoted-pairSMTP (RFC 5321 4.1.2). */
+function parseQuoted(text: string, utf8: boolean): { value: string; end: number } | string {
+  let value = "";
+  const chars = [...text];
+  let i = 1;
+  let end = 1; // in UTF-16 units
+  for (; i < chars.length; i++) {
+    const ch = chars[i]!;
+    end += ch.length;
+    if (ch === '"') return { value, end };
+    const code = ch.codePointAt(0)!;
+    if (ch === "\\") {
+      const next = chars[++i];
+      if (next === undefined) break;
+      end += next.length;
+      if (next.codePointAt(0)! < 32 || next.codePointAt(0)! > 126) return "invalid quoted-pair";
+      value += next;
+    } else if ((code >= 32 && code <= 126) || (utf8 && code > 0x7f)) {
+      value += ch;
+    } else {
+      return `invalid character U+${code.toString(16).padStart(4, "0")} in quoted local part`;
+    }
+  }
+  return "unterminated quoted local part";
+}
+
+function checkDomain(domain: string, utf8: boolean): string | undefined {
+  if (domain === "") return "empty domain";
+  if (domain.startsWith("[")) {
+    if (!domain.endsWith("]")) return `unterminated address literal "${domain}"`;
+    const inner = domain.slice(1, -1);
+    if (isIPv4(inner)) return undefined;
+    if (/^IPv6:/i.test(inner) && isIPv6(inner.slice(5))) return undefined;
+    return `invalid address literal "${domain}"`;
+  }
+  for (const label of domain.split(".")) {
+    if (label === "") return `empty label in domain "${domain}"`;
+    if (octets(label) > 63) return `label "${label}" longer than 63 octets`;
+    // sub-domain = Let-dig [Ldh-str] (RFC 5321 4.1.2); U-labels with SMTPUTF8 (RFC 6531).
+    const ok = [...label].every((ch) => /[A-Za-z0-9-]/.test(ch) || (utf8 && ch.codePointAt(0)! > 0x7f));
+    if (!ok || label.startsWith("-") || label.endsWith("-")) return `invalid domain label "${label}"`;
+  }
+  return undefined;
+}
+
+export function isIPv4(s: string): boolean {
+  const parts = s.split(".");
+  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
+}
+
+/** IPv6-addr (RFC 5321 4.1.3): full, compressed ("::"), optionally ending in IPv4. */
+export function isIPv6(s: string): boolean {
+  let body = s;
+  let needed = 8;
+  const v4 = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(s);
+  if (v4) {
+    if (!isIPv4(v4[2]!)) return false;
+    body = v4[1]!.endsWith("::") ? v4[1]! : v4[1]!.slice(0, -1);
+    needed = 6;
+  }
+  const hex = /^[0-9A-Fa-f]{1,4}$/;
+  const groups = (x: string): string[] => (x === "" ? [] : x.split(":"));
+  const halves = body.split("::");
+  if (halves.length > 2) return false;
+  if (halves.length === 1) {
+    const g = groups(body);
+    return g.length === needed && g.every((x) => hex.test(x));
+  }
+  const all = [...groups(halves[0]!), ...groups(halves[1]!)];
+  return all.length < needed && all.every((x) => hex.test(x));
+}
+
+/** Render a mailbox for the wire: quote the local part only when it is not a dot-string. */
+export function formatMailbox(m: Mailbox): string {
+  const local = isDotString(m.local, true) ? m.local : `"${m.local.replace(/(["\\])/g, "\\$1")}"`;
+  return `${local}@${m.domain}`;
+}
+
+/** "<local@domain>", or "<>" for the null reverse-path. */
+export function formatPath(m: Mailbox | null): string {
+  return m ? `<${formatMailbox(m)}>` : "<>";
+}

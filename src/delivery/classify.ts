@@ -1,0 +1,77 @@
+import type { Reply } from "../core/reply.ts";
+
+export type Disposition = "delivered" | "deferred" | "bounced";
+
+export type Category =
+  | "bad-mailbox"
+  | "bad-domain"
+  | "inactive-mailbox"
+  | "quota-issues"
+  | "spam-related"
+  | "policy-related"
+  | "routing-errors"
+  | "protocol-errors"
+  | "bad-connection"
+  | "no-answer-from-host"
+  | "message-expired"
+  | "content-related"
+  | "relaying-issues"
+  | "invalid-sender"
+  | "virus-related"
+  | "bad-configuration"
+  | "greylisting"
+  | "throttling"
+  | "other";
+
+export interface Classification {
+  readonly disposition: Disposition;
+  readonly category: Category;
+}
+
+/**
+ * Reply classification as data (KumoMTA style): the first rule that matches
+ * wins. Enhanced codes (RFC 3463) are the most reliable signal; text patterns
+ * catch the providers that send generic codes.
+ */
+const RULES: readonly { enhanced?: RegExp; code?: RegExp; text?: RegExp; category: Category }[] = [
+  { text: /greylist|graylist|try again later|please retry/i, code: /^45/, category: "greylisting" },
+  { text: /rate limit|too many (messages|connections)|throttl|temporarily deferred/i, category: "throttling" },
+  { text: /spam|blocklist|blacklist|blocked|reputation|spamhaus/i, category: "spam-related" },
+  { text: /virus|malware/i, category: "virus-related" },
+  { enhanced: /^[45]\.1\.[16]$/, category: "bad-mailbox" },
+  { enhanced: /^[45]\.1\.2$/, category: "bad-domain" },
+  { enhanced: /^[45]\.1\.[78]$/, category: "invalid-sender" },
+  { enhanced: /^[45]\.2\.1$/, category: "inactive-mailbox" },
+  { enhanced: /^[45]\.2\.2$/, category: "quota-issues" },
+  { enhanced: /^[45]\.2\.3$/, category: "content-related" },
+  { enhanced: /^[45]\.3\.4$/, category: "content-related" },
+  { enhanced: /^[45]\.4\.[0-7]$/, category: "routing-errors" },
+  { enhanced: /^[45]\.5\.\d+$/, category: "protocol-errors" },
+  { enhanced: /^[45]\.6\.\d+$/, category: "content-related" },
+  { enhanced: /^[45]\.7\.1$/, text: /relay/i, category: "relaying-issues" },
+  { enhanced: /^[45]\.7\.\d+$/, category: "policy-related" },
+  { text: /mailbox (full|over quota)|quota/i, category: "quota-issues" },
+  { text: /user unknown|no such user|mailbox unavailable|does not exist|unknown recipient/i, category: "bad-mailbox" },
+  { text: /relay(ing)? (access )?denied|not permitted to relay/i, category: "relaying-issues" },
+  { code: /^5[05]\d$/, text: /syntax|command/i, category: "protocol-errors" },
+  { code: /^421$/, category: "throttling" },
+];
+
+export function classifyReply(reply: Reply): Classification {
+  const disposition: Disposition = reply.code < 400 ? "delivered" : reply.code < 500 ? "deferred" : "bounced";
+  if (disposition === "delivered") return { disposition, category: "other" };
+  const text = reply.lines.join(" ");
+  const rule = RULES.find(
+    (r) =>
+      (!r.enhanced || (reply.enhanced !== undefined && r.enhanced.test(reply.enhanced))) &&
+      (!r.code || r.code.test(String(reply.code))) &&
+      (!r.text || r.text.test(text)),
+  );
+  return { disposition, category: rule?.category ?? "other" };
+}
+
+/** Transport failures (no SMTP reply at all) are always temporary. */
+export function classifyTransportError(kind: "connect" | "timeout" | "tls" | "disconnect" | "dns"): Classification {
+  const category: Category = kind === "timeout" ? "no-answer-from-host" : kind === "dns" ? "routing-errors" : "bad-connection";
+  return { disposition: "deferred", category };
+}

@@ -1,0 +1,47 @@
+import type { Route } from "../config/parsers.ts";
+import type { MailHostsResult } from "../dns/mx.ts";
+
+/** Where to deliver one domain's mail: hosts in the order to try them. */
+export type RouteResult =
+  | { readonly kind: "hosts"; readonly hosts: readonly TargetHost[] }
+  /** The domain accepts no mail (null MX, RFC 7505) or does not exist: bounce now. */
+  | { readonly kind: "permanent"; readonly status: string; readonly reason: string }
+  /** DNS could not answer now: defer, never bounce. */
+  | { readonly kind: "temporary"; readonly reason: string };
+
+export interface TargetHost {
+  readonly name: string;
+  readonly addresses: readonly string[];
+  readonly port: number;
+}
+
+export interface RouterDeps {
+  /** RELAY_ROUTES: static routes override MX lookup; "*" matches every domain. */
+  readonly routes: readonly Route[];
+  readonly lookupMailHosts: (domain: string) => Promise<MailHostsResult>;
+  /** RELAY_MX_PORT. */
+  readonly mxPort: number;
+}
+
+export function createRouter(deps: RouterDeps): (domain: string) => Promise<RouteResult> {
+  return async (domain) => {
+    const route = deps.routes.find((r) => r.domain === domain) ?? deps.routes.find((r) => r.domain === "*");
+    if (route) {
+      // A static target given by name is resolved by the connect call itself.
+      return { kind: "hosts", hosts: [{ name: route.target.host, addresses: [route.target.host], port: route.target.port }] };
+    }
+    const found = await deps.lookupMailHosts(domain);
+    switch (found.kind) {
+      case "hosts":
+        return { kind: "hosts", hosts: found.hosts.map((h) => ({ name: h.name, addresses: h.addresses, port: deps.mxPort })) };
+      case "null-mx":
+        return { kind: "permanent", status: "5.1.10", reason: `${domain} accepts no mail (null MX, RFC 7505)` };
+      case "no-domain":
+        return { kind: "permanent", status: "5.1.2", reason: `${domain} does not exist (NXDOMAIN)` };
+      case "no-hosts":
+        return { kind: "permanent", status: "5.4.4", reason: `no mail host of ${domain} has an address: ${found.detail}` };
+      case "temporary":
+        return { kind: "temporary", reason: `DNS lookup for ${domain} failed: ${found.detail}` };
+    }
+  };
+}

@@ -1,0 +1,80 @@
+import type { Clock } from "../core/clock.ts";
+import { newId } from "../core/id.ts";
+import type { NewMessage, QueueStore } from "../queue/store.ts";
+import { hasHeader, prependHeaders } from "./headers.ts";
+
+export interface SubmittedRecipient {
+  readonly address: string;
+  readonly notify?: readonly string[];
+  readonly orcpt?: string;
+}
+
+export interface Submission {
+  /** "" for the null reverse-path. */
+  readonly mailFrom: string;
+  readonly recipients: readonly SubmittedRecipient[];
+  readonly body: Uint8Array;
+  readonly source: "smtp" | "http";
+  readonly clientIp?: string;
+  readonly clientHelo?: string;
+  readonly authUser?: string;
+  readonly tls?: boolean;
+  readonly dsnRet?: "FULL" | "HDRS";
+  readonly dsnEnvid?: string;
+  readonly tags?: readonly string[];
+  readonly metadata?: Readonly<Record<string, unknown>>;
+  readonly sendAt?: number;
+}
+
+export interface IngressDeps {
+  readonly store: QueueStore;
+  readonly clock: Clock;
+  readonly hostname: string;
+  /** Told after every durable enqueue, so the delivery loop can wake without polling. */
+  readonly onEnqueued: () => void;
+}
+
+/** The one way into the queue, shared by the SMTP and HTTP front ends. */
+export class Ingress {
+  constructor(private readonly deps: IngressDeps) {}
+
+  async submit(s: Submission): Promise<string> {
+    const body = prependHeaders(s.body, this.addedHeaders(s));
+    const message: NewMessage = {
+      mailFrom: s.mailFrom,
+      recipients: s.recipients.map((r) => ({ ...r, domain: domainOf(r.address) })),
+      body,
+      source: s.source,
+      clientIp: s.clientIp,
+      authUser: s.authUser,
+      dsnRet: s.dsnRet,
+      dsnEnvid: s.dsnEnvid,
+      tags: s.tags,
+      metadata: s.metadata,
+      sendAt: s.sendAt,
+    };
+    const id = await this.deps.store.enqueue(message);
+    this.deps.onEnqueued();
+    return id;
+  }
+
+  /**
+   * A Received trace field (RFC 5321 4.4) and, as a submission service may
+   * (RFC 6409 8.2, 8.3), the Date and Message-ID a client left out.
+   */
+  private addedHeaders(s: Submission): string[] {
+    const { hostname, clock } = this.deps;
+    const date = new Date(clock.now()).toUTCString().replace("GMT", "+0000");
+    const lines: string[] = [];
+    const from = s.clientIp ? `from ${s.clientHelo ?? "unknown"} ([${s.clientIp}])` : "from api";
+    const protocol = s.source === "http" ? "HTTP" : `ESMTP${s.tls ? "S" : ""}${s.authUser ? "A" : ""}`;
+    lines.push(`Received: ${from}\r\n\tby ${hostname} (relay) with ${protocol};\r\n\t${date}`);
+    if (!hasHeader(s.body, "Date")) lines.push(`Date: ${date}`);
+    if (!hasHeader(s.body, "Message-ID")) lines.push(`Message-ID: <${newId(clock.now())}@${hostname}>`);
+    return lines;
+  }
+}
+
+export function domainOf(address: string): string {
+  return address.slice(address.lastIndexOf("@") + 1).toLowerCase();
+}

@@ -1,0 +1,87 @@
+import { sql } from "drizzle-orm";
+import { blob, index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+
+/** One accepted message: envelope sender, the raw RFC 5322 bytes, and what the submitter attached. */
+export const messages = sqliteTable("messages", {
+  id: text("id").primaryKey(),
+  createdAt: integer("created_at").notNull(),
+  /** Envelope sender; "" is the null reverse-path <> (never bounced to). */
+  mailFrom: text("mail_from").notNull(),
+  source: text("source", { enum: ["smtp", "http", "bounce"] }).notNull(),
+  clientIp: text("client_ip"),
+  authUser: text("auth_user"),
+  size: integer("size").notNull(),
+  /** RFC 3461 RET and ENVID, honoured by the DSN. */
+  dsnRet: text("dsn_ret", { enum: ["FULL", "HDRS"] }),
+  dsnEnvid: text("dsn_envid"),
+  tags: text("tags", { mode: "json" }).$type<string[]>(),
+  metadata: text("metadata", { mode: "json" }).$type<Record<string, unknown>>(),
+  body: blob("body", { mode: "buffer" }).notNull(),
+});
+
+export const recipientStates = ["queued", "deferred", "delivered", "bounced", "expired", "cancelled"] as const;
+export type RecipientState = (typeof recipientStates)[number];
+
+/** One recipient of one message; its state is the unit the delivery loop works on. */
+export const recipients = sqliteTable(
+  "recipients",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    messageId: text("message_id").notNull().references(() => messages.id, { onDelete: "cascade" }),
+    address: text("address").notNull(),
+    domain: text("domain").notNull(),
+    state: text("state", { enum: recipientStates }).notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: integer("next_attempt_at").notNull(),
+    /**
+     * The node working on it. A claim also moves next_attempt_at to the end of
+     * the lease, so after a crash or kill -9 the recipient falls due again by itself.
+     */
+    leaseOwner: text("lease_owner"),
+    lastReply: text("last_reply"),
+    /** RFC 3461 NOTIFY (comma list) and ORCPT. */
+    dsnNotify: text("dsn_notify"),
+    dsnOrcpt: text("dsn_orcpt"),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    // The scheduler's only query: pending recipients by due time. Partial, so
+    // finished recipients never cost anything to skip.
+    index("recipients_due").on(t.nextAttemptAt).where(sql`state in ('queued', 'deferred')`),
+    index("recipients_message").on(t.messageId),
+  ],
+);
+
+export const eventTypes = [
+  "received",
+  "rejected",
+  "deferred",
+  "delivered",
+  "bounced",
+  "expired",
+  "suppressed",
+  "complained",
+  "unsubscribed",
+  "cancelled",
+] as const;
+export type EventType = (typeof eventTypes)[number];
+
+/** The durable event log; its id is the resumable cursor of GET /v1/events. */
+export const events = sqliteTable(
+  "events",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    at: integer("at").notNull(),
+    type: text("type", { enum: eventTypes }).notNull(),
+    messageId: text("message_id"),
+    recipient: text("recipient"),
+    data: text("data", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+  },
+  (t) => [index("events_message").on(t.messageId)],
+);
+
+/** Small node settings, such as the admin token's hash. */
+export const settings = sqliteTable("settings", {
+  key: text("key").primaryKey(),
+  value: text("value").notNull(),
+});

@@ -1,0 +1,153 @@
+import type { Socket } from "node:net";
+import type { Reply } from "../../core/reply.ts";
+import { type ClientErrorKind, type ClientStage, kindOfSocketError, SmtpClientError } from "./errors.ts";
+import { ReplyFormatError, ReplyReader } from "./reply-reader.ts";
+
+interface Waiter {
+  resolve(reply: Reply): void;
+  reject(error: SmtpClientError): void;
+  stage: ClientStage;
+  command?: string;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+interface Ended {
+  kind: ClientErrorKind;
+  message: string;
+  code?: string;
+  cause?: unknown;
+}
+
+/**
+ * One connection seen as a queue of replies: the session writes commands and
+ * awaits replies one at a time, each with its stage's timeout. Replies that
+ * arrive early (PIPELINING) wait in order. The socket can be swapped for STARTTLS.
+ */
+export class ReplyChannel {
+  private readonly reader: ReplyReader;
+  private readonly queued: Reply[] = [];
+  private waiter?: Waiter;
+  private ended?: Ended;
+  private socket: Socket;
+
+  constructor(socket: Socket, maxReplyBytes?: number) {
+    this.reader = new ReplyReader(maxReplyBytes);
+    this.socket = socket;
+    this.attach(socket);
+  }
+
+  get usable(): boolean {
+    return this.ended === undefined;
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.socket.remoteAddress;
+  }
+
+  get localAddress(): string | undefined {
+    return this.socket.localAddress;
+  }
+
+  attach(socket: Socket): void {
+    this.socket = socket;
+    socket.on("data", this.onData);
+    socket.on("error", this.onError);
+    socket.on("close", this.onClose);
+  }
+
+  /**
+   * Hand the raw socket over (for the TLS handshake). Anything the server sent
+   * after its 220 to STARTTLS would be plaintext injected into the TLS session
+   * (RFC 3207 5, CVE-2011-0411 class): refuse it.
+   */
+  detach(stage: ClientStage): Socket {
+    const socket = this.socket;
+    socket.off("data", this.onData);
+    socket.off("error", this.onError);
+    socket.off("close", this.onClose);
+    if (this.reader.pending || this.queued.length > 0) {
+      socket.destroy();
+      throw new SmtpClientError("protocol", stage, "server sent data after its reply to STARTTLS");
+    }
+    return socket;
+  }
+
+  write(data: string | Uint8Array): void {
+    if (this.ended) return; // the next read reports why
+    this.socket.write(data);
+  }
+
+  /** The next reply, tagged with the command that caused it. */
+  next(stage: ClientStage, command: string | undefined, timeoutMs: number): Promise<Reply> {
+    const ready = this.queued.shift();
+    if (ready) return Promise.resolve(command === undefined ? ready : { ...ready, command });
+    if (this.ended) return Promise.reject(this.error(this.ended, stage));
+    if (this.waiter) return Promise.reject(new SmtpClientError("protocol", stage, "a reply is already awaited"));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiter = undefined;
+        this.fail({ kind: "closed", message: "session closed after a timeout" });
+        reject(new SmtpClientError("timeout", stage, `no reply at ${stage} within ${timeoutMs}ms`));
+      }, timeoutMs);
+      this.waiter = {
+        resolve: (reply) => resolve(command === undefined ? reply : { ...reply, command }),
+        reject,
+        stage,
+        command,
+        timer,
+      };
+    });
+  }
+
+  close(): void {
+    this.fail({ kind: "closed", message: "session closed" });
+  }
+
+  private readonly onData = (chunk: Uint8Array): void => {
+    let replies: Reply[];
+    try {
+      replies = this.reader.push(chunk);
+    } catch (error) {
+      const message = error instanceof ReplyFormatError ? error.message : String(error);
+      this.fail({ kind: "protocol", message, cause: error });
+      return;
+    }
+    this.queued.push(...replies);
+    this.wake();
+  };
+
+  private readonly onError = (error: Error): void => {
+    const stage = this.waiter?.stage ?? "quit";
+    const { kind, code } = kindOfSocketError(error, stage);
+    this.fail({ kind, code, message: error.message, cause: error });
+  };
+
+  private readonly onClose = (): void => {
+    this.fail({ kind: "disconnected", message: "server closed the connection" });
+  };
+
+  private wake(): void {
+    const waiter = this.waiter;
+    const reply = waiter && this.queued.shift();
+    if (!waiter || !reply) return;
+    this.waiter = undefined;
+    clearTimeout(waiter.timer);
+    waiter.resolve(reply);
+  }
+
+  /** Record the first reason the connection ended, destroy it, and fail a pending read. */
+  private fail(ended: Ended): void {
+    if (!this.ended) this.ended = ended;
+    this.socket.destroy();
+    const waiter = this.waiter;
+    if (!waiter) return;
+    this.waiter = undefined;
+    clearTimeout(waiter.timer);
+    waiter.reject(this.error(this.ended, waiter.stage));
+  }
+
+  private error(ended: Ended, stage: ClientStage): SmtpClientError {
+    const where = ended.kind === "closed" ? "" : ` at ${stage}`;
+    return new SmtpClientError(ended.kind, stage, `${ended.message}${where}`, undefined, ended.code, { cause: ended.cause });
+  }
+}

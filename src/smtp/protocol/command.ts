@@ -1,0 +1,61 @@
+import type { Mailbox } from "../../core/address.ts";
+import { reply, type Reply } from "../../core/reply.ts";
+import { parsePath } from "./path.ts";
+import { mailParams, rcptParams, splitParams, type MailParams, type RcptParams } from "./params.ts";
+
+/** A command line split into its verb (upper-cased) and arguments (RFC 5321 4.1.1). */
+export interface Command {
+  readonly verb: string;
+  readonly args: string;
+}
+
+export function parseCommand(line: string): Command {
+  const space = line.indexOf(" ");
+  if (space < 0) return { verb: line.toUpperCase(), args: "" };
+  return { verb: line.slice(0, space).toUpperCase(), args: line.slice(space + 1) };
+}
+
+export type Parsed<T> = ({ ok: true } & T) | { ok: false; reply: Reply };
+
+const syntax = (enhanced: string, text: string): { ok: false; reply: Reply } => ({ ok: false, reply: reply(501, enhanced, text) });
+
+/** Whether the MAIL arguments ask for SMTPUTF8, so the path may hold UTF-8 (RFC 6531 3.4). */
+function wantsUtf8(args: string): boolean {
+  return / smtputf8(?: |$)/i.test(args);
+}
+
+/**
+ * "FROM:<reverse-path> [params]" (RFC 5321 4.1.1.2). A space after the colon
+ * is tolerated, as most servers do; the angle brackets are required.
+ */
+export function parseMailFrom(args: string): Parsed<{ from: Mailbox | null; params: MailParams }> {
+  const m = /^FROM: *(.*)$/i.exec(args);
+  if (!m) return syntax("5.5.2", "Syntax: MAIL FROM:<address> [parameters]");
+  const utf8 = wantsUtf8(m[1]!.slice(m[1]!.lastIndexOf(">")));
+  const path = parsePath(m[1]!, { utf8, allowNull: true });
+  if (!path.ok) return syntax("5.1.7", path.error);
+  const raw = splitParams(path.rest, utf8);
+  if (!raw.ok) return syntax("5.5.4", raw.error);
+  const params = mailParams(raw.params);
+  if (!params.ok) return { ok: false, reply: reply(params.code, "5.5.4", params.error) };
+  return { ok: true, from: path.mailbox, params: params.params };
+}
+
+/**
+ * "TO:<forward-path> [params]" (RFC 5321 4.1.1.3). "<Postmaster>" without a
+ * domain must be accepted; it becomes postmaster@<localDomain>.
+ */
+export function parseRcptTo(args: string, utf8: boolean, localDomain: string): Parsed<{ to: Mailbox; params: RcptParams }> {
+  const m = /^TO: *(.*)$/i.exec(args);
+  if (!m) return syntax("5.5.2", "Syntax: RCPT TO:<address> [parameters]");
+  let text = m[1]!;
+  const postmaster = /^<postmaster>/i.exec(text);
+  if (postmaster) text = `<postmaster@${localDomain}>${text.slice(postmaster[0].length)}`;
+  const path = parsePath(text, { utf8, allowNull: false });
+  if (!path.ok || !path.mailbox) return syntax("5.1.3", path.ok ? "a recipient is required" : path.error);
+  const raw = splitParams(path.rest, utf8);
+  if (!raw.ok) return syntax("5.5.4", raw.error);
+  const params = rcptParams(raw.params);
+  if (!params.ok) return { ok: false, reply: reply(params.code, "5.5.4", params.error) };
+  return { ok: true, to: path.mailbox, params: params.params };
+}

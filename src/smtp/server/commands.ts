@@ -1,0 +1,128 @@
+import type { Mailbox } from "../../core/address.ts";
+import { reply, type Reply } from "../../core/reply.ts";
+import { parseMailFrom, parseRcptTo } from "../protocol/command.ts";
+import type { MailParams, RcptParams } from "../protocol/params.ts";
+import type { Envelope, ResolvedOptions, SessionInfo, SmtpServerHooks } from "./types.ts";
+
+/** One mail transaction: MAIL, then RCPTs, then DATA (RFC 5321 3.3). */
+export interface Transaction {
+  readonly from: Mailbox | null;
+  readonly params: MailParams;
+  readonly recipients: { mailbox: Mailbox; params: RcptParams }[];
+  /** SMTPUTF8 was asked at MAIL, so RCPT paths may hold UTF-8 (RFC 6531). */
+  readonly utf8: boolean;
+}
+
+export interface SessionState {
+  greeted: boolean;
+  tx?: Transaction;
+}
+
+/** What a command handler needs from its session. */
+export interface CommandContext {
+  readonly info: SessionInfo;
+  readonly options: ResolvedOptions;
+  readonly hooks: SmtpServerHooks;
+  readonly state: SessionState;
+  /** STARTTLS may be offered now (a certificate exists and the session is plain). */
+  canStartTls(): boolean;
+  /** Run a hook; undefined means it threw (already logged by the caller's policy: not shown). */
+  call<T>(fn: () => Promise<T>): Promise<{ value: T } | undefined>;
+}
+
+export const HOOK_FAILED = reply(451, "4.3.0", "Internal error; try again later");
+
+export function envelopeOf(tx: Transaction): Envelope {
+  return { mailFrom: tx.from, mailParams: { ...tx.params }, recipients: tx.recipients.map((r) => ({ ...r })) };
+}
+
+/** EHLO (RFC 5321 4.1.1.1) with the extensions this server implements. */
+export function ehlo(ctx: CommandContext, args: string): Reply {
+  const name = args.trim();
+  if (name === "" || /\s/.test(name)) return reply(501, "5.5.4", "Syntax: EHLO domain-or-address-literal");
+  greet(ctx, name);
+  const lines = [`${ctx.options.hostname} greets ${name}`, "PIPELINING", `SIZE ${ctx.options.maxMessageBytes}`];
+  lines.push("8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "DSN");
+  if (ctx.canStartTls()) lines.push("STARTTLS");
+  // RFC 2034 3: no enhanced code on the EHLO/HELO reply.
+  return reply(250, undefined, ...lines);
+}
+
+export function helo(ctx: CommandContext, args: string): Reply {
+  const name = args.trim();
+  if (name === "" || /\s/.test(name)) return reply(501, "5.5.4", "Syntax: HELO domain");
+  greet(ctx, name);
+  return reply(250, undefined, ctx.options.hostname);
+}
+
+/** EHLO/HELO also reset any transaction (RFC 5321 4.1.4). */
+function greet(ctx: CommandContext, name: string): void {
+  ctx.info.heloName = name;
+  ctx.state.greeted = true;
+  ctx.state.tx = undefined;
+}
+
+export async function mail(ctx: CommandContext, args: string): Promise<Reply> {
+  if (!ctx.state.greeted) return reply(503, "5.5.1", "Send EHLO or HELO first");
+  if (ctx.state.tx) return reply(503, "5.5.1", "Nested MAIL command");
+  const parsed = parseMailFrom(args);
+  if (!parsed.ok) return parsed.reply;
+  const { from, params } = parsed;
+  if (params.size !== undefined && params.size > ctx.options.maxMessageBytes) {
+    return reply(552, "5.3.4", `Message size exceeds fixed maximum message size of ${ctx.options.maxMessageBytes} bytes`);
+  }
+  const onMailFrom = ctx.hooks.onMailFrom;
+  if (onMailFrom) {
+    const result = await ctx.call(() => onMailFrom.call(ctx.hooks, ctx.info, from, params));
+    if (!result) return HOOK_FAILED;
+    if (result.value && result.value.code >= 400) return result.value;
+    ctx.state.tx = { from, params, recipients: [], utf8: params.smtputf8 === true };
+    return result.value ?? reply(250, "2.1.0", "Sender OK");
+  }
+  ctx.state.tx = { from, params, recipients: [], utf8: params.smtputf8 === true };
+  return reply(250, "2.1.0", "Sender OK");
+}
+
+export async function rcpt(ctx: CommandContext, args: string): Promise<Reply> {
+  const tx = ctx.state.tx;
+  if (!tx) return reply(503, "5.5.1", "Send MAIL first");
+  const parsed = parseRcptTo(args, tx.utf8, ctx.options.hostname.toLowerCase());
+  if (!parsed.ok) return parsed.reply;
+  // RFC 5321 4.5.3.1.8: 452 for too many recipients; the client sends the rest later.
+  if (tx.recipients.length >= ctx.options.maxRecipients) return reply(452, "4.5.3", "Too many recipients");
+  const result = await ctx.call(() => ctx.hooks.onRcptTo(ctx.info, parsed.to, parsed.params, envelopeOf(tx)));
+  if (!result) return HOOK_FAILED;
+  if (result.value && result.value.code >= 400) return result.value;
+  if (ctx.state.tx !== tx) return reply(503, "5.5.1", "Transaction was reset");
+  tx.recipients.push({ mailbox: parsed.to, params: parsed.params });
+  return result.value ?? reply(250, "2.1.5", "Recipient OK");
+}
+
+/** Checks before "354"; undefined means go ahead. */
+export function dataAllowed(ctx: CommandContext, args: string): Reply | undefined {
+  if (args !== "") return reply(501, "5.5.4", "DATA takes no arguments");
+  if (!ctx.state.tx) return reply(503, "5.5.1", "Send MAIL first");
+  if (ctx.state.tx.recipients.length === 0) return reply(503, "5.5.1", "Send RCPT first");
+  return undefined;
+}
+
+/** Commands that need no I/O beyond their reply. */
+export function simple(ctx: CommandContext, verb: string, args: string): Reply | undefined {
+  switch (verb) {
+    case "RSET":
+      if (args !== "") return reply(501, "5.5.4", "RSET takes no arguments");
+      ctx.state.tx = undefined;
+      return reply(250, "2.0.0", "OK");
+    case "NOOP":
+      return reply(250, "2.0.0", "OK");
+    case "VRFY":
+      // RFC 5321 3.5.3: 252 when the server will not verify.
+      return reply(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery");
+    case "EXPN":
+      return reply(502, "5.5.1", "EXPN not supported");
+    case "HELP":
+      return reply(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS");
+    default:
+      return undefined;
+  }
+}

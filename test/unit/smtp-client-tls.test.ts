@@ -1,0 +1,84 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { SmtpClientError, SmtpClientSession } from "../../src/smtp/client/index.ts";
+import { type Destination, type DestinationOptions, startDestination } from "../fixtures/smtp-destination.ts";
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+const MESSAGE = "Subject: tls\r\n\r\nover TLS\r\n";
+
+let certificate: { cert: string; key: string };
+const started: Destination[] = [];
+
+before(() => {
+  const dir = mkdtempSync(join(tmpdir(), "relay-smtp-client-tls-"));
+  try {
+    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1",
+      "-keyout", join(dir, "k"), "-out", join(dir, "c")], { stdio: "ignore" });
+    certificate = { cert: readFileSync(join(dir, "c"), "utf8"), key: readFileSync(join(dir, "k"), "utf8") };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+after(async () => {
+  await Promise.all(started.map((d) => d.close()));
+});
+
+async function destination(options: DestinationOptions): Promise<Destination> {
+  const d = await startDestination(options);
+  started.push(d);
+  return d;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<SmtpClientError> {
+  const error = await promise.then(() => undefined, (e: unknown) => e);
+  assert.ok(error instanceof SmtpClientError, `expected SmtpClientError, got ${String(error)}`);
+  return error;
+}
+
+describe("STARTTLS (RFC 3207)", () => {
+  test("opportunistic: upgrades, re-issues EHLO, records the TLS version, delivers", async () => {
+    const d = await destination({ starttls: certificate });
+    const session = await SmtpClientSession.open({ host: d.host, port: d.port, heloName: "relay.test", tls: "opportunistic", servername: "localhost" });
+    assert.match(session.tls?.version ?? "", /^TLSv1\.[23]$/);
+    assert.ok(session.tls?.cipher);
+    assert.ok(!session.extensions.has("STARTTLS"), "extensions come from the EHLO after TLS");
+    const result = await session.send({ mailFrom: "a@sender.test", recipients: ["b@dest.test", "nouser@dest.test"] }, bytes(MESSAGE));
+    await session.quit();
+    assert.deepEqual(result.recipients.map((r) => r.reply.code), [250, 550]);
+    assert.equal(result.data?.code, 250);
+    assert.equal(d.messages[0]?.tls, true);
+    assert.equal(d.messages[0]?.data, MESSAGE);
+    assert.deepEqual(d.sessions[0]?.commands.filter((c) => /^(EHLO|STARTTLS)/.test(c)), ["EHLO relay.test", "STARTTLS", "EHLO relay.test"]);
+  });
+
+  test("tls: none ignores an offered STARTTLS", async () => {
+    const d = await destination({ starttls: certificate });
+    const session = await SmtpClientSession.open({ host: d.host, port: d.port, heloName: "relay.test", tls: "none" });
+    assert.equal(session.tls, undefined);
+    await session.send({ mailFrom: "a@sender.test", recipients: ["b@dest.test"] }, bytes(MESSAGE));
+    await session.quit();
+    assert.equal(d.messages[0]?.tls, false);
+  });
+
+  test("tls: required fails with kind tls when STARTTLS is not offered", async () => {
+    const d = await destination({});
+    const error = await rejection(SmtpClientSession.open({ host: d.host, port: d.port, heloName: "relay.test", tls: "required" }));
+    assert.equal(error.kind, "tls");
+    assert.equal(error.stage, "starttls");
+  });
+
+  test("a certificate that does not verify fails the handshake with kind tls when tlsVerify is set", async () => {
+    const d = await destination({ starttls: certificate });
+    const error = await rejection(SmtpClientSession.open({
+      host: d.host, port: d.port, heloName: "relay.test", tls: "required", servername: "localhost", tlsVerify: true,
+    }));
+    assert.equal(error.kind, "tls");
+    assert.equal(error.stage, "tls");
+    assert.equal(d.messages.length, 0);
+  });
+});

@@ -1,0 +1,84 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { parseCommand, parseMailFrom, parseRcptTo } from "../../src/smtp/protocol/command.ts";
+import { decodeXtext, encodeXtext } from "../../src/smtp/protocol/params.ts";
+
+const mailFails = (args: string) => {
+  const r = parseMailFrom(args);
+  assert.ok(!r.ok, `${args} should fail`);
+  return `${r.reply.code} ${r.reply.enhanced}`;
+};
+
+describe("command parsing (RFC 5321 4.1.1)", () => {
+  it("splits verb and arguments, case-insensitive verb", () => {
+    assert.deepEqual(parseCommand("mail FROM:<a@b>"), { verb: "MAIL", args: "FROM:<a@b>" });
+    assert.deepEqual(parseCommand("QUIT"), { verb: "QUIT", args: "" });
+  });
+
+  it("parses MAIL FROM with the null path and parameters", () => {
+    const r = parseMailFrom("FROM:<> SIZE=1234 BODY=7bit RET=HDRS ENVID=abc+2Bdef");
+    assert.ok(r.ok);
+    assert.equal(r.from, null);
+    assert.deepEqual(r.params, { size: 1234, body: "7BIT", ret: "HDRS", envid: "abc+def" });
+    const spaced = parseMailFrom("from: <A@B.example>");
+    assert.ok(spaced.ok);
+    assert.deepEqual(spaced.from, { local: "A", domain: "b.example" });
+  });
+
+  it("ignores a source route", () => {
+    const r = parseMailFrom("FROM:<@relay.one,@relay.two:user@x.test>");
+    assert.ok(r.ok);
+    assert.deepEqual(r.from, { local: "user", domain: "x.test" });
+  });
+
+  it("allows UTF-8 paths only with SMTPUTF8", () => {
+    assert.equal(mailFails("FROM:<josé@x.test>"), "501 5.1.7");
+    const r = parseMailFrom("FROM:<josé@x.test> SMTPUTF8");
+    assert.ok(r.ok);
+    assert.equal(r.params.smtputf8, true);
+    const rcpt = parseRcptTo("TO:<zoë@x.test>", true, "mx.test");
+    assert.ok(rcpt.ok);
+    assert.ok(!parseRcptTo("TO:<zoë@x.test>", false, "mx.test").ok);
+  });
+
+  it("answers the right codes for bad syntax and parameters", () => {
+    assert.equal(mailFails("FROM a@b"), "501 5.5.2");
+    assert.equal(mailFails("FROM:a@b.test"), "501 5.1.7");
+    assert.equal(mailFails("FROM:<a@b.test"), "501 5.1.7");
+    assert.equal(mailFails("FROM:<a@b.test>SIZE=1"), "501 5.1.7");
+    assert.equal(mailFails("FROM:<a@b.test> FOO=1"), "555 5.5.4");
+    assert.equal(mailFails("FROM:<a@b.test> BODY=BINARYMIME"), "555 5.5.4");
+    assert.equal(mailFails("FROM:<a@b.test> SIZE=big"), "501 5.5.4");
+    assert.equal(mailFails("FROM:<a@b.test> SIZE=1 SIZE=2"), "501 5.5.4");
+    assert.equal(mailFails("FROM:<a@b.test> SMTPUTF8=yes"), "501 5.5.4");
+    assert.equal(mailFails("FROM:<a@b.test> RET=ALL"), "501 5.5.4");
+    assert.equal(mailFails("FROM:<a@b.test> ENVID=a+zz"), "501 5.5.4");
+  });
+
+  it("parses RCPT TO with DSN parameters", () => {
+    const r = parseRcptTo("TO:<b@x.test> NOTIFY=success,delay ORCPT=rfc822;b+40x.test", false, "mx.test");
+    assert.ok(r.ok);
+    assert.deepEqual(r.params, { notify: ["SUCCESS", "DELAY"], orcpt: "rfc822;b@x.test" });
+    for (const bad of ["NOTIFY=NEVER,SUCCESS", "NOTIFY=SOMETIMES", "NOTIFY=SUCCESS,SUCCESS", "ORCPT=nosemicolon"]) {
+      const x = parseRcptTo(`TO:<b@x.test> ${bad}`, false, "mx.test");
+      assert.ok(!x.ok, bad);
+      assert.equal(x.reply.code, 501);
+    }
+    const unknown = parseRcptTo("TO:<b@x.test> FOO", false, "mx.test");
+    assert.ok(!unknown.ok && unknown.reply.code === 555 && unknown.reply.enhanced === "5.5.4");
+  });
+
+  it("maps <Postmaster> to the local domain and refuses the null path", () => {
+    const r = parseRcptTo("TO:<Postmaster>", false, "mx.test");
+    assert.ok(r.ok);
+    assert.deepEqual(r.to, { local: "postmaster", domain: "mx.test" });
+    const n = parseRcptTo("TO:<>", false, "mx.test");
+    assert.ok(!n.ok && n.reply.enhanced === "5.1.3");
+  });
+
+  it("round-trips xtext (RFC 3461 4)", () => {
+    assert.equal(encodeXtext("a+b=c d"), "a+2Bb+3Dc+20d");
+    assert.equal(decodeXtext("a+2Bb+3Dc+20d"), "a+b=c d");
+    assert.equal(decodeXtext("a+2b"), undefined);
+  });
+});
