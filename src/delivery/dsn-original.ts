@@ -103,7 +103,7 @@ export function returnedPart(original: Uint8Array, ret: "FULL" | "HDRS", maxByte
       reason = `the original message is ${message.length} bytes, more than the ${maxBytes} returned in full`;
     } else {
       const s = shape(message);
-      if (true) {
+      if (!s.needsBinary) {
         return {
           headers: `Content-Type: message/rfc822\r\nContent-Description: Undelivered Message\r\n` +
             `Content-Transfer-Encoding: ${s.eightBit ? "8bit" : "7bit"}\r\n`,

@@ -184,6 +184,8 @@ describe("SmtpClientSession against the destination fixture", () => {
     await session.quit();
     assert.equal(one.data?.code, 250);
     assert.equal(two.data?.code, 250);
+    await d.waitFor(2);
+    await d.waitFor((messages) => messages.some((m) => m.mailFrom === "b@sender.test"));
     assert.deepEqual(d.messages.map((m) => [m.mailFrom, m.recipients[0], m.data]), [
       ["a@sender.test", "one@dest.test", "Subject: 1\r\n\r\none\r\n"],
       ["b@sender.test", "two@dest.test", "Subject: 2\r\n\r\ntwo\r\n"],

@@ -1,7 +1,10 @@
 import type { Mailbox } from "../../core/address.ts";
 import { reply, type Reply } from "../../core/reply.ts";
 import { parseMailFrom, parseRcptTo } from "../protocol/command.ts";
+import type { DataResult } from "../protocol/data-reader.ts";
 import type { MailParams, RcptParams } from "../protocol/params.ts";
+import { newId } from "../../core/id.ts";
+import type { SecureContext, Socket } from "../../platform/net.ts";
 import type { Envelope, ResolvedOptions, SessionInfo, SmtpServerHooks } from "./types.ts";
 
 /** One mail transaction: MAIL, then RCPTs, then DATA (RFC 5321 3.3). */
@@ -28,6 +31,26 @@ export interface CommandContext {
   canStartTls(): boolean;
   /** Run a hook; undefined means it threw (already logged by the caller's policy: not shown). */
   call<T>(fn: () => Promise<T>): Promise<{ value: T } | undefined>;
+}
+
+export function newSessionInfo(socket: Socket): SessionInfo {
+  return {
+    id: newId(),
+    remoteAddress: socket.remoteAddress ?? "",
+    remotePort: socket.remotePort ?? 0,
+    localAddress: socket.localAddress ?? "",
+    localPort: socket.localPort ?? 0,
+    secure: false,
+  };
+}
+
+/** Run a hook; undefined when it threw. The error text is never sent: it may hold secrets. */
+export async function callHook<T>(fn: () => Promise<T>): Promise<{ value: T } | undefined> {
+  try {
+    return { value: await fn() };
+  } catch {
+    return undefined;
+  }
 }
 
 export const HOOK_FAILED = reply(451, "4.3.0", "Internal error; try again later");
@@ -104,6 +127,27 @@ export function dataAllowed(ctx: CommandContext, args: string): Reply | undefine
   if (!ctx.state.tx) return reply(503, "5.5.1", "Send MAIL first");
   if (ctx.state.tx.recipients.length === 0) return reply(503, "5.5.1", "Send RCPT first");
   return undefined;
+}
+
+/** The reply once the body has ended; the transaction ends whatever it is (RFC 5321 4.1.1.4). */
+export async function finishData(ctx: CommandContext, result: DataResult): Promise<Reply> {
+  const tx = ctx.state.tx;
+  ctx.state.tx = undefined;
+  if (!tx) return reply(503, "5.5.1", "No transaction");
+  if (result.bareEol) return reply(550, "5.6.11", "Bare CR or LF in message; lines must end with CRLF");
+  if (result.overflow) {
+    return reply(552, "5.3.4", `Message size exceeds fixed maximum message size of ${ctx.options.maxMessageBytes} bytes`);
+  }
+  const outcome = await ctx.call(() => ctx.hooks.onData(ctx.info, envelopeOf(tx), result.message));
+  return outcome ? outcome.value : HOOK_FAILED;
+}
+
+/** STARTTLS checks (RFC 3207 4): the certificate to use, or the refusal. */
+export function startTlsAllowed(ctx: CommandContext, args: string): Reply | { context: SecureContext } {
+  if (args !== "") return reply(501, "5.5.4", "STARTTLS takes no arguments");
+  if (ctx.info.secure) return reply(503, "5.5.1", "TLS already active");
+  const context = ctx.options.tls?.();
+  return context ? { context } : reply(454, "4.7.0", "TLS not available");
 }
 
 /** Commands that need no I/O beyond their reply. */

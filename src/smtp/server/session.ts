@@ -1,4 +1,3 @@
-import { newId } from "../../core/id.ts";
 import { formatReply, reply, type Reply } from "../../core/reply.ts";
 import { upgradeToTlsServer, type Socket } from "../../platform/net.ts";
 import { parseCommand } from "../protocol/command.ts";
@@ -38,14 +37,7 @@ export class Session implements cmd.CommandContext {
     this.#socket = socket;
     this.#lines = new LineReader(options.maxLineLength);
     this.closed = new Promise((resolve) => (this.#onClosed = resolve));
-    this.info = {
-      id: newId(),
-      remoteAddress: socket.remoteAddress ?? "",
-      remotePort: socket.remotePort ?? 0,
-      localAddress: socket.localAddress ?? "",
-      localPort: socket.localPort ?? 0,
-      secure: false,
-    };
+    this.info = cmd.newSessionInfo(socket);
   }
 
   /** Greet (or refuse) and start reading. */
@@ -69,13 +61,7 @@ export class Session implements cmd.CommandContext {
     return !this.info.secure && this.options.tls?.() !== undefined;
   }
 
-  async call<T>(fn: () => Promise<T>): Promise<{ value: T } | undefined> {
-    try {
-      return { value: await fn() };
-    } catch {
-      return undefined; // RFC 3463 4.3.0; the error text stays inside (it may hold secrets)
-    }
-  }
+  readonly call = cmd.callHook;
 
   /** Server shutdown: 421 now, or after the command in progress (its reply is owed first). */
   shutdown(): void {
@@ -108,11 +94,6 @@ export class Session implements cmd.CommandContext {
     socket.on("data", this.#onData);
     socket.on("error", this.#onError);
     socket.on("close", this.#onClose);
-  }
-
-  #detach(socket: Socket): void {
-    socket.off("data", this.#onData);
-    socket.off("close", this.#onClose);
   }
 
   #onData = (chunk: Uint8Array): void => {
@@ -222,15 +203,7 @@ export class Session implements cmd.CommandContext {
   }
 
   async #afterData(result: DataResult): Promise<void> {
-    const tx = this.state.tx;
-    this.state.tx = undefined; // the transaction ends with DATA, whatever the outcome (RFC 5321 4.1.1.4)
-    if (!tx) return;
-    if (result.bareEol) return this.#send(reply(550, "5.6.11", "Bare CR or LF in message; lines must end with CRLF"));
-    if (result.overflow) {
-      return this.#send(reply(552, "5.3.4", `Message size exceeds fixed maximum message size of ${this.options.maxMessageBytes} bytes`));
-    }
-    const outcome = await this.call(() => this.hooks.onData(this.info, cmd.envelopeOf(tx), result.message));
-    this.#send(outcome ? outcome.value : cmd.HOOK_FAILED);
+    this.#send(await cmd.finishData(this, result));
   }
 
   /** Replies >= 500 for syntax and sequence count towards maxErrors. */
@@ -246,13 +219,12 @@ export class Session implements cmd.CommandContext {
 
   /** RFC 3207: answer 220, drop pipelined input, handshake, forget everything learnt before TLS. */
   async #startTls(args: string): Promise<void> {
-    if (args !== "") return this.#error(reply(501, "5.5.4", "STARTTLS takes no arguments"));
-    if (this.info.secure) return this.#error(reply(503, "5.5.1", "TLS already active"));
-    const context = this.options.tls?.();
-    if (!context) return this.#send(reply(454, "4.7.0", "TLS not available"));
+    const check = cmd.startTlsAllowed(this, args);
+    if (!("context" in check)) return this.#answer(check);
+    const context = check.context;
     const plain = this.#socket;
     plain.pause();
-    this.#detach(plain);
+    plain.off("data", this.#onData); // "close" and "error" stay: the TCP connection is still ours
     this.#lines.take(); // RFC 3207 4.2: commands pipelined after STARTTLS are discarded
     await new Promise<void>((resolve) => plain.write(formatReply(reply(220, "2.0.0", "Ready to start TLS")), () => resolve()));
     if (this.#ended) return;
@@ -260,11 +232,11 @@ export class Session implements cmd.CommandContext {
       this.#socket = await upgradeToTlsServer(plain, context, this.options.tlsHandshakeTimeoutMs);
     } catch {
       this.#ended = true;
-      plain.destroy();
-      this.#onClosed();
+      plain.destroy(); // "close" on the plain socket settles this.closed
       return;
     }
     this.#attach(this.#socket);
+    if (this.#socket.destroyed) return this.#onClose();
     this.info.secure = true;
     this.info.heloName = undefined;
     this.state.greeted = false;

@@ -1,0 +1,97 @@
+import { startDnsServer, type DnsServer, type Zone } from "../fixtures/dns-server.ts";
+import { startDestination, type Destination, type DestinationOptions } from "../fixtures/smtp-destination.ts";
+import { startRelay, type RelayProcess, type StartRelayOptions } from "./relay-process.ts";
+
+/**
+ * One test world on loopback: a DNS server whose zone sends dest.test and
+ * sender.test to one scripted destination SMTP server, and the relay set up
+ * to use both (RELAY_DNS_SERVERS, RELAY_MX_PORT).
+ */
+export interface World {
+  readonly dns: DnsServer;
+  readonly destination: Destination;
+  readonly relay: RelayProcess;
+  /** Authenticated JSON request to the relay's HTTP API. */
+  api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }>;
+  /** Events after a cursor, all of them. */
+  events(): Promise<any[]>;
+  /** Wait until the event log has an event matching `predicate`. */
+  waitForEvent(predicate: (event: any) => boolean, timeoutMs?: number): Promise<any>;
+  close(): Promise<void>;
+}
+
+export function defaultZone(): Zone {
+  return {
+    "dest.test": { MX: [{ preference: 10, exchange: "mx.dest.test" }] },
+    "sender.test": { MX: [{ preference: 10, exchange: "mx.dest.test" }] },
+    "mx.dest.test": { A: ["127.0.0.1"] },
+  };
+}
+
+export interface WorldOptions extends StartRelayOptions {
+  zone?: Zone;
+  destination?: DestinationOptions;
+}
+
+export async function startWorld(options: WorldOptions = {}): Promise<World> {
+  const dns = await startDnsServer(options.zone ?? defaultZone());
+  const destination = await startDestination(options.destination);
+  let relay: RelayProcess;
+  try {
+    relay = await startRelay({
+      ...options,
+      env: {
+        RELAY_DNS_SERVERS: `127.0.0.1:${dns.port}`,
+        RELAY_MX_PORT: String(destination.port),
+        RELAY_RETRY_SCHEDULE: "1s",
+        ...options.env,
+      },
+    });
+  } catch (error) {
+    await Promise.all([dns.close(), destination.close()]);
+    throw error;
+  }
+  return worldOf(dns, destination, relay);
+}
+
+export function worldOf(dns: DnsServer, destination: Destination, relay: RelayProcess): World {
+  const api = async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(relay.url(path), {
+      method,
+      headers: { authorization: `Bearer ${relay.adminToken}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return { status: response.status, json: text ? JSON.parse(text) : undefined };
+  };
+  const events = async () => {
+    const all: any[] = [];
+    let cursor = "0";
+    for (;;) {
+      const page = await api("GET", `/v1/events?after=${cursor}&limit=1000`);
+      all.push(...page.json.events);
+      if (page.json.events.length < 1000) return all;
+      cursor = page.json.next;
+    }
+  };
+  return {
+    dns,
+    destination,
+    relay,
+    api,
+    events,
+    async waitForEvent(predicate, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        const found = (await events()).find(predicate);
+        if (found) return found;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`no matching event within ${timeoutMs} ms; events: ${JSON.stringify(await events())}`);
+    },
+    async close() {
+      await relay.cleanup();
+      await Promise.all([dns.close(), destination.close()]);
+    },
+  };
+}
