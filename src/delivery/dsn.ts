@@ -62,7 +62,7 @@ function validate(input: DsnInput): void {
 }
 
 function subject(recipients: readonly DsnRecipient[]): string {
-  
+  if (recipients.some((r) => r.action === "failed")) return "Undelivered Mail Returned to Sender";
   if (recipients.some((r) => r.action === "delayed")) return "Delivery Status Notification (Delay)";
   return "Delivery Status Notification (Success)";
 }

@@ -7,16 +7,19 @@ import { startRelay, type RelayProcess, type StartRelayOptions } from "./relay-p
  * sender.test to one scripted destination SMTP server, and the relay set up
  * to use both (RELAY_DNS_SERVERS, RELAY_MX_PORT).
  */
-export interface World {
-  readonly dns: DnsServer;
-  readonly destination: Destination;
-  readonly relay: RelayProcess;
+export interface RelayApi {
   /** Authenticated JSON request to the relay's HTTP API. */
   api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }>;
   /** Events after a cursor, all of them. */
   events(): Promise<any[]>;
   /** Wait until the event log has an event matching `predicate`. */
   waitForEvent(predicate: (event: any) => boolean, timeoutMs?: number): Promise<any>;
+}
+
+export interface World extends RelayApi {
+  readonly dns: DnsServer;
+  readonly destination: Destination;
+  readonly relay: RelayProcess;
   close(): Promise<void>;
 }
 
@@ -51,10 +54,19 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     await Promise.all([dns.close(), destination.close()]);
     throw error;
   }
-  return worldOf(dns, destination, relay);
+  return {
+    dns,
+    destination,
+    relay,
+    ...relayApi(relay),
+    async close() {
+      await relay.cleanup();
+      await Promise.all([dns.close(), destination.close()]);
+    },
+  };
 }
 
-export function worldOf(dns: DnsServer, destination: Destination, relay: RelayProcess): World {
+export function relayApi(relay: RelayProcess): RelayApi {
   const api = async (method: string, path: string, body?: unknown) => {
     const response = await fetch(relay.url(path), {
       method,
@@ -75,9 +87,6 @@ export function worldOf(dns: DnsServer, destination: Destination, relay: RelayPr
     }
   };
   return {
-    dns,
-    destination,
-    relay,
     api,
     events,
     async waitForEvent(predicate, timeoutMs = 20_000) {
@@ -88,10 +97,6 @@ export function worldOf(dns: DnsServer, destination: Destination, relay: RelayPr
         await new Promise((r) => setTimeout(r, 100));
       }
       throw new Error(`no matching event within ${timeoutMs} ms; events: ${JSON.stringify(await events())}`);
-    },
-    async close() {
-      await relay.cleanup();
-      await Promise.all([dns.close(), destination.close()]);
     },
   };
 }
