@@ -67,18 +67,32 @@ type HostAttempt =
   | { readonly kind: "done"; readonly results: RecipientResult[] }
   | { readonly kind: "next"; readonly reply: Reply; readonly error: SmtpClientError };
 
+/**
+ * Opportunistic TLS (RFC 3207): when the STARTTLS handshake itself fails, the
+ * same host is tried again in plaintext rather than not at all.
+ */
+async function openSession(host: TargetHost, address: string, deps: AttemptDeps): Promise<SmtpClientSession> {
+  const options = {
+    host: address,
+    port: host.port,
+    servername: host.name,
+    localAddress: deps.sourceIp,
+    heloName: deps.heloName,
+    tls: "opportunistic" as const,
+    timeouts: deps.timeouts,
+  };
+  try {
+    return await SmtpClientSession.open(options);
+  } catch (error) {
+    if (error instanceof SmtpClientError && error.kind === "tls") return SmtpClientSession.open({ ...options, tls: "none" });
+    throw error;
+  }
+}
+
 async function tryHost(host: TargetHost, address: string, input: AttemptInput, deps: AttemptDeps): Promise<HostAttempt> {
   let session: SmtpClientSession | undefined;
   try {
-    session = await SmtpClientSession.open({
-      host: address,
-      port: host.port,
-      servername: host.name,
-      localAddress: deps.sourceIp,
-      heloName: deps.heloName,
-      tls: "opportunistic",
-      timeouts: deps.timeouts,
-    });
+    session = await openSession(host, address, deps);
     deps.openSessions.add(session);
     const sent = await session.send(
       { mailFrom: input.mailFrom, recipients: input.recipients, mailParams: input.mailParams },

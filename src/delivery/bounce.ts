@@ -28,7 +28,8 @@ function wantsFailureReport(notify: string | undefined): boolean {
 
 function dsnStatus(r: FailedRecipient): string {
   if (r.expired) return "5.4.7";
-  if (r.reply.enhanced) return r.reply.enhanced;
+  // A remote server's enhanced code is used only when it is well formed (RFC 3463 2).
+  if (r.reply.enhanced && /^[245]\.\d{1,3}\.\d{1,3}$/.test(r.reply.enhanced)) return r.reply.enhanced;
   return r.reply.code >= 500 ? "5.0.0" : "4.0.0";
 }
 

@@ -42,7 +42,7 @@ export class Ingress {
     const body = prependHeaders(s.body, this.addedHeaders(s));
     const message: NewMessage = {
       mailFrom: s.mailFrom,
-      recipients: s.recipients.map((r) => ({ ...r, domain: domainOf(r.address) })),
+      recipients: uniqueRecipients(s.recipients).map((r) => ({ ...r, domain: domainOf(r.address) })),
       body,
       source: s.source,
       clientIp: s.clientIp,
@@ -73,6 +73,18 @@ export class Ingress {
     if (!hasHeader(s.body, "Message-ID")) lines.push(`Message-ID: <${newId(clock.now())}@${hostname}>`);
     return lines;
   }
+}
+
+/** A recipient named twice is delivered once (domains compare case-insensitively, RFC 5321 2.4). */
+function uniqueRecipients(recipients: readonly SubmittedRecipient[]): SubmittedRecipient[] {
+  const seen = new Set<string>();
+  return recipients.filter((r) => {
+    const at = r.address.lastIndexOf("@");
+    const key = `${r.address.slice(0, at)}@${r.address.slice(at + 1).toLowerCase()}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 export function domainOf(address: string): string {
