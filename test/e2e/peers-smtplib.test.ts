@@ -20,16 +20,17 @@ with smtplib.SMTP("127.0.0.1", job["port"], local_hostname="smtplib.test", timeo
 print(json.dumps({"features": features, "refused": refused}))
 `;
 
-describe("Python smtplib (Debian) as the SMTP client", { skip: pythonMissing }, () => {
+describe("Python smtplib (Debian) as the SMTP client", () => {
   let world: World;
   before(async () => {
+    if (pythonMissing) return; // every test below is skipped, with the reason
     world = await startWorld();
   });
   after(async () => {
     await world?.close();
   });
 
-  it("sends one message to two recipients with an 8-bit UTF-8 body (BODY=8BITMIME); the bytes arrive intact", async () => {
+  it("sends one message to two recipients with an 8-bit UTF-8 body (BODY=8BITMIME); the bytes arrive intact", { skip: pythonMissing }, async () => {
     const body =
       "Grüße aus Köln – naïve café, 日本語のテキスト, emoji 📬.\r\n" +
       ".a leading dot survives\r\n" +
