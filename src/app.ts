@@ -28,10 +28,10 @@ export interface RunningRelay {
 /** Grace for in-flight deliveries at shutdown; what is not done by then is released, not lost. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
-export async function openQueue(config: Config): Promise<Database> {
+export async function openQueue(config: Config): Promise<{ database: Database; applied: string[] }> {
   const database = await openDatabase(config.dbUrl);
-  await applyMigrations(database.client, migrationFiles(), systemClock.now());
-  return database;
+  const applied = await applyMigrations(database.client, migrationFiles(), systemClock.now());
+  return { database, applied };
 }
 
 /**
@@ -52,7 +52,7 @@ async function adminTokenHash(config: Config, store: QueueStore, announce: (line
 /** The composition root: every service built here and handed its dependencies. */
 export async function startRelay(config: Config, runtime: Runtime, log: Logger): Promise<RunningRelay> {
   const clock = systemClock;
-  const database = await openQueue(config);
+  const { database } = await openQueue(config);
   const store = new QueueStore(database, clock, config.nodeId);
   const tokenHash = await adminTokenHash(config, store, (line) => console.log(line));
 

@@ -25,7 +25,8 @@ export type Category =
 
 export interface Classification {
   readonly disposition: Disposition;
-  readonly category: Category;
+  /** Why it was not delivered; absent for deliveries. */
+  readonly category?: Category;
 }
 
 /**
@@ -59,7 +60,7 @@ const RULES: readonly { enhanced?: RegExp; code?: RegExp; text?: RegExp; categor
 
 export function classifyReply(reply: Reply): Classification {
   const disposition: Disposition = reply.code < 400 ? "delivered" : reply.code < 500 ? "deferred" : "bounced";
-  if (disposition === "delivered") return { disposition, category: "other" };
+  if (disposition === "delivered") return { disposition };
   const text = reply.lines.join(" ");
   const rule = RULES.find(
     (r) =>

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { blob, index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { blob, index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 /** One accepted message: envelope sender, the raw RFC 5322 bytes, and what the submitter attached. */
 export const messages = sqliteTable("messages", {
@@ -85,3 +85,39 @@ export const settings = sqliteTable("settings", {
   key: text("key").primaryKey(),
   value: text("value").notNull(),
 });
+
+/** SMTP AUTH users (RFC 4954); the password only as a slow scrypt hash. */
+export const users = sqliteTable("users", {
+  name: text("name").primaryKey(),
+  passwordHash: text("password_hash").notNull(),
+  /** Sender domains this user may use; empty means any. */
+  domains: text("domains", { mode: "json" }).$type<string[]>().notNull(),
+  createdAt: integer("created_at").notNull(),
+});
+
+/** HTTP API keys: shown once, stored as a SHA-256 of the secret (it is long and random, so no slow hash is needed). */
+export const apiKeys = sqliteTable("api_keys", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  secretHash: text("secret_hash").notNull().unique(),
+  scopes: text("scopes", { mode: "json" }).$type<string[]>().notNull(),
+  /** Sender domains this key may use; empty means any. */
+  domains: text("domains", { mode: "json" }).$type<string[]>().notNull(),
+  createdAt: integer("created_at").notNull(),
+  revokedAt: integer("revoked_at"),
+});
+
+/** Answers to requests sent with an Idempotency-Key, replayed for 24 hours. */
+export const idempotencyKeys = sqliteTable(
+  "idempotency_keys",
+  {
+    /** Who sent it (API key id, or "admin") and the key they chose. */
+    owner: text("owner").notNull(),
+    key: text("key").notNull(),
+    requestHash: text("request_hash").notNull(),
+    status: integer("status").notNull(),
+    response: text("response").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.owner, t.key] }), index("idempotency_created").on(t.createdAt)],
+);

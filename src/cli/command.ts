@@ -1,0 +1,30 @@
+import type { ParseArgsConfig } from "node:util";
+import type { Config } from "../config/load.ts";
+import type { Logger } from "../events/log.ts";
+import type { Runtime } from "../platform/runtime.ts";
+
+export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
+
+/** What a command gets: its parsed arguments and lazy access to the configuration. */
+export interface CommandContext {
+  readonly runtime: Runtime;
+  readonly version: string;
+  /** Positional arguments after the command name. */
+  readonly positionals: readonly string[];
+  readonly options: Readonly<Record<string, string | boolean | string[] | undefined>>;
+  /** The validated configuration; loading it is what reports invalid variables (exit 2). */
+  config(): Config;
+  logger(config: Config): Logger;
+  /** All of standard input, e.g. a password for `users add`. */
+  readStdin(): Promise<string>;
+  print(line: string): void;
+}
+
+export interface Command {
+  readonly name: string;
+  readonly summary: string;
+  readonly usage: string;
+  readonly options?: OptionSpec;
+  /** Exit status: 0 success, 1 runtime failure; throw UsageError for 2. */
+  run(context: CommandContext): Promise<number>;
+}

@@ -1,0 +1,15 @@
+import { openQueue } from "../../app.ts";
+import type { Command } from "../command.ts";
+
+export const migrateCommand: Command = {
+  name: "migrate",
+  summary: "apply pending database migrations and exit",
+  usage: "Usage: relay migrate [--env-file FILE]\n\nApplies pending migrations to RELAY_DB_URL and exits.",
+  async run({ config, print }) {
+    const { dbUrl } = config();
+    const { database, applied } = await openQueue(config());
+    database.close();
+    print(applied.length === 0 ? `relay: ${dbUrl} is up to date` : `relay: applied ${applied.join(", ")} to ${dbUrl}`);
+    return 0;
+  },
+};

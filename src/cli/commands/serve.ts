@@ -1,0 +1,31 @@
+import { startRelay } from "../../app.ts";
+import type { Command } from "../command.ts";
+
+export const serveCommand: Command = {
+  name: "serve",
+  summary: "run the node: SMTP listeners, HTTP API, delivery loop (the default)",
+  usage: `Usage: relay serve [--env-file FILE]
+
+Runs the node until SIGTERM or SIGINT: SMTP on RELAY_SMTP_LISTEN, the HTTP API
+on RELAY_HTTP_LISTEN, and the delivery loop. Migrations are applied at start.`,
+  async run({ config, logger, runtime }) {
+    const settings = config();
+    const log = logger(settings);
+    const relay = await startRelay(settings, runtime, log);
+    await new Promise<void>((resolve) => {
+      let stopping = false;
+      const stop = () => {
+        if (stopping) return;
+        stopping = true;
+        log("info", "stopping: no new connections, finishing deliveries");
+        relay.stop().then(resolve, (error) => {
+          log("error", "unclean stop", { error: String(error) });
+          resolve();
+        });
+      };
+      runtime.onSignal("SIGTERM", stop);
+      runtime.onSignal("SIGINT", stop);
+    });
+    return 0;
+  },
+};

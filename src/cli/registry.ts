@@ -1,0 +1,20 @@
+import type { Command } from "./command.ts";
+import { migrateCommand } from "./commands/migrate.ts";
+import { serveCommand } from "./commands/serve.ts";
+import { versionCommand } from "./commands/version.ts";
+
+export const COMMANDS: readonly Command[] = [serveCommand, migrateCommand, versionCommand];
+
+export function mainUsage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return `relay: a single-binary edge relay (SMTP + HTTP in, durable queue, delivery from your own IP)
+
+Usage: relay [command] [options] [--env-file FILE]
+
+Commands:
+${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join("\n")}
+
+Configuration comes from RELAY_* environment variables (see README.md);
+--env-file FILE loads KEY=VALUE defaults from a file.
+Run "relay COMMAND --help" for a command's own help.`;
+}
