@@ -21,6 +21,10 @@ export interface Config {
   readonly routes: readonly Route[];
   readonly maxMessageBytes: number;
   readonly maxRecipients: number;
+  readonly maxConnections: number;
+  readonly maxConnectionsPerIp: number;
+  readonly smtpIdleTimeout: number;
+  readonly smtpMaxSessionTime: number;
   readonly retrySchedule: readonly number[];
   readonly maxQueueTime: number;
   readonly bounceDomain?: string;
@@ -42,18 +46,15 @@ export function loadConfig(env: Record<string, string | undefined>, systemHostna
     Object.entries(env).filter(([k, value]) => k.startsWith("RELAY_") && value !== undefined && value !== ""),
   );
   const result = v.safeParse(configSchema, relevant, { abortEarly: false });
-  if (!result.success) {
-    const problems = result.issues.map((issue) => {
-      const name = v.getDotPath(issue) ?? "configuration";
-      return `${name}: ${issue.message}`;
-    });
-    throw new UsageError(problems);
+  const problems = result.success
+    ? []
+    : result.issues.map((issue) => `${v.getDotPath(issue) ?? "configuration"}: ${issue.message}`);
+  if (("RELAY_TLS_CERT_FILE" in relevant) !== ("RELAY_TLS_KEY_FILE" in relevant)) {
+    problems.push("RELAY_TLS_CERT_FILE, RELAY_TLS_KEY_FILE: expected both or neither to be set");
   }
+  if (!result.success || problems.length > 0) throw new UsageError(problems);
   const raw = result.output;
   const dataDir = raw.RELAY_DATA_DIR;
-  if ((raw.RELAY_TLS_CERT_FILE === undefined) !== (raw.RELAY_TLS_KEY_FILE === undefined)) {
-    throw new UsageError(["RELAY_TLS_CERT_FILE, RELAY_TLS_KEY_FILE: expected both or neither to be set"]);
-  }
   return {
     dataDir,
     dbUrl: raw.RELAY_DB_URL ?? `file:${dataDir.replace(/\/$/, "")}/relay.db`,
@@ -71,6 +72,10 @@ export function loadConfig(env: Record<string, string | undefined>, systemHostna
     routes: raw.RELAY_ROUTES,
     maxMessageBytes: raw.RELAY_MAX_MESSAGE_BYTES,
     maxRecipients: raw.RELAY_MAX_RECIPIENTS,
+    maxConnections: raw.RELAY_MAX_CONNECTIONS,
+    maxConnectionsPerIp: raw.RELAY_MAX_CONNECTIONS_PER_IP,
+    smtpIdleTimeout: raw.RELAY_SMTP_IDLE_TIMEOUT,
+    smtpMaxSessionTime: raw.RELAY_SMTP_MAX_SESSION_TIME,
     retrySchedule: raw.RELAY_RETRY_SCHEDULE,
     maxQueueTime: raw.RELAY_MAX_QUEUE_TIME,
     bounceDomain: raw.RELAY_BOUNCE_DOMAIN?.toLowerCase(),

@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { parseDuration } from "../core/duration.ts";
 import { parseCidr, type Cidr } from "../core/cidr.ts";
 
@@ -17,6 +18,7 @@ export function parsePort(text: string): number | undefined {
 /** "host:port", "[v6]:port". */
 export function parseHostPort(text: string, defaultPort?: number): HostPort | undefined {
   const trimmed = text.trim();
+  if (defaultPort !== undefined && isIP(trimmed) === 6) return { host: trimmed, port: defaultPort };
   const bracketed = /^\[([0-9a-fA-F:.]+)\](?::(\d+))?$/.exec(trimmed);
   if (bracketed) {
     const port = bracketed[2] === undefined ? defaultPort : parsePort(bracketed[2]);
@@ -51,8 +53,12 @@ export function parseListeners(text: string): HostPort[] | undefined {
   return parseList(text, (p) => parseHostPort(p));
 }
 
+/** DNS servers must be addresses: a resolver cannot look up its own server by name. */
 export function parseDnsServers(text: string): HostPort[] | undefined {
-  return parseList(text, (p) => parseHostPort(p, 53));
+  return parseList(text, (p) => {
+    const server = parseHostPort(p, 53);
+    return server && isIP(server.host) !== 0 ? server : undefined;
+  });
 }
 
 export function parseCidrs(text: string): Cidr[] | undefined {

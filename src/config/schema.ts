@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import * as v from "valibot";
 import { parseDuration } from "../core/duration.ts";
 import {
@@ -33,7 +34,7 @@ const oneOf = <T extends string>(...values: T[]) => (text: string) =>
 const nonEmpty = (text: string) => (text.trim() === "" ? undefined : text.trim());
 const hostName = (text: string) => (/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(text) ? text : undefined);
 const libsqlUrl = (text: string) => (/^(file:|libsql:|https?:|wss?:)/.test(text) ? text : undefined);
-const ipAddress = (text: string) => (parseHostPort(`[${text}]:0`) || parseHostPort(`${text}:0`) ? text : undefined);
+const ipAddress = (text: string) => (isIP(text.trim()) !== 0 ? text.trim() : undefined);
 
 /**
  * Every RELAY_* variable: its parser and the form it expects. The single
@@ -62,6 +63,10 @@ export const configSchema = v.object({
   RELAY_ROUTES: v.optional(textVar("domain=host:port pairs separated by ;", parseRoutes), ""),
   RELAY_MAX_MESSAGE_BYTES: v.optional(textVar("a positive integer (bytes)", positiveInt), "26214400"),
   RELAY_MAX_RECIPIENTS: v.optional(textVar("a positive integer", positiveInt), "1000"),
+  RELAY_MAX_CONNECTIONS: v.optional(textVar("a positive integer", positiveInt), "2000"),
+  RELAY_MAX_CONNECTIONS_PER_IP: v.optional(textVar("a positive integer", positiveInt), "100"),
+  RELAY_SMTP_IDLE_TIMEOUT: v.optional(textVar("a duration such as 5m", parseDuration), "5m"),
+  RELAY_SMTP_MAX_SESSION_TIME: v.optional(textVar("a duration such as 30m", parseDuration), "30m"),
   RELAY_RETRY_SCHEDULE: v.optional(
     textVar("a comma list of durations such as 5m,10m,1h", parseDurations),
     "5m,10m,20m,40m,1h,2h,4h",

@@ -32,7 +32,9 @@ export function ipToBigInt(address: string): bigint | undefined {
 }
 
 export function parseCidr(text: string): Cidr | undefined {
-  const [address, bitsText] = text.trim().split("/") as [string, string | undefined];
+  const parts = text.trim().split("/");
+  if (parts.length > 2) return undefined;
+  const [address, bitsText] = parts as [string, string | undefined];
   const value = ipToBigInt(address);
   if (value === undefined) return undefined;
   const v4 = isIP(address) === 4;

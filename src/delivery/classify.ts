@@ -35,10 +35,7 @@ export interface Classification {
  * catch the providers that send generic codes.
  */
 const RULES: readonly { enhanced?: RegExp; code?: RegExp; text?: RegExp; category: Category }[] = [
-  { text: /greylist|graylist|try again later|please retry/i, code: /^45/, category: "greylisting" },
-  { text: /rate limit|too many (messages|connections)|throttl|temporarily deferred/i, category: "throttling" },
-  { text: /spam|blocklist|blacklist|blocked|reputation|spamhaus/i, category: "spam-related" },
-  { text: /virus|malware/i, category: "virus-related" },
+  // Enhanced codes that name their subject precisely win over any text.
   { enhanced: /^[45]\.1\.[16]$/, category: "bad-mailbox" },
   { enhanced: /^[45]\.1\.2$/, category: "bad-domain" },
   { enhanced: /^[45]\.1\.[78]$/, category: "invalid-sender" },
@@ -46,14 +43,18 @@ const RULES: readonly { enhanced?: RegExp; code?: RegExp; text?: RegExp; categor
   { enhanced: /^[45]\.2\.2$/, category: "quota-issues" },
   { enhanced: /^[45]\.2\.3$/, category: "content-related" },
   { enhanced: /^[45]\.3\.4$/, category: "content-related" },
-  { enhanced: /^[45]\.4\.[0-7]$/, category: "routing-errors" },
   { enhanced: /^[45]\.5\.\d+$/, category: "protocol-errors" },
   { enhanced: /^[45]\.6\.\d+$/, category: "content-related" },
-  { enhanced: /^[45]\.7\.1$/, text: /relay/i, category: "relaying-issues" },
-  { enhanced: /^[45]\.7\.\d+$/, category: "policy-related" },
+  // Generic codes (x.0.0, x.4.x, x.7.x) say less than the words that come with them.
+  { text: /greylist|graylist|try again later|please retry/i, code: /^45/, category: "greylisting" },
+  { text: /rate limit|too many (messages|connections)|throttl|temporarily deferred/i, category: "throttling" },
+  { text: /spam|blocklist|blacklist|blocked|reputation|spamhaus/i, category: "spam-related" },
+  { text: /virus|malware/i, category: "virus-related" },
   { text: /mailbox (full|over quota)|quota/i, category: "quota-issues" },
   { text: /user unknown|no such user|mailbox unavailable|does not exist|unknown recipient/i, category: "bad-mailbox" },
   { text: /relay(ing)? (access )?denied|not permitted to relay/i, category: "relaying-issues" },
+  { enhanced: /^[45]\.4\.[0-7]$/, category: "routing-errors" },
+  { enhanced: /^[45]\.7\.\d+$/, category: "policy-related" },
   { code: /^5[05]\d$/, text: /syntax|command/i, category: "protocol-errors" },
   { code: /^421$/, category: "throttling" },
 ];

@@ -223,22 +223,29 @@ export class QueueStore {
     return ids;
   }
 
-  /** Cancel what is still pending of a message; returns how many recipients were cancelled. */
+  /**
+   * Cancel what is still pending of a message; returns how many recipients were
+   * cancelled. The events and the update select the same rows inside one
+   * transaction, so a delivery recorded meanwhile is never overwritten.
+   */
   async cancel(messageId: string): Promise<number> {
     const now = this.clock.now();
-    const pending = and(eq(recipients.messageId, messageId), inArray(recipients.state, ["queued", "deferred"]));
-    const rows = await this.database.db.select({ id: recipients.id, address: recipients.address }).from(recipients).where(pending);
-    if (rows.length === 0) return 0;
-    const { db } = this.database;
-    await this.writeBatch([
-      db.update(recipients).set({ state: "cancelled", leaseOwner: null, updatedAt: now }).where(
-        inArray(recipients.id, rows.map((r) => r.id)),
-      ),
-      db.insert(events).values(
-        rows.map((r) => ({ at: now, type: "cancelled" as const, messageId, recipient: r.address, data: {} })),
-      ),
-    ]);
-    return rows.length;
+    const pending = "message_id = ? AND state IN ('queued', 'deferred')";
+    const [, updated] = await this.database.client.batch(
+      [
+        {
+          sql: `INSERT INTO events (at, type, message_id, recipient, data)
+                SELECT ?, 'cancelled', message_id, address, '{}' FROM recipients WHERE ${pending} ORDER BY id`,
+          args: [now, messageId],
+        },
+        {
+          sql: `UPDATE recipients SET state = 'cancelled', lease_owner = NULL, updated_at = ? WHERE ${pending}`,
+          args: [now, messageId],
+        },
+      ],
+      "write",
+    );
+    return updated!.rowsAffected;
   }
 
   async messageView(id: string) {

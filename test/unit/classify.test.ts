@@ -132,7 +132,7 @@ describe("classifyTransportError", () => {
 describe("classifyReply: the enhanced code is the most reliable signal (classify.ts doc)", () => {
   it(
     "an address quoted in the reply text does not override the enhanced code",
-    { todo: "bug: text rules (spam|blocked|...) run before enhanced-code rules, so '550 5.1.1 <spam-reports@example.com>: user unknown' is spam-related" },
+    {},
     () => {
       assert.equal(category(550, "5.1.1", "<spam-reports@example.com>: Recipient address rejected: User unknown"), "bad-mailbox");
       assert.equal(category(550, "5.1.1", "<blocked-list@example.com>: no such user"), "bad-mailbox");
@@ -141,7 +141,7 @@ describe("classifyReply: the enhanced code is the most reliable signal (classify
 
   it(
     "a quota deferral that says 'try again later' is a quota issue, not greylisting",
-    { todo: "bug: the greylisting text rule (any 45x + 'try again later'/'please retry') runs before the 4.2.2 rule" },
+    {},
     () => {
       assert.equal(category(452, "4.2.2", "Mailbox full, try again later"), "quota-issues");
     },

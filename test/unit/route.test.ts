@@ -20,10 +20,10 @@ function router(routes: Route[], answer: MailHostsResult, mxPort = 25) {
 const MX: MailHostsResult = {
   kind: "hosts",
   hosts: [
-    { name: "mx1.example.com", addresses: ["192.0.2.1", "2001:db8::1"] },
-    { name: "mx2.example.com", addresses: ["192.0.2.2"] },
+    { name: "mx1.example.com", preference: 10, addresses: ["2001:db8::1", "192.0.2.1"], implicit: false },
+    { name: "mx2.example.com", preference: 20, addresses: ["192.0.2.2"], implicit: false },
   ],
-} as MailHostsResult;
+};
 
 describe("createRouter static routes (RELAY_ROUTES)", () => {
   it("an exact route wins and skips the MX lookup", async () => {
@@ -69,7 +69,7 @@ describe("createRouter MX results", () => {
     assert.deepEqual(await route("example.com"), {
       kind: "hosts",
       hosts: [
-        { name: "mx1.example.com", addresses: ["192.0.2.1", "2001:db8::1"], port: 2525 },
+        { name: "mx1.example.com", addresses: ["2001:db8::1", "192.0.2.1"], port: 2525 },
         { name: "mx2.example.com", addresses: ["192.0.2.2"], port: 2525 },
       ],
     });
@@ -96,7 +96,7 @@ describe("createRouter MX results", () => {
   });
 
   it("a DNS failure is temporary (defer, never bounce) and carries the detail", async () => {
-    const answer = { kind: "temporary", error: "SERVFAIL", detail: "MX example.com: SERVFAIL" } as MailHostsResult;
+    const answer: MailHostsResult = { kind: "temporary", error: "SERVFAIL", detail: "MX example.com: SERVFAIL" };
     const r = await router([], answer).route("example.com");
     assert.equal(r.kind, "temporary");
     assert.ok(!("status" in r));
