@@ -1,4 +1,6 @@
 import { randomBytes } from "node:crypto";
+import { ApiKeyService } from "./auth/api-keys.ts";
+import { UserService } from "./auth/users.ts";
 import { systemClock } from "./core/clock.ts";
 import type { Config } from "./config/load.ts";
 import { createDnsClient } from "./dns/client.ts";
@@ -7,19 +9,21 @@ import { createResolver } from "./dns/resolver.ts";
 import { DeliveryLoop } from "./delivery/loop.ts";
 import { createRouter } from "./delivery/route.ts";
 import type { Logger } from "./events/log.ts";
-import { hashToken } from "./http/auth.ts";
+import { adminAuthenticator, anyAuthenticator, hashToken } from "./http/auth.ts";
 import { createHttpApp } from "./http/app.ts";
+import { AuthThrottle } from "./ingress/auth-throttle.ts";
 import { smtpHooks } from "./ingress/smtp-hooks.ts";
 import { Ingress } from "./ingress/submit.ts";
 import type { Runtime } from "./platform/runtime.ts";
-import { openDatabase, type Database } from "./queue/database.ts";
-import { applyMigrations } from "./queue/migrate.ts";
-import { migrationFiles } from "./queue/migration-files.ts";
+import { CredentialStore } from "./queue/credentials.ts";
+import { openQueue } from "./queue/open.ts";
 import { QueueStore } from "./queue/store.ts";
-import { startSmtpServer, type SmtpServerHandle } from "./smtp/server/index.ts";
+import { startSmtpServer, type SmtpServerHandle, type SmtpServerOptions } from "./smtp/server/index.ts";
+import { createCertificateSource } from "./tls/certificate-source.ts";
 
 export interface RunningRelay {
   readonly smtpPorts: readonly number[];
+  readonly smtpsPorts: readonly number[];
   readonly httpPort: number;
   /** SIGTERM: stop accepting, let deliveries finish (or release them), close the database. */
   stop(): Promise<void>;
@@ -27,12 +31,8 @@ export interface RunningRelay {
 
 /** Grace for in-flight deliveries at shutdown; what is not done by then is released, not lost. */
 const SHUTDOWN_GRACE_MS = 10_000;
-
-export async function openQueue(config: Config): Promise<{ database: Database; applied: string[] }> {
-  const database = await openDatabase(config.dbUrl);
-  const applied = await applyMigrations(database.client, migrationFiles(), systemClock.now());
-  return { database, applied };
-}
+/** Idempotency-Key answers are replayed for 24 hours, then forgotten. */
+const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
 
 /**
  * The admin token: the configured one, or one made at first start, printed
@@ -50,11 +50,22 @@ async function adminTokenHash(config: Config, store: QueueStore, announce: (line
 }
 
 /** The composition root: every service built here and handed its dependencies. */
-export async function startRelay(config: Config, runtime: Runtime, log: Logger): Promise<RunningRelay> {
+export async function startRelay(config: Config, runtime: Runtime, version: string, log: Logger): Promise<RunningRelay> {
   const clock = systemClock;
   const { database } = await openQueue(config);
   const store = new QueueStore(database, clock, config.nodeId);
+  const credentials = new CredentialStore(database, clock);
   const tokenHash = await adminTokenHash(config, store, (line) => console.log(line));
+  const certificates = await createCertificateSource({
+    certFile: config.tlsCertFile,
+    keyFile: config.tlsKeyFile,
+    dataDir: config.dataDir,
+    hostname: config.hostname,
+    clock,
+    log,
+  });
+  const users = new UserService(credentials);
+  const apiKeys = new ApiKeyService(credentials);
 
   const resolver = createResolver(createDnsClient({ servers: config.dnsServers }), { clock });
   const loop = new DeliveryLoop({
@@ -72,48 +83,72 @@ export async function startRelay(config: Config, runtime: Runtime, log: Logger):
   });
   const ingress = new Ingress({ store, clock, hostname: config.hostname, onEnqueued: () => loop.wake() });
 
+  const hooks = smtpHooks({
+    ingress,
+    policy: { relayNetworks: config.relayNetworks, bounceDomain: config.bounceDomain },
+    authenticator: users,
+    throttle: new AuthThrottle(clock),
+  });
+  const smtpOptions: SmtpServerOptions = {
+    hostname: config.hostname,
+    maxMessageBytes: config.maxMessageBytes,
+    maxRecipients: config.maxRecipients,
+    maxConnections: config.maxConnections,
+    maxConnectionsPerIp: config.maxConnectionsPerIp,
+    idleTimeoutMs: config.smtpIdleTimeout,
+    maxSessionMs: config.smtpMaxSessionTime,
+    tls: () => certificates.current(),
+  };
   const smtpServers: SmtpServerHandle[] = [];
-  let listening = false;
-  const hooks = smtpHooks(ingress, { relayNetworks: config.relayNetworks, bounceDomain: config.bounceDomain });
-  for (const address of config.smtpListen) {
-    smtpServers.push(
-      await startSmtpServer(
-        address,
-        { hostname: config.hostname, maxMessageBytes: config.maxMessageBytes, maxRecipients: config.maxRecipients },
-        hooks,
-      ),
-    );
+  for (const address of config.smtpListen) smtpServers.push(await startSmtpServer(address, smtpOptions, hooks));
+  const smtpsServers: SmtpServerHandle[] = [];
+  for (const address of config.smtpsListen) {
+    smtpsServers.push(await startSmtpServer(address, { ...smtpOptions, implicitTls: true }, hooks));
   }
+
+  let listening = false;
   const http = await runtime.serveHttp({
     host: config.httpListen.host,
     port: config.httpListen.port,
     fetch: createHttpApp({
       ingress,
       store,
-      adminTokenHash: () => tokenHash,
+      authenticate: anyAuthenticator(adminAuthenticator(() => tokenHash), (token) => apiKeys.verify(token)),
+      idempotency: credentials,
       maxMessageBytes: config.maxMessageBytes,
       maxRecipients: config.maxRecipients,
       ready: async () => listening && (await database.client.execute("SELECT 1").then(() => true, () => false)),
+      clock,
+      version,
     }).fetch,
   });
+  const pruneIdempotency = setInterval(() => {
+    credentials.pruneResponses(IDEMPOTENCY_TTL_MS).catch((error) => log("warn", "pruning idempotency keys failed", { error: String(error) }));
+  }, 3_600_000);
   await loop.start();
   listening = true;
+  const allSmtp = [...smtpServers, ...smtpsServers];
   log("info", "relay started", {
     smtp: smtpServers.map((s) => s.port),
+    smtps: smtpsServers.map((s) => s.port),
     http: http.port,
     node: config.nodeId,
+    tls: certificates.info().origin,
     runtime: `${runtime.name} ${runtime.version}`,
   });
 
   return {
     smtpPorts: smtpServers.map((s) => s.port),
+    smtpsPorts: smtpsServers.map((s) => s.port),
     httpPort: http.port,
     async stop() {
       listening = false;
-      await Promise.all(smtpServers.map((s) => s.close()));
+      clearInterval(pruneIdempotency);
+      await Promise.all(allSmtp.map((s) => s.close()));
       await loop.stop(SHUTDOWN_GRACE_MS);
-      await Promise.all(smtpServers.map((s) => s.closeAll()));
+      await Promise.all(allSmtp.map((s) => s.closeAll()));
       await http.stop();
+      certificates.close();
       database.close();
       log("info", "relay stopped");
     },

@@ -1,28 +1,102 @@
 import { Hono } from "hono";
-import type { Ingress } from "../ingress/submit.ts";
+import { bodyLimit } from "hono/body-limit";
+import { describeRoute } from "hono-openapi";
+import * as v from "valibot";
+import { systemClock, type Clock } from "../core/clock.ts";
+import type { Submission } from "../ingress/submit.ts";
 import type { QueueStore } from "../queue/store.ts";
-import { requireBearer } from "./auth.ts";
+import { requireBearer, type AuthEnv, type Authenticator } from "./auth.ts";
+import { renderDocs } from "./docs.ts";
 import { eventRoutes } from "./events.ts";
+import type { IdempotencyStore } from "./idempotency.ts";
 import { messageRoutes } from "./messages.ts";
+import { openApiDocument } from "./openapi.ts";
+import { json } from "./openapi-helpers.ts";
 import { problem } from "./problem.ts";
 
 export interface HttpDeps {
-  readonly ingress: Ingress;
-  readonly store: QueueStore;
-  readonly adminTokenHash: () => string;
+  /** The one way into the queue (`Ingress`). */
+  readonly ingress: { submit(submission: Submission): Promise<string> };
+  readonly store: Pick<QueueStore, "messageView" | "cancel" | "listEvents">;
+  /** Bearer token to principal: e.g. `anyAuthenticator(adminAuthenticator(...), apiKeyAuthenticator(...))`. */
+  readonly authenticate: Authenticator;
+  /** Answers kept for Idempotency-Key (`CredentialStore`). */
+  readonly idempotency: IdempotencyStore;
   readonly maxMessageBytes: number;
   readonly maxRecipients: number;
   /** Readiness: the database answers and the listeners are up. */
   readonly ready: () => Promise<boolean>;
+  /** Default: the system clock. */
+  readonly clock?: Clock;
+  /** Shown in /openapi.json; default "0.0.0". */
+  readonly version?: string;
 }
 
+const statusSchema = v.pipe(v.object({ status: v.string() }), v.metadata({ ref: "Status" }));
+
 /** The HTTP API: routes only translate between JSON and ingress, queue and events. */
-export function createHttpApp(deps: HttpDeps): Hono {
-  const app = new Hono();
-  app.get("/healthz", (c) => c.json({ status: "ok" }));
-  app.get("/readyz", async (c) => ((await deps.ready()) ? c.json({ status: "ready" }) : c.json({ status: "not ready" }, 503)));
-  app.use("/v1/*", requireBearer(deps.adminTokenHash));
-  app.route("/v1/messages", messageRoutes(deps));
+export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
+  const clock = deps.clock ?? systemClock;
+  const app = new Hono<AuthEnv>();
+  const document = openApiDocument(app, deps.version ?? "0.0.0");
+
+  app.get(
+    "/healthz",
+    describeRoute({ tags: ["meta"], summary: "Liveness", security: [], responses: { 200: json("The process answers", statusSchema) } }),
+    (c) => c.json({ status: "ok" }),
+  );
+  app.get(
+    "/readyz",
+    describeRoute({
+      tags: ["meta"],
+      summary: "Readiness",
+      description: "Ready when the database answers and the listeners are up.",
+      security: [],
+      responses: { 200: json("Ready", statusSchema), 503: json("Not ready", statusSchema) },
+    }),
+    async (c) => ((await deps.ready()) ? c.json({ status: "ready" }) : c.json({ status: "not ready" }, 503)),
+  );
+  app.get(
+    "/openapi.json",
+    describeRoute({
+      tags: ["meta"],
+      summary: "This API described (OpenAPI 3.1)",
+      security: [],
+      responses: { 200: { description: "The OpenAPI document", content: { "application/json": {} } } },
+    }),
+    async (c) => c.json(await document()),
+  );
+  app.get(
+    "/docs",
+    describeRoute({
+      tags: ["meta"],
+      summary: "This API described (HTML)",
+      security: [],
+      responses: { 200: { description: "A self-contained reference page", content: { "text/html": {} } } },
+    }),
+    async (c) => c.html(renderDocs(await document())),
+  );
+
+  app.use("/v1/*", requireBearer(deps.authenticate));
+  // JSON with base64 attachments is about 4/3 of the message; refuse far larger bodies before reading them.
+  app.use(
+    "/v1/*",
+    bodyLimit({
+      maxSize: Math.ceil((deps.maxMessageBytes * 4) / 3) + 1024 * 1024,
+      onError: (c) => problem(c, 413, "Request too large", `the body is far larger than RELAY_MAX_MESSAGE_BYTES (${deps.maxMessageBytes})`),
+    }),
+  );
+  app.route(
+    "/v1/messages",
+    messageRoutes({
+      ingress: deps.ingress,
+      store: deps.store,
+      idempotency: deps.idempotency,
+      clock,
+      maxMessageBytes: deps.maxMessageBytes,
+      maxRecipients: deps.maxRecipients,
+    }),
+  );
   app.route("/v1/events", eventRoutes(deps.store));
   app.notFound((c) => problem(c, 404, "Not Found", `no route ${c.req.method} ${c.req.path}`));
   app.onError((error, c) => {

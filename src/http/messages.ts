@@ -1,21 +1,36 @@
 import { Hono } from "hono";
+import { describeRoute, resolver, validator } from "hono-openapi";
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
 import * as v from "valibot";
-import type { Ingress } from "../ingress/submit.ts";
+import type { Clock } from "../core/clock.ts";
+import type { Submission } from "../ingress/submit.ts";
 import type { QueueStore } from "../queue/store.ts";
-import { problem } from "./problem.ts";
-import { fieldErrors } from "./validation.ts";
+import { senderAllowed, type AuthEnv } from "./auth.ts";
+import { idempotency, type IdempotencyStore } from "./idempotency.ts";
 import {
-  extractAddress,
+  cancelResultSchema,
+  isRawRequest,
+  MAX_SEND_AHEAD_MS,
+  messageIdParamSchema,
+  messageViewSchema,
+  parseNameAddress,
   rawMessageSchema,
+  sendRequestSchema,
+  sendResponseSchema,
   structuredMessageSchema,
+  type Mailbox,
   type RawMessageBody,
   type StructuredMessageBody,
 } from "./message-schema.ts";
+import { json, problemResponses } from "./openapi-helpers.ts";
+import { problem, type FieldError } from "./problem.ts";
+import { fieldErrors, paramHook } from "./validation.ts";
 
 export interface MessageRouteDeps {
-  readonly ingress: Ingress;
-  readonly store: QueueStore;
+  readonly ingress: { submit(submission: Submission): Promise<string> };
+  readonly store: Pick<QueueStore, "messageView" | "cancel">;
+  readonly idempotency: IdempotencyStore;
+  readonly clock: Clock;
   readonly maxMessageBytes: number;
   readonly maxRecipients: number;
 }
@@ -35,13 +50,22 @@ function prepareRaw(body: RawMessageBody): Prepared {
   return { mailFrom: body.mail_from, recipients: body.rcpt_to, body: toCrlf(body.raw) };
 }
 
+/** Validated by the schema already; a mailbox object leaves nodemailer nothing to re-parse. */
+function mailbox(text: string): Mailbox {
+  const parsed = parseNameAddress(text);
+  if (typeof parsed === "string") throw new Error(`unvalidated address: ${parsed}`);
+  return parsed;
+}
+
 async function prepareStructured(body: StructuredMessageBody): Promise<Prepared> {
+  const from = mailbox(body.from);
+  const [to, cc, bcc] = [body.to, body.cc, body.bcc].map((list) => list.map(mailbox)) as [Mailbox[], Mailbox[], Mailbox[]];
   const composer = new MailComposer({
-    from: body.from,
-    to: body.to,
-    cc: body.cc,
-    bcc: body.bcc,
-    replyTo: body.reply_to,
+    from,
+    to,
+    cc,
+    bcc,
+    replyTo: body.reply_to === undefined ? undefined : mailbox(body.reply_to),
     subject: body.subject,
     text: body.text,
     html: body.html,
@@ -54,81 +78,182 @@ async function prepareStructured(body: StructuredMessageBody): Promise<Prepared>
   });
   const built: Buffer = await composer.compile().build();
   return {
-    mailFrom: extractAddress(body.from),
-    recipients: [...body.to, ...body.cc, ...body.bcc].map(extractAddress),
+    mailFrom: from.address,
+    recipients: [...to, ...cc, ...bcc].map((m) => m.address),
     body: new Uint8Array(built),
   };
 }
 
-export function messageRoutes(deps: MessageRouteDeps): Hono {
-  const app = new Hono();
+/** Checks that need the clock: `send_at` at most 30 days ahead; a past time means now. */
+function sendAtErrors(json: unknown, now: number): FieldError[] {
+  if (typeof json !== "object" || json === null || !("send_at" in json) || typeof json.send_at !== "string") return [];
+  const at = Date.parse(json.send_at);
+  if (!Number.isFinite(at)) return [{ field: "send_at", message: "not a valid point in time" }];
+  if (at > now + MAX_SEND_AHEAD_MS) return [{ field: "send_at", message: "at most 30 days ahead" }];
+  return [];
+}
 
-  app.post("/", async (c) => {
-    let json: unknown;
-    try {
-      json = await c.req.json();
-    } catch {
-      return problem(c, 400, "Bad Request", "the body is not valid JSON");
-    }
-    const isRaw = typeof json === "object" && json !== null && "raw" in json;
-    const result = v.safeParse(isRaw ? rawMessageSchema : structuredMessageSchema, json, { abortEarly: false });
-    if (!result.success) {
-      return problem(c, 422, "Invalid message", "one or more fields are invalid", fieldErrors(result.issues));
-    }
-    const prepared = isRaw
-      ? prepareRaw(result.output as RawMessageBody)
-      : await prepareStructured(result.output as StructuredMessageBody);
-    if (prepared.recipients.length === 0) {
-      return problem(c, 422, "Invalid message", "no recipients", [{ field: "to", message: "at least one of to, cc, bcc" }]);
-    }
-    if (prepared.recipients.length > deps.maxRecipients) {
-      return problem(c, 422, "Too many recipients", `at most ${deps.maxRecipients} recipients per message`);
-    }
-    if (prepared.body.byteLength > deps.maxMessageBytes) {
-      return problem(c, 413, "Message too large", `the message is ${prepared.body.byteLength} bytes; the limit is ${deps.maxMessageBytes}`);
-    }
-    const options = result.output;
-    const id = await deps.ingress.submit({
-      mailFrom: prepared.mailFrom,
-      recipients: prepared.recipients.map((address) => ({ address })),
-      body: prepared.body,
-      source: "http",
-      tags: options.tags,
-      metadata: options.priority ? { ...options.metadata, priority: options.priority } : options.metadata,
-      sendAt: options.send_at ? Date.parse(options.send_at) : undefined,
-    });
-    return c.json({ id, recipients: prepared.recipients.map((email) => ({ email, status: "queued" })) }, 202);
-  });
+const messageTags = ["messages"];
 
-  app.get("/:id", async (c) => {
-    const view = await deps.store.messageView(c.req.param("id"));
-    if (!view) return problem(c, 404, "Not Found", `no message ${JSON.stringify(c.req.param("id"))}`);
-    return c.json({
-      id: view.message.id,
-      created_at: new Date(view.message.createdAt).toISOString(),
-      mail_from: view.message.mailFrom,
-      source: view.message.source,
-      size: view.message.size,
-      tags: view.message.tags ?? [],
-      metadata: view.message.metadata ?? {},
-      recipients: view.recipients.map((r) => ({
-        email: r.address,
-        state: r.state,
-        attempts: r.attempts,
-        next_attempt_at: r.state === "queued" || r.state === "deferred" ? new Date(r.nextAttemptAt).toISOString() : null,
-        last_reply: r.lastReply,
-      })),
-      events: view.events.map((e) => ({ id: e.id, at: new Date(e.at).toISOString(), type: e.type, recipient: e.recipient, ...e.data })),
-    });
-  });
+export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
+  const app = new Hono<AuthEnv>();
 
-  app.delete("/:id", async (c) => {
-    const id = c.req.param("id");
+  app.post(
+    "/",
+    describeRoute({
+      tags: messageTags,
+      summary: "Send a message",
+      description:
+        "Structured (the relay composes the MIME message) or raw (your RFC 5322 text with its envelope). " +
+        "Answers 202 once the message and every recipient are durable. With an `Idempotency-Key`, " +
+        "the same request repeated within 24 hours gets the first answer again (header `Idempotency-Replayed: true`) " +
+        "and sends nothing; the same key with a different request is 409. " +
+        "A key limited to sender domains may only use those in `mail_from` or `from`.",
+      security: [{ bearer: ["send"] }],
+      parameters: [
+        {
+          name: "Idempotency-Key",
+          in: "header",
+          required: false,
+          description: "1-255 printable ASCII characters, unique per distinct request; kept 24 hours",
+          schema: { type: "string", minLength: 1, maxLength: 255, pattern: "^[\\x20-\\x7e]+$" },
+        },
+      ],
+      requestBody: { required: true, content: { "application/json": { schema: resolver(sendRequestSchema) } } },
+      responses: {
+        202: json("Accepted: on disk, queued for delivery", sendResponseSchema),
+        ...problemResponses({
+          400: "The body is not JSON, or the Idempotency-Key is malformed",
+          401: "Missing or unknown bearer token",
+          403: 'The token lacks the "send" scope, or the sender domain is not allowed for it',
+          409: "The Idempotency-Key was used with a different request",
+          413: "The message is larger than RELAY_MAX_MESSAGE_BYTES",
+          422: "Invalid fields (every one is listed in `errors`)",
+        }),
+      },
+    }),
+    idempotency(deps.idempotency, (error) => console.error("relay: idempotency store:", error)),
+    async (c) => {
+      let json: unknown;
+      try {
+        json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(await c.req.arrayBuffer()));
+      } catch {
+        return problem(c, 400, "Bad Request", "the body is not valid JSON (UTF-8)");
+      }
+      const isRaw = isRawRequest(json);
+      const result = v.safeParse(isRaw ? rawMessageSchema : structuredMessageSchema, json, { abortEarly: false });
+      const errors = result.success ? [] : fieldErrors(result.issues);
+      if (!errors.some((e) => e.field === "send_at")) errors.push(...sendAtErrors(json, deps.clock.now()));
+      if (!result.success || errors.length > 0) {
+        return problem(c, 422, "Invalid message", "one or more fields are invalid", errors);
+      }
+      const prepared = isRaw
+        ? prepareRaw(result.output as RawMessageBody)
+        : await prepareStructured(result.output as StructuredMessageBody);
+      if (prepared.recipients.length === 0) {
+        return problem(c, 422, "Invalid message", "no recipients", [{ field: "to", message: "at least one of to, cc, bcc" }]);
+      }
+      if (prepared.recipients.length > deps.maxRecipients) {
+        const field = isRaw ? "rcpt_to" : "to";
+        return problem(c, 422, "Too many recipients", `at most ${deps.maxRecipients} recipients per message`, [
+          { field, message: `${prepared.recipients.length} recipients; the limit is ${deps.maxRecipients}` },
+        ]);
+      }
+      if (!senderAllowed(c.get("principal"), prepared.mailFrom)) {
+        return problem(
+          c,
+          403,
+          "sender domain not allowed",
+          `this key may send only from ${c.get("principal").domains.join(", ")}; got ${JSON.stringify(prepared.mailFrom)}`,
+        );
+      }
+      if (prepared.body.byteLength > deps.maxMessageBytes) {
+        return problem(c, 413, "Message too large", `the message is ${prepared.body.byteLength} bytes; the limit is ${deps.maxMessageBytes}`);
+      }
+      const options = result.output;
+      const id = await deps.ingress.submit({
+        mailFrom: prepared.mailFrom,
+        recipients: prepared.recipients.map((address) => ({ address })),
+        body: prepared.body,
+        source: "http",
+        authUser: c.get("principal").id,
+        tags: options.tags,
+        metadata: options.priority ? { ...options.metadata, priority: options.priority } : options.metadata,
+        sendAt: options.send_at ? Math.max(Date.parse(options.send_at), deps.clock.now()) : undefined,
+      });
+      const answer: v.InferOutput<typeof sendResponseSchema> = {
+        id,
+        recipients: prepared.recipients.map((email) => ({ email, status: "queued" })),
+      };
+      return c.json(answer, 202);
+    },
+  );
+
+  /** A message its sender domain hides from a domain-limited key is "not found" to it. */
+  const visible = async (id: string, principal: AuthEnv["Variables"]["principal"]) => {
     const view = await deps.store.messageView(id);
-    if (!view) return problem(c, 404, "Not Found", `no message ${JSON.stringify(id)}`);
-    const cancelled = await deps.store.cancel(id);
-    return c.json({ id, cancelled });
-  });
+    return view && senderAllowed(principal, view.message.mailFrom) ? view : undefined;
+  };
+
+  app.get(
+    "/:id",
+    describeRoute({
+      tags: messageTags,
+      summary: "Inspect a message",
+      description: "The envelope, each recipient's state, attempts and last reply, and the message's events.",
+      security: [{ bearer: ["read"] }],
+      responses: {
+        200: json("The message", messageViewSchema),
+        ...problemResponses({ 401: "Missing or unknown bearer token", 403: 'The token lacks the "read" scope', 404: "No such message" }),
+      },
+    }),
+    validator("param", messageIdParamSchema, paramHook),
+    async (c) => {
+      const id = c.req.valid("param").id;
+      const view = await visible(id, c.get("principal"));
+      if (!view) return problem(c, 404, "Not Found", `no message ${JSON.stringify(id)}`);
+      const answer: v.InferOutput<typeof messageViewSchema> = {
+        id: view.message.id,
+        created_at: new Date(view.message.createdAt).toISOString(),
+        mail_from: view.message.mailFrom,
+        source: view.message.source,
+        size: view.message.size,
+        tags: view.message.tags ?? [],
+        metadata: view.message.metadata ?? {},
+        recipients: view.recipients.map((r) => ({
+          email: r.address,
+          state: r.state,
+          attempts: r.attempts,
+          next_attempt_at: r.state === "queued" || r.state === "deferred" ? new Date(r.nextAttemptAt).toISOString() : null,
+          last_reply: r.lastReply,
+        })),
+        events: view.events.map((e) => ({ id: e.id, at: new Date(e.at).toISOString(), type: e.type, recipient: e.recipient, ...e.data })),
+      };
+      return c.json(answer);
+    },
+  );
+
+  app.delete(
+    "/:id",
+    describeRoute({
+      tags: messageTags,
+      summary: "Cancel a message",
+      description: "Cancels the recipients still queued or deferred; those delivered, bounced or in flight are left as they are.",
+      security: [{ bearer: ["send"] }],
+      responses: {
+        200: json("What was cancelled", cancelResultSchema),
+        ...problemResponses({ 401: "Missing or unknown bearer token", 403: 'The token lacks the "send" scope', 404: "No such message" }),
+      },
+    }),
+    validator("param", messageIdParamSchema, paramHook),
+    async (c) => {
+      const id = c.req.valid("param").id;
+      if (!(await visible(id, c.get("principal")))) return problem(c, 404, "Not Found", `no message ${JSON.stringify(id)}`);
+      const cancelled = await deps.store.cancel(id);
+      const answer: v.InferOutput<typeof cancelResultSchema> = { id, cancelled };
+      return c.json(answer);
+    },
+  );
 
   return app;
 }

@@ -1,6 +1,28 @@
+import type { StandardSchemaV1 } from "@standard-schema/spec";
+import type { Context } from "hono";
 import * as v from "valibot";
-import type { FieldError } from "./problem.ts";
+import { problem, type FieldError } from "./problem.ts";
 
 export function fieldErrors(issues: readonly v.BaseIssue<unknown>[]): FieldError[] {
   return issues.map((issue) => ({ field: v.getDotPath(issue) ?? "(body)", message: issue.message }));
+}
+
+/** Field errors from Standard Schema issues (what hono-openapi's validator hands its hook). */
+export function standardFieldErrors(issues: readonly StandardSchemaV1.Issue[]): FieldError[] {
+  return issues.map((issue) => ({
+    field: (issue.path ?? []).map((segment) => String(typeof segment === "object" ? segment.key : segment)).join(".") || "(query)",
+    message: issue.message,
+  }));
+}
+
+type HookResult = { success: true } | { success: false; error: readonly StandardSchemaV1.Issue[] };
+
+/** A bad query string: 400 problem JSON naming every bad parameter. */
+export function queryHook(result: HookResult, c: Context) {
+  if (!result.success) return problem(c, 400, "Bad Request", "invalid query", standardFieldErrors(result.error));
+}
+
+/** A path parameter the schema refuses: 404, nothing is there. */
+export function paramHook(result: HookResult, c: Context) {
+  if (!result.success) return problem(c, 404, "Not Found", `no route ${c.req.method} ${c.req.path}`, standardFieldErrors(result.error));
 }

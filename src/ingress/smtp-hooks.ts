@@ -1,18 +1,69 @@
 import { formatMailbox } from "../core/address.ts";
 import { reply } from "../core/reply.ts";
-import type { SmtpServerHooks } from "../smtp/server/index.ts";
+import type { SessionInfo, SmtpServerHooks } from "../smtp/server/index.ts";
 import { mayRelay, type AccessPolicy } from "./access.ts";
+import type { AuthThrottle } from "./auth-throttle.ts";
 import type { Ingress } from "./submit.ts";
 
-/** The SMTP front end's decisions: relay control at RCPT, the durable enqueue at the end of DATA. */
-export function smtpHooks(ingress: Ingress, policy: AccessPolicy): SmtpServerHooks {
+/** Checks SMTP AUTH credentials; what the user may send from comes back with it. */
+export interface SmtpAuthenticator {
+  authenticate(username: string, password: string): Promise<{ readonly domains: readonly string[] } | undefined>;
+}
+
+export interface SmtpHookDeps {
+  readonly ingress: Ingress;
+  readonly policy: AccessPolicy;
+  readonly authenticator: SmtpAuthenticator;
+  readonly throttle: AuthThrottle;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The SMTP front end's decisions: who may authenticate, which sender domains
+ * an authenticated user may use, relay control at RCPT, and the durable
+ * enqueue at the end of DATA.
+ */
+export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
+  const { ingress, policy, authenticator, throttle } = deps;
+  const sleep = deps.sleep ?? defaultSleep;
+  /** Sender domains granted to each authenticated session; gone with the session. */
+  const granted = new WeakMap<SessionInfo, readonly string[]>();
+
   return {
+    async onAuth(session, { username, password }) {
+      const gate = throttle.gate(session.remoteAddress);
+      if (gate.kind === "refuse") {
+        return reply(454, "4.7.0", "too many failed authentication attempts from your address; try again later");
+      }
+      if (gate.delayMs > 0) await sleep(gate.delayMs);
+      const user = await authenticator.authenticate(username, password);
+      if (!user) {
+        throttle.failed(session.remoteAddress);
+        return reply(535, "5.7.8", "authentication credentials invalid");
+      }
+      throttle.succeeded(session.remoteAddress);
+      granted.set(session, user.domains.map((d) => d.toLowerCase()));
+      return undefined;
+    },
+
+    async onMailFrom(session, from) {
+      const domains = granted.get(session);
+      if (session.user === undefined || !domains || domains.length === 0 || from === null) return undefined;
+      if (!domains.includes(from.domain.toLowerCase())) {
+        return reply(553, "5.7.1", `sender domain ${from.domain} is not allowed for user ${session.user}`);
+      }
+      return undefined;
+    },
+
     async onRcptTo(session, to) {
       if (!mayRelay(policy, { ip: session.remoteAddress, authUser: session.user }, to.domain)) {
         return reply(554, "5.7.1", `relay access denied for <${formatMailbox(to)}>`);
       }
       return undefined;
     },
+
     async onData(session, envelope, message) {
       const id = await ingress.submit({
         mailFrom: envelope.mailFrom ? formatMailbox(envelope.mailFrom) : "",

@@ -65,24 +65,35 @@ export function createSecureContext(options: { cert: string | Buffer; key: strin
   return tls.createSecureContext({ cert: options.cert, key: options.key, minVersion: "TLSv1.2" });
 }
 
-/** Server side of STARTTLS (RFC 3207): wrap an accepted socket and wait for the handshake. */
+/**
+ * Server side of STARTTLS (RFC 3207) and of implicit TLS (RFC 8314): wrap an
+ * accepted socket and wait for the handshake. Rejects, never throws, when
+ * the peer fails, resets or closes mid-handshake, or takes longer than timeoutMs.
+ */
 export function upgradeToTlsServer(socket: net.Socket, secureContext: tls.SecureContext, timeoutMs: number): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
     const secure = new tls.TLSSocket(socket, { isServer: true, secureContext });
-    const timer = setTimeout(() => {
+    let settled = false;
+    const fail = (error: Error) => {
+      if (settled) return; // the error listener stays: a later error on a dead socket is ignored
+      settled = true;
+      clearTimeout(timer);
       secure.destroy();
-      reject(new Error("TLS handshake timed out"));
-    }, timeoutMs);
-    secure.once("secure", () => {
-      clearTimeout(timer);
-      secure.off("error", onError);
-      resolve(secure);
-    });
-    const onError = (error: Error) => {
-      clearTimeout(timer);
       reject(error);
     };
-    secure.once("error", onError);
+    const timer = setTimeout(() => fail(new Error("TLS handshake timed out")), timeoutMs);
+    const onError = (error: Error) => fail(error);
+    const onClose = () => fail(new Error("connection closed during the TLS handshake"));
+    secure.once("secure", () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      secure.off("error", onError);
+      secure.off("close", onClose);
+      resolve(secure);
+    });
+    secure.on("error", onError);
+    secure.once("close", onClose);
   });
 }
 

@@ -1,4 +1,4 @@
-import { openQueue } from "../../app.ts";
+import { openQueue } from "../../queue/open.ts";
 import type { Command } from "../command.ts";
 
 export const migrateCommand: Command = {

@@ -8,10 +8,10 @@ export const serveCommand: Command = {
 
 Runs the node until SIGTERM or SIGINT: SMTP on RELAY_SMTP_LISTEN, the HTTP API
 on RELAY_HTTP_LISTEN, and the delivery loop. Migrations are applied at start.`,
-  async run({ config, logger, runtime }) {
+  async run({ config, logger, runtime, version }) {
     const settings = config();
     const log = logger(settings);
-    const relay = await startRelay(settings, runtime, log);
+    const relay = await startRelay(settings, runtime, version, log);
     await new Promise<void>((resolve) => {
       let stopping = false;
       const stop = () => {

@@ -19,20 +19,23 @@ export type Parsed<T> = ({ ok: true } & T) | { ok: false; reply: Reply };
 
 const syntax = (enhanced: string, text: string): { ok: false; reply: Reply } => ({ ok: false, reply: reply(501, enhanced, text) });
 
-/** Whether the MAIL arguments ask for SMTPUTF8, so the path may hold UTF-8 (RFC 6531 3.4). */
-function wantsUtf8(args: string): boolean {
-  return / smtputf8(?: |$)/i.test(args);
+/** Whether the parameters ask for SMTPUTF8, so the path may hold UTF-8 (RFC 6531 3.4). */
+function wantsUtf8(params: string): boolean {
+  return /(?:^| )smtputf8(?:[ =]|$)/i.test(params);
 }
 
 /**
  * "FROM:<reverse-path> [params]" (RFC 5321 4.1.1.2). A space after the colon
- * is tolerated, as most servers do; the angle brackets are required.
+ * is tolerated, as most servers do; the angle brackets are required. The path
+ * is found first, then read again as UTF-8 only if its own parameters say
+ * SMTPUTF8 (a ">" in a later parameter value must not confuse this).
  */
 export function parseMailFrom(args: string): Parsed<{ from: Mailbox | null; params: MailParams }> {
   const m = /^FROM: *(.*)$/i.exec(args);
   if (!m) return syntax("5.5.2", "Syntax: MAIL FROM:<address> [parameters]");
-  const utf8 = wantsUtf8(m[1]!.slice(m[1]!.lastIndexOf(">")));
-  const path = parsePath(m[1]!, { utf8, allowNull: true });
+  const probe = parsePath(m[1]!, { utf8: true, allowNull: true });
+  const utf8 = probe.ok && wantsUtf8(probe.rest);
+  const path = utf8 ? probe : parsePath(m[1]!, { utf8: false, allowNull: true });
   if (!path.ok) return syntax("5.1.7", path.error);
   const raw = splitParams(path.rest, utf8);
   if (!raw.ok) return syntax("5.5.4", raw.error);

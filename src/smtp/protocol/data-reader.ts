@@ -6,6 +6,8 @@
  * (SMTP smuggling). Past maxBytes the body is counted but not stored.
  */
 
+import { MessageBuffer } from "./message-buffer.ts";
+
 const CR = 13;
 const LF = 10;
 const DOT = 46;
@@ -27,17 +29,23 @@ export interface DataResult {
   readonly overflow: boolean;
   /** A bare CR or LF appeared in the body. */
   readonly bareEol: boolean;
+  /** A line was longer than the limit (RFC 5322 2.1.1). */
+  readonly longLine: boolean;
 }
 
 export class DataReader {
   #state: State = State.LineStart;
-  #out = new Uint8Array(4096);
-  #stored = 0;
-  #size = 0;
+  #message: MessageBuffer;
   #bareEol = false;
   #done = false;
 
-  constructor(readonly maxBytes: number) {}
+  /** @param maxLineLength the longest line without CRLF; Infinity for no check. */
+  constructor(
+    readonly maxBytes: number,
+    maxLineLength = Infinity,
+  ) {
+    this.#message = new MessageBuffer({ maxBytes, maxLineLength });
+  }
 
   get done(): boolean {
     return this.#done;
@@ -106,8 +114,8 @@ export class DataReader {
   }
 
   result(): DataResult {
-    const message = this.#out.slice(0, this.#stored);
-    return { message, size: this.#size, overflow: this.#size > this.maxBytes, bareEol: this.#bareEol };
+    const m = this.#message;
+    return { message: m.bytes(), size: m.size, overflow: m.overflow, bareEol: this.#bareEol, longLine: m.longLine };
   }
 
   #bare(byte: number): void {
@@ -117,17 +125,7 @@ export class DataReader {
   }
 
   #emit(bytes: Uint8Array): void {
-    this.#size += bytes.length;
-    const room = this.maxBytes - this.#stored;
-    if (room <= 0) return;
-    const part = bytes.length <= room ? bytes : bytes.subarray(0, room);
-    if (this.#stored + part.length > this.#out.length) {
-      const grown = new Uint8Array(Math.min(this.maxBytes, Math.max(this.#out.length * 2, this.#stored + part.length)));
-      grown.set(this.#out.subarray(0, this.#stored));
-      this.#out = grown;
-    }
-    this.#out.set(part, this.#stored);
-    this.#stored += part.length;
+    this.#message.append(bytes);
   }
 }
 

@@ -2,7 +2,7 @@
  * ESMTP parameters after MAIL/RCPT paths (RFC 5321 4.1.2: esmtp-param =
  * esmtp-keyword ["=" esmtp-value]) and the ones this server knows:
  * SIZE (RFC 1870), BODY (RFC 6152), SMTPUTF8 (RFC 6531),
- * RET/ENVID/NOTIFY/ORCPT (DSN, RFC 3461).
+ * RET/ENVID/NOTIFY/ORCPT (DSN, RFC 3461), AUTH (RFC 4954 5).
  */
 
 export interface MailParams {
@@ -77,6 +77,10 @@ export function mailParams(raw: Raw): ParamsResult<MailParams> {
         p.envid = envid;
         break;
       }
+      case "AUTH":
+        // RFC 4954 5: "<>" or an xtext identity; a server that does not trust it ignores it. So do we.
+        if (value === undefined || (value !== "<>" && decodeXtext(value) === undefined)) return bad("AUTH must be <> or xtext");
+        break;
       default:
         return unknown(key);
     }

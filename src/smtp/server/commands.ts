@@ -2,6 +2,7 @@ import type { Mailbox } from "../../core/address.ts";
 import { reply, type Reply } from "../../core/reply.ts";
 import { parseMailFrom, parseRcptTo } from "../protocol/command.ts";
 import type { DataResult } from "../protocol/data-reader.ts";
+import type { MessageBuffer } from "../protocol/message-buffer.ts";
 import type { MailParams, RcptParams } from "../protocol/params.ts";
 import { newId } from "../../core/id.ts";
 import type { SecureContext, Socket } from "../../platform/net.ts";
@@ -14,11 +15,21 @@ export interface Transaction {
   readonly recipients: { mailbox: Mailbox; params: RcptParams }[];
   /** SMTPUTF8 was asked at MAIL, so RCPT paths may hold UTF-8 (RFC 6531). */
   readonly utf8: boolean;
+  /** The BDAT chunks so far (RFC 3030): DATA may no longer be used. */
+  chunks?: MessageBuffer;
+}
+
+/** An AUTH exchange waiting for the client's next response (RFC 4954 4). */
+export interface SaslState {
+  readonly mechanism: "PLAIN" | "LOGIN";
+  /** LOGIN: the username, once given. */
+  username?: string;
 }
 
 export interface SessionState {
   greeted: boolean;
   tx?: Transaction;
+  sasl?: SaslState;
 }
 
 /** What a command handler needs from its session. */
@@ -65,8 +76,10 @@ export function ehlo(ctx: CommandContext, args: string): Reply {
   if (name === "" || /\s/.test(name)) return reply(501, "5.5.4", "Syntax: EHLO domain-or-address-literal");
   greet(ctx, name);
   const lines = [`${ctx.options.hostname} greets ${name}`, "PIPELINING", `SIZE ${ctx.options.maxMessageBytes}`];
-  lines.push("8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "DSN");
+  lines.push("8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING", "DSN");
   if (ctx.canStartTls()) lines.push("STARTTLS");
+  // RFC 4954 4 and RFC 8314 3: passwords travel only inside TLS.
+  if (ctx.info.secure && ctx.hooks.onAuth) lines.push("AUTH PLAIN LOGIN");
   // RFC 2034 3: no enhanced code on the EHLO/HELO reply.
   return reply(250, undefined, ...lines);
 }
@@ -92,7 +105,7 @@ export async function mail(ctx: CommandContext, args: string): Promise<Reply> {
   if (!parsed.ok) return parsed.reply;
   const { from, params } = parsed;
   if (params.size !== undefined && params.size > ctx.options.maxMessageBytes) {
-    return reply(552, "5.3.4", `Message size exceeds fixed maximum message size of ${ctx.options.maxMessageBytes} bytes`);
+    return tooBig(ctx);
   }
   const onMailFrom = ctx.hooks.onMailFrom;
   if (onMailFrom) {
@@ -126,21 +139,28 @@ export function dataAllowed(ctx: CommandContext, args: string): Reply | undefine
   if (args !== "") return reply(501, "5.5.4", "DATA takes no arguments");
   if (!ctx.state.tx) return reply(503, "5.5.1", "Send MAIL first");
   if (ctx.state.tx.recipients.length === 0) return reply(503, "5.5.1", "Send RCPT first");
+  // RFC 3030 2: DATA after BDAT in one transaction is a sequence error.
+  if (ctx.state.tx.chunks) return reply(503, "5.5.1", "DATA not allowed after BDAT; send BDAT LAST or RSET");
   return undefined;
 }
 
 /** The reply once the body has ended; the transaction ends whatever it is (RFC 5321 4.1.1.4). */
-export async function finishData(ctx: CommandContext, result: DataResult): Promise<Reply> {
+export async function finishData(ctx: CommandContext, result: Omit<DataResult, "size">): Promise<Reply> {
   const tx = ctx.state.tx;
   ctx.state.tx = undefined;
   if (!tx) return reply(503, "5.5.1", "No transaction");
   if (result.bareEol) return reply(550, "5.6.11", "Bare CR or LF in message; lines must end with CRLF");
   if (result.overflow) {
-    return reply(552, "5.3.4", `Message size exceeds fixed maximum message size of ${ctx.options.maxMessageBytes} bytes`);
+    return tooBig(ctx);
   }
+  // RFC 5322 2.1.1 / RFC 5321 4.5.3.1.6: lines of at most 998 octets plus CRLF.
+  if (result.longLine) return reply(500, "5.5.2", `Line too long; message lines are limited to ${ctx.options.maxTextLineLength} octets`);
   const outcome = await ctx.call(() => ctx.hooks.onData(ctx.info, envelopeOf(tx), result.message));
   return outcome ? outcome.value : HOOK_FAILED;
 }
+
+export const tooBig = (ctx: CommandContext): Reply =>
+  reply(552, "5.3.4", `Message size exceeds fixed maximum message size of ${ctx.options.maxMessageBytes} bytes`);
 
 /** STARTTLS checks (RFC 3207 4): the certificate to use, or the refusal. */
 export function startTlsAllowed(ctx: CommandContext, args: string): Reply | { context: SecureContext } {
@@ -165,7 +185,7 @@ export function simple(ctx: CommandContext, verb: string, args: string): Reply |
     case "EXPN":
       return reply(502, "5.5.1", "EXPN not supported");
     case "HELP":
-      return reply(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS");
+      return reply(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS AUTH");
     default:
       return undefined;
   }

@@ -1,2 +1,2 @@
 export { startSmtpServer, type SmtpServerHandle } from "./listener.ts";
-export type { Envelope, MailParams, RcptParams, SessionInfo, SmtpServerHooks, SmtpServerOptions } from "./types.ts";
+export type { AuthCredentials, Envelope, MailParams, RcptParams, SessionInfo, SmtpServerHooks, SmtpServerOptions } from "./types.ts";

@@ -1,7 +1,9 @@
-import { reply, formatReply } from "../../core/reply.ts";
-import { listenTcp, type Socket } from "../../platform/net.ts";
+import { formatReply, type Reply } from "../../core/reply.ts";
+import { listenTcp, upgradeToTlsServer, type Socket } from "../../platform/net.ts";
+import { Admission } from "./admission.ts";
+import { newSessionInfo } from "./commands.ts";
 import { Session } from "./session.ts";
-import { resolveOptions, type SmtpServerHooks, type SmtpServerOptions } from "./types.ts";
+import { resolveOptions, type SessionInfo, type SmtpServerHooks, type SmtpServerOptions } from "./types.ts";
 
 export interface SmtpServerHandle {
   readonly port: number;
@@ -11,31 +13,56 @@ export interface SmtpServerHandle {
   closeAll(): Promise<void>;
 }
 
-/** Listen for SMTP on host:port (port 0 picks a free one). */
+/**
+ * Listen for SMTP on host:port (port 0 picks a free one). With implicitTls
+ * (RFC 8314) each connection is a TLS handshake first; one that fails or
+ * times out only closes its own socket.
+ */
 export async function startSmtpServer(
   address: { host: string; port: number },
   options: SmtpServerOptions,
   hooks: SmtpServerHooks,
 ): Promise<SmtpServerHandle> {
   const resolved = resolveOptions(options);
+  const admission = new Admission(resolved.hostname, resolved.maxConnections, resolved.maxConnectionsPerIp);
   const sessions = new Set<Session>();
+  /** Sockets still in their implicit-TLS handshake. */
+  const handshaking = new Set<Socket>();
   let accepting = true;
+
+  const run = (socket: Socket, info: SessionInfo, release: () => void): void => {
+    const session = new Session(socket, resolved, hooks, info);
+    sessions.add(session);
+    void session.closed.then(() => {
+      sessions.delete(session);
+      release();
+    });
+    session.start().catch(() => session.end());
+  };
 
   const onSocket = (socket: Socket): void => {
     socket.on("error", () => socket.destroy()); // a reset before the session takes over
-    if (!accepting) {
-      socket.destroy();
-      return;
-    }
-    if (resolved.maxConnections !== undefined && sessions.size >= resolved.maxConnections) {
-      socket.end(formatReply(reply(421, "4.7.0", `${resolved.hostname} Too many connections, try again later`)));
-      setTimeout(() => socket.destroy(), 5_000).unref?.();
-      return;
-    }
-    const session = new Session(socket, resolved, hooks);
-    sessions.add(session);
-    void session.closed.then(() => sessions.delete(session));
-    session.start().catch(() => session.end());
+    if (!accepting) return void socket.destroy();
+    const info = newSessionInfo(socket);
+    const admitted = admission.admit(info.remoteAddress);
+    if (typeof admitted !== "function") return refuse(socket, admitted, resolved.implicitTls);
+    socket.once("close", admitted);
+    if (!resolved.implicitTls) return run(socket, info, admitted);
+    const context = resolved.tls?.();
+    if (!context) return void socket.destroy();
+    handshaking.add(socket);
+    upgradeToTlsServer(socket, context, resolved.tlsHandshakeTimeoutMs).then(
+      (secure) => {
+        handshaking.delete(socket);
+        if (!accepting || socket.destroyed) return void secure.destroy();
+        info.secure = true;
+        run(secure, info, admitted);
+      },
+      () => {
+        handshaking.delete(socket);
+        socket.destroy();
+      },
+    );
   };
 
   const listener = await listenTcp(address.host, address.port, onSocket);
@@ -51,8 +78,16 @@ export async function startSmtpServer(
     close: async () => void stop(),
     async closeAll() {
       const stopped = stop();
+      for (const socket of handshaking) socket.destroy();
       for (const session of sessions) session.shutdown();
       await Promise.all([stopped, ...[...sessions].map((s) => s.closed)]);
     },
   };
+}
+
+/** Over a limit: 421 and close (RFC 5321 3.1). On implicit TLS there is no plaintext to say it in. */
+function refuse(socket: Socket, last: Reply, implicitTls: boolean): void {
+  if (implicitTls) return void socket.destroy();
+  socket.end(formatReply(last));
+  setTimeout(() => socket.destroy(), 5_000).unref?.();
 }

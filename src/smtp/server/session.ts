@@ -1,43 +1,52 @@
 import { formatReply, reply, type Reply } from "../../core/reply.ts";
-import { upgradeToTlsServer, type Socket } from "../../platform/net.ts";
-import { parseCommand } from "../protocol/command.ts";
-import { DataReader, type DataResult } from "../protocol/data-reader.ts";
+import { upgradeToTlsServer, type SecureContext, type Socket } from "../../platform/net.ts";
 import { LineReader, type LineEvent } from "../protocol/line-reader.ts";
+import { MAX_SASL_LINE } from "../protocol/sasl.ts";
+import type { Body } from "./body.ts";
 import * as cmd from "./commands.ts";
+import { command, frame, PROGRESS, sasl, type Action } from "./dispatch.ts";
 import type { ResolvedOptions, SessionInfo, SmtpServerHooks } from "./types.ts";
 
 /** Stop reading from the socket while this much input waits for a slow hook. */
 const HIGH_WATER = 64 * 1024;
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+/** Replies that count towards maxErrors: syntax, sequence, failed AUTH. */
+const ERROR_CODES = new Set([500, 501, 503, 535]);
 
 /**
- * One SMTP session: framing, the command loop and the socket. Commands are
- * handled strictly one after another, so pipelined replies keep their order
- * (RFC 2920 3.1) even though hooks are async.
+ * One SMTP session: framing, the command loop, the socket and its limits.
+ * Commands are handled strictly one after another, so pipelined replies keep
+ * their order (RFC 2920 3.1) even though hooks are async.
  */
 export class Session implements cmd.CommandContext {
-  readonly info: SessionInfo;
   readonly state: cmd.SessionState = { greeted: false };
   readonly closed: Promise<void>;
   #socket: Socket;
   #lines: LineReader;
-  #data?: DataReader;
+  /** A DATA body or BDAT chunk being read. */
+  #body?: Body;
   #running = false;
   #ended = false;
-  #closing = false;
+  /** The 421 to end with once the command in progress has its reply (shutdown, session time). */
+  #closing?: Reply;
   #errors = 0;
+  /** Commands in a row that did not move a transaction forward. */
+  #idleCommands = 0;
   #timer?: ReturnType<typeof setTimeout>;
+  #deadline: ReturnType<typeof setTimeout>;
   #onClosed!: () => void;
 
   constructor(
     socket: Socket,
     readonly options: ResolvedOptions,
     readonly hooks: SmtpServerHooks,
+    readonly info: SessionInfo = cmd.newSessionInfo(socket),
   ) {
     this.#socket = socket;
-    this.#lines = new LineReader(options.maxLineLength);
+    // Command lines are checked against maxLineLength after framing; only AUTH may reach 12288 (RFC 4954 4).
+    this.#lines = new LineReader(Math.max(options.maxLineLength, MAX_SASL_LINE));
     this.closed = new Promise((resolve) => (this.#onClosed = resolve));
-    this.info = cmd.newSessionInfo(socket);
+    const host = options.hostname;
+    this.#deadline = setTimeout(() => this.#closeSoon(reply(421, "4.4.2", `${host} Session time limit exceeded, closing channel`)), options.maxSessionMs);
   }
 
   /** Greet (or refuse) and start reading. */
@@ -58,26 +67,26 @@ export class Session implements cmd.CommandContext {
   }
 
   canStartTls(): boolean {
-    return !this.info.secure && this.options.tls?.() !== undefined;
+    return !this.info.secure && !this.options.implicitTls && this.options.tls?.() !== undefined;
   }
 
   readonly call = cmd.callHook;
 
   /** Server shutdown: 421 now, or after the command in progress (its reply is owed first). */
   shutdown(): void {
-    this.#closing = true;
-    if (!this.#running) this.#shutdownNow();
+    this.#closeSoon(reply(421, "4.3.2", `${this.options.hostname} Service shutting down, closing channel`));
   }
 
-  #shutdownNow(): void {
-    this.end(reply(421, "4.3.2", `${this.options.hostname} Service shutting down, closing channel`));
+  #closeSoon(last: Reply): void {
+    this.#closing ??= last;
+    if (!this.#running) this.end(this.#closing);
   }
 
   /** Send a last reply (if any) and close; safe to call more than once. */
   end(last?: Reply): void {
     if (this.#ended) return;
     this.#ended = true;
-    clearTimeout(this.#timer);
+    this.#stopTimers();
     const socket = this.#socket;
     socket.resume(); // read (and ignore) until the peer closes too
     try {
@@ -100,21 +109,26 @@ export class Session implements cmd.CommandContext {
     if (this.#ended) return; // draining after our last reply
     this.#resetTimer();
     this.#lines.push(chunk);
-    if (this.#lines.buffered > HIGH_WATER && !this.#data) this.#socket.pause();
+    if (this.#lines.buffered > HIGH_WATER && !this.#body) this.#socket.pause();
     void this.#pump();
   };
 
   #onError = (): void => {
     // A reset or TLS failure: nothing to answer; "close" follows.
     this.#ended = true;
-    clearTimeout(this.#timer);
+    this.#stopTimers();
   };
 
   #onClose = (): void => {
     this.#ended = true;
-    clearTimeout(this.#timer);
+    this.#stopTimers();
     this.#onClosed();
   };
+
+  #stopTimers(): void {
+    clearTimeout(this.#timer);
+    clearTimeout(this.#deadline);
+  }
 
   #resetTimer(): void {
     clearTimeout(this.#timer);
@@ -130,6 +144,8 @@ export class Session implements cmd.CommandContext {
   }
 
   #send(r: Reply): void {
+    // A SASL challenge keeps its space even when empty: "334 " (RFC 4954 4).
+    if (r.code === 334) return this.#write(`334 ${r.lines[0] ?? ""}\r\n`);
     this.#write(formatReply(r));
   }
 
@@ -139,99 +155,81 @@ export class Session implements cmd.CommandContext {
     this.#running = true;
     try {
       while (!this.#ended) {
-        if (this.#data) {
-          const rest = this.#data.push(this.#lines.take());
+        if (this.#body) {
+          const rest = this.#body.push(this.#lines.take());
           if (rest === undefined) break;
-          const result = this.#data.result();
-          this.#data = undefined;
+          const body = this.#body;
+          this.#body = undefined;
           this.#lines.push(rest);
-          await this.#afterData(result);
+          this.#answer(await body.finish());
         } else {
           const event = this.#lines.next();
           if (!event) break;
           await this.#handle(event);
         }
-        if (this.#closing) this.#shutdownNow();
+        if (this.#closing) this.end(this.#closing);
       }
     } catch {
       this.end(reply(421, "4.3.0", `${this.options.hostname} Internal error, closing channel`));
     } finally {
       this.#running = false;
     }
-    if (this.#closing) this.#shutdownNow();
+    if (this.#closing) this.end(this.#closing);
     if (!this.#ended && this.#socket.isPaused() && this.#lines.buffered <= HIGH_WATER) this.#socket.resume();
   }
 
   async #handle(event: LineEvent): Promise<void> {
-    if (event.kind !== "line") {
-      // RFC 5321 4.5.3.1.4 (too long); bare CR/LF never end a line (smuggling).
-      const text = event.kind === "too-long" ? "Line too long" : "Bare CR or LF in command; lines end with CRLF";
-      return this.#error(reply(500, "5.5.2", text));
+    if (this.state.sasl) return this.#perform(await sasl(this, event));
+    const framed = frame(this, event);
+    const verb = "verb" in framed ? framed.verb : undefined;
+    if (verb !== undefined && PROGRESS.has(verb)) this.#idleCommands = 0;
+    else if (verb !== "QUIT" && ++this.#idleCommands > this.options.maxCommandsWithoutMail) {
+      return this.end(reply(421, "4.7.0", `${this.options.hostname} Too many commands without a mail transaction, closing channel`));
     }
-    let line: string;
-    try {
-      line = utf8.decode(event.bytes);
-    } catch {
-      return this.#error(reply(500, "5.5.2", "Invalid UTF-8 in command"));
-    }
-    const { verb, args } = parseCommand(line);
-    switch (verb) {
-      case "EHLO":
-        return this.#answer(cmd.ehlo(this, args));
-      case "HELO":
-        return this.#answer(cmd.helo(this, args));
-      case "MAIL":
-        return this.#answer(await cmd.mail(this, args));
-      case "RCPT":
-        return this.#answer(await cmd.rcpt(this, args));
-      case "DATA": {
-        const refusal = cmd.dataAllowed(this, args);
-        if (refusal) return this.#answer(refusal);
-        this.#send(reply(354, undefined, "End data with <CR><LF>.<CR><LF>"));
-        this.#data = new DataReader(this.options.maxMessageBytes);
+    if ("reply" in framed) return this.#answer(framed.reply);
+    return this.#perform(await command(this, framed.verb, framed.args));
+  }
+
+  async #perform(action: Action): Promise<void> {
+    switch (action.kind) {
+      case "reply":
+        return this.#answer(action.reply);
+      case "body":
+        if (action.intro) this.#send(action.intro);
+        this.#body = action.body;
         return;
-      }
-      case "STARTTLS":
-        return this.#startTls(args);
-      case "QUIT":
+      case "starttls":
+        return this.#startTls(action.context);
+      case "quit":
         return this.end(reply(221, "2.0.0", `${this.options.hostname} Service closing transmission channel`));
-      default: {
-        const r = cmd.simple(this, verb, args);
-        return r ? this.#answer(r) : this.#error(reply(500, "5.5.1", "Command unrecognized"));
-      }
     }
   }
 
-  async #afterData(result: DataResult): Promise<void> {
-    this.#send(await cmd.finishData(this, result));
-  }
-
-  /** Replies >= 500 for syntax and sequence count towards maxErrors. */
+  /** A 421 (from a hook too) closes the channel (RFC 5321 3.8); some errors count towards maxErrors. */
   #answer(r: Reply): void {
-    if (r.code === 500 || r.code === 501 || r.code === 503) return this.#error(r);
+    if (r.code === 421) return this.end(r);
     this.#send(r);
+    if (ERROR_CODES.has(r.code) && ++this.#errors >= this.options.maxErrors) {
+      this.end(reply(421, "4.7.0", `${this.options.hostname} Too many errors, closing channel`));
+    }
   }
 
-  #error(r: Reply): void {
-    this.#send(r);
-    if (++this.#errors >= this.options.maxErrors) this.end(reply(421, "4.7.0", `${this.options.hostname} Too many errors, closing channel`));
-  }
-
-  /** RFC 3207: answer 220, drop pipelined input, handshake, forget everything learnt before TLS. */
-  async #startTls(args: string): Promise<void> {
-    const check = cmd.startTlsAllowed(this, args);
-    if (!("context" in check)) return this.#answer(check);
-    const context = check.context;
+  /**
+   * RFC 3207: answer 220, drop pipelined input (RFC 3207 4.2, CVE-2011-0411),
+   * handshake, forget everything learnt before TLS.
+   */
+  async #startTls(context: SecureContext): Promise<void> {
     const plain = this.#socket;
     plain.pause();
     plain.off("data", this.#onData); // "close" and "error" stay: the TCP connection is still ours
-    this.#lines.take(); // RFC 3207 4.2: commands pipelined after STARTTLS are discarded
+    this.#lines.take();
     await new Promise<void>((resolve) => plain.write(formatReply(reply(220, "2.0.0", "Ready to start TLS")), () => resolve()));
     if (this.#ended) return;
     try {
       this.#socket = await upgradeToTlsServer(plain, context, this.options.tlsHandshakeTimeoutMs);
     } catch {
       this.#ended = true;
+      this.#stopTimers();
       plain.destroy(); // "close" on the plain socket settles this.closed
       return;
     }

@@ -35,8 +35,21 @@ export interface SmtpServerHooks {
   onMailFrom?(s: SessionInfo, from: Mailbox | null, params: MailParams): Promise<Reply | undefined>;
   /** undefined accepts with 250 2.1.5. */
   onRcptTo(s: SessionInfo, to: Mailbox, params: RcptParams, envelope: Envelope): Promise<Reply | undefined>;
-  /** Answer 250 only after the message is durably committed. */
+  /** Answer 250 only after the message is durably committed (after DATA and after BDAT LAST). */
   onData(s: SessionInfo, envelope: Envelope, message: Uint8Array): Promise<Reply>;
+  /**
+   * SMTP AUTH (RFC 4954), asked only on a TLS session. undefined accepts
+   * (235 2.7.0, session.user = username); a Reply refuses and is sent as is
+   * (535 5.7.8 for bad credentials, 454 4.7.0 or 421 when throttling; 421
+   * also closes the session). Without this hook AUTH is neither offered nor accepted.
+   */
+  onAuth?(s: SessionInfo, credentials: AuthCredentials): Promise<Reply | undefined>;
+}
+
+export interface AuthCredentials {
+  mechanism: "PLAIN" | "LOGIN";
+  username: string;
+  password: string;
 }
 
 export interface SmtpServerOptions {
@@ -53,13 +66,31 @@ export interface SmtpServerOptions {
   maxConnections?: number;
   /** Protocol errors in one session before "421 4.7.0" and close. Default 20. */
   maxErrors?: number;
+  /** Concurrent sessions from one address (TLS handshakes included); more are answered "421 4.7.0" and closed. */
+  maxConnectionsPerIp?: number;
+  /** Whole-session time before "421 4.4.2" (at the next command boundary). Default 3600000. */
+  maxSessionMs?: number;
+  /** Commands in a row that are not MAIL, RCPT, DATA or BDAT before "421 4.7.0" and close. Default 50. */
+  maxCommandsWithoutMail?: number;
+  /**
+   * Longest line of message text without its CRLF; a message with a longer
+   * one is refused "500 5.5.2" once it has been read. Default 998
+   * (RFC 5322 2.1.1, RFC 5321 4.5.3.1.6); Infinity turns the check off.
+   */
+  maxTextLineLength?: number;
+  /** Handshake time for STARTTLS and implicit TLS. Default 30000. */
   tlsHandshakeTimeoutMs?: number;
-  /** The certificate for STARTTLS, asked for at every EHLO and STARTTLS (so it can be reloaded). */
+  /** The certificate for STARTTLS and implicit TLS, asked for at every EHLO, STARTTLS and accept (so it can be reloaded). */
   tls?: () => SecureContext | undefined;
+  /**
+   * Implicit TLS (RFC 8314 3.3, port 465): every connection starts with a TLS
+   * handshake, before the banner; STARTTLS is not offered. Needs tls.
+   */
+  implicitTls?: boolean;
 }
 
-export type ResolvedOptions = Required<Omit<SmtpServerOptions, "tls" | "maxConnections">> &
-  Pick<SmtpServerOptions, "tls" | "maxConnections">;
+type Optional = "tls" | "maxConnections" | "maxConnectionsPerIp";
+export type ResolvedOptions = Required<Omit<SmtpServerOptions, Optional>> & Pick<SmtpServerOptions, Optional>;
 
 export function resolveOptions(o: SmtpServerOptions): ResolvedOptions {
   return {
@@ -68,5 +99,9 @@ export function resolveOptions(o: SmtpServerOptions): ResolvedOptions {
     idleTimeoutMs: o.idleTimeoutMs ?? 300_000,
     maxErrors: o.maxErrors ?? 20,
     tlsHandshakeTimeoutMs: o.tlsHandshakeTimeoutMs ?? 30_000,
+    maxSessionMs: o.maxSessionMs ?? 3_600_000,
+    maxCommandsWithoutMail: o.maxCommandsWithoutMail ?? 50,
+    maxTextLineLength: o.maxTextLineLength ?? 998,
+    implicitTls: o.implicitTls ?? false,
   };
 }

@@ -1,0 +1,83 @@
+/**
+ * The message as it arrives (DATA or BDAT chunks): stored up to maxBytes,
+ * counted past it, and measured for line length. A text line may hold at
+ * most 998 octets before its CRLF (RFC 5322 2.1.1; RFC 5321 4.5.3.1.6 says
+ * 1000 with the CRLF). A line is measured on the message as stored (after
+ * dot-unstuffing) and ends at LF, so a bare LF (legal in BDAT, RFC 3030)
+ * only ever shortens a line.
+ */
+
+const CR = 13;
+const LF = 10;
+
+export interface MessageLimits {
+  readonly maxBytes: number;
+  /** Longest line without its line end; Infinity turns the check off. */
+  readonly maxLineLength: number;
+}
+
+export class MessageBuffer {
+  #out = new Uint8Array(4096);
+  #stored = 0;
+  #size = 0;
+  /** Octets since the last LF, a CR just before it included. */
+  #line = 0;
+  #lastCr = false;
+  #longLine = false;
+
+  constructor(readonly limits: MessageLimits) {}
+
+  /** Octets received, counted even past the limit. */
+  get size(): number {
+    return this.#size;
+  }
+
+  get overflow(): boolean {
+    return this.#size > this.limits.maxBytes;
+  }
+
+  /** Some line was longer than maxLineLength (the last one counts once the message ends). */
+  get longLine(): boolean {
+    return this.#longLine || this.#line > this.limits.maxLineLength;
+  }
+
+  /** The stored message; whole only when !overflow. */
+  bytes(): Uint8Array {
+    return this.#out.slice(0, this.#stored);
+  }
+
+  append(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    this.#measure(bytes);
+    this.#size += bytes.length;
+    const room = this.limits.maxBytes - this.#stored;
+    if (room <= 0) return;
+    const part = bytes.length <= room ? bytes : bytes.subarray(0, room);
+    if (this.#stored + part.length > this.#out.length) {
+      const grown = new Uint8Array(Math.min(this.limits.maxBytes, Math.max(this.#out.length * 2, this.#stored + part.length)));
+      grown.set(this.#out.subarray(0, this.#stored));
+      this.#out = grown;
+    }
+    this.#out.set(part, this.#stored);
+    this.#stored += part.length;
+  }
+
+  #measure(bytes: Uint8Array): void {
+    let start = 0;
+    for (let lf = bytes.indexOf(LF); lf >= 0; lf = bytes.indexOf(LF, start)) {
+      const run = this.#line + (lf - start);
+      const cr = lf > start ? bytes[lf - 1] === CR : this.#lastCr;
+      if (run - (cr ? 1 : 0) > this.limits.maxLineLength) this.#longLine = true;
+      this.#line = 0;
+      start = lf + 1;
+    }
+    if (start < bytes.length) {
+      this.#line += bytes.length - start;
+      this.#lastCr = bytes[bytes.length - 1] === CR;
+    } else {
+      this.#lastCr = false;
+    }
+    // A run with no LF yet: past the limit even if a CR LF comes next.
+    if (this.#line > this.limits.maxLineLength + 1) this.#longLine = true;
+  }
+}

@@ -1,0 +1,520 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+// ---- harness: a real HTTP app over a temporary libSQL database ----
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Clock } from "../../src/core/clock.ts";
+import { createHttpApp, type HttpDeps } from "../../src/http/app.ts";
+import {
+  ADMIN_PRINCIPAL,
+  adminAuthenticator,
+  anyAuthenticator,
+  apiKeyAuthenticator,
+  hashToken,
+  scopeFor,
+  type Scope,
+} from "../../src/http/auth.ts";
+import { KeyedLock, type IdempotencyStore } from "../../src/http/idempotency.ts";
+import { Ingress, type Submission } from "../../src/ingress/submit.ts";
+import { CredentialStore } from "../../src/queue/credentials.ts";
+import { openDatabase, type Database } from "../../src/queue/database.ts";
+import { applyMigrations } from "../../src/queue/migrate.ts";
+import { migrationFiles } from "../../src/queue/migration-files.ts";
+import { QueueStore } from "../../src/queue/store.ts";
+
+const ADMIN_TOKEN = "admin-token-for-tests";
+
+class FakeClock implements Clock {
+  constructor(public t = Date.now()) {}
+  now() {
+    return this.t;
+  }
+  advance(ms: number) {
+    this.t += ms;
+  }
+}
+
+interface Harness {
+  readonly app: ReturnType<typeof createHttpApp>;
+  readonly store: QueueStore;
+  readonly credentials: CredentialStore;
+  readonly clock: FakeClock;
+  /** Make an API key; returns its secret. */
+  key(id: string, scopes: Scope[], domains?: string[]): Promise<string>;
+  /** A request with a bearer token (admin by default) and a JSON body. */
+  call(method: string, path: string, options?: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> }): Promise<{
+    status: number;
+    headers: Headers;
+    json: any;
+    text: string;
+  }>;
+  /** How many messages were enqueued (one `received` event per recipient, counted per message). */
+  enqueuedMessages(): Promise<number>;
+  close(): void;
+}
+
+async function harness(overrides: Partial<HttpDeps> = {}): Promise<Harness> {
+  const dir = mkdtempSync(join(tmpdir(), "relay-http-"));
+  const database: Database = await openDatabase(`file:${join(dir, "relay.db")}`);
+  const clock = new FakeClock();
+  await applyMigrations(database.client, migrationFiles(), clock.now());
+  const store = new QueueStore(database, clock, "node-test");
+  const credentials = new CredentialStore(database, clock);
+  const ingress = new Ingress({ store, clock, hostname: "relay.test", onEnqueued: () => {} });
+  const app = createHttpApp({
+    ingress,
+    store,
+    authenticate: anyAuthenticator(adminAuthenticator(() => hashToken(ADMIN_TOKEN)), apiKeyAuthenticator((hash) => credentials.findApiKey(hash))),
+    idempotency: credentials,
+    maxMessageBytes: 100_000,
+    maxRecipients: 5,
+    ready: async () => true,
+    clock,
+    ...overrides,
+  });
+  return {
+    app,
+    store,
+    credentials,
+    clock,
+    async key(id, scopes, domains = []) {
+      const secret = `secret-${id}-${Math.random().toString(36).slice(2)}`;
+      await credentials.addApiKey({ id, name: id, scopes, domains }, hashToken(secret));
+      return secret;
+    },
+    async call(method, path, options = {}) {
+      const headers: Record<string, string> = { "content-type": "application/json", ...options.headers };
+      if (options.token !== "") headers.authorization = `Bearer ${options.token ?? ADMIN_TOKEN}`;
+      const body = options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
+      const response = await app.request(path, { method, headers, body });
+      const text = await response.text();
+      let json: any;
+      try {
+        json = text ? JSON.parse(text) : undefined;
+      } catch {
+        json = undefined;
+      }
+      return { status: response.status, headers: response.headers, json, text };
+    },
+    async enqueuedMessages() {
+      const events = await store.listEvents(0, 10_000);
+      return new Set(events.filter((e) => e.type === "received").map((e) => e.messageId)).size;
+    },
+    close() {
+      database.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const rawMessage = (over: Record<string, unknown> = {}) => ({
+  mail_from: "a@sender.test",
+  rcpt_to: ["r@dest.test"],
+  raw: "Subject: hi\n\nbody\n",
+  ...over,
+});
+
+// ---- tests -------------------------------------------------------------------------
+
+const harnesses: Harness[] = [];
+async function fresh(overrides: Partial<HttpDeps> = {}): Promise<Harness> {
+  const h = await harness(overrides);
+  harnesses.push(h);
+  return h;
+}
+after(() => {
+  for (const h of harnesses) h.close();
+});
+
+describe("HTTP auth: principals and scopes", () => {
+  let h: Harness;
+  let sendKey: string;
+  let readKey: string;
+  let adminKey: string;
+  let sentId: string;
+  before(async () => {
+    h = await fresh();
+    sendKey = await h.key("k-send", ["send"]);
+    readKey = await h.key("k-read", ["read"]);
+    adminKey = await h.key("k-admin", ["admin"]);
+    const sent = await h.call("POST", "/v1/messages", { body: rawMessage() });
+    assert.equal(sent.status, 202);
+    sentId = sent.json.id;
+  });
+
+  it("a missing, malformed or unknown token is 401 problem JSON with WWW-Authenticate", async () => {
+    const variants: Record<string, string>[] = [{}, { authorization: "Basic abc" }, { authorization: "Bearer" }];
+    for (const headers of variants) {
+      const response = await h.app.request("/v1/events", { headers });
+      assert.equal(response.status, 401);
+      assert.equal(response.headers.get("content-type"), "application/problem+json");
+      assert.match(response.headers.get("www-authenticate")!, /^Bearer realm="relay"/);
+    }
+    const unknown = await h.call("GET", "/v1/events", { token: "not-a-token" });
+    assert.equal(unknown.status, 401);
+    assert.match(unknown.headers.get("www-authenticate")!, /error="invalid_token"/);
+    assert.equal(unknown.json.status, 401);
+  });
+
+  it("a send-only key may send and cancel but not read events or messages (403)", async () => {
+    assert.equal((await h.call("POST", "/v1/messages", { token: sendKey, body: rawMessage() })).status, 202);
+    const events = await h.call("GET", "/v1/events", { token: sendKey });
+    assert.equal(events.status, 403);
+    assert.equal(events.headers.get("content-type"), "application/problem+json");
+    assert.match(events.headers.get("www-authenticate")!, /error="insufficient_scope", scope="read"/);
+    assert.match(events.json.detail, /"read" scope/);
+    assert.equal((await h.call("GET", `/v1/messages/${sentId}`, { token: sendKey })).status, 403);
+    assert.equal((await h.call("DELETE", `/v1/messages/${sentId}`, { token: sendKey })).status, 200);
+  });
+
+  it("a read-only key may read but not send or cancel (403)", async () => {
+    const before = await h.enqueuedMessages();
+    const sent = await h.call("POST", "/v1/messages", { token: readKey, body: rawMessage() });
+    assert.equal(sent.status, 403);
+    assert.match(sent.json.detail, /"send" scope/);
+    assert.equal(await h.enqueuedMessages(), before, "nothing enqueued");
+    assert.equal((await h.call("DELETE", `/v1/messages/${sentId}`, { token: readKey })).status, 403);
+    assert.equal((await h.call("GET", "/v1/events", { token: readKey })).status, 200);
+    assert.equal((await h.call("GET", `/v1/messages/${sentId}`, { token: readKey })).status, 200);
+  });
+
+  it("everything else under /v1 needs admin; admin implies every scope", async () => {
+    assert.equal((await h.call("GET", "/v1/queue", { token: sendKey })).status, 403);
+    assert.equal((await h.call("GET", "/v1/suppressions", { token: readKey })).status, 403);
+    assert.equal((await h.call("GET", "/v1/queue", { token: adminKey })).status, 404, "admin passes; the route does not exist yet");
+    assert.equal((await h.call("GET", "/v1/queue")).status, 404, "the admin token too");
+    assert.equal((await h.call("POST", "/v1/messages", { token: adminKey, body: rawMessage() })).status, 202);
+    assert.equal((await h.call("GET", "/v1/events", { token: adminKey })).status, 200);
+  });
+
+  it("a revoked key is unknown (401)", async () => {
+    const secret = await h.key("k-revoked", ["send", "read"]);
+    assert.equal((await h.call("GET", "/v1/events", { token: secret })).status, 200);
+    assert.ok(await h.credentials.revokeApiKey("k-revoked"));
+    assert.equal((await h.call("GET", "/v1/events", { token: secret })).status, 401);
+  });
+
+  it("scopeFor maps routes to scopes", () => {
+    assert.equal(scopeFor("POST", "/v1/messages"), "send");
+    assert.equal(scopeFor("POST", "/v1/messages/"), "send");
+    assert.equal(scopeFor("DELETE", "/v1/messages/01ABC"), "send");
+    assert.equal(scopeFor("GET", "/v1/messages/01ABC"), "read");
+    assert.equal(scopeFor("GET", "/v1/events"), "read");
+    assert.equal(scopeFor("POST", "/v1/events"), "admin");
+    assert.equal(scopeFor("POST", "/v1/messages/01ABC/retry"), "admin");
+    assert.equal(scopeFor("POST", "/v1/queue/gmail.com/suspend"), "admin");
+    assert.equal(scopeFor("GET", "/v1/webhooks"), "admin");
+  });
+
+  it("the admin authenticator compares hashes and composes with API keys", async () => {
+    const admin = adminAuthenticator(() => hashToken("right"));
+    assert.deepEqual(await admin("right"), ADMIN_PRINCIPAL);
+    assert.equal(await admin("wrong"), undefined);
+    assert.equal(await adminAuthenticator(() => "not-hex")("right"), undefined);
+    const keys = apiKeyAuthenticator(async (hash) =>
+      hash === hashToken("k") ? { id: "k1", scopes: ["read", "bogus"], domains: ["Example.COM"] } : undefined,
+    );
+    const both = anyAuthenticator(admin, keys);
+    assert.equal((await both("right"))?.id, "admin");
+    assert.deepEqual(await both("k"), { id: "k1", scopes: ["read"], domains: ["example.com"] });
+    assert.equal(await both("neither"), undefined);
+  });
+});
+
+describe("HTTP auth: sender domains", () => {
+  let h: Harness;
+  let limited: string;
+  before(async () => {
+    h = await fresh();
+    limited = await h.key("k-limited", ["send", "read"], ["sender.test"]);
+  });
+
+  it("a domain-limited key may send from its own domain (any case), raw or structured", async () => {
+    assert.equal((await h.call("POST", "/v1/messages", { token: limited, body: rawMessage({ mail_from: "a@Sender.TEST" }) })).status, 202);
+    const structured = await h.call("POST", "/v1/messages", {
+      token: limited,
+      body: { from: "Me <me@sender.test>", to: ["r@dest.test"], subject: "s", text: "t" },
+    });
+    assert.equal(structured.status, 202);
+  });
+
+  it("another sender domain is 403 sender domain not allowed, and nothing is enqueued", async () => {
+    const before = await h.enqueuedMessages();
+    const raw = await h.call("POST", "/v1/messages", { token: limited, body: rawMessage({ mail_from: "a@other.test" }) });
+    assert.equal(raw.status, 403);
+    assert.equal(raw.json.title, "sender domain not allowed");
+    const structured = await h.call("POST", "/v1/messages", {
+      token: limited,
+      body: { from: "Me <me@sub.sender.test>", to: ["r@dest.test"], text: "t" },
+    });
+    assert.equal(structured.status, 403, "a subdomain is another domain");
+    const nullSender = await h.call("POST", "/v1/messages", { token: limited, body: rawMessage({ mail_from: "" }) });
+    assert.equal(nullSender.status, 403, "the null sender has no domain");
+    assert.equal(await h.enqueuedMessages(), before);
+    assert.equal((await h.call("POST", "/v1/messages", { body: rawMessage({ mail_from: "a@other.test" }) })).status, 202, "admin: any domain");
+  });
+
+  it("a From holding a second mailbox cannot slip another domain past the check", async () => {
+    const sneaky = await h.call("POST", "/v1/messages", {
+      token: limited,
+      body: { from: "Boss <boss@other.test>, Me <me@sender.test>", to: ["r@dest.test"], text: "t" },
+    });
+    assert.equal(sneaky.status, 422);
+    assert.equal(sneaky.json.errors[0].field, "from");
+  });
+
+  it("messages from other domains are not found for a domain-limited key", async () => {
+    const other = await h.call("POST", "/v1/messages", { body: rawMessage({ mail_from: "x@other.test" }) });
+    assert.equal((await h.call("GET", `/v1/messages/${other.json.id}`, { token: limited })).status, 404);
+    assert.equal((await h.call("DELETE", `/v1/messages/${other.json.id}`, { token: limited })).status, 404);
+    assert.equal((await h.call("GET", `/v1/messages/${other.json.id}`)).status, 200);
+  });
+});
+
+describe("HTTP Idempotency-Key", () => {
+  let h: Harness;
+  before(async () => {
+    h = await fresh();
+  });
+  const send = (key: string, body: unknown, token?: string) =>
+    h.call("POST", "/v1/messages", { body, token, headers: { "idempotency-key": key } });
+
+  it("the same key and body replays the first answer and enqueues once", async () => {
+    const before = await h.enqueuedMessages();
+    const body = rawMessage({ rcpt_to: ["once@dest.test"] });
+    const first = await send("order-1", body);
+    assert.equal(first.status, 202);
+    assert.equal(first.headers.get("idempotency-replayed"), null);
+    const second = await send("order-1", body);
+    assert.equal(second.status, 202);
+    assert.equal(second.headers.get("idempotency-replayed"), "true");
+    assert.deepEqual(second.json, first.json);
+    assert.equal(await h.enqueuedMessages(), before + 1);
+    const received = (await h.store.listEvents(0, 1000)).filter((e) => e.type === "received" && e.recipient === "once@dest.test");
+    assert.equal(received.length, 1);
+  });
+
+  it("the same key with a different body is 409 and enqueues nothing", async () => {
+    assert.equal((await send("order-2", rawMessage())).status, 202);
+    const before = await h.enqueuedMessages();
+    const conflict = await send("order-2", rawMessage({ raw: "Subject: other\n\nx\n" }));
+    assert.equal(conflict.status, 409);
+    assert.equal(conflict.headers.get("content-type"), "application/problem+json");
+    assert.equal(await h.enqueuedMessages(), before);
+  });
+
+  it("a malformed key is 400", async () => {
+    for (const key of ["", "x".repeat(256), "caf\u00e9"]) {
+      const response = await send(key, rawMessage());
+      assert.equal(response.status, 400, JSON.stringify(key));
+      assert.equal(response.json.errors[0].field, "Idempotency-Key");
+    }
+    assert.equal((await send("x".repeat(255), rawMessage())).status, 202, "255 is fine");
+    assert.equal((await send("a key with spaces ~!", rawMessage())).status, 202);
+  });
+
+  it("concurrent duplicates enqueue once", async () => {
+    const before = await h.enqueuedMessages();
+    const body = rawMessage({ rcpt_to: ["concurrent@dest.test"] });
+    const answers = await Promise.all(Array.from({ length: 8 }, () => send("burst", body)));
+    assert.deepEqual(answers.map((a) => a.status), Array(8).fill(202));
+    assert.equal(new Set(answers.map((a) => a.json.id)).size, 1, "one id");
+    assert.equal(answers.filter((a) => a.headers.get("idempotency-replayed") === "true").length, 7);
+    assert.equal(await h.enqueuedMessages(), before + 1);
+  });
+
+  it("keys are per principal", async () => {
+    const key = await h.key("k-other", ["send"]);
+    const a = await send("shared", rawMessage());
+    const b = await send("shared", rawMessage(), key);
+    assert.equal(b.status, 202);
+    assert.notEqual(a.json.id, b.json.id);
+  });
+
+  it("a refused request is not kept: fix it and retry with the same key", async () => {
+    const bad = await send("fix-me", rawMessage({ rcpt_to: ["bad@@x"] }));
+    assert.equal(bad.status, 422);
+    const good = await send("fix-me", rawMessage());
+    assert.equal(good.status, 202);
+    assert.equal(good.headers.get("idempotency-replayed"), null);
+  });
+
+  it("after 24 hours the key is new again", async () => {
+    const body = rawMessage();
+    const first = await send("daily", body);
+    h.clock.advance(24 * 3_600_000 + 1);
+    const later = await send("daily", body);
+    assert.equal(later.status, 202);
+    assert.notEqual(later.json.id, first.json.id);
+    assert.equal(later.headers.get("idempotency-replayed"), null);
+  });
+
+  it("works against any store with findResponse/storeResponse (in-memory fake)", async () => {
+    const kept = new Map<string, { requestHash: string; status: number; response: string }>();
+    const fake: IdempotencyStore = {
+      async findResponse(owner, key) {
+        return kept.get(`${owner}/${key}`);
+      },
+      async storeResponse(owner, key, value) {
+        kept.set(`${owner}/${key}`, value);
+      },
+    };
+    let submitted = 0;
+    const f = await fresh({ idempotency: fake, ingress: { submit: async () => `ID${++submitted}` } });
+    const call = () => f.call("POST", "/v1/messages", { body: rawMessage(), headers: { "idempotency-key": "k" } });
+    const [a, b] = await Promise.all([call(), call()]);
+    assert.equal(a.json.id, "ID1");
+    assert.equal(b.json.id, "ID1");
+    assert.equal(submitted, 1);
+    assert.deepEqual([...kept.keys()], ["admin/k"]);
+  });
+
+  it("the lock map runs work per key in order and forgets idle keys", async () => {
+    const lock = new KeyedLock();
+    const order: string[] = [];
+    const slow = (label: string, ms: number) => async () => {
+      order.push(`${label}+`);
+      await new Promise((r) => setTimeout(r, ms));
+      order.push(`${label}-`);
+    };
+    await Promise.all([lock.run("a", slow("a1", 20)), lock.run("a", slow("a2", 1)), lock.run("b", slow("b1", 1))]);
+    assert.deepEqual(order.filter((x) => x.startsWith("a")), ["a1+", "a1-", "a2+", "a2-"]);
+    assert.ok(order.indexOf("b1-") < order.indexOf("a1-"), "another key does not wait");
+    assert.equal(lock.size, 0);
+    await assert.rejects(lock.run("c", async () => Promise.reject(new Error("boom"))));
+    assert.equal(lock.size, 0);
+  });
+});
+
+describe("HTTP validation of POST /v1/messages", () => {
+  let h: Harness;
+  before(async () => {
+    h = await fresh();
+  });
+  const post = (body: unknown) => h.call("POST", "/v1/messages", { body });
+  const structured = (over: Record<string, unknown> = {}) => ({ from: "a@sender.test", to: ["r@dest.test"], text: "x", ...over });
+
+  it("structural and envelope headers cannot be set through headers{} (422, pointing to the field)", async () => {
+    for (const [name, field] of [
+      ["Bcc", "bcc"],
+      ["bcc", "bcc"],
+      ["From", "from"],
+      ["To", "to"],
+      ["CC", "cc"],
+      ["Subject", "subject"],
+      ["Reply-To", "reply_to"],
+      ["Content-Type", "text, html and attachments"],
+      ["content-transfer-encoding", "text, html and attachments"],
+      ["MIME-Version", "text, html and attachments"],
+    ]) {
+      const response = await post(structured({ headers: { [name!]: "evil@x.test" } }));
+      assert.equal(response.status, 422, name);
+      assert.equal(response.json.errors[0].field, `headers.${name}`);
+      assert.match(response.json.errors[0].message, new RegExp(`use ${field}`));
+    }
+    const ok = await post(structured({ headers: { "X-Campaign": "spring", "List-Unsubscribe": "<mailto:u@sender.test>" } }));
+    assert.equal(ok.status, 202);
+  });
+
+  it("CR, LF or NUL in any header-bound field is refused, each one listed", async () => {
+    const response = await post(
+      structured({
+        from: "Evil\r\nBcc: x@y.test <a@sender.test>",
+        to: ["Name\n <r@dest.test>"],
+        reply_to: "r\0 <r@dest.test>",
+        subject: "hi\r\nBcc: x@y.test",
+        headers: { "X-A": "v\r\nBcc: x@y.test", "X\r\nBcc": "v", "Bad:Name": "v" },
+        attachments: [{ filename: "a\r\n.txt", content_type: "text/plain\r\nX: y", content: "eA==" }],
+      }),
+    );
+    assert.equal(response.status, 422);
+    const fields = response.json.errors.map((e: any) => e.field).sort();
+    assert.deepEqual(fields, [
+      "attachments.0.content_type",
+      "attachments.0.content_type",
+      "attachments.0.filename",
+      "from",
+      "headers.Bad:Name",
+      "headers.X\r\nBcc",
+      "headers.X-A",
+      "reply_to",
+      "subject",
+      "to.0",
+    ]);
+  });
+
+  it("every invalid field is listed, unknown fields included", async () => {
+    const response = await post(
+      structured({ from: "nope", priority: "urgent", send_at: "tomorrow", tags: ["x".repeat(65)], bc: ["typo@dest.test"], attachments: [{ filename: "a", content: "%%%" }] }),
+    );
+    assert.equal(response.status, 422);
+    assert.equal(response.headers.get("content-type"), "application/problem+json");
+    const fields = response.json.errors.map((e: any) => e.field).sort();
+    assert.deepEqual(fields, ["attachments.0.content", "bc", "from", "priority", "send_at", "tags.0"]);
+    assert.match(response.json.errors.find((e: any) => e.field === "bc").message, /unknown field/);
+    assert.match(response.json.errors.find((e: any) => e.field === "priority").message, /transactional/);
+  });
+
+  it("send_at: at most 30 days ahead; the past means now", async () => {
+    const far = await post(rawMessage({ send_at: new Date(h.clock.now() + 31 * 86_400_000).toISOString() }));
+    assert.equal(far.status, 422);
+    assert.deepEqual(far.json.errors, [{ field: "send_at", message: "at most 30 days ahead" }]);
+    const near = await post(rawMessage({ send_at: new Date(h.clock.now() + 29 * 86_400_000).toISOString() }));
+    assert.equal(near.status, 202);
+    const past = await post(rawMessage({ send_at: "2001-01-01T00:00:00Z", priority: "bulk" }));
+    assert.equal(past.status, 202);
+    const view = await h.call("GET", `/v1/messages/${past.json.id}`);
+    assert.equal(view.json.recipients[0].next_attempt_at, new Date(h.clock.now()).toISOString());
+    assert.equal(view.json.metadata.priority, "bulk");
+  });
+
+  it("an envelope field makes it a raw message; a body that is not JSON is 400; not an object is 422", async () => {
+    const partial = await post({ mail_from: "a@sender.test", rcpt_to: ["r@dest.test"] });
+    assert.equal(partial.status, 422);
+    assert.deepEqual(partial.json.errors.map((e: any) => e.field), ["raw"]);
+    const notJson = await h.call("POST", "/v1/messages", { rawBody: "{nope" });
+    assert.equal(notJson.status, 400);
+    const array = await post([1, 2]);
+    assert.equal(array.status, 422);
+    const tooMany = await post(rawMessage({ rcpt_to: ["a@d.test", "b@d.test", "c@d.test", "d@d.test", "e@d.test", "f@d.test"] }));
+    assert.equal(tooMany.status, 422);
+    assert.equal(tooMany.json.errors[0].field, "rcpt_to");
+  });
+
+  it("display names are encoded by the composer, never parsed as a list", async () => {
+    const submitted: Submission[] = [];
+    const f = await fresh({ ingress: { submit: async (s) => (submitted.push(s), "ID") } });
+    const sent = await f.call("POST", "/v1/messages", {
+      body: structured({
+        from: '"Doe, John" <john@sender.test>',
+        to: ["Zoë Ünïcode <r@dest.test>"],
+        bcc: ["Hidden <h@dest.test>"],
+        headers: { "X-Campaign": "spring" },
+      }),
+    });
+    assert.equal(sent.status, 202);
+    assert.deepEqual(sent.json.recipients, [
+      { email: "r@dest.test", status: "queued" },
+      { email: "h@dest.test", status: "queued" },
+    ]);
+    const [submission] = submitted;
+    assert.equal(submission!.mailFrom, "john@sender.test");
+    assert.equal(submission!.authUser, "admin", "who sent it is recorded");
+    const text = new TextDecoder().decode(submission!.body);
+    assert.match(text, /^From: "Doe, John" <john@sender\.test>\r$/m);
+    assert.match(text, /^To: =\?UTF-8\?.*<r@dest\.test>\r$/m);
+    assert.match(text, /^X-Campaign: spring\r$/m);
+    assert.doesNotMatch(text, /^Bcc:/im);
+  });
+
+  it("GET /v1/events: a bad query is 400 naming each parameter", async () => {
+    const bad = await h.call("GET", "/v1/events?after=-1&limit=5000");
+    assert.equal(bad.status, 400);
+    assert.deepEqual(bad.json.errors.map((e: any) => e.field).sort(), ["after", "limit"]);
+    const ok = await h.call("GET", "/v1/events?limit=1");
+    assert.equal(ok.status, 200);
+    assert.equal(ok.json.events.length, 1);
+    assert.equal(ok.json.next, ok.json.events[0].cursor);
+  });
+});

@@ -1,0 +1,203 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import * as net from "node:net";
+import { reply } from "../../src/core/reply.ts";
+import { startSmtpServer, type Envelope, type SmtpServerHooks, type SmtpServerOptions } from "../../src/smtp/server/index.ts";
+
+/** Raw SMTP over node:net: whole replies, "" once the server has closed. */
+class Wire {
+  buffer = "";
+  closed = false;
+  #wake?: () => void;
+  constructor(readonly socket: net.Socket) {
+    socket.setEncoding("latin1");
+    socket.on("data", (d: string) => ((this.buffer += d), this.#wake?.()));
+    socket.on("error", () => {});
+    socket.on("close", () => ((this.closed = true), this.#wake?.()));
+  }
+  static open(port: number, localAddress?: string): Promise<Wire> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect({ host: "127.0.0.1", port, localAddress }, () => resolve(new Wire(s)));
+      s.once("error", reject);
+    });
+  }
+  async closedP(): Promise<void> {
+    while (!this.closed) await new Promise<void>((r) => (this.#wake = r));
+  }
+  async reply(): Promise<string> {
+    for (;;) {
+      const m = /^(?:\d{3}-[^\r\n]*\r\n)*\d{3}(?: [^\r\n]*)?\r\n/.exec(this.buffer);
+      if (m) return (this.buffer = this.buffer.slice(m[0].length)), m[0].trimEnd();
+      if (this.closed) return "";
+      await new Promise<void>((r) => (this.#wake = r));
+    }
+  }
+  async replies(n: number): Promise<string[]> {
+    const out: string[] = [];
+    for (let i = 0; i < n; i++) out.push(await this.reply());
+    return out;
+  }
+  send(data: string | Uint8Array): void {
+    this.socket.write(data);
+  }
+  cmd(line: string): Promise<string> {
+    this.send(line + "\r\n");
+    return this.reply();
+  }
+  /** Greeting, EHLO, MAIL, one RCPT. */
+  async ready(): Promise<string> {
+    await this.reply();
+    const ehlo = await this.cmd("EHLO client.test");
+    assert.equal(await this.cmd("MAIL FROM:<a@x.test>"), "250 2.1.0 Sender OK");
+    assert.equal(await this.cmd("RCPT TO:<b@x.test>"), "250 2.1.5 Recipient OK");
+    return ehlo;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function withServer(options: Partial<SmtpServerOptions>, body: (port: number, got: Envelope[], hooks: SmtpServerHooks) => Promise<void>) {
+  const got: Envelope[] = [];
+  const hooks: SmtpServerHooks = {
+    onRcptTo: async () => undefined,
+    onData: async (_s, envelope) => {
+      got.push(envelope);
+      return reply(250, "2.0.0", `Queued as ${got.length}`);
+    },
+  };
+  const server = await startSmtpServer({ host: "127.0.0.1", port: 0 }, { hostname: "mx.test", maxMessageBytes: 10_000, maxRecipients: 5, ...options }, hooks);
+  try {
+    await body(server.port, got, hooks);
+  } finally {
+    await server.closeAll();
+  }
+}
+
+describe("SMTP session limits", () => {
+  it("limits concurrent connections per client address with 421 4.7.0", async () => {
+    await withServer({ maxConnectionsPerIp: 2 }, async (port) => {
+      const a = await Wire.open(port);
+      const b = await Wire.open(port);
+      assert.equal(await a.reply(), "220 mx.test ESMTP");
+      assert.equal(await b.reply(), "220 mx.test ESMTP");
+      const c = await Wire.open(port);
+      assert.equal(await c.reply(), "421 4.7.0 mx.test Too many connections from your address, try again later");
+      assert.equal(await c.reply(), "", "then closed");
+      // Another address is not affected (all of 127/8 is loopback on Linux).
+      const other = await Wire.open(port, "127.0.0.2");
+      assert.equal(await other.reply(), "220 mx.test ESMTP");
+      // A place frees up when a session ends.
+      assert.match(await a.cmd("QUIT"), /^221 /);
+      await a.closedP();
+      let greeting = "";
+      for (let i = 0; i < 100 && greeting !== "220 mx.test ESMTP"; i++) {
+        const d = await Wire.open(port);
+        greeting = await d.reply();
+        if (greeting !== "220 mx.test ESMTP") await sleep(5);
+      }
+      assert.equal(greeting, "220 mx.test ESMTP");
+    });
+  });
+
+  it("ends an idle session at maxSessionMs with 421 4.4.2", async () => {
+    await withServer({ maxSessionMs: 30, idleTimeoutMs: 60_000 }, async (port) => {
+      const c = await Wire.open(port);
+      await c.reply();
+      await c.cmd("EHLO c");
+      assert.equal(await c.reply(), "421 4.4.2 mx.test Session time limit exceeded, closing channel");
+      assert.equal(await c.reply(), "");
+    });
+  });
+
+  it("ends a busy session at maxSessionMs, after the reply owed for the command in progress", async () => {
+    await withServer({ maxSessionMs: 30, idleTimeoutMs: 60_000 }, async (port, _got, hooks) => {
+      hooks.onRcptTo = async () => void (await sleep(120)); // outlives the session limit
+      const c = await Wire.open(port);
+      await c.reply();
+      c.send("EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nNOOP\r\n");
+      const replies = await c.replies(5);
+      assert.deepEqual(replies.slice(1), ["250 2.1.0 Sender OK", "250 2.1.5 Recipient OK", "421 4.4.2 mx.test Session time limit exceeded, closing channel", ""]);
+    });
+  });
+
+  it("closes after more than maxCommandsWithoutMail commands without MAIL, RCPT, DATA or BDAT", async () => {
+    await withServer({}, async (port) => {
+      const c = await Wire.open(port);
+      await c.reply();
+      c.send("NOOP\r\n".repeat(51));
+      const replies = await c.replies(52);
+      assert.equal(replies.filter((r) => r === "250 2.0.0 OK").length, 50, "the default is 50");
+      assert.equal(replies[50], "421 4.7.0 mx.test Too many commands without a mail transaction, closing channel");
+      assert.equal(replies[51], "");
+    });
+    await withServer({ maxCommandsWithoutMail: 3 }, async (port) => {
+      const c = await Wire.open(port);
+      await c.reply();
+      // MAIL resets the count: 2 + MAIL + RCPT + 3 is fine, a 4th in a row is not.
+      c.send("EHLO c\r\nNOOP\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nRSET\r\nNOOP\r\nHELP\r\nNOOP\r\n");
+      const replies = (await c.replies(9)).map((r) => r.split("\r\n").pop()!.slice(0, 9));
+      assert.deepEqual(replies, ["250 DSN", "250 2.0.0", "250 2.1.0", "250 2.1.5", "250 2.0.0", "250 2.0.0", "214 2.0.0", "421 4.7.0", ""]);
+    });
+  });
+
+  it("refuses a message with a line over 998 octets (500 5.5.2) after reading it all", async () => {
+    await withServer({}, async (port, got) => {
+      const c = await Wire.open(port);
+      await c.ready();
+      await c.cmd("DATA");
+      c.send(`ok\r\n${"x".repeat(999)}\r\nQUIT\r\n.\r\n`);
+      assert.equal(await c.reply(), "500 5.5.2 Line too long; message lines are limited to 998 octets");
+      assert.equal(await c.cmd("NOOP"), "250 2.0.0 OK", "the session goes on; QUIT inside the body was data");
+      // 998 octets is fine, even when the line is dot-stuffed to 999 on the wire.
+      await c.cmd("MAIL FROM:<a@x.test>");
+      await c.cmd("RCPT TO:<b@x.test>");
+      await c.cmd("DATA");
+      c.send(`${"y".repeat(998)}\r\n.${".".repeat(997)}\r\n.\r\n`);
+      assert.equal(await c.reply(), "250 2.0.0 Queued as 1");
+      // BDAT content is held to the same limit.
+      await c.cmd("MAIL FROM:<a@x.test>");
+      await c.cmd("RCPT TO:<b@x.test>");
+      c.send(`BDAT 1001 LAST\r\n${"z".repeat(999)}\r\n`);
+      assert.match(await c.reply(), /^500 5\.5\.2 Line too long/);
+      assert.equal(got.length, 1);
+    });
+    await withServer({ maxTextLineLength: Infinity }, async (port) => {
+      const c = await Wire.open(port);
+      await c.ready();
+      await c.cmd("DATA");
+      assert.equal(await c.cmd(`${"x".repeat(5000)}\r\n.`), "250 2.0.0 Queued as 1");
+    });
+  });
+
+  it("refuses NUL in commands with 500 5.5.2", async () => {
+    await withServer({}, async (port, got) => {
+      const c = await Wire.open(port);
+      await c.reply();
+      await c.cmd("EHLO c");
+      assert.equal(await c.cmd("NOOP\0"), "500 5.5.2 NUL character in command");
+      assert.equal(await c.cmd("MAIL FROM:<a\0b@x.test>"), "500 5.5.2 NUL character in command");
+      assert.equal(await c.cmd("RCPT TO:<b@x.test>"), "503 5.5.1 Send MAIL first");
+      assert.equal(got.length, 0);
+    });
+  });
+
+  it("takes a UTF-8 address only with the SMTPUTF8 MAIL parameter (RFC 6531 3.4)", async () => {
+    await withServer({}, async (port, got) => {
+      const c = await Wire.open(port);
+      await c.reply();
+      await c.cmd("EHLO c");
+      assert.match(await c.cmd("MAIL FROM:<josé@x.test>"), /^501 5\.1\.7 /);
+      assert.equal(await c.cmd("MAIL FROM:<a@x.test> AUTH=<>"), "250 2.1.0 Sender OK");
+      assert.match(await c.cmd("RCPT TO:<zoë@x.test>"), /^501 5\.1\.3 /);
+      await c.cmd("RSET");
+      // A ">" in a later parameter must not hide SMTPUTF8.
+      assert.equal(await c.cmd("MAIL FROM:<josé@x.test> SMTPUTF8 AUTH=<>"), "250 2.1.0 Sender OK");
+      assert.equal(await c.cmd("RCPT TO:<zoë@bücher.test>"), "250 2.1.5 Recipient OK");
+      await c.cmd("DATA");
+      await c.cmd("x\r\n.");
+      assert.deepEqual(got[0]!.mailFrom, { local: "josé", domain: "x.test" });
+      assert.deepEqual(got[0]!.mailParams, { smtputf8: true }, "AUTH=<> is accepted and ignored");
+      assert.deepEqual(got[0]!.recipients[0]!.mailbox, { local: "zoë", domain: "bücher.test" });
+    });
+  });
+});
