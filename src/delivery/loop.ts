@@ -136,9 +136,11 @@ export class DeliveryLoop {
       const now = clock.now();
       const outcomes: Outcome[] = [];
       const failed: FailedRecipient[] = [];
+      // The submitter's tags and metadata come back in every event about the message.
+      const echo = { tags: message.tags ?? undefined, metadata: message.metadata ?? undefined };
       for (const claim of group.claims) {
         const result = byAddress.get(claim.address)!;
-        const outcome = this.outcomeOf(claim, result, now);
+        const outcome = this.outcomeOf(claim, result, now, echo);
         outcomes.push(outcome);
         if (outcome.state === "bounced" || outcome.state === "expired") {
           failed.push({
@@ -160,7 +162,7 @@ export class DeliveryLoop {
     }
   }
 
-  private outcomeOf(claim: Claim, result: RecipientResult, now: number): Outcome {
+  private outcomeOf(claim: Claim, result: RecipientResult, now: number, echo: Record<string, unknown>): Outcome {
     const base = {
       recipientId: claim.recipientId,
       messageId: claim.messageId,
@@ -173,6 +175,7 @@ export class DeliveryLoop {
       attempt: claim.attempts + 1,
       mx: result.remoteMta,
       tls: result.tls,
+      ...echo,
     };
     if (result.disposition === "delivered") return { ...base, state: "delivered", event };
     if (result.disposition === "bounced") return { ...base, state: "bounced", event: { ...event, bounce_type: "hard" } };

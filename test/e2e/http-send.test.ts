@@ -28,6 +28,8 @@ describe("HTTP API: send, inspect, cancel", () => {
     assert.match(message.data, /\r\nSubject: raw over http\r\n\r\nbody line\r\n$/, "bare LF becomes CRLF");
     const delivered = await world.waitForEvent((e) => e.type === "delivered" && e.message_id === sent.json.id);
     assert.equal(delivered.recipient, "raw@dest.test");
+    assert.deepEqual(delivered.tags, ["welcome"], "tags come back in every event");
+    assert.deepEqual(delivered.metadata, { user: 42 }, "metadata comes back in every event");
     const view = await world.api("GET", `/v1/messages/${sent.json.id}`);
     assert.equal(view.status, 200);
     assert.equal(view.json.mail_from, "a@sender.test");
