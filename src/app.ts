@@ -6,8 +6,11 @@ import type { Config } from "./config/load.ts";
 import { createDnsClient } from "./dns/client.ts";
 import { resolveMailHosts } from "./dns/mx.ts";
 import { createResolver } from "./dns/resolver.ts";
-import { DeliveryLoop } from "./delivery/loop.ts";
+import { createPlanner } from "./delivery/planner.ts";
 import { createRouter } from "./delivery/route.ts";
+import { SandboxTransport } from "./delivery/sandbox.ts";
+import { Scheduler } from "./delivery/scheduler.ts";
+import { TlsFallbackMemory } from "./delivery/tls-memory.ts";
 import type { Logger } from "./events/log.ts";
 import { adminAuthenticator, anyAuthenticator, hashToken } from "./http/auth.ts";
 import { createHttpApp } from "./http/app.ts";
@@ -68,18 +71,29 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
   const apiKeys = new ApiKeyService(credentials);
 
   const resolver = createResolver(createDnsClient({ servers: config.dnsServers }), { clock });
-  const loop = new DeliveryLoop({
+  const loop = new Scheduler({
     store,
     clock,
-    route: createRouter({
-      routes: config.routes,
-      lookupMailHosts: (domain) => resolveMailHosts(resolver, domain),
-      mxPort: config.mxPort,
-    }),
     retry: { schedule: config.retrySchedule, maxQueueTime: config.maxQueueTime },
     hostname: config.hostname,
-    sourceIp: config.sourceIp,
     log,
+    plan: createPlanner({
+      route: createRouter({
+        routes: config.routes,
+        lookupMailHosts: (domain) => resolveMailHosts(resolver, domain),
+        mxPort: config.mxPort,
+      }),
+      sandbox: config.sandbox,
+      sandboxTransport: new SandboxTransport(),
+      smtp: {
+        heloName: config.hostname,
+        sourceIp: config.sourceIp,
+        tlsMemory: new TlsFallbackMemory(clock),
+        maxRecipients: 100,
+        tlsFor: () => ({ mode: "opportunistic" }),
+      },
+    }),
+    limits: { maxConnections: 10, maxMessagesPerConnection: 100, idleMs: 2000 },
   });
   const ingress = new Ingress({ store, clock, hostname: config.hostname, onEnqueued: () => loop.wake() });
 

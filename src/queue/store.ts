@@ -39,6 +39,9 @@ export interface Claim {
   readonly dsnOrcpt?: string;
   readonly mailFrom: string;
   readonly messageCreatedAt: number;
+  /** The submitter's tags and metadata, echoed in every event about the message. */
+  readonly tags?: readonly string[];
+  readonly metadata?: Readonly<Record<string, unknown>>;
 }
 
 export type FinalState = Extract<RecipientState, "delivered" | "bounced" | "expired">;
@@ -52,7 +55,11 @@ export interface Outcome {
   readonly reply: string;
   /** For deferred: when to try again. */
   readonly nextAttemptAt?: number;
+  /** False when nothing was tried (a suspended destination): the attempt count stays. */
+  readonly counted?: boolean;
   readonly event: Readonly<Record<string, unknown>>;
+  /** Events that follow the state change's own, such as a complaint after a delivery. */
+  readonly followingEvents?: readonly { readonly type: EventType; readonly data: Readonly<Record<string, unknown>> }[];
 }
 
 const EVENT_OF_STATE: Record<Outcome["state"], EventType> = {
@@ -146,7 +153,13 @@ export class QueueStore {
     if (result.rows.length === 0) return [];
     const ids = [...new Set(result.rows.map((r) => String(r.message_id)))];
     const envelopes = await this.database.db
-      .select({ id: messages.id, mailFrom: messages.mailFrom, createdAt: messages.createdAt })
+      .select({
+        id: messages.id,
+        mailFrom: messages.mailFrom,
+        createdAt: messages.createdAt,
+        tags: messages.tags,
+        metadata: messages.metadata,
+      })
       .from(messages)
       .where(inArray(messages.id, ids));
     const byId = new Map(envelopes.map((e) => [e.id, e]));
@@ -162,6 +175,8 @@ export class QueueStore {
         dsnOrcpt: r.dsn_orcpt === null ? undefined : String(r.dsn_orcpt),
         mailFrom: envelope.mailFrom,
         messageCreatedAt: envelope.createdAt,
+        tags: envelope.tags ?? undefined,
+        metadata: envelope.metadata ?? undefined,
       };
     });
   }
@@ -201,20 +216,17 @@ export class QueueStore {
           .update(recipients)
           .set({
             state: o.state,
-            attempts: sql`${recipients.attempts} + 1`,
+            attempts: o.counted === false ? recipients.attempts : sql`${recipients.attempts} + 1`,
             lastReply: o.reply,
             leaseOwner: null,
             nextAttemptAt: o.state === "deferred" ? (o.nextAttemptAt ?? now) : now,
             updatedAt: now,
           })
           .where(eq(recipients.id, o.recipientId)),
-        db.insert(events).values({
-          at: now,
-          type: EVENT_OF_STATE[o.state],
-          messageId: o.messageId,
-          recipient: o.address,
-          data: { ...o.event },
-        }),
+        db.insert(events).values([
+          { at: now, type: EVENT_OF_STATE[o.state], messageId: o.messageId, recipient: o.address, data: { ...o.event } },
+          ...(o.followingEvents ?? []).map((e) => ({ at: now, type: e.type, messageId: o.messageId, recipient: o.address, data: { ...e.data } })),
+        ]),
       );
     }
     const ids = followUps.map(() => newId(now));

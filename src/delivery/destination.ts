@@ -1,0 +1,170 @@
+import type { Clock } from "../core/clock.ts";
+import { reply } from "../core/reply.ts";
+import { classifyTransportError } from "./classify.ts";
+import { DestinationUnreachable, type Channel, type Payload, type RecipientResult, type Transport, type Work } from "./work.ts";
+
+export interface DestinationLimits {
+  /** Connections open at once to this destination. */
+  readonly maxConnections: number;
+  /** Messages sent over one connection before it is closed and a fresh one opened. */
+  readonly maxMessagesPerConnection: number;
+  /** How long an idle connection waits for more work before QUIT. */
+  readonly idleMs: number;
+}
+
+export interface DestinationDeps {
+  readonly transport: Transport;
+  readonly clock: Clock;
+  readonly limits: DestinationLimits;
+  /** The message, loaded when a connection is ready; undefined when it is gone. */
+  loadPayload(work: Work): Promise<Payload | undefined>;
+  /** Hand over the outcome of a piece of work (synchronously queued; recording is someone else's job). */
+  report(work: Work, results: RecipientResult[]): void;
+  /** Pause after the `failures`-th consecutive failure to reach the destination. */
+  backoff(failures: number): number;
+  onError(error: unknown): void;
+}
+
+/**
+ * One destination (this node's source IP x one MX site): a queue of work and
+ * a pool of connections. A destination that cannot be reached is suspended as
+ * a whole: its queue is deferred in one go, and nothing tries it again until
+ * the pause is over, so a host that is down is not hammered once per message.
+ */
+export class Destination {
+  private readonly queue: Work[] = [];
+  private readonly waiting: ((work: Work | undefined) => void)[] = [];
+  private readonly channels = new Set<Channel>();
+  private active = 0;
+  private opening = 0;
+  private failures = 0;
+  private stopping = false;
+  suspendedUntil = 0;
+  lastError: string | undefined;
+
+  constructor(
+    readonly key: string,
+    private readonly deps: DestinationDeps,
+  ) {}
+
+  get size(): number {
+    return this.queue.length;
+  }
+
+  get idle(): boolean {
+    return this.queue.length === 0 && this.active === 0;
+  }
+
+  enqueue(work: Work): void {
+    if (this.stopping) return;
+    if (this.deps.clock.now() < this.suspendedUntil) {
+      this.deps.report(work, this.suspendedResults(work));
+      return;
+    }
+    const waiter = this.waiting.shift();
+    if (waiter) return waiter(work);
+    this.queue.push(work);
+    this.grow();
+  }
+
+  /** Open another connection when there is more work than connections, within the limit; one at a time while the destination is unproven. */
+  private grow(): void {
+    const { maxConnections } = this.deps.limits;
+    if (this.queue.length === 0 || this.active >= maxConnections) return;
+    if (this.opening > 0 && this.failures > 0) return;
+    if (this.opening > 0 && this.active - this.opening === 0) return;
+    this.active += 1;
+    void this.work().catch((error) => this.deps.onError(error));
+  }
+
+  private async work(): Promise<void> {
+    let channel: Channel | undefined;
+    this.opening += 1;
+    try {
+      channel = await this.deps.transport.open();
+    } catch (error) {
+      this.opening -= 1;
+      this.active -= 1;
+      if (!(error instanceof DestinationUnreachable)) throw error;
+      this.unreachable(error);
+      return;
+    }
+    this.opening -= 1;
+    this.failures = 0;
+    this.channels.add(channel);
+    try {
+      await this.serve(channel);
+    } finally {
+      this.channels.delete(channel);
+      await channel.quit();
+      this.active -= 1;
+      this.grow();
+    }
+  }
+
+  private async serve(channel: Channel): Promise<void> {
+    this.grow();
+    for (let sent = 0; sent < this.deps.limits.maxMessagesPerConnection && channel.usable && !this.stopping; sent++) {
+      const work = this.queue.shift() ?? (await this.nextWork());
+      if (!work) return;
+      let results: RecipientResult[];
+      try {
+        const payload = await this.deps.loadPayload(work);
+        if (!payload) continue;
+        results = await channel.send(payload);
+      } catch (error) {
+        this.deps.onError(error);
+        const r = reply(451, "4.3.0", "local error during delivery");
+        results = work.claims.map((c) => ({ address: c.address, reply: r, disposition: "deferred", category: "other" }));
+      }
+      this.deps.report(work, results);
+    }
+  }
+
+  private nextWork(): Promise<Work | undefined> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        const i = this.waiting.indexOf(take);
+        if (i >= 0) this.waiting.splice(i, 1);
+        resolve(undefined);
+      }, this.deps.limits.idleMs);
+      const take = (work: Work | undefined) => {
+        clearTimeout(timer);
+        resolve(work);
+      };
+      this.waiting.push(take);
+    });
+  }
+
+  private unreachable(error: DestinationUnreachable): void {
+    this.lastError = error.message;
+    // Other connections are up: the destination works, this one attempt did not.
+    if (this.active > 0) return;
+    this.failures += 1;
+    this.suspendedUntil = this.deps.clock.now() + this.deps.backoff(this.failures);
+    const queued = this.queue.splice(0);
+    for (const work of queued) {
+      this.deps.report(
+        work,
+        work.claims.map((c) => ({ address: c.address, reply: error.reply, ...error.classification, remoteMta: error.remoteMta })),
+      );
+    }
+  }
+
+  private suspendedResults(work: Work): RecipientResult[] {
+    const r = reply(451, "4.4.1", `destination suspended after: ${this.lastError ?? "a failure"}`);
+    return work.claims.map((c) => ({ address: c.address, reply: r, ...classifyTransportError("connect"), attempted: false }));
+  }
+
+  /** Stop taking work; what is queued is handed back (its leases are released by the caller). */
+  stop(): Work[] {
+    this.stopping = true;
+    for (const waiter of this.waiting.splice(0)) waiter(undefined);
+    return this.queue.splice(0);
+  }
+
+  /** Close every open connection at once (shutdown after the grace period). */
+  closeAll(): void {
+    for (const channel of this.channels) channel.close();
+  }
+}

@@ -1,0 +1,207 @@
+import type { Clock } from "../core/clock.ts";
+import { reply } from "../core/reply.ts";
+import type { Claim, QueueStore } from "../queue/store.ts";
+import { classifyTransportError } from "./classify.ts";
+import { Destination, type DestinationLimits } from "./destination.ts";
+import { OutcomeRecorder } from "./outcomes.ts";
+import type { RetryPolicy } from "./retry.ts";
+import type { RouteResult } from "./route.ts";
+import type { RecipientResult, Transport, Work } from "./work.ts";
+
+type Log = (level: "info" | "warn" | "error", message: string, fields?: Record<string, unknown>) => void;
+
+/** Where a domain's mail goes now: a destination key and how to open connections to it. */
+export type Plan =
+  | { readonly kind: "destination"; readonly key: string; readonly transport: () => Transport }
+  | { readonly kind: "bounce" | "defer"; readonly results: (addresses: readonly string[]) => RecipientResult[] };
+
+export interface SchedulerDeps {
+  readonly store: QueueStore;
+  readonly clock: Clock;
+  readonly retry: RetryPolicy;
+  readonly hostname: string;
+  readonly log: Log;
+  /** Route a domain to a destination (MX site, static route, or the sandbox). */
+  readonly plan: (domain: string) => Promise<Plan>;
+  readonly limits: DestinationLimits;
+  /** Recipients leased and not yet settled, at most. */
+  readonly maxInFlight?: number;
+  /** How long a claim is ours; longer than the slowest attempt. */
+  readonly leaseMs?: number;
+}
+
+const IDLE_POLL_MS = 1000;
+const CLAIM_BATCH = 500;
+
+/**
+ * The delivery scheduler: lease due recipients (an indexed query on the due
+ * time, so its cost does not grow with the queue), route each domain to its
+ * destination, and let destinations deliver; outcomes come back through the
+ * recorder. It sleeps until the next due time or until an enqueue wakes it.
+ */
+export class Scheduler {
+  private running = false;
+  private inFlight = 0;
+  private wakeUp: (() => void) | undefined;
+  private loopDone: Promise<void> | undefined;
+  private readonly destinations = new Map<string, Destination>();
+  private readonly recorder: OutcomeRecorder;
+  private readonly maxInFlight: number;
+  private readonly leaseMs: number;
+
+  constructor(private readonly deps: SchedulerDeps) {
+    this.maxInFlight = deps.maxInFlight ?? 5000;
+    this.leaseMs = deps.leaseMs ?? 30 * 60_000;
+    this.recorder = new OutcomeRecorder({
+      store: deps.store,
+      clock: deps.clock,
+      retry: deps.retry,
+      hostname: deps.hostname,
+      log: deps.log,
+      settled: (count) => {
+        this.inFlight -= count;
+        this.wake();
+      },
+    });
+  }
+
+  async start(): Promise<void> {
+    const released = await this.deps.store.releaseLeases();
+    if (released > 0) this.deps.log("info", "resuming recipients leased before a restart", { count: released });
+    this.running = true;
+    this.loopDone = this.run();
+  }
+
+  wake(): void {
+    this.wakeUp?.();
+  }
+
+  /** Destinations by key, for the queue summary. */
+  destinationStates(): { key: string; queued: number; suspendedUntil: number; lastError?: string }[] {
+    return [...this.destinations.values()].map((d) => ({ key: d.key, queued: d.size, suspendedUntil: d.suspendedUntil, lastError: d.lastError }));
+  }
+
+  /** Stop claiming; give in-flight deliveries `graceMs`, then close them; release every lease. */
+  async stop(graceMs: number): Promise<void> {
+    this.running = false;
+    this.wake();
+    await this.loopDone;
+    for (const destination of this.destinations.values()) {
+      for (const work of destination.stop()) this.inFlight -= work.claims.length;
+    }
+    const deadline = this.deps.clock.now() + graceMs;
+    while (this.inFlight > 0 && this.deps.clock.now() < deadline) await sleep(50);
+    if (this.inFlight > 0) {
+      for (const destination of this.destinations.values()) destination.closeAll();
+      const settleBy = this.deps.clock.now() + 2000;
+      while (this.inFlight > 0 && this.deps.clock.now() < settleBy) await sleep(20);
+    }
+    await this.deps.store.releaseLeases();
+  }
+
+  private async run(): Promise<void> {
+    let ticks = 0;
+    while (this.running) {
+      const free = this.maxInFlight - this.inFlight;
+      let claimed = 0;
+      if (free > 0) {
+        try {
+          const claims = await this.deps.store.claimDue(Math.min(free, CLAIM_BATCH), this.leaseMs);
+          claimed = claims.length;
+          this.inFlight += claimed;
+          if (claimed > 0) await this.dispatch(claims);
+        } catch (error) {
+          this.deps.log("error", "claiming due recipients failed", { error: String(error) });
+        }
+      }
+      if (++ticks % 100 === 0) this.forgetIdleDestinations();
+      // At the in-flight limit only a settled outcome (which wakes us) makes room.
+      if (free <= 0) await this.sleep(IDLE_POLL_MS);
+      else if (claimed === 0) await this.sleep(await this.idleDelay());
+    }
+  }
+
+  private async dispatch(claims: readonly Claim[]): Promise<void> {
+    const domains = [...new Set(claims.map((c) => c.domain))];
+    const plans = new Map(
+      await Promise.all(
+        domains.map(async (domain) => {
+          const plan = await this.deps.plan(domain).catch((error): Plan => {
+            this.deps.log("error", "routing failed", { domain, error: String(error) });
+            const r = reply(451, "4.4.3", "routing failed locally");
+            return { kind: "defer", results: (addresses) => addresses.map((address) => ({ address, reply: r, ...classifyTransportError("dns") })) };
+          });
+          return [domain, plan] as const;
+        }),
+      ),
+    );
+    // One work item per (message, destination): domains that share an MX site share the transaction.
+    const works = new Map<string, { work: Work; plan: Plan }>();
+    for (const claim of claims) {
+      const plan = plans.get(claim.domain)!;
+      const key = `${claim.messageId}\0${plan.kind === "destination" ? plan.key : `${plan.kind}:${claim.domain}`}`;
+      let entry = works.get(key);
+      if (!entry) works.set(key, (entry = { work: { messageId: claim.messageId, mailFrom: claim.mailFrom, claims: [] }, plan }));
+      entry.work.claims.push(claim);
+    }
+    for (const { work, plan } of works.values()) {
+      if (plan.kind === "destination") this.destination(plan.key, plan.transport).enqueue(work);
+      else this.report(work, plan.results(work.claims.map((c) => c.address)));
+    }
+  }
+
+  private destination(key: string, transport: () => Transport): Destination {
+    let destination = this.destinations.get(key);
+    if (!destination) {
+      destination = new Destination(key, {
+        transport: transport(),
+        clock: this.deps.clock,
+        limits: this.deps.limits,
+        loadPayload: async (work) => {
+          const message = await this.deps.store.loadMessage(work.messageId);
+          if (!message) return undefined;
+          return { messageId: message.id, mailFrom: message.mailFrom, recipients: work.claims.map((c) => c.address), body: message.body };
+        },
+        report: (work, results) => this.report(work, results),
+        backoff: (failures) => this.deps.retry.schedule[Math.min(failures, this.deps.retry.schedule.length) - 1]!,
+        onError: (error) => this.deps.log("error", "delivery failed unexpectedly", { destination: key, error: String(error) }),
+      });
+      this.destinations.set(key, destination);
+    }
+    return destination;
+  }
+
+  private report(work: Work, results: RecipientResult[]): void {
+    const first = work.claims[0];
+    const echo = { tags: first?.tags, metadata: first?.metadata };
+    void this.recorder.report(work, results, echo);
+  }
+
+  private forgetIdleDestinations(): void {
+    const now = this.deps.clock.now();
+    for (const [key, destination] of this.destinations) {
+      if (destination.idle && destination.suspendedUntil <= now) this.destinations.delete(key);
+    }
+  }
+
+  private async idleDelay(): Promise<number> {
+    const due = await this.deps.store.nextDueAt().catch(() => undefined);
+    if (due === undefined) return IDLE_POLL_MS;
+    return Math.min(IDLE_POLL_MS, Math.max(0, due - this.deps.clock.now()));
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeUp = done;
+    });
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

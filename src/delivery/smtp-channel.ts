@@ -1,0 +1,102 @@
+import { reply, type Reply } from "../core/reply.ts";
+import { SmtpClientError, type SmtpClientSession } from "../smtp/client/index.ts";
+import { classifyReply, classifyTransportError } from "./classify.ts";
+import type { Channel, Payload, RecipientResult } from "./work.ts";
+
+/** RFC 5321 4.5.3.1.10: a 452 after some RCPTs were taken means "the rest in another transaction". */
+const isTooManyRecipients = (r: Reply) => r.code === 452 && (r.enhanced === "4.5.3" || /too many recipients/i.test(r.lines.join(" ")));
+
+export function transportReply(error: SmtpClientError): Reply {
+  return error.reply ?? reply(451, "4.4.1", `${error.kind} at ${error.stage}: ${error.message}`);
+}
+
+/**
+ * An SMTP session as a delivery channel: a message's recipients go in
+ * transactions of at most `maxRecipients`, and recipients a server refuses
+ * with "too many recipients" go in the next transaction on the same connection.
+ */
+export class SmtpChannel implements Channel {
+  constructor(
+    private readonly session: SmtpClientSession,
+    readonly remoteMta: string,
+    private readonly maxRecipients: number,
+  ) {}
+
+  get usable(): boolean {
+    return this.session.usable;
+  }
+
+  private get tls() {
+    const info = this.session.tls;
+    return info ? { version: info.version, cipher: info.cipher } : undefined;
+  }
+
+  async send(payload: Payload): Promise<RecipientResult[]> {
+    const results: RecipientResult[] = [];
+    let pending = [...payload.recipients];
+    while (pending.length > 0) {
+      if (!this.session.usable) {
+        results.push(...this.brokenFor(pending, reply(451, "4.4.2", "connection closed before these recipients were tried")));
+        break;
+      }
+      const batch = pending.slice(0, this.maxRecipients);
+      const { done, retry } = await this.transaction(payload, batch);
+      results.push(...done);
+      // Progress is guaranteed: a batch whose every recipient got 452 is deferred, not retried here.
+      pending = [...(retry.length < batch.length ? retry : []), ...pending.slice(batch.length)];
+      if (retry.length === batch.length) results.push(...this.deferred(retry, "4.5.3"));
+    }
+    return results;
+  }
+
+  private async transaction(payload: Payload, batch: string[]): Promise<{ done: RecipientResult[]; retry: string[] }> {
+    const extra = { remoteMta: this.remoteMta };
+    try {
+      const sent = await this.session.send({ mailFrom: payload.mailFrom, recipients: batch, mailParams: payload.mailParams }, payload.body);
+      const tls = this.tls;
+      const done: RecipientResult[] = [];
+      const retry: string[] = [];
+      for (const { address, reply: rcptReply } of sent.recipients) {
+        if (isTooManyRecipients(rcptReply)) {
+          retry.push(address);
+          continue;
+        }
+        // An accepted recipient's fate is the reply to the data.
+        const final = rcptReply.code < 400 ? (sent.data ?? reply(451, "4.4.2", "no reply to the data")) : rcptReply;
+        done.push({ address, reply: final, ...classifyReply(final), ...extra, tls });
+      }
+      return { done, retry };
+    } catch (error) {
+      if (!(error instanceof SmtpClientError)) throw error;
+      // The transaction broke off: recipients already refused keep their reply, the rest are retried later.
+      const refused = new Map((error.partial?.recipients ?? []).filter((r) => r.reply.code >= 400).map((r) => [r.address, r.reply]));
+      const broken = transportReply(error);
+      const kind = error.kind === "timeout" ? "timeout" : "disconnect";
+      return {
+        done: batch.map((address) => {
+          const own = refused.get(address);
+          if (own) return { address, reply: own, ...classifyReply(own), ...extra };
+          return { address, reply: broken, ...classifyTransportError(kind), disposition: "deferred" as const, ...extra };
+        }),
+        retry: [],
+      };
+    }
+  }
+
+  private brokenFor(addresses: string[], r: Reply): RecipientResult[] {
+    return addresses.map((address) => ({ address, reply: r, ...classifyTransportError("disconnect"), remoteMta: this.remoteMta }));
+  }
+
+  private deferred(addresses: string[], enhanced: string): RecipientResult[] {
+    const r = reply(452, enhanced, "too many recipients; the rest follow in a later attempt");
+    return addresses.map((address) => ({ address, reply: r, ...classifyReply(r), remoteMta: this.remoteMta }));
+  }
+
+  quit(): Promise<void> {
+    return this.session.quit();
+  }
+
+  close(): void {
+    this.session.close();
+  }
+}

@@ -1,0 +1,57 @@
+import type { Reply } from "../core/reply.ts";
+import type { Claim } from "../queue/store.ts";
+import type { Classification } from "./classify.ts";
+
+/** One message's leased recipients that go to the same destination: one SMTP transaction (or a few). */
+export interface Work {
+  readonly messageId: string;
+  readonly mailFrom: string;
+  readonly claims: Claim[];
+}
+
+/** The message itself, loaded only when a connection is ready to send it. */
+export interface Payload {
+  readonly messageId: string;
+  readonly mailFrom: string;
+  readonly recipients: readonly string[];
+  readonly body: Uint8Array;
+  readonly mailParams?: readonly string[];
+}
+
+/** The outcome of one attempt for one recipient. */
+export interface RecipientResult extends Classification {
+  readonly address: string;
+  readonly reply: Reply;
+  readonly remoteMta?: string;
+  readonly tls?: { readonly version: string; readonly cipher: string };
+  /** False when nothing was tried (e.g. the destination was suspended); the attempt count stays. */
+  readonly attempted?: boolean;
+  /** The sandbox's complaint@: a feedback report (ARF) follows the delivery. */
+  readonly complaint?: boolean;
+}
+
+/** An open way to deliver (an SMTP session, or the sandbox): sends one message at a time. */
+export interface Channel {
+  readonly remoteMta: string;
+  readonly usable: boolean;
+  send(payload: Payload): Promise<RecipientResult[]>;
+  /** End politely; never throws. */
+  quit(): Promise<void>;
+  close(): void;
+}
+
+/** Opens channels to one destination; `open` tries its hosts in order. */
+export interface Transport {
+  open(): Promise<Channel>;
+}
+
+/** Why a destination could not be reached at all: every host failed before a transaction. */
+export class DestinationUnreachable extends Error {
+  constructor(
+    readonly reply: Reply,
+    readonly classification: Classification,
+    readonly remoteMta?: string,
+  ) {
+    super(reply.lines.join(" "));
+  }
+}

@@ -1,0 +1,274 @@
+/**
+ * A private Postfix instance (Debian package postfix, with libsasl2-modules
+ * for the SMTP client's SASL PLAIN/LOGIN) configured as a null client that
+ * relays everything to one relayhost with SASL over mandatory TLS.
+ *
+ *   const postfix = await startPostfix({ relayPort, saslUser: "alice", saslPassword: "..." });
+ *   await postfix.sendmail("alice@sender.test", ["to@dest.test"], message);
+ *   await postfix.waitForLog(/status=sent/);
+ *   await postfix.stop();
+ *
+ * Everything lives in one temporary directory: etc/ (the config_directory:
+ * main.cf, master.cf and the SASL password table written here), queue/ (the
+ * queue_directory), data/ (data_directory) and maillog (maillog_file, no
+ * syslog). Its only listener is an smtpd on a free
+ * loopback port; it never reads or touches /etc/postfix/{main,master}.cf or
+ * the system instance, if there is one. `postfix start` needs root (the
+ * master runs as root and drops privileges to the postfix user per daemon).
+ *
+ * `postfixMissing` is a reason to skip, or undefined.
+ */
+import { spawn } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { RunResult } from "./peers.ts";
+import { freePort } from "./relay-process.ts";
+
+export const POSTFIX = "/usr/sbin/postfix";
+/** Postfix's sendmail (the package conflicts with every other MTA's, so /usr/sbin/sendmail is Postfix's when postfix is installed). */
+export const POSTFIX_SENDMAIL = "/usr/sbin/sendmail";
+
+function saslPlainInstalled(): boolean {
+  // Cyrus SASL's PLAIN client mechanism, from libsasl2-modules, under the multiarch libdir.
+  for (const lib of ["/usr/lib", "/usr/lib64"]) {
+    if (existsSync(join(lib, "sasl2", "libplain.so.2"))) return true;
+    let entries: string[] = [];
+    try {
+      entries = readdirSync(lib);
+    } catch {
+      continue;
+    }
+    for (const entry of entries) {
+      if (entry.includes("-linux-") && existsSync(join(lib, entry, "sasl2", "libplain.so.2"))) return true;
+    }
+  }
+  return false;
+}
+
+function missing(): string | undefined {
+  const hint = "scripts/install-test-peers installs it";
+  let text: string | undefined;
+  if (!existsSync(POSTFIX) || !existsSync(POSTFIX_SENDMAIL)) text = `${POSTFIX} is not installed (Debian package postfix; ${hint})`;
+  else if (!saslPlainInstalled()) text = `Cyrus SASL's PLAIN mechanism is not installed (Debian package libsasl2-modules; ${hint})`;
+  else if (process.getuid?.() !== 0) text = "a private Postfix instance needs root (`postfix start` refuses to run otherwise)";
+  if (text) console.log(`[postfix] skipping: ${text}`);
+  return text;
+}
+
+export const postfixMissing: string | undefined = missing();
+
+export interface PostfixOptions {
+  /** The relay's SMTP port on 127.0.0.1: relayhost = [127.0.0.1]:relayPort. */
+  relayPort: number;
+  saslUser: string;
+  saslPassword: string;
+  /** Default "postfix.test". */
+  myhostname?: string;
+}
+
+export interface Postfix {
+  /** The temporary directory, holding etc/, queue/, data/ and maillog. */
+  readonly dir: string;
+  /** Its config_directory (`postfix -c`, `sendmail -C`): dir/etc. */
+  readonly configDir: string;
+  /** The private smtpd's port on 127.0.0.1. */
+  readonly smtpPort: number;
+  /** The maillog so far. */
+  log(): string;
+  /** Wait until the maillog matches `pattern`; returns the match. Bounded: rejects after `timeoutMs` (default 30 s) with the log. */
+  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
+  /** `sendmail -C configDir -i -f from -- to...` with the message on stdin. */
+  sendmail(from: string, recipients: string[], message: string): Promise<RunResult>;
+  /** `postfix -c configDir <args>` (e.g. ["flush"]). */
+  postfix(args: string[]): Promise<RunResult>;
+  /** `postfix -c configDir stop` (it escalates to SIGKILL itself after 5 s), then remove the directory. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise<void>((ok) => setTimeout(ok, ms));
+
+function postfixEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value === undefined || key.startsWith("RELAY_") || key === "MAIL_CONFIG") continue;
+    env[key] = value;
+  }
+  env.LC_ALL = "C";
+  return env;
+}
+
+/** Run a Postfix command to completion (killed after `timeoutMs`: a safety net, not a threshold). */
+function run(file: string, args: string[], input = "", timeoutMs = 60_000): Promise<RunResult> {
+  return new Promise((done) => {
+    const child = spawn(file, args, { env: postfixEnv(), stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
+    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
+    const timer = setTimeout(() => {
+      stderr += `\n[postfix] ${file} killed after ${timeoutMs} ms\n`;
+      child.kill("SIGKILL");
+    }, timeoutMs);
+    child.once("error", (error) => {
+      clearTimeout(timer);
+      done({ code: 127, stdout, stderr: `${stderr}\n[postfix] cannot start ${file}: ${error.message}\n` });
+    });
+    child.once("close", (code, signal) => {
+      clearTimeout(timer);
+      done({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+    });
+    child.stdin.on("error", () => undefined);
+    child.stdin.end(input);
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.setTimeout(2_000);
+    socket.once("connect", () => {
+      socket.destroy();
+      done(true);
+    });
+    socket.once("timeout", () => {
+      socket.destroy();
+      done(false);
+    });
+    socket.once("error", () => done(false));
+  });
+}
+
+function mainCf(dir: string, smtpPort: number, options: PostfixOptions): string {
+  const nexthop = `[127.0.0.1]:${options.relayPort}`;
+  return `# A private null-client instance for relay's end-to-end tests.
+compatibility_level = 3.6
+queue_directory = ${dir}/queue
+data_directory = ${dir}/data
+maillog_file = ${dir}/maillog
+maillog_file_prefixes = ${dir}
+syslog_name = postfix-test-${smtpPort}
+
+myhostname = ${options.myhostname ?? "postfix.test"}
+mydomain = postfix.test
+myorigin = $myhostname
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+mydestination =
+relay_domains =
+local_recipient_maps =
+local_transport = error:local delivery is disabled
+alias_maps =
+alias_database =
+biff = no
+smtpd_relay_restrictions = permit_mynetworks, reject
+smtpd_recipient_restrictions =
+
+relayhost = ${nexthop}
+smtp_sasl_auth_enable = yes
+smtp_sasl_password_maps = texthash:${dir}/etc/sasl_passwd
+smtp_sasl_security_options = noanonymous
+smtp_sasl_tls_security_options = noanonymous
+smtp_tls_security_level = encrypt
+smtp_tls_loglevel = 1
+smtp_host_lookup = native
+`;
+}
+
+function masterCf(smtpPort: number): string {
+  // No chroot anywhere (a chroot would need copies of /etc files in the queue directory).
+  return `# service type  private unpriv  chroot  wakeup  maxproc command + args
+127.0.0.1:${smtpPort} inet n - n - - smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+`;
+}
+
+export async function startPostfix(options: PostfixOptions): Promise<Postfix> {
+  const dir = mkdtempSync(join(tmpdir(), "relay-postfix-"));
+  // The daemons run as the postfix user and open absolute paths under here.
+  chmodSync(dir, 0o755);
+  const smtpPort = await freePort();
+  // Separate trees: `postfix check` wants the config directory all root's, the queue mostly the postfix user's.
+  const configDir = join(dir, "etc");
+  mkdirSync(configDir, { mode: 0o755 });
+  mkdirSync(join(dir, "queue"), { mode: 0o755 });
+  writeFileSync(join(configDir, "main.cf"), mainCf(dir, smtpPort, options), { mode: 0o644 });
+  writeFileSync(join(configDir, "master.cf"), masterCf(smtpPort), { mode: 0o644 });
+  // texthash: read as is, no postmap; the value may contain spaces.
+  writeFileSync(join(configDir, "sasl_passwd"), `[127.0.0.1]:${options.relayPort} ${options.saslUser}:${options.saslPassword}\n`, { mode: 0o600 });
+  const logFile = join(dir, "maillog");
+
+  const log = () => {
+    try {
+      return readFileSync(logFile, "utf8");
+    } catch {
+      return "";
+    }
+  };
+  const postfix = (args: string[]) => run(POSTFIX, ["-c", configDir, ...args]);
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    // Stops the master when it runs (SIGTERM, then SIGKILL of its process group after 5 s); a no-op otherwise.
+    await postfix(["stop"]);
+    rmSync(dir, { recursive: true, force: true });
+  };
+
+  const started = await postfix(["start"]);
+  let listening = false;
+  if (started.code === 0) {
+    for (let i = 0; i < 100 && !listening; i++) {
+      listening = await canConnect(smtpPort);
+      if (!listening) await sleep(100);
+    }
+  }
+  if (!listening) {
+    const why = `postfix -c ${configDir} start: exit ${started.code}, smtpd on 127.0.0.1:${smtpPort} ${listening ? "up" : "not listening"}\n${started.stdout}${started.stderr}\n--- maillog ---\n${log()}`;
+    await stop();
+    throw new Error(why);
+  }
+
+  return {
+    dir,
+    configDir,
+    smtpPort,
+    log,
+    async waitForLog(pattern, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const match = pattern.exec(log());
+        if (match) return match;
+        if (Date.now() > deadline) throw new Error(`postfix: no log line matching ${pattern} within ${timeoutMs} ms; maillog:\n${log()}`);
+        await sleep(100);
+      }
+    },
+    sendmail(from, recipients, message) {
+      return run(POSTFIX_SENDMAIL, ["-C", configDir, "-i", "-f", from, "--", ...recipients], message);
+    },
+    postfix,
+    stop,
+  };
+}
