@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { ApiKeyService } from "./auth/api-keys.ts";
 import { UserService } from "./auth/users.ts";
+import { cidrContains } from "./core/cidr.ts";
 import { systemClock } from "./core/clock.ts";
 import type { Config } from "./config/load.ts";
 import { createDnsClient } from "./dns/client.ts";
@@ -109,6 +110,8 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
     maxRecipients: config.maxRecipients,
     maxConnections: config.maxConnections,
     maxConnectionsPerIp: config.maxConnectionsPerIp,
+    // Trusted networks are the operator's own submitters (as Postfix exempts mynetworks).
+    perIpLimitExempt: (address) => cidrContains(config.relayNetworks, address),
     idleTimeoutMs: config.smtpIdleTimeout,
     maxSessionMs: config.smtpMaxSessionTime,
     tls: () => certificates.current(),

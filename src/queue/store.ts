@@ -62,6 +62,15 @@ export interface Outcome {
   readonly followingEvents?: readonly { readonly type: EventType; readonly data: Readonly<Record<string, unknown>> }[];
 }
 
+/** Rows per INSERT: well under SQLite's limit of bound variables per statement. */
+const ROWS_PER_INSERT = 500;
+
+function chunks<T>(rows: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
+  return out;
+}
+
 const EVENT_OF_STATE: Record<Outcome["state"], EventType> = {
   delivered: "delivered",
   deferred: "deferred",
@@ -78,7 +87,7 @@ export class QueueStore {
     private readonly clock: Clock,
     private readonly nodeId: string,
   ) {
-    this.enqueues = new GroupCommit((items) => this.writeBatch(items.flatMap((i) => this.insertStatements(i.id, i.message))));
+    this.enqueues = new GroupCommit((items) => this.writeBatch(this.insertStatements(items)));
   }
 
   /** Durably store a message and its recipients; resolves after the commit that carries it. */
@@ -88,46 +97,53 @@ export class QueueStore {
     return id;
   }
 
-  private insertStatements(id: string, m: NewMessage): BatchItem<"sqlite">[] {
+  /**
+   * Multi-row inserts for a whole group of messages: three statements per
+   * chunk of rows rather than three per message, since building and
+   * preparing SQL costs more than running it.
+   */
+  private insertStatements(items: readonly { id: string; message: NewMessage }[]): BatchItem<"sqlite">[] {
     const { db } = this.database;
     const now = this.clock.now();
-    const due = Math.max(now, m.sendAt ?? now);
+    const messageRows = items.map(({ id, message: m }) => ({
+      id,
+      createdAt: now,
+      mailFrom: m.mailFrom,
+      source: m.source,
+      clientIp: m.clientIp,
+      authUser: m.authUser,
+      size: m.body.byteLength,
+      dsnRet: m.dsnRet,
+      dsnEnvid: m.dsnEnvid,
+      tags: m.tags ? [...m.tags] : undefined,
+      metadata: m.metadata ? { ...m.metadata } : undefined,
+      body: Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength),
+    }));
+    const recipientRows = items.flatMap(({ id, message: m }) =>
+      m.recipients.map((r) => ({
+        messageId: id,
+        address: r.address,
+        domain: r.domain,
+        state: "queued" as const,
+        nextAttemptAt: Math.max(now, m.sendAt ?? now),
+        dsnNotify: r.notify?.join(","),
+        dsnOrcpt: r.orcpt,
+        updatedAt: now,
+      })),
+    );
+    const eventRows = items.flatMap(({ id, message: m }) =>
+      m.recipients.map((r) => ({
+        at: now,
+        type: "received" as const,
+        messageId: id,
+        recipient: r.address,
+        data: { mail_from: m.mailFrom, source: m.source, size: m.body.byteLength, tags: m.tags, metadata: m.metadata },
+      })),
+    );
     return [
-      db.insert(messages).values({
-        id,
-        createdAt: now,
-        mailFrom: m.mailFrom,
-        source: m.source,
-        clientIp: m.clientIp,
-        authUser: m.authUser,
-        size: m.body.byteLength,
-        dsnRet: m.dsnRet,
-        dsnEnvid: m.dsnEnvid,
-        tags: m.tags ? [...m.tags] : undefined,
-        metadata: m.metadata ? { ...m.metadata } : undefined,
-        body: Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength),
-      }),
-      db.insert(recipients).values(
-        m.recipients.map((r) => ({
-          messageId: id,
-          address: r.address,
-          domain: r.domain,
-          state: "queued" as const,
-          nextAttemptAt: due,
-          dsnNotify: r.notify?.join(","),
-          dsnOrcpt: r.orcpt,
-          updatedAt: now,
-        })),
-      ),
-      db.insert(events).values(
-        m.recipients.map((r) => ({
-          at: now,
-          type: "received" as const,
-          messageId: id,
-          recipient: r.address,
-          data: { mail_from: m.mailFrom, source: m.source, size: m.body.byteLength, tags: m.tags, metadata: m.metadata },
-        })),
-      ),
+      ...chunks(messageRows, ROWS_PER_INSERT).map((rows) => db.insert(messages).values(rows)),
+      ...chunks(recipientRows, ROWS_PER_INSERT).map((rows) => db.insert(recipients).values(rows)),
+      ...chunks(eventRows, ROWS_PER_INSERT).map((rows) => db.insert(events).values(rows)),
     ];
   }
 
@@ -229,10 +245,10 @@ export class QueueStore {
         ]),
       );
     }
-    const ids = followUps.map(() => newId(now));
-    followUps.forEach((m, i) => statements.push(...this.insertStatements(ids[i]!, m)));
+    const created = followUps.map((message) => ({ id: newId(now), message }));
+    if (created.length > 0) statements.push(...this.insertStatements(created));
     await this.writeBatch(statements);
-    return ids;
+    return created.map((c) => c.id);
   }
 
   /**

@@ -154,19 +154,25 @@ describe("policy fetch over HTTPS (RFC 8461 3.3)", () => {
   });
 
   test("a certificate for another name fails", async () => {
-    assert.match(await failure("example.test", { port: wrongName.port }), /certificate|altname|mta-sts\.example\.test/i);
+    const reason = await failure("example.test", { port: wrongName.port });
+    console.log(reason);
+    assert.match(reason, /certificate not valid for mta-sts\.example\.test/);
     assert.equal(wrongName.requests.length, 0, "no request is sent over an unverified connection");
   });
 
   test("a certificate from an untrusted CA fails (no `ca`: system roots only)", async () => {
     const before = good.requests.length;
-    assert.match(await failure("example.test", { ca: undefined }), /certificate|issuer|verify|self.signed/i);
+    const reason = await failure("example.test", { ca: undefined });
+    console.log(reason);
+    assert.match(reason, /certificate not valid for mta-sts\.example\.test/);
     assert.equal(good.requests.length, before);
   });
 
   test("the name is checked against mta-sts.<domain>, not the CNAME target's owner", async () => {
     // mta-sts.alias.test is a CNAME to mta-sts.example.test: same address, but the certificate is not for mta-sts.alias.test.
-    assert.match(await failure("alias.test"), /certificate|altname/i);
+    const reason = await failure("alias.test");
+    console.log(reason);
+    assert.match(reason, /certificate not valid for mta-sts\.alias\.test/);
   });
 
   test("a redirect is not followed", async () => {
@@ -221,10 +227,16 @@ describe("policy fetch over HTTPS (RFC 8461 3.3)", () => {
     const port = closed.port;
     await closed.close();
     assert.ok(await failure("example.test", { port }));
-    const silent = await listenTcp("127.0.0.1", 0, () => {});
+    const accepted: { destroy(): void }[] = [];
+    const silent = await listenTcp("127.0.0.1", 0, (s) => {
+      accepted.push(s);
+      s.on("error", () => s.destroy());
+    });
     try {
+      // The deadline covers connect, handshake and response: this server never completes the handshake.
       assert.match(await failure("example.test", { port: silent.port, timeoutMs: 200 }), /timed out after 200 ms/);
     } finally {
+      for (const s of accepted) s.destroy();
       await silent.close();
     }
   });

@@ -13,12 +13,15 @@
  * - Failures are values, never exceptions.
  *
  * Own HTTP over node:tls rather than node:https: node:https with a custom
- * lookup behaves differently on Bun and Deno, while tls.connect is the socket
- * API both implement (see src/platform/net.ts).
+ * lookup behaves differently on Bun and Deno. TCP comes from the platform's
+ * connectTcp (which binds RELAY_SOURCE_IP); TLS is tls.connect over that
+ * socket, as the platform's STARTTLS client does, because this fetch needs a
+ * `ca` the platform's client options do not offer yet.
  */
 import * as net from "node:net";
 import * as tls from "node:tls";
 import type { Resolver } from "../../dns/resolver.ts";
+import { connectTcp } from "../../platform/net.ts";
 import { parseHttpResponse, type HttpResponse } from "./http-response.ts";
 import { normalizeHost, parsePolicy, type Policy } from "./policy.ts";
 
@@ -51,27 +54,29 @@ export async function fetchPolicy(domain: string, options: FetchOptions): Promis
   const host = `mta-sts.${normalizeHost(domain)}`;
   if (host.length > 253 || !host.split(".").every((l) => LABEL.test(l))) return { ok: false, reason: `"${domain}" is not a domain name` };
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const open = new Set<tls.TLSSocket>();
+  const sockets: Sockets = { open: new Set(), done: false };
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<FetchResult>((resolve) => {
     timer = setTimeout(() => resolve({ ok: false, reason: `fetching https://${host}${WELL_KNOWN_PATH} timed out after ${timeoutMs} ms` }), timeoutMs);
   });
   try {
-    return await Promise.race([deadline, fetchFrom(host, options, open)]);
+    return await Promise.race([deadline, fetchFrom(host, options, sockets, timeoutMs)]);
   } finally {
     clearTimeout(timer);
-    for (const socket of open) socket.destroy();
+    sockets.done = true;
+    for (const socket of sockets.open) socket.destroy();
   }
 }
 
-async function fetchFrom(host: string, options: FetchOptions, open: Set<tls.TLSSocket>): Promise<FetchResult> {
+async function fetchFrom(host: string, options: FetchOptions, sockets: Sockets, timeoutMs: number): Promise<FetchResult> {
   const url = `https://${host}${WELL_KNOWN_PATH}`;
   const addresses = await addressesOf(host, options);
   if (!addresses.ok) return { ok: false, reason: `${url}: ${addresses.reason}` };
   const failures: string[] = [];
   // Connection and TLS failures move on to the next address; an HTTP answer is final.
   for (const address of addresses.list) {
-    const got = await get(host, address, options, open);
+    if (sockets.done) break;
+    const got = await get(host, address, options, sockets, timeoutMs);
     if (got.ok) return judge(url, got.response);
     failures.push(`${address}: ${got.reason}`);
     if (!got.retry) break;
@@ -94,8 +99,30 @@ async function addressesOf(host: string, options: FetchOptions): Promise<{ ok: t
 
 type Got = { ok: true; response: HttpResponse } | { ok: false; reason: string; retry: boolean };
 
-/** One TLS connection, one GET, the response read to its end or to a limit. */
-function get(host: string, address: string, options: FetchOptions, open: Set<tls.TLSSocket>): Promise<Got> {
+/** Sockets of one fetch, destroyed together when it ends or runs out of time. */
+interface Sockets {
+  readonly open: Set<net.Socket>;
+  done: boolean;
+}
+
+/** One connection, one GET, the response read to its end or to a limit. */
+async function get(host: string, address: string, options: FetchOptions, sockets: Sockets, timeoutMs: number): Promise<Got> {
+  let raw: net.Socket;
+  try {
+    raw = await connectTcp({ host: address, port: options.port ?? 443, localAddress: options.localAddress, timeoutMs });
+  } catch (error) {
+    return { ok: false, reason: describe(error, host), retry: true };
+  }
+  if (sockets.done) {
+    raw.destroy();
+    return { ok: false, reason: "cancelled", retry: false };
+  }
+  sockets.open.add(raw);
+  raw.on("error", () => raw.destroy()); // reported through the TLS socket
+  return exchange(host, raw, options, sockets);
+}
+
+function exchange(host: string, raw: net.Socket, options: FetchOptions, sockets: Sockets): Promise<Got> {
   const port = options.port ?? 443;
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   return new Promise<Got>((resolve) => {
@@ -103,21 +130,21 @@ function get(host: string, address: string, options: FetchOptions, open: Set<tls
     let secured = false;
     let buffer = new Uint8Array(0);
     const socket = tls.connect({
-      host: address,
-      port,
+      socket: raw,
       servername: host, // SNI and the name the certificate must match (RFC 8461 3.3)
       rejectUnauthorized: true,
       ca: options.ca,
       minVersion: "TLSv1.2",
       ALPNProtocols: ["http/1.1"],
-      localAddress: options.localAddress,
     });
-    open.add(socket);
+    sockets.open.add(socket);
     const finish = (got: Got) => {
       if (settled) return;
       settled = true;
-      open.delete(socket);
       socket.destroy();
+      raw.destroy();
+      sockets.open.delete(socket);
+      sockets.open.delete(raw);
       resolve(got);
     };
     const step = (eof: boolean) => {
@@ -125,6 +152,7 @@ function get(host: string, address: string, options: FetchOptions, open: Set<tls
       if (parsed.state === "done") finish({ ok: true, response: parsed.response });
       else if (parsed.state === "error") finish({ ok: false, reason: parsed.reason, retry: false });
     };
+    const closed = () => (secured ? step(true) : finish({ ok: false, reason: "connection closed during the TLS handshake", retry: true }));
     socket.once("secureConnect", () => {
       // rejectUnauthorized already refuses a bad chain or name; checked again here so that no
       // runtime's TLS layer can let an unverified peer through.
@@ -148,13 +176,14 @@ function get(host: string, address: string, options: FetchOptions, open: Set<tls
       buffer = joined;
       step(false);
     });
-    socket.once("end", () => (secured ? step(true) : finish({ ok: false, reason: "connection closed during the TLS handshake", retry: true })));
+    socket.once("end", closed);
+    socket.once("close", closed);
     socket.on("error", (error: Error) => finish({ ok: false, reason: describe(error, host), retry: !secured }));
-    socket.once("close", () => (secured ? step(true) : finish({ ok: false, reason: "connection closed during the TLS handshake", retry: true })));
   });
 }
 
-function describe(error: Error, host: string): string {
+function describe(error: unknown, host: string): string {
+  if (!(error instanceof Error)) return String(error);
   const code = (error as { code?: unknown }).code;
   const text = typeof code === "string" && !error.message.includes(code) ? `${code}: ${error.message}` : error.message;
   return /cert|altname|self.signed|issuer|verify/i.test(text) ? `certificate not valid for ${host}: ${text}` : text;

@@ -13,6 +13,8 @@ export class Admission {
     readonly hostname: string,
     readonly max: number | undefined,
     readonly perIp: number | undefined,
+    /** Addresses the per-address limit does not apply to (the app's trusted networks). */
+    readonly perIpExempt: (address: string) => boolean = () => false,
   ) {}
 
   /** A release function for an admitted connection (safe to call twice), or the 421 refusal. */
@@ -22,7 +24,7 @@ export class Admission {
     if (this.max !== undefined && this.#total >= this.max) {
       return reply(421, "4.7.0", `${this.hostname} Too many connections, try again later`);
     }
-    if (this.perIp !== undefined && fromIp >= this.perIp) {
+    if (this.perIp !== undefined && fromIp >= this.perIp && !this.perIpExempt(address)) {
       return reply(421, "4.7.0", `${this.hostname} Too many connections from your address, try again later`);
     }
     this.#total++;

@@ -24,7 +24,7 @@ export async function startSmtpServer(
   hooks: SmtpServerHooks,
 ): Promise<SmtpServerHandle> {
   const resolved = resolveOptions(options);
-  const admission = new Admission(resolved.hostname, resolved.maxConnections, resolved.maxConnectionsPerIp);
+  const admission = new Admission(resolved.hostname, resolved.maxConnections, resolved.maxConnectionsPerIp, resolved.perIpLimitExempt);
   const sessions = new Set<Session>();
   /** Sockets still in their implicit-TLS handshake. */
   const handshaking = new Set<Socket>();

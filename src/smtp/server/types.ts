@@ -68,6 +68,8 @@ export interface SmtpServerOptions {
   maxErrors?: number;
   /** Concurrent sessions from one address (TLS handshakes included); more are answered "421 4.7.0" and closed. */
   maxConnectionsPerIp?: number;
+  /** Addresses maxConnectionsPerIp does not apply to, e.g. trusted networks. */
+  perIpLimitExempt?: (address: string) => boolean;
   /** Whole-session time before "421 4.4.2" (at the next command boundary). Default 3600000. */
   maxSessionMs?: number;
   /** Commands in a row that are not MAIL, RCPT, DATA or BDAT before "421 4.7.0" and close. Default 50. */
@@ -89,7 +91,7 @@ export interface SmtpServerOptions {
   implicitTls?: boolean;
 }
 
-type Optional = "tls" | "maxConnections" | "maxConnectionsPerIp";
+type Optional = "tls" | "maxConnections" | "maxConnectionsPerIp" | "perIpLimitExempt";
 export type ResolvedOptions = Required<Omit<SmtpServerOptions, Optional>> & Pick<SmtpServerOptions, Optional>;
 
 export function resolveOptions(o: SmtpServerOptions): ResolvedOptions {
