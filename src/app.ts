@@ -22,6 +22,7 @@ import type { Runtime } from "./platform/runtime.ts";
 import { CredentialStore } from "./queue/credentials.ts";
 import { openQueue } from "./queue/open.ts";
 import { QueueStore } from "./queue/store.ts";
+import { DEFAULT_TIMEOUTS, type ClientTimeouts } from "./smtp/client/index.ts";
 import { startSmtpServer, type SmtpServerHandle, type SmtpServerOptions } from "./smtp/server/index.ts";
 import { createCertificateSource } from "./tls/certificate-source.ts";
 
@@ -51,6 +52,13 @@ async function adminTokenHash(config: Config, store: QueueStore, announce: (line
   await store.setSetting("admin_token_sha256", hash);
   announce(`relay: generated admin token (shown once, stored hashed): ${token}`);
   return hash;
+}
+
+/** RFC 5321 4.5.3.2 timeouts, each capped by RELAY_COMMAND_TIMEOUT when set. */
+function clientTimeouts(config: Config): Partial<ClientTimeouts> {
+  const cap = config.commandTimeout;
+  const capped = cap === undefined ? {} : Object.fromEntries(Object.entries(DEFAULT_TIMEOUTS).map(([stage, ms]) => [stage, Math.min(ms, cap)]));
+  return { ...capped, connect: config.connectTimeout };
 }
 
 /** The composition root: every service built here and handed its dependencies. */
@@ -90,11 +98,16 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
         heloName: config.hostname,
         sourceIp: config.sourceIp,
         tlsMemory: new TlsFallbackMemory(clock),
-        maxRecipients: 100,
+        maxRecipients: config.recipientsPerTransaction,
+        timeouts: clientTimeouts(config),
         tlsFor: () => ({ mode: "opportunistic" }),
       },
     }),
-    limits: { maxConnections: 10, maxMessagesPerConnection: 100, idleMs: 2000 },
+    limits: {
+      maxConnections: config.destinationMaxConnections,
+      maxMessagesPerConnection: config.messagesPerConnection,
+      idleMs: 2000,
+    },
   });
   const ingress = new Ingress({ store, clock, hostname: config.hostname, onEnqueued: () => loop.wake() });
 

@@ -27,6 +27,13 @@ export interface Config {
   readonly smtpMaxSessionTime: number;
   readonly retrySchedule: readonly number[];
   readonly maxQueueTime: number;
+  /** Outbound connections to one destination at once. */
+  readonly destinationMaxConnections: number;
+  readonly messagesPerConnection: number;
+  readonly recipientsPerTransaction: number;
+  readonly connectTimeout: number;
+  /** Caps every outbound SMTP stage timeout; unset: RFC 5321 4.5.3.2 values. */
+  readonly commandTimeout?: number;
   readonly bounceDomain?: string;
   readonly nodeId: string;
   readonly sharedDbUrl?: string;
@@ -78,6 +85,11 @@ export function loadConfig(env: Record<string, string | undefined>, systemHostna
     smtpMaxSessionTime: raw.RELAY_SMTP_MAX_SESSION_TIME,
     retrySchedule: raw.RELAY_RETRY_SCHEDULE,
     maxQueueTime: raw.RELAY_MAX_QUEUE_TIME,
+    destinationMaxConnections: raw.RELAY_DESTINATION_MAX_CONNECTIONS,
+    messagesPerConnection: raw.RELAY_MESSAGES_PER_CONNECTION,
+    recipientsPerTransaction: raw.RELAY_RECIPIENTS_PER_TRANSACTION,
+    connectTimeout: raw.RELAY_CONNECT_TIMEOUT,
+    commandTimeout: raw.RELAY_COMMAND_TIMEOUT,
     bounceDomain: raw.RELAY_BOUNCE_DOMAIN?.toLowerCase(),
     nodeId: raw.RELAY_NODE_ID ?? systemHostname,
     sharedDbUrl: raw.RELAY_SHARED_DB_URL,

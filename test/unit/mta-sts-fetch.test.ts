@@ -155,7 +155,6 @@ describe("policy fetch over HTTPS (RFC 8461 3.3)", () => {
 
   test("a certificate for another name fails", async () => {
     const reason = await failure("example.test", { port: wrongName.port });
-    console.log(reason);
     assert.match(reason, /certificate not valid for mta-sts\.example\.test/);
     assert.equal(wrongName.requests.length, 0, "no request is sent over an unverified connection");
   });
@@ -163,7 +162,6 @@ describe("policy fetch over HTTPS (RFC 8461 3.3)", () => {
   test("a certificate from an untrusted CA fails (no `ca`: system roots only)", async () => {
     const before = good.requests.length;
     const reason = await failure("example.test", { ca: undefined });
-    console.log(reason);
     assert.match(reason, /certificate not valid for mta-sts\.example\.test/);
     assert.equal(good.requests.length, before);
   });
@@ -171,7 +169,6 @@ describe("policy fetch over HTTPS (RFC 8461 3.3)", () => {
   test("the name is checked against mta-sts.<domain>, not the CNAME target's owner", async () => {
     // mta-sts.alias.test is a CNAME to mta-sts.example.test: same address, but the certificate is not for mta-sts.alias.test.
     const reason = await failure("alias.test");
-    console.log(reason);
     assert.match(reason, /certificate not valid for mta-sts\.alias\.test/);
   });
 

@@ -54,13 +54,13 @@ export async function fetchPolicy(domain: string, options: FetchOptions): Promis
   const host = `mta-sts.${normalizeHost(domain)}`;
   if (host.length > 253 || !host.split(".").every((l) => LABEL.test(l))) return { ok: false, reason: `"${domain}" is not a domain name` };
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const sockets: Sockets = { open: new Set(), done: false };
+  const sockets: Sockets = { open: new Set(), done: false, deadline: performance.now() + timeoutMs };
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<FetchResult>((resolve) => {
     timer = setTimeout(() => resolve({ ok: false, reason: `fetching https://${host}${WELL_KNOWN_PATH} timed out after ${timeoutMs} ms` }), timeoutMs);
   });
   try {
-    return await Promise.race([deadline, fetchFrom(host, options, sockets, timeoutMs)]);
+    return await Promise.race([deadline, fetchFrom(host, options, sockets)]);
   } finally {
     clearTimeout(timer);
     sockets.done = true;
@@ -68,7 +68,7 @@ export async function fetchPolicy(domain: string, options: FetchOptions): Promis
   }
 }
 
-async function fetchFrom(host: string, options: FetchOptions, sockets: Sockets, timeoutMs: number): Promise<FetchResult> {
+async function fetchFrom(host: string, options: FetchOptions, sockets: Sockets): Promise<FetchResult> {
   const url = `https://${host}${WELL_KNOWN_PATH}`;
   const addresses = await addressesOf(host, options);
   if (!addresses.ok) return { ok: false, reason: `${url}: ${addresses.reason}` };
@@ -76,7 +76,7 @@ async function fetchFrom(host: string, options: FetchOptions, sockets: Sockets, 
   // Connection and TLS failures move on to the next address; an HTTP answer is final.
   for (const address of addresses.list) {
     if (sockets.done) break;
-    const got = await get(host, address, options, sockets, timeoutMs);
+    const got = await get(host, address, options, sockets);
     if (got.ok) return judge(url, got.response);
     failures.push(`${address}: ${got.reason}`);
     if (!got.retry) break;
@@ -103,12 +103,15 @@ type Got = { ok: true; response: HttpResponse } | { ok: false; reason: string; r
 interface Sockets {
   readonly open: Set<net.Socket>;
   done: boolean;
+  /** performance.now() at which the whole fetch times out; a connect attempt never outlives it. */
+  readonly deadline: number;
 }
 
 /** One connection, one GET, the response read to its end or to a limit. */
-async function get(host: string, address: string, options: FetchOptions, sockets: Sockets, timeoutMs: number): Promise<Got> {
+async function get(host: string, address: string, options: FetchOptions, sockets: Sockets): Promise<Got> {
   let raw: net.Socket;
   try {
+    const timeoutMs = Math.max(1, Math.ceil(sockets.deadline - performance.now()));
     raw = await connectTcp({ host: address, port: options.port ?? 443, localAddress: options.localAddress, timeoutMs });
   } catch (error) {
     return { ok: false, reason: describe(error, host), retry: true };
