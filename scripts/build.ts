@@ -159,7 +159,9 @@ const version = buildVersion();
 mkdirSync(dirname(outfile), { recursive: true });
 const started = performance.now();
 const result = await Bun.build({
-  entrypoints: [entry],
+  // Worker modules are separate entry points: a compiled binary only finds a
+  // worker that was bundled into it (src/queue/worker-client.ts starts this one).
+  entrypoints: [entry, resolve(root, "src/queue/db-worker.ts")],
   compile: {
     target: target as Bun.Build.CompileTarget,
     outfile,

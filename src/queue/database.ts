@@ -3,31 +3,42 @@ import { dirname } from "node:path";
 import { createClient, type Client } from "@libsql/client";
 import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
 import * as schema from "./schema.ts";
+import { WorkerClient } from "./worker-client.ts";
 
 export type Db = LibSQLDatabase<typeof schema>;
 
 export interface Database {
   readonly client: Client;
   readonly db: Db;
-  close(): void;
+  /** Resolves once everything sent before it is written and the database is closed. */
+  close(): Promise<void>;
 }
 
 /**
- * Open the node's queue database. For a local file: WAL, and synchronous=FULL
- * so that a committed transaction survives power loss, which is what our
- * "250 means on disk" promise rests on.
+ * WAL, and synchronous=FULL so that a committed transaction survives power
+ * loss, which is what our "250 means on disk" promise rests on.
+ */
+const FILE_PRAGMAS = ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL", "PRAGMA busy_timeout = 5000", "PRAGMA foreign_keys = ON"];
+
+/**
+ * Open the node's queue database. A local file is served by a worker thread
+ * (the embedded engine blocks while it commits); a libSQL server is reached
+ * over the network from this thread.
  */
 export async function openDatabase(url: string, authToken?: string): Promise<Database> {
   if (url.startsWith("file:")) {
     const path = url.slice("file:".length).split("?")[0]!;
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    const worker = await WorkerClient.open(url, FILE_PRAGMAS, authToken);
+    // The worker client is the part of Client that drizzle and the store use.
+    const client = worker as unknown as Client;
+    return { client, db: drizzle(client, { schema }), close: () => worker.close() };
   }
   const client = createClient({ url, authToken });
-  if (url.startsWith("file:")) {
-    await client.execute("PRAGMA journal_mode = WAL");
-    await client.execute("PRAGMA synchronous = FULL");
-    await client.execute("PRAGMA busy_timeout = 5000");
-  }
   await client.execute("PRAGMA foreign_keys = ON");
-  return { client, db: drizzle(client, { schema }), close: () => client.close() };
+  return {
+    client,
+    db: drizzle(client, { schema }),
+    close: async () => client.close(),
+  };
 }

@@ -101,8 +101,8 @@ async function harness(overrides: Partial<HttpDeps> = {}): Promise<Harness> {
       const events = await store.listEvents(0, 10_000);
       return new Set(events.filter((e) => e.type === "received").map((e) => e.messageId)).size;
     },
-    close() {
-      database.close();
+    async close() {
+      await database.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -123,8 +123,8 @@ async function fresh(overrides: Partial<HttpDeps> = {}): Promise<Harness> {
   harnesses.push(h);
   return h;
 }
-after(() => {
-  for (const h of harnesses) h.close();
+after(async () => {
+  for (const h of harnesses) await h.close();
 });
 
 describe("HTTP auth: principals and scopes", () => {

@@ -37,8 +37,8 @@ async function fresh(nodeId = "node-a") {
   return { database, clock, store: new QueueStore(database, clock, nodeId), dir };
 }
 
-after(() => {
-  for (const d of opened) d.close();
+after(async () => {
+  for (const d of opened) await d.close();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 

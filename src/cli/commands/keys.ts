@@ -137,7 +137,7 @@ async function withKeys(context: CommandContext, body: (keys: ApiKeyService) => 
   try {
     return await body(new ApiKeyService(new CredentialStore(database, systemClock)));
   } finally {
-    database.close();
+    await database.close();
   }
 }
 

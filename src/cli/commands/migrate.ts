@@ -8,7 +8,7 @@ export const migrateCommand: Command = {
   async run({ config, print }) {
     const { dbUrl } = config();
     const { database, applied } = await openQueue(config());
-    database.close();
+    await database.close();
     print(applied.length === 0 ? `relay: ${dbUrl} is up to date` : `relay: applied ${applied.join(", ")} to ${dbUrl}`);
     return 0;
   },

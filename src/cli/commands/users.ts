@@ -101,7 +101,7 @@ async function withUsers(context: CommandContext, body: (users: UserService) => 
   try {
     return await body(new UserService(new CredentialStore(database, systemClock)));
   } finally {
-    database.close();
+    await database.close();
   }
 }
 

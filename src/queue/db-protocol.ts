@@ -1,0 +1,22 @@
+/** Messages between the main thread and the database worker (structured-clone friendly). */
+
+export type Statement = { readonly sql: string; readonly args?: unknown };
+
+export type DbRequest =
+  | { readonly id: number; readonly op: "open"; readonly url: string; readonly authToken?: string; readonly pragmas: readonly string[] }
+  | { readonly id: number; readonly op: "execute"; readonly stmt: Statement }
+  | { readonly id: number; readonly op: "batch"; readonly stmts: readonly Statement[]; readonly mode?: string }
+  | { readonly id: number; readonly op: "close" };
+
+/** A result set without libSQL's Row objects, which do not survive structured clone. */
+export interface WireResult {
+  readonly columns: string[];
+  readonly columnTypes: string[];
+  readonly rows: unknown[][];
+  readonly rowsAffected: number;
+  readonly lastInsertRowid: bigint | undefined;
+}
+
+export type DbResponse =
+  | { readonly id: number; readonly ok: true; readonly results: WireResult[] }
+  | { readonly id: number; readonly ok: false; readonly message: string; readonly code?: string };

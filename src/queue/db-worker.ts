@@ -1,0 +1,52 @@
+/**
+ * The database worker: libSQL's embedded engine runs synchronously, fsync
+ * included, so it lives on its own thread; SMTP sessions on the main thread
+ * go on while a commit reaches the disk.
+ */
+import { createClient, type Client, type InStatement, type ResultSet, type TransactionMode } from "@libsql/client";
+import type { DbRequest, DbResponse, WireResult } from "./db-protocol.ts";
+
+declare const self: { onmessage: ((event: { data: DbRequest }) => void) | null; postMessage(message: DbResponse): void };
+
+let client: Client | undefined;
+
+function toWire(result: ResultSet): WireResult {
+  return {
+    columns: result.columns,
+    columnTypes: result.columnTypes,
+    rows: result.rows.map((row) => Array.prototype.slice.call(row) as unknown[]),
+    rowsAffected: result.rowsAffected,
+    lastInsertRowid: result.lastInsertRowid,
+  };
+}
+
+async function handle(request: DbRequest): Promise<WireResult[]> {
+  switch (request.op) {
+    case "open":
+      client = createClient({ url: request.url, authToken: request.authToken });
+      for (const pragma of request.pragmas) await client.execute(pragma);
+      return [];
+    case "execute":
+      return [toWire(await client!.execute(request.stmt as InStatement))];
+    case "batch":
+      return (await client!.batch(request.stmts as InStatement[], request.mode as TransactionMode)).map(toWire);
+    case "close":
+      client?.close();
+      client = undefined;
+      return [];
+  }
+}
+
+self.onmessage = (event) => {
+  const request = event.data;
+  handle(request).then(
+    (results) => self.postMessage({ id: request.id, ok: true, results }),
+    (error: unknown) =>
+      self.postMessage({
+        id: request.id,
+        ok: false,
+        message: error instanceof Error ? error.message : String(error),
+        code: (error as { code?: string }).code,
+      }),
+  );
+};

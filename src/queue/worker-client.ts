@@ -1,0 +1,104 @@
+import type { Client, InArgs, InStatement, ResultSet, Row, TransactionMode } from "@libsql/client";
+import { startWorker, type WorkerPort } from "../platform/worker.ts";
+import { DB_WORKER_MODULE } from "../worker-modules.ts";
+import type { DbRequest, DbResponse, Statement, WireResult } from "./db-protocol.ts";
+
+type Pending = { resolve: (results: WireResult[]) => void; reject: (error: Error) => void };
+type DbRequestBody = DbRequest extends infer R ? (R extends DbRequest ? Omit<R, "id"> : never) : never;
+
+/** libSQL's Row: indexed values (not enumerable) and named columns (enumerable), as drizzle expects. */
+function toRow(values: unknown[], columns: string[]): Row {
+  const row = {} as Record<string | number, unknown>;
+  Object.defineProperty(row, "length", { value: values.length });
+  values.forEach((value, i) => {
+    Object.defineProperty(row, i, { value });
+    const column = columns[i]!;
+    if (!Object.hasOwn(row, column)) {
+      Object.defineProperty(row, column, { value, enumerable: true, configurable: true, writable: true });
+    }
+  });
+  return row as unknown as Row;
+}
+
+function toResultSet(wire: WireResult): ResultSet {
+  const rows = wire.rows.map((values) => toRow(values, wire.columns));
+  return {
+    columns: wire.columns,
+    columnTypes: wire.columnTypes,
+    rows,
+    rowsAffected: wire.rowsAffected,
+    lastInsertRowid: wire.lastInsertRowid,
+    toJSON: () => ({ columns: wire.columns, rows: wire.rows, rowsAffected: wire.rowsAffected }),
+  };
+}
+
+function statement(stmt: InStatement | string | [string, InArgs?], args?: InArgs): Statement {
+  if (typeof stmt === "string") return { sql: stmt, args };
+  if (Array.isArray(stmt)) return { sql: stmt[0], args: stmt[1] };
+  return stmt;
+}
+
+/**
+ * A libSQL client whose engine runs in a worker thread: the subset of the
+ * Client interface the relay and drizzle use (execute, batch, close).
+ * Requests are answered in order, one at a time, by the worker.
+ */
+export class WorkerClient implements Pick<Client, "execute" | "batch" | "closed" | "protocol"> {
+  closed = false;
+  readonly protocol = "file";
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+
+  private constructor(private readonly port: WorkerPort<DbRequest, DbResponse>) {
+    port.onMessage((response) => {
+      const waiter = this.pending.get(response.id);
+      if (!waiter) return;
+      this.pending.delete(response.id);
+      if (response.ok) waiter.resolve(response.results);
+      else waiter.reject(Object.assign(new Error(response.message), { code: response.code }));
+    });
+    port.onError((error) => {
+      const failure = new Error(`database worker failed: ${error instanceof Error ? error.message : String(error)}`);
+      for (const waiter of this.pending.values()) waiter.reject(failure);
+      this.pending.clear();
+    });
+  }
+
+  static async open(url: string, pragmas: readonly string[], authToken?: string): Promise<WorkerClient> {
+    const client = new WorkerClient(startWorker<DbRequest, DbResponse>(DB_WORKER_MODULE));
+    await client.request({ op: "open", url, authToken, pragmas });
+    return client;
+  }
+
+  private request(body: DbRequestBody): Promise<WireResult[]> {
+    if (this.closed && body.op !== "close") return Promise.reject(new Error("database is closed"));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.port.post({ ...body, id } as DbRequest);
+    });
+  }
+
+  execute(stmt: InStatement): Promise<ResultSet>;
+  execute(sql: string, args?: InArgs): Promise<ResultSet>;
+  async execute(stmt: InStatement | string, args?: InArgs): Promise<ResultSet> {
+    const [result] = await this.request({ op: "execute", stmt: statement(stmt, args) });
+    return toResultSet(result!);
+  }
+
+  async batch(stmts: Array<InStatement | [string, InArgs?]>, mode?: TransactionMode): Promise<ResultSet[]> {
+    const results = await this.request({ op: "batch", stmts: stmts.map((s) => statement(s)), mode });
+    return results.map(toResultSet);
+  }
+
+  /** Close the database after every request sent so far, then stop the worker. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.request({ op: "close" });
+    } finally {
+      this.port.terminate();
+    }
+  }
+}
