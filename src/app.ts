@@ -1,4 +1,6 @@
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { rootCertificates } from "node:tls";
 import { ApiKeyService } from "./auth/api-keys.ts";
 import { UserService } from "./auth/users.ts";
 import { cidrContains } from "./core/cidr.ts";
@@ -7,6 +9,7 @@ import type { Config } from "./config/load.ts";
 import { createDnsClient } from "./dns/client.ts";
 import { resolveMailHosts } from "./dns/mx.ts";
 import { createResolver } from "./dns/resolver.ts";
+import { createMtaSts } from "./delivery/mta-sts/index.ts";
 import { createPlanner } from "./delivery/planner.ts";
 import { createRouter } from "./delivery/route.ts";
 import { SandboxTransport } from "./delivery/sandbox.ts";
@@ -61,9 +64,29 @@ function clientTimeouts(config: Config): Partial<ClientTimeouts> {
   return { ...capped, connect: config.connectTimeout };
 }
 
+/**
+ * Trust anchors for outbound verification (MTA-STS policy fetches, MX
+ * certificates under an enforce policy): the bundled roots plus the PEM
+ * certificates in RELAY_TLS_CA_FILE; undefined (the bundled roots alone)
+ * without it. Read once at start.
+ */
+function outboundCa(config: Config): string[] | undefined {
+  if (config.tlsCaFile === undefined) return undefined;
+  let pem: string;
+  try {
+    pem = readFileSync(config.tlsCaFile, "utf8");
+  } catch (error) {
+    throw new Error(`RELAY_TLS_CA_FILE: cannot read ${config.tlsCaFile}: ${(error as Error).message}`);
+  }
+  const extra = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (extra.length === 0) throw new Error(`RELAY_TLS_CA_FILE: ${config.tlsCaFile} holds no PEM certificate`);
+  return [...rootCertificates, ...extra];
+}
+
 /** The composition root: every service built here and handed its dependencies. */
 export async function startRelay(config: Config, runtime: Runtime, version: string, log: Logger): Promise<RunningRelay> {
   const clock = systemClock;
+  const tlsCa = outboundCa(config); // before anything is opened: a bad RELAY_TLS_CA_FILE stops the start
   const { database } = await openQueue(config);
   const store = new QueueStore(database, clock, config.nodeId);
   const credentials = new CredentialStore(database, clock);
@@ -80,6 +103,17 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
   const apiKeys = new ApiKeyService(credentials);
 
   const resolver = createResolver(createDnsClient({ servers: config.dnsServers }), { clock });
+  const mtaSts = config.mtaSts
+    ? createMtaSts({
+        resolver,
+        clock,
+        port: config.mtaStsPort,
+        ca: tlsCa,
+        localAddress: config.sourceIp,
+        // RFC 8461 3.3 suggests 60 s for a fetch; RELAY_COMMAND_TIMEOUT, when set, shortens it as it does every outbound stage.
+        timeoutMs: config.commandTimeout === undefined ? undefined : Math.min(60_000, config.connectTimeout + config.commandTimeout),
+      })
+    : undefined;
   const loop = new Scheduler({
     store,
     clock,
@@ -100,8 +134,12 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
         tlsMemory: new TlsFallbackMemory(clock),
         maxRecipients: config.recipientsPerTransaction,
         timeouts: clientTimeouts(config),
-        tlsFor: () => ({ mode: "opportunistic" }),
+        tlsCa,
       },
+      mtaSts,
+      // A static route's host is the operator's choice, not the domain's MX: no MTA-STS for it.
+      staticRoute: (domain) => config.routes.some((r) => r.domain === domain || r.domain === "*"),
+      log,
     }),
     limits: {
       maxConnections: config.destinationMaxConnections,
@@ -179,7 +217,7 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
       await Promise.all(allSmtp.map((s) => s.closeAll()));
       await http.stop();
       certificates.close();
-      database.close();
+      await database.close();
       log("info", "relay stopped");
     },
   };

@@ -19,6 +19,12 @@ export interface Config {
   readonly dnsServers?: readonly HostPort[];
   readonly mxPort: number;
   readonly routes: readonly Route[];
+  /** MTA-STS (RFC 8461) for MX deliveries. */
+  readonly mtaSts: boolean;
+  /** Port of the MTA-STS policy host (443; tests use a loopback one). */
+  readonly mtaStsPort: number;
+  /** Extra CA certificates (PEM) trusted for outbound verification: MTA-STS policy fetches and MX certificates. */
+  readonly tlsCaFile?: string;
   readonly maxMessageBytes: number;
   readonly maxRecipients: number;
   readonly maxConnections: number;
@@ -27,6 +33,8 @@ export interface Config {
   readonly smtpMaxSessionTime: number;
   readonly retrySchedule: readonly number[];
   readonly maxQueueTime: number;
+  /** A "delayed" DSN once a recipient has been deferred this long (RFC 3464); 0: never. */
+  readonly delayWarningAfter: number;
   /** Outbound connections to one destination at once. */
   readonly destinationMaxConnections: number;
   readonly messagesPerConnection: number;
@@ -77,6 +85,9 @@ export function loadConfig(env: Record<string, string | undefined>, systemHostna
     dnsServers: raw.RELAY_DNS_SERVERS,
     mxPort: raw.RELAY_MX_PORT,
     routes: raw.RELAY_ROUTES,
+    mtaSts: raw.RELAY_MTA_STS,
+    mtaStsPort: raw.RELAY_MTA_STS_PORT,
+    tlsCaFile: raw.RELAY_TLS_CA_FILE,
     maxMessageBytes: raw.RELAY_MAX_MESSAGE_BYTES,
     maxRecipients: raw.RELAY_MAX_RECIPIENTS,
     maxConnections: raw.RELAY_MAX_CONNECTIONS,
@@ -85,6 +96,7 @@ export function loadConfig(env: Record<string, string | undefined>, systemHostna
     smtpMaxSessionTime: raw.RELAY_SMTP_MAX_SESSION_TIME,
     retrySchedule: raw.RELAY_RETRY_SCHEDULE,
     maxQueueTime: raw.RELAY_MAX_QUEUE_TIME,
+    delayWarningAfter: raw.RELAY_DELAY_WARNING_AFTER,
     destinationMaxConnections: raw.RELAY_DESTINATION_MAX_CONNECTIONS,
     messagesPerConnection: raw.RELAY_MESSAGES_PER_CONNECTION,
     recipientsPerTransaction: raw.RELAY_RECIPIENTS_PER_TRANSACTION,

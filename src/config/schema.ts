@@ -31,6 +31,8 @@ const bool = (text: string) => ({ true: true, "1": true, yes: true, false: false
 ];
 const oneOf = <T extends string>(...values: T[]) => (text: string) =>
   values.includes(text as T) ? (text as T) : undefined;
+/** A duration, or 0/off for "never" (0). */
+const durationOrOff = (text: string) => (["0", "off", "false", "no"].includes(text.trim().toLowerCase()) ? 0 : parseDuration(text));
 const nonEmpty = (text: string) => (text.trim() === "" ? undefined : text.trim());
 const hostName = (text: string) => (/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(text) ? text : undefined);
 const libsqlUrl = (text: string) => (/^(file:|libsql:|https?:|wss?:)/.test(text) ? text : undefined);
@@ -60,6 +62,12 @@ export const configSchema = v.object({
     const n = positiveInt(t);
     return n !== undefined && n <= 65535 ? n : undefined;
   }), "25"),
+  RELAY_MTA_STS: v.optional(textVar("true or false", bool), "true"),
+  RELAY_MTA_STS_PORT: v.optional(textVar("a port number 1-65535", (t) => {
+    const n = positiveInt(t);
+    return n !== undefined && n <= 65535 ? n : undefined;
+  }), "443"),
+  RELAY_TLS_CA_FILE: v.optional(textVar("a file path", nonEmpty)),
   RELAY_ROUTES: v.optional(textVar("domain=host:port pairs separated by ;", parseRoutes), ""),
   RELAY_MAX_MESSAGE_BYTES: v.optional(textVar("a positive integer (bytes)", positiveInt), "26214400"),
   RELAY_MAX_RECIPIENTS: v.optional(textVar("a positive integer", positiveInt), "1000"),
@@ -77,6 +85,7 @@ export const configSchema = v.object({
   RELAY_CONNECT_TIMEOUT: v.optional(textVar("a duration such as 30s", parseDuration), "30s"),
   RELAY_COMMAND_TIMEOUT: v.optional(textVar("a duration such as 5m", parseDuration)),
   RELAY_MAX_QUEUE_TIME: v.optional(textVar("a duration such as 5d or 12h", parseDuration), "5d"),
+  RELAY_DELAY_WARNING_AFTER: v.optional(textVar("a duration such as 4h, or 0/off to disable", durationOrOff), "4h"),
   RELAY_BOUNCE_DOMAIN: v.optional(textVar("a domain name", hostName)),
   RELAY_NODE_ID: v.optional(textVar("a node name", nonEmpty)),
   RELAY_SHARED_DB_URL: v.optional(textVar("a libSQL URL", libsqlUrl)),

@@ -15,7 +15,8 @@ export interface DsnRecipient {
   address: string;
   /** ORCPT as given in RFC 3461 form "rfc822;addr" (already xtext-decoded). */
   originalRecipient?: string;
-  action: "failed" | "delayed" | "delivered";
+  /** RFC 3464 2.3.3; "relayed": passed to a next hop that does not do DSN. */
+  action: "failed" | "delayed" | "delivered" | "relayed";
   /** RFC 3463 enhanced status, e.g. "5.1.1". */
   status: string;
   /** The remote reply text, e.g. "550 5.1.1 no such user", or a local error. */
@@ -55,8 +56,8 @@ function validate(input: DsnInput): void {
   if (input.recipients.length === 0) throw new RangeError("DSN needs at least one recipient");
   for (const r of input.recipients) {
     if (!STATUS.test(r.status)) throw new RangeError(`DSN status for "${r.address}" is not an RFC 3463 code: "${r.status}"`);
-    if (!["failed", "delayed", "delivered"].includes(r.action)) {
-      throw new RangeError(`DSN action for "${r.address}" is not failed/delayed/delivered: "${String(r.action)}"`);
+    if (!["failed", "delayed", "delivered", "relayed"].includes(r.action)) {
+      throw new RangeError(`DSN action for "${r.address}" is not failed/delayed/delivered/relayed: "${String(r.action)}"`);
     }
   }
 }
@@ -114,12 +115,14 @@ const INTRO: Record<DsnRecipient["action"], string> = {
   failed: "Your message could not be delivered to the following recipients. This is a permanent error; the mail system will not try again.",
   delayed: "Your message has not yet been delivered to the following recipients. The mail system will keep trying; you do not need to send it again.",
   delivered: "Your message was delivered to the following recipients.",
+  relayed:
+    "Your message was relayed to the following recipients' mail systems, which do not send delivery notifications; no further notification will follow from them.",
 };
 
 /** The human-readable first part: what happened, to whom, and what the remote server said. */
 function explanation(input: DsnInput, reason: string | undefined): string {
   const lines = [`This is the mail system at host ${oneLine(input.reportingMta)}.`, ""];
-  for (const action of ["failed", "delayed", "delivered"] as const) {
+  for (const action of ["failed", "delayed", "delivered", "relayed"] as const) {
     const group = input.recipients.filter((r) => r.action === action);
     if (group.length === 0) continue;
     lines.push(...wrap(INTRO[action]), "");

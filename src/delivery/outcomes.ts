@@ -1,8 +1,9 @@
 import type { Clock } from "../core/clock.ts";
 import { replyText } from "../core/reply.ts";
 import { GroupCommit } from "../queue/group-commit.ts";
-import type { Claim, NewMessage, Outcome, QueueStore } from "../queue/store.ts";
-import { bounceMessage, type FailedRecipient } from "./bounce.ts";
+import type { Claim, Outcome, QueueStore } from "../queue/store.ts";
+import type { DsnKind } from "../queue/schema.ts";
+import { wantsDelayReport, wantsFailureReport, wantsSuccessReport } from "./bounce.ts";
 import { nextRetry, type RetryPolicy } from "./retry.ts";
 import type { RecipientResult, Work } from "./work.ts";
 
@@ -11,33 +12,30 @@ export interface OutcomeRecorderDeps {
   readonly clock: Clock;
   readonly retry: RetryPolicy;
   readonly hostname: string;
+  /** Warn the sender once a recipient has waited this long (RELAY_DELAY_WARNING_AFTER); 0: never. */
+  readonly delayWarningAfter: number;
   /** Told once the outcomes of `count` recipients are on disk. */
   readonly settled: (count: number) => void;
   readonly log: (level: "error", message: string, fields?: Record<string, unknown>) => void;
 }
 
-interface Reported {
-  readonly outcomes: Outcome[];
-  readonly followUps: NewMessage[];
-}
-
 /**
  * Turns attempt results into recipient states (delivered, deferred with the
- * next retry, bounced, expired), the events that go with them and the DSN for
- * the failures; many reports share one transaction (group commit).
+ * next retry, bounced, expired), the events that go with them and the DSN
+ * each one owes its sender, marked on the recipient in the same transaction
+ * (the DsnSweeper builds one report per message from the marks); many reports
+ * share one transaction (group commit).
  */
 export class OutcomeRecorder {
-  private readonly commits: GroupCommit<Reported>;
+  private readonly commits: GroupCommit<Outcome[]>;
 
   constructor(private readonly deps: OutcomeRecorderDeps) {
-    this.commits = new GroupCommit((items) =>
-      deps.store.record(items.flatMap((i) => i.outcomes), items.flatMap((i) => i.followUps)).then(() => undefined),
-    );
+    this.commits = new GroupCommit((items) => deps.store.record(items.flat()).then(() => undefined));
   }
 
   report(work: Work, results: readonly RecipientResult[], echo: Record<string, unknown> = {}): Promise<void> {
-    return this.build(work, results, echo)
-      .then((reported) => this.commits.submit(reported))
+    return Promise.resolve()
+      .then(() => this.commits.submit(this.build(work, results, echo)))
       .catch((error) => {
         // The leases run out and the recipients fall due again: nothing is lost.
         this.deps.log("error", "recording delivery outcomes failed", { message: work.messageId, error: String(error) });
@@ -45,31 +43,37 @@ export class OutcomeRecorder {
       .finally(() => this.deps.settled(work.claims.length));
   }
 
-  private async build(work: Work, results: readonly RecipientResult[], echo: Record<string, unknown>): Promise<Reported> {
+  private build(work: Work, results: readonly RecipientResult[], echo: Record<string, unknown>): Outcome[] {
     const now = this.deps.clock.now();
     const byAddress = new Map(results.map((r) => [r.address, r]));
     const outcomes: Outcome[] = [];
-    const failed: FailedRecipient[] = [];
     for (const claim of work.claims) {
       const result = byAddress.get(claim.address);
       if (!result) continue;
       const outcome = this.outcomeOf(claim, result, now, echo);
-      outcomes.push(outcome);
-      if (outcome.state === "bounced" || outcome.state === "expired") {
-        failed.push({
-          address: claim.address,
-          reply: result.reply,
-          expired: outcome.state === "expired",
-          notify: claim.dsnNotify,
-          orcpt: claim.dsnOrcpt,
-          remoteMta: result.remoteMta,
-        });
+      const dsn = this.dsnOf(claim, result, outcome, now);
+      outcomes.push({ ...outcome, remoteMta: result.remoteMta, ...(dsn ? { dsn } : {}) });
+    }
+    return outcomes;
+  }
+
+  /** The DSN an outcome owes the sender (RFC 3461 NOTIFY); never one to the null sender. */
+  private dsnOf(claim: Claim, result: RecipientResult, outcome: Outcome, now: number): DsnKind | undefined {
+    if (claim.mailFrom === "") return undefined;
+    switch (outcome.state) {
+      case "bounced":
+      case "expired":
+        return wantsFailureReport(claim.dsnNotify) ? "failure" : undefined;
+      case "delivered":
+        // A next hop that took NOTIFY (it advertised DSN) reports success itself (RFC 3461 5.2.2).
+        return wantsSuccessReport(claim.dsnNotify) && !result.dsnPassedOn ? "success" : undefined;
+      case "deferred": {
+        const after = this.deps.delayWarningAfter;
+        const waited = now - claim.messageCreatedAt;
+        const due = after > 0 && waited >= after && claim.delayNotifiedAt === undefined;
+        return due && wantsDelayReport(claim.dsnNotify) ? "delay" : undefined;
       }
     }
-    if (failed.length === 0 || work.mailFrom === "") return { outcomes, followUps: [] };
-    const message = await this.deps.store.loadMessage(work.messageId);
-    const dsn = message ? bounceMessage(message, failed, this.deps.hostname, now) : undefined;
-    return { outcomes, followUps: dsn ? [dsn] : [] };
   }
 
   private outcomeOf(claim: Claim, result: RecipientResult, now: number, echo: Record<string, unknown>): Outcome {

@@ -1,24 +1,58 @@
 import { reply } from "../core/reply.ts";
+import type { Logger } from "../events/log.ts";
 import { classifyTransportError } from "./classify.ts";
-import type { RouteResult } from "./route.ts";
+import { tlsRequirement, type MtaSts, type StsResult } from "./mta-sts/index.ts";
+import type { RouteResult, TargetHost } from "./route.ts";
 import { SIMULATOR_DOMAIN, type SandboxTransport } from "./sandbox.ts";
 import type { Plan } from "./scheduler.ts";
-import { SmtpTransport, type SmtpTransportDeps } from "./smtp-transport.ts";
+import { SmtpTransport, type SmtpTransportDeps, type TlsRequirement } from "./smtp-transport.ts";
 
 export interface PlannerDeps {
   readonly route: (domain: string) => Promise<RouteResult>;
   /** RELAY_SANDBOX: nothing leaves the node. */
   readonly sandbox: boolean;
   readonly sandboxTransport: SandboxTransport;
-  readonly smtp: SmtpTransportDeps;
+  /** Everything the SMTP transport needs but its TLS policy, which the planner decides per destination. */
+  readonly smtp: Omit<SmtpTransportDeps, "tlsFor">;
+  /** MTA-STS (RFC 8461) policy discovery for MX routes; absent: off (RELAY_MTA_STS=false). */
+  readonly mtaSts?: Pick<MtaSts, "policyFor">;
+  /**
+   * Whether a static route (RELAY_ROUTES) serves the domain: its host is the
+   * operator's choice, not the domain's MX, so the domain's MTA-STS policy
+   * says nothing about it and is not looked up.
+   */
+  readonly staticRoute?: (domain: string) => boolean;
+  readonly log?: Logger;
 }
+
+/** Domains whose last MTA-STS problem was logged, so that each is logged once, not at every attempt. */
+const MAX_REMEMBERED_PROBLEMS = 10_000;
 
 /**
  * Domain to destination. The destination key is the set of MX hosts (MX
  * rollup): every domain hosted at the same provider shares one queue, one
- * pool and one set of limits.
+ * pool and one set of limits. A domain with an MTA-STS policy in force
+ * (testing or enforce) gets the policy in its key too, so that mail for an
+ * enforce domain never shares a pool, nor a connection, with mail held to a
+ * weaker rule at the same MX; domains with the same policy (mode and mx
+ * patterns) still share one.
  */
 export function createPlanner(deps: PlannerDeps): (domain: string) => Promise<Plan> {
+  const log = deps.log ?? (() => undefined);
+  const problems = new Map<string, string>();
+  const noteProblem = (domain: string, sts: StsResult) => {
+    const problem = sts.problem;
+    if (problem === undefined) {
+      problems.delete(domain);
+      return;
+    }
+    if (problems.get(domain) === problem) return;
+    problems.delete(domain);
+    problems.set(domain, problem);
+    if (problems.size > MAX_REMEMBERED_PROBLEMS) problems.delete(problems.keys().next().value!);
+    log("warn", "MTA-STS policy problem", { domain, mode: sts.mode, problem });
+  };
+
   return async (domain) => {
     if (deps.sandbox || domain === SIMULATOR_DOMAIN) {
       return { kind: "destination", key: "sandbox", transport: () => deps.sandboxTransport };
@@ -37,9 +71,56 @@ export function createPlanner(deps: PlannerDeps): (domain: string) => Promise<Pl
         return { kind: "defer", results: (addresses) => addresses.map((address) => ({ address, reply: r, ...classifyTransportError("dns") })) };
       }
       case "hosts": {
-        const key = route.hosts.map((h) => `${h.name}:${h.port}`).sort().join(",");
-        return { kind: "destination", key, transport: () => new SmtpTransport(route.hosts, deps.smtp) };
+        const hostsKey = route.hosts.map((h) => `${h.name}:${h.port}`).sort().join(",");
+        const sts: StsResult =
+          deps.mtaSts && !deps.staticRoute?.(domain) ? await deps.mtaSts.policyFor(domain) : { mode: "none" };
+        noteProblem(domain, sts);
+        if (sts.mode === "none") {
+          return { kind: "destination", key: hostsKey, transport: () => new SmtpTransport(route.hosts, { ...deps.smtp, tlsFor: opportunistic }) };
+        }
+        const key = `${hostsKey}|${stsKey(sts)}`;
+        const tlsFor = stsTlsFor(domain, sts, log);
+        return { kind: "destination", key, transport: () => new SmtpTransport(route.hosts, { ...deps.smtp, tlsFor }) };
       }
     }
+  };
+}
+
+const opportunistic = (): TlsRequirement => ({ mode: "opportunistic" });
+
+/**
+ * The policy's part of a destination key: `sts:<mode>:<mx patterns>`. What a
+ * policy requires of a host depends only on its mode and mx patterns, so
+ * domains whose policies agree on both may share a pool; the id is not used
+ * because ids are chosen per domain (two domains may both publish "id=1" with
+ * different mx lists) and a new id with the same content changes nothing.
+ */
+export function stsKey(sts: Extract<StsResult, { policy: unknown }>): string {
+  return `sts:${sts.mode}:${[...sts.policy.mx].sort().join(",")}`;
+}
+
+/**
+ * RFC 8461 4, 5 for one destination's hosts, in the transport's terms:
+ * enforce: an MX that does not match the policy is refused, one that does
+ * needs STARTTLS with a certificate valid for its name (never plaintext);
+ * testing: opportunistic TLS as without a policy, a mismatch only logged.
+ */
+export function stsTlsFor(domain: string, sts: StsResult, log: Logger): (host: TargetHost) => TlsRequirement {
+  const reported = new Set<string>();
+  return (host) => {
+    const requirement = tlsRequirement(sts, host.name);
+    if ("refuse" in requirement) {
+      if (!reported.has(host.name)) {
+        reported.add(host.name);
+        log("warn", "MTA-STS: not delivering to an MX host the policy does not list", { domain, mx: host.name, reason: requirement.refuse });
+      }
+      return { mode: "refuse", reason: `MTA-STS: ${requirement.refuse}` };
+    }
+    if (requirement.tls === "required") return { mode: "required", servername: requirement.servername };
+    if (requirement.report !== undefined && !reported.has(host.name)) {
+      reported.add(host.name);
+      log("warn", "MTA-STS (testing): MX host does not match the policy; delivering anyway", { domain, mx: host.name, report: requirement.report });
+    }
+    return { mode: "opportunistic" };
   };
 }

@@ -3,6 +3,7 @@ import { reply } from "../core/reply.ts";
 import type { Claim, QueueStore } from "../queue/store.ts";
 import { classifyTransportError } from "./classify.ts";
 import { Destination, type DestinationLimits } from "./destination.ts";
+import { DsnSweeper } from "./dsn-sweeper.ts";
 import { OutcomeRecorder } from "./outcomes.ts";
 import type { RetryPolicy } from "./retry.ts";
 import type { RouteResult } from "./route.ts";
@@ -28,7 +29,14 @@ export interface SchedulerDeps {
   readonly maxInFlight?: number;
   /** How long a claim is ours; longer than the slowest attempt. */
   readonly leaseMs?: number;
+  /** RELAY_DELAY_WARNING_AFTER: a "delayed" DSN once a recipient has waited this long; 0 turns it off. Default 4h. */
+  readonly delayWarningAfter?: number;
+  /** How often the DSN sweeper looks for reports to send. Default 1s. */
+  readonly dsnSweepMs?: number;
 }
+
+/** Sendmail's Timeout.queuewarn: the default of RELAY_DELAY_WARNING_AFTER. */
+export const DEFAULT_DELAY_WARNING_AFTER = 4 * 3_600_000;
 
 const IDLE_POLL_MS = 1000;
 const CLAIM_BATCH = 500;
@@ -48,15 +56,28 @@ export class Scheduler {
   private readonly recorder: OutcomeRecorder;
   private readonly maxInFlight: number;
   private readonly leaseMs: number;
+  private readonly dsns: DsnSweeper;
+  private readonly dsnSweepMs: number;
+  private nextSweepAt = 0;
+  private sweeping: Promise<void> | undefined;
 
   constructor(private readonly deps: SchedulerDeps) {
     this.maxInFlight = deps.maxInFlight ?? 5000;
     this.leaseMs = deps.leaseMs ?? 30 * 60_000;
+    this.dsnSweepMs = deps.dsnSweepMs ?? 1000;
+    this.dsns = new DsnSweeper({
+      store: deps.store,
+      clock: deps.clock,
+      hostname: deps.hostname,
+      maxQueueTime: deps.retry.maxQueueTime,
+      log: deps.log,
+    });
     this.recorder = new OutcomeRecorder({
       store: deps.store,
       clock: deps.clock,
       retry: deps.retry,
       hostname: deps.hostname,
+      delayWarningAfter: deps.delayWarningAfter ?? DEFAULT_DELAY_WARNING_AFTER,
       log: deps.log,
       settled: (count) => {
         this.inFlight -= count;
@@ -86,6 +107,7 @@ export class Scheduler {
     this.running = false;
     this.wake();
     await this.loopDone;
+    await this.sweeping;
     for (const destination of this.destinations.values()) {
       for (const work of destination.stop()) this.inFlight -= work.claims.length;
     }
@@ -115,6 +137,7 @@ export class Scheduler {
         }
       }
       if (++ticks % 100 === 0) this.forgetIdleDestinations();
+      this.maybeSweepDsns();
       // At the in-flight limit only a settled outcome (which wakes us) makes room.
       if (free <= 0) await this.sleep(IDLE_POLL_MS);
       else if (claimed === 0) await this.sleep(await this.idleDelay());
@@ -160,7 +183,18 @@ export class Scheduler {
         loadPayload: async (work) => {
           const message = await this.deps.store.loadMessage(work.messageId);
           if (!message) return undefined;
-          return { messageId: message.id, mailFrom: message.mailFrom, recipients: work.claims.map((c) => c.address), body: message.body };
+          return {
+            messageId: message.id,
+            mailFrom: message.mailFrom,
+            recipients: work.claims.map((c) => c.address),
+            body: message.body,
+            // Passed on to a next hop that advertises DSN (RFC 3461 5.2).
+            dsn: {
+              ret: message.dsnRet ?? undefined,
+              envid: message.dsnEnvid ?? undefined,
+              recipients: work.claims.map((c) => ({ notify: c.dsnNotify, orcpt: c.dsnOrcpt })),
+            },
+          };
         },
         report: (work, results) => this.report(work, results),
         backoff: (failures) => this.deps.retry.schedule[Math.min(failures, this.deps.retry.schedule.length) - 1]!,
@@ -175,6 +209,25 @@ export class Scheduler {
     const first = work.claims[0];
     const echo = { tags: first?.tags, metadata: first?.metadata };
     void this.recorder.report(work, results, echo);
+  }
+
+  /**
+   * On a timer, in the background: the sweep never holds up claiming, and
+   * only one runs at a time. What it enqueues is due now, so it wakes the loop.
+   */
+  private maybeSweepDsns(): void {
+    const now = this.deps.clock.now();
+    if (this.sweeping || now < this.nextSweepAt) return;
+    this.nextSweepAt = now + this.dsnSweepMs;
+    this.sweeping = this.dsns
+      .sweep()
+      .then((enqueued) => {
+        if (enqueued > 0) this.wake();
+      })
+      .catch((error) => this.deps.log("error", "sending DSNs failed; they stay pending", { error: String(error) }))
+      .finally(() => {
+        this.sweeping = undefined;
+      });
   }
 
   private forgetIdleDestinations(): void {

@@ -1,5 +1,5 @@
 import { reply, type Reply } from "../core/reply.ts";
-import { SmtpClientError, type SmtpClientSession } from "../smtp/client/index.ts";
+import { SmtpClientError, type DsnParameters, type SmtpClientSession } from "../smtp/client/index.ts";
 import { classifyReply, classifyTransportError } from "./classify.ts";
 import type { Channel, Payload, RecipientResult } from "./work.ts";
 
@@ -49,10 +49,21 @@ export class SmtpChannel implements Channel {
     return results;
   }
 
+  /** RFC 3461 parameters for a batch; the client sends them only when the server advertises DSN. */
+  private dsnFor(payload: Payload, batch: readonly string[]): DsnParameters | undefined {
+    const dsn = payload.dsn;
+    if (!dsn) return undefined;
+    const byAddress = new Map(payload.recipients.map((address, i) => [address, dsn.recipients[i]]));
+    return { ret: dsn.ret, envid: dsn.envid, recipients: batch.map((address) => byAddress.get(address)) };
+  }
+
   private async transaction(payload: Payload, batch: string[]): Promise<{ done: RecipientResult[]; retry: string[] }> {
+    // A next hop that does DSN gets NOTIFY/ORCPT and answers for successes itself (RFC 3461 5.2.2).
+    const dsnPassedOn = payload.dsn !== undefined && this.session.extensions.has("DSN");
     const extra = { remoteMta: this.remoteMta };
     try {
-      const sent = await this.session.send({ mailFrom: payload.mailFrom, recipients: batch, mailParams: payload.mailParams }, payload.body);
+      const envelope = { mailFrom: payload.mailFrom, recipients: batch, mailParams: payload.mailParams, dsn: this.dsnFor(payload, batch) };
+      const sent = await this.session.send(envelope, payload.body);
       const tls = this.tls;
       const done: RecipientResult[] = [];
       const retry: string[] = [];
@@ -63,7 +74,7 @@ export class SmtpChannel implements Channel {
         }
         // An accepted recipient's fate is the reply to the data.
         const final = rcptReply.code < 400 ? (sent.data ?? reply(451, "4.4.2", "no reply to the data")) : rcptReply;
-        done.push({ address, reply: final, ...classifyReply(final), ...extra, tls });
+        done.push({ address, reply: final, ...classifyReply(final), ...extra, tls, ...(dsnPassedOn ? { dsnPassedOn } : {}) });
       }
       return { done, retry };
     } catch (error) {

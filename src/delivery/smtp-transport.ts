@@ -20,7 +20,12 @@ export interface SmtpTransportDeps {
   /** Recipients per transaction. */
   readonly maxRecipients: number;
   readonly tlsFor: (host: TargetHost) => TlsRequirement;
+  /** Trust anchors for verified TLS: the bundled roots plus RELAY_TLS_CA_FILE; default the bundled roots. */
+  readonly tlsCa?: ClientOptions["tlsCa"];
 }
+
+/** What a host that cannot give the TLS a policy requires gets: deferred, never bounced (RFC 8461 5). */
+const tlsPolicyFailure: Classification = { disposition: "deferred", category: "policy-related" };
 
 /** Errors before a transaction starts mean "this host cannot take mail now": try the next one (RFC 5321 5.1). */
 function failureClass(error: SmtpClientError): Classification {
@@ -43,7 +48,7 @@ export class SmtpTransport implements Transport {
     for (const host of this.hosts) {
       const requirement = this.deps.tlsFor(host);
       if (requirement.mode === "refuse") {
-        last = { reply: reply(451, "4.7.5", requirement.reason), classification: { disposition: "deferred", category: "policy-related" }, host: host.name };
+        last = { reply: reply(451, "4.7.5", requirement.reason), classification: tlsPolicyFailure, host: host.name };
         continue;
       }
       for (const address of host.addresses) {
@@ -52,6 +57,13 @@ export class SmtpTransport implements Transport {
           return new SmtpChannel(session, host.name, this.deps.maxRecipients);
         } catch (error) {
           if (!(error instanceof SmtpClientError)) throw error;
+          if (requirement.mode === "required" && error.kind === "tls") {
+            // No STARTTLS, STARTTLS refused, a failed handshake or a certificate not valid for the
+            // MX name: this host is not delivered to, and never in plaintext.
+            const why = `TLS required by MTA-STS policy for ${requirement.servername}: ${error.message}`;
+            last = { reply: reply(451, "4.7.5", why), classification: tlsPolicyFailure, host: host.name };
+            continue;
+          }
           last = { reply: transportReply(error), classification: failureClass(error), host: host.name };
         }
       }
@@ -67,6 +79,7 @@ export class SmtpTransport implements Transport {
       port: host.port,
       servername: required ? requirement.servername : host.name,
       tlsVerify: required,
+      ...(required && this.deps.tlsCa !== undefined ? { tlsCa: this.deps.tlsCa } : {}),
       localAddress: this.deps.sourceIp,
       heloName: this.deps.heloName,
       tls: required ? "required" : memory.shouldSkipTls(host.name) ? "none" : "opportunistic",

@@ -16,6 +16,15 @@ export interface Payload {
   readonly recipients: readonly string[];
   readonly body: Uint8Array;
   readonly mailParams?: readonly string[];
+  /** RFC 3461 parameters to pass on to a next hop that advertises DSN. */
+  readonly dsn?: PayloadDsn;
+}
+
+/** RFC 3461: RET and ENVID of the message, NOTIFY and ORCPT of each recipient (parallel to `recipients`). */
+export interface PayloadDsn {
+  readonly ret?: "FULL" | "HDRS";
+  readonly envid?: string;
+  readonly recipients: readonly { readonly notify?: string; readonly orcpt?: string }[];
 }
 
 /** The outcome of one attempt for one recipient. */
@@ -26,6 +35,11 @@ export interface RecipientResult extends Classification {
   readonly tls?: { readonly version: string; readonly cipher: string };
   /** False when nothing was tried (e.g. the destination was suspended); the attempt count stays. */
   readonly attempted?: boolean;
+  /**
+   * The next hop advertised DSN and was given NOTIFY/ORCPT: a success is
+   * its to report, not ours (RFC 3461 5.2.2).
+   */
+  readonly dsnPassedOn?: boolean;
   /** The sandbox's complaint@: a feedback report (ARF) follows the delivery. */
   readonly complaint?: boolean;
 }

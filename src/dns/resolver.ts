@@ -16,6 +16,8 @@ export interface Resolver {
   aaaa(name: string): Promise<DnsResult<string[]>>;
   /** One string per TXT record: its character-strings joined (RFC 7208 3.3, RFC 6376 3.6.2.2). */
   txt(name: string): Promise<DnsResult<string[]>>;
+  /** Host names a reverse name ("4.3.2.1.in-addr.arpa") points to, lower-case, no trailing dot. */
+  ptr(name: string): Promise<DnsResult<string[]>>;
 }
 
 export interface ResolverOptions {
@@ -98,5 +100,6 @@ export function createResolver(client: DnsClient, options: ResolverOptions = {})
     a: typed("A", (r) => (r.type === "A" ? r.address : undefined)),
     aaaa: typed("AAAA", (r) => (r.type === "AAAA" ? r.address : undefined)),
     txt: typed("TXT", (r) => (r.type === "TXT" ? r.strings.join("") : undefined)),
+    ptr: typed("PTR", (r) => (r.type === "PTR" ? normalizeName(r.target) : undefined)),
   };
 }

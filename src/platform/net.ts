@@ -102,15 +102,27 @@ export interface ClientTlsOptions {
   /** Verify the certificate chain and name; opportunistic TLS does not. */
   readonly verify: boolean;
   readonly timeoutMs: number;
+  /**
+   * Trust anchors for `verify` instead of the bundled roots (pass
+   * `tls.rootCertificates` along with extra ones to add to them, as
+   * RELAY_TLS_CA_FILE does).
+   */
+  readonly ca?: tls.ConnectionOptions["ca"];
 }
 
-/** Client side of STARTTLS. */
+/**
+ * Client side of STARTTLS. With `verify`, the chain must lead to a trusted
+ * root and the certificate must be valid for `servername` (RFC 6125); both
+ * are checked again after the handshake, so that no runtime's TLS layer can
+ * let an unverified peer through.
+ */
 export function upgradeToTlsClient(socket: net.Socket, options: ClientTlsOptions): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
     const secure = tls.connect({
       socket,
       servername: options.servername && net.isIP(options.servername) === 0 ? options.servername : undefined,
       rejectUnauthorized: options.verify,
+      ...(options.ca === undefined ? {} : { ca: options.ca }),
       minVersion: "TLSv1.2",
     });
     const timer = setTimeout(() => {
@@ -120,6 +132,20 @@ export function upgradeToTlsClient(socket: net.Socket, options: ClientTlsOptions
     secure.once("secureConnect", () => {
       clearTimeout(timer);
       secure.off("error", onError);
+      if (options.verify) {
+        const name = options.servername ?? "";
+        const problem = !secure.authorized
+          ? (secure.authorizationError ?? new Error("certificate not trusted"))
+          : name === ""
+            ? new Error("no name to verify the certificate against")
+            : tls.checkServerIdentity(name, secure.getPeerCertificate());
+        if (problem !== undefined && problem !== null) {
+          secure.destroy();
+          const error = problem instanceof Error ? problem : new Error(String(problem));
+          reject(Object.assign(new Error(`certificate verification failed: ${error.message}`), { code: (error as { code?: string }).code ?? "CERT_VERIFY_FAILED" }));
+          return;
+        }
+      }
       resolve(secure);
     });
     const onError = (error: Error) => {

@@ -22,6 +22,10 @@ export const messages = sqliteTable("messages", {
 export const recipientStates = ["queued", "deferred", "delivered", "bounced", "expired", "cancelled"] as const;
 export type RecipientState = (typeof recipientStates)[number];
 
+/** The kind of DSN a recipient owes: a failure, a delay warning, or a success ("relayed"). */
+export const dsnKinds = ["failure", "delay", "success"] as const;
+export type DsnKind = (typeof dsnKinds)[number];
+
 /** One recipient of one message; its state is the unit the delivery loop works on. */
 export const recipients = sqliteTable(
   "recipients",
@@ -42,6 +46,16 @@ export const recipients = sqliteTable(
     /** RFC 3461 NOTIFY (comma list) and ORCPT. */
     dsnNotify: text("dsn_notify"),
     dsnOrcpt: text("dsn_orcpt"),
+    /**
+     * A DSN this recipient still owes its sender (RFC 3464), set in the same
+     * transaction as the state change that calls for it; the DSN sweeper
+     * sends one report per message and clears the marks in one transaction.
+     */
+    dsnPending: text("dsn_pending", { enum: dsnKinds }),
+    /** When the one "delayed" DSN was decided for this recipient; never again after that. */
+    delayNotifiedAt: integer("delay_notified_at"),
+    /** The remote MTA of the last attempt, for the DSN's Remote-MTA field. */
+    lastMta: text("last_mta"),
     updatedAt: integer("updated_at").notNull(),
   },
   (t) => [
@@ -49,6 +63,8 @@ export const recipients = sqliteTable(
     // finished recipients never cost anything to skip.
     index("recipients_due").on(t.nextAttemptAt).where(sql`state in ('queued', 'deferred')`),
     index("recipients_message").on(t.messageId),
+    // The DSN sweeper's query: only recipients that owe a report, so it costs nothing when none do.
+    index("recipients_dsn_pending").on(t.messageId).where(sql`dsn_pending is not null`),
   ],
 );
 

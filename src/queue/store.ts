@@ -1,10 +1,12 @@
 import { and, asc, eq, gt, inArray, sql, type SQL } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
+import type { InArgs, InStatement } from "@libsql/client";
 import type { Clock } from "../core/clock.ts";
 import { newId } from "../core/id.ts";
 import type { Database } from "./database.ts";
 import { GroupCommit } from "./group-commit.ts";
-import { events, messages, recipients, settings, type EventType, type RecipientState } from "./schema.ts";
+import { insertRows } from "./raw-insert.ts";
+import { events, messages, recipients, settings, type DsnKind, type EventType, type RecipientState } from "./schema.ts";
 
 export interface NewRecipient {
   readonly address: string;
@@ -37,6 +39,8 @@ export interface Claim {
   readonly attempts: number;
   readonly dsnNotify?: string;
   readonly dsnOrcpt?: string;
+  /** Set once the recipient's one "delayed" DSN has been decided. */
+  readonly delayNotifiedAt?: number;
   readonly mailFrom: string;
   readonly messageCreatedAt: number;
   /** The submitter's tags and metadata, echoed in every event about the message. */
@@ -58,11 +62,48 @@ export interface Outcome {
   /** False when nothing was tried (a suspended destination): the attempt count stays. */
   readonly counted?: boolean;
   readonly event: Readonly<Record<string, unknown>>;
+  /** The remote MTA of this attempt, kept for a later DSN's Remote-MTA. */
+  readonly remoteMta?: string;
+  /**
+   * A DSN this outcome calls for, marked on the recipient in the same
+   * transaction (the DSN sweeper sends it). On a final state without one, a
+   * delay warning not yet sent is dropped: it would be stale.
+   */
+  readonly dsn?: DsnKind;
   /** Events that follow the state change's own, such as a complaint after a delivery. */
   readonly followingEvents?: readonly { readonly type: EventType; readonly data: Readonly<Record<string, unknown>> }[];
 }
 
-/** Rows per INSERT: well under SQLite's limit of bound variables per statement. */
+/** A recipient that owes its sender a DSN, with what the report needs. */
+export interface PendingDsnRecipient {
+  readonly recipientId: number;
+  readonly address: string;
+  readonly kind: DsnKind;
+  readonly state: RecipientState;
+  readonly lastReply?: string;
+  readonly lastMta?: string;
+  readonly dsnOrcpt?: string;
+  readonly updatedAt: number;
+}
+
+/** A message whose pending DSN marks can be reported now: none of its recipients is in flight. */
+export interface PendingDsn {
+  readonly messageId: string;
+  readonly mailFrom: string;
+  readonly createdAt: number;
+  readonly body: Uint8Array;
+  readonly dsnRet: "FULL" | "HDRS" | null;
+  readonly dsnEnvid: string | null;
+  readonly recipients: readonly PendingDsnRecipient[];
+}
+
+/** What the sweeper did with one PendingDsn: the DSN to enqueue (if any) and the marks it answers. */
+export interface SettledDsn {
+  readonly dsn?: NewMessage;
+  readonly recipients: readonly { readonly recipientId: number; readonly kind: DsnKind }[];
+}
+
+/** Rows per statement when a list of ids is bound, well under SQLite's limit of variables. */
 const ROWS_PER_INSERT = 500;
 
 function chunks<T>(rows: readonly T[], size: number): T[][] {
@@ -70,6 +111,14 @@ function chunks<T>(rows: readonly T[], size: number): T[][] {
   for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
   return out;
 }
+
+type Statement = BatchItem<"sqlite"> | InStatement;
+
+const MESSAGE_COLUMNS = [
+  "id", "created_at", "mail_from", "source", "client_ip", "auth_user", "size", "dsn_ret", "dsn_envid", "tags", "metadata", "body",
+];
+const RECIPIENT_COLUMNS = ["message_id", "address", "domain", "state", "next_attempt_at", "dsn_notify", "dsn_orcpt", "updated_at"];
+const EVENT_COLUMNS = ["at", "type", "message_id", "recipient", "data"];
 
 const EVENT_OF_STATE: Record<Outcome["state"], EventType> = {
   delivered: "delivered",
@@ -97,59 +146,49 @@ export class QueueStore {
     return id;
   }
 
-  /**
-   * Multi-row inserts for a whole group of messages: three statements per
-   * chunk of rows rather than three per message, since building and
-   * preparing SQL costs more than running it.
-   */
-  private insertStatements(items: readonly { id: string; message: NewMessage }[]): BatchItem<"sqlite">[] {
-    const { db } = this.database;
+  /** Inserts for a whole group of messages: a few multi-row statements rather than three per message. */
+  private insertStatements(items: readonly { id: string; message: NewMessage }[]): InStatement[] {
     const now = this.clock.now();
-    const messageRows = items.map(({ id, message: m }) => ({
+    const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
+    const messageRows = items.map(({ id, message: m }) => [
       id,
-      createdAt: now,
-      mailFrom: m.mailFrom,
-      source: m.source,
-      clientIp: m.clientIp,
-      authUser: m.authUser,
-      size: m.body.byteLength,
-      dsnRet: m.dsnRet,
-      dsnEnvid: m.dsnEnvid,
-      tags: m.tags ? [...m.tags] : undefined,
-      metadata: m.metadata ? { ...m.metadata } : undefined,
-      body: Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength),
-    }));
+      now,
+      m.mailFrom,
+      m.source,
+      m.clientIp ?? null,
+      m.authUser ?? null,
+      m.body.byteLength,
+      m.dsnRet ?? null,
+      m.dsnEnvid ?? null,
+      json(m.tags),
+      json(m.metadata),
+      m.body,
+    ]);
     const recipientRows = items.flatMap(({ id, message: m }) =>
-      m.recipients.map((r) => ({
-        messageId: id,
-        address: r.address,
-        domain: r.domain,
-        state: "queued" as const,
-        nextAttemptAt: Math.max(now, m.sendAt ?? now),
-        dsnNotify: r.notify?.join(","),
-        dsnOrcpt: r.orcpt,
-        updatedAt: now,
-      })),
+      m.recipients.map((r) => [id, r.address, r.domain, "queued", Math.max(now, m.sendAt ?? now), r.notify?.join(",") ?? null, r.orcpt ?? null, now]),
     );
-    const eventRows = items.flatMap(({ id, message: m }) =>
-      m.recipients.map((r) => ({
-        at: now,
-        type: "received" as const,
-        messageId: id,
-        recipient: r.address,
-        data: { mail_from: m.mailFrom, source: m.source, size: m.body.byteLength, tags: m.tags, metadata: m.metadata },
-      })),
-    );
+    const eventRows = items.flatMap(({ id, message: m }) => {
+      const data = json({ mail_from: m.mailFrom, source: m.source, size: m.body.byteLength, tags: m.tags, metadata: m.metadata });
+      return m.recipients.map((r) => [now, "received", id, r.address, data]);
+    });
     return [
-      ...chunks(messageRows, ROWS_PER_INSERT).map((rows) => db.insert(messages).values(rows)),
-      ...chunks(recipientRows, ROWS_PER_INSERT).map((rows) => db.insert(recipients).values(rows)),
-      ...chunks(eventRows, ROWS_PER_INSERT).map((rows) => db.insert(events).values(rows)),
+      ...insertRows("messages", MESSAGE_COLUMNS, messageRows),
+      ...insertRows("recipients", RECIPIENT_COLUMNS, recipientRows),
+      ...insertRows("events", EVENT_COLUMNS, eventRows),
     ];
   }
 
-  private async writeBatch(statements: BatchItem<"sqlite">[]): Promise<void> {
+  /** One transaction for query-builder statements and raw ones alike. */
+  private async writeBatch(statements: readonly Statement[]): Promise<void> {
     if (statements.length === 0) return;
-    await this.database.db.batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+    const raw = statements.map((s): InStatement => {
+      if (typeof s === "object" && "toSQL" in s && typeof s.toSQL === "function") {
+        const { sql: text, params } = s.toSQL();
+        return { sql: text, args: params as InArgs };
+      }
+      return s as InStatement;
+    });
+    await this.database.client.batch(raw, "write");
   }
 
   /**
@@ -163,7 +202,7 @@ export class QueueStore {
             WHERE id IN (SELECT id FROM recipients
                          WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ?
                          ORDER BY next_attempt_at LIMIT ?)
-            RETURNING id, message_id, address, domain, attempts, dsn_notify, dsn_orcpt`,
+            RETURNING id, message_id, address, domain, attempts, dsn_notify, dsn_orcpt, delay_notified_at`,
       args: [this.nodeId, now + leaseMs, now, limit],
     });
     if (result.rows.length === 0) return [];
@@ -189,6 +228,7 @@ export class QueueStore {
         attempts: Number(r.attempts),
         dsnNotify: r.dsn_notify === null ? undefined : String(r.dsn_notify),
         dsnOrcpt: r.dsn_orcpt === null ? undefined : String(r.dsn_orcpt),
+        delayNotifiedAt: r.delay_notified_at === null || r.delay_notified_at === undefined ? undefined : Number(r.delay_notified_at),
         mailFrom: envelope.mailFrom,
         messageCreatedAt: envelope.createdAt,
         tags: envelope.tags ?? undefined,
@@ -225,7 +265,7 @@ export class QueueStore {
   async record(outcomes: readonly Outcome[], followUps: readonly NewMessage[] = []): Promise<string[]> {
     const { db } = this.database;
     const now = this.clock.now();
-    const statements: BatchItem<"sqlite">[] = [];
+    const statements: Statement[] = [];
     for (const o of outcomes) {
       statements.push(
         db
@@ -237,6 +277,10 @@ export class QueueStore {
             leaseOwner: null,
             nextAttemptAt: o.state === "deferred" ? (o.nextAttemptAt ?? now) : now,
             updatedAt: now,
+            ...(o.remoteMta === undefined ? {} : { lastMta: o.remoteMta }),
+            // A deferral keeps what is pending unless it calls for a delay warning itself.
+            ...(o.state !== "deferred" ? { dsnPending: o.dsn ?? null } : o.dsn ? { dsnPending: o.dsn } : {}),
+            ...(o.dsn === "delay" ? { delayNotifiedAt: now } : {}),
           })
           .where(eq(recipients.id, o.recipientId)),
         db.insert(events).values([
@@ -267,13 +311,124 @@ export class QueueStore {
           args: [now, messageId],
         },
         {
-          sql: `UPDATE recipients SET state = 'cancelled', lease_owner = NULL, updated_at = ? WHERE ${pending}`,
+          sql: `UPDATE recipients SET state = 'cancelled', lease_owner = NULL, dsn_pending = NULL, updated_at = ? WHERE ${pending}`,
           args: [now, messageId],
         },
       ],
       "write",
     );
     return updated!.rowsAffected;
+  }
+
+  /**
+   * Messages with pending DSN marks that can be reported now, oldest first:
+   * none of their recipients is leased (in flight, lease not run out) or due
+   * for a first attempt not yet claimed, so one DSN can group every recipient
+   * whose fate is known. The outer scan runs on the partial index
+   * recipients_dsn_pending, so it costs nothing while no DSN is owed.
+   */
+  async pendingDsns(limit: number): Promise<PendingDsn[]> {
+    const now = this.clock.now();
+    const ready = await this.database.client.execute({
+      sql: `SELECT DISTINCT message_id FROM recipients AS p
+            WHERE p.dsn_pending IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM recipients AS o
+                              WHERE o.message_id = p.message_id AND o.state IN ('queued', 'deferred')
+                                AND ((o.lease_owner IS NOT NULL AND o.next_attempt_at > ?)
+                                     OR (o.state = 'queued' AND o.attempts = 0 AND o.lease_owner IS NULL AND o.next_attempt_at <= ?)))
+            LIMIT ?`,
+      args: [now, now, limit],
+    });
+    const ids = ready.rows.map((r) => String(r.message_id));
+    if (ids.length === 0) return [];
+    const { db } = this.database;
+    const [bodies, marked] = await Promise.all([
+      db
+        .select({
+          id: messages.id,
+          mailFrom: messages.mailFrom,
+          createdAt: messages.createdAt,
+          body: messages.body,
+          dsnRet: messages.dsnRet,
+          dsnEnvid: messages.dsnEnvid,
+        })
+        .from(messages)
+        .where(inArray(messages.id, ids)),
+      db
+        .select({
+          id: recipients.id,
+          messageId: recipients.messageId,
+          address: recipients.address,
+          kind: recipients.dsnPending,
+          state: recipients.state,
+          lastReply: recipients.lastReply,
+          lastMta: recipients.lastMta,
+          dsnOrcpt: recipients.dsnOrcpt,
+          updatedAt: recipients.updatedAt,
+        })
+        .from(recipients)
+        .where(and(inArray(recipients.messageId, ids), sql`${recipients.dsnPending} IS NOT NULL`))
+        .orderBy(asc(recipients.id)),
+    ]);
+    const byMessage = new Map<string, PendingDsnRecipient[]>();
+    for (const r of marked) {
+      if (r.kind === null) continue;
+      const list = byMessage.get(r.messageId) ?? [];
+      list.push({
+        recipientId: r.id,
+        address: r.address,
+        kind: r.kind,
+        state: r.state,
+        lastReply: r.lastReply ?? undefined,
+        lastMta: r.lastMta ?? undefined,
+        dsnOrcpt: r.dsnOrcpt ?? undefined,
+        updatedAt: r.updatedAt,
+      });
+      byMessage.set(r.messageId, list);
+    }
+    return bodies
+      .filter((m) => byMessage.has(m.id))
+      .map((m) => ({
+        messageId: m.id,
+        mailFrom: m.mailFrom,
+        createdAt: m.createdAt,
+        body: m.body,
+        dsnRet: m.dsnRet,
+        dsnEnvid: m.dsnEnvid,
+        recipients: byMessage.get(m.id)!,
+      }));
+  }
+
+  /**
+   * Enqueue the DSNs and clear the marks they answer, all in one transaction:
+   * a crash leaves either both (the DSN is queued, nothing owed) or neither
+   * (the marks are still there and the next sweep reports them), so a DSN is
+   * never sent twice nor lost. A mark is cleared only if it is still the one
+   * reported: one changed meanwhile (a delay warning overtaken by the failure)
+   * stays for the next sweep. Returns the new messages' ids.
+   */
+  async settleDsns(settled: readonly SettledDsn[]): Promise<string[]> {
+    const { db } = this.database;
+    const now = this.clock.now();
+    const statements: Statement[] = [];
+    for (const s of settled) {
+      const byKind = new Map<DsnKind, number[]>();
+      for (const r of s.recipients) byKind.set(r.kind, [...(byKind.get(r.kind) ?? []), r.recipientId]);
+      for (const [kind, ids] of byKind) {
+        for (const chunk of chunks(ids, ROWS_PER_INSERT)) {
+          statements.push(
+            db
+              .update(recipients)
+              .set({ dsnPending: null })
+              .where(and(inArray(recipients.id, chunk), eq(recipients.dsnPending, kind))),
+          );
+        }
+      }
+    }
+    const created = settled.flatMap((s) => (s.dsn ? [{ id: newId(now), message: s.dsn }] : []));
+    if (created.length > 0) statements.push(...this.insertStatements(created));
+    await this.writeBatch(statements);
+    return created.map((c) => c.id);
   }
 
   async messageView(id: string) {

@@ -19,7 +19,7 @@
  * `postfixMissing` is a reason to skip, or undefined.
  */
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -177,7 +177,7 @@ smtp_host_lookup = native
 `;
 }
 
-function masterCf(smtpPort: number): string {
+function masterCf(smtpPort: number, extra = ""): string {
   // No chroot anywhere (a chroot would need copies of /etc files in the queue directory).
   return `# service type  private unpriv  chroot  wakeup  maxproc command + args
 127.0.0.1:${smtpPort} inet n - n - - smtpd
@@ -202,10 +202,141 @@ discard   unix  -       -       n       -       -       discard
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
-`;
+${extra}`;
 }
 
 export async function startPostfix(options: PostfixOptions): Promise<Postfix> {
+  return startInstance((dir, smtpPort, configDir) => {
+    writeFileSync(join(configDir, "main.cf"), mainCf(dir, smtpPort, options), { mode: 0o644 });
+    writeFileSync(join(configDir, "master.cf"), masterCf(smtpPort), { mode: 0o644 });
+    // texthash: read as is, no postmap; the value may contain spaces.
+    writeFileSync(join(configDir, "sasl_passwd"), `[127.0.0.1]:${options.relayPort} ${options.saslUser}:${options.saslPassword}\n`, { mode: 0o600 });
+  });
+}
+
+/** Why a Postfix destination cannot run here (skip reason), or undefined. SASL modules are not needed. */
+function destinationMissing(): string | undefined {
+  const hint = "scripts/install-test-peers installs it";
+  let text: string | undefined;
+  if (!existsSync(POSTFIX)) text = `${POSTFIX} is not installed (Debian package postfix; ${hint})`;
+  else if (!existsSync("/usr/lib/postfix/sbin/virtual")) text = "Postfix's virtual(8) delivery agent is missing (/usr/lib/postfix/sbin/virtual)";
+  else if (process.getuid?.() !== 0) text = "a private Postfix instance needs root (`postfix start` refuses to run otherwise)";
+  if (text) console.log(`[postfix destination] skipping: ${text}`);
+  return text;
+}
+
+export const postfixDestinationMissing: string | undefined = destinationMissing();
+
+export interface PostfixDestinationOptions {
+  /** Domains whose mail is accepted and delivered to the one maildir; default ["dest.test"]. */
+  domains?: string[];
+  /** Default "postfix-dest.test". */
+  myhostname?: string;
+  /** Offer STARTTLS with this certificate (smtpd_tls_security_level = may); default: no TLS. */
+  tls?: { cert: string; key: string };
+  /** Uid/gid the virtual(8) agent writes the maildir as; default 65534 (nobody/nogroup). */
+  uid?: number;
+  gid?: number;
+}
+
+export interface PostfixDestination extends Postfix {
+  /** The maildir every accepted message is delivered to (virtual_mailbox_maps = static:mailbox/). */
+  readonly maildir: string;
+  /** The delivered messages (maildir new/ and cur/), oldest first by file name. */
+  messages(): string[];
+}
+
+/**
+ * A private Postfix that is the final destination for `domains`: smtpd on a
+ * free loopback port accepts mail for them from anyone (reject_unauth_destination
+ * for the rest) and virtual(8) delivers every recipient into one maildir,
+ * dir/mail/mailbox/. No local delivery, no relaying, no DNS (no outbound mail at all).
+ */
+export async function startPostfixDestination(options: PostfixDestinationOptions = {}): Promise<PostfixDestination> {
+  const uid = options.uid ?? 65534;
+  const gid = options.gid ?? 65534;
+  const domains = options.domains ?? ["dest.test"];
+  let mailBase = "";
+  const instance = await startInstance((dir, smtpPort, configDir) => {
+    mailBase = join(dir, "mail");
+    mkdirSync(mailBase, { mode: 0o755 });
+    chownSync(mailBase, uid, gid);
+    let tls = "";
+    if (options.tls) {
+      writeFileSync(join(configDir, "smtpd.crt"), options.tls.cert, { mode: 0o644 });
+      writeFileSync(join(configDir, "smtpd.key"), options.tls.key, { mode: 0o600 });
+      tls = `smtpd_tls_security_level = may
+smtpd_tls_cert_file = ${configDir}/smtpd.crt
+smtpd_tls_key_file = ${configDir}/smtpd.key
+smtpd_tls_loglevel = 1
+smtpd_tls_received_header = yes
+`;
+    }
+    writeFileSync(join(configDir, "main.cf"), `# A private final-destination instance for relay's end-to-end tests.
+compatibility_level = 3.6
+queue_directory = ${dir}/queue
+data_directory = ${dir}/data
+maillog_file = ${dir}/maillog
+maillog_file_prefixes = ${dir}
+syslog_name = postfix-dest-${smtpPort}
+
+myhostname = ${options.myhostname ?? "postfix-dest.test"}
+mydomain = postfix-dest.test
+myorigin = $myhostname
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+mydestination =
+relay_domains =
+relayhost =
+local_recipient_maps =
+local_transport = error:local delivery is disabled
+default_transport = error:this instance sends no mail out
+alias_maps =
+alias_database =
+biff = no
+disable_dns_lookups = yes
+smtp_host_lookup = native
+smtpd_relay_restrictions = reject_unauth_destination
+smtpd_recipient_restrictions =
+smtpd_helo_required = yes
+
+virtual_mailbox_domains = ${domains.join(", ")}
+virtual_mailbox_base = ${mailBase}
+virtual_mailbox_maps = static:mailbox/
+virtual_uid_maps = static:${uid}
+virtual_gid_maps = static:${gid}
+virtual_minimum_uid = 1
+virtual_transport = virtual
+${tls}`, { mode: 0o644 });
+    writeFileSync(join(configDir, "master.cf"), masterCf(smtpPort, "virtual   unix  -       n       n       -       -       virtual\n"), { mode: 0o644 });
+  });
+  const maildir = join(mailBase, "mailbox");
+  return {
+    ...instance,
+    maildir,
+    messages() {
+      const files: string[] = [];
+      for (const sub of ["new", "cur"]) {
+        let names: string[] = [];
+        try {
+          names = readdirSync(join(maildir, sub));
+        } catch {
+          continue;
+        }
+        for (const name of names.sort()) files.push(readFileSync(join(maildir, sub, name), "utf8"));
+      }
+      return files;
+    },
+  };
+}
+
+/**
+ * A private instance in a new temporary directory: `configure` writes
+ * main.cf and master.cf (and whatever else) into configDir; then `postfix
+ * start`, and wait until the smtpd on smtpPort accepts connections.
+ */
+async function startInstance(configure: (dir: string, smtpPort: number, configDir: string) => void): Promise<Postfix> {
   const dir = mkdtempSync(join(tmpdir(), "relay-postfix-"));
   // The daemons run as the postfix user and open absolute paths under here.
   chmodSync(dir, 0o755);
@@ -214,10 +345,7 @@ export async function startPostfix(options: PostfixOptions): Promise<Postfix> {
   const configDir = join(dir, "etc");
   mkdirSync(configDir, { mode: 0o755 });
   mkdirSync(join(dir, "queue"), { mode: 0o755 });
-  writeFileSync(join(configDir, "main.cf"), mainCf(dir, smtpPort, options), { mode: 0o644 });
-  writeFileSync(join(configDir, "master.cf"), masterCf(smtpPort), { mode: 0o644 });
-  // texthash: read as is, no postmap; the value may contain spaces.
-  writeFileSync(join(configDir, "sasl_passwd"), `[127.0.0.1]:${options.relayPort} ${options.saslUser}:${options.saslPassword}\n`, { mode: 0o600 });
+  configure(dir, smtpPort, configDir);
   const logFile = join(dir, "maillog");
 
   const log = () => {

@@ -15,8 +15,9 @@
  * Own HTTP over node:tls rather than node:https: node:https with a custom
  * lookup behaves differently on Bun and Deno. TCP comes from the platform's
  * connectTcp (which binds RELAY_SOURCE_IP); TLS is tls.connect over that
- * socket, as the platform's STARTTLS client does, because this fetch needs a
- * `ca` the platform's client options do not offer yet.
+ * socket, as the platform's STARTTLS client does (this fetch also wants ALPN
+ * and its own deadline handling). `ca` comes from RELAY_TLS_CA_FILE: the
+ * bundled roots plus the operator's extra certificates.
  */
 import * as net from "node:net";
 import * as tls from "node:tls";

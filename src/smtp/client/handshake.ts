@@ -81,7 +81,12 @@ async function startTls(channel: ReplyChannel, options: ClientOptions, t: Client
   let secure: TLSSocket;
   try {
     const servername = options.servername ?? options.host; // the platform drops IP literals (RFC 6066 3)
-    secure = await upgradeToTlsClient(plain, { servername, verify: options.tlsVerify ?? false, timeoutMs: t.starttls });
+    secure = await upgradeToTlsClient(plain, {
+      servername,
+      verify: options.tlsVerify ?? false,
+      timeoutMs: t.starttls,
+      ...(options.tlsCa === undefined ? {} : { ca: options.tlsCa as (string | Buffer)[] }),
+    });
   } catch (error) {
     plain.destroy();
     const code = (error as { code?: string }).code;

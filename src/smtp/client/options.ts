@@ -43,6 +43,8 @@ export interface ClientOptions {
   readonly servername?: string;
   /** Verify the server certificate (MTA-STS enforce, DANE); default false. */
   readonly tlsVerify?: boolean;
+  /** Trust anchors for tlsVerify instead of the bundled roots (RELAY_TLS_CA_FILE adds to them). */
+  readonly tlsCa?: string | Buffer | readonly (string | Buffer)[];
   readonly timeouts?: Partial<ClientTimeouts>;
   /** Largest reply accepted, all lines of a multi-line reply together; default 64 KiB. */
   readonly maxReplyBytes?: number;

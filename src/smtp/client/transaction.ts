@@ -2,7 +2,7 @@ import type { Reply } from "../../core/reply.ts";
 import type { ReplyChannel } from "./channel.ts";
 import { type ClientStage, SmtpClientError } from "./errors.ts";
 import { encodeData } from "./dot-stuff.ts";
-import { mailParameters } from "./extensions.ts";
+import { dsnMailParameters, dsnRecipientParameters, mailParameters, type DsnParameters } from "./extensions.ts";
 import type { ClientTimeouts } from "./options.ts";
 
 export interface Envelope {
@@ -11,6 +11,11 @@ export interface Envelope {
   readonly recipients: readonly string[];
   /** Extra MAIL FROM parameters ("ENVID=x", "RET=HDRS"); SIZE/BODY/SMTPUTF8 are added when advertised. */
   readonly mailParams?: readonly string[];
+  /**
+   * RFC 3461 RET/ENVID and per-recipient NOTIFY/ORCPT, sent only when the
+   * server advertises DSN (a server without it would refuse them).
+   */
+  readonly dsn?: DsnParameters;
 }
 
 export interface RecipientReply {
@@ -58,10 +63,17 @@ export async function runTransaction(
 ): Promise<TransactionEnd> {
   if (envelope.recipients.length === 0) throw new TypeError("a transaction needs at least one recipient");
   [envelope.mailFrom, ...envelope.recipients].forEach(checkAddress);
-  const params = mailParameters(extensions, message, [envelope.mailFrom, ...envelope.recipients], envelope.mailParams);
+  const dsn = extensions.has("DSN") ? envelope.dsn : undefined;
+  const given = [...(envelope.mailParams ?? [])];
+  const givenKeys = new Set(given.map((p) => p.split("=")[0]!.toUpperCase()));
+  given.push(...dsnMailParameters(dsn).filter((p) => !givenKeys.has(p.split("=")[0]!)));
+  const params = mailParameters(extensions, message, [envelope.mailFrom, ...envelope.recipients], given);
   if (params.some((p) => /[\r\n]/.test(p))) throw new TypeError("MAIL parameters must not contain CR or LF");
   const mailCommand = `MAIL FROM:<${envelope.mailFrom}>${params.map((p) => ` ${p}`).join("")}`;
-  const rcptCommands = envelope.recipients.map((address) => `RCPT TO:<${address}>`);
+  const rcptCommands = envelope.recipients.map((address, i) => {
+    const rcptParams = dsnRecipientParameters(dsn?.recipients?.[i]);
+    return `RCPT TO:<${address}>${rcptParams.map((p) => ` ${p}`).join("")}`;
+  });
   const pipelined = extensions.has("PIPELINING");
 
   let closing: Reply | undefined;
