@@ -118,6 +118,7 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
     store,
     clock,
     retry: { schedule: config.retrySchedule, maxQueueTime: config.maxQueueTime },
+    delayWarningAfter: config.delayWarningAfter,
     hostname: config.hostname,
     log,
     plan: createPlanner({

@@ -11,7 +11,6 @@ export interface OutcomeRecorderDeps {
   readonly store: QueueStore;
   readonly clock: Clock;
   readonly retry: RetryPolicy;
-  readonly hostname: string;
   /** Warn the sender once a recipient has waited this long (RELAY_DELAY_WARNING_AFTER); 0: never. */
   readonly delayWarningAfter: number;
   /** Told once the outcomes of `count` recipients are on disk. */

@@ -39,6 +39,8 @@ export interface SchedulerDeps {
 export const DEFAULT_DELAY_WARNING_AFTER = 4 * 3_600_000;
 
 const IDLE_POLL_MS = 1000;
+/** How long a batch waits for all its domains' plans before each goes out on its own. */
+const PLAN_WAIT_MS = 2000;
 const CLAIM_BATCH = 500;
 
 /**
@@ -76,7 +78,6 @@ export class Scheduler {
       store: deps.store,
       clock: deps.clock,
       retry: deps.retry,
-      hostname: deps.hostname,
       delayWarningAfter: deps.delayWarningAfter ?? DEFAULT_DELAY_WARNING_AFTER,
       log: deps.log,
       settled: (count) => {
@@ -144,20 +145,31 @@ export class Scheduler {
     }
   }
 
+  /**
+   * Route a batch of claims. Domains are planned in parallel; when every plan
+   * is there within PLAN_WAIT_MS the batch goes out together (so domains that
+   * share an MX site share a transaction), otherwise each domain goes out as
+   * soon as its own plan is known: a slow MTA-STS host holds up only its domain.
+   */
   private async dispatch(claims: readonly Claim[]): Promise<void> {
     const domains = [...new Set(claims.map((c) => c.domain))];
-    const plans = new Map(
-      await Promise.all(
-        domains.map(async (domain) => {
-          const plan = await this.deps.plan(domain).catch((error): Plan => {
-            this.deps.log("error", "routing failed", { domain, error: String(error) });
-            const r = reply(451, "4.4.3", "routing failed locally");
-            return { kind: "defer", results: (addresses) => addresses.map((address) => ({ address, reply: r, ...classifyTransportError("dns") })) };
-          });
-          return [domain, plan] as const;
-        }),
-      ),
-    );
+    const planned = domains.map(async (domain) => [domain, await this.planFor(domain)] as const);
+    const all = await Promise.race([Promise.all(planned), sleep(PLAN_WAIT_MS).then(() => undefined)]);
+    if (all) return this.enqueue(claims, new Map(all));
+    for (const plan of planned) {
+      void plan.then(([domain, p]) => this.enqueue(claims.filter((c) => c.domain === domain), new Map([[domain, p]])));
+    }
+  }
+
+  private planFor(domain: string): Promise<Plan> {
+    return this.deps.plan(domain).catch((error): Plan => {
+      this.deps.log("error", "routing failed", { domain, error: String(error) });
+      const r = reply(451, "4.4.3", "routing failed locally");
+      return { kind: "defer", results: (addresses) => addresses.map((address) => ({ address, reply: r, ...classifyTransportError("dns") })) };
+    });
+  }
+
+  private enqueue(claims: readonly Claim[], plans: ReadonlyMap<string, Plan>): void {
     // One work item per (message, destination): domains that share an MX site share the transaction.
     const works = new Map<string, { work: Work; plan: Plan }>();
     for (const claim of claims) {

@@ -43,7 +43,6 @@ async function fresh(delayWarningAfter = 4 * HOUR) {
     store,
     clock,
     retry: { schedule: [HOUR], maxQueueTime: 5 * 24 * HOUR },
-    hostname: "relay.test",
     delayWarningAfter,
     settled: () => undefined,
     log: () => undefined,
