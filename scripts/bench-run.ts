@@ -9,7 +9,11 @@
  *      are parked on a loopback port that accepts TCP and never greets, so
  *      only acceptance is measured (each system starts fresh per case);
  *   2. end to end: accepted -> delivered, counted at smtp-sink;
- *   3. the relay's RSS with 1,000 idle SMTP connections.
+ *   3. the relay's RSS with 1,000 idle SMTP connections;
+ *   4. deep queue (relay only, issue 4): the end-to-end 5 KB case again with
+ *      10,000 and with 1,000,000 recipients already queued (not due for 30
+ *      days, written by scripts/bench-prefill.ts before the relay starts):
+ *      msg/s, relay CPU time per message, and start-up time.
  *
  * Every load is bounded by a message count and a time cap (timeout(1)), and
  * every server started here is stopped at the end, also on failure.
@@ -36,16 +40,26 @@ interface Options {
   quick: boolean;
   systems: SystemName[];
   relaySource: "head" | "worktree" | "dist";
-  phases: Set<"accept" | "e2e" | "rss">;
+  phases: Set<Phase>;
   json: string;
+  /** Queue depths for the deep-queue phase. */
+  deep: number[];
+  /** Run the relay under `bun --cpu-prof`, profiles written here (stopped with SIGTERM so they get written). */
+  cpuProf?: string;
 }
 
+type Phase = "accept" | "e2e" | "rss" | "deep";
+const PHASES: Phase[] = ["accept", "e2e", "rss", "deep"];
+
 const HELP = `usage: scripts/bench [--quick] [--systems relay,postfix,haraka] [--relay head|worktree|dist]
-                    [--only accept,e2e,rss] [--json FILE]
+                    [--only accept,e2e,rss,deep] [--deep 10000,1000000] [--cpu-prof DIR] [--json FILE]
   --quick     smaller message counts and shorter time caps
   --relay     head: a snapshot of the committed HEAD (default, reproducible);
               worktree: src/ as it is now; dist: the built dist/relay
-  --only      run only these phases
+  --only      run only these phases (deep: relay only, end to end with a pre-filled queue)
+  --deep      queue depths (recipients queued, not due) for the deep phase
+  --cpu-prof  run the relay under bun --cpu-prof, .cpuprofile files into DIR
+              (one per relay run; summarise with scripts/bench-profile.ts)
   --json      where to write the results (default .bench/results.json)`;
 
 function parseArgs(argv: string[]): Options {
@@ -53,8 +67,9 @@ function parseArgs(argv: string[]): Options {
     quick: false,
     systems: ["relay", "postfix", "haraka"],
     relaySource: "head",
-    phases: new Set(["accept", "e2e", "rss"]),
+    phases: new Set(PHASES),
     json: join(BENCH, "results.json"),
+    deep: [10_000, 1_000_000],
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -69,12 +84,17 @@ function parseArgs(argv: string[]): Options {
     } else if (a === "--quick") o.quick = true;
     else if (a === "--systems") o.systems = value().split(",") as SystemName[];
     else if (a === "--relay") o.relaySource = value() as Options["relaySource"];
-    else if (a === "--only") o.phases = new Set(value().split(",") as ("accept" | "e2e" | "rss")[]);
+    else if (a === "--only") o.phases = new Set(value().split(",") as Phase[]);
+    else if (a === "--deep") o.deep = value().split(",").map((n) => Number(n.replaceAll("_", "")));
+    else if (a === "--cpu-prof") o.cpuProf = resolve(value());
     else if (a === "--json") o.json = resolve(value());
     else throw new Error(`unknown option ${a}\n${HELP}`);
   }
   for (const s of o.systems) if (!["relay", "postfix", "haraka"].includes(s)) throw new Error(`unknown system ${s}`);
   if (!["head", "worktree", "dist"].includes(o.relaySource)) throw new Error(`--relay: head, worktree or dist, not ${o.relaySource}`);
+  for (const p of o.phases) if (!PHASES.includes(p)) throw new Error(`unknown phase ${p}`);
+  for (const n of o.deep) if (!Number.isInteger(n) || n < 0 || n > 10_000_000) throw new Error(`--deep: counts from 0 to 10,000,000, not ${n}`);
+  if (o.cpuProf && o.relaySource === "dist") throw new Error("--cpu-prof needs --relay head or worktree");
   return o;
 }
 
@@ -82,8 +102,8 @@ const opts = parseArgs(process.argv.slice(2));
 
 /** Counts and caps: every load stops at whichever comes first. */
 const PLAN = opts.quick
-  ? { acceptCount: { 5: 1500, 50: 800 }, acceptCapS: 12, e2eCount: { 5: 1000, 50: 500 }, e2eCapS: 25, warmup: 100, idle: 1000 }
-  : { acceptCount: { 5: 10000, 50: 5000 }, acceptCapS: 30, e2eCount: { 5: 5000, 50: 2500 }, e2eCapS: 60, warmup: 200, idle: 1000 };
+  ? { acceptCount: { 5: 1500, 50: 800 }, acceptCapS: 12, e2eCount: { 5: 1000, 50: 500 }, e2eCapS: 25, warmup: 100, idle: 1000, deepCount: 2000, deepRounds: 1 }
+  : { acceptCount: { 5: 10000, 50: 5000 }, acceptCapS: 30, e2eCount: { 5: 5000, 50: 2500 }, e2eCapS: 60, warmup: 200, idle: 1000, deepCount: 10000, deepRounds: 2 };
 
 // ---------------------------------------------------------------- helpers
 
@@ -91,8 +111,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const now = () => performance.now();
 const log = (line: string) => console.error(`bench: ${line}`);
 
-function run(cmd: string, args: string[], env?: Record<string, string>): string {
-  const r = spawnSync(cmd, args, { encoding: "utf8", env: { ...process.env, ...env } });
+function run(cmd: string, args: string[], env?: Record<string, string>, cwd?: string): string {
+  const r = spawnSync(cmd, args, { encoding: "utf8", env: { ...process.env, ...env }, cwd });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}): ${r.stderr || r.stdout}`);
   return r.stdout;
 }
@@ -194,8 +214,12 @@ class ParkingLot {
     });
     await new Promise<void>((r) => this.server!.listen(PORT.park, HOST, 4096, () => r()));
   }
-  async close(): Promise<void> {
+  /** Drop the waiting connections (the server stays): lets a relay under the profiler shut down promptly. */
+  drop(): void {
     for (const s of this.sockets) s.destroy();
+  }
+  async close(): Promise<void> {
+    this.drop();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
   }
 }
@@ -237,16 +261,44 @@ interface Sut {
   pid(): number | undefined;
 }
 
-function relaySut(): Sut {
+/** What the deep-queue phase needs on top: a pre-filled queue, start-up time, CPU time. */
+interface RelaySut extends Sut {
+  /** Start with `prefill` recipients queued (not due); resolves with what the pre-fill and the start-up took. */
+  startDeep(target: number, tag: string, prefill: number): Promise<{ prefill: PrefillResult; startupS: number }>;
+  /** utime + stime of the relay process (all its threads, the database worker included), in seconds. */
+  cpuSeconds(): number;
+}
+
+interface PrefillResult {
+  recipients: number;
+  messages: number;
+  events: number;
+  domains: number;
+  seconds: number;
+  bytes: number;
+  /** The scheduler's queries on the pre-filled database: plan and time (scripts/bench-prefill.ts --explain). */
+  queries?: { name: string; plan: string[]; ms: number }[];
+}
+
+const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+
+/** utime + stime of a process, from /proc/<pid>/stat (fields 14 and 15, after the parenthesised name). */
+function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+function relaySut(): RelaySut {
   let child: ChildProcess | undefined;
   let cmd: string[] = [];
   let cwd = ROOT;
   if (opts.relaySource === "dist") {
     const bin = join(ROOT, "dist/relay");
     if (!existsSync(bin)) run(BUN, ["scripts/build.ts"]);
-    cmd = [bin, "serve"];
+    cmd = [bin];
   } else if (opts.relaySource === "worktree") {
-    cmd = [BUN, "src/main.ts", "serve"];
+    cmd = [BUN, "src/main.ts"];
   } else {
     // A snapshot of the committed HEAD, so that uncommitted edits do not leak into the numbers.
     cwd = join(BENCH, "relay-head");
@@ -255,42 +307,77 @@ function relaySut(): Sut {
     const tar = spawnSync("bash", ["-c", `git -C "${ROOT}" archive HEAD | tar -x -C "${cwd}"`], { encoding: "utf8" });
     if (tar.status !== 0) throw new Error(`git archive HEAD failed: ${tar.stderr}`);
     symlinkSync(join(ROOT, "node_modules"), join(cwd, "node_modules"));
-    cmd = [BUN, "src/main.ts", "serve"];
+    cmd = [BUN, "src/main.ts"];
   }
+  const env = (data: string, target: number): Record<string, string> => ({
+    RELAY_DATA_DIR: data,
+    RELAY_SMTP_LISTEN: `${HOST}:${PORT.relay}`,
+    RELAY_HTTP_LISTEN: `${HOST}:${PORT.relayHttp}`,
+    RELAY_ADMIN_TOKEN: "bench-admin-token-0123456789",
+    RELAY_HOSTNAME: "relay.bench.test",
+    RELAY_NODE_ID: "bench",
+    RELAY_ROUTES: `*=${HOST}:${target}`,
+    RELAY_DNS_SERVERS: `${HOST}:1`,
+    RELAY_LOG_LEVEL: "warn",
+    // The load comes from one address; Postfix exempts mynetworks from its per-client limits too.
+    RELAY_MAX_CONNECTIONS: "5000",
+    RELAY_MAX_CONNECTIONS_PER_IP: "5000",
+    // Delivery limits stay at their defaults (RELAY_DESTINATION_MAX_CONNECTIONS 10, RELAY_MESSAGES_PER_CONNECTION 100).
+  });
+  const serve = (data: string, target: number, tag: string) => {
+    const [bin, ...pre] = cmd;
+    const prof = opts.cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProf}`, `--cpu-prof-name=relay-${tag}.cpuprofile`] : [];
+    if (opts.cpuProf) mkdirSync(opts.cpuProf, { recursive: true });
+    const t0 = now();
+    child = start(bin!, [...prof, ...pre, "serve"], { cwd, out: join(RUN, `relay-${tag}.log`), env: env(data, target) });
+    return t0;
+  };
+  /** /readyz answers 200 once the scheduler has started (after releaseLeases), which the SMTP banner does not wait for. */
+  const waitReady = async (capMs = 60_000): Promise<void> => {
+    const until = now() + capMs;
+    while (now() < until) {
+      try {
+        const r = await fetch(`http://${HOST}:${PORT.relayHttp}/readyz`, { signal: AbortSignal.timeout(2_000) });
+        if (r.status === 200) return;
+      } catch {
+        /* not listening yet */
+      }
+      await sleep(10);
+    }
+    throw new Error(`relay not ready within ${capMs / 1000}s`);
+  };
   return {
     name: "relay",
     port: PORT.relay,
     durability:
-      "message, recipients and 'received' events committed in one libSQL transaction (WAL, synchronous=FULL: fsync of the WAL) before 250; concurrent DATAs share a commit (group commit)",
-    concurrencyNote: "one process (Bun), delivery loop in the same process",
+      "message, recipients and 'received' events in one libSQL transaction (raw multi-row INSERTs, on the database worker thread; WAL, synchronous=FULL: fsync of the WAL) before 250; concurrent DATAs share a commit (group commit, up to 256 messages)",
+    concurrencyNote:
+      "one process (Bun): SMTP sessions and the delivery scheduler on the main thread, libSQL on a worker thread; delivery: one pool per destination, default RELAY_DESTINATION_MAX_CONNECTIONS=10, RELAY_MESSAGES_PER_CONNECTION=100, outcomes group-committed",
     async start(target, tag) {
       const data = join(RUN, `relay-${tag}`);
       rmSync(data, { recursive: true, force: true });
-      child = start(cmd[0]!, cmd.slice(1), {
-        cwd,
-        out: join(RUN, `relay-${tag}.log`),
-        env: {
-          RELAY_DATA_DIR: data,
-          RELAY_SMTP_LISTEN: `${HOST}:${PORT.relay}`,
-          RELAY_HTTP_LISTEN: `${HOST}:${PORT.relayHttp}`,
-          RELAY_ADMIN_TOKEN: "bench-admin-token-0123456789",
-          RELAY_HOSTNAME: "relay.bench.test",
-          RELAY_NODE_ID: "bench",
-          RELAY_ROUTES: `*=${HOST}:${target}`,
-          RELAY_DNS_SERVERS: `${HOST}:1`,
-          RELAY_LOG_LEVEL: "warn",
-          // The load comes from one address; Postfix exempts mynetworks from its per-client limits too.
-          RELAY_MAX_CONNECTIONS: "5000",
-          RELAY_MAX_CONNECTIONS_PER_IP: "5000",
-        },
-      });
+      serve(data, target, tag);
       await waitForSmtp(PORT.relay, "relay");
     },
+    async startDeep(target, tag, n) {
+      const data = join(RUN, `relay-${tag}`);
+      rmSync(data, { recursive: true, force: true });
+      const [bin, ...pre] = cmd;
+      run(bin!, [...pre, "migrate"], env(data, target), cwd);
+      const out = run(BUN, [join(ROOT, "scripts/bench-prefill.ts"), join(data, "relay.db"), String(n), "--explain"]);
+      const prefill = JSON.parse(out.trim().split("\n").pop()!) as PrefillResult;
+      const t0 = serve(data, target, tag);
+      await waitForSmtp(PORT.relay, "relay");
+      await waitReady();
+      return { prefill, startupS: (now() - t0) / 1000 };
+    },
     async stop() {
-      if (child) await kill(child, "SIGKILL");
+      // Under the profiler, a clean exit writes the profile: SIGTERM, and time for the shutdown grace (10 s).
+      if (child) await kill(child, opts.cpuProf ? "SIGTERM" : "SIGKILL", opts.cpuProf ? 30_000 : 10_000);
       child = undefined;
     },
     pid: () => child?.pid,
+    cpuSeconds: () => cpuSecondsOf(child!.pid!),
   };
 }
 
@@ -487,6 +574,48 @@ interface E2eRow {
   capped: boolean;
   error?: string;
   load1?: number;
+  /** 1-minute load average just before the measured load. */
+  load1Before?: number;
+  /** Relay only: its CPU time (utime + stime, all threads) per delivered message over the measured load, in ms. */
+  cpuMsPerMsg?: number;
+}
+
+interface DeepRow extends E2eRow {
+  /** Recipients queued (not due) before the relay started. */
+  queued: number;
+  prefill: PrefillResult;
+  /** From spawning the relay to /readyz answering 200 (migrations checked, leases released, scheduler started). */
+  startupS: number;
+  round: number;
+}
+
+/** Send PLAN.warmup messages, wait until the sink has them; returns the sink's count to measure from. */
+async function warmUp(sut: Sut, sink: Sink, kb: number): Promise<number> {
+  await load(sut.port, 10, PLAN.warmup, kb * KB, 20);
+  const warmUntil = now() + 20_000;
+  while (sink.count() < PLAN.warmup && now() < warmUntil) await sleep(50);
+  return sink.count();
+}
+
+/** One measured end-to-end load: `n` messages over `sessions`, timed until the sink has counted them all (or the cap). */
+async function measureE2e(sut: Sut, sink: Sink, base: number, kb: number, sessions: number, n: number, cpu?: () => number): Promise<E2eRow> {
+  const load1Before = load1();
+  const cpu0 = cpu?.();
+  const t0 = now();
+  const r = await load(sut.port, sessions, n, kb * KB, PLAN.e2eCapS);
+  const acceptSeconds = (now() - t0) / 1000;
+  const until = t0 + PLAN.e2eCapS * 1000;
+  while (sink.count() - base < r.sent && now() < until) await sleep(20);
+  const seconds = (now() - t0) / 1000;
+  const cpu1 = cpu?.();
+  const delivered = sink.count() - base;
+  const row: E2eRow = {
+    system: sut.name, kb, sessions, messages: r.sent, delivered, acceptSeconds, seconds,
+    rate: delivered / seconds, capped: delivered < r.sent || r.capped, load1: load1(), load1Before,
+  };
+  if (cpu0 !== undefined && cpu1 !== undefined && delivered > 0) row.cpuMsPerMsg = ((cpu1 - cpu0) * 1000) / delivered;
+  if (r.error) row.error = r.error;
+  return row;
 }
 
 async function acceptance(suts: Sut[]): Promise<AcceptRow[]> {
@@ -506,6 +635,7 @@ async function acceptance(suts: Sut[]): Promise<AcceptRow[]> {
             rows.push({ system: sut.name, kb, sessions, ...r });
             log(`accept ${sut.name.padEnd(7)} ${kb} KB x ${sessions}: ${r.rate.toFixed(0)} msg/s (${r.sent} in ${r.seconds.toFixed(1)} s${r.capped ? ", time cap" : ""})${r.error ? ` ERROR ${r.error}` : ""}`);
           } finally {
+            if (opts.cpuProf) park.drop();
             await sut.stop();
           }
         }
@@ -528,28 +658,47 @@ async function endToEnd(suts: Sut[]): Promise<E2eRow[]> {
       await sut.start(PORT.sink, tag);
       try {
         // Warm-up: send, wait until delivered, then measure from that baseline.
-        await load(sut.port, 10, PLAN.warmup, kb * KB, 20);
-        const warmUntil = now() + 20_000;
-        while (sink.count() < PLAN.warmup && now() < warmUntil) await sleep(50);
-        const base = sink.count();
-        const n = PLAN.e2eCount[kb];
-        const t0 = now();
-        const r = await load(sut.port, sessions, n, kb * KB, PLAN.e2eCapS);
-        const acceptSeconds = (now() - t0) / 1000;
-        const until = t0 + PLAN.e2eCapS * 1000;
-        while (sink.count() - base < r.sent && now() < until) await sleep(20);
-        const seconds = (now() - t0) / 1000;
-        const delivered = sink.count() - base;
-        const row: E2eRow = {
-          system: sut.name, kb, sessions, messages: r.sent, delivered, acceptSeconds, seconds,
-          rate: delivered / seconds, capped: delivered < r.sent || r.capped, load1: load1(),
-        };
-        if (r.error) row.error = r.error;
+        const base = await warmUp(sut, sink, kb);
+        const cpu = sut.name === "relay" ? () => (sut as RelaySut).cpuSeconds() : undefined;
+        const row = await measureE2e(sut, sink, base, kb, sessions, PLAN.e2eCount[kb], cpu);
         rows.push(row);
-        log(`e2e    ${sut.name.padEnd(7)} ${kb} KB x ${sessions}: ${row.rate.toFixed(0)} msg/s delivered (${delivered}/${r.sent} in ${seconds.toFixed(1)} s; accepted in ${acceptSeconds.toFixed(1)} s)${row.capped ? " [time cap]" : ""}${r.error ? ` ERROR ${r.error}` : ""}`);
+        log(`e2e    ${sut.name.padEnd(7)} ${kb} KB x ${sessions}: ${row.rate.toFixed(0)} msg/s delivered (${row.delivered}/${row.messages} in ${row.seconds.toFixed(1)} s; accepted in ${row.acceptSeconds.toFixed(1)} s)${row.cpuMsPerMsg === undefined ? "" : `, ${row.cpuMsPerMsg.toFixed(3)} ms CPU/msg`}${row.capped ? " [time cap]" : ""}${row.error ? ` ERROR ${row.error}` : ""}`);
       } finally {
         await sut.stop();
         await sink.close();
+      }
+    }
+  }
+  return rows;
+}
+
+/**
+ * Issue 4's deep queue: the end-to-end 5 KB x 20 case with N recipients
+ * already queued and not due (30 days ahead), N from opts.deep, in
+ * PLAN.deepRounds interleaved rounds (10k, 1M, 10k, 1M: drift in the
+ * machine's other load hits both depths alike). Reports msg/s, the relay's
+ * CPU time per delivered message, and the start-up time.
+ */
+async function deepQueue(relay: RelaySut): Promise<DeepRow[]> {
+  const rows: DeepRow[] = [];
+  const kb = 5;
+  const sessions = 20;
+  for (let round = 1; round <= PLAN.deepRounds; round++) {
+    for (const queued of opts.deep) {
+      const sink = new Sink();
+      await sink.open();
+      const tag = `deep-${queued}-${round}`;
+      try {
+        const { prefill, startupS } = await relay.startDeep(PORT.sink, tag, queued);
+        const base = await warmUp(relay, sink, kb);
+        const e2e = await measureE2e(relay, sink, base, kb, sessions, PLAN.deepCount, () => relay.cpuSeconds());
+        const row: DeepRow = { ...e2e, queued, prefill, startupS, round };
+        rows.push(row);
+        log(`deep   relay ${queued.toLocaleString("en")} queued (pre-fill ${prefill.seconds.toFixed(1)} s, start-up ${startupS.toFixed(2)} s): ${row.rate.toFixed(0)} msg/s delivered (${row.delivered}/${row.messages} in ${row.seconds.toFixed(1)} s), ${fmt(row.cpuMsPerMsg, 3)} ms CPU/msg, load ${fmt(row.load1Before, 2)}${row.capped ? " [time cap]" : ""}${row.error ? ` ERROR ${row.error}` : ""}`);
+      } finally {
+        await relay.stop();
+        await sink.close();
+        rmSync(join(RUN, `relay-${tag}`), { recursive: true, force: true }); // 1M recipients is ~350 MB
       }
     }
   }
@@ -625,7 +774,7 @@ async function idleRss(sut: Sut): Promise<RssResult> {
 const fmt = (n: number | undefined, d = 0) => (n === undefined || !Number.isFinite(n) ? "–" : n.toFixed(d));
 const ratio = (a?: number, b?: number) => (a && b ? a / b : undefined);
 
-function report(accept: AcceptRow[], e2e: E2eRow[], rss: RssResult | undefined) {
+function report(accept: AcceptRow[], e2e: E2eRow[], rss: RssResult | undefined, deep: DeepRow[]) {
   const lines: string[] = [];
   const find = <T extends { system: SystemName; kb: number; sessions: number }>(rows: T[], s: SystemName, kb: number, c: number) =>
     rows.find((r) => r.system === s && r.kb === kb && r.sessions === c);
@@ -645,7 +794,40 @@ function report(accept: AcceptRow[], e2e: E2eRow[], rss: RssResult | undefined) 
     lines.push("");
   };
   if (accept.length) table("Durable acceptance", accept, [[5, 20], [5, 200], [50, 20], [50, 200]]);
-  if (e2e.length) table("End to end (accepted -> delivered to smtp-sink)", e2e, [[5, 20], [50, 20]]);
+  if (e2e.length) {
+    table("End to end (accepted -> delivered to smtp-sink)", e2e, [[5, 20], [50, 20]]);
+    const cpu = e2e.filter((r) => r.cpuMsPerMsg !== undefined);
+    if (cpu.length) lines.push(`Relay CPU time per delivered message: ${cpu.map((r) => `${r.kb} KB ${fmt(r.cpuMsPerMsg, 3)} ms`).join(", ")}.`, "");
+  }
+  if (deep.length) {
+    lines.push(
+      "### Deep queue (relay, end to end 5 KB x 20 sessions, N recipients queued and not due)",
+      "",
+      "| queued | round | msg/s | CPU ms/msg | start-up s | pre-fill s | load before |",
+      "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    );
+    for (const r of deep) {
+      lines.push(`| ${r.queued.toLocaleString("en")} | ${r.round} | ${fmt(r.rate)}${r.capped ? "*" : ""} | ${fmt(r.cpuMsPerMsg, 3)} | ${fmt(r.startupS, 2)} | ${fmt(r.prefill.seconds, 1)} | ${fmt(r.load1Before, 2)} |`);
+    }
+    const mean = (q: number, k: "cpuMsPerMsg" | "rate") => {
+      const v = deep.filter((r) => r.queued === q).map((r) => r[k]).filter((x): x is number => x !== undefined);
+      return v.length ? v.reduce((a, b) => a + b, 0) / v.length : undefined;
+    };
+    const [lo, hi] = [Math.min(...opts.deep), Math.max(...opts.deep)];
+    const cpuRatio = ratio(mean(hi, "cpuMsPerMsg"), mean(lo, "cpuMsPerMsg"));
+    const rateRatio = ratio(mean(lo, "rate"), mean(hi, "rate"));
+    ratios.push({ phase: "deep queue", low: lo, high: hi, cpu_per_msg_high_over_low: cpuRatio, time_per_msg_high_over_low: rateRatio });
+    lines.push(
+      "",
+      `Cost at ${hi.toLocaleString("en")} over cost at ${lo.toLocaleString("en")} (means over rounds; target ≤ 1.25): CPU per message ${fmt(cpuRatio, 2)}×, wall time per message ${fmt(rateRatio, 2)}×.`,
+    );
+    const plans = deep.find((r) => r.queued === hi)?.prefill.queries;
+    if (plans) {
+      lines.push("", `Scheduler queries at ${hi.toLocaleString("en")} queued (plan, ms):`);
+      for (const q of plans) lines.push(`- ${q.name}: ${q.plan.join(" / ")} — ${fmt(q.ms, 2)} ms`);
+    }
+    lines.push("");
+  }
   if (rss) {
     lines.push(
       "### Relay memory, 1,000 idle SMTP connections",
@@ -674,6 +856,7 @@ async function main() {
   const dirty = spawnSync("git", ["-C", ROOT, "status", "--porcelain", "src"], { encoding: "utf8" }).stdout.trim() !== "";
   const meta = {
     started,
+    loadAverageAtStart: readFileSync("/proc/loadavg", "utf8").trim(),
     quick: opts.quick,
     plan: PLAN,
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGb: Math.round(totalmem() / 2 ** 30), kernel: version("uname", ["-r"]) },
@@ -684,7 +867,7 @@ async function main() {
     durability: Object.fromEntries(suts.map((s) => [s.name, s.durability])),
     concurrency: Object.fromEntries(suts.map((s) => [s.name, s.concurrencyNote])),
   };
-  log(`relay ${opts.relaySource} @ ${commit.slice(0, 10)}${dirty && opts.relaySource === "worktree" ? " (dirty)" : ""}, Postfix ${meta.postfix.version}, Haraka ${meta.haraka.version}; ${opts.quick ? "quick" : "full"} run`);
+  log(`relay ${opts.relaySource} @ ${commit.slice(0, 10)}${dirty && opts.relaySource === "worktree" ? " (dirty)" : ""}, Postfix ${meta.postfix.version}, Haraka ${meta.haraka.version}; ${opts.quick ? "quick" : "full"} run; load average ${meta.loadAverageAtStart}`);
 
   let accept: AcceptRow[] = [];
   let e2e: E2eRow[] = [];
@@ -696,10 +879,12 @@ async function main() {
     rss = await idleRss(relay);
     log(`rss    relay 1,000 idle: VmRSS ${fmt(rss.rssMb, 1)} MB, VmHWM ${fmt(rss.hwmMb, 1)} MB (${rss.greeted} greeted)`);
   }
-  const { text, ratios } = report(accept, e2e, rss);
+  let deep: DeepRow[] = [];
+  if (opts.phases.has("deep") && relay) deep = await deepQueue(relay as RelaySut);
+  const { text, ratios } = report(accept, e2e, rss, deep);
   const elapsedS = (now() - t0) / 1000;
   mkdirSync(dirname(opts.json), { recursive: true });
-  writeFileSync(opts.json, `${JSON.stringify({ ...meta, elapsedS, acceptance: accept, endToEnd: e2e, idleRss: rss, ratios }, null, 2)}\n`);
+  writeFileSync(opts.json, `${JSON.stringify({ ...meta, elapsedS, loadAverageAtEnd: readFileSync("/proc/loadavg", "utf8").trim(), acceptance: accept, endToEnd: e2e, idleRss: rss, deepQueue: deep, ratios }, null, 2)}\n`);
   console.log(text);
   console.log(`\n(${elapsedS.toFixed(0)} s; JSON in ${opts.json})`);
 }

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { rootCertificates } from "node:tls";
 import { ApiKeyService } from "./auth/api-keys.ts";
 import { UserService } from "./auth/users.ts";
+import { DomainService } from "./auth/domains.ts";
 import { cidrContains } from "./core/cidr.ts";
 import { systemClock } from "./core/clock.ts";
 import type { Config } from "./config/load.ts";
@@ -18,11 +19,13 @@ import { TlsFallbackMemory } from "./delivery/tls-memory.ts";
 import type { Logger } from "./events/log.ts";
 import { adminAuthenticator, anyAuthenticator, hashToken } from "./http/auth.ts";
 import { createHttpApp } from "./http/app.ts";
+import { createInboundAuth } from "./auth/inbound/index.ts";
 import { AuthThrottle } from "./ingress/auth-throttle.ts";
 import { smtpHooks } from "./ingress/smtp-hooks.ts";
-import { Ingress } from "./ingress/submit.ts";
+import { Ingress, type Submission } from "./ingress/submit.ts";
 import type { Runtime } from "./platform/runtime.ts";
 import { CredentialStore } from "./queue/credentials.ts";
+import { DomainStore } from "./queue/domains.ts";
 import { openQueue } from "./queue/open.ts";
 import { QueueStore } from "./queue/store.ts";
 import { DEFAULT_TIMEOUTS, type ClientTimeouts } from "./smtp/client/index.ts";
@@ -148,13 +151,36 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
       idleMs: 2000,
     },
   });
-  const ingress = new Ingress({ store, clock, hostname: config.hostname, onEnqueued: () => loop.wake() });
+  const domains = new DomainService({
+    store: new DomainStore(database),
+    clock,
+    // Uncached per check: a record just published is seen at once.
+    resolver: () => createResolver(createDnsClient({ servers: config.dnsServers }), { clock }),
+    hostname: config.hostname,
+    sourceIp: config.sourceIp,
+    bounceDomain: config.bounceDomain,
+    rotationGraceMs: config.dkimRotationGrace,
+    checkIntervalMs: config.domainCheckInterval,
+    log,
+  });
+  // DKIM signs only what our own submitters send (API, SMTP AUTH, trusted networks), never mail
+  // that anyone may send to RELAY_BOUNCE_DOMAIN; and only From domains in the submitter's grant.
+  const mayBeSigned = (s: Submission) =>
+    s.source === "http" || s.authUser !== undefined || (s.clientIp !== undefined && cidrContains(config.relayNetworks, s.clientIp));
+  const ingress = new Ingress({
+    store,
+    clock,
+    hostname: config.hostname,
+    onEnqueued: () => loop.wake(),
+    sign: async (message, s) => (mayBeSigned(s) ? domains.sign(message, s.senderDomains) : message),
+  });
 
   const hooks = smtpHooks({
     ingress,
     policy: { relayNetworks: config.relayNetworks, bounceDomain: config.bounceDomain },
     authenticator: users,
     throttle: new AuthThrottle(clock),
+    inbound: createInboundAuth({ resolver, clock, hostname: config.hostname, log }),
   });
   const smtpOptions: SmtpServerOptions = {
     hostname: config.hostname,
@@ -189,8 +215,12 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
       ready: async () => listening && (await database.client.execute("SELECT 1").then(() => true, () => false)),
       clock,
       version,
+      domains,
     }).fetch,
   });
+  const domainChecks = setInterval(() => {
+    domains.maintain().catch((error) => log("warn", "checking sending domains failed", { error: String(error) }));
+  }, config.domainCheckInterval);
   const pruneIdempotency = setInterval(() => {
     credentials.pruneResponses(IDEMPOTENCY_TTL_MS).catch((error) => log("warn", "pruning idempotency keys failed", { error: String(error) }));
   }, 3_600_000);
@@ -213,6 +243,7 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
     async stop() {
       listening = false;
       clearInterval(pruneIdempotency);
+      clearInterval(domainChecks);
       await Promise.all(allSmtp.map((s) => s.close()));
       await loop.stop(SHUTDOWN_GRACE_MS);
       await Promise.all(allSmtp.map((s) => s.closeAll()));

@@ -58,3 +58,11 @@ declare module "mailauth/lib/tools.js" {
   /** The entry of `domainList` aligned with `fromDomain` (organizational domain unless `strict`), or false. */
   export function getAlignment(fromDomain: string, domainList: string[], strict?: boolean): { domain: string } | false;
 }
+
+declare module "mailauth/lib/dmarc/get-dmarc-record.js" {
+  /** The DMARC record of `domain`, or of its organizational domain when it has none (isOrgRecord); false when neither has one. */
+  export default function getDmarcRecord(
+    domain: string,
+    resolver: (name: string, type: string) => Promise<unknown>,
+  ): Promise<false | { rr: string; isOrgRecord: boolean; p?: string; sp?: string; rua?: string; [tag: string]: unknown }>;
+}

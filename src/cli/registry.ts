@@ -1,11 +1,13 @@
 import type { Command } from "./command.ts";
+import { dkimCommand } from "./commands/dkim.ts";
+import { domainsCommand } from "./commands/domains.ts";
 import { keysCommand } from "./commands/keys.ts";
 import { migrateCommand } from "./commands/migrate.ts";
 import { serveCommand } from "./commands/serve.ts";
 import { usersCommand } from "./commands/users.ts";
 import { versionCommand } from "./commands/version.ts";
 
-export const COMMANDS: readonly Command[] = [serveCommand, migrateCommand, versionCommand, usersCommand, keysCommand];
+export const COMMANDS: readonly Command[] = [serveCommand, migrateCommand, versionCommand, usersCommand, keysCommand, domainsCommand, dkimCommand];
 
 export function mainUsage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -43,6 +43,10 @@ export interface Config {
   /** Caps every outbound SMTP stage timeout; unset: RFC 5321 4.5.3.2 values. */
   readonly commandTimeout?: number;
   readonly bounceDomain?: string;
+  /** How long a replaced DKIM key's record stays listed as needed after a rotation. */
+  readonly dkimRotationGrace: number;
+  /** How often the relay checks DNS for DKIM keys waiting to be published. */
+  readonly domainCheckInterval: number;
   readonly nodeId: string;
   readonly sharedDbUrl?: string;
   readonly sharedDbToken?: string;
@@ -103,6 +107,8 @@ export function loadConfig(env: Record<string, string | undefined>, systemHostna
     connectTimeout: raw.RELAY_CONNECT_TIMEOUT,
     commandTimeout: raw.RELAY_COMMAND_TIMEOUT,
     bounceDomain: raw.RELAY_BOUNCE_DOMAIN?.toLowerCase(),
+    dkimRotationGrace: raw.RELAY_DKIM_ROTATION_GRACE,
+    domainCheckInterval: raw.RELAY_DOMAIN_CHECK_INTERVAL,
     nodeId: raw.RELAY_NODE_ID ?? systemHostname,
     sharedDbUrl: raw.RELAY_SHARED_DB_URL,
     sharedDbToken: raw.RELAY_SHARED_DB_TOKEN,

@@ -7,6 +7,7 @@ import type { Submission } from "../ingress/submit.ts";
 import type { QueueStore } from "../queue/store.ts";
 import { requireBearer, type AuthEnv, type Authenticator } from "./auth.ts";
 import { renderDocs } from "./docs.ts";
+import { domainRoutes, type DomainRouteDeps } from "./domains.ts";
 import { eventRoutes } from "./events.ts";
 import type { IdempotencyStore } from "./idempotency.ts";
 import { messageRoutes } from "./messages.ts";
@@ -30,6 +31,8 @@ export interface HttpDeps {
   readonly clock?: Clock;
   /** Shown in /openapi.json; default "0.0.0". */
   readonly version?: string;
+  /** Sending domains and DKIM keys (`DomainService`); without it, /v1/domains is not served. */
+  readonly domains?: DomainRouteDeps;
 }
 
 const statusSchema = v.pipe(v.object({ status: v.string() }), v.metadata({ ref: "Status" }));
@@ -98,6 +101,7 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
     }),
   );
   app.route("/v1/events", eventRoutes(deps.store));
+  if (deps.domains) app.route("/v1/domains", domainRoutes(deps.domains));
   app.notFound((c) => problem(c, 404, "Not Found", `no route ${c.req.method} ${c.req.path}`));
   app.onError((error, c) => {
     console.error(error);

@@ -177,6 +177,7 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
         body: prepared.body,
         source: "http",
         authUser: c.get("principal").id,
+        senderDomains: c.get("principal").domains,
         tags: options.tags,
         metadata: options.priority ? { ...options.metadata, priority: options.priority } : options.metadata,
         sendAt: options.send_at ? Math.max(Date.parse(options.send_at), deps.clock.now()) : undefined,

@@ -24,6 +24,7 @@ export function openApiDocument(app: Hono<any>, version: string): () => Promise<
         tags: [
           { name: "messages", description: "Send, inspect and cancel messages" },
           { name: "events", description: "The durable event log" },
+          { name: "domains", description: "Sending domains: DKIM keys, DNS records to publish, checks, key rotation" },
           { name: "meta", description: "Health and this description" },
         ],
         components: {

@@ -1,4 +1,6 @@
+import type { InboundAuth } from "../auth/inbound/index.ts";
 import { formatMailbox } from "../core/address.ts";
+import { cidrContains } from "../core/cidr.ts";
 import { reply } from "../core/reply.ts";
 import type { SessionInfo, SmtpServerHooks } from "../smtp/server/index.ts";
 import { mayRelay, type AccessPolicy } from "./access.ts";
@@ -16,6 +18,12 @@ export interface SmtpHookDeps {
   readonly authenticator: SmtpAuthenticator;
   readonly throttle: AuthThrottle;
   readonly sleep?: (ms: number) => Promise<void>;
+  /**
+   * SPF/DKIM/DMARC/ARC checks for mail from outside: unauthenticated clients
+   * outside RELAY_RELAY_NETWORKS (which may only send to RELAY_BOUNCE_DOMAIN).
+   * Without it such mail is queued unchecked.
+   */
+  readonly inbound?: InboundAuth;
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -65,6 +73,17 @@ export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
     },
 
     async onData(session, envelope, message) {
+      let body = message;
+      let authResults: Record<string, unknown> | undefined;
+      if (deps.inbound && session.user === undefined && !cidrContains(policy.relayNetworks, session.remoteAddress)) {
+        const stamped = await deps.inbound.stamp(message, {
+          clientIp: session.remoteAddress,
+          heloName: session.heloName,
+          mailFrom: envelope.mailFrom ? formatMailbox(envelope.mailFrom) : null,
+        });
+        body = stamped.message;
+        authResults = stamped.record;
+      }
       const id = await ingress.submit({
         mailFrom: envelope.mailFrom ? formatMailbox(envelope.mailFrom) : "",
         recipients: envelope.recipients.map((r) => ({
@@ -72,7 +91,7 @@ export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
           notify: r.params.notify,
           orcpt: r.params.orcpt,
         })),
-        body: message,
+        body,
         source: "smtp",
         clientIp: session.remoteAddress,
         clientHelo: session.heloName,
@@ -80,6 +99,7 @@ export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
         tls: session.secure,
         dsnRet: envelope.mailParams.ret,
         dsnEnvid: envelope.mailParams.envid,
+        authResults,
       });
       return reply(250, "2.0.0", `OK queued as ${id}`);
     },

@@ -24,6 +24,10 @@ export interface Submission {
   readonly tags?: readonly string[];
   readonly metadata?: Readonly<Record<string, unknown>>;
   readonly sendAt?: number;
+  /** Inbound SPF/DKIM/DMARC/ARC results (mail from outside), recorded in the `received` event. */
+  readonly authResults?: Readonly<Record<string, unknown>>;
+  /** Sender domains the submitter may use (its grant); empty or absent = any. The DKIM signer signs only these. */
+  readonly senderDomains?: readonly string[];
 }
 
 export interface IngressDeps {
@@ -32,6 +36,8 @@ export interface IngressDeps {
   readonly hostname: string;
   /** Told after every durable enqueue, so the delivery loop can wake without polling. */
   readonly onEnqueued: () => void;
+  /** DKIM signing, applied after the trace headers are added; returns the message to store. */
+  readonly sign?: (message: Uint8Array, submission: Submission) => Promise<Uint8Array>;
 }
 
 /** The one way into the queue, shared by the SMTP and HTTP front ends. */
@@ -39,7 +45,8 @@ export class Ingress {
   constructor(private readonly deps: IngressDeps) {}
 
   async submit(s: Submission): Promise<string> {
-    const body = prependHeaders(s.body, this.addedHeaders(s));
+    const traced = prependHeaders(s.body, this.addedHeaders(s));
+    const body = this.deps.sign ? await this.deps.sign(traced, s) : traced;
     const message: NewMessage = {
       mailFrom: s.mailFrom,
       recipients: uniqueRecipients(s.recipients).map((r) => ({ ...r, domain: domainOf(r.address) })),
@@ -52,6 +59,7 @@ export class Ingress {
       tags: s.tags,
       metadata: s.metadata,
       sendAt: s.sendAt,
+      authResults: s.authResults,
     };
     const id = await this.deps.store.enqueue(message);
     this.deps.onEnqueued();

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { blob, index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { blob, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /** One accepted message: envelope sender, the raw RFC 5322 bytes, and what the submitter attached. */
 export const messages = sqliteTable("messages", {
@@ -136,4 +136,46 @@ export const idempotencyKeys = sqliteTable(
     createdAt: integer("created_at").notNull(),
   },
   (t) => [primaryKey({ columns: [t.owner, t.key] }), index("idempotency_created").on(t.createdAt)],
+);
+
+/** Sending domains: the relay signs mail whose From is at one of them (DKIM). */
+export const sendingDomains = sqliteTable("sending_domains", {
+  /** Lower case, IDN as A-labels. */
+  domain: text("domain").primaryKey(),
+  createdAt: integer("created_at").notNull(),
+  /** The last DNS check (`domains check`, a rotation, the periodic check) and when it ran. */
+  lastCheck: text("last_check", { mode: "json" }).$type<Record<string, unknown>>(),
+  lastCheckedAt: integer("last_checked_at"),
+});
+
+export const dkimAlgorithms = ["rsa", "ed25519"] as const;
+/**
+ * active: signs (at most one per domain and algorithm). pending: made by a
+ * rotation or a keygen, waits until its record is visible in DNS, then
+ * becomes active. retiring: replaced; no longer signs, but its record must
+ * stay published until retire_after (mail in flight, verifiers' caches).
+ * retired: the record may be removed.
+ */
+export const dkimKeyStates = ["active", "pending", "retiring", "retired"] as const;
+export type DkimKeyState = (typeof dkimKeyStates)[number];
+
+/** DKIM signing keys per sending domain and selector. The private key never leaves the node's services. */
+export const dkimKeys = sqliteTable(
+  "dkim_keys",
+  {
+    id: text("id").primaryKey(),
+    domain: text("domain").notNull().references(() => sendingDomains.domain, { onDelete: "cascade" }),
+    selector: text("selector").notNull(),
+    algorithm: text("algorithm", { enum: dkimAlgorithms }).notNull(),
+    /** PKCS#8 PEM. */
+    privateKey: text("private_key").notNull(),
+    /** The p= value of the TXT record. */
+    publicKey: text("public_key").notNull(),
+    state: text("state", { enum: dkimKeyStates }).notNull(),
+    createdAt: integer("created_at").notNull(),
+    activatedAt: integer("activated_at"),
+    /** When a retiring key's record may be removed (the grace period's end). */
+    retireAfter: integer("retire_after"),
+  },
+  (t) => [uniqueIndex("dkim_keys_domain_selector").on(t.domain, t.selector)],
 );

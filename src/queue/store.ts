@@ -26,6 +26,8 @@ export interface NewMessage {
   readonly dsnEnvid?: string;
   readonly tags?: readonly string[];
   readonly metadata?: Readonly<Record<string, unknown>>;
+  /** Inbound SPF/DKIM/DMARC/ARC results, recorded in the `received` event. */
+  readonly authResults?: Readonly<Record<string, unknown>>;
   /** Scheduled delivery: not attempted before this time. */
   readonly sendAt?: number;
 }
@@ -168,7 +170,14 @@ export class QueueStore {
       m.recipients.map((r) => [id, r.address, r.domain, "queued", Math.max(now, m.sendAt ?? now), r.notify?.join(",") ?? null, r.orcpt ?? null, now]),
     );
     const eventRows = items.flatMap(({ id, message: m }) => {
-      const data = json({ mail_from: m.mailFrom, source: m.source, size: m.body.byteLength, tags: m.tags, metadata: m.metadata });
+      const data = json({
+        mail_from: m.mailFrom,
+        source: m.source,
+        size: m.body.byteLength,
+        tags: m.tags,
+        metadata: m.metadata,
+        auth: m.authResults,
+      });
       return m.recipients.map((r) => [now, "received", id, r.address, data]);
     });
     return [

@@ -42,8 +42,6 @@ export interface DmarcOutcome {
   readonly p?: string;
   readonly sp?: string;
   readonly pct?: number;
-  /** The record's own domain: the From domain or its organizational domain. */
-  readonly recordDomain?: string;
   readonly record?: string;
   /** What policy asks for this message: the policy on fail, "none" on pass. */
   readonly disposition?: DmarcPolicy;

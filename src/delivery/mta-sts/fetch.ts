@@ -13,7 +13,7 @@
  * - Failures are values, never exceptions.
  *
  * Own HTTP over node:tls rather than node:https: node:https with a custom
- * lookup behaves differently on Bun and Deno. TCP comes from the platform's
+ * lookup behaves differently across runtimes. TCP comes from the platform's
  * connectTcp (which binds RELAY_SOURCE_IP); TLS is tls.connect over that
  * socket, as the platform's STARTTLS client does (this fetch also wants ALPN
  * and its own deadline handling). `ca` comes from RELAY_TLS_CA_FILE: the

@@ -1,0 +1,185 @@
+import { formatReport, type DomainCheckReport } from "../../auth/domain-check.ts";
+import { formatRecord, type RecordToPublish } from "../../auth/domain-records.ts";
+import { DomainError, DomainService, parseAlgorithm, parseDomain, type DomainView } from "../../auth/domains.ts";
+import { selectorProblem } from "../../auth/dkim-keys.ts";
+import { systemClock } from "../../core/clock.ts";
+import { UsageError } from "../../core/errors.ts";
+import { createDnsClient } from "../../dns/client.ts";
+import { createResolver } from "../../dns/resolver.ts";
+import type { DkimKeyInfo } from "../../queue/domains.ts";
+import { DomainStore } from "../../queue/domains.ts";
+import { openQueue } from "../../queue/open.ts";
+import type { Command, CommandContext } from "../command.ts";
+import { printTable } from "./users.ts";
+
+const USAGE = `Usage:
+  relay domains add DOMAIN [--selector S] [--algorithm rsa|ed25519|both] [--json]
+  relay domains list [--json]
+  relay domains show DOMAIN [--json]
+  relay domains check DOMAIN [--json]
+  relay domains rotate DOMAIN [--json]
+
+Sending domains: the relay DKIM-signs mail whose From header is at exactly
+one of them (a key for example.com does not sign news.example.com).
+
+  add      create the domain's DKIM key(s) and print every DNS record to
+           publish: SPF, DKIM, DMARC, the return path (with
+           RELAY_BOUNCE_DOMAIN), and the optional MTA-STS and TLS-RPT.
+           --algorithm: rsa (RSA-2048, the default), ed25519, or both (an
+           RSA and an Ed25519 signature on every message; the Ed25519 key's
+           selector is S-ed25519 when --selector S is given).
+           --selector: default rsaYYYYMMDD / edYYYYMMDD.
+           A running relay picks the new keys up within seconds.
+  list     one domain a line: keys (selector/algorithm/state) and the last
+           check.
+  show     the records to publish again, and the last check.
+  check    look every record up in DNS (RELAY_DNS_SERVERS): PASS, FAIL or
+           WARN each, with the fix, and what a receiver would conclude (SPF
+           for RELAY_SOURCE_IP, DKIM, DMARC, return-path alignment). A
+           rotated key waiting for its record starts signing once it is
+           visible. Exit status 1 when a required record fails.
+  rotate   new DKIM key(s) with a new selector; the relay keeps signing with
+           the current key until the new record is visible in DNS, then
+           keeps listing the old record as still needed for
+           RELAY_DKIM_ROTATION_GRACE (default 7d).
+
+--json prints the same as JSON. Private keys are never printed.
+Options: --env-file FILE loads RELAY_* defaults from a file.`;
+
+const ALLOWED: Record<string, readonly string[]> = {
+  add: ["selector", "algorithm", "json"],
+  list: ["json"],
+  show: ["json"],
+  check: ["json"],
+  rotate: ["json"],
+};
+
+export const domainsCommand: Command = {
+  name: "domains",
+  summary: "sending domains: add D [--selector S] [--algorithm rsa|ed25519|both], list, show D, check D, rotate D",
+  usage: USAGE,
+  options: {
+    selector: { type: "string" },
+    algorithm: { type: "string" },
+    json: { type: "boolean" },
+  },
+  async run(context) {
+    const [action, ...rest] = context.positionals;
+    if (action === undefined || !(action in ALLOWED)) {
+      const what = action === undefined ? "missing action" : `unknown action ${JSON.stringify(action)}`;
+      throw new UsageError([`domains: ${what}: expected add, list, show, check or rotate; see "relay domains --help"`]);
+    }
+    const allowed = ALLOWED[action]!;
+    const extra = ["selector", "algorithm", "json"].filter((o) => context.options[o] !== undefined && !allowed.includes(o));
+    if (extra.length > 0) throw new UsageError(extra.map((o) => `domains ${action}: --${o} does not apply`));
+    const json = context.options.json === true;
+    if (action === "list") {
+      if (rest.length > 0) throw new UsageError([`domains list: unexpected argument ${JSON.stringify(rest[0])}`]);
+      return withDomains(context, async (domains) => {
+        const all = await domains.list();
+        if (json) context.print(JSON.stringify(all.map(viewJson)));
+        else if (all.length === 0) context.print("relay: no sending domains");
+        else printTable(context, all.map((d) => [d.domain, keysText(d.keys), lastCheckText(d.lastCheck)]));
+        return 0;
+      });
+    }
+    if (rest.length !== 1) throw new UsageError([`expected: relay domains ${action} DOMAIN`]);
+    const domain = parseDomain(rest[0]!);
+    if (action === "add") {
+      const selector = typeof context.options.selector === "string" ? context.options.selector : undefined;
+      const algorithm = parseAlgorithm(context.options.algorithm, true);
+      const problem = selector === undefined ? undefined : selectorProblem(selector);
+      if (problem) throw new UsageError([problem]);
+      return withDomains(context, async (domains) => {
+        const view = await domains.add(domain, { selector, algorithm });
+        if (json) context.print(JSON.stringify(viewJson(view)));
+        else {
+          context.print(`relay: added sending domain ${view.domain} (DKIM ${keysText(view.keys)})`);
+          printRecords(context, view.domain, view.records);
+          context.print(`Then run "relay domains check ${view.domain}" to see whether DNS matches.`);
+        }
+        return 0;
+      });
+    }
+    return withDomains(context, async (domains) => {
+      if (action === "show") {
+        const view = await domains.get(domain);
+        if (!view) throw new DomainError(404, `no sending domain ${domain}`);
+        if (json) context.print(JSON.stringify(viewJson(view)));
+        else {
+          context.print(`${view.domain}: DKIM ${keysText(view.keys)}; last check: ${lastCheckText(view.lastCheck)}`);
+          printRecords(context, view.domain, view.records);
+        }
+        return 0;
+      }
+      if (action === "rotate") {
+        const { keys, check } = await domains.rotate(domain);
+        const view = await domains.get(domain);
+        if (json) context.print(JSON.stringify({ new_keys: keys, check, domain: view ? viewJson(view) : null }));
+        else {
+          context.print(`relay: new DKIM key(s) for ${domain}: ${keysText(keys)}`);
+          printRecords(context, domain, (view?.records ?? []).filter((r) => r.purpose === "dkim"));
+        }
+        return 0;
+      }
+      const report = await domains.check(domain);
+      if (json) context.print(JSON.stringify(report));
+      else for (const line of formatReport(report)) context.print(line);
+      return report.ok ? 0 : 1;
+    });
+  },
+};
+
+function printRecords(context: CommandContext, domain: string, records: readonly RecordToPublish[]): void {
+  context.print("");
+  context.print(`DNS records to publish for ${domain}:`);
+  for (const record of records) {
+    context.print("");
+    for (const line of formatRecord(record)) context.print(line);
+  }
+  context.print("");
+}
+
+function keysText(keys: readonly DkimKeyInfo[]): string {
+  const shown = keys.filter((k) => k.state !== "retired");
+  return shown.length === 0 ? "no keys" : shown.map((k) => `${k.selector}/${k.algorithm}/${k.state}`).join(", ");
+}
+
+function lastCheckText(check: DomainCheckReport | null): string {
+  return check === null ? "never checked" : `${check.ok ? "ok" : "failing"} at ${check.checkedAt}`;
+}
+
+export function viewJson(view: DomainView) {
+  return {
+    domain: view.domain,
+    created_at: new Date(view.createdAt).toISOString(),
+    keys: view.keys,
+    records: view.records,
+    last_check: view.lastCheck,
+  };
+}
+
+/** The domain service over the node's database and its resolver (RELAY_DNS_SERVERS). 404/409 print and exit 1. */
+export async function withDomains(context: CommandContext, body: (domains: DomainService) => Promise<number>): Promise<number> {
+  const config = context.config();
+  const { database } = await openQueue(config);
+  try {
+    const domains = new DomainService({
+      store: new DomainStore(database),
+      clock: systemClock,
+      resolver: () => createResolver(createDnsClient({ servers: config.dnsServers })),
+      hostname: config.hostname,
+      sourceIp: config.sourceIp,
+      bounceDomain: config.bounceDomain,
+      rotationGraceMs: config.dkimRotationGrace,
+      checkIntervalMs: config.domainCheckInterval,
+    });
+    return await body(domains);
+  } catch (error) {
+    if (!(error instanceof DomainError)) throw error;
+    console.error(`relay: ${error.message}`);
+    return 1;
+  } finally {
+    await database.close();
+  }
+}
