@@ -21,6 +21,7 @@ import { adminAuthenticator, anyAuthenticator, hashToken } from "./http/auth.ts"
 import { createHttpApp } from "./http/app.ts";
 import { createInboundAuth } from "./auth/inbound/index.ts";
 import { AuthThrottle } from "./ingress/auth-throttle.ts";
+import { loggedHooks } from "./ingress/logged-hooks.ts";
 import { smtpHooks } from "./ingress/smtp-hooks.ts";
 import { Ingress, type Submission } from "./ingress/submit.ts";
 import type { Runtime } from "./platform/runtime.ts";
@@ -175,13 +176,16 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
     sign: async (message, s) => (mayBeSigned(s) ? domains.sign(message, s.senderDomains) : message),
   });
 
-  const hooks = smtpHooks({
-    ingress,
-    policy: { relayNetworks: config.relayNetworks, bounceDomain: config.bounceDomain },
-    authenticator: users,
-    throttle: new AuthThrottle(clock),
-    inbound: createInboundAuth({ resolver, clock, hostname: config.hostname, log }),
-  });
+  const hooks = loggedHooks(
+    smtpHooks({
+      ingress,
+      policy: { relayNetworks: config.relayNetworks, bounceDomain: config.bounceDomain },
+      authenticator: users,
+      throttle: new AuthThrottle(clock),
+      inbound: createInboundAuth({ resolver, clock, hostname: config.hostname, log }),
+    }),
+    log,
+  );
   const smtpOptions: SmtpServerOptions = {
     hostname: config.hostname,
     maxMessageBytes: config.maxMessageBytes,

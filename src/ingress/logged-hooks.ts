@@ -1,0 +1,21 @@
+import type { Logger } from "../events/log.ts";
+import type { SmtpServerHooks } from "../smtp/server/index.ts";
+
+/**
+ * The SMTP server answers a failing hook with 451 and never shows the error
+ * to the client (it may hold secrets); this makes sure the operator sees it.
+ */
+export function loggedHooks(hooks: SmtpServerHooks, log: Logger): SmtpServerHooks {
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, hook] of Object.entries(hooks) as [string, (...args: unknown[]) => Promise<unknown>][]) {
+    wrapped[name] = async (...args: unknown[]) => {
+      try {
+        return await hook(...args);
+      } catch (error) {
+        log("error", `SMTP ${name} failed`, { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+        throw error;
+      }
+    };
+  }
+  return wrapped as unknown as SmtpServerHooks;
+}
