@@ -1,6 +1,7 @@
 import type { Clock } from "../core/clock.ts";
 import { reply, type Reply } from "../core/reply.ts";
-import type { PendingDsn, QueueStore, SettledDsn } from "../queue/store.ts";
+import type { PendingDsn, SettledDsn } from "../queue/records.ts";
+import type { QueueStore } from "../queue/store.ts";
 import { dsnMessage, type ReportedRecipient } from "./bounce.ts";
 
 export interface DsnSweeperDeps {

@@ -1,7 +1,8 @@
 import type { Clock } from "../core/clock.ts";
 import { replyText } from "../core/reply.ts";
 import { GroupCommit } from "../queue/group-commit.ts";
-import type { Claim, Outcome, QueueStore } from "../queue/store.ts";
+import type { Claim, Outcome } from "../queue/records.ts";
+import type { QueueStore } from "../queue/store.ts";
 import type { DsnKind } from "../queue/schema.ts";
 import { wantsDelayReport, wantsFailureReport, wantsSuccessReport } from "./bounce.ts";
 import { nextRetry, type RetryPolicy } from "./retry.ts";

@@ -1,6 +1,7 @@
 import type { Clock } from "../core/clock.ts";
 import { reply } from "../core/reply.ts";
-import type { Claim, QueueStore } from "../queue/store.ts";
+import type { Claim } from "../queue/records.ts";
+import type { QueueStore } from "../queue/store.ts";
 import { classifyTransportError } from "./classify.ts";
 import { Destination, type DestinationLimits } from "./destination.ts";
 import { DsnSweeper } from "./dsn-sweeper.ts";

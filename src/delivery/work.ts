@@ -1,5 +1,5 @@
 import type { Reply } from "../core/reply.ts";
-import type { Claim } from "../queue/store.ts";
+import type { Claim } from "../queue/records.ts";
 import type { Classification } from "./classify.ts";
 
 /** One message's leased recipients that go to the same destination: one SMTP transaction (or a few). */

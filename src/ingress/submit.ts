@@ -1,6 +1,7 @@
 import type { Clock } from "../core/clock.ts";
 import { newId } from "../core/id.ts";
-import type { NewMessage, QueueStore } from "../queue/store.ts";
+import type { NewMessage } from "../queue/records.ts";
+import type { QueueStore } from "../queue/store.ts";
 import { hasHeader, prependHeaders } from "./headers.ts";
 
 export interface SubmittedRecipient {

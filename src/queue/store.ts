@@ -5,105 +5,9 @@ import type { Clock } from "../core/clock.ts";
 import { newId } from "../core/id.ts";
 import type { Database } from "./database.ts";
 import { GroupCommit } from "./group-commit.ts";
-import { insertRows } from "./raw-insert.ts";
-import { events, messages, recipients, settings, type DsnKind, type EventType, type RecipientState } from "./schema.ts";
-
-export interface NewRecipient {
-  readonly address: string;
-  readonly domain: string;
-  readonly notify?: readonly string[];
-  readonly orcpt?: string;
-}
-
-export interface NewMessage {
-  readonly mailFrom: string;
-  readonly recipients: readonly NewRecipient[];
-  readonly body: Uint8Array;
-  readonly source: "smtp" | "http" | "bounce";
-  readonly clientIp?: string;
-  readonly authUser?: string;
-  readonly dsnRet?: "FULL" | "HDRS";
-  readonly dsnEnvid?: string;
-  readonly tags?: readonly string[];
-  readonly metadata?: Readonly<Record<string, unknown>>;
-  /** Inbound SPF/DKIM/DMARC/ARC results, recorded in the `received` event. */
-  readonly authResults?: Readonly<Record<string, unknown>>;
-  /** Scheduled delivery: not attempted before this time. */
-  readonly sendAt?: number;
-}
-
-/** A recipient the delivery loop has leased, with what it needs from its message. */
-export interface Claim {
-  readonly recipientId: number;
-  readonly messageId: string;
-  readonly address: string;
-  readonly domain: string;
-  readonly attempts: number;
-  readonly dsnNotify?: string;
-  readonly dsnOrcpt?: string;
-  /** Set once the recipient's one "delayed" DSN has been decided. */
-  readonly delayNotifiedAt?: number;
-  readonly mailFrom: string;
-  readonly messageCreatedAt: number;
-  /** The submitter's tags and metadata, echoed in every event about the message. */
-  readonly tags?: readonly string[];
-  readonly metadata?: Readonly<Record<string, unknown>>;
-}
-
-export type FinalState = Extract<RecipientState, "delivered" | "bounced" | "expired">;
-
-/** What one attempt did to one recipient; written with its event in one transaction. */
-export interface Outcome {
-  readonly recipientId: number;
-  readonly messageId: string;
-  readonly address: string;
-  readonly state: FinalState | "deferred";
-  readonly reply: string;
-  /** For deferred: when to try again. */
-  readonly nextAttemptAt?: number;
-  /** False when nothing was tried (a suspended destination): the attempt count stays. */
-  readonly counted?: boolean;
-  readonly event: Readonly<Record<string, unknown>>;
-  /** The remote MTA of this attempt, kept for a later DSN's Remote-MTA. */
-  readonly remoteMta?: string;
-  /**
-   * A DSN this outcome calls for, marked on the recipient in the same
-   * transaction (the DSN sweeper sends it). On a final state without one, a
-   * delay warning not yet sent is dropped: it would be stale.
-   */
-  readonly dsn?: DsnKind;
-  /** Events that follow the state change's own, such as a complaint after a delivery. */
-  readonly followingEvents?: readonly { readonly type: EventType; readonly data: Readonly<Record<string, unknown>> }[];
-}
-
-/** A recipient that owes its sender a DSN, with what the report needs. */
-export interface PendingDsnRecipient {
-  readonly recipientId: number;
-  readonly address: string;
-  readonly kind: DsnKind;
-  readonly state: RecipientState;
-  readonly lastReply?: string;
-  readonly lastMta?: string;
-  readonly dsnOrcpt?: string;
-  readonly updatedAt: number;
-}
-
-/** A message whose pending DSN marks can be reported now: none of its recipients is in flight. */
-export interface PendingDsn {
-  readonly messageId: string;
-  readonly mailFrom: string;
-  readonly createdAt: number;
-  readonly body: Uint8Array;
-  readonly dsnRet: "FULL" | "HDRS" | null;
-  readonly dsnEnvid: string | null;
-  readonly recipients: readonly PendingDsnRecipient[];
-}
-
-/** What the sweeper did with one PendingDsn: the DSN to enqueue (if any) and the marks it answers. */
-export interface SettledDsn {
-  readonly dsn?: NewMessage;
-  readonly recipients: readonly { readonly recipientId: number; readonly kind: DsnKind }[];
-}
+import { messageInserts } from "./message-rows.ts";
+import type { Claim, NewMessage, Outcome, PendingDsn, PendingDsnRecipient, SettledDsn } from "./records.ts";
+import { events, messages, recipients, settings, type DsnKind, type EventType } from "./schema.ts";
 
 /** Rows per statement when a list of ids is bound, well under SQLite's limit of variables. */
 const ROWS_PER_INSERT = 500;
@@ -115,12 +19,6 @@ function chunks<T>(rows: readonly T[], size: number): T[][] {
 }
 
 type Statement = BatchItem<"sqlite"> | InStatement;
-
-const MESSAGE_COLUMNS = [
-  "id", "created_at", "mail_from", "source", "client_ip", "auth_user", "size", "dsn_ret", "dsn_envid", "tags", "metadata", "body",
-];
-const RECIPIENT_COLUMNS = ["message_id", "address", "domain", "state", "next_attempt_at", "dsn_notify", "dsn_orcpt", "updated_at"];
-const EVENT_COLUMNS = ["at", "type", "message_id", "recipient", "data"];
 
 const EVENT_OF_STATE: Record<Outcome["state"], EventType> = {
   delivered: "delivered",
@@ -138,7 +36,7 @@ export class QueueStore {
     private readonly clock: Clock,
     private readonly nodeId: string,
   ) {
-    this.enqueues = new GroupCommit((items) => this.writeBatch(this.insertStatements(items)));
+    this.enqueues = new GroupCommit((items) => this.writeBatch(messageInserts(items, this.clock.now())));
   }
 
   /** Durably store a message and its recipients; resolves after the commit that carries it. */
@@ -146,45 +44,6 @@ export class QueueStore {
     const id = newId(this.clock.now());
     await this.enqueues.submit({ id, message });
     return id;
-  }
-
-  /** Inserts for a whole group of messages: a few multi-row statements rather than three per message. */
-  private insertStatements(items: readonly { id: string; message: NewMessage }[]): InStatement[] {
-    const now = this.clock.now();
-    const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
-    const messageRows = items.map(({ id, message: m }) => [
-      id,
-      now,
-      m.mailFrom,
-      m.source,
-      m.clientIp ?? null,
-      m.authUser ?? null,
-      m.body.byteLength,
-      m.dsnRet ?? null,
-      m.dsnEnvid ?? null,
-      json(m.tags),
-      json(m.metadata),
-      m.body,
-    ]);
-    const recipientRows = items.flatMap(({ id, message: m }) =>
-      m.recipients.map((r) => [id, r.address, r.domain, "queued", Math.max(now, m.sendAt ?? now), r.notify?.join(",") ?? null, r.orcpt ?? null, now]),
-    );
-    const eventRows = items.flatMap(({ id, message: m }) => {
-      const data = json({
-        mail_from: m.mailFrom,
-        source: m.source,
-        size: m.body.byteLength,
-        tags: m.tags,
-        metadata: m.metadata,
-        auth: m.authResults,
-      });
-      return m.recipients.map((r) => [now, "received", id, r.address, data]);
-    });
-    return [
-      ...insertRows("messages", MESSAGE_COLUMNS, messageRows),
-      ...insertRows("recipients", RECIPIENT_COLUMNS, recipientRows),
-      ...insertRows("events", EVENT_COLUMNS, eventRows),
-    ];
   }
 
   /** One transaction for query-builder statements and raw ones alike. */
@@ -299,7 +158,7 @@ export class QueueStore {
       );
     }
     const created = followUps.map((message) => ({ id: newId(now), message }));
-    if (created.length > 0) statements.push(...this.insertStatements(created));
+    if (created.length > 0) statements.push(...messageInserts(created, now));
     await this.writeBatch(statements);
     return created.map((c) => c.id);
   }
@@ -435,7 +294,7 @@ export class QueueStore {
       }
     }
     const created = settled.flatMap((s) => (s.dsn ? [{ id: newId(now), message: s.dsn }] : []));
-    if (created.length > 0) statements.push(...this.insertStatements(created));
+    if (created.length > 0) statements.push(...messageInserts(created, now));
     await this.writeBatch(statements);
     return created.map((c) => c.id);
   }

@@ -11,7 +11,8 @@ import type { RecipientResult } from "../../src/delivery/work.ts";
 import { openDatabase, type Database } from "../../src/queue/database.ts";
 import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
-import { QueueStore, type Claim, type NewMessage } from "../../src/queue/store.ts";
+import type { Claim, NewMessage } from "../../src/queue/records.ts";
+import { QueueStore } from "../../src/queue/store.ts";
 
 const T0 = 1_700_000_000_000;
 const LEASE = 60_000;

@@ -1,0 +1,47 @@
+import type { InStatement } from "@libsql/client";
+import { insertRows } from "./raw-insert.ts";
+import type { NewMessage } from "./records.ts";
+
+const MESSAGE_COLUMNS = [
+  "id", "created_at", "mail_from", "source", "client_ip", "auth_user", "size", "dsn_ret", "dsn_envid", "tags", "metadata", "body",
+];
+const RECIPIENT_COLUMNS = ["message_id", "address", "domain", "state", "next_attempt_at", "dsn_notify", "dsn_orcpt", "updated_at"];
+const EVENT_COLUMNS = ["at", "type", "message_id", "recipient", "data"];
+
+/** Inserts for a whole group of messages: a few multi-row statements rather than three per message. */
+export function messageInserts(items: readonly { id: string; message: NewMessage }[], now: number): InStatement[] {
+  const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
+  const messageRows = items.map(({ id, message: m }) => [
+    id,
+    now,
+    m.mailFrom,
+    m.source,
+    m.clientIp ?? null,
+    m.authUser ?? null,
+    m.body.byteLength,
+    m.dsnRet ?? null,
+    m.dsnEnvid ?? null,
+    json(m.tags),
+    json(m.metadata),
+    m.body,
+  ]);
+  const recipientRows = items.flatMap(({ id, message: m }) =>
+    m.recipients.map((r) => [id, r.address, r.domain, "queued", Math.max(now, m.sendAt ?? now), r.notify?.join(",") ?? null, r.orcpt ?? null, now]),
+  );
+  const eventRows = items.flatMap(({ id, message: m }) => {
+    const data = json({
+      mail_from: m.mailFrom,
+      source: m.source,
+      size: m.body.byteLength,
+      tags: m.tags,
+      metadata: m.metadata,
+      auth: m.authResults,
+    });
+    return m.recipients.map((r) => [now, "received", id, r.address, data]);
+  });
+  return [
+    ...insertRows("messages", MESSAGE_COLUMNS, messageRows),
+    ...insertRows("recipients", RECIPIENT_COLUMNS, recipientRows),
+    ...insertRows("events", EVENT_COLUMNS, eventRows),
+  ];
+}

@@ -1,0 +1,100 @@
+import type { DsnKind, EventType, RecipientState } from "./schema.ts";
+
+/** The values the queue takes and gives: what is stored, claimed, recorded and reported. */
+
+export interface NewRecipient {
+  readonly address: string;
+  readonly domain: string;
+  readonly notify?: readonly string[];
+  readonly orcpt?: string;
+}
+
+export interface NewMessage {
+  readonly mailFrom: string;
+  readonly recipients: readonly NewRecipient[];
+  readonly body: Uint8Array;
+  readonly source: "smtp" | "http" | "bounce";
+  readonly clientIp?: string;
+  readonly authUser?: string;
+  readonly dsnRet?: "FULL" | "HDRS";
+  readonly dsnEnvid?: string;
+  readonly tags?: readonly string[];
+  readonly metadata?: Readonly<Record<string, unknown>>;
+  /** Inbound SPF/DKIM/DMARC/ARC results, recorded in the `received` event. */
+  readonly authResults?: Readonly<Record<string, unknown>>;
+  /** Scheduled delivery: not attempted before this time. */
+  readonly sendAt?: number;
+}
+
+/** A recipient the delivery loop has leased, with what it needs from its message. */
+export interface Claim {
+  readonly recipientId: number;
+  readonly messageId: string;
+  readonly address: string;
+  readonly domain: string;
+  readonly attempts: number;
+  readonly dsnNotify?: string;
+  readonly dsnOrcpt?: string;
+  /** Set once the recipient's one "delayed" DSN has been decided. */
+  readonly delayNotifiedAt?: number;
+  readonly mailFrom: string;
+  readonly messageCreatedAt: number;
+  /** The submitter's tags and metadata, echoed in every event about the message. */
+  readonly tags?: readonly string[];
+  readonly metadata?: Readonly<Record<string, unknown>>;
+}
+
+export type FinalState = Extract<RecipientState, "delivered" | "bounced" | "expired">;
+
+/** What one attempt did to one recipient; written with its event in one transaction. */
+export interface Outcome {
+  readonly recipientId: number;
+  readonly messageId: string;
+  readonly address: string;
+  readonly state: FinalState | "deferred";
+  readonly reply: string;
+  /** For deferred: when to try again. */
+  readonly nextAttemptAt?: number;
+  /** False when nothing was tried (a suspended destination): the attempt count stays. */
+  readonly counted?: boolean;
+  readonly event: Readonly<Record<string, unknown>>;
+  /** The remote MTA of this attempt, kept for a later DSN's Remote-MTA. */
+  readonly remoteMta?: string;
+  /**
+   * A DSN this outcome calls for, marked on the recipient in the same
+   * transaction (the DSN sweeper sends it). On a final state without one, a
+   * delay warning not yet sent is dropped: it would be stale.
+   */
+  readonly dsn?: DsnKind;
+  /** Events that follow the state change's own, such as a complaint after a delivery. */
+  readonly followingEvents?: readonly { readonly type: EventType; readonly data: Readonly<Record<string, unknown>> }[];
+}
+
+/** A recipient that owes its sender a DSN, with what the report needs. */
+export interface PendingDsnRecipient {
+  readonly recipientId: number;
+  readonly address: string;
+  readonly kind: DsnKind;
+  readonly state: RecipientState;
+  readonly lastReply?: string;
+  readonly lastMta?: string;
+  readonly dsnOrcpt?: string;
+  readonly updatedAt: number;
+}
+
+/** A message whose pending DSN marks can be reported now: none of its recipients is in flight. */
+export interface PendingDsn {
+  readonly messageId: string;
+  readonly mailFrom: string;
+  readonly createdAt: number;
+  readonly body: Uint8Array;
+  readonly dsnRet: "FULL" | "HDRS" | null;
+  readonly dsnEnvid: string | null;
+  readonly recipients: readonly PendingDsnRecipient[];
+}
+
+/** What the sweeper did with one PendingDsn: the DSN to enqueue (if any) and the marks it answers. */
+export interface SettledDsn {
+  readonly dsn?: NewMessage;
+  readonly recipients: readonly { readonly recipientId: number; readonly kind: DsnKind }[];
+}
