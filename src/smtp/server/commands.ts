@@ -1,4 +1,5 @@
 import type { Mailbox } from "../../core/address.ts";
+import { isValidHeloName } from "../protocol/helo-name.ts";
 import { reply, type Reply } from "../../core/reply.ts";
 import { parseMailFrom, parseRcptTo } from "../protocol/command.ts";
 import type { DataResult } from "../protocol/data-reader.ts";
@@ -73,7 +74,7 @@ export function envelopeOf(tx: Transaction): Envelope {
 /** EHLO (RFC 5321 4.1.1.1) with the extensions this server implements. */
 export function ehlo(ctx: CommandContext, args: string): Reply {
   const name = args.trim();
-  if (name === "" || /\s/.test(name)) return reply(501, "5.5.4", "Syntax: EHLO domain-or-address-literal");
+  if (!isValidHeloName(name)) return reply(501, "5.5.4", "Syntax: EHLO domain-or-address-literal");
   greet(ctx, name);
   const lines = [`${ctx.options.hostname} greets ${name}`, "PIPELINING", `SIZE ${ctx.options.maxMessageBytes}`];
   lines.push("8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING", "DSN");
@@ -86,7 +87,7 @@ export function ehlo(ctx: CommandContext, args: string): Reply {
 
 export function helo(ctx: CommandContext, args: string): Reply {
   const name = args.trim();
-  if (name === "" || /\s/.test(name)) return reply(501, "5.5.4", "Syntax: HELO domain");
+  if (!isValidHeloName(name)) return reply(501, "5.5.4", "Syntax: HELO domain");
   greet(ctx, name);
   return reply(250, undefined, ctx.options.hostname);
 }
