@@ -21,11 +21,14 @@
  *   - relay (src/): the relay's own code, and natives it calls directly
  *     (subarray, indexOf, TextDecoder ...).
  * A native leaf (no url) goes to the bucket of its nearest caller with a url.
+ * When scripts/bench wrote FILE's measured window beside it
+ * (relay-TAG.window.json: the measured load, epoch ms), only samples inside
+ * it count, so start-up, warm-up and shutdown stay out.
  * For every bucket, "via" names the nearest relay function (src/) on the
  * stack: which of our calls the time in drizzle or in the socket layer
  * comes from.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { basename } from "node:path";
 
 interface CallFrame {
@@ -73,6 +76,23 @@ function summarise(file: string, top: number) {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const windowFile = file.replace(/\.cpuprofile$/, ".window.json");
+  const window = existsSync(windowFile) ? (JSON.parse(readFileSync(windowFile, "utf8")) as { fromMs: number; toMs: number }) : undefined;
+  if (window) {
+    // startTime and the deltas are microseconds since the epoch.
+    let t = p.startTime;
+    const keep: number[] = [];
+    const keepDeltas: number[] = [];
+    p.samples.forEach((id, i) => {
+      t += p.timeDeltas[i] ?? 0;
+      if (t >= window.fromMs * 1000 && t <= window.toMs * 1000) {
+        keep.push(id);
+        keepDeltas.push(p.timeDeltas[i] ?? 0);
+      }
+    });
+    p.samples = keep;
+    p.timeDeltas = keepDeltas;
+  }
   const deltas = [...p.timeDeltas].sort((a, b) => a - b);
   // The sampling interval: the usual gap between two busy samples (default 1,000 us).
   const intervalUs = deltas[Math.floor(deltas.length * 0.1)] ?? 1000;
@@ -143,7 +163,8 @@ function summarise(file: string, top: number) {
   const pct = (n: number, of: number) => Number(((n / of) * 100).toFixed(1));
   return {
     file: basename(file),
-    wallS: Number(((p.endTime - p.startTime) / 1e6).toFixed(2)),
+    wallS: Number((window ? (window.toMs - window.fromMs) / 1000 : (p.endTime - p.startTime) / 1e6).toFixed(2)),
+    window: window !== undefined,
     intervalUs,
     samples,
     busyMs: Math.round((samples * intervalUs) / 1000),
@@ -189,7 +210,8 @@ const results = files.map((f) => summarise(f, top));
 if (json) console.log(JSON.stringify(results, null, 2));
 else {
   for (const r of results) {
-    console.log(`## ${r.file}: ${r.samples} samples (~${r.busyMs} ms busy on the main thread, ${r.wallS} s wall; ${r.startupSamples} at start-up, left out below)`);
+    const span = r.window ? `the measured load only, ${r.wallS} s` : `the whole run, ${r.wallS} s; ${r.startupSamples} samples at start-up left out below`;
+    console.log(`## ${r.file}: ${r.samples} samples, ~${r.busyMs} ms busy on the main thread (${span})`);
     console.log("");
     console.log("| share | bucket | mostly via (nearest relay frame) |\n| ---: | --- | --- |");
     for (const b of r.buckets) console.log(`| ${b.pct}% | ${b.bucket} | ${b.via.map((v) => `\`${v}\``).join(", ")} |`);

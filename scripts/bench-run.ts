@@ -19,7 +19,7 @@
  * every server started here is stopped at the end, also on failure.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { cpus, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -267,6 +267,8 @@ interface RelaySut extends Sut {
   startDeep(target: number, tag: string, prefill: number): Promise<{ prefill: PrefillResult; startupS: number }>;
   /** utime + stime of the relay process (all its threads, the database worker included), in seconds. */
   cpuSeconds(): number;
+  /** CPU seconds by thread name. */
+  threads(): Record<string, number>;
 }
 
 interface PrefillResult {
@@ -282,11 +284,50 @@ interface PrefillResult {
 
 const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
 
-/** utime + stime of a process, from /proc/<pid>/stat (fields 14 and 15, after the parenthesised name). */
-function cpuSecondsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+/** utime + stime from a /proc .../stat line (fields 14 and 15, after the parenthesised name). */
+function statCpu(stat: string): number {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+/** utime + stime of a process (all its threads), in seconds. */
+function cpuSecondsOf(pid: number): number {
+  return statCpu(readFileSync(`/proc/${pid}/stat`, "utf8"));
+}
+
+/** CPU seconds per thread name (/proc/<pid>/task/<tid>/comm; same names summed): the main JS thread vs the database worker vs Bun's helpers. */
+function threadCpu(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim() || "?";
+      const name = tid === String(pid) ? `${comm} (main)` : comm;
+      out[name] = (out[name] ?? 0) + statCpu(readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8"));
+    } catch {
+      /* the thread ended */
+    }
+  }
+  return out;
+}
+
+function threadDelta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) {
+    const d = v - (before[k] ?? 0);
+    if (d > 0) out[k] = Number(d.toFixed(2));
+  }
+  return out;
+}
+
+/** Under --cpu-prof: the measured window of a relay run, beside its profile, so scripts/bench-profile.ts can leave out start-up, warm-up and shutdown. */
+function markProfileWindow(tag: string, fromMs: number, toMs: number): void {
+  if (opts.cpuProf) writeFileSync(join(opts.cpuProf, `relay-${tag}.window.json`), `${JSON.stringify({ fromMs, toMs })}\n`);
 }
 
 function relaySut(): RelaySut {
@@ -378,6 +419,7 @@ function relaySut(): RelaySut {
     },
     pid: () => child?.pid,
     cpuSeconds: () => cpuSecondsOf(child!.pid!),
+    threads: () => threadCpu(child!.pid!),
   };
 }
 
@@ -561,6 +603,10 @@ interface AcceptRow extends LoadResult {
   system: SystemName;
   kb: number;
   sessions: number;
+  /** Relay only: CPU time per accepted message (all threads), ms. */
+  cpuMsPerMsg?: number;
+  /** Relay only: CPU seconds by thread over the measured load. */
+  threads?: Record<string, number>;
 }
 interface E2eRow {
   system: SystemName;
@@ -578,6 +624,8 @@ interface E2eRow {
   load1Before?: number;
   /** Relay only: its CPU time (utime + stime, all threads) per delivered message over the measured load, in ms. */
   cpuMsPerMsg?: number;
+  /** Relay only: CPU seconds by thread over the measured load. */
+  threads?: Record<string, number>;
 }
 
 interface DeepRow extends E2eRow {
@@ -598,22 +646,28 @@ async function warmUp(sut: Sut, sink: Sink, kb: number): Promise<number> {
 }
 
 /** One measured end-to-end load: `n` messages over `sessions`, timed until the sink has counted them all (or the cap). */
-async function measureE2e(sut: Sut, sink: Sink, base: number, kb: number, sessions: number, n: number, cpu?: () => number): Promise<E2eRow> {
+async function measureE2e(sut: Sut, sink: Sink, base: number, kb: number, sessions: number, n: number, tag: string): Promise<E2eRow> {
+  const relay = sut.name === "relay" ? (sut as RelaySut) : undefined;
   const load1Before = load1();
-  const cpu0 = cpu?.();
+  const cpu0 = relay?.cpuSeconds();
+  const threads0 = relay?.threads();
+  const from = Date.now();
   const t0 = now();
   const r = await load(sut.port, sessions, n, kb * KB, PLAN.e2eCapS);
   const acceptSeconds = (now() - t0) / 1000;
   const until = t0 + PLAN.e2eCapS * 1000;
   while (sink.count() - base < r.sent && now() < until) await sleep(20);
   const seconds = (now() - t0) / 1000;
-  const cpu1 = cpu?.();
+  const cpu1 = relay?.cpuSeconds();
+  const threads = relay ? threadDelta(threads0!, relay.threads()) : undefined;
+  if (relay) markProfileWindow(tag, from, Date.now());
   const delivered = sink.count() - base;
   const row: E2eRow = {
     system: sut.name, kb, sessions, messages: r.sent, delivered, acceptSeconds, seconds,
     rate: delivered / seconds, capped: delivered < r.sent || r.capped, load1: load1(), load1Before,
   };
   if (cpu0 !== undefined && cpu1 !== undefined && delivered > 0) row.cpuMsPerMsg = ((cpu1 - cpu0) * 1000) / delivered;
+  if (threads) row.threads = threads;
   if (r.error) row.error = r.error;
   return row;
 }
@@ -631,9 +685,17 @@ async function acceptance(suts: Sut[]): Promise<AcceptRow[]> {
           try {
             // Warm-up with the same number of sessions (Postfix spawns its smtpd processes here), not counted.
             await load(sut.port, sessions, Math.max(PLAN.warmup, 2 * sessions), kb * KB, 20);
+            const relay = sut.name === "relay" ? (sut as RelaySut) : undefined;
+            const [cpu0, threads0, from] = [relay?.cpuSeconds(), relay?.threads(), Date.now()];
             const r = await load(sut.port, sessions, PLAN.acceptCount[kb], kb * KB, PLAN.acceptCapS);
-            rows.push({ system: sut.name, kb, sessions, ...r });
-            log(`accept ${sut.name.padEnd(7)} ${kb} KB x ${sessions}: ${r.rate.toFixed(0)} msg/s (${r.sent} in ${r.seconds.toFixed(1)} s${r.capped ? ", time cap" : ""})${r.error ? ` ERROR ${r.error}` : ""}`);
+            const row: AcceptRow = { system: sut.name, kb, sessions, ...r };
+            if (relay) {
+              markProfileWindow(tag, from, Date.now());
+              row.cpuMsPerMsg = ((relay.cpuSeconds() - cpu0!) * 1000) / Math.max(1, r.sent);
+              row.threads = threadDelta(threads0!, relay.threads());
+            }
+            rows.push(row);
+            log(`accept ${sut.name.padEnd(7)} ${kb} KB x ${sessions}: ${r.rate.toFixed(0)} msg/s (${r.sent} in ${r.seconds.toFixed(1)} s${r.capped ? ", time cap" : ""})${row.cpuMsPerMsg === undefined ? "" : `, ${row.cpuMsPerMsg.toFixed(3)} ms CPU/msg`}${r.error ? ` ERROR ${r.error}` : ""}`);
           } finally {
             if (opts.cpuProf) park.drop();
             await sut.stop();
@@ -659,8 +721,7 @@ async function endToEnd(suts: Sut[]): Promise<E2eRow[]> {
       try {
         // Warm-up: send, wait until delivered, then measure from that baseline.
         const base = await warmUp(sut, sink, kb);
-        const cpu = sut.name === "relay" ? () => (sut as RelaySut).cpuSeconds() : undefined;
-        const row = await measureE2e(sut, sink, base, kb, sessions, PLAN.e2eCount[kb], cpu);
+        const row = await measureE2e(sut, sink, base, kb, sessions, PLAN.e2eCount[kb], tag);
         rows.push(row);
         log(`e2e    ${sut.name.padEnd(7)} ${kb} KB x ${sessions}: ${row.rate.toFixed(0)} msg/s delivered (${row.delivered}/${row.messages} in ${row.seconds.toFixed(1)} s; accepted in ${row.acceptSeconds.toFixed(1)} s)${row.cpuMsPerMsg === undefined ? "" : `, ${row.cpuMsPerMsg.toFixed(3)} ms CPU/msg`}${row.capped ? " [time cap]" : ""}${row.error ? ` ERROR ${row.error}` : ""}`);
       } finally {
@@ -691,7 +752,7 @@ async function deepQueue(relay: RelaySut): Promise<DeepRow[]> {
       try {
         const { prefill, startupS } = await relay.startDeep(PORT.sink, tag, queued);
         const base = await warmUp(relay, sink, kb);
-        const e2e = await measureE2e(relay, sink, base, kb, sessions, PLAN.deepCount, () => relay.cpuSeconds());
+        const e2e = await measureE2e(relay, sink, base, kb, sessions, PLAN.deepCount, tag);
         const row: DeepRow = { ...e2e, queued, prefill, startupS, round };
         rows.push(row);
         log(`deep   relay ${queued.toLocaleString("en")} queued (pre-fill ${prefill.seconds.toFixed(1)} s, start-up ${startupS.toFixed(2)} s): ${row.rate.toFixed(0)} msg/s delivered (${row.delivered}/${row.messages} in ${row.seconds.toFixed(1)} s), ${fmt(row.cpuMsPerMsg, 3)} ms CPU/msg, load ${fmt(row.load1Before, 2)}${row.capped ? " [time cap]" : ""}${row.error ? ` ERROR ${row.error}` : ""}`);

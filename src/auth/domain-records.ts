@@ -1,5 +1,6 @@
 /** The DNS records a sending domain should publish for this relay: SPF, DKIM, DMARC, return path, MTA-STS, TLS-RPT. */
 import { isIPv6 } from "node:net";
+import { getAlignment } from "mailauth/lib/tools.js";
 import type { DkimKeyInfo } from "../queue/domains.ts";
 import { dkimRecordName, dkimTxtRecord } from "./dkim-keys.ts";
 
@@ -131,7 +132,9 @@ export function recordsToPublish(domain: string, keys: readonly DkimKeyInfo[], c
       required: true,
       note:
         `receivers check SPF for the envelope sender's domain, ${bounce}. ` +
-        `For SPF to align with DMARC, ${bounce} must share ${domain}'s organizational domain (e.g. bounces.${domain}).`,
+        (getAlignment(domain, [bounce]) !== false
+          ? `It shares ${domain}'s organizational domain, so an SPF pass aligns for DMARC (relaxed).`
+          : `It is not under ${domain}'s organizational domain, so SPF never aligns for DMARC: use e.g. bounces.${domain}, or rely on DKIM alone.`),
     });
   }
   records.push({

@@ -99,7 +99,7 @@ describe("sending domains: CLI and HTTP API", () => {
     const forbidden = await fetch(world.relay.url("/v1/domains"), { headers: { authorization: `Bearer ${token}` } });
     assert.equal(forbidden.status, 403);
 
-    const doc = await (await fetch(world.relay.url("/openapi.json"))).json();
+    const doc = (await (await fetch(world.relay.url("/openapi.json"))).json()) as { paths: Record<string, unknown> };
     for (const path of ["/v1/domains", "/v1/domains/{domain}", "/v1/domains/{domain}/dkim/rotate", "/v1/domains/{domain}/check"]) {
       assert.ok(doc.paths[path], `${path} is described`);
     }
