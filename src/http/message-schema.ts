@@ -148,7 +148,13 @@ export const rawMessageSchema = v.pipe(
     raw: v.pipe(
       v.string(),
       v.minLength(1, "the message must not be empty"),
-      v.description("the whole RFC 5322 message, headers and body; bare LF becomes CRLF"),
+      // RFC 5322 2.1.1: the same limit the SMTP front end enforces; a longer line
+      // would be refused or rewrapped by the next hop, breaking the DKIM signature.
+      v.check(
+        (text) => text.split(/\r?\n/).every((line) => Buffer.byteLength(line) <= 998),
+        "a line of the message is longer than 998 octets (RFC 5322 2.1.1)",
+      ),
+      v.description("the whole RFC 5322 message, headers and body; bare LF becomes CRLF; lines of at most 998 octets"),
     ),
     ...common,
   }),

@@ -96,6 +96,7 @@ export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
         clientIp: session.remoteAddress,
         clientHelo: session.heloName,
         authUser: session.user,
+        senderDomains: granted.get(session),
         tls: session.secure,
         dsnRet: envelope.mailParams.ret,
         dsnEnvid: envelope.mailParams.envid,
