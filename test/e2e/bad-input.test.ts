@@ -112,7 +112,7 @@ describe("bad input gets a clear error and loses nothing", () => {
       body: "{not json",
     });
     assert.equal(notJson.status, 400);
-    const tooBig = await world.api("POST", "/v1/messages", { mail_from: "a@sender.test", rcpt_to: ["x@dest.test"], raw: "y".repeat(30000) });
+    const tooBig = await world.api("POST", "/v1/messages", { mail_from: "a@sender.test", rcpt_to: ["x@dest.test"], raw: `${"y".repeat(70)}\n`.repeat(430) });
     assert.equal(tooBig.status, 413);
   });
 
