@@ -370,7 +370,11 @@ function relaySut(): RelaySut {
     const prof = opts.cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProf}`, `--cpu-prof-name=relay-${tag}.cpuprofile`] : [];
     if (opts.cpuProf) mkdirSync(opts.cpuProf, { recursive: true });
     const t0 = now();
-    child = start(bin!, [...prof, ...pre, "serve"], { cwd, out: join(RUN, `relay-${tag}.log`), env: env(data, target) });
+    const c = start(bin!, [...prof, ...pre, "serve"], { cwd, out: join(RUN, `relay-${tag}.log`), env: env(data, target) });
+    c.on("exit", (code, signal) => {
+      if (child === c) log(`relay (${tag}) exited on its own: code ${code}, signal ${signal}; see ${join(RUN, `relay-${tag}.log`)}`);
+    });
+    child = c;
     return t0;
   };
   /** /readyz answers 200 once the scheduler has started (after releaseLeases), which the SMTP banner does not wait for. */
@@ -414,8 +418,9 @@ function relaySut(): RelaySut {
     },
     async stop() {
       // Under the profiler, a clean exit writes the profile: SIGTERM, and time for the shutdown grace (10 s).
-      if (child) await kill(child, opts.cpuProf ? "SIGTERM" : "SIGKILL", opts.cpuProf ? 30_000 : 10_000);
+      const c = child;
       child = undefined;
+      if (c) await kill(c, opts.cpuProf ? "SIGTERM" : "SIGKILL", opts.cpuProf ? 30_000 : 10_000);
     },
     pid: () => child?.pid,
     cpuSeconds: () => cpuSecondsOf(child!.pid!),
@@ -724,6 +729,11 @@ async function endToEnd(suts: Sut[]): Promise<E2eRow[]> {
         const row = await measureE2e(sut, sink, base, kb, sessions, PLAN.e2eCount[kb], tag);
         rows.push(row);
         log(`e2e    ${sut.name.padEnd(7)} ${kb} KB x ${sessions}: ${row.rate.toFixed(0)} msg/s delivered (${row.delivered}/${row.messages} in ${row.seconds.toFixed(1)} s; accepted in ${row.acceptSeconds.toFixed(1)} s)${row.cpuMsPerMsg === undefined ? "" : `, ${row.cpuMsPerMsg.toFixed(3)} ms CPU/msg`}${row.capped ? " [time cap]" : ""}${row.error ? ` ERROR ${row.error}` : ""}`);
+      } catch (error) {
+        // One case failing (a server that died) is a row with the error, not the end of the run.
+        const message = error instanceof Error ? error.message : String(error);
+        rows.push({ system: sut.name, kb, sessions, messages: 0, delivered: 0, acceptSeconds: 0, seconds: 0, rate: 0, capped: false, error: message });
+        log(`e2e    ${sut.name.padEnd(7)} ${kb} KB x ${sessions}: ERROR ${message}`);
       } finally {
         await sut.stop();
         await sink.close();
@@ -756,6 +766,8 @@ async function deepQueue(relay: RelaySut): Promise<DeepRow[]> {
         const row: DeepRow = { ...e2e, queued, prefill, startupS, round };
         rows.push(row);
         log(`deep   relay ${queued.toLocaleString("en")} queued (pre-fill ${prefill.seconds.toFixed(1)} s, start-up ${startupS.toFixed(2)} s): ${row.rate.toFixed(0)} msg/s delivered (${row.delivered}/${row.messages} in ${row.seconds.toFixed(1)} s), ${fmt(row.cpuMsPerMsg, 3)} ms CPU/msg, load ${fmt(row.load1Before, 2)}${row.capped ? " [time cap]" : ""}${row.error ? ` ERROR ${row.error}` : ""}`);
+      } catch (error) {
+        log(`deep   relay ${queued.toLocaleString("en")} queued: ERROR ${error instanceof Error ? error.message : String(error)}`);
       } finally {
         await relay.stop();
         await sink.close();
