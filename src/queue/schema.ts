@@ -65,6 +65,8 @@ export const recipients = sqliteTable(
     index("recipients_message").on(t.messageId),
     // The DSN sweeper's query: only recipients that owe a report, so it costs nothing when none do.
     index("recipients_dsn_pending").on(t.messageId).where(sql`dsn_pending is not null`),
+    // Releasing a node's leases (start, shutdown) touches only leased rows, however deep the queue.
+    index("recipients_leased").on(t.leaseOwner).where(sql`lease_owner is not null`),
   ],
 );
 

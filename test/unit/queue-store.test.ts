@@ -207,6 +207,18 @@ describe("QueueStore.claimDue", () => {
     assert.doesNotMatch(detail, /TEMP B-TREE/, "the index also gives the order");
   });
 
+  it("releasing a node's leases searches the partial index recipients_leased, not the queue", async () => {
+    const { database } = await fresh();
+    const plan = await rows(
+      database,
+      `EXPLAIN QUERY PLAN UPDATE recipients SET lease_owner = NULL, next_attempt_at = MIN(next_attempt_at, ?)
+            WHERE lease_owner = ? AND state IN ('queued', 'deferred')`,
+      [T0, "node-a"],
+    );
+    const detail = plan.map((r) => String(r.detail)).join("\n");
+    assert.match(detail, /SEARCH recipients USING INDEX recipients_leased/, detail);
+  });
+
   it("the claim query in store.ts is the one whose plan is checked", async () => {
     // Guard against the plan test drifting from the code: the same inner SELECT must be in store.ts.
     const source = await Bun.file(new URL("../../src/queue/store.ts", import.meta.url)).text();

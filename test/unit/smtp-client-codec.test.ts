@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
+import { describe, it, test } from "node:test";
 import { encodeData, has8BitBytes } from "../../src/smtp/client/dot-stuff.ts";
 import { mailParameters, parseExtensions } from "../../src/smtp/client/extensions.ts";
 import { ReplyFormatError, ReplyReader } from "../../src/smtp/client/reply-reader.ts";
@@ -73,5 +73,30 @@ describe("extensions", () => {
     assert.deepEqual(mailParameters(ext, bytes("\u00e9"), ["\u00e9@b"]), ["SIZE=2", "BODY=8BITMIME", "SMTPUTF8"]);
     assert.deepEqual(mailParameters(ext, bytes("abc"), ["a@b"], ["size=9", "ENVID=x"]), ["size=9", "ENVID=x"]);
     assert.deepEqual(mailParameters(new Map(), bytes("\u00e9"), ["a@b"]), []);
+  });
+});
+
+describe("encodeData: the fast path for already-clean messages agrees with the byte-by-byte rules", () => {
+  /** Reference: RFC 5321 4.5.2 on a string of lines (bare CR or LF become line ends). */
+  function reference(bytes: Uint8Array): string {
+    const text = Buffer.from(bytes).toString("latin1");
+    const lines = text.split(/\r\n|\r|\n/);
+    const endsWithBreak = /(\r\n|\r|\n)$/.test(text);
+    if (endsWithBreak || text === "") lines.pop();
+    return lines.map((l) => (l.startsWith(".") ? `.${l}` : l) + "\r\n").join("") + ".\r\n";
+  }
+
+  it("matches the reference on many random messages", () => {
+    const alphabet = [97, 46, 13, 10, 10, 13];
+    let seed = 42;
+    const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    for (let n = 0; n < 2000; n++) {
+      const length = Math.floor(random() * 12);
+      const bytes = new Uint8Array(length);
+      for (let i = 0; i < length; i++) bytes[i] = alphabet[Math.floor(random() * alphabet.length)]!;
+      assert.equal(Buffer.from(encodeData(bytes)).toString("latin1"), reference(bytes), JSON.stringify(Buffer.from(bytes).toString("latin1")));
+    }
+    const clean = new TextEncoder().encode("Subject: x\r\n\r\nline\r\nanother\r\n");
+    assert.equal(Buffer.from(encodeData(clean)).toString("latin1"), "Subject: x\r\n\r\nline\r\nanother\r\n.\r\n");
   });
 });

@@ -1,0 +1,1 @@
+CREATE INDEX `recipients_leased` ON `recipients` (`lease_owner`) WHERE lease_owner is not null;
