@@ -7,7 +7,6 @@ import { Destination, type DestinationLimits } from "./destination.ts";
 import { DsnSweeper } from "./dsn-sweeper.ts";
 import { OutcomeRecorder } from "./outcomes.ts";
 import type { RetryPolicy } from "./retry.ts";
-import type { RouteResult } from "./route.ts";
 import type { RecipientResult, Transport, Work } from "./work.ts";
 
 type Log = (level: "info" | "warn" | "error", message: string, fields?: Record<string, unknown>) => void;

@@ -6,7 +6,7 @@ const MESSAGE_COLUMNS = [
   "id", "created_at", "mail_from", "source", "client_ip", "auth_user", "size", "dsn_ret", "dsn_envid", "tags", "metadata", "body",
 ];
 const RECIPIENT_COLUMNS = ["message_id", "address", "domain", "state", "next_attempt_at", "dsn_notify", "dsn_orcpt", "updated_at"];
-const EVENT_COLUMNS = ["at", "type", "message_id", "recipient", "data"];
+export const EVENT_COLUMNS = ["at", "type", "message_id", "recipient", "data"];
 
 /** Inserts for a whole group of messages: a few multi-row statements rather than three per message. */
 export function messageInserts(items: readonly { id: string; message: NewMessage }[], now: number): InStatement[] {

@@ -5,7 +5,8 @@ import type { Clock } from "../core/clock.ts";
 import { newId } from "../core/id.ts";
 import type { Database } from "./database.ts";
 import { GroupCommit } from "./group-commit.ts";
-import { messageInserts } from "./message-rows.ts";
+import { EVENT_COLUMNS, messageInserts } from "./message-rows.ts";
+import { insertRows } from "./raw-insert.ts";
 import type { Claim, NewMessage, Outcome, PendingDsn, PendingDsnRecipient, SettledDsn } from "./records.ts";
 import { events, messages, recipients, settings, type DsnKind, type EventType } from "./schema.ts";
 
@@ -19,6 +20,14 @@ function chunks<T>(rows: readonly T[], size: number): T[][] {
 }
 
 type Statement = BatchItem<"sqlite"> | InStatement;
+
+/** One attempt's outcome for one recipient; the same text for every outcome, so it is built once. */
+const RECORD_OUTCOME = `UPDATE recipients SET
+    state = ?, attempts = attempts + ?, last_reply = ?, lease_owner = NULL, next_attempt_at = ?, updated_at = ?,
+    last_mta = COALESCE(?, last_mta),
+    dsn_pending = CASE WHEN ? THEN ? ELSE dsn_pending END,
+    delay_notified_at = CASE WHEN ? THEN ? ELSE delay_notified_at END
+  WHERE id = ?`;
 
 const EVENT_OF_STATE: Record<Outcome["state"], EventType> = {
   delivered: "delivered",
@@ -131,37 +140,38 @@ export class QueueStore {
 
   /** Record attempt outcomes (and any follow-up messages such as DSNs) in one transaction. */
   async record(outcomes: readonly Outcome[], followUps: readonly NewMessage[] = []): Promise<string[]> {
-    const { db } = this.database;
     const now = this.clock.now();
-    const statements: Statement[] = [];
-    for (const o of outcomes) {
-      statements.push(
-        db
-          .update(recipients)
-          .set({
-            state: o.state,
-            attempts: o.counted === false ? recipients.attempts : sql`${recipients.attempts} + 1`,
-            lastReply: o.reply,
-            leaseOwner: null,
-            nextAttemptAt: o.state === "deferred" ? (o.nextAttemptAt ?? now) : now,
-            updatedAt: now,
-            ...(o.remoteMta === undefined ? {} : { lastMta: o.remoteMta }),
-            // A deferral keeps what is pending unless it calls for a delay warning itself.
-            ...(o.state !== "deferred" ? { dsnPending: o.dsn ?? null } : o.dsn ? { dsnPending: o.dsn } : {}),
-            ...(o.dsn === "delay" ? { delayNotifiedAt: now } : {}),
-          })
-          .where(eq(recipients.id, o.recipientId)),
-        db.insert(events).values([
-          { at: now, type: EVENT_OF_STATE[o.state], messageId: o.messageId, recipient: o.address, data: { ...o.event } },
-          ...(o.followingEvents ?? []).map((e) => ({ at: now, type: e.type, messageId: o.messageId, recipient: o.address, data: { ...e.data } })),
-        ]),
-      );
-    }
+    const statements: Statement[] = outcomes.map((o) => {
+      // A deferral keeps what is pending unless it calls for a delay warning itself.
+      const setsDsn = o.state !== "deferred" || o.dsn !== undefined;
+      return {
+        sql: RECORD_OUTCOME,
+        args: [
+          o.state,
+          o.counted === false ? 0 : 1,
+          o.reply,
+          o.state === "deferred" ? (o.nextAttemptAt ?? now) : now,
+          now,
+          o.remoteMta ?? null,
+          setsDsn ? 1 : 0,
+          o.dsn ?? null,
+          o.dsn === "delay" ? 1 : 0,
+          now,
+          o.recipientId,
+        ],
+      };
+    });
+    const eventRows = outcomes.flatMap((o) => [
+      [now, EVENT_OF_STATE[o.state], o.messageId, o.address, JSON.stringify(o.event)],
+      ...(o.followingEvents ?? []).map((e) => [now, e.type, o.messageId, o.address, JSON.stringify(e.data)]),
+    ]);
+    statements.push(...insertRows("events", EVENT_COLUMNS, eventRows));
     const created = followUps.map((message) => ({ id: newId(now), message }));
     if (created.length > 0) statements.push(...messageInserts(created, now));
     await this.writeBatch(statements);
     return created.map((c) => c.id);
   }
+
 
   /**
    * Cancel what is still pending of a message; returns how many recipients were
