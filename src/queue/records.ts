@@ -98,3 +98,12 @@ export interface SettledDsn {
   readonly dsn?: NewMessage;
   readonly recipients: readonly { readonly recipientId: number; readonly kind: DsnKind }[];
 }
+
+/** A queued message as delivery reads it. */
+export interface StoredMessage {
+  readonly id: string;
+  readonly mailFrom: string;
+  readonly body: Uint8Array;
+  readonly dsnRet: "FULL" | "HDRS" | null;
+  readonly dsnEnvid: string | null;
+}

@@ -7,7 +7,7 @@ import type { Database } from "./database.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { EVENT_COLUMNS, messageInserts } from "./message-rows.ts";
 import { insertRows } from "./raw-insert.ts";
-import type { Claim, NewMessage, Outcome, PendingDsn, PendingDsnRecipient, SettledDsn } from "./records.ts";
+import type { Claim, NewMessage, Outcome, PendingDsn, PendingDsnRecipient, SettledDsn, StoredMessage } from "./records.ts";
 import { events, messages, recipients, settings, type DsnKind, type EventType } from "./schema.ts";
 
 /** Rows per statement when a list of ids is bound, well under SQLite's limit of variables. */
@@ -133,10 +133,24 @@ export class QueueStore {
     return due === null || due === undefined ? undefined : Number(due);
   }
 
-  async loadMessage(id: string) {
-    const [row] = await this.database.db.select().from(messages).where(eq(messages.id, id));
-    return row;
+  /** What delivery needs of a message: its sender, bytes and DSN options. */
+  async loadMessage(id: string): Promise<StoredMessage | undefined> {
+    const result = await this.database.client.execute({
+      sql: "SELECT id, mail_from, body, dsn_ret, dsn_envid FROM messages WHERE id = ?",
+      args: [id],
+    });
+    const row = result.rows[0];
+    if (!row) return undefined;
+    const body = row.body as ArrayBuffer | Uint8Array;
+    return {
+      id: String(row.id),
+      mailFrom: String(row.mail_from),
+      body: body instanceof Uint8Array ? body : new Uint8Array(body),
+      dsnRet: (row.dsn_ret as StoredMessage["dsnRet"]) ?? null,
+      dsnEnvid: row.dsn_envid === null ? null : String(row.dsn_envid),
+    };
   }
+
 
   /** Record attempt outcomes (and any follow-up messages such as DSNs) in one transaction. */
   async record(outcomes: readonly Outcome[], followUps: readonly NewMessage[] = []): Promise<string[]> {
