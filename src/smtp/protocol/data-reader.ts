@@ -67,6 +67,14 @@ export class DataReader {
             i++;
             break;
           }
+          // Fast path: whole clean lines copied in one piece (found with native searches).
+          const clean = cleanRun(chunk, i);
+          if (clean > i) {
+            this.#emit(chunk.subarray(i, clean));
+            this.#state = chunk[clean - 1] === LF ? State.LineStart : State.Middle;
+            i = clean;
+            break;
+          }
           // Fast path: copy a run of ordinary bytes.
           let j = i;
           while (j < chunk.length && chunk[j] !== CR && chunk[j] !== LF) j++;
@@ -127,6 +135,24 @@ export class DataReader {
   #emit(bytes: Uint8Array): void {
     this.#message.append(bytes);
   }
+}
+
+/**
+ * The end of the run from `start` made of whole lines that end in CRLF, with
+ * no line starting with "." after the first: they can be copied as they are.
+ * Stops before the first line that is not complete in this chunk, or that
+ * needs the state machine (a dot at its start, a bare CR or LF).
+ */
+function cleanRun(chunk: Uint8Array, start: number): number {
+  let end = start;
+  for (let lf = chunk.indexOf(LF, start); lf !== -1; lf = chunk.indexOf(LF, lf + 1)) {
+    if (lf === start || chunk[lf - 1] !== CR) return end;
+    const cr = chunk.indexOf(CR, end);
+    if (cr !== lf - 1) return end; // a bare CR inside the line
+    end = lf + 1;
+    if (chunk[end] === DOT) return end;
+  }
+  return end;
 }
 
 const CRLF = new Uint8Array([CR, LF]);
