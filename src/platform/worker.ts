@@ -4,7 +4,8 @@
  * entry points (scripts/build.ts lists it).
  */
 export interface WorkerPort<In, Out> {
-  post(message: In): void;
+  /** Send a message; the buffers in `transfer` move to the worker instead of being copied. */
+  post(message: In, transfer?: ArrayBuffer[]): void;
   onMessage(handler: (message: Out) => void): void;
   onError(handler: (error: unknown) => void): void;
   terminate(): void;
@@ -13,7 +14,7 @@ export interface WorkerPort<In, Out> {
 export function startWorker<In, Out>(module: URL): WorkerPort<In, Out> {
   const worker = new Worker(module.href, { type: "module" });
   return {
-    post: (message) => worker.postMessage(message),
+    post: (message, transfer = []) => worker.postMessage(message, transfer),
     onMessage: (handler) => worker.addEventListener("message", (event) => handler((event as MessageEvent<Out>).data)),
     onError: (handler) =>
       worker.addEventListener("error", (event) => {

@@ -32,6 +32,35 @@ function toResultSet(wire: WireResult): ResultSet {
   };
 }
 
+/** Below this a copy is cheaper than a transfer. */
+const TRANSFER_MIN_BYTES = 4096;
+
+/**
+ * Message bodies bound to a statement are handed to the worker rather than
+ * copied: a byte array that owns its whole buffer (not a slice of a shared
+ * pool) moves, and the caller must not use it afterwards. Every body the
+ * queue writes is a fresh array made for that write.
+ */
+function transferables(body: DbRequestBody): ArrayBuffer[] {
+  const stmts = body.op === "execute" ? [body.stmt] : body.op === "batch" ? body.stmts : [];
+  const out = new Set<ArrayBuffer>();
+  for (const stmt of stmts) {
+    if (!Array.isArray(stmt.args)) continue;
+    for (const arg of stmt.args) {
+      if (
+        arg instanceof Uint8Array &&
+        arg.buffer instanceof ArrayBuffer &&
+        arg.byteOffset === 0 &&
+        arg.byteLength === arg.buffer.byteLength &&
+        arg.byteLength >= TRANSFER_MIN_BYTES
+      ) {
+        out.add(arg.buffer);
+      }
+    }
+  }
+  return [...out];
+}
+
 function statement(stmt: InStatement | string | [string, InArgs?], args?: InArgs): Statement {
   if (typeof stmt === "string") return { sql: stmt, args };
   if (Array.isArray(stmt)) return { sql: stmt[0], args: stmt[1] };
@@ -75,7 +104,7 @@ export class WorkerClient implements Pick<Client, "execute" | "batch" | "closed"
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.port.post({ ...body, id } as DbRequest);
+      this.port.post({ ...body, id } as DbRequest, transferables(body));
     });
   }
 
