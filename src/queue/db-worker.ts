@@ -23,7 +23,8 @@ function toWire(result: ResultSet): WireResult {
 async function handle(request: DbRequest): Promise<WireResult[]> {
   switch (request.op) {
     case "open":
-      client = createClient({ url: request.url, authToken: request.authToken });
+      // One connection: the pragmas below (synchronous=FULL above all) are per connection.
+      client = createClient({ url: request.url, authToken: request.authToken, concurrency: 1 });
       for (const pragma of request.pragmas) await client.execute(pragma);
       return [];
     case "execute":
