@@ -3,16 +3,19 @@
  * RSA-2048 and Ed25519, through the same signer the relay uses at ingress
  * (mailauth pipeline, relaxed/relaxed, SHA-256, over-signed headers).
  *
- *   node_modules/.bin/bun scripts/bench-dkim.ts [--messages N] [--size BYTES]
+ *   node_modules/.bin/bun scripts/bench-dkim.ts [--messages N] [--size BYTES] [--json]
  *
  * Bounded: N messages per algorithm (default 2,000), after a short warm-up.
+ * --json: one JSON line instead of the table (scripts/bench's dkim phase).
  */
 import { createPrivateKey } from "node:crypto";
 import { parseArgs } from "node:util";
 import { generateDkimKey, type DkimAlgorithm } from "../src/auth/dkim-keys.ts";
 import { signMessage, type SigningKey } from "../src/auth/dkim-sign.ts";
 
-const { values } = parseArgs({ options: { messages: { type: "string", default: "2000" }, size: { type: "string", default: "5000" } } });
+const { values } = parseArgs({
+  options: { messages: { type: "string", default: "2000" }, size: { type: "string", default: "5000" }, json: { type: "boolean", default: false } },
+});
 const count = Number(values.messages);
 const size = Number(values.size);
 if (!Number.isInteger(count) || count <= 0 || !Number.isInteger(size) || size < 0) {
@@ -42,8 +45,12 @@ async function measure(keys: SigningKey[]): Promise<{ perSecond: number; msEach:
 
 const rsa = key("rsa");
 const ed = key("ed25519");
-console.log(`DKIM signing, one core, ${count} messages of ${message.length} bytes each (${process.versions.bun ? `bun ${process.versions.bun}` : `node ${process.version}`})`);
+const runtime = process.versions.bun ? `bun ${process.versions.bun}` : `node ${process.version}`;
+if (!values.json) console.log(`DKIM signing, one core, ${count} messages of ${message.length} bytes each (${runtime})`);
+const rows: { name: string; perSecond: number; msEach: number }[] = [];
 for (const [name, keys] of [["RSA-2048", [rsa]], ["Ed25519", [ed]], ["RSA-2048 + Ed25519", [rsa, ed]]] as const) {
   const { perSecond, msEach } = await measure([...keys]);
-  console.log(`${name.padEnd(20)} ${perSecond.toFixed(0).padStart(8)} messages/s  ${msEach.toFixed(3)} ms each`);
+  rows.push({ name, perSecond, msEach });
+  if (!values.json) console.log(`${name.padEnd(20)} ${perSecond.toFixed(0).padStart(8)} messages/s  ${msEach.toFixed(3)} ms each`);
 }
+if (values.json) console.log(JSON.stringify({ messages: count, bytes: message.length, runtime, rows }));

@@ -13,15 +13,20 @@
  *   4. deep queue (relay only, issue 4): the end-to-end 5 KB case again with
  *      10,000 and with 1,000,000 recipients already queued (not due for 30
  *      days, written by scripts/bench-prefill.ts before the relay starts):
- *      msg/s, relay CPU time per message, and start-up time.
+ *      msg/s, relay CPU time per message, and start-up time;
+ *   5. DKIM cost (relay only, issue 5): signing rate on one core for RSA-2048
+ *      and Ed25519 (scripts/bench-dkim.ts), and the end-to-end 5 KB case run
+ *      without a key for the sender's domain and with `relay domains add
+ *      bench.test --algorithm both` done before start (two signatures per
+ *      message): the difference in relay CPU per message is signing's share.
  *
  * Every load is bounded by a message count and a time cap (timeout(1)), and
  * every server started here is stopped at the end, also on failure.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
-import { cpus, totalmem } from "node:os";
+import { cpus, tmpdir, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), "..");
@@ -48,15 +53,16 @@ interface Options {
   cpuProf?: string;
 }
 
-type Phase = "accept" | "e2e" | "rss" | "deep";
-const PHASES: Phase[] = ["accept", "e2e", "rss", "deep"];
+type Phase = "accept" | "e2e" | "rss" | "deep" | "dkim";
+const PHASES: Phase[] = ["accept", "e2e", "rss", "deep", "dkim"];
 
 const HELP = `usage: scripts/bench [--quick] [--systems relay,postfix,haraka] [--relay head|worktree|dist]
-                    [--only accept,e2e,rss,deep] [--deep 10000,1000000] [--cpu-prof DIR] [--json FILE]
+                    [--only accept,e2e,rss,deep,dkim] [--deep 10000,1000000] [--cpu-prof DIR] [--json FILE]
   --quick     smaller message counts and shorter time caps
   --relay     head: a snapshot of the committed HEAD (default, reproducible);
               worktree: src/ as it is now; dist: the built dist/relay
-  --only      run only these phases (deep: relay only, end to end with a pre-filled queue)
+  --only      run only these phases (deep: relay only, end to end with a pre-filled queue;
+              dkim: relay only, signing rate and its share of end-to-end CPU)
   --deep      queue depths (recipients queued, not due) for the deep phase
   --cpu-prof  run the relay under bun --cpu-prof, .cpuprofile files into DIR
               (one per relay run; summarise with scripts/bench-profile.ts)
@@ -102,8 +108,8 @@ const opts = parseArgs(process.argv.slice(2));
 
 /** Counts and caps: every load stops at whichever comes first. */
 const PLAN = opts.quick
-  ? { acceptCount: { 5: 1500, 50: 800 }, acceptCapS: 12, e2eCount: { 5: 1000, 50: 500 }, e2eCapS: 25, warmup: 100, idle: 1000, deepCount: 2000, deepRounds: 1 }
-  : { acceptCount: { 5: 10000, 50: 5000 }, acceptCapS: 30, e2eCount: { 5: 5000, 50: 2500 }, e2eCapS: 60, warmup: 200, idle: 1000, deepCount: 10000, deepRounds: 2 };
+  ? { acceptCount: { 5: 1500, 50: 800 }, acceptCapS: 12, e2eCount: { 5: 1000, 50: 500 }, e2eCapS: 25, warmup: 100, idle: 1000, deepCount: 2000, deepRounds: 1, dkimSignCount: 300, dkimRounds: 1 }
+  : { acceptCount: { 5: 10000, 50: 5000 }, acceptCapS: 30, e2eCount: { 5: 5000, 50: 2500 }, e2eCapS: 60, warmup: 200, idle: 1000, deepCount: 10000, deepRounds: 2, dkimSignCount: 2000, dkimRounds: 2 };
 
 // ---------------------------------------------------------------- helpers
 
@@ -228,9 +234,15 @@ class ParkingLot {
 class Sink {
   private child: ChildProcess | undefined;
   private out = "";
+  /**
+   * `dump`: also append every message to this file (smtp-sink -D, a strftime
+   * template: no "%"), to look at what was delivered. smtp-sink runs as nobody
+   * and creates its files there, so the directory must be nobody's.
+   */
+  constructor(private readonly dump?: string) {}
   async open(): Promise<void> {
     this.out = "";
-    this.child = start("smtp-sink", ["-u", "nobody", "-c", `${HOST}:${PORT.sink}`, "1024"], {});
+    this.child = start("smtp-sink", ["-u", "nobody", "-c", ...(this.dump ? ["-D", this.dump] : []), `${HOST}:${PORT.sink}`, "1024"], {});
     this.child.stdout!.on("data", (d: Buffer) => {
       this.out += d.toString("latin1");
       if (this.out.length > 4096) this.out = this.out.slice(-512);
@@ -265,6 +277,8 @@ interface Sut {
 interface RelaySut extends Sut {
   /** Start with `prefill` recipients queued (not due); resolves with what the pre-fill and the start-up took. */
   startDeep(target: number, tag: string, prefill: number): Promise<{ prefill: PrefillResult; startupS: number }>;
+  /** Start fresh after running these relay commands (e.g. `domains add`) on the new data directory. */
+  startWith(target: number, tag: string, commands: string[][]): Promise<void>;
   /** utime + stime of the relay process (all its threads, the database worker included), in seconds. */
   cpuSeconds(): number;
   /** CPU seconds by thread name. */
@@ -401,6 +415,14 @@ function relaySut(): RelaySut {
     async start(target, tag) {
       const data = join(RUN, `relay-${tag}`);
       rmSync(data, { recursive: true, force: true });
+      serve(data, target, tag);
+      await waitForSmtp(PORT.relay, "relay");
+    },
+    async startWith(target, tag, commands) {
+      const data = join(RUN, `relay-${tag}`);
+      rmSync(data, { recursive: true, force: true });
+      const [bin, ...pre] = cmd;
+      for (const args of commands) run(bin!, [...pre, ...args], env(data, target), cwd);
       serve(data, target, tag);
       await waitForSmtp(PORT.relay, "relay");
     },
@@ -778,6 +800,96 @@ async function deepQueue(relay: RelaySut): Promise<DeepRow[]> {
   return rows;
 }
 
+interface SigningRow {
+  name: string;
+  perSecond: number;
+  msEach: number;
+}
+
+interface DkimRow extends E2eRow {
+  /** unsigned: no key for bench.test; signed: RSA-2048 + Ed25519 keys, every message signed twice. */
+  variant: "unsigned" | "signed";
+  round: number;
+  /** DKIM-Signature fields in the first message the sink dumped (0 unsigned, 2 signed). */
+  signatures: number;
+}
+
+interface DkimResult {
+  signing: { messages: number; bytes: number; runtime: string; rows: SigningRow[] };
+  e2e: DkimRow[];
+  /** Mean relay CPU ms per message of each variant, the difference, and its share of the signed cost. */
+  unsignedCpuMs?: number;
+  signedCpuMs?: number;
+  signingCpuMs?: number;
+  share?: number;
+}
+
+/** DKIM-Signature fields in the header of the first message of an smtp-sink dump (its first 64 KB). */
+function signaturesInDump(file: string): number {
+  let text = "";
+  try {
+    text = readFileSync(file, "latin1").slice(0, 65_536);
+  } catch {
+    return -1;
+  }
+  const end = text.search(/\r?\n\r?\n/);
+  return (text.slice(0, end < 0 ? undefined : end).match(/^DKIM-Signature:/gim) ?? []).length;
+}
+
+/**
+ * Issue 5's signing cost: messages/s on one core for RSA-2048 and Ed25519
+ * (scripts/bench-dkim.ts from the work tree, a bounded loop), then the
+ * end-to-end 5 KB x 20 case without a key for the load's From domain
+ * (bench.test) and with `relay domains add bench.test --algorithm both` done
+ * before the relay starts, interleaved over PLAN.dkimRounds rounds. The sink
+ * dumps what it receives, so the signed runs are seen to carry two signatures.
+ */
+async function dkimCost(relay: RelaySut): Promise<DkimResult> {
+  const out = run(BUN, [join(ROOT, "scripts/bench-dkim.ts"), "--messages", String(PLAN.dkimSignCount), "--size", String(5 * KB), "--json"]);
+  const signing = JSON.parse(out.trim().split("\n").pop()!) as DkimResult["signing"];
+  for (const r of signing.rows) log(`dkim   sign ${r.name.padEnd(20)} ${r.perSecond.toFixed(0)} messages/s on one core (${r.msEach.toFixed(3)} ms each)`);
+  const rows: DkimRow[] = [];
+  const kb = 5;
+  const sessions = 20;
+  for (let round = 1; round <= PLAN.dkimRounds; round++) {
+    for (const variant of ["unsigned", "signed"] as const) {
+      const tag = `dkim-${variant}-${round}`;
+      const dumpDir = mkdtempSync(join(tmpdir(), "relay-bench-sink-"));
+      spawnSync("chown", ["nobody", dumpDir]);
+      const dump = join(dumpDir, "sink.dump");
+      const sink = new Sink(dump);
+      await sink.open();
+      try {
+        if (variant === "signed") await relay.startWith(PORT.sink, tag, [["domains", "add", "bench.test", "--algorithm", "both"]]);
+        else await relay.start(PORT.sink, tag);
+        const base = await warmUp(relay, sink, kb);
+        const e2e = await measureE2e(relay, sink, base, kb, sessions, PLAN.e2eCount[kb], tag);
+        const row: DkimRow = { ...e2e, variant, round, signatures: signaturesInDump(dump) };
+        rows.push(row);
+        log(`dkim   relay ${variant.padEnd(8)} round ${round}: ${row.rate.toFixed(0)} msg/s delivered (${row.delivered}/${row.messages} in ${row.seconds.toFixed(1)} s), ${fmt(row.cpuMsPerMsg, 3)} ms CPU/msg, ${row.signatures} DKIM-Signature(s) per message, load ${fmt(row.load1Before, 2)}${row.capped ? " [time cap]" : ""}${row.error ? ` ERROR ${row.error}` : ""}`);
+      } catch (error) {
+        log(`dkim   relay ${variant}: ERROR ${error instanceof Error ? error.message : String(error)}`);
+      } finally {
+        await relay.stop();
+        await sink.close();
+        rmSync(dumpDir, { recursive: true, force: true });
+      }
+    }
+  }
+  const mean = (variant: DkimRow["variant"]) => {
+    const v = rows.filter((r) => r.variant === variant).map((r) => r.cpuMsPerMsg).filter((x): x is number => x !== undefined);
+    return v.length ? v.reduce((a, b) => a + b, 0) / v.length : undefined;
+  };
+  const unsignedCpuMs = mean("unsigned");
+  const signedCpuMs = mean("signed");
+  const result: DkimResult = { signing, e2e: rows, unsignedCpuMs, signedCpuMs };
+  if (unsignedCpuMs !== undefined && signedCpuMs !== undefined) {
+    result.signingCpuMs = signedCpuMs - unsignedCpuMs;
+    result.share = result.signingCpuMs / signedCpuMs;
+  }
+  return result;
+}
+
 function procStatus(pid: number): { rssKb: number; hwmKb: number; threads: number } {
   const s = readFileSync(`/proc/${pid}/status`, "utf8");
   const field = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(s)?.[1] ?? NaN);
@@ -847,7 +959,7 @@ async function idleRss(sut: Sut): Promise<RssResult> {
 const fmt = (n: number | undefined, d = 0) => (n === undefined || !Number.isFinite(n) ? "–" : n.toFixed(d));
 const ratio = (a?: number, b?: number) => (a && b ? a / b : undefined);
 
-function report(accept: AcceptRow[], e2e: E2eRow[], rss: RssResult | undefined, deep: DeepRow[]) {
+function report(accept: AcceptRow[], e2e: E2eRow[], rss: RssResult | undefined, deep: DeepRow[], dkim?: DkimResult) {
   const lines: string[] = [];
   const find = <T extends { system: SystemName; kb: number; sessions: number }>(rows: T[], s: SystemName, kb: number, c: number) =>
     rows.find((r) => r.system === s && r.kb === kb && r.sessions === c);
@@ -909,6 +1021,29 @@ function report(accept: AcceptRow[], e2e: E2eRow[], rss: RssResult | undefined, 
       "",
     );
   }
+  if (dkim) {
+    lines.push(
+      `### DKIM signing cost (issue 5): one core, ${dkim.signing.messages} messages of ${dkim.signing.bytes} bytes each (${dkim.signing.runtime})`,
+      "",
+      "| key | messages/s per core | ms per message |",
+      "| --- | ---: | ---: |",
+    );
+    for (const r of dkim.signing.rows) lines.push(`| ${r.name} | ${fmt(r.perSecond)} | ${fmt(r.msEach, 3)} |`);
+    lines.push(
+      "",
+      "End to end 5 KB x 20 sessions, relay only: no key for the sender's domain vs RSA-2048 + Ed25519 keys (two signatures per message):",
+      "",
+      "| run | round | msg/s | CPU ms/msg | signatures/msg | load before |",
+      "| --- | ---: | ---: | ---: | ---: | ---: |",
+    );
+    for (const r of dkim.e2e) lines.push(`| ${r.variant} | ${r.round} | ${fmt(r.rate)}${r.capped ? "*" : ""} | ${fmt(r.cpuMsPerMsg, 3)} | ${r.signatures} | ${fmt(r.load1Before, 2)} |`);
+    ratios.push({ phase: "dkim", unsigned_cpu_ms: dkim.unsignedCpuMs, signed_cpu_ms: dkim.signedCpuMs, signing_cpu_ms: dkim.signingCpuMs, signing_share: dkim.share });
+    lines.push(
+      "",
+      `Relay CPU per message (means): unsigned ${fmt(dkim.unsignedCpuMs, 3)} ms, signed ${fmt(dkim.signedCpuMs, 3)} ms; signing ${fmt(dkim.signingCpuMs, 3)} ms = ${fmt(dkim.share === undefined ? undefined : dkim.share * 100, 0)}% of the signed end-to-end cost (the signer alone: ${fmt(dkim.signing.rows.find((r) => r.name.includes("+"))?.msEach, 3)} ms for both signatures).`,
+      "",
+    );
+  }
   lines.push("`*` = stopped by the time cap; the rate is what was done within it.");
   return { text: lines.join("\n"), ratios };
 }
@@ -954,10 +1089,12 @@ async function main() {
   }
   let deep: DeepRow[] = [];
   if (opts.phases.has("deep") && relay) deep = await deepQueue(relay as RelaySut);
-  const { text, ratios } = report(accept, e2e, rss, deep);
+  let dkim: DkimResult | undefined;
+  if (opts.phases.has("dkim") && relay) dkim = await dkimCost(relay as RelaySut);
+  const { text, ratios } = report(accept, e2e, rss, deep, dkim);
   const elapsedS = (now() - t0) / 1000;
   mkdirSync(dirname(opts.json), { recursive: true });
-  writeFileSync(opts.json, `${JSON.stringify({ ...meta, elapsedS, loadAverageAtEnd: readFileSync("/proc/loadavg", "utf8").trim(), acceptance: accept, endToEnd: e2e, idleRss: rss, deepQueue: deep, ratios }, null, 2)}\n`);
+  writeFileSync(opts.json, `${JSON.stringify({ ...meta, elapsedS, loadAverageAtEnd: readFileSync("/proc/loadavg", "utf8").trim(), acceptance: accept, endToEnd: e2e, idleRss: rss, deepQueue: deep, dkim, ratios }, null, 2)}\n`);
   console.log(text);
   console.log(`\n(${elapsedS.toFixed(0)} s; JSON in ${opts.json})`);
 }

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { rootCertificates } from "node:tls";
 import { ApiKeyService } from "./auth/api-keys.ts";
+import { arcKeySource } from "./auth/arc-key.ts";
 import { UserService } from "./auth/users.ts";
 import { DomainService } from "./auth/domains.ts";
 import { cidrContains } from "./core/cidr.ts";
@@ -23,6 +24,7 @@ import { createInboundAuth } from "./auth/inbound/index.ts";
 import { AuthThrottle } from "./ingress/auth-throttle.ts";
 import { loggedHooks } from "./ingress/logged-hooks.ts";
 import { smtpHooks } from "./ingress/smtp-hooks.ts";
+import { SenderPolicy } from "./ingress/sender-policy.ts";
 import { Ingress, type Submission } from "./ingress/submit.ts";
 import type { Runtime } from "./platform/runtime.ts";
 import { CredentialStore } from "./queue/credentials.ts";
@@ -166,14 +168,15 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
   });
   // DKIM signs only what our own submitters send (API, SMTP AUTH, trusted networks), never mail
   // that anyone may send to RELAY_BOUNCE_DOMAIN; and only From domains in the submitter's grant.
-  const mayBeSigned = (s: Submission) =>
-    s.source === "http" || s.authUser !== undefined || (s.clientIp !== undefined && cidrContains(config.relayNetworks, s.clientIp));
+  const mayBeSigned = (s: Submission) => s.submitter !== "outside";
   const ingress = new Ingress({
     store,
     clock,
     hostname: config.hostname,
     onEnqueued: () => loop.wake(),
     sign: async (message, s) => (mayBeSigned(s) ? domains.sign(message, s.senderDomains) : message),
+    senderPolicy: new SenderPolicy({ mode: config.senderPolicy, isVerified: (domain) => domains.isVerified(domain) }),
+    bounceDomain: config.bounceDomain,
   });
 
   const hooks = loggedHooks(
@@ -182,7 +185,8 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
       policy: { relayNetworks: config.relayNetworks, bounceDomain: config.bounceDomain },
       authenticator: users,
       throttle: new AuthThrottle(clock),
-      inbound: createInboundAuth({ resolver, clock, hostname: config.hostname, log }),
+      // ARC sets are sealed with RELAY_ARC_DOMAIN's active RSA DKIM key, when there is one.
+      inbound: createInboundAuth({ resolver, clock, hostname: config.hostname, log, arcKey: arcKeySource(domains, config.arcDomain, log) }),
     }),
     log,
   );

@@ -262,8 +262,10 @@ export async function checkDomain(input: CheckInput): Promise<DomainCheckReport>
 
   // What a receiver would conclude.
   const ip = input.sourceIp;
-  const envelopeDomain = input.bounceDomain ?? domain;
-  const spfResult = input.bounceDomain !== undefined ? bounceSpf : spfCheck.result;
+  // The relay rewrites the envelope sender to the bounce domain only when that aligns (delivery/return-path.ts).
+  const rewritten = input.bounceDomain !== undefined && getAlignment(domain, [input.bounceDomain]) !== false;
+  const envelopeDomain = rewritten ? input.bounceDomain! : domain;
+  const spfResult = rewritten ? bounceSpf : spfCheck.result;
   if (ip === undefined || isIP(ip) === 0) {
     verdict.push(`SPF: cannot tell: RELAY_SOURCE_IP is not set, so which IP receivers see is unknown.`);
   } else {
@@ -287,9 +289,9 @@ export async function checkDomain(input: CheckInput): Promise<DomainCheckReport>
   const spfAligned = getAlignment(domain, [envelopeDomain]) !== false;
   if (input.bounceDomain !== undefined) {
     verdict.push(
-      spfAligned
-        ? `Return path: the envelope sender's domain ${input.bounceDomain} shares ${domain}'s organizational domain, so an SPF pass aligns for DMARC (relaxed).`
-        : `Return path: the envelope sender's domain ${input.bounceDomain} is not under ${domain}'s organizational domain: SPF can pass but never aligns, so DMARC rests on DKIM alone.`,
+      rewritten
+        ? `Return path: mail from @${domain} leaves with the envelope sender b.<message>.<recipient>@${input.bounceDomain} (VERP), which shares ${domain}'s organizational domain, so an SPF pass aligns for DMARC (relaxed) and bounces come back to this relay.`
+        : `Return path: alignment impossible: the bounce domain ${input.bounceDomain} is not under ${domain}'s organizational domain, so the relay leaves the envelope sender of mail from @${domain} as submitted (SPF above is for ${domain}); configure a bounce domain under the From domain (e.g. bounces.${domain}) to align it.`,
     );
   }
   const spfDmarc = spfResult === "pass" && spfAligned;

@@ -131,10 +131,13 @@ export function recordsToPublish(domain: string, keys: readonly DkimKeyInfo[], c
       value: spfRecord(context.sourceIp),
       required: true,
       note:
-        `receivers check SPF for the envelope sender's domain, ${bounce}. ` +
-        (getAlignment(domain, [bounce]) !== false
-          ? `It shares ${domain}'s organizational domain, so an SPF pass aligns for DMARC (relaxed).`
-          : `It is not under ${domain}'s organizational domain, so SPF never aligns for DMARC: use e.g. bounces.${domain}, or rely on DKIM alone.`),
+        getAlignment(domain, [bounce]) !== false
+          ? `${bounce} shares ${domain}'s organizational domain, so the relay delivers mail from @${domain} with the envelope sender ` +
+            `b.<message>.<recipient>@${bounce} (VERP; the submitter's stays stored and gets the relay's own DSNs): receivers check SPF ` +
+            `for ${bounce}, and a pass aligns for DMARC (relaxed).`
+          : `alignment impossible: ${bounce} is not under ${domain}'s organizational domain, so the relay leaves the envelope sender ` +
+            `of mail from @${domain} as submitted (SPF is then checked for the submitter's domain). Configure a bounce domain under ` +
+            `the From domain (e.g. RELAY_BOUNCE_DOMAIN=bounces.${domain}) to align it.`,
     });
   }
   records.push({

@@ -7,6 +7,9 @@
  * check`, and periodically); then the new key signs and the old one is
  * "retiring": not used, its record still listed as needed until the grace
  * period ends.
+ *
+ * Every check is compared with the last one: a record that passed and now
+ * fails or is gone, or failed and now passes, is a `domain_changed` event.
  */
 import { createPrivateKey } from "node:crypto";
 import type { Clock } from "../core/clock.ts";
@@ -17,6 +20,7 @@ import type { Logger } from "../events/log.ts";
 import type { DkimKeyInfo, DomainStore, SendingDomainRecord } from "../queue/domains.ts";
 import { defaultSelector, DKIM_ALGORITHMS, generateDkimKey, selectorProblem, type DkimAlgorithm } from "./dkim-keys.ts";
 import { fromDomain, signMessage, type SigningKey } from "./dkim-sign.ts";
+import { domainChanges } from "./domain-changes.ts";
 import { checkDomain, type DomainCheckReport } from "./domain-check.ts";
 import { dkimRecordToPublish, recordsToPublish, type RecordToPublish } from "./domain-records.ts";
 import { domainAllowed, normalizeDomains } from "./users.ts";
@@ -42,6 +46,8 @@ export interface DomainView {
   readonly keys: readonly DkimKeyInfo[];
   readonly records: readonly RecordToPublish[];
   readonly lastCheck: DomainCheckReport | null;
+  /** When a check first saw an active key's DKIM record published (RELAY_SENDER_POLICY=verified); null: not yet. */
+  readonly verifiedAt: number | null;
 }
 
 export interface DomainServiceOptions {
@@ -85,6 +91,8 @@ function parseSelector(text: string | undefined): string | undefined {
 
 export class DomainService {
   private readonly cache = new Map<string, { keys: SigningKey[]; until: number }>();
+  /** Domains known to be verified: verification is never undone, so a hit needs no expiry. */
+  private readonly verified = new Set<string>();
   private readonly keyCacheMs: number;
 
   constructor(private readonly options: DomainServiceOptions) {
@@ -173,14 +181,27 @@ export class DomainService {
       const updated = await store.getDomain(domain);
       report = await checkDomain({ ...this.recordContext(), domain, keys: updated?.keys ?? [], resolver });
     }
-    await store.saveCheck(domain, report as unknown as Record<string, unknown>, clock.now());
+    // A record that passed and now fails or is gone (or the other way round): a `domain_changed` event, saved with the check.
+    const changes = domainChanges(current.lastCheck, report);
+    for (const c of changes) {
+      this.options.log?.(c.after === "pass" ? "info" : "warn", "a sending domain's DNS record changed", { domain, record: c.record, name: c.name, before: c.before, after: c.after });
+    }
+    await store.saveCheckWithEvents(domain, report as unknown as Record<string, unknown>, clock.now(), current.lastCheckedAt, changes as unknown as Record<string, unknown>[]);
+    // Verified (RELAY_SENDER_POLICY): an active key's record was seen published and matching, once is enough.
+    if (report.records.some((r) => r.purpose === "dkim" && r.keyState === "active" && r.status === "pass")) await store.markVerified(domain, clock.now());
     return report;
   }
 
-  /** The periodic job: retire keys past their grace period, check domains with keys waiting for DNS. */
+  /**
+   * The periodic job: retire keys past their grace period, then check every
+   * domain (keys waiting for DNS first): a pending key that is now visible
+   * signs, and a record that changed raises a `domain_changed` event.
+   */
   async maintain(): Promise<void> {
     await this.options.store.retireExpired(this.options.clock.now());
-    for (const domain of await this.options.store.domainsWithPendingKeys()) {
+    const pending = await this.options.store.domainsWithPendingKeys();
+    const all = (await this.options.store.listDomains()).map((d) => d.domain);
+    for (const domain of new Set([...pending, ...all])) {
       try {
         await this.check(domain);
       } catch (error) {
@@ -207,6 +228,20 @@ export class DomainService {
       this.options.log?.("warn", "DKIM signing failed; the message goes unsigned", { domain, error: error instanceof Error ? error.message : String(error) });
       return message;
     }
+  }
+
+  /**
+   * RELAY_SENDER_POLICY=verified: is `domain` (exactly) a sending domain whose
+   * active DKIM key's record a check has seen in DNS at least once? Only
+   * positive answers are cached, so a domain verified by "relay domains
+   * check" (another process) counts at once.
+   */
+  async isVerified(domain: string): Promise<boolean> {
+    if (this.verified.has(domain)) return true;
+    if ((await this.options.store.verifiedAt(domain)) === undefined) return false;
+    if (this.verified.size > 10_000) this.verified.clear();
+    this.verified.add(domain);
+    return true;
   }
 
   /** Active keys, re-read from the database at most every keyCacheMs, so keys added by `relay domains add` are picked up. */
@@ -256,6 +291,7 @@ export class DomainService {
       keys: record.keys,
       records: recordsToPublish(record.domain, record.keys, this.recordContext()),
       lastCheck: (record.lastCheck as DomainCheckReport | null) ?? null,
+      verifiedAt: record.verifiedAt,
     };
   }
 }

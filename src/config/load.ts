@@ -43,6 +43,16 @@ export interface Config {
   /** Caps every outbound SMTP stage timeout; unset: RFC 5321 4.5.3.2 values. */
   readonly commandTimeout?: number;
   readonly bounceDomain?: string;
+  /**
+   * verified: SMTP AUTH users and API keys may only send mail whose From
+   * domain is a verified sending domain within their grant; any: no From check.
+   */
+  readonly senderPolicy: "verified" | "any";
+  /**
+   * The domain whose active RSA DKIM key seals ARC sets (RFC 8617) on mail the
+   * relay checked and forwards; unset: no sealing.
+   */
+  readonly arcDomain?: string;
   /** How long a replaced DKIM key's record stays listed as needed after a rotation. */
   readonly dkimRotationGrace: number;
   /** How often the relay checks DNS for DKIM keys waiting to be published. */
@@ -107,6 +117,8 @@ export function loadConfig(env: Record<string, string | undefined>, systemHostna
     connectTimeout: raw.RELAY_CONNECT_TIMEOUT,
     commandTimeout: raw.RELAY_COMMAND_TIMEOUT,
     bounceDomain: raw.RELAY_BOUNCE_DOMAIN?.toLowerCase(),
+    senderPolicy: raw.RELAY_SENDER_POLICY,
+    arcDomain: raw.RELAY_ARC_DOMAIN?.toLowerCase(),
     dkimRotationGrace: raw.RELAY_DKIM_ROTATION_GRACE,
     domainCheckInterval: raw.RELAY_DOMAIN_CHECK_INTERVAL,
     nodeId: raw.RELAY_NODE_ID ?? systemHostname,

@@ -87,6 +87,8 @@ export const configSchema = v.object({
   RELAY_MAX_QUEUE_TIME: v.optional(textVar("a duration such as 5d or 12h", parseDuration), "5d"),
   RELAY_DELAY_WARNING_AFTER: v.optional(textVar("a duration such as 4h, or 0/off to disable", durationOrOff), "4h"),
   RELAY_BOUNCE_DOMAIN: v.optional(textVar("a domain name", hostName)),
+  RELAY_SENDER_POLICY: v.optional(textVar("verified or any", oneOf("verified", "any")), "verified"),
+  RELAY_ARC_DOMAIN: v.optional(textVar("a domain name", hostName)),
   RELAY_DKIM_ROTATION_GRACE: v.optional(textVar("a duration such as 7d", parseDuration), "7d"),
   RELAY_DOMAIN_CHECK_INTERVAL: v.optional(textVar("a duration such as 10m", parseDuration), "10m"),
   RELAY_NODE_ID: v.optional(textVar("a node name", nonEmpty)),

@@ -6,6 +6,7 @@ import { classifyTransportError } from "./classify.ts";
 import { Destination, type DestinationLimits } from "./destination.ts";
 import { DsnSweeper } from "./dsn-sweeper.ts";
 import { OutcomeRecorder } from "./outcomes.ts";
+import { verpAddress } from "./return-path.ts";
 import type { RetryPolicy } from "./retry.ts";
 import type { RecipientResult, Transport, Work } from "./work.ts";
 
@@ -171,10 +172,12 @@ export class Scheduler {
 
   private enqueue(claims: readonly Claim[], plans: ReadonlyMap<string, Plan>): void {
     // One work item per (message, destination): domains that share an MX site share the transaction.
+    // A VERP return path differs per recipient, so such a message sends one transaction per recipient.
     const works = new Map<string, { work: Work; plan: Plan }>();
     for (const claim of claims) {
       const plan = plans.get(claim.domain)!;
-      const key = `${claim.messageId}\0${plan.kind === "destination" ? plan.key : `${plan.kind}:${claim.domain}`}`;
+      const verp = claim.returnPathDomain === undefined ? "" : `\0${claim.recipientId}`;
+      const key = `${claim.messageId}\0${plan.kind === "destination" ? plan.key : `${plan.kind}:${claim.domain}`}${verp}`;
       let entry = works.get(key);
       if (!entry) works.set(key, (entry = { work: { messageId: claim.messageId, mailFrom: claim.mailFrom, claims: [] }, plan }));
       entry.work.claims.push(claim);
@@ -197,7 +200,7 @@ export class Scheduler {
           if (!message) return undefined;
           return {
             messageId: message.id,
-            mailFrom: message.mailFrom,
+            mailFrom: returnPath(work) ?? message.mailFrom,
             recipients: work.claims.map((c) => c.address),
             body: message.body,
             // Passed on to a next hop that advertises DSN (RFC 3461 5.2).
@@ -265,6 +268,17 @@ export class Scheduler {
       this.wakeUp = done;
     });
   }
+}
+
+/**
+ * The envelope sender delivery uses instead of the stored one: a VERP address
+ * at RELAY_BOUNCE_DOMAIN (decided at ingress, see return-path.ts) for a work
+ * item of one recipient; the stored mail_from stays the submitter's.
+ */
+function returnPath(work: Work): string | undefined {
+  const [claim, ...others] = work.claims;
+  if (claim?.returnPathDomain === undefined || others.length > 0) return undefined;
+  return verpAddress(work.messageId, claim.recipientId, claim.returnPathDomain);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -68,6 +68,10 @@ const checkSchema = v.pipe(
   v.metadata({ ref: "DomainCheck" }),
 );
 
+const VERIFIED_TEXT =
+  "when a DNS check first found an active DKIM key's record published (never cleared); null: not yet. " +
+  "With RELAY_SENDER_POLICY=verified, SMTP AUTH users and API keys may send From this domain only once it is set";
+
 const domainSummarySchema = v.pipe(
   v.object({
     domain: v.string(),
@@ -75,6 +79,7 @@ const domainSummarySchema = v.pipe(
     keys: v.array(keySchema),
     last_checked_at: nullableString,
     last_check_ok: v.nullable(v.boolean()),
+    verified_at: v.pipe(nullableString, v.description(VERIFIED_TEXT)),
   }),
   v.metadata({ ref: "DomainSummary" }),
 );
@@ -86,6 +91,7 @@ const domainSchema = v.pipe(
     keys: v.array(keySchema),
     records: v.array(recordSchema),
     last_check: v.nullable(checkSchema),
+    verified_at: v.pipe(nullableString, v.description(VERIFIED_TEXT)),
   }),
   v.metadata({ ref: "Domain" }),
 );
@@ -161,6 +167,7 @@ function domainJson(d: DomainView): v.InferOutput<typeof domainSchema> {
     keys: d.keys.map(keyJson),
     records: d.records.map(recordJson),
     last_check: d.lastCheck ? checkJson(d.lastCheck) : null,
+    verified_at: iso(d.verifiedAt),
   };
 }
 
@@ -200,6 +207,7 @@ export function domainRoutes(domains: DomainRouteDeps): Hono<AuthEnv> {
           keys: d.keys.map(keyJson),
           last_checked_at: d.lastCheck?.checkedAt ?? null,
           last_check_ok: d.lastCheck?.ok ?? null,
+          verified_at: iso(d.verifiedAt),
         })),
       });
     },

@@ -234,7 +234,11 @@ export const eventSchema = v.pipe(
     },
     v.unknown(),
   ),
-  v.description("One change of a recipient's state; type-specific fields (reply, category, ...) alongside."),
+  v.description(
+    "One change of a recipient's state; type-specific fields (reply, category, ...) alongside. " +
+      "`domain_changed` (message_id and recipient null): a DNS check found a sending domain's record failing or gone " +
+      "that passed before, or passing again (domain, record, name, before, after, fix).",
+  ),
   v.metadata({ ref: "Event" }),
 );
 

@@ -3,9 +3,10 @@ import { describeRoute, resolver, validator } from "hono-openapi";
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
 import * as v from "valibot";
 import type { Clock } from "../core/clock.ts";
+import { SenderRefused } from "../ingress/sender-policy.ts";
 import type { Submission } from "../ingress/submit.ts";
 import type { QueueStore } from "../queue/store.ts";
-import { senderAllowed, type AuthEnv } from "./auth.ts";
+import { ADMIN_PRINCIPAL, senderAllowed, type AuthEnv } from "./auth.ts";
 import { idempotency, type IdempotencyStore } from "./idempotency.ts";
 import {
   cancelResultSchema,
@@ -108,7 +109,9 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
         "Answers 202 once the message and every recipient are durable. With an `Idempotency-Key`, " +
         "the same request repeated within 24 hours gets the first answer again (header `Idempotency-Replayed: true`) " +
         "and sends nothing; the same key with a different request is 409. " +
-        "A key limited to sender domains may only use those in `mail_from` or `from`.",
+        "A key limited to sender domains may only use those in `mail_from` or `from`. " +
+        "With RELAY_SENDER_POLICY=verified (the default), an API key may only send mail whose From header " +
+        "(`from`, or the From line of `raw`) is at a verified sending domain within its sender domains; otherwise 403 naming the field.",
       security: [{ bearer: ["send"] }],
       parameters: [
         {
@@ -125,7 +128,7 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
         ...problemResponses({
           400: "The body is not JSON, or the Idempotency-Key is malformed",
           401: "Missing or unknown bearer token",
-          403: 'The token lacks the "send" scope, or the sender domain is not allowed for it',
+          403: 'The token lacks the "send" scope, or the sender domain is not allowed for it (or not verified: RELAY_SENDER_POLICY)',
           409: "The Idempotency-Key was used with a different request",
           413: "The message is larger than RELAY_MAX_MESSAGE_BYTES",
           422: "Invalid fields (every one is listed in `errors`)",
@@ -171,17 +174,26 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
         return problem(c, 413, "Message too large", `the message is ${prepared.body.byteLength} bytes; the limit is ${deps.maxMessageBytes}`);
       }
       const options = result.output;
-      const id = await deps.ingress.submit({
-        mailFrom: prepared.mailFrom,
-        recipients: prepared.recipients.map((address) => ({ address })),
-        body: prepared.body,
-        source: "http",
-        authUser: c.get("principal").id,
-        senderDomains: c.get("principal").domains,
-        tags: options.tags,
-        metadata: options.priority ? { ...options.metadata, priority: options.priority } : options.metadata,
-        sendAt: options.send_at ? Math.max(Date.parse(options.send_at), deps.clock.now()) : undefined,
-      });
+      const principal = c.get("principal");
+      let id: string;
+      try {
+        id = await deps.ingress.submit({
+          mailFrom: prepared.mailFrom,
+          recipients: prepared.recipients.map((address) => ({ address })),
+          body: prepared.body,
+          source: "http",
+          submitter: principal.id === ADMIN_PRINCIPAL.id ? "admin" : "api-key",
+          authUser: principal.id,
+          senderDomains: principal.domains,
+          tags: options.tags,
+          metadata: options.priority ? { ...options.metadata, priority: options.priority } : options.metadata,
+          sendAt: options.send_at ? Math.max(Date.parse(options.send_at), deps.clock.now()) : undefined,
+        });
+      } catch (error) {
+        if (!(error instanceof SenderRefused)) throw error;
+        // RELAY_SENDER_POLICY: the From header (the `from` field, or the From line of `raw`) is refused.
+        return problem(c, 403, "sender domain not allowed", error.message, [{ field: isRaw ? "raw" : "from", message: error.message }]);
+      }
       const answer: v.InferOutput<typeof sendResponseSchema> = {
         id,
         recipients: prepared.recipients.map((email) => ({ email, status: "queued" })),

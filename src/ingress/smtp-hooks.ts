@@ -5,6 +5,7 @@ import { reply } from "../core/reply.ts";
 import type { SessionInfo, SmtpServerHooks } from "../smtp/server/index.ts";
 import { mayRelay, type AccessPolicy } from "./access.ts";
 import type { AuthThrottle } from "./auth-throttle.ts";
+import { SenderRefused, type Submitter } from "./sender-policy.ts";
 import type { Ingress } from "./submit.ts";
 
 /** Checks SMTP AUTH credentials; what the user may send from comes back with it. */
@@ -75,7 +76,9 @@ export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
     async onData(session, envelope, message) {
       let body = message;
       let authResults: Record<string, unknown> | undefined;
-      if (deps.inbound && session.user === undefined && !cidrContains(policy.relayNetworks, session.remoteAddress)) {
+      const submitter: Submitter =
+        session.user !== undefined ? "smtp-user" : cidrContains(policy.relayNetworks, session.remoteAddress) ? "relay-network" : "outside";
+      if (deps.inbound && submitter === "outside") {
         const stamped = await deps.inbound.stamp(message, {
           clientIp: session.remoteAddress,
           heloName: session.heloName,
@@ -84,24 +87,34 @@ export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
         body = stamped.message;
         authResults = stamped.record;
       }
-      const id = await ingress.submit({
-        mailFrom: envelope.mailFrom ? formatMailbox(envelope.mailFrom) : "",
-        recipients: envelope.recipients.map((r) => ({
-          address: formatMailbox(r.mailbox),
-          notify: r.params.notify,
-          orcpt: r.params.orcpt,
-        })),
-        body,
-        source: "smtp",
-        clientIp: session.remoteAddress,
-        clientHelo: session.heloName,
-        authUser: session.user,
-        senderDomains: granted.get(session),
-        tls: session.secure,
-        dsnRet: envelope.mailParams.ret,
-        dsnEnvid: envelope.mailParams.envid,
-        authResults,
-      });
+      // The sender policy (RELAY_SENDER_POLICY) is about the From header, which only exists once the
+      // message is in: it cannot be decided at MAIL FROM (the envelope sender may differ from From),
+      // so a refusal is the reply to the data, and nothing is queued.
+      let id: string;
+      try {
+        id = await ingress.submit({
+          mailFrom: envelope.mailFrom ? formatMailbox(envelope.mailFrom) : "",
+          recipients: envelope.recipients.map((r) => ({
+            address: formatMailbox(r.mailbox),
+            notify: r.params.notify,
+            orcpt: r.params.orcpt,
+          })),
+          body,
+          source: "smtp",
+          submitter,
+          clientIp: session.remoteAddress,
+          clientHelo: session.heloName,
+          authUser: session.user,
+          senderDomains: granted.get(session),
+          tls: session.secure,
+          dsnRet: envelope.mailParams.ret,
+          dsnEnvid: envelope.mailParams.envid,
+          authResults,
+        });
+      } catch (error) {
+        if (error instanceof SenderRefused) return reply(550, "5.7.1", error.message);
+        throw error;
+      }
       return reply(250, "2.0.0", `OK queued as ${id}`);
     },
   };

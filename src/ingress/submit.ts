@@ -1,8 +1,11 @@
+import { fromDomain } from "../auth/dkim-sign.ts";
 import type { Clock } from "../core/clock.ts";
 import { newId } from "../core/id.ts";
+import { returnPathDomainFor } from "../delivery/return-path.ts";
 import type { NewMessage } from "../queue/records.ts";
 import type { QueueStore } from "../queue/store.ts";
 import { hasHeader, prependHeaders } from "./headers.ts";
+import { SenderRefused, type SenderPolicy, type Submitter } from "./sender-policy.ts";
 
 export interface SubmittedRecipient {
   readonly address: string;
@@ -16,6 +19,8 @@ export interface Submission {
   readonly recipients: readonly SubmittedRecipient[];
   readonly body: Uint8Array;
   readonly source: "smtp" | "http";
+  /** Who handed it in: the sender policy and the return path depend on it. */
+  readonly submitter: Submitter;
   readonly clientIp?: string;
   readonly clientHelo?: string;
   readonly authUser?: string;
@@ -39,13 +44,29 @@ export interface IngressDeps {
   readonly onEnqueued: () => void;
   /** DKIM signing, applied after the trace headers are added; returns the message to store. */
   readonly sign?: (message: Uint8Array, submission: Submission) => Promise<Uint8Array>;
+  /** RELAY_SENDER_POLICY; without it every From domain is accepted. */
+  readonly senderPolicy?: SenderPolicy;
+  /** RELAY_BOUNCE_DOMAIN: our own submitters' mail whose From aligns with it is delivered with a VERP return path there. */
+  readonly bounceDomain?: string;
 }
 
 /** The one way into the queue, shared by the SMTP and HTTP front ends. */
 export class Ingress {
   constructor(private readonly deps: IngressDeps) {}
 
+  /** Stores the message durably and returns its id; throws SenderRefused (nothing stored) when the sender policy says no. */
   async submit(s: Submission): Promise<string> {
+    let parsed: { domain: string | undefined } | undefined;
+    const from = () => (parsed ??= { domain: fromDomain(s.body) }).domain;
+    if (this.deps.senderPolicy) {
+      const decision = await this.deps.senderPolicy.decide({ submitter: s.submitter, grant: s.senderDomains, fromDomain: from });
+      if (!decision.allowed) throw new SenderRefused(decision);
+    }
+    // Mail from outside (to the bounce domain) is somebody else's: its envelope sender is never ours to rewrite.
+    const returnPathDomain =
+      this.deps.bounceDomain === undefined || s.submitter === "outside"
+        ? undefined
+        : returnPathDomainFor({ fromDomain: from(), mailFrom: s.mailFrom, bounceDomain: this.deps.bounceDomain });
     const traced = prependHeaders(s.body, this.addedHeaders(s));
     const body = this.deps.sign ? await this.deps.sign(traced, s) : traced;
     const message: NewMessage = {
@@ -61,6 +82,7 @@ export class Ingress {
       metadata: s.metadata,
       sendAt: s.sendAt,
       authResults: s.authResults,
+      returnPathDomain,
     };
     const id = await this.deps.store.enqueue(message);
     this.deps.onEnqueued();

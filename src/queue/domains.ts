@@ -23,6 +23,8 @@ export interface SendingDomainRecord {
   readonly createdAt: number;
   readonly lastCheck: Record<string, unknown> | null;
   readonly lastCheckedAt: number | null;
+  /** First time a check saw an active key's DKIM record published (RELAY_SENDER_POLICY); null: never. */
+  readonly verifiedAt: number | null;
   readonly keys: readonly DkimKeyInfo[];
 }
 
@@ -126,6 +128,47 @@ export class DomainStore {
 
   async saveCheck(domain: string, check: Record<string, unknown>, now: number): Promise<void> {
     await this.database.db.update(sendingDomains).set({ lastCheck: check, lastCheckedAt: now }).where(eq(sendingDomains.domain, domain));
+  }
+
+  /**
+   * Save a check and the `domain_changed` events it found, in one
+   * transaction. The events are written only if the check they were compared
+   * with is still the last one (`last_checked_at` unchanged): of two checks
+   * racing (the periodic one and `domains check`), only one reports a change.
+   */
+  async saveCheckWithEvents(
+    domain: string,
+    check: Record<string, unknown>,
+    now: number,
+    previousCheckedAt: number | null,
+    changes: readonly Record<string, unknown>[],
+  ): Promise<void> {
+    await this.database.client.batch(
+      [
+        ...changes.map((data) => ({
+          sql: `INSERT INTO events (at, type, message_id, recipient, data)
+                SELECT ?, 'domain_changed', NULL, NULL, ? FROM sending_domains WHERE domain = ? AND last_checked_at IS ?`,
+          args: [now, JSON.stringify(data), domain, previousCheckedAt],
+        })),
+        { sql: "UPDATE sending_domains SET last_check = ?, last_checked_at = ? WHERE domain = ?", args: [JSON.stringify(check), now, domain] },
+      ],
+      "write",
+    );
+  }
+
+  /** The domain's DKIM record was seen in DNS: remember the first time (never cleared). */
+  async markVerified(domain: string, now: number): Promise<void> {
+    await this.database.client.execute({
+      sql: "UPDATE sending_domains SET verified_at = ? WHERE domain = ? AND verified_at IS NULL",
+      args: [now, domain],
+    });
+  }
+
+  /** When the domain was first verified; undefined when it is not a sending domain or never was. */
+  async verifiedAt(domain: string): Promise<number | undefined> {
+    const result = await this.database.client.execute({ sql: "SELECT verified_at FROM sending_domains WHERE domain = ?", args: [domain] });
+    const at = result.rows[0]?.verified_at;
+    return at === null || at === undefined ? undefined : Number(at);
   }
 
   /** Every selector of these domains (taken names for new selectors). */

@@ -24,6 +24,8 @@ export interface NewMessage {
   readonly authResults?: Readonly<Record<string, unknown>>;
   /** Scheduled delivery: not attempted before this time. */
   readonly sendAt?: number;
+  /** Deliver with a VERP envelope sender at this domain (RELAY_BOUNCE_DOMAIN) instead of mailFrom. */
+  readonly returnPathDomain?: string;
 }
 
 /** A recipient the delivery loop has leased, with what it needs from its message. */
@@ -38,6 +40,8 @@ export interface Claim {
   /** Set once the recipient's one "delayed" DSN has been decided. */
   readonly delayNotifiedAt?: number;
   readonly mailFrom: string;
+  /** Set when delivery sends with a VERP envelope sender at this domain (one transaction per recipient). */
+  readonly returnPathDomain?: string;
   readonly messageCreatedAt: number;
   /** The submitter's tags and metadata, echoed in every event about the message. */
   readonly tags?: readonly string[];

@@ -17,6 +17,13 @@ export const messages = sqliteTable("messages", {
   tags: text("tags", { mode: "json" }).$type<string[]>(),
   metadata: text("metadata", { mode: "json" }).$type<Record<string, unknown>>(),
   body: blob("body", { mode: "buffer" }).notNull(),
+  /**
+   * RELAY_BOUNCE_DOMAIN when delivery rewrites the envelope sender to a VERP
+   * address there (b.<id>.<recipient>@domain) so SPF aligns with the From
+   * domain; null: delivered with mail_from. mail_from stays the submitter's
+   * (the relay's own DSNs go to it).
+   */
+  returnPathDomain: text("return_path_domain"),
 });
 
 export const recipientStates = ["queued", "deferred", "delivered", "bounced", "expired", "cancelled"] as const;
@@ -81,6 +88,8 @@ export const eventTypes = [
   "complained",
   "unsubscribed",
   "cancelled",
+  /** A sending domain's DNS record changed across pass (a recheck found it failing or gone, or passing again); no message or recipient. */
+  "domain_changed",
 ] as const;
 export type EventType = (typeof eventTypes)[number];
 
@@ -148,6 +157,12 @@ export const sendingDomains = sqliteTable("sending_domains", {
   /** The last DNS check (`domains check`, a rotation, the periodic check) and when it ran. */
   lastCheck: text("last_check", { mode: "json" }).$type<Record<string, unknown>>(),
   lastCheckedAt: integer("last_checked_at"),
+  /**
+   * The first time a check found an active DKIM key's record published and
+   * matching; never cleared. RELAY_SENDER_POLICY=verified lets SMTP AUTH users
+   * and API keys send From this domain only once it is set.
+   */
+  verifiedAt: integer("verified_at"),
 });
 
 export const dkimAlgorithms = ["rsa", "ed25519"] as const;

@@ -88,6 +88,7 @@ export class QueueStore {
       .select({
         id: messages.id,
         mailFrom: messages.mailFrom,
+        returnPathDomain: messages.returnPathDomain,
         createdAt: messages.createdAt,
         tags: messages.tags,
         metadata: messages.metadata,
@@ -107,6 +108,7 @@ export class QueueStore {
         dsnOrcpt: r.dsn_orcpt === null ? undefined : String(r.dsn_orcpt),
         delayNotifiedAt: r.delay_notified_at === null || r.delay_notified_at === undefined ? undefined : Number(r.delay_notified_at),
         mailFrom: envelope.mailFrom,
+        ...(envelope.returnPathDomain === null ? {} : { returnPathDomain: envelope.returnPathDomain }),
         messageCreatedAt: envelope.createdAt,
         tags: envelope.tags ?? undefined,
         metadata: envelope.metadata ?? undefined,

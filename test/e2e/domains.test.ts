@@ -76,7 +76,7 @@ describe("sending domains: CLI and HTTP API", () => {
     assert.equal(again.code, 1);
     assert.match(again.stderr, /already added/);
     const listed = await relay(["domains", "list"]);
-    assert.match(listed.stdout, /^other\.test\s+ed1\/ed25519\/active\s+never checked$/m);
+    assert.match(listed.stdout, /^other\.test\s+ed1\/ed25519\/active\s+not verified\s+never checked$/m);
   });
 
   it("HTTP: list, add, get; admin scope only; no private key in any answer", async () => {

@@ -24,6 +24,8 @@ describe("mutt (Debian) as the submission client: STARTTLS + AUTH", () => {
       input: `${password}\n`,
     });
     assert.equal(added.code, 0, added.stderr);
+    // RELAY_SENDER_POLICY=verified (the default): alice sends From a verified sending domain.
+    await world.verifySendingDomain("sender.test");
     // The self-signed certificate the relay generated when it started.
     certPem = readFileSync(join(world.relay.dataDir, "tls", "cert.pem"), "utf8");
     assert.match(certPem, /-----BEGIN CERTIFICATE-----/);
@@ -57,7 +59,9 @@ describe("mutt (Debian) as the submission client: STARTTLS + AUTH", () => {
     assert.match(got.data, /\r\nTo: friend@dest\.test\r\n/);
     assert.match(got.data, /\r\nMessage-ID: <[^>]+@sender\.test>\r\n/);
     assert.match(got.data, /\r\n\.a line starting with a dot\r\n/, "dot-stuffing undone on both hops");
-    const received = /^Received:.*\r\n(?:[ \t].*\r\n)*/.exec(got.data)?.[0] ?? "";
+    // Signed by the relay (sender.test is a verified sending domain): its DKIM-Signature, then its trace header, come first.
+    assert.match(got.data, /^DKIM-Signature: .* d=sender\.test;/);
+    const received = /^Received:.*\r\n(?:[ \t].*\r\n)*/.exec(got.data.replace(/^DKIM-Signature:.*\r\n(?:[ \t].*\r\n)*/, ""))?.[0] ?? "";
     assert.match(received, /^Received: from /, `the relay's trace header comes first:\n${got.data}`);
     assert.match(received, /by relay\.test/);
     assert.match(received, /with ESMTPSA;/, "the trace header records TLS and AUTH (RFC 3848)");

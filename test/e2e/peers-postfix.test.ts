@@ -33,6 +33,8 @@ describe("Postfix (Debian) null client with the relay as relayhost: STARTTLS + S
       input: `${password}\n`,
     });
     assert.equal(added.code, 0, added.stderr);
+    // RELAY_SENDER_POLICY=verified (the default): alice sends From a verified sending domain.
+    await world.verifySendingDomain("sender.test");
   });
   after(async () => {
     // Stop the instances that started (one that failed to start already cleaned up after itself).
@@ -93,7 +95,8 @@ describe("Postfix (Debian) null client with the relay as relayhost: STARTTLS + S
     await world.destination.waitFor(() => arrived("via postfix smtpd") !== undefined);
     const got = arrived("via postfix smtpd")!;
     assert.deepEqual(got.recipients, ["other@dest.test"]);
-    assert.match(got.data, /^Received: from postfix\.test \([^\r]*\r\n\tby relay\.test \(relay\) with ESMTPSA;/);
+    // The relay's DKIM-Signature (sender.test is a verified sending domain), then its trace header first.
+    assert.match(got.data, /^DKIM-Signature: [^]*?\r\nReceived: from postfix\.test \([^\r]*\r\n\tby relay\.test \(relay\) with ESMTPSA;/);
   });
 
   it("a wrong SASL password: the relay answers 535, Postfix defers, nothing arrives", options, async () => {

@@ -21,6 +21,8 @@ describe("SMTP AUTH over STARTTLS", () => {
       });
     assert.equal((await add("alice", "correct horse battery", "sender.test")).code, 0);
     assert.equal((await add("bob", "another long secret")).code, 0);
+    // RELAY_SENDER_POLICY=verified (the default): authenticated users send From a verified sending domain.
+    await world.verifySendingDomain("sender.test");
   });
   after(async () => {
     await world?.close();
@@ -85,7 +87,7 @@ ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode 
 s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=20)
 s.starttls(context=ctx)
 s.login("bob", "another long secret")
-s.sendmail("bob@any.test", ["friend@dest.test"], b"Subject: authenticated via smtplib\\r\\n\\r\\nhello\\r\\n")
+s.sendmail("bob@any.test", ["friend@dest.test"], b"From: bob@sender.test\\r\\nSubject: authenticated via smtplib\\r\\n\\r\\nhello\\r\\n")
 s.quit()
 `;
     const run = await runPeer(PYTHON, ["-c", script, String(world.relay.smtpPort)]);

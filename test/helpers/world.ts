@@ -1,6 +1,6 @@
 import { startDnsServer, type DnsServer, type Zone } from "../fixtures/dns-server.ts";
 import { startDestination, type Destination, type DestinationOptions } from "../fixtures/smtp-destination.ts";
-import { startRelay, type RelayProcess, type StartRelayOptions } from "./relay-process.ts";
+import { runRelay, startRelay, type RelayProcess, type StartRelayOptions } from "./relay-process.ts";
 
 /**
  * One test world on loopback: a DNS server whose zone sends dest.test and
@@ -20,6 +20,17 @@ export interface World extends RelayApi {
   readonly dns: DnsServer;
   readonly destination: Destination;
   readonly relay: RelayProcess;
+  /**
+   * Make `domain` a verified sending domain, as an operator would: `relay
+   * domains add` (RSA key), every TXT and MX record it lists published in the
+   * DNS fixture (on top of the zone the world started with and whatever this
+   * published before), then `relay domains check`, which sees the DKIM record.
+   * Under RELAY_SENDER_POLICY=verified, SMTP AUTH users and API keys may then
+   * send From it. Returns the records.
+   */
+  verifySendingDomain(domain: string): Promise<{ name: string; type: string; value: string; purpose: string }[]>;
+  /** Add TXT and MX records to the DNS fixture's zone (kept across calls). */
+  publish(records: readonly { name: string; type: string; value: string }[]): void;
   close(): Promise<void>;
 }
 
@@ -54,11 +65,39 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     await Promise.all([dns.close(), destination.close()]);
     throw error;
   }
+  let zone: Record<string, any> = { ...(options.zone ?? defaultZone()) };
+  const publish = (records: readonly { name: string; type: string; value: string }[]) => {
+    zone = { ...zone };
+    for (const r of records) {
+      const entry = (zone[r.name] = { ...zone[r.name] });
+      if (r.type === "TXT") entry.TXT = [...(entry.TXT ?? []).filter((t: unknown) => t !== r.value), r.value];
+      if (r.type === "MX") {
+        const [preference, exchange] = r.value.split(" ");
+        entry.MX = [...(entry.MX ?? []), { preference: Number(preference), exchange }];
+      }
+    }
+    dns.setZone(zone);
+  };
+  const cli = (args: string[]) =>
+    runRelay(args, { dataDir: relay.dataDir, env: { RELAY_DNS_SERVERS: `127.0.0.1:${dns.port}`, ...options.env } });
   return {
     dns,
     destination,
     relay,
     ...relayApi(relay),
+    publish,
+    async verifySendingDomain(domain) {
+      const added = await cli(["domains", "add", domain, "--json"]);
+      if (added.code !== 0) throw new Error(`relay domains add ${domain}: exit ${added.code}\n${added.stderr}`);
+      const records = JSON.parse(added.stdout).records;
+      publish(records);
+      const checked = await cli(["domains", "check", domain, "--json"]);
+      const report = JSON.parse(checked.stdout);
+      if (!report.records.some((r: any) => r.purpose === "dkim" && r.status === "pass")) {
+        throw new Error(`relay domains check ${domain} did not see the DKIM record:\n${checked.stdout}\n${checked.stderr}`);
+      }
+      return records;
+    },
     async close() {
       await relay.cleanup();
       await Promise.all([dns.close(), destination.close()]);

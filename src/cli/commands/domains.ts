@@ -37,7 +37,12 @@ one of them (a key for example.com does not sign news.example.com).
            WARN each, with the fix, and what a receiver would conclude (SPF
            for RELAY_SOURCE_IP, DKIM, DMARC, return-path alignment). A
            rotated key waiting for its record starts signing once it is
-           visible. Exit status 1 when a required record fails.
+           visible. The first check that finds the active key's DKIM
+           record marks the domain verified, for good: with
+           RELAY_SENDER_POLICY=verified (the default) SMTP AUTH users and
+           API keys may send From it from then on. The relay also checks
+           by itself every RELAY_DOMAIN_CHECK_INTERVAL.
+           Exit status 1 when a required record fails.
   rotate   new DKIM key(s) with a new selector; the relay keeps signing with
            the current key until the new record is visible in DNS, then
            keeps listing the old record as still needed for
@@ -79,7 +84,7 @@ export const domainsCommand: Command = {
         const all = await domains.list();
         if (json) context.print(JSON.stringify(all.map(viewJson)));
         else if (all.length === 0) context.print("relay: no sending domains");
-        else printTable(context, all.map((d) => [d.domain, keysText(d.keys), lastCheckText(d.lastCheck)]));
+        else printTable(context, all.map((d) => [d.domain, keysText(d.keys), d.verifiedAt === null ? "not verified" : "verified", lastCheckText(d.lastCheck)]));
         return 0;
       });
     }
@@ -96,7 +101,10 @@ export const domainsCommand: Command = {
         else {
           context.print(`relay: added sending domain ${view.domain} (DKIM ${keysText(view.keys)})`);
           printRecords(context, view.domain, view.records);
-          context.print(`Then run "relay domains check ${view.domain}" to see whether DNS matches.`);
+          context.print(
+            `Then run "relay domains check ${view.domain}" to see whether DNS matches. SMTP AUTH users and API keys may send ` +
+              `from ${view.domain} once a check has seen its DKIM record (RELAY_SENDER_POLICY=verified, the default).`,
+          );
         }
         return 0;
       });
@@ -107,7 +115,7 @@ export const domainsCommand: Command = {
         if (!view) throw new DomainError(404, `no sending domain ${domain}`);
         if (json) context.print(JSON.stringify(viewJson(view)));
         else {
-          context.print(`${view.domain}: DKIM ${keysText(view.keys)}; last check: ${lastCheckText(view.lastCheck)}`);
+          context.print(`${view.domain}: DKIM ${keysText(view.keys)}; ${verifiedText(view.verifiedAt)}; last check: ${lastCheckText(view.lastCheck)}`);
           printRecords(context, view.domain, view.records);
         }
         return 0;
@@ -145,6 +153,10 @@ function keysText(keys: readonly DkimKeyInfo[]): string {
   return shown.length === 0 ? "no keys" : shown.map((k) => `${k.selector}/${k.algorithm}/${k.state}`).join(", ");
 }
 
+function verifiedText(at: number | null): string {
+  return at === null ? "not verified (no check has seen its DKIM record yet)" : `verified ${new Date(at).toISOString()}`;
+}
+
 function lastCheckText(check: DomainCheckReport | null): string {
   return check === null ? "never checked" : `${check.ok ? "ok" : "failing"} at ${check.checkedAt}`;
 }
@@ -156,6 +168,7 @@ export function viewJson(view: DomainView) {
     keys: view.keys,
     records: view.records,
     last_check: view.lastCheck,
+    verified_at: view.verifiedAt === null ? null : new Date(view.verifiedAt).toISOString(),
   };
 }
 
