@@ -52,10 +52,14 @@ export interface RunResult {
 }
 
 /** Run a peer to completion (killed after `timeoutMs`, a safety net, not a threshold). */
-export function runPeer(file: string, args: string[], options: { input?: string | Uint8Array; timeoutMs?: number } = {}): Promise<RunResult> {
+export function runPeer(
+  file: string,
+  args: string[],
+  options: { input?: string | Uint8Array; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<RunResult> {
   const timeoutMs = options.timeoutMs ?? 60_000;
   return new Promise((done) => {
-    const child = spawn(file, args, { env: peerEnv(), stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(file, args, { env: options.env ?? peerEnv(), stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));

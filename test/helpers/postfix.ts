@@ -18,12 +18,11 @@
  *
  * `postfixMissing` is a reason to skip, or undefined.
  */
-import { spawn } from "node:child_process";
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { RunResult } from "./peers.ts";
+import { runPeer, type RunResult } from "./peers.ts";
 import { freePort } from "./relay-process.ts";
 
 export const POSTFIX = "/usr/sbin/postfix";
@@ -101,27 +100,7 @@ function postfixEnv(): Record<string, string> {
 
 /** Run a Postfix command to completion (killed after `timeoutMs`: a safety net, not a threshold). */
 function run(file: string, args: string[], input = "", timeoutMs = 60_000): Promise<RunResult> {
-  return new Promise((done) => {
-    const child = spawn(file, args, { env: postfixEnv(), stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-    const timer = setTimeout(() => {
-      stderr += `\n[postfix] ${file} killed after ${timeoutMs} ms\n`;
-      child.kill("SIGKILL");
-    }, timeoutMs);
-    child.once("error", (error) => {
-      clearTimeout(timer);
-      done({ code: 127, stdout, stderr: `${stderr}\n[postfix] cannot start ${file}: ${error.message}\n` });
-    });
-    child.once("close", (code, signal) => {
-      clearTimeout(timer);
-      done({ code: code ?? (signal ? 128 : 1), stdout, stderr });
-    });
-    child.stdin.on("error", () => undefined);
-    child.stdin.end(input);
-  });
+  return runPeer(file, args, { input, timeoutMs, env: postfixEnv() });
 }
 
 function canConnect(port: number): Promise<boolean> {
