@@ -161,7 +161,7 @@ const started = performance.now();
 const result = await Bun.build({
   // Worker modules are separate entry points: a compiled binary only finds a
   // worker that was bundled into it (src/queue/worker-client.ts starts this one).
-  entrypoints: [entry, resolve(root, "src/queue/db-worker.ts")],
+  entrypoints: [entry, resolve(root, "src/queue/db-worker.ts"), resolve(root, "src/auth/dkim-worker.ts")],
   compile: {
     target: target as Bun.Build.CompileTarget,
     outfile,

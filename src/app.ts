@@ -20,6 +20,7 @@ import { TlsFallbackMemory } from "./delivery/tls-memory.ts";
 import type { Logger } from "./events/log.ts";
 import { adminAuthenticator, anyAuthenticator, hashToken } from "./http/auth.ts";
 import { createHttpApp } from "./http/app.ts";
+import { DkimSignerWorker } from "./auth/dkim-signer-worker.ts";
 import { createInboundAuth } from "./auth/inbound/index.ts";
 import { AuthThrottle } from "./ingress/auth-throttle.ts";
 import { loggedHooks } from "./ingress/logged-hooks.ts";
@@ -154,6 +155,7 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
       idleMs: 2000,
     },
   });
+  const dkimWorker = new DkimSignerWorker();
   const domains = new DomainService({
     store: new DomainStore(database),
     clock,
@@ -165,6 +167,7 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
     rotationGraceMs: config.dkimRotationGrace,
     checkIntervalMs: config.domainCheckInterval,
     log,
+    signWith: (message, keys, now) => dkimWorker.sign(message, keys, now),
   });
   // DKIM signs only what our own submitters send (API, SMTP AUTH, trusted networks), never mail
   // that anyone may send to RELAY_BOUNCE_DOMAIN; and only From domains in the submitter's grant.
@@ -257,6 +260,7 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
       await Promise.all(allSmtp.map((s) => s.closeAll()));
       await http.stop();
       certificates.close();
+      dkimWorker.close();
       await database.close();
       log("info", "relay stopped");
     },

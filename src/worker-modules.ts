@@ -4,3 +4,4 @@
  * are written relative to src/, where they hold in source and binary alike.
  */
 export const DB_WORKER_MODULE = new URL("./queue/db-worker.ts", import.meta.url);
+export const DKIM_WORKER_MODULE = new URL("./auth/dkim-worker.ts", import.meta.url);

@@ -68,6 +68,8 @@ export interface DomainServiceOptions {
   readonly log?: Logger;
   /** How long the signer trusts what it read about a domain's keys; default 5 s. */
   readonly keyCacheMs?: number;
+  /** Where signing happens; default in this thread (the relay passes a worker). */
+  readonly signWith?: (message: Uint8Array, keys: readonly SigningKey[], now: number) => Promise<Uint8Array>;
 }
 
 export function parseAlgorithm(text: unknown, allowBoth: boolean): AlgorithmChoice {
@@ -223,7 +225,7 @@ export class DomainService {
     const keys = await this.signingKeys(domain);
     if (keys.length === 0) return message;
     try {
-      return await signMessage(message, keys, this.options.clock.now());
+      return await (this.options.signWith ?? signMessage)(message, keys, this.options.clock.now());
     } catch (error) {
       this.options.log?.("warn", "DKIM signing failed; the message goes unsigned", { domain, error: error instanceof Error ? error.message : String(error) });
       return message;

@@ -50,4 +50,19 @@ describe("dist/relay alone in an empty directory, with no node, bun or deno on P
     const dsn = world.destination.messages.find((r) => r.mailFrom === "")!;
     assert.match(dsn.data, /^Status: 5\.1\.1$/m);
   });
+
+  it("signs with DKIM on its embedded signing worker", async () => {
+    const added = await runRelay(["domains", "add", "signed.test", "--algorithm", "both"], { binary, dataDir: world.relay.dataDir, env: isolated });
+    assert.equal(added.code, 0, added.stderr);
+    const sent = await world.api("POST", "/v1/messages", {
+      mail_from: "a@signed.test",
+      rcpt_to: ["bin-dkim@dest.test"],
+      raw: "From: a@signed.test\r\nTo: bin-dkim@dest.test\r\nSubject: binary dkim\r\n\r\nx\r\n",
+    });
+    assert.equal(sent.status, 202);
+    await world.destination.waitFor((m) => m.some((r) => r.recipients.includes("bin-dkim@dest.test")));
+    const message = world.destination.messages.find((r) => r.recipients.includes("bin-dkim@dest.test"))!;
+    assert.equal((message.data.match(/^DKIM-Signature: /gm) ?? []).length, 2, "an RSA and an Ed25519 signature");
+    assert.match(message.data, /d=signed\.test/);
+  });
 });
