@@ -6,7 +6,28 @@
 import { createClient, type Client, type InStatement, type ResultSet, type TransactionMode } from "@libsql/client";
 import type { DbRequest, DbResponse, WireResult } from "./db-protocol.ts";
 
-declare const self: { onmessage: ((event: { data: DbRequest }) => void) | null; postMessage(message: DbResponse): void };
+declare const self: {
+  onmessage: ((event: { data: DbRequest }) => void) | null;
+  postMessage(message: DbResponse, transfer?: ArrayBuffer[]): void;
+};
+
+/** Below this a copy is cheaper than a transfer. */
+const TRANSFER_MIN_BYTES = 4096;
+
+/**
+ * Large blobs (message bodies) go back to the main thread moved, not copied.
+ * libSQL gives each blob value its own ArrayBuffer (a copy out of SQLite), so
+ * moving it takes nothing from anyone else here.
+ */
+function blobsOf(results: readonly WireResult[]): ArrayBuffer[] {
+  const out: ArrayBuffer[] = [];
+  for (const result of results) {
+    for (const row of result.rows) {
+      for (const value of row) if (value instanceof ArrayBuffer && value.byteLength >= TRANSFER_MIN_BYTES) out.push(value);
+    }
+  }
+  return out;
+}
 
 let client: Client | undefined;
 
@@ -41,7 +62,7 @@ async function handle(request: DbRequest): Promise<WireResult[]> {
 self.onmessage = (event) => {
   const request = event.data;
   handle(request).then(
-    (results) => self.postMessage({ id: request.id, ok: true, results }),
+    (results) => self.postMessage({ id: request.id, ok: true, results }, blobsOf(results)),
     (error: unknown) =>
       self.postMessage({
         id: request.id,
