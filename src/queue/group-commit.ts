@@ -15,7 +15,7 @@ export class GroupCommit<T> {
   constructor(
     private readonly commit: (items: T[]) => Promise<void>,
     private readonly maxBatch = 256,
-    private readonly maxInFlight = 2,
+    private readonly maxInFlight = 4,
   ) {}
 
   submit(item: T): Promise<void> {
