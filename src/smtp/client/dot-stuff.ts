@@ -79,7 +79,7 @@ function encodedLength(message: Uint8Array): number {
 
 /** True when the message needs BODY=8BITMIME (RFC 6152): any octet above 127. */
 export function has8BitBytes(message: Uint8Array): boolean {
-  // An indexed loop: for...of over a typed array is many times slower on Bun.
+  // An indexed loop: for...of over a typed array is many times slower in Bun
   for (let i = 0; i < message.length; i++) if (message[i]! > 127) return true;
   return false;
 }
