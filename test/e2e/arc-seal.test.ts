@@ -8,44 +8,25 @@
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { startDestination, type Destination } from "../fixtures/smtp-destination.ts";
 import { dkimSigned, message, rsaKey } from "../helpers/mail-auth.ts";
+import { dkimpyMissing, FIXTURE_DNSFUNC } from "../helpers/dkimpy.ts";
 import { PYTHON, runPeer } from "../helpers/peers.ts";
 import { runRelay } from "../helpers/relay-process.ts";
 import { sendMail } from "../helpers/smtp-talk.ts";
 import { defaultZone, startWorld, type World } from "../helpers/world.ts";
 
-const dkimpyMissing = (() => {
-  if (!existsSync(PYTHON)) return `${PYTHON} is not installed`;
-  const probe = spawnSync(PYTHON, ["-c", "import dkim, dns.resolver"], { stdio: "ignore" });
-  if (probe.status === 0) return undefined;
-  const text = "dkimpy or dnspython is not installed (Debian python3-dkim python3-dnspython)";
-  console.log(`[peers] skipping: ${text}`);
-  return text;
-})();
+const dkimpyUnavailable = dkimpyMissing(["dkim", "dns.resolver"], "python3-dkim python3-dnspython");
 
 /** arc_verify on the message from stdin; prints the chain's result and each set's instance. */
-const ARC_VERIFY = `
-import sys, json, dkim, dns.resolver
-r = dns.resolver.Resolver(configure=False)
-r.nameservers = ['127.0.0.1']
-r.port = int(sys.argv[1])
-def dnsfunc(name, timeout=5):
-    try:
-        answer = r.resolve(name.decode() if isinstance(name, bytes) else name, 'TXT', lifetime=timeout)
-    except Exception:
-        return None
-    return b''.join(answer[0].strings)
-cv, results, comment = dkim.arc_verify(sys.stdin.buffer.read(), dnsfunc=dnsfunc)
+const ARC_VERIFY = `${FIXTURE_DNSFUNC}cv, results, comment = dkim.arc_verify(sys.stdin.buffer.read(), dnsfunc=dnsfunc)
 def text(v):
     return v.decode() if isinstance(v, bytes) else v
 print(json.dumps({'cv': text(cv), 'comment': text(comment), 'results': [{k.decode() if isinstance(k, bytes) else k: text(v) if isinstance(v, (bytes, str)) else v for k, v in x.items()} for x in results]}))
 `;
 
-describe("ARC: sealed by the relay, verified by dkimpy", { skip: dkimpyMissing }, () => {
+describe("ARC: sealed by the relay, verified by dkimpy", { skip: dkimpyUnavailable }, () => {
   let world: World;
   let inbox: Destination;
   const senderKey = rsaKey();

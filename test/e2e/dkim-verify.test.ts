@@ -6,36 +6,17 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { existsSync } from "node:fs";
-import { spawnSync } from "node:child_process";
+import { dkimpyMissing, FIXTURE_DNSFUNC } from "../helpers/dkimpy.ts";
 import { PYTHON, runPeer } from "../helpers/peers.ts";
 import { runRelay } from "../helpers/relay-process.ts";
 import { SmtpTalk } from "../helpers/smtp-talk.ts";
 import { defaultZone, startWorld, type World } from "../helpers/world.ts";
 import type { Received } from "../fixtures/smtp-destination.ts";
 
-const dkimpyMissing = (() => {
-  if (!existsSync(PYTHON)) return `${PYTHON} is not installed`;
-  const probe = spawnSync(PYTHON, ["-c", "import dkim, dns.resolver, nacl"], { stdio: "ignore" });
-  if (probe.status === 0) return undefined;
-  const text = "dkimpy, dnspython or PyNaCl is not installed (Debian python3-dkim python3-dnspython python3-nacl; scripts/install-test-peers installs them)";
-  console.log(`[peers] skipping: ${text}`);
-  return text;
-})();
+const dkimpyUnavailable = dkimpyMissing(["dkim", "dns.resolver", "nacl"], "python3-dkim python3-dnspython python3-nacl");
 
 /** Verifies every DKIM-Signature of the message on stdin; prints one JSON object per signature. */
-const VERIFY = `
-import sys, json, dkim, dns.resolver
-r = dns.resolver.Resolver(configure=False)
-r.nameservers = ['127.0.0.1']
-r.port = int(sys.argv[1])
-def dnsfunc(name, timeout=5):
-    try:
-        answer = r.resolve(name.decode() if isinstance(name, bytes) else name, 'TXT', lifetime=timeout)
-    except Exception:
-        return None
-    return b''.join(answer[0].strings)
-message = sys.stdin.buffer.read()
+const VERIFY = `${FIXTURE_DNSFUNC}message = sys.stdin.buffer.read()
 d = dkim.DKIM(message)
 count = sum(1 for name, _ in d.headers if name.lower() == b'dkim-signature')
 out = []
@@ -75,7 +56,7 @@ const header = (name: string, bytes: Uint8Array) => {
   return text.slice(0, text.indexOf("\r\n\r\n") + 2).match(new RegExp(`^${name}:`, "gim"))?.length ?? 0;
 };
 
-describe("DKIM: signed by the relay, verified by dkimpy", { skip: dkimpyMissing }, () => {
+describe("DKIM: signed by the relay, verified by dkimpy", { skip: dkimpyUnavailable }, () => {
   let world: World;
   let records: { name: string; type: string; value: string; purpose: string }[];
 
