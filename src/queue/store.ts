@@ -84,17 +84,20 @@ export class QueueStore {
     });
     if (result.rows.length === 0) return [];
     const ids = [...new Set(result.rows.map((r) => String(r.message_id)))];
-    const envelopes = await this.database.db
-      .select({
-        id: messages.id,
-        mailFrom: messages.mailFrom,
-        returnPathDomain: messages.returnPathDomain,
-        createdAt: messages.createdAt,
-        tags: messages.tags,
-        metadata: messages.metadata,
+    const envelopes = (
+      await this.database.client.execute({
+        sql: `SELECT id, mail_from, return_path_domain, created_at, tags, metadata FROM messages
+              WHERE id IN (${ids.map(() => "?").join(", ")})`,
+        args: ids,
       })
-      .from(messages)
-      .where(inArray(messages.id, ids));
+    ).rows.map((row) => ({
+      id: String(row.id),
+      mailFrom: String(row.mail_from),
+      returnPathDomain: row.return_path_domain === null ? null : String(row.return_path_domain),
+      createdAt: Number(row.created_at),
+      tags: row.tags === null ? null : (JSON.parse(String(row.tags)) as string[]),
+      metadata: row.metadata === null ? null : (JSON.parse(String(row.metadata)) as Record<string, unknown>),
+    }));
     const byId = new Map(envelopes.map((e) => [e.id, e]));
     return result.rows.map((r) => {
       const envelope = byId.get(String(r.message_id))!;
