@@ -79,7 +79,7 @@ export const configSchema = v.object({
     textVar("a comma list of durations such as 5m,10m,1h", parseDurations),
     "5m,10m,20m,40m,1h,2h,4h",
   ),
-  RELAY_DESTINATION_MAX_CONNECTIONS: v.optional(textVar("a positive integer", positiveInt), "10"),
+  RELAY_DESTINATION_MAX_CONNECTIONS: v.optional(textVar("a positive integer", positiveInt), "20"),
   RELAY_MESSAGES_PER_CONNECTION: v.optional(textVar("a positive integer", positiveInt), "100"),
   RELAY_RECIPIENTS_PER_TRANSACTION: v.optional(textVar("a positive integer", positiveInt), "100"),
   RELAY_CONNECT_TIMEOUT: v.optional(textVar("a duration such as 30s", parseDuration), "30s"),
