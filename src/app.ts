@@ -90,6 +90,16 @@ function outboundCa(config: Config): string[] | undefined {
   return [...rootCertificates, ...extra];
 }
 
+/** Start a listener; a failure names what could not listen where (e.g. the port is taken). */
+async function listenOrExplain<T>(what: string, address: { host: string; port: number }, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (error) {
+    const reason = (error as { code?: string }).code ?? (error instanceof Error ? error.message : String(error));
+    throw new Error(`cannot listen for ${what} on ${address.host}:${address.port}: ${reason}`, { cause: error });
+  }
+}
+
 /** The composition root: every service built here and handed its dependencies. */
 export async function startRelay(config: Config, runtime: Runtime, version: string, log: Logger): Promise<RunningRelay> {
   const clock = systemClock;
@@ -206,14 +216,16 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
     tls: () => certificates.current(),
   };
   const smtpServers: SmtpServerHandle[] = [];
-  for (const address of config.smtpListen) smtpServers.push(await startSmtpServer(address, smtpOptions, hooks));
+  for (const address of config.smtpListen) {
+    smtpServers.push(await listenOrExplain("SMTP", address, () => startSmtpServer(address, smtpOptions, hooks)));
+  }
   const smtpsServers: SmtpServerHandle[] = [];
   for (const address of config.smtpsListen) {
-    smtpsServers.push(await startSmtpServer(address, { ...smtpOptions, implicitTls: true }, hooks));
+    smtpsServers.push(await listenOrExplain("SMTPS", address, () => startSmtpServer(address, { ...smtpOptions, implicitTls: true }, hooks)));
   }
 
   let listening = false;
-  const http = await runtime.serveHttp({
+  const http = await listenOrExplain("HTTP", config.httpListen, () => runtime.serveHttp({
     host: config.httpListen.host,
     port: config.httpListen.port,
     fetch: createHttpApp({
@@ -228,7 +240,7 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
       version,
       domains,
     }).fetch,
-  });
+  }));
   const domainChecks = setInterval(() => {
     domains.maintain().catch((error) => log("warn", "checking sending domains failed", { error: String(error) }));
   }, config.domainCheckInterval);

@@ -68,7 +68,9 @@ main(runtime).then(
       console.error(`relay: ${error.message}\n\n${mainUsage()}`);
       runtime.exit(2);
     }
-    console.error(`relay: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    // What failed, in one line; the stack only when asked for (RELAY_LOG_LEVEL=debug).
+    const debug = runtime.env.RELAY_LOG_LEVEL === "debug";
+    console.error(`relay: ${error instanceof Error ? ((debug ? error.stack : undefined) ?? error.message) : String(error)}`);
     runtime.exit(1);
   },
 );

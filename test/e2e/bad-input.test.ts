@@ -27,6 +27,14 @@ describe("bad input gets a clear error and loses nothing", () => {
     assert.match(result.stderr, /RELAY_RELAY_NETWORKS: expected a comma list of CIDRs/);
   });
 
+  it("a port already taken stops the start with exit 1, naming the listener", async () => {
+    const result = await runRelay(["serve"], {
+      env: { RELAY_SMTP_LISTEN: `127.0.0.1:${world.relay.smtpPort}`, RELAY_HTTP_LISTEN: "127.0.0.1:0" },
+    });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, new RegExp(`cannot listen for SMTP on 127\\.0\\.0\\.1:${world.relay.smtpPort}: EADDRINUSE`));
+  });
+
   it("an unknown command is bad usage (exit 2)", async () => {
     const result = await runRelay(["frobnicate"]);
     assert.equal(result.code, 2);
