@@ -43,7 +43,8 @@ export class MessageBuffer {
 
   /** The stored message; whole only when !overflow. */
   bytes(): Uint8Array {
-    return this.#out.slice(0, this.#stored);
+    // A view, not a copy: the buffer takes no more bytes once the message ended.
+    return this.#out.subarray(0, this.#stored);
   }
 
   append(bytes: Uint8Array): void {
