@@ -5,3 +5,20 @@ export class UsageError extends Error {
     this.name = "UsageError";
   }
 }
+
+/**
+ * Run every check and report the problems of all of them at once: one
+ * UsageError listing what each failing check said, after `known` problems.
+ */
+export function checkAll(checks: readonly (() => unknown)[], known: readonly string[] = []): void {
+  const problems = [...known];
+  for (const check of checks) {
+    try {
+      check();
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      problems.push(...error.problems);
+    }
+  }
+  if (problems.length > 0) throw new UsageError(problems);
+}

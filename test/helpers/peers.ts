@@ -142,7 +142,8 @@ controller.stop()
 
 const sleep = (ms: number) => new Promise<void>((ok) => setTimeout(ok, ms));
 
-function canConnect(port: number): Promise<boolean> {
+/** Whether something accepts TCP connections on 127.0.0.1:port now. */
+export function canConnect(port: number): Promise<boolean> {
   return new Promise((done) => {
     const socket = connect({ host: "127.0.0.1", port });
     socket.setTimeout(2_000);

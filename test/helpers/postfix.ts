@@ -19,10 +19,9 @@
  * `postfixMissing` is a reason to skip, or undefined.
  */
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runPeer, type RunResult } from "./peers.ts";
+import { canConnect, runPeer, type RunResult } from "./peers.ts";
 import { freePort } from "./relay-process.ts";
 
 export const POSTFIX = "/usr/sbin/postfix";
@@ -101,22 +100,6 @@ function postfixEnv(): Record<string, string> {
 /** Run a Postfix command to completion (killed after `timeoutMs`: a safety net, not a threshold). */
 function run(file: string, args: string[], input = "", timeoutMs = 60_000): Promise<RunResult> {
   return runPeer(file, args, { input, timeoutMs, env: postfixEnv() });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const socket = connect({ host: "127.0.0.1", port });
-    socket.setTimeout(2_000);
-    socket.once("connect", () => {
-      socket.destroy();
-      done(true);
-    });
-    socket.once("timeout", () => {
-      socket.destroy();
-      done(false);
-    });
-    socket.once("error", () => done(false));
-  });
 }
 
 function mainCf(dir: string, smtpPort: number, options: PostfixOptions): string {

@@ -1,7 +1,7 @@
 import { formatRecord } from "../../auth/domain-records.ts";
 import { parseAlgorithm, parseDomain } from "../../auth/domains.ts";
 import { selectorProblem } from "../../auth/dkim-keys.ts";
-import { UsageError } from "../../core/errors.ts";
+import { checkAll, UsageError } from "../../core/errors.ts";
 import type { Command } from "../command.ts";
 import { withDomains } from "./domains.ts";
 
@@ -43,15 +43,7 @@ export const dkimCommand: Command = {
     const selector = typeof options.selector === "string" ? options.selector : undefined;
     const selectorIssue = selector === undefined ? undefined : selectorProblem(selector);
     if (selectorIssue) problems.push(selectorIssue);
-    for (const check of [() => parseAlgorithm(options.algorithm, false), () => typeof options.domain === "string" && parseDomain(options.domain)]) {
-      try {
-        check();
-      } catch (error) {
-        if (!(error instanceof UsageError)) throw error;
-        problems.push(...error.problems);
-      }
-    }
-    if (problems.length > 0) throw new UsageError(problems);
+    checkAll([() => parseAlgorithm(options.algorithm, false), () => typeof options.domain === "string" && parseDomain(options.domain)], problems);
     return withDomains(context, async (domains) => {
       const { key, record } = await domains.keygen(options.domain as string, { selector, algorithm: options.algorithm });
       if (options.json) {

@@ -2,7 +2,7 @@ import { openQueue } from "../../queue/open.ts";
 import { API_SCOPES, ApiKeyService, parseScopes } from "../../auth/api-keys.ts";
 import { normalizeDomains } from "../../auth/users.ts";
 import { systemClock } from "../../core/clock.ts";
-import { UsageError } from "../../core/errors.ts";
+import { checkAll, UsageError } from "../../core/errors.ts";
 import { CredentialStore, type ApiKeyRecord } from "../../queue/credentials.ts";
 import type { Command, CommandContext } from "../command.ts";
 import { printTable } from "./users.ts";
@@ -96,16 +96,7 @@ async function create(context: CommandContext): Promise<number> {
   const domains = typeof options.domains === "string" ? options.domains.split(",").filter((d) => d.trim() !== "") : [];
   const name = typeof options.name === "string" ? options.name : undefined;
   // Usage problems before the database is opened (create() checks the same again).
-  const problems: string[] = [];
-  for (const check of [() => parseScopes(scopes), () => normalizeDomains(domains)]) {
-    try {
-      check();
-    } catch (error) {
-      if (!(error instanceof UsageError)) throw error;
-      problems.push(...error.problems);
-    }
-  }
-  if (problems.length > 0) throw new UsageError(problems);
+  checkAll([() => parseScopes(scopes), () => normalizeDomains(domains)]);
   return withKeys(context, async (keys) => {
     const { record, token } = await keys.create({ name, scopes, domains });
     if (options.json) {
