@@ -38,7 +38,7 @@ export async function openDatabase(url: string, authToken?: string): Promise<Dat
   if (url.startsWith("file:")) {
     const path = url.slice("file:".length).split("?")[0]!;
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-    const worker = await WorkerClient.open(url, FILE_PRAGMAS, authToken);
+    const worker = await WorkerClient.open(path, FILE_PRAGMAS);
     // The worker client is the part of Client that drizzle and the store use.
     const client = worker as unknown as Client;
     return { client, db: drizzle(client, { schema }), close: () => worker.close() };

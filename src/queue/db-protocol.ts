@@ -3,7 +3,7 @@
 export type Statement = { readonly sql: string; readonly args?: unknown };
 
 export type DbRequest =
-  | { readonly id: number; readonly op: "open"; readonly url: string; readonly authToken?: string; readonly pragmas: readonly string[] }
+  | { readonly id: number; readonly op: "open"; readonly path: string; readonly pragmas: readonly string[] }
   | { readonly id: number; readonly op: "execute"; readonly stmt: Statement }
   | { readonly id: number; readonly op: "batch"; readonly stmts: readonly Statement[]; readonly mode?: string }
   | { readonly id: number; readonly op: "close" };

@@ -3,8 +3,8 @@
  * included, so it lives on its own thread; SMTP sessions on the main thread
  * go on while a commit reaches the disk.
  */
-import { createClient, type Client, type InStatement, type ResultSet, type TransactionMode } from "@libsql/client";
 import type { DbRequest, DbResponse, WireResult } from "./db-protocol.ts";
+import { SqliteEngine } from "./sqlite-engine.ts";
 
 declare const self: {
   onmessage: ((event: { data: DbRequest }) => void) | null;
@@ -29,46 +29,39 @@ function blobsOf(results: readonly WireResult[]): ArrayBuffer[] {
   return out;
 }
 
-let client: Client | undefined;
+let engine: SqliteEngine | undefined;
 
-function toWire(result: ResultSet): WireResult {
-  return {
-    columns: result.columns,
-    columnTypes: result.columnTypes,
-    rows: result.rows.map((row) => Array.prototype.slice.call(row) as unknown[]),
-    rowsAffected: result.rowsAffected,
-    lastInsertRowid: result.lastInsertRowid,
-  };
-}
-
-async function handle(request: DbRequest): Promise<WireResult[]> {
+function handle(request: DbRequest): WireResult[] {
   switch (request.op) {
     case "open":
       // One connection: the pragmas below (synchronous=FULL above all) are per connection.
-      client = createClient({ url: request.url, authToken: request.authToken, concurrency: 1 });
-      for (const pragma of request.pragmas) await client.execute(pragma);
+      engine = new SqliteEngine(request.path);
+      for (const pragma of request.pragmas) engine.execute({ sql: pragma });
       return [];
     case "execute":
-      return [toWire(await client!.execute(request.stmt as InStatement))];
+      return [engine!.execute(request.stmt)];
     case "batch":
-      return (await client!.batch(request.stmts as InStatement[], request.mode as TransactionMode)).map(toWire);
+      return engine!.batch(request.stmts, request.mode);
     case "close":
-      client?.close();
-      client = undefined;
+      engine?.close();
+      engine = undefined;
       return [];
   }
 }
 
 self.onmessage = (event) => {
   const request = event.data;
-  handle(request).then(
-    (results) => self.postMessage({ id: request.id, ok: true, results }, blobsOf(results)),
-    (error: unknown) =>
-      self.postMessage({
-        id: request.id,
-        ok: false,
-        message: error instanceof Error ? error.message : String(error),
-        code: (error as { code?: string }).code,
-      }),
-  );
+  let results: WireResult[];
+  try {
+    results = handle(request);
+  } catch (error) {
+    self.postMessage({
+      id: request.id,
+      ok: false,
+      message: error instanceof Error ? error.message : String(error),
+      code: (error as { code?: string }).code,
+    });
+    return;
+  }
+  self.postMessage({ id: request.id, ok: true, results }, blobsOf(results));
 };

@@ -93,9 +93,10 @@ export class WorkerClient implements Pick<Client, "execute" | "batch" | "closed"
     });
   }
 
-  static async open(url: string, pragmas: readonly string[], authToken?: string): Promise<WorkerClient> {
+  /** Open a database file (or ":memory:") in a new worker. */
+  static async open(path: string, pragmas: readonly string[]): Promise<WorkerClient> {
     const client = new WorkerClient(startWorker<DbRequest, DbResponse>(DB_WORKER_MODULE));
-    await client.request({ op: "open", url, authToken, pragmas });
+    await client.request({ op: "open", path, pragmas });
     return client;
   }
 

@@ -1,0 +1,107 @@
+import { Buffer } from "node:buffer";
+import Database from "libsql";
+import type { Statement, WireResult } from "./db-protocol.ts";
+
+type Prepared = Database.Statement<unknown[]>;
+
+/** Distinct SQL texts kept prepared; the relay's statements are far fewer than this. */
+const CACHE_LIMIT = 512;
+
+const BEGIN: Record<string, string> = {
+  write: "BEGIN IMMEDIATE",
+  read: "BEGIN TRANSACTION READONLY",
+  deferred: "BEGIN DEFERRED",
+};
+
+/**
+ * The embedded engine, driven directly rather than through @libsql/client:
+ * the client prepares every statement again on every call and builds rows
+ * as property-defined objects, which cost the worker more than the SQL
+ * itself. Here a statement is prepared once per SQL text and rows stay
+ * arrays, the form the main thread receives anyway. Values are bound and
+ * read the way @libsql/client does in its default "number" integer mode.
+ */
+export class SqliteEngine {
+  readonly #db: Database.Database;
+  readonly #prepared = new Map<string, Prepared>();
+
+  constructor(path: string) {
+    this.#db = new Database(path);
+  }
+
+  execute(stmt: Statement): WireResult {
+    return this.#run(stmt);
+  }
+
+  /** All statements in one transaction; any failure rolls the whole batch back. */
+  batch(stmts: readonly Statement[], mode = "deferred"): WireResult[] {
+    const begin = BEGIN[mode];
+    if (begin === undefined) throw new RangeError(`unknown transaction mode "${mode}"`);
+    this.#run({ sql: begin });
+    try {
+      const results = stmts.map((stmt) => this.#run(stmt));
+      this.#run({ sql: "COMMIT" });
+      return results;
+    } catch (error) {
+      if (this.#db.inTransaction) this.#db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  close(): void {
+    this.#prepared.clear();
+    this.#db.close();
+  }
+
+  #run(stmt: Statement): WireResult {
+    const prepared = this.#prepare(stmt.sql);
+    const args = bindable(stmt.args);
+    if (prepared.reader) {
+      const columns = prepared.columns() as { name: string; type: string | null }[];
+      return {
+        columns: columns.map((c) => c.name),
+        columnTypes: columns.map((c) => c.type ?? ""),
+        rows: (prepared.all(args) as unknown[][]).map((row) => row.map(fromSql)),
+        rowsAffected: 0,
+        lastInsertRowid: undefined,
+      };
+    }
+    const info = prepared.run(args) as { changes: number; lastInsertRowid: number | bigint };
+    return { columns: [], columnTypes: [], rows: [], rowsAffected: info.changes, lastInsertRowid: BigInt(info.lastInsertRowid) };
+  }
+
+  #prepare(sql: string): Prepared {
+    let prepared = this.#prepared.get(sql);
+    if (prepared === undefined) {
+      prepared = this.#db.prepare(sql);
+      if (prepared.reader) prepared.raw(true);
+      if (this.#prepared.size >= CACHE_LIMIT) this.#prepared.delete(this.#prepared.keys().next().value!);
+      this.#prepared.set(sql, prepared);
+    }
+    return prepared;
+  }
+}
+
+function bindable(args: unknown): unknown[] | Record<string, unknown> {
+  if (args === undefined) return [];
+  if (Array.isArray(args)) return args.map(toSql);
+  const named: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(args as Record<string, unknown>)) {
+    named[/^[@$:]/.test(name) ? name.slice(1) : name] = toSql(value);
+  }
+  return named;
+}
+
+function toSql(value: unknown): unknown {
+  if (typeof value === "number" && !Number.isFinite(value)) throw new RangeError("only finite numbers can be stored");
+  if (typeof value === "boolean") return value ? 1 : 0;
+  if (value instanceof ArrayBuffer) return Buffer.from(value);
+  if (value instanceof Date) return value.valueOf();
+  if (value === undefined) throw new TypeError("undefined cannot be passed as an argument to the database");
+  return value;
+}
+
+/** A blob arrives as a Buffer over its own ArrayBuffer: hand on the ArrayBuffer, as @libsql/client does. */
+function fromSql(value: unknown): unknown {
+  return value instanceof Buffer ? value.buffer : value;
+}
