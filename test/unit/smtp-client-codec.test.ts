@@ -55,6 +55,13 @@ describe("encodeData (RFC 5321 4.5.2)", () => {
     assert.equal(text(encodeData(bytes("x"))), "x\r\n.\r\n");
   });
 
+  test("with lineBreaks \"crlf\" only dot-stuffing and the terminator are added", () => {
+    assert.equal(text(encodeData(bytes("a\r\nb\r\n"), "crlf")), "a\r\nb\r\n.\r\n");
+    assert.equal(text(encodeData(bytes("a\r\n.b\r\n.\r\n"), "crlf")), "a\r\n..b\r\n..\r\n.\r\n");
+    assert.equal(text(encodeData(bytes(".x"), "crlf")), "..x\r\n.\r\n");
+    assert.equal(text(encodeData(bytes("x"), "crlf")), "x\r\n.\r\n");
+  });
+
   test("has8BitBytes", () => {
     assert.equal(has8BitBytes(bytes("plain")), false);
     assert.equal(has8BitBytes(bytes("caf\u00e9")), true);

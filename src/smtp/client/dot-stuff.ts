@@ -1,13 +1,16 @@
 import { isAscii } from "node:buffer";
+import { hasDotLine, hasOnlyCrlf } from "../../core/crlf.ts";
 
 /**
  * DATA encoding (RFC 5321 4.5.2, 2.3.8): every line ends with CRLF (a bare CR
  * or LF becomes CRLF, so no bare LF reaches the peer and nothing can smuggle
  * an end of data), a line that starts with "." gets one more, the message
- * always ends with CRLF, and the terminating ".\r\n" is appended.
+ * always ends with CRLF, and the terminating ".\r\n" is appended. With
+ * lineBreaks "crlf" the caller vouches that every line break already is CRLF
+ * (the queue's form, src/core/crlf.ts), which spares a scan of the message.
  */
-export function encodeData(message: Uint8Array): Uint8Array {
-  if (isAlreadyEncoded(message)) return withTerminator(message);
+export function encodeData(message: Uint8Array, lineBreaks: "crlf" | "any" = "any"): Uint8Array {
+  if ((lineBreaks === "crlf" || hasOnlyCrlf(message)) && !hasDotLine(message)) return withTerminator(message);
   const out = new Uint8Array(encodedLength(message));
   let n = 0;
   let lineStart = true;
@@ -32,22 +35,6 @@ export function encodeData(message: Uint8Array): Uint8Array {
   out[n++] = 13;
   out[n++] = 10;
   return out;
-}
-
-/**
- * The common case, checked with native searches rather than a byte loop: every
- * line already ends with CRLF and none starts with ".", so only the
- * terminator is missing.
- */
-function isAlreadyEncoded(message: Uint8Array): boolean {
-  if (message[0] === 46) return false;
-  for (let lf = message.indexOf(10); lf !== -1; lf = message.indexOf(10, lf + 1)) {
-    if (message[lf - 1] !== 13 || message[lf + 1] === 46) return false;
-  }
-  for (let cr = message.indexOf(13); cr !== -1; cr = message.indexOf(13, cr + 1)) {
-    if (message[cr + 1] !== 10) return false;
-  }
-  return true;
 }
 
 const CRLF_DOT_CRLF = new Uint8Array([13, 10, 46, 13, 10]);

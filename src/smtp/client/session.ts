@@ -45,13 +45,14 @@ export class SmtpClientSession {
   /**
    * One transaction. Refusals come back as replies in the result; transport
    * failures throw SmtpClientError (with `partial` holding the replies so far).
+   * lineBreaks "crlf": the caller vouches that every line break is CRLF (see encodeData).
    */
-  async send(envelope: Envelope, message: Uint8Array): Promise<SendResult> {
+  async send(envelope: Envelope, message: Uint8Array, lineBreaks: "crlf" | "any" = "any"): Promise<SendResult> {
     if (!this.channel.usable) throw new SmtpClientError("closed", "mail", "session is closed");
     if (this.busy) throw new Error("SmtpClientSession.send called while another send is in progress");
     this.busy = true;
     try {
-      const end = await runTransaction(this.channel, this.extensions, this.timeouts, envelope, message, this.needsReset);
+      const end = await runTransaction(this.channel, this.extensions, this.timeouts, envelope, { message, lineBreaks }, this.needsReset);
       this.needsReset = end.needsReset;
       if (end.closing) this.channel.close();
       return end.result;

@@ -58,7 +58,7 @@ export async function runTransaction(
   extensions: ReadonlyMap<string, string>,
   t: ClientTimeouts,
   envelope: Envelope,
-  message: Uint8Array,
+  content: { readonly message: Uint8Array; readonly lineBreaks: "crlf" | "any" },
   reset: boolean,
 ): Promise<TransactionEnd> {
   if (envelope.recipients.length === 0) throw new TypeError("a transaction needs at least one recipient");
@@ -67,6 +67,7 @@ export async function runTransaction(
   const given = [...(envelope.mailParams ?? [])];
   const givenKeys = new Set(given.map((p) => p.split("=")[0]!.toUpperCase()));
   given.push(...dsnMailParameters(dsn).filter((p) => !givenKeys.has(p.split("=")[0]!)));
+  const { message, lineBreaks } = content;
   const params = mailParameters(extensions, message, [envelope.mailFrom, ...envelope.recipients], given);
   if (params.some((p) => /[\r\n]/.test(p))) throw new TypeError("MAIL parameters must not contain CR or LF");
   const mailCommand = `MAIL FROM:<${envelope.mailFrom}>${params.map((p) => ` ${p}`).join("")}`;
@@ -121,7 +122,7 @@ export async function runTransaction(
       await channel.next("dataEnd", END_OF_DATA, t.dataEnd);
       return { result: { mail, recipients }, needsReset: false, closing: !!closing };
     }
-    channel.write(encodeData(message));
+    channel.write(encodeData(message, lineBreaks));
     const final = await channel.next("dataEnd", END_OF_DATA, t.dataEnd);
     return { result: { mail, recipients, data: final }, needsReset: false, closing: final.code === 421 };
   } catch (error) {

@@ -28,7 +28,7 @@ export class LineReader {
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
     if (this.#buffer.length === 0) {
-      this.#buffer = chunk.slice();
+      this.#buffer = chunk; // kept, not copied: socket chunks are fresh buffers, never reused
       return;
     }
     const joined = new Uint8Array(this.#buffer.length + chunk.length);

@@ -16,8 +16,13 @@ export interface MessageLimits {
   readonly maxLineLength: number;
 }
 
+/**
+ * Appended bytes are kept by reference and joined once, at the end: a
+ * message costs one copy however many chunks it came in. The caller must
+ * not change bytes it has appended (socket chunks are fresh buffers).
+ */
 export class MessageBuffer {
-  #out = new Uint8Array(4096);
+  #parts: Uint8Array[] = [];
   #stored = 0;
   #size = 0;
   /** Octets since the last LF, a CR just before it included. */
@@ -43,8 +48,15 @@ export class MessageBuffer {
 
   /** The stored message; whole only when !overflow. */
   bytes(): Uint8Array {
-    // A view, not a copy: the buffer takes no more bytes once the message ended.
-    return this.#out.subarray(0, this.#stored);
+    if (this.#parts.length === 1) return this.#parts[0]!;
+    const out = new Uint8Array(this.#stored);
+    let at = 0;
+    for (const part of this.#parts) {
+      out.set(part, at);
+      at += part.length;
+    }
+    this.#parts = [out];
+    return out;
   }
 
   append(bytes: Uint8Array): void {
@@ -54,12 +66,7 @@ export class MessageBuffer {
     const room = this.limits.maxBytes - this.#stored;
     if (room <= 0) return;
     const part = bytes.length <= room ? bytes : bytes.subarray(0, room);
-    if (this.#stored + part.length > this.#out.length) {
-      const grown = new Uint8Array(Math.min(this.limits.maxBytes, Math.max(this.#out.length * 2, this.#stored + part.length)));
-      grown.set(this.#out.subarray(0, this.#stored));
-      this.#out = grown;
-    }
-    this.#out.set(part, this.#stored);
+    this.#parts.push(part);
     this.#stored += part.length;
   }
 

@@ -1,3 +1,4 @@
+import { toCrlf } from "../../core/crlf.ts";
 import { reply, type Reply } from "../../core/reply.ts";
 import { ChunkReader, parseBdat } from "../protocol/chunk-reader.ts";
 import { MessageBuffer } from "../protocol/message-buffer.ts";
@@ -10,7 +11,9 @@ import { finishData, tooBig, type CommandContext } from "./commands.ts";
  * octets must never be read as commands. A non-LAST chunk is answered 250;
  * after LAST the answer is onData's, sent only once it resolves (the message
  * is durable). The content is taken as 8BITMIME (BINARYMIME is not offered):
- * bare CR and LF are data, and the text line limit still holds.
+ * the text line limit holds, and a bare CR or LF becomes CRLF, the form the
+ * queue keeps (src/core/crlf.ts); it cannot end anything here, as BDAT
+ * counts octets.
  */
 export function bdat(ctx: CommandContext, args: string): Reply | Body {
   const parsed = parseBdat(args);
@@ -31,7 +34,7 @@ export function bdat(ctx: CommandContext, args: string): Reply | Body {
         return tooBig(ctx);
       }
       if (!last) return reply(250, "2.0.0", `${size} octets received`);
-      return finishData(ctx, { message: message.bytes(), overflow: false, bareEol: false, longLine: message.longLine });
+      return finishData(ctx, { message: toCrlf(message.bytes()), overflow: false, bareEol: false, longLine: message.longLine });
     },
   };
 }
