@@ -1,4 +1,5 @@
 import { replyText, type Reply } from "../core/reply.ts";
+import type { TlsTag } from "../core/tls-tag.ts";
 import { domainOf } from "../ingress/submit.ts";
 import type { NewMessage } from "../queue/records.ts";
 import type { DsnKind } from "../queue/schema.ts";
@@ -33,6 +34,7 @@ export interface BouncedMessage {
   readonly body: Uint8Array;
   readonly dsnRet: "FULL" | "HDRS" | null;
   readonly dsnEnvid: string | null;
+  readonly tlsTag?: TlsTag | null;
 }
 
 /** RFC 3461 4.1 NOTIFY as a set; undefined when the client gave none. */
@@ -104,6 +106,11 @@ function dsnRecipient(r: ReportedRecipient, now: number): DsnRecipient {
  * null sender (RFC 5321 4.5.5: never bounce a bounce) or with nobody to report.
  * The original comes back whole only in a failure report (as RET asks, FULL
  * by default); RFC 3461 4.3: a DSN with no failure in it returns the headers only.
+ *
+ * A report about a tagged message is tagged as it was (RFC 8689 6): about
+ * REQUIRETLS mail it returns the headers only, whatever RET said, and goes
+ * with REQUIRETLS where the next hop meets it (RFC 8689 5); about
+ * "TLS-Required: No" mail it carries that field too (RFC 8689 4.3).
  */
 export function dsnMessage(
   message: BouncedMessage,
@@ -114,6 +121,8 @@ export function dsnMessage(
   if (message.mailFrom === "" || reported.length === 0) return undefined;
   const recipients = reported.map((r) => dsnRecipient(r, now));
   const anyFailed = recipients.some((r) => r.action === "failed");
+  // RFC 8689 5: "the server MUST behave as if RET=HDRS was present"; "RET=FULL MUST be disregarded".
+  const full = anyFailed && message.tlsTag !== "requiretls";
   const body = buildDsn({
     reportingMta,
     originalSender: message.mailFrom,
@@ -121,7 +130,8 @@ export function dsnMessage(
     arrivalDate: message.createdAt,
     recipients,
     original: message.body,
-    ret: anyFailed ? (message.dsnRet ?? "FULL") : "HDRS",
+    ret: full ? (message.dsnRet ?? "FULL") : "HDRS",
+    tlsRequiredNo: message.tlsTag === "optional",
     now,
     messageId: reportingMta,
   });
@@ -130,6 +140,7 @@ export function dsnMessage(
     recipients: [{ address: message.mailFrom, domain: domainOf(message.mailFrom) }],
     body,
     source: "bounce",
+    ...(message.tlsTag ? { tlsTag: message.tlsTag } : {}),
   };
 }
 

@@ -45,6 +45,8 @@ const RULES: readonly { enhanced?: RegExp; code?: RegExp; text?: RegExp; categor
   { enhanced: /^[45]\.3\.4$/, category: "content-related" },
   { enhanced: /^[45]\.5\.\d+$/, category: "protocol-errors" },
   { enhanced: /^[45]\.6\.\d+$/, category: "content-related" },
+  // X.7.10 "Encryption needed", X.7.30 "REQUIRETLS support required" (RFC 8689 4.2.1): the hop's security, whatever the text.
+  { enhanced: /^[45]\.7\.(10|30)$/, category: "policy-related" },
   // Generic codes (x.0.0, x.4.x, x.7.x) say less than the words that come with them.
   { text: /greylist|graylist|try again later|please retry/i, code: /^45/, category: "greylisting" },
   { text: /rate limit|too many (messages|connections)|throttl|temporarily deferred/i, category: "throttling" },

@@ -140,8 +140,11 @@ export class Destination {
     this.lastError = error.message;
     // Other connections are up: the destination works, this one attempt did not.
     if (this.active > 0) return;
-    this.failures += 1;
-    this.suspendedUntil = this.deps.clock.now() + this.deps.backoff(this.failures);
+    // A permanent refusal (REQUIRETLS that no host meets, RFC 8689 4.2.1) is no outage to back off from.
+    if (error.classification.disposition === "deferred") {
+      this.failures += 1;
+      this.suspendedUntil = this.deps.clock.now() + this.deps.backoff(this.failures);
+    }
     const queued = this.queue.splice(0);
     for (const work of queued) {
       this.deps.report(

@@ -37,6 +37,8 @@ export interface DsnInput {
   /** The raw original message. */
   original: Uint8Array;
   ret: "FULL" | "HDRS";
+  /** Add "TLS-Required: No" (RFC 8689 3): the report is about mail sent with it. */
+  tlsRequiredNo?: boolean;
   /** Beyond this many octets only the headers are returned. Default 100 KiB. */
   maxOriginalBytes?: number;
   now: number;
@@ -186,6 +188,7 @@ export function buildDsn(input: DsnInput): Uint8Array {
   head += foldField("Date", rfc5322Date(input.now));
   head += foldField("Message-ID", `<${input.now.toString(36)}.${hash.slice(32, 56)}@${domain}>`);
   head += "Auto-Submitted: auto-replied\r\n";
+  if (input.tlsRequiredNo) head += "TLS-Required: No\r\n";
   head += "MIME-Version: 1.0\r\n";
   head += foldField("Content-Type", `multipart/report; report-type=delivery-status; boundary="${boundary}"`);
   if (third.eightBit) head += "Content-Transfer-Encoding: 8bit\r\n";

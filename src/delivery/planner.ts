@@ -1,11 +1,13 @@
 import { reply } from "../core/reply.ts";
 import type { Logger } from "../events/log.ts";
-import { classifyTransportError } from "./classify.ts";
+import { classifyReply, classifyTransportError } from "./classify.ts";
 import { tlsRequirement, type MtaSts, type StsResult } from "./mta-sts/index.ts";
+import { requireTlsFor, requireTlsKey, type HostNames } from "./requiretls.ts";
 import type { RouteResult, TargetHost } from "./route.ts";
 import { SIMULATOR_DOMAIN, type SandboxTransport } from "./sandbox.ts";
 import type { Plan } from "./scheduler.ts";
 import { SmtpTransport, type SmtpTransportDeps, type TlsRequirement } from "./smtp-transport.ts";
+import type { TlsRule } from "./tls-rule.ts";
 
 export interface PlannerDeps {
   readonly route: (domain: string) => Promise<RouteResult>;
@@ -13,7 +15,7 @@ export interface PlannerDeps {
   readonly sandbox: boolean;
   readonly sandboxTransport: SandboxTransport;
   /** Everything the SMTP transport needs but its TLS policy, which the planner decides per destination. */
-  readonly smtp: Omit<SmtpTransportDeps, "tlsFor">;
+  readonly smtp: Omit<SmtpTransportDeps, "tlsFor" | "requireTls">;
   /** MTA-STS (RFC 8461) policy discovery for MX routes; absent: off (RELAY_MTA_STS=false). */
   readonly mtaSts?: Pick<MtaSts, "policyFor">;
   /**
@@ -29,15 +31,17 @@ export interface PlannerDeps {
 const MAX_REMEMBERED_PROBLEMS = 10_000;
 
 /**
- * Domain to destination. The destination key is the set of MX hosts (MX
- * rollup): every domain hosted at the same provider shares one queue, one
- * pool and one set of limits. A domain with an MTA-STS policy in force
- * (testing or enforce) gets the policy in its key too, so that mail for an
- * enforce domain never shares a pool, nor a connection, with mail held to a
- * weaker rule at the same MX; domains with the same policy (mode and mx
- * patterns) still share one.
+ * Domain and TLS rule to destination. The destination key is the set of MX
+ * hosts (MX rollup): every domain hosted at the same provider shares one
+ * queue, one pool and one set of limits. A domain with an MTA-STS policy in
+ * force (testing or enforce) gets the policy in its key too, so that mail for
+ * an enforce domain never shares a pool, nor a connection, with mail held to
+ * a weaker rule at the same MX; domains with the same policy (mode and mx
+ * patterns) still share one. REQUIRETLS mail (RFC 8689) gets a key of its
+ * own in the same way: its sessions are held to RFC 8689 4.2.1 and no other
+ * session carries it.
  */
-export function createPlanner(deps: PlannerDeps): (domain: string) => Promise<Plan> {
+export function createPlanner(deps: PlannerDeps): (domain: string, rule: TlsRule) => Promise<Plan> {
   const log = deps.log ?? (() => undefined);
   const problems = new Map<string, string>();
   const noteProblem = (domain: string, sts: StsResult) => {
@@ -53,7 +57,31 @@ export function createPlanner(deps: PlannerDeps): (domain: string) => Promise<Pl
     log("warn", "MTA-STS policy problem", { domain, mode: sts.mode, problem });
   };
 
-  return async (domain) => {
+  /** RFC 8689 4.2.1 for one domain's hosts; see requiretls.ts. */
+  const requireTlsPlan = async (domain: string, hosts: readonly TargetHost[], hostsKey: string): Promise<Plan> => {
+    const names: HostNames = deps.staticRoute?.(domain)
+      ? { from: "static-route" }
+      : hosts.every((h) => h.implicit)
+        ? { from: "implicit-mx" }
+        : { from: "mx", sts: deps.mtaSts ? await deps.mtaSts.policyFor(domain) : { mode: "none" } };
+    if (names.from === "mx") {
+      noteProblem(domain, names.sts);
+      // A policy that cannot be read now (DNS, HTTPS) may be readable at the next attempt: wait rather than bounce.
+      if (names.sts.mode === "none" && names.sts.problem !== undefined) {
+        const r = reply(451, "4.7.10", `REQUIRETLS: the MTA-STS policy of ${domain} cannot be read now: ${names.sts.problem}`);
+        return { kind: "defer", results: (addresses) => addresses.map((address) => ({ address, reply: r, ...classifyReply(r) })) };
+      }
+    }
+    const tlsFor = requireTlsFor(names);
+    return {
+      kind: "destination",
+      key: `${hostsKey}|${requireTlsKey(names)}`,
+      transport: () => new SmtpTransport(hosts, { ...deps.smtp, tlsFor, requireTls: true }),
+    };
+  };
+
+  return async (domain, rule) => {
+    // Nothing leaves the node: there is no hop for REQUIRETLS or TLS-Required to apply to.
     if (deps.sandbox || domain === SIMULATOR_DOMAIN) {
       return { kind: "destination", key: "sandbox", transport: () => deps.sandboxTransport };
     }
@@ -72,8 +100,10 @@ export function createPlanner(deps: PlannerDeps): (domain: string) => Promise<Pl
       }
       case "hosts": {
         const hostsKey = route.hosts.map((h) => `${h.name}:${h.port}`).sort().join(",");
+        if (rule === "requiretls") return requireTlsPlan(domain, route.hosts, hostsKey);
+        // "TLS-Required: No" (RFC 8689 4.2.2, 8.4): the recipient's MTA-STS policy is not looked up; TLS stays opportunistic.
         const sts: StsResult =
-          deps.mtaSts && !deps.staticRoute?.(domain) ? await deps.mtaSts.policyFor(domain) : { mode: "none" };
+          deps.mtaSts && rule === "recipient-policy" && !deps.staticRoute?.(domain) ? await deps.mtaSts.policyFor(domain) : { mode: "none" };
         noteProblem(domain, sts);
         if (sts.mode === "none") {
           return { kind: "destination", key: hostsKey, transport: () => new SmtpTransport(route.hosts, { ...deps.smtp, tlsFor: opportunistic }) };

@@ -13,6 +13,8 @@ export interface TargetHost {
   readonly name: string;
   readonly addresses: readonly string[];
   readonly port: number;
+  /** The domain itself, used as its own MX (no MX records, RFC 5321 5.1): its name came from no MX record. */
+  readonly implicit?: boolean;
 }
 
 export interface RouterDeps {
@@ -33,7 +35,10 @@ export function createRouter(deps: RouterDeps): (domain: string) => Promise<Rout
     const found = await deps.lookupMailHosts(domain);
     switch (found.kind) {
       case "hosts":
-        return { kind: "hosts", hosts: found.hosts.map((h) => ({ name: h.name, addresses: h.addresses, port: deps.mxPort })) };
+        return {
+          kind: "hosts",
+          hosts: found.hosts.map((h) => ({ name: h.name, addresses: h.addresses, port: deps.mxPort, ...(h.implicit ? { implicit: true } : {}) })),
+        };
       case "null-mx":
         return { kind: "permanent", status: "5.1.10", reason: `${domain} accepts no mail (null MX, RFC 7505)` };
       case "no-domain":

@@ -8,6 +8,7 @@ import { DsnSweeper } from "./dsn-sweeper.ts";
 import { OutcomeRecorder } from "./outcomes.ts";
 import { verpAddress } from "./return-path.ts";
 import type { RetryPolicy } from "./retry.ts";
+import { tlsRuleFor, type TlsRule } from "./tls-rule.ts";
 import type { RecipientResult, Transport, Work } from "./work.ts";
 
 type Log = (level: "info" | "warn" | "error", message: string, fields?: Record<string, unknown>) => void;
@@ -23,8 +24,8 @@ export interface SchedulerDeps {
   readonly retry: RetryPolicy;
   readonly hostname: string;
   readonly log: Log;
-  /** Route a domain to a destination (MX site, static route, or the sandbox). */
-  readonly plan: (domain: string) => Promise<Plan>;
+  /** Route a domain's mail held to a TLS rule to a destination (MX site, static route, or the sandbox). */
+  readonly plan: (domain: string, rule: TlsRule) => Promise<Plan>;
   readonly limits: DestinationLimits;
   /** Recipients leased and not yet settled, at most. */
   readonly maxInFlight?: number;
@@ -153,17 +154,17 @@ export class Scheduler {
    * soon as its own plan is known: a slow MTA-STS host holds up only its domain.
    */
   private async dispatch(claims: readonly Claim[]): Promise<void> {
-    const domains = [...new Set(claims.map((c) => c.domain))];
-    const planned = domains.map(async (domain) => [domain, await this.planFor(domain)] as const);
+    const routes = new Map(claims.map((c) => [routeKey(c), { domain: c.domain, rule: tlsRule(c) }]));
+    const planned = [...routes].map(async ([key, { domain, rule }]) => [key, await this.planFor(domain, rule)] as const);
     const all = await Promise.race([Promise.all(planned), sleep(PLAN_WAIT_MS).then(() => undefined)]);
     if (all) return this.enqueue(claims, new Map(all));
     for (const plan of planned) {
-      void plan.then(([domain, p]) => this.enqueue(claims.filter((c) => c.domain === domain), new Map([[domain, p]])));
+      void plan.then(([key, p]) => this.enqueue(claims.filter((c) => routeKey(c) === key), new Map([[key, p]])));
     }
   }
 
-  private planFor(domain: string): Promise<Plan> {
-    return this.deps.plan(domain).catch((error): Plan => {
+  private planFor(domain: string, rule: TlsRule): Promise<Plan> {
+    return this.deps.plan(domain, rule).catch((error): Plan => {
       this.deps.log("error", "routing failed", { domain, error: String(error) });
       const r = reply(451, "4.4.3", "routing failed locally");
       return { kind: "defer", results: (addresses) => addresses.map((address) => ({ address, reply: r, ...classifyTransportError("dns") })) };
@@ -175,7 +176,7 @@ export class Scheduler {
     // A VERP return path differs per recipient, so such a message sends one transaction per recipient.
     const works = new Map<string, { work: Work; plan: Plan }>();
     for (const claim of claims) {
-      const plan = plans.get(claim.domain)!;
+      const plan = plans.get(routeKey(claim))!;
       const verp = claim.returnPathDomain === undefined ? "" : `\0${claim.recipientId}`;
       const key = `${claim.messageId}\0${plan.kind === "destination" ? plan.key : `${plan.kind}:${claim.domain}`}${verp}`;
       let entry = works.get(key);
@@ -203,6 +204,7 @@ export class Scheduler {
             mailFrom: returnPath(work) ?? message.mailFrom,
             recipients: work.claims.map((c) => c.address),
             body: message.body,
+            requireTls: work.claims[0]?.tlsTag === "requiretls",
             // Passed on to a next hop that advertises DSN (RFC 3461 5.2).
             dsn: {
               ret: message.dsnRet ?? undefined,
@@ -222,7 +224,7 @@ export class Scheduler {
 
   private report(work: Work, results: RecipientResult[]): void {
     const first = work.claims[0];
-    const echo = { tags: first?.tags, metadata: first?.metadata };
+    const echo = { tags: first?.tags, metadata: first?.metadata, ...(first?.tlsTag === "requiretls" ? { require_tls: true } : {}) };
     void this.recorder.report(work, results, echo);
   }
 
@@ -269,6 +271,11 @@ export class Scheduler {
     });
   }
 }
+
+const tlsRule = (claim: Claim): TlsRule => tlsRuleFor(claim.tlsTag, claim.mailFrom);
+
+/** Claims with the same domain and TLS rule share a plan. */
+const routeKey = (claim: Claim): string => `${claim.domain}\0${tlsRule(claim)}`;
 
 /**
  * The envelope sender delivery uses instead of the stored one: a VERP address

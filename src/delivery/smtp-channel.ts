@@ -20,6 +20,8 @@ export class SmtpChannel implements Channel {
     private readonly session: SmtpClientSession,
     readonly remoteMta: string,
     private readonly maxRecipients: number,
+    /** The session meets RFC 8689 4.2.1: verified TLS to a validated host that advertised REQUIRETLS. */
+    private readonly meetsRequireTls = false,
   ) {}
 
   get usable(): boolean {
@@ -32,6 +34,11 @@ export class SmtpChannel implements Channel {
   }
 
   async send(payload: Payload): Promise<RecipientResult[]> {
+    if (payload.requireTls && payload.mailFrom !== "" && !this.meetsRequireTls) {
+      // Destination keys keep REQUIRETLS mail off such sessions; should one get here all the same, it is not sent.
+      const r = reply(451, "4.7.10", `REQUIRETLS: the session with ${this.remoteMta} does not meet REQUIRETLS; not sent`);
+      return payload.recipients.map((address) => ({ address, reply: r, ...classifyReply(r), remoteMta: this.remoteMta }));
+    }
     const results: RecipientResult[] = [];
     let pending = [...payload.recipients];
     while (pending.length > 0) {
@@ -57,12 +64,21 @@ export class SmtpChannel implements Channel {
     return { ret: dsn.ret, envid: dsn.envid, recipients: batch.map((address) => byAddress.get(address)) };
   }
 
+  /**
+   * REQUIRETLS goes on MAIL FROM when the message asks for it and this session meets it (RFC 8689 4.2.1);
+   * a bounce of REQUIRETLS mail also goes on sessions that do not, then without it (RFC 8689 5).
+   */
+  private mailParams(payload: Payload): readonly string[] | undefined {
+    if (!payload.requireTls || !this.meetsRequireTls) return payload.mailParams;
+    return [...(payload.mailParams ?? []), "REQUIRETLS"];
+  }
+
   private async transaction(payload: Payload, batch: string[]): Promise<{ done: RecipientResult[]; retry: string[] }> {
     // A next hop that does DSN gets NOTIFY/ORCPT and answers for successes itself (RFC 3461 5.2.2).
     const dsnPassedOn = payload.dsn !== undefined && this.session.extensions.has("DSN");
     const extra = { remoteMta: this.remoteMta };
     try {
-      const envelope = { mailFrom: payload.mailFrom, recipients: batch, mailParams: payload.mailParams, dsn: this.dsnFor(payload, batch) };
+      const envelope = { mailFrom: payload.mailFrom, recipients: batch, mailParams: this.mailParams(payload), dsn: this.dsnFor(payload, batch) };
       const sent = await this.session.send(envelope, payload.body);
       const tls = this.tls;
       const done: RecipientResult[] = [];

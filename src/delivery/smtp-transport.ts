@@ -6,7 +6,7 @@ import { SmtpChannel, transportReply } from "./smtp-channel.ts";
 import type { TlsFallbackMemory } from "./tls-memory.ts";
 import { DestinationUnreachable, type Channel, type Transport } from "./work.ts";
 
-/** What TLS a host must get: MTA-STS enforce (RFC 8461) requires a verified certificate. */
+/** What TLS a host must get: MTA-STS enforce (RFC 8461) and REQUIRETLS (RFC 8689) require a verified certificate. */
 export type TlsRequirement =
   | { readonly mode: "opportunistic" }
   | { readonly mode: "required"; readonly servername: string }
@@ -20,12 +20,31 @@ export interface SmtpTransportDeps {
   /** Recipients per transaction. */
   readonly maxRecipients: number;
   readonly tlsFor: (host: TargetHost) => TlsRequirement;
+  /**
+   * REQUIRETLS (RFC 8689 4.2.1): tlsFor gives every host "required" or
+   * "refuse", and a host must also advertise REQUIRETLS after STARTTLS. A
+   * host that fails any of it is passed over; when none is left the message
+   * is not sent and bounces (5.7.10, or 5.7.30 for a server without REQUIRETLS).
+   */
+  readonly requireTls?: boolean;
   /** Trust anchors for verified TLS: the bundled roots plus RELAY_TLS_CA_FILE; default the bundled roots. */
   readonly tlsCa?: ClientOptions["tlsCa"];
 }
 
 /** What a host that cannot give the TLS a policy requires gets: deferred, never bounced (RFC 8461 5). */
 const tlsPolicyFailure: Classification = { disposition: "deferred", category: "policy-related" };
+
+interface HostFailure {
+  readonly reply: Reply;
+  readonly classification: Classification;
+  readonly host?: string;
+}
+
+/** A REQUIRETLS failure: a 5xx through the classification table, so a bounce (RFC 8689 4.2.1). */
+function requireTlsFailure(enhanced: "5.7.10" | "5.7.30", text: string, host: string): HostFailure {
+  const r = reply(550, enhanced, text);
+  return { reply: r, classification: classifyReply(r), host };
+}
 
 /** Errors before a transaction starts mean "this host cannot take mail now": try the next one (RFC 5321 5.1). */
 function failureClass(error: SmtpClientError): Classification {
@@ -41,34 +60,54 @@ export class SmtpTransport implements Transport {
   ) {}
 
   async open(): Promise<Channel> {
-    let last: { reply: Reply; classification: Classification; host?: string } = {
-      reply: reply(451, "4.4.1", "no host to try"),
-      classification: classifyTransportError("connect"),
+    let last: HostFailure = { reply: reply(451, "4.4.1", "no host to try"), classification: classifyTransportError("connect") };
+    // A host that may take the mail later outweighs one that never will: such a failure defers, not bounces.
+    let deferral: HostFailure | undefined;
+    const failed = (failure: HostFailure) => {
+      last = failure;
+      if (failure.classification.disposition === "deferred") deferral = failure;
     };
     for (const host of this.hosts) {
       const requirement = this.deps.tlsFor(host);
       if (requirement.mode === "refuse") {
-        last = { reply: reply(451, "4.7.5", requirement.reason), classification: tlsPolicyFailure, host: host.name };
+        failed(this.tlsFailure(requirement.reason, host.name));
         continue;
       }
       for (const address of host.addresses) {
+        let session: SmtpClientSession;
         try {
-          const session = await this.connect(host, address, requirement);
-          return new SmtpChannel(session, host.name, this.deps.maxRecipients);
+          session = await this.connect(host, address, requirement);
         } catch (error) {
           if (!(error instanceof SmtpClientError)) throw error;
           if (requirement.mode === "required" && error.kind === "tls") {
             // No STARTTLS, STARTTLS refused, a failed handshake or a certificate not valid for the
             // MX name: this host is not delivered to, and never in plaintext.
-            const why = `TLS required by MTA-STS policy for ${requirement.servername}: ${error.message}`;
-            last = { reply: reply(451, "4.7.5", why), classification: tlsPolicyFailure, host: host.name };
+            const why = this.deps.requireTls ? "REQUIRETLS: no verified TLS with" : "TLS required by MTA-STS policy for";
+            failed(this.tlsFailure(`${why} ${requirement.servername}: ${error.message}`, host.name));
             continue;
           }
-          last = { reply: transportReply(error), classification: failureClass(error), host: host.name };
+          failed({ reply: transportReply(error), classification: failureClass(error), host: host.name });
+          continue;
         }
+        // RFC 8689 2: verified TLS with a validated name (required) and REQUIRETLS advertised after it.
+        const meetsRequireTls = requirement.mode === "required" && session.extensions.has("REQUIRETLS");
+        if (this.deps.requireTls && !meetsRequireTls) {
+          // RFC 8689 4.2.1: "the client MUST issue a QUIT to the server" and try the next MX host.
+          await session.quit();
+          failed(requireTlsFailure("5.7.30", `REQUIRETLS: ${host.name} does not advertise REQUIRETLS after STARTTLS`, host.name));
+          break;
+        }
+        return new SmtpChannel(session, host.name, this.deps.maxRecipients, meetsRequireTls);
       }
     }
-    throw new DestinationUnreachable(last.reply, last.classification, last.host);
+    const worst = deferral ?? last;
+    throw new DestinationUnreachable(worst.reply, worst.classification, worst.host);
+  }
+
+  /** A host refused, or not reached over verified TLS: MTA-STS defers (RFC 8461 5), REQUIRETLS bounces (RFC 8689 4.2.1). */
+  private tlsFailure(text: string, host: string): HostFailure {
+    if (this.deps.requireTls) return requireTlsFailure("5.7.10", text, host);
+    return { reply: reply(451, "4.7.5", text), classification: tlsPolicyFailure, host };
   }
 
   private async connect(host: TargetHost, address: string, requirement: TlsRequirement): Promise<SmtpClientSession> {

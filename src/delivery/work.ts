@@ -16,6 +16,8 @@ export interface Payload {
   readonly recipients: readonly string[];
   readonly body: Uint8Array;
   readonly mailParams?: readonly string[];
+  /** Tagged REQUIRETLS (RFC 8689 4.1): sent with REQUIRETLS on MAIL FROM, and only where a session meets it. */
+  readonly requireTls?: boolean;
   /** RFC 3461 parameters to pass on to a next hop that advertises DSN. */
   readonly dsn?: PayloadDsn;
 }

@@ -132,6 +132,17 @@ const common = {
       v.description("deliver no earlier than this (ISO 8601); a past time means now; at most 30 days ahead"),
     ),
   ),
+  require_tls: v.optional(
+    v.pipe(
+      v.boolean("expected true or false"),
+      v.description(
+        "REQUIRETLS (RFC 8689): relay only over STARTTLS with a certificate verified for an MX host named by the " +
+          "domain's MTA-STS policy, to a server that advertises REQUIRETLS; otherwise the message bounces (5.7.10, 5.7.30). " +
+          'A "TLS-Required: No" header field instead asks for delivery even where the recipient\'s MTA-STS policy would refuse it; ' +
+          "with require_tls it is ignored",
+      ),
+    ),
+  ),
 };
 
 export const rawMessageSchema = v.pipe(
@@ -259,6 +270,7 @@ export const messageViewSchema = v.pipe(
     size: v.number(),
     tags: v.array(v.string()),
     metadata: v.record(v.string(), v.unknown()),
+    require_tls: v.pipe(v.boolean(), v.description("sent with REQUIRETLS (RFC 8689)")),
     recipients: v.array(
       v.object({
         email: v.string(),

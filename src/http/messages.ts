@@ -188,6 +188,7 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
           tags: options.tags,
           metadata: options.priority ? { ...options.metadata, priority: options.priority } : options.metadata,
           sendAt: options.send_at ? Math.max(Date.parse(options.send_at), deps.clock.now()) : undefined,
+          requireTls: options.require_tls,
         });
       } catch (error) {
         if (!(error instanceof SenderRefused)) throw error;
@@ -233,6 +234,7 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
         size: view.message.size,
         tags: view.message.tags ?? [],
         metadata: view.message.metadata ?? {},
+        require_tls: view.message.tlsTag === "requiretls",
         recipients: view.recipients.map((r) => ({
           email: r.address,
           state: r.state,

@@ -109,6 +109,7 @@ export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
           tls: session.secure,
           dsnRet: envelope.mailParams.ret,
           dsnEnvid: envelope.mailParams.envid,
+          requireTls: envelope.mailParams.requireTls,
           authResults,
         });
       } catch (error) {

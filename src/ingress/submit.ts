@@ -6,6 +6,7 @@ import type { NewMessage } from "../queue/records.ts";
 import type { QueueStore } from "../queue/store.ts";
 import { hasHeader, prependHeaders } from "./headers.ts";
 import { SenderRefused, type SenderPolicy, type Submitter } from "./sender-policy.ts";
+import { tlsTagOf } from "./tls-tag.ts";
 
 export interface SubmittedRecipient {
   readonly address: string;
@@ -27,6 +28,8 @@ export interface Submission {
   readonly tls?: boolean;
   readonly dsnRet?: "FULL" | "HDRS";
   readonly dsnEnvid?: string;
+  /** REQUIRETLS on MAIL FROM (RFC 8689 2) or `require_tls` in the HTTP API. */
+  readonly requireTls?: boolean;
   readonly tags?: readonly string[];
   readonly metadata?: Readonly<Record<string, unknown>>;
   readonly sendAt?: number;
@@ -78,6 +81,7 @@ export class Ingress {
       authUser: s.authUser,
       dsnRet: s.dsnRet,
       dsnEnvid: s.dsnEnvid,
+      tlsTag: tlsTagOf(s.requireTls === true, s.body),
       tags: s.tags,
       metadata: s.metadata,
       sendAt: s.sendAt,

@@ -4,7 +4,7 @@ import type { NewMessage } from "./records.ts";
 
 const MESSAGE_COLUMNS = [
   "id", "created_at", "mail_from", "source", "client_ip", "auth_user", "size", "dsn_ret", "dsn_envid", "tags", "metadata", "body",
-  "return_path_domain",
+  "return_path_domain", "tls_tag",
 ];
 const RECIPIENT_COLUMNS = ["message_id", "address", "domain", "state", "next_attempt_at", "dsn_notify", "dsn_orcpt", "updated_at"];
 export const EVENT_COLUMNS = ["at", "type", "message_id", "recipient", "data"];
@@ -26,6 +26,7 @@ export function messageInserts(items: readonly { id: string; message: NewMessage
     json(m.metadata),
     m.body,
     m.returnPathDomain ?? null,
+    m.tlsTag ?? null,
   ]);
   const recipientRows = items.flatMap(({ id, message: m }) =>
     m.recipients.map((r) => [id, r.address, r.domain, "queued", Math.max(now, m.sendAt ?? now), r.notify?.join(",") ?? null, r.orcpt ?? null, now]),
@@ -38,6 +39,7 @@ export function messageInserts(items: readonly { id: string; message: NewMessage
       tags: m.tags,
       metadata: m.metadata,
       auth: m.authResults,
+      require_tls: m.tlsTag === "requiretls" ? true : undefined,
     });
     return m.recipients.map((r) => [now, "received", id, r.address, data]);
   });

@@ -1,3 +1,4 @@
+import type { TlsTag } from "../core/tls-tag.ts";
 import type { DsnKind, EventType, RecipientState } from "./schema.ts";
 
 /** The values the queue takes and gives: what is stored, claimed, recorded and reported. */
@@ -18,6 +19,8 @@ export interface NewMessage {
   readonly authUser?: string;
   readonly dsnRet?: "FULL" | "HDRS";
   readonly dsnEnvid?: string;
+  /** RFC 8689 4.1: how the message was tagged at receipt. */
+  readonly tlsTag?: TlsTag;
   readonly tags?: readonly string[];
   readonly metadata?: Readonly<Record<string, unknown>>;
   /** Inbound SPF/DKIM/DMARC/ARC results, recorded in the `received` event. */
@@ -43,6 +46,8 @@ export interface Claim {
   /** Set when delivery sends with a VERP envelope sender at this domain (one transaction per recipient). */
   readonly returnPathDomain?: string;
   readonly messageCreatedAt: number;
+  /** RFC 8689 4.1: the message's tag; it decides the TLS rule delivery follows. */
+  readonly tlsTag?: TlsTag;
   /** The submitter's tags and metadata, echoed in every event about the message. */
   readonly tags?: readonly string[];
   readonly metadata?: Readonly<Record<string, unknown>>;
@@ -94,6 +99,8 @@ export interface PendingDsn {
   readonly body: Uint8Array;
   readonly dsnRet: "FULL" | "HDRS" | null;
   readonly dsnEnvid: string | null;
+  /** RFC 8689 5, 6: the report about a tagged message is tagged too, and about REQUIRETLS mail returns headers only. */
+  readonly tlsTag: TlsTag | null;
   readonly recipients: readonly PendingDsnRecipient[];
 }
 

@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import { blob, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { tlsTags } from "../core/tls-tag.ts";
 
 /** One accepted message: envelope sender, the raw RFC 5322 bytes, and what the submitter attached. */
 export const messages = sqliteTable("messages", {
@@ -14,6 +15,8 @@ export const messages = sqliteTable("messages", {
   /** RFC 3461 RET and ENVID, honoured by the DSN. */
   dsnRet: text("dsn_ret", { enum: ["FULL", "HDRS"] }),
   dsnEnvid: text("dsn_envid"),
+  /** RFC 8689 4.1: "requiretls" (REQUIRETLS) or "optional" (TLS-Required: No); null: neither. */
+  tlsTag: text("tls_tag", { enum: tlsTags }),
   tags: text("tags", { mode: "json" }).$type<string[]>(),
   metadata: text("metadata", { mode: "json" }).$type<Record<string, unknown>>(),
   body: blob("body", { mode: "buffer" }).notNull(),

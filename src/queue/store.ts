@@ -2,6 +2,7 @@ import { and, asc, eq, gt, inArray, sql, type SQL } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { InArgs, InStatement } from "@libsql/client";
 import type { Clock } from "../core/clock.ts";
+import type { TlsTag } from "../core/tls-tag.ts";
 import { newId } from "../core/id.ts";
 import type { Database } from "./database.ts";
 import { GroupCommit } from "./group-commit.ts";
@@ -86,7 +87,7 @@ export class QueueStore {
     const ids = [...new Set(result.rows.map((r) => String(r.message_id)))];
     const envelopes = (
       await this.database.client.execute({
-        sql: `SELECT id, mail_from, return_path_domain, created_at, tags, metadata FROM messages
+        sql: `SELECT id, mail_from, return_path_domain, created_at, tags, metadata, tls_tag FROM messages
               WHERE id IN (${ids.map(() => "?").join(", ")})`,
         args: ids,
       })
@@ -97,6 +98,7 @@ export class QueueStore {
       createdAt: Number(row.created_at),
       tags: row.tags === null ? null : (JSON.parse(String(row.tags)) as string[]),
       metadata: row.metadata === null ? null : (JSON.parse(String(row.metadata)) as Record<string, unknown>),
+      tlsTag: row.tls_tag === null ? undefined : (String(row.tls_tag) as TlsTag),
     }));
     const byId = new Map(envelopes.map((e) => [e.id, e]));
     return result.rows.map((r) => {
@@ -113,6 +115,7 @@ export class QueueStore {
         mailFrom: envelope.mailFrom,
         ...(envelope.returnPathDomain === null ? {} : { returnPathDomain: envelope.returnPathDomain }),
         messageCreatedAt: envelope.createdAt,
+        ...(envelope.tlsTag === undefined ? {} : { tlsTag: envelope.tlsTag }),
         tags: envelope.tags ?? undefined,
         metadata: envelope.metadata ?? undefined,
       };
@@ -248,6 +251,7 @@ export class QueueStore {
           body: messages.body,
           dsnRet: messages.dsnRet,
           dsnEnvid: messages.dsnEnvid,
+          tlsTag: messages.tlsTag,
         })
         .from(messages)
         .where(inArray(messages.id, ids)),
@@ -292,6 +296,7 @@ export class QueueStore {
         body: m.body,
         dsnRet: m.dsnRet,
         dsnEnvid: m.dsnEnvid,
+        tlsTag: m.tlsTag,
         recipients: byMessage.get(m.id)!,
       }));
   }
@@ -339,6 +344,7 @@ export class QueueStore {
         size: messages.size,
         tags: messages.tags,
         metadata: messages.metadata,
+        tlsTag: messages.tlsTag,
       })
       .from(messages)
       .where(eq(messages.id, id));

@@ -1,4 +1,5 @@
 import { connect, type Socket } from "node:net";
+import * as tls from "node:tls";
 
 /**
  * A plain SMTP conversation for tests: send lines, read whole replies.
@@ -9,17 +10,42 @@ export class SmtpTalk {
   private waiters: (() => void)[] = [];
   closed = false;
 
-  private constructor(private readonly socket: Socket) {
+  private constructor(private socket: Socket) {
+    this.listen(socket);
+  }
+
+  private listen(socket: Socket): void {
     socket.setEncoding("latin1");
-    socket.on("data", (chunk: string) => {
-      this.buffer += chunk;
-      this.notify();
-    });
-    socket.on("close", () => {
-      this.closed = true;
-      this.notify();
-    });
+    socket.on("data", this.onData);
+    socket.on("close", this.onClose);
     socket.on("error", () => undefined);
+  }
+
+  private readonly onData = (chunk: string): void => {
+    this.buffer += chunk;
+    this.notify();
+  };
+
+  private readonly onClose = (): void => {
+    this.closed = true;
+    this.notify();
+  };
+
+  /** STARTTLS (RFC 3207) and the handshake, the certificate unchecked; returns the reply to STARTTLS. */
+  async startTls(): Promise<string> {
+    const answer = await this.command("STARTTLS");
+    if (!answer.startsWith("220")) return answer;
+    const plain = this.socket;
+    plain.off("data", this.onData);
+    plain.off("close", this.onClose);
+    const secure = tls.connect({ socket: plain, rejectUnauthorized: false });
+    await new Promise<void>((ok, fail) => {
+      secure.once("secureConnect", ok);
+      secure.once("error", fail);
+    });
+    this.socket = secure;
+    this.listen(secure);
+    return answer;
   }
 
   private notify(): void {

@@ -6,6 +6,7 @@ import type { RouteResult } from "../../src/delivery/route.ts";
 import { SandboxTransport } from "../../src/delivery/sandbox.ts";
 import type { Plan } from "../../src/delivery/scheduler.ts";
 import { TlsFallbackMemory } from "../../src/delivery/tls-memory.ts";
+import type { TlsRule } from "../../src/delivery/tls-rule.ts";
 import { systemClock } from "../../src/core/clock.ts";
 
 const MX: RouteResult = { kind: "hosts", hosts: [{ name: "mx.shared.test", addresses: ["127.0.0.1"], port: 25 }] };
@@ -15,7 +16,7 @@ const testing = (mx: string[], id = "1"): StsResult => ({ mode: "testing", id, p
 
 function planner(policies: Record<string, StsResult>, extra: Partial<PlannerDeps> = {}) {
   const looked: string[] = [];
-  const plan = createPlanner({
+  const planFor = createPlanner({
     route: async () => MX,
     sandbox: false,
     sandboxTransport: new SandboxTransport(),
@@ -28,6 +29,7 @@ function planner(policies: Record<string, StsResult>, extra: Partial<PlannerDeps
     },
     ...extra,
   });
+  const plan = (domain: string, rule: TlsRule = "recipient-policy") => planFor(domain, rule);
   return { plan, looked };
 }
 

@@ -2,7 +2,8 @@
  * ESMTP parameters after MAIL/RCPT paths (RFC 5321 4.1.2: esmtp-param =
  * esmtp-keyword ["=" esmtp-value]) and the ones this server knows:
  * SIZE (RFC 1870), BODY (RFC 6152), SMTPUTF8 (RFC 6531),
- * RET/ENVID/NOTIFY/ORCPT (DSN, RFC 3461), AUTH (RFC 4954 5).
+ * RET/ENVID/NOTIFY/ORCPT (DSN, RFC 3461), AUTH (RFC 4954 5),
+ * REQUIRETLS (RFC 8689 2).
  */
 
 export interface MailParams {
@@ -12,6 +13,8 @@ export interface MailParams {
   ret?: "FULL" | "HDRS";
   /** Decoded from xtext. */
   envid?: string;
+  /** RFC 8689 2: the message must be relayed only over TLS meeting REQUIRETLS; the session itself must be TLS. */
+  requireTls?: boolean;
 }
 
 export interface RcptParams {
@@ -77,6 +80,11 @@ export function mailParams(raw: Raw): ParamsResult<MailParams> {
         p.envid = envid;
         break;
       }
+      case "REQUIRETLS":
+        // RFC 8689 2 item 4: no value is associated with this parameter.
+        if (value !== undefined) return bad("REQUIRETLS takes no value");
+        p.requireTls = true;
+        break;
       case "AUTH":
         // RFC 4954 5: "<>" or an xtext identity; a server that does not trust it ignores it. So do we.
         if (value === undefined || (value !== "<>" && decodeXtext(value) === undefined)) return bad("AUTH must be <> or xtext");

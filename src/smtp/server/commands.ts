@@ -81,6 +81,8 @@ export function ehlo(ctx: CommandContext, args: string): Reply {
   if (ctx.canStartTls()) lines.push("STARTTLS");
   // RFC 4954 4 and RFC 8314 3: passwords travel only inside TLS.
   if (ctx.info.secure && ctx.hooks.onAuth) lines.push("AUTH PLAIN LOGIN");
+  // RFC 8689 2: REQUIRETLS is advertised after TLS is negotiated, and only then may a client use it.
+  if (ctx.info.secure) lines.push("REQUIRETLS");
   // RFC 2034 3: no enhanced code on the EHLO/HELO reply.
   return reply(250, undefined, ...lines);
 }
@@ -105,6 +107,8 @@ export async function mail(ctx: CommandContext, args: string): Promise<Reply> {
   const parsed = parseMailFrom(args);
   if (!parsed.ok) return parsed.reply;
   const { from, params } = parsed;
+  // RFC 8689 2: REQUIRETLS "MUST only be specified" in a session that employs TLS; 5.7.10 is "Encryption needed" (4.2.1).
+  if (params.requireTls && !ctx.info.secure) return reply(530, "5.7.10", "REQUIRETLS needs a TLS session; send STARTTLS first");
   if (params.size !== undefined && params.size > ctx.options.maxMessageBytes) {
     return tooBig(ctx);
   }

@@ -19,12 +19,15 @@ export type Action =
 /** Commands that move a transaction forward; any other resets nothing and counts as idle talk. */
 export const PROGRESS = new Set(["MAIL", "RCPT", "DATA", "BDAT"]);
 
+/** Octets extensions add to the longest MAIL command: " REQUIRETLS" (RFC 8689 2 item 5). */
+const MAIL_EXTENSION_OCTETS = 11;
+
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 const answer = (r: Reply): Action => ({ kind: "reply", reply: r });
 
 /**
  * A framed line as a command, or its refusal: over-long lines (RFC 5321
- * 4.5.3.1.4; AUTH may be longer, RFC 4954 4), bare CR or LF (never a line
+ * 4.5.3.1.4; AUTH may be longer, RFC 4954 4, and MAIL, RFC 8689 2), bare CR or LF (never a line
  * end: SMTP smuggling), NUL, and invalid UTF-8.
  */
 export function frame(ctx: cmd.CommandContext, event: LineEvent): { verb: string; args: string } | { reply: Reply } {
@@ -38,7 +41,8 @@ export function frame(ctx: cmd.CommandContext, event: LineEvent): { verb: string
     return { reply: reply(500, "5.5.2", "Invalid UTF-8 in command") };
   }
   const { verb, args } = parseCommand(line);
-  if (verb !== "AUTH" && event.bytes.length + 2 > ctx.options.maxLineLength) return { reply: reply(500, "5.5.2", "Line too long") };
+  const limit = ctx.options.maxLineLength + (verb === "MAIL" ? MAIL_EXTENSION_OCTETS : 0);
+  if (verb !== "AUTH" && event.bytes.length + 2 > limit) return { reply: reply(500, "5.5.2", "Line too long") };
   return { verb, args };
 }
 

@@ -1,0 +1,1 @@
+ALTER TABLE `messages` ADD `tls_tag` text;
