@@ -79,7 +79,8 @@ export class SmtpChannel implements Channel {
     const extra = { remoteMta: this.remoteMta };
     try {
       const envelope = { mailFrom: payload.mailFrom, recipients: batch, mailParams: this.mailParams(payload), dsn: this.dsnFor(payload, batch) };
-      const sent = await this.session.send(envelope, payload.body);
+      // Queued messages have CRLF line breaks only (src/core/crlf.ts).
+      const sent = await this.session.send(envelope, payload.body, "crlf");
       const tls = this.tls;
       const done: RecipientResult[] = [];
       const retry: string[] = [];

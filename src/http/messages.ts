@@ -3,6 +3,7 @@ import { describeRoute, resolver, validator } from "hono-openapi";
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
 import * as v from "valibot";
 import type { Clock } from "../core/clock.ts";
+import { toCrlf } from "../core/crlf.ts";
 import { SenderRefused } from "../ingress/sender-policy.ts";
 import type { Submission } from "../ingress/submit.ts";
 import type { QueueStore } from "../queue/store.ts";
@@ -42,13 +43,13 @@ interface Prepared {
   readonly body: Uint8Array;
 }
 
-/** JSON message text usually has bare LF; RFC 5322 wants CRLF. */
-function toCrlf(text: string): Uint8Array {
-  return new TextEncoder().encode(text.replace(/\r?\n/g, "\r\n"));
+/** JSON message text usually has bare LF; RFC 5322 wants CRLF, the queue's form (src/core/crlf.ts). */
+function crlfText(text: string): Uint8Array {
+  return new TextEncoder().encode(text.replace(/\r\n|\r|\n/g, "\r\n"));
 }
 
 function prepareRaw(body: RawMessageBody): Prepared {
-  return { mailFrom: body.mail_from, recipients: body.rcpt_to, body: toCrlf(body.raw) };
+  return { mailFrom: body.mail_from, recipients: body.rcpt_to, body: crlfText(body.raw) };
 }
 
 /** Validated by the schema already; a mailbox object leaves nodemailer nothing to re-parse. */
@@ -81,7 +82,7 @@ async function prepareStructured(body: StructuredMessageBody): Promise<Prepared>
   return {
     mailFrom: from.address,
     recipients: [...to, ...cc, ...bcc].map((m) => m.address),
-    body: new Uint8Array(built),
+    body: toCrlf(new Uint8Array(built)),
   };
 }
 

@@ -15,7 +15,7 @@ describe("HTTP API: send, inspect, cancel", () => {
     const sent = await world.api("POST", "/v1/messages", {
       mail_from: "a@sender.test",
       rcpt_to: ["raw@dest.test"],
-      raw: "From: a@sender.test\nTo: raw@dest.test\nSubject: raw over http\n\nbody line\n",
+      raw: "From: a@sender.test\nTo: raw@dest.test\nSubject: raw over http\n\nbody line\nbare\rcr\r\n.dot line\n",
       tags: ["welcome"],
       metadata: { user: 42 },
     });
@@ -25,7 +25,7 @@ describe("HTTP API: send, inspect, cancel", () => {
     await world.destination.waitFor((m) => m.some((r) => r.data.includes("raw over http")));
     const message = world.destination.messages.find((m) => m.data.includes("raw over http"))!;
     assert.deepEqual(message.recipients, ["raw@dest.test"]);
-    assert.match(message.data, /\r\nSubject: raw over http\r\n\r\nbody line\r\n$/, "bare LF becomes CRLF");
+    assert.match(message.data, /\r\nSubject: raw over http\r\n\r\nbody line\r\nbare\r\ncr\r\n\.dot line\r\n$/, "bare LF and bare CR become CRLF");
     const delivered = await world.waitForEvent((e) => e.type === "delivered" && e.message_id === sent.json.id);
     assert.equal(delivered.recipient, "raw@dest.test");
     assert.deepEqual(delivered.tags, ["welcome"], "tags come back in every event");
