@@ -96,8 +96,10 @@ describe("SmtpClientSession with misbehaving peers", () => {
     const peer = await scripted((line) =>
       line.startsWith("EHLO") ? "250-peer.test\r\n250 STARTTLS\r\n" : line === "STARTTLS" ? "220 go ahead\r\n250 injected\r\n" : plainServer(line));
     const error = await rejection(open(peer.port));
-    assert.equal(error.kind, "protocol");
+    // A TLS failure: opportunistic TLS starts over in plaintext on a new connection, required TLS defers.
+    assert.equal(error.kind, "tls");
     assert.equal(error.stage, "starttls");
+    assert.match(error.message, /server sent data after its reply to STARTTLS/);
   });
 
   test("STARTTLS refused: opportunistic continues in plaintext, required fails", async () => {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import * as net from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { SmtpClientError, SmtpClientSession } from "../../src/smtp/client/index.ts";
@@ -63,6 +64,40 @@ describe("STARTTLS (RFC 3207)", () => {
     await session.send({ mailFrom: "a@sender.test", recipients: ["b@dest.test"] }, bytes(MESSAGE));
     await session.quit();
     assert.equal(d.messages[0]?.tls, false);
+  });
+
+  test("a server that breaks the session after its 220 to STARTTLS fails with kind tls, however the bytes arrive", async () => {
+    const endings = {
+      "garbage in the same write as the 220": (socket: net.Socket) => socket.end("220 2.0.0 go ahead\r\nthis is not a TLS handshake\r\n"),
+      "a 220, then garbage": (socket: net.Socket) => {
+        socket.write("220 2.0.0 go ahead\r\n");
+        setTimeout(() => socket.end("this is not a TLS handshake\r\n"), 20);
+      },
+      "a 220, then a close": (socket: net.Socket) => socket.end("220 2.0.0 go ahead\r\n"),
+      "a close instead of an answer": (socket: net.Socket) => socket.end(),
+    };
+    for (const [name, end] of Object.entries(endings)) {
+      const server = net.createServer((socket) => {
+        socket.on("error", () => socket.destroy());
+        socket.write("220 broken.test ESMTP\r\n");
+        let buffered = "";
+        socket.on("data", (chunk) => {
+          buffered += chunk.toString("latin1");
+          if (/^EHLO /m.test(buffered) && !/STARTTLS/.test(buffered)) {
+            buffered = "";
+            socket.write("250-broken.test\r\n250 STARTTLS\r\n");
+          } else if (/^STARTTLS\r\n/m.test(buffered)) end(socket);
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      try {
+        const port = (server.address() as net.AddressInfo).port;
+        const error = await rejection(SmtpClientSession.open({ host: "127.0.0.1", port, heloName: "relay.test", tls: "opportunistic" }));
+        assert.equal(error.kind, "tls", `${name}: ${error.message}`);
+      } finally {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+    }
   });
 
   test("tls: required fails with kind tls when STARTTLS is not offered", async () => {

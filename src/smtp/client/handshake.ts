@@ -35,9 +35,9 @@ export async function handshake(options: ClientOptions, t: ClientTimeouts): Prom
     let tls: TlsInfo | undefined;
     if (options.tls !== "none" && extensions.has("STARTTLS")) {
       channel.write("STARTTLS\r\n");
-      const answer = await channel.next("starttls", "STARTTLS", t.starttls);
+      const answer = await channel.next("starttls", "STARTTLS", t.starttls).catch(asTlsFailure);
       if (answer.code === 220) {
-        tls = await startTls(channel, options, t);
+        tls = await startTls(channel, options, t).catch(asTlsFailure);
         extensions = await hello(channel, options.heloName, t); // RFC 3207 4.2: forget what was learned before TLS
       } else if (options.tls === "required") {
         throw refused("starttls", answer, "tls");
@@ -50,6 +50,19 @@ export async function handshake(options: ClientOptions, t: ClientTimeouts): Prom
     channel.close();
     throw error;
   }
+}
+
+/**
+ * A server that breaks the session between STARTTLS and the end of the
+ * handshake (garbage or plaintext after its 220, a close, a reset) failed at
+ * TLS: it is reported as such, so that opportunistic TLS retries in
+ * plaintext and required TLS defers, whichever way the bytes arrived.
+ */
+function asTlsFailure(error: unknown): never {
+  if (error instanceof SmtpClientError && (error.kind === "protocol" || error.kind === "disconnected" || error.kind === "reset")) {
+    throw new SmtpClientError("tls", error.stage, `STARTTLS failed: ${error.message}`, error.reply, error.code, { cause: error });
+  }
+  throw error;
 }
 
 async function connect(options: ClientOptions, t: ClientTimeouts): Promise<ReplyChannel> {
