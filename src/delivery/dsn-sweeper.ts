@@ -70,11 +70,11 @@ export class DsnSweeper {
     try {
       // Undefined for the null sender (marks are never set for it, but never bounce a bounce).
       const dsn = dsnMessage(p, reported, this.deps.hostname, now);
-      return { dsn, recipients };
+      return { messageId: p.messageId, dsn, recipients };
     } catch (error) {
       // A report that cannot be built never will be: clear its marks rather than retry forever.
       this.deps.log("error", "building a DSN failed; its recipients are not reported", { message: p.messageId, error: String(error) });
-      return { recipients };
+      return { messageId: p.messageId, recipients };
     }
   }
 }

@@ -106,6 +106,8 @@ export interface PendingDsn {
 
 /** What the sweeper did with one PendingDsn: the DSN to enqueue (if any) and the marks it answers. */
 export interface SettledDsn {
+  /** The message reported on. */
+  readonly messageId: string;
   readonly dsn?: NewMessage;
   readonly recipients: readonly { readonly recipientId: number; readonly kind: DsnKind }[];
 }

@@ -30,6 +30,23 @@ const RECORD_OUTCOME = `UPDATE recipients SET
     delay_notified_at = CASE WHEN ? THEN ? ELSE delay_notified_at END
   WHERE id = ?`;
 
+/**
+ * The spool keeps a message's bytes only while it may still need them: once
+ * every recipient is final (delivered, bounced, expired, cancelled) and no
+ * DSN is owed (a DSN may return the original, RFC 3464), the body is dropped
+ * in the transaction that finished it. The row, its recipients and events
+ * stay for GET /v1/messages/:id; SQLite reuses the freed pages, so the file
+ * stops growing with the mail that went through it.
+ */
+function dropFinishedBodies(messageIds: readonly string[]): InStatement[] {
+  return chunks([...new Set(messageIds)], ROWS_PER_INSERT).map((ids) => ({
+    sql: `UPDATE messages SET body = X'' WHERE id IN (${ids.map(() => "?").join(", ")}) AND length(body) > 0
+            AND NOT EXISTS (SELECT 1 FROM recipients AS r WHERE r.message_id = messages.id
+                            AND (r.state IN ('queued', 'deferred') OR r.dsn_pending IS NOT NULL))`,
+    args: ids,
+  }));
+}
+
 const EVENT_OF_STATE: Record<Outcome["state"], EventType> = {
   delivered: "delivered",
   deferred: "deferred",
@@ -188,6 +205,7 @@ export class QueueStore {
       ...(o.followingEvents ?? []).map((e) => [now, e.type, o.messageId, o.address, JSON.stringify(e.data)]),
     ]);
     statements.push(...insertRows("events", EVENT_COLUMNS, eventRows));
+    statements.push(...dropFinishedBodies(outcomes.filter((o) => o.state !== "deferred").map((o) => o.messageId)));
     const created = followUps.map((message) => ({ id: newId(now), message }));
     if (created.length > 0) statements.push(...messageInserts(created, now));
     await this.writeBatch(statements);
@@ -214,6 +232,7 @@ export class QueueStore {
           sql: `UPDATE recipients SET state = 'cancelled', lease_owner = NULL, dsn_pending = NULL, updated_at = ? WHERE ${pending}`,
           args: [now, messageId],
         },
+        ...dropFinishedBodies([messageId]),
       ],
       "write",
     );
@@ -327,6 +346,7 @@ export class QueueStore {
         }
       }
     }
+    statements.push(...dropFinishedBodies(settled.map((s) => s.messageId)));
     const created = settled.flatMap((s) => (s.dsn ? [{ id: newId(now), message: s.dsn }] : []));
     if (created.length > 0) statements.push(...messageInserts(created, now));
     await this.writeBatch(statements);

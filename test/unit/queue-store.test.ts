@@ -418,6 +418,50 @@ describe("QueueStore.cancel", () => {
   );
 });
 
+describe("the spool drops a finished message's body", () => {
+  const bodyLength = async (database: Database, id: string) =>
+    Number((await rows(database, "SELECT length(body) AS n FROM messages WHERE id = ?", [id]))[0]!.n);
+
+  it("once every recipient is final and no DSN is owed, in the transaction that finished it", async () => {
+    const { store, database } = await fresh();
+    const id = await store.enqueue(msg(["ok@d.example", "later@d.example", "gone@d.example"]));
+    const claims = await store.claimDue(10, LEASE);
+    const [ok, later, gone] = ["ok", "later", "gone"].map((l) => claims.find((c) => c.address === `${l}@d.example`)!);
+    await store.record([outcome(ok!, "delivered"), outcome(later!, "deferred", { nextAttemptAt: T0 })]);
+    assert.equal(await bodyLength(database, id), body.length, "kept while a recipient is deferred");
+    await store.record([outcome(gone!, "bounced", { dsn: "failure" })]);
+    const [again] = await store.claimDue(10, LEASE);
+    await store.record([outcome(again!, "delivered")]);
+    assert.equal(await bodyLength(database, id), body.length, "kept while a DSN is owed (it may return the original)");
+    const [pending] = await store.pendingDsns(10);
+    assert.equal(pending!.body.length, body.length);
+    await store.settleDsns([{ messageId: id, recipients: pending!.recipients.map((r) => ({ recipientId: r.recipientId, kind: r.kind })) }]);
+    assert.equal(await bodyLength(database, id), 0);
+    const [m] = await rows(database, "SELECT size FROM messages WHERE id = ?", [id]);
+    assert.equal(m!.size, body.length, "the row and its size stay for the message view");
+  });
+
+  it("when the last recipient delivered needs no DSN, at once; other messages keep theirs", async () => {
+    const { store, database } = await fresh();
+    const done = await store.enqueue(msg(["a@d.example"]));
+    const waiting = await store.enqueue(msg(["b@d.example"]));
+    const claims = await store.claimDue(10, LEASE);
+    await store.record([outcome(claims.find((c) => c.messageId === done)!, "delivered")]);
+    assert.equal(await bodyLength(database, done), 0);
+    assert.equal(await bodyLength(database, waiting), body.length);
+  });
+
+  it("when the rest of a message is cancelled", async () => {
+    const { store, database } = await fresh();
+    const id = await store.enqueue(msg(["a@d.example", "b@d.example"]));
+    const [a] = (await store.claimDue(10, LEASE)).filter((c) => c.address === "a@d.example");
+    await store.record([outcome(a!, "delivered")]);
+    assert.equal(await bodyLength(database, id), body.length);
+    await store.cancel(id);
+    assert.equal(await bodyLength(database, id), 0);
+  });
+});
+
 describe("QueueStore.listEvents", () => {
   it("pages by id cursor, in id order, with an optional filter", async () => {
     const { store, clock } = await fresh();
