@@ -31,6 +31,7 @@ import type { Runtime } from "./platform/runtime.ts";
 import { CredentialStore } from "./queue/credentials.ts";
 import { DomainStore } from "./queue/domains.ts";
 import { openQueue } from "./queue/open.ts";
+import { purgeFinished } from "./queue/retention.ts";
 import { QueueStore } from "./queue/store.ts";
 import { DEFAULT_TIMEOUTS, type ClientTimeouts } from "./smtp/client/index.ts";
 import { startSmtpServer, type SmtpServerHandle, type SmtpServerOptions } from "./smtp/server/index.ts";
@@ -48,6 +49,8 @@ export interface RunningRelay {
 const SHUTDOWN_GRACE_MS = 10_000;
 /** Idempotency-Key answers are replayed for 24 hours, then forgotten. */
 const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
+/** How often finished messages past RELAY_RETENTION are purged. */
+const PURGE_INTERVAL_MS = 3_600_000;
 
 /**
  * The admin token: the configured one, or one made at first start, printed
@@ -247,6 +250,7 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
   const pruneIdempotency = setInterval(() => {
     credentials.pruneResponses(IDEMPOTENCY_TTL_MS).catch((error) => log("warn", "pruning idempotency keys failed", { error: String(error) }));
   }, 3_600_000);
+  const purge = config.retention > 0 ? setInterval(() => void purgeFinished(store, clock, config.retention, log), PURGE_INTERVAL_MS) : undefined;
   await loop.start();
   listening = true;
   const allSmtp = [...smtpServers, ...smtpsServers];
@@ -266,6 +270,7 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
     async stop() {
       listening = false;
       clearInterval(pruneIdempotency);
+      clearInterval(purge);
       clearInterval(domainChecks);
       await Promise.all(allSmtp.map((s) => s.close()));
       await loop.stop(SHUTDOWN_GRACE_MS);

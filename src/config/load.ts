@@ -35,6 +35,8 @@ export interface Config {
   readonly maxQueueTime: number;
   /** A "delayed" DSN once a recipient has been deferred this long (RFC 3464); 0: never. */
   readonly delayWarningAfter: number;
+  /** Finished messages, their recipients and events are deleted this long after they were received; 0: never. */
+  readonly retention: number;
   /** Outbound connections to one destination at once. */
   readonly destinationMaxConnections: number;
   readonly messagesPerConnection: number;
@@ -111,6 +113,7 @@ export function loadConfig(env: Record<string, string | undefined>, systemHostna
     retrySchedule: raw.RELAY_RETRY_SCHEDULE,
     maxQueueTime: raw.RELAY_MAX_QUEUE_TIME,
     delayWarningAfter: raw.RELAY_DELAY_WARNING_AFTER,
+    retention: raw.RELAY_RETENTION,
     destinationMaxConnections: raw.RELAY_DESTINATION_MAX_CONNECTIONS,
     messagesPerConnection: raw.RELAY_MESSAGES_PER_CONNECTION,
     recipientsPerTransaction: raw.RELAY_RECIPIENTS_PER_TRANSACTION,

@@ -86,6 +86,7 @@ export const configSchema = v.object({
   RELAY_COMMAND_TIMEOUT: v.optional(textVar("a duration such as 5m", parseDuration)),
   RELAY_MAX_QUEUE_TIME: v.optional(textVar("a duration such as 5d or 12h", parseDuration), "5d"),
   RELAY_DELAY_WARNING_AFTER: v.optional(textVar("a duration such as 4h, or 0/off to disable", durationOrOff), "4h"),
+  RELAY_RETENTION: v.optional(textVar("a duration such as 30d, or 0/off to keep everything", durationOrOff), "30d"),
   RELAY_BOUNCE_DOMAIN: v.optional(textVar("a domain name", hostName)),
   RELAY_SENDER_POLICY: v.optional(textVar("verified or any", oneOf("verified", "any")), "verified"),
   RELAY_ARC_DOMAIN: v.optional(textVar("a domain name", hostName)),

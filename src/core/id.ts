@@ -5,14 +5,24 @@ const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
  * time, which keeps queue indexes append-mostly.
  */
 export function newId(now: number = Date.now()): string {
-  let time = "";
-  let t = now;
-  for (let i = 0; i < 10; i++) {
-    time = ALPHABET[t % 32] + time;
-    t = Math.floor(t / 32);
-  }
+  const time = timePart(now);
   const random = crypto.getRandomValues(new Uint8Array(16));
   let rest = "";
   for (const byte of random) rest += ALPHABET[byte % 32];
   return time + rest;
+}
+
+/** The smallest id made at `time`: every id made before it sorts lower. */
+export function firstIdAt(time: number): string {
+  return timePart(time) + "0".repeat(16);
+}
+
+function timePart(time: number): string {
+  let text = "";
+  let t = time;
+  for (let i = 0; i < 10; i++) {
+    text = ALPHABET[t % 32] + text;
+    t = Math.floor(t / 32);
+  }
+  return text;
 }

@@ -3,7 +3,7 @@ import type { BatchItem } from "drizzle-orm/batch";
 import type { InArgs, InStatement } from "@libsql/client";
 import type { Clock } from "../core/clock.ts";
 import type { TlsTag } from "../core/tls-tag.ts";
-import { newId } from "../core/id.ts";
+import { firstIdAt, newId } from "../core/id.ts";
 import type { Database } from "./database.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { EVENT_COLUMNS, messageInserts } from "./message-rows.ts";
@@ -351,6 +351,33 @@ export class QueueStore {
     if (created.length > 0) statements.push(...messageInserts(created, now));
     await this.writeBatch(statements);
     return created.map((c) => c.id);
+  }
+
+  /**
+   * Delete up to `limit` finished messages received before `before` (every
+   * recipient final, no DSN owed) with their recipients and events, in one
+   * transaction; returns how many. Ids sort by time, so the candidates come
+   * from the primary key, not a scan.
+   */
+  async purgeFinished(before: number, limit: number): Promise<number> {
+    const found = await this.database.client.execute({
+      sql: `SELECT id FROM messages WHERE id < ?
+              AND NOT EXISTS (SELECT 1 FROM recipients AS r WHERE r.message_id = messages.id
+                              AND (r.state IN ('queued', 'deferred') OR r.dsn_pending IS NOT NULL))
+            ORDER BY id LIMIT ?`,
+      args: [firstIdAt(before), limit],
+    });
+    const ids = found.rows.map((r) => String(r.id));
+    if (ids.length === 0) return 0;
+    const list = ids.map(() => "?").join(", ");
+    // Checked again inside the transaction: a message that came back to life meanwhile is kept whole.
+    const live = `SELECT message_id FROM recipients WHERE message_id IN (${list}) AND (state IN ('queued', 'deferred') OR dsn_pending IS NOT NULL)`;
+    await this.writeBatch([
+      { sql: `DELETE FROM events WHERE message_id IN (${list}) AND message_id NOT IN (${live})`, args: [...ids, ...ids] },
+      { sql: `DELETE FROM recipients WHERE message_id IN (${list}) AND message_id NOT IN (${live})`, args: [...ids, ...ids] },
+      { sql: `DELETE FROM messages WHERE id IN (${list}) AND NOT EXISTS (SELECT 1 FROM recipients AS r WHERE r.message_id = messages.id)`, args: ids },
+    ]);
+    return ids.length;
   }
 
   async messageView(id: string) {

@@ -310,4 +310,12 @@ describe("RELAY_RETRY_SCHEDULE and durations", () => {
   it("reads RELAY_MAX_QUEUE_TIME", () => {
     assert.equal(load({ RELAY_MAX_QUEUE_TIME: "12h" }).maxQueueTime, 12 * 3_600_000);
   });
+
+  it("reads RELAY_RETENTION: 30 days by default, off with 0 or off", () => {
+    assert.equal(load({}).retention, 30 * 86_400_000);
+    assert.equal(load({ RELAY_RETENTION: "7d" }).retention, 7 * 86_400_000);
+    assert.equal(load({ RELAY_RETENTION: "off" }).retention, 0);
+    assert.equal(load({ RELAY_RETENTION: "0" }).retention, 0);
+    assert.ok(problemsOf({ RELAY_RETENTION: "soon" })[0]!.startsWith("RELAY_RETENTION: "));
+  });
 });

@@ -462,6 +462,45 @@ describe("the spool drops a finished message's body", () => {
   });
 });
 
+describe("QueueStore.purgeFinished (RELAY_RETENTION)", () => {
+  const count = async (database: Database, table: string, id: string) =>
+    Number((await rows(database, `SELECT count(*) AS n FROM ${table} WHERE ${table === "messages" ? "id" : "message_id"} = ?`, [id]))[0]!.n);
+
+  it("deletes finished messages received before the cutoff with their recipients and events, and nothing else", async () => {
+    const { store, database, clock } = await fresh();
+    const old = await store.enqueue(msg(["a@d.example"]));
+    const oldPending = await store.enqueue(msg(["b@d.example"]));
+    const oldOwed = await store.enqueue(msg(["c@d.example"]));
+    const claims = await store.claimDue(10, LEASE);
+    const of = (id: string) => claims.find((c) => c.messageId === id)!;
+    await store.record([
+      outcome(of(old), "delivered"),
+      outcome(of(oldPending), "deferred", { nextAttemptAt: T0 + 86_400_000 }),
+      outcome(of(oldOwed), "bounced", { dsn: "failure" }),
+    ]);
+    clock.advance(10_000);
+    const recent = await store.enqueue(msg(["d@d.example"]));
+    const [r] = await store.claimDue(10, LEASE);
+    await store.record([outcome(r!, "delivered")]);
+    assert.equal(await store.purgeFinished(T0 + 5_000, 100), 1);
+    for (const table of ["messages", "recipients", "events"]) {
+      assert.equal(await count(database, table, old), 0, `${table} of the finished old message`);
+      for (const kept of [oldPending, oldOwed, recent]) assert.ok((await count(database, table, kept)) > 0, `${table} of ${kept}`);
+    }
+    assert.equal(await store.purgeFinished(T0 + 5_000, 100), 0, "nothing more to purge");
+  });
+
+  it("works in batches of the given size", async () => {
+    const { store, clock } = await fresh();
+    for (let i = 0; i < 5; i++) await store.enqueue(msg([`x${i}@d.example`]));
+    await store.record((await store.claimDue(10, LEASE)).map((c) => outcome(c, "delivered")));
+    clock.advance(10);
+    assert.equal(await store.purgeFinished(clock.now(), 2), 2);
+    assert.equal(await store.purgeFinished(clock.now(), 2), 2);
+    assert.equal(await store.purgeFinished(clock.now(), 2), 1);
+  });
+});
+
 describe("QueueStore.listEvents", () => {
   it("pages by id cursor, in id order, with an optional filter", async () => {
     const { store, clock } = await fresh();
