@@ -17,6 +17,8 @@ import { createRouter } from "./delivery/route.ts";
 import { SandboxTransport } from "./delivery/sandbox.ts";
 import { Scheduler } from "./delivery/scheduler.ts";
 import { TlsFallbackMemory } from "./delivery/tls-memory.ts";
+import { TlsReporter } from "./delivery/tls-report/reporter.ts";
+import { TlsTally } from "./delivery/tls-report/tally.ts";
 import type { Logger } from "./events/log.ts";
 import { adminAuthenticator, anyAuthenticator, hashToken } from "./http/auth.ts";
 import { createHttpApp } from "./http/app.ts";
@@ -33,6 +35,7 @@ import { DomainStore } from "./queue/domains.ts";
 import { openQueue } from "./queue/open.ts";
 import { purgeFinished } from "./queue/retention.ts";
 import { QueueStore } from "./queue/store.ts";
+import { TlsReportStore } from "./queue/tls-reports.ts";
 import { DEFAULT_TIMEOUTS, type ClientTimeouts } from "./smtp/client/index.ts";
 import { startSmtpServer, type SmtpServerHandle, type SmtpServerOptions } from "./smtp/server/index.ts";
 import { createCertificateSource } from "./tls/certificate-source.ts";
@@ -51,6 +54,13 @@ const SHUTDOWN_GRACE_MS = 10_000;
 const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
 /** How often finished messages past RELAY_RETENTION are purged. */
 const PURGE_INTERVAL_MS = 3_600_000;
+/** Deadline of one TLS report upload (RFC 8460 5.4). */
+const TLS_REPORT_POST_TIMEOUT_MS = 60_000;
+
+/** How often TLS report counts are written (what a kill -9 may lose) and ended periods reported: a tenth of the period, 1 s to 1 min. */
+function tlsReportTickMs(periodMs: number): number {
+  return Math.min(60_000, Math.max(1000, Math.floor(periodMs / 10)));
+}
 
 /**
  * The admin token: the configured one, or one made at first start, printed
@@ -134,6 +144,8 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
         timeoutMs: config.commandTimeout === undefined ? undefined : Math.min(60_000, config.connectTimeout + config.commandTimeout),
       })
     : undefined;
+  // TLS reporting (RFC 8460): sessions counted in memory by the delivery loop, reported by a job.
+  const tlsTally = config.tlsRpt ? new TlsTally(clock, config.tlsRptInterval) : undefined;
   const loop = new Scheduler({
     store,
     clock,
@@ -167,6 +179,7 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
       maxMessagesPerConnection: config.messagesPerConnection,
       idleMs: 2000,
     },
+    tlsTally,
   });
   const dkimWorker = new DkimSignerWorker();
   const domains = new DomainService({
@@ -194,6 +207,28 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
     senderPolicy: new SenderPolicy({ mode: config.senderPolicy, isVerified: (domain) => domains.isVerified(domain) }),
     bounceDomain: config.bounceDomain,
   });
+
+  const tlsReporter = tlsTally
+    ? new TlsReporter({
+        store: new TlsReportStore(database),
+        tally: tlsTally,
+        clock,
+        resolver,
+        hostname: config.hostname,
+        organizationName: config.tlsRptOrganization,
+        contactInfo: config.tlsRptContact,
+        periodMs: config.tlsRptInterval,
+        tickMs: tlsReportTickMs(config.tlsRptInterval),
+        keepReportsMs: config.retention,
+        sendMail: async ({ from, to, body }) => {
+          await ingress.submit({ mailFrom: from, recipients: [{ address: to }], body, source: "report", submitter: "relay" });
+        },
+        // RFC 8460 3 allows ignoring certificate errors here; we verify, as the MTA-STS fetch does (RELAY_TLS_CA_FILE).
+        post: (url, body, contentType, signal) =>
+          runtime.postHttps({ url, body, headers: { "content-type": contentType }, ca: tlsCa, timeoutMs: TLS_REPORT_POST_TIMEOUT_MS, signal }),
+        log,
+      })
+    : undefined;
 
   const hooks = loggedHooks(
     smtpHooks({
@@ -252,6 +287,7 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
   }, 3_600_000);
   const purge = config.retention > 0 ? setInterval(() => void purgeFinished(store, clock, config.retention, log), PURGE_INTERVAL_MS) : undefined;
   await loop.start();
+  tlsReporter?.start();
   listening = true;
   const allSmtp = [...smtpServers, ...smtpsServers];
   log("info", "relay started", {
@@ -274,6 +310,7 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
       clearInterval(domainChecks);
       await Promise.all(allSmtp.map((s) => s.close()));
       await loop.stop(SHUTDOWN_GRACE_MS);
+      await tlsReporter?.stop(); // after the deliveries, so that their sessions are counted and written
       await Promise.all(allSmtp.map((s) => s.closeAll()));
       await http.stop();
       certificates.close();

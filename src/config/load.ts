@@ -23,8 +23,16 @@ export interface Config {
   readonly mtaSts: boolean;
   /** Port of the MTA-STS policy host (443; tests use a loopback one). */
   readonly mtaStsPort: number;
-  /** Extra CA certificates (PEM) trusted for outbound verification: MTA-STS policy fetches and MX certificates. */
+  /** Extra CA certificates (PEM) trusted for outbound verification: MTA-STS policy fetches, MX certificates, TLS report uploads. */
   readonly tlsCaFile?: string;
+  /** SMTP TLS reporting (RFC 8460): count TLS outcomes per recipient domain and send the domains that ask for them a report. */
+  readonly tlsRpt: boolean;
+  /** The report period (RFC 8460 4.1: one day); periods are whole multiples of it since the epoch. */
+  readonly tlsRptInterval: number;
+  /** organization-name in reports; default the host name. */
+  readonly tlsRptOrganization: string;
+  /** contact-info in reports; default postmaster@<host name>. */
+  readonly tlsRptContact: string;
   readonly maxMessageBytes: number;
   readonly maxRecipients: number;
   readonly maxConnections: number;
@@ -86,10 +94,11 @@ export function loadConfig(env: Record<string, string | undefined>, systemHostna
   if (!result.success || problems.length > 0) throw new UsageError(problems);
   const raw = result.output;
   const dataDir = raw.RELAY_DATA_DIR;
+  const hostname = raw.RELAY_HOSTNAME ?? systemHostname;
   return {
     dataDir,
     dbUrl: raw.RELAY_DB_URL ?? `file:${dataDir.replace(/\/$/, "")}/relay.db`,
-    hostname: raw.RELAY_HOSTNAME ?? systemHostname,
+    hostname,
     smtpListen: raw.RELAY_SMTP_LISTEN,
     smtpsListen: raw.RELAY_SMTPS_LISTEN,
     httpListen: raw.RELAY_HTTP_LISTEN,
@@ -104,6 +113,10 @@ export function loadConfig(env: Record<string, string | undefined>, systemHostna
     mtaSts: raw.RELAY_MTA_STS,
     mtaStsPort: raw.RELAY_MTA_STS_PORT,
     tlsCaFile: raw.RELAY_TLS_CA_FILE,
+    tlsRpt: raw.RELAY_TLSRPT,
+    tlsRptInterval: raw.RELAY_TLSRPT_INTERVAL,
+    tlsRptOrganization: raw.RELAY_TLSRPT_ORGANIZATION ?? hostname,
+    tlsRptContact: raw.RELAY_TLSRPT_CONTACT ?? `postmaster@${hostname}`,
     maxMessageBytes: raw.RELAY_MAX_MESSAGE_BYTES,
     maxRecipients: raw.RELAY_MAX_RECIPIENTS,
     maxConnections: raw.RELAY_MAX_CONNECTIONS,

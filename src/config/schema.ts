@@ -34,6 +34,11 @@ const oneOf = <T extends string>(...values: T[]) => (text: string) =>
 /** A duration, or 0/off for "never" (0). */
 const durationOrOff = (text: string) => (["0", "off", "false", "no"].includes(text.trim().toLowerCase()) ? 0 : parseDuration(text));
 const nonEmpty = (text: string) => (text.trim() === "" ? undefined : text.trim());
+const atLeastOneSecond = (text: string) => {
+  const ms = parseDuration(text);
+  return ms !== undefined && ms >= 1000 ? ms : undefined;
+};
+const mailbox = (text: string) => (/^[^\s@]+@[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(text.trim()) ? text.trim() : undefined);
 const hostName = (text: string) => (/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(text) ? text : undefined);
 const libsqlUrl = (text: string) => (/^(file:|libsql:|https?:|wss?:)/.test(text) ? text : undefined);
 const ipAddress = (text: string) => (isIP(text.trim()) !== 0 ? text.trim() : undefined);
@@ -68,6 +73,10 @@ export const configSchema = v.object({
     return n !== undefined && n <= 65535 ? n : undefined;
   }), "443"),
   RELAY_TLS_CA_FILE: v.optional(textVar("a file path", nonEmpty)),
+  RELAY_TLSRPT: v.optional(textVar("true or false", bool), "true"),
+  RELAY_TLSRPT_INTERVAL: v.optional(textVar("a duration of at least 1s such as 1d", atLeastOneSecond), "1d"),
+  RELAY_TLSRPT_ORGANIZATION: v.optional(textVar("an organization name", nonEmpty)),
+  RELAY_TLSRPT_CONTACT: v.optional(textVar("an email address such as postmaster@example.com", mailbox)),
   RELAY_ROUTES: v.optional(textVar("domain=host:port pairs separated by ;", parseRoutes), ""),
   RELAY_MAX_MESSAGE_BYTES: v.optional(textVar("a positive integer (bytes)", positiveInt), "26214400"),
   RELAY_MAX_RECIPIENTS: v.optional(textVar("a positive integer", positiveInt), "1000"),

@@ -1,6 +1,8 @@
 import type { Clock } from "../core/clock.ts";
 import { reply } from "../core/reply.ts";
 import { classifyTransportError } from "./classify.ts";
+import type { ReportPolicy } from "./tls-report/policy.ts";
+import type { TlsSession } from "./tls-report/session.ts";
 import { DestinationUnreachable, type Channel, type Payload, type RecipientResult, type Transport, type Work } from "./work.ts";
 
 export interface DestinationLimits {
@@ -23,6 +25,8 @@ export interface DestinationDeps {
   /** Pause after the `failures`-th consecutive failure to reach the destination. */
   backoff(failures: number): number;
   onError(error: unknown): void;
+  /** TLS reporting (RFC 8460): sessions to count for a policy domain; absent: not counted. */
+  countTlsSessions?(policyDomain: string, policy: ReportPolicy, sessions: readonly TlsSession[]): void;
 }
 
 /**
@@ -104,6 +108,7 @@ export class Destination {
 
   private async serve(channel: Channel): Promise<void> {
     this.grow();
+    const counted = new Set<string>();
     for (let sent = 0; sent < this.deps.limits.maxMessagesPerConnection && channel.usable && !this.stopping; sent++) {
       const work = this.queue.shift() ?? (await this.nextWork());
       if (!work) return;
@@ -111,6 +116,7 @@ export class Destination {
       try {
         const payload = await this.deps.loadPayload(work);
         if (!payload) continue;
+        this.countTls(channel.tlsSessions ?? [], [work], counted);
         results = await channel.send(payload);
       } catch (error) {
         this.deps.onError(error);
@@ -136,8 +142,25 @@ export class Destination {
     });
   }
 
+  /**
+   * RFC 8460 4.2 counts sessions, not messages: a connection counts once for
+   * each policy domain whose mail it carries (`counted` holds those already
+   * counted), and a failure to connect once for each domain that waited for it.
+   */
+  private countTls(sessions: readonly TlsSession[], works: readonly Work[], counted = new Set<string>()): void {
+    if (!this.deps.countTlsSessions || sessions.length === 0) return;
+    for (const work of works) {
+      for (const [domain, policy] of work.tlsReport ?? []) {
+        if (counted.has(domain)) continue;
+        counted.add(domain);
+        this.deps.countTlsSessions(domain, policy, sessions);
+      }
+    }
+  }
+
   private unreachable(error: DestinationUnreachable): void {
     this.lastError = error.message;
+    this.countTls(error.tlsSessions, this.queue);
     // Other connections are up: the destination works, this one attempt did not.
     if (this.active > 0) return;
     // A permanent refusal (REQUIRETLS that no host meets, RFC 8689 4.2.1) is no outage to back off from.

@@ -7,6 +7,7 @@ import type { RouteResult, TargetHost } from "./route.ts";
 import { SIMULATOR_DOMAIN, type SandboxTransport } from "./sandbox.ts";
 import type { Plan } from "./scheduler.ts";
 import { SmtpTransport, type SmtpTransportDeps, type TlsRequirement } from "./smtp-transport.ts";
+import { reportPolicyOf } from "./tls-report/policy.ts";
 import type { TlsRule } from "./tls-rule.ts";
 
 export interface PlannerDeps {
@@ -102,15 +103,19 @@ export function createPlanner(deps: PlannerDeps): (domain: string, rule: TlsRule
         const hostsKey = route.hosts.map((h) => `${h.name}:${h.port}`).sort().join(",");
         if (rule === "requiretls") return requireTlsPlan(domain, route.hosts, hostsKey);
         // "TLS-Required: No" (RFC 8689 4.2.2, 8.4): the recipient's MTA-STS policy is not looked up; TLS stays opportunistic.
-        const sts: StsResult =
-          deps.mtaSts && rule === "recipient-policy" && !deps.staticRoute?.(domain) ? await deps.mtaSts.policyFor(domain) : { mode: "none" };
+        const ownPolicy = rule === "recipient-policy" && !deps.staticRoute?.(domain);
+        const sts: StsResult = deps.mtaSts && ownPolicy ? await deps.mtaSts.policyFor(domain) : { mode: "none" };
         noteProblem(domain, sts);
+        // TLS reporting (RFC 8460) is about the domain's own MX hosts under its own policy: mail that
+        // opted out of it (which TLS reports themselves do, RFC 8460 3) or goes by a static route is not counted.
+        const tlsReport = ownPolicy ? { tlsReport: reportPolicyOf(sts) } : {};
         if (sts.mode === "none") {
-          return { kind: "destination", key: hostsKey, transport: () => new SmtpTransport(route.hosts, { ...deps.smtp, tlsFor: opportunistic }) };
+          const transport = () => new SmtpTransport(route.hosts, { ...deps.smtp, tlsFor: opportunistic });
+          return { kind: "destination", key: hostsKey, transport, ...tlsReport };
         }
         const key = `${hostsKey}|${stsKey(sts)}`;
         const tlsFor = stsTlsFor(domain, sts, log);
-        return { kind: "destination", key, transport: () => new SmtpTransport(route.hosts, { ...deps.smtp, tlsFor }) };
+        return { kind: "destination", key, transport: () => new SmtpTransport(route.hosts, { ...deps.smtp, tlsFor }), ...tlsReport };
       }
     }
   };
@@ -133,7 +138,9 @@ export function stsKey(sts: Extract<StsResult, { policy: unknown }>): string {
  * RFC 8461 4, 5 for one destination's hosts, in the transport's terms:
  * enforce: an MX that does not match the policy is refused, one that does
  * needs STARTTLS with a certificate valid for its name (never plaintext);
- * testing: opportunistic TLS as without a policy, a mismatch only logged.
+ * testing: opportunistic TLS as without a policy, a mismatch only logged;
+ * what enforce would refuse (the mismatch, the certificate) is checked for
+ * TLS reporting (RFC 8460).
  */
 export function stsTlsFor(domain: string, sts: StsResult, log: Logger): (host: TargetHost) => TlsRequirement {
   const reported = new Set<string>();
@@ -151,6 +158,8 @@ export function stsTlsFor(domain: string, sts: StsResult, log: Logger): (host: T
       reported.add(host.name);
       log("warn", "MTA-STS (testing): MX host does not match the policy; delivering anyway", { domain, mx: host.name, report: requirement.report });
     }
-    return { mode: "opportunistic" };
+    if (requirement.verifyAs === undefined) return { mode: "opportunistic" };
+    const refusal = requirement.report === undefined ? {} : { refusal: requirement.report };
+    return { mode: "opportunistic", audit: { servername: requirement.verifyAs, ...refusal } };
   };
 }

@@ -8,14 +8,20 @@ import { DsnSweeper } from "./dsn-sweeper.ts";
 import { OutcomeRecorder } from "./outcomes.ts";
 import { verpAddress } from "./return-path.ts";
 import type { RetryPolicy } from "./retry.ts";
+import type { ReportPolicy } from "./tls-report/policy.ts";
+import type { TlsTally } from "./tls-report/tally.ts";
 import { tlsRuleFor, type TlsRule } from "./tls-rule.ts";
 import type { RecipientResult, Transport, Work } from "./work.ts";
 
 type Log = (level: "info" | "warn" | "error", message: string, fields?: Record<string, unknown>) => void;
 
-/** Where a domain's mail goes now: a destination key and how to open connections to it. */
+/**
+ * Where a domain's mail goes now: a destination key and how to open
+ * connections to it; with `tlsReport`, the policy its sessions are counted
+ * under for TLS reporting (RFC 8460).
+ */
 export type Plan =
-  | { readonly kind: "destination"; readonly key: string; readonly transport: () => Transport }
+  | { readonly kind: "destination"; readonly key: string; readonly transport: () => Transport; readonly tlsReport?: ReportPolicy }
   | { readonly kind: "bounce" | "defer"; readonly results: (addresses: readonly string[]) => RecipientResult[] };
 
 export interface SchedulerDeps {
@@ -35,6 +41,8 @@ export interface SchedulerDeps {
   readonly delayWarningAfter?: number;
   /** How often the DSN sweeper looks for reports to send. Default 1s. */
   readonly dsnSweepMs?: number;
+  /** TLS reporting (RFC 8460): where sessions are counted; absent: RELAY_TLSRPT=false. */
+  readonly tlsTally?: Pick<TlsTally, "add">;
 }
 
 /** Sendmail's Timeout.queuewarn: the default of RELAY_DELAY_WARNING_AFTER. */
@@ -174,14 +182,18 @@ export class Scheduler {
   private enqueue(claims: readonly Claim[], plans: ReadonlyMap<string, Plan>): void {
     // One work item per (message, destination): domains that share an MX site share the transaction.
     // A VERP return path differs per recipient, so such a message sends one transaction per recipient.
-    const works = new Map<string, { work: Work; plan: Plan }>();
+    const works = new Map<string, { work: Work & { tlsReport: Map<string, ReportPolicy> }; plan: Plan }>();
     for (const claim of claims) {
       const plan = plans.get(routeKey(claim))!;
       const verp = claim.returnPathDomain === undefined ? "" : `\0${claim.recipientId}`;
       const key = `${claim.messageId}\0${plan.kind === "destination" ? plan.key : `${plan.kind}:${claim.domain}`}${verp}`;
       let entry = works.get(key);
-      if (!entry) works.set(key, (entry = { work: { messageId: claim.messageId, mailFrom: claim.mailFrom, claims: [] }, plan }));
+      if (!entry) {
+        const work = { messageId: claim.messageId, mailFrom: claim.mailFrom, claims: [], tlsReport: new Map<string, ReportPolicy>() };
+        works.set(key, (entry = { work, plan }));
+      }
       entry.work.claims.push(claim);
+      if (plan.kind === "destination" && plan.tlsReport) entry.work.tlsReport.set(claim.domain, plan.tlsReport);
     }
     for (const { work, plan } of works.values()) {
       if (plan.kind === "destination") this.destination(plan.key, plan.transport).enqueue(work);
@@ -192,6 +204,7 @@ export class Scheduler {
   private destination(key: string, transport: () => Transport): Destination {
     let destination = this.destinations.get(key);
     if (!destination) {
+      const tally = this.deps.tlsTally;
       destination = new Destination(key, {
         transport: transport(),
         clock: this.deps.clock,
@@ -216,6 +229,7 @@ export class Scheduler {
         report: (work, results) => this.report(work, results),
         backoff: (failures) => this.deps.retry.schedule[Math.min(failures, this.deps.retry.schedule.length) - 1]!,
         onError: (error) => this.deps.log("error", "delivery failed unexpectedly", { destination: key, error: String(error) }),
+        ...(tally ? { countTlsSessions: (domain, policy, sessions) => tally.add(domain, policy, sessions) } : {}),
       });
       this.destinations.set(key, destination);
     }

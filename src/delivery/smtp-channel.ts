@@ -1,6 +1,7 @@
 import { reply, type Reply } from "../core/reply.ts";
 import { SmtpClientError, type DsnParameters, type SmtpClientSession } from "../smtp/client/index.ts";
 import { classifyReply, classifyTransportError } from "./classify.ts";
+import type { TlsSession } from "./tls-report/session.ts";
 import type { Channel, Payload, RecipientResult } from "./work.ts";
 
 /** RFC 5321 4.5.3.1.10: a 452 after some RCPTs were taken means "the rest in another transaction". */
@@ -22,6 +23,7 @@ export class SmtpChannel implements Channel {
     private readonly maxRecipients: number,
     /** The session meets RFC 8689 4.2.1: verified TLS to a validated host that advertised REQUIRETLS. */
     private readonly meetsRequireTls = false,
+    readonly tlsSessions: readonly TlsSession[] = [],
   ) {}
 
   get usable(): boolean {

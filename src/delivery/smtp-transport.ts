@@ -4,13 +4,27 @@ import { classifyReply, classifyTransportError, type Classification } from "./cl
 import type { TargetHost } from "./route.ts";
 import { SmtpChannel, transportReply } from "./smtp-channel.ts";
 import type { TlsFallbackMemory } from "./tls-memory.ts";
+import { resultTypeOfCertificate, resultTypeOfTlsError } from "./tls-report/result-type.ts";
+import type { TlsFailure, TlsSession } from "./tls-report/session.ts";
 import { DestinationUnreachable, type Channel, type Transport } from "./work.ts";
 
 /** What TLS a host must get: MTA-STS enforce (RFC 8461) and REQUIRETLS (RFC 8689) require a verified certificate. */
 export type TlsRequirement =
-  | { readonly mode: "opportunistic" }
+  | { readonly mode: "opportunistic"; readonly audit?: TlsAudit }
   | { readonly mode: "required"; readonly servername: string }
   | { readonly mode: "refuse"; readonly reason: string };
+
+/**
+ * MTA-STS testing (RFC 8461 5): what enforce would ask of the host, checked
+ * but not required, so that TLS reporting (RFC 8460) tells the domain what
+ * would have failed.
+ */
+export interface TlsAudit {
+  /** The name the certificate would have to be valid for. */
+  readonly servername: string;
+  /** Why the host would be refused: the policy does not list it (RFC 8461 4.1). */
+  readonly refusal?: string;
+}
 
 export interface SmtpTransportDeps {
   readonly heloName: string;
@@ -52,6 +66,20 @@ function failureClass(error: SmtpClientError): Classification {
   return classifyTransportError(error.kind === "timeout" ? "timeout" : error.kind === "tls" ? "tls" : "connect");
 }
 
+/**
+ * What an open session shows about TLS (RFC 8460 4.2, 4.3): nothing wrong
+ * (verified TLS where it was required, any TLS where it was not), or no
+ * STARTTLS offered, or, under an MTA-STS testing policy, a host or a
+ * certificate that enforce would have refused.
+ */
+function sessionFailure(session: SmtpClientSession, requirement: TlsRequirement): TlsFailure | undefined {
+  if (!session.tls) return { resultType: "starttls-not-supported" };
+  const audit = requirement.mode === "opportunistic" ? requirement.audit : undefined;
+  if (audit?.refusal !== undefined) return { resultType: "validation-failure", reasonCode: audit.refusal };
+  const problem = session.tls.certificateProblem;
+  return problem ? { resultType: resultTypeOfCertificate(problem.code), reasonCode: problem.code } : undefined;
+}
+
 /** Opens SMTP sessions to a destination's hosts, in MX order, with its TLS policy. */
 export class SmtpTransport implements Transport {
   constructor(
@@ -60,6 +88,8 @@ export class SmtpTransport implements Transport {
   ) {}
 
   async open(): Promise<Channel> {
+    // Every host tried on the way, for TLS reporting (RFC 8460 4.2): the channel or the failure carries them.
+    const sessions: TlsSession[] = [];
     let last: HostFailure = { reply: reply(451, "4.4.1", "no host to try"), classification: classifyTransportError("connect") };
     // A host that may take the mail later outweighs one that never will: such a failure defers, not bounces.
     let deferral: HostFailure | undefined;
@@ -70,15 +100,26 @@ export class SmtpTransport implements Transport {
     for (const host of this.hosts) {
       const requirement = this.deps.tlsFor(host);
       if (requirement.mode === "refuse") {
+        // Not connected to at all: a policy validation failure (RFC 8460 4.3.3), without a receiving-ip.
+        const failure: TlsFailure = { resultType: "validation-failure", reasonCode: requirement.reason };
+        sessions.push({ mxHost: host.name, sendingIp: this.deps.sourceIp, failure });
         failed(this.tlsFailure(requirement.reason, host.name));
         continue;
       }
       for (const address of host.addresses) {
         let session: SmtpClientSession;
         try {
-          session = await this.connect(host, address, requirement);
+          const opened = await this.connect(host, address, requirement);
+          session = opened.session;
+          const failure = opened.tlsFallback ?? sessionFailure(session, requirement);
+          const sendingIp = session.localAddress ?? this.deps.sourceIp;
+          sessions.push({ mxHost: host.name, receivingIp: address, sendingIp, ...(failure ? { failure } : {}) });
         } catch (error) {
           if (!(error instanceof SmtpClientError)) throw error;
+          if (error.kind === "tls") {
+            const failure: TlsFailure = { resultType: resultTypeOfTlsError(error), reasonCode: error.code ?? error.message };
+            sessions.push({ mxHost: host.name, receivingIp: address, sendingIp: this.deps.sourceIp, failure });
+          }
           if (requirement.mode === "required" && error.kind === "tls") {
             // No STARTTLS, STARTTLS refused, a failed handshake or a certificate not valid for the
             // MX name: this host is not delivered to, and never in plaintext.
@@ -97,11 +138,11 @@ export class SmtpTransport implements Transport {
           failed(requireTlsFailure("5.7.30", `REQUIRETLS: ${host.name} does not advertise REQUIRETLS after STARTTLS`, host.name));
           break;
         }
-        return new SmtpChannel(session, host.name, this.deps.maxRecipients, meetsRequireTls);
+        return new SmtpChannel(session, host.name, this.deps.maxRecipients, meetsRequireTls, sessions);
       }
     }
     const worst = deferral ?? last;
-    throw new DestinationUnreachable(worst.reply, worst.classification, worst.host);
+    throw new DestinationUnreachable(worst.reply, worst.classification, worst.host, sessions);
   }
 
   /** A host refused, or not reached over verified TLS: MTA-STS defers (RFC 8461 5), REQUIRETLS bounces (RFC 8689 4.2.1). */
@@ -110,27 +151,38 @@ export class SmtpTransport implements Transport {
     return { reply: reply(451, "4.7.5", text), classification: tlsPolicyFailure, host };
   }
 
-  private async connect(host: TargetHost, address: string, requirement: TlsRequirement): Promise<SmtpClientSession> {
+  /** `tlsFallback`: opportunistic TLS failed (now or recently) and the session is in plaintext. */
+  private async connect(
+    host: TargetHost,
+    address: string,
+    requirement: TlsRequirement,
+  ): Promise<{ session: SmtpClientSession; tlsFallback?: TlsFailure }> {
     const memory = this.deps.tlsMemory;
     const required = requirement.mode === "required";
+    const audit = requirement.mode === "opportunistic" ? requirement.audit : undefined;
+    const skipTls = !required && memory.shouldSkipTls(host.name);
     const options: ClientOptions = {
       host: address,
       port: host.port,
-      servername: required ? requirement.servername : host.name,
+      servername: required ? requirement.servername : (audit?.servername ?? host.name),
       tlsVerify: required,
-      ...(required && this.deps.tlsCa !== undefined ? { tlsCa: this.deps.tlsCa } : {}),
+      tlsAudit: audit !== undefined,
+      ...((required || audit) && this.deps.tlsCa !== undefined ? { tlsCa: this.deps.tlsCa } : {}),
       localAddress: this.deps.sourceIp,
       heloName: this.deps.heloName,
-      tls: required ? "required" : memory.shouldSkipTls(host.name) ? "none" : "opportunistic",
+      tls: required ? "required" : skipTls ? "none" : "opportunistic",
       timeouts: this.deps.timeouts,
     };
     try {
-      return await SmtpClientSession.open(options);
+      const session = await SmtpClientSession.open(options);
+      if (!skipTls) return { session };
+      return { session, tlsFallback: { resultType: "validation-failure", reasonCode: "STARTTLS skipped after a recent failed handshake" } };
     } catch (error) {
       // Opportunistic TLS: a failed handshake is retried in plaintext, and remembered.
       if (required || !(error instanceof SmtpClientError) || error.kind !== "tls") throw error;
       memory.handshakeFailed(host.name);
-      return SmtpClientSession.open({ ...options, tls: "none" });
+      const session = await SmtpClientSession.open({ ...options, tls: "none" });
+      return { session, tlsFallback: { resultType: resultTypeOfTlsError(error), reasonCode: error.code ?? error.message } };
     }
   }
 }

@@ -1,12 +1,19 @@
 import type { Reply } from "../core/reply.ts";
 import type { Claim } from "../queue/records.ts";
 import type { Classification } from "./classify.ts";
+import type { ReportPolicy } from "./tls-report/policy.ts";
+import type { TlsSession } from "./tls-report/session.ts";
 
 /** One message's leased recipients that go to the same destination: one SMTP transaction (or a few). */
 export interface Work {
   readonly messageId: string;
   readonly mailFrom: string;
   readonly claims: Claim[];
+  /**
+   * TLS reporting (RFC 8460): the policy each recipient domain's sessions are
+   * counted under; a domain not in it is not reported (see Plan).
+   */
+  readonly tlsReport?: ReadonlyMap<string, ReportPolicy>;
 }
 
 /** The message itself, loaded only when a connection is ready to send it. */
@@ -50,6 +57,8 @@ export interface RecipientResult extends Classification {
 export interface Channel {
   readonly remoteMta: string;
   readonly usable: boolean;
+  /** The TLS sessions it took to open it (hosts that failed first, then its own), for TLS reporting (RFC 8460). */
+  readonly tlsSessions?: readonly TlsSession[];
   send(payload: Payload): Promise<RecipientResult[]>;
   /** End politely; never throws. */
   quit(): Promise<void>;
@@ -67,6 +76,8 @@ export class DestinationUnreachable extends Error {
     readonly reply: Reply,
     readonly classification: Classification,
     readonly remoteMta?: string,
+    /** The TLS sessions tried on the way (RFC 8460). */
+    readonly tlsSessions: readonly TlsSession[] = [],
   ) {
     super(reply.lines.join(" "));
   }

@@ -266,7 +266,10 @@ export const messageViewSchema = v.pipe(
     id: v.string(),
     created_at: timestamp,
     mail_from: v.string(),
-    source: v.pipe(v.picklist(["smtp", "http", "bounce"]), v.description("how it came in; bounce: a DSN the relay made")),
+    source: v.pipe(
+      v.picklist(["smtp", "http", "bounce", "report"]),
+      v.description("how it came in; bounce: a DSN the relay made; report: a TLS report the relay made (RFC 8460)"),
+    ),
     size: v.number(),
     tags: v.array(v.string()),
     metadata: v.record(v.string(), v.unknown()),

@@ -37,7 +37,9 @@ export type Submitter =
   /** SMTP without AUTH from inside RELAY_RELAY_NETWORKS. */
   | "relay-network"
   /** SMTP without AUTH from anywhere else (may only send to RELAY_BOUNCE_DOMAIN). */
-  | "outside";
+  | "outside"
+  /** The relay itself: its TLS reports (RFC 8460), From an address at RELAY_HOSTNAME. */
+  | "relay";
 
 /** Everything the decision depends on. */
 export interface SenderFacts {

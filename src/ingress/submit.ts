@@ -19,7 +19,8 @@ export interface Submission {
   readonly mailFrom: string;
   readonly recipients: readonly SubmittedRecipient[];
   readonly body: Uint8Array;
-  readonly source: "smtp" | "http";
+  /** "report": made by the relay itself (a TLS report, RFC 8460). */
+  readonly source: "smtp" | "http" | "report";
   /** Who handed it in: the sender policy and the return path depend on it. */
   readonly submitter: Submitter;
   readonly clientIp?: string;
@@ -101,8 +102,8 @@ export class Ingress {
     const { hostname, clock } = this.deps;
     const date = new Date(clock.now()).toUTCString().replace("GMT", "+0000");
     const lines: string[] = [];
-    const from = s.clientIp ? `from ${s.clientHelo ?? "unknown"} ([${s.clientIp}])` : "from api";
-    const protocol = s.source === "http" ? "HTTP" : `ESMTP${s.tls ? "S" : ""}${s.authUser ? "A" : ""}`;
+    const from = s.clientIp ? `from ${s.clientHelo ?? "unknown"} ([${s.clientIp}])` : s.source === "report" ? "from localhost" : "from api";
+    const protocol = s.source === "http" ? "HTTP" : s.source === "report" ? "local" : `ESMTP${s.tls ? "S" : ""}${s.authUser ? "A" : ""}`;
     lines.push(`Received: ${from}\r\n\tby ${hostname} (relay) with ${protocol};\r\n\t${date}`);
     if (!hasHeader(s.body, "Date")) lines.push(`Date: ${date}`);
     if (!hasHeader(s.body, "Message-ID")) lines.push(`Message-ID: <${newId(clock.now())}@${hostname}>`);

@@ -103,11 +103,36 @@ export interface ClientTlsOptions {
   readonly verify: boolean;
   readonly timeoutMs: number;
   /**
-   * Trust anchors for `verify` instead of the bundled roots (pass
-   * `tls.rootCertificates` along with extra ones to add to them, as
-   * RELAY_TLS_CA_FILE does).
+   * Trust anchors for `verify` and `certificateProblem` instead of the
+   * bundled roots (pass `tls.rootCertificates` along with extra ones to add
+   * to them, as RELAY_TLS_CA_FILE does).
    */
   readonly ca?: tls.ConnectionOptions["ca"];
+}
+
+/** Why a certificate does not verify: an OpenSSL / node:tls code (e.g. CERT_HAS_EXPIRED) and its text. */
+export interface CertificateProblem {
+  readonly code: string;
+  readonly message: string;
+}
+
+/**
+ * Whether the peer's certificate chains to a trusted root (the `ca` the
+ * socket was made with) and is valid for `name` (RFC 6125); undefined when
+ * it does. Works on a socket made without `verify` too, so a certificate can
+ * be judged without being refused.
+ */
+export function certificateProblem(secure: tls.TLSSocket, name: string): CertificateProblem | undefined {
+  if (!secure.authorized) {
+    // A code string on Bun and Deno, an Error on some Node versions.
+    const reason = secure.authorizationError as unknown;
+    const code = typeof reason === "string" ? reason : ((reason as { code?: string } | null)?.code ?? "CERT_NOT_TRUSTED");
+    return { code, message: reason instanceof Error ? reason.message : `certificate not trusted (${code})` };
+  }
+  if (name === "") return { code: "CERT_NO_NAME", message: "no name to verify the certificate against" };
+  const mismatch = tls.checkServerIdentity(name, secure.getPeerCertificate());
+  if (mismatch === undefined) return undefined;
+  return { code: (mismatch as { code?: string }).code ?? "ERR_TLS_CERT_ALTNAME_INVALID", message: mismatch.message };
 }
 
 /**
@@ -132,19 +157,11 @@ export function upgradeToTlsClient(socket: net.Socket, options: ClientTlsOptions
     secure.once("secureConnect", () => {
       clearTimeout(timer);
       secure.off("error", onError);
-      if (options.verify) {
-        const name = options.servername ?? "";
-        const problem = !secure.authorized
-          ? (secure.authorizationError ?? new Error("certificate not trusted"))
-          : name === ""
-            ? new Error("no name to verify the certificate against")
-            : tls.checkServerIdentity(name, secure.getPeerCertificate());
-        if (problem !== undefined && problem !== null) {
-          secure.destroy();
-          const error = problem instanceof Error ? problem : new Error(String(problem));
-          reject(Object.assign(new Error(`certificate verification failed: ${error.message}`), { code: (error as { code?: string }).code ?? "CERT_VERIFY_FAILED" }));
-          return;
-        }
+      const problem = options.verify ? certificateProblem(secure, options.servername ?? "") : undefined;
+      if (problem) {
+        secure.destroy();
+        reject(Object.assign(new Error(`certificate verification failed: ${problem.message}`), { code: problem.code }));
+        return;
       }
       resolve(secure);
     });

@@ -1,10 +1,12 @@
 import { hostname } from "node:os";
 
-/** What the relay needs from the runtime beyond node:* modules: HTTP serving and signals. */
+/** What the relay needs from the runtime beyond node:* modules: HTTP serving, an HTTPS client, signals. */
 export interface Runtime {
   readonly name: "bun" | "deno";
   readonly version: string;
   serveHttp(options: HttpServeOptions): Promise<HttpServer>;
+  /** POST over HTTPS with fetch; the server's certificate is verified, against `ca` when given. Resolves with the status. */
+  postHttps(request: HttpsPost): Promise<number>;
   onSignal(signal: "SIGTERM" | "SIGINT", handler: () => void): void;
   readonly args: readonly string[];
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -16,6 +18,29 @@ export interface HttpServeOptions {
   readonly host: string;
   readonly port: number;
   readonly fetch: (request: Request) => Response | Promise<Response>;
+}
+
+export interface HttpsPost {
+  readonly url: string;
+  readonly body: Uint8Array;
+  readonly headers: Readonly<Record<string, string>>;
+  /** Trust anchors instead of the runtime's roots (the bundled roots plus RELAY_TLS_CA_FILE). */
+  readonly ca?: readonly string[];
+  readonly timeoutMs: number;
+  /** Aborts the request (shutdown). */
+  readonly signal?: AbortSignal;
+}
+
+/** What both runtimes' fetch takes beyond the standard: redirects are answers, not followed. */
+function postInit(request: HttpsPost): RequestInit {
+  const deadline = AbortSignal.timeout(request.timeoutMs);
+  return {
+    method: "POST",
+    body: request.body,
+    headers: { ...request.headers },
+    redirect: "manual",
+    signal: request.signal ? AbortSignal.any([request.signal, deadline]) : deadline,
+  };
 }
 
 export interface HttpServer {
@@ -40,6 +65,7 @@ declare const Deno: {
     handler: HttpServeOptions["fetch"],
   ): { addr: { port: number }; shutdown(): Promise<void> };
   addSignalListener(signal: string, handler: () => void): void;
+  createHttpClient(options: { caCerts?: string[] }): { close(): void };
   args: string[];
   env: { toObject(): Record<string, string> };
   exit(code: number): never;
@@ -52,6 +78,13 @@ function bunRuntime(): Runtime {
     async serveHttp({ host, port, fetch }) {
       const server = Bun.serve({ hostname: host, port, fetch, idleTimeout: 60 });
       return { port: server.port, stop: () => server.stop(true) };
+    },
+    async postHttps(request) {
+      // Bun's fetch takes node:tls-style options under `tls`.
+      const tls = request.ca === undefined ? {} : { tls: { ca: [...request.ca] } };
+      const response = await fetch(request.url, { ...postInit(request), ...tls } as RequestInit);
+      await response.body?.cancel();
+      return response.status;
     },
     onSignal: (signal, handler) => void process.on(signal, handler),
     // Bun.argv is [bun, script, ...] from source and [binary, ...] when compiled
@@ -74,6 +107,17 @@ function denoRuntime(): Runtime {
           fetch,
         );
       });
+    },
+    async postHttps(request) {
+      // Deno's fetch takes extra roots through an HTTP client of its own.
+      const client = request.ca === undefined ? undefined : Deno.createHttpClient({ caCerts: [...request.ca] });
+      try {
+        const response = await fetch(request.url, { ...postInit(request), ...(client ? { client } : {}) } as RequestInit);
+        await response.body?.cancel();
+        return response.status;
+      } finally {
+        client?.close();
+      }
     },
     onSignal: (signal, handler) => Deno.addSignalListener(signal, handler),
     args: Deno.args,

@@ -14,7 +14,7 @@ export interface NewMessage {
   readonly mailFrom: string;
   readonly recipients: readonly NewRecipient[];
   readonly body: Uint8Array;
-  readonly source: "smtp" | "http" | "bounce";
+  readonly source: "smtp" | "http" | "bounce" | "report";
   readonly clientIp?: string;
   readonly authUser?: string;
   readonly dsnRet?: "FULL" | "HDRS";

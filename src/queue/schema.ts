@@ -8,7 +8,8 @@ export const messages = sqliteTable("messages", {
   createdAt: integer("created_at").notNull(),
   /** Envelope sender; "" is the null reverse-path <> (never bounced to). */
   mailFrom: text("mail_from").notNull(),
-  source: text("source", { enum: ["smtp", "http", "bounce"] }).notNull(),
+  /** bounce: a DSN the relay made; report: a TLS report the relay made (RFC 8460). */
+  source: text("source", { enum: ["smtp", "http", "bounce", "report"] }).notNull(),
   clientIp: text("client_ip"),
   authUser: text("auth_user"),
   size: integer("size").notNull(),
@@ -198,4 +199,74 @@ export const dkimKeys = sqliteTable(
     retireAfter: integer("retire_after"),
   },
   (t) => [uniqueIndex("dkim_keys_domain_selector").on(t.domain, t.selector)],
+);
+
+/**
+ * TLS reporting (RFC 8460), sending side: sessions counted per report period
+ * and policy domain, as the in-memory tally flushes them. One row per
+ * distinct (period, policy, outcome, hosts) with its count; "" stands for an
+ * absent value so that the key stays unique. result_type "" counts successful
+ * sessions (RFC 8460 4.2), anything else is a result type (RFC 8460 4.3).
+ * Rows are deleted when their period's report is made.
+ */
+export const tlsReportCounts = sqliteTable(
+  "tls_report_counts",
+  {
+    periodStart: integer("period_start").notNull(),
+    periodEnd: integer("period_end").notNull(),
+    policyDomain: text("policy_domain").notNull(),
+    /** "sts" or "no-policy-found" (RFC 8460 4.4). */
+    policyType: text("policy_type").notNull(),
+    /** The policy's lines as a JSON array, or "". */
+    policyString: text("policy_string").notNull(),
+    /** The policy's mx patterns as a JSON array, or "". */
+    mxHost: text("mx_host").notNull(),
+    resultType: text("result_type").notNull(),
+    sendingIp: text("sending_ip").notNull(),
+    receivingMx: text("receiving_mx").notNull(),
+    receivingIp: text("receiving_ip").notNull(),
+    reasonCode: text("reason_code").notNull(),
+    sessions: integer("sessions").notNull(),
+  },
+  (t) => [
+    primaryKey({
+      columns: [
+        t.periodStart, t.policyDomain, t.periodEnd, t.policyType, t.policyString, t.mxHost,
+        t.resultType, t.sendingIp, t.receivingMx, t.receivingIp, t.reasonCode,
+      ],
+    }),
+    index("tls_report_counts_period_end").on(t.periodEnd),
+  ],
+);
+
+export const tlsReportStates = ["pending", "sent", "failed"] as const;
+export type TlsReportState = (typeof tlsReportStates)[number];
+
+/**
+ * Aggregate reports made (RFC 8460 4), one row per report and rua
+ * destination: a period's report for a policy domain is made once, and each
+ * of its destinations is delivered (and retried, RFC 8460 5.5) on its own.
+ */
+export const tlsReports = sqliteTable(
+  "tls_reports",
+  {
+    policyDomain: text("policy_domain").notNull(),
+    periodStart: integer("period_start").notNull(),
+    periodEnd: integer("period_end").notNull(),
+    /** A mailto: or https: URI from the domain's TLSRPT record (RFC 8460 3). */
+    rua: text("rua").notNull(),
+    reportId: text("report_id").notNull(),
+    /** The report JSON, gzip-compressed (RFC 8460 5.2). */
+    report: blob("report", { mode: "buffer" }).notNull(),
+    state: text("state", { enum: tlsReportStates }).notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: integer("next_attempt_at").notNull(),
+    lastError: text("last_error"),
+    createdAt: integer("created_at").notNull(),
+    sentAt: integer("sent_at"),
+  },
+  (t) => [
+    primaryKey({ columns: [t.policyDomain, t.periodStart, t.rua] }),
+    index("tls_reports_due").on(t.nextAttemptAt).where(sql`state = 'pending'`),
+  ],
 );

@@ -14,6 +14,7 @@
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { isIP } from "node:net";
 import { join } from "node:path";
 import * as tls from "node:tls";
 
@@ -28,8 +29,12 @@ export interface TestPki {
   readonly ca: string;
   /** The CA certificate's file. */
   readonly caFile: string;
-  /** A server certificate for `names` (subjectAltName DNS entries), signed by the CA unless selfSigned. */
-  leaf(names: readonly string[], options?: { selfSigned?: boolean }): Identity;
+  /**
+   * A server certificate for `names` (subjectAltName DNS entries, IP entries
+   * for addresses), signed by the CA unless selfSigned; `expired`: its
+   * validity ended a day before it began.
+   */
+  leaf(names: readonly string[], options?: { selfSigned?: boolean; expired?: boolean }): Identity;
   cleanup(): void;
 }
 
@@ -46,14 +51,15 @@ export function makePki(): TestPki {
     caFile: join(dir, "ca.crt"),
     leaf(names, options = {}) {
       const base = `leaf${++serial}`;
-      const ext = `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n`;
+      const altNames = names.map((n) => (isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(",");
+      const ext = `subjectAltName=${altNames}\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n`;
       writeFileSync(join(dir, `${base}.ext`), ext);
       if (options.selfSigned) {
         run("req", "-x509", ...curve, "-days", "1", "-subj", `/CN=${names[0]}`, "-keyout", `${base}.key`, "-out", `${base}.crt`,
-          "-addext", `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}`);
+          "-addext", `subjectAltName=${altNames}`);
       } else {
         run("req", "-new", ...curve, "-subj", `/CN=${names[0]}`, "-keyout", `${base}.key`, "-out", `${base}.csr`);
-        run("x509", "-req", "-in", `${base}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1",
+        run("x509", "-req", "-in", `${base}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", options.expired ? "-1" : "1",
           "-extfile", `${base}.ext`, "-out", `${base}.crt`);
       }
       return { cert: readFileSync(join(dir, `${base}.crt`), "utf8"), key: readFileSync(join(dir, `${base}.key`), "utf8") };

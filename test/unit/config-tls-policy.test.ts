@@ -37,3 +37,31 @@ describe("TLS policy configuration: RELAY_MTA_STS, RELAY_MTA_STS_PORT, RELAY_TLS
     }
   });
 });
+
+describe("TLS reporting configuration: RELAY_TLSRPT, RELAY_TLSRPT_INTERVAL, RELAY_TLSRPT_ORGANIZATION, RELAY_TLSRPT_CONTACT", () => {
+  it("defaults: on, one day (RFC 8460 4.1), the host name as organization, its postmaster as contact", () => {
+    const c = load({ RELAY_HOSTNAME: "mta.example.com" });
+    assert.equal(c.tlsRpt, true);
+    assert.equal(c.tlsRptInterval, 86_400_000);
+    assert.equal(c.tlsRptOrganization, "mta.example.com");
+    assert.equal(c.tlsRptContact, "postmaster@mta.example.com");
+  });
+
+  it("reads the values", () => {
+    const c = load({ RELAY_TLSRPT: "false", RELAY_TLSRPT_INTERVAL: "10s", RELAY_TLSRPT_ORGANIZATION: "Example Corp", RELAY_TLSRPT_CONTACT: "tls@example.com" });
+    assert.equal(c.tlsRpt, false);
+    assert.equal(c.tlsRptInterval, 10_000);
+    assert.equal(c.tlsRptOrganization, "Example Corp");
+    assert.equal(c.tlsRptContact, "tls@example.com");
+  });
+
+  it("reports invalid values by name: a non-boolean, a duration under a second or not one, a contact that is no address", () => {
+    for (const interval of ["500ms", "0s", "daily"]) {
+      assert.ok(problemsOf({ RELAY_TLSRPT_INTERVAL: interval }).some((p) => p.startsWith("RELAY_TLSRPT_INTERVAL: expected ")), interval);
+    }
+    const problems = problemsOf({ RELAY_TLSRPT: "maybe", RELAY_TLSRPT_CONTACT: "nobody" });
+    for (const name of ["RELAY_TLSRPT", "RELAY_TLSRPT_CONTACT"]) {
+      assert.ok(problems.some((p) => p.startsWith(`${name}: expected `)), `${name} in ${JSON.stringify(problems)}`);
+    }
+  });
+});

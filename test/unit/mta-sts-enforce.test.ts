@@ -23,9 +23,9 @@ describe("what a policy requires of an MX host (RFC 8461 4, 5)", () => {
     }
   });
 
-  test("testing: opportunistic; a mismatch is reported, not refused", () => {
+  test("testing: opportunistic, the certificate checked for reporting; a mismatch is reported, not refused", () => {
     const sts: StsResult = { mode: "testing", policy: policy("testing"), id: "t" };
-    assert.deepEqual(tlsRequirement(sts, "mx1.example.test"), { tls: "opportunistic" });
+    assert.deepEqual(tlsRequirement(sts, "MX1.example.test."), { tls: "opportunistic", verifyAs: "mx1.example.test" });
     const mismatch = tlsRequirement(sts, "other.example.test");
     assert.ok("tls" in mismatch && mismatch.tls === "opportunistic");
     assert.match(mismatch.report ?? "", /other\.example\.test does not match.*mode testing/);

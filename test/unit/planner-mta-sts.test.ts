@@ -93,12 +93,15 @@ describe("stsTlsFor: the policy in the transport's terms", () => {
     assert.match((refused as { reason: string }).reason, /does not match the MTA-STS policy/);
   });
 
-  it("testing: opportunistic, the mismatch logged once", () => {
+  it("testing: opportunistic, what enforce would refuse audited for TLS reporting, the mismatch logged once", () => {
     logs.length = 0;
     const tlsFor = stsTlsFor("soft.test", testing(["mx.soft.test"]), log);
-    assert.deepEqual(tlsFor(host("mx.elsewhere.test")), { mode: "opportunistic" });
-    assert.deepEqual(tlsFor(host("mx.elsewhere.test")), { mode: "opportunistic" });
-    assert.deepEqual(tlsFor(host("mx.soft.test")), { mode: "opportunistic" });
+    const mismatch = tlsFor(host("mx.elsewhere.test"));
+    assert.equal(mismatch.mode, "opportunistic");
+    assert.equal(mismatch.mode === "opportunistic" && mismatch.audit?.servername, "mx.elsewhere.test");
+    assert.match((mismatch.mode === "opportunistic" && mismatch.audit?.refusal) || "", /mx\.elsewhere\.test does not match/);
+    assert.deepEqual(tlsFor(host("mx.elsewhere.test")), mismatch);
+    assert.deepEqual(tlsFor(host("mx.soft.test")), { mode: "opportunistic", audit: { servername: "mx.soft.test" } });
     assert.equal(logs.length, 1);
   });
 

@@ -7,18 +7,31 @@
 import type { Clock } from "../../core/clock.ts";
 import type { Resolver } from "../../dns/resolver.ts";
 import { DEFAULT_MAX_ENTRIES, PolicyCache, type CachedPolicy } from "./cache.ts";
-import { fetchPolicy as fetchOverHttps, type FetchOptions, type FetchResult } from "./fetch.ts";
+import { fetchPolicy as fetchOverHttps, type FetchFailureKind, type FetchOptions, type FetchResult } from "./fetch.ts";
 import { normalizeHost, type Policy } from "./policy.ts";
 import { selectStsRecord } from "./record.ts";
 
 /**
  * What applies to mail for a domain now. `problem`, when present, says why no
  * live policy could be used (DNS failure, invalid record, failed fetch): worth
- * logging and, later, TLS reporting (RFC 8460).
+ * logging. `problemKind` says, for TLS reporting (RFC 8460 4.3.2.2), that the
+ * domain announces a policy that could not be had and why; it is absent when
+ * the domain simply publishes no policy record.
  */
 export type StsResult =
-  | { readonly mode: "none"; readonly problem?: string }
-  | { readonly mode: "testing" | "enforce"; readonly policy: Policy; readonly id: string; readonly problem?: string };
+  | { readonly mode: "none"; readonly problem?: string; readonly problemKind?: FetchFailureKind }
+  | {
+      readonly mode: "testing" | "enforce";
+      readonly policy: Policy;
+      readonly id: string;
+      readonly problem?: string;
+      readonly problemKind?: FetchFailureKind;
+    };
+
+interface Problem {
+  readonly text: string;
+  readonly kind?: FetchFailureKind;
+}
 
 export interface MtaStsOptions {
   readonly resolver: Pick<Resolver, "txt" | "a" | "aaaa">;
@@ -50,6 +63,7 @@ interface FetchFailure {
   readonly id: string;
   readonly until: number;
   readonly reason: string;
+  readonly kind: FetchFailureKind;
 }
 
 export function createMtaSts(options: MtaStsOptions): MtaSts {
@@ -94,37 +108,49 @@ export function createMtaSts(options: MtaStsOptions): MtaSts {
       // No record: the domain has no policy now, but a cached one applies until it expires
       // (RFC 8461 3.3). A temporary DNS failure says nothing either way: the same.
       const gone = txt.error === "NXDOMAIN" || txt.error === "NODATA";
-      return fromCache(cached, gone ? undefined : `_mta-sts.${domain} TXT lookup failed: ${txt.error}${txt.detail ? ` (${txt.detail})` : ""}`);
+      if (gone) return fromCache(cached, undefined);
+      const text = `_mta-sts.${domain} TXT lookup failed: ${txt.error}${txt.detail ? ` (${txt.detail})` : ""}`;
+      return fromCache(cached, { text, kind: "fetch-error" });
     }
     const record = selectStsRecord(txt.answers);
-    if (!record.ok) return fromCache(cached, `_mta-sts.${domain}: ${record.reason}`); // RFC 8461 3.1
+    if (!record.ok) {
+      // RFC 8461 3.1. Only a record that claims to be STSv1 announces a policy (RFC 8460 4.3.2.2 "sts-policy-invalid").
+      const announced = txt.answers.some((t) => t.startsWith("v=STSv1"));
+      return fromCache(cached, { text: `_mta-sts.${domain}: ${record.reason}`, ...(announced ? { kind: "invalid" as const } : {}) });
+    }
     const { id } = record.record;
     if (cached && cached.id === id) return resultOf(cached); // RFC 8461 5.1 step 1: fresh and current
     const failed = failures.get(domain);
-    if (failed && failed.id === id && clock.now() < failed.until) return fromCache(cached, failed.reason);
+    if (failed && failed.id === id && clock.now() < failed.until) return fromCache(cached, { text: failed.reason, kind: failed.kind });
     const fetched = await fetchOnce(domain, id);
     if (fetched.ok) {
       failures.delete(domain);
       return resultOf(cache.set(domain, id, fetched.policy));
     }
     const reason = `policy fetch for ${domain} (id ${id}) failed: ${fetched.reason}`;
-    rememberFailure(domain, { id, until: clock.now() + fetchRetryMs, reason });
+    const kind = fetched.kind ?? "fetch-error";
+    rememberFailure(domain, { id, until: clock.now() + fetchRetryMs, reason, kind });
     // RFC 8461 3.3: no policy fetched and none cached: deliver as if the domain had no MTA-STS;
     // a valid cached policy MUST still be applied.
-    return fromCache(cached, reason);
+    return fromCache(cached, { text: reason, kind });
   }
 
   return { policyFor };
 }
 
-function fromCache(cached: CachedPolicy | undefined, problem: string | undefined): StsResult {
+function fromCache(cached: CachedPolicy | undefined, problem: Problem | undefined): StsResult {
   if (cached) return resultOf(cached, problem);
-  return problem === undefined ? { mode: "none" } : { mode: "none", problem };
+  return { mode: "none", ...problemFields(problem) };
+}
+
+function problemFields(problem: Problem | undefined): { problem?: string; problemKind?: FetchFailureKind } {
+  if (problem === undefined) return {};
+  return problem.kind === undefined ? { problem: problem.text } : { problem: problem.text, problemKind: problem.kind };
 }
 
 /** A policy in mode "none" means no active policy (RFC 8461 5, 8.3), but is cached like any other. */
-function resultOf(entry: CachedPolicy, problem?: string): StsResult {
-  const extra = problem === undefined ? {} : { problem };
+function resultOf(entry: CachedPolicy, problem?: Problem): StsResult {
+  const extra = problemFields(problem);
   if (entry.policy.mode === "none") return { mode: "none", ...extra };
   return { mode: entry.policy.mode, policy: entry.policy, id: entry.id, ...extra };
 }

@@ -46,19 +46,32 @@ export interface FetchOptions {
   readonly localAddress?: string;
 }
 
-export type FetchResult = { readonly ok: true; readonly policy: Policy } | { readonly ok: false; readonly reason: string };
+/**
+ * What kind of failure, in the terms TLS reporting uses for it (RFC 8460
+ * 4.3.2.2): the policy host could not be reached or did not answer 200
+ * ("fetch-error"), its certificate failed PKIX validation ("webpki-invalid"),
+ * or what it served is not a valid policy ("invalid").
+ */
+export type FetchFailureKind = "fetch-error" | "webpki-invalid" | "invalid";
+
+export type FetchResult =
+  | { readonly ok: true; readonly policy: Policy }
+  | { readonly ok: false; readonly reason: string; readonly kind?: FetchFailureKind };
 
 const LABEL = /^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$/;
 
 /** Fetches and parses the policy of `domain`; the result says what failed, quoting the value. */
 export async function fetchPolicy(domain: string, options: FetchOptions): Promise<FetchResult> {
   const host = `mta-sts.${normalizeHost(domain)}`;
-  if (host.length > 253 || !host.split(".").every((l) => LABEL.test(l))) return { ok: false, reason: `"${domain}" is not a domain name` };
+  if (host.length > 253 || !host.split(".").every((l) => LABEL.test(l))) {
+    return { ok: false, reason: `"${domain}" is not a domain name`, kind: "fetch-error" };
+  }
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const sockets: Sockets = { open: new Set(), done: false, deadline: performance.now() + timeoutMs };
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<FetchResult>((resolve) => {
-    timer = setTimeout(() => resolve({ ok: false, reason: `fetching https://${host}${WELL_KNOWN_PATH} timed out after ${timeoutMs} ms` }), timeoutMs);
+    const reason = `fetching https://${host}${WELL_KNOWN_PATH} timed out after ${timeoutMs} ms`;
+    timer = setTimeout(() => resolve({ ok: false, reason, kind: "fetch-error" }), timeoutMs);
   });
   try {
     return await Promise.race([deadline, fetchFrom(host, options, sockets)]);
@@ -72,17 +85,19 @@ export async function fetchPolicy(domain: string, options: FetchOptions): Promis
 async function fetchFrom(host: string, options: FetchOptions, sockets: Sockets): Promise<FetchResult> {
   const url = `https://${host}${WELL_KNOWN_PATH}`;
   const addresses = await addressesOf(host, options);
-  if (!addresses.ok) return { ok: false, reason: `${url}: ${addresses.reason}` };
+  if (!addresses.ok) return { ok: false, reason: `${url}: ${addresses.reason}`, kind: "fetch-error" };
   const failures: string[] = [];
+  let kind: FetchFailureKind = "fetch-error";
   // Connection and TLS failures move on to the next address; an HTTP answer is final.
   for (const address of addresses.list) {
     if (sockets.done) break;
     const got = await get(host, address, options, sockets);
     if (got.ok) return judge(url, got.response);
     failures.push(`${address}: ${got.reason}`);
+    kind = got.webpki ? "webpki-invalid" : "fetch-error";
     if (!got.retry) break;
   }
-  return { ok: false, reason: `${url}: ${failures.join("; ")}` };
+  return { ok: false, reason: `${url}: ${failures.join("; ")}`, kind };
 }
 
 async function addressesOf(host: string, options: FetchOptions): Promise<{ ok: true; list: string[] } | { ok: false; reason: string }> {
@@ -98,7 +113,8 @@ async function addressesOf(host: string, options: FetchOptions): Promise<{ ok: t
   return { ok: false, reason: `${host} has no usable address${errors.length > 0 ? ` (${errors.join(", ")})` : ""}` };
 }
 
-type Got = { ok: true; response: HttpResponse } | { ok: false; reason: string; retry: boolean };
+/** `webpki`: the policy host's certificate failed validation (RFC 8460 4.3.2.2 "sts-webpki-invalid"). */
+type Got = { ok: true; response: HttpResponse } | { ok: false; reason: string; retry: boolean; webpki?: boolean };
 
 /** Sockets of one fetch, destroyed together when it ends or runs out of time. */
 interface Sockets {
@@ -162,7 +178,7 @@ function exchange(host: string, raw: net.Socket, options: FetchOptions, sockets:
       // runtime's TLS layer can let an unverified peer through.
       const identity = socket.authorized ? tls.checkServerIdentity(host, socket.getPeerCertificate()) : socket.authorizationError;
       if (identity !== undefined && identity !== null) {
-        finish({ ok: false, reason: `certificate not valid for ${host}: ${String(identity)}`, retry: true });
+        finish({ ok: false, reason: `certificate not valid for ${host}: ${String(identity)}`, retry: true, webpki: true });
         return;
       }
       secured = true;
@@ -182,7 +198,10 @@ function exchange(host: string, raw: net.Socket, options: FetchOptions, sockets:
     });
     socket.once("end", closed);
     socket.once("close", closed);
-    socket.on("error", (error: Error) => finish({ ok: false, reason: describe(error, host), retry: !secured }));
+    socket.on("error", (error: Error) => {
+      const reason = describe(error, host);
+      finish({ ok: false, reason, retry: !secured, webpki: reason.startsWith("certificate not valid") });
+    });
   });
 }
 
@@ -199,20 +218,25 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 function judge(url: string, response: HttpResponse): FetchResult {
   const { status, headers } = response;
   if (status >= 300 && status < 400) {
-    return { ok: false, reason: `${url}: HTTP ${status} redirect to "${headers.get("location") ?? ""}" not followed (RFC 8461 3.3)` };
+    const reason = `${url}: HTTP ${status} redirect to "${headers.get("location") ?? ""}" not followed (RFC 8461 3.3)`;
+    return { ok: false, reason, kind: "fetch-error" };
   }
-  if (status !== 200) return { ok: false, reason: `${url}: HTTP status ${status}, not 200` };
+  if (status !== 200) return { ok: false, reason: `${url}: HTTP status ${status}, not 200`, kind: "fetch-error" };
   const type = headers.get("content-type");
   const media = type?.split(";")[0]?.trim().toLowerCase();
-  if (media !== "text/plain") return { ok: false, reason: `${url}: Content-Type "${type ?? ""}" is not text/plain (RFC 8461 3.3)` };
+  if (media !== "text/plain") {
+    return { ok: false, reason: `${url}: Content-Type "${type ?? ""}" is not text/plain (RFC 8461 3.3)`, kind: "invalid" };
+  }
   const coding = headers.get("content-encoding");
-  if (coding !== undefined && coding.toLowerCase() !== "identity") return { ok: false, reason: `${url}: unexpected Content-Encoding "${coding}"` };
+  if (coding !== undefined && coding.toLowerCase() !== "identity") {
+    return { ok: false, reason: `${url}: unexpected Content-Encoding "${coding}"`, kind: "invalid" };
+  }
   let text: string;
   try {
     text = utf8.decode(response.body);
   } catch {
-    return { ok: false, reason: `${url}: body is not UTF-8` };
+    return { ok: false, reason: `${url}: body is not UTF-8`, kind: "invalid" };
   }
   const parsed = parsePolicy(text);
-  return parsed.ok ? parsed : { ok: false, reason: `${url}: invalid policy: ${parsed.reason}` };
+  return parsed.ok ? parsed : { ok: false, reason: `${url}: invalid policy: ${parsed.reason}`, kind: "invalid" };
 }

@@ -1,7 +1,7 @@
 import type { TLSSocket } from "node:tls";
 import type { Reply } from "../../core/reply.ts";
 import { replyText } from "../../core/reply.ts";
-import { connectTcp, upgradeToTlsClient } from "../../platform/net.ts";
+import { certificateProblem, connectTcp, upgradeToTlsClient, type CertificateProblem } from "../../platform/net.ts";
 import { ReplyChannel } from "./channel.ts";
 import { type ClientStage, kindOfSocketError, SmtpClientError } from "./errors.ts";
 import { parseExtensions } from "./extensions.ts";
@@ -10,6 +10,8 @@ import type { ClientOptions, ClientTimeouts } from "./options.ts";
 export interface TlsInfo {
   readonly version: string;
   readonly cipher: string;
+  /** With tlsAudit: why the certificate would not have verified; absent when it would. */
+  readonly certificateProblem?: CertificateProblem;
 }
 
 export interface Handshake {
@@ -106,5 +108,7 @@ async function startTls(channel: ReplyChannel, options: ClientOptions, t: Client
     throw new SmtpClientError("tls", "tls", `TLS handshake failed: ${(error as Error).message}`, undefined, code, { cause: error });
   }
   channel.attach(secure);
-  return { version: secure.getProtocol() ?? "unknown", cipher: secure.getCipher()?.name ?? "unknown" };
+  const info = { version: secure.getProtocol() ?? "unknown", cipher: secure.getCipher()?.name ?? "unknown" };
+  const problem = options.tlsAudit && !options.tlsVerify ? certificateProblem(secure, options.servername ?? options.host) : undefined;
+  return problem ? { ...info, certificateProblem: problem } : info;
 }

@@ -43,7 +43,14 @@ export interface ClientOptions {
   readonly servername?: string;
   /** Verify the server certificate (MTA-STS enforce, DANE); default false. */
   readonly tlsVerify?: boolean;
-  /** Trust anchors for tlsVerify instead of the bundled roots (RELAY_TLS_CA_FILE adds to them). */
+  /**
+   * Without tlsVerify: judge the certificate as tlsVerify would (chain to
+   * tlsCa, valid for servername) but accept it either way; what failed is in
+   * the session's `tls.certificateProblem` (MTA-STS testing, RFC 8461 5,
+   * reported through TLS reporting, RFC 8460).
+   */
+  readonly tlsAudit?: boolean;
+  /** Trust anchors for tlsVerify and tlsAudit instead of the bundled roots (RELAY_TLS_CA_FILE adds to them). */
   readonly tlsCa?: string | Buffer | readonly (string | Buffer)[];
   readonly timeouts?: Partial<ClientTimeouts>;
   /** Largest reply accepted, all lines of a multi-line reply together; default 64 KiB. */
