@@ -49,9 +49,9 @@ describe("GroupCommit", () => {
     assert.deepEqual(seen, [[1, 2, 3, 4, 5]]);
   });
 
-  it("each submit resolves only after the commit that carries it (one commit in flight)", async () => {
+  it("each submit resolves only after the commit that carries it; one commit at a time", async () => {
     const c = controlledCommit<string>();
-    const gc = new GroupCommit<string>(c.commit, 256, 1);
+    const gc = new GroupCommit<string>(c.commit);
     const first = track([gc.submit("a"), gc.submit("b")]);
     await c.called(1);
     // Submitted while the first commit is in flight: waits for the next one.
@@ -71,29 +71,6 @@ describe("GroupCommit", () => {
     c.calls[1]!.resolve();
     for (let i = 0; i < 3; i++) await turn();
     assert.deepEqual(second.state, ["resolved"]);
-  });
-
-  it("with two commits in flight, the next batch goes before the first commit returns; each resolves with its own", async () => {
-    const c = controlledCommit<string>();
-    const gc = new GroupCommit<string>(c.commit, 256, 2);
-    const first = track([gc.submit("a")]);
-    await c.called(1);
-    const second = track([gc.submit("b"), gc.submit("c")]);
-    await c.called(2);
-    assert.deepEqual(c.calls[1]!.items, ["b", "c"]);
-    const third = track([gc.submit("d")]);
-    for (let i = 0; i < 5; i++) await turn();
-    assert.equal(c.calls.length, 2, "no third commit while two are in flight");
-    c.calls[1]!.resolve();
-    await c.called(3);
-    await turn();
-    assert.deepEqual(second.state, ["resolved", "resolved"]);
-    assert.deepEqual(first.state, ["pending"], "a's commit has not answered yet");
-    assert.deepEqual(third.state, ["pending"]);
-    c.calls[0]!.resolve();
-    c.calls[2]!.resolve();
-    for (let i = 0; i < 3; i++) await turn();
-    assert.deepEqual([...first.state, ...third.state], ["resolved", "resolved"]);
   });
 
   it("submits arriving during a commit are batched together into the next one", async () => {
