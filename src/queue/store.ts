@@ -177,8 +177,8 @@ export class QueueStore {
   }
 
 
-  /** Record attempt outcomes (and any follow-up messages such as DSNs) in one transaction. */
-  async record(outcomes: readonly Outcome[], followUps: readonly NewMessage[] = []): Promise<string[]> {
+  /** Record attempt outcomes, their events and the bodies they finish, in one transaction. */
+  async record(outcomes: readonly Outcome[]): Promise<void> {
     const now = this.clock.now();
     const statements: Statement[] = outcomes.map((o) => {
       // A deferral keeps what is pending unless it calls for a delay warning itself.
@@ -206,10 +206,7 @@ export class QueueStore {
     ]);
     statements.push(...insertRows("events", EVENT_COLUMNS, eventRows));
     statements.push(...dropFinishedBodies(outcomes.filter((o) => o.state !== "deferred").map((o) => o.messageId)));
-    const created = followUps.map((message) => ({ id: newId(now), message }));
-    if (created.length > 0) statements.push(...messageInserts(created, now));
     await this.writeBatch(statements);
-    return created.map((c) => c.id);
   }
 
 
