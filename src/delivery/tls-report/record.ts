@@ -1,3 +1,5 @@
+import { parseVersioned, selectVersioned } from "../../dns/versioned-record.ts";
+
 /**
  * The TLSRPT record at `_smtp._tls.<policy domain>` (RFC 8460 3):
  *
@@ -7,9 +9,7 @@
  *   tlsrpt-version   = %s"v=TLSRPTv1"
  *   tlsrpt-rua       = %s"rua=" tlsrpt-uri *(*WSP "," *WSP tlsrpt-uri)
  *   tlsrpt-uri       = URI   ; "," and "!" must be percent-encoded
- *   tlsrpt-extension = tlsrpt-ext-name "=" tlsrpt-ext-value
- *   tlsrpt-ext-name  = (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / ".")
- *   tlsrpt-ext-value = 1*(%x21-3A / %x3C / %x3E-7E)
+ *   tlsrpt-extension = tlsrpt-ext-name "=" tlsrpt-ext-value   ; src/dns/versioned-record.ts
  */
 
 /** Where a report goes: a mailbox (mailto:) or an HTTPS endpoint to POST to. */
@@ -27,10 +27,6 @@ export interface TlsRptRecord {
 export type TlsRptRecordResult = { readonly ok: true; readonly record: TlsRptRecord } | { readonly ok: false; readonly reason: string };
 
 const VERSION = "v=TLSRPTv1";
-/** Records that do not begin with "v=TLSRPTv1;" are discarded (RFC 8460 3); WSP before ";" is a field-delim. */
-const TLSRPT_PREFIX = /^v=TLSRPTv1[ \t]*;/;
-const EXT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
-const EXT_VALUE = /^[\x21-\x3a\x3c\x3e-\x7e]+$/;
 /** RFC 3986 URI: a scheme, then characters a URI may hold. */
 const URI = /^[A-Za-z][A-Za-z0-9+.-]*:[A-Za-z0-9\-._~:/?#[\]@!$&'()*+;=%]+$/;
 const MAILBOX = /^[^\s@<>()",;:\\]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/;
@@ -41,33 +37,19 @@ const MAILBOX = /^[^\s@<>()",;:\\]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/;
  * "v=TLSRPTv1;", the domain "does not implement TLSRPT" (RFC 8460 3).
  */
 export function selectTlsRptRecord(txts: readonly string[]): TlsRptRecordResult {
-  const candidates = txts.filter((t) => TLSRPT_PREFIX.test(t));
-  if (candidates.length === 0) return { ok: false, reason: 'no TXT record begins with "v=TLSRPTv1;"' };
-  if (candidates.length > 1) return { ok: false, reason: `${candidates.length} TLSRPTv1 TXT records; exactly one is required (RFC 8460 3)` };
-  return parseTlsRptRecord(candidates[0]!);
+  const selected = selectVersioned(txts, VERSION, "RFC 8460 3");
+  return selected.ok ? parseTlsRptRecord(selected.text) : selected;
 }
 
 /** Parses one record by the RFC 8460 3 grammar; unknown well-formed fields are ignored, rua is required. */
 export function parseTlsRptRecord(text: string): TlsRptRecordResult {
-  const fields = text.split(";").map((f) => f.replace(/^[ \t]+|[ \t]+$/g, ""));
-  if (fields[0] !== VERSION) return { ok: false, reason: `record does not begin with "${VERSION}": "${text}"` };
-  if (fields.length > 1 && fields[fields.length - 1] === "") fields.pop(); // the optional trailing delimiter
-  let uris: string[] | undefined;
-  for (const field of fields.slice(1)) {
-    const eq = field.indexOf("=");
-    if (eq <= 0) return { ok: false, reason: `malformed field "${field}" in "${text}"` };
-    const name = field.slice(0, eq);
-    const value = field.slice(eq + 1);
-    if (name === "rua") {
-      if (uris !== undefined) return { ok: false, reason: `record has more than one rua field: "${text}"` };
-      uris = value.split(",").map((u) => u.replace(/^[ \t]+|[ \t]+$/g, ""));
-      const bad = uris.find((u) => !URI.test(u));
-      if (bad !== undefined) return { ok: false, reason: `rua "${bad}" is not a URI` };
-    } else if (!EXT_NAME.test(name) || !EXT_VALUE.test(value)) {
-      return { ok: false, reason: `malformed extension field "${field}" in "${text}"` };
-    }
-  }
-  if (uris === undefined) return { ok: false, reason: `record has no rua field: "${text}"` };
+  const parsed = parseVersioned(text, VERSION, ["rua"]);
+  if (!parsed.ok) return parsed;
+  const rua = parsed.fields.get("rua");
+  if (rua === undefined) return { ok: false, reason: `record has no rua field: "${text}"` };
+  const uris = rua.split(",").map((u) => u.replace(/^[ \t]+|[ \t]+$/g, ""));
+  const bad = uris.find((u) => !URI.test(u));
+  if (bad !== undefined) return { ok: false, reason: `rua "${bad}" is not a URI` };
   const destinations: ReportDestination[] = [];
   const unsupported: string[] = [];
   for (const uri of uris) {
