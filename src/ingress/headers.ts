@@ -1,3 +1,5 @@
+import { prepend } from "../core/headroom.ts";
+
 const CRLFCRLF = new Uint8Array([13, 10, 13, 10]);
 
 /** Byte offset where the body starts (after the blank line), or the length when there is no body. */
@@ -16,11 +18,8 @@ export function hasHeader(message: Uint8Array, name: string): boolean {
   return new RegExp(`(^|\\r\\n)${name}[ \\t]*:`, "i").test(head);
 }
 
+/** The lines, each with its CRLF, in front of the message (in place when it has room, src/core/headroom.ts). */
 export function prependHeaders(message: Uint8Array, lines: readonly string[]): Uint8Array {
   if (lines.length === 0) return message;
-  const head = new TextEncoder().encode(lines.map((l) => `${l}\r\n`).join(""));
-  const out = new Uint8Array(head.length + message.length);
-  out.set(head, 0);
-  out.set(message, head.length);
-  return out;
+  return prepend(message, new TextEncoder().encode(lines.map((l) => `${l}\r\n`).join("")));
 }

@@ -1,4 +1,5 @@
 import type { Client, InArgs, InStatement, ResultSet, Row, TransactionMode } from "@libsql/client";
+import { isSole } from "../core/headroom.ts";
 import { startWorker, type WorkerPort } from "../platform/worker.ts";
 import { DB_WORKER_MODULE } from "../worker-modules.ts";
 import type { DbRequest, DbResponse, Statement, WireResult } from "./db-protocol.ts";
@@ -38,8 +39,9 @@ const TRANSFER_MIN_BYTES = 4096;
 /**
  * Message bodies bound to a statement are handed to the worker rather than
  * copied: a byte array that owns its whole buffer (not a slice of a shared
- * pool) moves, and the caller must not use it afterwards. Every body the
- * queue writes is a fresh array made for that write.
+ * pool), or is the only message in a buffer with headroom (src/core/headroom.ts),
+ * moves, and the caller must not use it afterwards. Every body the queue
+ * writes is a fresh array made for that write.
  */
 function transferables(body: DbRequestBody): ArrayBuffer[] {
   const stmts = body.op === "execute" ? [body.stmt] : body.op === "batch" ? body.stmts : [];
@@ -47,14 +49,9 @@ function transferables(body: DbRequestBody): ArrayBuffer[] {
   for (const stmt of stmts) {
     if (!Array.isArray(stmt.args)) continue;
     for (const arg of stmt.args) {
-      if (
-        arg instanceof Uint8Array &&
-        arg.buffer instanceof ArrayBuffer &&
-        arg.byteOffset === 0 &&
-        arg.byteLength === arg.buffer.byteLength &&
-        arg.byteLength >= TRANSFER_MIN_BYTES
-      ) {
-        out.add(arg.buffer);
+      const whole = arg instanceof Uint8Array && arg.buffer instanceof ArrayBuffer && arg.byteOffset === 0 && arg.byteLength === arg.buffer.byteLength;
+      if (arg instanceof Uint8Array && (whole || isSole(arg)) && arg.byteLength >= TRANSFER_MIN_BYTES) {
+        out.add(arg.buffer as ArrayBuffer);
       }
     }
   }

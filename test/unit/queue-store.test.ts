@@ -8,6 +8,8 @@ import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
 import type { NewMessage, Outcome } from "../../src/queue/records.ts";
 import { QueueStore } from "../../src/queue/store.ts";
+import { withHeadroom } from "../../src/core/headroom.ts";
+import { prependHeaders } from "../../src/ingress/headers.ts";
 import { events } from "../../src/queue/schema.ts";
 import { eq } from "drizzle-orm";
 import type { Clock } from "../../src/core/clock.ts";
@@ -91,6 +93,19 @@ describe("QueueStore.enqueue", () => {
       ["received", id, "a@one.example", T0],
       ["received", id, "b@two.example", T0],
     ]);
+  });
+
+  it("stores a body written in front of its headroom exactly (the buffer moves to the database worker whole)", async () => {
+    const { store, database } = await fresh();
+    const tail = new TextEncoder().encode(`Subject: big\r\n\r\n${"x".repeat(8000)}\r\n`);
+    const room = withHeadroom(tail.length);
+    room.set(tail);
+    const message = prependHeaders(room, ["Received: from test"]);
+    const id = await store.enqueue(msg(["a@d.example"], { body: message }));
+    assert.equal(message.byteLength, 0, "transferred, not copied");
+    const [row] = await rows(database, "SELECT body FROM messages WHERE id = ?", [id]);
+    const stored = new TextDecoder().decode(row!.body as ArrayBuffer);
+    assert.equal(stored, `Received: from test\r\n${new TextDecoder().decode(tail)}`);
   });
 
   it("keeps DSN NOTIFY and ORCPT per recipient", async () => {

@@ -1,3 +1,5 @@
+import { isSole, withHeadroom } from "../../core/headroom.ts";
+
 /**
  * The message as it arrives (DATA or BDAT chunks): stored up to maxBytes,
  * counted past it, and measured for line length. A text line may hold at
@@ -46,10 +48,13 @@ export class MessageBuffer {
     return this.#longLine || this.#line > this.limits.maxLineLength;
   }
 
-  /** The stored message; whole only when !overflow. */
+  /**
+   * The stored message, whole only when !overflow: one copy of the parts,
+   * with room in front for the trace fields a relay adds (RFC 5321 4.4).
+   */
   bytes(): Uint8Array {
-    if (this.#parts.length === 1) return this.#parts[0]!;
-    const out = new Uint8Array(this.#stored);
+    if (this.#parts.length === 1 && isSole(this.#parts[0]!)) return this.#parts[0]!;
+    const out = withHeadroom(this.#stored);
     let at = 0;
     for (const part of this.#parts) {
       out.set(part, at);
