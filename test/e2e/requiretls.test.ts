@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type { ZoneEntry } from "../fixtures/dns-server.ts";
 import type { Received } from "../fixtures/smtp-destination.ts";
-import { makePki, policyText, startPolicyServer, type PolicyServer, type TestPki } from "../helpers/pki.ts";
+import { makePki, mxDomainZone, policyText, startPolicyServer, type PolicyServer, type TestPki } from "../helpers/pki.ts";
 import { SmtpTalk } from "../helpers/smtp-talk.ts";
 import { startWorld, type World } from "../helpers/world.ts";
 
@@ -38,15 +37,6 @@ after(async () => {
   await policies?.close();
   pki?.cleanup();
 });
-
-/** A domain whose MX is `mx` (on 127.0.0.1), with an MTA-STS record and policy host when `sts`. */
-function domain(name: string, mx: string, sts: boolean): Record<string, ZoneEntry> {
-  return {
-    [name]: { MX: [{ preference: 10, exchange: mx }] },
-    [mx]: { A: ["127.0.0.1"] },
-    ...(sts ? { [`_mta-sts.${name}`]: { TXT: ["v=STSv1; id=20250101T000000;"] }, [`mta-sts.${name}`]: { A: ["127.0.0.1"] } } : {}),
-  };
-}
 
 function env(): Record<string, string> {
   return {
@@ -129,10 +119,10 @@ describe("REQUIRETLS: a destination with a verified certificate that advertises 
     world = await startWorld({
       destination: { starttls: pki.leaf(["mx.good.test"]), requireTls: true },
       zone: {
-        ...domain("sender.test", "mx.good.test", false),
-        ...domain("enforce.test", "mx.good.test", true),
-        ...domain("testing.test", "mx.good.test", true),
-        ...domain("nopolicy.test", "mx.good.test", false),
+        ...mxDomainZone("sender.test", "mx.good.test", false),
+        ...mxDomainZone("enforce.test", "mx.good.test", true),
+        ...mxDomainZone("testing.test", "mx.good.test", true),
+        ...mxDomainZone("nopolicy.test", "mx.good.test", false),
       },
       env: env(),
     });
@@ -263,7 +253,7 @@ describe("REQUIRETLS: a destination with a verified certificate that does not ad
   before(async () => {
     world = await startWorld({
       destination: { starttls: pki.leaf(["mx.good.test"]) },
-      zone: { ...domain("sender.test", "mx.good.test", false), ...domain("enforce.test", "mx.good.test", true) },
+      zone: { ...mxDomainZone("sender.test", "mx.good.test", false), ...mxDomainZone("enforce.test", "mx.good.test", true) },
       env: env(),
     });
   });
@@ -289,7 +279,7 @@ describe("REQUIRETLS and TLS-Required: No: an MTA-STS enforce domain whose MX ha
   before(async () => {
     world = await startWorld({
       destination: { starttls: pki.leaf(["mx.selfsigned.test"], { selfSigned: true }), requireTls: true },
-      zone: { ...domain("sender.test", "mx.sender.test", false), ...domain("selfsigned.test", "mx.selfsigned.test", true) },
+      zone: { ...mxDomainZone("sender.test", "mx.sender.test", false), ...mxDomainZone("selfsigned.test", "mx.selfsigned.test", true) },
       env: env(),
     });
   });

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type { ZoneEntry } from "../fixtures/dns-server.ts";
-import { makePki, policyText, startPolicyServer, type PolicyServer, type TestPki } from "../helpers/pki.ts";
+import { makePki, mxDomainZone, policyText, startPolicyServer, type PolicyServer, type TestPki } from "../helpers/pki.ts";
 import { freePort } from "../helpers/relay-process.ts";
 import { sendMail } from "../helpers/smtp-talk.ts";
 import { startWorld, type World } from "../helpers/world.ts";
@@ -44,15 +43,6 @@ after(async () => {
   pki?.cleanup();
 });
 
-/** A domain whose MX is `mx` (on 127.0.0.1), with an MTA-STS record and policy host when `sts`. */
-function domain(name: string, mx: string, sts: boolean): Record<string, ZoneEntry> {
-  return {
-    [name]: { MX: [{ preference: 10, exchange: mx }] },
-    [mx]: { A: ["127.0.0.1"] },
-    ...(sts ? { [`_mta-sts.${name}`]: { TXT: ["v=STSv1; id=20250101T000000;"] }, [`mta-sts.${name}`]: { A: ["127.0.0.1"] } } : {}),
-  };
-}
-
 function relayEnv(extra: Record<string, string> = {}): Record<string, string> {
   return {
     RELAY_TLS_CA_FILE: pki.caFile,
@@ -82,12 +72,12 @@ describe("MTA-STS: a certificate valid for the MX name, signed by a trusted CA",
     world = await startWorld({
       destination: { port: destinationPort, starttls: pki.leaf(["mx.good.test"]) },
       zone: {
-        ...domain("sender.test", "mx.good.test", false),
-        ...domain("enforce.test", "mx.good.test", true),
+        ...mxDomainZone("sender.test", "mx.good.test", false),
+        ...mxDomainZone("enforce.test", "mx.good.test", true),
         // The certificate is not valid for mx.other.test: fine for opportunistic TLS.
-        ...domain("testing.test", "mx.other.test", true),
-        ...domain("nopolicy.test", "mx.other.test", false),
-        ...domain("routed.test", "mx.good.test", true),
+        ...mxDomainZone("testing.test", "mx.other.test", true),
+        ...mxDomainZone("nopolicy.test", "mx.other.test", false),
+        ...mxDomainZone("routed.test", "mx.good.test", true),
       },
       env: relayEnv({ RELAY_ROUTES: `routed.test=127.0.0.1:${destinationPort}` }),
     });
@@ -135,10 +125,10 @@ describe("MTA-STS enforce: a certificate for another name, an MX the policy does
       // Signed by the trusted CA, but for mx.good.test only.
       destination: { starttls: pki.leaf(["mx.good.test"]) },
       zone: {
-        ...domain("sender.test", "mx.sender.test", false),
-        ...domain("wrongname.test", "mx.wrongname.test", true),
+        ...mxDomainZone("sender.test", "mx.sender.test", false),
+        ...mxDomainZone("wrongname.test", "mx.wrongname.test", true),
         // mx.good.test would pass TLS verification, but the policy lists only mx.elsewhere.test.
-        ...domain("mismatch.test", "mx.good.test", true),
+        ...mxDomainZone("mismatch.test", "mx.good.test", true),
       },
       env: relayEnv(),
     });
@@ -177,8 +167,8 @@ describe("MTA-STS enforce: a self-signed certificate", () => {
     world = await startWorld({
       destination: { starttls: pki.leaf(["mx.selfsigned.test"], { selfSigned: true }) },
       zone: {
-        ...domain("sender.test", "mx.sender.test", false),
-        ...domain("selfsigned.test", "mx.selfsigned.test", true),
+        ...mxDomainZone("sender.test", "mx.sender.test", false),
+        ...mxDomainZone("selfsigned.test", "mx.selfsigned.test", true),
       },
       env: relayEnv(),
     });
@@ -201,7 +191,7 @@ describe("MTA-STS enforce: a destination without STARTTLS", () => {
   let world: World;
   before(async () => {
     world = await startWorld({
-      zone: { ...domain("sender.test", "mx.sender.test", false), ...domain("enforce.test", "mx.good.test", true) },
+      zone: { ...mxDomainZone("sender.test", "mx.sender.test", false), ...mxDomainZone("enforce.test", "mx.good.test", true) },
       env: relayEnv(),
     });
   });
@@ -223,7 +213,7 @@ describe("RELAY_MTA_STS=false", () => {
   before(async () => {
     world = await startWorld({
       destination: { starttls: pki.leaf(["mx.good.test"], { selfSigned: true }) },
-      zone: { ...domain("sender.test", "mx.sender.test", false), ...domain("selfsigned.test", "mx.selfsigned.test", true) },
+      zone: { ...mxDomainZone("sender.test", "mx.sender.test", false), ...mxDomainZone("selfsigned.test", "mx.selfsigned.test", true) },
       env: relayEnv({ RELAY_MTA_STS: "false" }),
     });
   });

@@ -9,7 +9,7 @@
  *   pki.cleanup();
  *
  * Also a minimal HTTPS server for MTA-STS policies on 127.0.0.1 (RFC 8461
- * 3.3), answering per Host header.
+ * 3.3), answering per Host header, and the DNS zone of such a domain.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -17,6 +17,7 @@ import { tmpdir } from "node:os";
 import { isIP } from "node:net";
 import { join } from "node:path";
 import * as tls from "node:tls";
+import type { ZoneEntry } from "../fixtures/dns-server.ts";
 
 export interface Identity {
   readonly cert: string;
@@ -122,4 +123,13 @@ export async function startPolicyServer(identity: Identity, policies: Readonly<R
 /** An MTA-STS policy body (RFC 8461 3.2). */
 export function policyText(mode: "enforce" | "testing" | "none", mx: readonly string[], maxAge = 86400): string {
   return ["version: STSv1", `mode: ${mode}`, ...mx.map((m) => `mx: ${m}`), `max_age: ${maxAge}`, ""].join("\r\n");
+}
+
+/** A domain whose MX is `mx` (on 127.0.0.1), with an MTA-STS record and policy host when `sts`. */
+export function mxDomainZone(name: string, mx: string, sts: boolean): Record<string, ZoneEntry> {
+  return {
+    [name]: { MX: [{ preference: 10, exchange: mx }] },
+    [mx]: { A: ["127.0.0.1"] },
+    ...(sts ? { [`_mta-sts.${name}`]: { TXT: ["v=STSv1; id=20250101T000000;"] }, [`mta-sts.${name}`]: { A: ["127.0.0.1"] } } : {}),
+  };
 }
