@@ -45,7 +45,7 @@ interface Prepared {
 
 /** JSON message text usually has bare LF; RFC 5322 wants CRLF, the queue's form (src/core/crlf.ts). */
 function crlfText(text: string): Uint8Array {
-  return new TextEncoder().encode(text.replace(/\r\n|\r|\n/g, "\r\n"));
+  return toCrlf(new TextEncoder().encode(text));
 }
 
 function prepareRaw(body: RawMessageBody): Prepared {

@@ -30,6 +30,11 @@ const RECORD_OUTCOME = `UPDATE recipients SET
     delay_notified_at = CASE WHEN ? THEN ? ELSE delay_notified_at END
   WHERE id = ?`;
 
+/** A recipient `r` the message still needs: not final yet, or owed a DSN. */
+const STILL_OPEN = "(r.state IN ('queued', 'deferred') OR r.dsn_pending IS NOT NULL)";
+/** The message (`messages` in the outer query) has no such recipient. */
+const FINISHED = `NOT EXISTS (SELECT 1 FROM recipients AS r WHERE r.message_id = messages.id AND ${STILL_OPEN})`;
+
 /**
  * The spool keeps a message's bytes only while it may still need them: once
  * every recipient is final (delivered, bounced, expired, cancelled) and no
@@ -40,9 +45,7 @@ const RECORD_OUTCOME = `UPDATE recipients SET
  */
 function dropFinishedBodies(messageIds: readonly string[]): InStatement[] {
   return chunks([...new Set(messageIds)], ROWS_PER_INSERT).map((ids) => ({
-    sql: `UPDATE messages SET body = X'' WHERE id IN (${ids.map(() => "?").join(", ")}) AND length(body) > 0
-            AND NOT EXISTS (SELECT 1 FROM recipients AS r WHERE r.message_id = messages.id
-                            AND (r.state IN ('queued', 'deferred') OR r.dsn_pending IS NOT NULL))`,
+    sql: `UPDATE messages SET body = X'' WHERE id IN (${ids.map(() => "?").join(", ")}) AND length(body) > 0 AND ${FINISHED}`,
     args: ids,
   }));
 }
@@ -358,17 +361,14 @@ export class QueueStore {
    */
   async purgeFinished(before: number, limit: number): Promise<number> {
     const found = await this.database.client.execute({
-      sql: `SELECT id FROM messages WHERE id < ?
-              AND NOT EXISTS (SELECT 1 FROM recipients AS r WHERE r.message_id = messages.id
-                              AND (r.state IN ('queued', 'deferred') OR r.dsn_pending IS NOT NULL))
-            ORDER BY id LIMIT ?`,
+      sql: `SELECT id FROM messages WHERE id < ? AND ${FINISHED} ORDER BY id LIMIT ?`,
       args: [firstIdAt(before), limit],
     });
     const ids = found.rows.map((r) => String(r.id));
     if (ids.length === 0) return 0;
     const list = ids.map(() => "?").join(", ");
     // Checked again inside the transaction: a message that came back to life meanwhile is kept whole.
-    const live = `SELECT message_id FROM recipients WHERE message_id IN (${list}) AND (state IN ('queued', 'deferred') OR dsn_pending IS NOT NULL)`;
+    const live = `SELECT r.message_id FROM recipients AS r WHERE r.message_id IN (${list}) AND ${STILL_OPEN}`;
     await this.writeBatch([
       { sql: `DELETE FROM events WHERE message_id IN (${list}) AND message_id NOT IN (${live})`, args: [...ids, ...ids] },
       { sql: `DELETE FROM recipients WHERE message_id IN (${list}) AND message_id NOT IN (${live})`, args: [...ids, ...ids] },
