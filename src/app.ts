@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { rootCertificates } from "node:tls";
@@ -34,6 +35,8 @@ import { CredentialStore } from "./queue/credentials.ts";
 import { DomainStore } from "./queue/domains.ts";
 import { openQueue } from "./queue/open.ts";
 import { purgeFinished } from "./queue/retention.ts";
+import { BodySpool } from "./queue/spool.ts";
+import { SpoolCollector } from "./queue/spool-collector.ts";
 import { QueueStore } from "./queue/store.ts";
 import { TlsReportStore } from "./queue/tls-reports.ts";
 import { DEFAULT_TIMEOUTS, type ClientTimeouts } from "./smtp/client/index.ts";
@@ -54,6 +57,8 @@ const SHUTDOWN_GRACE_MS = 10_000;
 const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
 /** How often finished messages past RELAY_RETENTION are purged. */
 const PURGE_INTERVAL_MS = 3_600_000;
+/** How often the spool's unused segments are removed and its sparse ones compacted. */
+const SPOOL_COLLECT_INTERVAL_MS = 60_000;
 /** Deadline of one TLS report upload (RFC 8460 5.4). */
 const TLS_REPORT_POST_TIMEOUT_MS = 60_000;
 
@@ -118,7 +123,8 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
   const clock = systemClock;
   const tlsCa = outboundCa(config); // before anything is opened: a bad RELAY_TLS_CA_FILE stops the start
   const { database } = await openQueue(config);
-  const store = new QueueStore(database, clock, config.nodeId);
+  const spool = await BodySpool.open(join(config.dataDir, "spool"));
+  const store = new QueueStore(database, spool, clock, config.nodeId);
   const credentials = new CredentialStore(database, clock);
   const tokenHash = await adminTokenHash(config, store, (line) => console.log(line));
   const certificates = await createCertificateSource({
@@ -286,6 +292,9 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
     credentials.pruneResponses(IDEMPOTENCY_TTL_MS).catch((error) => log("warn", "pruning idempotency keys failed", { error: String(error) }));
   }, 3_600_000);
   const purge = config.retention > 0 ? setInterval(() => void purgeFinished(store, clock, config.retention, log), PURGE_INTERVAL_MS) : undefined;
+  const spoolCollector = new SpoolCollector(store, spool, clock, log);
+  void spoolCollector.collect(); // what a crash or the last run left
+  const collectSpool = setInterval(() => void spoolCollector.collect(), SPOOL_COLLECT_INTERVAL_MS);
   await loop.start();
   tlsReporter?.start();
   listening = true;
@@ -307,6 +316,7 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
       listening = false;
       clearInterval(pruneIdempotency);
       clearInterval(purge);
+      clearInterval(collectSpool);
       clearInterval(domainChecks);
       await Promise.all(allSmtp.map((s) => s.close()));
       await loop.stop(SHUTDOWN_GRACE_MS);
@@ -316,6 +326,7 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
       certificates.close();
       dkimWorker.close();
       await database.close();
+      await spool.close();
       log("info", "relay stopped");
     },
   };

@@ -1,18 +1,26 @@
 import type { InStatement } from "@libsql/client";
 import { insertRows } from "./raw-insert.ts";
 import type { NewMessage } from "./records.ts";
+import type { BodyRef } from "./spool.ts";
 
 const MESSAGE_COLUMNS = [
   "id", "created_at", "mail_from", "source", "client_ip", "auth_user", "size", "dsn_ret", "dsn_envid", "tags", "metadata", "body",
-  "return_path_domain", "tls_tag",
+  "spool_segment", "spool_offset", "return_path_domain", "tls_tag",
 ];
 const RECIPIENT_COLUMNS = ["message_id", "address", "domain", "state", "next_attempt_at", "dsn_notify", "dsn_orcpt", "updated_at"];
 export const EVENT_COLUMNS = ["at", "type", "message_id", "recipient", "data"];
 
-/** Inserts for a whole group of messages: a few multi-row statements rather than three per message. */
-export function messageInserts(items: readonly { id: string; message: NewMessage }[], now: number): InStatement[] {
+/** The `body` column of a message whose bytes are in the spool. */
+const IN_SPOOL = new Uint8Array(0);
+
+/**
+ * Inserts for a whole group of messages, whose bodies are in the spool at
+ * `bodies` (in the same order): a few multi-row statements rather than
+ * three per message.
+ */
+export function messageInserts(items: readonly { id: string; message: NewMessage }[], bodies: readonly BodyRef[], now: number): InStatement[] {
   const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
-  const messageRows = items.map(({ id, message: m }) => [
+  const messageRows = items.map(({ id, message: m }, i) => [
     id,
     now,
     m.mailFrom,
@@ -24,7 +32,9 @@ export function messageInserts(items: readonly { id: string; message: NewMessage
     m.dsnEnvid ?? null,
     json(m.tags),
     json(m.metadata),
-    m.body,
+    IN_SPOOL,
+    bodies[i]!.segment,
+    bodies[i]!.offset,
     m.returnPathDomain ?? null,
     m.tlsTag ?? null,
   ]);

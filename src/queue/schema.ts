@@ -3,32 +3,41 @@ import { blob, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from
 import { tlsTags } from "../core/tls-tag.ts";
 
 /** One accepted message: envelope sender, the raw RFC 5322 bytes, and what the submitter attached. */
-export const messages = sqliteTable("messages", {
-  id: text("id").primaryKey(),
-  createdAt: integer("created_at").notNull(),
-  /** Envelope sender; "" is the null reverse-path <> (never bounced to). */
-  mailFrom: text("mail_from").notNull(),
-  /** bounce: a DSN the relay made; report: a TLS report the relay made (RFC 8460). */
-  source: text("source", { enum: ["smtp", "http", "bounce", "report"] }).notNull(),
-  clientIp: text("client_ip"),
-  authUser: text("auth_user"),
-  size: integer("size").notNull(),
-  /** RFC 3461 RET and ENVID, honoured by the DSN. */
-  dsnRet: text("dsn_ret", { enum: ["FULL", "HDRS"] }),
-  dsnEnvid: text("dsn_envid"),
-  /** RFC 8689 4.1: "requiretls" (REQUIRETLS) or "optional" (TLS-Required: No); null: neither. */
-  tlsTag: text("tls_tag", { enum: tlsTags }),
-  tags: text("tags", { mode: "json" }).$type<string[]>(),
-  metadata: text("metadata", { mode: "json" }).$type<Record<string, unknown>>(),
-  body: blob("body", { mode: "buffer" }).notNull(),
-  /**
-   * RELAY_BOUNCE_DOMAIN when delivery rewrites the envelope sender to a VERP
-   * address there (b.<id>.<recipient>@domain) so SPF aligns with the From
-   * domain; null: delivered with mail_from. mail_from stays the submitter's
-   * (the relay's own DSNs go to it).
-   */
-  returnPathDomain: text("return_path_domain"),
-});
+export const messages = sqliteTable(
+  "messages",
+  {
+    id: text("id").primaryKey(),
+    createdAt: integer("created_at").notNull(),
+    /** Envelope sender; "" is the null reverse-path <> (never bounced to). */
+    mailFrom: text("mail_from").notNull(),
+    /** bounce: a DSN the relay made; report: a TLS report the relay made (RFC 8460). */
+    source: text("source", { enum: ["smtp", "http", "bounce", "report"] }).notNull(),
+    clientIp: text("client_ip"),
+    authUser: text("auth_user"),
+    size: integer("size").notNull(),
+    /** RFC 3461 RET and ENVID, honoured by the DSN. */
+    dsnRet: text("dsn_ret", { enum: ["FULL", "HDRS"] }),
+    dsnEnvid: text("dsn_envid"),
+    /** RFC 8689 4.1: "requiretls" (REQUIRETLS) or "optional" (TLS-Required: No); null: neither. */
+    tlsTag: text("tls_tag", { enum: tlsTags }),
+    tags: text("tags", { mode: "json" }).$type<string[]>(),
+    metadata: text("metadata", { mode: "json" }).$type<Record<string, unknown>>(),
+    /** The bytes of messages stored before the spool existed; empty once they are in the spool (or dropped). */
+    body: blob("body", { mode: "buffer" }).notNull(),
+    /** Where the body lies in the spool (src/queue/spool.ts), `size` bytes from the offset; null: in `body`, or dropped. */
+    spoolSegment: integer("spool_segment"),
+    spoolOffset: integer("spool_offset"),
+    /**
+     * RELAY_BOUNCE_DOMAIN when delivery rewrites the envelope sender to a VERP
+     * address there (b.<id>.<recipient>@domain) so SPF aligns with the From
+     * domain; null: delivered with mail_from. mail_from stays the submitter's
+     * (the relay's own DSNs go to it).
+     */
+    returnPathDomain: text("return_path_domain"),
+  },
+  // What each spool segment still holds, for the collector: read from the index alone.
+  (t) => [index("messages_spool").on(t.spoolSegment, t.size).where(sql`spool_segment is not null`)],
+);
 
 export const recipientStates = ["queued", "deferred", "delivered", "bounced", "expired", "cancelled"] as const;
 export type RecipientState = (typeof recipientStates)[number];

@@ -10,6 +10,7 @@ import { EVENT_COLUMNS, messageInserts } from "./message-rows.ts";
 import { insertRows } from "./raw-insert.ts";
 import type { Claim, NewMessage, Outcome, PendingDsn, PendingDsnRecipient, SettledDsn, StoredMessage } from "./records.ts";
 import { events, messages, recipients, settings, type DsnKind, type EventType } from "./schema.ts";
+import type { BodySpool } from "./spool.ts";
 
 /** Rows per statement when a list of ids is bound, well under SQLite's limit of variables. */
 const ROWS_PER_INSERT = 500;
@@ -36,19 +37,32 @@ const STILL_OPEN = "(r.state IN ('queued', 'deferred') OR r.dsn_pending IS NOT N
 const FINISHED = `NOT EXISTS (SELECT 1 FROM recipients AS r WHERE r.message_id = messages.id AND ${STILL_OPEN})`;
 
 /**
- * The spool keeps a message's bytes only while it may still need them: once
+ * The queue keeps a message's bytes only while it may still need them: once
  * every recipient is final (delivered, bounced, expired, cancelled) and no
  * DSN is owed (a DSN may return the original, RFC 3464), the body is dropped
- * in the transaction that finished it. The row, its recipients and events
- * stay for GET /v1/messages/:id; SQLite reuses the freed pages, so the file
- * stops growing with the mail that went through it.
+ * in the transaction that finished it: its spool reference is cleared (the
+ * spool collector removes a segment nobody refers to) and so is a body
+ * stored in the row before the spool existed. The row, its recipients and
+ * events stay for GET /v1/messages/:id.
  */
 function dropFinishedBodies(messageIds: readonly string[]): InStatement[] {
   return chunks([...new Set(messageIds)], ROWS_PER_INSERT).map((ids) => ({
-    sql: `UPDATE messages SET body = X'' WHERE id IN (${ids.map(() => "?").join(", ")}) AND length(body) > 0 AND ${FINISHED}`,
+    sql: `UPDATE messages SET body = X'', spool_segment = NULL, spool_offset = NULL
+          WHERE id IN (${ids.map(() => "?").join(", ")}) AND (spool_segment IS NOT NULL OR length(body) > 0) AND ${FINISHED}`,
     args: ids,
   }));
 }
+
+/** Where a message row says its body is. */
+interface BodyColumns {
+  readonly body: unknown;
+  readonly spoolSegment: unknown;
+  readonly spoolOffset: unknown;
+  readonly size: unknown;
+}
+
+/** A missing spool segment: the body moved (the collector compacts segments) after its row was read. */
+const isMissingFile = (error: unknown) => (error as { code?: string }).code === "ENOENT";
 
 const EVENT_OF_STATE: Record<Outcome["state"], EventType> = {
   delivered: "delivered",
@@ -63,10 +77,11 @@ export class QueueStore {
 
   constructor(
     private readonly database: Database,
+    private readonly spool: BodySpool,
     private readonly clock: Clock,
     private readonly nodeId: string,
   ) {
-    this.enqueues = new GroupCommit((items) => this.writeBatch(messageInserts(items, this.clock.now())));
+    this.enqueues = new GroupCommit((items) => this.writeMessages(items));
   }
 
   /** Durably store a message and its recipients; resolves after the commit that carries it. */
@@ -74,6 +89,29 @@ export class QueueStore {
     const id = newId(this.clock.now());
     await this.enqueues.submit({ id, message });
     return id;
+  }
+
+  /**
+   * New messages: their bodies into the spool first, then their rows (with
+   * `before` in the same transaction). A crash between the two leaves bytes
+   * no row refers to, which the spool collector removes.
+   */
+  private async writeMessages(items: readonly { id: string; message: NewMessage }[], before: readonly Statement[] = []): Promise<void> {
+    const refs = await this.spool.append(items.map((item) => item.message.body));
+    try {
+      await this.writeBatch([...before, ...messageInserts(items, refs, this.clock.now())]);
+    } finally {
+      this.spool.settle(refs);
+    }
+  }
+
+  /** A message's bytes: from the spool, or from the row for messages stored before it. */
+  private async bodyOf(row: BodyColumns): Promise<Uint8Array> {
+    if (row.spoolSegment === null || row.spoolSegment === undefined) {
+      const body = row.body as ArrayBuffer | Uint8Array;
+      return body instanceof Uint8Array ? body : new Uint8Array(body);
+    }
+    return this.spool.read({ segment: Number(row.spoolSegment), offset: Number(row.spoolOffset), length: Number(row.size) });
   }
 
   /** One transaction for query-builder statements and raw ones alike. */
@@ -162,18 +200,24 @@ export class QueueStore {
   }
 
   /** What delivery needs of a message: its sender, bytes and DSN options. */
-  async loadMessage(id: string): Promise<StoredMessage | undefined> {
+  async loadMessage(id: string, retry = true): Promise<StoredMessage | undefined> {
     const result = await this.database.client.execute({
-      sql: "SELECT id, mail_from, body, dsn_ret, dsn_envid FROM messages WHERE id = ?",
+      sql: "SELECT id, mail_from, body, spool_segment, spool_offset, size, dsn_ret, dsn_envid FROM messages WHERE id = ?",
       args: [id],
     });
     const row = result.rows[0];
     if (!row) return undefined;
-    const body = row.body as ArrayBuffer | Uint8Array;
+    let body: Uint8Array;
+    try {
+      body = await this.bodyOf({ body: row.body, spoolSegment: row.spool_segment, spoolOffset: row.spool_offset, size: row.size });
+    } catch (error) {
+      if (retry && isMissingFile(error)) return this.loadMessage(id, false);
+      throw error;
+    }
     return {
       id: String(row.id),
       mailFrom: String(row.mail_from),
-      body: body instanceof Uint8Array ? body : new Uint8Array(body),
+      body,
       dsnRet: (row.dsn_ret as StoredMessage["dsnRet"]) ?? null,
       dsnEnvid: row.dsn_envid === null ? null : String(row.dsn_envid),
     };
@@ -268,6 +312,9 @@ export class QueueStore {
           mailFrom: messages.mailFrom,
           createdAt: messages.createdAt,
           body: messages.body,
+          spoolSegment: messages.spoolSegment,
+          spoolOffset: messages.spoolOffset,
+          size: messages.size,
           dsnRet: messages.dsnRet,
           dsnEnvid: messages.dsnEnvid,
           tlsTag: messages.tlsTag,
@@ -306,18 +353,26 @@ export class QueueStore {
       });
       byMessage.set(r.messageId, list);
     }
-    return bodies
-      .filter((m) => byMessage.has(m.id))
-      .map((m) => ({
-        messageId: m.id,
-        mailFrom: m.mailFrom,
-        createdAt: m.createdAt,
-        body: m.body,
-        dsnRet: m.dsnRet,
-        dsnEnvid: m.dsnEnvid,
-        tlsTag: m.tlsTag,
-        recipients: byMessage.get(m.id)!,
-      }));
+    // A body the collector moved meanwhile is missed here; the next sweep finds it.
+    const found = await Promise.all(
+      bodies.filter((m) => byMessage.has(m.id)).map(async (m) => ({ m, body: await this.bodyOf(m).catch((e) => (isMissingFile(e) ? undefined : Promise.reject(e))) })),
+    );
+    return found.flatMap(({ m, body }) =>
+      body === undefined
+        ? []
+        : [
+            {
+              messageId: m.id,
+              mailFrom: m.mailFrom,
+              createdAt: m.createdAt,
+              body,
+              dsnRet: m.dsnRet,
+              dsnEnvid: m.dsnEnvid,
+              tlsTag: m.tlsTag,
+              recipients: byMessage.get(m.id)!,
+            },
+          ],
+    );
   }
 
   /**
@@ -348,8 +403,8 @@ export class QueueStore {
     }
     statements.push(...dropFinishedBodies(settled.map((s) => s.messageId)));
     const created = settled.flatMap((s) => (s.dsn ? [{ id: newId(now), message: s.dsn }] : []));
-    if (created.length > 0) statements.push(...messageInserts(created, now));
-    await this.writeBatch(statements);
+    if (created.length > 0) await this.writeMessages(created, statements);
+    else await this.writeBatch(statements);
     return created.map((c) => c.id);
   }
 
@@ -375,6 +430,42 @@ export class QueueStore {
       { sql: `DELETE FROM messages WHERE id IN (${list}) AND NOT EXISTS (SELECT 1 FROM recipients AS r WHERE r.message_id = messages.id)`, args: ids },
     ]);
     return ids.length;
+  }
+
+  /** For each spool segment that rows still refer to: how many bodies and bytes (from the messages_spool index alone). */
+  async spoolUsage(): Promise<Map<number, { bodies: number; bytes: number }>> {
+    const result = await this.database.client.execute(
+      "SELECT spool_segment, count(*) AS bodies, sum(size) AS bytes FROM messages WHERE spool_segment IS NOT NULL GROUP BY spool_segment",
+    );
+    return new Map(result.rows.map((r) => [Number(r.spool_segment), { bodies: Number(r.bodies), bytes: Number(r.bytes) }]));
+  }
+
+  /**
+   * Copy up to `limit` of the bodies still in `segment` to the active one and
+   * point their rows there; returns how many were found. A row changed
+   * meanwhile (its message finished) keeps its value and the copy is simply
+   * never referred to.
+   */
+  async moveBodies(segment: number, limit: number): Promise<number> {
+    const found = await this.database.client.execute({
+      sql: "SELECT id, spool_offset, size FROM messages WHERE spool_segment = ? LIMIT ?",
+      args: [segment, limit],
+    });
+    if (found.rows.length === 0) return 0;
+    const from = found.rows.map((r) => ({ id: String(r.id), segment, offset: Number(r.spool_offset), length: Number(r.size) }));
+    const bodies = await Promise.all(from.map((ref) => this.spool.read(ref)));
+    const to = await this.spool.append(bodies);
+    try {
+      await this.writeBatch(
+        from.map((old, i) => ({
+          sql: "UPDATE messages SET spool_segment = ?, spool_offset = ? WHERE id = ? AND spool_segment = ? AND spool_offset = ?",
+          args: [to[i]!.segment, to[i]!.offset, old.id, old.segment, old.offset],
+        })),
+      );
+    } finally {
+      this.spool.settle(to);
+    }
+    return from.length;
   }
 
   async messageView(id: string) {

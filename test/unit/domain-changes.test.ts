@@ -11,6 +11,7 @@ import { openDatabase, type Database } from "../../src/queue/database.ts";
 import { DomainStore } from "../../src/queue/domains.ts";
 import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
+import { BodySpool } from "../../src/queue/spool.ts";
 import { QueueStore } from "../../src/queue/store.ts";
 
 const T0 = Date.UTC(2026, 4, 18, 12);
@@ -53,7 +54,7 @@ async function fresh() {
     checkIntervalMs: 600_000,
   };
   const service = new DomainService(options);
-  const queue = new QueueStore(database, clock, "test");
+  const queue = new QueueStore(database, await BodySpool.open(join(dir, "spool")), clock, "test");
   const events = async () => (await queue.listEvents(0, 1000)).filter((e) => e.type === "domain_changed");
   const publishAll = async (domain: string) => {
     for (const r of (await service.get(domain))!.records) if (r.required && r.type === "TXT") zone.set(r.name, [r.value]);

@@ -12,6 +12,7 @@ import { openDatabase, type Database } from "../../src/queue/database.ts";
 import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
 import type { Claim, NewMessage } from "../../src/queue/records.ts";
+import { BodySpool } from "../../src/queue/spool.ts";
 import { QueueStore } from "../../src/queue/store.ts";
 
 const T0 = 1_700_000_000_000;
@@ -39,7 +40,7 @@ async function fresh(delayWarningAfter = 4 * HOUR) {
   opened.push(database);
   await applyMigrations(database.client, migrationFiles(), T0);
   const clock = new FakeClock();
-  const store = new QueueStore(database, clock, "node-a");
+  const store = new QueueStore(database, await BodySpool.open(join(dir, "spool")), clock, "node-a");
   const recorder = new OutcomeRecorder({
     store,
     clock,
@@ -157,9 +158,9 @@ describe("DsnSweeper: one DSN per message, atomically", () => {
     await report(recorder, [b!, ok!], [bounced("b@two.example"), delivered("ok@two.example")]);
     assert.equal(await sweeper.sweep(), 1);
     assert.equal(await sweeper.sweep(), 0, "the marks went with the DSN");
-    const dsns = await rows("SELECT id, mail_from, source, body FROM messages WHERE source = 'bounce'");
+    const dsns = await rows("SELECT id, mail_from, source FROM messages WHERE source = 'bounce'");
     assert.equal(dsns.length, 1);
-    const dsn = text(new Uint8Array(dsns[0]!.body as ArrayBuffer));
+    const dsn = text((await store.loadMessage(String(dsns[0]!.id)))!.body);
     assert.deepEqual([...dsn.matchAll(/^Final-Recipient: rfc822; (\S+)\r$/gm)].map((m) => m[1]), ["a@one.example", "b@two.example"]);
     assert.match(dsn, /^Remote-MTA: dns; mx\.d\.example\r$/m);
     const [rcpt] = await rows("SELECT address, domain, state FROM recipients WHERE message_id != ?", [id]);
@@ -184,7 +185,7 @@ describe("DsnSweeper: one DSN per message, atomically", () => {
     const claims = await store.claimDue(10, LEASE);
     await report(recorder, claims, [deferred("a@d.example")]);
     assert.equal(await sweeper.sweep(), 1);
-    const dsn = text(new Uint8Array((await rows("SELECT body FROM messages WHERE source = 'bounce'"))[0]!.body as ArrayBuffer));
+    const dsn = text((await store.loadMessage(String((await rows("SELECT id FROM messages WHERE source = 'bounce'"))[0]!.id)))!.body);
     assert.match(dsn, /^Action: delayed\r$/m);
     assert.match(dsn, /^Status: 4\.3\.0\r$/m);
     assert.match(dsn, /^Will-Retry-Until: Sun, 19 Nov 2023 22:13:20 \+0000\r$/m);

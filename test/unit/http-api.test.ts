@@ -21,6 +21,7 @@ import { CredentialStore } from "../../src/queue/credentials.ts";
 import { openDatabase, type Database } from "../../src/queue/database.ts";
 import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
+import { BodySpool } from "../../src/queue/spool.ts";
 import { QueueStore } from "../../src/queue/store.ts";
 
 const ADMIN_TOKEN = "admin-token-for-tests";
@@ -59,7 +60,7 @@ async function harness(overrides: Partial<HttpDeps> = {}): Promise<Harness> {
   const database: Database = await openDatabase(`file:${join(dir, "relay.db")}`);
   const clock = new FakeClock();
   await applyMigrations(database.client, migrationFiles(), clock.now());
-  const store = new QueueStore(database, clock, "node-test");
+  const store = new QueueStore(database, await BodySpool.open(join(dir, "spool")), clock, "node-test");
   const credentials = new CredentialStore(database, clock);
   const ingress = new Ingress({ store, clock, hostname: "relay.test", onEnqueued: () => {} });
   const app = createHttpApp({

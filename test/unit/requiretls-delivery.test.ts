@@ -266,7 +266,8 @@ describe("DSNs about tagged mail (RFC 8689 5, 6)", () => {
 describe("the received event of REQUIRETLS mail", () => {
   it("says require_tls: true; other mail says nothing of it", () => {
     const base = { mailFrom: "a@b.test", recipients: [{ address: "u@c.test", domain: "c.test" }], body: bytes("x"), source: "smtp" as const };
-    const statements = messageInserts([{ id: "m1", message: { ...base, tlsTag: "requiretls" } }, { id: "m2", message: base }], 0);
+    const inSpool = { segment: 1, offset: 0, length: 1 };
+    const statements = messageInserts([{ id: "m1", message: { ...base, tlsTag: "requiretls" } }, { id: "m2", message: base }], [inSpool, inSpool], 0);
     const events = statements.find((s) => typeof s !== "string" && s.sql.startsWith("INSERT INTO events"));
     const data = ((events as { args: unknown[] }).args.filter((a) => typeof a === "string" && a.startsWith("{")) as string[]).map((d) => JSON.parse(d));
     assert.deepEqual(data.map((d) => d.require_tls), [true, undefined]);

@@ -14,6 +14,7 @@ import { openDatabase, type Database } from "../../src/queue/database.ts";
 import { DomainStore } from "../../src/queue/domains.ts";
 import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
+import { BodySpool } from "../../src/queue/spool.ts";
 import { QueueStore } from "../../src/queue/store.ts";
 
 const T0 = Date.UTC(2026, 4, 18, 12);
@@ -24,13 +25,13 @@ after(async () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-async function database(): Promise<Database> {
+async function database(): Promise<Database & { spool: BodySpool }> {
   const dir = mkdtempSync(join(tmpdir(), "relay-sender-policy-"));
   dirs.push(dir);
   const db = await openDatabase(`file:${join(dir, "relay.db")}`);
   opened.push(db);
   await applyMigrations(db.client, migrationFiles(), T0);
-  return db;
+  return { ...db, spool: await BodySpool.open(join(dir, "spool")) };
 }
 
 const facts = (over: Partial<SenderFacts>): SenderFacts => ({
@@ -145,7 +146,7 @@ describe("Ingress: the policy before anything is stored, the return path decided
   async function ingress(options: { mode?: "verified" | "any"; verified?: string[]; bounceDomain?: string } = {}) {
     const db = await database();
     const clock = { now: () => T0 };
-    const store = new QueueStore(db, clock, "node");
+    const store = new QueueStore(db, db.spool, clock, "node");
     const verified = new Set(options.verified ?? []);
     const ingress = new Ingress({
       store,

@@ -1,0 +1,124 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { BodySpool } from "../../src/queue/spool.ts";
+
+const dirs: string[] = [];
+const spools: BodySpool[] = [];
+after(async () => {
+  for (const s of spools) await s.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+async function open(dir = fresh(), segmentBytes?: number): Promise<BodySpool> {
+  const spool = await BodySpool.open(dir, segmentBytes);
+  spools.push(spool);
+  return spool;
+}
+
+function fresh(): string {
+  const dir = mkdtempSync(join(tmpdir(), "relay-spool-"));
+  dirs.push(dir);
+  return join(dir, "spool");
+}
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+describe("BodySpool", () => {
+  it("appends bodies one after the other and reads each back exactly", async () => {
+    const spool = await open();
+    const refs = await spool.append([bytes("first"), bytes(""), bytes("second body")]);
+    assert.deepEqual(
+      refs.map((r) => [r.offset, r.length]),
+      [
+        [0, 5],
+        [5, 0],
+        [5, 11],
+      ],
+    );
+    const more = await spool.append([bytes("third")]);
+    assert.equal(more[0]!.offset, 16);
+    assert.equal(new Set([...refs, ...more].map((r) => r.segment)).size, 1);
+    assert.deepEqual(await Promise.all([...refs, ...more].map(async (r) => text(await spool.read(r)))), ["first", "", "second body", "third"]);
+    const file = readFileSync(join(spool.dir, readdirSync(spool.dir)[0]!), "latin1");
+    assert.equal(file, "firstsecond bodythird", "nothing but the bodies on disk");
+  });
+
+  it("starts a new segment when the active one would grow past its size, and for a body larger than a segment", async () => {
+    const spool = await open(fresh(), 10);
+    const [a] = await spool.append([bytes("12345678")]);
+    const [b] = await spool.append([bytes("abc")]);
+    const [c] = await spool.append([bytes("a body longer than ten")]);
+    assert.notEqual(a!.segment, b!.segment);
+    assert.notEqual(b!.segment, c!.segment);
+    assert.equal(c!.offset, 0);
+    assert.equal(text(await spool.read(c!)), "a body longer than ten");
+    assert.deepEqual(spool.segments(), [a!.segment, b!.segment, c!.segment]);
+    assert.equal(spool.activeSegment, c!.segment);
+  });
+
+  it("never appends to a segment an earlier run left (its tail may hold half a write)", async () => {
+    const dir = fresh();
+    const first = await open(dir);
+    const [old] = await first.append([bytes("kept")]);
+    await first.close();
+    writeFileSync(join(dir, readdirSync(dir)[0]!), "keptHALF-WRITTEN");
+    const second = await open(dir);
+    assert.deepEqual(second.segments(), [old!.segment]);
+    const [fresh1] = await second.append([bytes("new")]);
+    assert.ok(fresh1!.segment > old!.segment);
+    assert.equal(fresh1!.offset, 0);
+    assert.equal(text(await second.read(old!)), "kept");
+    assert.equal(text(await second.read(fresh1!)), "new");
+  });
+
+  it("reads past the end of a segment as an error, not as short bytes", async () => {
+    const spool = await open();
+    const [ref] = await spool.append([bytes("short")]);
+    await assert.rejects(spool.read({ ...ref!, length: 50 }), /ends before/);
+    await assert.rejects(spool.read({ segment: 999, offset: 0, length: 1 }), { code: "ENOENT" });
+  });
+
+  it("removes only closed segments that are settled and not being read", async () => {
+    const spool = await open(fresh(), 4);
+    const first = await spool.append([bytes("aaaa")]);
+    assert.equal(await spool.remove(first[0]!.segment), false, "the active segment takes appends");
+    const second = await spool.append([bytes("bbbb")]);
+    assert.equal(await spool.remove(first[0]!.segment), false, "its write is not settled: rows may not be visible yet");
+    spool.settle(first);
+    const reading = spool.read(first[0]!);
+    assert.equal(await spool.remove(first[0]!.segment), false, "a read is under way");
+    assert.equal(text(await reading), "aaaa");
+    assert.equal(await spool.remove(first[0]!.segment), true);
+    assert.deepEqual(spool.segments(), [second[0]!.segment]);
+    assert.deepEqual(readdirSync(spool.dir).length, 1);
+    await assert.rejects(spool.read(first[0]!), { code: "ENOENT" });
+  });
+
+  it("tells whether a segment took an append since a point in the sequence", async () => {
+    const spool = await open(fresh(), 4);
+    const first = await spool.append([bytes("aaaa")]);
+    const segment = first[0]!.segment;
+    assert.equal(spool.touchedSince(segment, spool.sequence), true, "unsettled");
+    spool.settle(first);
+    const mark = spool.sequence;
+    assert.equal(spool.touchedSince(segment, mark), false);
+    assert.equal(spool.touchedSince(segment, mark - 1), true, "settled after the earlier mark");
+  });
+
+  it("after a failed write, the next append goes to a new segment", async () => {
+    const spool = await open();
+    const first = await spool.append([bytes("one")]);
+    spool.settle(first);
+    const a = first[0];
+    const notBytes = { byteLength: 3 } as Uint8Array; // writev refuses it: a failed write without a full disk
+    await assert.rejects(spool.append([notBytes]));
+    const [b] = await spool.append([bytes("two")]);
+    assert.ok(b!.segment > a!.segment);
+    assert.equal(text(await spool.read(b!)), "two");
+    assert.equal(await spool.remove(a!.segment), true, "the failed append was settled: nothing refers to it");
+  });
+});
