@@ -19,10 +19,11 @@ import type { Resolver } from "../dns/resolver.ts";
 import type { Logger } from "../events/log.ts";
 import type { DkimKeyInfo, DomainStore, SendingDomainRecord } from "../queue/domains.ts";
 import { defaultSelector, DKIM_ALGORITHMS, generateDkimKey, selectorProblem, type DkimAlgorithm } from "./dkim-keys.ts";
-import { fromDomain, signMessage, type SigningKey } from "./dkim-sign.ts";
+import { signMessage, type SigningKey } from "./dkim-sign.ts";
 import { domainChanges } from "./domain-changes.ts";
 import { checkDomain, type DomainCheckReport } from "./domain-check.ts";
 import { dkimRecordToPublish, recordsToPublish, type RecordToPublish } from "./domain-records.ts";
+import { fromDomain } from "./from-domain.ts";
 import { domainAllowed, normalizeDomains } from "./users.ts";
 import { newId } from "../core/id.ts";
 

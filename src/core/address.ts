@@ -24,17 +24,25 @@ export const MAX_DOMAIN_OCTETS = 255;
 export const MAX_PATH_OCTETS = 256;
 
 const encoder = new TextEncoder();
-const octets = (s: string): number => encoder.encode(s).length;
-const ATEXT = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]$/;
+const ASCII = /^[\x00-\x7f]*$/;
+const octets = (s: string): number => (ASCII.test(s) ? s.length : encoder.encode(s).length);
 
-function isAtext(ch: string, utf8: boolean): boolean {
-  return ATEXT.test(ch) || (utf8 && ch.codePointAt(0)! > 0x7f);
-}
+/**
+ * Character classes of RFC 5321 4.1.2, tested on UTF-16 code units: with
+ * SMTPUTF8 every unit from 0x80 up is allowed, and so every code point
+ * above 0x7f (RFC 6531 3.3), a surrogate pair as much as a lone half.
+ */
+const ATEXT = String.raw`A-Za-z0-9!#$%&'*+\-/=?^_\`{|}~`;
+const NON_ASCII = String.raw`\x80-\uffff`;
+const DOT_STRING = new RegExp(String.raw`^[${ATEXT}]+(?:\.[${ATEXT}]+)*$`);
+const DOT_STRING_UTF8 = new RegExp(String.raw`^[${ATEXT}${NON_ASCII}]+(?:\.[${ATEXT}${NON_ASCII}]+)*$`);
+/** A label's characters: letters, digits, hyphens (where hyphens may stand is checked apart). */
+const LDH = /^[A-Za-z0-9-]+$/;
+const LDH_UTF8 = new RegExp(String.raw`^[A-Za-z0-9${NON_ASCII}-]+$`);
 
 /** Dot-string = Atom *("." Atom) (RFC 5321 4.1.2). */
 export function isDotString(s: string, utf8 = false): boolean {
-  if (s === "") return false;
-  return s.split(".").every((atom) => atom !== "" && [...atom].every((ch) => isAtext(ch, utf8)));
+  return (utf8 ? DOT_STRING_UTF8 : DOT_STRING).test(s);
 }
 
 /** Parse "local@domain" (no angle brackets). */
@@ -107,8 +115,7 @@ function checkDomain(domain: string, utf8: boolean): string | undefined {
     if (label === "") return `empty label in domain "${domain}"`;
     if (octets(label) > 63) return `label "${label}" longer than 63 octets`;
     // sub-domain = Let-dig [Ldh-str] (RFC 5321 4.1.2); U-labels with SMTPUTF8 (RFC 6531).
-    const ok = [...label].every((ch) => /[A-Za-z0-9-]/.test(ch) || (utf8 && ch.codePointAt(0)! > 0x7f));
-    if (!ok || label.startsWith("-") || label.endsWith("-")) return `invalid domain label "${label}"`;
+    if (!(utf8 ? LDH_UTF8 : LDH).test(label) || label.startsWith("-") || label.endsWith("-")) return `invalid domain label "${label}"`;
   }
   return undefined;
 }

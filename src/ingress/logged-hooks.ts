@@ -8,12 +8,19 @@ import type { SmtpServerHooks } from "../smtp/server/index.ts";
 export function loggedHooks(hooks: SmtpServerHooks, log: Logger): SmtpServerHooks {
   const wrapped: Record<string, unknown> = {};
   for (const [name, hook] of Object.entries(hooks) as [string, (...args: unknown[]) => Promise<unknown>][]) {
-    wrapped[name] = async (...args: unknown[]) => {
+    const logged = (error: unknown): unknown => {
+      log("error", `SMTP ${name} failed`, { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+      return error;
+    };
+    const rethrow = (error: unknown): never => {
+      throw logged(error);
+    };
+    // The hook's own promise, with the log on its rejection: no async wrapper and its extra promise per call.
+    wrapped[name] = (...args: unknown[]) => {
       try {
-        return await hook(...args);
+        return hook(...args).then(undefined, rethrow);
       } catch (error) {
-        log("error", `SMTP ${name} failed`, { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
-        throw error;
+        return Promise.reject(logged(error));
       }
     };
   }

@@ -1,4 +1,4 @@
-import { fromDomain } from "../auth/dkim-sign.ts";
+import { fromDomain } from "../auth/from-domain.ts";
 import type { Clock } from "../core/clock.ts";
 import { newId } from "../core/id.ts";
 import { returnPathDomainFor } from "../delivery/return-path.ts";

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { formatMailbox, isIPv6, parseMailbox } from "../../src/core/address.ts";
+import { formatMailbox, isDotString, isIPv6, parseMailbox } from "../../src/core/address.ts";
 
 const ok = (text: string, utf8 = false) => {
   const r = parseMailbox(text, { utf8 });
@@ -75,3 +75,52 @@ describe("parseMailbox (RFC 5321 4.1.2)", () => {
     bad("a\u0000b@x.test", /not a dot-atom/, true);
   });
 });
+
+describe("the character rules, as they were written per character", () => {
+  /** Each code point checked on its own, with the string split on dots: the definitions of RFC 5321 4.1.2 as read. */
+  const atext = (ch: string, utf8: boolean) => /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]$/.test(ch) || (utf8 && ch.codePointAt(0)! > 0x7f);
+  const dotString = (s: string, utf8: boolean) => s !== "" && s.split(".").every((atom) => atom !== "" && [...atom].every((ch) => atext(ch, utf8)));
+  const labelChars = (label: string, utf8: boolean) => [...label].every((ch) => /[A-Za-z0-9-]/.test(ch) || (utf8 && ch.codePointAt(0)! > 0x7f));
+  const octets = (s: string) => new TextEncoder().encode(s).length;
+
+  let seed = 5;
+  const next = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
+  const pieces = ["a", "Z", "0", "-", "_", ".", ".", "!", "~", "`", "{", " ", "\"", "\\", "@", "é", "\u0080", "\uffff", "\u{1f600}", "\ud800", "\udc00", "\u0000", "\u007f"];
+  const text = () => {
+    let t = "";
+    for (let k = next(7); k >= 0; k--) t += pieces[next(pieces.length)];
+    return t;
+  };
+
+  it("a dot-string is what it was, with and without SMTPUTF8", () => {
+    let yes = 0;
+    for (let i = 0; i < 30_000; i++) {
+      const s = text();
+      for (const utf8 of [false, true]) {
+        const expected = dotString(s, utf8);
+        if (expected) yes++;
+        assert.equal(isDotString(s, utf8), expected, `${JSON.stringify(s)} utf8=${utf8}`);
+      }
+    }
+    assert.ok(yes > 1_000, `only ${yes} dot-strings`);
+  });
+
+  it("domain labels and octet counts are what they were", () => {
+    for (let i = 0; i < 30_000; i++) {
+      const label = text().replaceAll(".", "").replaceAll("@", "") || "a";
+      // With SMTPUTF8: without it, non-ASCII is refused before any label is read.
+      const result = parseMailbox(`u@${label}.test`, { utf8: true });
+      const expected = octets(label) > 63 ? /longer than 63/ : !labelChars(label, true) || label.startsWith("-") || label.endsWith("-") ? /invalid domain label/ : undefined;
+      if (expected) assert.match(result.ok ? "ok" : result.error, expected, JSON.stringify(label));
+      else assert.ok(result.ok, JSON.stringify(label));
+    }
+    assert.ok(parseMailbox(`${"\ud800".repeat(21)}@x.test`, { utf8: true }).ok, "a lone surrogate is three octets (as U+FFFD): 63");
+    assert.match((parseMailbox(`${"\ud800".repeat(22)}@x.test`, { utf8: true }) as { error: string }).error, /local part longer than 64/, "66 octets");
+    assert.ok(parseMailbox(`u@${"é".repeat(31)}a.test`, { utf8: true }).ok, "63 octets");
+    assert.match((parseMailbox(`u@${"é".repeat(32)}.test`, { utf8: true }) as { error: string }).error, /longer than 63/, "64 octets");
+    assert.match((parseMailbox(`u@${"\u{1f600}".repeat(16)}.test`, { utf8: true }) as { error: string }).error, /longer than 63/, "four octets each: 64");
+    assert.ok(parseMailbox(`${"\u{1f600}".repeat(16)}@x.test`, { utf8: true }).ok, "a 64-octet local part");
+    assert.match((parseMailbox(`${"\u{1f600}".repeat(16)}a@x.test`, { utf8: true }) as { error: string }).error, /local part longer than 64/);
+  });
+});
+

@@ -1,6 +1,13 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { cidrContains, ipToBigInt, parseCidr, type Cidr } from "../../src/core/cidr.ts";
+import { isIP } from "node:net";
+import { cidrContains, ipToBigInt, ipv4Number, parseCidr, type Cidr } from "../../src/core/cidr.ts";
+
+/** Seeded (an LCG), so that a failure can be replayed. */
+function random(seed: number): (n: number) => number {
+  let s = seed;
+  return (n) => ((s = (s * 1103515245 + 12345) % 2147483648), s % n);
+}
 
 const cidr = (text: string): Cidr => {
   const c = parseCidr(text);
@@ -128,5 +135,47 @@ describe("parseCidr / cidrContains", () => {
     assert.ok(cidrContains(list, "10.1.1.1"));
     assert.ok(cidrContains(list, "2001:db8::5"));
     assert.ok(!cidrContains(list, "192.0.2.1"));
+  });
+});
+
+describe("IPv4 without BigInt", () => {
+  it("reads exactly what isIP calls IPv4, plain or IPv4-mapped, as a 32-bit number", () => {
+    assert.equal(ipv4Number("127.0.0.1"), 0x7f000001);
+    assert.equal(ipv4Number("::ffff:255.255.255.255"), 0xffffffff);
+    assert.equal(ipv4Number("0.0.0.0"), 0);
+    for (const text of ["01.2.3.4", "1.2.3", "1.2.3.4.", ".1.2.3.4", "256.1.1.1", "1.2.3.4 ", "::FFFF:1.2.3.4", "::ffff:7f00:1", "1..2.3", ""]) {
+      assert.equal(ipv4Number(text), undefined, text);
+    }
+    const next = random(11);
+    const octets = ["0", "1", "9", "25", "99", "100", "199", "249", "255", "256", "300", "00", "010", "1000", "", "a", " 1"];
+    const separators = [".", ".", ".", ".", ".", "..", ":", ""];
+    const pick = (list: string[]) => list[next(list.length)]!;
+    let valid = 0;
+    for (let i = 0; i < 50_000; i++) {
+      let text = pick(["", "", "::ffff:", "::FFFF:", "::"]);
+      for (let k = 0, parts = 3 + next(3); k < parts; k++) text += (k > 0 ? pick(separators) : "") + pick(octets);
+      const plain = text.startsWith("::ffff:") ? text.slice(7) : text;
+      const expected = isIP(plain) === 4 ? Number(ipToBigInt(text)! & 0xffffffffn) : undefined;
+      if (expected !== undefined) valid++;
+      assert.equal(ipv4Number(text), expected, JSON.stringify(text));
+    }
+    assert.ok(valid > 500, `only ${valid} of the cases are IPv4`);
+  });
+
+  it("a range holds the IPv4 addresses its 128-bit form holds, for IPv4 and IPv6 ranges alike", () => {
+    const ranges = [
+      "0.0.0.0/0", "10.0.0.0/8", "10.1.2.3/32", "128.0.0.0/1", "127.0.0.0/8", "192.0.2.0/24", "0.0.0.0/31",
+      "::/0", "::/95", "::ffff:0:0/96", "::ffff:0:0/97", "::ffff:10.0.0.0/104", "::ffff:255.255.255.255/128", "::1/128", "2001:db8::/32", "::fffe:0:0/96",
+    ].map(cidr);
+    assert.equal(cidr("2001:db8::/32").v4, undefined, "an IPv6 range outside ::ffff:0:0/96 holds no IPv4 address");
+    const next = random(12);
+    const octet = () => [0, 1, 2, 3, 10, 127, 128, 192, 254, 255][next(10)]!;
+    for (let i = 0; i < 20_000; i++) {
+      const address = `${next(2) ? "::ffff:" : ""}${octet()}.${octet()}.${octet()}.${octet()}`;
+      const value = ipToBigInt(address)!;
+      for (const range of ranges) {
+        assert.equal(cidrContains([range], address), (value & range.mask) === range.base, `${address} in ${range.text}`);
+      }
+    }
   });
 });

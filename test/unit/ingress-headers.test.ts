@@ -5,6 +5,28 @@ import { hasHeader, headerSectionEnd, prependHeaders } from "../../src/ingress/h
 const bytes = (s: string) => new TextEncoder().encode(s);
 const str = (b: Uint8Array) => new TextDecoder().decode(b);
 
+/** Seeded (mulberry32), so that a failure can be replayed. */
+function random(seed: number): (n: number) => number {
+  let a = seed;
+  return (n) => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
+  };
+}
+
+/** Short messages made of what header reading turns on: CR, LF, blanks, ":", "Date" in pieces and cases, a non-ASCII byte. */
+function messages(seed: number, count: number): Uint8Array[] {
+  const next = random(seed);
+  const pieces = ["Date", "DATE", "date", "Da", "te", "-", ":", " ", "\t", "\r\n", "\r\n", "\r", "\n", "x", "\xc4"];
+  return Array.from({ length: count }, () => {
+    let text = "";
+    for (let k = next(10); k >= 0; k--) text += pieces[next(pieces.length)];
+    return Uint8Array.from(text, (c) => c.charCodeAt(0));
+  });
+}
+
 describe("headerSectionEnd", () => {
   it("is the offset just after the blank line", () => {
     const m = "Subject: a\r\nFrom: b@x.test\r\n\r\nbody\r\n";
@@ -30,6 +52,15 @@ describe("headerSectionEnd", () => {
   it("a message that starts with the blank line has an empty header section", () => {
     assert.equal(headerSectionEnd(bytes("\r\nSubject: in the body\r\n")), 2);
     assert.equal(headerSectionEnd(bytes("\r\n")), 2);
+  });
+
+  it("is the first CRLF CRLF found byte by byte", () => {
+    const byteByByte = (m: Uint8Array) => {
+      if (m[0] === 13 && m[1] === 10) return 2;
+      for (let i = 0; i + 3 < m.length; i++) if (m[i] === 13 && m[i + 1] === 10 && m[i + 2] === 13 && m[i + 3] === 10) return i + 4;
+      return m.length;
+    };
+    for (const m of messages(1, 20_000)) assert.equal(headerSectionEnd(m), byteByByte(m), JSON.stringify(str(m)));
   });
 
   it("bare LFs do not end the header section", () => {
@@ -68,6 +99,20 @@ describe("hasHeader", () => {
 
   it("an empty header section has no fields", () => {
     assert.ok(!hasHeader(bytes("\r\nDate: now\r\n"), "Date"));
+  });
+
+  it("agrees with the pattern /(^|\\r\\n)name[ \\t]*:/i over the header section", () => {
+    const byPattern = (m: Uint8Array, name: string) =>
+      new RegExp(`(^|\\r\\n)${name}[ \\t]*:`, "i").test(new TextDecoder("latin1").decode(m.subarray(0, headerSectionEnd(m))));
+    let found = 0;
+    for (const m of messages(2, 20_000)) {
+      for (const name of ["Date", "DATE", "D", "Da-te"]) {
+        const expected = byPattern(m, name);
+        if (expected) found++;
+        assert.equal(hasHeader(m, name), expected, `${name} in ${JSON.stringify(str(m))}`);
+      }
+    }
+    assert.ok(found > 500, `only ${found} of the cases have the field`);
   });
 });
 

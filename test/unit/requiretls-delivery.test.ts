@@ -15,6 +15,7 @@ import { SmtpChannel } from "../../src/delivery/smtp-channel.ts";
 import { TlsFallbackMemory } from "../../src/delivery/tls-memory.ts";
 import { tlsRuleFor } from "../../src/delivery/tls-rule.ts";
 import { DestinationUnreachable, type Payload, type RecipientResult, type Work } from "../../src/delivery/work.ts";
+import { headerSectionEnd } from "../../src/ingress/headers.ts";
 import { tlsTagOf } from "../../src/ingress/tls-tag.ts";
 import { messageInserts } from "../../src/queue/message-rows.ts";
 import type { Envelope, SmtpClientSession } from "../../src/smtp/client/index.ts";
@@ -45,6 +46,35 @@ describe("the tag a message gets at receipt (RFC 8689 4.1)", () => {
       "Subject: x\r\n\r\nTLS-Required: No\r\n",
     ];
     for (const message of cases) assert.equal(tlsTagOf(false, bytes(message)), undefined, JSON.stringify(message));
+  });
+
+  it("reads the field as the unfolded header section's lines, whatever the line ends and spacing", () => {
+    const byUnfolding = (message: Uint8Array) => {
+      const head = text(message.subarray(0, headerSectionEnd(message)));
+      const fields = [...head.replace(/\r\n(?=[ \t])/g, "").matchAll(/^TLS-Required[ \t]*:(.*)$/gim)].map((m) => m[1]!.trim());
+      return fields.length === 1 && /^No$/i.test(fields[0]!) ? "optional" : undefined;
+    };
+    for (const head of ["Subject: x\nTLS-Required: No", "Subject: x\rtls-required:No", "Subject: x\r\n TLS-Required: No", "TLS-Required: No\nTLS-Required: No"]) {
+      const message = bytes(`${head}\r\n\r\nbody\r\n`);
+      assert.equal(tlsTagOf(false, message), byUnfolding(message), JSON.stringify(head));
+    }
+    let seed = 7;
+    const next = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
+    const pick = (list: string[]) => list[next(list.length)]!;
+    let optional = 0;
+    for (let i = 0; i < 20_000; i++) {
+      let head = "";
+      for (let k = next(3); k >= 0; k--) {
+        head += pick(["", "", "X-", " ", "Subject: x\r\n"]) + pick(["TLS-Required", "tls-REQUIRED", "TLS-Req\r\n uired", "TLS_Required"]);
+        head += pick(["", " ", "\t", "\r\n "]) + pick([":", ":", ""]) + pick(["", " ", "\r\n\t"]) + pick(["No", "no", "NO ", "Yes", "No x", "N\r\n o"]);
+        head += pick(["\r\n", "\r\n", "\n", "\r"]);
+      }
+      const message = bytes(`${head}\r\n\r\nTLS-Required: No\r\n`);
+      const expected = byUnfolding(message);
+      if (expected === "optional") optional++;
+      assert.equal(tlsTagOf(false, message), expected, JSON.stringify(head));
+    }
+    assert.ok(optional > 100, `only ${optional} of the cases are tagged`);
   });
 });
 

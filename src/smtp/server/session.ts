@@ -5,6 +5,7 @@ import { MAX_SASL_LINE } from "../protocol/sasl.ts";
 import type { Body } from "./body.ts";
 import * as cmd from "./commands.ts";
 import { command, frame, PROGRESS, sasl, type Action } from "./dispatch.ts";
+import { IdleTimer } from "./idle-timer.ts";
 import type { ResolvedOptions, SessionInfo, SmtpServerHooks } from "./types.ts";
 
 /** Stop reading from the socket while this much input waits for a slow hook. */
@@ -31,7 +32,7 @@ export class Session implements cmd.CommandContext {
   #errors = 0;
   /** Commands in a row that did not move a transaction forward. */
   #idleCommands = 0;
-  #timer?: ReturnType<typeof setTimeout>;
+  readonly #idleTimer: IdleTimer;
   #deadline: ReturnType<typeof setTimeout>;
   #onClosed!: () => void;
 
@@ -46,6 +47,7 @@ export class Session implements cmd.CommandContext {
     this.#lines = new LineReader(Math.max(options.maxLineLength, MAX_SASL_LINE));
     this.closed = new Promise((resolve) => (this.#onClosed = resolve));
     const host = options.hostname;
+    this.#idleTimer = new IdleTimer(options.idleTimeoutMs, () => this.#onIdle());
     this.#deadline = setTimeout(() => this.#closeSoon(reply(421, "4.4.2", `${host} Session time limit exceeded, closing channel`)), options.maxSessionMs);
   }
 
@@ -61,7 +63,7 @@ export class Session implements cmd.CommandContext {
     }
     if (this.#ended) return;
     this.#write(`220 ${this.options.hostname} ESMTP\r\n`);
-    this.#resetTimer();
+    this.#idleTimer.touch();
     this.#socket.resume();
     void this.#pump();
   }
@@ -107,7 +109,7 @@ export class Session implements cmd.CommandContext {
 
   #onData = (chunk: Uint8Array): void => {
     if (this.#ended) return; // draining after our last reply
-    this.#resetTimer();
+    this.#idleTimer.touch();
     this.#lines.push(chunk);
     if (this.#lines.buffered > HIGH_WATER && !this.#body) this.#socket.pause();
     void this.#pump();
@@ -126,16 +128,13 @@ export class Session implements cmd.CommandContext {
   };
 
   #stopTimers(): void {
-    clearTimeout(this.#timer);
+    this.#idleTimer.stop();
     clearTimeout(this.#deadline);
   }
 
-  #resetTimer(): void {
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      if (this.#running) return this.#resetTimer(); // a hook is working; the client is not idle
-      this.end(reply(421, "4.4.2", `${this.options.hostname} Timeout exceeded, closing channel`));
-    }, this.options.idleTimeoutMs);
+  #onIdle(): void {
+    if (this.#running) return this.#idleTimer.touch(); // a hook is working; the client is not idle
+    this.end(reply(421, "4.4.2", `${this.options.hostname} Timeout exceeded, closing channel`));
   }
 
   #write(text: string): void {
@@ -240,6 +239,6 @@ export class Session implements cmd.CommandContext {
     this.state.greeted = false;
     this.state.tx = undefined;
     this.#lines.take();
-    this.#resetTimer();
+    this.#idleTimer.touch();
   }
 }
