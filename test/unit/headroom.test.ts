@@ -35,6 +35,19 @@ describe("headroom: header fields written in front of a message in place", () =>
     assert.ok(isSole(out));
   });
 
+  it("gives each message a buffer of its own, never a slice of a shared pool, as a plain byte array", () => {
+    const sizes = [0, 1, 100, 4095, 70_000];
+    const messages = sizes.map((size) => withHeadroom(size, 16));
+    messages.forEach((message, i) => {
+      assert.equal(message.byteOffset, 16);
+      assert.equal(message.buffer.byteLength, 16 + sizes[i]!, "the buffer holds the headroom and this message only");
+      assert.ok(message.buffer instanceof ArrayBuffer);
+      assert.equal(Object.getPrototypeOf(message), Uint8Array.prototype, "slice() copies, as on any Uint8Array");
+      assert.ok(isSole(message));
+    });
+    assert.equal(new Set(messages.map((message) => message.buffer)).size, sizes.length);
+  });
+
   it("a view that does not reach the end of its buffer, or starts elsewhere, is not the buffer's only message", () => {
     const message = withHeadroom(4, 8);
     assert.ok(!isSole(message.subarray(0, 3)));

@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { isSole } from "../../src/core/headroom.ts";
 import { ChunkReader, parseBdat } from "../../src/smtp/protocol/chunk-reader.ts";
 import { DataReader } from "../../src/smtp/protocol/data-reader.ts";
 import { MessageBuffer } from "../../src/smtp/protocol/message-buffer.ts";
@@ -22,6 +23,23 @@ function longLine(input: string, maxLineLength = 998): boolean {
   return [...verdicts][0]!;
 }
 
+/**
+ * DATA line-length verdict for `body` followed by the end of data, fed whole
+ * and in every possible two-piece split; every way must give the same verdict.
+ */
+function dataLongLine(body: string, maxLineLength = 998): boolean {
+  const all = bytes(`${body}.\r\n`);
+  const verdicts = new Set<boolean>();
+  for (let cut = 0; cut <= all.length; cut++) {
+    const d = new DataReader(1 << 20, maxLineLength);
+    const rest = d.push(all.subarray(0, cut)) ?? d.push(all.subarray(cut));
+    assert.ok(rest !== undefined, `ended (cut at ${cut})`);
+    verdicts.add(d.result().longLine);
+  }
+  assert.equal(verdicts.size, 1, "the verdict does not depend on where the input is split");
+  return [...verdicts][0]!;
+}
+
 describe("BDAT framing (RFC 3030)", () => {
   it("parses BDAT arguments", () => {
     assert.deepEqual(parseBdat("0 LAST"), { size: 0, last: true });
@@ -39,6 +57,16 @@ describe("BDAT framing (RFC 3030)", () => {
     assert.equal(text(m.bytes()), "ab\r\n.\r\n"); // no dot-unstuffing, no end marker
     const zero = new ChunkReader(0, m);
     assert.equal(zero.push(new Uint8Array(0))?.length, 0);
+  });
+
+  it("joins the chunks once into a buffer with room in front, every octet of the message written", () => {
+    const m = new MessageBuffer({ maxBytes: 10_000, maxLineLength: 998 });
+    const parts = Array.from({ length: 40 }, (_, i) => bytes(`${String.fromCharCode(65 + (i % 26)).repeat(i * 7 + 1)}\r\n`));
+    for (const part of parts) m.append(part);
+    const joined = m.bytes();
+    assert.equal(text(joined), parts.map(text).join(""));
+    assert.ok(isSole(joined));
+    assert.ok(joined.byteOffset > 0, "room in front for trace fields");
   });
 
   it("counts past the size limit without storing, and drops a refused chunk", () => {
@@ -74,6 +102,54 @@ describe("message line length (RFC 5322 2.1.1)", () => {
     };
     assert.equal(read("." + x(998)), false); // 999 on the wire, 998 in the message
     assert.equal(read(x(999)), true);
+  });
+
+  it("measures a line inside a run of whole lines, fed whole and split at every position", () => {
+    const around = (line: string) => `first\r\n${x(80)}\r\n${line}\r\n${x(80)}\r\nlast\r\n`;
+    assert.equal(dataLongLine(around(x(998))), false);
+    assert.equal(dataLongLine(around(x(999))), true);
+    assert.equal(dataLongLine(`${x(998)}\r\n`), false); // the first line of DATA
+    assert.equal(dataLongLine(`${x(999)}\r\n`), true);
+    assert.equal(dataLongLine(`a\r\n${x(999)}\r\n`), true); // the last line before the end
+    assert.equal(dataLongLine(`${x(10)}\r\n`, 10), false);
+    assert.equal(dataLongLine(`${x(11)}\r\n`, 10), true);
+  });
+
+  it("measures the line after a dot-stuffed line, and the dot-stuffed line itself unstuffed", () => {
+    assert.equal(dataLongLine(`..stuffed\r\n${x(998)}\r\nshort\r\n`), false);
+    assert.equal(dataLongLine(`..stuffed\r\n${x(999)}\r\nshort\r\n`), true);
+    assert.equal(dataLongLine(`a\r\n.${x(998)}\r\nb\r\n`), false); // 999 on the wire
+    assert.equal(dataLongLine(`a\r\n..${x(997)}\r\nb\r\n`), false); // "." + 997 in the message
+    assert.equal(dataLongLine(`a\r\n..${x(998)}\r\nb\r\n`), true); // "." + 998 in the message
+  });
+
+  it("measures across a bare CR as one line and ends a line at a bare LF", () => {
+    assert.equal(dataLongLine(`a\r\n${x(500)}\r${x(497)}\r\nb\r\n`), false); // 998 with the CR
+    assert.equal(dataLongLine(`a\r\n${x(500)}\r${x(498)}\r\nb\r\n`), true);
+    assert.equal(dataLongLine(`a\r\n${x(900)}\n${x(900)}\r\nb\r\n`), false);
+    assert.equal(dataLongLine(`a\r\n${x(900)}\n${x(999)}\r\nb\r\n`), true);
+    assert.equal(dataLongLine(`a\r\n${x(997)}\r\r\nb\r\n`), false); // a CR before the CRLF is content
+    assert.equal(dataLongLine(`a\r\n${x(998)}\r\r\nb\r\n`), true);
+  });
+
+  it("counts every line of a run, not only the first or the longest so far", () => {
+    assert.equal(dataLongLine(`${x(900)}\r\n${x(950)}\r\n${x(999)}\r\n${x(10)}\r\n`), true);
+    assert.equal(dataLongLine(`${x(999)}\r\n${x(10)}\r\n${x(20)}\r\n`), true);
+    assert.equal(dataLongLine(`${x(998)}\r\n${x(998)}\r\n${x(998)}\r\n`), false);
+  });
+
+  it("takes whole lines measured by the caller, continuing the line already begun", () => {
+    const m = new MessageBuffer({ maxBytes: 1 << 20, maxLineLength: 998 });
+    m.append(bytes(x(500)));
+    m.appendLines(bytes(`${x(498)}\r\n${x(998)}\r\n`), 498, 998);
+    assert.equal(m.longLine, false);
+    m.append(bytes(x(500)));
+    m.appendLines(bytes(`${x(499)}\r\n`), 499, 0);
+    assert.equal(m.longLine, true);
+    const later = new MessageBuffer({ maxBytes: 1 << 20, maxLineLength: 998 });
+    later.appendLines(bytes(`a\r\n${x(999)}\r\n`), 1, 999);
+    assert.equal(later.longLine, true);
+    assert.equal(later.size, 1004);
   });
 });
 

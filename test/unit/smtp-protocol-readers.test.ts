@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import { DataReader } from "../../src/smtp/protocol/data-reader.ts";
 import { LineReader, type LineEvent } from "../../src/smtp/protocol/line-reader.ts";
 
+const CR = 13;
+const LF = 10;
 const bytes = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
@@ -28,6 +30,17 @@ function everySplit(input: string, maxBytes: number, check: (message: string, re
     const r = d.result();
     check(text(r.message), text(rest), r);
   }
+}
+
+const concat = (...parts: Uint8Array[]) => new Uint8Array(parts.flatMap((part) => [...part]));
+
+/** Read DATA given as raw octets, split in two at `cut`; the reader must end. */
+function readSplit(all: Uint8Array, cut: number): { result: ReturnType<DataReader["result"]>; rest: Uint8Array } {
+  const d = new DataReader(1 << 20, 998);
+  const first = d.push(all.subarray(0, cut));
+  const rest = first === undefined ? d.push(all.subarray(cut)) : concat(first, all.subarray(cut));
+  assert.ok(rest !== undefined, `ended (cut at ${cut})`);
+  return { result: d.result(), rest };
 }
 
 describe("LineReader", () => {
@@ -91,6 +104,48 @@ describe("DataReader (RFC 5321 4.1.1.4, 4.5.2)", () => {
         assert.equal(rest, "NEXT");
         assert.equal(r.bareEol, true);
       });
+    }
+  });
+
+  it("ends at CRLF.CRLF after a run of whole lines, wherever the chunks split", () => {
+    const line = "x".repeat(76);
+    const body = `Subject: run\r\n\r\n${line}\r\n${line}\r\n..dot\r\n${line}\r\n`;
+    everySplit(`${body}.\r\nMAIL FROM:<a@b>\r\n`, 1000, (message, rest, r) => {
+      assert.equal(message, body.replace("..dot", ".dot"));
+      assert.equal(rest, "MAIL FROM:<a@b>\r\n");
+      assert.deepEqual([r.bareEol, r.longLine, r.size], [false, false, message.length]);
+    });
+  });
+
+  it("finds a bare CR or LF at any octet of a line inside a run of whole lines", () => {
+    // Octets around a line end that a word-at-a-time search could confuse with CR or LF.
+    for (const filler of [0x00, 0x09, 0x0b, 0x0c, 0x0e, 0x20, 0x7f, 0x80, 0x8a, 0x8d, 0xff]) {
+      for (const bare of [CR, LF]) {
+        for (let at = 0; at < 9; at++) {
+          const line = new Uint8Array(9).fill(filler);
+          line[at] = bare;
+          const body = concat(bytes("a\r\n"), line, bytes("\r\nb\r\n"));
+          const all = concat(body, bytes(".\r\n"));
+          for (const cut of [0, 3, 3 + at, 4 + at, all.length]) {
+            const { result, rest } = readSplit(all, cut);
+            const where = `${bare === CR ? "CR" : "LF"} at ${at} among 0x${filler.toString(16)}, cut at ${cut}`;
+            assert.equal(result.bareEol, true, where);
+            assert.deepEqual(result.message, body, where);
+            assert.equal(rest.length, 0, where);
+          }
+        }
+      }
+    }
+  });
+
+  it("copies lines holding every octet but CR and LF as they are, without a bare line end", () => {
+    const line = Uint8Array.from({ length: 256 }, (_, octet) => octet).filter((octet) => octet !== CR && octet !== LF);
+    const body = concat(line, bytes("\r\n"), line.subarray(1), bytes("\r\n"), line.subarray(3), bytes("\r\n"));
+    const all = concat(body, bytes(".\r\n"));
+    for (let cut = 0; cut <= all.length; cut++) {
+      const { result } = readSplit(all, cut);
+      assert.equal(result.bareEol, false, `cut at ${cut}`);
+      assert.deepEqual(result.message, body, `cut at ${cut}`);
     }
   });
 

@@ -56,6 +56,7 @@ export class DataReader {
    * after the terminating CRLF.CRLF (pipelined commands) once it ends.
    */
   push(chunk: Uint8Array): Uint8Array | undefined {
+    const lines = new ChunkLines(chunk);
     let i = 0;
     while (i < chunk.length && !this.#done) {
       const b = chunk[i]!;
@@ -67,17 +68,16 @@ export class DataReader {
             i++;
             break;
           }
-          // Fast path: whole clean lines copied in one piece (found with native searches).
-          const clean = cleanRun(chunk, i);
+          // Fast path: whole clean lines, copied in one piece and measured on the way.
+          const clean = lines.cleanRun(i);
           if (clean > i) {
-            this.#emit(chunk.subarray(i, clean));
-            this.#state = chunk[clean - 1] === LF ? State.LineStart : State.Middle;
+            this.#message.appendLines(chunk.subarray(i, clean), lines.firstLine, lines.longestLine);
+            this.#state = State.LineStart; // a run ends at a CRLF
             i = clean;
             break;
           }
-          // Fast path: copy a run of ordinary bytes.
-          let j = i;
-          while (j < chunk.length && chunk[j] !== CR && chunk[j] !== LF) j++;
+          // Fast path: copy a run of ordinary bytes, up to a bare CR or LF or the end of the chunk.
+          const j = lines.nextLineBreak(i);
           if (j > i) {
             this.#emit(chunk.subarray(i, j));
             this.#state = State.Middle;
@@ -138,21 +138,70 @@ export class DataReader {
 }
 
 /**
- * The end of the run from `start` made of whole lines that end in CRLF, with
- * no line starting with "." after the first: they can be copied as they are.
- * Stops before the first line that is not complete in this chunk, or that
- * needs the state machine (a dot at its start, a bare CR or LF).
+ * Line ends in one chunk, found four octets at a time in plain JavaScript:
+ * on lines of typical length (about 78 octets) that is faster than a native
+ * indexOf for each CR and each LF, whose cost per call outweighs the search.
  */
-function cleanRun(chunk: Uint8Array, start: number): number {
-  let end = start;
-  for (let lf = chunk.indexOf(LF, start); lf !== -1; lf = chunk.indexOf(LF, lf + 1)) {
-    if (lf === start || chunk[lf - 1] !== CR) return end;
-    const cr = chunk.indexOf(CR, end);
-    if (cr !== lf - 1) return end; // a bare CR inside the line
-    end = lf + 1;
-    if (chunk[end] === DOT) return end;
+class ChunkLines {
+  readonly #chunk: Uint8Array;
+  readonly #words: DataView;
+  /** Set by cleanRun: octets before the CRLF of the run's first line. */
+  firstLine = 0;
+  /** Set by cleanRun: the most octets before the CRLF of any later line in the run (0 if none). */
+  longestLine = 0;
+
+  constructor(chunk: Uint8Array) {
+    this.#chunk = chunk;
+    this.#words = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   }
-  return end;
+
+  /**
+   * The end of the run from `start` made of whole lines that end in CRLF, with
+   * no line starting with "." after the first: they can be copied as they are.
+   * Stops before the first line that is not complete in this chunk, or that
+   * needs the state machine (a dot at its start, a bare CR or LF). Every line
+   * end is found here, so the lines' lengths are kept for the line-length
+   * check instead of being searched for again.
+   */
+  cleanRun(start: number): number {
+    const chunk = this.#chunk;
+    this.firstLine = 0;
+    this.longestLine = 0;
+    let end = start;
+    for (;;) {
+      const lineBreak = this.nextLineBreak(end);
+      if (chunk[lineBreak] !== CR || chunk[lineBreak + 1] !== LF) return end;
+      const length = lineBreak - end;
+      if (end === start) this.firstLine = length;
+      else if (length > this.longestLine) this.longestLine = length;
+      end = lineBreak + 2;
+      if (chunk[end] === DOT) return end;
+    }
+  }
+
+  /** The first CR or LF at or after `from`, or the chunk's length if there is none. */
+  nextLineBreak(from: number): number {
+    const chunk = this.#chunk;
+    const length = chunk.length;
+    let at = from;
+    for (;;) {
+      while (at + 4 <= length && !hasOctetBelow14(this.#words.getUint32(at))) at += 4;
+      const wordEnd = Math.min(at + 4, length);
+      for (; at < wordEnd; at++) if (chunk[at] === CR || chunk[at] === LF) return at;
+      if (at >= length) return length;
+    }
+  }
+}
+
+/**
+ * Whether any of the four octets in `word` is below 14, so may be a CR (13)
+ * or LF (10): the "has less" bit trick. Subtracting 14 from every octet at
+ * once sets the top bit of the lowest octet below 14 (no borrow reaches it).
+ * With none below 14 nothing borrows, and a top bit comes only from an octet
+ * of 142 or more, whose own top bit `~word` masks out.
+ */
+function hasOctetBelow14(word: number): boolean {
+  return ((word - 0x0e0e0e0e) & ~word & 0x80808080) !== 0;
 }
 
 const CRLF = new Uint8Array([CR, LF]);

@@ -67,6 +67,24 @@ export class MessageBuffer {
   append(bytes: Uint8Array): void {
     if (bytes.length === 0) return;
     this.#measure(bytes);
+    this.#store(bytes);
+  }
+
+  /**
+   * Appends whole lines that each end in CRLF and hold no other CR or LF,
+   * measured by the caller as it found their ends, so they are not searched
+   * again: `firstLine` octets before the first CRLF (a continuation of the
+   * current line), and `longestLine` the longest of the lines after it.
+   */
+  appendLines(lines: Uint8Array, firstLine: number, longestLine: number): void {
+    const longest = Math.max(this.#line + firstLine, longestLine);
+    if (longest > this.limits.maxLineLength) this.#longLine = true;
+    this.#line = 0;
+    this.#lastCr = false;
+    this.#store(lines);
+  }
+
+  #store(bytes: Uint8Array): void {
     this.#size += bytes.length;
     const room = this.limits.maxBytes - this.#stored;
     if (room <= 0) return;
