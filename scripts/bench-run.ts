@@ -409,7 +409,7 @@ function relaySut(): RelaySut {
     name: "relay",
     port: PORT.relay,
     durability:
-      "message, recipients and 'received' events in one libSQL transaction (raw multi-row INSERTs, on the database worker thread; WAL, synchronous=FULL: fsync of the WAL) before 250; concurrent DATAs share a commit (group commit, up to 256 messages)",
+      "the bodies appended to a spool segment file opened O_DSYNC (on disk when the write returns), then message, recipients and 'received' events in one libSQL transaction (raw multi-row INSERTs, on the database worker thread; WAL, synchronous=FULL: fsync of the WAL) before 250; concurrent DATAs share the append and the commit (group commit, up to 256 messages)",
     concurrencyNote:
       "one process (Bun): SMTP sessions and the delivery scheduler on the main thread, libSQL on a worker thread; delivery: one pool per destination, default RELAY_DESTINATION_MAX_CONNECTIONS=10, RELAY_MESSAGES_PER_CONNECTION=100, outcomes group-committed",
     async start(target, tag) {

@@ -1,8 +1,9 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { createClient, type Client } from "@libsql/client";
+import { createClient, type Client, type InStatement, type TransactionMode } from "@libsql/client";
 import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
 import * as schema from "./schema.ts";
+import { writeSpoolFile, type SpoolWrite } from "./spool-file.ts";
 import { WorkerClient } from "./worker-client.ts";
 
 export type Db = LibSQLDatabase<typeof schema>;
@@ -10,6 +11,8 @@ export type Db = LibSQLDatabase<typeof schema>;
 export interface Database {
   readonly client: Client;
   readonly db: Db;
+  /** Write bodies into the spool, then (only if that succeeded) run the batch. */
+  batchAfterWrite(write: SpoolWrite, stmts: InStatement[], mode: TransactionMode): Promise<void>;
   /** Resolves once everything sent before it is written and the database is closed. */
   close(): Promise<void>;
 }
@@ -41,13 +44,26 @@ export async function openDatabase(url: string, authToken?: string): Promise<Dat
     const worker = await WorkerClient.open(path, FILE_PRAGMAS);
     // The worker client is the part of Client that drizzle and the store use.
     const client = worker as unknown as Client;
-    return { client, db: drizzle(client, { schema }), close: () => worker.close() };
+    return {
+      client,
+      db: drizzle(client, { schema }),
+      batchAfterWrite: async (write, stmts, mode) => void (await worker.batchAfterWrite(write, stmts, mode)),
+      close: () => worker.close(),
+    };
   }
   const client = createClient({ url, authToken });
   await client.execute("PRAGMA foreign_keys = ON");
+  // A write to the spool and a batch over the network cannot share a trip: one after the other.
+  let spoolWrites: Promise<unknown> = Promise.resolve();
   return {
     client,
     db: drizzle(client, { schema }),
+    batchAfterWrite: async (write, stmts, mode) => {
+      const written = spoolWrites.then(() => writeSpoolFile(write));
+      spoolWrites = written.catch(() => undefined);
+      await written;
+      await client.batch(stmts, mode);
+    },
     close: async () => client.close(),
   };
 }

@@ -4,6 +4,7 @@
  * go on while a commit reaches the disk.
  */
 import type { DbRequest, DbResponse, WireResult } from "./db-protocol.ts";
+import { SpoolFileWriter } from "./spool-file.ts";
 import { SqliteEngine } from "./sqlite-engine.ts";
 
 declare const self: {
@@ -30,6 +31,7 @@ function blobsOf(results: readonly WireResult[]): ArrayBuffer[] {
 }
 
 let engine: SqliteEngine | undefined;
+const spool = new SpoolFileWriter();
 
 function handle(request: DbRequest): WireResult[] {
   switch (request.op) {
@@ -41,8 +43,10 @@ function handle(request: DbRequest): WireResult[] {
     case "execute":
       return [engine!.execute(request.stmt)];
     case "batch":
+      if (request.write) spool.write(request.write);
       return engine!.batch(request.stmts, request.mode);
     case "close":
+      spool.close();
       engine?.close();
       engine = undefined;
       return [];

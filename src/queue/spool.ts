@@ -1,6 +1,7 @@
-import { close, constants, fsync, open, promises as fsp, read, writev } from "node:fs";
+import { close, open, read, promises as fsp } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import type { SpoolWrite } from "./spool-file.ts";
 
 /** Where one body lies: its segment file, the offset in it, and its length. */
 export interface BodyRef {
@@ -19,14 +20,9 @@ export const SEGMENT_BYTES = 32 * 1024 * 1024;
 /** Plain descriptors rather than FileHandles: a FileHandle that is collected unclosed is an error in Bun. */
 const openFile = promisify(open);
 const closeFile = promisify(close);
-const syncFile = promisify(fsync);
 
 function readAt(fd: number, into: Uint8Array, offset: number, length: number, position: number): Promise<number> {
   return new Promise((resolve, reject) => read(fd, into, offset, length, position, (error, n) => (error ? reject(error) : resolve(n))));
-}
-
-function writeAt(fd: number, parts: Uint8Array[], position: number): Promise<number> {
-  return new Promise((resolve, reject) => writev(fd, parts, position, (error, n) => (error ? reject(error) : resolve(n))));
 }
 
 /**
@@ -35,21 +31,22 @@ function writeAt(fd: number, parts: Uint8Array[], position: number): Promise<num
  * database file at checkpoint) and every byte of it passes through the
  * commit that a waiting SMTP client's 250 depends on; here a group of
  * bodies is one append with O_DSYNC (the data is on disk when the write
- * returns), and the database commit that follows carries only rows.
+ * returns), made right before the database commit that refers to it, which
+ * then carries only rows (src/queue/spool-file.ts does the writing).
  *
  * Bodies go one after the other into the active segment; a new segment
- * starts when it is full and at every start of the process (bytes a crash
- * left after the last completed write are never appended to). The queue
- * row names (segment, offset, length). A segment is removed once no row
- * refers to it (src/queue/spool-collector.ts decides when).
+ * starts when it is full, after a failed write, and at every start of the
+ * process (bytes a crash left after the last completed write are never
+ * appended to). The queue row names (segment, offset, length). A segment is
+ * removed once no row refers to it (src/queue/spool-collector.ts decides
+ * when).
  *
- * Appends are serialised. Every append must be settled (`settle`) once the
- * database write that refers to it has committed or failed: until then its
- * segment is never removed, because the rows that keep it alive may not be
- * visible yet.
+ * Every placed append must be settled (`settle`) once the database write
+ * that refers to it has committed or failed: until then its segment is
+ * never removed, because the rows that keep it alive may not be visible yet.
  */
 export class BodySpool {
-  #active: { segment: number; fd: number; size: number } | undefined;
+  #active: { segment: number; size: number } | undefined;
   #next: number;
   readonly #segments: Set<number>;
   readonly #readers = new Map<number, Promise<number>>();
@@ -58,7 +55,6 @@ export class BodySpool {
   /** Per segment, the sequence number of its last settled append. */
   readonly #lastSettled = new Map<number, number>();
   #sequence = 0;
-  #tail: Promise<unknown> = Promise.resolve();
 
   private constructor(
     readonly dir: string,
@@ -79,7 +75,7 @@ export class BodySpool {
     return new BodySpool(dir, segments, segmentBytes);
   }
 
-  /** A counter that moves with every settled append: what `settledSince` compares with. */
+  /** A counter that moves with every settled append: what `touchedSince` compares with. */
   get sequence(): number {
     return this.#sequence;
   }
@@ -89,60 +85,56 @@ export class BodySpool {
     return this.#active?.segment ?? this.#next;
   }
 
-  /** Segment files on disk, in order. */
+  /** Segment files on disk (or about to be), in order. */
   segments(): number[] {
     return [...this.#segments].sort((a, b) => a - b);
   }
 
   /** A segment file's size and the time of its last write (ms since the epoch). */
   async segmentStat(segment: number): Promise<{ size: number; modifiedAt: number }> {
-    const stat = await fsp.stat(join(this.dir, segmentFile(segment)));
+    const stat = await fsp.stat(this.#path(segment));
     return { size: stat.size, modifiedAt: stat.mtimeMs };
   }
 
   /**
-   * Write the bodies and return where each one lies; resolves once they are
-   * on disk. On failure nothing refers to what was written, and the next
-   * append starts a new segment.
+   * Reserve room for the bodies: where each one will lie, and the write that
+   * puts them there, to be carried out before the rows that refer to them
+   * are committed. Placements are written in the order they are made.
    */
-  append(bodies: readonly Uint8Array[]): Promise<BodyRef[]> {
-    const run = this.#tail.then(() => this.#append(bodies));
-    this.#tail = run.catch(() => undefined);
-    return run;
-  }
-
-  async #append(bodies: readonly Uint8Array[]): Promise<BodyRef[]> {
+  place(bodies: readonly Uint8Array[]): { refs: BodyRef[]; write: SpoolWrite } {
     const total = bodies.reduce((sum, body) => sum + body.byteLength, 0);
-    if (!this.#active || (this.#active.size > 0 && this.#active.size + total > this.segmentBytes)) await this.#startSegment();
-    const active = this.#active!;
+    let create = false;
+    if (!this.#active || (this.#active.size > 0 && this.#active.size + total > this.segmentBytes)) {
+      this.#active = { segment: this.#next++, size: 0 };
+      this.#segments.add(this.#active.segment);
+      create = true;
+    }
+    const { segment } = this.#active;
     const refs: BodyRef[] = [];
-    let offset = active.size;
+    let offset = this.#active.size;
     for (const body of bodies) {
-      refs.push({ segment: active.segment, offset, length: body.byteLength });
+      refs.push({ segment, offset, length: body.byteLength });
       offset += body.byteLength;
     }
-    this.#unsettled.set(active.segment, (this.#unsettled.get(active.segment) ?? 0) + 1);
-    try {
-      await writeAll(active.fd, bodies.filter((b) => b.byteLength > 0), active.size);
-    } catch (error) {
-      this.#settleSegment(active.segment);
-      await this.#closeActive();
-      throw error;
-    }
-    active.size = offset;
-    return refs;
+    const write: SpoolWrite = { path: this.#path(segment), offset: this.#active.size, parts: bodies, create };
+    this.#active.size = offset;
+    this.#unsettled.set(segment, (this.#unsettled.get(segment) ?? 0) + 1);
+    return { refs, write };
+  }
+
+  /** A write failed: what follows goes to a new segment (this one may end in half a write). */
+  failed(refs: readonly BodyRef[]): void {
+    if (refs.some((ref) => ref.segment === this.#active?.segment)) this.#active = undefined;
   }
 
   /** The database write that refers to these bodies has committed (or failed). */
   settle(refs: readonly BodyRef[]): void {
-    for (const segment of new Set(refs.map((r) => r.segment))) this.#settleSegment(segment);
-  }
-
-  #settleSegment(segment: number): void {
-    const left = (this.#unsettled.get(segment) ?? 1) - 1;
-    if (left > 0) this.#unsettled.set(segment, left);
-    else this.#unsettled.delete(segment);
-    this.#lastSettled.set(segment, ++this.#sequence);
+    for (const segment of new Set(refs.map((r) => r.segment))) {
+      const left = (this.#unsettled.get(segment) ?? 1) - 1;
+      if (left > 0) this.#unsettled.set(segment, left);
+      else this.#unsettled.delete(segment);
+      this.#lastSettled.set(segment, ++this.#sequence);
+    }
   }
 
   /** An append to this segment is unsettled, or one settled after `sequence`. */
@@ -171,74 +163,36 @@ export class BodySpool {
   }
 
   #reader(segment: number): Promise<number> {
-    let handle = this.#readers.get(segment);
-    if (!handle) {
-      handle = openFile(join(this.dir, segmentFile(segment)), "r");
-      this.#readers.set(segment, handle);
-      handle.catch(() => this.#readers.delete(segment));
+    let fd = this.#readers.get(segment);
+    if (!fd) {
+      fd = openFile(this.#path(segment), "r");
+      this.#readers.set(segment, fd);
+      fd.catch(() => this.#readers.delete(segment));
     }
-    return handle;
+    return fd;
   }
 
   /**
    * Delete a closed segment; false (and nothing done) while a read of it is
-   * under way or it is still open to appends.
+   * under way, a write to it is unsettled, or it is still open to appends.
    */
   async remove(segment: number): Promise<boolean> {
     if (segment >= this.activeSegment || this.#reading.has(segment) || this.#unsettled.has(segment)) return false;
     const reader = this.#readers.get(segment);
     this.#readers.delete(segment);
     await reader?.then(closeFile).catch(() => undefined);
-    await fsp.rm(join(this.dir, segmentFile(segment)), { force: true });
+    await fsp.rm(this.#path(segment), { force: true });
     this.#segments.delete(segment);
     this.#lastSettled.delete(segment);
     return true;
   }
 
   async close(): Promise<void> {
-    await this.#tail;
-    await this.#closeActive();
     for (const reader of this.#readers.values()) await reader.then(closeFile).catch(() => undefined);
     this.#readers.clear();
   }
 
-  async #startSegment(): Promise<void> {
-    await this.#closeActive();
-    const segment = this.#next++;
-    // O_DSYNC: each write returns once its data (and the file size) is on disk.
-    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DSYNC;
-    const fd = await openFile(join(this.dir, segmentFile(segment)), flags, 0o600);
-    this.#segments.add(segment);
-    this.#active = { segment, fd, size: 0 };
-    await syncDirectory(this.dir); // the new file's name must survive a crash too
-  }
-
-  async #closeActive(): Promise<void> {
-    const active = this.#active;
-    this.#active = undefined;
-    if (active) await closeFile(active.fd).catch(() => undefined);
-  }
-}
-
-/** writev until every byte is written: a regular file may take less than asked (a full disk reports it on the next call). */
-async function writeAll(fd: number, parts: readonly Uint8Array[], position: number): Promise<void> {
-  let pending = [...parts];
-  let at = position;
-  while (pending.length > 0) {
-    const bytesWritten = await writeAt(fd, pending, at);
-    if (bytesWritten === 0) throw new Error("spool write made no progress");
-    at += bytesWritten;
-    let skip = bytesWritten;
-    while (pending.length > 0 && skip >= pending[0]!.byteLength) skip -= pending.shift()!.byteLength;
-    if (pending.length > 0 && skip > 0) pending[0] = pending[0]!.subarray(skip);
-  }
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  const fd = await openFile(dir, "r");
-  try {
-    await syncFile(fd);
-  } finally {
-    await closeFile(fd);
+  #path(segment: number): string {
+    return join(this.dir, segmentFile(segment));
   }
 }

@@ -10,7 +10,7 @@ import { EVENT_COLUMNS, messageInserts } from "./message-rows.ts";
 import { insertRows } from "./raw-insert.ts";
 import type { Claim, NewMessage, Outcome, PendingDsn, PendingDsnRecipient, SettledDsn, StoredMessage } from "./records.ts";
 import { events, messages, recipients, settings, type DsnKind, type EventType } from "./schema.ts";
-import type { BodySpool } from "./spool.ts";
+import type { BodyRef, BodySpool } from "./spool.ts";
 
 /** Rows per statement when a list of ids is bound, well under SQLite's limit of variables. */
 const ROWS_PER_INSERT = 500;
@@ -51,6 +51,14 @@ function dropFinishedBodies(messageIds: readonly string[]): InStatement[] {
           WHERE id IN (${ids.map(() => "?").join(", ")}) AND (spool_segment IS NOT NULL OR length(body) > 0) AND ${FINISHED}`,
     args: ids,
   }));
+}
+
+function rawStatement(s: Statement): InStatement {
+  if (typeof s === "object" && "toSQL" in s && typeof s.toSQL === "function") {
+    const { sql: text, params } = s.toSQL();
+    return { sql: text, args: params as InArgs };
+  }
+  return s as InStatement;
 }
 
 /** Where a message row says its body is. */
@@ -97,9 +105,22 @@ export class QueueStore {
    * no row refers to, which the spool collector removes.
    */
   private async writeMessages(items: readonly { id: string; message: NewMessage }[], before: readonly Statement[] = []): Promise<void> {
-    const refs = await this.spool.append(items.map((item) => item.message.body));
+    const bodies = items.map((item) => item.message.body);
+    await this.writeBodiesThen(bodies, (refs) => [...before, ...messageInserts(items, refs, this.clock.now())]);
+  }
+
+  /**
+   * Place bodies in the spool and commit the statements that refer to them,
+   * written first. The bodies move to the database worker: the statements
+   * are made before, and nothing reads the bodies after.
+   */
+  private async writeBodiesThen(bodies: readonly Uint8Array[], statements: (refs: readonly BodyRef[]) => Statement[]): Promise<void> {
+    const { refs, write } = this.spool.place(bodies);
     try {
-      await this.writeBatch([...before, ...messageInserts(items, refs, this.clock.now())]);
+      await this.database.batchAfterWrite(write, statements(refs).map(rawStatement), "write");
+    } catch (error) {
+      this.spool.failed(refs);
+      throw error;
     } finally {
       this.spool.settle(refs);
     }
@@ -117,14 +138,7 @@ export class QueueStore {
   /** One transaction for query-builder statements and raw ones alike. */
   private async writeBatch(statements: readonly Statement[]): Promise<void> {
     if (statements.length === 0) return;
-    const raw = statements.map((s): InStatement => {
-      if (typeof s === "object" && "toSQL" in s && typeof s.toSQL === "function") {
-        const { sql: text, params } = s.toSQL();
-        return { sql: text, args: params as InArgs };
-      }
-      return s as InStatement;
-    });
-    await this.database.client.batch(raw, "write");
+    await this.database.client.batch(statements.map(rawStatement), "write");
   }
 
   /**
@@ -454,17 +468,12 @@ export class QueueStore {
     if (found.rows.length === 0) return 0;
     const from = found.rows.map((r) => ({ id: String(r.id), segment, offset: Number(r.spool_offset), length: Number(r.size) }));
     const bodies = await Promise.all(from.map((ref) => this.spool.read(ref)));
-    const to = await this.spool.append(bodies);
-    try {
-      await this.writeBatch(
-        from.map((old, i) => ({
-          sql: "UPDATE messages SET spool_segment = ?, spool_offset = ? WHERE id = ? AND spool_segment = ? AND spool_offset = ?",
-          args: [to[i]!.segment, to[i]!.offset, old.id, old.segment, old.offset],
-        })),
-      );
-    } finally {
-      this.spool.settle(to);
-    }
+    await this.writeBodiesThen(bodies, (to) =>
+      from.map((old, i) => ({
+        sql: "UPDATE messages SET spool_segment = ?, spool_offset = ? WHERE id = ? AND spool_segment = ? AND spool_offset = ?",
+        args: [to[i]!.segment, to[i]!.offset, old.id, old.segment, old.offset],
+      })),
+    );
     return from.length;
   }
 

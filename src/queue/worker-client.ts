@@ -3,6 +3,7 @@ import { isSole } from "../core/headroom.ts";
 import { startWorker, type WorkerPort } from "../platform/worker.ts";
 import { DB_WORKER_MODULE } from "../worker-modules.ts";
 import type { DbRequest, DbResponse, Statement, WireResult } from "./db-protocol.ts";
+import type { SpoolWrite } from "./spool-file.ts";
 
 type Pending = { resolve: (results: WireResult[]) => void; reject: (error: Error) => void };
 type DbRequestBody = DbRequest extends infer R ? (R extends DbRequest ? Omit<R, "id"> : never) : never;
@@ -37,22 +38,21 @@ function toResultSet(wire: WireResult): ResultSet {
 const TRANSFER_MIN_BYTES = 4096;
 
 /**
- * Message bodies bound to a statement are handed to the worker rather than
- * copied: a byte array that owns its whole buffer (not a slice of a shared
- * pool), or is the only message in a buffer with headroom (src/core/headroom.ts),
- * moves, and the caller must not use it afterwards. Every body the queue
- * writes is a fresh array made for that write.
+ * Message bodies (bound to a statement, or written to the spool) are handed
+ * to the worker rather than copied: a byte array that owns its whole buffer
+ * (not a slice of a shared pool), or is the only message in a buffer with
+ * headroom (src/core/headroom.ts), moves, and the caller must not use it
+ * afterwards. Every body the queue writes is a fresh array made for that write.
  */
 function transferables(body: DbRequestBody): ArrayBuffer[] {
   const stmts = body.op === "execute" ? [body.stmt] : body.op === "batch" ? body.stmts : [];
+  const bytes: unknown[] = body.op === "batch" && body.write ? [...body.write.parts] : [];
+  for (const stmt of stmts) if (Array.isArray(stmt.args)) bytes.push(...stmt.args);
   const out = new Set<ArrayBuffer>();
-  for (const stmt of stmts) {
-    if (!Array.isArray(stmt.args)) continue;
-    for (const arg of stmt.args) {
-      const whole = arg instanceof Uint8Array && arg.buffer instanceof ArrayBuffer && arg.byteOffset === 0 && arg.byteLength === arg.buffer.byteLength;
-      if (arg instanceof Uint8Array && (whole || isSole(arg)) && arg.byteLength >= TRANSFER_MIN_BYTES) {
-        out.add(arg.buffer as ArrayBuffer);
-      }
+  for (const value of bytes) {
+    const whole = value instanceof Uint8Array && value.buffer instanceof ArrayBuffer && value.byteOffset === 0 && value.byteLength === value.buffer.byteLength;
+    if (value instanceof Uint8Array && (whole || isSole(value)) && value.byteLength >= TRANSFER_MIN_BYTES) {
+      out.add(value.buffer as ArrayBuffer);
     }
   }
   return [...out];
@@ -115,6 +115,12 @@ export class WorkerClient implements Pick<Client, "execute" | "batch" | "closed"
 
   async batch(stmts: Array<InStatement | [string, InArgs?]>, mode?: TransactionMode): Promise<ResultSet[]> {
     const results = await this.request({ op: "batch", stmts: stmts.map((s) => statement(s)), mode });
+    return results.map(toResultSet);
+  }
+
+  /** Carry out a spool write, then the batch: one trip to the worker. */
+  async batchAfterWrite(write: SpoolWrite, stmts: InStatement[], mode?: TransactionMode): Promise<ResultSet[]> {
+    const results = await this.request({ op: "batch", stmts: stmts.map((s) => statement(s)), mode, write });
     return results.map(toResultSet);
   }
 

@@ -99,13 +99,14 @@ describe("QueueStore.enqueue", () => {
     ]);
   });
 
-  it("stores a body written in front of its headroom exactly", async () => {
+  it("stores a body written in front of its headroom exactly (the buffer moves to the database worker whole)", async () => {
     const { store } = await fresh();
     const tail = new TextEncoder().encode(`Subject: big\r\n\r\n${"x".repeat(8000)}\r\n`);
     const room = withHeadroom(tail.length);
     room.set(tail);
     const message = prependHeaders(room, ["Received: from test"]);
     const id = await store.enqueue(msg(["a@d.example"], { body: message }));
+    assert.equal(message.byteLength, 0, "moved, not copied");
     const stored = new TextDecoder().decode((await store.loadMessage(id))!.body);
     assert.equal(stored, `Received: from test\r\n${new TextDecoder().decode(tail)}`);
   });

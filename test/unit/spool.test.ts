@@ -3,11 +3,14 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { BodySpool } from "../../src/queue/spool.ts";
+import { BodySpool, type BodyRef } from "../../src/queue/spool.ts";
+import { SpoolFileWriter, writeSpoolFile } from "../../src/queue/spool-file.ts";
 
 const dirs: string[] = [];
 const spools: BodySpool[] = [];
+const writer = new SpoolFileWriter();
 after(async () => {
+  writer.close();
   for (const s of spools) await s.close();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
@@ -25,12 +28,19 @@ function fresh(): string {
 }
 
 const bytes = (text: string) => new TextEncoder().encode(text);
+
+/** Place and write, as the database worker does before the batch; the append stays unsettled. */
+function append(spool: BodySpool, bodies: Uint8Array[]): BodyRef[] {
+  const { refs, write } = spool.place(bodies);
+  writer.write(write);
+  return refs;
+}
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
 describe("BodySpool", () => {
   it("appends bodies one after the other and reads each back exactly", async () => {
     const spool = await open();
-    const refs = await spool.append([bytes("first"), bytes(""), bytes("second body")]);
+    const refs = append(spool, [bytes("first"), bytes(""), bytes("second body")]);
     assert.deepEqual(
       refs.map((r) => [r.offset, r.length]),
       [
@@ -39,7 +49,7 @@ describe("BodySpool", () => {
         [5, 11],
       ],
     );
-    const more = await spool.append([bytes("third")]);
+    const more = append(spool, [bytes("third")]);
     assert.equal(more[0]!.offset, 16);
     assert.equal(new Set([...refs, ...more].map((r) => r.segment)).size, 1);
     assert.deepEqual(await Promise.all([...refs, ...more].map(async (r) => text(await spool.read(r)))), ["first", "", "second body", "third"]);
@@ -49,9 +59,9 @@ describe("BodySpool", () => {
 
   it("starts a new segment when the active one would grow past its size, and for a body larger than a segment", async () => {
     const spool = await open(fresh(), 10);
-    const [a] = await spool.append([bytes("12345678")]);
-    const [b] = await spool.append([bytes("abc")]);
-    const [c] = await spool.append([bytes("a body longer than ten")]);
+    const [a] = append(spool, [bytes("12345678")]);
+    const [b] = append(spool, [bytes("abc")]);
+    const [c] = append(spool, [bytes("a body longer than ten")]);
     assert.notEqual(a!.segment, b!.segment);
     assert.notEqual(b!.segment, c!.segment);
     assert.equal(c!.offset, 0);
@@ -63,12 +73,12 @@ describe("BodySpool", () => {
   it("never appends to a segment an earlier run left (its tail may hold half a write)", async () => {
     const dir = fresh();
     const first = await open(dir);
-    const [old] = await first.append([bytes("kept")]);
+    const [old] = append(first, [bytes("kept")]);
     await first.close();
     writeFileSync(join(dir, readdirSync(dir)[0]!), "keptHALF-WRITTEN");
     const second = await open(dir);
     assert.deepEqual(second.segments(), [old!.segment]);
-    const [fresh1] = await second.append([bytes("new")]);
+    const [fresh1] = append(second, [bytes("new")]);
     assert.ok(fresh1!.segment > old!.segment);
     assert.equal(fresh1!.offset, 0);
     assert.equal(text(await second.read(old!)), "kept");
@@ -77,16 +87,16 @@ describe("BodySpool", () => {
 
   it("reads past the end of a segment as an error, not as short bytes", async () => {
     const spool = await open();
-    const [ref] = await spool.append([bytes("short")]);
+    const [ref] = append(spool, [bytes("short")]);
     await assert.rejects(spool.read({ ...ref!, length: 50 }), /ends before/);
     await assert.rejects(spool.read({ segment: 999, offset: 0, length: 1 }), { code: "ENOENT" });
   });
 
   it("removes only closed segments that are settled and not being read", async () => {
     const spool = await open(fresh(), 4);
-    const first = await spool.append([bytes("aaaa")]);
+    const first = append(spool, [bytes("aaaa")]);
     assert.equal(await spool.remove(first[0]!.segment), false, "the active segment takes appends");
-    const second = await spool.append([bytes("bbbb")]);
+    const second = append(spool, [bytes("bbbb")]);
     assert.equal(await spool.remove(first[0]!.segment), false, "its write is not settled: rows may not be visible yet");
     spool.settle(first);
     const reading = spool.read(first[0]!);
@@ -100,7 +110,7 @@ describe("BodySpool", () => {
 
   it("tells whether a segment took an append since a point in the sequence", async () => {
     const spool = await open(fresh(), 4);
-    const first = await spool.append([bytes("aaaa")]);
+    const first = append(spool, [bytes("aaaa")]);
     const segment = first[0]!.segment;
     assert.equal(spool.touchedSince(segment, spool.sequence), true, "unsettled");
     spool.settle(first);
@@ -109,16 +119,33 @@ describe("BodySpool", () => {
     assert.equal(spool.touchedSince(segment, mark - 1), true, "settled after the earlier mark");
   });
 
-  it("after a failed write, the next append goes to a new segment", async () => {
+  it("after a failed write, the next placement goes to a new segment", async () => {
     const spool = await open();
-    const first = await spool.append([bytes("one")]);
+    const first = append(spool, [bytes("one")]);
     spool.settle(first);
-    const a = first[0];
     const notBytes = { byteLength: 3 } as Uint8Array; // writev refuses it: a failed write without a full disk
-    await assert.rejects(spool.append([notBytes]));
-    const [b] = await spool.append([bytes("two")]);
-    assert.ok(b!.segment > a!.segment);
+    const { refs, write } = spool.place([notBytes]);
+    assert.throws(() => writer.write(write));
+    spool.failed(refs);
+    spool.settle(refs);
+    const [b] = append(spool, [bytes("two")]);
+    assert.ok(b!.segment > first[0]!.segment);
+    assert.equal(b!.offset, 0);
     assert.equal(text(await spool.read(b!)), "two");
-    assert.equal(await spool.remove(a!.segment), true, "the failed append was settled: nothing refers to it");
+    assert.equal(await spool.remove(first[0]!.segment), true, "the failed write was settled: nothing refers to it");
+  });
+
+  it("places writes that follow one another in a segment, created by the first", async () => {
+    const spool = await open();
+    const a = spool.place([bytes("ab"), bytes("c")]);
+    const b = spool.place([bytes("def")]);
+    assert.equal(a.write.create, true);
+    assert.equal(b.write.create, false);
+    assert.equal(a.write.path, b.write.path);
+    assert.deepEqual([a.write.offset, b.write.offset], [0, 3]);
+    await writeSpoolFile(a.write); // the path used with a remote database
+    await writeSpoolFile(b.write);
+    assert.equal(readFileSync(a.write.path, "latin1"), "abcdef");
+    await assert.rejects(writeSpoolFile(a.write), { code: "EEXIST" }, "a new segment is never opened over an old file");
   });
 });
