@@ -123,7 +123,7 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
   const clock = systemClock;
   const tlsCa = outboundCa(config); // before anything is opened: a bad RELAY_TLS_CA_FILE stops the start
   const { database } = await openQueue(config);
-  const spool = await BodySpool.open(join(config.dataDir, "spool"));
+  const spool = database.batchAfterWrite ? await BodySpool.open(join(config.dataDir, "spool")) : undefined;
   const store = new QueueStore(database, spool, clock, config.nodeId);
   const credentials = new CredentialStore(database, clock);
   const tokenHash = await adminTokenHash(config, store, (line) => console.log(line));
@@ -292,9 +292,9 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
     credentials.pruneResponses(IDEMPOTENCY_TTL_MS).catch((error) => log("warn", "pruning idempotency keys failed", { error: String(error) }));
   }, 3_600_000);
   const purge = config.retention > 0 ? setInterval(() => void purgeFinished(store, clock, config.retention, log), PURGE_INTERVAL_MS) : undefined;
-  const spoolCollector = new SpoolCollector(store, spool, clock, log);
-  void spoolCollector.collect(); // what a crash or the last run left
-  const collectSpool = setInterval(() => void spoolCollector.collect(), SPOOL_COLLECT_INTERVAL_MS);
+  const spoolCollector = spool && new SpoolCollector(store, spool, clock, log);
+  void spoolCollector?.collect(); // what a crash or the last run left
+  const collectSpool = spoolCollector && setInterval(() => void spoolCollector.collect(), SPOOL_COLLECT_INTERVAL_MS);
   await loop.start();
   tlsReporter?.start();
   listening = true;
@@ -326,7 +326,7 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
       certificates.close();
       dkimWorker.close();
       await database.close();
-      await spool.close();
+      await spool?.close();
       log("info", "relay stopped");
     },
   };

@@ -3,7 +3,7 @@ import { dirname } from "node:path";
 import { createClient, type Client, type InStatement, type TransactionMode } from "@libsql/client";
 import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
 import * as schema from "./schema.ts";
-import { writeSpoolFile, type SpoolWrite } from "./spool-file.ts";
+import type { SpoolWrite } from "./spool-file.ts";
 import { WorkerClient } from "./worker-client.ts";
 
 export type Db = LibSQLDatabase<typeof schema>;
@@ -11,8 +11,13 @@ export type Db = LibSQLDatabase<typeof schema>;
 export interface Database {
   readonly client: Client;
   readonly db: Db;
-  /** Write bodies into the spool, then (only if that succeeded) run the batch. */
-  batchAfterWrite(write: SpoolWrite, stmts: InStatement[], mode: TransactionMode): Promise<void>;
+  /**
+   * Write bodies into the spool, then (only if that succeeded) run the batch:
+   * the embedded database only. A libSQL server may be shared by nodes
+   * (leases name the node), any of which may deliver a message: there the
+   * bodies stay in the database, where every node can read them.
+   */
+  readonly batchAfterWrite?: (write: SpoolWrite, stmts: InStatement[], mode: TransactionMode) => Promise<void>;
   /** Resolves once everything sent before it is written and the database is closed. */
   close(): Promise<void>;
 }
@@ -53,17 +58,9 @@ export async function openDatabase(url: string, authToken?: string): Promise<Dat
   }
   const client = createClient({ url, authToken });
   await client.execute("PRAGMA foreign_keys = ON");
-  // A write to the spool and a batch over the network cannot share a trip: one after the other.
-  let spoolWrites: Promise<unknown> = Promise.resolve();
   return {
     client,
     db: drizzle(client, { schema }),
-    batchAfterWrite: async (write, stmts, mode) => {
-      const written = spoolWrites.then(() => writeSpoolFile(write));
-      spoolWrites = written.catch(() => undefined);
-      await written;
-      await client.batch(stmts, mode);
-    },
     close: async () => client.close(),
   };
 }

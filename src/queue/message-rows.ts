@@ -15,29 +15,32 @@ const IN_SPOOL = new Uint8Array(0);
 
 /**
  * Inserts for a whole group of messages, whose bodies are in the spool at
- * `bodies` (in the same order): a few multi-row statements rather than
- * three per message.
+ * `bodies` (in the same order), or in the rows when there is no spool: a
+ * few multi-row statements rather than three per message.
  */
-export function messageInserts(items: readonly { id: string; message: NewMessage }[], bodies: readonly BodyRef[], now: number): InStatement[] {
+export function messageInserts(items: readonly { id: string; message: NewMessage }[], bodies: readonly BodyRef[] | undefined, now: number): InStatement[] {
   const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
-  const messageRows = items.map(({ id, message: m }, i) => [
-    id,
-    now,
-    m.mailFrom,
-    m.source,
-    m.clientIp ?? null,
-    m.authUser ?? null,
-    m.body.byteLength,
-    m.dsnRet ?? null,
-    m.dsnEnvid ?? null,
-    json(m.tags),
-    json(m.metadata),
-    IN_SPOOL,
-    bodies[i]!.segment,
-    bodies[i]!.offset,
-    m.returnPathDomain ?? null,
-    m.tlsTag ?? null,
-  ]);
+  const messageRows = items.map(({ id, message: m }, i) => {
+    const ref = bodies?.[i];
+    return [
+      id,
+      now,
+      m.mailFrom,
+      m.source,
+      m.clientIp ?? null,
+      m.authUser ?? null,
+      m.body.byteLength,
+      m.dsnRet ?? null,
+      m.dsnEnvid ?? null,
+      json(m.tags),
+      json(m.metadata),
+      ref ? IN_SPOOL : m.body,
+      ref?.segment ?? null,
+      ref?.offset ?? null,
+      m.returnPathDomain ?? null,
+      m.tlsTag ?? null,
+    ];
+  });
   const recipientRows = items.flatMap(({ id, message: m }) =>
     m.recipients.map((r) => [id, r.address, r.domain, "queued", Math.max(now, m.sendAt ?? now), r.notify?.join(",") ?? null, r.orcpt ?? null, now]),
   );

@@ -1,12 +1,11 @@
-import { close, closeSync, constants, fsync, fsyncSync, open, openSync, writev, writevSync } from "node:fs";
+import { closeSync, constants, fsyncSync, openSync, writevSync } from "node:fs";
 import { dirname } from "node:path";
-import { promisify } from "node:util";
 
 /**
  * One append to a spool segment: the bodies go at `offset` of the file at
  * `path`, which `create` says is new. Made on the main thread (which keeps
  * the bookkeeping), carried out by the database worker just before the
- * transaction that refers to it, or here when the database is remote.
+ * transaction that refers to it.
  */
 export interface SpoolWrite {
   readonly path: string;
@@ -58,25 +57,6 @@ export class SpoolFileWriter {
   }
 }
 
-/** The same append from the main thread (a remote database has no worker): one open, write and close. */
-export async function writeSpoolFile(write: SpoolWrite): Promise<void> {
-  const fd = await promisify(open)(write.path, write.create ? CREATE_FLAGS : APPEND_FLAGS, 0o600);
-  try {
-    if (write.create) await syncDirectory(dirname(write.path));
-    let parts = write.parts.filter((part) => part.byteLength > 0);
-    let at = write.offset;
-    while (parts.length > 0) {
-      const written = await new Promise<number>((resolve, reject) =>
-        writev(fd, parts as Uint8Array[], at, (error, n) => (error ? reject(error) : resolve(n))),
-      );
-      at += written;
-      parts = remainder(parts, written);
-    }
-  } finally {
-    await promisify(close)(fd);
-  }
-}
-
 /** What is left to write after `written` bytes (a regular file may take less than asked; a full disk says so on the next call). */
 function remainder(parts: readonly Uint8Array[], written: number): Uint8Array[] {
   if (written === 0) throw new Error("spool write made no progress");
@@ -93,14 +73,5 @@ function syncDirectorySync(dir: string): void {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
-  }
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  const fd = await promisify(open)(dir, "r");
-  try {
-    await promisify(fsync)(fd);
-  } finally {
-    await promisify(close)(fd);
   }
 }

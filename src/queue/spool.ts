@@ -17,6 +17,9 @@ const segmentFile = (segment: number) => `${String(segment).padStart(12, "0")}.b
 /** A segment is closed to new bodies once this full; one body larger than this gets a segment of its own. */
 export const SEGMENT_BYTES = 32 * 1024 * 1024;
 
+/** Segments kept open for reading, the most recently read: a deep queue must not use up the descriptors. */
+const OPEN_READERS = 32;
+
 /** Plain descriptors rather than FileHandles: a FileHandle that is collected unclosed is an error in Bun. */
 const openFile = promisify(open);
 const closeFile = promisify(close);
@@ -164,12 +167,24 @@ export class BodySpool {
 
   #reader(segment: number): Promise<number> {
     let fd = this.#readers.get(segment);
+    this.#readers.delete(segment); // re-inserted last: the map is in order of use
     if (!fd) {
       fd = openFile(this.#path(segment), "r");
-      this.#readers.set(segment, fd);
       fd.catch(() => this.#readers.delete(segment));
+      this.#closeIdleReaders();
     }
+    this.#readers.set(segment, fd);
     return fd;
+  }
+
+  /** Close the least recently read segments beyond OPEN_READERS that no read is using. */
+  #closeIdleReaders(): void {
+    for (const [segment, fd] of this.#readers) {
+      if (this.#readers.size < OPEN_READERS) return;
+      if (this.#reading.has(segment)) continue;
+      this.#readers.delete(segment);
+      void fd.then(closeFile).catch(() => undefined);
+    }
   }
 
   /**

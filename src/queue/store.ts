@@ -85,7 +85,8 @@ export class QueueStore {
 
   constructor(
     private readonly database: Database,
-    private readonly spool: BodySpool,
+    /** Where bodies go; none with a remote database (src/queue/database.ts says why). */
+    private readonly spool: BodySpool | undefined,
     private readonly clock: Clock,
     private readonly nodeId: string,
   ) {
@@ -105,6 +106,7 @@ export class QueueStore {
    * no row refers to, which the spool collector removes.
    */
   private async writeMessages(items: readonly { id: string; message: NewMessage }[], before: readonly Statement[] = []): Promise<void> {
+    if (!this.spool) return this.writeBatch([...before, ...messageInserts(items, undefined, this.clock.now())]);
     const bodies = items.map((item) => item.message.body);
     await this.writeBodiesThen(bodies, (refs) => [...before, ...messageInserts(items, refs, this.clock.now())]);
   }
@@ -115,14 +117,15 @@ export class QueueStore {
    * are made before, and nothing reads the bodies after.
    */
   private async writeBodiesThen(bodies: readonly Uint8Array[], statements: (refs: readonly BodyRef[]) => Statement[]): Promise<void> {
-    const { refs, write } = this.spool.place(bodies);
+    const spool = this.spool!;
+    const { refs, write } = spool.place(bodies);
     try {
-      await this.database.batchAfterWrite(write, statements(refs).map(rawStatement), "write");
+      await this.database.batchAfterWrite!(write, statements(refs).map(rawStatement), "write");
     } catch (error) {
-      this.spool.failed(refs);
+      spool.failed(refs);
       throw error;
     } finally {
-      this.spool.settle(refs);
+      spool.settle(refs);
     }
   }
 
@@ -132,6 +135,7 @@ export class QueueStore {
       const body = row.body as ArrayBuffer | Uint8Array;
       return body instanceof Uint8Array ? body : new Uint8Array(body);
     }
+    if (!this.spool) throw new Error("the message's body is in a spool, and this node has none: it uses a remote database");
     return this.spool.read({ segment: Number(row.spoolSegment), offset: Number(row.spoolOffset), length: Number(row.size) });
   }
 
@@ -467,7 +471,7 @@ export class QueueStore {
     });
     if (found.rows.length === 0) return 0;
     const from = found.rows.map((r) => ({ id: String(r.id), segment, offset: Number(r.spool_offset), length: Number(r.size) }));
-    const bodies = await Promise.all(from.map((ref) => this.spool.read(ref)));
+    const bodies = await Promise.all(from.map((ref) => this.spool!.read(ref)));
     await this.writeBodiesThen(bodies, (to) =>
       from.map((old, i) => ({
         sql: "UPDATE messages SET spool_segment = ?, spool_offset = ? WHERE id = ? AND spool_segment = ? AND spool_offset = ?",

@@ -99,6 +99,20 @@ describe("QueueStore.enqueue", () => {
     ]);
   });
 
+  it("keeps bodies in their rows when it has no spool (a remote database shared by nodes)", async () => {
+    const { database, clock } = await fresh();
+    const store = new QueueStore(database, undefined, clock, "node-a");
+    const id = await store.enqueue(msg(["a@d.example"]));
+    const [m] = await rows(database, "SELECT body, spool_segment FROM messages WHERE id = ?", [id]);
+    assert.deepEqual(new Uint8Array(m!.body as ArrayBuffer), body);
+    assert.equal(m!.spool_segment, null);
+    assert.deepEqual((await store.loadMessage(id))!.body, body);
+    const [c] = await store.claimDue(10, LEASE);
+    await store.record([outcome(c!, "delivered")]);
+    const [done] = await rows(database, "SELECT length(body) AS n FROM messages WHERE id = ?", [id]);
+    assert.equal(done!.n, 0, "dropped once finished");
+  });
+
   it("stores a body written in front of its headroom exactly (the buffer moves to the database worker whole)", async () => {
     const { store } = await fresh();
     const tail = new TextEncoder().encode(`Subject: big\r\n\r\n${"x".repeat(8000)}\r\n`);

@@ -8,7 +8,7 @@ import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
 import type { NewMessage, Outcome } from "../../src/queue/records.ts";
 import { BodySpool } from "../../src/queue/spool.ts";
-import { writeSpoolFile } from "../../src/queue/spool-file.ts";
+import { SpoolFileWriter } from "../../src/queue/spool-file.ts";
 import { SpoolCollector } from "../../src/queue/spool-collector.ts";
 import { QueueStore } from "../../src/queue/store.ts";
 
@@ -88,9 +88,11 @@ describe("SpoolCollector", () => {
 
   it("leaves a segment whose write is not settled yet: its rows may not be visible to the usage query", async () => {
     const { spool, collector } = await fresh();
+    const writer = new SpoolFileWriter();
     const { refs, write } = spool.place([body("zz"), body("yy")]);
-    await writeSpoolFile(write);
-    await writeSpoolFile(spool.place([body("xx")]).write); // a new active segment: the first one is closed
+    writer.write(write);
+    writer.write(spool.place([body("xx")]).write); // a new active segment: the first one is closed
+    writer.close();
     assert.deepEqual(await collector.collect(), { removed: 0, moved: 0 });
     spool.settle(refs);
     assert.deepEqual(await collector.collect(), { removed: 1, moved: 0 }, "settled, and nothing refers to it");
