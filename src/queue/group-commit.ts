@@ -6,7 +6,9 @@
  * One commit at a time: whatever arrives meanwhile waits and goes in the
  * next. Measured against up to four in flight (which kept the database busy
  * with smaller commits): 25–40% less database time per message, fewer
- * fsyncs, and equal or better throughput in every scripts/bench case.
+ * fsyncs, and equal or better throughput in every scripts/bench case. When
+ * a commit ends, the next group is handed over before the finished group's
+ * callers run, so the database is not idle while they write their replies.
  */
 export class GroupCommit<T> {
   private pending: { item: T; resolve: () => void; reject: (e: unknown) => void }[] = [];
@@ -38,14 +40,15 @@ export class GroupCommit<T> {
     if (this.pending.length === 0 || this.committing) return;
     const batch = this.pending.splice(0, this.maxBatch);
     this.committing = true;
-    this.commit(batch.map((p) => p.item))
-      .then(
-        () => batch.forEach((p) => p.resolve()),
-        (error) => batch.forEach((p) => p.reject(error)),
-      )
-      .finally(() => {
-        this.committing = false;
-        this.schedule();
-      });
+    const settle = (outcome: () => void) => {
+      this.committing = false;
+      this.flush();
+      outcome();
+      this.schedule();
+    };
+    this.commit(batch.map((p) => p.item)).then(
+      () => settle(() => batch.forEach((p) => p.resolve())),
+      (error) => settle(() => batch.forEach((p) => p.reject(error))),
+    );
   }
 }

@@ -37,6 +37,20 @@ function track(promises: Promise<void>[]) {
 const turn = () => new Promise<void>((r) => setImmediate(r));
 
 describe("GroupCommit", () => {
+  it("hands the next group to the database before the finished group's callers run", async () => {
+    const { calls, commit, called } = controlledCommit<number>();
+    const gc = new GroupCommit(commit);
+    const first = gc.submit(1);
+    await called(1);
+    void gc.submit(2); // arrives while the first commit is under way
+    let callsWhenFirstResolved = 0;
+    const seen = first.then(() => (callsWhenFirstResolved = calls.length));
+    calls[0]!.resolve();
+    await seen;
+    assert.equal(callsWhenFirstResolved, 2, "the second commit had started");
+    assert.deepEqual(calls[1]!.items, [2]);
+  });
+
   it("submits made together share one commit call", async () => {
     let calls = 0;
     const seen: number[][] = [];
