@@ -15,7 +15,7 @@ const SEGMENT_FILE = /^(\d{12})\.bodies$/;
 const segmentFile = (segment: number) => `${String(segment).padStart(12, "0")}.bodies`;
 
 /** A segment is closed to new bodies once this full; one body larger than this gets a segment of its own. */
-export const SEGMENT_BYTES = 32 * 1024 * 1024;
+const SEGMENT_BYTES = 32 * 1024 * 1024;
 
 /** Segments kept open for reading, the most recently read: a deep queue must not use up the descriptors. */
 const OPEN_READERS = 32;
