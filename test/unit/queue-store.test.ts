@@ -99,6 +99,34 @@ describe("QueueStore.enqueue", () => {
     ]);
   });
 
+  it("reads a body again where its row now says when the collector moved it after the row was read", async () => {
+    const { store, database, clock, spool } = await fresh();
+    const id = await store.enqueue(msg(["a@d.example"]));
+    let first = true;
+    // The first read of the row sees where the body was before a move whose old segment is gone.
+    const stale: Database = {
+      ...database,
+      client: new Proxy(database.client, {
+        get(target, prop, receiver) {
+          if (prop === "execute") {
+            return async (stmt: { sql: string }) => {
+              const result = await target.execute(stmt as never);
+              if (first && stmt.sql.includes("spool_segment")) {
+                first = false;
+                return { ...result, rows: result.rows.map((row) => ({ ...row, spool_segment: 999_999 })) };
+              }
+              return result;
+            };
+          }
+          const value = Reflect.get(target, prop, receiver);
+          return typeof value === "function" ? value.bind(target) : value;
+        },
+      }),
+    };
+    assert.deepEqual((await new QueueStore(stale, spool, clock, "node-a").loadMessage(id))!.body, body);
+    assert.equal(first, false, "the stale row was read");
+  });
+
   it("keeps bodies in their rows when it has no spool (a remote database shared by nodes)", async () => {
     const { database, clock } = await fresh();
     const store = new QueueStore(database, undefined, clock, "node-a");
