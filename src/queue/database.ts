@@ -51,7 +51,7 @@ export async function openDatabase(url: string, authToken?: string): Promise<Dat
     return {
       client,
       db: drizzle(client, { schema }),
-      batchAfterWrite: async (write, stmts, mode) => void (await worker.batchAfterWrite(write, stmts, mode)),
+      batchAfterWrite: (write, stmts, mode) => worker.batchAfterWrite(write, stmts, mode),
       close: () => worker.close(),
     };
   }

@@ -20,9 +20,20 @@ const SEGMENT_BYTES = 32 * 1024 * 1024;
 /** Segments kept open for reading, the most recently read: a deep queue must not use up the descriptors. */
 const OPEN_READERS = 32;
 
-/** Plain descriptors rather than FileHandles: a FileHandle that is collected unclosed is an error in Bun. */
+/** Plain descriptors rather than FileHandles: a FileHandle collected unclosed is an error in some runtimes. */
 const openFile = promisify(open);
 const closeFile = promisify(close);
+
+/** Counts per segment (writes not settled, reads under way): a segment is absent when its count is 0. */
+function countUp(counts: Map<number, number>, segment: number): void {
+  counts.set(segment, (counts.get(segment) ?? 0) + 1);
+}
+
+function countDown(counts: Map<number, number>, segment: number): void {
+  const left = (counts.get(segment) ?? 1) - 1;
+  if (left > 0) counts.set(segment, left);
+  else counts.delete(segment);
+}
 
 function readAt(fd: number, into: Uint8Array, offset: number, length: number, position: number): Promise<number> {
   return new Promise((resolve, reject) => read(fd, into, offset, length, position, (error, n) => (error ? reject(error) : resolve(n))));
@@ -121,7 +132,7 @@ export class BodySpool {
     }
     const write: SpoolWrite = { path: this.#path(segment), offset: this.#active.size, parts: bodies, create };
     this.#active.size = offset;
-    this.#unsettled.set(segment, (this.#unsettled.get(segment) ?? 0) + 1);
+    countUp(this.#unsettled, segment);
     return { refs, write };
   }
 
@@ -133,9 +144,7 @@ export class BodySpool {
   /** The database write that refers to these bodies has committed (or failed). */
   settle(refs: readonly BodyRef[]): void {
     for (const segment of new Set(refs.map((r) => r.segment))) {
-      const left = (this.#unsettled.get(segment) ?? 1) - 1;
-      if (left > 0) this.#unsettled.set(segment, left);
-      else this.#unsettled.delete(segment);
+      countDown(this.#unsettled, segment);
       this.#lastSettled.set(segment, ++this.#sequence);
     }
   }
@@ -148,7 +157,7 @@ export class BodySpool {
   async read(ref: BodyRef): Promise<Uint8Array> {
     const body = new Uint8Array(ref.length);
     if (ref.length === 0) return body;
-    this.#reading.set(ref.segment, (this.#reading.get(ref.segment) ?? 0) + 1);
+    countUp(this.#reading, ref.segment);
     try {
       const fd = await this.#reader(ref.segment);
       let done = 0;
@@ -159,9 +168,7 @@ export class BodySpool {
       }
       return body;
     } finally {
-      const left = this.#reading.get(ref.segment)! - 1;
-      if (left > 0) this.#reading.set(ref.segment, left);
-      else this.#reading.delete(ref.segment);
+      countDown(this.#reading, ref.segment);
     }
   }
 

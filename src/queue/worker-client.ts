@@ -45,16 +45,16 @@ const TRANSFER_MIN_BYTES = 4096;
  * afterwards. Every body the queue writes is a fresh array made for that write.
  */
 function transferables(body: DbRequestBody): ArrayBuffer[] {
-  const stmts = body.op === "execute" ? [body.stmt] : body.op === "batch" ? body.stmts : [];
-  const bytes: unknown[] = body.op === "batch" && body.write ? [...body.write.parts] : [];
-  for (const stmt of stmts) if (Array.isArray(stmt.args)) bytes.push(...stmt.args);
   const out = new Set<ArrayBuffer>();
-  for (const value of bytes) {
+  const consider = (value: unknown) => {
     const whole = value instanceof Uint8Array && value.buffer instanceof ArrayBuffer && value.byteOffset === 0 && value.byteLength === value.buffer.byteLength;
     if (value instanceof Uint8Array && (whole || isSole(value)) && value.byteLength >= TRANSFER_MIN_BYTES) {
       out.add(value.buffer as ArrayBuffer);
     }
-  }
+  };
+  const stmts = body.op === "execute" ? [body.stmt] : body.op === "batch" ? body.stmts : [];
+  for (const stmt of stmts) if (Array.isArray(stmt.args)) stmt.args.forEach(consider);
+  if (body.op === "batch") body.write?.parts.forEach(consider);
   return [...out];
 }
 
@@ -119,9 +119,8 @@ export class WorkerClient implements Pick<Client, "execute" | "batch" | "closed"
   }
 
   /** Carry out a spool write, then the batch: one trip to the worker. */
-  async batchAfterWrite(write: SpoolWrite, stmts: InStatement[], mode?: TransactionMode): Promise<ResultSet[]> {
-    const results = await this.request({ op: "batch", stmts: stmts.map((s) => statement(s)), mode, write });
-    return results.map(toResultSet);
+  async batchAfterWrite(write: SpoolWrite, stmts: InStatement[], mode?: TransactionMode): Promise<void> {
+    await this.request({ op: "batch", stmts: stmts.map((s) => statement(s)), mode, write });
   }
 
   /** Close the database after every request sent so far, then stop the worker. */
