@@ -371,26 +371,22 @@ export class QueueStore {
       });
       byMessage.set(r.messageId, list);
     }
-    // A body the collector moved meanwhile is missed here; the next sweep finds it.
     const found = await Promise.all(
-      bodies.filter((m) => byMessage.has(m.id)).map(async (m) => ({ m, body: await this.bodyOf(m).catch((e) => (isMissingFile(e) ? undefined : Promise.reject(e))) })),
+      bodies
+        .filter((m) => byMessage.has(m.id))
+        .map(async (m): Promise<PendingDsn[]> => {
+          let body: Uint8Array;
+          try {
+            body = await this.bodyOf(m);
+          } catch (error) {
+            if (isMissingFile(error)) return []; // moved by the collector meanwhile: the next sweep finds it
+            throw error;
+          }
+          const { id: messageId, mailFrom, createdAt, dsnRet, dsnEnvid, tlsTag } = m;
+          return [{ messageId, mailFrom, createdAt, body, dsnRet, dsnEnvid, tlsTag, recipients: byMessage.get(m.id)! }];
+        }),
     );
-    return found.flatMap(({ m, body }) =>
-      body === undefined
-        ? []
-        : [
-            {
-              messageId: m.id,
-              mailFrom: m.mailFrom,
-              createdAt: m.createdAt,
-              body,
-              dsnRet: m.dsnRet,
-              dsnEnvid: m.dsnEnvid,
-              tlsTag: m.tlsTag,
-              recipients: byMessage.get(m.id)!,
-            },
-          ],
-    );
+    return found.flat();
   }
 
   /**
