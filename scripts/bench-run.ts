@@ -1009,53 +1009,51 @@ function median(values: number[]): number | undefined {
 
 function report(accept: AcceptRow[], e2e: E2eRow[], rss: RssResult | undefined, deep: DeepRow[], dkim?: DkimResult) {
   const lines: string[] = [];
-  const find = <T extends { system: SystemName; kb: number; sessions: number }>(rows: T[], s: SystemName, kb: number, c: number) =>
-    rows.find((r) => r.system === s && r.kb === kb && r.sessions === c);
   const ratios: Record<string, unknown>[] = [];
-  const table = (title: string, rows: (AcceptRow | E2eRow)[], cases: [number, number][]) => {
-    lines.push(`### ${title}`, "", "| case | relay msg/s | Postfix msg/s | Haraka msg/s | relay/Postfix | relay/Haraka |", "| --- | ---: | ---: | ---: | ---: | ---: |");
-    for (const [kb, c] of cases) {
-      const r = find(rows, "relay", kb, c);
-      const p = find(rows, "postfix", kb, c);
-      const h = find(rows, "haraka", kb, c);
-      const mark = (x?: AcceptRow | E2eRow) => (x ? `${fmt(x.rate)}${x.error ? " (error)" : x.capped ? "*" : ""}` : "–");
-      const rp = ratio(r?.rate, p?.rate);
-      const rh = ratio(r?.rate, h?.rate);
-      ratios.push({ phase: title, kb, sessions: c, relay: r?.rate, postfix: p?.rate, haraka: h?.rate, relay_over_postfix: rp, relay_over_haraka: rh });
-      lines.push(`| ${kb} KB, ${c} sessions | ${mark(r)} | ${mark(p)} | ${mark(h)} | ${fmt(rp, 2)}× | ${fmt(rh, 2)}× |`);
-    }
-    lines.push("");
-  };
-  if (accept.length) acceptTable(accept);
-  function acceptTable(rows: AcceptRow[]) {
-    const rounds = Math.max(...rows.map((r) => r.round));
+  /**
+   * One row per case: each system's median over the rounds its rows come
+   * from (one, end to end), with its lowest and highest in brackets and the
+   * relay/Postfix ratio of every round when there are several.
+   */
+  const table = (title: string, rows: readonly (AcceptRow | E2eRow)[], cases: readonly (readonly [number, number])[]) => {
+    const roundOf = (r: AcceptRow | E2eRow) => ("round" in r ? r.round : 1);
+    const rounds = Math.max(1, ...rows.map(roundOf));
+    const several = rounds > 1;
     lines.push(
-      `### Durable acceptance (median of ${rounds} round${rounds === 1 ? "" : "s"}; each system's lowest and highest in brackets)`,
+      several ? `### ${title} (median of ${rounds} rounds; each system's lowest and highest in brackets)` : `### ${title}`,
       "",
-      "| case | relay msg/s | Postfix msg/s | Haraka msg/s | relay/Postfix | relay/Haraka | relay/Postfix by round |",
-      "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+      `| case | relay msg/s | Postfix msg/s | Haraka msg/s | relay/Postfix | relay/Haraka |${several ? " relay/Postfix by round |" : ""}`,
+      `| --- | ---: | ---: | ---: | ---: | ---: |${several ? " --- |" : ""}`,
     );
-    for (const [kb, c] of [[5, 20], [5, 200], [50, 20], [50, 200]] as const) {
-      const of = (system: SystemName) => rows.filter((r) => r.system === system && r.kb === kb && r.sessions === c && !r.error);
+    for (const [kb, c] of cases) {
+      const all = (system: SystemName) => rows.filter((r) => r.system === system && r.kb === kb && r.sessions === c);
+      const of = (system: SystemName) => all(system).filter((r) => !r.error);
       const cell = (system: SystemName) => {
         const rates = of(system).map((r) => r.rate);
-        if (!rates.length) return "–";
+        const failed = all(system).find((r) => r.error);
+        if (!rates.length) return failed ? `${fmt(failed.rate)} (error)` : "–";
         const capped = of(system).some((r) => r.capped) ? "*" : "";
         return rates.length === 1 ? `${fmt(rates[0])}${capped}` : `${fmt(median(rates))}${capped} (${fmt(Math.min(...rates))}–${fmt(Math.max(...rates))})`;
       };
       const [r, p, h] = (["relay", "postfix", "haraka"] as const).map((system) => median(of(system).map((x) => x.rate)));
-      const byRound = Array.from({ length: rounds }, (_, i) => {
-        const rr = of("relay").find((x) => x.round === i + 1);
-        const pr = of("postfix").find((x) => x.round === i + 1);
-        return fmt(ratio(rr?.rate, pr?.rate), 2);
-      });
       const rp = ratio(r, p);
       const rh = ratio(r, h);
-      ratios.push({ phase: "Durable acceptance", kb, sessions: c, relay: r, postfix: p, haraka: h, relay_over_postfix: rp, relay_over_haraka: rh, relay_over_postfix_by_round: byRound });
-      lines.push(`| ${kb} KB, ${c} sessions | ${cell("relay")} | ${cell("postfix")} | ${cell("haraka")} | ${fmt(rp, 2)}× | ${fmt(rh, 2)}× | ${byRound.join(", ")} |`);
+      const row: Record<string, unknown> = { phase: title, kb, sessions: c, relay: r, postfix: p, haraka: h, relay_over_postfix: rp, relay_over_haraka: rh };
+      let byRound = "";
+      if (several) {
+        const ratiosByRound = Array.from({ length: rounds }, (_, i) => {
+          const inRound = (system: SystemName) => of(system).find((x) => roundOf(x) === i + 1)?.rate;
+          return fmt(ratio(inRound("relay"), inRound("postfix")), 2);
+        });
+        row.relay_over_postfix_by_round = ratiosByRound;
+        byRound = ` ${ratiosByRound.join(", ")} |`;
+      }
+      ratios.push(row);
+      lines.push(`| ${kb} KB, ${c} sessions | ${cell("relay")} | ${cell("postfix")} | ${cell("haraka")} | ${fmt(rp, 2)}× | ${fmt(rh, 2)}× |${byRound}`);
     }
     lines.push("");
-  }
+  };
+  if (accept.length) table("Durable acceptance", accept, [[5, 20], [5, 200], [50, 20], [50, 200]]);
   if (e2e.length) {
     table("End to end (accepted -> delivered to smtp-sink)", e2e, [[5, 20], [50, 20]]);
     const cpu = e2e.filter((r) => r.cpuMsPerMsg !== undefined);
