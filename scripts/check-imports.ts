@@ -1,0 +1,162 @@
+/**
+ * The architecture's import rules, written once as data and checked on every
+ * import in src/ (run by `npm test`; `bun scripts/check-imports.ts [dir]`).
+ *
+ * Data flows one way: front ends (SMTP server, HTTP, CLI) -> ingress ->
+ * queue -> delivery -> events. `core/` (vocabulary, no I/O) and `platform/`
+ * (the runtimes) sit below everything. Protocol code (`smtp/`, `dns/`, `tls/`)
+ * knows no policy, so it imports neither configuration nor the queue. Only
+ * `platform/` names `Bun` or `Deno`.
+ */
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, relative, resolve, sep } from "node:path";
+import ts from "typescript";
+
+/**
+ * Each area of src/ and the areas it may import besides itself. An area is a
+ * folder or a file without its extension; a file belongs to the longest area
+ * that holds it.
+ */
+export const IMPORT_RULES: Readonly<Record<string, readonly string[]>> = {
+  core: [],
+  platform: ["core"],
+  config: ["core"],
+  dns: ["core", "platform"],
+  tls: ["core", "platform"],
+  "smtp/protocol": ["core"],
+  "smtp/server": ["core", "platform", "smtp/protocol"],
+  "smtp/client": ["core", "platform", "smtp/protocol"],
+  // The URLs of the worker modules, beside main.ts so that they hold in the binary too.
+  "worker-modules": ["queue", "auth"],
+  queue: ["core", "platform", "worker-modules"],
+  auth: ["core", "platform", "dns", "queue", "worker-modules"],
+  ingress: ["core", "platform", "dns", "auth", "queue", "smtp/protocol", "smtp/server"],
+  delivery: ["core", "platform", "dns", "tls", "queue", "smtp/protocol", "smtp/client"],
+  events: ["core", "platform", "queue"],
+  http: ["core", "platform", "auth", "ingress", "queue", "events"],
+  // The composition root builds every service and passes its dependencies in.
+  app: ["*"],
+  cli: ["core", "platform", "config", "dns", "auth", "queue", "events", "app"],
+  main: ["*"],
+};
+
+/** What an area may import from outside src/: the embedded migrations and the package's version. */
+const OUTSIDE_SRC: Readonly<Record<string, readonly string[]>> = {
+  queue: ["migrations"],
+  main: ["package.json"],
+};
+
+/** Folders whose files may name the runtimes' globals. */
+const RUNTIME_AREAS = new Set(["platform"]);
+const RUNTIME_GLOBALS = new Set(["Bun", "Deno"]);
+
+export interface Violation {
+  /** Path relative to the checked directory. */
+  readonly file: string;
+  readonly line: number;
+  readonly message: string;
+}
+
+/** The area of a path relative to src/ ("delivery/mta-sts/fetch.ts" is in "delivery"). */
+export function areaOf(path: string): string {
+  const parts = path.split(sep).join("/").replace(/\.[mc]?tsx?$/, "");
+  let best = "";
+  for (const area of Object.keys(IMPORT_RULES)) {
+    if ((parts === area || parts.startsWith(`${area}/`)) && area.length > best.length) best = area;
+  }
+  return best;
+}
+
+function mayImport(from: string, to: string): boolean {
+  if (from === to) return true;
+  const allowed = IMPORT_RULES[from] ?? [];
+  return allowed.includes("*") || allowed.includes(to);
+}
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return sourceFiles(path);
+    return /\.(ts|tsx|mts)$/.test(name) && !name.endsWith(".d.ts") ? [path] : [];
+  });
+}
+
+/** Every relative import of `text` (static, type-only, re-export, dynamic) with its line. */
+function importsOf(source: ts.SourceFile): { specifier: string; line: number }[] {
+  const found: { specifier: string; line: number }[] = [];
+  const add = (node: ts.Expression | undefined) => {
+    if (node && ts.isStringLiteralLike(node)) {
+      found.push({ specifier: node.text, line: source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1 });
+    }
+  };
+  const visit = (node: ts.Node): void => {
+    if (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) add(node.moduleSpecifier);
+    else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) add(node.arguments[0]);
+    else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument)) add(node.argument.literal as ts.Expression);
+    else if (ts.isNewExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === "URL") {
+      // new URL("./queue/db-worker.ts", import.meta.url) loads a module too.
+      const [first, second] = node.arguments ?? [];
+      if (second && second.getText(source) === "import.meta.url") add(first);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return found;
+}
+
+function runtimeNames(source: ts.SourceFile): { name: string; line: number }[] {
+  const found: { name: string; line: number }[] = [];
+  const visit = (node: ts.Node): void => {
+    if (ts.isIdentifier(node) && RUNTIME_GLOBALS.has(node.text)) {
+      found.push({ name: node.text, line: source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1 });
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return found;
+}
+
+/** Every import in `srcDir` that breaks the rules, and every runtime global named outside platform/. */
+export function checkImports(srcDir: string): Violation[] {
+  const root = resolve(srcDir);
+  const violations: Violation[] = [];
+  for (const path of sourceFiles(root)) {
+    const file = relative(root, path);
+    const from = areaOf(file);
+    if (from === "") {
+      violations.push({ file, line: 1, message: "is in no area of the import rules (scripts/check-imports.ts)" });
+      continue;
+    }
+    const source = ts.createSourceFile(path, readFileSync(path, "utf8"), ts.ScriptTarget.Latest, true);
+    for (const { specifier, line } of importsOf(source)) {
+      if (!specifier.startsWith(".")) continue;
+      const target = relative(root, resolve(dirname(path), specifier));
+      if (target.startsWith("..")) {
+        const outside = relative(dirname(root), resolve(dirname(path), specifier)).split(sep).join("/");
+        const allowed = (OUTSIDE_SRC[from] ?? []).some((prefix) => outside === prefix || outside.startsWith(`${prefix}/`));
+        if (!allowed) violations.push({ file, line, message: `${from} may not import ${outside}, outside src/` });
+        continue;
+      }
+      const to = areaOf(target);
+      if (to === "") violations.push({ file, line, message: `${target} is in no area of the import rules` });
+      else if (!mayImport(from, to)) violations.push({ file, line, message: `${from} may not import ${to} (${specifier})` });
+    }
+    if (!RUNTIME_AREAS.has(from)) {
+      for (const { name, line } of runtimeNames(source)) {
+        violations.push({ file, line, message: `names ${name}: only platform/ knows the runtime` });
+      }
+    }
+  }
+  return violations.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line);
+}
+
+if (import.meta.main) {
+  const dir = process.argv[2] ?? join(dirname(new URL(import.meta.url).pathname), "..", "src");
+  const violations = checkImports(dir);
+  for (const v of violations) console.error(`${join(relative(process.cwd(), dir), v.file)}:${v.line}: ${v.message}`);
+  if (violations.length > 0) {
+    console.error(`check-imports: ${violations.length} import rule violation${violations.length === 1 ? "" : "s"} (rules: scripts/check-imports.ts)`);
+    process.exit(1);
+  }
+  console.log("check-imports: every import follows the rules");
+}
