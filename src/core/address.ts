@@ -3,6 +3,7 @@
  * Non-ASCII is allowed only with SMTPUTF8 (RFC 6531 3.3: UTF8-non-ascii in
  * atext, qtext and U-labels). Lengths are counted in octets (RFC 5321 4.5.3.1).
  */
+import { formatIp, ipToBigInt } from "./cidr.ts";
 
 export interface Mailbox {
   /** The local part, decoded: no surrounding quotes, no backslash escapes. */
@@ -30,12 +31,14 @@ const octets = (s: string): number => (ASCII.test(s) ? s.length : encoder.encode
 /**
  * Character classes of RFC 5321 4.1.2, tested on UTF-16 code units: with
  * SMTPUTF8 every unit from 0x80 up is allowed, and so every code point
- * above 0x7f (RFC 6531 3.3), a surrogate pair as much as a lone half.
+ * above 0x7f (RFC 6531 3.3). A lone half of a surrogate pair passes these
+ * classes; parseMailbox refuses it beforehand.
  */
 const ATEXT = String.raw`A-Za-z0-9!#$%&'*+\-/=?^_\`{|}~`;
 const NON_ASCII = String.raw`\x80-\uffff`;
 const DOT_STRING = new RegExp(String.raw`^[${ATEXT}]+(?:\.[${ATEXT}]+)*$`);
 const DOT_STRING_UTF8 = new RegExp(String.raw`^[${ATEXT}${NON_ASCII}]+(?:\.[${ATEXT}${NON_ASCII}]+)*$`);
+const LONE_SURROGATE = /\p{Cs}/u;
 /** A label's characters: letters, digits, hyphens (where hyphens may stand is checked apart). */
 const LDH = /^[A-Za-z0-9-]+$/;
 const LDH_UTF8 = new RegExp(String.raw`^[A-Za-z0-9${NON_ASCII}-]+$`);
@@ -50,6 +53,8 @@ export function parseMailbox(text: string, options: MailboxOptions = {}): Mailbo
   const utf8 = options.utf8 ?? false;
   const fail = (why: string): MailboxResult => ({ ok: false, error: `invalid mailbox "${text}": ${why}` });
   if (!utf8 && /[^\x00-\x7f]/.test(text)) return fail("non-ASCII characters require SMTPUTF8");
+  // Text from JSON may hold half a surrogate pair: no UTF-8 encodes it (RFC 3629 3).
+  if (LONE_SURROGATE.test(text)) return fail("invalid UTF-8: an unpaired surrogate");
   let local: string;
   let rest: string;
   if (text.startsWith('"')) {
@@ -104,19 +109,42 @@ function parseQuoted(text: string, utf8: boolean): { value: string; end: number 
 
 function checkDomain(domain: string, utf8: boolean): string | undefined {
   if (domain === "") return "empty domain";
-  if (domain.startsWith("[")) {
-    if (!domain.endsWith("]")) return `unterminated address literal "${domain}"`;
-    const inner = domain.slice(1, -1);
-    if (isIPv4(inner)) return undefined;
-    if (/^IPv6:/i.test(inner) && isIPv6(inner.slice(5))) return undefined;
-    return `invalid address literal "${domain}"`;
-  }
-  for (const label of domain.split(".")) {
+  if (domain.startsWith("[")) return checkAddressLiteral(domain);
+  return domainNameError(domain, utf8);
+}
+
+/**
+ * address-literal (RFC 5321 4.1.3): IPv4, "IPv6:" and general literals. A
+ * general literal's tag must be standardized and registered with IANA, and
+ * none is besides IPv6: there is no way to deliver to one.
+ */
+function checkAddressLiteral(domain: string): string | undefined {
+  if (!domain.endsWith("]")) return `unterminated address literal "${domain}"`;
+  const inner = domain.slice(1, -1);
+  if (isIPv4(inner)) return undefined;
+  if (/^IPv6:/i.test(inner)) return isIPv6(inner.slice(5)) ? undefined : `invalid address literal "${domain}"`;
+  // General-address-literal = Standardized-tag ":" 1*dcontent; dcontent = %d33-90 / %d94-126.
+  const general = /^([A-Za-z0-9-]*[A-Za-z0-9]):[\x21-\x5a\x5e-\x7e]+$/.exec(inner);
+  if (general) return `address literal tag "${general[1]}" is not supported; only IPv4 and IPv6 literals are`;
+  return `invalid address literal "${domain}"`;
+}
+
+/**
+ * Domain = sub-domain *("." sub-domain) (RFC 5321 4.1.2), with U-labels
+ * under SMTPUTF8 (RFC 6531 3.3); no address literal. Undefined when valid.
+ */
+export function domainNameError(domain: string, utf8 = false): string | undefined {
+  if (domain === "") return "empty domain";
+  const labels = domain.split(".");
+  for (const label of labels) {
     if (label === "") return `empty label in domain "${domain}"`;
     if (octets(label) > 63) return `label "${label}" longer than 63 octets`;
     // sub-domain = Let-dig [Ldh-str] (RFC 5321 4.1.2); U-labels with SMTPUTF8 (RFC 6531).
     if (!(utf8 ? LDH_UTF8 : LDH).test(label) || label.startsWith("-") || label.endsWith("-")) return `invalid domain label "${label}"`;
   }
+  // No top-level domain is all digits (RFC 3696 2); a bare "192.0.2.1" is an address without its brackets.
+  if (isIPv4(domain)) return `"${domain}" is an address; write it as an address literal, [${domain}]`;
+  if (/^\d+$/.test(labels.at(-1)!)) return `domain "${domain}" ends in an all-numeric label; no top-level domain is all digits`;
   return undefined;
 }
 
@@ -143,9 +171,36 @@ export function isIPv6(s: string): boolean {
     const g = groups(body);
     return g.length === needed && g.every((x) => hex.test(x));
   }
+  // "::" stands for at least 2 groups of zeros (RFC 5321 4.1.3, IPv6-comp and IPv6v4-comp).
   const all = [...groups(halves[0]!), ...groups(halves[1]!)];
-  return all.length < needed && all.every((x) => hex.test(x));
+  return all.length <= needed - 2 && all.every((x) => hex.test(x));
 }
+
+/**
+ * The address an address literal names ("[192.0.2.1]", "[IPv6:2001:db8::1]"),
+ * in one canonical text (formatIp): "[127.000.0.1]" and "[IPv6:::ffff:127.0.0.1]"
+ * both name 127.0.0.1. Undefined for a domain name or a malformed literal.
+ */
+export function literalAddress(domain: string): string | undefined {
+  if (!domain.startsWith("[") || !domain.endsWith("]")) return undefined;
+  const inner = domain.slice(1, -1);
+  let text: string;
+  if (isIPv4(inner)) text = withoutLeadingZeros(inner);
+  else if (/^IPv6:/i.test(inner) && isIPv6(inner.slice(5))) text = inner.slice(5).replace(/[\d.]+$/, (tail) => (tail.includes(".") ? withoutLeadingZeros(tail) : tail));
+  else return undefined;
+  const value = ipToBigInt(text);
+  return value === undefined ? undefined : formatIp(value);
+}
+
+/** A domain as routes name it: lower case; an address literal in canonical form, "[192.0.2.1]" or "[ipv6:2001:db8::1]". */
+export function canonicalDomain(domain: string): string {
+  const address = literalAddress(domain);
+  if (address === undefined) return domain.toLowerCase();
+  return address.includes(":") ? `[ipv6:${address}]` : `[${address}]`;
+}
+
+/** Snum = 1*3DIGIT (RFC 5321 4.1.3) may have leading zeros; "127.000.0.1" is 127.0.0.1, not octal. */
+const withoutLeadingZeros = (dotted: string): string => dotted.split(".").map(Number).join(".");
 
 /** Render a mailbox for the wire: quote the local part only when it is not a dot-string. */
 export function formatMailbox(m: Mailbox): string {

@@ -35,6 +35,29 @@ export function ipToBigInt(address: string): bigint | undefined {
   return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
 }
 
+/**
+ * An address as text: IPv4, also IPv4-mapped (::ffff:0:0/96, as ipToBigInt
+ * stores IPv4), dotted; IPv6 as RFC 5952 4 writes it: lower case, no leading
+ * zeros, the longest run of two or more zero groups (the first of equals) as "::".
+ */
+export function formatIp(value: bigint): string {
+  if (value >> 32n === 0xffffn) {
+    const n = Number(value & LOW_32);
+    return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
+  }
+  const groups = Array.from({ length: 8 }, (_, i) => Number((value >> BigInt(112 - 16 * i)) & 0xffffn));
+  let start = -1;
+  let length = 1;
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > length) [start, length] = [i, j - i];
+    i = Math.max(j, i + 1);
+  }
+  const hex = groups.map((g) => g.toString(16));
+  return start < 0 ? hex.join(":") : `${hex.slice(0, start).join(":")}::${hex.slice(start + length).join(":")}`;
+}
+
 /** An IPv4 address, dotted ("192.0.2.1") or IPv4-mapped ("::ffff:192.0.2.1"), as a 32-bit number; undefined for anything else. */
 export function ipv4Number(address: string): number | undefined {
   return dottedQuad(address, address.startsWith("::ffff:") ? 7 : 0);

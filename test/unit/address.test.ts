@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { formatMailbox, isDotString, isIPv6, parseMailbox } from "../../src/core/address.ts";
+import { canonicalDomain, formatMailbox, isDotString, isIPv6, literalAddress, parseMailbox } from "../../src/core/address.ts";
 
 const ok = (text: string, utf8 = false) => {
   const r = parseMailbox(text, { utf8 });
@@ -35,11 +35,52 @@ describe("parseMailbox (RFC 5321 4.1.2)", () => {
     bad("u@[256.0.0.1]", /invalid address literal/);
     bad("u@[IPv6:1::2::3]", /invalid address literal/);
     bad("u@[192.0.2.1", /unterminated address literal/);
+    bad("u@[1.2.3]", /invalid address literal/);
+    bad("u@[IPv6:fe80::1%eth0]", /invalid address literal/);
+  });
+
+  it("refuses general address literals: no tag but IPv6 is registered (RFC 5321 4.1.3)", () => {
+    bad("u@[x-tag:anything]", /address literal tag "x-tag" is not supported/);
+    bad("u@[IPv4:192.0.2.1]", /address literal tag "IPv4" is not supported/);
+    bad("u@[:x]", /invalid address literal/);
+    bad("u@[x-tag:a[b]", /invalid address literal/);
+  });
+
+  it("refuses a bare address or an all-numeric top-level label as the domain (RFC 3696 2)", () => {
+    bad("u@192.0.2.1", /"192\.0\.2\.1" is an address; write it as an address literal, \[192\.0\.2\.1\]/);
+    bad("u@2130706433", /all-numeric label/);
+    bad("u@example.123", /all-numeric label/);
+    ok("u@123.example");
+    ok("u@x.y2k");
+  });
+
+  it("names the address an address literal holds, in one canonical form", () => {
+    const same: [string, string][] = [
+      ["[192.0.2.1]", "192.0.2.1"],
+      ["[127.000.000.001]", "127.0.0.1"],
+      ["[IPv6:::ffff:127.0.0.1]", "127.0.0.1"],
+      ["[ipv6:0:0:0:0:0:FFFF:7F00:1]", "127.0.0.1"],
+      ["[IPv6:::ffff:127.000.0.01]", "127.0.0.1"],
+      ["[IPv6:2001:DB8:0:0:1:0:0:1]", "2001:db8::1:0:0:1"],
+      ["[IPv6:1:0:0:2:0:0:0:3]", "1:0:0:2::3"],
+      ["[IPv6:0:0:0:0:0:0:0:1]", "::1"],
+      ["[IPv6:::]", "::"],
+      ["[IPv6:fe80::1]", "fe80::1"],
+      ["[IPv6:1:2:3:4:5:6:7:8]", "1:2:3:4:5:6:7:8"],
+    ];
+    for (const [literal, address] of same) assert.equal(literalAddress(literal), address, literal);
+    for (const no of ["example.com", "[1.2.3]", "[x-tag:1]", "[IPv6:1::2::3]", "192.0.2.1"]) assert.equal(literalAddress(no), undefined, no);
+    assert.equal(canonicalDomain("[IPv6:::FFFF:127.0.0.1]"), "[127.0.0.1]");
+    assert.equal(canonicalDomain("[IPv6:2001:DB8::0:1]"), "[ipv6:2001:db8::1]");
+    assert.equal(canonicalDomain("Example.COM"), "example.com");
   });
 
   it("validates IPv6 forms", () => {
     for (const good of ["::", "::1", "1:2:3:4:5:6:7:8", "1::8", "1:2:3:4:5:6:1.2.3.4", "::1.2.3.4"]) assert.ok(isIPv6(good), good);
     for (const no of ["1:2:3:4:5:6:7", "1:2:3:4:5:6:7:8:9", ":1::", "1:::2", "12345::", "1:2:3:4:5:6:7:1.2.3.4"]) assert.ok(!isIPv6(no), no);
+    // "::" stands for at least two groups: at most 6 others, or 4 before an IPv4 tail (RFC 5321 4.1.3).
+    for (const good of ["1:2:3:4:5:6::", "::1:2:3:4:5:6", "1:2:3::4:5:6", "1:2:3:4::1.2.3.4", "::1:2:3:4:1.2.3.4"]) assert.ok(isIPv6(good), good);
+    for (const no of ["1:2:3:4:5:6:7::", "::1:2:3:4:5:6:7", "1:2:3:4::5:6:7", "1:2:3:4:5::1.2.3.4", "::1:2:3:4:5:1.2.3.4"]) assert.ok(!isIPv6(no), no);
   });
 
   it("refuses malformed addresses with clear errors", () => {
@@ -73,6 +114,22 @@ describe("parseMailbox (RFC 5321 4.1.2)", () => {
     bad("josé@exämple.test", /SMTPUTF8/);
     assert.deepEqual(ok("josé@EXÄMPLE.test", true), { local: "josé", domain: "exämple.test" });
     bad("a\u0000b@x.test", /not a dot-atom/, true);
+  });
+
+  it("refuses control characters, quoted or not", () => {
+    for (const ch of ["\u0000", "\u0001", "\t", "\u001f", "\u007f"]) {
+      bad(`a${ch}b@x.test`, /not a dot-atom/);
+      bad(`"a${ch}b"@x.test`, /invalid character/);
+      bad(`"a\\${ch}b"@x.test`, /invalid quoted-pair/);
+    }
+    bad("a@x\u0000.test", /invalid domain label/);
+  });
+
+  it("refuses text no UTF-8 can encode: half a surrogate pair (RFC 3629 3)", () => {
+    bad("\ud800@x.test", /unpaired surrogate/, true);
+    bad("a@x\udc00.test", /unpaired surrogate/, true);
+    bad('"\ud83d"@x.test', /unpaired surrogate/, true);
+    assert.equal(ok("\u{1f600}@x.test", true).local, "\u{1f600}", "a whole pair is one character");
   });
 });
 
@@ -110,12 +167,18 @@ describe("the character rules, as they were written per character", () => {
       const label = text().replaceAll(".", "").replaceAll("@", "") || "a";
       // With SMTPUTF8: without it, non-ASCII is refused before any label is read.
       const result = parseMailbox(`u@${label}.test`, { utf8: true });
-      const expected = octets(label) > 63 ? /longer than 63/ : !labelChars(label, true) || label.startsWith("-") || label.endsWith("-") ? /invalid domain label/ : undefined;
+      const expected = /\p{Cs}/u.test(label)
+        ? /unpaired surrogate/
+        : octets(label) > 63
+          ? /longer than 63/
+          : !labelChars(label, true) || label.startsWith("-") || label.endsWith("-")
+            ? /invalid domain label/
+            : undefined;
       if (expected) assert.match(result.ok ? "ok" : result.error, expected, JSON.stringify(label));
       else assert.ok(result.ok, JSON.stringify(label));
     }
-    assert.ok(parseMailbox(`${"\ud800".repeat(21)}@x.test`, { utf8: true }).ok, "a lone surrogate is three octets (as U+FFFD): 63");
-    assert.match((parseMailbox(`${"\ud800".repeat(22)}@x.test`, { utf8: true }) as { error: string }).error, /local part longer than 64/, "66 octets");
+    assert.ok(parseMailbox(`${"\uffff".repeat(21)}@x.test`, { utf8: true }).ok, "U+FFFF is three octets: 63");
+    assert.match((parseMailbox(`${"\uffff".repeat(22)}@x.test`, { utf8: true }) as { error: string }).error, /local part longer than 64/, "66 octets");
     assert.ok(parseMailbox(`u@${"é".repeat(31)}a.test`, { utf8: true }).ok, "63 octets");
     assert.match((parseMailbox(`u@${"é".repeat(32)}.test`, { utf8: true }) as { error: string }).error, /longer than 63/, "64 octets");
     assert.match((parseMailbox(`u@${"\u{1f600}".repeat(16)}.test`, { utf8: true }) as { error: string }).error, /longer than 63/, "four octets each: 64");

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { isIP } from "node:net";
-import { cidrContains, ipToBigInt, ipv4Number, parseCidr, type Cidr } from "../../src/core/cidr.ts";
+import { cidrContains, formatIp, ipToBigInt, ipv4Number, parseCidr, type Cidr } from "../../src/core/cidr.ts";
 
 /** Seeded (an LCG), so that a failure can be replayed. */
 function random(seed: number): (n: number) => number {
@@ -33,6 +33,37 @@ describe("ipToBigInt", () => {
   it("refuses what is not an address", () => {
     for (const text of ["", "localhost", "256.0.0.1", "1.2.3", "1:2:3:4:5:6:7:8:9", "::1::", "01.2.3.4"]) {
       assert.equal(ipToBigInt(text), undefined, text);
+    }
+  });
+});
+
+describe("formatIp (RFC 5952 4)", () => {
+  it("writes IPv4 and IPv4-mapped addresses dotted, IPv6 in its one canonical form", () => {
+    const cases: [string, string][] = [
+      ["192.0.2.1", "192.0.2.1"],
+      ["::ffff:7f00:1", "127.0.0.1"],
+      ["::", "::"],
+      ["::1", "::1"],
+      ["1::", "1::"],
+      ["2001:DB8:0:0:0:0:0:1", "2001:db8::1"],
+      ["2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"], // the first of equal runs
+      ["2001:0:0:1:0:0:0:1", "2001:0:0:1::1"], // the longest run
+      ["2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1"], // never "::" for one group
+      ["fe80::0001", "fe80::1"],
+      ["ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"],
+      ["::7f00:1", "::7f00:1"], // IPv4-compatible is not IPv4-mapped
+    ];
+    for (const [text, canonical] of cases) assert.equal(formatIp(ipToBigInt(text)!), canonical, text);
+  });
+
+  it("reads back as the same address, for random values", () => {
+    const next = random(13);
+    for (let i = 0; i < 20_000; i++) {
+      let value = 0n;
+      for (let g = 0; g < 8; g++) value = (value << 16n) | BigInt(next(4) === 0 ? next(0x10000) : 0);
+      const text = formatIp(value);
+      assert.equal(ipToBigInt(text), value, text);
+      assert.ok(!/(^|:)0[0-9a-f]/.test(text) && !text.includes(":::"), text);
     }
   });
 });
