@@ -25,20 +25,68 @@ describe("command parsing (RFC 5321 4.1.1)", () => {
     assert.deepEqual(spaced.from, { local: "A", domain: "b.example" });
   });
 
-  it("ignores a source route", () => {
+  it("ignores a well-formed source route (RFC 5321 4.1.2, C)", () => {
     const r = parseMailFrom("FROM:<@relay.one,@relay.two:user@x.test>");
     assert.ok(r.ok);
     assert.deepEqual(r.from, { local: "user", domain: "x.test" });
+    const rcpt = parseRcptTo("TO:<@Relay-1.example:b@x.test> NOTIFY=NEVER", false, "mx.test");
+    assert.ok(rcpt.ok);
+    assert.deepEqual(rcpt.to, { local: "b", domain: "x.test" });
+    assert.deepEqual(rcpt.params, { notify: ["NEVER"] });
+    const quoted = parseRcptTo('TO:<@a.test:"x:y"@x.test>', false, "mx.test");
+    assert.ok(quoted.ok && quoted.to.local === "x:y");
   });
 
-  it("allows UTF-8 paths only with SMTPUTF8", () => {
-    assert.equal(mailFails("FROM:<josé@x.test>"), "501 5.1.7");
+  it("refuses a malformed source route: 501 5.1.7 for MAIL, 501 5.1.3 for RCPT", () => {
+    const malformed = [
+      "<@:u@d.test>", // empty at-domain
+      "<@,@a.test:u@d.test>", // empty first at-domain
+      "<@a.test,:u@d.test>", // empty last at-domain
+      "<@a.test,,@b.test:u@d.test>",
+      "<@a.test,b.test:u@d.test>", // "@" missing
+      "<@a.test, @b.test:u@d.test>", // no blanks in a route
+      "<@a.test u@d.test>", // no ":"
+      "<@a.test>",
+      "<@a..test:u@d.test>",
+      "<@-a.test:u@d.test>",
+      "<@a_b.test:u@d.test>",
+      "<@[192.0.2.1]:u@d.test>", // At-domain = "@" Domain: no address literal
+      "<@a.test:>",
+      "<@a.test:@b.test:u@d.test>",
+    ];
+    for (const path of malformed) {
+      assert.equal(mailFails(`FROM:${path}`), "501 5.1.7", path);
+      const rcpt = parseRcptTo(`TO:${path}`, false, "mx.test");
+      assert.ok(!rcpt.ok, path);
+      assert.equal(`${rcpt.reply.code} ${rcpt.reply.enhanced}`, "501 5.1.3", path);
+    }
+  });
+
+  it("counts a source route in the 256-octet path limit (RFC 5321 4.5.3.1.3)", () => {
+    const route = `@${"r".repeat(60)}.test`;
+    const mailbox = `u@${"d".repeat(60)}.test`; // 67 octets
+    const tooLong = `<${route},${route},${route}:${mailbox}>`; // 1 + 3*66 + 2 + 1 + 67 + 1 = 270 octets
+    assert.equal(mailFails(`FROM:${tooLong}`), "501 5.1.7");
+    assert.ok(parseMailFrom(`FROM:<${route},${route}:${mailbox}>`).ok, "203 octets");
+  });
+
+  it("allows UTF-8 paths only with SMTPUTF8: 553 5.6.7 without it (RFC 6531 3.5)", () => {
+    assert.equal(mailFails("FROM:<josé@x.test>"), "553 5.6.7");
+    assert.equal(mailFails("FROM:<a@bücher.test> SIZE=10"), "553 5.6.7");
     const r = parseMailFrom("FROM:<josé@x.test> SMTPUTF8");
     assert.ok(r.ok);
     assert.equal(r.params.smtputf8, true);
     const rcpt = parseRcptTo("TO:<zoë@x.test>", true, "mx.test");
     assert.ok(rcpt.ok);
-    assert.ok(!parseRcptTo("TO:<zoë@x.test>", false, "mx.test").ok);
+    const refused = parseRcptTo("TO:<zoë@x.test>", false, "mx.test");
+    assert.ok(!refused.ok);
+    assert.equal(`${refused.reply.code} ${refused.reply.enhanced}`, "553 5.6.7");
+    const routed = parseRcptTo("TO:<@bücher.test:b@x.test>", false, "mx.test");
+    assert.ok(!routed.ok && routed.reply.code === 553, "UTF-8 in the route counts too");
+    // Malformed is a syntax error whatever its characters.
+    assert.equal(mailFails("FROM:<jo sé@x.test>"), "501 5.1.7");
+    const bad = parseRcptTo("TO:<zoë@@x.test>", false, "mx.test");
+    assert.ok(!bad.ok && bad.reply.code === 501);
   });
 
   it("answers the right codes for bad syntax and parameters", () => {

@@ -131,14 +131,16 @@ describe("SMTP session limits", () => {
     });
   });
 
-  it("takes a UTF-8 address only with the SMTPUTF8 MAIL parameter (RFC 6531 3.4)", async () => {
+  it("takes a UTF-8 address only with the SMTPUTF8 MAIL parameter (RFC 6531 3.4), else 553 5.6.7 (3.5)", async () => {
     await withServer({}, async (port, got) => {
       const c = await Wire.open(port);
       await c.reply();
       await c.cmd("EHLO c");
-      assert.match(await c.cmd("MAIL FROM:<josé@x.test>"), /^501 5\.1\.7 /);
+      assert.match(await c.cmd("MAIL FROM:<josé@x.test>"), /^553 5\.6\.7 /);
       assert.equal(await c.cmd("MAIL FROM:<a@x.test> AUTH=<>"), "250 2.1.0 Sender OK");
-      assert.match(await c.cmd("RCPT TO:<zoë@x.test>"), /^501 5\.1\.3 /);
+      assert.match(await c.cmd("RCPT TO:<zoë@x.test>"), /^553 5\.6\.7 /);
+      c.send(Buffer.concat([Buffer.from("RCPT TO:<a"), Buffer.from([0xc3, 0x28]), Buffer.from("@x.test> \r\n")]));
+      assert.equal(await c.reply(), "500 5.5.2 Invalid UTF-8 in command", "an invalid UTF-8 sequence");
       await c.cmd("RSET");
       // A ">" in a later parameter must not hide SMTPUTF8.
       assert.equal(await c.cmd("MAIL FROM:<josé@x.test> SMTPUTF8 AUTH=<>"), "250 2.1.0 Sender OK");

@@ -24,19 +24,25 @@ function wantsUtf8(params: string): boolean {
   return /(?:^| )smtputf8(?:[ =]|$)/i.test(params);
 }
 
+/** RFC 6531 3.5: a non-ASCII address in a transaction without SMTPUTF8. */
+const NON_ASCII_REFUSED = (what: string): { ok: false; reply: Reply } => ({
+  ok: false,
+  reply: reply(553, "5.6.7", `Non-ASCII ${what} address not permitted without the SMTPUTF8 parameter on MAIL`),
+});
+
 /**
  * "FROM:<reverse-path> [params]" (RFC 5321 4.1.1.2). A space after the colon
  * is tolerated, as most servers do; the angle brackets are required. The path
- * is found first, then read again as UTF-8 only if its own parameters say
- * SMTPUTF8 (a ">" in a later parameter value must not confuse this).
+ * is found first, then its own parameters say whether it may hold UTF-8 (a
+ * ">" in a later parameter value must not confuse this).
  */
 export function parseMailFrom(args: string): Parsed<{ from: Mailbox | null; params: MailParams }> {
   const m = /^FROM: *(.*)$/i.exec(args);
   if (!m) return syntax("5.5.2", "Syntax: MAIL FROM:<address> [parameters]");
-  const probe = parsePath(m[1]!, { utf8: true, allowNull: true });
-  const utf8 = probe.ok && wantsUtf8(probe.rest);
-  const path = utf8 ? probe : parsePath(m[1]!, { utf8: false, allowNull: true });
+  const path = parsePath(m[1]!, { allowNull: true });
   if (!path.ok) return syntax("5.1.7", path.error);
+  const utf8 = wantsUtf8(path.rest);
+  if (path.utf8 && !utf8) return NON_ASCII_REFUSED("sender");
   const raw = splitParams(path.rest, utf8);
   if (!raw.ok) return syntax("5.5.4", raw.error);
   const params = mailParams(raw.params);
@@ -54,8 +60,9 @@ export function parseRcptTo(args: string, utf8: boolean, localDomain: string): P
   let text = m[1]!;
   const postmaster = /^<postmaster>/i.exec(text);
   if (postmaster) text = `<postmaster@${localDomain}>${text.slice(postmaster[0].length)}`;
-  const path = parsePath(text, { utf8, allowNull: false });
+  const path = parsePath(text, { allowNull: false });
   if (!path.ok || !path.mailbox) return syntax("5.1.3", path.ok ? "a recipient is required" : path.error);
+  if (path.utf8 && !utf8) return NON_ASCII_REFUSED("recipient");
   const raw = splitParams(path.rest, utf8);
   if (!raw.ok) return syntax("5.5.4", raw.error);
   const params = rcptParams(raw.params);

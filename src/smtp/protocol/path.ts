@@ -1,15 +1,18 @@
-import { parseMailbox, type Mailbox } from "../../core/address.ts";
+import { domainNameError, MAX_PATH_OCTETS, parseMailbox, type Mailbox } from "../../core/address.ts";
 
 /**
  * Reverse-path / forward-path "<...>" at the start of the text (RFC 5321
- * 4.1.2). An A-d-l source route ("<@a,@b:user@c>") is accepted and ignored
- * (RFC 5321 4.1.1.3, C). Returns the text after ">" for the parameters.
+ * 4.1.2), read with UTF-8 allowed (RFC 6531 3.3); `utf8` says whether the
+ * path holds any, for the caller to refuse without SMTPUTF8. Returns the
+ * text after ">" for the parameters.
  */
 export type PathResult =
-  | { ok: true; mailbox: Mailbox | null; rest: string }
+  | { ok: true; mailbox: Mailbox | null; rest: string; utf8: boolean }
   | { ok: false; error: string };
 
-export function parsePath(text: string, options: { utf8: boolean; allowNull: boolean }): PathResult {
+const encoder = new TextEncoder();
+
+export function parsePath(text: string, options: { allowNull: boolean }): PathResult {
   if (!text.startsWith("<")) return { ok: false, error: `expected "<" to open the path in "${text}"` };
   let inQuotes = false;
   let end = -1;
@@ -26,15 +29,35 @@ export function parsePath(text: string, options: { utf8: boolean; allowNull: boo
   let inner = text.slice(1, end);
   const rest = text.slice(end + 1);
   if (rest !== "" && !rest.startsWith(" ")) return { ok: false, error: `expected a space after the path in "${text}"` };
+  const utf8 = /[^\x00-\x7f]/.test(inner);
   if (inner === "") {
     if (!options.allowNull) return { ok: false, error: "the null path <> is not allowed here" };
-    return { ok: true, mailbox: null, rest };
+    return { ok: true, mailbox: null, rest, utf8 };
   }
   if (inner.startsWith("@")) {
-    const colon = inner.indexOf(":");
-    if (colon < 0) return { ok: false, error: `invalid source route in "<${inner}>"` };
-    inner = inner.slice(colon + 1);
+    const route = sourceRouteEnd(inner);
+    if (typeof route === "string") return { ok: false, error: `invalid source route in "<${inner}>": ${route}` };
+    // RFC 5321 4.5.3.1.3: the limit counts the whole path, route and punctuation included.
+    if (encoder.encode(inner).length + 2 > MAX_PATH_OCTETS) return { ok: false, error: `path longer than ${MAX_PATH_OCTETS} octets` };
+    inner = inner.slice(route);
   }
-  const parsed = parseMailbox(inner, { utf8: options.utf8 });
-  return parsed.ok ? { ok: true, mailbox: parsed.mailbox, rest } : parsed;
+  const parsed = parseMailbox(inner, { utf8: true });
+  return parsed.ok ? { ok: true, mailbox: parsed.mailbox, rest, utf8 } : parsed;
+}
+
+/**
+ * A-d-l ":" before the mailbox: A-d-l = At-domain *( "," At-domain ),
+ * At-domain = "@" Domain (RFC 5321 4.1.2). A source route is accepted and
+ * ignored (RFC 5321 4.1.1.3, C) only when it is well formed. Returns where
+ * the mailbox starts, or what is wrong.
+ */
+function sourceRouteEnd(inner: string): number | string {
+  const colon = inner.indexOf(":");
+  if (colon < 0) return 'expected ":" after the route';
+  for (const atDomain of inner.slice(0, colon).split(",")) {
+    if (!atDomain.startsWith("@")) return `expected "@domain", got "${atDomain}"`;
+    const error = domainNameError(atDomain.slice(1), true);
+    if (error) return error;
+  }
+  return colon + 1;
 }
