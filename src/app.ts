@@ -14,7 +14,7 @@ import { resolveMailHosts } from "./dns/mx.ts";
 import { createResolver } from "./dns/resolver.ts";
 import { createMtaSts } from "./delivery/mta-sts/index.ts";
 import { createPlanner } from "./delivery/planner.ts";
-import { createRouter } from "./delivery/route.ts";
+import { chosenWithoutMx, createRouter } from "./delivery/route.ts";
 import { SandboxTransport } from "./delivery/sandbox.ts";
 import { Scheduler } from "./delivery/scheduler.ts";
 import { TlsFallbackMemory } from "./delivery/tls-memory.ts";
@@ -176,8 +176,7 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
         tlsCa,
       },
       mtaSts,
-      // A static route's host is the operator's choice, not the domain's MX: no MTA-STS for it.
-      staticRoute: (domain) => config.routes.some((r) => r.domain === domain || r.domain === "*"),
+      staticRoute: (domain) => chosenWithoutMx(config.routes, domain),
       log,
     }),
     limits: {

@@ -1,4 +1,5 @@
 import { isIP } from "node:net";
+import { canonicalDomain, literalAddress } from "../core/address.ts";
 import { parseDuration } from "../core/duration.ts";
 import { parseCidr, type Cidr } from "../core/cidr.ts";
 
@@ -71,21 +72,29 @@ export function parseDurations(text: string): number[] | undefined {
 }
 
 export interface Route {
-  /** Lower-case domain, or "*" for every domain (a smarthost). */
+  /** Lower-case domain, an address literal in canonical form ("[192.0.2.1]", "[ipv6:2001:db8::1]"), or "*" for every domain (a smarthost). */
   readonly domain: string;
   readonly target: HostPort;
 }
 
-/** "example.com=mx.example.net:2525;*=smarthost:587" */
+/** "example.com=mx.example.net:2525;[192.0.2.1]=127.0.0.1:2526;*=smarthost:587" */
 export function parseRoutes(text: string): Route[] | undefined {
   const out: Route[] = [];
   for (const part of text.split(";").map((p) => p.trim()).filter((p) => p !== "")) {
     const eq = part.indexOf("=");
     if (eq <= 0) return undefined;
-    const domain = part.slice(0, eq).trim().toLowerCase();
+    const name = part.slice(0, eq).trim();
+    const domain = canonicalDomain(name);
     const target = parseHostPort(part.slice(eq + 1), 25);
-    if (!target || (domain !== "*" && !isHostName(domain))) return undefined;
+    const named = domain === "*" || (name.startsWith("[") ? literalAddress(name) !== undefined : isHostName(domain));
+    if (!target || !named) return undefined;
     out.push({ domain, target });
   }
   return out;
+}
+
+/** The route that names this domain itself (not "*"); an address literal matches in any of its spellings. */
+export function namedRoute(routes: readonly Route[], domain: string): Route | undefined {
+  const key = canonicalDomain(domain);
+  return routes.find((r) => r.domain === key);
 }

@@ -77,7 +77,7 @@ export const configSchema = v.object({
   RELAY_TLSRPT_INTERVAL: v.optional(textVar("a duration of at least 1s such as 1d", atLeastOneSecond), "1d"),
   RELAY_TLSRPT_ORGANIZATION: v.optional(textVar("an organization name", nonEmpty)),
   RELAY_TLSRPT_CONTACT: v.optional(textVar("an email address such as postmaster@example.com", mailbox)),
-  RELAY_ROUTES: v.optional(textVar("domain=host:port pairs separated by ;", parseRoutes), ""),
+  RELAY_ROUTES: v.optional(textVar("domain=host:port pairs separated by ; (a domain, an address literal such as [192.0.2.1], or *)", parseRoutes), ""),
   RELAY_MAX_MESSAGE_BYTES: v.optional(textVar("a positive integer (bytes)", positiveInt), "26214400"),
   RELAY_MAX_RECIPIENTS: v.optional(textVar("a positive integer", positiveInt), "1000"),
   RELAY_MAX_CONNECTIONS: v.optional(textVar("a positive integer", positiveInt), "2000"),

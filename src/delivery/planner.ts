@@ -20,9 +20,10 @@ export interface PlannerDeps {
   /** MTA-STS (RFC 8461) policy discovery for MX routes; absent: off (RELAY_MTA_STS=false). */
   readonly mtaSts?: Pick<MtaSts, "policyFor">;
   /**
-   * Whether a static route (RELAY_ROUTES) serves the domain: its host is the
-   * operator's choice, not the domain's MX, so the domain's MTA-STS policy
-   * says nothing about it and is not looked up.
+   * Whether a static route (RELAY_ROUTES) serves the domain, or the domain
+   * is an address literal (route.ts, chosenWithoutMx): its host is not the
+   * domain's MX, so the domain's MTA-STS policy says nothing about it and is
+   * not looked up.
    */
   readonly staticRoute?: (domain: string) => boolean;
   readonly log?: Logger;

@@ -1,4 +1,5 @@
-import type { Route } from "../config/parsers.ts";
+import { namedRoute, type Route } from "../config/parsers.ts";
+import { literalAddress } from "../core/address.ts";
 import type { MailHostsResult } from "../dns/mx.ts";
 
 /** Where to deliver one domain's mail: hosts in the order to try them. */
@@ -27,11 +28,14 @@ export interface RouterDeps {
 
 export function createRouter(deps: RouterDeps): (domain: string) => Promise<RouteResult> {
   return async (domain) => {
-    const route = deps.routes.find((r) => r.domain === domain) ?? deps.routes.find((r) => r.domain === "*");
+    const route = namedRoute(deps.routes, domain) ?? deps.routes.find((r) => r.domain === "*");
     if (route) {
       // A static target given by name is resolved by the connect call itself.
       return { kind: "hosts", hosts: [{ name: route.target.host, addresses: [route.target.host], port: route.target.port }] };
     }
+    // An address literal names its host (RFC 5321 4.1.3): no MX lookup. Ingress let through only the ones it may name.
+    const address = literalAddress(domain);
+    if (address !== undefined) return { kind: "hosts", hosts: [{ name: address, addresses: [address], port: deps.mxPort }] };
     const found = await deps.lookupMailHosts(domain);
     switch (found.kind) {
       case "hosts":
@@ -49,4 +53,13 @@ export function createRouter(deps: RouterDeps): (domain: string) => Promise<Rout
         return { kind: "temporary", reason: `DNS lookup for ${domain} failed: ${found.detail}` };
     }
   };
+}
+
+/**
+ * Whether a domain's hosts are chosen without its MX records: a static route
+ * names them, or the domain is an address literal. The domain's MTA-STS
+ * policy (RFC 8461) and TLS reporting are about its MX hosts, so neither applies.
+ */
+export function chosenWithoutMx(routes: readonly Route[], domain: string): boolean {
+  return namedRoute(routes, domain) !== undefined || routes.some((r) => r.domain === "*") || literalAddress(domain) !== undefined;
 }

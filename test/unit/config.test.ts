@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { loadConfig } from "../../src/config/load.ts";
-import { parseDnsServers, parseDurations, parseHostPort, parseListeners, parsePort, parseRoutes } from "../../src/config/parsers.ts";
+import { namedRoute, parseDnsServers, parseDurations, parseHostPort, parseListeners, parsePort, parseRoutes } from "../../src/config/parsers.ts";
 import { cidrContains } from "../../src/core/cidr.ts";
 import { UsageError } from "../../src/core/errors.ts";
 
@@ -258,8 +258,24 @@ describe("RELAY_ROUTES", () => {
     ]);
   });
 
+  it("names address literals in canonical form (RFC 5321 4.1.3)", () => {
+    assert.deepEqual(parseRoutes("[127.0.0.1]=127.0.0.1:2526; [IPv6:::1]=[::1]:2526; [IPv6:::FFFF:10.0.0.001]=10.0.0.1"), [
+      { domain: "[127.0.0.1]", target: { host: "127.0.0.1", port: 2526 } },
+      { domain: "[ipv6:::1]", target: { host: "::1", port: 2526 } },
+      { domain: "[10.0.0.1]", target: { host: "10.0.0.1", port: 25 } },
+    ]);
+    const route = { domain: "[127.0.0.1]", target: { host: "127.0.0.1", port: 2526 } };
+    assert.equal(namedRoute([route], "[127.000.0.1]"), route);
+    assert.equal(namedRoute([route], "[IPv6:::ffff:7f00:1]"), route);
+    assert.equal(namedRoute([route], "[127.0.0.2]"), undefined);
+    assert.equal(namedRoute([{ domain: "*", target: route.target }], "[127.0.0.1]"), undefined, "* is not a name");
+  });
+
   it("refuses pairs without a domain, without a target, or with a bad domain", () => {
-    for (const text of ["=host:25", "example.com=", "example.com", "exa mple.com=host:25", "*.example.com=host:25", "a=b:99999"]) {
+    for (const text of [
+      "=host:25", "example.com=", "example.com", "exa mple.com=host:25", "*.example.com=host:25", "a=b:99999",
+      "[1.2.3]=host:25", "[256.0.0.1]=host:25", "[x-tag:abc]=host:25", "[IPv6:1::2::3]=host:25", "[127.0.0.1=host:25",
+    ]) {
       assert.equal(parseRoutes(text), undefined, text);
     }
     assert.ok(problemsOf({ RELAY_ROUTES: "ok.example=h:25;=h:25" })[0]!.startsWith("RELAY_ROUTES: "));

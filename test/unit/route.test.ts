@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createRouter } from "../../src/delivery/route.ts";
+import { chosenWithoutMx, createRouter } from "../../src/delivery/route.ts";
 import type { Route } from "../../src/config/parsers.ts";
 import type { MailHostsResult } from "../../src/dns/mx.ts";
 
@@ -60,6 +60,35 @@ describe("createRouter static routes (RELAY_ROUTES)", () => {
     assert.equal(r.kind, "hosts");
     assert.deepEqual(lookups, ["sub.example.com"]);
     assert.equal(r.kind === "hosts" && r.hosts[0]!.name, "mx1.example.com");
+  });
+});
+
+describe("createRouter address literals (RFC 5321 4.1.3)", () => {
+  it("a literal names its host: no MX lookup, RELAY_MX_PORT", async () => {
+    const { route, lookups } = router([], MX, 2525);
+    assert.deepEqual(await route("[198.51.100.7]"), { kind: "hosts", hosts: [{ name: "198.51.100.7", addresses: ["198.51.100.7"], port: 2525 }] });
+    assert.deepEqual(await route("[ipv6:2001:DB8::0:7]"), { kind: "hosts", hosts: [{ name: "2001:db8::7", addresses: ["2001:db8::7"], port: 2525 }] });
+    assert.deepEqual(await route("[ipv6:::ffff:198.51.100.7]"), { kind: "hosts", hosts: [{ name: "198.51.100.7", addresses: ["198.51.100.7"], port: 2525 }] });
+    assert.deepEqual(lookups, []);
+  });
+
+  it("a route that names the literal, in any spelling, wins; so does a smarthost", async () => {
+    const routes: Route[] = [{ domain: "[127.0.0.1]", target: { host: "127.0.0.1", port: 2526 } }];
+    const named = router(routes, MX);
+    assert.deepEqual(await named.route("[127.000.0.1]"), { kind: "hosts", hosts: [{ name: "127.0.0.1", addresses: ["127.0.0.1"], port: 2526 }] });
+    const smarthost = router([{ domain: "*", target: { host: "smarthost.example", port: 587 } }], MX);
+    assert.deepEqual(await smarthost.route("[198.51.100.7]"), {
+      kind: "hosts",
+      hosts: [{ name: "smarthost.example", addresses: ["smarthost.example"], port: 587 }],
+    });
+  });
+
+  it("a literal's hosts, like a static route's, are chosen without MX: no MTA-STS for them", () => {
+    const routes: Route[] = [{ domain: "routed.example", target: { host: "relay.internal", port: 25 } }];
+    assert.ok(chosenWithoutMx([], "[198.51.100.7]"));
+    assert.ok(chosenWithoutMx(routes, "Routed.Example"));
+    assert.ok(!chosenWithoutMx(routes, "example.com"));
+    assert.ok(chosenWithoutMx([{ domain: "*", target: routes[0]!.target }], "example.com"));
   });
 });
 
