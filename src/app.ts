@@ -26,7 +26,9 @@ import { createHttpApp } from "./http/app.ts";
 import { DkimSignerWorker } from "./auth/dkim-signer-worker.ts";
 import { createInboundAuth } from "./auth/inbound/index.ts";
 import { AuthThrottle } from "./ingress/auth-throttle.ts";
+import type { LiteralPolicy } from "./ingress/access.ts";
 import { loggedHooks } from "./ingress/logged-hooks.ts";
+import { ownAddresses } from "./ingress/own-addresses.ts";
 import { smtpHooks } from "./ingress/smtp-hooks.ts";
 import { SenderPolicy } from "./ingress/sender-policy.ts";
 import { Ingress, type Submission } from "./ingress/submit.ts";
@@ -235,10 +237,15 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
       })
     : undefined;
 
+  const listeners = [...config.smtpListen, ...config.smtpsListen, config.httpListen];
+  const literals: LiteralPolicy = {
+    routes: config.routes,
+    ownAddresses: ownAddresses([...(config.sourceIp ? [config.sourceIp] : []), ...listeners.map((l) => l.host)]),
+  };
   const hooks = loggedHooks(
     smtpHooks({
       ingress,
-      policy: { relayNetworks: config.relayNetworks, bounceDomain: config.bounceDomain },
+      policy: { relayNetworks: config.relayNetworks, bounceDomain: config.bounceDomain, literals },
       authenticator: users,
       throttle: new AuthThrottle(clock),
       // ARC sets are sealed with RELAY_ARC_DOMAIN's active RSA DKIM key, when there is one.
@@ -278,6 +285,7 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
       idempotency: credentials,
       maxMessageBytes: config.maxMessageBytes,
       maxRecipients: config.maxRecipients,
+      literals,
       ready: async () => listening && (await database.client.execute("SELECT 1").then(() => true, () => false)),
       clock,
       version,

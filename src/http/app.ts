@@ -3,6 +3,7 @@ import { bodyLimit } from "hono/body-limit";
 import { describeRoute } from "hono-openapi";
 import * as v from "valibot";
 import { systemClock, type Clock } from "../core/clock.ts";
+import type { LiteralPolicy } from "../ingress/access.ts";
 import type { Submission } from "../ingress/submit.ts";
 import type { QueueStore } from "../queue/store.ts";
 import { requireBearer, type AuthEnv, type Authenticator } from "./auth.ts";
@@ -25,6 +26,8 @@ export interface HttpDeps {
   readonly idempotency: IdempotencyStore;
   readonly maxMessageBytes: number;
   readonly maxRecipients: number;
+  /** Which address literals envelope addresses may name (ingress/access.ts). */
+  readonly literals: LiteralPolicy;
   /** Readiness: the database answers and the listeners are up. */
   readonly ready: () => Promise<boolean>;
   /** Default: the system clock. */
@@ -98,6 +101,7 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
       clock,
       maxMessageBytes: deps.maxMessageBytes,
       maxRecipients: deps.maxRecipients,
+      literals: deps.literals,
     }),
   );
   app.route("/v1/events", eventRoutes(deps.store));

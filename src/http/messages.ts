@@ -3,7 +3,9 @@ import { describeRoute, resolver, validator } from "hono-openapi";
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
 import * as v from "valibot";
 import type { Clock } from "../core/clock.ts";
+import { parseMailbox } from "../core/address.ts";
 import { toCrlf } from "../core/crlf.ts";
+import { literalRefusal, type LiteralPolicy } from "../ingress/access.ts";
 import { SenderRefused } from "../ingress/sender-policy.ts";
 import type { Submission } from "../ingress/submit.ts";
 import type { QueueStore } from "../queue/store.ts";
@@ -11,6 +13,7 @@ import { ADMIN_PRINCIPAL, senderAllowed, type AuthEnv } from "./auth.ts";
 import { idempotency, type IdempotencyStore } from "./idempotency.ts";
 import {
   cancelResultSchema,
+  extractAddress,
   isRawRequest,
   MAX_SEND_AHEAD_MS,
   messageIdParamSchema,
@@ -35,6 +38,8 @@ export interface MessageRouteDeps {
   readonly clock: Clock;
   readonly maxMessageBytes: number;
   readonly maxRecipients: number;
+  /** Which address literals envelope addresses may name (access.ts). */
+  readonly literals: LiteralPolicy;
 }
 
 interface Prepared {
@@ -95,6 +100,30 @@ function sendAtErrors(json: unknown, now: number): FieldError[] {
   return [];
 }
 
+/**
+ * Envelope addresses at an address literal the relay may not deliver to
+ * (access.ts, literalRefusal), by field: recipients, and the sender, where bounces go.
+ */
+function literalErrors(json: unknown, isRaw: boolean, literals: LiteralPolicy): FieldError[] {
+  if (typeof json !== "object" || json === null) return [];
+  const body = json as Record<string, unknown>;
+  const list = (name: string): [string, unknown][] => {
+    const value = body[name];
+    return Array.isArray(value) ? value.map((item, i) => [`${name}.${i}`, item]) : [];
+  };
+  const fields: [string, unknown][] = isRaw
+    ? [["mail_from", body.mail_from], ...list("rcpt_to")]
+    : [["from", body.from], ...list("to"), ...list("cc"), ...list("bcc")];
+  const errors: FieldError[] = [];
+  for (const [field, value] of fields) {
+    if (typeof value !== "string") continue;
+    const parsed = parseMailbox(isRaw ? value : extractAddress(value), { utf8: true });
+    const refused = parsed.ok ? literalRefusal(literals, parsed.mailbox.domain) : undefined;
+    if (refused) errors.push({ field, message: refused.text });
+  }
+  return errors;
+}
+
 const messageTags = ["messages"];
 
 export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
@@ -112,7 +141,9 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
         "and sends nothing; the same key with a different request is 409. " +
         "A key limited to sender domains may only use those in `mail_from` or `from`. " +
         "With RELAY_SENDER_POLICY=verified (the default), an API key may only send mail whose From header " +
-        "(`from`, or the From line of `raw`) is at a verified sending domain within its sender domains; otherwise 403 naming the field.",
+        "(`from`, or the From line of `raw`) is at a verified sending domain within its sender domains; otherwise 403 naming the field. " +
+        "An envelope address at an address literal of this node, its loopback or a private, link-local, multicast or reserved " +
+        "address is 422 naming the field, unless RELAY_ROUTES names the literal.",
       security: [{ bearer: ["send"] }],
       parameters: [
         {
@@ -148,6 +179,7 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
       const result = v.safeParse(isRaw ? rawMessageSchema : structuredMessageSchema, json, { abortEarly: false });
       const errors = result.success ? [] : fieldErrors(result.issues);
       if (!errors.some((e) => e.field === "send_at")) errors.push(...sendAtErrors(json, deps.clock.now()));
+      errors.push(...literalErrors(json, isRaw, deps.literals));
       if (!result.success || errors.length > 0) {
         return problem(c, 422, "Invalid message", "one or more fields are invalid", errors);
       }

@@ -1,9 +1,9 @@
 import type { InboundAuth } from "../auth/inbound/index.ts";
-import { formatMailbox } from "../core/address.ts";
+import { formatMailbox, type Mailbox } from "../core/address.ts";
 import { cidrContains } from "../core/cidr.ts";
-import { reply } from "../core/reply.ts";
+import { reply, type Reply } from "../core/reply.ts";
 import type { SessionInfo, SmtpServerHooks } from "../smtp/server/index.ts";
-import { mayRelay, type AccessPolicy } from "./access.ts";
+import { literalRefusal, mayRelay, type AccessPolicy, type LiteralRefusal } from "./access.ts";
 import type { AuthThrottle } from "./auth-throttle.ts";
 import { SenderRefused, type Submitter } from "./sender-policy.ts";
 import type { Ingress } from "./submit.ts";
@@ -25,6 +25,17 @@ export interface SmtpHookDeps {
    * Without it such mail is queued unchecked.
    */
   readonly inbound?: InboundAuth;
+}
+
+/**
+ * 550 5.7.1 (delivery not authorized) for a literal of this node or its
+ * networks; 553 (mailbox name not allowed) with 5.1.2 or 5.1.8 (bad
+ * destination or sender system address, RFC 3463) for one that reaches no host.
+ */
+function literalReply(refusal: LiteralRefusal, role: "sender" | "recipient", mailbox: Mailbox): Reply {
+  const text = `${role} <${formatMailbox(mailbox)}> refused: ${refusal.text}`;
+  if (refusal.kind === "internal") return reply(550, "5.7.1", text);
+  return reply(553, role === "sender" ? "5.1.8" : "5.1.2", text);
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -58,6 +69,9 @@ export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
     },
 
     async onMailFrom(session, from) {
+      // Bounces go to the reverse-path: one at a literal the relay may not deliver to is refused like a recipient there.
+      const refused = from && literalRefusal(policy.literals, from.domain);
+      if (refused) return literalReply(refused, "sender", from);
       const domains = granted.get(session);
       if (session.user === undefined || !domains || domains.length === 0 || from === null) return undefined;
       if (!domains.includes(from.domain.toLowerCase())) {
@@ -70,6 +84,8 @@ export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
       if (!mayRelay(policy, { ip: session.remoteAddress, authUser: session.user }, to.domain)) {
         return reply(554, "5.7.1", `relay access denied for <${formatMailbox(to)}>`);
       }
+      const refused = literalRefusal(policy.literals, to.domain);
+      if (refused) return literalReply(refused, "recipient", to);
       return undefined;
     },
 

@@ -55,6 +55,66 @@ describe("bad input gets a clear error and loses nothing", () => {
     }
   });
 
+  it("a malformed source route is refused with 501; a well-formed one is accepted and ignored (RFC 5321 4.1.2, C)", async () => {
+    const talk = await SmtpTalk.open(world.relay.smtpPort);
+    try {
+      await talk.reply();
+      await talk.command("EHLO client.test");
+      for (const path of ["<@:a@sender.test>", "<@,@relay.test:a@sender.test>", "<@relay.test,:a@sender.test>", "<@relay.test a@sender.test>", "<@relay.test>"]) {
+        assert.match(await talk.command(`MAIL FROM:${path}`), /^501 5\.1\.7 .*source route/, path);
+      }
+      assert.match(await talk.command("MAIL FROM:<@relay.test:a@sender.test>"), /^250 /);
+      for (const path of ["<@:x@dest.test>", "<@,@relay.test:x@dest.test>", "<@relay.test,:x@dest.test>", "<@relay.test x@dest.test>", "<@relay.test>"]) {
+        assert.match(await talk.command(`RCPT TO:${path}`), /^501 5\.1\.3 .*source route/, path);
+      }
+      assert.match(await talk.command("RCPT TO:<@one.relay.test,@two.relay.test:routed@dest.test>"), /^250 /);
+      assert.match(await talk.command("DATA"), /^354 /);
+      assert.match(await talk.command("Subject: source route\r\n\r\nx\r\n."), /^250 /);
+    } finally {
+      talk.close();
+    }
+    await world.destination.waitFor((m) => m.some((r) => r.data.includes("source route")));
+    const got = world.destination.messages.find((r) => r.data.includes("source route"))!;
+    assert.deepEqual([got.mailFrom, got.recipients], ["a@sender.test", ["routed@dest.test"]], "the route is dropped");
+  });
+
+  it("a non-ASCII address without SMTPUTF8 is refused with 553 5.6.7 (RFC 6531 3.5)", async () => {
+    const talk = await SmtpTalk.open(world.relay.smtpPort);
+    try {
+      await talk.reply();
+      await talk.command("EHLO client.test");
+      assert.match(await talk.command("MAIL FROM:<josé@sender.test>"), /^553 5\.6\.7 /);
+      assert.match(await talk.command("MAIL FROM:<a@sender.test>"), /^250 /);
+      assert.match(await talk.command("RCPT TO:<zoë@dest.test>"), /^553 5\.6\.7 /);
+      assert.match(await talk.command("RCPT TO:<ok@dest.test>"), /^250 /);
+    } finally {
+      talk.close();
+    }
+  });
+
+  it("an address literal of this node or its networks is refused with 550 5.7.1; one of no host with 553", async () => {
+    const talk = await SmtpTalk.open(world.relay.smtpPort);
+    try {
+      await talk.reply();
+      await talk.command("EHLO client.test");
+      assert.match(await talk.command("MAIL FROM:<bounce@[127.0.0.1]>"), /^550 5\.7\.1 sender <bounce@\[127\.0\.0\.1\]> refused: /);
+      assert.match(await talk.command("MAIL FROM:<bounce@[224.0.0.1]>"), /^553 5\.1\.8 /);
+      assert.match(await talk.command("MAIL FROM:<a@sender.test>"), /^250 /);
+      for (const literal of ["[127.0.0.1]", "[127.000.0.1]", "[0.0.0.0]", "[IPv6:::1]", "[IPv6:::ffff:127.0.0.1]", "[10.1.2.3]", "[172.16.0.1]", "[192.168.1.1]", "[100.64.0.1]", "[169.254.169.254]", "[IPv6:fe80::1]", "[IPv6:fd00::1]"]) {
+        assert.match(await talk.command(`RCPT TO:<x@${literal}>`), /^550 5\.7\.1 recipient <x@\[.*\]> refused: .*RELAY_ROUTES/, literal);
+      }
+      for (const literal of ["[224.0.0.1]", "[255.255.255.255]", "[240.0.0.1]", "[IPv6:ff02::1]"]) {
+        assert.match(await talk.command(`RCPT TO:<x@${literal}>`), /^553 5\.1\.2 /, literal);
+      }
+      assert.match(await talk.command("RCPT TO:<x@[IPv6:fe80::1%eth0]>"), /^501 5\.1\.3 /);
+      assert.match(await talk.command("RCPT TO:<x@[x-tag:anything]>"), /^501 5\.1\.3 .*not supported/);
+      assert.match(await talk.command("RCPT TO:<x@127.0.0.1>"), /^501 5\.1\.3 .*address literal/);
+      assert.match(await talk.command("RCPT TO:<ok@dest.test>"), /^250 /, "the session goes on");
+    } finally {
+      talk.close();
+    }
+  });
+
   it("an oversized message is refused with 552 (declared or sent)", async () => {
     const talk = await SmtpTalk.open(world.relay.smtpPort);
     try {
@@ -122,6 +182,16 @@ describe("bad input gets a clear error and loses nothing", () => {
     assert.equal(notJson.status, 400);
     const tooBig = await world.api("POST", "/v1/messages", { mail_from: "a@sender.test", rcpt_to: ["x@dest.test"], raw: `${"y".repeat(70)}\n`.repeat(430) });
     assert.equal(tooBig.status, 413);
+  });
+
+  it("HTTP: an envelope address at a literal of this node or its networks is 422 naming the field", async () => {
+    const raw = await world.api("POST", "/v1/messages", { mail_from: "b@[10.0.0.1]", rcpt_to: ["ok@dest.test", "x@[127.0.0.1]"], raw: "Subject: no\n\nx\n" });
+    assert.equal(raw.status, 422);
+    assert.deepEqual(raw.json.errors.map((e: any) => e.field), ["mail_from", "rcpt_to.1"]);
+    assert.match(raw.json.errors[1].message, /loopback/);
+    const structured = await world.api("POST", "/v1/messages", { from: "a@sender.test", to: ["ok@dest.test"], bcc: ["x@[IPv6:::1]"], text: "x" });
+    assert.equal(structured.status, 422);
+    assert.deepEqual(structured.json.errors.map((e: any) => e.field), ["bcc.0"]);
   });
 
   it("everything accepted before the bad input is delivered", async () => {

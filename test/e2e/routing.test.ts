@@ -14,7 +14,7 @@ describe("routing: static routes, source address, MX order", () => {
     smarthost = await startDestination();
     world = await startWorld({
       env: {
-        RELAY_ROUTES: `routed.test=127.0.0.1:${smarthost.port}`,
+        RELAY_ROUTES: `routed.test=127.0.0.1:${smarthost.port};[127.0.0.1]=127.0.0.1:${smarthost.port}`,
         RELAY_SOURCE_IP: "127.0.0.2",
       },
       zone: {
@@ -38,6 +38,16 @@ describe("routing: static routes, source address, MX order", () => {
     await sendMail(world.relay.smtpPort, "a@sender.test", ["x@routed.test"], "Subject: static route\r\n\r\nx\r\n");
     await smarthost.waitFor((m) => m.some((r) => r.data.includes("static route")));
     assert.equal(world.dns.queries.some((q) => q.name === "routed.test"), false, "no MX lookup for a routed domain");
+  });
+
+  it("an address literal RELAY_ROUTES names is accepted and delivered there; other loopback literals are refused", async () => {
+    const replies = await sendMail(world.relay.smtpPort, "a@sender.test", ["lit@[127.000.0.1]"], "Subject: routed literal\r\n\r\nx\r\n");
+    assert.match(replies[3]!, /^250 /);
+    await smarthost.waitFor((m) => m.some((r) => r.data.includes("routed literal")));
+    assert.deepEqual(smarthost.messages.find((r) => r.data.includes("routed literal"))!.recipients, ["lit@[127.000.0.1]"]);
+    const refused = await sendMail(world.relay.smtpPort, "a@sender.test", ["lit@[127.0.0.3]"], "Subject: not routed\r\n\r\nx\r\n");
+    assert.match(refused[3]!, /^550 5\.7\.1 /);
+    assert.match(refused[4]!, /^503 /, "no recipient, no data");
   });
 
   it("outbound connections leave from RELAY_SOURCE_IP", async () => {

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parseRoutes } from "../../src/config/parsers.ts";
 import type { Clock } from "../../src/core/clock.ts";
 import { createHttpApp, type HttpDeps } from "../../src/http/app.ts";
 import {
@@ -70,6 +71,7 @@ async function harness(overrides: Partial<HttpDeps> = {}): Promise<Harness> {
     idempotency: credentials,
     maxMessageBytes: 100_000,
     maxRecipients: 5,
+    literals: { routes: [], ownAddresses: () => [] },
     ready: async () => true,
     clock,
     ...overrides,
@@ -455,6 +457,34 @@ describe("HTTP validation of POST /v1/messages", () => {
     assert.deepEqual(fields, ["attachments.0.content", "bc", "from", "priority", "send_at", "tags.0"]);
     assert.match(response.json.errors.find((e: any) => e.field === "bc").message, /unknown field/);
     assert.match(response.json.errors.find((e: any) => e.field === "priority").message, /transactional/);
+  });
+
+  it("envelope addresses at a literal of this node or its networks are 422, each field named", async () => {
+    const own = await fresh({ literals: { routes: parseRoutes("[10.9.9.9]=127.0.0.1:2526")!, ownAddresses: () => ["203.0.113.5"] } });
+    const before = await own.enqueuedMessages();
+    const raw = await own.call("POST", "/v1/messages", {
+      body: rawMessage({
+        mail_from: "bounce@[192.168.1.1]",
+        rcpt_to: ["ok@dest.test", "a@[127.0.0.1]", "b@[IPv6:::ffff:10.0.0.1]", "c@[203.0.113.5]", "d@[224.0.0.1]", "e@[198.51.100.7]", "f@[10.9.9.9]"],
+      }),
+    });
+    assert.equal(raw.status, 422);
+    assert.deepEqual(
+      raw.json.errors.map((e: any) => e.field),
+      ["mail_from", "rcpt_to.1", "rcpt_to.2", "rcpt_to.3", "rcpt_to.4"],
+      "a public literal and one RELAY_ROUTES names are allowed",
+    );
+    assert.match(raw.json.errors[1].message, /^\[127\.0\.0\.1\] is a loopback address \(127\.0\.0\.0\/8\): .*RELAY_ROUTES/);
+    assert.match(raw.json.errors[3].message, /an address of this node/);
+    assert.match(raw.json.errors[4].message, /multicast/);
+    const structured = await own.call("POST", "/v1/messages", {
+      body: { from: "A <a@sender.test>", to: ["x@dest.test"], cc: ["Local <l@[IPv6:::1]>"], bcc: ["y@dest.test", "z@[169.254.0.1]"], text: "x" },
+    });
+    assert.equal(structured.status, 422);
+    assert.deepEqual(structured.json.errors.map((e: any) => e.field), ["cc.0", "bcc.1"]);
+    assert.equal(await own.enqueuedMessages(), before, "nothing was enqueued");
+    const allowed = await own.call("POST", "/v1/messages", { body: rawMessage({ rcpt_to: ["e@[198.51.100.7]", "f@[010.9.9.9]"] }) });
+    assert.equal(allowed.status, 202);
   });
 
   it("send_at: at most 30 days ahead; the past means now", async () => {

@@ -16,6 +16,7 @@ const app = createHttpApp({
   idempotency: { findResponse: async () => undefined, storeResponse: async () => {} },
   maxMessageBytes: 1000,
   maxRecipients: 10,
+  literals: { routes: [], ownAddresses: () => [] },
   ready: async () => true,
   version: "9.9.9",
 });

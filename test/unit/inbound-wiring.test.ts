@@ -24,7 +24,7 @@ function harness() {
   };
   const hooks = smtpHooks({
     ingress,
-    policy: { relayNetworks: [parseCidr("10.0.0.0/8")!], bounceDomain: "bounces.relay.test" },
+    policy: { relayNetworks: [parseCidr("10.0.0.0/8")!], bounceDomain: "bounces.relay.test", literals: { routes: [], ownAddresses: () => [] } },
     authenticator: { authenticate: async () => undefined },
     throttle: new AuthThrottle({ now: () => 0 }),
     inbound,
