@@ -87,6 +87,8 @@ describe("bad input gets a clear error and loses nothing", () => {
       assert.match(await talk.command("MAIL FROM:<a@sender.test>"), /^250 /);
       assert.match(await talk.command("RCPT TO:<zoë@dest.test>"), /^553 5\.6\.7 /);
       assert.match(await talk.command("RCPT TO:<ok@dest.test>"), /^250 /);
+      assert.match(await talk.command("RCPT TO:<Postmaster>"), /^250 /, "postmaster without a domain (RFC 5321 4.5.1)");
+      assert.match(await talk.command("RCPT TO:<>"), /^501 5\.1\.3 /, "<> only in MAIL FROM");
     } finally {
       talk.close();
     }

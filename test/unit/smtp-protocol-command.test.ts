@@ -120,6 +120,15 @@ describe("command parsing (RFC 5321 4.1.1)", () => {
     const r = parseRcptTo("TO:<Postmaster>", false, "mx.test");
     assert.ok(r.ok);
     assert.deepEqual(r.to, { local: "postmaster", domain: "mx.test" });
+    const params = parseRcptTo("TO:<POSTMASTER> NOTIFY=NEVER", false, "mx.test");
+    assert.ok(params.ok && params.to.local === "postmaster" && params.params.notify?.[0] === "NEVER");
+    // Whatever the host name looks like (RELAY_HOSTNAME defaults to the system's): it is not parsed as an address.
+    for (const host of ["12345", "10.0.0.5", "relay_1"]) {
+      const any = parseRcptTo("TO:<postmaster>", false, host);
+      assert.ok(any.ok && any.to.domain === host, host);
+    }
+    const glued = parseRcptTo("TO:<postmaster>NOTIFY=NEVER", false, "mx.test");
+    assert.ok(!glued.ok && glued.reply.code === 501);
     const n = parseRcptTo("TO:<>", false, "mx.test");
     assert.ok(!n.ok && n.reply.enhanced === "5.1.3");
   });

@@ -1,6 +1,6 @@
 import type { Mailbox } from "../../core/address.ts";
 import { reply, type Reply } from "../../core/reply.ts";
-import { parsePath } from "./path.ts";
+import { parsePath, type PathResult } from "./path.ts";
 import { mailParams, rcptParams, splitParams, type MailParams, type RcptParams } from "./params.ts";
 
 /** A command line split into its verb (upper-cased) and arguments (RFC 5321 4.1.1). */
@@ -52,15 +52,17 @@ export function parseMailFrom(args: string): Parsed<{ from: Mailbox | null; para
 
 /**
  * "TO:<forward-path> [params]" (RFC 5321 4.1.1.3). "<Postmaster>" without a
- * domain must be accepted; it becomes postmaster@<localDomain>.
+ * domain must be accepted (4.5.1); it becomes postmaster@<localDomain>,
+ * whatever that host name looks like.
  */
 export function parseRcptTo(args: string, utf8: boolean, localDomain: string): Parsed<{ to: Mailbox; params: RcptParams }> {
   const m = /^TO: *(.*)$/i.exec(args);
   if (!m) return syntax("5.5.2", "Syntax: RCPT TO:<address> [parameters]");
-  let text = m[1]!;
-  const postmaster = /^<postmaster>/i.exec(text);
-  if (postmaster) text = `<postmaster@${localDomain}>${text.slice(postmaster[0].length)}`;
-  const path = parsePath(text, { allowNull: false });
+  const text = m[1]!;
+  const postmaster = /^<postmaster>(?= |$)/i.exec(text);
+  const path: PathResult = postmaster
+    ? { ok: true, mailbox: { local: "postmaster", domain: localDomain }, rest: text.slice(postmaster[0].length), utf8: false }
+    : parsePath(text, { allowNull: false });
   if (!path.ok || !path.mailbox) return syntax("5.1.3", path.ok ? "a recipient is required" : path.error);
   if (path.utf8 && !utf8) return NON_ASCII_REFUSED("recipient");
   const raw = splitParams(path.rest, utf8);
