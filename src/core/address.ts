@@ -3,6 +3,7 @@
  * Non-ASCII is allowed only with SMTPUTF8 (RFC 6531 3.3: UTF8-non-ascii in
  * atext, qtext and U-labels). Lengths are counted in octets (RFC 5321 4.5.3.1).
  */
+import { domainToASCII } from "node:url";
 import { formatIp, ipToBigInt } from "./cidr.ts";
 
 export interface Mailbox {
@@ -141,11 +142,23 @@ export function domainNameError(domain: string, utf8 = false): string | undefine
     if (octets(label) > 63) return `label "${label}" longer than 63 octets`;
     // sub-domain = Let-dig [Ldh-str] (RFC 5321 4.1.2); U-labels with SMTPUTF8 (RFC 6531).
     if (!(utf8 ? LDH_UTF8 : LDH).test(label) || label.startsWith("-") || label.endsWith("-")) return `invalid domain label "${label}"`;
+    if (!ASCII.test(label) && !isULabel(label)) return `invalid domain label "${label}": not an internationalized label (RFC 5890)`;
   }
   // No top-level domain is all digits (RFC 3696 2); a bare "192.0.2.1" is an address without its brackets.
   if (isIPv4(domain)) return `"${domain}" is an address; write it as an address literal, [${domain}]`;
   if (/^\d+$/.test(labels.at(-1)!)) return `domain "${domain}" ends in an all-numeric label; no top-level domain is all digits`;
   return undefined;
+}
+
+/**
+ * A U-label (RFC 6531 3.3 refers to RFC 5890 2.3.2.1) is one whose A-label
+ * exists: domainToASCII (UTS 46 mapping) must give one "xn--" label of at
+ * most 63 octets, not "" (invalid), ASCII (the other characters were
+ * ignorable, such as U+200B) or several labels (U+3002 maps to a dot).
+ */
+function isULabel(label: string): boolean {
+  const aLabel = domainToASCII(label);
+  return /^xn--[a-z0-9-]+$/.test(aLabel) && aLabel.length <= 63;
 }
 
 export function isIPv4(s: string): boolean {

@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { domainToASCII } from "node:url";
 import { canonicalDomain, formatMailbox, isDotString, isIPv6, literalAddress, parseMailbox } from "../../src/core/address.ts";
 
 const ok = (text: string, utf8 = false) => {
@@ -110,6 +111,16 @@ describe("parseMailbox (RFC 5321 4.1.2)", () => {
     bad(`${"é".repeat(33)}@x.test`, /local part longer than 64/, true);
   });
 
+  it("takes a non-ASCII domain label only when it is an IDNA U-label (RFC 6531 3.3, RFC 5890)", () => {
+    assert.equal(ok("u@bücher.test", true).domain, "bücher.test");
+    assert.equal(ok("u@\u{1f600}.test", true).domain, "\u{1f600}.test");
+    bad("u@ex\u00a0ample.test", /not an internationalized label|invalid domain label/, true);
+    bad("u@evil\u3002com", /not an internationalized label/, true); // maps to "evil.com": a dot in disguise
+    bad("u@evil\uff0ecom", /not an internationalized label/, true);
+    bad("u@\u200bexample.test", /not an internationalized label/, true); // ignorable: "example"
+    bad("u@\u0080.test", /not an internationalized label/, true);
+  });
+
   it("allows non-ASCII only with SMTPUTF8", () => {
     bad("josé@exämple.test", /SMTPUTF8/);
     assert.deepEqual(ok("josé@EXÄMPLE.test", true), { local: "josé", domain: "exämple.test" });
@@ -173,7 +184,9 @@ describe("the character rules, as they were written per character", () => {
           ? /longer than 63/
           : !labelChars(label, true) || label.startsWith("-") || label.endsWith("-")
             ? /invalid domain label/
-            : undefined;
+            : /[^\x00-\x7f]/.test(label) && !/^xn--[a-z0-9-]{1,59}$/.test(domainToASCII(label))
+              ? /not an internationalized label/
+              : undefined;
       if (expected) assert.match(result.ok ? "ok" : result.error, expected, JSON.stringify(label));
       else assert.ok(result.ok, JSON.stringify(label));
     }
