@@ -40,6 +40,7 @@ const NON_ASCII = String.raw`\x80-\uffff`;
 const DOT_STRING = new RegExp(String.raw`^[${ATEXT}]+(?:\.[${ATEXT}]+)*$`);
 const DOT_STRING_UTF8 = new RegExp(String.raw`^[${ATEXT}${NON_ASCII}]+(?:\.[${ATEXT}${NON_ASCII}]+)*$`);
 const LONE_SURROGATE = /\p{Cs}/u;
+const C1_CONTROL = /[\x80-\x9f]/;
 /** A label's characters: letters, digits, hyphens (where hyphens may stand is checked apart). */
 const LDH = /^[A-Za-z0-9-]+$/;
 const LDH_UTF8 = new RegExp(String.raw`^[A-Za-z0-9${NON_ASCII}-]+$`);
@@ -56,6 +57,9 @@ export function parseMailbox(text: string, options: MailboxOptions = {}): Mailbo
   if (!utf8 && /[^\x00-\x7f]/.test(text)) return fail("non-ASCII characters require SMTPUTF8");
   // Text from JSON may hold half a surrogate pair: no UTF-8 encodes it (RFC 3629 3).
   if (LONE_SURROGATE.test(text)) return fail("invalid UTF-8: an unpaired surrogate");
+  // UTF8-non-ascii (RFC 6531 3.3) would let C1 controls in; U+0085 (NEL) ends a line to some readers.
+  const c1 = C1_CONTROL.exec(text);
+  if (c1) return fail(`control character U+${c1[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`);
   let local: string;
   let rest: string;
   if (text.startsWith('"')) {
