@@ -3,36 +3,18 @@
  * test that answers each command line with whatever the test says.
  */
 import assert from "node:assert/strict";
-import * as net from "node:net";
 import { after, describe, test } from "node:test";
 import { SmtpClientError, SmtpClientSession } from "../../src/smtp/client/index.ts";
+import { plainServer, scripted as startScripted, type ScriptedPeer } from "../helpers/scripted-peer.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
-const servers: net.Server[] = [];
-after(() => servers.forEach((s) => s.close()));
+const peers: ScriptedPeer[] = [];
+after(() => Promise.all(peers.map((p) => p.close())));
 
-/** answer(line) returns the raw text to write (CRLFs included), "" for silence, or null to hang up. */
-async function scripted(answer: (line: string) => string | null, greeting = "220 peer.test ESMTP\r\n"): Promise<{ port: number; lines: string[] }> {
-  const lines: string[] = [];
-  const server = net.createServer((socket) => {
-    socket.on("error", () => undefined);
-    socket.write(greeting);
-    let buffer = "";
-    socket.on("data", (chunk) => {
-      buffer += chunk.toString("latin1");
-      for (let lf = buffer.indexOf("\n"); lf !== -1; lf = buffer.indexOf("\n")) {
-        const line = buffer.slice(0, lf).replace(/\r$/, "");
-        buffer = buffer.slice(lf + 1);
-        lines.push(line);
-        const out = answer(line);
-        if (out === null) return void socket.destroy();
-        if (out) socket.write(out);
-      }
-    });
-  });
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { port: (server.address() as net.AddressInfo).port, lines };
+async function scripted(answer: (line: string) => string | null, greeting?: string): Promise<ScriptedPeer> {
+  const peer = await startScripted(answer, greeting);
+  peers.push(peer);
+  return peer;
 }
 
 const open = (port: number, extra: object = {}) =>
@@ -43,13 +25,6 @@ async function rejection(promise: Promise<unknown>): Promise<SmtpClientError> {
   assert.ok(error instanceof SmtpClientError, `expected SmtpClientError, got ${String(error)}`);
   return error;
 }
-
-const plainServer = (line: string): string => {
-  if (line.startsWith("EHLO")) return "250-peer.test\r\n250 PIPELINING\r\n";
-  if (line === "DATA") return "354 go\r\n";
-  if (line === "QUIT") return "221 bye\r\n";
-  return "250 ok\r\n";
-};
 
 describe("SmtpClientSession with misbehaving peers", () => {
   test("EHLO refused with 5xx falls back to HELO (RFC 5321 3.2), no extensions", async () => {
