@@ -184,7 +184,7 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
     limits: {
       maxConnections: config.destinationMaxConnections,
       maxMessagesPerConnection: config.messagesPerConnection,
-      idleMs: 2000,
+      idleMs: config.destinationIdleTimeout,
     },
     tlsTally,
   });

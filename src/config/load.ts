@@ -48,6 +48,8 @@ export interface Config {
   /** Outbound connections to one destination at once. */
   readonly destinationMaxConnections: number;
   readonly messagesPerConnection: number;
+  /** How long an outbound connection waits in the pool for more work before QUIT. */
+  readonly destinationIdleTimeout: number;
   readonly recipientsPerTransaction: number;
   readonly connectTimeout: number;
   /** Caps every outbound SMTP stage timeout; unset: RFC 5321 4.5.3.2 values. */
@@ -129,6 +131,7 @@ export function loadConfig(env: Record<string, string | undefined>, systemHostna
     retention: raw.RELAY_RETENTION,
     destinationMaxConnections: raw.RELAY_DESTINATION_MAX_CONNECTIONS,
     messagesPerConnection: raw.RELAY_MESSAGES_PER_CONNECTION,
+    destinationIdleTimeout: raw.RELAY_DESTINATION_IDLE_TIMEOUT,
     recipientsPerTransaction: raw.RELAY_RECIPIENTS_PER_TRANSACTION,
     connectTimeout: raw.RELAY_CONNECT_TIMEOUT,
     commandTimeout: raw.RELAY_COMMAND_TIMEOUT,

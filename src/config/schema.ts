@@ -90,6 +90,7 @@ export const configSchema = v.object({
   ),
   RELAY_DESTINATION_MAX_CONNECTIONS: v.optional(textVar("a positive integer", positiveInt), "20"),
   RELAY_MESSAGES_PER_CONNECTION: v.optional(textVar("a positive integer", positiveInt), "100"),
+  RELAY_DESTINATION_IDLE_TIMEOUT: v.optional(textVar("a duration such as 2s", parseDuration), "2s"),
   RELAY_RECIPIENTS_PER_TRANSACTION: v.optional(textVar("a positive integer", positiveInt), "100"),
   RELAY_CONNECT_TIMEOUT: v.optional(textVar("a duration such as 30s", parseDuration), "30s"),
   RELAY_COMMAND_TIMEOUT: v.optional(textVar("a duration such as 5m", parseDuration)),
