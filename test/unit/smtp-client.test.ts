@@ -238,3 +238,34 @@ describe("SmtpClientSession against the destination fixture", () => {
     await session.quit();
   });
 });
+
+describe("SmtpClientSession: a server that ends the session between transactions", () => {
+  // A pooled connection must leave the pool when this happens, not when the next message finds it dead.
+  for (const how of ["fin", "reset", "421"] as const) {
+    test(`${how}: the session is over at once and says so`, async () => {
+      const d = await destination();
+      const session = await SmtpClientSession.open(optionsFor(d));
+      const first = await session.send({ mailFrom: "a@sender.test", recipients: ["b@dest.test"] }, bytes(MESSAGE));
+      assert.equal(first.data?.code, 250);
+      let closed = false;
+      void session.closed?.then(() => (closed = true));
+      await d.close(how);
+      await session.closed;
+      assert.equal(closed, true, "closed settled");
+      assert.equal(session.usable, false);
+      // The client closes the connection, after a 421 too (RFC 5321 3.8), and writes nothing more.
+      await d.waitUntilIdle();
+      assert.equal(d.sessions[0]?.commands.at(-1), "DATA");
+    });
+  }
+
+  test("a 421 while idle is not read as the reply to the next command", async () => {
+    const d = await destination();
+    const session = await SmtpClientSession.open(optionsFor(d));
+    await d.close("421");
+    await session.closed;
+    const error = await rejection(session.send({ mailFrom: "a@sender.test", recipients: ["b@dest.test"] }, bytes(MESSAGE)));
+    assert.equal(error.kind, "closed");
+    assert.deepEqual(d.sessions[0]?.commands, ["EHLO relay.test"]);
+  });
+});

@@ -1,5 +1,5 @@
 import type { Socket } from "node:net";
-import type { Reply } from "../../core/reply.ts";
+import { replyText, type Reply } from "../../core/reply.ts";
 import { type ClientErrorKind, type ClientStage, kindOfSocketError, SmtpClientError } from "./errors.ts";
 import { ReplyFormatError, ReplyReader } from "./reply-reader.ts";
 
@@ -29,6 +29,11 @@ export class ReplyChannel {
   private waiter?: Waiter;
   private ended?: Ended;
   private socket: Socket;
+  /** Every command written has had its reply: anything the server sends now ends the session. */
+  private idle = false;
+  private markClosed!: () => void;
+  /** Settles once the connection has ended, for whatever reason and whoever ended it. */
+  readonly closed: Promise<void> = new Promise((resolve) => (this.markClosed = resolve));
 
   constructor(socket: Socket, maxReplyBytes?: number) {
     this.reader = new ReplyReader(maxReplyBytes);
@@ -38,6 +43,18 @@ export class ReplyChannel {
 
   get usable(): boolean {
     return this.ended === undefined;
+  }
+
+  /**
+   * The session waits for its next command: a reply the server sends now
+   * answers nothing. It is a 421 before the server closes (RFC 5321 3.8,
+   * e.g. its idle timeout) or a broken server, and either way the session is
+   * over, at once, rather than when the next command reads it as its answer.
+   * The next write ends this state.
+   */
+  expectNothing(): void {
+    this.idle = true;
+    if (this.queued.length > 0) this.endIdle(this.queued[0]!);
   }
 
   get remoteAddress(): string | undefined {
@@ -74,6 +91,7 @@ export class ReplyChannel {
 
   write(data: string | Uint8Array): void {
     if (this.ended) return; // the next read reports why
+    this.idle = false;
     this.socket.write(data);
   }
 
@@ -112,9 +130,14 @@ export class ReplyChannel {
       this.fail({ kind: "protocol", message, cause: error });
       return;
     }
+    if (this.idle && replies.length > 0) return this.endIdle(replies[0]!);
     this.queued.push(...replies);
     this.wake();
   };
+
+  private endIdle(reply: Reply): void {
+    this.fail({ kind: "disconnected", message: `server ended the idle session: ${replyText(reply)}` });
+  }
 
   private readonly onError = (error: Error): void => {
     const stage = this.waiter?.stage ?? "quit";
@@ -139,6 +162,7 @@ export class ReplyChannel {
   private fail(ended: Ended): void {
     if (!this.ended) this.ended = ended;
     this.socket.destroy();
+    this.markClosed();
     const waiter = this.waiter;
     if (!waiter) return;
     this.waiter = undefined;

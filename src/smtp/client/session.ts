@@ -8,7 +8,9 @@ import { type Envelope, runTransaction, type SendResult } from "./transaction.ts
 /**
  * An outbound SMTP session: open() connects and greets, send() runs one mail
  * transaction at a time (as many as the caller likes on one connection),
- * quit() ends politely. Any transport failure or timeout closes the session.
+ * quit() ends politely. Any transport failure or timeout closes the session,
+ * and so does the server ending it between transactions (a close, a reset,
+ * a 421): `closed` tells at once.
  */
 export class SmtpClientSession {
   private needsReset = false;
@@ -29,12 +31,18 @@ export class SmtpClientSession {
   static async open(options: ClientOptions): Promise<SmtpClientSession> {
     const timeouts = resolveTimeouts(options.timeouts);
     const { channel, greeting, extensions, tls } = await handshake(options, timeouts);
+    channel.expectNothing();
     return new SmtpClientSession(channel, timeouts, greeting, extensions, tls);
   }
 
   /** False once the connection failed, timed out, got a 421, or was closed. */
   get usable(): boolean {
     return this.channel.usable;
+  }
+
+  /** Settles once the session has ended, whoever ended it. */
+  get closed(): Promise<void> {
+    return this.channel.closed;
   }
 
   /** The source address the connection is bound to. */
@@ -61,6 +69,7 @@ export class SmtpClientSession {
       throw error;
     } finally {
       this.busy = false;
+      if (this.channel.usable) this.channel.expectNothing();
     }
   }
 
