@@ -31,14 +31,17 @@ export interface DestinationDeps {
 
 /**
  * One destination (this node's source IP x one MX site): a queue of work and
- * a pool of connections. A destination that cannot be reached is suspended as
- * a whole: its queue is deferred in one go, and nothing tries it again until
- * the pause is over, so a host that is down is not hammered once per message.
+ * a pool of connections. A connection is opened only for work that no open
+ * or opening connection will take (receivers count connections).
+ * A destination that cannot be reached is suspended as a whole: its queue is
+ * deferred in one go, and nothing tries it again until the pause is over, so
+ * a host that is down is not hammered once per message.
  */
 export class Destination {
   private readonly queue: Work[] = [];
   private readonly waiting: ((work: Work | undefined) => void)[] = [];
   private readonly channels = new Set<Channel>();
+  /** Connections open or opening. */
   private active = 0;
   private opening = 0;
   private failures = 0;
@@ -71,19 +74,22 @@ export class Destination {
     this.grow();
   }
 
-  /** Open another connection when there is more work than connections, within the limit; one at a time while the destination is unproven. */
+  /**
+   * Open a connection for each piece of work no opening connection will take
+   * (an idle one would have taken it already), within the limit; only one at
+   * a time while the destination is unproven: nothing up yet, or failing.
+   */
   private grow(): void {
-    const { maxConnections } = this.deps.limits;
-    if (this.queue.length === 0 || this.active >= maxConnections) return;
-    if (this.opening > 0 && this.failures > 0) return;
-    if (this.opening > 0 && this.active - this.opening === 0) return;
-    this.active += 1;
-    void this.work().catch((error) => this.deps.onError(error));
+    while (this.queue.length > this.opening && this.active < this.deps.limits.maxConnections) {
+      if (this.opening > 0 && (this.failures > 0 || this.active === this.opening)) return;
+      this.active += 1;
+      this.opening += 1;
+      void this.connect().catch((error) => this.deps.onError(error));
+    }
   }
 
-  private async work(): Promise<void> {
-    let channel: Channel | undefined;
-    this.opening += 1;
+  private async connect(): Promise<void> {
+    let channel: Channel;
     try {
       channel = await this.deps.transport.open();
     } catch (error) {
@@ -107,10 +113,11 @@ export class Destination {
   }
 
   private async serve(channel: Channel): Promise<void> {
-    this.grow();
     const counted = new Set<string>();
     for (let sent = 0; sent < this.deps.limits.maxMessagesPerConnection && channel.usable && !this.stopping; sent++) {
-      const work = this.queue.shift() ?? (await this.nextWork());
+      const queued = this.queue.shift();
+      if (sent === 0) this.grow(); // the destination took a connection: open more for what is left
+      const work = queued ?? (await this.nextWork());
       if (!work) return;
       let results: RecipientResult[];
       try {
