@@ -32,14 +32,22 @@ export interface DestinationDeps {
 /**
  * One destination (this node's source IP x one MX site): a queue of work and
  * a pool of connections. A connection is opened only for work that no open
- * or opening connection will take (receivers count connections).
+ * or opening connection will take (receivers count connections), and one
+ * whose peer ends it while it waits in the pool leaves the pool at once.
  * A destination that cannot be reached is suspended as a whole: its queue is
  * deferred in one go, and nothing tries it again until the pause is over, so
  * a host that is down is not hammered once per message.
  */
 export class Destination {
   private readonly queue: Work[] = [];
-  private readonly waiting: ((work: Work | undefined) => void)[] = [];
+  /**
+   * Work that a connection reused from the pool gave back untried (it had
+   * died there): no attempt. Only a fresh connection takes it, and should
+   * that fail too, that is a normal failed attempt, so nothing loops.
+   */
+  private readonly retries: Work[] = [];
+  /** Connections waiting in the pool, oldest first, each with how to hand it work (or nothing: leave). */
+  private readonly waiting = new Map<Channel, (work: Work | undefined) => void>();
   private readonly channels = new Set<Channel>();
   /** Connections open or opening. */
   private active = 0;
@@ -55,11 +63,11 @@ export class Destination {
   ) {}
 
   get size(): number {
-    return this.queue.length;
+    return this.queue.length + this.retries.length;
   }
 
   get idle(): boolean {
-    return this.queue.length === 0 && this.active === 0;
+    return this.size === 0 && this.active === 0;
   }
 
   enqueue(work: Work): void {
@@ -68,8 +76,8 @@ export class Destination {
       this.deps.report(work, this.suspendedResults(work));
       return;
     }
-    const waiter = this.waiting.shift();
-    if (waiter) return waiter(work);
+    const [take] = this.waiting.values();
+    if (take) return take(work);
     this.queue.push(work);
     this.grow();
   }
@@ -80,7 +88,7 @@ export class Destination {
    * a time while the destination is unproven: nothing up yet, or failing.
    */
   private grow(): void {
-    while (this.queue.length > this.opening && this.active < this.deps.limits.maxConnections) {
+    while (this.size > this.opening && this.active < this.deps.limits.maxConnections) {
       if (this.opening > 0 && (this.failures > 0 || this.active === this.opening)) return;
       this.active += 1;
       this.opening += 1;
@@ -102,6 +110,7 @@ export class Destination {
     this.opening -= 1;
     this.failures = 0;
     this.channels.add(channel);
+    void channel.closed?.then(() => this.waiting.get(channel)?.(undefined));
     try {
       await this.serve(channel);
     } finally {
@@ -114,38 +123,49 @@ export class Destination {
 
   private async serve(channel: Channel): Promise<void> {
     const counted = new Set<string>();
-    for (let sent = 0; sent < this.deps.limits.maxMessagesPerConnection && channel.usable && !this.stopping; sent++) {
-      const queued = this.queue.shift();
-      if (sent === 0) this.grow(); // the destination took a connection: open more for what is left
-      const work = queued ?? (await this.nextWork());
+    // A fresh connection (just opened, never idle) takes work given back untried first, and takes its
+    // work even if the server has ended it already: that is a failed attempt then, not a reconnect loop.
+    const first = this.retries.shift() ?? this.queue.shift();
+    this.grow(); // the destination took a connection: open more for what is left
+    for (let sent = 0; sent < this.deps.limits.maxMessagesPerConnection && !this.stopping; sent++) {
+      const fresh = sent === 0 && first !== undefined;
+      const work = fresh ? first : channel.usable ? (this.queue.shift() ?? (await this.nextWork(channel))) : undefined;
       if (!work) return;
-      let results: RecipientResult[];
-      try {
-        const payload = await this.deps.loadPayload(work);
-        if (!payload) continue;
-        this.countTls(channel.tlsSessions ?? [], [work], counted);
-        results = await channel.send(payload);
-      } catch (error) {
-        this.deps.onError(error);
-        const r = reply(451, "4.3.0", "local error during delivery");
-        results = work.claims.map((c) => ({ address: c.address, reply: r, disposition: "deferred", category: "other" }));
+      const results = await this.attempt(channel, work, counted);
+      if (!results) continue;
+      if (!fresh && !this.stopping && results.length > 0 && results.every((r) => r.untried)) {
+        // It died in the pool: no attempt. Leaving frees a slot, and grow() opens a fresh connection for it.
+        this.retries.push(work);
+        return;
       }
       this.deps.report(work, results);
     }
   }
 
-  private nextWork(): Promise<Work | undefined> {
+  /** Send one piece of work; undefined when its message is gone. */
+  private async attempt(channel: Channel, work: Work, counted: Set<string>): Promise<RecipientResult[] | undefined> {
+    try {
+      const payload = await this.deps.loadPayload(work);
+      if (!payload) return undefined;
+      this.countTls(channel.tlsSessions ?? [], [work], counted);
+      return await channel.send(payload);
+    } catch (error) {
+      this.deps.onError(error);
+      const r = reply(451, "4.3.0", "local error during delivery");
+      return work.claims.map((c) => ({ address: c.address, reply: r, disposition: "deferred", category: "other" }));
+    }
+  }
+
+  /** Wait in the pool for work; undefined after the idle time, or as soon as the connection ends. */
+  private nextWork(channel: Channel): Promise<Work | undefined> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        const i = this.waiting.indexOf(take);
-        if (i >= 0) this.waiting.splice(i, 1);
-        resolve(undefined);
-      }, this.deps.limits.idleMs);
       const take = (work: Work | undefined) => {
         clearTimeout(timer);
+        this.waiting.delete(channel);
         resolve(work);
       };
-      this.waiting.push(take);
+      const timer = setTimeout(() => take(undefined), this.deps.limits.idleMs);
+      this.waiting.set(channel, take);
     });
   }
 
@@ -167,16 +187,19 @@ export class Destination {
 
   private unreachable(error: DestinationUnreachable): void {
     this.lastError = error.message;
-    this.countTls(error.tlsSessions, this.queue);
-    // Other connections are up: the destination works, this one attempt did not.
-    if (this.active > 0) return;
-    // A permanent refusal (REQUIRETLS that no host meets, RFC 8689 4.2.1) is no outage to back off from.
-    if (error.classification.disposition === "deferred") {
-      this.failures += 1;
-      this.suspendedUntil = this.deps.clock.now() + this.deps.backoff(this.failures);
+    this.countTls(error.tlsSessions, [...this.retries, ...this.queue]);
+    // Work given back untried waited for a fresh connection, and this one failed: a normal failed attempt.
+    const failed = this.retries.splice(0);
+    // With other connections up the destination works, this one attempt did not: they take the queue.
+    if (this.active === 0) {
+      failed.push(...this.queue.splice(0));
+      // A permanent refusal (REQUIRETLS that no host meets, RFC 8689 4.2.1) is no outage to back off from.
+      if (error.classification.disposition === "deferred") {
+        this.failures += 1;
+        this.suspendedUntil = this.deps.clock.now() + this.deps.backoff(this.failures);
+      }
     }
-    const queued = this.queue.splice(0);
-    for (const work of queued) {
+    for (const work of failed) {
       this.deps.report(
         work,
         work.claims.map((c) => ({ address: c.address, reply: error.reply, ...error.classification, remoteMta: error.remoteMta })),
@@ -192,8 +215,8 @@ export class Destination {
   /** Stop taking work; what is queued is handed back (its leases are released by the caller). */
   stop(): Work[] {
     this.stopping = true;
-    for (const waiter of this.waiting.splice(0)) waiter(undefined);
-    return this.queue.splice(0);
+    for (const take of [...this.waiting.values()]) take(undefined);
+    return [...this.retries.splice(0), ...this.queue.splice(0)];
   }
 
   /** Close every open connection at once (shutdown after the grace period). */

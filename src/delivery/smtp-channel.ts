@@ -11,6 +11,9 @@ export function transportReply(error: SmtpClientError): Reply {
   return error.reply ?? reply(451, "4.4.1", `${error.kind} at ${error.stage}: ${error.message}`);
 }
 
+/** The connection is gone (the server closed or reset it, or it was closed already) rather than slow or confused. */
+const isLostConnection = (error: SmtpClientError) => error.kind === "disconnected" || error.kind === "reset" || error.kind === "closed";
+
 /**
  * An SMTP session as a delivery channel: a message's recipients go in
  * transactions of at most `maxRecipients`, and recipients a server refuses
@@ -30,6 +33,10 @@ export class SmtpChannel implements Channel {
     return this.session.usable;
   }
 
+  get closed(): Promise<void> {
+    return this.session.closed;
+  }
+
   private get tls() {
     const info = this.session.tls;
     return info ? { version: info.version, cipher: info.cipher } : undefined;
@@ -45,7 +52,7 @@ export class SmtpChannel implements Channel {
     let pending = [...payload.recipients];
     while (pending.length > 0) {
       if (!this.session.usable) {
-        results.push(...this.brokenFor(pending, reply(451, "4.4.2", "connection closed before these recipients were tried")));
+        results.push(...this.untried(pending, reply(451, "4.4.2", "connection closed before these recipients were tried")));
         break;
       }
       const batch = pending.slice(0, this.maxRecipients);
@@ -83,6 +90,8 @@ export class SmtpChannel implements Channel {
       const envelope = { mailFrom: payload.mailFrom, recipients: batch, mailParams: this.mailParams(payload), dsn: this.dsnFor(payload, batch) };
       // Queued messages have CRLF line breaks only (src/core/crlf.ts).
       const sent = await this.session.send(envelope, payload.body, "crlf");
+      // A 421 to RSET or MAIL: the server closed the session before a recipient was tried.
+      if (sent.mail.code === 421) return { done: this.untried(batch, sent.mail), retry: [] };
       const tls = this.tls;
       const done: RecipientResult[] = [];
       const retry: string[] = [];
@@ -99,22 +108,29 @@ export class SmtpChannel implements Channel {
     } catch (error) {
       if (!(error instanceof SmtpClientError)) throw error;
       // The transaction broke off: recipients already refused keep their reply, the rest are retried later.
-      const refused = new Map((error.partial?.recipients ?? []).filter((r) => r.reply.code >= 400).map((r) => [r.address, r.reply]));
+      const answered = error.partial?.recipients ?? [];
+      const refused = new Map(answered.filter((r) => r.reply.code >= 400).map((r) => [r.address, r.reply]));
       const broken = transportReply(error);
       const kind = error.kind === "timeout" ? "timeout" : "disconnect";
+      // Lost before its RCPT was answered, a recipient was not tried (no data went out either).
+      const tried = new Set(isLostConnection(error) ? answered.map((r) => r.address) : batch);
       return {
         done: batch.map((address) => {
           const own = refused.get(address);
           if (own) return { address, reply: own, ...classifyReply(own), ...extra };
-          return { address, reply: broken, ...classifyTransportError(kind), disposition: "deferred" as const, ...extra };
+          const untried = tried.has(address) ? {} : { untried: true };
+          return { address, reply: broken, ...classifyTransportError(kind), disposition: "deferred" as const, ...extra, ...untried };
         }),
         retry: [],
       };
     }
   }
 
-  private brokenFor(addresses: string[], r: Reply): RecipientResult[] {
-    return addresses.map((address) => ({ address, reply: r, ...classifyTransportError("disconnect"), remoteMta: this.remoteMta }));
+  /** Recipients the connection ended before: deferred, and no attempt if the caller can send them on another connection. */
+  private untried(addresses: string[], r: Reply): RecipientResult[] {
+    const classification = r.code === 421 ? classifyReply(r) : classifyTransportError("disconnect");
+    const tls = this.tls;
+    return addresses.map((address) => ({ address, reply: r, ...classification, remoteMta: this.remoteMta, tls, untried: true }));
   }
 
   private deferred(addresses: string[], enhanced: string): RecipientResult[] {

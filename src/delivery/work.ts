@@ -45,6 +45,12 @@ export interface RecipientResult extends Classification {
   /** False when nothing was tried (e.g. the destination was suspended); the attempt count stays. */
   readonly attempted?: boolean;
   /**
+   * The connection was lost before this recipient was tried: its RCPT had no
+   * answer and no data went out. When that connection came from the pool,
+   * this is no attempt: the destination sends the work again on a fresh one.
+   */
+  readonly untried?: boolean;
+  /**
    * The next hop advertised DSN and was given NOTIFY/ORCPT: a success is
    * its to report, not ours (RFC 3461 5.2.2).
    */
@@ -57,6 +63,11 @@ export interface RecipientResult extends Classification {
 export interface Channel {
   readonly remoteMta: string;
   readonly usable: boolean;
+  /**
+   * Settles once the connection has ended, whoever ended it (the peer, too,
+   * while it waited in the pool); absent for a channel that never ends by itself.
+   */
+  readonly closed?: Promise<void>;
   /** The TLS sessions it took to open it (hosts that failed first, then its own), for TLS reporting (RFC 8460). */
   readonly tlsSessions?: readonly TlsSession[];
   send(payload: Payload): Promise<RecipientResult[]>;

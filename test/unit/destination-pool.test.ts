@@ -1,30 +1,51 @@
 /**
  * The destination's connection pool, with a scripted transport: when it
- * opens connections (only for work no open or opening connection will take).
+ * opens connections (only for work no open or opening connection will
+ * take), when one leaves the pool (as soon as its peer ends it), and what a
+ * pooled connection found dead before any recipient was tried costs (nothing:
+ * the work goes out again at once on a fresh connection; a fresh connection
+ * that fails is a normal failed attempt, so nothing loops).
  */
 import assert from "node:assert/strict";
 import { setImmediate } from "node:timers/promises";
 import { describe, it } from "node:test";
 import type { Clock } from "../../src/core/clock.ts";
 import { reply } from "../../src/core/reply.ts";
-import { classifyReply } from "../../src/delivery/classify.ts";
+import { classifyReply, classifyTransportError } from "../../src/delivery/classify.ts";
 import { Destination } from "../../src/delivery/destination.ts";
-import { type Channel, type Payload, type RecipientResult, type Transport, type Work } from "../../src/delivery/work.ts";
+import { DestinationUnreachable, type Channel, type Payload, type RecipientResult, type Transport, type Work } from "../../src/delivery/work.ts";
 
 const OK = reply(250, "2.0.0", "ok");
+const GONE = reply(451, "4.4.2", "connection closed before these recipients were tried");
 
-/** A connection whose sends deliver. */
+/** A connection whose sends deliver, or (dead, its peer gone unnoticed) leave every recipient untried. */
 class Connection implements Channel {
   readonly remoteMta = "mx.test";
   usable = true;
+  dead = false;
   readonly sent: string[] = [];
+  readonly closed: Promise<void>;
+  private end!: () => void;
   /** While set, a send waits for it (a slow receiver). */
   gate: Promise<void> | undefined;
 
+  constructor(readonly id: number) {
+    this.closed = new Promise((resolve) => (this.end = resolve));
+  }
+
   async send(payload: Payload): Promise<RecipientResult[]> {
     this.sent.push(payload.messageId);
+    if (this.dead || !this.usable) {
+      this.close();
+      return payload.recipients.map((address) => ({ address, reply: GONE, ...classifyTransportError("disconnect"), untried: true }));
+    }
     await this.gate;
     return payload.recipients.map((address) => ({ address, reply: OK, ...classifyReply(OK) }));
+  }
+
+  /** The peer ends the connection and the client notices (FIN, RST, or a 421 while idle). */
+  peerEnds(): void {
+    this.close();
   }
 
   async quit(): Promise<void> {
@@ -33,24 +54,33 @@ class Connection implements Channel {
 
   close(): void {
     this.usable = false;
+    this.end();
   }
 }
 
-/** Opens connections as the test scripts. */
+/** Opens connections as the test scripts: each `open` makes the next Connection, or fails when `refuse` is set. */
 class ScriptedTransport implements Transport {
   readonly connections: Connection[] = [];
   opened = 0;
+  refuse: DestinationUnreachable | undefined;
   /** Opening waits until release() while held. */
   held = false;
-  /** What the next connections are like: slow to answer. */
+  /** What the next connections are like: dead already (their peer gone unnoticed), ended by the server before any use, or slow to answer. */
+  dead = false;
+  endedAtOnce = false;
   gate: Promise<void> | undefined;
   private readonly waiting: (() => void)[] = [];
 
   async open(): Promise<Channel> {
     this.opened++;
     if (this.held) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    const connection = new Connection();
+    if (this.refuse) throw this.refuse;
+    // A reconnect loop would never yield to the test: cut it short here, and let `opened` show it.
+    if (this.opened > 100) throw new DestinationUnreachable(reply(421, "4.3.2", "reconnect loop"), { disposition: "deferred" });
+    const connection = new Connection(this.connections.length + 1);
+    connection.dead = this.dead;
     connection.gate = this.gate;
+    if (this.endedAtOnce) connection.peerEnds();
     this.connections.push(connection);
     return connection;
   }
@@ -122,5 +152,103 @@ describe("the destination opens a connection only for work no open or opening co
       assert.equal(transport.opened, Math.min(pieces, limit), "the connections took the rest");
       destination.stop();
     }
+  });
+});
+
+describe("a pooled connection whose peer ends it", () => {
+  it("leaves the pool at once; the next work opens a fresh connection", async () => {
+    const { transport, reports, destination } = pool();
+    destination.enqueue(work("m1"));
+    await settle();
+    const [first] = transport.connections;
+    first!.peerEnds();
+    await settle();
+    assert.equal(destination.idle, true, "no connection left");
+    destination.enqueue(work("m2"));
+    await settle();
+    assert.deepEqual(outcomes(reports), ["m1: 250 delivered", "m2: 250 delivered"]);
+    assert.deepEqual(first!.sent, ["m1"]);
+    assert.equal(transport.opened, 2);
+    destination.stop();
+  });
+
+  it("found dead only when given work: no attempt, the work goes out at once on a fresh connection", async () => {
+    const { transport, reports, destination } = pool();
+    destination.enqueue(work("m1"));
+    await settle();
+    transport.connections[0]!.dead = true; // its peer left without the client noticing yet
+    destination.enqueue(work("m2"));
+    await settle();
+    assert.deepEqual(outcomes(reports), ["m1: 250 delivered", "m2: 250 delivered"], "one report each, the final one");
+    assert.deepEqual(transport.connections.map((c) => c.sent), [["m1", "m2"], ["m2"]]);
+    destination.stop();
+  });
+
+  it("the work goes to a fresh connection, not to another pooled one", async () => {
+    const { transport, reports, destination } = pool();
+    const slow = Promise.withResolvers<void>();
+    transport.gate = slow.promise;
+    destination.enqueue(work("m1"));
+    destination.enqueue(work("m2"));
+    await settle();
+    slow.resolve();
+    await settle();
+    assert.equal(transport.connections.length, 2, "two pooled connections");
+    for (const c of transport.connections) c.dead = true;
+    destination.enqueue(work("m3"));
+    await settle();
+    assert.deepEqual(outcomes(reports).slice(2), ["m3: 250 delivered"]);
+    assert.deepEqual(transport.connections.map((c) => c.sent), [["m1", "m3"], ["m2"], ["m3"]]);
+    destination.stop();
+  });
+
+  it("a fresh connection that fails before trying is a normal failed attempt, and nothing reconnects", async () => {
+    const { transport, reports, destination } = pool();
+    transport.dead = true;
+    destination.enqueue(work("m1"));
+    await settle();
+    assert.deepEqual(outcomes(reports), ["m1: 451 deferred"]);
+    assert.equal(reports[0]!.results[0]!.attempted, undefined, "counted as an attempt");
+    assert.equal(transport.opened, 1);
+    destination.stop();
+  });
+
+  it("a server that ends each connection before its first message: a failed attempt each, no reconnect loop", async () => {
+    const { transport, reports, destination } = pool();
+    transport.endedAtOnce = true;
+    destination.enqueue(work("m1"));
+    destination.enqueue(work("m2"));
+    await settle();
+    assert.deepEqual(outcomes(reports).sort(), ["m1: 451 deferred", "m2: 451 deferred"]);
+    assert.equal(transport.opened, 2);
+    destination.stop();
+  });
+
+  it("when the fresh connection fails too, the work is deferred once: one free retry, no loop", async () => {
+    const { transport, reports, destination } = pool();
+    destination.enqueue(work("m1"));
+    await settle();
+    transport.connections[0]!.dead = true;
+    transport.dead = true;
+    destination.enqueue(work("m2"));
+    await settle();
+    assert.deepEqual(outcomes(reports), ["m1: 250 delivered", "m2: 451 deferred"]);
+    assert.equal(transport.opened, 2);
+    destination.stop();
+  });
+
+  it("when no fresh connection can be opened, the work is deferred with the reason and the destination suspended", async () => {
+    const { transport, reports, destination } = pool();
+    destination.enqueue(work("m1"));
+    await settle();
+    transport.connections[0]!.dead = true;
+    const refused = reply(421, "4.3.2", "down for maintenance");
+    transport.refuse = new DestinationUnreachable(refused, classifyReply(refused), "mx.test");
+    destination.enqueue(work("m2"));
+    await settle();
+    assert.deepEqual(outcomes(reports), ["m1: 250 delivered", "m2: 421 deferred"]);
+    assert.equal(transport.opened, 2);
+    assert.equal(destination.suspendedUntil, clock.now() + 60_000);
+    destination.stop();
   });
 });
