@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
+import { bunTryLock, denoTryLock, type FileLock } from "./file-lock.ts";
 
-/** What the relay needs from the runtime beyond node:* modules: HTTP serving, an HTTPS client, signals. */
+/** What the relay needs from the runtime beyond node:* modules: HTTP serving, an HTTPS client, signals, file locks. */
 export interface Runtime {
   readonly name: "bun" | "deno";
   readonly version: string;
@@ -8,6 +9,12 @@ export interface Runtime {
   /** POST over HTTPS with fetch; the server's certificate is verified, against `ca` when given. Resolves with the status. */
   postHttps(request: HttpsPost): Promise<number>;
   onSignal(signal: "SIGTERM" | "SIGINT", handler: () => void): void;
+  /**
+   * Take an exclusive lock on `path` (made 0600 if absent) that the kernel
+   * releases when the process dies, and write `content` into the file;
+   * undefined when another process holds it (src/platform/file-lock.ts).
+   */
+  tryLockFile(path: string, content: string): Promise<FileLock | undefined>;
   readonly args: readonly string[];
   readonly env: Readonly<Record<string, string | undefined>>;
   hostname(): string;
@@ -87,6 +94,7 @@ function bunRuntime(): Runtime {
       return response.status;
     },
     onSignal: (signal, handler) => void process.on(signal, handler),
+    tryLockFile: bunTryLock,
     // Bun.argv is [bun, script, ...] from source and [binary, ...] when compiled
     // (where the first two are the binary and a virtual path).
     args: process.argv.slice(2),
@@ -120,6 +128,7 @@ function denoRuntime(): Runtime {
       }
     },
     onSignal: (signal, handler) => Deno.addSignalListener(signal, handler),
+    tryLockFile: async (path, content) => denoTryLock(path, content),
     args: Deno.args,
     env: Deno.env.toObject(),
     hostname,
