@@ -6,7 +6,10 @@ import { COMMANDS, mainUsage } from "./cli/registry.ts";
 import { loadConfig, type Config } from "./config/load.ts";
 import { UsageError } from "./core/errors.ts";
 import { createLogger } from "./events/log.ts";
+import { restrictNewFiles } from "./platform/private-dir.ts";
 import { detectRuntime, type Runtime } from "./platform/runtime.ts";
+import { secureDataDir } from "./queue/data-dir.ts";
+import { openQueue } from "./queue/open.ts";
 
 declare const RELAY_BUILD_VERSION: string | undefined;
 const VERSION = typeof RELAY_BUILD_VERSION === "string" ? RELAY_BUILD_VERSION : pkg.version;
@@ -32,20 +35,27 @@ async function main(runtime: Runtime): Promise<number> {
     return 0;
   }
   let config: Config | undefined;
+  const loadedConfig = (): Config => {
+    if (!config) {
+      const file = values["env-file"];
+      const fileEnv = typeof file === "string" ? readEnvFile(file) : {};
+      config = loadConfig({ ...fileEnv, ...runtime.env }, runtime.hostname());
+    }
+    return config;
+  };
+  const logger = (c: Config) => createLogger(c.logLevel, c.logFormat, (line) => console.error(line));
   const context: CommandContext = {
     runtime,
     version: VERSION,
     positionals,
     options: values,
-    config() {
-      if (!config) {
-        const file = values["env-file"];
-        const fileEnv = typeof file === "string" ? readEnvFile(file) : {};
-        config = loadConfig({ ...fileEnv, ...runtime.env }, runtime.hostname());
-      }
-      return config;
+    config: loadedConfig,
+    logger,
+    openQueue() {
+      const c = loadedConfig();
+      if (c.dbUrl.startsWith("file:")) secureDataDir(c, logger(c));
+      return openQueue(c);
     },
-    logger: (c) => createLogger(c.logLevel, c.logFormat, (line) => console.error(line)),
     async readStdin() {
       const chunks: Uint8Array[] = [];
       for await (const chunk of process.stdin) chunks.push(chunk as Uint8Array);
@@ -57,6 +67,7 @@ async function main(runtime: Runtime): Promise<number> {
 }
 
 const runtime = detectRuntime();
+restrictNewFiles();
 main(runtime).then(
   (code) => runtime.exit(code),
   (error) => {

@@ -2,6 +2,7 @@ import type { ParseArgsConfig } from "node:util";
 import type { Config } from "../config/load.ts";
 import type { Logger } from "../events/log.ts";
 import type { Runtime } from "../platform/runtime.ts";
+import type { openQueue } from "../queue/open.ts";
 
 export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
 
@@ -15,6 +16,13 @@ export interface CommandContext {
   /** The validated configuration; loading it is what reports invalid variables (exit 2). */
   config(): Config;
   logger(config: Config): Logger;
+  /**
+   * The node's database, its schema brought up to date; with a local
+   * database file, the data directory is made private first, as serve does
+   * (src/queue/data-dir.ts). No lock is taken: these commands only read or
+   * write rows, which they may do while the relay serves.
+   */
+  openQueue(): ReturnType<typeof openQueue>;
   /** All of standard input, e.g. a password for `users add`. */
   readStdin(): Promise<string>;
   print(line: string): void;

@@ -80,7 +80,7 @@ export class BodySpool {
   }
 
   static async open(dir: string, segmentBytes = SEGMENT_BYTES): Promise<BodySpool> {
-    await fsp.mkdir(dir, { recursive: true });
+    await fsp.mkdir(dir, { recursive: true, mode: 0o700 }); // bodies are private (src/queue/data-dir.ts)
     const segments: number[] = [];
     for (const name of await fsp.readdir(dir)) {
       const match = SEGMENT_FILE.exec(name);

@@ -34,9 +34,10 @@ export async function generateSelfSigned(hostname: string, now: number): Promise
 }
 
 /**
- * Write the pair: each file through a temporary name and a rename, the key
- * with mode 0600 in a 0700 directory. The key goes first; a crash between the
- * two renames leaves a mismatched pair, which the next start regenerates.
+ * Write the pair: each file through a temporary name and a rename, both
+ * with mode 0600 (every file of the data directory is private) in a 0700
+ * directory. The key goes first; a crash between the two renames leaves a
+ * mismatched pair, which the next start regenerates.
  */
 export async function writeSelfSigned(dataDir: string, pems: { cert: string; key: string }): Promise<void> {
   const { dir, certFile, keyFile } = selfSignedPaths(dataDir);
@@ -46,6 +47,7 @@ export async function writeSelfSigned(dataDir: string, pems: { cert: string; key
   await chmod(keyTemp, 0o600); // in case a stale temporary file had other bits
   await rename(keyTemp, keyFile);
   const certTemp = `${certFile}.tmp`;
-  await writeFile(certTemp, pems.cert, { mode: 0o644 });
+  await writeFile(certTemp, pems.cert, { mode: 0o600 });
+  await chmod(certTemp, 0o600);
   await rename(certTemp, certFile);
 }

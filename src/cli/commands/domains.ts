@@ -8,7 +8,6 @@ import { createDnsClient } from "../../dns/client.ts";
 import { createResolver } from "../../dns/resolver.ts";
 import type { DkimKeyInfo } from "../../queue/domains.ts";
 import { DomainStore } from "../../queue/domains.ts";
-import { openQueue } from "../../queue/open.ts";
 import type { Command, CommandContext } from "../command.ts";
 import { printTable } from "./users.ts";
 
@@ -175,7 +174,7 @@ export function viewJson(view: DomainView) {
 /** The domain service over the node's database and its resolver (RELAY_DNS_SERVERS). 404/409 print and exit 1. */
 export async function withDomains(context: CommandContext, body: (domains: DomainService) => Promise<number>): Promise<number> {
   const config = context.config();
-  const { database } = await openQueue(config);
+  const { database } = await context.openQueue();
   try {
     const domains = new DomainService({
       store: new DomainStore(database),

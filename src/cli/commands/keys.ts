@@ -1,4 +1,3 @@
-import { openQueue } from "../../queue/open.ts";
 import { API_SCOPES, ApiKeyService, parseScopes } from "../../auth/api-keys.ts";
 import { normalizeDomains } from "../../auth/users.ts";
 import { systemClock } from "../../core/clock.ts";
@@ -124,7 +123,7 @@ function describe(k: ApiKeyRecord) {
 }
 
 async function withKeys(context: CommandContext, body: (keys: ApiKeyService) => Promise<number>): Promise<number> {
-  const { database } = await openQueue(context.config());
+  const { database } = await context.openQueue();
   try {
     return await body(new ApiKeyService(new CredentialStore(database, systemClock)));
   } finally {

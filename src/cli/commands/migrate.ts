@@ -1,13 +1,12 @@
-import { openQueue } from "../../queue/open.ts";
 import type { Command } from "../command.ts";
 
 export const migrateCommand: Command = {
   name: "migrate",
   summary: "apply pending database migrations and exit",
   usage: "Usage: relay migrate [--env-file FILE]\n\nApplies pending migrations to RELAY_DB_URL and exits.",
-  async run({ config, print }) {
+  async run({ config, openQueue, print }) {
     const { dbUrl } = config();
-    const { database, applied } = await openQueue(config());
+    const { database, applied } = await openQueue();
     await database.close();
     print(applied.length === 0 ? `relay: ${dbUrl} is up to date` : `relay: applied ${applied.join(", ")} to ${dbUrl}`);
     return 0;

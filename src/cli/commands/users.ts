@@ -1,4 +1,3 @@
-import { openQueue } from "../../queue/open.ts";
 import { systemClock } from "../../core/clock.ts";
 import { UsageError } from "../../core/errors.ts";
 import { normalizeDomains, passwordProblem, userNameProblem, UserService } from "../../auth/users.ts";
@@ -97,7 +96,7 @@ async function add(context: CommandContext, rest: readonly string[]): Promise<nu
 }
 
 async function withUsers(context: CommandContext, body: (users: UserService) => Promise<number>): Promise<number> {
-  const { database } = await openQueue(context.config());
+  const { database } = await context.openQueue();
   try {
     return await body(new UserService(new CredentialStore(database, systemClock)));
   } finally {
