@@ -34,7 +34,7 @@ import { SenderPolicy } from "./ingress/sender-policy.ts";
 import { Ingress, type Submission } from "./ingress/submit.ts";
 import type { Runtime } from "./platform/runtime.ts";
 import { CredentialStore } from "./queue/credentials.ts";
-import { secureDataDir } from "./queue/data-dir.ts";
+import { lockDataDir, secureDataDir } from "./queue/data-dir.ts";
 import { DomainStore } from "./queue/domains.ts";
 import { openQueue } from "./queue/open.ts";
 import { purgeFinished } from "./queue/retention.ts";
@@ -126,6 +126,7 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
   const clock = systemClock;
   const tlsCa = outboundCa(config); // before anything is opened: a bad RELAY_TLS_CA_FILE stops the start
   secureDataDir(config, log);
+  const lock = await lockDataDir(config, runtime); // before the queue and the spool are touched
   const { database } = await openQueue(config);
   const spool = database.batchAfterWrite ? await BodySpool.open(join(config.dataDir, "spool")) : undefined;
   const store = new QueueStore(database, spool, clock, config.nodeId);
@@ -336,6 +337,7 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
       dkimWorker.close();
       await database.close();
       await spool?.close();
+      lock.release();
       log("info", "relay stopped");
     },
   };

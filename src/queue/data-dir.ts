@@ -1,6 +1,10 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Config } from "../config/load.ts";
 import type { Logger } from "../events/log.ts";
+import type { FileLock } from "../platform/file-lock.ts";
 import { makePrivateDir } from "../platform/private-dir.ts";
+import type { Runtime } from "../platform/runtime.ts";
 
 /** Tightened paths named in the log line; the rest are counted. */
 const NAMED_PATHS = 10;
@@ -23,4 +27,32 @@ export function secureDataDir(config: Config, log: Logger): void {
       ...(tightened.length > NAMED_PATHS ? { more: tightened.length - NAMED_PATHS } : {}),
     });
   }
+}
+
+/** The lock file of `relay serve`: held while it runs, the holder's pid inside. */
+function lockFilePath(dataDir: string): string {
+  return join(dataDir, "relay.lock");
+}
+
+/**
+ * One relay per data directory: two would collect the same spool and
+ * deliver the same queue. The lock is released by the kernel when the
+ * process ends, so a crash or kill -9 never leaves a stale one. Commands
+ * that only read or write rows (users, keys, domains) take no lock.
+ */
+export async function lockDataDir(config: Config, runtime: Runtime): Promise<FileLock> {
+  const path = lockFilePath(config.dataDir);
+  const lock = await runtime.tryLockFile(path, `${process.pid}\n`);
+  if (lock) return lock;
+  const pid = holderPid(path);
+  throw new Error(
+    `another relay (${pid === undefined ? "pid unknown" : `pid ${pid}`}) is already serving RELAY_DATA_DIR ${config.dataDir} ` +
+      `(it holds ${path}); stop it first, or give this one its own RELAY_DATA_DIR`,
+  );
+}
+
+/** The pid the lock's holder wrote; undefined in the instant between its lock and its write. */
+function holderPid(path: string): number | undefined {
+  const text = readFileSync(path, "utf8").trim();
+  return /^\d+$/.test(text) ? Number(text) : undefined;
 }

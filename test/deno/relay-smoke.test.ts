@@ -3,8 +3,11 @@
 // Run by `npm test` (scripts/test.mjs) and `deno task test`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { lstatSync, mkdtempSync, rmSync } from "node:fs";
 import { connect } from "node:net";
-import { runRelay, startRelay } from "../helpers/relay-process.ts";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePorts, runRelay, startRelay, type Runtime } from "../helpers/relay-process.ts";
 
 /** The first line the SMTP listener sends. */
 function smtpBanner(port: number): Promise<string> {
@@ -40,5 +43,36 @@ test("deno: serve answers SMTP and /readyz, stops with 0 on SIGTERM", async () =
     assert.equal(await relay.stop("SIGTERM"), 0, relay.stderr);
   } finally {
     await relay.cleanup();
+  }
+});
+
+test("deno: the data directory is private and serves one relay, whichever runtime asks; kill -9 leaves no stale lock", async () => {
+  const parent = mkdtempSync(join(tmpdir(), "relay-deno-data-"));
+  const dataDir = join(parent, "data");
+  const old = process.umask(0o022);
+  const first = await startRelay({ runtime: "deno", dataDir }).finally(() => process.umask(old));
+  try {
+    assert.equal(lstatSync(dataDir).mode & 0o777, 0o700);
+    for (const file of ["relay.db", "relay.db-wal", "relay.lock", "tls/key.pem", "tls/cert.pem"]) {
+      assert.equal(lstatSync(join(dataDir, file)).mode & 0o777, 0o600, file);
+    }
+    // The Deno relay's lock keeps out a second one under Deno and one under Bun: both take the same flock(2) lock.
+    for (const runtime of ["deno", "bun"] as Runtime[]) {
+      const [smtp, http] = await freePorts(2);
+      const env = { RELAY_SMTP_LISTEN: `127.0.0.1:${smtp}`, RELAY_HTTP_LISTEN: `127.0.0.1:${http}`, RELAY_ADMIN_TOKEN: "x".repeat(32) };
+      const second = await runRelay(["serve"], { runtime, dataDir, env, timeoutMs: 20_000 });
+      assert.equal(second.code, 1, `${runtime}: ${second.stderr}`);
+      assert.match(second.stderr, new RegExp(`another relay \\(pid ${first.pid}\\)`), runtime);
+    }
+    assert.equal(await first.kill9(), 137);
+    const third = await startRelay({ runtime: "deno", dataDir });
+    try {
+      assert.equal(await third.stop("SIGTERM"), 0, third.stderr);
+    } finally {
+      await third.cleanup();
+    }
+  } finally {
+    await first.cleanup();
+    rmSync(parent, { recursive: true, force: true });
   }
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { after, describe, it } from "node:test";
@@ -56,14 +56,14 @@ describe("the data directory is private", () => {
     for (const dir of parents) rmSync(dir, { recursive: true, force: true });
   });
 
-  it("a first start under umask 022 makes the directory 0700 and every file in it 0600: database, WAL, spool, TLS", async () => {
+  it("a first start under umask 022 makes the directory 0700 and every file in it 0600: database, WAL, spool, TLS, lock", async () => {
     const dataDir = join(parent(), "data"); // absent: the relay makes it
     const relay = await withUmask(0o022, async () => startRelay({ dataDir, env: await deadRoute() }));
     try {
       const replies = await sendMail(relay.smtpPort, "a@sender.test", ["b@dest.test"], "Subject: private\r\n\r\nsecret body\r\n");
       assert.match(replies[5]!, /^250 /, replies.join("\n"));
       const found = modes(dataDir);
-      for (const path of ["relay.db", "relay.db-wal", "relay.db-shm", "tls/cert.pem", "tls/key.pem"]) {
+      for (const path of ["relay.db", "relay.db-wal", "relay.db-shm", "relay.lock", "tls/cert.pem", "tls/key.pem"]) {
         assert.equal(found[path], 0o600, `${path}: ${JSON.stringify(found)}`);
       }
       const segments = Object.keys(found).filter((p) => p.startsWith("spool/"));
@@ -122,5 +122,38 @@ describe("the data directory is private", () => {
     assert.equal(listed.code, 1, listed.stderr);
     assert.match(listed.stderr, /is owned by uid 65534/);
     assert.deepEqual(readdirSync(dataDir), [], "nothing was written into it");
+  });
+});
+
+describe("one relay per data directory", () => {
+  it("a second serve exits 1 naming the first's pid; CLI commands work meanwhile; kill -9 leaves no stale lock", async () => {
+    const first = await startRelay({ binary: testBinary });
+    const { dataDir } = first;
+    try {
+      const second = await serveOnce(dataDir);
+      assert.equal(second.code, 1, second.stderr);
+      assert.match(second.stderr, new RegExp(`another relay \\(pid ${first.pid}\\) is already serving RELAY_DATA_DIR ${dataDir}`));
+      assert.ok(first.running);
+      const ready = await fetch(first.url("/readyz"));
+      await ready.body?.cancel();
+      assert.equal(ready.status, 200, "the first one goes on");
+
+      const added = await runRelay(["users", "add", "alice"], { dataDir, binary: testBinary, input: "a long enough password" });
+      assert.equal(added.code, 0, added.stderr);
+      const listed = await runRelay(["users", "list"], { dataDir, binary: testBinary });
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.match(listed.stdout, /^alice\s/m);
+
+      assert.equal(await first.kill9(), 137);
+      assert.ok(existsSync(join(dataDir, "relay.lock")), "the file stays; the lock was the process's");
+      const third = await startRelay({ dataDir, binary: testBinary });
+      try {
+        assert.equal(await third.stop(), 0, third.stderr);
+      } finally {
+        await third.cleanup();
+      }
+    } finally {
+      await first.cleanup();
+    }
   });
 });

@@ -7,11 +7,20 @@ export const serveCommand: Command = {
   usage: `Usage: relay serve [--env-file FILE]
 
 Runs the node until SIGTERM or SIGINT: SMTP on RELAY_SMTP_LISTEN, the HTTP API
-on RELAY_HTTP_LISTEN, and the delivery loop. Migrations are applied at start.`,
+on RELAY_HTTP_LISTEN, and the delivery loop. Migrations are applied at start.
+One relay per RELAY_DATA_DIR: a second one on the same directory exits with 1.`,
   async run({ config, logger, runtime, version }) {
     const settings = config();
     const log = logger(settings);
-    const relay = await startRelay(settings, runtime, version, log);
+    let relay: Awaited<ReturnType<typeof startRelay>>;
+    try {
+      relay = await startRelay(settings, runtime, version, log);
+    } catch (error) {
+      // Through the log like everything serve says, so that a JSON log stays JSON.
+      const detail = settings.logLevel === "debug" && error instanceof Error ? { stack: error.stack } : {};
+      log("error", `relay cannot start: ${error instanceof Error ? error.message : String(error)}`, detail);
+      return 1;
+    }
     await new Promise<void>((resolve) => {
       let stopping = false;
       const stop = () => {
