@@ -27,7 +27,7 @@ import { DkimSignerWorker } from "./auth/dkim-signer-worker.ts";
 import { createInboundAuth } from "./auth/inbound/index.ts";
 import { AuthThrottle } from "./ingress/auth-throttle.ts";
 import type { LiteralPolicy } from "./ingress/access.ts";
-import { loggedHooks } from "./ingress/logged-hooks.ts";
+import { loggedHooks, loggedSessionError } from "./ingress/logged-hooks.ts";
 import { ownAddresses } from "./ingress/own-addresses.ts";
 import { smtpHooks } from "./ingress/smtp-hooks.ts";
 import { SenderPolicy } from "./ingress/sender-policy.ts";
@@ -267,6 +267,7 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
     idleTimeoutMs: config.smtpIdleTimeout,
     maxSessionMs: config.smtpMaxSessionTime,
     tls: () => certificates.current(),
+    onError: loggedSessionError(log),
   };
   const smtpServers: SmtpServerHandle[] = [];
   for (const address of config.smtpListen) {

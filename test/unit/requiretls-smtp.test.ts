@@ -8,6 +8,7 @@ import { ehlo, mail, newSessionInfo, type CommandContext } from "../../src/smtp/
 import { frame } from "../../src/smtp/server/dispatch.ts";
 import { resolveOptions } from "../../src/smtp/server/types.ts";
 import type { Socket } from "../../src/platform/net.ts";
+import { failOnSessionError } from "../helpers/smtp-server.ts";
 
 /** REQUIRETLS on the receiving side (RFC 8689 2): the MAIL parameter, and where a server takes it. */
 
@@ -39,7 +40,7 @@ function context(secure: boolean) {
   const info = { ...newSessionInfo({} as Socket), secure };
   const ctx: CommandContext = {
     info,
-    options: resolveOptions({ hostname: "mx.test", maxMessageBytes: 1000, maxRecipients: 10 }),
+    options: resolveOptions({ hostname: "mx.test", maxMessageBytes: 1000, maxRecipients: 10, onError: failOnSessionError }),
     hooks: {
       onMailFrom: async (_s, _from: Mailbox | null, params) => {
         seen.push(params);

@@ -9,6 +9,7 @@ import * as tls from "node:tls";
 import { reply, type Reply } from "../../src/core/reply.ts";
 import { createSecureContext, type SecureContext } from "../../src/platform/net.ts";
 import { startSmtpServer, type SmtpServerHandle, type SmtpServerHooks } from "../../src/smtp/server/index.ts";
+import { failOnSessionError } from "../helpers/smtp-server.ts";
 
 /** Raw SMTP over any socket: whole replies as sent (CRLF kept), "" once closed. */
 class Wire {
@@ -66,7 +67,7 @@ describe("SMTP AUTH (RFC 4954)", () => {
     const [key, cert] = [join(dir, "key.pem"), join(dir, "cert.pem")];
     execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1", "-keyout", key, "-out", cert], { stdio: "ignore" });
     context = createSecureContext({ cert: readFileSync(cert), key: readFileSync(key) });
-    const options = { hostname: "mx.test", maxMessageBytes: 10_000, maxRecipients: 5, tls: () => context };
+    const options = { hostname: "mx.test", maxMessageBytes: 10_000, maxRecipients: 5, tls: () => context, onError: failOnSessionError };
     implicit = await startSmtpServer({ host: "127.0.0.1", port: 0 }, { ...options, implicitTls: true }, hooks);
     starttls = await startSmtpServer({ host: "127.0.0.1", port: 0 }, options, hooks);
   });

@@ -9,6 +9,7 @@ import * as tls from "node:tls";
 import { reply } from "../../src/core/reply.ts";
 import { createSecureContext, type SecureContext } from "../../src/platform/net.ts";
 import { startSmtpServer, type SmtpServerHooks, type SmtpServerOptions } from "../../src/smtp/server/index.ts";
+import { failOnSessionError } from "../helpers/smtp-server.ts";
 
 /** Raw SMTP over any socket: whole replies, "" once the server has closed. */
 class Wire {
@@ -50,7 +51,7 @@ describe("SMTP implicit TLS (RFC 8314) and handshake failures", () => {
     onData: async (s, _e, m) => (seen.push({ secure: s.secure, text: new TextDecoder().decode(m) }), reply(250, "2.0.0", "Queued")),
   };
   const start = (o: Partial<SmtpServerOptions> = {}) =>
-    startSmtpServer({ host: "127.0.0.1", port: 0 }, { hostname: "mx.test", maxMessageBytes: 10_000, maxRecipients: 5, tls: () => context, ...o }, hooks);
+    startSmtpServer({ host: "127.0.0.1", port: 0 }, { hostname: "mx.test", maxMessageBytes: 10_000, maxRecipients: 5, tls: () => context, onError: failOnSessionError, ...o }, hooks);
 
   /** A full session works on this listener. */
   async function serves(port: number, tlsFirst: boolean): Promise<void> {

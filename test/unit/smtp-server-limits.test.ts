@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { reply } from "../../src/core/reply.ts";
 import { Wire } from "../helpers/wire.ts";
 import { startSmtpServer, type Envelope, type SmtpServerHooks, type SmtpServerOptions } from "../../src/smtp/server/index.ts";
+import { failOnSessionError } from "../helpers/smtp-server.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -15,7 +16,7 @@ async function withServer(options: Partial<SmtpServerOptions>, body: (port: numb
       return reply(250, "2.0.0", `Queued as ${got.length}`);
     },
   };
-  const server = await startSmtpServer({ host: "127.0.0.1", port: 0 }, { hostname: "mx.test", maxMessageBytes: 10_000, maxRecipients: 5, ...options }, hooks);
+  const server = await startSmtpServer({ host: "127.0.0.1", port: 0 }, { hostname: "mx.test", maxMessageBytes: 10_000, maxRecipients: 5, onError: failOnSessionError, ...options }, hooks);
   try {
     await body(server.port, got, hooks);
   } finally {

@@ -4,6 +4,7 @@ import * as net from "node:net";
 import type { Mailbox } from "../../src/core/address.ts";
 import { reply } from "../../src/core/reply.ts";
 import { startSmtpServer, type Envelope, type SmtpServerHandle, type SmtpServerHooks, type SmtpServerOptions } from "../../src/smtp/server/index.ts";
+import { failOnSessionError } from "../helpers/smtp-server.ts";
 
 /** A raw SMTP client over node:net: send text, read whole replies. */
 class Client {
@@ -88,7 +89,7 @@ function recorder(overrides: Partial<SmtpServerHooks> = {}): Recorder {
   };
 }
 
-const base: SmtpServerOptions = { hostname: "mx.test", maxMessageBytes: 1000, maxRecipients: 3 };
+const base: SmtpServerOptions = { hostname: "mx.test", maxMessageBytes: 1000, maxRecipients: 3, onError: failOnSessionError };
 
 async function withServer(
   options: Partial<SmtpServerOptions>,

@@ -9,6 +9,7 @@ import * as tls from "node:tls";
 import { reply } from "../../src/core/reply.ts";
 import { createSecureContext, type SecureContext } from "../../src/platform/net.ts";
 import { startSmtpServer, type SmtpServerHandle } from "../../src/smtp/server/index.ts";
+import { failOnSessionError } from "../helpers/smtp-server.ts";
 
 /** Reads whole SMTP replies from whichever socket is current (plain, then TLS). */
 class Reader {
@@ -56,7 +57,7 @@ describe("SMTP STARTTLS (RFC 3207)", () => {
     context = createSecureContext({ cert: readFileSync(cert), key: readFileSync(key) });
     server = await startSmtpServer(
       { host: "127.0.0.1", port: 0 },
-      { hostname: "mx.test", maxMessageBytes: 10_000, maxRecipients: 10, tls: () => context },
+      { hostname: "mx.test", maxMessageBytes: 10_000, maxRecipients: 10, tls: () => context, onError: failOnSessionError },
       {
         onRcptTo: async () => undefined,
         onData: async (s, _e, message) => {
@@ -120,7 +121,7 @@ describe("SMTP STARTTLS (RFC 3207)", () => {
   it("answers 454 when no certificate is available", async () => {
     const bare = await startSmtpServer(
       { host: "127.0.0.1", port: 0 },
-      { hostname: "mx.test", maxMessageBytes: 100, maxRecipients: 1, tls: () => undefined },
+      { hostname: "mx.test", maxMessageBytes: 100, maxRecipients: 1, tls: () => undefined, onError: failOnSessionError },
       { onRcptTo: async () => undefined, onData: async () => reply(250, "2.0.0", "OK") },
     );
     const socket = net.connect({ host: "127.0.0.1", port: bare.port });

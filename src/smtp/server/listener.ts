@@ -37,7 +37,10 @@ export async function startSmtpServer(
       sessions.delete(session);
       release();
     });
-    session.start().catch(() => session.end());
+    session.start().catch((error) => {
+      resolved.onError(error, info);
+      session.end();
+    });
   };
 
   const onSocket = (socket: Socket): void => {
@@ -59,6 +62,7 @@ export async function startSmtpServer(
         run(secure, info, admitted);
       },
       () => {
+        // A failed, stalled or reset handshake is the client's doing: nothing to report.
         handshaking.delete(socket);
         socket.destroy();
       },

@@ -94,7 +94,10 @@ export class Session implements cmd.CommandContext {
     try {
       if (last && !socket.destroyed) socket.end(formatReply(last));
       else socket.end();
-    } catch {
+    } catch (error) {
+      // Ending a socket the peer has torn down may throw: that is the peer's doing, and
+      // "close" follows. Anything else (a last reply that cannot be formatted) is ours.
+      if (!socket.destroyed) this.options.onError(error, this.info);
       socket.destroy();
     }
     // Wait for the peer to close after our FIN, but not forever.
@@ -168,7 +171,8 @@ export class Session implements cmd.CommandContext {
         }
         if (this.#closing) this.end(this.#closing);
       }
-    } catch {
+    } catch (error) {
+      this.options.onError(error, this.info);
       this.end(reply(421, "4.3.0", `${this.options.hostname} Internal error, closing channel`));
     } finally {
       this.#running = false;
@@ -227,6 +231,7 @@ export class Session implements cmd.CommandContext {
     try {
       this.#socket = await upgradeToTlsServer(plain, context, this.options.tlsHandshakeTimeoutMs);
     } catch {
+      // The client's handshake failed, stalled or was reset: its doing, with nothing to answer.
       this.#ended = true;
       this.#stopTimers();
       plain.destroy(); // "close" on the plain socket settles this.closed

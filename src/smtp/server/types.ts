@@ -89,6 +89,14 @@ export interface SmtpServerOptions {
    * handshake, before the banner; STARTTLS is not offered. Needs tls.
    */
   implicitTls?: boolean;
+  /**
+   * An unexpected error in a session: a fault of this engine, or a hook
+   * answer that is not a Reply. The client is answered as before (421 4.3.0
+   * and the channel closed); this is where the operator learns why. Hook
+   * rejections are not reported here: they are answered 451 4.3.0 and are
+   * the hooks' own to log (src/ingress/logged-hooks.ts).
+   */
+  onError: (error: unknown, session: SessionInfo) => void;
 }
 
 type Optional = "tls" | "maxConnections" | "maxConnectionsPerIp" | "perIpLimitExempt";
