@@ -294,6 +294,7 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
       clock,
       version,
       domains,
+      log,
     }).fetch,
   }));
   const domainChecks = setInterval(() => {

@@ -1,9 +1,12 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { requestId } from "hono/request-id";
 import { describeRoute } from "hono-openapi";
 import * as v from "valibot";
 import { systemClock, type Clock } from "../core/clock.ts";
 import type { LiteralPolicy } from "../ingress/access.ts";
+import { newId } from "../core/id.ts";
+import { errorText, type Logger } from "../events/log.ts";
 import type { Submission } from "../ingress/submit.ts";
 import type { QueueStore } from "../queue/store.ts";
 import { requireBearer, type AuthEnv, type Authenticator } from "./auth.ts";
@@ -36,6 +39,8 @@ export interface HttpDeps {
   readonly version?: string;
   /** Sending domains and DKIM keys (`DomainService`); without it, /v1/domains is not served. */
   readonly domains?: DomainRouteDeps;
+  /** Where unexpected errors go, each with its request's id. */
+  readonly log: Logger;
 }
 
 const statusSchema = v.pipe(v.object({ status: v.string() }), v.metadata({ ref: "Status" }));
@@ -45,6 +50,9 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
   const clock = deps.clock ?? systemClock;
   const app = new Hono<AuthEnv>();
   const document = openApiDocument(app, deps.version ?? "0.0.0");
+
+  // Every answer carries X-Request-Id (a proxy's own, when it sends one); the log names it.
+  app.use(requestId({ generator: () => newId() }));
 
   app.get(
     "/healthz",
@@ -98,6 +106,7 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
       ingress: deps.ingress,
       store: deps.store,
       idempotency: deps.idempotency,
+      log: deps.log,
       clock,
       maxMessageBytes: deps.maxMessageBytes,
       maxRecipients: deps.maxRecipients,
@@ -108,8 +117,9 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
   if (deps.domains) app.route("/v1/domains", domainRoutes(deps.domains));
   app.notFound((c) => problem(c, 404, "Not Found", `no route ${c.req.method} ${c.req.path}`));
   app.onError((error, c) => {
-    console.error(error);
-    return problem(c, 500, "Internal Server Error", "the request failed; see the relay's log");
+    const request = c.get("requestId");
+    deps.log("error", "HTTP request failed", { request, method: c.req.method, path: c.req.path, error: errorText(error) });
+    return problem(c, 500, "Internal Server Error", `the request failed; the relay's log has the cause under request ${request}`);
   });
   return app;
 }

@@ -19,7 +19,8 @@ export type Authenticator = (token: string) => Promise<Principal | undefined>;
 
 /** Hono variables set by `requireBearer`. */
 export interface AuthEnv {
-  Variables: { principal: Principal };
+  /** requestId: this request's id, sent back as X-Request-Id and named in the log (src/http/app.ts). */
+  Variables: { principal: Principal; requestId: string };
 }
 
 export const ADMIN_PRINCIPAL: Principal = Object.freeze({ id: "admin", scopes: Object.freeze(["admin"] as const), domains: Object.freeze([]) });

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import type { AuthEnv } from "./auth.ts";
 import { problem } from "./problem.ts";
 
@@ -59,7 +59,7 @@ export class KeyedLock {
  * at a time in this process, so concurrent duplicates cannot both act.
  * Pruning old records is the caller's job (CredentialStore.pruneResponses).
  */
-export function idempotency(store: IdempotencyStore, onError: (error: unknown) => void): MiddlewareHandler<AuthEnv> {
+export function idempotency(store: IdempotencyStore, onError: (error: unknown, c: Context<AuthEnv>) => void): MiddlewareHandler<AuthEnv> {
   const lock = new KeyedLock();
   return async (c, next) => {
     const key = c.req.header("idempotency-key");
@@ -97,7 +97,7 @@ export function idempotency(store: IdempotencyStore, onError: (error: unknown) =
         } catch (error) {
           // The request took effect; answering with an error would invite a
           // retry that does it twice. Report it and answer as if kept.
-          onError(error);
+          onError(error, c);
         }
       }
       return c.res;

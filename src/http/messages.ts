@@ -6,6 +6,7 @@ import type { Clock } from "../core/clock.ts";
 import { parseMailbox } from "../core/address.ts";
 import { toCrlf } from "../core/crlf.ts";
 import { literalRefusal, type LiteralPolicy } from "../ingress/access.ts";
+import { errorText, type Logger } from "../events/log.ts";
 import { SenderRefused } from "../ingress/sender-policy.ts";
 import type { Submission } from "../ingress/submit.ts";
 import type { QueueStore } from "../queue/store.ts";
@@ -35,6 +36,7 @@ export interface MessageRouteDeps {
   readonly ingress: { submit(submission: Submission): Promise<string> };
   readonly store: Pick<QueueStore, "messageView" | "cancel">;
   readonly idempotency: IdempotencyStore;
+  readonly log: Logger;
   readonly clock: Clock;
   readonly maxMessageBytes: number;
   readonly maxRecipients: number;
@@ -167,7 +169,9 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
         }),
       },
     }),
-    idempotency(deps.idempotency, (error) => console.error("relay: idempotency store:", error)),
+    idempotency(deps.idempotency, (error, c) =>
+      deps.log("error", "keeping the answer for Idempotency-Key failed", { request: c.get("requestId"), error: errorText(error) }),
+    ),
     async (c) => {
       let json: unknown;
       try {

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseRoutes } from "../../src/config/parsers.ts";
 import type { Clock } from "../../src/core/clock.ts";
+import { createLogger } from "../../src/events/log.ts";
 import { createHttpApp, type HttpDeps } from "../../src/http/app.ts";
 import {
   ADMIN_PRINCIPAL,
@@ -42,6 +43,8 @@ interface Harness {
   readonly store: QueueStore;
   readonly credentials: CredentialStore;
   readonly clock: FakeClock;
+  /** What the app logged: JSON lines, as the relay writes them. */
+  readonly logs: string[];
   /** Make an API key; returns its secret. */
   key(id: string, scopes: Scope[], domains?: string[]): Promise<string>;
   /** A request with a bearer token (admin by default) and a JSON body. */
@@ -64,6 +67,7 @@ async function harness(overrides: Partial<HttpDeps> = {}): Promise<Harness> {
   const store = new QueueStore(database, await BodySpool.open(join(dir, "spool")), clock, "node-test");
   const credentials = new CredentialStore(database, clock);
   const ingress = new Ingress({ store, clock, hostname: "relay.test", onEnqueued: () => {} });
+  const logs: string[] = [];
   const app = createHttpApp({
     ingress,
     store,
@@ -74,6 +78,7 @@ async function harness(overrides: Partial<HttpDeps> = {}): Promise<Harness> {
     literals: { routes: [], ownAddresses: () => [] },
     ready: async () => true,
     clock,
+    log: createLogger("debug", "json", (line) => logs.push(line)),
     ...overrides,
   });
   return {
@@ -81,6 +86,7 @@ async function harness(overrides: Partial<HttpDeps> = {}): Promise<Harness> {
     store,
     credentials,
     clock,
+    logs,
     async key(id, scopes, domains = []) {
       const secret = `secret-${id}-${Math.random().toString(36).slice(2)}`;
       await credentials.addApiKey({ id, name: id, scopes, domains }, hashToken(secret));
@@ -547,5 +553,55 @@ describe("HTTP validation of POST /v1/messages", () => {
     assert.equal(ok.status, 200);
     assert.equal(ok.json.events.length, 1);
     assert.equal(ok.json.next, ok.json.events[0].cursor);
+  });
+});
+
+describe("HTTP unexpected errors", () => {
+  /** The log lines of a harness, parsed: the relay logs JSON, one object a line. */
+  const logged = (h: Harness) => h.logs.map((line) => JSON.parse(line) as Record<string, unknown>);
+
+  it("a failing route is a 500 problem and one JSON log line, both naming the request's id", async () => {
+    const broken = await fresh({
+      store: {
+        messageView: async () => Promise.reject(new Error("database file is gone")),
+        cancel: async () => 0,
+        listEvents: async () => [],
+      },
+    });
+    const answer = await broken.call("GET", "/v1/messages/01ABC");
+    assert.equal(answer.status, 500);
+    assert.equal(answer.headers.get("content-type"), "application/problem+json");
+    const request = answer.headers.get("x-request-id");
+    assert.match(request ?? "", /^[0-9A-Z]{26}$/, "a request id (a ULID) comes back");
+    assert.ok(!answer.text.includes("database file is gone"), "the cause is not shown to the client");
+    assert.ok(answer.json.detail.includes(request!), answer.json.detail);
+    const lines = logged(broken);
+    assert.equal(lines.length, 1, broken.logs.join("\n"));
+    assert.equal(lines[0]!.level, "error");
+    assert.equal(lines[0]!.message, "HTTP request failed");
+    assert.equal(lines[0]!.request, request);
+    assert.equal(lines[0]!.method, "GET");
+    assert.equal(lines[0]!.path, "/v1/messages/01ABC");
+    assert.match(String(lines[0]!.error), /database file is gone/);
+  });
+
+  it("an answer that cannot be kept for its Idempotency-Key is still 202, and logged as JSON with the request's id", async () => {
+    const forgetful = await fresh({
+      idempotency: { findResponse: async () => undefined, storeResponse: async () => Promise.reject(new Error("disk full")) },
+    });
+    const answer = await forgetful.call("POST", "/v1/messages", { body: rawMessage(), headers: { "idempotency-key": "k1" } });
+    assert.equal(answer.status, 202, answer.text);
+    const lines = logged(forgetful);
+    assert.equal(lines.length, 1, forgetful.logs.join("\n"));
+    assert.equal(lines[0]!.level, "error");
+    assert.equal(lines[0]!.request, answer.headers.get("x-request-id"));
+    assert.match(String(lines[0]!.error), /disk full/);
+  });
+
+  it("answers that went well log nothing", async () => {
+    const h = await fresh();
+    assert.equal((await h.call("POST", "/v1/messages", { body: rawMessage() })).status, 202);
+    assert.equal((await h.call("GET", "/v1/messages/NOSUCH")).status, 404);
+    assert.deepEqual(h.logs, []);
   });
 });

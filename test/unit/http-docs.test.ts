@@ -19,6 +19,7 @@ const app = createHttpApp({
   literals: { routes: [], ownAddresses: () => [] },
   ready: async () => true,
   version: "9.9.9",
+  log: (level, message, fields) => assert.fail(`unexpected log line: ${level} ${message} ${JSON.stringify(fields)}`),
 });
 
 async function openapi(): Promise<any> {
