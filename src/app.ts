@@ -20,7 +20,7 @@ import { Scheduler } from "./delivery/scheduler.ts";
 import { TlsFallbackMemory } from "./delivery/tls-memory.ts";
 import { TlsReporter } from "./delivery/tls-report/reporter.ts";
 import { TlsTally } from "./delivery/tls-report/tally.ts";
-import type { Logger } from "./events/log.ts";
+import type { Logger } from "./core/log.ts";
 import { adminAuthenticator, anyAuthenticator, hashToken } from "./http/auth.ts";
 import { createHttpApp } from "./http/app.ts";
 import { DkimSignerWorker } from "./auth/dkim-signer-worker.ts";
@@ -125,9 +125,9 @@ async function listenOrExplain<T>(what: string, address: { host: string; port: n
 export async function startRelay(config: Config, runtime: Runtime, version: string, log: Logger): Promise<RunningRelay> {
   const clock = systemClock;
   const tlsCa = outboundCa(config); // before anything is opened: a bad RELAY_TLS_CA_FILE stops the start
-  secureDataDir(config, log);
-  const lock = await lockDataDir(config, runtime); // before the queue and the spool are touched
-  const { database } = await openQueue(config);
+  secureDataDir(config.dataDir, log);
+  const lock = await lockDataDir(config.dataDir, runtime); // before the queue and the spool are touched
+  const { database } = await openQueue(config.dbUrl);
   const spool = database.batchAfterWrite ? await BodySpool.open(join(config.dataDir, "spool")) : undefined;
   const store = new QueueStore(database, spool, clock, config.nodeId);
   const credentials = new CredentialStore(database, clock);

@@ -5,7 +5,7 @@ import { readEnvFile } from "./cli/env-file.ts";
 import { COMMANDS, mainUsage } from "./cli/registry.ts";
 import { loadConfig, type Config } from "./config/load.ts";
 import { UsageError } from "./core/errors.ts";
-import { createLogger } from "./events/log.ts";
+import { createLogger } from "./core/log.ts";
 import { restrictNewFiles } from "./platform/private-dir.ts";
 import { detectRuntime, type Runtime } from "./platform/runtime.ts";
 import { secureDataDir } from "./queue/data-dir.ts";
@@ -53,8 +53,8 @@ async function main(runtime: Runtime): Promise<number> {
     logger,
     openQueue() {
       const c = loadedConfig();
-      if (c.dbUrl.startsWith("file:")) secureDataDir(c, logger(c));
-      return openQueue(c);
+      if (c.dbUrl.startsWith("file:")) secureDataDir(c.dataDir, logger(c));
+      return openQueue(c.dbUrl);
     },
     async readStdin() {
       const chunks: Uint8Array[] = [];

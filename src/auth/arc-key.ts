@@ -4,7 +4,7 @@
  * rsa-sha256 only, so an Ed25519 key of that domain is never used.
  */
 import type { KeyObject } from "node:crypto";
-import type { Logger } from "../events/log.ts";
+import type { Logger } from "../core/log.ts";
 import type { DomainService } from "./domains.ts";
 import type { ArcSealKey } from "./inbound/arc-seal.ts";
 

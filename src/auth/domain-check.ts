@@ -262,7 +262,7 @@ export async function checkDomain(input: CheckInput): Promise<DomainCheckReport>
 
   // What a receiver would conclude.
   const ip = input.sourceIp;
-  // The relay rewrites the envelope sender to the bounce domain only when that aligns (delivery/return-path.ts).
+  // The relay rewrites the envelope sender to the bounce domain only when that aligns (ingress/return-path.ts).
   const rewritten = input.bounceDomain !== undefined && getAlignment(domain, [input.bounceDomain]) !== false;
   const envelopeDomain = rewritten ? input.bounceDomain! : domain;
   const spfResult = rewritten ? bounceSpf : spfCheck.result;

@@ -16,7 +16,7 @@ import type { Clock } from "../core/clock.ts";
 import { formatDuration } from "../core/duration.ts";
 import { UsageError } from "../core/errors.ts";
 import type { Resolver } from "../dns/resolver.ts";
-import type { Logger } from "../events/log.ts";
+import type { Logger } from "../core/log.ts";
 import type { DkimKeyInfo, DomainStore, SendingDomainRecord } from "../queue/domains.ts";
 import { defaultSelector, DKIM_ALGORITHMS, generateDkimKey, selectorProblem, type DkimAlgorithm } from "./dkim-keys.ts";
 import { signMessage, type SigningKey } from "./dkim-sign.ts";

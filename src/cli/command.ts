@@ -1,6 +1,6 @@
 import type { ParseArgsConfig } from "node:util";
 import type { Config } from "../config/load.ts";
-import type { Logger } from "../events/log.ts";
+import type { Logger } from "../core/log.ts";
 import type { Runtime } from "../platform/runtime.ts";
 import type { openQueue } from "../queue/open.ts";
 

@@ -1,7 +1,8 @@
 import * as v from "valibot";
 import { UsageError } from "../core/errors.ts";
 import { configSchema } from "./schema.ts";
-import type { HostPort, Route } from "./parsers.ts";
+import type { HostPort } from "../core/host-port.ts";
+import type { Route } from "../core/route.ts";
 import type { Cidr } from "../core/cidr.ts";
 
 export interface Config {

@@ -5,10 +5,10 @@ import {
   parseCidrs,
   parseDnsServers,
   parseDurations,
-  parseHostPort,
   parseListeners,
-  parseRoutes,
 } from "./parsers.ts";
+import { parseHostPort } from "../core/host-port.ts";
+import { parseRoutes } from "../core/route.ts";
 
 /** A variable read from text by `parse`; `expected` is what the error message asks for. */
 function textVar<T>(expected: string, parse: (text: string) => T | undefined) {

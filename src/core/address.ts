@@ -229,3 +229,8 @@ export function formatMailbox(m: Mailbox): string {
 export function formatPath(m: Mailbox | null): string {
   return m ? `<${formatMailbox(m)}>` : "<>";
 }
+
+/** The domain of an address (what follows its last "@"), lower case. */
+export function domainOf(address: string): string {
+  return address.slice(address.lastIndexOf("@") + 1).toLowerCase();
+}

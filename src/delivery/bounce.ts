@@ -1,6 +1,6 @@
 import { replyText, type Reply } from "../core/reply.ts";
 import type { TlsTag } from "../core/tls-tag.ts";
-import { domainOf } from "../ingress/submit.ts";
+import { domainOf } from "../core/address.ts";
 import type { NewMessage } from "../queue/records.ts";
 import type { DsnKind } from "../queue/schema.ts";
 import { buildDsn, type DsnRecipient } from "./dsn.ts";

@@ -1,5 +1,5 @@
 import { reply } from "../core/reply.ts";
-import type { Logger } from "../events/log.ts";
+import type { Logger } from "../core/log.ts";
 import { classifyReply, classifyTransportError } from "./classify.ts";
 import { tlsRequirement, type MtaSts, type StsResult } from "./mta-sts/index.ts";
 import { requireTlsFor, requireTlsKey, type HostNames } from "./requiretls.ts";

@@ -6,7 +6,7 @@ import { classifyTransportError } from "./classify.ts";
 import { Destination, type DestinationLimits } from "./destination.ts";
 import { DsnSweeper } from "./dsn-sweeper.ts";
 import { OutcomeRecorder } from "./outcomes.ts";
-import { verpAddress } from "./return-path.ts";
+import { verpAddress } from "../core/verp.ts";
 import type { RetryPolicy } from "./retry.ts";
 import type { ReportPolicy } from "./tls-report/policy.ts";
 import type { TlsTally } from "./tls-report/tally.ts";
@@ -293,7 +293,7 @@ const routeKey = (claim: Claim): string => `${claim.domain}\0${tlsRule(claim)}`;
 
 /**
  * The envelope sender delivery uses instead of the stored one: a VERP address
- * at RELAY_BOUNCE_DOMAIN (decided at ingress, see return-path.ts) for a work
+ * at RELAY_BOUNCE_DOMAIN (decided at ingress, see ingress/return-path.ts) for a work
  * item of one recipient; the stored mail_from stays the submitter's.
  */
 function returnPath(work: Work): string | undefined {

@@ -1,6 +1,6 @@
 /** Stub resolver client: one question to the configured recursive servers (RFC 1035 7, RFC 1123 6.1.3). */
 import { randomInt } from "node:crypto";
-import type { HostPort } from "../config/parsers.ts";
+import type { HostPort } from "../core/host-port.ts";
 import { decodeHeader, decodeMessage } from "./decode.ts";
 import { encodeQuery } from "./encode.ts";
 import { isValidName } from "./name.ts";

@@ -1,7 +1,7 @@
 /** The system's nameservers, from resolv.conf(5), for when RELAY_DNS_SERVERS is not set. */
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
-import type { HostPort } from "../config/parsers.ts";
+import type { HostPort } from "../core/host-port.ts";
 
 export const FALLBACK_SERVERS: readonly HostPort[] = [{ host: "127.0.0.1", port: 53 }];
 

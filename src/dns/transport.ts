@@ -1,7 +1,7 @@
 /** One exchange with one server over UDP or TCP (RFC 1035 4.2), through node:dgram / node:net. */
 import * as dgram from "node:dgram";
 import * as net from "node:net";
-import type { HostPort } from "../config/parsers.ts";
+import type { HostPort } from "../core/host-port.ts";
 import { ipToBigInt } from "../core/cidr.ts";
 
 export type Exchange =

@@ -6,7 +6,7 @@ import * as v from "valibot";
 import { systemClock, type Clock } from "../core/clock.ts";
 import type { LiteralPolicy } from "../ingress/access.ts";
 import { newId } from "../core/id.ts";
-import { errorText, type Logger } from "../events/log.ts";
+import { errorText, type Logger } from "../core/log.ts";
 import type { Submission } from "../ingress/submit.ts";
 import type { QueueStore } from "../queue/store.ts";
 import { requireBearer, type AuthEnv, type Authenticator } from "./auth.ts";

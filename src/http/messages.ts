@@ -6,7 +6,7 @@ import type { Clock } from "../core/clock.ts";
 import { parseMailbox } from "../core/address.ts";
 import { toCrlf } from "../core/crlf.ts";
 import { literalRefusal, type LiteralPolicy } from "../ingress/access.ts";
-import { errorText, type Logger } from "../events/log.ts";
+import { errorText, type Logger } from "../core/log.ts";
 import { SenderRefused } from "../ingress/sender-policy.ts";
 import type { Submission } from "../ingress/submit.ts";
 import type { QueueStore } from "../queue/store.ts";

@@ -1,4 +1,4 @@
-import { namedRoute, type Route } from "../config/parsers.ts";
+import { namedRoute, type Route } from "../core/route.ts";
 import { literalAddress } from "../core/address.ts";
 import { cidrContains, ipToBigInt, type Cidr } from "../core/cidr.ts";
 import { ipScope } from "../core/ip-scope.ts";

@@ -1,4 +1,4 @@
-import { errorText, type Logger } from "../events/log.ts";
+import { errorText, type Logger } from "../core/log.ts";
 import type { SessionInfo, SmtpServerHooks } from "../smtp/server/index.ts";
 
 /**

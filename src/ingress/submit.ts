@@ -1,7 +1,8 @@
 import { fromDomain } from "../auth/from-domain.ts";
 import type { Clock } from "../core/clock.ts";
 import { newId } from "../core/id.ts";
-import { returnPathDomainFor } from "../delivery/return-path.ts";
+import { domainOf } from "../core/address.ts";
+import { returnPathDomainFor } from "./return-path.ts";
 import type { NewMessage } from "../queue/records.ts";
 import type { QueueStore } from "../queue/store.ts";
 import { hasHeader, prependHeaders } from "./headers.ts";
@@ -121,8 +122,4 @@ function uniqueRecipients(recipients: readonly SubmittedRecipient[]): SubmittedR
     seen.add(key);
     return true;
   });
-}
-
-export function domainOf(address: string): string {
-  return address.slice(address.lastIndexOf("@") + 1).toLowerCase();
 }

@@ -1,7 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Config } from "../config/load.ts";
-import type { Logger } from "../events/log.ts";
+import type { Logger } from "../core/log.ts";
 import type { FileLock } from "../platform/file-lock.ts";
 import { makePrivateDir } from "../platform/private-dir.ts";
 import type { Runtime } from "../platform/runtime.ts";
@@ -17,12 +16,12 @@ const NAMED_PATHS = 10;
  * holding a file that is) stops the start: the relay could not keep what
  * it writes there from that user.
  */
-export function secureDataDir(config: Config, log: Logger): void {
-  const { created, tightened } = makePrivateDir(config.dataDir, "RELAY_DATA_DIR");
-  if (created) log("info", "data directory created", { dir: config.dataDir });
+export function secureDataDir(dataDir: string, log: Logger): void {
+  const { created, tightened } = makePrivateDir(dataDir, "RELAY_DATA_DIR");
+  if (created) log("info", "data directory created", { dir: dataDir });
   if (tightened.length > 0) {
     log("warn", "data directory was open to other users: made private (directories 0700, files 0600)", {
-      dir: config.dataDir,
+      dir: dataDir,
       tightened: tightened.slice(0, NAMED_PATHS),
       ...(tightened.length > NAMED_PATHS ? { more: tightened.length - NAMED_PATHS } : {}),
     });
@@ -40,13 +39,13 @@ function lockFilePath(dataDir: string): string {
  * process ends, so a crash or kill -9 never leaves a stale one. Commands
  * that only read or write rows (users, keys, domains) take no lock.
  */
-export async function lockDataDir(config: Config, runtime: Runtime): Promise<FileLock> {
-  const path = lockFilePath(config.dataDir);
+export async function lockDataDir(dataDir: string, runtime: Runtime): Promise<FileLock> {
+  const path = lockFilePath(dataDir);
   const lock = await runtime.tryLockFile(path, `${process.pid}\n`);
   if (lock) return lock;
   const pid = holderPid(path);
   throw new Error(
-    `another relay (${pid === undefined ? "pid unknown" : `pid ${pid}`}) is already serving RELAY_DATA_DIR ${config.dataDir} ` +
+    `another relay (${pid === undefined ? "pid unknown" : `pid ${pid}`}) is already serving RELAY_DATA_DIR ${dataDir} ` +
       `(it holds ${path}); stop it first, or give this one its own RELAY_DATA_DIR`,
   );
 }

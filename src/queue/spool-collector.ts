@@ -1,5 +1,5 @@
 import type { Clock } from "../core/clock.ts";
-import type { Logger } from "../events/log.ts";
+import type { Logger } from "../core/log.ts";
 import type { BodySpool } from "./spool.ts";
 import type { QueueStore } from "./store.ts";
 

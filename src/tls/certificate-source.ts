@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { clearInterval, setInterval } from "node:timers";
 import { systemClock, type Clock } from "../core/clock.ts";
-import type { Logger } from "../events/log.ts";
+import type { Logger } from "../core/log.ts";
 import type { SecureContext } from "../platform/net.ts";
 import { loadCertificate, type LoadedCertificate } from "./load.ts";
 import { generateSelfSigned, selfSignedPaths, writeSelfSigned } from "./self-signed.ts";

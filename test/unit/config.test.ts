@@ -1,7 +1,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { loadConfig } from "../../src/config/load.ts";
-import { namedRoute, parseDnsServers, parseDurations, parseHostPort, parseListeners, parsePort, parseRoutes } from "../../src/config/parsers.ts";
+import { parseDnsServers, parseDurations, parseListeners } from "../../src/config/parsers.ts";
+import { parseHostPort, parsePort } from "../../src/core/host-port.ts";
+import { namedRoute, parseRoutes } from "../../src/core/route.ts";
 import { cidrContains } from "../../src/core/cidr.ts";
 import { UsageError } from "../../src/core/errors.ts";
 

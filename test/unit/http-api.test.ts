@@ -4,9 +4,9 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseRoutes } from "../../src/config/parsers.ts";
+import { parseRoutes } from "../../src/core/route.ts";
 import type { Clock } from "../../src/core/clock.ts";
-import { createLogger } from "../../src/events/log.ts";
+import { createLogger } from "../../src/core/log.ts";
 import { createHttpApp, type HttpDeps } from "../../src/http/app.ts";
 import {
   ADMIN_PRINCIPAL,

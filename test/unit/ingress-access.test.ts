@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { networkInterfaces } from "node:os";
-import { parseRoutes } from "../../src/config/parsers.ts";
+import { parseRoutes } from "../../src/core/route.ts";
 import { literalRefusal, mayRelay, type LiteralPolicy, type RelayPolicy } from "../../src/ingress/access.ts";
 import { parseCidr, type Cidr } from "../../src/core/cidr.ts";
 import { ownAddresses } from "../../src/ingress/own-addresses.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { reply, type Reply } from "../../src/core/reply.ts";
-import { createLogger, type LogLevel } from "../../src/events/log.ts";
+import { createLogger, type LogLevel } from "../../src/core/log.ts";
 import { loggedHooks, loggedSessionError } from "../../src/ingress/logged-hooks.ts";
 import { startSmtpServer, type SessionInfo, type SmtpServerHooks } from "../../src/smtp/server/index.ts";
 import { SmtpTalk } from "../helpers/smtp-talk.ts";

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { chosenWithoutMx, createRouter } from "../../src/delivery/route.ts";
-import type { Route } from "../../src/config/parsers.ts";
+import type { Route } from "../../src/core/route.ts";
 import type { MailHostsResult } from "../../src/dns/mx.ts";
 
 function router(routes: Route[], answer: MailHostsResult, mxPort = 25) {

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tls from "node:tls";
 import type { Clock } from "../../src/core/clock.ts";
-import type { LogLevel, Logger } from "../../src/events/log.ts";
+import type { LogLevel, Logger } from "../../src/core/log.ts";
 import { upgradeToTlsServer } from "../../src/platform/net.ts";
 import { createCertificateSource, type CertificateSource } from "../../src/tls/certificate-source.ts";
 import { generateSelfSigned, SELF_SIGNED_VALIDITY_MS } from "../../src/tls/self-signed.ts";

@@ -23,7 +23,7 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import type { Clock } from "../../core/clock.ts";
 import { newId } from "../../core/id.ts";
 import type { Resolver } from "../../dns/resolver.ts";
-import type { Logger } from "../../events/log.ts";
+import type { Logger } from "../../core/log.ts";
 import type { TlsReportDelivery, TlsReportPeriod, TlsReportStore } from "../../queue/tls-reports.ts";
 import { reportMail } from "./mail.ts";
 import { reportDestination, selectTlsRptRecord } from "./record.ts";
