@@ -1,4 +1,4 @@
-import { domainToASCII } from "node:url";
+import { asciiDomain } from "../core/address.ts";
 import { UsageError } from "../core/errors.ts";
 import type { CredentialStore, UserRecord } from "../queue/credentials.ts";
 import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from "./passwords.ts";
@@ -34,7 +34,7 @@ export function normalizeDomains(domains: readonly string[]): string[] {
   const result: string[] = [];
   const problems: string[] = [];
   for (const raw of domains) {
-    const domain = canonicalDomain(raw);
+    const domain = asciiDomain(raw);
     const labels = domain.split(".");
     if (domain.length === 0 || domain.length > 253 || labels.length < 2 || !labels.every((l) => DOMAIN_LABEL.test(l))) {
       problems.push(`domain ${JSON.stringify(raw)} is not valid: expected a domain name such as example.com`);
@@ -55,14 +55,8 @@ export function normalizeDomains(domains: readonly string[]): string[] {
  */
 export function domainAllowed(domains: readonly string[], senderDomain: string): boolean {
   if (domains.length === 0) return true;
-  const wanted = canonicalDomain(senderDomain);
+  const wanted = asciiDomain(senderDomain);
   return wanted !== "" && domains.some((d) => d.toLowerCase() === wanted);
-}
-
-/** Lower case, no trailing dot, IDN as A-labels ("" when it cannot be converted). */
-function canonicalDomain(raw: string): string {
-  const text = raw.trim().toLowerCase().replace(/\.$/, "");
-  return /^[\x00-\x7f]*$/.test(text) ? text : domainToASCII(text);
 }
 
 /** SMTP AUTH users: who may submit, and from which sender domains. */

@@ -230,7 +230,17 @@ export function formatPath(m: Mailbox | null): string {
   return m ? `<${formatMailbox(m)}>` : "<>";
 }
 
-/** The domain of an address (what follows its last "@"), lower case. */
+/** The domain of an address (what follows its last "@") as DNS knows it (asciiDomain): routes, MX, MTA-STS and DKIM use it. */
 export function domainOf(address: string): string {
-  return address.slice(address.lastIndexOf("@") + 1).toLowerCase();
+  return asciiDomain(address.slice(address.lastIndexOf("@") + 1));
+}
+
+/**
+ * A domain as DNS and DKIM compare it: lower case, no trailing dot, each
+ * U-label as its A-label (RFC 5890 2.3.2.1, by UTS 46 mapping); "" when it
+ * has no A-label form.
+ */
+export function asciiDomain(raw: string): string {
+  const text = raw.trim().toLowerCase().replace(/\.$/, "");
+  return ASCII.test(text) ? text : domainToASCII(text);
 }

@@ -1,4 +1,5 @@
 /** Where mail for a domain goes: RFC 5321 5.1 (MX, implicit MX) and RFC 7505 (null MX). */
+import { asciiDomain } from "../core/address.ts";
 import { isValidName } from "./name.ts";
 import type { MxRecord, Resolver } from "./resolver.ts";
 import { normalizeName, type DnsError } from "./types.ts";
@@ -32,7 +33,8 @@ export interface MailHostsOptions {
 const PERMANENT_NO_ADDRESS = new Set<DnsError>(["NXDOMAIN", "NODATA"]);
 
 export async function resolveMailHosts(resolver: Resolver, domain: string, options: MailHostsOptions = {}): Promise<MailHostsResult> {
-  const name = normalizeName(domain);
+  // DNS holds internationalized names as A-labels (RFC 5890); "" (no A-label form) is no domain.
+  const name = normalizeName(asciiDomain(domain));
   if (name === "." || !isValidName(name)) return { kind: "no-domain" };
   const mx = await resolver.mx(name);
   if (!mx.ok) {

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { sendMail } from "../helpers/smtp-talk.ts";
-import { startWorld, type World } from "../helpers/world.ts";
+import { defaultZone, startWorld, type World } from "../helpers/world.ts";
 
 describe("SMTP in, delivered to the MX found through DNS", () => {
   let world: World;
   before(async () => {
-    world = await startWorld();
+    world = await startWorld({ zone: { ...defaultZone(), "xn--bcher-kva.test": { MX: [{ preference: 10, exchange: "mx.dest.test" }] } } });
   });
   after(async () => {
     await world?.close();
@@ -40,5 +40,19 @@ describe("SMTP in, delivered to the MX found through DNS", () => {
     assert.equal(first.json.events.length, 1);
     assert.ok(Number(first.json.events[0].id) > Number(mine[0].id));
     assert.equal(first.json.next, first.json.events[0].cursor);
+  });
+
+  it("delivers to an internationalized domain through the MX of its A-labels (RFC 5890)", async () => {
+    const sent = await world.api("POST", "/v1/messages", {
+      mail_from: "a@sender.test",
+      rcpt_to: ["leser@bücher.test"],
+      raw: "From: a@sender.test\r\nTo: leser@bücher.test\r\nSubject: idn\r\n\r\nhallo\r\n",
+    });
+    assert.equal(sent.status, 202, JSON.stringify(sent.json));
+    const delivered = await world.waitForEvent((e) => e.message_id === sent.json.id && e.type !== "received");
+    assert.equal(delivered.type, "delivered", JSON.stringify(delivered));
+    const got = world.destination.messages.find((m) => m.data.includes("Subject: idn"))!;
+    assert.deepEqual(got.recipients, ["leser@bücher.test"], "the address goes as it was given, with SMTPUTF8");
+    assert.ok(world.dns.queries.some((q) => q.name === "xn--bcher-kva.test" && q.type === "MX"));
   });
 });

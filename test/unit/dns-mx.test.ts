@@ -25,6 +25,8 @@ const ZONE: Zone = {
   "badhost.test": { MX: [{ preference: 10, exchange: "gone.test" }, { preference: 20, exchange: "flaky.test" }] },
   "flaky.test": { servfail: true },
   "onlyflaky.test": { MX: [{ preference: 10, exchange: "flaky.test" }] },
+  "xn--bcher-kva.test": { MX: [{ preference: 10, exchange: "mx.xn--bcher-kva.test" }] },
+  "mx.xn--bcher-kva.test": { A: ["192.0.2.7"] },
 };
 
 let server: DnsServer;
@@ -55,6 +57,13 @@ describe("resolveMailHosts (RFC 5321 5.1, RFC 7505)", () => {
       if (r.kind === "hosts") seen.add(r.hosts[0]!.name);
     }
     assert.deepEqual([...seen].sort(), ["a.multi.test", "b.multi.test"]);
+  });
+
+  test("an internationalized domain is looked up by its A-labels (RFC 5890)", async () => {
+    for (const domain of ["bücher.test", "BÜCHER.test.", "xn--bcher-kva.test"]) {
+      assert.deepEqual(summary(await resolveMailHosts(resolver, domain)), ["10 mx.xn--bcher-kva.test 192.0.2.7"], domain);
+    }
+    assert.deepEqual(await resolveMailHosts(resolver, "bad\u200b\u3002.test"), { kind: "no-domain" });
   });
 
   test("null MX: the domain takes no mail", async () => {
