@@ -31,9 +31,11 @@ export const IMPORT_RULES: Readonly<Record<string, readonly string[]>> = {
   queue: ["core", "platform", "worker-modules"],
   auth: ["core", "platform", "dns", "queue", "worker-modules"],
   ingress: ["core", "platform", "dns", "auth", "queue", "smtp/protocol", "smtp/server"],
-  delivery: ["core", "platform", "dns", "tls", "queue", "smtp/protocol", "smtp/client"],
+  // Shaping rules are data that delivery applies, the HTTP API shows and edits, and the root loads.
+  shaping: ["core"],
+  delivery: ["core", "platform", "dns", "tls", "queue", "shaping", "smtp/protocol", "smtp/client"],
   events: ["core", "platform", "queue"],
-  http: ["core", "platform", "auth", "ingress", "queue", "events"],
+  http: ["core", "platform", "auth", "ingress", "queue", "events", "shaping"],
   // The composition root builds every service and passes its dependencies in.
   app: ["*"],
   cli: ["core", "platform", "config", "dns", "auth", "queue", "events", "app"],
