@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { isMap as isYamlMap, isScalar, isSeq, LineCounter, parseDocument, stringify, type Document } from "yaml";
+import { isMap as isYamlMap, isNode, isScalar, isSeq, LineCounter, parseDocument, stringify, type Document } from "yaml";
 import { ruleProblems } from "./checks.ts";
 import { overlay } from "./overlay.ts";
 import type { ShapingRules } from "./rules.ts";
@@ -39,19 +39,19 @@ function formatPath(keys: readonly PropertyKey[]): string {
 
 /** The line of the deepest node of `doc` along `keys`: the field itself, or the nearest map that should hold it. */
 function lineOf(doc: Document, lines: LineCounter, keys: readonly PropertyKey[]): number {
-  const lineAt = (node: { range?: readonly number[] | null } | null | undefined) =>
-    node?.range ? lines.linePos(node.range[0]!).line : undefined;
+  const lineAt = (node: unknown, fallback: number) =>
+    isNode(node) && node.range ? lines.linePos(node.range[0]).line : fallback;
   let node: unknown = doc.contents;
-  let line = lineAt(doc.contents as never) ?? 1;
+  let line = lineAt(node, 1);
   for (const key of keys) {
     if (isYamlMap(node)) {
       const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(key));
       if (!pair) break;
-      line = lineAt(pair.key as never) ?? line;
+      line = lineAt(pair.key, line);
       node = pair.value;
-    } else if (isSeq(node) && typeof key === "number" && node.items[key]) {
+    } else if (isSeq(node) && typeof key === "number" && key < node.items.length) {
       node = node.items[key];
-      line = lineAt(node as never) ?? line;
+      line = lineAt(node, line);
     } else break;
   }
   return line;

@@ -7,7 +7,8 @@
  * come first, so they are tried before the shipped ones.
  */
 
-const isMap = (value: unknown): value is Record<string, unknown> =>
+/** A YAML or JSON map, as parsed: an object that is no list. */
+export const isMap = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 
 function merge(below: unknown, above: unknown): unknown {

@@ -33,7 +33,3 @@ export function parseRateLimit(text: string): RateLimit | undefined {
   if (per === undefined || !Number.isSafeInteger(count) || count < 1) return undefined;
   return { count, per };
 }
-
-export function formatRateLimit(rate: RateLimit): string {
-  return rate === "unlimited" ? rate : `${rate.count}/${rate.per}`;
-}

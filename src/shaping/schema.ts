@@ -2,6 +2,7 @@ import * as v from "valibot";
 import { asciiDomain, domainNameError } from "../core/address.ts";
 import { formatIp, ipToBigInt } from "../core/cidr.ts";
 import { parseDuration } from "../core/duration.ts";
+import { isMap } from "./overlay.ts";
 import { parseRateLimit } from "./rate.ts";
 import {
   LIMIT_FILE_NAMES,
@@ -35,9 +36,6 @@ function shown(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
   return String(value);
 }
-
-const isMap = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** A single value read by `parse`; undefined from it is an error naming `expected`. */
 function scalar<T>(expected: string, parse: (input: unknown) => T | undefined) {
@@ -104,8 +102,10 @@ function keyedBy<T>(expectedKey: string, key: (text: string) => string | undefin
         const normal = key(text)!;
         const earlier = written.get(normal);
         if (earlier !== undefined) {
-          const path = [{ type: "object", origin: "key", input: dataset.value, key: text, value }] as const;
-          addIssue({ message: `names the same as ${JSON.stringify(earlier)}; write it once`, path: [...path] });
+          addIssue({
+            message: `names the same as ${JSON.stringify(earlier)}; write it once`,
+            path: [{ type: "object", origin: "key", input: dataset.value, key: text, value }],
+          });
         }
         written.set(normal, text);
         map.set(normal, value);
