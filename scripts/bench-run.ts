@@ -21,7 +21,11 @@
  *      and Ed25519 (scripts/bench-dkim.ts), and the end-to-end 5 KB case run
  *      without a key for the sender's domain and with `relay domains add
  *      bench.test --algorithm both` done before start (two signatures per
- *      message): the difference in relay CPU per message is signing's share.
+ *      message): the difference in relay CPU per message is signing's share;
+ *   6. signing on one core (relay only, issue 11): the same unsigned and
+ *      signed end-to-end runs with the relay pinned to CPU 0 (taskset -c 0)
+ *      and smtp-source and smtp-sink to CPU 1, so the relay's rate is what
+ *      one core does: the signed rate beside the unsigned one.
  *
  * Every load is bounded by a message count and a time cap (timeout(1)), and
  * every server started here is stopped at the end, also on failure.
@@ -58,16 +62,18 @@ interface Options {
   rounds?: number;
 }
 
-type Phase = "accept" | "e2e" | "rss" | "deep" | "dkim";
-const PHASES: Phase[] = ["accept", "e2e", "rss", "deep", "dkim"];
+type Phase = "accept" | "e2e" | "rss" | "deep" | "dkim" | "signing";
+const PHASES: Phase[] = ["accept", "e2e", "rss", "deep", "dkim", "signing"];
 
 const HELP = `usage: scripts/bench [--quick] [--systems relay,postfix,haraka] [--relay head|worktree|dist]
-                    [--only accept,e2e,rss,deep,dkim] [--deep 10000,1000000] [--rounds N] [--cpu-prof DIR] [--json FILE]
+                    [--only accept,e2e,rss,deep,dkim,signing] [--deep 10000,1000000] [--rounds N] [--cpu-prof DIR] [--json FILE]
   --quick     smaller message counts and shorter time caps, one acceptance round
   --relay     head: a snapshot of the committed HEAD (default, reproducible);
               worktree: src/ as it is now; dist: the built dist/relay
   --only      run only these phases (deep: relay only, end to end with a pre-filled queue;
-              dkim: relay only, signing rate and its share of end-to-end CPU)
+              dkim: relay only, signing rate and its share of end-to-end CPU;
+              signing: relay only, end to end 5 KB unsigned and signed with the relay
+              pinned to CPU 0 and the load tools to CPU 1)
   --deep      queue depths (recipients queued, not due) for the deep phase
   --rounds    acceptance rounds (default 3; 1 with --quick): each system's median is reported
   --cpu-prof  run the relay under bun --cpu-prof, .cpuprofile files into DIR
@@ -121,14 +127,18 @@ const opts = parseArgs(process.argv.slice(2));
  * judged on a window of one second and a slow one does not run for minutes.
  */
 const PLAN = opts.quick
-  ? { acceptCount: { min: 1000, max: 20_000 }, acceptSeconds: 2, acceptRounds: 1, acceptWarmup: { all: 300, relayJit: 700 }, acceptCapS: 12, e2eCount: { 5: 1000, 50: 500 }, e2eCapS: 25, warmup: 100, idle: 1000, deepCount: 2000, deepRounds: 1, dkimSignCount: 300, dkimRounds: 1 }
-  : { acceptCount: { min: 5000, max: 100_000 }, acceptSeconds: 6, acceptRounds: 3, acceptWarmup: { all: 2000, relayJit: 8000 }, acceptCapS: 30, e2eCount: { 5: 5000, 50: 2500 }, e2eCapS: 60, warmup: 200, idle: 1000, deepCount: 10000, deepRounds: 2, dkimSignCount: 2000, dkimRounds: 2 };
+  ? { acceptCount: { min: 1000, max: 20_000 }, acceptSeconds: 2, acceptRounds: 1, acceptWarmup: { all: 300, relayJit: 700 }, acceptCapS: 12, e2eCount: { 5: 1000, 50: 500 }, e2eCapS: 25, warmup: 100, idle: 1000, deepCount: 2000, deepRounds: 1, dkimSignCount: 300, dkimRounds: 1, signingWarmup: 500, signingCount: 2000, signingRounds: 1 }
+  : { acceptCount: { min: 5000, max: 100_000 }, acceptSeconds: 6, acceptRounds: 3, acceptWarmup: { all: 2000, relayJit: 8000 }, acceptCapS: 30, e2eCount: { 5: 5000, 50: 2500 }, e2eCapS: 60, warmup: 200, idle: 1000, deepCount: 10000, deepRounds: 2, dkimSignCount: 2000, dkimRounds: 2, signingWarmup: 3000, signingCount: 5000, signingRounds: 3 };
 
 // ---------------------------------------------------------------- helpers
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const now = () => performance.now();
 const log = (line: string) => console.error(`bench: ${line}`);
+
+/** `cmd args` run on CPU `cpu` only (taskset), or as it is when `cpu` is undefined. */
+const pinned = (cpu: string | undefined, cmd: string, args: string[]): [string, string[]] =>
+  cpu === undefined ? [cmd, args] : ["taskset", ["-c", cpu, cmd, ...args]];
 
 function run(cmd: string, args: string[], env?: Record<string, string>, cwd?: string): string {
   const r = spawnSync(cmd, args, { encoding: "utf8", env: { ...process.env, ...env }, cwd });
@@ -251,11 +261,12 @@ class Sink {
    * `dump`: also append every message to this file (smtp-sink -D, a strftime
    * template: no "%"), to look at what was delivered. smtp-sink runs as nobody
    * and creates its files there, so the directory must be nobody's.
+   * `cpu`: run it on that CPU only.
    */
-  constructor(private readonly dump?: string) {}
+  constructor(private readonly dump?: string, private readonly cpu?: string) {}
   async open(): Promise<void> {
     this.out = "";
-    this.child = start("smtp-sink", ["-u", "nobody", "-c", ...(this.dump ? ["-D", this.dump] : []), `${HOST}:${PORT.sink}`, "1024"], {});
+    this.child = start(...pinned(this.cpu, "smtp-sink", ["-u", "nobody", "-c", ...(this.dump ? ["-D", this.dump] : []), `${HOST}:${PORT.sink}`, "1024"]), {});
     this.child.stdout!.on("data", (d: Buffer) => {
       this.out += d.toString("latin1");
       if (this.out.length > 4096) this.out = this.out.slice(-512);
@@ -357,7 +368,8 @@ function markProfileWindow(tag: string, fromMs: number, toMs: number): void {
   if (opts.cpuProf) writeFileSync(join(opts.cpuProf, `relay-${tag}.window.json`), `${JSON.stringify({ fromMs, toMs })}\n`);
 }
 
-function relaySut(): RelaySut {
+/** The relay; with `cpu`, every relay process runs on that CPU only (taskset). */
+function relaySut(cpu?: string): RelaySut {
   let child: ChildProcess | undefined;
   /** The data directory of the run in progress: removed when it stops (a 50 KB case leaves gigabytes). */
   let data = "";
@@ -399,7 +411,7 @@ function relaySut(): RelaySut {
     const prof = opts.cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProf}`, `--cpu-prof-name=relay-${tag}.cpuprofile`] : [];
     if (opts.cpuProf) mkdirSync(opts.cpuProf, { recursive: true });
     const t0 = now();
-    const c = start(bin!, [...prof, ...pre, "serve"], { cwd, out: join(RUN, `relay-${tag}.log`), env: env(data, target) });
+    const c = start(...pinned(cpu, bin!, [...prof, ...pre, "serve"]), { cwd, out: join(RUN, `relay-${tag}.log`), env: env(data, target) });
     c.on("exit", (code, signal) => {
       if (child === c) log(`relay (${tag}) exited on its own: code ${code}, signal ${signal}; see ${join(RUN, `relay-${tag}.log`)}`);
     });
@@ -617,11 +629,13 @@ const load1 = () => Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
  * pipelining. Its running count (-c, one line per message) goes to a file,
  * read once it exits: a pipe read live woke this process thousands of times
  * a second and took CPU from the system measured (about 10% of the relay's
- * rate at 50 KB, measured), more the faster that system is.
+ * rate at 50 KB, measured), more the faster that system is. `cpu`: run
+ * smtp-source on that CPU only.
  */
-async function load(port: number, sessions: number, count: number, bytes: number, capS: number): Promise<LoadResult> {
+async function load(port: number, sessions: number, count: number, bytes: number, capS: number, cpu?: string): Promise<LoadResult> {
   const args = [
     "-s", "INT", "-k", `${capS + 5}s`, `${capS}s`,
+    ...(cpu === undefined ? [] : ["taskset", "-c", cpu]),
     "smtp-source", "-c", "-d",
     "-s", String(sessions), "-m", String(count), "-l", String(bytes),
     "-M", "client.bench.test", "-f", "sender@bench.test", "-t", "rcpt@example.net",
@@ -687,23 +701,23 @@ interface DeepRow extends E2eRow {
   round: number;
 }
 
-/** Send PLAN.warmup messages, wait until the sink has them; returns the sink's count to measure from. */
-async function warmUp(sut: Sut, sink: Sink, kb: number): Promise<number> {
-  await load(sut.port, 10, PLAN.warmup, kb * KB, 20);
-  const warmUntil = now() + 20_000;
-  while (sink.count() < PLAN.warmup && now() < warmUntil) await sleep(50);
+/** Send `count` messages (PLAN.warmup), wait until the sink has them; returns the sink's count to measure from. */
+async function warmUp(sut: Sut, sink: Sink, kb: number, count = PLAN.warmup, cpu?: string): Promise<number> {
+  await load(sut.port, 10, count, kb * KB, 30, cpu);
+  const warmUntil = now() + 30_000;
+  while (sink.count() < count && now() < warmUntil) await sleep(50);
   return sink.count();
 }
 
 /** One measured end-to-end load: `n` messages over `sessions`, timed until the sink has counted them all (or the cap). */
-async function measureE2e(sut: Sut, sink: Sink, base: number, kb: number, sessions: number, n: number, tag: string): Promise<E2eRow> {
+async function measureE2e(sut: Sut, sink: Sink, base: number, kb: number, sessions: number, n: number, tag: string, cpu?: string): Promise<E2eRow> {
   const relay = sut.name === "relay" ? (sut as RelaySut) : undefined;
   const load1Before = load1();
   const cpu0 = relay?.cpuSeconds();
   const threads0 = relay?.threads();
   const from = Date.now();
   const t0 = now();
-  const r = await load(sut.port, sessions, n, kb * KB, PLAN.e2eCapS);
+  const r = await load(sut.port, sessions, n, kb * KB, PLAN.e2eCapS, cpu);
   const acceptSeconds = (now() - t0) / 1000;
   const until = t0 + PLAN.e2eCapS * 1000;
   while (sink.count() - base < r.sent && now() < until) await sleep(20);
@@ -890,34 +904,7 @@ async function dkimCost(relay: RelaySut): Promise<DkimResult> {
   const out = run(BUN, [join(ROOT, "scripts/bench-dkim.ts"), "--messages", String(PLAN.dkimSignCount), "--size", String(5 * KB), "--json"]);
   const signing = JSON.parse(out.trim().split("\n").pop()!) as DkimResult["signing"];
   for (const r of signing.rows) log(`dkim   sign ${r.name.padEnd(20)} ${r.perSecond.toFixed(0)} messages/s on one core (${r.msEach.toFixed(3)} ms each)`);
-  const rows: DkimRow[] = [];
-  const kb = 5;
-  const sessions = 20;
-  for (let round = 1; round <= PLAN.dkimRounds; round++) {
-    for (const variant of ["unsigned", "signed"] as const) {
-      const tag = `dkim-${variant}-${round}`;
-      const dumpDir = mkdtempSync(join(tmpdir(), "relay-bench-sink-"));
-      spawnSync("chown", ["nobody", dumpDir]);
-      const dump = join(dumpDir, "sink.dump");
-      const sink = new Sink(dump);
-      await sink.open();
-      try {
-        if (variant === "signed") await relay.startWith(PORT.sink, tag, [["domains", "add", "bench.test", "--algorithm", "both"]]);
-        else await relay.start(PORT.sink, tag);
-        const base = await warmUp(relay, sink, kb);
-        const e2e = await measureE2e(relay, sink, base, kb, sessions, PLAN.e2eCount[kb], tag);
-        const row: DkimRow = { ...e2e, variant, round, signatures: signaturesInDump(dump) };
-        rows.push(row);
-        log(`dkim   relay ${variant.padEnd(8)} round ${round}: ${row.rate.toFixed(0)} msg/s delivered (${row.delivered}/${row.messages} in ${row.seconds.toFixed(1)} s), ${fmt(row.cpuMsPerMsg, 3)} ms CPU/msg, ${row.signatures} DKIM-Signature(s) per message, load ${fmt(row.load1Before, 2)}${row.capped ? " [time cap]" : ""}${row.error ? ` ERROR ${row.error}` : ""}`);
-      } catch (error) {
-        log(`dkim   relay ${variant}: ERROR ${error instanceof Error ? error.message : String(error)}`);
-      } finally {
-        await relay.stop();
-        await sink.close();
-        rmSync(dumpDir, { recursive: true, force: true });
-      }
-    }
-  }
+  const rows = await unsignedAndSigned(relay, { phase: "dkim", rounds: PLAN.dkimRounds, warmup: PLAN.warmup, count: PLAN.e2eCount[5] });
   const mean = (variant: DkimRow["variant"]) => {
     const v = rows.filter((r) => r.variant === variant).map((r) => r.cpuMsPerMsg).filter((x): x is number => x !== undefined);
     return v.length ? v.reduce((a, b) => a + b, 0) / v.length : undefined;
@@ -930,6 +917,64 @@ async function dkimCost(relay: RelaySut): Promise<DkimResult> {
     result.share = result.signingCpuMs / signedCpuMs;
   }
   return result;
+}
+
+/**
+ * The end-to-end 5 KB x 20 case without a key for the load's From domain
+ * (bench.test) and with `relay domains add bench.test --algorithm both` done
+ * before the relay starts, taking turns over `rounds` rounds. The sink dumps
+ * what it receives, so the signed runs are seen to carry two signatures.
+ * `loadCpu`: smtp-source and smtp-sink run on that CPU only.
+ */
+async function unsignedAndSigned(
+  relay: RelaySut,
+  o: { phase: string; rounds: number; warmup: number; count: number; loadCpu?: string },
+): Promise<DkimRow[]> {
+  const rows: DkimRow[] = [];
+  const kb = 5;
+  const sessions = 20;
+  for (let round = 1; round <= o.rounds; round++) {
+    for (const variant of ["unsigned", "signed"] as const) {
+      const tag = `${o.phase}-${variant}-${round}`;
+      const dumpDir = mkdtempSync(join(tmpdir(), "relay-bench-sink-"));
+      spawnSync("chown", ["nobody", dumpDir]);
+      const dump = join(dumpDir, "sink.dump");
+      const sink = new Sink(dump, o.loadCpu);
+      await sink.open();
+      try {
+        if (variant === "signed") await relay.startWith(PORT.sink, tag, [["domains", "add", "bench.test", "--algorithm", "both"]]);
+        else await relay.start(PORT.sink, tag);
+        const base = await warmUp(relay, sink, kb, o.warmup, o.loadCpu);
+        const e2e = await measureE2e(relay, sink, base, kb, sessions, o.count, tag, o.loadCpu);
+        const row: DkimRow = { ...e2e, variant, round, signatures: signaturesInDump(dump) };
+        rows.push(row);
+        log(`${o.phase.padEnd(6)} relay ${variant.padEnd(8)} round ${round}: ${row.rate.toFixed(0)} msg/s delivered (${row.delivered}/${row.messages} in ${row.seconds.toFixed(1)} s), ${fmt(row.cpuMsPerMsg, 3)} ms CPU/msg, ${row.signatures} DKIM-Signature(s) per message, load ${fmt(row.load1Before, 2)}${row.capped ? " [time cap]" : ""}${row.error ? ` ERROR ${row.error}` : ""}`);
+      } catch (error) {
+        log(`${o.phase.padEnd(6)} relay ${variant}: ERROR ${error instanceof Error ? error.message : String(error)}`);
+      } finally {
+        await relay.stop();
+        await sink.close();
+        rmSync(dumpDir, { recursive: true, force: true });
+      }
+    }
+  }
+  return rows;
+}
+
+/**
+ * Issue 11: signing at the speed of the crypto. The unsigned and signed runs
+ * with the relay (all its threads) on CPU 0 and the load tools on CPU 1: the
+ * rates are what one core of relay does, the signed one beside the unsigned.
+ */
+async function signingOnOneCore(): Promise<DkimRow[]> {
+  if (cpus().length < 2) throw new Error("the signing phase pins the relay and the load to two different CPUs; this machine has one");
+  return unsignedAndSigned(relaySut("0"), {
+    phase: "signing",
+    rounds: opts.rounds ?? PLAN.signingRounds,
+    warmup: PLAN.signingWarmup,
+    count: PLAN.signingCount,
+    loadCpu: "1",
+  });
 }
 
 function procStatus(pid: number): { rssKb: number; hwmKb: number; threads: number } {
@@ -1007,7 +1052,7 @@ function median(values: number[]): number | undefined {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-function report(accept: AcceptRow[], e2e: E2eRow[], rss: RssResult | undefined, deep: DeepRow[], dkim?: DkimResult) {
+function report(accept: AcceptRow[], e2e: E2eRow[], rss: RssResult | undefined, deep: DeepRow[], dkim?: DkimResult, signing?: DkimRow[]) {
   const lines: string[] = [];
   const ratios: Record<string, unknown>[] = [];
   /**
@@ -1119,6 +1164,31 @@ function report(accept: AcceptRow[], e2e: E2eRow[], rss: RssResult | undefined, 
       "",
     );
   }
+  if (signing?.length) {
+    const rounds = Math.max(...signing.map((r) => r.round));
+    const of = (variant: DkimRow["variant"]) => signing.filter((r) => r.variant === variant && !r.error);
+    const rate = (variant: DkimRow["variant"]) => median(of(variant).map((r) => r.rate));
+    const cpu = (variant: DkimRow["variant"]) => median(of(variant).map((r) => r.cpuMsPerMsg).filter((x): x is number => x !== undefined));
+    const range = (variant: DkimRow["variant"]) => {
+      const rates = of(variant).map((r) => r.rate);
+      return rates.length > 1 ? ` (${fmt(Math.min(...rates))}–${fmt(Math.max(...rates))})` : "";
+    };
+    lines.push(
+      `### Signing on one core (issue 11): end to end 5 KB x 20 sessions, relay on CPU 0, smtp-source and smtp-sink on CPU 1 (median of ${rounds} round${rounds > 1 ? "s" : ""})`,
+      "",
+      "| run | msg/s | relay CPU ms/msg | signatures/msg |",
+      "| --- | ---: | ---: | ---: |",
+      `| no key for bench.test (unsigned) | ${fmt(rate("unsigned"))}${range("unsigned")} | ${fmt(cpu("unsigned"), 3)} | ${of("unsigned")[0]?.signatures ?? "–"} |`,
+      `| RSA-2048 + Ed25519 keys (signed) | ${fmt(rate("signed"))}${range("signed")} | ${fmt(cpu("signed"), 3)} | ${of("signed")[0]?.signatures ?? "–"} |`,
+      "",
+      `By round (unsigned / signed msg/s): ${Array.from({ length: rounds }, (_, i) => {
+        const inRound = (variant: DkimRow["variant"]) => of(variant).find((r) => r.round === i + 1)?.rate;
+        return `${fmt(inRound("unsigned"))} / ${fmt(inRound("signed"))}`;
+      }).join(", ")}. Signing costs ${fmt((cpu("signed") ?? NaN) - (cpu("unsigned") ?? NaN), 3)} ms of relay CPU per message (medians).`,
+      "",
+    );
+    ratios.push({ phase: "signing", unsigned_rate: rate("unsigned"), signed_rate: rate("signed"), unsigned_cpu_ms: cpu("unsigned"), signed_cpu_ms: cpu("signed") });
+  }
   lines.push("`*` = stopped by the time cap; the rate is what was done within it.");
   return { text: lines.join("\n"), ratios };
 }
@@ -1166,10 +1236,12 @@ async function main() {
   if (opts.phases.has("deep") && relay) deep = await deepQueue(relay as RelaySut);
   let dkim: DkimResult | undefined;
   if (opts.phases.has("dkim") && relay) dkim = await dkimCost(relay as RelaySut);
-  const { text, ratios } = report(accept, e2e, rss, deep, dkim);
+  let signing: DkimRow[] | undefined;
+  if (opts.phases.has("signing") && relay) signing = await signingOnOneCore();
+  const { text, ratios } = report(accept, e2e, rss, deep, dkim, signing);
   const elapsedS = (now() - t0) / 1000;
   mkdirSync(dirname(opts.json), { recursive: true });
-  writeFileSync(opts.json, `${JSON.stringify({ ...meta, elapsedS, loadAverageAtEnd: readFileSync("/proc/loadavg", "utf8").trim(), acceptance: accept, endToEnd: e2e, idleRss: rss, deepQueue: deep, dkim, ratios }, null, 2)}\n`);
+  writeFileSync(opts.json, `${JSON.stringify({ ...meta, elapsedS, loadAverageAtEnd: readFileSync("/proc/loadavg", "utf8").trim(), acceptance: accept, endToEnd: e2e, idleRss: rss, deepQueue: deep, dkim, signing, ratios }, null, 2)}\n`);
   console.log(text);
   console.log(`\n(${elapsedS.toFixed(0)} s; JSON in ${opts.json})`);
 }
