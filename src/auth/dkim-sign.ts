@@ -1,20 +1,18 @@
 /**
- * DKIM signing (RFC 6376; Ed25519-SHA256 RFC 8463) with mailauth's signer
- * pipeline: its header parser, line-break normalisation, relaxed body hash,
- * header canonicalisation and DKIM-Signature formatting. We choose the
- * signed header list ourselves, because mailauth's `dkimSign` lists only the
- * fields present and so cannot over-sign.
+ * DKIM signing (RFC 6376; Ed25519-SHA256 RFC 8463), on the message's octets
+ * (./dkim-canon.ts): one pass over the header section, the body hash
+ * computed once for every key, the signed header fields canonicalized once,
+ * then per key only its DKIM-Signature field and the signature itself.
  *
  * Policy: relaxed/relaxed, SHA-256, no l= (a body length limit lets anyone
  * append content under our signature).
  */
 import { createHash, sign, type KeyObject } from "node:crypto";
 import { domainToASCII } from "node:url";
-import { DkimSigner, type ParsedHeaderLine } from "mailauth/lib/dkim/dkim-signer.js";
-import { generateCanonicalizedHeader } from "mailauth/lib/dkim/header/index.js";
-import { formatSignatureHeaderLine, writeToStream } from "mailauth/lib/tools.js";
-import { headerSectionEnd } from "../ingress/headers.ts";
+import { bodyHash, ByteSink, relaxedHeader, splitMessage, type HeaderField, type MessageParts } from "./dkim-canon.ts";
 import { parseTagList, type DkimAlgorithm } from "./dkim-keys.ts";
+import { signedField, unsignedField } from "./signature-field.ts";
+import { headerSectionEnd } from "../ingress/headers.ts";
 
 /** Signed when present, each instance (RFC 6376 5.4.1). */
 export const SIGNED_HEADERS = [
@@ -37,10 +35,6 @@ export const SIGNED_HEADERS = [
  */
 export const OVERSIGNED_HEADERS = ["From", "Subject"] as const;
 
-const CANONICALIZATION = "relaxed/relaxed";
-/** The DkimSigner's key for the relaxed body hash with SHA-256 and no l=. */
-const BODY_HASH_KEY = "relaxed:sha256:";
-
 export interface SigningKey {
   /** d=, A-label, lower case. */
   readonly domain: string;
@@ -50,102 +44,76 @@ export interface SigningKey {
   readonly privateKey: KeyObject;
 }
 
-/** The header fields to sign, bottom-up per name as verifiers pick them (RFC 6376 5.4.2), and the h= list. */
-export function signedHeaderLines(parsed: readonly ParsedHeaderLine[]): { keys: string; headers: ParsedHeaderLine[] } {
+/**
+ * The header fields to sign, every instance of each name in `signing`,
+ * bottom-up per name as verifiers pick them (RFC 6376 5.4.2), and the h=
+ * names, `oversigned` added once more.
+ */
+export function signedFields(
+  fields: readonly HeaderField[],
+  signing: readonly string[] = SIGNED_HEADERS,
+  oversigned: readonly string[] = OVERSIGNED_HEADERS,
+): { names: string[]; fields: HeaderField[] } {
   const names: string[] = [];
-  const headers: ParsedHeaderLine[] = [];
-  for (const name of SIGNED_HEADERS) {
+  const picked: HeaderField[] = [];
+  for (const name of signing) {
     const lower = name.toLowerCase();
-    for (let i = parsed.length - 1; i >= 0; i--) {
-      if (parsed[i]!.key === lower) {
+    for (let i = fields.length - 1; i >= 0; i--) {
+      if (fields[i]!.name === lower) {
         names.push(name);
-        headers.push(parsed[i]!);
+        picked.push(fields[i]!);
       }
     }
   }
   // An h= name with no instance left stands for the null string (RFC 6376 5.4).
-  names.push(...OVERSIGNED_HEADERS);
-  return { keys: names.join(": "), headers };
-}
-
-class PlannedSigner extends DkimSigner {
-  constructor(
-    private readonly keys: readonly SigningKey[],
-    private readonly signTime: Date,
-  ) {
-    super({
-      canonicalization: CANONICALIZATION,
-      signTime,
-      // The parent only reads these to set up one body hash; finalize() below signs.
-      signatureData: keys.map((k) => ({
-        signingDomain: k.domain,
-        selector: k.selector,
-        privateKey: "-",
-        algorithm: `${k.algorithm}-sha256`,
-        canonicalization: CANONICALIZATION,
-      })),
-    });
-  }
-
-  override async finalize(): Promise<void> {
-    if (!this.headers) return;
-    const lines = signedHeaderLines(this.headers.parsed);
-    const bodyHash = this.bodyHashes.get(BODY_HASH_KEY)?.hash ?? null;
-    for (const key of this.keys) {
-      const { canonicalizedHeader, dkimHeaderOpts } = generateCanonicalizedHeader("DKIM", lines, {
-        signingDomain: key.domain,
-        selector: key.selector,
-        algorithm: `${key.algorithm}-sha256`,
-        canonicalization: CANONICALIZATION,
-        signTime: this.signTime,
-        bodyHash,
-      });
-      // RSA signs the data with SHA-256; Ed25519 signs its SHA-256 hash (RFC 8463 3).
-      const signature =
-        key.algorithm === "rsa"
-          ? sign("sha256", canonicalizedHeader, key.privateKey)
-          : sign(null, createHash("sha256").update(canonicalizedHeader).digest(), key.privateKey);
-      this.signatureHeaders.push(formatSignatureHeaderLine("DKIM", { ...dkimHeaderOpts, b: signature.toString("base64") }, true));
-    }
-  }
+  names.push(...oversigned);
+  return { names, fields: picked };
 }
 
 /**
  * The DKIM-Signature fields for `message`, one per key, each ending in CRLF,
  * to be put on top of it.
  */
-export async function dkimSignatures(message: Uint8Array, keys: readonly SigningKey[], now: number): Promise<string> {
+export function dkimSignatures(message: Uint8Array, keys: readonly SigningKey[], now: number, parts: MessageParts = splitMessage(message)): string {
   if (keys.length === 0) return "";
-  const signer = new PlannedSigner(keys, new Date(now));
-  await writeToStream(signer, Buffer.from(withHeaderEnd(message)));
-  return signer.signatureHeaders.map((h) => `${h}\r\n`).join("");
-}
-
-/** `message` with `keys` signatures on top, skipping keys whose d= and s= already signed it. */
-export async function signMessage(message: Uint8Array, keys: readonly SigningKey[], now: number): Promise<Uint8Array> {
-  const existing = existingSignatures(message);
-  const wanted = keys.filter((k) => !existing.has(`${k.domain} ${k.selector.toLowerCase()}`));
-  const fields = await dkimSignatures(message, wanted, now);
-  if (fields === "") return message;
-  const head = Buffer.from(fields, "latin1");
-  const out = new Uint8Array(head.length + message.length);
-  out.set(head, 0);
-  out.set(message, head.length);
+  const signed = signedFields(parts.fields);
+  const headers = new ByteSink(1024);
+  for (const field of signed.fields) relaxedHeader(message, field, headers);
+  const bh = bodyHash(message, parts.bodyStart, "relaxed", "sha256");
+  const t = String(Math.floor(now / 1000));
+  let out = "";
+  for (const key of keys) {
+    const { head, canonical } = unsignedField("DKIM-Signature", [
+      ["v", "1"],
+      ["a", `${key.algorithm}-sha256`],
+      ["c", "relaxed/relaxed"],
+      ["d", key.domain],
+      ["s", key.selector],
+      ["t", t],
+      ["h", signed.names.join(":")],
+      ["bh", bh],
+    ]);
+    const data = Buffer.concat([headers.bytes(), canonical]);
+    // RSA signs the data with SHA-256; Ed25519 signs its SHA-256 hash (RFC 8463 3).
+    const signature =
+      key.algorithm === "rsa" ? sign("sha256", data, key.privateKey) : sign(null, createHash("sha256").update(data).digest(), key.privateKey);
+    out += `${signedField(head, signature.toString("base64"))}\r\n`;
+  }
   return out;
 }
 
-/**
- * A message without the empty line has an empty body (RFC 5322 3.5); the
- * signer only finishes the header section when it sees that line, so add it
- * for signing (the stored message is left as it is).
- */
-function withHeaderEnd(message: Uint8Array): Uint8Array {
-  const end = headerSectionEnd(message);
-  if (end < message.length || (end >= 2 && message[end - 1] === 10 && message[end - 2] === 10)) return message;
-  if (end >= 4 && message[end - 4] === 13 && message[end - 3] === 10 && message[end - 2] === 13 && message[end - 1] === 10) return message;
-  const endsWithCrlf = message.length >= 2 && message[message.length - 2] === 13 && message[message.length - 1] === 10;
-  const tail = endsWithCrlf ? "\r\n" : "\r\n\r\n";
-  return Buffer.concat([message, Buffer.from(tail)]);
+/** `message` with `keys` signatures on top, skipping keys whose d= and s= already signed it. */
+export function signMessage(message: Uint8Array, keys: readonly SigningKey[], now: number): Uint8Array {
+  const parts = splitMessage(message);
+  const existing = existingSignatures(message, parts);
+  const wanted = existing.size === 0 ? keys : keys.filter((k) => !existing.has(`${k.domain} ${k.selector.toLowerCase()}`));
+  const fields = dkimSignatures(message, wanted, now, parts);
+  if (fields === "") return message;
+  const out = new Uint8Array(fields.length + message.length);
+  // The fields are ASCII: one octet a character.
+  out.set(Buffer.from(fields, "latin1"), 0);
+  out.set(message, fields.length);
+  return out;
 }
 
 const utf8 = new TextDecoder("utf-8");
@@ -203,10 +171,11 @@ function namesField(text: string, start: number, colon: number, name: string): b
 }
 
 /** "d s" (lower case) of every DKIM-Signature the message already carries. */
-export function existingSignatures(message: Uint8Array): Set<string> {
+export function existingSignatures(message: Uint8Array, parts: MessageParts = splitMessage(message)): Set<string> {
   const found = new Set<string>();
-  for (const field of headerFields(message, "dkim-signature")) {
-    const tags = parseTagList(field.value);
+  for (const field of parts.fields) {
+    if (field.name !== "dkim-signature") continue;
+    const tags = parseTagList(utf8.decode(message.subarray(field.colon + 1, field.end)));
     const d = tags.get("d");
     const s = tags.get("s");
     if (d !== undefined && s !== undefined) found.add(`${asciiDomain(d)} ${s.toLowerCase()}`);

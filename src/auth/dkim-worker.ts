@@ -25,12 +25,12 @@ function keyObject(pem: string): KeyObject {
 
 self.onmessage = (event) => {
   const request = event.data;
-  const signing: SigningKey[] = request.keys.map((k) => ({ domain: k.domain, selector: k.selector, algorithm: k.algorithm, privateKey: keyObject(k.pem) }));
-  signMessage(request.message, signing, request.now).then(
-    (message) => {
-      const owned = message.byteOffset === 0 && message.byteLength === message.buffer.byteLength && message.buffer instanceof ArrayBuffer;
-      self.postMessage({ id: request.id, ok: true, message }, owned ? [message.buffer as ArrayBuffer] : []);
-    },
-    (error: unknown) => self.postMessage({ id: request.id, ok: false, error: error instanceof Error ? error.message : String(error) }),
-  );
+  try {
+    const signing: SigningKey[] = request.keys.map((k) => ({ domain: k.domain, selector: k.selector, algorithm: k.algorithm, privateKey: keyObject(k.pem) }));
+    const message = signMessage(request.message, signing, request.now);
+    const owned = message.byteOffset === 0 && message.byteLength === message.buffer.byteLength && message.buffer instanceof ArrayBuffer;
+    self.postMessage({ id: request.id, ok: true, message }, owned ? [message.buffer as ArrayBuffer] : []);
+  } catch (error) {
+    self.postMessage({ id: request.id, ok: false, error: error instanceof Error ? error.message : String(error) });
+  }
 };

@@ -1,60 +1,20 @@
 /**
  * Types for the parts of mailauth (4.x, CommonJS) used below its public API:
- * the DKIM signer pipeline (so we choose the signed header list ourselves,
- * over-signing included) and a few tools. Kept to what this project calls.
+ * a few tools and the DMARC record lookup. Kept to what this project calls;
+ * package.json pins mailauth's exact version for them.
  */
-declare module "mailauth/lib/dkim/dkim-signer.js" {
-  import { Writable } from "node:stream";
-
-  export interface ParsedHeaderLine {
-    /** Lower-case field name. */
-    readonly key: string;
-    readonly casedKey: string;
-    /** The whole field, folded as it came, latin1 ("binary") bytes. */
-    readonly line: Buffer;
-  }
-
-  export interface SignatureData {
-    signingDomain: string;
-    selector: string;
-    privateKey: string | Buffer;
-    algorithm?: string;
-    canonicalization?: string;
-  }
-
-  export class DkimSigner extends Writable {
-    constructor(options: {
-      canonicalization?: string;
-      signTime?: Date;
-      signatureData: SignatureData[];
-    });
-    headers: { parsed: ParsedHeaderLine[]; original: Buffer } | false;
-    bodyHashes: Map<string, { hash: string | null }>;
-    signatureHeaders: string[];
-    errors: unknown[];
-    finalize(): Promise<void>;
-  }
-}
-
-declare module "mailauth/lib/dkim/header/index.js" {
-  import type { ParsedHeaderLine } from "mailauth/lib/dkim/dkim-signer.js";
-  export function generateCanonicalizedHeader(
-    type: "DKIM",
-    signingHeaderLines: { keys: string; headers: ParsedHeaderLine[] },
-    options: {
-      signingDomain: string;
-      selector: string;
-      algorithm: string;
-      canonicalization: string;
-      signTime?: Date;
-      bodyHash: string | null;
-    },
-  ): { canonicalizedHeader: Buffer; signatureHeaderLine: string; dkimHeaderOpts: Record<string, unknown> };
-}
-
 declare module "mailauth/lib/tools.js" {
-  export function writeToStream(stream: NodeJS.WritableStream, input: Buffer | string): Promise<void>;
-  export function formatSignatureHeaderLine(type: "DKIM", values: Record<string, unknown>, folded: boolean): string;
+  /**
+   * The key published at `name` (TXT), as PEM; throws with `code` ENOTFOUND / ENODATA (no record),
+   * EINVALIDVER (v= not DKIM1, type "DKIM" only), EINVALIDTYPE, EINVALIDVAL (unusable key), ESHORTKEY
+   * (RSA shorter than minBitLength), or the resolver's error.
+   */
+  export function getPublicKey(
+    type: "DKIM" | "AS",
+    name: string,
+    minBitLength: number,
+    resolver: (name: string, rrtype: string) => Promise<unknown>,
+  ): Promise<{ publicKey: string | Buffer; rr: string; modulusLength?: number }>;
   /** The entry of `domainList` aligned with `fromDomain` (organizational domain unless `strict`), or false. */
   export function getAlignment(fromDomain: string, domainList: string[], strict?: boolean): { domain: string } | false;
 }

@@ -1,15 +1,16 @@
 /**
- * Inbound checks on what the relay receives: SPF (RFC 7208), every DKIM
- * signature (RFC 6376, RFC 8463), DMARC (RFC 7489) and the ARC chain
- * (RFC 8617), all by mailauth with our resolver, as values.
+ * Inbound checks on what the relay receives: SPF (RFC 7208) and DMARC
+ * (RFC 7489) by mailauth; every DKIM signature (RFC 6376, RFC 8463) and the
+ * ARC chain (RFC 8617) verified here on the message's octets; all with our
+ * resolver, as values.
  */
-import { Buffer } from "node:buffer";
-import { arc as verifyArc } from "mailauth/lib/arc/index.js";
-import { dkimVerify } from "mailauth/lib/dkim/verify.js";
 import { dmarc as dmarcRecordCheck } from "mailauth/lib/dmarc/index.js";
 import { spf as checkSpf } from "mailauth/lib/spf/index.js";
+import addressparser from "nodemailer/lib/addressparser/index.js";
 import type { Clock } from "../../core/clock.ts";
-import { fieldValues } from "./headers.ts";
+import { splitMessage, type MessageParts } from "../dkim-canon.ts";
+import { verifyArc } from "./arc-verify.ts";
+import { verifyDkim } from "./dkim-verify.ts";
 import { mailauthResolver, type InboundResolver, type MailauthResolver } from "./mailauth-resolver.ts";
 import {
   arcResinfo,
@@ -17,7 +18,6 @@ import {
   dkimResinfo,
   dmarcResinfo,
   spfResinfo,
-  type ArcOutcome,
   type AuthResult,
   type DkimOutcome,
   type DmarcOutcome,
@@ -25,6 +25,7 @@ import {
   type InboundResults,
   type SpfOutcome,
 } from "./results.ts";
+import { BodyHashes } from "./signature-verify.ts";
 
 export interface InboundMessage {
   /** The message as received (header section and body, CRLF line ends). */
@@ -49,24 +50,15 @@ export async function checkInbound(received: InboundMessage, deps: InboundDeps):
   // An IPv4 client on a dual-stack socket shows as ::ffff:a.b.c.d.
   const input = { ...received, clientIp: received.clientIp.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, "") };
   const resolver = mailauthResolver(deps.resolver);
-  const minBitLength = deps.minBitLength ?? 1024;
-  const bytes = Buffer.from(input.message.buffer, input.message.byteOffset, input.message.byteLength);
+  const verifying = { resolver, minBitLength: deps.minBitLength ?? 1024, now: deps.clock.now() };
   const mailFrom = input.mailFrom || "";
+  const parts = splitMessage(input.message);
+  const bodies = new BodyHashes(input.message, parts);
 
-  const [spf, verified] = await Promise.all([
-    spfCheck(input, mailFrom, resolver),
-    dkimVerify(bytes, {
-      resolver,
-      // mailauth reads the Return-Path header without this; the envelope is what counts.
-      sender: mailFrom || undefined,
-      minBitLength,
-      curTime: new Date(deps.clock.now()),
-    }),
-  ]);
-  const dkim = dkimOutcomes(verified.results as unknown as MailauthDkim[], fieldValues(input.message, "DKIM-Signature"));
+  const [spf, dkim] = await Promise.all([spfCheck(input, mailFrom, resolver), verifyDkim(input.message, parts, bodies, verifying)]);
   const [dmarc, arc] = await Promise.all([
-    dmarcCheck(verified.headerFrom, spf, dkim, resolver),
-    arcCheck((verified as { arc?: unknown }).arc, resolver, minBitLength),
+    dmarcCheck(fromAddresses(input.message, parts), spf, dkim, resolver),
+    verifyArc(input.message, parts, bodies, verifying),
   ]);
 
   const authenticationResults = authResultsHeader(input.hostname, [
@@ -102,70 +94,20 @@ async function spfCheck(input: InboundMessage, mailFrom: string, resolver: Maila
   return { ...base, domain: r.domain, result, record: r.rr, comment: r.status.comment };
 }
 
-// --- DKIM ------------------------------------------------------------------
+// --- DMARC -----------------------------------------------------------------
 
-interface MailauthDkim {
-  signingDomain?: string;
-  selector?: string;
-  signature?: string;
-  algo?: string;
-  status: { result: string; comment?: string };
-}
+const utf8 = new TextDecoder("utf-8");
 
-/**
- * mailauth's DKIM outcomes in RFC 8601 2.7.1 terms. It calls a body that
- * does not match its hash "neutral"; RFC 6376 6.1.3 makes that a failed
- * verification (fail). A missing or unusable key is a permanent error
- * (RFC 6376 6.1.2). Signatures mailauth skips as unusable (unknown
- * algorithm or canonicalization, no d= or s=) come back as permerror
- * rather than vanishing.
- */
-function dkimOutcomes(results: readonly MailauthDkim[], signatureFields: readonly string[]): DkimOutcome[] {
-  const out: DkimOutcome[] = [];
-  const seen = new Set<string>();
-  for (const r of results) {
-    if (r.signingDomain === undefined) continue; // mailauth's "message not signed" placeholder
-    if (r.signature) seen.add(r.signature.replace(/\s+/g, ""));
-    out.push({
-      result: dkimResult(r.status),
-      domain: r.signingDomain.toLowerCase(),
-      selector: r.selector,
-      algorithm: r.algo,
-      b: r.signature?.replace(/\s+/g, "").slice(0, 8) || undefined,
-      comment: r.status.comment ?? (r.status.result === "policy" ? "key shorter than allowed" : undefined),
-    });
+/** The addresses of the From field(s) (RFC5322.From), in order; groups are not addresses. */
+function fromAddresses(message: Uint8Array, parts: MessageParts): string[] {
+  const addresses: string[] = [];
+  for (const field of parts.fields) {
+    if (field.name !== "from") continue;
+    for (const entry of addressparser(utf8.decode(message.subarray(field.colon + 1, field.end)).trim())) {
+      if ("address" in entry && entry.address) addresses.push(entry.address);
+    }
   }
-  for (const field of signatureFields) {
-    const tags = tagList(field);
-    const b = (tags.get("b") ?? "").replace(/\s+/g, "");
-    if (b && seen.has(b)) continue;
-    out.push({
-      result: "permerror",
-      domain: tags.get("d")?.toLowerCase(),
-      selector: tags.get("s"),
-      algorithm: tags.get("a"),
-      b: b.slice(0, 8) || undefined,
-      comment: "signature could not be processed",
-    });
-  }
-  return out.length > 0 ? out : [{ result: "none", comment: "message not signed" }];
-}
-
-function dkimResult(status: { result: string; comment?: string }): AuthResult {
-  switch (status.result) {
-    case "pass":
-    case "fail":
-    case "policy":
-    case "temperror":
-    case "permerror":
-      return status.result;
-    case "neutral":
-      if (status.comment === "body hash did not verify") return "fail";
-      if (/^(no key|unknown key version|unknown key type|invalid public key)$/.test(status.comment ?? "")) return "permerror";
-      return "neutral";
-    default:
-      return "neutral";
-  }
+  return addresses;
 }
 
 /** A tag=value list (RFC 6376 3.2). */
@@ -177,8 +119,6 @@ function tagList(value: string): Map<string, string> {
   }
   return tags;
 }
-
-// --- DMARC -----------------------------------------------------------------
 
 const POLICIES: readonly DmarcPolicy[] = ["none", "quarantine", "reject"];
 
@@ -250,23 +190,4 @@ async function dmarcCheck(
     disposition: result === "pass" ? "none" : applied,
     alignment: { spf: { strict: spfStrict, domain: spfAligned }, dkim: { strict: dkimStrict, domain: dkimAligned } },
   };
-}
-
-// --- ARC -------------------------------------------------------------------
-
-interface MailauthArc {
-  i?: number | false;
-  status: { result: string; comment?: string; shouldSeal?: boolean };
-}
-
-async function arcCheck(data: unknown, resolver: MailauthResolver, minBitLength: number): Promise<ArcOutcome> {
-  const chain = (data ?? { chain: false }) as { chain: unknown; lastEntry?: { i?: number; "arc-seal"?: { parsed?: { cv?: { value?: string } } } } };
-  const r = (await verifyArc(chain as never, { resolver, minBitLength })) as unknown as MailauthArc;
-  const result: AuthResult = r.status.result === "pass" ? "pass" : r.status.result === "none" ? "none" : "fail";
-  const instance = typeof r.i === "number" ? r.i : Number(chain.lastEntry?.i ?? 0);
-  // A chain whose last seal already says cv=fail stays as it is (RFC 8617 5.1.2); a broken sequence is not sealed over.
-  const lastCv = chain.lastEntry?.["arc-seal"]?.parsed?.cv?.value?.toLowerCase();
-  const sealable = result !== "fail" || (r.status.shouldSeal === true && lastCv !== "fail");
-  const comment = result === "pass" ? undefined : r.status.comment;
-  return { result, instance, sealable, comment };
 }

@@ -77,14 +77,3 @@ export function prependFields(message: Uint8Array, fields: readonly string[]): U
   out.set(message, head.length);
   return out;
 }
-
-/** Every value of the named field (unfolded), in order. */
-export function fieldValues(message: Uint8Array, name: string): string[] {
-  const wanted = name.toLowerCase();
-  return fieldRanges(message)
-    .filter((f) => f.name === wanted)
-    .map((f) => {
-      const raw = latin1.decode(message.subarray(f.start, f.end));
-      return raw.slice(raw.indexOf(":") + 1).replace(/\r\n/g, "").trim();
-    });
-}
