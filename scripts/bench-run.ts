@@ -51,7 +51,8 @@ type SystemName = "relay" | "postfix" | "haraka";
 interface Options {
   quick: boolean;
   systems: SystemName[];
-  relaySource: "head" | "worktree" | "dist";
+  /** head, worktree, dist, or a commit to snapshot (before/after comparisons). */
+  relaySource: string;
   phases: Set<Phase>;
   json: string;
   /** Queue depths for the deep-queue phase. */
@@ -65,11 +66,12 @@ interface Options {
 type Phase = "accept" | "e2e" | "rss" | "deep" | "dkim" | "signing";
 const PHASES: Phase[] = ["accept", "e2e", "rss", "deep", "dkim", "signing"];
 
-const HELP = `usage: scripts/bench [--quick] [--systems relay,postfix,haraka] [--relay head|worktree|dist]
+const HELP = `usage: scripts/bench [--quick] [--systems relay,postfix,haraka] [--relay head|worktree|dist|COMMIT]
                     [--only accept,e2e,rss,deep,dkim,signing] [--deep 10000,1000000] [--rounds N] [--cpu-prof DIR] [--json FILE]
   --quick     smaller message counts and shorter time caps, one acceptance round
   --relay     head: a snapshot of the committed HEAD (default, reproducible);
-              worktree: src/ as it is now; dist: the built dist/relay
+              worktree: src/ as it is now; dist: the built dist/relay;
+              a commit: a snapshot of it (to measure before and after a change)
   --only      run only these phases (deep: relay only, end to end with a pre-filled queue;
               dkim: relay only, signing rate and its share of end-to-end CPU;
               signing: relay only, end to end 5 KB unsigned and signed with the relay
@@ -110,7 +112,9 @@ function parseArgs(argv: string[]): Options {
     else throw new Error(`unknown option ${a}\n${HELP}`);
   }
   for (const s of o.systems) if (!["relay", "postfix", "haraka"].includes(s)) throw new Error(`unknown system ${s}`);
-  if (!["head", "worktree", "dist"].includes(o.relaySource)) throw new Error(`--relay: head, worktree or dist, not ${o.relaySource}`);
+  if (!["head", "worktree", "dist"].includes(o.relaySource) && spawnSync("git", ["-C", ROOT, "rev-parse", "--verify", "--quiet", `${o.relaySource}^{commit}`]).status !== 0) {
+    throw new Error(`--relay: head, worktree, dist or a commit, not ${o.relaySource}`);
+  }
   for (const p of o.phases) if (!PHASES.includes(p)) throw new Error(`unknown phase ${p}`);
   for (const n of o.deep) if (!Number.isInteger(n) || n < 0 || n > 10_000_000) throw new Error(`--deep: counts from 0 to 10,000,000, not ${n}`);
   if (o.rounds !== undefined && !(Number.isInteger(o.rounds) && o.rounds >= 1 && o.rounds <= 20)) throw new Error("--rounds: a whole number from 1 to 20");
@@ -382,12 +386,13 @@ function relaySut(cpu?: string): RelaySut {
   } else if (opts.relaySource === "worktree") {
     cmd = [BUN, "src/main.ts"];
   } else {
-    // A snapshot of the committed HEAD, so that uncommitted edits do not leak into the numbers.
+    // A snapshot of the committed HEAD (or the commit named), so that uncommitted edits do not leak into the numbers.
+    const commit = opts.relaySource === "head" ? "HEAD" : opts.relaySource;
     cwd = join(BENCH, "relay-head");
     rmSync(cwd, { recursive: true, force: true });
     mkdirSync(cwd, { recursive: true });
-    const tar = spawnSync("bash", ["-c", `git -C "${ROOT}" archive HEAD | tar -x -C "${cwd}"`], { encoding: "utf8" });
-    if (tar.status !== 0) throw new Error(`git archive HEAD failed: ${tar.stderr}`);
+    const tar = spawnSync("bash", ["-c", `git -C "${ROOT}" archive "${commit}" | tar -x -C "${cwd}"`], { encoding: "utf8" });
+    if (tar.status !== 0) throw new Error(`git archive ${commit} failed: ${tar.stderr}`);
     symlinkSync(join(ROOT, "node_modules"), join(cwd, "node_modules"));
     cmd = [BUN, "src/main.ts"];
   }
@@ -1205,7 +1210,7 @@ async function main() {
   const started = new Date().toISOString();
   const t0 = now();
 
-  const commit = spawnSync("git", ["-C", ROOT, "rev-parse", "HEAD"], { encoding: "utf8" }).stdout.trim();
+  const commit = spawnSync("git", ["-C", ROOT, "rev-parse", opts.relaySource === "head" || opts.relaySource === "worktree" || opts.relaySource === "dist" ? "HEAD" : opts.relaySource], { encoding: "utf8" }).stdout.trim();
   const dirty = spawnSync("git", ["-C", ROOT, "status", "--porcelain", "src"], { encoding: "utf8" }).stdout.trim() !== "";
   const meta = {
     started,
