@@ -114,6 +114,12 @@ describe("DKIM: signed by the relay, verified by dkimpy", { skip: dkimpyUnavaila
     ["trailing-empty", "From: a@sender.test\r\nTo: t@dest.test\r\nSubject: empties\r\nX-Case: trailing-empty\r\n\r\nbody\r\n\r\n\r\n\r\n"],
     ["utf8-body", "From: a@sender.test\r\nTo: t@dest.test\r\nSubject: 8bit\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\nX-Case: utf8-body\r\n\r\nGrüße aus Köln, 日本語, emoji 🎉\r\n", " BODY=8BITMIME"],
     ["smtputf8", "From: Jöran <jöran@sender.test>\r\nTo: Zoë <t@dest.test>\r\nSubject: grüße 日本\r\nX-Case: smtputf8\r\n\r\nüber\r\n", " SMTPUTF8 BODY=8BITMIME"],
+    // Octets 0xA0 and 0x85 inside UTF-8 characters (à C3 A0, Р D0 A0, Π CE A0, 蠀 E8 A0 80, Å C3 85), VT and FF (RFC 6532, RFC 6376 3.4.2).
+    [
+      "utf8-a0",
+      "From: Jöran <jöran@sender.test>\r\nTo: Zoë <t@dest.test>\r\nSubject: à la Рим  Π\t蠀 Å\x0b\x0cend\r\n\tfolded à\r\nX-Case: utf8-a0\r\n\r\nà  Рим\t\r\n",
+      " SMTPUTF8 BODY=8BITMIME",
+    ],
     ["no-body", "From: a@sender.test\r\nTo: t@dest.test\r\nSubject: no body\r\nX-Case: no-body\r\n"],
     ["duplicates", "From: a@sender.test\r\nTo: t@dest.test\r\nTo: u@dest.test\r\nSubject: one\r\nSubject: two\r\nX-Case: duplicates\r\nX-Case: duplicates\r\n\r\nbody\r\n"],
     ["lone-dot", "From: a@sender.test\r\nTo: t@dest.test\r\nSubject: dots\r\nX-Case: lone-dot\r\n\r\nbefore\r\n.\r\n..\r\n.after\r\n"],
@@ -121,7 +127,7 @@ describe("DKIM: signed by the relay, verified by dkimpy", { skip: dkimpyUnavaila
 
   for (const [name, raw, params] of smtpCases) {
     it(`over SMTP: ${name}`, async () => {
-      const from = name === "smtputf8" ? "jöran@sender.test" : "a@sender.test";
+      const from = name === "smtputf8" || name === "utf8-a0" ? "jöran@sender.test" : "a@sender.test";
       await smtpSend(world.relay.smtpPort, from, "t@dest.test", raw, params ?? "");
       const message = await assertVerified(`X-Case: ${name}`);
       if (name === "lone-dot") assert.match(message.data, /\r\nbefore\r\n\.\r\n\.\.\r\n\.after\r\n$/);
