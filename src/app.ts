@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { availableParallelism } from "node:os";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { rootCertificates } from "node:tls";
@@ -23,7 +24,7 @@ import { TlsTally } from "./delivery/tls-report/tally.ts";
 import type { Logger } from "./core/log.ts";
 import { adminAuthenticator, anyAuthenticator, hashToken } from "./http/auth.ts";
 import { createHttpApp } from "./http/app.ts";
-import { DkimSignerWorker } from "./auth/dkim-signer-worker.ts";
+import { createDkimSigner } from "./auth/dkim-signers.ts";
 import { createInboundAuth } from "./auth/inbound/index.ts";
 import { AuthThrottle } from "./ingress/auth-throttle.ts";
 import type { LiteralPolicy } from "./ingress/access.ts";
@@ -191,7 +192,7 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
     },
     tlsTally,
   });
-  const dkimWorker = new DkimSignerWorker();
+  const dkimSigner = await createDkimSigner(availableParallelism());
   const domains = new DomainService({
     store: new DomainStore(database),
     clock,
@@ -203,7 +204,7 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
     rotationGraceMs: config.dkimRotationGrace,
     checkIntervalMs: config.domainCheckInterval,
     log,
-    signWith: (message, keys, now) => dkimWorker.sign(message, keys, now),
+    signWith: (message, keys, now) => dkimSigner.sign(message, keys, now),
   });
   // DKIM signs only what our own submitters send (API, SMTP AUTH, trusted networks), never mail
   // that anyone may send to RELAY_BOUNCE_DOMAIN; and only From domains in the submitter's grant.
@@ -336,7 +337,7 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
       await Promise.all(allSmtp.map((s) => s.closeAll()));
       await http.stop();
       certificates.close();
-      dkimWorker.close();
+      dkimSigner.close();
       await database.close();
       await spool?.close();
       lock.release();

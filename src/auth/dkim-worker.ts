@@ -4,43 +4,37 @@
  * with OpenSSL's RSA where it can be loaded (about twice as fast as Bun's).
  */
 import { createPrivateKey, type KeyObject } from "node:crypto";
-import { loadOpenSsl, type OpenSsl, type RsaSha256Signer } from "../platform/openssl.ts";
-import { signMessage, type SigningKey } from "./dkim-sign.ts";
+import { loadOpenSsl } from "../platform/openssl.ts";
 import type { SignRequest, SignResponse } from "./dkim-protocol.ts";
+import { signMessage } from "./dkim-sign.ts";
+import { OpenSslKeys } from "./openssl-keys.ts";
 
 declare const self: {
   onmessage: ((event: { data: SignRequest }) => void) | null;
   postMessage(message: SignResponse, transfer?: ArrayBuffer[]): void;
 };
 
-/** Loaded while the first request waits; requests are answered in order all the same. */
-const openssl = loadOpenSsl();
+/** Parsed keys by PEM (the form keys cross threads in). */
+const keys = new Map<string, KeyObject>();
 
-/** Parsed keys by PEM, each with its OpenSSL signer when there is one. */
-const keys = new Map<string, { privateKey: KeyObject; openssl?: RsaSha256Signer }>();
-
-function parsedKey(pem: string, openssl: OpenSsl | undefined): { privateKey: KeyObject; openssl?: RsaSha256Signer } {
+function keyObject(pem: string): KeyObject {
   let key = keys.get(pem);
   if (!key) {
-    if (keys.size > 1000) {
-      for (const old of keys.values()) old.openssl?.free();
-      keys.clear();
-    }
-    const privateKey = createPrivateKey(pem);
-    key = { privateKey, openssl: openssl?.rsaSha256(privateKey) };
+    if (keys.size > 1000) keys.clear();
+    key = createPrivateKey(pem);
     keys.set(pem, key);
   }
   return key;
 }
 
-self.onmessage = (event) => void openssl.then((loaded) => answer(event.data, loaded));
+/** Loaded while the first request waits; requests are answered in order all the same. */
+const openssl = loadOpenSsl().then((loaded) => new OpenSslKeys(loaded));
 
-function answer(request: SignRequest, openssl: OpenSsl | undefined): void {
+self.onmessage = (event) => void openssl.then((fast) => answer(event.data, fast));
+
+function answer(request: SignRequest, fast: OpenSslKeys): void {
   try {
-    const signing: SigningKey[] = request.keys.map((k) => {
-      const { privateKey, openssl: fast } = parsedKey(k.pem, openssl);
-      return { domain: k.domain, selector: k.selector, algorithm: k.algorithm, privateKey, rsaSha256: fast && ((data: Uint8Array) => fast.sign(data)) };
-    });
+    const signing = fast.withSigners(request.keys.map((k) => ({ domain: k.domain, selector: k.selector, algorithm: k.algorithm, privateKey: keyObject(k.pem) })));
     const message = signMessage(request.message, signing, request.now);
     const owned = message.byteOffset === 0 && message.byteLength === message.buffer.byteLength && message.buffer instanceof ArrayBuffer;
     self.postMessage({ id: request.id, ok: true, message }, owned ? [message.buffer as ArrayBuffer] : []);
