@@ -157,7 +157,7 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
       })
     : undefined;
   // TLS reporting (RFC 8460): sessions counted in memory by the delivery loop, reported by a job.
-  const tlsTally = config.tlsRpt ? new TlsTally(clock, config.tlsRptInterval) : undefined;
+  const tlsTally = config.tlsrpt ? new TlsTally(clock, config.tlsrptInterval) : undefined;
   const loop = new Scheduler({
     store,
     clock,
@@ -226,10 +226,10 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
         clock,
         resolver,
         hostname: config.hostname,
-        organizationName: config.tlsRptOrganization,
-        contactInfo: config.tlsRptContact,
-        periodMs: config.tlsRptInterval,
-        tickMs: tlsReportTickMs(config.tlsRptInterval),
+        organizationName: config.tlsrptOrganization,
+        contactInfo: config.tlsrptContact,
+        periodMs: config.tlsrptInterval,
+        tickMs: tlsReportTickMs(config.tlsrptInterval),
         keepReportsMs: config.retention,
         sendMail: async ({ from, to, body }) => {
           await ingress.submit({ mailFrom: from, recipients: [{ address: to }], body, source: "report", submitter: "relay" });

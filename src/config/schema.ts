@@ -40,75 +40,112 @@ const atLeastOneSecond = (text: string) => {
 };
 const mailbox = (text: string) => (/^[^\s@]+@[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(text.trim()) ? text.trim() : undefined);
 const hostName = (text: string) => (/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(text) ? text : undefined);
+/** Domains are compared lower-cased everywhere (RFC 5321 2.4): kept that way from the start. */
+const domainName = (text: string) => hostName(text)?.toLowerCase();
 const libsqlUrl = (text: string) => (/^(file:|libsql:|https?:|wss?:)/.test(text) ? text : undefined);
 const ipAddress = (text: string) => (isIP(text.trim()) !== 0 ? text.trim() : undefined);
+const port = (text: string) => {
+  const n = positiveInt(text);
+  return n !== undefined && n <= 65535 ? n : undefined;
+};
 
 /**
- * Every RELAY_* variable: its parser and the form it expects. The single
- * source of truth for configuration (SPEC.md, Configuration).
+ * Every RELAY_* variable, written once: its parser, the form it expects and
+ * its default (SPEC.md, Configuration). The configuration object's fields
+ * and their types are derived from it (load.ts).
  */
 export const configSchema = v.object({
+  /** Embedded database, spool, generated certificate, lock. */
   RELAY_DATA_DIR: v.optional(textVar("a directory path", nonEmpty), "./data"),
+  /** The queue database; default file:$RELAY_DATA_DIR/relay.db (load.ts). */
   RELAY_DB_URL: v.optional(textVar("a libSQL URL (file:, libsql:, http(s):, ws(s):)", libsqlUrl)),
+  /** Banner and EHLO name; default the system's host name (load.ts). */
   RELAY_HOSTNAME: v.optional(textVar("a host name such as mail.example.com", hostName)),
   RELAY_SMTP_LISTEN: v.optional(textVar("a comma list of host:port", parseListeners), "0.0.0.0:2525"),
+  /** Implicit-TLS submission (RFC 8314); none by default. */
   RELAY_SMTPS_LISTEN: v.optional(textVar("a comma list of host:port", parseListeners), ""),
   RELAY_HTTP_LISTEN: v.optional(textVar("host:port", (t) => parseHostPort(t)), "127.0.0.1:8025"),
+  /** Both or neither (load.ts); neither: a self-signed certificate under the data directory. */
   RELAY_TLS_CERT_FILE: v.optional(textVar("a file path", nonEmpty)),
   RELAY_TLS_KEY_FILE: v.optional(textVar("a file path", nonEmpty)),
+  /** The local address every outbound connection binds to. */
   RELAY_SOURCE_IP: v.optional(textVar("an IPv4 or IPv6 address", ipAddress)),
+  /** CIDRs that may relay without SMTP AUTH. */
   RELAY_RELAY_NETWORKS: v.optional(
     textVar("a comma list of CIDRs such as 127.0.0.0/8,::1/128", parseCidrs),
     "127.0.0.0/8,::1/128",
   ),
+  /** Unset: one is generated at first start, printed once, stored hashed. */
   RELAY_ADMIN_TOKEN: v.optional(textVar("a token of at least 16 characters", (t) => (t.length >= 16 ? t : undefined))),
+  /** Unset: the system resolver's servers. */
   RELAY_DNS_SERVERS: v.optional(textVar("a comma list of ip[:port]", parseDnsServers)),
-  RELAY_MX_PORT: v.optional(textVar("a port number 1-65535", (t) => {
-    const n = positiveInt(t);
-    return n !== undefined && n <= 65535 ? n : undefined;
-  }), "25"),
+  RELAY_MX_PORT: v.optional(textVar("a port number 1-65535", port), "25"),
+  /** MTA-STS (RFC 8461) for MX deliveries. */
   RELAY_MTA_STS: v.optional(textVar("true or false", bool), "true"),
-  RELAY_MTA_STS_PORT: v.optional(textVar("a port number 1-65535", (t) => {
-    const n = positiveInt(t);
-    return n !== undefined && n <= 65535 ? n : undefined;
-  }), "443"),
+  /** Port of the MTA-STS policy host (443; tests use a loopback one). */
+  RELAY_MTA_STS_PORT: v.optional(textVar("a port number 1-65535", port), "443"),
+  /** Extra CA certificates (PEM) trusted for outbound verification: MTA-STS policy fetches, MX certificates, TLS report uploads. */
   RELAY_TLS_CA_FILE: v.optional(textVar("a file path", nonEmpty)),
+  /** SMTP TLS reporting (RFC 8460): count TLS outcomes per recipient domain and send the domains that ask for them a report. */
   RELAY_TLSRPT: v.optional(textVar("true or false", bool), "true"),
+  /** The report period (RFC 8460 4.1: one day); periods are whole multiples of it since the epoch. */
   RELAY_TLSRPT_INTERVAL: v.optional(textVar("a duration of at least 1s such as 1d", atLeastOneSecond), "1d"),
+  /** organization-name in reports; default the host name (load.ts). */
   RELAY_TLSRPT_ORGANIZATION: v.optional(textVar("an organization name", nonEmpty)),
+  /** contact-info in reports; default postmaster@<host name> (load.ts). */
   RELAY_TLSRPT_CONTACT: v.optional(textVar("an email address such as postmaster@example.com", mailbox)),
+  /** Static routes that override MX lookup. */
   RELAY_ROUTES: v.optional(textVar("domain=host:port pairs separated by ; (a domain, an address literal such as [192.0.2.1], or *)", parseRoutes), ""),
   RELAY_MAX_MESSAGE_BYTES: v.optional(textVar("a positive integer (bytes)", positiveInt), "26214400"),
   RELAY_MAX_RECIPIENTS: v.optional(textVar("a positive integer", positiveInt), "1000"),
+  /** Concurrent SMTP sessions in all. */
   RELAY_MAX_CONNECTIONS: v.optional(textVar("a positive integer", positiveInt), "2000"),
+  /** Concurrent SMTP sessions per client address (RELAY_RELAY_NETWORKS exempt). */
   RELAY_MAX_CONNECTIONS_PER_IP: v.optional(textVar("a positive integer", positiveInt), "100"),
   RELAY_SMTP_IDLE_TIMEOUT: v.optional(textVar("a duration such as 5m", parseDuration), "5m"),
   RELAY_SMTP_MAX_SESSION_TIME: v.optional(textVar("a duration such as 30m", parseDuration), "30m"),
+  /** Delays between attempts for temporary failures; the last repeats. */
   RELAY_RETRY_SCHEDULE: v.optional(
     textVar("a comma list of durations such as 5m,10m,1h", parseDurations),
     "5m,10m,20m,40m,1h,2h,4h",
   ),
+  /** Outbound connections to one destination at once. */
   RELAY_DESTINATION_MAX_CONNECTIONS: v.optional(textVar("a positive integer", positiveInt), "20"),
   RELAY_MESSAGES_PER_CONNECTION: v.optional(textVar("a positive integer", positiveInt), "100"),
+  /** How long an outbound connection waits in the pool for more work before QUIT. */
   RELAY_DESTINATION_IDLE_TIMEOUT: v.optional(textVar("a duration such as 2s", parseDuration), "2s"),
   RELAY_RECIPIENTS_PER_TRANSACTION: v.optional(textVar("a positive integer", positiveInt), "100"),
   RELAY_CONNECT_TIMEOUT: v.optional(textVar("a duration such as 30s", parseDuration), "30s"),
+  /** Caps every outbound SMTP stage timeout; unset: RFC 5321 4.5.3.2 values. */
   RELAY_COMMAND_TIMEOUT: v.optional(textVar("a duration such as 5m", parseDuration)),
   RELAY_MAX_QUEUE_TIME: v.optional(textVar("a duration such as 5d or 12h", parseDuration), "5d"),
+  /** A "delayed" DSN once a recipient has been deferred this long (RFC 3464); 0: never. */
   RELAY_DELAY_WARNING_AFTER: v.optional(textVar("a duration such as 4h, or 0/off to disable", durationOrOff), "4h"),
+  /** Finished messages, their recipients and events are deleted this long after they were received; 0: never. */
   RELAY_RETENTION: v.optional(textVar("a duration such as 30d, or 0/off to keep everything", durationOrOff), "30d"),
-  RELAY_BOUNCE_DOMAIN: v.optional(textVar("a domain name", hostName)),
+  /** The domain anyone may send to (bounces, complaints). */
+  RELAY_BOUNCE_DOMAIN: v.optional(textVar("a domain name", domainName)),
+  /**
+   * verified: SMTP AUTH users and API keys may only send mail whose From
+   * domain is a verified sending domain within their grant; any: no From check.
+   */
   RELAY_SENDER_POLICY: v.optional(textVar("verified or any", oneOf("verified", "any")), "verified"),
-  RELAY_ARC_DOMAIN: v.optional(textVar("a domain name", hostName)),
+  /**
+   * The domain whose active RSA DKIM key seals ARC sets (RFC 8617) on mail the
+   * relay checked and forwards; unset: no sealing.
+   */
+  RELAY_ARC_DOMAIN: v.optional(textVar("a domain name", domainName)),
+  /** How long a replaced DKIM key's record stays listed as needed after a rotation. */
   RELAY_DKIM_ROTATION_GRACE: v.optional(textVar("a duration such as 7d", parseDuration), "7d"),
+  /** How often the relay checks DNS for DKIM keys waiting to be published. */
   RELAY_DOMAIN_CHECK_INTERVAL: v.optional(textVar("a duration such as 10m", parseDuration), "10m"),
+  /** This node's name in a fleet; default the system's host name (load.ts). */
   RELAY_NODE_ID: v.optional(textVar("a node name", nonEmpty)),
   RELAY_SHARED_DB_URL: v.optional(textVar("a libSQL URL", libsqlUrl)),
   RELAY_SHARED_DB_TOKEN: v.optional(textVar("a token", nonEmpty)),
   RELAY_DURABILITY: v.optional(textVar("local or replicated", oneOf("local", "replicated")), "local"),
+  /** Nothing leaves the node: outcomes are simulated per recipient. */
   RELAY_SANDBOX: v.optional(textVar("true or false", bool), "false"),
   RELAY_LOG_LEVEL: v.optional(textVar("debug, info, warn or error", oneOf("debug", "info", "warn", "error")), "info"),
   RELAY_LOG_FORMAT: v.optional(textVar("json or text", oneOf("json", "text")), "json"),
 });
-
-export type RawConfig = v.InferOutput<typeof configSchema>;

@@ -41,18 +41,18 @@ describe("TLS policy configuration: RELAY_MTA_STS, RELAY_MTA_STS_PORT, RELAY_TLS
 describe("TLS reporting configuration: RELAY_TLSRPT, RELAY_TLSRPT_INTERVAL, RELAY_TLSRPT_ORGANIZATION, RELAY_TLSRPT_CONTACT", () => {
   it("defaults: on, one day (RFC 8460 4.1), the host name as organization, its postmaster as contact", () => {
     const c = load({ RELAY_HOSTNAME: "mta.example.com" });
-    assert.equal(c.tlsRpt, true);
-    assert.equal(c.tlsRptInterval, 86_400_000);
-    assert.equal(c.tlsRptOrganization, "mta.example.com");
-    assert.equal(c.tlsRptContact, "postmaster@mta.example.com");
+    assert.equal(c.tlsrpt, true);
+    assert.equal(c.tlsrptInterval, 86_400_000);
+    assert.equal(c.tlsrptOrganization, "mta.example.com");
+    assert.equal(c.tlsrptContact, "postmaster@mta.example.com");
   });
 
   it("reads the values", () => {
     const c = load({ RELAY_TLSRPT: "false", RELAY_TLSRPT_INTERVAL: "10s", RELAY_TLSRPT_ORGANIZATION: "Example Corp", RELAY_TLSRPT_CONTACT: "tls@example.com" });
-    assert.equal(c.tlsRpt, false);
-    assert.equal(c.tlsRptInterval, 10_000);
-    assert.equal(c.tlsRptOrganization, "Example Corp");
-    assert.equal(c.tlsRptContact, "tls@example.com");
+    assert.equal(c.tlsrpt, false);
+    assert.equal(c.tlsrptInterval, 10_000);
+    assert.equal(c.tlsrptOrganization, "Example Corp");
+    assert.equal(c.tlsrptContact, "tls@example.com");
   });
 
   it("reports invalid values by name: a non-boolean, a duration under a second or not one, a contact that is no address", () => {

@@ -1,6 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { fieldName } from "../../src/config/field-names.ts";
 import { loadConfig } from "../../src/config/load.ts";
+import { configSchema } from "../../src/config/schema.ts";
 import { parseDnsServers, parseDurations, parseListeners } from "../../src/config/parsers.ts";
 import { parseHostPort, parsePort } from "../../src/core/host-port.ts";
 import { namedRoute, parseRoutes } from "../../src/core/route.ts";
@@ -105,6 +107,25 @@ describe("loadConfig defaults (SPEC.md, Configuration)", () => {
   });
 });
 
+describe("configuration field names", () => {
+  it("are the variable's name without RELAY_, in camelCase, the same at run time as in the type", () => {
+    // The annotation holds the type-level names to the same text as the assertion holds the run-time ones.
+    const names: ["maxConnectionsPerIp", "dbUrl", "tlsrptInterval", "sandbox"] = [
+      fieldName("RELAY_MAX_CONNECTIONS_PER_IP"),
+      fieldName("RELAY_DB_URL"),
+      fieldName("RELAY_TLSRPT_INTERVAL"),
+      fieldName("RELAY_SANDBOX"),
+    ];
+    assert.deepEqual(names, ["maxConnectionsPerIp", "dbUrl", "tlsrptInterval", "sandbox"]);
+  });
+
+  it("every variable of the schema is a field of the configuration, and nothing else is", () => {
+    const config = load({});
+    const variables = Object.keys(configSchema.entries) as `RELAY_${string}`[];
+    assert.deepEqual(Object.keys(config).sort(), variables.map((variable) => fieldName(variable)).sort());
+  });
+});
+
 describe("loadConfig derived values", () => {
   it("derives dbUrl from RELAY_DATA_DIR, with or without a trailing slash", () => {
     assert.equal(load({ RELAY_DATA_DIR: "/var/lib/relay" }).dbUrl, "file:/var/lib/relay/relay.db");
@@ -127,8 +148,9 @@ describe("loadConfig derived values", () => {
     assert.equal(b.nodeId, "node-7");
   });
 
-  it("lower-cases the bounce domain", () => {
+  it("lower-cases the bounce domain and the ARC domain", () => {
     assert.equal(load({ RELAY_BOUNCE_DOMAIN: "Bounces.Example.COM" }).bounceDomain, "bounces.example.com");
+    assert.equal(load({ RELAY_ARC_DOMAIN: "Example.COM" }).arcDomain, "example.com");
   });
 
   it("reads booleans and enumerations", () => {
