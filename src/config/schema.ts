@@ -50,6 +50,17 @@ const port = (text: string) => {
 };
 
 /**
+ * A variable of a feature that is not built yet: its value is read (a
+ * malformed one is reported as such), then refused when `refused` says so,
+ * since a setting that is accepted must do what it says.
+ */
+function notSupportedYet<T>(variable: v.GenericSchema<string, T>, refused: (value: T) => boolean, why: string) {
+  return v.pipe(variable, v.check((value: T) => !refused(value), `not supported yet: ${why}`));
+}
+const FLEET_LATER = "a fleet's shared libSQL server comes in a later version";
+const anyValue = () => true;
+
+/**
  * Every RELAY_* variable, written once: its parser, the form it expects and
  * its default (SPEC.md, Configuration). The configuration object's fields
  * and their types are derived from it (load.ts).
@@ -141,9 +152,18 @@ export const configSchema = v.object({
   RELAY_DOMAIN_CHECK_INTERVAL: v.optional(textVar("a duration such as 10m", parseDuration), "10m"),
   /** This node's name in a fleet; default the system's host name (load.ts). */
   RELAY_NODE_ID: v.optional(textVar("a node name", nonEmpty)),
-  RELAY_SHARED_DB_URL: v.optional(textVar("a libSQL URL", libsqlUrl)),
-  RELAY_SHARED_DB_TOKEN: v.optional(textVar("a token", nonEmpty)),
-  RELAY_DURABILITY: v.optional(textVar("local or replicated", oneOf("local", "replicated")), "local"),
+  /** The fleet's shared libSQL server and its token: refused until the fleet is built. */
+  RELAY_SHARED_DB_URL: v.optional(notSupportedYet(textVar("a libSQL URL", libsqlUrl), anyValue, `${FLEET_LATER}; unset it to run this node on its own database`)),
+  RELAY_SHARED_DB_TOKEN: v.optional(notSupportedYet(textVar("a token", nonEmpty), anyValue, `${FLEET_LATER}; unset it`)),
+  /** When a message counts as accepted: on the node's disk (local); replicated is refused until the fleet is built. */
+  RELAY_DURABILITY: v.optional(
+    notSupportedYet(
+      textVar("local or replicated", oneOf("local", "replicated")),
+      (durability) => durability === "replicated",
+      `replicated (${FLEET_LATER}); use local`,
+    ),
+    "local",
+  ),
   /** Nothing leaves the node: outcomes are simulated per recipient. */
   RELAY_SANDBOX: v.optional(textVar("true or false", bool), "false"),
   RELAY_LOG_LEVEL: v.optional(textVar("debug, info, warn or error", oneOf("debug", "info", "warn", "error")), "info"),

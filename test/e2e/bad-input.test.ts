@@ -27,6 +27,13 @@ describe("bad input gets a clear error and loses nothing", () => {
     assert.match(result.stderr, /RELAY_RELAY_NETWORKS: expected a comma list of CIDRs/);
   });
 
+  it("a fleet setting, not built yet, stops the start with exit 2 rather than being ignored", async () => {
+    const result = await runRelay(["serve"], { env: { RELAY_DURABILITY: "replicated", RELAY_SHARED_DB_URL: "libsql://fleet.example" } });
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /^relay: RELAY_SHARED_DB_URL: not supported yet: /m);
+    assert.match(result.stderr, /^relay: RELAY_DURABILITY: not supported yet: replicated .*; use local$/m);
+  });
+
   it("a port already taken stops the start with exit 1, naming the listener", async () => {
     const result = await runRelay(["serve"], {
       env: { RELAY_SMTP_LISTEN: `127.0.0.1:${world.relay.smtpPort}`, RELAY_HTTP_LISTEN: "127.0.0.1:0" },

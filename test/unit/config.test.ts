@@ -156,7 +156,7 @@ describe("loadConfig derived values", () => {
   it("reads booleans and enumerations", () => {
     for (const t of ["true", "1", "yes", "TRUE", " Yes "]) assert.equal(load({ RELAY_SANDBOX: t }).sandbox, true, t);
     for (const f of ["false", "0", "no", "No"]) assert.equal(load({ RELAY_SANDBOX: f }).sandbox, false, f);
-    assert.equal(load({ RELAY_DURABILITY: "replicated" }).durability, "replicated");
+    assert.equal(load({ RELAY_DURABILITY: "local" }).durability, "local");
     assert.equal(load({ RELAY_LOG_LEVEL: "debug", RELAY_LOG_FORMAT: "text" }).logLevel, "debug");
     assert.equal(load({ RELAY_LOG_FORMAT: "text" }).logFormat, "text");
   });
@@ -216,6 +216,14 @@ describe("loadConfig errors", () => {
       assert.ok(problems.some((p) => p.includes("RELAY_TLS_KEY_FILE")), JSON.stringify(problems));
     },
   );
+
+  it("refuses what the fleet would do, until it is built: RELAY_DURABILITY=replicated, RELAY_SHARED_DB_URL, RELAY_SHARED_DB_TOKEN", () => {
+    const env = { RELAY_SHARED_DB_URL: "libsql://fleet.example", RELAY_SHARED_DB_TOKEN: "secret-token", RELAY_DURABILITY: "replicated" };
+    const problems = problemsOf(env);
+    assert.deepEqual(problems.map((p) => p.slice(0, p.indexOf(":"))), Object.keys(env));
+    for (const problem of problems) assert.match(problem, /^RELAY_\w+: not supported yet: /);
+    assert.match(problems[2]!, /^RELAY_DURABILITY: not supported yet: replicated .*; use local$/);
+  });
 
   it("accepts IPv4 and IPv6 literals for RELAY_SOURCE_IP", () => {
     assert.equal(load({ RELAY_SOURCE_IP: "192.0.2.10" }).sourceIp, "192.0.2.10");
