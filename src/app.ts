@@ -291,7 +291,7 @@ export async function startRelay(config: Config, runtime: Runtime, version: stri
       maxMessageBytes: config.maxMessageBytes,
       maxRecipients: config.maxRecipients,
       literals,
-      ready: async () => listening && (await database.client.execute("SELECT 1").then(() => true, () => false)),
+      ready: async () => listening && (await store.answers()),
       clock,
       version,
       domains,

@@ -507,6 +507,17 @@ export class QueueStore {
       .limit(limit);
   }
 
+  /**
+   * Readiness: whether the database answers a query. A failure is the answer
+   * (false), not logged: a load balancer asks every few seconds.
+   */
+  async answers(): Promise<boolean> {
+    return this.database.client.execute("SELECT 1").then(
+      () => true,
+      () => false,
+    );
+  }
+
   async getSetting(key: string): Promise<string | undefined> {
     const [row] = await this.database.db.select().from(settings).where(eq(settings.key, key));
     return row?.value;
