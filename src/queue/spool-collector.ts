@@ -46,10 +46,10 @@ export class SpoolCollector {
           moved += await this.#empty(segment, MOVE_PER_RUN - moved);
         }
       }
-    } catch (error) {
-      this.log("warn", "spool collection failed", { error: String(error) });
+    } finally {
+      // A failure goes to the caller (the periodic job logs it); what was done before it is still said.
+      if (removed > 0 || moved > 0) this.log("info", "spool collected", { segmentsRemoved: removed, bodiesMoved: moved });
     }
-    if (removed > 0 || moved > 0) this.log("info", "spool collected", { segmentsRemoved: removed, bodiesMoved: moved });
     return { removed, moved };
   }
 

@@ -1,4 +1,4 @@
-import { startRelay } from "../../app.ts";
+import { startRelay } from "../../app/relay.ts";
 import type { Command } from "../command.ts";
 
 export const serveCommand: Command = {
@@ -21,20 +21,18 @@ One relay per RELAY_DATA_DIR: a second one on the same directory exits with 1.`,
       log("error", `relay cannot start: ${error instanceof Error ? error.message : String(error)}`, detail);
       return 1;
     }
-    await new Promise<void>((resolve) => {
+    const clean = await new Promise<boolean>((resolve) => {
       let stopping = false;
       const stop = () => {
         if (stopping) return;
         stopping = true;
         log("info", "stopping: no new connections, finishing deliveries");
-        relay.stop().then(resolve, (error) => {
-          log("error", "unclean stop", { error: String(error) });
-          resolve();
-        });
+        void relay.stop().then(resolve);
       };
       runtime.onSignal("SIGTERM", stop);
       runtime.onSignal("SIGINT", stop);
     });
-    return 0;
+    // A close that failed (logged) is a runtime failure: what it held may not be on disk.
+    return clean ? 0 : 1;
   },
 };

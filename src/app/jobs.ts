@@ -1,0 +1,54 @@
+import type { Config } from "../config/load.ts";
+import { purgeFinished } from "../queue/retention.ts";
+import { SpoolCollector } from "../queue/spool-collector.ts";
+import type { Closers } from "./closers.ts";
+import { startPeriodic, type PeriodicJob } from "./periodic.ts";
+import type { ServeServices } from "./serve-services.ts";
+
+/** Grace for in-flight deliveries at shutdown; what is not done by then is released, not lost. */
+const SHUTDOWN_GRACE_MS = 10_000;
+/** Idempotency-Key answers are replayed for 24 hours, then forgotten. */
+const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
+const PRUNE_IDEMPOTENCY_EVERY_MS = 3_600_000;
+/** How often finished messages past RELAY_RETENTION are purged. */
+const PURGE_EVERY_MS = 3_600_000;
+/** How often the spool's unused segments are removed and its sparse ones compacted. */
+const SPOOL_COLLECT_EVERY_MS = 60_000;
+
+/** The periodic upkeep of a serving node. */
+function periodicJobs(config: Config, services: ServeServices): PeriodicJob[] {
+  const { clock, log, store, spool } = services;
+  const jobs: PeriodicJob[] = [
+    { name: "checking sending domains", everyMs: config.domainCheckInterval, run: () => services.domains.maintain() },
+    { name: "pruning idempotency keys", everyMs: PRUNE_IDEMPOTENCY_EVERY_MS, run: () => services.credentials.pruneResponses(IDEMPOTENCY_TTL_MS) },
+  ];
+  if (config.retention > 0) {
+    jobs.push({ name: "purging finished messages", everyMs: PURGE_EVERY_MS, run: () => purgeFinished(store, clock, config.retention, log) });
+  }
+  if (spool) {
+    const collector = new SpoolCollector(store, spool, clock, log);
+    // At start too: what a crash or the last run left.
+    jobs.push({ name: "spool collection", everyMs: SPOOL_COLLECT_EVERY_MS, atStart: true, run: () => collector.collect() });
+  }
+  return jobs;
+}
+
+/**
+ * Start the node's background work: TLS reporting, the delivery loop, the
+ * periodic jobs. Added to `closers` in that order, so a stop ends the jobs,
+ * then the deliveries (finished within the grace, or released), then TLS
+ * reporting, which writes the counts of the last deliveries' sessions.
+ */
+export async function startJobs(config: Config, services: ServeServices, closers: Closers): Promise<void> {
+  const { tlsReporter, delivery, log } = services;
+  if (tlsReporter) {
+    tlsReporter.start();
+    closers.add("TLS reporting", () => tlsReporter.stop());
+  }
+  await delivery.start();
+  closers.add("the delivery loop", () => delivery.stop(SHUTDOWN_GRACE_MS));
+  for (const job of periodicJobs(config, services)) {
+    const running = startPeriodic(job, log);
+    closers.add(`the job ${job.name}`, () => running.stop());
+  }
+}

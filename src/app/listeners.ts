@@ -1,0 +1,120 @@
+import { arcKeySource } from "../auth/arc-key.ts";
+import { createInboundAuth } from "../auth/inbound/index.ts";
+import type { Config } from "../config/load.ts";
+import { cidrContains } from "../core/cidr.ts";
+import { adminAuthenticator, anyAuthenticator } from "../http/auth.ts";
+import { createHttpApp } from "../http/app.ts";
+import type { LiteralPolicy } from "../ingress/access.ts";
+import { AuthThrottle } from "../ingress/auth-throttle.ts";
+import { loggedHooks, loggedSessionError } from "../ingress/logged-hooks.ts";
+import { ownAddresses } from "../ingress/own-addresses.ts";
+import { smtpHooks } from "../ingress/smtp-hooks.ts";
+import type { Runtime } from "../platform/runtime.ts";
+import { startSmtpServer, type SmtpServerHandle, type SmtpServerOptions } from "../smtp/server/index.ts";
+import type { Closers } from "./closers.ts";
+import type { ServeServices } from "./serve-services.ts";
+
+export interface Listeners {
+  readonly smtpPorts: readonly number[];
+  readonly smtpsPorts: readonly number[];
+  readonly httpPort: number;
+  /** The first step of a shutdown: SMTP takes no new connection; sessions in progress go on. */
+  stopAccepting(): Promise<void>;
+}
+
+/** Start a listener; a failure names what could not listen where (e.g. the port is taken). */
+async function listenOrExplain<T>(what: string, address: { host: string; port: number }, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (error) {
+    const reason = (error as { code?: string }).code ?? (error instanceof Error ? error.message : String(error));
+    throw new Error(`cannot listen for ${what} on ${address.host}:${address.port}: ${reason}`, { cause: error });
+  }
+}
+
+/**
+ * Open the front ends: SMTP (STARTTLS), SMTPS (implicit TLS) and HTTP, in
+ * that order. Each is added to `closers` as soon as it listens, so a later
+ * one that cannot listen leaves none open.
+ */
+export async function startListeners(
+  config: Config,
+  services: ServeServices,
+  http: { readonly runtime: Runtime; readonly version: string; readonly ready: () => Promise<boolean> },
+  closers: Closers,
+): Promise<Listeners> {
+  const { clock, log, ingress, users, domains, resolver, certificates } = services;
+  const literals: LiteralPolicy = {
+    routes: config.routes,
+    ownAddresses: ownAddresses([
+      ...(config.sourceIp ? [config.sourceIp] : []),
+      ...[...config.smtpListen, ...config.smtpsListen, config.httpListen].map((l) => l.host),
+    ]),
+  };
+  const hooks = loggedHooks(
+    smtpHooks({
+      ingress,
+      policy: { relayNetworks: config.relayNetworks, bounceDomain: config.bounceDomain, literals },
+      authenticator: users,
+      throttle: new AuthThrottle(clock),
+      // ARC sets are sealed with RELAY_ARC_DOMAIN's active RSA DKIM key, when there is one.
+      inbound: createInboundAuth({ resolver, clock, hostname: config.hostname, log, arcKey: arcKeySource(domains, config.arcDomain, log) }),
+    }),
+    log,
+  );
+  const smtpOptions: SmtpServerOptions = {
+    hostname: config.hostname,
+    maxMessageBytes: config.maxMessageBytes,
+    maxRecipients: config.maxRecipients,
+    maxConnections: config.maxConnections,
+    maxConnectionsPerIp: config.maxConnectionsPerIp,
+    // Trusted networks are the operator's own submitters (as Postfix exempts mynetworks).
+    perIpLimitExempt: (address) => cidrContains(config.relayNetworks, address),
+    idleTimeoutMs: config.smtpIdleTimeout,
+    maxSessionMs: config.smtpMaxSessionTime,
+    tls: () => certificates.current(),
+    onError: loggedSessionError(log),
+  };
+  const listen = async (what: string, addresses: Config["smtpListen"], options: SmtpServerOptions) => {
+    const servers: SmtpServerHandle[] = [];
+    for (const address of addresses) {
+      const server = await listenOrExplain(what, address, () => startSmtpServer(address, options, hooks));
+      closers.add(`the ${what} listener on ${address.host}:${server.port}`, () => server.closeAll());
+      servers.push(server);
+    }
+    return servers;
+  };
+  const smtp = await listen("SMTP", config.smtpListen, smtpOptions);
+  const smtps = await listen("SMTPS", config.smtpsListen, { ...smtpOptions, implicitTls: true });
+
+  const server = await listenOrExplain("HTTP", config.httpListen, () =>
+    http.runtime.serveHttp({
+      host: config.httpListen.host,
+      port: config.httpListen.port,
+      fetch: createHttpApp({
+        ingress,
+        store: services.store,
+        authenticate: anyAuthenticator(adminAuthenticator(() => services.adminTokenHash), (token) => services.apiKeys.verify(token)),
+        idempotency: services.credentials,
+        maxMessageBytes: config.maxMessageBytes,
+        maxRecipients: config.maxRecipients,
+        literals,
+        ready: http.ready,
+        clock,
+        version: http.version,
+        domains,
+        log,
+      }).fetch,
+    }),
+  );
+  closers.add(`the HTTP listener on ${config.httpListen.host}:${server.port}`, () => server.stop());
+
+  return {
+    smtpPorts: smtp.map((s) => s.port),
+    smtpsPorts: smtps.map((s) => s.port),
+    httpPort: server.port,
+    stopAccepting: async () => {
+      await Promise.all([...smtp, ...smtps].map((s) => s.close()));
+    },
+  };
+}

@@ -1,0 +1,169 @@
+import { join } from "node:path";
+import type { Config } from "../config/load.ts";
+import type { Logger } from "../core/log.ts";
+import type { Resolver } from "../dns/resolver.ts";
+import { resolveMailHosts } from "../dns/mx.ts";
+import { createMtaSts } from "../delivery/mta-sts/index.ts";
+import { createPlanner } from "../delivery/planner.ts";
+import { chosenWithoutMx, createRouter } from "../delivery/route.ts";
+import { SandboxTransport } from "../delivery/sandbox.ts";
+import { Scheduler } from "../delivery/scheduler.ts";
+import { TlsFallbackMemory } from "../delivery/tls-memory.ts";
+import { TlsReporter } from "../delivery/tls-report/reporter.ts";
+import { TlsTally } from "../delivery/tls-report/tally.ts";
+import { SenderPolicy } from "../ingress/sender-policy.ts";
+import { Ingress, type Submission } from "../ingress/submit.ts";
+import type { Runtime } from "../platform/runtime.ts";
+import { lockDataDir, secureDataDir } from "../queue/data-dir.ts";
+import { BodySpool } from "../queue/spool.ts";
+import { QueueStore } from "../queue/store.ts";
+import { TlsReportStore } from "../queue/tls-reports.ts";
+import { DEFAULT_TIMEOUTS, type ClientTimeouts } from "../smtp/client/index.ts";
+import { createCertificateSource, type CertificateSource } from "../tls/certificate-source.ts";
+import { adminTokenHash } from "./admin-token.ts";
+import type { Closers } from "./closers.ts";
+import { outboundCa } from "./outbound-ca.ts";
+import { openServices, type Services } from "./services.ts";
+
+/** Deadline of one TLS report upload (RFC 8460 5.4). */
+const TLS_REPORT_POST_TIMEOUT_MS = 60_000;
+
+/** How often TLS report counts are written (what a kill -9 may lose) and ended periods reported: a tenth of the period, 1 s to 1 min. */
+function tlsReportTickMs(periodMs: number): number {
+  return Math.min(60_000, Math.max(1000, Math.floor(periodMs / 10)));
+}
+
+/** RFC 5321 4.5.3.2 timeouts, each capped by RELAY_COMMAND_TIMEOUT when set. */
+function clientTimeouts(config: Config): Partial<ClientTimeouts> {
+  const cap = config.commandTimeout;
+  const capped = cap === undefined ? {} : Object.fromEntries(Object.entries(DEFAULT_TIMEOUTS).map(([stage, ms]) => [stage, Math.min(ms, cap)]));
+  return { ...capped, connect: config.connectTimeout };
+}
+
+/** Everything `relay serve` runs, built; nothing listens or runs yet. */
+export interface ServeServices extends Services {
+  /** Message bodies, beside an embedded database only (src/queue/database.ts says why). */
+  readonly spool: BodySpool | undefined;
+  readonly store: QueueStore;
+  readonly adminTokenHash: string;
+  readonly certificates: CertificateSource;
+  /** The relay's caching resolver: delivery, inbound checks, TLS reporting. */
+  readonly resolver: Resolver;
+  readonly delivery: Scheduler;
+  readonly ingress: Ingress;
+  /** TLS reporting (RFC 8460), unless RELAY_TLSRPT=false. */
+  readonly tlsReporter: TlsReporter | undefined;
+}
+
+/**
+ * Build the node's services for serve: the data directory made private and
+ * locked (one relay per directory), the shared services (services.ts), then
+ * the queue, the delivery loop and ingress. What is opened is added to
+ * `closers`, the lock first so that it is released last.
+ */
+export async function openServeServices(config: Config, runtime: Runtime, log: Logger, closers: Closers): Promise<ServeServices> {
+  const tlsCa = outboundCa(config.tlsCaFile); // before anything is opened: a bad RELAY_TLS_CA_FILE stops the start
+  secureDataDir(config.dataDir, log);
+  const lock = await lockDataDir(config.dataDir, runtime); // before the queue and the spool are touched
+  closers.add("the data directory's lock", () => lock.release());
+  const services = await openServices(config, log, closers);
+  const { clock, database, domains } = services;
+  const spool = database.batchAfterWrite ? await BodySpool.open(join(config.dataDir, "spool")) : undefined;
+  if (spool) closers.add("the spool", () => spool.close());
+  const store = new QueueStore(database, spool, clock, config.nodeId);
+  const tokenHash = await adminTokenHash(config.adminToken, store, (line) => console.log(line));
+  const certificates = await createCertificateSource({
+    certFile: config.tlsCertFile,
+    keyFile: config.tlsKeyFile,
+    dataDir: config.dataDir,
+    hostname: config.hostname,
+    clock,
+    log,
+  });
+  closers.add("the TLS certificate source", () => certificates.close());
+
+  const resolver = services.newResolver();
+  const mtaSts = config.mtaSts
+    ? createMtaSts({
+        resolver,
+        clock,
+        port: config.mtaStsPort,
+        ca: tlsCa,
+        localAddress: config.sourceIp,
+        // RFC 8461 3.3 suggests 60 s for a fetch; RELAY_COMMAND_TIMEOUT, when set, shortens it as it does every outbound stage.
+        timeoutMs: config.commandTimeout === undefined ? undefined : Math.min(60_000, config.connectTimeout + config.commandTimeout),
+      })
+    : undefined;
+  // TLS reporting (RFC 8460): sessions counted in memory by the delivery loop, reported by a job.
+  const tlsTally = config.tlsrpt ? new TlsTally(clock, config.tlsrptInterval) : undefined;
+  const loop = new Scheduler({
+    store,
+    clock,
+    retry: { schedule: config.retrySchedule, maxQueueTime: config.maxQueueTime },
+    delayWarningAfter: config.delayWarningAfter,
+    hostname: config.hostname,
+    log,
+    plan: createPlanner({
+      route: createRouter({
+        routes: config.routes,
+        lookupMailHosts: (domain) => resolveMailHosts(resolver, domain),
+        mxPort: config.mxPort,
+      }),
+      sandbox: config.sandbox,
+      sandboxTransport: new SandboxTransport(),
+      smtp: {
+        heloName: config.hostname,
+        sourceIp: config.sourceIp,
+        tlsMemory: new TlsFallbackMemory(clock),
+        maxRecipients: config.recipientsPerTransaction,
+        timeouts: clientTimeouts(config),
+        tlsCa,
+      },
+      mtaSts,
+      staticRoute: (domain) => chosenWithoutMx(config.routes, domain),
+      log,
+    }),
+    limits: {
+      maxConnections: config.destinationMaxConnections,
+      maxMessagesPerConnection: config.messagesPerConnection,
+      idleMs: config.destinationIdleTimeout,
+    },
+    tlsTally,
+  });
+  // DKIM signs only what our own submitters send (API, SMTP AUTH, trusted networks), never mail
+  // that anyone may send to RELAY_BOUNCE_DOMAIN; and only From domains in the submitter's grant.
+  const mayBeSigned = (s: Submission) => s.submitter !== "outside";
+  const ingress = new Ingress({
+    store,
+    clock,
+    hostname: config.hostname,
+    onEnqueued: () => loop.wake(),
+    sign: async (message, s) => (mayBeSigned(s) ? domains.sign(message, s.senderDomains) : message),
+    senderPolicy: new SenderPolicy({ mode: config.senderPolicy, isVerified: (domain) => domains.isVerified(domain) }),
+    bounceDomain: config.bounceDomain,
+  });
+
+  const tlsReporter = tlsTally
+    ? new TlsReporter({
+        store: new TlsReportStore(database),
+        tally: tlsTally,
+        clock,
+        resolver,
+        hostname: config.hostname,
+        organizationName: config.tlsrptOrganization,
+        contactInfo: config.tlsrptContact,
+        periodMs: config.tlsrptInterval,
+        tickMs: tlsReportTickMs(config.tlsrptInterval),
+        keepReportsMs: config.retention,
+        sendMail: async ({ from, to, body }) => {
+          await ingress.submit({ mailFrom: from, recipients: [{ address: to }], body, source: "report", submitter: "relay" });
+        },
+        // RFC 8460 3 allows ignoring certificate errors here; we verify, as the MTA-STS fetch does (RELAY_TLS_CA_FILE).
+        post: (url, body, contentType, signal) =>
+          runtime.postHttps({ url, body, headers: { "content-type": contentType }, ca: tlsCa, timeoutMs: TLS_REPORT_POST_TIMEOUT_MS, signal }),
+        log,
+      })
+    : undefined;
+
+  return { ...services, spool, store, adminTokenHash: tokenHash, certificates, resolver, delivery: loop, ingress, tlsReporter };
+}
