@@ -3,13 +3,14 @@ import pkg from "../package.json" with { type: "json" };
 import type { CommandContext } from "./cli/command.ts";
 import { readEnvFile } from "./cli/env-file.ts";
 import { COMMANDS, mainUsage } from "./cli/registry.ts";
+import { Closers } from "./app/closers.ts";
+import { openServices } from "./app/services.ts";
 import { loadConfig, type Config } from "./config/load.ts";
 import { UsageError } from "./core/errors.ts";
 import { createLogger } from "./core/log.ts";
 import { restrictNewFiles } from "./platform/private-dir.ts";
 import { detectRuntime, type Runtime } from "./platform/runtime.ts";
 import { secureDataDir } from "./queue/data-dir.ts";
-import { openQueue } from "./queue/open.ts";
 
 declare const RELAY_BUILD_VERSION: string | undefined;
 const VERSION = typeof RELAY_BUILD_VERSION === "string" ? RELAY_BUILD_VERSION : pkg.version;
@@ -51,10 +52,21 @@ async function main(runtime: Runtime): Promise<number> {
     options: values,
     config: loadedConfig,
     logger,
-    openQueue() {
+    async withServices(body) {
       const c = loadedConfig();
-      if (c.dbUrl.startsWith("file:")) secureDataDir(c.dataDir, logger(c));
-      return openQueue(c.dbUrl);
+      const log = logger(c);
+      if (c.dbUrl.startsWith("file:")) secureDataDir(c.dataDir, log);
+      const closers = new Closers(log);
+      let result: Awaited<ReturnType<typeof body>>;
+      try {
+        result = await body(await openServices(c, log, closers));
+      } catch (error) {
+        await closers.closeAll();
+        throw error;
+      }
+      // What the command wrote is safe once the database has closed: a failure there fails the command.
+      if (!(await closers.closeAll())) throw new Error("could not close cleanly; the log line above says what failed");
+      return result;
     },
     async readStdin() {
       const chunks: Uint8Array[] = [];

@@ -2,7 +2,7 @@ import type { ParseArgsConfig } from "node:util";
 import type { Config } from "../config/load.ts";
 import type { Logger } from "../core/log.ts";
 import type { Runtime } from "../platform/runtime.ts";
-import type { openQueue } from "../queue/open.ts";
+import type { Services } from "../app/services.ts";
 
 export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
 
@@ -17,12 +17,14 @@ export interface CommandContext {
   config(): Config;
   logger(config: Config): Logger;
   /**
-   * The node's database, its schema brought up to date; with a local
-   * database file, the data directory is made private first, as serve does
-   * (src/queue/data-dir.ts). No lock is taken: these commands only read or
-   * write rows, which they may do while the relay serves.
+   * Run `body` with the node's services (app/services.ts: the database, its
+   * schema brought up to date, and what serve builds over it, built the same
+   * way), then close them. With a local database file, the data directory is
+   * made private first, as serve does (src/queue/data-dir.ts). No lock is
+   * taken: these commands only read or write rows, which they may do while
+   * the relay serves.
    */
-  openQueue(): ReturnType<typeof openQueue>;
+  withServices<T>(body: (services: Services) => Promise<T>): Promise<T>;
   /** All of standard input, e.g. a password for `users add`. */
   readStdin(): Promise<string>;
   print(line: string): void;

@@ -47,8 +47,10 @@ describe("sending domains: CLI and HTTP API", () => {
       if (r.type === "MX") entry.MX = [{ preference: 10, exchange: r.value.split(" ")[1] }];
     }
     world.dns.setZone(zone);
-    const passing = await relay(["domains", "check", "sender.test"]);
+    // At info, to see the CLI log as serve does (the services are built one way for both).
+    const passing = await runRelay(["domains", "check", "sender.test"], { dataDir: world.relay.dataDir, env: { ...env, RELAY_LOG_LEVEL: "info" } });
     assert.equal(passing.code, 0, passing.stdout + passing.stderr);
+    assert.match(passing.stderr, /"message":"a sending domain's DNS record changed","domain":"sender\.test","record":"dkim"/);
     assert.match(passing.stdout, /^PASS SPF sender\.test: SPF passes for 127\.0\.0\.1$/m);
     assert.match(passing.stdout, /^PASS DKIM s1 \(rsa, active\)/m);
     assert.match(passing.stdout, /^PASS DMARC _dmarc\.sender\.test: policy p=none/m);

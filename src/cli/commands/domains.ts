@@ -1,13 +1,9 @@
 import { formatReport, type DomainCheckReport } from "../../auth/domain-check.ts";
 import { formatRecord, type RecordToPublish } from "../../auth/domain-records.ts";
-import { DomainError, DomainService, parseAlgorithm, parseDomain, type DomainView } from "../../auth/domains.ts";
+import { DomainError, parseAlgorithm, parseDomain, type DomainService, type DomainView } from "../../auth/domains.ts";
 import { selectorProblem } from "../../auth/dkim-keys.ts";
-import { systemClock } from "../../core/clock.ts";
 import { UsageError } from "../../core/errors.ts";
-import { createDnsClient } from "../../dns/client.ts";
-import { createResolver } from "../../dns/resolver.ts";
 import type { DkimKeyInfo } from "../../queue/domains.ts";
-import { DomainStore } from "../../queue/domains.ts";
 import type { Command, CommandContext } from "../command.ts";
 import { printTable } from "./users.ts";
 
@@ -173,25 +169,11 @@ export function viewJson(view: DomainView) {
 
 /** The domain service over the node's database and its resolver (RELAY_DNS_SERVERS). 404/409 print and exit 1. */
 export async function withDomains(context: CommandContext, body: (domains: DomainService) => Promise<number>): Promise<number> {
-  const config = context.config();
-  const { database } = await context.openQueue();
   try {
-    const domains = new DomainService({
-      store: new DomainStore(database),
-      clock: systemClock,
-      resolver: () => createResolver(createDnsClient({ servers: config.dnsServers })),
-      hostname: config.hostname,
-      sourceIp: config.sourceIp,
-      bounceDomain: config.bounceDomain,
-      rotationGraceMs: config.dkimRotationGrace,
-      checkIntervalMs: config.domainCheckInterval,
-    });
-    return await body(domains);
+    return await context.withServices(({ domains }) => body(domains));
   } catch (error) {
     if (!(error instanceof DomainError)) throw error;
     console.error(`relay: ${error.message}`);
     return 1;
-  } finally {
-    await database.close();
   }
 }

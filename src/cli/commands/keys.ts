@@ -1,8 +1,7 @@
-import { API_SCOPES, ApiKeyService, parseScopes } from "../../auth/api-keys.ts";
+import { API_SCOPES, type ApiKeyService, parseScopes } from "../../auth/api-keys.ts";
 import { normalizeDomains } from "../../auth/users.ts";
-import { systemClock } from "../../core/clock.ts";
 import { checkAll, UsageError } from "../../core/errors.ts";
-import { CredentialStore, type ApiKeyRecord } from "../../queue/credentials.ts";
+import type { ApiKeyRecord } from "../../queue/credentials.ts";
 import type { Command, CommandContext } from "../command.ts";
 import { printTable } from "./users.ts";
 
@@ -122,13 +121,8 @@ function describe(k: ApiKeyRecord) {
   };
 }
 
-async function withKeys(context: CommandContext, body: (keys: ApiKeyService) => Promise<number>): Promise<number> {
-  const { database } = await context.openQueue();
-  try {
-    return await body(new ApiKeyService(new CredentialStore(database, systemClock)));
-  } finally {
-    await database.close();
-  }
+function withKeys(context: CommandContext, body: (keys: ApiKeyService) => Promise<number>): Promise<number> {
+  return context.withServices(({ apiKeys }) => body(apiKeys));
 }
 
 function iso(ms: number): string {

@@ -4,10 +4,9 @@ export const migrateCommand: Command = {
   name: "migrate",
   summary: "apply pending database migrations and exit",
   usage: "Usage: relay migrate [--env-file FILE]\n\nApplies pending migrations to RELAY_DB_URL and exits.",
-  async run({ config, openQueue, print }) {
+  async run({ config, withServices, print }) {
     const { dbUrl } = config();
-    const { database, applied } = await openQueue();
-    await database.close();
+    const applied = await withServices(async (services) => services.applied);
     print(applied.length === 0 ? `relay: ${dbUrl} is up to date` : `relay: applied ${applied.join(", ")} to ${dbUrl}`);
     return 0;
   },

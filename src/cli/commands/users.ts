@@ -1,7 +1,5 @@
-import { systemClock } from "../../core/clock.ts";
 import { UsageError } from "../../core/errors.ts";
-import { normalizeDomains, passwordProblem, userNameProblem, UserService } from "../../auth/users.ts";
-import { CredentialStore } from "../../queue/credentials.ts";
+import { normalizeDomains, passwordProblem, userNameProblem, type UserService } from "../../auth/users.ts";
 import type { Command, CommandContext } from "../command.ts";
 
 const USAGE = `Usage:
@@ -95,13 +93,8 @@ async function add(context: CommandContext, rest: readonly string[]): Promise<nu
   });
 }
 
-async function withUsers(context: CommandContext, body: (users: UserService) => Promise<number>): Promise<number> {
-  const { database } = await context.openQueue();
-  try {
-    return await body(new UserService(new CredentialStore(database, systemClock)));
-  } finally {
-    await database.close();
-  }
+function withUsers(context: CommandContext, body: (users: UserService) => Promise<number>): Promise<number> {
+  return context.withServices(({ users }) => body(users));
 }
 
 function checkOptions(context: CommandContext, action: string): void {
