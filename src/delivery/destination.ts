@@ -1,4 +1,4 @@
-import type { Clock } from "../core/clock.ts";
+import type { TimerClock } from "../core/clock.ts";
 import { reply } from "../core/reply.ts";
 import { classifyTransportError } from "./classify.ts";
 import type { ReportPolicy } from "./tls-report/policy.ts";
@@ -16,7 +16,7 @@ export interface DestinationLimits {
 
 export interface DestinationDeps {
   readonly transport: Transport;
-  readonly clock: Clock;
+  readonly clock: TimerClock;
   readonly limits: DestinationLimits;
   /** The message, loaded when a connection is ready; undefined when it is gone. */
   loadPayload(work: Work): Promise<Payload | undefined>;
@@ -160,11 +160,11 @@ export class Destination {
   private nextWork(channel: Channel): Promise<Work | undefined> {
     return new Promise((resolve) => {
       const take = (work: Work | undefined) => {
-        clearTimeout(timer);
+        this.deps.clock.clearTimeout(timer);
         this.waiting.delete(channel);
         resolve(work);
       };
-      const timer = setTimeout(() => take(undefined), this.deps.limits.idleMs);
+      const timer = this.deps.clock.setTimeout(() => take(undefined), this.deps.limits.idleMs);
       this.waiting.set(channel, take);
     });
   }

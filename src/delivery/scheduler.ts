@@ -1,4 +1,4 @@
-import type { Clock } from "../core/clock.ts";
+import type { TimerClock } from "../core/clock.ts";
 import { reply } from "../core/reply.ts";
 import type { Claim } from "../queue/records.ts";
 import type { QueueStore } from "../queue/store.ts";
@@ -26,7 +26,7 @@ export type Plan =
 
 export interface SchedulerDeps {
   readonly store: QueueStore;
-  readonly clock: Clock;
+  readonly clock: TimerClock;
   readonly retry: RetryPolicy;
   readonly hostname: string;
   readonly log: Log;
@@ -123,11 +123,11 @@ export class Scheduler {
       for (const work of destination.stop()) this.inFlight -= work.claims.length;
     }
     const deadline = this.deps.clock.now() + graceMs;
-    while (this.inFlight > 0 && this.deps.clock.now() < deadline) await sleep(50);
+    while (this.inFlight > 0 && this.deps.clock.now() < deadline) await this.deps.clock.sleep(50);
     if (this.inFlight > 0) {
       for (const destination of this.destinations.values()) destination.closeAll();
       const settleBy = this.deps.clock.now() + 2000;
-      while (this.inFlight > 0 && this.deps.clock.now() < settleBy) await sleep(20);
+      while (this.inFlight > 0 && this.deps.clock.now() < settleBy) await this.deps.clock.sleep(20);
     }
     await this.deps.store.releaseLeases();
   }
@@ -164,7 +164,10 @@ export class Scheduler {
   private async dispatch(claims: readonly Claim[]): Promise<void> {
     const routes = new Map(claims.map((c) => [routeKey(c), { domain: c.domain, rule: tlsRule(c) }]));
     const planned = [...routes].map(async ([key, { domain, rule }]) => [key, await this.planFor(domain, rule)] as const);
-    const all = await Promise.race([Promise.all(planned), sleep(PLAN_WAIT_MS).then(() => undefined)]);
+    let timer: unknown;
+    const waited = new Promise<undefined>((resolve) => (timer = this.deps.clock.setTimeout(() => resolve(undefined), PLAN_WAIT_MS)));
+    const all = await Promise.race([Promise.all(planned), waited]);
+    this.deps.clock.clearTimeout(timer);
     if (all) return this.enqueue(claims, new Map(all));
     for (const plan of planned) {
       void plan.then(([key, p]) => this.enqueue(claims.filter((c) => routeKey(c) === key), new Map([[key, p]])));
@@ -274,11 +277,13 @@ export class Scheduler {
     return Math.min(IDLE_POLL_MS, Math.max(0, due - this.deps.clock.now()));
   }
 
+  /** Sleep until `ms` have passed or wake() is called, whichever comes first. */
   private sleep(ms: number): Promise<void> {
+    const clock = this.deps.clock;
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
+      const timer = clock.setTimeout(done, ms);
       function done() {
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         resolve();
       }
       this.wakeUp = done;
@@ -300,8 +305,4 @@ function returnPath(work: Work): string | undefined {
   const [claim, ...others] = work.claims;
   if (claim?.returnPathDomain === undefined || others.length > 0) return undefined;
   return verpAddress(work.messageId, claim.recipientId, claim.returnPathDomain);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

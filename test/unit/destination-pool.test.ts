@@ -7,13 +7,12 @@
  * that fails is a normal failed attempt, so nothing loops).
  */
 import assert from "node:assert/strict";
-import { setImmediate } from "node:timers/promises";
 import { describe, it } from "node:test";
-import type { Clock } from "../../src/core/clock.ts";
 import { reply } from "../../src/core/reply.ts";
 import { classifyReply, classifyTransportError } from "../../src/delivery/classify.ts";
 import { Destination } from "../../src/delivery/destination.ts";
 import { DestinationUnreachable, type Channel, type Payload, type RecipientResult, type Transport, type Work } from "../../src/delivery/work.ts";
+import { FakeClock, settle } from "../helpers/fake-clock.ts";
 
 const OK = reply(250, "2.0.0", "ok");
 const GONE = reply(451, "4.4.2", "connection closed before these recipients were tried");
@@ -91,9 +90,8 @@ class ScriptedTransport implements Transport {
   }
 }
 
-const clock: Clock = { now: () => 1_000_000 };
-
 function pool(maxConnections = 10) {
+  const clock = new FakeClock();
   const transport = new ScriptedTransport();
   const reports: { work: string; results: RecipientResult[] }[] = [];
   const destination = new Destination("mx.test", {
@@ -106,16 +104,11 @@ function pool(maxConnections = 10) {
     backoff: () => 60_000,
     onError: (error) => assert.fail(String(error)),
   });
-  return { transport, reports, destination };
+  return { transport, reports, destination, clock };
 }
 
 function work(id: string): Work {
   return { messageId: id, mailFrom: "a@sender.test", claims: [{ address: `${id}@dest.test`, domain: "dest.test" } as Work["claims"][number]] };
-}
-
-/** Let every pending promise and I/O callback run. */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 20; i++) await setImmediate();
 }
 
 const outcomes = (reports: { work: string; results: RecipientResult[] }[]) =>
@@ -238,7 +231,7 @@ describe("a pooled connection whose peer ends it", () => {
   });
 
   it("when no fresh connection can be opened, the work is deferred with the reason and the destination suspended", async () => {
-    const { transport, reports, destination } = pool();
+    const { transport, reports, destination, clock } = pool();
     destination.enqueue(work("m1"));
     await settle();
     transport.connections[0]!.dead = true;
