@@ -4,7 +4,9 @@
  * take), when one leaves the pool (as soon as its peer ends it), and what a
  * pooled connection found dead before any recipient was tried costs (nothing:
  * the work goes out again at once on a fresh connection; a fresh connection
- * that fails is a normal failed attempt, so nothing loops).
+ * that fails is a normal failed attempt, so nothing loops); on a fake clock,
+ * how long an idle connection stays pooled and how long a destination that
+ * cannot be reached stays suspended.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -90,6 +92,10 @@ class ScriptedTransport implements Transport {
   }
 }
 
+const IDLE_MS = 30_000;
+const BACKOFF_MS = 60_000;
+
+/** A destination on a fake clock; its backoff grows with each consecutive failure. */
 function pool(maxConnections = 10) {
   const clock = new FakeClock();
   const transport = new ScriptedTransport();
@@ -97,11 +103,11 @@ function pool(maxConnections = 10) {
   const destination = new Destination("mx.test", {
     transport,
     clock,
-    // Idle connections stay for the whole test; stop() ends the waits.
-    limits: { maxConnections, maxMessagesPerConnection: 100, idleMs: 3_600_000 },
+    // Idle connections stay until the test moves the clock, or stop() ends their waits.
+    limits: { maxConnections, maxMessagesPerConnection: 100, idleMs: IDLE_MS },
     loadPayload: async (w) => ({ messageId: w.messageId, mailFrom: w.mailFrom, recipients: w.claims.map((c) => c.address), body: new Uint8Array() }),
     report: (w, results) => reports.push({ work: w.messageId, results }),
-    backoff: () => 60_000,
+    backoff: (failures) => failures * BACKOFF_MS,
     onError: (error) => assert.fail(String(error)),
   });
   return { transport, reports, destination, clock };
@@ -241,7 +247,76 @@ describe("a pooled connection whose peer ends it", () => {
     await settle();
     assert.deepEqual(outcomes(reports), ["m1: 250 delivered", "m2: 421 deferred"]);
     assert.equal(transport.opened, 2);
-    assert.equal(destination.suspendedUntil, clock.now() + 60_000);
+    assert.equal(destination.suspendedUntil, clock.now() + BACKOFF_MS);
+    destination.stop();
+  });
+});
+
+describe("an idle pooled connection", () => {
+  it("waits the idle time for more work, then quits and leaves the pool; later work opens a fresh one", async () => {
+    const { transport, reports, destination, clock } = pool();
+    destination.enqueue(work("m1"));
+    await settle();
+    const [first] = transport.connections;
+    await clock.advance(IDLE_MS - 1);
+    assert.equal(first!.usable, true, "still pooled just before the idle time is up");
+    await clock.advance(1);
+    assert.equal(first!.usable, false, "quit once the idle time is up");
+    assert.equal(destination.idle, true, "no connection left");
+    destination.enqueue(work("m2"));
+    await settle();
+    assert.deepEqual(outcomes(reports), ["m1: 250 delivered", "m2: 250 delivered"]);
+    assert.deepEqual(transport.connections.map((c) => c.sent), [["m1"], ["m2"]]);
+    destination.stop();
+  });
+
+  it("takes work that comes within the idle time, and its idle time starts again after it", async () => {
+    const { transport, reports, destination, clock } = pool();
+    destination.enqueue(work("m1"));
+    await settle();
+    await clock.advance(IDLE_MS - 1);
+    destination.enqueue(work("m2"));
+    await settle();
+    await clock.advance(IDLE_MS - 1);
+    const [only] = transport.connections;
+    assert.equal(only!.usable, true, "the wait began again after m2");
+    await clock.advance(1);
+    assert.equal(only!.usable, false);
+    assert.deepEqual(outcomes(reports), ["m1: 250 delivered", "m2: 250 delivered"]);
+    assert.equal(transport.opened, 1);
+    destination.stop();
+  });
+});
+
+describe("a destination that cannot be reached", () => {
+  it("is suspended: work meanwhile is deferred without a connection (no attempt counted); once the pause is over it is tried again", async () => {
+    const { transport, reports, destination, clock } = pool();
+    const refused = reply(421, "4.3.2", "down for maintenance");
+    transport.refuse = new DestinationUnreachable(refused, classifyReply(refused), "mx.test");
+    destination.enqueue(work("m1"));
+    await settle();
+    assert.equal(destination.suspendedUntil, clock.now() + BACKOFF_MS);
+
+    await clock.advance(BACKOFF_MS - 1);
+    destination.enqueue(work("m2"));
+    await settle();
+    assert.equal(transport.opened, 1, "no connection while suspended");
+    assert.match(outcomes(reports)[1]!, /^m2: 451 deferred/);
+    assert.equal(reports[1]!.results[0]!.attempted, false);
+
+    await clock.advance(1);
+    destination.enqueue(work("m3"));
+    await settle();
+    assert.equal(transport.opened, 2, "tried again once the pause is over");
+    assert.deepEqual(outcomes(reports).slice(2), ["m3: 421 deferred"]);
+    assert.equal(destination.suspendedUntil, clock.now() + 2 * BACKOFF_MS, "a longer pause after the second failure in a row");
+
+    await clock.advance(2 * BACKOFF_MS);
+    transport.refuse = undefined;
+    destination.enqueue(work("m4"));
+    await settle();
+    assert.deepEqual(outcomes(reports).slice(3), ["m4: 250 delivered"]);
+    assert.equal(transport.opened, 3, "resumed");
     destination.stop();
   });
 });
