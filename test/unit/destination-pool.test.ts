@@ -11,86 +11,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { reply } from "../../src/core/reply.ts";
-import { classifyReply, classifyTransportError } from "../../src/delivery/classify.ts";
+import { classifyReply } from "../../src/delivery/classify.ts";
 import { Destination } from "../../src/delivery/destination.ts";
-import { DestinationUnreachable, type Channel, type Payload, type RecipientResult, type Transport, type Work } from "../../src/delivery/work.ts";
+import { DestinationUnreachable, type RecipientResult, type Work } from "../../src/delivery/work.ts";
 import { FakeClock, settle } from "../helpers/fake-clock.ts";
-
-const OK = reply(250, "2.0.0", "ok");
-const GONE = reply(451, "4.4.2", "connection closed before these recipients were tried");
-
-/** A connection whose sends deliver, or (dead, its peer gone unnoticed) leave every recipient untried. */
-class Connection implements Channel {
-  readonly remoteMta = "mx.test";
-  usable = true;
-  dead = false;
-  readonly sent: string[] = [];
-  readonly closed: Promise<void>;
-  private end!: () => void;
-  /** While set, a send waits for it (a slow receiver). */
-  gate: Promise<void> | undefined;
-
-  constructor(readonly id: number) {
-    this.closed = new Promise((resolve) => (this.end = resolve));
-  }
-
-  async send(payload: Payload): Promise<RecipientResult[]> {
-    this.sent.push(payload.messageId);
-    if (this.dead || !this.usable) {
-      this.close();
-      return payload.recipients.map((address) => ({ address, reply: GONE, ...classifyTransportError("disconnect"), untried: true }));
-    }
-    await this.gate;
-    return payload.recipients.map((address) => ({ address, reply: OK, ...classifyReply(OK) }));
-  }
-
-  /** The peer ends the connection and the client notices (FIN, RST, or a 421 while idle). */
-  peerEnds(): void {
-    this.close();
-  }
-
-  async quit(): Promise<void> {
-    this.close();
-  }
-
-  close(): void {
-    this.usable = false;
-    this.end();
-  }
-}
-
-/** Opens connections as the test scripts: each `open` makes the next Connection, or fails when `refuse` is set. */
-class ScriptedTransport implements Transport {
-  readonly connections: Connection[] = [];
-  opened = 0;
-  refuse: DestinationUnreachable | undefined;
-  /** Opening waits until release() while held. */
-  held = false;
-  /** What the next connections are like: dead already (their peer gone unnoticed), ended by the server before any use, or slow to answer. */
-  dead = false;
-  endedAtOnce = false;
-  gate: Promise<void> | undefined;
-  private readonly waiting: (() => void)[] = [];
-
-  async open(): Promise<Channel> {
-    this.opened++;
-    if (this.held) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    if (this.refuse) throw this.refuse;
-    // A reconnect loop would never yield to the test: cut it short here, and let `opened` show it.
-    if (this.opened > 100) throw new DestinationUnreachable(reply(421, "4.3.2", "reconnect loop"), { disposition: "deferred" });
-    const connection = new Connection(this.connections.length + 1);
-    connection.dead = this.dead;
-    connection.gate = this.gate;
-    if (this.endedAtOnce) connection.peerEnds();
-    this.connections.push(connection);
-    return connection;
-  }
-
-  release(): void {
-    this.held = false;
-    for (const resolve of this.waiting.splice(0)) resolve();
-  }
-}
+import { ScriptedTransport } from "../helpers/scripted-transport.ts";
 
 const IDLE_MS = 30_000;
 const BACKOFF_MS = 60_000;
