@@ -48,10 +48,13 @@ export interface SchedulerDeps {
 /** Sendmail's Timeout.queuewarn: the default of RELAY_DELAY_WARNING_AFTER. */
 export const DEFAULT_DELAY_WARNING_AFTER = 4 * 3_600_000;
 
+/** The longest the scheduler sleeps before it looks for due recipients again. */
 const IDLE_POLL_MS = 1000;
 /** How long a batch waits for all its domains' plans before each goes out on its own. */
 const PLAN_WAIT_MS = 2000;
 const CLAIM_BATCH = 500;
+/** After the grace period, how long connections closed at once have to hand back their outcomes. */
+export const CLOSED_SETTLE_MS = 2000;
 
 /**
  * The delivery scheduler: lease due recipients (an indexed query on the due
@@ -62,7 +65,9 @@ const CLAIM_BATCH = 500;
 export class Scheduler {
   private running = false;
   private inFlight = 0;
+  /** Ends the sleep in progress; a wake while none is makes the next one end at once, so it is not lost. */
   private wakeUp: (() => void) | undefined;
+  private woken = false;
   private loopDone: Promise<void> | undefined;
   private readonly destinations = new Map<string, Destination>();
   private readonly recorder: OutcomeRecorder;
@@ -105,7 +110,8 @@ export class Scheduler {
   }
 
   wake(): void {
-    this.wakeUp?.();
+    if (this.wakeUp) this.wakeUp();
+    else this.woken = true;
   }
 
   /** Destinations by key, for the queue summary. */
@@ -122,14 +128,18 @@ export class Scheduler {
     for (const destination of this.destinations.values()) {
       for (const work of destination.stop()) this.inFlight -= work.claims.length;
     }
-    const deadline = this.deps.clock.now() + graceMs;
-    while (this.inFlight > 0 && this.deps.clock.now() < deadline) await this.deps.clock.sleep(50);
+    await this.drain(graceMs);
     if (this.inFlight > 0) {
       for (const destination of this.destinations.values()) destination.closeAll();
-      const settleBy = this.deps.clock.now() + 2000;
-      while (this.inFlight > 0 && this.deps.clock.now() < settleBy) await this.deps.clock.sleep(20);
+      await this.drain(CLOSED_SETTLE_MS);
     }
     await this.deps.store.releaseLeases();
+  }
+
+  /** Wait up to `ms` for in-flight deliveries to settle: each settled outcome wakes us. */
+  private async drain(ms: number): Promise<void> {
+    const deadline = this.deps.clock.now() + ms;
+    while (this.inFlight > 0 && this.deps.clock.now() < deadline) await this.sleep(deadline - this.deps.clock.now());
   }
 
   private async run(): Promise<void> {
@@ -279,13 +289,18 @@ export class Scheduler {
 
   /** Sleep until `ms` have passed or wake() is called, whichever comes first. */
   private sleep(ms: number): Promise<void> {
+    if (this.woken) {
+      this.woken = false;
+      return Promise.resolve();
+    }
     const clock = this.deps.clock;
     return new Promise((resolve) => {
-      const timer = clock.setTimeout(done, ms);
-      function done() {
+      const done = () => {
         clock.clearTimeout(timer);
+        this.wakeUp = undefined;
         resolve();
-      }
+      };
+      const timer = clock.setTimeout(done, ms);
       this.wakeUp = done;
     });
   }
