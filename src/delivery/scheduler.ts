@@ -49,9 +49,9 @@ export interface SchedulerDeps {
 export const DEFAULT_DELAY_WARNING_AFTER = 4 * 3_600_000;
 
 /** The longest the scheduler sleeps before it looks for due recipients again. */
-const IDLE_POLL_MS = 1000;
+export const IDLE_POLL_MS = 1000;
 /** How long a batch waits for all its domains' plans before each goes out on its own. */
-const PLAN_WAIT_MS = 2000;
+export const PLAN_WAIT_MS = 2000;
 const CLAIM_BATCH = 500;
 /** After the grace period, how long connections closed at once have to hand back their outcomes. */
 export const CLOSED_SETTLE_MS = 2000;

@@ -1,14 +1,14 @@
 /**
  * The delivery scheduler on a fake clock, with a real queue and a scripted
- * transport: how it is woken, and what shutdown does with deliveries still
- * in flight.
+ * transport: how many recipients it has in flight, how it waits for routing
+ * plans, and what shutdown does with deliveries still in flight.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { CLOSED_SETTLE_MS, Scheduler, type Plan } from "../../src/delivery/scheduler.ts";
+import { CLOSED_SETTLE_MS, IDLE_POLL_MS, PLAN_WAIT_MS, Scheduler, type Plan } from "../../src/delivery/scheduler.ts";
 import { openDatabase, type Database } from "../../src/queue/database.ts";
 import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
@@ -28,7 +28,7 @@ after(async () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-async function harness() {
+async function harness(options: { maxInFlight?: number; plan?: (domain: string, destination: Plan) => Promise<Plan> } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "relay-scheduler-"));
   dirs.push(dir);
   const database = await openDatabase(`file:${join(dir, "relay.db")}`);
@@ -45,8 +45,9 @@ async function harness() {
     retry: { schedule: [HOUR], maxQueueTime: 5 * 24 * HOUR },
     hostname: "relay.test",
     log: (level, message, fields) => logged.push({ level, message, fields }),
-    plan: async () => destination,
+    plan: (domain) => options.plan?.(domain, destination) ?? Promise.resolve(destination),
     limits: { maxConnections: 10, maxMessagesPerConnection: 100, idleMs: HOUR },
+    maxInFlight: options.maxInFlight,
   });
   const body = new TextEncoder().encode("Subject: test\r\n\r\nhello\r\n");
   const enqueue = (...addresses: string[]) =>
@@ -64,6 +65,8 @@ async function harness() {
   return { clock, database, transport, scheduler, logged, enqueue, recipients, lastEvent };
 }
 
+const count = (states: Record<string, string>, state: string) => Object.values(states).filter((s) => s === state).length;
+
 describe("waking the scheduler", () => {
   it("a wake while it is busy, not asleep, is not lost: stop() right after start() returns without a poll", async () => {
     const h = await harness();
@@ -79,6 +82,63 @@ describe("waking the scheduler", () => {
     await h.enqueue("a@dest.test");
     h.scheduler.wake();
     await waitUntil(h.recipients, (s) => s["a@dest.test"] === "delivered", { what: "the message delivered", timeout: 10_000 });
+    await h.scheduler.stop(0);
+  });
+});
+
+describe("the scheduler's in-flight cap", () => {
+  it("never has more recipients leased than the cap; each settled outcome makes room for the next at once", async () => {
+    const h = await harness({ maxInFlight: 2 });
+    const slow = Promise.withResolvers<void>();
+    h.transport.gate = slow.promise;
+    for (let i = 1; i <= 5; i++) await h.enqueue(`r${i}@dest.test`);
+    await h.scheduler.start();
+    await waitUntil(() => h.transport.sending, (n) => n === 2, { what: "two sends in progress" });
+
+    // At the cap the scheduler sleeps, and a poll that finds it still at the cap claims nothing.
+    await h.clock.timerSet(IDLE_POLL_MS);
+    await h.clock.advance(IDLE_POLL_MS);
+    await h.clock.timerSet(IDLE_POLL_MS);
+    const states = await h.recipients();
+    assert.equal(count(states, "queued leased"), 2, JSON.stringify(states));
+    assert.equal(count(states, "queued"), 3);
+
+    slow.resolve();
+    await waitUntil(h.recipients, (s) => count(s, "delivered") === 5, { what: "every recipient delivered" });
+    assert.equal(h.transport.peakSending, 2);
+    await h.scheduler.stop(0);
+  });
+});
+
+describe("routing a batch", () => {
+  it("the batch waits for every domain's plan; once the wait is over, each domain goes out as soon as its own plan is known", async () => {
+    const slowPlan = Promise.withResolvers<Plan>();
+    const h = await harness({ plan: (domain, destination) => (domain === "slow.test" ? slowPlan.promise : Promise.resolve(destination)) });
+    await h.enqueue("a@fast.test");
+    await h.enqueue("b@slow.test");
+    await h.scheduler.start();
+    await h.clock.timerSet(PLAN_WAIT_MS);
+    await h.clock.advance(PLAN_WAIT_MS - 1);
+    assert.equal(h.transport.opened, 0, "fast.test waits with the batch");
+
+    await h.clock.advance(1);
+    await waitUntil(h.recipients, (s) => s["a@fast.test"] === "delivered", { what: "fast.test delivered on its own" });
+    assert.equal((await h.recipients())["b@slow.test"], "queued leased");
+
+    const { transport } = h;
+    slowPlan.resolve({ kind: "destination", key: "mx.test", transport: () => transport });
+    await waitUntil(h.recipients, (s) => s["b@slow.test"] === "delivered", { what: "slow.test delivered once planned" });
+    await h.scheduler.stop(0);
+  });
+
+  it("when every plan is in within the wait, two domains at one MX site share one transaction, and the wait's timer is cleared", async () => {
+    const h = await harness();
+    await h.enqueue("a@one.test", "b@two.test");
+    await h.scheduler.start();
+    await waitUntil(h.recipients, (s) => count(s, "delivered") === 2, { what: "both recipients delivered" });
+    assert.equal(h.transport.connections.length, 1);
+    assert.equal(h.transport.connections[0]!.sent.length, 1, "one transaction");
+    assert.ok(!h.clock.pending.includes(PLAN_WAIT_MS), `pending timers: ${h.clock.pending}`);
     await h.scheduler.stop(0);
   });
 });
