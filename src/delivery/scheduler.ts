@@ -282,7 +282,10 @@ export class Scheduler {
   }
 
   private async idleDelay(): Promise<number> {
-    const due = await this.deps.store.nextDueAt().catch(() => undefined);
+    const due = await this.deps.store.nextDueAt().catch((error) => {
+      this.deps.log("error", "finding the next due time failed; polling instead", { error: String(error) });
+      return undefined;
+    });
     if (due === undefined) return IDLE_POLL_MS;
     return Math.min(IDLE_POLL_MS, Math.max(0, due - this.deps.clock.now()));
   }

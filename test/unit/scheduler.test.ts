@@ -86,6 +86,19 @@ describe("waking the scheduler", () => {
   });
 });
 
+describe("a queue that fails", () => {
+  it("a failure to find the next due time is logged, and the scheduler polls on", async () => {
+    const h = await harness();
+    await h.scheduler.start();
+    await h.clock.timerSet(IDLE_POLL_MS);
+    await h.database.close();
+    await h.clock.advance(IDLE_POLL_MS);
+    await h.clock.timerSet(IDLE_POLL_MS);
+    const errors = h.logged.filter((e) => e.level === "error").map((e) => `${e.message}: ${e.fields?.error}`);
+    assert.ok(errors.includes("finding the next due time failed; polling instead: Error: database is closed"), errors.join("\n"));
+  });
+});
+
 describe("the scheduler's in-flight cap", () => {
   it("never has more recipients leased than the cap; each settled outcome makes room for the next at once", async () => {
     const h = await harness({ maxInFlight: 2 });
