@@ -5,23 +5,16 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ApiKeyService, apiTokenId, keyHasScope, parseScopes } from "../../src/auth/api-keys.ts";
-import type { Clock } from "../../src/core/clock.ts";
 import { UsageError } from "../../src/core/errors.ts";
 import { CredentialStore } from "../../src/queue/credentials.ts";
 import { openDatabase, type Database } from "../../src/queue/database.ts";
 import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
+import { FakeClock } from "../helpers/fake-clock.ts";
 
 const T0 = 1_700_000_000_000;
 const dirs: string[] = [];
 const opened: Database[] = [];
-
-class FakeClock implements Clock {
-  constructor(public t = T0) {}
-  now() {
-    return this.t;
-  }
-}
 
 async function fresh() {
   const dir = mkdtempSync(join(tmpdir(), "relay-keys-"));
@@ -29,7 +22,7 @@ async function fresh() {
   const database = await openDatabase(`file:${join(dir, "relay.db")}`);
   opened.push(database);
   await applyMigrations(database.client, migrationFiles(), T0);
-  const clock = new FakeClock();
+  const clock = new FakeClock(T0);
   return { keys: new ApiKeyService(new CredentialStore(database, clock)), database, clock };
 }
 
@@ -81,7 +74,7 @@ describe("ApiKeyService", () => {
   it("revokes: the token stops working, the key stays listed with its revocation time", async () => {
     const { keys, clock } = await fresh();
     const { record, token } = await keys.create({ name: "k" });
-    clock.t = T0 + 5_000;
+    clock.set(T0 + 5_000);
     assert.equal(await keys.revoke(record.id), true);
     assert.equal(await keys.verify(token), undefined);
     assert.equal(await keys.revoke(record.id), false, "already revoked");

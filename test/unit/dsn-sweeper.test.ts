@@ -4,7 +4,6 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { reply } from "../../src/core/reply.ts";
-import type { Clock } from "../../src/core/clock.ts";
 import { DsnSweeper, parseReplyText } from "../../src/delivery/dsn-sweeper.ts";
 import { OutcomeRecorder } from "../../src/delivery/outcomes.ts";
 import type { RecipientResult } from "../../src/delivery/work.ts";
@@ -14,17 +13,11 @@ import { migrationFiles } from "../../src/queue/migration-files.ts";
 import type { Claim, NewMessage } from "../../src/queue/records.ts";
 import { BodySpool } from "../../src/queue/spool.ts";
 import { QueueStore } from "../../src/queue/store.ts";
+import { FakeClock } from "../helpers/fake-clock.ts";
 
 const T0 = 1_700_000_000_000;
 const LEASE = 60_000;
 const HOUR = 3_600_000;
-
-class FakeClock implements Clock {
-  constructor(public t = T0) {}
-  now() {
-    return this.t;
-  }
-}
 
 const dirs: string[] = [];
 const opened: Database[] = [];
@@ -39,7 +32,7 @@ async function fresh(delayWarningAfter = 4 * HOUR) {
   const database = await openDatabase(`file:${join(dir, "relay.db")}`);
   opened.push(database);
   await applyMigrations(database.client, migrationFiles(), T0);
-  const clock = new FakeClock();
+  const clock = new FakeClock(T0);
   const store = new QueueStore(database, await BodySpool.open(join(dir, "spool")), clock, "node-a");
   const recorder = new OutcomeRecorder({
     store,
@@ -115,11 +108,11 @@ describe("OutcomeRecorder: which outcome owes which DSN", () => {
     };
     await attempt(); // at once: not late yet
     assert.deepEqual(await pending(), { "a@d.example": null, "b@d.example": null, "c@d.example": null });
-    clock.t += 2 * HOUR; // past the retry (1 h plus jitter) and the warning threshold
+    await clock.advance(2 * HOUR); // past the retry (1 h plus jitter) and the warning threshold
     await attempt();
     assert.deepEqual(await pending(), { "a@d.example": "delay", "b@d.example": null, "c@d.example": "delay" });
     await rows("UPDATE recipients SET dsn_pending = NULL"); // as if the sweeper had sent them
-    clock.t += 2 * HOUR;
+    await clock.advance(2 * HOUR);
     await attempt();
     assert.deepEqual(await pending(), { "a@d.example": null, "b@d.example": null, "c@d.example": null }, "never a second warning");
   });
@@ -127,7 +120,7 @@ describe("OutcomeRecorder: which outcome owes which DSN", () => {
   it("RELAY_DELAY_WARNING_AFTER=0: no delay warnings", async () => {
     const { store, recorder, rows, clock } = await fresh(0);
     await store.enqueue(msg([{ address: "a@d.example", notify: ["DELAY"] }]));
-    clock.t += 10 * HOUR;
+    await clock.advance(10 * HOUR);
     const claims = await store.claimDue(10, LEASE);
     await report(recorder, claims, [deferred("a@d.example")]);
     assert.equal((await rows("SELECT dsn_pending FROM recipients"))[0]!.dsn_pending, null);
@@ -136,11 +129,11 @@ describe("OutcomeRecorder: which outcome owes which DSN", () => {
   it("a pending delay warning overtaken by delivery is dropped as stale", async () => {
     const { store, recorder, rows, clock } = await fresh(HOUR);
     await store.enqueue(msg([{ address: "a@d.example" }]));
-    clock.t += HOUR;
+    await clock.advance(HOUR);
     let claims = await store.claimDue(10, LEASE);
     await report(recorder, claims, [deferred("a@d.example")]);
     assert.equal((await rows("SELECT dsn_pending FROM recipients"))[0]!.dsn_pending, "delay");
-    clock.t += 2 * HOUR;
+    await clock.advance(2 * HOUR);
     claims = await store.claimDue(10, LEASE);
     await report(recorder, claims, [delivered("a@d.example")]);
     assert.equal((await rows("SELECT dsn_pending FROM recipients"))[0]!.dsn_pending, null);
@@ -174,14 +167,14 @@ describe("DsnSweeper: one DSN per message, atomically", () => {
     const claims = await store.claimDue(10, LEASE);
     await report(recorder, [claims[0]!], [bounced(claims[0]!.address)]);
     assert.equal(await sweeper.sweep(), 0);
-    clock.t += LEASE + 1;
+    await clock.advance(LEASE + 1);
     assert.equal(await sweeper.sweep(), 1);
   });
 
   it("a delay warning says when the relay gives up, and returns headers only", async () => {
     const { store, recorder, sweeper, rows, clock } = await fresh(HOUR);
     await store.enqueue(msg([{ address: "a@d.example", notify: ["DELAY"] }], { dsnEnvid: "env-1" }));
-    clock.t += HOUR;
+    await clock.advance(HOUR);
     const claims = await store.claimDue(10, LEASE);
     await report(recorder, claims, [deferred("a@d.example")]);
     assert.equal(await sweeper.sweep(), 1);

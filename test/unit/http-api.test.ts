@@ -5,7 +5,6 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseRoutes } from "../../src/core/route.ts";
-import type { Clock } from "../../src/core/clock.ts";
 import { createLogger } from "../../src/core/log.ts";
 import { createHttpApp, type HttpDeps } from "../../src/http/app.ts";
 import {
@@ -25,18 +24,9 @@ import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
 import { BodySpool } from "../../src/queue/spool.ts";
 import { QueueStore } from "../../src/queue/store.ts";
+import { FakeClock } from "../helpers/fake-clock.ts";
 
 const ADMIN_TOKEN = "admin-token-for-tests";
-
-class FakeClock implements Clock {
-  constructor(public t = Date.now()) {}
-  now() {
-    return this.t;
-  }
-  advance(ms: number) {
-    this.t += ms;
-  }
-}
 
 interface Harness {
   readonly app: ReturnType<typeof createHttpApp>;
@@ -62,7 +52,7 @@ interface Harness {
 async function harness(overrides: Partial<HttpDeps> = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), "relay-http-"));
   const database: Database = await openDatabase(`file:${join(dir, "relay.db")}`);
-  const clock = new FakeClock();
+  const clock = new FakeClock(Date.now());
   await applyMigrations(database.client, migrationFiles(), clock.now());
   const store = new QueueStore(database, await BodySpool.open(join(dir, "spool")), clock, "node-test");
   const credentials = new CredentialStore(database, clock);
@@ -352,7 +342,7 @@ describe("HTTP Idempotency-Key", () => {
   it("after 24 hours the key is new again", async () => {
     const body = rawMessage();
     const first = await send("daily", body);
-    h.clock.advance(24 * 3_600_000 + 1);
+    await h.clock.advance(24 * 3_600_000 + 1);
     const later = await send("daily", body);
     assert.equal(later.status, 202);
     assert.notEqual(later.json.id, first.json.id);

@@ -6,11 +6,11 @@ import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tls from "node:tls";
-import type { Clock } from "../../src/core/clock.ts";
 import type { LogLevel, Logger } from "../../src/core/log.ts";
 import { upgradeToTlsServer } from "../../src/platform/net.ts";
 import { createCertificateSource, type CertificateSource } from "../../src/tls/certificate-source.ts";
 import { generateSelfSigned, SELF_SIGNED_VALIDITY_MS } from "../../src/tls/self-signed.ts";
+import { FakeClock } from "../helpers/fake-clock.ts";
 
 const DAY = 24 * 60 * 60 * 1000;
 const dirs: string[] = [];
@@ -25,13 +25,6 @@ function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "relay-tls-"));
   dirs.push(dir);
   return dir;
-}
-
-class FakeClock implements Clock {
-  constructor(public t = Date.now()) {}
-  now() {
-    return this.t;
-  }
 }
 
 /** A logger that keeps entries and lets a test wait for one (bounded, so a missing event fails instead of hanging). */
@@ -93,7 +86,7 @@ async function pairFiles(dir: string, name = "mail.example") {
 describe("certificate source: self-signed under the data dir", () => {
   it("generates a pair for the host name (CN and SAN, one year, key mode 0600)", async () => {
     const dataDir = tempDir();
-    const clock = new FakeClock();
+    const clock = new FakeClock(Date.now());
     const { log, entries } = recordingLog();
     const source = await createCertificateSource({ dataDir, hostname: "relay.test", clock, log });
     sources.push(source);
@@ -102,7 +95,7 @@ describe("certificate source: self-signed under the data dir", () => {
     assert.equal(x509.subject, "CN=relay.test");
     assert.equal(x509.subjectAltName, "DNS:relay.test");
     assert.equal(Date.parse(x509.validTo) - Date.parse(x509.validFrom), SELF_SIGNED_VALIDITY_MS);
-    assert.equal(Math.floor(clock.t / 1000) * 1000, Date.parse(x509.validFrom));
+    assert.equal(Math.floor(clock.now() / 1000) * 1000, Date.parse(x509.validFrom));
     assert.equal(statSync(join(dataDir, "tls", "key.pem")).mode & 0o777, 0o600);
     assert.equal(source.info().origin, "generated");
     assert.equal(source.info().fingerprint256, x509.fingerprint256);
@@ -112,23 +105,23 @@ describe("certificate source: self-signed under the data dir", () => {
 
   it("reuses the pair at the next start, regenerates it once expired or for another host name", async () => {
     const dataDir = tempDir();
-    const clock = new FakeClock();
+    const clock = new FakeClock(Date.now());
     const first = await createCertificateSource({ dataDir, hostname: "relay.test", clock });
     first.close();
     const original = readFileSync(join(dataDir, "tls", "cert.pem"), "utf8");
 
-    clock.t += 300 * DAY;
+    await clock.advance(300 * DAY);
     const again = await createCertificateSource({ dataDir, hostname: "relay.test", clock });
     again.close();
     assert.equal(again.info().fingerprint256, first.info().fingerprint256, "still valid: reused");
     assert.equal(readFileSync(join(dataDir, "tls", "cert.pem"), "utf8"), original);
 
-    clock.t += 66 * DAY; // past the one-year validity
+    await clock.advance(66 * DAY); // past the one-year validity
     const { log, entries } = recordingLog();
     const renewed = await createCertificateSource({ dataDir, hostname: "relay.test", clock, log });
     renewed.close();
     assert.notEqual(renewed.info().fingerprint256, first.info().fingerprint256, "expired: regenerated");
-    assert.ok(renewed.info().notAfter > clock.t);
+    assert.ok(renewed.info().notAfter > clock.now());
     assert.equal(fingerprint(readFileSync(join(dataDir, "tls", "cert.pem"), "utf8")), renewed.info().fingerprint256);
     assert.ok(entries.some((e) => /has expired; generating a new one/.test(e.message)));
 
@@ -149,13 +142,13 @@ describe("certificate source: self-signed under the data dir", () => {
 
   it("regenerates while running when the certificate expires", async () => {
     const dataDir = tempDir();
-    const clock = new FakeClock();
+    const clock = new FakeClock(Date.now());
     const source = await createCertificateSource({ dataDir, hostname: "relay.test", clock, pollIntervalMs: 60_000 });
     sources.push(source);
     const before = source.info().fingerprint256;
     await source.check();
     assert.equal(source.info().fingerprint256, before, "not expired: kept");
-    clock.t += SELF_SIGNED_VALIDITY_MS + 1;
+    await clock.advance(SELF_SIGNED_VALIDITY_MS + 1);
     await source.check();
     assert.notEqual(source.info().fingerprint256, before);
     assert.equal(await servedFingerprint(source), source.info().fingerprint256);

@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import type { Clock } from "../../src/core/clock.ts";
 import { reportPolicyOf } from "../../src/delivery/tls-report/policy.ts";
 import { TlsReporter } from "../../src/delivery/tls-report/reporter.ts";
 import type { TlsSession } from "../../src/delivery/tls-report/session.ts";
@@ -14,6 +13,7 @@ import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
 import { TlsReportStore } from "../../src/queue/tls-reports.ts";
 import { readReportMail } from "../helpers/tls-report-mail.ts";
+import { FakeClock } from "../helpers/fake-clock.ts";
 
 /** The report job (RFC 8460 4, 5) over a real database, with a fake clock, resolver and transports. */
 
@@ -21,13 +21,6 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const DAY1_NOON = Date.UTC(2026, 2, 14, 12);
 const DAY2 = Date.UTC(2026, 2, 15);
-
-class FakeClock implements Clock {
-  constructor(public t: number) {}
-  now() {
-    return this.t;
-  }
-}
 
 const dirs: string[] = [];
 const opened: Database[] = [];
@@ -102,9 +95,9 @@ async function world() {
  * then once more after the spread (RFC 8460 4.1: an hour at most), when they are due.
  */
 async function afterPeriod(w: { clock: FakeClock }, job: TlsReporter, end: number): Promise<void> {
-  w.clock.t = Math.max(w.clock.t, end + 1000);
+  w.clock.set(Math.max(w.clock.now(), end + 1000));
   await job.run();
-  w.clock.t += HOUR;
+  await w.clock.advance(HOUR);
   await job.run();
 }
 
@@ -169,14 +162,14 @@ describe("the TLS report job", () => {
     );
 
     await job.run();
-    w.clock.t += DAY;
+    await w.clock.advance(DAY);
     await job.run();
     await w.reporter().run(); // a restart: the same database, a new job
     assert.equal(w.mails.length, 1, "sent once");
     assert.equal(w.posts.length, 1, "posted once");
     assert.deepEqual((await w.rows("tls_reports")).map((r) => [r.policy_domain, r.state]).sort(), [["posted.test", "sent"], ["strict.test", "sent"]]);
 
-    w.clock.t = DAY2 + 31 * DAY;
+    w.clock.set(DAY2 + 31 * DAY);
     await job.run();
     assert.deepEqual(await w.rows("tls_reports"), [], "reports done with are deleted after the retention");
   });
@@ -185,7 +178,7 @@ describe("the TLS report job", () => {
     const w = await world();
     const job = w.reporter();
     w.tally.add("strict.test", enforce, [ok]);
-    w.clock.t = DAY2 + 2 * HOUR;
+    w.clock.set(DAY2 + 2 * HOUR);
     w.tally.add("strict.test", enforce, [hostMismatch, ok]);
     await afterPeriod(w, job, DAY2);
     await afterPeriod(w, job, DAY2 + DAY);
@@ -207,14 +200,14 @@ describe("the TLS report job", () => {
     await job.run();
     assert.equal(w.posts.length, 1, "not again before the backoff");
     const gaps: number[] = [];
-    let last = w.clock.t;
+    let last = w.clock.now();
     for (let minutes = 0; minutes < 48 * 60; minutes++) {
-      w.clock.t += 60_000;
+      await w.clock.advance(60_000);
       const before = w.posts.length;
       await job.run();
       if (w.posts.length > before) {
-        gaps.push(Math.round((w.clock.t - last) / 60_000));
-        last = w.clock.t;
+        gaps.push(Math.round((w.clock.now() - last) / 60_000));
+        last = w.clock.now();
       }
     }
     assert.deepEqual(gaps, [5, 10, 20, 40, 80, 160, 320, 640]);
@@ -241,9 +234,9 @@ describe("the TLS report job", () => {
     const w = await world();
     w.hangPosts();
     w.tally.add("posted.test", reportPolicyOf({ mode: "none" }), [ok]);
-    w.clock.t = DAY2 + 1000;
+    w.clock.set(DAY2 + 1000);
     await w.reporter().run(); // makes the report
-    w.clock.t += HOUR;
+    await w.clock.advance(HOUR);
     const job = w.reporter();
     job.start();
     while (w.posts.length === 0) await new Promise((r) => setTimeout(r, 5));
