@@ -14,10 +14,12 @@ import { migrationFiles } from "../../src/queue/migration-files.ts";
 import { TlsReportStore } from "../../src/queue/tls-reports.ts";
 import { readReportMail } from "../helpers/tls-report-mail.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
+import { waitUntil } from "../helpers/wait-until.ts";
 
 /** The report job (RFC 8460 4, 5) over a real database, with a fake clock, resolver and transports. */
 
 const HOUR = 3_600_000;
+const TICK_MS = 60_000;
 const DAY = 24 * HOUR;
 const DAY1_NOON = Date.UTC(2026, 2, 14, 12);
 const DAY2 = Date.UTC(2026, 2, 15);
@@ -68,7 +70,7 @@ async function world() {
       organizationName: "Relay Test",
       contactInfo: "postmaster@relay.test",
       periodMs: DAY,
-      tickMs: 60_000,
+      tickMs: TICK_MS,
       keepReportsMs: 30 * DAY,
       sendMail: async (mail) => void mails.push(mail),
       post: async (url, body, contentType, signal) => {
@@ -239,10 +241,29 @@ describe("the TLS report job", () => {
     await w.clock.advance(HOUR);
     const job = w.reporter();
     job.start();
-    while (w.posts.length === 0) await new Promise((r) => setTimeout(r, 5));
+    await w.clock.advance(0);
+    await waitUntil(() => w.posts.length, (n) => n > 0, { what: "an upload" });
     await job.stop();
     const [row] = await w.rows("tls_reports");
     assert.deepEqual([row?.state, row?.attempts], ["pending", 0]);
+  });
+
+  it("start() runs the job at once, then once every tick", async () => {
+    const w = await world();
+    const job = w.reporter();
+    const sessions = async () => (await w.rows("tls_report_counts")).map((r) => Number(r.sessions));
+    w.tally.add("strict.test", enforce, [ok]);
+    job.start();
+    await w.clock.advance(0);
+    await w.clock.timerSet(TICK_MS);
+    assert.deepEqual(await sessions(), [1], "the first run wrote the counts");
+    w.tally.add("strict.test", enforce, [ok]);
+    await w.clock.advance(TICK_MS - 1);
+    assert.deepEqual(await sessions(), [1], "not before the tick");
+    await w.clock.advance(1);
+    await w.clock.timerSet(TICK_MS);
+    assert.deepEqual(await sessions(), [2]);
+    await job.stop();
   });
 
   it("stop writes the counts not yet written", async () => {

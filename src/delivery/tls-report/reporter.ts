@@ -20,7 +20,7 @@
  * 4. once an hour, reports done with are deleted after RELAY_RETENTION.
  */
 import { gunzipSync, gzipSync } from "node:zlib";
-import type { Clock } from "../../core/clock.ts";
+import type { TimerClock } from "../../core/clock.ts";
 import { newId } from "../../core/id.ts";
 import type { Resolver } from "../../dns/resolver.ts";
 import type { Logger } from "../../core/log.ts";
@@ -36,7 +36,7 @@ export interface TlsReporterDeps {
     "addCounts" | "endedPeriods" | "counts" | "settlePeriod" | "dueDeliveries" | "markSent" | "markFailed" | "pruneReports"
   >;
   readonly tally: Pick<TlsTally, "take" | "restore">;
-  readonly clock: Clock;
+  readonly clock: TimerClock;
   readonly resolver: Pick<Resolver, "txt">;
   /** Our host name: the report's submitter, its From domain and file name (RFC 8460 5.1, 5.3). */
   readonly hostname: string;
@@ -74,7 +74,7 @@ const MAX_SPREAD_MS = 3_600_000;
 const PRUNE_EVERY_MS = 3_600_000;
 
 export class TlsReporter {
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private timer: unknown;
   private running: Promise<void> | undefined;
   private stopped = false;
   /** Aborts an upload in progress at shutdown, which does not wait for a slow endpoint. */
@@ -92,7 +92,7 @@ export class TlsReporter {
   async stop(): Promise<void> {
     this.stopped = true;
     this.shutdown.abort();
-    clearTimeout(this.timer);
+    this.deps.clock.clearTimeout(this.timer);
     await this.running;
     await this.flush();
   }
@@ -111,7 +111,7 @@ export class TlsReporter {
 
   private schedule(delayMs: number): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => {
+    this.timer = this.deps.clock.setTimeout(() => {
       this.running = this.run()
         .catch((error) => this.deps.log("error", "TLS reporting failed; trying again later", { error: String(error) }))
         .finally(() => {
