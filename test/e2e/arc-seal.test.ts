@@ -15,6 +15,7 @@ import { dkimpyMissing, FIXTURE_DNSFUNC } from "../helpers/dkimpy.ts";
 import { PYTHON, runPeer } from "../helpers/peers.ts";
 import { runRelay } from "../helpers/relay-process.ts";
 import { sendMail } from "../helpers/smtp-talk.ts";
+import { waitUntil } from "../helpers/wait-until.ts";
 import { defaultZone, startWorld, type World } from "../helpers/world.ts";
 
 const dkimpyUnavailable = dkimpyMissing(["dkim", "dns.resolver"], "python3-dkim python3-dnspython");
@@ -83,12 +84,12 @@ describe("ARC: sealed by the relay, verified by dkimpy", { skip: dkimpyUnavailab
     const rsaSelector = dkim.find((r) => r.value.includes("k=rsa"))!.name.split(".")[0];
 
     // The key cache of the signer is 5 s; the first message above may have cached "no key".
-    const deadline = Date.now() + 15_000;
-    let got = await send("sealed 0");
-    for (let i = 1; !/^ARC-Seal:/m.test(got.data) && Date.now() < deadline; i++) {
-      await new Promise((r) => setTimeout(r, 1_000));
-      got = await send(`sealed ${i}`);
-    }
+    let sent = 0;
+    const got = await waitUntil(
+      () => send(`sealed ${sent++}`),
+      (got) => /^ARC-Seal:/m.test(got.data),
+      { what: "a message with an ARC set (seen: the last message)", timeout: 30_000, every: 500 },
+    );
     const head = got.data.slice(0, got.data.indexOf("\r\n\r\n"));
     const field = (name: string) => new RegExp(`^${name}:(.*(?:\\r\\n[ \\t].*)*)`, "im").exec(head)?.[1] ?? "";
     assert.match(field("ARC-Seal"), /\bi=1;/, head);

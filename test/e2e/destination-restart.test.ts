@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { startDestination, type CloseHow, type Destination } from "../fixtures/smtp-destination.ts";
+import { waitUntil } from "../helpers/wait-until.ts";
 import { startWorld, type World } from "../helpers/world.ts";
 
 const MAX_CONNECTIONS = 10;
@@ -58,20 +59,21 @@ async function send(w: World, tag: string, messages: number, recipients: number)
 }
 
 /** Wait until every recipient of `ids` has a final event; returns the events of those messages. */
-async function settled(w: World, ids: readonly string[], recipients: number, timeoutMs = 120_000): Promise<any[]> {
+async function settled(w: World, ids: readonly string[], recipients: number): Promise<any[]> {
   const wanted = new Set(ids);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const mine = (await w.events()).filter((e) => wanted.has(e.message_id));
-    const final = mine.filter((e) => e.type === "delivered" || e.type === "bounced" || e.type === "expired");
-    if (final.length >= recipients) return mine;
-    if (Date.now() > deadline) {
-      const counts: Record<string, number> = {};
-      for (const e of mine) counts[e.type] = (counts[e.type] ?? 0) + 1;
-      throw new Error(`${final.length} of ${recipients} recipients settled; events by type: ${JSON.stringify(counts)}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  let mine: any[] = [];
+  const byType = async () => {
+    mine = (await w.events()).filter((e) => wanted.has(e.message_id));
+    const counts: Record<string, number> = {};
+    for (const e of mine) counts[e.type] = (counts[e.type] ?? 0) + 1;
+    return counts;
+  };
+  await waitUntil(byType, (counts) => (counts.delivered ?? 0) + (counts.bounced ?? 0) + (counts.expired ?? 0) >= recipients, {
+    what: `a final event for each of ${recipients} recipients (seen: events by type)`,
+    timeout: 120_000,
+    every: 100,
+  });
+  return mine;
 }
 
 /** Deliver a batch, restart the destination with the pool open, deliver another batch: none of it deferred. */

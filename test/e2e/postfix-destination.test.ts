@@ -3,6 +3,7 @@ import { after, describe, it } from "node:test";
 import { makePki, type TestPki } from "../helpers/pki.ts";
 import { postfixDestinationMissing, startPostfixDestination, type PostfixDestination } from "../helpers/postfix.ts";
 import { sendMail } from "../helpers/smtp-talk.ts";
+import { waitUntil } from "../helpers/wait-until.ts";
 import { startWorld, type World } from "../helpers/world.ts";
 
 /**
@@ -43,15 +44,13 @@ describe("Postfix (Debian) as the destination MTA", () => {
 
   /** The one delivered file that contains `marker`. */
   const delivered = async (p: PostfixDestination, marker: string): Promise<string> => {
-    for (let i = 0; i < 300; i++) {
-      const found = p.messages().filter((m) => m.includes(marker));
-      if (found.length > 0) {
-        assert.equal(found.length, 1, "delivered once");
-        return found[0]!;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.fail(`no message with ${marker} in ${p.maildir}; maillog:\n${p.log()}`);
+    const { found } = await waitUntil(
+      () => ({ found: p.messages().filter((m) => m.includes(marker)), maillog: p.log() }),
+      ({ found }) => found.length > 0,
+      { what: `a message with ${marker} in ${p.maildir}`, every: 50 },
+    );
+    assert.equal(found.length, 1, "delivered once");
+    return found[0]!;
   };
 
   it("a message submitted over SMTP arrives in Postfix's maildir with its headers intact; Postfix logs status=sent", options, async () => {

@@ -8,6 +8,7 @@ import { makePki, policyText, startPolicyServer, type PolicyServer, type TestPki
 import { startRelay, type RelayProcess } from "../helpers/relay-process.ts";
 import { sendMail } from "../helpers/smtp-talk.ts";
 import { readReportMail } from "../helpers/tls-report-mail.ts";
+import { waitUntil } from "../helpers/wait-until.ts";
 import { relayApi, type RelayApi } from "../helpers/world.ts";
 
 /**
@@ -151,14 +152,11 @@ function totals(domain: string): { ok: number; failed: number } {
 }
 
 async function waitForTotals(domain: string, expected: { ok: number; failed: number }): Promise<void> {
-  for (;;) {
-    const got = totals(domain);
-    if (got.ok >= expected.ok && got.failed >= expected.failed) {
-      assert.deepEqual(got, expected, `reports for ${domain}`);
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const got = await waitUntil(() => totals(domain), (got) => got.ok >= expected.ok && got.failed >= expected.failed, {
+    what: `reported sessions for ${domain}: ${JSON.stringify(expected)}`,
+    every: 50,
+  });
+  assert.deepEqual(got, expected, `reports for ${domain}`);
 }
 
 /** No report twice: every report-id once, and one report per domain and period. */

@@ -23,6 +23,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { canConnect, runPeer, type RunResult } from "./peers.ts";
 import { freePort } from "./relay-process.ts";
+import { waitUntil } from "./wait-until.ts";
 
 export const POSTFIX = "/usr/sbin/postfix";
 /** Postfix's sendmail (the package conflicts with every other MTA's, so /usr/sbin/sendmail is Postfix's when postfix is installed). */
@@ -347,13 +348,8 @@ async function startInstance(configure: (dir: string, smtpPort: number, configDi
     smtpPort,
     log,
     async waitForLog(pattern, timeoutMs = 30_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const match = pattern.exec(log());
-        if (match) return match;
-        if (Date.now() > deadline) throw new Error(`postfix: no log line matching ${pattern} within ${timeoutMs} ms; maillog:\n${log()}`);
-        await sleep(100);
-      }
+      const maillog = await waitUntil(log, (text) => pattern.test(text), { what: `a Postfix log line matching ${pattern}`, timeout: timeoutMs, every: 50 });
+      return pattern.exec(maillog)!;
     },
     sendmail(from, recipients, message) {
       return run(POSTFIX_SENDMAIL, ["-C", configDir, "-i", "-f", from, "--", ...recipients], message);

@@ -1,6 +1,7 @@
 import { startDnsServer, type DnsServer, type Zone } from "../fixtures/dns-server.ts";
 import { startDestination, type Destination, type DestinationOptions } from "../fixtures/smtp-destination.ts";
 import { runRelay, startRelay, type RelayProcess, type StartRelayOptions } from "./relay-process.ts";
+import { waitUntil } from "./wait-until.ts";
 
 /**
  * One test world on loopback: a DNS server whose zone sends dest.test and
@@ -129,13 +130,8 @@ export function relayApi(relay: RelayProcess): RelayApi {
     api,
     events,
     async waitForEvent(predicate, timeoutMs = 20_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (Date.now() < deadline) {
-        const found = (await events()).find(predicate);
-        if (found) return found;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      throw new Error(`no matching event within ${timeoutMs} ms; events: ${JSON.stringify(await events())}`);
+      const all = await waitUntil(events, (all) => all.some(predicate), { what: "a matching event", timeout: timeoutMs, every: 25 });
+      return all.find(predicate);
     },
   };
 }
