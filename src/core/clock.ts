@@ -11,13 +11,10 @@ export interface TimerClock extends Clock {
   /** Run `fire` once, `ms` from now; the handle is for clearTimeout. */
   setTimeout(fire: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
-  /** Resolves `ms` from now. */
-  sleep(ms: number): Promise<void>;
 }
 
 export const systemClock: TimerClock = {
   now: () => Date.now(),
   setTimeout: (fire, ms) => setTimeout(fire, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };

@@ -44,10 +44,6 @@ export class FakeClock implements TimerClock {
     this.#timers.delete(handle as number);
   }
 
-  sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => this.setTimeout(resolve, ms));
-  }
-
   /** The delays the pending timers were set with, in the order they fall due. */
   get pending(): number[] {
     return this.#due().map((t) => t.ms);

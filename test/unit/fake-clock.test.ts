@@ -20,12 +20,13 @@ describe("FakeClock", () => {
 
   it("what a timer starts settles before the next fires, and a timer it sets fires too when due on the way", async () => {
     const clock = new FakeClock(0);
+    const sleep = (ms: number) => new Promise<void>((resolve) => clock.setTimeout(resolve, ms));
     const steps: string[] = [];
     void (async () => {
-      await clock.sleep(10);
+      await sleep(10);
       await Promise.resolve();
       steps.push(`slept@${clock.now()}`);
-      await clock.sleep(5);
+      await sleep(5);
       steps.push(`again@${clock.now()}`);
     })();
     clock.setTimeout(() => steps.push(`timer@${clock.now()}`), 12);
