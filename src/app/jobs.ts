@@ -40,7 +40,7 @@ function periodicJobs(config: Config, services: ServeServices): PeriodicJob[] {
  * reporting, which writes the counts of the last deliveries' sessions.
  */
 export async function startJobs(config: Config, services: ServeServices, closers: Closers): Promise<void> {
-  const { tlsReporter, delivery, log } = services;
+  const { tlsReporter, delivery, log, clock } = services;
   if (tlsReporter) {
     tlsReporter.start();
     closers.add("TLS reporting", () => tlsReporter.stop());
@@ -48,7 +48,7 @@ export async function startJobs(config: Config, services: ServeServices, closers
   await delivery.start();
   closers.add("the delivery loop", () => delivery.stop(SHUTDOWN_GRACE_MS));
   for (const job of periodicJobs(config, services)) {
-    const running = startPeriodic(job, log);
+    const running = startPeriodic(job, log, clock);
     closers.add(`the job ${job.name}`, () => running.stop());
   }
 }

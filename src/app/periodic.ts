@@ -1,15 +1,8 @@
+import type { TimerClock } from "../core/clock.ts";
 import { errorText, type Logger } from "../core/log.ts";
 
-/** The timer a periodic job waits on; tests give a fake one. */
-export interface Timers {
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const systemTimers: Timers = {
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as Parameters<typeof clearTimeout>[0]),
-};
+/** The timer a periodic job waits on: the relay's clock; tests give a fake one. */
+export type Timers = Pick<TimerClock, "setTimeout" | "clearTimeout">;
 
 export interface PeriodicJob {
   /** What the job does, e.g. "purging finished messages": a failed run is logged as "<name> failed". */
@@ -31,7 +24,7 @@ export interface RunningJob {
  * one, so two runs of a job never overlap however long one takes. A run that
  * fails is logged, the same way for every job, and the job goes on.
  */
-export function startPeriodic(job: PeriodicJob, log: Logger, timers: Timers = systemTimers): RunningJob {
+export function startPeriodic(job: PeriodicJob, log: Logger, timers: Timers): RunningJob {
   let stopped = false;
   let timer: unknown;
   let running: Promise<void> | undefined;

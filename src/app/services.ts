@@ -4,7 +4,7 @@ import { createDkimSigner, type DkimSigner } from "../auth/dkim-signers.ts";
 import { DomainService } from "../auth/domains.ts";
 import { UserService } from "../auth/users.ts";
 import type { Config } from "../config/load.ts";
-import { systemClock, type Clock } from "../core/clock.ts";
+import { systemClock, type TimerClock } from "../core/clock.ts";
 import type { Logger } from "../core/log.ts";
 import { createDnsClient } from "../dns/client.ts";
 import { createResolver, type Resolver } from "../dns/resolver.ts";
@@ -16,7 +16,7 @@ import type { Closers } from "./closers.ts";
 
 /** The services over the node's database, the same for `relay serve` and every CLI command. */
 export interface Services {
-  readonly clock: Clock;
+  readonly clock: TimerClock;
   readonly log: Logger;
   readonly database: Database;
   /** The migrations opening the database applied (`relay migrate` reports them). */
