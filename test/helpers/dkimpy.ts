@@ -1,18 +1,15 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { PYTHON, runPeer } from "./peers.ts";
+import { NOT_INSTALLED, peerMissing, PYTHON, runPeer } from "./peers.ts";
 
 /**
  * Why dkimpy (Debian python3-dkim) cannot run here, or undefined when it can;
  * `modules` are the Python modules the test needs beside it.
  */
 export function dkimpyMissing(modules: readonly string[], packages: string): string | undefined {
-  if (!existsSync(PYTHON)) return `${PYTHON} is not installed`;
+  if (!existsSync(PYTHON)) return peerMissing(PYTHON, "python3", NOT_INSTALLED);
   const probe = spawnSync(PYTHON, ["-c", `import ${modules.join(", ")}`], { stdio: "ignore" });
-  if (probe.status === 0) return undefined;
-  const text = `${modules.join(", ")} not importable (Debian ${packages}; scripts/install-test-peers installs them)`;
-  console.log(`[peers] skipping: ${text}`);
-  return text;
+  return peerMissing(`${PYTHON} modules ${modules.join(", ")}`, packages, probe.status !== 0 && "are not importable");
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * Mutt (Debian package mutt: GnuTLS + GNU SASL build) as a batch-mode SMTP
  * submission client, for interop tests. `scripts/install-test-peers`
- * installs it; `muttMissing` is a reason to skip, or undefined.
+ * installs it; `muttMissing` is a reason to skip, or undefined (see `peerMissing`).
  *
  *   const run = await muttSend({ port, user, password, certPem, from, to, subject, body });
  *
@@ -16,17 +16,11 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { RunResult } from "./peers.ts";
+import { NOT_INSTALLED, peerMissing, type RunResult } from "./peers.ts";
 
 export const MUTT = "/usr/bin/mutt";
 
-function reason(what: string, pkg: string): string {
-  const text = `${what} is not installed (Debian package ${pkg}; scripts/install-test-peers installs it)`;
-  console.log(`[mutt] skipping: ${text}`);
-  return text;
-}
-
-export const muttMissing: string | undefined = existsSync(MUTT) ? undefined : reason(MUTT, "mutt");
+export const muttMissing: string | undefined = peerMissing(MUTT, "mutt", !existsSync(MUTT) && NOT_INSTALLED);
 
 export interface MuttSend {
   /** The relay's SMTP port on 127.0.0.1. */

@@ -3,8 +3,10 @@
  *   swaks                       (package swaks)             a client
  *   /usr/bin/python3 + smtplib  (package python3)           a client
  *   /usr/bin/python3 + aiosmtpd (package python3-aiosmtpd)  a destination server
- * `scripts/install-test-peers` installs them. Each `*Missing` constant is a
- * reason to skip (the peer is not installed here) or undefined.
+ * `scripts/install-test-peers` installs them. Each `*Missing` constant here
+ * and in the other helpers comes from `peerMissing`: a reason to skip (the
+ * peer cannot run here) or undefined; with RELAY_REQUIRE_PEERS=1 (CI) a
+ * missing peer is an error instead, so the suite cannot pass by skipping.
  *
  * Debian's own interpreter is used explicitly: a `python3` on PATH may be a
  * pyenv/venv interpreter without the Debian modules.
@@ -34,16 +36,27 @@ function pythonCan(module: string): boolean {
   return result.status === 0;
 }
 
-function reason(what: string, pkg: string): string {
-  const text = `${what} is not installed (Debian package ${pkg}; scripts/install-test-peers installs it)`;
+export const NOT_INSTALLED = "is not installed";
+
+/**
+ * Why `peer` (from the Debian package(s) `debianPackage`) cannot run here,
+ * for a test's `skip`, or undefined when nothing is wrong (`problem` falsy).
+ * Under RELAY_REQUIRE_PEERS=1 a problem throws instead: the test file that
+ * needs the peer fails, naming the peer and the package, rather than skip.
+ */
+export function peerMissing(peer: string, debianPackage: string, problem: string | false | undefined): string | undefined {
+  if (!problem) return undefined;
+  const packages = debianPackage.includes(" ") ? "packages" : "package";
+  const text = `${peer} ${problem} (Debian ${packages} ${debianPackage}; scripts/install-test-peers installs the test peers)`;
+  if (process.env.RELAY_REQUIRE_PEERS === "1") throw new Error(`RELAY_REQUIRE_PEERS=1 and a test peer cannot run: ${text}`);
   console.log(`[peers] skipping: ${text}`);
   return text;
 }
 
-export const swaksMissing: string | undefined = existsSync(SWAKS) ? undefined : reason(SWAKS, "swaks");
-export const pythonMissing: string | undefined = pythonCan("smtplib") ? undefined : reason(`${PYTHON} (smtplib)`, "python3");
+export const swaksMissing: string | undefined = peerMissing(SWAKS, "swaks", !existsSync(SWAKS) && NOT_INSTALLED);
+export const pythonMissing: string | undefined = peerMissing(`${PYTHON} (smtplib)`, "python3", !pythonCan("smtplib") && NOT_INSTALLED);
 export const aiosmtpdMissing: string | undefined =
-  pythonMissing ?? (pythonCan("aiosmtpd.controller") ? undefined : reason(`${PYTHON} module aiosmtpd`, "python3-aiosmtpd"));
+  pythonMissing ?? peerMissing(`${PYTHON} module aiosmtpd`, "python3-aiosmtpd", !pythonCan("aiosmtpd.controller") && NOT_INSTALLED);
 
 export interface RunResult {
   code: number;

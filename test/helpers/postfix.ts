@@ -16,18 +16,20 @@
  * the system instance, if there is one. `postfix start` needs root (the
  * master runs as root and drops privileges to the postfix user per daemon).
  *
- * `postfixMissing` is a reason to skip, or undefined.
+ * `postfixMissing` is a reason to skip, or undefined (see `peerMissing`).
  */
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { canConnect, runPeer, type RunResult } from "./peers.ts";
+import { canConnect, NOT_INSTALLED, peerMissing, runPeer, type RunResult } from "./peers.ts";
 import { freePort } from "./relay-process.ts";
 import { waitUntil } from "./wait-until.ts";
 
 export const POSTFIX = "/usr/sbin/postfix";
 /** Postfix's sendmail (the package conflicts with every other MTA's, so /usr/sbin/sendmail is Postfix's when postfix is installed). */
 export const POSTFIX_SENDMAIL = "/usr/sbin/sendmail";
+/** virtual(8), the delivery agent of a Postfix destination. */
+const POSTFIX_VIRTUAL = "/usr/lib/postfix/sbin/virtual";
 
 function saslPlainInstalled(): boolean {
   // Cyrus SASL's PLAIN client mechanism, from libsasl2-modules, under the multiarch libdir.
@@ -46,17 +48,13 @@ function saslPlainInstalled(): boolean {
   return false;
 }
 
-function missing(): string | undefined {
-  const hint = "scripts/install-test-peers installs it";
-  let text: string | undefined;
-  if (!existsSync(POSTFIX) || !existsSync(POSTFIX_SENDMAIL)) text = `${POSTFIX} is not installed (Debian package postfix; ${hint})`;
-  else if (!saslPlainInstalled()) text = `Cyrus SASL's PLAIN mechanism is not installed (Debian package libsasl2-modules; ${hint})`;
-  else if (process.getuid?.() !== 0) text = "a private Postfix instance needs root (`postfix start` refuses to run otherwise)";
-  if (text) console.log(`[postfix] skipping: ${text}`);
-  return text;
-}
+const NEEDS_ROOT = "needs root to start a private instance (`postfix start` refuses to run otherwise)";
+const notRoot = process.getuid?.() !== 0;
 
-export const postfixMissing: string | undefined = missing();
+export const postfixMissing: string | undefined =
+  peerMissing(POSTFIX, "postfix", !(existsSync(POSTFIX) && existsSync(POSTFIX_SENDMAIL)) && NOT_INSTALLED) ??
+  peerMissing("Cyrus SASL's PLAIN mechanism", "libsasl2-modules", !saslPlainInstalled() && NOT_INSTALLED) ??
+  peerMissing(POSTFIX, "postfix", notRoot && NEEDS_ROOT);
 
 export interface PostfixOptions {
   /** The relay's SMTP port on 127.0.0.1: relayhost = [127.0.0.1]:relayPort. */
@@ -178,17 +176,10 @@ export async function startPostfix(options: PostfixOptions): Promise<Postfix> {
 }
 
 /** Why a Postfix destination cannot run here (skip reason), or undefined. SASL modules are not needed. */
-function destinationMissing(): string | undefined {
-  const hint = "scripts/install-test-peers installs it";
-  let text: string | undefined;
-  if (!existsSync(POSTFIX)) text = `${POSTFIX} is not installed (Debian package postfix; ${hint})`;
-  else if (!existsSync("/usr/lib/postfix/sbin/virtual")) text = "Postfix's virtual(8) delivery agent is missing (/usr/lib/postfix/sbin/virtual)";
-  else if (process.getuid?.() !== 0) text = "a private Postfix instance needs root (`postfix start` refuses to run otherwise)";
-  if (text) console.log(`[postfix destination] skipping: ${text}`);
-  return text;
-}
-
-export const postfixDestinationMissing: string | undefined = destinationMissing();
+export const postfixDestinationMissing: string | undefined =
+  peerMissing(POSTFIX, "postfix", !existsSync(POSTFIX) && NOT_INSTALLED) ??
+  peerMissing(POSTFIX_VIRTUAL, "postfix", !existsSync(POSTFIX_VIRTUAL) && NOT_INSTALLED) ??
+  peerMissing(POSTFIX, "postfix", notRoot && NEEDS_ROOT);
 
 export interface PostfixDestinationOptions {
   /** Domains whose mail is accepted and delivered to the one maildir; default ["dest.test"]. */

@@ -4,15 +4,16 @@ import { execFile } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { startDnsServer, type DnsServer } from "../fixtures/dns-server.ts";
+import { NOT_INSTALLED, peerMissing } from "../helpers/peers.ts";
 
 const run = promisify(execFile);
-const hasDig = await run("dig", ["-v"]).then(() => true, () => false);
+const digMissing = peerMissing("dig", "dnsutils", await run("dig", ["-v"]).then(() => undefined, () => NOT_INSTALLED));
 
 let server: DnsServer;
 const dig = async (...args: string[]): Promise<string> =>
   (await run("dig", ["@127.0.0.1", "-p", String(server.port), "+time=2", "+tries=1", ...args])).stdout;
 
-describe("fixture DNS server seen by dig", { skip: !hasDig && "dig is not installed" }, () => {
+describe("fixture DNS server seen by dig", { skip: digMissing }, () => {
   before(async () => {
     server = await startDnsServer({
       "example.test": {
