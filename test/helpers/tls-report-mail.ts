@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { gunzipSync } from "node:zlib";
+import { PYTHON } from "./peers.ts";
 
 const PARSER = String.raw`
 import sys, json, re, base64, email
@@ -39,7 +40,7 @@ export interface ReportMail {
 
 export function readReportMail(message: Uint8Array | string): ReportMail {
   const input = typeof message === "string" ? Buffer.from(message, "latin1") : message;
-  const r = spawnSync("python3", ["-c", PARSER], { input, maxBuffer: 64 * 1024 * 1024 });
+  const r = spawnSync(PYTHON, ["-c", PARSER], { input, maxBuffer: 64 * 1024 * 1024 });
   assert.equal(r.status, 0, `python parser failed: ${r.stderr?.toString()}`);
   const parsed = JSON.parse(r.stdout.toString()) as Omit<ReportMail, "header" | "filename" | "report"> & { headers: [string, string][] };
   const gz = parsed.parts.find((p) => p.type === "application/tlsrpt+gzip");

@@ -2,6 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { buildDsn, chooseBoundary, type DsnInput, type DsnRecipient } from "../../src/delivery/dsn.ts";
+import { PYTHON } from "../helpers/peers.ts";
 
 /**
  * An independent reader: Python's `email` package parses the DSN and reports
@@ -62,7 +63,7 @@ interface Parsed {
 }
 
 function parse(dsn: Uint8Array): Parsed {
-  const r = spawnSync("python3", ["-c", PARSER], { input: dsn, maxBuffer: 64 * 1024 * 1024 });
+  const r = spawnSync(PYTHON, ["-c", PARSER], { input: dsn, maxBuffer: 64 * 1024 * 1024 });
   assert.equal(r.status, 0, `python parser failed: ${r.stderr?.toString()}`);
   return JSON.parse(r.stdout.toString()) as Parsed;
 }
