@@ -1,6 +1,6 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openDatabase, type Database } from "../../src/queue/database.ts";
@@ -269,9 +269,9 @@ describe("QueueStore.claimDue", () => {
     assert.match(detail, /SEARCH recipients USING INDEX recipients_leased/, detail);
   });
 
-  it("the claim query in store.ts is the one whose plan is checked", async () => {
+  it("the claim query in store.ts is the one whose plan is checked", () => {
     // Guard against the plan test drifting from the code: the same inner SELECT must be in store.ts.
-    const source = await Bun.file(new URL("../../src/queue/store.ts", import.meta.url)).text();
+    const source = readFileSync(new URL("../../src/queue/store.ts", import.meta.url), "utf8");
     const squash = (s: string) => s.replace(/\s+/g, " ");
     assert.ok(
       squash(source).includes(
