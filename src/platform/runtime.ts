@@ -43,7 +43,8 @@ function postInit(request: HttpsPost): RequestInit {
   const deadline = AbortSignal.timeout(request.timeoutMs);
   return {
     method: "POST",
-    body: request.body,
+    // fetch takes a view of an ArrayBuffer, never of a SharedArrayBuffer (Deno's lib types say so; Bun's do not).
+    body: new Uint8Array(request.body),
     headers: { ...request.headers },
     redirect: "manual",
     signal: request.signal ? AbortSignal.any([request.signal, deadline]) : deadline,
