@@ -3,7 +3,9 @@
 //
 // 1. builds dist/relay (`bun scripts/build.ts`): an end-to-end test runs it;
 // 2. `bun test` over test/ (unit and e2e; test/deno is left to Deno);
-// 3. `deno test --allow-all test/deno/` when that folder holds test files.
+// 3. Deno: `deno check` of src/ and the Deno tests, then `deno test` of the
+//    files deno.json's "test" section names (test/deno/ and every unit test
+//    that runs on Deno; its "exclude" lists the others, each with the reason).
 //
 // Output streams through. The last line is exactly `tests: N passed, M failed`.
 // Exit status is non-zero when a step failed, a test failed, or nothing ran.
@@ -14,11 +16,12 @@
 // Environment:
 //   RELAY_TEST_SKIP_BUILD=1       use the dist/relay already built
 //   RELAY_TEST_STEP_TIMEOUT_S=N   kill a step after N seconds (default 900)
-//   extra arguments are passed to `bun test` (e.g. `npm test -- test/unit`)
+//   extra arguments are passed to `bun test` (e.g. `npm test -- test/unit`);
+//   Deno then runs those of them that are its tests, if any
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, relative, resolve } from "node:path";
+import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -124,18 +127,13 @@ if (process.env.RELAY_TEST_SKIP_BUILD === "1") {
   else if (result.code !== 0) stepFailure(title, result.code);
 }
 
-// ---- 3. deno test -----------------------------------------------------------------
+// ---- 3. deno check, deno test -------------------------------------------------------
 
-function hasTestFiles(dir) {
-  if (!existsSync(dir)) return false;
-  return readdirSync(dir).some((name) => {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) return hasTestFiles(path);
-    return /(^|[._])test\.(ts|tsx|mts|js|mjs|jsx)$/.test(name);
-  });
-}
-
-/** Leaf test cases from Deno's JUnit report: a case named "A" with steps "A > b" is not a leaf. */
+/**
+ * Leaf test cases from Deno's JUnit report: a case named "A" with steps "A > b" is not a leaf.
+ * Names are matched over the whole report: Deno files the steps of node:test's
+ * describe/it in a suite of their own (classname ext:deno_node/testing.ts), not their file's.
+ */
 function countJunit(xml) {
   const cases = [...xml.matchAll(/<testcase\b[^>]*\bname="([^"]*)"[^>]*?(\/>|>([\s\S]*?)<\/testcase>)/g)].map((m) => ({
     name: m[1],
@@ -155,12 +153,42 @@ function countJunit(xml) {
   return counts;
 }
 
-const denoDir = join(root, "test", "deno");
-if (hasTestFiles(denoDir)) {
+/** Whether `path` is `dir` or inside it (both relative to the repository). */
+function within(path, dir) {
+  const rest = relative(resolve(root, dir), resolve(root, path));
+  return rest === "" || (!rest.startsWith("..") && !isAbsolute(rest));
+}
+
+/**
+ * What Deno runs: deno.json's test.include, or, when paths were given, those
+ * of them inside it (and the included folders inside a given folder).
+ * deno.json is JSON with whole-line `//` comments.
+ */
+function denoTestPaths() {
+  const { include, exclude } = JSON.parse(readFileSync(join(root, "deno.json"), "utf8").replace(/^\s*\/\/.*$/gm, "")).test;
+  if (extraBunArgs.length === 0) return include;
+  const given = extraBunArgs.filter((arg) => !arg.startsWith("-") && existsSync(resolve(root, arg)));
+  return [
+    ...given.filter((path) => include.some((dir) => within(path, dir)) && !exclude.some((file) => within(path, file))),
+    ...include.filter((dir) => given.some((path) => within(dir, path) && !within(path, dir))),
+  ];
+}
+
+const denoPaths = denoTestPaths();
+if (denoPaths.length === 0) {
+  console.log("\n=== deno: none of the given paths holds Deno tests (deno.json test.include), skipped");
+} else {
+  // Type-checked once here, so `deno test` need not check again: with checking on, it checks
+  // every worker module again each time a test starts a worker (seconds each).
+  const check = await run("deno check", bin("deno"), ["check", "--quiet", ...(extraBunArgs.length === 0 ? ["src/"] : []), ...denoPaths], {
+    ...(process.stdout.isTTY ? {} : { NO_COLOR: "1" }),
+  });
+  if (check.code !== 0) stepFailure("deno check", check.code);
+
   const title = "deno test";
   const scratch = mkdtempSync(join(tmpdir(), "relay-deno-junit-"));
   const junit = join(scratch, "report.xml");
-  const result = await run(title, bin("deno"), ["test", "--allow-all", `--junit-path=${junit}`, "test/deno/"], {
+  const result = await run(title, bin("deno"), ["test", "--allow-all", "--no-check", "--parallel", `--junit-path=${junit}`, ...denoPaths], {
     RELAY_TEST_BINARY: binary,
     ...(process.stdout.isTTY ? {} : { NO_COLOR: "1" }),
   });
@@ -170,8 +198,6 @@ if (hasTestFiles(denoDir)) {
   totals.failed += counts.failed;
   if (result.code !== 0 && counts.failed === 0) stepFailure(title, result.code);
   else if (result.code !== 0) stepFailed = true;
-} else {
-  console.log("\n=== deno test: no test files in test/deno, skipped");
 }
 
 // ---- summary --------------------------------------------------------------------------

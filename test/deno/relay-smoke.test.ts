@@ -1,6 +1,6 @@
 // Deno smoke: the relay's source runs under Deno (`deno run src/main.ts`),
 // answers on SMTP and HTTP, and shuts down cleanly on SIGTERM.
-// Run by `npm test` (scripts/test.mjs) and `deno task test`.
+// Run by `npm test` (scripts/test.mjs), or alone by `deno test --allow-all`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { lstatSync, mkdtempSync, rmSync } from "node:fs";
