@@ -12,6 +12,7 @@
  * CRLF; a message from elsewhere may not), a bare CR is an ordinary octet.
  */
 import { createHash, type Hash } from "node:crypto";
+import { indexIn, type HeaderField } from "../core/header-section.ts";
 
 const CR = 13;
 const LF = 10;
@@ -26,69 +27,7 @@ const SPACE = new Uint8Array([SP]);
 export type Canonicalization = "simple" | "relaxed";
 export type HashAlgorithm = "sha256" | "sha1";
 
-/** One header field: octets [start, end) of the message, its line breaks inside, the last one not included. */
-export interface HeaderField {
-  /** The name in lower case (ASCII letters lowered), WSP before the colon left out; the whole line when it has no colon. */
-  readonly name: string;
-  readonly start: number;
-  /** Where the colon is; `end` when there is none. */
-  readonly colon: number;
-  readonly end: number;
-}
-
-export interface MessageParts {
-  /** The header fields, top to bottom. */
-  readonly fields: HeaderField[];
-  /** Where the body starts: after the empty line, or the message's length when it has none. */
-  readonly bodyStart: number;
-}
-
 const isWsp = (octet: number | undefined) => octet === SP || octet === HTAB;
-
-/** The header fields and where the body starts, in one pass over the header section. */
-export function splitMessage(message: Uint8Array): MessageParts {
-  const fields: HeaderField[] = [];
-  const length = message.length;
-  let pos = 0;
-  while (pos < length) {
-    // The empty line that ends the header section.
-    if (message[pos] === LF) return { fields, bodyStart: pos + 1 };
-    if (message[pos] === CR && message[pos + 1] === LF) return { fields, bodyStart: pos + 2 };
-    const start = pos;
-    let end: number;
-    // A line that starts with WSP continues the field (RFC 5322 2.2.3).
-    do {
-      const lf = message.indexOf(LF, pos);
-      if (lf < 0) {
-        end = length;
-        pos = length;
-        break;
-      }
-      end = lf > start && message[lf - 1] === CR ? lf - 1 : lf;
-      pos = lf + 1;
-    } while (pos < length && isWsp(message[pos]));
-    const colon = indexIn(message, COLON, start, end);
-    fields.push({ name: fieldName(message, start, colon), start, colon, end });
-  }
-  return { fields, bodyStart: length };
-}
-
-/** The first offset in [from, end) that holds `octet`, or `end`. */
-function indexIn(message: Uint8Array, octet: number, from: number, end: number): number {
-  for (let i = from; i < end; i++) if (message[i] === octet) return i;
-  return end;
-}
-
-/** Octets [start, colon) without WSP and line breaks, ASCII letters lowered. */
-function fieldName(message: Uint8Array, start: number, colon: number): string {
-  let name = "";
-  for (let i = start; i < colon; i++) {
-    const octet = message[i]!;
-    if (octet === SP || octet === HTAB || octet === CR || octet === LF) continue;
-    name += String.fromCharCode(octet >= 65 && octet <= 90 ? octet + 32 : octet);
-  }
-  return name;
-}
 
 /** A growing byte buffer: canonical forms are written here, then hashed or signed once. */
 export class ByteSink {

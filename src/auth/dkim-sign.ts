@@ -9,10 +9,10 @@
  */
 import { createHash, sign, type KeyObject } from "node:crypto";
 import { domainToASCII } from "node:url";
-import { bodyHash, ByteSink, relaxedHeader, splitMessage, type HeaderField, type MessageParts } from "./dkim-canon.ts";
+import { bodyHash, ByteSink, relaxedHeader } from "./dkim-canon.ts";
+import { prependFields, splitMessage, type HeaderField, type MessageParts } from "../core/header-section.ts";
 import { parseTagList, type DkimAlgorithm } from "./dkim-keys.ts";
 import { signedField, unsignedField } from "./signature-field.ts";
-import { headerSectionEnd } from "../ingress/headers.ts";
 
 /** Signed when present, each instance (RFC 6376 5.4.1). */
 export const SIGNED_HEADERS = [
@@ -73,17 +73,17 @@ export function signedFields(
 }
 
 /**
- * The DKIM-Signature fields for `message`, one per key, each ending in CRLF,
- * to be put on top of it.
+ * The DKIM-Signature fields for `message`, one per key, to be put on top
+ * of it.
  */
-export function dkimSignatures(message: Uint8Array, keys: readonly SigningKey[], now: number, parts: MessageParts = splitMessage(message)): string {
-  if (keys.length === 0) return "";
+export function dkimSignatures(message: Uint8Array, keys: readonly SigningKey[], now: number, parts: MessageParts = splitMessage(message)): string[] {
+  if (keys.length === 0) return [];
   const signed = signedFields(parts.fields);
   const headers = new ByteSink(1024);
   for (const field of signed.fields) relaxedHeader(message, field, headers);
   const bh = bodyHash(message, parts.bodyStart, "relaxed", "sha256");
   const t = String(Math.floor(now / 1000));
-  let out = "";
+  const out: string[] = [];
   for (const key of keys) {
     const { head, canonical } = unsignedField("DKIM-Signature", [
       ["v", "1"],
@@ -101,7 +101,7 @@ export function dkimSignatures(message: Uint8Array, keys: readonly SigningKey[],
       key.algorithm === "ed25519"
         ? sign(null, createHash("sha256").update(data).digest(), key.privateKey)
         : (key.rsaSha256?.(data) ?? sign("sha256", data, key.privateKey));
-    out += `${signedField(head, Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength).toString("base64"))}\r\n`;
+    out.push(signedField(head, Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength).toString("base64")));
   }
   return out;
 }
@@ -111,68 +111,10 @@ export function signMessage(message: Uint8Array, keys: readonly SigningKey[], no
   const parts = splitMessage(message);
   const existing = existingSignatures(message, parts);
   const wanted = existing.size === 0 ? keys : keys.filter((k) => !existing.has(`${k.domain} ${k.selector.toLowerCase()}`));
-  const fields = dkimSignatures(message, wanted, now, parts);
-  if (fields === "") return message;
-  const out = new Uint8Array(fields.length + message.length);
-  // The fields are ASCII: one octet a character.
-  out.set(Buffer.from(fields, "latin1"), 0);
-  out.set(message, fields.length);
-  return out;
+  return prependFields(message, dkimSignatures(message, wanted, now, parts));
 }
 
 const utf8 = new TextDecoder("utf-8");
-
-/**
- * The header section's fields, unfolded, as UTF-8 text (SMTPUTF8 headers are
- * UTF-8, RFC 6532); with `named` (lower-case letters, digits and "-"), only
- * the fields of that name, read the same way. A line ends at LF or CRLF; a
- * line that starts with a blank continues the field before it.
- */
-export function headerFields(message: Uint8Array, named?: string): { name: string; value: string }[] {
-  const text = utf8.decode(message.subarray(0, headerSectionEnd(message)));
-  const fields: { name: string; value: string }[] = [];
-  /** Whether a continuation line belongs to a field kept; undefined before the first field. */
-  let kept: boolean | undefined;
-  // By offsets into the text: only the values kept are ever cut out of it.
-  for (let start = 0; start <= text.length; ) {
-    const lf = text.indexOf("\n", start);
-    const end = lf < 0 ? text.length : text.charCodeAt(lf - 1) === 13 ? lf - 1 : lf;
-    const first = text.charCodeAt(start);
-    if ((first === 32 || first === 9) && kept !== undefined) {
-      if (kept) fields[fields.length - 1]!.value += text.slice(start, end);
-    } else {
-      const colon = colonIn(text, start, end);
-      if (colon > start) {
-        kept = named === undefined || namesField(text, start, colon, named);
-        if (kept) fields.push({ name: named ?? text.slice(start, colon).trim().toLowerCase(), value: text.slice(colon + 1, end) });
-      }
-    }
-    start = lf < 0 ? text.length + 1 : lf + 1;
-  }
-  return fields;
-}
-
-/** The offset of the first ":" in text[start, end), or -1 (a scan bounded by the line, not to the next ":" anywhere). */
-function colonIn(text: string, start: number, end: number): number {
-  for (let i = start; i < end; i++) if (text.charCodeAt(i) === 58) return i;
-  return -1;
-}
-
-/**
- * Whether text[start, colon), trimmed and in lower case, is `name` (lower-case
- * letters, digits and "-"). A name of printable ASCII has nothing to trim and
- * lowers with `| 0x20`, so the string need not be built: lowering is most of
- * the cost of reading a header.
- */
-function namesField(text: string, start: number, colon: number, name: string): boolean {
-  for (let i = start; i < colon; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x21 || code > 0x7e) return text.slice(start, colon).trim().toLowerCase() === name;
-  }
-  if (colon - start !== name.length) return false;
-  for (let i = start; i < colon; i++) if ((text.charCodeAt(i) | 0x20) !== name.charCodeAt(i - start)) return false;
-  return true;
-}
 
 /** "d s" (lower case) of every DKIM-Signature the message already carries. */
 export function existingSignatures(message: Uint8Array, parts: MessageParts = splitMessage(message)): Set<string> {

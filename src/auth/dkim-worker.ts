@@ -4,6 +4,7 @@
  * with OpenSSL's RSA where it can be loaded (about twice as fast as Bun's).
  */
 import { createPrivateKey, type KeyObject } from "node:crypto";
+import { isSole } from "../core/headroom.ts";
 import { loadOpenSsl } from "../platform/openssl.ts";
 import type { SignRequest, SignResponse } from "./dkim-protocol.ts";
 import { signMessage } from "./dkim-sign.ts";
@@ -36,7 +37,7 @@ function answer(request: SignRequest, fast: OpenSslKeys): void {
   try {
     const signing = fast.withSigners(request.keys.map((k) => ({ domain: k.domain, selector: k.selector, algorithm: k.algorithm, privateKey: keyObject(k.pem) })));
     const message = signMessage(request.message, signing, request.now);
-    const owned = message.byteOffset === 0 && message.byteLength === message.buffer.byteLength && message.buffer instanceof ArrayBuffer;
+    const owned = isSole(message) || (message.byteOffset === 0 && message.byteLength === message.buffer.byteLength && message.buffer instanceof ArrayBuffer);
     self.postMessage({ id: request.id, ok: true, message }, owned ? [message.buffer as ArrayBuffer] : []);
   } catch (error) {
     self.postMessage({ id: request.id, ok: false, error: error instanceof Error ? error.message : String(error) });

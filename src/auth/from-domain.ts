@@ -3,7 +3,8 @@
  * and the domain the sender policy and the return path are decided on.
  */
 import addressparser from "nodemailer/lib/addressparser/index.js";
-import { asciiDomain, headerFields } from "./dkim-sign.ts";
+import { headerValues } from "../core/header-section.ts";
+import { asciiDomain } from "./dkim-sign.ts";
 
 /** A local part of atext and dots, an ASCII domain: one "@", and nothing addressparser reads specially. */
 const ADDR_SPEC = String.raw`[A-Za-z0-9!#$%&'*+/=?^_\`{|}~.-]+@[A-Za-z0-9.-]+`;
@@ -46,8 +47,8 @@ function addresses(value: string): string[] {
 export function fromDomain(message: Uint8Array): string | undefined {
   let found: string | undefined;
   let several = false;
-  for (const field of headerFields(message, "from")) {
-    for (const address of addresses(field.value)) {
+  for (const value of headerValues(message, "from")) {
+    for (const address of addresses(value)) {
       const at = address.lastIndexOf("@");
       if (at < 0) return undefined;
       const domain = asciiDomain(address.slice(at + 1));

@@ -2,6 +2,7 @@
  * The third part of a DSN: the returned original message (RFC 3462/6522),
  * whole as message/rfc822 or only its header section as text/rfc822-headers.
  */
+import { headerSection } from "../core/header-section.ts";
 import { MAX_LINE, base64Lines } from "./dsn-format.ts";
 
 export interface ReturnedPart {
@@ -42,17 +43,6 @@ export function toCrlf(input: Uint8Array): Uint8Array {
     out[n++] = LF;
   }
   return out.subarray(0, n);
-}
-
-/** The header section of a CRLF message: up to and including the CRLF before the empty line. */
-export function headerSection(message: Uint8Array): Uint8Array {
-  if (message[0] === CR && message[1] === LF) return message.subarray(0, 0);
-  for (let i = 0; i + 3 < message.length; i++) {
-    if (message[i] === CR && message[i + 1] === LF && message[i + 2] === CR && message[i + 3] === LF) {
-      return message.subarray(0, i + 2);
-    }
-  }
-  return message;
 }
 
 interface Shape {

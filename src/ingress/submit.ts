@@ -5,7 +5,7 @@ import { domainOf } from "../core/address.ts";
 import { returnPathDomainFor } from "./return-path.ts";
 import type { NewMessage } from "../queue/records.ts";
 import type { QueueStore } from "../queue/store.ts";
-import { hasHeader, prependHeaders } from "./headers.ts";
+import { hasHeader, prependFields } from "../core/header-section.ts";
 import { SenderRefused, type SenderPolicy, type Submitter } from "./sender-policy.ts";
 import { tlsTagOf } from "./tls-tag.ts";
 
@@ -72,7 +72,7 @@ export class Ingress {
       this.deps.bounceDomain === undefined || s.submitter === "outside"
         ? undefined
         : returnPathDomainFor({ fromDomain: from(), mailFrom: s.mailFrom, bounceDomain: this.deps.bounceDomain });
-    const traced = prependHeaders(s.body, this.addedHeaders(s));
+    const traced = prependFields(s.body, this.addedHeaders(s));
     const body = this.deps.sign ? await this.deps.sign(traced, s) : traced;
     const message: NewMessage = {
       mailFrom: s.mailFrom,

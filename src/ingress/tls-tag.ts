@@ -1,5 +1,5 @@
 import type { TlsTag } from "../core/tls-tag.ts";
-import { headerSectionEnd } from "./headers.ts";
+import { headerValues } from "../core/header-section.ts";
 
 /**
  * The RFC 8689 4.1 tag of a message at receipt: REQUIRETLS wins, and then
@@ -14,13 +14,7 @@ export function tlsTagOf(requireTls: boolean, message: Uint8Array): TlsTag | und
   return fields.length === 1 && /^No$/i.test(fields[0]!) ? "optional" : undefined;
 }
 
-const latin1 = new TextDecoder("latin1");
-
-/** The unfolded values of every TLS-Required field in the header section (RFC 5322 2.2.3). */
+/** The unfolded values of every TLS-Required field, without the blanks around them. */
 function tlsRequiredFields(message: Uint8Array): string[] {
-  const head = latin1.decode(message.subarray(0, headerSectionEnd(message)));
-  // Unfolding takes out only a CRLF before a blank, so it cannot join the name up from two lines.
-  if (!/TLS-Required/i.test(head)) return [];
-  const unfolded = head.replace(/\r\n(?=[ \t])/g, "");
-  return [...unfolded.matchAll(/^TLS-Required[ \t]*:(.*)$/gim)].map((m) => m[1]!.trim());
+  return headerValues(message, "tls-required").map((value) => value.trim());
 }

@@ -3,7 +3,8 @@ import { createPrivateKey } from "node:crypto";
 import { describe, it } from "node:test";
 import { dkimVerify } from "mailauth/lib/dkim/verify.js";
 import { generateDkimKey, parseTagList, type DkimAlgorithm } from "../../src/auth/dkim-keys.ts";
-import { existingSignatures, headerFields, signMessage, type SigningKey } from "../../src/auth/dkim-sign.ts";
+import { existingSignatures, signMessage, type SigningKey } from "../../src/auth/dkim-sign.ts";
+import { headerValues } from "../../src/core/header-section.ts";
 
 const NOW = Date.UTC(2026, 4, 18, 12);
 
@@ -32,9 +33,7 @@ async function verify(message: Uint8Array | string) {
 }
 
 function signatureTags(message: Uint8Array): Map<string, string>[] {
-  return headerFields(message)
-    .filter((f) => f.name === "dkim-signature")
-    .map((f) => parseTagList(f.value));
+  return headerValues(message, "dkim-signature").map((value) => parseTagList(value));
 }
 
 const text = (s: string) => new TextEncoder().encode(s);

@@ -10,7 +10,7 @@ import type { NewMessage, Outcome } from "../../src/queue/records.ts";
 import { BodySpool } from "../../src/queue/spool.ts";
 import { QueueStore } from "../../src/queue/store.ts";
 import { withHeadroom } from "../../src/core/headroom.ts";
-import { prependHeaders } from "../../src/ingress/headers.ts";
+import { prependFields } from "../../src/core/header-section.ts";
 import { events } from "../../src/queue/schema.ts";
 import { eq } from "drizzle-orm";
 import { FakeClock } from "../helpers/fake-clock.ts";
@@ -136,7 +136,7 @@ describe("QueueStore.enqueue", () => {
     const tail = new TextEncoder().encode(`Subject: big\r\n\r\n${"x".repeat(8000)}\r\n`);
     const room = withHeadroom(tail.length);
     room.set(tail);
-    const message = prependHeaders(room, ["Received: from test"]);
+    const message = prependFields(room, ["Received: from test"]);
     const id = await store.enqueue(msg(["a@d.example"], { body: message }));
     assert.equal(message.byteLength, 0, "moved, not copied");
     const stored = new TextDecoder().decode((await store.loadMessage(id))!.body);

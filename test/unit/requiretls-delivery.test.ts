@@ -15,7 +15,7 @@ import { SmtpChannel } from "../../src/delivery/smtp-channel.ts";
 import { TlsFallbackMemory } from "../../src/delivery/tls-memory.ts";
 import { tlsRuleFor } from "../../src/delivery/tls-rule.ts";
 import { DestinationUnreachable, type Payload, type RecipientResult, type Work } from "../../src/delivery/work.ts";
-import { headerSectionEnd } from "../../src/ingress/headers.ts";
+import { headerSectionEnd } from "../../src/core/header-section.ts";
 import { tlsTagOf } from "../../src/ingress/tls-tag.ts";
 import { messageInserts } from "../../src/queue/message-rows.ts";
 import type { Envelope, SmtpClientSession } from "../../src/smtp/client/index.ts";
@@ -51,7 +51,10 @@ describe("the tag a message gets at receipt (RFC 8689 4.1)", () => {
   it("reads the field as the unfolded header section's lines, whatever the line ends and spacing", () => {
     const byUnfolding = (message: Uint8Array) => {
       const head = text(message.subarray(0, headerSectionEnd(message)));
-      const fields = [...head.replace(/\r\n(?=[ \t])/g, "").matchAll(/^TLS-Required[ \t]*:(.*)$/gim)].map((m) => m[1]!.trim());
+      // A line break before a blank only folds; the name is what comes before the colon, blanks left out.
+      const lines = head.replace(/\r?\n(?=[ \t])/g, "").split(/\r?\n/);
+      const named = (line: string) => line.slice(0, line.indexOf(":")).replace(/[ \t]/g, "").toLowerCase() === "tls-required";
+      const fields = lines.filter((line) => line.includes(":") && named(line)).map((line) => line.slice(line.indexOf(":") + 1).trim());
       return fields.length === 1 && /^No$/i.test(fields[0]!) ? "optional" : undefined;
     };
     for (const head of ["Subject: x\nTLS-Required: No", "Subject: x\rtls-required:No", "Subject: x\r\n TLS-Required: No", "TLS-Required: No\nTLS-Required: No"]) {

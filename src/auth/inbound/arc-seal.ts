@@ -8,7 +8,8 @@
 import { Buffer } from "node:buffer";
 import { createPrivateKey, sign, type KeyObject } from "node:crypto";
 import type { Clock } from "../../core/clock.ts";
-import { bodyHash, ByteSink, relaxedHeader, splitMessage, type HeaderField, type MessageParts } from "../dkim-canon.ts";
+import { bodyHash, ByteSink, relaxedHeader } from "../dkim-canon.ts";
+import { splitMessage, type HeaderField, type MessageParts } from "../../core/header-section.ts";
 import { signedFields } from "../dkim-sign.ts";
 import { signedField, unsignedField } from "../signature-field.ts";
 import { fieldTags } from "./signature-verify.ts";

@@ -5,7 +5,8 @@
  * canonicalized "relaxed" by ../dkim-canon.ts (RFC 8617 4.1.3).
  */
 import { verify } from "node:crypto";
-import { ByteSink, relaxedHeader, signatureHeader, type HeaderField, type MessageParts } from "../dkim-canon.ts";
+import { ByteSink, relaxedHeader, signatureHeader } from "../dkim-canon.ts";
+import { type HeaderField, type MessageParts } from "../../core/header-section.ts";
 import { lookUpPublicKey } from "./public-key.ts";
 import type { ArcOutcome } from "./results.ts";
 import { BodyHashes, fieldTags, verifySignature, type VerifyDeps } from "./signature-verify.ts";

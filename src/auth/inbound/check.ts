@@ -8,7 +8,7 @@ import { dmarc as dmarcRecordCheck } from "mailauth/lib/dmarc/index.js";
 import { spf as checkSpf } from "mailauth/lib/spf/index.js";
 import addressparser from "nodemailer/lib/addressparser/index.js";
 import type { Clock } from "../../core/clock.ts";
-import { splitMessage, type MessageParts } from "../dkim-canon.ts";
+import { splitMessage, type MessageParts } from "../../core/header-section.ts";
 import { verifyArc } from "./arc-verify.ts";
 import { verifyDkim } from "./dkim-verify.ts";
 import { mailauthResolver, type InboundResolver, type MailauthResolver } from "./mailauth-resolver.ts";

@@ -2,7 +2,7 @@
  * Every DKIM-Signature of a message verified (RFC 6376 6.1), top to
  * bottom, as results in RFC 8601 2.7.1 terms.
  */
-import type { MessageParts } from "../dkim-canon.ts";
+import { type MessageParts } from "../../core/header-section.ts";
 import type { DkimOutcome } from "./results.ts";
 import { BodyHashes, fieldTags, verifySignature, type VerifyDeps } from "./signature-verify.ts";
 

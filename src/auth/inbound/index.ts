@@ -4,15 +4,16 @@
  * sealing key is available — add an ARC set for the next hop (RFC 8617).
  */
 import type { Clock } from "../../core/clock.ts";
+import { prependFields } from "../../core/header-section.ts";
 import { arcSeal, type ArcSealKey } from "./arc-seal.ts";
 import { checkInbound, type InboundMessage } from "./check.ts";
-import { prependFields, removeForgedAuthResults } from "./headers.ts";
+import { removeForgedAuthResults } from "./headers.ts";
 import type { InboundResolver } from "./mailauth-resolver.ts";
 import { resultsRecord, type InboundResults } from "./results.ts";
 
 export { arcSeal, type ArcSealInput, type ArcSealKey } from "./arc-seal.ts";
 export { checkInbound, type InboundDeps, type InboundMessage } from "./check.ts";
-export { authservId, prependFields, removeForgedAuthResults } from "./headers.ts";
+export { authservId, removeForgedAuthResults } from "./headers.ts";
 export { mailauthResolver, type InboundResolver, type MailauthResolver } from "./mailauth-resolver.ts";
 export * from "./results.ts";
 

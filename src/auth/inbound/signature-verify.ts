@@ -6,7 +6,8 @@
  * header fields included.
  */
 import { createHash, verify } from "node:crypto";
-import { bodyHash, ByteSink, canonicalHeader, signatureHeader, type Canonicalization, type HashAlgorithm, type HeaderField, type MessageParts } from "../dkim-canon.ts";
+import { bodyHash, ByteSink, canonicalHeader, signatureHeader, type Canonicalization, type HashAlgorithm } from "../dkim-canon.ts";
+import { type HeaderField, type MessageParts } from "../../core/header-section.ts";
 import { parseTagList } from "../dkim-keys.ts";
 import type { MailauthResolver } from "./mailauth-resolver.ts";
 import { lookUpPublicKey } from "./public-key.ts";

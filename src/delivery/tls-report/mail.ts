@@ -5,6 +5,7 @@
  */
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
 import { toCrlf } from "../../core/crlf.ts";
+import { splitMessage } from "../../core/header-section.ts";
 import { reportFilename, rfc3339 } from "./report.ts";
 
 export interface ReportMailInput {
@@ -54,16 +55,22 @@ export async function reportMail(input: ReportMailInput): Promise<Uint8Array> {
   // MailComposer makes text plus attachment a multipart/mixed; the report type is RFC 6522's.
   root.setHeader("Content-Type", 'multipart/report; report-type="tlsrpt"');
   const built: Buffer = await root.build();
-  return toCrlf(new Uint8Array(Buffer.from(spellTlsFields(built.toString("latin1")), "latin1")));
+  const message = toCrlf(new Uint8Array(built.buffer, built.byteOffset, built.byteLength));
+  spellTlsFields(message);
+  return message;
 }
 
 /**
  * MailComposer capitalizes field names word by word ("Tls-Report-Domain");
  * RFC 8460 5.3 and RFC 8689 3 spell them with "TLS". Names are
  * case-insensitive (RFC 5322 1.2.2), but reports are searched by them.
+ * Rewritten in place: the name keeps its length.
  */
-function spellTlsFields(message: string): string {
-  const end = message.indexOf("\r\n\r\n");
-  const head = message.slice(0, end).replace(/^Tls-(Report-Domain|Report-Submitter|Required):/gm, "TLS-$1:");
-  return head + message.slice(end);
+function spellTlsFields(message: Uint8Array): void {
+  for (const field of splitMessage(message).fields) {
+    if (TLS_FIELDS.has(field.name)) message.set(TLS, field.start);
+  }
 }
+
+const TLS_FIELDS = new Set(["tls-report-domain", "tls-report-submitter", "tls-required"]);
+const TLS = new TextEncoder().encode("TLS");
