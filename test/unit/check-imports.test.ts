@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { areaOf, checkImports } from "../../scripts/check-imports.ts";
 
 /** A src/ tree made of `files` (path relative to src/ -> text), checked, then removed. */
@@ -74,5 +75,10 @@ describe("scripts/check-imports", () => {
       "smtp/server/listener.ts:2: names Deno: only platform/ knows the runtime",
       "stray/thing.ts:1: is in no area of the import rules (scripts/check-imports.ts)",
     ]);
+  });
+
+  it("the project's src/ follows the rules", () => {
+    const src = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "src");
+    assert.deepEqual(checkImports(src).map((v) => `${v.file}:${v.line}: ${v.message}`), []);
   });
 });
