@@ -6,6 +6,7 @@ import type { OpenApiDocument } from "./openapi.ts";
  * relay may run with no Internet access).
  */
 
+// deno-lint-ignore no-explicit-any -- the OpenAPI document is walked as plain JSON
 type Json = any;
 
 const METHODS = ["get", "post", "put", "patch", "delete", "head", "options", "trace"] as const;

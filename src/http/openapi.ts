@@ -14,6 +14,7 @@ const DESCRIPTION =
  * The OpenAPI 3.1 document of `app`, generated from the routes' descriptions
  * and their valibot schemas; built once, on first use.
  */
+// deno-lint-ignore no-explicit-any -- any app: the document is read from its routes, whatever their environment
 export function openApiDocument(app: Hono<any>, version: string): () => Promise<OpenApiDocument> {
   let built: Promise<OpenApiDocument> | undefined;
   return () => {

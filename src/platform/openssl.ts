@@ -52,6 +52,7 @@ export async function loadOpenSsl(): Promise<OpenSsl | undefined> {
   }
 }
 
+// deno-lint-ignore no-explicit-any -- FFI symbols take and return what their C signatures say
 type Symbols = { [K in keyof typeof SYMBOLS]: (...args: any[]) => any };
 type Pointer = import("bun:ffi").Pointer | null;
 

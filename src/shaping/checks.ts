@@ -30,7 +30,7 @@ function planProblems(plan: WarmupPlan, path: readonly string[]): RuleProblem[] 
 export function ruleProblems(rules: ShapingRules): RuleProblem[] {
   const problems: RuleProblem[] = [];
   const known = [...rules.providers.keys()];
-  const unknownProvider = (name: string) => `names no provider; the providers are ${known.join(", ") || "(none)"}`;
+  const unknownProvider = `names no provider; the providers are ${known.join(", ") || "(none)"}`;
   const owner = new Map<string, string>();
   for (const [name, provider] of rules.providers) {
     for (const suffix of provider.mxSuffixes) {
@@ -43,13 +43,13 @@ export function ruleProblems(rules: ShapingRules): RuleProblem[] {
   }
   for (const rule of rules.automation) {
     if (rule.provider !== undefined && !rules.providers.has(rule.provider)) {
-      problems.push({ path: ["automation", rule.name, "provider"], message: unknownProvider(rule.provider) });
+      problems.push({ path: ["automation", rule.name, "provider"], message: unknownProvider });
     }
   }
   if (rules.warmup) {
     problems.push(...planProblems(rules.warmup.default, ["warmup", "default"]));
     for (const [name, plan] of rules.warmup.providers) {
-      if (!rules.providers.has(name)) problems.push({ path: ["warmup", "providers", name], message: unknownProvider(name) });
+      if (!rules.providers.has(name)) problems.push({ path: ["warmup", "providers", name], message: unknownProvider });
       problems.push(...planProblems(plan, ["warmup", "providers", name]));
     }
   }

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- JSON answers are checked by assertions, not by types
 /**
  * ARC sealing by the real relay (RFC 8617), checked by an independent
  * verifier: mail from outside the relay networks to RELAY_BOUNCE_DOMAIN is

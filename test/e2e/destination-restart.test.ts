@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- JSON answers are checked by assertions, not by types
 /**
  * A destination restarts while the relay holds idle pooled connections to it.
  * Each pooled connection leaves the pool as soon as its peer ends it (FIN,

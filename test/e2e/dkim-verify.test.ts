@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- JSON answers are checked by assertions, not by types
 /**
  * DKIM signatures made by the real relay, checked by an independent verifier:
  * dkimpy (Debian python3-dkim, with PyNaCl for Ed25519), looking the keys up

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- JSON answers are checked by assertions, not by types
 /**
  * A recheck that finds a sending domain's record changed or gone raises a
  * `domain_changed` event in the durable log (GET /v1/events).

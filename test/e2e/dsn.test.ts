@@ -77,7 +77,7 @@ describe("DSN (RFC 3461/3464): NOTIFY, one report per message, delay warnings, s
     );
     await world.waitForEvent((e) => e.type === "bounced" && e.message_id === id && e.recipient === "permfail@dest.test");
     await world.waitForEvent((e) => e.type === "bounced" && e.message_id === id && e.recipient === "nouser@other.test");
-    await world.destination.waitFor((m) => dsnsAbout(world.destination, "alice@sender.test", "two failures").length > 0);
+    await world.destination.waitFor(() => dsnsAbout(world.destination, "alice@sender.test", "two failures").length > 0);
     const dsns = dsnsAbout(world.destination, "alice@sender.test", "two failures");
     assert.equal(dsns.length, 1);
     const dsn = dsns[0]!;

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- JSON answers are checked by assertions, not by types
 /**
  * RELAY_SENDER_POLICY and return-path alignment, end to end against the real
  * relay: API keys and SMTP AUTH users (nodemailer as the client, over

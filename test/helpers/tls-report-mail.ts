@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- JSON answers are checked by assertions, not by types
 /**
  * Reads a TLS report mail (RFC 8460 5.3) with an independent parser,
  * Python's `email` package, and unpacks the report it carries:

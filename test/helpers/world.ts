@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- JSON answers are checked by assertions, not by types
 import { startDnsServer, type DnsServer, type Zone } from "../fixtures/dns-server.ts";
 import { startDestination, type Destination, type DestinationOptions } from "../fixtures/smtp-destination.ts";
 import { runRelay, startRelay, type RelayProcess, type StartRelayOptions } from "./relay-process.ts";

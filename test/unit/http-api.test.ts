@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- JSON answers are checked by assertions, not by types
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 // ---- harness: a real HTTP app over a temporary libSQL database ----

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- JSON answers are checked by assertions, not by types
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as v from "valibot";

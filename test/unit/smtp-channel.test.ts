@@ -76,7 +76,10 @@ describe("SmtpChannel: recipients a lost connection left untried", () => {
 
   it("no answer to MAIL (a timeout, not a lost connection): every recipient tried", async () => {
     let silent = false;
-    const channel = await channelTo((line) => ((silent ||= line.startsWith("MAIL")) ? "" : plainServer(line)), { mail: 50 });
+    const channel = await channelTo((line) => {
+      silent ||= line.startsWith("MAIL");
+      return silent ? "" : plainServer(line);
+    }, { mail: 50 });
     const results = await channel.send(payload);
     assert.ok(results.every((r) => r.category === "no-answer-from-host" && r.untried !== true), JSON.stringify(summary(results)));
   });

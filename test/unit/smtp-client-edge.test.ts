@@ -50,7 +50,10 @@ describe("SmtpClientSession with misbehaving peers", () => {
 
   test("no reply to RCPT: timeout at stage rcpt, with the MAIL reply kept", async () => {
     let silent = false;
-    const peer = await scripted((line) => ((silent ||= line.startsWith("RCPT")) ? "" : plainServer(line)));
+    const peer = await scripted((line) => {
+      silent ||= line.startsWith("RCPT");
+      return silent ? "" : plainServer(line);
+    });
     const session = await open(peer.port, { timeouts: { rcpt: 50 } });
     const error = await rejection(session.send({ mailFrom: "a@x.test", recipients: ["b@y.test"] }, bytes("hi\r\n")));
     assert.equal(error.kind, "timeout");

@@ -12,6 +12,7 @@ import type { Resolver } from "../../dns/resolver.ts";
 
 export type InboundResolver = Pick<Resolver, "txt" | "a" | "aaaa" | "mx" | "ptr">;
 
+// deno-lint-ignore no-explicit-any -- mailauth's resolver contract: answers of every record type
 export type MailauthResolver = (name: string, rrtype: string) => Promise<any[]>;
 
 /** node's dns error codes (node:dns "Error codes") for our DnsError values. */
