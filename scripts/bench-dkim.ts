@@ -11,12 +11,16 @@
  */
 import { createPrivateKey } from "node:crypto";
 import { parseArgs } from "node:util";
-import { generateDkimKey, type DkimAlgorithm } from "../src/auth/dkim-keys.ts";
+import { type DkimAlgorithm, generateDkimKey } from "../src/auth/dkim-keys.ts";
 import type { SigningKey } from "../src/auth/dkim-sign.ts";
 import { createDkimSigner } from "../src/auth/dkim-signers.ts";
 
 const { values } = parseArgs({
-  options: { messages: { type: "string", default: "2000" }, size: { type: "string", default: "5000" }, json: { type: "boolean", default: false } },
+  options: {
+    messages: { type: "string", default: "2000" },
+    size: { type: "string", default: "5000" },
+    json: { type: "boolean", default: false },
+  },
 });
 const count = Number(values.messages);
 const size = Number(values.size);
@@ -34,7 +38,12 @@ const message = new TextEncoder().encode(
 );
 
 function key(algorithm: DkimAlgorithm): SigningKey {
-  return { domain: "sender.test", selector: algorithm, algorithm, privateKey: createPrivateKey(generateDkimKey(algorithm).privateKeyPem) };
+  return {
+    domain: "sender.test",
+    selector: algorithm,
+    algorithm,
+    privateKey: createPrivateKey(generateDkimKey(algorithm).privateKeyPem),
+  };
 }
 
 const signer = await createDkimSigner(1);
@@ -55,7 +64,9 @@ const rows: { name: string; perSecond: number; msEach: number }[] = [];
 for (const [name, keys] of [["RSA-2048", [rsa]], ["Ed25519", [ed]], ["RSA-2048 + Ed25519", [rsa, ed]]] as const) {
   const { perSecond, msEach } = await measure([...keys]);
   rows.push({ name, perSecond, msEach });
-  if (!values.json) console.log(`${name.padEnd(20)} ${perSecond.toFixed(0).padStart(8)} messages/s  ${msEach.toFixed(3)} ms each`);
+  if (!values.json) {
+    console.log(`${name.padEnd(20)} ${perSecond.toFixed(0).padStart(8)} messages/s  ${msEach.toFixed(3)} ms each`);
+  }
 }
 signer.close();
 if (values.json) console.log(JSON.stringify({ messages: count, bytes: message.length, runtime, rows }));

@@ -27,7 +27,9 @@ import { createClient } from "@libsql/client";
 import { statSync } from "node:fs";
 
 function usage(): never {
-  console.error("usage: bun scripts/bench-prefill.ts PATH/relay.db N [--per-message 10] [--domains 10000] [--no-events] [--explain]");
+  console.error(
+    "usage: bun scripts/bench-prefill.ts PATH/relay.db N [--per-message 10] [--domains 10000] [--no-events] [--explain]",
+  );
   process.exit(2);
 }
 
@@ -57,7 +59,14 @@ const client = createClient({ url: `file:${path}` });
 const t0 = performance.now();
 try {
   // This connection only: the relay itself runs with synchronous=FULL.
-  for (const p of ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA cache_size = -262144", "PRAGMA temp_store = MEMORY"]) {
+  for (
+    const p of [
+      "PRAGMA journal_mode = WAL",
+      "PRAGMA synchronous = NORMAL",
+      "PRAGMA cache_size = -262144",
+      "PRAGMA temp_store = MEMORY",
+    ]
+  ) {
     await client.execute(p);
   }
   const exists = await client.execute("SELECT count(*) AS c FROM recipients");
@@ -77,20 +86,22 @@ try {
       {
         sql: `WITH RECURSIVE r(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM r WHERE i + 1 < ?)
               INSERT INTO recipients (message_id, address, domain, state, attempts, next_attempt_at, updated_at)
-              SELECT ${id(`i / ${perMessage}`)}, 'u' || i || '@d' || (i % ${domains}) || '.example', 'd' || (i % ${domains}) || '.example',
+              SELECT ${
+          id(`i / ${perMessage}`)
+        }, 'u' || i || '@d' || (i % ${domains}) || '.example', 'd' || (i % ${domains}) || '.example',
                      'queued', 0, ? + (i * 7919) % ${DAY}, ?
               FROM r`,
         args: [n, dueFrom, now],
       },
       ...(events
         ? [
-            {
-              sql: `INSERT INTO events (at, type, message_id, recipient, data)
+          {
+            sql: `INSERT INTO events (at, type, message_id, recipient, data)
                     SELECT ?, 'received', message_id, address, '{"mail_from":"sender@bench.test","source":"smtp","size":64}'
                     FROM recipients ORDER BY id`,
-              args: [now],
-            },
-          ]
+            args: [now],
+          },
+        ]
         : []),
     ];
     await client.batch(statements, "write");
@@ -133,7 +144,11 @@ async function explainQueries(): Promise<{ name: string; plan: string[]; ms: num
             WHERE lease_owner = ? AND state IN ('queued', 'deferred')`,
       args: [at, "bench"],
     },
-    { name: "nextDueAt", sql: "SELECT MIN(next_attempt_at) AS due FROM recipients WHERE state IN ('queued', 'deferred')", args: [] },
+    {
+      name: "nextDueAt",
+      sql: "SELECT MIN(next_attempt_at) AS due FROM recipients WHERE state IN ('queued', 'deferred')",
+      args: [],
+    },
     {
       name: "claimDue",
       sql: `UPDATE recipients SET lease_owner = ?, next_attempt_at = ?

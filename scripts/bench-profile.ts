@@ -49,7 +49,15 @@ interface Profile {
   endTime: number;
 }
 
-type Bucket = "start-up" | "postMessage (to the DB worker)" | "Bun node:net / streams" | "drizzle-orm" | "libSQL client" | "other dependencies" | "relay (src/)" | "unattributed native";
+type Bucket =
+  | "start-up"
+  | "postMessage (to the DB worker)"
+  | "Bun node:net / streams"
+  | "drizzle-orm"
+  | "libSQL client"
+  | "other dependencies"
+  | "relay (src/)"
+  | "unattributed native";
 
 function where(url: string): Bucket | undefined {
   if (!url) return undefined;
@@ -77,7 +85,9 @@ function summarise(file: string, top: number) {
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const windowFile = file.replace(/\.cpuprofile$/, ".window.json");
-  const window = existsSync(windowFile) ? (JSON.parse(readFileSync(windowFile, "utf8")) as { fromMs: number; toMs: number }) : undefined;
+  const window = existsSync(windowFile)
+    ? (JSON.parse(readFileSync(windowFile, "utf8")) as { fromMs: number; toMs: number })
+    : undefined;
   if (window) {
     // startTime and the deltas are microseconds since the epoch.
     let t = p.startTime;
@@ -106,13 +116,18 @@ function summarise(file: string, top: number) {
     for (let c: number | undefined = id; c !== undefined; c = parent.get(c)) {
       const f = byId.get(c)!.callFrame;
       // Module loading, and the self-signed certificate made at start (RSA key generation).
-      if (f.functionName === "require" || f.functionName === "(module)" || f.functionName === "bound require" || f.url.includes("node_modules/selfsigned/")) {
+      if (
+        f.functionName === "require" || f.functionName === "(module)" || f.functionName === "bound require" ||
+        f.url.includes("node_modules/selfsigned/")
+      ) {
         bucket = "start-up";
         break;
       }
     }
     if (!bucket && leaf.functionName === "postMessage" && !leaf.url) bucket = "postMessage (to the DB worker)";
-    for (let c: number | undefined = id; !bucket && c !== undefined; c = parent.get(c)) bucket = where(byId.get(c)!.callFrame.url);
+    for (let c: number | undefined = id; !bucket && c !== undefined; c = parent.get(c)) {
+      bucket = where(byId.get(c)!.callFrame.url);
+    }
     bucket ??= "unattributed native";
     bucketOf.set(id, bucket);
     return bucket;
@@ -125,7 +140,9 @@ function summarise(file: string, top: number) {
       v = "(no relay frame)";
       for (let c: number | undefined = id; c !== undefined; c = parent.get(c)) {
         const f = byId.get(c)!.callFrame;
-        if (f.url.includes("/src/") && !f.url.includes("node_modules/") && !f.url.endsWith("src/queue/worker-client.ts")) {
+        if (
+          f.url.includes("/src/") && !f.url.includes("node_modules/") && !f.url.endsWith("src/queue/worker-client.ts")
+        ) {
           v = short(f);
           break;
         }
@@ -210,14 +227,18 @@ const results = files.map((f) => summarise(f, top));
 if (json) console.log(JSON.stringify(results, null, 2));
 else {
   for (const r of results) {
-    const span = r.window ? `the measured load only, ${r.wallS} s` : `the whole run, ${r.wallS} s; ${r.startupSamples} samples at start-up left out below`;
+    const span = r.window
+      ? `the measured load only, ${r.wallS} s`
+      : `the whole run, ${r.wallS} s; ${r.startupSamples} samples at start-up left out below`;
     console.log(`## ${r.file}: ${r.samples} samples, ~${r.busyMs} ms busy on the main thread (${span})`);
     console.log("");
     console.log("| share | bucket | mostly via (nearest relay frame) |\n| ---: | --- | --- |");
     for (const b of r.buckets) console.log(`| ${b.pct}% | ${b.bucket} | ${b.via.map((v) => `\`${v}\``).join(", ")} |`);
     console.log("");
     console.log("| self | function | bucket |\n| ---: | --- | --- |");
-    for (const t of r.top) console.log(`| ${t.pct}% | \`${t.fn}\`${t.calledFrom ? ` ← \`${t.calledFrom}\`` : ""} | ${t.bucket} |`);
+    for (const t of r.top) {
+      console.log(`| ${t.pct}% | \`${t.fn}\`${t.calledFrom ? ` ← \`${t.calledFrom}\`` : ""} | ${t.bucket} |`);
+    }
     console.log("");
   }
 }

@@ -30,8 +30,19 @@
  * Every load is bounded by a message count and a time cap (timeout(1)), and
  * every server started here is stopped at the end, also on failure.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -112,12 +123,21 @@ function parseArgs(argv: string[]): Options {
     else throw new Error(`unknown option ${a}\n${HELP}`);
   }
   for (const s of o.systems) if (!["relay", "postfix", "haraka"].includes(s)) throw new Error(`unknown system ${s}`);
-  if (!["head", "worktree", "dist"].includes(o.relaySource) && spawnSync("git", ["-C", ROOT, "rev-parse", "--verify", "--quiet", `${o.relaySource}^{commit}`]).status !== 0) {
+  if (
+    !["head", "worktree", "dist"].includes(o.relaySource) &&
+    spawnSync("git", ["-C", ROOT, "rev-parse", "--verify", "--quiet", `${o.relaySource}^{commit}`]).status !== 0
+  ) {
     throw new Error(`--relay: head, worktree, dist or a commit, not ${o.relaySource}`);
   }
   for (const p of o.phases) if (!PHASES.includes(p)) throw new Error(`unknown phase ${p}`);
-  for (const n of o.deep) if (!Number.isInteger(n) || n < 0 || n > 10_000_000) throw new Error(`--deep: counts from 0 to 10,000,000, not ${n}`);
-  if (o.rounds !== undefined && !(Number.isInteger(o.rounds) && o.rounds >= 1 && o.rounds <= 20)) throw new Error("--rounds: a whole number from 1 to 20");
+  for (const n of o.deep) {
+    if (!Number.isInteger(n) || n < 0 || n > 10_000_000) {
+      throw new Error(`--deep: counts from 0 to 10,000,000, not ${n}`);
+    }
+  }
+  if (o.rounds !== undefined && !(Number.isInteger(o.rounds) && o.rounds >= 1 && o.rounds <= 20)) {
+    throw new Error("--rounds: a whole number from 1 to 20");
+  }
   if (o.cpuProf && o.relaySource === "dist") throw new Error("--cpu-prof needs --relay head or worktree");
   return o;
 }
@@ -131,8 +151,42 @@ const opts = parseArgs(process.argv.slice(2));
  * judged on a window of one second and a slow one does not run for minutes.
  */
 const PLAN = opts.quick
-  ? { acceptCount: { min: 1000, max: 20_000 }, acceptSeconds: 2, acceptRounds: 1, acceptWarmup: { all: 300, relayJit: 700 }, acceptCapS: 12, e2eCount: { 5: 1000, 50: 500 }, e2eCapS: 25, warmup: 100, idle: 1000, deepCount: 2000, deepRounds: 1, dkimSignCount: 300, dkimRounds: 1, signingWarmup: 500, signingCount: 2000, signingRounds: 1 }
-  : { acceptCount: { min: 5000, max: 100_000 }, acceptSeconds: 6, acceptRounds: 3, acceptWarmup: { all: 2000, relayJit: 8000 }, acceptCapS: 30, e2eCount: { 5: 5000, 50: 2500 }, e2eCapS: 60, warmup: 200, idle: 1000, deepCount: 10000, deepRounds: 2, dkimSignCount: 2000, dkimRounds: 2, signingWarmup: 3000, signingCount: 5000, signingRounds: 3 };
+  ? {
+    acceptCount: { min: 1000, max: 20_000 },
+    acceptSeconds: 2,
+    acceptRounds: 1,
+    acceptWarmup: { all: 300, relayJit: 700 },
+    acceptCapS: 12,
+    e2eCount: { 5: 1000, 50: 500 },
+    e2eCapS: 25,
+    warmup: 100,
+    idle: 1000,
+    deepCount: 2000,
+    deepRounds: 1,
+    dkimSignCount: 300,
+    dkimRounds: 1,
+    signingWarmup: 500,
+    signingCount: 2000,
+    signingRounds: 1,
+  }
+  : {
+    acceptCount: { min: 5000, max: 100_000 },
+    acceptSeconds: 6,
+    acceptRounds: 3,
+    acceptWarmup: { all: 2000, relayJit: 8000 },
+    acceptCapS: 30,
+    e2eCount: { 5: 5000, 50: 2500 },
+    e2eCapS: 60,
+    warmup: 200,
+    idle: 1000,
+    deepCount: 10000,
+    deepRounds: 2,
+    dkimSignCount: 2000,
+    dkimRounds: 2,
+    signingWarmup: 3000,
+    signingCount: 5000,
+    signingRounds: 3,
+  };
 
 // ---------------------------------------------------------------- helpers
 
@@ -190,7 +244,11 @@ function portFree(port: number): Promise<boolean> {
 }
 
 const children = new Set<ChildProcess>();
-function start(cmd: string, args: string[], o: { env?: Record<string, string>; cwd?: string; out?: string }): ChildProcess {
+function start(
+  cmd: string,
+  args: string[],
+  o: { env?: Record<string, string>; cwd?: string; out?: string },
+): ChildProcess {
   const child = spawn(cmd, args, {
     cwd: o.cwd ?? ROOT,
     env: { ...process.env, ...o.env },
@@ -270,7 +328,17 @@ class Sink {
   constructor(private readonly dump?: string, private readonly cpu?: string) {}
   async open(): Promise<void> {
     this.out = "";
-    this.child = start(...pinned(this.cpu, "smtp-sink", ["-u", "nobody", "-c", ...(this.dump ? ["-D", this.dump] : []), `${HOST}:${PORT.sink}`, "1024"]), {});
+    this.child = start(
+      ...pinned(this.cpu, "smtp-sink", [
+        "-u",
+        "nobody",
+        "-c",
+        ...(this.dump ? ["-D", this.dump] : []),
+        `${HOST}:${PORT.sink}`,
+        "1024",
+      ]),
+      {},
+    );
     this.child.stdout!.on("data", (d: Buffer) => {
       this.out += d.toString("latin1");
       if (this.out.length > 4096) this.out = this.out.slice(-512);
@@ -369,7 +437,9 @@ function threadDelta(before: Record<string, number>, after: Record<string, numbe
 
 /** Under --cpu-prof: the measured window of a relay run, beside its profile, so scripts/bench-profile.ts can leave out start-up, warm-up and shutdown. */
 function markProfileWindow(tag: string, fromMs: number, toMs: number): void {
-  if (opts.cpuProf) writeFileSync(join(opts.cpuProf, `relay-${tag}.window.json`), `${JSON.stringify({ fromMs, toMs })}\n`);
+  if (opts.cpuProf) {
+    writeFileSync(join(opts.cpuProf, `relay-${tag}.window.json`), `${JSON.stringify({ fromMs, toMs })}\n`);
+  }
 }
 
 /** The relay; with `cpu`, every relay process runs on that CPU only (taskset). */
@@ -391,7 +461,9 @@ function relaySut(cpu?: string): RelaySut {
     cwd = join(BENCH, "relay-head");
     rmSync(cwd, { recursive: true, force: true });
     mkdirSync(cwd, { recursive: true });
-    const tar = spawnSync("bash", ["-c", `git -C "${ROOT}" archive "${commit}" | tar -x -C "${cwd}"`], { encoding: "utf8" });
+    const tar = spawnSync("bash", ["-c", `git -C "${ROOT}" archive "${commit}" | tar -x -C "${cwd}"`], {
+      encoding: "utf8",
+    });
     if (tar.status !== 0) throw new Error(`git archive ${commit} failed: ${tar.stderr}`);
     symlinkSync(join(ROOT, "node_modules"), join(cwd, "node_modules"));
     cmd = [BUN, "src/main.ts"];
@@ -413,12 +485,20 @@ function relaySut(cpu?: string): RelaySut {
   });
   const serve = (data: string, target: number, tag: string) => {
     const [bin, ...pre] = cmd;
-    const prof = opts.cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProf}`, `--cpu-prof-name=relay-${tag}.cpuprofile`] : [];
+    const prof = opts.cpuProf
+      ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProf}`, `--cpu-prof-name=relay-${tag}.cpuprofile`]
+      : [];
     if (opts.cpuProf) mkdirSync(opts.cpuProf, { recursive: true });
     const t0 = now();
-    const c = start(...pinned(cpu, bin!, [...prof, ...pre, "serve"]), { cwd, out: join(RUN, `relay-${tag}.log`), env: env(data, target) });
+    const c = start(...pinned(cpu, bin!, [...prof, ...pre, "serve"]), {
+      cwd,
+      out: join(RUN, `relay-${tag}.log`),
+      env: env(data, target),
+    });
     c.on("exit", (code, signal) => {
-      if (child === c) log(`relay (${tag}) exited on its own: code ${code}, signal ${signal}; see ${join(RUN, `relay-${tag}.log`)}`);
+      if (child === c) {
+        log(`relay (${tag}) exited on its own: code ${code}, signal ${signal}; see ${join(RUN, `relay-${tag}.log`)}`);
+      }
     });
     child = c;
     return t0;
@@ -506,7 +586,8 @@ function postfixSut(): Sut {
     port: PORT.postfix,
     durability:
       "cleanup(8) writes the queue file and fsync()s it before smtpd answers 250 (Postfix defaults; no directory fsync)",
-    concurrencyNote: "one smtpd process per session (default_process_limit raised 100 -> 300 so 200 sessions all get one); defaults otherwise",
+    concurrencyNote:
+      "one smtpd process per session (default_process_limit raised 100 -> 300 so 200 sessions all get one); defaults otherwise",
     async start(target, tag) {
       queue = join(RUN, `postfix-${tag}`);
       rmSync(queue, { recursive: true, force: true });
@@ -556,7 +637,7 @@ function postfixSut(): Sut {
       if (pid && alive(pid)) spawnSync("postfix", ["-c", etc, "abort"]);
       // smtpd/cleanup children exit on their own once the master is gone; make sure of it.
       spawnSync("pkill", ["-KILL", "-f", `-c ${etc}`]);
-      if (queue) for (const dir of [queue, `${queue}-data`]) rmSync(dir, { recursive: true, force: true });
+      if (queue) { for (const dir of [queue, `${queue}-data`]) rmSync(dir, { recursive: true, force: true }); }
     },
     pid: master,
   };
@@ -637,13 +718,36 @@ const load1 = () => Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
  * rate at 50 KB, measured), more the faster that system is. `cpu`: run
  * smtp-source on that CPU only.
  */
-async function load(port: number, sessions: number, count: number, bytes: number, capS: number, cpu?: string): Promise<LoadResult> {
+async function load(
+  port: number,
+  sessions: number,
+  count: number,
+  bytes: number,
+  capS: number,
+  cpu?: string,
+): Promise<LoadResult> {
   const args = [
-    "-s", "INT", "-k", `${capS + 5}s`, `${capS}s`,
+    "-s",
+    "INT",
+    "-k",
+    `${capS + 5}s`,
+    `${capS}s`,
     ...(cpu === undefined ? [] : ["taskset", "-c", cpu]),
-    "smtp-source", "-c", "-d",
-    "-s", String(sessions), "-m", String(count), "-l", String(bytes),
-    "-M", "client.bench.test", "-f", "sender@bench.test", "-t", "rcpt@example.net",
+    "smtp-source",
+    "-c",
+    "-d",
+    "-s",
+    String(sessions),
+    "-m",
+    String(count),
+    "-l",
+    String(bytes),
+    "-M",
+    "client.bench.test",
+    "-f",
+    "sender@bench.test",
+    "-t",
+    "rcpt@example.net",
     `${HOST}:${port}`,
   ];
   const counter = join(RUN, "smtp-source.count");
@@ -715,7 +819,16 @@ async function warmUp(sut: Sut, sink: Sink, kb: number, count = PLAN.warmup, cpu
 }
 
 /** One measured end-to-end load: `n` messages over `sessions`, timed until the sink has counted them all (or the cap). */
-async function measureE2e(sut: Sut, sink: Sink, base: number, kb: number, sessions: number, n: number, tag: string, cpu?: string): Promise<E2eRow> {
+async function measureE2e(
+  sut: Sut,
+  sink: Sink,
+  base: number,
+  kb: number,
+  sessions: number,
+  n: number,
+  tag: string,
+  cpu?: string,
+): Promise<E2eRow> {
   const relay = sut.name === "relay" ? (sut as RelaySut) : undefined;
   const load1Before = load1();
   const cpu0 = relay?.cpuSeconds();
@@ -732,8 +845,17 @@ async function measureE2e(sut: Sut, sink: Sink, base: number, kb: number, sessio
   if (relay) markProfileWindow(tag, from, Date.now());
   const delivered = sink.count() - base;
   const row: E2eRow = {
-    system: sut.name, kb, sessions, messages: r.sent, delivered, acceptSeconds, seconds,
-    rate: delivered / seconds, capped: delivered < r.sent || r.capped, load1: load1(), load1Before,
+    system: sut.name,
+    kb,
+    sessions,
+    messages: r.sent,
+    delivered,
+    acceptSeconds,
+    seconds,
+    rate: delivered / seconds,
+    capped: delivered < r.sent || r.capped,
+    load1: load1(),
+    load1Before,
   };
   if (cpu0 !== undefined && cpu1 !== undefined && delivered > 0) row.cpuMsPerMsg = ((cpu1 - cpu0) * 1000) / delivered;
   if (threads) row.threads = threads;
@@ -777,7 +899,9 @@ async function acceptOnce(sut: Sut, park: ParkingLot, kb: number, sessions: numb
     // a few GB have been written in a row, and 8,000 more messages of 50 KB are 400 MB.
     if (sut.name === "relay") await load(sut.port, sessions, PLAN.acceptWarmup.relayJit, 5 * KB, 30);
     const warm = await load(sut.port, sessions, PLAN.acceptWarmup.all, kb * KB, 30);
-    const count = Math.round(Math.min(PLAN.acceptCount.max, Math.max(PLAN.acceptCount.min, warm.rate * PLAN.acceptSeconds)));
+    const count = Math.round(
+      Math.min(PLAN.acceptCount.max, Math.max(PLAN.acceptCount.min, warm.rate * PLAN.acceptSeconds)),
+    );
     // The disk starts each load clean: what the previous system (or the warm-up) left dirty
     // would otherwise be written back during this one, and slow its fsyncs.
     run("sync", []);
@@ -790,7 +914,13 @@ async function acceptOnce(sut: Sut, park: ParkingLot, kb: number, sessions: numb
       row.cpuMsPerMsg = ((relay.cpuSeconds() - cpu0!) * 1000) / Math.max(1, r.sent);
       row.threads = threadDelta(threads0!, relay.threads());
     }
-    log(`accept ${sut.name.padEnd(7)} ${kb} KB x ${sessions} round ${round}: ${r.rate.toFixed(0)} msg/s (${r.sent} in ${r.seconds.toFixed(1)} s${r.capped ? ", time cap" : ""})${row.cpuMsPerMsg === undefined ? "" : `, ${row.cpuMsPerMsg.toFixed(3)} ms CPU/msg`}${r.error ? ` ERROR ${r.error}` : ""}`);
+    log(
+      `accept ${sut.name.padEnd(7)} ${kb} KB x ${sessions} round ${round}: ${r.rate.toFixed(0)} msg/s (${r.sent} in ${
+        r.seconds.toFixed(1)
+      } s${r.capped ? ", time cap" : ""})${
+        row.cpuMsPerMsg === undefined ? "" : `, ${row.cpuMsPerMsg.toFixed(3)} ms CPU/msg`
+      }${r.error ? ` ERROR ${r.error}` : ""}`,
+    );
     return row;
   } finally {
     if (opts.cpuProf) park.drop();
@@ -812,11 +942,30 @@ async function endToEnd(suts: Sut[]): Promise<E2eRow[]> {
         const base = await warmUp(sut, sink, kb);
         const row = await measureE2e(sut, sink, base, kb, sessions, PLAN.e2eCount[kb], tag);
         rows.push(row);
-        log(`e2e    ${sut.name.padEnd(7)} ${kb} KB x ${sessions}: ${row.rate.toFixed(0)} msg/s delivered (${row.delivered}/${row.messages} in ${row.seconds.toFixed(1)} s; accepted in ${row.acceptSeconds.toFixed(1)} s)${row.cpuMsPerMsg === undefined ? "" : `, ${row.cpuMsPerMsg.toFixed(3)} ms CPU/msg`}${row.capped ? " [time cap]" : ""}${row.error ? ` ERROR ${row.error}` : ""}`);
+        log(
+          `e2e    ${sut.name.padEnd(7)} ${kb} KB x ${sessions}: ${
+            row.rate.toFixed(0)
+          } msg/s delivered (${row.delivered}/${row.messages} in ${row.seconds.toFixed(1)} s; accepted in ${
+            row.acceptSeconds.toFixed(1)
+          } s)${row.cpuMsPerMsg === undefined ? "" : `, ${row.cpuMsPerMsg.toFixed(3)} ms CPU/msg`}${
+            row.capped ? " [time cap]" : ""
+          }${row.error ? ` ERROR ${row.error}` : ""}`,
+        );
       } catch (error) {
         // One case failing (a server that died) is a row with the error, not the end of the run.
         const message = error instanceof Error ? error.message : String(error);
-        rows.push({ system: sut.name, kb, sessions, messages: 0, delivered: 0, acceptSeconds: 0, seconds: 0, rate: 0, capped: false, error: message });
+        rows.push({
+          system: sut.name,
+          kb,
+          sessions,
+          messages: 0,
+          delivered: 0,
+          acceptSeconds: 0,
+          seconds: 0,
+          rate: 0,
+          capped: false,
+          error: message,
+        });
         log(`e2e    ${sut.name.padEnd(7)} ${kb} KB x ${sessions}: ERROR ${message}`);
       } finally {
         await sut.stop();
@@ -849,9 +998,21 @@ async function deepQueue(relay: RelaySut): Promise<DeepRow[]> {
         const e2e = await measureE2e(relay, sink, base, kb, sessions, PLAN.deepCount, tag);
         const row: DeepRow = { ...e2e, queued, prefill, startupS, round };
         rows.push(row);
-        log(`deep   relay ${queued.toLocaleString("en")} queued (pre-fill ${prefill.seconds.toFixed(1)} s, start-up ${startupS.toFixed(2)} s): ${row.rate.toFixed(0)} msg/s delivered (${row.delivered}/${row.messages} in ${row.seconds.toFixed(1)} s), ${fmt(row.cpuMsPerMsg, 3)} ms CPU/msg, load ${fmt(row.load1Before, 2)}${row.capped ? " [time cap]" : ""}${row.error ? ` ERROR ${row.error}` : ""}`);
+        log(
+          `deep   relay ${queued.toLocaleString("en")} queued (pre-fill ${prefill.seconds.toFixed(1)} s, start-up ${
+            startupS.toFixed(2)
+          } s): ${row.rate.toFixed(0)} msg/s delivered (${row.delivered}/${row.messages} in ${
+            row.seconds.toFixed(1)
+          } s), ${fmt(row.cpuMsPerMsg, 3)} ms CPU/msg, load ${fmt(row.load1Before, 2)}${
+            row.capped ? " [time cap]" : ""
+          }${row.error ? ` ERROR ${row.error}` : ""}`,
+        );
       } catch (error) {
-        log(`deep   relay ${queued.toLocaleString("en")} queued: ERROR ${error instanceof Error ? error.message : String(error)}`);
+        log(
+          `deep   relay ${queued.toLocaleString("en")} queued: ERROR ${
+            error instanceof Error ? error.message : String(error)
+          }`,
+        );
       } finally {
         await relay.stop();
         await sink.close();
@@ -906,12 +1067,32 @@ function signaturesInDump(file: string): number {
  * dumps what it receives, so the signed runs are seen to carry two signatures.
  */
 async function dkimCost(relay: RelaySut): Promise<DkimResult> {
-  const out = run(BUN, [join(ROOT, "scripts/bench-dkim.ts"), "--messages", String(PLAN.dkimSignCount), "--size", String(5 * KB), "--json"]);
+  const out = run(BUN, [
+    join(ROOT, "scripts/bench-dkim.ts"),
+    "--messages",
+    String(PLAN.dkimSignCount),
+    "--size",
+    String(5 * KB),
+    "--json",
+  ]);
   const signing = JSON.parse(out.trim().split("\n").pop()!) as DkimResult["signing"];
-  for (const r of signing.rows) log(`dkim   sign ${r.name.padEnd(20)} ${r.perSecond.toFixed(0)} messages/s on one core (${r.msEach.toFixed(3)} ms each)`);
-  const rows = await unsignedAndSigned(relay, { phase: "dkim", rounds: PLAN.dkimRounds, warmup: PLAN.warmup, count: PLAN.e2eCount[5] });
+  for (const r of signing.rows) {
+    log(
+      `dkim   sign ${r.name.padEnd(20)} ${r.perSecond.toFixed(0)} messages/s on one core (${
+        r.msEach.toFixed(3)
+      } ms each)`,
+    );
+  }
+  const rows = await unsignedAndSigned(relay, {
+    phase: "dkim",
+    rounds: PLAN.dkimRounds,
+    warmup: PLAN.warmup,
+    count: PLAN.e2eCount[5],
+  });
   const mean = (variant: DkimRow["variant"]) => {
-    const v = rows.filter((r) => r.variant === variant).map((r) => r.cpuMsPerMsg).filter((x): x is number => x !== undefined);
+    const v = rows.filter((r) => r.variant === variant).map((r) => r.cpuMsPerMsg).filter((x): x is number =>
+      x !== undefined
+    );
     return v.length ? v.reduce((a, b) => a + b, 0) / v.length : undefined;
   };
   const unsignedCpuMs = mean("unsigned");
@@ -947,13 +1128,22 @@ async function unsignedAndSigned(
       const sink = new Sink(dump, o.loadCpu);
       await sink.open();
       try {
-        if (variant === "signed") await relay.startWith(PORT.sink, tag, [["domains", "add", "bench.test", "--algorithm", "both"]]);
-        else await relay.start(PORT.sink, tag);
+        if (variant === "signed") {
+          await relay.startWith(PORT.sink, tag, [["domains", "add", "bench.test", "--algorithm", "both"]]);
+        } else await relay.start(PORT.sink, tag);
         const base = await warmUp(relay, sink, kb, o.warmup, o.loadCpu);
         const e2e = await measureE2e(relay, sink, base, kb, sessions, o.count, tag, o.loadCpu);
         const row: DkimRow = { ...e2e, variant, round, signatures: signaturesInDump(dump) };
         rows.push(row);
-        log(`${o.phase.padEnd(6)} relay ${variant.padEnd(8)} round ${round}: ${row.rate.toFixed(0)} msg/s delivered (${row.delivered}/${row.messages} in ${row.seconds.toFixed(1)} s), ${fmt(row.cpuMsPerMsg, 3)} ms CPU/msg, ${row.signatures} DKIM-Signature(s) per message, load ${fmt(row.load1Before, 2)}${row.capped ? " [time cap]" : ""}${row.error ? ` ERROR ${row.error}` : ""}`);
+        log(
+          `${o.phase.padEnd(6)} relay ${variant.padEnd(8)} round ${round}: ${
+            row.rate.toFixed(0)
+          } msg/s delivered (${row.delivered}/${row.messages} in ${row.seconds.toFixed(1)} s), ${
+            fmt(row.cpuMsPerMsg, 3)
+          } ms CPU/msg, ${row.signatures} DKIM-Signature(s) per message, load ${fmt(row.load1Before, 2)}${
+            row.capped ? " [time cap]" : ""
+          }${row.error ? ` ERROR ${row.error}` : ""}`,
+        );
       } catch (error) {
         log(`${o.phase.padEnd(6)} relay ${variant}: ERROR ${error instanceof Error ? error.message : String(error)}`);
       } finally {
@@ -972,7 +1162,9 @@ async function unsignedAndSigned(
  * rates are what one core of relay does, the signed one beside the unsigned.
  */
 async function signingOnOneCore(): Promise<DkimRow[]> {
-  if (cpus().length < 2) throw new Error("the signing phase pins the relay and the load to two different CPUs; this machine has one");
+  if (cpus().length < 2) {
+    throw new Error("the signing phase pins the relay and the load to two different CPUs; this machine has one");
+  }
   return unsignedAndSigned(relaySut("0"), {
     phase: "signing",
     rounds: opts.rounds ?? PLAN.signingRounds,
@@ -1057,7 +1249,14 @@ function median(values: number[]): number | undefined {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-function report(accept: AcceptRow[], e2e: E2eRow[], rss: RssResult | undefined, deep: DeepRow[], dkim?: DkimResult, signing?: DkimRow[]) {
+function report(
+  accept: AcceptRow[],
+  e2e: E2eRow[],
+  rss: RssResult | undefined,
+  deep: DeepRow[],
+  dkim?: DkimResult,
+  signing?: DkimRow[],
+) {
   const lines: string[] = [];
   const ratios: Record<string, unknown>[] = [];
   /**
@@ -1065,14 +1264,22 @@ function report(accept: AcceptRow[], e2e: E2eRow[], rss: RssResult | undefined, 
    * from (one, end to end), with its lowest and highest in brackets and the
    * relay/Postfix ratio of every round when there are several.
    */
-  const table = (title: string, rows: readonly (AcceptRow | E2eRow)[], cases: readonly (readonly [number, number])[]) => {
+  const table = (
+    title: string,
+    rows: readonly (AcceptRow | E2eRow)[],
+    cases: readonly (readonly [number, number])[],
+  ) => {
     const roundOf = (r: AcceptRow | E2eRow) => ("round" in r ? r.round : 1);
     const rounds = Math.max(1, ...rows.map(roundOf));
     const several = rounds > 1;
     lines.push(
-      several ? `### ${title} (median of ${rounds} rounds; each system's lowest and highest in brackets)` : `### ${title}`,
+      several
+        ? `### ${title} (median of ${rounds} rounds; each system's lowest and highest in brackets)`
+        : `### ${title}`,
       "",
-      `| case | relay msg/s | Postfix msg/s | Haraka msg/s | relay/Postfix | relay/Haraka |${several ? " relay/Postfix by round |" : ""}`,
+      `| case | relay msg/s | Postfix msg/s | Haraka msg/s | relay/Postfix | relay/Haraka |${
+        several ? " relay/Postfix by round |" : ""
+      }`,
       `| --- | ---: | ---: | ---: | ---: | ---: |${several ? " --- |" : ""}`,
     );
     for (const [kb, c] of cases) {
@@ -1083,12 +1290,25 @@ function report(accept: AcceptRow[], e2e: E2eRow[], rss: RssResult | undefined, 
         const failed = all(system).find((r) => r.error);
         if (!rates.length) return failed ? `${fmt(failed.rate)} (error)` : "–";
         const capped = of(system).some((r) => r.capped) ? "*" : "";
-        return rates.length === 1 ? `${fmt(rates[0])}${capped}` : `${fmt(median(rates))}${capped} (${fmt(Math.min(...rates))}–${fmt(Math.max(...rates))})`;
+        return rates.length === 1
+          ? `${fmt(rates[0])}${capped}`
+          : `${fmt(median(rates))}${capped} (${fmt(Math.min(...rates))}–${fmt(Math.max(...rates))})`;
       };
-      const [r, p, h] = (["relay", "postfix", "haraka"] as const).map((system) => median(of(system).map((x) => x.rate)));
+      const [r, p, h] = (["relay", "postfix", "haraka"] as const).map((system) =>
+        median(of(system).map((x) => x.rate))
+      );
       const rp = ratio(r, p);
       const rh = ratio(r, h);
-      const row: Record<string, unknown> = { phase: title, kb, sessions: c, relay: r, postfix: p, haraka: h, relay_over_postfix: rp, relay_over_haraka: rh };
+      const row: Record<string, unknown> = {
+        phase: title,
+        kb,
+        sessions: c,
+        relay: r,
+        postfix: p,
+        haraka: h,
+        relay_over_postfix: rp,
+        relay_over_haraka: rh,
+      };
       let byRound = "";
       if (several) {
         const ratiosByRound = Array.from({ length: rounds }, (_, i) => {
@@ -1099,7 +1319,11 @@ function report(accept: AcceptRow[], e2e: E2eRow[], rss: RssResult | undefined, 
         byRound = ` ${ratiosByRound.join(", ")} |`;
       }
       ratios.push(row);
-      lines.push(`| ${kb} KB, ${c} sessions | ${cell("relay")} | ${cell("postfix")} | ${cell("haraka")} | ${fmt(rp, 2)}× | ${fmt(rh, 2)}× |${byRound}`);
+      lines.push(
+        `| ${kb} KB, ${c} sessions | ${cell("relay")} | ${cell("postfix")} | ${cell("haraka")} | ${fmt(rp, 2)}× | ${
+          fmt(rh, 2)
+        }× |${byRound}`,
+      );
     }
     lines.push("");
   };
@@ -1107,7 +1331,12 @@ function report(accept: AcceptRow[], e2e: E2eRow[], rss: RssResult | undefined, 
   if (e2e.length) {
     table("End to end (accepted -> delivered to smtp-sink)", e2e, [[5, 20], [50, 20]]);
     const cpu = e2e.filter((r) => r.cpuMsPerMsg !== undefined);
-    if (cpu.length) lines.push(`Relay CPU time per delivered message: ${cpu.map((r) => `${r.kb} KB ${fmt(r.cpuMsPerMsg, 3)} ms`).join(", ")}.`, "");
+    if (cpu.length) {
+      lines.push(
+        `Relay CPU time per delivered message: ${cpu.map((r) => `${r.kb} KB ${fmt(r.cpuMsPerMsg, 3)} ms`).join(", ")}.`,
+        "",
+      );
+    }
   }
   if (deep.length) {
     lines.push(
@@ -1117,7 +1346,11 @@ function report(accept: AcceptRow[], e2e: E2eRow[], rss: RssResult | undefined, 
       "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     );
     for (const r of deep) {
-      lines.push(`| ${r.queued.toLocaleString("en")} | ${r.round} | ${fmt(r.rate)}${r.capped ? "*" : ""} | ${fmt(r.cpuMsPerMsg, 3)} | ${fmt(r.startupS, 2)} | ${fmt(r.prefill.seconds, 1)} | ${fmt(r.load1Before, 2)} |`);
+      lines.push(
+        `| ${r.queued.toLocaleString("en")} | ${r.round} | ${fmt(r.rate)}${r.capped ? "*" : ""} | ${
+          fmt(r.cpuMsPerMsg, 3)
+        } | ${fmt(r.startupS, 2)} | ${fmt(r.prefill.seconds, 1)} | ${fmt(r.load1Before, 2)} |`,
+      );
     }
     const mean = (q: number, k: "cpuMsPerMsg" | "rate") => {
       const v = deep.filter((r) => r.queued === q).map((r) => r[k]).filter((x): x is number => x !== undefined);
@@ -1126,10 +1359,20 @@ function report(accept: AcceptRow[], e2e: E2eRow[], rss: RssResult | undefined, 
     const [lo, hi] = [Math.min(...opts.deep), Math.max(...opts.deep)];
     const cpuRatio = ratio(mean(hi, "cpuMsPerMsg"), mean(lo, "cpuMsPerMsg"));
     const rateRatio = ratio(mean(lo, "rate"), mean(hi, "rate"));
-    ratios.push({ phase: "deep queue", low: lo, high: hi, cpu_per_msg_high_over_low: cpuRatio, time_per_msg_high_over_low: rateRatio });
+    ratios.push({
+      phase: "deep queue",
+      low: lo,
+      high: hi,
+      cpu_per_msg_high_over_low: cpuRatio,
+      time_per_msg_high_over_low: rateRatio,
+    });
     lines.push(
       "",
-      `Cost at ${hi.toLocaleString("en")} over cost at ${lo.toLocaleString("en")} (means over rounds; target ≤ 1.25): CPU per message ${fmt(cpuRatio, 2)}×, wall time per message ${fmt(rateRatio, 2)}×.`,
+      `Cost at ${hi.toLocaleString("en")} over cost at ${
+        lo.toLocaleString("en")
+      } (means over rounds; target ≤ 1.25): CPU per message ${fmt(cpuRatio, 2)}×, wall time per message ${
+        fmt(rateRatio, 2)
+      }×.`,
     );
     const plans = deep.find((r) => r.queued === hi)?.prefill.queries;
     if (plans) {
@@ -1142,7 +1385,9 @@ function report(accept: AcceptRow[], e2e: E2eRow[], rss: RssResult | undefined, 
     lines.push(
       "### Relay memory, 1,000 idle SMTP connections",
       "",
-      `${rss.greeted}/${rss.connections} banners in ${rss.seconds.toFixed(1)} s; RSS idle before ${fmt(rss.idleRssMb, 1)} MB, with the connections open VmRSS ${fmt(rss.rssMb, 1)} MB, VmHWM ${fmt(rss.hwmMb, 1)} MB (target < 150 MB)`,
+      `${rss.greeted}/${rss.connections} banners in ${rss.seconds.toFixed(1)} s; RSS idle before ${
+        fmt(rss.idleRssMb, 1)
+      } MB, with the connections open VmRSS ${fmt(rss.rssMb, 1)} MB, VmHWM ${fmt(rss.hwmMb, 1)} MB (target < 150 MB)`,
       "",
     );
   }
@@ -1161,11 +1406,29 @@ function report(accept: AcceptRow[], e2e: E2eRow[], rss: RssResult | undefined, 
       "| run | round | msg/s | CPU ms/msg | signatures/msg | load before |",
       "| --- | ---: | ---: | ---: | ---: | ---: |",
     );
-    for (const r of dkim.e2e) lines.push(`| ${r.variant} | ${r.round} | ${fmt(r.rate)}${r.capped ? "*" : ""} | ${fmt(r.cpuMsPerMsg, 3)} | ${r.signatures} | ${fmt(r.load1Before, 2)} |`);
-    ratios.push({ phase: "dkim", unsigned_cpu_ms: dkim.unsignedCpuMs, signed_cpu_ms: dkim.signedCpuMs, signing_cpu_ms: dkim.signingCpuMs, signing_share: dkim.share });
+    for (const r of dkim.e2e) {
+      lines.push(
+        `| ${r.variant} | ${r.round} | ${fmt(r.rate)}${r.capped ? "*" : ""} | ${
+          fmt(r.cpuMsPerMsg, 3)
+        } | ${r.signatures} | ${fmt(r.load1Before, 2)} |`,
+      );
+    }
+    ratios.push({
+      phase: "dkim",
+      unsigned_cpu_ms: dkim.unsignedCpuMs,
+      signed_cpu_ms: dkim.signedCpuMs,
+      signing_cpu_ms: dkim.signingCpuMs,
+      signing_share: dkim.share,
+    });
     lines.push(
       "",
-      `Relay CPU per message (means): unsigned ${fmt(dkim.unsignedCpuMs, 3)} ms, signed ${fmt(dkim.signedCpuMs, 3)} ms; signing ${fmt(dkim.signingCpuMs, 3)} ms = ${fmt(dkim.share === undefined ? undefined : dkim.share * 100, 0)}% of the signed end-to-end cost (the signer alone: ${fmt(dkim.signing.rows.find((r) => r.name.includes("+"))?.msEach, 3)} ms for both signatures).`,
+      `Relay CPU per message (means): unsigned ${fmt(dkim.unsignedCpuMs, 3)} ms, signed ${
+        fmt(dkim.signedCpuMs, 3)
+      } ms; signing ${fmt(dkim.signingCpuMs, 3)} ms = ${
+        fmt(dkim.share === undefined ? undefined : dkim.share * 100, 0)
+      }% of the signed end-to-end cost (the signer alone: ${
+        fmt(dkim.signing.rows.find((r) => r.name.includes("+"))?.msEach, 3)
+      } ms for both signatures).`,
       "",
     );
   }
@@ -1173,26 +1436,43 @@ function report(accept: AcceptRow[], e2e: E2eRow[], rss: RssResult | undefined, 
     const rounds = Math.max(...signing.map((r) => r.round));
     const of = (variant: DkimRow["variant"]) => signing.filter((r) => r.variant === variant && !r.error);
     const rate = (variant: DkimRow["variant"]) => median(of(variant).map((r) => r.rate));
-    const cpu = (variant: DkimRow["variant"]) => median(of(variant).map((r) => r.cpuMsPerMsg).filter((x): x is number => x !== undefined));
+    const cpu = (variant: DkimRow["variant"]) =>
+      median(of(variant).map((r) => r.cpuMsPerMsg).filter((x): x is number => x !== undefined));
     const range = (variant: DkimRow["variant"]) => {
       const rates = of(variant).map((r) => r.rate);
       return rates.length > 1 ? ` (${fmt(Math.min(...rates))}–${fmt(Math.max(...rates))})` : "";
     };
     lines.push(
-      `### Signing on one core (issue 11): end to end 5 KB x 20 sessions, relay on CPU 0, smtp-source and smtp-sink on CPU 1 (median of ${rounds} round${rounds > 1 ? "s" : ""})`,
+      `### Signing on one core (issue 11): end to end 5 KB x 20 sessions, relay on CPU 0, smtp-source and smtp-sink on CPU 1 (median of ${rounds} round${
+        rounds > 1 ? "s" : ""
+      })`,
       "",
       "| run | msg/s | relay CPU ms/msg | signatures/msg |",
       "| --- | ---: | ---: | ---: |",
-      `| no key for bench.test (unsigned) | ${fmt(rate("unsigned"))}${range("unsigned")} | ${fmt(cpu("unsigned"), 3)} | ${of("unsigned")[0]?.signatures ?? "–"} |`,
-      `| RSA-2048 + Ed25519 keys (signed) | ${fmt(rate("signed"))}${range("signed")} | ${fmt(cpu("signed"), 3)} | ${of("signed")[0]?.signatures ?? "–"} |`,
+      `| no key for bench.test (unsigned) | ${fmt(rate("unsigned"))}${range("unsigned")} | ${
+        fmt(cpu("unsigned"), 3)
+      } | ${of("unsigned")[0]?.signatures ?? "–"} |`,
+      `| RSA-2048 + Ed25519 keys (signed) | ${fmt(rate("signed"))}${range("signed")} | ${fmt(cpu("signed"), 3)} | ${
+        of("signed")[0]?.signatures ?? "–"
+      } |`,
       "",
-      `By round (unsigned / signed msg/s): ${Array.from({ length: rounds }, (_, i) => {
-        const inRound = (variant: DkimRow["variant"]) => of(variant).find((r) => r.round === i + 1)?.rate;
-        return `${fmt(inRound("unsigned"))} / ${fmt(inRound("signed"))}`;
-      }).join(", ")}. Signing costs ${fmt((cpu("signed") ?? NaN) - (cpu("unsigned") ?? NaN), 3)} ms of relay CPU per message (medians).`,
+      `By round (unsigned / signed msg/s): ${
+        Array.from({ length: rounds }, (_, i) => {
+          const inRound = (variant: DkimRow["variant"]) => of(variant).find((r) => r.round === i + 1)?.rate;
+          return `${fmt(inRound("unsigned"))} / ${fmt(inRound("signed"))}`;
+        }).join(", ")
+      }. Signing costs ${
+        fmt((cpu("signed") ?? NaN) - (cpu("unsigned") ?? NaN), 3)
+      } ms of relay CPU per message (medians).`,
       "",
     );
-    ratios.push({ phase: "signing", unsigned_rate: rate("unsigned"), signed_rate: rate("signed"), unsigned_cpu_ms: cpu("unsigned"), signed_cpu_ms: cpu("signed") });
+    ratios.push({
+      phase: "signing",
+      unsigned_rate: rate("unsigned"),
+      signed_rate: rate("signed"),
+      unsigned_cpu_ms: cpu("unsigned"),
+      signed_cpu_ms: cpu("signed"),
+    });
   }
   lines.push("`*` = stopped by the time cap; the rate is what was done within it.");
   return { text: lines.join("\n"), ratios };
@@ -1210,22 +1490,45 @@ async function main() {
   const started = new Date().toISOString();
   const t0 = now();
 
-  const commit = spawnSync("git", ["-C", ROOT, "rev-parse", opts.relaySource === "head" || opts.relaySource === "worktree" || opts.relaySource === "dist" ? "HEAD" : opts.relaySource], { encoding: "utf8" }).stdout.trim();
-  const dirty = spawnSync("git", ["-C", ROOT, "status", "--porcelain", "src"], { encoding: "utf8" }).stdout.trim() !== "";
+  const commit = spawnSync("git", [
+    "-C",
+    ROOT,
+    "rev-parse",
+    opts.relaySource === "head" || opts.relaySource === "worktree" || opts.relaySource === "dist"
+      ? "HEAD"
+      : opts.relaySource,
+  ], { encoding: "utf8" }).stdout.trim();
+  const dirty =
+    spawnSync("git", ["-C", ROOT, "status", "--porcelain", "src"], { encoding: "utf8" }).stdout.trim() !== "";
   const meta = {
     started,
     loadAverageAtStart: readFileSync("/proc/loadavg", "utf8").trim(),
     quick: opts.quick,
     plan: PLAN,
-    machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGb: Math.round(totalmem() / 2 ** 30), kernel: version("uname", ["-r"]) },
+    machine: {
+      cpus: cpus().length,
+      cpu: cpus()[0]?.model,
+      memGb: Math.round(totalmem() / 2 ** 30),
+      kernel: version("uname", ["-r"]),
+    },
     relay: { source: opts.relaySource, commit, worktreeDirty: dirty, bun: version(BUN, ["--version"]) },
     postfix: { version: version("postconf", ["-d", "-h", "mail_version"]) },
-    haraka: { version: JSON.parse(readFileSync(join(BENCH, "haraka/node_modules/Haraka/package.json"), "utf8")).version as string, node: process.versions.node ? version("node", ["--version"]) : "" },
+    haraka: {
+      version: JSON.parse(readFileSync(join(BENCH, "haraka/node_modules/Haraka/package.json"), "utf8"))
+        .version as string,
+      node: process.versions.node ? version("node", ["--version"]) : "",
+    },
     generator: "smtp-source (Postfix): -d (connection reuse), no PIPELINING, 1 recipient/message, -l message length",
     durability: Object.fromEntries(suts.map((s) => [s.name, s.durability])),
     concurrency: Object.fromEntries(suts.map((s) => [s.name, s.concurrencyNote])),
   };
-  log(`relay ${opts.relaySource} @ ${commit.slice(0, 10)}${dirty && opts.relaySource === "worktree" ? " (dirty)" : ""}, Postfix ${meta.postfix.version}, Haraka ${meta.haraka.version}; ${opts.quick ? "quick" : "full"} run; load average ${meta.loadAverageAtStart}`);
+  log(
+    `relay ${opts.relaySource} @ ${commit.slice(0, 10)}${
+      dirty && opts.relaySource === "worktree" ? " (dirty)" : ""
+    }, Postfix ${meta.postfix.version}, Haraka ${meta.haraka.version}; ${
+      opts.quick ? "quick" : "full"
+    } run; load average ${meta.loadAverageAtStart}`,
+  );
 
   let accept: AcceptRow[] = [];
   let e2e: E2eRow[] = [];
@@ -1235,7 +1538,9 @@ async function main() {
   const relay = suts.find((s) => s.name === "relay");
   if (opts.phases.has("rss") && relay) {
     rss = await idleRss(relay);
-    log(`rss    relay 1,000 idle: VmRSS ${fmt(rss.rssMb, 1)} MB, VmHWM ${fmt(rss.hwmMb, 1)} MB (${rss.greeted} greeted)`);
+    log(
+      `rss    relay 1,000 idle: VmRSS ${fmt(rss.rssMb, 1)} MB, VmHWM ${fmt(rss.hwmMb, 1)} MB (${rss.greeted} greeted)`,
+    );
   }
   let deep: DeepRow[] = [];
   if (opts.phases.has("deep") && relay) deep = await deepQueue(relay as RelaySut);
@@ -1246,7 +1551,27 @@ async function main() {
   const { text, ratios } = report(accept, e2e, rss, deep, dkim, signing);
   const elapsedS = (now() - t0) / 1000;
   mkdirSync(dirname(opts.json), { recursive: true });
-  writeFileSync(opts.json, `${JSON.stringify({ ...meta, elapsedS, loadAverageAtEnd: readFileSync("/proc/loadavg", "utf8").trim(), acceptance: accept, endToEnd: e2e, idleRss: rss, deepQueue: deep, dkim, signing, ratios }, null, 2)}\n`);
+  writeFileSync(
+    opts.json,
+    `${
+      JSON.stringify(
+        {
+          ...meta,
+          elapsedS,
+          loadAverageAtEnd: readFileSync("/proc/loadavg", "utf8").trim(),
+          acceptance: accept,
+          endToEnd: e2e,
+          idleRss: rss,
+          deepQueue: deep,
+          dkim,
+          signing,
+          ratios,
+        },
+        null,
+        2,
+      )
+    }\n`,
+  );
   console.log(text);
   console.log(`\n(${elapsedS.toFixed(0)} s; JSON in ${opts.json})`);
 }

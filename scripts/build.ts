@@ -61,7 +61,9 @@ let addonPath: string;
 try {
   addonPath = Bun.resolveSync(`${addonPackage}/index.node`, root);
 } catch {
-  fail(`"${addonPackage}/index.node" is not installed; run "npm install" (the addon for ${target} must be in node_modules)`);
+  fail(
+    `"${addonPackage}/index.node" is not installed; run "npm install" (the addon for ${target} must be in node_modules)`,
+  );
 }
 
 // ---- version ---------------------------------------------------------------
@@ -116,7 +118,9 @@ function inlineMigrationsModule(): string {
   const original = readFileSync(migrationModule, "utf8");
   // The replacement must offer what the original offers; if the module grows
   // another export, this build must learn it rather than drop it silently.
-  const exported = [...original.matchAll(/^export\s+(?:async\s+)?(?:function|const|let|interface|type|class)\s+(\w+)/gm)]
+  const exported = [
+    ...original.matchAll(/^export\s+(?:async\s+)?(?:function|const|let|interface|type|class)\s+(\w+)/gm),
+  ]
     .map((m) => m[1])
     .sort();
   if (exported.join(",") !== "MigrationFile,migrationFiles") {
@@ -187,5 +191,7 @@ rmSync(`${outfile}.map`, { force: true });
 if (!existsSync(outfile)) fail(`Bun reported success but ${outfile} is not there`);
 const shown = relative(process.cwd(), outfile);
 console.log(
-  `build: ${shown.startsWith("..") ? outfile : shown} (${target}, version ${version}) in ${Math.round(performance.now() - started)} ms`,
+  `build: ${shown.startsWith("..") ? outfile : shown} (${target}, version ${version}) in ${
+    Math.round(performance.now() - started)
+  } ms`,
 );

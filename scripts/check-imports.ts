@@ -94,8 +94,9 @@ function importsOf(source: ts.SourceFile): { specifier: string; line: number }[]
   const visit = (node: ts.Node): void => {
     if (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) add(node.moduleSpecifier);
     else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) add(node.arguments[0]);
-    else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument)) add(node.argument.literal as ts.Expression);
-    else if (ts.isNewExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === "URL") {
+    else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument)) {
+      add(node.argument.literal as ts.Expression);
+    } else if (ts.isNewExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === "URL") {
       // new URL("./queue/db-worker.ts", import.meta.url) loads a module too.
       const [first, second] = node.arguments ?? [];
       if (second && second.getText(source) === "import.meta.url") add(first);
@@ -135,13 +136,17 @@ export function checkImports(srcDir: string): Violation[] {
       const target = relative(root, resolve(dirname(path), specifier));
       if (target.startsWith("..")) {
         const outside = relative(dirname(root), resolve(dirname(path), specifier)).split(sep).join("/");
-        const allowed = (OUTSIDE_SRC[from] ?? []).some((prefix) => outside === prefix || outside.startsWith(`${prefix}/`));
+        const allowed = (OUTSIDE_SRC[from] ?? []).some((prefix) =>
+          outside === prefix || outside.startsWith(`${prefix}/`)
+        );
         if (!allowed) violations.push({ file, line, message: `${from} may not import ${outside}, outside src/` });
         continue;
       }
       const to = areaOf(target);
       if (to === "") violations.push({ file, line, message: `${target} is in no area of the import rules` });
-      else if (!mayImport(from, to)) violations.push({ file, line, message: `${from} may not import ${to} (${specifier})` });
+      else if (!mayImport(from, to)) {
+        violations.push({ file, line, message: `${from} may not import ${to} (${specifier})` });
+      }
     }
     if (!RUNTIME_AREAS.has(from)) {
       for (const { name, line } of runtimeNames(source)) {
@@ -157,7 +162,11 @@ if (import.meta.main) {
   const violations = checkImports(dir);
   for (const v of violations) console.error(`${join(relative(process.cwd(), dir), v.file)}:${v.line}: ${v.message}`);
   if (violations.length > 0) {
-    console.error(`check-imports: ${violations.length} import rule violation${violations.length === 1 ? "" : "s"} (rules: scripts/check-imports.ts)`);
+    console.error(
+      `check-imports: ${violations.length} import rule violation${
+        violations.length === 1 ? "" : "s"
+      } (rules: scripts/check-imports.ts)`,
+    );
     process.exit(1);
   }
   console.log("check-imports: every import follows the rules");

@@ -165,7 +165,8 @@ function within(path, dir) {
  * deno.json is JSON with whole-line `//` comments.
  */
 function denoTestPaths() {
-  const { include, exclude } = JSON.parse(readFileSync(join(root, "deno.json"), "utf8").replace(/^\s*\/\/.*$/gm, "")).test;
+  const { include, exclude } =
+    JSON.parse(readFileSync(join(root, "deno.json"), "utf8").replace(/^\s*\/\/.*$/gm, "")).test;
   if (extraBunArgs.length === 0) return include;
   const given = extraBunArgs.filter((arg) => !arg.startsWith("-") && existsSync(resolve(root, arg)));
   return [
@@ -180,7 +181,12 @@ if (denoPaths.length === 0) {
 } else {
   // Type-checked once here, so `deno test` need not check again: with checking on, it checks
   // every worker module again each time a test starts a worker (seconds each).
-  const check = await run("deno check", bin("deno"), ["check", "--quiet", ...(extraBunArgs.length === 0 ? ["src/"] : []), ...denoPaths], {
+  const check = await run("deno check", bin("deno"), [
+    "check",
+    "--quiet",
+    ...(extraBunArgs.length === 0 ? ["src/"] : []),
+    ...denoPaths,
+  ], {
     ...(process.stdout.isTTY ? {} : { NO_COLOR: "1" }),
   });
   if (check.code !== 0) stepFailure("deno check", check.code);
@@ -188,7 +194,14 @@ if (denoPaths.length === 0) {
   const title = "deno test";
   const scratch = mkdtempSync(join(tmpdir(), "relay-deno-junit-"));
   const junit = join(scratch, "report.xml");
-  const result = await run(title, bin("deno"), ["test", "--allow-all", "--no-check", "--parallel", `--junit-path=${junit}`, ...denoPaths], {
+  const result = await run(title, bin("deno"), [
+    "test",
+    "--allow-all",
+    "--no-check",
+    "--parallel",
+    `--junit-path=${junit}`,
+    ...denoPaths,
+  ], {
     RELAY_TEST_BINARY: binary,
     ...(process.stdout.isTTY ? {} : { NO_COLOR: "1" }),
   });

@@ -5,7 +5,7 @@ import { readEnvFile } from "./cli/env-file.ts";
 import { COMMANDS, mainUsage } from "./cli/registry.ts";
 import { Closers } from "./app/closers.ts";
 import { openServices } from "./app/services.ts";
-import { loadConfig, type Config } from "./config/load.ts";
+import { type Config, loadConfig } from "./config/load.ts";
 import { UsageError } from "./core/errors.ts";
 import { createLogger } from "./core/log.ts";
 import { restrictNewFiles } from "./platform/private-dir.ts";
@@ -93,7 +93,9 @@ main(runtime).then(
     }
     // What failed, in one line; the stack only when asked for (RELAY_LOG_LEVEL=debug).
     const debug = runtime.env.RELAY_LOG_LEVEL === "debug";
-    console.error(`relay: ${error instanceof Error ? ((debug ? error.stack : undefined) ?? error.message) : String(error)}`);
+    console.error(
+      `relay: ${error instanceof Error ? ((debug ? error.stack : undefined) ?? error.message) : String(error)}`,
+    );
     runtime.exit(1);
   },
 );

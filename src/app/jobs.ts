@@ -2,7 +2,7 @@ import type { Config } from "../config/load.ts";
 import { purgeFinished } from "../queue/retention.ts";
 import { SpoolCollector } from "../queue/spool-collector.ts";
 import type { Closers } from "./closers.ts";
-import { startPeriodic, type PeriodicJob } from "./periodic.ts";
+import { type PeriodicJob, startPeriodic } from "./periodic.ts";
 import type { ServeServices } from "./serve-services.ts";
 
 /** Grace for in-flight deliveries at shutdown; what is not done by then is released, not lost. */
@@ -20,15 +20,28 @@ function periodicJobs(config: Config, services: ServeServices): PeriodicJob[] {
   const { clock, log, store, spool } = services;
   const jobs: PeriodicJob[] = [
     { name: "checking sending domains", everyMs: config.domainCheckInterval, run: () => services.domains.maintain() },
-    { name: "pruning idempotency keys", everyMs: PRUNE_IDEMPOTENCY_EVERY_MS, run: () => services.credentials.pruneResponses(IDEMPOTENCY_TTL_MS) },
+    {
+      name: "pruning idempotency keys",
+      everyMs: PRUNE_IDEMPOTENCY_EVERY_MS,
+      run: () => services.credentials.pruneResponses(IDEMPOTENCY_TTL_MS),
+    },
   ];
   if (config.retention > 0) {
-    jobs.push({ name: "purging finished messages", everyMs: PURGE_EVERY_MS, run: () => purgeFinished(store, clock, config.retention, log) });
+    jobs.push({
+      name: "purging finished messages",
+      everyMs: PURGE_EVERY_MS,
+      run: () => purgeFinished(store, clock, config.retention, log),
+    });
   }
   if (spool) {
     const collector = new SpoolCollector(store, spool, clock, log);
     // At start too: what a crash or the last run left.
-    jobs.push({ name: "spool collection", everyMs: SPOOL_COLLECT_EVERY_MS, atStart: true, run: () => collector.collect() });
+    jobs.push({
+      name: "spool collection",
+      everyMs: SPOOL_COLLECT_EVERY_MS,
+      atStart: true,
+      run: () => collector.collect(),
+    });
   }
   return jobs;
 }

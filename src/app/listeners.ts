@@ -10,7 +10,7 @@ import { loggedHooks, loggedSessionError } from "../ingress/logged-hooks.ts";
 import { ownAddresses } from "../ingress/own-addresses.ts";
 import { smtpHooks } from "../ingress/smtp-hooks.ts";
 import type { Runtime } from "../platform/runtime.ts";
-import { startSmtpServer, type SmtpServerHandle, type SmtpServerOptions } from "../smtp/server/index.ts";
+import { type SmtpServerHandle, type SmtpServerOptions, startSmtpServer } from "../smtp/server/index.ts";
 import type { Closers } from "./closers.ts";
 import type { ServeServices } from "./serve-services.ts";
 
@@ -23,7 +23,11 @@ export interface Listeners {
 }
 
 /** Start a listener; a failure names what could not listen where (e.g. the port is taken). */
-async function listenOrExplain<T>(what: string, address: { host: string; port: number }, start: () => Promise<T>): Promise<T> {
+async function listenOrExplain<T>(
+  what: string,
+  address: { host: string; port: number },
+  start: () => Promise<T>,
+): Promise<T> {
   try {
     return await start();
   } catch (error) {
@@ -58,7 +62,13 @@ export async function startListeners(
       authenticator: users,
       throttle: new AuthThrottle(clock),
       // ARC sets are sealed with RELAY_ARC_DOMAIN's active RSA DKIM key, when there is one.
-      inbound: createInboundAuth({ resolver, clock, hostname: config.hostname, log, arcKey: arcKeySource(domains, config.arcDomain, log) }),
+      inbound: createInboundAuth({
+        resolver,
+        clock,
+        hostname: config.hostname,
+        log,
+        arcKey: arcKeySource(domains, config.arcDomain, log),
+      }),
     }),
     log,
   );
@@ -94,7 +104,8 @@ export async function startListeners(
       fetch: createHttpApp({
         ingress,
         store: services.store,
-        authenticate: anyAuthenticator(adminAuthenticator(() => services.adminTokenHash), (token) => services.apiKeys.verify(token)),
+        authenticate: anyAuthenticator(adminAuthenticator(() => services.adminTokenHash), (token) =>
+          services.apiKeys.verify(token)),
         idempotency: services.credentials,
         maxMessageBytes: config.maxMessageBytes,
         maxRecipients: config.maxRecipients,
@@ -105,8 +116,7 @@ export async function startListeners(
         domains,
         log,
       }).fetch,
-    }),
-  );
+    }));
   closers.add(`the HTTP listener on ${config.httpListen.host}:${server.port}`, () => server.stop());
 
   return {

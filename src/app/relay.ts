@@ -24,7 +24,12 @@ export interface RunningRelay {
  * closers, run in reverse at stop, or as soon as a step fails: a failed
  * start leaves nothing open (the error is rethrown for the caller to report).
  */
-export async function startRelay(config: Config, runtime: Runtime, version: string, log: Logger): Promise<RunningRelay> {
+export async function startRelay(
+  config: Config,
+  runtime: Runtime,
+  version: string,
+  log: Logger,
+): Promise<RunningRelay> {
   const closers = new Closers(log);
   try {
     const services = await openServeServices(config, runtime, log, closers);

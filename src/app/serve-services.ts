@@ -18,8 +18,8 @@ import { lockDataDir, secureDataDir } from "../queue/data-dir.ts";
 import { BodySpool } from "../queue/spool.ts";
 import { QueueStore } from "../queue/store.ts";
 import { TlsReportStore } from "../queue/tls-reports.ts";
-import { DEFAULT_TIMEOUTS, type ClientTimeouts } from "../smtp/client/index.ts";
-import { createCertificateSource, type CertificateSource } from "../tls/certificate-source.ts";
+import { type ClientTimeouts, DEFAULT_TIMEOUTS } from "../smtp/client/index.ts";
+import { type CertificateSource, createCertificateSource } from "../tls/certificate-source.ts";
 import { adminTokenHash } from "./admin-token.ts";
 import type { Closers } from "./closers.ts";
 import { outboundCa } from "./outbound-ca.ts";
@@ -36,7 +36,9 @@ function tlsReportTickMs(periodMs: number): number {
 /** RFC 5321 4.5.3.2 timeouts, each capped by RELAY_COMMAND_TIMEOUT when set. */
 function clientTimeouts(config: Config): Partial<ClientTimeouts> {
   const cap = config.commandTimeout;
-  const capped = cap === undefined ? {} : Object.fromEntries(Object.entries(DEFAULT_TIMEOUTS).map(([stage, ms]) => [stage, Math.min(ms, cap)]));
+  const capped = cap === undefined
+    ? {}
+    : Object.fromEntries(Object.entries(DEFAULT_TIMEOUTS).map(([stage, ms]) => [stage, Math.min(ms, cap)]));
   return { ...capped, connect: config.connectTimeout };
 }
 
@@ -61,7 +63,12 @@ export interface ServeServices extends Services {
  * the queue, the delivery loop and ingress. What is opened is added to
  * `closers`, the lock first so that it is released last.
  */
-export async function openServeServices(config: Config, runtime: Runtime, log: Logger, closers: Closers): Promise<ServeServices> {
+export async function openServeServices(
+  config: Config,
+  runtime: Runtime,
+  log: Logger,
+  closers: Closers,
+): Promise<ServeServices> {
   const tlsCa = outboundCa(config.tlsCaFile); // before anything is opened: a bad RELAY_TLS_CA_FILE stops the start
   secureDataDir(config.dataDir, log);
   const lock = await lockDataDir(config.dataDir, runtime); // before the queue and the spool are touched
@@ -85,14 +92,16 @@ export async function openServeServices(config: Config, runtime: Runtime, log: L
   const resolver = services.newResolver();
   const mtaSts = config.mtaSts
     ? createMtaSts({
-        resolver,
-        clock,
-        port: config.mtaStsPort,
-        ca: tlsCa,
-        localAddress: config.sourceIp,
-        // RFC 8461 3.3 suggests 60 s for a fetch; RELAY_COMMAND_TIMEOUT, when set, shortens it as it does every outbound stage.
-        timeoutMs: config.commandTimeout === undefined ? undefined : Math.min(60_000, config.connectTimeout + config.commandTimeout),
-      })
+      resolver,
+      clock,
+      port: config.mtaStsPort,
+      ca: tlsCa,
+      localAddress: config.sourceIp,
+      // RFC 8461 3.3 suggests 60 s for a fetch; RELAY_COMMAND_TIMEOUT, when set, shortens it as it does every outbound stage.
+      timeoutMs: config.commandTimeout === undefined
+        ? undefined
+        : Math.min(60_000, config.connectTimeout + config.commandTimeout),
+    })
     : undefined;
   // TLS reporting (RFC 8460): sessions counted in memory by the delivery loop, reported by a job.
   const tlsTally = config.tlsrpt ? new TlsTally(clock, config.tlsrptInterval) : undefined;
@@ -145,25 +154,48 @@ export async function openServeServices(config: Config, runtime: Runtime, log: L
 
   const tlsReporter = tlsTally
     ? new TlsReporter({
-        store: new TlsReportStore(database),
-        tally: tlsTally,
-        clock,
-        resolver,
-        hostname: config.hostname,
-        organizationName: config.tlsrptOrganization,
-        contactInfo: config.tlsrptContact,
-        periodMs: config.tlsrptInterval,
-        tickMs: tlsReportTickMs(config.tlsrptInterval),
-        keepReportsMs: config.retention,
-        sendMail: async ({ from, to, body }) => {
-          await ingress.submit({ mailFrom: from, recipients: [{ address: to }], body, source: "report", submitter: "relay" });
-        },
-        // RFC 8460 3 allows ignoring certificate errors here; we verify, as the MTA-STS fetch does (RELAY_TLS_CA_FILE).
-        post: (url, body, contentType, signal) =>
-          runtime.postHttps({ url, body, headers: { "content-type": contentType }, ca: tlsCa, timeoutMs: TLS_REPORT_POST_TIMEOUT_MS, signal }),
-        log,
-      })
+      store: new TlsReportStore(database),
+      tally: tlsTally,
+      clock,
+      resolver,
+      hostname: config.hostname,
+      organizationName: config.tlsrptOrganization,
+      contactInfo: config.tlsrptContact,
+      periodMs: config.tlsrptInterval,
+      tickMs: tlsReportTickMs(config.tlsrptInterval),
+      keepReportsMs: config.retention,
+      sendMail: async ({ from, to, body }) => {
+        await ingress.submit({
+          mailFrom: from,
+          recipients: [{ address: to }],
+          body,
+          source: "report",
+          submitter: "relay",
+        });
+      },
+      // RFC 8460 3 allows ignoring certificate errors here; we verify, as the MTA-STS fetch does (RELAY_TLS_CA_FILE).
+      post: (url, body, contentType, signal) =>
+        runtime.postHttps({
+          url,
+          body,
+          headers: { "content-type": contentType },
+          ca: tlsCa,
+          timeoutMs: TLS_REPORT_POST_TIMEOUT_MS,
+          signal,
+        }),
+      log,
+    })
     : undefined;
 
-  return { ...services, spool, store, adminTokenHash: tokenHash, certificates, resolver, delivery: loop, ingress, tlsReporter };
+  return {
+    ...services,
+    spool,
+    store,
+    adminTokenHash: tokenHash,
+    certificates,
+    resolver,
+    delivery: loop,
+    ingress,
+    tlsReporter,
+  };
 }

@@ -54,7 +54,8 @@ export async function openServices(config: Config, log: Logger, closers: Closers
     rotationGraceMs: config.dkimRotationGrace,
     checkIntervalMs: config.domainCheckInterval,
     log,
-    signWith: async (message, keys, now) => (await (signer ??= createDkimSigner(availableParallelism()))).sign(message, keys, now),
+    signWith: async (message, keys, now) =>
+      (await (signer ??= createDkimSigner(availableParallelism()))).sign(message, keys, now),
   });
   return {
     clock,

@@ -40,7 +40,9 @@ export function parseScopes(values: readonly string[] | undefined): ApiScope[] {
   if (wanted.length === 0) return ["send"];
   const unknown = wanted.filter((s) => !(API_SCOPES as readonly string[]).includes(s));
   if (unknown.length > 0) {
-    throw new UsageError(unknown.map((s) => `scope ${JSON.stringify(s)} is not valid: expected one of ${API_SCOPES.join(", ")}`));
+    throw new UsageError(
+      unknown.map((s) => `scope ${JSON.stringify(s)} is not valid: expected one of ${API_SCOPES.join(", ")}`),
+    );
   }
   return API_SCOPES.filter((s) => wanted.includes(s));
 }
@@ -68,10 +70,12 @@ export class ApiKeyService {
     }
     let scopes: ApiScope[] = [];
     let domains: string[] = [];
-    for (const step of [
-      () => (scopes = parseScopes(input.scopes)),
-      () => (domains = normalizeDomains(input.domains ?? [])),
-    ]) {
+    for (
+      const step of [
+        () => (scopes = parseScopes(input.scopes)),
+        () => (domains = normalizeDomains(input.domains ?? [])),
+      ]
+    ) {
       try {
         step();
       } catch (error) {

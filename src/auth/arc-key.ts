@@ -25,7 +25,12 @@ export function arcKeySource(
   return async () => {
     const rsa = (await domains.signingKeys(domain)).find((k) => k.algorithm === "rsa");
     if (!rsa) {
-      if (!warned) log?.("warn", "RELAY_ARC_DOMAIN has no active RSA DKIM key: forwarded mail is not ARC-sealed", { domain, fix: `relay domains add ${domain} --algorithm rsa` });
+      if (!warned) {
+        log?.("warn", "RELAY_ARC_DOMAIN has no active RSA DKIM key: forwarded mail is not ARC-sealed", {
+          domain,
+          fix: `relay domains add ${domain} --algorithm rsa`,
+        });
+      }
       warned = true;
       return undefined;
     }

@@ -12,7 +12,7 @@
  * CRLF; a message from elsewhere may not), a bare CR is an ordinary octet.
  */
 import { createHash, type Hash } from "node:crypto";
-import { indexIn, type HeaderField } from "../core/header-section.ts";
+import { type HeaderField, indexIn } from "../core/header-section.ts";
 
 const CR = 13;
 const LF = 10;
@@ -109,7 +109,13 @@ export function simpleHeader(message: Uint8Array, field: HeaderField, out: ByteS
   if (!last) out.append(CRLF);
 }
 
-export function canonicalHeader(canonicalization: Canonicalization, message: Uint8Array, field: HeaderField, out: ByteSink, last = false): void {
+export function canonicalHeader(
+  canonicalization: Canonicalization,
+  message: Uint8Array,
+  field: HeaderField,
+  out: ByteSink,
+  last = false,
+): void {
   if (canonicalization === "relaxed") relaxedHeader(message, field, out, last);
   else simpleHeader(message, field, out, last);
 }
@@ -119,13 +125,24 @@ export function canonicalHeader(canonicalization: Canonicalization, message: Uin
  * 4.1.2): canonicalized, without a final CRLF, with the value of its b= tag
  * (and the whitespace around it) deleted.
  */
-export function signatureHeader(canonicalization: Canonicalization, message: Uint8Array, field: HeaderField, out: ByteSink): void {
+export function signatureHeader(
+  canonicalization: Canonicalization,
+  message: Uint8Array,
+  field: HeaderField,
+  out: ByteSink,
+): void {
   const b = tagValueRange(message, field, "b");
   if (b === undefined) return canonicalHeader(canonicalization, message, field, out, true);
   const without = new Uint8Array(field.end - field.start - (b.end - b.start));
   without.set(message.subarray(field.start, b.start), 0);
   without.set(message.subarray(b.end, field.end), b.start - field.start);
-  canonicalHeader(canonicalization, without, { name: field.name, start: 0, colon: field.colon - field.start, end: without.length }, out, true);
+  canonicalHeader(
+    canonicalization,
+    without,
+    { name: field.name, start: 0, colon: field.colon - field.start, end: without.length },
+    out,
+    true,
+  );
 }
 
 /**
@@ -133,8 +150,12 @@ export function signatureHeader(canonicalization: Canonicalization, message: Uin
  * from just after "=" to the ";" that ends it or the end of the field, so
  * with the whitespace around the value. Undefined without that tag.
  */
-export function tagValueRange(message: Uint8Array, field: HeaderField, tag: string): { start: number; end: number } | undefined {
-  for (let spec = field.colon + 1; spec < field.end; ) {
+export function tagValueRange(
+  message: Uint8Array,
+  field: HeaderField,
+  tag: string,
+): { start: number; end: number } | undefined {
+  for (let spec = field.colon + 1; spec < field.end;) {
     const specEnd = indexIn(message, SEMICOLON, spec, field.end);
     const eq = indexIn(message, EQUALS, spec, specEnd);
     if (eq < specEnd && nameIs(message, spec, eq, tag)) return { start: eq + 1, end: specEnd };
@@ -181,7 +202,13 @@ class BodyHasher {
  * pass: the octets that stay as they are go to the hash as views of the
  * message, so nothing is copied.
  */
-export function bodyHash(message: Uint8Array, bodyStart: number, canonicalization: Canonicalization, algorithm: HashAlgorithm, limit?: number): string {
+export function bodyHash(
+  message: Uint8Array,
+  bodyStart: number,
+  canonicalization: Canonicalization,
+  algorithm: HashAlgorithm,
+  limit?: number,
+): string {
   const hasher = new BodyHasher(algorithm, limit);
   const relaxed = canonicalization === "relaxed";
   // Everything after the last octet that is not a line break (nor WSP, relaxed) is trailing empty

@@ -19,10 +19,9 @@ export interface GeneratedKey {
 const ED25519_SPKI_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
 
 export function generateDkimKey(algorithm: DkimAlgorithm): GeneratedKey {
-  const pair =
-    algorithm === "rsa"
-      ? generateKeyPairSync("rsa", { modulusLength: RSA_BITS, publicExponent: 0x10001 })
-      : generateKeyPairSync("ed25519");
+  const pair = algorithm === "rsa"
+    ? generateKeyPairSync("rsa", { modulusLength: RSA_BITS, publicExponent: 0x10001 })
+    : generateKeyPairSync("ed25519");
   return {
     algorithm,
     privateKeyPem: pair.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
@@ -34,7 +33,10 @@ export function generateDkimKey(algorithm: DkimAlgorithm): GeneratedKey {
 export function publicKeyValue(algorithm: DkimAlgorithm, key: KeyObject): string {
   const spki = key.export({ type: "spki", format: "der" });
   if (algorithm === "rsa") return spki.toString("base64");
-  if (spki.length !== ED25519_SPKI_PREFIX.length + 32 || !spki.subarray(0, ED25519_SPKI_PREFIX.length).equals(ED25519_SPKI_PREFIX)) {
+  if (
+    spki.length !== ED25519_SPKI_PREFIX.length + 32 ||
+    !spki.subarray(0, ED25519_SPKI_PREFIX.length).equals(ED25519_SPKI_PREFIX)
+  ) {
     throw new Error("not an Ed25519 public key");
   }
   return spki.subarray(ED25519_SPKI_PREFIX.length).toString("base64");
@@ -90,8 +92,12 @@ export function matchDkimRecord(published: string, algorithm: DkimAlgorithm, pub
 /** A selector is a DNS label sequence (RFC 6376 3.1): letters, digits, hyphens, dots between labels. */
 export function selectorProblem(selector: string): string | undefined {
   const labels = selector.split(".");
-  if (selector.length > 0 && selector.length <= 63 && labels.every((l) => /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/.test(l))) return undefined;
-  return `selector ${JSON.stringify(selector)} is not valid: expected DNS labels of letters, digits and hyphens, such as s2026`;
+  if (selector.length > 0 && selector.length <= 63 && labels.every((l) => /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/.test(l))) {
+    return undefined;
+  }
+  return `selector ${
+    JSON.stringify(selector)
+  } is not valid: expected DNS labels of letters, digits and hyphens, such as s2026`;
 }
 
 /**
@@ -102,7 +108,7 @@ export function defaultSelector(algorithm: DkimAlgorithm, now: number, taken: Re
   const day = new Date(now).toISOString().slice(0, 10).replaceAll("-", "");
   const base = `${algorithm === "rsa" ? "rsa" : "ed"}${day}`;
   if (!taken.has(base)) return base;
-  for (let i = 1; ; i++) {
+  for (let i = 1;; i++) {
     const candidate = `${base}${suffix(i)}`;
     if (!taken.has(candidate)) return candidate;
   }

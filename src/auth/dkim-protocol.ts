@@ -4,7 +4,12 @@ import type { DkimAlgorithm } from "./dkim-keys.ts";
 export interface SignRequest {
   readonly id: number;
   readonly message: Uint8Array;
-  readonly keys: readonly { readonly domain: string; readonly selector: string; readonly algorithm: DkimAlgorithm; readonly pem: string }[];
+  readonly keys: readonly {
+    readonly domain: string;
+    readonly selector: string;
+    readonly algorithm: DkimAlgorithm;
+    readonly pem: string;
+  }[];
   readonly now: number;
 }
 

@@ -7,11 +7,11 @@
  * Policy: relaxed/relaxed, SHA-256, no l= (a body length limit lets anyone
  * append content under our signature).
  */
-import { createHash, sign, type KeyObject } from "node:crypto";
+import { createHash, type KeyObject, sign } from "node:crypto";
 import { domainToASCII } from "node:url";
 import { bodyHash, ByteSink, relaxedHeader } from "./dkim-canon.ts";
-import { prependFields, splitMessage, type HeaderField, type MessageParts } from "../core/header-section.ts";
-import { parseTagList, type DkimAlgorithm } from "./dkim-keys.ts";
+import { type HeaderField, type MessageParts, prependFields, splitMessage } from "../core/header-section.ts";
+import { type DkimAlgorithm, parseTagList } from "./dkim-keys.ts";
 import { signedField, unsignedField } from "./signature-field.ts";
 
 /** Signed when present, each instance (RFC 6376 5.4.1). */
@@ -76,7 +76,12 @@ export function signedFields(
  * The DKIM-Signature fields for `message`, one per key, to be put on top
  * of it.
  */
-export function dkimSignatures(message: Uint8Array, keys: readonly SigningKey[], now: number, parts: MessageParts = splitMessage(message)): string[] {
+export function dkimSignatures(
+  message: Uint8Array,
+  keys: readonly SigningKey[],
+  now: number,
+  parts: MessageParts = splitMessage(message),
+): string[] {
   if (keys.length === 0) return [];
   const signed = signedFields(parts.fields);
   const headers = new ByteSink(1024);
@@ -97,11 +102,12 @@ export function dkimSignatures(message: Uint8Array, keys: readonly SigningKey[],
     ]);
     const data = Buffer.concat([headers.bytes(), canonical]);
     // RSA signs the data with SHA-256; Ed25519 signs its SHA-256 hash (RFC 8463 3).
-    const signature =
-      key.algorithm === "ed25519"
-        ? sign(null, createHash("sha256").update(data).digest(), key.privateKey)
-        : (key.rsaSha256?.(data) ?? sign("sha256", data, key.privateKey));
-    out.push(signedField(head, Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength).toString("base64")));
+    const signature = key.algorithm === "ed25519"
+      ? sign(null, createHash("sha256").update(data).digest(), key.privateKey)
+      : (key.rsaSha256?.(data) ?? sign("sha256", data, key.privateKey));
+    out.push(
+      signedField(head, Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength).toString("base64")),
+    );
   }
   return out;
 }
@@ -110,7 +116,9 @@ export function dkimSignatures(message: Uint8Array, keys: readonly SigningKey[],
 export function signMessage(message: Uint8Array, keys: readonly SigningKey[], now: number): Uint8Array {
   const parts = splitMessage(message);
   const existing = existingSignatures(message, parts);
-  const wanted = existing.size === 0 ? keys : keys.filter((k) => !existing.has(`${k.domain} ${k.selector.toLowerCase()}`));
+  const wanted = existing.size === 0
+    ? keys
+    : keys.filter((k) => !existing.has(`${k.domain} ${k.selector.toLowerCase()}`));
   return prependFields(message, dkimSignatures(message, wanted, now, parts));
 }
 

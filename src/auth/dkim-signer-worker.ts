@@ -36,7 +36,12 @@ export class DkimSignerWorker {
   sign(message: Uint8Array, keys: readonly SigningKey[], now: number): Promise<Uint8Array> {
     const body: Body = {
       message,
-      keys: keys.map((k) => ({ domain: k.domain, selector: k.selector, algorithm: k.algorithm, pem: this.pem(k.privateKey) })),
+      keys: keys.map((k) => ({
+        domain: k.domain,
+        selector: k.selector,
+        algorithm: k.algorithm,
+        pem: this.pem(k.privateKey),
+      })),
       now,
     };
     const id = this.nextId++;

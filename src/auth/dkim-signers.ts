@@ -7,7 +7,7 @@
  */
 import { loadOpenSsl } from "../platform/openssl.ts";
 import { DkimSignerWorker } from "./dkim-signer-worker.ts";
-import { signMessage, type SigningKey } from "./dkim-sign.ts";
+import { type SigningKey, signMessage } from "./dkim-sign.ts";
 import { OpenSslKeys } from "./openssl-keys.ts";
 
 export interface DkimSigner {

@@ -35,9 +35,18 @@ self.onmessage = (event) => void openssl.then((fast) => answer(event.data, fast)
 
 function answer(request: SignRequest, fast: OpenSslKeys): void {
   try {
-    const signing = fast.withSigners(request.keys.map((k) => ({ domain: k.domain, selector: k.selector, algorithm: k.algorithm, privateKey: keyObject(k.pem) })));
+    const signing = fast.withSigners(
+      request.keys.map((k) => ({
+        domain: k.domain,
+        selector: k.selector,
+        algorithm: k.algorithm,
+        privateKey: keyObject(k.pem),
+      })),
+    );
     const message = signMessage(request.message, signing, request.now);
-    const owned = isSole(message) || (message.byteOffset === 0 && message.byteLength === message.buffer.byteLength && message.buffer instanceof ArrayBuffer);
+    const owned = isSole(message) ||
+      (message.byteOffset === 0 && message.byteLength === message.buffer.byteLength &&
+        message.buffer instanceof ArrayBuffer);
     self.postMessage({ id: request.id, ok: true, message }, owned ? [message.buffer as ArrayBuffer] : []);
   } catch (error) {
     self.postMessage({ id: request.id, ok: false, error: error instanceof Error ? error.message : String(error) });

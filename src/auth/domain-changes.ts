@@ -29,12 +29,14 @@ export interface DomainChange {
   readonly algorithm?: string;
 }
 
-const identity = (r: Pick<RecordCheck, "purpose" | "name" | "selector">) => `${r.purpose}\u0000${r.name}\u0000${r.selector ?? ""}`;
+const identity = (r: Pick<RecordCheck, "purpose" | "name" | "selector">) =>
+  `${r.purpose}\u0000${r.name}\u0000${r.selector ?? ""}`;
 
 function isRecordCheck(value: unknown): value is RecordCheck {
   if (typeof value !== "object" || value === null) return false;
   const r = value as Record<string, unknown>;
-  return typeof r.purpose === "string" && typeof r.name === "string" && (r.status === "pass" || r.status === "fail" || r.status === "warn");
+  return typeof r.purpose === "string" && typeof r.name === "string" &&
+    (r.status === "pass" || r.status === "fail" || r.status === "warn");
 }
 
 /** The changes across "pass" between the last stored check (any shape: it comes from the database) and this one. */

@@ -11,7 +11,14 @@ import { getAlignment } from "mailauth/lib/tools.js";
 import type { Resolver } from "../dns/resolver.ts";
 import type { DkimKeyInfo } from "../queue/domains.ts";
 import { matchDkimRecord } from "./dkim-keys.ts";
-import { dkimRecordToPublish, publishedKeys, spfMechanism, zoneTxt, type RecordContext, type RecordPurpose } from "./domain-records.ts";
+import {
+  dkimRecordToPublish,
+  publishedKeys,
+  type RecordContext,
+  type RecordPurpose,
+  spfMechanism,
+  zoneTxt,
+} from "./domain-records.ts";
 
 export type CheckStatus = "pass" | "fail" | "warn";
 
@@ -46,26 +53,35 @@ type MailauthResolver = (name: string, type: string) => Promise<unknown>;
 
 /** Our resolver in the shape mailauth wants (node:dns `resolve`, errors with ENOTFOUND/ENODATA codes). */
 export function mailauthResolver(resolver: Resolver): MailauthResolver {
-  const codes: Record<string, string> = { NXDOMAIN: "ENOTFOUND", NODATA: "ENODATA", TIMEOUT: "ETIMEOUT", REFUSED: "EREFUSED" };
+  const codes: Record<string, string> = {
+    NXDOMAIN: "ENOTFOUND",
+    NODATA: "ENODATA",
+    TIMEOUT: "ETIMEOUT",
+    REFUSED: "EREFUSED",
+  };
   return async (name, type) => {
-    const result =
-      type === "TXT"
-        ? await resolver.txt(name)
-        : type === "MX"
-          ? await resolver.mx(name)
-          : type === "A"
-            ? await resolver.a(name)
-            : type === "AAAA"
-              ? await resolver.aaaa(name)
-              : type === "PTR"
-                ? await resolver.ptr(name)
-                : ({ ok: false, error: "NODATA" } as const);
+    const result = type === "TXT"
+      ? await resolver.txt(name)
+      : type === "MX"
+      ? await resolver.mx(name)
+      : type === "A"
+      ? await resolver.a(name)
+      : type === "AAAA"
+      ? await resolver.aaaa(name)
+      : type === "PTR"
+      ? await resolver.ptr(name)
+      : ({ ok: false, error: "NODATA" } as const);
     if (!result.ok) {
       const code = codes[result.error] ?? "ESERVFAIL";
       throw Object.assign(new Error(`${code} ${type} ${name}`), { code });
     }
     if (type === "TXT") return (result.answers as string[]).map((s) => [s]);
-    if (type === "MX") return (result.answers as { preference: number; exchange: string }[]).map((m) => ({ exchange: m.exchange, priority: m.preference }));
+    if (type === "MX") {
+      return (result.answers as { preference: number; exchange: string }[]).map((m) => ({
+        exchange: m.exchange,
+        priority: m.preference,
+      }));
+    }
     return result.answers;
   };
 }
@@ -105,14 +121,34 @@ async function evaluateSpf(domain: string, input: CheckInput): Promise<{ result:
   return { result: answer.status.result, comment: answer.status.comment || "" };
 }
 
-async function checkSpf(purpose: "spf" | "return-path-spf", domain: string, input: CheckInput): Promise<{ check: RecordCheck; result?: string }> {
+async function checkSpf(
+  purpose: "spf" | "return-path-spf",
+  domain: string,
+  input: CheckInput,
+): Promise<{ check: RecordCheck; result?: string }> {
   const wanted = `v=spf1 ${spfMechanism(input.sourceIp)} ~all`;
   const { texts, error } = await txtAt(input.resolver, domain);
   const spfs = texts.filter((t) => /^v=spf1(\s|$)/i.test(t.trim()));
   const base = { purpose, name: domain, required: true, found: error ? [error] : spfs };
-  if (error) return { check: { ...base, status: "fail", detail: error, fix: "make sure the domain's name servers answer, then check again" } };
+  if (error) {
+    return {
+      check: {
+        ...base,
+        status: "fail",
+        detail: error,
+        fix: "make sure the domain's name servers answer, then check again",
+      },
+    };
+  }
   if (spfs.length === 0) {
-    return { check: { ...base, status: "fail", detail: `no SPF record at ${domain}`, fix: `publish ${domain}. TXT ${zoneTxt(wanted)}` } };
+    return {
+      check: {
+        ...base,
+        status: "fail",
+        detail: `no SPF record at ${domain}`,
+        fix: `publish ${domain}. TXT ${zoneTxt(wanted)}`,
+      },
+    };
   }
   if (spfs.length > 1) {
     return {
@@ -136,7 +172,9 @@ async function checkSpf(purpose: "spf" | "return-path-spf", domain: string, inpu
     };
   }
   const { result, comment } = await evaluateSpf(domain, input);
-  if (result === "pass") return { check: { ...base, status: "pass", detail: `SPF passes for ${input.sourceIp}` }, result };
+  if (result === "pass") {
+    return { check: { ...base, status: "pass", detail: `SPF passes for ${input.sourceIp}` }, result };
+  }
   return {
     check: {
       ...base,
@@ -151,39 +189,71 @@ async function checkSpf(purpose: "spf" | "return-path-spf", domain: string, inpu
 async function checkDkim(key: DkimKeyInfo, input: CheckInput): Promise<RecordCheck> {
   const record = dkimRecordToPublish(key, input);
   const { texts, error } = await txtAt(input.resolver, record.name);
-  const base = { purpose: "dkim" as const, name: record.name, required: true, selector: key.selector, algorithm: key.algorithm, keyState: key.state, found: error ? [error] : texts };
+  const base = {
+    purpose: "dkim" as const,
+    name: record.name,
+    required: true,
+    selector: key.selector,
+    algorithm: key.algorithm,
+    keyState: key.state,
+    found: error ? [error] : texts,
+  };
   const fix = `publish ${record.name}. TXT ${zoneTxt(record.value)}`;
   if (error) return { ...base, status: "fail", detail: error, fix };
   const dkims = texts.filter((t) => /^\s*v\s*=\s*DKIM1\b/.test(t) || /(^|;)\s*p\s*=/.test(t));
   const matched = dkims.some((t) => matchDkimRecord(t, key.algorithm, key.publicKey).match);
-  if (matched && dkims.length === 1) return { ...base, status: "pass", detail: `the published key matches ours (${key.state})` };
+  if (matched && dkims.length === 1) {
+    return { ...base, status: "pass", detail: `the published key matches ours (${key.state})` };
+  }
   let detail: string;
   if (dkims.length === 0) detail = `no DKIM record at ${record.name}`;
-  else if (dkims.length > 1) detail = `${dkims.length} TXT records at ${record.name}: verifiers may pick any, publish exactly one`;
-  else {
+  else if (dkims.length > 1) {
+    detail = `${dkims.length} TXT records at ${record.name}: verifiers may pick any, publish exactly one`;
+  } else {
     const why = matchDkimRecord(dkims[0]!, key.algorithm, key.publicKey);
     detail = `the published record does not match our key: ${why.match ? "" : why.reason}`;
   }
   if (key.state === "pending") {
-    return { ...base, status: "warn", detail: `${detail}; the relay keeps signing with the current key until this one is visible`, fix };
+    return {
+      ...base,
+      status: "warn",
+      detail: `${detail}; the relay keeps signing with the current key until this one is visible`,
+      fix,
+    };
   }
   if (key.state === "retiring") {
-    return { ...base, status: "warn", detail: `${detail}; mail already signed with this key will fail DKIM until ${new Date(key.retireAfter ?? 0).toISOString()}`, fix };
+    return {
+      ...base,
+      status: "warn",
+      detail: `${detail}; mail already signed with this key will fail DKIM until ${
+        new Date(key.retireAfter ?? 0).toISOString()
+      }`,
+      fix,
+    };
   }
   return { ...base, status: "fail", detail, fix };
 }
 
-async function checkOptionalTxt(purpose: "mta-sts" | "tls-rpt", name: string, prefix: RegExp, input: CheckInput, what: string): Promise<RecordCheck> {
+async function checkOptionalTxt(
+  purpose: "mta-sts" | "tls-rpt",
+  name: string,
+  prefix: RegExp,
+  input: CheckInput,
+  what: string,
+): Promise<RecordCheck> {
   const { texts, error } = await txtAt(input.resolver, name);
   const found = texts.filter((t) => prefix.test(t));
-  if (found.length === 1) return { purpose, name, required: false, status: "pass", found, detail: `${what} is published` };
+  if (found.length === 1) {
+    return { purpose, name, required: false, status: "pass", found, detail: `${what} is published` };
+  }
   return {
     purpose,
     name,
     required: false,
     status: "warn",
     found: error ? [error] : found,
-    detail: error ?? (found.length === 0 ? `no ${what} record (optional)` : `${found.length} ${what} records: publish one`),
+    detail: error ??
+      (found.length === 0 ? `no ${what} record (optional)` : `${found.length} ${what} records: publish one`),
   };
 }
 
@@ -209,11 +279,21 @@ export async function checkDomain(input: CheckInput): Promise<DomainCheckReport>
   const visibleKeyIds = keys.filter((_, i) => dkimChecks[i]!.status === "pass").map((k) => k.id);
 
   // DMARC.
-  const dmarc = await getDmarcRecord(domain, mailauthResolver(input.resolver)).catch((error: Error) => ({ error: error.message, isDnsError: true }) as const);
+  const dmarc = await getDmarcRecord(domain, mailauthResolver(input.resolver)).catch((error: Error) =>
+    ({ error: error.message, isDnsError: true }) as const
+  );
   let policy: string | undefined;
   if (dmarc !== false && "error" in dmarc) {
     const error = String(dmarc.error);
-    records.push({ purpose: "dmarc", name: `_dmarc.${domain}`, required: true, status: "fail", found: [error], detail: `DNS lookup failed: ${error}`, fix: "make sure the domain's name servers answer" });
+    records.push({
+      purpose: "dmarc",
+      name: `_dmarc.${domain}`,
+      required: true,
+      status: "fail",
+      found: [error],
+      detail: `DNS lookup failed: ${error}`,
+      fix: "make sure the domain's name servers answer",
+    });
   } else if (dmarc === false) {
     records.push({
       purpose: "dmarc",
@@ -232,7 +312,9 @@ export async function checkDomain(input: CheckInput): Promise<DomainCheckReport>
       required: true,
       status: "pass",
       found: [dmarc.rr],
-      detail: `${dmarc.isOrgRecord ? "the organizational domain's record applies: " : ""}policy p=${policy}${dmarc.rua ? `, reports to ${dmarc.rua}` : ", no rua= (you get no reports)"}`,
+      detail: `${dmarc.isOrgRecord ? "the organizational domain's record applies: " : ""}policy p=${policy}${
+        dmarc.rua ? `, reports to ${dmarc.rua}` : ", no rua= (you get no reports)"
+      }`,
     });
   }
 
@@ -248,7 +330,9 @@ export async function checkDomain(input: CheckInput): Promise<DomainCheckReport>
       required: true,
       status: mxOk ? "pass" : "fail",
       found: mx.ok ? mx.answers.map((m) => `${m.preference} ${m.exchange}`) : [mx.error],
-      detail: mxOk ? `bounces to ${input.bounceDomain} reach ${input.hostname}` : `no MX of ${input.bounceDomain} points at ${input.hostname}`,
+      detail: mxOk
+        ? `bounces to ${input.bounceDomain} reach ${input.hostname}`
+        : `no MX of ${input.bounceDomain} points at ${input.hostname}`,
       fix: mxOk ? undefined : `publish ${input.bounceDomain}. MX 10 ${input.hostname}`,
     });
     const rp = await checkSpf("return-path-spf", input.bounceDomain, input);
@@ -270,7 +354,9 @@ export async function checkDomain(input: CheckInput): Promise<DomainCheckReport>
     verdict.push(`SPF: cannot tell: RELAY_SOURCE_IP is not set, so which IP receivers see is unknown.`);
   } else {
     verdict.push(
-      `SPF: a receiver that gets mail from ${ip} with an envelope sender at ${envelopeDomain} concludes ${SPF_WORDS[spfResult ?? "none"] ?? `SPF ${spfResult}`}.`,
+      `SPF: a receiver that gets mail from ${ip} with an envelope sender at ${envelopeDomain} concludes ${
+        SPF_WORDS[spfResult ?? "none"] ?? `SPF ${spfResult}`
+      }.`,
     );
   }
   const active = dkimChecks.filter((c) => c.keyState === "active");
@@ -281,7 +367,9 @@ export async function checkDomain(input: CheckInput): Promise<DomainCheckReport>
       verdict.push(
         c.status === "pass"
           ? `DKIM: mail from @${domain} is signed d=${domain} s=${c.selector} (${c.algorithm}); the receiver finds the same key in DNS: DKIM pass, aligned with the From domain.`
-          : `DKIM: mail from @${domain} is signed d=${domain} s=${c.selector} (${c.algorithm}), but the receiver ${c.found.length === 0 ? "finds no key" : "finds a different key"} at ${c.name}: DKIM fails (treated as unsigned).`,
+          : `DKIM: mail from @${domain} is signed d=${domain} s=${c.selector} (${c.algorithm}), but the receiver ${
+            c.found.length === 0 ? "finds no key" : "finds a different key"
+          } at ${c.name}: DKIM fails (treated as unsigned).`,
       );
     }
   }
@@ -296,11 +384,19 @@ export async function checkDomain(input: CheckInput): Promise<DomainCheckReport>
   }
   const spfDmarc = spfResult === "pass" && spfAligned;
   if (policy === undefined) {
-    verdict.push(`DMARC: no policy: receivers apply their own judgement${dkimPass || spfDmarc ? ", helped by the aligned authentication above" : ""}.`);
+    verdict.push(
+      `DMARC: no policy: receivers apply their own judgement${
+        dkimPass || spfDmarc ? ", helped by the aligned authentication above" : ""
+      }.`,
+    );
   } else {
     const pass = dkimPass || spfDmarc;
     verdict.push(
-      `DMARC: ${pass ? `pass (${[dkimPass ? "DKIM aligned" : "", spfDmarc ? "SPF aligned" : ""].filter(Boolean).join(" and ")})` : "fail (neither DKIM nor SPF passes aligned)"}; ${DMARC_WORDS[policy] ?? `p=${policy}`}.`,
+      `DMARC: ${
+        pass
+          ? `pass (${[dkimPass ? "DKIM aligned" : "", spfDmarc ? "SPF aligned" : ""].filter(Boolean).join(" and ")})`
+          : "fail (neither DKIM nor SPF passes aligned)"
+      }; ${DMARC_WORDS[policy] ?? `p=${policy}`}.`,
     );
   }
 
@@ -325,6 +421,11 @@ export function formatReport(report: DomainCheckReport): string[] {
   }
   lines.push("", "What a receiver would conclude:");
   for (const v of report.verdict) lines.push(`  ${v}`);
-  lines.push("", report.ok ? "All required records are in place." : "Some required records are missing or wrong: see the fixes above.");
+  lines.push(
+    "",
+    report.ok
+      ? "All required records are in place."
+      : "Some required records are missing or wrong: see the fixes above.",
+  );
   return lines;
 }

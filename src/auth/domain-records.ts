@@ -4,7 +4,15 @@ import { getAlignment } from "mailauth/lib/tools.js";
 import type { DkimKeyInfo } from "../queue/domains.ts";
 import { dkimRecordName, dkimTxtRecord } from "./dkim-keys.ts";
 
-export type RecordPurpose = "spf" | "dkim" | "dmarc" | "return-path-mx" | "return-path-spf" | "mta-sts" | "mta-sts-policy" | "tls-rpt";
+export type RecordPurpose =
+  | "spf"
+  | "dkim"
+  | "dmarc"
+  | "return-path-mx"
+  | "return-path-spf"
+  | "mta-sts"
+  | "mta-sts-policy"
+  | "tls-rpt";
 
 export interface RecordToPublish {
   readonly purpose: RecordPurpose;
@@ -59,7 +67,10 @@ export function publishedKeys(keys: readonly DkimKeyInfo[]): DkimKeyInfo[] {
   return keys.filter((k) => k.state === "active" || k.state === "pending" || k.state === "retiring");
 }
 
-export function dkimRecordToPublish(key: DkimKeyInfo, context: Pick<RecordContext, "checkIntervalText">): RecordToPublish {
+export function dkimRecordToPublish(
+  key: DkimKeyInfo,
+  context: Pick<RecordContext, "checkIntervalText">,
+): RecordToPublish {
   const base = {
     purpose: "dkim" as const,
     name: dkimRecordName(key.selector, key.domain),
@@ -69,7 +80,9 @@ export function dkimRecordToPublish(key: DkimKeyInfo, context: Pick<RecordContex
     algorithm: key.algorithm,
     keyState: key.state,
   };
-  const ed = key.algorithm === "ed25519" ? " Ed25519 (RFC 8463) is not verified by every receiver; keep an RSA key beside it." : "";
+  const ed = key.algorithm === "ed25519"
+    ? " Ed25519 (RFC 8463) is not verified by every receiver; keep an RSA key beside it."
+    : "";
   switch (key.state) {
     case "active":
       return { ...base, required: true, note: `signs mail from ${key.domain} now.${ed}` };
@@ -77,8 +90,7 @@ export function dkimRecordToPublish(key: DkimKeyInfo, context: Pick<RecordContex
       return {
         ...base,
         required: true,
-        note:
-          `new key: publish it. The relay keeps signing with the current key until this record is visible in DNS ` +
+        note: `new key: publish it. The relay keeps signing with the current key until this record is visible in DNS ` +
           `(checked every ${context.checkIntervalText}, or now with "relay domains check ${key.domain}").${ed}`,
       };
     default: {
@@ -87,14 +99,19 @@ export function dkimRecordToPublish(key: DkimKeyInfo, context: Pick<RecordContex
         ...base,
         required: true,
         neededUntil: until,
-        note: `replaced key, no longer signs: still needed until ${until} (mail signed with it may still be verified), then remove it.`,
+        note:
+          `replaced key, no longer signs: still needed until ${until} (mail signed with it may still be verified), then remove it.`,
       };
     }
   }
 }
 
 /** Every record to publish for `domain`, required ones first. */
-export function recordsToPublish(domain: string, keys: readonly DkimKeyInfo[], context: RecordContext): RecordToPublish[] {
+export function recordsToPublish(
+  domain: string,
+  keys: readonly DkimKeyInfo[],
+  context: RecordContext,
+): RecordToPublish[] {
   const records: RecordToPublish[] = [];
   const spfNote =
     (context.sourceIp === undefined
@@ -102,7 +119,14 @@ export function recordsToPublish(domain: string, keys: readonly DkimKeyInfo[], c
       : "") +
     "Include every relay node's IP that sends for this domain (one ip4:/ip6: each; this is a single node for now). " +
     "A name has one SPF record: merge this into an existing v=spf1 record instead of adding a second one.";
-  records.push({ purpose: "spf", name: domain, type: "TXT", value: spfRecord(context.sourceIp), required: true, note: spfNote });
+  records.push({
+    purpose: "spf",
+    name: domain,
+    type: "TXT",
+    value: spfRecord(context.sourceIp),
+    required: true,
+    note: spfNote,
+  });
   for (const key of publishedKeys(keys)) records.push(dkimRecordToPublish(key, context));
   records.push({
     purpose: "dmarc",
@@ -110,8 +134,7 @@ export function recordsToPublish(domain: string, keys: readonly DkimKeyInfo[], c
     type: "TXT",
     value: dmarcRecord(domain),
     required: true,
-    note:
-      "a starting policy: receivers send aggregate reports to the rua address and reject nothing. " +
+    note: "a starting policy: receivers send aggregate reports to the rua address and reject nothing. " +
       "When the reports show all your mail passes, move to p=quarantine, then p=reject.",
   });
   if (context.bounceDomain !== undefined) {
@@ -122,7 +145,8 @@ export function recordsToPublish(domain: string, keys: readonly DkimKeyInfo[], c
       type: "MX",
       value: `10 ${context.hostname}`,
       required: true,
-      note: `return path (RELAY_BOUNCE_DOMAIN): bounces and complaints to addresses at ${bounce} come back to this relay.`,
+      note:
+        `return path (RELAY_BOUNCE_DOMAIN): bounces and complaints to addresses at ${bounce} come back to this relay.`,
     });
     records.push({
       purpose: "return-path-spf",
@@ -130,14 +154,13 @@ export function recordsToPublish(domain: string, keys: readonly DkimKeyInfo[], c
       type: "TXT",
       value: spfRecord(context.sourceIp),
       required: true,
-      note:
-        getAlignment(domain, [bounce]) !== false
-          ? `${bounce} shares ${domain}'s organizational domain, so the relay delivers mail from @${domain} with the envelope sender ` +
-            `b.<message>.<recipient>@${bounce} (VERP; the submitter's stays stored and gets the relay's own DSNs): receivers check SPF ` +
-            `for ${bounce}, and a pass aligns for DMARC (relaxed).`
-          : `alignment impossible: ${bounce} is not under ${domain}'s organizational domain, so the relay leaves the envelope sender ` +
-            `of mail from @${domain} as submitted (SPF is then checked for the submitter's domain). Configure a bounce domain under ` +
-            `the From domain (e.g. RELAY_BOUNCE_DOMAIN=bounces.${domain}) to align it.`,
+      note: getAlignment(domain, [bounce]) !== false
+        ? `${bounce} shares ${domain}'s organizational domain, so the relay delivers mail from @${domain} with the envelope sender ` +
+          `b.<message>.<recipient>@${bounce} (VERP; the submitter's stays stored and gets the relay's own DSNs): receivers check SPF ` +
+          `for ${bounce}, and a pass aligns for DMARC (relaxed).`
+        : `alignment impossible: ${bounce} is not under ${domain}'s organizational domain, so the relay leaves the envelope sender ` +
+          `of mail from @${domain} as submitted (SPF is then checked for the submitter's domain). Configure a bounce domain under ` +
+          `the From domain (e.g. RELAY_BOUNCE_DOMAIN=bounces.${domain}) to align it.`,
     });
   }
   records.push({
@@ -146,8 +169,7 @@ export function recordsToPublish(domain: string, keys: readonly DkimKeyInfo[], c
     type: "TXT",
     value: `v=STSv1; id=${new Date(context.now).toISOString().slice(0, 10).replaceAll("-", "")}01`,
     required: false,
-    note:
-      `optional, and only if ${domain} receives mail: asks senders to use verified TLS to its MX hosts. ` +
+    note: `optional, and only if ${domain} receives mail: asks senders to use verified TLS to its MX hosts. ` +
       "Needs the policy file below; change id= whenever the policy changes.",
   });
   records.push({
@@ -179,10 +201,11 @@ export function zoneTxt(value: string): string {
 /** One record as lines of text for the command line. */
 export function formatRecord(record: RecordToPublish): string[] {
   const tag = record.required ? "required" : "optional";
-  const title =
-    record.purpose === "dkim"
-      ? `DKIM (${record.algorithm}, selector ${record.selector}, ${record.keyState === "retiring" ? `retiring, still needed until ${record.neededUntil}` : record.keyState})`
-      : PURPOSE_TITLES[record.purpose];
+  const title = record.purpose === "dkim"
+    ? `DKIM (${record.algorithm}, selector ${record.selector}, ${
+      record.keyState === "retiring" ? `retiring, still needed until ${record.neededUntil}` : record.keyState
+    })`
+    : PURPOSE_TITLES[record.purpose];
   const lines = [`[${tag}] ${title}`];
   if (record.type === "HTTPS") {
     lines.push(`  ${record.name}:`);

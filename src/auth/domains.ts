@@ -18,8 +18,8 @@ import { UsageError } from "../core/errors.ts";
 import type { Resolver } from "../dns/resolver.ts";
 import type { Logger } from "../core/log.ts";
 import type { DkimKeyInfo, DomainStore, SendingDomainRecord } from "../queue/domains.ts";
-import { defaultSelector, DKIM_ALGORITHMS, generateDkimKey, selectorProblem, type DkimAlgorithm } from "./dkim-keys.ts";
-import { signMessage, type SigningKey } from "./dkim-sign.ts";
+import { defaultSelector, DKIM_ALGORITHMS, type DkimAlgorithm, generateDkimKey, selectorProblem } from "./dkim-keys.ts";
+import { type SigningKey, signMessage } from "./dkim-sign.ts";
 import { domainChanges } from "./domain-changes.ts";
 import { checkDomain, type DomainCheckReport } from "./domain-check.ts";
 import { dkimRecordToPublish, recordsToPublish, type RecordToPublish } from "./domain-records.ts";
@@ -76,7 +76,9 @@ export interface DomainServiceOptions {
 export function parseAlgorithm(text: unknown, allowBoth: boolean): AlgorithmChoice {
   const choices = allowBoth ? ALGORITHM_CHOICES : DKIM_ALGORITHMS;
   if (text === undefined) return "rsa";
-  if (typeof text === "string" && (choices as readonly string[]).includes(text.toLowerCase())) return text.toLowerCase() as AlgorithmChoice;
+  if (typeof text === "string" && (choices as readonly string[]).includes(text.toLowerCase())) {
+    return text.toLowerCase() as AlgorithmChoice;
+  }
   throw new UsageError([`algorithm ${JSON.stringify(text)} is not valid: expected ${choices.join(", ")}`]);
 }
 
@@ -108,10 +110,16 @@ export class DomainService {
     const choice = parseAlgorithm(input.algorithm, true);
     const selector = parseSelector(input.selector);
     const now = this.options.clock.now();
-    if (!(await this.options.store.addDomain(domain, now))) throw new DomainError(409, `domain ${domain} is already added`);
+    if (!(await this.options.store.addDomain(domain, now))) {
+      throw new DomainError(409, `domain ${domain} is already added`);
+    }
     const algorithms: DkimAlgorithm[] = choice === "both" ? ["rsa", "ed25519"] : [choice];
     for (const algorithm of algorithms) {
-      const named = selector === undefined ? undefined : algorithm === "ed25519" && choice === "both" ? `${selector}-ed25519` : selector;
+      const named = selector === undefined
+        ? undefined
+        : algorithm === "ed25519" && choice === "both"
+        ? `${selector}-ed25519`
+        : selector;
       await this.createKey(domain, algorithm, named, "active");
     }
     return (await this.get(domain))!;
@@ -122,7 +130,10 @@ export class DomainService {
    * when the domain has no active key of its algorithm; otherwise it waits,
    * like a rotation, until its record is visible in DNS.
    */
-  async keygen(rawDomain: string, input: { selector?: string; algorithm?: unknown } = {}): Promise<{ key: DkimKeyInfo; record: RecordToPublish }> {
+  async keygen(
+    rawDomain: string,
+    input: { selector?: string; algorithm?: unknown } = {},
+  ): Promise<{ key: DkimKeyInfo; record: RecordToPublish }> {
     const domain = parseDomain(rawDomain);
     const algorithm = parseAlgorithm(input.algorithm, false) as DkimAlgorithm;
     const selector = parseSelector(input.selector);
@@ -187,11 +198,25 @@ export class DomainService {
     // A record that passed and now fails or is gone (or the other way round): a `domain_changed` event, saved with the check.
     const changes = domainChanges(current.lastCheck, report);
     for (const c of changes) {
-      this.options.log?.(c.after === "pass" ? "info" : "warn", "a sending domain's DNS record changed", { domain, record: c.record, name: c.name, before: c.before, after: c.after });
+      this.options.log?.(c.after === "pass" ? "info" : "warn", "a sending domain's DNS record changed", {
+        domain,
+        record: c.record,
+        name: c.name,
+        before: c.before,
+        after: c.after,
+      });
     }
-    await store.saveCheckWithEvents(domain, report as unknown as Record<string, unknown>, clock.now(), current.lastCheckedAt, changes as unknown as Record<string, unknown>[]);
+    await store.saveCheckWithEvents(
+      domain,
+      report as unknown as Record<string, unknown>,
+      clock.now(),
+      current.lastCheckedAt,
+      changes as unknown as Record<string, unknown>[],
+    );
     // Verified (RELAY_SENDER_POLICY): an active key's record was seen published and matching, once is enough.
-    if (report.records.some((r) => r.purpose === "dkim" && r.keyState === "active" && r.status === "pass")) await store.markVerified(domain, clock.now());
+    if (report.records.some((r) => r.purpose === "dkim" && r.keyState === "active" && r.status === "pass")) {
+      await store.markVerified(domain, clock.now());
+    }
     return report;
   }
 
@@ -228,7 +253,10 @@ export class DomainService {
     try {
       return await (this.options.signWith ?? signMessage)(message, keys, this.options.clock.now());
     } catch (error) {
-      this.options.log?.("warn", "DKIM signing failed; the message goes unsigned", { domain, error: error instanceof Error ? error.message : String(error) });
+      this.options.log?.("warn", "DKIM signing failed; the message goes unsigned", {
+        domain,
+        error: error instanceof Error ? error.message : String(error),
+      });
       return message;
     }
   }
@@ -253,13 +281,23 @@ export class DomainService {
     const hit = this.cache.get(domain);
     if (hit && hit.until > now) return hit.keys;
     const rows = await this.options.store.signingKeys(domain);
-    const keys = rows.map((r) => ({ domain, selector: r.selector, algorithm: r.algorithm, privateKey: createPrivateKey(r.privateKey) }));
+    const keys = rows.map((r) => ({
+      domain,
+      selector: r.selector,
+      algorithm: r.algorithm,
+      privateKey: createPrivateKey(r.privateKey),
+    }));
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(domain, { keys, until: now + this.keyCacheMs });
     return keys;
   }
 
-  private async createKey(domain: string, algorithm: DkimAlgorithm, selector: string | undefined, state: "active" | "pending"): Promise<DkimKeyInfo> {
+  private async createKey(
+    domain: string,
+    algorithm: DkimAlgorithm,
+    selector: string | undefined,
+    state: "active" | "pending",
+  ): Promise<DkimKeyInfo> {
     const { store, clock } = this.options;
     const taken = new Set(await store.selectors([domain]));
     const name = selector ?? defaultSelector(algorithm, clock.now(), taken);
@@ -267,7 +305,15 @@ export class DomainService {
     const generated = generateDkimKey(algorithm);
     const id = newId(clock.now());
     const added = await store.addKey(
-      { id, domain, selector: name, algorithm, privateKey: generated.privateKeyPem, publicKey: generated.publicKey, state },
+      {
+        id,
+        domain,
+        selector: name,
+        algorithm,
+        privateKey: generated.privateKeyPem,
+        publicKey: generated.publicKey,
+        state,
+      },
       clock.now(),
     );
     if (!added) throw new DomainError(409, `domain ${domain} already has a key with selector ${name}`);

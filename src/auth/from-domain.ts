@@ -19,7 +19,9 @@ const PLAIN_NAME = String.raw`[^"(),:;<>@[\]\\\x00-\x08\x0a-\x1f\x7f]*`;
  * next must begin, so a long value that fails costs a few passes, never a
  * backtracking blow-up.
  */
-const SIMPLE_MAILBOX = new RegExp(String.raw`^(?:[ \t]*(${ADDR_SPEC})|(?:${QUOTED_NAME}|${PLAIN_NAME})<(${ADDR_SPEC})>)[ \t]*$`);
+const SIMPLE_MAILBOX = new RegExp(
+  String.raw`^(?:[ \t]*(${ADDR_SPEC})|(?:${QUOTED_NAME}|${PLAIN_NAME})<(${ADDR_SPEC})>)[ \t]*$`,
+);
 
 /**
  * The address of a From field value of one of the simple shapes, which is

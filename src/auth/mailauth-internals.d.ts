@@ -24,5 +24,7 @@ declare module "mailauth/lib/dmarc/get-dmarc-record.js" {
   export default function getDmarcRecord(
     domain: string,
     resolver: (name: string, type: string) => Promise<unknown>,
-  ): Promise<false | { rr: string; isOrgRecord: boolean; p?: string; sp?: string; rua?: string; [tag: string]: unknown }>;
+  ): Promise<
+    false | { rr: string; isOrgRecord: boolean; p?: string; sp?: string; rua?: string; [tag: string]: unknown }
+  >;
 }

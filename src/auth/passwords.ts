@@ -1,4 +1,4 @@
-import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from "node:crypto";
+import { randomBytes, scrypt, type ScryptOptions, timingSafeEqual } from "node:crypto";
 
 /**
  * Password hashes for SMTP AUTH users: scrypt (RFC 7914) with a 16-byte
@@ -68,7 +68,11 @@ interface Parsed {
 function parse(stored: string): Parsed | undefined {
   const parts = stored.split("$");
   if (parts.length !== 6 || parts[0] !== "scrypt") return undefined;
-  const [N, r, p] = parts.slice(1, 4).map((s) => (/^[1-9][0-9]{0,9}$/.test(s!) ? Number(s) : NaN)) as [number, number, number];
+  const [N, r, p] = parts.slice(1, 4).map((s) => (/^[1-9][0-9]{0,9}$/.test(s!) ? Number(s) : NaN)) as [
+    number,
+    number,
+    number,
+  ];
   if (!(N >= 2 && N <= MAX_N && (N & (N - 1)) === 0)) return undefined; // a power of two
   if (!(r >= 1 && r <= MAX_R && p >= 1 && p <= MAX_P)) return undefined;
   if (128 * N * r > MAX_MEMORY) return undefined;
@@ -83,9 +87,19 @@ function base64(text: string): Buffer | undefined {
   return Buffer.from(text, "base64");
 }
 
-function derive(password: string, salt: Buffer, length: number, params: { N: number; r: number; p: number }): Promise<Buffer> {
+function derive(
+  password: string,
+  salt: Buffer,
+  length: number,
+  params: { N: number; r: number; p: number },
+): Promise<Buffer> {
   // scrypt needs 128 * N * r bytes; Node's default maxmem (32 MiB) is just short of N=2^15, r=8.
-  const options: ScryptOptions = { N: params.N, r: params.r, p: params.p, maxmem: 128 * params.N * params.r + 32 * 1024 * 1024 };
+  const options: ScryptOptions = {
+    N: params.N,
+    r: params.r,
+    p: params.p,
+    maxmem: 128 * params.N * params.r + 32 * 1024 * 1024,
+  };
   return new Promise((resolve, reject) => {
     scrypt(password.normalize("NFC"), salt, length, options, (error, key) => (error ? reject(error) : resolve(key)));
   });

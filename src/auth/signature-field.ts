@@ -18,13 +18,22 @@ export interface UnsignedField {
 }
 
 /** `tags` (without b=) as a folded field ending in "b=", and its canonical form. */
-export function unsignedField(name: string, tags: readonly (readonly [string, string])[], canonicalization: Canonicalization = "relaxed"): UnsignedField {
+export function unsignedField(
+  name: string,
+  tags: readonly (readonly [string, string])[],
+  canonicalization: Canonicalization = "relaxed",
+): UnsignedField {
   // Words, each with what joins it to the one before when both stay on one line.
   const words: { text: string; glue: string }[] = [];
   for (const [tag, value] of tags) {
     if (tag === "h") {
       const names = value.split(":");
-      names.forEach((n, i) => words.push({ text: `${i === 0 ? "h=" : ""}${n}${i === names.length - 1 ? ";" : ":"}`, glue: i === 0 ? " " : "" }));
+      names.forEach((n, i) =>
+        words.push({
+          text: `${i === 0 ? "h=" : ""}${n}${i === names.length - 1 ? ";" : ":"}`,
+          glue: i === 0 ? " " : "",
+        })
+      );
     } else {
       words.push({ text: `${tag}=${value};`, glue: " " });
     }
@@ -43,7 +52,13 @@ export function unsignedField(name: string, tags: readonly (readonly [string, st
   const head = lines.join("\r\n");
   const bytes = Buffer.from(head, "latin1");
   const out = new ByteSink(bytes.length);
-  canonicalHeader(canonicalization, bytes, { name: name.toLowerCase(), start: 0, colon: name.length, end: bytes.length }, out, true);
+  canonicalHeader(
+    canonicalization,
+    bytes,
+    { name: name.toLowerCase(), start: 0, colon: name.length, end: bytes.length },
+    out,
+    true,
+  );
   return { head, canonical: out.bytes() };
 }
 

@@ -19,7 +19,9 @@ export function userNameProblem(name: string): string | undefined {
 /** The problem with a password, or undefined: at least 8 characters (code points), no NUL (AUTH PLAIN's separator). */
 export function passwordProblem(password: string): string | undefined {
   const length = [...password].length;
-  if (length < MIN_PASSWORD_LENGTH) return `password is too short: expected at least ${MIN_PASSWORD_LENGTH} characters, got ${length}`;
+  if (length < MIN_PASSWORD_LENGTH) {
+    return `password is too short: expected at least ${MIN_PASSWORD_LENGTH} characters, got ${length}`;
+  }
   if (length > MAX_PASSWORD_LENGTH) return `password is too long: expected at most ${MAX_PASSWORD_LENGTH} characters`;
   if (password.includes("\0")) return "password must not contain a NUL character";
   return undefined;
@@ -76,7 +78,9 @@ export class UserService {
    * (all problems listed) and for a name that is taken.
    */
   async add(input: { name: string; password: string; domains?: readonly string[] }): Promise<UserRecord> {
-    const problems = [userNameProblem(input.name), passwordProblem(input.password)].filter((p): p is string => p !== undefined);
+    const problems = [userNameProblem(input.name), passwordProblem(input.password)].filter((p): p is string =>
+      p !== undefined
+    );
     let domains: string[] = [];
     try {
       domains = normalizeDomains(input.domains ?? []);
@@ -85,7 +89,9 @@ export class UserService {
       problems.push(...error.problems);
     }
     if (problems.length > 0) throw new UsageError(problems);
-    if (await this.store.getUser(input.name)) throw new UsageError([`user ${JSON.stringify(input.name)} already exists`]);
+    if (await this.store.getUser(input.name)) {
+      throw new UsageError([`user ${JSON.stringify(input.name)} already exists`]);
+    }
     const hash = await hashPassword(input.password);
     if (!(await this.store.addUser(input.name, hash, domains))) {
       throw new UsageError([`user ${JSON.stringify(input.name)} already exists`]);

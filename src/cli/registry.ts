@@ -7,7 +7,15 @@ import { serveCommand } from "./commands/serve.ts";
 import { usersCommand } from "./commands/users.ts";
 import { versionCommand } from "./commands/version.ts";
 
-export const COMMANDS: readonly Command[] = [serveCommand, migrateCommand, versionCommand, usersCommand, keysCommand, domainsCommand, dkimCommand];
+export const COMMANDS: readonly Command[] = [
+  serveCommand,
+  migrateCommand,
+  versionCommand,
+  usersCommand,
+  keysCommand,
+  domainsCommand,
+  dkimCommand,
+];
 
 export function mainUsage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -1,6 +1,6 @@
 import * as v from "valibot";
 import { UsageError } from "../core/errors.ts";
-import { fieldName, type FieldName } from "./field-names.ts";
+import { type FieldName, fieldName } from "./field-names.ts";
 import { configSchema } from "./schema.ts";
 
 type Variables = v.InferOutput<typeof configSchema>;

@@ -1,7 +1,7 @@
 import { isIP } from "node:net";
 import { parseDuration } from "../core/duration.ts";
-import { parseCidr, type Cidr } from "../core/cidr.ts";
-import { parseHostPort, type HostPort } from "../core/host-port.ts";
+import { type Cidr, parseCidr } from "../core/cidr.ts";
+import { type HostPort, parseHostPort } from "../core/host-port.ts";
 
 /** Text parsers for configuration values. Each returns undefined for text it cannot read. */
 

@@ -1,12 +1,7 @@
 import { isIP } from "node:net";
 import * as v from "valibot";
 import { parseDuration } from "../core/duration.ts";
-import {
-  parseCidrs,
-  parseDnsServers,
-  parseDurations,
-  parseListeners,
-} from "./parsers.ts";
+import { parseCidrs, parseDnsServers, parseDurations, parseListeners } from "./parsers.ts";
 import { parseHostPort } from "../core/host-port.ts";
 import { parseRoutes } from "../core/route.ts";
 
@@ -26,19 +21,24 @@ function textVar<T>(expected: string, parse: (text: string) => T | undefined) {
 }
 
 const positiveInt = (text: string) => (/^\d+$/.test(text) && Number(text) > 0 ? Number(text) : undefined);
-const bool = (text: string) => ({ true: true, "1": true, yes: true, false: false, "0": false, no: false })[
-  text.trim().toLowerCase() as "true"
-];
+const bool = (text: string) =>
+  ({ true: true, "1": true, yes: true, false: false, "0": false, no: false })[
+    text.trim().toLowerCase() as "true"
+  ];
 const oneOf = <T extends string>(...values: T[]) => (text: string) =>
   values.includes(text as T) ? (text as T) : undefined;
 /** A duration, or 0/off for "never" (0). */
-const durationOrOff = (text: string) => (["0", "off", "false", "no"].includes(text.trim().toLowerCase()) ? 0 : parseDuration(text));
+const durationOrOff = (
+  text: string,
+) => (["0", "off", "false", "no"].includes(text.trim().toLowerCase()) ? 0 : parseDuration(text));
 const nonEmpty = (text: string) => (text.trim() === "" ? undefined : text.trim());
 const atLeastOneSecond = (text: string) => {
   const ms = parseDuration(text);
   return ms !== undefined && ms >= 1000 ? ms : undefined;
 };
-const mailbox = (text: string) => (/^[^\s@]+@[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(text.trim()) ? text.trim() : undefined);
+const mailbox = (
+  text: string,
+) => (/^[^\s@]+@[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(text.trim()) ? text.trim() : undefined);
 const hostName = (text: string) => (/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(text) ? text : undefined);
 /** Domains are compared lower-cased everywhere (RFC 5321 2.4): kept that way from the start. */
 const domainName = (text: string) => hostName(text)?.toLowerCase();
@@ -106,7 +106,13 @@ export const configSchema = v.object({
   /** contact-info in reports; default postmaster@<host name> (load.ts). */
   RELAY_TLSRPT_CONTACT: v.optional(textVar("an email address such as postmaster@example.com", mailbox)),
   /** Static routes that override MX lookup. */
-  RELAY_ROUTES: v.optional(textVar("domain=host:port pairs separated by ; (a domain, an address literal such as [192.0.2.1], or *)", parseRoutes), ""),
+  RELAY_ROUTES: v.optional(
+    textVar(
+      "domain=host:port pairs separated by ; (a domain, an address literal such as [192.0.2.1], or *)",
+      parseRoutes,
+    ),
+    "",
+  ),
   RELAY_MAX_MESSAGE_BYTES: v.optional(textVar("a positive integer (bytes)", positiveInt), "26214400"),
   RELAY_MAX_RECIPIENTS: v.optional(textVar("a positive integer", positiveInt), "1000"),
   /** Concurrent SMTP sessions in all. */
@@ -153,8 +159,16 @@ export const configSchema = v.object({
   /** This node's name in a fleet; default the system's host name (load.ts). */
   RELAY_NODE_ID: v.optional(textVar("a node name", nonEmpty)),
   /** The fleet's shared libSQL server and its token: refused until the fleet is built. */
-  RELAY_SHARED_DB_URL: v.optional(notSupportedYet(textVar("a libSQL URL", libsqlUrl), anyValue, `${FLEET_LATER}; unset it to run this node on its own database`)),
-  RELAY_SHARED_DB_TOKEN: v.optional(notSupportedYet(textVar("a token", nonEmpty), anyValue, `${FLEET_LATER}; unset it`)),
+  RELAY_SHARED_DB_URL: v.optional(
+    notSupportedYet(
+      textVar("a libSQL URL", libsqlUrl),
+      anyValue,
+      `${FLEET_LATER}; unset it to run this node on its own database`,
+    ),
+  ),
+  RELAY_SHARED_DB_TOKEN: v.optional(
+    notSupportedYet(textVar("a token", nonEmpty), anyValue, `${FLEET_LATER}; unset it`),
+  ),
   /** When a message counts as accepted: on the node's disk (local); replicated is refused until the fleet is built. */
   RELAY_DURABILITY: v.optional(
     notSupportedYet(

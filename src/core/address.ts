@@ -78,7 +78,9 @@ export function parseMailbox(text: string, options: MailboxOptions = {}): Mailbo
   }
   const wireLocal = text.length - rest.length;
   const domainText = rest.slice(1);
-  if (octets(text.slice(0, wireLocal)) > MAX_LOCAL_OCTETS) return fail(`local part longer than ${MAX_LOCAL_OCTETS} octets`);
+  if (octets(text.slice(0, wireLocal)) > MAX_LOCAL_OCTETS) {
+    return fail(`local part longer than ${MAX_LOCAL_OCTETS} octets`);
+  }
   if (octets(domainText) > MAX_DOMAIN_OCTETS) return fail(`domain longer than ${MAX_DOMAIN_OCTETS} octets`);
   if (octets(text) + 2 > MAX_PATH_OCTETS) return fail(`path longer than ${MAX_PATH_OCTETS} octets`);
   const domainError = checkDomain(domainText, utf8);
@@ -145,12 +147,18 @@ export function domainNameError(domain: string, utf8 = false): string | undefine
     if (label === "") return `empty label in domain "${domain}"`;
     if (octets(label) > 63) return `label "${label}" longer than 63 octets`;
     // sub-domain = Let-dig [Ldh-str] (RFC 5321 4.1.2); U-labels with SMTPUTF8 (RFC 6531).
-    if (!(utf8 ? LDH_UTF8 : LDH).test(label) || label.startsWith("-") || label.endsWith("-")) return `invalid domain label "${label}"`;
-    if (!ASCII.test(label) && !isULabel(label)) return `invalid domain label "${label}": not an internationalized label (RFC 5890)`;
+    if (!(utf8 ? LDH_UTF8 : LDH).test(label) || label.startsWith("-") || label.endsWith("-")) {
+      return `invalid domain label "${label}"`;
+    }
+    if (!ASCII.test(label) && !isULabel(label)) {
+      return `invalid domain label "${label}": not an internationalized label (RFC 5890)`;
+    }
   }
   // No top-level domain is all digits (RFC 3696 2); a bare "192.0.2.1" is an address without its brackets.
   if (isIPv4(domain)) return `"${domain}" is an address; write it as an address literal, [${domain}]`;
-  if (/^\d+$/.test(labels.at(-1)!)) return `domain "${domain}" ends in an all-numeric label; no top-level domain is all digits`;
+  if (/^\d+$/.test(labels.at(-1)!)) {
+    return `domain "${domain}" ends in an all-numeric label; no top-level domain is all digits`;
+  }
   return undefined;
 }
 
@@ -203,8 +211,9 @@ export function literalAddress(domain: string): string | undefined {
   const inner = domain.slice(1, -1);
   let text: string;
   if (isIPv4(inner)) text = withoutLeadingZeros(inner);
-  else if (/^IPv6:/i.test(inner) && isIPv6(inner.slice(5))) text = inner.slice(5).replace(/[\d.]+$/, (tail) => (tail.includes(".") ? withoutLeadingZeros(tail) : tail));
-  else return undefined;
+  else if (/^IPv6:/i.test(inner) && isIPv6(inner.slice(5))) {
+    text = inner.slice(5).replace(/[\d.]+$/, (tail) => (tail.includes(".") ? withoutLeadingZeros(tail) : tail));
+  } else return undefined;
   const value = ipToBigInt(text);
   return value === undefined ? undefined : formatIp(value);
 }

@@ -28,7 +28,8 @@ export function toCrlf(message: Uint8Array): Uint8Array {
 
 /** True when some line starts with "." (RFC 5321 4.5.2 transparency is needed). */
 export function hasDotLine(message: Uint8Array): boolean {
-  return message[0] === 46 || Buffer.from(message.buffer, message.byteOffset, message.byteLength).indexOf(LF_DOT) !== -1;
+  return message[0] === 46 ||
+    Buffer.from(message.buffer, message.byteOffset, message.byteLength).indexOf(LF_DOT) !== -1;
 }
 
 const LF_DOT = Buffer.from("\n.", "latin1");

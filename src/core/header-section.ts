@@ -41,7 +41,8 @@ const isBlank = (octet: number) => octet === SP || octet === HTAB || octet === C
 const asciiLower = (code: number) => (code >= 65 && code <= 90 ? code + 32 : code);
 
 /** Whether the line at `pos` is empty (a lone LF or CRLF). */
-const emptyLineAt = (message: Uint8Array, pos: number) => message[pos] === LF || (message[pos] === CR && message[pos + 1] === LF);
+const emptyLineAt = (message: Uint8Array, pos: number) =>
+  message[pos] === LF || (message[pos] === CR && message[pos + 1] === LF);
 
 /** Where the line after the one at `pos` starts: just after its LF, or the length. */
 function lineAfter(message: Uint8Array, pos: number): number {
@@ -70,7 +71,10 @@ function emptyLine(message: Uint8Array): number {
 }
 
 /** Where the body starts past the empty line at `at` (the length when there is none). */
-const pastEmptyLine = (message: Uint8Array, at: number) => (at >= message.length ? at : at + (message[at] === LF ? 1 : 2));
+const pastEmptyLine = (
+  message: Uint8Array,
+  at: number,
+) => (at >= message.length ? at : at + (message[at] === LF ? 1 : 2));
 
 /** The header fields and where the body starts, in one pass over the header section. */
 export function splitMessage(message: Uint8Array): MessageParts {
@@ -102,7 +106,7 @@ export function headerSection(message: Uint8Array): Uint8Array {
  * Compared on the octets in place: this runs for every message received.
  */
 export function hasHeader(message: Uint8Array, name: string): boolean {
-  for (let pos = 0; pos < message.length && !emptyLineAt(message, pos); ) {
+  for (let pos = 0; pos < message.length && !emptyLineAt(message, pos);) {
     const next = fieldAfter(message, pos);
     if (namedColon(message, pos, fieldEnd(message, pos, next), name) >= 0) return true;
     pos = next;
@@ -119,7 +123,7 @@ const utf8 = new TextDecoder("utf-8");
  */
 export function headerValues(message: Uint8Array, name: string): string[] {
   const values: string[] = [];
-  for (let pos = 0; pos < message.length && !emptyLineAt(message, pos); ) {
+  for (let pos = 0; pos < message.length && !emptyLineAt(message, pos);) {
     const next = fieldAfter(message, pos);
     const end = fieldEnd(message, pos, next);
     const colon = namedColon(message, pos, end, name);

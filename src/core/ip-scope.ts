@@ -1,4 +1,4 @@
-import { cidrContains, parseCidr, type Cidr } from "./cidr.ts";
+import { type Cidr, cidrContains, parseCidr } from "./cidr.ts";
 
 /**
  * Addresses that name no host on the public Internet, from the IANA
@@ -14,7 +14,7 @@ export interface IpScope {
 
 const SCOPES: readonly (IpScope & { readonly cidr: Cidr })[] = (
   [
-    ["0.0.0.0/8", "an unspecified (\"this network\") address", "internal"], // RFC 1122 3.2.1.3; connecting to it reaches the host itself
+    ["0.0.0.0/8", 'an unspecified ("this network") address', "internal"], // RFC 1122 3.2.1.3; connecting to it reaches the host itself
     ["10.0.0.0/8", "a private address", "internal"], // RFC 1918
     ["100.64.0.0/10", "a shared (carrier-grade NAT) address", "internal"], // RFC 6598
     ["127.0.0.0/8", "a loopback address", "internal"], // RFC 1122 3.2.1.3

@@ -1,5 +1,5 @@
 import { canonicalDomain, literalAddress } from "./address.ts";
-import { isHostName, parseHostPort, type HostPort } from "./host-port.ts";
+import { type HostPort, isHostName, parseHostPort } from "./host-port.ts";
 
 /** Static routes (RELAY_ROUTES): the host that takes a domain's mail instead of its MX. */
 export interface Route {

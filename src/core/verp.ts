@@ -16,7 +16,9 @@ const VERP = /^b\.([0-9A-Za-z]{26})\.([0-9a-z]{1,11})$/i;
 /** The VERP envelope sender for one recipient of one message. */
 export function verpAddress(messageId: string, recipientId: number, domain: string): string {
   const local = `b.${messageId}.${recipientId.toString(36)}`;
-  if (local.length > MAX_LOCAL_PART) throw new Error(`VERP local part ${local} is longer than ${MAX_LOCAL_PART} octets`);
+  if (local.length > MAX_LOCAL_PART) {
+    throw new Error(`VERP local part ${local} is longer than ${MAX_LOCAL_PART} octets`);
+  }
   return `${local}@${domain}`;
 }
 

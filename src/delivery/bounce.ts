@@ -1,4 +1,4 @@
-import { replyText, type Reply } from "../core/reply.ts";
+import { type Reply, replyText } from "../core/reply.ts";
 import type { TlsTag } from "../core/tls-tag.ts";
 import { domainOf } from "../core/address.ts";
 import type { NewMessage } from "../queue/records.ts";

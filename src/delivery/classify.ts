@@ -76,6 +76,10 @@ export function classifyReply(reply: Reply): Classification {
 
 /** Transport failures (no SMTP reply at all) are always temporary. */
 export function classifyTransportError(kind: "connect" | "timeout" | "tls" | "disconnect" | "dns"): Classification {
-  const category: Category = kind === "timeout" ? "no-answer-from-host" : kind === "dns" ? "routing-errors" : "bad-connection";
+  const category: Category = kind === "timeout"
+    ? "no-answer-from-host"
+    : kind === "dns"
+    ? "routing-errors"
+    : "bad-connection";
   return { disposition: "deferred", category };
 }

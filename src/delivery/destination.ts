@@ -3,7 +3,14 @@ import { reply } from "../core/reply.ts";
 import { classifyTransportError } from "./classify.ts";
 import type { ReportPolicy } from "./tls-report/policy.ts";
 import type { TlsSession } from "./tls-report/session.ts";
-import { DestinationUnreachable, type Channel, type Payload, type RecipientResult, type Transport, type Work } from "./work.ts";
+import {
+  type Channel,
+  DestinationUnreachable,
+  type Payload,
+  type RecipientResult,
+  type Transport,
+  type Work,
+} from "./work.ts";
 
 export interface DestinationLimits {
   /** Connections open at once to this destination. */
@@ -202,14 +209,24 @@ export class Destination {
     for (const work of failed) {
       this.deps.report(
         work,
-        work.claims.map((c) => ({ address: c.address, reply: error.reply, ...error.classification, remoteMta: error.remoteMta })),
+        work.claims.map((c) => ({
+          address: c.address,
+          reply: error.reply,
+          ...error.classification,
+          remoteMta: error.remoteMta,
+        })),
       );
     }
   }
 
   private suspendedResults(work: Work): RecipientResult[] {
     const r = reply(451, "4.4.1", `destination suspended after: ${this.lastError ?? "a failure"}`);
-    return work.claims.map((c) => ({ address: c.address, reply: r, ...classifyTransportError("connect"), attempted: false }));
+    return work.claims.map((c) => ({
+      address: c.address,
+      reply: r,
+      ...classifyTransportError("connect"),
+      attempted: false,
+    }));
   }
 
   /** Stop taking work; what is queued is handed back (its leases are released by the caller). */

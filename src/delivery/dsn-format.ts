@@ -123,12 +123,14 @@ export function textPart(text: string): { headers: string; body: Uint8Array } {
   const bytes = new TextEncoder().encode(text);
   if (/^[\x00-\x7f]*$/.test(text)) {
     return {
-      headers: "Content-Type: text/plain; charset=us-ascii\r\nContent-Description: Notification\r\nContent-Transfer-Encoding: 7bit\r\n",
+      headers:
+        "Content-Type: text/plain; charset=us-ascii\r\nContent-Description: Notification\r\nContent-Transfer-Encoding: 7bit\r\n",
       body: bytes,
     };
   }
   return {
-    headers: "Content-Type: text/plain; charset=utf-8\r\nContent-Description: Notification\r\nContent-Transfer-Encoding: base64\r\n",
+    headers:
+      "Content-Type: text/plain; charset=utf-8\r\nContent-Description: Notification\r\nContent-Transfer-Encoding: base64\r\n",
     body: new TextEncoder().encode(base64Lines(bytes)),
   };
 }

@@ -3,7 +3,7 @@
  * whole as message/rfc822 or only its header section as text/rfc822-headers.
  */
 import { headerSection } from "../core/header-section.ts";
-import { MAX_LINE, base64Lines } from "./dsn-format.ts";
+import { base64Lines, MAX_LINE } from "./dsn-format.ts";
 
 export interface ReturnedPart {
   /** Headers of the MIME part, each ending in CRLF. */

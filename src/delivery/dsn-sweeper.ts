@@ -1,5 +1,5 @@
 import type { Clock } from "../core/clock.ts";
-import { reply, type Reply } from "../core/reply.ts";
+import { type Reply, reply } from "../core/reply.ts";
 import type { PendingDsn, SettledDsn } from "../queue/records.ts";
 import type { QueueStore } from "../queue/store.ts";
 import { dsnMessage, type ReportedRecipient } from "./bounce.ts";
@@ -73,7 +73,10 @@ export class DsnSweeper {
       return { messageId: p.messageId, dsn, recipients };
     } catch (error) {
       // A report that cannot be built never will be: clear its marks rather than retry forever.
-      this.deps.log("error", "building a DSN failed; its recipients are not reported", { message: p.messageId, error: String(error) });
+      this.deps.log("error", "building a DSN failed; its recipients are not reported", {
+        message: p.messageId,
+        error: String(error),
+      });
       return { messageId: p.messageId, recipients };
     }
   }

@@ -8,7 +8,17 @@
  * the structure is fixed (three parts), so the MIME is small enough to audit.
  */
 import { createHash } from "node:crypto";
-import { CRLF, asciiLine, dsnAddress, foldField, oneLine, rfc5322Date, textPart, truncate, wrap } from "./dsn-format.ts";
+import {
+  asciiLine,
+  CRLF,
+  dsnAddress,
+  foldField,
+  oneLine,
+  rfc5322Date,
+  textPart,
+  truncate,
+  wrap,
+} from "./dsn-format.ts";
 import { returnedPart } from "./dsn-original.ts";
 
 export interface DsnRecipient {
@@ -53,13 +63,19 @@ const STATUS = /^[245]\.\d{1,3}\.\d{1,3}$/;
 
 function validate(input: DsnInput): void {
   if (oneLine(input.originalSender) === "") {
-    throw new RangeError(`DSN sender must not be empty (no DSN is sent for a null reverse-path): "${input.originalSender}"`);
+    throw new RangeError(
+      `DSN sender must not be empty (no DSN is sent for a null reverse-path): "${input.originalSender}"`,
+    );
   }
   if (input.recipients.length === 0) throw new RangeError("DSN needs at least one recipient");
   for (const r of input.recipients) {
-    if (!STATUS.test(r.status)) throw new RangeError(`DSN status for "${r.address}" is not an RFC 3463 code: "${r.status}"`);
+    if (!STATUS.test(r.status)) {
+      throw new RangeError(`DSN status for "${r.address}" is not an RFC 3463 code: "${r.status}"`);
+    }
     if (!["failed", "delayed", "delivered", "relayed"].includes(r.action)) {
-      throw new RangeError(`DSN action for "${r.address}" is not failed/delayed/delivered/relayed: "${String(r.action)}"`);
+      throw new RangeError(
+        `DSN action for "${r.address}" is not failed/delayed/delivered/relayed: "${String(r.action)}"`,
+      );
     }
   }
 }
@@ -114,8 +130,10 @@ function deliveryStatus(input: DsnInput): string {
 }
 
 const INTRO: Record<DsnRecipient["action"], string> = {
-  failed: "Your message could not be delivered to the following recipients. This is a permanent error; the mail system will not try again.",
-  delayed: "Your message has not yet been delivered to the following recipients. The mail system will keep trying; you do not need to send it again.",
+  failed:
+    "Your message could not be delivered to the following recipients. This is a permanent error; the mail system will not try again.",
+  delayed:
+    "Your message has not yet been delivered to the following recipients. The mail system will keep trying; you do not need to send it again.",
   delivered: "Your message was delivered to the following recipients.",
   relayed:
     "Your message was relayed to the following recipients' mail systems, which do not send delivery notifications; no further notification will follow from them.",
@@ -152,7 +170,7 @@ function contains(haystack: Uint8Array, needle: Uint8Array): boolean {
 
 /** A boundary derived from `seed` that occurs in none of the bodies (RFC 2046 5.1.1). */
 export function chooseBoundary(seed: string, bodies: readonly Uint8Array[]): string {
-  for (let i = 0; ; i++) {
+  for (let i = 0;; i++) {
     const boundary = `=_relay-dsn_${createHash("sha256").update(`${seed}:${i}`).digest("hex").slice(0, 32)}`;
     const b = new TextEncoder().encode(boundary);
     if (!bodies.some((body) => contains(body, b))) return boundary;
@@ -171,12 +189,14 @@ export function buildDsn(input: DsnInput): Uint8Array {
   const third = returnedPart(input.original, input.ret, maxBytes);
   const first = textPart(explanation(input, third.reason));
   const second = {
-    headers: "Content-Type: message/delivery-status\r\nContent-Description: Delivery report\r\nContent-Transfer-Encoding: 7bit\r\n",
+    headers:
+      "Content-Type: message/delivery-status\r\nContent-Description: Delivery report\r\nContent-Transfer-Encoding: 7bit\r\n",
     body: enc.encode(deliveryStatus(input)),
   };
   const parts = [first, second, third];
 
-  const hash = createHash("sha256").update(JSON.stringify({ ...input, original: undefined })).update(input.original).digest("hex");
+  const hash = createHash("sha256").update(JSON.stringify({ ...input, original: undefined })).update(input.original)
+    .digest("hex");
   const boundary = chooseBoundary(hash, parts.map((p) => p.body));
 
   const domain = asciiLine(input.messageId).replace(/[\s<>@]/g, "");

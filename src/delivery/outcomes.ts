@@ -82,10 +82,14 @@ export class OutcomeRecorder {
     const attempt = claim.attempts + (result.attempted === false ? 0 : 1);
     const event = { reply: text, category: result.category, attempt, mx: result.remoteMta, tls: result.tls, ...echo };
     if (result.disposition === "delivered") {
-      const followingEvents = result.complaint ? [{ type: "complained" as const, data: { feedback_type: "abuse", ...echo } }] : [];
+      const followingEvents = result.complaint
+        ? [{ type: "complained" as const, data: { feedback_type: "abuse", ...echo } }]
+        : [];
       return { ...base, state: "delivered", event, followingEvents };
     }
-    if (result.disposition === "bounced") return { ...base, state: "bounced", event: { ...event, bounce_type: "hard" } };
+    if (result.disposition === "bounced") {
+      return { ...base, state: "bounced", event: { ...event, bounce_type: "hard" } };
+    }
     const decision = nextRetry(this.deps.retry, Math.max(attempt, 1), claim.messageCreatedAt, now);
     if (decision.kind === "expire") {
       return { ...base, state: "expired", event: { ...event, category: "message-expired", bounce_type: "soft" } };

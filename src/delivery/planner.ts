@@ -1,10 +1,10 @@
 import { reply } from "../core/reply.ts";
 import type { Logger } from "../core/log.ts";
 import { classifyReply, classifyTransportError } from "./classify.ts";
-import { tlsRequirement, type MtaSts, type StsResult } from "./mta-sts/index.ts";
-import { requireTlsFor, requireTlsKey, type HostNames } from "./requiretls.ts";
+import { type MtaSts, type StsResult, tlsRequirement } from "./mta-sts/index.ts";
+import { type HostNames, requireTlsFor, requireTlsKey } from "./requiretls.ts";
 import type { RouteResult, TargetHost } from "./route.ts";
-import { SIMULATOR_DOMAIN, type SandboxTransport } from "./sandbox.ts";
+import { type SandboxTransport, SIMULATOR_DOMAIN } from "./sandbox.ts";
 import type { Plan } from "./scheduler.ts";
 import { SmtpTransport, type SmtpTransportDeps, type TlsRequirement } from "./smtp-transport.ts";
 import { reportPolicyOf } from "./tls-report/policy.ts";
@@ -64,14 +64,21 @@ export function createPlanner(deps: PlannerDeps): (domain: string, rule: TlsRule
     const names: HostNames = deps.staticRoute?.(domain)
       ? { from: "static-route" }
       : hosts.every((h) => h.implicit)
-        ? { from: "implicit-mx" }
-        : { from: "mx", sts: deps.mtaSts ? await deps.mtaSts.policyFor(domain) : { mode: "none" } };
+      ? { from: "implicit-mx" }
+      : { from: "mx", sts: deps.mtaSts ? await deps.mtaSts.policyFor(domain) : { mode: "none" } };
     if (names.from === "mx") {
       noteProblem(domain, names.sts);
       // A policy that cannot be read now (DNS, HTTPS) may be readable at the next attempt: wait rather than bounce.
       if (names.sts.mode === "none" && names.sts.problem !== undefined) {
-        const r = reply(451, "4.7.10", `REQUIRETLS: the MTA-STS policy of ${domain} cannot be read now: ${names.sts.problem}`);
-        return { kind: "defer", results: (addresses) => addresses.map((address) => ({ address, reply: r, ...classifyReply(r) })) };
+        const r = reply(
+          451,
+          "4.7.10",
+          `REQUIRETLS: the MTA-STS policy of ${domain} cannot be read now: ${names.sts.problem}`,
+        );
+        return {
+          kind: "defer",
+          results: (addresses) => addresses.map((address) => ({ address, reply: r, ...classifyReply(r) })),
+        };
       }
     }
     const tlsFor = requireTlsFor(names);
@@ -93,12 +100,16 @@ export function createPlanner(deps: PlannerDeps): (domain: string, rule: TlsRule
         const r = reply(550, route.status, route.reason);
         return {
           kind: "bounce",
-          results: (addresses) => addresses.map((address) => ({ address, reply: r, disposition: "bounced", category: "bad-domain" })),
+          results: (addresses) =>
+            addresses.map((address) => ({ address, reply: r, disposition: "bounced", category: "bad-domain" })),
         };
       }
       case "temporary": {
         const r = reply(451, "4.4.3", route.reason);
-        return { kind: "defer", results: (addresses) => addresses.map((address) => ({ address, reply: r, ...classifyTransportError("dns") })) };
+        return {
+          kind: "defer",
+          results: (addresses) => addresses.map((address) => ({ address, reply: r, ...classifyTransportError("dns") })),
+        };
       }
       case "hosts": {
         const hostsKey = route.hosts.map((h) => `${h.name}:${h.port}`).sort().join(",");
@@ -116,7 +127,12 @@ export function createPlanner(deps: PlannerDeps): (domain: string, rule: TlsRule
         }
         const key = `${hostsKey}|${stsKey(sts)}`;
         const tlsFor = stsTlsFor(domain, sts, log);
-        return { kind: "destination", key, transport: () => new SmtpTransport(route.hosts, { ...deps.smtp, tlsFor }), ...tlsReport };
+        return {
+          kind: "destination",
+          key,
+          transport: () => new SmtpTransport(route.hosts, { ...deps.smtp, tlsFor }),
+          ...tlsReport,
+        };
       }
     }
   };
@@ -150,14 +166,22 @@ export function stsTlsFor(domain: string, sts: StsResult, log: Logger): (host: T
     if ("refuse" in requirement) {
       if (!reported.has(host.name)) {
         reported.add(host.name);
-        log("warn", "MTA-STS: not delivering to an MX host the policy does not list", { domain, mx: host.name, reason: requirement.refuse });
+        log("warn", "MTA-STS: not delivering to an MX host the policy does not list", {
+          domain,
+          mx: host.name,
+          reason: requirement.refuse,
+        });
       }
       return { mode: "refuse", reason: `MTA-STS: ${requirement.refuse}` };
     }
     if (requirement.tls === "required") return { mode: "required", servername: requirement.servername };
     if (requirement.report !== undefined && !reported.has(host.name)) {
       reported.add(host.name);
-      log("warn", "MTA-STS (testing): MX host does not match the policy; delivering anyway", { domain, mx: host.name, report: requirement.report });
+      log("warn", "MTA-STS (testing): MX host does not match the policy; delivering anyway", {
+        domain,
+        mx: host.name,
+        report: requirement.report,
+      });
     }
     if (requirement.verifyAs === undefined) return { mode: "opportunistic" };
     const refusal = requirement.report === undefined ? {} : { refusal: requirement.report };

@@ -38,12 +38,18 @@ export function requireTlsFor(names: HostNames): (host: TargetHost) => TlsRequir
     if (names.from !== "mx") return { mode: "required", servername: host.name };
     const { sts } = names;
     if (sts.mode === "none") {
-      return { mode: "refuse", reason: `REQUIRETLS: no MTA-STS policy validates MX host ${host.name} (DNSSEC is not checked here)` };
+      return {
+        mode: "refuse",
+        reason: `REQUIRETLS: no MTA-STS policy validates MX host ${host.name} (DNSSEC is not checked here)`,
+      };
     }
     const name = normalizeHost(host.name);
     if (!mxMatches(sts.policy, name)) {
       const listed = sts.policy.mx.join(", ");
-      return { mode: "refuse", reason: `REQUIRETLS: MX host ${name} is not listed by the MTA-STS policy (mx: ${listed})` };
+      return {
+        mode: "refuse",
+        reason: `REQUIRETLS: MX host ${name} is not listed by the MTA-STS policy (mx: ${listed})`,
+      };
     }
     return { mode: "required", servername: name };
   };

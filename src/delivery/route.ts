@@ -31,24 +31,38 @@ export function createRouter(deps: RouterDeps): (domain: string) => Promise<Rout
     const route = namedRoute(deps.routes, domain) ?? deps.routes.find((r) => r.domain === "*");
     if (route) {
       // A static target given by name is resolved by the connect call itself.
-      return { kind: "hosts", hosts: [{ name: route.target.host, addresses: [route.target.host], port: route.target.port }] };
+      return {
+        kind: "hosts",
+        hosts: [{ name: route.target.host, addresses: [route.target.host], port: route.target.port }],
+      };
     }
     // An address literal names its host (RFC 5321 4.1.3): no MX lookup. Ingress let through only the ones it may name.
     const address = literalAddress(domain);
-    if (address !== undefined) return { kind: "hosts", hosts: [{ name: address, addresses: [address], port: deps.mxPort }] };
+    if (address !== undefined) {
+      return { kind: "hosts", hosts: [{ name: address, addresses: [address], port: deps.mxPort }] };
+    }
     const found = await deps.lookupMailHosts(domain);
     switch (found.kind) {
       case "hosts":
         return {
           kind: "hosts",
-          hosts: found.hosts.map((h) => ({ name: h.name, addresses: h.addresses, port: deps.mxPort, ...(h.implicit ? { implicit: true } : {}) })),
+          hosts: found.hosts.map((h) => ({
+            name: h.name,
+            addresses: h.addresses,
+            port: deps.mxPort,
+            ...(h.implicit ? { implicit: true } : {}),
+          })),
         };
       case "null-mx":
         return { kind: "permanent", status: "5.1.10", reason: `${domain} accepts no mail (null MX, RFC 7505)` };
       case "no-domain":
         return { kind: "permanent", status: "5.1.2", reason: `${domain} does not exist (NXDOMAIN)` };
       case "no-hosts":
-        return { kind: "permanent", status: "5.4.4", reason: `no mail host of ${domain} has an address: ${found.detail}` };
+        return {
+          kind: "permanent",
+          status: "5.4.4",
+          reason: `no mail host of ${domain} has an address: ${found.detail}`,
+        };
       case "temporary":
         return { kind: "temporary", reason: `DNS lookup for ${domain} failed: ${found.detail}` };
     }
@@ -61,5 +75,6 @@ export function createRouter(deps: RouterDeps): (domain: string) => Promise<Rout
  * policy (RFC 8461) and TLS reporting are about its MX hosts, so neither applies.
  */
 export function chosenWithoutMx(routes: readonly Route[], domain: string): boolean {
-  return namedRoute(routes, domain) !== undefined || routes.some((r) => r.domain === "*") || literalAddress(domain) !== undefined;
+  return namedRoute(routes, domain) !== undefined || routes.some((r) => r.domain === "*") ||
+    literalAddress(domain) !== undefined;
 }

@@ -1,4 +1,4 @@
-import { reply, type Reply } from "../core/reply.ts";
+import { type Reply, reply } from "../core/reply.ts";
 import { classifyReply } from "./classify.ts";
 import type { Channel, Payload, RecipientResult, Transport } from "./work.ts";
 

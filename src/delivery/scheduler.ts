@@ -10,7 +10,7 @@ import { verpAddress } from "../core/verp.ts";
 import type { RetryPolicy } from "./retry.ts";
 import type { ReportPolicy } from "./tls-report/policy.ts";
 import type { TlsTally } from "./tls-report/tally.ts";
-import { tlsRuleFor, type TlsRule } from "./tls-rule.ts";
+import { type TlsRule, tlsRuleFor } from "./tls-rule.ts";
 import type { RecipientResult, Transport, Work } from "./work.ts";
 
 type Log = (level: "info" | "warn" | "error", message: string, fields?: Record<string, unknown>) => void;
@@ -21,7 +21,12 @@ type Log = (level: "info" | "warn" | "error", message: string, fields?: Record<s
  * under for TLS reporting (RFC 8460).
  */
 export type Plan =
-  | { readonly kind: "destination"; readonly key: string; readonly transport: () => Transport; readonly tlsReport?: ReportPolicy }
+  | {
+    readonly kind: "destination";
+    readonly key: string;
+    readonly transport: () => Transport;
+    readonly tlsReport?: ReportPolicy;
+  }
   | { readonly kind: "bounce" | "defer"; readonly results: (addresses: readonly string[]) => RecipientResult[] };
 
 export interface SchedulerDeps {
@@ -116,7 +121,12 @@ export class Scheduler {
 
   /** Destinations by key, for the queue summary. */
   destinationStates(): { key: string; queued: number; suspendedUntil: number; lastError?: string }[] {
-    return [...this.destinations.values()].map((d) => ({ key: d.key, queued: d.size, suspendedUntil: d.suspendedUntil, lastError: d.lastError }));
+    return [...this.destinations.values()].map((d) => ({
+      key: d.key,
+      queued: d.size,
+      suspendedUntil: d.suspendedUntil,
+      lastError: d.lastError,
+    }));
   }
 
   /** Stop claiming; give in-flight deliveries `graceMs`, then close them; release every lease. */
@@ -173,9 +183,13 @@ export class Scheduler {
    */
   private async dispatch(claims: readonly Claim[]): Promise<void> {
     const routes = new Map(claims.map((c) => [routeKey(c), { domain: c.domain, rule: tlsRule(c) }]));
-    const planned = [...routes].map(async ([key, { domain, rule }]) => [key, await this.planFor(domain, rule)] as const);
+    const planned = [...routes].map(async ([key, { domain, rule }]) =>
+      [key, await this.planFor(domain, rule)] as const
+    );
     let timer: unknown;
-    const waited = new Promise<undefined>((resolve) => (timer = this.deps.clock.setTimeout(() => resolve(undefined), PLAN_WAIT_MS)));
+    const waited = new Promise<undefined>((
+      resolve,
+    ) => (timer = this.deps.clock.setTimeout(() => resolve(undefined), PLAN_WAIT_MS)));
     const all = await Promise.race([Promise.all(planned), waited]);
     this.deps.clock.clearTimeout(timer);
     if (all) return this.enqueue(claims, new Map(all));
@@ -188,7 +202,10 @@ export class Scheduler {
     return this.deps.plan(domain, rule).catch((error): Plan => {
       this.deps.log("error", "routing failed", { domain, error: String(error) });
       const r = reply(451, "4.4.3", "routing failed locally");
-      return { kind: "defer", results: (addresses) => addresses.map((address) => ({ address, reply: r, ...classifyTransportError("dns") })) };
+      return {
+        kind: "defer",
+        results: (addresses) => addresses.map((address) => ({ address, reply: r, ...classifyTransportError("dns") })),
+      };
     });
   }
 
@@ -199,11 +216,18 @@ export class Scheduler {
     for (const claim of claims) {
       const plan = plans.get(routeKey(claim))!;
       const verp = claim.returnPathDomain === undefined ? "" : `\0${claim.recipientId}`;
-      const key = `${claim.messageId}\0${plan.kind === "destination" ? plan.key : `${plan.kind}:${claim.domain}`}${verp}`;
+      const key = `${claim.messageId}\0${
+        plan.kind === "destination" ? plan.key : `${plan.kind}:${claim.domain}`
+      }${verp}`;
       let entry = works.get(key);
       if (!entry) {
-        const work = { messageId: claim.messageId, mailFrom: claim.mailFrom, claims: [], tlsReport: new Map<string, ReportPolicy>() };
-        works.set(key, (entry = { work, plan }));
+        const work = {
+          messageId: claim.messageId,
+          mailFrom: claim.mailFrom,
+          claims: [],
+          tlsReport: new Map<string, ReportPolicy>(),
+        };
+        works.set(key, entry = { work, plan });
       }
       entry.work.claims.push(claim);
       if (plan.kind === "destination" && plan.tlsReport) entry.work.tlsReport.set(claim.domain, plan.tlsReport);
@@ -241,7 +265,8 @@ export class Scheduler {
         },
         report: (work, results) => this.report(work, results),
         backoff: (failures) => this.deps.retry.schedule[Math.min(failures, this.deps.retry.schedule.length) - 1]!,
-        onError: (error) => this.deps.log("error", "delivery failed unexpectedly", { destination: key, error: String(error) }),
+        onError: (error) =>
+          this.deps.log("error", "delivery failed unexpectedly", { destination: key, error: String(error) }),
         ...(tally ? { countTlsSessions: (domain, policy, sessions) => tally.add(domain, policy, sessions) } : {}),
       });
       this.destinations.set(key, destination);
@@ -251,7 +276,11 @@ export class Scheduler {
 
   private report(work: Work, results: RecipientResult[]): void {
     const first = work.claims[0];
-    const echo = { tags: first?.tags, metadata: first?.metadata, ...(first?.tlsTag === "requiretls" ? { require_tls: true } : {}) };
+    const echo = {
+      tags: first?.tags,
+      metadata: first?.metadata,
+      ...(first?.tlsTag === "requiretls" ? { require_tls: true } : {}),
+    };
     void this.recorder.report(work, results, echo);
   }
 

@@ -1,18 +1,20 @@
-import { reply, type Reply } from "../core/reply.ts";
-import { SmtpClientError, type DsnParameters, type SmtpClientSession } from "../smtp/client/index.ts";
+import { type Reply, reply } from "../core/reply.ts";
+import { type DsnParameters, SmtpClientError, type SmtpClientSession } from "../smtp/client/index.ts";
 import { classifyReply, classifyTransportError } from "./classify.ts";
 import type { TlsSession } from "./tls-report/session.ts";
 import type { Channel, Payload, RecipientResult } from "./work.ts";
 
 /** RFC 5321 4.5.3.1.10: a 452 after some RCPTs were taken means "the rest in another transaction". */
-const isTooManyRecipients = (r: Reply) => r.code === 452 && (r.enhanced === "4.5.3" || /too many recipients/i.test(r.lines.join(" ")));
+const isTooManyRecipients = (r: Reply) =>
+  r.code === 452 && (r.enhanced === "4.5.3" || /too many recipients/i.test(r.lines.join(" ")));
 
 export function transportReply(error: SmtpClientError): Reply {
   return error.reply ?? reply(451, "4.4.1", `${error.kind} at ${error.stage}: ${error.message}`);
 }
 
 /** The connection is gone (the server closed or reset it, or it was closed already) rather than slow or confused. */
-const isLostConnection = (error: SmtpClientError) => error.kind === "disconnected" || error.kind === "reset" || error.kind === "closed";
+const isLostConnection = (error: SmtpClientError) =>
+  error.kind === "disconnected" || error.kind === "reset" || error.kind === "closed";
 
 /**
  * An SMTP session as a delivery channel: a message's recipients go in
@@ -45,14 +47,25 @@ export class SmtpChannel implements Channel {
   async send(payload: Payload): Promise<RecipientResult[]> {
     if (payload.requireTls && payload.mailFrom !== "" && !this.meetsRequireTls) {
       // Destination keys keep REQUIRETLS mail off such sessions; should one get here all the same, it is not sent.
-      const r = reply(451, "4.7.10", `REQUIRETLS: the session with ${this.remoteMta} does not meet REQUIRETLS; not sent`);
-      return payload.recipients.map((address) => ({ address, reply: r, ...classifyReply(r), remoteMta: this.remoteMta }));
+      const r = reply(
+        451,
+        "4.7.10",
+        `REQUIRETLS: the session with ${this.remoteMta} does not meet REQUIRETLS; not sent`,
+      );
+      return payload.recipients.map((address) => ({
+        address,
+        reply: r,
+        ...classifyReply(r),
+        remoteMta: this.remoteMta,
+      }));
     }
     const results: RecipientResult[] = [];
     let pending = [...payload.recipients];
     while (pending.length > 0) {
       if (!this.session.usable) {
-        results.push(...this.untried(pending, reply(451, "4.4.2", "connection closed before these recipients were tried")));
+        results.push(
+          ...this.untried(pending, reply(451, "4.4.2", "connection closed before these recipients were tried")),
+        );
         break;
       }
       const batch = pending.slice(0, this.maxRecipients);
@@ -87,7 +100,12 @@ export class SmtpChannel implements Channel {
     const dsnPassedOn = payload.dsn !== undefined && this.session.extensions.has("DSN");
     const extra = { remoteMta: this.remoteMta };
     try {
-      const envelope = { mailFrom: payload.mailFrom, recipients: batch, mailParams: this.mailParams(payload), dsn: this.dsnFor(payload, batch) };
+      const envelope = {
+        mailFrom: payload.mailFrom,
+        recipients: batch,
+        mailParams: this.mailParams(payload),
+        dsn: this.dsnFor(payload, batch),
+      };
       // Queued messages have CRLF line breaks only (src/core/crlf.ts).
       const sent = await this.session.send(envelope, payload.body, "crlf");
       // A 421 to RSET or MAIL: the server closed the session before a recipient was tried.
@@ -102,7 +120,14 @@ export class SmtpChannel implements Channel {
         }
         // An accepted recipient's fate is the reply to the data.
         const final = rcptReply.code < 400 ? (sent.data ?? reply(451, "4.4.2", "no reply to the data")) : rcptReply;
-        done.push({ address, reply: final, ...classifyReply(final), ...extra, tls, ...(dsnPassedOn ? { dsnPassedOn } : {}) });
+        done.push({
+          address,
+          reply: final,
+          ...classifyReply(final),
+          ...extra,
+          tls,
+          ...(dsnPassedOn ? { dsnPassedOn } : {}),
+        });
       }
       return { done, retry };
     } catch (error) {
@@ -119,7 +144,14 @@ export class SmtpChannel implements Channel {
           const own = refused.get(address);
           if (own) return { address, reply: own, ...classifyReply(own), ...extra };
           const untried = tried.has(address) ? {} : { untried: true };
-          return { address, reply: broken, ...classifyTransportError(kind), disposition: "deferred" as const, ...extra, ...untried };
+          return {
+            address,
+            reply: broken,
+            ...classifyTransportError(kind),
+            disposition: "deferred" as const,
+            ...extra,
+            ...untried,
+          };
         }),
         retry: [],
       };
@@ -130,7 +162,14 @@ export class SmtpChannel implements Channel {
   private untried(addresses: string[], r: Reply): RecipientResult[] {
     const classification = r.code === 421 ? classifyReply(r) : classifyTransportError("disconnect");
     const tls = this.tls;
-    return addresses.map((address) => ({ address, reply: r, ...classification, remoteMta: this.remoteMta, tls, untried: true }));
+    return addresses.map((address) => ({
+      address,
+      reply: r,
+      ...classification,
+      remoteMta: this.remoteMta,
+      tls,
+      untried: true,
+    }));
   }
 
   private deferred(addresses: string[], enhanced: string): RecipientResult[] {

@@ -1,12 +1,12 @@
-import { reply, type Reply } from "../core/reply.ts";
-import { SmtpClientError, SmtpClientSession, type ClientOptions } from "../smtp/client/index.ts";
-import { classifyReply, classifyTransportError, type Classification } from "./classify.ts";
+import { type Reply, reply } from "../core/reply.ts";
+import { type ClientOptions, SmtpClientError, SmtpClientSession } from "../smtp/client/index.ts";
+import { type Classification, classifyReply, classifyTransportError } from "./classify.ts";
 import type { TargetHost } from "./route.ts";
 import { SmtpChannel, transportReply } from "./smtp-channel.ts";
 import type { TlsFallbackMemory } from "./tls-memory.ts";
 import { resultTypeOfCertificate, resultTypeOfTlsError } from "./tls-report/result-type.ts";
 import type { TlsFailure, TlsSession } from "./tls-report/session.ts";
-import { DestinationUnreachable, type Channel, type Transport } from "./work.ts";
+import { type Channel, DestinationUnreachable, type Transport } from "./work.ts";
 
 /** What TLS a host must get: MTA-STS enforce (RFC 8461) and REQUIRETLS (RFC 8689) require a verified certificate. */
 export type TlsRequirement =
@@ -90,7 +90,10 @@ export class SmtpTransport implements Transport {
   async open(): Promise<Channel> {
     // Every host tried on the way, for TLS reporting (RFC 8460 4.2): the channel or the failure carries them.
     const sessions: TlsSession[] = [];
-    let last: HostFailure = { reply: reply(451, "4.4.1", "no host to try"), classification: classifyTransportError("connect") };
+    let last: HostFailure = {
+      reply: reply(451, "4.4.1", "no host to try"),
+      classification: classifyTransportError("connect"),
+    };
     // A host that may take the mail later outweighs one that never will: such a failure defers, not bounces.
     let deferral: HostFailure | undefined;
     const failed = (failure: HostFailure) => {
@@ -117,13 +120,18 @@ export class SmtpTransport implements Transport {
         } catch (error) {
           if (!(error instanceof SmtpClientError)) throw error;
           if (error.kind === "tls") {
-            const failure: TlsFailure = { resultType: resultTypeOfTlsError(error), reasonCode: error.code ?? error.message };
+            const failure: TlsFailure = {
+              resultType: resultTypeOfTlsError(error),
+              reasonCode: error.code ?? error.message,
+            };
             sessions.push({ mxHost: host.name, receivingIp: address, sendingIp: this.deps.sourceIp, failure });
           }
           if (requirement.mode === "required" && error.kind === "tls") {
             // No STARTTLS, STARTTLS refused, a failed handshake or a certificate not valid for the
             // MX name: this host is not delivered to, and never in plaintext.
-            const why = this.deps.requireTls ? "REQUIRETLS: no verified TLS with" : "TLS required by MTA-STS policy for";
+            const why = this.deps.requireTls
+              ? "REQUIRETLS: no verified TLS with"
+              : "TLS required by MTA-STS policy for";
             failed(this.tlsFailure(`${why} ${requirement.servername}: ${error.message}`, host.name));
             continue;
           }
@@ -135,7 +143,13 @@ export class SmtpTransport implements Transport {
         if (this.deps.requireTls && !meetsRequireTls) {
           // RFC 8689 4.2.1: "the client MUST issue a QUIT to the server" and try the next MX host.
           await session.quit();
-          failed(requireTlsFailure("5.7.30", `REQUIRETLS: ${host.name} does not advertise REQUIRETLS after STARTTLS`, host.name));
+          failed(
+            requireTlsFailure(
+              "5.7.30",
+              `REQUIRETLS: ${host.name} does not advertise REQUIRETLS after STARTTLS`,
+              host.name,
+            ),
+          );
           break;
         }
         return new SmtpChannel(session, host.name, this.deps.maxRecipients, meetsRequireTls, sessions);
@@ -176,13 +190,22 @@ export class SmtpTransport implements Transport {
     try {
       const session = await SmtpClientSession.open(options);
       if (!skipTls) return { session };
-      return { session, tlsFallback: { resultType: "validation-failure", reasonCode: "STARTTLS skipped after a recent failed handshake" } };
+      return {
+        session,
+        tlsFallback: {
+          resultType: "validation-failure",
+          reasonCode: "STARTTLS skipped after a recent failed handshake",
+        },
+      };
     } catch (error) {
       // Opportunistic TLS: a failed handshake is retried in plaintext, and remembered.
       if (required || !(error instanceof SmtpClientError) || error.kind !== "tls") throw error;
       memory.handshakeFailed(host.name);
       const session = await SmtpClientSession.open({ ...options, tls: "none" });
-      return { session, tlsFallback: { resultType: resultTypeOfTlsError(error), reasonCode: error.code ?? error.message } };
+      return {
+        session,
+        tlsFallback: { resultType: resultTypeOfTlsError(error), reasonCode: error.code ?? error.message },
+      };
     }
   }
 }

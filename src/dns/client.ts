@@ -5,8 +5,17 @@ import { decodeHeader, decodeMessage } from "./decode.ts";
 import { encodeQuery } from "./encode.ts";
 import { isValidName } from "./name.ts";
 import { systemNameservers } from "./resolv-conf.ts";
-import { exchangeTcp, exchangeUdp, type Exchange } from "./transport.ts";
-import { CLASS_IN, normalizeName, Rcode, RecordTypes, type DnsError, type Message, type RecordType, type ResourceRecord } from "./types.ts";
+import { type Exchange, exchangeTcp, exchangeUdp } from "./transport.ts";
+import {
+  CLASS_IN,
+  type DnsError,
+  type Message,
+  normalizeName,
+  Rcode,
+  type RecordType,
+  RecordTypes,
+  type ResourceRecord,
+} from "./types.ts";
 
 export interface DnsClientOptions {
   /** Recursive servers, tried in order; none: the nameservers of /etc/resolv.conf. */
@@ -21,7 +30,12 @@ export interface DnsClientOptions {
 
 /** The answer section as is (CNAMEs included); `ttl` is its smallest TTL, or the negative TTL on NXDOMAIN/NODATA. */
 export type QueryResult =
-  | { readonly ok: true; readonly answers: readonly ResourceRecord[]; readonly ttl: number; readonly negativeTtl?: number }
+  | {
+    readonly ok: true;
+    readonly answers: readonly ResourceRecord[];
+    readonly ttl: number;
+    readonly negativeTtl?: number;
+  }
   | { readonly ok: false; readonly error: DnsError; readonly ttl?: number; readonly detail?: string };
 
 export interface DnsClient {
@@ -38,8 +52,9 @@ export function createDnsClient(options: DnsClientOptions = {}): DnsClient {
   const timeoutMs = options.timeoutMs ?? 2000;
   const attempts = Math.max(1, options.attempts ?? 2);
   const randomId = options.randomId ?? (() => randomInt(0, 0x10000));
-  let servers: Promise<readonly HostPort[]> | undefined =
-    options.servers && options.servers.length > 0 ? Promise.resolve(options.servers) : undefined;
+  let servers: Promise<readonly HostPort[]> | undefined = options.servers && options.servers.length > 0
+    ? Promise.resolve(options.servers)
+    : undefined;
 
   async function ask(server: HostPort, name: string, type: RecordType, edns: boolean): Promise<QueryResult> {
     const id = randomId() & 0xffff;
@@ -49,7 +64,9 @@ export function createDnsClient(options: DnsClientOptions = {}): DnsClient {
     if (exchange.ok && decodeHeader(exchange.reply)?.tc) {
       // RFC 1035 4.2.1 / RFC 7766 5: a truncated UDP reply is asked again over TCP.
       exchange = await exchangeTcp(server, query, timeoutMs);
-      if (exchange.ok && !matches(exchange.reply)) return { ok: false, error: "FORMERR", detail: "TCP reply does not match the query" };
+      if (exchange.ok && !matches(exchange.reply)) {
+        return { ok: false, error: "FORMERR", detail: "TCP reply does not match the query" };
+      }
     }
     if (!exchange.ok) return { ok: false, error: exchange.error, detail: exchange.detail };
     const decoded = decodeMessage(exchange.reply);
@@ -87,7 +104,8 @@ function isReplyTo(reply: Uint8Array, id: number, name: string, type: RecordType
   const qs = decoded.message.questions;
   if (qs.length === 0) return header.rcode !== Rcode.NOERROR;
   const q = qs[0]!;
-  return qs.length === 1 && normalizeName(q.name) === normalizeName(name) && q.type === RecordTypes[type] && q.class === CLASS_IN;
+  return qs.length === 1 && normalizeName(q.name) === normalizeName(name) && q.type === RecordTypes[type] &&
+    q.class === CLASS_IN;
 }
 
 function interpret(m: Message): QueryResult {

@@ -1,6 +1,6 @@
 /** Message decoding (RFC 1035 4.1) with bounds checks: malformed input gives an error value, never a throw. */
-import { readName, type Decoded } from "./name.ts";
-import { typeName, type Header, type Message, type Question, type RecordData, type ResourceRecord } from "./types.ts";
+import { type Decoded, readName } from "./name.ts";
+import { type Header, type Message, type Question, type RecordData, type ResourceRecord, typeName } from "./types.ts";
 
 export type DecodeResult = { ok: true; message: Message } | { ok: false; error: string; header?: Header };
 
@@ -69,7 +69,11 @@ function readRecord(b: Uint8Array, at: number): Decoded<ResourceRecord> {
   if (rdEnd > b.length) return { ok: false, error: "RDATA runs past the message end" };
   const data = readRdata(b, code, rdStart, rdEnd);
   if (typeof data === "string") return { ok: false, error: `${typeName(code)} ${data}` };
-  return { ok: true, end: rdEnd, value: { ...data, name: name.value, class: u16(b, fixed + 2), ttl: ttlOf(u32(b, fixed + 4)) } };
+  return {
+    ok: true,
+    end: rdEnd,
+    value: { ...data, name: name.value, class: u16(b, fixed + 2), ttl: ttlOf(u32(b, fixed + 4)) },
+  };
 }
 
 /** RFC 2181 8: a TTL with the top bit set is treated as zero. */
@@ -119,7 +123,13 @@ function readRdata(b: Uint8Array, code: number, start: number, end: number): Rec
       const r = nameAt(m.end);
       if (!r.ok) return r.error;
       if (r.end + 20 !== end) return "RDATA length mismatch";
-      const [serial, refresh, retry, expire, minimum] = [0, 4, 8, 12, 16].map((o) => u32(b, r.end + o)) as [number, number, number, number, number];
+      const [serial, refresh, retry, expire, minimum] = [0, 4, 8, 12, 16].map((o) => u32(b, r.end + o)) as [
+        number,
+        number,
+        number,
+        number,
+        number,
+      ];
       return { type: "SOA", mname: m.value, rname: r.value, serial, refresh, retry, expire, minimum };
     }
     case "OPT":
@@ -134,7 +144,7 @@ export function formatIpv6(bytes: Uint8Array): string {
   const groups = Array.from({ length: 8 }, (_, i) => (bytes[2 * i]! << 8) | bytes[2 * i + 1]!);
   let best = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     let j = i;
     while (j < 8 && groups[j] === 0) j++;
     if (j - i > bestLen) [best, bestLen] = [i, j - i];

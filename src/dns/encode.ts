@@ -1,7 +1,16 @@
 /** Message encoding (RFC 1035 4.1), compressing names; EDNS0 OPT per RFC 6891. */
 import { ipToBigInt } from "../core/cidr.ts";
 import { NameWriter } from "./name.ts";
-import { CLASS_IN, RecordTypes, typeCode, type Header, type Message, type RecordData, type RecordType, type ResourceRecord } from "./types.ts";
+import {
+  CLASS_IN,
+  type Header,
+  type Message,
+  type RecordData,
+  type RecordType,
+  RecordTypes,
+  type ResourceRecord,
+  typeCode,
+} from "./types.ts";
 
 /** Payload size to advertise: the DNS Flag Day 2020 value that avoids IP fragmentation. */
 export const EDNS_UDP_SIZE = 1232;

@@ -2,7 +2,7 @@
 import { asciiDomain } from "../core/address.ts";
 import { isValidName } from "./name.ts";
 import type { MxRecord, Resolver } from "./resolver.ts";
-import { normalizeName, type DnsError } from "./types.ts";
+import { type DnsError, normalizeName } from "./types.ts";
 
 export interface MailHost {
   readonly name: string;
@@ -32,7 +32,11 @@ export interface MailHostsOptions {
 
 const PERMANENT_NO_ADDRESS = new Set<DnsError>(["NXDOMAIN", "NODATA"]);
 
-export async function resolveMailHosts(resolver: Resolver, domain: string, options: MailHostsOptions = {}): Promise<MailHostsResult> {
+export async function resolveMailHosts(
+  resolver: Resolver,
+  domain: string,
+  options: MailHostsOptions = {},
+): Promise<MailHostsResult> {
   // DNS holds internationalized names as A-labels (RFC 5890); "" (no A-label form) is no domain.
   const name = normalizeName(asciiDomain(domain));
   if (name === "." || !isValidName(name)) return { kind: "no-domain" };
@@ -61,13 +65,19 @@ function order(records: readonly MxRecord[], random: () => number): MxRecord[] {
   return shuffled.sort((x, y) => x.preference - y.preference); // stable: keeps the shuffle among equals
 }
 
-async function collect(resolver: Resolver, records: readonly MxRecord[], implicit: boolean, domain: string): Promise<MailHostsResult> {
+async function collect(
+  resolver: Resolver,
+  records: readonly MxRecord[],
+  implicit: boolean,
+  domain: string,
+): Promise<MailHostsResult> {
   const looked = await Promise.all(records.map(async (r) => ({ r, found: await addressesOf(resolver, r.exchange) })));
   const hosts: MailHost[] = [];
   const temporary: { error: DnsError; text: string }[] = [];
   for (const { r, found } of looked) {
-    if (found.addresses.length > 0) hosts.push({ name: r.exchange, preference: r.preference, addresses: found.addresses, implicit });
-    else if (found.temporary) temporary.push({ error: found.temporary, text: `${r.exchange}: ${found.temporary}` });
+    if (found.addresses.length > 0) {
+      hosts.push({ name: r.exchange, preference: r.preference, addresses: found.addresses, implicit });
+    } else if (found.temporary) temporary.push({ error: found.temporary, text: `${r.exchange}: ${found.temporary}` });
   }
   if (hosts.length > 0) return { kind: "hosts", hosts };
   // No host has an address. If some lookup failed only for now, the answer may differ later: defer.
@@ -75,7 +85,10 @@ async function collect(resolver: Resolver, records: readonly MxRecord[], implici
     const detail = `no address for the mail hosts of ${domain}: ${temporary.map((t) => t.text).join("; ")}`;
     return { kind: "temporary", error: temporary[0]!.error, detail };
   }
-  return { kind: "no-hosts", detail: `no A or AAAA for ${records.map((r) => r.exchange).join(", ") || "(no MX hosts)"}` };
+  return {
+    kind: "no-hosts",
+    detail: `no A or AAAA for ${records.map((r) => r.exchange).join(", ") || "(no MX hosts)"}`,
+  };
 }
 
 /** AAAA then A; a host whose lookups failed temporarily says so when it has no address at all. */

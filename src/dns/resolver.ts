@@ -1,8 +1,8 @@
 /** Typed lookups with a TTL cache (RFC 1035 7.4, negative caching RFC 2308) that follow CNAMEs (RFC 1034 3.6.2). */
-import { systemClock, type Clock } from "../core/clock.ts";
+import { type Clock, systemClock } from "../core/clock.ts";
 import { TtlCache } from "./cache.ts";
 import type { DnsClient } from "./client.ts";
-import { normalizeName, type DnsResult, type RecordType, type ResourceRecord } from "./types.ts";
+import { type DnsResult, normalizeName, type RecordType, type ResourceRecord } from "./types.ts";
 
 export interface MxRecord {
   readonly preference: number;
@@ -91,12 +91,22 @@ export function createResolver(client: DnsClient, options: ResolverOptions = {})
     return async (name: string): Promise<DnsResult<T[]>> => {
       const result = await lookup(name, type);
       if (!result.ok) return result;
-      return { ok: true, ttl: result.ttl, answers: result.answers.flatMap((r) => { const v = map(r); return v === undefined ? [] : [v]; }) };
+      return {
+        ok: true,
+        ttl: result.ttl,
+        answers: result.answers.flatMap((r) => {
+          const v = map(r);
+          return v === undefined ? [] : [v];
+        }),
+      };
     };
   }
 
   return {
-    mx: typed("MX", (r) => (r.type === "MX" ? { preference: r.preference, exchange: normalizeName(r.exchange) } : undefined)),
+    mx: typed(
+      "MX",
+      (r) => (r.type === "MX" ? { preference: r.preference, exchange: normalizeName(r.exchange) } : undefined),
+    ),
     a: typed("A", (r) => (r.type === "A" ? r.address : undefined)),
     aaaa: typed("AAAA", (r) => (r.type === "AAAA" ? r.address : undefined)),
     txt: typed("TXT", (r) => (r.type === "TXT" ? r.strings.join("") : undefined)),

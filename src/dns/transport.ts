@@ -13,7 +13,12 @@ export type Exchange =
  * takes (wrong ids, wrong questions and strangers are ignored, as spoofs).
  * A fresh socket per query gives a fresh random source port.
  */
-export function exchangeUdp(server: HostPort, query: Uint8Array, timeoutMs: number, accept: (reply: Uint8Array) => boolean): Promise<Exchange> {
+export function exchangeUdp(
+  server: HostPort,
+  query: Uint8Array,
+  timeoutMs: number,
+  accept: (reply: Uint8Array) => boolean,
+): Promise<Exchange> {
   return new Promise((resolve) => {
     const socket = dgram.createSocket(net.isIPv6(server.host) ? "udp6" : "udp4");
     let done = false;
@@ -28,10 +33,15 @@ export function exchangeUdp(server: HostPort, query: Uint8Array, timeoutMs: numb
       }
       resolve(result);
     };
-    const timer = setTimeout(() => finish({ ok: false, error: "TIMEOUT", detail: `no UDP reply from ${label(server)} in ${timeoutMs} ms` }), timeoutMs);
+    const timer = setTimeout(
+      () => finish({ ok: false, error: "TIMEOUT", detail: `no UDP reply from ${label(server)} in ${timeoutMs} ms` }),
+      timeoutMs,
+    );
     socket.on("error", (e) => finish({ ok: false, error: "NETWORK", detail: `${label(server)}: ${e.message}` }));
     socket.on("message", (msg, rinfo) => {
-      if (rinfo.port !== server.port || (net.isIP(server.host) !== 0 && !sameAddress(rinfo.address, server.host))) return;
+      if (rinfo.port !== server.port || (net.isIP(server.host) !== 0 && !sameAddress(rinfo.address, server.host))) {
+        return;
+      }
       const reply = new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength);
       if (accept(reply)) finish({ ok: true, reply: reply.slice() });
     });
@@ -54,9 +64,15 @@ export function exchangeTcp(server: HostPort, query: Uint8Array, timeoutMs: numb
       socket.destroy();
       resolve(result);
     };
-    const timer = setTimeout(() => finish({ ok: false, error: "TIMEOUT", detail: `no TCP reply from ${label(server)} in ${timeoutMs} ms` }), timeoutMs);
+    const timer = setTimeout(
+      () => finish({ ok: false, error: "TIMEOUT", detail: `no TCP reply from ${label(server)} in ${timeoutMs} ms` }),
+      timeoutMs,
+    );
     socket.on("error", (e) => finish({ ok: false, error: "NETWORK", detail: `${label(server)}: ${e.message}` }));
-    socket.on("close", () => finish({ ok: false, error: "NETWORK", detail: `${label(server)} closed TCP before a full reply` }));
+    socket.on(
+      "close",
+      () => finish({ ok: false, error: "NETWORK", detail: `${label(server)} closed TCP before a full reply` }),
+    );
     socket.on("connect", () => {
       const framed = new Uint8Array(query.length + 2);
       framed[0] = query.length >> 8;

@@ -34,15 +34,15 @@ export type RecordData =
   | { readonly type: "TXT"; readonly strings: readonly string[] }
   | { readonly type: "CNAME" | "NS" | "PTR"; readonly target: string }
   | {
-      readonly type: "SOA";
-      readonly mname: string;
-      readonly rname: string;
-      readonly serial: number;
-      readonly refresh: number;
-      readonly retry: number;
-      readonly expire: number;
-      readonly minimum: number;
-    }
+    readonly type: "SOA";
+    readonly mname: string;
+    readonly rname: string;
+    readonly serial: number;
+    readonly refresh: number;
+    readonly retry: number;
+    readonly expire: number;
+    readonly minimum: number;
+  }
   /** EDNS0 pseudo-record, RFC 6891 6.1.2: its CLASS is the UDP payload size. */
   | { readonly type: "OPT"; readonly rdata: Uint8Array }
   | { readonly type: "UNKNOWN"; readonly code: number; readonly rdata: Uint8Array };

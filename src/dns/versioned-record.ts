@@ -9,7 +9,10 @@
  */
 
 export type Selected = { readonly ok: true; readonly text: string } | { readonly ok: false; readonly reason: string };
-export type Fields = { readonly ok: true; readonly fields: ReadonlyMap<string, string> } | { readonly ok: false; readonly reason: string };
+export type Fields = { readonly ok: true; readonly fields: ReadonlyMap<string, string> } | {
+  readonly ok: false;
+  readonly reason: string;
+};
 
 const EXT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
 const EXT_VALUE = /^[\x21-\x3a\x3c\x3e-\x7e]+$/;
@@ -25,7 +28,9 @@ export function selectVersioned(txts: readonly string[], version: string, rfc: s
   const candidates = txts.filter((t) => prefix.test(t));
   const short = version.slice("v=".length);
   if (candidates.length === 0) return { ok: false, reason: `no TXT record begins with "${version};"` };
-  if (candidates.length > 1) return { ok: false, reason: `${candidates.length} ${short} TXT records; exactly one is required (${rfc})` };
+  if (candidates.length > 1) {
+    return { ok: false, reason: `${candidates.length} ${short} TXT records; exactly one is required (${rfc})` };
+  }
   return { ok: true, text: candidates[0]! };
 }
 

@@ -3,15 +3,15 @@ import { bodyLimit } from "hono/body-limit";
 import { requestId } from "hono/request-id";
 import { describeRoute } from "hono-openapi";
 import * as v from "valibot";
-import { systemClock, type Clock } from "../core/clock.ts";
+import { type Clock, systemClock } from "../core/clock.ts";
 import type { LiteralPolicy } from "../ingress/access.ts";
 import { newId } from "../core/id.ts";
 import { errorText, type Logger } from "../core/log.ts";
 import type { Submission } from "../ingress/submit.ts";
 import type { QueueStore } from "../queue/store.ts";
-import { requireBearer, type AuthEnv, type Authenticator } from "./auth.ts";
+import { type Authenticator, type AuthEnv, requireBearer } from "./auth.ts";
 import { renderDocs } from "./docs.ts";
-import { domainRoutes, type DomainRouteDeps } from "./domains.ts";
+import { type DomainRouteDeps, domainRoutes } from "./domains.ts";
 import { eventRoutes } from "./events.ts";
 import type { IdempotencyStore } from "./idempotency.ts";
 import { messageRoutes } from "./messages.ts";
@@ -56,7 +56,12 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
 
   app.get(
     "/healthz",
-    describeRoute({ tags: ["meta"], summary: "Liveness", security: [], responses: { 200: json("The process answers", statusSchema) } }),
+    describeRoute({
+      tags: ["meta"],
+      summary: "Liveness",
+      security: [],
+      responses: { 200: json("The process answers", statusSchema) },
+    }),
     (c) => c.json({ status: "ok" }),
   );
   app.get(
@@ -97,7 +102,13 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
     "/v1/*",
     bodyLimit({
       maxSize: Math.ceil((deps.maxMessageBytes * 4) / 3) + 1024 * 1024,
-      onError: (c) => problem(c, 413, "Request too large", `the body is far larger than RELAY_MAX_MESSAGE_BYTES (${deps.maxMessageBytes})`),
+      onError: (c) =>
+        problem(
+          c,
+          413,
+          "Request too large",
+          `the body is far larger than RELAY_MAX_MESSAGE_BYTES (${deps.maxMessageBytes})`,
+        ),
     }),
   );
   app.route(
@@ -118,8 +129,18 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
   app.notFound((c) => problem(c, 404, "Not Found", `no route ${c.req.method} ${c.req.path}`));
   app.onError((error, c) => {
     const request = c.get("requestId");
-    deps.log("error", "HTTP request failed", { request, method: c.req.method, path: c.req.path, error: errorText(error) });
-    return problem(c, 500, "Internal Server Error", `the request failed; the relay's log has the cause under request ${request}`);
+    deps.log("error", "HTTP request failed", {
+      request,
+      method: c.req.method,
+      path: c.req.path,
+      error: errorText(error),
+    });
+    return problem(
+      c,
+      500,
+      "Internal Server Error",
+      `the request failed; the relay's log has the cause under request ${request}`,
+    );
   });
   return app;
 }

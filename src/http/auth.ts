@@ -23,7 +23,11 @@ export interface AuthEnv {
   Variables: { principal: Principal; requestId: string };
 }
 
-export const ADMIN_PRINCIPAL: Principal = Object.freeze({ id: "admin", scopes: Object.freeze(["admin"] as const), domains: Object.freeze([]) });
+export const ADMIN_PRINCIPAL: Principal = Object.freeze({
+  id: "admin",
+  scopes: Object.freeze(["admin"] as const),
+  domains: Object.freeze([]),
+});
 
 export function hashToken(token: string): string {
   return createHash("sha256").update(token).digest("hex");
@@ -54,7 +58,9 @@ export interface ApiKeyLike {
  * `(hash) => credentials.findApiKey(hash)`, which returns live keys only.
  * The lookup is by a hash of a high-entropy secret, so its timing tells nothing.
  */
-export function apiKeyAuthenticator(findBySecretHash: (secretHash: string) => Promise<ApiKeyLike | undefined>): Authenticator {
+export function apiKeyAuthenticator(
+  findBySecretHash: (secretHash: string) => Promise<ApiKeyLike | undefined>,
+): Authenticator {
   return async (token) => {
     const key = await findBySecretHash(hashToken(token));
     if (!key) return undefined;

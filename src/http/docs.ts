@@ -41,11 +41,15 @@ function typeLabel(schema: Json): string {
   const union = schema.anyOf ?? schema.oneOf;
   if (Array.isArray(union)) return union.map(typeLabel).join(" | ");
   if (schema.const !== undefined) return `<code>${esc(JSON.stringify(schema.const))}</code>`;
-  if (Array.isArray(schema.enum)) return schema.enum.map((e: unknown) => `<code>${esc(JSON.stringify(e))}</code>`).join(" | ");
+  if (Array.isArray(schema.enum)) {
+    return schema.enum.map((e: unknown) => `<code>${esc(JSON.stringify(e))}</code>`).join(" | ");
+  }
   const type = Array.isArray(schema.type) ? schema.type.join(" | ") : schema.type;
   if (type === "array") return `array of ${typeLabel(schema.items)}`;
   if (type === "object" && !schema.properties && schema.additionalProperties !== undefined) {
-    const values = schema.additionalProperties === true || Object.keys(schema.additionalProperties).length === 0 ? "any" : typeLabel(schema.additionalProperties);
+    const values = schema.additionalProperties === true || Object.keys(schema.additionalProperties).length === 0
+      ? "any"
+      : typeLabel(schema.additionalProperties);
     return `map of string to ${values}`;
   }
   if (type === undefined) return Object.keys(schema).length === 0 ? "any" : "value";
@@ -67,7 +71,9 @@ function constraints(schema: Json): string[] {
   if (schema.contentEncoding !== undefined) add("encoding", schema.contentEncoding);
   if (schema.propertyNames?.pattern !== undefined) add("key pattern", schema.propertyNames.pattern);
   if (schema.default !== undefined) add("default", schema.default, true);
-  if (schema.type === "array" && schema.items && !schema.items.$ref) out.push(...constraints(schema.items).map((c) => `items: ${c}`));
+  if (schema.type === "array" && schema.items && !schema.items.$ref) {
+    out.push(...constraints(schema.items).map((c) => `items: ${c}`));
+  }
   return out;
 }
 
@@ -82,21 +88,28 @@ function nestedObject(schema: Json): Json | undefined {
 function propertiesTable(schema: Json, depth: number): string {
   const required = new Set<string>(schema.required ?? []);
   const rows = Object.entries(schema.properties ?? {}).map(([name, property]: [string, Json]) => {
-    const details = [prose(property?.description ?? property?.items?.description), ...constraints(property).map((c) => `<span class="c">${c}</span>`)].filter(Boolean);
+    const details = [
+      prose(property?.description ?? property?.items?.description),
+      ...constraints(property).map((c) => `<span class="c">${c}</span>`),
+    ].filter(Boolean);
     const nested = depth < 4 ? nestedObject(property) : undefined;
     return (
       `<tr><td><code>${esc(name)}</code>${required.has(name) ? ' <span class="req">required</span>' : ""}</td>` +
-      `<td>${typeLabel(property)}</td><td>${details.join("<br>")}${nested ? propertiesTable(nested, depth + 1) : ""}</td></tr>`
+      `<td>${typeLabel(property)}</td><td>${details.join("<br>")}${
+        nested ? propertiesTable(nested, depth + 1) : ""
+      }</td></tr>`
     );
   });
-  const extra =
-    schema.additionalProperties === false
-      ? '<p class="note">No other fields are accepted.</p>'
-      : schema.additionalProperties && typeof schema.additionalProperties === "object" && Object.keys(schema.additionalProperties).length > 0
-        ? `<p class="note">Other fields: ${typeLabel(schema.additionalProperties)}</p>`
-        : "";
+  const extra = schema.additionalProperties === false
+    ? '<p class="note">No other fields are accepted.</p>'
+    : schema.additionalProperties && typeof schema.additionalProperties === "object" &&
+        Object.keys(schema.additionalProperties).length > 0
+    ? `<p class="note">Other fields: ${typeLabel(schema.additionalProperties)}</p>`
+    : "";
   if (rows.length === 0) return extra;
-  return `<table class="props"><thead><tr><th>field</th><th>type</th><th>notes</th></tr></thead><tbody>${rows.join("")}</tbody></table>${extra}`;
+  return `<table class="props"><thead><tr><th>field</th><th>type</th><th>notes</th></tr></thead><tbody>${
+    rows.join("")
+  }</tbody></table>${extra}`;
 }
 
 function renderSchema(schema: Json, depth = 0): string {
@@ -104,17 +117,23 @@ function renderSchema(schema: Json, depth = 0): string {
   if (schema.$ref) return `<p>${refLink(schema.$ref)}</p>`;
   const union = schema.anyOf ?? schema.oneOf;
   if (Array.isArray(union)) {
-    return `<p>One of:</p><ul>${union.map((s: Json) => `<li>${s.$ref ? refLink(s.$ref) : renderSchema(s, depth + 1)}</li>`).join("")}</ul>`;
+    return `<p>One of:</p><ul>${
+      union.map((s: Json) => `<li>${s.$ref ? refLink(s.$ref) : renderSchema(s, depth + 1)}</li>`).join("")
+    }</ul>`;
   }
   const head = [prose(schema.description)].filter(Boolean).map((d) => `<p>${d}</p>`).join("");
   if (schema.properties || schema.type === "object") return head + propertiesTable(schema, depth);
   const cs = constraints(schema);
-  return `${head}<p>${typeLabel(schema)}${cs.length ? ` (${cs.join(", ")})` : ""}</p>${nestedObject(schema) ? propertiesTable(nestedObject(schema), depth + 1) : ""}`;
+  return `${head}<p>${typeLabel(schema)}${cs.length ? ` (${cs.join(", ")})` : ""}</p>${
+    nestedObject(schema) ? propertiesTable(nestedObject(schema), depth + 1) : ""
+  }`;
 }
 
 function renderContent(content: Json): string {
   return Object.entries(content ?? {})
-    .map(([media, body]: [string, Json]) => `<div class="media"><span class="mt">${esc(media)}</span>${body?.schema ? renderSchema(body.schema) : ""}</div>`)
+    .map(([media, body]: [string, Json]) =>
+      `<div class="media"><span class="mt">${esc(media)}</span>${body?.schema ? renderSchema(body.schema) : ""}</div>`
+    )
     .join("");
 }
 
@@ -125,9 +144,11 @@ function scopesOf(operation: Json, doc: OpenApiDocument): string {
     .map((requirement: Json) =>
       Object.entries(requirement)
         .map(([scheme, scopes]: [string, Json]) =>
-          `<span class="scope">${esc(scheme)}${scopes.length ? `: ${scopes.map((s: string) => esc(s)).join(", ")} scope` : ""}</span>`,
+          `<span class="scope">${esc(scheme)}${
+            scopes.length ? `: ${scopes.map((s: string) => esc(s)).join(", ")} scope` : ""
+          }</span>`
         )
-        .join(" "),
+        .join(" ")
     )
     .join(" or ");
 }
@@ -139,20 +160,31 @@ function operationId(method: string, path: string): string {
 function renderOperation(doc: OpenApiDocument, path: string, method: string, operation: Json): string {
   const parameters: Json[] = operation.parameters ?? [];
   const parameterTable = parameters.length
-    ? `<h4>Parameters</h4><table class="props"><thead><tr><th>name</th><th>in</th><th>type</th><th>notes</th></tr></thead><tbody>${parameters
+    ? `<h4>Parameters</h4><table class="props"><thead><tr><th>name</th><th>in</th><th>type</th><th>notes</th></tr></thead><tbody>${
+      parameters
         .map((p) => {
-          const notes = [prose(p.description ?? p.schema?.description), ...constraints(p.schema).map((c) => `<span class="c">${c}</span>`)].filter(Boolean);
-          return `<tr><td><code>${esc(p.name)}</code>${p.required ? ' <span class="req">required</span>' : ""}</td><td>${esc(p.in)}</td><td>${typeLabel(p.schema)}</td><td>${notes.join("<br>")}</td></tr>`;
+          const notes = [
+            prose(p.description ?? p.schema?.description),
+            ...constraints(p.schema).map((c) => `<span class="c">${c}</span>`),
+          ].filter(Boolean);
+          return `<tr><td><code>${esc(p.name)}</code>${
+            p.required ? ' <span class="req">required</span>' : ""
+          }</td><td>${esc(p.in)}</td><td>${typeLabel(p.schema)}</td><td>${notes.join("<br>")}</td></tr>`;
         })
-        .join("")}</tbody></table>`
+        .join("")
+    }</tbody></table>`
     : "";
   const body = operation.requestBody
-    ? `<h4>Request body${operation.requestBody.required ? ' <span class="req">required</span>' : ""}</h4>${renderContent(operation.requestBody.content)}`
+    ? `<h4>Request body${operation.requestBody.required ? ' <span class="req">required</span>' : ""}</h4>${
+      renderContent(operation.requestBody.content)
+    }`
     : "";
   const responses = Object.entries(operation.responses ?? {})
     .map(
       ([status, response]: [string, Json]) =>
-        `<details${status.startsWith("2") ? " open" : ""}><summary><span class="status s${esc(status[0])}">${esc(status)}</span> ${prose(response.description)}</summary>${renderContent(response.content)}</details>`,
+        `<details${status.startsWith("2") ? " open" : ""}><summary><span class="status s${esc(status[0])}">${
+          esc(status)
+        }</span> ${prose(response.description)}</summary>${renderContent(response.content)}</details>`,
     )
     .join("");
   return (
@@ -201,7 +233,9 @@ export function renderDocs(doc: OpenApiDocument): string {
     for (const method of METHODS) if (item?.[method]) operations.push({ path, method, operation: item[method] });
   }
   const tagNames: string[] = [...(d.tags ?? []).map((t: Json) => t.name)];
-  for (const { operation } of operations) for (const tag of operation.tags ?? ["other"]) if (!tagNames.includes(tag)) tagNames.push(tag);
+  for (const { operation } of operations) {
+    for (const tag of operation.tags ?? ["other"]) if (!tagNames.includes(tag)) tagNames.push(tag);
+  }
   const byTag = tagNames
     .map((tag) => ({
       tag,
@@ -210,35 +244,62 @@ export function renderDocs(doc: OpenApiDocument): string {
     }))
     .filter((group) => group.ops.length > 0);
   const schemes = Object.entries(d.components?.securitySchemes ?? {})
-    .map(([name, scheme]: [string, Json]) => `<li><code>${esc(name)}</code>: ${esc(scheme.type)} ${esc(scheme.scheme ?? "")}. ${prose(scheme.description)}</li>`)
+    .map(([name, scheme]: [string, Json]) =>
+      `<li><code>${esc(name)}</code>: ${esc(scheme.type)} ${esc(scheme.scheme ?? "")}. ${
+        prose(scheme.description)
+      }</li>`
+    )
     .join("");
   const schemas = Object.entries(d.components?.schemas ?? {}).sort(([a], [b]) => a.localeCompare(b));
-  const toc =
-    byTag
-      .map(
-        (group) =>
-          `<li>${esc(group.tag)}<ul>${group.ops
-            .map(({ path, method, operation }) => `<li><a href="#${operationId(method, path)}"><code>${esc(method.toUpperCase())} ${esc(path)}</code></a> ${prose(operation.summary)}</li>`)
-            .join("")}</ul></li>`,
-      )
-      .join("") + (schemas.length ? `<li><a href="#schemas">schemas</a></li>` : "");
+  const toc = byTag
+    .map(
+      (group) =>
+        `<li>${esc(group.tag)}<ul>${
+          group.ops
+            .map(({ path, method, operation }) =>
+              `<li><a href="#${operationId(method, path)}"><code>${esc(method.toUpperCase())} ${esc(path)}</code></a> ${
+                prose(operation.summary)
+              }</li>`
+            )
+            .join("")
+        }</ul></li>`,
+    )
+    .join("") + (schemas.length ? `<li><a href="#schemas">schemas</a></li>` : "");
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${esc(d.info?.title ?? "API")} reference</title><style>${CSS}</style></head>
 <body><main>
-<h1>${esc(d.info?.title ?? "API")} <small class="c">${esc(d.info?.version ?? "")} · OpenAPI ${esc(d.openapi)}</small></h1>
+<h1>${esc(d.info?.title ?? "API")} <small class="c">${esc(d.info?.version ?? "")} · OpenAPI ${
+    esc(d.openapi)
+  }</small></h1>
 <p>${prose(d.info?.description)}</p>
 <p class="note">Machine-readable: <a href="/openapi.json"><code>/openapi.json</code></a></p>
 ${schemes ? `<h2>Authentication</h2><ul>${schemes}</ul>` : ""}
 <nav><strong>Contents</strong><ul>${toc}</ul></nav>
-${byTag
-  .map(
-    (group) =>
-      `<h2 id="${anchor("tag", group.tag)}">${esc(group.tag)}</h2>${group.description ? `<p>${prose(group.description)}</p>` : ""}${group.ops
-        .map(({ path, method, operation }) => renderOperation(doc, path, method, operation))
-        .join("")}`,
-  )
-  .join("")}
-${schemas.length ? `<h2 id="schemas">Schemas</h2>${schemas.map(([name, schema]) => `<section class="schema" id="${anchor("schema", name)}"><h3>${esc(name)}</h3>${renderSchema(schema)}</section>`).join("")}` : ""}
+${
+    byTag
+      .map(
+        (group) =>
+          `<h2 id="${anchor("tag", group.tag)}">${esc(group.tag)}</h2>${
+            group.description ? `<p>${prose(group.description)}</p>` : ""
+          }${
+            group.ops
+              .map(({ path, method, operation }) => renderOperation(doc, path, method, operation))
+              .join("")
+          }`,
+      )
+      .join("")
+  }
+${
+    schemas.length
+      ? `<h2 id="schemas">Schemas</h2>${
+        schemas.map(([name, schema]) =>
+          `<section class="schema" id="${anchor("schema", name)}"><h3>${esc(name)}</h3>${
+            renderSchema(schema)
+          }</section>`
+        ).join("")
+      }`
+      : ""
+  }
 </main></body></html>`;
 }

@@ -1,4 +1,4 @@
-import { Hono, type Context } from "hono";
+import { type Context, Hono } from "hono";
 import { describeRoute, resolver, validator } from "hono-openapi";
 import * as v from "valibot";
 import type { DomainCheckReport } from "../auth/domain-check.ts";
@@ -21,7 +21,12 @@ const keySchema = v.pipe(
   v.object({
     selector: v.string(),
     algorithm: v.picklist(["rsa", "ed25519"]),
-    state: v.pipe(v.picklist(["active", "pending", "retiring", "retired"]), v.description("active signs; pending waits for its DNS record; retiring is replaced but its record is still needed until retire_after")),
+    state: v.pipe(
+      v.picklist(["active", "pending", "retiring", "retired"]),
+      v.description(
+        "active signs; pending waits for its DNS record; retiring is replaced but its record is still needed until retire_after",
+      ),
+    ),
     created_at: v.string(),
     activated_at: nullableString,
     retire_after: nullableString,
@@ -31,7 +36,16 @@ const keySchema = v.pipe(
 
 const recordSchema = v.pipe(
   v.object({
-    purpose: v.picklist(["spf", "dkim", "dmarc", "return-path-mx", "return-path-spf", "mta-sts", "mta-sts-policy", "tls-rpt"]),
+    purpose: v.picklist([
+      "spf",
+      "dkim",
+      "dmarc",
+      "return-path-mx",
+      "return-path-spf",
+      "mta-sts",
+      "mta-sts-policy",
+      "tls-rpt",
+    ]),
     name: v.pipe(v.string(), v.description("owner name; for mta-sts-policy the HTTPS URL of the policy file")),
     type: v.picklist(["TXT", "MX", "HTTPS"]),
     value: v.string(),
@@ -106,7 +120,10 @@ const addDomainSchema = v.pipe(
     domain: v.pipe(v.string(), v.minLength(1), v.description("the sending domain, e.g. example.com")),
     selector: v.optional(v.pipe(v.string(), v.description("DKIM selector; default rsaYYYYMMDD / edYYYYMMDD"))),
     algorithm: v.optional(
-      v.pipe(v.picklist(["rsa", "ed25519", "both"]), v.description("rsa (RSA-2048, default), ed25519, or both (two signatures)")),
+      v.pipe(
+        v.picklist(["rsa", "ed25519", "both"]),
+        v.description("rsa (RSA-2048, default), ed25519, or both (two signatures)"),
+      ),
     ),
   }),
   v.metadata({ ref: "AddDomain" }),
@@ -172,9 +189,17 @@ function domainJson(d: DomainView): v.InferOutput<typeof domainSchema> {
 }
 
 function failure(c: Context, error: unknown) {
-  if (error instanceof DomainError) return problem(c, error.status, error.status === 404 ? "Not Found" : "Conflict", error.message);
+  if (error instanceof DomainError) {
+    return problem(c, error.status, error.status === 404 ? "Not Found" : "Conflict", error.message);
+  }
   if (error instanceof UsageError) {
-    return problem(c, 422, "Invalid domain", error.problems.join("; "), error.problems.map((message) => ({ field: "(body)", message })));
+    return problem(
+      c,
+      422,
+      "Invalid domain",
+      error.problems.join("; "),
+      error.problems.map((message) => ({ field: "(body)", message })),
+    );
   }
   throw error;
 }
@@ -196,7 +221,10 @@ export function domainRoutes(domains: DomainRouteDeps): Hono<AuthEnv> {
       summary: "List sending domains",
       description: "Each domain with its DKIM keys (selector, algorithm, state) and the outcome of its last DNS check.",
       security: [{ bearer: ["admin"] }],
-      responses: { 200: json("The sending domains", v.object({ domains: v.array(domainSummarySchema) })), ...problemResponses(adminOnly) },
+      responses: {
+        200: json("The sending domains", v.object({ domains: v.array(domainSummarySchema) })),
+        ...problemResponses(adminOnly),
+      },
     }),
     async (c) => {
       const all = await domains.list();
@@ -225,7 +253,12 @@ export function domainRoutes(domains: DomainRouteDeps): Hono<AuthEnv> {
       requestBody: { required: true, content: { "application/json": { schema: resolver(addDomainSchema) } } },
       responses: {
         201: json("Added", domainSchema),
-        ...problemResponses({ ...adminOnly, 400: "The body is not JSON", 409: "The domain is already added", 422: "Invalid fields" }),
+        ...problemResponses({
+          ...adminOnly,
+          400: "The body is not JSON",
+          409: "The domain is already added",
+          422: "Invalid fields",
+        }),
       },
     }),
     async (c) => {
@@ -236,9 +269,14 @@ export function domainRoutes(domains: DomainRouteDeps): Hono<AuthEnv> {
         return problem(c, 400, "Bad Request", "the body is not valid JSON");
       }
       const parsed = v.safeParse(addDomainSchema, body, { abortEarly: false });
-      if (!parsed.success) return problem(c, 422, "Invalid domain", "one or more fields are invalid", fieldErrors(parsed.issues));
+      if (!parsed.success) {
+        return problem(c, 422, "Invalid domain", "one or more fields are invalid", fieldErrors(parsed.issues));
+      }
       try {
-        const view = await domains.add(parsed.output.domain, { selector: parsed.output.selector, algorithm: parsed.output.algorithm });
+        const view = await domains.add(parsed.output.domain, {
+          selector: parsed.output.selector,
+          algorithm: parsed.output.algorithm,
+        });
         return c.json(domainJson(view), 201);
       } catch (error) {
         return failure(c, error);
@@ -251,15 +289,21 @@ export function domainRoutes(domains: DomainRouteDeps): Hono<AuthEnv> {
     describeRoute({
       tags,
       summary: "A sending domain",
-      description: "Its keys, every DNS record to publish (retiring DKIM keys marked as still needed, with until when) and the last DNS check.",
+      description:
+        "Its keys, every DNS record to publish (retiring DKIM keys marked as still needed, with until when) and the last DNS check.",
       security: [{ bearer: ["admin"] }],
-      responses: { 200: json("The domain", domainSchema), ...problemResponses({ ...adminOnly, 404: "No such sending domain" }) },
+      responses: {
+        200: json("The domain", domainSchema),
+        ...problemResponses({ ...adminOnly, 404: "No such sending domain" }),
+      },
     }),
     validator("param", domainParamSchema),
     async (c) => {
       try {
         const view = await domains.get(c.req.valid("param").domain);
-        if (!view) return problem(c, 404, "Not Found", `no sending domain ${JSON.stringify(c.req.valid("param").domain)}`);
+        if (!view) {
+          return problem(c, 404, "Not Found", `no sending domain ${JSON.stringify(c.req.valid("param").domain)}`);
+        }
         return c.json(domainJson(view));
       } catch (error) {
         return failure(c, error);
@@ -276,7 +320,10 @@ export function domainRoutes(domains: DomainRouteDeps): Hono<AuthEnv> {
         "Looks up every record to publish, compares it with what the relay expects, and says what a receiver would conclude. " +
         "A pending DKIM key whose record is now visible starts signing.",
       security: [{ bearer: ["admin"] }],
-      responses: { 200: json("The check", checkSchema), ...problemResponses({ ...adminOnly, 404: "No such sending domain" }) },
+      responses: {
+        200: json("The check", checkSchema),
+        ...problemResponses({ ...adminOnly, 404: "No such sending domain" }),
+      },
     }),
     validator("param", domainParamSchema),
     async (c) => {
@@ -298,7 +345,10 @@ export function domainRoutes(domains: DomainRouteDeps): Hono<AuthEnv> {
         "until the new record is visible in DNS (checked now, periodically, and by POST /v1/domains/{domain}/check); " +
         "then the old key stops signing and its record stays listed as still needed for the grace period (RELAY_DKIM_ROTATION_GRACE).",
       security: [{ bearer: ["admin"] }],
-      responses: { 200: json("The new keys and a first DNS check", rotateSchema), ...problemResponses({ ...adminOnly, 404: "No such sending domain" }) },
+      responses: {
+        200: json("The new keys and a first DNS check", rotateSchema),
+        ...problemResponses({ ...adminOnly, 404: "No such sending domain" }),
+      },
     }),
     validator("param", domainParamSchema),
     async (c) => {

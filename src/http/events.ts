@@ -15,13 +15,16 @@ export function eventRoutes(store: Pick<QueueStore, "listEvents">): Hono<AuthEnv
     describeRoute({
       tags: ["events"],
       summary: "Read the event log",
-      description:
-        "Every change of a recipient's state, in order. Resume from the `next` cursor of the last page; " +
+      description: "Every change of a recipient's state, in order. Resume from the `next` cursor of the last page; " +
         "a page shorter than `limit` means you are at the end for now.",
       security: [{ bearer: ["read"] }],
       responses: {
         200: json("A page of events", eventPageSchema),
-        ...problemResponses({ 400: "Invalid query", 401: "Missing or unknown bearer token", 403: 'The token lacks the "read" scope' }),
+        ...problemResponses({
+          400: "Invalid query",
+          401: "Missing or unknown bearer token",
+          403: 'The token lacks the "read" scope',
+        }),
       },
     }),
     validator("query", eventsQuerySchema, queryHook),

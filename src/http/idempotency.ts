@@ -59,7 +59,10 @@ export class KeyedLock {
  * at a time in this process, so concurrent duplicates cannot both act.
  * Pruning old records is the caller's job (CredentialStore.pruneResponses).
  */
-export function idempotency(store: IdempotencyStore, onError: (error: unknown, c: Context<AuthEnv>) => void): MiddlewareHandler<AuthEnv> {
+export function idempotency(
+  store: IdempotencyStore,
+  onError: (error: unknown, c: Context<AuthEnv>) => void,
+): MiddlewareHandler<AuthEnv> {
   const lock = new KeyedLock();
   return async (c, next) => {
     const key = c.req.header("idempotency-key");

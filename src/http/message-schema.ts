@@ -101,13 +101,17 @@ const headerName = v.pipe(
 
 const contentType = v.pipe(
   headerText,
-  v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+\s*(;.*)?$/, "expected a MIME type such as text/plain"),
+  v.regex(
+    /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+\s*(;.*)?$/,
+    "expected a MIME type such as text/plain",
+  ),
 );
 
 /** Unknown fields are refused: a typo such as "bc" must not silently drop recipients. */
 function strict<const E extends v.ObjectEntries>(entries: E) {
-  return v.strictObject(entries, (issue) =>
-    issue.expected === "never" ? "unknown field" : `expected a JSON object, got ${issue.received}`,
+  return v.strictObject(
+    entries,
+    (issue) => issue.expected === "never" ? "unknown field" : `expected a JSON object, got ${issue.received}`,
   );
 }
 
@@ -123,7 +127,10 @@ const common = {
     v.pipe(v.record(v.string(), v.unknown()), v.description("your own data, returned with the message and its events")),
   ),
   priority: v.optional(
-    v.pipe(v.picklist(["transactional", "bulk"], 'expected "transactional" or "bulk"'), v.description("delivery class")),
+    v.pipe(
+      v.picklist(["transactional", "bulk"], 'expected "transactional" or "bulk"'),
+      v.description("delivery class"),
+    ),
   ),
   send_at: v.optional(
     v.pipe(
@@ -155,7 +162,11 @@ export const rawMessageSchema = v.pipe(
       }),
       v.description('the envelope sender (MAIL FROM); "" is the null sender'),
     ),
-    rcpt_to: v.pipe(v.array(address), v.minLength(1, "at least one recipient"), v.description("the envelope recipients (RCPT TO)")),
+    rcpt_to: v.pipe(
+      v.array(address),
+      v.minLength(1, "at least one recipient"),
+      v.description("the envelope recipients (RCPT TO)"),
+    ),
     raw: v.pipe(
       v.string(),
       v.minLength(1, "the message must not be empty"),
@@ -218,7 +229,8 @@ export type StructuredMessageBody = v.InferOutput<typeof structuredMessageSchema
 
 /** A body with any envelope field is a raw message; anything else is structured. */
 export function isRawRequest(json: unknown): boolean {
-  return typeof json === "object" && json !== null && !Array.isArray(json) && ("raw" in json || "mail_from" in json || "rcpt_to" in json);
+  return typeof json === "object" && json !== null && !Array.isArray(json) &&
+    ("raw" in json || "mail_from" in json || "rcpt_to" in json);
 }
 
 // ---- responses ------------------------------------------------------------------
@@ -283,13 +295,23 @@ export const messageViewSchema = v.pipe(
         last_reply: v.nullable(v.string()),
       }),
     ),
-    events: v.array(v.objectWithRest({ id: v.number(), at: timestamp, type: v.picklist(eventTypes), recipient: v.nullable(v.string()) }, v.unknown())),
+    events: v.array(
+      v.objectWithRest({
+        id: v.number(),
+        at: timestamp,
+        type: v.picklist(eventTypes),
+        recipient: v.nullable(v.string()),
+      }, v.unknown()),
+    ),
   }),
   v.metadata({ ref: "Message" }),
 );
 
 export const cancelResultSchema = v.pipe(
-  v.object({ id: v.string(), cancelled: v.pipe(v.number(), v.description("how many recipients were still queued and are now cancelled")) }),
+  v.object({
+    id: v.string(),
+    cancelled: v.pipe(v.number(), v.description("how many recipients were still queued and are now cancelled")),
+  }),
   v.metadata({ ref: "CancelResult" }),
 );
 
@@ -301,7 +323,9 @@ export const problemSchema = v.pipe(
     detail: v.optional(v.string()),
     errors: v.optional(
       v.pipe(
-        v.array(v.object({ field: v.pipe(v.string(), v.description("dot path, e.g. rcpt_to.1")), message: v.string() })),
+        v.array(
+          v.object({ field: v.pipe(v.string(), v.description("dot path, e.g. rcpt_to.1")), message: v.string() }),
+        ),
         v.description("every invalid field, not just the first"),
       ),
     ),

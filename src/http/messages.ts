@@ -5,31 +5,31 @@ import * as v from "valibot";
 import type { Clock } from "../core/clock.ts";
 import { parseMailbox } from "../core/address.ts";
 import { toCrlf } from "../core/crlf.ts";
-import { literalRefusal, type LiteralPolicy } from "../ingress/access.ts";
+import { type LiteralPolicy, literalRefusal } from "../ingress/access.ts";
 import { errorText, type Logger } from "../core/log.ts";
 import { SenderRefused } from "../ingress/sender-policy.ts";
 import type { Submission } from "../ingress/submit.ts";
 import type { QueueStore } from "../queue/store.ts";
-import { ADMIN_PRINCIPAL, senderAllowed, type AuthEnv } from "./auth.ts";
+import { ADMIN_PRINCIPAL, type AuthEnv, senderAllowed } from "./auth.ts";
 import { idempotency, type IdempotencyStore } from "./idempotency.ts";
 import {
   cancelResultSchema,
   extractAddress,
   isRawRequest,
+  type Mailbox,
   MAX_SEND_AHEAD_MS,
   messageIdParamSchema,
   messageViewSchema,
   parseNameAddress,
+  type RawMessageBody,
   rawMessageSchema,
   sendRequestSchema,
   sendResponseSchema,
-  structuredMessageSchema,
-  type Mailbox,
-  type RawMessageBody,
   type StructuredMessageBody,
+  structuredMessageSchema,
 } from "./message-schema.ts";
 import { json, problemResponses } from "./openapi-helpers.ts";
-import { problem, type FieldError } from "./problem.ts";
+import { type FieldError, problem } from "./problem.ts";
 import { fieldErrors, paramHook } from "./validation.ts";
 
 export interface MessageRouteDeps {
@@ -68,7 +68,11 @@ function mailbox(text: string): Mailbox {
 
 async function prepareStructured(body: StructuredMessageBody): Promise<Prepared> {
   const from = mailbox(body.from);
-  const [to, cc, bcc] = [body.to, body.cc, body.bcc].map((list) => list.map(mailbox)) as [Mailbox[], Mailbox[], Mailbox[]];
+  const [to, cc, bcc] = [body.to, body.cc, body.bcc].map((list) => list.map(mailbox)) as [
+    Mailbox[],
+    Mailbox[],
+    Mailbox[],
+  ];
   const composer = new MailComposer({
     from,
     to,
@@ -136,8 +140,7 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
     describeRoute({
       tags: messageTags,
       summary: "Send a message",
-      description:
-        "Structured (the relay composes the MIME message) or raw (your RFC 5322 text with its envelope). " +
+      description: "Structured (the relay composes the MIME message) or raw (your RFC 5322 text with its envelope). " +
         "Answers 202 once the message and every recipient are durable. With an `Idempotency-Key`, " +
         "the same request repeated within 24 hours gets the first answer again (header `Idempotency-Replayed: true`) " +
         "and sends nothing; the same key with a different request is 409. " +
@@ -162,15 +165,21 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
         ...problemResponses({
           400: "The body is not JSON, or the Idempotency-Key is malformed",
           401: "Missing or unknown bearer token",
-          403: 'The token lacks the "send" scope, or the sender domain is not allowed for it (or not verified: RELAY_SENDER_POLICY)',
+          403:
+            'The token lacks the "send" scope, or the sender domain is not allowed for it (or not verified: RELAY_SENDER_POLICY)',
           409: "The Idempotency-Key was used with a different request",
           413: "The message is larger than RELAY_MAX_MESSAGE_BYTES",
           422: "Invalid fields (every one is listed in `errors`)",
         }),
       },
     }),
-    idempotency(deps.idempotency, (error, c) =>
-      deps.log("error", "keeping the answer for Idempotency-Key failed", { request: c.get("requestId"), error: errorText(error) }),
+    idempotency(
+      deps.idempotency,
+      (error, c) =>
+        deps.log("error", "keeping the answer for Idempotency-Key failed", {
+          request: c.get("requestId"),
+          error: errorText(error),
+        }),
     ),
     async (c) => {
       let json: unknown;
@@ -191,7 +200,10 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
         ? prepareRaw(result.output as RawMessageBody)
         : await prepareStructured(result.output as StructuredMessageBody);
       if (prepared.recipients.length === 0) {
-        return problem(c, 422, "Invalid message", "no recipients", [{ field: "to", message: "at least one of to, cc, bcc" }]);
+        return problem(c, 422, "Invalid message", "no recipients", [{
+          field: "to",
+          message: "at least one of to, cc, bcc",
+        }]);
       }
       if (prepared.recipients.length > deps.maxRecipients) {
         const field = isRaw ? "rcpt_to" : "to";
@@ -204,11 +216,18 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
           c,
           403,
           "sender domain not allowed",
-          `this key may send only from ${c.get("principal").domains.join(", ")}; got ${JSON.stringify(prepared.mailFrom)}`,
+          `this key may send only from ${c.get("principal").domains.join(", ")}; got ${
+            JSON.stringify(prepared.mailFrom)
+          }`,
         );
       }
       if (prepared.body.byteLength > deps.maxMessageBytes) {
-        return problem(c, 413, "Message too large", `the message is ${prepared.body.byteLength} bytes; the limit is ${deps.maxMessageBytes}`);
+        return problem(
+          c,
+          413,
+          "Message too large",
+          `the message is ${prepared.body.byteLength} bytes; the limit is ${deps.maxMessageBytes}`,
+        );
       }
       const options = result.output;
       const principal = c.get("principal");
@@ -230,7 +249,10 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
       } catch (error) {
         if (!(error instanceof SenderRefused)) throw error;
         // RELAY_SENDER_POLICY: the From header (the `from` field, or the From line of `raw`) is refused.
-        return problem(c, 403, "sender domain not allowed", error.message, [{ field: isRaw ? "raw" : "from", message: error.message }]);
+        return problem(c, 403, "sender domain not allowed", error.message, [{
+          field: isRaw ? "raw" : "from",
+          message: error.message,
+        }]);
       }
       const answer: v.InferOutput<typeof sendResponseSchema> = {
         id,
@@ -255,7 +277,11 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
       security: [{ bearer: ["read"] }],
       responses: {
         200: json("The message", messageViewSchema),
-        ...problemResponses({ 401: "Missing or unknown bearer token", 403: 'The token lacks the "read" scope', 404: "No such message" }),
+        ...problemResponses({
+          401: "Missing or unknown bearer token",
+          403: 'The token lacks the "read" scope',
+          404: "No such message",
+        }),
       },
     }),
     validator("param", messageIdParamSchema, paramHook),
@@ -276,10 +302,18 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
           email: r.address,
           state: r.state,
           attempts: r.attempts,
-          next_attempt_at: r.state === "queued" || r.state === "deferred" ? new Date(r.nextAttemptAt).toISOString() : null,
+          next_attempt_at: r.state === "queued" || r.state === "deferred"
+            ? new Date(r.nextAttemptAt).toISOString()
+            : null,
           last_reply: r.lastReply,
         })),
-        events: view.events.map((e) => ({ id: e.id, at: new Date(e.at).toISOString(), type: e.type, recipient: e.recipient, ...e.data })),
+        events: view.events.map((e) => ({
+          id: e.id,
+          at: new Date(e.at).toISOString(),
+          type: e.type,
+          recipient: e.recipient,
+          ...e.data,
+        })),
       };
       return c.json(answer);
     },
@@ -290,17 +324,24 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
     describeRoute({
       tags: messageTags,
       summary: "Cancel a message",
-      description: "Cancels the recipients still queued or deferred; those delivered, bounced or in flight are left as they are.",
+      description:
+        "Cancels the recipients still queued or deferred; those delivered, bounced or in flight are left as they are.",
       security: [{ bearer: ["send"] }],
       responses: {
         200: json("What was cancelled", cancelResultSchema),
-        ...problemResponses({ 401: "Missing or unknown bearer token", 403: 'The token lacks the "send" scope', 404: "No such message" }),
+        ...problemResponses({
+          401: "Missing or unknown bearer token",
+          403: 'The token lacks the "send" scope',
+          404: "No such message",
+        }),
       },
     }),
     validator("param", messageIdParamSchema, paramHook),
     async (c) => {
       const id = c.req.valid("param").id;
-      if (!(await visible(id, c.get("principal")))) return problem(c, 404, "Not Found", `no message ${JSON.stringify(id)}`);
+      if (!(await visible(id, c.get("principal")))) {
+        return problem(c, 404, "Not Found", `no message ${JSON.stringify(id)}`);
+      }
       const cancelled = await deps.store.cancel(id);
       const answer: v.InferOutput<typeof cancelResultSchema> = { id, cancelled };
       return c.json(answer);

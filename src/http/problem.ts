@@ -7,7 +7,13 @@ export interface FieldError {
 }
 
 /** RFC 9457 problem details; `errors` lists every invalid field, not just the first. */
-export function problem(c: Context, status: ContentfulStatusCode, title: string, detail?: string, errors?: FieldError[]) {
+export function problem(
+  c: Context,
+  status: ContentfulStatusCode,
+  title: string,
+  detail?: string,
+  errors?: FieldError[],
+) {
   return c.json({ type: "about:blank", title, status, detail, errors }, status, {
     "content-type": "application/problem+json",
   });

@@ -1,7 +1,7 @@
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import type { Context } from "hono";
 import * as v from "valibot";
-import { problem, type FieldError } from "./problem.ts";
+import { type FieldError, problem } from "./problem.ts";
 
 export function fieldErrors(issues: readonly v.BaseIssue<unknown>[]): FieldError[] {
   return issues.map((issue) => ({ field: v.getDotPath(issue) ?? "(body)", message: issue.message }));
@@ -10,7 +10,8 @@ export function fieldErrors(issues: readonly v.BaseIssue<unknown>[]): FieldError
 /** Field errors from Standard Schema issues (what hono-openapi's validator hands its hook). */
 export function standardFieldErrors(issues: readonly StandardSchemaV1.Issue[]): FieldError[] {
   return issues.map((issue) => ({
-    field: (issue.path ?? []).map((segment) => String(typeof segment === "object" ? segment.key : segment)).join(".") || "(query)",
+    field: (issue.path ?? []).map((segment) => String(typeof segment === "object" ? segment.key : segment)).join(".") ||
+      "(query)",
     message: issue.message,
   }));
 }
@@ -24,5 +25,7 @@ export function queryHook(result: HookResult, c: Context) {
 
 /** A path parameter the schema refuses: 404, nothing is there. */
 export function paramHook(result: HookResult, c: Context) {
-  if (!result.success) return problem(c, 404, "Not Found", `no route ${c.req.method} ${c.req.path}`, standardFieldErrors(result.error));
+  if (!result.success) {
+    return problem(c, 404, "Not Found", `no route ${c.req.method} ${c.req.path}`, standardFieldErrors(result.error));
+  }
 }

@@ -1,6 +1,6 @@
 import { namedRoute, type Route } from "../core/route.ts";
 import { literalAddress } from "../core/address.ts";
-import { cidrContains, ipToBigInt, type Cidr } from "../core/cidr.ts";
+import { type Cidr, cidrContains, ipToBigInt } from "../core/cidr.ts";
 import { ipScope } from "../core/ip-scope.ts";
 
 export interface RelayPolicy {
@@ -54,11 +54,22 @@ export function literalRefusal(policy: LiteralPolicy, domain: string): LiteralRe
   if (address === undefined || namedRoute(policy.routes, domain)) return undefined;
   const scope = ipScope(address);
   if (scope?.kind === "undeliverable") {
-    return { kind: "undeliverable", text: `${domain} is ${scope.name} (${scope.range}): no mail can be delivered to it` };
+    return {
+      kind: "undeliverable",
+      text: `${domain} is ${scope.name} (${scope.range}): no mail can be delivered to it`,
+    };
   }
-  const what = scope ? `${scope.name} (${scope.range})` : isOwnAddress(policy, address) ? "an address of this node" : undefined;
+  const what = scope
+    ? `${scope.name} (${scope.range})`
+    : isOwnAddress(policy, address)
+    ? "an address of this node"
+    : undefined;
   if (what === undefined) return undefined;
-  return { kind: "internal", text: `${domain} is ${what}: the relay does not deliver to its own host or networks unless RELAY_ROUTES names the literal` };
+  return {
+    kind: "internal",
+    text:
+      `${domain} is ${what}: the relay does not deliver to its own host or networks unless RELAY_ROUTES names the literal`,
+  };
 }
 
 function isOwnAddress(policy: LiteralPolicy, address: string): boolean {

@@ -31,7 +31,10 @@ interface Record {
   lockedUntil: number;
 }
 
-export type AuthGate = { readonly kind: "allow"; readonly delayMs: number } | { readonly kind: "refuse"; readonly retryAfterMs: number };
+export type AuthGate = { readonly kind: "allow"; readonly delayMs: number } | {
+  readonly kind: "refuse";
+  readonly retryAfterMs: number;
+};
 
 /**
  * Slows down and then refuses password guessing from one client address.
@@ -52,7 +55,10 @@ export class AuthThrottle {
     if (!record) return { kind: "allow", delayMs: 0 };
     if (record.lockedUntil > now) return { kind: "refuse", retryAfterMs: record.lockedUntil - now };
     const excess = record.failures - this.options.slowAfter;
-    return { kind: "allow", delayMs: excess < 0 ? 0 : Math.min(this.options.maxDelayMs, (excess + 1) * this.options.delayStepMs) };
+    return {
+      kind: "allow",
+      delayMs: excess < 0 ? 0 : Math.min(this.options.maxDelayMs, (excess + 1) * this.options.delayStepMs),
+    };
   }
 
   failed(ip: string): void {

@@ -10,7 +10,10 @@ export function loggedHooks(hooks: SmtpServerHooks, log: Logger): SmtpServerHook
   const wrapped: Record<string, unknown> = {};
   for (const [name, hook] of Object.entries(hooks) as [string, (...args: unknown[]) => Promise<unknown>][]) {
     const logged = (session: unknown, error: unknown): unknown => {
-      log("error", `SMTP ${name} failed`, { session: (session as SessionInfo | undefined)?.id, error: errorText(error) });
+      log("error", `SMTP ${name} failed`, {
+        session: (session as SessionInfo | undefined)?.id,
+        error: errorText(error),
+      });
       return error;
     };
     // The hook's own promise, with the log on its rejection: no async wrapper and its extra promise per call.
@@ -30,5 +33,9 @@ export function loggedHooks(hooks: SmtpServerHooks, log: Logger): SmtpServerHook
 /** The SMTP server's `onError`: a fault inside a session (answered 421), logged with the session's id. */
 export function loggedSessionError(log: Logger): (error: unknown, session: SessionInfo) => void {
   return (error, session) =>
-    log("error", "SMTP session failed", { session: session.id, remote: session.remoteAddress, error: errorText(error) });
+    log("error", "SMTP session failed", {
+      session: session.id,
+      remote: session.remoteAddress,
+      error: errorText(error),
+    });
 }

@@ -16,7 +16,9 @@ import { getAlignment } from "mailauth/lib/tools.js";
  * the submitter's: only when there is a bounce domain, the message has a
  * (non-null) envelope sender, and the From domain aligns with the bounce domain.
  */
-export function returnPathDomainFor(input: { fromDomain: string | undefined; mailFrom: string; bounceDomain: string | undefined }): string | undefined {
+export function returnPathDomainFor(
+  input: { fromDomain: string | undefined; mailFrom: string; bounceDomain: string | undefined },
+): string | undefined {
   const { fromDomain, bounceDomain } = input;
   if (bounceDomain === undefined || fromDomain === undefined || input.mailFrom === "") return undefined;
   return aligned(fromDomain, bounceDomain) ? bounceDomain : undefined;

@@ -70,14 +70,30 @@ export function policyApplies(mode: SenderPolicyMode, submitter: Submitter): boo
 export function decideSender(f: SenderFacts): SenderDecision {
   if (!policyApplies(f.mode, f.submitter)) return ALLOWED;
   if (f.fromDomain === undefined) {
-    return { allowed: false, reason: "no-from-domain", text: "the message needs a From header with the address of one verified sending domain" };
+    return {
+      allowed: false,
+      reason: "no-from-domain",
+      text: "the message needs a From header with the address of one verified sending domain",
+    };
   }
   const d = f.fromDomain;
   if (!domainAllowed(f.grant, d)) {
     const who = f.submitter === "smtp-user" ? "user" : "key";
-    return { allowed: false, reason: "outside-grant", domain: d, text: `sender domain ${d} is not allowed for this ${who}` };
+    return {
+      allowed: false,
+      reason: "outside-grant",
+      domain: d,
+      text: `sender domain ${d} is not allowed for this ${who}`,
+    };
   }
-  if (!f.verified) return { allowed: false, reason: "unverified", domain: d, text: `sender domain ${d} is not a verified sending domain` };
+  if (!f.verified) {
+    return {
+      allowed: false,
+      reason: "unverified",
+      domain: d,
+      text: `sender domain ${d} is not a verified sending domain`,
+    };
+  }
   return ALLOWED;
 }
 
@@ -99,7 +115,9 @@ export interface SenderPolicyDeps {
 export class SenderPolicy {
   constructor(private readonly deps: SenderPolicyDeps) {}
 
-  async decide(input: { submitter: Submitter; grant?: readonly string[]; fromDomain: () => string | undefined }): Promise<SenderDecision> {
+  async decide(
+    input: { submitter: Submitter; grant?: readonly string[]; fromDomain: () => string | undefined },
+  ): Promise<SenderDecision> {
     if (!policyApplies(this.deps.mode, input.submitter)) return ALLOWED;
     const fromDomain = input.fromDomain();
     const grant = input.grant ?? [];

@@ -1,9 +1,9 @@
 import type { InboundAuth } from "../auth/inbound/index.ts";
 import { formatMailbox, type Mailbox } from "../core/address.ts";
 import { cidrContains } from "../core/cidr.ts";
-import { reply, type Reply } from "../core/reply.ts";
+import { type Reply, reply } from "../core/reply.ts";
 import type { SessionInfo, SmtpServerHooks } from "../smtp/server/index.ts";
-import { literalRefusal, mayRelay, type AccessPolicy, type LiteralRefusal } from "./access.ts";
+import { type AccessPolicy, type LiteralRefusal, literalRefusal, mayRelay } from "./access.ts";
 import type { AuthThrottle } from "./auth-throttle.ts";
 import { SenderRefused, type Submitter } from "./sender-policy.ts";
 import type { Ingress } from "./submit.ts";
@@ -92,8 +92,11 @@ export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
     async onData(session, envelope, message) {
       let body = message;
       let authResults: Record<string, unknown> | undefined;
-      const submitter: Submitter =
-        session.user !== undefined ? "smtp-user" : cidrContains(policy.relayNetworks, session.remoteAddress) ? "relay-network" : "outside";
+      const submitter: Submitter = session.user !== undefined
+        ? "smtp-user"
+        : cidrContains(policy.relayNetworks, session.remoteAddress)
+        ? "relay-network"
+        : "outside";
       if (deps.inbound && submitter === "outside") {
         const stamped = await deps.inbound.stamp(message, {
           clientIp: session.remoteAddress,

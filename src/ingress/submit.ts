@@ -6,7 +6,7 @@ import { returnPathDomainFor } from "./return-path.ts";
 import type { NewMessage } from "../queue/records.ts";
 import type { QueueStore } from "../queue/store.ts";
 import { hasHeader, prependFields } from "../core/header-section.ts";
-import { SenderRefused, type SenderPolicy, type Submitter } from "./sender-policy.ts";
+import { type SenderPolicy, SenderRefused, type Submitter } from "./sender-policy.ts";
 import { tlsTagOf } from "./tls-tag.ts";
 
 export interface SubmittedRecipient {
@@ -64,14 +64,17 @@ export class Ingress {
     let parsed: { domain: string | undefined } | undefined;
     const from = () => (parsed ??= { domain: fromDomain(s.body) }).domain;
     if (this.deps.senderPolicy) {
-      const decision = await this.deps.senderPolicy.decide({ submitter: s.submitter, grant: s.senderDomains, fromDomain: from });
+      const decision = await this.deps.senderPolicy.decide({
+        submitter: s.submitter,
+        grant: s.senderDomains,
+        fromDomain: from,
+      });
       if (!decision.allowed) throw new SenderRefused(decision);
     }
     // Mail from outside (to the bounce domain) is somebody else's: its envelope sender is never ours to rewrite.
-    const returnPathDomain =
-      this.deps.bounceDomain === undefined || s.submitter === "outside"
-        ? undefined
-        : returnPathDomainFor({ fromDomain: from(), mailFrom: s.mailFrom, bounceDomain: this.deps.bounceDomain });
+    const returnPathDomain = this.deps.bounceDomain === undefined || s.submitter === "outside"
+      ? undefined
+      : returnPathDomainFor({ fromDomain: from(), mailFrom: s.mailFrom, bounceDomain: this.deps.bounceDomain });
     const traced = prependFields(s.body, this.addedHeaders(s));
     const body = this.deps.sign ? await this.deps.sign(traced, s) : traced;
     const message: NewMessage = {
@@ -103,8 +106,16 @@ export class Ingress {
     const { hostname, clock } = this.deps;
     const date = new Date(clock.now()).toUTCString().replace("GMT", "+0000");
     const lines: string[] = [];
-    const from = s.clientIp ? `from ${s.clientHelo ?? "unknown"} ([${s.clientIp}])` : s.source === "report" ? "from localhost" : "from api";
-    const protocol = s.source === "http" ? "HTTP" : s.source === "report" ? "local" : `ESMTP${s.tls ? "S" : ""}${s.authUser ? "A" : ""}`;
+    const from = s.clientIp
+      ? `from ${s.clientHelo ?? "unknown"} ([${s.clientIp}])`
+      : s.source === "report"
+      ? "from localhost"
+      : "from api";
+    const protocol = s.source === "http"
+      ? "HTTP"
+      : s.source === "report"
+      ? "local"
+      : `ESMTP${s.tls ? "S" : ""}${s.authUser ? "A" : ""}`;
     lines.push(`Received: ${from}\r\n\tby ${hostname} (relay) with ${protocol};\r\n\t${date}`);
     if (!hasHeader(s.body, "Date")) lines.push(`Date: ${date}`);
     if (!hasHeader(s.body, "Message-ID")) lines.push(`Message-ID: <${newId(clock.now())}@${hostname}>`);

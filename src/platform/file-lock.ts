@@ -41,7 +41,7 @@ export function denoTryLock(path: string, content: string): FileLock | undefined
     }
     file.truncateSync(0);
     const bytes = new TextEncoder().encode(content);
-    for (let at = 0; at < bytes.length; ) at += file.writeSync(bytes.subarray(at));
+    for (let at = 0; at < bytes.length;) at += file.writeSync(bytes.subarray(at));
   } catch (error) {
     file.close();
     throw error;

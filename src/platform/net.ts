@@ -70,7 +70,11 @@ export function createSecureContext(options: { cert: string | Buffer; key: strin
  * accepted socket and wait for the handshake. Rejects, never throws, when
  * the peer fails, resets or closes mid-handshake, or takes longer than timeoutMs.
  */
-export function upgradeToTlsServer(socket: net.Socket, secureContext: tls.SecureContext, timeoutMs: number): Promise<tls.TLSSocket> {
+export function upgradeToTlsServer(
+  socket: net.Socket,
+  secureContext: tls.SecureContext,
+  timeoutMs: number,
+): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
     const secure = new tls.TLSSocket(socket, { isServer: true, secureContext });
     let settled = false;
@@ -126,7 +130,9 @@ export function certificateProblem(secure: tls.TLSSocket, name: string): Certifi
   if (!secure.authorized) {
     // A code string on Bun and Deno, an Error on some Node versions.
     const reason = secure.authorizationError as unknown;
-    const code = typeof reason === "string" ? reason : ((reason as { code?: string } | null)?.code ?? "CERT_NOT_TRUSTED");
+    const code = typeof reason === "string"
+      ? reason
+      : ((reason as { code?: string } | null)?.code ?? "CERT_NOT_TRUSTED");
     return { code, message: reason instanceof Error ? reason.message : `certificate not trusted (${code})` };
   }
   if (name === "") return { code: "CERT_NO_NAME", message: "no name to verify the certificate against" };

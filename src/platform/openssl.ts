@@ -10,7 +10,7 @@
  * Where the library cannot be loaded (Deno, a system without libcrypto.so.3)
  * there is no OpenSSL signer and node:crypto signs.
  */
-import { createHash, sign, type KeyObject } from "node:crypto";
+import { createHash, type KeyObject, sign } from "node:crypto";
 
 /** Signs with one RSA private key; free() releases it (the signer is unusable after). */
 export interface RsaSha256Signer {
@@ -65,8 +65,7 @@ function rsaSigner(ptr: typeof import("bun:ffi").ptr, lib: Symbols, key: KeyObje
   lib.BIO_free(bio);
   if (!pkey) return undefined;
   const ctx: Pointer = lib.EVP_PKEY_CTX_new(pkey, null);
-  const ready =
-    ctx !== null &&
+  const ready = ctx !== null &&
     lib.EVP_PKEY_sign_init(ctx) === 1 &&
     lib.EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) === 1 &&
     lib.EVP_PKEY_CTX_set_signature_md(ctx, lib.EVP_sha256()) === 1;
@@ -85,7 +84,9 @@ function rsaSigner(ptr: typeof import("bun:ffi").ptr, lib: Symbols, key: KeyObje
     sign(data) {
       const digest = createHash("sha256").update(data).digest();
       length[0] = BigInt(size);
-      if (lib.EVP_PKEY_sign(ctx, ptr(out), ptr(length), ptr(digest), digest.length) !== 1) throw new Error("OpenSSL could not sign with the RSA key");
+      if (lib.EVP_PKEY_sign(ctx, ptr(out), ptr(length), ptr(digest), digest.length) !== 1) {
+        throw new Error("OpenSSL could not sign with the RSA key");
+      }
       return out.slice(0, Number(length[0]));
     },
     free,

@@ -1,4 +1,4 @@
-import { chmodSync, lstatSync, mkdirSync, readdirSync, statSync, type Stats } from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, readdirSync, type Stats, statSync } from "node:fs";
 import { join } from "node:path";
 
 /**
@@ -39,7 +39,9 @@ export function makePrivateDir(dir: string, what: string): PrivateDir {
   const visit = (path: string, s: Stats): void => {
     if (uid !== undefined && s.uid !== uid) {
       throw new Error(
-        `${what} ${path === dir ? dir : `${dir} holds ${path}, which`} is owned by uid ${s.uid}, not by uid ${uid} that runs the relay; ` +
+        `${what} ${
+          path === dir ? dir : `${dir} holds ${path}, which`
+        } is owned by uid ${s.uid}, not by uid ${uid} that runs the relay; ` +
           `run the relay as the user that owns it, or give it to this one (chown -R ${uid} ${dir})`,
       );
     }

@@ -121,7 +121,10 @@ function denoRuntime(): Runtime {
       // Deno's fetch takes extra roots through an HTTP client of its own.
       const client = request.ca === undefined ? undefined : Deno.createHttpClient({ caCerts: [...request.ca] });
       try {
-        const response = await fetch(request.url, { ...postInit(request), ...(client ? { client } : {}) } as RequestInit);
+        const response = await fetch(
+          request.url,
+          { ...postInit(request), ...(client ? { client } : {}) } as RequestInit,
+        );
         await response.body?.cancel();
         return response.status;
       } finally {

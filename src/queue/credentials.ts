@@ -61,7 +61,13 @@ export class CredentialStore {
   }
 
   async addApiKey(record: Omit<ApiKeyRecord, "createdAt" | "revokedAt">, secretHash: string): Promise<ApiKeyRecord> {
-    const row = { ...record, scopes: [...record.scopes], domains: [...record.domains], secretHash, createdAt: this.clock.now() };
+    const row = {
+      ...record,
+      scopes: [...record.scopes],
+      domains: [...record.domains],
+      secretHash,
+      createdAt: this.clock.now(),
+    };
     await this.database.db.insert(apiKeys).values(row);
     return { ...record, createdAt: row.createdAt, revokedAt: null };
   }
@@ -109,7 +115,9 @@ export class CredentialStore {
 
   /** Forget idempotency records older than `maxAgeMs`. */
   async pruneResponses(maxAgeMs: number): Promise<number> {
-    const result = await this.database.db.delete(idempotencyKeys).where(lt(idempotencyKeys.createdAt, this.clock.now() - maxAgeMs));
+    const result = await this.database.db.delete(idempotencyKeys).where(
+      lt(idempotencyKeys.createdAt, this.clock.now() - maxAgeMs),
+    );
     return result.rowsAffected;
   }
 }

@@ -45,7 +45,9 @@ export async function lockDataDir(dataDir: string, runtime: Runtime): Promise<Fi
   if (lock) return lock;
   const pid = holderPid(path);
   throw new Error(
-    `another relay (${pid === undefined ? "pid unknown" : `pid ${pid}`}) is already serving RELAY_DATA_DIR ${dataDir} ` +
+    `another relay (${
+      pid === undefined ? "pid unknown" : `pid ${pid}`
+    }) is already serving RELAY_DATA_DIR ${dataDir} ` +
       `(it holds ${path}); stop it first, or give this one its own RELAY_DATA_DIR`,
   );
 }

@@ -1,6 +1,6 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { createClient, type Client, type InStatement, type TransactionMode } from "@libsql/client";
+import { type Client, createClient, type InStatement, type TransactionMode } from "@libsql/client";
 import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
 import * as schema from "./schema.ts";
 import type { SpoolWrite } from "./spool-file.ts";

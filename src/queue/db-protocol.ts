@@ -7,7 +7,13 @@ export type DbRequest =
   | { readonly id: number; readonly op: "open"; readonly path: string; readonly pragmas: readonly string[] }
   | { readonly id: number; readonly op: "execute"; readonly stmt: Statement }
   /** `write` (bodies into the spool) is carried out first; the batch runs only if it succeeded. */
-  | { readonly id: number; readonly op: "batch"; readonly stmts: readonly Statement[]; readonly mode?: string; readonly write?: SpoolWrite }
+  | {
+    readonly id: number;
+    readonly op: "batch";
+    readonly stmts: readonly Statement[];
+    readonly mode?: string;
+    readonly write?: SpoolWrite;
+  }
   | { readonly id: number; readonly op: "close" };
 
 /** A result set without libSQL's Row objects, which do not survive structured clone. */

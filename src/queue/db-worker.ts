@@ -24,7 +24,9 @@ function blobsOf(results: readonly WireResult[]): ArrayBuffer[] {
   const out: ArrayBuffer[] = [];
   for (const result of results) {
     for (const row of result.rows) {
-      for (const value of row) if (value instanceof ArrayBuffer && value.byteLength >= TRANSFER_MIN_BYTES) out.push(value);
+      for (const value of row) {
+        if (value instanceof ArrayBuffer && value.byteLength >= TRANSFER_MIN_BYTES) out.push(value);
+      }
     }
   }
   return out;

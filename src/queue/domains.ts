@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, inArray, lte, sql } from "drizzle-orm";
 import type { Database } from "./database.ts";
-import { dkimKeys, sendingDomains, type DkimKeyState } from "./schema.ts";
+import { dkimKeys, type DkimKeyState, sendingDomains } from "./schema.ts";
 
 export type DkimAlgorithmName = (typeof dkimKeys.$inferSelect)["algorithm"];
 
@@ -56,7 +56,8 @@ export class DomainStore {
 
   /** Returns false when the domain is there already. */
   async addDomain(domain: string, now: number): Promise<boolean> {
-    const result = await this.database.db.insert(sendingDomains).values({ domain, createdAt: now }).onConflictDoNothing();
+    const result = await this.database.db.insert(sendingDomains).values({ domain, createdAt: now })
+      .onConflictDoNothing();
     return result.rowsAffected === 1;
   }
 
@@ -72,13 +73,19 @@ export class DomainStore {
   async getDomain(domain: string): Promise<SendingDomainRecord | undefined> {
     const [row] = await this.database.db.select().from(sendingDomains).where(eq(sendingDomains.domain, domain));
     if (!row) return undefined;
-    const keys = await this.database.db.select(INFO_COLUMNS).from(dkimKeys).where(eq(dkimKeys.domain, domain)).orderBy(asc(dkimKeys.createdAt), asc(sql`rowid`));
+    const keys = await this.database.db.select(INFO_COLUMNS).from(dkimKeys).where(eq(dkimKeys.domain, domain)).orderBy(
+      asc(dkimKeys.createdAt),
+      asc(sql`rowid`),
+    );
     return { ...row, keys };
   }
 
   async listDomains(): Promise<SendingDomainRecord[]> {
     const rows = await this.database.db.select().from(sendingDomains).orderBy(asc(sendingDomains.domain));
-    const keys = await this.database.db.select(INFO_COLUMNS).from(dkimKeys).orderBy(asc(dkimKeys.createdAt), asc(sql`rowid`));
+    const keys = await this.database.db.select(INFO_COLUMNS).from(dkimKeys).orderBy(
+      asc(dkimKeys.createdAt),
+      asc(sql`rowid`),
+    );
     return rows.map((row) => ({ ...row, keys: keys.filter((k) => k.domain === row.domain) }));
   }
 
@@ -93,7 +100,9 @@ export class DomainStore {
 
   /** Domains with a key waiting for its DNS record. */
   async domainsWithPendingKeys(): Promise<string[]> {
-    const rows = await this.database.db.selectDistinct({ domain: dkimKeys.domain }).from(dkimKeys).where(eq(dkimKeys.state, "pending"));
+    const rows = await this.database.db.selectDistinct({ domain: dkimKeys.domain }).from(dkimKeys).where(
+      eq(dkimKeys.state, "pending"),
+    );
     return rows.map((r) => r.domain);
   }
 
@@ -110,7 +119,10 @@ export class DomainStore {
                 WHERE state = 'active' AND (domain, algorithm) IN (SELECT domain, algorithm FROM dkim_keys WHERE id = ? AND state = 'pending')`,
           args: [retireAfter, keyId],
         },
-        { sql: `UPDATE dkim_keys SET state = 'active', activated_at = ? WHERE id = ? AND state = 'pending'`, args: [now, keyId] },
+        {
+          sql: `UPDATE dkim_keys SET state = 'active', activated_at = ? WHERE id = ? AND state = 'pending'`,
+          args: [now, keyId],
+        },
       ],
       "write",
     );
@@ -127,7 +139,9 @@ export class DomainStore {
   }
 
   async saveCheck(domain: string, check: Record<string, unknown>, now: number): Promise<void> {
-    await this.database.db.update(sendingDomains).set({ lastCheck: check, lastCheckedAt: now }).where(eq(sendingDomains.domain, domain));
+    await this.database.db.update(sendingDomains).set({ lastCheck: check, lastCheckedAt: now }).where(
+      eq(sendingDomains.domain, domain),
+    );
   }
 
   /**
@@ -150,7 +164,10 @@ export class DomainStore {
                 SELECT ?, 'domain_changed', NULL, NULL, ? FROM sending_domains WHERE domain = ? AND last_checked_at IS ?`,
           args: [now, JSON.stringify(data), domain, previousCheckedAt],
         })),
-        { sql: "UPDATE sending_domains SET last_check = ?, last_checked_at = ? WHERE domain = ?", args: [JSON.stringify(check), now, domain] },
+        {
+          sql: "UPDATE sending_domains SET last_check = ?, last_checked_at = ? WHERE domain = ?",
+          args: [JSON.stringify(check), now, domain],
+        },
       ],
       "write",
     );
@@ -166,7 +183,10 @@ export class DomainStore {
 
   /** When the domain was first verified; undefined when it is not a sending domain or never was. */
   async verifiedAt(domain: string): Promise<number | undefined> {
-    const result = await this.database.client.execute({ sql: "SELECT verified_at FROM sending_domains WHERE domain = ?", args: [domain] });
+    const result = await this.database.client.execute({
+      sql: "SELECT verified_at FROM sending_domains WHERE domain = ?",
+      args: [domain],
+    });
     const at = result.rows[0]?.verified_at;
     return at === null || at === undefined ? undefined : Number(at);
   }
@@ -174,7 +194,9 @@ export class DomainStore {
   /** Every selector of these domains (taken names for new selectors). */
   async selectors(domains: readonly string[]): Promise<string[]> {
     if (domains.length === 0) return [];
-    const rows = await this.database.db.select({ selector: dkimKeys.selector }).from(dkimKeys).where(inArray(dkimKeys.domain, [...domains]));
+    const rows = await this.database.db.select({ selector: dkimKeys.selector }).from(dkimKeys).where(
+      inArray(dkimKeys.domain, [...domains]),
+    );
     return rows.map((r) => r.selector);
   }
 }

@@ -4,10 +4,33 @@ import type { NewMessage } from "./records.ts";
 import type { BodyRef } from "./spool.ts";
 
 const MESSAGE_COLUMNS = [
-  "id", "created_at", "mail_from", "source", "client_ip", "auth_user", "size", "dsn_ret", "dsn_envid", "tags", "metadata", "body",
-  "spool_segment", "spool_offset", "return_path_domain", "tls_tag",
+  "id",
+  "created_at",
+  "mail_from",
+  "source",
+  "client_ip",
+  "auth_user",
+  "size",
+  "dsn_ret",
+  "dsn_envid",
+  "tags",
+  "metadata",
+  "body",
+  "spool_segment",
+  "spool_offset",
+  "return_path_domain",
+  "tls_tag",
 ];
-const RECIPIENT_COLUMNS = ["message_id", "address", "domain", "state", "next_attempt_at", "dsn_notify", "dsn_orcpt", "updated_at"];
+const RECIPIENT_COLUMNS = [
+  "message_id",
+  "address",
+  "domain",
+  "state",
+  "next_attempt_at",
+  "dsn_notify",
+  "dsn_orcpt",
+  "updated_at",
+];
 export const EVENT_COLUMNS = ["at", "type", "message_id", "recipient", "data"];
 
 /** The `body` column of a message whose bytes are in the spool. */
@@ -18,7 +41,11 @@ const IN_SPOOL = new Uint8Array(0);
  * `bodies` (in the same order), or in the rows when there is no spool: a
  * few multi-row statements rather than three per message.
  */
-export function messageInserts(items: readonly { id: string; message: NewMessage }[], bodies: readonly BodyRef[] | undefined, now: number): InStatement[] {
+export function messageInserts(
+  items: readonly { id: string; message: NewMessage }[],
+  bodies: readonly BodyRef[] | undefined,
+  now: number,
+): InStatement[] {
   const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
   const messageRows = items.map(({ id, message: m }, i) => {
     const ref = bodies?.[i];
@@ -42,7 +69,18 @@ export function messageInserts(items: readonly { id: string; message: NewMessage
     ];
   });
   const recipientRows = items.flatMap(({ id, message: m }) =>
-    m.recipients.map((r) => [id, r.address, r.domain, "queued", Math.max(now, m.sendAt ?? now), r.notify?.join(",") ?? null, r.orcpt ?? null, now]),
+    m.recipients.map((
+      r,
+    ) => [
+      id,
+      r.address,
+      r.domain,
+      "queued",
+      Math.max(now, m.sendAt ?? now),
+      r.notify?.join(",") ?? null,
+      r.orcpt ?? null,
+      now,
+    ])
   );
   const eventRows = items.flatMap(({ id, message: m }) => {
     const data = json({

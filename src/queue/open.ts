@@ -1,5 +1,5 @@
 import { systemClock } from "../core/clock.ts";
-import { openDatabase, type Database } from "./database.ts";
+import { type Database, openDatabase } from "./database.ts";
 import { applyMigrations } from "./migrate.ts";
 import { migrationFiles } from "./migration-files.ts";
 

@@ -22,12 +22,20 @@ function valuesClause(columns: number, rows: number): string {
  * already be in their stored form (JSON as text, blobs as bytes). `suffix`
  * follows the VALUES (an ON CONFLICT clause).
  */
-export function insertRows(table: string, columns: readonly string[], rows: readonly (readonly unknown[])[], suffix = ""): InStatement[] {
+export function insertRows(
+  table: string,
+  columns: readonly string[],
+  rows: readonly (readonly unknown[])[],
+  suffix = "",
+): InStatement[] {
   const statements: InStatement[] = [];
   const head = `INSERT INTO ${table} (${columns.join(", ")}) VALUES `;
   for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
     const chunk = rows.slice(i, i + ROWS_PER_INSERT);
-    statements.push({ sql: head + valuesClause(columns.length, chunk.length) + suffix, args: chunk.flat() as InStatement extends { args?: infer A } ? A : never });
+    statements.push({
+      sql: head + valuesClause(columns.length, chunk.length) + suffix,
+      args: chunk.flat() as InStatement extends { args?: infer A } ? A : never,
+    });
   }
   return statements;
 }

@@ -13,7 +13,12 @@ const MAX_BATCHES = 200;
  * gone already (dropped when the message finished); this keeps the rows and
  * the event log from growing without end on a node's small disk.
  */
-export async function purgeFinished(store: Pick<QueueStore, "purgeFinished">, clock: Clock, retentionMs: number, log: Logger): Promise<number> {
+export async function purgeFinished(
+  store: Pick<QueueStore, "purgeFinished">,
+  clock: Clock,
+  retentionMs: number,
+  log: Logger,
+): Promise<number> {
   const before = clock.now() - retentionMs;
   let purged = 0;
   // A failure goes to the caller (the periodic job logs it); what was purged before it is still said.

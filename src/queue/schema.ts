@@ -240,8 +240,17 @@ export const tlsReportCounts = sqliteTable(
   (t) => [
     primaryKey({
       columns: [
-        t.periodStart, t.policyDomain, t.periodEnd, t.policyType, t.policyString, t.mxHost,
-        t.resultType, t.sendingIp, t.receivingMx, t.receivingIp, t.reasonCode,
+        t.periodStart,
+        t.policyDomain,
+        t.periodEnd,
+        t.policyType,
+        t.policyString,
+        t.mxHost,
+        t.resultType,
+        t.sendingIp,
+        t.receivingMx,
+        t.receivingIp,
+        t.reasonCode,
       ],
     }),
     index("tls_report_counts_period_end").on(t.periodEnd),

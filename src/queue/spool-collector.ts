@@ -48,7 +48,9 @@ export class SpoolCollector {
       }
     } finally {
       // A failure goes to the caller (the periodic job logs it); what was done before it is still said.
-      if (removed > 0 || moved > 0) this.log("info", "spool collected", { segmentsRemoved: removed, bodiesMoved: moved });
+      if (removed > 0 || moved > 0) {
+        this.log("info", "spool collected", { segmentsRemoved: removed, bodiesMoved: moved });
+      }
     }
     return { removed, moved };
   }

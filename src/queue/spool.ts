@@ -1,4 +1,4 @@
-import { close, open, read, promises as fsp } from "node:fs";
+import { close, open, promises as fsp, read } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { SpoolWrite } from "./spool-file.ts";
@@ -36,7 +36,9 @@ function countDown(counts: Map<number, number>, segment: number): void {
 }
 
 function readAt(fd: number, into: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => read(fd, into, offset, length, position, (error, n) => (error ? reject(error) : resolve(n))));
+  return new Promise((resolve, reject) =>
+    read(fd, into, offset, length, position, (error, n) => (error ? reject(error) : resolve(n)))
+  );
 }
 
 /**

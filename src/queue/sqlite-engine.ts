@@ -67,7 +67,13 @@ export class SqliteEngine {
       };
     }
     const info = prepared.run(args) as { changes: number; lastInsertRowid: number | bigint };
-    return { columns: [], columnTypes: [], rows: [], rowsAffected: info.changes, lastInsertRowid: BigInt(info.lastInsertRowid) };
+    return {
+      columns: [],
+      columnTypes: [],
+      rows: [],
+      rowsAffected: info.changes,
+      lastInsertRowid: BigInt(info.lastInsertRowid),
+    };
   }
 
   #prepare(sql: string): Prepared {

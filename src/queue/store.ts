@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, sql, type SQL } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, type SQL, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { InArgs, InStatement } from "@libsql/client";
 import type { Clock } from "../core/clock.ts";
@@ -8,8 +8,16 @@ import type { Database } from "./database.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { EVENT_COLUMNS, messageInserts } from "./message-rows.ts";
 import { insertRows } from "./raw-insert.ts";
-import type { Claim, NewMessage, Outcome, PendingDsn, PendingDsnRecipient, SettledDsn, StoredMessage } from "./records.ts";
-import { events, messages, recipients, settings, type DsnKind, type EventType } from "./schema.ts";
+import type {
+  Claim,
+  NewMessage,
+  Outcome,
+  PendingDsn,
+  PendingDsnRecipient,
+  SettledDsn,
+  StoredMessage,
+} from "./records.ts";
+import { type DsnKind, events, type EventType, messages, recipients, settings } from "./schema.ts";
 import type { BodyRef, BodySpool } from "./spool.ts";
 
 /** Rows per statement when a list of ids is bound, well under SQLite's limit of variables. */
@@ -48,7 +56,9 @@ const FINISHED = `NOT EXISTS (SELECT 1 FROM recipients AS r WHERE r.message_id =
 function dropFinishedBodies(messageIds: readonly string[]): InStatement[] {
   return chunks([...new Set(messageIds)], ROWS_PER_INSERT).map((ids) => ({
     sql: `UPDATE messages SET body = X'', spool_segment = NULL, spool_offset = NULL
-          WHERE id IN (${ids.map(() => "?").join(", ")}) AND (spool_segment IS NOT NULL OR length(body) > 0) AND ${FINISHED}`,
+          WHERE id IN (${
+      ids.map(() => "?").join(", ")
+    }) AND (spool_segment IS NOT NULL OR length(body) > 0) AND ${FINISHED}`,
     args: ids,
   }));
 }
@@ -105,7 +115,10 @@ export class QueueStore {
    * `before` in the same transaction). A crash between the two leaves bytes
    * no row refers to, which the spool collector removes.
    */
-  private async writeMessages(items: readonly { id: string; message: NewMessage }[], before: readonly Statement[] = []): Promise<void> {
+  private async writeMessages(
+    items: readonly { id: string; message: NewMessage }[],
+    before: readonly Statement[] = [],
+  ): Promise<void> {
     if (!this.spool) return this.writeBatch([...before, ...messageInserts(items, undefined, this.clock.now())]);
     const bodies = items.map((item) => item.message.body);
     await this.writeBodiesThen(bodies, (refs) => [...before, ...messageInserts(items, refs, this.clock.now())]);
@@ -116,7 +129,10 @@ export class QueueStore {
    * written first. The bodies move to the database worker: the statements
    * are made before, and nothing reads the bodies after.
    */
-  private async writeBodiesThen(bodies: readonly Uint8Array[], statements: (refs: readonly BodyRef[]) => Statement[]): Promise<void> {
+  private async writeBodiesThen(
+    bodies: readonly Uint8Array[],
+    statements: (refs: readonly BodyRef[]) => Statement[],
+  ): Promise<void> {
     const spool = this.spool!;
     const { refs, write } = spool.place(bodies);
     try {
@@ -135,8 +151,14 @@ export class QueueStore {
       const body = row.body as ArrayBuffer | Uint8Array;
       return body instanceof Uint8Array ? body : new Uint8Array(body);
     }
-    if (!this.spool) throw new Error("the message's body is in a spool, and this node has none: it uses a remote database");
-    return this.spool.read({ segment: Number(row.spoolSegment), offset: Number(row.spoolOffset), length: Number(row.size) });
+    if (!this.spool) {
+      throw new Error("the message's body is in a spool, and this node has none: it uses a remote database");
+    }
+    return this.spool.read({
+      segment: Number(row.spoolSegment),
+      offset: Number(row.spoolOffset),
+      length: Number(row.size),
+    });
   }
 
   /** One transaction for query-builder statements and raw ones alike. */
@@ -187,7 +209,9 @@ export class QueueStore {
         attempts: Number(r.attempts),
         dsnNotify: r.dsn_notify === null ? undefined : String(r.dsn_notify),
         dsnOrcpt: r.dsn_orcpt === null ? undefined : String(r.dsn_orcpt),
-        delayNotifiedAt: r.delay_notified_at === null || r.delay_notified_at === undefined ? undefined : Number(r.delay_notified_at),
+        delayNotifiedAt: r.delay_notified_at === null || r.delay_notified_at === undefined
+          ? undefined
+          : Number(r.delay_notified_at),
         mailFrom: envelope.mailFrom,
         ...(envelope.returnPathDomain === null ? {} : { returnPathDomain: envelope.returnPathDomain }),
         messageCreatedAt: envelope.createdAt,
@@ -220,14 +244,20 @@ export class QueueStore {
   /** What delivery needs of a message: its sender, bytes and DSN options. */
   async loadMessage(id: string, retry = true): Promise<StoredMessage | undefined> {
     const result = await this.database.client.execute({
-      sql: "SELECT id, mail_from, body, spool_segment, spool_offset, size, dsn_ret, dsn_envid FROM messages WHERE id = ?",
+      sql:
+        "SELECT id, mail_from, body, spool_segment, spool_offset, size, dsn_ret, dsn_envid FROM messages WHERE id = ?",
       args: [id],
     });
     const row = result.rows[0];
     if (!row) return undefined;
     let body: Uint8Array;
     try {
-      body = await this.bodyOf({ body: row.body, spoolSegment: row.spool_segment, spoolOffset: row.spool_offset, size: row.size });
+      body = await this.bodyOf({
+        body: row.body,
+        spoolSegment: row.spool_segment,
+        spoolOffset: row.spool_offset,
+        size: row.size,
+      });
     } catch (error) {
       if (retry && isMissingFile(error)) return this.loadMessage(id, false);
       throw error;
@@ -240,7 +270,6 @@ export class QueueStore {
       dsnEnvid: row.dsn_envid === null ? null : String(row.dsn_envid),
     };
   }
-
 
   /** Record attempt outcomes, their events and the bodies they finish, in one transaction. */
   async record(outcomes: readonly Outcome[]): Promise<void> {
@@ -274,7 +303,6 @@ export class QueueStore {
     await this.writeBatch(statements);
   }
 
-
   /**
    * Cancel what is still pending of a message; returns how many recipients were
    * cancelled. The events and the update select the same rows inside one
@@ -291,7 +319,8 @@ export class QueueStore {
           args: [now, messageId],
         },
         {
-          sql: `UPDATE recipients SET state = 'cancelled', lease_owner = NULL, dsn_pending = NULL, updated_at = ? WHERE ${pending}`,
+          sql:
+            `UPDATE recipients SET state = 'cancelled', lease_owner = NULL, dsn_pending = NULL, updated_at = ? WHERE ${pending}`,
           args: [now, messageId],
         },
         ...dropFinishedBodies([messageId]),
@@ -439,9 +468,19 @@ export class QueueStore {
     // Checked again inside the transaction: a message that came back to life meanwhile is kept whole.
     const live = `SELECT r.message_id FROM recipients AS r WHERE r.message_id IN (${list}) AND ${STILL_OPEN}`;
     await this.writeBatch([
-      { sql: `DELETE FROM events WHERE message_id IN (${list}) AND message_id NOT IN (${live})`, args: [...ids, ...ids] },
-      { sql: `DELETE FROM recipients WHERE message_id IN (${list}) AND message_id NOT IN (${live})`, args: [...ids, ...ids] },
-      { sql: `DELETE FROM messages WHERE id IN (${list}) AND NOT EXISTS (SELECT 1 FROM recipients AS r WHERE r.message_id = messages.id)`, args: ids },
+      {
+        sql: `DELETE FROM events WHERE message_id IN (${list}) AND message_id NOT IN (${live})`,
+        args: [...ids, ...ids],
+      },
+      {
+        sql: `DELETE FROM recipients WHERE message_id IN (${list}) AND message_id NOT IN (${live})`,
+        args: [...ids, ...ids],
+      },
+      {
+        sql:
+          `DELETE FROM messages WHERE id IN (${list}) AND NOT EXISTS (SELECT 1 FROM recipients AS r WHERE r.message_id = messages.id)`,
+        args: ids,
+      },
     ]);
     return ids.length;
   }
@@ -451,7 +490,9 @@ export class QueueStore {
     const result = await this.database.client.execute(
       "SELECT spool_segment, count(*) AS bodies, sum(size) AS bytes FROM messages WHERE spool_segment IS NOT NULL GROUP BY spool_segment",
     );
-    return new Map(result.rows.map((r) => [Number(r.spool_segment), { bodies: Number(r.bodies), bytes: Number(r.bytes) }]));
+    return new Map(
+      result.rows.map((r) => [Number(r.spool_segment), { bodies: Number(r.bodies), bytes: Number(r.bytes) }]),
+    );
   }
 
   /**
@@ -466,14 +507,19 @@ export class QueueStore {
       args: [segment, limit],
     });
     if (found.rows.length === 0) return 0;
-    const from = found.rows.map((r) => ({ id: String(r.id), segment, offset: Number(r.spool_offset), length: Number(r.size) }));
+    const from = found.rows.map((r) => ({
+      id: String(r.id),
+      segment,
+      offset: Number(r.spool_offset),
+      length: Number(r.size),
+    }));
     const bodies = await Promise.all(from.map((ref) => this.spool!.read(ref)));
     await this.writeBodiesThen(bodies, (to) =>
       from.map((old, i) => ({
-        sql: "UPDATE messages SET spool_segment = ?, spool_offset = ? WHERE id = ? AND spool_segment = ? AND spool_offset = ?",
+        sql:
+          "UPDATE messages SET spool_segment = ?, spool_offset = ? WHERE id = ? AND spool_segment = ? AND spool_offset = ?",
         args: [to[i]!.segment, to[i]!.offset, old.id, old.segment, old.offset],
-      })),
-    );
+      })));
     return from.length;
   }
 
@@ -524,6 +570,9 @@ export class QueueStore {
   }
 
   async setSetting(key: string, value: string): Promise<void> {
-    await this.database.db.insert(settings).values({ key, value }).onConflictDoUpdate({ target: settings.key, set: { value } });
+    await this.database.db.insert(settings).values({ key, value }).onConflictDoUpdate({
+      target: settings.key,
+      set: { value },
+    });
   }
 }

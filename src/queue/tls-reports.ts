@@ -46,11 +46,30 @@ export interface TlsReportDelivery extends TlsReportPeriod {
 }
 
 const COUNT_KEY = [
-  "period_start", "period_end", "policy_domain", "policy_type", "policy_string", "mx_host",
-  "result_type", "sending_ip", "receiving_mx", "receiving_ip", "reason_code",
+  "period_start",
+  "period_end",
+  "policy_domain",
+  "policy_type",
+  "policy_string",
+  "mx_host",
+  "result_type",
+  "sending_ip",
+  "receiving_mx",
+  "receiving_ip",
+  "reason_code",
 ];
 const COUNT_COLUMNS = [...COUNT_KEY, "sessions"];
-const REPORT_COLUMNS = ["policy_domain", "period_start", "period_end", "rua", "report_id", "report", "state", "next_attempt_at", "created_at"];
+const REPORT_COLUMNS = [
+  "policy_domain",
+  "period_start",
+  "period_end",
+  "rua",
+  "report_id",
+  "report",
+  "state",
+  "next_attempt_at",
+  "created_at",
+];
 
 /** TLS reporting (RFC 8460) tables: session counts and the reports made of them. */
 export class TlsReportStore {
@@ -60,8 +79,18 @@ export class TlsReportStore {
   async addCounts(rows: readonly TlsCountRow[]): Promise<void> {
     if (rows.length === 0) return;
     const values = rows.map((r) => [
-      r.periodStart, r.periodEnd, r.policyDomain, r.policyType, r.policyString, r.mxHost,
-      r.resultType, r.sendingIp, r.receivingMx, r.receivingIp, r.reasonCode, r.sessions,
+      r.periodStart,
+      r.periodEnd,
+      r.policyDomain,
+      r.policyType,
+      r.policyString,
+      r.mxHost,
+      r.resultType,
+      r.sendingIp,
+      r.receivingMx,
+      r.receivingIp,
+      r.reasonCode,
+      r.sessions,
     ]);
     const upsert = ` ON CONFLICT (${COUNT_KEY.join(", ")}) DO UPDATE SET sessions = sessions + excluded.sessions`;
     await this.database.client.batch(insertRows("tls_report_counts", COUNT_COLUMNS, values, upsert), "write");
@@ -74,12 +103,18 @@ export class TlsReportStore {
             WHERE period_end <= ? ORDER BY period_end, policy_domain LIMIT ?`,
       args: [now, limit],
     });
-    return result.rows.map((r) => ({ policyDomain: String(r.policy_domain), periodStart: Number(r.period_start), periodEnd: Number(r.period_end) }));
+    return result.rows.map((r) => ({
+      policyDomain: String(r.policy_domain),
+      periodStart: Number(r.period_start),
+      periodEnd: Number(r.period_end),
+    }));
   }
 
   async counts(period: TlsReportPeriod): Promise<TlsCountRow[]> {
     const result = await this.database.client.execute({
-      sql: `SELECT ${COUNT_COLUMNS.join(", ")} FROM tls_report_counts WHERE policy_domain = ? AND period_start = ? AND period_end = ?`,
+      sql: `SELECT ${
+        COUNT_COLUMNS.join(", ")
+      } FROM tls_report_counts WHERE policy_domain = ? AND period_start = ? AND period_end = ?`,
       args: [period.policyDomain, period.periodStart, period.periodEnd],
     });
     return result.rows.map((r) => ({
@@ -105,11 +140,24 @@ export class TlsReportStore {
    * for none) the counts are only deleted. A report already made for the
    * period is kept as it is. Its first delivery is due at `dueAt`.
    */
-  async settlePeriod(period: TlsReportPeriod, report: NewTlsReport | undefined, now: number, dueAt = now): Promise<void> {
+  async settlePeriod(
+    period: TlsReportPeriod,
+    report: NewTlsReport | undefined,
+    now: number,
+    dueAt = now,
+  ): Promise<void> {
     const statements: InStatement[] = [];
     if (report && report.ruas.length > 0) {
       const rows = report.ruas.map((rua) => [
-        period.policyDomain, period.periodStart, period.periodEnd, rua, report.reportId, report.report, "pending", dueAt, now,
+        period.policyDomain,
+        period.periodStart,
+        period.periodEnd,
+        rua,
+        report.reportId,
+        report.report,
+        "pending",
+        dueAt,
+        now,
       ]);
       statements.push(...insertRows("tls_reports", REPORT_COLUMNS, rows, " ON CONFLICT DO NOTHING"));
     }
@@ -123,7 +171,8 @@ export class TlsReportStore {
   /** Reports waiting for delivery whose next attempt is due, oldest first. */
   async dueDeliveries(now: number, limit: number): Promise<TlsReportDelivery[]> {
     const result = await this.database.client.execute({
-      sql: `SELECT policy_domain, period_start, period_end, rua, report_id, report, attempts, created_at FROM tls_reports
+      sql:
+        `SELECT policy_domain, period_start, period_end, rua, report_id, report, attempts, created_at FROM tls_reports
             WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`,
       args: [now, limit],
     });
@@ -162,9 +211,17 @@ export class TlsReportStore {
   /** A failed attempt: tried again at `retryAt`, or, without one, given up. */
   async markFailed(delivery: TlsReportDelivery, error: string, retryAt: number | undefined): Promise<void> {
     await this.database.client.execute({
-      sql: `UPDATE tls_reports SET state = ?, attempts = attempts + 1, next_attempt_at = COALESCE(?, next_attempt_at), last_error = ?
+      sql:
+        `UPDATE tls_reports SET state = ?, attempts = attempts + 1, next_attempt_at = COALESCE(?, next_attempt_at), last_error = ?
             WHERE policy_domain = ? AND period_start = ? AND rua = ?`,
-      args: [retryAt === undefined ? "failed" : "pending", retryAt ?? null, error, delivery.policyDomain, delivery.periodStart, delivery.rua],
+      args: [
+        retryAt === undefined ? "failed" : "pending",
+        retryAt ?? null,
+        error,
+        delivery.policyDomain,
+        delivery.periodStart,
+        delivery.rua,
+      ],
     });
   }
 }

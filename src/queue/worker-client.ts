@@ -47,7 +47,8 @@ const TRANSFER_MIN_BYTES = 4096;
 function transferables(body: DbRequestBody): ArrayBuffer[] {
   const out = new Set<ArrayBuffer>();
   const consider = (value: unknown) => {
-    const whole = value instanceof Uint8Array && value.buffer instanceof ArrayBuffer && value.byteOffset === 0 && value.byteLength === value.buffer.byteLength;
+    const whole = value instanceof Uint8Array && value.buffer instanceof ArrayBuffer && value.byteOffset === 0 &&
+      value.byteLength === value.buffer.byteLength;
     if (value instanceof Uint8Array && (whole || isSole(value)) && value.byteLength >= TRANSFER_MIN_BYTES) {
       out.add(value.buffer as ArrayBuffer);
     }

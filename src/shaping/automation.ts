@@ -1,4 +1,4 @@
-import { replyText, type Reply } from "../core/reply.ts";
+import { type Reply, replyText } from "../core/reply.ts";
 import type { AutomationRule, ReplyMatch } from "./rules.ts";
 
 function matches(match: ReplyMatch, reply: Reply, text: string): boolean {
@@ -17,12 +17,16 @@ function matches(match: ReplyMatch, reply: Reply, text: string): boolean {
  * ("421 4.7.28 Our system has detected ..."), so a phrase that the server
  * broke across lines of a multi-line reply still matches.
  */
-export function matchAutomation(rules: readonly AutomationRule[], reply: Reply, provider: string | undefined): AutomationRule | undefined {
+export function matchAutomation(
+  rules: readonly AutomationRule[],
+  reply: Reply,
+  provider: string | undefined,
+): AutomationRule | undefined {
   if (reply.code < 400) return undefined;
   const text = replyText(reply).replace(/\s+/g, " ");
   const applies = (rule: AutomationRule) => matches(rule.match, reply, text);
   return (
     rules.find((rule) => provider !== undefined && rule.provider === provider && applies(rule)) ??
-    rules.find((rule) => rule.provider === undefined && applies(rule))
+      rules.find((rule) => rule.provider === undefined && applies(rule))
   );
 }

@@ -19,10 +19,12 @@ function planProblems(plan: WarmupPlan, path: readonly string[]): RuleProblem[] 
   return RATE_FIELDS.flatMap(([name, field]) =>
     plan.promoteBelow[name] > plan.demoteAbove[name]
       ? [{
-          path: [...path, "promote_below", field],
-          message: `${percent(plan.promoteBelow[name])} is above demote_above's ${percent(plan.demoteAbove[name])}; promotion must need lower rates than demotion`,
-        }]
-      : [],
+        path: [...path, "promote_below", field],
+        message: `${percent(plan.promoteBelow[name])} is above demote_above's ${
+          percent(plan.demoteAbove[name])
+        }; promotion must need lower rates than demotion`,
+      }]
+      : []
   );
 }
 
@@ -36,7 +38,10 @@ export function ruleProblems(rules: ShapingRules): RuleProblem[] {
     for (const suffix of provider.mxSuffixes) {
       const other = owner.get(suffix);
       if (other !== undefined && other !== name) {
-        problems.push({ path: ["providers", name, "mx_suffixes"], message: `"${suffix}" is already a suffix of provider ${other}` });
+        problems.push({
+          path: ["providers", name, "mx_suffixes"],
+          message: `"${suffix}" is already a suffix of provider ${other}`,
+        });
       }
       owner.set(suffix, name);
     }

@@ -1,5 +1,14 @@
 import * as v from "valibot";
-import { isMap as isYamlMap, isNode, isScalar, isSeq, LineCounter, parseDocument, stringify, type Document } from "yaml";
+import {
+  type Document,
+  isMap as isYamlMap,
+  isNode,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  stringify,
+} from "yaml";
 import { ruleProblems } from "./checks.ts";
 import { overlay } from "./overlay.ts";
 import type { ShapingRules } from "./rules.ts";

@@ -1,6 +1,6 @@
 import { asciiDomain } from "../core/address.ts";
 import { formatIp, ipToBigInt } from "../core/cidr.ts";
-import { LIMIT_NAMES, type CompleteLimits, type LimitName, type Limits, type ShapingRules } from "./rules.ts";
+import { type CompleteLimits, LIMIT_NAMES, type LimitName, type Limits, type ShapingRules } from "./rules.ts";
 
 /** Where a limit came from: a level of the rules and, below the default, its key. */
 export interface RuleSource {
@@ -57,14 +57,25 @@ export function effectiveRules(rules: ShapingRules, target: ShapingTarget): Effe
   const ip = target.sourceIp === undefined ? undefined : ipToBigInt(target.sourceIp);
   const sourceIp = ip === undefined ? undefined : formatIp(ip);
   const levels: { limits: Limits | undefined; from: RuleSource }[] = [
-    { limits: sourceIp === undefined ? undefined : rules.sourceIps.get(sourceIp), from: { level: "source_ip", key: sourceIp } },
+    {
+      limits: sourceIp === undefined ? undefined : rules.sourceIps.get(sourceIp),
+      from: { level: "source_ip", key: sourceIp },
+    },
     { limits: rules.domains.get(domain), from: { level: "domain", key: domain } },
-    { limits: provider === undefined ? undefined : rules.providers.get(provider)?.limits, from: { level: "provider", key: provider } },
+    {
+      limits: provider === undefined ? undefined : rules.providers.get(provider)?.limits,
+      from: { level: "provider", key: provider },
+    },
   ];
   const limits = Object.fromEntries(
     LIMIT_NAMES.map((name) => {
       const level = levels.find((l) => l.limits?.[name] !== undefined);
-      return [name, level ? { value: level.limits![name], from: level.from } : { value: rules.default[name], from: { level: "default" } }];
+      return [
+        name,
+        level
+          ? { value: level.limits![name], from: level.from }
+          : { value: rules.default[name], from: { level: "default" } },
+      ];
     }),
   ) as unknown as EffectiveLimits;
   return { ...(provider === undefined ? {} : { provider }), limits };

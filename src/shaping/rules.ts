@@ -59,22 +59,22 @@ export interface ReplyMatch {
 
 export type AutomationAction =
   | {
-      /** The destination runs under tighter limits for `duration`. */
-      readonly kind: "throttle";
-      readonly limits: Limits;
-      readonly duration: number;
-      /** Then it returns to its own limits in `steps` steps, `every` apart; absent: at once. */
-      readonly recovery?: { readonly steps: number; readonly every: number };
-    }
+    /** The destination runs under tighter limits for `duration`. */
+    readonly kind: "throttle";
+    readonly limits: Limits;
+    readonly duration: number;
+    /** Then it returns to its own limits in `steps` steps, `every` apart; absent: at once. */
+    readonly recovery?: { readonly steps: number; readonly every: number };
+  }
   | {
-      /** Nothing goes to the destination for `duration`; then its own limits apply. */
-      readonly kind: "suspend";
-      readonly duration: number;
-    }
+    /** Nothing goes to the destination for `duration`; then its own limits apply. */
+    readonly kind: "suspend";
+    readonly duration: number;
+  }
   | {
-      /** The recipient that got the reply bounces now instead of being retried. */
-      readonly kind: "bounce";
-    };
+    /** The recipient that got the reply bounces now instead of being retried. */
+    readonly kind: "bounce";
+  };
 
 export interface AutomationRule {
   readonly name: string;

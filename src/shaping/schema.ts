@@ -5,11 +5,11 @@ import { parseDuration } from "../core/duration.ts";
 import { isMap } from "./overlay.ts";
 import { parseRateLimit } from "./rate.ts";
 import {
-  LIMIT_FILE_NAMES,
-  LIMIT_NAMES,
   type AutomationAction,
   type AutomationRule,
   type CompleteLimits,
+  LIMIT_FILE_NAMES,
+  LIMIT_NAMES,
   type Limits,
   type ProviderRule,
   type ReplyMatch,
@@ -58,8 +58,9 @@ const fromText = <T>(parse: (text: string) => T | undefined) => (input: unknown)
 /** An object with exactly these fields: an unknown one is an error, as is a missing required one. */
 function exactly<const E extends v.ObjectEntries>(entries: E) {
   const known = Object.keys(entries).join(", ");
-  return v.strictObject(entries, (issue) =>
-    issue.expected === "never" ? `unknown field; known fields: ${known}` : "missing; it is required here",
+  return v.strictObject(
+    entries,
+    (issue) => issue.expected === "never" ? `unknown field; known fields: ${known}` : "missing; it is required here",
   );
 }
 
@@ -91,7 +92,10 @@ function keyedBy<T>(expectedKey: string, key: (text: string) => string | undefin
     v.record(
       v.pipe(
         v.string(),
-        v.check((text) => key(text) !== undefined, (issue) => `expected ${expectedKey} as the key, got ${shown(issue.input)}`),
+        v.check(
+          (text) => key(text) !== undefined,
+          (issue) => `expected ${expectedKey} as the key, got ${shown(issue.input)}`,
+        ),
       ),
       item,
     ),
@@ -117,8 +121,9 @@ function keyedBy<T>(expectedKey: string, key: (text: string) => string | undefin
 
 // ---- values --------------------------------------------------------------------------
 
-const count = scalar("a whole number of at least 1", (input) =>
-  typeof input === "number" && Number.isSafeInteger(input) && input >= 1 ? input : undefined,
+const count = scalar(
+  "a whole number of at least 1",
+  (input) => typeof input === "number" && Number.isSafeInteger(input) && input >= 1 ? input : undefined,
 );
 const rate = scalar("a rate such as 100/h, 10/min, 5/s, 2000/d, or unlimited", fromText(parseRateLimit));
 const duration = scalar(
@@ -180,7 +185,9 @@ const optionalLimitEntries = Object.fromEntries(
 /** File fields to Limits, leaving out those not given. */
 function toLimits(value: Record<string, unknown>): Limits {
   return Object.fromEntries(
-    LIMIT_NAMES.flatMap((name) => (value[LIMIT_FILE_NAMES[name]] === undefined ? [] : [[name, value[LIMIT_FILE_NAMES[name]]]])),
+    LIMIT_NAMES.flatMap((
+      name,
+    ) => (value[LIMIT_FILE_NAMES[name]] === undefined ? [] : [[name, value[LIMIT_FILE_NAMES[name]]]])),
   ) as Limits;
 }
 
@@ -198,8 +205,9 @@ const provider: v.GenericSchema<unknown, ProviderRule> = v.pipe(
 
 // ---- automation ----------------------------------------------------------------------
 
-const replyCode = scalar("a reply code from 400 to 599", (input) =>
-  typeof input === "number" && Number.isInteger(input) && input >= 400 && input <= 599 ? input : undefined,
+const replyCode = scalar(
+  "a reply code from 400 to 599",
+  (input) => typeof input === "number" && Number.isInteger(input) && input >= 400 && input <= 599 ? input : undefined,
 );
 const enhancedCode = scalar(
   "an enhanced status code such as 4.7.28",
@@ -223,7 +231,12 @@ const regex = v.pipe(
 );
 
 const replyMatch: v.GenericSchema<unknown, ReplyMatch> = v.pipe(
-  fields({ code: v.optional(replyCode), enhanced: v.optional(enhancedCode), text: v.optional(someText), regex: v.optional(regex) }),
+  fields({
+    code: v.optional(replyCode),
+    enhanced: v.optional(enhancedCode),
+    text: v.optional(someText),
+    regex: v.optional(regex),
+  }),
   v.check(
     (m) => Object.values(m).some((value) => value !== undefined),
     "expected at least one of code, enhanced, text, regex",
@@ -236,7 +249,13 @@ const threshold = v.pipe(
   v.transform(({ matches, within }) => ({ matches, within })),
 );
 
-const THROTTLE_LIMITS = ["connections", "connectionRate", "messagesPerConnection", "recipientsPerTransaction", "messageRate"] as const;
+const THROTTLE_LIMITS = [
+  "connections",
+  "connectionRate",
+  "messagesPerConnection",
+  "recipientsPerTransaction",
+  "messageRate",
+] as const;
 const throttleLimits = v.pipe(
   fields(Object.fromEntries(THROTTLE_LIMITS.map((name) => [LIMIT_FILE_NAMES[name], v.optional(LIMIT_VALUES[name])]))),
   v.check((value) => Object.values(value).some((x) => x !== undefined), "expected at least one limit to tighten"),
@@ -257,22 +276,40 @@ const ruleCommon = {
 const ACTIONS = "throttle, suspend or bounce";
 const automationRule = v.pipe(
   v.unknown(),
-  v.check(isMap, (issue) => `expected a map of fields (provider, match, threshold, action, ...), got ${shown(issue.input)}`),
+  v.check(
+    isMap,
+    (issue) => `expected a map of fields (provider, match, threshold, action, ...), got ${shown(issue.input)}`,
+  ),
   v.variant(
     "action",
     [
-      exactly({ ...ruleCommon, action: v.literal("throttle"), limits: throttleLimits, duration, recovery: v.optional(recovery) }),
+      exactly({
+        ...ruleCommon,
+        action: v.literal("throttle"),
+        limits: throttleLimits,
+        duration,
+        recovery: v.optional(recovery),
+      }),
       exactly({ ...ruleCommon, action: v.literal("suspend"), duration }),
       exactly({ ...ruleCommon, action: v.literal("bounce") }),
     ],
-    (issue) => (issue.received === "undefined" ? `missing; expected ${ACTIONS}` : `expected ${ACTIONS}, got ${issue.received}`),
+    (
+      issue,
+    ) => (issue.received === "undefined"
+      ? `missing; expected ${ACTIONS}`
+      : `expected ${ACTIONS}, got ${issue.received}`),
   ),
 );
 
 function toAction(rule: v.InferOutput<typeof automationRule>): AutomationAction {
   switch (rule.action) {
     case "throttle":
-      return { kind: "throttle", limits: rule.limits, duration: rule.duration, ...(rule.recovery ? { recovery: rule.recovery } : {}) };
+      return {
+        kind: "throttle",
+        limits: rule.limits,
+        duration: rule.duration,
+        ...(rule.recovery ? { recovery: rule.recovery } : {}),
+      };
     case "suspend":
       return { kind: "suspend", duration: rule.duration };
     case "bounce":
@@ -289,7 +326,7 @@ const automation = v.pipe(
       match: rule.match,
       ...(rule.threshold ? { threshold: rule.threshold } : {}),
       action: toAction(rule),
-    })),
+    }))
   ),
 );
 
@@ -299,18 +336,23 @@ const RATE_NAMES = { deferral_rate: "deferralRate", block_rate: "blockRate", com
 
 function rates(required: boolean) {
   return v.pipe(
-    fields(Object.fromEntries(Object.keys(RATE_NAMES).map((name) => [name, required ? percentage : v.optional(percentage)]))),
+    fields(
+      Object.fromEntries(Object.keys(RATE_NAMES).map((name) => [name, required ? percentage : v.optional(percentage)])),
+    ),
     v.transform((value) =>
       Object.fromEntries(
         Object.entries(RATE_NAMES).flatMap(([file, name]) => (value[file] === undefined ? [] : [[name, value[file]]])),
-      ) as Partial<WarmupRates>,
+      ) as Partial<WarmupRates>
     ),
   );
 }
 
 const step: v.GenericSchema<unknown, WarmupStep> = v.pipe(
   fields({ daily: count, hourly: count }),
-  v.check((s) => s.hourly <= s.daily, (issue) => `the hourly cap ${issue.input.hourly} is above the daily cap ${issue.input.daily}`),
+  v.check(
+    (s) => s.hourly <= s.daily,
+    (issue) => `the hourly cap ${issue.input.hourly} is above the daily cap ${issue.input.daily}`,
+  ),
   v.transform(({ daily, hourly }) => ({ daily, hourly })),
 );
 

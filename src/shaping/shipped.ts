@@ -6,7 +6,9 @@ import { formatShapingError, loadShapingRules, type ShapingLoad } from "./load.t
 export function shippedShaping(): Extract<ShapingLoad, { ok: true }> {
   const loaded = loadShapingRules(shippedText as string, "default-rules.yaml");
   // The shipped file is tested; failing here is a broken build, not bad input.
-  if (!loaded.ok) throw new Error(`the shipped shaping rules are invalid:\n${loaded.errors.map(formatShapingError).join("\n")}`);
+  if (!loaded.ok) {
+    throw new Error(`the shipped shaping rules are invalid:\n${loaded.errors.map(formatShapingError).join("\n")}`);
+  }
   return loaded;
 }
 

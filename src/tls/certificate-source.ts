@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { clearInterval, setInterval } from "node:timers";
-import { systemClock, type Clock } from "../core/clock.ts";
+import { type Clock, systemClock } from "../core/clock.ts";
 import type { Logger } from "../core/log.ts";
 import type { SecureContext } from "../platform/net.ts";
 import { loadCertificate, type LoadedCertificate } from "./load.ts";
@@ -74,8 +74,9 @@ export async function createCertificateSource(options: CertificateSourceOptions)
     throw new Error("TLS: a certificate file and a key file go together: give both or neither");
   }
   const origin = options.certFile !== undefined && options.keyFile !== undefined ? "files" : "generated";
-  const paths =
-    origin === "files" ? { certFile: options.certFile!, keyFile: options.keyFile! } : selfSignedPaths(options.dataDir);
+  const paths = origin === "files"
+    ? { certFile: options.certFile!, keyFile: options.keyFile! }
+    : selfSignedPaths(options.dataDir);
 
   let loaded: LoadedCertificate;
   /** Digest of the contents `loaded` came from. */
@@ -91,7 +92,11 @@ export async function createCertificateSource(options: CertificateSourceOptions)
     loaded = loadCertificate(pems.cert, pems.key, paths);
     loadedDigest = digest(pems);
     if (loaded.notAfter <= clock.now()) {
-      log("warn", "TLS certificate has expired; serving it anyway until the file is replaced", describe(loaded, paths.certFile));
+      log(
+        "warn",
+        "TLS certificate has expired; serving it anyway until the file is replaced",
+        describe(loaded, paths.certFile),
+      );
     }
     log("info", "TLS certificate loaded", describe(loaded, paths.certFile));
   } else {
@@ -120,11 +125,19 @@ export async function createCertificateSource(options: CertificateSourceOptions)
       return undefined;
     }
     if (candidate.notAfter <= clock.now()) {
-      log("info", "the generated TLS certificate has expired; generating a new one", describe(candidate, paths.certFile));
+      log(
+        "info",
+        "the generated TLS certificate has expired; generating a new one",
+        describe(candidate, paths.certFile),
+      );
       return undefined;
     }
     if (!candidate.names(options.hostname)) {
-      log("info", `the generated TLS certificate does not name ${options.hostname}; generating a new one`, describe(candidate, paths.certFile));
+      log(
+        "info",
+        `the generated TLS certificate does not name ${options.hostname}; generating a new one`,
+        describe(candidate, paths.certFile),
+      );
       return undefined;
     }
     log("info", "TLS certificate loaded", describe(candidate, paths.certFile));
@@ -135,7 +148,10 @@ export async function createCertificateSource(options: CertificateSourceOptions)
     const pems = await generateSelfSigned(options.hostname, clock.now());
     const fresh = loadCertificate(pems.cert, pems.key, paths);
     await writeSelfSigned(options.dataDir, pems);
-    log("info", "generated a self-signed TLS certificate", { hostname: options.hostname, ...describe(fresh, paths.certFile) });
+    log("info", "generated a self-signed TLS certificate", {
+      hostname: options.hostname,
+      ...describe(fresh, paths.certFile),
+    });
     return { loaded: fresh, loadedDigest: digest(pems) };
   }
 
@@ -166,7 +182,9 @@ export async function createCertificateSource(options: CertificateSourceOptions)
       loadedDigest = seen;
       failedDigest = undefined;
       log("info", "TLS certificate reloaded", describe(next, paths.certFile));
-      if (next.notAfter <= clock.now()) log("warn", "the reloaded TLS certificate has expired", describe(next, paths.certFile));
+      if (next.notAfter <= clock.now()) {
+        log("warn", "the reloaded TLS certificate has expired", describe(next, paths.certFile));
+      }
     } catch (error) {
       failedDigest = seen;
       log("error", "TLS certificate reload failed; still serving the previous certificate", {
@@ -183,7 +201,9 @@ export async function createCertificateSource(options: CertificateSourceOptions)
       ({ loaded, loadedDigest } = await generate());
     } catch (error) {
       retryGenerationAt = now + REGENERATE_RETRY_MS;
-      log("error", "cannot regenerate the expired self-signed TLS certificate; still serving it", { error: message(error) });
+      log("error", "cannot regenerate the expired self-signed TLS certificate; still serving it", {
+        error: message(error),
+      });
     }
   }
 

@@ -28,7 +28,9 @@ export interface PemOrigin {
  */
 export function loadCertificate(certPem: string, keyPem: string, origin: PemOrigin): LoadedCertificate {
   if (!/-----BEGIN CERTIFICATE-----/.test(certPem)) {
-    throw new Error(`TLS certificate ${origin.certFile}: no "-----BEGIN CERTIFICATE-----" block (expected a PEM certificate)`);
+    throw new Error(
+      `TLS certificate ${origin.certFile}: no "-----BEGIN CERTIFICATE-----" block (expected a PEM certificate)`,
+    );
   }
   let certificate: X509Certificate;
   try {
@@ -37,7 +39,9 @@ export function loadCertificate(certPem: string, keyPem: string, origin: PemOrig
     throw new Error(`TLS certificate ${origin.certFile}: cannot parse the PEM certificate (${reason(error)})`);
   }
   if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(keyPem)) {
-    throw new Error(`TLS key ${origin.keyFile}: no "-----BEGIN ... PRIVATE KEY-----" block (expected a PEM private key)`);
+    throw new Error(
+      `TLS key ${origin.keyFile}: no "-----BEGIN ... PRIVATE KEY-----" block (expected a PEM private key)`,
+    );
   }
   let key: ReturnType<typeof createPrivateKey>;
   try {

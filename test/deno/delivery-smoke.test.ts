@@ -8,7 +8,12 @@ import { startWorld } from "../helpers/world.ts";
 test("deno: SMTP and HTTP submissions are delivered through the DNS fixture", async () => {
   const world = await startWorld({ runtime: "deno" });
   try {
-    const replies = await sendMail(world.relay.smtpPort, "a@sender.test", ["deno-smtp@dest.test"], "Subject: deno smtp\r\n\r\nx\r\n");
+    const replies = await sendMail(
+      world.relay.smtpPort,
+      "a@sender.test",
+      ["deno-smtp@dest.test"],
+      "Subject: deno smtp\r\n\r\nx\r\n",
+    );
     assert.match(replies.at(-2)!, /^250 2\.0\.0 /);
     const sent = await world.api("POST", "/v1/messages", {
       mail_from: "a@sender.test",
@@ -16,7 +21,9 @@ test("deno: SMTP and HTTP submissions are delivered through the DNS fixture", as
       raw: "Subject: deno http\r\n\r\nx\r\n",
     });
     assert.equal(sent.status, 202);
-    await world.destination.waitFor((m) => ["deno smtp", "deno http"].every((s) => m.some((r) => r.data.includes(`Subject: ${s}`))));
+    await world.destination.waitFor((m) =>
+      ["deno smtp", "deno http"].every((s) => m.some((r) => r.data.includes(`Subject: ${s}`)))
+    );
     await world.waitForEvent((e) => e.type === "delivered" && e.message_id === sent.json.id);
     assert.equal(await world.relay.stop("SIGTERM"), 0);
   } finally {

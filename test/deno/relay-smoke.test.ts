@@ -7,7 +7,7 @@ import { lstatSync, mkdtempSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePorts, runRelay, startRelay, type Runtime } from "../helpers/relay-process.ts";
+import { freePorts, runRelay, type Runtime, startRelay } from "../helpers/relay-process.ts";
 
 /** The first line the SMTP listener sends. */
 function smtpBanner(port: number): Promise<string> {
@@ -59,7 +59,11 @@ test("deno: the data directory is private and serves one relay, whichever runtim
     // The Deno relay's lock keeps out a second one under Deno and one under Bun: both take the same flock(2) lock.
     for (const runtime of ["deno", "bun"] as Runtime[]) {
       const [smtp, http] = await freePorts(2);
-      const env = { RELAY_SMTP_LISTEN: `127.0.0.1:${smtp}`, RELAY_HTTP_LISTEN: `127.0.0.1:${http}`, RELAY_ADMIN_TOKEN: "x".repeat(32) };
+      const env = {
+        RELAY_SMTP_LISTEN: `127.0.0.1:${smtp}`,
+        RELAY_HTTP_LISTEN: `127.0.0.1:${http}`,
+        RELAY_ADMIN_TOKEN: "x".repeat(32),
+      };
       const second = await runRelay(["serve"], { runtime, dataDir, env, timeoutMs: 20_000 });
       assert.equal(second.code, 1, `${runtime}: ${second.stderr}`);
       assert.match(second.stderr, new RegExp(`another relay \\(pid ${first.pid}\\)`), runtime);

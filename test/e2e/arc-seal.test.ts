@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { after, before, describe, it } from "node:test";
-import { startDestination, type Destination } from "../fixtures/smtp-destination.ts";
+import { type Destination, startDestination } from "../fixtures/smtp-destination.ts";
 import { dkimSigned, message, rsaKey } from "../helpers/mail-auth.ts";
 import { dkimpyMissing, FIXTURE_DNSFUNC } from "../helpers/dkimpy.ts";
 import { PYTHON, runPeer } from "../helpers/peers.ts";
@@ -74,8 +74,13 @@ describe("ARC: sealed by the relay, verified by dkimpy", { skip: dkimpyUnavailab
     assert.match(got.data, /^Authentication-Results: relay\.test;/m);
   });
 
-  it("with an RSA key of RELAY_ARC_DOMAIN (and an Ed25519 one, never used), an ARC set i=1 that arc_verify passes", { timeout: 60_000 }, async () => {
-    const added = await runRelay(["domains", "add", "arc.relay.test", "--algorithm", "both", "--json"], { dataDir: world.relay.dataDir, env });
+  it("with an RSA key of RELAY_ARC_DOMAIN (and an Ed25519 one, never used), an ARC set i=1 that arc_verify passes", {
+    timeout: 60_000,
+  }, async () => {
+    const added = await runRelay(["domains", "add", "arc.relay.test", "--algorithm", "both", "--json"], {
+      dataDir: world.relay.dataDir,
+      env,
+    });
     assert.equal(added.code, 0, added.stderr);
     const records: { name: string; type: string; value: string; purpose: string }[] = JSON.parse(added.stdout).records;
     const dkim = records.filter((r) => r.purpose === "dkim");
@@ -122,6 +127,9 @@ describe("ARC: sealed by the relay, verified by dkimpy", { skip: dkimpyUnavailab
 
     // The received event says it was sealed.
     const events = await world.events();
-    assert.ok(events.some((e) => e.type === "received" && e.auth?.arc_sealed === true), "a received event with auth.arc_sealed");
+    assert.ok(
+      events.some((e) => e.type === "received" && e.auth?.arc_sealed === true),
+      "a received event with auth.arc_sealed",
+    );
   });
 });

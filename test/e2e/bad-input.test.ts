@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { runRelay } from "../helpers/relay-process.ts";
-import { SmtpTalk, sendMail } from "../helpers/smtp-talk.ts";
+import { sendMail, SmtpTalk } from "../helpers/smtp-talk.ts";
 import { startWorld, type World } from "../helpers/world.ts";
 
 describe("bad input gets a clear error and loses nothing", () => {
@@ -11,7 +11,12 @@ describe("bad input gets a clear error and loses nothing", () => {
   before(async () => {
     world = await startWorld({ env: { RELAY_MAX_MESSAGE_BYTES: "20000", RELAY_MAX_RECIPIENTS: "3" } });
     // Accepted before any of the bad input below; it must arrive whatever follows.
-    const replies = await sendMail(world.relay.smtpPort, "a@sender.test", ["keep@dest.test"], "Subject: accepted first\r\n\r\nx\r\n");
+    const replies = await sendMail(
+      world.relay.smtpPort,
+      "a@sender.test",
+      ["keep@dest.test"],
+      "Subject: accepted first\r\n\r\nx\r\n",
+    );
     acceptedId = /queued as (\S+)/.exec(replies.at(-2)!)![1]!;
   });
   after(async () => {
@@ -29,7 +34,9 @@ describe("bad input gets a clear error and loses nothing", () => {
   });
 
   it("a fleet setting, not built yet, stops the start with exit 2 rather than being ignored", async () => {
-    const result = await runRelay(["serve"], { env: { RELAY_DURABILITY: "replicated", RELAY_SHARED_DB_URL: "libsql://fleet.example" } });
+    const result = await runRelay(["serve"], {
+      env: { RELAY_DURABILITY: "replicated", RELAY_SHARED_DB_URL: "libsql://fleet.example" },
+    });
     assert.equal(result.code, 2);
     assert.match(result.stderr, /^relay: RELAY_SHARED_DB_URL: not supported yet: /m);
     assert.match(result.stderr, /^relay: RELAY_DURABILITY: not supported yet: replicated .*; use local$/m);
@@ -40,7 +47,10 @@ describe("bad input gets a clear error and loses nothing", () => {
       env: { RELAY_SMTP_LISTEN: `127.0.0.1:${world.relay.smtpPort}`, RELAY_HTTP_LISTEN: "127.0.0.1:0" },
     });
     assert.equal(result.code, 1);
-    assert.match(result.stderr, new RegExp(`cannot listen for SMTP on 127\\.0\\.0\\.1:${world.relay.smtpPort}: EADDRINUSE`));
+    assert.match(
+      result.stderr,
+      new RegExp(`cannot listen for SMTP on 127\\.0\\.0\\.1:${world.relay.smtpPort}: EADDRINUSE`),
+    );
   });
 
   it("an unknown command is bad usage (exit 2)", async () => {
@@ -68,11 +78,27 @@ describe("bad input gets a clear error and loses nothing", () => {
     try {
       await talk.reply();
       await talk.command("EHLO client.test");
-      for (const path of ["<@:a@sender.test>", "<@,@relay.test:a@sender.test>", "<@relay.test,:a@sender.test>", "<@relay.test a@sender.test>", "<@relay.test>"]) {
+      for (
+        const path of [
+          "<@:a@sender.test>",
+          "<@,@relay.test:a@sender.test>",
+          "<@relay.test,:a@sender.test>",
+          "<@relay.test a@sender.test>",
+          "<@relay.test>",
+        ]
+      ) {
         assert.match(await talk.command(`MAIL FROM:${path}`), /^501 5\.1\.7 .*source route/, path);
       }
       assert.match(await talk.command("MAIL FROM:<@relay.test:a@sender.test>"), /^250 /);
-      for (const path of ["<@:x@dest.test>", "<@,@relay.test:x@dest.test>", "<@relay.test,:x@dest.test>", "<@relay.test x@dest.test>", "<@relay.test>"]) {
+      for (
+        const path of [
+          "<@:x@dest.test>",
+          "<@,@relay.test:x@dest.test>",
+          "<@relay.test,:x@dest.test>",
+          "<@relay.test x@dest.test>",
+          "<@relay.test>",
+        ]
+      ) {
         assert.match(await talk.command(`RCPT TO:${path}`), /^501 5\.1\.3 .*source route/, path);
       }
       assert.match(await talk.command("RCPT TO:<@one.relay.test,@two.relay.test:routed@dest.test>"), /^250 /);
@@ -107,11 +133,33 @@ describe("bad input gets a clear error and loses nothing", () => {
     try {
       await talk.reply();
       await talk.command("EHLO client.test");
-      assert.match(await talk.command("MAIL FROM:<bounce@[127.0.0.1]>"), /^550 5\.7\.1 sender <bounce@\[127\.0\.0\.1\]> refused: /);
+      assert.match(
+        await talk.command("MAIL FROM:<bounce@[127.0.0.1]>"),
+        /^550 5\.7\.1 sender <bounce@\[127\.0\.0\.1\]> refused: /,
+      );
       assert.match(await talk.command("MAIL FROM:<bounce@[224.0.0.1]>"), /^553 5\.1\.8 /);
       assert.match(await talk.command("MAIL FROM:<a@sender.test>"), /^250 /);
-      for (const literal of ["[127.0.0.1]", "[127.000.0.1]", "[0.0.0.0]", "[IPv6:::1]", "[IPv6:::ffff:127.0.0.1]", "[10.1.2.3]", "[172.16.0.1]", "[192.168.1.1]", "[100.64.0.1]", "[169.254.169.254]", "[IPv6:fe80::1]", "[IPv6:fd00::1]"]) {
-        assert.match(await talk.command(`RCPT TO:<x@${literal}>`), /^550 5\.7\.1 recipient <x@\[.*\]> refused: .*RELAY_ROUTES/, literal);
+      for (
+        const literal of [
+          "[127.0.0.1]",
+          "[127.000.0.1]",
+          "[0.0.0.0]",
+          "[IPv6:::1]",
+          "[IPv6:::ffff:127.0.0.1]",
+          "[10.1.2.3]",
+          "[172.16.0.1]",
+          "[192.168.1.1]",
+          "[100.64.0.1]",
+          "[169.254.169.254]",
+          "[IPv6:fe80::1]",
+          "[IPv6:fd00::1]",
+        ]
+      ) {
+        assert.match(
+          await talk.command(`RCPT TO:<x@${literal}>`),
+          /^550 5\.7\.1 recipient <x@\[.*\]> refused: .*RELAY_ROUTES/,
+          literal,
+        );
       }
       for (const literal of ["[224.0.0.1]", "[255.255.255.255]", "[240.0.0.1]", "[IPv6:ff02::1]"]) {
         assert.match(await talk.command(`RCPT TO:<x@${literal}>`), /^553 5\.1\.2 /, literal);
@@ -175,13 +223,24 @@ describe("bad input gets a clear error and loses nothing", () => {
     const noToken = await fetch(world.relay.url("/v1/messages"), { method: "POST", body: "{}" });
     assert.equal(noToken.status, 401);
     assert.equal(noToken.headers.get("content-type"), "application/problem+json");
-    const badToken = await fetch(world.relay.url("/v1/events"), { headers: { authorization: "Bearer wrong-token-value" } });
+    const badToken = await fetch(world.relay.url("/v1/events"), {
+      headers: { authorization: "Bearer wrong-token-value" },
+    });
     assert.equal(badToken.status, 401);
-    const invalid = await world.api("POST", "/v1/messages", { mail_from: "nope", rcpt_to: ["ok@dest.test", "bad@@x"], raw: "" });
+    const invalid = await world.api("POST", "/v1/messages", {
+      mail_from: "nope",
+      rcpt_to: ["ok@dest.test", "bad@@x"],
+      raw: "",
+    });
     assert.equal(invalid.status, 422);
     const fields = invalid.json.errors.map((e: any) => e.field).sort();
     assert.deepEqual(fields, ["mail_from", "raw", "rcpt_to.1"]);
-    const injected = await world.api("POST", "/v1/messages", { from: "a@sender.test", to: ["x@dest.test"], subject: "hi\r\nBcc: evil@x.test", text: "x" });
+    const injected = await world.api("POST", "/v1/messages", {
+      from: "a@sender.test",
+      to: ["x@dest.test"],
+      subject: "hi\r\nBcc: evil@x.test",
+      text: "x",
+    });
     assert.equal(injected.status, 422);
     assert.equal(injected.json.errors[0].field, "subject");
     const notJson = await fetch(world.relay.url("/v1/messages"), {
@@ -190,16 +249,29 @@ describe("bad input gets a clear error and loses nothing", () => {
       body: "{not json",
     });
     assert.equal(notJson.status, 400);
-    const tooBig = await world.api("POST", "/v1/messages", { mail_from: "a@sender.test", rcpt_to: ["x@dest.test"], raw: `${"y".repeat(70)}\n`.repeat(430) });
+    const tooBig = await world.api("POST", "/v1/messages", {
+      mail_from: "a@sender.test",
+      rcpt_to: ["x@dest.test"],
+      raw: `${"y".repeat(70)}\n`.repeat(430),
+    });
     assert.equal(tooBig.status, 413);
   });
 
   it("HTTP: an envelope address at a literal of this node or its networks is 422 naming the field", async () => {
-    const raw = await world.api("POST", "/v1/messages", { mail_from: "b@[10.0.0.1]", rcpt_to: ["ok@dest.test", "x@[127.0.0.1]"], raw: "Subject: no\n\nx\n" });
+    const raw = await world.api("POST", "/v1/messages", {
+      mail_from: "b@[10.0.0.1]",
+      rcpt_to: ["ok@dest.test", "x@[127.0.0.1]"],
+      raw: "Subject: no\n\nx\n",
+    });
     assert.equal(raw.status, 422);
     assert.deepEqual(raw.json.errors.map((e: any) => e.field), ["mail_from", "rcpt_to.1"]);
     assert.match(raw.json.errors[1].message, /loopback/);
-    const structured = await world.api("POST", "/v1/messages", { from: "a@sender.test", to: ["ok@dest.test"], bcc: ["x@[IPv6:::1]"], text: "x" });
+    const structured = await world.api("POST", "/v1/messages", {
+      from: "a@sender.test",
+      to: ["ok@dest.test"],
+      bcc: ["x@[IPv6:::1]"],
+      text: "x",
+    });
     assert.equal(structured.status, 422);
     assert.deepEqual(structured.json.errors.map((e: any) => e.field), ["bcc.0"]);
   });

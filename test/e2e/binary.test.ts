@@ -8,7 +8,9 @@ import { sendMail } from "../helpers/smtp-talk.ts";
 import { startWorld, type World } from "../helpers/world.ts";
 
 // dist/relay is built by `npm test` (scripts/test.mjs), which sets RELAY_TEST_BINARY.
-describe("dist/relay alone in an empty directory, with no node, bun or deno on PATH", { skip: testBinary ? false : "RELAY_TEST_BINARY is not set (npm test builds dist/relay and sets it)" }, () => {
+describe("dist/relay alone in an empty directory, with no node, bun or deno on PATH", {
+  skip: testBinary ? false : "RELAY_TEST_BINARY is not set (npm test builds dist/relay and sets it)",
+}, () => {
   let dir: string;
   let binary: string;
   let world: World;
@@ -38,21 +40,32 @@ describe("dist/relay alone in an empty directory, with no node, bun or deno on P
   });
 
   it("delivers SMTP and HTTP submissions and bounces a 5xx recipient back to the sender", async () => {
-    const replies = await sendMail(world.relay.smtpPort, "origin@sender.test", ["bin-smtp@dest.test", "permfail@dest.test"], "Subject: from the binary\r\n\r\nx\r\n");
+    const replies = await sendMail(world.relay.smtpPort, "origin@sender.test", [
+      "bin-smtp@dest.test",
+      "permfail@dest.test",
+    ], "Subject: from the binary\r\n\r\nx\r\n");
     assert.match(replies.at(-2)!, /^250 2\.0\.0 /);
-    const sent = await world.api("POST", "/v1/messages", { mail_from: "origin@sender.test", rcpt_to: ["bin-http@dest.test"], raw: "Subject: binary http\r\n\r\nx\r\n" });
+    const sent = await world.api("POST", "/v1/messages", {
+      mail_from: "origin@sender.test",
+      rcpt_to: ["bin-http@dest.test"],
+      raw: "Subject: binary http\r\n\r\nx\r\n",
+    });
     assert.equal(sent.status, 202);
     await world.destination.waitFor((m) =>
       m.some((r) => r.recipients.includes("bin-smtp@dest.test")) &&
       m.some((r) => r.recipients.includes("bin-http@dest.test")) &&
-      m.some((r) => r.mailFrom === "" && r.recipients.includes("origin@sender.test")),
+      m.some((r) => r.mailFrom === "" && r.recipients.includes("origin@sender.test"))
     );
     const dsn = world.destination.messages.find((r) => r.mailFrom === "")!;
     assert.match(dsn.data, /^Status: 5\.1\.1$/m);
   });
 
   it("signs with DKIM on its embedded signing worker", async () => {
-    const added = await runRelay(["domains", "add", "signed.test", "--algorithm", "both"], { binary, dataDir: world.relay.dataDir, env: isolated });
+    const added = await runRelay(["domains", "add", "signed.test", "--algorithm", "both"], {
+      binary,
+      dataDir: world.relay.dataDir,
+      env: isolated,
+    });
     assert.equal(added.code, 0, added.stderr);
     const sent = await world.api("POST", "/v1/messages", {
       mail_from: "a@signed.test",

@@ -28,7 +28,17 @@ describe("relay keys", () => {
   let first: { id: string; token: string };
 
   it("creates a key and prints its id and token once", async () => {
-    const created = await relay(["create", "--name", "ci deploy", "--scope", "send", "--scope", "read", "--domains", "Example.com"]);
+    const created = await relay([
+      "create",
+      "--name",
+      "ci deploy",
+      "--scope",
+      "send",
+      "--scope",
+      "read",
+      "--domains",
+      "Example.com",
+    ]);
     assert.equal(created.code, 0, created.stderr);
     const id = /^id: (\S+)$/m.exec(created.stdout)?.[1];
     const token = /^token: (\S+)$/m.exec(created.stdout)?.[1];
@@ -49,7 +59,10 @@ describe("relay keys", () => {
     assert.equal(list.code, 0, list.stderr);
     const lines = list.stdout.trim().split("\n");
     assert.equal(lines.length, 2);
-    assert.match(lines[0]!, new RegExp(`^${first.id}\\s+ci deploy\\s+send,read\\s+example\\.com\\s+\\d{4}-[\\d:T.-]+Z\\s+-$`));
+    assert.match(
+      lines[0]!,
+      new RegExp(`^${first.id}\\s+ci deploy\\s+send,read\\s+example\\.com\\s+\\d{4}-[\\d:T.-]+Z\\s+-$`),
+    );
     assert.match(lines[1]!, new RegExp(`^${second.id}\\s+-\\s+send\\s+\\*\\s+`));
     const secret = first.token.slice(`rk_${first.id}_`.length);
     assert.ok(!list.stdout.includes(secret), "no secret in the list");

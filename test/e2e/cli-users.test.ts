@@ -12,7 +12,10 @@ describe("relay users", () => {
   const relay = (args: string[], input?: string) => runRelay(["users", ...args], { dataDir, input });
 
   it("adds a user with the password from stdin and lists it", async () => {
-    const added = await relay(["add", "alice@example.com", "--domains", "Example.com,b.example"], "correct horse battery\n");
+    const added = await relay(
+      ["add", "alice@example.com", "--domains", "Example.com,b.example"],
+      "correct horse battery\n",
+    );
     assert.equal(added.code, 0, added.stderr);
     assert.match(added.stdout, /added user alice@example\.com/);
 
@@ -30,7 +33,10 @@ describe("relay users", () => {
     const json = await relay(["list", "--json"]);
     assert.equal(json.code, 0, json.stderr);
     const users = JSON.parse(json.stdout) as { name: string; domains: string[]; created_at: string }[];
-    assert.deepEqual(users.map((u) => [u.name, u.domains]), [["alice@example.com", ["example.com", "b.example"]], ["bob", []]]);
+    assert.deepEqual(users.map((u) => [u.name, u.domains]), [["alice@example.com", ["example.com", "b.example"]], [
+      "bob",
+      [],
+    ]]);
     assert.ok(!Number.isNaN(Date.parse(users[0]!.created_at)));
     assert.doesNotMatch(json.stdout, /scrypt|password/i);
   });

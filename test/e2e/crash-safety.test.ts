@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import { startDnsServer, type DnsServer } from "../fixtures/dns-server.ts";
-import { startDestination, type Destination } from "../fixtures/smtp-destination.ts";
-import { freePort, startRelay, type RelayProcess } from "../helpers/relay-process.ts";
+import { type DnsServer, startDnsServer } from "../fixtures/dns-server.ts";
+import { type Destination, startDestination } from "../fixtures/smtp-destination.ts";
+import { freePort, type RelayProcess, startRelay } from "../helpers/relay-process.ts";
 import { sendMail } from "../helpers/smtp-talk.ts";
 import { defaultZone, relayApi } from "../helpers/world.ts";
 
@@ -27,7 +27,12 @@ describe("crash safety and shutdown", () => {
     // Nothing listens on the MX port yet, so the first relay cannot deliver before it dies.
     const mxPort = await freePort();
     const first = await relayWith(dns, mxPort);
-    const replies = await sendMail(first.smtpPort, "a@sender.test", ["survivor@dest.test"], "Subject: survives kill -9\r\n\r\nx\r\n");
+    const replies = await sendMail(
+      first.smtpPort,
+      "a@sender.test",
+      ["survivor@dest.test"],
+      "Subject: survives kill -9\r\n\r\nx\r\n",
+    );
     assert.match(replies.at(-2)!, /^250 /);
     assert.equal(await first.kill9(), 137);
 
@@ -37,7 +42,9 @@ describe("crash safety and shutdown", () => {
     const second = await relayWith(dns, mxPort, first.dataDir);
     const [message] = await destination.waitFor((m) => m.some((r) => r.data.includes("survives kill -9")), 20_000);
     assert.ok(message);
-    assert.deepEqual(destination.messages.find((m) => m.data.includes("survives kill -9"))!.recipients, ["survivor@dest.test"]);
+    assert.deepEqual(destination.messages.find((m) => m.data.includes("survives kill -9"))!.recipients, [
+      "survivor@dest.test",
+    ]);
     assert.equal(await second.stop(), 0);
   });
 
@@ -49,7 +56,11 @@ describe("crash safety and shutdown", () => {
     const world = relayApi(relay);
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
-      const sent = await world.api("POST", "/v1/messages", { mail_from: "a@sender.test", rcpt_to: [`q${i}@dest.test`], raw: `Subject: queued ${i}\r\n\r\nx\r\n` });
+      const sent = await world.api("POST", "/v1/messages", {
+        mail_from: "a@sender.test",
+        rcpt_to: [`q${i}@dest.test`],
+        raw: `Subject: queued ${i}\r\n\r\nx\r\n`,
+      });
       assert.equal(sent.status, 202);
       ids.push(sent.json.id);
     }

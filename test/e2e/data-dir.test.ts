@@ -12,7 +12,7 @@ function modes(dir: string): Record<string, number> {
   const visit = (path: string) => {
     const stat = lstatSync(path);
     found[relative(dir, path) || "."] = stat.mode & 0o777;
-    if (stat.isDirectory()) for (const name of readdirSync(path)) visit(join(path, name));
+    if (stat.isDirectory()) { for (const name of readdirSync(path)) visit(join(path, name)); }
   };
   visit(dir);
   return found;
@@ -41,7 +41,11 @@ async function serveOnce(dataDir: string, timeoutMs = 20_000) {
     dataDir,
     binary: testBinary,
     timeoutMs,
-    env: { RELAY_SMTP_LISTEN: `127.0.0.1:${smtp}`, RELAY_HTTP_LISTEN: `127.0.0.1:${http}`, RELAY_ADMIN_TOKEN: "x".repeat(32) },
+    env: {
+      RELAY_SMTP_LISTEN: `127.0.0.1:${smtp}`,
+      RELAY_HTTP_LISTEN: `127.0.0.1:${http}`,
+      RELAY_ADMIN_TOKEN: "x".repeat(32),
+    },
   });
 }
 
@@ -60,7 +64,12 @@ describe("the data directory is private", () => {
     const dataDir = join(parent(), "data"); // absent: the relay makes it
     const relay = await withUmask(0o022, async () => startRelay({ dataDir, env: await deadRoute() }));
     try {
-      const replies = await sendMail(relay.smtpPort, "a@sender.test", ["b@dest.test"], "Subject: private\r\n\r\nsecret body\r\n");
+      const replies = await sendMail(
+        relay.smtpPort,
+        "a@sender.test",
+        ["b@dest.test"],
+        "Subject: private\r\n\r\nsecret body\r\n",
+      );
       assert.match(replies[5]!, /^250 /, replies.join("\n"));
       const found = modes(dataDir);
       for (const path of ["relay.db", "relay.db-wal", "relay.db-shm", "relay.lock", "tls/cert.pem", "tls/key.pem"]) {
@@ -104,20 +113,28 @@ describe("the data directory is private", () => {
       const fields = JSON.parse(warning) as { level: string; dir: string; tightened: string[] };
       assert.equal(fields.level, "warn");
       assert.equal(fields.dir, dataDir);
-      assert.ok(fields.tightened.includes(dataDir) && fields.tightened.includes(join(dataDir, "relay.db-wal")), warning);
+      assert.ok(
+        fields.tightened.includes(dataDir) && fields.tightened.includes(join(dataDir, "relay.db-wal")),
+        warning,
+      );
       assert.equal(await again.stop(), 0, again.stderr);
     } finally {
       await again.cleanup();
     }
   });
 
-  it("a directory owned by another user stops serve and the CLI with exit 1, naming the owner", { skip: process.getuid?.() !== 0 && "needs root to chown" }, async () => {
+  it("a directory owned by another user stops serve and the CLI with exit 1, naming the owner", {
+    skip: process.getuid?.() !== 0 && "needs root to chown",
+  }, async () => {
     const dataDir = join(parent(), "data");
     mkdirSync(dataDir, { mode: 0o700 });
     chownSync(dataDir, 65534, 65534); // nobody
     const served = await serveOnce(dataDir);
     assert.equal(served.code, 1, served.stderr);
-    assert.match(served.stderr, new RegExp(`RELAY_DATA_DIR ${dataDir} is owned by uid 65534, not by uid 0 that runs the relay`));
+    assert.match(
+      served.stderr,
+      new RegExp(`RELAY_DATA_DIR ${dataDir} is owned by uid 65534, not by uid 0 that runs the relay`),
+    );
     const listed = await runRelay(["users", "list"], { dataDir, binary: testBinary });
     assert.equal(listed.code, 1, listed.stderr);
     assert.match(listed.stderr, /is owned by uid 65534/);
@@ -132,13 +149,20 @@ describe("one relay per data directory", () => {
     try {
       const second = await serveOnce(dataDir);
       assert.equal(second.code, 1, second.stderr);
-      assert.match(second.stderr, new RegExp(`another relay \\(pid ${first.pid}\\) is already serving RELAY_DATA_DIR ${dataDir}`));
+      assert.match(
+        second.stderr,
+        new RegExp(`another relay \\(pid ${first.pid}\\) is already serving RELAY_DATA_DIR ${dataDir}`),
+      );
       assert.ok(first.running);
       const ready = await fetch(first.url("/readyz"));
       await ready.body?.cancel();
       assert.equal(ready.status, 200, "the first one goes on");
 
-      const added = await runRelay(["users", "add", "alice"], { dataDir, binary: testBinary, input: "a long enough password" });
+      const added = await runRelay(["users", "add", "alice"], {
+        dataDir,
+        binary: testBinary,
+        input: "a long enough password",
+      });
       assert.equal(added.code, 0, added.stderr);
       const listed = await runRelay(["users", "list"], { dataDir, binary: testBinary });
       assert.equal(listed.code, 0, listed.stderr);

@@ -20,7 +20,13 @@ describe("delivery engine: pools, MX rollup, limits, TLS fallback, per-destinati
     const w = await world({ env: { RELAY_DESTINATION_MAX_CONNECTIONS: "2" } });
     const sends = [];
     for (let i = 0; i < 30; i++) {
-      sends.push(w.api("POST", "/v1/messages", { mail_from: "a@sender.test", rcpt_to: [`r${i}@dest.test`], raw: `Subject: pooled ${i}\r\n\r\nx\r\n` }));
+      sends.push(
+        w.api("POST", "/v1/messages", {
+          mail_from: "a@sender.test",
+          rcpt_to: [`r${i}@dest.test`],
+          raw: `Subject: pooled ${i}\r\n\r\nx\r\n`,
+        }),
+      );
     }
     for (const s of await Promise.all(sends)) assert.equal(s.status, 202);
     await w.destination.waitFor((m) => m.filter((r) => r.data.includes("Subject: pooled")).length === 30);
@@ -47,13 +53,17 @@ describe("delivery engine: pools, MX rollup, limits, TLS fallback, per-destinati
     const w = await world({ destination: { maxRecipients: 2 } });
     const rcpts = ["a1@dest.test", "a2@dest.test", "a3@dest.test", "a4@dest.test", "a5@dest.test"];
     await sendMail(w.relay.smtpPort, "a@sender.test", rcpts, "Subject: split transaction\r\n\r\nx\r\n");
-    await w.destination.waitFor((m) => m.filter((r) => r.data.includes("split transaction")).flatMap((r) => r.recipients).length === 5);
+    await w.destination.waitFor((m) =>
+      m.filter((r) => r.data.includes("split transaction")).flatMap((r) => r.recipients).length === 5
+    );
     const parts = w.destination.messages.filter((r) => r.data.includes("split transaction"));
     assert.ok(parts.length >= 3, "at most two recipients per transaction");
     assert.ok(parts.every((p) => p.recipients.length <= 2));
     // The destination has the mail before the relay records the outcome: wait for each event.
     for (const r of rcpts) await w.waitForEvent((e) => e.type === "delivered" && e.recipient === r);
-    const others = (await w.events()).filter((e) => e.type !== "delivered" && e.type !== "received" && rcpts.includes(e.recipient));
+    const others = (await w.events()).filter((e) =>
+      e.type !== "delivered" && e.type !== "received" && rcpts.includes(e.recipient)
+    );
     assert.deepEqual(others, [], "every recipient delivered, none deferred or lost");
   });
 
@@ -68,10 +78,16 @@ describe("delivery engine: pools, MX rollup, limits, TLS fallback, per-destinati
   it("a host that greets with 421 defers the destination once, not every message separately", async () => {
     const refusing = await startDestination({ greetingCode: 421 });
     try {
-      const w = await world({ env: { RELAY_ROUTES: `down.test=127.0.0.1:${refusing.port}`, RELAY_RETRY_SCHEDULE: "1h" } });
+      const w = await world({
+        env: { RELAY_ROUTES: `down.test=127.0.0.1:${refusing.port}`, RELAY_RETRY_SCHEDULE: "1h" },
+      });
       const ids: string[] = [];
       for (let i = 0; i < 10; i++) {
-        const sent = await w.api("POST", "/v1/messages", { mail_from: "a@sender.test", rcpt_to: [`d${i}@down.test`], raw: "Subject: down\r\n\r\nx\r\n" });
+        const sent = await w.api("POST", "/v1/messages", {
+          mail_from: "a@sender.test",
+          rcpt_to: [`d${i}@down.test`],
+          raw: "Subject: down\r\n\r\nx\r\n",
+        });
         ids.push(sent.json.id);
       }
       for (const id of ids) await w.waitForEvent((e) => e.type === "deferred" && e.message_id === id);
@@ -87,8 +103,18 @@ describe("delivery engine: pools, MX rollup, limits, TLS fallback, per-destinati
   it("a host that never answers times out and the message is deferred, not lost", async () => {
     const silent = await startDestination({ silent: true });
     try {
-      const w = await world({ env: { RELAY_ROUTES: `silent.test=127.0.0.1:${silent.port}`, RELAY_COMMAND_TIMEOUT: "1s", RELAY_RETRY_SCHEDULE: "1h" } });
-      const sent = await w.api("POST", "/v1/messages", { mail_from: "a@sender.test", rcpt_to: ["s@silent.test"], raw: "Subject: silent\r\n\r\nx\r\n" });
+      const w = await world({
+        env: {
+          RELAY_ROUTES: `silent.test=127.0.0.1:${silent.port}`,
+          RELAY_COMMAND_TIMEOUT: "1s",
+          RELAY_RETRY_SCHEDULE: "1h",
+        },
+      });
+      const sent = await w.api("POST", "/v1/messages", {
+        mail_from: "a@sender.test",
+        rcpt_to: ["s@silent.test"],
+        raw: "Subject: silent\r\n\r\nx\r\n",
+      });
       const deferred = await w.waitForEvent((e) => e.type === "deferred" && e.message_id === sent.json.id);
       assert.equal(deferred.category, "no-answer-from-host");
       const view = await w.api("GET", `/v1/messages/${sent.json.id}`);

@@ -21,7 +21,11 @@ describe("connections to a destination: one for each piece of work, no spares", 
 
   it("a lone message opens exactly one connection", async () => {
     const w = await world({ env: { RELAY_DESTINATION_IDLE_TIMEOUT: "200ms" } });
-    const sent = await w.api("POST", "/v1/messages", { mail_from: "a@sender.test", rcpt_to: ["lone@dest.test"], raw: "Subject: lone\r\n\r\nx\r\n" });
+    const sent = await w.api("POST", "/v1/messages", {
+      mail_from: "a@sender.test",
+      rcpt_to: ["lone@dest.test"],
+      raw: "Subject: lone\r\n\r\nx\r\n",
+    });
     assert.equal(sent.status, 202);
     await w.waitForEvent((e) => e.type === "delivered" && e.message_id === sent.json.id);
     await w.destination.waitUntilIdle();
@@ -39,7 +43,9 @@ describe("connections to a destination: one for each piece of work, no spares", 
     const to = ["v1@dest.test", "v2@dest.test", "v3@dest.test", "v4@dest.test", "v5@dest.test"];
     const sent = await w.api("POST", "/v1/messages", { from: "a@sender.test", to, subject: "five at once", text: "x" });
     assert.equal(sent.status, 202, JSON.stringify(sent.json));
-    const got = await w.destination.waitFor((m) => m.filter((r) => r.data.includes("Subject: five at once")).length === 5);
+    const got = await w.destination.waitFor((m) =>
+      m.filter((r) => r.data.includes("Subject: five at once")).length === 5
+    );
     assert.equal(new Set(got.map((r) => r.mailFrom)).size, 5, "five transactions, one per return path");
     await w.destination.waitUntilIdle();
     assert.ok(w.destination.connections <= 5, `five pieces of work opened ${w.destination.connections} connections`);
@@ -49,7 +55,13 @@ describe("connections to a destination: one for each piece of work, no spares", 
     const w = await world({ env: { RELAY_DESTINATION_MAX_CONNECTIONS: "3" } });
     const sends = [];
     for (let i = 0; i < 40; i++) {
-      sends.push(w.api("POST", "/v1/messages", { mail_from: "a@sender.test", rcpt_to: [`m${i}@dest.test`], raw: `Subject: limited ${i}\r\n\r\nx\r\n` }));
+      sends.push(
+        w.api("POST", "/v1/messages", {
+          mail_from: "a@sender.test",
+          rcpt_to: [`m${i}@dest.test`],
+          raw: `Subject: limited ${i}\r\n\r\nx\r\n`,
+        }),
+      );
     }
     for (const s of await Promise.all(sends)) assert.equal(s.status, 202);
     await w.destination.waitFor((m) => m.filter((r) => r.data.includes("Subject: limited")).length === 40);

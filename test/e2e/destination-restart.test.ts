@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import { startDestination, type CloseHow, type Destination } from "../fixtures/smtp-destination.ts";
+import { type CloseHow, type Destination, startDestination } from "../fixtures/smtp-destination.ts";
 import { waitUntil } from "../helpers/wait-until.ts";
 import { startWorld, type World } from "../helpers/world.ts";
 
@@ -40,7 +40,11 @@ async function scenario(env: Record<string, string> = {}): Promise<Scenario> {
 }
 
 /** Stop the destination, ending its connections as `how` says, and start a new one on the same port. */
-async function restart(s: Scenario, how: CloseHow, options: Parameters<typeof startDestination>[0] = {}): Promise<void> {
+async function restart(
+  s: Scenario,
+  how: CloseHow,
+  options: Parameters<typeof startDestination>[0] = {},
+): Promise<void> {
   const old = s.destination;
   await old.close(how);
   s.cleanups.push(() => old.close()); // after a 421 the connections are the client's to close
@@ -52,7 +56,9 @@ async function send(w: World, tag: string, messages: number, recipients: number)
   const sends = [];
   for (let m = 0; m < messages; m++) {
     const rcpt_to = Array.from({ length: recipients }, (_, r) => `${tag}-${m}-${r}@restart.test`);
-    sends.push(w.api("POST", "/v1/messages", { mail_from: "a@sender.test", rcpt_to, raw: `Subject: ${tag} ${m}\r\n\r\nx\r\n` }));
+    sends.push(
+      w.api("POST", "/v1/messages", { mail_from: "a@sender.test", rcpt_to, raw: `Subject: ${tag} ${m}\r\n\r\nx\r\n` }),
+    );
   }
   const answers = await Promise.all(sends);
   for (const a of answers) assert.equal(a.status, 202, JSON.stringify(a.json));
@@ -69,11 +75,15 @@ async function settled(w: World, ids: readonly string[], recipients: number): Pr
     for (const e of mine) counts[e.type] = (counts[e.type] ?? 0) + 1;
     return counts;
   };
-  await waitUntil(byType, (counts) => (counts.delivered ?? 0) + (counts.bounced ?? 0) + (counts.expired ?? 0) >= recipients, {
-    what: `a final event for each of ${recipients} recipients (seen: events by type)`,
-    timeout: 120_000,
-    every: 100,
-  });
+  await waitUntil(
+    byType,
+    (counts) => (counts.delivered ?? 0) + (counts.bounced ?? 0) + (counts.expired ?? 0) >= recipients,
+    {
+      what: `a final event for each of ${recipients} recipients (seen: events by type)`,
+      timeout: 120_000,
+      every: 100,
+    },
+  );
   return mine;
 }
 
@@ -90,7 +100,11 @@ async function acrossRestart(how: CloseHow, messages: number, recipients: number
   const events = await settled(s.world, afterIds, messages * recipients);
 
   const deferred = events.filter((e) => e.type === "deferred");
-  assert.deepEqual(deferred.map((e) => `${e.recipient}: ${e.reply}`), [], `${pooled} stale pooled connections deferred mail`);
+  assert.deepEqual(
+    deferred.map((e) => `${e.recipient}: ${e.reply}`),
+    [],
+    `${pooled} stale pooled connections deferred mail`,
+  );
   const delivered = events.filter((e) => e.type === "delivered");
   assert.equal(delivered.length, messages * recipients);
   assert.ok(delivered.every((e) => e.attempt === 1), "each recipient delivered at its first attempt");
@@ -106,9 +120,13 @@ describe("a destination restarted under idle pooled connections", () => {
   });
 
   // The timeout is a safety net, not a threshold.
-  it("closed (FIN): a few thousand recipients on both sides of the restart, none deferred", { timeout: 300_000 }, async () => {
-    await acrossRestart("fin", 150, 20);
-  });
+  it(
+    "closed (FIN): a few thousand recipients on both sides of the restart, none deferred",
+    { timeout: 300_000 },
+    async () => {
+      await acrossRestart("fin", 150, 20);
+    },
+  );
 
   it("reset (RST): none deferred", async () => {
     await acrossRestart("reset", 40, 5);
@@ -133,7 +151,13 @@ describe("a destination restarted under idle pooled connections", () => {
     for (const id of down) await s.world.waitForEvent((e) => e.type === "deferred" && e.message_id === id);
     const events = (await s.world.events()).filter((e) => down.includes(e.message_id) && e.type !== "received");
     assert.equal(events.length, 10, `one event per recipient: ${JSON.stringify(events)}`);
-    assert.ok(events.every((e) => e.type === "deferred" && e.attempt === 1 && /421/.test(e.reply)), JSON.stringify(events));
-    assert.ok(s.destination.connections <= 3, `10 messages to a host that is down opened ${s.destination.connections} connections`);
+    assert.ok(
+      events.every((e) => e.type === "deferred" && e.attempt === 1 && /421/.test(e.reply)),
+      JSON.stringify(events),
+    );
+    assert.ok(
+      s.destination.connections <= 3,
+      `10 messages to a host that is down opened ${s.destination.connections} connections`,
+    );
   });
 });

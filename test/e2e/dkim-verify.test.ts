@@ -14,7 +14,10 @@ import { SmtpTalk } from "../helpers/smtp-talk.ts";
 import { defaultZone, startWorld, type World } from "../helpers/world.ts";
 import type { Received } from "../fixtures/smtp-destination.ts";
 
-const dkimpyUnavailable = dkimpyMissing(["dkim", "dns.resolver", "nacl"], "python3-dkim python3-dnspython python3-nacl");
+const dkimpyUnavailable = dkimpyMissing(
+  ["dkim", "dns.resolver", "nacl"],
+  "python3-dkim python3-dnspython python3-nacl",
+);
 
 /** Verifies every DKIM-Signature of the message on stdin; prints one JSON object per signature. */
 const VERIFY = `${FIXTURE_DNSFUNC}message = sys.stdin.buffer.read()
@@ -28,7 +31,10 @@ for i in range(count):
 print(json.dumps({'first': bool(dkim.verify(message, dnsfunc=dnsfunc)), 'signatures': out}))
 `;
 
-async function dkimpy(world: World, bytes: Uint8Array): Promise<{ first: boolean; signatures: { ok: boolean; s: string; a: string }[] }> {
+async function dkimpy(
+  world: World,
+  bytes: Uint8Array,
+): Promise<{ first: boolean; signatures: { ok: boolean; s: string; a: string }[] }> {
   const result = await runPeer(PYTHON, ["-c", VERIFY, String(world.dns.port)], { input: bytes });
   assert.equal(result.code, 0, result.stderr);
   return JSON.parse(result.stdout);
@@ -109,12 +115,28 @@ describe("DKIM: signed by the relay, verified by dkimpy", { skip: dkimpyUnavaila
     [
       "long-folded",
       `From: A <a@sender.test>\r\nTo: ${Array.from({ length: 30 }, (_, i) => `r${i}@dest.test`).join(",\r\n  ")}\r\n` +
-        `Subject: ${Array.from({ length: 40 }, (_, i) => `word${i}`).join("\r\n\t")}\r\nX-Case: long-folded\r\n\r\nbody\r\n`,
+      `Subject: ${
+        Array.from({ length: 40 }, (_, i) => `word${i}`).join("\r\n\t")
+      }\r\nX-Case: long-folded\r\n\r\nbody\r\n`,
     ],
-    ["trailing-ws", "From: a@sender.test \r\nTo: t@dest.test\t\r\nSubject: trailing   \r\nX-Case: trailing-ws\r\n\r\nline with spaces   \r\ntab\t\r\n"],
-    ["trailing-empty", "From: a@sender.test\r\nTo: t@dest.test\r\nSubject: empties\r\nX-Case: trailing-empty\r\n\r\nbody\r\n\r\n\r\n\r\n"],
-    ["utf8-body", "From: a@sender.test\r\nTo: t@dest.test\r\nSubject: 8bit\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\nX-Case: utf8-body\r\n\r\nGrüße aus Köln, 日本語, emoji 🎉\r\n", " BODY=8BITMIME"],
-    ["smtputf8", "From: Jöran <jöran@sender.test>\r\nTo: Zoë <t@dest.test>\r\nSubject: grüße 日本\r\nX-Case: smtputf8\r\n\r\nüber\r\n", " SMTPUTF8 BODY=8BITMIME"],
+    [
+      "trailing-ws",
+      "From: a@sender.test \r\nTo: t@dest.test\t\r\nSubject: trailing   \r\nX-Case: trailing-ws\r\n\r\nline with spaces   \r\ntab\t\r\n",
+    ],
+    [
+      "trailing-empty",
+      "From: a@sender.test\r\nTo: t@dest.test\r\nSubject: empties\r\nX-Case: trailing-empty\r\n\r\nbody\r\n\r\n\r\n\r\n",
+    ],
+    [
+      "utf8-body",
+      "From: a@sender.test\r\nTo: t@dest.test\r\nSubject: 8bit\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\nX-Case: utf8-body\r\n\r\nGrüße aus Köln, 日本語, emoji 🎉\r\n",
+      " BODY=8BITMIME",
+    ],
+    [
+      "smtputf8",
+      "From: Jöran <jöran@sender.test>\r\nTo: Zoë <t@dest.test>\r\nSubject: grüße 日本\r\nX-Case: smtputf8\r\n\r\nüber\r\n",
+      " SMTPUTF8 BODY=8BITMIME",
+    ],
     // Octets 0xA0 and 0x85 inside UTF-8 characters (à C3 A0, Р D0 A0, Π CE A0, 蠀 E8 A0 80, Å C3 85), VT and FF (RFC 6532, RFC 6376 3.4.2).
     [
       "utf8-a0",
@@ -122,8 +144,14 @@ describe("DKIM: signed by the relay, verified by dkimpy", { skip: dkimpyUnavaila
       " SMTPUTF8 BODY=8BITMIME",
     ],
     ["no-body", "From: a@sender.test\r\nTo: t@dest.test\r\nSubject: no body\r\nX-Case: no-body\r\n"],
-    ["duplicates", "From: a@sender.test\r\nTo: t@dest.test\r\nTo: u@dest.test\r\nSubject: one\r\nSubject: two\r\nX-Case: duplicates\r\nX-Case: duplicates\r\n\r\nbody\r\n"],
-    ["lone-dot", "From: a@sender.test\r\nTo: t@dest.test\r\nSubject: dots\r\nX-Case: lone-dot\r\n\r\nbefore\r\n.\r\n..\r\n.after\r\n"],
+    [
+      "duplicates",
+      "From: a@sender.test\r\nTo: t@dest.test\r\nTo: u@dest.test\r\nSubject: one\r\nSubject: two\r\nX-Case: duplicates\r\nX-Case: duplicates\r\n\r\nbody\r\n",
+    ],
+    [
+      "lone-dot",
+      "From: a@sender.test\r\nTo: t@dest.test\r\nSubject: dots\r\nX-Case: lone-dot\r\n\r\nbefore\r\n.\r\n..\r\n.after\r\n",
+    ],
   ];
 
   for (const [name, raw, params] of smtpCases) {
@@ -138,15 +166,24 @@ describe("DKIM: signed by the relay, verified by dkimpy", { skip: dkimpyUnavaila
 
   it("over HTTP raw: no final CRLF, a lone dot; a 5,000-character line is refused as SMTP refuses it", async () => {
     const tooLong = `From: a@sender.test\nTo: t@dest.test\nSubject: long line\n\n${"x".repeat(5000)}\n`;
-    const refused = await world.api("POST", "/v1/messages", { mail_from: "a@sender.test", rcpt_to: ["t@dest.test"], raw: tooLong });
+    const refused = await world.api("POST", "/v1/messages", {
+      mail_from: "a@sender.test",
+      rcpt_to: ["t@dest.test"],
+      raw: tooLong,
+    });
     assert.equal(refused.status, 422);
     assert.equal(refused.json.errors[0].field, "raw");
     const cases = {
-      "no-final-crlf": "From: a@sender.test\nTo: t@dest.test\nSubject: no final CRLF\nX-Case: no-final-crlf\n\nlast line",
+      "no-final-crlf":
+        "From: a@sender.test\nTo: t@dest.test\nSubject: no final CRLF\nX-Case: no-final-crlf\n\nlast line",
       "http-dot": "From: a@sender.test\nTo: t@dest.test\nSubject: dot\nX-Case: http-dot\n\n.\n",
     };
     for (const [name, raw] of Object.entries(cases)) {
-      const sent = await world.api("POST", "/v1/messages", { mail_from: "a@sender.test", rcpt_to: ["t@dest.test"], raw });
+      const sent = await world.api("POST", "/v1/messages", {
+        mail_from: "a@sender.test",
+        rcpt_to: ["t@dest.test"],
+        raw,
+      });
       assert.equal(sent.status, 202, JSON.stringify(sent.json));
       await assertVerified(`X-Case: ${name}`);
     }
@@ -181,7 +218,11 @@ describe("DKIM: signed by the relay, verified by dkimpy", { skip: dkimpyUnavaila
   it("does not sign a message twice with the same d= and s=", async () => {
     // Re-submit the signed message as it arrived; the relay adds only its Received line.
     const raw = Buffer.from((await received("X-Case: plain")).bytes).toString("utf8");
-    const sent = await world.api("POST", "/v1/messages", { mail_from: "a@sender.test", rcpt_to: ["again@dest.test"], raw });
+    const sent = await world.api("POST", "/v1/messages", {
+      mail_from: "a@sender.test",
+      rcpt_to: ["again@dest.test"],
+      raw,
+    });
     assert.equal(sent.status, 202);
     await world.destination.waitFor((m) => m.some((r) => r.recipients.includes("again@dest.test")));
     const again = world.destination.messages.find((r) => r.recipients.includes("again@dest.test"))!;
@@ -191,7 +232,12 @@ describe("DKIM: signed by the relay, verified by dkimpy", { skip: dkimpyUnavaila
   });
 
   it("does not sign mail from a domain it holds no key for", async () => {
-    await smtpSend(world.relay.smtpPort, "a@dest.test", "t@dest.test", "From: a@dest.test\r\nTo: t@dest.test\r\nX-Case: unsigned\r\n\r\nx\r\n");
+    await smtpSend(
+      world.relay.smtpPort,
+      "a@dest.test",
+      "t@dest.test",
+      "From: a@dest.test\r\nTo: t@dest.test\r\nX-Case: unsigned\r\n\r\nx\r\n",
+    );
     const message = await received("X-Case: unsigned");
     assert.equal(header("DKIM-Signature", message.bytes), 0);
   });
@@ -205,7 +251,12 @@ describe("DKIM: signed by the relay, verified by dkimpy", { skip: dkimpyUnavaila
 
     // Not yet published: mail is still signed with the old selectors.
     const oldSelectors = records.filter((r) => r.purpose === "dkim").map((r) => r.name.split(".")[0]);
-    await smtpSend(world.relay.smtpPort, "a@sender.test", "t@dest.test", "From: a@sender.test\r\nTo: t@dest.test\r\nX-Case: before-switch\r\n\r\nx\r\n");
+    await smtpSend(
+      world.relay.smtpPort,
+      "a@sender.test",
+      "t@dest.test",
+      "From: a@sender.test\r\nTo: t@dest.test\r\nX-Case: before-switch\r\n\r\nx\r\n",
+    );
     const before = await dkimpy(world, (await received("X-Case: before-switch")).bytes);
     assert.deepEqual(before.signatures.map((s) => s.s), oldSelectors);
 
@@ -220,9 +271,16 @@ describe("DKIM: signed by the relay, verified by dkimpy", { skip: dkimpyUnavaila
     for (const s of oldSelectors) assert.equal(states[s!], "retiring");
     const still = after.json.records.filter((r: any) => r.key_state === "retiring");
     assert.equal(still.length, 2);
-    for (const r of still) assert.ok(Date.parse(r.needed_until) > Date.now() + 6 * 86_400_000, "kept for the grace period");
+    for (const r of still) {
+      assert.ok(Date.parse(r.needed_until) > Date.now() + 6 * 86_400_000, "kept for the grace period");
+    }
 
-    await smtpSend(world.relay.smtpPort, "a@sender.test", "t@dest.test", "From: a@sender.test\r\nTo: t@dest.test\r\nX-Case: after-switch\r\n\r\nx\r\n");
+    await smtpSend(
+      world.relay.smtpPort,
+      "a@sender.test",
+      "t@dest.test",
+      "From: a@sender.test\r\nTo: t@dest.test\r\nX-Case: after-switch\r\n\r\nx\r\n",
+    );
     const rotatedResult = await dkimpy(world, (await received("X-Case: after-switch")).bytes);
     assert.deepEqual(rotatedResult.signatures.map((s) => [s.s, s.ok]), newKeys.map((k) => [k.selector, true]));
   });

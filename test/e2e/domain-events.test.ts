@@ -19,9 +19,13 @@ describe("domain_changed events", () => {
 
   it("domains add, publish, check passes; the DKIM record removed, the next check raises domain_changed", async () => {
     const env = { RELAY_DNS_SERVERS: `127.0.0.1:${world.dns.port}`, RELAY_SOURCE_IP: "127.0.0.1" };
-    const added = await runRelay(["domains", "add", "sender.test", "--selector", "s1", "--json"], { dataDir: world.relay.dataDir, env });
+    const added = await runRelay(["domains", "add", "sender.test", "--selector", "s1", "--json"], {
+      dataDir: world.relay.dataDir,
+      env,
+    });
     assert.equal(added.code, 0, added.stderr);
-    const records: { name: string; type: string; value: string; required: boolean }[] = JSON.parse(added.stdout).records;
+    const records: { name: string; type: string; value: string; required: boolean }[] =
+      JSON.parse(added.stdout).records;
     const zone: Record<string, any> = { ...defaultZone() };
     for (const r of records) {
       if (!r.required || r.type !== "TXT") continue;
@@ -33,7 +37,11 @@ describe("domain_changed events", () => {
     const passing = await world.api("POST", "/v1/domains/sender.test/check");
     assert.equal(passing.status, 200);
     assert.equal(passing.json.ok, true, JSON.stringify(passing.json, null, 1));
-    assert.equal((await world.events()).filter((e) => e.type === "domain_changed").length, 0, "the first check is the baseline");
+    assert.equal(
+      (await world.events()).filter((e) => e.type === "domain_changed").length,
+      0,
+      "the first check is the baseline",
+    );
 
     delete zone["s1._domainkey.sender.test"];
     world.dns.setZone(zone);
@@ -54,10 +62,18 @@ describe("domain_changed events", () => {
     assert.ok(Date.parse(event.at) > Date.now() - 60_000);
 
     // Put back: one more event, passing again; `relay domains check` (another process) writes it too.
-    world.dns.setZone({ ...zone, "s1._domainkey.sender.test": { TXT: [records.find((r) => r.name === "s1._domainkey.sender.test")!.value] } });
+    world.dns.setZone({
+      ...zone,
+      "s1._domainkey.sender.test": { TXT: [records.find((r) => r.name === "s1._domainkey.sender.test")!.value] },
+    });
     const cli = await runRelay(["domains", "check", "sender.test"], { dataDir: world.relay.dataDir, env });
     assert.equal(cli.code, 0, cli.stdout + cli.stderr);
     const again = (await world.events()).filter((e) => e.type === "domain_changed");
-    assert.deepEqual(again.map((e) => [e.record, e.before, e.after, e.fix]), [["dkim", "pass", "fail", event.fix], ["dkim", "fail", "pass", null]]);
+    assert.deepEqual(again.map((e) => [e.record, e.before, e.after, e.fix]), [["dkim", "pass", "fail", event.fix], [
+      "dkim",
+      "fail",
+      "pass",
+      null,
+    ]]);
   });
 });

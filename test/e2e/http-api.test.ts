@@ -22,7 +22,11 @@ describe("HTTP API: idempotency, header rules, OpenAPI and docs", () => {
       },
       body: JSON.stringify(body),
     });
-    return { status: response.status, replayed: response.headers.get("idempotency-replayed"), json: (await response.json()) as any };
+    return {
+      status: response.status,
+      replayed: response.headers.get("idempotency-replayed"),
+      json: (await response.json()) as any,
+    };
   };
   const receivedFor = async (recipient: string) =>
     (await world.events()).filter((e) => e.type === "received" && e.recipient === recipient).length;
@@ -61,7 +65,12 @@ describe("HTTP API: idempotency, header rules, OpenAPI and docs", () => {
   });
 
   it("Bcc (or any structural header) through headers{} is 422, pointing to the field to use", async () => {
-    const response = await send({ from: "a@sender.test", to: ["x@dest.test"], text: "x", headers: { Bcc: "spy@dest.test" } });
+    const response = await send({
+      from: "a@sender.test",
+      to: ["x@dest.test"],
+      text: "x",
+      headers: { Bcc: "spy@dest.test" },
+    });
     assert.equal(response.status, 422);
     assert.equal(response.json.errors[0].field, "headers.Bcc");
     assert.match(response.json.errors[0].message, /use bcc/);

@@ -26,7 +26,11 @@ describe("HTTP API: send, inspect, cancel", () => {
     await world.destination.waitFor((m) => m.some((r) => r.data.includes("raw over http")));
     const message = world.destination.messages.find((m) => m.data.includes("raw over http"))!;
     assert.deepEqual(message.recipients, ["raw@dest.test"]);
-    assert.match(message.data, /\r\nSubject: raw over http\r\n\r\nbody line\r\nbare\r\ncr\r\n\.dot line\r\n$/, "bare LF and bare CR become CRLF");
+    assert.match(
+      message.data,
+      /\r\nSubject: raw over http\r\n\r\nbody line\r\nbare\r\ncr\r\n\.dot line\r\n$/,
+      "bare LF and bare CR become CRLF",
+    );
     const delivered = await world.waitForEvent((e) => e.type === "delivered" && e.message_id === sent.json.id);
     assert.equal(delivered.recipient, "raw@dest.test");
     assert.deepEqual(delivered.tags, ["welcome"], "tags come back in every event");
@@ -50,7 +54,11 @@ describe("HTTP API: send, inspect, cancel", () => {
       subject: "structured über",
       text: "plain part",
       html: "<p>html part</p>",
-      attachments: [{ filename: "a.txt", content_type: "text/plain", content: Buffer.from("attached").toString("base64") }],
+      attachments: [{
+        filename: "a.txt",
+        content_type: "text/plain",
+        content: Buffer.from("attached").toString("base64"),
+      }],
     });
     assert.equal(sent.status, 202);
     await world.destination.waitFor((m) => m.some((r) => r.recipients.includes("hidden@dest.test")));

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { startDestination, type Destination } from "../fixtures/smtp-destination.ts";
+import { type Destination, startDestination } from "../fixtures/smtp-destination.ts";
 import { dkimSigned, message, rsaKey } from "../helpers/mail-auth.ts";
 import { sendMail } from "../helpers/smtp-talk.ts";
 import { startWorld, type World } from "../helpers/world.ts";
@@ -45,7 +45,12 @@ describe("inbound authentication of mail from outside", () => {
   it("a signed message arrives with our Authentication-Results, and forged ones are gone", async () => {
     const forged = "Authentication-Results: relay.test; dmarc=pass (forged by the sender)\r\n";
     const signed = await dkimSigned(message("a@sender.test", "signed inbound"), "sender.test", "sel", key);
-    const replies = await sendMail(world.relay.smtpPort, "bounce@sender.test", ["x@bounces.relay.test"], forged + signed);
+    const replies = await sendMail(
+      world.relay.smtpPort,
+      "bounce@sender.test",
+      ["x@bounces.relay.test"],
+      forged + signed,
+    );
     assert.match(replies.at(-2)!, /^250 /, replies.join("\n"));
     await inbox.waitFor((m) => m.some((r) => r.data.includes("signed inbound")));
     const got = inbox.messages.find((r) => r.data.includes("signed inbound"))!.data;
@@ -59,7 +64,12 @@ describe("inbound authentication of mail from outside", () => {
   });
 
   it("a spoofed sender is accepted for the bounce domain and marked dmarc=fail", async () => {
-    await sendMail(world.relay.smtpPort, "x@spoof.test", ["x@bounces.relay.test"], message("ceo@spoof.test", "spoofed inbound"));
+    await sendMail(
+      world.relay.smtpPort,
+      "x@spoof.test",
+      ["x@bounces.relay.test"],
+      message("ceo@spoof.test", "spoofed inbound"),
+    );
     await inbox.waitFor((m) => m.some((r) => r.data.includes("spoofed inbound")));
     const got = inbox.messages.find((r) => r.data.includes("spoofed inbound"))!.data;
     assert.match(got, /\bspf=fail\b/);
@@ -74,7 +84,9 @@ describe("inbound authentication of mail from outside", () => {
     const id = /queued as (\S+)/.exec(replies.at(-2)!)![1]!;
     const received = await world.waitForEvent((e) => e.type === "received" && e.message_id === id);
     assert.equal(received.auth?.spf?.result, "pass", JSON.stringify(received));
-    assert.deepEqual(received.auth.dkim.map((d: { result: string; domain: string }) => `${d.domain} ${d.result}`), ["sender.test pass"]);
+    assert.deepEqual(received.auth.dkim.map((d: { result: string; domain: string }) => `${d.domain} ${d.result}`), [
+      "sender.test pass",
+    ]);
     assert.equal(received.auth.dmarc.result, "pass");
     assert.equal(received.auth.arc.result, "none");
   });

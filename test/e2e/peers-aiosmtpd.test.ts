@@ -1,10 +1,10 @@
 // deno-lint-ignore-file no-explicit-any -- JSON answers are checked by assertions, not by types
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { aiosmtpdMissing, startAiosmtpd, type Aiosmtpd } from "../helpers/peers.ts";
-import { startRelay, type RelayProcess } from "../helpers/relay-process.ts";
+import { type Aiosmtpd, aiosmtpdMissing, startAiosmtpd } from "../helpers/peers.ts";
+import { type RelayProcess, startRelay } from "../helpers/relay-process.ts";
 import { sendMail } from "../helpers/smtp-talk.ts";
-import { relayApi, type RelayApi } from "../helpers/world.ts";
+import { type RelayApi, relayApi } from "../helpers/world.ts";
 
 describe("Python aiosmtpd (Debian) as the destination", () => {
   let peer: Aiosmtpd | undefined;
@@ -25,8 +25,7 @@ describe("Python aiosmtpd (Debian) as the destination", () => {
   });
 
   it("receives a message submitted over SMTP, headers and body intact", { skip: aiosmtpdMissing }, async () => {
-    const message =
-      "Date: Mon, 02 Feb 2026 10:00:00 +0000\r\n" +
+    const message = "Date: Mon, 02 Feb 2026 10:00:00 +0000\r\n" +
       "From: a@sender.test\r\n" +
       "To: smtp@dest.test\r\n" +
       "Subject: aiosmtpd via smtp\r\n" +
@@ -41,7 +40,9 @@ describe("Python aiosmtpd (Debian) as the destination", () => {
     const id = queued[1]!;
 
     // One route for every domain: both recipients go to aiosmtpd, in one transaction or two.
-    await peer!.waitFor((m) => m.filter((r) => r.data.includes("aiosmtpd via smtp")).flatMap((r) => r.rcptTos).length >= 2);
+    await peer!.waitFor((m) =>
+      m.filter((r) => r.data.includes("aiosmtpd via smtp")).flatMap((r) => r.rcptTos).length >= 2
+    );
     const got = peer!.messages.filter((m) => m.data.includes("aiosmtpd via smtp"));
     assert.deepEqual(got.flatMap((m) => m.rcptTos).sort(), ["cc@example.org", "smtp@dest.test"]);
     for (const m of got) {
@@ -49,10 +50,16 @@ describe("Python aiosmtpd (Debian) as the destination", () => {
       assert.equal(m.helo, "relay.test", "the relay says EHLO with RELAY_HOSTNAME");
       assert.match(m.data, /^Received: from client\.test \(\[(::ffff:)?127\.0\.0\.1\]\)\r\n\tby relay\.test/);
       const afterReceived = m.data.replace(/^Received:.*\r\n(?:[ \t].*\r\n)*/, "");
-      assert.equal(afterReceived, message, "everything but the Received header arrives unchanged (dot-stuffing undone)");
+      assert.equal(
+        afterReceived,
+        message,
+        "everything but the Received header arrives unchanged (dot-stuffing undone)",
+      );
     }
     for (const recipient of ["smtp@dest.test", "cc@example.org"]) {
-      const event = await api.waitForEvent((e) => e.type === "delivered" && e.message_id === id && e.recipient === recipient);
+      const event = await api.waitForEvent((e) =>
+        e.type === "delivered" && e.message_id === id && e.recipient === recipient
+      );
       assert.equal(event.reply, "250 2.0.0 Message accepted by aiosmtpd", "the event carries the peer's own reply");
       assert.equal(event.mx, "127.0.0.1", "delivered through the static route");
       assert.equal(event.attempt, 1);
@@ -60,8 +67,7 @@ describe("Python aiosmtpd (Debian) as the destination", () => {
   });
 
   it("receives a raw message submitted over HTTP (POST /v1/messages)", { skip: aiosmtpdMissing }, async () => {
-    const raw =
-      "Date: Mon, 02 Feb 2026 10:00:00 +0000\r\n" +
+    const raw = "Date: Mon, 02 Feb 2026 10:00:00 +0000\r\n" +
       "From: Sender <a@sender.test>\r\n" +
       "To: http@dest.test\r\n" +
       "Subject: aiosmtpd via http\r\n" +
@@ -88,7 +94,10 @@ describe("Python aiosmtpd (Debian) as the destination", () => {
     assert.match(got[0]!.data, /^Received: from api\r\n\tby relay\.test \(relay\) with HTTP;\r\n/);
     const afterReceived = got[0]!.data.replace(/^Received:.*\r\n(?:[ \t].*\r\n)*/, "");
     assert.equal(afterReceived, raw, "everything but the Received header arrives unchanged");
-    assert.match(got[0]!.data, /\r\nSubject: aiosmtpd via http\r\nMessage-ID: <aiosmtpd-http@sender\.test>\r\nX-Custom: from http\r\n/);
+    assert.match(
+      got[0]!.data,
+      /\r\nSubject: aiosmtpd via http\r\nMessage-ID: <aiosmtpd-http@sender\.test>\r\nX-Custom: from http\r\n/,
+    );
 
     const event = await api.waitForEvent((e) => e.type === "delivered" && e.message_id === sent.id);
     assert.equal(event.recipient, "http@dest.test");

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { postfixMissing, startPostfix, type Postfix } from "../helpers/postfix.ts";
+import { type Postfix, postfixMissing, startPostfix } from "../helpers/postfix.ts";
 import { runRelay } from "../helpers/relay-process.ts";
 import { sendMail } from "../helpers/smtp-talk.ts";
 import { startWorld, type World } from "../helpers/world.ts";
@@ -23,8 +23,13 @@ describe("Postfix (Debian) null client with the relay as relayhost: STARTTLS + S
   let world: World;
   let good: Promise<Postfix> | undefined;
   let bad: Promise<Postfix> | undefined;
-  const goodPostfix = () => (good ??= startPostfix({ relayPort: world.relay.smtpPort, saslUser: "alice", saslPassword: password }));
-  const badPostfix = () => (bad ??= startPostfix({ relayPort: world.relay.smtpPort, saslUser: "alice", saslPassword: "not the password" }));
+  const goodPostfix =
+    () => (good ??= startPostfix({ relayPort: world.relay.smtpPort, saslUser: "alice", saslPassword: password }));
+  const badPostfix = () => (bad ??= startPostfix({
+    relayPort: world.relay.smtpPort,
+    saslUser: "alice",
+    saslPassword: "not the password",
+  }));
   before(async () => {
     if (postfixMissing) return; // every test below is skipped, with the reason
     world = await startWorld({ env: { RELAY_RELAY_NETWORKS: "10.0.0.0/8" } });
@@ -52,43 +57,62 @@ describe("Postfix (Debian) null client with the relay as relayhost: STARTTLS + S
       ".a line starting with a dot",
       "",
     ].join("\n");
-  const arrived = (subject: string) => world.destination.messages.find((r) => r.data.includes(`\r\nSubject: ${subject}\r\n`));
+  const arrived = (subject: string) =>
+    world.destination.messages.find((r) => r.data.includes(`\r\nSubject: ${subject}\r\n`));
   const sentLine = (to: string) =>
     new RegExp(
-      `to=<${to.replace(/\./g, "\\.")}>, relay=127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:${world.relay.smtpPort}, .*status=sent \\(250 2\\.0\\.0 OK queued as ([0-9A-Z]+)\\)`,
+      `to=<${
+        to.replace(/\./g, "\\.")
+      }>, relay=127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:${world.relay.smtpPort}, .*status=sent \\(250 2\\.0\\.0 OK queued as ([0-9A-Z]+)\\)`,
     );
 
-  it("sendmail -> Postfix -> relay (TLS, AUTH) -> destination; Postfix logs status=sent with the relay's queue id", options, async () => {
-    const postfix = await goodPostfix();
-    const injected = await postfix.sendmail("alice@sender.test", ["friend@dest.test"], message("via postfix sendmail", "friend@dest.test"));
-    assert.equal(injected.code, 0, `sendmail failed:\n${injected.stdout}\n${injected.stderr}`);
+  it(
+    "sendmail -> Postfix -> relay (TLS, AUTH) -> destination; Postfix logs status=sent with the relay's queue id",
+    options,
+    async () => {
+      const postfix = await goodPostfix();
+      const injected = await postfix.sendmail(
+        "alice@sender.test",
+        ["friend@dest.test"],
+        message("via postfix sendmail", "friend@dest.test"),
+      );
+      assert.equal(injected.code, 0, `sendmail failed:\n${injected.stdout}\n${injected.stderr}`);
 
-    const sent = await postfix.waitForLog(sentLine("friend@dest.test"));
-    const relayId = sent[1]!;
-    const log = postfix.log();
-    assert.match(log, new RegExp(`TLS connection established to 127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:${world.relay.smtpPort}: TLS`));
-    assert.doesNotMatch(log, /SASL authentication failed/);
+      const sent = await postfix.waitForLog(sentLine("friend@dest.test"));
+      const relayId = sent[1]!;
+      const log = postfix.log();
+      assert.match(
+        log,
+        new RegExp(`TLS connection established to 127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:${world.relay.smtpPort}: TLS`),
+      );
+      assert.doesNotMatch(log, /SASL authentication failed/);
 
-    await world.destination.waitFor(() => arrived("via postfix sendmail") !== undefined);
-    const got = arrived("via postfix sendmail")!;
-    assert.equal(got.mailFrom, "alice@sender.test");
-    assert.deepEqual(got.recipients, ["friend@dest.test"]);
-    assert.match(got.data, /\r\n\.a line starting with a dot\r\n/, "dot-stuffing undone on every hop");
-    // The relay's trace header first, with TLS and AUTH (RFC 3848), then Postfix's own.
-    const [first, second] = got.data.match(/^Received:.*\r\n(?:[ \t].*\r\n)*/gm) ?? [];
-    assert.match(first ?? "", /^Received: from postfix\.test \(/, got.data);
-    assert.match(first ?? "", /by relay\.test/);
-    assert.match(first ?? "", /with ESMTPSA;/);
-    assert.match(second ?? "", /by postfix\.test \(Postfix, from userid /, got.data);
-    assert.match(got.data, /\r\nMessage-Id: <[^>]+@postfix\.test>\r\n/i, "Postfix's cleanup added a Message-Id");
+      await world.destination.waitFor(() => arrived("via postfix sendmail") !== undefined);
+      const got = arrived("via postfix sendmail")!;
+      assert.equal(got.mailFrom, "alice@sender.test");
+      assert.deepEqual(got.recipients, ["friend@dest.test"]);
+      assert.match(got.data, /\r\n\.a line starting with a dot\r\n/, "dot-stuffing undone on every hop");
+      // The relay's trace header first, with TLS and AUTH (RFC 3848), then Postfix's own.
+      const [first, second] = got.data.match(/^Received:.*\r\n(?:[ \t].*\r\n)*/gm) ?? [];
+      assert.match(first ?? "", /^Received: from postfix\.test \(/, got.data);
+      assert.match(first ?? "", /by relay\.test/);
+      assert.match(first ?? "", /with ESMTPSA;/);
+      assert.match(second ?? "", /by postfix\.test \(Postfix, from userid /, got.data);
+      assert.match(got.data, /\r\nMessage-Id: <[^>]+@postfix\.test>\r\n/i, "Postfix's cleanup added a Message-Id");
 
-    const delivered = await world.waitForEvent((e) => e.type === "delivered" && e.message_id === relayId);
-    assert.equal(delivered.recipient, "friend@dest.test");
-  });
+      const delivered = await world.waitForEvent((e) => e.type === "delivered" && e.message_id === relayId);
+      assert.equal(delivered.recipient, "friend@dest.test");
+    },
+  );
 
   it("SMTP into Postfix's own smtpd (loopback port) is relayed the same way", options, async () => {
     const postfix = await goodPostfix();
-    const replies = await sendMail(postfix.smtpPort, "alice@sender.test", ["other@dest.test"], message("via postfix smtpd", "other@dest.test"));
+    const replies = await sendMail(
+      postfix.smtpPort,
+      "alice@sender.test",
+      ["other@dest.test"],
+      message("via postfix smtpd", "other@dest.test"),
+    );
     assert.match(replies[0]!, /^220 postfix\.test ESMTP/);
     assert.match(replies.at(-2)!, /^250 2\.0\.0 Ok: queued as /, replies.join("\n"));
     await postfix.waitForLog(sentLine("other@dest.test"));
@@ -96,23 +120,36 @@ describe("Postfix (Debian) null client with the relay as relayhost: STARTTLS + S
     const got = arrived("via postfix smtpd")!;
     assert.deepEqual(got.recipients, ["other@dest.test"]);
     // The relay's DKIM-Signature (sender.test is a verified sending domain), then its trace header first.
-    assert.match(got.data, /^DKIM-Signature: [^]*?\r\nReceived: from postfix\.test \([^\r]*\r\n\tby relay\.test \(relay\) with ESMTPSA;/);
+    assert.match(
+      got.data,
+      /^DKIM-Signature: [^]*?\r\nReceived: from postfix\.test \([^\r]*\r\n\tby relay\.test \(relay\) with ESMTPSA;/,
+    );
   });
 
   it("a wrong SASL password: the relay answers 535, Postfix defers, nothing arrives", options, async () => {
     const [postfix, wrong] = await Promise.all([goodPostfix(), badPostfix()]);
-    const injected = await wrong.sendmail("alice@sender.test", ["denied@dest.test"], message("postfix with a wrong password", "denied@dest.test"));
+    const injected = await wrong.sendmail(
+      "alice@sender.test",
+      ["denied@dest.test"],
+      message("postfix with a wrong password", "denied@dest.test"),
+    );
     assert.equal(injected.code, 0, `sendmail failed:\n${injected.stdout}\n${injected.stderr}`);
     const port = world.relay.smtpPort;
     await wrong.waitForLog(
-      new RegExp(`to=<denied@dest\\.test>, relay=127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:${port}, .*status=deferred \\(SASL authentication failed`),
+      new RegExp(
+        `to=<denied@dest\\.test>, relay=127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:${port}, .*status=deferred \\(SASL authentication failed`,
+      ),
     );
     assert.match(wrong.log(), /SASL authentication failed; server 127\.0\.0\.1\[127\.0\.0\.1\] said: 535 5\.7\.8 /);
     assert.doesNotMatch(wrong.log(), /status=sent/);
 
     // The deferral ended that session, so the relay never took the message. A later message
     // through the good instance arrives: "nothing arrived" is not merely "not yet".
-    const marker = await postfix.sendmail("alice@sender.test", ["friend@dest.test"], message("after the wrong password", "friend@dest.test"));
+    const marker = await postfix.sendmail(
+      "alice@sender.test",
+      ["friend@dest.test"],
+      message("after the wrong password", "friend@dest.test"),
+    );
     assert.equal(marker.code, 0, marker.stderr);
     await world.destination.waitFor(() => arrived("after the wrong password") !== undefined);
     assert.equal(arrived("postfix with a wrong password"), undefined);

@@ -30,9 +30,10 @@ describe("Python smtplib (Debian) as the SMTP client", () => {
     await world?.close();
   });
 
-  it("sends one message to two recipients with an 8-bit UTF-8 body (BODY=8BITMIME); the bytes arrive intact", { skip: pythonMissing }, async () => {
-    const body =
-      "Grüße aus Köln – naïve café, 日本語のテキスト, emoji 📬.\r\n" +
+  it("sends one message to two recipients with an 8-bit UTF-8 body (BODY=8BITMIME); the bytes arrive intact", {
+    skip: pythonMissing,
+  }, async () => {
+    const body = "Grüße aus Köln – naïve café, 日本語のテキスト, emoji 📬.\r\n" +
       ".a leading dot survives\r\n" +
       "Ünïcödé on the last line\r\n";
     const message = Buffer.from(
@@ -47,7 +48,12 @@ describe("Python smtplib (Debian) as the SMTP client", () => {
         body,
       "utf8",
     );
-    const job = { port: world.relay.smtpPort, from: "a@sender.test", to: ["one@dest.test", "two@dest.test"], message: message.toString("base64") };
+    const job = {
+      port: world.relay.smtpPort,
+      from: "a@sender.test",
+      to: ["one@dest.test", "two@dest.test"],
+      message: message.toString("base64"),
+    };
     const run = await runPeer(PYTHON, ["-c", SENDMAIL], { input: JSON.stringify(job) });
     assert.equal(run.code, 0, `smtplib failed:\n${run.stdout}\n${run.stderr}`);
     const result = JSON.parse(run.stdout.trim().split("\n").at(-1)!);
@@ -63,13 +69,19 @@ describe("Python smtplib (Debian) as the SMTP client", () => {
     const [delivered] = got;
     assert.equal(delivered!.mailFrom, "a@sender.test");
     assert.deepEqual([...delivered!.recipients].sort(), ["one@dest.test", "two@dest.test"]);
-    assert.ok(delivered!.mailParams.includes("BODY=8BITMIME"), `8-bit body relayed without BODY=8BITMIME: ${delivered!.mailParams.join(" ")}`);
+    assert.ok(
+      delivered!.mailParams.includes("BODY=8BITMIME"),
+      `8-bit body relayed without BODY=8BITMIME: ${delivered!.mailParams.join(" ")}`,
+    );
     // Byte comparison: everything after the relay's Received header is exactly what smtplib sent.
     const bytes = Buffer.from(delivered!.bytes);
     const start = bytes.indexOf(Buffer.from("From: a@sender.test\r\n"));
     assert.ok(start > 0, "the relay's trace header comes first");
     assert.match(bytes.subarray(0, start).toString("latin1"), /^Received: from smtplib\.test /);
-    assert.ok(bytes.subarray(start).equals(message), `bytes changed:\n${JSON.stringify(bytes.subarray(start).toString("utf8"))}`);
+    assert.ok(
+      bytes.subarray(start).equals(message),
+      `bytes changed:\n${JSON.stringify(bytes.subarray(start).toString("utf8"))}`,
+    );
 
     for (const recipient of ["one@dest.test", "two@dest.test"]) {
       await world.waitForEvent((e) => e.type === "delivered" && e.message_id === id && e.recipient === recipient);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { makePki, type TestPki } from "../helpers/pki.ts";
-import { postfixDestinationMissing, startPostfixDestination, type PostfixDestination } from "../helpers/postfix.ts";
+import { type PostfixDestination, postfixDestinationMissing, startPostfixDestination } from "../helpers/postfix.ts";
 import { sendMail } from "../helpers/smtp-talk.ts";
 import { waitUntil } from "../helpers/wait-until.ts";
 import { startWorld, type World } from "../helpers/world.ts";
@@ -23,19 +23,18 @@ describe("Postfix (Debian) as the destination MTA", () => {
   let postfix: PostfixDestination | undefined;
   let world: World | undefined;
   let setup: Promise<{ postfix: PostfixDestination; world: World }> | undefined;
-  const started = () =>
-    (setup ??= (async () => {
-      pki = makePki();
-      postfix = await startPostfixDestination({ domains: ["dest.test"], tls: pki.leaf(["postfix-dest.test"]) });
-      world = await startWorld({
-        zone: {
-          "dest.test": { MX: [{ preference: 10, exchange: "mx.dest.test" }] },
-          "mx.dest.test": { A: ["127.0.0.1"] },
-        },
-        env: { RELAY_MX_PORT: String(postfix.smtpPort), RELAY_COMMAND_TIMEOUT: "30s" },
-      });
-      return { postfix, world };
-    })());
+  const started = () => (setup ??= (async () => {
+    pki = makePki();
+    postfix = await startPostfixDestination({ domains: ["dest.test"], tls: pki.leaf(["postfix-dest.test"]) });
+    world = await startWorld({
+      zone: {
+        "dest.test": { MX: [{ preference: 10, exchange: "mx.dest.test" }] },
+        "mx.dest.test": { A: ["127.0.0.1"] },
+      },
+      env: { RELAY_MX_PORT: String(postfix.smtpPort), RELAY_COMMAND_TIMEOUT: "30s" },
+    });
+    return { postfix, world };
+  })());
   after(async () => {
     await world?.close();
     await postfix?.stop();
@@ -53,45 +52,51 @@ describe("Postfix (Debian) as the destination MTA", () => {
     return found[0]!;
   };
 
-  it("a message submitted over SMTP arrives in Postfix's maildir with its headers intact; Postfix logs status=sent", options, async () => {
-    const { postfix, world } = await started();
-    const message = [
-      "From: Alice <alice@sender.test>",
-      "To: Bob <bob@dest.test>",
-      "Subject: to postfix over smtp",
-      "Message-ID: <smtp-1.postfix-destination@sender.test>",
-      "Date: Mon, 01 Jan 2024 00:00:00 +0000",
-      "",
-      "Hello Postfix.",
-      ".a line starting with a dot",
-      "",
-    ].join("\r\n");
-    const replies = await sendMail(world.relay.smtpPort, "alice@sender.test", ["bob@dest.test"], message);
-    const id = /queued as (\S+)/.exec(replies.at(-2) ?? "")?.[1];
-    assert.ok(id, replies.join("\n"));
+  it(
+    "a message submitted over SMTP arrives in Postfix's maildir with its headers intact; Postfix logs status=sent",
+    options,
+    async () => {
+      const { postfix, world } = await started();
+      const message = [
+        "From: Alice <alice@sender.test>",
+        "To: Bob <bob@dest.test>",
+        "Subject: to postfix over smtp",
+        "Message-ID: <smtp-1.postfix-destination@sender.test>",
+        "Date: Mon, 01 Jan 2024 00:00:00 +0000",
+        "",
+        "Hello Postfix.",
+        ".a line starting with a dot",
+        "",
+      ].join("\r\n");
+      const replies = await sendMail(world.relay.smtpPort, "alice@sender.test", ["bob@dest.test"], message);
+      const id = /queued as (\S+)/.exec(replies.at(-2) ?? "")?.[1];
+      assert.ok(id, replies.join("\n"));
 
-    const event = await world.waitForEvent((e) => e.type === "delivered" && e.message_id === id, 60_000);
-    assert.equal(event.recipient, "bob@dest.test");
-    assert.match(event.reply, /^250 /);
-    assert.match(event.tls?.version ?? "", /^TLSv1\.[23]$/, "STARTTLS with Postfix");
+      const event = await world.waitForEvent((e) => e.type === "delivered" && e.message_id === id, 60_000);
+      assert.equal(event.recipient, "bob@dest.test");
+      assert.match(event.reply, /^250 /);
+      assert.match(event.tls?.version ?? "", /^TLSv1\.[23]$/, "STARTTLS with Postfix");
 
-    const file = await delivered(postfix, "<smtp-1.postfix-destination@sender.test>");
-    assert.match(file, /^Return-Path: <alice@sender\.test>$/m);
-    assert.match(file, /^Delivered-To: bob@dest\.test$/m);
-    assert.match(file, /^Subject: to postfix over smtp$/m);
-    assert.match(file, /^Message-ID: <smtp-1\.postfix-destination@sender\.test>$/m);
-    assert.match(file, /^From: Alice <alice@sender\.test>$/m);
-    assert.match(file, /\n\.a line starting with a dot\n/, "dot-stuffing undone on both hops");
-    // Postfix's trace header on top (with TLS), then the relay's own.
-    const received = file.match(/^Received:.*\n(?:[ \t].*\n)*/gm) ?? [];
-    assert.ok(received.length >= 2, file);
-    assert.match(received[0]!, /by postfix-dest\.test \(Postfix\) with ESMTPS/, file);
-    assert.match(received[1]!, /by relay\.test/, file);
+      const file = await delivered(postfix, "<smtp-1.postfix-destination@sender.test>");
+      assert.match(file, /^Return-Path: <alice@sender\.test>$/m);
+      assert.match(file, /^Delivered-To: bob@dest\.test$/m);
+      assert.match(file, /^Subject: to postfix over smtp$/m);
+      assert.match(file, /^Message-ID: <smtp-1\.postfix-destination@sender\.test>$/m);
+      assert.match(file, /^From: Alice <alice@sender\.test>$/m);
+      assert.match(file, /\n\.a line starting with a dot\n/, "dot-stuffing undone on both hops");
+      // Postfix's trace header on top (with TLS), then the relay's own.
+      const received = file.match(/^Received:.*\n(?:[ \t].*\n)*/gm) ?? [];
+      assert.ok(received.length >= 2, file);
+      assert.match(received[0]!, /by postfix-dest\.test \(Postfix\) with ESMTPS/, file);
+      assert.match(received[1]!, /by relay\.test/, file);
 
-    const log = await postfix.waitForLog(/to=<bob@dest\.test>, relay=virtual, .*status=sent \(delivered to maildir\)/);
-    assert.ok(log);
-    assert.match(postfix.log(), /Anonymous TLS connection established from|TLS connection established from/);
-  });
+      const log = await postfix.waitForLog(
+        /to=<bob@dest\.test>, relay=virtual, .*status=sent \(delivered to maildir\)/,
+      );
+      assert.ok(log);
+      assert.match(postfix.log(), /Anonymous TLS connection established from|TLS connection established from/);
+    },
+  );
 
   it("a message submitted over HTTP arrives the same way", options, async () => {
     const { postfix, world } = await started();
@@ -123,7 +128,12 @@ describe("Postfix (Debian) as the destination MTA", () => {
       "other.test": { MX: [{ preference: 10, exchange: "mx.dest.test" }] },
       "mx.dest.test": { A: ["127.0.0.1"] },
     });
-    const replies = await sendMail(world.relay.smtpPort, "alice@sender.test", ["dave@other.test"], "Subject: not hosted\r\n\r\nx\r\n");
+    const replies = await sendMail(
+      world.relay.smtpPort,
+      "alice@sender.test",
+      ["dave@other.test"],
+      "Subject: not hosted\r\n\r\nx\r\n",
+    );
     const id = /queued as (\S+)/.exec(replies.at(-2) ?? "")?.[1];
     const bounced = await world.waitForEvent((e) => e.type === "bounced" && e.message_id === id, 60_000);
     assert.match(bounced.reply, /^554 5\.7\.1 /, JSON.stringify(bounced));

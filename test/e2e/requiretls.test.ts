@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { Received } from "../fixtures/smtp-destination.ts";
-import { makePki, mxDomainZone, policyText, startPolicyServer, type PolicyServer, type TestPki } from "../helpers/pki.ts";
+import {
+  makePki,
+  mxDomainZone,
+  type PolicyServer,
+  policyText,
+  startPolicyServer,
+  type TestPki,
+} from "../helpers/pki.ts";
 import { SmtpTalk } from "../helpers/smtp-talk.ts";
 import { startWorld, type World } from "../helpers/world.ts";
 
@@ -48,10 +55,17 @@ function env(): Record<string, string> {
 }
 
 /** The text of a message: a subject to find it by and a body line that must never leave in a DSN. */
-const message = (subject: string, extraHeaders = "") => `Subject: ${subject}\r\n${extraHeaders}\r\nsecret body of ${subject}\r\n`;
+const message = (subject: string, extraHeaders = "") =>
+  `Subject: ${subject}\r\n${extraHeaders}\r\nsecret body of ${subject}\r\n`;
 
 /** Submit over STARTTLS with REQUIRETLS on MAIL FROM; returns the queue id. */
-async function submitRequireTls(world: World, from: string, to: string, text: string, mailParams = ""): Promise<string> {
+async function submitRequireTls(
+  world: World,
+  from: string,
+  to: string,
+  text: string,
+  mailParams = "",
+): Promise<string> {
   const talk = await SmtpTalk.open(world.relay.smtpPort);
   try {
     await talk.reply();
@@ -96,9 +110,12 @@ async function sendHttp(world: World, body: Record<string, unknown>): Promise<st
 
 /** The DSN that reports on `subject` (its headers come back in it). */
 async function dsnAbout(world: World, subject: string): Promise<Received> {
-  const [dsn] = (await world.destination.waitFor((all) => all.some((m) => m.mailFrom === "" && m.data.includes(`Subject: ${subject}`)))).filter(
-    (m) => m.mailFrom === "" && m.data.includes(`Subject: ${subject}`),
-  );
+  const [dsn] =
+    (await world.destination.waitFor((all) =>
+      all.some((m) => m.mailFrom === "" && m.data.includes(`Subject: ${subject}`))
+    )).filter(
+      (m) => m.mailFrom === "" && m.data.includes(`Subject: ${subject}`),
+    );
   return dsn!;
 }
 
@@ -189,35 +206,67 @@ describe("REQUIRETLS: a destination with a verified certificate that advertises 
     assert.equal(got?.mailParams.includes("REQUIRETLS"), false);
   });
 
-  it("no MTA-STS policy to validate the MX: bounced 5.7.10, never sent; the DSN returns headers only", SAFETY, async () => {
-    const id = await submitRequireTls(world, "a@sender.test", "user@nopolicy.test", message("rtls nopolicy"), " RET=FULL");
-    const bounced = await world.waitForEvent((e) => e.type === "bounced" && e.message_id === id);
-    assert.match(bounced.reply, /^550 5\.7\.10 REQUIRETLS: /, JSON.stringify(bounced));
-    assert.equal(bounced.category, "policy-related");
-    const dsn = await dsnAbout(world, "rtls nopolicy");
-    assert.deepEqual(dsn.recipients, ["a@sender.test"]);
-    assert.match(dsn.data, /^Status: 5\.7\.10$/m);
-    assertHeadersOnly(dsn, "rtls nopolicy");
-    // RFC 8689 5: the bounce is not held back because sender.test's MX cannot meet REQUIRETLS; it goes without it.
-    assert.equal(dsn.mailParams.includes("REQUIRETLS"), false);
-    assert.equal(world.destination.messages.some((m) => m.mailFrom === "a@sender.test" && m.data.includes("rtls nopolicy")), false);
-  });
+  it(
+    "no MTA-STS policy to validate the MX: bounced 5.7.10, never sent; the DSN returns headers only",
+    SAFETY,
+    async () => {
+      const id = await submitRequireTls(
+        world,
+        "a@sender.test",
+        "user@nopolicy.test",
+        message("rtls nopolicy"),
+        " RET=FULL",
+      );
+      const bounced = await world.waitForEvent((e) => e.type === "bounced" && e.message_id === id);
+      assert.match(bounced.reply, /^550 5\.7\.10 REQUIRETLS: /, JSON.stringify(bounced));
+      assert.equal(bounced.category, "policy-related");
+      const dsn = await dsnAbout(world, "rtls nopolicy");
+      assert.deepEqual(dsn.recipients, ["a@sender.test"]);
+      assert.match(dsn.data, /^Status: 5\.7\.10$/m);
+      assertHeadersOnly(dsn, "rtls nopolicy");
+      // RFC 8689 5: the bounce is not held back because sender.test's MX cannot meet REQUIRETLS; it goes without it.
+      assert.equal(dsn.mailParams.includes("REQUIRETLS"), false);
+      assert.equal(
+        world.destination.messages.some((m) => m.mailFrom === "a@sender.test" && m.data.includes("rtls nopolicy")),
+        false,
+      );
+    },
+  );
 
-  it("a DSN about REQUIRETLS mail goes with REQUIRETLS where the sender's MX meets it, headers only despite RET=FULL", SAFETY, async () => {
-    const id = await submitRequireTls(world, "a@enforce.test", "nouser@enforce.test", message("rtls dsn"), " RET=FULL");
-    await world.waitForEvent((e) => e.type === "bounced" && e.message_id === id);
-    const dsn = await dsnAbout(world, "rtls dsn");
-    assert.deepEqual(dsn.recipients, ["a@enforce.test"]);
-    assert.match(dsn.data, /^Status: 5\.1\.1$/m);
-    assert.ok(dsn.mailParams.includes("REQUIRETLS"), JSON.stringify(dsn.mailParams));
-    assertHeadersOnly(dsn, "rtls dsn");
-  });
+  it(
+    "a DSN about REQUIRETLS mail goes with REQUIRETLS where the sender's MX meets it, headers only despite RET=FULL",
+    SAFETY,
+    async () => {
+      const id = await submitRequireTls(
+        world,
+        "a@enforce.test",
+        "nouser@enforce.test",
+        message("rtls dsn"),
+        " RET=FULL",
+      );
+      await world.waitForEvent((e) => e.type === "bounced" && e.message_id === id);
+      const dsn = await dsnAbout(world, "rtls dsn");
+      assert.deepEqual(dsn.recipients, ["a@enforce.test"]);
+      assert.match(dsn.data, /^Status: 5\.1\.1$/m);
+      assert.ok(dsn.mailParams.includes("REQUIRETLS"), JSON.stringify(dsn.mailParams));
+      assertHeadersOnly(dsn, "rtls dsn");
+    },
+  );
 
   it("HTTP require_tls: true is REQUIRETLS: delivered with it, or bounced where it cannot be met", SAFETY, async () => {
-    const ok = await sendHttp(world, { mail_from: "a@sender.test", rcpt_to: ["user@enforce.test"], raw: message("http rtls ok"), require_tls: true });
+    const ok = await sendHttp(world, {
+      mail_from: "a@sender.test",
+      rcpt_to: ["user@enforce.test"],
+      raw: message("http rtls ok"),
+      require_tls: true,
+    });
     assert.equal((await world.waitForEvent((e) => e.type === "received" && e.message_id === ok)).require_tls, true);
     await world.waitForEvent((e) => e.type === "delivered" && e.message_id === ok);
-    assert.ok(world.destination.messages.find((m) => m.data.includes("Subject: http rtls ok"))?.mailParams.includes("REQUIRETLS"));
+    assert.ok(
+      world.destination.messages.find((m) => m.data.includes("Subject: http rtls ok"))?.mailParams.includes(
+        "REQUIRETLS",
+      ),
+    );
     const view = await world.api("GET", `/v1/messages/${ok}`);
     assert.equal(view.json.require_tls, true);
 
@@ -234,14 +283,21 @@ describe("REQUIRETLS: a destination with a verified certificate that advertises 
   });
 
   it("HTTP require_tls must be a boolean", SAFETY, async () => {
-    const sent = await world.api("POST", "/v1/messages", { mail_from: "a@sender.test", rcpt_to: ["user@enforce.test"], raw: message("x"), require_tls: "yes" });
+    const sent = await world.api("POST", "/v1/messages", {
+      mail_from: "a@sender.test",
+      rcpt_to: ["user@enforce.test"],
+      raw: message("x"),
+      require_tls: "yes",
+    });
     assert.equal(sent.status, 422);
     assert.ok(sent.json.errors.some((e: { field: string }) => e.field === "require_tls"), JSON.stringify(sent.json));
   });
 
   it("the OpenAPI document describes require_tls on both forms", SAFETY, async () => {
     const response = await fetch(world.relay.url("/openapi.json"));
-    const doc = (await response.json()) as { components: { schemas: Record<string, { properties: Record<string, { type?: string }> }> } };
+    const doc = (await response.json()) as {
+      components: { schemas: Record<string, { properties: Record<string, { type?: string }> }> };
+    };
     for (const name of ["RawMessage", "StructuredMessage"]) {
       assert.equal(doc.components.schemas[name]?.properties.require_tls?.type, "boolean", name);
     }
@@ -253,7 +309,10 @@ describe("REQUIRETLS: a destination with a verified certificate that does not ad
   before(async () => {
     world = await startWorld({
       destination: { starttls: pki.leaf(["mx.good.test"]) },
-      zone: { ...mxDomainZone("sender.test", "mx.good.test", false), ...mxDomainZone("enforce.test", "mx.good.test", true) },
+      zone: {
+        ...mxDomainZone("sender.test", "mx.good.test", false),
+        ...mxDomainZone("enforce.test", "mx.good.test", true),
+      },
       env: env(),
     });
   });
@@ -261,17 +320,27 @@ describe("REQUIRETLS: a destination with a verified certificate that does not ad
     await world?.close();
   });
 
-  it("bounced 5.7.30 after STARTTLS and EHLO, with a QUIT and no MAIL; the DSN returns headers only", SAFETY, async () => {
-    const id = await submitRequireTls(world, "a@sender.test", "user@enforce.test", message("rtls unsupported"));
-    const bounced = await world.waitForEvent((e) => e.type === "bounced" && e.message_id === id);
-    assert.match(bounced.reply, /^550 5\.7\.30 REQUIRETLS: mx\.good\.test does not advertise REQUIRETLS/, JSON.stringify(bounced));
-    const dsn = await dsnAbout(world, "rtls unsupported");
-    assert.match(dsn.data, /^Status: 5\.7\.30$/m);
-    assertHeadersOnly(dsn, "rtls unsupported");
-    const checked = world.destination.sessions.filter((s) => s.tls && s.commands.includes("QUIT") && !s.commands.some((c) => /^MAIL /i.test(c)));
-    assert.ok(checked.length > 0, JSON.stringify(world.destination.sessions));
-    assert.ok(noMailFrom(world, "a@sender.test"), JSON.stringify(world.destination.sessions));
-  });
+  it(
+    "bounced 5.7.30 after STARTTLS and EHLO, with a QUIT and no MAIL; the DSN returns headers only",
+    SAFETY,
+    async () => {
+      const id = await submitRequireTls(world, "a@sender.test", "user@enforce.test", message("rtls unsupported"));
+      const bounced = await world.waitForEvent((e) => e.type === "bounced" && e.message_id === id);
+      assert.match(
+        bounced.reply,
+        /^550 5\.7\.30 REQUIRETLS: mx\.good\.test does not advertise REQUIRETLS/,
+        JSON.stringify(bounced),
+      );
+      const dsn = await dsnAbout(world, "rtls unsupported");
+      assert.match(dsn.data, /^Status: 5\.7\.30$/m);
+      assertHeadersOnly(dsn, "rtls unsupported");
+      const checked = world.destination.sessions.filter((s) =>
+        s.tls && s.commands.includes("QUIT") && !s.commands.some((c) => /^MAIL /i.test(c))
+      );
+      assert.ok(checked.length > 0, JSON.stringify(world.destination.sessions));
+      assert.ok(noMailFrom(world, "a@sender.test"), JSON.stringify(world.destination.sessions));
+    },
+  );
 });
 
 describe("REQUIRETLS and TLS-Required: No: an MTA-STS enforce domain whose MX has a self-signed certificate", () => {
@@ -279,7 +348,10 @@ describe("REQUIRETLS and TLS-Required: No: an MTA-STS enforce domain whose MX ha
   before(async () => {
     world = await startWorld({
       destination: { starttls: pki.leaf(["mx.selfsigned.test"], { selfSigned: true }), requireTls: true },
-      zone: { ...mxDomainZone("sender.test", "mx.sender.test", false), ...mxDomainZone("selfsigned.test", "mx.selfsigned.test", true) },
+      zone: {
+        ...mxDomainZone("sender.test", "mx.sender.test", false),
+        ...mxDomainZone("selfsigned.test", "mx.selfsigned.test", true),
+      },
       env: env(),
     });
   });
@@ -290,7 +362,11 @@ describe("REQUIRETLS and TLS-Required: No: an MTA-STS enforce domain whose MX ha
   it("REQUIRETLS: bounced 5.7.10, never sent", SAFETY, async () => {
     const id = await submitRequireTls(world, "a@sender.test", "user@selfsigned.test", message("rtls selfsigned"));
     const bounced = await world.waitForEvent((e) => e.type === "bounced" && e.message_id === id);
-    assert.match(bounced.reply, /^550 5\.7\.10 REQUIRETLS: no verified TLS with mx\.selfsigned\.test: .*certificate/i, JSON.stringify(bounced));
+    assert.match(
+      bounced.reply,
+      /^550 5\.7\.10 REQUIRETLS: no verified TLS with mx\.selfsigned\.test: .*certificate/i,
+      JSON.stringify(bounced),
+    );
     assertHeadersOnly(await dsnAbout(world, "rtls selfsigned"), "rtls selfsigned");
     assert.ok(noMailFrom(world, "a@sender.test"));
   });
@@ -303,7 +379,12 @@ describe("REQUIRETLS and TLS-Required: No: an MTA-STS enforce domain whose MX ha
   });
 
   it("TLS-Required: No: delivered anyway, over opportunistic TLS (RFC 8689 4.2.2)", SAFETY, async () => {
-    const id = await submitPlain(world, "c@sender.test", "user@selfsigned.test", message("tls optional", "TLS-Required: No\r\n"));
+    const id = await submitPlain(
+      world,
+      "c@sender.test",
+      "user@selfsigned.test",
+      message("tls optional", "TLS-Required: No\r\n"),
+    );
     const delivered = await world.waitForEvent((e) => e.type === "delivered" && e.message_id === id);
     assert.match(delivered.tls?.version ?? "", /^TLSv1\.[23]$/);
     const got = world.destination.messages.find((m) => m.data.includes("Subject: tls optional"));
@@ -322,10 +403,19 @@ describe("REQUIRETLS and TLS-Required: No: an MTA-STS enforce domain whose MX ha
     await world.waitForEvent((e) => e.type === "delivered" && e.message_id === id);
   });
 
-  it("REQUIRETLS with TLS-Required: No: the header field is ignored, the message bounces (RFC 8689 4.1)", SAFETY, async () => {
-    const id = await submitRequireTls(world, "e@sender.test", "user@selfsigned.test", message("rtls wins", "TLS-Required: No\r\n"));
-    const bounced = await world.waitForEvent((e) => e.type === "bounced" && e.message_id === id);
-    assert.match(bounced.reply, /^550 5\.7\.10 /);
-    assert.ok(noMailFrom(world, "e@sender.test"));
-  });
+  it(
+    "REQUIRETLS with TLS-Required: No: the header field is ignored, the message bounces (RFC 8689 4.1)",
+    SAFETY,
+    async () => {
+      const id = await submitRequireTls(
+        world,
+        "e@sender.test",
+        "user@selfsigned.test",
+        message("rtls wins", "TLS-Required: No\r\n"),
+      );
+      const bounced = await world.waitForEvent((e) => e.type === "bounced" && e.message_id === id);
+      assert.match(bounced.reply, /^550 5\.7\.10 /);
+      assert.ok(noMailFrom(world, "e@sender.test"));
+    },
+  );
 });

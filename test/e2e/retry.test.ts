@@ -13,7 +13,12 @@ describe("temporary failures are retried on RELAY_RETRY_SCHEDULE", () => {
   });
 
   it("greylisting: 450 first, delivered on the retry", async () => {
-    const replies = await sendMail(world.relay.smtpPort, "a@sender.test", ["greylist@dest.test"], "Subject: greylisted\r\n\r\nx\r\n");
+    const replies = await sendMail(
+      world.relay.smtpPort,
+      "a@sender.test",
+      ["greylist@dest.test"],
+      "Subject: greylisted\r\n\r\nx\r\n",
+    );
     const id = /queued as (\S+)/.exec(replies.at(-2)!)![1]!;
     const deferred = await world.waitForEvent((e) => e.type === "deferred" && e.message_id === id);
     assert.match(deferred.reply, /^450/);
@@ -24,7 +29,12 @@ describe("temporary failures are retried on RELAY_RETRY_SCHEDULE", () => {
   });
 
   it("a disconnect during DATA is retried, not lost", async () => {
-    const replies = await sendMail(world.relay.smtpPort, "a@sender.test", ["disconnect@dest.test"], "Subject: dropped\r\n\r\nx\r\n");
+    const replies = await sendMail(
+      world.relay.smtpPort,
+      "a@sender.test",
+      ["disconnect@dest.test"],
+      "Subject: dropped\r\n\r\nx\r\n",
+    );
     const id = /queued as (\S+)/.exec(replies.at(-2)!)![1]!;
     const deferred = await world.waitForEvent((e) => e.type === "deferred" && e.message_id === id);
     assert.equal(deferred.category, "bad-connection");

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { startDestination, type Destination } from "../fixtures/smtp-destination.ts";
+import { type Destination, startDestination } from "../fixtures/smtp-destination.ts";
 import { sendMail } from "../helpers/smtp-talk.ts";
 import { startWorld, type World } from "../helpers/world.ts";
 import { runRelay } from "../helpers/relay-process.ts";
@@ -22,7 +22,9 @@ describe("routing: static routes, source address, MX order", () => {
         "sender.test": { MX: [{ preference: 10, exchange: "mx.dest.test" }] },
         "mx.dest.test": { A: ["127.0.0.1"] },
         // The preferred MX has no listener on 127.0.0.3; the relay falls back to the next one.
-        "fallback.test": { MX: [{ preference: 5, exchange: "down.fallback.test" }, { preference: 20, exchange: "mx.dest.test" }] },
+        "fallback.test": {
+          MX: [{ preference: 5, exchange: "down.fallback.test" }, { preference: 20, exchange: "mx.dest.test" }],
+        },
         "down.fallback.test": { A: ["127.0.0.3"] },
         "implicit.test": { A: ["127.0.0.1"] },
         "nullmx.test": { MX: [{ preference: 0, exchange: "." }] },
@@ -41,11 +43,23 @@ describe("routing: static routes, source address, MX order", () => {
   });
 
   it("an address literal RELAY_ROUTES names is accepted and delivered there; other loopback literals are refused", async () => {
-    const replies = await sendMail(world.relay.smtpPort, "a@sender.test", ["lit@[127.000.0.1]"], "Subject: routed literal\r\n\r\nx\r\n");
+    const replies = await sendMail(
+      world.relay.smtpPort,
+      "a@sender.test",
+      ["lit@[127.000.0.1]"],
+      "Subject: routed literal\r\n\r\nx\r\n",
+    );
     assert.match(replies[3]!, /^250 /);
     await smarthost.waitFor((m) => m.some((r) => r.data.includes("routed literal")));
-    assert.deepEqual(smarthost.messages.find((r) => r.data.includes("routed literal"))!.recipients, ["lit@[127.000.0.1]"]);
-    const refused = await sendMail(world.relay.smtpPort, "a@sender.test", ["lit@[127.0.0.3]"], "Subject: not routed\r\n\r\nx\r\n");
+    assert.deepEqual(smarthost.messages.find((r) => r.data.includes("routed literal"))!.recipients, [
+      "lit@[127.000.0.1]",
+    ]);
+    const refused = await sendMail(
+      world.relay.smtpPort,
+      "a@sender.test",
+      ["lit@[127.0.0.3]"],
+      "Subject: not routed\r\n\r\nx\r\n",
+    );
     assert.match(refused[3]!, /^550 5\.7\.1 /);
     assert.match(refused[4]!, /^503 /, "no recipient, no data");
   });
@@ -69,7 +83,12 @@ describe("routing: static routes, source address, MX order", () => {
   });
 
   it("a null MX domain (RFC 7505) and a domain that does not exist bounce at once", async () => {
-    const replies = await sendMail(world.relay.smtpPort, "a@sender.test", ["n@nullmx.test", "n@nxdomain.test"], "Subject: no mail here\r\n\r\nx\r\n");
+    const replies = await sendMail(
+      world.relay.smtpPort,
+      "a@sender.test",
+      ["n@nullmx.test", "n@nxdomain.test"],
+      "Subject: no mail here\r\n\r\nx\r\n",
+    );
     const id = /queued as (\S+)/.exec(replies.at(-2)!)![1]!;
     const nullMx = await world.waitForEvent((e) => e.type === "bounced" && e.recipient === "n@nullmx.test");
     assert.match(nullMx.reply, /^550 5\.1\.10 /);

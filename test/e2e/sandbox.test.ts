@@ -19,8 +19,20 @@ describe("sandbox: simulated outcomes through the real classification, retry, bo
   });
 
   it("RELAY_SANDBOX=true: nothing leaves the node, and each local part gets its outcome", async () => {
-    const rcpts = ["delivered@dest.test", "bounce@dest.test", "greylist@dest.test", "throttle@dest.test", "complaint@dest.test", "anyone@dest.test"];
-    const sent = await sandboxed.api("POST", "/v1/messages", { mail_from: "a@sender.test", rcpt_to: rcpts, raw: "Subject: sandboxed\r\n\r\nx\r\n", tags: ["sim"] });
+    const rcpts = [
+      "delivered@dest.test",
+      "bounce@dest.test",
+      "greylist@dest.test",
+      "throttle@dest.test",
+      "complaint@dest.test",
+      "anyone@dest.test",
+    ];
+    const sent = await sandboxed.api("POST", "/v1/messages", {
+      mail_from: "a@sender.test",
+      rcpt_to: rcpts,
+      raw: "Subject: sandboxed\r\n\r\nx\r\n",
+      tags: ["sim"],
+    });
     assert.equal(sent.status, 202);
     const delivered = await outcome(sandboxed, "delivered@dest.test", "delivered");
     assert.equal(delivered.mx, "sandbox.relay.test");
@@ -40,12 +52,19 @@ describe("sandbox: simulated outcomes through the real classification, retry, bo
     assert.equal(complaint.feedback_type, "abuse");
     await outcome(sandboxed, "anyone@dest.test", "delivered");
     // The bounce is a real DSN, itself delivered (to the sandbox, as everything here).
-    await sandboxed.waitForEvent((e) => e.type === "received" && e.source === "bounce" && e.recipient === "a@sender.test");
+    await sandboxed.waitForEvent((e) =>
+      e.type === "received" && e.source === "bounce" && e.recipient === "a@sender.test"
+    );
     assert.equal(sandboxed.destination.connections, 0, "no connection left the node");
   });
 
   it("@simulator.relay.test is simulated in normal mode too, while other domains are delivered for real", async () => {
-    await sendMail(normal.relay.smtpPort, "a@sender.test", ["bounce@simulator.relay.test", "real@dest.test"], "Subject: mixed\r\n\r\nx\r\n");
+    await sendMail(
+      normal.relay.smtpPort,
+      "a@sender.test",
+      ["bounce@simulator.relay.test", "real@dest.test"],
+      "Subject: mixed\r\n\r\nx\r\n",
+    );
     const bounced = await outcome(normal, "bounce@simulator.relay.test", "bounced");
     assert.equal(bounced.mx, "sandbox.relay.test");
     await normal.destination.waitFor((m) => m.some((r) => r.recipients.includes("real@dest.test")));

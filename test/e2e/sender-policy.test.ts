@@ -13,7 +13,16 @@ import { runRelay } from "../helpers/relay-process.ts";
 import { defaultZone, startWorld, type World } from "../helpers/world.ts";
 
 async function apiKey(world: World, domains?: string): Promise<string> {
-  const created = await runRelay(["keys", "create", "--scope", "send", "--scope", "read", ...(domains ? ["--domains", domains] : []), "--json"], {
+  const created = await runRelay([
+    "keys",
+    "create",
+    "--scope",
+    "send",
+    "--scope",
+    "read",
+    ...(domains ? ["--domains", domains] : []),
+    "--json",
+  ], {
     dataDir: world.relay.dataDir,
   });
   assert.equal(created.code, 0, created.stderr);
@@ -62,7 +71,10 @@ describe("sender policy: verified (the default)", () => {
     // Loopback is outside the relay networks: SMTP clients must AUTH, and so fall under the policy.
     world = await startWorld({ env: { RELAY_RELAY_NETWORKS: "10.0.0.0/8" } });
     token = await apiKey(world);
-    const added = await runRelay(["users", "add", "alice", "--domains", "sender.test"], { dataDir: world.relay.dataDir, input: "alice's long secret\n" });
+    const added = await runRelay(["users", "add", "alice", "--domains", "sender.test"], {
+      dataDir: world.relay.dataDir,
+      input: "alice's long secret\n",
+    });
     assert.equal(added.code, 0, added.stderr);
   });
   after(async () => {
@@ -70,19 +82,34 @@ describe("sender policy: verified (the default)", () => {
   });
 
   it("an API key sending From an unverified domain is 403 naming the field, and nothing is queued", async () => {
-    const structured = await send(world, token, { from: "A <a@sender.test>", to: ["t@dest.test"], subject: "unverified", text: "x" });
+    const structured = await send(world, token, {
+      from: "A <a@sender.test>",
+      to: ["t@dest.test"],
+      subject: "unverified",
+      text: "x",
+    });
     assert.equal(structured.status, 403, JSON.stringify(structured.json));
     assert.equal(structured.json.title, "sender domain not allowed");
     assert.equal(structured.json.detail, "sender domain sender.test is not a verified sending domain");
     assert.deepEqual(structured.json.errors.map((e: any) => e.field), ["from"]);
-    const raw = await send(world, token, { mail_from: "a@sender.test", rcpt_to: ["t@dest.test"], raw: "From: a@sender.test\nSubject: raw\n\nx\n" });
+    const raw = await send(world, token, {
+      mail_from: "a@sender.test",
+      rcpt_to: ["t@dest.test"],
+      raw: "From: a@sender.test\nSubject: raw\n\nx\n",
+    });
     assert.equal(raw.status, 403);
     assert.deepEqual(raw.json.errors.map((e: any) => e.field), ["raw"]);
     assert.equal(await receivedCount(world), 0);
   });
 
   it("an SMTP AUTH user sending From an unverified domain gets 550 5.7.1 after the data, and nothing is queued", async () => {
-    const refused = await smtpSubmit(world, "alice", "alice's long secret", "Alice <alice@sender.test>", "smtp unverified");
+    const refused = await smtpSubmit(
+      world,
+      "alice",
+      "alice's long secret",
+      "Alice <alice@sender.test>",
+      "smtp unverified",
+    );
     assert.equal(refused.ok, false);
     assert.equal(refused.code, 550, refused.response);
     assert.match(refused.response, /^550 5\.7\.1 sender domain sender\.test is not a verified sending domain/);
@@ -90,7 +117,12 @@ describe("sender policy: verified (the default)", () => {
   });
 
   it("the admin token is the operator's: not checked", async () => {
-    const sent = await world.api("POST", "/v1/messages", { from: "a@unverified.test", to: ["admin@dest.test"], subject: "admin", text: "x" });
+    const sent = await world.api("POST", "/v1/messages", {
+      from: "a@unverified.test",
+      to: ["admin@dest.test"],
+      subject: "admin",
+      text: "x",
+    });
     assert.equal(sent.status, 202, JSON.stringify(sent.json));
     await world.destination.waitFor((m) => m.some((r) => r.recipients.includes("admin@dest.test")));
   });
@@ -102,28 +134,48 @@ describe("sender policy: verified (the default)", () => {
       env: { RELAY_DNS_SERVERS: `127.0.0.1:${world.dns.port}` },
     });
     assert.equal(added.code, 0, added.stderr);
-    const early = await send(world, token, { from: "a@sender.test", to: ["t@dest.test"], subject: "too early", text: "x" });
+    const early = await send(world, token, {
+      from: "a@sender.test",
+      to: ["t@dest.test"],
+      subject: "too early",
+      text: "x",
+    });
     assert.equal(early.status, 403);
 
     world.publish(JSON.parse(added.stdout).records);
-    const checked = await runRelay(["domains", "check", "sender.test"], { dataDir: world.relay.dataDir, env: { RELAY_DNS_SERVERS: `127.0.0.1:${world.dns.port}` } });
+    const checked = await runRelay(["domains", "check", "sender.test"], {
+      dataDir: world.relay.dataDir,
+      env: { RELAY_DNS_SERVERS: `127.0.0.1:${world.dns.port}` },
+    });
     assert.match(checked.stdout, /^PASS DKIM .*_domainkey\.sender\.test:/m, checked.stdout);
     const shown = await runRelay(["domains", "show", "sender.test", "--json"], { dataDir: world.relay.dataDir });
     assert.ok(Date.parse(JSON.parse(shown.stdout).verified_at) > 0);
 
-    const sent = await send(world, token, { from: "A <a@sender.test>", to: ["api-ok@dest.test"], subject: "verified api", text: "x" });
+    const sent = await send(world, token, {
+      from: "A <a@sender.test>",
+      to: ["api-ok@dest.test"],
+      subject: "verified api",
+      text: "x",
+    });
     assert.equal(sent.status, 202, JSON.stringify(sent.json));
     const smtp = await smtpSubmit(world, "alice", "alice's long secret", "Alice <alice@sender.test>", "verified smtp");
     assert.equal(smtp.ok, true, smtp.response);
     assert.match(smtp.response, /^250 /);
-    await world.destination.waitFor((m) => m.some((r) => r.recipients.includes("api-ok@dest.test")) && m.some((r) => r.data.includes("Subject: verified smtp")));
+    await world.destination.waitFor((m) =>
+      m.some((r) => r.recipients.includes("api-ok@dest.test")) &&
+      m.some((r) => r.data.includes("Subject: verified smtp"))
+    );
     const viaSmtp = world.destination.messages.find((r) => r.data.includes("Subject: verified smtp"))!;
     assert.match(viaSmtp.data, /^DKIM-Signature:.* d=sender\.test;/ms, "signed by the verified domain's key");
   });
 
   it("a verified domain outside the key's or user's grant is still refused", async () => {
     const limited = await apiKey(world, "other.test");
-    const refused = await send(world, limited, { mail_from: "a@other.test", rcpt_to: ["t@dest.test"], raw: "From: a@sender.test\n\nx\n" });
+    const refused = await send(world, limited, {
+      mail_from: "a@other.test",
+      rcpt_to: ["t@dest.test"],
+      raw: "From: a@sender.test\n\nx\n",
+    });
     assert.equal(refused.status, 403);
     assert.equal(refused.json.detail, "sender domain sender.test is not allowed for this key");
     assert.deepEqual(refused.json.errors.map((e: any) => e.field), ["raw"]);
@@ -144,7 +196,12 @@ describe("sender policy: RELAY_SENDER_POLICY=any", () => {
 
   it("accepts an API key's mail From a domain the relay does not know", async () => {
     const token = await apiKey(world);
-    const sent = await send(world, token, { from: "a@unverified.test", to: ["any@dest.test"], subject: "any", text: "x" });
+    const sent = await send(world, token, {
+      from: "a@unverified.test",
+      to: ["any@dest.test"],
+      subject: "any",
+      text: "x",
+    });
     assert.equal(sent.status, 202, JSON.stringify(sent.json));
     await world.destination.waitFor((m) => m.some((r) => r.recipients.includes("any@dest.test")));
   });
@@ -171,7 +228,9 @@ describe("return path aligned with RELAY_BOUNCE_DOMAIN", () => {
     });
     assert.equal(sent.status, 202, JSON.stringify(sent.json));
     const id: string = sent.json.id;
-    const got = await world.destination.waitFor((m) => m.filter((r) => r.data.includes("Subject: aligned return path")).length === 2);
+    const got = await world.destination.waitFor((m) =>
+      m.filter((r) => r.data.includes("Subject: aligned return path")).length === 2
+    );
     const mine = got.filter((r) => r.data.includes("Subject: aligned return path"));
     const senders = mine.map((r) => r.mailFrom);
     for (const [i, r] of mine.entries()) {
@@ -186,16 +245,28 @@ describe("return path aligned with RELAY_BOUNCE_DOMAIN", () => {
   });
 
   it("a From domain under another organizational domain keeps its envelope sender", async () => {
-    const sent = await world.api("POST", "/v1/messages", { from: "a@sender.test", to: ["kept@dest.test"], subject: "not aligned", text: "x" });
+    const sent = await world.api("POST", "/v1/messages", {
+      from: "a@sender.test",
+      to: ["kept@dest.test"],
+      subject: "not aligned",
+      text: "x",
+    });
     assert.equal(sent.status, 202);
     const got = await world.destination.waitFor((m) => m.some((r) => r.recipients.includes("kept@dest.test")));
     assert.equal(got.find((r) => r.recipients.includes("kept@dest.test"))!.mailFrom, "a@sender.test");
   });
 
   it("a DSN the relay generates goes to the original sender, not to the VERP address", async () => {
-    const sent = await world.api("POST", "/v1/messages", { from: "news@example.test", to: ["nouser@dest.test"], subject: "will bounce", text: "x" });
+    const sent = await world.api("POST", "/v1/messages", {
+      from: "news@example.test",
+      to: ["nouser@dest.test"],
+      subject: "will bounce",
+      text: "x",
+    });
     assert.equal(sent.status, 202);
-    const got = await world.destination.waitFor((m) => m.some((r) => r.mailFrom === "" && r.recipients.includes("news@example.test")));
+    const got = await world.destination.waitFor((m) =>
+      m.some((r) => r.mailFrom === "" && r.recipients.includes("news@example.test"))
+    );
     const dsn = got.find((r) => r.mailFrom === "" && r.recipients.includes("news@example.test"))!;
     assert.match(dsn.data, /nouser@dest\.test/);
     assert.match(dsn.data, /Content-Type: multipart\/report/i);
@@ -208,8 +279,17 @@ describe("return path aligned with RELAY_BOUNCE_DOMAIN", () => {
     assert.match(aligned.stdout, /bounces\.example\.test\.\s+MX\s+10 relay\.test/);
     assert.match(aligned.stdout, /envelope sender b\.<message>\.<recipient>@bounces\.example\.test \(VERP/);
     const other = await runRelay(["domains", "add", "sender.test"], { dataDir: world.relay.dataDir, env });
-    assert.match(other.stdout, /alignment impossible: bounces\.example\.test is not under sender\.test's organizational domain/);
-    const checked = await runRelay(["domains", "check", "sender.test"], { dataDir: world.relay.dataDir, env: { ...env, RELAY_DNS_SERVERS: `127.0.0.1:${world.dns.port}` } });
-    assert.match(checked.stdout, /Return path: alignment impossible: .*configure a bounce domain under the From domain/);
+    assert.match(
+      other.stdout,
+      /alignment impossible: bounces\.example\.test is not under sender\.test's organizational domain/,
+    );
+    const checked = await runRelay(["domains", "check", "sender.test"], {
+      dataDir: world.relay.dataDir,
+      env: { ...env, RELAY_DNS_SERVERS: `127.0.0.1:${world.dns.port}` },
+    });
+    assert.match(
+      checked.stdout,
+      /Return path: alignment impossible: .*configure a bounce domain under the From domain/,
+    );
   });
 });

@@ -43,8 +43,19 @@ describe("SMTP AUTH over STARTTLS", () => {
 
   it("swaks: STARTTLS + AUTH PLAIN relays to any domain and the message arrives", { skip: swaksMissing }, async () => {
     const run = await swaks(world.relay.smtpPort, [
-      "--tls", "--auth", "PLAIN", "--auth-user", "alice", "--auth-password", "correct horse battery",
-      "--from", "alice@sender.test", "--to", "friend@dest.test", "--header", "Subject: authenticated via swaks",
+      "--tls",
+      "--auth",
+      "PLAIN",
+      "--auth-user",
+      "alice",
+      "--auth-password",
+      "correct horse battery",
+      "--from",
+      "alice@sender.test",
+      "--to",
+      "friend@dest.test",
+      "--header",
+      "Subject: authenticated via swaks",
     ]);
     assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
     assert.match(run.stdout, /^<~ +235 2\.7\.0 /m);
@@ -65,16 +76,36 @@ describe("SMTP AUTH over STARTTLS", () => {
     }
   });
 
-  it("a wrong password is 535 5.7.8; a user may only use its granted sender domains (553 5.7.1)", { skip: swaksMissing }, async () => {
+  it("a wrong password is 535 5.7.8; a user may only use its granted sender domains (553 5.7.1)", {
+    skip: swaksMissing,
+  }, async () => {
     const wrong = await swaks(world.relay.smtpPort, [
-      "--tls", "--auth", "LOGIN", "--auth-user", "alice", "--auth-password", "not the password",
-      "--from", "alice@sender.test", "--to", "friend@dest.test",
+      "--tls",
+      "--auth",
+      "LOGIN",
+      "--auth-user",
+      "alice",
+      "--auth-password",
+      "not the password",
+      "--from",
+      "alice@sender.test",
+      "--to",
+      "friend@dest.test",
     ]);
     assert.notEqual(wrong.code, 0);
     assert.match(wrong.stdout, /^<~\* +535 5\.7\.8 /m);
     const foreign = await swaks(world.relay.smtpPort, [
-      "--tls", "--auth", "LOGIN", "--auth-user", "alice", "--auth-password", "correct horse battery",
-      "--from", "alice@elsewhere.test", "--to", "friend@dest.test",
+      "--tls",
+      "--auth",
+      "LOGIN",
+      "--auth-user",
+      "alice",
+      "--auth-password",
+      "correct horse battery",
+      "--from",
+      "alice@elsewhere.test",
+      "--to",
+      "friend@dest.test",
     ]);
     assert.notEqual(foreign.code, 0);
     assert.match(foreign.stdout, /^<~\* +553 5\.7\.1 /m);

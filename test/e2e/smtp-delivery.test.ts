@@ -6,15 +6,23 @@ import { defaultZone, startWorld, type World } from "../helpers/world.ts";
 describe("SMTP in, delivered to the MX found through DNS", () => {
   let world: World;
   before(async () => {
-    world = await startWorld({ zone: { ...defaultZone(), "xn--bcher-kva.test": { MX: [{ preference: 10, exchange: "mx.dest.test" }] } } });
+    world = await startWorld({
+      zone: { ...defaultZone(), "xn--bcher-kva.test": { MX: [{ preference: 10, exchange: "mx.dest.test" }] } },
+    });
   });
   after(async () => {
     await world?.close();
   });
 
   it("answers 250 only with a queue id and delivers the message with its headers intact", async () => {
-    const message = "From: a@sender.test\r\nTo: ok@dest.test\r\nSubject: hello over smtp\r\nX-Custom: kept\r\n\r\nline one\r\n.leading dot\r\n";
-    const replies = await sendMail(world.relay.smtpPort, "a@sender.test", ["ok@dest.test", "second@dest.test"], message);
+    const message =
+      "From: a@sender.test\r\nTo: ok@dest.test\r\nSubject: hello over smtp\r\nX-Custom: kept\r\n\r\nline one\r\n.leading dot\r\n";
+    const replies = await sendMail(
+      world.relay.smtpPort,
+      "a@sender.test",
+      ["ok@dest.test", "second@dest.test"],
+      message,
+    );
     assert.match(replies.at(-2)!, /^250 2\.0\.0 OK queued as [0-9A-Z]{26}$/);
     await world.destination.waitFor((m) => m.some((r) => r.data.includes("hello over smtp")));
     const got = world.destination.messages.find((m) => m.data.includes("hello over smtp"))!;
@@ -25,13 +33,20 @@ describe("SMTP in, delivered to the MX found through DNS", () => {
     assert.match(got.data, /\r\nMessage-ID: <[^>]+@relay\.test>\r\n/, "a Message-ID is added when missing");
     assert.ok(got.data.endsWith("\r\n\r\nline one\r\n.leading dot\r\n"), "body and dot-stuffing survive both hops");
     const id = /queued as (\S+)/.exec(replies.at(-2)!)![1]!;
-    const view = await world.waitForEvent((e) => e.type === "delivered" && e.message_id === id && e.recipient === "second@dest.test");
+    const view = await world.waitForEvent((e) =>
+      e.type === "delivered" && e.message_id === id && e.recipient === "second@dest.test"
+    );
     assert.equal(view.mx, "mx.dest.test");
     assert.deepEqual(world.dns.queries.some((q) => q.name === "dest.test" && q.type === "MX"), true);
   });
 
   it("writes one event per state change, readable in order from a cursor", async () => {
-    const replies = await sendMail(world.relay.smtpPort, "a@sender.test", ["events@dest.test"], "Subject: events\r\n\r\nx\r\n");
+    const replies = await sendMail(
+      world.relay.smtpPort,
+      "a@sender.test",
+      ["events@dest.test"],
+      "Subject: events\r\n\r\nx\r\n",
+    );
     const id = /queued as (\S+)/.exec(replies.at(-2)!)![1]!;
     await world.waitForEvent((e) => e.message_id === id && e.type === "delivered");
     const mine = (await world.events()).filter((e) => e.message_id === id);

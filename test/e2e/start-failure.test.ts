@@ -21,7 +21,9 @@ async function occupy(): Promise<{ server: Server; port: number }> {
 /** Whether `port` on 127.0.0.1 can be listened on (nothing holds it). */
 async function free(port: number): Promise<boolean> {
   const server = createServer();
-  const listening = await new Promise<boolean>((ok) => server.once("error", () => ok(false)).listen(port, "127.0.0.1", () => ok(true)));
+  const listening = await new Promise<boolean>((ok) =>
+    server.once("error", () => ok(false)).listen(port, "127.0.0.1", () => ok(true))
+  );
   if (listening) await new Promise<void>((ok) => server.close(() => ok()));
   return listening;
 }
@@ -71,7 +73,10 @@ describe("a start that fails leaves nothing open", () => {
     const runtime = detectRuntime();
     const lines: string[] = [];
     const log = createLogger("debug", "json", (line) => lines.push(line));
-    await assert.rejects(startInProcess(config, runtime, "test", log), new RegExp(`^Error: cannot listen for HTTP on 127\\.0\\.0\\.1:${taken.port}: EADDRINUSE$`));
+    await assert.rejects(
+      startInProcess(config, runtime, "test", log),
+      new RegExp(`^Error: cannot listen for HTTP on 127\\.0\\.0\\.1:${taken.port}: EADDRINUSE$`),
+    );
     const logged = lines.map((line) => JSON.parse(line) as { level: string; message: string });
     assert.deepEqual(
       logged.filter((l) => l.message.startsWith("closing ")).map((l) => `${l.level} ${l.message}`),
@@ -100,10 +105,17 @@ describe("a start that fails leaves nothing open", () => {
     const failed = await runRelay(["serve"], {
       dataDir: dir,
       binary: testBinary,
-      env: { RELAY_SMTP_LISTEN: `127.0.0.1:${smtpPort}`, RELAY_HTTP_LISTEN: `127.0.0.1:${taken.port}`, RELAY_ADMIN_TOKEN: "x".repeat(32) },
+      env: {
+        RELAY_SMTP_LISTEN: `127.0.0.1:${smtpPort}`,
+        RELAY_HTTP_LISTEN: `127.0.0.1:${taken.port}`,
+        RELAY_ADMIN_TOKEN: "x".repeat(32),
+      },
     });
     assert.equal(failed.code, 1, failed.stderr);
-    assert.match(failed.stderr, new RegExp(`relay cannot start: cannot listen for HTTP on 127\\.0\\.0\\.1:${taken.port}: EADDRINUSE`));
+    assert.match(
+      failed.stderr,
+      new RegExp(`relay cannot start: cannot listen for HTTP on 127\\.0\\.0\\.1:${taken.port}: EADDRINUSE`),
+    );
     const relay = await startRelay({ dataDir: dir, binary: testBinary });
     try {
       assert.equal(await relay.stop(), 0, relay.stderr);

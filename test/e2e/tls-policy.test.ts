@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { makePki, mxDomainZone, policyText, startPolicyServer, type PolicyServer, type TestPki } from "../helpers/pki.ts";
+import {
+  makePki,
+  mxDomainZone,
+  type PolicyServer,
+  policyText,
+  startPolicyServer,
+  type TestPki,
+} from "../helpers/pki.ts";
 import { freePort } from "../helpers/relay-process.ts";
 import { sendMail } from "../helpers/smtp-talk.ts";
 import { startWorld, type World } from "../helpers/world.ts";
@@ -20,7 +27,14 @@ import { startWorld, type World } from "../helpers/world.ts";
 /** A safety net against a hang, not a threshold. */
 const SAFETY = { timeout: 60_000 };
 
-const POLICY_DOMAINS = ["enforce.test", "testing.test", "routed.test", "wrongname.test", "mismatch.test", "selfsigned.test"];
+const POLICY_DOMAINS = [
+  "enforce.test",
+  "testing.test",
+  "routed.test",
+  "wrongname.test",
+  "mismatch.test",
+  "selfsigned.test",
+];
 
 let pki: TestPki;
 let policies: PolicyServer;
@@ -56,9 +70,12 @@ function relayEnv(extra: Record<string, string> = {}): Record<string, string> {
 const noMail = (world: World) => world.destination.sessions.every((s) => !s.commands.some((c) => /^MAIL /i.test(c)));
 
 async function submit(world: World, to: string, subject: string): Promise<string> {
-  const replies = await sendMail(world.relay.smtpPort, "a@sender.test", [to], `Subject: ${subject}\r\n\r\nbody\r\n`).catch((error) => {
-    throw new Error(`submitting to the relay failed (running: ${world.relay.running}, port ${world.relay.smtpPort}): ${error}\n${world.relay.stderr}`);
-  });
+  const replies = await sendMail(world.relay.smtpPort, "a@sender.test", [to], `Subject: ${subject}\r\n\r\nbody\r\n`)
+    .catch((error) => {
+      throw new Error(
+        `submitting to the relay failed (running: ${world.relay.running}, port ${world.relay.smtpPort}): ${error}\n${world.relay.stderr}`,
+      );
+    });
   const id = /queued as (\S+)/.exec(replies.at(-2) ?? "")?.[1];
   assert.ok(id, replies.join("\n"));
   return id;
@@ -86,28 +103,39 @@ describe("MTA-STS: a certificate valid for the MX name, signed by a trusted CA",
     await world?.close();
   });
 
-  it("enforce: delivered over verified TLS; the delivered event records the TLS version and cipher", SAFETY, async () => {
-    const id = await submit(world, "user@enforce.test", "sts enforce ok");
-    const event = await world.waitForEvent((e) => e.type === "delivered" && e.message_id === id);
-    assert.match(event.tls?.version ?? "", /^TLSv1\.[23]$/, JSON.stringify(event));
-    assert.ok(typeof event.tls.cipher === "string" && event.tls.cipher.length > 0);
-    const got = world.destination.messages.find((m) => m.data.includes("sts enforce ok"));
-    assert.equal(got?.tls, true);
-    assert.ok(policies.requests.includes("mta-sts.enforce.test"), "the policy was fetched over HTTPS");
-  });
+  it(
+    "enforce: delivered over verified TLS; the delivered event records the TLS version and cipher",
+    SAFETY,
+    async () => {
+      const id = await submit(world, "user@enforce.test", "sts enforce ok");
+      const event = await world.waitForEvent((e) => e.type === "delivered" && e.message_id === id);
+      assert.match(event.tls?.version ?? "", /^TLSv1\.[23]$/, JSON.stringify(event));
+      assert.ok(typeof event.tls.cipher === "string" && event.tls.cipher.length > 0);
+      const got = world.destination.messages.find((m) => m.data.includes("sts enforce ok"));
+      assert.equal(got?.tls, true);
+      assert.ok(policies.requests.includes("mta-sts.enforce.test"), "the policy was fetched over HTTPS");
+    },
+  );
 
-  it("testing: an MX the policy does not list and a certificate for another name still get the mail (opportunistic)", SAFETY, async () => {
-    const id = await submit(world, "user@testing.test", "sts testing");
-    const event = await world.waitForEvent((e) => e.type === "delivered" && e.message_id === id);
-    assert.match(event.tls?.version ?? "", /^TLSv1\.[23]$/);
-    assert.ok(policies.requests.includes("mta-sts.testing.test"));
-  });
+  it(
+    "testing: an MX the policy does not list and a certificate for another name still get the mail (opportunistic)",
+    SAFETY,
+    async () => {
+      const id = await submit(world, "user@testing.test", "sts testing");
+      const event = await world.waitForEvent((e) => e.type === "delivered" && e.message_id === id);
+      assert.match(event.tls?.version ?? "", /^TLSv1\.[23]$/);
+      assert.ok(policies.requests.includes("mta-sts.testing.test"));
+    },
+  );
 
   it("no policy: opportunistic TLS as before", SAFETY, async () => {
     const id = await submit(world, "user@nopolicy.test", "no sts");
     const event = await world.waitForEvent((e) => e.type === "delivered" && e.message_id === id);
     assert.match(event.tls?.version ?? "", /^TLSv1\.[23]$/);
-    assert.ok(world.dns.queries.some((q) => q.name === "_mta-sts.nopolicy.test" && q.type === "TXT"), "the policy record was looked up");
+    assert.ok(
+      world.dns.queries.some((q) => q.name === "_mta-sts.nopolicy.test" && q.type === "TXT"),
+      "the policy record was looked up",
+    );
   });
 
   it("a static route (RELAY_ROUTES) is not subject to the domain's MTA-STS policy", SAFETY, async () => {
@@ -155,7 +183,11 @@ describe("MTA-STS enforce: a certificate for another name, an MX the policy does
   it("an MX host the policy does not list is not even connected to: deferred with 451 4.7.5", SAFETY, async () => {
     const id = await submit(world, "user@mismatch.test", "sts mismatch");
     const deferred = await world.waitForEvent((e) => e.type === "deferred" && e.message_id === id);
-    assert.match(deferred.reply, /^451 4\.7\.5 .*mx\.good\.test does not match the MTA-STS policy/, JSON.stringify(deferred));
+    assert.match(
+      deferred.reply,
+      /^451 4\.7\.5 .*mx\.good\.test does not match the MTA-STS policy/,
+      JSON.stringify(deferred),
+    );
     assert.ok(noMail(world));
     assert.equal(world.destination.messages.length, 0);
   });
@@ -191,7 +223,10 @@ describe("MTA-STS enforce: a destination without STARTTLS", () => {
   let world: World;
   before(async () => {
     world = await startWorld({
-      zone: { ...mxDomainZone("sender.test", "mx.sender.test", false), ...mxDomainZone("enforce.test", "mx.good.test", true) },
+      zone: {
+        ...mxDomainZone("sender.test", "mx.sender.test", false),
+        ...mxDomainZone("enforce.test", "mx.good.test", true),
+      },
       env: relayEnv(),
     });
   });
@@ -213,7 +248,10 @@ describe("RELAY_MTA_STS=false", () => {
   before(async () => {
     world = await startWorld({
       destination: { starttls: pki.leaf(["mx.good.test"], { selfSigned: true }) },
-      zone: { ...mxDomainZone("sender.test", "mx.sender.test", false), ...mxDomainZone("selfsigned.test", "mx.selfsigned.test", true) },
+      zone: {
+        ...mxDomainZone("sender.test", "mx.sender.test", false),
+        ...mxDomainZone("selfsigned.test", "mx.selfsigned.test", true),
+      },
       env: relayEnv({ RELAY_MTA_STS: "false" }),
     });
   });

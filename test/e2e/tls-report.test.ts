@@ -3,14 +3,14 @@ import assert from "node:assert/strict";
 import { createServer, type Server } from "node:https";
 import { gunzipSync } from "node:zlib";
 import { after, before, describe, it } from "node:test";
-import { startDnsServer, type DnsServer, type Zone, type ZoneEntry } from "../fixtures/dns-server.ts";
-import { startDestination, type Destination } from "../fixtures/smtp-destination.ts";
-import { makePki, policyText, startPolicyServer, type PolicyServer, type TestPki } from "../helpers/pki.ts";
-import { startRelay, type RelayProcess } from "../helpers/relay-process.ts";
+import { type DnsServer, startDnsServer, type Zone, type ZoneEntry } from "../fixtures/dns-server.ts";
+import { type Destination, startDestination } from "../fixtures/smtp-destination.ts";
+import { makePki, type PolicyServer, policyText, startPolicyServer, type TestPki } from "../helpers/pki.ts";
+import { type RelayProcess, startRelay } from "../helpers/relay-process.ts";
 import { sendMail } from "../helpers/smtp-talk.ts";
 import { readReportMail } from "../helpers/tls-report-mail.ts";
 import { waitUntil } from "../helpers/wait-until.ts";
-import { relayApi, type RelayApi } from "../helpers/world.ts";
+import { type RelayApi, relayApi } from "../helpers/world.ts";
 
 /**
  * SMTP TLS reporting (RFC 8460), sending side, end to end. The DNS fixture
@@ -44,11 +44,19 @@ let relay: RelayProcess;
 let api: RelayApi;
 const relays: RelayProcess[] = [];
 
-function mailDomain(name: string, mx: readonly string[], extra: Record<string, ZoneEntry> = {}, tlsRpt?: string, sts = false): Zone {
+function mailDomain(
+  name: string,
+  mx: readonly string[],
+  extra: Record<string, ZoneEntry> = {},
+  tlsRpt?: string,
+  sts = false,
+): Zone {
   return {
     [name]: { MX: mx.map((exchange, i) => ({ preference: 10 * (i + 1), exchange })) },
     ...Object.fromEntries(mx.map((exchange) => [exchange, { A: ["127.0.0.1"] }])),
-    ...(sts ? { [`_mta-sts.${name}`]: { TXT: ["v=STSv1; id=20260101;"] }, [`mta-sts.${name}`]: { A: ["127.0.0.1"] } } : {}),
+    ...(sts
+      ? { [`_mta-sts.${name}`]: { TXT: ["v=STSv1; id=20260101;"] }, [`mta-sts.${name}`]: { A: ["127.0.0.1"] } }
+      : {}),
     ...(tlsRpt ? { [`_smtp._tls.${name}`]: { TXT: [tlsRpt, "v=spf1 -all"] } } : {}),
     ...extra,
   };
@@ -103,7 +111,13 @@ before(async () => {
   dns = await startDnsServer({
     ...mailDomain("sender.test", ["mx.good.test"]),
     ...mailDomain("sts.test", ["mx.bad.test", "mx.good.test"], {}, "v=TLSRPTv1; rua=mailto:tlsrpt@reports.test", true),
-    ...mailDomain("https.test", ["mx.good.test"], {}, `v=TLSRPTv1; rua=https://127.0.0.1:${reportServer.port}/v1/tlsrpt`, true),
+    ...mailDomain(
+      "https.test",
+      ["mx.good.test"],
+      {},
+      `v=TLSRPTv1; rua=https://127.0.0.1:${reportServer.port}/v1/tlsrpt`,
+      true,
+    ),
     ...mailDomain("plain.test", ["mx.good.test"], {}, "v=TLSRPTv1;rua=mailto:tlsrpt@reports.test"),
     ...mailDomain("reports.test", ["mx.reports.test"], {}, "v=TLSRPTv1; rua=mailto:tlsrpt@reports.test"),
   });
@@ -170,64 +184,81 @@ function assertNoDuplicates(): void {
 }
 
 describe("TLS reporting (RFC 8460): aggregate reports of the sessions to each policy domain", () => {
-  it("a period's sessions reach each domain's rua: by mail for an MTA-STS domain with a bad MX and one without a policy, by HTTPS POST", SAFETY, async () => {
-    for (const to of ["a@sts.test", "b@sts.test", "a@https.test", "b@https.test", "a@plain.test"]) await deliver(to);
+  it(
+    "a period's sessions reach each domain's rua: by mail for an MTA-STS domain with a bad MX and one without a policy, by HTTPS POST",
+    SAFETY,
+    async () => {
+      for (const to of ["a@sts.test", "b@sts.test", "a@https.test", "b@https.test", "a@plain.test"]) await deliver(to);
 
-    // sts.test: each connection found mx.bad.test's certificate valid for another name, then delivered at mx.good.test.
-    await waitForTotals("sts.test", { ok: 2, failed: 2 });
-    const stsReports = reportsFor("sts.test");
-    for (const report of stsReports) {
-      assert.equal(report["organization-name"], "relay.test");
-      assert.equal(report["contact-info"], "tls-team@relay.test");
-      assert.equal(report.policies.length, 1);
-      const { policy } = report.policies[0];
-      assert.deepEqual(policy, {
-        "policy-type": "sts",
-        "policy-string": ["version: STSv1", "mode: enforce", "mx: mx.bad.test", "mx: mx.good.test", "max_age: 86400"],
-        "policy-domain": "sts.test",
-        "mx-host": ["mx.bad.test", "mx.good.test"],
-      });
-    }
-    const details = stsReports.flatMap((r) => r.policies[0]["failure-details"] ?? []);
-    assert.deepEqual(
-      [...new Set(details.map((d: any) => JSON.stringify([d["result-type"], d["receiving-mx-hostname"], d["receiving-ip"], d["sending-mta-ip"]])))],
-      [JSON.stringify(["certificate-host-mismatch", "mx.bad.test", "127.0.0.1", "127.0.0.1"])],
-    );
-    assert.equal(details.reduce((sum: number, d: any) => sum + d["failed-session-count"], 0), 2);
+      // sts.test: each connection found mx.bad.test's certificate valid for another name, then delivered at mx.good.test.
+      await waitForTotals("sts.test", { ok: 2, failed: 2 });
+      const stsReports = reportsFor("sts.test");
+      for (const report of stsReports) {
+        assert.equal(report["organization-name"], "relay.test");
+        assert.equal(report["contact-info"], "tls-team@relay.test");
+        assert.equal(report.policies.length, 1);
+        const { policy } = report.policies[0];
+        assert.deepEqual(policy, {
+          "policy-type": "sts",
+          "policy-string": ["version: STSv1", "mode: enforce", "mx: mx.bad.test", "mx: mx.good.test", "max_age: 86400"],
+          "policy-domain": "sts.test",
+          "mx-host": ["mx.bad.test", "mx.good.test"],
+        });
+      }
+      const details = stsReports.flatMap((r) => r.policies[0]["failure-details"] ?? []);
+      assert.deepEqual(
+        [
+          ...new Set(
+            details.map((d: any) =>
+              JSON.stringify([d["result-type"], d["receiving-mx-hostname"], d["receiving-ip"], d["sending-mta-ip"]])
+            ),
+          ),
+        ],
+        [JSON.stringify(["certificate-host-mismatch", "mx.bad.test", "127.0.0.1", "127.0.0.1"])],
+      );
+      assert.equal(details.reduce((sum: number, d: any) => sum + d["failed-session-count"], 0), 2);
 
-    // The report mail itself (RFC 8460 5.3).
-    const mail = destination.messages.find((m) => m.recipients.includes("tlsrpt@reports.test") && /^TLS-Report-Domain: sts\.test\r?$/im.test(m.data));
-    assert.ok(mail);
-    const parsed = readReportMail(mail.bytes);
-    assert.equal(parsed.type, "multipart/report");
-    assert.equal(parsed.reportType, "tlsrpt");
-    assert.equal(parsed.header("TLS-Report-Submitter"), "relay.test");
-    assert.match(parsed.header("From") ?? "", /@relay\.test>?$/);
-    const id = parsed.report["report-id"];
-    assert.equal(parsed.header("Subject"), `Report Domain: sts.test Submitter: relay.test Report-ID: <${id}>`);
-    const range = parsed.report["date-range"];
-    const [start, end] = [Date.parse(range["start-datetime"]) / 1000, Date.parse(range["end-datetime"]) / 1000];
-    assert.equal(end - start, 3, "RELAY_TLSRPT_INTERVAL");
-    assert.equal(parsed.filename, `relay.test!sts.test!${start}!${end}.json.gz`);
-    assert.equal(mail.mailFrom, "tlsrpt-noreply@relay.test");
+      // The report mail itself (RFC 8460 5.3).
+      const mail = destination.messages.find((m) =>
+        m.recipients.includes("tlsrpt@reports.test") && /^TLS-Report-Domain: sts\.test\r?$/im.test(m.data)
+      );
+      assert.ok(mail);
+      const parsed = readReportMail(mail.bytes);
+      assert.equal(parsed.type, "multipart/report");
+      assert.equal(parsed.reportType, "tlsrpt");
+      assert.equal(parsed.header("TLS-Report-Submitter"), "relay.test");
+      assert.match(parsed.header("From") ?? "", /@relay\.test>?$/);
+      const id = parsed.report["report-id"];
+      assert.equal(parsed.header("Subject"), `Report Domain: sts.test Submitter: relay.test Report-ID: <${id}>`);
+      const range = parsed.report["date-range"];
+      const [start, end] = [Date.parse(range["start-datetime"]) / 1000, Date.parse(range["end-datetime"]) / 1000];
+      assert.equal(end - start, 3, "RELAY_TLSRPT_INTERVAL");
+      assert.equal(parsed.filename, `relay.test!sts.test!${start}!${end}.json.gz`);
+      assert.equal(mail.mailFrom, "tlsrpt-noreply@relay.test");
 
-    // https.test: POSTed, gzip-compressed (RFC 8460 5.4), every session verified.
-    await waitForTotals("https.test", { ok: 2, failed: 0 });
-    assert.ok(reportServer.posts.every((p) => p.path === "/v1/tlsrpt" && p.contentType === "application/tlsrpt+gzip"));
-    for (const report of reportsFor("https.test")) {
-      assert.equal(report.policies[0].policy["policy-type"], "sts");
-      assert.deepEqual(report.policies[0].policy["mx-host"], ["mx.good.test"]);
-      assert.equal(report.policies[0]["failure-details"], undefined);
-    }
+      // https.test: POSTed, gzip-compressed (RFC 8460 5.4), every session verified.
+      await waitForTotals("https.test", { ok: 2, failed: 0 });
+      assert.ok(
+        reportServer.posts.every((p) => p.path === "/v1/tlsrpt" && p.contentType === "application/tlsrpt+gzip"),
+      );
+      for (const report of reportsFor("https.test")) {
+        assert.equal(report.policies[0].policy["policy-type"], "sts");
+        assert.deepEqual(report.policies[0].policy["mx-host"], ["mx.good.test"]);
+        assert.equal(report.policies[0]["failure-details"], undefined);
+      }
 
-    // plain.test: no policy (RFC 8460 4.4 "no-policy-found"), opportunistic TLS succeeded.
-    await waitForTotals("plain.test", { ok: 1, failed: 0 });
-    for (const report of reportsFor("plain.test")) {
-      assert.deepEqual(report.policies[0].policy, { "policy-type": "no-policy-found", "policy-domain": "plain.test" });
-    }
-    assert.match(relay.stderr, /TLS report sent.*sts\.test|sts\.test.*TLS report sent/);
-    assertNoDuplicates();
-  });
+      // plain.test: no policy (RFC 8460 4.4 "no-policy-found"), opportunistic TLS succeeded.
+      await waitForTotals("plain.test", { ok: 1, failed: 0 });
+      for (const report of reportsFor("plain.test")) {
+        assert.deepEqual(report.policies[0].policy, {
+          "policy-type": "no-policy-found",
+          "policy-domain": "plain.test",
+        });
+      }
+      assert.match(relay.stderr, /TLS report sent.*sts\.test|sts\.test.*TLS report sent/);
+      assertNoDuplicates();
+    },
+  );
 
   it("a later period reports only its own sessions: what was sent is never sent again", SAFETY, async () => {
     await deliver("c@sts.test");

@@ -94,7 +94,10 @@ print(json.dumps(out))
 
 /** The messages signed by dkimpy (its DKIM-Signature on top of each), all in one Python process. */
 export async function dkimpySignAll(requests: readonly DkimpySignRequest[]): Promise<Uint8Array[]> {
-  const input = JSON.stringify({ zone: {}, sign: requests.map((r) => ({ ...r, message: Buffer.from(r.message).toString("base64") })) });
+  const input = JSON.stringify({
+    zone: {},
+    sign: requests.map((r) => ({ ...r, message: Buffer.from(r.message).toString("base64") })),
+  });
   const result = await runPeer(PYTHON, ["-c", BATCH_SIGN], { input, timeoutMs: 300_000 });
   if (result.code !== 0) throw new Error(`dkimpy sign failed (${result.code}): ${result.stderr}`);
   return (JSON.parse(result.stdout) as string[]).map((m) => new Uint8Array(Buffer.from(m, "base64")));
@@ -112,7 +115,10 @@ print(json.dumps(out))
 `;
 
 /** dkimpy's arc_verify of each message, all in one Python process: the chain's cv ("pass", "fail", "none") and why. */
-export async function dkimpyArcVerifyAll(messages: readonly Uint8Array[], zone: KeyZone): Promise<{ cv: string; comment: string }[]> {
+export async function dkimpyArcVerifyAll(
+  messages: readonly Uint8Array[],
+  zone: KeyZone,
+): Promise<{ cv: string; comment: string }[]> {
   const input = JSON.stringify({ zone, messages: messages.map((m) => Buffer.from(m).toString("base64")) });
   const result = await runPeer(PYTHON, ["-c", BATCH_ARC_VERIFY], { input, timeoutMs: 300_000 });
   if (result.code !== 0) throw new Error(`dkimpy arc_verify failed (${result.code}): ${result.stderr}`);
@@ -135,9 +141,19 @@ print(json.dumps(out))
  * `authservId`.
  */
 export async function dkimpyArcSignAll(
-  requests: readonly { message: Uint8Array; domain: string; selector: string; privateKey: string; authservId: string; headers: readonly string[] }[],
+  requests: readonly {
+    message: Uint8Array;
+    domain: string;
+    selector: string;
+    privateKey: string;
+    authservId: string;
+    headers: readonly string[];
+  }[],
 ): Promise<Uint8Array[]> {
-  const input = JSON.stringify({ zone: {}, sign: requests.map((r) => ({ ...r, message: Buffer.from(r.message).toString("base64") })) });
+  const input = JSON.stringify({
+    zone: {},
+    sign: requests.map((r) => ({ ...r, message: Buffer.from(r.message).toString("base64") })),
+  });
   const result = await runPeer(PYTHON, ["-c", BATCH_ARC_SIGN], { input, timeoutMs: 300_000 });
   if (result.code !== 0) throw new Error(`dkimpy arc_sign failed (${result.code}): ${result.stderr}`);
   return (JSON.parse(result.stdout) as string[]).map((m) => new Uint8Array(Buffer.from(m, "base64")));

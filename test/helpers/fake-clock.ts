@@ -76,7 +76,11 @@ export class FakeClock implements TimerClock {
 
   /** Resolves once a timer of `ms` is pending: the code under test waits on it (work on other threads may come first). */
   async timerSet(ms: number): Promise<void> {
-    await waitUntil(() => this.pending, (delays) => delays.includes(ms), { what: `a timer of ${ms} ms`, timeout: 10_000, every: 1 });
+    await waitUntil(() => this.pending, (delays) => delays.includes(ms), {
+      what: `a timer of ${ms} ms`,
+      timeout: 10_000,
+      every: 1,
+    });
   }
 
   #due(): Timer[] {

@@ -79,7 +79,9 @@ export async function muttSend(options: MuttSend): Promise<RunResult & { muttrc:
 
     const env: Record<string, string> = {};
     for (const [key, value] of Object.entries(process.env)) {
-      if (value === undefined || key.startsWith("RELAY_") || key.startsWith("MUTT") || key === "MAIL" || key === "EMAIL") continue;
+      if (
+        value === undefined || key.startsWith("RELAY_") || key.startsWith("MUTT") || key === "MAIL" || key === "EMAIL"
+      ) continue;
       env[key] = value;
     }
     Object.assign(env, { HOME: home, TERM: "dumb", LC_ALL: "C.UTF-8", MAIL: join(home, "inbox"), TMPDIR: home });

@@ -11,7 +11,7 @@
  * Debian's own interpreter is used explicitly: a `python3` on PATH may be a
  * pyenv/venv interpreter without the Debian modules.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { connect } from "node:net";
 import { freePort } from "./relay-process.ts";
@@ -23,7 +23,9 @@ export const PYTHON = "/usr/bin/python3";
 function peerEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (value === undefined || key.startsWith("RELAY_") || key.startsWith("PYTHON") || key.startsWith("PYENV")) continue;
+    if (value === undefined || key.startsWith("RELAY_") || key.startsWith("PYTHON") || key.startsWith("PYENV")) {
+      continue;
+    }
     env[key] = value;
   }
   env.LC_ALL = "C.UTF-8";
@@ -44,19 +46,30 @@ export const NOT_INSTALLED = "is not installed";
  * Under RELAY_REQUIRE_PEERS=1 a problem throws instead: the test file that
  * needs the peer fails, naming the peer and the package, rather than skip.
  */
-export function peerMissing(peer: string, debianPackage: string, problem: string | false | undefined): string | undefined {
+export function peerMissing(
+  peer: string,
+  debianPackage: string,
+  problem: string | false | undefined,
+): string | undefined {
   if (!problem) return undefined;
   const packages = debianPackage.includes(" ") ? "packages" : "package";
-  const text = `${peer} ${problem} (Debian ${packages} ${debianPackage}; scripts/install-test-peers installs the test peers)`;
-  if (process.env.RELAY_REQUIRE_PEERS === "1") throw new Error(`RELAY_REQUIRE_PEERS=1 and a test peer cannot run: ${text}`);
+  const text =
+    `${peer} ${problem} (Debian ${packages} ${debianPackage}; scripts/install-test-peers installs the test peers)`;
+  if (process.env.RELAY_REQUIRE_PEERS === "1") {
+    throw new Error(`RELAY_REQUIRE_PEERS=1 and a test peer cannot run: ${text}`);
+  }
   console.log(`[peers] skipping: ${text}`);
   return text;
 }
 
 export const swaksMissing: string | undefined = peerMissing(SWAKS, "swaks", !existsSync(SWAKS) && NOT_INSTALLED);
-export const pythonMissing: string | undefined = peerMissing(`${PYTHON} (smtplib)`, "python3", !pythonCan("smtplib") && NOT_INSTALLED);
-export const aiosmtpdMissing: string | undefined =
-  pythonMissing ?? peerMissing(`${PYTHON} module aiosmtpd`, "python3-aiosmtpd", !pythonCan("aiosmtpd.controller") && NOT_INSTALLED);
+export const pythonMissing: string | undefined = peerMissing(
+  `${PYTHON} (smtplib)`,
+  "python3",
+  !pythonCan("smtplib") && NOT_INSTALLED,
+);
+export const aiosmtpdMissing: string | undefined = pythonMissing ??
+  peerMissing(`${PYTHON} module aiosmtpd`, "python3-aiosmtpd", !pythonCan("aiosmtpd.controller") && NOT_INSTALLED);
 
 export interface RunResult {
   code: number;
@@ -96,7 +109,17 @@ export function runPeer(
 
 /** `swaks --server 127.0.0.1 --port P ...args`, never reading a config file or prompting. */
 export function swaks(port: number, args: string[]): Promise<RunResult> {
-  return runPeer(SWAKS, ["--server", "127.0.0.1", "--port", String(port), "--helo", "swaks.test", "--timeout", "30", ...args]);
+  return runPeer(SWAKS, [
+    "--server",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--helo",
+    "swaks.test",
+    "--timeout",
+    "30",
+    ...args,
+  ]);
 }
 
 /** What aiosmtpd handed to its handler for one message. */
@@ -250,7 +273,11 @@ export async function startAiosmtpd(): Promise<Aiosmtpd> {
     async waitFor(predicate, timeoutMs = 20_000) {
       const deadline = Date.now() + timeoutMs;
       while (!predicate(messages)) {
-        if (Date.now() > deadline) throw new Error(`aiosmtpd: condition not met within ${timeoutMs} ms (${messages.length} messages); stderr:\n${stderr}`);
+        if (Date.now() > deadline) {
+          throw new Error(
+            `aiosmtpd: condition not met within ${timeoutMs} ms (${messages.length} messages); stderr:\n${stderr}`,
+          );
+        }
         if (exited !== undefined) throw new Error(`aiosmtpd exited with ${exited}; stderr:\n${stderr}`);
         await sleep(50);
       }

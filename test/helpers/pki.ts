@@ -43,8 +43,23 @@ export function makePki(): TestPki {
   const dir = mkdtempSync(join(tmpdir(), "relay-pki-"));
   const run = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
   const curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  run("req", "-x509", ...curve, "-days", "2", "-subj", "/CN=relay test CA",
-    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-keyout", "ca.key", "-out", "ca.crt");
+  run(
+    "req",
+    "-x509",
+    ...curve,
+    "-days",
+    "2",
+    "-subj",
+    "/CN=relay test CA",
+    "-addext",
+    "basicConstraints=critical,CA:TRUE",
+    "-addext",
+    "keyUsage=critical,keyCertSign,cRLSign",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.crt",
+  );
   let serial = 0;
   return {
     dir,
@@ -53,17 +68,49 @@ export function makePki(): TestPki {
     leaf(names, options = {}) {
       const base = `leaf${++serial}`;
       const altNames = names.map((n) => (isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(",");
-      const ext = `subjectAltName=${altNames}\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n`;
+      const ext =
+        `subjectAltName=${altNames}\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n`;
       writeFileSync(join(dir, `${base}.ext`), ext);
       if (options.selfSigned) {
-        run("req", "-x509", ...curve, "-days", "1", "-subj", `/CN=${names[0]}`, "-keyout", `${base}.key`, "-out", `${base}.crt`,
-          "-addext", `subjectAltName=${altNames}`);
+        run(
+          "req",
+          "-x509",
+          ...curve,
+          "-days",
+          "1",
+          "-subj",
+          `/CN=${names[0]}`,
+          "-keyout",
+          `${base}.key`,
+          "-out",
+          `${base}.crt`,
+          "-addext",
+          `subjectAltName=${altNames}`,
+        );
       } else {
         run("req", "-new", ...curve, "-subj", `/CN=${names[0]}`, "-keyout", `${base}.key`, "-out", `${base}.csr`);
-        run("x509", "-req", "-in", `${base}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", options.expired ? "-1" : "1",
-          "-extfile", `${base}.ext`, "-out", `${base}.crt`);
+        run(
+          "x509",
+          "-req",
+          "-in",
+          `${base}.csr`,
+          "-CA",
+          "ca.crt",
+          "-CAkey",
+          "ca.key",
+          "-CAcreateserial",
+          "-days",
+          options.expired ? "-1" : "1",
+          "-extfile",
+          `${base}.ext`,
+          "-out",
+          `${base}.crt`,
+        );
       }
-      return { cert: readFileSync(join(dir, `${base}.crt`), "utf8"), key: readFileSync(join(dir, `${base}.key`), "utf8") };
+      return {
+        cert: readFileSync(join(dir, `${base}.crt`), "utf8"),
+        key: readFileSync(join(dir, `${base}.key`), "utf8"),
+      };
     },
     cleanup() {
       rmSync(dir, { recursive: true, force: true });
@@ -82,7 +129,10 @@ export interface PolicyServer {
  * HTTPS on 127.0.0.1 serving `/.well-known/mta-sts.txt`: `policies` maps a
  * policy host (`mta-sts.<domain>`) to the policy text; unknown hosts get 404.
  */
-export async function startPolicyServer(identity: Identity, policies: Readonly<Record<string, string>>): Promise<PolicyServer> {
+export async function startPolicyServer(
+  identity: Identity,
+  policies: Readonly<Record<string, string>>,
+): Promise<PolicyServer> {
   const requests: string[] = [];
   const sockets = new Set<tls.TLSSocket>();
   const server = tls.createServer({ cert: identity.cert, key: identity.key, minVersion: "TLSv1.2" }, (socket) => {
@@ -97,10 +147,11 @@ export async function startPolicyServer(identity: Identity, policies: Readonly<R
       const path = /^GET (\S+) HTTP\/1\.1\r\n/.exec(head)?.[1];
       requests.push(host);
       const body = path === "/.well-known/mta-sts.txt" ? policies[host] : undefined;
-      const response =
-        body === undefined
-          ? "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-          : `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+      const response = body === undefined
+        ? "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        : `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${
+          Buffer.byteLength(body)
+        }\r\nConnection: close\r\n\r\n${body}`;
       head = "";
       socket.end(response);
     });
@@ -130,6 +181,8 @@ export function mxDomainZone(name: string, mx: string, sts: boolean): Record<str
   return {
     [name]: { MX: [{ preference: 10, exchange: mx }] },
     [mx]: { A: ["127.0.0.1"] },
-    ...(sts ? { [`_mta-sts.${name}`]: { TXT: ["v=STSv1; id=20250101T000000;"] }, [`mta-sts.${name}`]: { A: ["127.0.0.1"] } } : {}),
+    ...(sts
+      ? { [`_mta-sts.${name}`]: { TXT: ["v=STSv1; id=20250101T000000;"] }, [`mta-sts.${name}`]: { A: ["127.0.0.1"] } }
+      : {}),
   };
 }

@@ -18,7 +18,17 @@
  *
  * `postfixMissing` is a reason to skip, or undefined (see `peerMissing`).
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { canConnect, NOT_INSTALLED, peerMissing, runPeer, type RunResult } from "./peers.ts";
@@ -53,8 +63,8 @@ const notRoot = process.getuid?.() !== 0;
 
 export const postfixMissing: string | undefined =
   peerMissing(POSTFIX, "postfix", !(existsSync(POSTFIX) && existsSync(POSTFIX_SENDMAIL)) && NOT_INSTALLED) ??
-  peerMissing("Cyrus SASL's PLAIN mechanism", "libsasl2-modules", !saslPlainInstalled() && NOT_INSTALLED) ??
-  peerMissing(POSTFIX, "postfix", notRoot && NEEDS_ROOT);
+    peerMissing("Cyrus SASL's PLAIN mechanism", "libsasl2-modules", !saslPlainInstalled() && NOT_INSTALLED) ??
+    peerMissing(POSTFIX, "postfix", notRoot && NEEDS_ROOT);
 
 export interface PostfixOptions {
   /** The relay's SMTP port on 127.0.0.1: relayhost = [127.0.0.1]:relayPort. */
@@ -171,15 +181,19 @@ export async function startPostfix(options: PostfixOptions): Promise<Postfix> {
     writeFileSync(join(configDir, "main.cf"), mainCf(dir, smtpPort, options), { mode: 0o644 });
     writeFileSync(join(configDir, "master.cf"), masterCf(smtpPort), { mode: 0o644 });
     // texthash: read as is, no postmap; the value may contain spaces.
-    writeFileSync(join(configDir, "sasl_passwd"), `[127.0.0.1]:${options.relayPort} ${options.saslUser}:${options.saslPassword}\n`, { mode: 0o600 });
+    writeFileSync(
+      join(configDir, "sasl_passwd"),
+      `[127.0.0.1]:${options.relayPort} ${options.saslUser}:${options.saslPassword}\n`,
+      { mode: 0o600 },
+    );
   });
 }
 
 /** Why a Postfix destination cannot run here (skip reason), or undefined. SASL modules are not needed. */
 export const postfixDestinationMissing: string | undefined =
   peerMissing(POSTFIX, "postfix", !existsSync(POSTFIX) && NOT_INSTALLED) ??
-  peerMissing(POSTFIX_VIRTUAL, "postfix", !existsSync(POSTFIX_VIRTUAL) && NOT_INSTALLED) ??
-  peerMissing(POSTFIX, "postfix", notRoot && NEEDS_ROOT);
+    peerMissing(POSTFIX_VIRTUAL, "postfix", !existsSync(POSTFIX_VIRTUAL) && NOT_INSTALLED) ??
+    peerMissing(POSTFIX, "postfix", notRoot && NEEDS_ROOT);
 
 export interface PostfixDestinationOptions {
   /** Domains whose mail is accepted and delivered to the one maildir; default ["dest.test"]. */
@@ -226,7 +240,9 @@ smtpd_tls_loglevel = 1
 smtpd_tls_received_header = yes
 `;
     }
-    writeFileSync(join(configDir, "main.cf"), `# A private final-destination instance for relay's end-to-end tests.
+    writeFileSync(
+      join(configDir, "main.cf"),
+      `# A private final-destination instance for relay's end-to-end tests.
 compatibility_level = 3.6
 queue_directory = ${dir}/queue
 data_directory = ${dir}/data
@@ -262,8 +278,14 @@ virtual_uid_maps = static:${uid}
 virtual_gid_maps = static:${gid}
 virtual_minimum_uid = 1
 virtual_transport = virtual
-${tls}`, { mode: 0o644 });
-    writeFileSync(join(configDir, "master.cf"), masterCf(smtpPort, "virtual   unix  -       n       n       -       -       virtual\n"), { mode: 0o644 });
+${tls}`,
+      { mode: 0o644 },
+    );
+    writeFileSync(
+      join(configDir, "master.cf"),
+      masterCf(smtpPort, "virtual   unix  -       n       n       -       -       virtual\n"),
+      { mode: 0o644 },
+    );
   });
   const maildir = join(mailBase, "mailbox");
   return {
@@ -328,7 +350,9 @@ async function startInstance(configure: (dir: string, smtpPort: number, configDi
     }
   }
   if (!listening) {
-    const why = `postfix -c ${configDir} start: exit ${started.code}, smtpd on 127.0.0.1:${smtpPort} ${listening ? "up" : "not listening"}\n${started.stdout}${started.stderr}\n--- maillog ---\n${log()}`;
+    const why = `postfix -c ${configDir} start: exit ${started.code}, smtpd on 127.0.0.1:${smtpPort} ${
+      listening ? "up" : "not listening"
+    }\n${started.stdout}${started.stderr}\n--- maillog ---\n${log()}`;
     await stop();
     throw new Error(why);
   }
@@ -339,7 +363,11 @@ async function startInstance(configure: (dir: string, smtpPort: number, configDi
     smtpPort,
     log,
     async waitForLog(pattern, timeoutMs = 30_000) {
-      const maillog = await waitUntil(log, (text) => pattern.test(text), { what: `a Postfix log line matching ${pattern}`, timeout: timeoutMs, every: 50 });
+      const maillog = await waitUntil(log, (text) => pattern.test(text), {
+        what: `a Postfix log line matching ${pattern}`,
+        timeout: timeoutMs,
+        every: 50,
+      });
       return pattern.exec(maillog)!;
     },
     sendmail(from, recipients, message) {

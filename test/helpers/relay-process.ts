@@ -13,7 +13,7 @@
  * Uses node:child_process, node:net and fetch only, so it works under
  * `bun test` and `deno test` alike.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
@@ -205,7 +205,9 @@ export async function startRelay(options: StartRelayOptions = {}): Promise<Relay
     const result = await Promise.race([exited, sleep(timeoutMs).then(() => timedOut)]);
     if (result !== timedOut) return result as number;
     await kill9();
-    throw new Error(`relay (pid ${child.pid}) did not exit within ${timeoutMs} ms of ${name}; stderr:\n${tail(stderr)}`);
+    throw new Error(
+      `relay (pid ${child.pid}) did not exit within ${timeoutMs} ms of ${name}; stderr:\n${tail(stderr)}`,
+    );
   };
 
   const relay: RelayProcess = {
@@ -250,8 +252,9 @@ export async function startRelay(options: StartRelayOptions = {}): Promise<Relay
     }
     await sleep(intervalMs);
   }
-  const why =
-    exitCode !== undefined ? `exited with ${exitCode} before it was ready` : `not ready after ${readyTimeoutMs} ms (${lastProblem})`;
+  const why = exitCode !== undefined
+    ? `exited with ${exitCode} before it was ready`
+    : `not ready after ${readyTimeoutMs} ms (${lastProblem})`;
   await kill9();
   await relay.exited;
   if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });
@@ -278,11 +281,21 @@ export async function runRelay(
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const ownDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "relay-test-"));
-  const env = { ...baseEnv(), RELAY_DATA_DIR: dataDir, RELAY_HOSTNAME: "relay.test", RELAY_LOG_LEVEL: "warn", ...options.env };
+  const env = {
+    ...baseEnv(),
+    RELAY_DATA_DIR: dataDir,
+    RELAY_HOSTNAME: "relay.test",
+    RELAY_LOG_LEVEL: "warn",
+    ...options.env,
+  };
   const { file, argv } = command(options, args);
   try {
     return await new Promise((done) => {
-      const child = spawn(file, argv, { cwd: options.binary ? dataDir : repoRoot, env, stdio: ["pipe", "pipe", "pipe"] });
+      const child = spawn(file, argv, {
+        cwd: options.binary ? dataDir : repoRoot,
+        env,
+        stdio: ["pipe", "pipe", "pipe"],
+      });
       let stdout = "";
       let stderr = "";
       child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));

@@ -12,7 +12,10 @@ export interface ScriptedPeer {
 }
 
 /** answer(line) returns the raw text to write (CRLFs included), "" for silence, or null to hang up. */
-export async function scripted(answer: (line: string) => string | null, greeting = "220 peer.test ESMTP\r\n"): Promise<ScriptedPeer> {
+export async function scripted(
+  answer: (line: string) => string | null,
+  greeting = "220 peer.test ESMTP\r\n",
+): Promise<ScriptedPeer> {
   const lines: string[] = [];
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {

@@ -5,7 +5,13 @@
  */
 import { reply } from "../../src/core/reply.ts";
 import { classifyReply, classifyTransportError } from "../../src/delivery/classify.ts";
-import { DestinationUnreachable, type Channel, type Payload, type RecipientResult, type Transport } from "../../src/delivery/work.ts";
+import {
+  type Channel,
+  DestinationUnreachable,
+  type Payload,
+  type RecipientResult,
+  type Transport,
+} from "../../src/delivery/work.ts";
 
 const OK = reply(250, "2.0.0", "ok");
 const GONE = reply(451, "4.4.2", "connection closed before these recipients were tried");
@@ -36,7 +42,12 @@ export class Connection implements Channel {
     this.sent.push(payload.messageId);
     if (this.dead || !this.usable) {
       this.close();
-      return payload.recipients.map((address) => ({ address, reply: GONE, ...classifyTransportError("disconnect"), untried: true }));
+      return payload.recipients.map((address) => ({
+        address,
+        reply: GONE,
+        ...classifyTransportError("disconnect"),
+        untried: true,
+      }));
     }
     const t = this.transport;
     t.peakSending = Math.max(t.peakSending, ++t.sending);
@@ -45,7 +56,9 @@ export class Connection implements Channel {
     } finally {
       t.sending--;
     }
-    if (!this.usable) return payload.recipients.map((address) => ({ address, reply: CLOSED, ...classifyTransportError("disconnect") }));
+    if (!this.usable) {
+      return payload.recipients.map((address) => ({ address, reply: CLOSED, ...classifyTransportError("disconnect") }));
+    }
     return payload.recipients.map((address) => ({ address, reply: OK, ...classifyReply(OK) }));
   }
 
@@ -87,7 +100,9 @@ export class ScriptedTransport implements Transport {
     if (this.held) await new Promise<void>((resolve) => this.waiting.push(resolve));
     if (this.refuse) throw this.refuse;
     // A reconnect loop would never yield to the test: cut it short here, and let `opened` show it.
-    if (this.opened > 100) throw new DestinationUnreachable(reply(421, "4.3.2", "reconnect loop"), { disposition: "deferred" });
+    if (this.opened > 100) {
+      throw new DestinationUnreachable(reply(421, "4.3.2", "reconnect loop"), { disposition: "deferred" });
+    }
     const connection = new Connection(this.connections.length + 1, this, this.gate);
     connection.dead = this.dead;
     if (this.endedAtOnce) connection.peerEnds();

@@ -107,7 +107,11 @@ export async function sendMail(
 ): Promise<string[]> {
   const talk = await SmtpTalk.open(port);
   try {
-    const replies = [await talk.reply(), await talk.command("EHLO client.test"), await talk.command(`MAIL FROM:<${mailFrom}>`)];
+    const replies = [
+      await talk.reply(),
+      await talk.command("EHLO client.test"),
+      await talk.command(`MAIL FROM:<${mailFrom}>`),
+    ];
     for (const r of recipients) replies.push(await talk.command(`RCPT TO:<${r}>`));
     replies.push(await talk.command("DATA"));
     const stuffed = message.replace(/\r?\n/g, "\r\n").replace(/^\./gm, "..");

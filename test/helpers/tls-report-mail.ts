@@ -43,7 +43,9 @@ export function readReportMail(message: Uint8Array | string): ReportMail {
   const input = typeof message === "string" ? Buffer.from(message, "latin1") : message;
   const r = spawnSync(PYTHON, ["-c", PARSER], { input, maxBuffer: 64 * 1024 * 1024 });
   assert.equal(r.status, 0, `python parser failed: ${r.stderr?.toString()}`);
-  const parsed = JSON.parse(r.stdout.toString()) as Omit<ReportMail, "header" | "filename" | "report"> & { headers: [string, string][] };
+  const parsed = JSON.parse(r.stdout.toString()) as Omit<ReportMail, "header" | "filename" | "report"> & {
+    headers: [string, string][];
+  };
   const gz = parsed.parts.find((p) => p.type === "application/tlsrpt+gzip");
   assert.ok(gz?.body, `no application/tlsrpt+gzip part: ${JSON.stringify(parsed.parts.map((p) => p.type))}`);
   return {

@@ -20,13 +20,19 @@ const DEFAULT_TIMEOUT_MS = 60_000;
 const DEFAULT_EVERY_MS = 10;
 
 /** Look at `observe` until `done` holds for what it returns, and return that. An error `observe` throws ends the wait at once. */
-export async function waitUntil<T>(observe: () => T | Promise<T>, done: (value: T) => boolean, options: WaitOptions): Promise<T> {
+export async function waitUntil<T>(
+  observe: () => T | Promise<T>,
+  done: (value: T) => boolean,
+  options: WaitOptions,
+): Promise<T> {
   const timeout = options.timeout ?? DEFAULT_TIMEOUT_MS;
   const deadline = Date.now() + timeout;
   for (;;) {
     const value = await observe();
     if (done(value)) return value;
-    if (Date.now() >= deadline) throw new Error(`waited ${timeout} ms for ${options.what}; last seen: ${describe(value)}`);
+    if (Date.now() >= deadline) {
+      throw new Error(`waited ${timeout} ms for ${options.what}; last seen: ${describe(value)}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, options.every ?? DEFAULT_EVERY_MS));
   }
 }

@@ -1,7 +1,7 @@
 // deno-lint-ignore-file no-explicit-any -- JSON answers are checked by assertions, not by types
-import { startDnsServer, type DnsServer, type Zone } from "../fixtures/dns-server.ts";
-import { startDestination, type Destination, type DestinationOptions } from "../fixtures/smtp-destination.ts";
-import { runRelay, startRelay, type RelayProcess, type StartRelayOptions } from "./relay-process.ts";
+import { type DnsServer, startDnsServer, type Zone } from "../fixtures/dns-server.ts";
+import { type Destination, type DestinationOptions, startDestination } from "../fixtures/smtp-destination.ts";
+import { type RelayProcess, runRelay, startRelay, type StartRelayOptions } from "./relay-process.ts";
 import { waitUntil } from "./wait-until.ts";
 
 /**
@@ -96,7 +96,9 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       const checked = await cli(["domains", "check", domain, "--json"]);
       const report = JSON.parse(checked.stdout);
       if (!report.records.some((r: any) => r.purpose === "dkim" && r.status === "pass")) {
-        throw new Error(`relay domains check ${domain} did not see the DKIM record:\n${checked.stdout}\n${checked.stderr}`);
+        throw new Error(
+          `relay domains check ${domain} did not see the DKIM record:\n${checked.stdout}\n${checked.stderr}`,
+        );
       }
       return records;
     },
@@ -131,7 +133,11 @@ export function relayApi(relay: RelayProcess): RelayApi {
     api,
     events,
     async waitForEvent(predicate, timeoutMs = 20_000) {
-      const all = await waitUntil(events, (all) => all.some(predicate), { what: "a matching event", timeout: timeoutMs, every: 25 });
+      const all = await waitUntil(events, (all) => all.some(predicate), {
+        what: "a matching event",
+        timeout: timeoutMs,
+        every: 25,
+      });
       return all.find(predicate);
     },
   };

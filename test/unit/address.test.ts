@@ -1,7 +1,14 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { domainToASCII } from "node:url";
-import { canonicalDomain, formatMailbox, isDotString, isIPv6, literalAddress, parseMailbox } from "../../src/core/address.ts";
+import {
+  canonicalDomain,
+  formatMailbox,
+  isDotString,
+  isIPv6,
+  literalAddress,
+  parseMailbox,
+} from "../../src/core/address.ts";
 
 const ok = (text: string, utf8 = false) => {
   const r = parseMailbox(text, { utf8 });
@@ -70,18 +77,28 @@ describe("parseMailbox (RFC 5321 4.1.2)", () => {
       ["[IPv6:1:2:3:4:5:6:7:8]", "1:2:3:4:5:6:7:8"],
     ];
     for (const [literal, address] of same) assert.equal(literalAddress(literal), address, literal);
-    for (const no of ["example.com", "[1.2.3]", "[x-tag:1]", "[IPv6:1::2::3]", "192.0.2.1"]) assert.equal(literalAddress(no), undefined, no);
+    for (const no of ["example.com", "[1.2.3]", "[x-tag:1]", "[IPv6:1::2::3]", "192.0.2.1"]) {
+      assert.equal(literalAddress(no), undefined, no);
+    }
     assert.equal(canonicalDomain("[IPv6:::FFFF:127.0.0.1]"), "[127.0.0.1]");
     assert.equal(canonicalDomain("[IPv6:2001:DB8::0:1]"), "[ipv6:2001:db8::1]");
     assert.equal(canonicalDomain("Example.COM"), "example.com");
   });
 
   it("validates IPv6 forms", () => {
-    for (const good of ["::", "::1", "1:2:3:4:5:6:7:8", "1::8", "1:2:3:4:5:6:1.2.3.4", "::1.2.3.4"]) assert.ok(isIPv6(good), good);
-    for (const no of ["1:2:3:4:5:6:7", "1:2:3:4:5:6:7:8:9", ":1::", "1:::2", "12345::", "1:2:3:4:5:6:7:1.2.3.4"]) assert.ok(!isIPv6(no), no);
+    for (const good of ["::", "::1", "1:2:3:4:5:6:7:8", "1::8", "1:2:3:4:5:6:1.2.3.4", "::1.2.3.4"]) {
+      assert.ok(isIPv6(good), good);
+    }
+    for (const no of ["1:2:3:4:5:6:7", "1:2:3:4:5:6:7:8:9", ":1::", "1:::2", "12345::", "1:2:3:4:5:6:7:1.2.3.4"]) {
+      assert.ok(!isIPv6(no), no);
+    }
     // "::" stands for at least two groups: at most 6 others, or 4 before an IPv4 tail (RFC 5321 4.1.3).
-    for (const good of ["1:2:3:4:5:6::", "::1:2:3:4:5:6", "1:2:3::4:5:6", "1:2:3:4::1.2.3.4", "::1:2:3:4:1.2.3.4"]) assert.ok(isIPv6(good), good);
-    for (const no of ["1:2:3:4:5:6:7::", "::1:2:3:4:5:6:7", "1:2:3:4::5:6:7", "1:2:3:4:5::1.2.3.4", "::1:2:3:4:5:1.2.3.4"]) assert.ok(!isIPv6(no), no);
+    for (const good of ["1:2:3:4:5:6::", "::1:2:3:4:5:6", "1:2:3::4:5:6", "1:2:3:4::1.2.3.4", "::1:2:3:4:1.2.3.4"]) {
+      assert.ok(isIPv6(good), good);
+    }
+    for (
+      const no of ["1:2:3:4:5:6:7::", "::1:2:3:4:5:6:7", "1:2:3:4::5:6:7", "1:2:3:4:5::1.2.3.4", "::1:2:3:4:5:1.2.3.4"]
+    ) assert.ok(!isIPv6(no), no);
   });
 
   it("refuses malformed addresses with clear errors", () => {
@@ -150,14 +167,41 @@ describe("parseMailbox (RFC 5321 4.1.2)", () => {
 
 describe("the character rules, as they were written per character", () => {
   /** Each code point checked on its own, with the string split on dots: the definitions of RFC 5321 4.1.2 as read. */
-  const atext = (ch: string, utf8: boolean) => /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]$/.test(ch) || (utf8 && ch.codePointAt(0)! > 0x7f);
-  const dotString = (s: string, utf8: boolean) => s !== "" && s.split(".").every((atom) => atom !== "" && [...atom].every((ch) => atext(ch, utf8)));
-  const labelChars = (label: string, utf8: boolean) => [...label].every((ch) => /[A-Za-z0-9-]/.test(ch) || (utf8 && ch.codePointAt(0)! > 0x7f));
+  const atext = (ch: string, utf8: boolean) =>
+    /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]$/.test(ch) || (utf8 && ch.codePointAt(0)! > 0x7f);
+  const dotString = (s: string, utf8: boolean) =>
+    s !== "" && s.split(".").every((atom) => atom !== "" && [...atom].every((ch) => atext(ch, utf8)));
+  const labelChars = (label: string, utf8: boolean) =>
+    [...label].every((ch) => /[A-Za-z0-9-]/.test(ch) || (utf8 && ch.codePointAt(0)! > 0x7f));
   const octets = (s: string) => new TextEncoder().encode(s).length;
 
   let seed = 5;
   const next = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
-  const pieces = ["a", "Z", "0", "-", "_", ".", ".", "!", "~", "`", "{", " ", "\"", "\\", "@", "é", "\u0080", "\uffff", "\u{1f600}", "\ud800", "\udc00", "\u0000", "\u007f"];
+  const pieces = [
+    "a",
+    "Z",
+    "0",
+    "-",
+    "_",
+    ".",
+    ".",
+    "!",
+    "~",
+    "`",
+    "{",
+    " ",
+    '"',
+    "\\",
+    "@",
+    "é",
+    "\u0080",
+    "\uffff",
+    "\u{1f600}",
+    "\ud800",
+    "\udc00",
+    "\u0000",
+    "\u007f",
+  ];
   const text = () => {
     let t = "";
     for (let k = next(7); k >= 0; k--) t += pieces[next(pieces.length)];
@@ -183,7 +227,9 @@ describe("the character rules, as they were written per character", () => {
     if (/[\x80-\x9f]/.test(label)) return /control character/;
     if (octets(label) > 63) return /longer than 63/;
     if (!labelChars(label, true) || label.startsWith("-") || label.endsWith("-")) return /invalid domain label/;
-    if (/[^\x00-\x7f]/.test(label) && !/^xn--[a-z0-9-]{1,59}$/.test(domainToASCII(label))) return /not an internationalized label/;
+    if (/[^\x00-\x7f]/.test(label) && !/^xn--[a-z0-9-]{1,59}$/.test(domainToASCII(label))) {
+      return /not an internationalized label/;
+    }
     return undefined;
   };
 
@@ -197,12 +243,26 @@ describe("the character rules, as they were written per character", () => {
       else assert.ok(result.ok, JSON.stringify(label));
     }
     assert.ok(parseMailbox(`${"\uffff".repeat(21)}@x.test`, { utf8: true }).ok, "U+FFFF is three octets: 63");
-    assert.match((parseMailbox(`${"\uffff".repeat(22)}@x.test`, { utf8: true }) as { error: string }).error, /local part longer than 64/, "66 octets");
+    assert.match(
+      (parseMailbox(`${"\uffff".repeat(22)}@x.test`, { utf8: true }) as { error: string }).error,
+      /local part longer than 64/,
+      "66 octets",
+    );
     assert.ok(parseMailbox(`u@${"é".repeat(31)}a.test`, { utf8: true }).ok, "63 octets");
-    assert.match((parseMailbox(`u@${"é".repeat(32)}.test`, { utf8: true }) as { error: string }).error, /longer than 63/, "64 octets");
-    assert.match((parseMailbox(`u@${"\u{1f600}".repeat(16)}.test`, { utf8: true }) as { error: string }).error, /longer than 63/, "four octets each: 64");
+    assert.match(
+      (parseMailbox(`u@${"é".repeat(32)}.test`, { utf8: true }) as { error: string }).error,
+      /longer than 63/,
+      "64 octets",
+    );
+    assert.match(
+      (parseMailbox(`u@${"\u{1f600}".repeat(16)}.test`, { utf8: true }) as { error: string }).error,
+      /longer than 63/,
+      "four octets each: 64",
+    );
     assert.ok(parseMailbox(`${"\u{1f600}".repeat(16)}@x.test`, { utf8: true }).ok, "a 64-octet local part");
-    assert.match((parseMailbox(`${"\u{1f600}".repeat(16)}a@x.test`, { utf8: true }) as { error: string }).error, /local part longer than 64/);
+    assert.match(
+      (parseMailbox(`${"\u{1f600}".repeat(16)}a@x.test`, { utf8: true }) as { error: string }).error,
+      /local part longer than 64/,
+    );
   });
 });
-

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { ApiKeyService, apiTokenId, keyHasScope, parseScopes } from "../../src/auth/api-keys.ts";
 import { UsageError } from "../../src/core/errors.ts";
 import { CredentialStore } from "../../src/queue/credentials.ts";
-import { openDatabase, type Database } from "../../src/queue/database.ts";
+import { type Database, openDatabase } from "../../src/queue/database.ts";
 import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
@@ -37,7 +37,14 @@ describe("ApiKeyService", () => {
     const { record, token } = await keys.create({ name: "ci", scopes: ["send", "read"], domains: ["Example.com"] });
     assert.match(token, /^rk_[0-9a-z]{12}_[A-Za-z0-9_-]{43}$/);
     assert.equal(apiTokenId(token), record.id);
-    assert.deepEqual(record, { id: record.id, name: "ci", scopes: ["send", "read"], domains: ["example.com"], createdAt: T0, revokedAt: null });
+    assert.deepEqual(record, {
+      id: record.id,
+      name: "ci",
+      scopes: ["send", "read"],
+      domains: ["example.com"],
+      createdAt: T0,
+      revokedAt: null,
+    });
     const rows = (await database.client.execute("SELECT * FROM api_keys")).rows;
     assert.equal(rows.length, 1);
     assert.equal(rows[0]!.secret_hash, createHash("sha256").update(token).digest("hex"));

@@ -8,7 +8,12 @@ describe("hashPassword / verifyPassword (scrypt)", () => {
     const b = await hashPassword("correct horse");
     const parts = a.split("$");
     assert.equal(parts.length, 6);
-    assert.deepEqual(parts.slice(0, 4), ["scrypt", String(SCRYPT_PARAMS.N), String(SCRYPT_PARAMS.r), String(SCRYPT_PARAMS.p)]);
+    assert.deepEqual(parts.slice(0, 4), [
+      "scrypt",
+      String(SCRYPT_PARAMS.N),
+      String(SCRYPT_PARAMS.r),
+      String(SCRYPT_PARAMS.p),
+    ]);
     assert.equal(Buffer.from(parts[4]!, "base64").length, 16);
     assert.equal(Buffer.from(parts[5]!, "base64").length, 32);
     assert.notEqual(a, b, "two hashes of one password differ (salt)");
@@ -42,22 +47,27 @@ describe("hashPassword / verifyPassword (scrypt)", () => {
   });
 
   it("answers false, never throws, for unknown or hostile formats", async () => {
-    for (const stored of [
-      "",
-      "plain-text-password",
-      "bcrypt$2b$10$abcdefghijklmnopqrstuv",
-      "scrypt$16384$8$1$c2FsdA==",
-      "scrypt$1000$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", // N not a power of two
-      "scrypt$1073741824$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", // N = 2^30: refused, not computed
-      "scrypt$16384$8$1$!!!!$AAAA",
-      "scrypt$-1$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-    ]) {
+    for (
+      const stored of [
+        "",
+        "plain-text-password",
+        "bcrypt$2b$10$abcdefghijklmnopqrstuv",
+        "scrypt$16384$8$1$c2FsdA==",
+        "scrypt$1000$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", // N not a power of two
+        "scrypt$1073741824$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", // N = 2^30: refused, not computed
+        "scrypt$16384$8$1$!!!!$AAAA",
+        "scrypt$-1$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+      ]
+    ) {
       assert.equal(await verifyPassword("anything", stored), false, stored);
     }
   });
 
   it("has a dummy hash with the current parameters that no password matches", async () => {
-    assert.match(DUMMY_PASSWORD_HASH, new RegExp(`^scrypt\\$${SCRYPT_PARAMS.N}\\$${SCRYPT_PARAMS.r}\\$${SCRYPT_PARAMS.p}\\$`));
+    assert.match(
+      DUMMY_PASSWORD_HASH,
+      new RegExp(`^scrypt\\$${SCRYPT_PARAMS.N}\\$${SCRYPT_PARAMS.r}\\$${SCRYPT_PARAMS.p}\\$`),
+    );
     assert.equal(await verifyPassword("", DUMMY_PASSWORD_HASH), false);
     assert.equal(await verifyPassword("password", DUMMY_PASSWORD_HASH), false);
   });

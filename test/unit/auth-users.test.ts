@@ -4,11 +4,17 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as passwords from "../../src/auth/passwords.ts";
-import { domainAllowed, normalizeDomains, passwordProblem, userNameProblem, UserService } from "../../src/auth/users.ts";
+import {
+  domainAllowed,
+  normalizeDomains,
+  passwordProblem,
+  userNameProblem,
+  UserService,
+} from "../../src/auth/users.ts";
 import type { Clock } from "../../src/core/clock.ts";
 import { UsageError } from "../../src/core/errors.ts";
 import { CredentialStore } from "../../src/queue/credentials.ts";
-import { openDatabase, type Database } from "../../src/queue/database.ts";
+import { type Database, openDatabase } from "../../src/queue/database.ts";
 import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
 

@@ -1,10 +1,12 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { bounceMessage, type BouncedMessage, type FailedRecipient } from "../../src/delivery/bounce.ts";
+import { type BouncedMessage, bounceMessage, type FailedRecipient } from "../../src/delivery/bounce.ts";
 import { reply } from "../../src/core/reply.ts";
 
 const NOW = Date.UTC(2025, 0, 2, 3, 4, 5);
-const ORIGINAL = new TextEncoder().encode("From: a@sender.example\r\nTo: b@dest.example\r\nSubject: hi\r\n\r\nbody text\r\n");
+const ORIGINAL = new TextEncoder().encode(
+  "From: a@sender.example\r\nTo: b@dest.example\r\nSubject: hi\r\n\r\nbody text\r\n",
+);
 
 const message = (over: Partial<BouncedMessage> = {}): BouncedMessage => ({
   mailFrom: "Alice@Sender.Example",
@@ -24,7 +26,8 @@ const failed = (over: Partial<FailedRecipient> = {}): FailedRecipient => ({
 const text = (body: Uint8Array) => new TextDecoder("latin1").decode(body);
 /** Status fields of the DSN's per-recipient sections, in order. */
 const statuses = (body: Uint8Array) => [...text(body).matchAll(/^Status: (\S+)\r$/gm)].map((m) => m[1]);
-const finalRecipients = (body: Uint8Array) => [...text(body).matchAll(/^Final-Recipient: rfc822; ?(\S+)\r$/gim)].map((m) => m[1]);
+const finalRecipients = (body: Uint8Array) =>
+  [...text(body).matchAll(/^Final-Recipient: rfc822; ?(\S+)\r$/gim)].map((m) => m[1]);
 
 describe("bounceMessage: who gets a DSN", () => {
   it("the DSN goes from <> to the original sender, as a bounce", () => {
@@ -38,7 +41,10 @@ describe("bounceMessage: who gets a DSN", () => {
 
   it("never bounces a bounce: no DSN for the null sender", () => {
     assert.equal(bounceMessage(message({ mailFrom: "" }), [failed()], "relay.example", NOW), undefined);
-    assert.equal(bounceMessage(message({ mailFrom: "" }), [failed({ notify: "FAILURE" })], "relay.example", NOW), undefined);
+    assert.equal(
+      bounceMessage(message({ mailFrom: "" }), [failed({ notify: "FAILURE" })], "relay.example", NOW),
+      undefined,
+    );
   });
 
   it("NOTIFY=NEVER means no DSN", () => {
@@ -102,7 +108,10 @@ describe("bounceMessage: the status of each recipient", () => {
   it("keeps the remote reply as the diagnostic and lists every reported recipient", () => {
     const dsn = bounceMessage(
       message(),
-      [failed({ address: "x@dest.example" }), failed({ address: "y@dest.example", expired: true, reply: reply(451, "4.4.1", "no answer") })],
+      [
+        failed({ address: "x@dest.example" }),
+        failed({ address: "y@dest.example", expired: true, reply: reply(451, "4.4.1", "no answer") }),
+      ],
       "relay.example",
       NOW,
     );

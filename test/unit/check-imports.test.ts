@@ -33,9 +33,10 @@ describe("scripts/check-imports", () => {
     const found = check({
       "core/address.ts": "export const a = 1;\n",
       "platform/net.ts": 'import { a } from "../core/address.ts";\nexport const b = Bun.version ?? Deno.version;\n',
-      "queue/store.ts": 'import { a } from "../core/address.ts";\nimport sql from "../../migrations/0001.sql" with { type: "text" };\n',
+      "queue/store.ts":
+        'import { a } from "../core/address.ts";\nimport sql from "../../migrations/0001.sql" with { type: "text" };\n',
       "delivery/scheduler.ts": 'import type { S } from "../queue/store.ts";\nimport { b } from "../platform/net.ts";\n',
-      "auth/dkim.ts": "// Bun's BoringSSL signs slower than OpenSSL: a comment may name it.\nconst s = \"Deno\";\n",
+      "auth/dkim.ts": '// Bun\'s BoringSSL signs slower than OpenSSL: a comment may name it.\nconst s = "Deno";\n',
     });
     assert.deepEqual(found, []);
   });

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { isIP } from "node:net";
-import { cidrContains, formatIp, ipToBigInt, ipv4Number, parseCidr, type Cidr } from "../../src/core/cidr.ts";
+import { type Cidr, cidrContains, formatIp, ipToBigInt, ipv4Number, parseCidr } from "../../src/core/cidr.ts";
 
 /** Seeded (an LCG), so that a failure can be replayed. */
 function random(seed: number): (n: number) => number {
@@ -129,19 +129,21 @@ describe("parseCidr / cidrContains", () => {
   });
 
   it("refuses invalid prefixes and addresses", () => {
-    for (const text of [
-      "10.0.0.0/33",
-      "::/129",
-      "10.0.0.0/-1",
-      "10.0.0.0/",
-      "10.0.0.0/8a",
-      "10.0.0.0/ 8",
-      "10.0.0.0/0x8",
-      "10.0.0/8",
-      "example.com/8",
-      "/8",
-      "",
-    ]) {
+    for (
+      const text of [
+        "10.0.0.0/33",
+        "::/129",
+        "10.0.0.0/-1",
+        "10.0.0.0/",
+        "10.0.0.0/8a",
+        "10.0.0.0/ 8",
+        "10.0.0.0/0x8",
+        "10.0.0/8",
+        "example.com/8",
+        "/8",
+        "",
+      ]
+    ) {
       assert.equal(parseCidr(text), undefined, text);
     }
   });
@@ -174,11 +176,42 @@ describe("IPv4 without BigInt", () => {
     assert.equal(ipv4Number("127.0.0.1"), 0x7f000001);
     assert.equal(ipv4Number("::ffff:255.255.255.255"), 0xffffffff);
     assert.equal(ipv4Number("0.0.0.0"), 0);
-    for (const text of ["01.2.3.4", "1.2.3", "1.2.3.4.", ".1.2.3.4", "256.1.1.1", "1.2.3.4 ", "::FFFF:1.2.3.4", "::ffff:7f00:1", "1..2.3", ""]) {
+    for (
+      const text of [
+        "01.2.3.4",
+        "1.2.3",
+        "1.2.3.4.",
+        ".1.2.3.4",
+        "256.1.1.1",
+        "1.2.3.4 ",
+        "::FFFF:1.2.3.4",
+        "::ffff:7f00:1",
+        "1..2.3",
+        "",
+      ]
+    ) {
       assert.equal(ipv4Number(text), undefined, text);
     }
     const next = random(11);
-    const octets = ["0", "1", "9", "25", "99", "100", "199", "249", "255", "256", "300", "00", "010", "1000", "", "a", " 1"];
+    const octets = [
+      "0",
+      "1",
+      "9",
+      "25",
+      "99",
+      "100",
+      "199",
+      "249",
+      "255",
+      "256",
+      "300",
+      "00",
+      "010",
+      "1000",
+      "",
+      "a",
+      " 1",
+    ];
     const separators = [".", ".", ".", ".", ".", "..", ":", ""];
     const pick = (list: string[]) => list[next(list.length)]!;
     let valid = 0;
@@ -195,8 +228,22 @@ describe("IPv4 without BigInt", () => {
 
   it("a range holds the IPv4 addresses its 128-bit form holds, for IPv4 and IPv6 ranges alike", () => {
     const ranges = [
-      "0.0.0.0/0", "10.0.0.0/8", "10.1.2.3/32", "128.0.0.0/1", "127.0.0.0/8", "192.0.2.0/24", "0.0.0.0/31",
-      "::/0", "::/95", "::ffff:0:0/96", "::ffff:0:0/97", "::ffff:10.0.0.0/104", "::ffff:255.255.255.255/128", "::1/128", "2001:db8::/32", "::fffe:0:0/96",
+      "0.0.0.0/0",
+      "10.0.0.0/8",
+      "10.1.2.3/32",
+      "128.0.0.0/1",
+      "127.0.0.0/8",
+      "192.0.2.0/24",
+      "0.0.0.0/31",
+      "::/0",
+      "::/95",
+      "::ffff:0:0/96",
+      "::ffff:0:0/97",
+      "::ffff:10.0.0.0/104",
+      "::ffff:255.255.255.255/128",
+      "::1/128",
+      "2001:db8::/32",
+      "::fffe:0:0/96",
     ].map(cidr);
     assert.equal(cidr("2001:db8::/32").v4, undefined, "an IPv6 range outside ::ffff:0:0/96 holds no IPv4 address");
     const next = random(12);
@@ -205,7 +252,11 @@ describe("IPv4 without BigInt", () => {
       const address = `${next(2) ? "::ffff:" : ""}${octet()}.${octet()}.${octet()}.${octet()}`;
       const value = ipToBigInt(address)!;
       for (const range of ranges) {
-        assert.equal(cidrContains([range], address), (value & range.mask) === range.base, `${address} in ${range.text}`);
+        assert.equal(
+          cidrContains([range], address),
+          (value & range.mask) === range.base,
+          `${address} in ${range.text}`,
+        );
       }
     }
   });

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { classifyReply, classifyTransportError } from "../../src/delivery/classify.ts";
 import { reply } from "../../src/core/reply.ts";
 
-const classify = (code: number, enhanced: string | undefined, text: string) => classifyReply(reply(code, enhanced, text));
+const classify = (code: number, enhanced: string | undefined, text: string) =>
+  classifyReply(reply(code, enhanced, text));
 const category = (code: number, enhanced: string | undefined, text: string) => classify(code, enhanced, text).category;
 
 describe("classifyReply dispositions", () => {
@@ -134,7 +135,10 @@ describe("classifyReply: the enhanced code is the most reliable signal (classify
     "an address quoted in the reply text does not override the enhanced code",
     {},
     () => {
-      assert.equal(category(550, "5.1.1", "<spam-reports@example.com>: Recipient address rejected: User unknown"), "bad-mailbox");
+      assert.equal(
+        category(550, "5.1.1", "<spam-reports@example.com>: Recipient address rejected: User unknown"),
+        "bad-mailbox",
+      );
       assert.equal(category(550, "5.1.1", "<blocked-list@example.com>: no such user"), "bad-mailbox");
     },
   );

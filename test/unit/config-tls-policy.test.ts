@@ -48,7 +48,12 @@ describe("TLS reporting configuration: RELAY_TLSRPT, RELAY_TLSRPT_INTERVAL, RELA
   });
 
   it("reads the values", () => {
-    const c = load({ RELAY_TLSRPT: "false", RELAY_TLSRPT_INTERVAL: "10s", RELAY_TLSRPT_ORGANIZATION: "Example Corp", RELAY_TLSRPT_CONTACT: "tls@example.com" });
+    const c = load({
+      RELAY_TLSRPT: "false",
+      RELAY_TLSRPT_INTERVAL: "10s",
+      RELAY_TLSRPT_ORGANIZATION: "Example Corp",
+      RELAY_TLSRPT_CONTACT: "tls@example.com",
+    });
     assert.equal(c.tlsrpt, false);
     assert.equal(c.tlsrptInterval, 10_000);
     assert.equal(c.tlsrptOrganization, "Example Corp");
@@ -57,7 +62,10 @@ describe("TLS reporting configuration: RELAY_TLSRPT, RELAY_TLSRPT_INTERVAL, RELA
 
   it("reports invalid values by name: a non-boolean, a duration under a second or not one, a contact that is no address", () => {
     for (const interval of ["500ms", "0s", "daily"]) {
-      assert.ok(problemsOf({ RELAY_TLSRPT_INTERVAL: interval }).some((p) => p.startsWith("RELAY_TLSRPT_INTERVAL: expected ")), interval);
+      assert.ok(
+        problemsOf({ RELAY_TLSRPT_INTERVAL: interval }).some((p) => p.startsWith("RELAY_TLSRPT_INTERVAL: expected ")),
+        interval,
+      );
     }
     const problems = problemsOf({ RELAY_TLSRPT: "maybe", RELAY_TLSRPT_CONTACT: "nobody" });
     for (const name of ["RELAY_TLSRPT", "RELAY_TLSRPT_CONTACT"]) {

@@ -218,7 +218,11 @@ describe("loadConfig errors", () => {
   );
 
   it("refuses what the fleet would do, until it is built: RELAY_DURABILITY=replicated, RELAY_SHARED_DB_URL, RELAY_SHARED_DB_TOKEN", () => {
-    const env = { RELAY_SHARED_DB_URL: "libsql://fleet.example", RELAY_SHARED_DB_TOKEN: "secret-token", RELAY_DURABILITY: "replicated" };
+    const env = {
+      RELAY_SHARED_DB_URL: "libsql://fleet.example",
+      RELAY_SHARED_DB_TOKEN: "secret-token",
+      RELAY_DURABILITY: "replicated",
+    };
     const problems = problemsOf(env);
     assert.deepEqual(problems.map((p) => p.slice(0, p.indexOf(":"))), Object.keys(env));
     for (const problem of problems) assert.match(problem, /^RELAY_\w+: not supported yet: /);
@@ -272,7 +276,11 @@ describe("host:port parsing", () => {
   });
 
   it("reads listener lists through the config", () => {
-    const c = load({ RELAY_SMTP_LISTEN: "0.0.0.0:25, [::]:587", RELAY_SMTPS_LISTEN: "[::1]:465", RELAY_HTTP_LISTEN: "[::1]:8080" });
+    const c = load({
+      RELAY_SMTP_LISTEN: "0.0.0.0:25, [::]:587",
+      RELAY_SMTPS_LISTEN: "[::1]:465",
+      RELAY_HTTP_LISTEN: "[::1]:8080",
+    });
     assert.deepEqual(c.smtpListen, [{ host: "0.0.0.0", port: 25 }, { host: "::", port: 587 }]);
     assert.deepEqual(c.smtpsListen, [{ host: "::1", port: 465 }]);
     assert.deepEqual(c.httpListen, { host: "::1", port: 8080 });
@@ -282,7 +290,9 @@ describe("host:port parsing", () => {
 
 describe("RELAY_ROUTES", () => {
   it("parses domain=host:port pairs, lower-cases domains, keeps * and defaults to port 25", () => {
-    const c = load({ RELAY_ROUTES: "Example.COM=mx.example.net:2525; *=smarthost.example ; v6.test=[2001:db8::1]:2526" });
+    const c = load({
+      RELAY_ROUTES: "Example.COM=mx.example.net:2525; *=smarthost.example ; v6.test=[2001:db8::1]:2526",
+    });
     assert.deepEqual(c.routes, [
       { domain: "example.com", target: { host: "mx.example.net", port: 2525 } },
       { domain: "*", target: { host: "smarthost.example", port: 25 } },
@@ -291,11 +301,14 @@ describe("RELAY_ROUTES", () => {
   });
 
   it("names address literals in canonical form (RFC 5321 4.1.3)", () => {
-    assert.deepEqual(parseRoutes("[127.0.0.1]=127.0.0.1:2526; [IPv6:::1]=[::1]:2526; [IPv6:::FFFF:10.0.0.001]=10.0.0.1"), [
-      { domain: "[127.0.0.1]", target: { host: "127.0.0.1", port: 2526 } },
-      { domain: "[ipv6:::1]", target: { host: "::1", port: 2526 } },
-      { domain: "[10.0.0.1]", target: { host: "10.0.0.1", port: 25 } },
-    ]);
+    assert.deepEqual(
+      parseRoutes("[127.0.0.1]=127.0.0.1:2526; [IPv6:::1]=[::1]:2526; [IPv6:::FFFF:10.0.0.001]=10.0.0.1"),
+      [
+        { domain: "[127.0.0.1]", target: { host: "127.0.0.1", port: 2526 } },
+        { domain: "[ipv6:::1]", target: { host: "::1", port: 2526 } },
+        { domain: "[10.0.0.1]", target: { host: "10.0.0.1", port: 25 } },
+      ],
+    );
     const route = { domain: "[127.0.0.1]", target: { host: "127.0.0.1", port: 2526 } };
     assert.equal(namedRoute([route], "[127.000.0.1]"), route);
     assert.equal(namedRoute([route], "[IPv6:::ffff:7f00:1]"), route);
@@ -304,10 +317,21 @@ describe("RELAY_ROUTES", () => {
   });
 
   it("refuses pairs without a domain, without a target, or with a bad domain", () => {
-    for (const text of [
-      "=host:25", "example.com=", "example.com", "exa mple.com=host:25", "*.example.com=host:25", "a=b:99999",
-      "[1.2.3]=host:25", "[256.0.0.1]=host:25", "[x-tag:abc]=host:25", "[IPv6:1::2::3]=host:25", "[127.0.0.1=host:25",
-    ]) {
+    for (
+      const text of [
+        "=host:25",
+        "example.com=",
+        "example.com",
+        "exa mple.com=host:25",
+        "*.example.com=host:25",
+        "a=b:99999",
+        "[1.2.3]=host:25",
+        "[256.0.0.1]=host:25",
+        "[x-tag:abc]=host:25",
+        "[IPv6:1::2::3]=host:25",
+        "[127.0.0.1=host:25",
+      ]
+    ) {
       assert.equal(parseRoutes(text), undefined, text);
     }
     assert.ok(problemsOf({ RELAY_ROUTES: "ok.example=h:25;=h:25" })[0]!.startsWith("RELAY_ROUTES: "));

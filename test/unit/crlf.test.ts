@@ -9,7 +9,9 @@ describe("CRLF line breaks (the queue's form)", () => {
   it("hasOnlyCrlf finds a bare CR or LF anywhere", () => {
     assert.equal(hasOnlyCrlf(bytes("a\r\nb\r\n")), true);
     assert.equal(hasOnlyCrlf(bytes("")), true);
-    for (const bad of ["\n", "\r", "a\nb\r\n", "a\r\nb\r", "a\r\rb\n", "\n\r"]) assert.equal(hasOnlyCrlf(bytes(bad)), false, JSON.stringify(bad));
+    for (const bad of ["\n", "\r", "a\nb\r\n", "a\r\nb\r", "a\r\rb\n", "\n\r"]) {
+      assert.equal(hasOnlyCrlf(bytes(bad)), false, JSON.stringify(bad));
+    }
   });
 
   it("toCrlf turns every bare CR and LF into CRLF and returns a clean message as it is", () => {

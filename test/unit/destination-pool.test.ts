@@ -30,7 +30,12 @@ function pool(maxConnections = 10) {
     clock,
     // Idle connections stay until the test moves the clock, or stop() ends their waits.
     limits: { maxConnections, maxMessagesPerConnection: 100, idleMs: IDLE_MS },
-    loadPayload: async (w) => ({ messageId: w.messageId, mailFrom: w.mailFrom, recipients: w.claims.map((c) => c.address), body: new Uint8Array() }),
+    loadPayload: async (w) => ({
+      messageId: w.messageId,
+      mailFrom: w.mailFrom,
+      recipients: w.claims.map((c) => c.address),
+      body: new Uint8Array(),
+    }),
     report: (w, results) => reports.push({ work: w.messageId, results }),
     backoff: (failures) => failures * BACKOFF_MS,
     onError: (error) => assert.fail(String(error)),
@@ -39,7 +44,11 @@ function pool(maxConnections = 10) {
 }
 
 function work(id: string): Work {
-  return { messageId: id, mailFrom: "a@sender.test", claims: [{ address: `${id}@dest.test`, domain: "dest.test" } as Work["claims"][number]] };
+  return {
+    messageId: id,
+    mailFrom: "a@sender.test",
+    claims: [{ address: `${id}@dest.test`, domain: "dest.test" } as Work["claims"][number]],
+  };
 }
 
 const outcomes = (reports: { work: string; results: RecipientResult[] }[]) =>
@@ -234,7 +243,11 @@ describe("a destination that cannot be reached", () => {
     await settle();
     assert.equal(transport.opened, 2, "tried again once the pause is over");
     assert.deepEqual(outcomes(reports).slice(2), ["m3: 421 deferred"]);
-    assert.equal(destination.suspendedUntil, clock.now() + 2 * BACKOFF_MS, "a longer pause after the second failure in a row");
+    assert.equal(
+      destination.suspendedUntil,
+      clock.now() + 2 * BACKOFF_MS,
+      "a longer pause after the second failure in a row",
+    );
 
     await clock.advance(2 * BACKOFF_MS);
     transport.refuse = undefined;

@@ -11,7 +11,9 @@ const utf8 = (s: string) => Buffer.from(s, "utf8").toString("latin1");
 function headers(message: string, form: "relaxed" | "simple"): string {
   const bytes = octets(message);
   const out = new ByteSink(8);
-  for (const field of splitMessage(bytes).fields) (form === "relaxed" ? relaxedHeader : simpleHeader)(bytes, field, out);
+  for (const field of splitMessage(bytes).fields) {
+    (form === "relaxed" ? relaxedHeader : simpleHeader)(bytes, field, out);
+  }
   return text(out.bytes());
 }
 
@@ -38,7 +40,10 @@ describe("DKIM canonicalization on octets (RFC 6376 3.4)", () => {
   it("keeps the octets 0xA0 and 0x85 inside UTF-8 characters, and U+00A0 and U+0085 themselves", () => {
     const value = utf8("à Р  Π\t蠀 Å \u00a0 \u0085");
     assert.equal(headers(`Subject: ${value}\r\n\r\n`, "relaxed"), `subject:${utf8("à Р Π 蠀 Å \u00a0 \u0085")}\r\n`);
-    assert.equal(hashOfBody(`S: x\r\n\r\n${value}  \r\n`, "relaxed"), sha256(`${utf8("à Р Π 蠀 Å \u00a0 \u0085")}\r\n`));
+    assert.equal(
+      hashOfBody(`S: x\r\n\r\n${value}  \r\n`, "relaxed"),
+      sha256(`${utf8("à Р Π 蠀 Å \u00a0 \u0085")}\r\n`),
+    );
   });
 
   it("keeps VT and FF, which are not WSP, also at the ends of a value (dkimpy strips them there)", () => {

@@ -40,10 +40,17 @@ describe("DKIM keys", () => {
   it("matches a published record against our key", () => {
     const key = generateDkimKey("ed25519");
     const published = `v=DKIM1; k=ed25519; p=${key.publicKey.slice(0, 20)} ${key.publicKey.slice(20)}`;
-    assert.deepEqual(matchDkimRecord(published, "ed25519", key.publicKey), { match: true }, "whitespace in p= is folding");
+    assert.deepEqual(
+      matchDkimRecord(published, "ed25519", key.publicKey),
+      { match: true },
+      "whitespace in p= is folding",
+    );
     assert.equal(matchDkimRecord(`v=DKIM1; k=rsa; p=${key.publicKey}`, "ed25519", key.publicKey).match, false);
     assert.equal(matchDkimRecord(`p=${key.publicKey}`, "rsa", key.publicKey).match, true, "k= defaults to rsa");
-    assert.deepEqual(matchDkimRecord("v=DKIM1; p=", "rsa", "x"), { match: false, reason: "p= is empty: the key is revoked" });
+    assert.deepEqual(matchDkimRecord("v=DKIM1; p=", "rsa", "x"), {
+      match: false,
+      reason: "p= is empty: the key is revoked",
+    });
     assert.equal(matchDkimRecord("v=DKIM1; k=rsa; p=AAAA", "rsa", "BBBB").match, false);
     assert.deepEqual([...parseTagList(" V = DKIM1 ;k=rsa; p = a b ")], [["v", "DKIM1"], ["k", "rsa"], ["p", "ab"]]);
   });

@@ -3,8 +3,8 @@ import assert from "node:assert/strict";
 import { createPrivateKey } from "node:crypto";
 import { describe, it } from "node:test";
 import { dkimVerify } from "mailauth/lib/dkim/verify.js";
-import { generateDkimKey, parseTagList, type DkimAlgorithm } from "../../src/auth/dkim-keys.ts";
-import { existingSignatures, signMessage, type SigningKey } from "../../src/auth/dkim-sign.ts";
+import { type DkimAlgorithm, generateDkimKey, parseTagList } from "../../src/auth/dkim-keys.ts";
+import { existingSignatures, type SigningKey, signMessage } from "../../src/auth/dkim-sign.ts";
 import { headerValues } from "../../src/core/header-section.ts";
 
 const NOW = Date.UTC(2026, 4, 18, 12);
@@ -63,8 +63,18 @@ describe("DKIM signing", () => {
     assert.ok(tags);
     const h = tags.get("h")!.split(":");
     assert.deepEqual(h, [
-      "From", "To", "Cc", "Subject", "Date", "Message-ID", "Reply-To", "MIME-Version", "Content-Type", "List-Unsubscribe",
-      "From", "Subject",
+      "From",
+      "To",
+      "Cc",
+      "Subject",
+      "Date",
+      "Message-ID",
+      "Reply-To",
+      "MIME-Version",
+      "Content-Type",
+      "List-Unsubscribe",
+      "From",
+      "Subject",
     ]);
     assert.equal(tags.get("a"), "rsa-sha256");
     assert.equal(tags.get("c"), "relaxed/relaxed");
@@ -86,7 +96,8 @@ describe("DKIM signing", () => {
     const signed = Buffer.from(await signMessage(FULL, [rsa.key], NOW));
     const end = signed.indexOf("\r\n\r\n");
     const addAbove = (field: string) => Buffer.concat([Buffer.from(`${field}\r\n`), signed]);
-    const addBelow = (field: string) => Buffer.concat([signed.subarray(0, end + 2), Buffer.from(`${field}\r\n`), signed.subarray(end + 2)]);
+    const addBelow = (field: string) =>
+      Buffer.concat([signed.subarray(0, end + 2), Buffer.from(`${field}\r\n`), signed.subarray(end + 2)]);
     assert.deepEqual(await verify(addAbove("From: mallory@evil.test")), ["r1:fail"]);
     assert.deepEqual(await verify(addBelow("From: mallory@evil.test")), ["r1:fail"]);
     assert.deepEqual(await verify(addAbove("Subject: urgent")), ["r1:fail"]);
@@ -112,13 +123,15 @@ describe("DKIM signing", () => {
   });
 
   it("signs messages without a body, without a final CRLF, with 8-bit UTF-8", async () => {
-    for (const raw of [
-      "From: a@sender.test\r\nSubject: no body\r\n",
-      "From: a@sender.test\r\nSubject: no body, no CRLF",
-      "From: a@sender.test\r\nSubject: x\r\n\r\nlast line without CRLF",
-      "From: a@sender.test\r\nSubject: trailing\r\n\r\nbody  \t\r\n\r\n\r\n\r\n",
-      "From: Jöran <jöran@sender.test>\r\nSubject: grüße\r\n\r\nüber 8-bit\r\n",
-    ]) {
+    for (
+      const raw of [
+        "From: a@sender.test\r\nSubject: no body\r\n",
+        "From: a@sender.test\r\nSubject: no body, no CRLF",
+        "From: a@sender.test\r\nSubject: x\r\n\r\nlast line without CRLF",
+        "From: a@sender.test\r\nSubject: trailing\r\n\r\nbody  \t\r\n\r\n\r\n\r\n",
+        "From: Jöran <jöran@sender.test>\r\nSubject: grüße\r\n\r\nüber 8-bit\r\n",
+      ]
+    ) {
       const signed = await signMessage(text(raw), [rsa.key], NOW);
       assert.equal(signatureTags(signed).length, 1, raw);
       // What a receiver sees: the SMTP client ends the data with CRLF. mailauth's verifier (like its

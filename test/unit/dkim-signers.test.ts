@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { createPrivateKey } from "node:crypto";
 import { describe, it } from "node:test";
-import { generateDkimKey, type DkimAlgorithm } from "../../src/auth/dkim-keys.ts";
-import { signMessage, type SigningKey } from "../../src/auth/dkim-sign.ts";
+import { type DkimAlgorithm, generateDkimKey } from "../../src/auth/dkim-keys.ts";
+import { type SigningKey, signMessage } from "../../src/auth/dkim-sign.ts";
 import { createDkimSigner } from "../../src/auth/dkim-signers.ts";
 
 const key = (algorithm: DkimAlgorithm, selector: string): SigningKey => ({
@@ -13,7 +13,9 @@ const key = (algorithm: DkimAlgorithm, selector: string): SigningKey => ({
 });
 const keys = [key("rsa", "r1"), key("ed25519", "e1")];
 const NOW = Date.UTC(2026, 4, 18, 12);
-const message = new TextEncoder().encode("From: Zoë <z@sender.test>\r\nSubject: à la Рим  Π\r\nTo: t@dest.test\r\n\r\nbody  \r\n");
+const message = new TextEncoder().encode(
+  "From: Zoë <z@sender.test>\r\nSubject: à la Рим  Π\r\nTo: t@dest.test\r\n\r\nbody  \r\n",
+);
 
 describe("where the relay signs (src/auth/dkim-signers.ts)", () => {
   // RSASSA-PKCS1-v1_5 and Ed25519 signatures are deterministic: every way of signing gives the same octets.
@@ -22,7 +24,13 @@ describe("where the relay signs (src/auth/dkim-signers.ts)", () => {
     for (const cpus of [1, 2]) {
       const signer = await createDkimSigner(cpus);
       try {
-        for (let i = 0; i < 3; i++) assert.deepEqual(Buffer.from(await signer.sign(message, keys, NOW)), expected, `${cpus} CPU(s), message ${i + 1}`);
+        for (let i = 0; i < 3; i++) {
+          assert.deepEqual(
+            Buffer.from(await signer.sign(message, keys, NOW)),
+            expected,
+            `${cpus} CPU(s), message ${i + 1}`,
+          );
+        }
       } finally {
         signer.close();
       }

@@ -15,12 +15,19 @@ import { createPrivateKey, generateKeyPairSync } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
 import { generateDkimKey } from "../../src/auth/dkim-keys.ts";
-import { signMessage, type SigningKey } from "../../src/auth/dkim-sign.ts";
+import { type SigningKey, signMessage } from "../../src/auth/dkim-sign.ts";
 import { arcSeal, checkInbound, type InboundResults } from "../../src/auth/inbound/index.ts";
 import { createDnsClient } from "../../src/dns/client.ts";
 import { createResolver, type Resolver } from "../../src/dns/resolver.ts";
-import { startDnsServer, type DnsServer } from "../fixtures/dns-server.ts";
-import { dkimpyArcSignAll, dkimpyArcVerifyAll, dkimpyMissing, dkimpySignAll, dkimpyVerifyAll, type DkimpySignRequest } from "../helpers/dkimpy.ts";
+import { type DnsServer, startDnsServer } from "../fixtures/dns-server.ts";
+import {
+  dkimpyArcSignAll,
+  dkimpyArcVerifyAll,
+  dkimpyMissing,
+  dkimpySignAll,
+  type DkimpySignRequest,
+  dkimpyVerifyAll,
+} from "../helpers/dkimpy.ts";
 
 const dkimpyUnavailable = dkimpyMissing(["dkim", "nacl"], "python3-dkim python3-nacl");
 /** dkimpy's arc_sign needs authres. */
@@ -40,7 +47,9 @@ function holding(octet: number): fc.Arbitrary<string> {
     // E1-EC and EE-EF: any continuations (E0 and ED have narrower ranges).
     fc
       .tuple(fc.integer({ min: 0xe1, max: 0xef }).filter((l) => l !== 0xed), cont, fc.boolean())
-      .map(([lead, other, first]) => String.fromCodePoint(((lead & 0x0f) << 12) | ((first ? low : other) << 6) | (first ? other : low))),
+      .map(([lead, other, first]) =>
+        String.fromCodePoint(((lead & 0x0f) << 12) | ((first ? low : other) << 6) | (first ? other : low))
+      ),
     fc
       .tuple(fc.integer({ min: 0xf1, max: 0xf3 }), cont, cont, fc.integer({ min: 0, max: 2 }))
       .map(([lead, a, b, at]) => {
@@ -79,13 +88,29 @@ const headerValue = fc
   .tuple(
     fc.option(wspRun, { nil: "" }),
     visible,
-    fc.array(fc.oneof({ weight: 4, arbitrary: visible }, { weight: 2, arbitrary: wspRun }, { weight: 1, arbitrary: fold }, { weight: 1, arbitrary: control }), { maxLength: 24 }),
+    fc.array(
+      fc.oneof({ weight: 4, arbitrary: visible }, { weight: 2, arbitrary: wspRun }, { weight: 1, arbitrary: fold }, {
+        weight: 1,
+        arbitrary: control,
+      }),
+      { maxLength: 24 },
+    ),
     visible,
     fc.option(wspRun, { nil: "" }),
   )
   .map(([lead, first, middle, last, trail]) => lead + first + middle.join("") + last + trail);
 
-const FIELD_NAMES = ["Subject", "To", "Cc", "Reply-To", "List-Unsubscribe", "Content-Type", "Date", "Message-ID", "X-Note"] as const;
+const FIELD_NAMES = [
+  "Subject",
+  "To",
+  "Cc",
+  "Reply-To",
+  "List-Unsubscribe",
+  "Content-Type",
+  "Date",
+  "Message-ID",
+  "X-Note",
+] as const;
 
 /** A body line: anything but line breaks, leading, trailing and inner WSP runs included. */
 const bodyLine = fc.array(fc.oneof(visible, wspRun, control), { maxLength: 16 }).map((parts) => parts.join(""));
@@ -130,7 +155,12 @@ function noProblems(problems: readonly string[], of: number): void {
 
 function keyPair(algorithm: "rsa" | "ed25519", selector: string) {
   const generated = generateDkimKey(algorithm);
-  const key: SigningKey = { domain: "sender.test", selector, algorithm, privateKey: createPrivateKey(generated.privateKeyPem) };
+  const key: SigningKey = {
+    domain: "sender.test",
+    selector,
+    algorithm,
+    privateKey: createPrivateKey(generated.privateKeyPem),
+  };
   return { key, record: `v=DKIM1; k=${algorithm}; p=${generated.publicKey}` };
 }
 
@@ -142,7 +172,10 @@ describe("DKIM on raw UTF-8 header fields (RFC 6532), against dkimpy", { skip: d
   it("what the relay signs (RSA-2048 and Ed25519), dkimpy verifies", { timeout: 120_000 }, async () => {
     const signed = await Promise.all(draw(sample).map((s) => signMessage(messageOf(s), [rsa.key, ed.key], Date.now())));
     const verdicts = await dkimpyVerifyAll(signed, zone);
-    const problems = verdicts.flatMap((v, i) => (v.length === 2 && v.every((x) => x === true) ? [] : [`${JSON.stringify(v)} ${shown(signed[i]!)}`]));
+    const problems = verdicts.flatMap((
+      v,
+      i,
+    ) => (v.length === 2 && v.every((x) => x === true) ? [] : [`${JSON.stringify(v)} ${shown(signed[i]!)}`]));
     noProblems(problems, signed.length);
   });
 });
@@ -157,7 +190,9 @@ describe("inbound DKIM and ARC on raw UTF-8 header fields, signed by dkimpy", { 
   const rsaPem = rsaPair.privateKey.export({ type: "pkcs1", format: "pem" }).toString();
   const edSeed = edPair.privateKey.export({ type: "pkcs8", format: "der" }).subarray(-32).toString("base64");
   const rsaRecord = `v=DKIM1; k=rsa; p=${rsaPair.publicKey.export({ type: "spki", format: "der" }).toString("base64")}`;
-  const edRecord = `v=DKIM1; k=ed25519; p=${edPair.publicKey.export({ type: "spki", format: "der" }).subarray(-32).toString("base64")}`;
+  const edRecord = `v=DKIM1; k=ed25519; p=${
+    edPair.publicKey.export({ type: "spki", format: "der" }).subarray(-32).toString("base64")
+  }`;
 
   before(async () => {
     dns = await startDnsServer({
@@ -172,7 +207,13 @@ describe("inbound DKIM and ARC on raw UTF-8 header fields, signed by dkimpy", { 
 
   const clock = { now: () => Date.now() };
   const check = (message: Uint8Array): Promise<InboundResults> =>
-    checkInbound({ message, clientIp: "192.0.2.10", heloName: "client.example", mailFrom: "a@sender.test", hostname: "relay.test" }, { resolver, clock });
+    checkInbound({
+      message,
+      clientIp: "192.0.2.10",
+      heloName: "client.example",
+      mailFrom: "a@sender.test",
+      hostname: "relay.test",
+    }, { resolver, clock });
 
   const KINDS = [
     { selector: "rsa", privateKey: rsaPem, algorithm: "rsa-sha256", canonicalization: "relaxed/relaxed" },
@@ -191,35 +232,48 @@ describe("inbound DKIM and ARC on raw UTF-8 header fields, signed by dkimpy", { 
     return copy;
   }
 
-  it("what dkimpy signs (RSA and Ed25519, relaxed and simple) passes; with an 0xA0 octet turned into a space it fails", { timeout: 120_000 }, async () => {
-    const requests: DkimpySignRequest[] = draw(fc.tuple(sample, fc.constantFrom(...KINDS))).map(([s, kind]) => ({
-      ...kind,
-      message: messageOf(s),
-      domain: "sender.test",
-      headers: signedNames(s),
-    }));
-    const signed = await dkimpySignAll(requests);
-    const problems: string[] = [];
-    let tamperedCount = 0;
-    for (const [i, message] of signed.entries()) {
-      const r = await check(message);
-      const kind = `${requests[i]!.algorithm} ${requests[i]!.canonicalization}`;
-      if (r.dkim.length !== 1 || r.dkim[0]!.result !== "pass") problems.push(`${kind}: ${JSON.stringify(r.dkim)} ${shown(message)}`);
-      const tampered = spaced(message);
-      if (tampered) {
-        tamperedCount++;
-        const t = await check(tampered);
-        if (t.dkim[0]!.result !== "fail") problems.push(`${kind}, 0xA0 made a space: ${t.dkim[0]!.result} ${shown(tampered)}`);
+  it(
+    "what dkimpy signs (RSA and Ed25519, relaxed and simple) passes; with an 0xA0 octet turned into a space it fails",
+    { timeout: 120_000 },
+    async () => {
+      const requests: DkimpySignRequest[] = draw(fc.tuple(sample, fc.constantFrom(...KINDS))).map(([s, kind]) => ({
+        ...kind,
+        message: messageOf(s),
+        domain: "sender.test",
+        headers: signedNames(s),
+      }));
+      const signed = await dkimpySignAll(requests);
+      const problems: string[] = [];
+      let tamperedCount = 0;
+      for (const [i, message] of signed.entries()) {
+        const r = await check(message);
+        const kind = `${requests[i]!.algorithm} ${requests[i]!.canonicalization}`;
+        if (r.dkim.length !== 1 || r.dkim[0]!.result !== "pass") {
+          problems.push(`${kind}: ${JSON.stringify(r.dkim)} ${shown(message)}`);
+        }
+        const tampered = spaced(message);
+        if (tampered) {
+          tamperedCount++;
+          const t = await check(tampered);
+          if (t.dkim[0]!.result !== "fail") {
+            problems.push(`${kind}, 0xA0 made a space: ${t.dkim[0]!.result} ${shown(tampered)}`);
+          }
+        }
       }
-    }
-    noProblems(problems, signed.length + tamperedCount);
-    assert.ok(tamperedCount > SAMPLES / 2, `most messages carry an 0xA0 octet in a header field (${tamperedCount})`);
-  });
+      noProblems(problems, signed.length + tamperedCount);
+      assert.ok(tamperedCount > SAMPLES / 2, `most messages carry an 0xA0 octet in a header field (${tamperedCount})`);
+    },
+  );
 
-  it("an ARC set added by dkimpy passes; an ARC set added by the relay passes dkimpy's arc_verify", { skip: authresMissing, timeout: 120_000 }, async () => {
+  it("an ARC set added by dkimpy passes; an ARC set added by the relay passes dkimpy's arc_verify", {
+    skip: authresMissing,
+    timeout: 120_000,
+  }, async () => {
     // Half as many: dkimpy signs RSA in Python, the slowest step of the file.
     const samples = draw(sample).slice(0, SAMPLES / 2);
-    const withResults = samples.map((s) => messageOf(s, "Authentication-Results: fwd.test; spf=pass smtp.mailfrom=sender.test\r\n"));
+    const withResults = samples.map((s) =>
+      messageOf(s, "Authentication-Results: fwd.test; spf=pass smtp.mailfrom=sender.test\r\n")
+    );
     const theirs = await dkimpyArcSignAll(
       samples.map((s, i) => ({
         message: withResults[i]!,
@@ -238,7 +292,12 @@ describe("inbound DKIM and ARC on raw UTF-8 header fields, signed by dkimpy", { 
     const key = { domain: "relay.test", selector: "arc", privateKey: rsaPem };
     const ours = await Promise.all(
       withResults.map(async (message) => {
-        const fields = await arcSeal(message, { authResults: "relay.test; spf=pass smtp.mailfrom=sender.test", cv: "none" }, key, { clock });
+        const fields = await arcSeal(
+          message,
+          { authResults: "relay.test; spf=pass smtp.mailfrom=sender.test", cv: "none" },
+          key,
+          { clock },
+        );
         return new Uint8Array(Buffer.concat([Buffer.from(fields.map((f) => `${f}\r\n`).join(""), "utf8"), message]));
       }),
     );

@@ -4,10 +4,12 @@ import { after, describe, test } from "node:test";
 import { createDnsClient } from "../../src/dns/client.ts";
 import { parseResolvConf, systemNameservers } from "../../src/dns/resolv-conf.ts";
 import { decodeMessage, encodeMessage, type Message } from "../../src/dns/wire.ts";
-import { startDnsServer, type DnsServer } from "../fixtures/dns-server.ts";
+import { type DnsServer, startDnsServer } from "../fixtures/dns-server.ts";
 
 /** A UDP peer that hands each query to `script` and sends back whatever it returns. */
-async function scripted(script: (q: Message) => Uint8Array[]): Promise<{ port: number; seen: Message[]; close(): Promise<void> }> {
+async function scripted(
+  script: (q: Message) => Uint8Array[],
+): Promise<{ port: number; seen: Message[]; close(): Promise<void> }> {
   const socket = dgram.createSocket("udp4");
   const seen: Message[] = [];
   socket.on("message", (msg, rinfo) => {
@@ -21,7 +23,14 @@ async function scripted(script: (q: Message) => Uint8Array[]): Promise<{ port: n
 }
 
 const replyTo = (q: Message, over: Partial<Message["header"]> = {}, rest: Partial<Message> = {}): Uint8Array =>
-  encodeMessage({ header: { ...q.header, qr: true, ra: true, ...over }, questions: q.questions, answers: [], authorities: [], additionals: [], ...rest });
+  encodeMessage({
+    header: { ...q.header, qr: true, ra: true, ...over },
+    questions: q.questions,
+    answers: [],
+    authorities: [],
+    additionals: [],
+    ...rest,
+  });
 
 const servers: DnsServer[] = [];
 const fixture = async (...args: Parameters<typeof startDnsServer>): Promise<DnsServer> => {
@@ -76,20 +85,32 @@ describe("DNS client", () => {
 
   test("TC on UDP: the same question is asked again over TCP", async () => {
     const big = "k=rsa; p=" + "A".repeat(3000);
-    const s = await fixture({ "forced.test": { A: ["192.0.2.9"], truncate: true }, "big.test": { TXT: [big, "second"] } });
+    const s = await fixture({
+      "forced.test": { A: ["192.0.2.9"], truncate: true },
+      "big.test": { TXT: [big, "second"] },
+    });
     const client = createDnsClient({ servers: [s] });
     const forced = await client.query("forced.test", "A");
     assert.ok(forced.ok);
     const txt = await client.query("big.test", "TXT");
     assert.ok(txt.ok);
     assert.deepEqual(txt.answers.map((r) => (r.type === "TXT" ? r.strings.join("") : "")), [big, "second"]);
-    assert.deepEqual(s.queries.map((q) => `${q.name}/${q.transport}`), ["forced.test/udp", "forced.test/tcp", "big.test/udp", "big.test/tcp"]);
+    assert.deepEqual(s.queries.map((q) => `${q.name}/${q.transport}`), [
+      "forced.test/udp",
+      "forced.test/tcp",
+      "big.test/udp",
+      "big.test/tcp",
+    ]);
   });
 
   test("replies with the wrong id or question are ignored (RFC 5452)", async () => {
     const spoofer = await scripted((q) => [
-      replyTo({ ...q, header: { ...q.header, id: (q.header.id + 1) & 0xffff } }, {}, { answers: [{ type: "A", name: "spoof.test", class: 1, ttl: 1, address: "6.6.6.6" }] }),
-      replyTo({ ...q, questions: [{ name: "other.test", type: 1, class: 1 }] }, {}, { answers: [{ type: "A", name: "other.test", class: 1, ttl: 1, address: "6.6.6.7" }] }),
+      replyTo({ ...q, header: { ...q.header, id: (q.header.id + 1) & 0xffff } }, {}, {
+        answers: [{ type: "A", name: "spoof.test", class: 1, ttl: 1, address: "6.6.6.6" }],
+      }),
+      replyTo({ ...q, questions: [{ name: "other.test", type: 1, class: 1 }] }, {}, {
+        answers: [{ type: "A", name: "other.test", class: 1, ttl: 1, address: "6.6.6.7" }],
+      }),
       replyTo(q, {}, { answers: [{ type: "A", name: "spoof.test", class: 1, ttl: 9, address: "192.0.2.3" }] }),
     ]);
     const r = await createDnsClient({ servers: [{ host: "127.0.0.1", port: spoofer.port }] }).query("spoof.test", "A");
@@ -99,13 +120,23 @@ describe("DNS client", () => {
   });
 
   test("a malformed reply with our id is FORMERR; a server without EDNS is asked again without OPT", async () => {
-    const broken = await scripted((q) => [Uint8Array.from([q.header.id >> 8, q.header.id & 0xff, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 0xc0, 12])]);
-    const r = await createDnsClient({ servers: [{ host: "127.0.0.1", port: broken.port }], attempts: 1 }).query("x.test", "A");
+    const broken = await scripted((
+      q,
+    ) => [Uint8Array.from([q.header.id >> 8, q.header.id & 0xff, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 0xc0, 12])]);
+    const r = await createDnsClient({ servers: [{ host: "127.0.0.1", port: broken.port }], attempts: 1 }).query(
+      "x.test",
+      "A",
+    );
     assert.equal(r.ok ? "ok" : r.error, "FORMERR");
     const old = await scripted((q) => [
-      q.additionals.length > 0 ? replyTo(q, { rcode: 1 }) : replyTo(q, {}, { answers: [{ type: "A", name: "x.test", class: 1, ttl: 5, address: "192.0.2.4" }] }),
+      q.additionals.length > 0
+        ? replyTo(q, { rcode: 1 })
+        : replyTo(q, {}, { answers: [{ type: "A", name: "x.test", class: 1, ttl: 5, address: "192.0.2.4" }] }),
     ]);
-    assert.equal((await createDnsClient({ servers: [{ host: "127.0.0.1", port: old.port }] }).query("x.test", "A")).ok, true);
+    assert.equal(
+      (await createDnsClient({ servers: [{ host: "127.0.0.1", port: old.port }] }).query("x.test", "A")).ok,
+      true,
+    );
     assert.deepEqual(old.seen.map((m) => m.additionals.length), [1, 0]);
     await broken.close();
     await old.close();
@@ -114,7 +145,8 @@ describe("DNS client", () => {
   test("nothing listening: NETWORK or TIMEOUT, never a throw", async () => {
     const gone = await scripted(() => []);
     await gone.close();
-    const r = await createDnsClient({ servers: [{ host: "127.0.0.1", port: gone.port }], timeoutMs: 100, attempts: 1 }).query("x.test", "A");
+    const r = await createDnsClient({ servers: [{ host: "127.0.0.1", port: gone.port }], timeoutMs: 100, attempts: 1 })
+      .query("x.test", "A");
     assert.ok(!r.ok && (r.error === "NETWORK" || r.error === "TIMEOUT"));
     assert.equal((await createDnsClient({ servers: [{ host: "127.0.0.1", port: 9 }] }).query("a..b", "A")).ok, false);
   });
@@ -129,7 +161,8 @@ describe("DNS client", () => {
   });
 
   test("resolv.conf: nameserver lines in order, 127.0.0.1:53 when none", async () => {
-    const text = "# comment\nsearch example.test\nnameserver 192.0.2.53\nnameserver ::1\nnameserver fe80::1%eth0\nnameserver bogus\noptions ndots:1\n";
+    const text =
+      "# comment\nsearch example.test\nnameserver 192.0.2.53\nnameserver ::1\nnameserver fe80::1%eth0\nnameserver bogus\noptions ndots:1\n";
     assert.deepEqual(parseResolvConf(text), [
       { host: "192.0.2.53", port: 53 },
       { host: "::1", port: 53 },

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
-import { startDnsServer, type DnsServer } from "../fixtures/dns-server.ts";
+import { type DnsServer, startDnsServer } from "../fixtures/dns-server.ts";
 import { NOT_INSTALLED, peerMissing } from "../helpers/peers.ts";
 
 const run = promisify(execFile);
@@ -27,13 +27,22 @@ describe("fixture DNS server seen by dig", { skip: digMissing }, () => {
   after(() => server.close());
 
   test("MX, A, AAAA with +short", async () => {
-    assert.deepEqual((await dig("example.test", "MX", "+short")).trim().split("\n").sort(), ["10 mx.example.test.", "20 mx2.example.test."]);
+    assert.deepEqual((await dig("example.test", "MX", "+short")).trim().split("\n").sort(), [
+      "10 mx.example.test.",
+      "20 mx2.example.test.",
+    ]);
     assert.equal((await dig("mx.example.test", "A", "+short")).trim(), "127.0.0.1");
-    assert.deepEqual((await dig("mx.example.test", "AAAA", "+short")).trim().split("\n").sort(), ["2001:db8::25", "::1"]);
+    assert.deepEqual((await dig("mx.example.test", "AAAA", "+short")).trim().split("\n").sort(), [
+      "2001:db8::25",
+      "::1",
+    ]);
   });
 
   test("CNAME chain and multi-string TXT", async () => {
-    assert.deepEqual((await dig("www.example.test", "A", "+short")).trim().split("\n"), ["mx.example.test.", "127.0.0.1"]);
+    assert.deepEqual((await dig("www.example.test", "A", "+short")).trim().split("\n"), [
+      "mx.example.test.",
+      "127.0.0.1",
+    ]);
     const txt = await dig("example.test", "TXT", "+short");
     assert.match(txt, /^"v=spf1 -all"$/m);
     assert.match(txt, /^"part one " "part two"$/m);

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createDnsClient } from "../../src/dns/client.ts";
-import { resolveMailHosts, type MailHostsResult } from "../../src/dns/mx.ts";
+import { type MailHostsResult, resolveMailHosts } from "../../src/dns/mx.ts";
 import { createResolver, type Resolver } from "../../src/dns/resolver.ts";
-import { startDnsServer, type DnsServer, type Zone } from "../fixtures/dns-server.ts";
+import { type DnsServer, startDnsServer, type Zone } from "../fixtures/dns-server.ts";
 
 const ZONE: Zone = {
   "multi.test": {
@@ -38,15 +38,25 @@ before(async () => {
 after(() => server.close());
 
 const summary = (r: MailHostsResult): unknown =>
-  r.kind === "hosts" ? r.hosts.map((h) => `${h.preference} ${h.name} ${h.addresses.join(",")}${h.implicit ? " implicit" : ""}`) : r;
+  r.kind === "hosts"
+    ? r.hosts.map((h) => `${h.preference} ${h.name} ${h.addresses.join(",")}${h.implicit ? " implicit" : ""}`)
+    : r;
 
 describe("resolveMailHosts (RFC 5321 5.1, RFC 7505)", () => {
   test("sorted by preference, equal preferences in random order, hosts without an address skipped", async () => {
     const first = await resolveMailHosts(resolver, "multi.test", { random: () => 0.99 });
-    assert.deepEqual(summary(first), ["10 a.multi.test 192.0.2.1", "10 b.multi.test 2001:db8::2,192.0.2.2", "20 c.multi.test 192.0.2.3"]);
+    assert.deepEqual(summary(first), [
+      "10 a.multi.test 192.0.2.1",
+      "10 b.multi.test 2001:db8::2,192.0.2.2",
+      "20 c.multi.test 192.0.2.3",
+    ]);
     const sequence = [0.99, 0.5, 0.99]; // Fisher-Yates over [c, a, b, noaddr]: swaps a and b
     const other = await resolveMailHosts(resolver, "MULTI.test.", { random: () => sequence.shift() ?? 0 });
-    assert.deepEqual(summary(other), ["10 b.multi.test 2001:db8::2,192.0.2.2", "10 a.multi.test 192.0.2.1", "20 c.multi.test 192.0.2.3"]);
+    assert.deepEqual(summary(other), [
+      "10 b.multi.test 2001:db8::2,192.0.2.2",
+      "10 a.multi.test 192.0.2.1",
+      "20 c.multi.test 192.0.2.3",
+    ]);
   });
 
   test("with Math.random both orders of the equal pair occur", async () => {
@@ -61,7 +71,11 @@ describe("resolveMailHosts (RFC 5321 5.1, RFC 7505)", () => {
 
   test("an internationalized domain is looked up by its A-labels (RFC 5890)", async () => {
     for (const domain of ["bücher.test", "BÜCHER.test.", "xn--bcher-kva.test"]) {
-      assert.deepEqual(summary(await resolveMailHosts(resolver, domain)), ["10 mx.xn--bcher-kva.test 192.0.2.7"], domain);
+      assert.deepEqual(
+        summary(await resolveMailHosts(resolver, domain)),
+        ["10 mx.xn--bcher-kva.test 192.0.2.7"],
+        domain,
+      );
     }
     assert.deepEqual(await resolveMailHosts(resolver, "bad\u200b\u3002.test"), { kind: "no-domain" });
   });
@@ -71,7 +85,9 @@ describe("resolveMailHosts (RFC 5321 5.1, RFC 7505)", () => {
   });
 
   test("no MX records: the domain is its own mail host (implicit MX)", async () => {
-    assert.deepEqual(summary(await resolveMailHosts(resolver, "implicit.test")), ["0 implicit.test 2001:db8::9,192.0.2.9 implicit"]);
+    assert.deepEqual(summary(await resolveMailHosts(resolver, "implicit.test")), [
+      "0 implicit.test 2001:db8::9,192.0.2.9 implicit",
+    ]);
     assert.equal((await resolveMailHosts(resolver, "bare.test")).kind, "no-hosts");
   });
 
@@ -94,14 +110,20 @@ describe("resolveMailHosts (RFC 5321 5.1, RFC 7505)", () => {
     const fresh = createResolver(createDnsClient({ servers: [server] }));
     assert.equal((await resolveMailHosts(fresh, "badhost.test")).kind, "no-hosts");
     server.setZone({ ...ZONE, "flaky.test": { A: ["192.0.2.77"] } });
-    assert.deepEqual(summary(await resolveMailHosts(createResolver(createDnsClient({ servers: [server] })), "badhost.test")), ["20 flaky.test 192.0.2.77"]);
+    assert.deepEqual(
+      summary(await resolveMailHosts(createResolver(createDnsClient({ servers: [server] })), "badhost.test")),
+      ["20 flaky.test 192.0.2.77"],
+    );
     server.setZone(ZONE);
   });
 
   test("a timeout is temporary too", async () => {
     const silent = await startDnsServer({ "slow.test": { drop: true } });
     try {
-      const r = await resolveMailHosts(createResolver(createDnsClient({ servers: [silent], timeoutMs: 50, attempts: 1 })), "slow.test");
+      const r = await resolveMailHosts(
+        createResolver(createDnsClient({ servers: [silent], timeoutMs: 50, attempts: 1 })),
+        "slow.test",
+      );
       assert.equal(r.kind === "temporary" && r.error, "TIMEOUT");
     } finally {
       await silent.close();

@@ -77,9 +77,23 @@ describe("resolver cache and CNAMEs", () => {
   });
 
   test("CNAME chains in the answer are followed; the TTL is the chain's smallest", async () => {
-    const cname = (name: string, target: string, ttl: number): ResourceRecord => ({ type: "CNAME", name, class: 1, ttl, target });
+    const cname = (name: string, target: string, ttl: number): ResourceRecord => ({
+      type: "CNAME",
+      name,
+      class: 1,
+      ttl,
+      target,
+    });
     const client = fakeClient({
-      "A www.test": { ok: true, answers: [cname("www.test", "Edge.Test.", 50), cname("edge.test", "host.test", 500), a("host.test", "192.0.2.7", 200)], ttl: 50 },
+      "A www.test": {
+        ok: true,
+        answers: [
+          cname("www.test", "Edge.Test.", 50),
+          cname("edge.test", "host.test", 500),
+          a("host.test", "192.0.2.7", 200),
+        ],
+        ttl: 50,
+      },
       "A partial.test": { ok: true, answers: [cname("partial.test", "elsewhere.test", 40)], ttl: 40 },
       "A elsewhere.test": { ok: true, answers: [a("elsewhere.test", "192.0.2.8", 400)], ttl: 400 },
       "A dangling.test": { ok: true, answers: [cname("dangling.test", "nowhere.test", 40)], ttl: 40 },
@@ -88,12 +102,21 @@ describe("resolver cache and CNAMEs", () => {
     assert.deepEqual(await resolver.a("www.test"), { ok: true, answers: ["192.0.2.7"], ttl: 50 });
     assert.deepEqual(await resolver.a("partial.test"), { ok: true, answers: ["192.0.2.8"], ttl: 40 });
     assert.equal((await resolver.a("dangling.test")).ok, false);
-    assert.deepEqual(client.asked, ["A www.test", "A partial.test", "A elsewhere.test", "A dangling.test", "A nowhere.test"]);
+    assert.deepEqual(client.asked, [
+      "A www.test",
+      "A partial.test",
+      "A elsewhere.test",
+      "A dangling.test",
+      "A nowhere.test",
+    ]);
   });
 
   test("against the fixture: TXT strings joined per record, MX, AAAA, CNAME", async () => {
     const server = await startDnsServer({
-      "example.test": { MX: [{ preference: 10, exchange: "MX.example.test." }], TXT: [["v=spf1 ", "ip4:192.0.2.0/24 ", "-all"], "other"] },
+      "example.test": {
+        MX: [{ preference: 10, exchange: "MX.example.test." }],
+        TXT: [["v=spf1 ", "ip4:192.0.2.0/24 ", "-all"], "other"],
+      },
       "mx.example.test": { AAAA: ["2001:db8::25"] },
       "alias.example.test": { CNAME: "mx.example.test" },
     });
@@ -102,8 +125,12 @@ describe("resolver cache and CNAMEs", () => {
       const txt = await resolver.txt("example.test");
       assert.ok(txt.ok);
       assert.deepEqual([...txt.answers].sort(), ["other", "v=spf1 ip4:192.0.2.0/24 -all"]);
-      assert.deepEqual(await resolver.mx("example.test"), { ok: true, answers: [{ preference: 10, exchange: "mx.example.test" }], ttl: 300 });
-      assert.deepEqual((await resolver.aaaa("alias.example.test")), { ok: true, answers: ["2001:db8::25"], ttl: 300 });
+      assert.deepEqual(await resolver.mx("example.test"), {
+        ok: true,
+        answers: [{ preference: 10, exchange: "mx.example.test" }],
+        ttl: 300,
+      });
+      assert.deepEqual(await resolver.aaaa("alias.example.test"), { ok: true, answers: ["2001:db8::25"], ttl: 300 });
     } finally {
       await server.close();
     }

@@ -7,7 +7,7 @@ import { domainChanges } from "../../src/auth/domain-changes.ts";
 import type { DomainCheckReport, RecordCheck } from "../../src/auth/domain-check.ts";
 import { DomainService } from "../../src/auth/domains.ts";
 import type { Resolver } from "../../src/dns/resolver.ts";
-import { openDatabase, type Database } from "../../src/queue/database.ts";
+import { type Database, openDatabase } from "../../src/queue/database.ts";
 import { DomainStore } from "../../src/queue/domains.ts";
 import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
@@ -42,7 +42,12 @@ async function fresh() {
   const database = await openDatabase(`file:${join(dir, "relay.db")}`);
   opened.push(database);
   await applyMigrations(database.client, migrationFiles(), T0);
-  const clock = { t: T0, now() { return this.t; } };
+  const clock = {
+    t: T0,
+    now() {
+      return this.t;
+    },
+  };
   const zone = new Map<string, string[]>();
   const options = {
     store: new DomainStore(database),
@@ -57,7 +62,9 @@ async function fresh() {
   const queue = new QueueStore(database, await BodySpool.open(join(dir, "spool")), clock, "test");
   const events = async () => (await queue.listEvents(0, 1000)).filter((e) => e.type === "domain_changed");
   const publishAll = async (domain: string) => {
-    for (const r of (await service.get(domain))!.records) if (r.required && r.type === "TXT") zone.set(r.name, [r.value]);
+    for (const r of (await service.get(domain))!.records) {
+      if (r.required && r.type === "TXT") zone.set(r.name, [r.value]);
+    }
   };
   return { service, options, clock, zone, events, publishAll };
 }
@@ -144,7 +151,11 @@ describe("domain_changed events", () => {
     zone.delete("_dmarc.b.test");
     clock.t += 600_000;
     await service.maintain();
-    assert.deepEqual((await events()).map((e) => [e.data.domain, e.data.record, e.data.after]), [["b.test", "dmarc", "fail"]]);
+    assert.deepEqual((await events()).map((e) => [e.data.domain, e.data.record, e.data.after]), [[
+      "b.test",
+      "dmarc",
+      "fail",
+    ]]);
   });
 
   it("of two checks compared with the same last check, only one writes the event", async () => {
@@ -161,7 +172,12 @@ describe("domain_changed events", () => {
   });
 
   it("compares by purpose, name and selector; a record only in one check is no change", () => {
-    const rec = (purpose: RecordCheck["purpose"], name: string, status: RecordCheck["status"], selector?: string): RecordCheck => ({
+    const rec = (
+      purpose: RecordCheck["purpose"],
+      name: string,
+      status: RecordCheck["status"],
+      selector?: string,
+    ): RecordCheck => ({
       purpose,
       name,
       required: true,
@@ -171,10 +187,30 @@ describe("domain_changed events", () => {
       ...(status === "pass" ? {} : { fix: `fix ${name}` }),
       ...(selector ? { selector } : {}),
     });
-    const report = (records: RecordCheck[]): DomainCheckReport => ({ domain: "d.test", checkedAt: "", ok: true, records, verdict: [], visibleKeyIds: [] });
-    const before = report([rec("dkim", "old._domainkey.d.test", "pass", "old"), rec("spf", "d.test", "warn"), rec("tls-rpt", "_smtp._tls.d.test", "pass")]);
-    const after = report([rec("dkim", "new._domainkey.d.test", "fail", "new"), rec("spf", "d.test", "fail"), rec("tls-rpt", "_smtp._tls.d.test", "warn")]);
-    assert.deepEqual(domainChanges(before, after).map((c) => [c.record, c.before, c.after, c.fix]), [["tls-rpt", "pass", "warn", "fix _smtp._tls.d.test"]]);
+    const report = (records: RecordCheck[]): DomainCheckReport => ({
+      domain: "d.test",
+      checkedAt: "",
+      ok: true,
+      records,
+      verdict: [],
+      visibleKeyIds: [],
+    });
+    const before = report([
+      rec("dkim", "old._domainkey.d.test", "pass", "old"),
+      rec("spf", "d.test", "warn"),
+      rec("tls-rpt", "_smtp._tls.d.test", "pass"),
+    ]);
+    const after = report([
+      rec("dkim", "new._domainkey.d.test", "fail", "new"),
+      rec("spf", "d.test", "fail"),
+      rec("tls-rpt", "_smtp._tls.d.test", "warn"),
+    ]);
+    assert.deepEqual(domainChanges(before, after).map((c) => [c.record, c.before, c.after, c.fix]), [[
+      "tls-rpt",
+      "pass",
+      "warn",
+      "fix _smtp._tls.d.test",
+    ]]);
     assert.deepEqual(domainChanges(null, after), []);
     assert.deepEqual(domainChanges({ records: "junk" }, after), []);
     assert.deepEqual(domainChanges({ records: [{ purpose: "spf" }] }, after), []);

@@ -8,7 +8,7 @@ import { headerValues } from "../../src/core/header-section.ts";
 import { parseTagList } from "../../src/auth/dkim-keys.ts";
 import type { RecordToPublish } from "../../src/auth/domain-records.ts";
 import type { Resolver } from "../../src/dns/resolver.ts";
-import { openDatabase, type Database } from "../../src/queue/database.ts";
+import { type Database, openDatabase } from "../../src/queue/database.ts";
 import { DomainStore } from "../../src/queue/domains.ts";
 import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
@@ -21,7 +21,11 @@ function fakeResolver(txt: Map<string, string[]>, mx = new Map<string, string[]>
   const miss = { ok: false as const, error: "NXDOMAIN" as const };
   return {
     txt: async (name) => (txt.has(name) ? { ok: true, ttl: 60, answers: txt.get(name)! } : miss),
-    mx: async (name) => (mx.has(name) ? { ok: true, ttl: 60, answers: mx.get(name)!.map((exchange) => ({ preference: 10, exchange })) } : miss),
+    mx: async (
+      name,
+    ) => (mx.has(name)
+      ? { ok: true, ttl: 60, answers: mx.get(name)!.map((exchange) => ({ preference: 10, exchange })) }
+      : miss),
     a: async () => miss,
     aaaa: async () => miss,
     ptr: async () => miss,
@@ -41,7 +45,12 @@ async function fresh(options: { sourceIp?: string; bounceDomain?: string } = {})
   const database = await openDatabase(`file:${join(dir, "relay.db")}`);
   opened.push(database);
   await applyMigrations(database.client, migrationFiles(), T0);
-  const clock = { t: T0, now() { return this.t; } };
+  const clock = {
+    t: T0,
+    now() {
+      return this.t;
+    },
+  };
   const zone = new Map<string, string[]>();
   const mx = new Map<string, string[]>();
   const service = new DomainService({
@@ -59,16 +68,18 @@ async function fresh(options: { sourceIp?: string; bounceDomain?: string } = {})
     const view = (await service.get(domain))!;
     for (const r of view.records) {
       if (!r.required) continue;
-      if (r.type === "TXT") zone.set(r.name, [...(zone.get(r.name) ?? []).filter((t) => t !== r.value && r.purpose !== "dkim"), r.value]);
+      if (r.type === "TXT") {
+        zone.set(r.name, [...(zone.get(r.name) ?? []).filter((t) => t !== r.value && r.purpose !== "dkim"), r.value]);
+      }
       if (r.type === "MX") mx.set(r.name, [r.value.split(" ")[1]!]);
     }
   };
   return { service, clock, zone, mx, publishAll, database };
 }
 
-const message = (from: string) => new TextEncoder().encode(`From: ${from}\r\nTo: x@dest.test\r\nSubject: s\r\n\r\nbody\r\n`);
-const selectorsOf = (m: Uint8Array) =>
-  headerValues(m, "dkim-signature").map((value) => parseTagList(value).get("s"));
+const message = (from: string) =>
+  new TextEncoder().encode(`From: ${from}\r\nTo: x@dest.test\r\nSubject: s\r\n\r\nbody\r\n`);
+const selectorsOf = (m: Uint8Array) => headerValues(m, "dkim-signature").map((value) => parseTagList(value).get("s"));
 
 describe("sending domains", () => {
   it("adds a domain with active keys, lists the records, never a private key", async () => {
@@ -88,7 +99,10 @@ describe("sending domains", () => {
     assert.equal(byPurpose["tls-rpt"]?.[0]?.value, "v=TLSRPTv1; rua=mailto:tlsrpt@example.com");
     assert.equal(byPurpose["tls-rpt"]?.[0]?.required, false);
     assert.equal(byPurpose["mta-sts"]?.[0]?.required, false);
-    assert.deepEqual(byPurpose.dkim?.map((r) => r.name), ["rsa20260518._domainkey.example.com", "ed20260518._domainkey.example.com"]);
+    assert.deepEqual(byPurpose.dkim?.map((r) => r.name), [
+      "rsa20260518._domainkey.example.com",
+      "ed20260518._domainkey.example.com",
+    ]);
     assert.equal(byPurpose["return-path-mx"], undefined, "no return path without RELAY_BOUNCE_DOMAIN");
     assert.doesNotMatch(JSON.stringify(await service.list()), /PRIVATE KEY/);
     await assert.rejects(service.add("example.com"), /already added/);
@@ -112,7 +126,11 @@ describe("sending domains", () => {
     assert.deepEqual(selectorsOf(await service.sign(message("a@sender.test"))), ["s1"]);
     assert.deepEqual(selectorsOf(await service.sign(message("a@news.sender.test"))), [], "no key for a subdomain");
     assert.deepEqual(selectorsOf(await service.sign(message("a@other.test"))), []);
-    assert.deepEqual(selectorsOf(await service.sign(message("a@sender.test"), ["other.test"])), [], "outside the grant");
+    assert.deepEqual(
+      selectorsOf(await service.sign(message("a@sender.test"), ["other.test"])),
+      [],
+      "outside the grant",
+    );
     assert.deepEqual(selectorsOf(await service.sign(message("a@sender.test"), ["sender.test"])), ["s1"]);
   });
 
@@ -159,7 +177,11 @@ describe("sending domains", () => {
     const old = view.records.find((r) => r.selector === "old")!;
     assert.equal(old.neededUntil, new Date(clock.t + 7 * DAY).toISOString());
     assert.match(old.note ?? "", /still needed until/);
-    assert.deepEqual(selectorsOf(await service.sign(message("a@sender.test"))), ["rsa20260519"], "switched without waiting for the cache");
+    assert.deepEqual(
+      selectorsOf(await service.sign(message("a@sender.test"))),
+      ["rsa20260519"],
+      "switched without waiting for the cache",
+    );
     assert.equal(view.lastCheck?.ok, true);
 
     clock.t += 7 * DAY;
@@ -181,7 +203,10 @@ describe("sending domains", () => {
   });
 
   it("checks DNS and explains what a receiver concludes", async () => {
-    const { service, zone, mx, publishAll } = await fresh({ sourceIp: "192.0.2.7", bounceDomain: "bounces.example.com" });
+    const { service, zone, mx, publishAll } = await fresh({
+      sourceIp: "192.0.2.7",
+      bounceDomain: "bounces.example.com",
+    });
     await service.add("example.com", { selector: "s1" });
     const empty = await service.check("example.com");
     assert.equal(empty.ok, false);
@@ -196,7 +221,10 @@ describe("sending domains", () => {
     const good = await service.check("example.com");
     assert.equal(good.ok, true, JSON.stringify(good.records, null, 1));
     const verdict = good.verdict.join("\n");
-    assert.match(verdict, /SPF: a receiver that gets mail from 192\.0\.2\.7 with an envelope sender at bounces\.example\.com concludes SPF pass/);
+    assert.match(
+      verdict,
+      /SPF: a receiver that gets mail from 192\.0\.2\.7 with an envelope sender at bounces\.example\.com concludes SPF pass/,
+    );
     assert.match(verdict, /DKIM pass, aligned with the From domain/);
     assert.match(verdict, /shares example\.com's organizational domain/);
     assert.match(verdict, /DMARC: pass \(DKIM aligned and SPF aligned\); p=none/);
@@ -209,9 +237,15 @@ describe("sending domains", () => {
     assert.match(spf.fix ?? "", /add ip4:192\.0\.2\.7/);
 
     zone.set("example.com", ["v=spf1 ip4:192.0.2.7 ~all", "v=spf1 -all"]);
-    assert.match((await service.check("example.com")).records.find((r) => r.purpose === "spf")!.detail, /2 SPF records/);
+    assert.match(
+      (await service.check("example.com")).records.find((r) => r.purpose === "spf")!.detail,
+      /2 SPF records/,
+    );
     mx.delete("bounces.example.com");
-    assert.equal((await service.check("example.com")).records.find((r) => r.purpose === "return-path-mx")!.status, "fail");
+    assert.equal(
+      (await service.check("example.com")).records.find((r) => r.purpose === "return-path-mx")!.status,
+      "fail",
+    );
     assert.equal((await service.get("example.com"))!.lastCheck?.ok, false, "the last check is kept");
   });
 

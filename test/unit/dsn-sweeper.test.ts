@@ -7,7 +7,7 @@ import { reply } from "../../src/core/reply.ts";
 import { DsnSweeper, parseReplyText } from "../../src/delivery/dsn-sweeper.ts";
 import { OutcomeRecorder } from "../../src/delivery/outcomes.ts";
 import type { RecipientResult } from "../../src/delivery/work.ts";
-import { openDatabase, type Database } from "../../src/queue/database.ts";
+import { type Database, openDatabase } from "../../src/queue/database.ts";
 import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
 import type { Claim, NewMessage } from "../../src/queue/records.ts";
@@ -42,8 +42,15 @@ async function fresh(delayWarningAfter = 4 * HOUR) {
     settled: () => undefined,
     log: () => undefined,
   });
-  const sweeper = new DsnSweeper({ store, clock, hostname: "relay.test", maxQueueTime: 5 * 24 * HOUR, log: () => undefined });
-  const rows = async (sql: string, args: (string | number)[] = []) => (await database.client.execute({ sql, args })).rows;
+  const sweeper = new DsnSweeper({
+    store,
+    clock,
+    hostname: "relay.test",
+    maxQueueTime: 5 * 24 * HOUR,
+    log: () => undefined,
+  });
+  const rows = async (sql: string, args: (string | number)[] = []) =>
+    (await database.client.execute({ sql, args })).rows;
   return { database, clock, store, recorder, sweeper, rows };
 }
 
@@ -56,8 +63,19 @@ const msg = (to: { address: string; notify?: string[] }[], over: Partial<NewMess
   ...over,
 });
 
-const bounced = (address: string): RecipientResult => ({ address, reply: reply(550, "5.1.1", "no such user"), disposition: "bounced", category: "bad-mailbox", remoteMta: "mx.d.example" });
-const deferred = (address: string): RecipientResult => ({ address, reply: reply(451, "4.3.0", "later"), disposition: "deferred", category: "other" });
+const bounced = (address: string): RecipientResult => ({
+  address,
+  reply: reply(550, "5.1.1", "no such user"),
+  disposition: "bounced",
+  category: "bad-mailbox",
+  remoteMta: "mx.d.example",
+});
+const deferred = (address: string): RecipientResult => ({
+  address,
+  reply: reply(451, "4.3.0", "later"),
+  disposition: "deferred",
+  category: "other",
+});
 const delivered = (address: string, dsnPassedOn = false): RecipientResult => ({
   address,
   reply: reply(250, "2.0.0", "ok"),
@@ -85,7 +103,13 @@ describe("OutcomeRecorder: which outcome owes which DSN", () => {
     await store.enqueue(msg([{ address: "g@d.example" }], { mailFrom: "" }));
     const claims = await store.claimDue(10, LEASE);
     const by = (a: string) => claims.filter((c) => c.address === a);
-    await report(recorder, [...by("a@d.example"), ...by("b@d.example"), ...by("c@d.example"), ...by("e@d.example"), ...by("f@d.example")], [
+    await report(recorder, [
+      ...by("a@d.example"),
+      ...by("b@d.example"),
+      ...by("c@d.example"),
+      ...by("e@d.example"),
+      ...by("f@d.example"),
+    ], [
       bounced("a@d.example"),
       bounced("b@d.example"),
       delivered("c@d.example"),
@@ -93,14 +117,31 @@ describe("OutcomeRecorder: which outcome owes which DSN", () => {
       delivered("f@d.example"),
     ]);
     await report(recorder, by("g@d.example"), [bounced("g@d.example")]);
-    const marks = Object.fromEntries((await rows("SELECT address, dsn_pending, last_mta FROM recipients")).map((r) => [r.address, r.dsn_pending]));
-    assert.deepEqual(marks, { "a@d.example": "failure", "b@d.example": null, "c@d.example": "success", "e@d.example": null, "f@d.example": null, "g@d.example": null });
+    const marks = Object.fromEntries(
+      (await rows("SELECT address, dsn_pending, last_mta FROM recipients")).map((r) => [r.address, r.dsn_pending]),
+    );
+    assert.deepEqual(marks, {
+      "a@d.example": "failure",
+      "b@d.example": null,
+      "c@d.example": "success",
+      "e@d.example": null,
+      "f@d.example": null,
+      "g@d.example": null,
+    });
   });
 
   it("a delay warning once the recipient has waited long enough, once, and only when DELAY is asked for or NOTIFY is absent", async () => {
     const { store, recorder, rows, clock } = await fresh(HOUR);
-    await store.enqueue(msg([{ address: "a@d.example" }, { address: "b@d.example", notify: ["FAILURE"] }, { address: "c@d.example", notify: ["DELAY"] }]));
-    const pending = async () => Object.fromEntries((await rows("SELECT address, dsn_pending FROM recipients")).map((r) => [r.address, r.dsn_pending]));
+    await store.enqueue(
+      msg([{ address: "a@d.example" }, { address: "b@d.example", notify: ["FAILURE"] }, {
+        address: "c@d.example",
+        notify: ["DELAY"],
+      }]),
+    );
+    const pending = async () =>
+      Object.fromEntries(
+        (await rows("SELECT address, dsn_pending FROM recipients")).map((r) => [r.address, r.dsn_pending]),
+      );
     const attempt = async () => {
       const claims = await store.claimDue(10, LEASE);
       assert.equal(claims.length, 3);
@@ -114,7 +155,11 @@ describe("OutcomeRecorder: which outcome owes which DSN", () => {
     await rows("UPDATE recipients SET dsn_pending = NULL"); // as if the sweeper had sent them
     await clock.advance(2 * HOUR);
     await attempt();
-    assert.deepEqual(await pending(), { "a@d.example": null, "b@d.example": null, "c@d.example": null }, "never a second warning");
+    assert.deepEqual(
+      await pending(),
+      { "a@d.example": null, "b@d.example": null, "c@d.example": null },
+      "never a second warning",
+    );
   });
 
   it("RELAY_DELAY_WARNING_AFTER=0: no delay warnings", async () => {
@@ -143,9 +188,13 @@ describe("OutcomeRecorder: which outcome owes which DSN", () => {
 describe("DsnSweeper: one DSN per message, atomically", () => {
   it("waits while a recipient of the message is in flight, then sends one DSN for all and clears the marks", async () => {
     const { store, recorder, sweeper, rows } = await fresh();
-    const id = await store.enqueue(msg([{ address: "a@one.example" }, { address: "b@two.example" }, { address: "ok@two.example" }]));
+    const id = await store.enqueue(
+      msg([{ address: "a@one.example" }, { address: "b@two.example" }, { address: "ok@two.example" }]),
+    );
     const claims = await store.claimDue(10, LEASE);
-    const [a, b, ok] = ["a@one.example", "b@two.example", "ok@two.example"].map((x) => claims.find((c) => c.address === x)!);
+    const [a, b, ok] = ["a@one.example", "b@two.example", "ok@two.example"].map((x) =>
+      claims.find((c) => c.address === x)!
+    );
     await report(recorder, [a!], [bounced("a@one.example")]);
     assert.equal(await sweeper.sweep(), 0, "b and ok are still in flight");
     await report(recorder, [b!, ok!], [bounced("b@two.example"), delivered("ok@two.example")]);
@@ -154,7 +203,10 @@ describe("DsnSweeper: one DSN per message, atomically", () => {
     const dsns = await rows("SELECT id, mail_from, source FROM messages WHERE source = 'bounce'");
     assert.equal(dsns.length, 1);
     const dsn = text((await store.loadMessage(String(dsns[0]!.id)))!.body);
-    assert.deepEqual([...dsn.matchAll(/^Final-Recipient: rfc822; (\S+)\r$/gm)].map((m) => m[1]), ["a@one.example", "b@two.example"]);
+    assert.deepEqual([...dsn.matchAll(/^Final-Recipient: rfc822; (\S+)\r$/gm)].map((m) => m[1]), [
+      "a@one.example",
+      "b@two.example",
+    ]);
     assert.match(dsn, /^Remote-MTA: dns; mx\.d\.example\r$/m);
     const [rcpt] = await rows("SELECT address, domain, state FROM recipients WHERE message_id != ?", [id]);
     assert.deepEqual({ ...rcpt }, { address: "sender@src.example", domain: "src.example", state: "queued" });
@@ -178,7 +230,9 @@ describe("DsnSweeper: one DSN per message, atomically", () => {
     const claims = await store.claimDue(10, LEASE);
     await report(recorder, claims, [deferred("a@d.example")]);
     assert.equal(await sweeper.sweep(), 1);
-    const dsn = text((await store.loadMessage(String((await rows("SELECT id FROM messages WHERE source = 'bounce'"))[0]!.id)))!.body);
+    const dsn = text(
+      (await store.loadMessage(String((await rows("SELECT id FROM messages WHERE source = 'bounce'"))[0]!.id)))!.body,
+    );
     assert.match(dsn, /^Action: delayed\r$/m);
     assert.match(dsn, /^Status: 4\.3\.0\r$/m);
     assert.match(dsn, /^Will-Retry-Until: Sun, 19 Nov 2023 22:13:20 \+0000\r$/m);
@@ -209,7 +263,10 @@ describe("RELAY_DELAY_WARNING_AFTER", () => {
     assert.equal(loadConfig({ RELAY_DELAY_WARNING_AFTER: "1s" }, "host.test").delayWarningAfter, 1000);
     assert.equal(loadConfig({ RELAY_DELAY_WARNING_AFTER: "0" }, "host.test").delayWarningAfter, 0);
     assert.equal(loadConfig({ RELAY_DELAY_WARNING_AFTER: "off" }, "host.test").delayWarningAfter, 0);
-    assert.throws(() => loadConfig({ RELAY_DELAY_WARNING_AFTER: "soon" }, "host.test"), (e: Error & { problems?: string[] }) =>
-      JSON.stringify(e.problems ?? e.message).includes("RELAY_DELAY_WARNING_AFTER"));
+    assert.throws(
+      () => loadConfig({ RELAY_DELAY_WARNING_AFTER: "soon" }, "host.test"),
+      (e: Error & { problems?: string[] }) =>
+        JSON.stringify(e.problems ?? e.message).includes("RELAY_DELAY_WARNING_AFTER"),
+    );
   });
 });

@@ -68,15 +68,18 @@ function parse(dsn: Uint8Array): Parsed {
   return JSON.parse(r.stdout.toString()) as Parsed;
 }
 
-const get = (f: Fields, name: string): string | undefined => f.find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1];
-const all = (f: Fields, name: string): string[] => f.filter(([k]) => k.toLowerCase() === name.toLowerCase()).map(([, v]) => v);
+const get = (f: Fields, name: string): string | undefined =>
+  f.find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1];
+const all = (f: Fields, name: string): string[] =>
+  f.filter(([k]) => k.toLowerCase() === name.toLowerCase()).map(([, v]) => v);
 const names = (f: Fields): string[] => f.map(([k]) => k.toLowerCase());
 const b64 = (s: string | null | undefined): Buffer => Buffer.from(s ?? "", "base64");
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 const T0 = Date.UTC(2025, 1, 13, 9, 5, 0);
 const NOW = Date.UTC(2025, 1, 13, 10, 0, 0);
-const ORIGINAL_HEADERS = "From: alice@example.com\r\nTo: bob@x.test\r\nSubject: hello\r\nMessage-ID: <m1@example.com>\r\n";
+const ORIGINAL_HEADERS =
+  "From: alice@example.com\r\nTo: bob@x.test\r\nSubject: hello\r\nMessage-ID: <m1@example.com>\r\n";
 const ORIGINAL = bytes(`${ORIGINAL_HEADERS}\r\nthe body line one\r\nthe body line two\r\n`);
 
 const failed: DsnRecipient = {
@@ -139,7 +142,9 @@ describe("buildDsn: structure (read back by Python's email package)", () => {
     assert.equal(get(p.headers, "MIME-Version"), "1.0");
     assert.match(get(p.headers, "Message-ID") ?? "", /^<[^<>@\s]+@example\.net>$/);
     assert.equal(p.dateOk, NOW / 1000);
-    for (const name of ["from", "to", "subject", "date", "message-id", "auto-submitted", "mime-version", "content-type"]) {
+    for (
+      const name of ["from", "to", "subject", "date", "message-id", "auto-submitted", "mime-version", "content-type"]
+    ) {
       assert.equal(names(p.headers).filter((n) => n === name).length, 1, `exactly one ${name}`);
     }
   });
@@ -202,8 +207,15 @@ describe("buildDsn: structure (read back by Python's email package)", () => {
   });
 
   it("types a diagnostic that is not an SMTP reply as our own", () => {
-    const q = parse(buildDsn(input({ recipients: [{ ...failed, diagnostic: "connect to mx.x.test[192.0.2.1]:25: Connection refused" }] })));
-    assert.equal(get(q.parts[1]!.blocks![1]!, "Diagnostic-Code"), "X-Relay; connect to mx.x.test[192.0.2.1]:25: Connection refused");
+    const q = parse(
+      buildDsn(
+        input({ recipients: [{ ...failed, diagnostic: "connect to mx.x.test[192.0.2.1]:25: Connection refused" }] }),
+      ),
+    );
+    assert.equal(
+      get(q.parts[1]!.blocks![1]!, "Diagnostic-Code"),
+      "X-Relay; connect to mx.x.test[192.0.2.1]:25: Connection refused",
+    );
   });
 });
 
@@ -212,7 +224,10 @@ describe("buildDsn: subject follows the actions", () => {
   it("failure, delay, success, and failure wins in a mix", () => {
     assert.equal(subjectOf([failed]), "Undelivered Mail Returned to Sender");
     assert.equal(subjectOf([delayed]), "Delivery Status Notification (Delay)");
-    assert.equal(subjectOf([{ address: "e@z.test", action: "delivered", status: "2.0.0" }]), "Delivery Status Notification (Success)");
+    assert.equal(
+      subjectOf([{ address: "e@z.test", action: "delivered", status: "2.0.0" }]),
+      "Delivery Status Notification (Success)",
+    );
     assert.equal(subjectOf([delayed, failed]), "Undelivered Mail Returned to Sender");
   });
 });
@@ -246,7 +261,12 @@ describe("buildDsn: the returned original", () => {
 
   it("an 8-bit body survives byte for byte, labelled 8bit", () => {
     const body = Buffer.concat([Buffer.from("Grüße, 日本語\r\nlatin-1 caf"), Buffer.from([0xe9]), Buffer.from("\r\n")]);
-    const original = Buffer.concat([Buffer.from(`${ORIGINAL_HEADERS}Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n`), body]);
+    const original = Buffer.concat([
+      Buffer.from(
+        `${ORIGINAL_HEADERS}Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n`,
+      ),
+      body,
+    ]);
     const dsn = buildDsn(input({ original }));
     const p = parse(dsn);
     assert.equal(p.parts[2]!.type, "message/rfc822");
@@ -285,9 +305,23 @@ describe("buildDsn: wire rules", () => {
     ["plain", input()],
     ["LF-only original", input({ original: bytes("Subject: x\n\nbody\nmore\n") })],
     ["bare CR in original", input({ original: bytes("Subject: x\r\n\r\nbody\rmore\r\n") })],
-    ["long diagnostics", input({ recipients: [{ ...failed, diagnostic: `550 ${longWord}` }, { ...delayed, diagnostic: `451 ${longWords}` }] })],
-    ["long header line in original, HDRS", input({ ret: "HDRS", original: bytes(`X-Long: ${"h".repeat(2000)}\r\n\r\nbody\r\n`) })],
-    ["UTF-8 everywhere", input({ originalSender: "álice@exämple.com", recipients: [{ ...failed, address: "bøb@x.test", diagnostic: "550 ünknown ☃" }] })],
+    [
+      "long diagnostics",
+      input({
+        recipients: [{ ...failed, diagnostic: `550 ${longWord}` }, { ...delayed, diagnostic: `451 ${longWords}` }],
+      }),
+    ],
+    [
+      "long header line in original, HDRS",
+      input({ ret: "HDRS", original: bytes(`X-Long: ${"h".repeat(2000)}\r\n\r\nbody\r\n`) }),
+    ],
+    [
+      "UTF-8 everywhere",
+      input({
+        originalSender: "álice@exämple.com",
+        recipients: [{ ...failed, address: "bøb@x.test", diagnostic: "550 ünknown ☃" }],
+      }),
+    ],
   ];
 
   for (const [name, dsnInput] of cases) {
@@ -318,7 +352,9 @@ describe("buildDsn: wire rules", () => {
     const first = buildDsn(input());
     const b1 = parse(first).boundary!;
     // An original that carries the first DSN (and so its boundary) inside it.
-    const dsn = buildDsn(input({ original: Buffer.concat([bytes(`${ORIGINAL_HEADERS}\r\n--${b1}\r\n${b1}\r\n`), first]) }));
+    const dsn = buildDsn(
+      input({ original: Buffer.concat([bytes(`${ORIGINAL_HEADERS}\r\n--${b1}\r\n${b1}\r\n`), first]) }),
+    );
     const b = parse(dsn).boundary!;
     assert.ok(b.length > 0);
     const text = Buffer.from(dsn).toString("latin1");
@@ -348,16 +384,24 @@ describe("buildDsn: wire rules", () => {
 });
 
 describe("buildDsn: nothing from a remote reply becomes a header", () => {
-  const evil = "550 5.1.1 no such user\r\nX-Injected: yes\r\n\r\nFinal-Recipient: rfc822; evil@attacker.test\nBcc: victim@x.test\r\u0000\u0085\u2028X-Also: no";
+  const evil =
+    "550 5.1.1 no such user\r\nX-Injected: yes\r\n\r\nFinal-Recipient: rfc822; evil@attacker.test\nBcc: victim@x.test\r\u0000\u0085\u2028X-Also: no";
   const dsn = buildDsn(input({
     originalSender: "alice@example.com\r\nBcc: victim@x.test",
-    recipients: [{ ...failed, diagnostic: evil, remoteMta: "mx.x.test\r\nX-Evil: 1", address: "bob@x.test\nX-Addr: 1" }],
+    recipients: [{
+      ...failed,
+      diagnostic: evil,
+      remoteMta: "mx.x.test\r\nX-Evil: 1",
+      address: "bob@x.test\nX-Addr: 1",
+    }],
   }));
   const p = parse(dsn);
 
   it("adds no header field and no recipient block", () => {
     for (const fields of [p.headers, ...p.parts.map((x) => x.headers), ...p.parts[1]!.blocks!]) {
-      for (const n of ["x-injected", "x-evil", "x-also", "x-addr", "bcc"]) assert.ok(!names(fields).includes(n), `${n} injected`);
+      for (const n of ["x-injected", "x-evil", "x-also", "x-addr", "bcc"]) {
+        assert.ok(!names(fields).includes(n), `${n} injected`);
+      }
     }
     assert.equal(p.parts[1]!.blocks!.length, 2, "one per-message and one recipient block");
     assert.deepEqual(all(p.parts[1]!.blocks![1]!, "Final-Recipient"), ["rfc822; bob@x.test X-Addr: 1"]);

@@ -37,13 +37,78 @@ function random(seed: number) {
 
 /** Characters and pieces addressparser treats specially, and ordinary ones. */
 const PIECES = [
-  " ", "\t", '"', "\\", "(", ")", "<", ">", ",", ";", ":", "@", "[", "]", ".", "-", "'", "`", "+", "#", "=", "?",
-  "a", "B", "z9", "foo", "ex.com", "Sub.Example.TEST.", "é", "ü", "\u00a0", "\u2028", "\r", "\x00", "\x7f",
-  "=?utf-8?q?J=C3=B6?=", "x@y.test", "<x@y.test>", '"Q, N"', "(c)", "bücher.test", "[1.2.3.4]", "grp:", ";",
+  " ",
+  "\t",
+  '"',
+  "\\",
+  "(",
+  ")",
+  "<",
+  ">",
+  ",",
+  ";",
+  ":",
+  "@",
+  "[",
+  "]",
+  ".",
+  "-",
+  "'",
+  "`",
+  "+",
+  "#",
+  "=",
+  "?",
+  "a",
+  "B",
+  "z9",
+  "foo",
+  "ex.com",
+  "Sub.Example.TEST.",
+  "é",
+  "ü",
+  "\u00a0",
+  "\u2028",
+  "\r",
+  "\x00",
+  "\x7f",
+  "=?utf-8?q?J=C3=B6?=",
+  "x@y.test",
+  "<x@y.test>",
+  '"Q, N"',
+  "(c)",
+  "bücher.test",
+  "[1.2.3.4]",
+  "grp:",
+  ";",
 ];
-const NAMES = ["", "Foo", "Foo Bar", '"Foo Bar"', '"Doe, J"', "=?utf-8?B?Zm9v?=", "J. Doe", '""', '"Foo\\"', '"a\\\\b"', "Jöran", "a\tb", "Mr (x) Y"];
+const NAMES = [
+  "",
+  "Foo",
+  "Foo Bar",
+  '"Foo Bar"',
+  '"Doe, J"',
+  "=?utf-8?B?Zm9v?=",
+  "J. Doe",
+  '""',
+  '"Foo\\"',
+  '"a\\\\b"',
+  "Jöran",
+  "a\tb",
+  "Mr (x) Y",
+];
 const LOCALS = ["a", "foo.bar", "x+tag", "o'hara", "a`b", "first_last", "a..b", ".a", "ü"];
-const DOMAINS = ["sender.test", "Sender.TEST", "one.test", "two.test", "sub.sender.test.", "-x", ".", "bücher.example", "[192.0.2.1]"];
+const DOMAINS = [
+  "sender.test",
+  "Sender.TEST",
+  "one.test",
+  "two.test",
+  "sub.sender.test.",
+  "-x",
+  ".",
+  "bücher.example",
+  "[192.0.2.1]",
+];
 
 /** A From value: often one of the simple shapes, then perhaps broken by a piece put anywhere. */
 function fromValue(r: ReturnType<typeof random>): string {
@@ -71,13 +136,30 @@ function message(r: ReturnType<typeof random>): Uint8Array {
   if (r.next() < 0.1) lines.push(" leading continuation@before.test");
   const count = 1 + Math.floor(r.next() * 5);
   for (let i = 0; i < count; i++) {
-    const name = r.pick(["From", "from", "FROM", " From ", "From\t", "Fröm", "From-", "Fro", "X-From", "Fromage", "To", "Subject", "no colon here"]);
+    const name = r.pick([
+      "From",
+      "from",
+      "FROM",
+      " From ",
+      "From\t",
+      "Fröm",
+      "From-",
+      "Fro",
+      "X-From",
+      "Fromage",
+      "To",
+      "Subject",
+      "no colon here",
+    ]);
     let value = fromValue(r);
     if (r.next() < 0.2) {
       const at = Math.floor(r.next() * (value.length + 1));
       value = value.slice(0, at) + eol + r.pick([" ", "\t"]) + value.slice(at);
     }
-    lines.push((name === "no colon here" ? name : `${name}:${value}`) + r.pick(["", "", "", "\r", "\r\r", " ", "\t:x", "\r\n", "\n \r"]));
+    lines.push(
+      (name === "no colon here" ? name : `${name}:${value}`) +
+        r.pick(["", "", "", "\r", "\r\r", " ", "\t:x", "\r\n", "\n \r"]),
+    );
   }
   return text(`${lines.join(eol)}\r\n\r\nFrom: body@not.header\r\n`);
 }
@@ -92,7 +174,20 @@ describe("simpleMailbox: the shapes read without addressparser", () => {
   });
 
   it("leaves everything else to addressparser", () => {
-    for (const value of ["a@one.test, b@two.test", "j@sender.test (comment)", '"a\\"b" <a@x.test>', "<a@x.test> x", "a@bücher.example", '"a@b"@x.test', "g: a@x.test;", "<a(x)@x.test>", "a@[1.2.3.4]", ""]) {
+    for (
+      const value of [
+        "a@one.test, b@two.test",
+        "j@sender.test (comment)",
+        '"a\\"b" <a@x.test>',
+        "<a@x.test> x",
+        "a@bücher.example",
+        '"a@b"@x.test',
+        "g: a@x.test;",
+        "<a(x)@x.test>",
+        "a@[1.2.3.4]",
+        "",
+      ]
+    ) {
       assert.equal(simpleMailbox(value), undefined, value);
     }
   });
@@ -123,11 +218,27 @@ describe("fromDomain", () => {
     assert.equal(fromDomain(text("From: Someone\r\n <j@sender.test>\r\n\r\n")), "sender.test", "folded");
     assert.equal(fromDomain(text("From: a@bücher.example\r\n\r\n")), "xn--bcher-kva.example", "IDN as A-label");
     assert.equal(fromDomain(text("From: a@one.test, b@two.test\r\n\r\n")), undefined, "two domains: no signature");
-    assert.equal(fromDomain(text("From: a@one.test\r\nFROM : b@One.Test.\r\n\r\n")), "one.test", "two fields, one domain");
-    assert.equal(fromDomain(text("From: a@one.test\r\nfrom: b@two.test\r\n\r\n")), undefined, "two fields, two domains");
-    assert.equal(fromDomain(text("From: a@one.test\r\nFrom: nobody\r\n\r\n")), undefined, "an address without a domain");
+    assert.equal(
+      fromDomain(text("From: a@one.test\r\nFROM : b@One.Test.\r\n\r\n")),
+      "one.test",
+      "two fields, one domain",
+    );
+    assert.equal(
+      fromDomain(text("From: a@one.test\r\nfrom: b@two.test\r\n\r\n")),
+      undefined,
+      "two fields, two domains",
+    );
+    assert.equal(
+      fromDomain(text("From: a@one.test\r\nFrom: nobody\r\n\r\n")),
+      undefined,
+      "an address without a domain",
+    );
     assert.equal(fromDomain(text("Subject: no from\r\n\r\n")), undefined);
-    assert.equal(fromDomain(text("Subject: x\r\n\r\nFrom: body@sender.test\r\n")), undefined, "the body is not a header");
+    assert.equal(
+      fromDomain(text("Subject: x\r\n\r\nFrom: body@sender.test\r\n")),
+      undefined,
+      "the body is not a header",
+    );
   });
 
   it("chooses the domain the full parse chooses, for every header shape", () => {

@@ -29,7 +29,7 @@ function track(promises: Promise<void>[]) {
         state[i] = "rejected";
         errors[i] = e;
       },
-    ),
+    )
   );
   return { state, errors };
 }

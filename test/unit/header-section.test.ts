@@ -1,7 +1,14 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { withHeadroom } from "../../src/core/headroom.ts";
-import { hasHeader, headerSection, headerSectionEnd, headerValues, prependFields, splitMessage } from "../../src/core/header-section.ts";
+import {
+  hasHeader,
+  headerSection,
+  headerSectionEnd,
+  headerValues,
+  prependFields,
+  splitMessage,
+} from "../../src/core/header-section.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const str = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -22,7 +29,26 @@ function random(seed: number): (n: number) => number {
 /** Short messages made of what header reading turns on: CR, LF, blanks, ":", names in pieces and cases, UTF-8 and a lone high octet. */
 function messages(seed: number, count: number): Uint8Array[] {
   const next = random(seed);
-  const pieces = ["Date", "DATE", "date", "Da", "te", "From", "-", ":", ":", " ", "\t", "\r\n", "\r\n", "\r", "\n", "x", "\xc4", "\xc3\xa0"];
+  const pieces = [
+    "Date",
+    "DATE",
+    "date",
+    "Da",
+    "te",
+    "From",
+    "-",
+    ":",
+    ":",
+    " ",
+    "\t",
+    "\r\n",
+    "\r\n",
+    "\r",
+    "\n",
+    "x",
+    "\xc4",
+    "\xc3\xa0",
+  ];
   return Array.from({ length: count }, () => {
     let text = "";
     for (let k = next(12); k >= 0; k--) text += pieces[next(pieces.length)];
@@ -49,7 +75,10 @@ function referenceFields(message: Uint8Array): { name: string; value: string }[]
   return raw.flatMap((field) => {
     const colon = field.indexOf(":");
     if (colon < 0) return [];
-    return [{ name: field.slice(0, colon).replace(/[ \t\r]/g, "").replace(/[A-Z]/g, (c) => c.toLowerCase()), value: field.slice(colon + 1) }];
+    return [{
+      name: field.slice(0, colon).replace(/[ \t\r]/g, "").replace(/[A-Z]/g, (c) => c.toLowerCase()),
+      value: field.slice(colon + 1),
+    }];
   });
 }
 
@@ -80,7 +109,10 @@ describe("headerSectionEnd", () => {
   });
 
   it("no empty line at all: the whole message is header", () => {
-    assert.equal(headerSectionEnd(bytes("Subject: a\r\nFrom: b@x.test\r\n")), "Subject: a\r\nFrom: b@x.test\r\n".length);
+    assert.equal(
+      headerSectionEnd(bytes("Subject: a\r\nFrom: b@x.test\r\n")),
+      "Subject: a\r\nFrom: b@x.test\r\n".length,
+    );
     assert.equal(headerSectionEnd(bytes("Subject: a")), 10);
     assert.equal(headerSectionEnd(bytes("")), 0);
   });
@@ -130,12 +162,19 @@ describe("splitMessage", () => {
     const message = octets("Sub ject : x\r\n y\nTo: z\r\r\n\nbody");
     const [subject, to] = splitMessage(message).fields;
     assert.deepEqual(subject, { name: "subject", start: 0, colon: 9, end: "Sub ject : x\r\n y".length });
-    assert.deepEqual(to, { name: "to", start: "Sub ject : x\r\n y\n".length, colon: "Sub ject : x\r\n y\nTo".length, end: "Sub ject : x\r\n y\nTo: z\r".length });
+    assert.deepEqual(to, {
+      name: "to",
+      start: "Sub ject : x\r\n y\n".length,
+      colon: "Sub ject : x\r\n y\nTo".length,
+      end: "Sub ject : x\r\n y\nTo: z\r".length,
+    });
   });
 });
 
 describe("hasHeader", () => {
-  const msg = bytes("Received: by x\r\nSUBJECT: hi\r\nmessage-id : <1@x>\r\nX-Folded: a\r\n Date: not a field\r\n\r\nDate: in the body\r\nFrom: body\r\n");
+  const msg = bytes(
+    "Received: by x\r\nSUBJECT: hi\r\nmessage-id : <1@x>\r\nX-Folded: a\r\n Date: not a field\r\n\r\nDate: in the body\r\nFrom: body\r\n",
+  );
 
   it("is case-insensitive on the field name and allows space before the colon", () => {
     assert.ok(hasHeader(msg, "Subject"));
@@ -213,7 +252,10 @@ describe("headerValues", () => {
 describe("prependFields", () => {
   it("adds the fields, each with a CRLF, before the message, and is a no-op without fields", () => {
     const m = bytes("Subject: a\r\n\r\nbody");
-    assert.equal(str(prependFields(m, ["Received: from x", "X-A: 1"])), "Received: from x\r\nX-A: 1\r\nSubject: a\r\n\r\nbody");
+    assert.equal(
+      str(prependFields(m, ["Received: from x", "X-A: 1"])),
+      "Received: from x\r\nX-A: 1\r\nSubject: a\r\n\r\nbody",
+    );
     assert.equal(prependFields(m, []), m);
   });
 

@@ -14,13 +14,13 @@ import {
   anyAuthenticator,
   apiKeyAuthenticator,
   hashToken,
-  scopeFor,
   type Scope,
+  scopeFor,
 } from "../../src/http/auth.ts";
-import { KeyedLock, type IdempotencyStore } from "../../src/http/idempotency.ts";
+import { type IdempotencyStore, KeyedLock } from "../../src/http/idempotency.ts";
 import { Ingress, type Submission } from "../../src/ingress/submit.ts";
 import { CredentialStore } from "../../src/queue/credentials.ts";
-import { openDatabase, type Database } from "../../src/queue/database.ts";
+import { type Database, openDatabase } from "../../src/queue/database.ts";
 import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
 import { BodySpool } from "../../src/queue/spool.ts";
@@ -39,7 +39,11 @@ interface Harness {
   /** Make an API key; returns its secret. */
   key(id: string, scopes: Scope[], domains?: string[]): Promise<string>;
   /** A request with a bearer token (admin by default) and a JSON body. */
-  call(method: string, path: string, options?: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> }): Promise<{
+  call(
+    method: string,
+    path: string,
+    options?: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> },
+  ): Promise<{
     status: number;
     headers: Headers;
     json: any;
@@ -62,7 +66,10 @@ async function harness(overrides: Partial<HttpDeps> = {}): Promise<Harness> {
   const app = createHttpApp({
     ingress,
     store,
-    authenticate: anyAuthenticator(adminAuthenticator(() => hashToken(ADMIN_TOKEN)), apiKeyAuthenticator((hash) => credentials.findApiKey(hash))),
+    authenticate: anyAuthenticator(
+      adminAuthenticator(() => hashToken(ADMIN_TOKEN)),
+      apiKeyAuthenticator((hash) => credentials.findApiKey(hash)),
+    ),
     idempotency: credentials,
     maxMessageBytes: 100_000,
     maxRecipients: 5,
@@ -182,7 +189,11 @@ describe("HTTP auth: principals and scopes", () => {
   it("everything else under /v1 needs admin; admin implies every scope", async () => {
     assert.equal((await h.call("GET", "/v1/queue", { token: sendKey })).status, 403);
     assert.equal((await h.call("GET", "/v1/suppressions", { token: readKey })).status, 403);
-    assert.equal((await h.call("GET", "/v1/queue", { token: adminKey })).status, 404, "admin passes; the route does not exist yet");
+    assert.equal(
+      (await h.call("GET", "/v1/queue", { token: adminKey })).status,
+      404,
+      "admin passes; the route does not exist yet",
+    );
     assert.equal((await h.call("GET", "/v1/queue")).status, 404, "the admin token too");
     assert.equal((await h.call("POST", "/v1/messages", { token: adminKey, body: rawMessage() })).status, 202);
     assert.equal((await h.call("GET", "/v1/events", { token: adminKey })).status, 200);
@@ -213,7 +224,7 @@ describe("HTTP auth: principals and scopes", () => {
     assert.equal(await admin("wrong"), undefined);
     assert.equal(await adminAuthenticator(() => "not-hex")("right"), undefined);
     const keys = apiKeyAuthenticator(async (hash) =>
-      hash === hashToken("k") ? { id: "k1", scopes: ["read", "bogus"], domains: ["Example.COM"] } : undefined,
+      hash === hashToken("k") ? { id: "k1", scopes: ["read", "bogus"], domains: ["Example.COM"] } : undefined
     );
     const both = anyAuthenticator(admin, keys);
     assert.equal((await both("right"))?.id, "admin");
@@ -231,7 +242,11 @@ describe("HTTP auth: sender domains", () => {
   });
 
   it("a domain-limited key may send from its own domain (any case), raw or structured", async () => {
-    assert.equal((await h.call("POST", "/v1/messages", { token: limited, body: rawMessage({ mail_from: "a@Sender.TEST" }) })).status, 202);
+    assert.equal(
+      (await h.call("POST", "/v1/messages", { token: limited, body: rawMessage({ mail_from: "a@Sender.TEST" }) }))
+        .status,
+      202,
+    );
     const structured = await h.call("POST", "/v1/messages", {
       token: limited,
       body: { from: "Me <me@sender.test>", to: ["r@dest.test"], subject: "s", text: "t" },
@@ -241,7 +256,10 @@ describe("HTTP auth: sender domains", () => {
 
   it("another sender domain is 403 sender domain not allowed, and nothing is enqueued", async () => {
     const before = await h.enqueuedMessages();
-    const raw = await h.call("POST", "/v1/messages", { token: limited, body: rawMessage({ mail_from: "a@other.test" }) });
+    const raw = await h.call("POST", "/v1/messages", {
+      token: limited,
+      body: rawMessage({ mail_from: "a@other.test" }),
+    });
     assert.equal(raw.status, 403);
     assert.equal(raw.json.title, "sender domain not allowed");
     const structured = await h.call("POST", "/v1/messages", {
@@ -252,7 +270,11 @@ describe("HTTP auth: sender domains", () => {
     const nullSender = await h.call("POST", "/v1/messages", { token: limited, body: rawMessage({ mail_from: "" }) });
     assert.equal(nullSender.status, 403, "the null sender has no domain");
     assert.equal(await h.enqueuedMessages(), before);
-    assert.equal((await h.call("POST", "/v1/messages", { body: rawMessage({ mail_from: "a@other.test" }) })).status, 202, "admin: any domain");
+    assert.equal(
+      (await h.call("POST", "/v1/messages", { body: rawMessage({ mail_from: "a@other.test" }) })).status,
+      202,
+      "admin: any domain",
+    );
   });
 
   it("a From holding a second mailbox cannot slip another domain past the check", async () => {
@@ -291,7 +313,9 @@ describe("HTTP Idempotency-Key", () => {
     assert.equal(second.headers.get("idempotency-replayed"), "true");
     assert.deepEqual(second.json, first.json);
     assert.equal(await h.enqueuedMessages(), before + 1);
-    const received = (await h.store.listEvents(0, 1000)).filter((e) => e.type === "received" && e.recipient === "once@dest.test");
+    const received = (await h.store.listEvents(0, 1000)).filter((e) =>
+      e.type === "received" && e.recipient === "once@dest.test"
+    );
     assert.equal(received.length, 1);
   });
 
@@ -393,27 +417,36 @@ describe("HTTP validation of POST /v1/messages", () => {
     h = await fresh();
   });
   const post = (body: unknown) => h.call("POST", "/v1/messages", { body });
-  const structured = (over: Record<string, unknown> = {}) => ({ from: "a@sender.test", to: ["r@dest.test"], text: "x", ...over });
+  const structured = (over: Record<string, unknown> = {}) => ({
+    from: "a@sender.test",
+    to: ["r@dest.test"],
+    text: "x",
+    ...over,
+  });
 
   it("structural and envelope headers cannot be set through headers{} (422, pointing to the field)", async () => {
-    for (const [name, field] of [
-      ["Bcc", "bcc"],
-      ["bcc", "bcc"],
-      ["From", "from"],
-      ["To", "to"],
-      ["CC", "cc"],
-      ["Subject", "subject"],
-      ["Reply-To", "reply_to"],
-      ["Content-Type", "text, html and attachments"],
-      ["content-transfer-encoding", "text, html and attachments"],
-      ["MIME-Version", "text, html and attachments"],
-    ]) {
+    for (
+      const [name, field] of [
+        ["Bcc", "bcc"],
+        ["bcc", "bcc"],
+        ["From", "from"],
+        ["To", "to"],
+        ["CC", "cc"],
+        ["Subject", "subject"],
+        ["Reply-To", "reply_to"],
+        ["Content-Type", "text, html and attachments"],
+        ["content-transfer-encoding", "text, html and attachments"],
+        ["MIME-Version", "text, html and attachments"],
+      ]
+    ) {
       const response = await post(structured({ headers: { [name!]: "evil@x.test" } }));
       assert.equal(response.status, 422, name);
       assert.equal(response.json.errors[0].field, `headers.${name}`);
       assert.match(response.json.errors[0].message, new RegExp(`use ${field}`));
     }
-    const ok = await post(structured({ headers: { "X-Campaign": "spring", "List-Unsubscribe": "<mailto:u@sender.test>" } }));
+    const ok = await post(
+      structured({ headers: { "X-Campaign": "spring", "List-Unsubscribe": "<mailto:u@sender.test>" } }),
+    );
     assert.equal(ok.status, 202);
   });
 
@@ -446,7 +479,14 @@ describe("HTTP validation of POST /v1/messages", () => {
 
   it("every invalid field is listed, unknown fields included", async () => {
     const response = await post(
-      structured({ from: "nope", priority: "urgent", send_at: "tomorrow", tags: ["x".repeat(65)], bc: ["typo@dest.test"], attachments: [{ filename: "a", content: "%%%" }] }),
+      structured({
+        from: "nope",
+        priority: "urgent",
+        send_at: "tomorrow",
+        tags: ["x".repeat(65)],
+        bc: ["typo@dest.test"],
+        attachments: [{ filename: "a", content: "%%%" }],
+      }),
     );
     assert.equal(response.status, 422);
     assert.equal(response.headers.get("content-type"), "application/problem+json");
@@ -457,12 +497,22 @@ describe("HTTP validation of POST /v1/messages", () => {
   });
 
   it("envelope addresses at a literal of this node or its networks are 422, each field named", async () => {
-    const own = await fresh({ literals: { routes: parseRoutes("[10.9.9.9]=127.0.0.1:2526")!, ownAddresses: () => ["203.0.113.5"] } });
+    const own = await fresh({
+      literals: { routes: parseRoutes("[10.9.9.9]=127.0.0.1:2526")!, ownAddresses: () => ["203.0.113.5"] },
+    });
     const before = await own.enqueuedMessages();
     const raw = await own.call("POST", "/v1/messages", {
       body: rawMessage({
         mail_from: "bounce@[192.168.1.1]",
-        rcpt_to: ["ok@dest.test", "a@[127.0.0.1]", "b@[IPv6:::ffff:10.0.0.1]", "c@[203.0.113.5]", "d@[224.0.0.1]", "e@[198.51.100.7]", "f@[10.9.9.9]"],
+        rcpt_to: [
+          "ok@dest.test",
+          "a@[127.0.0.1]",
+          "b@[IPv6:::ffff:10.0.0.1]",
+          "c@[203.0.113.5]",
+          "d@[224.0.0.1]",
+          "e@[198.51.100.7]",
+          "f@[10.9.9.9]",
+        ],
       }),
     });
     assert.equal(raw.status, 422);
@@ -471,16 +521,27 @@ describe("HTTP validation of POST /v1/messages", () => {
       ["mail_from", "rcpt_to.1", "rcpt_to.2", "rcpt_to.3", "rcpt_to.4"],
       "a public literal and one RELAY_ROUTES names are allowed",
     );
-    assert.match(raw.json.errors[1].message, /^\[127\.0\.0\.1\] is a loopback address \(127\.0\.0\.0\/8\): .*RELAY_ROUTES/);
+    assert.match(
+      raw.json.errors[1].message,
+      /^\[127\.0\.0\.1\] is a loopback address \(127\.0\.0\.0\/8\): .*RELAY_ROUTES/,
+    );
     assert.match(raw.json.errors[3].message, /an address of this node/);
     assert.match(raw.json.errors[4].message, /multicast/);
     const structured = await own.call("POST", "/v1/messages", {
-      body: { from: "A <a@sender.test>", to: ["x@dest.test"], cc: ["Local <l@[IPv6:::1]>"], bcc: ["y@dest.test", "z@[169.254.0.1]"], text: "x" },
+      body: {
+        from: "A <a@sender.test>",
+        to: ["x@dest.test"],
+        cc: ["Local <l@[IPv6:::1]>"],
+        bcc: ["y@dest.test", "z@[169.254.0.1]"],
+        text: "x",
+      },
     });
     assert.equal(structured.status, 422);
     assert.deepEqual(structured.json.errors.map((e: any) => e.field), ["cc.0", "bcc.1"]);
     assert.equal(await own.enqueuedMessages(), before, "nothing was enqueued");
-    const allowed = await own.call("POST", "/v1/messages", { body: rawMessage({ rcpt_to: ["e@[198.51.100.7]", "f@[010.9.9.9]"] }) });
+    const allowed = await own.call("POST", "/v1/messages", {
+      body: rawMessage({ rcpt_to: ["e@[198.51.100.7]", "f@[010.9.9.9]"] }),
+    });
     assert.equal(allowed.status, 202);
   });
 
@@ -505,7 +566,9 @@ describe("HTTP validation of POST /v1/messages", () => {
     assert.equal(notJson.status, 400);
     const array = await post([1, 2]);
     assert.equal(array.status, 422);
-    const tooMany = await post(rawMessage({ rcpt_to: ["a@d.test", "b@d.test", "c@d.test", "d@d.test", "e@d.test", "f@d.test"] }));
+    const tooMany = await post(
+      rawMessage({ rcpt_to: ["a@d.test", "b@d.test", "c@d.test", "d@d.test", "e@d.test", "f@d.test"] }),
+    );
     assert.equal(tooMany.status, 422);
     assert.equal(tooMany.json.errors[0].field, "rcpt_to");
   });
@@ -578,9 +641,15 @@ describe("HTTP unexpected errors", () => {
 
   it("an answer that cannot be kept for its Idempotency-Key is still 202, and logged as JSON with the request's id", async () => {
     const forgetful = await fresh({
-      idempotency: { findResponse: async () => undefined, storeResponse: async () => Promise.reject(new Error("disk full")) },
+      idempotency: {
+        findResponse: async () => undefined,
+        storeResponse: async () => Promise.reject(new Error("disk full")),
+      },
     });
-    const answer = await forgetful.call("POST", "/v1/messages", { body: rawMessage(), headers: { "idempotency-key": "k1" } });
+    const answer = await forgetful.call("POST", "/v1/messages", {
+      body: rawMessage(),
+      headers: { "idempotency-key": "k1" },
+    });
     assert.equal(answer.status, 202, answer.text);
     const lines = logged(forgetful);
     assert.equal(lines.length, 1, forgetful.logs.join("\n"));

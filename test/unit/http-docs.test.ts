@@ -53,7 +53,10 @@ describe("GET /openapi.json", () => {
     const post = doc.paths["/v1/messages"].post;
     assert.ok(post, "POST /v1/messages");
     assert.deepEqual(post.security, [{ bearer: ["send"] }]);
-    assert.ok(post.responses["202"] && post.responses["422"] && post.responses["409"] && post.responses["401"] && post.responses["403"]);
+    assert.ok(
+      post.responses["202"] && post.responses["422"] && post.responses["409"] && post.responses["401"] &&
+        post.responses["403"],
+    );
     assert.ok(post.parameters.some((p: any) => p.name === "Idempotency-Key" && p.in === "header"));
     const body = post.requestBody.content["application/json"].schema;
     assert.deepEqual(
@@ -63,10 +66,14 @@ describe("GET /openapi.json", () => {
     assert.equal(resolve(doc, post.responses["202"].content["application/json"].schema).properties.id.type, "string");
     assert.equal(doc.paths["/v1/messages/{id}"].get.security[0].bearer[0], "read");
     assert.equal(doc.paths["/v1/messages/{id}"].delete.security[0].bearer[0], "send");
-    assert.ok(doc.paths["/v1/messages/{id}"].get.parameters.some((p: any) => p.name === "id" && p.in === "path" && p.required));
+    assert.ok(
+      doc.paths["/v1/messages/{id}"].get.parameters.some((p: any) => p.name === "id" && p.in === "path" && p.required),
+    );
     const eventParams = doc.paths["/v1/events"].get.parameters.map((p: any) => `${p.in}:${p.name}`);
     assert.deepEqual(eventParams.sort(), ["query:after", "query:limit"]);
-    for (const open of ["/healthz", "/readyz", "/openapi.json", "/docs"]) assert.deepEqual(doc.paths[open].get.security, [], open);
+    for (const open of ["/healthz", "/readyz", "/openapi.json", "/docs"]) {
+      assert.deepEqual(doc.paths[open].get.security, [], open);
+    }
   });
 
   it("is generated from the valibot schemas: every field of each message schema is in its component", async () => {
@@ -102,7 +109,11 @@ describe("GET /openapi.json", () => {
       v.metadata({ ref: "Extended" }),
     );
     const probe = new Hono();
-    probe.post("/x", describeRoute({ requestBody: { content: { "application/json": { schema: resolver(extended) } } } }), (c) => c.body(null));
+    probe.post(
+      "/x",
+      describeRoute({ requestBody: { content: { "application/json": { schema: resolver(extended) } } } }),
+      (c) => c.body(null),
+    );
     const doc: any = await generateSpecs(probe);
     assert.ok("amp_html" in doc.components.schemas.Extended.properties);
     assert.ok("from" in doc.components.schemas.Extended.properties);

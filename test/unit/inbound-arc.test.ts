@@ -3,7 +3,7 @@ import { after, before, describe, test } from "node:test";
 import { arcSeal, checkInbound, createInboundAuth, type InboundResults } from "../../src/auth/inbound/index.ts";
 import { createDnsClient } from "../../src/dns/client.ts";
 import { createResolver, type Resolver } from "../../src/dns/resolver.ts";
-import { startDnsServer, type DnsServer } from "../fixtures/dns-server.ts";
+import { type DnsServer, startDnsServer } from "../fixtures/dns-server.ts";
 import { arcSealed, dkimSigned, ed25519Key, message, rsaKey, type TestKey } from "../helpers/mail-auth.ts";
 
 const CLIENT = "192.0.2.10";
@@ -29,13 +29,26 @@ const clock = { now: () => Date.now() };
 const encode = (text: string) => new TextEncoder().encode(text);
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 async function check(text: string): Promise<InboundResults> {
-  return checkInbound({ message: encode(text), clientIp: CLIENT, heloName: "fwd.example", mailFrom: "list@fwd2.test", hostname: "relay.test" }, { resolver, clock });
+  return checkInbound({
+    message: encode(text),
+    clientIp: CLIENT,
+    heloName: "fwd.example",
+    mailFrom: "list@fwd2.test",
+    hostname: "relay.test",
+  }, { resolver, clock });
 }
 
 /** A message signed at origin.test, then forwarded through fwd1.test (i=1) and fwd2.test (i=2). */
 async function forwardedTwice(): Promise<string> {
   const signed = await dkimSigned(message("a@origin.test", "arc chain"), "origin.test", "sel", origin);
-  const one = await arcSealed(signed, "fwd1.test", "arc", hop1, "fwd1.test; dkim=pass header.d=origin.test; spf=pass smtp.mailfrom=origin.test", "none");
+  const one = await arcSealed(
+    signed,
+    "fwd1.test",
+    "arc",
+    hop1,
+    "fwd1.test; dkim=pass header.d=origin.test; spf=pass smtp.mailfrom=origin.test",
+    "none",
+  );
   return arcSealed(one, "fwd2.test", "arc", hop2, "fwd2.test; arc=pass; dkim=pass header.d=origin.test", "pass");
 }
 
@@ -49,7 +62,9 @@ describe("inbound ARC (RFC 8617): chain validation", () => {
 
   test("a valid chain of one set passes", async () => {
     const signed = await dkimSigned(message("a@origin.test"), "origin.test", "sel", origin);
-    const r = await check(await arcSealed(signed, "fwd1.test", "arc", hop1, "fwd1.test; dkim=pass header.d=origin.test", "none"));
+    const r = await check(
+      await arcSealed(signed, "fwd1.test", "arc", hop1, "fwd1.test; dkim=pass header.d=origin.test", "none"),
+    );
     assert.equal(r.arc.result, "pass");
     assert.equal(r.arc.instance, 1);
     assert.match(r.authenticationResults, /\barc=pass \(i=1\) smtp\.remote-ip=192\.0\.2\.10/);
@@ -72,7 +87,10 @@ describe("inbound ARC (RFC 8617): chain validation", () => {
 
   test("a broken chain fails: an earlier seal was tampered with", async () => {
     const text = await forwardedTwice();
-    const tampered = text.replace(/(ARC-Seal: i=1;[\s\S]*?b=)(\S)/, (_m, head: string, c: string) => head + (c === "A" ? "B" : "A"));
+    const tampered = text.replace(
+      /(ARC-Seal: i=1;[\s\S]*?b=)(\S)/,
+      (_m, head: string, c: string) => head + (c === "A" ? "B" : "A"),
+    );
     assert.notEqual(tampered, text);
     const r = await check(tampered);
     assert.equal(r.arc.result, "fail");
@@ -80,7 +98,10 @@ describe("inbound ARC (RFC 8617): chain validation", () => {
 
   test("a broken chain fails: a set is missing (i=2 without i=1)", async () => {
     const text = await forwardedTwice();
-    const withoutFirst = text.replace(/^ARC-(Seal|Message-Signature|Authentication-Results): i=1;.*(\r\n[ \t].*)*\r\n/gm, "");
+    const withoutFirst = text.replace(
+      /^ARC-(Seal|Message-Signature|Authentication-Results): i=1;.*(\r\n[ \t].*)*\r\n/gm,
+      "",
+    );
     assert.doesNotMatch(withoutFirst, /i=1;/);
     const r = await check(withoutFirst);
     assert.equal(r.arc.result, "fail");
@@ -96,7 +117,11 @@ describe("ARC sealing (RFC 8617 5.1) with a key given by the caller", () => {
     const first = await check(original);
     const value = first.authenticationResults.slice("Authentication-Results:".length).trim();
     const fields = await arcSeal(encode(original), { authResults: value, cv: "none" }, key(), { clock });
-    assert.deepEqual(fields.map((f) => f.slice(0, f.indexOf(":"))), ["ARC-Seal", "ARC-Message-Signature", "ARC-Authentication-Results"]);
+    assert.deepEqual(fields.map((f) => f.slice(0, f.indexOf(":"))), [
+      "ARC-Seal",
+      "ARC-Message-Signature",
+      "ARC-Authentication-Results",
+    ]);
     assert.match(fields[0]!, /^ARC-Seal: i=1; a=rsa-sha256; t=\d+; cv=none; d=relay\.test; s=arc;/);
     assert.match(fields[2]!, /^ARC-Authentication-Results: i=1; relay\.test;/);
     const again = await check(fields.join("\r\n") + "\r\n" + original);
@@ -105,10 +130,15 @@ describe("ARC sealing (RFC 8617 5.1) with a key given by the caller", () => {
   });
 
   test("stamp(): removes forged results, prepends ours and an ARC set on top of an existing chain", async () => {
-    const forged = "Authentication-Results: RELAY.test; dmarc=pass (forged)\r\nAuthentication-Results: upstream.example; spf=pass\r\n";
+    const forged =
+      "Authentication-Results: RELAY.test; dmarc=pass (forged)\r\nAuthentication-Results: upstream.example; spf=pass\r\n";
     const text = forged + (await forwardedTwice());
     const inbound = createInboundAuth({ resolver, clock, hostname: "relay.test", arcKey: async () => key() });
-    const stamped = await inbound.stamp(encode(text), { clientIp: CLIENT, heloName: "fwd.example", mailFrom: "list@fwd2.test" });
+    const stamped = await inbound.stamp(encode(text), {
+      clientIp: CLIENT,
+      heloName: "fwd.example",
+      mailFrom: "list@fwd2.test",
+    });
     const out = decode(stamped.message);
     assert.equal(stamped.sealed, true);
     assert.doesNotMatch(out, /forged/);
@@ -123,7 +153,10 @@ describe("ARC sealing (RFC 8617 5.1) with a key given by the caller", () => {
 
   test("without a key nothing is sealed; with an Ed25519 key sealing is refused and the message goes on", async () => {
     const text = message("a@origin.test");
-    const plain = await createInboundAuth({ resolver, clock, hostname: "relay.test" }).stamp(encode(text), { clientIp: CLIENT, mailFrom: "a@origin.test" });
+    const plain = await createInboundAuth({ resolver, clock, hostname: "relay.test" }).stamp(encode(text), {
+      clientIp: CLIENT,
+      mailFrom: "a@origin.test",
+    });
     assert.equal(plain.sealed, false);
     assert.match(decode(plain.message), /^Authentication-Results: relay\.test;/);
     const warnings: string[] = [];

@@ -3,7 +3,7 @@ import { after, before, describe, test } from "node:test";
 import { checkInbound, type InboundResults } from "../../src/auth/inbound/index.ts";
 import { createDnsClient } from "../../src/dns/client.ts";
 import { createResolver, type Resolver } from "../../src/dns/resolver.ts";
-import { startDnsServer, type DnsServer } from "../fixtures/dns-server.ts";
+import { type DnsServer, startDnsServer } from "../fixtures/dns-server.ts";
 import { dkimSigned, ed25519Key, message, rsaKey, type TestKey } from "../helpers/mail-auth.ts";
 
 let dns: DnsServer;
@@ -31,7 +31,13 @@ after(() => dns.close());
 const clock = { now: () => Date.now() };
 async function check(text: string): Promise<InboundResults> {
   return checkInbound(
-    { message: new TextEncoder().encode(text), clientIp: "192.0.2.10", heloName: "client.example", mailFrom: "a@elsewhere.test", hostname: "relay.test" },
+    {
+      message: new TextEncoder().encode(text),
+      clientIp: "192.0.2.10",
+      heloName: "client.example",
+      mailFrom: "a@elsewhere.test",
+      hostname: "relay.test",
+    },
     { resolver, clock },
   );
 }
@@ -43,7 +49,10 @@ describe("inbound DKIM (RFC 6376, RFC 8463): every signature verified", () => {
     assert.equal(r.dkim[0]!.result, "pass");
     assert.equal(r.dkim[0]!.domain, "signer.test");
     assert.equal(r.dkim[0]!.selector, "rsa");
-    assert.match(r.authenticationResults, /\bdkim=pass header\.d=signer\.test header\.s=rsa header\.a=rsa-sha256 header\.b=\S{8}/);
+    assert.match(
+      r.authenticationResults,
+      /\bdkim=pass header\.d=signer\.test header\.s=rsa header\.a=rsa-sha256 header\.b=\S{8}/,
+    );
   });
 
   test("pass with an Ed25519 key (RFC 8463)", async () => {
@@ -93,7 +102,8 @@ describe("inbound DKIM (RFC 6376, RFC 8463): every signature verified", () => {
 
   test("a signature mailauth cannot use is reported, not dropped", async () => {
     const signed = await dkimSigned(message("a@signer.test"), "signer.test", "rsa", rsa);
-    const bogus = "DKIM-Signature: v=1; a=rsa-md5; c=relaxed/relaxed; d=bogus.test; s=x; h=from; bh=AAAA; b=QUJDREVGR0hJSg==\r\n";
+    const bogus =
+      "DKIM-Signature: v=1; a=rsa-md5; c=relaxed/relaxed; d=bogus.test; s=x; h=from; bh=AAAA; b=QUJDREVGR0hJSg==\r\n";
     const r = await check(bogus + signed);
     assert.deepEqual(r.dkim.map((d) => `${d.domain} ${d.result}`).sort(), ["bogus.test permerror", "signer.test pass"]);
   });

@@ -3,7 +3,7 @@ import { after, before, describe, test } from "node:test";
 import { checkInbound, type InboundResults } from "../../src/auth/inbound/index.ts";
 import { createDnsClient } from "../../src/dns/client.ts";
 import { createResolver, type Resolver } from "../../src/dns/resolver.ts";
-import { startDnsServer, type DnsServer } from "../fixtures/dns-server.ts";
+import { type DnsServer, startDnsServer } from "../fixtures/dns-server.ts";
 import { dkimSigned, message, rsaKey, type TestKey } from "../helpers/mail-auth.ts";
 
 const CLIENT = "192.0.2.10";
@@ -49,7 +49,13 @@ after(() => dns.close());
 const clock = { now: () => Date.now() };
 async function check(text: string, mailFrom: string): Promise<InboundResults> {
   return checkInbound(
-    { message: new TextEncoder().encode(text), clientIp: CLIENT, heloName: "client.example", mailFrom, hostname: "relay.test" },
+    {
+      message: new TextEncoder().encode(text),
+      clientIp: CLIENT,
+      heloName: "client.example",
+      mailFrom,
+      hostname: "relay.test",
+    },
     { resolver, clock },
   );
 }
@@ -100,12 +106,18 @@ describe("inbound DMARC (RFC 7489)", () => {
   });
 
   test("strict DKIM alignment (adkim=s): only d= equal to the From domain aligns", async () => {
-    const sub = await check(await dkimSigned(message("a@strictdkim.test"), "mail.strictdkim.test", "sel", key), "bounce@other.test");
+    const sub = await check(
+      await dkimSigned(message("a@strictdkim.test"), "mail.strictdkim.test", "sel", key),
+      "bounce@other.test",
+    );
     assert.equal(sub.dkim[0]!.result, "pass");
     assert.equal(sub.dmarc.alignment?.dkim.strict, true);
     assert.equal(sub.dmarc.result, "fail");
     assert.equal(sub.dmarc.policy, "quarantine");
-    const exact = await check(await dkimSigned(message("a@strictdkim.test"), "strictdkim.test", "sel", key), "bounce@other.test");
+    const exact = await check(
+      await dkimSigned(message("a@strictdkim.test"), "strictdkim.test", "sel", key),
+      "bounce@other.test",
+    );
     assert.equal(exact.dmarc.result, "pass");
   });
 
@@ -124,7 +136,10 @@ describe("inbound DMARC (RFC 7489)", () => {
     assert.equal(sub.dmarc.fromDomain, "sub.pol.test");
     assert.equal(sub.dmarc.policy, "quarantine");
     assert.equal(sub.dmarc.disposition, "quarantine");
-    assert.match(sub.authenticationResults, /\bdmarc=fail \(p=REJECT sp=QUARANTINE dis=QUARANTINE\) header\.from=sub\.pol\.test/);
+    assert.match(
+      sub.authenticationResults,
+      /\bdmarc=fail \(p=REJECT sp=QUARANTINE dis=QUARANTINE\) header\.from=sub\.pol\.test/,
+    );
     const org = await check(message("a@pol.test"), "bounce@other.test");
     assert.equal(org.dmarc.policy, "reject", "the organizational domain itself gets p=");
     const own = await check(message("a@own.pol.test"), "bounce@other.test");

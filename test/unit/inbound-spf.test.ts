@@ -3,7 +3,7 @@ import { after, before, describe, test } from "node:test";
 import { checkInbound, type InboundResults } from "../../src/auth/inbound/index.ts";
 import { createDnsClient } from "../../src/dns/client.ts";
 import { createResolver, type Resolver } from "../../src/dns/resolver.ts";
-import { startDnsServer, type DnsServer, type Zone } from "../fixtures/dns-server.ts";
+import { type DnsServer, startDnsServer, type Zone } from "../fixtures/dns-server.ts";
 import { message } from "../helpers/mail-auth.ts";
 
 const CLIENT = "192.0.2.10";
@@ -17,7 +17,9 @@ const ZONE: Zone = {
   "nospf.test": { TXT: ["google-site-verification=xyz"], MX: [{ preference: 10, exchange: "mx.nospf.test" }] },
   "badrecord.test": { TXT: ["v=spf1 ip4:192.0.2.10 frobnicate:x -all"] },
   "twospf.test": { TXT: ["v=spf1 -all", "v=spf1 +all"] },
-  "manylookups.test": { TXT: [`v=spf1 ${Array.from({ length: 11 }, (_, i) => `a:h${i + 1}.many.test`).join(" ")} -all`] },
+  "manylookups.test": {
+    TXT: [`v=spf1 ${Array.from({ length: 11 }, (_, i) => `a:h${i + 1}.many.test`).join(" ")} -all`],
+  },
   ...many,
   "broken.test": { servfail: true },
   "includesbroken.test": { TXT: ["v=spf1 include:_spf.broken.test -all"] },

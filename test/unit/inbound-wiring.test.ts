@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { authservId, mailauthResolver, removeForgedAuthResults, type InboundAuth } from "../../src/auth/inbound/index.ts";
+import {
+  authservId,
+  type InboundAuth,
+  mailauthResolver,
+  removeForgedAuthResults,
+} from "../../src/auth/inbound/index.ts";
 import { parseCidr } from "../../src/core/cidr.ts";
 import type { DnsResult } from "../../src/dns/types.ts";
 import { AuthThrottle } from "../../src/ingress/auth-throttle.ts";
@@ -19,12 +24,21 @@ function harness() {
     async stamp(message, envelope) {
       stamped.push(envelope);
       const results = {} as never;
-      return { message: encode(`Authentication-Results: relay.test; spf=pass\r\n${decode(message)}`), results, record: { spf: { result: "pass" } }, sealed: false };
+      return {
+        message: encode(`Authentication-Results: relay.test; spf=pass\r\n${decode(message)}`),
+        results,
+        record: { spf: { result: "pass" } },
+        sealed: false,
+      };
     },
   };
   const hooks = smtpHooks({
     ingress,
-    policy: { relayNetworks: [parseCidr("10.0.0.0/8")!], bounceDomain: "bounces.relay.test", literals: { routes: [], ownAddresses: () => [] } },
+    policy: {
+      relayNetworks: [parseCidr("10.0.0.0/8")!],
+      bounceDomain: "bounces.relay.test",
+      literals: { routes: [], ownAddresses: () => [] },
+    },
     authenticator: { authenticate: async () => undefined },
     throttle: new AuthThrottle({ now: () => 0 }),
     inbound,
@@ -51,7 +65,11 @@ const envelope = (mailFrom: Envelope["mailFrom"]): Envelope => ({
 describe("inbound checks in the SMTP DATA hook", () => {
   test("mail from outside the relay networks, unauthenticated: checked, stamped, results passed to ingress", async () => {
     const { hooks, submitted, stamped } = harness();
-    const answer = await hooks.onData(session("198.51.100.5"), envelope({ local: "a", domain: "sender.test" }), encode("Subject: x\r\n\r\nhi\r\n"));
+    const answer = await hooks.onData(
+      session("198.51.100.5"),
+      envelope({ local: "a", domain: "sender.test" }),
+      encode("Subject: x\r\n\r\nhi\r\n"),
+    );
     assert.equal(answer.code, 250);
     assert.deepEqual(stamped, [{ clientIp: "198.51.100.5", heloName: "mta.sender.test", mailFrom: "a@sender.test" }]);
     assert.match(decode(submitted[0]!.body), /^Authentication-Results: relay\.test; spf=pass\r\nSubject: x/);
@@ -66,10 +84,21 @@ describe("inbound checks in the SMTP DATA hook", () => {
 
   test("relay networks and authenticated users are our own submitters: not checked", async () => {
     const { hooks, submitted, stamped } = harness();
-    await hooks.onData(session("10.1.2.3"), envelope({ local: "a", domain: "sender.test" }), encode("Subject: x\r\n\r\nhi\r\n"));
-    await hooks.onData(session("198.51.100.5", "alice"), envelope({ local: "a", domain: "sender.test" }), encode("Subject: y\r\n\r\nhi\r\n"));
+    await hooks.onData(
+      session("10.1.2.3"),
+      envelope({ local: "a", domain: "sender.test" }),
+      encode("Subject: x\r\n\r\nhi\r\n"),
+    );
+    await hooks.onData(
+      session("198.51.100.5", "alice"),
+      envelope({ local: "a", domain: "sender.test" }),
+      encode("Subject: y\r\n\r\nhi\r\n"),
+    );
     assert.equal(stamped.length, 0);
-    assert.deepEqual(submitted.map((s) => [decode(s.body).slice(0, 10), s.authResults]), [["Subject: x", undefined], ["Subject: y", undefined]]);
+    assert.deepEqual(submitted.map((s) => [decode(s.body).slice(0, 10), s.authResults]), [["Subject: x", undefined], [
+      "Subject: y",
+      undefined,
+    ]]);
   });
 });
 
@@ -81,8 +110,7 @@ describe("Authentication-Results from outside (RFC 8601 5)", () => {
   });
 
   test("fields claiming our hostname are removed, folded lines and all; others stay", () => {
-    const text =
-      "Received: from a\r\n\tby b\r\n" +
+    const text = "Received: from a\r\n\tby b\r\n" +
       "Authentication-Results: relay.test;\r\n\tdkim=pass header.d=bank.test\r\n" +
       "Authentication-Results: other.test; spf=fail\r\n" +
       "ARC-Authentication-Results: i=1; relay.test; spf=pass\r\n" +
@@ -104,9 +132,16 @@ describe("Authentication-Results from outside (RFC 8601 5)", () => {
 
 describe("our resolver as mailauth's resolver(name, rrtype)", () => {
   const ok = <T>(answers: T[]): DnsResult<T[]> => ({ ok: true, answers, ttl: 60 });
-  const fails = (error: "NXDOMAIN" | "NODATA" | "SERVFAIL" | "TIMEOUT" | "REFUSED"): DnsResult<never[]> => ({ ok: false, error });
+  const fails = (error: "NXDOMAIN" | "NODATA" | "SERVFAIL" | "TIMEOUT" | "REFUSED"): DnsResult<never[]> => ({
+    ok: false,
+    error,
+  });
   const resolve = mailauthResolver({
-    txt: async (name) => (name === "t.test" ? ok(["v=spf1 -all"]) : fails(name === "nx.test" ? "NXDOMAIN" : name === "nd.test" ? "NODATA" : name === "to.test" ? "TIMEOUT" : "SERVFAIL")),
+    txt: async (
+      name,
+    ) => (name === "t.test" ? ok(["v=spf1 -all"]) : fails(
+      name === "nx.test" ? "NXDOMAIN" : name === "nd.test" ? "NODATA" : name === "to.test" ? "TIMEOUT" : "SERVFAIL",
+    )),
     a: async () => ok(["192.0.2.1"]),
     aaaa: async () => fails("NODATA"),
     mx: async () => ok([{ preference: 10, exchange: "mx.t.test" }]),
@@ -121,7 +156,11 @@ describe("our resolver as mailauth's resolver(name, rrtype)", () => {
   });
 
   test("errors carry node's codes; failures to get an answer say temperror to SPF", async () => {
-    const codeOf = (p: Promise<unknown>) => p.then(() => "resolved", (e: { code: string; spfResult?: { error: string } }) => `${e.code} ${e.spfResult?.error ?? "-"}`);
+    const codeOf = (p: Promise<unknown>) =>
+      p.then(
+        () => "resolved",
+        (e: { code: string; spfResult?: { error: string } }) => `${e.code} ${e.spfResult?.error ?? "-"}`,
+      );
     assert.equal(await codeOf(resolve("nx.test", "TXT")), "ENOTFOUND -");
     assert.equal(await codeOf(resolve("nd.test", "TXT")), "ENODATA -");
     assert.equal(await codeOf(resolve("sf.test", "TXT")), "ESERVFAIL temperror");

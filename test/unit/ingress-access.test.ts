@@ -2,12 +2,15 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { networkInterfaces } from "node:os";
 import { parseRoutes } from "../../src/core/route.ts";
-import { literalRefusal, mayRelay, type LiteralPolicy, type RelayPolicy } from "../../src/ingress/access.ts";
-import { parseCidr, type Cidr } from "../../src/core/cidr.ts";
+import { type LiteralPolicy, literalRefusal, mayRelay, type RelayPolicy } from "../../src/ingress/access.ts";
+import { type Cidr, parseCidr } from "../../src/core/cidr.ts";
 import { ownAddresses } from "../../src/ingress/own-addresses.ts";
 
 const cidrs = (...texts: string[]): Cidr[] => texts.map((t) => parseCidr(t)!);
-const policy: RelayPolicy = { relayNetworks: cidrs("127.0.0.0/8", "::1/128", "10.1.0.0/16"), bounceDomain: "bounces.relay.example" };
+const policy: RelayPolicy = {
+  relayNetworks: cidrs("127.0.0.0/8", "::1/128", "10.1.0.0/16"),
+  bounceDomain: "bounces.relay.example",
+};
 
 describe("mayRelay (SPEC.md, SMTP: Relaying)", () => {
   it("clients inside RELAY_RELAY_NETWORKS may send anywhere", () => {
@@ -19,7 +22,10 @@ describe("mayRelay (SPEC.md, SMTP: Relaying)", () => {
 
   it("authenticated clients may send anywhere, from any address", () => {
     assert.ok(mayRelay(policy, { ip: "203.0.113.9", authUser: "alice" }, "gmail.com"));
-    assert.ok(mayRelay(policy, { ip: "2001:db8::9", authUser: "" }, "gmail.com"), "an empty user name is still authenticated");
+    assert.ok(
+      mayRelay(policy, { ip: "2001:db8::9", authUser: "" }, "gmail.com"),
+      "an empty user name is still authenticated",
+    );
   });
 
   it("anyone else may send only to the bounce domain", () => {
@@ -50,22 +56,57 @@ describe("mayRelay (SPEC.md, SMTP: Relaying)", () => {
 });
 
 describe("literalRefusal: address literals of this node or its networks", () => {
-  const literals = (routes = "", own: string[] = []): LiteralPolicy => ({ routes: parseRoutes(routes)!, ownAddresses: () => own });
+  const literals = (routes = "", own: string[] = []): LiteralPolicy => ({
+    routes: parseRoutes(routes)!,
+    ownAddresses: () => own,
+  });
   const refused = (domain: string, policy = literals()) => literalRefusal(policy, domain)?.kind;
 
   it("refuses loopback, unspecified, private, shared, link-local and unique-local literals (5.7.1)", () => {
-    for (const domain of [
-      "[127.0.0.1]", "[127.255.255.254]", "[127.000.000.001]", "[0.0.0.0]", "[0.1.2.3]",
-      "[10.0.0.1]", "[172.16.0.1]", "[172.31.255.255]", "[192.168.0.1]", "[100.64.0.1]", "[100.127.255.255]", "[169.254.169.254]",
-      "[ipv6:::1]", "[ipv6:::]", "[ipv6:0:0:0:0:0:0:0:1]", "[ipv6:fe80::1]", "[ipv6:febf::1]", "[ipv6:fc00::1]", "[ipv6:fd12:3456::1]", "[ipv6:fec0::1]",
-      "[ipv6:::ffff:127.0.0.1]", "[ipv6:::ffff:7f00:1]", "[ipv6:::ffff:10.0.0.1]", "[ipv6:::ffff:169.254.169.254]",
-    ]) {
+    for (
+      const domain of [
+        "[127.0.0.1]",
+        "[127.255.255.254]",
+        "[127.000.000.001]",
+        "[0.0.0.0]",
+        "[0.1.2.3]",
+        "[10.0.0.1]",
+        "[172.16.0.1]",
+        "[172.31.255.255]",
+        "[192.168.0.1]",
+        "[100.64.0.1]",
+        "[100.127.255.255]",
+        "[169.254.169.254]",
+        "[ipv6:::1]",
+        "[ipv6:::]",
+        "[ipv6:0:0:0:0:0:0:0:1]",
+        "[ipv6:fe80::1]",
+        "[ipv6:febf::1]",
+        "[ipv6:fc00::1]",
+        "[ipv6:fd12:3456::1]",
+        "[ipv6:fec0::1]",
+        "[ipv6:::ffff:127.0.0.1]",
+        "[ipv6:::ffff:7f00:1]",
+        "[ipv6:::ffff:10.0.0.1]",
+        "[ipv6:::ffff:169.254.169.254]",
+      ]
+    ) {
       assert.equal(refused(domain), "internal", domain);
     }
   });
 
   it("refuses multicast, broadcast, reserved and IPv4-compatible literals as undeliverable", () => {
-    for (const domain of ["[224.0.0.1]", "[239.255.255.250]", "[240.0.0.1]", "[255.255.255.255]", "[ipv6:ff02::1]", "[ipv6:::8.8.8.8]", "[ipv6:::ffff:224.0.0.1]"]) {
+    for (
+      const domain of [
+        "[224.0.0.1]",
+        "[239.255.255.250]",
+        "[240.0.0.1]",
+        "[255.255.255.255]",
+        "[ipv6:ff02::1]",
+        "[ipv6:::8.8.8.8]",
+        "[ipv6:::ffff:224.0.0.1]",
+      ]
+    ) {
       assert.equal(refused(domain), "undeliverable", domain);
     }
   });
@@ -76,7 +117,10 @@ describe("literalRefusal: address literals of this node or its networks", () => 
     assert.equal(refused("[203.000.113.005]", policy), "internal");
     assert.equal(refused("[ipv6:::ffff:203.0.113.5]", policy), "internal");
     assert.equal(refused("[ipv6:2001:DB8:0::5]", policy), "internal");
-    assert.match(literalRefusal(policy, "[203.0.113.5]")!.text, /^\[203\.0\.113\.5\] is an address of this node: .*RELAY_ROUTES/);
+    assert.match(
+      literalRefusal(policy, "[203.0.113.5]")!.text,
+      /^\[203\.0\.113\.5\] is an address of this node: .*RELAY_ROUTES/,
+    );
     assert.equal(refused("[203.0.113.6]", policy), undefined);
   });
 
@@ -89,13 +133,27 @@ describe("literalRefusal: address literals of this node or its networks", () => 
   });
 
   it("allows public literals and domain names", () => {
-    for (const domain of ["[198.51.100.7]", "[8.8.8.8]", "[172.32.0.1]", "[100.128.0.1]", "[ipv6:2001:db8::1]", "[ipv6:::ffff:8.8.8.8]", "example.com", "localhost"]) {
+    for (
+      const domain of [
+        "[198.51.100.7]",
+        "[8.8.8.8]",
+        "[172.32.0.1]",
+        "[100.128.0.1]",
+        "[ipv6:2001:db8::1]",
+        "[ipv6:::ffff:8.8.8.8]",
+        "example.com",
+        "localhost",
+      ]
+    ) {
       assert.equal(refused(domain, literals("", ["203.0.113.5"])), undefined, domain);
     }
   });
 
   it("allows a literal RELAY_ROUTES names, in any spelling; * does not name it", () => {
-    const policy = literals("[127.0.0.1]=127.0.0.1:2526;[IPv6:::1]=[::1]:2526;[203.0.113.5]=10.0.0.1:25;*=smarthost.example:587", ["203.0.113.5"]);
+    const policy = literals(
+      "[127.0.0.1]=127.0.0.1:2526;[IPv6:::1]=[::1]:2526;[203.0.113.5]=10.0.0.1:25;*=smarthost.example:587",
+      ["203.0.113.5"],
+    );
     for (const domain of ["[127.0.0.1]", "[127.0.000.1]", "[ipv6:::ffff:127.0.0.1]", "[ipv6:0::1]", "[203.0.113.5]"]) {
       assert.equal(refused(domain, policy), undefined, domain);
     }

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { reply, type Reply } from "../../src/core/reply.ts";
+import { type Reply, reply } from "../../src/core/reply.ts";
 import { createLogger, type LogLevel } from "../../src/core/log.ts";
 import { loggedHooks, loggedSessionError } from "../../src/ingress/logged-hooks.ts";
-import { startSmtpServer, type SessionInfo, type SmtpServerHooks } from "../../src/smtp/server/index.ts";
+import { type SessionInfo, type SmtpServerHooks, startSmtpServer } from "../../src/smtp/server/index.ts";
 import { SmtpTalk } from "../helpers/smtp-talk.ts";
 
 /**
@@ -34,12 +34,23 @@ async function loggedServer(hooks: SmtpServerHooks, talk: (client: SmtpTalk) => 
   return { logged: lines.map((line) => JSON.parse(line) as Record<string, unknown>), sessions };
 }
 
-const session: SessionInfo = { id: "s1", remoteAddress: "192.0.2.1", remotePort: 1, localAddress: "127.0.0.1", localPort: 25, secure: false };
+const session: SessionInfo = {
+  id: "s1",
+  remoteAddress: "192.0.2.1",
+  remotePort: 1,
+  localAddress: "127.0.0.1",
+  localPort: 25,
+  secure: false,
+};
 const mailbox = { local: "a", domain: "x.test" };
 
 function recorder() {
   const lines: { level: LogLevel; message: string; error: unknown }[] = [];
-  return { lines, log: (level: LogLevel, message: string, fields?: Record<string, unknown>) => void lines.push({ level, message, error: fields?.error }) };
+  return {
+    lines,
+    log: (level: LogLevel, message: string, fields?: Record<string, unknown>) =>
+      void lines.push({ level, message, error: fields?.error }),
+  };
 }
 
 describe("loggedHooks", () => {
@@ -65,7 +76,10 @@ describe("loggedHooks", () => {
     const { lines, log } = recorder();
     const failure = new Error("database is gone");
     const hooks = loggedHooks({ onRcptTo: async () => undefined, onData: async () => Promise.reject(failure) }, log);
-    await assert.rejects(hooks.onData(session, { mailFrom: null, mailParams: {}, recipients: [] }, new Uint8Array()), (e) => e === failure);
+    await assert.rejects(
+      hooks.onData(session, { mailFrom: null, mailParams: {}, recipients: [] }, new Uint8Array()),
+      (e) => e === failure,
+    );
     assert.deepEqual(lines, [{ level: "error", message: "SMTP onData failed", error: failure.stack }]);
   });
 
@@ -91,7 +105,10 @@ describe("unexpected errors in an SMTP session", () => {
 
   it("a hook that fails is answered 451 and logged once, as JSON naming the session", async () => {
     const { logged, sessions } = await loggedServer(
-      { onRcptTo: async () => Promise.reject(new Error("database is gone")), onData: async () => reply(250, "2.0.0", "ok") },
+      {
+        onRcptTo: async () => Promise.reject(new Error("database is gone")),
+        onData: async () => reply(250, "2.0.0", "ok"),
+      },
       async (client) => {
         await transaction(client);
         assert.equal(await client.command("RCPT TO:<b@y.test>"), "451 4.3.0 Internal error; try again later");

@@ -113,7 +113,11 @@ describe("MTA-STS discovery and the policy cache (RFC 8461 3, 5.1)", () => {
     assert.ok(timeout.mode === "enforce");
     assert.match(timeout.problem ?? "", /TXT lookup failed: TIMEOUT \(no answer\)/);
     w.record("example.test", { ok: true, answers: ["v=STSv1; id=a", "v=STSv1; id=b"], ttl: 60 });
-    assert.equal((await w.sts.policyFor("example.test")).mode, "enforce", "two records: no live policy, the cached one applies");
+    assert.equal(
+      (await w.sts.policyFor("example.test")).mode,
+      "enforce",
+      "two records: no live policy, the cached one applies",
+    );
     w.advance(DAY);
     w.record("example.test", { ok: false, error: "SERVFAIL" });
     const after = await w.sts.policyFor("example.test");
@@ -163,7 +167,11 @@ describe("MTA-STS discovery and the policy cache (RFC 8461 3, 5.1)", () => {
     w.record("example.test", "v=STSv1; id=one");
     let release: (r: FetchResult) => void = () => {};
     w.serve(() => new Promise<FetchResult>((resolve) => (release = resolve)));
-    const pending = Promise.all([w.sts.policyFor("example.test"), w.sts.policyFor("example.test"), w.sts.policyFor("example.test")]);
+    const pending = Promise.all([
+      w.sts.policyFor("example.test"),
+      w.sts.policyFor("example.test"),
+      w.sts.policyFor("example.test"),
+    ]);
     while (w.fetched.length === 0) await new Promise((r) => setImmediate(r));
     release({ ok: true, policy: policy("enforce") });
     const results = await pending;

@@ -4,13 +4,26 @@ import type { StsResult } from "../../src/delivery/mta-sts/discover.ts";
 import { tlsRequirement } from "../../src/delivery/mta-sts/enforce.ts";
 import type { Policy } from "../../src/delivery/mta-sts/policy.ts";
 
-const policy = (mode: Policy["mode"]): Policy => ({ version: "STSv1", mode, mx: ["mx1.example.test", "*.mail.example.test"], maxAge: 86_400 });
+const policy = (mode: Policy["mode"]): Policy => ({
+  version: "STSv1",
+  mode,
+  mx: ["mx1.example.test", "*.mail.example.test"],
+  maxAge: 86_400,
+});
 
 describe("what a policy requires of an MX host (RFC 8461 4, 5)", () => {
   test("enforce: a matching MX requires verified TLS for its own name", () => {
     const sts: StsResult = { mode: "enforce", policy: policy("enforce"), id: "v1" };
-    assert.deepEqual(tlsRequirement(sts, "mx1.example.test"), { tls: "required", verify: true, servername: "mx1.example.test" });
-    assert.deepEqual(tlsRequirement(sts, "EU.Mail.Example.Test."), { tls: "required", verify: true, servername: "eu.mail.example.test" });
+    assert.deepEqual(tlsRequirement(sts, "mx1.example.test"), {
+      tls: "required",
+      verify: true,
+      servername: "mx1.example.test",
+    });
+    assert.deepEqual(tlsRequirement(sts, "EU.Mail.Example.Test."), {
+      tls: "required",
+      verify: true,
+      servername: "eu.mail.example.test",
+    });
   });
 
   test("enforce: an MX that matches no pattern is refused, with a reason naming host, id and patterns", () => {
@@ -33,6 +46,8 @@ describe("what a policy requires of an MX host (RFC 8461 4, 5)", () => {
 
   test("none: opportunistic, for any host", () => {
     assert.deepEqual(tlsRequirement({ mode: "none" }, "anything.test"), { tls: "opportunistic" });
-    assert.deepEqual(tlsRequirement({ mode: "none", problem: "fetch failed" }, "mx1.example.test"), { tls: "opportunistic" });
+    assert.deepEqual(tlsRequirement({ mode: "none", problem: "fetch failed" }, "mx1.example.test"), {
+      tls: "opportunistic",
+    });
   });
 });

@@ -8,9 +8,9 @@ import { createDnsClient } from "../../src/dns/client.ts";
 import { createResolver, type Resolver } from "../../src/dns/resolver.ts";
 import { createMtaSts } from "../../src/delivery/mta-sts/discover.ts";
 import { tlsRequirement } from "../../src/delivery/mta-sts/enforce.ts";
-import { fetchPolicy, type FetchOptions } from "../../src/delivery/mta-sts/fetch.ts";
-import { createSecureContext, listenTcp, upgradeToTlsServer, type TcpListener } from "../../src/platform/net.ts";
-import { startDnsServer, type DnsServer } from "../fixtures/dns-server.ts";
+import { type FetchOptions, fetchPolicy } from "../../src/delivery/mta-sts/fetch.ts";
+import { createSecureContext, listenTcp, type TcpListener, upgradeToTlsServer } from "../../src/platform/net.ts";
+import { type DnsServer, startDnsServer } from "../fixtures/dns-server.ts";
 
 const POLICY = "version: STSv1\r\nmode: enforce\r\nmx: mx1.example.test\r\nmx: *.mx.example.test\r\nmax_age: 86400\r\n";
 
@@ -27,15 +27,74 @@ function makePki(): Pki {
   const dir = mkdtempSync(join(tmpdir(), "relay-mta-sts-"));
   const run = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
   try {
-    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=relay test CA",
-      "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-keyout", "ca.key", "-out", "ca.crt");
+    run(
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      "/CN=relay test CA",
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-addext",
+      "keyUsage=critical,keyCertSign,cRLSign",
+      "-keyout",
+      "ca.key",
+      "-out",
+      "ca.crt",
+    );
     const leaf = (name: string) => {
-      writeFileSync(join(dir, `${name}.ext`), `subjectAltName=DNS:${name}\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n`);
-      run("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", `/CN=${name}`, "-keyout", `${name}.key`, "-out", `${name}.csr`);
-      run("x509", "-req", "-in", `${name}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-extfile", `${name}.ext`, "-out", `${name}.crt`);
-      return { cert: readFileSync(join(dir, `${name}.crt`), "utf8"), key: readFileSync(join(dir, `${name}.key`), "utf8") };
+      writeFileSync(
+        join(dir, `${name}.ext`),
+        `subjectAltName=DNS:${name}\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n`,
+      );
+      run(
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-subj",
+        `/CN=${name}`,
+        "-keyout",
+        `${name}.key`,
+        "-out",
+        `${name}.csr`,
+      );
+      run(
+        "x509",
+        "-req",
+        "-in",
+        `${name}.csr`,
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        `${name}.ext`,
+        "-out",
+        `${name}.crt`,
+      );
+      return {
+        cert: readFileSync(join(dir, `${name}.crt`), "utf8"),
+        key: readFileSync(join(dir, `${name}.key`), "utf8"),
+      };
     };
-    return { ca: readFileSync(join(dir, "ca.crt"), "utf8"), good: leaf("mta-sts.example.test"), otherName: leaf("mta-sts.other.test") };
+    return {
+      ca: readFileSync(join(dir, "ca.crt"), "utf8"),
+      good: leaf("mta-sts.example.test"),
+      otherName: leaf("mta-sts.other.test"),
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -91,7 +150,9 @@ async function startPolicyServer(identity: { cert: string; key: string }): Promi
 }
 
 function ok(body: string, contentType = "text/plain"): string {
-  return `HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+  return `HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\nContent-Length: ${
+    Buffer.byteLength(body)
+  }\r\nConnection: close\r\n\r\n${body}`;
 }
 
 let pki: Pki;
@@ -117,7 +178,13 @@ after(async () => {
   await Promise.all([good?.close(), wrongName?.close(), dns?.close()]);
 });
 
-const options = (extra: Partial<FetchOptions> = {}): FetchOptions => ({ resolver, port: good.port, ca: pki.ca, timeoutMs: 10_000, ...extra });
+const options = (extra: Partial<FetchOptions> = {}): FetchOptions => ({
+  resolver,
+  port: good.port,
+  ca: pki.ca,
+  timeoutMs: 10_000,
+  ...extra,
+});
 
 async function failure(domain: string, extra: Partial<FetchOptions> = {}): Promise<string> {
   const result = await fetchPolicy(domain, options(extra));
@@ -142,7 +209,9 @@ describe("policy fetch over HTTPS (RFC 8461 3.3)", () => {
   test("chunked transfer coding is decoded", async () => {
     good.respond = () =>
       "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n" +
-      `${(20).toString(16)}\r\n${POLICY.slice(0, 20)}\r\n${(POLICY.length - 20).toString(16)};ext=1\r\n${POLICY.slice(20)}\r\n0\r\n\r\n`;
+      `${(20).toString(16)}\r\n${POLICY.slice(0, 20)}\r\n${(POLICY.length - 20).toString(16)};ext=1\r\n${
+        POLICY.slice(20)
+      }\r\n0\r\n\r\n`;
     const result = await fetchPolicy("example.test", options());
     assert.ok(result.ok, JSON.stringify(result));
     assert.equal(result.policy.maxAge, 86400);
@@ -173,9 +242,13 @@ describe("policy fetch over HTTPS (RFC 8461 3.3)", () => {
   });
 
   test("a redirect is not followed", async () => {
-    good.respond = () => "HTTP/1.1 301 Moved Permanently\r\nLocation: https://mta-sts.example.test/elsewhere\r\nContent-Length: 0\r\n\r\n";
+    good.respond = () =>
+      "HTTP/1.1 301 Moved Permanently\r\nLocation: https://mta-sts.example.test/elsewhere\r\nContent-Length: 0\r\n\r\n";
     const before = good.requests.length;
-    assert.match(await failure("example.test"), /301 redirect to "https:\/\/mta-sts\.example\.test\/elsewhere" not followed/);
+    assert.match(
+      await failure("example.test"),
+      /301 redirect to "https:\/\/mta-sts\.example\.test\/elsewhere" not followed/,
+    );
     assert.equal(good.requests.length, before + 1);
   });
 
@@ -195,7 +268,10 @@ describe("policy fetch over HTTPS (RFC 8461 3.3)", () => {
     const big = POLICY + `# ${"x".repeat(70_000)}\r\n`;
     good.respond = () => ok(big);
     assert.match(await failure("example.test"), /exceeds 65536/);
-    good.respond = () => `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n${big.length.toString(16)}\r\n${big}\r\n0\r\n\r\n`;
+    good.respond = () =>
+      `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n${
+        big.length.toString(16)
+      }\r\n${big}\r\n0\r\n\r\n`;
     assert.match(await failure("example.test"), /exceeds 65536/);
     good.respond = () => `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n${big}`;
     assert.match(await failure("example.test"), /exceeds 65536/);
@@ -209,11 +285,13 @@ describe("policy fetch over HTTPS (RFC 8461 3.3)", () => {
   });
 
   test("a malformed response fails", async () => {
-    good.respond = () => "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\nTransfer-Encoding: chunked\r\n\r\n";
+    good.respond = () =>
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\nTransfer-Encoding: chunked\r\n\r\n";
     assert.match(await failure("example.test"), /both Transfer-Encoding and Content-Length/);
     good.respond = () => "SMTP 220 hello\r\n\r\n";
     assert.match(await failure("example.test"), /bad status line/);
-    good.respond = () => `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${POLICY.length + 5}\r\n\r\n${POLICY}`;
+    good.respond = () =>
+      `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${POLICY.length + 5}\r\n\r\n${POLICY}`;
     assert.match(await failure("example.test"), /connection closed after/);
   });
 
@@ -251,7 +329,11 @@ describe("discovery and enforcement against the HTTPS fixture", () => {
     const result = await sts.policyFor("example.test");
     assert.equal(result.mode, "enforce");
     assert.ok(result.mode === "enforce" && result.id === "20240101T000000");
-    assert.deepEqual(tlsRequirement(result, "a.mx.example.test"), { tls: "required", verify: true, servername: "a.mx.example.test" });
+    assert.deepEqual(tlsRequirement(result, "a.mx.example.test"), {
+      tls: "required",
+      verify: true,
+      servername: "a.mx.example.test",
+    });
     assert.ok("refuse" in tlsRequirement(result, "mx.attacker.test"));
     const fetches = good.requests.length;
     now += 1000;

@@ -6,20 +6,39 @@ const crlf = (...lines: string[]) => lines.join("\r\n") + "\r\n";
 
 describe("MTA-STS policy file (RFC 8461 3.2)", () => {
   test("parses a valid policy with CRLF line ends and several mx", () => {
-    const result = parsePolicy(crlf("version: STSv1", "mode: enforce", "mx: mail.example.com", "mx: *.Example.NET.", "mx: backupmx.example.com", "max_age: 604800"));
+    const result = parsePolicy(
+      crlf(
+        "version: STSv1",
+        "mode: enforce",
+        "mx: mail.example.com",
+        "mx: *.Example.NET.",
+        "mx: backupmx.example.com",
+        "max_age: 604800",
+      ),
+    );
     assert.deepEqual(result, {
       ok: true,
-      policy: { version: "STSv1", mode: "enforce", mx: ["mail.example.com", "*.example.net", "backupmx.example.com"], maxAge: 604800 },
+      policy: {
+        version: "STSv1",
+        mode: "enforce",
+        mx: ["mail.example.com", "*.example.net", "backupmx.example.com"],
+        maxAge: 604800,
+      },
     });
   });
 
   test("LF line ends, no final line end, spaces after the colon and at the end, blank lines", () => {
     const result = parsePolicy("version:STSv1\nmode:   testing  \n\nmx: mx.example.com\t\nmax_age: 86400");
-    assert.deepEqual(result, { ok: true, policy: { version: "STSv1", mode: "testing", mx: ["mx.example.com"], maxAge: 86400 } });
+    assert.deepEqual(result, {
+      ok: true,
+      policy: { version: "STSv1", mode: "testing", mx: ["mx.example.com"], maxAge: 86400 },
+    });
   });
 
   test("unknown fields are ignored", () => {
-    const result = parsePolicy(crlf("version: STSv1", "future_field: anything goes, here", "mode: enforce", "mx: mx.example.com", "max_age: 60"));
+    const result = parsePolicy(
+      crlf("version: STSv1", "future_field: anything goes, here", "mode: enforce", "mx: mx.example.com", "max_age: 60"),
+    );
     assert.ok(result.ok);
     assert.equal(result.policy.mode, "enforce");
   });
@@ -47,8 +66,11 @@ describe("MTA-STS policy file (RFC 8461 3.2)", () => {
   });
 
   test("bad mode and bad version, case-sensitive names and values", () => {
-    const base = (mode: string, version = "STSv1") => crlf(`version: ${version}`, `mode: ${mode}`, "mx: mx.example.com", "max_age: 60");
-    for (const mode of ["enforcing", "Enforce", "ENFORCE", "report", ""]) assert.equal(parsePolicy(base(mode)).ok, false, mode);
+    const base = (mode: string, version = "STSv1") =>
+      crlf(`version: ${version}`, `mode: ${mode}`, "mx: mx.example.com", "max_age: 60");
+    for (const mode of ["enforcing", "Enforce", "ENFORCE", "report", ""]) {
+      assert.equal(parsePolicy(base(mode)).ok, false, mode);
+    }
     assert.equal(parsePolicy(base("enforce", "STSv2")).ok, false);
     assert.equal(parsePolicy(base("enforce", "stsv1")).ok, false);
     // "Mode" is an unknown field, so mode is missing.
@@ -56,7 +78,8 @@ describe("MTA-STS policy file (RFC 8461 3.2)", () => {
   });
 
   test("max_age bounds: 0 and 31557600 are valid; more, negative, non-digits and 11 digits are not", () => {
-    const withAge = (age: string) => parsePolicy(crlf("version: STSv1", "mode: enforce", "mx: mx.example.com", `max_age: ${age}`));
+    const withAge = (age: string) =>
+      parsePolicy(crlf("version: STSv1", "mode: enforce", "mx: mx.example.com", `max_age: ${age}`));
     const zero = withAge("0");
     assert.ok(zero.ok && zero.policy.maxAge === 0);
     const max = withAge(String(MAX_MAX_AGE));
@@ -68,10 +91,27 @@ describe("MTA-STS policy file (RFC 8461 3.2)", () => {
 
   test("repeated version, mode or max_age, malformed lines and bad mx values are invalid", () => {
     const ok = ["version: STSv1", "mode: enforce", "mx: mx.example.com", "max_age: 60"];
-    for (const extra of ["mode: testing", "max_age: 60", "version: STSv1", "no colon here", " mode: enforce", "mx: *", "mx: mx.*.example.com", "mx: bad_host.example.com", "mx: -a.example.com", "mx:"]) {
+    for (
+      const extra of [
+        "mode: testing",
+        "max_age: 60",
+        "version: STSv1",
+        "no colon here",
+        " mode: enforce",
+        "mx: *",
+        "mx: mx.*.example.com",
+        "mx: bad_host.example.com",
+        "mx: -a.example.com",
+        "mx:",
+      ]
+    ) {
       assert.equal(parsePolicy(crlf(...ok, extra)).ok, false, extra);
     }
-    assert.equal(parsePolicy("version: STSv1\rmode: enforce\r\nmx: mx.example.com\r\nmax_age: 60\r\n").ok, false, "bare CR");
+    assert.equal(
+      parsePolicy("version: STSv1\rmode: enforce\r\nmx: mx.example.com\r\nmax_age: 60\r\n").ok,
+      false,
+      "bare CR",
+    );
   });
 });
 

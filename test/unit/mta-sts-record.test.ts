@@ -14,19 +14,21 @@ describe("MTA-STS TXT record (RFC 8461 3.1)", () => {
   });
 
   test("rejects a missing or malformed id and malformed fields", () => {
-    for (const bad of [
-      "v=STSv1;",
-      "v=STSv1; ext=1",
-      "v=STSv1; id=",
-      "v=STSv1; id=has-dash",
-      `v=STSv1; id=${"a".repeat(33)}`,
-      "v=STSv1; id=a; id=b",
-      "v=STSv1; id=a;; x=1",
-      "v=STSv1; id=a; junk",
-      "v=STSv1; id=a; bad=x=y",
-      "v=STSv1; ID=abc",
-      "v=stsv1; id=abc",
-    ]) {
+    for (
+      const bad of [
+        "v=STSv1;",
+        "v=STSv1; ext=1",
+        "v=STSv1; id=",
+        "v=STSv1; id=has-dash",
+        `v=STSv1; id=${"a".repeat(33)}`,
+        "v=STSv1; id=a; id=b",
+        "v=STSv1; id=a;; x=1",
+        "v=STSv1; id=a; junk",
+        "v=STSv1; id=a; bad=x=y",
+        "v=STSv1; ID=abc",
+        "v=stsv1; id=abc",
+      ]
+    ) {
       assert.equal(parseStsRecord(bad).ok, false, bad);
     }
   });

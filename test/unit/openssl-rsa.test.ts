@@ -5,10 +5,16 @@ import { describe, it } from "node:test";
 import { loadOpenSsl } from "../../src/platform/openssl.ts";
 
 const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
-const libcrypto = ["/usr/lib/x86_64-linux-gnu/libcrypto.so.3", "/lib/x86_64-linux-gnu/libcrypto.so.3", "/usr/lib64/libcrypto.so.3"].some(existsSync);
+const libcrypto = [
+  "/usr/lib/x86_64-linux-gnu/libcrypto.so.3",
+  "/lib/x86_64-linux-gnu/libcrypto.so.3",
+  "/usr/lib64/libcrypto.so.3",
+].some(existsSync);
 
 describe("RSA-SHA256 by the system's OpenSSL (src/platform/openssl.ts)", () => {
-  it("under Bun with libcrypto.so.3 it loads, and signs exactly as node:crypto does", { skip: isBun && libcrypto ? undefined : "needs Bun and libcrypto.so.3" }, async () => {
+  it("under Bun with libcrypto.so.3 it loads, and signs exactly as node:crypto does", {
+    skip: isBun && libcrypto ? undefined : "needs Bun and libcrypto.so.3",
+  }, async () => {
     const openssl = await loadOpenSsl();
     assert.ok(openssl, "OpenSSL loaded");
     for (const bits of [1024, 2048, 3072]) {
@@ -17,18 +23,28 @@ describe("RSA-SHA256 by the system's OpenSSL (src/platform/openssl.ts)", () => {
       assert.ok(signer, `a signer for RSA-${bits}`);
       for (const size of [0, 1, 600, 70_000]) {
         const data = randomBytes(size);
-        assert.deepEqual(Buffer.from(signer.sign(data)), sign("sha256", data, privateKey), `RSA-${bits}, ${size} octets`);
+        assert.deepEqual(
+          Buffer.from(signer.sign(data)),
+          sign("sha256", data, privateKey),
+          `RSA-${bits}, ${size} octets`,
+        );
       }
       signer.free();
     }
   });
 
-  it("has no signer for a key that is not RSA", { skip: isBun && libcrypto ? undefined : "needs Bun and libcrypto.so.3" }, async () => {
+  it("has no signer for a key that is not RSA", {
+    skip: isBun && libcrypto ? undefined : "needs Bun and libcrypto.so.3",
+  }, async () => {
     const openssl = await loadOpenSsl();
     assert.equal(openssl?.rsaSha256(generateKeyPairSync("ed25519").privateKey), undefined);
   });
 
-  it("elsewhere (Deno) there is none, and node:crypto signs", { skip: isBun ? "runs under Deno" : undefined }, async () => {
-    assert.equal(await loadOpenSsl(), undefined);
-  });
+  it(
+    "elsewhere (Deno) there is none, and node:crypto signs",
+    { skip: isBun ? "runs under Deno" : undefined },
+    async () => {
+      assert.equal(await loadOpenSsl(), undefined);
+    },
+  );
 });

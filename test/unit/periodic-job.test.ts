@@ -50,7 +50,11 @@ describe("startPeriodic", () => {
     const timers = new FakeTimers();
     const { log } = recordingLog();
     const runs: ReturnType<typeof gate>[] = [];
-    const job = startPeriodic({ name: "testing", everyMs: 1000, run: () => (runs.push(gate()), runs.at(-1)!.promise) }, log, timers);
+    const job = startPeriodic(
+      { name: "testing", everyMs: 1000, run: () => (runs.push(gate()), runs.at(-1)!.promise) },
+      log,
+      timers,
+    );
     assert.deepEqual(timers.waiting, [1000], "the first run waits a period");
     timers.fire();
     assert.equal(runs.length, 1);
@@ -66,7 +70,11 @@ describe("startPeriodic", () => {
 
   it("atStart runs at once", async () => {
     const timers = new FakeTimers();
-    const job = startPeriodic({ name: "testing", everyMs: 1000, atStart: true, run: async () => {} }, recordingLog().log, timers);
+    const job = startPeriodic(
+      { name: "testing", everyMs: 1000, atStart: true, run: async () => {} },
+      recordingLog().log,
+      timers,
+    );
     assert.deepEqual(timers.waiting, [0]);
     await job.stop();
   });
@@ -106,7 +114,11 @@ describe("startPeriodic", () => {
     const timers = new FakeTimers();
     const run = gate();
     let calls = 0;
-    const job = startPeriodic({ name: "testing", everyMs: 1000, run: () => (calls++, run.promise) }, recordingLog().log, timers);
+    const job = startPeriodic(
+      { name: "testing", everyMs: 1000, run: () => (calls++, run.promise) },
+      recordingLog().log,
+      timers,
+    );
     timers.fire();
     let stopped = false;
     const stopping = job.stop().then(() => (stopped = true));
@@ -121,7 +133,11 @@ describe("startPeriodic", () => {
   it("stop before the first run cancels it", async () => {
     const timers = new FakeTimers();
     let calls = 0;
-    const job = startPeriodic({ name: "testing", everyMs: 1000, run: async () => void calls++ }, recordingLog().log, timers);
+    const job = startPeriodic(
+      { name: "testing", everyMs: 1000, run: async () => void calls++ },
+      recordingLog().log,
+      timers,
+    );
     await job.stop();
     assert.deepEqual(timers.waiting, []);
     assert.equal(calls, 0);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { StsResult } from "../../src/delivery/mta-sts/index.ts";
-import { createPlanner, stsTlsFor, type PlannerDeps } from "../../src/delivery/planner.ts";
+import { createPlanner, type PlannerDeps, stsTlsFor } from "../../src/delivery/planner.ts";
 import type { RouteResult } from "../../src/delivery/route.ts";
 import { SandboxTransport } from "../../src/delivery/sandbox.ts";
 import type { Plan } from "../../src/delivery/scheduler.ts";
@@ -11,8 +11,16 @@ import { systemClock } from "../../src/core/clock.ts";
 
 const MX: RouteResult = { kind: "hosts", hosts: [{ name: "mx.shared.test", addresses: ["127.0.0.1"], port: 25 }] };
 
-const enforce = (mx: string[], id = "1"): StsResult => ({ mode: "enforce", id, policy: { version: "STSv1", mode: "enforce", mx, maxAge: 86400 } });
-const testing = (mx: string[], id = "1"): StsResult => ({ mode: "testing", id, policy: { version: "STSv1", mode: "testing", mx, maxAge: 86400 } });
+const enforce = (mx: string[], id = "1"): StsResult => ({
+  mode: "enforce",
+  id,
+  policy: { version: "STSv1", mode: "enforce", mx, maxAge: 86400 },
+});
+const testing = (mx: string[], id = "1"): StsResult => ({
+  mode: "testing",
+  id,
+  policy: { version: "STSv1", mode: "testing", mx, maxAge: 86400 },
+});
 
 function planner(policies: Record<string, StsResult>, extra: Partial<PlannerDeps> = {}) {
   const looked: string[] = [];
@@ -40,7 +48,10 @@ const keyOf = (plan: Plan) => {
 
 describe("planner with MTA-STS", () => {
   it("domains without a policy share the MX site's key; an enforced one gets its own", async () => {
-    const { plan } = planner({ "strict.test": enforce(["mx.shared.test"]), "strict2.test": enforce(["mx.shared.test"], "other") });
+    const { plan } = planner({
+      "strict.test": enforce(["mx.shared.test"]),
+      "strict2.test": enforce(["mx.shared.test"], "other"),
+    });
     const plain = keyOf(await plan("a.test"));
     assert.equal(plain, "mx.shared.test:25");
     assert.equal(keyOf(await plan("b.test")), plain);
@@ -56,7 +67,11 @@ describe("planner with MTA-STS", () => {
       "two.test": enforce(["*.shared.test"], "1"),
       "three.test": testing(["mx.shared.test"], "1"),
     });
-    const keys = new Set([keyOf(await plan("one.test")), keyOf(await plan("two.test")), keyOf(await plan("three.test"))]);
+    const keys = new Set([
+      keyOf(await plan("one.test")),
+      keyOf(await plan("two.test")),
+      keyOf(await plan("three.test")),
+    ]);
     assert.equal(keys.size, 3);
   });
 
@@ -74,7 +89,9 @@ describe("planner with MTA-STS", () => {
   });
 
   it("no lookup when the route bounces or defers", async () => {
-    const { plan, looked } = planner({}, { route: async () => ({ kind: "permanent", status: "5.1.2", reason: "no such domain" }) });
+    const { plan, looked } = planner({}, {
+      route: async () => ({ kind: "permanent", status: "5.1.2", reason: "no such domain" }),
+    });
     assert.equal((await plan("gone.test")).kind, "bounce");
     assert.deepEqual(looked, []);
   });
@@ -99,7 +116,10 @@ describe("stsTlsFor: the policy in the transport's terms", () => {
     const mismatch = tlsFor(host("mx.elsewhere.test"));
     assert.equal(mismatch.mode, "opportunistic");
     assert.equal(mismatch.mode === "opportunistic" && mismatch.audit?.servername, "mx.elsewhere.test");
-    assert.match((mismatch.mode === "opportunistic" && mismatch.audit?.refusal) || "", /mx\.elsewhere\.test does not match/);
+    assert.match(
+      (mismatch.mode === "opportunistic" && mismatch.audit?.refusal) || "",
+      /mx\.elsewhere\.test does not match/,
+    );
     assert.deepEqual(tlsFor(host("mx.elsewhere.test")), mismatch);
     assert.deepEqual(tlsFor(host("mx.soft.test")), { mode: "opportunistic", audit: { servername: "mx.soft.test" } });
     assert.equal(logs.length, 1);

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openDatabase, type Database } from "../../src/queue/database.ts";
+import { type Database, openDatabase } from "../../src/queue/database.ts";
 import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
 import type { NewMessage, Outcome } from "../../src/queue/records.ts";
@@ -147,7 +147,12 @@ describe("QueueStore.enqueue", () => {
     const { store, database } = await fresh();
     const id = await store.enqueue({
       ...msg([]),
-      recipients: [{ address: "x@d.example", domain: "d.example", notify: ["SUCCESS", "FAILURE"], orcpt: "rfc822;X@d.example" }],
+      recipients: [{
+        address: "x@d.example",
+        domain: "d.example",
+        notify: ["SUCCESS", "FAILURE"],
+        orcpt: "rfc822;X@d.example",
+      }],
     });
     const [r] = await rows(database, "SELECT dsn_notify, dsn_orcpt FROM recipients WHERE message_id = ?", [id]);
     assert.equal(r!.dsn_notify, "SUCCESS,FAILURE");
@@ -283,7 +288,11 @@ describe("QueueStore.claimDue", () => {
   });
 });
 
-function outcome(c: { recipientId: number; messageId: string; address: string }, state: Outcome["state"], over: Partial<Outcome> = {}): Outcome {
+function outcome(
+  c: { recipientId: number; messageId: string; address: string },
+  state: Outcome["state"],
+  over: Partial<Outcome> = {},
+): Outcome {
   return {
     recipientId: c.recipientId,
     messageId: c.messageId,
@@ -336,8 +345,16 @@ describe("QueueStore.record", () => {
     await clock.advance(1000);
     await store.record([outcome(c!, "delivered", { event: { reply: "250 ok", mx: "mx.d.example" } })]);
     const [r] = await rows(database, "SELECT state, attempts, last_reply, lease_owner, updated_at FROM recipients");
-    assert.deepEqual([r!.state, r!.attempts, r!.last_reply, r!.lease_owner, r!.updated_at], ["delivered", 1, "250 2.0.0 ok", null, T0 + 1000]);
-    const ev = await rows(database, "SELECT type, recipient, at, data FROM events WHERE message_id = ? ORDER BY id", [id]);
+    assert.deepEqual([r!.state, r!.attempts, r!.last_reply, r!.lease_owner, r!.updated_at], [
+      "delivered",
+      1,
+      "250 2.0.0 ok",
+      null,
+      T0 + 1000,
+    ]);
+    const ev = await rows(database, "SELECT type, recipient, at, data FROM events WHERE message_id = ? ORDER BY id", [
+      id,
+    ]);
     assert.deepEqual(ev.map((e) => e.type), ["received", "delivered"]);
     assert.equal(ev[1]!.recipient, "a@d.example");
     assert.equal(ev[1]!.at, T0 + 1000);
@@ -375,7 +392,11 @@ describe("QueueStore.record", () => {
     const { store, database } = await fresh();
     await store.enqueue(msg(["a@d.example", "b@d.example", "c@d.example"]));
     const claims = (await store.claimDue(10, LEASE)).sort((x, y) => x.address.localeCompare(y.address));
-    await store.record([outcome(claims[0]!, "delivered"), outcome(claims[1]!, "bounced"), outcome(claims[2]!, "expired")]);
+    await store.record([
+      outcome(claims[0]!, "delivered"),
+      outcome(claims[1]!, "bounced"),
+      outcome(claims[2]!, "expired"),
+    ]);
     const r = await rows(database, "SELECT address, state FROM recipients ORDER BY address");
     assert.deepEqual(r.map((x) => [x.address, x.state]), [
       ["a@d.example", "delivered"],
@@ -450,7 +471,9 @@ describe("QueueStore.cancel", () => {
 describe("the queue drops a finished message's body", () => {
   /** The body's length while the row still refers to one, 0 once dropped. */
   const bodyLength = async (database: Database, id: string) => {
-    const [row] = await rows(database, "SELECT spool_segment, size, length(body) AS n FROM messages WHERE id = ?", [id]);
+    const [row] = await rows(database, "SELECT spool_segment, size, length(body) AS n FROM messages WHERE id = ?", [
+      id,
+    ]);
     assert.equal(row!.n, 0, "never in the row");
     return row!.spool_segment === null ? 0 : Number(row!.size);
   };
@@ -468,7 +491,10 @@ describe("the queue drops a finished message's body", () => {
     assert.equal(await bodyLength(database, id), body.length, "kept while a DSN is owed (it may return the original)");
     const [pending] = await store.pendingDsns(10);
     assert.equal(pending!.body.length, body.length);
-    await store.settleDsns([{ messageId: id, recipients: pending!.recipients.map((r) => ({ recipientId: r.recipientId, kind: r.kind })) }]);
+    await store.settleDsns([{
+      messageId: id,
+      recipients: pending!.recipients.map((r) => ({ recipientId: r.recipientId, kind: r.kind })),
+    }]);
     assert.equal(await bodyLength(database, id), 0);
     const [m] = await rows(database, "SELECT size FROM messages WHERE id = ?", [id]);
     assert.equal(m!.size, body.length, "the row and its size stay for the message view");
@@ -497,7 +523,13 @@ describe("the queue drops a finished message's body", () => {
 
 describe("QueueStore.purgeFinished (RELAY_RETENTION)", () => {
   const count = async (database: Database, table: string, id: string) =>
-    Number((await rows(database, `SELECT count(*) AS n FROM ${table} WHERE ${table === "messages" ? "id" : "message_id"} = ?`, [id]))[0]!.n);
+    Number(
+      (await rows(
+        database,
+        `SELECT count(*) AS n FROM ${table} WHERE ${table === "messages" ? "id" : "message_id"} = ?`,
+        [id],
+      ))[0]!.n,
+    );
 
   it("deletes finished messages received before the cutoff with their recipients and events, and nothing else", async () => {
     const { store, database, clock } = await fresh();
@@ -518,7 +550,9 @@ describe("QueueStore.purgeFinished (RELAY_RETENTION)", () => {
     assert.equal(await store.purgeFinished(T0 + 5_000, 100), 1);
     for (const table of ["messages", "recipients", "events"]) {
       assert.equal(await count(database, table, old), 0, `${table} of the finished old message`);
-      for (const kept of [oldPending, oldOwed, recent]) assert.ok((await count(database, table, kept)) > 0, `${table} of ${kept}`);
+      for (const kept of [oldPending, oldOwed, recent]) {
+        assert.ok((await count(database, table, kept)) > 0, `${table} of ${kept}`);
+      }
     }
     assert.equal(await store.purgeFinished(T0 + 5_000, 100), 0, "nothing more to purge");
   });
@@ -583,11 +617,12 @@ describe("migrations", () => {
   it("applied twice: the second run applies nothing and changes nothing", async () => {
     const { database } = await fresh();
     const schemaSql = async () =>
-      (await rows(database, "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name")).map((r) => [
-        r.type,
-        r.name,
-        r.sql,
-      ]);
+      (await rows(database, "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name"))
+        .map((r) => [
+          r.type,
+          r.name,
+          r.sql,
+        ]);
     const before = await schemaSql();
     const migrated = await rows(database, "SELECT tag, applied_at FROM relay_migrations ORDER BY tag");
     assert.deepEqual(migrated.map((m) => m.tag), migrationFiles().map((f) => f.tag).sort());
@@ -605,7 +640,9 @@ describe("migrations", () => {
     assert.ok(files.length >= 1);
     assert.deepEqual(await applyMigrations(database.client, files, T0), files.map((f) => f.tag));
     const tables = (await rows(database, "SELECT name FROM sqlite_master WHERE type = 'table'")).map((r) => r.name);
-    for (const t of ["messages", "recipients", "events", "settings", "relay_migrations"]) assert.ok(tables.includes(t), t);
+    for (const t of ["messages", "recipients", "events", "settings", "relay_migrations"]) {
+      assert.ok(tables.includes(t), t);
+    }
     const indexes = (await rows(database, "SELECT name FROM sqlite_master WHERE type = 'index'")).map((r) => r.name);
     assert.ok(indexes.includes("recipients_due"));
   });

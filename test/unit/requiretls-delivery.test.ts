@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { systemClock } from "../../src/core/clock.ts";
-import { reply, type Reply } from "../../src/core/reply.ts";
-import { dsnMessage, type BouncedMessage } from "../../src/delivery/bounce.ts";
+import { type Reply, reply } from "../../src/core/reply.ts";
+import { type BouncedMessage, dsnMessage } from "../../src/delivery/bounce.ts";
 import { classifyReply } from "../../src/delivery/classify.ts";
 import { Destination } from "../../src/delivery/destination.ts";
 import type { StsResult } from "../../src/delivery/mta-sts/index.ts";
@@ -53,11 +53,21 @@ describe("the tag a message gets at receipt (RFC 8689 4.1)", () => {
       const head = text(message.subarray(0, headerSectionEnd(message)));
       // A line break before a blank only folds; the name is what comes before the colon, blanks left out.
       const lines = head.replace(/\r?\n(?=[ \t])/g, "").split(/\r?\n/);
-      const named = (line: string) => line.slice(0, line.indexOf(":")).replace(/[ \t]/g, "").toLowerCase() === "tls-required";
-      const fields = lines.filter((line) => line.includes(":") && named(line)).map((line) => line.slice(line.indexOf(":") + 1).trim());
+      const named = (line: string) =>
+        line.slice(0, line.indexOf(":")).replace(/[ \t]/g, "").toLowerCase() === "tls-required";
+      const fields = lines.filter((line) => line.includes(":") && named(line)).map((line) =>
+        line.slice(line.indexOf(":") + 1).trim()
+      );
       return fields.length === 1 && /^No$/i.test(fields[0]!) ? "optional" : undefined;
     };
-    for (const head of ["Subject: x\nTLS-Required: No", "Subject: x\rtls-required:No", "Subject: x\r\n TLS-Required: No", "TLS-Required: No\nTLS-Required: No"]) {
+    for (
+      const head of [
+        "Subject: x\nTLS-Required: No",
+        "Subject: x\rtls-required:No",
+        "Subject: x\r\n TLS-Required: No",
+        "TLS-Required: No\nTLS-Required: No",
+      ]
+    ) {
       const message = bytes(`${head}\r\n\r\nbody\r\n`);
       assert.equal(tlsTagOf(false, message), byUnfolding(message), JSON.stringify(head));
     }
@@ -68,8 +78,10 @@ describe("the tag a message gets at receipt (RFC 8689 4.1)", () => {
     for (let i = 0; i < 20_000; i++) {
       let head = "";
       for (let k = next(3); k >= 0; k--) {
-        head += pick(["", "", "X-", " ", "Subject: x\r\n"]) + pick(["TLS-Required", "tls-REQUIRED", "TLS-Req\r\n uired", "TLS_Required"]);
-        head += pick(["", " ", "\t", "\r\n "]) + pick([":", ":", ""]) + pick(["", " ", "\r\n\t"]) + pick(["No", "no", "NO ", "Yes", "No x", "N\r\n o"]);
+        head += pick(["", "", "X-", " ", "Subject: x\r\n"]) +
+          pick(["TLS-Required", "tls-REQUIRED", "TLS-Req\r\n uired", "TLS_Required"]);
+        head += pick(["", " ", "\t", "\r\n "]) + pick([":", ":", ""]) + pick(["", " ", "\r\n\t"]) +
+          pick(["No", "no", "NO ", "Yes", "No x", "N\r\n o"]);
         head += pick(["\r\n", "\r\n", "\n", "\r"]);
       }
       const message = bytes(`${head}\r\n\r\nTLS-Required: No\r\n`);
@@ -91,14 +103,33 @@ describe("the TLS rule delivery follows (RFC 8689 4.2)", () => {
   });
 });
 
-const enforce = (mx: string[]): StsResult => ({ mode: "enforce", id: "1", policy: { version: "STSv1", mode: "enforce", mx, maxAge: 86400 } });
-const testing = (mx: string[]): StsResult => ({ mode: "testing", id: "2", policy: { version: "STSv1", mode: "testing", mx, maxAge: 86400 } });
-const host = (name: string, implicit = false): TargetHost => ({ name, addresses: ["127.0.0.1"], port: 25, ...(implicit ? { implicit } : {}) });
+const enforce = (mx: string[]): StsResult => ({
+  mode: "enforce",
+  id: "1",
+  policy: { version: "STSv1", mode: "enforce", mx, maxAge: 86400 },
+});
+const testing = (mx: string[]): StsResult => ({
+  mode: "testing",
+  id: "2",
+  policy: { version: "STSv1", mode: "testing", mx, maxAge: 86400 },
+});
+const host = (name: string, implicit = false): TargetHost => ({
+  name,
+  addresses: ["127.0.0.1"],
+  port: 25,
+  ...(implicit ? { implicit } : {}),
+});
 
 describe("which hosts REQUIRETLS accepts (RFC 8689 4.2.1)", () => {
   it("an MX host only when an MTA-STS policy in force lists it, then with a certificate verified for its name", () => {
-    assert.deepEqual(requireTlsFor({ from: "mx", sts: enforce(["mx.a.test"]) })(host("MX.A.test.")), { mode: "required", servername: "mx.a.test" });
-    assert.deepEqual(requireTlsFor({ from: "mx", sts: testing(["*.a.test"]) })(host("mx.a.test")), { mode: "required", servername: "mx.a.test" });
+    assert.deepEqual(requireTlsFor({ from: "mx", sts: enforce(["mx.a.test"]) })(host("MX.A.test.")), {
+      mode: "required",
+      servername: "mx.a.test",
+    });
+    assert.deepEqual(requireTlsFor({ from: "mx", sts: testing(["*.a.test"]) })(host("mx.a.test")), {
+      mode: "required",
+      servername: "mx.a.test",
+    });
     assert.equal(requireTlsFor({ from: "mx", sts: enforce(["mx.a.test"]) })(host("mx.b.test")).mode, "refuse");
     const none = requireTlsFor({ from: "mx", sts: { mode: "none" } })(host("mx.a.test"));
     assert.equal(none.mode, "refuse");
@@ -106,8 +137,14 @@ describe("which hosts REQUIRETLS accepts (RFC 8689 4.2.1)", () => {
   });
 
   it("a name that came from no MX record (static route, the domain as its own MX) needs no policy, only verified TLS", () => {
-    assert.deepEqual(requireTlsFor({ from: "static-route" })(host("smarthost.test")), { mode: "required", servername: "smarthost.test" });
-    assert.deepEqual(requireTlsFor({ from: "implicit-mx" })(host("a.test", true)), { mode: "required", servername: "a.test" });
+    assert.deepEqual(requireTlsFor({ from: "static-route" })(host("smarthost.test")), {
+      mode: "required",
+      servername: "smarthost.test",
+    });
+    assert.deepEqual(requireTlsFor({ from: "implicit-mx" })(host("a.test", true)), {
+      mode: "required",
+      servername: "a.test",
+    });
   });
 
   it("the key names what decides the hosts: mx patterns, not the policy's mode or id", () => {
@@ -153,7 +190,10 @@ describe("planner: REQUIRETLS mail never shares a destination with other mail", 
     ]);
     assert.equal(keys.size, 3);
     assert.equal(destination(await plan("a.test", "requiretls")).key, "mx.shared.test:25|requiretls:mx:mx.shared.test");
-    assert.equal(destination(await plan("b.test", "requiretls")).key, destination(await plan("a.test", "requiretls")).key);
+    assert.equal(
+      destination(await plan("b.test", "requiretls")).key,
+      destination(await plan("a.test", "requiretls")).key,
+    );
   });
 
   it("no MTA-STS policy: every host refused, so the transport bounces 550 5.7.10 without connecting", async () => {
@@ -187,10 +227,16 @@ describe("planner: REQUIRETLS mail never shares a destination with other mail", 
 
   it("a static route and the domain as its own MX: no policy lookup, a key of their own", async () => {
     const routed = planner({}, { staticRoute: (d) => d === "routed.test" });
-    assert.equal(destination(await routed.plan("routed.test", "requiretls")).key, "mx.shared.test:25|requiretls:static-route");
+    assert.equal(
+      destination(await routed.plan("routed.test", "requiretls")).key,
+      "mx.shared.test:25|requiretls:static-route",
+    );
     assert.deepEqual(routed.looked, []);
     const implicit = planner({}, { route: async () => ({ kind: "hosts", hosts: [host("self.test", true)] }) });
-    assert.equal(destination(await implicit.plan("self.test", "requiretls")).key, "self.test:25|requiretls:implicit-mx");
+    assert.equal(
+      destination(await implicit.plan("self.test", "requiretls")).key,
+      "self.test:25|requiretls:implicit-mx",
+    );
     assert.deepEqual(implicit.looked, []);
   });
 
@@ -208,8 +254,14 @@ describe("planner: REQUIRETLS mail never shares a destination with other mail", 
 
 describe("classification of the REQUIRETLS codes", () => {
   it("X.7.10 and X.7.30 are policy-related whatever the text says", () => {
-    assert.deepEqual(classifyReply(reply(550, "5.7.30", "REQUIRETLS support required; blocked")), { disposition: "bounced", category: "policy-related" });
-    assert.deepEqual(classifyReply(reply(530, "5.7.10", "Encryption needed: too many messages")), { disposition: "bounced", category: "policy-related" });
+    assert.deepEqual(classifyReply(reply(550, "5.7.30", "REQUIRETLS support required; blocked")), {
+      disposition: "bounced",
+      category: "policy-related",
+    });
+    assert.deepEqual(classifyReply(reply(530, "5.7.10", "Encryption needed: too many messages")), {
+      disposition: "bounced",
+      category: "policy-related",
+    });
   });
 });
 
@@ -258,7 +310,9 @@ describe("SmtpChannel and REQUIRETLS", () => {
 
   it("a bounce of REQUIRETLS mail goes without it over such a session (RFC 8689 5)", async () => {
     const { session, sent } = fakeSession([]);
-    const [result] = await new SmtpChannel(session, "mx.c.test", 100, false).send(payload({ mailFrom: "", requireTls: true }));
+    const [result] = await new SmtpChannel(session, "mx.c.test", 100, false).send(
+      payload({ mailFrom: "", requireTls: true }),
+    );
     assert.equal(result?.disposition, "delivered");
     assert.deepEqual(sent.map((e) => e.mailParams), [undefined]);
   });
@@ -272,7 +326,11 @@ describe("DSNs about tagged mail (RFC 8689 5, 6)", () => {
     dsnRet: "FULL",
     dsnEnvid: null,
   };
-  const failed = [{ address: "u@c.test", kind: "failure" as const, reply: reply(550, "5.7.30", "REQUIRETLS support required") }];
+  const failed = [{
+    address: "u@c.test",
+    kind: "failure" as const,
+    reply: reply(550, "5.7.30", "REQUIRETLS support required"),
+  }];
 
   it("about REQUIRETLS mail: headers only despite RET=FULL, and the report is tagged REQUIRETLS", () => {
     const dsn = dsnMessage({ ...original, tlsTag: "requiretls" }, failed, "relay.test", 1);
@@ -298,11 +356,23 @@ describe("DSNs about tagged mail (RFC 8689 5, 6)", () => {
 
 describe("the received event of REQUIRETLS mail", () => {
   it("says require_tls: true; other mail says nothing of it", () => {
-    const base = { mailFrom: "a@b.test", recipients: [{ address: "u@c.test", domain: "c.test" }], body: bytes("x"), source: "smtp" as const };
+    const base = {
+      mailFrom: "a@b.test",
+      recipients: [{ address: "u@c.test", domain: "c.test" }],
+      body: bytes("x"),
+      source: "smtp" as const,
+    };
     const inSpool = { segment: 1, offset: 0, length: 1 };
-    const statements = messageInserts([{ id: "m1", message: { ...base, tlsTag: "requiretls" } }, { id: "m2", message: base }], [inSpool, inSpool], 0);
+    const statements = messageInserts(
+      [{ id: "m1", message: { ...base, tlsTag: "requiretls" } }, { id: "m2", message: base }],
+      [inSpool, inSpool],
+      0,
+    );
     const events = statements.find((s) => typeof s !== "string" && s.sql.startsWith("INSERT INTO events"));
-    const data = ((events as { args: unknown[] }).args.filter((a) => typeof a === "string" && a.startsWith("{")) as string[]).map((d) => JSON.parse(d));
+    const data =
+      ((events as { args: unknown[] }).args.filter((a) => typeof a === "string" && a.startsWith("{")) as string[]).map((
+        d,
+      ) => JSON.parse(d));
     assert.deepEqual(data.map((d) => d.require_tls), [true, undefined]);
   });
 });
@@ -326,13 +396,20 @@ describe("a destination where no host meets REQUIRETLS", () => {
       backoff: () => 3_600_000,
       onError: (error) => assert.fail(String(error)),
     });
-    const work = (id: string): Work => ({ messageId: id, mailFrom: "a@b.test", claims: [{ address: `u@c.test` } as Work["claims"][number]] });
+    const work = (id: string): Work => ({
+      messageId: id,
+      mailFrom: "a@b.test",
+      claims: [{ address: `u@c.test` } as Work["claims"][number]],
+    });
     target.enqueue(work("m1"));
     while (reports.length < 1) await new Promise((r) => setTimeout(r, 1));
     target.enqueue(work("m2"));
     while (reports.length < 2) await new Promise((r) => setTimeout(r, 1));
     assert.equal(opened, 2);
-    assert.deepEqual(reports.map((r) => [r[0]?.reply.enhanced, r[0]?.disposition]), [["5.7.10", "bounced"], ["5.7.10", "bounced"]]);
+    assert.deepEqual(reports.map((r) => [r[0]?.reply.enhanced, r[0]?.disposition]), [["5.7.10", "bounced"], [
+      "5.7.10",
+      "bounced",
+    ]]);
     assert.equal(target.suspendedUntil, 0);
   });
 });

@@ -4,7 +4,7 @@ import type { Mailbox } from "../../src/core/address.ts";
 import { formatReply, type Reply } from "../../src/core/reply.ts";
 import { parseMailFrom } from "../../src/smtp/protocol/command.ts";
 import type { MailParams } from "../../src/smtp/protocol/params.ts";
-import { ehlo, mail, newSessionInfo, type CommandContext } from "../../src/smtp/server/commands.ts";
+import { type CommandContext, ehlo, mail, newSessionInfo } from "../../src/smtp/server/commands.ts";
 import { frame } from "../../src/smtp/server/dispatch.ts";
 import { resolveOptions } from "../../src/smtp/server/types.ts";
 import type { Socket } from "../../src/platform/net.ts";
@@ -14,7 +14,13 @@ import { failOnSessionError } from "../helpers/smtp-server.ts";
 
 describe("MAIL FROM parameter REQUIRETLS", () => {
   it("is a keyword without a value, in any case", () => {
-    for (const text of ["FROM:<a@b.test> REQUIRETLS", "FROM:<a@b.test> requiretls", "FROM:<a@b.test> SIZE=10 RequireTLS BODY=8BITMIME"]) {
+    for (
+      const text of [
+        "FROM:<a@b.test> REQUIRETLS",
+        "FROM:<a@b.test> requiretls",
+        "FROM:<a@b.test> SIZE=10 RequireTLS BODY=8BITMIME",
+      ]
+    ) {
       const parsed = parseMailFrom(text);
       assert.ok(parsed.ok, text);
       assert.equal(parsed.params.requireTls, true, text);
@@ -40,7 +46,12 @@ function context(secure: boolean) {
   const info = { ...newSessionInfo({} as Socket), secure };
   const ctx: CommandContext = {
     info,
-    options: resolveOptions({ hostname: "mx.test", maxMessageBytes: 1000, maxRecipients: 10, onError: failOnSessionError }),
+    options: resolveOptions({
+      hostname: "mx.test",
+      maxMessageBytes: 1000,
+      maxRecipients: 10,
+      onError: failOnSessionError,
+    }),
     hooks: {
       onMailFrom: async (_s, _from: Mailbox | null, params) => {
         seen.push(params);
@@ -88,7 +99,10 @@ describe("a server and REQUIRETLS", () => {
     const line = (verb: string, length: number) => {
       const head = `${verb} FROM:<`;
       const tail = "@b.test> REQUIRETLS";
-      return { kind: "line" as const, bytes: new TextEncoder().encode(head + "a".repeat(length - 2 - head.length - tail.length) + tail) };
+      return {
+        kind: "line" as const,
+        bytes: new TextEncoder().encode(head + "a".repeat(length - 2 - head.length - tail.length) + tail),
+      };
     };
     assert.ok("verb" in frame(ctx, line("MAIL", 523)));
     assert.ok("reply" in frame(ctx, line("MAIL", 524)));

@@ -41,7 +41,10 @@ describe("createRouter static routes (RELAY_ROUTES)", () => {
       { domain: "example.com", target: { host: "10.0.0.5", port: 2525 } },
     ];
     const { route } = router(routes, MX);
-    assert.deepEqual(await route("example.com"), { kind: "hosts", hosts: [{ name: "10.0.0.5", addresses: ["10.0.0.5"], port: 2525 }] });
+    assert.deepEqual(await route("example.com"), {
+      kind: "hosts",
+      hosts: [{ name: "10.0.0.5", addresses: ["10.0.0.5"], port: 2525 }],
+    });
     assert.deepEqual(await route("other.test"), {
       kind: "hosts",
       hosts: [{ name: "smarthost.example", addresses: ["smarthost.example"], port: 587 }],
@@ -50,12 +53,19 @@ describe("createRouter static routes (RELAY_ROUTES)", () => {
 
   it("* sends every other domain to the smarthost without DNS", async () => {
     const { route, lookups } = router([{ domain: "*", target: { host: "::1", port: 2526 } }], MX);
-    assert.deepEqual(await route("anything.example"), { kind: "hosts", hosts: [{ name: "::1", addresses: ["::1"], port: 2526 }] });
+    assert.deepEqual(await route("anything.example"), {
+      kind: "hosts",
+      hosts: [{ name: "::1", addresses: ["::1"], port: 2526 }],
+    });
     assert.deepEqual(lookups, []);
   });
 
   it("an exact route does not match subdomains or other domains: those go to MX", async () => {
-    const { route, lookups } = router([{ domain: "example.com", target: { host: "relay.internal", port: 2525 } }], MX, 2500);
+    const { route, lookups } = router(
+      [{ domain: "example.com", target: { host: "relay.internal", port: 2525 } }],
+      MX,
+      2500,
+    );
     const r = await route("sub.example.com");
     assert.equal(r.kind, "hosts");
     assert.deepEqual(lookups, ["sub.example.com"]);
@@ -66,16 +76,28 @@ describe("createRouter static routes (RELAY_ROUTES)", () => {
 describe("createRouter address literals (RFC 5321 4.1.3)", () => {
   it("a literal names its host: no MX lookup, RELAY_MX_PORT", async () => {
     const { route, lookups } = router([], MX, 2525);
-    assert.deepEqual(await route("[198.51.100.7]"), { kind: "hosts", hosts: [{ name: "198.51.100.7", addresses: ["198.51.100.7"], port: 2525 }] });
-    assert.deepEqual(await route("[ipv6:2001:DB8::0:7]"), { kind: "hosts", hosts: [{ name: "2001:db8::7", addresses: ["2001:db8::7"], port: 2525 }] });
-    assert.deepEqual(await route("[ipv6:::ffff:198.51.100.7]"), { kind: "hosts", hosts: [{ name: "198.51.100.7", addresses: ["198.51.100.7"], port: 2525 }] });
+    assert.deepEqual(await route("[198.51.100.7]"), {
+      kind: "hosts",
+      hosts: [{ name: "198.51.100.7", addresses: ["198.51.100.7"], port: 2525 }],
+    });
+    assert.deepEqual(await route("[ipv6:2001:DB8::0:7]"), {
+      kind: "hosts",
+      hosts: [{ name: "2001:db8::7", addresses: ["2001:db8::7"], port: 2525 }],
+    });
+    assert.deepEqual(await route("[ipv6:::ffff:198.51.100.7]"), {
+      kind: "hosts",
+      hosts: [{ name: "198.51.100.7", addresses: ["198.51.100.7"], port: 2525 }],
+    });
     assert.deepEqual(lookups, []);
   });
 
   it("a route that names the literal, in any spelling, wins; so does a smarthost", async () => {
     const routes: Route[] = [{ domain: "[127.0.0.1]", target: { host: "127.0.0.1", port: 2526 } }];
     const named = router(routes, MX);
-    assert.deepEqual(await named.route("[127.000.0.1]"), { kind: "hosts", hosts: [{ name: "127.0.0.1", addresses: ["127.0.0.1"], port: 2526 }] });
+    assert.deepEqual(await named.route("[127.000.0.1]"), {
+      kind: "hosts",
+      hosts: [{ name: "127.0.0.1", addresses: ["127.0.0.1"], port: 2526 }],
+    });
     const smarthost = router([{ domain: "*", target: { host: "smarthost.example", port: 587 } }], MX);
     assert.deepEqual(await smarthost.route("[198.51.100.7]"), {
       kind: "hosts",

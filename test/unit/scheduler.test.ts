@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { CLOSED_SETTLE_MS, IDLE_POLL_MS, PLAN_WAIT_MS, Scheduler, type Plan } from "../../src/delivery/scheduler.ts";
-import { openDatabase, type Database } from "../../src/queue/database.ts";
+import { CLOSED_SETTLE_MS, IDLE_POLL_MS, type Plan, PLAN_WAIT_MS, Scheduler } from "../../src/delivery/scheduler.ts";
+import { type Database, openDatabase } from "../../src/queue/database.ts";
 import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
 import { BodySpool } from "../../src/queue/spool.ts";
@@ -28,7 +28,9 @@ after(async () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-async function harness(options: { maxInFlight?: number; plan?: (domain: string, destination: Plan) => Promise<Plan> } = {}) {
+async function harness(
+  options: { maxInFlight?: number; plan?: (domain: string, destination: Plan) => Promise<Plan> } = {},
+) {
   const dir = mkdtempSync(join(tmpdir(), "relay-scheduler-"));
   dirs.push(dir);
   const database = await openDatabase(`file:${join(dir, "relay.db")}`);
@@ -51,21 +53,32 @@ async function harness(options: { maxInFlight?: number; plan?: (domain: string, 
   });
   const body = new TextEncoder().encode("Subject: test\r\n\r\nhello\r\n");
   const enqueue = (...addresses: string[]) =>
-    store.enqueue({ mailFrom: "a@sender.test", recipients: addresses.map((address) => ({ address, domain: address.split("@")[1]! })), body, source: "smtp" });
+    store.enqueue({
+      mailFrom: "a@sender.test",
+      recipients: addresses.map((address) => ({ address, domain: address.split("@")[1]! })),
+      body,
+      source: "smtp",
+    });
   /** Each recipient's state, and whether it is leased. */
   const recipients = async () =>
     Object.fromEntries(
-      (await database.client.execute("SELECT address, state, lease_owner FROM recipients ORDER BY id")).rows.map((r) => [
+      (await database.client.execute("SELECT address, state, lease_owner FROM recipients ORDER BY id")).rows.map((
+        r,
+      ) => [
         String(r.address),
         `${r.state}${r.lease_owner === null ? "" : " leased"}`,
       ]),
     );
   const lastEvent = async (address: string) =>
-    (await database.client.execute({ sql: "SELECT type, data FROM events WHERE recipient = ? ORDER BY id DESC LIMIT 1", args: [address] })).rows[0];
+    (await database.client.execute({
+      sql: "SELECT type, data FROM events WHERE recipient = ? ORDER BY id DESC LIMIT 1",
+      args: [address],
+    })).rows[0];
   return { clock, database, transport, scheduler, logged, enqueue, recipients, lastEvent };
 }
 
-const count = (states: Record<string, string>, state: string) => Object.values(states).filter((s) => s === state).length;
+const count = (states: Record<string, string>, state: string) =>
+  Object.values(states).filter((s) => s === state).length;
 
 describe("waking the scheduler", () => {
   it("a wake while it is busy, not asleep, is not lost: stop() right after start() returns without a poll", async () => {
@@ -73,7 +86,10 @@ describe("waking the scheduler", () => {
     await h.scheduler.start();
     let stopped = false;
     void h.scheduler.stop(0).then(() => (stopped = true));
-    await waitUntil(() => ({ stopped, pending: h.clock.pending }), (s) => s.stopped, { what: "stop() to return", timeout: 10_000 });
+    await waitUntil(() => ({ stopped, pending: h.clock.pending }), (s) => s.stopped, {
+      what: "stop() to return",
+      timeout: 10_000,
+    });
   });
 
   it("a message enqueued while it looks for work goes out without waiting for the next poll", async () => {
@@ -81,7 +97,10 @@ describe("waking the scheduler", () => {
     await h.scheduler.start();
     await h.enqueue("a@dest.test");
     h.scheduler.wake();
-    await waitUntil(h.recipients, (s) => s["a@dest.test"] === "delivered", { what: "the message delivered", timeout: 10_000 });
+    await waitUntil(h.recipients, (s) => s["a@dest.test"] === "delivered", {
+      what: "the message delivered",
+      timeout: 10_000,
+    });
     await h.scheduler.stop(0);
   });
 });
@@ -95,7 +114,10 @@ describe("a queue that fails", () => {
     await h.clock.advance(IDLE_POLL_MS);
     await h.clock.timerSet(IDLE_POLL_MS);
     const errors = h.logged.filter((e) => e.level === "error").map((e) => `${e.message}: ${e.fields?.error}`);
-    assert.ok(errors.includes("finding the next due time failed; polling instead: Error: database is closed"), errors.join("\n"));
+    assert.ok(
+      errors.includes("finding the next due time failed; polling instead: Error: database is closed"),
+      errors.join("\n"),
+    );
   });
 });
 
@@ -126,7 +148,9 @@ describe("the scheduler's in-flight cap", () => {
 describe("routing a batch", () => {
   it("the batch waits for every domain's plan; once the wait is over, each domain goes out as soon as its own plan is known", async () => {
     const slowPlan = Promise.withResolvers<Plan>();
-    const h = await harness({ plan: (domain, destination) => (domain === "slow.test" ? slowPlan.promise : Promise.resolve(destination)) });
+    const h = await harness({
+      plan: (domain, destination) => (domain === "slow.test" ? slowPlan.promise : Promise.resolve(destination)),
+    });
     await h.enqueue("a@fast.test");
     await h.enqueue("b@slow.test");
     await h.scheduler.start();
@@ -140,7 +164,9 @@ describe("routing a batch", () => {
 
     const { transport } = h;
     slowPlan.resolve({ kind: "destination", key: "mx.test", transport: () => transport });
-    await waitUntil(h.recipients, (s) => s["b@slow.test"] === "delivered", { what: "slow.test delivered once planned" });
+    await waitUntil(h.recipients, (s) => s["b@slow.test"] === "delivered", {
+      what: "slow.test delivered once planned",
+    });
     await h.scheduler.stop(0);
   });
 

@@ -9,9 +9,16 @@ import { UsageError } from "../../src/core/errors.ts";
 import type { Resolver } from "../../src/dns/resolver.ts";
 import { aligned, returnPathDomainFor } from "../../src/ingress/return-path.ts";
 import { MAX_LOCAL_PART, parseVerp, verpAddress } from "../../src/core/verp.ts";
-import { decideSender, policyApplies, SenderPolicy, SenderRefused, type SenderFacts, type Submitter } from "../../src/ingress/sender-policy.ts";
+import {
+  decideSender,
+  policyApplies,
+  type SenderFacts,
+  SenderPolicy,
+  SenderRefused,
+  type Submitter,
+} from "../../src/ingress/sender-policy.ts";
 import { Ingress, type Submission } from "../../src/ingress/submit.ts";
-import { openDatabase, type Database } from "../../src/queue/database.ts";
+import { type Database, openDatabase } from "../../src/queue/database.ts";
 import { DomainStore } from "../../src/queue/domains.ts";
 import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
@@ -58,7 +65,11 @@ describe("sender policy: the decision table", () => {
     ["verified domain inside the grant", { grant: ["sender.test", "other.test"] }, undefined],
     ["unverified domain", { verified: false }, "unverified"],
     ["verified domain outside the grant", { grant: ["other.test"] }, "outside-grant"],
-    ["unverified domain outside the grant: the grant is named", { grant: ["other.test"], verified: false }, "outside-grant"],
+    [
+      "unverified domain outside the grant: the grant is named",
+      { grant: ["other.test"], verified: false },
+      "outside-grant",
+    ],
     ["no From domain", { fromDomain: undefined }, "no-from-domain"],
     ["SMTP user, unverified", { submitter: "smtp-user", verified: false }, "unverified"],
     ["admin token, unverified", { submitter: "admin", verified: false }, undefined],
@@ -92,7 +103,10 @@ describe("sender policy: the decision table", () => {
     assert.equal((await policy.decide({ submitter: "admin", fromDomain: from("x.test") })).allowed, true);
     assert.equal((await policy.decide({ submitter: "relay-network", fromDomain: from("x.test") })).allowed, true);
     assert.equal(parsed, 0, "the From header is not even parsed for exempt submitters");
-    assert.equal((await policy.decide({ submitter: "api-key", grant: ["ok.test"], fromDomain: from("x.test") })).allowed, false);
+    assert.equal(
+      (await policy.decide({ submitter: "api-key", grant: ["ok.test"], fromDomain: from("x.test") })).allowed,
+      false,
+    );
     assert.deepEqual(asked, [], "outside the grant: no lookup");
     assert.equal((await policy.decide({ submitter: "api-key", fromDomain: from("ok.test") })).allowed, true);
     assert.equal((await policy.decide({ submitter: "smtp-user", fromDomain: from("x.test") })).allowed, false);
@@ -114,7 +128,11 @@ describe("return path: VERP at the bounce domain", () => {
     const base = { fromDomain: "example.test", mailFrom: "a@example.test", bounceDomain: "bounces.example.test" };
     assert.equal(returnPathDomainFor(base), "bounces.example.test");
     assert.equal(returnPathDomainFor({ ...base, bounceDomain: undefined }), undefined);
-    assert.equal(returnPathDomainFor({ ...base, fromDomain: "other.test" }), undefined, "alignment impossible: left as is");
+    assert.equal(
+      returnPathDomainFor({ ...base, fromDomain: "other.test" }),
+      undefined,
+      "alignment impossible: left as is",
+    );
     assert.equal(returnPathDomainFor({ ...base, fromDomain: undefined }), undefined);
     assert.equal(returnPathDomainFor({ ...base, mailFrom: "" }), undefined, "a null sender stays null");
   });
@@ -127,14 +145,18 @@ describe("return path: VERP at the bounce domain", () => {
     assert.ok(local.length <= MAX_LOCAL_PART, `${local.length} octets`);
     assert.equal(verpAddress(id, Number.MAX_SAFE_INTEGER, "b.test").split("@")[0]!.length <= MAX_LOCAL_PART, true);
     assert.deepEqual(parseVerp(address, "bounces.example.test"), { messageId: id, recipientId: 123_456_789 });
-    assert.deepEqual(parseVerp(address.toLowerCase(), "Bounces.Example.Test"), { messageId: id, recipientId: 123_456_789 }, "case-insensitive");
+    assert.deepEqual(parseVerp(address.toLowerCase(), "Bounces.Example.Test"), {
+      messageId: id,
+      recipientId: 123_456_789,
+    }, "case-insensitive");
     assert.equal(parseVerp(address, "other.test"), undefined);
     assert.equal(parseVerp("someone@bounces.example.test", "bounces.example.test"), undefined);
   });
 });
 
 describe("Ingress: the policy before anything is stored, the return path decided once", () => {
-  const body = (from: string) => new TextEncoder().encode(`From: ${from}\r\nTo: r@dest.test\r\nSubject: s\r\n\r\nx\r\n`);
+  const body = (from: string) =>
+    new TextEncoder().encode(`From: ${from}\r\nTo: r@dest.test\r\nSubject: s\r\n\r\nx\r\n`);
   const submission = (over: Partial<Submission>): Submission => ({
     mailFrom: "a@example.test",
     recipients: [{ address: "r@dest.test" }],
@@ -159,14 +181,21 @@ describe("Ingress: the policy before anything is stored, the return path decided
     });
     const count = async () => Number((await db.client.execute("SELECT COUNT(*) AS n FROM messages")).rows[0]!.n);
     const returnPath = async (id: string) =>
-      (await db.client.execute({ sql: "SELECT mail_from, return_path_domain FROM messages WHERE id = ?", args: [id] })).rows[0];
+      (await db.client.execute({ sql: "SELECT mail_from, return_path_domain FROM messages WHERE id = ?", args: [id] }))
+        .rows[0];
     return { ingress, count, returnPath };
   }
 
   it("refuses an unverified From domain with SenderRefused and stores nothing", async () => {
     const { ingress: i, count } = await ingress();
-    await assert.rejects(i.submit(submission({})), (e: unknown) => e instanceof SenderRefused && e.decision.reason === "unverified");
-    await assert.rejects(i.submit(submission({ submitter: "smtp-user", body: new TextEncoder().encode("Subject: no from\r\n\r\nx\r\n") })), SenderRefused);
+    await assert.rejects(
+      i.submit(submission({})),
+      (e: unknown) => e instanceof SenderRefused && e.decision.reason === "unverified",
+    );
+    await assert.rejects(
+      i.submit(submission({ submitter: "smtp-user", body: new TextEncoder().encode("Subject: no from\r\n\r\nx\r\n") })),
+      SenderRefused,
+    );
     assert.equal(await count(), 0);
     await i.submit(submission({ submitter: "admin" }));
     await i.submit(submission({ source: "smtp", submitter: "relay-network" }));
@@ -176,7 +205,10 @@ describe("Ingress: the policy before anything is stored, the return path decided
   it("accepts a verified From domain, and anything with RELAY_SENDER_POLICY=any", async () => {
     const verified = await ingress({ verified: ["example.test"] });
     await verified.ingress.submit(submission({ senderDomains: ["example.test"] }));
-    await assert.rejects(verified.ingress.submit(submission({ senderDomains: ["other.test"] })), /not allowed for this key/);
+    await assert.rejects(
+      verified.ingress.submit(submission({ senderDomains: ["other.test"] })),
+      /not allowed for this key/,
+    );
     assert.equal(await verified.count(), 1);
     const any = await ingress({ mode: "any" });
     await any.ingress.submit(submission({ body: body("x@unknown.test") }));
@@ -208,7 +240,12 @@ describe("DomainService: verified once a check sees the active key's record", ()
       aaaa: async () => miss,
       ptr: async () => miss,
     };
-    const clock = { t: T0, now() { return this.t; } };
+    const clock = {
+      t: T0,
+      now() {
+        return this.t;
+      },
+    };
     const service = new DomainService({
       store: new DomainStore(db),
       clock,
@@ -236,7 +273,11 @@ describe("DomainService: verified once a check sees the active key's record", ()
     txt.clear();
     clock.t += 60_000;
     await service.check("example.test");
-    assert.equal((await service.get("example.test"))!.verifiedAt, T0 + 60_000, "seen once is enough; the first time is kept");
+    assert.equal(
+      (await service.get("example.test"))!.verifiedAt,
+      T0 + 60_000,
+      "seen once is enough; the first time is kept",
+    );
   });
 });
 
@@ -246,7 +287,9 @@ describe("RELAY_SENDER_POLICY and the verified_at migration", () => {
     assert.equal(loadConfig({ RELAY_SENDER_POLICY: "any" }, "host").senderPolicy, "any");
     assert.throws(
       () => loadConfig({ RELAY_SENDER_POLICY: "open" }, "host"),
-      (e: unknown) => e instanceof UsageError && e.problems.some((p) => p.startsWith("RELAY_SENDER_POLICY: expected verified or any")),
+      (e: unknown) =>
+        e instanceof UsageError &&
+        e.problems.some((p) => p.startsWith("RELAY_SENDER_POLICY: expected verified or any")),
     );
   });
 
@@ -259,12 +302,22 @@ describe("RELAY_SENDER_POLICY and the verified_at migration", () => {
     const at = files.findIndex((f) => f.tag === "0005_sender_policy");
     assert.ok(at > 0);
     await applyMigrations(db.client, files.slice(0, at), T0);
-    const check = (status: string, keyState: string) => JSON.stringify({ records: [{ purpose: "dkim", keyState, status }] });
+    const check = (status: string, keyState: string) =>
+      JSON.stringify({ records: [{ purpose: "dkim", keyState, status }] });
     await db.client.batch(
       [
-        { sql: "INSERT INTO sending_domains (domain, created_at, last_check, last_checked_at) VALUES (?, ?, ?, ?)", args: ["ok.test", T0, check("pass", "active"), T0 + 5] },
-        { sql: "INSERT INTO sending_domains (domain, created_at, last_check, last_checked_at) VALUES (?, ?, ?, ?)", args: ["failing.test", T0, check("fail", "active"), T0 + 5] },
-        { sql: "INSERT INTO sending_domains (domain, created_at, last_check, last_checked_at) VALUES (?, ?, ?, ?)", args: ["pending.test", T0, check("pass", "pending"), T0 + 5] },
+        {
+          sql: "INSERT INTO sending_domains (domain, created_at, last_check, last_checked_at) VALUES (?, ?, ?, ?)",
+          args: ["ok.test", T0, check("pass", "active"), T0 + 5],
+        },
+        {
+          sql: "INSERT INTO sending_domains (domain, created_at, last_check, last_checked_at) VALUES (?, ?, ?, ?)",
+          args: ["failing.test", T0, check("fail", "active"), T0 + 5],
+        },
+        {
+          sql: "INSERT INTO sending_domains (domain, created_at, last_check, last_checked_at) VALUES (?, ?, ?, ?)",
+          args: ["pending.test", T0, check("pass", "pending"), T0 + 5],
+        },
         { sql: "INSERT INTO sending_domains (domain, created_at) VALUES (?, ?)", args: ["never.test", T0] },
       ],
       "write",

@@ -32,7 +32,9 @@ describe("matchAutomation on the providers' real replies, with the shipped rules
   });
 
   it("Gmail's 421 4.7.0 try again later, closing connection throttles its connections", () => {
-    const reply = wire("421 4.7.0 Try again later, closing connection. (EHLO) 5b1f17b1804b1-43cd0b6e5d2si123456f8f.2 - gsmtp");
+    const reply = wire(
+      "421 4.7.0 Try again later, closing connection. (EHLO) 5b1f17b1804b1-43cd0b6e5d2si123456f8f.2 - gsmtp",
+    );
     assert.equal(ruleFor(reply, "google"), "google-try-again-later");
   });
 
@@ -87,7 +89,9 @@ describe("matchAutomation on the providers' real replies, with the shipped rules
         "microsoft-banned-ip",
       ],
       [
-        wire("451 4.7.500 Server busy. Please try again later from [203.0.113.42]. (S77719) [BN8NAM11FT066.eop-nam11.prod.protection.outlook.com]"),
+        wire(
+          "451 4.7.500 Server busy. Please try again later from [203.0.113.42]. (S77719) [BN8NAM11FT066.eop-nam11.prod.protection.outlook.com]",
+        ),
         "microsoft-server-busy",
       ],
     ];
@@ -95,7 +99,9 @@ describe("matchAutomation on the providers' real replies, with the shipped rules
   });
 
   it("a provider's own rule comes before the rule for any destination that matches as well", () => {
-    const orange = wire("421 mwinf5c13 ME Trop de connexions, veuillez verifier votre configuration. Too many connections, slow down. OFR005_104 [104]");
+    const orange = wire(
+      "421 mwinf5c13 ME Trop de connexions, veuillez verifier votre configuration. Too many connections, slow down. OFR005_104 [104]",
+    );
     assert.equal(ruleFor(orange, "orange"), "orange-too-many-connections");
     assert.equal(ruleFor(orange, "free"), "too-many-connections");
   });
@@ -108,13 +114,22 @@ describe("matchAutomation on the providers' real replies, with the shipped rules
   });
 
   it("QQ's frequency limits and iCloud's [HCM1] deferral", () => {
-    assert.equal(ruleFor(wire("550 Ip frequency limited. http://service.mail.qq.com/cgi-bin/help?subtype=1&&id=20022&&no=1000725"), "qq"), "qq-frequency-limited");
+    assert.equal(
+      ruleFor(
+        wire("550 Ip frequency limited. http://service.mail.qq.com/cgi-bin/help?subtype=1&&id=20022&&no=1000725"),
+        "qq",
+      ),
+      "qq-frequency-limited",
+    );
     assert.equal(ruleFor(wire("421 [HCM1] Your mail from 203.0.113.42 was deferred."), "apple"), "apple-deferred");
   });
 
   it("nothing for a reply that is no failure, or one no rule knows", () => {
     assert.equal(ruleFor(wire("250 2.0.0 OK too many connections were fine"), undefined), undefined);
-    assert.equal(ruleFor(wire("550 5.1.1 <nobody@example.com>: Recipient address rejected: User unknown"), "google"), undefined);
+    assert.equal(
+      ruleFor(wire("550 5.1.1 <nobody@example.com>: Recipient address rejected: User unknown"), "google"),
+      undefined,
+    );
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { formatShapingError, loadShapingRules, shapingYaml, type ShapingLoad } from "../../src/shaping/load.ts";
+import { formatShapingError, loadShapingRules, type ShapingLoad, shapingYaml } from "../../src/shaping/load.ts";
 
 /** A complete default section: the least a file that stands alone must have. */
 const DEFAULT = `default:
@@ -123,7 +123,12 @@ automation:
           recovery: { steps: 2, every: 900_000 },
         },
       },
-      { name: "stop", provider: "yahoo", match: { regex: /\[TS?S04\]/i }, action: { kind: "suspend", duration: 7_200_000 } },
+      {
+        name: "stop",
+        provider: "yahoo",
+        match: { regex: /\[TS?S04\]/i },
+        action: { kind: "suspend", duration: 7_200_000 },
+      },
       { name: "give-up", match: { text: "Retrying will NOT succeed" }, action: { kind: "bounce" } },
     ]);
   });
@@ -157,7 +162,15 @@ warmup:
 
   it("JSON is read as well, and the document written back as YAML loads to the same rules", () => {
     const json = JSON.stringify({
-      default: { connections: 3, connection_rate: "unlimited", messages_per_connection: 10, recipients_per_transaction: 50, message_rate: "100/h", idle_timeout: "5s", retry: ["1m"] },
+      default: {
+        connections: 3,
+        connection_rate: "unlimited",
+        messages_per_connection: 10,
+        recipients_per_transaction: 50,
+        message_rate: "100/h",
+        idle_timeout: "5s",
+        retry: ["1m"],
+      },
       providers: { google: { mx_suffixes: ["google.com"], message_rate: "1/s" } },
       automation: { a: { match: { regex: "x+y" }, action: "bounce" } },
     });
@@ -171,40 +184,48 @@ warmup:
 
 describe("shaping file: errors name the file, the line and the field", () => {
   it("a bad rate", () => {
-    assert.deepEqual(errorsOf(`${DEFAULT}providers:\n  google:\n    mx_suffixes: [google.com]\n    message_rate: fast\n`), [
-      'shaping.yaml:12: providers.google.message_rate: expected a rate such as 100/h, 10/min, 5/s, 2000/d, or unlimited, got "fast"',
-    ]);
+    assert.deepEqual(
+      errorsOf(`${DEFAULT}providers:\n  google:\n    mx_suffixes: [google.com]\n    message_rate: fast\n`),
+      [
+        'shaping.yaml:12: providers.google.message_rate: expected a rate such as 100/h, 10/min, 5/s, 2000/d, or unlimited, got "fast"',
+      ],
+    );
   });
 
   it("an unknown field, with the fields that are known", () => {
     assert.deepEqual(errorsOf(`${DEFAULT}providers:\n  google:\n    mx_suffixes: [google.com]\n    rate: 100/h\n`), [
       "shaping.yaml:12: providers.google.rate: unknown field; known fields: mx_suffixes, connections, connection_rate, " +
-        "messages_per_connection, recipients_per_transaction, message_rate, idle_timeout, retry",
+      "messages_per_connection, recipients_per_transaction, message_rate, idle_timeout, retry",
     ]);
   });
 
   it("a bad duration, in a value and in a list", () => {
-    assert.deepEqual(errorsOf(DEFAULT.replace("idle_timeout: 2s", "idle_timeout: soon").replace("[5m, 10m, 1h]", "[5m, 10, 1h]")), [
-      'shaping.yaml:7: default.idle_timeout: expected a duration such as 30s, 5m, 2h or 1d, got "soon"',
-      "shaping.yaml:8: default.retry[1]: expected a duration such as 30s, 5m, 2h or 1d, got 10",
-    ]);
+    assert.deepEqual(
+      errorsOf(DEFAULT.replace("idle_timeout: 2s", "idle_timeout: soon").replace("[5m, 10m, 1h]", "[5m, 10, 1h]")),
+      [
+        'shaping.yaml:7: default.idle_timeout: expected a duration such as 30s, 5m, 2h or 1d, got "soon"',
+        "shaping.yaml:8: default.retry[1]: expected a duration such as 30s, 5m, 2h or 1d, got 10",
+      ],
+    );
   });
 
   it("a negative number, a zero and a fraction", () => {
-    const text = `${DEFAULT}domains:\n  a.test:\n    connections: -3\n    messages_per_connection: 0\n    recipients_per_transaction: 1.5\n`;
+    const text =
+      `${DEFAULT}domains:\n  a.test:\n    connections: -3\n    messages_per_connection: 0\n    recipients_per_transaction: 1.5\n`;
     assert.deepEqual(errorsOf(text), [
-      "shaping.yaml:11: domains.\"a.test\".connections: expected a whole number of at least 1, got -3",
-      "shaping.yaml:12: domains.\"a.test\".messages_per_connection: expected a whole number of at least 1, got 0",
-      "shaping.yaml:13: domains.\"a.test\".recipients_per_transaction: expected a whole number of at least 1, got 1.5",
+      'shaping.yaml:11: domains."a.test".connections: expected a whole number of at least 1, got -3',
+      'shaping.yaml:12: domains."a.test".messages_per_connection: expected a whole number of at least 1, got 0',
+      'shaping.yaml:13: domains."a.test".recipients_per_transaction: expected a whole number of at least 1, got 1.5',
     ]);
   });
 
   it("a value of the wrong type: text for a number, a list for a map, a map for a list", () => {
-    const text = `${DEFAULT}domains:\n  a.test:\n    connections: "5"\n  b.test: [1, 2]\nproviders:\n  google: { mx_suffixes: { a: 1 } }\n`;
+    const text =
+      `${DEFAULT}domains:\n  a.test:\n    connections: "5"\n  b.test: [1, 2]\nproviders:\n  google: { mx_suffixes: { a: 1 } }\n`;
     assert.deepEqual(errorsOf(text), [
       'shaping.yaml:11: domains."a.test".connections: expected a whole number of at least 1, got "5"',
-      "shaping.yaml:12: domains.\"b.test\": expected a map of fields (connections, connection_rate, messages_per_connection, " +
-        "recipients_per_transaction, message_rate, idle_timeout, retry), got a list",
+      'shaping.yaml:12: domains."b.test": expected a map of fields (connections, connection_rate, messages_per_connection, ' +
+      "recipients_per_transaction, message_rate, idle_timeout, retry), got a list",
       "shaping.yaml:14: providers.google.mx_suffixes: expected a list of host name suffixes such as google.com, got a map",
     ]);
   });
@@ -236,7 +257,8 @@ describe("shaping file: errors name the file, the line and the field", () => {
   });
 
   it("keys that are no domain, no address, no name", () => {
-    const text = `${DEFAULT}domains:\n  "not a domain": {}\nsource_ips:\n  192.0.2.300: {}\nproviders:\n  Google: { mx_suffixes: [com] }\n`;
+    const text =
+      `${DEFAULT}domains:\n  "not a domain": {}\nsource_ips:\n  192.0.2.300: {}\nproviders:\n  Google: { mx_suffixes: [com] }\n`;
     assert.deepEqual(errorsOf(text), [
       'shaping.yaml:10: domains."not a domain": expected a domain name as the key, got "not a domain"',
       'shaping.yaml:12: source_ips."192.0.2.300": expected an IPv4 or IPv6 address as the key, got "192.0.2.300"',
@@ -331,8 +353,8 @@ domains:
       '/etc/relay/shaping.yaml:2: default.connections: expected a whole number of at least 1, got "many"',
       '/etc/relay/shaping.yaml:6: default.message_rate: expected a rate such as 100/h, 10/min, 5/s, 2000/d, or unlimited, got "10/fortnight"',
       "/etc/relay/shaping.yaml:8: default.retry: expected at least one of durations such as 5m, got an empty list",
-      "/etc/relay/shaping.yaml:10: domains.\"a.test\".colour: unknown field; known fields: connections, connection_rate, " +
-        "messages_per_connection, recipients_per_transaction, message_rate, idle_timeout, retry",
+      '/etc/relay/shaping.yaml:10: domains."a.test".colour: unknown field; known fields: connections, connection_rate, ' +
+      "messages_per_connection, recipients_per_transaction, message_rate, idle_timeout, retry",
     ]);
   });
 

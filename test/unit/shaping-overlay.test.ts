@@ -103,7 +103,10 @@ source_ips:
     action: suspend
     duration: 1h
 `);
-    assert.deepEqual(rules.automation.find((r) => r.name === "google-slow")?.action, { kind: "suspend", duration: 3_600_000 });
+    assert.deepEqual(rules.automation.find((r) => r.name === "google-slow")?.action, {
+      kind: "suspend",
+      duration: 3_600_000,
+    });
   });
 
   it("the operator's automation rules are tried first; null removes a shipped rule", () => {

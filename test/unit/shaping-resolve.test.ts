@@ -65,7 +65,9 @@ describe("providerOf: the provider of a destination, by the suffix of its MX hos
   });
 
   it("the longest matching suffix wins, so an operator can split Outlook.com from Microsoft 365", () => {
-    const rules = withOperatorFile("providers:\n  outlook:\n    mx_suffixes: [olc.protection.outlook.com]\n    connections: 2\n");
+    const rules = withOperatorFile(
+      "providers:\n  outlook:\n    mx_suffixes: [olc.protection.outlook.com]\n    connections: 2\n",
+    );
     assert.equal(providerOf(rules, ["hotmail-com.olc.protection.outlook.com"]), "outlook");
     assert.equal(providerOf(rules, ["contoso-com.mail.protection.outlook.com"]), "microsoft");
   });
@@ -98,13 +100,19 @@ source_ips:
       recipientsPerTransaction: { value: 100, from: { level: "default" } },
       messageRate: { value: { count: 50, per: "h" }, from: { level: "source_ip", key: "192.0.2.1" } },
       idleTimeout: { value: 2000, from: { level: "default" } },
-      retrySchedule: { value: [300_000, 600_000, 1_200_000, 2_400_000, 3_600_000, 7_200_000, 14_400_000], from: { level: "default" } },
+      retrySchedule: {
+        value: [300_000, 600_000, 1_200_000, 2_400_000, 3_600_000, 7_200_000, 14_400_000],
+        from: { level: "default" },
+      },
     });
   });
 
   it("a provider rule that sets only a rate keeps the shipped provider's connections and the default's idle time", () => {
     const found = effectiveRules(rules, { sourceIp: "198.51.100.9", recipientDomain: "gmail.com", mxHosts: google });
-    assert.deepEqual(found.limits.messageRate, { value: { count: 100, per: "h" }, from: { level: "provider", key: "google" } });
+    assert.deepEqual(found.limits.messageRate, {
+      value: { count: 100, per: "h" },
+      from: { level: "provider", key: "google" },
+    });
     assert.deepEqual(found.limits.connections, { value: 5, from: { level: "provider", key: "google" } });
     assert.deepEqual(found.limits.messagesPerConnection, { value: 50, from: { level: "provider", key: "google" } });
     assert.deepEqual(found.limits.idleTimeout, { value: 2000, from: { level: "default" } });
@@ -119,7 +127,11 @@ source_ips:
   });
 
   it("finds an IPv6 source however it is written and a domain by its A-label", () => {
-    const found = effectiveRules(rules, { sourceIp: "2001:DB8:0:0:0:0:0:25", recipientDomain: "BÜCHER.example", mxHosts: [] });
+    const found = effectiveRules(rules, {
+      sourceIp: "2001:DB8:0:0:0:0:0:25",
+      recipientDomain: "BÜCHER.example",
+      mxHosts: [],
+    });
     assert.deepEqual(found.limits.idleTimeout, { value: 9000, from: { level: "source_ip", key: "2001:db8::25" } });
     assert.deepEqual(found.limits.connections, { value: 1, from: { level: "domain", key: "xn--bcher-kva.example" } });
   });

@@ -9,7 +9,9 @@ const SHIPPED_FILE = new URL("../../src/shaping/default-rules.yaml", import.meta
 describe("the shipped shaping rules", () => {
   it("load without errors: a complete default, the providers the issue names, automation and warmup", () => {
     const { rules } = shippedShaping();
-    for (const name of ["google", "microsoft", "yahoo", "apple", "gmx-webde", "orange", "mailru", "yandex", "comcast"]) {
+    for (
+      const name of ["google", "microsoft", "yahoo", "apple", "gmx-webde", "orange", "mailru", "yandex", "comcast"]
+    ) {
       assert.ok(rules.providers.has(name), name);
     }
     assert.ok(rules.automation.length > 0);
@@ -35,7 +37,10 @@ describe("the shipped shaping rules", () => {
       messagesPerConnection: 50,
       messageRate: { count: 500, per: "h" },
     });
-    const bad = loadOperatorShaping("# ours\n\ndomains:\n  example.com:\n    idle_timeout: forever\n", "/etc/relay/shaping.yaml");
+    const bad = loadOperatorShaping(
+      "# ours\n\ndomains:\n  example.com:\n    idle_timeout: forever\n",
+      "/etc/relay/shaping.yaml",
+    );
     assert.ok(!bad.ok);
     assert.deepEqual(bad.errors.map(formatShapingError), [
       '/etc/relay/shaping.yaml:5: domains."example.com".idle_timeout: expected a duration such as 30s, 5m, 2h or 1d, got "forever"',

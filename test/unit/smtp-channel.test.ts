@@ -17,7 +17,13 @@ after(() => Promise.all(peers.map((p) => p.close())));
 async function channelTo(answer: (line: string) => string | null, timeouts = {}): Promise<SmtpChannel> {
   const peer = await scripted(answer);
   peers.push(peer);
-  const session = await SmtpClientSession.open({ host: "127.0.0.1", port: peer.port, heloName: "relay.test", tls: "none", timeouts });
+  const session = await SmtpClientSession.open({
+    host: "127.0.0.1",
+    port: peer.port,
+    heloName: "relay.test",
+    tls: "none",
+    timeouts,
+  });
   return new SmtpChannel(session, "peer.test", 100);
 }
 
@@ -28,7 +34,8 @@ const payload: Payload = {
   body: new TextEncoder().encode("Subject: x\r\n\r\nbody\r\n"),
 };
 
-const summary = (results: RecipientResult[]) => results.map((r) => [r.address, r.reply.code, r.disposition, r.untried === true]);
+const summary = (results: RecipientResult[]) =>
+  results.map((r) => [r.address, r.reply.code, r.disposition, r.untried === true]);
 
 describe("SmtpChannel: recipients a lost connection left untried", () => {
   it("hung up on at MAIL: every recipient untried, deferred", async () => {
@@ -42,7 +49,9 @@ describe("SmtpChannel: recipients a lost connection left untried", () => {
   });
 
   it("421 to MAIL (the server closes, RFC 5321 3.8): every recipient untried, with that 421", async () => {
-    const channel = await channelTo((line) => (line.startsWith("MAIL") ? "421 4.4.2 idle too long, closing\r\n" : plainServer(line)));
+    const channel = await channelTo((
+      line,
+    ) => (line.startsWith("MAIL") ? "421 4.4.2 idle too long, closing\r\n" : plainServer(line)));
     const results = await channel.send(payload);
     assert.deepEqual(summary(results), [
       ["one@dest.test", 421, "deferred", true],
@@ -71,7 +80,10 @@ describe("SmtpChannel: recipients a lost connection left untried", () => {
       return plainServer(line);
     });
     const results = await channel.send(payload);
-    assert.ok(results.every((r) => r.disposition === "deferred" && r.untried !== true), JSON.stringify(summary(results)));
+    assert.ok(
+      results.every((r) => r.disposition === "deferred" && r.untried !== true),
+      JSON.stringify(summary(results)),
+    );
   });
 
   it("no answer to MAIL (a timeout, not a lost connection): every recipient tried", async () => {
@@ -81,7 +93,10 @@ describe("SmtpChannel: recipients a lost connection left untried", () => {
       return silent ? "" : plainServer(line);
     }, { mail: 50 });
     const results = await channel.send(payload);
-    assert.ok(results.every((r) => r.category === "no-answer-from-host" && r.untried !== true), JSON.stringify(summary(results)));
+    assert.ok(
+      results.every((r) => r.category === "no-answer-from-host" && r.untried !== true),
+      JSON.stringify(summary(results)),
+    );
   });
 
   it("a session already over: every recipient untried, nothing sent", async () => {

@@ -39,14 +39,20 @@ describe("ReplyReader", () => {
   test("garbage, code changes and oversized replies are errors", () => {
     assert.throws(() => new ReplyReader().push(bytes("hello\r\n")), ReplyFormatError);
     assert.throws(() => new ReplyReader().push(bytes("250-a\r\n251 b\r\n")), ReplyFormatError);
-    assert.throws(() => new ReplyReader(100).push(bytes(`250-${"x".repeat(60)}\r\n250-${"x".repeat(60)}\r\n`)), ReplyFormatError);
+    assert.throws(
+      () => new ReplyReader(100).push(bytes(`250-${"x".repeat(60)}\r\n250-${"x".repeat(60)}\r\n`)),
+      ReplyFormatError,
+    );
     assert.throws(() => new ReplyReader(100).push(bytes("2".repeat(200))), ReplyFormatError);
   });
 });
 
 describe("encodeData (RFC 5321 4.5.2)", () => {
   test("dot-stuffs line starts and appends the terminator", () => {
-    assert.equal(text(encodeData(bytes(".hidden\r\nmid.dle\r\n..two\r\n.\r\n"))), "..hidden\r\nmid.dle\r\n...two\r\n..\r\n.\r\n");
+    assert.equal(
+      text(encodeData(bytes(".hidden\r\nmid.dle\r\n..two\r\n.\r\n"))),
+      "..hidden\r\nmid.dle\r\n...two\r\n..\r\n.\r\n",
+    );
   });
 
   test("adds the final CRLF and normalises bare CR and LF", () => {
@@ -55,7 +61,7 @@ describe("encodeData (RFC 5321 4.5.2)", () => {
     assert.equal(text(encodeData(bytes("x"))), "x\r\n.\r\n");
   });
 
-  test("with lineBreaks \"crlf\" only dot-stuffing and the terminator are added", () => {
+  test('with lineBreaks "crlf" only dot-stuffing and the terminator are added', () => {
     assert.equal(text(encodeData(bytes("a\r\nb\r\n"), "crlf")), "a\r\nb\r\n.\r\n");
     assert.equal(text(encodeData(bytes("a\r\n.b\r\n.\r\n"), "crlf")), "a\r\n..b\r\n..\r\n.\r\n");
     assert.equal(text(encodeData(bytes(".x"), "crlf")), "..x\r\n.\r\n");
@@ -69,10 +75,16 @@ describe("encodeData (RFC 5321 4.5.2)", () => {
 });
 
 describe("extensions", () => {
-  const ext = parseExtensions({ code: 250, lines: ["mx greets", "PIPELINING", "size 1000", "8BITMIME", "AUTH=LOGIN", "SMTPUTF8"] });
+  const ext = parseExtensions({
+    code: 250,
+    lines: ["mx greets", "PIPELINING", "size 1000", "8BITMIME", "AUTH=LOGIN", "SMTPUTF8"],
+  });
 
   test("parseExtensions upper-cases keywords and keeps parameters", () => {
-    assert.deepEqual([...ext], [["PIPELINING", ""], ["SIZE", "1000"], ["8BITMIME", ""], ["AUTH", "LOGIN"], ["SMTPUTF8", ""]]);
+    assert.deepEqual([...ext], [["PIPELINING", ""], ["SIZE", "1000"], ["8BITMIME", ""], ["AUTH", "LOGIN"], [
+      "SMTPUTF8",
+      "",
+    ]]);
   });
 
   test("mailParameters adds SIZE, BODY and SMTPUTF8 only when needed and not given", () => {
@@ -101,7 +113,11 @@ describe("encodeData: the fast path for already-clean messages agrees with the b
       const length = Math.floor(random() * 12);
       const bytes = new Uint8Array(length);
       for (let i = 0; i < length; i++) bytes[i] = alphabet[Math.floor(random() * alphabet.length)]!;
-      assert.equal(Buffer.from(encodeData(bytes)).toString("latin1"), reference(bytes), JSON.stringify(Buffer.from(bytes).toString("latin1")));
+      assert.equal(
+        Buffer.from(encodeData(bytes)).toString("latin1"),
+        reference(bytes),
+        JSON.stringify(Buffer.from(bytes).toString("latin1")),
+      );
     }
     const clean = new TextEncoder().encode("Subject: x\r\n\r\nline\r\nanother\r\n");
     assert.equal(Buffer.from(encodeData(clean)).toString("latin1"), "Subject: x\r\n\r\nline\r\nanother\r\n.\r\n");

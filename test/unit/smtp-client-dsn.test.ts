@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { SmtpClientSession } from "../../src/smtp/client/index.ts";
-import { dsnMailParameters, dsnRecipientParameters, encodeXtext, orcptParameter } from "../../src/smtp/client/extensions.ts";
+import {
+  dsnMailParameters,
+  dsnRecipientParameters,
+  encodeXtext,
+  orcptParameter,
+} from "../../src/smtp/client/extensions.ts";
 import { decodeXtext } from "../../src/smtp/protocol/params.ts";
 import { type Destination, type DestinationOptions, startDestination } from "../fixtures/smtp-destination.ts";
 
@@ -19,7 +24,11 @@ async function deliver(options: DestinationOptions) {
     {
       mailFrom: "a@sender.test",
       recipients: ["b@dest.test", "c@dest.test"],
-      dsn: { ret: "HDRS", envid: "id+1 x", recipients: [{ notify: "SUCCESS,FAILURE", orcpt: "rfc822;B=b@dest.test" }, undefined] },
+      dsn: {
+        ret: "HDRS",
+        envid: "id+1 x",
+        recipients: [{ notify: "SUCCESS,FAILURE", orcpt: "rfc822;B=b@dest.test" }, undefined],
+      },
     },
     MESSAGE,
   );
@@ -32,7 +41,10 @@ describe("SMTP client: RFC 3461 parameters", () => {
     const received = await deliver({ dsn: true });
     assert.ok(received.mailParams.includes("RET=HDRS"));
     assert.ok(received.mailParams.includes("ENVID=id+2B1+20x"));
-    assert.deepEqual(received.rcptParams, { "b@dest.test": ["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;B+3Db@dest.test"], "c@dest.test": [] });
+    assert.deepEqual(received.rcptParams, {
+      "b@dest.test": ["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;B+3Db@dest.test"],
+      "c@dest.test": [],
+    });
   });
 
   test("left out when it does not (the server would refuse unknown parameters)", async () => {
@@ -42,7 +54,7 @@ describe("SMTP client: RFC 3461 parameters", () => {
   });
 
   test("xtext round-trips through the server's decoder, non-ASCII as UTF-8 octets", () => {
-    for (const text of ["plain", "a+b=c", "space here", "tab\there", "~!\"#"]) {
+    for (const text of ["plain", "a+b=c", "space here", "tab\there", '~!"#']) {
       const encoded = encodeXtext(text);
       assert.match(encoded, /^[\x21-\x7e]*$/);
       assert.doesNotMatch(encoded, /=/);

@@ -38,11 +38,18 @@ describe("SmtpClientSession with misbehaving peers", () => {
   });
 
   test("421 at RCPT: later commands get that 421 and the session closes", async () => {
-    const peer = await scripted((line) => (line.startsWith("RCPT TO:<b") ? "421 4.7.0 too many connections\r\n" : plainServer(line)));
+    const peer = await scripted((
+      line,
+    ) => (line.startsWith("RCPT TO:<b") ? "421 4.7.0 too many connections\r\n" : plainServer(line)));
     const session = await open(peer.port);
-    const result = await session.send({ mailFrom: "a@x.test", recipients: ["a@y.test", "b@y.test", "c@y.test"] }, bytes("hi\r\n"));
+    const result = await session.send(
+      { mailFrom: "a@x.test", recipients: ["a@y.test", "b@y.test", "c@y.test"] },
+      bytes("hi\r\n"),
+    );
     assert.deepEqual(result.recipients.map((r) => [r.reply.code, r.reply.command]), [
-      [250, "RCPT TO:<a@y.test>"], [421, "RCPT TO:<b@y.test>"], [421, "RCPT TO:<c@y.test>"],
+      [250, "RCPT TO:<a@y.test>"],
+      [421, "RCPT TO:<b@y.test>"],
+      [421, "RCPT TO:<c@y.test>"],
     ]);
     assert.equal(result.data?.code, 421);
     assert.equal(session.usable, false);
@@ -72,7 +79,12 @@ describe("SmtpClientSession with misbehaving peers", () => {
 
   test("plaintext after the 220 to STARTTLS is refused (RFC 3207 5)", async () => {
     const peer = await scripted((line) =>
-      line.startsWith("EHLO") ? "250-peer.test\r\n250 STARTTLS\r\n" : line === "STARTTLS" ? "220 go ahead\r\n250 injected\r\n" : plainServer(line));
+      line.startsWith("EHLO")
+        ? "250-peer.test\r\n250 STARTTLS\r\n"
+        : line === "STARTTLS"
+        ? "220 go ahead\r\n250 injected\r\n"
+        : plainServer(line)
+    );
     const error = await rejection(open(peer.port));
     // A TLS failure: opportunistic TLS starts over in plaintext on a new connection, required TLS defers.
     assert.equal(error.kind, "tls");
@@ -82,7 +94,11 @@ describe("SmtpClientSession with misbehaving peers", () => {
 
   test("STARTTLS refused: opportunistic continues in plaintext, required fails", async () => {
     const answer = (line: string) =>
-      line.startsWith("EHLO") ? "250-peer.test\r\n250 STARTTLS\r\n" : line === "STARTTLS" ? "454 4.7.0 TLS not available\r\n" : plainServer(line);
+      line.startsWith("EHLO")
+        ? "250-peer.test\r\n250 STARTTLS\r\n"
+        : line === "STARTTLS"
+        ? "454 4.7.0 TLS not available\r\n"
+        : plainServer(line);
     const peer = await scripted(answer);
     const session = await open(peer.port);
     assert.equal(session.tls, undefined);
@@ -95,7 +111,9 @@ describe("SmtpClientSession with misbehaving peers", () => {
   test("a reply that is not SMTP, or too long, is a protocol error", async () => {
     const garbage = await scripted(() => "", "HTTP/1.1 400 Bad Request\r\n");
     assert.equal((await rejection(open(garbage.port))).kind, "protocol");
-    const flood = await scripted((line) => (line.startsWith("EHLO") ? `250-${"x".repeat(500)}\r\n`.repeat(10) + "250 end\r\n" : ""));
+    const flood = await scripted((
+      line,
+    ) => (line.startsWith("EHLO") ? `250-${"x".repeat(500)}\r\n`.repeat(10) + "250 end\r\n" : ""));
     const error = await rejection(open(flood.port, { maxReplyBytes: 2048 }));
     assert.equal(error.kind, "protocol");
     assert.equal(error.stage, "ehlo");

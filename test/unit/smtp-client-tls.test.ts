@@ -17,8 +17,21 @@ const started: Destination[] = [];
 before(() => {
   const dir = mkdtempSync(join(tmpdir(), "relay-smtp-client-tls-"));
   try {
-    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1",
-      "-keyout", join(dir, "k"), "-out", join(dir, "c")], { stdio: "ignore" });
+    execFileSync("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-subj",
+      "/CN=localhost",
+      "-days",
+      "1",
+      "-keyout",
+      join(dir, "k"),
+      "-out",
+      join(dir, "c"),
+    ], { stdio: "ignore" });
     certificate = { cert: readFileSync(join(dir, "c"), "utf8"), key: readFileSync(join(dir, "k"), "utf8") };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -44,17 +57,30 @@ async function rejection(promise: Promise<unknown>): Promise<SmtpClientError> {
 describe("STARTTLS (RFC 3207)", () => {
   test("opportunistic: upgrades, re-issues EHLO, records the TLS version, delivers", async () => {
     const d = await destination({ starttls: certificate });
-    const session = await SmtpClientSession.open({ host: d.host, port: d.port, heloName: "relay.test", tls: "opportunistic", servername: "localhost" });
+    const session = await SmtpClientSession.open({
+      host: d.host,
+      port: d.port,
+      heloName: "relay.test",
+      tls: "opportunistic",
+      servername: "localhost",
+    });
     assert.match(session.tls?.version ?? "", /^TLSv1\.[23]$/);
     assert.ok(session.tls?.cipher);
     assert.ok(!session.extensions.has("STARTTLS"), "extensions come from the EHLO after TLS");
-    const result = await session.send({ mailFrom: "a@sender.test", recipients: ["b@dest.test", "nouser@dest.test"] }, bytes(MESSAGE));
+    const result = await session.send(
+      { mailFrom: "a@sender.test", recipients: ["b@dest.test", "nouser@dest.test"] },
+      bytes(MESSAGE),
+    );
     await session.quit();
     assert.deepEqual(result.recipients.map((r) => r.reply.code), [250, 550]);
     assert.equal(result.data?.code, 250);
     assert.equal(d.messages[0]?.tls, true);
     assert.equal(d.messages[0]?.data, MESSAGE);
-    assert.deepEqual(d.sessions[0]?.commands.filter((c) => /^(EHLO|STARTTLS)/.test(c)), ["EHLO relay.test", "STARTTLS", "EHLO relay.test"]);
+    assert.deepEqual(d.sessions[0]?.commands.filter((c) => /^(EHLO|STARTTLS)/.test(c)), [
+      "EHLO relay.test",
+      "STARTTLS",
+      "EHLO relay.test",
+    ]);
   });
 
   test("tls: none ignores an offered STARTTLS", async () => {
@@ -68,7 +94,8 @@ describe("STARTTLS (RFC 3207)", () => {
 
   test("a server that breaks the session after its 220 to STARTTLS fails with kind tls, however the bytes arrive", async () => {
     const endings = {
-      "garbage in the same write as the 220": (socket: net.Socket) => socket.end("220 2.0.0 go ahead\r\nthis is not a TLS handshake\r\n"),
+      "garbage in the same write as the 220": (socket: net.Socket) =>
+        socket.end("220 2.0.0 go ahead\r\nthis is not a TLS handshake\r\n"),
       "a 220, then garbage": (socket: net.Socket) => {
         socket.write("220 2.0.0 go ahead\r\n");
         setTimeout(() => socket.end("this is not a TLS handshake\r\n"), 20);
@@ -92,7 +119,9 @@ describe("STARTTLS (RFC 3207)", () => {
       await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
       try {
         const port = (server.address() as net.AddressInfo).port;
-        const error = await rejection(SmtpClientSession.open({ host: "127.0.0.1", port, heloName: "relay.test", tls: "opportunistic" }));
+        const error = await rejection(
+          SmtpClientSession.open({ host: "127.0.0.1", port, heloName: "relay.test", tls: "opportunistic" }),
+        );
         assert.equal(error.kind, "tls", `${name}: ${error.message}`);
       } finally {
         await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -102,7 +131,9 @@ describe("STARTTLS (RFC 3207)", () => {
 
   test("tls: required fails with kind tls when STARTTLS is not offered", async () => {
     const d = await destination({});
-    const error = await rejection(SmtpClientSession.open({ host: d.host, port: d.port, heloName: "relay.test", tls: "required" }));
+    const error = await rejection(
+      SmtpClientSession.open({ host: d.host, port: d.port, heloName: "relay.test", tls: "required" }),
+    );
     assert.equal(error.kind, "tls");
     assert.equal(error.stage, "starttls");
   });
@@ -110,7 +141,12 @@ describe("STARTTLS (RFC 3207)", () => {
   test("a certificate that does not verify fails the handshake with kind tls when tlsVerify is set", async () => {
     const d = await destination({ starttls: certificate });
     const error = await rejection(SmtpClientSession.open({
-      host: d.host, port: d.port, heloName: "relay.test", tls: "required", servername: "localhost", tlsVerify: true,
+      host: d.host,
+      port: d.port,
+      heloName: "relay.test",
+      tls: "required",
+      servername: "localhost",
+      tlsVerify: true,
     }));
     assert.equal(error.kind, "tls");
     assert.equal(error.stage, "tls");

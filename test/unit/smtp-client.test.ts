@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import { type ClientOptions, recipientOutcomes, SmtpClientError, SmtpClientSession } from "../../src/smtp/client/index.ts";
+import {
+  type ClientOptions,
+  recipientOutcomes,
+  SmtpClientError,
+  SmtpClientSession,
+} from "../../src/smtp/client/index.ts";
 import { type Destination, type DestinationOptions, startDestination } from "../fixtures/smtp-destination.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -18,7 +23,11 @@ async function destination(options?: DestinationOptions): Promise<Destination> {
 }
 
 const optionsFor = (d: Destination, extra: Partial<ClientOptions> = {}): ClientOptions => ({
-  host: d.host, port: d.port, heloName: "relay.test", tls: "opportunistic", ...extra,
+  host: d.host,
+  port: d.port,
+  heloName: "relay.test",
+  tls: "opportunistic",
+  ...extra,
 });
 
 async function rejection(promise: Promise<unknown>): Promise<SmtpClientError> {
@@ -38,7 +47,11 @@ describe("SmtpClientSession against the destination fixture", () => {
     await session.quit();
     assert.equal(result.mail.code, 250);
     assert.equal(result.mail.command, `MAIL FROM:<a@sender.test> SIZE=${MESSAGE.length}`);
-    assert.deepEqual(result.recipients.map((r) => [r.address, r.reply.code, r.reply.command]), [["b@dest.test", 250, "RCPT TO:<b@dest.test>"]]);
+    assert.deepEqual(result.recipients.map((r) => [r.address, r.reply.code, r.reply.command]), [[
+      "b@dest.test",
+      250,
+      "RCPT TO:<b@dest.test>",
+    ]]);
     assert.equal(result.data?.code, 250);
     assert.equal(result.data?.enhanced, "2.0.0");
     const [received] = d.messages;
@@ -65,8 +78,11 @@ describe("SmtpClientSession against the destination fixture", () => {
     ]);
     assert.equal(result.data?.code, 250);
     assert.deepEqual(recipientOutcomes(result).map((o) => [o.reply.code, o.reply.command]), [
-      [250, "end of DATA"], [451, "RCPT TO:<tempfail@dest.test>"], [550, "RCPT TO:<nouser@dest.test>"],
-      [550, "RCPT TO:<bounce@dest.test>"], [250, "end of DATA"],
+      [250, "end of DATA"],
+      [451, "RCPT TO:<tempfail@dest.test>"],
+      [550, "RCPT TO:<nouser@dest.test>"],
+      [550, "RCPT TO:<bounce@dest.test>"],
+      [250, "end of DATA"],
     ]);
     assert.equal(d.messages[0]?.mailFrom, "");
     assert.deepEqual(d.messages[0]?.recipients, ["ok@dest.test", "also@dest.test"]);
@@ -77,7 +93,10 @@ describe("SmtpClientSession against the destination fixture", () => {
     test(`all recipients refused (server answers DATA with ${acceptDataWithoutRecipients ? "354" : "554"}), session stays usable`, async () => {
       const d = await destination({ acceptDataWithoutRecipients });
       const session = await SmtpClientSession.open(optionsFor(d));
-      const result = await session.send({ mailFrom: "a@sender.test", recipients: ["permfail@dest.test", "tempfail@dest.test"] }, bytes(MESSAGE));
+      const result = await session.send({
+        mailFrom: "a@sender.test",
+        recipients: ["permfail@dest.test", "tempfail@dest.test"],
+      }, bytes(MESSAGE));
       assert.deepEqual(result.recipients.map((r) => r.reply.code), [550, 451]);
       assert.equal(result.data, undefined);
       assert.equal(d.messages.length, 0);
@@ -107,7 +126,10 @@ describe("SmtpClientSession against the destination fixture", () => {
   test("DATA refused after the data (datafail) is reported in data, then RSET is not needed", async () => {
     const d = await destination();
     const session = await SmtpClientSession.open(optionsFor(d));
-    const result = await session.send({ mailFrom: "a@sender.test", recipients: ["datafail@dest.test"] }, bytes(MESSAGE));
+    const result = await session.send(
+      { mailFrom: "a@sender.test", recipients: ["datafail@dest.test"] },
+      bytes(MESSAGE),
+    );
     assert.equal(result.recipients[0]?.reply.code, 250);
     assert.equal(result.data?.code, 554);
     assert.equal(result.data?.enhanced, "5.6.0");
@@ -121,13 +143,21 @@ describe("SmtpClientSession against the destination fixture", () => {
   test("server disconnect during DATA is a typed error with the replies so far", async () => {
     const d = await destination();
     const session = await SmtpClientSession.open(optionsFor(d));
-    const error = await rejection(session.send({ mailFrom: "a@sender.test", recipients: ["disconnect@dest.test", "nouser@dest.test"] }, bytes(MESSAGE)));
+    const error = await rejection(
+      session.send(
+        { mailFrom: "a@sender.test", recipients: ["disconnect@dest.test", "nouser@dest.test"] },
+        bytes(MESSAGE),
+      ),
+    );
     assert.equal(error.kind, "disconnected");
     assert.equal(error.stage, "dataEnd");
     assert.equal(error.partial?.mail?.code, 250);
     assert.deepEqual(error.partial?.recipients.map((r) => r.reply.code), [250, 550]);
     assert.equal(session.usable, false);
-    assert.equal((await rejection(session.send({ mailFrom: "", recipients: ["x@dest.test"] }, bytes(MESSAGE)))).kind, "closed");
+    assert.equal(
+      (await rejection(session.send({ mailFrom: "", recipients: ["x@dest.test"] }, bytes(MESSAGE)))).kind,
+      "closed",
+    );
     assert.equal(d.messages.length, 0);
   });
 
@@ -152,7 +182,9 @@ describe("SmtpClientSession against the destination fixture", () => {
     const d = await destination();
     const port = d.port;
     await d.close();
-    const error = await rejection(SmtpClientSession.open({ host: "127.0.0.1", port, heloName: "relay.test", tls: "none" }));
+    const error = await rejection(
+      SmtpClientSession.open({ host: "127.0.0.1", port, heloName: "relay.test", tls: "none" }),
+    );
     assert.equal(error.kind, "refused");
     assert.equal(error.stage, "connect");
   });
@@ -170,7 +202,10 @@ describe("SmtpClientSession against the destination fixture", () => {
   test("message without a final CRLF gets one", async () => {
     const d = await destination();
     const session = await SmtpClientSession.open(optionsFor(d));
-    const result = await session.send({ mailFrom: "a@sender.test", recipients: ["b@dest.test"] }, bytes("Subject: x\r\n\r\nno newline at the end"));
+    const result = await session.send(
+      { mailFrom: "a@sender.test", recipients: ["b@dest.test"] },
+      bytes("Subject: x\r\n\r\nno newline at the end"),
+    );
     await session.quit();
     assert.equal(result.data?.code, 250);
     assert.equal(d.messages[0]?.data, "Subject: x\r\n\r\nno newline at the end\r\n");
@@ -179,8 +214,14 @@ describe("SmtpClientSession against the destination fixture", () => {
   test("one session delivers two messages", async () => {
     const d = await destination();
     const session = await SmtpClientSession.open(optionsFor(d));
-    const one = await session.send({ mailFrom: "a@sender.test", recipients: ["one@dest.test"] }, bytes("Subject: 1\r\n\r\none\r\n"));
-    const two = await session.send({ mailFrom: "b@sender.test", recipients: ["two@dest.test"] }, bytes("Subject: 2\r\n\r\ntwo\r\n"));
+    const one = await session.send(
+      { mailFrom: "a@sender.test", recipients: ["one@dest.test"] },
+      bytes("Subject: 1\r\n\r\none\r\n"),
+    );
+    const two = await session.send(
+      { mailFrom: "b@sender.test", recipients: ["two@dest.test"] },
+      bytes("Subject: 2\r\n\r\ntwo\r\n"),
+    );
     await session.quit();
     assert.equal(one.data?.code, 250);
     assert.equal(two.data?.code, 250);
@@ -197,7 +238,10 @@ describe("SmtpClientSession against the destination fixture", () => {
     const d = await destination({ pipelining: false });
     const session = await SmtpClientSession.open(optionsFor(d));
     assert.ok(!session.extensions.has("PIPELINING"));
-    const result = await session.send({ mailFrom: "a@sender.test", recipients: ["x@dest.test", "nouser@dest.test", "y@dest.test"] }, bytes(MESSAGE));
+    const result = await session.send({
+      mailFrom: "a@sender.test",
+      recipients: ["x@dest.test", "nouser@dest.test", "y@dest.test"],
+    }, bytes(MESSAGE));
     const refused = await session.send({ mailFrom: "a@sender.test", recipients: ["nouser@dest.test"] }, bytes(MESSAGE));
     const after = await session.send({ mailFrom: "a@sender.test", recipients: ["z@dest.test"] }, bytes(MESSAGE));
     await session.quit();
@@ -211,9 +255,17 @@ describe("SmtpClientSession against the destination fixture", () => {
     // No DATA when every RCPT failed; RSET before the next MAIL (RFC 5321 4.1.1.5).
     assert.deepEqual(log.commands, [
       "EHLO relay.test",
-      `MAIL FROM:<a@sender.test> ${size}`, "RCPT TO:<x@dest.test>", "RCPT TO:<nouser@dest.test>", "RCPT TO:<y@dest.test>", "DATA",
-      `MAIL FROM:<a@sender.test> ${size}`, "RCPT TO:<nouser@dest.test>",
-      "RSET", `MAIL FROM:<a@sender.test> ${size}`, "RCPT TO:<z@dest.test>", "DATA",
+      `MAIL FROM:<a@sender.test> ${size}`,
+      "RCPT TO:<x@dest.test>",
+      "RCPT TO:<nouser@dest.test>",
+      "RCPT TO:<y@dest.test>",
+      "DATA",
+      `MAIL FROM:<a@sender.test> ${size}`,
+      "RCPT TO:<nouser@dest.test>",
+      "RSET",
+      `MAIL FROM:<a@sender.test> ${size}`,
+      "RCPT TO:<z@dest.test>",
+      "DATA",
       "QUIT",
     ]);
     assert.deepEqual(d.messages.map((m) => m.recipients), [["x@dest.test", "y@dest.test"], ["z@dest.test"]]);
@@ -232,7 +284,10 @@ describe("SmtpClientSession against the destination fixture", () => {
   test("invalid addresses are refused before anything is written", async () => {
     const d = await destination();
     const session = await SmtpClientSession.open(optionsFor(d));
-    await assert.rejects(session.send({ mailFrom: "a@x\r\nRSET", recipients: ["b@dest.test"] }, bytes(MESSAGE)), TypeError);
+    await assert.rejects(
+      session.send({ mailFrom: "a@x\r\nRSET", recipients: ["b@dest.test"] }, bytes(MESSAGE)),
+      TypeError,
+    );
     await assert.rejects(session.send({ mailFrom: "a@x", recipients: [] }, bytes(MESSAGE)), TypeError);
     assert.equal(session.usable, true);
     await session.quit();
@@ -264,7 +319,9 @@ describe("SmtpClientSession: a server that ends the session between transactions
     const session = await SmtpClientSession.open(optionsFor(d));
     await d.close("421");
     await session.closed;
-    const error = await rejection(session.send({ mailFrom: "a@sender.test", recipients: ["b@dest.test"] }, bytes(MESSAGE)));
+    const error = await rejection(
+      session.send({ mailFrom: "a@sender.test", recipients: ["b@dest.test"] }, bytes(MESSAGE)),
+    );
     assert.equal(error.kind, "closed");
     assert.deepEqual(d.sessions[0]?.commands, ["EHLO relay.test"]);
   });

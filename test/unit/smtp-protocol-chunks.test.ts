@@ -45,7 +45,9 @@ describe("BDAT framing (RFC 3030)", () => {
     assert.deepEqual(parseBdat("0 LAST"), { size: 0, last: true });
     assert.deepEqual(parseBdat("1234"), { size: 1234, last: false });
     assert.deepEqual(parseBdat("12 last"), { size: 12, last: true });
-    for (const bad of ["", "LAST", "-1", "1.5", "12 FIRST", "x 1", "1".repeat(16)]) assert.equal(parseBdat(bad), undefined, bad);
+    for (const bad of ["", "LAST", "-1", "1.5", "12 FIRST", "x 1", "1".repeat(16)]) {
+      assert.equal(parseBdat(bad), undefined, bad);
+    }
   });
 
   it("reads exactly the chunk size and hands back the rest", () => {
@@ -61,7 +63,10 @@ describe("BDAT framing (RFC 3030)", () => {
 
   it("joins the chunks once into a buffer with room in front, every octet of the message written", () => {
     const m = new MessageBuffer({ maxBytes: 10_000, maxLineLength: 998 });
-    const parts = Array.from({ length: 40 }, (_, i) => bytes(`${String.fromCharCode(65 + (i % 26)).repeat(i * 7 + 1)}\r\n`));
+    const parts = Array.from(
+      { length: 40 },
+      (_, i) => bytes(`${String.fromCharCode(65 + (i % 26)).repeat(i * 7 + 1)}\r\n`),
+    );
     for (const part of parts) m.append(part);
     const joined = m.bytes();
     assert.equal(text(joined), parts.map(text).join(""));
@@ -157,13 +162,17 @@ describe("SASL (RFC 4954, RFC 4616)", () => {
   it("decodes strict base64 only", () => {
     assert.equal(text(decodeBase64("dXNlcg==")!), "user");
     assert.equal(decodeBase64("")?.length, 0);
-    for (const bad of ["dXNlcg", "dXNlcg=", "dX Nlcg==", "dXNlch==", "!!!!", "dXNlcg==\r"]) assert.equal(decodeBase64(bad), undefined, bad);
+    for (const bad of ["dXNlcg", "dXNlcg=", "dX Nlcg==", "dXNlch==", "!!!!", "dXNlcg==\r"]) {
+      assert.equal(decodeBase64(bad), undefined, bad);
+    }
   });
 
   it("splits PLAIN into authzid, authcid and password", () => {
     assert.deepEqual(parsePlain(bytes("\0user\0pw")), { authzid: "", authcid: "user", password: "pw" });
     assert.deepEqual(parsePlain(bytes("admin\0user\0pw")), { authzid: "admin", authcid: "user", password: "pw" });
-    for (const bad of ["user\0pw", "\0\0pw", "\0user\0", "a\0b\0c\0d"]) assert.equal(parsePlain(bytes(bad)), undefined, JSON.stringify(bad));
+    for (const bad of ["user\0pw", "\0\0pw", "\0user\0", "a\0b\0c\0d"]) {
+      assert.equal(parsePlain(bytes(bad)), undefined, JSON.stringify(bad));
+    }
     assert.equal(parsePlain(new Uint8Array([0, 0xff, 0, 0x41])), undefined);
   });
 

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { DataReader } from "../../src/smtp/protocol/data-reader.ts";
-import { LineReader, type LineEvent } from "../../src/smtp/protocol/line-reader.ts";
+import { type LineEvent, LineReader } from "../../src/smtp/protocol/line-reader.ts";
 
 const CR = 13;
 const LF = 10;
@@ -13,13 +13,17 @@ function lines(input: string[], max = 512): string[] {
   const out: string[] = [];
   for (const chunk of input) {
     r.push(bytes(chunk));
-    for (let e: LineEvent | undefined; (e = r.next()); ) out.push(e.kind === "line" ? text(e.bytes) : `<${e.kind}>`);
+    for (let e: LineEvent | undefined; (e = r.next());) out.push(e.kind === "line" ? text(e.bytes) : `<${e.kind}>`);
   }
   return out;
 }
 
 /** Feed the input split at every position; every split must give the same result. */
-function everySplit(input: string, maxBytes: number, check: (message: string, rest: string, r: ReturnType<DataReader["result"]>) => void) {
+function everySplit(
+  input: string,
+  maxBytes: number,
+  check: (message: string, rest: string, r: ReturnType<DataReader["result"]>) => void,
+) {
   const all = bytes(input);
   for (let cut = 0; cut <= all.length; cut++) {
     const d = new DataReader(maxBytes);

@@ -6,9 +6,9 @@ import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tls from "node:tls";
-import { reply, type Reply } from "../../src/core/reply.ts";
+import { type Reply, reply } from "../../src/core/reply.ts";
 import { createSecureContext, type SecureContext } from "../../src/platform/net.ts";
-import { startSmtpServer, type SmtpServerHandle, type SmtpServerHooks } from "../../src/smtp/server/index.ts";
+import { type SmtpServerHandle, type SmtpServerHooks, startSmtpServer } from "../../src/smtp/server/index.ts";
 import { failOnSessionError } from "../helpers/smtp-server.ts";
 
 /** Raw SMTP over any socket: whole replies as sent (CRLF kept), "" once closed. */
@@ -56,7 +56,9 @@ describe("SMTP AUTH (RFC 4954)", () => {
       calls.push({ ...credentials });
       if (refusal === "throw") throw new Error(`db down for ${credentials.password}`);
       if (refusal) return refusal;
-      return credentials.username === "alice" && credentials.password === PASSWORD ? undefined : reply(535, "5.7.8", "Authentication credentials invalid");
+      return credentials.username === "alice" && credentials.password === PASSWORD
+        ? undefined
+        : reply(535, "5.7.8", "Authentication credentials invalid");
     },
     onRcptTo: async () => undefined,
     onData: async (s) => (users.push(s.user), reply(250, "2.0.0", "Queued")),
@@ -65,9 +67,29 @@ describe("SMTP AUTH (RFC 4954)", () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "relay-smtp-auth-"));
     const [key, cert] = [join(dir, "key.pem"), join(dir, "cert.pem")];
-    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1", "-keyout", key, "-out", cert], { stdio: "ignore" });
+    execFileSync("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-subj",
+      "/CN=localhost",
+      "-days",
+      "1",
+      "-keyout",
+      key,
+      "-out",
+      cert,
+    ], { stdio: "ignore" });
     context = createSecureContext({ cert: readFileSync(cert), key: readFileSync(key) });
-    const options = { hostname: "mx.test", maxMessageBytes: 10_000, maxRecipients: 5, tls: () => context, onError: failOnSessionError };
+    const options = {
+      hostname: "mx.test",
+      maxMessageBytes: 10_000,
+      maxRecipients: 5,
+      tls: () => context,
+      onError: failOnSessionError,
+    };
     implicit = await startSmtpServer({ host: "127.0.0.1", port: 0 }, { ...options, implicitTls: true }, hooks);
     starttls = await startSmtpServer({ host: "127.0.0.1", port: 0 }, options, hooks);
   });
@@ -81,7 +103,12 @@ describe("SMTP AUTH (RFC 4954)", () => {
   async function secure(): Promise<Wire> {
     calls.length = 0;
     refusal = undefined;
-    const socket = tls.connect({ host: "127.0.0.1", port: implicit.port, rejectUnauthorized: false, servername: "localhost" });
+    const socket = tls.connect({
+      host: "127.0.0.1",
+      port: implicit.port,
+      rejectUnauthorized: false,
+      servername: "localhost",
+    });
     const w = new Wire(socket);
     assert.equal(await w.reply(), "220 mx.test ESMTP");
     const ehlo = await w.cmd("EHLO client.test");
@@ -96,7 +123,10 @@ describe("SMTP AUTH (RFC 4954)", () => {
     await w.reply();
     const ehlo = await w.cmd("EHLO client.test");
     assert.ok(!ehlo.includes("AUTH"), "no AUTH in plaintext EHLO");
-    assert.equal(await w.cmd(`AUTH PLAIN ${b64(`\0alice\0${PASSWORD}`)}`), "538 5.7.11 Encryption required for requested authentication mechanism");
+    assert.equal(
+      await w.cmd(`AUTH PLAIN ${b64(`\0alice\0${PASSWORD}`)}`),
+      "538 5.7.11 Encryption required for requested authentication mechanism",
+    );
     assert.equal(await w.cmd("AUTH LOGIN"), "538 5.7.11 Encryption required for requested authentication mechanism");
     assert.equal(calls.length, 0, "the password was never checked in the clear");
     // After STARTTLS it is offered and works.
@@ -161,10 +191,16 @@ describe("SMTP AUTH (RFC 4954)", () => {
     assert.equal(await w.cmd("not*base64"), "501 5.5.2 Invalid base64 in authentication response");
     assert.equal(await w.cmd("AUTH PLAIN %%%"), "501 5.5.2 Invalid base64 in authentication response");
     assert.equal(await w.cmd("AUTH CRAM-MD5"), "504 5.5.4 Unrecognized authentication type");
-    assert.equal(await w.cmd(`AUTH PLAIN ${b64(`bob\0alice\0${PASSWORD}`)}`), "535 5.7.8 Authorization identity not permitted");
+    assert.equal(
+      await w.cmd(`AUTH PLAIN ${b64(`bob\0alice\0${PASSWORD}`)}`),
+      "535 5.7.8 Authorization identity not permitted",
+    );
     assert.equal(calls.length, 0, "no hook call for malformed or foreign-identity exchanges");
     assert.equal(await w.cmd("MAIL FROM:<a@x.test>"), "250 2.1.0 Sender OK");
-    assert.equal(await w.cmd(`AUTH PLAIN ${b64(`\0alice\0${PASSWORD}`)}`), "503 5.5.1 AUTH not permitted during a mail transaction");
+    assert.equal(
+      await w.cmd(`AUTH PLAIN ${b64(`\0alice\0${PASSWORD}`)}`),
+      "503 5.5.1 AUTH not permitted during a mail transaction",
+    );
   });
 
   it("takes SASL lines up to 12288 octets and refuses longer ones with 500 5.5.6", async () => {
@@ -185,7 +221,13 @@ describe("SMTP AUTH (RFC 4954)", () => {
 
   it("never writes the AUTH line or a SASL response to the console", async () => {
     const seen: string[] = [];
-    const originals = { log: console.log, info: console.info, warn: console.warn, error: console.error, debug: console.debug };
+    const originals = {
+      log: console.log,
+      info: console.info,
+      warn: console.warn,
+      error: console.error,
+      debug: console.debug,
+    };
     const out = process.stdout.write.bind(process.stdout);
     const err = process.stderr.write.bind(process.stderr);
     const capture = (...args: unknown[]) => void seen.push(args.map(String).join(" "));

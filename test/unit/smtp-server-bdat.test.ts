@@ -2,12 +2,15 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { reply } from "../../src/core/reply.ts";
 import { Wire } from "../helpers/wire.ts";
-import { startSmtpServer, type SmtpServerHooks, type SmtpServerOptions } from "../../src/smtp/server/index.ts";
+import { type SmtpServerHooks, type SmtpServerOptions, startSmtpServer } from "../../src/smtp/server/index.ts";
 import { failOnSessionError } from "../helpers/smtp-server.ts";
 
 const latin1 = new TextDecoder("latin1");
 
-async function withServer(options: Partial<SmtpServerOptions>, body: (port: number, got: string[], hooks: SmtpServerHooks) => Promise<void>) {
+async function withServer(
+  options: Partial<SmtpServerOptions>,
+  body: (port: number, got: string[], hooks: SmtpServerHooks) => Promise<void>,
+) {
   const got: string[] = [];
   const hooks: SmtpServerHooks = {
     onRcptTo: async () => undefined,
@@ -16,7 +19,13 @@ async function withServer(options: Partial<SmtpServerOptions>, body: (port: numb
       return reply(250, "2.0.0", `Queued as ${got.length}`);
     },
   };
-  const server = await startSmtpServer({ host: "127.0.0.1", port: 0 }, { hostname: "mx.test", maxMessageBytes: 1000, maxRecipients: 5, onError: failOnSessionError, ...options }, hooks);
+  const server = await startSmtpServer({ host: "127.0.0.1", port: 0 }, {
+    hostname: "mx.test",
+    maxMessageBytes: 1000,
+    maxRecipients: 5,
+    onError: failOnSessionError,
+    ...options,
+  }, hooks);
   try {
     await body(server.port, got, hooks);
   } finally {
@@ -65,9 +74,18 @@ describe("SMTP CHUNKING / BDAT (RFC 3030)", () => {
       await c.reply();
       const one = "RSET\r\nQUIT\r\n";
       const two = "DATA\r\n";
-      c.send(`EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nBDAT ${one.length}\r\n${one}BDAT ${two.length} LAST\r\n${two}NOOP\r\n`);
+      c.send(
+        `EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nBDAT ${one.length}\r\n${one}BDAT ${two.length} LAST\r\n${two}NOOP\r\n`,
+      );
       const last = (await c.replies(6)).map((r) => r.split("\r\n").pop());
-      assert.deepEqual(last, ["250 DSN", "250 2.1.0 Sender OK", "250 2.1.5 Recipient OK", "250 2.0.0 12 octets received", "250 2.0.0 Queued as 1", "250 2.0.0 OK"]);
+      assert.deepEqual(last, [
+        "250 DSN",
+        "250 2.1.0 Sender OK",
+        "250 2.1.5 Recipient OK",
+        "250 2.0.0 12 octets received",
+        "250 2.0.0 Queued as 1",
+        "250 2.0.0 OK",
+      ]);
       assert.deepEqual(got, [one + two]);
     });
   });

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import * as tls from "node:tls";
 import { reply } from "../../src/core/reply.ts";
 import { createSecureContext, type SecureContext } from "../../src/platform/net.ts";
-import { startSmtpServer, type SmtpServerHooks, type SmtpServerOptions } from "../../src/smtp/server/index.ts";
+import { type SmtpServerHooks, type SmtpServerOptions, startSmtpServer } from "../../src/smtp/server/index.ts";
 import { failOnSessionError } from "../helpers/smtp-server.ts";
 
 /** Raw SMTP over any socket: whole replies, "" once the server has closed. */
@@ -37,10 +37,31 @@ class Wire {
 }
 
 const plain = (port: number) => new Wire(net.connect({ host: "127.0.0.1", port }));
-const secure = (port: number) => new Wire(tls.connect({ host: "127.0.0.1", port, rejectUnauthorized: false, servername: "localhost" }));
+const secure = (port: number) =>
+  new Wire(tls.connect({ host: "127.0.0.1", port, rejectUnauthorized: false, servername: "localhost" }));
 
 /** The start of a TLS 1.2 ClientHello: a record header and a few handshake bytes, then nothing. */
-const PARTIAL_CLIENT_HELLO = new Uint8Array([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, 1, 2, 3, 4, 5, 6, 7, 8]);
+const PARTIAL_CLIENT_HELLO = new Uint8Array([
+  0x16,
+  0x03,
+  0x01,
+  0x02,
+  0x00,
+  0x01,
+  0x00,
+  0x01,
+  0xfc,
+  0x03,
+  0x03,
+  1,
+  2,
+  3,
+  4,
+  5,
+  6,
+  7,
+  8,
+]);
 
 describe("SMTP implicit TLS (RFC 8314) and handshake failures", () => {
   let dir: string;
@@ -48,10 +69,21 @@ describe("SMTP implicit TLS (RFC 8314) and handshake failures", () => {
   const seen: { secure: boolean; text: string }[] = [];
   const hooks: SmtpServerHooks = {
     onRcptTo: async () => undefined,
-    onData: async (s, _e, m) => (seen.push({ secure: s.secure, text: new TextDecoder().decode(m) }), reply(250, "2.0.0", "Queued")),
+    onData: async (
+      s,
+      _e,
+      m,
+    ) => (seen.push({ secure: s.secure, text: new TextDecoder().decode(m) }), reply(250, "2.0.0", "Queued")),
   };
   const start = (o: Partial<SmtpServerOptions> = {}) =>
-    startSmtpServer({ host: "127.0.0.1", port: 0 }, { hostname: "mx.test", maxMessageBytes: 10_000, maxRecipients: 5, tls: () => context, onError: failOnSessionError, ...o }, hooks);
+    startSmtpServer({ host: "127.0.0.1", port: 0 }, {
+      hostname: "mx.test",
+      maxMessageBytes: 10_000,
+      maxRecipients: 5,
+      tls: () => context,
+      onError: failOnSessionError,
+      ...o,
+    }, hooks);
 
   /** A full session works on this listener. */
   async function serves(port: number, tlsFirst: boolean): Promise<void> {
@@ -64,7 +96,21 @@ describe("SMTP implicit TLS (RFC 8314) and handshake failures", () => {
   before(() => {
     dir = mkdtempSync(join(tmpdir(), "relay-smtp-itls-"));
     const [key, cert] = [join(dir, "key.pem"), join(dir, "cert.pem")];
-    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1", "-keyout", key, "-out", cert], { stdio: "ignore" });
+    execFileSync("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-subj",
+      "/CN=localhost",
+      "-days",
+      "1",
+      "-keyout",
+      key,
+      "-out",
+      cert,
+    ], { stdio: "ignore" });
     context = createSecureContext({ cert: readFileSync(cert), key: readFileSync(key) });
   });
 

@@ -2,12 +2,20 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { reply } from "../../src/core/reply.ts";
 import { Wire } from "../helpers/wire.ts";
-import { startSmtpServer, type Envelope, type SmtpServerHooks, type SmtpServerOptions } from "../../src/smtp/server/index.ts";
+import {
+  type Envelope,
+  type SmtpServerHooks,
+  type SmtpServerOptions,
+  startSmtpServer,
+} from "../../src/smtp/server/index.ts";
 import { failOnSessionError } from "../helpers/smtp-server.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function withServer(options: Partial<SmtpServerOptions>, body: (port: number, got: Envelope[], hooks: SmtpServerHooks) => Promise<void>) {
+async function withServer(
+  options: Partial<SmtpServerOptions>,
+  body: (port: number, got: Envelope[], hooks: SmtpServerHooks) => Promise<void>,
+) {
   const got: Envelope[] = [];
   const hooks: SmtpServerHooks = {
     onRcptTo: async () => undefined,
@@ -16,7 +24,13 @@ async function withServer(options: Partial<SmtpServerOptions>, body: (port: numb
       return reply(250, "2.0.0", `Queued as ${got.length}`);
     },
   };
-  const server = await startSmtpServer({ host: "127.0.0.1", port: 0 }, { hostname: "mx.test", maxMessageBytes: 10_000, maxRecipients: 5, onError: failOnSessionError, ...options }, hooks);
+  const server = await startSmtpServer({ host: "127.0.0.1", port: 0 }, {
+    hostname: "mx.test",
+    maxMessageBytes: 10_000,
+    maxRecipients: 5,
+    onError: failOnSessionError,
+    ...options,
+  }, hooks);
   try {
     await body(server.port, got, hooks);
   } finally {
@@ -67,7 +81,12 @@ describe("SMTP session limits", () => {
       await c.reply();
       c.send("EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nNOOP\r\n");
       const replies = await c.replies(5);
-      assert.deepEqual(replies.slice(1), ["250 2.1.0 Sender OK", "250 2.1.5 Recipient OK", "421 4.4.2 mx.test Session time limit exceeded, closing channel", ""]);
+      assert.deepEqual(replies.slice(1), [
+        "250 2.1.0 Sender OK",
+        "250 2.1.5 Recipient OK",
+        "421 4.4.2 mx.test Session time limit exceeded, closing channel",
+        "",
+      ]);
     });
   });
 
@@ -87,7 +106,17 @@ describe("SMTP session limits", () => {
       // MAIL resets the count: 2 + MAIL + RCPT + 3 is fine, a 4th in a row is not.
       c.send("EHLO c\r\nNOOP\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nRSET\r\nNOOP\r\nHELP\r\nNOOP\r\n");
       const replies = (await c.replies(9)).map((r) => r.split("\r\n").pop()!.slice(0, 9));
-      assert.deepEqual(replies, ["250 DSN", "250 2.0.0", "250 2.1.0", "250 2.1.5", "250 2.0.0", "250 2.0.0", "214 2.0.0", "421 4.7.0", ""]);
+      assert.deepEqual(replies, [
+        "250 DSN",
+        "250 2.0.0",
+        "250 2.1.0",
+        "250 2.1.5",
+        "250 2.0.0",
+        "250 2.0.0",
+        "214 2.0.0",
+        "421 4.7.0",
+        "",
+      ]);
     });
   });
 

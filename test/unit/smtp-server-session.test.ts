@@ -3,7 +3,13 @@ import assert from "node:assert/strict";
 import * as net from "node:net";
 import type { Mailbox } from "../../src/core/address.ts";
 import { reply } from "../../src/core/reply.ts";
-import { startSmtpServer, type Envelope, type SmtpServerHandle, type SmtpServerHooks, type SmtpServerOptions } from "../../src/smtp/server/index.ts";
+import {
+  type Envelope,
+  type SmtpServerHandle,
+  type SmtpServerHooks,
+  type SmtpServerOptions,
+  startSmtpServer,
+} from "../../src/smtp/server/index.ts";
 import { failOnSessionError } from "../helpers/smtp-server.ts";
 
 /** A raw SMTP client over node:net: send text, read whole replies. */
@@ -89,7 +95,12 @@ function recorder(overrides: Partial<SmtpServerHooks> = {}): Recorder {
   };
 }
 
-const base: SmtpServerOptions = { hostname: "mx.test", maxMessageBytes: 1000, maxRecipients: 3, onError: failOnSessionError };
+const base: SmtpServerOptions = {
+  hostname: "mx.test",
+  maxMessageBytes: 1000,
+  maxRecipients: 3,
+  onError: failOnSessionError,
+};
 
 async function withServer(
   options: Partial<SmtpServerOptions>,
@@ -126,7 +137,10 @@ describe("SMTP session", () => {
       const { envelope, text } = rec.messages[0]!;
       assert.deepEqual(envelope.mailFrom, { local: "Sender", domain: "example.com" });
       assert.deepEqual(envelope.mailParams, { size: 50, body: "8BITMIME" });
-      assert.deepEqual(envelope.recipients, [{ mailbox: { local: "a", domain: "example.net" }, params: { notify: ["SUCCESS", "FAILURE"] } }]);
+      assert.deepEqual(envelope.recipients, [{
+        mailbox: { local: "a", domain: "example.net" },
+        params: { notify: ["SUCCESS", "FAILURE"] },
+      }]);
       assert.equal(text, "Subject: hi\r\n\r\nbody\r\n");
     });
   });
@@ -143,7 +157,9 @@ describe("SMTP session", () => {
     await withServer({}, rec, async (port) => {
       const c = await Client.connect(port);
       await c.reply();
-      c.send("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<slow@x.test>\r\nRCPT TO:<reject@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\nhello\r\n.\r\nNOOP\r\n");
+      c.send(
+        "EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<slow@x.test>\r\nRCPT TO:<reject@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\nhello\r\n.\r\nNOOP\r\n",
+      );
       while (waits.length === 0) await new Promise((r) => setImmediate(r));
       waits[0]!();
       const got = (await c.replies(8)).map((r) => r.split("\r\n").pop()!);
@@ -176,12 +192,14 @@ describe("SMTP session", () => {
     });
   });
 
-  for (const [name, body] of [
-    ["bare LF dot bare LF", "a\r\n\n.\nMAIL FROM:<evil@x.test>\r\nRCPT TO:<victim@x.test>\r\nDATA\r\nforged\r\n"],
-    ["CRLF dot bare LF", "a\r\n.\nMAIL FROM:<evil@x.test>\r\n"],
-    ["bare LF dot CRLF", "a\n.\r\nMAIL FROM:<evil@x.test>\r\n"],
-    ["bare CR dot bare CR", "a\r.\rMAIL FROM:<evil@x.test>\r\n"],
-  ] as const) {
+  for (
+    const [name, body] of [
+      ["bare LF dot bare LF", "a\r\n\n.\nMAIL FROM:<evil@x.test>\r\nRCPT TO:<victim@x.test>\r\nDATA\r\nforged\r\n"],
+      ["CRLF dot bare LF", "a\r\n.\nMAIL FROM:<evil@x.test>\r\n"],
+      ["bare LF dot CRLF", "a\n.\r\nMAIL FROM:<evil@x.test>\r\n"],
+      ["bare CR dot bare CR", "a\r.\rMAIL FROM:<evil@x.test>\r\n"],
+    ] as const
+  ) {
     it(`does not end or split DATA at a smuggled end (${name})`, async () => {
       const rec = recorder();
       await withServer({}, rec, async (port) => {
@@ -274,7 +292,10 @@ describe("SMTP session", () => {
       assert.equal(await c.cmd("RCPT TO:<b@x.test> XYZ"), "555 5.5.4 unsupported parameter XYZ");
       assert.match(await c.cmd("RCPT TO:<>"), /^501 5\.1\.3 /);
       assert.match(await c.cmd("RCPT TO:<b@-bad-.test>"), /^501 5\.1\.3 /);
-      assert.equal(await c.cmd("VRFY someone"), "252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery");
+      assert.equal(
+        await c.cmd("VRFY someone"),
+        "252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery",
+      );
       assert.match(await c.cmd("HELP"), /^214 2\.0\.0 /);
       assert.match(await c.cmd("X".repeat(600)), /^500 5\.5\.2 Line too long$/);
       assert.equal(await c.cmd("NOOP"), "250 2.0.0 OK");
@@ -338,7 +359,11 @@ describe("SMTP session", () => {
   });
 
   it("ends sessions with 421 4.3.2 on closeAll and limits connections", async () => {
-    const server = await startSmtpServer({ host: "127.0.0.1", port: 0 }, { ...base, maxConnections: 1 }, recorder().hooks);
+    const server = await startSmtpServer(
+      { host: "127.0.0.1", port: 0 },
+      { ...base, maxConnections: 1 },
+      recorder().hooks,
+    );
     const c = await Client.connect(server.port);
     await c.ehlo();
     const d = await Client.connect(server.port);

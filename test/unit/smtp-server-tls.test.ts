@@ -8,7 +8,7 @@ import { join } from "node:path";
 import * as tls from "node:tls";
 import { reply } from "../../src/core/reply.ts";
 import { createSecureContext, type SecureContext } from "../../src/platform/net.ts";
-import { startSmtpServer, type SmtpServerHandle } from "../../src/smtp/server/index.ts";
+import { type SmtpServerHandle, startSmtpServer } from "../../src/smtp/server/index.ts";
 import { failOnSessionError } from "../helpers/smtp-server.ts";
 
 /** Reads whole SMTP replies from whichever socket is current (plain, then TLS). */
@@ -51,13 +51,33 @@ describe("SMTP STARTTLS (RFC 3207)", () => {
     dir = mkdtempSync(join(tmpdir(), "relay-smtp-tls-"));
     const key = join(dir, "key.pem");
     const cert = join(dir, "cert.pem");
-    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1", "-keyout", key, "-out", cert], {
+    execFileSync("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-subj",
+      "/CN=localhost",
+      "-days",
+      "1",
+      "-keyout",
+      key,
+      "-out",
+      cert,
+    ], {
       stdio: "ignore",
     });
     context = createSecureContext({ cert: readFileSync(cert), key: readFileSync(key) });
     server = await startSmtpServer(
       { host: "127.0.0.1", port: 0 },
-      { hostname: "mx.test", maxMessageBytes: 10_000, maxRecipients: 10, tls: () => context, onError: failOnSessionError },
+      {
+        hostname: "mx.test",
+        maxMessageBytes: 10_000,
+        maxRecipients: 10,
+        tls: () => context,
+        onError: failOnSessionError,
+      },
       {
         onRcptTo: async () => undefined,
         onData: async (s, _e, message) => {
@@ -109,7 +129,11 @@ describe("SMTP STARTTLS (RFC 3207)", () => {
     send("MAIL FROM:<a@x.test>");
     send("RCPT TO:<b@x.test>");
     send("DATA");
-    assert.deepEqual([await s.reply(), await s.reply(), await s.reply()].map((x) => x.slice(0, 3)), ["250", "250", "354"]);
+    assert.deepEqual([await s.reply(), await s.reply(), await s.reply()].map((x) => x.slice(0, 3)), [
+      "250",
+      "250",
+      "354",
+    ]);
     send("over tls\r\n.");
     assert.equal(await s.reply(), "250 2.0.0 OK queued");
     assert.deepEqual(seen, [{ secure: true, helo: "secure.test", text: "over tls\r\n" }]);
@@ -121,7 +145,13 @@ describe("SMTP STARTTLS (RFC 3207)", () => {
   it("answers 454 when no certificate is available", async () => {
     const bare = await startSmtpServer(
       { host: "127.0.0.1", port: 0 },
-      { hostname: "mx.test", maxMessageBytes: 100, maxRecipients: 1, tls: () => undefined, onError: failOnSessionError },
+      {
+        hostname: "mx.test",
+        maxMessageBytes: 100,
+        maxRecipients: 1,
+        tls: () => undefined,
+        onError: failOnSessionError,
+      },
       { onRcptTo: async () => undefined, onData: async () => reply(250, "2.0.0", "OK") },
     );
     const socket = net.connect({ host: "127.0.0.1", port: bare.port });

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { openDatabase, type Database } from "../../src/queue/database.ts";
+import { type Database, openDatabase } from "../../src/queue/database.ts";
 import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
 import type { NewMessage, Outcome } from "../../src/queue/records.ts";
@@ -39,7 +39,8 @@ async function fresh() {
   return { dir, database, spool, clock, store, collector, logged };
 }
 
-const body = (tag: string) => new TextEncoder().encode(`Subject: ${tag}\r\n\r\n${tag.repeat(40 / tag.length)}\r\n`.padEnd(60, "."));
+const body = (tag: string) =>
+  new TextEncoder().encode(`Subject: ${tag}\r\n\r\n${tag.repeat(40 / tag.length)}\r\n`.padEnd(60, "."));
 const message = (tag: string): NewMessage => ({
   mailFrom: "s@src.example",
   recipients: [{ address: `${tag}@d.example`, domain: "d.example" }],
@@ -63,7 +64,11 @@ async function deliverAll(store: QueueStore, except: string[] = []): Promise<voi
 describe("SpoolCollector", () => {
   it("removes closed segments that no message needs any more, and keeps the rest", async () => {
     const { spool, store, collector } = await fresh();
-    const [a, b, c] = [await store.enqueue(message("aa")), await store.enqueue(message("bb")), await store.enqueue(message("cc"))];
+    const [a, b, c] = [
+      await store.enqueue(message("aa")),
+      await store.enqueue(message("bb")),
+      await store.enqueue(message("cc")),
+    ];
     assert.equal(spool.segments().length, 3, "one 60-byte body per 100-byte segment");
     await deliverAll(store, [b]);
     assert.deepEqual(await collector.collect(), { removed: 1, moved: 0 }, "a's segment; c's is the active one");
@@ -83,7 +88,11 @@ describe("SpoolCollector", () => {
     const collector2 = new SpoolCollector(store, reopened, { now: () => T0 }, () => undefined);
     assert.deepEqual(await collector2.collect(), { removed: 1, moved: 0 });
     assert.deepEqual(reopened.segments(), [1], "the referred one stays though closed to this run");
-    assert.deepEqual(await collector.collect(), { removed: 0, moved: 0 }, "the first run's active segment is not touched by it");
+    assert.deepEqual(
+      await collector.collect(),
+      { removed: 0, moved: 0 },
+      "the first run's active segment is not touched by it",
+    );
   });
 
   it("leaves a segment whose write is not settled yet: its rows may not be visible to the usage query", async () => {
@@ -101,16 +110,25 @@ describe("SpoolCollector", () => {
   it("compacts a closed segment mostly freed once it has been quiet for ten minutes, then removes it", async () => {
     const { spool, store, clock, collector, database } = await fresh();
     // Bodies share a 100-byte segment only if appended together: one group commit.
-    const [keep] = await Promise.all([store.enqueue(message("kk")), store.enqueue(message("dd")), store.enqueue(message("ff"))]);
+    const [keep] = await Promise.all([
+      store.enqueue(message("kk")),
+      store.enqueue(message("dd")),
+      store.enqueue(message("ff")),
+    ]);
     await store.enqueue(message("ee")); // starts the next segment
     const [first] = spool.segments();
     await deliverAll(store, [keep]);
-    assert.deepEqual(await collector.collect(), { removed: 0, moved: 0 }, "written to a moment ago: it may still empty by itself");
+    assert.deepEqual(
+      await collector.collect(),
+      { removed: 0, moved: 0 },
+      "written to a moment ago: it may still empty by itself",
+    );
     clock.t += 11 * MINUTE;
     const old = (clock.t - 11 * MINUTE) / 1000;
     utimesSync(join(spool.dir, `${String(first).padStart(12, "0")}.bodies`), old, old);
     assert.deepEqual(await collector.collect(), { removed: 0, moved: 1 });
-    const [row] = (await database.client.execute({ sql: "SELECT spool_segment FROM messages WHERE id = ?", args: [keep] })).rows;
+    const [row] =
+      (await database.client.execute({ sql: "SELECT spool_segment FROM messages WHERE id = ?", args: [keep] })).rows;
     assert.notEqual(row!.spool_segment, first);
     assert.equal(new TextDecoder().decode((await store.loadMessage(keep))!.body), new TextDecoder().decode(body("kk")));
     // The emptied segment goes on the next run, and so does e's (delivered; closed by the move).

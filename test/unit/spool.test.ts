@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmS
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { BodySpool, type BodyRef } from "../../src/queue/spool.ts";
+import { type BodyRef, BodySpool } from "../../src/queue/spool.ts";
 import { SpoolFileWriter } from "../../src/queue/spool-file.ts";
 
 const dirs: string[] = [];
@@ -66,7 +66,12 @@ describe("BodySpool", () => {
     const more = append(spool, [bytes("third")]);
     assert.equal(more[0]!.offset, 16);
     assert.equal(new Set([...refs, ...more].map((r) => r.segment)).size, 1);
-    assert.deepEqual(await Promise.all([...refs, ...more].map(async (r) => text(await spool.read(r)))), ["first", "", "second body", "third"]);
+    assert.deepEqual(await Promise.all([...refs, ...more].map(async (r) => text(await spool.read(r)))), [
+      "first",
+      "",
+      "second body",
+      "third",
+    ]);
     const file = readFileSync(join(spool.dir, readdirSync(spool.dir)[0]!), "latin1");
     assert.equal(file, "firstsecond bodythird", "nothing but the bodies on disk");
   });
@@ -113,7 +118,10 @@ describe("BodySpool", () => {
     const open0 = openIn(dir);
     for (const ref of refs) await spool.read(ref);
     assert.ok(openIn(dir) - open0 <= 32, "at most 32 more descriptors on segments");
-    assert.deepEqual(await Promise.all(refs.map(async (r) => text(await spool.read(r)))), refs.map((_, i) => `body ${i}`));
+    assert.deepEqual(
+      await Promise.all(refs.map(async (r) => text(await spool.read(r)))),
+      refs.map((_, i) => `body ${i}`),
+    );
   });
 
   it("removes only closed segments that are settled and not being read", async () => {

@@ -25,7 +25,9 @@ writeFileSync(
 import { test } from "node:test";
 import { NOT_INSTALLED, peerMissing } from ${JSON.stringify(join(repoRoot, "test", "helpers", "peers.ts"))};
 
-const peerAbsent = peerMissing(${JSON.stringify(PEER)}, ${JSON.stringify(PACKAGE)}, !existsSync(${JSON.stringify(PEER)}) && NOT_INSTALLED);
+const peerAbsent = peerMissing(${JSON.stringify(PEER)}, ${JSON.stringify(PACKAGE)}, !existsSync(${
+    JSON.stringify(PEER)
+  }) && NOT_INSTALLED);
 test("talks to the peer", { skip: peerAbsent }, () => {});
 `,
 );
@@ -34,7 +36,12 @@ test("talks to the peer", { skip: peerAbsent }, () => {});
 function runTestFile(env: Record<string, string>): { code: number | null; output: string } {
   const { RELAY_REQUIRE_PEERS: _, ...inherited } = process.env;
   const args = "Deno" in globalThis ? ["test", "--allow-all", "--no-check", file] : ["test", file];
-  const r = spawnSync(process.execPath, args, { cwd: repoRoot, env: { ...inherited, NO_COLOR: "1", ...env }, encoding: "utf8", timeout: 60_000 });
+  const r = spawnSync(process.execPath, args, {
+    cwd: repoRoot,
+    env: { ...inherited, NO_COLOR: "1", ...env },
+    encoding: "utf8",
+    timeout: 60_000,
+  });
   return { code: r.status, output: `${r.stdout}\n${r.stderr}` };
 }
 
@@ -49,6 +56,11 @@ describe("a test peer that is not installed", { skip: swaksMissing ?? aiosmtpdMi
   it("with RELAY_REQUIRE_PEERS=1, fails the test file, naming the peer and its Debian package", () => {
     const run = runTestFile({ RELAY_REQUIRE_PEERS: "1" });
     assert.notEqual(run.code, 0, run.output);
-    assert.ok(run.output.includes(`RELAY_REQUIRE_PEERS=1 and a test peer cannot run: ${PEER} is not installed (Debian package ${PACKAGE}`), run.output);
+    assert.ok(
+      run.output.includes(
+        `RELAY_REQUIRE_PEERS=1 and a test peer cannot run: ${PEER} is not installed (Debian package ${PACKAGE}`,
+      ),
+      run.output,
+    );
   });
 });

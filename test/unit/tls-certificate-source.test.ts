@@ -6,9 +6,9 @@ import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tls from "node:tls";
-import type { LogLevel, Logger } from "../../src/core/log.ts";
+import type { Logger, LogLevel } from "../../src/core/log.ts";
 import { upgradeToTlsServer } from "../../src/platform/net.ts";
-import { createCertificateSource, type CertificateSource } from "../../src/tls/certificate-source.ts";
+import { type CertificateSource, createCertificateSource } from "../../src/tls/certificate-source.ts";
 import { generateSelfSigned, SELF_SIGNED_VALIDITY_MS } from "../../src/tls/self-signed.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
 
@@ -42,7 +42,10 @@ function recordingLog() {
   const waitFor = (test: (e: (typeof entries)[number]) => boolean, what: string, afterIndex = entries.length) =>
     new Promise<void>((resolve, reject) => {
       if (entries.slice(afterIndex).some(test)) return resolve();
-      const timer = setTimeout(() => reject(new Error(`no log entry: ${what}; got ${JSON.stringify(entries)}`)), 20_000);
+      const timer = setTimeout(
+        () => reject(new Error(`no log entry: ${what}; got ${JSON.stringify(entries)}`)),
+        20_000,
+      );
       waiters.push({ test, done: () => (clearTimeout(timer), resolve()) });
     });
   return { log, entries, waitFor };
@@ -127,7 +130,10 @@ describe("certificate source: self-signed under the data dir", () => {
 
     const renamed = await createCertificateSource({ dataDir, hostname: "mx.other.test", clock });
     renamed.close();
-    assert.equal(new X509Certificate(readFileSync(join(dataDir, "tls", "cert.pem"), "utf8")).subjectAltName, "DNS:mx.other.test");
+    assert.equal(
+      new X509Certificate(readFileSync(join(dataDir, "tls", "cert.pem"), "utf8")).subjectAltName,
+      "DNS:mx.other.test",
+    );
   });
 
   it("regenerates a damaged pair instead of failing", async () => {
@@ -161,7 +167,12 @@ describe("certificate source: RELAY_TLS_CERT_FILE / RELAY_TLS_KEY_FILE", () => {
     const dir = tempDir();
     const dataDir = tempDir();
     const pair = await pairFiles(dir);
-    const source = await createCertificateSource({ certFile: pair.certFile, keyFile: pair.keyFile, dataDir, hostname: "relay.test" });
+    const source = await createCertificateSource({
+      certFile: pair.certFile,
+      keyFile: pair.keyFile,
+      dataDir,
+      hostname: "relay.test",
+    });
     sources.push(source);
     assert.equal(source.info().origin, "files");
     assert.equal(await servedFingerprint(source), fingerprint(pair.cert));
@@ -176,17 +187,32 @@ describe("certificate source: RELAY_TLS_CERT_FILE / RELAY_TLS_KEY_FILE", () => {
       createCertificateSource({ certFile, keyFile, dataDir: dir, hostname: "relay.test" });
 
     const missing = join(dir, "missing.pem");
-    await assert.rejects(start(missing, pair.keyFile), (e: Error) => e.message.includes(missing) && /cannot read/.test(e.message));
-    await assert.rejects(start(pair.certFile, missing), (e: Error) => e.message.includes(missing) && /cannot read/.test(e.message));
+    await assert.rejects(
+      start(missing, pair.keyFile),
+      (e: Error) => e.message.includes(missing) && /cannot read/.test(e.message),
+    );
+    await assert.rejects(
+      start(pair.certFile, missing),
+      (e: Error) => e.message.includes(missing) && /cannot read/.test(e.message),
+    );
 
     const notPem = join(dir, "not.pem");
     writeFileSync(notPem, "hello\n");
-    await assert.rejects(start(notPem, pair.keyFile), (e: Error) => e.message.includes(notPem) && /BEGIN CERTIFICATE/.test(e.message));
-    await assert.rejects(start(pair.certFile, notPem), (e: Error) => e.message.includes(notPem) && /PRIVATE KEY/.test(e.message));
+    await assert.rejects(
+      start(notPem, pair.keyFile),
+      (e: Error) => e.message.includes(notPem) && /BEGIN CERTIFICATE/.test(e.message),
+    );
+    await assert.rejects(
+      start(pair.certFile, notPem),
+      (e: Error) => e.message.includes(notPem) && /PRIVATE KEY/.test(e.message),
+    );
 
     const brokenCert = join(dir, "broken.pem");
     writeFileSync(brokenCert, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
-    await assert.rejects(start(brokenCert, pair.keyFile), (e: Error) => e.message.includes(brokenCert) && /cannot parse/.test(e.message));
+    await assert.rejects(
+      start(brokenCert, pair.keyFile),
+      (e: Error) => e.message.includes(brokenCert) && /cannot parse/.test(e.message),
+    );
 
     const otherKey = join(dir, "other-key.pem");
     writeFileSync(otherKey, other.key);

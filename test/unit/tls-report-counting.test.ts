@@ -13,7 +13,13 @@ import { TlsFallbackMemory } from "../../src/delivery/tls-memory.ts";
 import type { ReportPolicy } from "../../src/delivery/tls-report/policy.ts";
 import type { TlsSession } from "../../src/delivery/tls-report/session.ts";
 import type { TlsRule } from "../../src/delivery/tls-rule.ts";
-import { DestinationUnreachable, type Channel, type RecipientResult, type Transport, type Work } from "../../src/delivery/work.ts";
+import {
+  type Channel,
+  DestinationUnreachable,
+  type RecipientResult,
+  type Transport,
+  type Work,
+} from "../../src/delivery/work.ts";
 
 /**
  * Which sessions TLS reporting counts, and for whom: the planner says which
@@ -23,7 +29,11 @@ import { DestinationUnreachable, type Channel, type RecipientResult, type Transp
  */
 
 const MX: RouteResult = { kind: "hosts", hosts: [{ name: "mx.shared.test", addresses: ["127.0.0.1"], port: 25 }] };
-const enforce: StsResult = { mode: "enforce", id: "1", policy: { version: "STSv1", mode: "enforce", mx: ["mx.shared.test"], maxAge: 86400 } };
+const enforce: StsResult = {
+  mode: "enforce",
+  id: "1",
+  policy: { version: "STSv1", mode: "enforce", mx: ["mx.shared.test"], maxAge: 86400 },
+};
 
 function planner(options: { sandbox?: boolean; staticRoute?: boolean } = {}) {
   const planFor = createPlanner({
@@ -57,7 +67,11 @@ describe("the planner: which mail's sessions are reported, under which policy", 
 });
 
 const success: TlsSession = { mxHost: "mx.shared.test", receivingIp: "127.0.0.1" };
-const mismatch: TlsSession = { mxHost: "mx.bad.test", receivingIp: "127.0.0.1", failure: { resultType: "certificate-host-mismatch" } };
+const mismatch: TlsSession = {
+  mxHost: "mx.bad.test",
+  receivingIp: "127.0.0.1",
+  failure: { resultType: "certificate-host-mismatch" },
+};
 const sts: ReportPolicy = { type: "sts", policyString: ["version: STSv1"], mxHost: ["mx.shared.test"] };
 const none: ReportPolicy = { type: "no-policy-found" };
 
@@ -76,11 +90,17 @@ function destination(transport: Transport, counted: [string, string, string[]][]
     transport,
     clock: systemClock,
     limits: { maxConnections: 1, maxMessagesPerConnection: messagesPerConnection, idleMs: 20 },
-    loadPayload: async (w) => ({ messageId: w.messageId, mailFrom: w.mailFrom, recipients: w.claims.map((c) => c.address), body: new Uint8Array() }),
+    loadPayload: async (w) => ({
+      messageId: w.messageId,
+      mailFrom: w.mailFrom,
+      recipients: w.claims.map((c) => c.address),
+      body: new Uint8Array(),
+    }),
     report: (_work, results) => reports.push(results),
     backoff: () => 3_600_000,
     onError: (error) => assert.fail(String(error)),
-    countTlsSessions: (domain, policy, sessions) => counted.push([domain, policy.type, sessions.map((s) => s.failure?.resultType ?? "success")]),
+    countTlsSessions: (domain, policy, sessions) =>
+      counted.push([domain, policy.type, sessions.map((s) => s.failure?.resultType ?? "success")]),
   });
   return { target, reports };
 }
@@ -89,7 +109,12 @@ const channel = (sessions: readonly TlsSession[]): Channel => ({
   remoteMta: "mx.shared.test",
   usable: true,
   tlsSessions: sessions,
-  send: async (payload) => payload.recipients.map((address) => ({ address, reply: reply(250, "2.0.0", "ok"), ...classifyReply(reply(250, "2.0.0", "ok")) })),
+  send: async (payload) =>
+    payload.recipients.map((address) => ({
+      address,
+      reply: reply(250, "2.0.0", "ok"),
+      ...classifyReply(reply(250, "2.0.0", "ok")),
+    })),
   quit: async () => undefined,
   close: () => undefined,
 });
@@ -139,7 +164,12 @@ describe("the destination: a connection counts once per reported domain whose ma
     const counted: [string, string, string[]][] = [];
     const refusal = reply(451, "4.7.5", "TLS required by MTA-STS policy");
     const { target, reports } = destination(
-      { open: async () => Promise.reject(new DestinationUnreachable(refusal, classifyReply(refusal), "mx.bad.test", [mismatch, mismatch])) },
+      {
+        open: async () =>
+          Promise.reject(
+            new DestinationUnreachable(refusal, classifyReply(refusal), "mx.bad.test", [mismatch, mismatch]),
+          ),
+      },
       counted,
     );
     target.enqueue(work("m1", { "strict.test": sts }));

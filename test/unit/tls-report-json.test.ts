@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { StsResult } from "../../src/delivery/mta-sts/index.ts";
-import { reportPolicyOf, type ReportPolicy } from "../../src/delivery/tls-report/policy.ts";
+import { type ReportPolicy, reportPolicyOf } from "../../src/delivery/tls-report/policy.ts";
 import { buildReport, reportFilename, rfc3339 } from "../../src/delivery/tls-report/report.ts";
 import { TlsTally } from "../../src/delivery/tls-report/tally.ts";
 import type { TlsSession } from "../../src/delivery/tls-report/session.ts";
@@ -10,7 +10,12 @@ const DAY = 86_400_000;
 /** 2026-03-14T15:09:26Z: mid-day, so that a period is the whole UTC day around it. */
 const NOON = Date.UTC(2026, 2, 14, 15, 9, 26);
 
-const clock = { t: NOON, now() { return this.t; } };
+const clock = {
+  t: NOON,
+  now() {
+    return this.t;
+  },
+};
 
 const enforce: StsResult = {
   mode: "enforce",
@@ -19,7 +24,11 @@ const enforce: StsResult = {
 };
 
 const ok = (mx: string, ip = "192.0.2.10"): TlsSession => ({ mxHost: mx, receivingIp: ip, sendingIp: "198.51.100.7" });
-const bad = (mx: string, resultType: NonNullable<TlsSession["failure"]>["resultType"], reasonCode?: string): TlsSession => ({
+const bad = (
+  mx: string,
+  resultType: NonNullable<TlsSession["failure"]>["resultType"],
+  reasonCode?: string,
+): TlsSession => ({
   mxHost: mx,
   receivingIp: "192.0.2.66",
   sendingIp: "198.51.100.7",
@@ -45,8 +54,14 @@ describe("the aggregate report (RFC 8460 4.4)", () => {
     const tally = new TlsTally(clock, DAY);
     const policy = reportPolicyOf(enforce);
     // Three connections: two found mx1 with a certificate for another name and went on to mx2.
-    tally.add("example.test", policy, [bad("mx1.example.test", "certificate-host-mismatch", "ERR_TLS_CERT_ALTNAME_INVALID"), ok("a.mx.example.test")]);
-    tally.add("example.test", policy, [bad("mx1.example.test", "certificate-host-mismatch", "ERR_TLS_CERT_ALTNAME_INVALID"), ok("a.mx.example.test")]);
+    tally.add("example.test", policy, [
+      bad("mx1.example.test", "certificate-host-mismatch", "ERR_TLS_CERT_ALTNAME_INVALID"),
+      ok("a.mx.example.test"),
+    ]);
+    tally.add("example.test", policy, [
+      bad("mx1.example.test", "certificate-host-mismatch", "ERR_TLS_CERT_ALTNAME_INVALID"),
+      ok("a.mx.example.test"),
+    ]);
     tally.add("example.test", policy, [bad("b.mx.example.test", "starttls-not-supported")]);
     assert.deepEqual(report("example.test", tally), {
       "organization-name": "Relay Test Org",
@@ -57,7 +72,13 @@ describe("the aggregate report (RFC 8460 4.4)", () => {
         {
           policy: {
             "policy-type": "sts",
-            "policy-string": ["version: STSv1", "mode: enforce", "mx: mx1.example.test", "mx: *.mx.example.test", "max_age: 604800"],
+            "policy-string": [
+              "version: STSv1",
+              "mode: enforce",
+              "mx: mx1.example.test",
+              "mx: *.mx.example.test",
+              "max_age: 604800",
+            ],
             "policy-domain": "example.test",
             "mx-host": ["mx1.example.test", "*.mx.example.test"],
           },
@@ -106,7 +127,11 @@ describe("the aggregate report (RFC 8460 4.4)", () => {
       ["webpki-invalid", "sts-webpki-invalid"],
     ];
     for (const [problemKind, resultType] of cases) {
-      const policy = reportPolicyOf({ mode: "none", problem: "https://mta-sts.broken.test/.well-known/mta-sts.txt: refused", problemKind });
+      const policy = reportPolicyOf({
+        mode: "none",
+        problem: "https://mta-sts.broken.test/.well-known/mta-sts.txt: refused",
+        problemKind,
+      });
       const tally = new TlsTally(clock, DAY);
       tally.add("broken.test", policy, [ok("mx.broken.test", "192.0.2.1")]);
       const [entry] = report("broken.test", tally).policies;
@@ -117,7 +142,9 @@ describe("the aggregate report (RFC 8460 4.4)", () => {
       assert.match(entry?.["failure-details"]?.[0]?.["failure-reason-code"] ?? "", /refused/);
     }
     // A domain with no _mta-sts record at all (no problemKind) is no-policy-found, whatever else went wrong.
-    assert.deepEqual(reportPolicyOf({ mode: "none", problem: 'no TXT record begins with "v=STSv1;"' }), { type: "no-policy-found" });
+    assert.deepEqual(reportPolicyOf({ mode: "none", problem: 'no TXT record begins with "v=STSv1;"' }), {
+      type: "no-policy-found",
+    });
     // A cached policy still applies when a refresh fails (RFC 8461 3.3): it is what is reported.
     assert.equal(reportPolicyOf({ ...enforce, problem: "fetch failed", problemKind: "fetch-error" }).type, "sts");
     assert.ok("policyString" in reportPolicyOf({ ...enforce, problem: "fetch failed", problemKind: "fetch-error" }));
@@ -125,7 +152,9 @@ describe("the aggregate report (RFC 8460 4.4)", () => {
 
   test("a policy that changed within the period gives two policies entries", () => {
     const tally = new TlsTally(clock, DAY);
-    const testing: ReportPolicy = reportPolicyOf({ ...enforce, mode: "testing", policy: { ...enforce.policy, mode: "testing" } } as StsResult);
+    const testing: ReportPolicy = reportPolicyOf(
+      { ...enforce, mode: "testing", policy: { ...enforce.policy, mode: "testing" } } as StsResult,
+    );
     tally.add("example.test", testing, [ok("mx1.example.test")]);
     tally.add("example.test", reportPolicyOf(enforce), [ok("mx1.example.test")]);
     const json = report("example.test", tally);
@@ -153,6 +182,9 @@ describe("the aggregate report (RFC 8460 4.4)", () => {
 
   test("the report's file name (RFC 8460 5.1)", () => {
     const start = Date.UTC(2026, 2, 14);
-    assert.equal(reportFilename("relay.test", "example.test", start, start + DAY), "relay.test!example.test!1773446400!1773532800.json.gz");
+    assert.equal(
+      reportFilename("relay.test", "example.test", start, start + DAY),
+      "relay.test!example.test!1773446400!1773532800.json.gz",
+    );
   });
 });

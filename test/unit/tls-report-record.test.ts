@@ -13,10 +13,13 @@ describe("the TLSRPT record at _smtp._tls (RFC 8460 3)", () => {
     assert.deepEqual(destinations("v=TLSRPTv1;rua=mailto:reports@example.com"), [
       { kind: "mailto", uri: "mailto:reports@example.com", address: "reports@example.com" },
     ]);
-    assert.deepEqual(destinations("v=TLSRPTv1 ;\trua=https://reporting.example.com/v1/tlsrpt , mailto:tls%2Brpt@example.com ; "), [
-      { kind: "https", uri: "https://reporting.example.com/v1/tlsrpt" },
-      { kind: "mailto", uri: "mailto:tls%2Brpt@example.com", address: "tls+rpt@example.com" },
-    ]);
+    assert.deepEqual(
+      destinations("v=TLSRPTv1 ;\trua=https://reporting.example.com/v1/tlsrpt , mailto:tls%2Brpt@example.com ; "),
+      [
+        { kind: "https", uri: "https://reporting.example.com/v1/tlsrpt" },
+        { kind: "mailto", uri: "mailto:tls%2Brpt@example.com", address: "tls+rpt@example.com" },
+      ],
+    );
   });
 
   test("a mailto: with header fields still names its one mailbox (RFC 6068)", () => {
@@ -26,24 +29,28 @@ describe("the TLSRPT record at _smtp._tls (RFC 8460 3)", () => {
   });
 
   test("well-formed unknown fields are ignored; other schemes are skipped, not fatal", () => {
-    const result = parseTlsRptRecord("v=TLSRPTv1; ext_1=foo/bar; rua=http://insecure.example.com/r,mailto:r@example.com; x.y=1");
+    const result = parseTlsRptRecord(
+      "v=TLSRPTv1; ext_1=foo/bar; rua=http://insecure.example.com/r,mailto:r@example.com; x.y=1",
+    );
     assert.ok(result.ok);
     assert.deepEqual(result.record.destinations.map((d) => d.uri), ["mailto:r@example.com"]);
     assert.deepEqual(result.record.unsupported, ["http://insecure.example.com/r"]);
   });
 
   test("invalid records: no rua, two rua fields, a malformed field or URI, a wrong version", () => {
-    for (const text of [
-      "v=TLSRPTv1",
-      "v=TLSRPTv1;",
-      "v=TLSRPTv1; ext=1",
-      "v=TLSRPTv1; rua=mailto:a@example.com; rua=mailto:b@example.com",
-      "v=TLSRPTv1; rua=mailto:a@example.com; bad field",
-      "v=TLSRPTv1; rua=not a uri",
-      "v=TLSRPTv1; rua=",
-      "v=TLSRPTv2; rua=mailto:a@example.com",
-      "v=tlsrptv1; rua=mailto:a@example.com",
-    ]) {
+    for (
+      const text of [
+        "v=TLSRPTv1",
+        "v=TLSRPTv1;",
+        "v=TLSRPTv1; ext=1",
+        "v=TLSRPTv1; rua=mailto:a@example.com; rua=mailto:b@example.com",
+        "v=TLSRPTv1; rua=mailto:a@example.com; bad field",
+        "v=TLSRPTv1; rua=not a uri",
+        "v=TLSRPTv1; rua=",
+        "v=TLSRPTv2; rua=mailto:a@example.com",
+        "v=tlsrptv1; rua=mailto:a@example.com",
+      ]
+    ) {
       assert.equal(parseTlsRptRecord(text).ok, false, text);
     }
   });
@@ -65,6 +72,9 @@ describe("the TLSRPT record at _smtp._tls (RFC 8460 3)", () => {
     assert.equal(reportDestination("mailto:no-at-sign"), undefined);
     assert.equal(reportDestination("mailto:a@b.example,c@d.example"), undefined);
     assert.equal(reportDestination("ftp://example.com/r"), undefined);
-    assert.deepEqual(reportDestination("HTTPS://127.0.0.1:8443/tlsrpt"), { kind: "https", uri: "HTTPS://127.0.0.1:8443/tlsrpt" });
+    assert.deepEqual(reportDestination("HTTPS://127.0.0.1:8443/tlsrpt"), {
+      kind: "https",
+      uri: "HTTPS://127.0.0.1:8443/tlsrpt",
+    });
   });
 });

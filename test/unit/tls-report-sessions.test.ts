@@ -8,9 +8,9 @@ import { SmtpTransport, type SmtpTransportDeps, type TlsRequirement } from "../.
 import { TlsFallbackMemory } from "../../src/delivery/tls-memory.ts";
 import { resultTypeOfCertificate, resultTypeOfTlsError } from "../../src/delivery/tls-report/result-type.ts";
 import type { TlsSession } from "../../src/delivery/tls-report/session.ts";
-import { DestinationUnreachable, type Channel } from "../../src/delivery/work.ts";
+import { type Channel, DestinationUnreachable } from "../../src/delivery/work.ts";
 import { SmtpClientError } from "../../src/smtp/client/index.ts";
-import { startDestination, type Destination, type DestinationOptions } from "../fixtures/smtp-destination.ts";
+import { type Destination, type DestinationOptions, startDestination } from "../fixtures/smtp-destination.ts";
 import { makePki, type TestPki } from "../helpers/pki.ts";
 
 /**
@@ -22,7 +22,14 @@ describe("result types (RFC 8460 4.3) from TLS errors", () => {
   test("certificate codes: host mismatch, expired, not trusted, anything else a validation failure", () => {
     assert.equal(resultTypeOfCertificate("ERR_TLS_CERT_ALTNAME_INVALID"), "certificate-host-mismatch");
     assert.equal(resultTypeOfCertificate("CERT_HAS_EXPIRED"), "certificate-expired");
-    for (const code of ["DEPTH_ZERO_SELF_SIGNED_CERT", "SELF_SIGNED_CERT_IN_CHAIN", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"]) {
+    for (
+      const code of [
+        "DEPTH_ZERO_SELF_SIGNED_CERT",
+        "SELF_SIGNED_CERT_IN_CHAIN",
+        "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+        "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+      ]
+    ) {
       assert.equal(resultTypeOfCertificate(code), "certificate-not-trusted", code);
     }
     for (const code of ["CERT_NOT_YET_VALID", "CERT_SIGNATURE_FAILURE", "ERR_SSL_WRONG_VERSION_NUMBER", undefined]) {
@@ -33,11 +40,18 @@ describe("result types (RFC 8460 4.3) from TLS errors", () => {
   test("SMTP client errors: STARTTLS not offered or refused; a handshake failure by its code; a broken STARTTLS", () => {
     const notOffered = new SmtpClientError("tls", "starttls", "TLS required but 127.0.0.1 does not offer STARTTLS");
     assert.equal(resultTypeOfTlsError(notOffered), "starttls-not-supported");
-    const refused = new SmtpClientError("tls", "starttls", "starttls refused: 454 4.7.0 not now", reply(454, "4.7.0", "not now"));
+    const refused = new SmtpClientError(
+      "tls",
+      "starttls",
+      "starttls refused: 454 4.7.0 not now",
+      reply(454, "4.7.0", "not now"),
+    );
     assert.equal(resultTypeOfTlsError(refused), "starttls-not-supported");
     const handshake = new SmtpClientError("tls", "tls", "TLS handshake failed: expired", undefined, "CERT_HAS_EXPIRED");
     assert.equal(resultTypeOfTlsError(handshake), "certificate-expired");
-    const broken = new SmtpClientError("tls", "starttls", "STARTTLS failed: connection closed", undefined, undefined, { cause: new Error("closed") });
+    const broken = new SmtpClientError("tls", "starttls", "STARTTLS failed: connection closed", undefined, undefined, {
+      cause: new Error("closed"),
+    });
     assert.equal(resultTypeOfTlsError(broken), "validation-failure");
   });
 });
@@ -60,7 +74,11 @@ async function destination(options: DestinationOptions): Promise<Destination> {
 
 const host = (name: string, d: Destination): TargetHost => ({ name, addresses: [d.host], port: d.port });
 
-function transport(hosts: TargetHost[], tlsFor: (host: TargetHost) => TlsRequirement, deps: Partial<SmtpTransportDeps> = {}): SmtpTransport {
+function transport(
+  hosts: TargetHost[],
+  tlsFor: (host: TargetHost) => TlsRequirement,
+  deps: Partial<SmtpTransportDeps> = {},
+): SmtpTransport {
   return new SmtpTransport(hosts, {
     heloName: "relay.test",
     tlsMemory: new TlsFallbackMemory({ now: () => Date.now() }),
@@ -90,12 +108,15 @@ async function unreachable(t: SmtpTransport): Promise<readonly TlsSession[]> {
   return error.tlsSessions;
 }
 
-const outcomes = (sessions: readonly TlsSession[]) => sessions.map((s) => [s.mxHost, s.failure?.resultType ?? "success"]);
+const outcomes = (sessions: readonly TlsSession[]) =>
+  sessions.map((s) => [s.mxHost, s.failure?.resultType ?? "success"]);
 
 describe("TLS sessions of an MTA-STS enforce destination (verified TLS required)", () => {
   test("an MX whose certificate is for another name, then one that verifies: a host mismatch and a success, with the addresses", async () => {
     const d = await destination({ starttls: pki.leaf(["mx.good.test"]) });
-    const sessions = await opened(transport([host("mx.bad.test", d), host("mx.good.test", d)], (h) => ({ mode: "required", servername: h.name })));
+    const sessions = await opened(
+      transport([host("mx.bad.test", d), host("mx.good.test", d)], (h) => ({ mode: "required", servername: h.name })),
+    );
     assert.deepEqual(outcomes(sessions), [["mx.bad.test", "certificate-host-mismatch"], ["mx.good.test", "success"]]);
     assert.equal(sessions[0]?.receivingIp, "127.0.0.1");
     assert.equal(sessions[0]?.failure?.reasonCode, "ERR_TLS_CERT_ALTNAME_INVALID");
@@ -108,7 +129,10 @@ describe("TLS sessions of an MTA-STS enforce destination (verified TLS required)
     const expired = await destination({ starttls: pki.leaf(["mx.b.test"], { expired: true }) });
     const plain = await destination({});
     const sessions = await unreachable(
-      transport([host("mx.a.test", selfSigned), host("mx.b.test", expired), host("mx.c.test", plain)], (h) => ({ mode: "required", servername: h.name })),
+      transport(
+        [host("mx.a.test", selfSigned), host("mx.b.test", expired), host("mx.c.test", plain)],
+        (h) => ({ mode: "required", servername: h.name }),
+      ),
     );
     assert.deepEqual(outcomes(sessions), [
       ["mx.a.test", "certificate-not-trusted"],
@@ -120,8 +144,14 @@ describe("TLS sessions of an MTA-STS enforce destination (verified TLS required)
 
   test("an MX host the policy does not list: a validation failure, never connected to", async () => {
     const d = await destination({ starttls: pki.leaf(["mx.good.test"]) });
-    const sessions = await unreachable(transport([host("mx.elsewhere.test", d)], () => ({ mode: "refuse", reason: "MTA-STS: not listed" })));
-    assert.deepEqual(sessions, [{ mxHost: "mx.elsewhere.test", sendingIp: undefined, failure: { resultType: "validation-failure", reasonCode: "MTA-STS: not listed" } }]);
+    const sessions = await unreachable(
+      transport([host("mx.elsewhere.test", d)], () => ({ mode: "refuse", reason: "MTA-STS: not listed" })),
+    );
+    assert.deepEqual(sessions, [{
+      mxHost: "mx.elsewhere.test",
+      sendingIp: undefined,
+      failure: { resultType: "validation-failure", reasonCode: "MTA-STS: not listed" },
+    }]);
     assert.equal(d.connections, 0);
   });
 
@@ -129,7 +159,12 @@ describe("TLS sessions of an MTA-STS enforce destination (verified TLS required)
     const d = await destination({ starttls: pki.leaf(["mx.good.test"]) });
     const port = d.port;
     await d.close();
-    const sessions = await unreachable(transport([{ name: "mx.good.test", addresses: ["127.0.0.1"], port }], (h) => ({ mode: "required", servername: h.name })));
+    const sessions = await unreachable(
+      transport(
+        [{ name: "mx.good.test", addresses: ["127.0.0.1"], port }],
+        (h) => ({ mode: "required", servername: h.name }),
+      ),
+    );
     assert.deepEqual(sessions, []);
   });
 });
@@ -137,11 +172,17 @@ describe("TLS sessions of an MTA-STS enforce destination (verified TLS required)
 describe("TLS sessions without a policy, and under MTA-STS testing (checked, not enforced)", () => {
   test("no policy: STARTTLS (any certificate) is a success; none offered is starttls-not-supported, and the session opens all the same", async () => {
     const tlsHost = await destination({ starttls: pki.leaf(["other.test"], { selfSigned: true }) });
-    assert.deepEqual(outcomes(await opened(transport([host("mx.tls.test", tlsHost)], () => ({ mode: "opportunistic" })))), [["mx.tls.test", "success"]]);
+    assert.deepEqual(
+      outcomes(await opened(transport([host("mx.tls.test", tlsHost)], () => ({ mode: "opportunistic" })))),
+      [["mx.tls.test", "success"]],
+    );
     const plain = await destination({});
-    assert.deepEqual(outcomes(await opened(transport([host("mx.plain.test", plain)], () => ({ mode: "opportunistic" })))), [
-      ["mx.plain.test", "starttls-not-supported"],
-    ]);
+    assert.deepEqual(
+      outcomes(await opened(transport([host("mx.plain.test", plain)], () => ({ mode: "opportunistic" })))),
+      [
+        ["mx.plain.test", "starttls-not-supported"],
+      ],
+    );
   });
 
   test("a broken STARTTLS: plaintext after a failed handshake, and straight plaintext next time; both reported", async () => {
@@ -156,18 +197,36 @@ describe("TLS sessions without a policy, and under MTA-STS testing (checked, not
 
   test("testing: a certificate for another name and an unlisted MX are reported as enforce would see them; the sessions open all the same", async () => {
     const log = () => undefined;
-    const sts = { mode: "testing" as const, id: "1", policy: { version: "STSv1" as const, mode: "testing" as const, mx: ["mx.listed.test", "mx.good.test"], maxAge: 86400 } };
+    const sts = {
+      mode: "testing" as const,
+      id: "1",
+      policy: {
+        version: "STSv1" as const,
+        mode: "testing" as const,
+        mx: ["mx.listed.test", "mx.good.test"],
+        maxAge: 86400,
+      },
+    };
     const wrongName = await destination({ starttls: pki.leaf(["mx.good.test"]) });
-    assert.deepEqual(outcomes(await opened(transport([host("mx.listed.test", wrongName)], stsTlsFor("soft.test", sts, log)))), [
-      ["mx.listed.test", "certificate-host-mismatch"],
-    ]);
-    assert.deepEqual(outcomes(await opened(transport([host("mx.good.test", wrongName)], stsTlsFor("soft.test", sts, log)))), [["mx.good.test", "success"]]);
+    assert.deepEqual(
+      outcomes(await opened(transport([host("mx.listed.test", wrongName)], stsTlsFor("soft.test", sts, log)))),
+      [
+        ["mx.listed.test", "certificate-host-mismatch"],
+      ],
+    );
+    assert.deepEqual(
+      outcomes(await opened(transport([host("mx.good.test", wrongName)], stsTlsFor("soft.test", sts, log)))),
+      [["mx.good.test", "success"]],
+    );
     const [unlisted] = await opened(transport([host("mx.unlisted.test", wrongName)], stsTlsFor("soft.test", sts, log)));
     assert.equal(unlisted?.failure?.resultType, "validation-failure");
     assert.match(unlisted?.failure?.reasonCode ?? "", /mx\.unlisted\.test does not match the MTA-STS policy/);
     const selfSigned = await destination({ starttls: pki.leaf(["mx.good.test"], { selfSigned: true }) });
-    assert.deepEqual(outcomes(await opened(transport([host("mx.good.test", selfSigned)], stsTlsFor("soft.test", sts, log)))), [
-      ["mx.good.test", "certificate-not-trusted"],
-    ]);
+    assert.deepEqual(
+      outcomes(await opened(transport([host("mx.good.test", selfSigned)], stsTlsFor("soft.test", sts, log)))),
+      [
+        ["mx.good.test", "certificate-not-trusted"],
+      ],
+    );
   });
 });

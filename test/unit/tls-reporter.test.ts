@@ -9,7 +9,7 @@ import { TlsReporter } from "../../src/delivery/tls-report/reporter.ts";
 import type { TlsSession } from "../../src/delivery/tls-report/session.ts";
 import { TlsTally } from "../../src/delivery/tls-report/tally.ts";
 import type { DnsResult } from "../../src/dns/types.ts";
-import { openDatabase, type Database } from "../../src/queue/database.ts";
+import { type Database, openDatabase } from "../../src/queue/database.ts";
 import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
 import { TlsReportStore } from "../../src/queue/tls-reports.ts";
@@ -32,9 +32,17 @@ after(async () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-const enforce = reportPolicyOf({ mode: "enforce", id: "1", policy: { version: "STSv1", mode: "enforce", mx: ["mx.good.test", "mx.bad.test"], maxAge: 86400 } });
+const enforce = reportPolicyOf({
+  mode: "enforce",
+  id: "1",
+  policy: { version: "STSv1", mode: "enforce", mx: ["mx.good.test", "mx.bad.test"], maxAge: 86400 },
+});
 const ok: TlsSession = { mxHost: "mx.good.test", receivingIp: "192.0.2.1", sendingIp: "198.51.100.7" };
-const hostMismatch: TlsSession = { ...ok, mxHost: "mx.bad.test", failure: { resultType: "certificate-host-mismatch", reasonCode: "ERR_TLS_CERT_ALTNAME_INVALID" } };
+const hostMismatch: TlsSession = {
+  ...ok,
+  mxHost: "mx.bad.test",
+  failure: { resultType: "certificate-host-mismatch", reasonCode: "ERR_TLS_CERT_ALTNAME_INVALID" },
+};
 
 async function world() {
   const dir = mkdtempSync(join(tmpdir(), "relay-tlsrpt-"));
@@ -76,14 +84,25 @@ async function world() {
       sendMail: async (mail) => void mails.push(mail),
       post: async (url, body, contentType, signal) => {
         posts.push({ url, body, contentType });
-        if (hang) await new Promise((_, reject) => signal.addEventListener("abort", () => reject(new Error("aborted"))));
+        if (hang) {
+          await new Promise((_, reject) => signal.addEventListener("abort", () => reject(new Error("aborted"))));
+        }
         return postStatus;
       },
       log: (level, message, fields) => logs.push({ level, message, fields }),
     });
   const rows = async (table: string) => (await database.client.execute(`SELECT * FROM ${table}`)).rows;
   return {
-    clock, store, tally, txt, mails, posts, logs, lookups, reporter, rows,
+    clock,
+    store,
+    tally,
+    txt,
+    mails,
+    posts,
+    logs,
+    lookups,
+    reporter,
+    rows,
     setPostStatus: (status: number) => {
       postStatus = status;
     },
@@ -114,14 +133,22 @@ describe("the TLS report job", () => {
     w.tally.add("silent.test", reportPolicyOf({ mode: "none" }), [ok]);
     await job.run();
     assert.equal(w.mails.length + w.posts.length, 0, "the day is not over");
-    assert.equal((await w.rows("tls_report_counts")).length, 4, "but the counts are written (strict.test: successes and failures)");
+    assert.equal(
+      (await w.rows("tls_report_counts")).length,
+      4,
+      "but the counts are written (strict.test: successes and failures)",
+    );
     assert.equal(w.tally.size, 0);
 
     await afterPeriod(w, job, DAY2);
     assert.deepEqual(w.lookups.sort(), ["_smtp._tls.posted.test", "_smtp._tls.silent.test", "_smtp._tls.strict.test"]);
     assert.equal(w.mails.length, 1);
     assert.equal(w.posts.length, 1);
-    assert.equal((await w.rows("tls_report_counts")).length, 0, "counts become reports, or are dropped for a domain without a record");
+    assert.equal(
+      (await w.rows("tls_report_counts")).length,
+      0,
+      "counts become reports, or are dropped for a domain without a record",
+    );
 
     const mail = w.mails[0]!;
     assert.equal(mail.to, "tlsrpt@reports.test");
@@ -136,20 +163,34 @@ describe("the TLS report job", () => {
     assert.equal(parsed.header("TLS-Report-Domain"), "strict.test");
     assert.equal(parsed.header("TLS-Report-Submitter"), "relay.test");
     assert.match(parsed.header("From") ?? "", /@relay\.test>?$/);
-    assert.equal(parsed.header("Subject"), `Report Domain: strict.test Submitter: relay.test Report-ID: <${report["report-id"]}>`);
+    assert.equal(
+      parsed.header("Subject"),
+      `Report Domain: strict.test Submitter: relay.test Report-ID: <${report["report-id"]}>`,
+    );
     assert.equal(parsed.header("TLS-Required"), "No");
     const head = Buffer.from(mail.body).toString("latin1").split("\r\n\r\n")[0]!;
     assert.match(head, /^TLS-Report-Domain: strict\.test$/m, "spelled as RFC 8460 5.3 does");
     assert.match(head, /^TLS-Report-Submitter: relay\.test$/m);
     assert.match(head, /^TLS-Required: No$/m);
     assert.match(report["report-id"], /^[0-9A-Z]{26}@relay\.test$/);
-    assert.deepEqual(report["date-range"], { "start-datetime": "2026-03-14T00:00:00Z", "end-datetime": "2026-03-15T00:00:00Z" });
+    assert.deepEqual(report["date-range"], {
+      "start-datetime": "2026-03-14T00:00:00Z",
+      "end-datetime": "2026-03-15T00:00:00Z",
+    });
     assert.equal(report["organization-name"], "Relay Test");
     assert.equal(report["contact-info"], "postmaster@relay.test");
-    assert.deepEqual(report.policies[0].summary, { "total-successful-session-count": 2, "total-failure-session-count": 1 });
-    assert.deepEqual(report.policies[0]["failure-details"].map((d: any) => [d["result-type"], d["receiving-mx-hostname"], d["failed-session-count"]]), [
-      ["certificate-host-mismatch", "mx.bad.test", 1],
-    ]);
+    assert.deepEqual(report.policies[0].summary, {
+      "total-successful-session-count": 2,
+      "total-failure-session-count": 1,
+    });
+    assert.deepEqual(
+      report.policies[0]["failure-details"].map((
+        d: any,
+      ) => [d["result-type"], d["receiving-mx-hostname"], d["failed-session-count"]]),
+      [
+        ["certificate-host-mismatch", "mx.bad.test", 1],
+      ],
+    );
 
     const post = w.posts[0]!;
     assert.equal(post.url, "https://reports.test/v1/tlsrpt");
@@ -157,10 +198,15 @@ describe("the TLS report job", () => {
     const { gunzipSync } = await import("node:zlib");
     const posted = JSON.parse(gunzipSync(post.body).toString("utf8"));
     assert.deepEqual(posted.policies, [
-      { policy: { "policy-type": "no-policy-found", "policy-domain": "posted.test" }, summary: { "total-successful-session-count": 1, "total-failure-session-count": 0 } },
+      {
+        policy: { "policy-type": "no-policy-found", "policy-domain": "posted.test" },
+        summary: { "total-successful-session-count": 1, "total-failure-session-count": 0 },
+      },
     ]);
     assert.deepEqual(
-      w.logs.filter((l) => l.message === "TLS report sent").map((l) => [l.fields?.domain, l.fields?.successful_sessions, l.fields?.failed_sessions]).sort(),
+      w.logs.filter((l) => l.message === "TLS report sent").map((
+        l,
+      ) => [l.fields?.domain, l.fields?.successful_sessions, l.fields?.failed_sessions]).sort(),
       [["posted.test", 1, 0], ["strict.test", 2, 1]],
     );
 
@@ -170,7 +216,10 @@ describe("the TLS report job", () => {
     await w.reporter().run(); // a restart: the same database, a new job
     assert.equal(w.mails.length, 1, "sent once");
     assert.equal(w.posts.length, 1, "posted once");
-    assert.deepEqual((await w.rows("tls_reports")).map((r) => [r.policy_domain, r.state]).sort(), [["posted.test", "sent"], ["strict.test", "sent"]]);
+    assert.deepEqual((await w.rows("tls_reports")).map((r) => [r.policy_domain, r.state]).sort(), [[
+      "posted.test",
+      "sent",
+    ], ["strict.test", "sent"]]);
 
     w.clock.set(DAY2 + 31 * DAY);
     await job.run();
@@ -187,7 +236,13 @@ describe("the TLS report job", () => {
     await afterPeriod(w, job, DAY2 + DAY);
     const reports = w.mails.map((m) => readReportMail(m.body).report);
     assert.deepEqual(
-      reports.map((r) => [r["date-range"]["start-datetime"], r.policies[0].summary["total-successful-session-count"], r.policies[0].summary["total-failure-session-count"]]),
+      reports.map((
+        r,
+      ) => [
+        r["date-range"]["start-datetime"],
+        r.policies[0].summary["total-successful-session-count"],
+        r.policies[0].summary["total-failure-session-count"],
+      ]),
       [["2026-03-14T00:00:00Z", 1, 0], ["2026-03-15T00:00:00Z", 1, 1]],
     );
     assert.notEqual(reports[0]["report-id"], reports[1]["report-id"]);
@@ -228,7 +283,11 @@ describe("the TLS report job", () => {
     await afterPeriod(w, job, DAY2);
     assert.equal(w.mails.length, 0);
     assert.equal((await w.rows("tls_report_counts")).length, 1, "kept");
-    w.txt.set("_smtp._tls.strict.test", { ok: true, answers: ["v=TLSRPTv1; rua=mailto:tlsrpt@reports.test"], ttl: 300 });
+    w.txt.set("_smtp._tls.strict.test", {
+      ok: true,
+      answers: ["v=TLSRPTv1; rua=mailto:tlsrpt@reports.test"],
+      ttl: 300,
+    });
     await afterPeriod(w, job, DAY2);
     assert.equal(w.mails.length, 1);
   });
@@ -274,6 +333,9 @@ describe("the TLS report job", () => {
     await job.stop();
     w.tally.add("strict.test", enforce, [ok]);
     await job.stop();
-    assert.deepEqual((await w.rows("tls_report_counts")).map((r) => [r.policy_domain, r.sessions]), [["strict.test", 1]]);
+    assert.deepEqual((await w.rows("tls_report_counts")).map((r) => [r.policy_domain, r.sessions]), [[
+      "strict.test",
+      1,
+    ]]);
   });
 });

@@ -6,10 +6,10 @@
  * on the message's octets like our DKIM signatures (../dkim-canon.ts).
  */
 import { Buffer } from "node:buffer";
-import { createPrivateKey, sign, type KeyObject } from "node:crypto";
+import { createPrivateKey, type KeyObject, sign } from "node:crypto";
 import type { Clock } from "../../core/clock.ts";
 import { bodyHash, ByteSink, relaxedHeader } from "../dkim-canon.ts";
-import { splitMessage, type HeaderField, type MessageParts } from "../../core/header-section.ts";
+import { type HeaderField, type MessageParts, splitMessage } from "../../core/header-section.ts";
 import { signedFields } from "../dkim-sign.ts";
 import { signedField, unsignedField } from "../signature-field.ts";
 import { fieldTags } from "./signature-verify.ts";
@@ -73,10 +73,21 @@ export interface ArcSealInput {
  * folded, without its final CRLF). Throws when the key is not RSA or
  * mailauth cannot sign with it.
  */
-export async function arcSeal(message: Uint8Array, input: ArcSealInput, key: ArcSealKey, deps: { readonly clock: Clock }): Promise<string[]> {
-  const privateKey = createPrivateKey(typeof key.privateKey === "string" ? key.privateKey : Buffer.from(key.privateKey));
+export async function arcSeal(
+  message: Uint8Array,
+  input: ArcSealInput,
+  key: ArcSealKey,
+  deps: { readonly clock: Clock },
+): Promise<string[]> {
+  const privateKey = createPrivateKey(
+    typeof key.privateKey === "string" ? key.privateKey : Buffer.from(key.privateKey),
+  );
   const type = privateKey.asymmetricKeyType;
-  if (type !== "rsa") throw new Error(`ARC sealing needs an RSA key (RFC 8617 rsa-sha256); the key for ${key.selector}._domainkey.${key.domain} is ${type}`);
+  if (type !== "rsa") {
+    throw new Error(
+      `ARC sealing needs an RSA key (RFC 8617 rsa-sha256); the key for ${key.selector}._domainkey.${key.domain} is ${type}`,
+    );
+  }
   const parts = splitMessage(message);
   const chain = arcSets(message, parts);
   const i = chain.length + 1;

@@ -9,7 +9,7 @@ import { ByteSink, relaxedHeader, signatureHeader } from "../dkim-canon.ts";
 import { type HeaderField, type MessageParts } from "../../core/header-section.ts";
 import { lookUpPublicKey } from "./public-key.ts";
 import type { ArcOutcome } from "./results.ts";
-import { BodyHashes, fieldTags, verifySignature, type VerifyDeps } from "./signature-verify.ts";
+import { BodyHashes, fieldTags, type VerifyDeps, verifySignature } from "./signature-verify.ts";
 
 const NAMES = ["arc-authentication-results", "arc-message-signature", "arc-seal"] as const;
 type ArcName = (typeof NAMES)[number];
@@ -40,7 +40,7 @@ function readChain(message: Uint8Array, parts: MessageParts): ArcSet[] {
     if (!/^[1-9]\d{0,2}$/.test(i)) throw new ChainError(`${name} with i=${i}`);
     const instance = Number(i);
     let set = sets.get(instance);
-    if (set === undefined) sets.set(instance, (set = { instance, fields: {} }));
+    if (set === undefined) sets.set(instance, set = { instance, fields: {} });
     if (set.fields[name]) throw new ChainError(`i=${instance} multiple ${name} values`);
     set.fields[name] = { field, tags };
   }
@@ -53,7 +53,9 @@ function readChain(message: Uint8Array, parts: MessageParts): ArcSet[] {
     const cv = seal.get("cv")?.toLowerCase();
     if (cv !== (index === 0 ? "none" : "pass")) throw new ChainError(`i=${set.instance} cv=${cv ?? ""}`);
     if (seal.has("h")) throw new ChainError(`i=${set.instance} unexpected as h`);
-    if (seal.get("a")?.toLowerCase() !== "rsa-sha256") throw new ChainError(`i=${set.instance} as a=${seal.get("a") ?? ""}`);
+    if (seal.get("a")?.toLowerCase() !== "rsa-sha256") {
+      throw new ChainError(`i=${set.instance} as a=${seal.get("a") ?? ""}`);
+    }
     const signed = set.fields["arc-message-signature"]!.tags.get("h")?.toLowerCase().split(":") ?? [];
     if (signed.includes("arc-seal")) throw new ChainError(`i=${set.instance} invalid ams h`);
   });
@@ -61,7 +63,12 @@ function readChain(message: Uint8Array, parts: MessageParts): ArcSet[] {
 }
 
 /** ARC-Seal `i` over the sets 1..i (RFC 8617 5.1.1): AAR, AMS, AS of each, the last AS without its b= value. */
-async function verifySeal(message: Uint8Array, chain: readonly ArcSet[], i: number, deps: VerifyDeps): Promise<string | undefined> {
+async function verifySeal(
+  message: Uint8Array,
+  chain: readonly ArcSet[],
+  i: number,
+  deps: VerifyDeps,
+): Promise<string | undefined> {
   const data = new ByteSink(4096);
   for (const set of chain.slice(0, i)) {
     relaxedHeader(message, set.fields["arc-authentication-results"]!.field, data);
@@ -82,7 +89,12 @@ async function verifySeal(message: Uint8Array, chain: readonly ArcSet[], i: numb
   return valid ? undefined : `i=${i} seal signature validation failed`;
 }
 
-export async function verifyArc(message: Uint8Array, parts: MessageParts, bodies: BodyHashes, deps: VerifyDeps): Promise<ArcOutcome> {
+export async function verifyArc(
+  message: Uint8Array,
+  parts: MessageParts,
+  bodies: BodyHashes,
+  deps: VerifyDeps,
+): Promise<ArcOutcome> {
   let chain: ArcSet[];
   try {
     chain = readChain(message, parts);

@@ -8,22 +8,22 @@ import { dmarc as dmarcRecordCheck } from "mailauth/lib/dmarc/index.js";
 import { spf as checkSpf } from "mailauth/lib/spf/index.js";
 import addressparser from "nodemailer/lib/addressparser/index.js";
 import type { Clock } from "../../core/clock.ts";
-import { splitMessage, type MessageParts } from "../../core/header-section.ts";
+import { type MessageParts, splitMessage } from "../../core/header-section.ts";
 import { verifyArc } from "./arc-verify.ts";
 import { verifyDkim } from "./dkim-verify.ts";
-import { mailauthResolver, type InboundResolver, type MailauthResolver } from "./mailauth-resolver.ts";
+import { type InboundResolver, type MailauthResolver, mailauthResolver } from "./mailauth-resolver.ts";
 import {
   arcResinfo,
-  authResultsHeader,
-  dkimResinfo,
-  dmarcResinfo,
-  spfResinfo,
   type AuthResult,
+  authResultsHeader,
   type DkimOutcome,
+  dkimResinfo,
   type DmarcOutcome,
   type DmarcPolicy,
+  dmarcResinfo,
   type InboundResults,
   type SpfOutcome,
+  spfResinfo,
 } from "./results.ts";
 import { BodyHashes } from "./signature-verify.ts";
 
@@ -55,7 +55,10 @@ export async function checkInbound(received: InboundMessage, deps: InboundDeps):
   const parts = splitMessage(input.message);
   const bodies = new BodyHashes(input.message, parts);
 
-  const [spf, dkim] = await Promise.all([spfCheck(input, mailFrom, resolver), verifyDkim(input.message, parts, bodies, verifying)]);
+  const [spf, dkim] = await Promise.all([
+    spfCheck(input, mailFrom, resolver),
+    verifyDkim(input.message, parts, bodies, verifying),
+  ]);
   const [dmarc, arc] = await Promise.all([
     dmarcCheck(fromAddresses(input.message, parts), spf, dkim, resolver),
     verifyArc(input.message, parts, bodies, verifying),
@@ -147,7 +150,9 @@ async function dmarcCheck(
   dkim: readonly DkimOutcome[],
   resolver: MailauthResolver,
 ): Promise<DmarcOutcome> {
-  const fromDomains = [...new Set(headerFrom.map((a) => a.slice(a.lastIndexOf("@") + 1).toLowerCase().replace(/\.$/, "")))];
+  const fromDomains = [
+    ...new Set(headerFrom.map((a) => a.slice(a.lastIndexOf("@") + 1).toLowerCase().replace(/\.$/, ""))),
+  ];
   if (fromDomains.length === 0) return { result: "permerror", comment: "no From address" };
   // Several From addresses in one domain are evaluated as that domain (RFC 7489 6.6.1).
   if (fromDomains.length > 1) return { result: "permerror", comment: "From addresses in several domains" };
@@ -170,7 +175,9 @@ async function dmarcCheck(
   const p = POLICIES.find((x) => x === r.p?.trim().toLowerCase());
   const sp = r.sp === undefined || r.sp === r.p ? undefined : POLICIES.find((x) => x === r.sp?.trim().toLowerCase());
   // RFC 7489 6.6.3 step 6: no valid p= is p=none when there is somewhere to report to, else no DMARC at all.
-  if (p === undefined && !tags.get("rua")) return { result: "none", fromDomain, record, comment: "DMARC record without a valid p=" };
+  if (p === undefined && !tags.get("rua")) {
+    return { result: "none", fromDomain, record, comment: "DMARC record without a valid p=" };
+  }
   const applied = POLICIES.find((x) => x === r.policy?.trim().toLowerCase()) ?? p ?? "none";
 
   // mailauth's alignment answer is the relaxed one (organizational domains equal); strict is an exact match.

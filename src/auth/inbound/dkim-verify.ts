@@ -4,9 +4,14 @@
  */
 import { type MessageParts } from "../../core/header-section.ts";
 import type { DkimOutcome } from "./results.ts";
-import { BodyHashes, fieldTags, verifySignature, type VerifyDeps } from "./signature-verify.ts";
+import { BodyHashes, fieldTags, type VerifyDeps, verifySignature } from "./signature-verify.ts";
 
-export async function verifyDkim(message: Uint8Array, parts: MessageParts, bodies: BodyHashes, deps: VerifyDeps): Promise<DkimOutcome[]> {
+export async function verifyDkim(
+  message: Uint8Array,
+  parts: MessageParts,
+  bodies: BodyHashes,
+  deps: VerifyDeps,
+): Promise<DkimOutcome[]> {
   const outcomes: DkimOutcome[] = [];
   for (const field of parts.fields) {
     if (field.name !== "dkim-signature") continue;

@@ -13,7 +13,10 @@ export function authservId(value: string): string {
  * arrives from outside claims a check we did not make (RFC 8601 5).
  * ARC-Authentication-Results are part of ARC sets and are left alone.
  */
-export function removeForgedAuthResults(message: Uint8Array, hostname: string): { message: Uint8Array; removed: number } {
+export function removeForgedAuthResults(
+  message: Uint8Array,
+  hostname: string,
+): { message: Uint8Array; removed: number } {
   const ours = hostname.toLowerCase().replace(/\.$/, "");
   const drop = splitMessage(message).fields.filter(
     (f) => f.name === "authentication-results" && f.colon < f.end && authservId(fieldValue(message, f)) === ours,

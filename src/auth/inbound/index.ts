@@ -9,12 +9,12 @@ import { arcSeal, type ArcSealKey } from "./arc-seal.ts";
 import { checkInbound, type InboundMessage } from "./check.ts";
 import { removeForgedAuthResults } from "./headers.ts";
 import type { InboundResolver } from "./mailauth-resolver.ts";
-import { resultsRecord, type InboundResults } from "./results.ts";
+import { type InboundResults, resultsRecord } from "./results.ts";
 
 export { arcSeal, type ArcSealInput, type ArcSealKey } from "./arc-seal.ts";
 export { checkInbound, type InboundDeps, type InboundMessage } from "./check.ts";
 export { authservId, removeForgedAuthResults } from "./headers.ts";
-export { mailauthResolver, type InboundResolver, type MailauthResolver } from "./mailauth-resolver.ts";
+export { type InboundResolver, type MailauthResolver, mailauthResolver } from "./mailauth-resolver.ts";
 export * from "./results.ts";
 
 export interface InboundAuthDeps {
@@ -68,10 +68,19 @@ export function createInboundAuth(deps: InboundAuthDeps): InboundAuth {
           fields.unshift(...(await arcSeal(cleaned, { authResults, cv }, key, deps)));
           sealed = true;
         } catch (error) {
-          deps.log?.("warn", "ARC sealing failed; forwarding unsealed", { error: String(error), domain: key.domain, selector: key.selector });
+          deps.log?.("warn", "ARC sealing failed; forwarding unsealed", {
+            error: String(error),
+            domain: key.domain,
+            selector: key.selector,
+          });
         }
       }
-      return { message: prependFields(cleaned, fields), results, record: { ...resultsRecord(results), ...(sealed ? { arc_sealed: true } : {}) }, sealed };
+      return {
+        message: prependFields(cleaned, fields),
+        results,
+        record: { ...resultsRecord(results), ...(sealed ? { arc_sealed: true } : {}) },
+        sealed,
+      };
     },
   };
 }

@@ -61,11 +61,17 @@ export function mailauthResolver(resolver: InboundResolver): MailauthResolver {
       case "AAAA":
         return answers(name, "AAAA", await resolver.aaaa(name));
       case "MX":
-        return answers(name, "MX", await resolver.mx(name)).map((mx) => ({ exchange: mx.exchange, priority: mx.preference }));
+        return answers(name, "MX", await resolver.mx(name)).map((mx) => ({
+          exchange: mx.exchange,
+          priority: mx.preference,
+        }));
       case "PTR":
         return answers(name, "PTR", await resolver.ptr(name));
       default: {
-        const err = Object.assign(new Error(`${rrtype} lookups are not supported`), { code: "ENOTIMP", hostname: name });
+        const err = Object.assign(new Error(`${rrtype} lookups are not supported`), {
+          code: "ENOTIMP",
+          hostname: name,
+        });
         throw err;
       }
     }

@@ -13,7 +13,12 @@ export type KeyLookup =
   | { readonly ok: false; readonly result: "permerror" | "temperror" | "policy"; readonly comment: string };
 
 /** `kind` DKIM checks the record's v=DKIM1; ARC records are read the same way without it. */
-export async function lookUpPublicKey(kind: "DKIM" | "ARC", name: string, minBitLength: number, resolver: MailauthResolver): Promise<KeyLookup> {
+export async function lookUpPublicKey(
+  kind: "DKIM" | "ARC",
+  name: string,
+  minBitLength: number,
+  resolver: MailauthResolver,
+): Promise<KeyLookup> {
   try {
     const found = await getPublicKey(kind === "DKIM" ? "DKIM" : "AS", name, minBitLength, resolver);
     return { ok: true, publicKey: found.publicKey.toString(), bits: found.modulusLength };
@@ -32,7 +37,11 @@ export async function lookUpPublicKey(kind: "DKIM" | "ARC", name: string, minBit
       case "ESHORTKEY":
         return { ok: false, result: "policy", comment: "key shorter than allowed" };
       default:
-        return { ok: false, result: "temperror", comment: `DNS failure: ${code ?? (error instanceof Error ? error.message : String(error))}` };
+        return {
+          ok: false,
+          result: "temperror",
+          comment: `DNS failure: ${code ?? (error instanceof Error ? error.message : String(error))}`,
+        };
     }
   }
 }

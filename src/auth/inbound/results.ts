@@ -79,7 +79,12 @@ export function resultsRecord(r: InboundResults): Record<string, unknown> {
 }
 
 /** A method's resinfo: "spf=pass (comment) smtp.mailfrom=a@b.example". */
-function resinfo(method: string, result: string, comment: string | undefined, props: readonly [string, string | undefined][]): string {
+function resinfo(
+  method: string,
+  result: string,
+  comment: string | undefined,
+  props: readonly [string, string | undefined][],
+): string {
   const parts = [`${method}=${result}`];
   if (comment) parts.push(`(${escapeComment(comment)})`);
   for (const [name, value] of props) if (value) parts.push(`${name}=${pvalue(value)}`);
@@ -87,8 +92,9 @@ function resinfo(method: string, result: string, comment: string | undefined, pr
 }
 
 export function spfResinfo(spf: SpfOutcome): string {
-  const props: [string, string | undefined][] =
-    spf.identity === "helo" ? [["smtp.helo", spf.helo]] : [["smtp.mailfrom", spf.mailFrom]];
+  const props: [string, string | undefined][] = spf.identity === "helo"
+    ? [["smtp.helo", spf.helo]]
+    : [["smtp.mailfrom", spf.mailFrom]];
   return resinfo("spf", spf.result, spf.comment, props);
 }
 
@@ -102,12 +108,15 @@ export function dkimResinfo(d: DkimOutcome): string {
 }
 
 export function dmarcResinfo(d: DmarcOutcome): string {
-  const comment =
-    d.policy !== undefined
-      ? [`p=${(d.p ?? d.policy).toUpperCase()}`, d.sp ? `sp=${d.sp.toUpperCase()}` : "", `dis=${(d.disposition ?? "none").toUpperCase()}`]
-          .filter(Boolean)
-          .join(" ")
-      : d.comment;
+  const comment = d.policy !== undefined
+    ? [
+      `p=${(d.p ?? d.policy).toUpperCase()}`,
+      d.sp ? `sp=${d.sp.toUpperCase()}` : "",
+      `dis=${(d.disposition ?? "none").toUpperCase()}`,
+    ]
+      .filter(Boolean)
+      .join(" ")
+    : d.comment;
   return resinfo("dmarc", d.result, comment, [["header.from", d.fromDomain]]);
 }
 

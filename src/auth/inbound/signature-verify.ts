@@ -6,7 +6,14 @@
  * header fields included.
  */
 import { createHash, verify } from "node:crypto";
-import { bodyHash, ByteSink, canonicalHeader, signatureHeader, type Canonicalization, type HashAlgorithm } from "../dkim-canon.ts";
+import {
+  bodyHash,
+  ByteSink,
+  canonicalHeader,
+  type Canonicalization,
+  type HashAlgorithm,
+  signatureHeader,
+} from "../dkim-canon.ts";
 import { type HeaderField, type MessageParts } from "../../core/header-section.ts";
 import { parseTagList } from "../dkim-keys.ts";
 import type { MailauthResolver } from "./mailauth-resolver.ts";
@@ -95,8 +102,11 @@ export async function verifySignature(
   if (kind === "DKIM" && tags.get("v") !== "1") return unusable("v= is not 1");
   const algorithm = ALGORITHMS[tags.get("a")!.toLowerCase()];
   if (algorithm === undefined) return unusable(`unknown algorithm ${tags.get("a")}`);
-  const [headerCanon = "simple", bodyCanon = "simple"] = (tags.get("c") ?? (kind === "ARC" ? "relaxed/relaxed" : "simple/simple")).toLowerCase().split("/");
-  if (!CANONICALIZATIONS.has(headerCanon) || !CANONICALIZATIONS.has(bodyCanon)) return unusable(`unknown canonicalization ${tags.get("c")}`);
+  const [headerCanon = "simple", bodyCanon = "simple"] =
+    (tags.get("c") ?? (kind === "ARC" ? "relaxed/relaxed" : "simple/simple")).toLowerCase().split("/");
+  if (!CANONICALIZATIONS.has(headerCanon) || !CANONICALIZATIONS.has(bodyCanon)) {
+    return unusable(`unknown canonicalization ${tags.get("c")}`);
+  }
   const names = tags.get("h")!.toLowerCase().split(":").filter((n) => n !== "");
   if (kind === "DKIM" && !names.includes("from")) return unusable("From field not signed");
   const l = tags.get("l");
@@ -110,15 +120,16 @@ export async function verifySignature(
   if (!key.ok) return { result: key.result, comment: key.comment };
 
   const data = new ByteSink(2048);
-  for (const signed of selectFields(parts.fields, names)) canonicalHeader(headerCanon as Canonicalization, message, signed, data);
+  for (const signed of selectFields(parts.fields, names)) {
+    canonicalHeader(headerCanon as Canonicalization, message, signed, data);
+  }
   signatureHeader(headerCanon as Canonicalization, message, field, data);
   const signature = Buffer.from(tags.get("b")!, "base64");
   let valid: boolean;
   try {
-    valid =
-      algorithm.key === "rsa"
-        ? verify(algorithm.hash, data.bytes(), key.publicKey, signature)
-        : verify(null, createHash("sha256").update(data.bytes()).digest(), key.publicKey, signature);
+    valid = algorithm.key === "rsa"
+      ? verify(algorithm.hash, data.bytes(), key.publicKey, signature)
+      : verify(null, createHash("sha256").update(data.bytes()).digest(), key.publicKey, signature);
   } catch (error) {
     // The record's key is not of the algorithm a= names (RFC 6376 6.1.2).
     return unusable(`key does not fit a=${tags.get("a")}: ${error instanceof Error ? error.message : String(error)}`);

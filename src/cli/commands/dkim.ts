@@ -43,13 +43,23 @@ export const dkimCommand: Command = {
     const selector = typeof options.selector === "string" ? options.selector : undefined;
     const selectorIssue = selector === undefined ? undefined : selectorProblem(selector);
     if (selectorIssue) problems.push(selectorIssue);
-    checkAll([() => parseAlgorithm(options.algorithm, false), () => typeof options.domain === "string" && parseDomain(options.domain)], problems);
+    checkAll([
+      () => parseAlgorithm(options.algorithm, false),
+      () => typeof options.domain === "string" && parseDomain(options.domain),
+    ], problems);
     return withDomains(context, async (domains) => {
-      const { key, record } = await domains.keygen(options.domain as string, { selector, algorithm: options.algorithm });
+      const { key, record } = await domains.keygen(options.domain as string, {
+        selector,
+        algorithm: options.algorithm,
+      });
       if (options.json) {
         context.print(JSON.stringify({ key, record }));
       } else {
-        context.print(`relay: created DKIM key ${key.selector} (${key.algorithm}) for ${key.domain}: ${key.state === "active" ? "signs now" : "pending until its record is visible in DNS"}`);
+        context.print(
+          `relay: created DKIM key ${key.selector} (${key.algorithm}) for ${key.domain}: ${
+            key.state === "active" ? "signs now" : "pending until its record is visible in DNS"
+          }`,
+        );
         for (const line of formatRecord(record)) context.print(line);
       }
       return 0;

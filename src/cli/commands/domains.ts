@@ -1,6 +1,6 @@
-import { formatReport, type DomainCheckReport } from "../../auth/domain-check.ts";
+import { type DomainCheckReport, formatReport } from "../../auth/domain-check.ts";
 import { formatRecord, type RecordToPublish } from "../../auth/domain-records.ts";
-import { DomainError, parseAlgorithm, parseDomain, type DomainService, type DomainView } from "../../auth/domains.ts";
+import { DomainError, type DomainService, type DomainView, parseAlgorithm, parseDomain } from "../../auth/domains.ts";
 import { selectorProblem } from "../../auth/dkim-keys.ts";
 import { UsageError } from "../../core/errors.ts";
 import type { DkimKeyInfo } from "../../queue/domains.ts";
@@ -70,7 +70,9 @@ export const domainsCommand: Command = {
       throw new UsageError([`domains: ${what}: expected add, list, show, check or rotate; see "relay domains --help"`]);
     }
     const allowed = ALLOWED[action]!;
-    const extra = ["selector", "algorithm", "json"].filter((o) => context.options[o] !== undefined && !allowed.includes(o));
+    const extra = ["selector", "algorithm", "json"].filter((o) =>
+      context.options[o] !== undefined && !allowed.includes(o)
+    );
     if (extra.length > 0) throw new UsageError(extra.map((o) => `domains ${action}: --${o} does not apply`));
     const json = context.options.json === true;
     if (action === "list") {
@@ -79,7 +81,17 @@ export const domainsCommand: Command = {
         const all = await domains.list();
         if (json) context.print(JSON.stringify(all.map(viewJson)));
         else if (all.length === 0) context.print("relay: no sending domains");
-        else printTable(context, all.map((d) => [d.domain, keysText(d.keys), d.verifiedAt === null ? "not verified" : "verified", lastCheckText(d.lastCheck)]));
+        else {printTable(
+            context,
+            all.map((
+              d,
+            ) => [
+              d.domain,
+              keysText(d.keys),
+              d.verifiedAt === null ? "not verified" : "verified",
+              lastCheckText(d.lastCheck),
+            ]),
+          );}
         return 0;
       });
     }
@@ -110,7 +122,11 @@ export const domainsCommand: Command = {
         if (!view) throw new DomainError(404, `no sending domain ${domain}`);
         if (json) context.print(JSON.stringify(viewJson(view)));
         else {
-          context.print(`${view.domain}: DKIM ${keysText(view.keys)}; ${verifiedText(view.verifiedAt)}; last check: ${lastCheckText(view.lastCheck)}`);
+          context.print(
+            `${view.domain}: DKIM ${keysText(view.keys)}; ${verifiedText(view.verifiedAt)}; last check: ${
+              lastCheckText(view.lastCheck)
+            }`,
+          );
           printRecords(context, view.domain, view.records);
         }
         return 0;
@@ -149,7 +165,9 @@ function keysText(keys: readonly DkimKeyInfo[]): string {
 }
 
 function verifiedText(at: number | null): string {
-  return at === null ? "not verified (no check has seen its DKIM record yet)" : `verified ${new Date(at).toISOString()}`;
+  return at === null
+    ? "not verified (no check has seen its DKIM record yet)"
+    : `verified ${new Date(at).toISOString()}`;
 }
 
 function lastCheckText(check: DomainCheckReport | null): string {
@@ -168,7 +186,10 @@ export function viewJson(view: DomainView) {
 }
 
 /** The domain service over the node's database and its resolver (RELAY_DNS_SERVERS). 404/409 print and exit 1. */
-export async function withDomains(context: CommandContext, body: (domains: DomainService) => Promise<number>): Promise<number> {
+export async function withDomains(
+  context: CommandContext,
+  body: (domains: DomainService) => Promise<number>,
+): Promise<number> {
   try {
     return await context.withServices(({ domains }) => body(domains));
   } catch (error) {

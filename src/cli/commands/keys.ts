@@ -48,7 +48,9 @@ export const keysCommand: Command = {
       throw new UsageError([`keys: ${what}: expected create, list or revoke; see "relay keys --help"`]);
     }
     const allowed = ALLOWED[action]!;
-    const extra = ["name", "scope", "domains", "json"].filter((o) => context.options[o] !== undefined && !allowed.includes(o));
+    const extra = ["name", "scope", "domains", "json"].filter((o) =>
+      context.options[o] !== undefined && !allowed.includes(o)
+    );
     if (extra.length > 0) throw new UsageError(extra.map((o) => `keys ${action}: --${o} does not apply`));
     if (action === "revoke") {
       if (rest.length !== 1) throw new UsageError(["expected: relay keys revoke ID"]);
@@ -90,7 +92,11 @@ export const keysCommand: Command = {
 
 async function create(context: CommandContext): Promise<number> {
   const { options } = context;
-  const scopes = Array.isArray(options.scope) ? options.scope : typeof options.scope === "string" ? [options.scope] : undefined;
+  const scopes = Array.isArray(options.scope)
+    ? options.scope
+    : typeof options.scope === "string"
+    ? [options.scope]
+    : undefined;
   const domains = typeof options.domains === "string" ? options.domains.split(",").filter((d) => d.trim() !== "") : [];
   const name = typeof options.name === "string" ? options.name : undefined;
   // Usage problems before the database is opened (create() checks the same again).
@@ -103,7 +109,9 @@ async function create(context: CommandContext): Promise<number> {
       context.print(`id: ${record.id}`);
       context.print(`token: ${token}`);
       context.print(
-        `relay: created API key ${record.id} (scopes ${record.scopes.join(",")}; sender domains ${record.domains.length === 0 ? "any" : record.domains.join(",")}); the token is shown only this once`,
+        `relay: created API key ${record.id} (scopes ${record.scopes.join(",")}; sender domains ${
+          record.domains.length === 0 ? "any" : record.domains.join(",")
+        }); the token is shown only this once`,
       );
     }
     return 0;

@@ -43,11 +43,16 @@ export const usersCommand: Command = {
       return withUsers(context, async (users) => {
         const all = await users.list();
         if (context.options.json) {
-          context.print(JSON.stringify(all.map((u) => ({ name: u.name, domains: u.domains, created_at: iso(u.createdAt) }))));
+          context.print(
+            JSON.stringify(all.map((u) => ({ name: u.name, domains: u.domains, created_at: iso(u.createdAt) }))),
+          );
         } else if (all.length === 0) {
           context.print("relay: no users");
         } else {
-          printTable(context, all.map((u) => [u.name, u.domains.length === 0 ? "*" : u.domains.join(","), iso(u.createdAt)]));
+          printTable(
+            context,
+            all.map((u) => [u.name, u.domains.length === 0 ? "*" : u.domains.join(","), iso(u.createdAt)]),
+          );
         }
         return 0;
       });
@@ -84,11 +89,15 @@ async function add(context: CommandContext, rest: readonly string[]): Promise<nu
   return withUsers(context, async (users) => {
     if (await users.get(name)) throw new UsageError([`user ${JSON.stringify(name)} already exists`]);
     const password = (await context.readStdin()).replace(/\r?\n$/, "");
-    if (password === "") throw new UsageError(["users add: give the password on standard input (at least 8 characters)"]);
+    if (password === "") {
+      throw new UsageError(["users add: give the password on standard input (at least 8 characters)"]);
+    }
     const problem = passwordProblem(password);
     if (problem) throw new UsageError([problem]);
     const user = await users.add({ name, password, domains });
-    context.print(`relay: added user ${user.name} (sender domains: ${user.domains.length === 0 ? "any" : user.domains.join(", ")})`);
+    context.print(
+      `relay: added user ${user.name} (sender domains: ${user.domains.length === 0 ? "any" : user.domains.join(", ")})`,
+    );
     return 0;
   });
 }
@@ -115,5 +124,7 @@ function iso(ms: number): string {
 /** Rows as columns separated by two spaces, the last column unpadded. */
 export function printTable(context: Pick<CommandContext, "print">, rows: readonly (readonly string[])[]): void {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const row of rows) context.print(row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  "));
+  for (const row of rows) {
+    context.print(row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  "));
+  }
 }

@@ -6,8 +6,8 @@
  */
 import type { Clock } from "../../core/clock.ts";
 import type { Resolver } from "../../dns/resolver.ts";
-import { DEFAULT_MAX_ENTRIES, PolicyCache, type CachedPolicy } from "./cache.ts";
-import { fetchPolicy as fetchOverHttps, type FetchFailureKind, type FetchOptions, type FetchResult } from "./fetch.ts";
+import { type CachedPolicy, DEFAULT_MAX_ENTRIES, PolicyCache } from "./cache.ts";
+import { type FetchFailureKind, type FetchOptions, fetchPolicy as fetchOverHttps, type FetchResult } from "./fetch.ts";
 import { normalizeHost, type Policy } from "./policy.ts";
 import { selectStsRecord } from "./record.ts";
 
@@ -21,12 +21,12 @@ import { selectStsRecord } from "./record.ts";
 export type StsResult =
   | { readonly mode: "none"; readonly problem?: string; readonly problemKind?: FetchFailureKind }
   | {
-      readonly mode: "testing" | "enforce";
-      readonly policy: Policy;
-      readonly id: string;
-      readonly problem?: string;
-      readonly problemKind?: FetchFailureKind;
-    };
+    readonly mode: "testing" | "enforce";
+    readonly policy: Policy;
+    readonly id: string;
+    readonly problem?: string;
+    readonly problemKind?: FetchFailureKind;
+  };
 
 interface Problem {
   readonly text: string;
@@ -73,10 +73,15 @@ export function createMtaSts(options: MtaStsOptions): MtaSts {
   const cache = new PolicyCache(clock, maxEntries);
   const failures = new Map<string, FetchFailure>();
   const inflight = new Map<string, Promise<FetchResult>>();
-  const fetchPolicy =
-    options.fetchPolicy ??
+  const fetchPolicy = options.fetchPolicy ??
     ((domain: string) =>
-      fetchOverHttps(domain, { resolver, port: options.port, ca: options.ca, timeoutMs: options.timeoutMs, localAddress: options.localAddress }));
+      fetchOverHttps(domain, {
+        resolver,
+        port: options.port,
+        ca: options.ca,
+        timeoutMs: options.timeoutMs,
+        localAddress: options.localAddress,
+      }));
 
   /** Concurrent deliveries to one domain share one fetch. */
   function fetchOnce(domain: string, id: string): Promise<FetchResult> {
@@ -116,12 +121,17 @@ export function createMtaSts(options: MtaStsOptions): MtaSts {
     if (!record.ok) {
       // RFC 8461 3.1. Only a record that claims to be STSv1 announces a policy (RFC 8460 4.3.2.2 "sts-policy-invalid").
       const announced = txt.answers.some((t) => t.startsWith("v=STSv1"));
-      return fromCache(cached, { text: `_mta-sts.${domain}: ${record.reason}`, ...(announced ? { kind: "invalid" as const } : {}) });
+      return fromCache(cached, {
+        text: `_mta-sts.${domain}: ${record.reason}`,
+        ...(announced ? { kind: "invalid" as const } : {}),
+      });
     }
     const { id } = record.record;
     if (cached && cached.id === id) return resultOf(cached); // RFC 8461 5.1 step 1: fresh and current
     const failed = failures.get(domain);
-    if (failed && failed.id === id && clock.now() < failed.until) return fromCache(cached, { text: failed.reason, kind: failed.kind });
+    if (failed && failed.id === id && clock.now() < failed.until) {
+      return fromCache(cached, { text: failed.reason, kind: failed.kind });
+    }
     const fetched = await fetchOnce(domain, id);
     if (fetched.ok) {
       failures.delete(domain);

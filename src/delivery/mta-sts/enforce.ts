@@ -25,8 +25,14 @@ export function tlsRequirement(sts: StsResult, mxHost: string): TlsRequirement {
   if (sts.mode === "none") return { tls: "opportunistic" };
   const host = normalizeHost(mxHost);
   const matches = mxMatches(sts.policy, host);
-  const mismatch = `MX host ${host} does not match the MTA-STS policy (id ${sts.id}, mode ${sts.mode}, mx: ${sts.policy.mx.join(", ")}) (RFC 8461 4.1)`;
-  if (sts.mode === "testing") return matches ? { tls: "opportunistic", verifyAs: host } : { tls: "opportunistic", report: mismatch, verifyAs: host };
+  const mismatch = `MX host ${host} does not match the MTA-STS policy (id ${sts.id}, mode ${sts.mode}, mx: ${
+    sts.policy.mx.join(", ")
+  }) (RFC 8461 4.1)`;
+  if (sts.mode === "testing") {
+    return matches
+      ? { tls: "opportunistic", verifyAs: host }
+      : { tls: "opportunistic", report: mismatch, verifyAs: host };
+  }
   if (!matches) return { refuse: `${mismatch}; not delivering to it` };
   return { tls: "required", verify: true, servername: host };
 }

@@ -23,7 +23,7 @@ import * as net from "node:net";
 import * as tls from "node:tls";
 import type { Resolver } from "../../dns/resolver.ts";
 import { connectTcp } from "../../platform/net.ts";
-import { parseHttpResponse, type HttpResponse } from "./http-response.ts";
+import { type HttpResponse, parseHttpResponse } from "./http-response.ts";
 import { normalizeHost, parsePolicy, type Policy } from "./policy.ts";
 
 export const WELL_KNOWN_PATH = "/.well-known/mta-sts.txt";
@@ -100,7 +100,10 @@ async function fetchFrom(host: string, options: FetchOptions, sockets: Sockets):
   return { ok: false, reason: `${url}: ${failures.join("; ")}`, kind };
 }
 
-async function addressesOf(host: string, options: FetchOptions): Promise<{ ok: true; list: string[] } | { ok: false; reason: string }> {
+async function addressesOf(
+  host: string,
+  options: FetchOptions,
+): Promise<{ ok: true; list: string[] } | { ok: false; reason: string }> {
   const family = options.localAddress ? net.isIP(options.localAddress) : 0;
   const [a, aaaa] = await Promise.all([
     family === 6 ? undefined : options.resolver.a(host),
@@ -109,7 +112,9 @@ async function addressesOf(host: string, options: FetchOptions): Promise<{ ok: t
   // IPv4 first: the relay sends from one address it owns, most often IPv4.
   const list = [...(a?.ok ? a.answers : []), ...(aaaa?.ok ? aaaa.answers : [])];
   if (list.length > 0) return { ok: true, list };
-  const errors = [a && !a.ok ? `A ${a.error}` : undefined, aaaa && !aaaa.ok ? `AAAA ${aaaa.error}` : undefined].filter(Boolean);
+  const errors = [a && !a.ok ? `A ${a.error}` : undefined, aaaa && !aaaa.ok ? `AAAA ${aaaa.error}` : undefined].filter(
+    Boolean,
+  );
   return { ok: false, reason: `${host} has no usable address${errors.length > 0 ? ` (${errors.join(", ")})` : ""}` };
 }
 
@@ -172,13 +177,22 @@ function exchange(host: string, raw: net.Socket, options: FetchOptions, sockets:
       if (parsed.state === "done") finish({ ok: true, response: parsed.response });
       else if (parsed.state === "error") finish({ ok: false, reason: parsed.reason, retry: false });
     };
-    const closed = () => (secured ? step(true) : finish({ ok: false, reason: "connection closed during the TLS handshake", retry: true }));
+    const closed = () => (secured
+      ? step(true)
+      : finish({ ok: false, reason: "connection closed during the TLS handshake", retry: true }));
     socket.once("secureConnect", () => {
       // rejectUnauthorized already refuses a bad chain or name; checked again here so that no
       // runtime's TLS layer can let an unverified peer through.
-      const identity = socket.authorized ? tls.checkServerIdentity(host, socket.getPeerCertificate()) : socket.authorizationError;
+      const identity = socket.authorized
+        ? tls.checkServerIdentity(host, socket.getPeerCertificate())
+        : socket.authorizationError;
       if (identity !== undefined && identity !== null) {
-        finish({ ok: false, reason: `certificate not valid for ${host}: ${String(identity)}`, retry: true, webpki: true });
+        finish({
+          ok: false,
+          reason: `certificate not valid for ${host}: ${String(identity)}`,
+          retry: true,
+          webpki: true,
+        });
         return;
       }
       secured = true;
@@ -189,7 +203,9 @@ function exchange(host: string, raw: net.Socket, options: FetchOptions, sockets:
       );
     });
     socket.on("data", (chunk: Uint8Array) => {
-      if (!secured) return;
+      if (!secured) {
+        return;
+      }
       const joined = new Uint8Array(buffer.length + chunk.length);
       joined.set(buffer);
       joined.set(chunk, buffer.length);
@@ -225,7 +241,11 @@ function judge(url: string, response: HttpResponse): FetchResult {
   const type = headers.get("content-type");
   const media = type?.split(";")[0]?.trim().toLowerCase();
   if (media !== "text/plain") {
-    return { ok: false, reason: `${url}: Content-Type "${type ?? ""}" is not text/plain (RFC 8461 3.3)`, kind: "invalid" };
+    return {
+      ok: false,
+      reason: `${url}: Content-Type "${type ?? ""}" is not text/plain (RFC 8461 3.3)`,
+      kind: "invalid",
+    };
   }
   const coding = headers.get("content-encoding");
   if (coding !== undefined && coding.toLowerCase() !== "identity") {

@@ -29,14 +29,21 @@ const latin1 = new TextDecoder("latin1");
 export function parseHttpResponse(buffer: Uint8Array, limits: ResponseLimits, eof: boolean): ParseState {
   const headEnd = indexOfBlankLine(buffer);
   if (headEnd < 0) {
-    if (buffer.length > limits.maxHeaderBytes) return { state: "error", reason: `response header exceeds ${limits.maxHeaderBytes} bytes` };
+    if (buffer.length > limits.maxHeaderBytes) {
+      return { state: "error", reason: `response header exceeds ${limits.maxHeaderBytes} bytes` };
+    }
     return eof ? { state: "error", reason: "connection closed before the response header ended" } : INCOMPLETE;
   }
-  if (headEnd > limits.maxHeaderBytes) return { state: "error", reason: `response header exceeds ${limits.maxHeaderBytes} bytes` };
+  if (headEnd > limits.maxHeaderBytes) {
+    return { state: "error", reason: `response header exceeds ${limits.maxHeaderBytes} bytes` };
+  }
   const head = parseHead(latin1.decode(buffer.subarray(0, headEnd)));
   if ("reason" in head) return { state: "error", reason: head.reason };
   const rest = buffer.subarray(headEnd + blankLineLength(buffer, headEnd));
-  const done = (body: Uint8Array): ParseState => ({ state: "done", response: { status: head.status, headers: head.headers, body } });
+  const done = (body: Uint8Array): ParseState => ({
+    state: "done",
+    response: { status: head.status, headers: head.headers, body },
+  });
 
   const te = head.headers.get("transfer-encoding");
   const cl = head.headers.get("content-length");
@@ -51,9 +58,13 @@ export function parseHttpResponse(buffer: Uint8Array, limits: ResponseLimits, eo
   if (cl !== undefined) {
     if (!/^[0-9]{1,15}$/.test(cl)) return { state: "error", reason: `bad Content-Length "${cl}"` };
     const length = Number(cl);
-    if (length > limits.maxBodyBytes) return { state: "error", reason: `body of ${length} bytes exceeds ${limits.maxBodyBytes}` };
+    if (length > limits.maxBodyBytes) {
+      return { state: "error", reason: `body of ${length} bytes exceeds ${limits.maxBodyBytes}` };
+    }
     if (rest.length >= length) return done(rest.slice(0, length));
-    return eof ? { state: "error", reason: `connection closed after ${rest.length} of ${length} body bytes` } : INCOMPLETE;
+    return eof
+      ? { state: "error", reason: `connection closed after ${rest.length} of ${length} body bytes` }
+      : INCOMPLETE;
   }
   if (rest.length > limits.maxBodyBytes) return { state: "error", reason: `body exceeds ${limits.maxBodyBytes} bytes` };
   return eof ? done(rest.slice()) : INCOMPLETE;
@@ -83,7 +94,9 @@ function parseHead(text: string): { status: number; headers: Map<string, string>
   for (const line of lines.slice(1)) {
     const colon = line.indexOf(":");
     const name = line.slice(0, colon).toLowerCase();
-    if (colon <= 0 || !/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name)) return { reason: `bad header line "${line.slice(0, 100)}"` };
+    if (colon <= 0 || !/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name)) {
+      return { reason: `bad header line "${line.slice(0, 100)}"` };
+    }
     const value = line.slice(colon + 1).trim();
     const prior = headers.get(name);
     headers.set(name, prior === undefined ? value : `${prior}, ${value}`);
@@ -100,7 +113,11 @@ function decodeChunked(bytes: Uint8Array, maxBody: number): Chunked {
   let pos = 0;
   for (;;) {
     const lineEnd = bytes.indexOf(0x0a, pos);
-    if (lineEnd < 0) return bytes.length - pos > 1024 ? { state: "error", reason: "chunk size line too long" } : { state: "incomplete" };
+    if (lineEnd < 0) {
+      return bytes.length - pos > 1024
+        ? { state: "error", reason: "chunk size line too long" }
+        : { state: "incomplete" };
+    }
     const sizeLine = latin1.decode(bytes.subarray(pos, lineEnd)).replace(/\r$/, "");
     const size = /^([0-9a-fA-F]{1,8})[ \t]*(?:;.*)?$/.exec(sizeLine);
     if (!size) return { state: "error", reason: `bad chunk size line "${sizeLine.slice(0, 40)}"` };
@@ -110,7 +127,9 @@ function decodeChunked(bytes: Uint8Array, maxBody: number): Chunked {
       // Trailer fields until an empty line; they are ignored.
       for (;;) {
         const end = bytes.indexOf(0x0a, pos);
-        if (end < 0) return bytes.length - pos > 4096 ? { state: "error", reason: "trailer too long" } : { state: "incomplete" };
+        if (end < 0) {
+          return bytes.length - pos > 4096 ? { state: "error", reason: "trailer too long" } : { state: "incomplete" };
+        }
         const line = latin1.decode(bytes.subarray(pos, end)).replace(/\r$/, "");
         pos = end + 1;
         if (line === "") return { state: "done", body: concat(parts, total) };

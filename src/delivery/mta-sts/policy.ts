@@ -19,7 +19,10 @@ export interface Policy {
   readonly maxAge: number;
 }
 
-export type PolicyResult = { readonly ok: true; readonly policy: Policy } | { readonly ok: false; readonly reason: string };
+export type PolicyResult = { readonly ok: true; readonly policy: Policy } | {
+  readonly ok: false;
+  readonly reason: string;
+};
 
 /** RFC 8461 3.2: "This value MUST be less than or equal to 31557600 (approximately 1 year)." */
 export const MAX_MAX_AGE = 31_557_600;
@@ -56,7 +59,9 @@ export function parsePolicy(text: string): PolicyResult {
     const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
     if (!FIELD_NAME.test(name)) return { ok: false, reason: `${where}: bad field name "${name}"` };
     if (!FIELD_VALUE.test(value)) return { ok: false, reason: `${where}: bad value for "${name}": "${value}"` };
-    const repeated = (seen: unknown) => (seen !== undefined ? { ok: false as const, reason: `${where}: "${name}" given more than once` } : undefined);
+    const repeated = (
+      seen: unknown,
+    ) => (seen !== undefined ? { ok: false as const, reason: `${where}: "${name}" given more than once` } : undefined);
     switch (name) {
       case "version": {
         const dup = repeated(version);
@@ -68,22 +73,30 @@ export function parsePolicy(text: string): PolicyResult {
       case "mode": {
         const dup = repeated(mode);
         if (dup) return dup;
-        if (!MODES.includes(value as PolicyMode)) return { ok: false, reason: `${where}: mode "${value}" is not enforce, testing or none` };
+        if (!MODES.includes(value as PolicyMode)) {
+          return { ok: false, reason: `${where}: mode "${value}" is not enforce, testing or none` };
+        }
         mode = value as PolicyMode;
         break;
       }
       case "max_age": {
         const dup = repeated(maxAge);
         if (dup) return dup;
-        if (!/^[0-9]{1,10}$/.test(value)) return { ok: false, reason: `${where}: max_age "${value}" is not 1-10 digits` };
+        if (!/^[0-9]{1,10}$/.test(value)) {
+          return { ok: false, reason: `${where}: max_age "${value}" is not 1-10 digits` };
+        }
         const seconds = Number(value);
-        if (seconds > MAX_MAX_AGE) return { ok: false, reason: `${where}: max_age ${seconds} exceeds ${MAX_MAX_AGE} (RFC 8461 3.2)` };
+        if (seconds > MAX_MAX_AGE) {
+          return { ok: false, reason: `${where}: max_age ${seconds} exceeds ${MAX_MAX_AGE} (RFC 8461 3.2)` };
+        }
         maxAge = seconds;
         break;
       }
       case "mx": {
         const pattern = normalizePattern(value);
-        if (pattern === undefined) return { ok: false, reason: `${where}: mx "${value}" is not a domain or "*." and a domain` };
+        if (pattern === undefined) {
+          return { ok: false, reason: `${where}: mx "${value}" is not a domain or "*." and a domain` };
+        }
         if (!mx.includes(pattern)) mx.push(pattern);
         break;
       }

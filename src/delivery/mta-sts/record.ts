@@ -16,7 +16,10 @@ export interface StsRecord {
   readonly id: string;
 }
 
-export type RecordResult = { readonly ok: true; readonly record: StsRecord } | { readonly ok: false; readonly reason: string };
+export type RecordResult = { readonly ok: true; readonly record: StsRecord } | {
+  readonly ok: false;
+  readonly reason: string;
+};
 
 const VERSION = "v=STSv1";
 const ID = /^[A-Za-z0-9]{1,32}$/;

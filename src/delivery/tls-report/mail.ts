@@ -40,8 +40,7 @@ export async function reportMail(input: ReportMailInput): Promise<Uint8Array> {
       // RFC 3834 5: machine-made, so that nobody answers it automatically.
       "Auto-Submitted": "auto-generated",
     },
-    text:
-      `This is an aggregate TLS report (RFC 8460) from ${submitter} about mail to ${policyDomain}\r\n` +
+    text: `This is an aggregate TLS report (RFC 8460) from ${submitter} about mail to ${policyDomain}\r\n` +
       `from ${rfc3339(input.periodStart)} to ${rfc3339(input.periodEnd)}. The report is attached.\r\n`,
     attachments: [
       {

@@ -30,10 +30,18 @@ const MAX_REASON = 200;
 export function reportPolicyOf(sts: StsResult): ReportPolicy {
   if (sts.mode === "none") {
     if (sts.problemKind === undefined) return { type: "no-policy-found" };
-    return { type: "sts", failure: { resultType: POLICY_FAILURE[sts.problemKind], reasonCode: (sts.problem ?? "").slice(0, MAX_REASON) } };
+    return {
+      type: "sts",
+      failure: { resultType: POLICY_FAILURE[sts.problemKind], reasonCode: (sts.problem ?? "").slice(0, MAX_REASON) },
+    };
   }
   const { policy } = sts;
   // "policy-string": the policy's lines (RFC 8461 3.2), rebuilt from what was parsed and applied.
-  const policyString = ["version: STSv1", `mode: ${policy.mode}`, ...policy.mx.map((mx) => `mx: ${mx}`), `max_age: ${policy.maxAge}`];
+  const policyString = [
+    "version: STSv1",
+    `mode: ${policy.mode}`,
+    ...policy.mx.map((mx) => `mx: ${mx}`),
+    `max_age: ${policy.maxAge}`,
+  ];
   return { type: "sts", policyString, mxHost: policy.mx };
 }

@@ -24,7 +24,10 @@ export interface TlsRptRecord {
   readonly unsupported: readonly string[];
 }
 
-export type TlsRptRecordResult = { readonly ok: true; readonly record: TlsRptRecord } | { readonly ok: false; readonly reason: string };
+export type TlsRptRecordResult = { readonly ok: true; readonly record: TlsRptRecord } | {
+  readonly ok: false;
+  readonly reason: string;
+};
 
 const VERSION = "v=TLSRPTv1";
 /** RFC 3986 URI: a scheme, then characters a URI may hold. */

@@ -19,7 +19,10 @@ export interface TlsReportPolicyJson {
     readonly "policy-domain": string;
     readonly "mx-host"?: readonly string[];
   };
-  readonly summary: { readonly "total-successful-session-count": number; readonly "total-failure-session-count": number };
+  readonly summary: {
+    readonly "total-successful-session-count": number;
+    readonly "total-failure-session-count": number;
+  };
   readonly "failure-details"?: readonly TlsFailureDetailsJson[];
 }
 
@@ -108,6 +111,11 @@ function byDetail(a: TlsCountRow, b: TlsCountRow): number {
  * begin-timestamp "!" end-timestamp "." extension, timestamps in seconds
  * since the epoch; "json.gz" for a compressed report.
  */
-export function reportFilename(submitter: string, policyDomain: string, periodStart: number, periodEnd: number): string {
+export function reportFilename(
+  submitter: string,
+  policyDomain: string,
+  periodStart: number,
+  periodEnd: number,
+): string {
   return `${submitter}!${policyDomain}!${Math.floor(periodStart / 1000)}!${Math.floor(periodEnd / 1000)}.json.gz`;
 }

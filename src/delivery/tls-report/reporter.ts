@@ -33,7 +33,14 @@ import type { TlsTally } from "./tally.ts";
 export interface TlsReporterDeps {
   readonly store: Pick<
     TlsReportStore,
-    "addCounts" | "endedPeriods" | "counts" | "settlePeriod" | "dueDeliveries" | "markSent" | "markFailed" | "pruneReports"
+    | "addCounts"
+    | "endedPeriods"
+    | "counts"
+    | "settlePeriod"
+    | "dueDeliveries"
+    | "markSent"
+    | "markFailed"
+    | "pruneReports"
   >;
   readonly tally: Pick<TlsTally, "take" | "restore">;
   readonly clock: TimerClock;
@@ -153,7 +160,10 @@ export class TlsReporter {
     const txt = await this.deps.resolver.txt(`_smtp._tls.${policyDomain}`);
     if (!txt.ok && txt.error !== "NXDOMAIN" && txt.error !== "NODATA") {
       if (now - period.periodEnd < LOOKUP_FOR_MS) return false;
-      this.deps.log("warn", "TLSRPT record lookup kept failing; the period goes unreported", { domain: policyDomain, error: txt.error });
+      this.deps.log("warn", "TLSRPT record lookup kept failing; the period goes unreported", {
+        domain: policyDomain,
+        error: txt.error,
+      });
       await this.deps.store.settlePeriod(period, undefined, now);
       return true;
     }
@@ -228,7 +238,12 @@ export class TlsReporter {
       return;
     }
     // RFC 8460 5.4: POST, application/tlsrpt+gzip for a compressed report; a 2xx is success.
-    const status = await this.deps.post(destination.uri, delivery.report, "application/tlsrpt+gzip", this.shutdown.signal);
+    const status = await this.deps.post(
+      destination.uri,
+      delivery.report,
+      "application/tlsrpt+gzip",
+      this.shutdown.signal,
+    );
     if (status < 200 || status > 299) throw new Error(`${destination.uri} answered HTTP ${status}`);
   }
 
@@ -237,8 +252,17 @@ export class TlsReporter {
     const retryAt = now + FIRST_RETRY_MS * 2 ** delivery.attempts;
     const giveUp = retryAt > delivery.createdAt + RETRY_FOR_MS;
     await this.deps.store.markFailed(delivery, error, giveUp ? undefined : retryAt);
-    const fields = { domain: delivery.policyDomain, rua: delivery.rua, report_id: delivery.reportId, attempts: delivery.attempts + 1, error };
+    const fields = {
+      domain: delivery.policyDomain,
+      rua: delivery.rua,
+      report_id: delivery.reportId,
+      attempts: delivery.attempts + 1,
+      error,
+    };
     if (giveUp) this.deps.log("warn", "TLS report not delivered; given up (RFC 8460 5.5)", fields);
-    else this.deps.log("warn", "TLS report not delivered; will retry", { ...fields, retry_at: new Date(retryAt).toISOString() });
+    else {this.deps.log("warn", "TLS report not delivered; will retry", {
+        ...fields,
+        retry_at: new Date(retryAt).toISOString(),
+      });}
   }
 }

@@ -73,8 +73,17 @@ export class TlsTally {
 
   #count(row: CountingRow): void {
     const key = JSON.stringify([
-      row.periodStart, row.periodEnd, row.policyDomain, row.policyType, row.policyString, row.mxHost,
-      row.resultType, row.sendingIp, row.receivingMx, row.receivingIp, row.reasonCode,
+      row.periodStart,
+      row.periodEnd,
+      row.policyDomain,
+      row.policyType,
+      row.policyString,
+      row.mxHost,
+      row.resultType,
+      row.sendingIp,
+      row.receivingMx,
+      row.receivingIp,
+      row.reasonCode,
     ]);
     const existing = this.#rows.get(key);
     if (existing) existing.sessions += row.sessions;

@@ -1,5 +1,5 @@
 import type { Socket } from "node:net";
-import { replyText, type Reply } from "../../core/reply.ts";
+import { type Reply, replyText } from "../../core/reply.ts";
 import { type ClientErrorKind, type ClientStage, kindOfSocketError, SmtpClientError } from "./errors.ts";
 import { ReplyFormatError, ReplyReader } from "./reply-reader.ts";
 
@@ -172,6 +172,8 @@ export class ReplyChannel {
 
   private error(ended: Ended, stage: ClientStage): SmtpClientError {
     const where = ended.kind === "closed" ? "" : ` at ${stage}`;
-    return new SmtpClientError(ended.kind, stage, `${ended.message}${where}`, undefined, ended.code, { cause: ended.cause });
+    return new SmtpClientError(ended.kind, stage, `${ended.message}${where}`, undefined, ended.code, {
+      cause: ended.cause,
+    });
   }
 }

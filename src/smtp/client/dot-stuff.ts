@@ -40,7 +40,8 @@ export function encodeData(message: Uint8Array, lineBreaks: "crlf" | "any" = "an
 const CRLF_DOT_CRLF = new Uint8Array([13, 10, 46, 13, 10]);
 
 function withTerminator(message: Uint8Array): Uint8Array {
-  const endsWithCrlf = message.length === 0 || (message[message.length - 2] === 13 && message[message.length - 1] === 10);
+  const endsWithCrlf = message.length === 0 ||
+    (message[message.length - 2] === 13 && message[message.length - 1] === 10);
   const tail = endsWithCrlf ? CRLF_DOT_CRLF.subarray(2) : CRLF_DOT_CRLF;
   const out = new Uint8Array(message.length + tail.length);
   out.set(message, 0);

@@ -2,8 +2,18 @@ import type { Reply } from "../../core/reply.ts";
 
 /** Where in the session a failure happened; the delivery code classifies on it. */
 export type ClientStage =
-  | "connect" | "greeting" | "ehlo" | "helo" | "starttls" | "tls"
-  | "rset" | "mail" | "rcpt" | "data" | "dataEnd" | "quit";
+  | "connect"
+  | "greeting"
+  | "ehlo"
+  | "helo"
+  | "starttls"
+  | "tls"
+  | "rset"
+  | "mail"
+  | "rcpt"
+  | "data"
+  | "dataEnd"
+  | "quit";
 
 /**
  * What went wrong:
@@ -17,8 +27,15 @@ export type ClientStage =
  * - closed: the session was already closed or is unusable after an earlier failure
  */
 export type ClientErrorKind =
-  | "refused" | "unreachable" | "reset" | "disconnected" | "timeout"
-  | "tls" | "protocol" | "reply" | "closed";
+  | "refused"
+  | "unreachable"
+  | "reset"
+  | "disconnected"
+  | "timeout"
+  | "tls"
+  | "protocol"
+  | "reply"
+  | "closed";
 
 /** Replies collected before a transaction broke off (so refused recipients can still be classified). */
 export interface PartialSendResult {

@@ -82,7 +82,9 @@ export function orcptParameter(orcpt: string): string | undefined {
     address = [...address]
       .map((ch) => {
         const cp = ch.codePointAt(0)!;
-        return cp > 0x7e || cp < 0x21 || ch === "+" || ch === "=" || ch === "\\" ? `\\x{${cp.toString(16).toUpperCase()}}` : ch;
+        return cp > 0x7e || cp < 0x21 || ch === "+" || ch === "=" || ch === "\\"
+          ? `\\x{${cp.toString(16).toUpperCase()}}`
+          : ch;
       })
       .join("");
   }

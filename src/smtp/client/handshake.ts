@@ -1,7 +1,7 @@
 import type { TLSSocket } from "node:tls";
 import type { Reply } from "../../core/reply.ts";
 import { replyText } from "../../core/reply.ts";
-import { certificateProblem, connectTcp, upgradeToTlsClient, type CertificateProblem } from "../../platform/net.ts";
+import { type CertificateProblem, certificateProblem, connectTcp, upgradeToTlsClient } from "../../platform/net.ts";
 import { ReplyChannel } from "./channel.ts";
 import { type ClientStage, kindOfSocketError, SmtpClientError } from "./errors.ts";
 import { parseExtensions } from "./extensions.ts";
@@ -61,8 +61,13 @@ export async function handshake(options: ClientOptions, t: ClientTimeouts): Prom
  * plaintext and required TLS defers, whichever way the bytes arrived.
  */
 function asTlsFailure(error: unknown): never {
-  if (error instanceof SmtpClientError && (error.kind === "protocol" || error.kind === "disconnected" || error.kind === "reset")) {
-    throw new SmtpClientError("tls", error.stage, `STARTTLS failed: ${error.message}`, error.reply, error.code, { cause: error });
+  if (
+    error instanceof SmtpClientError &&
+    (error.kind === "protocol" || error.kind === "disconnected" || error.kind === "reset")
+  ) {
+    throw new SmtpClientError("tls", error.stage, `STARTTLS failed: ${error.message}`, error.reply, error.code, {
+      cause: error,
+    });
   }
   throw error;
 }
@@ -74,7 +79,9 @@ async function connect(options: ClientOptions, t: ClientTimeouts): Promise<Reply
     return new ReplyChannel(socket, options.maxReplyBytes);
   } catch (error) {
     const { kind, code } = kindOfSocketError(error, "connect");
-    const message = `connect to ${host}:${port}${localAddress ? ` from ${localAddress}` : ""} failed: ${(error as Error).message}`;
+    const message = `connect to ${host}:${port}${localAddress ? ` from ${localAddress}` : ""} failed: ${
+      (error as Error).message
+    }`;
     throw new SmtpClientError(kind, "connect", message, undefined, code, { cause: error });
   }
 }
@@ -105,10 +112,14 @@ async function startTls(channel: ReplyChannel, options: ClientOptions, t: Client
   } catch (error) {
     plain.destroy();
     const code = (error as { code?: string }).code;
-    throw new SmtpClientError("tls", "tls", `TLS handshake failed: ${(error as Error).message}`, undefined, code, { cause: error });
+    throw new SmtpClientError("tls", "tls", `TLS handshake failed: ${(error as Error).message}`, undefined, code, {
+      cause: error,
+    });
   }
   channel.attach(secure);
   const info = { version: secure.getProtocol() ?? "unknown", cipher: secure.getCipher()?.name ?? "unknown" };
-  const problem = options.tlsAudit && !options.tlsVerify ? certificateProblem(secure, options.servername ?? options.host) : undefined;
+  const problem = options.tlsAudit && !options.tlsVerify
+    ? certificateProblem(secure, options.servername ?? options.host)
+    : undefined;
   return problem ? { ...info, certificateProblem: problem } : info;
 }

@@ -5,4 +5,4 @@ export type { Envelope, RecipientReply, SendResult } from "./transaction.ts";
 export type { TlsInfo } from "./handshake.ts";
 export { type ClientErrorKind, type ClientStage, type PartialSendResult, SmtpClientError } from "./errors.ts";
 export { recipientOutcomes } from "./outcomes.ts";
-export { encodeXtext, type DsnParameters, type DsnRecipientParameters } from "./extensions.ts";
+export { type DsnParameters, type DsnRecipientParameters, encodeXtext } from "./extensions.ts";

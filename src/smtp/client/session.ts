@@ -60,7 +60,14 @@ export class SmtpClientSession {
     if (this.busy) throw new Error("SmtpClientSession.send called while another send is in progress");
     this.busy = true;
     try {
-      const end = await runTransaction(this.channel, this.extensions, this.timeouts, envelope, { message, lineBreaks }, this.needsReset);
+      const end = await runTransaction(
+        this.channel,
+        this.extensions,
+        this.timeouts,
+        envelope,
+        { message, lineBreaks },
+        this.needsReset,
+      );
       this.needsReset = end.needsReset;
       if (end.closing) this.channel.close();
       return end.result;

@@ -2,7 +2,7 @@ import type { Reply } from "../../core/reply.ts";
 import type { ReplyChannel } from "./channel.ts";
 import { type ClientStage, SmtpClientError } from "./errors.ts";
 import { encodeData } from "./dot-stuff.ts";
-import { dsnMailParameters, dsnRecipientParameters, mailParameters, type DsnParameters } from "./extensions.ts";
+import { dsnMailParameters, type DsnParameters, dsnRecipientParameters, mailParameters } from "./extensions.ts";
 import type { ClientTimeouts } from "./options.ts";
 
 export interface Envelope {

@@ -1,7 +1,7 @@
 import type { Mailbox } from "../../core/address.ts";
-import { reply, type Reply } from "../../core/reply.ts";
+import { type Reply, reply } from "../../core/reply.ts";
 import { parsePath, type PathResult } from "./path.ts";
-import { mailParams, rcptParams, splitParams, type MailParams, type RcptParams } from "./params.ts";
+import { type MailParams, mailParams, type RcptParams, rcptParams, splitParams } from "./params.ts";
 
 /** A command line split into its verb (upper-cased) and arguments (RFC 5321 4.1.1). */
 export interface Command {
@@ -17,7 +17,10 @@ export function parseCommand(line: string): Command {
 
 export type Parsed<T> = ({ ok: true } & T) | { ok: false; reply: Reply };
 
-const syntax = (enhanced: string, text: string): { ok: false; reply: Reply } => ({ ok: false, reply: reply(501, enhanced, text) });
+const syntax = (enhanced: string, text: string): { ok: false; reply: Reply } => ({
+  ok: false,
+  reply: reply(501, enhanced, text),
+});
 
 /** Whether the parameters ask for SMTPUTF8, so the path may hold UTF-8 (RFC 6531 3.4). */
 function wantsUtf8(params: string): boolean {
@@ -55,13 +58,22 @@ export function parseMailFrom(args: string): Parsed<{ from: Mailbox | null; para
  * domain must be accepted (4.5.1); it becomes postmaster@<localDomain>,
  * whatever that host name looks like.
  */
-export function parseRcptTo(args: string, utf8: boolean, localDomain: string): Parsed<{ to: Mailbox; params: RcptParams }> {
+export function parseRcptTo(
+  args: string,
+  utf8: boolean,
+  localDomain: string,
+): Parsed<{ to: Mailbox; params: RcptParams }> {
   const m = /^TO: *(.*)$/i.exec(args);
   if (!m) return syntax("5.5.2", "Syntax: RCPT TO:<address> [parameters]");
   const text = m[1]!;
   const postmaster = /^<postmaster>(?= |$)/i.exec(text);
   const path: PathResult = postmaster
-    ? { ok: true, mailbox: { local: "postmaster", domain: localDomain }, rest: text.slice(postmaster[0].length), utf8: false }
+    ? {
+      ok: true,
+      mailbox: { local: "postmaster", domain: localDomain },
+      rest: text.slice(postmaster[0].length),
+      utf8: false,
+    }
     : parsePath(text, { allowNull: false });
   if (!path.ok || !path.mailbox) return syntax("5.1.3", path.ok ? "a recipient is required" : path.error);
   if (path.utf8 && !utf8) return NON_ASCII_REFUSED("recipient");

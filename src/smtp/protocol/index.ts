@@ -1,8 +1,24 @@
-export { LineReader, type LineEvent } from "./line-reader.ts";
+export { type LineEvent, LineReader } from "./line-reader.ts";
 export { DataReader, type DataResult } from "./data-reader.ts";
-export { ChunkReader, parseBdat, type BdatArgs } from "./chunk-reader.ts";
+export { type BdatArgs, ChunkReader, parseBdat } from "./chunk-reader.ts";
 export { MessageBuffer, type MessageLimits } from "./message-buffer.ts";
-export { MAX_SASL_LINE, decodeBase64, encodeBase64, parsePlain, parseResponse, type PlainCredentials, type SaslResponse } from "./sasl.ts";
-export { parseCommand, parseMailFrom, parseRcptTo, type Command, type Parsed } from "./command.ts";
+export {
+  decodeBase64,
+  encodeBase64,
+  MAX_SASL_LINE,
+  parsePlain,
+  parseResponse,
+  type PlainCredentials,
+  type SaslResponse,
+} from "./sasl.ts";
+export { type Command, parseCommand, type Parsed, parseMailFrom, parseRcptTo } from "./command.ts";
 export { parsePath, type PathResult } from "./path.ts";
-export { decodeXtext, encodeXtext, mailParams, rcptParams, splitParams, type MailParams, type RcptParams } from "./params.ts";
+export {
+  decodeXtext,
+  encodeXtext,
+  type MailParams,
+  mailParams,
+  type RcptParams,
+  rcptParams,
+  splitParams,
+} from "./params.ts";

@@ -87,7 +87,9 @@ export function mailParams(raw: Raw): ParamsResult<MailParams> {
         break;
       case "AUTH":
         // RFC 4954 5: "<>" or an xtext identity; a server that does not trust it ignores it. So do we.
-        if (value === undefined || (value !== "<>" && decodeXtext(value) === undefined)) return bad("AUTH must be <> or xtext");
+        if (value === undefined || (value !== "<>" && decodeXtext(value) === undefined)) {
+          return bad("AUTH must be <> or xtext");
+        }
         break;
       default:
         return unknown(key);
@@ -112,7 +114,9 @@ export function rcptParams(raw: Raw): ParamsResult<RcptParams> {
       case "ORCPT": {
         const semi = value?.indexOf(";") ?? -1;
         const address = semi > 0 ? decodeXtext(value!.slice(semi + 1)) : undefined;
-        if (!address || !/^[A-Za-z0-9-]+$/.test(value!.slice(0, semi))) return bad(`ORCPT must be addr-type;xtext, got "${value ?? ""}"`);
+        if (!address || !/^[A-Za-z0-9-]+$/.test(value!.slice(0, semi))) {
+          return bad(`ORCPT must be addr-type;xtext, got "${value ?? ""}"`);
+        }
         p.orcpt = `${value!.slice(0, semi)};${address}`;
         break;
       }
@@ -141,5 +145,8 @@ export function decodeXtext(text: string): string | undefined {
 }
 
 export function encodeXtext(text: string): string {
-  return text.replace(/[^\x21-\x2a\x2c-\x3c\x3e-\x7e]/g, (c) => `+${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`);
+  return text.replace(
+    /[^\x21-\x2a\x2c-\x3c\x3e-\x7e]/g,
+    (c) => `+${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`,
+  );
 }

@@ -1,4 +1,4 @@
-import { domainNameError, MAX_PATH_OCTETS, parseMailbox, type Mailbox } from "../../core/address.ts";
+import { domainNameError, type Mailbox, MAX_PATH_OCTETS, parseMailbox } from "../../core/address.ts";
 
 /**
  * Reverse-path / forward-path "<...>" at the start of the text (RFC 5321
@@ -38,7 +38,9 @@ export function parsePath(text: string, options: { allowNull: boolean }): PathRe
     const route = sourceRouteEnd(inner);
     if (typeof route === "string") return { ok: false, error: `invalid source route in "<${inner}>": ${route}` };
     // RFC 5321 4.5.3.1.3: the limit counts the whole path, route and punctuation included.
-    if (encoder.encode(inner).length + 2 > MAX_PATH_OCTETS) return { ok: false, error: `path longer than ${MAX_PATH_OCTETS} octets` };
+    if (encoder.encode(inner).length + 2 > MAX_PATH_OCTETS) {
+      return { ok: false, error: `path longer than ${MAX_PATH_OCTETS} octets` };
+    }
     inner = inner.slice(route);
   }
   const parsed = parseMailbox(inner, { utf8: true });

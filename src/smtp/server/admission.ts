@@ -1,4 +1,4 @@
-import { reply, type Reply } from "../../core/reply.ts";
+import { type Reply, reply } from "../../core/reply.ts";
 
 /**
  * Connection admission: at most `max` connections in all and `perIp` from

@@ -1,5 +1,5 @@
-import { reply, type Reply } from "../../core/reply.ts";
-import { LOGIN_PASSWORD, LOGIN_USERNAME, decodeUtf8, parsePlain, parseResponse } from "../protocol/sasl.ts";
+import { type Reply, reply } from "../../core/reply.ts";
+import { decodeUtf8, LOGIN_PASSWORD, LOGIN_USERNAME, parsePlain, parseResponse } from "../protocol/sasl.ts";
 import type { CommandContext, SaslState } from "./commands.ts";
 import type { AuthCredentials } from "./types.ts";
 
@@ -62,7 +62,9 @@ async function step(ctx: CommandContext, state: SaslState, line: string, initial
     const plain = parsePlain(response.bytes);
     if (!plain) return badResponse("PLAIN");
     // Acting for another identity is not supported (RFC 4616 2: authzid).
-    if (plain.authzid !== "" && plain.authzid !== plain.authcid) return reply(535, "5.7.8", "Authorization identity not permitted");
+    if (plain.authzid !== "" && plain.authzid !== plain.authcid) {
+      return reply(535, "5.7.8", "Authorization identity not permitted");
+    }
     return verify(ctx, { mechanism: "PLAIN", username: plain.authcid, password: plain.password });
   }
   const text = decodeUtf8(response.bytes);

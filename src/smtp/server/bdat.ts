@@ -1,9 +1,9 @@
 import { toCrlf } from "../../core/crlf.ts";
-import { reply, type Reply } from "../../core/reply.ts";
+import { type Reply, reply } from "../../core/reply.ts";
 import { ChunkReader, parseBdat } from "../protocol/chunk-reader.ts";
 import { MessageBuffer } from "../protocol/message-buffer.ts";
 import type { Body } from "./body.ts";
-import { finishData, tooBig, type CommandContext } from "./commands.ts";
+import { type CommandContext, finishData, tooBig } from "./commands.ts";
 
 /**
  * BDAT (RFC 3030). Each chunk is read whole before its reply, even when the
@@ -22,7 +22,10 @@ export function bdat(ctx: CommandContext, args: string): Reply | Body {
   const refusal = refused(ctx);
   if (refusal) return discard(size, refusal);
   const tx = ctx.state.tx!;
-  tx.chunks ??= new MessageBuffer({ maxBytes: ctx.options.maxMessageBytes, maxLineLength: ctx.options.maxTextLineLength });
+  tx.chunks ??= new MessageBuffer({
+    maxBytes: ctx.options.maxMessageBytes,
+    maxLineLength: ctx.options.maxTextLineLength,
+  });
   const message = tx.chunks;
   const reader = new ChunkReader(size, message);
   return {
@@ -34,7 +37,12 @@ export function bdat(ctx: CommandContext, args: string): Reply | Body {
         return tooBig(ctx);
       }
       if (!last) return reply(250, "2.0.0", `${size} octets received`);
-      return finishData(ctx, { message: toCrlf(message.bytes()), overflow: false, bareEol: false, longLine: message.longLine });
+      return finishData(ctx, {
+        message: toCrlf(message.bytes()),
+        overflow: false,
+        bareEol: false,
+        longLine: message.longLine,
+      });
     },
   };
 }

@@ -1,6 +1,6 @@
 import type { Mailbox } from "../../core/address.ts";
 import { isValidHeloName } from "../protocol/helo-name.ts";
-import { reply, type Reply } from "../../core/reply.ts";
+import { type Reply, reply } from "../../core/reply.ts";
 import { parseMailFrom, parseRcptTo } from "../protocol/command.ts";
 import type { DataResult } from "../protocol/data-reader.ts";
 import type { MessageBuffer } from "../protocol/message-buffer.ts";
@@ -108,7 +108,9 @@ export async function mail(ctx: CommandContext, args: string): Promise<Reply> {
   if (!parsed.ok) return parsed.reply;
   const { from, params } = parsed;
   // RFC 8689 2: REQUIRETLS "MUST only be specified" in a session that employs TLS; 5.7.10 is "Encryption needed" (4.2.1).
-  if (params.requireTls && !ctx.info.secure) return reply(530, "5.7.10", "REQUIRETLS needs a TLS session; send STARTTLS first");
+  if (params.requireTls && !ctx.info.secure) {
+    return reply(530, "5.7.10", "REQUIRETLS needs a TLS session; send STARTTLS first");
+  }
   if (params.size !== undefined && params.size > ctx.options.maxMessageBytes) {
     return tooBig(ctx);
   }
@@ -159,7 +161,9 @@ export async function finishData(ctx: CommandContext, result: Omit<DataResult, "
     return tooBig(ctx);
   }
   // RFC 5322 2.1.1 / RFC 5321 4.5.3.1.6: lines of at most 998 octets plus CRLF.
-  if (result.longLine) return reply(500, "5.5.2", `Line too long; message lines are limited to ${ctx.options.maxTextLineLength} octets`);
+  if (result.longLine) {
+    return reply(500, "5.5.2", `Line too long; message lines are limited to ${ctx.options.maxTextLineLength} octets`);
+  }
   const outcome = await ctx.call(() => ctx.hooks.onData(ctx.info, envelopeOf(tx), result.message));
   return outcome ? outcome.value : HOOK_FAILED;
 }

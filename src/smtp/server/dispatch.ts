@@ -1,4 +1,4 @@
-import { reply, type Reply } from "../../core/reply.ts";
+import { type Reply, reply } from "../../core/reply.ts";
 import type { SecureContext } from "../../platform/net.ts";
 import { parseCommand } from "../protocol/command.ts";
 import { DataReader } from "../protocol/data-reader.ts";

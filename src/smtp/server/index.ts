@@ -1,2 +1,10 @@
-export { startSmtpServer, type SmtpServerHandle } from "./listener.ts";
-export type { AuthCredentials, Envelope, MailParams, RcptParams, SessionInfo, SmtpServerHooks, SmtpServerOptions } from "./types.ts";
+export { type SmtpServerHandle, startSmtpServer } from "./listener.ts";
+export type {
+  AuthCredentials,
+  Envelope,
+  MailParams,
+  RcptParams,
+  SessionInfo,
+  SmtpServerHooks,
+  SmtpServerOptions,
+} from "./types.ts";

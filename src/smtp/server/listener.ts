@@ -1,5 +1,5 @@
 import { formatReply, type Reply } from "../../core/reply.ts";
-import { listenTcp, upgradeToTlsServer, type Socket } from "../../platform/net.ts";
+import { listenTcp, type Socket, upgradeToTlsServer } from "../../platform/net.ts";
 import { Admission } from "./admission.ts";
 import { newSessionInfo } from "./commands.ts";
 import { Session } from "./session.ts";
@@ -24,7 +24,12 @@ export async function startSmtpServer(
   hooks: SmtpServerHooks,
 ): Promise<SmtpServerHandle> {
   const resolved = resolveOptions(options);
-  const admission = new Admission(resolved.hostname, resolved.maxConnections, resolved.maxConnectionsPerIp, resolved.perIpLimitExempt);
+  const admission = new Admission(
+    resolved.hostname,
+    resolved.maxConnections,
+    resolved.maxConnectionsPerIp,
+    resolved.perIpLimitExempt,
+  );
   const sessions = new Set<Session>();
   /** Sockets still in their implicit-TLS handshake. */
   const handshaking = new Set<Socket>();

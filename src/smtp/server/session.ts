@@ -1,10 +1,10 @@
-import { formatReply, reply, type Reply } from "../../core/reply.ts";
-import { upgradeToTlsServer, type SecureContext, type Socket } from "../../platform/net.ts";
-import { LineReader, type LineEvent } from "../protocol/line-reader.ts";
+import { formatReply, type Reply, reply } from "../../core/reply.ts";
+import { type SecureContext, type Socket, upgradeToTlsServer } from "../../platform/net.ts";
+import { type LineEvent, LineReader } from "../protocol/line-reader.ts";
 import { MAX_SASL_LINE } from "../protocol/sasl.ts";
 import type { Body } from "./body.ts";
 import * as cmd from "./commands.ts";
-import { command, frame, PROGRESS, sasl, type Action } from "./dispatch.ts";
+import { type Action, command, frame, PROGRESS, sasl } from "./dispatch.ts";
 import { IdleTimer } from "./idle-timer.ts";
 import type { ResolvedOptions, SessionInfo, SmtpServerHooks } from "./types.ts";
 
@@ -48,7 +48,10 @@ export class Session implements cmd.CommandContext {
     this.closed = new Promise((resolve) => (this.#onClosed = resolve));
     const host = options.hostname;
     this.#idleTimer = new IdleTimer(options.idleTimeoutMs, () => this.#onIdle());
-    this.#deadline = setTimeout(() => this.#closeSoon(reply(421, "4.4.2", `${host} Session time limit exceeded, closing channel`)), options.maxSessionMs);
+    this.#deadline = setTimeout(
+      () => this.#closeSoon(reply(421, "4.4.2", `${host} Session time limit exceeded, closing channel`)),
+      options.maxSessionMs,
+    );
   }
 
   /** Greet (or refuse) and start reading. */
@@ -58,7 +61,9 @@ export class Session implements cmd.CommandContext {
     const onConnect = this.hooks.onConnect;
     if (onConnect) {
       const result = await this.call(() => onConnect.call(this.hooks, this.info));
-      if (!result) return this.end(reply(421, "4.3.0", `${this.options.hostname} Service not available, closing channel`));
+      if (!result) {
+        return this.end(reply(421, "4.3.0", `${this.options.hostname} Service not available, closing channel`));
+      }
       if (result.value && result.value.code >= 400) return this.end(result.value);
     }
     if (this.#ended) return;
@@ -187,7 +192,9 @@ export class Session implements cmd.CommandContext {
     const verb = "verb" in framed ? framed.verb : undefined;
     if (verb !== undefined && PROGRESS.has(verb)) this.#idleCommands = 0;
     else if (verb !== "QUIT" && ++this.#idleCommands > this.options.maxCommandsWithoutMail) {
-      return this.end(reply(421, "4.7.0", `${this.options.hostname} Too many commands without a mail transaction, closing channel`));
+      return this.end(
+        reply(421, "4.7.0", `${this.options.hostname} Too many commands without a mail transaction, closing channel`),
+      );
     }
     if ("reply" in framed) return this.#answer(framed.reply);
     return this.#perform(await command(this, framed.verb, framed.args));
@@ -226,7 +233,9 @@ export class Session implements cmd.CommandContext {
     plain.pause();
     plain.off("data", this.#onData); // "close" and "error" stay: the TCP connection is still ours
     this.#lines.take();
-    await new Promise<void>((resolve) => plain.write(formatReply(reply(220, "2.0.0", "Ready to start TLS")), () => resolve()));
+    await new Promise<void>((resolve) =>
+      plain.write(formatReply(reply(220, "2.0.0", "Ready to start TLS")), () => resolve())
+    );
     if (this.#ended) return;
     try {
       this.#socket = await upgradeToTlsServer(plain, context, this.options.tlsHandshakeTimeoutMs);
