@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 // The whole test suite: `npm test`. Plain Node (>= 20) ESM, no dependencies.
 //
+// 0. the checks, each counted as one test: the import rules
+//    (scripts/check-imports.ts), the type check (tsc), the formatter
+//    (`deno fmt --check`) and the linter (`deno lint`); skipped when
+//    arguments pick some tests;
 // 1. builds dist/relay (`bun scripts/build.ts`): an end-to-end test runs it;
 // 2. `bun test` over test/ (unit and e2e; test/deno is left to Deno);
 // 3. Deno: `deno check` of src/ and the Deno tests, then `deno test` of the
@@ -83,6 +87,22 @@ function stepFailure(title, code) {
   console.error(`=== ${title} failed (exit ${code})`);
   stepFailed = true;
   totals.failed += 1;
+}
+
+// ---- 0. checks ----------------------------------------------------------------
+
+if (extraBunArgs.length === 0) {
+  const checks = [
+    ["import rules", bin("bun"), [join("scripts", "check-imports.ts")]],
+    ["type check", bin("tsc"), ["--noEmit", "-p", "."]],
+    ["formatting", bin("deno"), ["fmt", "--check"]],
+    ["lint", bin("deno"), ["lint"]],
+  ];
+  for (const [title, command, args] of checks) {
+    const result = await run(title, command, args, { NO_COLOR: "1" });
+    if (result.code === 0) totals.passed += 1;
+    else stepFailure(title, result.code);
+  }
 }
 
 // ---- 1. build -----------------------------------------------------------------
