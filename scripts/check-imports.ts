@@ -48,6 +48,11 @@ const OUTSIDE_SRC: Readonly<Record<string, readonly string[]>> = {
   main: ["package.json"],
 };
 
+/** A package's internals, below its public API, and the one file that may reach them (its adapter). */
+const PACKAGE_INTERNALS: Readonly<Record<string, string>> = {
+  "mailauth/lib/": "auth/mailauth.ts",
+};
+
 /** Folders whose files may name the runtimes' globals. */
 const RUNTIME_AREAS = new Set(["platform"]);
 const RUNTIME_GLOBALS = new Set(["Bun", "Deno"]);
@@ -132,7 +137,18 @@ export function checkImports(srcDir: string): Violation[] {
     }
     const source = ts.createSourceFile(path, readFileSync(path, "utf8"), ts.ScriptTarget.Latest, true);
     for (const { specifier, line } of importsOf(source)) {
-      if (!specifier.startsWith(".")) continue;
+      if (!specifier.startsWith(".")) {
+        const internals = Object.keys(PACKAGE_INTERNALS).find((prefix) => specifier.startsWith(prefix));
+        const adapter = internals && PACKAGE_INTERNALS[internals];
+        if (adapter && file.split(sep).join("/") !== adapter) {
+          violations.push({
+            file,
+            line,
+            message: `imports ${specifier}: only ${adapter} reaches below the package's API`,
+          });
+        }
+        continue;
+      }
       const target = relative(root, resolve(dirname(path), specifier));
       if (target.startsWith("..")) {
         const outside = relative(dirname(root), resolve(dirname(path), specifier)).split(sep).join("/");

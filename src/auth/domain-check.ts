@@ -5,9 +5,8 @@
  * DKIM keys compared with ours, DMARC policy, return-path alignment).
  */
 import { isIP } from "node:net";
-import getDmarcRecord from "mailauth/lib/dmarc/get-dmarc-record.js";
-import { spf } from "mailauth/lib/spf/index.js";
-import { getAlignment } from "mailauth/lib/tools.js";
+import { checkSpf as mailauthSpf, getDmarcRecord, sameOrganization } from "./mailauth.ts";
+import { mailauthResolver } from "./mailauth-resolver.ts";
 import type { Resolver } from "../dns/resolver.ts";
 import type { DkimKeyInfo } from "../queue/domains.ts";
 import { matchDkimRecord } from "./dkim-keys.ts";
@@ -49,43 +48,6 @@ export interface DomainCheckReport {
   readonly visibleKeyIds: readonly string[];
 }
 
-type MailauthResolver = (name: string, type: string) => Promise<unknown>;
-
-/** Our resolver in the shape mailauth wants (node:dns `resolve`, errors with ENOTFOUND/ENODATA codes). */
-export function mailauthResolver(resolver: Resolver): MailauthResolver {
-  const codes: Record<string, string> = {
-    NXDOMAIN: "ENOTFOUND",
-    NODATA: "ENODATA",
-    TIMEOUT: "ETIMEOUT",
-    REFUSED: "EREFUSED",
-  };
-  return async (name, type) => {
-    const result = type === "TXT"
-      ? await resolver.txt(name)
-      : type === "MX"
-      ? await resolver.mx(name)
-      : type === "A"
-      ? await resolver.a(name)
-      : type === "AAAA"
-      ? await resolver.aaaa(name)
-      : type === "PTR"
-      ? await resolver.ptr(name)
-      : ({ ok: false, error: "NODATA" } as const);
-    if (!result.ok) {
-      const code = codes[result.error] ?? "ESERVFAIL";
-      throw Object.assign(new Error(`${code} ${type} ${name}`), { code });
-    }
-    if (type === "TXT") return (result.answers as string[]).map((s) => [s]);
-    if (type === "MX") {
-      return (result.answers as { preference: number; exchange: string }[]).map((m) => ({
-        exchange: m.exchange,
-        priority: m.preference,
-      }));
-    }
-    return result.answers;
-  };
-}
-
 export interface CheckInput extends RecordContext {
   readonly domain: string;
   readonly keys: readonly DkimKeyInfo[];
@@ -111,12 +73,12 @@ const SPF_WORDS: Record<string, string> = {
 
 /** SPF of `domain` evaluated for `ip` by mailauth: the result word and its explanation. */
 async function evaluateSpf(domain: string, input: CheckInput): Promise<{ result: string; comment: string }> {
-  const answer = await spf({
+  const answer = await mailauthSpf({
     sender: `postmaster@${domain}`,
     ip: input.sourceIp!,
     helo: input.hostname,
     mta: input.hostname,
-    resolver: mailauthResolver(input.resolver) as never,
+    resolver: mailauthResolver(input.resolver),
   });
   return { result: answer.status.result, comment: answer.status.comment || "" };
 }
@@ -347,7 +309,7 @@ export async function checkDomain(input: CheckInput): Promise<DomainCheckReport>
   // What a receiver would conclude.
   const ip = input.sourceIp;
   // The relay rewrites the envelope sender to the bounce domain only when that aligns (ingress/return-path.ts).
-  const rewritten = input.bounceDomain !== undefined && getAlignment(domain, [input.bounceDomain]) !== false;
+  const rewritten = input.bounceDomain !== undefined && sameOrganization(domain, input.bounceDomain);
   const envelopeDomain = rewritten ? input.bounceDomain! : domain;
   const spfResult = rewritten ? bounceSpf : spfCheck.result;
   if (ip === undefined || isIP(ip) === 0) {
@@ -374,7 +336,7 @@ export async function checkDomain(input: CheckInput): Promise<DomainCheckReport>
     }
   }
   const dkimPass = active.some((c) => c.status === "pass");
-  const spfAligned = getAlignment(domain, [envelopeDomain]) !== false;
+  const spfAligned = sameOrganization(domain, envelopeDomain);
   if (input.bounceDomain !== undefined) {
     verdict.push(
       rewritten

@@ -1,6 +1,6 @@
 /** The DNS records a sending domain should publish for this relay: SPF, DKIM, DMARC, return path, MTA-STS, TLS-RPT. */
 import { isIPv6 } from "node:net";
-import { getAlignment } from "mailauth/lib/tools.js";
+import { sameOrganization } from "./mailauth.ts";
 import type { DkimKeyInfo } from "../queue/domains.ts";
 import { dkimRecordName, dkimTxtRecord } from "./dkim-keys.ts";
 
@@ -154,7 +154,7 @@ export function recordsToPublish(
       type: "TXT",
       value: spfRecord(context.sourceIp),
       required: true,
-      note: getAlignment(domain, [bounce]) !== false
+      note: sameOrganization(domain, bounce)
         ? `${bounce} shares ${domain}'s organizational domain, so the relay delivers mail from @${domain} with the envelope sender ` +
           `b.<message>.<recipient>@${bounce} (VERP; the submitter's stays stored and gets the relay's own DSNs): receivers check SPF ` +
           `for ${bounce}, and a pass aligns for DMARC (relaxed).`

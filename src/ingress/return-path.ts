@@ -2,14 +2,14 @@
  * Return-path alignment, decided at ingress and stored with the message.
  * With RELAY_BOUNCE_DOMAIN set, mail whose From domain shares the bounce
  * domain's organizational domain (public suffix list, as DMARC's relaxed
- * alignment uses it: mailauth's getAlignment) is delivered with a VERP
+ * alignment uses it: auth/mailauth.ts) is delivered with a VERP
  * envelope sender at the bounce domain (core/verp.ts), so SPF is evaluated
  * for the bounce domain (whose record lists this node) and aligns with the
  * From domain for DMARC. The submitter's envelope sender stays stored: the
  * relay's own DSNs go to it. When the organizational domains differ,
  * alignment is impossible and the envelope sender is left as it is.
  */
-import { getAlignment } from "mailauth/lib/tools.js";
+import { sameOrganization } from "../auth/mailauth.ts";
 
 /**
  * The domain delivery should put the envelope sender at, or undefined to keep
@@ -26,5 +26,5 @@ export function returnPathDomainFor(
 
 /** Relaxed (organizational domain) alignment of two domains, as DMARC checks SPF. */
 export function aligned(fromDomain: string, envelopeDomain: string): boolean {
-  return getAlignment(fromDomain.toLowerCase(), [envelopeDomain.toLowerCase()]) !== false;
+  return sameOrganization(fromDomain, envelopeDomain);
 }

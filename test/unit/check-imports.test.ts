@@ -66,6 +66,17 @@ describe("scripts/check-imports", () => {
     ]);
   });
 
+  it("lets only the adapter reach a package's internals", () => {
+    const found = check({
+      "auth/mailauth.ts": 'import { spf } from "mailauth/lib/spf/index.js";\n',
+      "auth/domains.ts":
+        'import { getAlignment } from "mailauth/lib/tools.js";\nimport { authenticate } from "mailauth";\n',
+    });
+    assert.deepEqual(found, [
+      "auth/domains.ts:1: imports mailauth/lib/tools.js: only auth/mailauth.ts reaches below the package's API",
+    ]);
+  });
+
   it("reports the runtimes named outside platform/, and files in no area", () => {
     const found = check({
       "smtp/server/listener.ts": "export const v = Bun.version;\nexport const w = globalThis.Deno;\n",

@@ -4,14 +4,13 @@
  * ARC chain (RFC 8617) verified here on the message's octets; all with our
  * resolver, as values.
  */
-import { dmarc as dmarcRecordCheck } from "mailauth/lib/dmarc/index.js";
-import { spf as checkSpf } from "mailauth/lib/spf/index.js";
+import { checkSpf, evaluateDmarc } from "../mailauth.ts";
 import addressparser from "nodemailer/lib/addressparser/index.js";
 import type { Clock } from "../../core/clock.ts";
 import { type MessageParts, splitMessage } from "../../core/header-section.ts";
 import { verifyArc } from "./arc-verify.ts";
 import { verifyDkim } from "./dkim-verify.ts";
-import { type InboundResolver, type MailauthResolver, mailauthResolver } from "./mailauth-resolver.ts";
+import { type InboundResolver, type MailauthResolver, mailauthResolver } from "../mailauth-resolver.ts";
 import {
   arcResinfo,
   type AuthResult,
@@ -88,11 +87,7 @@ async function spfCheck(input: InboundMessage, mailFrom: string, resolver: Maila
   const base = { identity, domain, mailFrom, helo, clientIp: input.clientIp } as const;
   if (!sender) return { ...base, result: "none", comment: "no HELO domain to check" };
 
-  const r = (await checkSpf({ sender, ip: input.clientIp, helo, mta: input.hostname, resolver })) as unknown as {
-    domain: string;
-    rr?: string;
-    status: { result: string; comment?: string };
-  };
+  const r = await checkSpf({ sender, ip: input.clientIp, helo, mta: input.hostname, resolver });
   const result = SPF_RESULTS.includes(r.status.result as AuthResult) ? (r.status.result as AuthResult) : "temperror";
   return { ...base, domain: r.domain, result, record: r.rr, comment: r.status.comment };
 }
@@ -125,18 +120,6 @@ function tagList(value: string): Map<string, string> {
 
 const POLICIES: readonly DmarcPolicy[] = ["none", "quarantine", "reject"];
 
-interface MailauthDmarc {
-  domain: string;
-  policy?: string;
-  p?: string;
-  sp?: string;
-  pct?: number;
-  rr?: string;
-  error?: string;
-  status: { result: string; comment?: string };
-  alignment?: { spf: { strict: boolean; result?: string | false }; dkim: { strict: boolean; result?: string | false } };
-}
-
 /**
  * The record is found by mailauth (the From domain's, else its
  * organizational domain's, RFC 7489 6.6.3). Alignment is decided here:
@@ -160,12 +143,12 @@ async function dmarcCheck(
 
   const spfDomains = spf.result === "pass" ? [spf.domain.toLowerCase()] : [];
   const dkimDomains = dkim.filter((d) => d.result === "pass" && d.domain).map((d) => d.domain!);
-  const r = (await dmarcRecordCheck({
+  const r = await evaluateDmarc({
     headerFrom: `postmaster@${fromDomain}`,
     spfDomains,
     dkimDomains: dkimDomains.map((domain) => ({ domain })),
     resolver,
-  })) as unknown as MailauthDmarc | false;
+  });
   if (!r) return { result: "permerror", fromDomain, comment: "unusable From address" };
   if (r.status.result === "temperror") return { result: "temperror", fromDomain, comment: r.error ?? "DNS failure" };
   if (r.status.result === "none" || !r.alignment) return { result: "none", fromDomain, comment: "no DMARC record" };

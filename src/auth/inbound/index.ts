@@ -8,13 +8,13 @@ import { prependFields } from "../../core/header-section.ts";
 import { arcSeal, type ArcSealKey } from "./arc-seal.ts";
 import { checkInbound, type InboundMessage } from "./check.ts";
 import { removeForgedAuthResults } from "./headers.ts";
-import type { InboundResolver } from "./mailauth-resolver.ts";
+import type { InboundResolver } from "../mailauth-resolver.ts";
 import { type InboundResults, resultsRecord } from "./results.ts";
 
 export { arcSeal, type ArcSealInput, type ArcSealKey } from "./arc-seal.ts";
 export { checkInbound, type InboundDeps, type InboundMessage } from "./check.ts";
 export { authservId, removeForgedAuthResults } from "./headers.ts";
-export { type InboundResolver, type MailauthResolver, mailauthResolver } from "./mailauth-resolver.ts";
+export { type InboundResolver, type MailauthResolver, mailauthResolver } from "../mailauth-resolver.ts";
 export * from "./results.ts";
 
 export interface InboundAuthDeps {

@@ -5,8 +5,8 @@
  * allowed. The one place that reaches below mailauth's public API for
  * verification (pinned to the exact version in package.json for that).
  */
-import { getPublicKey } from "mailauth/lib/tools.js";
-import type { MailauthResolver } from "./mailauth-resolver.ts";
+import { getPublicKey } from "../mailauth.ts";
+import type { MailauthResolver } from "../mailauth-resolver.ts";
 
 export type KeyLookup =
   | { readonly ok: true; readonly publicKey: string; readonly bits?: number }

@@ -16,7 +16,7 @@ import {
 } from "../dkim-canon.ts";
 import { type HeaderField, type MessageParts } from "../../core/header-section.ts";
 import { parseTagList } from "../dkim-keys.ts";
-import type { MailauthResolver } from "./mailauth-resolver.ts";
+import type { MailauthResolver } from "../mailauth-resolver.ts";
 import { lookUpPublicKey } from "./public-key.ts";
 import type { AuthResult } from "./results.ts";
 

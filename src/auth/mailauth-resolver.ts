@@ -7,8 +7,8 @@
  * record": SPF void lookups, DKIM "no key", DMARC "no record"), anything else
  * a failure to get one (temperror).
  */
-import type { DnsError, DnsResult } from "../../dns/types.ts";
-import type { Resolver } from "../../dns/resolver.ts";
+import type { DnsError, DnsResult } from "../dns/types.ts";
+import type { Resolver } from "../dns/resolver.ts";
 
 export type InboundResolver = Pick<Resolver, "txt" | "a" | "aaaa" | "mx" | "ptr">;
 
