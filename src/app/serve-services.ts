@@ -24,6 +24,8 @@ import { adminTokenHash } from "./admin-token.ts";
 import type { Closers } from "./closers.ts";
 import { outboundCa } from "./outbound-ca.ts";
 import { openServices, type Services } from "./services.ts";
+import { withDefaultOverrides } from "../shaping/default-overrides.ts";
+import { shippedShaping } from "../shaping/shipped.ts";
 
 /** Deadline of one TLS report upload (RFC 8460 5.4). */
 const TLS_REPORT_POST_TIMEOUT_MS = 60_000;
@@ -124,19 +126,19 @@ export async function openServeServices(
         heloName: config.hostname,
         sourceIp: config.sourceIp,
         tlsMemory: new TlsFallbackMemory(clock),
-        maxRecipients: config.recipientsPerTransaction,
         timeouts: clientTimeouts(config),
         tlsCa,
       },
       mtaSts,
       staticRoute: (domain) => chosenWithoutMx(config.routes, domain),
+      shaping: withDefaultOverrides(shippedShaping().rules, {
+        connections: config.destinationMaxConnections,
+        messagesPerConnection: config.messagesPerConnection,
+        recipientsPerTransaction: config.recipientsPerTransaction,
+        idleTimeout: config.destinationIdleTimeout,
+      }),
       log,
     }),
-    limits: {
-      maxConnections: config.destinationMaxConnections,
-      maxMessagesPerConnection: config.messagesPerConnection,
-      idleMs: config.destinationIdleTimeout,
-    },
     tlsTally,
   });
   // DKIM signs only what our own submitters send (API, SMTP AUTH, trusted networks), never mail

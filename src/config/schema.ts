@@ -126,12 +126,13 @@ export const configSchema = v.object({
     textVar("a comma list of durations such as 5m,10m,1h", parseDurations),
     "5m,10m,20m,40m,1h,2h,4h",
   ),
+  // These four, when set, override the shaping rules' default level; unset, the shipped default applies.
   /** Outbound connections to one destination at once. */
-  RELAY_DESTINATION_MAX_CONNECTIONS: v.optional(textVar("a positive integer", positiveInt), "20"),
-  RELAY_MESSAGES_PER_CONNECTION: v.optional(textVar("a positive integer", positiveInt), "100"),
+  RELAY_DESTINATION_MAX_CONNECTIONS: v.optional(textVar("a positive integer", positiveInt)),
+  RELAY_MESSAGES_PER_CONNECTION: v.optional(textVar("a positive integer", positiveInt)),
   /** How long an outbound connection waits in the pool for more work before QUIT. */
-  RELAY_DESTINATION_IDLE_TIMEOUT: v.optional(textVar("a duration such as 2s", parseDuration), "2s"),
-  RELAY_RECIPIENTS_PER_TRANSACTION: v.optional(textVar("a positive integer", positiveInt), "100"),
+  RELAY_DESTINATION_IDLE_TIMEOUT: v.optional(textVar("a duration such as 2s", parseDuration)),
+  RELAY_RECIPIENTS_PER_TRANSACTION: v.optional(textVar("a positive integer", positiveInt)),
   RELAY_CONNECT_TIMEOUT: v.optional(textVar("a duration such as 30s", parseDuration), "30s"),
   /** Caps every outbound SMTP stage timeout; unset: RFC 5321 4.5.3.2 values. */
   RELAY_COMMAND_TIMEOUT: v.optional(textVar("a duration such as 5m", parseDuration)),

@@ -3,9 +3,11 @@ import type { Logger } from "../core/log.ts";
 import { classifyReply, classifyTransportError } from "./classify.ts";
 import { type MtaSts, type StsResult, tlsRequirement } from "./mta-sts/index.ts";
 import { type HostNames, requireTlsFor, requireTlsKey } from "./requiretls.ts";
+import type { ShapingRules } from "../shaping/rules.ts";
 import type { RouteResult, TargetHost } from "./route.ts";
 import { type SandboxTransport, SIMULATOR_DOMAIN } from "./sandbox.ts";
 import type { Plan } from "./scheduler.ts";
+import { defaultLimits, destinationShaping } from "./shaping.ts";
 import { SmtpTransport, type SmtpTransportDeps, type TlsRequirement } from "./smtp-transport.ts";
 import { reportPolicyOf } from "./tls-report/policy.ts";
 import type { TlsRule } from "./tls-rule.ts";
@@ -15,8 +17,10 @@ export interface PlannerDeps {
   /** RELAY_SANDBOX: nothing leaves the node. */
   readonly sandbox: boolean;
   readonly sandboxTransport: SandboxTransport;
-  /** Everything the SMTP transport needs but its TLS policy, which the planner decides per destination. */
-  readonly smtp: Omit<SmtpTransportDeps, "tlsFor" | "requireTls">;
+  /** Everything the SMTP transport needs but its TLS policy and recipients per transaction, decided per destination. */
+  readonly smtp: Omit<SmtpTransportDeps, "tlsFor" | "requireTls" | "maxRecipients">;
+  /** Traffic shaping: each destination's limits, from its source IP, recipient domain and MX hosts. */
+  readonly shaping: ShapingRules;
   /** MTA-STS (RFC 8461) policy discovery for MX routes; absent: off (RELAY_MTA_STS=false). */
   readonly mtaSts?: Pick<MtaSts, "policyFor">;
   /**
@@ -41,7 +45,10 @@ const MAX_REMEMBERED_PROBLEMS = 10_000;
  * a weaker rule at the same MX; domains with the same policy (mode and mx
  * patterns) still share one. REQUIRETLS mail (RFC 8689) gets a key of its
  * own in the same way: its sessions are held to RFC 8689 4.2.1 and no other
- * session carries it.
+ * session carries it. The destination's limits come from the shaping rules,
+ * worked out here, when its plan is made: a change of MX hosts is a new
+ * destination with limits of its own (see shaping.ts for how the key keeps
+ * domains whose rules differ apart).
  */
 export function createPlanner(deps: PlannerDeps): (domain: string, rule: TlsRule) => Promise<Plan> {
   const log = deps.log ?? (() => undefined);
@@ -60,6 +67,27 @@ export function createPlanner(deps: PlannerDeps): (domain: string, rule: TlsRule
   };
 
   /** RFC 8689 4.2.1 for one domain's hosts; see requiretls.ts. */
+  /** A destination for these hosts, under the shaping rules for the domain. */
+  const destination = (
+    domain: string,
+    hosts: readonly TargetHost[],
+    key: string,
+    smtp: Pick<SmtpTransportDeps, "tlsFor" | "requireTls">,
+  ): Extract<Plan, { kind: "destination" }> => {
+    const shaping = destinationShaping(deps.shaping, {
+      sourceIp: deps.smtp.sourceIp,
+      recipientDomain: domain,
+      mxHosts: hosts.map((h) => h.name),
+    });
+    return {
+      kind: "destination",
+      key: `${key}${shaping.keySuffix}`,
+      limits: shaping.limits,
+      transport: () =>
+        new SmtpTransport(hosts, { ...deps.smtp, ...smtp, maxRecipients: shaping.recipientsPerTransaction }),
+    };
+  };
+
   const requireTlsPlan = async (domain: string, hosts: readonly TargetHost[], hostsKey: string): Promise<Plan> => {
     const names: HostNames = deps.staticRoute?.(domain)
       ? { from: "static-route" }
@@ -81,18 +109,21 @@ export function createPlanner(deps: PlannerDeps): (domain: string, rule: TlsRule
         };
       }
     }
-    const tlsFor = requireTlsFor(names);
-    return {
-      kind: "destination",
-      key: `${hostsKey}|${requireTlsKey(names)}`,
-      transport: () => new SmtpTransport(hosts, { ...deps.smtp, tlsFor, requireTls: true }),
-    };
+    return destination(domain, hosts, `${hostsKey}|${requireTlsKey(names)}`, {
+      tlsFor: requireTlsFor(names),
+      requireTls: true,
+    });
   };
 
   return async (domain, rule) => {
     // Nothing leaves the node: there is no hop for REQUIRETLS or TLS-Required to apply to.
     if (deps.sandbox || domain === SIMULATOR_DOMAIN) {
-      return { kind: "destination", key: "sandbox", transport: () => deps.sandboxTransport };
+      return {
+        kind: "destination",
+        key: "sandbox",
+        limits: defaultLimits(deps.shaping),
+        transport: () => deps.sandboxTransport,
+      };
     }
     const route = await deps.route(domain);
     switch (route.kind) {
@@ -122,17 +153,10 @@ export function createPlanner(deps: PlannerDeps): (domain: string, rule: TlsRule
         // opted out of it (which TLS reports themselves do, RFC 8460 3) or goes by a static route is not counted.
         const tlsReport = ownPolicy ? { tlsReport: reportPolicyOf(sts) } : {};
         if (sts.mode === "none") {
-          const transport = () => new SmtpTransport(route.hosts, { ...deps.smtp, tlsFor: opportunistic });
-          return { kind: "destination", key: hostsKey, transport, ...tlsReport };
+          return { ...destination(domain, route.hosts, hostsKey, { tlsFor: opportunistic }), ...tlsReport };
         }
-        const key = `${hostsKey}|${stsKey(sts)}`;
         const tlsFor = stsTlsFor(domain, sts, log);
-        return {
-          kind: "destination",
-          key,
-          transport: () => new SmtpTransport(route.hosts, { ...deps.smtp, tlsFor }),
-          ...tlsReport,
-        };
+        return { ...destination(domain, route.hosts, `${hostsKey}|${stsKey(sts)}`, { tlsFor }), ...tlsReport };
       }
     }
   };

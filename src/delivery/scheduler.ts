@@ -16,14 +16,15 @@ import type { RecipientResult, Transport, Work } from "./work.ts";
 type Log = (level: "info" | "warn" | "error", message: string, fields?: Record<string, unknown>) => void;
 
 /**
- * Where a domain's mail goes now: a destination key and how to open
- * connections to it; with `tlsReport`, the policy its sessions are counted
+ * Where a domain's mail goes now: a destination key, its limits (taken when
+ * the destination is created) and how to open connections to it; with `tlsReport`, the policy its sessions are counted
  * under for TLS reporting (RFC 8460).
  */
 export type Plan =
   | {
     readonly kind: "destination";
     readonly key: string;
+    readonly limits: DestinationLimits;
     readonly transport: () => Transport;
     readonly tlsReport?: ReportPolicy;
   }
@@ -37,7 +38,6 @@ export interface SchedulerDeps {
   readonly log: Log;
   /** Route a domain's mail held to a TLS rule to a destination (MX site, static route, or the sandbox). */
   readonly plan: (domain: string, rule: TlsRule) => Promise<Plan>;
-  readonly limits: DestinationLimits;
   /** Recipients leased and not yet settled, at most. */
   readonly maxInFlight?: number;
   /** How long a claim is ours; longer than the slowest attempt. */
@@ -233,19 +233,19 @@ export class Scheduler {
       if (plan.kind === "destination" && plan.tlsReport) entry.work.tlsReport.set(claim.domain, plan.tlsReport);
     }
     for (const { work, plan } of works.values()) {
-      if (plan.kind === "destination") this.destination(plan.key, plan.transport).enqueue(work);
+      if (plan.kind === "destination") this.destination(plan).enqueue(work);
       else this.report(work, plan.results(work.claims.map((c) => c.address)));
     }
   }
 
-  private destination(key: string, transport: () => Transport): Destination {
+  private destination({ key, limits, transport }: Extract<Plan, { kind: "destination" }>): Destination {
     let destination = this.destinations.get(key);
     if (!destination) {
       const tally = this.deps.tlsTally;
       destination = new Destination(key, {
         transport: transport(),
         clock: this.deps.clock,
-        limits: this.deps.limits,
+        limits,
         loadPayload: async (work) => {
           const message = await this.deps.store.loadMessage(work.messageId);
           if (!message) return undefined;

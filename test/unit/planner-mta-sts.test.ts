@@ -8,6 +8,7 @@ import type { Plan } from "../../src/delivery/scheduler.ts";
 import { TlsFallbackMemory } from "../../src/delivery/tls-memory.ts";
 import type { TlsRule } from "../../src/delivery/tls-rule.ts";
 import { systemClock } from "../../src/core/clock.ts";
+import { shippedShaping } from "../../src/shaping/shipped.ts";
 
 const MX: RouteResult = { kind: "hosts", hosts: [{ name: "mx.shared.test", addresses: ["127.0.0.1"], port: 25 }] };
 
@@ -28,7 +29,8 @@ function planner(policies: Record<string, StsResult>, extra: Partial<PlannerDeps
     route: async () => MX,
     sandbox: false,
     sandboxTransport: new SandboxTransport(),
-    smtp: { heloName: "relay.test", tlsMemory: new TlsFallbackMemory(systemClock), maxRecipients: 100 },
+    smtp: { heloName: "relay.test", tlsMemory: new TlsFallbackMemory(systemClock) },
+    shaping: shippedShaping().rules,
     mtaSts: {
       policyFor: async (domain) => {
         looked.push(domain);

@@ -19,6 +19,7 @@ import { headerSectionEnd } from "../../src/core/header-section.ts";
 import { tlsTagOf } from "../../src/ingress/tls-tag.ts";
 import { messageInserts } from "../../src/queue/message-rows.ts";
 import type { Envelope, SmtpClientSession } from "../../src/smtp/client/index.ts";
+import { shippedShaping } from "../../src/shaping/shipped.ts";
 
 /** REQUIRETLS and "TLS-Required: No" (RFC 8689) from receipt to delivery decisions, without a network. */
 
@@ -163,7 +164,8 @@ function planner(policies: Record<string, StsResult>, extra: Partial<PlannerDeps
     route: async () => MX,
     sandbox: false,
     sandboxTransport: new SandboxTransport(),
-    smtp: { heloName: "relay.test", tlsMemory: new TlsFallbackMemory(systemClock), maxRecipients: 100 },
+    smtp: { heloName: "relay.test", tlsMemory: new TlsFallbackMemory(systemClock) },
+    shaping: shippedShaping().rules,
     mtaSts: {
       policyFor: async (domain) => {
         looked.push(domain);

@@ -28,6 +28,8 @@ after(async () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
+const LIMITS = { maxConnections: 10, maxMessagesPerConnection: 100, idleMs: HOUR };
+
 async function harness(
   options: { maxInFlight?: number; plan?: (domain: string, destination: Plan) => Promise<Plan> } = {},
 ) {
@@ -40,7 +42,7 @@ async function harness(
   const store = new QueueStore(database, await BodySpool.open(join(dir, "spool")), clock, "node-a");
   const transport = new ScriptedTransport();
   const logged: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
-  const destination: Plan = { kind: "destination", key: "mx.test", transport: () => transport };
+  const destination: Plan = { kind: "destination", key: "mx.test", limits: LIMITS, transport: () => transport };
   const scheduler = new Scheduler({
     store,
     clock,
@@ -48,7 +50,6 @@ async function harness(
     hostname: "relay.test",
     log: (level, message, fields) => logged.push({ level, message, fields }),
     plan: (domain) => options.plan?.(domain, destination) ?? Promise.resolve(destination),
-    limits: { maxConnections: 10, maxMessagesPerConnection: 100, idleMs: HOUR },
     maxInFlight: options.maxInFlight,
   });
   const body = new TextEncoder().encode("Subject: test\r\n\r\nhello\r\n");
@@ -163,7 +164,7 @@ describe("routing a batch", () => {
     assert.equal((await h.recipients())["b@slow.test"], "queued leased");
 
     const { transport } = h;
-    slowPlan.resolve({ kind: "destination", key: "mx.test", transport: () => transport });
+    slowPlan.resolve({ kind: "destination", key: "mx.test", limits: LIMITS, transport: () => transport });
     await waitUntil(h.recipients, (s) => s["b@slow.test"] === "delivered", {
       what: "slow.test delivered once planned",
     });

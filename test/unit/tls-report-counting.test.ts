@@ -20,6 +20,7 @@ import {
   type Transport,
   type Work,
 } from "../../src/delivery/work.ts";
+import { shippedShaping } from "../../src/shaping/shipped.ts";
 
 /**
  * Which sessions TLS reporting counts, and for whom: the planner says which
@@ -40,7 +41,8 @@ function planner(options: { sandbox?: boolean; staticRoute?: boolean } = {}) {
     route: async () => MX,
     sandbox: options.sandbox ?? false,
     sandboxTransport: new SandboxTransport(),
-    smtp: { heloName: "relay.test", tlsMemory: new TlsFallbackMemory(systemClock), maxRecipients: 100 },
+    smtp: { heloName: "relay.test", tlsMemory: new TlsFallbackMemory(systemClock) },
+    shaping: shippedShaping().rules,
     mtaSts: { policyFor: async (domain) => (domain === "strict.test" ? enforce : { mode: "none" }) },
     staticRoute: () => options.staticRoute ?? false,
   });
