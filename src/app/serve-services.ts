@@ -24,8 +24,7 @@ import { adminTokenHash } from "./admin-token.ts";
 import type { Closers } from "./closers.ts";
 import { outboundCa } from "./outbound-ca.ts";
 import { openServices, type Services } from "./services.ts";
-import { withDefaultOverrides } from "../shaping/default-overrides.ts";
-import { shippedShaping } from "../shaping/shipped.ts";
+import { type ShapingInForce, shapingInForce } from "./shaping-file.ts";
 
 /** Deadline of one TLS report upload (RFC 8460 5.4). */
 const TLS_REPORT_POST_TIMEOUT_MS = 60_000;
@@ -57,6 +56,8 @@ export interface ServeServices extends Services {
   readonly ingress: Ingress;
   /** TLS reporting (RFC 8460), unless RELAY_TLSRPT=false. */
   readonly tlsReporter: TlsReporter | undefined;
+  /** The traffic shaping rules delivery follows. */
+  readonly shaping: ShapingInForce;
 }
 
 /**
@@ -71,7 +72,9 @@ export async function openServeServices(
   log: Logger,
   closers: Closers,
 ): Promise<ServeServices> {
-  const tlsCa = outboundCa(config.tlsCaFile); // before anything is opened: a bad RELAY_TLS_CA_FILE stops the start
+  // Before anything is opened: a bad RELAY_TLS_CA_FILE or RELAY_SHAPING_FILE stops the start.
+  const tlsCa = outboundCa(config.tlsCaFile);
+  const shaping = shapingInForce(config);
   secureDataDir(config.dataDir, log);
   const lock = await lockDataDir(config.dataDir, runtime); // before the queue and the spool are touched
   closers.add("the data directory's lock", () => lock.release());
@@ -131,12 +134,7 @@ export async function openServeServices(
       },
       mtaSts,
       staticRoute: (domain) => chosenWithoutMx(config.routes, domain),
-      shaping: withDefaultOverrides(shippedShaping().rules, {
-        connections: config.destinationMaxConnections,
-        messagesPerConnection: config.messagesPerConnection,
-        recipientsPerTransaction: config.recipientsPerTransaction,
-        idleTimeout: config.destinationIdleTimeout,
-      }),
+      shaping: shaping.rules,
       log,
     }),
     tlsTally,
@@ -199,5 +197,6 @@ export async function openServeServices(
     delivery: loop,
     ingress,
     tlsReporter,
+    shaping,
   };
 }

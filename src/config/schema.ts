@@ -126,7 +126,9 @@ export const configSchema = v.object({
     textVar("a comma list of durations such as 5m,10m,1h", parseDurations),
     "5m,10m,20m,40m,1h,2h,4h",
   ),
-  // These four, when set, override the shaping rules' default level; unset, the shipped default applies.
+  /** An operator's traffic shaping file laid over the shipped rules (docs/shaping.md); unset: the shipped rules. */
+  RELAY_SHAPING_FILE: v.optional(textVar("a file path", nonEmpty)),
+  // These four, when set, override the shaping rules' default level (over RELAY_SHAPING_FILE's); unset, the rules' default applies.
   /** Outbound connections to one destination at once. */
   RELAY_DESTINATION_MAX_CONNECTIONS: v.optional(textVar("a positive integer", positiveInt)),
   RELAY_MESSAGES_PER_CONNECTION: v.optional(textVar("a positive integer", positiveInt)),

@@ -18,6 +18,7 @@ import { messageRoutes } from "./messages.ts";
 import { openApiDocument } from "./openapi.ts";
 import { json } from "./openapi-helpers.ts";
 import { problem } from "./problem.ts";
+import { type ShapingRouteDeps, shapingRoutes } from "./shaping.ts";
 
 export interface HttpDeps {
   /** The one way into the queue (`Ingress`). */
@@ -39,6 +40,8 @@ export interface HttpDeps {
   readonly version?: string;
   /** Sending domains and DKIM keys (`DomainService`); without it, /v1/domains is not served. */
   readonly domains?: DomainRouteDeps;
+  /** The traffic shaping rules in force; without them, /v1/shaping is not served. */
+  readonly shaping?: ShapingRouteDeps;
   /** Where unexpected errors go, each with its request's id. */
   readonly log: Logger;
 }
@@ -126,6 +129,7 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
   );
   app.route("/v1/events", eventRoutes(deps.store));
   if (deps.domains) app.route("/v1/domains", domainRoutes(deps.domains));
+  if (deps.shaping) app.route("/v1/shaping", shapingRoutes(deps.shaping));
   app.notFound((c) => problem(c, 404, "Not Found", `no route ${c.req.method} ${c.req.path}`));
   app.onError((error, c) => {
     const request = c.get("requestId");

@@ -26,6 +26,10 @@ export function openApiDocument(app: Hono<any>, version: string): () => Promise<
           { name: "messages", description: "Send, inspect and cancel messages" },
           { name: "events", description: "The durable event log" },
           { name: "domains", description: "Sending domains: DKIM keys, DNS records to publish, checks, key rotation" },
+          {
+            name: "shaping",
+            description: "Traffic shaping: the rules outbound delivery follows per provider and domain",
+          },
           { name: "meta", description: "Health and this description" },
         ],
         components: {

@@ -1,5 +1,6 @@
 // The text itself, not Bun's YAML loader: the same import works under Deno and in the compiled binary.
 import shippedText from "./default-rules.yaml" with { type: "text" };
+import type { RuleProblem } from "./checks.ts";
 import { formatShapingError, loadShapingRules, type ShapingLoad } from "./load.ts";
 
 /** The rules shipped inside the binary: default-rules.yaml. */
@@ -12,7 +13,11 @@ export function shippedShaping(): Extract<ShapingLoad, { ok: true }> {
   return loaded;
 }
 
-/** An operator's file (RELAY_SHAPING_FILE) laid over the shipped rules. */
-export function loadOperatorShaping(text: string, fileName: string): ShapingLoad {
-  return loadShapingRules(text, fileName, shippedShaping().document);
+/** An operator's file (RELAY_SHAPING_FILE) laid over the shipped rules; `refuse` as loadShapingRules takes it. */
+export function loadOperatorShaping(
+  text: string,
+  fileName: string,
+  refuse?: (own: unknown) => readonly RuleProblem[],
+): ShapingLoad {
+  return loadShapingRules(text, fileName, shippedShaping().document, refuse);
 }

@@ -1,4 +1,5 @@
 import { startRelay } from "../../app/relay.ts";
+import { UsageError } from "../../core/errors.ts";
 import type { Command } from "../command.ts";
 
 export const serveCommand: Command = {
@@ -16,6 +17,8 @@ One relay per RELAY_DATA_DIR: a second one on the same directory exits with 1.`,
     try {
       relay = await startRelay(settings, runtime, version, log);
     } catch (error) {
+      // Bad configuration found at start (RELAY_SHAPING_FILE): exit 2, each problem on its own line, as for variables.
+      if (error instanceof UsageError) throw error;
       // Through the log like everything serve says, so that a JSON log stays JSON.
       const detail = settings.logLevel === "debug" && error instanceof Error ? { stack: error.stack } : {};
       log("error", `relay cannot start: ${error instanceof Error ? error.message : String(error)}`, detail);

@@ -1,0 +1,34 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { shapingInForce } from "../../src/app/shaping-file.ts";
+import { loadConfig } from "../../src/config/load.ts";
+
+describe("the shaping rules in force", () => {
+  const dir = mkdtempSync(join(tmpdir(), "relay-shaping-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, "shaping.yaml");
+  writeFileSync(
+    file,
+    "default:\n  connections: 10\n  idle_timeout: 5s\ndomains:\n  example.com:\n    connections: 1\n",
+  );
+
+  it("the file over the shipped rules, the variables over the file's default level", () => {
+    const { rules, document } = shapingInForce(
+      loadConfig({ RELAY_SHAPING_FILE: file, RELAY_DESTINATION_MAX_CONNECTIONS: "4" }, "relay.test"),
+    );
+    assert.equal(rules.default.connections, 4);
+    assert.equal(rules.default.idleTimeout, 5000);
+    assert.deepEqual(rules.domains.get("example.com"), { connections: 1 });
+    const shown = document.default as Record<string, unknown>;
+    assert.equal(shown.connections, 4);
+    assert.equal(shown.idle_timeout, "5s");
+  });
+
+  it("a variable's duration is shown in the file's form", () => {
+    const { document } = shapingInForce(loadConfig({ RELAY_DESTINATION_IDLE_TIMEOUT: "1500ms" }, "relay.test"));
+    assert.equal((document.default as Record<string, unknown>).idle_timeout, "1500ms");
+  });
+});
