@@ -8,7 +8,7 @@
  * append content under our signature).
  */
 import { createHash, type KeyObject, sign } from "node:crypto";
-import { domainToASCII } from "node:url";
+import { asciiDomain } from "../core/address.ts";
 import { bodyHash, ByteSink, relaxedHeader } from "./dkim-canon.ts";
 import { type HeaderField, type MessageParts, prependFields, splitMessage } from "../core/header-section.ts";
 import { type DkimAlgorithm, parseTagList } from "./dkim-keys.ts";
@@ -135,10 +135,4 @@ export function existingSignatures(message: Uint8Array, parts: MessageParts = sp
     if (d !== undefined && s !== undefined) found.add(`${asciiDomain(d)} ${s.toLowerCase()}`);
   }
   return found;
-}
-
-/** Lower case, no trailing dot, IDN as A-labels ("" when it cannot be converted). */
-export function asciiDomain(raw: string): string {
-  const text = raw.trim().toLowerCase().replace(/\.$/, "");
-  return /^[\x00-\x7f]*$/.test(text) ? text : domainToASCII(text);
 }

@@ -4,7 +4,7 @@
  */
 import addressparser from "nodemailer/lib/addressparser/index.js";
 import { headerValues } from "../core/header-section.ts";
-import { asciiDomain } from "./dkim-sign.ts";
+import { asciiDomain } from "../core/address.ts";
 
 /** A local part of atext and dots, an ASCII domain: one "@", and nothing addressparser reads specially. */
 const ADDR_SPEC = String.raw`[A-Za-z0-9!#$%&'*+/=?^_\`{|}~.-]+@[A-Za-z0-9.-]+`;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import addressparser from "nodemailer/lib/addressparser/index.js";
-import { asciiDomain } from "../../src/auth/dkim-sign.ts";
+import { asciiDomain } from "../../src/core/address.ts";
 import { fromDomain, simpleMailbox } from "../../src/auth/from-domain.ts";
 import { headerValues } from "../../src/core/header-section.ts";
 
