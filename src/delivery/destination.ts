@@ -1,6 +1,9 @@
 import type { TimerClock } from "../core/clock.ts";
+import { DEFAULT_LANE, type Lane } from "../core/lane.ts";
 import { reply } from "../core/reply.ts";
 import { classifyTransportError } from "./classify.ts";
+import { LaneQueue } from "./lane-queue.ts";
+import { type Gate, OPEN_GATE } from "./pacing.ts";
 import type { ReportPolicy } from "./tls-report/policy.ts";
 import type { TlsSession } from "./tls-report/session.ts";
 import {
@@ -25,6 +28,15 @@ export interface DestinationDeps {
   readonly transport: Transport;
   readonly clock: TimerClock;
   readonly limits: DestinationLimits;
+  /** When the next message may go (rates, warmup, automation); absent: whenever a connection is free. */
+  readonly messages?: Gate;
+  /** When the next connection may be opened; absent: whenever the limit of connections allows. */
+  readonly connections?: Gate;
+  /**
+   * Hand back work that cannot go before `at` (no attempt): it waits in the
+   * queue rather than in memory, due when its turn comes.
+   */
+  postpone(work: Work, at: number): void;
   /** The message, loaded when a connection is ready; undefined when it is gone. */
   loadPayload(work: Work): Promise<Payload | undefined>;
   /** Hand over the outcome of a piece of work (synchronously queued; recording is someone else's job). */
@@ -44,9 +56,18 @@ export interface DestinationDeps {
  * A destination that cannot be reached is suspended as a whole: its queue is
  * deferred in one go, and nothing tries it again until the pause is over, so
  * a host that is down is not hammered once per message.
+ *
+ * Pacing: a message goes only when the message gate lets it, a connection is
+ * opened only when the connection gate does. Work is kept in memory only for
+ * what can go within PACING_HORIZON_MS; the rest is handed back with the time
+ * its turn is foreseen (postponed), so a destination limited to 100 messages
+ * an hour costs nothing while a million recipients wait for it, and takes
+ * none of the scheduler's room for work in flight. Each lane keeps its own
+ * order: new work is given a turn after the last one handed out, work that
+ * comes back at its turn (it holds a slot) goes at once.
  */
 export class Destination {
-  private readonly queue: Work[] = [];
+  private readonly queue = new LaneQueue<Work>();
   /**
    * Work that a connection reused from the pool gave back untried (it had
    * died there): no attempt. Only a fresh connection takes it, and should
@@ -59,9 +80,18 @@ export class Destination {
   /** Connections open or opening. */
   private active = 0;
   private opening = 0;
+  /** Connections waiting for the message gate to open, each to take the next queued work. */
+  private pausing = 0;
   private failures = 0;
   private stopping = false;
+  /** The last turn handed out with postponed work, per lane: new work goes after it. */
+  private readonly lastTurn: Record<Lane, number> = { transactional: 0, bulk: 0 };
+  /** Wakes the destination when a gate opens for queued work. */
+  private gateTimer: { at: number; handle: unknown } | undefined;
+  /** Unreachable: work that comes is deferred without an attempt until then. */
   suspendedUntil = 0;
+  /** Held (automation or the operator): work that comes is postponed until then. */
+  heldUntil = 0;
   lastError: string | undefined;
 
   constructor(
@@ -69,38 +99,128 @@ export class Destination {
     private readonly deps: DestinationDeps,
   ) {}
 
+  private get messages(): Gate {
+    return this.deps.messages ?? OPEN_GATE;
+  }
+
+  private get connections(): Gate {
+    return this.deps.connections ?? OPEN_GATE;
+  }
+
   get size(): number {
     return this.queue.length + this.retries.length;
   }
 
+  /** Nothing queued, connected or promised: it may be forgotten. */
   get idle(): boolean {
-    return this.size === 0 && this.active === 0;
+    const now = this.deps.clock.now();
+    return this.size === 0 && this.active === 0 && this.lastTurn.transactional <= now && this.lastTurn.bulk <= now &&
+      this.heldUntil <= now;
   }
 
   enqueue(work: Work): void {
     if (this.stopping) return;
-    if (this.deps.clock.now() < this.suspendedUntil) {
+    const now = this.deps.clock.now();
+    if (now < this.suspendedUntil) {
       this.deps.report(work, this.suspendedResults(work));
       return;
     }
-    const [take] = this.waiting.values();
-    if (take) return take(work);
-    this.queue.push(work);
+    if (now < this.heldUntil) {
+      this.deps.postpone(work, this.heldUntil);
+      return;
+    }
+    const lane = laneOf(work);
+    const turn = this.turnOf(work, lane, now);
+    if (turn > now + PACING_HORIZON_MS) {
+      if (!holdsTurn(work)) this.lastTurn[lane] = turn;
+      this.deps.postpone(work, turn);
+      return;
+    }
+    this.queue.push(work, lane);
+    this.pump();
+  }
+
+  /**
+   * When this work's turn is foreseen: after what waits before it in its
+   * lane, at the gate's spacing; new work also after the last turn handed out.
+   */
+  private turnOf(work: Work, lane: Lane, now: number): number {
+    const spacing = this.messages.spacing(lane);
+    const turn = this.messages.nextAt(now, lane) + this.queue.ahead(lane) * spacing;
+    return holdsTurn(work) ? turn : Math.max(turn, this.lastTurn[lane] > now ? this.lastTurn[lane] + spacing : 0);
+  }
+
+  /**
+   * Hold the destination until `until` (automation, the operator): what is
+   * queued is postponed to then, pooled connections leave; work in flight
+   * finishes. A later hold replaces an earlier one.
+   */
+  hold(until: number): void {
+    this.heldUntil = until;
+    for (const work of [...this.retries.splice(0), ...this.queue.drain()]) this.deps.postpone(work, until);
+    for (const take of [...this.waiting.values()]) take(undefined);
+  }
+
+  /** End a hold now. */
+  release(): void {
+    this.heldUntil = 0;
+  }
+
+  /** Hand queued work to pooled connections while the gate lets it go, then open more connections if needed. */
+  private pump(): void {
+    const now = this.deps.clock.now();
+    for (const take of this.waiting.values()) {
+      const lane = this.queue.nextLane();
+      if (lane === undefined) break;
+      const at = this.messages.nextAt(now, lane);
+      if (at > now) {
+        this.wakeAt(at);
+        break;
+      }
+      this.messages.take(now, lane);
+      take(this.queue.shift());
+    }
     this.grow();
   }
 
   /**
    * Open a connection for each piece of work no opening connection will take
-   * (an idle one would have taken it already), within the limit; only one at
-   * a time while the destination is unproven: nothing up yet, or failing.
+   * (an idle one would have taken it already), within the limit, when the
+   * connection gate lets one open and a message can go (for the first one:
+   * before it would idle out); only one at a time while the destination is unproven: nothing up yet, or failing.
    */
   private grow(): void {
-    while (this.size > this.opening && this.active < this.deps.limits.maxConnections) {
+    while (this.unserved > this.opening && this.active < this.deps.limits.maxConnections) {
       if (this.opening > 0 && (this.failures > 0 || this.active === this.opening)) return;
+      const now = this.deps.clock.now();
+      const lane = this.retries.length > 0 ? DEFAULT_LANE : this.queue.nextLane()!;
+      // A first connection may wait for the message gate as long as it would idle; another opens only
+      // when a message can go now and no connection is waiting for the gate: they are all busy sending.
+      if (this.active > 0 && this.pausing > 0) return;
+      const sendable = this.messages.nextAt(now, lane) - (this.active === 0 ? this.deps.limits.idleMs : 0);
+      const at = Math.max(this.connections.nextAt(now, lane), sendable);
+      if (at > now) return this.wakeAt(at);
+      this.connections.take(now, lane);
       this.active += 1;
       this.opening += 1;
       void this.connect().catch((error) => this.deps.onError(error));
     }
+  }
+
+  /** Work that needs a connection opened: what was given back untried, and what connections up will not take. */
+  private get unserved(): number {
+    return this.retries.length + Math.max(0, this.queue.length - this.waiting.size - this.pausing);
+  }
+
+  /** Pump again at `at` (one timer, the earliest asked for). */
+  private wakeAt(at: number): void {
+    if (this.gateTimer && this.gateTimer.at <= at) return;
+    if (this.gateTimer) this.deps.clock.clearTimeout(this.gateTimer.handle);
+    const handle = this.deps.clock.setTimeout(() => {
+      this.gateTimer = undefined;
+      if (!this.stopping) this.pump();
+    }, at - this.deps.clock.now());
+    this.gateTimer = { at, handle };
   }
 
   private async connect(): Promise<void> {
@@ -132,21 +252,57 @@ export class Destination {
     const counted = new Set<string>();
     // A fresh connection (just opened, never idle) takes work given back untried first, and takes its
     // work even if the server has ended it already: that is a failed attempt then, not a reconnect loop.
-    const first = this.retries.shift() ?? this.queue.shift();
-    this.grow(); // the destination took a connection: open more for what is left
-    for (let sent = 0; sent < this.deps.limits.maxMessagesPerConnection && !this.stopping; sent++) {
-      const fresh = sent === 0 && first !== undefined;
-      const work = fresh ? first : channel.usable ? (this.queue.shift() ?? (await this.nextWork(channel))) : undefined;
+    let fresh = true;
+    for (let sent = 0; sent < this.deps.limits.maxMessagesPerConnection && !this.stopping;) {
+      if (!fresh && !channel.usable) return;
+      const next = this.nextFor(channel, fresh);
+      if (typeof next === "number") {
+        // The gate opens soon: wait on this connection rather than open another later.
+        if (next > this.deps.limits.idleMs) return;
+        await this.pause(next);
+        fresh = false;
+        continue;
+      }
+      if (fresh) this.grow(); // the destination took a connection: open more for what is left
+      const work = await next;
+      const wasFresh = fresh;
+      fresh = false;
       if (!work) return;
+      sent += 1;
       const results = await this.attempt(channel, work, counted);
       if (!results) continue;
-      if (!fresh && !this.stopping && results.length > 0 && results.every((r) => r.untried)) {
+      if (!wasFresh && !this.stopping && results.length > 0 && results.every((r) => r.untried)) {
         // It died in the pool: no attempt. Leaving frees a slot, and grow() opens a fresh connection for it.
         this.retries.push(work);
         return;
       }
       this.deps.report(work, results);
     }
+  }
+
+  /**
+   * The connection's next work: given back untried (a fresh connection only:
+   * it went through the gate already), queued and let through by the gate,
+   * or waited for in the pool; or how long until the gate lets queued work go.
+   */
+  private nextFor(channel: Channel, fresh: boolean): Promise<Work | undefined> | number {
+    if (fresh && this.retries.length > 0) return Promise.resolve(this.retries.shift());
+    const lane = this.queue.nextLane();
+    if (lane === undefined) return fresh ? Promise.resolve(undefined) : this.nextWork(channel);
+    const now = this.deps.clock.now();
+    const at = this.messages.nextAt(now, lane);
+    if (at > now) {
+      this.wakeAt(at);
+      return at - now;
+    }
+    this.messages.take(now, lane);
+    return Promise.resolve(this.queue.shift());
+  }
+
+  private async pause(ms: number): Promise<void> {
+    this.pausing += 1;
+    await new Promise<void>((resolve) => this.deps.clock.setTimeout(resolve, ms));
+    this.pausing -= 1;
   }
 
   /** Send one piece of work; undefined when its message is gone. */
@@ -194,12 +350,12 @@ export class Destination {
 
   private unreachable(error: DestinationUnreachable): void {
     this.lastError = error.message;
-    this.countTls(error.tlsSessions, [...this.retries, ...this.queue]);
+    this.countTls(error.tlsSessions, [...this.retries, ...this.queue.items()]);
     // Work given back untried waited for a fresh connection, and this one failed: a normal failed attempt.
     const failed = this.retries.splice(0);
     // With other connections up the destination works, this one attempt did not: they take the queue.
     if (this.active === 0) {
-      failed.push(...this.queue.splice(0));
+      failed.push(...this.queue.drain());
       // A permanent refusal (REQUIRETLS that no host meets, RFC 8689 4.2.1) is no outage to back off from.
       if (error.classification.disposition === "deferred") {
         this.failures += 1;
@@ -232,8 +388,9 @@ export class Destination {
   /** Stop taking work; what is queued is handed back (its leases are released by the caller). */
   stop(): Work[] {
     this.stopping = true;
+    if (this.gateTimer) this.deps.clock.clearTimeout(this.gateTimer.handle);
     for (const take of [...this.waiting.values()]) take(undefined);
-    return [...this.retries.splice(0), ...this.queue.splice(0)];
+    return [...this.retries.splice(0), ...this.queue.drain()];
   }
 
   /** Close every open connection at once (shutdown after the grace period). */
@@ -241,3 +398,12 @@ export class Destination {
     for (const channel of this.channels) channel.close();
   }
 }
+
+/** Work kept in memory: what can go within this long; the rest waits in the queue for its turn. */
+export const PACING_HORIZON_MS = 10_000;
+
+/** A message's recipients share its lane. */
+const laneOf = (work: Work): Lane => work.claims[0]?.lane ?? DEFAULT_LANE;
+
+/** Work back at the turn it was postponed to: it goes in its turn, not after newer work. */
+const holdsTurn = (work: Work): boolean => work.claims.some((c) => c.turnAt !== undefined);

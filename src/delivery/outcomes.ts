@@ -43,6 +43,47 @@ export class OutcomeRecorder {
       .finally(() => this.deps.settled(work.claims.length));
   }
 
+  /**
+   * Pacing hands work back until its turn: no attempt, no event. A turn past
+   * the recipient's deadline is cut to it, and a recipient whose deadline has
+   * come expires instead: waiting for a rate is waiting in the queue.
+   */
+  postpone(work: Work, at: number, echo: Record<string, unknown> = {}): Promise<void> {
+    const now = this.deps.clock.now();
+    const deadline = (claim: Claim) => claim.messageCreatedAt + this.deps.retry.maxQueueTime;
+    const expired = work.claims.filter((claim) => now >= deadline(claim));
+    const postponements = work.claims
+      .filter((claim) => now < deadline(claim))
+      .map((claim) => ({ recipientId: claim.recipientId, at: Math.min(at, deadline(claim)) }));
+    return Promise.all([
+      postponements.length > 0 ? this.deps.store.postpone(postponements) : undefined,
+      expired.length > 0
+        ? this.commits.submit(expired.map((claim) => this.expiredWaiting(claim, work, echo)))
+        : undefined,
+    ])
+      .then(() => undefined)
+      .catch((error) => {
+        // The leases run out and the recipients fall due again: nothing is lost.
+        this.deps.log("error", "postponing recipients failed", { message: work.messageId, error: String(error) });
+      })
+      .finally(() => this.deps.settled(work.claims.length));
+  }
+
+  private expiredWaiting(claim: Claim, work: Work, echo: Record<string, unknown>): Outcome {
+    const reply = "451 4.4.7 message expired while waiting for its turn at a rate-limited destination";
+    const dsn = claim.mailFrom !== "" && wantsFailureReport(claim.dsnNotify) ? { dsn: "failure" as const } : {};
+    return {
+      recipientId: claim.recipientId,
+      messageId: work.messageId,
+      address: claim.address,
+      reply,
+      state: "expired",
+      counted: false,
+      event: { reply, category: "message-expired", bounce_type: "soft", attempt: claim.attempts, ...echo },
+      ...dsn,
+    };
+  }
+
   private build(work: Work, results: readonly RecipientResult[], echo: Record<string, unknown>): Outcome[] {
     const now = this.deps.clock.now();
     const byAddress = new Map(results.map((r) => [r.address, r]));

@@ -83,6 +83,7 @@ export function createPlanner(deps: PlannerDeps): (domain: string, rule: TlsRule
       kind: "destination",
       key: `${key}${shaping.keySuffix}`,
       limits: shaping.limits,
+      pacing: { messages: shaping.messageRate, connections: shaping.connectionRate },
       transport: () =>
         new SmtpTransport(hosts, { ...deps.smtp, ...smtp, maxRecipients: shaping.recipientsPerTransaction }),
     };

@@ -5,6 +5,8 @@ import type { QueueStore } from "../queue/store.ts";
 import { classifyTransportError } from "./classify.ts";
 import { Destination, type DestinationLimits } from "./destination.ts";
 import { DsnSweeper } from "./dsn-sweeper.ts";
+import { Pacer } from "./pacing.ts";
+import type { Pacing } from "./shaping.ts";
 import { OutcomeRecorder } from "./outcomes.ts";
 import { verpAddress } from "../core/verp.ts";
 import type { RetryPolicy } from "./retry.ts";
@@ -25,6 +27,8 @@ export type Plan =
     readonly kind: "destination";
     readonly key: string;
     readonly limits: DestinationLimits;
+    /** Message and connection rates (shaping), each the destination's own or shared (see shaping.ts); absent: none. */
+    readonly pacing?: { readonly messages: Pacing; readonly connections: Pacing };
     readonly transport: () => Transport;
     readonly tlsReport?: ReportPolicy;
   }
@@ -75,6 +79,8 @@ export class Scheduler {
   private woken = false;
   private loopDone: Promise<void> | undefined;
   private readonly destinations = new Map<string, Destination>();
+  /** Rates shared by several destinations (a provider's), by their key. */
+  private readonly sharedPacers = new Map<string, Pacer>();
   private readonly recorder: OutcomeRecorder;
   private readonly maxInFlight: number;
   private readonly leaseMs: number;
@@ -238,7 +244,7 @@ export class Scheduler {
     }
   }
 
-  private destination({ key, limits, transport }: Extract<Plan, { kind: "destination" }>): Destination {
+  private destination({ key, limits, pacing, transport }: Extract<Plan, { kind: "destination" }>): Destination {
     let destination = this.destinations.get(key);
     if (!destination) {
       const tally = this.deps.tlsTally;
@@ -246,6 +252,8 @@ export class Scheduler {
         transport: transport(),
         clock: this.deps.clock,
         limits,
+        ...(pacing ? { messages: this.pacer(pacing.messages), connections: this.pacer(pacing.connections) } : {}),
+        postpone: (work, at) => void this.recorder.postpone(work, at, echoOf(work)),
         loadPayload: async (work) => {
           const message = await this.deps.store.loadMessage(work.messageId);
           if (!message) return undefined;
@@ -274,14 +282,16 @@ export class Scheduler {
     return destination;
   }
 
+  /** A destination's own pacer, or the one it shares. */
+  private pacer({ spacing, shared }: Pacing): Pacer {
+    if (shared === undefined) return new Pacer(spacing);
+    let pacer = this.sharedPacers.get(shared);
+    if (!pacer) this.sharedPacers.set(shared, pacer = new Pacer(spacing));
+    return pacer;
+  }
+
   private report(work: Work, results: RecipientResult[]): void {
-    const first = work.claims[0];
-    const echo = {
-      tags: first?.tags,
-      metadata: first?.metadata,
-      ...(first?.tlsTag === "requiretls" ? { require_tls: true } : {}),
-    };
-    void this.recorder.report(work, results, echo);
+    void this.recorder.report(work, results, echoOf(work));
   }
 
   /**
@@ -336,6 +346,16 @@ export class Scheduler {
       this.wakeUp = done;
     });
   }
+}
+
+/** What every event about a message repeats of it. */
+function echoOf(work: Work): Record<string, unknown> {
+  const first = work.claims[0];
+  return {
+    tags: first?.tags,
+    metadata: first?.metadata,
+    ...(first?.tlsTag === "requiretls" ? { require_tls: true } : {}),
+  };
 }
 
 const tlsRule = (claim: Claim): TlsRule => tlsRuleFor(claim.tlsTag, claim.mailFrom);

@@ -1,6 +1,7 @@
-import { effectiveRules, type ShapingTarget } from "../shaping/resolve.ts";
+import { type EffectiveLimits, effectiveRules, type ShapingTarget } from "../shaping/resolve.ts";
 import type { CompleteLimits, ShapingRules } from "../shaping/rules.ts";
 import type { DestinationLimits } from "./destination.ts";
+import { spacingOf } from "./pacing.ts";
 
 /** What the shaping rules decide for one destination, in delivery's terms. */
 export interface DestinationShaping {
@@ -16,11 +17,39 @@ export interface DestinationShaping {
    * the node's, the same for every destination.
    */
   readonly keySuffix: string;
+  /** How far apart messages go, and new connections open. */
+  readonly messageRate: Pacing;
+  readonly connectionRate: Pacing;
+}
+
+/**
+ * A rate as delivery applies it: the spacing of events and who shares it. A
+ * rate from a provider's rule is that provider's budget for this source IP,
+ * shared by all its destinations (Gmail's MX sets for gmail.com and for
+ * Workspace domains are two destinations, one sender to Google); any other
+ * is the destination's own.
+ */
+export interface Pacing {
+  readonly spacing: number;
+  /** The key of the shared budget; absent: the destination's own. */
+  readonly shared?: string;
+}
+
+function pacingOf(limit: EffectiveLimits["messageRate"], kind: string): Pacing {
+  const spacing = spacingOf(limit.value);
+  return limit.from.level === "provider" ? { spacing, shared: `${kind}|provider:${limit.from.key}` } : { spacing };
 }
 
 export function destinationShaping(rules: ShapingRules, target: ShapingTarget): DestinationShaping {
   const { provider, limits } = effectiveRules(rules, target);
-  const used = [limits.connections, limits.messagesPerConnection, limits.idleTimeout, limits.recipientsPerTransaction];
+  const used = [
+    limits.connections,
+    limits.messagesPerConnection,
+    limits.idleTimeout,
+    limits.recipientsPerTransaction,
+    limits.messageRate,
+    limits.connectionRate,
+  ];
   const domain = used.find((l) => l.from.level === "domain")?.from.key;
   return {
     limits: destinationLimits({
@@ -29,6 +58,8 @@ export function destinationShaping(rules: ShapingRules, target: ShapingTarget): 
       idleTimeout: limits.idleTimeout.value,
     }),
     recipientsPerTransaction: limits.recipientsPerTransaction.value,
+    messageRate: pacingOf(limits.messageRate, "messages"),
+    connectionRate: pacingOf(limits.connectionRate, "connections"),
     keySuffix: (provider === undefined ? "" : `|provider:${provider}`) +
       (domain === undefined ? "" : `|domain:${domain}`),
   };

@@ -1,3 +1,4 @@
+import type { Lane } from "../core/lane.ts";
 import type { TlsTag } from "../core/tls-tag.ts";
 import type { DsnKind, EventType, RecipientState } from "./schema.ts";
 
@@ -51,6 +52,16 @@ export interface Claim {
   /** The submitter's tags and metadata, echoed in every event about the message. */
   readonly tags?: readonly string[];
   readonly metadata?: Readonly<Record<string, unknown>>;
+  /** The message's delivery class; absent: the default lane. */
+  readonly lane?: Lane;
+  /** Set when pacing postponed it to this turn: it is back in its turn, not new work. */
+  readonly turnAt?: number;
+}
+
+/** Work that pacing hands back: no attempt, no event; due again at `at` (its turn). */
+export interface Postponement {
+  readonly recipientId: number;
+  readonly at: number;
 }
 
 export type FinalState = Extract<RecipientState, "delivered" | "bounced" | "expired">;

@@ -62,6 +62,11 @@ export const recipients = sqliteTable(
      * the lease, so after a crash or kill -9 the recipient falls due again by itself.
      */
     leaseOwner: text("lease_owner"),
+    /**
+     * The turn pacing postponed it to (a rate-limited destination hands back
+     * what cannot go soon, due at its turn); cleared by the next outcome.
+     */
+    turnAt: integer("turn_at"),
     lastReply: text("last_reply"),
     /** RFC 3461 NOTIFY (comma list) and ORCPT. */
     dsnNotify: text("dsn_notify"),

@@ -14,6 +14,7 @@ import type {
   Outcome,
   PendingDsn,
   PendingDsnRecipient,
+  Postponement,
   SettledDsn,
   StoredMessage,
 } from "./records.ts";
@@ -33,7 +34,8 @@ type Statement = BatchItem<"sqlite"> | InStatement;
 
 /** One attempt's outcome for one recipient; the same text for every outcome, so it is built once. */
 const RECORD_OUTCOME = `UPDATE recipients SET
-    state = ?, attempts = attempts + ?, last_reply = ?, lease_owner = NULL, next_attempt_at = ?, updated_at = ?,
+    state = ?, attempts = attempts + ?, last_reply = ?, lease_owner = NULL, next_attempt_at = ?, turn_at = NULL,
+    updated_at = ?,
     last_mta = COALESCE(?, last_mta),
     dsn_pending = CASE WHEN ? THEN ? ELSE dsn_pending END,
     delay_notified_at = CASE WHEN ? THEN ? ELSE delay_notified_at END
@@ -178,7 +180,7 @@ export class QueueStore {
             WHERE id IN (SELECT id FROM recipients
                          WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ?
                          ORDER BY next_attempt_at LIMIT ?)
-            RETURNING id, message_id, address, domain, attempts, dsn_notify, dsn_orcpt, delay_notified_at`,
+            RETURNING id, message_id, address, domain, attempts, dsn_notify, dsn_orcpt, delay_notified_at, turn_at`,
       args: [this.nodeId, now + leaseMs, now, limit],
     });
     if (result.rows.length === 0) return [];
@@ -212,6 +214,7 @@ export class QueueStore {
         delayNotifiedAt: r.delay_notified_at === null || r.delay_notified_at === undefined
           ? undefined
           : Number(r.delay_notified_at),
+        ...(r.turn_at === null || r.turn_at === undefined ? {} : { turnAt: Number(r.turn_at) }),
         mailFrom: envelope.mailFrom,
         ...(envelope.returnPathDomain === null ? {} : { returnPathDomain: envelope.returnPathDomain }),
         messageCreatedAt: envelope.createdAt,
@@ -301,6 +304,21 @@ export class QueueStore {
     statements.push(...insertRows("events", EVENT_COLUMNS, eventRows));
     statements.push(...dropFinishedBodies(outcomes.filter((o) => o.state !== "deferred").map((o) => o.messageId)));
     await this.writeBatch(statements);
+  }
+
+  /**
+   * Hand leased recipients back until their turn (pacing): no attempt, no
+   * event, the state stays; a recipient no longer ours is left alone.
+   */
+  async postpone(postponements: readonly Postponement[]): Promise<void> {
+    const now = this.clock.now();
+    await this.writeBatch(
+      postponements.map((p) => ({
+        sql: `UPDATE recipients SET lease_owner = NULL, next_attempt_at = ?, turn_at = ?, updated_at = ?
+              WHERE id = ? AND lease_owner = ?`,
+        args: [p.at, p.at, now, p.recipientId, this.nodeId],
+      })),
+    );
   }
 
   /**

@@ -4,7 +4,14 @@ import { LIMIT_FILE_NAMES, type LimitName } from "./rules.ts";
 
 /** The limits delivery applies today (src/delivery/shaping.ts), as the file names them. */
 export const APPLIED_LIMITS: readonly string[] = (
-  ["connections", "messagesPerConnection", "recipientsPerTransaction", "idleTimeout"] satisfies LimitName[]
+  [
+    "connections",
+    "connectionRate",
+    "messagesPerConnection",
+    "recipientsPerTransaction",
+    "messageRate",
+    "idleTimeout",
+  ] satisfies LimitName[]
 ).map((name) => LIMIT_FILE_NAMES[name]);
 
 const NOT_APPLIED = `not applied yet: delivery applies only ${APPLIED_LIMITS.join(", ")} today; remove it`;
@@ -21,8 +28,8 @@ function unappliedLimits(level: unknown, path: readonly string[]): RuleProblem[]
 }
 
 /**
- * What an operator's file sets that delivery does not apply yet (rates,
- * retry, automation, warmup): refused, since a setting that is accepted must
+ * What an operator's file sets that delivery does not apply yet (retry,
+ * automation, warmup): refused, since a setting that is accepted must
  * do what it says. The shipped file's own settings of these stay, shown by
  * `GET /v1/shaping` with the fields that apply.
  */

@@ -86,14 +86,14 @@ describe("RELAY_SHAPING_FILE", () => {
   it("a setting delivery does not apply yet is refused with its line", async () => {
     const path = shapingFile(
       "rate.yaml",
-      "providers:\n  google:\n    connections: 3\n    message_rate: 500/h\nwarmup:\n  enabled: true\n",
+      "providers:\n  google:\n    connections: 3\n    message_rate: 500/h\nautomation: {}\nwarmup:\n  enabled: true\n",
     );
     const result = await runRelay(["serve"], { env: { RELAY_SHAPING_FILE: path }, timeoutMs: 10_000 });
     assert.equal(result.code, 2, result.stderr);
     const lines = result.stderr.trim().split("\n");
     assert.equal(lines.length, 2, result.stderr);
-    assert.match(lines[0]!, new RegExp(`${path}:4: providers\\.google\\.message_rate: not applied yet`));
-    assert.match(lines[1]!, new RegExp(`${path}:5: warmup: not applied yet`));
+    assert.match(lines[0]!, new RegExp(`${path}:5: automation: not applied yet`));
+    assert.match(lines[1]!, new RegExp(`${path}:6: warmup: not applied yet`));
   });
 
   it("a file that cannot be read stops relay serve with exit 2", async () => {

@@ -38,6 +38,7 @@ function pool(maxConnections = 10) {
     }),
     report: (w, results) => reports.push({ work: w.messageId, results }),
     backoff: (failures) => failures * BACKOFF_MS,
+    postpone: () => assert.fail("nothing is paced here"),
     onError: (error) => assert.fail(String(error)),
   });
   return { transport, reports, destination, clock };

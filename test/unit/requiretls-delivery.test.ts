@@ -396,6 +396,7 @@ describe("a destination where no host meets REQUIRETLS", () => {
       loadPayload: async () => undefined,
       report: (_work, results) => reports.push(results),
       backoff: () => 3_600_000,
+      postpone: () => assert.fail("nothing is paced here"),
       onError: (error) => assert.fail(String(error)),
     });
     const work = (id: string): Work => ({

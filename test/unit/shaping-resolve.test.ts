@@ -95,7 +95,7 @@ source_ips:
     assert.equal(found.provider, "google");
     assert.deepEqual(found.limits, {
       connections: { value: 5, from: { level: "provider", key: "google" } },
-      connectionRate: { value: { count: 100, per: "min" }, from: { level: "default" } },
+      connectionRate: { value: "unlimited", from: { level: "default" } },
       messagesPerConnection: { value: 10, from: { level: "domain", key: "example.com" } },
       recipientsPerTransaction: { value: 100, from: { level: "default" } },
       messageRate: { value: { count: 50, per: "h" }, from: { level: "source_ip", key: "192.0.2.1" } },

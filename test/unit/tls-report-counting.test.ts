@@ -100,6 +100,7 @@ function destination(transport: Transport, counted: [string, string, string[]][]
     }),
     report: (_work, results) => reports.push(results),
     backoff: () => 3_600_000,
+    postpone: () => assert.fail("nothing is paced here"),
     onError: (error) => assert.fail(String(error)),
     countTlsSessions: (domain, policy, sessions) =>
       counted.push([domain, policy.type, sessions.map((s) => s.failure?.resultType ?? "success")]),
