@@ -243,3 +243,45 @@ describe("shutdown", () => {
     assert.ok(Number(due.rows[0]!.next_attempt_at) <= h.clock.now(), "due now");
   });
 });
+
+describe("a rate-limited destination", () => {
+  const SPACING = HOUR / 100;
+  const pacedPlan = (domain: string, unpaced: Plan): Promise<Plan> =>
+    Promise.resolve(
+      domain === "slow.test" && unpaced.kind === "destination"
+        ? { ...unpaced, key: "mx.slow", pacing: { messages: { spacing: SPACING }, connections: { spacing: 0 } } }
+        : unpaced,
+    );
+
+  it("hands back what cannot go soon with its turn: no attempt, no event, no lease; others go on", async () => {
+    const h = await harness({ plan: pacedPlan });
+    for (let i = 0; i < 50; i++) await h.enqueue(`r${i}@slow.test`);
+    await h.enqueue("fast@dest.test");
+    await h.scheduler.start();
+    await waitUntil(h.recipients, (s) => s["fast@dest.test"] === "delivered" && count(s, "queued") === 49, {
+      what: "the fast one delivered, 49 waiting unleased",
+      timeout: 10_000,
+    });
+    const rows = (await h.database.client.execute(
+      "SELECT attempts, turn_at, next_attempt_at FROM recipients WHERE domain = 'slow.test' AND state = 'queued' ORDER BY turn_at",
+    )).rows;
+    assert.ok(rows.every((r) => Number(r.attempts) === 0 && r.turn_at !== null && r.turn_at === r.next_attempt_at));
+    const turns = rows.map((r) => Number(r.turn_at));
+    for (let i = 1; i < turns.length; i++) assert.equal(turns[i]! - turns[i - 1]!, SPACING, "a turn every 36 s");
+    const events = (await h.database.client.execute("SELECT type FROM events WHERE recipient LIKE '%@slow.test'")).rows;
+    assert.ok(!events.some((e) => e.type === "deferred"), "waiting for a turn is not a deferral");
+    await h.scheduler.stop(0);
+  });
+
+  it("a recipient whose queue time is over while it waits for its turn expires, with its event", async () => {
+    const h = await harness({ plan: pacedPlan });
+    for (let i = 0; i < 50; i++) await h.enqueue(`r${i}@slow.test`);
+    await h.database.client.execute({ sql: "UPDATE messages SET created_at = created_at - ?", args: [6 * 24 * HOUR] });
+    await h.scheduler.start();
+    await waitUntil(h.recipients, (s) => count(s, "expired") === 49, { what: "49 expired", timeout: 10_000 });
+    const last = await h.lastEvent("r49@slow.test");
+    assert.equal(last?.type, "expired");
+    assert.equal(JSON.parse(String(last?.data)).category, "message-expired");
+    await h.scheduler.stop(0);
+  });
+});
