@@ -5,7 +5,8 @@
  * queued). Run by scripts/bench-run.ts before it starts the relay; usable by
  * hand too:
  *
- *   bun scripts/bench-prefill.ts PATH/relay.db N [--per-message 10] [--domains 10000] [--no-events] [--explain]
+ *   bun scripts/bench-prefill.ts PATH/relay.db N [--per-message 10] [--domains 10000] [--domain NAME] [--due-now]
+ *                                [--no-events] [--explain]
  *
  * What it writes, with plain SQL in ONE transaction (recursive CTEs, INSERT
  * ... SELECT; 1,000,000 recipients take seconds, not minutes):
@@ -14,7 +15,9 @@
  *     messages append to the indexes as they would on a real node);
  *   - N recipients, state 'queued', next_attempt_at = now + 30 days + a
  *     spread of up to one day (so the due index holds N distinct keys),
- *     spread over `domains` domains;
+ *     spread over `domains` domains (or all at `--domain NAME`); with
+ *     --due-now, due now instead (the rate-limited case: a backlog waiting
+ *     for one destination);
  *   - one 'received' event per recipient (what enqueue writes), unless
  *     --no-events.
  * Prints one JSON line: counts, seconds, file size; with --explain also the
@@ -28,7 +31,7 @@ import { statSync } from "node:fs";
 
 function usage(): never {
   console.error(
-    "usage: bun scripts/bench-prefill.ts PATH/relay.db N [--per-message 10] [--domains 10000] [--no-events] [--explain]",
+    "usage: bun scripts/bench-prefill.ts PATH/relay.db N [--per-message 10] [--domains 10000] [--domain NAME] [--due-now] [--no-events] [--explain]",
   );
   process.exit(2);
 }
@@ -41,19 +44,25 @@ let perMessage = 10;
 let domains = 10_000;
 let events = true;
 let explain = false;
+let oneDomain: string | undefined;
+let dueNow = false;
 for (let i = 2; i < argv.length; i++) {
   const a = argv[i];
   if (a === "--per-message") perMessage = Number(argv[++i]);
   else if (a === "--domains") domains = Number(argv[++i]);
   else if (a === "--no-events") events = false;
   else if (a === "--explain") explain = true;
+  else if (a === "--domain" && /^[a-z0-9.-]+$/.test(argv[i + 1] ?? "")) oneDomain = argv[++i];
+  else if (a === "--due-now") dueNow = true;
   else usage();
 }
 if (!(perMessage >= 1) || !(domains >= 1)) usage();
 
 const DAY = 86_400_000;
 const now = Date.now();
-const dueFrom = now + 30 * DAY;
+const dueFrom = dueNow ? now : now + 30 * DAY;
+const spread = dueNow ? "0" : `(i * 7919) % ${DAY}`;
+const domainOf = oneDomain === undefined ? `'d' || (i % ${domains}) || '.example'` : `'${oneDomain}'`;
 const messages = Math.ceil(n / perMessage);
 const client = createClient({ url: `file:${path}` });
 const t0 = performance.now();
@@ -86,10 +95,8 @@ try {
       {
         sql: `WITH RECURSIVE r(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM r WHERE i + 1 < ?)
               INSERT INTO recipients (message_id, address, domain, state, attempts, next_attempt_at, updated_at)
-              SELECT ${
-          id(`i / ${perMessage}`)
-        }, 'u' || i || '@d' || (i % ${domains}) || '.example', 'd' || (i % ${domains}) || '.example',
-                     'queued', 0, ? + (i * 7919) % ${DAY}, ?
+              SELECT ${id(`i / ${perMessage}`)}, 'u' || i || '@' || ${domainOf}, ${domainOf},
+                     'queued', 0, ? + ${spread}, ?
               FROM r`,
         args: [n, dueFrom, now],
       },
@@ -120,7 +127,7 @@ try {
       recipients: Number(row.recipients),
       messages: Number(row.messages),
       events: Number(row.events),
-      domains: Math.min(domains, n),
+      domains: oneDomain === undefined ? Math.min(domains, n) : 1,
       seconds: Number(seconds.toFixed(2)),
       bytes: statSync(path).size,
       ...(queries ? { queries } : {}),

@@ -1,7 +1,7 @@
 import type { Clock } from "../core/clock.ts";
 import { replyText } from "../core/reply.ts";
 import { GroupCommit } from "../queue/group-commit.ts";
-import type { Claim, Outcome } from "../queue/records.ts";
+import type { Claim, Outcome, Postponement } from "../queue/records.ts";
 import type { QueueStore } from "../queue/store.ts";
 import type { DsnKind } from "../queue/schema.ts";
 import { wantsDelayReport, wantsFailureReport, wantsSuccessReport } from "./bounce.ts";
@@ -28,9 +28,11 @@ export interface OutcomeRecorderDeps {
  */
 export class OutcomeRecorder {
   private readonly commits: GroupCommit<Outcome[]>;
+  private readonly postponements: GroupCommit<Postponement[]>;
 
   constructor(private readonly deps: OutcomeRecorderDeps) {
     this.commits = new GroupCommit((items) => deps.store.record(items.flat()).then(() => undefined));
+    this.postponements = new GroupCommit((items) => deps.store.postpone(items.flat()));
   }
 
   report(work: Work, results: readonly RecipientResult[], echo: Record<string, unknown> = {}): Promise<void> {
@@ -56,7 +58,7 @@ export class OutcomeRecorder {
       .filter((claim) => now < deadline(claim))
       .map((claim) => ({ recipientId: claim.recipientId, at: Math.min(at, deadline(claim)) }));
     return Promise.all([
-      postponements.length > 0 ? this.deps.store.postpone(postponements) : undefined,
+      postponements.length > 0 ? this.postponements.submit(postponements) : undefined,
       expired.length > 0
         ? this.commits.submit(expired.map((claim) => this.expiredWaiting(claim, work, echo)))
         : undefined,

@@ -84,6 +84,7 @@ export function createPlanner(deps: PlannerDeps): (domain: string, rule: TlsRule
       key: `${key}${shaping.keySuffix}`,
       limits: shaping.limits,
       pacing: { messages: shaping.messageRate, connections: shaping.connectionRate },
+      recipientsPerTransaction: shaping.recipientsPerTransaction,
       transport: () =>
         new SmtpTransport(hosts, { ...deps.smtp, ...smtp, maxRecipients: shaping.recipientsPerTransaction }),
     };

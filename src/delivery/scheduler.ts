@@ -29,6 +29,8 @@ export type Plan =
     readonly limits: DestinationLimits;
     /** Message and connection rates (shaping), each the destination's own or shared (see shaping.ts); absent: none. */
     readonly pacing?: { readonly messages: Pacing; readonly connections: Pacing };
+    /** At most this many recipients in one transaction: a work item each, so the message rate counts transactions. */
+    readonly recipientsPerTransaction?: number;
     readonly transport: () => Transport;
     readonly tlsReport?: ReportPolicy;
   }
@@ -239,8 +241,8 @@ export class Scheduler {
       if (plan.kind === "destination" && plan.tlsReport) entry.work.tlsReport.set(claim.domain, plan.tlsReport);
     }
     for (const { work, plan } of works.values()) {
-      if (plan.kind === "destination") this.destination(plan).enqueue(work);
-      else this.report(work, plan.results(work.claims.map((c) => c.address)));
+      if (plan.kind !== "destination") this.report(work, plan.results(work.claims.map((c) => c.address)));
+      else for (const part of transactions(work, plan.recipientsPerTransaction)) this.destination(plan).enqueue(part);
     }
   }
 
@@ -346,6 +348,14 @@ export class Scheduler {
       this.wakeUp = done;
     });
   }
+}
+
+/** A message's work in pieces of at most `most` recipients. */
+function transactions<T extends Work>(work: T, most = Infinity): T[] {
+  if (work.claims.length <= most) return [work];
+  const parts: T[] = [];
+  for (let i = 0; i < work.claims.length; i += most) parts.push({ ...work, claims: work.claims.slice(i, i + most) });
+  return parts;
 }
 
 /** What every event about a message repeats of it. */

@@ -308,17 +308,18 @@ export class QueueStore {
 
   /**
    * Hand leased recipients back until their turn (pacing): no attempt, no
-   * event, the state stays; a recipient no longer ours is left alone.
+   * event, the state stays; a recipient no longer ours is left alone. One
+   * statement for the batch, each row found by its id ("+" keeps SQLite from
+   * walking the lease index instead, which holds every recipient in flight).
    */
   async postpone(postponements: readonly Postponement[]): Promise<void> {
     const now = this.clock.now();
-    await this.writeBatch(
-      postponements.map((p) => ({
-        sql: `UPDATE recipients SET lease_owner = NULL, next_attempt_at = ?, turn_at = ?, updated_at = ?
-              WHERE id = ? AND lease_owner = ?`,
-        args: [p.at, p.at, now, p.recipientId, this.nodeId],
-      })),
-    );
+    await this.writeBatch([{
+      sql: `UPDATE recipients SET lease_owner = NULL, next_attempt_at = p.at, turn_at = p.at, updated_at = ?
+            FROM (SELECT value ->> 0 AS id, value ->> 1 AS at FROM json_each(?)) AS p
+            WHERE recipients.id = p.id AND +recipients.lease_owner = ?`,
+      args: [now, JSON.stringify(postponements.map((p) => [p.recipientId, p.at])), this.nodeId],
+    }]);
   }
 
   /**
