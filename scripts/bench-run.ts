@@ -25,7 +25,8 @@
  *   6. signing on one core (relay only, issue 11): the same unsigned and
  *      signed end-to-end runs with the relay pinned to CPU 0 (taskset -c 0)
  *      and smtp-source and smtp-sink to CPU 1, so the relay's rate is what
- *      one core does: the signed rate beside the unsigned one.
+ *      one core does: the signed rate beside the unsigned one;
+ *   7. shaping (relay only, issue 13): scripts/bench-shaping.ts.
  *
  * Every load is bounded by a message count and a time cap (timeout(1)), and
  * every server started here is stopped at the end, also on failure.
@@ -46,6 +47,7 @@ import {
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { shapingBench, shapingReport, type ShapingResult } from "./bench-shaping.ts";
 
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), "..");
 const BENCH = join(ROOT, ".bench");
@@ -74,11 +76,11 @@ interface Options {
   rounds?: number;
 }
 
-type Phase = "accept" | "e2e" | "rss" | "deep" | "dkim" | "signing";
-const PHASES: Phase[] = ["accept", "e2e", "rss", "deep", "dkim", "signing"];
+type Phase = "accept" | "e2e" | "rss" | "deep" | "dkim" | "signing" | "shaping";
+const PHASES: Phase[] = ["accept", "e2e", "rss", "deep", "dkim", "signing", "shaping"];
 
 const HELP = `usage: scripts/bench [--quick] [--systems relay,postfix,haraka] [--relay head|worktree|dist|COMMIT]
-                    [--only accept,e2e,rss,deep,dkim,signing] [--deep 10000,1000000] [--rounds N] [--cpu-prof DIR] [--json FILE]
+                    [--only accept,e2e,rss,deep,dkim,signing,shaping] [--deep 10000,1000000] [--rounds N] [--cpu-prof DIR] [--json FILE]
   --quick     smaller message counts and shorter time caps, one acceptance round
   --relay     head: a snapshot of the committed HEAD (default, reproducible);
               worktree: src/ as it is now; dist: the built dist/relay;
@@ -86,7 +88,9 @@ const HELP = `usage: scripts/bench [--quick] [--systems relay,postfix,haraka] [-
   --only      run only these phases (deep: relay only, end to end with a pre-filled queue;
               dkim: relay only, signing rate and its share of end-to-end CPU;
               signing: relay only, end to end 5 KB unsigned and signed with the relay
-              pinned to CPU 0 and the load tools to CPU 1)
+              pinned to CPU 0 and the load tools to CPU 1;
+              shaping: relay only, the cost of pacing rules that do not bind, and a
+              1,000,000-recipient backlog at a destination limited to 100/h, see scripts/bench-shaping.ts)
   --deep      queue depths (recipients queued, not due) for the deep phase
   --rounds    acceptance rounds (default 3; 1 with --quick): each system's median is reported
   --cpu-prof  run the relay under bun --cpu-prof, .cpuprofile files into DIR
@@ -168,6 +172,9 @@ const PLAN = opts.quick
     signingWarmup: 500,
     signingCount: 2000,
     signingRounds: 1,
+    shapingRounds: 1,
+    shapingBacklog: 100_000,
+    shapingWaitS: 10,
   }
   : {
     acceptCount: { min: 5000, max: 100_000 },
@@ -186,6 +193,9 @@ const PLAN = opts.quick
     signingWarmup: 3000,
     signingCount: 5000,
     signingRounds: 3,
+    shapingRounds: 3,
+    shapingBacklog: 1_000_000,
+    shapingWaitS: 30,
   };
 
 // ---------------------------------------------------------------- helpers
@@ -375,6 +385,17 @@ interface RelaySut extends Sut {
   startDeep(target: number, tag: string, prefill: number): Promise<{ prefill: PrefillResult; startupS: number }>;
   /** Start fresh after running these relay commands (e.g. `domains add`) on the new data directory. */
   startWith(target: number, tag: string, commands: string[][]): Promise<void>;
+  /**
+   * Start fresh with this environment on top of the bench's, and with
+   * `prefill.n` recipients written by bench-prefill.ts with `prefill.args`;
+   * resolves with the data directory once /readyz answers.
+   */
+  startShaped(
+    target: number,
+    tag: string,
+    env: Record<string, string>,
+    prefill?: { n: number; args: string[] },
+  ): Promise<string>;
   /** utime + stime of the relay process (all its threads, the database worker included), in seconds. */
   cpuSeconds(): number;
   /** CPU seconds by thread name. */
@@ -468,7 +489,7 @@ function relaySut(cpu?: string): RelaySut {
     symlinkSync(join(ROOT, "node_modules"), join(cwd, "node_modules"));
     cmd = [BUN, "src/main.ts"];
   }
-  const env = (data: string, target: number): Record<string, string> => ({
+  const env = (data: string, target: number, extra: Record<string, string> = {}): Record<string, string> => ({
     RELAY_DATA_DIR: data,
     RELAY_SMTP_LISTEN: `${HOST}:${PORT.relay}`,
     RELAY_HTTP_LISTEN: `${HOST}:${PORT.relayHttp}`,
@@ -482,8 +503,9 @@ function relaySut(cpu?: string): RelaySut {
     RELAY_MAX_CONNECTIONS: "5000",
     RELAY_MAX_CONNECTIONS_PER_IP: "5000",
     // Delivery limits stay at their defaults (RELAY_DESTINATION_MAX_CONNECTIONS 10, RELAY_MESSAGES_PER_CONNECTION 100).
+    ...extra,
   });
-  const serve = (data: string, target: number, tag: string) => {
+  const serve = (data: string, target: number, tag: string, extra: Record<string, string> = {}) => {
     const [bin, ...pre] = cmd;
     const prof = opts.cpuProf
       ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProf}`, `--cpu-prof-name=relay-${tag}.cpuprofile`]
@@ -493,7 +515,7 @@ function relaySut(cpu?: string): RelaySut {
     const c = start(...pinned(cpu, bin!, [...prof, ...pre, "serve"]), {
       cwd,
       out: join(RUN, `relay-${tag}.log`),
-      env: env(data, target),
+      env: env(data, target, extra),
     });
     c.on("exit", (code, signal) => {
       if (child === c) {
@@ -549,6 +571,19 @@ function relaySut(cpu?: string): RelaySut {
       await waitForSmtp(PORT.relay, "relay");
       await waitReady();
       return { prefill, startupS: (now() - t0) / 1000 };
+    },
+    async startShaped(target, tag, extra, prefill) {
+      data = join(RUN, `relay-${tag}`);
+      rmSync(data, { recursive: true, force: true });
+      const [bin, ...pre] = cmd;
+      if (prefill) {
+        run(bin!, [...pre, "migrate"], env(data, target, extra), cwd);
+        run(BUN, [join(ROOT, "scripts/bench-prefill.ts"), join(data, "relay.db"), String(prefill.n), ...prefill.args]);
+      }
+      serve(data, target, tag, extra);
+      await waitForSmtp(PORT.relay, "relay");
+      await waitReady();
+      return data;
     },
     async stop() {
       // Under the profiler, a clean exit writes the profile: SIGTERM, and time for the shutdown grace (10 s).
@@ -1238,6 +1273,34 @@ async function idleRss(sut: Sut): Promise<RssResult> {
   }
 }
 
+/** Issue 13's shaping phase (scripts/bench-shaping.ts), on this harness's relay, sink and load. */
+function shapingPhase(relay: RelaySut): Promise<ShapingResult> {
+  // The sink is up for as long as the relay: a backlog that finds nobody listening would be deferred, not paced.
+  let sink: Sink | undefined;
+  return shapingBench({
+    run: RUN,
+    rounds: PLAN.shapingRounds,
+    backlog: PLAN.shapingBacklog,
+    waitS: PLAN.shapingWaitS,
+    async start(tag, env, prefill) {
+      sink = new Sink();
+      await sink.open();
+      return relay.startShaped(PORT.sink, tag, env, prefill);
+    },
+    async stop() {
+      await relay.stop();
+      await sink?.close();
+      sink = undefined;
+    },
+    cpuSeconds: () => relay.cpuSeconds(),
+    async e2e(tag) {
+      const base = await warmUp(relay, sink!, 5);
+      return measureE2e(relay, sink!, base, 5, 20, PLAN.e2eCount[5], tag);
+    },
+    log,
+  });
+}
+
 // ---------------------------------------------------------------- report
 
 const fmt = (n: number | undefined, d = 0) => (n === undefined || !Number.isFinite(n) ? "–" : n.toFixed(d));
@@ -1256,6 +1319,7 @@ function report(
   deep: DeepRow[],
   dkim?: DkimResult,
   signing?: DkimRow[],
+  shaping?: ShapingResult,
 ) {
   const lines: string[] = [];
   const ratios: Record<string, unknown>[] = [];
@@ -1474,6 +1538,11 @@ function report(
       signed_cpu_ms: cpu("signed"),
     });
   }
+  if (shaping) {
+    const section = shapingReport(shaping);
+    lines.push(...section.lines);
+    ratios.push(section.ratio);
+  }
   lines.push("`*` = stopped by the time cap; the rate is what was done within it.");
   return { text: lines.join("\n"), ratios };
 }
@@ -1548,7 +1617,9 @@ async function main() {
   if (opts.phases.has("dkim") && relay) dkim = await dkimCost(relay as RelaySut);
   let signing: DkimRow[] | undefined;
   if (opts.phases.has("signing") && relay) signing = await signingOnOneCore();
-  const { text, ratios } = report(accept, e2e, rss, deep, dkim, signing);
+  let shaping: ShapingResult | undefined;
+  if (opts.phases.has("shaping") && relay) shaping = await shapingPhase(relay as RelaySut);
+  const { text, ratios } = report(accept, e2e, rss, deep, dkim, signing, shaping);
   const elapsedS = (now() - t0) / 1000;
   mkdirSync(dirname(opts.json), { recursive: true });
   writeFileSync(
@@ -1565,6 +1636,7 @@ async function main() {
           deepQueue: deep,
           dkim,
           signing,
+          shaping,
           ratios,
         },
         null,
