@@ -113,7 +113,7 @@ export async function openServeServices(
   const loop = new Scheduler({
     store,
     clock,
-    retry: { schedule: config.retrySchedule, maxQueueTime: config.maxQueueTime },
+    retry: { schedule: shaping.rules.default.retrySchedule, maxQueueTime: config.maxQueueTime },
     delayWarningAfter: config.delayWarningAfter,
     hostname: config.hostname,
     log,

@@ -16,9 +16,10 @@ export interface ShapingInForce {
 
 /**
  * The rules in force, each layer over the one before: the shipped rules,
- * the operator's RELAY_SHAPING_FILE, then the RELAY_DESTINATION_* and
- * RELAY_*_PER_* variables over the default level (docs/shaping.md). A file
- * that cannot be read, or holds problems, is a UsageError listing them all.
+ * the operator's RELAY_SHAPING_FILE, then the RELAY_DESTINATION_*,
+ * RELAY_*_PER_* and RELAY_RETRY_SCHEDULE variables over the default level
+ * (docs/shaping.md). A file that cannot be read, or holds problems, is a
+ * UsageError listing them all.
  */
 export function shapingInForce(config: Config): ShapingInForce {
   const loaded = config.shapingFile === undefined ? shippedShaping() : operatorShaping(config.shapingFile);
@@ -27,19 +28,24 @@ export function shapingInForce(config: Config): ShapingInForce {
     messagesPerConnection: config.messagesPerConnection,
     recipientsPerTransaction: config.recipientsPerTransaction,
     idleTimeout: config.destinationIdleTimeout,
+    retrySchedule: config.retrySchedule,
   };
   // The same values in the file's form, so that the document shows what applies.
   const inFileForm = Object.entries(overrides)
     .filter(([, value]) => value !== undefined)
-    .map(([name, value]) => [
-      LIMIT_FILE_NAMES[name as LimitName],
-      name === "idleTimeout" ? formatDuration(value as number) : value,
-    ]);
+    .map(([name, value]) => [LIMIT_FILE_NAMES[name as LimitName], inFileFormOf(name as LimitName, value)]);
   const document = {
     ...loaded.document,
     default: { ...(loaded.document.default as object), ...Object.fromEntries(inFileForm) },
   };
   return { rules: withDefaultOverrides(loaded.rules, overrides), document };
+}
+
+/** A limit's value as the file writes it: durations as "2s", counts as they are. */
+function inFileFormOf(name: LimitName, value: unknown): unknown {
+  if (name === "idleTimeout") return formatDuration(value as number);
+  if (name === "retrySchedule") return (value as readonly number[]).map(formatDuration);
+  return value;
 }
 
 function operatorShaping(path: string) {

@@ -121,14 +121,11 @@ export const configSchema = v.object({
   RELAY_MAX_CONNECTIONS_PER_IP: v.optional(textVar("a positive integer", positiveInt), "100"),
   RELAY_SMTP_IDLE_TIMEOUT: v.optional(textVar("a duration such as 5m", parseDuration), "5m"),
   RELAY_SMTP_MAX_SESSION_TIME: v.optional(textVar("a duration such as 30m", parseDuration), "30m"),
-  /** Delays between attempts for temporary failures; the last repeats. */
-  RELAY_RETRY_SCHEDULE: v.optional(
-    textVar("a comma list of durations such as 5m,10m,1h", parseDurations),
-    "5m,10m,20m,40m,1h,2h,4h",
-  ),
   /** An operator's traffic shaping file laid over the shipped rules (docs/shaping.md); unset: the shipped rules. */
   RELAY_SHAPING_FILE: v.optional(textVar("a file path", nonEmpty)),
-  // These four, when set, override the shaping rules' default level (over RELAY_SHAPING_FILE's); unset, the rules' default applies.
+  // These five, when set, override the shaping rules' default level (over RELAY_SHAPING_FILE's); unset, the rules' default applies.
+  /** Delays between attempts for temporary failures; the last repeats. */
+  RELAY_RETRY_SCHEDULE: v.optional(textVar("a comma list of durations such as 5m,10m,1h", parseDurations)),
   /** Outbound connections to one destination at once. */
   RELAY_DESTINATION_MAX_CONNECTIONS: v.optional(textVar("a positive integer", positiveInt)),
   RELAY_MESSAGES_PER_CONNECTION: v.optional(textVar("a positive integer", positiveInt)),

@@ -5,13 +5,14 @@ import type { Claim, Outcome, Postponement } from "../queue/records.ts";
 import type { QueueStore } from "../queue/store.ts";
 import type { DsnKind } from "../queue/schema.ts";
 import { wantsDelayReport, wantsFailureReport, wantsSuccessReport } from "./bounce.ts";
-import { nextRetry, type RetryPolicy } from "./retry.ts";
+import { nextRetry } from "./retry.ts";
 import type { RecipientResult, Work } from "./work.ts";
 
 export interface OutcomeRecorderDeps {
   readonly store: QueueStore;
   readonly clock: Clock;
-  readonly retry: RetryPolicy;
+  /** After this long in the queue a deferred recipient expires (RELAY_MAX_QUEUE_TIME). */
+  readonly maxQueueTime: number;
   /** Warn the sender once a recipient has waited this long (RELAY_DELAY_WARNING_AFTER); 0: never. */
   readonly delayWarningAfter: number;
   /** Told once the outcomes of `count` recipients are on disk. */
@@ -21,10 +22,11 @@ export interface OutcomeRecorderDeps {
 
 /**
  * Turns attempt results into recipient states (delivered, deferred with the
- * next retry, bounced, expired), the events that go with them and the DSN
- * each one owes its sender, marked on the recipient in the same transaction
- * (the DsnSweeper builds one report per message from the marks); many reports
- * share one transaction (group commit).
+ * next retry on the schedule of the destination tried, bounced, expired),
+ * the events that go with them and the DSN each one owes its sender, marked
+ * on the recipient in the same transaction (the DsnSweeper builds one report
+ * per message from the marks); many reports share one transaction (group
+ * commit).
  */
 export class OutcomeRecorder {
   private readonly commits: GroupCommit<Outcome[]>;
@@ -35,9 +37,15 @@ export class OutcomeRecorder {
     this.postponements = new GroupCommit((items) => deps.store.postpone(items.flat()));
   }
 
-  report(work: Work, results: readonly RecipientResult[], echo: Record<string, unknown> = {}): Promise<void> {
+  /** `retry`: the retry schedule of the destination the work went to (the shaping rules' `retry`). */
+  report(
+    work: Work,
+    results: readonly RecipientResult[],
+    retry: readonly number[],
+    echo: Record<string, unknown> = {},
+  ): Promise<void> {
     return Promise.resolve()
-      .then(() => this.commits.submit(this.build(work, results, echo)))
+      .then(() => this.commits.submit(this.build(work, results, retry, echo)))
       .catch((error) => {
         // The leases run out and the recipients fall due again: nothing is lost.
         this.deps.log("error", "recording delivery outcomes failed", { message: work.messageId, error: String(error) });
@@ -52,7 +60,7 @@ export class OutcomeRecorder {
    */
   postpone(work: Work, at: number, echo: Record<string, unknown> = {}): Promise<void> {
     const now = this.deps.clock.now();
-    const deadline = (claim: Claim) => claim.messageCreatedAt + this.deps.retry.maxQueueTime;
+    const deadline = (claim: Claim) => claim.messageCreatedAt + this.deps.maxQueueTime;
     const expired = work.claims.filter((claim) => now >= deadline(claim));
     const postponements = work.claims
       .filter((claim) => now < deadline(claim))
@@ -86,14 +94,19 @@ export class OutcomeRecorder {
     };
   }
 
-  private build(work: Work, results: readonly RecipientResult[], echo: Record<string, unknown>): Outcome[] {
+  private build(
+    work: Work,
+    results: readonly RecipientResult[],
+    retry: readonly number[],
+    echo: Record<string, unknown>,
+  ): Outcome[] {
     const now = this.deps.clock.now();
     const byAddress = new Map(results.map((r) => [r.address, r]));
     const outcomes: Outcome[] = [];
     for (const claim of work.claims) {
       const result = byAddress.get(claim.address);
       if (!result) continue;
-      const outcome = this.outcomeOf(claim, result, now, echo);
+      const outcome = this.outcomeOf(claim, result, retry, now, echo);
       const dsn = this.dsnOf(claim, result, outcome, now);
       outcomes.push({ ...outcome, remoteMta: result.remoteMta, ...(dsn ? { dsn } : {}) });
     }
@@ -119,7 +132,13 @@ export class OutcomeRecorder {
     }
   }
 
-  private outcomeOf(claim: Claim, result: RecipientResult, now: number, echo: Record<string, unknown>): Outcome {
+  private outcomeOf(
+    claim: Claim,
+    result: RecipientResult,
+    retry: readonly number[],
+    now: number,
+    echo: Record<string, unknown>,
+  ): Outcome {
     const text = replyText(result.reply);
     const base = { recipientId: claim.recipientId, messageId: claim.messageId, address: claim.address, reply: text };
     const attempt = claim.attempts + (result.attempted === false ? 0 : 1);
@@ -133,7 +152,8 @@ export class OutcomeRecorder {
     if (result.disposition === "bounced") {
       return { ...base, state: "bounced", event: { ...event, bounce_type: "hard" } };
     }
-    const decision = nextRetry(this.deps.retry, Math.max(attempt, 1), claim.messageCreatedAt, now);
+    const policy = { schedule: retry, maxQueueTime: this.deps.maxQueueTime };
+    const decision = nextRetry(policy, Math.max(attempt, 1), claim.messageCreatedAt, now);
     if (decision.kind === "expire") {
       return { ...base, state: "expired", event: { ...event, category: "message-expired", bounce_type: "soft" } };
     }

@@ -19,7 +19,11 @@ export interface PlannerDeps {
   readonly sandboxTransport: SandboxTransport;
   /** Everything the SMTP transport needs but its TLS policy and recipients per transaction, decided per destination. */
   readonly smtp: Omit<SmtpTransportDeps, "tlsFor" | "requireTls" | "maxRecipients">;
-  /** Traffic shaping: each destination's limits, from its source IP, recipient domain and MX hosts. */
+  /**
+   * Traffic shaping: each destination's limits and retry schedule, from its
+   * source IP, recipient domain and MX hosts; mail that has no destination
+   * follows the default level's schedule.
+   */
   readonly shaping: ShapingRules;
   /** MTA-STS (RFC 8461) policy discovery for MX routes; absent: off (RELAY_MTA_STS=false). */
   readonly mtaSts?: Pick<MtaSts, "policyFor">;
@@ -52,6 +56,7 @@ const MAX_REMEMBERED_PROBLEMS = 10_000;
  */
 export function createPlanner(deps: PlannerDeps): (domain: string, rule: TlsRule) => Promise<Plan> {
   const log = deps.log ?? (() => undefined);
+  const defaultRetry = deps.shaping.default.retrySchedule;
   const problems = new Map<string, string>();
   const noteProblem = (domain: string, sts: StsResult) => {
     const problem = sts.problem;
@@ -85,6 +90,7 @@ export function createPlanner(deps: PlannerDeps): (domain: string, rule: TlsRule
       limits: shaping.limits,
       pacing: { messages: shaping.messageRate, connections: shaping.connectionRate },
       recipientsPerTransaction: shaping.recipientsPerTransaction,
+      retry: shaping.retry,
       transport: () =>
         new SmtpTransport(hosts, { ...deps.smtp, ...smtp, maxRecipients: shaping.recipientsPerTransaction }),
     };
@@ -108,6 +114,7 @@ export function createPlanner(deps: PlannerDeps): (domain: string, rule: TlsRule
         return {
           kind: "defer",
           results: (addresses) => addresses.map((address) => ({ address, reply: r, ...classifyReply(r) })),
+          retry: defaultRetry,
         };
       }
     }
@@ -124,6 +131,7 @@ export function createPlanner(deps: PlannerDeps): (domain: string, rule: TlsRule
         kind: "destination",
         key: "sandbox",
         limits: defaultLimits(deps.shaping),
+        retry: defaultRetry,
         transport: () => deps.sandboxTransport,
       };
     }
@@ -135,6 +143,7 @@ export function createPlanner(deps: PlannerDeps): (domain: string, rule: TlsRule
           kind: "bounce",
           results: (addresses) =>
             addresses.map((address) => ({ address, reply: r, disposition: "bounced", category: "bad-domain" })),
+          retry: defaultRetry,
         };
       }
       case "temporary": {
@@ -142,6 +151,7 @@ export function createPlanner(deps: PlannerDeps): (domain: string, rule: TlsRule
         return {
           kind: "defer",
           results: (addresses) => addresses.map((address) => ({ address, reply: r, ...classifyTransportError("dns") })),
+          retry: defaultRetry,
         };
       }
       case "hosts": {

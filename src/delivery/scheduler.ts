@@ -18,9 +18,11 @@ import type { RecipientResult, Transport, Work } from "./work.ts";
 type Log = (level: "info" | "warn" | "error", message: string, fields?: Record<string, unknown>) => void;
 
 /**
- * Where a domain's mail goes now: a destination key, its limits (taken when
- * the destination is created) and how to open connections to it; with `tlsReport`, the policy its sessions are counted
- * under for TLS reporting (RFC 8460).
+ * Where a domain's mail goes now: a destination key, its limits and retry
+ * schedule (taken when the destination is created) and how to open
+ * connections to it; with `tlsReport`, the policy its sessions are counted
+ * under for TLS reporting (RFC 8460). Mail that goes nowhere is deferred on
+ * the `retry` schedule given (the shaping rules' default level) or bounced.
  */
 export type Plan =
   | {
@@ -31,14 +33,20 @@ export type Plan =
     readonly pacing?: { readonly messages: Pacing; readonly connections: Pacing };
     /** At most this many recipients in one transaction: a work item each, so the message rate counts transactions. */
     readonly recipientsPerTransaction?: number;
+    readonly retry: readonly number[];
     readonly transport: () => Transport;
     readonly tlsReport?: ReportPolicy;
   }
-  | { readonly kind: "bounce" | "defer"; readonly results: (addresses: readonly string[]) => RecipientResult[] };
+  | {
+    readonly kind: "bounce" | "defer";
+    readonly results: (addresses: readonly string[]) => RecipientResult[];
+    readonly retry: readonly number[];
+  };
 
 export interface SchedulerDeps {
   readonly store: QueueStore;
   readonly clock: TimerClock;
+  /** The max queue time, and the schedule of recipients whose routing failed: the shaping rules' default level's. */
   readonly retry: RetryPolicy;
   readonly hostname: string;
   readonly log: Log;
@@ -105,7 +113,7 @@ export class Scheduler {
     this.recorder = new OutcomeRecorder({
       store: deps.store,
       clock: deps.clock,
-      retry: deps.retry,
+      maxQueueTime: deps.retry.maxQueueTime,
       delayWarningAfter: deps.delayWarningAfter ?? DEFAULT_DELAY_WARNING_AFTER,
       log: deps.log,
       settled: (count) => {
@@ -213,6 +221,7 @@ export class Scheduler {
       return {
         kind: "defer",
         results: (addresses) => addresses.map((address) => ({ address, reply: r, ...classifyTransportError("dns") })),
+        retry: this.deps.retry.schedule,
       };
     });
   }
@@ -241,12 +250,14 @@ export class Scheduler {
       if (plan.kind === "destination" && plan.tlsReport) entry.work.tlsReport.set(claim.domain, plan.tlsReport);
     }
     for (const { work, plan } of works.values()) {
-      if (plan.kind !== "destination") this.report(work, plan.results(work.claims.map((c) => c.address)));
+      if (plan.kind !== "destination") this.report(work, plan.results(work.claims.map((c) => c.address)), plan.retry);
       else for (const part of transactions(work, plan.recipientsPerTransaction)) this.destination(plan).enqueue(part);
     }
   }
 
-  private destination({ key, limits, pacing, transport }: Extract<Plan, { kind: "destination" }>): Destination {
+  private destination(
+    { key, limits, pacing, retry, transport }: Extract<Plan, { kind: "destination" }>,
+  ): Destination {
     let destination = this.destinations.get(key);
     if (!destination) {
       const tally = this.deps.tlsTally;
@@ -273,8 +284,8 @@ export class Scheduler {
             },
           };
         },
-        report: (work, results) => this.report(work, results),
-        backoff: (failures) => this.deps.retry.schedule[Math.min(failures, this.deps.retry.schedule.length) - 1]!,
+        report: (work, results) => this.report(work, results, retry),
+        backoff: (failures) => retry[Math.min(failures, retry.length) - 1]!,
         onError: (error) =>
           this.deps.log("error", "delivery failed unexpectedly", { destination: key, error: String(error) }),
         ...(tally ? { countTlsSessions: (domain, policy, sessions) => tally.add(domain, policy, sessions) } : {}),
@@ -292,8 +303,8 @@ export class Scheduler {
     return pacer;
   }
 
-  private report(work: Work, results: RecipientResult[]): void {
-    void this.recorder.report(work, results, echoOf(work));
+  private report(work: Work, results: RecipientResult[], retry: readonly number[]): void {
+    void this.recorder.report(work, results, retry, echoOf(work));
   }
 
   /**

@@ -8,6 +8,8 @@ export interface DestinationShaping {
   readonly limits: DestinationLimits;
   /** Recipients per transaction, for the destination's transport. */
   readonly recipientsPerTransaction: number;
+  /** Delays between attempts of a recipient deferred there; the last one repeats. */
+  readonly retry: readonly number[];
   /**
    * Added to the destination key, so that domains share a destination only
    * when their rules agree: a rule for the recipient domain itself gives the
@@ -49,6 +51,7 @@ export function destinationShaping(rules: ShapingRules, target: ShapingTarget): 
     limits.recipientsPerTransaction,
     limits.messageRate,
     limits.connectionRate,
+    limits.retrySchedule,
   ];
   const domain = used.find((l) => l.from.level === "domain")?.from.key;
   return {
@@ -60,6 +63,7 @@ export function destinationShaping(rules: ShapingRules, target: ShapingTarget): 
     recipientsPerTransaction: limits.recipientsPerTransaction.value,
     messageRate: pacingOf(limits.messageRate, "messages"),
     connectionRate: pacingOf(limits.connectionRate, "connections"),
+    retry: limits.retrySchedule.value,
     keySuffix: (provider === undefined ? "" : `|provider:${provider}`) +
       (domain === undefined ? "" : `|domain:${domain}`),
   };

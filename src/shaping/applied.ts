@@ -2,7 +2,7 @@ import type { RuleProblem } from "./checks.ts";
 import { isMap } from "./overlay.ts";
 import { LIMIT_FILE_NAMES, type LimitName } from "./rules.ts";
 
-/** The limits delivery applies today (src/delivery/shaping.ts), as the file names them. */
+/** The limits delivery applies today (src/delivery/shaping.ts, outcomes.ts), as the file names them. */
 export const APPLIED_LIMITS: readonly string[] = (
   [
     "connections",
@@ -11,6 +11,7 @@ export const APPLIED_LIMITS: readonly string[] = (
     "recipientsPerTransaction",
     "messageRate",
     "idleTimeout",
+    "retrySchedule",
   ] satisfies LimitName[]
 ).map((name) => LIMIT_FILE_NAMES[name]);
 
@@ -28,8 +29,8 @@ function unappliedLimits(level: unknown, path: readonly string[]): RuleProblem[]
 }
 
 /**
- * What an operator's file sets that delivery does not apply yet (retry,
- * automation, warmup): refused, since a setting that is accepted must
+ * What an operator's file sets that delivery does not apply yet
+ * (automation, warmup): refused, since a setting that is accepted must
  * do what it says. The shipped file's own settings of these stay, shown by
  * `GET /v1/shaping` with the fields that apply.
  */

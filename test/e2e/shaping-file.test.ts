@@ -62,6 +62,7 @@ describe("RELAY_SHAPING_FILE", () => {
       "messages_per_connection",
       "recipients_per_transaction",
       "idle_timeout",
+      "retry",
     ]);
 
     const anonymous = await fetch(w.relay.url("/v1/shaping"));

@@ -72,8 +72,8 @@ describe("loadConfig defaults (SPEC.md, Configuration)", () => {
     assert.deepEqual(c.routes, []);
     assert.equal(c.maxMessageBytes, 26214400);
     assert.equal(c.maxRecipients, 1000);
-    const m = 60_000;
-    assert.deepEqual(c.retrySchedule, [5 * m, 10 * m, 20 * m, 40 * m, 60 * m, 120 * m, 240 * m]);
+    // Unset: the shaping rules' default level's schedule applies (src/app/shaping-file.ts).
+    assert.equal(c.retrySchedule, undefined);
     assert.equal(c.maxQueueTime, 5 * 86_400_000);
     assert.equal(c.bounceDomain, undefined);
     assert.equal(c.nodeId, "sys.example");

@@ -37,7 +37,7 @@ async function fresh(delayWarningAfter = 4 * HOUR) {
   const recorder = new OutcomeRecorder({
     store,
     clock,
-    retry: { schedule: [HOUR], maxQueueTime: 5 * 24 * HOUR },
+    maxQueueTime: 5 * 24 * HOUR,
     delayWarningAfter,
     settled: () => undefined,
     log: () => undefined,
@@ -85,7 +85,7 @@ const delivered = (address: string, dsnPassedOn = false): RecipientResult => ({
 });
 
 async function report(recorder: OutcomeRecorder, claims: Claim[], results: RecipientResult[]) {
-  await recorder.report({ messageId: claims[0]!.messageId, mailFrom: claims[0]!.mailFrom, claims }, results);
+  await recorder.report({ messageId: claims[0]!.messageId, mailFrom: claims[0]!.mailFrom, claims }, results, [HOUR]);
 }
 
 const text = (b: Uint8Array) => new TextDecoder("latin1").decode(b);

@@ -69,6 +69,36 @@ describe("each destination's limits come from the shaping rules", () => {
     assert.equal(destinationShaping(loaded.rules, target).recipientsPerTransaction, 7);
   });
 
+  it("the retry schedule is the destination's own: a domain rule for it gives the domain a destination of its own", async () => {
+    const loaded = loadOperatorShaping(
+      'providers:\n  yahoo:\n    retry: [15m]\ndomains:\n  "own.test":\n    retry: [1h, 2h]\n',
+      "shaping.yaml",
+    );
+    assert.ok(loaded.ok);
+    const yahoo = await planner(loaded.rules, YAHOO_MX)("yahoo.test");
+    assert.deepEqual(yahoo.retry, [15 * 60_000]);
+    const plan = planner(loaded.rules, "mx.shared.test");
+    const own = await plan("own.test");
+    const other = await plan("other.test");
+    assert.deepEqual(own.retry, [3_600_000, 7_200_000]);
+    assert.deepEqual(other.retry, SHIPPED.default.retrySchedule);
+    assert.notEqual(own.key, other.key);
+  });
+
+  it("mail without a destination is deferred on the default level's schedule", async () => {
+    const rules = withDefaultOverrides(SHIPPED, { retrySchedule: [90_000] });
+    const planFor = createPlanner({
+      route: async () => ({ kind: "temporary", reason: "DNS lookup timed out" }),
+      sandbox: false,
+      sandboxTransport: new SandboxTransport(),
+      smtp: { heloName: "relay.test", tlsMemory: new TlsFallbackMemory(systemClock) },
+      shaping: rules,
+    });
+    const plan = await planFor("example.test", "recipient-policy");
+    assert.equal(plan.kind, "defer");
+    assert.deepEqual(plan.retry, [90_000]);
+  });
+
   it("the environment's settings override the default level, not a provider's own numbers", async () => {
     const rules = withDefaultOverrides(SHIPPED, {
       connections: 2,

@@ -42,7 +42,13 @@ async function harness(
   const store = new QueueStore(database, await BodySpool.open(join(dir, "spool")), clock, "node-a");
   const transport = new ScriptedTransport();
   const logged: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
-  const destination: Plan = { kind: "destination", key: "mx.test", limits: LIMITS, transport: () => transport };
+  const destination: Plan = {
+    kind: "destination",
+    key: "mx.test",
+    limits: LIMITS,
+    retry: [HOUR],
+    transport: () => transport,
+  };
   const scheduler = new Scheduler({
     store,
     clock,
@@ -164,7 +170,13 @@ describe("routing a batch", () => {
     assert.equal((await h.recipients())["b@slow.test"], "queued leased");
 
     const { transport } = h;
-    slowPlan.resolve({ kind: "destination", key: "mx.test", limits: LIMITS, transport: () => transport });
+    slowPlan.resolve({
+      kind: "destination",
+      key: "mx.test",
+      limits: LIMITS,
+      retry: [HOUR],
+      transport: () => transport,
+    });
     await waitUntil(h.recipients, (s) => s["b@slow.test"] === "delivered", {
       what: "slow.test delivered once planned",
     });
