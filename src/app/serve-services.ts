@@ -114,6 +114,7 @@ export async function openServeServices(
     store,
     clock,
     retry: { schedule: shaping.rules.default.retrySchedule, maxQueueTime: config.maxQueueTime },
+    greylistRetry: config.greylistRetry,
     delayWarningAfter: config.delayWarningAfter,
     hostname: config.hostname,
     log,

@@ -136,6 +136,13 @@ export const configSchema = v.object({
   /** Caps every outbound SMTP stage timeout; unset: RFC 5321 4.5.3.2 values. */
   RELAY_COMMAND_TIMEOUT: v.optional(textVar("a duration such as 5m", parseDuration)),
   RELAY_MAX_QUEUE_TIME: v.optional(textVar("a duration such as 5d or 12h", parseDuration), "5d"),
+  /**
+   * The retry after a recipient's first greylisting reply, when the reply
+   * names no wait of its own. 5m: the delay of postgrey (300 s), sqlgrey and
+   * rspamd, which most greylisters keep; the retry comes 0-10% later still
+   * (jitter), so it passes.
+   */
+  RELAY_GREYLIST_RETRY: v.optional(textVar("a duration of at least 1s such as 5m", atLeastOneSecond), "5m"),
   /** A "delayed" DSN once a recipient has been deferred this long (RFC 3464); 0: never. */
   RELAY_DELAY_WARNING_AFTER: v.optional(textVar("a duration such as 4h, or 0/off to disable", durationOrOff), "4h"),
   /** Finished messages, their recipients and events are deleted this long after they were received; 0: never. */

@@ -5,6 +5,7 @@ import type { Claim, Outcome, Postponement } from "../queue/records.ts";
 import type { QueueStore } from "../queue/store.ts";
 import type { DsnKind } from "../queue/schema.ts";
 import { wantsDelayReport, wantsFailureReport, wantsSuccessReport } from "./bounce.ts";
+import { greylistRetryDelay } from "./greylist.ts";
 import { nextRetry } from "./retry.ts";
 import type { RecipientResult, Work } from "./work.ts";
 
@@ -13,6 +14,8 @@ export interface OutcomeRecorderDeps {
   readonly clock: Clock;
   /** After this long in the queue a deferred recipient expires (RELAY_MAX_QUEUE_TIME). */
   readonly maxQueueTime: number;
+  /** RELAY_GREYLIST_RETRY: the retry after a recipient's first greylisting reply, unless the reply names a wait. */
+  readonly greylistRetry: number;
   /** Warn the sender once a recipient has waited this long (RELAY_DELAY_WARNING_AFTER); 0: never. */
   readonly delayWarningAfter: number;
   /** Told once the outcomes of `count` recipients are on disk. */
@@ -152,7 +155,12 @@ export class OutcomeRecorder {
     if (result.disposition === "bounced") {
       return { ...base, state: "bounced", event: { ...event, bounce_type: "hard" } };
     }
-    const policy = { schedule: retry, maxQueueTime: this.deps.maxQueueTime };
+    const greylisted = result.category === "greylisting";
+    // Only the first greylisting is retried early: a greylister that defers again follows the schedule.
+    const schedule = greylisted && claim.greylistedAt === undefined
+      ? [greylistRetryDelay(result.reply, this.deps.greylistRetry)]
+      : retry;
+    const policy = { schedule, maxQueueTime: this.deps.maxQueueTime };
     const decision = nextRetry(policy, Math.max(attempt, 1), claim.messageCreatedAt, now);
     if (decision.kind === "expire") {
       return { ...base, state: "expired", event: { ...event, category: "message-expired", bounce_type: "soft" } };
@@ -162,6 +170,7 @@ export class OutcomeRecorder {
       state: "deferred",
       nextAttemptAt: decision.at,
       counted: result.attempted !== false,
+      ...(greylisted ? { greylisted } : {}),
       event: { ...event, next_attempt_at: new Date(decision.at).toISOString() },
     };
   }

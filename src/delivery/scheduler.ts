@@ -48,6 +48,8 @@ export interface SchedulerDeps {
   readonly clock: TimerClock;
   /** The max queue time, and the schedule of recipients whose routing failed: the shaping rules' default level's. */
   readonly retry: RetryPolicy;
+  /** RELAY_GREYLIST_RETRY: the retry after a recipient's first greylisting reply. */
+  readonly greylistRetry: number;
   readonly hostname: string;
   readonly log: Log;
   /** Route a domain's mail held to a TLS rule to a destination (MX site, static route, or the sandbox). */
@@ -114,6 +116,7 @@ export class Scheduler {
       store: deps.store,
       clock: deps.clock,
       maxQueueTime: deps.retry.maxQueueTime,
+      greylistRetry: deps.greylistRetry,
       delayWarningAfter: deps.delayWarningAfter ?? DEFAULT_DELAY_WARNING_AFTER,
       log: deps.log,
       settled: (count) => {

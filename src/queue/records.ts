@@ -43,6 +43,8 @@ export interface Claim {
   readonly dsnOrcpt?: string;
   /** Set once the recipient's one "delayed" DSN has been decided. */
   readonly delayNotifiedAt?: number;
+  /** Set once a greylisting reply deferred it. */
+  readonly greylistedAt?: number;
   readonly mailFrom: string;
   /** Set when delivery sends with a VERP envelope sender at this domain (one transaction per recipient). */
   readonly returnPathDomain?: string;
@@ -77,6 +79,8 @@ export interface Outcome {
   readonly nextAttemptAt?: number;
   /** False when nothing was tried (a suspended destination): the attempt count stays. */
   readonly counted?: boolean;
+  /** A greylisting reply deferred it: kept on the recipient from the first time on. */
+  readonly greylisted?: boolean;
   readonly event: Readonly<Record<string, unknown>>;
   /** The remote MTA of this attempt, kept for a later DSN's Remote-MTA. */
   readonly remoteMta?: string;

@@ -79,6 +79,8 @@ export const recipients = sqliteTable(
     dsnPending: text("dsn_pending", { enum: dsnKinds }),
     /** When the one "delayed" DSN was decided for this recipient; never again after that. */
     delayNotifiedAt: integer("delay_notified_at"),
+    /** When a greylisting reply first deferred it: only that first deferral gets the quick retry (RELAY_GREYLIST_RETRY). */
+    greylistedAt: integer("greylisted_at"),
     /** The remote MTA of the last attempt, for the DSN's Remote-MTA field. */
     lastMta: text("last_mta"),
     updatedAt: integer("updated_at").notNull(),

@@ -38,7 +38,8 @@ const RECORD_OUTCOME = `UPDATE recipients SET
     updated_at = ?,
     last_mta = COALESCE(?, last_mta),
     dsn_pending = CASE WHEN ? THEN ? ELSE dsn_pending END,
-    delay_notified_at = CASE WHEN ? THEN ? ELSE delay_notified_at END
+    delay_notified_at = CASE WHEN ? THEN ? ELSE delay_notified_at END,
+    greylisted_at = CASE WHEN ? THEN COALESCE(greylisted_at, ?) ELSE greylisted_at END
   WHERE id = ?`;
 
 /** A recipient `r` the message still needs: not final yet, or owed a DSN. */
@@ -180,7 +181,12 @@ export class QueueStore {
             WHERE id IN (SELECT id FROM recipients
                          WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ?
                          ORDER BY next_attempt_at LIMIT ?)
+<<<<<<< HEAD
             RETURNING id, message_id, address, domain, attempts, dsn_notify, dsn_orcpt, delay_notified_at, turn_at`,
+=======
+            RETURNING id, message_id, address, domain, attempts, dsn_notify, dsn_orcpt, delay_notified_at,
+                      greylisted_at`,
+>>>>>>> 9d43deb (A recipient's first greylisting reply is retried within minutes)
       args: [this.nodeId, now + leaseMs, now, limit],
     });
     if (result.rows.length === 0) return [];
@@ -214,7 +220,11 @@ export class QueueStore {
         delayNotifiedAt: r.delay_notified_at === null || r.delay_notified_at === undefined
           ? undefined
           : Number(r.delay_notified_at),
+<<<<<<< HEAD
         ...(r.turn_at === null || r.turn_at === undefined ? {} : { turnAt: Number(r.turn_at) }),
+=======
+        greylistedAt: r.greylisted_at === null || r.greylisted_at === undefined ? undefined : Number(r.greylisted_at),
+>>>>>>> 9d43deb (A recipient's first greylisting reply is retried within minutes)
         mailFrom: envelope.mailFrom,
         ...(envelope.returnPathDomain === null ? {} : { returnPathDomain: envelope.returnPathDomain }),
         messageCreatedAt: envelope.createdAt,
@@ -292,6 +302,8 @@ export class QueueStore {
           setsDsn ? 1 : 0,
           o.dsn ?? null,
           o.dsn === "delay" ? 1 : 0,
+          now,
+          o.greylisted ? 1 : 0,
           now,
           o.recipientId,
         ],

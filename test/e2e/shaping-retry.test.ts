@@ -1,9 +1,11 @@
 /**
  * Each destination's deferrals follow its own retry schedule from the
  * shaping rules: an operator's provider rule and domain rule set `retry`,
- * RELAY_RETRY_SCHEDULE sets the default level's. Read from the deferred
- * events: the distance from the event to its next_attempt_at is the step
- * plus its jitter (0-10%), minus the moment it took to write the outcome down.
+ * RELAY_RETRY_SCHEDULE sets the default level's; and a recipient's first
+ * greylisting reply is retried after RELAY_GREYLIST_RETRY, not on the
+ * schedule. Read from the deferred events: the distance from the event to
+ * its next_attempt_at is the step plus its jitter (0-10%), minus the moment
+ * it took to write the outcome down.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -24,7 +26,7 @@ domains:
     retry: [20m]
 `;
 
-describe("retry schedules per destination", () => {
+describe("retry schedules per destination, and the quick retry after greylisting", () => {
   const dir = mkdtempSync(join(tmpdir(), "relay-shaping-retry-"));
   let w: World;
   before(async () => {
@@ -38,7 +40,7 @@ describe("retry schedules per destination", () => {
         // The same MX site as dest.test: only its domain rule sets it apart.
         "own.test": { MX: [{ preference: 10, exchange: "mx.dest.test" }] },
       },
-      env: { RELAY_SHAPING_FILE: file, RELAY_RETRY_SCHEDULE: "3h" },
+      env: { RELAY_SHAPING_FILE: file, RELAY_RETRY_SCHEDULE: "3h", RELAY_GREYLIST_RETRY: "1s" },
     });
   });
   after(async () => {
@@ -75,5 +77,22 @@ describe("retry schedules per destination", () => {
     const hosted = view.json.recipients.find((r: { email: string }) => r.email === "tempfail@hosted.test");
     assert.equal(hosted.state, "deferred");
     assert.equal(hosted.next_attempt_at, (await deferral(id, "tempfail@hosted.test")).event.next_attempt_at);
+  });
+
+  it("a first greylisting reply is retried after RELAY_GREYLIST_RETRY, and delivered then", async () => {
+    const sent = await w.api("POST", "/v1/messages", {
+      from: "a@sender.test",
+      to: ["greylist@dest.test"],
+      subject: "greylisted",
+      text: "x",
+    });
+    assert.equal(sent.status, 202, JSON.stringify(sent.json));
+    const id = sent.json.id;
+    const { event, wait } = await deferral(id, "greylist@dest.test");
+    assert.match(event.reply, /^450 .*greylisted/);
+    assert.equal(event.category, "greylisting");
+    assert.ok(wait <= 1100, `next attempt ${wait} ms later: RELAY_GREYLIST_RETRY is 1s, the schedule 3h`);
+    const delivered = await w.waitForEvent((e) => e.type === "delivered" && e.message_id === id);
+    assert.equal(delivered.attempt, 2);
   });
 });

@@ -60,6 +60,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         RELAY_DNS_SERVERS: `127.0.0.1:${dns.port}`,
         RELAY_MX_PORT: String(destination.port),
         RELAY_RETRY_SCHEDULE: "1s",
+        RELAY_GREYLIST_RETRY: "1s",
         ...options.env,
       },
     });

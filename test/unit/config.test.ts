@@ -74,6 +74,7 @@ describe("loadConfig defaults (SPEC.md, Configuration)", () => {
     assert.equal(c.maxRecipients, 1000);
     // Unset: the shaping rules' default level's schedule applies (src/app/shaping-file.ts).
     assert.equal(c.retrySchedule, undefined);
+    assert.equal(c.greylistRetry, 5 * 60_000);
     assert.equal(c.maxQueueTime, 5 * 86_400_000);
     assert.equal(c.bounceDomain, undefined);
     assert.equal(c.nodeId, "sys.example");
@@ -377,6 +378,13 @@ describe("RELAY_RETRY_SCHEDULE and durations", () => {
     assert.equal(parseDurations(" , "), undefined);
     assert.equal(parseDurations("5m,10"), undefined);
     assert.ok(problemsOf({ RELAY_RETRY_SCHEDULE: " , " })[0]!.startsWith("RELAY_RETRY_SCHEDULE: "));
+  });
+
+  it("reads RELAY_GREYLIST_RETRY: a duration of at least a second", () => {
+    assert.equal(load({ RELAY_GREYLIST_RETRY: "90s" }).greylistRetry, 90_000);
+    for (const bad of ["0", "500ms", "soon"]) {
+      assert.ok(problemsOf({ RELAY_GREYLIST_RETRY: bad })[0]!.startsWith("RELAY_GREYLIST_RETRY: expected a duration"));
+    }
   });
 
   it("reads RELAY_MAX_QUEUE_TIME", () => {

@@ -38,6 +38,7 @@ async function fresh(delayWarningAfter = 4 * HOUR) {
     store,
     clock,
     maxQueueTime: 5 * 24 * HOUR,
+    greylistRetry: 5 * 60_000,
     delayWarningAfter,
     settled: () => undefined,
     log: () => undefined,

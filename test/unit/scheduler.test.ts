@@ -53,6 +53,7 @@ async function harness(
     store,
     clock,
     retry: { schedule: [HOUR], maxQueueTime: 5 * 24 * HOUR },
+    greylistRetry: 5 * 60_000,
     hostname: "relay.test",
     log: (level, message, fields) => logged.push({ level, message, fields }),
     plan: (domain) => options.plan?.(domain, destination) ?? Promise.resolve(destination),
