@@ -181,12 +181,8 @@ export class QueueStore {
             WHERE id IN (SELECT id FROM recipients
                          WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ?
                          ORDER BY next_attempt_at LIMIT ?)
-<<<<<<< HEAD
-            RETURNING id, message_id, address, domain, attempts, dsn_notify, dsn_orcpt, delay_notified_at, turn_at`,
-=======
             RETURNING id, message_id, address, domain, attempts, dsn_notify, dsn_orcpt, delay_notified_at,
-                      greylisted_at`,
->>>>>>> 9d43deb (A recipient's first greylisting reply is retried within minutes)
+                      greylisted_at, turn_at`,
       args: [this.nodeId, now + leaseMs, now, limit],
     });
     if (result.rows.length === 0) return [];
@@ -220,11 +216,8 @@ export class QueueStore {
         delayNotifiedAt: r.delay_notified_at === null || r.delay_notified_at === undefined
           ? undefined
           : Number(r.delay_notified_at),
-<<<<<<< HEAD
-        ...(r.turn_at === null || r.turn_at === undefined ? {} : { turnAt: Number(r.turn_at) }),
-=======
         greylistedAt: r.greylisted_at === null || r.greylisted_at === undefined ? undefined : Number(r.greylisted_at),
->>>>>>> 9d43deb (A recipient's first greylisting reply is retried within minutes)
+        ...(r.turn_at === null || r.turn_at === undefined ? {} : { turnAt: Number(r.turn_at) }),
         mailFrom: envelope.mailFrom,
         ...(envelope.returnPathDomain === null ? {} : { returnPathDomain: envelope.returnPathDomain }),
         messageCreatedAt: envelope.createdAt,
