@@ -33,3 +33,11 @@ export function parseRateLimit(text: string): RateLimit | undefined {
   if (per === undefined || !Number.isSafeInteger(count) || count < 1) return undefined;
   return { count, per };
 }
+
+export const RATE_UNIT_MS: Readonly<Record<RateUnit, number>> = { s: 1000, min: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Events a millisecond; Infinity for no limit. */
+export const perMs = (rate: RateLimit): number => rate === "unlimited" ? Infinity : rate.count / RATE_UNIT_MS[rate.per];
+
+/** As the file writes it: "10/min", "unlimited". */
+export const formatRateLimit = (rate: RateLimit): string => rate === "unlimited" ? rate : `${rate.count}/${rate.per}`;

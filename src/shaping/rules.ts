@@ -39,6 +39,19 @@ export const LIMIT_FILE_NAMES: Readonly<Record<LimitName, string>> = {
 
 export const LIMIT_NAMES = Object.keys(LIMIT_FILE_NAMES) as LimitName[];
 
+/** The limits a throttle may tighten: how much goes and how fast, not how long a connection idles or when retries come. */
+export const THROTTLE_LIMIT_NAMES = [
+  "connections",
+  "connectionRate",
+  "messagesPerConnection",
+  "recipientsPerTransaction",
+  "messageRate",
+] as const satisfies readonly LimitName[];
+
+export type ThrottleLimitName = (typeof THROTTLE_LIMIT_NAMES)[number];
+
+export type ThrottleLimits = Pick<Limits, ThrottleLimitName>;
+
 /** A receiving provider, recognised by the host names of its MX servers. */
 export interface ProviderRule {
   /** "google.com" matches google.com itself and every name under it. */
@@ -61,7 +74,7 @@ export type AutomationAction =
   | {
     /** The destination runs under tighter limits for `duration`. */
     readonly kind: "throttle";
-    readonly limits: Limits;
+    readonly limits: ThrottleLimits;
     readonly duration: number;
     /** Then it returns to its own limits in `steps` steps, `every` apart; absent: at once. */
     readonly recovery?: { readonly steps: number; readonly every: number };

@@ -14,6 +14,7 @@ import {
   type ProviderRule,
   type ReplyMatch,
   type ShapingRules,
+  THROTTLE_LIMIT_NAMES,
   type Warmup,
   type WarmupPlan,
   type WarmupRates,
@@ -249,15 +250,10 @@ const threshold = v.pipe(
   v.transform(({ matches, within }) => ({ matches, within })),
 );
 
-const THROTTLE_LIMITS = [
-  "connections",
-  "connectionRate",
-  "messagesPerConnection",
-  "recipientsPerTransaction",
-  "messageRate",
-] as const;
 const throttleLimits = v.pipe(
-  fields(Object.fromEntries(THROTTLE_LIMITS.map((name) => [LIMIT_FILE_NAMES[name], v.optional(LIMIT_VALUES[name])]))),
+  fields(
+    Object.fromEntries(THROTTLE_LIMIT_NAMES.map((name) => [LIMIT_FILE_NAMES[name], v.optional(LIMIT_VALUES[name])])),
+  ),
   v.check((value) => Object.values(value).some((x) => x !== undefined), "expected at least one limit to tighten"),
   v.transform((value) => toLimits(value)),
 );

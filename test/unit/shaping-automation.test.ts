@@ -1,17 +1,10 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Reply } from "../../src/core/reply.ts";
-import { ReplyReader } from "../../src/smtp/client/reply-reader.ts";
 import { matchAutomation } from "../../src/shaping/automation.ts";
 import { formatShapingError, loadShapingRules } from "../../src/shaping/load.ts";
 import { shippedShaping } from "../../src/shaping/shipped.ts";
-
-/** A reply as the SMTP client reads it off the wire. */
-function wire(...lines: string[]): Reply {
-  const [reply] = new ReplyReader().push(new TextEncoder().encode(lines.map((l) => `${l}\r\n`).join("")));
-  assert.ok(reply, "a whole reply");
-  return reply;
-}
+import { wireReply as wire } from "../helpers/smtp-reply.ts";
 
 describe("matchAutomation on the providers' real replies, with the shipped rules", () => {
   const rules = shippedShaping().rules.automation;
