@@ -15,7 +15,8 @@ export function eventRoutes(store: Pick<QueueStore, "listEvents">): Hono<AuthEnv
     describeRoute({
       tags: ["events"],
       summary: "Read the event log",
-      description: "Every change of a recipient's state, in order. Resume from the `next` cursor of the last page; " +
+      description:
+        "Every change of a recipient's or a destination's state, in order. Resume from the `next` cursor of the last page; " +
         "a page shorter than `limit` means you are at the end for now.",
       security: [{ bearer: ["read"] }],
       responses: {

@@ -260,7 +260,11 @@ export const eventSchema = v.pipe(
   v.description(
     "One change of a recipient's state; type-specific fields (reply, category, ...) alongside. " +
       "`domain_changed` (message_id and recipient null): a DNS check found a sending domain's record failing or gone " +
-      "that passed before, or passing again (domain, record, name, before, after, fix).",
+      "that passed before, or passing again (domain, record, name, before, after, fix). " +
+      "`destination_throttled`, `destination_suspended`, `destination_resumed` (message_id and recipient null): " +
+      "a destination's state changed (destination, provider, reason `automation` with the rule and the reply that " +
+      "made it act, or `operator`; a throttle's limits until when, and when it ends after its recovery steps; a suspension " +
+      "until when, null until resumed).",
   ),
   v.metadata({ ref: "Event" }),
 );

@@ -97,6 +97,10 @@ export const recipients = sqliteTable(
   ],
 );
 
+/** A destination's state changed (src/shaping/destination-automation.ts); no message or recipient. */
+export const destinationEventTypes = ["destination_throttled", "destination_suspended", "destination_resumed"] as const;
+export type DestinationEventType = (typeof destinationEventTypes)[number];
+
 export const eventTypes = [
   "received",
   "rejected",
@@ -110,6 +114,7 @@ export const eventTypes = [
   "cancelled",
   /** A sending domain's DNS record changed across pass (a recheck found it failing or gone, or passing again); no message or recipient. */
   "domain_changed",
+  ...destinationEventTypes,
 ] as const;
 export type EventType = (typeof eventTypes)[number];
 

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as v from "valibot";
 import { parseRoutes } from "../../src/core/route.ts";
 import { createLogger } from "../../src/core/log.ts";
 import { createHttpApp, type HttpDeps } from "../../src/http/app.ts";
@@ -18,19 +19,23 @@ import {
   scopeFor,
 } from "../../src/http/auth.ts";
 import { type IdempotencyStore, KeyedLock } from "../../src/http/idempotency.ts";
+import { eventPageSchema } from "../../src/http/message-schema.ts";
 import { Ingress, type Submission } from "../../src/ingress/submit.ts";
 import { CredentialStore } from "../../src/queue/credentials.ts";
+import { DestinationEventStore } from "../../src/queue/destination-events.ts";
 import { type Database, openDatabase } from "../../src/queue/database.ts";
 import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
 import { BodySpool } from "../../src/queue/spool.ts";
 import { QueueStore } from "../../src/queue/store.ts";
+import { destinationEvent } from "../../src/shaping/destination-event.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
 
 const ADMIN_TOKEN = "admin-token-for-tests";
 
 interface Harness {
   readonly app: ReturnType<typeof createHttpApp>;
+  readonly database: Database;
   readonly store: QueueStore;
   readonly credentials: CredentialStore;
   readonly clock: FakeClock;
@@ -81,6 +86,7 @@ async function harness(overrides: Partial<HttpDeps> = {}): Promise<Harness> {
   });
   return {
     app,
+    database,
     store,
     credentials,
     clock,
@@ -607,6 +613,62 @@ describe("HTTP validation of POST /v1/messages", () => {
     assert.equal(ok.status, 200);
     assert.equal(ok.json.events.length, 1);
     assert.equal(ok.json.next, ok.json.events[0].cursor);
+  });
+});
+
+describe("GET /v1/events: a destination's events", () => {
+  it("a destination's throttle, suspension and resumption are listed in order, with no message or recipient", async () => {
+    const h = await fresh();
+    await h.call("POST", "/v1/messages", { body: rawMessage() });
+    const at = Date.UTC(2026, 4, 18, 12);
+    const cause = { reason: "automation", rule: "google-unsolicited-rate", reply: "421 4.7.28 slow down" } as const;
+    const destination = "gmail-smtp-in.l.google.com|provider:google";
+    const store = new DestinationEventStore(h.database);
+    for (
+      const change of [
+        {
+          type: "destination_throttled",
+          at,
+          limits: { messageRate: { count: 10, per: "min" } },
+          until: at + 1_800_000,
+          ends: at + 2_700_000,
+          cause,
+        },
+        { type: "destination_suspended", at: at + 60_000, until: Infinity, cause: { reason: "operator" } },
+        { type: "destination_resumed", at: at + 120_000, cause: { reason: "operator" } },
+      ] as const
+    ) await store.append(destinationEvent(change, destination, "google"));
+
+    const page = await h.call("GET", "/v1/events");
+    assert.equal(page.status, 200);
+    v.parse(eventPageSchema, page.json);
+    const [received, throttled, suspended, resumed] = page.json.events;
+    assert.equal(received.type, "received");
+    assert.deepEqual(throttled, {
+      id: received.id + 1,
+      cursor: String(received.id + 1),
+      at: "2026-05-18T12:00:00.000Z",
+      type: "destination_throttled",
+      message_id: null,
+      recipient: null,
+      destination,
+      provider: "google",
+      reason: "automation",
+      rule: "google-unsolicited-rate",
+      reply: "421 4.7.28 slow down",
+      limits: { message_rate: "10/min" },
+      until: "2026-05-18T12:30:00.000Z",
+      ends: "2026-05-18T12:45:00.000Z",
+    });
+    assert.deepEqual(
+      [suspended.type, suspended.at, suspended.reason, suspended.rule, suspended.until, suspended.message_id],
+      ["destination_suspended", "2026-05-18T12:01:00.000Z", "operator", null, null, null],
+    );
+    assert.deepEqual([resumed.type, resumed.reason, page.json.next], [
+      "destination_resumed",
+      "operator",
+      resumed.cursor,
+    ]);
   });
 });
 
