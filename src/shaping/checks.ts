@@ -1,4 +1,4 @@
-import type { ShapingRules, WarmupPlan, WarmupRates } from "./rules.ts";
+import { OTHER_PROVIDER, type ShapingRules, type WarmupPlan, type WarmupRates } from "./rules.ts";
 
 /** A problem the schema cannot see alone: one part of the rules contradicts another. */
 export interface RuleProblem {
@@ -13,7 +13,8 @@ const RATE_FIELDS: readonly [keyof WarmupRates, string][] = [
   ["complaintRate", "complaint_rate"],
 ];
 
-const percent = (fraction: number) => `${Number((fraction * 100).toPrecision(12))}%`;
+/** A fraction as the file writes it: 0.001 is "0.1%". */
+export const percent = (fraction: number) => `${Number((fraction * 100).toPrecision(12))}%`;
 
 function planProblems(plan: WarmupPlan, path: readonly string[]): RuleProblem[] {
   return RATE_FIELDS.flatMap(([name, field]) =>
@@ -28,12 +29,22 @@ function planProblems(plan: WarmupPlan, path: readonly string[]): RuleProblem[] 
   );
 }
 
-/** Every reference to a provider names one, no MX suffix belongs to two providers, warmup thresholds are ordered. */
+/**
+ * Every reference to a provider names one, no MX suffix belongs to two
+ * providers, no provider takes the name warmup gives the unmatched ones,
+ * warmup thresholds are ordered.
+ */
 export function ruleProblems(rules: ShapingRules): RuleProblem[] {
   const problems: RuleProblem[] = [];
   const known = [...rules.providers.keys()];
   const unknownProvider = `names no provider; the providers are ${known.join(", ") || "(none)"}`;
   const owner = new Map<string, string>();
+  if (rules.providers.has(OTHER_PROVIDER)) {
+    problems.push({
+      path: ["providers", OTHER_PROVIDER],
+      message: `the name "${OTHER_PROVIDER}" is reserved: warmup counts the destinations no provider matches under it`,
+    });
+  }
   for (const [name, provider] of rules.providers) {
     for (const suffix of provider.mxSuffixes) {
       const other = owner.get(suffix);

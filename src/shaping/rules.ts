@@ -123,6 +123,13 @@ export interface WarmupPlan {
   readonly demoteAbove: WarmupRates;
 }
 
+/**
+ * The provider warmup counts a destination under when no provider's MX
+ * suffixes match its hosts: every such destination of a source IP shares
+ * one plan (the default) and one set of caps. No provider may take the name.
+ */
+export const OTHER_PROVIDER = "other";
+
 export interface Warmup {
   readonly enabled: boolean;
   readonly default: WarmupPlan;

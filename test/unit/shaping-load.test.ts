@@ -308,7 +308,7 @@ describe("shaping file: errors name the file, the line and the field", () => {
   it("parts of the file that contradict each other", () => {
     const text = `${DEFAULT}providers:
   google: { mx_suffixes: [google.com] }
-  other: { mx_suffixes: [google.com] }
+  second: { mx_suffixes: [google.com] }
 automation:
   a:
     provider: gogle
@@ -330,10 +330,16 @@ warmup:
       "shaping.yaml:21: warmup.default.steps[1]: the daily cap 50 is below the previous step's 100; steps only grow",
     ]);
     assert.deepEqual(errorsOf(text.replace("{ daily: 50, hourly: 10 }", "{ daily: 150, hourly: 10 }")), [
-      'shaping.yaml:11: providers.other.mx_suffixes: "google.com" is already a suffix of provider google',
-      "shaping.yaml:14: automation.a.provider: names no provider; the providers are google, other",
+      'shaping.yaml:11: providers.second.mx_suffixes: "google.com" is already a suffix of provider google',
+      "shaping.yaml:14: automation.a.provider: names no provider; the providers are google, second",
       "shaping.yaml:26: warmup.providers.google.promote_below.complaint_rate: 0.5% is above demote_above's 0.3%; promotion must need lower rates than demotion",
-      "shaping.yaml:27: warmup.providers.yahoo: names no provider; the providers are google, other",
+      "shaping.yaml:27: warmup.providers.yahoo: names no provider; the providers are google, second",
+    ]);
+  });
+
+  it("no provider may be named other: warmup counts the unmatched destinations under that name", () => {
+    assert.deepEqual(errorsOf(`${DEFAULT}providers:\n  other: { mx_suffixes: [example.net] }\n`), [
+      'shaping.yaml:10: providers.other: the name "other" is reserved: warmup counts the destinations no provider matches under it',
     ]);
   });
 
