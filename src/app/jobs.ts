@@ -4,6 +4,7 @@ import { SpoolCollector } from "../queue/spool-collector.ts";
 import type { Closers } from "./closers.ts";
 import { type PeriodicJob, startPeriodic } from "./periodic.ts";
 import type { ServeServices } from "./serve-services.ts";
+import { writeWarmup, writeWarmupJob } from "./warmup.ts";
 
 /** Grace for in-flight deliveries at shutdown; what is not done by then is released, not lost. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -33,6 +34,7 @@ function periodicJobs(config: Config, services: ServeServices): PeriodicJob[] {
       run: () => purgeFinished(store, clock, config.retention, log),
     });
   }
+  if (services.warmup) jobs.push(writeWarmupJob(services.warmup));
   if (spool) {
     const collector = new SpoolCollector(store, spool, clock, log);
     // At start too: what a crash or the last run left.
@@ -47,17 +49,19 @@ function periodicJobs(config: Config, services: ServeServices): PeriodicJob[] {
 }
 
 /**
- * Start the node's background work: TLS reporting, the delivery loop, the
- * periodic jobs. Added to `closers` in that order, so a stop ends the jobs,
- * then the deliveries (finished within the grace, or released), then TLS
- * reporting, which writes the counts of the last deliveries' sessions.
+ * Start the node's background work: TLS reporting, warmup's last write, the
+ * delivery loop, the periodic jobs. Added to `closers` in that order, so a
+ * stop ends the jobs, then the deliveries (finished within the grace, or
+ * released), then writes the warmup state and TLS report counts of the last
+ * deliveries.
  */
 export async function startJobs(config: Config, services: ServeServices, closers: Closers): Promise<void> {
-  const { tlsReporter, delivery, log, clock } = services;
+  const { tlsReporter, delivery, log, clock, warmup } = services;
   if (tlsReporter) {
     tlsReporter.start();
     closers.add("TLS reporting", () => tlsReporter.stop());
   }
+  if (warmup) closers.add("the warmup state", () => writeWarmup(warmup));
   await delivery.start();
   closers.add("the delivery loop", () => delivery.stop(SHUTDOWN_GRACE_MS));
   for (const job of periodicJobs(config, services)) {

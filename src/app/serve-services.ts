@@ -25,6 +25,7 @@ import type { Closers } from "./closers.ts";
 import { outboundCa } from "./outbound-ca.ts";
 import { openServices, type Services } from "./services.ts";
 import { type ShapingInForce, shapingInForce } from "./shaping-file.ts";
+import { openWarmup, type WarmupService } from "./warmup.ts";
 
 /** Deadline of one TLS report upload (RFC 8460 5.4). */
 const TLS_REPORT_POST_TIMEOUT_MS = 60_000;
@@ -58,6 +59,8 @@ export interface ServeServices extends Services {
   readonly tlsReporter: TlsReporter | undefined;
   /** The traffic shaping rules delivery follows. */
   readonly shaping: ShapingInForce;
+  /** IP warmup, when the shaping rules switch it on. */
+  readonly warmup: WarmupService | undefined;
 }
 
 /**
@@ -93,6 +96,9 @@ export async function openServeServices(
     log,
   });
   closers.add("the TLS certificate source", () => certificates.close());
+
+  const warmupPlans = shaping.rules.warmup;
+  const warmup = warmupPlans?.enabled ? await openWarmup(warmupPlans, database, log) : undefined;
 
   const resolver = services.newResolver();
   const mtaSts = config.mtaSts
@@ -199,5 +205,6 @@ export async function openServeServices(
     ingress,
     tlsReporter,
     shaping,
+    warmup,
   };
 }

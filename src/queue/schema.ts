@@ -300,3 +300,35 @@ export const tlsReports = sqliteTable(
     index("tls_reports_due").on(t.nextAttemptAt).where(sql`state = 'pending'`),
   ],
 );
+
+/**
+ * IP warmup (docs/shaping.md): one row per source IP and receiving provider,
+ * the state of src/shaping/warmup-ledger.ts. The ledger keeps it in memory
+ * and writes the rows it changed every few seconds and at shutdown; a kill -9
+ * loses at most the counts since the last write. Times are ms since the epoch.
+ */
+export const warmupState = sqliteTable(
+  "warmup_state",
+  {
+    /** Canonical form, or "any" when the relay binds no source IP. */
+    sourceIp: text("source_ip").notNull(),
+    /** A provider of the shaping rules, or "other" for MX hosts no provider matches. */
+    provider: text("provider").notNull(),
+    /** Index into the plan's steps; the number of steps (or more) means warm. */
+    step: integer("step").notNull(),
+    stepSince: integer("step_since").notNull(),
+    /** The measurement window the counts below are of. */
+    windowStart: integer("window_start").notNull(),
+    sent: integer("sent").notNull(),
+    delivered: integer("delivered").notNull(),
+    deferred: integer("deferred").notNull(),
+    blocked: integer("blocked").notNull(),
+    complained: integer("complained").notNull(),
+    /** What the hourly and daily caps count: messages sent since these. */
+    hourStart: integer("hour_start").notNull(),
+    hourSent: integer("hour_sent").notNull(),
+    dayStart: integer("day_start").notNull(),
+    daySent: integer("day_sent").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.sourceIp, t.provider] })],
+);
