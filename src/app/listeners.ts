@@ -116,6 +116,11 @@ export async function startListeners(
         version: http.version,
         domains,
         shaping: { document: services.shaping.document, applied: APPLIED_LIMITS },
+        warmup: {
+          enabled: services.warmup !== undefined,
+          report: () =>
+            services.warmup?.ledger.report(clock.now()) ?? [],
+        },
         log,
       }).fetch,
     }));

@@ -19,6 +19,7 @@ import { openApiDocument } from "./openapi.ts";
 import { json } from "./openapi-helpers.ts";
 import { problem } from "./problem.ts";
 import { type ShapingRouteDeps, shapingRoutes } from "./shaping.ts";
+import { type WarmupRouteDeps, warmupRoutes } from "./warmup.ts";
 
 export interface HttpDeps {
   /** The one way into the queue (`Ingress`). */
@@ -42,6 +43,8 @@ export interface HttpDeps {
   readonly domains?: DomainRouteDeps;
   /** The traffic shaping rules in force; without them, /v1/shaping is not served. */
   readonly shaping?: ShapingRouteDeps;
+  /** IP warmup's state; without it, /v1/warmup is not served. */
+  readonly warmup?: WarmupRouteDeps;
   /** Where unexpected errors go, each with its request's id. */
   readonly log: Logger;
 }
@@ -130,6 +133,7 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
   app.route("/v1/events", eventRoutes(deps.store));
   if (deps.domains) app.route("/v1/domains", domainRoutes(deps.domains));
   if (deps.shaping) app.route("/v1/shaping", shapingRoutes(deps.shaping));
+  if (deps.warmup) app.route("/v1/warmup", warmupRoutes(deps.warmup));
   app.notFound((c) => problem(c, 404, "Not Found", `no route ${c.req.method} ${c.req.path}`));
   app.onError((error, c) => {
     const request = c.get("requestId");

@@ -28,7 +28,7 @@ export function openApiDocument(app: Hono<any>, version: string): () => Promise<
           { name: "domains", description: "Sending domains: DKIM keys, DNS records to publish, checks, key rotation" },
           {
             name: "shaping",
-            description: "Traffic shaping: the rules outbound delivery follows per provider and domain",
+            description: "Traffic shaping: the rules outbound delivery follows per provider and domain, and IP warmup",
           },
           { name: "meta", description: "Health and this description" },
         ],

@@ -1,9 +1,10 @@
 /**
  * RELAY_SHAPING_FILE: an operator's rules over the shipped ones. A domain
  * rule binds delivery to that domain (counted at the receiver: sessions at
- * once), GET /v1/shaping shows it to the admin only, and a file with a bad
- * value, or a setting delivery does not apply yet, stops `relay serve` with
- * exit 2 naming the file, the line and the field.
+ * once), GET /v1/shaping shows it to the admin only, GET /v1/warmup that
+ * warmup is off, and a file with a bad value, or a setting delivery does not
+ * apply yet, stops `relay serve` with exit 2 naming the file, the line and
+ * the field.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -72,6 +73,13 @@ describe("RELAY_SHAPING_FILE", () => {
     const { token } = JSON.parse(created.stdout);
     const reader = await fetch(w.relay.url("/v1/shaping"), { headers: { authorization: `Bearer ${token}` } });
     assert.equal(reader.status, 403);
+  });
+
+  it("GET /v1/warmup says warmup is off while the rules leave it off (the shipped rules do)", async () => {
+    assert.ok(w, "the relay of the test before");
+    const shown = await w.api("GET", "/v1/warmup");
+    assert.equal(shown.status, 200, JSON.stringify(shown.json));
+    assert.deepEqual(shown.json, { enabled: false, entries: [] });
   });
 
   it("a bad value stops relay serve with exit 2, naming the file, the line and the field", async () => {

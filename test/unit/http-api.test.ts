@@ -29,6 +29,8 @@ import { migrationFiles } from "../../src/queue/migration-files.ts";
 import { BodySpool } from "../../src/queue/spool.ts";
 import { QueueStore } from "../../src/queue/store.ts";
 import { destinationEvent } from "../../src/shaping/destination-event.ts";
+import { shippedShaping } from "../../src/shaping/shipped.ts";
+import { WarmupLedger } from "../../src/shaping/warmup-ledger.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
 
 const ADMIN_TOKEN = "admin-token-for-tests";
@@ -725,5 +727,63 @@ describe("HTTP unexpected errors", () => {
     assert.equal((await h.call("POST", "/v1/messages", { body: rawMessage() })).status, 202);
     assert.equal((await h.call("GET", "/v1/messages/NOSUCH")).status, 404);
     assert.deepEqual(h.logs, []);
+  });
+});
+
+describe("GET /v1/warmup", () => {
+  it("each source IP and provider: step of N, caps, counts, rates, and what the window's end would do", async () => {
+    const clock = new FakeClock(Date.UTC(2026, 0, 5, 9));
+    const ledger = new WarmupLedger({ ...shippedShaping().rules.warmup!, enabled: true });
+    const h = await fresh({ warmup: { enabled: true, report: () => ledger.report(clock.now()) } });
+    for (let i = 0; i < 5; i++) ledger.sent("192.0.2.7", "google", "bulk", clock.now());
+    ledger.outcome("192.0.2.7", "google", "deferred", clock.now());
+    ledger.outcome("192.0.2.7", "google", "delivered", clock.now());
+    const reader = await h.key("reader", ["read"]);
+    assert.equal((await h.call("GET", "/v1/warmup", { token: reader })).status, 403, "admin only");
+
+    const answer = await h.call("GET", "/v1/warmup");
+    assert.equal(answer.status, 200, answer.text);
+    assert.deepEqual(answer.json, {
+      enabled: true,
+      entries: [{
+        source_ip: "192.0.2.7",
+        provider: "google",
+        warm: false,
+        step: 1,
+        steps: 30,
+        step_since: "2026-01-05T09:00:00.000Z",
+        caps: { daily: 50, hourly: 7 },
+        bulk_caps: { daily: 40, hourly: 5 },
+        sent: {
+          hour: 5,
+          day: 5,
+          hour_started_at: "2026-01-05T09:00:00.000Z",
+          day_started_at: "2026-01-05T09:00:00.000Z",
+        },
+        window: {
+          started_at: "2026-01-05T09:00:00.000Z",
+          ends_at: "2026-01-06T09:00:00.000Z",
+          sent: 5,
+          delivered: 1,
+          deferred: 1,
+          blocked: 0,
+          complained: 0,
+        },
+        rates: { deferral_rate: 0.2, block_rate: 0, complaint_rate: 0 },
+        next_evaluation: {
+          at: "2026-01-06T09:00:00.000Z",
+          action: "hold",
+          reason: "deferral rate 20% is not below promote_below's 5%",
+        },
+      }],
+    });
+    const described = (await h.call("GET", "/openapi.json")).json;
+    assert.ok(described.paths["/v1/warmup"]?.get, "in the OpenAPI document");
+  });
+
+  it("with warmup off in the rules: enabled false and no entries", async () => {
+    const h = await fresh({ warmup: { enabled: false, report: () => assert.fail("not asked") } });
+    const answer = await h.call("GET", "/v1/warmup");
+    assert.deepEqual(answer.json, { enabled: false, entries: [] });
   });
 });
