@@ -17,7 +17,7 @@ import { wireReply } from "../helpers/smtp-reply.ts";
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 
-/** The `automation:` section of a shaping file, read through the loader with the providers example and other. */
+/** The `automation:` section of a shaping file, read through the loader with the providers example and second. */
 function automationRules(section: string): readonly AutomationRule[] {
   const loaded = loadShapingRules(
     `default:
@@ -30,7 +30,7 @@ function automationRules(section: string): readonly AutomationRule[] {
   retry: [1m]
 providers:
   example: { mx_suffixes: [example.net] }
-  other: { mx_suffixes: [other.net] }
+  second: { mx_suffixes: [second.net] }
 automation:
 ${section}`,
     "rules.yaml",
@@ -145,7 +145,7 @@ describe("DestinationAutomation: which rule acts", () => {
   });
 
   it("another provider's destination, and one of no provider, get the rule for any destination", () => {
-    for (const provider of ["other", undefined]) {
+    for (const provider of ["second", undefined]) {
       const other = automated(rules, provider);
       assert.equal(other.automation.observe(slowDown).rule?.name, "any-slow");
       assert.equal(other.kind(), "throttled", String(provider));
