@@ -4,7 +4,6 @@ import type { Config } from "../config/load.ts";
 import { cidrContains } from "../core/cidr.ts";
 import { adminAuthenticator, anyAuthenticator } from "../http/auth.ts";
 import { createHttpApp } from "../http/app.ts";
-import { APPLIED_LIMITS } from "../shaping/applied.ts";
 import type { LiteralPolicy } from "../ingress/access.ts";
 import { AuthThrottle } from "../ingress/auth-throttle.ts";
 import { loggedHooks, loggedSessionError } from "../ingress/logged-hooks.ts";
@@ -115,7 +114,7 @@ export async function startListeners(
         clock,
         version: http.version,
         domains,
-        shaping: { document: services.shaping.document, applied: APPLIED_LIMITS },
+        shaping: { document: services.shaping.document },
         warmup: {
           enabled: services.warmup !== undefined,
           report: () =>

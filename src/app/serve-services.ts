@@ -26,6 +26,8 @@ import { outboundCa } from "./outbound-ca.ts";
 import { openServices, type Services } from "./services.ts";
 import { type ShapingInForce, shapingInForce } from "./shaping-file.ts";
 import { openWarmup, type WarmupService } from "./warmup.ts";
+import { destinationEvent } from "../shaping/destination-event.ts";
+import { DestinationEventStore } from "../queue/destination-events.ts";
 
 /** Deadline of one TLS report upload (RFC 8460 5.4). */
 const TLS_REPORT_POST_TIMEOUT_MS = 60_000;
@@ -116,6 +118,7 @@ export async function openServeServices(
     : undefined;
   // TLS reporting (RFC 8460): sessions counted in memory by the delivery loop, reported by a job.
   const tlsTally = config.tlsrpt ? new TlsTally(clock, config.tlsrptInterval) : undefined;
+  const destinationEvents = new DestinationEventStore(database);
   const loop = new Scheduler({
     store,
     clock,
@@ -145,6 +148,17 @@ export async function openServeServices(
       log,
     }),
     tlsTally,
+    steering: {
+      automation: shaping.rules.automation,
+      changed: (change, destination, provider) => {
+        const event = destinationEvent(change, destination, provider);
+        log("info", event.type.replace("_", " "), event.data);
+        destinationEvents.append(event).catch((error) =>
+          log("error", "recording a destination event failed", { type: event.type, error: String(error) })
+        );
+      },
+      ...(warmup ? { warmup: { ledger: warmup.ledger, sourceIp: config.sourceIp } } : {}),
+    },
   });
   // DKIM signs only what our own submitters send (API, SMTP AUTH, trusted networks), never mail
   // that anyone may send to RELAY_BOUNCE_DOMAIN; and only From domains in the submitter's grant.

@@ -2,7 +2,6 @@ import { readFileSync } from "node:fs";
 import type { Config } from "../config/load.ts";
 import { formatDuration } from "../core/duration.ts";
 import { UsageError } from "../core/errors.ts";
-import { unappliedSettings } from "../shaping/applied.ts";
 import { withDefaultOverrides } from "../shaping/default-overrides.ts";
 import { formatShapingError, type ShapingDocument } from "../shaping/load.ts";
 import { LIMIT_FILE_NAMES, type LimitName, type Limits, type ShapingRules } from "../shaping/rules.ts";
@@ -55,7 +54,7 @@ function operatorShaping(path: string) {
   } catch (error) {
     throw new UsageError([`RELAY_SHAPING_FILE: cannot read ${path}: ${(error as Error).message}`]);
   }
-  const loaded = loadOperatorShaping(text, path, unappliedSettings);
+  const loaded = loadOperatorShaping(text, path);
   if (!loaded.ok) {
     throw new UsageError(loaded.errors.map((e) => `RELAY_SHAPING_FILE: ${formatShapingError(e)}`));
   }

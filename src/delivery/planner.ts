@@ -90,6 +90,7 @@ export function createPlanner(deps: PlannerDeps): (domain: string, rule: TlsRule
       limits: shaping.limits,
       pacing: { messages: shaping.messageRate, connections: shaping.connectionRate },
       recipientsPerTransaction: shaping.recipientsPerTransaction,
+      steering: { ...(shaping.provider === undefined ? {} : { provider: shaping.provider }), own: shaping.own },
       retry: shaping.retry,
       transport: () =>
         new SmtpTransport(hosts, { ...deps.smtp, ...smtp, maxRecipients: shaping.recipientsPerTransaction }),

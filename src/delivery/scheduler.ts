@@ -6,6 +6,7 @@ import { classifyTransportError } from "./classify.ts";
 import { Destination, type DestinationLimits } from "./destination.ts";
 import { DsnSweeper } from "./dsn-sweeper.ts";
 import { Pacer } from "./pacing.ts";
+import { DestinationSteering, type SteeredDestination, type SteeringDeps } from "./steering.ts";
 import type { Pacing } from "./shaping.ts";
 import { OutcomeRecorder } from "./outcomes.ts";
 import { verpAddress } from "../core/verp.ts";
@@ -33,6 +34,8 @@ export type Plan =
     readonly pacing?: { readonly messages: Pacing; readonly connections: Pacing };
     /** At most this many recipients in one transaction: a work item each, so the message rate counts transactions. */
     readonly recipientsPerTransaction?: number;
+    /** For automation and warmup: the provider and the destination's own limits; absent: the limits above. */
+    readonly steering?: Pick<SteeredDestination, "provider" | "own">;
     readonly retry: readonly number[];
     readonly transport: () => Transport;
     readonly tlsReport?: ReportPolicy;
@@ -64,6 +67,8 @@ export interface SchedulerDeps {
   readonly dsnSweepMs?: number;
   /** TLS reporting (RFC 8460): where sessions are counted; absent: RELAY_TLSRPT=false. */
   readonly tlsTally?: Pick<TlsTally, "add">;
+  /** Automation and warmup (shaping); absent: neither. */
+  readonly steering?: Omit<SteeringDeps, "clock">;
 }
 
 /** Sendmail's Timeout.queuewarn: the default of RELAY_DELAY_WARNING_AFTER. */
@@ -91,6 +96,8 @@ export class Scheduler {
   private woken = false;
   private loopDone: Promise<void> | undefined;
   private readonly destinations = new Map<string, Destination>();
+  /** Each destination's automation and warmup, by the same key. */
+  private readonly steerings = new Map<string, DestinationSteering>();
   /** Rates shared by several destinations (a provider's), by their key. */
   private readonly sharedPacers = new Map<string, Pacer>();
   private readonly recorder: OutcomeRecorder;
@@ -157,6 +164,7 @@ export class Scheduler {
     for (const destination of this.destinations.values()) {
       for (const work of destination.stop()) this.inFlight -= work.claims.length;
     }
+    for (const steering of this.steerings.values()) steering.stop();
     await this.drain(graceMs);
     if (this.inFlight > 0) {
       for (const destination of this.destinations.values()) destination.closeAll();
@@ -254,21 +262,37 @@ export class Scheduler {
     }
     for (const { work, plan } of works.values()) {
       if (plan.kind !== "destination") this.report(work, plan.results(work.claims.map((c) => c.address)), plan.retry);
-      else for (const part of transactions(work, plan.recipientsPerTransaction)) this.destination(plan).enqueue(part);
+      else {
+        const destination = this.destination(plan);
+        const most = Math.min(
+          plan.recipientsPerTransaction ?? Infinity,
+          this.steerings.get(plan.key)!.recipientsPerTransaction,
+        );
+        for (const part of transactions(work, most)) destination.enqueue(part);
+      }
     }
   }
 
-  private destination(
-    { key, limits, pacing, retry, transport }: Extract<Plan, { kind: "destination" }>,
-  ): Destination {
+  private destination(plan: Extract<Plan, { kind: "destination" }>): Destination {
+    const { key, limits, pacing, retry, transport } = plan;
     let destination = this.destinations.get(key);
     if (!destination) {
       const tally = this.deps.tlsTally;
-      destination = new Destination(key, {
+      const steering = new DestinationSteering(
+        {
+          key,
+          ...plan.steering ?? { own: ownLimits(limits, plan.recipientsPerTransaction) },
+          messages: this.pacer(pacing?.messages),
+          connections: this.pacer(pacing?.connections),
+        },
+        { clock: this.deps.clock, automation: [], changed: () => undefined, ...this.deps.steering },
+      );
+      const target = destination = new Destination(key, {
         transport: transport(),
         clock: this.deps.clock,
-        limits,
-        ...(pacing ? { messages: this.pacer(pacing.messages), connections: this.pacer(pacing.connections) } : {}),
+        limits: steering.limits,
+        messages: steering.messages,
+        connections: steering.connections,
         postpone: (work, at) => void this.recorder.postpone(work, at, echoOf(work)),
         loadPayload: async (work) => {
           const message = await this.deps.store.loadMessage(work.messageId);
@@ -287,19 +311,21 @@ export class Scheduler {
             },
           };
         },
-        report: (work, results) => this.report(work, results, retry),
+        report: (work, results) => this.report(work, steering.observe(results), retry),
         backoff: (failures) => retry[Math.min(failures, retry.length) - 1]!,
         onError: (error) =>
           this.deps.log("error", "delivery failed unexpectedly", { destination: key, error: String(error) }),
         ...(tally ? { countTlsSessions: (domain, policy, sessions) => tally.add(domain, policy, sessions) } : {}),
       });
+      steering.onHold((until) => (until === undefined ? target.release() : target.hold(until)));
       this.destinations.set(key, destination);
+      this.steerings.set(key, steering);
     }
     return destination;
   }
 
-  /** A destination's own pacer, or the one it shares. */
-  private pacer({ spacing, shared }: Pacing): Pacer {
+  /** A destination's own pacer, or the one it shares; none: no limit. */
+  private pacer({ spacing, shared }: Pacing = { spacing: 0 }): Pacer {
     if (shared === undefined) return new Pacer(spacing);
     let pacer = this.sharedPacers.get(shared);
     if (!pacer) this.sharedPacers.set(shared, pacer = new Pacer(spacing));
@@ -332,7 +358,11 @@ export class Scheduler {
   private forgetIdleDestinations(): void {
     const now = this.deps.clock.now();
     for (const [key, destination] of this.destinations) {
-      if (destination.idle && destination.suspendedUntil <= now) this.destinations.delete(key);
+      const steering = this.steerings.get(key);
+      if (!destination.idle || destination.suspendedUntil > now || steering?.idle === false) continue;
+      steering?.stop();
+      this.destinations.delete(key);
+      this.steerings.delete(key);
     }
   }
 
@@ -362,6 +392,18 @@ export class Scheduler {
       this.wakeUp = done;
     });
   }
+}
+
+/** A destination's own limits when its plan names none of the shaping rules' (tests, the sandbox). */
+function ownLimits(limits: DestinationLimits, recipientsPerTransaction = Infinity): SteeredDestination["own"] {
+  return {
+    connections: limits.maxConnections,
+    messagesPerConnection: limits.maxMessagesPerConnection,
+    idleTimeout: limits.idleMs,
+    recipientsPerTransaction,
+    connectionRate: "unlimited",
+    messageRate: "unlimited",
+  };
 }
 
 /** A message's work in pieces of at most `most` recipients. */

@@ -2,6 +2,7 @@ import { type EffectiveLimits, effectiveRules, type ShapingTarget } from "../sha
 import type { CompleteLimits, ShapingRules } from "../shaping/rules.ts";
 import type { DestinationLimits } from "./destination.ts";
 import { spacingOf } from "./pacing.ts";
+import type { OwnLimits } from "../shaping/destination-automation.ts";
 
 /** What the shaping rules decide for one destination, in delivery's terms. */
 export interface DestinationShaping {
@@ -19,6 +20,10 @@ export interface DestinationShaping {
    * the node's, the same for every destination.
    */
   readonly keySuffix: string;
+  /** The provider whose MX hosts these are, if the rules know it. */
+  readonly provider?: string;
+  /** The limits automation may tighten and leads back to, and the idle time. */
+  readonly own: OwnLimits & { readonly idleTimeout: number };
   /** How far apart messages go, and new connections open. */
   readonly messageRate: Pacing;
   readonly connectionRate: Pacing;
@@ -61,6 +66,15 @@ export function destinationShaping(rules: ShapingRules, target: ShapingTarget): 
       idleTimeout: limits.idleTimeout.value,
     }),
     recipientsPerTransaction: limits.recipientsPerTransaction.value,
+    ...(provider === undefined ? {} : { provider }),
+    own: {
+      connections: limits.connections.value,
+      connectionRate: limits.connectionRate.value,
+      messagesPerConnection: limits.messagesPerConnection.value,
+      recipientsPerTransaction: limits.recipientsPerTransaction.value,
+      messageRate: limits.messageRate.value,
+      idleTimeout: limits.idleTimeout.value,
+    },
     messageRate: pacingOf(limits.messageRate, "messages"),
     connectionRate: pacingOf(limits.connectionRate, "connections"),
     retry: limits.retrySchedule.value,

@@ -5,10 +5,9 @@ import type { ShapingDocument } from "../shaping/load.ts";
 import type { AuthEnv } from "./auth.ts";
 import { json, problemResponses } from "./openapi-helpers.ts";
 
-/** What the route shows: the rules in force and the limits delivery applies of them. */
+/** What the route shows: the rules in force. */
 export interface ShapingRouteDeps {
   readonly document: ShapingDocument;
-  readonly applied: readonly string[];
 }
 
 const shapingSchema = v.pipe(
@@ -19,10 +18,6 @@ const shapingSchema = v.pipe(
         "the rules in force in the shaping file's form (docs/shaping.md): the shipped rules, " +
           "RELAY_SHAPING_FILE over them, then the RELAY_DESTINATION_* variables over the default level",
       ),
-    ),
-    applied: v.pipe(
-      v.array(v.string()),
-      v.description("the limits delivery applies today; the others are shown but not applied yet"),
     ),
   }),
   v.metadata({ ref: "Shaping" }),
@@ -42,7 +37,7 @@ export function shapingRoutes(deps: ShapingRouteDeps): Hono<AuthEnv> {
         ...problemResponses({ 401: "Missing or unknown bearer token", 403: 'The token lacks the "admin" scope' }),
       },
     }),
-    (c) => c.json({ rules: deps.document, applied: deps.applied }),
+    (c) => c.json({ rules: deps.document }),
   );
   return app;
 }

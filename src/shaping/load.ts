@@ -9,7 +9,7 @@ import {
   parseDocument,
   stringify,
 } from "yaml";
-import { type RuleProblem, ruleProblems } from "./checks.ts";
+import { ruleProblems } from "./checks.ts";
 import { overlay } from "./overlay.ts";
 import type { ShapingRules } from "./rules.ts";
 import { shapingSchema } from "./schema.ts";
@@ -69,15 +69,13 @@ function lineOf(doc: Document, lines: LineCounter, keys: readonly PropertyKey[])
 /**
  * Read a shaping file (YAML; JSON is YAML too). With `base` (the shipped
  * rules' document) the file is laid over it (overlay.ts); without, it must
- * be complete by itself. `refuse` finds what the file itself may not say
- * (it sees the file's own data, before the overlay). Every problem is
- * listed, each with its line and field.
+ * be complete by itself. Every problem is listed, each with its line and
+ * field.
  */
 export function loadShapingRules(
   text: string,
   fileName: string,
   base: ShapingDocument = {},
-  refuse: (own: unknown) => readonly RuleProblem[] = () => [],
 ): ShapingLoad {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
@@ -107,7 +105,6 @@ export function loadShapingRules(
   });
   const parsed = v.safeParse(shapingSchema, document, { abortEarly: false });
   const errors = [
-    ...refuse(data).map((p) => at(p.path, p.message)),
     ...(parsed.success
       ? ruleProblems(parsed.output).map((p) => at(p.path, p.message))
       : parsed.issues.map((issue) => at(issue.path?.map((item) => item.key as PropertyKey) ?? [], issue.message))),

@@ -1,6 +1,5 @@
 // The text itself, not Bun's YAML loader: the same import works under Deno and in the compiled binary.
 import shippedText from "./default-rules.yaml" with { type: "text" };
-import type { RuleProblem } from "./checks.ts";
 import { formatShapingError, loadShapingRules, type ShapingLoad } from "./load.ts";
 
 /** The rules shipped inside the binary: default-rules.yaml. */
@@ -17,7 +16,6 @@ export function shippedShaping(): Extract<ShapingLoad, { ok: true }> {
 export function loadOperatorShaping(
   text: string,
   fileName: string,
-  refuse?: (own: unknown) => readonly RuleProblem[],
 ): ShapingLoad {
-  return loadShapingRules(text, fileName, shippedShaping().document, refuse);
+  return loadShapingRules(text, fileName, shippedShaping().document);
 }

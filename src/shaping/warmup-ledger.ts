@@ -1,4 +1,5 @@
 import { formatIp, ipToBigInt } from "../core/cidr.ts";
+import type { Lane } from "../core/lane.ts";
 import type { Logger } from "../core/log.ts";
 import { OTHER_PROVIDER, type Warmup, type WarmupPlan, type WarmupRates, type WarmupStep } from "./rules.ts";
 import {
@@ -12,8 +13,7 @@ import {
   type WarmupRecord,
 } from "./warmup-window.ts";
 
-/** How a message is sent: bulk is what the caps hold back first. */
-export type Lane = "transactional" | "bulk";
+export type { Lane } from "../core/lane.ts";
 
 /** What became of a message sent, as warmup measures it. */
 export type WarmupOutcome = "delivered" | "deferred" | "blocked" | "complained";
@@ -119,6 +119,15 @@ export class WarmupLedger {
     if (at < dayEnd && record.daySent >= laneCap(step.daily, lane)) at = dayEnd;
     // Whole milliseconds, never earlier than the spacing allows.
     return Math.ceil(at);
+  }
+
+  /**
+   * How far apart messages of `lane` go under the current step's hourly cap
+   * (0: warm, uncapped), for delivery to foresee when queued mail will go.
+   */
+  spacing(sourceIp: string | undefined, provider: string | undefined, lane: Lane, now: number): number {
+    const step = this.#stepOf(this.#pair(sourceIp, provider, now).record);
+    return step === undefined ? 0 : HOUR_MS / laneCap(step.hourly, lane);
   }
 
   /** `count` messages of `lane` went out at `now`; a copy for each recipient counts one. */
