@@ -1,11 +1,19 @@
 /**
- * A message's delivery class: `transactional` (what a person waits for: a
- * receipt, a password reset) or `bulk` (newsletters, campaigns). Bulk is
- * what is held back first: it yields to transactional mail at each
- * destination and is what warmup caps first.
+ * Priority lanes (issue 13): transactional mail (receipts, password resets)
+ * is claimed and sent before bulk mail (newsletters, campaigns), so it never
+ * waits behind a bulk backlog. Mail nothing marks is transactional: the
+ * relay's own DSNs and reports are, and an operator opts bulk senders in.
+ * Outside the code the lane is called `priority`, the name of the HTTP field.
+ * Bulk is also what warmup caps first.
  */
-export const LANES = ["transactional", "bulk"] as const;
-export type Lane = (typeof LANES)[number];
+/** In the order the scheduler claims them. */
+export const lanes = ["transactional", "bulk"] as const;
+export type Lane = (typeof lanes)[number];
 
-/** Mail nothing marks is transactional: held back only by what holds back all mail. */
 export const DEFAULT_LANE: Lane = "transactional";
+
+/** A lane named in text (a header value, a command-line option), blanks and case ignored; undefined for anything else. */
+export function parseLane(text: string): Lane | undefined {
+  const name = text.trim().toLowerCase();
+  return (lanes as readonly string[]).includes(name) ? (name as Lane) : undefined;
+}

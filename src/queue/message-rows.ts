@@ -1,4 +1,5 @@
 import type { InStatement } from "@libsql/client";
+import { DEFAULT_LANE } from "../core/lane.ts";
 import { insertRows } from "./raw-insert.ts";
 import type { NewMessage } from "./records.ts";
 import type { BodyRef } from "./spool.ts";
@@ -30,6 +31,7 @@ const RECIPIENT_COLUMNS = [
   "dsn_notify",
   "dsn_orcpt",
   "updated_at",
+  "lane",
 ];
 export const EVENT_COLUMNS = ["at", "type", "message_id", "recipient", "data"];
 
@@ -80,6 +82,7 @@ export function messageInserts(
       r.notify?.join(",") ?? null,
       r.orcpt ?? null,
       now,
+      m.lane ?? DEFAULT_LANE,
     ])
   );
   const eventRows = items.flatMap(({ id, message: m }) => {
@@ -91,6 +94,7 @@ export function messageInserts(
       metadata: m.metadata,
       auth: m.authResults,
       require_tls: m.tlsTag === "requiretls" ? true : undefined,
+      priority: m.lane ?? DEFAULT_LANE,
     });
     return m.recipients.map((r) => [now, "received", id, r.address, data]);
   });

@@ -30,6 +30,8 @@ export interface NewMessage {
   readonly sendAt?: number;
   /** Deliver with a VERP envelope sender at this domain (RELAY_BOUNCE_DOMAIN) instead of mailFrom. */
   readonly returnPathDomain?: string;
+  /** The priority lane of every recipient; default transactional (src/core/lane.ts). */
+  readonly lane?: Lane;
 }
 
 /** A recipient the delivery loop has leased, with what it needs from its message. */
@@ -38,6 +40,8 @@ export interface Claim {
   readonly messageId: string;
   readonly address: string;
   readonly domain: string;
+  /** Its priority lane: transactional recipients are claimed first. */
+  readonly lane: Lane;
   readonly attempts: number;
   readonly dsnNotify?: string;
   readonly dsnOrcpt?: string;

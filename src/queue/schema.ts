@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import { blob, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { lanes } from "../core/lane.ts";
 import { tlsTags } from "../core/tls-tag.ts";
 
 /** One accepted message: envelope sender, the raw RFC 5322 bytes, and what the submitter attached. */
@@ -84,11 +85,14 @@ export const recipients = sqliteTable(
     /** The remote MTA of the last attempt, for the DSN's Remote-MTA field. */
     lastMta: text("last_mta"),
     updatedAt: integer("updated_at").notNull(),
+    /** Its message's priority lane (src/core/lane.ts): the scheduler claims transactional recipients first. */
+    lane: text("lane", { enum: lanes }).notNull().default("transactional"),
   },
   (t) => [
-    // The scheduler's only query: pending recipients by due time. Partial, so
-    // finished recipients never cost anything to skip.
-    index("recipients_due").on(t.nextAttemptAt).where(sql`state in ('queued', 'deferred')`),
+    // The scheduler's only query: pending recipients of one lane by due time. Partial, so
+    // finished recipients never cost anything to skip; by lane first, so a transactional
+    // recipient is found without stepping over a bulk backlog.
+    index("recipients_due").on(t.lane, t.nextAttemptAt).where(sql`state in ('queued', 'deferred')`),
     index("recipients_message").on(t.messageId),
     // The DSN sweeper's query: only recipients that owe a report, so it costs nothing when none do.
     index("recipients_dsn_pending").on(t.messageId).where(sql`dsn_pending is not null`),
@@ -145,6 +149,8 @@ export const users = sqliteTable("users", {
   /** Sender domains this user may use; empty means any. */
   domains: text("domains", { mode: "json" }).$type<string[]>().notNull(),
   createdAt: integer("created_at").notNull(),
+  /** The priority lane of the user's mail when the message itself names none (src/ingress/lane.ts). */
+  lane: text("lane", { enum: lanes }).notNull().default("transactional"),
 });
 
 /** HTTP API keys: shown once, stored as a SHA-256 of the secret (it is long and random, so no slow hash is needed). */
@@ -157,6 +163,8 @@ export const apiKeys = sqliteTable("api_keys", {
   domains: text("domains", { mode: "json" }).$type<string[]>().notNull(),
   createdAt: integer("created_at").notNull(),
   revokedAt: integer("revoked_at"),
+  /** The priority lane of the key's mail when the request names none (src/ingress/lane.ts). */
+  lane: text("lane", { enum: lanes }).notNull().default("transactional"),
 });
 
 /** Answers to requests sent with an Idempotency-Key, replayed for 24 hours. */

@@ -1,7 +1,8 @@
 import { and, asc, eq, gt, inArray, type SQL, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
-import type { InArgs, InStatement } from "@libsql/client";
+import type { InArgs, InStatement, Row } from "@libsql/client";
 import type { Clock } from "../core/clock.ts";
+import { type Lane, lanes } from "../core/lane.ts";
 import type { TlsTag } from "../core/tls-tag.ts";
 import { firstIdAt, newId } from "../core/id.ts";
 import type { Database } from "./database.ts";
@@ -41,6 +42,18 @@ const RECORD_OUTCOME = `UPDATE recipients SET
     delay_notified_at = CASE WHEN ? THEN ? ELSE delay_notified_at END,
     greylisted_at = CASE WHEN ? THEN COALESCE(greylisted_at, ?) ELSE greylisted_at END
   WHERE id = ?`;
+
+/**
+ * Lease one lane's due recipients, oldest due first, up to a limit; the
+ * partial index recipients_due (lane, next_attempt_at) finds them in order.
+ * Exported for the test that reads its query plan.
+ */
+export const CLAIM_LANE = `UPDATE recipients SET lease_owner = ?, next_attempt_at = ?
+  WHERE id IN (SELECT id FROM recipients
+               WHERE state IN ('queued', 'deferred') AND lane = ? AND next_attempt_at <= ?
+               ORDER BY next_attempt_at LIMIT ?)
+  RETURNING id, message_id, address, domain, lane, attempts, dsn_notify, dsn_orcpt, delay_notified_at,
+            greylisted_at, turn_at`;
 
 /** A recipient `r` the message still needs: not final yet, or owed a DSN. */
 const STILL_OPEN = "(r.state IN ('queued', 'deferred') OR r.dsn_pending IS NOT NULL)";
@@ -171,22 +184,27 @@ export class QueueStore {
   }
 
   /**
-   * Lease up to `limit` due recipients. The lease is the due time itself:
-   * claimed rows move to now + leaseMs, so the due index never has to skip them.
+   * Lease up to `limit` due recipients, transactional ones first (src/core/lane.ts):
+   * a transactional recipient due now is claimed before any bulk one, however
+   * many bulk ones fell due earlier; at most `bulkLimit` bulk ones. Each lane is
+   * one indexed query (CLAIM_LANE), so claiming never walks a bulk backlog. The
+   * lease is the due time itself: claimed rows move to now + leaseMs, so the due
+   * index never has to skip them.
    */
-  async claimDue(limit: number, leaseMs: number): Promise<Claim[]> {
+  async claimDue(limit: number, leaseMs: number, bulkLimit = limit): Promise<Claim[]> {
     const now = this.clock.now();
-    const result = await this.database.client.execute({
-      sql: `UPDATE recipients SET lease_owner = ?, next_attempt_at = ?
-            WHERE id IN (SELECT id FROM recipients
-                         WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ?
-                         ORDER BY next_attempt_at LIMIT ?)
-            RETURNING id, message_id, address, domain, attempts, dsn_notify, dsn_orcpt, delay_notified_at,
-                      greylisted_at, turn_at`,
-      args: [this.nodeId, now + leaseMs, now, limit],
-    });
-    if (result.rows.length === 0) return [];
-    const ids = [...new Set(result.rows.map((r) => String(r.message_id)))];
+    const rows: Row[] = [];
+    for (const lane of lanes) {
+      const room = Math.min(limit - rows.length, lane === "bulk" ? bulkLimit : limit);
+      if (room <= 0) continue;
+      const claimed = await this.database.client.execute({
+        sql: CLAIM_LANE,
+        args: [this.nodeId, now + leaseMs, lane, now, room],
+      });
+      rows.push(...claimed.rows);
+    }
+    if (rows.length === 0) return [];
+    const ids = [...new Set(rows.map((r) => String(r.message_id)))];
     const envelopes = (
       await this.database.client.execute({
         sql: `SELECT id, mail_from, return_path_domain, created_at, tags, metadata, tls_tag FROM messages
@@ -203,13 +221,14 @@ export class QueueStore {
       tlsTag: row.tls_tag === null ? undefined : (String(row.tls_tag) as TlsTag),
     }));
     const byId = new Map(envelopes.map((e) => [e.id, e]));
-    return result.rows.map((r) => {
+    return rows.map((r) => {
       const envelope = byId.get(String(r.message_id))!;
       return {
         recipientId: Number(r.id),
         messageId: String(r.message_id),
         address: String(r.address),
         domain: String(r.domain),
+        lane: String(r.lane) as Lane,
         attempts: Number(r.attempts),
         dsnNotify: r.dsn_notify === null ? undefined : String(r.dsn_notify),
         dsnOrcpt: r.dsn_orcpt === null ? undefined : String(r.dsn_orcpt),
@@ -238,11 +257,21 @@ export class QueueStore {
     return result.rowsAffected;
   }
 
-  /** The earliest due time of any pending recipient, to sleep until then. */
-  async nextDueAt(): Promise<number | undefined> {
-    const result = await this.database.client.execute(
-      "SELECT MIN(next_attempt_at) AS due FROM recipients WHERE state IN ('queued', 'deferred')",
-    );
+  /**
+   * The earliest due time of any pending recipient in `of` (default: every
+   * lane), to sleep until then. One MIN per lane, each a single step into the
+   * index recipients_due.
+   */
+  async nextDueAt(of: readonly Lane[] = lanes): Promise<number | undefined> {
+    const result = await this.database.client.execute({
+      sql: `SELECT MIN(due) AS due FROM (${
+        of.map(() =>
+          "SELECT MIN(next_attempt_at) AS due FROM recipients WHERE state IN ('queued', 'deferred') AND lane = ?"
+        )
+          .join(" UNION ALL ")
+      })`,
+      args: [...of],
+    });
     const due = result.rows[0]?.due;
     return due === null || due === undefined ? undefined : Number(due);
   }

@@ -1,6 +1,6 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Database, openDatabase } from "../../src/queue/database.ts";
@@ -248,20 +248,6 @@ describe("QueueStore.claimDue", () => {
     assert.equal(await store.nextDueAt(), undefined);
   });
 
-  it("the claim query uses the partial index recipients_due", async () => {
-    const { database } = await fresh();
-    const plan = await rows(
-      database,
-      `EXPLAIN QUERY PLAN SELECT id FROM recipients
-       WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ?
-       ORDER BY next_attempt_at LIMIT ?`,
-      [T0, 10],
-    );
-    const detail = plan.map((r) => String(r.detail)).join("\n");
-    assert.match(detail, /recipients_due/, detail);
-    assert.doesNotMatch(detail, /TEMP B-TREE/, "the index also gives the order");
-  });
-
   it("releasing a node's leases searches the partial index recipients_leased, not the queue", async () => {
     const { database } = await fresh();
     const plan = await rows(
@@ -273,18 +259,122 @@ describe("QueueStore.claimDue", () => {
     const detail = plan.map((r) => String(r.detail)).join("\n");
     assert.match(detail, /SEARCH recipients USING INDEX recipients_leased/, detail);
   });
+});
 
-  it("the claim query in store.ts is the one whose plan is checked", () => {
-    // Guard against the plan test drifting from the code: the same inner SELECT must be in store.ts.
-    const source = readFileSync(new URL("../../src/queue/store.ts", import.meta.url), "utf8");
-    const squash = (s: string) => s.replace(/\s+/g, " ");
-    assert.ok(
-      squash(source).includes(
-        squash(`SELECT id FROM recipients
-                         WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ?
-                         ORDER BY next_attempt_at LIMIT ?`),
-      ),
+/**
+ * A store whose database records every statement it runs on recipients, to
+ * read the plans of exactly the queries the store makes.
+ */
+async function recordingStore() {
+  const made = await fresh();
+  const statements: { sql: string; args: unknown[] }[] = [];
+  const recording: Database = {
+    ...made.database,
+    client: new Proxy(made.database.client, {
+      get(target, prop, receiver) {
+        if (prop === "execute") {
+          return (stmt: string | { sql: string; args?: unknown[] }) => {
+            const { sql, args = [] } = typeof stmt === "string" ? { sql: stmt } : stmt;
+            if (/\brecipients\b/.test(sql)) statements.push({ sql, args: [...args] });
+            return target.execute(stmt as never);
+          };
+        }
+        const value = Reflect.get(target, prop, receiver);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    }),
+  };
+  const store = new QueueStore(recording, made.spool, made.clock, "node-a");
+  /** The query plan of each statement recorded since the last call, one string each. */
+  const plans = async () => {
+    const taken = statements.splice(0);
+    return Promise.all(taken.map(async ({ sql, args }) => {
+      const plan = await rows(made.database, `EXPLAIN QUERY PLAN ${sql}`, args as (string | number)[]);
+      return `${sql}\n${plan.map((r) => String(r.detail)).join("\n")}`;
+    }));
+  };
+  return { ...made, store, plans };
+}
+
+describe("priority lanes in the queue", () => {
+  const BULK_MESSAGES = 100;
+  const BULK_PER_MESSAGE = 1000;
+
+  it("a transactional recipient due now is in the first claim batch, behind 100,000 bulk ones due earlier", async () => {
+    const { store, clock } = await fresh();
+    const bulk = (m: number) =>
+      store.enqueue(
+        msg(Array.from({ length: BULK_PER_MESSAGE }, (_, i) => `b${m}-${i}@big.example`), { lane: "bulk" }),
+      );
+    await Promise.all(Array.from({ length: BULK_MESSAGES }, (_, m) => bulk(m)));
+    await clock.advance(60_000);
+    const id = await store.enqueue(msg(["receipt@big.example"], { lane: "transactional" }));
+
+    const batch = await store.claimDue(500, LEASE);
+    assert.equal(batch.length, 500);
+    assert.deepEqual(
+      [batch[0]!.messageId, batch[0]!.address, batch[0]!.lane],
+      [id, "receipt@big.example", "transactional"],
+      "claimed first",
     );
+    assert.ok(batch.slice(1).every((c) => c.lane === "bulk"), "the rest of the batch is bulk");
+  });
+
+  it("both claim queries and the next-due query step into the index recipients_due by lane, never over the backlog", async () => {
+    const { store, clock, plans } = await recordingStore();
+    await store.enqueue(msg(["b@d.example"], { lane: "bulk" }));
+    await store.enqueue(msg(["t@d.example"]));
+    await clock.advance(1);
+    await store.claimDue(10, LEASE);
+    await store.nextDueAt();
+    const found = await plans();
+    const claims = found.filter((p) => p.startsWith("UPDATE"));
+    assert.equal(claims.length, 2, found.join("\n\n"));
+    for (const plan of claims) {
+      // Equality on the lane, a range on the due time: only due rows of one lane are read, in index order.
+      assert.match(plan, /SEARCH recipients USING INDEX recipients_due \(lane=\? AND next_attempt_at<\?\)/, plan);
+      assert.doesNotMatch(plan, /TEMP B-TREE/, `the index gives the order\n${plan}`);
+    }
+    const [due] = found.filter((p) => p.startsWith("SELECT MIN"));
+    assert.ok(due, found.join("\n\n"));
+    // MIN over the second column after an equality on the first: one step into the index per lane.
+    assert.equal(due.match(/SEARCH recipients USING (COVERING )?INDEX recipients_due \(lane=\?\)/g)?.length, 2, due);
+  });
+
+  it("claims at most bulkLimit bulk recipients, and transactional ones up to the limit", async () => {
+    const { store } = await fresh();
+    await store.enqueue(msg(["b1@d.example", "b2@d.example", "b3@d.example"], { lane: "bulk" }));
+    await store.enqueue(msg(["t1@d.example", "t2@d.example"]));
+    const first = await store.claimDue(10, LEASE, 1);
+    assert.deepEqual(first.map((c) => [c.address, c.lane]), [
+      ["t1@d.example", "transactional"],
+      ["t2@d.example", "transactional"],
+      ["b1@d.example", "bulk"],
+    ]);
+    assert.deepEqual(await store.claimDue(10, LEASE, 0), [], "no room for bulk: nothing");
+    assert.deepEqual((await store.claimDue(1, LEASE)).map((c) => c.address), ["b2@d.example"]);
+  });
+
+  it("mail that names no lane is transactional; the received event says which", async () => {
+    const { store, database } = await fresh();
+    const plain = await store.enqueue(msg(["a@d.example"]));
+    const bulk = await store.enqueue(msg(["b@d.example"], { lane: "bulk" }));
+    const lanesOf = await rows(database, "SELECT message_id, lane FROM recipients ORDER BY id");
+    assert.deepEqual(lanesOf.map((r) => [r.message_id, r.lane]), [[plain, "transactional"], [bulk, "bulk"]]);
+    const received = await rows(database, "SELECT message_id, data FROM events WHERE type = 'received' ORDER BY id");
+    assert.deepEqual(received.map((e) => [e.message_id, JSON.parse(String(e.data)).priority]), [
+      [plain, "transactional"],
+      [bulk, "bulk"],
+    ]);
+  });
+
+  it("nextDueAt of some lanes only: the scheduler asks for transactional alone while bulk has no room", async () => {
+    const { store } = await fresh();
+    await store.enqueue(msg(["b@d.example"], { lane: "bulk" }));
+    await store.enqueue(msg(["t@d.example"], { sendAt: T0 + 5000 }));
+    assert.equal(await store.nextDueAt(), T0);
+    assert.equal(await store.nextDueAt(["transactional"]), T0 + 5000);
+    assert.equal(await store.nextDueAt(["bulk"]), T0);
   });
 });
 
@@ -594,7 +684,12 @@ describe("QueueStore.listEvents", () => {
     const ids = all.map((e) => e.id);
     assert.deepEqual(ids, [...ids].sort((x, y) => x - y));
     assert.equal(new Set(ids).size, 5);
-    assert.deepEqual(all[0]!.data, { mail_from: "sender@src.example", source: "smtp", size: body.byteLength });
+    assert.deepEqual(all[0]!.data, {
+      mail_from: "sender@src.example",
+      source: "smtp",
+      size: body.byteLength,
+      priority: "transactional",
+    });
 
     const onlyB = await store.listEvents(0, 100, eq(events.messageId, b));
     assert.deepEqual(onlyB.map((e) => e.recipient), ["b1@d.example"]);
