@@ -18,8 +18,8 @@ export interface OutcomeRecorderDeps {
   readonly greylistRetry: number;
   /** Warn the sender once a recipient has waited this long (RELAY_DELAY_WARNING_AFTER); 0: never. */
   readonly delayWarningAfter: number;
-  /** Told once the outcomes of `count` recipients are on disk. */
-  readonly settled: (count: number) => void;
+  /** Told once the outcomes of these claims are on disk (or failed to be written: their leases run out). */
+  readonly settled: (claims: readonly Claim[]) => void;
   readonly log: (level: "error", message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -53,7 +53,7 @@ export class OutcomeRecorder {
         // The leases run out and the recipients fall due again: nothing is lost.
         this.deps.log("error", "recording delivery outcomes failed", { message: work.messageId, error: String(error) });
       })
-      .finally(() => this.deps.settled(work.claims.length));
+      .finally(() => this.deps.settled(work.claims));
   }
 
   /**
@@ -79,7 +79,7 @@ export class OutcomeRecorder {
         // The leases run out and the recipients fall due again: nothing is lost.
         this.deps.log("error", "postponing recipients failed", { message: work.messageId, error: String(error) });
       })
-      .finally(() => this.deps.settled(work.claims.length));
+      .finally(() => this.deps.settled(work.claims));
   }
 
   private expiredWaiting(claim: Claim, work: Work, echo: Record<string, unknown>): Outcome {

@@ -1,4 +1,5 @@
 import type { TimerClock } from "../core/clock.ts";
+import { type Lane, lanes } from "../core/lane.ts";
 import { reply } from "../core/reply.ts";
 import type { Claim } from "../queue/records.ts";
 import type { QueueStore } from "../queue/store.ts";
@@ -57,7 +58,7 @@ export interface SchedulerDeps {
   readonly log: Log;
   /** Route a domain's mail held to a TLS rule to a destination (MX site, static route, or the sandbox). */
   readonly plan: (domain: string, rule: TlsRule) => Promise<Plan>;
-  /** Recipients leased and not yet settled, at most. */
+  /** Recipients leased and not yet settled, at most; bulk ones at most bulkInFlightCap of it. */
   readonly maxInFlight?: number;
   /** How long a claim is ours; longer than the slowest attempt. */
   readonly leaseMs?: number;
@@ -79,6 +80,16 @@ export const IDLE_POLL_MS = 1000;
 /** How long a batch waits for all its domains' plans before each goes out on its own. */
 export const PLAN_WAIT_MS = 2000;
 const CLAIM_BATCH = 500;
+
+/**
+ * How many of maxInFlight recipients in flight may be bulk: a tenth is kept
+ * for transactional ones (at least one slot, unless that would leave bulk
+ * none), so a transactional recipient can always be claimed, however many
+ * bulk ones are claimed and waiting at their destinations.
+ */
+export function bulkInFlightCap(maxInFlight: number): number {
+  return maxInFlight - Math.min(maxInFlight - 1, Math.max(1, Math.floor(maxInFlight / 10)));
+}
 /** After the grace period, how long connections closed at once have to hand back their outcomes. */
 export const CLOSED_SETTLE_MS = 2000;
 
@@ -91,6 +102,8 @@ export const CLOSED_SETTLE_MS = 2000;
 export class Scheduler {
   private running = false;
   private inFlight = 0;
+  /** Of inFlight, the bulk lane's. */
+  private inFlightBulk = 0;
   /** Ends the sleep in progress; a wake while none is makes the next one end at once, so it is not lost. */
   private wakeUp: (() => void) | undefined;
   private woken = false;
@@ -102,6 +115,7 @@ export class Scheduler {
   private readonly sharedPacers = new Map<string, Pacer>();
   private readonly recorder: OutcomeRecorder;
   private readonly maxInFlight: number;
+  private readonly maxBulkInFlight: number;
   private readonly leaseMs: number;
   private readonly dsns: DsnSweeper;
   private readonly dsnSweepMs: number;
@@ -110,6 +124,7 @@ export class Scheduler {
 
   constructor(private readonly deps: SchedulerDeps) {
     this.maxInFlight = deps.maxInFlight ?? 5000;
+    this.maxBulkInFlight = bulkInFlightCap(this.maxInFlight);
     this.leaseMs = deps.leaseMs ?? 30 * 60_000;
     this.dsnSweepMs = deps.dsnSweepMs ?? 1000;
     this.dsns = new DsnSweeper({
@@ -126,8 +141,8 @@ export class Scheduler {
       greylistRetry: deps.greylistRetry,
       delayWarningAfter: deps.delayWarningAfter ?? DEFAULT_DELAY_WARNING_AFTER,
       log: deps.log,
-      settled: (count) => {
-        this.inFlight -= count;
+      settled: (claims) => {
+        this.count(claims, -1);
         this.wake();
       },
     });
@@ -162,7 +177,7 @@ export class Scheduler {
     await this.loopDone;
     await this.sweeping;
     for (const destination of this.destinations.values()) {
-      for (const work of destination.stop()) this.inFlight -= work.claims.length;
+      for (const work of destination.stop()) this.count(work.claims, -1);
     }
     for (const steering of this.steerings.values()) steering.stop();
     await this.drain(graceMs);
@@ -171,6 +186,12 @@ export class Scheduler {
       await this.drain(CLOSED_SETTLE_MS);
     }
     await this.deps.store.releaseLeases();
+  }
+
+  /** Claims leased (+1) or settled (-1): the in-flight counts, in all and of the bulk lane. */
+  private count(claims: readonly Claim[], sign: 1 | -1): void {
+    this.inFlight += sign * claims.length;
+    this.inFlightBulk += sign * claims.filter((c) => c.lane === "bulk").length;
   }
 
   /** Wait up to `ms` for in-flight deliveries to settle: each settled outcome wakes us. */
@@ -183,12 +204,17 @@ export class Scheduler {
     let ticks = 0;
     while (this.running) {
       const free = this.maxInFlight - this.inFlight;
+      const bulkFree = this.maxBulkInFlight - this.inFlightBulk;
       let claimed = 0;
       if (free > 0) {
         try {
-          const claims = await this.deps.store.claimDue(Math.min(free, CLAIM_BATCH), this.leaseMs);
+          const claims = await this.deps.store.claimDue(
+            Math.min(free, CLAIM_BATCH),
+            this.leaseMs,
+            Math.max(0, bulkFree),
+          );
           claimed = claims.length;
-          this.inFlight += claimed;
+          this.count(claims, 1);
           if (claimed > 0) await this.dispatch(claims);
         } catch (error) {
           this.deps.log("error", "claiming due recipients failed", { error: String(error) });
@@ -198,7 +224,8 @@ export class Scheduler {
       this.maybeSweepDsns();
       // At the in-flight limit only a settled outcome (which wakes us) makes room.
       if (free <= 0) await this.sleep(IDLE_POLL_MS);
-      else if (claimed === 0) await this.sleep(await this.idleDelay());
+      // With no room for bulk, a bulk recipient due now is no reason to wake.
+      else if (claimed === 0) await this.sleep(await this.idleDelay(bulkFree > 0 ? lanes : ["transactional"]));
     }
   }
 
@@ -366,8 +393,8 @@ export class Scheduler {
     }
   }
 
-  private async idleDelay(): Promise<number> {
-    const due = await this.deps.store.nextDueAt().catch((error) => {
+  private async idleDelay(of: readonly Lane[]): Promise<number> {
+    const due = await this.deps.store.nextDueAt(of).catch((error) => {
       this.deps.log("error", "finding the next due time failed; polling instead", { error: String(error) });
       return undefined;
     });
@@ -420,6 +447,7 @@ function echoOf(work: Work): Record<string, unknown> {
   return {
     tags: first?.tags,
     metadata: first?.metadata,
+    priority: first?.lane,
     ...(first?.tlsTag === "requiretls" ? { require_tls: true } : {}),
   };
 }

@@ -58,8 +58,6 @@ export interface Claim {
   /** The submitter's tags and metadata, echoed in every event about the message. */
   readonly tags?: readonly string[];
   readonly metadata?: Readonly<Record<string, unknown>>;
-  /** The message's delivery class; absent: the default lane. */
-  readonly lane?: Lane;
   /** Set when pacing postponed it to this turn: it is back in its turn, not new work. */
   readonly turnAt?: number;
 }

@@ -8,7 +8,15 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { CLOSED_SETTLE_MS, IDLE_POLL_MS, type Plan, PLAN_WAIT_MS, Scheduler } from "../../src/delivery/scheduler.ts";
+import {
+  bulkInFlightCap,
+  CLOSED_SETTLE_MS,
+  IDLE_POLL_MS,
+  type Plan,
+  PLAN_WAIT_MS,
+  Scheduler,
+} from "../../src/delivery/scheduler.ts";
+import type { Lane } from "../../src/core/lane.ts";
 import { type Database, openDatabase } from "../../src/queue/database.ts";
 import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
@@ -60,13 +68,15 @@ async function harness(
     maxInFlight: options.maxInFlight,
   });
   const body = new TextEncoder().encode("Subject: test\r\n\r\nhello\r\n");
-  const enqueue = (...addresses: string[]) =>
+  const enqueueIn = (lane: Lane | undefined, addresses: string[]) =>
     store.enqueue({
       mailFrom: "a@sender.test",
       recipients: addresses.map((address) => ({ address, domain: address.split("@")[1]! })),
       body,
       source: "smtp",
+      lane,
     });
+  const enqueue = (...addresses: string[]) => enqueueIn(undefined, addresses);
   /** Each recipient's state, and whether it is leased. */
   const recipients = async () =>
     Object.fromEntries(
@@ -82,7 +92,7 @@ async function harness(
       sql: "SELECT type, data FROM events WHERE recipient = ? ORDER BY id DESC LIMIT 1",
       args: [address],
     })).rows[0];
-  return { clock, database, transport, scheduler, logged, enqueue, recipients, lastEvent };
+  return { clock, database, transport, scheduler, logged, enqueue, enqueueIn, recipients, lastEvent };
 }
 
 const count = (states: Record<string, string>, state: string) =>
@@ -149,6 +159,37 @@ describe("the scheduler's in-flight cap", () => {
     slow.resolve();
     await waitUntil(h.recipients, (s) => count(s, "delivered") === 5, { what: "every recipient delivered" });
     assert.equal(h.transport.peakSending, 2);
+    await h.scheduler.stop(0);
+  });
+});
+
+describe("priority lanes in flight", () => {
+  it("bulk never takes the slots kept for transactional mail: with bulk waiting at its cap, transactional mail is claimed at once", async () => {
+    const h = await harness({ maxInFlight: 10 });
+    assert.equal(bulkInFlightCap(10), 9);
+    const slow = Promise.withResolvers<void>();
+    h.transport.gate = slow.promise;
+    for (let i = 1; i <= 20; i++) await h.enqueueIn("bulk", [`bulk${i}@dest.test`]);
+    await h.scheduler.start();
+    await waitUntil(() => h.transport.sending, (n) => n === 9, { what: "nine bulk sends in progress" });
+
+    // Bulk due now but no room for it: the scheduler sleeps until a poll, not in a loop of zero-length sleeps.
+    await h.clock.timerSet(IDLE_POLL_MS);
+    assert.ok(!h.clock.pending.includes(0), `pending timers: ${h.clock.pending}`);
+    assert.equal(count(await h.recipients(), "queued leased"), 9);
+
+    await h.enqueueIn("transactional", ["receipt@dest.test"]);
+    h.scheduler.wake();
+    await waitUntil(h.recipients, (s) => s["receipt@dest.test"] === "queued leased", {
+      what: "the transactional recipient claimed",
+    });
+    await waitUntil(() => h.transport.sending, (n) => n === 10, { what: "its send in progress beside the bulk ones" });
+
+    slow.resolve();
+    await waitUntil(h.recipients, (s) => count(s, "delivered") === 21, { what: "every recipient delivered" });
+    assert.equal((await h.lastEvent("receipt@dest.test"))?.type, "delivered");
+    assert.equal(JSON.parse(String((await h.lastEvent("receipt@dest.test"))?.data)).priority, "transactional");
+    assert.equal(JSON.parse(String((await h.lastEvent("bulk1@dest.test"))?.data)).priority, "bulk");
     await h.scheduler.stop(0);
   });
 });
