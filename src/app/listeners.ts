@@ -110,6 +110,7 @@ export async function startListeners(
         maxMessageBytes: config.maxMessageBytes,
         maxRecipients: config.maxRecipients,
         literals,
+        priorityHeader: config.priorityHeader,
         ready: http.ready,
         clock,
         version: http.version,

@@ -171,6 +171,8 @@ export async function openServeServices(
     sign: async (message, s) => (mayBeSigned(s) ? domains.sign(message, s.senderDomains) : message),
     senderPolicy: new SenderPolicy({ mode: config.senderPolicy, isVerified: (domain) => domains.isVerified(domain) }),
     bounceDomain: config.bounceDomain,
+    priorityHeader: config.priorityHeader,
+    log,
   });
 
   const tlsReporter = tlsTally

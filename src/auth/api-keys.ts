@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { UsageError } from "../core/errors.ts";
+import { DEFAULT_LANE, type Lane } from "../core/lane.ts";
 import { API_SCOPES, type ApiKeyRecord, type ApiScope, type CredentialStore } from "../queue/credentials.ts";
 import { domainAllowed, normalizeDomains } from "./users.ts";
 
@@ -56,10 +57,12 @@ export class ApiKeyService {
   constructor(private readonly store: CredentialStore) {}
 
   /**
-   * Make a key. The token is returned here and nowhere else: it is not
+   * Make a key; its mail is transactional unless `lane` says otherwise. The token is returned here and nowhere else: it is not
    * stored. Throws UsageError for an unknown scope, a bad domain or name.
    */
-  async create(input: { name?: string; scopes?: readonly string[]; domains?: readonly string[] }): Promise<{
+  async create(
+    input: { name?: string; scopes?: readonly string[]; domains?: readonly string[]; lane?: Lane },
+  ): Promise<{
     record: ApiKeyRecord;
     token: string;
   }> {
@@ -86,7 +89,8 @@ export class ApiKeyService {
     if (problems.length > 0) throw new UsageError(problems);
     const id = newKeyId();
     const token = `rk_${id}_${randomBytes(SECRET_BYTES).toString("base64url")}`;
-    const record = await this.store.addApiKey({ id, name, scopes, domains }, hashApiToken(token));
+    const lane = input.lane ?? DEFAULT_LANE;
+    const record = await this.store.addApiKey({ id, name, scopes, domains, lane }, hashApiToken(token));
     return { record, token };
   }
 

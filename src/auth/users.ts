@@ -1,5 +1,6 @@
 import { asciiDomain } from "../core/address.ts";
 import { UsageError } from "../core/errors.ts";
+import { DEFAULT_LANE, type Lane } from "../core/lane.ts";
 import type { CredentialStore, UserRecord } from "../queue/credentials.ts";
 import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from "./passwords.ts";
 
@@ -74,10 +75,10 @@ export class UserService {
   }
 
   /**
-   * Add a user. Throws UsageError for an invalid name, password or domain
+   * Add a user; its mail is transactional unless `lane` says otherwise. Throws UsageError for an invalid name, password or domain
    * (all problems listed) and for a name that is taken.
    */
-  async add(input: { name: string; password: string; domains?: readonly string[] }): Promise<UserRecord> {
+  async add(input: { name: string; password: string; domains?: readonly string[]; lane?: Lane }): Promise<UserRecord> {
     const problems = [userNameProblem(input.name), passwordProblem(input.password)].filter((p): p is string =>
       p !== undefined
     );
@@ -93,7 +94,7 @@ export class UserService {
       throw new UsageError([`user ${JSON.stringify(input.name)} already exists`]);
     }
     const hash = await hashPassword(input.password);
-    if (!(await this.store.addUser(input.name, hash, domains))) {
+    if (!(await this.store.addUser(input.name, hash, domains, input.lane ?? DEFAULT_LANE))) {
       throw new UsageError([`user ${JSON.stringify(input.name)} already exists`]);
     }
     const user = await this.store.getUser(input.name);

@@ -42,6 +42,8 @@ const mailbox = (
 const hostName = (text: string) => (/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(text) ? text : undefined);
 /** Domains are compared lower-cased everywhere (RFC 5321 2.4): kept that way from the start. */
 const domainName = (text: string) => hostName(text)?.toLowerCase();
+/** A header field name (RFC 5322 2.2: printable ASCII but colon), at most 76 characters as a line allows. */
+const headerFieldName = (text: string) => (/^[!-9;-~]{1,76}$/.test(text.trim()) ? text.trim() : undefined);
 const libsqlUrl = (text: string) => (/^(file:|libsql:|https?:|wss?:)/.test(text) ? text : undefined);
 const ipAddress = (text: string) => (isIP(text.trim()) !== 0 ? text.trim() : undefined);
 const port = (text: string) => {
@@ -154,6 +156,11 @@ export const configSchema = v.object({
    * domain is a verified sending domain within their grant; any: no From check.
    */
   RELAY_SENDER_POLICY: v.optional(textVar("verified or any", oneOf("verified", "any")), "verified"),
+  /**
+   * A header field whose value, transactional or bulk, names a message's
+   * priority lane (src/ingress/lane.ts); unset: no header is read.
+   */
+  RELAY_PRIORITY_HEADER: v.optional(textVar("a header field name such as X-Relay-Priority", headerFieldName)),
   /**
    * The domain whose active RSA DKIM key seals ARC sets (RFC 8617) on mail the
    * relay checked and forwards; unset: no sealing.

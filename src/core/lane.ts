@@ -1,3 +1,5 @@
+import { UsageError } from "./errors.ts";
+
 /**
  * Priority lanes (issue 13): transactional mail (receipts, password resets)
  * is claimed and sent before bulk mail (newsletters, campaigns), so it never
@@ -16,4 +18,13 @@ export const DEFAULT_LANE: Lane = "transactional";
 export function parseLane(text: string): Lane | undefined {
   const name = text.trim().toLowerCase();
   return (lanes as readonly string[]).includes(name) ? (name as Lane) : undefined;
+}
+
+/** A lane given as an option (`--priority bulk`); throws UsageError quoting anything else. */
+export function laneOption(text: string): Lane {
+  const lane = parseLane(text);
+  if (lane === undefined) {
+    throw new UsageError([`priority ${JSON.stringify(text)} is not valid: expected ${lanes.join(" or ")}`]);
+  }
+  return lane;
 }

@@ -33,6 +33,8 @@ export interface HttpDeps {
   readonly maxRecipients: number;
   /** Which address literals envelope addresses may name (ingress/access.ts). */
   readonly literals: LiteralPolicy;
+  /** RELAY_PRIORITY_HEADER: the header field that may name a message's priority lane. */
+  readonly priorityHeader?: string;
   /** Readiness: the database answers and the listeners are up. */
   readonly ready: () => Promise<boolean>;
   /** Default: the system clock. */
@@ -128,6 +130,7 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
       maxMessageBytes: deps.maxMessageBytes,
       maxRecipients: deps.maxRecipients,
       literals: deps.literals,
+      priorityHeader: deps.priorityHeader,
     }),
   );
   app.route("/v1/events", eventRoutes(deps.store));

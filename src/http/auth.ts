@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { MiddlewareHandler } from "hono";
+import { DEFAULT_LANE, type Lane } from "../core/lane.ts";
 import { problem } from "./problem.ts";
 
 export type Scope = "send" | "read" | "admin";
@@ -12,6 +13,8 @@ export interface Principal {
   readonly scopes: readonly Scope[];
   /** Sender domains allowed; empty = any. */
   readonly domains: readonly string[];
+  /** The priority lane of its mail when a request names none (`relay keys create --priority`). */
+  readonly lane: Lane;
 }
 
 /** The principal a bearer token stands for, or undefined for an unknown token. */
@@ -27,6 +30,7 @@ export const ADMIN_PRINCIPAL: Principal = Object.freeze({
   id: "admin",
   scopes: Object.freeze(["admin"] as const),
   domains: Object.freeze([]),
+  lane: DEFAULT_LANE,
 });
 
 export function hashToken(token: string): string {
@@ -51,6 +55,7 @@ export interface ApiKeyLike {
   readonly id: string;
   readonly scopes: readonly string[];
   readonly domains: readonly string[];
+  readonly lane: Lane;
 }
 
 /**
@@ -65,7 +70,7 @@ export function apiKeyAuthenticator(
     const key = await findBySecretHash(hashToken(token));
     if (!key) return undefined;
     const scopes = key.scopes.filter((s): s is Scope => s === "send" || s === "read" || s === "admin");
-    return { id: key.id, scopes, domains: key.domains.map((d) => d.toLowerCase()) };
+    return { id: key.id, scopes, domains: key.domains.map((d) => d.toLowerCase()), lane: key.lane };
   };
 }
 

@@ -1,5 +1,6 @@
 import * as v from "valibot";
 import { parseMailbox } from "../core/address.ts";
+import { lanes } from "../core/lane.ts";
 import { eventTypes } from "../queue/schema.ts";
 
 /*
@@ -128,8 +129,11 @@ const common = {
   ),
   priority: v.optional(
     v.pipe(
-      v.picklist(["transactional", "bulk"], 'expected "transactional" or "bulk"'),
-      v.description("delivery class"),
+      v.picklist(lanes, 'expected "transactional" or "bulk"'),
+      v.description(
+        "the priority lane: transactional mail is sent before bulk mail, which never holds it up. " +
+          "Without it: the header named by RELAY_PRIORITY_HEADER, then the API key's priority, then transactional",
+      ),
     ),
   ),
   send_at: v.optional(
@@ -294,6 +298,7 @@ export const messageViewSchema = v.pipe(
       v.object({
         email: v.string(),
         state: v.string(),
+        priority: v.pipe(v.picklist(lanes), v.description("the priority lane it is delivered in")),
         attempts: v.number(),
         next_attempt_at: v.nullable(timestamp),
         last_reply: v.nullable(v.string()),

@@ -7,6 +7,7 @@ import { parseMailbox } from "../core/address.ts";
 import { toCrlf } from "../core/crlf.ts";
 import { type LiteralPolicy, literalRefusal } from "../ingress/access.ts";
 import { errorText, type Logger } from "../core/log.ts";
+import { headerLane } from "../ingress/lane.ts";
 import { SenderRefused } from "../ingress/sender-policy.ts";
 import type { Submission } from "../ingress/submit.ts";
 import type { QueueStore } from "../queue/store.ts";
@@ -42,6 +43,8 @@ export interface MessageRouteDeps {
   readonly maxRecipients: number;
   /** Which address literals envelope addresses may name (access.ts). */
   readonly literals: LiteralPolicy;
+  /** RELAY_PRIORITY_HEADER: the header field that may name a message's priority lane. */
+  readonly priorityHeader?: string;
 }
 
 interface Prepared {
@@ -130,6 +133,29 @@ function literalErrors(json: unknown, isRaw: boolean, literals: LiteralPolicy): 
   return errors;
 }
 
+/**
+ * RELAY_PRIORITY_HEADER in a message that has no `priority` field: a value
+ * other than transactional or bulk is refused, naming the `headers` entry
+ * (structured) or `raw` that carries it. Over SMTP such a value is only
+ * logged (ingress), as the client may not be able to change it.
+ */
+function priorityHeaderErrors(
+  header: string | undefined,
+  options: { priority?: unknown; headers?: Record<string, string> },
+  body: Uint8Array,
+): FieldError[] {
+  if (header === undefined || options.priority !== undefined) return [];
+  const found = headerLane(body, header);
+  if (found === undefined || "lane" in found) return [];
+  const key = Object.keys(options.headers ?? {}).find((name) => name.toLowerCase() === header.toLowerCase());
+  return [{
+    field: key === undefined ? "raw" : `headers.${key}`,
+    message: `the ${header} header names the priority (RELAY_PRIORITY_HEADER): expected transactional or bulk, got ${
+      JSON.stringify(found.unknown)
+    }; or set the priority field`,
+  }];
+}
+
 const messageTags = ["messages"];
 
 export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
@@ -199,6 +225,10 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
       const prepared = isRaw
         ? prepareRaw(result.output as RawMessageBody)
         : await prepareStructured(result.output as StructuredMessageBody);
+      const headerErrors = priorityHeaderErrors(deps.priorityHeader, result.output, prepared.body);
+      if (headerErrors.length > 0) {
+        return problem(c, 422, "Invalid message", "one or more fields are invalid", headerErrors);
+      }
       if (prepared.recipients.length === 0) {
         return problem(c, 422, "Invalid message", "no recipients", [{
           field: "to",
@@ -242,7 +272,9 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
           authUser: principal.id,
           senderDomains: principal.domains,
           tags: options.tags,
-          metadata: options.priority ? { ...options.metadata, priority: options.priority } : options.metadata,
+          metadata: options.metadata,
+          lane: options.priority,
+          submitterLane: principal.lane,
           sendAt: options.send_at ? Math.max(Date.parse(options.send_at), deps.clock.now()) : undefined,
           requireTls: options.require_tls,
         });
@@ -301,6 +333,7 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
         recipients: view.recipients.map((r) => ({
           email: r.address,
           state: r.state,
+          priority: r.lane,
           attempts: r.attempts,
           next_attempt_at: r.state === "queued" || r.state === "deferred"
             ? new Date(r.nextAttemptAt).toISOString()

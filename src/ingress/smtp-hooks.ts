@@ -1,6 +1,7 @@
 import type { InboundAuth } from "../auth/inbound/index.ts";
 import { formatMailbox, type Mailbox } from "../core/address.ts";
 import { cidrContains } from "../core/cidr.ts";
+import type { Lane } from "../core/lane.ts";
 import { type Reply, reply } from "../core/reply.ts";
 import type { SessionInfo, SmtpServerHooks } from "../smtp/server/index.ts";
 import { type AccessPolicy, type LiteralRefusal, literalRefusal, mayRelay } from "./access.ts";
@@ -8,9 +9,15 @@ import type { AuthThrottle } from "./auth-throttle.ts";
 import { SenderRefused, type Submitter } from "./sender-policy.ts";
 import type { Ingress } from "./submit.ts";
 
-/** Checks SMTP AUTH credentials; what the user may send from comes back with it. */
+/** What an authenticated user may do: the sender domains it may use, and the priority lane of its mail. */
+export interface SmtpGrant {
+  readonly domains: readonly string[];
+  readonly lane: Lane;
+}
+
+/** Checks SMTP AUTH credentials; what the user may do comes back with it. */
 export interface SmtpAuthenticator {
-  authenticate(username: string, password: string): Promise<{ readonly domains: readonly string[] } | undefined>;
+  authenticate(username: string, password: string): Promise<SmtpGrant | undefined>;
 }
 
 export interface SmtpHookDeps {
@@ -48,8 +55,8 @@ const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
   const { ingress, policy, authenticator, throttle } = deps;
   const sleep = deps.sleep ?? defaultSleep;
-  /** Sender domains granted to each authenticated session; gone with the session. */
-  const granted = new WeakMap<SessionInfo, readonly string[]>();
+  /** What each authenticated session may do (sender domains lower-cased); gone with the session. */
+  const granted = new WeakMap<SessionInfo, SmtpGrant>();
 
   return {
     async onAuth(session, { username, password }) {
@@ -64,7 +71,7 @@ export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
         return reply(535, "5.7.8", "authentication credentials invalid");
       }
       throttle.succeeded(session.remoteAddress);
-      granted.set(session, user.domains.map((d) => d.toLowerCase()));
+      granted.set(session, { domains: user.domains.map((d) => d.toLowerCase()), lane: user.lane });
       return undefined;
     },
 
@@ -72,7 +79,7 @@ export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
       // Bounces go to the reverse-path: one at a literal the relay may not deliver to is refused like a recipient there.
       const refused = from && literalRefusal(policy.literals, from.domain);
       if (refused) return literalReply(refused, "sender", from);
-      const domains = granted.get(session);
+      const domains = granted.get(session)?.domains;
       if (session.user === undefined || !domains || domains.length === 0 || from === null) return undefined;
       if (!domains.includes(from.domain.toLowerCase())) {
         return reply(553, "5.7.1", `sender domain ${from.domain} is not allowed for user ${session.user}`);
@@ -124,7 +131,8 @@ export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
           clientIp: session.remoteAddress,
           clientHelo: session.heloName,
           authUser: session.user,
-          senderDomains: granted.get(session),
+          senderDomains: granted.get(session)?.domains,
+          submitterLane: granted.get(session)?.lane,
           tls: session.secure,
           dsnRet: envelope.mailParams.ret,
           dsnEnvid: envelope.mailParams.envid,

@@ -1,5 +1,7 @@
 import { fromDomain } from "../auth/from-domain.ts";
 import type { Clock } from "../core/clock.ts";
+import type { Lane } from "../core/lane.ts";
+import type { Logger } from "../core/log.ts";
 import { newId } from "../core/id.ts";
 import { domainOf } from "../core/address.ts";
 import { returnPathDomainFor } from "./return-path.ts";
@@ -7,6 +9,7 @@ import type { NewMessage } from "../queue/records.ts";
 import type { QueueStore } from "../queue/store.ts";
 import { hasHeader, prependFields } from "../core/header-section.ts";
 import { type SenderPolicy, SenderRefused, type Submitter } from "./sender-policy.ts";
+import { headerLane, laneOf } from "./lane.ts";
 import { tlsTagOf } from "./tls-tag.ts";
 
 export interface SubmittedRecipient {
@@ -39,6 +42,10 @@ export interface Submission {
   readonly authResults?: Readonly<Record<string, unknown>>;
   /** Sender domains the submitter may use (its grant); empty or absent = any. The DKIM signer signs only these. */
   readonly senderDomains?: readonly string[];
+  /** The priority lane asked for with this message (the HTTP `priority` field); it wins over every other source. */
+  readonly lane?: Lane;
+  /** The submitter's own setting (its SMTP user's or API key's priority), for a message that names none. */
+  readonly submitterLane?: Lane;
 }
 
 export interface IngressDeps {
@@ -53,6 +60,10 @@ export interface IngressDeps {
   readonly senderPolicy?: SenderPolicy;
   /** RELAY_BOUNCE_DOMAIN: our own submitters' mail whose From aligns with it is delivered with a VERP return path there. */
   readonly bounceDomain?: string;
+  /** RELAY_PRIORITY_HEADER: the header field whose value (transactional or bulk) names a message's lane. */
+  readonly priorityHeader?: string;
+  /** Where a priority header with an unknown value is reported. */
+  readonly log?: Logger;
 }
 
 /** The one way into the queue, shared by the SMTP and HTTP front ends. */
@@ -75,6 +86,9 @@ export class Ingress {
     const returnPathDomain = this.deps.bounceDomain === undefined || s.submitter === "outside"
       ? undefined
       : returnPathDomainFor({ fromDomain: from(), mailFrom: s.mailFrom, bounceDomain: this.deps.bounceDomain });
+    const header = s.lane === undefined && this.deps.priorityHeader !== undefined
+      ? headerLane(s.body, this.deps.priorityHeader)
+      : undefined;
     const traced = prependFields(s.body, this.addedHeaders(s));
     const body = this.deps.sign ? await this.deps.sign(traced, s) : traced;
     const message: NewMessage = {
@@ -92,9 +106,18 @@ export class Ingress {
       sendAt: s.sendAt,
       authResults: s.authResults,
       returnPathDomain,
+      lane: laneOf(s.lane, header, s.submitterLane),
     };
     const id = await this.deps.store.enqueue(message);
     this.deps.onEnqueued();
+    if (header && "unknown" in header) {
+      this.deps.log?.("warn", "priority header ignored: its value is neither transactional nor bulk", {
+        message_id: id,
+        header: this.deps.priorityHeader,
+        value: header.unknown,
+        lane: message.lane,
+      });
+    }
     return id;
   }
 

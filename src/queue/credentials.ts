@@ -1,5 +1,6 @@
 import { and, asc, eq, isNull, lt } from "drizzle-orm";
 import type { Clock } from "../core/clock.ts";
+import type { Lane } from "../core/lane.ts";
 import type { Database } from "./database.ts";
 import { apiKeys, idempotencyKeys, users } from "./schema.ts";
 
@@ -11,6 +12,8 @@ export interface UserRecord {
   readonly passwordHash: string;
   /** Sender domains the user may use; empty means any. */
   readonly domains: readonly string[];
+  /** The priority lane of the user's mail when the message names none. */
+  readonly lane: Lane;
   readonly createdAt: number;
 }
 
@@ -20,6 +23,8 @@ export interface ApiKeyRecord {
   readonly scopes: readonly ApiScope[];
   /** Sender domains the key may use; empty means any. */
   readonly domains: readonly string[];
+  /** The priority lane of the key's mail when the request names none. */
+  readonly lane: Lane;
   readonly createdAt: number;
   readonly revokedAt: number | null;
 }
@@ -38,10 +43,10 @@ export class CredentialStore {
   ) {}
 
   /** Returns false when the name is taken. */
-  async addUser(name: string, passwordHash: string, domains: readonly string[]): Promise<boolean> {
+  async addUser(name: string, passwordHash: string, domains: readonly string[], lane: Lane): Promise<boolean> {
     const result = await this.database.db
       .insert(users)
-      .values({ name, passwordHash, domains: [...domains], createdAt: this.clock.now() })
+      .values({ name, passwordHash, domains: [...domains], lane, createdAt: this.clock.now() })
       .onConflictDoNothing();
     return result.rowsAffected === 1;
   }
@@ -128,6 +133,7 @@ function toApiKey(row: typeof apiKeys.$inferSelect): ApiKeyRecord {
     name: row.name,
     scopes: row.scopes.filter((s): s is ApiScope => (API_SCOPES as readonly string[]).includes(s)),
     domains: row.domains,
+    lane: row.lane,
     createdAt: row.createdAt,
     revokedAt: row.revokedAt,
   };

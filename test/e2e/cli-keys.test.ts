@@ -11,6 +11,7 @@ interface ListedKey {
   name: string;
   scopes: string[];
   domains: string[];
+  priority: string;
   created_at: string;
   revoked_at: string | null;
 }
@@ -49,11 +50,12 @@ describe("relay keys", () => {
   });
 
   it("lists keys without the secret", async () => {
-    const json = await relay(["create", "--json"]);
+    const json = await relay(["create", "--priority", "bulk", "--json"]);
     assert.equal(json.code, 0, json.stderr);
     const second = JSON.parse(json.stdout) as ListedKey & { token: string };
     assert.deepEqual(second.scopes, ["send"], "default scope");
     assert.deepEqual(second.domains, []);
+    assert.equal(second.priority, "bulk");
 
     const list = await relay(["list"]);
     assert.equal(list.code, 0, list.stderr);
@@ -61,18 +63,20 @@ describe("relay keys", () => {
     assert.equal(lines.length, 2);
     assert.match(
       lines[0]!,
-      new RegExp(`^${first.id}\\s+ci deploy\\s+send,read\\s+example\\.com\\s+\\d{4}-[\\d:T.-]+Z\\s+-$`),
+      new RegExp(
+        `^${first.id}\\s+ci deploy\\s+send,read\\s+example\\.com\\s+transactional\\s+\\d{4}-[\\d:T.-]+Z\\s+-$`,
+      ),
     );
-    assert.match(lines[1]!, new RegExp(`^${second.id}\\s+-\\s+send\\s+\\*\\s+`));
+    assert.match(lines[1]!, new RegExp(`^${second.id}\\s+-\\s+send\\s+\\*\\s+bulk\\s+`));
     const secret = first.token.slice(`rk_${first.id}_`.length);
     assert.ok(!list.stdout.includes(secret), "no secret in the list");
 
     const keys = await listJson();
     assert.deepEqual(
-      keys.map((k) => [k.id, k.name, k.scopes, k.domains, k.revoked_at]),
+      keys.map((k) => [k.id, k.name, k.scopes, k.domains, k.priority, k.revoked_at]),
       [
-        [first.id, "ci deploy", ["send", "read"], ["example.com"], null],
-        [second.id, "", ["send"], [], null],
+        [first.id, "ci deploy", ["send", "read"], ["example.com"], "transactional", null],
+        [second.id, "", ["send"], [], "bulk", null],
       ],
     );
     assert.ok(!JSON.stringify(keys).includes(secret));
@@ -97,6 +101,9 @@ describe("relay keys", () => {
     const badDomain = await relay(["create", "--domains", "bad_domain"]);
     assert.equal(badDomain.code, 2);
     assert.match(badDomain.stderr, /domain "bad_domain" is not valid/);
+    const badPriority = await relay(["create", "--priority", "soon"]);
+    assert.equal(badPriority.code, 2);
+    assert.match(badPriority.stderr, /priority "soon" is not valid: expected transactional or bulk/);
     assert.equal((await listJson()).length, before, "nothing created");
   });
 

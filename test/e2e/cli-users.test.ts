@@ -19,24 +19,33 @@ describe("relay users", () => {
     assert.equal(added.code, 0, added.stderr);
     assert.match(added.stdout, /added user alice@example\.com/);
 
-    const bob = await relay(["add", "bob"], "another long secret");
+    const bob = await relay(["add", "bob", "--priority", "Bulk"], "another long secret");
     assert.equal(bob.code, 0, bob.stderr);
+    assert.match(bob.stdout, /added user bob \(sender domains: any; priority: bulk\)/);
 
     const list = await relay(["list"]);
     assert.equal(list.code, 0, list.stderr);
     const lines = list.stdout.trim().split("\n");
     assert.equal(lines.length, 2);
-    assert.match(lines[0]!, /^alice@example\.com\s+example\.com,b\.example\s+\d{4}-\d\d-\d\dT[\d:.]+Z$/);
-    assert.match(lines[1]!, /^bob\s+\*\s+\d{4}-/);
+    assert.match(
+      lines[0]!,
+      /^alice@example\.com\s+example\.com,b\.example\s+transactional\s+\d{4}-\d\d-\d\dT[\d:.]+Z$/,
+    );
+    assert.match(lines[1]!, /^bob\s+\*\s+bulk\s+\d{4}-/);
     assert.doesNotMatch(list.stdout, /scrypt|correct horse/);
 
     const json = await relay(["list", "--json"]);
     assert.equal(json.code, 0, json.stderr);
-    const users = JSON.parse(json.stdout) as { name: string; domains: string[]; created_at: string }[];
-    assert.deepEqual(users.map((u) => [u.name, u.domains]), [["alice@example.com", ["example.com", "b.example"]], [
-      "bob",
-      [],
-    ]]);
+    const users = JSON.parse(json.stdout) as {
+      name: string;
+      domains: string[];
+      priority: string;
+      created_at: string;
+    }[];
+    assert.deepEqual(users.map((u) => [u.name, u.domains, u.priority]), [
+      ["alice@example.com", ["example.com", "b.example"], "transactional"],
+      ["bob", [], "bulk"],
+    ]);
     assert.ok(!Number.isNaN(Date.parse(users[0]!.created_at)));
     assert.doesNotMatch(json.stdout, /scrypt|password/i);
   });
@@ -63,6 +72,10 @@ describe("relay users", () => {
     const badDomain = await relay(["add", "carol", "--domains", "ok.example,not_a_domain"], "long enough password\n");
     assert.equal(badDomain.code, 2);
     assert.match(badDomain.stderr, /domain "not_a_domain" is not valid/);
+
+    const badPriority = await relay(["add", "carol", "--priority", "urgent"], "long enough password\n");
+    assert.equal(badPriority.code, 2);
+    assert.match(badPriority.stderr, /priority "urgent" is not valid: expected transactional or bulk/);
 
     const noName = await relay(["add"]);
     assert.equal(noName.code, 2);

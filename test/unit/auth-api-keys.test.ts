@@ -34,7 +34,12 @@ after(() => {
 describe("ApiKeyService", () => {
   it("creates rk_<12-char id>_<43-char base64url secret>, stored only as SHA-256 of the whole token", async () => {
     const { keys, database } = await fresh();
-    const { record, token } = await keys.create({ name: "ci", scopes: ["send", "read"], domains: ["Example.com"] });
+    const { record, token } = await keys.create({
+      name: "ci",
+      scopes: ["send", "read"],
+      domains: ["Example.com"],
+      lane: "bulk",
+    });
     assert.match(token, /^rk_[0-9a-z]{12}_[A-Za-z0-9_-]{43}$/);
     assert.equal(apiTokenId(token), record.id);
     assert.deepEqual(record, {
@@ -42,6 +47,7 @@ describe("ApiKeyService", () => {
       name: "ci",
       scopes: ["send", "read"],
       domains: ["example.com"],
+      lane: "bulk",
       createdAt: T0,
       revokedAt: null,
     });
@@ -52,12 +58,13 @@ describe("ApiKeyService", () => {
     for (const value of Object.values(rows[0]!)) assert.ok(!String(value).includes(secret), "the secret is not stored");
   });
 
-  it("defaults to scope send, no domain limit, no name; ids differ", async () => {
+  it("defaults to scope send, no domain limit, no name, transactional; ids differ", async () => {
     const { keys } = await fresh();
     const a = await keys.create({});
     const b = await keys.create({});
     assert.deepEqual(a.record.scopes, ["send"]);
     assert.deepEqual(a.record.domains, []);
+    assert.equal(a.record.lane, "transactional");
     assert.equal(a.record.name, "");
     assert.notEqual(a.record.id, b.record.id);
     assert.notEqual(a.token, b.token);

@@ -84,8 +84,12 @@ describe("UserService", () => {
     assert.equal(added.createdAt, T0);
     assert.match(added.passwordHash, /^scrypt\$/);
     assert.ok(!added.passwordHash.includes("s3cret-pass"));
-    await users.add({ name: "bob", password: "another-pass" });
-    assert.deepEqual((await users.list()).map((u) => u.name), ["alice@example.com", "bob"]);
+    assert.equal(added.lane, "transactional", "the default lane");
+    await users.add({ name: "bob", password: "another-pass", lane: "bulk" });
+    assert.deepEqual((await users.list()).map((u) => [u.name, u.lane]), [
+      ["alice@example.com", "transactional"],
+      ["bob", "bulk"],
+    ]);
     assert.equal(await users.remove("bob"), true);
     assert.equal(await users.remove("bob"), false);
     assert.deepEqual((await users.list()).map((u) => u.name), ["alice@example.com"]);

@@ -154,6 +154,16 @@ describe("loadConfig derived values", () => {
     assert.equal(load({ RELAY_ARC_DOMAIN: "Example.COM" }).arcDomain, "example.com");
   });
 
+  it("RELAY_PRIORITY_HEADER is a header field name, unset by default", () => {
+    assert.equal(load({}).priorityHeader, undefined);
+    assert.equal(load({ RELAY_PRIORITY_HEADER: " X-Relay-Priority " }).priorityHeader, "X-Relay-Priority");
+    for (const bad of ["X Priority", "X-Priority:", "Prioritä", "x".repeat(77)]) {
+      assert.deepEqual(problemsOf({ RELAY_PRIORITY_HEADER: bad }), [
+        `RELAY_PRIORITY_HEADER: expected a header field name such as X-Relay-Priority, got ${JSON.stringify(bad)}`,
+      ]);
+    }
+  });
+
   it("reads booleans and enumerations", () => {
     for (const t of ["true", "1", "yes", "TRUE", " Yes "]) assert.equal(load({ RELAY_SANDBOX: t }).sandbox, true, t);
     for (const f of ["false", "0", "no", "No"]) assert.equal(load({ RELAY_SANDBOX: f }).sandbox, false, f);

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as v from "valibot";
+import type { Lane } from "../../src/core/lane.ts";
 import { parseRoutes } from "../../src/core/route.ts";
 import { createLogger } from "../../src/core/log.ts";
 import { createHttpApp, type HttpDeps } from "../../src/http/app.ts";
@@ -44,7 +45,7 @@ interface Harness {
   /** What the app logged: JSON lines, as the relay writes them. */
   readonly logs: string[];
   /** Make an API key; returns its secret. */
-  key(id: string, scopes: Scope[], domains?: string[]): Promise<string>;
+  key(id: string, scopes: Scope[], domains?: string[], lane?: Lane): Promise<string>;
   /** A request with a bearer token (admin by default) and a JSON body. */
   call(
     method: string,
@@ -68,7 +69,13 @@ async function harness(overrides: Partial<HttpDeps> = {}): Promise<Harness> {
   await applyMigrations(database.client, migrationFiles(), clock.now());
   const store = new QueueStore(database, await BodySpool.open(join(dir, "spool")), clock, "node-test");
   const credentials = new CredentialStore(database, clock);
-  const ingress = new Ingress({ store, clock, hostname: "relay.test", onEnqueued: () => {} });
+  const ingress = new Ingress({
+    store,
+    clock,
+    hostname: "relay.test",
+    onEnqueued: () => {},
+    priorityHeader: overrides.priorityHeader,
+  });
   const logs: string[] = [];
   const app = createHttpApp({
     ingress,
@@ -93,9 +100,9 @@ async function harness(overrides: Partial<HttpDeps> = {}): Promise<Harness> {
     credentials,
     clock,
     logs,
-    async key(id, scopes, domains = []) {
+    async key(id, scopes, domains = [], lane = "transactional") {
       const secret = `secret-${id}-${Math.random().toString(36).slice(2)}`;
-      await credentials.addApiKey({ id, name: id, scopes, domains }, hashToken(secret));
+      await credentials.addApiKey({ id, name: id, scopes, domains, lane }, hashToken(secret));
       return secret;
     },
     async call(method, path, options = {}) {
@@ -232,11 +239,13 @@ describe("HTTP auth: principals and scopes", () => {
     assert.equal(await admin("wrong"), undefined);
     assert.equal(await adminAuthenticator(() => "not-hex")("right"), undefined);
     const keys = apiKeyAuthenticator(async (hash) =>
-      hash === hashToken("k") ? { id: "k1", scopes: ["read", "bogus"], domains: ["Example.COM"] } : undefined
+      hash === hashToken("k")
+        ? { id: "k1", scopes: ["read", "bogus"], domains: ["Example.COM"], lane: "bulk" as const }
+        : undefined
     );
     const both = anyAuthenticator(admin, keys);
     assert.equal((await both("right"))?.id, "admin");
-    assert.deepEqual(await both("k"), { id: "k1", scopes: ["read"], domains: ["example.com"] });
+    assert.deepEqual(await both("k"), { id: "k1", scopes: ["read"], domains: ["example.com"], lane: "bulk" });
     assert.equal(await both("neither"), undefined);
   });
 });
@@ -563,7 +572,6 @@ describe("HTTP validation of POST /v1/messages", () => {
     assert.equal(past.status, 202);
     const view = await h.call("GET", `/v1/messages/${past.json.id}`);
     assert.equal(view.json.recipients[0].next_attempt_at, new Date(h.clock.now()).toISOString());
-    assert.equal(view.json.metadata.priority, "bulk");
   });
 
   it("an envelope field makes it a raw message; a body that is not JSON is 400; not an object is 422", async () => {
@@ -671,6 +679,81 @@ describe("GET /v1/events: a destination's events", () => {
       "operator",
       resumed.cursor,
     ]);
+describe("HTTP priority lanes", () => {
+  const HEADER = "X-Relay-Priority";
+  let h: Harness;
+  let bulkKey: string;
+  before(async () => {
+    h = await fresh({ priorityHeader: HEADER });
+    bulkKey = await h.key("bulkkey", ["send", "read"], [], "bulk");
+  });
+  const send = async (body: unknown, token?: string) => {
+    const sent = await h.call("POST", "/v1/messages", { body, token });
+    assert.equal(sent.status, 202, sent.text);
+    return sent.json.id as string;
+  };
+  /** Each recipient's lane, as GET /v1/messages/:id shows it, and the `received` event's. */
+  const laneOf = async (id: string) => {
+    const view = await h.call("GET", `/v1/messages/${id}`);
+    const lanes = new Set(view.json.recipients.map((r: any) => r.priority));
+    assert.equal(lanes.size, 1, JSON.stringify(view.json.recipients));
+    const [lane] = lanes;
+    assert.equal(view.json.events.find((e: any) => e.type === "received").priority, lane);
+    return lane;
+  };
+  const raw = (headers: string, over: Record<string, unknown> = {}) =>
+    rawMessage({ rcpt_to: ["r1@dest.test", "r2@dest.test"], raw: `${headers}Subject: hi\n\nbody\n`, ...over });
+  const structured = (over: Record<string, unknown> = {}) => ({
+    from: "a@sender.test",
+    to: ["r@dest.test"],
+    text: "x",
+    ...over,
+  });
+
+  it("the priority field is the lane; it is no longer copied into metadata", async () => {
+    const id = await send(raw("", { priority: "bulk", metadata: { user: 1 } }));
+    assert.equal(await laneOf(id), "bulk");
+    assert.deepEqual((await h.call("GET", `/v1/messages/${id}`)).json.metadata, { user: 1 });
+    assert.equal(await laneOf(await send(raw("", { priority: "transactional" }), bulkKey)), "transactional");
+  });
+
+  it("nothing named: the API key's own priority, and transactional for the admin token", async () => {
+    assert.equal(await laneOf(await send(raw(""), bulkKey)), "bulk");
+    assert.equal(await laneOf(await send(raw(""))), "transactional");
+  });
+
+  it("the operator's header names the lane, in any case, in raw text or headers{}; it wins over the key's priority", async () => {
+    assert.equal(await laneOf(await send(raw(`${HEADER.toLowerCase()}: Bulk\n`))), "bulk");
+    assert.equal(await laneOf(await send(structured({ headers: { [HEADER]: "bulk" } }))), "bulk");
+    assert.equal(await laneOf(await send(raw(`${HEADER}: transactional\n`), bulkKey)), "transactional");
+    assert.equal(
+      await laneOf(await send(raw(`${HEADER}: transactional\n`, { priority: "bulk" }))),
+      "bulk",
+      "the field wins over the header",
+    );
+  });
+
+  it("a header value that is neither lane is 422 naming where it is, unless the priority field decides", async () => {
+    const before = await h.enqueuedMessages();
+    const inRaw = await h.call("POST", "/v1/messages", { body: raw(`${HEADER}: urgent\n`) });
+    assert.equal(inRaw.status, 422);
+    assert.deepEqual(inRaw.json.errors.map((e: any) => e.field), ["raw"]);
+    assert.match(inRaw.json.errors[0].message, /X-Relay-Priority .*expected transactional or bulk, got "urgent"/);
+    const inHeaders = await h.call("POST", "/v1/messages", {
+      body: structured({ headers: { "x-relay-priority": "1" } }),
+    });
+    assert.equal(inHeaders.status, 422);
+    assert.deepEqual(inHeaders.json.errors.map((e: any) => e.field), ["headers.x-relay-priority"]);
+    assert.equal(await h.enqueuedMessages(), before, "nothing was enqueued");
+    assert.equal(await laneOf(await send(raw(`${HEADER}: urgent\n`, { priority: "bulk" }))), "bulk");
+  });
+
+  it("without RELAY_PRIORITY_HEADER no header is read", async () => {
+    const plain = await fresh();
+    const sent = await plain.call("POST", "/v1/messages", { body: raw(`${HEADER}: bulk\n`) });
+    assert.equal(sent.status, 202);
+    const view = await plain.call("GET", `/v1/messages/${sent.json.id}`);
+    assert.deepEqual(view.json.recipients.map((r: any) => r.priority), ["transactional", "transactional"]);
   });
 });
 

@@ -1,12 +1,14 @@
 import { API_SCOPES, type ApiKeyService, parseScopes } from "../../auth/api-keys.ts";
 import { normalizeDomains } from "../../auth/users.ts";
 import { checkAll, UsageError } from "../../core/errors.ts";
+import { DEFAULT_LANE, type Lane, laneOption } from "../../core/lane.ts";
 import type { ApiKeyRecord } from "../../queue/credentials.ts";
 import type { Command, CommandContext } from "../command.ts";
 import { printTable } from "./users.ts";
 
 const USAGE = `Usage:
-  relay keys create [--name NAME] [--scope SCOPE]... [--domains a.example,b.example] [--json]
+  relay keys create [--name NAME] [--scope SCOPE]... [--domains a.example,b.example]
+                    [--priority transactional|bulk] [--json]
   relay keys list [--json]
   relay keys revoke ID
 
@@ -18,27 +20,32 @@ HTTP API keys, presented as "Authorization: Bearer <token>".
            it or give a comma list; default send.
            --domains: the sender domains the key may use, matched exactly;
            without it, any domain.
-           --json prints {id, name, scopes, domains, created_at, token}.
-  list     one key a line: id, name, scopes, domains ("*" = any), created,
-           revoked ("-" = live); --json prints a JSON array. Never the token.
+           --priority: the lane of the key's mail when a request names none
+           (no priority field, no RELAY_PRIORITY_HEADER header):
+           transactional (the default) or bulk; transactional mail is sent
+           before bulk mail.
+           --json prints {id, name, scopes, domains, priority, created_at, token}.
+  list     one key a line: id, name, scopes, domains ("*" = any), priority,
+           created, revoked ("-" = live); --json prints a JSON array. Never the token.
   revoke   stop a key from working; exit status 1 when no live key has ID.
 
 Options: --env-file FILE loads RELAY_* defaults from a file.`;
 
 const ALLOWED: Record<string, readonly string[]> = {
-  create: ["name", "scope", "domains", "json"],
+  create: ["name", "scope", "domains", "priority", "json"],
   list: ["json"],
   revoke: [],
 };
 
 export const keysCommand: Command = {
   name: "keys",
-  summary: "HTTP API keys: create [--name N] [--scope S] [--domains a,b], list, revoke ID",
+  summary: "HTTP API keys: create [--name N] [--scope S] [--domains a,b] [--priority P], list, revoke ID",
   usage: USAGE,
   options: {
     name: { type: "string" },
     scope: { type: "string", multiple: true },
     domains: { type: "string" },
+    priority: { type: "string" },
     json: { type: "boolean" },
   },
   async run(context) {
@@ -48,7 +55,7 @@ export const keysCommand: Command = {
       throw new UsageError([`keys: ${what}: expected create, list or revoke; see "relay keys --help"`]);
     }
     const allowed = ALLOWED[action]!;
-    const extra = ["name", "scope", "domains", "json"].filter((o) =>
+    const extra = ["name", "scope", "domains", "priority", "json"].filter((o) =>
       context.options[o] !== undefined && !allowed.includes(o)
     );
     if (extra.length > 0) throw new UsageError(extra.map((o) => `keys ${action}: --${o} does not apply`));
@@ -80,6 +87,7 @@ export const keysCommand: Command = {
             k.name === "" ? "-" : k.name,
             k.scopes.join(","),
             k.domains.length === 0 ? "*" : k.domains.join(","),
+            k.lane,
             iso(k.createdAt),
             k.revokedAt === null ? "-" : `revoked ${iso(k.revokedAt)}`,
           ]),
@@ -99,10 +107,13 @@ async function create(context: CommandContext): Promise<number> {
     : undefined;
   const domains = typeof options.domains === "string" ? options.domains.split(",").filter((d) => d.trim() !== "") : [];
   const name = typeof options.name === "string" ? options.name : undefined;
+  let lane: Lane = DEFAULT_LANE;
   // Usage problems before the database is opened (create() checks the same again).
-  checkAll([() => parseScopes(scopes), () => normalizeDomains(domains)]);
+  checkAll([() => parseScopes(scopes), () => normalizeDomains(domains), () => {
+    if (typeof options.priority === "string") lane = laneOption(options.priority);
+  }]);
   return withKeys(context, async (keys) => {
-    const { record, token } = await keys.create({ name, scopes, domains });
+    const { record, token } = await keys.create({ name, scopes, domains, lane });
     if (options.json) {
       context.print(JSON.stringify({ ...describe(record), token }));
     } else {
@@ -111,7 +122,7 @@ async function create(context: CommandContext): Promise<number> {
       context.print(
         `relay: created API key ${record.id} (scopes ${record.scopes.join(",")}; sender domains ${
           record.domains.length === 0 ? "any" : record.domains.join(",")
-        }); the token is shown only this once`,
+        }; priority ${record.lane}); the token is shown only this once`,
       );
     }
     return 0;
@@ -124,6 +135,7 @@ function describe(k: ApiKeyRecord) {
     name: k.name,
     scopes: k.scopes,
     domains: k.domains,
+    priority: k.lane,
     created_at: iso(k.createdAt),
     revoked_at: k.revokedAt === null ? null : iso(k.revokedAt),
   };

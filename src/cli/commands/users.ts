@@ -1,9 +1,11 @@
-import { UsageError } from "../../core/errors.ts";
+import { checkAll, UsageError } from "../../core/errors.ts";
+import { DEFAULT_LANE, type Lane, laneOption } from "../../core/lane.ts";
 import { normalizeDomains, passwordProblem, userNameProblem, type UserService } from "../../auth/users.ts";
 import type { Command, CommandContext } from "../command.ts";
 
 const USAGE = `Usage:
-  relay users add NAME [--domains a.example,b.example]   (password on standard input)
+  relay users add NAME [--domains a.example,b.example] [--priority transactional|bulk]
+                                                        (password on standard input)
   relay users list [--json]
   relay users remove NAME
 
@@ -17,19 +19,23 @@ domains each may use.
            --domains: the sender domains the user may use in MAIL FROM,
            matched exactly (example.com does not cover sub.example.com);
            without it, any domain.
-  list     one user a line: name, domains ("*" = any), created (UTC);
+           --priority: the lane of the user's mail when the message does
+           not name one in RELAY_PRIORITY_HEADER: transactional (the
+           default) or bulk; transactional mail is sent before bulk mail.
+  list     one user a line: name, domains ("*" = any), priority, created (UTC);
            --json prints a JSON array instead. Password hashes are never shown.
   remove   delete a user; exit status 1 when there is no such user.
 
 Options: --env-file FILE loads RELAY_* defaults from a file.`;
 
-const ALLOWED: Record<string, readonly string[]> = { add: ["domains"], list: ["json"], remove: [] };
+const ALLOWED: Record<string, readonly string[]> = { add: ["domains", "priority"], list: ["json"], remove: [] };
+const OPTIONS = ["domains", "priority", "json"];
 
 export const usersCommand: Command = {
   name: "users",
-  summary: "SMTP AUTH users: add NAME [--domains a,b] (password on stdin), list, remove NAME",
+  summary: "SMTP AUTH users: add NAME [--domains a,b] [--priority P] (password on stdin), list, remove NAME",
   usage: USAGE,
-  options: { domains: { type: "string" }, json: { type: "boolean" } },
+  options: { domains: { type: "string" }, priority: { type: "string" }, json: { type: "boolean" } },
   async run(context) {
     const [action, ...rest] = context.positionals;
     if (action === undefined || !(action in ALLOWED)) {
@@ -44,14 +50,16 @@ export const usersCommand: Command = {
         const all = await users.list();
         if (context.options.json) {
           context.print(
-            JSON.stringify(all.map((u) => ({ name: u.name, domains: u.domains, created_at: iso(u.createdAt) }))),
+            JSON.stringify(
+              all.map((u) => ({ name: u.name, domains: u.domains, priority: u.lane, created_at: iso(u.createdAt) })),
+            ),
           );
         } else if (all.length === 0) {
           context.print("relay: no users");
         } else {
           printTable(
             context,
-            all.map((u) => [u.name, u.domains.length === 0 ? "*" : u.domains.join(","), iso(u.createdAt)]),
+            all.map((u) => [u.name, u.domains.length === 0 ? "*" : u.domains.join(","), u.lane, iso(u.createdAt)]),
           );
         }
         return 0;
@@ -72,20 +80,20 @@ export const usersCommand: Command = {
 async function add(context: CommandContext, rest: readonly string[]): Promise<number> {
   const name = single(rest, "users add NAME");
   // Everything that needs no password is checked before waiting on standard input.
-  const problems: string[] = [];
   const nameProblem = userNameProblem(name);
-  if (nameProblem) problems.push(nameProblem);
+  const { domains: domainsOption, priority } = context.options;
   let domains: string[] = [];
-  const domainsOption = context.options.domains;
-  if (typeof domainsOption === "string") {
-    try {
-      domains = normalizeDomains(domainsOption.split(",").filter((d) => d.trim() !== ""));
-    } catch (error) {
-      if (!(error instanceof UsageError)) throw error;
-      problems.push(...error.problems);
-    }
-  }
-  if (problems.length > 0) throw new UsageError(problems);
+  let lane: Lane = DEFAULT_LANE;
+  checkAll([
+    () => {
+      if (typeof domainsOption === "string") {
+        domains = normalizeDomains(domainsOption.split(",").filter((d) => d.trim() !== ""));
+      }
+    },
+    () => {
+      if (typeof priority === "string") lane = laneOption(priority);
+    },
+  ], nameProblem ? [nameProblem] : []);
   return withUsers(context, async (users) => {
     if (await users.get(name)) throw new UsageError([`user ${JSON.stringify(name)} already exists`]);
     const password = (await context.readStdin()).replace(/\r?\n$/, "");
@@ -94,9 +102,11 @@ async function add(context: CommandContext, rest: readonly string[]): Promise<nu
     }
     const problem = passwordProblem(password);
     if (problem) throw new UsageError([problem]);
-    const user = await users.add({ name, password, domains });
+    const user = await users.add({ name, password, domains, lane });
     context.print(
-      `relay: added user ${user.name} (sender domains: ${user.domains.length === 0 ? "any" : user.domains.join(", ")})`,
+      `relay: added user ${user.name} (sender domains: ${
+        user.domains.length === 0 ? "any" : user.domains.join(", ")
+      }; priority: ${user.lane})`,
     );
     return 0;
   });
@@ -108,7 +118,7 @@ function withUsers(context: CommandContext, body: (users: UserService) => Promis
 
 function checkOptions(context: CommandContext, action: string): void {
   const allowed = ALLOWED[action] ?? [];
-  const extra = ["domains", "json"].filter((o) => context.options[o] !== undefined && !allowed.includes(o));
+  const extra = OPTIONS.filter((o) => context.options[o] !== undefined && !allowed.includes(o));
   if (extra.length > 0) throw new UsageError(extra.map((o) => `users ${action}: --${o} does not apply`));
 }
 
