@@ -679,6 +679,9 @@ describe("GET /v1/events: a destination's events", () => {
       "operator",
       resumed.cursor,
     ]);
+  });
+});
+
 describe("HTTP priority lanes", () => {
   const HEADER = "X-Relay-Priority";
   let h: Harness;
