@@ -10,6 +10,7 @@ import { EVENT_COLUMNS, messageInserts } from "./message-rows.ts";
 import { insertRows } from "./raw-insert.ts";
 import type {
   Claim,
+  DomainBacklog,
   NewMessage,
   Outcome,
   PendingDsn,
@@ -38,6 +39,9 @@ const RECORD_OUTCOME = `UPDATE recipients SET
     dsn_pending = CASE WHEN ? THEN ? ELSE dsn_pending END,
     delay_notified_at = CASE WHEN ? THEN ? ELSE delay_notified_at END
   WHERE id = ?`;
+
+/** Pending: not final yet. Written the way the partial indexes are, so that queries can use them. */
+const PENDING = "state IN ('queued', 'deferred')";
 
 /** A recipient `r` the message still needs: not final yet, or owed a DSN. */
 const STILL_OPEN = "(r.state IN ('queued', 'deferred') OR r.dsn_pending IS NOT NULL)";
@@ -173,13 +177,37 @@ export class QueueStore {
    */
   async claimDue(limit: number, leaseMs: number): Promise<Claim[]> {
     const now = this.clock.now();
+    return this.claim(
+      "SELECT id FROM recipients WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+      [now, limit],
+      leaseMs,
+    );
+  }
+
+  /**
+   * Lease up to `limit` pending recipients at these domains that no one is
+   * delivering now (not leased, or the lease ran out), due or not: for an
+   * operator's bounce of a destination.
+   */
+  async claimAtDomains(domains: readonly string[], limit: number, leaseMs: number): Promise<Claim[]> {
+    if (domains.length === 0) return [];
+    const now = this.clock.now();
+    return this.claim(
+      `SELECT id FROM recipients WHERE domain IN (${domains.map(() => "?").join(", ")}) AND ${PENDING}
+         AND (lease_owner IS NULL OR next_attempt_at <= ?) LIMIT ?`,
+      [...domains, now, limit],
+      leaseMs,
+    );
+  }
+
+  /** Lease the recipients `select` picks (it selects ids with `args`), with their envelopes. */
+  private async claim(select: string, args: InArgs, leaseMs: number): Promise<Claim[]> {
+    const now = this.clock.now();
     const result = await this.database.client.execute({
       sql: `UPDATE recipients SET lease_owner = ?, next_attempt_at = ?
-            WHERE id IN (SELECT id FROM recipients
-                         WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ?
-                         ORDER BY next_attempt_at LIMIT ?)
+            WHERE id IN (${select})
             RETURNING id, message_id, address, domain, attempts, dsn_notify, dsn_orcpt, delay_notified_at`,
-      args: [this.nodeId, now + leaseMs, now, limit],
+      args: [this.nodeId, now + leaseMs, ...(args as unknown[])] as InArgs,
     });
     if (result.rows.length === 0) return [];
     const ids = [...new Set(result.rows.map((r) => String(r.message_id)))];
@@ -230,6 +258,96 @@ export class QueueStore {
       args: [this.clock.now(), this.nodeId],
     });
     return result.rowsAffected;
+  }
+
+  /**
+   * Give back leased recipients untried, due at `at`: no attempt counted, no
+   * event, the state unchanged. A suspended destination holds what is routed
+   * to it this way until its suspension ends.
+   */
+  async hold(recipientIds: readonly number[], at: number): Promise<void> {
+    await this.writeBatch(
+      chunks(recipientIds, ROWS_PER_INSERT).map((ids) => ({
+        sql: `UPDATE recipients SET lease_owner = NULL, next_attempt_at = ?
+              WHERE id IN (${ids.map(() => "?").join(", ")}) AND lease_owner = ? AND ${PENDING}`,
+        args: [at, ...ids, this.nodeId],
+      })),
+    );
+  }
+
+  /** Recipients at these domains held until `from` (see hold) are held until `to` instead. */
+  async moveHeld(domains: readonly string[], from: number, to: number): Promise<void> {
+    if (domains.length === 0) return;
+    await this.database.client.execute({
+      sql: `UPDATE recipients SET next_attempt_at = ?
+            WHERE domain IN (${domains.map(() => "?").join(", ")}) AND ${PENDING}
+              AND lease_owner IS NULL AND next_attempt_at = ?`,
+      args: [to, ...domains, from],
+    });
+  }
+
+  /**
+   * Make pending recipients at these domains due now, leaving those in flight
+   * (leased) alone: every deferred one, and those held until `heldUntil`
+   * (see hold). Mail its sender scheduled for later (send_at) keeps its time.
+   * Returns how many.
+   */
+  async dueNowAt(domains: readonly string[], heldUntil?: number): Promise<number> {
+    if (domains.length === 0) return 0;
+    const now = this.clock.now();
+    const which = heldUntil === undefined ? "state = 'deferred'" : "(state = 'deferred' OR next_attempt_at = ?)";
+    const result = await this.database.client.execute({
+      sql: `UPDATE recipients SET next_attempt_at = ?
+            WHERE domain IN (${domains.map(() => "?").join(", ")}) AND ${PENDING}
+              AND lease_owner IS NULL AND next_attempt_at > ? AND ${which}`,
+      args: [now, ...domains, now, ...(heldUntil === undefined ? [] : [heldUntil])],
+    });
+    return result.rowsAffected;
+  }
+
+  /**
+   * Pending recipients by domain, from the index recipients_pending_domain
+   * alone: how many are queued and deferred (those in flight among them),
+   * each count at most `cap`, and the oldest message. For `domains`, or for
+   * the first `limit` domains with pending recipients, in name order (each
+   * next one found by a seek in the index, not a scan).
+   */
+  async pendingByDomain(
+    which: { readonly domains: readonly string[] } | { readonly limit: number },
+    cap: number,
+  ): Promise<DomainBacklog[]> {
+    const list = "domains" in which
+      ? {
+        sql: `SELECT column1 AS domain FROM (VALUES ${which.domains.map(() => "(?)").join(", ")})`,
+        args: which.domains,
+      }
+      : {
+        sql: `WITH RECURSIVE d(domain) AS (
+                SELECT min(domain) FROM recipients WHERE ${PENDING}
+                UNION ALL
+                SELECT (SELECT min(domain) FROM recipients WHERE ${PENDING} AND domain > d.domain)
+                FROM d WHERE d.domain IS NOT NULL LIMIT ?)
+              SELECT domain FROM d`,
+        args: [which.limit + 1],
+      };
+    if ("domains" in which && which.domains.length === 0) return [];
+    const count = (state: string) =>
+      `(SELECT count(*) FROM (SELECT 1 FROM recipients AS r
+          WHERE r.domain = l.domain AND ${PENDING} AND r.state = '${state}' LIMIT ?))`;
+    const result = await this.database.client.execute({
+      sql: `SELECT l.domain, ${count("queued")} AS queued, ${count("deferred")} AS deferred,
+              (SELECT min(message_id) FROM recipients AS r WHERE r.domain = l.domain AND ${PENDING}) AS oldest
+            FROM (${list.sql}) AS l WHERE l.domain IS NOT NULL`,
+      args: [cap, cap, ...list.args],
+    });
+    return result.rows
+      .filter((r) => r.oldest !== null)
+      .map((r) => ({
+        domain: String(r.domain),
+        queued: Number(r.queued),
+        deferred: Number(r.deferred),
+        oldestMessageId: String(r.oldest),
+      }));
   }
 
   /** The earliest due time of any pending recipient, to sleep until then. */
@@ -567,6 +685,10 @@ export class QueueStore {
   async getSetting(key: string): Promise<string | undefined> {
     const [row] = await this.database.db.select().from(settings).where(eq(settings.key, key));
     return row?.value;
+  }
+
+  async deleteSetting(key: string): Promise<void> {
+    await this.database.db.delete(settings).where(eq(settings.key, key));
   }
 
   async setSetting(key: string, value: string): Promise<void> {
