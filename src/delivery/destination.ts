@@ -226,6 +226,7 @@ export class Destination {
       reply: r,
       ...classifyTransportError("connect"),
       attempted: false,
+      retryAt: this.suspendedUntil,
     }));
   }
 
