@@ -24,7 +24,8 @@ import { adminTokenHash } from "./admin-token.ts";
 import type { Closers } from "./closers.ts";
 import { outboundCa } from "./outbound-ca.ts";
 import { openServices, type Services } from "./services.ts";
-import { type ShapingInForce, shapingInForce } from "./shaping-file.ts";
+import { shapingInForce } from "./shaping-file.ts";
+import { ShapingSettings } from "./shaping-settings.ts";
 
 /** Deadline of one TLS report upload (RFC 8460 5.4). */
 const TLS_REPORT_POST_TIMEOUT_MS = 60_000;
@@ -56,8 +57,8 @@ export interface ServeServices extends Services {
   readonly ingress: Ingress;
   /** TLS reporting (RFC 8460), unless RELAY_TLSRPT=false. */
   readonly tlsReporter: TlsReporter | undefined;
-  /** The traffic shaping rules delivery follows. */
-  readonly shaping: ShapingInForce;
+  /** The traffic shaping rules delivery follows, which PUT /v1/shaping may change. */
+  readonly shaping: ShapingSettings;
 }
 
 /**
@@ -74,7 +75,7 @@ export async function openServeServices(
 ): Promise<ServeServices> {
   // Before anything is opened: a bad RELAY_TLS_CA_FILE or RELAY_SHAPING_FILE stops the start.
   const tlsCa = outboundCa(config.tlsCaFile);
-  const shaping = shapingInForce(config);
+  const shapingFile = shapingInForce(config);
   secureDataDir(config.dataDir, log);
   const lock = await lockDataDir(config.dataDir, runtime); // before the queue and the spool are touched
   closers.add("the data directory's lock", () => lock.release());
@@ -84,6 +85,7 @@ export async function openServeServices(
   if (spool) closers.add("the spool", () => spool.close());
   const store = new QueueStore(database, spool, clock, config.nodeId);
   const tokenHash = await adminTokenHash(config.adminToken, store, (line) => console.log(line));
+  const shaping = await ShapingSettings.open(config, shapingFile, store, clock, log);
   const certificates = await createCertificateSource({
     certFile: config.tlsCertFile,
     keyFile: config.tlsKeyFile,
@@ -134,11 +136,12 @@ export async function openServeServices(
       },
       mtaSts,
       staticRoute: (domain) => chosenWithoutMx(config.routes, domain),
-      shaping: shaping.rules,
+      shaping: () => shaping.current().rules,
       log,
     }),
     tlsTally,
   });
+  shaping.onChange(() => loop.reshape());
   // DKIM signs only what our own submitters send (API, SMTP AUTH, trusted networks), never mail
   // that anyone may send to RELAY_BOUNCE_DOMAIN; and only From domains in the submitter's grant.
   const mayBeSigned = (s: Submission) => s.submitter !== "outside";

@@ -61,13 +61,22 @@ export class Destination {
   private opening = 0;
   private failures = 0;
   private stopping = false;
+  private limits: DestinationLimits;
   suspendedUntil = 0;
   lastError: string | undefined;
 
   constructor(
     readonly key: string,
     private readonly deps: DestinationDeps,
-  ) {}
+  ) {
+    this.limits = deps.limits;
+  }
+
+  /** The shaping rules changed (PUT /v1/shaping): connections opened and messages sent from now on follow these. */
+  setLimits(limits: DestinationLimits): void {
+    this.limits = limits;
+    this.grow();
+  }
 
   get size(): number {
     return this.queue.length + this.retries.length;
@@ -95,7 +104,7 @@ export class Destination {
    * a time while the destination is unproven: nothing up yet, or failing.
    */
   private grow(): void {
-    while (this.size > this.opening && this.active < this.deps.limits.maxConnections) {
+    while (this.size > this.opening && this.active < this.limits.maxConnections) {
       if (this.opening > 0 && (this.failures > 0 || this.active === this.opening)) return;
       this.active += 1;
       this.opening += 1;
@@ -134,7 +143,9 @@ export class Destination {
     // work even if the server has ended it already: that is a failed attempt then, not a reconnect loop.
     const first = this.retries.shift() ?? this.queue.shift();
     this.grow(); // the destination took a connection: open more for what is left
-    for (let sent = 0; sent < this.deps.limits.maxMessagesPerConnection && !this.stopping; sent++) {
+    // A connection above the limit (lowered meanwhile: setLimits) leaves after its message.
+    const withinLimit = (sent: number) => sent === 0 || this.active <= this.limits.maxConnections;
+    for (let sent = 0; sent < this.limits.maxMessagesPerConnection && withinLimit(sent) && !this.stopping; sent++) {
       const fresh = sent === 0 && first !== undefined;
       const work = fresh ? first : channel.usable ? (this.queue.shift() ?? (await this.nextWork(channel))) : undefined;
       if (!work) return;
@@ -171,7 +182,7 @@ export class Destination {
         this.waiting.delete(channel);
         resolve(work);
       };
-      const timer = this.deps.clock.setTimeout(() => take(undefined), this.deps.limits.idleMs);
+      const timer = this.deps.clock.setTimeout(() => take(undefined), this.limits.idleMs);
       this.waiting.set(channel, take);
     });
   }
@@ -230,11 +241,16 @@ export class Destination {
     }));
   }
 
+  /** Hand back the work no connection has taken yet (an operator suspended or bounced the destination). */
+  takeQueued(): Work[] {
+    return [...this.retries.splice(0), ...this.queue.splice(0)];
+  }
+
   /** Stop taking work; what is queued is handed back (its leases are released by the caller). */
   stop(): Work[] {
     this.stopping = true;
     for (const take of [...this.waiting.values()]) take(undefined);
-    return [...this.retries.splice(0), ...this.queue.splice(0)];
+    return this.takeQueued();
   }
 
   /** Close every open connection at once (shutdown after the grace period). */

@@ -1,9 +1,11 @@
+import { asciiDomain, domainNameError } from "../core/address.ts";
 import type { TimerClock } from "../core/clock.ts";
-import { reply } from "../core/reply.ts";
+import { reply, replyText } from "../core/reply.ts";
 import type { Claim } from "../queue/records.ts";
 import type { QueueStore } from "../queue/store.ts";
 import { classifyTransportError } from "./classify.ts";
 import { Destination, type DestinationLimits } from "./destination.ts";
+import { DestinationBook, type DestinationEntry, type DestinationInfo, type Suspension } from "./destination-book.ts";
 import { DsnSweeper } from "./dsn-sweeper.ts";
 import { OutcomeRecorder } from "./outcomes.ts";
 import { verpAddress } from "../core/verp.ts";
@@ -16,19 +18,41 @@ import type { RecipientResult, Transport, Work } from "./work.ts";
 type Log = (level: "info" | "warn" | "error", message: string, fields?: Record<string, unknown>) => void;
 
 /**
- * Where a domain's mail goes now: a destination key, its limits (taken when
- * the destination is created) and how to open connections to it; with `tlsReport`, the policy its sessions are counted
- * under for TLS reporting (RFC 8460).
+ * Where a domain's mail goes now: a destination (its key, name, MX hosts and
+ * shaping), its limits when the plan was made and how to open connections to
+ * it; with `tlsReport`, the policy its sessions are counted under for TLS
+ * reporting (RFC 8460).
  */
 export type Plan =
-  | {
-    readonly kind: "destination";
-    readonly key: string;
-    readonly limits: DestinationLimits;
-    readonly transport: () => Transport;
-    readonly tlsReport?: ReportPolicy;
-  }
+  | DestinationPlan
   | { readonly kind: "bounce" | "defer"; readonly results: (addresses: readonly string[]) => RecipientResult[] };
+
+export interface DestinationPlan extends DestinationInfo {
+  readonly kind: "destination";
+  readonly limits: DestinationLimits;
+  readonly transport: () => Transport;
+  readonly tlsReport?: ReportPolicy;
+}
+
+/** A destination as GET /v1/queue shows it, with what this node holds for it now. */
+export interface DestinationState {
+  readonly info: DestinationInfo;
+  /** Recipient domains routed to it (and those its suspension holds). */
+  readonly domains: readonly string[];
+  /** The operator's suspension in force. */
+  readonly suspension?: Suspension;
+  /** Paused after failing to reach it (and why), until then. */
+  readonly backoffUntil?: number;
+  readonly lastError?: string;
+  readonly lastReply?: DestinationEntry["lastReply"];
+  /** Recipients handed to it and not settled yet (waiting for a connection, or being sent). */
+  readonly inFlight: number;
+}
+
+/** What an operator's request for a destination found: the destination and the recipient domains it holds. */
+export type ResolvedDestination =
+  | { readonly found: true; readonly key: string; readonly name: string; readonly domains: readonly string[] }
+  | { readonly found: false; readonly reason: string };
 
 export interface SchedulerDeps {
   readonly store: QueueStore;
@@ -75,6 +99,9 @@ export class Scheduler {
   private woken = false;
   private loopDone: Promise<void> | undefined;
   private readonly destinations = new Map<string, Destination>();
+  /** Recipients handed to each destination (by key) and not settled yet. */
+  private readonly inFlightAt = new Map<string, number>();
+  private readonly book: DestinationBook;
   private readonly recorder: OutcomeRecorder;
   private readonly maxInFlight: number;
   private readonly leaseMs: number;
@@ -87,6 +114,7 @@ export class Scheduler {
     this.maxInFlight = deps.maxInFlight ?? 5000;
     this.leaseMs = deps.leaseMs ?? 30 * 60_000;
     this.dsnSweepMs = deps.dsnSweepMs ?? 1000;
+    this.book = new DestinationBook(deps.store);
     this.dsns = new DsnSweeper({
       store: deps.store,
       clock: deps.clock,
@@ -110,6 +138,7 @@ export class Scheduler {
   async start(): Promise<void> {
     const released = await this.deps.store.releaseLeases();
     if (released > 0) this.deps.log("info", "resuming recipients leased before a restart", { count: released });
+    await this.book.load(this.deps.clock.now());
     this.running = true;
     this.loopDone = this.run();
   }
@@ -119,14 +148,198 @@ export class Scheduler {
     else this.woken = true;
   }
 
-  /** Destinations by key, for the queue summary. */
-  destinationStates(): { key: string; queued: number; suspendedUntil: number; lastError?: string }[] {
-    return [...this.destinations.values()].map((d) => ({
-      key: d.key,
-      queued: d.size,
-      suspendedUntil: d.suspendedUntil,
-      lastError: d.lastError,
-    }));
+  /** The destinations this node knows (routed to lately, or suspended), with their state now. */
+  destinationStates(): DestinationState[] {
+    const now = this.deps.clock.now();
+    const suspended = new Map(this.book.suspended(now));
+    const states: DestinationState[] = [];
+    for (const entry of this.book.all()) {
+      const key = entry.info.key;
+      states.push(this.stateOf(key, entry.info, suspended.get(key), now));
+      suspended.delete(key);
+    }
+    for (const [key, suspension] of suspended) {
+      const info: DestinationInfo = { key, name: suspension.name, mxHosts: [], shaping: () => undefined };
+      states.push(this.stateOf(key, info, suspension, now));
+    }
+    return states;
+  }
+
+  private stateOf(
+    key: string,
+    info: DestinationInfo,
+    suspension: Suspension | undefined,
+    now: number,
+  ): DestinationState {
+    const entry = this.book.entry(key);
+    const destination = this.destinations.get(key);
+    return {
+      info,
+      domains: [...new Set([...(entry?.domains ?? []), ...(suspension?.domains ?? [])])],
+      ...(suspension ? { suspension } : {}),
+      ...(destination && destination.suspendedUntil > now ? { backoffUntil: destination.suspendedUntil } : {}),
+      ...(destination?.lastError === undefined ? {} : { lastError: destination.lastError }),
+      ...(entry?.lastReply ? { lastReply: entry.lastReply } : {}),
+      inFlight: this.inFlightAt.get(key) ?? 0,
+    };
+  }
+
+  /**
+   * The destination `ref` names: a destination's name (as GET /v1/queue
+   * shows it), or a recipient domain, which names the destination its mail
+   * goes to now (routed as a message to it would be).
+   */
+  async resolve(ref: string): Promise<ResolvedDestination> {
+    const named = this.book.keyNamed(ref);
+    if (named !== undefined) return this.found(named, ref);
+    if (domainNameError(ref, true) !== undefined) {
+      return { found: false, reason: `no destination is named ${JSON.stringify(ref)}, and it is no domain` };
+    }
+    const domain = asciiDomain(ref);
+    const plan = await this.planFor(domain, "recipient-policy");
+    if (plan.kind !== "destination") {
+      const [result] = plan.results([`postmaster@${domain}`]);
+      return { found: false, reason: `mail for ${domain} has no destination now: ${replyText(result!.reply)}` };
+    }
+    this.book.note(plan, domain);
+    return this.found(plan.key, plan.name);
+  }
+
+  private found(key: string, name: string): ResolvedDestination {
+    const domains = this.book.entry(key)?.domains ?? [];
+    const suspension = this.book.suspension(key, this.deps.clock.now());
+    return { found: true, key, name, domains: [...new Set([...domains, ...(suspension?.domains ?? [])])] };
+  }
+
+  /**
+   * Attempt nothing at the destination until about `until`: the work it
+   * holds and what is routed to it meanwhile go back to the queue, due when
+   * the suspension ends, with no attempt counted. A transaction under way
+   * finishes. Kept across a restart. A suspension in force is replaced, and
+   * what it held waits for the new end. Returns the end: `until`, or a
+   * millisecond or so later, so that no two suspensions end at once and the
+   * hold time alone says whose a held recipient is.
+   */
+  async suspend(destination: Extract<ResolvedDestination, { found: true }>, until: number): Promise<number> {
+    const { key, name, domains } = destination;
+    const now = this.deps.clock.now();
+    const taken = new Set(this.book.suspended(now).filter(([k]) => k !== key).map(([, s]) => s.until));
+    let end = until;
+    while (taken.has(end)) end += 1;
+    const previous = this.book.suspension(key, now);
+    await this.book.suspend(key, { until: end, name, domains });
+    if (previous) await this.deps.store.moveHeld(previous.until, end);
+    const held = this.destinations.get(key)?.takeQueued() ?? [];
+    this.settledAt(key, held);
+    this.hold(held, end);
+    return end;
+  }
+
+  /**
+   * Lift the operator's suspension and any pause after failures: what the
+   * suspension held and every deferred recipient of the destination's
+   * domains is due now. Returns how many were made due.
+   */
+  async resume(destination: Extract<ResolvedDestination, { found: true }>): Promise<number> {
+    const lifted = await this.book.resume(destination.key);
+    const paused = this.destinations.get(destination.key);
+    if (paused) paused.suspendedUntil = 0;
+    const held = lifted ? await this.deps.store.moveHeld(lifted.until, this.deps.clock.now()) : 0;
+    const due = held + await this.deps.store.dueNowAt(destination.domains);
+    this.wake();
+    return due;
+  }
+
+  /**
+   * Try the destination now: every deferred recipient of its domains is due
+   * now, and a pause after failures is over. An operator's suspension stays.
+   * Returns how many were made due.
+   */
+  async retry(destination: Extract<ResolvedDestination, { found: true }>): Promise<number> {
+    const paused = this.destinations.get(destination.key);
+    if (paused) paused.suspendedUntil = 0;
+    const due = await this.deps.store.dueNowAt(destination.domains);
+    this.wake();
+    return due;
+  }
+
+  /**
+   * Bounce every recipient queued for the destination that is not being
+   * sent now (a transaction under way finishes): each gets its bounced event
+   * and the DSN its NOTIFY asks for. Returns how many.
+   */
+  async bounce(destination: Extract<ResolvedDestination, { found: true }>): Promise<number> {
+    const r = reply(554, "5.0.0", `bounced by the relay's operator (destination ${destination.name})`);
+    const bounce = (work: Work) =>
+      this.report(
+        work,
+        work.claims.map((c) => ({
+          address: c.address,
+          reply: r,
+          disposition: "bounced",
+          category: "other",
+          attempted: false,
+        })),
+      );
+    const taken = this.destinations.get(destination.key)?.takeQueued() ?? [];
+    this.settledAt(destination.key, taken);
+    taken.forEach(bounce);
+    let count = taken.reduce((n, w) => n + w.claims.length, 0);
+    for (;;) {
+      const claims = await this.deps.store.claimAtDomains(destination.domains, CLAIM_BATCH, this.leaseMs);
+      this.inFlight += claims.length;
+      count += claims.length;
+      const byMessage = new Map<string, Claim[]>();
+      for (const claim of claims) byMessage.set(claim.messageId, [...(byMessage.get(claim.messageId) ?? []), claim]);
+      for (const [messageId, mine] of byMessage) bounce({ messageId, mailFrom: mine[0]!.mailFrom, claims: mine });
+      if (claims.length < CLAIM_BATCH) return count;
+    }
+  }
+
+  /**
+   * The shaping rules changed: each destination takes its limits under them.
+   * One whose domain the rules now send to a destination of another key gives
+   * its queued work back, due now, to be routed again.
+   */
+  reshape(): void {
+    for (const [key, destination] of this.destinations) {
+      const info = this.book.entry(key)?.info;
+      if (info === undefined) continue;
+      const shaping = info.shaping();
+      if (shaping) {
+        destination.setLimits(shaping.limits);
+        continue;
+      }
+      const moved = destination.takeQueued();
+      this.settledAt(key, moved);
+      this.hold(moved, this.deps.clock.now());
+    }
+  }
+
+  /** Give work back to the queue untried, due at `until`. */
+  private hold(works: readonly Work[], until: number): void {
+    const ids = works.flatMap((w) => w.claims.map((c) => c.recipientId));
+    if (ids.length === 0) return;
+    void this.deps.store
+      .hold(ids, until)
+      .catch((error) =>
+        this.deps.log("error", "giving recipients back to the queue failed; they are due when their leases run out", {
+          count: ids.length,
+          error: String(error),
+        })
+      )
+      .finally(() => {
+        this.inFlight -= ids.length;
+        this.wake();
+      });
+  }
+
+  /** The destination at `key` no longer holds this work. */
+  private settledAt(key: string, works: readonly Work[]): void {
+    const count = works.reduce((n, w) => n + w.claims.length, 0);
+    const left = (this.inFlightAt.get(key) ?? 0) - count;
+    if (left > 0) this.inFlightAt.set(key, left);
+    else this.inFlightAt.delete(key);
   }
 
   /** Stop claiming; give in-flight deliveries `graceMs`, then close them; release every lease. */
@@ -232,20 +445,33 @@ export class Scheduler {
       entry.work.claims.push(claim);
       if (plan.kind === "destination" && plan.tlsReport) entry.work.tlsReport.set(claim.domain, plan.tlsReport);
     }
+    const now = this.deps.clock.now();
     for (const { work, plan } of works.values()) {
-      if (plan.kind === "destination") this.destination(plan).enqueue(work);
-      else this.report(work, plan.results(work.claims.map((c) => c.address)));
+      if (plan.kind !== "destination") {
+        this.report(work, plan.results(work.claims.map((c) => c.address)));
+        continue;
+      }
+      for (const claim of work.claims) this.book.note(plan, claim.domain);
+      const suspension = this.book.suspension(plan.key, now);
+      if (suspension) {
+        this.hold([work], suspension.until);
+        continue;
+      }
+      this.inFlightAt.set(plan.key, (this.inFlightAt.get(plan.key) ?? 0) + work.claims.length);
+      this.destination(plan).enqueue(work);
     }
   }
 
-  private destination({ key, limits, transport }: Extract<Plan, { kind: "destination" }>): Destination {
+  private destination(plan: DestinationPlan): Destination {
+    const { key, transport } = plan;
     let destination = this.destinations.get(key);
     if (!destination) {
       const tally = this.deps.tlsTally;
       destination = new Destination(key, {
         transport: transport(),
         clock: this.deps.clock,
-        limits,
+        // The rules in force now: they may have changed since the plan was made.
+        limits: plan.shaping()?.limits ?? plan.limits,
         loadPayload: async (work) => {
           const message = await this.deps.store.loadMessage(work.messageId);
           if (!message) return undefined;
@@ -263,7 +489,11 @@ export class Scheduler {
             },
           };
         },
-        report: (work, results) => this.report(work, results),
+        report: (work, results) => {
+          this.settledAt(key, [work]);
+          this.noteReply(key, results);
+          this.report(work, results);
+        },
         backoff: (failures) => this.deps.retry.schedule[Math.min(failures, this.deps.retry.schedule.length) - 1]!,
         onError: (error) =>
           this.deps.log("error", "delivery failed unexpectedly", { destination: key, error: String(error) }),
@@ -272,6 +502,13 @@ export class Scheduler {
       this.destinations.set(key, destination);
     }
     return destination;
+  }
+
+  /** The destination's last reply, for the queue summary. */
+  private noteReply(key: string, results: readonly RecipientResult[]): void {
+    const entry = this.book.entry(key);
+    const last = results.findLast((r) => r.attempted !== false);
+    if (entry && last) entry.lastReply = { text: replyText(last.reply), at: this.deps.clock.now() };
   }
 
   private report(work: Work, results: RecipientResult[]): void {

@@ -1,4 +1,4 @@
-import { effectiveRules, type ShapingTarget } from "../shaping/resolve.ts";
+import { type EffectiveRules, effectiveRules, type ShapingTarget } from "../shaping/resolve.ts";
 import type { CompleteLimits, ShapingRules } from "../shaping/rules.ts";
 import type { DestinationLimits } from "./destination.ts";
 
@@ -16,10 +16,13 @@ export interface DestinationShaping {
    * the node's, the same for every destination.
    */
   readonly keySuffix: string;
+  /** Every limit with the level it came from, and the provider: what GET /v1/queue shows. */
+  readonly rules: EffectiveRules;
 }
 
 export function destinationShaping(rules: ShapingRules, target: ShapingTarget): DestinationShaping {
-  const { provider, limits } = effectiveRules(rules, target);
+  const effective = effectiveRules(rules, target);
+  const { provider, limits } = effective;
   const used = [limits.connections, limits.messagesPerConnection, limits.idleTimeout, limits.recipientsPerTransaction];
   const domain = used.find((l) => l.from.level === "domain")?.from.key;
   return {
@@ -31,11 +34,43 @@ export function destinationShaping(rules: ShapingRules, target: ShapingTarget): 
     recipientsPerTransaction: limits.recipientsPerTransaction.value,
     keySuffix: (provider === undefined ? "" : `|provider:${provider}`) +
       (domain === undefined ? "" : `|domain:${domain}`),
+    rules: effective,
   };
 }
 
-/** The default level's limits: for the sandbox, which all domains share and which sends nothing out. */
-export const defaultLimits = (rules: ShapingRules): DestinationLimits => destinationLimits(rules.default);
+/**
+ * A destination's shaping under the rules in force now (`rules()` may change:
+ * PUT /v1/shaping), for a destination made with `made`. Undefined once the
+ * rules give its target a destination of another key (a new rule for its
+ * domain): that destination's work belongs elsewhere now.
+ */
+export function liveShaping(
+  rules: () => ShapingRules,
+  target: ShapingTarget,
+  made: DestinationShaping,
+): () => DestinationShaping | undefined {
+  return () => {
+    const now = destinationShaping(rules(), target);
+    return now.keySuffix === made.keySuffix ? now : undefined;
+  };
+}
+
+/**
+ * The sandbox's shaping: the default level's, since all domains share it
+ * and it sends nothing out.
+ */
+export function sandboxShaping(rules: ShapingRules): DestinationShaping {
+  const { limits } = effectiveRules({ ...rules, domains: new Map(), sourceIps: new Map() }, {
+    recipientDomain: "",
+    mxHosts: [],
+  });
+  return {
+    limits: destinationLimits(rules.default),
+    recipientsPerTransaction: rules.default.recipientsPerTransaction,
+    keySuffix: "",
+    rules: { limits },
+  };
+}
 
 function destinationLimits(
   limits: Pick<CompleteLimits, "connections" | "messagesPerConnection" | "idleTimeout">,

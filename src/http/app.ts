@@ -18,6 +18,7 @@ import { messageRoutes } from "./messages.ts";
 import { openApiDocument } from "./openapi.ts";
 import { json } from "./openapi-helpers.ts";
 import { problem } from "./problem.ts";
+import { type QueueRouteDeps, queueRoutes } from "./queue.ts";
 import { type ShapingRouteDeps, shapingRoutes } from "./shaping.ts";
 
 export interface HttpDeps {
@@ -42,6 +43,9 @@ export interface HttpDeps {
   readonly domains?: DomainRouteDeps;
   /** The traffic shaping rules in force; without them, /v1/shaping is not served. */
   readonly shaping?: ShapingRouteDeps;
+  /** The queue by destination and its steering; without it, /v1/queue is not served. */
+  // deno-lint-ignore no-explicit-any -- the destination type is the provider's own; the routes pass it back unchanged
+  readonly queue?: QueueRouteDeps<any>;
   /** Where unexpected errors go, each with its request's id. */
   readonly log: Logger;
 }
@@ -130,6 +134,7 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
   app.route("/v1/events", eventRoutes(deps.store));
   if (deps.domains) app.route("/v1/domains", domainRoutes(deps.domains));
   if (deps.shaping) app.route("/v1/shaping", shapingRoutes(deps.shaping));
+  if (deps.queue) app.route("/v1/queue", queueRoutes(deps.queue));
   app.notFound((c) => problem(c, 404, "Not Found", `no route ${c.req.method} ${c.req.path}`));
   app.onError((error, c) => {
     const request = c.get("requestId");

@@ -275,34 +275,37 @@ export class QueueStore {
     );
   }
 
-  /** Recipients at these domains held until `from` (see hold) are held until `to` instead. */
-  async moveHeld(domains: readonly string[], from: number, to: number): Promise<void> {
-    if (domains.length === 0) return;
-    await this.database.client.execute({
+  /**
+   * Recipients held until `from` (see hold) are due at `to` instead; returns
+   * how many. The hold time finds them (a seek in recipients_due), whatever
+   * their domain: a suspension's end is its own (Scheduler.suspend).
+   */
+  async moveHeld(from: number, to: number): Promise<number> {
+    const result = await this.database.client.execute({
       sql: `UPDATE recipients SET next_attempt_at = ?
-            WHERE domain IN (${domains.map(() => "?").join(", ")}) AND ${PENDING}
-              AND lease_owner IS NULL AND next_attempt_at = ?`,
-      args: [to, ...domains, from],
+            WHERE next_attempt_at = ? AND ${PENDING} AND lease_owner IS NULL`,
+      args: [to, from],
     });
+    return result.rowsAffected;
   }
 
   /**
-   * Make pending recipients at these domains due now, leaving those in flight
-   * (leased) alone: every deferred one, and those held until `heldUntil`
-   * (see hold). Mail its sender scheduled for later (send_at) keeps its time.
-   * Returns how many.
+   * Make the deferred recipients at these domains due now, leaving those in
+   * flight (leased) alone; returns how many.
    */
-  async dueNowAt(domains: readonly string[], heldUntil?: number): Promise<number> {
-    if (domains.length === 0) return 0;
+  async dueNowAt(domains: readonly string[]): Promise<number> {
     const now = this.clock.now();
-    const which = heldUntil === undefined ? "state = 'deferred'" : "(state = 'deferred' OR next_attempt_at = ?)";
-    const result = await this.database.client.execute({
-      sql: `UPDATE recipients SET next_attempt_at = ?
-            WHERE domain IN (${domains.map(() => "?").join(", ")}) AND ${PENDING}
-              AND lease_owner IS NULL AND next_attempt_at > ? AND ${which}`,
-      args: [now, ...domains, now, ...(heldUntil === undefined ? [] : [heldUntil])],
-    });
-    return result.rowsAffected;
+    let due = 0;
+    for (const chunk of chunks(domains, ROWS_PER_INSERT)) {
+      const result = await this.database.client.execute({
+        sql: `UPDATE recipients SET next_attempt_at = ?
+              WHERE domain IN (${chunk.map(() => "?").join(", ")}) AND ${PENDING}
+                AND state = 'deferred' AND lease_owner IS NULL AND next_attempt_at > ?`,
+        args: [now, ...chunk, now],
+      });
+      due += result.rowsAffected;
+    }
+    return due;
   }
 
   /**
@@ -316,6 +319,13 @@ export class QueueStore {
     which: { readonly domains: readonly string[] } | { readonly limit: number },
     cap: number,
   ): Promise<DomainBacklog[]> {
+    if ("domains" in which && which.domains.length > ROWS_PER_INSERT) {
+      const parts = [];
+      for (const domains of chunks(which.domains, ROWS_PER_INSERT)) {
+        parts.push(await this.pendingByDomain({ domains }, cap));
+      }
+      return parts.flat();
+    }
     const list = "domains" in which
       ? {
         sql: `SELECT column1 AS domain FROM (VALUES ${which.domains.map(() => "(?)").join(", ")})`,

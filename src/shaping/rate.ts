@@ -33,3 +33,8 @@ export function parseRateLimit(text: string): RateLimit | undefined {
   if (per === undefined || !Number.isSafeInteger(count) || count < 1) return undefined;
   return { count, per };
 }
+
+/** A rate as the file writes it: "100/h", "unlimited". */
+export function formatRateLimit(rate: RateLimit): string {
+  return rate === "unlimited" ? rate : `${rate.count}/${rate.per}`;
+}

@@ -355,7 +355,7 @@ describe("the queue by recipient domain (GET /v1/queue, steering a destination)"
 
     await clock.advance(10);
     assert.equal(await store.dueNowAt(["d.example"]), 1, "retry: the deferred one");
-    assert.equal(await store.dueNowAt(["d.example"], HELD_UNTIL), 1, "resume: the held one too");
+    assert.equal(await store.moveHeld(HELD_UNTIL, clock.now()), 1, "resume: the held one, found by its hold time");
     assert.deepEqual(await due(), {
       "deferred@d.example": 10,
       "held@d.example": 10,
@@ -363,6 +363,14 @@ describe("the queue by recipient domain (GET /v1/queue, steering a destination)"
       "other@e.example": 3_600_000,
       "later@d.example": 3_600_000,
     });
+    const plan = await rows(
+      database,
+      `EXPLAIN QUERY PLAN UPDATE recipients SET next_attempt_at = ?
+       WHERE next_attempt_at = ? AND state IN ('queued', 'deferred') AND lease_owner IS NULL`,
+      [T0, HELD_UNTIL],
+    );
+    const detail = plan.map((r) => String(r.detail)).join("\n");
+    assert.match(detail, /SEARCH recipients USING INDEX recipients_due \(next_attempt_at=\?\)/, detail);
   });
 
   it("claims a domain's pending recipients for a bounce, due or not, but none in flight", async () => {
