@@ -2,7 +2,8 @@ import { arcKeySource } from "../auth/arc-key.ts";
 import { createInboundAuth } from "../auth/inbound/index.ts";
 import type { Config } from "../config/load.ts";
 import { cidrContains } from "../core/cidr.ts";
-import { adminAuthenticator, anyAuthenticator } from "../http/auth.ts";
+import { queueSummary } from "../delivery/queue-summary.ts";
+import { adminAuthenticator, anyAuthenticator, hashToken, LOCAL_CLI_PRINCIPAL } from "../http/auth.ts";
 import { createHttpApp } from "../http/app.ts";
 import type { LiteralPolicy } from "../ingress/access.ts";
 import { AuthThrottle } from "../ingress/auth-throttle.ts";
@@ -12,6 +13,7 @@ import { smtpHooks } from "../ingress/smtp-hooks.ts";
 import type { Runtime } from "../platform/runtime.ts";
 import { type SmtpServerHandle, type SmtpServerOptions, startSmtpServer } from "../smtp/server/index.ts";
 import type { Closers } from "./closers.ts";
+import { localUrl, newControlToken, removeControlFile, writeControlFile } from "./control-file.ts";
 import type { ServeServices } from "./serve-services.ts";
 
 export interface Listeners {
@@ -97,6 +99,9 @@ export async function startListeners(
   const smtp = await listen("SMTP", config.smtpListen, smtpOptions);
   const smtps = await listen("SMTPS", config.smtpsListen, { ...smtpOptions, implicitTls: true });
 
+  const controlToken = newControlToken();
+  const controlTokenHash = hashToken(controlToken);
+  const { delivery, store, shaping } = services;
   const server = await listenOrExplain("HTTP", config.httpListen, () =>
     http.runtime.serveHttp({
       host: config.httpListen.host,
@@ -104,8 +109,11 @@ export async function startListeners(
       fetch: createHttpApp({
         ingress,
         store: services.store,
-        authenticate: anyAuthenticator(adminAuthenticator(() => services.adminTokenHash), (token) =>
-          services.apiKeys.verify(token)),
+        authenticate: anyAuthenticator(
+          adminAuthenticator(() => services.adminTokenHash),
+          adminAuthenticator(() => controlTokenHash, LOCAL_CLI_PRINCIPAL),
+          (token) => services.apiKeys.verify(token),
+        ),
         idempotency: services.credentials,
         maxMessageBytes: config.maxMessageBytes,
         maxRecipients: config.maxRecipients,
@@ -115,16 +123,30 @@ export async function startListeners(
         clock,
         version: http.version,
         domains,
-        shaping: { document: services.shaping.document },
+        shaping: {
+          current: () => shaping.current(),
+          put: (text) => shaping.put(text),
+          reset: () => shaping.reset(),
+        },
         warmup: {
           enabled: services.warmup !== undefined,
-          report: () =>
-            services.warmup?.ledger.report(clock.now()) ?? [],
+          report: () => services.warmup?.ledger.report(clock.now()) ?? [],
+        },
+        queue: {
+          summary: () => queueSummary(delivery.destinationStates(), store),
+          resolve: (ref) => delivery.resolve(ref),
+          suspend: (destination, until) => delivery.suspend(destination, until),
+          resume: (destination) => delivery.resume(destination),
+          retry: (destination) => delivery.retry(destination),
+          bounce: (destination) => delivery.bounce(destination),
+          now: () => clock.now(),
         },
         log,
       }).fetch,
     }));
   closers.add(`the HTTP listener on ${config.httpListen.host}:${server.port}`, () => server.stop());
+  writeControlFile(config.dataDir, { url: localUrl(config.httpListen.host, server.port), token: controlToken });
+  closers.add("the control file", () => removeControlFile(config.dataDir));
 
   return {
     smtpPorts: smtp.map((s) => s.port),

@@ -24,7 +24,8 @@ import { adminTokenHash } from "./admin-token.ts";
 import type { Closers } from "./closers.ts";
 import { outboundCa } from "./outbound-ca.ts";
 import { openServices, type Services } from "./services.ts";
-import { type ShapingInForce, shapingInForce } from "./shaping-file.ts";
+import { shapingInForce } from "./shaping-file.ts";
+import { ShapingSettings } from "./shaping-settings.ts";
 import { openWarmup, type WarmupService } from "./warmup.ts";
 import { destinationEvent } from "../shaping/destination-event.ts";
 import { DestinationEventStore } from "../queue/destination-events.ts";
@@ -59,8 +60,8 @@ export interface ServeServices extends Services {
   readonly ingress: Ingress;
   /** TLS reporting (RFC 8460), unless RELAY_TLSRPT=false. */
   readonly tlsReporter: TlsReporter | undefined;
-  /** The traffic shaping rules delivery follows. */
-  readonly shaping: ShapingInForce;
+  /** The traffic shaping rules delivery follows, which PUT /v1/shaping may change. */
+  readonly shaping: ShapingSettings;
   /** IP warmup, when the shaping rules switch it on. */
   readonly warmup: WarmupService | undefined;
 }
@@ -79,7 +80,7 @@ export async function openServeServices(
 ): Promise<ServeServices> {
   // Before anything is opened: a bad RELAY_TLS_CA_FILE or RELAY_SHAPING_FILE stops the start.
   const tlsCa = outboundCa(config.tlsCaFile);
-  const shaping = shapingInForce(config);
+  const shapingFile = shapingInForce(config);
   secureDataDir(config.dataDir, log);
   const lock = await lockDataDir(config.dataDir, runtime); // before the queue and the spool are touched
   closers.add("the data directory's lock", () => lock.release());
@@ -89,6 +90,7 @@ export async function openServeServices(
   if (spool) closers.add("the spool", () => spool.close());
   const store = new QueueStore(database, spool, clock, config.nodeId);
   const tokenHash = await adminTokenHash(config.adminToken, store, (line) => console.log(line));
+  const shaping = await ShapingSettings.open(config, shapingFile, store, clock, log);
   const certificates = await createCertificateSource({
     certFile: config.tlsCertFile,
     keyFile: config.tlsKeyFile,
@@ -99,7 +101,8 @@ export async function openServeServices(
   });
   closers.add("the TLS certificate source", () => certificates.close());
 
-  const warmupPlans = shaping.rules.warmup;
+  // Warmup is switched on or off at start: its ledger keeps state that a rule change mid-run would orphan.
+  const warmupPlans = shaping.current().rules.warmup;
   const warmup = warmupPlans?.enabled ? await openWarmup(warmupPlans, database, log) : undefined;
 
   const resolver = services.newResolver();
@@ -122,7 +125,7 @@ export async function openServeServices(
   const loop = new Scheduler({
     store,
     clock,
-    retry: { schedule: shaping.rules.default.retrySchedule, maxQueueTime: config.maxQueueTime },
+    retry: { schedule: shaping.current().rules.default.retrySchedule, maxQueueTime: config.maxQueueTime },
     greylistRetry: config.greylistRetry,
     delayWarningAfter: config.delayWarningAfter,
     hostname: config.hostname,
@@ -144,12 +147,12 @@ export async function openServeServices(
       },
       mtaSts,
       staticRoute: (domain) => chosenWithoutMx(config.routes, domain),
-      shaping: shaping.rules,
+      shaping: () => shaping.current().rules,
       log,
     }),
     tlsTally,
     steering: {
-      automation: shaping.rules.automation,
+      automation: () => shaping.current().rules.automation,
       changed: (change, destination, provider) => {
         const event = destinationEvent(change, destination, provider);
         log("info", event.type.replace("_", " "), event.data);
@@ -160,6 +163,7 @@ export async function openServeServices(
       ...(warmup ? { warmup: { ledger: warmup.ledger, sourceIp: config.sourceIp } } : {}),
     },
   });
+  shaping.onChange(() => loop.reshape());
   // DKIM signs only what our own submitters send (API, SMTP AUTH, trusted networks), never mail
   // that anyone may send to RELAY_BOUNCE_DOMAIN; and only From domains in the submitter's grant.
   const mayBeSigned = (s: Submission) => s.submitter !== "outside";

@@ -21,7 +21,14 @@ export interface ShapingInForce {
  * UsageError listing them all.
  */
 export function shapingInForce(config: Config): ShapingInForce {
-  const loaded = config.shapingFile === undefined ? shippedShaping() : operatorShaping(config.shapingFile);
+  return withVariables(
+    config,
+    config.shapingFile === undefined ? shippedShaping() : operatorShaping(config.shapingFile),
+  );
+}
+
+/** The RELAY_DESTINATION_* and RELAY_*_PER_* variables over the default level of `loaded`. */
+export function withVariables(config: Config, loaded: ShapingInForce): ShapingInForce {
   const overrides: Limits = {
     connections: config.destinationMaxConnections,
     messagesPerConnection: config.messagesPerConnection,

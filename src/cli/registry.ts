@@ -3,6 +3,7 @@ import { dkimCommand } from "./commands/dkim.ts";
 import { domainsCommand } from "./commands/domains.ts";
 import { keysCommand } from "./commands/keys.ts";
 import { migrateCommand } from "./commands/migrate.ts";
+import { queueCommand } from "./commands/queue.ts";
 import { serveCommand } from "./commands/serve.ts";
 import { usersCommand } from "./commands/users.ts";
 import { versionCommand } from "./commands/version.ts";
@@ -15,6 +16,7 @@ export const COMMANDS: readonly Command[] = [
   keysCommand,
   domainsCommand,
   dkimCommand,
+  queueCommand,
 ];
 
 export function mainUsage(): string {

@@ -17,6 +17,13 @@ export function firstIdAt(time: number): string {
   return timePart(time) + "0".repeat(16);
 }
 
+/** When an id was made (its first 10 characters), in ms since the epoch. */
+export function timeOfId(id: string): number {
+  let time = 0;
+  for (const char of id.slice(0, 10)) time = time * 32 + ALPHABET.indexOf(char);
+  return time;
+}
+
 function timePart(time: number): string {
   let text = "";
   let t = time;

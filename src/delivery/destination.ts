@@ -99,6 +99,14 @@ export class Destination {
     private readonly deps: DestinationDeps,
   ) {}
 
+  /**
+   * The shaping rules changed (PUT /v1/shaping): its limits and gates, read
+   * at each use, are the new ones; those that allow more now open more.
+   */
+  reshaped(): void {
+    if (!this.stopping) this.pump();
+  }
+
   private get messages(): Gate {
     return this.deps.messages ?? OPEN_GATE;
   }
@@ -253,7 +261,9 @@ export class Destination {
     // A fresh connection (just opened, never idle) takes work given back untried first, and takes its
     // work even if the server has ended it already: that is a failed attempt then, not a reconnect loop.
     let fresh = true;
-    for (let sent = 0; sent < this.deps.limits.maxMessagesPerConnection && !this.stopping;) {
+    // A connection above the limit (lowered meanwhile: the rules changed, or a throttle) leaves after its message.
+    const withinLimit = (sent: number) => sent === 0 || this.active <= this.deps.limits.maxConnections;
+    for (let sent = 0; sent < this.deps.limits.maxMessagesPerConnection && withinLimit(sent) && !this.stopping;) {
       if (!fresh && !channel.usable) return;
       const next = this.nextFor(channel, fresh);
       if (typeof next === "number") {
@@ -382,7 +392,13 @@ export class Destination {
       reply: r,
       ...classifyTransportError("connect"),
       attempted: false,
+      retryAt: this.suspendedUntil,
     }));
+  }
+
+  /** Hand back the work no connection has taken yet (an operator suspended or bounced the destination). */
+  takeQueued(): Work[] {
+    return [...this.retries.splice(0), ...this.queue.drain()];
   }
 
   /** Stop taking work; what is queued is handed back (its leases are released by the caller). */
@@ -390,7 +406,7 @@ export class Destination {
     this.stopping = true;
     if (this.gateTimer) this.deps.clock.clearTimeout(this.gateTimer.handle);
     for (const take of [...this.waiting.values()]) take(undefined);
-    return [...this.retries.splice(0), ...this.queue.drain()];
+    return this.takeQueued();
   }
 
   /** Close every open connection at once (shutdown after the grace period). */

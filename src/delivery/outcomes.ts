@@ -143,8 +143,15 @@ export class OutcomeRecorder {
     echo: Record<string, unknown>,
   ): Outcome {
     const text = replyText(result.reply);
-    const base = { recipientId: claim.recipientId, messageId: claim.messageId, address: claim.address, reply: text };
-    const attempt = claim.attempts + (result.attempted === false ? 0 : 1);
+    const counted = result.attempted !== false;
+    const base = {
+      recipientId: claim.recipientId,
+      messageId: claim.messageId,
+      address: claim.address,
+      reply: text,
+      counted,
+    };
+    const attempt = claim.attempts + (counted ? 1 : 0);
     const event = { reply: text, category: result.category, attempt, mx: result.remoteMta, tls: result.tls, ...echo };
     if (result.disposition === "delivered") {
       const followingEvents = result.complaint
@@ -165,13 +172,16 @@ export class OutcomeRecorder {
     if (decision.kind === "expire") {
       return { ...base, state: "expired", event: { ...event, category: "message-expired", bounce_type: "soft" } };
     }
+    // A destination that paused says when it goes on; never past the recipient's deadline.
+    const at = result.retryAt === undefined
+      ? decision.at
+      : Math.min(result.retryAt, claim.messageCreatedAt + this.deps.maxQueueTime);
     return {
       ...base,
       state: "deferred",
-      nextAttemptAt: decision.at,
-      counted: result.attempted !== false,
+      nextAttemptAt: at,
       ...(greylisted ? { greylisted } : {}),
-      event: { ...event, next_attempt_at: new Date(decision.at).toISOString() },
+      event: { ...event, next_attempt_at: new Date(at).toISOString() },
     };
   }
 }

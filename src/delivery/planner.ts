@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { reply } from "../core/reply.ts";
 import type { Logger } from "../core/log.ts";
 import { classifyReply, classifyTransportError } from "./classify.ts";
@@ -7,7 +8,7 @@ import type { ShapingRules } from "../shaping/rules.ts";
 import type { RouteResult, TargetHost } from "./route.ts";
 import { type SandboxTransport, SIMULATOR_DOMAIN } from "./sandbox.ts";
 import type { Plan } from "./scheduler.ts";
-import { defaultLimits, destinationShaping } from "./shaping.ts";
+import { destinationShaping, liveShaping, sandboxShaping } from "./shaping.ts";
 import { SmtpTransport, type SmtpTransportDeps, type TlsRequirement } from "./smtp-transport.ts";
 import { reportPolicyOf } from "./tls-report/policy.ts";
 import type { TlsRule } from "./tls-rule.ts";
@@ -21,10 +22,11 @@ export interface PlannerDeps {
   readonly smtp: Omit<SmtpTransportDeps, "tlsFor" | "requireTls" | "maxRecipients">;
   /**
    * Traffic shaping: each destination's limits and retry schedule, from its
-   * source IP, recipient domain and MX hosts; mail that has no destination
-   * follows the default level's schedule.
+   * source IP, recipient domain and MX hosts, under the rules in force when
+   * asked (they change without a restart: PUT /v1/shaping); mail that has
+   * no destination follows the default level's schedule.
    */
-  readonly shaping: ShapingRules;
+  readonly shaping: () => ShapingRules;
   /** MTA-STS (RFC 8461) policy discovery for MX routes; absent: off (RELAY_MTA_STS=false). */
   readonly mtaSts?: Pick<MtaSts, "policyFor">;
   /**
@@ -56,7 +58,7 @@ const MAX_REMEMBERED_PROBLEMS = 10_000;
  */
 export function createPlanner(deps: PlannerDeps): (domain: string, rule: TlsRule) => Promise<Plan> {
   const log = deps.log ?? (() => undefined);
-  const defaultRetry = deps.shaping.default.retrySchedule;
+  const defaultRetry = () => deps.shaping().default.retrySchedule;
   const problems = new Map<string, string>();
   const noteProblem = (domain: string, sts: StsResult) => {
     const problem = sts.problem;
@@ -79,21 +81,29 @@ export function createPlanner(deps: PlannerDeps): (domain: string, rule: TlsRule
     key: string,
     smtp: Pick<SmtpTransportDeps, "tlsFor" | "requireTls">,
   ): Extract<Plan, { kind: "destination" }> => {
-    const shaping = destinationShaping(deps.shaping, {
-      sourceIp: deps.smtp.sourceIp,
-      recipientDomain: domain,
-      mxHosts: hosts.map((h) => h.name),
-    });
+    const mxHosts = hosts.map((h) => h.name);
+    const target = { sourceIp: deps.smtp.sourceIp, recipientDomain: domain, mxHosts };
+    const shaping = destinationShaping(deps.shaping(), target);
+    const live = liveShaping(deps.shaping, target, shaping);
+    const fullKey = `${key}${shaping.keySuffix}`;
     return {
       kind: "destination",
-      key: `${key}${shaping.keySuffix}`,
+      key: fullKey,
+      name: destinationName(mxHosts[0] ?? domain, fullKey),
+      mxHosts,
       limits: shaping.limits,
       pacing: { messages: shaping.messageRate, connections: shaping.connectionRate },
       recipientsPerTransaction: shaping.recipientsPerTransaction,
       steering: { ...(shaping.provider === undefined ? {} : { provider: shaping.provider }), own: shaping.own },
       retry: shaping.retry,
+      shaping: live,
+      // Read at each connection, so that a change of the rules applies to the next one.
       transport: () =>
-        new SmtpTransport(hosts, { ...deps.smtp, ...smtp, maxRecipients: shaping.recipientsPerTransaction }),
+        new SmtpTransport(hosts, {
+          ...deps.smtp,
+          ...smtp,
+          maxRecipients: () => (live() ?? shaping).recipientsPerTransaction,
+        }),
     };
   };
 
@@ -115,7 +125,7 @@ export function createPlanner(deps: PlannerDeps): (domain: string, rule: TlsRule
         return {
           kind: "defer",
           results: (addresses) => addresses.map((address) => ({ address, reply: r, ...classifyReply(r) })),
-          retry: defaultRetry,
+          retry: defaultRetry(),
         };
       }
     }
@@ -131,8 +141,11 @@ export function createPlanner(deps: PlannerDeps): (domain: string, rule: TlsRule
       return {
         kind: "destination",
         key: "sandbox",
-        limits: defaultLimits(deps.shaping),
-        retry: defaultRetry,
+        name: "sandbox",
+        mxHosts: [],
+        limits: sandboxShaping(deps.shaping()).limits,
+        shaping: () => sandboxShaping(deps.shaping()),
+        retry: defaultRetry(),
         transport: () => deps.sandboxTransport,
       };
     }
@@ -144,7 +157,7 @@ export function createPlanner(deps: PlannerDeps): (domain: string, rule: TlsRule
           kind: "bounce",
           results: (addresses) =>
             addresses.map((address) => ({ address, reply: r, disposition: "bounced", category: "bad-domain" })),
-          retry: defaultRetry,
+          retry: defaultRetry(),
         };
       }
       case "temporary": {
@@ -152,7 +165,7 @@ export function createPlanner(deps: PlannerDeps): (domain: string, rule: TlsRule
         return {
           kind: "defer",
           results: (addresses) => addresses.map((address) => ({ address, reply: r, ...classifyTransportError("dns") })),
-          retry: defaultRetry,
+          retry: defaultRetry(),
         };
       }
       case "hosts": {
@@ -176,6 +189,16 @@ export function createPlanner(deps: PlannerDeps): (domain: string, rule: TlsRule
 }
 
 const opportunistic = (): TlsRequirement => ({ mode: "opportunistic" });
+
+/**
+ * A destination's name in the API and the CLI: its most preferred MX host
+ * and a hash of its key, since one MX site may have several destinations
+ * (MTA-STS policy, REQUIRETLS, a domain's own rules). Stable as long as the
+ * key is, and URL-safe: "mx.example.com~3fa9c012".
+ */
+export function destinationName(host: string, key: string): string {
+  return `${host}~${createHash("sha256").update(key).digest("hex").slice(0, 8)}`;
+}
 
 /**
  * The policy's part of a destination key: `sts:<mode>:<mx patterns>`. What a

@@ -1,13 +1,16 @@
+import { asciiDomain, domainNameError } from "../core/address.ts";
 import type { TimerClock } from "../core/clock.ts";
 import { type Lane, lanes } from "../core/lane.ts";
-import { reply } from "../core/reply.ts";
+import { reply, replyText } from "../core/reply.ts";
 import type { Claim } from "../queue/records.ts";
 import type { QueueStore } from "../queue/store.ts";
 import { classifyTransportError } from "./classify.ts";
 import { Destination, type DestinationLimits } from "./destination.ts";
+import { DestinationBook, type DestinationEntry, type DestinationInfo, type Suspension } from "./destination-book.ts";
 import { DsnSweeper } from "./dsn-sweeper.ts";
 import { Pacer } from "./pacing.ts";
 import { DestinationSteering, type SteeredDestination, type SteeringDeps } from "./steering.ts";
+import type { DestinationChange } from "../shaping/destination-automation.ts";
 import type { Pacing } from "./shaping.ts";
 import { OutcomeRecorder } from "./outcomes.ts";
 import { verpAddress } from "../core/verp.ts";
@@ -20,32 +23,55 @@ import type { RecipientResult, Transport, Work } from "./work.ts";
 type Log = (level: "info" | "warn" | "error", message: string, fields?: Record<string, unknown>) => void;
 
 /**
- * Where a domain's mail goes now: a destination key, its limits and retry
- * schedule (taken when the destination is created) and how to open
- * connections to it; with `tlsReport`, the policy its sessions are counted
- * under for TLS reporting (RFC 8460). Mail that goes nowhere is deferred on
- * the `retry` schedule given (the shaping rules' default level) or bounced.
+ * Where a domain's mail goes now: a destination (its key, name, MX hosts and
+ * shaping), its limits when the plan was made, its retry schedule and how
+ * to open connections to it; with `tlsReport`, the policy its sessions are
+ * counted under for TLS reporting (RFC 8460). Mail that goes nowhere is
+ * deferred on the `retry` schedule given (the shaping rules' default level)
+ * or bounced.
  */
 export type Plan =
-  | {
-    readonly kind: "destination";
-    readonly key: string;
-    readonly limits: DestinationLimits;
-    /** Message and connection rates (shaping), each the destination's own or shared (see shaping.ts); absent: none. */
-    readonly pacing?: { readonly messages: Pacing; readonly connections: Pacing };
-    /** At most this many recipients in one transaction: a work item each, so the message rate counts transactions. */
-    readonly recipientsPerTransaction?: number;
-    /** For automation and warmup: the provider and the destination's own limits; absent: the limits above. */
-    readonly steering?: Pick<SteeredDestination, "provider" | "own">;
-    readonly retry: readonly number[];
-    readonly transport: () => Transport;
-    readonly tlsReport?: ReportPolicy;
-  }
+  | DestinationPlan
   | {
     readonly kind: "bounce" | "defer";
     readonly results: (addresses: readonly string[]) => RecipientResult[];
     readonly retry: readonly number[];
   };
+
+export interface DestinationPlan extends DestinationInfo {
+  readonly kind: "destination";
+  readonly limits: DestinationLimits;
+  /** Message and connection rates (shaping), each the destination's own or shared (see shaping.ts); absent: none. */
+  readonly pacing?: { readonly messages: Pacing; readonly connections: Pacing };
+  /** At most this many recipients in one transaction: a work item each, so the message rate counts transactions. */
+  readonly recipientsPerTransaction?: number;
+  /** For automation and warmup: the provider and the destination's own limits; absent: the limits above. */
+  readonly steering?: Pick<SteeredDestination, "provider" | "own">;
+  /** Delays between attempts after a temporary failure there; the last one repeats. */
+  readonly retry: readonly number[];
+  readonly transport: () => Transport;
+  readonly tlsReport?: ReportPolicy;
+}
+
+/** A destination as GET /v1/queue shows it, with what this node holds for it now. */
+export interface DestinationState {
+  readonly info: DestinationInfo;
+  /** Recipient domains routed to it (and those its suspension holds). */
+  readonly domains: readonly string[];
+  /** The operator's suspension in force. */
+  readonly suspension?: Suspension;
+  /** Paused after failing to reach it (and why), until then. */
+  readonly backoffUntil?: number;
+  readonly lastError?: string;
+  readonly lastReply?: DestinationEntry["lastReply"];
+  /** Recipients handed to it and not settled yet (waiting for a connection, or being sent). */
+  readonly inFlight: number;
+}
+
+/** What an operator's request for a destination found: the destination and the recipient domains it holds. */
+export type ResolvedDestination =
+  | { readonly found: true; readonly key: string; readonly name: string; readonly domains: readonly string[] }
+  | { readonly found: false; readonly reason: string };
 
 export interface SchedulerDeps {
   readonly store: QueueStore;
@@ -113,6 +139,9 @@ export class Scheduler {
   private readonly steerings = new Map<string, DestinationSteering>();
   /** Rates shared by several destinations (a provider's), by their key. */
   private readonly sharedPacers = new Map<string, Pacer>();
+  /** Recipients handed to each destination (by key) and not settled yet. */
+  private readonly inFlightAt = new Map<string, number>();
+  private readonly book: DestinationBook;
   private readonly recorder: OutcomeRecorder;
   private readonly maxInFlight: number;
   private readonly maxBulkInFlight: number;
@@ -127,6 +156,7 @@ export class Scheduler {
     this.maxBulkInFlight = bulkInFlightCap(this.maxInFlight);
     this.leaseMs = deps.leaseMs ?? 30 * 60_000;
     this.dsnSweepMs = deps.dsnSweepMs ?? 1000;
+    this.book = new DestinationBook(deps.store);
     this.dsns = new DsnSweeper({
       store: deps.store,
       clock: deps.clock,
@@ -151,6 +181,7 @@ export class Scheduler {
   async start(): Promise<void> {
     const released = await this.deps.store.releaseLeases();
     if (released > 0) this.deps.log("info", "resuming recipients leased before a restart", { count: released });
+    await this.book.load(this.deps.clock.now());
     this.running = true;
     this.loopDone = this.run();
   }
@@ -160,14 +191,211 @@ export class Scheduler {
     else this.woken = true;
   }
 
-  /** Destinations by key, for the queue summary. */
-  destinationStates(): { key: string; queued: number; suspendedUntil: number; lastError?: string }[] {
-    return [...this.destinations.values()].map((d) => ({
-      key: d.key,
-      queued: d.size,
-      suspendedUntil: d.suspendedUntil,
-      lastError: d.lastError,
-    }));
+  /** The destinations this node knows (routed to lately, or suspended), with their state now. */
+  destinationStates(): DestinationState[] {
+    const now = this.deps.clock.now();
+    const suspended = new Map(this.book.suspended(now));
+    const states: DestinationState[] = [];
+    for (const entry of this.book.all()) {
+      const key = entry.info.key;
+      states.push(this.stateOf(key, entry.info, suspended.get(key), now));
+      suspended.delete(key);
+    }
+    for (const [key, suspension] of suspended) {
+      const info: DestinationInfo = { key, name: suspension.name, mxHosts: [], shaping: () => undefined };
+      states.push(this.stateOf(key, info, suspension, now));
+    }
+    return states;
+  }
+
+  private stateOf(
+    key: string,
+    info: DestinationInfo,
+    suspension: Suspension | undefined,
+    now: number,
+  ): DestinationState {
+    const entry = this.book.entry(key);
+    const destination = this.destinations.get(key);
+    return {
+      info,
+      domains: [...new Set([...(entry?.domains ?? []), ...(suspension?.domains ?? [])])],
+      ...(suspension ? { suspension } : {}),
+      ...(destination && destination.suspendedUntil > now ? { backoffUntil: destination.suspendedUntil } : {}),
+      ...(destination?.lastError === undefined ? {} : { lastError: destination.lastError }),
+      ...(entry?.lastReply ? { lastReply: entry.lastReply } : {}),
+      inFlight: this.inFlightAt.get(key) ?? 0,
+    };
+  }
+
+  /**
+   * The destination `ref` names: a destination's name (as GET /v1/queue
+   * shows it), or a recipient domain, which names the destination its mail
+   * goes to now (routed as a message to it would be).
+   */
+  async resolve(ref: string): Promise<ResolvedDestination> {
+    const named = this.book.keyNamed(ref);
+    if (named !== undefined) return this.found(named, ref);
+    if (domainNameError(ref, true) !== undefined) {
+      return { found: false, reason: `no destination is named ${JSON.stringify(ref)}, and it is no domain` };
+    }
+    const domain = asciiDomain(ref);
+    const plan = await this.planFor(domain, "recipient-policy");
+    if (plan.kind !== "destination") {
+      const [result] = plan.results([`postmaster@${domain}`]);
+      return { found: false, reason: `mail for ${domain} has no destination now: ${replyText(result!.reply)}` };
+    }
+    this.book.note(plan, domain);
+    return this.found(plan.key, plan.name);
+  }
+
+  private found(key: string, name: string): ResolvedDestination {
+    const domains = this.book.entry(key)?.domains ?? [];
+    const suspension = this.book.suspension(key, this.deps.clock.now());
+    return { found: true, key, name, domains: [...new Set([...domains, ...(suspension?.domains ?? [])])] };
+  }
+
+  /**
+   * Attempt nothing at the destination until about `until`: the work it
+   * holds and what is routed to it meanwhile go back to the queue, due when
+   * the suspension ends, with no attempt counted. A transaction under way
+   * finishes. Kept across a restart. A suspension in force is replaced, and
+   * what it held waits for the new end. Returns the end: `until`, or a
+   * millisecond or so later, so that no two suspensions end at once and the
+   * hold time alone says whose a held recipient is.
+   */
+  async suspend(destination: Extract<ResolvedDestination, { found: true }>, until: number): Promise<number> {
+    const { key, name, domains } = destination;
+    const now = this.deps.clock.now();
+    const taken = new Set(this.book.suspended(now).filter(([k]) => k !== key).map(([, s]) => s.until));
+    let end = until;
+    while (taken.has(end)) end += 1;
+    const previous = this.book.suspension(key, now);
+    await this.book.suspend(key, { until: end, name, domains });
+    if (previous) await this.deps.store.moveHeld(previous.until, end);
+    const held = this.destinations.get(key)?.takeQueued() ?? [];
+    this.settledAt(key, held);
+    this.hold(held, end);
+    this.operatorChanged(key, { type: "destination_suspended", at: now, until: end, cause: { reason: "operator" } });
+    return end;
+  }
+
+  /**
+   * Lift the operator's suspension and any pause after failures: what the
+   * suspension held and every deferred recipient of the destination's
+   * domains is due now. Returns how many were made due.
+   */
+  async resume(destination: Extract<ResolvedDestination, { found: true }>): Promise<number> {
+    const lifted = await this.book.resume(destination.key);
+    const paused = this.destinations.get(destination.key);
+    if (paused) paused.suspendedUntil = 0;
+    const held = lifted ? await this.deps.store.moveHeld(lifted.until, this.deps.clock.now()) : 0;
+    const due = held + await this.deps.store.dueNowAt(destination.domains);
+    if (lifted) {
+      const at = this.deps.clock.now();
+      this.operatorChanged(destination.key, { type: "destination_resumed", at, cause: { reason: "operator" } });
+    }
+    this.wake();
+    return due;
+  }
+
+  /**
+   * Try the destination now: every deferred recipient of its domains is due
+   * now, and a pause after failures is over. An operator's suspension stays.
+   * Returns how many were made due.
+   */
+  async retry(destination: Extract<ResolvedDestination, { found: true }>): Promise<number> {
+    const paused = this.destinations.get(destination.key);
+    if (paused) paused.suspendedUntil = 0;
+    const due = await this.deps.store.dueNowAt(destination.domains);
+    this.wake();
+    return due;
+  }
+
+  /**
+   * Bounce every recipient queued for the destination that is not being
+   * sent now (a transaction under way finishes): each gets its bounced event
+   * and the DSN its NOTIFY asks for. Returns how many.
+   */
+  async bounce(destination: Extract<ResolvedDestination, { found: true }>): Promise<number> {
+    const r = reply(554, "5.0.0", `bounced by the relay's operator (destination ${destination.name})`);
+    const bounce = (work: Work) =>
+      this.report(
+        work,
+        work.claims.map((c) => ({
+          address: c.address,
+          reply: r,
+          disposition: "bounced",
+          category: "other",
+          attempted: false,
+        })),
+        this.deps.retry.schedule,
+      );
+    const taken = this.destinations.get(destination.key)?.takeQueued() ?? [];
+    this.settledAt(destination.key, taken);
+    taken.forEach(bounce);
+    let count = taken.reduce((n, w) => n + w.claims.length, 0);
+    for (;;) {
+      const claims = await this.deps.store.claimAtDomains(destination.domains, CLAIM_BATCH, this.leaseMs);
+      this.count(claims, 1);
+      count += claims.length;
+      const byMessage = new Map<string, Claim[]>();
+      for (const claim of claims) byMessage.set(claim.messageId, [...(byMessage.get(claim.messageId) ?? []), claim]);
+      for (const [messageId, mine] of byMessage) bounce({ messageId, mailFrom: mine[0]!.mailFrom, claims: mine });
+      if (claims.length < CLAIM_BATCH) return count;
+    }
+  }
+
+  /**
+   * The shaping rules changed: each destination takes its limits under them.
+   * One whose domain the rules now send to a destination of another key gives
+   * its queued work back, due now, to be routed again.
+   */
+  reshape(): void {
+    for (const [key, destination] of this.destinations) {
+      const info = this.book.entry(key)?.info;
+      if (info === undefined) continue;
+      const shaping = info.shaping();
+      if (shaping) {
+        const steering = this.steerings.get(key);
+        steering?.reshape({
+          own: shaping.own,
+          messages: this.repace(steering.pacers.messages, shaping.messageRate),
+          connections: this.repace(steering.pacers.connections, shaping.connectionRate),
+        });
+        destination.reshaped();
+        continue;
+      }
+      const moved = destination.takeQueued();
+      this.settledAt(key, moved);
+      this.hold(moved, this.deps.clock.now());
+    }
+  }
+
+  /** Give work back to the queue untried, due at `until`. */
+  private hold(works: readonly Work[], until: number): void {
+    const claims = works.flatMap((w) => w.claims);
+    const ids = claims.map((c) => c.recipientId);
+    if (ids.length === 0) return;
+    void this.deps.store
+      .hold(ids, until)
+      .catch((error) =>
+        this.deps.log("error", "giving recipients back to the queue failed; they are due when their leases run out", {
+          count: ids.length,
+          error: String(error),
+        })
+      )
+      .finally(() => {
+        this.count(claims, -1);
+        this.wake();
+      });
+  }
+
+  /** The destination at `key` no longer holds this work. */
+  private settledAt(key: string, works: readonly Work[]): void {
+    const count = works.reduce((n, w) => n + w.claims.length, 0);
+    const left = (this.inFlightAt.get(key) ?? 0) - count;
+    if (left > 0) this.inFlightAt.set(key, left);
+    else this.inFlightAt.delete(key);
   }
 
   /** Stop claiming; give in-flight deliveries `graceMs`, then close them; release every lease. */
@@ -287,20 +515,29 @@ export class Scheduler {
       entry.work.claims.push(claim);
       if (plan.kind === "destination" && plan.tlsReport) entry.work.tlsReport.set(claim.domain, plan.tlsReport);
     }
+    const now = this.deps.clock.now();
     for (const { work, plan } of works.values()) {
-      if (plan.kind !== "destination") this.report(work, plan.results(work.claims.map((c) => c.address)), plan.retry);
-      else {
-        const destination = this.destination(plan);
-        const most = Math.min(
-          plan.recipientsPerTransaction ?? Infinity,
-          this.steerings.get(plan.key)!.recipientsPerTransaction,
-        );
-        for (const part of transactions(work, most)) destination.enqueue(part);
+      if (plan.kind !== "destination") {
+        this.report(work, plan.results(work.claims.map((c) => c.address)), plan.retry);
+        continue;
       }
+      for (const claim of work.claims) this.book.note(plan, claim.domain);
+      const suspension = this.book.suspension(plan.key, now);
+      if (suspension) {
+        this.hold([work], suspension.until);
+        continue;
+      }
+      this.inFlightAt.set(plan.key, (this.inFlightAt.get(plan.key) ?? 0) + work.claims.length);
+      const destination = this.destination(plan);
+      const most = Math.min(
+        plan.recipientsPerTransaction ?? Infinity,
+        this.steerings.get(plan.key)!.recipientsPerTransaction,
+      );
+      for (const part of transactions(work, most)) destination.enqueue(part);
     }
   }
 
-  private destination(plan: Extract<Plan, { kind: "destination" }>): Destination {
+  private destination(plan: DestinationPlan): Destination {
     const { key, limits, pacing, retry, transport } = plan;
     let destination = this.destinations.get(key);
     if (!destination) {
@@ -312,7 +549,7 @@ export class Scheduler {
           messages: this.pacer(pacing?.messages),
           connections: this.pacer(pacing?.connections),
         },
-        { clock: this.deps.clock, automation: [], changed: () => undefined, ...this.deps.steering },
+        { clock: this.deps.clock, automation: () => [], changed: () => undefined, ...this.deps.steering },
       );
       const target = destination = new Destination(key, {
         transport: transport(),
@@ -320,7 +557,10 @@ export class Scheduler {
         limits: steering.limits,
         messages: steering.messages,
         connections: steering.connections,
-        postpone: (work, at) => void this.recorder.postpone(work, at, echoOf(work)),
+        postpone: (work, at) => {
+          this.settledAt(key, [work]);
+          void this.recorder.postpone(work, at, echoOf(work));
+        },
         loadPayload: async (work) => {
           const message = await this.deps.store.loadMessage(work.messageId);
           if (!message) return undefined;
@@ -338,7 +578,11 @@ export class Scheduler {
             },
           };
         },
-        report: (work, results) => this.report(work, steering.observe(results), retry),
+        report: (work, results) => {
+          this.settledAt(key, [work]);
+          this.noteReply(key, results);
+          this.report(work, steering.observe(results), retry);
+        },
         backoff: (failures) => retry[Math.min(failures, retry.length) - 1]!,
         onError: (error) =>
           this.deps.log("error", "delivery failed unexpectedly", { destination: key, error: String(error) }),
@@ -356,7 +600,28 @@ export class Scheduler {
     if (shared === undefined) return new Pacer(spacing);
     let pacer = this.sharedPacers.get(shared);
     if (!pacer) this.sharedPacers.set(shared, pacer = new Pacer(spacing));
+    pacer.setSpacing(spacing);
     return pacer;
+  }
+
+  /** An operator's suspension or resumption, in the event log as automation's are. */
+  private operatorChanged(key: string, change: DestinationChange): void {
+    this.deps.steering?.changed(change, key, this.book.entry(key)?.info.shaping()?.provider);
+  }
+
+  /** The pacer for `pacing` of a destination that had `current`: that one still, when both are its own. */
+  private repace(current: Pacer, pacing: Pacing): Pacer {
+    const wasShared = [...this.sharedPacers.values()].includes(current);
+    if (pacing.shared !== undefined || wasShared) return this.pacer(pacing);
+    current.setSpacing(pacing.spacing);
+    return current;
+  }
+
+  /** The destination's last reply, for the queue summary. */
+  private noteReply(key: string, results: readonly RecipientResult[]): void {
+    const entry = this.book.entry(key);
+    const last = results.findLast((r) => r.attempted !== false);
+    if (entry && last) entry.lastReply = { text: replyText(last.reply), at: this.deps.clock.now() };
   }
 
   private report(work: Work, results: RecipientResult[], retry: readonly number[]): void {

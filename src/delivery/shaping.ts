@@ -1,4 +1,4 @@
-import { type EffectiveLimits, effectiveRules, type ShapingTarget } from "../shaping/resolve.ts";
+import { type EffectiveLimits, type EffectiveRules, effectiveRules, type ShapingTarget } from "../shaping/resolve.ts";
 import type { CompleteLimits, ShapingRules } from "../shaping/rules.ts";
 import type { DestinationLimits } from "./destination.ts";
 import { spacingOf } from "./pacing.ts";
@@ -27,6 +27,8 @@ export interface DestinationShaping {
   /** How far apart messages go, and new connections open. */
   readonly messageRate: Pacing;
   readonly connectionRate: Pacing;
+  /** Every limit with the level it came from, and the provider: what GET /v1/queue shows. */
+  readonly rules: EffectiveRules;
 }
 
 /**
@@ -48,7 +50,8 @@ function pacingOf(limit: EffectiveLimits["messageRate"], kind: string): Pacing {
 }
 
 export function destinationShaping(rules: ShapingRules, target: ShapingTarget): DestinationShaping {
-  const { provider, limits } = effectiveRules(rules, target);
+  const effective = effectiveRules(rules, target);
+  const { provider, limits } = effective;
   const used = [
     limits.connections,
     limits.messagesPerConnection,
@@ -80,11 +83,40 @@ export function destinationShaping(rules: ShapingRules, target: ShapingTarget): 
     retry: limits.retrySchedule.value,
     keySuffix: (provider === undefined ? "" : `|provider:${provider}`) +
       (domain === undefined ? "" : `|domain:${domain}`),
+    rules: effective,
   };
 }
 
-/** The default level's limits: for the sandbox, which all domains share and which sends nothing out. */
-export const defaultLimits = (rules: ShapingRules): DestinationLimits => destinationLimits(rules.default);
+/**
+ * A destination's shaping under the rules in force now (`rules()` may change:
+ * PUT /v1/shaping), for a destination made with `made`. Undefined once the
+ * rules give its target a destination of another key (a new rule for its
+ * domain): that destination's work belongs elsewhere now.
+ */
+export function liveShaping(
+  rules: () => ShapingRules,
+  target: ShapingTarget,
+  made: DestinationShaping,
+): () => DestinationShaping | undefined {
+  return () => {
+    const now = destinationShaping(rules(), target);
+    return now.keySuffix === made.keySuffix ? now : undefined;
+  };
+}
+
+/**
+ * The sandbox's shaping: the default level's, since all domains share it,
+ * and no rate: it sends nothing out.
+ */
+export function sandboxShaping(rules: ShapingRules): DestinationShaping {
+  const defaultOnly = { ...rules, providers: new Map(), domains: new Map(), sourceIps: new Map() };
+  const unpaced: Pacing = { spacing: 0 };
+  return {
+    ...destinationShaping(defaultOnly, { recipientDomain: "", mxHosts: [] }),
+    messageRate: unpaced,
+    connectionRate: unpaced,
+  };
+}
 
 function destinationLimits(
   limits: Pick<CompleteLimits, "connections" | "messagesPerConnection" | "idleTimeout">,

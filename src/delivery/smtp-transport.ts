@@ -31,8 +31,8 @@ export interface SmtpTransportDeps {
   readonly sourceIp?: string;
   readonly timeouts?: ClientOptions["timeouts"];
   readonly tlsMemory: TlsFallbackMemory;
-  /** Recipients per transaction. */
-  readonly maxRecipients: number;
+  /** Recipients per transaction, read at each connection (the shaping rules may change meanwhile). */
+  readonly maxRecipients: () => number;
   readonly tlsFor: (host: TargetHost) => TlsRequirement;
   /**
    * REQUIRETLS (RFC 8689 4.2.1): tlsFor gives every host "required" or
@@ -152,7 +152,7 @@ export class SmtpTransport implements Transport {
           );
           break;
         }
-        return new SmtpChannel(session, host.name, this.deps.maxRecipients, meetsRequireTls, sessions);
+        return new SmtpChannel(session, host.name, this.deps.maxRecipients(), meetsRequireTls, sessions);
       }
     }
     const worst = deferral ?? last;

@@ -11,8 +11,8 @@ import type { RecipientResult } from "./work.ts";
 /** What steers every destination: the automation rules and where their changes go, and warmup. */
 export interface SteeringDeps {
   readonly clock: TimerClock;
-  /** The shaping rules' `automation`, in the order they are tried. */
-  readonly automation: readonly AutomationRule[];
+  /** The shaping rules' `automation` in force, in the order they are tried. */
+  readonly automation: () => readonly AutomationRule[];
   /** A destination's change of state (throttled, suspended, resumed), for the event log. */
   readonly changed: (change: DestinationChange, destination: string, provider: string | undefined) => void;
   /** IP warmup, when the rules switch it on; `sourceIp` is the node's (undefined: it binds none). */
@@ -45,11 +45,10 @@ export class DestinationSteering {
   /** Told when a suspension starts (until then) or ends (undefined). */
   private hold: (until: number | undefined) => void = () => undefined;
 
-  constructor(private readonly destination: SteeredDestination, private readonly deps: SteeringDeps) {
+  constructor(private destination: SteeredDestination, private readonly deps: SteeringDeps) {
     const { own, provider, key } = destination;
-    // Also without automation rules: the operator suspends and resumes through it.
     this.automation = new DestinationAutomation({
-      rules: deps.automation,
+      rules: deps.automation(),
       provider,
       own,
       clock: deps.clock,
@@ -78,13 +77,14 @@ export class DestinationSteering {
       }]
       : [];
     this.messages = allOf(
-      () => [destination.messages, ...throttled(this.throttledMessages, "messageRate"), ...warmupGate],
+      () => [this.destination.messages, ...throttled(this.throttledMessages, "messageRate"), ...warmupGate],
     );
     this.connections = allOf(
-      () => [destination.connections, ...throttled(this.throttledConnections, "connectionRate")],
+      () => [this.destination.connections, ...throttled(this.throttledConnections, "connectionRate")],
     );
     const tightest = (name: "connections" | "messagesPerConnection") =>
-      Math.min(own[name], throttle()?.[name] ?? Infinity);
+      Math.min(this.destination.own[name], throttle()?.[name] ?? Infinity);
+    const ownIdle = () => this.destination.own.idleTimeout;
     this.limits = {
       get maxConnections() {
         return tightest("connections");
@@ -92,8 +92,25 @@ export class DestinationSteering {
       get maxMessagesPerConnection() {
         return tightest("messagesPerConnection");
       },
-      idleMs: own.idleTimeout,
+      get idleMs() {
+        return ownIdle();
+      },
     };
+  }
+
+  /** Its rate pacers: a rule change keeps their state when they stay its own. */
+  get pacers(): Pick<SteeredDestination, "messages" | "connections"> {
+    return this.destination;
+  }
+
+  /**
+   * The shaping rules changed (PUT /v1/shaping): its own limits and pacers
+   * are these now, and automation follows the rules in force; a throttle
+   * or suspension in force stays.
+   */
+  reshape(now: Omit<SteeredDestination, "key" | "provider">): void {
+    this.destination = { ...this.destination, ...now };
+    this.automation.update(this.deps.automation(), now.own);
   }
 
   /** Recipients in one transaction now: the destination's own, or a throttle's if tighter. */
@@ -124,15 +141,6 @@ export class DestinationSteering {
       if (!this.automation.observe(result.reply).bounce) return result;
       return { ...result, ...classifyReply(result.reply), disposition: "bounced" };
     });
-  }
-
-  /** The operator: suspend for `ms` (Infinity: until resumed), or resume now. */
-  suspend(ms: number): void {
-    this.automation.suspend(ms);
-  }
-
-  resume(): void {
-    this.automation.resume();
   }
 
   /** Nothing to remember: not throttled or suspended, no reply counting toward a threshold. */

@@ -44,6 +44,8 @@ export interface RecipientResult extends Classification {
   readonly tls?: { readonly version: string; readonly cipher: string };
   /** False when nothing was tried (e.g. the destination was suspended); the attempt count stays. */
   readonly attempted?: boolean;
+  /** For a deferral: not before this time (the end of a destination's pause), instead of the retry schedule. */
+  readonly retryAt?: number;
   /**
    * The connection was lost before this recipient was tried: its RCPT had no
    * answer and no data went out. When that connection came from the pool,

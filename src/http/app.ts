@@ -18,6 +18,7 @@ import { messageRoutes } from "./messages.ts";
 import { openApiDocument } from "./openapi.ts";
 import { json } from "./openapi-helpers.ts";
 import { problem } from "./problem.ts";
+import { type QueueRouteDeps, queueRoutes } from "./queue.ts";
 import { type ShapingRouteDeps, shapingRoutes } from "./shaping.ts";
 import { type WarmupRouteDeps, warmupRoutes } from "./warmup.ts";
 
@@ -47,6 +48,9 @@ export interface HttpDeps {
   readonly shaping?: ShapingRouteDeps;
   /** IP warmup's state; without it, /v1/warmup is not served. */
   readonly warmup?: WarmupRouteDeps;
+  /** The queue by destination and its steering; without it, /v1/queue is not served. */
+  // deno-lint-ignore no-explicit-any -- the destination type is the provider's own; the routes pass it back unchanged
+  readonly queue?: QueueRouteDeps<any>;
   /** Where unexpected errors go, each with its request's id. */
   readonly log: Logger;
 }
@@ -137,6 +141,7 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
   if (deps.domains) app.route("/v1/domains", domainRoutes(deps.domains));
   if (deps.shaping) app.route("/v1/shaping", shapingRoutes(deps.shaping));
   if (deps.warmup) app.route("/v1/warmup", warmupRoutes(deps.warmup));
+  if (deps.queue) app.route("/v1/queue", queueRoutes(deps.queue));
   app.notFound((c) => problem(c, 404, "Not Found", `no route ${c.req.method} ${c.req.path}`));
   app.onError((error, c) => {
     const request = c.get("requestId");

@@ -33,20 +33,29 @@ export const ADMIN_PRINCIPAL: Principal = Object.freeze({
   lane: DEFAULT_LANE,
 });
 
+/** Commands on the node's own machine (`relay queue`), with the token of its data directory (app/control-file.ts). */
+export const LOCAL_CLI_PRINCIPAL: Principal = Object.freeze({
+  id: "local-cli",
+  scopes: Object.freeze(["admin"] as const),
+  domains: Object.freeze([]),
+  lane: DEFAULT_LANE,
+});
+
 export function hashToken(token: string): string {
   return createHash("sha256").update(token).digest("hex");
 }
 
 /**
- * The admin token, checked against its stored SHA-256 (hex); the comparison
- * takes the same time whatever the guess.
+ * The admin token (or another token that stands for `principal`), checked
+ * against its stored SHA-256 (hex); the comparison takes the same time
+ * whatever the guess.
  */
-export function adminAuthenticator(adminTokenHash: () => string): Authenticator {
+export function adminAuthenticator(adminTokenHash: () => string, principal = ADMIN_PRINCIPAL): Authenticator {
   return async (token) => {
     const presented = Buffer.from(hashToken(token), "hex");
     const expected = Buffer.from(adminTokenHash(), "hex");
     const equal = presented.length === expected.length && timingSafeEqual(presented, expected);
-    return equal ? ADMIN_PRINCIPAL : undefined;
+    return equal ? principal : undefined;
   };
 }
 

@@ -333,7 +333,11 @@ export const problemSchema = v.pipe(
     errors: v.optional(
       v.pipe(
         v.array(
-          v.object({ field: v.pipe(v.string(), v.description("dot path, e.g. rcpt_to.1")), message: v.string() }),
+          v.object({
+            field: v.pipe(v.string(), v.description("dot path, e.g. rcpt_to.1")),
+            line: v.optional(v.pipe(v.number(), v.description("for a document in the body: the line of the field"))),
+            message: v.string(),
+          }),
         ),
         v.description("every invalid field, not just the first"),
       ),

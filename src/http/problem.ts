@@ -3,6 +3,8 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 
 export interface FieldError {
   readonly field: string;
+  /** For a document in the body (a shaping file): the line of the field. */
+  readonly line?: number;
   readonly message: string;
 }
 

@@ -137,3 +137,14 @@ export interface StoredMessage {
   readonly dsnRet: "FULL" | "HDRS" | null;
   readonly dsnEnvid: string | null;
 }
+
+/** A recipient domain's pending recipients (GET /v1/queue). */
+export interface DomainBacklog {
+  readonly domain: string;
+  /** Not tried yet (in flight included), at most the count asked for. */
+  readonly queued: number;
+  /** Tried and waiting for the next attempt (in flight included), at most the count asked for. */
+  readonly deferred: number;
+  /** The oldest message with a pending recipient there (ids sort by time). */
+  readonly oldestMessageId: string;
+}

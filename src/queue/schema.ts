@@ -98,6 +98,9 @@ export const recipients = sqliteTable(
     index("recipients_dsn_pending").on(t.messageId).where(sql`dsn_pending is not null`),
     // Releasing a node's leases (start, shutdown) touches only leased rows, however deep the queue.
     index("recipients_leased").on(t.leaseOwner).where(sql`lease_owner is not null`),
+    // The queue by recipient domain (GET /v1/queue, steering a destination): counts and the oldest
+    // message from the index alone, and a retry that touches only that domain's rows.
+    index("recipients_pending_domain").on(t.domain, t.state, t.messageId).where(sql`state in ('queued', 'deferred')`),
   ],
 );
 

@@ -11,6 +11,7 @@ import { EVENT_COLUMNS, messageInserts } from "./message-rows.ts";
 import { insertRows } from "./raw-insert.ts";
 import type {
   Claim,
+  DomainBacklog,
   NewMessage,
   Outcome,
   PendingDsn,
@@ -43,6 +44,10 @@ const RECORD_OUTCOME = `UPDATE recipients SET
     greylisted_at = CASE WHEN ? THEN COALESCE(greylisted_at, ?) ELSE greylisted_at END
   WHERE id = ?`;
 
+/** What a claim returns of each recipient it leases. */
+const CLAIMED = `id, message_id, address, domain, lane, attempts, dsn_notify, dsn_orcpt, delay_notified_at,
+  greylisted_at, turn_at`;
+
 /**
  * Lease one lane's due recipients, oldest due first, up to a limit; the
  * partial index recipients_due (lane, next_attempt_at) finds them in order.
@@ -52,8 +57,10 @@ export const CLAIM_LANE = `UPDATE recipients SET lease_owner = ?, next_attempt_a
   WHERE id IN (SELECT id FROM recipients
                WHERE state IN ('queued', 'deferred') AND lane = ? AND next_attempt_at <= ?
                ORDER BY next_attempt_at LIMIT ?)
-  RETURNING id, message_id, address, domain, lane, attempts, dsn_notify, dsn_orcpt, delay_notified_at,
-            greylisted_at, turn_at`;
+  RETURNING ${CLAIMED}`;
+
+/** Pending: not final yet. Written the way the partial indexes are, so that queries can use them. */
+const PENDING = "state IN ('queued', 'deferred')";
 
 /** A recipient `r` the message still needs: not final yet, or owed a DSN. */
 const STILL_OPEN = "(r.state IN ('queued', 'deferred') OR r.dsn_pending IS NOT NULL)";
@@ -203,6 +210,29 @@ export class QueueStore {
       });
       rows.push(...claimed.rows);
     }
+    return this.claimsOf(rows);
+  }
+
+  /**
+   * Lease up to `limit` pending recipients at these domains that no one is
+   * delivering now (not leased, or the lease ran out), due or not: for an
+   * operator's bounce of a destination.
+   */
+  async claimAtDomains(domains: readonly string[], limit: number, leaseMs: number): Promise<Claim[]> {
+    if (domains.length === 0) return [];
+    const now = this.clock.now();
+    const result = await this.database.client.execute({
+      sql: `UPDATE recipients SET lease_owner = ?, next_attempt_at = ?
+            WHERE id IN (SELECT id FROM recipients WHERE domain IN (${domains.map(() => "?").join(", ")}) AND ${PENDING}
+                           AND (lease_owner IS NULL OR next_attempt_at <= ?) LIMIT ?)
+            RETURNING ${CLAIMED}`,
+      args: [this.nodeId, now + leaseMs, ...domains, now, limit],
+    });
+    return this.claimsOf(result.rows);
+  }
+
+  /** The claims of the rows a claim leased, each with its message's envelope. */
+  private async claimsOf(rows: readonly Row[]): Promise<Claim[]> {
     if (rows.length === 0) return [];
     const ids = [...new Set(rows.map((r) => String(r.message_id)))];
     const envelopes = (
@@ -255,6 +285,106 @@ export class QueueStore {
       args: [this.clock.now(), this.nodeId],
     });
     return result.rowsAffected;
+  }
+
+  /**
+   * Give back leased recipients untried, due at `at`: no attempt counted, no
+   * event, the state unchanged. A suspended destination holds what is routed
+   * to it this way until its suspension ends.
+   */
+  async hold(recipientIds: readonly number[], at: number): Promise<void> {
+    await this.writeBatch(
+      chunks(recipientIds, ROWS_PER_INSERT).map((ids) => ({
+        sql: `UPDATE recipients SET lease_owner = NULL, next_attempt_at = ?
+              WHERE id IN (${ids.map(() => "?").join(", ")}) AND lease_owner = ? AND ${PENDING}`,
+        args: [at, ...ids, this.nodeId],
+      })),
+    );
+  }
+
+  /**
+   * Recipients held until `from` (see hold) are due at `to` instead; returns
+   * how many. The hold time finds them (a seek in recipients_due), whatever
+   * their domain: a suspension's end is its own (Scheduler.suspend).
+   */
+  async moveHeld(from: number, to: number): Promise<number> {
+    const result = await this.database.client.execute({
+      sql: `UPDATE recipients SET next_attempt_at = ?
+            WHERE lane IN ('transactional', 'bulk') AND next_attempt_at = ? AND ${PENDING} AND lease_owner IS NULL`,
+      args: [to, from],
+    });
+    return result.rowsAffected;
+  }
+
+  /**
+   * Make the deferred recipients at these domains due now, leaving those in
+   * flight (leased) alone; returns how many.
+   */
+  async dueNowAt(domains: readonly string[]): Promise<number> {
+    const now = this.clock.now();
+    let due = 0;
+    for (const chunk of chunks(domains, ROWS_PER_INSERT)) {
+      const result = await this.database.client.execute({
+        sql: `UPDATE recipients SET next_attempt_at = ?
+              WHERE domain IN (${chunk.map(() => "?").join(", ")}) AND ${PENDING}
+                AND state = 'deferred' AND lease_owner IS NULL AND next_attempt_at > ?`,
+        args: [now, ...chunk, now],
+      });
+      due += result.rowsAffected;
+    }
+    return due;
+  }
+
+  /**
+   * Pending recipients by domain, from the index recipients_pending_domain
+   * alone: how many are queued and deferred (those in flight among them),
+   * each count at most `cap`, and the oldest message. For `domains`, or for
+   * the first `limit` domains with pending recipients, in name order (each
+   * next one found by a seek in the index, not a scan).
+   */
+  async pendingByDomain(
+    which: { readonly domains: readonly string[] } | { readonly limit: number },
+    cap: number,
+  ): Promise<DomainBacklog[]> {
+    if ("domains" in which && which.domains.length > ROWS_PER_INSERT) {
+      const parts = [];
+      for (const domains of chunks(which.domains, ROWS_PER_INSERT)) {
+        parts.push(await this.pendingByDomain({ domains }, cap));
+      }
+      return parts.flat();
+    }
+    const list = "domains" in which
+      ? {
+        sql: `SELECT column1 AS domain FROM (VALUES ${which.domains.map(() => "(?)").join(", ")})`,
+        args: which.domains,
+      }
+      : {
+        sql: `WITH RECURSIVE d(domain) AS (
+                SELECT min(domain) FROM recipients WHERE ${PENDING}
+                UNION ALL
+                SELECT (SELECT min(domain) FROM recipients WHERE ${PENDING} AND domain > d.domain)
+                FROM d WHERE d.domain IS NOT NULL LIMIT ?)
+              SELECT domain FROM d`,
+        args: [which.limit + 1],
+      };
+    if ("domains" in which && which.domains.length === 0) return [];
+    const count = (state: string) =>
+      `(SELECT count(*) FROM (SELECT 1 FROM recipients AS r
+          WHERE r.domain = l.domain AND ${PENDING} AND r.state = '${state}' LIMIT ?))`;
+    const result = await this.database.client.execute({
+      sql: `SELECT l.domain, ${count("queued")} AS queued, ${count("deferred")} AS deferred,
+              (SELECT min(message_id) FROM recipients AS r WHERE r.domain = l.domain AND ${PENDING}) AS oldest
+            FROM (${list.sql}) AS l WHERE l.domain IS NOT NULL`,
+      args: [cap, cap, ...list.args],
+    });
+    return result.rows
+      .filter((r) => r.oldest !== null)
+      .map((r) => ({
+        domain: String(r.domain),
+        queued: Number(r.queued),
+        deferred: Number(r.deferred),
+        oldestMessageId: String(r.oldest),
+      }));
   }
 
   /**
@@ -620,6 +750,10 @@ export class QueueStore {
   async getSetting(key: string): Promise<string | undefined> {
     const [row] = await this.database.db.select().from(settings).where(eq(settings.key, key));
     return row?.value;
+  }
+
+  async deleteSetting(key: string): Promise<void> {
+    await this.database.db.delete(settings).where(eq(settings.key, key));
   }
 
   async setSetting(key: string, value: string): Promise<void> {

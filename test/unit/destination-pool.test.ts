@@ -238,6 +238,7 @@ describe("a destination that cannot be reached", () => {
     assert.equal(transport.opened, 1, "no connection while suspended");
     assert.match(outcomes(reports)[1]!, /^m2: 451 deferred/);
     assert.equal(reports[1]!.results[0]!.attempted, false);
+    assert.equal(reports[1]!.results[0]!.retryAt, destination.suspendedUntil, "due when the pause ends");
 
     await clock.advance(1);
     destination.enqueue(work("m3"));

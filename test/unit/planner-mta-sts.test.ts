@@ -30,7 +30,7 @@ function planner(policies: Record<string, StsResult>, extra: Partial<PlannerDeps
     sandbox: false,
     sandboxTransport: new SandboxTransport(),
     smtp: { heloName: "relay.test", tlsMemory: new TlsFallbackMemory(systemClock) },
-    shaping: shippedShaping().rules,
+    shaping: () => shippedShaping().rules,
     mtaSts: {
       policyFor: async (domain) => {
         looked.push(domain);

@@ -21,7 +21,7 @@ function planner(rules: ShapingRules, mx: string) {
     sandbox: false,
     sandboxTransport: new SandboxTransport(),
     smtp: { heloName: "relay.test", tlsMemory: new TlsFallbackMemory(systemClock) },
-    shaping: rules,
+    shaping: () => rules,
   });
   return async (domain: string) => {
     const plan: Plan = await planFor(domain, "recipient-policy");
@@ -92,7 +92,7 @@ describe("each destination's limits come from the shaping rules", () => {
       sandbox: false,
       sandboxTransport: new SandboxTransport(),
       smtp: { heloName: "relay.test", tlsMemory: new TlsFallbackMemory(systemClock) },
-      shaping: rules,
+      shaping: () => rules,
     });
     const plan = await planFor("example.test", "recipient-policy");
     assert.equal(plan.kind, "defer");

@@ -378,6 +378,104 @@ describe("priority lanes in the queue", () => {
   });
 });
 
+describe("the queue by recipient domain (GET /v1/queue, steering a destination)", () => {
+  it("counts pending recipients by domain and state, with the oldest message, from the index alone", async () => {
+    const { store, clock, database } = await fresh();
+    const first = await store.enqueue(msg(["a@one.example", "b@two.example"]));
+    await clock.advance(1000);
+    await store.enqueue(msg(["c@one.example", "d@one.example"]));
+    const [claimed] = await store.claimDue(1, LEASE);
+    await store.record([outcome(claimed!, "deferred", { nextAttemptAt: T0 + 3_600_000 })]);
+    await store.enqueue(msg(["e@three.example"]));
+    const delivered = (await store.claimDue(10, LEASE)).find((c) => c.address === "e@three.example")!;
+    await store.record([outcome(delivered, "delivered")]);
+
+    const all = await store.pendingByDomain({ limit: 10 }, 1000);
+    assert.deepEqual(all, [
+      { domain: "one.example", queued: 2, deferred: 1, oldestMessageId: first },
+      { domain: "two.example", queued: 1, deferred: 0, oldestMessageId: first },
+    ]);
+    assert.deepEqual(await store.pendingByDomain({ limit: 1 }, 1000).then((l) => l.map((b) => b.domain)), [
+      "one.example",
+      "two.example",
+    ], "one more than the limit, so that the caller sees there are more");
+    assert.deepEqual(await store.pendingByDomain({ domains: ["two.example", "three.example"] }, 1000), [
+      { domain: "two.example", queued: 1, deferred: 0, oldestMessageId: first },
+    ]);
+    assert.equal(
+      (await store.pendingByDomain({ domains: ["one.example"] }, 1))[0]!.queued,
+      1,
+      "counts stop at the cap",
+    );
+
+    const plan = await rows(
+      database,
+      `EXPLAIN QUERY PLAN SELECT count(*) FROM recipients
+       WHERE domain = ? AND state IN ('queued', 'deferred') AND state = 'queued'`,
+      ["one.example"],
+    );
+    const detail = plan.map((r) => String(r.detail)).join("\n");
+    assert.match(detail, /USING COVERING INDEX recipients_pending_domain/, detail);
+  });
+
+  it("due now: deferred recipients and those held until a time, never mail scheduled for later or in flight", async () => {
+    const { store, clock, database } = await fresh();
+    const HELD_UNTIL = T0 + 7_200_000;
+    await store.enqueue(msg(["deferred@d.example", "held@d.example", "leased@d.example", "other@e.example"]));
+    await store.enqueue(msg(["later@d.example"], { sendAt: T0 + 3_600_000 }));
+    const claims = await store.claimDue(10, LEASE);
+    const of = (address: string) => claims.find((c) => c.address === address)!;
+    await store.record([
+      outcome(of("deferred@d.example"), "deferred", { nextAttemptAt: T0 + 3_600_000 }),
+      outcome(of("other@e.example"), "deferred", { nextAttemptAt: T0 + 3_600_000 }),
+    ]);
+    await store.hold([of("held@d.example").recipientId], HELD_UNTIL);
+    const due = async () =>
+      Object.fromEntries(
+        (await rows(database, "SELECT address, next_attempt_at, attempts FROM recipients ORDER BY id")).map((r) => [
+          String(r.address),
+          Number(r.next_attempt_at) - T0,
+        ]),
+      );
+    assert.equal((await due())["held@d.example"], HELD_UNTIL - T0, "held: due at the time given, not leased");
+    const [held] = await rows(database, "SELECT lease_owner, attempts, state FROM recipients WHERE address = ?", [
+      "held@d.example",
+    ]);
+    assert.deepEqual({ ...held }, { lease_owner: null, attempts: 0, state: "queued" }, "no attempt, no state change");
+
+    await clock.advance(10);
+    assert.equal(await store.dueNowAt(["d.example"]), 1, "retry: the deferred one");
+    assert.equal(await store.moveHeld(HELD_UNTIL, clock.now()), 1, "resume: the held one, found by its hold time");
+    assert.deepEqual(await due(), {
+      "deferred@d.example": 10,
+      "held@d.example": 10,
+      "leased@d.example": 10 + LEASE - 10,
+      "other@e.example": 3_600_000,
+      "later@d.example": 3_600_000,
+    });
+    const plan = await rows(
+      database,
+      `EXPLAIN QUERY PLAN UPDATE recipients SET next_attempt_at = ?
+       WHERE lane IN ('transactional', 'bulk') AND next_attempt_at = ? AND state IN ('queued', 'deferred')
+         AND lease_owner IS NULL`,
+      [T0, HELD_UNTIL],
+    );
+    const detail = plan.map((r) => String(r.detail)).join("\n");
+    assert.match(detail, /SEARCH recipients USING INDEX recipients_due \(lane=\? AND next_attempt_at=\?\)/, detail);
+  });
+
+  it("claims a domain's pending recipients for a bounce, due or not, but none in flight", async () => {
+    const { store } = await fresh();
+    await store.enqueue(msg(["leased@d.example"]));
+    const [leased] = await store.claimDue(10, LEASE);
+    await store.enqueue(msg(["later@d.example", "x@other.example"], { sendAt: T0 + 3_600_000 }));
+    const claimed = await store.claimAtDomains(["d.example"], 10, LEASE);
+    assert.deepEqual(claimed.map((c) => c.address), ["later@d.example"]);
+    assert.deepEqual(await store.claimAtDomains(["d.example"], 10, LEASE), [], "now leased");
+    assert.equal(leased?.address, "leased@d.example");
+  });
+});
+
 function outcome(
   c: { recipientId: number; messageId: string; address: string },
   state: Outcome["state"],

@@ -21,6 +21,11 @@ import { type Database, openDatabase } from "../../src/queue/database.ts";
 import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
 import { BodySpool } from "../../src/queue/spool.ts";
+import { reply } from "../../src/core/reply.ts";
+import { classifyReply } from "../../src/delivery/classify.ts";
+import { DestinationUnreachable } from "../../src/delivery/work.ts";
+import { sandboxShaping } from "../../src/delivery/shaping.ts";
+import { shippedShaping } from "../../src/shaping/shipped.ts";
 import { QueueStore } from "../../src/queue/store.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
 import { ScriptedTransport } from "../helpers/scripted-transport.ts";
@@ -37,9 +42,34 @@ after(async () => {
 });
 
 const LIMITS = { maxConnections: 10, maxMessagesPerConnection: 100, idleMs: HOUR };
+const SHAPING = { ...sandboxShaping(shippedShaping().rules), limits: LIMITS };
+
+/** A plan to the destination at `key`, under `limits()` when asked (they may change: PUT /v1/shaping). */
+function planTo(key: string, transport: ScriptedTransport, limits = () => LIMITS, retry = [HOUR]): Plan {
+  return {
+    kind: "destination",
+    key,
+    name: `${key}~test`,
+    mxHosts: [key],
+    limits: limits(),
+    retry,
+    shaping: () => {
+      const now = limits();
+      const own = { connections: now.maxConnections, messagesPerConnection: now.maxMessagesPerConnection };
+      return { ...SHAPING, limits: now, own: { ...SHAPING.own, ...own, idleTimeout: now.idleMs } };
+    },
+    transport: () => transport,
+  };
+}
 
 async function harness(
-  options: { maxInFlight?: number; plan?: (domain: string, destination: Plan) => Promise<Plan> } = {},
+  options: {
+    maxInFlight?: number;
+    plan?: (domain: string, destination: Plan) => Promise<Plan>;
+    /** The retry schedule, which is also the pause after failing to reach a destination. */
+    schedule?: number[];
+    limits?: () => typeof LIMITS;
+  } = {},
 ) {
   const dir = mkdtempSync(join(tmpdir(), "relay-scheduler-"));
   dirs.push(dir);
@@ -50,23 +80,19 @@ async function harness(
   const store = new QueueStore(database, await BodySpool.open(join(dir, "spool")), clock, "node-a");
   const transport = new ScriptedTransport();
   const logged: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
-  const destination: Plan = {
-    kind: "destination",
-    key: "mx.test",
-    limits: LIMITS,
-    retry: [HOUR],
-    transport: () => transport,
-  };
-  const scheduler = new Scheduler({
-    store,
-    clock,
-    retry: { schedule: [HOUR], maxQueueTime: 5 * 24 * HOUR },
-    greylistRetry: 5 * 60_000,
-    hostname: "relay.test",
-    log: (level, message, fields) => logged.push({ level, message, fields }),
-    plan: (domain) => options.plan?.(domain, destination) ?? Promise.resolve(destination),
-    maxInFlight: options.maxInFlight,
-  });
+  const destination = planTo("mx.test", transport, options.limits, options.schedule);
+  const newScheduler = () =>
+    new Scheduler({
+      store,
+      clock,
+      retry: { schedule: options.schedule ?? [HOUR], maxQueueTime: 5 * 24 * HOUR },
+      greylistRetry: 5 * 60_000,
+      hostname: "relay.test",
+      log: (level, message, fields) => logged.push({ level, message, fields }),
+      plan: (domain) => options.plan?.(domain, destination) ?? Promise.resolve(destination),
+      maxInFlight: options.maxInFlight,
+    });
+  const scheduler = newScheduler();
   const body = new TextEncoder().encode("Subject: test\r\n\r\nhello\r\n");
   const enqueueIn = (lane: Lane | undefined, addresses: string[]) =>
     store.enqueue({
@@ -92,7 +118,34 @@ async function harness(
       sql: "SELECT type, data FROM events WHERE recipient = ? ORDER BY id DESC LIMIT 1",
       args: [address],
     })).rows[0];
-  return { clock, database, transport, scheduler, logged, enqueue, enqueueIn, recipients, lastEvent };
+  /** A recipient's row: state, attempts, whether leased, and when it is due (relative to now). */
+  const row = async (address: string) => {
+    const [r] = (await database.client.execute({
+      sql: "SELECT state, attempts, lease_owner, next_attempt_at, dsn_pending FROM recipients WHERE address = ?",
+      args: [address],
+    })).rows;
+    return {
+      state: r!.state,
+      attempts: r!.attempts,
+      leased: r!.lease_owner !== null,
+      dueIn: Number(r!.next_attempt_at) - clock.now(),
+      dsn: r!.dsn_pending,
+    };
+  };
+  return {
+    clock,
+    database,
+    store,
+    transport,
+    scheduler,
+    newScheduler,
+    logged,
+    enqueue,
+    enqueueIn,
+    recipients,
+    lastEvent,
+    row,
+  };
 }
 
 const count = (states: Record<string, string>, state: string) =>
@@ -212,13 +265,7 @@ describe("routing a batch", () => {
     assert.equal((await h.recipients())["b@slow.test"], "queued leased");
 
     const { transport } = h;
-    slowPlan.resolve({
-      kind: "destination",
-      key: "mx.test",
-      limits: LIMITS,
-      retry: [HOUR],
-      transport: () => transport,
-    });
+    slowPlan.resolve(planTo("mx.test", transport));
     await waitUntil(h.recipients, (s) => s["b@slow.test"] === "delivered", {
       what: "slow.test delivered once planned",
     });
@@ -336,6 +383,256 @@ describe("a rate-limited destination", () => {
     const last = await h.lastEvent("r49@slow.test");
     assert.equal(last?.type, "expired");
     assert.equal(JSON.parse(String(last?.data)).category, "message-expired");
+    await h.scheduler.stop(0);
+  });
+});
+
+/** The destination cannot be reached: every connection is refused. */
+function refuse(transport: ScriptedTransport): void {
+  const refused = reply(421, "4.3.2", "down for maintenance");
+  transport.refuse = new DestinationUnreachable(refused, classifyReply(refused), "mx.test");
+}
+
+describe("an operator steering a destination", () => {
+  it("suspend: mail routed there waits in the queue untried, no attempt counted, due when it ends; resume sends it at once", async () => {
+    const h = await harness();
+    await h.scheduler.start();
+    const found = await h.scheduler.resolve("dest.test");
+    assert.ok(found.found);
+    assert.equal(found.name, "mx.test~test", "a domain names the destination its mail goes to");
+    await h.scheduler.suspend(found, h.clock.now() + HOUR);
+
+    await h.enqueue("a@dest.test");
+    h.scheduler.wake();
+    await waitUntil(() => h.row("a@dest.test"), (r) => r.dueIn > 0 && !r.leased, { what: "a held" });
+    assert.deepEqual(await h.row("a@dest.test"), {
+      state: "queued",
+      attempts: 0,
+      leased: false,
+      dueIn: HOUR,
+      dsn: null,
+    });
+    assert.equal(h.transport.opened, 0, "nothing attempted");
+    assert.equal((await h.lastEvent("a@dest.test"))?.type, "received", "no state changed, so no event");
+    const [state] = h.scheduler.destinationStates();
+    assert.equal(state?.suspension?.until, h.clock.now() + HOUR);
+    assert.deepEqual(state?.domains, ["dest.test"]);
+
+    assert.equal(await h.scheduler.resume(found), 1);
+    await waitUntil(h.recipients, (s) => s["a@dest.test"] === "delivered", { what: "delivered once resumed" });
+    assert.equal((await h.row("a@dest.test")).attempts, 1);
+    assert.equal(h.scheduler.destinationStates()[0]?.suspension, undefined);
+    await h.scheduler.stop(0);
+  });
+
+  it("suspend: the work the destination holds goes back to the queue; a transaction under way finishes", async () => {
+    const h = await harness({ limits: () => ({ ...LIMITS, maxConnections: 1 }) });
+    const slow = Promise.withResolvers<void>();
+    h.transport.gate = slow.promise;
+    await h.enqueue("a@dest.test");
+    await h.enqueue("b@dest.test");
+    await h.scheduler.start();
+    await waitUntil(() => h.transport.sending, (n) => n === 1, { what: "a being sent, b waiting for the connection" });
+    assert.equal(h.scheduler.destinationStates()[0]?.inFlight, 2);
+
+    const found = await h.scheduler.resolve("mx.test~test");
+    assert.ok(found.found, "a destination's name names it");
+    await h.scheduler.suspend(found, h.clock.now() + HOUR);
+    await waitUntil(() => h.row("b@dest.test"), (r) => !r.leased, { what: "b back in the queue" });
+    assert.deepEqual(await h.row("b@dest.test"), {
+      state: "queued",
+      attempts: 0,
+      leased: false,
+      dueIn: HOUR,
+      dsn: null,
+    });
+    slow.resolve();
+    await waitUntil(h.recipients, (s) => s["a@dest.test"] === "delivered", { what: "a delivered" });
+    assert.equal(h.transport.connections.flatMap((c) => c.sent).length, 1, "b was not sent");
+    assert.equal(h.scheduler.destinationStates()[0]?.inFlight, 0);
+    await h.scheduler.stop(0);
+  });
+
+  it("a new suspension replaces the one in force: what it held waits for the new end, and resume finds it", async () => {
+    const h = await harness();
+    await h.scheduler.start();
+    const found = await h.scheduler.resolve("dest.test");
+    assert.ok(found.found);
+    await h.scheduler.suspend(found, h.clock.now() + HOUR);
+    await h.enqueue("a@dest.test");
+    h.scheduler.wake();
+    await waitUntil(() => h.row("a@dest.test"), (r) => r.dueIn === HOUR && !r.leased, { what: "a held" });
+
+    await h.scheduler.suspend(found, h.clock.now() + 2 * HOUR);
+    assert.equal((await h.row("a@dest.test")).dueIn, 2 * HOUR);
+    assert.equal(await h.scheduler.resume(found), 1);
+    await waitUntil(h.recipients, (s) => s["a@dest.test"] === "delivered", { what: "delivered once resumed" });
+    await h.scheduler.stop(0);
+  });
+
+  it("no two suspensions end at the same moment, so a resume gives back only what its own suspension held", async () => {
+    const plans = new Map<string, Plan>();
+    const h = await harness({ plan: async (domain, destination) => plans.get(domain) ?? destination });
+    plans.set("other.test", planTo("mx.other", h.transport));
+    await h.scheduler.start();
+    const [one, two] = [await h.scheduler.resolve("dest.test"), await h.scheduler.resolve("other.test")];
+    assert.ok(one.found && two.found);
+    const until = h.clock.now() + HOUR;
+    assert.equal(await h.scheduler.suspend(one, until), until);
+    assert.equal(await h.scheduler.suspend(two, until), until + 1);
+    await h.enqueue("a@dest.test");
+    await h.enqueue("b@other.test");
+    h.scheduler.wake();
+    await waitUntil(() => h.row("a@dest.test"), (r) => r.dueIn === HOUR && !r.leased, { what: "a held" });
+    await waitUntil(() => h.row("b@other.test"), (r) => r.dueIn === HOUR + 1 && !r.leased, { what: "b held" });
+
+    assert.equal(await h.scheduler.resume(two), 1);
+    await waitUntil(h.recipients, (s) => s["b@other.test"] === "delivered", { what: "b delivered" });
+    assert.equal((await h.row("a@dest.test")).dueIn, HOUR, "a still held");
+    await h.scheduler.stop(0);
+  });
+
+  it("a suspension outlives a restart", async () => {
+    const h = await harness();
+    await h.scheduler.start();
+    const found = await h.scheduler.resolve("dest.test");
+    assert.ok(found.found);
+    await h.scheduler.suspend(found, h.clock.now() + HOUR);
+    await h.scheduler.stop(0);
+
+    const restarted = h.newScheduler();
+    await restarted.start();
+    await h.enqueue("a@dest.test");
+    restarted.wake();
+    await waitUntil(() => h.row("a@dest.test"), (r) => r.dueIn === HOUR && !r.leased, { what: "a held" });
+    assert.equal(h.transport.opened, 0);
+    assert.equal(restarted.destinationStates()[0]?.suspension?.name, "mx.test~test");
+    await restarted.stop(0);
+  });
+
+  it("retry: a deferred recipient goes now, and a pause after failing to reach the destination is over", async () => {
+    const h = await harness();
+    refuse(h.transport);
+    await h.enqueue("a@dest.test");
+    await h.scheduler.start();
+    await waitUntil(() => h.row("a@dest.test"), (r) => r.state === "deferred", { what: "a deferred" });
+    assert.ok((await h.row("a@dest.test")).dueIn >= HOUR);
+    assert.ok(h.scheduler.destinationStates()[0]?.backoffUntil, "paused");
+
+    h.transport.refuse = undefined;
+    const found = await h.scheduler.resolve("dest.test");
+    assert.ok(found.found);
+    assert.equal(await h.scheduler.retry(found), 1);
+    await waitUntil(h.recipients, (s) => s["a@dest.test"] === "delivered", { what: "a delivered" });
+    assert.equal(h.transport.opened, 2);
+    await h.scheduler.stop(0);
+  });
+
+  it("bounce: every recipient queued there bounces, with its event and the DSN its NOTIFY asks for", async () => {
+    const h = await harness();
+    await h.scheduler.start();
+    const found = await h.scheduler.resolve("dest.test");
+    assert.ok(found.found);
+    await h.scheduler.suspend(found, h.clock.now() + HOUR);
+    await h.store.enqueue({
+      mailFrom: "a@sender.test",
+      recipients: [
+        { address: "a@dest.test", domain: "dest.test" },
+        { address: "never@dest.test", domain: "dest.test", notify: ["NEVER"] },
+      ],
+      body: new TextEncoder().encode("Subject: t\r\n\r\nhello\r\n"),
+      source: "smtp",
+    });
+    h.scheduler.wake();
+    await waitUntil(() => h.row("a@dest.test"), (r) => r.dueIn === HOUR && !r.leased, { what: "held" });
+
+    assert.equal(await h.scheduler.bounce(found), 2);
+    await waitUntil(h.recipients, (s) => count(s, "bounced") === 2, { what: "both bounced" });
+    assert.deepEqual(await h.row("a@dest.test"), {
+      state: "bounced",
+      attempts: 0,
+      leased: false,
+      dueIn: 0,
+      dsn: "failure",
+    });
+    assert.equal((await h.row("never@dest.test")).dsn, null, "NOTIFY=NEVER: no DSN");
+    const event = await h.lastEvent("a@dest.test");
+    assert.equal(event?.type, "bounced");
+    assert.match(String(event?.data), /554 5\.0\.0 bounced by the relay's operator \(destination mx\.test~test\)/);
+    assert.equal(h.transport.opened, 0);
+    await h.scheduler.stop(0);
+  });
+
+  it("a name or domain that names no destination is found to be none, with the reason", async () => {
+    const h = await harness({
+      plan: async () => ({
+        kind: "bounce",
+        results: (addresses) =>
+          addresses.map((address) => ({
+            address,
+            reply: reply(550, "5.1.2", "no MX"),
+            disposition: "bounced",
+          })),
+        retry: [HOUR],
+      }),
+    });
+    assert.deepEqual(await h.scheduler.resolve("nowhere~12345678"), {
+      found: false,
+      reason: 'no destination is named "nowhere~12345678", and it is no domain',
+    });
+    assert.deepEqual(await h.scheduler.resolve("nomx.test"), {
+      found: false,
+      reason: "mail for nomx.test has no destination now: 550 5.1.2 no MX",
+    });
+  });
+});
+
+describe("a destination paused after failing to reach it", () => {
+  it("work routed to it meanwhile is due when the pause ends, not on the retry schedule", async () => {
+    const PAUSE = 10_000;
+    const h = await harness({ schedule: [PAUSE] });
+    refuse(h.transport);
+    await h.enqueue("a@dest.test");
+    await h.scheduler.start();
+    await waitUntil(() => h.row("a@dest.test"), (r) => r.state === "deferred", { what: "a deferred" });
+    await h.clock.advance(PAUSE / 2);
+    await h.enqueue("b@dest.test");
+    h.scheduler.wake();
+    await waitUntil(() => h.row("b@dest.test"), (r) => r.state === "deferred", { what: "b deferred untried" });
+    assert.deepEqual(await h.row("b@dest.test"), {
+      state: "deferred",
+      attempts: 0,
+      leased: false,
+      dueIn: PAUSE / 2,
+      dsn: null,
+    });
+    await h.scheduler.stop(0);
+  });
+});
+
+describe("the shaping rules change while the relay runs", () => {
+  it("a destination takes new limits at once: connections above them leave after their message, the next follow them", async () => {
+    let limits = LIMITS;
+    const h = await harness({ limits: () => limits });
+    const first = Promise.withResolvers<void>();
+    h.transport.gate = first.promise;
+    for (const r of ["a", "b", "c"]) await h.enqueue(`${r}@dest.test`);
+    await h.scheduler.start();
+    await waitUntil(() => h.transport.sending, (n) => n === 3, { what: "three connections sending" });
+
+    limits = { ...LIMITS, maxConnections: 1 };
+    h.scheduler.reshape();
+    const second = Promise.withResolvers<void>();
+    h.transport.gate = second.promise;
+    for (const r of ["d", "e", "f"]) await h.enqueue(`${r}@dest.test`);
+    h.scheduler.wake();
+    await waitUntil(h.recipients, (s) => count(s, "queued leased") === 3, { what: "d, e and f handed over" });
+    first.resolve();
+    await waitUntil(() => h.transport.sending, (n) => n === 1, { what: "one connection sending" });
+    second.resolve();
+    await waitUntil(h.recipients, (s) => count(s, "delivered") === 6, { what: "all delivered" });
+    assert.equal(h.transport.connections.length, 4, "the three left; one took the rest");
+    assert.equal(h.transport.connections[3]!.sent.length, 3);
     await h.scheduler.stop(0);
   });
 });

@@ -4,7 +4,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { shapingInForce } from "../../src/app/shaping-file.ts";
+import { ShapingSettings } from "../../src/app/shaping-settings.ts";
 import { loadConfig } from "../../src/config/load.ts";
+import type { Logger } from "../../src/core/log.ts";
+import { type Database, openDatabase } from "../../src/queue/database.ts";
+import { applyMigrations } from "../../src/queue/migrate.ts";
+import { migrationFiles } from "../../src/queue/migration-files.ts";
+import { QueueStore } from "../../src/queue/store.ts";
+import { FakeClock } from "../helpers/fake-clock.ts";
 
 describe("the shaping rules in force", () => {
   const dir = mkdtempSync(join(tmpdir(), "relay-shaping-"));
@@ -57,5 +64,88 @@ describe("the shaping rules in force", () => {
     const { rules } = shapingInForce(loadConfig({ RELAY_SHAPING_FILE: retryFile }, "relay.test"));
     assert.deepEqual(rules.domains.get("example.com"), { retrySchedule: [600_000] });
     assert.deepEqual(rules.sourceIps.get("192.0.2.10"), { retrySchedule: [60_000, 120_000] });
+  });
+});
+
+describe("shaping rules given while the relay runs (PUT /v1/shaping)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "relay-shaping-settings-"));
+  const opened: Database[] = [];
+  after(async () => {
+    for (const d of opened) await d.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const file = join(dir, "shaping.yaml");
+  writeFileSync(file, "domains:\n  example.com:\n    connections: 1\n");
+  const config = loadConfig({ RELAY_SHAPING_FILE: file, RELAY_DESTINATION_IDLE_TIMEOUT: "3s" }, "relay.test");
+  let databases = 0;
+
+  async function store() {
+    const database = await openDatabase(`file:${join(dir, `relay-${++databases}.db`)}`);
+    opened.push(database);
+    await applyMigrations(database.client, migrationFiles(), 0);
+    return new QueueStore(database, undefined, new FakeClock(), "node-a");
+  }
+  const open = async (s: QueueStore, log: Logger = () => undefined) =>
+    ShapingSettings.open(config, shapingInForce(config), s, new FakeClock(), log);
+
+  it("a body with a problem changes nothing: each problem with its line and field", async () => {
+    const settings = await open(await store());
+    let changes = 0;
+    settings.onChange(() => changes++);
+    const result = await settings.put("default:\n  connections: 2\ndomains:\n  example.com:\n    connections: none\n");
+    assert.deepEqual(result, {
+      ok: false,
+      errors: [{
+        file: "PUT /v1/shaping",
+        line: 5,
+        path: 'domains."example.com".connections',
+        message: 'expected a whole number of at least 1, got "none"',
+      }],
+    });
+    assert.equal(settings.current().origin.kind, "file");
+    assert.equal(settings.current().rules.default.connections, 20);
+    assert.equal(changes, 0);
+  });
+
+  it("a valid body replaces the file's layer at once, the variables still over its default, and outlives a restart", async () => {
+    const s = await store();
+    const settings = await open(s);
+    let changes = 0;
+    settings.onChange(() => changes++);
+    const text = "default:\n  connections: 2\n";
+    assert.deepEqual(await settings.put(text), { ok: true });
+    assert.equal(changes, 1);
+    const { rules, origin, document } = settings.current();
+    assert.equal(rules.default.connections, 2);
+    assert.equal(rules.default.idleTimeout, 3000, "RELAY_DESTINATION_IDLE_TIMEOUT stays over the default");
+    assert.equal(rules.domains.get("example.com"), undefined, "the file's rule is not applied any more");
+    assert.deepEqual(origin, { kind: "api", text, at: new FakeClock().now() });
+    assert.equal((document.default as Record<string, unknown>).connections, 2);
+
+    const warnings: string[] = [];
+    const restarted = await open(s, (level, message) => warnings.push(`${level}: ${message}`));
+    assert.equal(restarted.current().rules.default.connections, 2);
+    assert.equal(restarted.current().origin.kind, "api");
+    assert.deepEqual(warnings, [
+      "warn: RELAY_SHAPING_FILE is not applied: the rules given through PUT /v1/shaping are",
+    ]);
+
+    await restarted.reset();
+    assert.equal(restarted.current().origin.kind, "file");
+    assert.deepEqual(restarted.current().rules.domains.get("example.com"), { connections: 1 });
+    assert.equal((await open(s)).current().origin.kind, "file", "forgotten for good");
+  });
+
+  it("stored rules this version no longer accepts are logged and not applied", async () => {
+    const s = await store();
+    await s.setSetting("shaping_rules", JSON.stringify({ text: "default:\n  speed: 3\n", at: 0 }));
+    const logged: string[] = [];
+    const settings = await open(s, (level, message, fields) => logged.push(`${level}: ${message}: ${fields?.errors}`));
+    assert.equal(settings.current().origin.kind, "file");
+    assert.equal(logged.length, 1);
+    assert.match(
+      logged[0]!,
+      /^error: .* no longer valid; they are not applied: PUT \/v1\/shaping:2: default\.speed: unknown field/,
+    );
   });
 });

@@ -42,7 +42,7 @@ function planner(options: { sandbox?: boolean; staticRoute?: boolean } = {}) {
     sandbox: options.sandbox ?? false,
     sandboxTransport: new SandboxTransport(),
     smtp: { heloName: "relay.test", tlsMemory: new TlsFallbackMemory(systemClock) },
-    shaping: shippedShaping().rules,
+    shaping: () => shippedShaping().rules,
     mtaSts: { policyFor: async (domain) => (domain === "strict.test" ? enforce : { mode: "none" }) },
     staticRoute: () => options.staticRoute ?? false,
   });

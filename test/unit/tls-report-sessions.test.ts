@@ -82,7 +82,7 @@ function transport(
   return new SmtpTransport(hosts, {
     heloName: "relay.test",
     tlsMemory: new TlsFallbackMemory({ now: () => Date.now() }),
-    maxRecipients: 100,
+    maxRecipients: () => 100,
     tlsCa: [...rootCertificates, pki.ca],
     timeouts: { connect: 5000, greeting: 5000, ehlo: 5000, starttls: 5000, quit: 1000 },
     tlsFor,

@@ -1,0 +1,1 @@
+CREATE INDEX `recipients_pending_domain` ON `recipients` (`domain`,`state`,`message_id`) WHERE state in ('queued', 'deferred');

@@ -1,0 +1,233 @@
+import { Hono } from "hono";
+import { describeRoute, resolver, validator } from "hono-openapi";
+import * as v from "valibot";
+import { parseDuration } from "../core/duration.ts";
+import type { AuthEnv } from "./auth.ts";
+import { json, problemResponses } from "./openapi-helpers.ts";
+import { problem } from "./problem.ts";
+import { fieldErrors, paramHook } from "./validation.ts";
+
+/** Pending recipients at one recipient domain (times in ms). */
+export interface DomainView {
+  readonly domain: string;
+  readonly queued: number;
+  readonly deferred: number;
+  readonly oldest: number;
+}
+
+/** One destination as the scheduler and the queue know it (delivery/queue-summary.ts makes these). */
+export interface DestinationView {
+  readonly name: string;
+  readonly provider?: string;
+  readonly mxHosts: readonly string[];
+  readonly rules?: Readonly<
+    Record<string, { readonly value: unknown; readonly from: { level: string; key?: string } }>
+  >;
+  readonly suspendedUntil?: number;
+  readonly backoffUntil?: number;
+  readonly lastError?: string;
+  readonly lastReply?: { readonly text: string; readonly at: number };
+  readonly queued: number;
+  readonly deferred: number;
+  readonly inFlight: number;
+  readonly oldest?: number;
+  readonly domains: readonly DomainView[];
+}
+
+/** A destination an operator named, found (with what the actions need) or not (and why). */
+export type FoundDestination =
+  | { readonly found: true; readonly name: string }
+  | { readonly found: false; readonly reason: string };
+
+/** What the routes need of delivery: the summary, and the steering of one destination (the Scheduler's methods). */
+export interface QueueRouteDeps<D extends FoundDestination = FoundDestination> {
+  summary(): Promise<
+    { readonly destinations: readonly DestinationView[]; readonly domains: readonly DomainView[]; truncated: boolean }
+  >;
+  resolve(ref: string): Promise<D>;
+  /** Returns when the suspension ends. */
+  suspend(destination: Extract<D, { found: true }>, until: number): Promise<number>;
+  resume(destination: Extract<D, { found: true }>): Promise<number>;
+  retry(destination: Extract<D, { found: true }>): Promise<number>;
+  bounce(destination: Extract<D, { found: true }>): Promise<number>;
+  now(): number;
+}
+
+const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+
+const domainSchema = v.object({
+  domain: v.string(),
+  queued: v.number(),
+  deferred: v.pipe(v.number(), v.description("tried and waiting for the next attempt")),
+  oldest: v.pipe(v.string(), v.description("when the oldest message with a pending recipient there came in")),
+});
+
+const destinationSchema = v.pipe(
+  v.object({
+    name: v.pipe(
+      v.string(),
+      v.description(
+        "the destination's name for POST /v1/queue/:destination/...: its first MX host and a hash of its key",
+      ),
+    ),
+    provider: v.nullable(v.string()),
+    mx_hosts: v.array(v.string()),
+    rules: v.pipe(
+      v.nullable(
+        v.record(
+          v.string(),
+          v.object({ value: v.unknown(), from: v.object({ level: v.string(), key: v.optional(v.string()) }) }),
+        ),
+      ),
+      v.description("every limit in force, in the shaping file's form, with the level it came from"),
+    ),
+    state: v.picklist(["normal", "suspended", "backing_off"]),
+    suspended_until: v.pipe(v.nullable(v.string()), v.description("the operator's suspension ends then")),
+    backoff_until: v.pipe(v.nullable(v.string()), v.description("paused after failing to reach it, until then")),
+    queued: v.pipe(v.number(), v.description("recipients not tried yet, at its domains (in flight included)")),
+    deferred: v.number(),
+    in_flight: v.pipe(
+      v.number(),
+      v.description("handed to it and not settled: waiting for a connection or being sent"),
+    ),
+    oldest: v.nullable(v.string()),
+    last_reply: v.nullable(v.object({ text: v.string(), at: v.string() })),
+    last_error: v.nullable(v.string()),
+    domains: v.array(domainSchema),
+  }),
+  v.metadata({ ref: "QueueDestination" }),
+);
+
+const summarySchema = v.object({
+  destinations: v.array(destinationSchema),
+  domains: v.pipe(
+    v.array(domainSchema),
+    v.description("pending recipients at domains no destination listed has taken mail for since the start"),
+  ),
+  truncated: v.boolean(),
+});
+
+const paramSchema = v.object({
+  destination: v.pipe(v.string(), v.minLength(1), v.description("a destination's name, or a recipient domain")),
+  action: v.picklist(["suspend", "resume", "retry", "bounce"]),
+});
+
+const suspendSchema = v.object({
+  duration: v.pipe(
+    v.string(),
+    v.check((text) => (parseDuration(text) ?? 0) > 0, "expected a duration such as 30m, 2h or 1d"),
+  ),
+});
+
+const steeredSchema = v.object({
+  name: v.string(),
+  suspended_until: v.optional(v.string()),
+  due_now: v.optional(v.pipe(v.number(), v.description("recipients made due now"))),
+  bounced: v.optional(v.number()),
+});
+
+const adminOnly = { 401: "Missing or unknown bearer token", 403: 'The token lacks the "admin" scope' };
+
+/**
+ * GET /v1/queue (each destination with its rules, state, backlog and last
+ * reply) and POST /v1/queue/:destination/{suspend,resume,retry,bounce}.
+ */
+export function queueRoutes<D extends FoundDestination>(deps: QueueRouteDeps<D>): Hono<AuthEnv> {
+  const app = new Hono<AuthEnv>();
+  app.get(
+    "/",
+    describeRoute({
+      tags: ["queue"],
+      summary: "The queue by destination",
+      description: "Each destination this node knows (routed to since the start, or suspended) with its MX hosts, " +
+        "the limits in force, its state, its pending recipients by domain, what is in flight and its last reply; " +
+        "then pending recipients at other domains (the first 1000 domains by name). Counts stop at 1,000,000.",
+      security: [{ bearer: ["admin"] }],
+      responses: { 200: json("The queue by destination", summarySchema), ...problemResponses(adminOnly) },
+    }),
+    async (c) => {
+      const summary = await deps.summary();
+      const domain = (d: DomainView) => ({ ...d, oldest: iso(d.oldest)! });
+      const body: v.InferOutput<typeof summarySchema> = {
+        destinations: summary.destinations.map((d) => ({
+          name: d.name,
+          provider: d.provider ?? null,
+          mx_hosts: [...d.mxHosts],
+          rules: d.rules ? { ...d.rules } : null,
+          state: d.suspendedUntil !== undefined ? "suspended" : d.backoffUntil !== undefined ? "backing_off" : "normal",
+          suspended_until: iso(d.suspendedUntil),
+          backoff_until: iso(d.backoffUntil),
+          queued: d.queued,
+          deferred: d.deferred,
+          in_flight: d.inFlight,
+          oldest: iso(d.oldest),
+          last_reply: d.lastReply ? { text: d.lastReply.text, at: iso(d.lastReply.at)! } : null,
+          last_error: d.lastError ?? null,
+          domains: d.domains.map(domain),
+        })),
+        domains: summary.domains.map(domain),
+        truncated: summary.truncated,
+      };
+      return c.json(body);
+    },
+  );
+
+  app.post(
+    "/:destination/:action",
+    describeRoute({
+      tags: ["queue"],
+      summary: "Steer a destination",
+      description: "`:destination` is a name from GET /v1/queue, or a recipient domain: the destination its mail " +
+        'goes to now. `suspend` ({"duration": "1h"}): nothing is attempted there until then; what it holds and ' +
+        "what comes meanwhile waits in the queue, no attempt counted (a transaction under way finishes); kept " +
+        "across a restart. `resume`: the suspension (and any pause after failures) ends, and what it held and " +
+        "every deferred recipient of its domains is due now. `retry`: every deferred recipient of its domains is " +
+        "due now (a suspension stays). `bounce`: every recipient queued for it that is not being sent bounces, " +
+        "with its event and the DSN its NOTIFY asks for.",
+      security: [{ bearer: ["admin"] }],
+      requestBody: { content: { "application/json": { schema: resolver(suspendSchema) } } },
+      responses: {
+        200: json("Done", steeredSchema),
+        ...problemResponses({
+          ...adminOnly,
+          400: "The body is not JSON",
+          404: "No such destination",
+          422: "Invalid duration",
+        }),
+      },
+    }),
+    validator("param", paramSchema, paramHook),
+    async (c) => {
+      const { destination: ref, action } = c.req.valid("param");
+      let until: number | undefined;
+      if (action === "suspend") {
+        let body: unknown;
+        try {
+          body = await c.req.json();
+        } catch {
+          return problem(c, 400, "Bad Request", 'the body is not valid JSON; send {"duration": "1h"}');
+        }
+        const parsed = v.safeParse(suspendSchema, body, { abortEarly: false });
+        if (!parsed.success) {
+          return problem(c, 422, "Invalid suspension", "one or more fields are invalid", fieldErrors(parsed.issues));
+        }
+        until = deps.now() + parseDuration(parsed.output.duration)!;
+      }
+      const found = await deps.resolve(ref);
+      if (!found.found) return problem(c, 404, "Not Found", found.reason);
+      const target = found as Extract<D, { found: true }>;
+      const name = found.name;
+      switch (action) {
+        case "suspend":
+          return c.json({ name, suspended_until: iso(await deps.suspend(target, until!))! });
+        case "resume":
+          return c.json({ name, due_now: await deps.resume(target) });
+        case "retry":
+          return c.json({ name, due_now: await deps.retry(target) });
+        case "bounce":
+          return c.json({ name, bounced: await deps.bounce(target) });
+      }
+    },
+  );
+  return app;
+}
