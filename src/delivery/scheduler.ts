@@ -286,6 +286,7 @@ export class Scheduler {
    */
   async resume(destination: Extract<ResolvedDestination, { found: true }>): Promise<number> {
     const lifted = await this.book.resume(destination.key);
+    this.steerings.get(destination.key)?.resume();
     const paused = this.destinations.get(destination.key);
     if (paused) paused.suspendedUntil = 0;
     const held = lifted ? await this.deps.store.moveHeld(lifted.until, this.deps.clock.now()) : 0;

@@ -143,6 +143,11 @@ export class DestinationSteering {
     });
   }
 
+  /** The operator resumes the destination: what automation slowed or stopped goes at its own limits again. */
+  resume(): void {
+    this.automation.resume();
+  }
+
   /** Nothing to remember: not throttled or suspended, no reply counting toward a threshold. */
   get idle(): boolean {
     return this.automation.isIdle(this.deps.clock.now());

@@ -28,7 +28,7 @@ export interface Throttled {
 
 export interface Suspended {
   readonly kind: "suspended";
-  /** Infinity: until the operator resumes it. */
+  /** When it ends by itself (an operator may resume it sooner). */
   readonly until: number;
   readonly cause: Cause;
 }
@@ -192,13 +192,6 @@ export class DestinationAutomation {
     const ends = Math.max(...active.map(endOf));
     const holding = active.filter((throttle) => setsAnyOf(this.#throttleLimits(throttle, now), limits));
     return { kind: "throttled", limits, until: until ?? ends, ends, cause: (holding.at(-1) ?? active.at(-1)!).cause };
-  }
-
-  /** The operator stops the destination for `duration` (Infinity: until resume()), whatever the rules did. */
-  suspend(duration: number): void {
-    const now = this.#catchUp();
-    this.#suspension = { until: now + duration, cause: OPERATOR };
-    this.#settle(now);
   }
 
   /** The operator lifts any suspension and throttle at once. */
