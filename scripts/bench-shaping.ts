@@ -13,7 +13,9 @@
  *      backlog back to the queue with its turns (once, at start), its CPU
  *      while the backlog waits, and the end-to-end 5 KB x 20 rate to
  *      another destination with the backlog waiting, beside the same run on
- *      a relay with an empty queue.
+ *      a relay with an empty queue and on one with the same million queued
+ *      but not due (a queue that deep costs something by itself, issue 4:
+ *      that is the baseline for what waiting at a rate costs).
  */
 import { createClient } from "@libsql/client";
 import { writeFileSync } from "node:fs";
@@ -49,6 +51,8 @@ export interface BacklogResult {
   readonly waitS: number;
   readonly rateWithBacklog?: number;
   readonly rateWithout?: number;
+  /** The same number of recipients queued, not due, no rate: the cost of the queue's depth alone. */
+  readonly rateNotDue?: number;
   readonly error?: string;
 }
 
@@ -89,16 +93,22 @@ async function rateLimitedBacklog(ctx: ShapingBenchContext): Promise<BacklogResu
   const limited = join(ctx.run, "shaping-limited.yaml");
   writeFileSync(limited, LIMITED);
   const base = { queued: ctx.backlog, waitS: ctx.waitS };
+  const args = ["--domain", "limited.test", "--per-message", "10", "--no-events"];
   let rateWithout: number | undefined;
+  let rateNotDue: number | undefined;
   try {
     await ctx.start("backlog-none", { RELAY_SHAPING_FILE: limited });
     rateWithout = (await ctx.e2e("backlog-none")).rate;
+    await ctx.stop();
+    await ctx.start("backlog-not-due", { RELAY_SHAPING_FILE: limited }, { n: ctx.backlog, args });
+    rateNotDue = (await ctx.e2e("backlog-not-due")).rate;
   } finally {
     await ctx.stop();
   }
+  const done = { ...base, rateWithout, rateNotDue };
   try {
-    const args = ["--domain", "limited.test", "--due-now", "--per-message", "10", "--no-events"];
-    const data = await ctx.start("backlog", { RELAY_SHAPING_FILE: limited }, { n: ctx.backlog, args });
+    const dueNow = [...args, "--due-now"];
+    const data = await ctx.start("backlog", { RELAY_SHAPING_FILE: limited }, { n: ctx.backlog, args: dueNow });
     const t0 = performance.now();
     const db = createClient({ url: `file:${join(data, "relay.db")}` });
     try {
@@ -112,7 +122,7 @@ async function rateLimitedBacklog(ctx: ShapingBenchContext): Promise<BacklogResu
       const capMs = 15 * 60_000;
       while ((await waiting()) > 100 && performance.now() - t0 < capMs) await sleep(1000);
       const handBackS = (performance.now() - t0) / 1000;
-      if ((await waiting()) > 100) return { ...base, rateWithout, error: "not handed back within 15 minutes" };
+      if ((await waiting()) > 100) return { ...done, error: "not handed back within 15 minutes" };
       ctx.log(`shaping backlog of ${ctx.backlog.toLocaleString("en")} handed back in ${handBackS.toFixed(1)} s`);
       const cpu0 = ctx.cpuSeconds();
       await sleep(ctx.waitS * 1000);
@@ -121,14 +131,16 @@ async function rateLimitedBacklog(ctx: ShapingBenchContext): Promise<BacklogResu
       ctx.log(
         `shaping backlog waiting: ${(waitingCpuShare * 100).toFixed(2)}% of a core; 5 KB x 20 elsewhere ${
           rateWithBacklog.toFixed(0)
-        } msg/s (empty queue: ${rateWithout?.toFixed(0)} msg/s)`,
+        } msg/s (empty queue: ${rateWithout?.toFixed(0)} msg/s; as many queued, not due: ${
+          rateNotDue?.toFixed(0)
+        } msg/s)`,
       );
-      return { ...base, handBackS, waitingCpuShare, rateWithBacklog, rateWithout };
+      return { ...done, handBackS, waitingCpuShare, rateWithBacklog };
     } finally {
       db.close();
     }
   } catch (error) {
-    return { ...base, rateWithout, error: error instanceof Error ? error.message : String(error) };
+    return { ...done, error: error instanceof Error ? error.message : String(error) };
   } finally {
     await ctx.stop();
   }
@@ -170,7 +182,9 @@ export function shapingReport(result: ShapingResult): { lines: string[]; ratio: 
             fmt((b.waitingCpuShare ?? NaN) * 100, 2)
           }% of a core over ${b.waitS} s of waiting; 5 KB x 20 to another destination ${
             fmt(b.rateWithBacklog)
-          } msg/s with the backlog waiting, ${fmt(b.rateWithout)} msg/s with an empty queue`
+          } msg/s with the backlog waiting, ${fmt(b.rateNotDue)} msg/s with as many queued but not due (${
+            fmt(b.rateWithBacklog && b.rateNotDue ? b.rateWithBacklog / b.rateNotDue : undefined, 3)
+          }×), ${fmt(b.rateWithout)} msg/s with an empty queue`
       }.`,
       "",
     );
@@ -186,6 +200,7 @@ export function shapingReport(result: ShapingResult): { lines: string[]; ratio: 
       backlog_waiting_cpu_share: b?.waitingCpuShare,
       backlog_rate_with: b?.rateWithBacklog,
       backlog_rate_without: b?.rateWithout,
+      backlog_rate_not_due: b?.rateNotDue,
     },
   };
 }
