@@ -22,6 +22,8 @@ export interface DestinationSummary {
   readonly rules?: Readonly<Record<string, ShownLimit>>;
   readonly suspendedUntil?: number;
   readonly backoffUntil?: number;
+  /** What automation holds it under now: a throttle (its limits) or a suspension, the rule and reply behind it. */
+  readonly automation?: DestinationState["automation"];
   readonly lastError?: string;
   readonly lastReply?: { readonly text: string; readonly at: number };
   readonly queued: number;
@@ -90,6 +92,7 @@ export async function queueSummary(
       ...(shaping ? { rules: showLimits(shaping.rules) } : {}),
       ...(state.suspension ? { suspendedUntil: state.suspension.until } : {}),
       ...(state.backoffUntil === undefined ? {} : { backoffUntil: state.backoffUntil }),
+      ...(state.automation ? { automation: state.automation } : {}),
       ...(state.lastError === undefined ? {} : { lastError: state.lastError }),
       ...(state.lastReply ? { lastReply: state.lastReply } : {}),
       queued: domains.reduce((n, d) => n + d.queued, 0),

@@ -10,7 +10,7 @@ import { DestinationBook, type DestinationEntry, type DestinationInfo, type Susp
 import { DsnSweeper } from "./dsn-sweeper.ts";
 import { Pacer } from "./pacing.ts";
 import { DestinationSteering, type SteeredDestination, type SteeringDeps } from "./steering.ts";
-import type { DestinationChange } from "../shaping/destination-automation.ts";
+import type { AutomationState, DestinationChange } from "../shaping/destination-automation.ts";
 import type { Pacing } from "./shaping.ts";
 import { OutcomeRecorder } from "./outcomes.ts";
 import { verpAddress } from "../core/verp.ts";
@@ -66,6 +66,8 @@ export interface DestinationState {
   readonly lastReply?: DestinationEntry["lastReply"];
   /** Recipients handed to it and not settled yet (waiting for a connection, or being sent). */
   readonly inFlight: number;
+  /** A throttle or suspension that automation (the shaping rules' replies) holds it under now. */
+  readonly automation?: Exclude<AutomationState, { kind: "normal" }>;
 }
 
 /** What an operator's request for a destination found: the destination and the recipient domains it holds. */
@@ -224,6 +226,7 @@ export class Scheduler {
       ...(destination?.lastError === undefined ? {} : { lastError: destination.lastError }),
       ...(entry?.lastReply ? { lastReply: entry.lastReply } : {}),
       inFlight: this.inFlightAt.get(key) ?? 0,
+      ...automated(this.steerings.get(key)?.state),
     };
   }
 
@@ -705,6 +708,11 @@ function transactions<T extends Work>(work: T, most = Infinity): T[] {
   const parts: T[] = [];
   for (let i = 0; i < work.claims.length; i += most) parts.push({ ...work, claims: work.claims.slice(i, i + most) });
   return parts;
+}
+
+/** Automation's state, when it is not normal. */
+function automated(state: AutomationState | undefined): Pick<DestinationState, "automation"> {
+  return state === undefined || state.kind === "normal" ? {} : { automation: state };
 }
 
 /** What every event about a message repeats of it. */

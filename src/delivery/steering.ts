@@ -1,5 +1,10 @@
 import type { TimerClock } from "../core/clock.ts";
-import { DestinationAutomation, type DestinationChange, type OwnLimits } from "../shaping/destination-automation.ts";
+import {
+  type AutomationState,
+  DestinationAutomation,
+  type DestinationChange,
+  type OwnLimits,
+} from "../shaping/destination-automation.ts";
 import type { AutomationRule } from "../shaping/rules.ts";
 import type { WarmupLedger } from "../shaping/warmup-ledger.ts";
 import { classifyReply } from "./classify.ts";
@@ -141,6 +146,11 @@ export class DestinationSteering {
       if (!this.automation.observe(result.reply).bounce) return result;
       return { ...result, ...classifyReply(result.reply), disposition: "bounced" };
     });
+  }
+
+  /** What automation does to the destination now. */
+  get state(): AutomationState {
+    return this.automation.state(this.deps.clock.now());
   }
 
   /** The operator resumes the destination: what automation slowed or stopped goes at its own limits again. */

@@ -2,6 +2,8 @@ import { Hono } from "hono";
 import { describeRoute, resolver, validator } from "hono-openapi";
 import * as v from "valibot";
 import { parseDuration } from "../core/duration.ts";
+import type { AutomationState } from "../shaping/destination-automation.ts";
+import { limitsInFileForm } from "../shaping/throttle-limits.ts";
 import type { AuthEnv } from "./auth.ts";
 import { json, problemResponses } from "./openapi-helpers.ts";
 import { problem } from "./problem.ts";
@@ -25,6 +27,8 @@ export interface DestinationView {
   >;
   readonly suspendedUntil?: number;
   readonly backoffUntil?: number;
+  /** What automation holds it under now. */
+  readonly automation?: Exclude<AutomationState, { kind: "normal" }>;
   readonly lastError?: string;
   readonly lastReply?: { readonly text: string; readonly at: number };
   readonly queued: number;
@@ -81,8 +85,25 @@ const destinationSchema = v.pipe(
       ),
       v.description("every limit in force, in the shaping file's form, with the level it came from"),
     ),
-    state: v.picklist(["normal", "suspended", "backing_off"]),
+    state: v.pipe(
+      v.picklist(["normal", "suspended", "backing_off", "throttled"]),
+      v.description(
+        "suspended: by the operator or by automation; backing_off: after failing to reach it; " +
+          "throttled: automation holds it under tighter limits",
+      ),
+    ),
     suspended_until: v.pipe(v.nullable(v.string()), v.description("the operator's suspension ends then")),
+    automation: v.pipe(
+      v.nullable(v.object({
+        state: v.picklist(["throttled", "suspended"]),
+        reason: v.picklist(["automation", "operator"]),
+        rule: v.nullable(v.string()),
+        reply: v.nullable(v.string()),
+        limits: v.nullable(v.record(v.string(), v.union([v.number(), v.string()]))),
+        until: v.pipe(v.string(), v.description("its limits or its suspension change then")),
+      })),
+      v.description("what the shaping rules' automation holds it under now, from which rule and reply"),
+    ),
     backoff_until: v.pipe(v.nullable(v.string()), v.description("paused after failing to reach it, until then")),
     queued: v.pipe(v.number(), v.description("recipients not tried yet, at its domains (in flight included)")),
     deferred: v.number(),
@@ -154,8 +175,15 @@ export function queueRoutes<D extends FoundDestination>(deps: QueueRouteDeps<D>)
           provider: d.provider ?? null,
           mx_hosts: [...d.mxHosts],
           rules: d.rules ? { ...d.rules } : null,
-          state: d.suspendedUntil !== undefined ? "suspended" : d.backoffUntil !== undefined ? "backing_off" : "normal",
+          state: d.suspendedUntil !== undefined || d.automation?.kind === "suspended"
+            ? "suspended"
+            : d.backoffUntil !== undefined
+            ? "backing_off"
+            : d.automation?.kind === "throttled"
+            ? "throttled"
+            : "normal",
           suspended_until: iso(d.suspendedUntil),
+          automation: d.automation ? automationView(d.automation) : null,
           backoff_until: iso(d.backoffUntil),
           queued: d.queued,
           deferred: d.deferred,
@@ -230,4 +258,17 @@ export function queueRoutes<D extends FoundDestination>(deps: QueueRouteDeps<D>)
     },
   );
   return app;
+}
+
+/** Automation's hold on a destination, as the API shows it. */
+function automationView(state: NonNullable<DestinationView["automation"]>) {
+  const { cause } = state;
+  return {
+    state: state.kind,
+    reason: cause.reason,
+    rule: cause.reason === "automation" ? cause.rule : null,
+    reply: cause.reason === "automation" ? cause.reply : null,
+    limits: state.kind === "throttled" ? limitsInFileForm(state.limits) : null,
+    until: new Date(state.until).toISOString(),
+  };
 }

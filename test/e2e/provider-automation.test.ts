@@ -89,6 +89,12 @@ describe("automation from the providers' replies", () => {
     assert.equal(throttled.provider, "google");
     assert.match(throttled.reply, /^421 4\.7\.28 Our system has detected/);
     assert.deepEqual(throttled.limits, { message_rate: "30/min" });
+    const queue = await w.api("GET", "/v1/queue");
+    const google = queue.json.destinations.find((d: { provider: string }) => d.provider === "google");
+    assert.equal(google.state, "throttled", JSON.stringify(google));
+    assert.deepEqual([google.automation.rule, google.automation.limits], ["google-unsolicited-rate", {
+      message_rate: "30/min",
+    }]);
     const during = await send(w, ["t1@gmail.test", "t2@gmail.test", "t3@gmail.test"], "while throttled");
     const resumed = await w.waitForEvent((e) => e.type === "destination_resumed", 30_000);
     assert.equal(resumed.rule, "google-unsolicited-rate");
@@ -123,6 +129,9 @@ describe("automation from the providers' replies", () => {
     const suspended = await w.waitForEvent((e) => e.type === "destination_suspended", 30_000);
     assert.equal(suspended.rule, "microsoft-banned-ip");
     assert.match(suspended.reply, /^550 5\.7\.606/);
+    const queue = await w.api("GET", "/v1/queue");
+    const microsoft = queue.json.destinations.find((d: { provider: string }) => d.provider === "microsoft");
+    assert.deepEqual([microsoft.state, microsoft.automation.rule], ["suspended", "microsoft-banned-ip"]);
     const held = await send(w, ["held1@outlook.test", "held2@outlook.test"], "held");
     const resumed = await w.waitForEvent((e) => e.type === "destination_resumed", 30_000);
     await w.waitForEvent((e) => e.type === "delivered" && e.recipient === "held2@outlook.test", 30_000);

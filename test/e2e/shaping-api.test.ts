@@ -52,49 +52,57 @@ describe("PUT /v1/shaping", () => {
     return { status: response.status, json: (await response.json()) as any };
   };
 
-  it("lowering connections binds the next deliveries to a destination in use, without a restart", async () => {
-    // A slow receiver: the backlog is still queued when connections open, so the limit binds.
-    receiver = await startDestination({ dataReplyDelayMs: 50 });
-    cleanups.push(() => receiver.close());
-    w = await startWorld({ binary: testBinary, env: env() });
-    cleanups.push(() => w.close());
-    await backlog("before");
-    assert.ok(receiver.peakSessions > 1, `${receiver.peakSessions} sessions at once under the shipped rules`);
+  it(
+    "lowering connections binds the next deliveries to a destination in use, without a restart",
+    { timeout: 60_000 },
+    async () => {
+      // A slow receiver: the backlog is still queued when connections open, so the limit binds.
+      receiver = await startDestination({ dataReplyDelayMs: 50 });
+      cleanups.push(() => receiver.close());
+      w = await startWorld({ binary: testBinary, env: env() });
+      cleanups.push(() => w.close());
+      await backlog("before");
+      assert.ok(receiver.peakSessions > 1, `${receiver.peakSessions} sessions at once under the shipped rules`);
 
-    const put = await w.api("PUT", "/v1/shaping", { default: { connections: 1 } });
-    assert.equal(put.status, 200, JSON.stringify(put.json));
-    assert.equal(put.json.rules.default.connections, 1);
-    assert.equal(put.json.source.kind, "api");
+      const put = await w.api("PUT", "/v1/shaping", { default: { connections: 1 } });
+      assert.equal(put.status, 200, JSON.stringify(put.json));
+      assert.equal(put.json.rules.default.connections, 1);
+      assert.equal(put.json.source.kind, "api");
 
-    // A fresh receiver on the same port counts the deliveries after the change only.
-    const port = receiver.port;
-    await receiver.close();
-    receiver = await startDestination({ port, dataReplyDelayMs: 50 });
-    cleanups.push(() => receiver.close());
-    await backlog("after");
-    assert.equal(receiver.peakSessions, 1, `${receiver.peakSessions} sessions at once; the rules now allow 1`);
-  });
+      // A fresh receiver on the same port counts the deliveries after the change only.
+      const port = receiver.port;
+      await receiver.close();
+      receiver = await startDestination({ port, dataReplyDelayMs: 50 });
+      cleanups.push(() => receiver.close());
+      await backlog("after");
+      assert.equal(receiver.peakSessions, 1, `${receiver.peakSessions} sessions at once; the rules now allow 1`);
+    },
+  );
 
-  it("a body with a bad value: 422 naming its line and field, and the rules in force stay", async () => {
-    const refused = await putYaml(w.relay, "# mine\ndomains:\n  shaped.test:\n    connections: none\n");
-    assert.equal(refused.status, 422, JSON.stringify(refused.json));
-    assert.deepEqual(refused.json.errors, [
-      {
-        field: 'domains."shaped.test".connections',
-        line: 4,
-        message: 'expected a whole number of at least 1, got "none"',
-      },
-    ]);
-    const badRule = await putYaml(w.relay, "automation:\n  slow:\n    match: { code: 250 }\n    action: bounce\n");
-    assert.equal(badRule.status, 422, "an automation rule is checked as in a file");
-    assert.equal(badRule.json.errors[0].field, "automation.slow.match.code");
+  it(
+    "a body with a bad value: 422 naming its line and field, and the rules in force stay",
+    { timeout: 60_000 },
+    async () => {
+      const refused = await putYaml(w.relay, "# mine\ndomains:\n  shaped.test:\n    connections: none\n");
+      assert.equal(refused.status, 422, JSON.stringify(refused.json));
+      assert.deepEqual(refused.json.errors, [
+        {
+          field: 'domains."shaped.test".connections',
+          line: 4,
+          message: 'expected a whole number of at least 1, got "none"',
+        },
+      ]);
+      const badRule = await putYaml(w.relay, "automation:\n  slow:\n    match: { code: 250 }\n    action: bounce\n");
+      assert.equal(badRule.status, 422, "an automation rule is checked as in a file");
+      assert.equal(badRule.json.errors[0].field, "automation.slow.match.code");
 
-    const shown = await w.api("GET", "/v1/shaping");
-    assert.equal(shown.json.rules.default.connections, 1);
-    assert.equal(shown.json.rules.domains?.["shaped.test"], undefined);
-  });
+      const shown = await w.api("GET", "/v1/shaping");
+      assert.equal(shown.json.rules.default.connections, 1);
+      assert.equal(shown.json.rules.domains?.["shaped.test"], undefined);
+    },
+  );
 
-  it("the rules given outlive a restart; DELETE returns to the shipped ones", async () => {
+  it("the rules given outlive a restart; DELETE returns to the shipped ones", { timeout: 60_000 }, async () => {
     const { relay } = w;
     assert.equal(await relay.stop(), 0);
     restarted = await startRelay({

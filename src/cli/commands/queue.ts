@@ -96,9 +96,11 @@ async function summary(context: CommandContext): Promise<number> {
   const rows = [["DESTINATION", "STATE", "QUEUED", "DEFERRED", "IN FLIGHT", "OLDEST", "LAST REPLY"]];
   for (const d of answer.destinations) {
     const state = d.state === "suspended"
-      ? `suspended until ${d.suspended_until}`
+      ? `suspended until ${d.suspended_until ?? d.automation?.until}`
       : d.state === "backing_off"
       ? `backing off until ${d.backoff_until}`
+      : d.state === "throttled"
+      ? `throttled until ${d.automation?.until} (${d.automation?.rule})`
       : "normal";
     rows.push([
       d.name,
