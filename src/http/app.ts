@@ -7,7 +7,7 @@ import { type Clock, systemClock } from "../core/clock.ts";
 import type { LiteralPolicy } from "../ingress/access.ts";
 import { newId } from "../core/id.ts";
 import { errorText, type Logger } from "../core/log.ts";
-import type { Submission } from "../ingress/submit.ts";
+import type { Ingress } from "../ingress/submit.ts";
 import type { QueueStore } from "../queue/store.ts";
 import { type Authenticator, type AuthEnv, requireBearer } from "./auth.ts";
 import { renderDocs } from "./docs.ts";
@@ -24,7 +24,7 @@ import { type WarmupRouteDeps, warmupRoutes } from "./warmup.ts";
 
 export interface HttpDeps {
   /** The one way into the queue (`Ingress`). */
-  readonly ingress: { submit(submission: Submission): Promise<string> };
+  readonly ingress: Pick<Ingress, "submit">;
   readonly store: Pick<QueueStore, "messageView" | "cancel" | "listEvents">;
   /** Bearer token to principal: e.g. `anyAuthenticator(adminAuthenticator(...), apiKeyAuthenticator(...))`. */
   readonly authenticate: Authenticator;
