@@ -124,6 +124,19 @@ export function suppressionUpsert(entries: readonly NewSuppression[], now: numbe
 
 const SELECTED = "address, scope_kind, scope_value, reason, source_event, source_message_id, created_at, expires_at";
 
+/**
+ * The entries in force for a set of addresses (a JSON array), a principal
+ * and a sending domain; one step into the primary key per address. Exported
+ * for the test that reads its query plan.
+ */
+export const LOOKUP = `SELECT ${SELECTED} FROM suppressions
+  WHERE address IN (SELECT value FROM json_each(?))
+    AND (expires_at IS NULL OR expires_at > ?)
+    AND (scope_kind = 'global'
+         OR (scope_kind = 'principal' AND scope_value = ?)
+         OR (scope_kind = 'domain' AND scope_value = ?))
+  ORDER BY address`;
+
 function entryOf(r: Record<string, unknown>): Suppression {
   const kind = String(r.scope_kind);
   const value = String(r.scope_value);
@@ -190,13 +203,7 @@ export class SuppressionStore {
       byNormal.set(n, [...(byNormal.get(n) ?? []), a]);
     }
     const result = await this.database.client.execute({
-      sql: `SELECT ${SELECTED} FROM suppressions
-            WHERE address IN (SELECT value FROM json_each(?))
-              AND (expires_at IS NULL OR expires_at > ?)
-              AND (scope_kind = 'global'
-                   OR (scope_kind = 'principal' AND scope_value = ?)
-                   OR (scope_kind = 'domain' AND scope_value = ?))
-            ORDER BY address, scope_kind DESC`,
+      sql: LOOKUP,
       args: [
         JSON.stringify([...byNormal.keys()]),
         this.clock.now(),
