@@ -1,7 +1,7 @@
 import { isIP } from "node:net";
 import * as v from "valibot";
 import { parseDuration } from "../core/duration.ts";
-import { parseCidrs, parseList, parseDnsServers, parseDurations, parseListeners } from "./parsers.ts";
+import { parseCidrs, parseDnsServers, parseDurations, parseList, parseListeners } from "./parsers.ts";
 import { parseHostPort } from "../core/host-port.ts";
 import { parseRoutes } from "../core/route.ts";
 import { categories, type Category } from "../core/category.ts";

@@ -98,7 +98,10 @@ export function suppressionRoutes(store: SuppressionRouteDeps): Hono<AuthEnv> {
       summary: "List the suppression list",
       description: "Entries in address order, a page at a time; expired entries are listed until removed.",
       security: [{ bearer: ["admin"] }],
-      responses: { 200: json("A page of entries", pageSchema), ...problemResponses({ ...adminOnly, 400: "Invalid query" }) },
+      responses: {
+        200: json("A page of entries", pageSchema),
+        ...problemResponses({ ...adminOnly, 400: "Invalid query" }),
+      },
     }),
     validator("query", listQuerySchema, queryHook),
     async (c) => {
@@ -169,7 +172,9 @@ export function suppressionRoutes(store: SuppressionRouteDeps): Hono<AuthEnv> {
       const address = c.req.param("address") ?? "";
       const { scope } = c.req.valid("query");
       const removed = await store.remove(address, scope === undefined ? undefined : parseScope(scope));
-      if (removed === 0) return problem(c, 404, "Not Found", `${JSON.stringify(address)} is not on the suppression list`);
+      if (removed === 0) {
+        return problem(c, 404, "Not Found", `${JSON.stringify(address)} is not on the suppression list`);
+      }
       return c.json({ removed });
     },
   );

@@ -41,7 +41,15 @@ export const messages = sqliteTable(
 );
 
 /** suppressed: accepted but never sent, its address on the suppression list at ingress (src/queue/suppressions.ts). */
-export const recipientStates = ["queued", "deferred", "delivered", "bounced", "expired", "cancelled", "suppressed"] as const;
+export const recipientStates = [
+  "queued",
+  "deferred",
+  "delivered",
+  "bounced",
+  "expired",
+  "cancelled",
+  "suppressed",
+] as const;
 export type RecipientState = (typeof recipientStates)[number];
 
 /** The kind of DSN a recipient owes: a failure, a delay warning, or a success ("relayed"). */

@@ -150,9 +150,18 @@ export class QueueStore {
     items: readonly { id: string; message: NewMessage }[],
     before: readonly Statement[] = [],
   ): Promise<void> {
-    if (!this.spool) return this.writeBatch([...before, ...messageInserts(items, undefined, this.clock.now())]);
+    // A message whose every recipient is suppressed is finished as it is stored: its body is not kept.
+    const allSuppressed = (m: NewMessage) => m.recipients.length > 0 && m.recipients.every((r) => r.suppressed);
+    const finished = dropFinishedBodies(items.filter(({ message }) => allSuppressed(message)).map(({ id }) => id));
+    if (!this.spool) {
+      return this.writeBatch([...before, ...messageInserts(items, undefined, this.clock.now()), ...finished]);
+    }
     const bodies = items.map((item) => item.message.body);
-    await this.writeBodiesThen(bodies, (refs) => [...before, ...messageInserts(items, refs, this.clock.now())]);
+    await this.writeBodiesThen(bodies, (refs) => [
+      ...before,
+      ...messageInserts(items, refs, this.clock.now()),
+      ...finished,
+    ]);
   }
 
   /**

@@ -4,12 +4,15 @@
  */
 import * as v from "valibot";
 import { parseMailbox } from "../core/address.ts";
-import { type NewSuppression, parseScope, type SuppressionScope, suppressionReasons } from "./suppressions.ts";
+import { type NewSuppression, parseScope, suppressionReasons, type SuppressionScope } from "./suppressions.ts";
 
 export const suppressionInputSchema = v.object({
   address: v.pipe(
     v.string("expected an email address"),
-    v.check((text) => parseMailbox(text.trim(), { utf8: true }).ok, "expected an email address such as bob@example.com"),
+    v.check(
+      (text) => parseMailbox(text.trim(), { utf8: true }).ok,
+      "expected an email address such as bob@example.com",
+    ),
     v.description("the address; compared in lower case, local part included"),
   ),
   scope: v.optional(

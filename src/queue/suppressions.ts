@@ -149,14 +149,12 @@ function entryOf(r: Record<string, unknown>): Suppression {
     address: String(r.address),
     scope,
     reason: String(r.reason) as SuppressionReason,
-    ...(r.source_event === null
-      ? {}
-      : {
-        source: {
-          event: String(r.source_event),
-          ...(r.source_message_id === null ? {} : { messageId: String(r.source_message_id) }),
-        },
-      }),
+    ...(r.source_event === null ? {} : {
+      source: {
+        event: String(r.source_event),
+        ...(r.source_message_id === null ? {} : { messageId: String(r.source_message_id) }),
+      },
+    }),
     createdAt: Number(r.created_at),
     ...(r.expires_at === null ? {} : { expiresAt: Number(r.expires_at) }),
   };

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type RelayProcess, runRelay, startRelay } from "../helpers/relay-process.ts";
 import { sendMail } from "../helpers/smtp-talk.ts";
-import { relayApi, type RelayApi, startWorld, type World } from "../helpers/world.ts";
+import { type RelayApi, relayApi, startWorld, type World } from "../helpers/world.ts";
 
 /** RCPT commands the destination saw for an address: every attempt to send to it. */
 function rcptsFor(world: World, address: string): number {

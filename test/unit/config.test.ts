@@ -172,7 +172,10 @@ describe("loadConfig derived values", () => {
     );
     assert.deepEqual(load({ RELAY_SUPPRESS_BOUNCE_CATEGORIES: "none" }).suppressBounceCategories, []);
     const [problem] = problemsOf({ RELAY_SUPPRESS_BOUNCE_CATEGORIES: "bad-mailbox,nosuch" });
-    assert.match(problem!, /^RELAY_SUPPRESS_BOUNCE_CATEGORIES: expected a comma list of bounce categories \(bad-mailbox, /);
+    assert.match(
+      problem!,
+      /^RELAY_SUPPRESS_BOUNCE_CATEGORIES: expected a comma list of bounce categories \(bad-mailbox, /,
+    );
     assert.ok(problem!.endsWith(`got "bad-mailbox,nosuch"`), problem);
   });
 

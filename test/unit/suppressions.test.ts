@@ -9,10 +9,10 @@ import { migrationFiles } from "../../src/queue/migration-files.ts";
 import type { Claim, NewMessage } from "../../src/queue/records.ts";
 import { QueueStore } from "../../src/queue/store.ts";
 import {
+  formatScope,
   LOOKUP,
   normalizeSuppressedAddress,
   parseScope,
-  formatScope,
   SuppressionStore,
 } from "../../src/queue/suppressions.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
@@ -209,6 +209,21 @@ describe("QueueStore.record with RELAY_SUPPRESS_BOUNCE_CATEGORIES", () => {
     assert.deepEqual(
       events.rows.filter((e) => e.type === "suppressed").map((e) => [e.recipient, JSON.parse(String(e.data))]),
       [["stop@d.test", { reason: "manual" }]],
+    );
+  });
+
+  it("keeps no body for a message whose every recipient is suppressed", async () => {
+    const { queue, database } = await fresh();
+    const m = message(["stop@d.test"]);
+    const id = await queue.enqueue({ ...m, recipients: [{ ...m.recipients[0]!, suppressed: { reason: "manual" } }] });
+    const kept = await queue.enqueue(message(["go@d.test"]));
+    const sizes = await database.client.execute({
+      sql: "SELECT id, length(body) AS n FROM messages WHERE id IN (?, ?)",
+      args: [id, kept],
+    });
+    assert.deepEqual(
+      Object.fromEntries(sizes.rows.map((r) => [r.id, Number(r.n) > 0])),
+      { [id]: false, [kept]: true },
     );
   });
 });

@@ -4,7 +4,12 @@ import * as v from "valibot";
 import { UsageError } from "../../core/errors.ts";
 import { CSV_COLUMNS, csvLine, importSuppressionCsv, suppressionCsvLine } from "../../queue/suppression-csv.ts";
 import { suppressionInputSchema, suppressionOf } from "../../queue/suppression-input.ts";
-import { formatScope, normalizeSuppressedAddress, parseScope, type SuppressionStore } from "../../queue/suppressions.ts";
+import {
+  formatScope,
+  normalizeSuppressedAddress,
+  parseScope,
+  type SuppressionStore,
+} from "../../queue/suppressions.ts";
 import type { Command, CommandContext } from "../command.ts";
 
 const USAGE = `Usage:
@@ -93,7 +98,11 @@ export const suppressionsCommand: Command = {
         const entry = suppressionOf(checked.output, "manual");
         return withList(context, async (list) => {
           await list.add(entry);
-          context.print(`relay: suppressed ${normalizeSuppressedAddress(entry.address)} (${formatScope(entry.scope)}, ${entry.reason})`);
+          context.print(
+            `relay: suppressed ${normalizeSuppressedAddress(entry.address)} (${
+              formatScope(entry.scope)
+            }, ${entry.reason})`,
+          );
           return 0;
         });
       }
@@ -138,7 +147,9 @@ async function printList(context: CommandContext, list: SuppressionStore, addres
     any = true;
     const source = e.source ? `${e.source.event}${e.source.messageId ? `:${e.source.messageId}` : ""}` : "-";
     const expires = e.expiresAt === undefined ? "-" : new Date(e.expiresAt).toISOString();
-    lines.push([e.address, formatScope(e.scope), e.reason, source, new Date(e.createdAt).toISOString(), expires].join("  "));
+    lines.push(
+      [e.address, formatScope(e.scope), e.reason, source, new Date(e.createdAt).toISOString(), expires].join("  "),
+    );
     if (lines.length >= PAGE) flush();
   }
   flush();
