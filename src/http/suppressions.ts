@@ -1,5 +1,5 @@
 import { Buffer } from "node:buffer";
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { describeRoute, resolver, validator } from "hono-openapi";
 import * as v from "valibot";
 import { suppressionInputSchema, suppressionOf } from "../queue/suppression-input.ts";
@@ -149,34 +149,44 @@ export function suppressionRoutes(store: SuppressionRouteDeps): Hono<AuthEnv> {
       }
       const entry = suppressionOf(parsed.output, "manual");
       await store.add(entry);
-      const [stored] = (await store.list({ limit: 10, address: entry.address })).entries
+      const [stored] = (await store.list({ limit: 1000, address: entry.address })).entries
         .filter((e) => formatScope(e.scope) === formatScope(entry.scope));
       return c.json(suppressionJson(stored!), 201);
     },
   );
 
-  app.delete(
-    "/:address",
+  const remove = async (c: Context<AuthEnv>, address: string, scope: string | undefined) => {
+    const removed = await store.remove(address, scope === undefined ? undefined : parseScope(scope));
+    if (removed === 0) return problem(c, 404, "Not Found", `${JSON.stringify(address)} is not on the suppression list`);
+    return c.json({ removed });
+  };
+  const removal = (path: string) =>
     describeRoute({
       tags: ["suppressions"],
       summary: "Unsuppress an address",
-      description: "Removes the address's entries (of every scope, or of `scope`): mail to it is sent again.",
+      description: `Removes the address's entries (of every scope, or of \`scope\`): mail to it is sent again. ` +
+        `The address goes in the ${path}.`,
       security: [{ bearer: ["admin"] }],
       responses: {
         200: json("Removed", v.object({ removed: v.number() })),
         ...problemResponses({ ...adminOnly, 400: "Invalid query", 404: "The address is not on the list" }),
       },
-    }),
+    });
+  app.delete(
+    "/:address",
+    removal("path"),
     validator("query", deleteQuerySchema, queryHook),
-    async (c) => {
-      const address = c.req.param("address") ?? "";
-      const { scope } = c.req.valid("query");
-      const removed = await store.remove(address, scope === undefined ? undefined : parseScope(scope));
-      if (removed === 0) {
-        return problem(c, 404, "Not Found", `${JSON.stringify(address)} is not on the suppression list`);
-      }
-      return c.json({ removed });
-    },
+    (c) => remove(c, c.req.param("address") ?? "", c.req.valid("query").scope),
+  );
+  app.delete(
+    "/",
+    removal("query (`?address=`)"),
+    validator(
+      "query",
+      v.object({ ...deleteQuerySchema.entries, address: v.pipe(v.string(), v.minLength(1)) }),
+      queryHook,
+    ),
+    (c) => remove(c, c.req.valid("query").address, c.req.valid("query").scope),
   );
   return app;
 }

@@ -148,6 +148,11 @@ describe("suppression list: API input and the CLI's CSV", () => {
     ]);
     const fromSender = await send(world, ["scoped@dest.test"], "not scoped");
     assert.equal(fromSender.recipients[0].status, "queued", "the entry is for mail from other.test only");
+    const noAddress = await world.api("DELETE", "/v1/suppressions?scope=nonsense");
+    assert.equal(noAddress.status, 400);
+    assert.deepEqual(noAddress.json.errors.map((e: any) => e.field).sort(), ["address", "scope"]);
+    const removed = await world.api("DELETE", "/v1/suppressions?address=SCOPED@dest.test&scope=domain:other.test");
+    assert.deepEqual([removed.status, removed.json], [200, { removed: 1 }]);
   });
 
   it("imports a CSV (a bad line reported by number, the others imported), suppresses what it imported, and exports it back", async () => {
