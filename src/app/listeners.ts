@@ -115,6 +115,7 @@ export async function startListeners(
           (token) => services.apiKeys.verify(token),
         ),
         idempotency: services.credentials,
+        suppressions: services.suppressions,
         maxMessageBytes: config.maxMessageBytes,
         maxRecipients: config.maxRecipients,
         literals,

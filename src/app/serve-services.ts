@@ -88,7 +88,7 @@ export async function openServeServices(
   const { clock, database, domains } = services;
   const spool = database.batchAfterWrite ? await BodySpool.open(join(config.dataDir, "spool")) : undefined;
   if (spool) closers.add("the spool", () => spool.close());
-  const store = new QueueStore(database, spool, clock, config.nodeId);
+  const store = new QueueStore(database, spool, clock, config.nodeId, config.suppressBounceCategories);
   const tokenHash = await adminTokenHash(config.adminToken, store, (line) => console.log(line));
   const shaping = await ShapingSettings.open(config, shapingFile, store, clock, log);
   const certificates = await createCertificateSource({
@@ -177,6 +177,7 @@ export async function openServeServices(
     bounceDomain: config.bounceDomain,
     priorityHeader: config.priorityHeader,
     log,
+    suppressions: services.suppressions,
   });
 
   const tlsReporter = tlsTally

@@ -12,6 +12,7 @@ import { CredentialStore } from "../queue/credentials.ts";
 import type { Database } from "../queue/database.ts";
 import { DomainStore } from "../queue/domains.ts";
 import { openQueue } from "../queue/open.ts";
+import { SuppressionStore } from "../queue/suppressions.ts";
 import type { Closers } from "./closers.ts";
 
 /** The services over the node's database, the same for `relay serve` and every CLI command. */
@@ -25,6 +26,7 @@ export interface Services {
   readonly users: UserService;
   readonly apiKeys: ApiKeyService;
   readonly domains: DomainService;
+  readonly suppressions: SuppressionStore;
   /** A resolver of RELAY_DNS_SERVERS with no answers cached yet. */
   newResolver(): Resolver;
 }
@@ -66,6 +68,7 @@ export async function openServices(config: Config, log: Logger, closers: Closers
     users: new UserService(credentials),
     apiKeys: new ApiKeyService(credentials),
     domains,
+    suppressions: new SuppressionStore(database, clock),
     newResolver,
   };
 }

@@ -5,6 +5,7 @@ import { keysCommand } from "./commands/keys.ts";
 import { migrateCommand } from "./commands/migrate.ts";
 import { queueCommand } from "./commands/queue.ts";
 import { serveCommand } from "./commands/serve.ts";
+import { suppressionsCommand } from "./commands/suppressions.ts";
 import { usersCommand } from "./commands/users.ts";
 import { versionCommand } from "./commands/version.ts";
 
@@ -17,6 +18,7 @@ export const COMMANDS: readonly Command[] = [
   domainsCommand,
   dkimCommand,
   queueCommand,
+  suppressionsCommand,
 ];
 
 export function mainUsage(): string {

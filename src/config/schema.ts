@@ -1,9 +1,10 @@
 import { isIP } from "node:net";
 import * as v from "valibot";
 import { parseDuration } from "../core/duration.ts";
-import { parseCidrs, parseDnsServers, parseDurations, parseListeners } from "./parsers.ts";
+import { parseCidrs, parseDnsServers, parseDurations, parseList, parseListeners } from "./parsers.ts";
 import { parseHostPort } from "../core/host-port.ts";
 import { parseRoutes } from "../core/route.ts";
+import { categories, type Category } from "../core/category.ts";
 
 /** A variable read from text by `parse`; `expected` is what the error message asks for. */
 function textVar<T>(expected: string, parse: (text: string) => T | undefined) {
@@ -31,6 +32,10 @@ const oneOf = <T extends string>(...values: T[]) => (text: string) =>
 const durationOrOff = (
   text: string,
 ) => (["0", "off", "false", "no"].includes(text.trim().toLowerCase()) ? 0 : parseDuration(text));
+const bounceCategories = (text: string): Category[] | undefined =>
+  ["none", "off"].includes(text.trim().toLowerCase())
+    ? []
+    : parseList(text, (part) => (categories as readonly string[]).includes(part) ? part as Category : undefined);
 const nonEmpty = (text: string) => (text.trim() === "" ? undefined : text.trim());
 const atLeastOneSecond = (text: string) => {
   const ms = parseDuration(text);
@@ -149,6 +154,15 @@ export const configSchema = v.object({
   RELAY_DELAY_WARNING_AFTER: v.optional(textVar("a duration such as 4h, or 0/off to disable", durationOrOff), "4h"),
   /** Finished messages, their recipients and events are deleted this long after they were received; 0: never. */
   RELAY_RETENTION: v.optional(textVar("a duration such as 30d, or 0/off to keep everything", durationOrOff), "30d"),
+  /**
+   * Hard bounces of these categories (src/core/category.ts) put their address
+   * on the global suppression list, in the transaction that records them;
+   * "none" (or "off"): no automatic suppression.
+   */
+  RELAY_SUPPRESS_BOUNCE_CATEGORIES: v.optional(
+    textVar(`a comma list of bounce categories (${categories.join(", ")}), or none`, bounceCategories),
+    "bad-mailbox,bad-domain,inactive-mailbox",
+  ),
   /** The domain anyone may send to (bounces, complaints). */
   RELAY_BOUNCE_DOMAIN: v.optional(textVar("a domain name", domainName)),
   /**

@@ -1,27 +1,9 @@
+import type { Category } from "../core/category.ts";
 import type { Reply } from "../core/reply.ts";
 
 export type Disposition = "delivered" | "deferred" | "bounced";
 
-export type Category =
-  | "bad-mailbox"
-  | "bad-domain"
-  | "inactive-mailbox"
-  | "quota-issues"
-  | "spam-related"
-  | "policy-related"
-  | "routing-errors"
-  | "protocol-errors"
-  | "bad-connection"
-  | "no-answer-from-host"
-  | "message-expired"
-  | "content-related"
-  | "relaying-issues"
-  | "invalid-sender"
-  | "virus-related"
-  | "bad-configuration"
-  | "greylisting"
-  | "throttling"
-  | "other";
+export type { Category };
 
 export interface Classification {
   readonly disposition: Disposition;

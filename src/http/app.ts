@@ -7,7 +7,7 @@ import { type Clock, systemClock } from "../core/clock.ts";
 import type { LiteralPolicy } from "../ingress/access.ts";
 import { newId } from "../core/id.ts";
 import { errorText, type Logger } from "../core/log.ts";
-import type { Submission } from "../ingress/submit.ts";
+import type { Ingress } from "../ingress/submit.ts";
 import type { QueueStore } from "../queue/store.ts";
 import { type Authenticator, type AuthEnv, requireBearer } from "./auth.ts";
 import { renderDocs } from "./docs.ts";
@@ -20,11 +20,12 @@ import { json } from "./openapi-helpers.ts";
 import { problem } from "./problem.ts";
 import { type QueueRouteDeps, queueRoutes } from "./queue.ts";
 import { type ShapingRouteDeps, shapingRoutes } from "./shaping.ts";
+import { type SuppressionRouteDeps, suppressionRoutes } from "./suppressions.ts";
 import { type WarmupRouteDeps, warmupRoutes } from "./warmup.ts";
 
 export interface HttpDeps {
   /** The one way into the queue (`Ingress`). */
-  readonly ingress: { submit(submission: Submission): Promise<string> };
+  readonly ingress: Pick<Ingress, "submit">;
   readonly store: Pick<QueueStore, "messageView" | "cancel" | "listEvents">;
   /** Bearer token to principal: e.g. `anyAuthenticator(adminAuthenticator(...), apiKeyAuthenticator(...))`. */
   readonly authenticate: Authenticator;
@@ -46,6 +47,8 @@ export interface HttpDeps {
   readonly domains?: DomainRouteDeps;
   /** The traffic shaping rules in force; without them, /v1/shaping is not served. */
   readonly shaping?: ShapingRouteDeps;
+  /** The suppression list (`SuppressionStore`); without it, /v1/suppressions is not served. */
+  readonly suppressions?: SuppressionRouteDeps;
   /** IP warmup's state; without it, /v1/warmup is not served. */
   readonly warmup?: WarmupRouteDeps;
   /** The queue by destination and its steering; without it, /v1/queue is not served. */
@@ -142,6 +145,7 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
   if (deps.shaping) app.route("/v1/shaping", shapingRoutes(deps.shaping));
   if (deps.warmup) app.route("/v1/warmup", warmupRoutes(deps.warmup));
   if (deps.queue) app.route("/v1/queue", queueRoutes(deps.queue));
+  if (deps.suppressions) app.route("/v1/suppressions", suppressionRoutes(deps.suppressions));
   app.notFound((c) => problem(c, 404, "Not Found", `no route ${c.req.method} ${c.req.path}`));
   app.onError((error, c) => {
     const request = c.get("requestId");

@@ -242,7 +242,13 @@ export function isRawRequest(json: unknown): boolean {
 export const sendResponseSchema = v.pipe(
   v.object({
     id: v.pipe(v.string(), v.description("the message id (ULID)")),
-    recipients: v.array(v.object({ email: v.string(), status: v.picklist(["queued"]) })),
+    recipients: v.array(v.object({
+      email: v.string(),
+      status: v.pipe(
+        v.picklist(["queued", "suppressed"]),
+        v.description("suppressed: on the suppression list; accepted but never sent (its `suppressed` event says why)"),
+      ),
+    })),
   }),
   v.metadata({ ref: "SendResult" }),
 );

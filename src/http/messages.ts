@@ -9,7 +9,7 @@ import { type LiteralPolicy, literalRefusal } from "../ingress/access.ts";
 import { errorText, type Logger } from "../core/log.ts";
 import { headerLane } from "../ingress/lane.ts";
 import { SenderRefused } from "../ingress/sender-policy.ts";
-import type { Submission } from "../ingress/submit.ts";
+import type { Accepted, Ingress } from "../ingress/submit.ts";
 import type { QueueStore } from "../queue/store.ts";
 import { ADMIN_PRINCIPAL, type AuthEnv, senderAllowed } from "./auth.ts";
 import { idempotency, type IdempotencyStore } from "./idempotency.ts";
@@ -34,7 +34,7 @@ import { type FieldError, problem } from "./problem.ts";
 import { fieldErrors, paramHook } from "./validation.ts";
 
 export interface MessageRouteDeps {
-  readonly ingress: { submit(submission: Submission): Promise<string> };
+  readonly ingress: Pick<Ingress, "submit">;
   readonly store: Pick<QueueStore, "messageView" | "cancel">;
   readonly idempotency: IdempotencyStore;
   readonly log: Logger;
@@ -261,9 +261,9 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
       }
       const options = result.output;
       const principal = c.get("principal");
-      let id: string;
+      let accepted: Accepted;
       try {
-        id = await deps.ingress.submit({
+        accepted = await deps.ingress.submit({
           mailFrom: prepared.mailFrom,
           recipients: prepared.recipients.map((address) => ({ address })),
           body: prepared.body,
@@ -287,8 +287,11 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
         }]);
       }
       const answer: v.InferOutput<typeof sendResponseSchema> = {
-        id,
-        recipients: prepared.recipients.map((email) => ({ email, status: "queued" })),
+        id: accepted.id,
+        recipients: prepared.recipients.map((email) => ({
+          email,
+          status: accepted.suppressed.has(email) ? "suppressed" : "queued",
+        })),
       };
       return c.json(answer, 202);
     },

@@ -30,6 +30,10 @@ export function openApiDocument(app: Hono<any>, version: string): () => Promise<
             name: "shaping",
             description: "Traffic shaping: the rules outbound delivery follows per provider and domain, and IP warmup",
           },
+          {
+            name: "suppressions",
+            description: "Addresses mail is accepted for but never sent to: hard bounces, complaints, unsubscribes",
+          },
           { name: "meta", description: "Health and this description" },
         ],
         components: {

@@ -118,7 +118,7 @@ export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
       // so a refusal is the reply to the data, and nothing is queued.
       let id: string;
       try {
-        id = await ingress.submit({
+        ({ id } = await ingress.submit({
           mailFrom: envelope.mailFrom ? formatMailbox(envelope.mailFrom) : "",
           recipients: envelope.recipients.map((r) => ({
             address: formatMailbox(r.mailbox),
@@ -138,7 +138,7 @@ export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
           dsnEnvid: envelope.mailParams.envid,
           requireTls: envelope.mailParams.requireTls,
           authResults,
-        });
+        }));
       } catch (error) {
         if (error instanceof SenderRefused) return reply(550, "5.7.1", error.message);
         throw error;

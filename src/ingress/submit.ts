@@ -7,6 +7,7 @@ import { domainOf } from "../core/address.ts";
 import { returnPathDomainFor } from "./return-path.ts";
 import type { NewMessage } from "../queue/records.ts";
 import type { QueueStore } from "../queue/store.ts";
+import { formatScope, type Suppression, type SuppressionStore } from "../queue/suppressions.ts";
 import { hasHeader, prependFields } from "../core/header-section.ts";
 import { type SenderPolicy, SenderRefused, type Submitter } from "./sender-policy.ts";
 import { headerLane, laneOf } from "./lane.ts";
@@ -48,6 +49,13 @@ export interface Submission {
   readonly submitterLane?: Lane;
 }
 
+/** What Ingress.submit stored: the message's id, and the recipients it accepted but will not send (suppressed). */
+export interface Accepted {
+  readonly id: string;
+  /** By address as submitted: the suppression-list entry that stopped it. */
+  readonly suppressed: ReadonlyMap<string, Suppression>;
+}
+
 export interface IngressDeps {
   readonly store: QueueStore;
   readonly clock: Clock;
@@ -64,14 +72,20 @@ export interface IngressDeps {
   readonly priorityHeader?: string;
   /** Where a priority header with an unknown value is reported. */
   readonly log?: Logger;
+  /** The suppression list: a recipient on it is stored as suppressed, never sent. */
+  readonly suppressions?: SuppressionStore;
 }
 
 /** The one way into the queue, shared by the SMTP and HTTP front ends. */
 export class Ingress {
   constructor(private readonly deps: IngressDeps) {}
 
-  /** Stores the message durably and returns its id; throws SenderRefused (nothing stored) when the sender policy says no. */
-  async submit(s: Submission): Promise<string> {
+  /**
+   * Stores the message durably and returns its id and the recipients the
+   * suppression list stopped (stored as suppressed, with the event saying
+   * why); throws SenderRefused (nothing stored) when the sender policy says no.
+   */
+  async submit(s: Submission): Promise<Accepted> {
     let parsed: { domain: string | undefined } | undefined;
     const from = () => (parsed ??= { domain: fromDomain(s.body) }).domain;
     if (this.deps.senderPolicy) {
@@ -89,11 +103,26 @@ export class Ingress {
     const header = s.lane === undefined && this.deps.priorityHeader !== undefined
       ? headerLane(s.body, this.deps.priorityHeader)
       : undefined;
+    const unique = uniqueRecipients(s.recipients);
+    // Mail to the bounce domain is feedback for the relay itself, not mail it sends on.
+    const suppressed = this.deps.suppressions && s.submitter !== "outside"
+      ? await this.deps.suppressions.lookup(unique.map((r) => r.address), {
+        principal: s.authUser,
+        domain: from() ?? (s.mailFrom === "" ? undefined : domainOf(s.mailFrom)),
+      })
+      : new Map<string, Suppression>();
     const traced = prependFields(s.body, this.addedHeaders(s));
     const body = this.deps.sign ? await this.deps.sign(traced, s) : traced;
     const message: NewMessage = {
       mailFrom: s.mailFrom,
-      recipients: uniqueRecipients(s.recipients).map((r) => ({ ...r, domain: domainOf(r.address) })),
+      recipients: unique.map((r) => {
+        const entry = suppressed.get(r.address);
+        return {
+          ...r,
+          domain: domainOf(r.address),
+          ...(entry ? { suppressed: suppressedEvent(entry) } : {}),
+        };
+      }),
       body,
       source: s.source,
       clientIp: s.clientIp,
@@ -118,7 +147,7 @@ export class Ingress {
         lane: message.lane,
       });
     }
-    return id;
+    return { id, suppressed };
   }
 
   /**
@@ -156,4 +185,17 @@ function uniqueRecipients(recipients: readonly SubmittedRecipient[]): SubmittedR
     seen.add(key);
     return true;
   });
+}
+
+/** What the `suppressed` event says of the entry that stopped a recipient. */
+function suppressedEvent(entry: Suppression): Record<string, unknown> {
+  return {
+    reason: entry.reason,
+    scope: formatScope(entry.scope),
+    suppressed_address: entry.address,
+    source_event: entry.source?.event,
+    source_message_id: entry.source?.messageId,
+    suppressed_at: new Date(entry.createdAt).toISOString(),
+    expires_at: entry.expiresAt === undefined ? undefined : new Date(entry.expiresAt).toISOString(),
+  };
 }

@@ -77,7 +77,7 @@ export function messageInserts(
       id,
       r.address,
       r.domain,
-      "queued",
+      r.suppressed ? "suppressed" : "queued",
       Math.max(now, m.sendAt ?? now),
       r.notify?.join(",") ?? null,
       r.orcpt ?? null,
@@ -96,7 +96,10 @@ export function messageInserts(
       require_tls: m.tlsTag === "requiretls" ? true : undefined,
       priority: m.lane ?? DEFAULT_LANE,
     });
-    return m.recipients.map((r) => [now, "received", id, r.address, data]);
+    return m.recipients.flatMap((r) => [
+      [now, "received", id, r.address, data],
+      ...(r.suppressed ? [[now, "suppressed", id, r.address, json(r.suppressed)]] : []),
+    ]);
   });
   return [
     ...insertRows("messages", MESSAGE_COLUMNS, messageRows),

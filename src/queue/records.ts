@@ -9,6 +9,8 @@ export interface NewRecipient {
   readonly domain: string;
   readonly notify?: readonly string[];
   readonly orcpt?: string;
+  /** On the suppression list: stored as suppressed (never sent), with a `suppressed` event carrying this. */
+  readonly suppressed?: Readonly<Record<string, unknown>>;
 }
 
 export interface NewMessage {

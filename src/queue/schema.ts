@@ -40,7 +40,16 @@ export const messages = sqliteTable(
   (t) => [index("messages_spool").on(t.spoolSegment, t.size).where(sql`spool_segment is not null`)],
 );
 
-export const recipientStates = ["queued", "deferred", "delivered", "bounced", "expired", "cancelled"] as const;
+/** suppressed: accepted but never sent, its address on the suppression list at ingress (src/queue/suppressions.ts). */
+export const recipientStates = [
+  "queued",
+  "deferred",
+  "delivered",
+  "bounced",
+  "expired",
+  "cancelled",
+  "suppressed",
+] as const;
 export type RecipientState = (typeof recipientStates)[number];
 
 /** The kind of DSN a recipient owes: a failure, a delay warning, or a success ("relayed"). */
@@ -342,4 +351,34 @@ export const warmupState = sqliteTable(
     daySent: integer("day_sent").notNull(),
   },
   (t) => [primaryKey({ columns: [t.sourceIp, t.provider] })],
+);
+
+export const suppressionScopeKinds = ["global", "principal", "domain"] as const;
+export const suppressionReasons = ["hard-bounce", "complaint", "unsubscribe", "manual", "import"] as const;
+
+/**
+ * The suppression list (src/queue/suppressions.ts): addresses ingress
+ * accepts but never sends to. One row per address and scope: global, one
+ * principal (an API key id, "admin", or an SMTP user name), or one sending
+ * domain; scope_value is "" for global so that the key stays unique. The
+ * primary key starts with the address: all of a message's recipients are
+ * looked up in one indexed query, however long the list.
+ */
+export const suppressions = sqliteTable(
+  "suppressions",
+  {
+    /** Normalised: the whole address lower-cased (src/queue/suppressions.ts says why). */
+    address: text("address").notNull(),
+    scopeKind: text("scope_kind", { enum: suppressionScopeKinds }).notNull(),
+    scopeValue: text("scope_value").notNull(),
+    reason: text("reason", { enum: suppressionReasons }).notNull(),
+    /** The event that caused it (bounced, complained, unsubscribed) and its message. */
+    sourceEvent: text("source_event"),
+    sourceMessageId: text("source_message_id"),
+    createdAt: integer("created_at").notNull(),
+    /** Ms since the epoch; null: never. An expired entry suppresses nothing. */
+    expiresAt: integer("expires_at"),
+  },
+  // Also the order of a listing: its cursor is the last key shown.
+  (t) => [primaryKey({ columns: [t.address, t.scopeKind, t.scopeValue] })],
 );

@@ -22,6 +22,7 @@ import type {
 } from "./records.ts";
 import { type DsnKind, events, type EventType, messages, recipients, settings } from "./schema.ts";
 import type { BodyRef, BodySpool } from "./spool.ts";
+import { type NewSuppression, suppressionUpsert } from "./suppressions.ts";
 
 /** Rows per statement when a list of ids is bound, well under SQLite's limit of variables. */
 const ROWS_PER_INSERT = 500;
@@ -122,6 +123,13 @@ export class QueueStore {
     private readonly spool: BodySpool | undefined,
     private readonly clock: Clock,
     private readonly nodeId: string,
+    /**
+     * RELAY_SUPPRESS_BOUNCE_CATEGORIES: a hard bounce recorded with one of
+     * these categories puts its address on the global suppression list in
+     * the same transaction (applied here, where outcomes are written, so no
+     * later message can be accepted for it once the bounce is on disk).
+     */
+    private readonly suppressBounceCategories: readonly string[] = [],
   ) {
     this.enqueues = new GroupCommit((items) => this.writeMessages(items));
   }
@@ -142,9 +150,18 @@ export class QueueStore {
     items: readonly { id: string; message: NewMessage }[],
     before: readonly Statement[] = [],
   ): Promise<void> {
-    if (!this.spool) return this.writeBatch([...before, ...messageInserts(items, undefined, this.clock.now())]);
+    // A message whose every recipient is suppressed is finished as it is stored: its body is not kept.
+    const allSuppressed = (m: NewMessage) => m.recipients.length > 0 && m.recipients.every((r) => r.suppressed);
+    const finished = dropFinishedBodies(items.filter(({ message }) => allSuppressed(message)).map(({ id }) => id));
+    if (!this.spool) {
+      return this.writeBatch([...before, ...messageInserts(items, undefined, this.clock.now()), ...finished]);
+    }
     const bodies = items.map((item) => item.message.body);
-    await this.writeBodiesThen(bodies, (refs) => [...before, ...messageInserts(items, refs, this.clock.now())]);
+    await this.writeBodiesThen(bodies, (refs) => [
+      ...before,
+      ...messageInserts(items, refs, this.clock.now()),
+      ...finished,
+    ]);
   }
 
   /**
@@ -436,7 +453,7 @@ export class QueueStore {
     };
   }
 
-  /** Record attempt outcomes, their events and the bodies they finish, in one transaction. */
+  /** Record attempt outcomes, their events, the suppressions they add and the bodies they finish, in one transaction. */
   async record(outcomes: readonly Outcome[]): Promise<void> {
     const now = this.clock.now();
     const statements: Statement[] = outcomes.map((o) => {
@@ -466,8 +483,21 @@ export class QueueStore {
       ...(o.followingEvents ?? []).map((e) => [now, e.type, o.messageId, o.address, JSON.stringify(e.data)]),
     ]);
     statements.push(...insertRows("events", EVENT_COLUMNS, eventRows));
+    statements.push(...suppressionUpsert(outcomes.flatMap((o) => this.suppressionFor(o)), now));
     statements.push(...dropFinishedBodies(outcomes.filter((o) => o.state !== "deferred").map((o) => o.messageId)));
     await this.writeBatch(statements);
+  }
+
+  /** The global suppression a hard bounce of a configured category calls for. */
+  private suppressionFor(o: Outcome): NewSuppression[] {
+    const hard = o.state === "bounced" && o.event.bounce_type === "hard";
+    if (!hard || !this.suppressBounceCategories.includes(String(o.event.category))) return [];
+    return [{
+      address: o.address,
+      scope: { kind: "global" },
+      reason: "hard-bounce",
+      source: { event: "bounced", messageId: o.messageId },
+    }];
   }
 
   /**

@@ -164,6 +164,21 @@ describe("loadConfig derived values", () => {
     }
   });
 
+  it("RELAY_SUPPRESS_BOUNCE_CATEGORIES is a list of bounce categories, or none", () => {
+    assert.deepEqual(load({}).suppressBounceCategories, ["bad-mailbox", "bad-domain", "inactive-mailbox"]);
+    assert.deepEqual(
+      load({ RELAY_SUPPRESS_BOUNCE_CATEGORIES: "bad-mailbox, policy-related" }).suppressBounceCategories,
+      ["bad-mailbox", "policy-related"],
+    );
+    assert.deepEqual(load({ RELAY_SUPPRESS_BOUNCE_CATEGORIES: "none" }).suppressBounceCategories, []);
+    const [problem] = problemsOf({ RELAY_SUPPRESS_BOUNCE_CATEGORIES: "bad-mailbox,nosuch" });
+    assert.match(
+      problem!,
+      /^RELAY_SUPPRESS_BOUNCE_CATEGORIES: expected a comma list of bounce categories \(bad-mailbox, /,
+    );
+    assert.ok(problem!.endsWith(`got "bad-mailbox,nosuch"`), problem);
+  });
+
   it("reads booleans and enumerations", () => {
     for (const t of ["true", "1", "yes", "TRUE", " Yes "]) assert.equal(load({ RELAY_SANDBOX: t }).sandbox, true, t);
     for (const f of ["false", "0", "no", "No"]) assert.equal(load({ RELAY_SANDBOX: f }).sandbox, false, f);

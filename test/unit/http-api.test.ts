@@ -402,7 +402,10 @@ describe("HTTP Idempotency-Key", () => {
       },
     };
     let submitted = 0;
-    const f = await fresh({ idempotency: fake, ingress: { submit: async () => `ID${++submitted}` } });
+    const f = await fresh({
+      idempotency: fake,
+      ingress: { submit: async () => ({ id: `ID${++submitted}`, suppressed: new Map() }) },
+    });
     const call = () => f.call("POST", "/v1/messages", { body: rawMessage(), headers: { "idempotency-key": "k" } });
     const [a, b] = await Promise.all([call(), call()]);
     assert.equal(a.json.id, "ID1");
@@ -591,7 +594,9 @@ describe("HTTP validation of POST /v1/messages", () => {
 
   it("display names are encoded by the composer, never parsed as a list", async () => {
     const submitted: Submission[] = [];
-    const f = await fresh({ ingress: { submit: async (s) => (submitted.push(s), "ID") } });
+    const f = await fresh({
+      ingress: { submit: async (s) => (submitted.push(s), { id: "ID", suppressed: new Map() }) },
+    });
     const sent = await f.call("POST", "/v1/messages", {
       body: structured({
         from: '"Doe, John" <john@sender.test>',

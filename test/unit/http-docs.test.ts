@@ -7,7 +7,7 @@ import { renderDocs } from "../../src/http/docs.ts";
 import { rawMessageSchema, structuredMessageSchema } from "../../src/http/message-schema.ts";
 
 const app = createHttpApp({
-  ingress: { submit: async () => "ID" },
+  ingress: { submit: async () => ({ id: "ID", suppressed: new Map() }) },
   store: {
     messageView: async () => undefined,
     cancel: async () => 0,

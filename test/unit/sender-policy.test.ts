@@ -217,13 +217,13 @@ describe("Ingress: the policy before anything is stored, the return path decided
 
   it("stores the bounce domain as the return path when From aligns; the envelope sender stays", async () => {
     const { ingress: i, returnPath } = await ingress({ mode: "any", bounceDomain: "bounces.example.test" });
-    const aligned = await returnPath(await i.submit(submission({})));
+    const aligned = await returnPath((await i.submit(submission({}))).id);
     assert.deepEqual([aligned?.mail_from, aligned?.return_path_domain], ["a@example.test", "bounces.example.test"]);
-    const other = await returnPath(await i.submit(submission({ body: body("x@other.test") })));
+    const other = await returnPath((await i.submit(submission({ body: body("x@other.test") }))).id);
     assert.equal(other?.return_path_domain, null, "alignment impossible: left as is");
-    const nullSender = await returnPath(await i.submit(submission({ mailFrom: "" })));
+    const nullSender = await returnPath((await i.submit(submission({ mailFrom: "" }))).id);
     assert.equal(nullSender?.return_path_domain, null);
-    const outside = await returnPath(await i.submit(submission({ source: "smtp", submitter: "outside" })));
+    const outside = await returnPath((await i.submit(submission({ source: "smtp", submitter: "outside" }))).id);
     assert.equal(outside?.return_path_domain, null, "mail from outside is not ours to rewrite");
   });
 });
