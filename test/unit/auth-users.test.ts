@@ -113,7 +113,7 @@ describe("UserService", () => {
     assert.ok(await users.authenticate("alice", "first-password"), "the first password still works");
   });
 
-  it("authenticates the right password only; names are case-sensitive", async () => {
+  it("authenticates the right password only; names are case-sensitive", { timeout: 30_000 }, async () => {
     const { users } = await service();
     await users.add({ name: "alice", password: "correct-horse", domains: ["example.com"] });
     const user = await users.authenticate("alice", "correct-horse");

@@ -300,7 +300,9 @@ describe("priority lanes in the queue", () => {
   const BULK_MESSAGES = 100;
   const BULK_PER_MESSAGE = 1000;
 
-  it("a transactional recipient due now is in the first claim batch, behind 100,000 bulk ones due earlier", async () => {
+  it("a transactional recipient due now is in the first claim batch, behind 100,000 bulk ones due earlier", {
+    timeout: 60_000,
+  }, async () => {
     const { store, clock } = await fresh();
     const bulk = (m: number) =>
       store.enqueue(
