@@ -277,7 +277,7 @@ describe("return path aligned with RELAY_BOUNCE_DOMAIN", () => {
     const aligned = await runRelay(["domains", "add", "example.test"], { dataDir: world.relay.dataDir, env });
     assert.equal(aligned.code, 0, aligned.stderr);
     assert.match(aligned.stdout, /bounces\.example\.test\.\s+MX\s+10 relay\.test/);
-    assert.match(aligned.stdout, /envelope sender b\.<message>\.<recipient>@bounces\.example\.test \(VERP/);
+    assert.match(aligned.stdout, /envelope sender b\.<message>\.<recipient>\.<tag>@bounces\.example\.test \(VERP/);
     const other = await runRelay(["domains", "add", "sender.test"], { dataDir: world.relay.dataDir, env });
     assert.match(
       other.stdout,
