@@ -3,6 +3,7 @@ import { createInboundAuth } from "../auth/inbound/index.ts";
 import type { Config } from "../config/load.ts";
 import { cidrContains } from "../core/cidr.ts";
 import { queueSummary } from "../delivery/queue-summary.ts";
+import { FeedbackReceiver } from "../feedback/receiver.ts";
 import { adminAuthenticator, anyAuthenticator, hashToken, LOCAL_CLI_PRINCIPAL } from "../http/auth.ts";
 import { createHttpApp } from "../http/app.ts";
 import type { LiteralPolicy } from "../ingress/access.ts";
@@ -70,6 +71,12 @@ export async function startListeners(
         hostname: config.hostname,
         log,
         arcKey: arcKeySource(domains, config.arcDomain, log),
+      }),
+      bounceReader: config.bounceDomain === undefined ? undefined : new FeedbackReceiver({
+        store: services.store,
+        bounceDomain: config.bounceDomain,
+        verpKey: services.verpKey,
+        log,
       }),
     }),
     log,
