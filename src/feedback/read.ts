@@ -13,7 +13,9 @@ import { textBounce } from "./text-bounce.ts";
 export async function readFeedback(raw: Uint8Array): Promise<Feedback> {
   const email = await PostalMime.parse(raw, { forceRfc822Attachments: true, attachmentEncoding: "utf8" });
   const header = (name: string) => email.headers.find((h) => h.key === name)?.value;
-  const reportType = /^\s*multipart\/report\b.*\breport-type\s*=\s*"?([A-Za-z0-9-]+)/is.exec(header("content-type") ?? "")
+  const reportType = /^\s*multipart\/report\b.*\breport-type\s*=\s*"?([A-Za-z0-9-]+)/is.exec(
+    header("content-type") ?? "",
+  )
     ?.[1]?.toLowerCase();
   const part = (type: string) => email.attachments.find((a) => a.mimeType.toLowerCase() === type);
   const original = part("message/rfc822") ?? part("text/rfc822-headers") ?? part("message/rfc822-headers");
@@ -47,7 +49,9 @@ export async function readFeedback(raw: Uint8Array): Promise<Feedback> {
   const strong = strongAutoreplySignal(header, email.subject);
   if (strong) return { kind: "autoreply", signal: strong };
   const fromText = textBounce(email.text ?? "", email.subject ?? "", header("x-failed-recipients"));
-  if (fromText) return { kind: "bounce", ...fromText, originalReturnPath: originalReturnPath ?? returnPathOf(email.text ?? "") };
+  if (fromText) {
+    return { kind: "bounce", ...fromText, originalReturnPath: originalReturnPath ?? returnPathOf(email.text ?? "") };
+  }
   const weak = autoreplySignal(header);
   if (weak) return { kind: "autoreply", signal: weak };
   return { kind: "unrecognized" };

@@ -49,7 +49,9 @@ export class FeedbackReceiver {
       return this.drop(`its MIME structure could not be read (${String(error)})`, context);
     }
     if (feedback.kind === "autoreply" || feedback.kind === "unrecognized") {
-      const why = feedback.kind === "autoreply" ? `an automatic reply (${feedback.signal})` : "neither a bounce nor a feedback report";
+      const why = feedback.kind === "autoreply"
+        ? `an automatic reply (${feedback.signal})`
+        : "neither a bounce nor a feedback report";
       return this.drop(`${why}`, context);
     }
     const target = await this.target(mail.recipients, feedback.originalReturnPath);

@@ -77,8 +77,9 @@ function failedAddresses(notice: string, failedRecipients: string | undefined): 
   // "<a@b>:" / "a@b:" at the start of a line (qmail, Yahoo, Postfix), or an address alone on an indented line (Exim, Exchange).
   const listed = [...notice.matchAll(/^\s*<?([^\s<>"'():;,]+@[^\s<>"'():;,]+)>?(:|\s*$)/gm)].map((m) => m[1]!);
   if (listed.length > 0) return unique(listed);
-  const mentioned = /(?:delivered to|deliver (?:your message )?to|recipients? (?:or groups)?:?)\s*<?([^\s<>"'():;,]+@[^\s<>"'():;,]+?)>?[\s.,]/i
-    .exec(notice)?.[1];
+  const mentioned =
+    /(?:delivered to|deliver (?:your message )?to|recipients? (?:or groups)?:?)\s*<?([^\s<>"'():;,]+@[^\s<>"'():;,]+?)>?[\s.,]/i
+      .exec(notice)?.[1];
   return mentioned ? [mentioned] : [];
 }
 

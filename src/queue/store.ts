@@ -20,7 +20,7 @@ import type {
   SettledDsn,
   StoredMessage,
 } from "./records.ts";
-import { type DsnKind, events, type EventType, messages, type RecipientState, recipients, settings } from "./schema.ts";
+import { type DsnKind, events, type EventType, messages, recipients, type RecipientState, settings } from "./schema.ts";
 import type { BodyRef, BodySpool } from "./spool.ts";
 
 /** Rows per statement when a list of ids is bound, well under SQLite's limit of variables. */

@@ -8,10 +8,11 @@
  * never relayed to the bounce domain's MX (the scripted destination here).
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { bounceSample } from "../helpers/bounce-samples.ts";
 import { swaks, swaksMissing } from "../helpers/peers.ts";
 import { defaultZone, startWorld, type World } from "../helpers/world.ts";
 
@@ -21,16 +22,14 @@ describe("mail to the bounce domain is read, not relayed", { skip: swaksMissing 
   let world: World;
   let dir: string;
   let messageId: string;
+  let samples = 0;
   /** The VERP return path each recipient's copy left with. */
   const returnPaths = new Map<string, string>();
 
   /** Hand a sample from test/fixtures/bounces/ to the relay with swaks, from the null sender. */
   async function deliverSample(name: string, to: string, rcpt: string, returnPath: string): Promise<string> {
-    const text = readFileSync(join(import.meta.dirname, "../fixtures/bounces", `${name}.eml`), "utf8")
-      .replaceAll("%RCPT%", rcpt)
-      .replaceAll("%RETURN_PATH%", returnPath);
-    const file = join(dir, `${name}-${returnPaths.size}-${Math.random().toString(36).slice(2)}.eml`);
-    writeFileSync(file, text.replace(/\r?\n/g, "\r\n"));
+    const file = join(dir, `${name}-${++samples}.eml`);
+    writeFileSync(file, bounceSample(name, rcpt, returnPath));
     const run = await swaks(world.relay.smtpPort, ["--from", "<>", "--to", to, "--data", `@${file}`]);
     assert.equal(run.code, 0, `swaks failed:\n${run.stdout}\n${run.stderr}`);
     return run.stdout;
@@ -77,7 +76,12 @@ describe("mail to the bounce domain is read, not relayed", { skip: swaksMissing 
   });
 
   it("a DSN at a recipient's VERP address is a hard bounce for that message and recipient", async () => {
-    const out = await deliverSample("postfix", returnPaths.get("gone@dest.test")!, "gone@dest.test", returnPaths.get("gone@dest.test")!);
+    const out = await deliverSample(
+      "postfix",
+      returnPaths.get("gone@dest.test")!,
+      "gone@dest.test",
+      returnPaths.get("gone@dest.test")!,
+    );
     assert.match(out, /^<- +250 2\.0\.0 OK read as feedback, not queued$/m);
     const events = await messageEvents();
     const bounced = events.filter((e) => e.type === "bounced");
@@ -117,7 +121,12 @@ describe("mail to the bounce domain is read, not relayed", { skip: swaksMissing 
     assert.deepEqual(await world.events(), before, "no event: nothing queued, bounced or complained");
 
     // A message sent after them arrives; had any been queued, it would have gone before or with it.
-    const later = await world.api("POST", "/v1/messages", { from: "a@sender.test", to: ["later@dest.test"], subject: "later", text: "x" });
+    const later = await world.api("POST", "/v1/messages", {
+      from: "a@sender.test",
+      to: ["later@dest.test"],
+      subject: "later",
+      text: "x",
+    });
     assert.equal(later.status, 202);
     await world.destination.waitFor((m) => m.some((r) => r.recipients.includes("later@dest.test")));
     const relayed = world.destination.messages.filter((r) => r.recipients.some((a) => a.endsWith(`@${BOUNCE_DOMAIN}`)));

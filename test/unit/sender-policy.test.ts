@@ -141,7 +141,10 @@ describe("return path: VERP at the bounce domain", () => {
     const id = "01JV8ZQ4XK7M2N3P4Q5R6S7T8V";
     const key = new Uint8Array(32).fill(7);
     const address = verpAddress(id, 123_456_789, "bounces.example.test", key);
-    assert.match(address, new RegExp(`^b\\.${id}\\.${(123_456_789).toString(36)}\\.[a-z2-7]{10}@bounces\\.example\\.test$`));
+    assert.match(
+      address,
+      new RegExp(`^b\\.${id}\\.${(123_456_789).toString(36)}\\.[a-z2-7]{10}@bounces\\.example\\.test$`),
+    );
     const local = address.slice(0, address.indexOf("@"));
     assert.ok(local.length <= MAX_LOCAL_PART, `${local.length} octets`);
     assert.equal(verpAddress(id, Number.MAX_SAFE_INTEGER, "b.test", key).split("@")[0]!.length <= MAX_LOCAL_PART, true);
@@ -162,7 +165,11 @@ describe("return path: VERP at the bounce domain", () => {
     // The same tag on another recipient of the same message: altered.
     const moved = address.replace(`.${(42).toString(36)}.`, `.${(43).toString(36)}.`);
     assert.deepEqual(parseVerp(moved, "bounces.example.test", key), { kind: "forged", messageId: id, recipientId: 43 });
-    assert.deepEqual(parseVerp(`b.${id}.16@bounces.example.test`, "bounces.example.test", key), { kind: "none" }, "untagged");
+    assert.deepEqual(
+      parseVerp(`b.${id}.16@bounces.example.test`, "bounces.example.test", key),
+      { kind: "none" },
+      "untagged",
+    );
   });
 });
 
