@@ -219,7 +219,7 @@ describe("return path aligned with RELAY_BOUNCE_DOMAIN", () => {
     await world?.close();
   });
 
-  it("the destination sees MAIL FROM:<b.<message>.<recipient>@bounces.example.test>, one per recipient; From is unchanged", async () => {
+  it("the destination sees MAIL FROM:<b.<message>.<recipient>.<tag>@bounces.example.test>, one per recipient; From is unchanged", async () => {
     const sent = await world.api("POST", "/v1/messages", {
       from: "News <news@example.test>",
       to: ["one@dest.test", "two@dest.test"],
@@ -234,7 +234,7 @@ describe("return path aligned with RELAY_BOUNCE_DOMAIN", () => {
     const mine = got.filter((r) => r.data.includes("Subject: aligned return path"));
     const senders = mine.map((r) => r.mailFrom);
     for (const [i, r] of mine.entries()) {
-      assert.match(r.mailFrom, new RegExp(`^b\\.${id}\\.[0-9a-z]+@bounces\\.example\\.test$`));
+      assert.match(r.mailFrom, new RegExp(`^b\\.${id}\\.[0-9a-z]+\\.[a-z2-7]{10}@bounces\\.example\\.test$`));
       assert.ok(r.mailFrom.split("@")[0]!.length <= 64);
       assert.equal(r.recipients.length, 1, `one transaction per recipient (${i})`);
       assert.match(r.data, /\r\nFrom: News <news@example\.test>\r\n/);
