@@ -35,6 +35,9 @@ export const IMPORT_RULES: Readonly<Record<string, readonly string[]>> = {
   shaping: ["core"],
   delivery: ["core", "platform", "dns", "tls", "queue", "shaping", "smtp/protocol", "smtp/client"],
   events: ["core", "platform", "queue"],
+  // Mail to the bounce domain, read into events; a returned reply is classified as delivery classifies one.
+  // Ingress hands that mail over through a hook (ingress/smtp-hooks.ts BounceReader), never by import.
+  feedback: ["core", "queue", "delivery"],
   http: ["core", "platform", "auth", "ingress", "queue", "events", "shaping"],
   // The composition root builds every service and passes its dependencies in.
   app: ["*"],

@@ -2,7 +2,9 @@ import { arcKeySource } from "../auth/arc-key.ts";
 import { createInboundAuth } from "../auth/inbound/index.ts";
 import type { Config } from "../config/load.ts";
 import { cidrContains } from "../core/cidr.ts";
+import { namedRoute } from "../core/route.ts";
 import { queueSummary } from "../delivery/queue-summary.ts";
+import { FeedbackReceiver } from "../feedback/receiver.ts";
 import { adminAuthenticator, anyAuthenticator, hashToken, LOCAL_CLI_PRINCIPAL } from "../http/auth.ts";
 import { createHttpApp } from "../http/app.ts";
 import type { LiteralPolicy } from "../ingress/access.ts";
@@ -71,6 +73,17 @@ export async function startListeners(
         log,
         arcKey: arcKeySource(domains, config.arcDomain, log),
       }),
+      // The relay reads its bounce domain's mail itself, unless the operator routes that domain to a
+      // system of their own (RELAY_ROUTES names it): then it is checked, sealed (ARC) and handed there.
+      bounceReader: config.bounceDomain === undefined || namedRoute(config.routes, config.bounceDomain)
+        ? undefined
+        : new FeedbackReceiver({
+          store: services.store,
+          bounceDomain: config.bounceDomain,
+          verpKey: services.verpKey,
+          suppressions: services.suppressions,
+          log,
+        }),
     }),
     log,
   );

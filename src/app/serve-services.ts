@@ -21,6 +21,8 @@ import { TlsReportStore } from "../queue/tls-reports.ts";
 import { type ClientTimeouts, DEFAULT_TIMEOUTS } from "../smtp/client/index.ts";
 import { type CertificateSource, createCertificateSource } from "../tls/certificate-source.ts";
 import { adminTokenHash } from "./admin-token.ts";
+import { verpKey } from "./verp-key.ts";
+import type { VerpKey } from "../core/verp.ts";
 import type { Closers } from "./closers.ts";
 import { outboundCa } from "./outbound-ca.ts";
 import { openServices, type Services } from "./services.ts";
@@ -53,6 +55,8 @@ export interface ServeServices extends Services {
   readonly spool: BodySpool | undefined;
   readonly store: QueueStore;
   readonly adminTokenHash: string;
+  /** The key of VERP tags (app/verp-key.ts): delivery makes them, the bounce reader checks them. */
+  readonly verpKey: VerpKey;
   readonly certificates: CertificateSource;
   /** The relay's caching resolver: delivery, inbound checks, TLS reporting. */
   readonly resolver: Resolver;
@@ -90,6 +94,7 @@ export async function openServeServices(
   if (spool) closers.add("the spool", () => spool.close());
   const store = new QueueStore(database, spool, clock, config.nodeId, config.suppressBounceCategories);
   const tokenHash = await adminTokenHash(config.adminToken, store, (line) => console.log(line));
+  const verp = await verpKey(store);
   const shaping = await ShapingSettings.open(config, shapingFile, store, clock, log);
   const certificates = await createCertificateSource({
     certFile: config.tlsCertFile,
@@ -124,6 +129,7 @@ export async function openServeServices(
   const destinationEvents = new DestinationEventStore(database);
   const loop = new Scheduler({
     store,
+    verpKey: verp,
     clock,
     retry: { schedule: shaping.current().rules.default.retrySchedule, maxQueueTime: config.maxQueueTime },
     greylistRetry: config.greylistRetry,
@@ -220,6 +226,7 @@ export async function openServeServices(
     spool,
     store,
     adminTokenHash: tokenHash,
+    verpKey: verp,
     certificates,
     resolver,
     delivery: loop,

@@ -340,7 +340,7 @@ export async function checkDomain(input: CheckInput): Promise<DomainCheckReport>
   if (input.bounceDomain !== undefined) {
     verdict.push(
       rewritten
-        ? `Return path: mail from @${domain} leaves with the envelope sender b.<message>.<recipient>@${input.bounceDomain} (VERP), which shares ${domain}'s organizational domain, so an SPF pass aligns for DMARC (relaxed) and bounces come back to this relay.`
+        ? `Return path: mail from @${domain} leaves with the envelope sender b.<message>.<recipient>.<tag>@${input.bounceDomain} (VERP, tagged with a keyed hash), which shares ${domain}'s organizational domain, so an SPF pass aligns for DMARC (relaxed) and bounces come back to this relay.`
         : `Return path: alignment impossible: the bounce domain ${input.bounceDomain} is not under ${domain}'s organizational domain, so the relay leaves the envelope sender of mail from @${domain} as submitted (SPF above is for ${domain}); configure a bounce domain under the From domain (e.g. bounces.${domain}) to align it.`,
     );
   }

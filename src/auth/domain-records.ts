@@ -156,7 +156,7 @@ export function recordsToPublish(
       required: true,
       note: sameOrganization(domain, bounce)
         ? `${bounce} shares ${domain}'s organizational domain, so the relay delivers mail from @${domain} with the envelope sender ` +
-          `b.<message>.<recipient>@${bounce} (VERP; the submitter's stays stored and gets the relay's own DSNs): receivers check SPF ` +
+          `b.<message>.<recipient>.<tag>@${bounce} (VERP, its tag a keyed hash; the submitter's stays stored and gets the relay's own DSNs): receivers check SPF ` +
           `for ${bounce}, and a pass aligns for DMARC (relaxed).`
         : `alignment impossible: ${bounce} is not under ${domain}'s organizational domain, so the relay leaves the envelope sender ` +
           `of mail from @${domain} as submitted (SPF is then checked for the submitter's domain). Configure a bounce domain under ` +

@@ -13,7 +13,7 @@ import { DestinationSteering, type SteeredDestination, type SteeringDeps } from 
 import type { AutomationState, DestinationChange } from "../shaping/destination-automation.ts";
 import type { Pacing } from "./shaping.ts";
 import { OutcomeRecorder } from "./outcomes.ts";
-import { verpAddress } from "../core/verp.ts";
+import { verpAddress, type VerpKey } from "../core/verp.ts";
 import type { RetryPolicy } from "./retry.ts";
 import type { ReportPolicy } from "./tls-report/policy.ts";
 import type { TlsTally } from "./tls-report/tally.ts";
@@ -98,6 +98,8 @@ export interface SchedulerDeps {
   readonly tlsTally?: Pick<TlsTally, "add">;
   /** Automation and warmup (shaping); absent: neither. */
   readonly steering?: Omit<SteeringDeps, "clock">;
+  /** The key of VERP return paths' tags (core/verp.ts, app/verp-key.ts). */
+  readonly verpKey: VerpKey;
 }
 
 /** Sendmail's Timeout.queuewarn: the default of RELAY_DELAY_WARNING_AFTER. */
@@ -570,7 +572,7 @@ export class Scheduler {
           if (!message) return undefined;
           return {
             messageId: message.id,
-            mailFrom: returnPath(work) ?? message.mailFrom,
+            mailFrom: returnPath(work, this.deps.verpKey) ?? message.mailFrom,
             recipients: work.claims.map((c) => c.address),
             body: message.body,
             requireTls: work.claims[0]?.tlsTag === "requiretls",
@@ -736,8 +738,8 @@ const routeKey = (claim: Claim): string => `${claim.domain}\0${tlsRule(claim)}`;
  * at RELAY_BOUNCE_DOMAIN (decided at ingress, see ingress/return-path.ts) for a work
  * item of one recipient; the stored mail_from stays the submitter's.
  */
-function returnPath(work: Work): string | undefined {
+function returnPath(work: Work, key: VerpKey): string | undefined {
   const [claim, ...others] = work.claims;
   if (claim?.returnPathDomain === undefined || others.length > 0) return undefined;
-  return verpAddress(work.messageId, claim.recipientId, claim.returnPathDomain);
+  return verpAddress(work.messageId, claim.recipientId, claim.returnPathDomain, key);
 }

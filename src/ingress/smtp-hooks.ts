@@ -32,6 +32,17 @@ export interface SmtpHookDeps {
    * Without it such mail is queued unchecked.
    */
   readonly inbound?: InboundAuth;
+  /**
+   * Reads mail to RELAY_BOUNCE_DOMAIN (bounces, complaints: feedback/receiver.ts).
+   * That mail is never queued: relaying it onward would hand anyone an open relay to
+   * the bounce domain's MX. Without a reader it is queued like any other.
+   */
+  readonly bounceReader?: BounceReader;
+}
+
+/** One message's recipients at the bounce domain, handed over instead of queued. */
+export interface BounceReader {
+  receive(mail: { recipients: readonly string[]; mailFrom: string; body: Uint8Array; clientIp: string }): Promise<void>;
 }
 
 /**
@@ -97,6 +108,21 @@ export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
     },
 
     async onData(session, envelope, message) {
+      const bounceDomain = policy.bounceDomain?.toLowerCase();
+      const atBounceDomain = (r: { mailbox: Mailbox }) =>
+        deps.bounceReader !== undefined && r.mailbox.domain.toLowerCase() === bounceDomain;
+      const feedback = envelope.recipients.filter(atBounceDomain);
+      const mailFrom = envelope.mailFrom ? formatMailbox(envelope.mailFrom) : "";
+      if (feedback.length > 0) {
+        await deps.bounceReader!.receive({
+          recipients: feedback.map((r) => formatMailbox(r.mailbox)),
+          mailFrom,
+          body: message,
+          clientIp: session.remoteAddress,
+        });
+      }
+      const onward = envelope.recipients.filter((r) => !atBounceDomain(r));
+      if (onward.length === 0) return reply(250, "2.0.0", "OK read as feedback, not queued");
       let body = message;
       let authResults: Record<string, unknown> | undefined;
       const submitter: Submitter = session.user !== undefined
@@ -108,7 +134,7 @@ export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
         const stamped = await deps.inbound.stamp(message, {
           clientIp: session.remoteAddress,
           heloName: session.heloName,
-          mailFrom: envelope.mailFrom ? formatMailbox(envelope.mailFrom) : null,
+          mailFrom: mailFrom || null,
         });
         body = stamped.message;
         authResults = stamped.record;
@@ -119,8 +145,8 @@ export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
       let id: string;
       try {
         ({ id } = await ingress.submit({
-          mailFrom: envelope.mailFrom ? formatMailbox(envelope.mailFrom) : "",
-          recipients: envelope.recipients.map((r) => ({
+          mailFrom,
+          recipients: onward.map((r) => ({
             address: formatMailbox(r.mailbox),
             notify: r.params.notify,
             orcpt: r.params.orcpt,

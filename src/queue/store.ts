@@ -20,7 +20,7 @@ import type {
   SettledDsn,
   StoredMessage,
 } from "./records.ts";
-import { type DsnKind, events, type EventType, messages, recipients, settings } from "./schema.ts";
+import { type DsnKind, events, type EventType, messages, recipients, type RecipientState, settings } from "./schema.ts";
 import type { BodyRef, BodySpool } from "./spool.ts";
 import { type NewSuppression, suppressionUpsert } from "./suppressions.ts";
 
@@ -498,6 +498,32 @@ export class QueueStore {
       reason: "hard-bounce",
       source: { event: "bounced", messageId: o.messageId },
     }];
+  }
+
+  /** One recipient of one message, as feedback about it (a bounce, a complaint) finds it; undefined if no such row. */
+  async recipientOf(
+    messageId: string,
+    recipientId: number,
+  ): Promise<{ address: string; state: RecipientState; attempts: number } | undefined> {
+    const [row] = await this.database.db
+      .select({ address: recipients.address, state: recipients.state, attempts: recipients.attempts })
+      .from(recipients)
+      .where(and(eq(recipients.id, recipientId), eq(recipients.messageId, messageId)));
+    return row;
+  }
+
+  /**
+   * An event about a recipient that changes no state: feedback that came back
+   * after delivery (a bounce from a later hop, a complaint).
+   */
+  async recordFeedback(event: {
+    type: "bounced" | "complained";
+    messageId: string;
+    address: string;
+    data: Record<string, unknown>;
+  }): Promise<void> {
+    const row = [this.clock.now(), event.type, event.messageId, event.address, JSON.stringify(event.data)];
+    await this.writeBatch(insertRows("events", EVENT_COLUMNS, [row]));
   }
 
   /**

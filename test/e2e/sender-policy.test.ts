@@ -219,7 +219,7 @@ describe("return path aligned with RELAY_BOUNCE_DOMAIN", () => {
     await world?.close();
   });
 
-  it("the destination sees MAIL FROM:<b.<message>.<recipient>@bounces.example.test>, one per recipient; From is unchanged", async () => {
+  it("the destination sees MAIL FROM:<b.<message>.<recipient>.<tag>@bounces.example.test>, one per recipient; From is unchanged", async () => {
     const sent = await world.api("POST", "/v1/messages", {
       from: "News <news@example.test>",
       to: ["one@dest.test", "two@dest.test"],
@@ -234,7 +234,7 @@ describe("return path aligned with RELAY_BOUNCE_DOMAIN", () => {
     const mine = got.filter((r) => r.data.includes("Subject: aligned return path"));
     const senders = mine.map((r) => r.mailFrom);
     for (const [i, r] of mine.entries()) {
-      assert.match(r.mailFrom, new RegExp(`^b\\.${id}\\.[0-9a-z]+@bounces\\.example\\.test$`));
+      assert.match(r.mailFrom, new RegExp(`^b\\.${id}\\.[0-9a-z]+\\.[a-z2-7]{10}@bounces\\.example\\.test$`));
       assert.ok(r.mailFrom.split("@")[0]!.length <= 64);
       assert.equal(r.recipients.length, 1, `one transaction per recipient (${i})`);
       assert.match(r.data, /\r\nFrom: News <news@example\.test>\r\n/);
@@ -277,7 +277,7 @@ describe("return path aligned with RELAY_BOUNCE_DOMAIN", () => {
     const aligned = await runRelay(["domains", "add", "example.test"], { dataDir: world.relay.dataDir, env });
     assert.equal(aligned.code, 0, aligned.stderr);
     assert.match(aligned.stdout, /bounces\.example\.test\.\s+MX\s+10 relay\.test/);
-    assert.match(aligned.stdout, /envelope sender b\.<message>\.<recipient>@bounces\.example\.test \(VERP/);
+    assert.match(aligned.stdout, /envelope sender b\.<message>\.<recipient>\.<tag>@bounces\.example\.test \(VERP/);
     const other = await runRelay(["domains", "add", "sender.test"], { dataDir: world.relay.dataDir, env });
     assert.match(
       other.stdout,

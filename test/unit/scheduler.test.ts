@@ -88,6 +88,7 @@ async function harness(
       retry: { schedule: options.schedule ?? [HOUR], maxQueueTime: 5 * 24 * HOUR },
       greylistRetry: 5 * 60_000,
       hostname: "relay.test",
+      verpKey: new Uint8Array(32),
       log: (level, message, fields) => logged.push({ level, message, fields }),
       plan: (domain) => options.plan?.(domain, destination) ?? Promise.resolve(destination),
       maxInFlight: options.maxInFlight,

@@ -139,18 +139,37 @@ describe("return path: VERP at the bounce domain", () => {
 
   it("makes a short address that names the message and the recipient, and reads it back", () => {
     const id = "01JV8ZQ4XK7M2N3P4Q5R6S7T8V";
-    const address = verpAddress(id, 123_456_789, "bounces.example.test");
-    assert.equal(address, `b.${id}.${(123_456_789).toString(36)}@bounces.example.test`);
+    const key = new Uint8Array(32).fill(7);
+    const address = verpAddress(id, 123_456_789, "bounces.example.test", key);
+    assert.match(
+      address,
+      new RegExp(`^b\\.${id}\\.${(123_456_789).toString(36)}\\.[a-z2-7]{10}@bounces\\.example\\.test$`),
+    );
     const local = address.slice(0, address.indexOf("@"));
     assert.ok(local.length <= MAX_LOCAL_PART, `${local.length} octets`);
-    assert.equal(verpAddress(id, Number.MAX_SAFE_INTEGER, "b.test").split("@")[0]!.length <= MAX_LOCAL_PART, true);
-    assert.deepEqual(parseVerp(address, "bounces.example.test"), { messageId: id, recipientId: 123_456_789 });
-    assert.deepEqual(parseVerp(address.toLowerCase(), "Bounces.Example.Test"), {
-      messageId: id,
-      recipientId: 123_456_789,
-    }, "case-insensitive");
-    assert.equal(parseVerp(address, "other.test"), undefined);
-    assert.equal(parseVerp("someone@bounces.example.test", "bounces.example.test"), undefined);
+    assert.equal(verpAddress(id, Number.MAX_SAFE_INTEGER, "b.test", key).split("@")[0]!.length <= MAX_LOCAL_PART, true);
+    const verified = { kind: "verified", messageId: id, recipientId: 123_456_789 };
+    assert.deepEqual(parseVerp(address, "bounces.example.test", key), verified);
+    assert.deepEqual(parseVerp(address.toLowerCase(), "Bounces.Example.Test", key), verified, "case-insensitive");
+    assert.deepEqual(parseVerp(address, "other.test", key), { kind: "none" });
+    assert.deepEqual(parseVerp("someone@bounces.example.test", "bounces.example.test", key), { kind: "none" });
+  });
+
+  it("refuses an address made up or altered without the key", () => {
+    const id = "01JV8ZQ4XK7M2N3P4Q5R6S7T8V";
+    const key = new Uint8Array(32).fill(7);
+    const address = verpAddress(id, 42, "bounces.example.test", key);
+    const otherKey = verpAddress(id, 42, "bounces.example.test", new Uint8Array(32).fill(8));
+    assert.notEqual(otherKey, address, "the tag depends on the key");
+    assert.equal(parseVerp(otherKey, "bounces.example.test", key).kind, "forged");
+    // The same tag on another recipient of the same message: altered.
+    const moved = address.replace(`.${(42).toString(36)}.`, `.${(43).toString(36)}.`);
+    assert.deepEqual(parseVerp(moved, "bounces.example.test", key), { kind: "forged", messageId: id, recipientId: 43 });
+    assert.deepEqual(
+      parseVerp(`b.${id}.16@bounces.example.test`, "bounces.example.test", key),
+      { kind: "none" },
+      "untagged",
+    );
   });
 });
 
