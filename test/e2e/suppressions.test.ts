@@ -15,6 +15,9 @@ import { type RelayProcess, runRelay, startRelay } from "../helpers/relay-proces
 import { sendMail } from "../helpers/smtp-talk.ts";
 import { type RelayApi, relayApi, startWorld, type World } from "../helpers/world.ts";
 
+/** RELAY_SUPPRESS_BOUNCE_CATEGORIES's default (the test world turns it off for the other tests). */
+const BOUNCE_CATEGORIES = "bad-mailbox,bad-domain,inactive-mailbox";
+
 /** RCPT commands the destination saw for an address: every attempt to send to it. */
 function rcptsFor(world: World, address: string): number {
   const rcpt = new RegExp(`^RCPT TO:<${address.replace(/[.]/g, "\\.")}>`, "i");
@@ -49,7 +52,7 @@ describe("suppression list", () => {
   let world: World;
   const extra: (() => Promise<void>)[] = [];
   before(async () => {
-    world = await startWorld();
+    world = await startWorld({ env: { RELAY_SUPPRESS_BOUNCE_CATEGORIES: BOUNCE_CATEGORIES } });
   });
   after(async () => {
     for (const cleanup of extra.reverse()) await cleanup();
@@ -99,6 +102,7 @@ describe("suppression list", () => {
         RELAY_DNS_SERVERS: `127.0.0.1:${world.dns.port}`,
         RELAY_MX_PORT: String(world.destination.port),
         RELAY_RETRY_SCHEDULE: "1s",
+        RELAY_SUPPRESS_BOUNCE_CATEGORIES: BOUNCE_CATEGORIES,
       },
     });
     extra.push(async () => void (await again.stop()));

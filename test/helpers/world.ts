@@ -61,6 +61,10 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         RELAY_MX_PORT: String(destination.port),
         RELAY_RETRY_SCHEDULE: "1s",
         RELAY_GREYLIST_RETRY: "1s",
+        // The scripted destination's failing local parts (permfail@, nouser@) are shared by every test of a
+        // world; a hard bounce suppressing them would turn the next test's bounce into a suppression.
+        // test/e2e/suppressions.test.ts turns it on.
+        RELAY_SUPPRESS_BOUNCE_CATEGORIES: "none",
         ...options.env,
       },
     });
