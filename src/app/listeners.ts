@@ -132,6 +132,7 @@ export async function startListeners(
           enabled: services.warmup !== undefined,
           report: () => services.warmup?.ledger.report(clock.now()) ?? [],
         },
+        unsubscribe: services.unsubscriber,
         queue: {
           summary: () => queueSummary(delivery.destinationStates(), store),
           resolve: (ref) => delivery.resolve(ref),

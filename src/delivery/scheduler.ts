@@ -96,6 +96,15 @@ export interface SchedulerDeps {
   readonly tlsTally?: Pick<TlsTally, "add">;
   /** Automation and warmup (shaping); absent: neither. */
   readonly steering?: Omit<SteeringDeps, "clock">;
+  /**
+   * A copy of its own for each recipient in the lanes it applies to (bulk
+   * mail's List-Unsubscribe, src/unsubscribe/): such a recipient is sent a
+   * transaction of its own, with the body `copyFor` makes of the stored one.
+   */
+  readonly perRecipientCopy?: {
+    applies(lane: Lane): boolean;
+    copyFor(body: Uint8Array, recipientId: number): Promise<Uint8Array>;
+  };
 }
 
 /** Sendmail's Timeout.queuewarn: the default of RELAY_DELAY_WARNING_AFTER. */
@@ -495,14 +504,14 @@ export class Scheduler {
 
   private enqueue(claims: readonly Claim[], plans: ReadonlyMap<string, Plan>): void {
     // One work item per (message, destination): domains that share an MX site share the transaction.
-    // A VERP return path differs per recipient, so such a message sends one transaction per recipient.
+    // A VERP return path or a per-recipient copy differs per recipient: one transaction per recipient.
     const works = new Map<string, { work: Work & { tlsReport: Map<string, ReportPolicy> }; plan: Plan }>();
     for (const claim of claims) {
       const plan = plans.get(routeKey(claim))!;
-      const verp = claim.returnPathDomain === undefined ? "" : `\0${claim.recipientId}`;
+      const alone = claim.returnPathDomain !== undefined || this.deps.perRecipientCopy?.applies(claim.lane) === true;
       const key = `${claim.messageId}\0${
         plan.kind === "destination" ? plan.key : `${plan.kind}:${claim.domain}`
-      }${verp}`;
+      }${alone ? `\0${claim.recipientId}` : ""}`;
       let entry = works.get(key);
       if (!entry) {
         const work = {
@@ -569,7 +578,7 @@ export class Scheduler {
             messageId: message.id,
             mailFrom: returnPath(work) ?? message.mailFrom,
             recipients: work.claims.map((c) => c.address),
-            body: message.body,
+            body: await this.bodyFor(work, message.body),
             requireTls: work.claims[0]?.tlsTag === "requiretls",
             // Passed on to a next hop that advertises DSN (RFC 3461 5.2).
             dsn: {
@@ -594,6 +603,14 @@ export class Scheduler {
       this.steerings.set(key, steering);
     }
     return destination;
+  }
+
+  /** The stored body, or the recipient's own copy when perRecipientCopy applies to the work's one recipient. */
+  private async bodyFor(work: Work, body: Uint8Array): Promise<Uint8Array> {
+    const copies = this.deps.perRecipientCopy;
+    const [claim, ...others] = work.claims;
+    if (!copies || !claim || others.length > 0 || !copies.applies(claim.lane)) return body;
+    return await copies.copyFor(body, claim.recipientId);
   }
 
   /** A destination's own pacer, or the one it shares; none: no limit. */
