@@ -90,6 +90,7 @@ describe("List-Unsubscribe on bulk mail", { skip: dkimpyUnavailable }, () => {
   });
 
   it("signs both fields: dkimpy verifies the top signature, which names them", async () => {
+    assert.equal(copies.size, 2);
     for (const copy of copies.values()) {
       const result = await runPeer(PYTHON, ["-c", VERIFY_TOP, String(world.dns.port)], { input: copy.bytes });
       assert.equal(result.code, 0, result.stderr);
