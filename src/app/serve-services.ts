@@ -242,6 +242,10 @@ export async function openServeServices(
     tlsReporter,
     shaping,
     warmup,
-    unsubscriber: new Unsubscriber({ tokens: unsubscribeTokens, store: unsubscribes, bounceDomain: config.bounceDomain }),
+    unsubscriber: new Unsubscriber({
+      tokens: unsubscribeTokens,
+      store: unsubscribes,
+      bounceDomain: config.bounceDomain,
+    }),
   };
 }

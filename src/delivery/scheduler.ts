@@ -509,9 +509,9 @@ export class Scheduler {
     for (const claim of claims) {
       const plan = plans.get(routeKey(claim))!;
       const alone = claim.returnPathDomain !== undefined || this.deps.perRecipientCopy?.applies(claim.lane) === true;
-      const key = `${claim.messageId}\0${
-        plan.kind === "destination" ? plan.key : `${plan.kind}:${claim.domain}`
-      }${alone ? `\0${claim.recipientId}` : ""}`;
+      const key = `${claim.messageId}\0${plan.kind === "destination" ? plan.key : `${plan.kind}:${claim.domain}`}${
+        alone ? `\0${claim.recipientId}` : ""
+      }`;
       let entry = works.get(key);
       if (!entry) {
         const work = {

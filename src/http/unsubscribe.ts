@@ -31,7 +31,9 @@ export function unsubscribeRoutes(deps: UnsubscribeRouteDeps): Hono {
   });
   app.get("/:token", async (c) => {
     const token = c.req.param("token");
-    if (!(await deps.knows(token))) return page(c, 404, "Unknown link", "<p>This unsubscribe link is not known here.</p>");
+    if (!(await deps.knows(token))) {
+      return page(c, 404, "Unknown link", "<p>This unsubscribe link is not known here.</p>");
+    }
     return page(
       c,
       200,
@@ -44,16 +46,20 @@ export function unsubscribeRoutes(deps: UnsubscribeRouteDeps): Hono {
 </form>`,
     );
   });
-  app.post("/:token", bodyLimit({ maxSize: 4096, onError: (c) => c.text("request body too large", 413) }), async (c) => {
-    const form = await c.req.parseBody().catch(() => undefined);
-    if (form?.[ONE_CLICK_KEY] !== ONE_CLICK_VALUE) {
-      return c.text(`expected a form body ${ONE_CLICK_KEY}=${ONE_CLICK_VALUE} (RFC 8058)`, 400);
-    }
-    const via = form[VIA_PAGE_KEY] === "page" ? "page" : "one-click";
-    const result = await deps.unsubscribeByToken(c.req.param("token"), via);
-    if (result === "unknown") return page(c, 404, "Unknown link", "<p>This unsubscribe link is not known here.</p>");
-    return page(c, 200, "Unsubscribed", "<p>You are unsubscribed.</p>");
-  });
+  app.post(
+    "/:token",
+    bodyLimit({ maxSize: 4096, onError: (c) => c.text("request body too large", 413) }),
+    async (c) => {
+      const form = await c.req.parseBody().catch(() => undefined);
+      if (form?.[ONE_CLICK_KEY] !== ONE_CLICK_VALUE) {
+        return c.text(`expected a form body ${ONE_CLICK_KEY}=${ONE_CLICK_VALUE} (RFC 8058)`, 400);
+      }
+      const via = form[VIA_PAGE_KEY] === "page" ? "page" : "one-click";
+      const result = await deps.unsubscribeByToken(c.req.param("token"), via);
+      if (result === "unknown") return page(c, 404, "Unknown link", "<p>This unsubscribe link is not known here.</p>");
+      return page(c, 200, "Unsubscribed", "<p>You are unsubscribed.</p>");
+    },
+  );
   return app;
 }
 

@@ -1,4 +1,3 @@
-// deno-lint-ignore-file no-explicit-any -- JSON answers are checked by assertions, not by types
 /**
  * List-Unsubscribe on bulk mail (issue 14), end to end: the real relay
  * delivers a bulk message to the scripted destination, each recipient its

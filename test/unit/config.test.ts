@@ -192,7 +192,15 @@ describe("RELAY_PUBLIC_URL", () => {
     assert.equal(load({ RELAY_PUBLIC_URL: "http://[::1]:8025" }).publicUrl, "http://[::1]:8025");
   });
 
-  for (const bad of ["relay.example.com", "ftp://relay.example.com", "http://10.0.0.1", "https://a.test/?x=1", "https://u:p@a.test"]) {
+  for (
+    const bad of [
+      "relay.example.com",
+      "ftp://relay.example.com",
+      "http://10.0.0.1",
+      "https://a.test/?x=1",
+      "https://u:p@a.test",
+    ]
+  ) {
     it(`refuses ${bad}`, () => {
       assert.match(problemsOf({ RELAY_PUBLIC_URL: bad }).join("\n"), /^RELAY_PUBLIC_URL: expected an https URL/);
     });

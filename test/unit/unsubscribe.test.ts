@@ -212,7 +212,10 @@ describe("Unsubscriber", () => {
     const { token, unsubscriber, unsubscribed } = await world();
     assert.equal(await unsubscriber.unsubscribeByMail(`unsubscribe+${token}@other.example`), "unknown");
     assert.equal(await unsubscriber.unsubscribeByMail(`postmaster@bounces.example`), "unknown");
-    assert.equal(await unsubscriber.unsubscribeByMail(`unsubscribe+${token.toUpperCase()}@BOUNCES.example`), "unsubscribed");
+    assert.equal(
+      await unsubscriber.unsubscribeByMail(`unsubscribe+${token.toUpperCase()}@BOUNCES.example`),
+      "unsubscribed",
+    );
     assert.deepEqual((await unsubscribed()).map((e) => e.data), [JSON.stringify({ via: "mail" })]);
   });
 });
