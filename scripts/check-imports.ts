@@ -35,7 +35,9 @@ export const IMPORT_RULES: Readonly<Record<string, readonly string[]>> = {
   shaping: ["core"],
   delivery: ["core", "platform", "dns", "tls", "queue", "shaping", "smtp/protocol", "smtp/client"],
   events: ["core", "platform", "queue"],
-  http: ["core", "platform", "auth", "ingress", "queue", "events", "shaping"],
+  // List-Unsubscribe: the per-recipient copy delivery sends (given to it by the root) and what an unsubscribe does.
+  unsubscribe: ["core", "auth", "queue"],
+  http: ["core", "platform", "auth", "ingress", "queue", "events", "shaping", "unsubscribe"],
   // The composition root builds every service and passes its dependencies in.
   app: ["*"],
   cli: ["core", "platform", "config", "dns", "auth", "queue", "events", "app"],
