@@ -37,8 +37,11 @@ export const IMPORT_RULES: Readonly<Record<string, readonly string[]>> = {
   events: ["core", "platform", "queue"],
   // Mail to the bounce domain, read into events; a returned reply is classified as delivery classifies one.
   // Ingress hands that mail over through a hook (ingress/smtp-hooks.ts BounceReader), never by import.
-  feedback: ["core", "queue", "delivery"],
-  http: ["core", "platform", "auth", "ingress", "queue", "events", "shaping"],
+  // An unsubscribe by mail (mailto:unsubscribe+TOKEN@) arrives there too.
+  feedback: ["core", "queue", "delivery", "unsubscribe"],
+  // List-Unsubscribe: the per-recipient copy delivery sends (given to it by the root) and what an unsubscribe does.
+  unsubscribe: ["core", "auth", "queue"],
+  http: ["core", "platform", "auth", "ingress", "queue", "events", "shaping", "unsubscribe"],
   // The composition root builds every service and passes its dependencies in.
   app: ["*"],
   cli: ["core", "platform", "config", "dns", "auth", "queue", "events", "app"],

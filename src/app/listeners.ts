@@ -82,6 +82,7 @@ export async function startListeners(
           bounceDomain: config.bounceDomain,
           verpKey: services.verpKey,
           suppressions: services.suppressions,
+          unsubscribeByMail: (rcpt) => services.unsubscriber.unsubscribeByMail(rcpt),
           log,
         }),
     }),
@@ -146,6 +147,7 @@ export async function startListeners(
           enabled: services.warmup !== undefined,
           report: () => services.warmup?.ledger.report(clock.now()) ?? [],
         },
+        unsubscribe: services.unsubscriber,
         queue: {
           summary: () => queueSummary(delivery.destinationStates(), store),
           resolve: (ref) => delivery.resolve(ref),

@@ -31,6 +31,10 @@ import { ShapingSettings } from "./shaping-settings.ts";
 import { openWarmup, type WarmupService } from "./warmup.ts";
 import { destinationEvent } from "../shaping/destination-event.ts";
 import { DestinationEventStore } from "../queue/destination-events.ts";
+import { UnsubscribeStore } from "../queue/unsubscribes.ts";
+import { ListUnsubscribe } from "../unsubscribe/list-unsubscribe.ts";
+import { UnsubscribeTokens } from "../unsubscribe/token.ts";
+import { Unsubscriber } from "../unsubscribe/unsubscribe.ts";
 
 /** Deadline of one TLS report upload (RFC 8460 5.4). */
 const TLS_REPORT_POST_TIMEOUT_MS = 60_000;
@@ -68,6 +72,8 @@ export interface ServeServices extends Services {
   readonly shaping: ShapingSettings;
   /** IP warmup, when the shaping rules switch it on. */
   readonly warmup: WarmupService | undefined;
+  /** Unsubscribes by link (HTTP /u/:token) and by mail (unsubscribe+token@RELAY_BOUNCE_DOMAIN). */
+  readonly unsubscriber: Unsubscriber;
 }
 
 /**
@@ -127,6 +133,9 @@ export async function openServeServices(
   // TLS reporting (RFC 8460): sessions counted in memory by the delivery loop, reported by a job.
   const tlsTally = config.tlsrpt ? new TlsTally(clock, config.tlsrptInterval) : undefined;
   const destinationEvents = new DestinationEventStore(database);
+  const unsubscribes = new UnsubscribeStore(database, clock);
+  const unsubscribeTokens = new UnsubscribeTokens(await unsubscribes.key(UnsubscribeTokens.newKey));
+  const unsubscribeAddresses = { publicUrl: config.publicUrl, bounceDomain: config.bounceDomain };
   const loop = new Scheduler({
     store,
     verpKey: verp,
@@ -168,6 +177,13 @@ export async function openServeServices(
       },
       ...(warmup ? { warmup: { ledger: warmup.ledger, sourceIp: config.sourceIp } } : {}),
     },
+    perRecipientCopy: new ListUnsubscribe({
+      tokens: unsubscribeTokens,
+      addresses: unsubscribeAddresses,
+      signingKeys: (domain) => domains.signingKeys(domain),
+      clock,
+      log,
+    }),
   });
   shaping.onChange(() => loop.reshape());
   // DKIM signs only what our own submitters send (API, SMTP AUTH, trusted networks), never mail
@@ -234,5 +250,11 @@ export async function openServeServices(
     tlsReporter,
     shaping,
     warmup,
+    unsubscriber: new Unsubscriber({
+      tokens: unsubscribeTokens,
+      store: unsubscribes,
+      bounceDomain: config.bounceDomain,
+      suppressions: services.suppressions,
+    }),
   };
 }

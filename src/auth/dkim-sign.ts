@@ -26,6 +26,7 @@ export const SIGNED_HEADERS = [
   "MIME-Version",
   "Content-Type",
   "List-Unsubscribe",
+  "List-Unsubscribe-Post",
 ] as const;
 
 /**

@@ -51,6 +51,24 @@ const domainName = (text: string) => hostName(text)?.toLowerCase();
 const headerFieldName = (text: string) => (/^[!-9;-~]{1,76}$/.test(text.trim()) ? text.trim() : undefined);
 const libsqlUrl = (text: string) => (/^(file:|libsql:|https?:|wss?:)/.test(text) ? text : undefined);
 const ipAddress = (text: string) => (isIP(text.trim()) !== 0 ? text.trim() : undefined);
+/**
+ * RELAY_PUBLIC_URL: an https URL, no query or fragment, kept without its
+ * trailing slash. Plain http only on a loopback host (a test, or a proxy on
+ * the same machine that receivers reach over https): a receiver's one-click
+ * POST (RFC 8058 3.1) must go over https.
+ */
+const publicUrl = (text: string) => {
+  let url: URL;
+  try {
+    url = new URL(text.trim());
+  } catch {
+    return undefined;
+  }
+  const loopback = ["localhost", "[::1]"].includes(url.hostname) || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
+  const scheme = url.protocol === "https:" || (url.protocol === "http:" && loopback);
+  if (!scheme || url.search !== "" || url.hash !== "" || url.username !== "" || url.password !== "") return undefined;
+  return url.href.replace(/\/+$/, "");
+};
 const port = (text: string) => {
   const n = positiveInt(text);
   return n !== undefined && n <= 65535 ? n : undefined;
@@ -165,6 +183,13 @@ export const configSchema = v.object({
   ),
   /** The domain anyone may send to (bounces, complaints). */
   RELAY_BOUNCE_DOMAIN: v.optional(textVar("a domain name", domainName)),
+  /**
+   * Where receivers reach this node's unsubscribe endpoint (/u/:token): bulk
+   * mail carries an https List-Unsubscribe link to it (src/unsubscribe/).
+   */
+  RELAY_PUBLIC_URL: v.optional(
+    textVar("an https URL such as https://relay.example.com (http only for a loopback host)", publicUrl),
+  ),
   /**
    * verified: SMTP AUTH users and API keys may only send mail whose From
    * domain is a verified sending domain within their grant; any: no From check.

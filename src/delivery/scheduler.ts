@@ -100,6 +100,15 @@ export interface SchedulerDeps {
   readonly steering?: Omit<SteeringDeps, "clock">;
   /** The key of VERP return paths' tags (core/verp.ts, app/verp-key.ts). */
   readonly verpKey: VerpKey;
+  /**
+   * A copy of its own for each recipient in the lanes it applies to (bulk
+   * mail's List-Unsubscribe, src/unsubscribe/): such a recipient is sent a
+   * transaction of its own, with the body `copyFor` makes of the stored one.
+   */
+  readonly perRecipientCopy?: {
+    applies(lane: Lane): boolean;
+    copyFor(body: Uint8Array, recipientId: number): Promise<Uint8Array>;
+  };
 }
 
 /** Sendmail's Timeout.queuewarn: the default of RELAY_DELAY_WARNING_AFTER. */
@@ -500,14 +509,14 @@ export class Scheduler {
 
   private enqueue(claims: readonly Claim[], plans: ReadonlyMap<string, Plan>): void {
     // One work item per (message, destination): domains that share an MX site share the transaction.
-    // A VERP return path differs per recipient, so such a message sends one transaction per recipient.
+    // A VERP return path or a per-recipient copy differs per recipient: one transaction per recipient.
     const works = new Map<string, { work: Work & { tlsReport: Map<string, ReportPolicy> }; plan: Plan }>();
     for (const claim of claims) {
       const plan = plans.get(routeKey(claim))!;
-      const verp = claim.returnPathDomain === undefined ? "" : `\0${claim.recipientId}`;
-      const key = `${claim.messageId}\0${
-        plan.kind === "destination" ? plan.key : `${plan.kind}:${claim.domain}`
-      }${verp}`;
+      const alone = claim.returnPathDomain !== undefined || this.deps.perRecipientCopy?.applies(claim.lane) === true;
+      const key = `${claim.messageId}\0${plan.kind === "destination" ? plan.key : `${plan.kind}:${claim.domain}`}${
+        alone ? `\0${claim.recipientId}` : ""
+      }`;
       let entry = works.get(key);
       if (!entry) {
         const work = {
@@ -574,7 +583,7 @@ export class Scheduler {
             messageId: message.id,
             mailFrom: returnPath(work, this.deps.verpKey) ?? message.mailFrom,
             recipients: work.claims.map((c) => c.address),
-            body: message.body,
+            body: await this.bodyFor(work, message.body),
             requireTls: work.claims[0]?.tlsTag === "requiretls",
             // Passed on to a next hop that advertises DSN (RFC 3461 5.2).
             dsn: {
@@ -599,6 +608,14 @@ export class Scheduler {
       this.steerings.set(key, steering);
     }
     return destination;
+  }
+
+  /** The stored body, or the recipient's own copy when perRecipientCopy applies to the work's one recipient. */
+  private async bodyFor(work: Work, body: Uint8Array): Promise<Uint8Array> {
+    const copies = this.deps.perRecipientCopy;
+    const [claim, ...others] = work.claims;
+    if (!copies || !claim || others.length > 0 || !copies.applies(claim.lane)) return body;
+    return await copies.copyFor(body, claim.recipientId);
   }
 
   /** A destination's own pacer, or the one it shares; none: no limit. */

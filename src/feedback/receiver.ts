@@ -22,6 +22,8 @@ export interface FeedbackDeps {
   readonly bounceDomain: string;
   readonly verpKey: VerpKey;
   readonly log: Logger;
+  /** An unsubscribe by mail (mailto:unsubscribe+TOKEN@ the bounce domain, RFC 2369 3.2): "unknown" for other addresses. */
+  readonly unsubscribeByMail: (rcpt: string) => Promise<"unsubscribed" | "already" | "unknown">;
   /** The suppression list: a hard bounce or a complaint puts the address on it. */
   readonly suppressions: Pick<SuppressionStore, "add">;
 }
@@ -42,6 +44,8 @@ export class FeedbackReceiver {
 
   async receive(mail: InboundFeedback): Promise<void> {
     const context = { client_ip: mail.clientIp, mail_from: mail.mailFrom, rcpt_to: mail.recipients.join(",") };
+    const unsubscribes = await Promise.all(mail.recipients.map((rcpt) => this.deps.unsubscribeByMail(rcpt)));
+    if (unsubscribes.some((result) => result !== "unknown")) return;
     let feedback: Feedback;
     try {
       feedback = await readFeedback(mail.body);

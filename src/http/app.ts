@@ -21,6 +21,7 @@ import { problem } from "./problem.ts";
 import { type QueueRouteDeps, queueRoutes } from "./queue.ts";
 import { type ShapingRouteDeps, shapingRoutes } from "./shaping.ts";
 import { type SuppressionRouteDeps, suppressionRoutes } from "./suppressions.ts";
+import { type UnsubscribeRouteDeps, unsubscribeRoutes } from "./unsubscribe.ts";
 import { type WarmupRouteDeps, warmupRoutes } from "./warmup.ts";
 
 export interface HttpDeps {
@@ -54,6 +55,8 @@ export interface HttpDeps {
   /** The queue by destination and its steering; without it, /v1/queue is not served. */
   // deno-lint-ignore no-explicit-any -- the destination type is the provider's own; the routes pass it back unchanged
   readonly queue?: QueueRouteDeps<any>;
+  /** Unsubscribing (src/unsubscribe/): /u/:token, the target of bulk mail's List-Unsubscribe link; without it, not served. */
+  readonly unsubscribe?: UnsubscribeRouteDeps;
   /** Where unexpected errors go, each with its request's id. */
   readonly log: Logger;
 }
@@ -110,6 +113,9 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
     }),
     async (c) => c.html(renderDocs(await document())),
   );
+
+  // Reached by receivers and by the recipient's browser, authenticated by its token alone (RFC 8058).
+  if (deps.unsubscribe) app.route("/u", unsubscribeRoutes(deps.unsubscribe));
 
   app.use("/v1/*", requireBearer(deps.authenticate));
   // JSON with base64 attachments is about 4/3 of the message; refuse far larger bodies before reading them.

@@ -40,6 +40,7 @@ export class Connection implements Channel {
 
   async send(payload: Payload): Promise<RecipientResult[]> {
     this.sent.push(payload.messageId);
+    this.transport.payloads.push(payload);
     if (this.dead || !this.usable) {
       this.close();
       return payload.recipients.map((address) => ({
@@ -80,6 +81,8 @@ export class Connection implements Channel {
 /** Opens connections as the test scripts: each `open` makes the next Connection, or fails when `refuse` is set. */
 export class ScriptedTransport implements Transport {
   readonly connections: Connection[] = [];
+  /** Every payload sent, on any connection, in order. */
+  readonly payloads: Payload[] = [];
   opened = 0;
   refuse: DestinationUnreachable | undefined;
   /** Opening waits until release() while held. */

@@ -44,6 +44,7 @@ const INVALID: Record<string, string> = {
   RELAY_RETRY_SCHEDULE: "5m,soon",
   RELAY_MAX_QUEUE_TIME: "5 days",
   RELAY_BOUNCE_DOMAIN: "-bad-",
+  RELAY_PUBLIC_URL: "http://relay.example.com",
   RELAY_NODE_ID: "   ",
   RELAY_SHARED_DB_URL: "mysql://db.example",
   RELAY_SHARED_DB_TOKEN: "   ",
@@ -195,6 +196,30 @@ describe("loadConfig derived values", () => {
     assert.equal(load({ RELAY_MX_PORT: "65535" }).mxPort, 65535);
     assert.equal(load({ RELAY_ADMIN_TOKEN: "0123456789abcdef" }).adminToken, "0123456789abcdef");
   });
+});
+
+describe("RELAY_PUBLIC_URL", () => {
+  it("takes an https URL, or http on a loopback host, without its trailing slash", () => {
+    assert.equal(load({}).publicUrl, undefined);
+    assert.equal(load({ RELAY_PUBLIC_URL: "https://relay.example.com/" }).publicUrl, "https://relay.example.com");
+    assert.equal(load({ RELAY_PUBLIC_URL: "https://example.com/mail//" }).publicUrl, "https://example.com/mail");
+    assert.equal(load({ RELAY_PUBLIC_URL: "http://127.0.0.1:8025" }).publicUrl, "http://127.0.0.1:8025");
+    assert.equal(load({ RELAY_PUBLIC_URL: "http://[::1]:8025" }).publicUrl, "http://[::1]:8025");
+  });
+
+  for (
+    const bad of [
+      "relay.example.com",
+      "ftp://relay.example.com",
+      "http://10.0.0.1",
+      "https://a.test/?x=1",
+      "https://u:p@a.test",
+    ]
+  ) {
+    it(`refuses ${bad}`, () => {
+      assert.match(problemsOf({ RELAY_PUBLIC_URL: bad }).join("\n"), /^RELAY_PUBLIC_URL: expected an https URL/);
+    });
+  }
 });
 
 describe("loadConfig errors", () => {

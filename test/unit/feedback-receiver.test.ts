@@ -24,6 +24,7 @@ describe("FeedbackReceiver: verified feedback becomes events and suppressions; n
   let messageId: string;
   const ids = new Map<string, number>();
   const suppressed: Parameters<SuppressionStore["add"]>[0][] = [];
+  const unsubscribedBy: string[] = [];
   const logged: string[] = [];
 
   const feedbackEvents = async () =>
@@ -77,11 +78,23 @@ describe("FeedbackReceiver: verified feedback becomes events and suppressions; n
       verpKey: KEY,
       log: (_level, message) => logged.push(message),
       suppressions: { add: async (entry) => void suppressed.push(entry) },
+      unsubscribeByMail: async (rcpt) => {
+        if (!rcpt.startsWith("unsubscribe+")) return "unknown";
+        unsubscribedBy.push(rcpt);
+        return "unsubscribed";
+      },
     });
   });
   after(async () => {
     await db?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("a mail to an unsubscribe address is an unsubscribe, not read as a bounce", async () => {
+    const before = (await feedbackEvents()).length;
+    await receive("gmail", `unsubscribe+abc@${DOMAIN}`, "hard@dest.test");
+    assert.deepEqual(unsubscribedBy, [`unsubscribe+abc@${DOMAIN}`]);
+    assert.equal((await feedbackEvents()).length, before, "no bounce recorded");
   });
 
   it("a hard bounce: a bounced event with the category and reply, and a global hard-bounce suppression", async () => {

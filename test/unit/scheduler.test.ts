@@ -15,6 +15,7 @@ import {
   type Plan,
   PLAN_WAIT_MS,
   Scheduler,
+  type SchedulerDeps,
 } from "../../src/delivery/scheduler.ts";
 import type { Lane } from "../../src/core/lane.ts";
 import { type Database, openDatabase } from "../../src/queue/database.ts";
@@ -69,6 +70,7 @@ async function harness(
     /** The retry schedule, which is also the pause after failing to reach a destination. */
     schedule?: number[];
     limits?: () => typeof LIMITS;
+    perRecipientCopy?: SchedulerDeps["perRecipientCopy"];
   } = {},
 ) {
   const dir = mkdtempSync(join(tmpdir(), "relay-scheduler-"));
@@ -92,6 +94,7 @@ async function harness(
       log: (level, message, fields) => logged.push({ level, message, fields }),
       plan: (domain) => options.plan?.(domain, destination) ?? Promise.resolve(destination),
       maxInFlight: options.maxInFlight,
+      perRecipientCopy: options.perRecipientCopy,
     });
   const scheduler = newScheduler();
   const body = new TextEncoder().encode("Subject: test\r\n\r\nhello\r\n");
@@ -244,6 +247,34 @@ describe("priority lanes in flight", () => {
     assert.equal((await h.lastEvent("receipt@dest.test"))?.type, "delivered");
     assert.equal(JSON.parse(String((await h.lastEvent("receipt@dest.test"))?.data)).priority, "transactional");
     assert.equal(JSON.parse(String((await h.lastEvent("bulk1@dest.test"))?.data)).priority, "bulk");
+    await h.scheduler.stop(0);
+  });
+});
+
+describe("a copy per recipient (List-Unsubscribe on bulk mail)", () => {
+  it("sends each bulk recipient a transaction of its own with its copy; other mail shares one with the stored body", async () => {
+    const h = await harness({
+      perRecipientCopy: {
+        applies: (lane) => lane === "bulk",
+        copyFor: async (body, recipientId) =>
+          new Uint8Array([...new TextEncoder().encode(`X-Copy: ${recipientId}\r\n`), ...body]),
+      },
+    });
+    await h.enqueueIn("bulk", ["a@dest.test", "b@dest.test"]);
+    await h.enqueueIn("transactional", ["c@dest.test", "d@dest.test"]);
+    await h.scheduler.start();
+    await waitUntil(h.recipients, (s) => count(s, "delivered") === 4, { what: "every recipient delivered" });
+    const sent = h.transport.payloads.map((
+      p,
+    ) => [p.recipients.join(","), new TextDecoder().decode(p.body).split("\r\n")[0]]);
+    const ids = Object.fromEntries(
+      (await h.database.client.execute("SELECT address, id FROM recipients")).rows.map((r) => [r.address, r.id]),
+    );
+    assert.deepEqual(sent.sort(), [
+      ["a@dest.test", `X-Copy: ${ids["a@dest.test"]}`],
+      ["b@dest.test", `X-Copy: ${ids["b@dest.test"]}`],
+      ["c@dest.test,d@dest.test", "Subject: test"],
+    ]);
     await h.scheduler.stop(0);
   });
 });
