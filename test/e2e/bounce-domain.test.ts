@@ -35,6 +35,18 @@ describe("mail to the bounce domain is read, not relayed", { skip: swaksMissing 
     return run.stdout;
   }
 
+  /** What becomes of the next message to `address`: queued, or suppressed (accepted, never sent). */
+  const nextStatus = async (address: string): Promise<string> => {
+    const sent = await world.api("POST", "/v1/messages", {
+      from: "News <news@example.test>",
+      to: [address],
+      subject: "after the feedback",
+      text: "x",
+    });
+    assert.equal(sent.status, 202, JSON.stringify(sent.json));
+    return sent.json.recipients[0].status;
+  };
+
   const messageEvents = async () => (await world.api("GET", `/v1/messages/${messageId}`)).json.events as any[];
 
   before(async () => {
@@ -92,6 +104,7 @@ describe("mail to the bounce domain is read, not relayed", { skip: swaksMissing 
     assert.equal(bounced[0].format, "postfix");
     assert.equal(bounced[0].remote_mta, "inbox.dest.test");
     assert.match(bounced[0].reply, /^550 5\.1\.1 <gone@dest\.test>: Recipient address rejected: User unknown/);
+    assert.equal(await nextStatus("gone@dest.test"), "suppressed", "the hard bounce suppressed the address");
   });
 
   it("an ARF report at a recipient's VERP address is a complaint for that message and recipient", async () => {
@@ -102,6 +115,7 @@ describe("mail to the bounce domain is read, not relayed", { skip: swaksMissing 
     assert.equal(complained[0].recipient, "annoyed@dest.test");
     assert.equal(complained[0].feedback_type, "abuse");
     assert.equal(complained[0].user_agent, "ISP-FBL/1.0");
+    assert.equal(await nextStatus("annoyed@dest.test"), "suppressed", "the complaint suppressed the address");
   });
 
   it("forged feedback and anything else changes nothing and is not relayed", async () => {

@@ -128,6 +128,16 @@ describe("List-Unsubscribe on bulk mail", { skip: dkimpyUnavailable }, () => {
     assert.equal(events[0].message_id, bulkId);
     assert.equal(events[0].recipient, "ann@dest.test");
     assert.equal(events[0].via, "one-click");
+    // The unsubscribe suppressed the address for the sending domain: the next message to it is not sent.
+    const next = await world.api("POST", "/v1/messages", {
+      from: "news@sender.test",
+      to: ["ann@dest.test"],
+      subject: "after the unsubscribe",
+      text: "hello",
+      priority: "bulk",
+    });
+    assert.equal(next.status, 202, JSON.stringify(next.json));
+    assert.equal(next.json.recipients[0].status, "suppressed");
   });
 
   it("adds neither field to transactional mail", async () => {
