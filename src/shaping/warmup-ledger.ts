@@ -13,8 +13,6 @@ import {
   type WarmupRecord,
 } from "./warmup-window.ts";
 
-export type { Lane } from "../core/lane.ts";
-
 /** What became of a message sent, as warmup measures it. */
 export type WarmupOutcome = "delivered" | "deferred" | "blocked" | "complained";
 

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Warmup, WarmupPlan } from "../../src/shaping/rules.ts";
 import { shippedShaping } from "../../src/shaping/shipped.ts";
-import { type Lane, WarmupLedger, type WarmupOutcome } from "../../src/shaping/warmup-ledger.ts";
+import type { Lane } from "../../src/core/lane.ts";
+import { WarmupLedger, type WarmupOutcome } from "../../src/shaping/warmup-ledger.ts";
 import type { WarmupRecord } from "../../src/shaping/warmup-window.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
 
