@@ -35,6 +35,7 @@ function periodicJobs(config: Config, services: ServeServices): PeriodicJob[] {
     });
   }
   if (services.warmup) jobs.push(writeWarmupJob(services.warmup));
+  jobs.push(services.eventFeed);
   if (spool) {
     const collector = new SpoolCollector(store, spool, clock, log);
     // At start too: what a crash or the last run left.

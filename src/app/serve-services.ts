@@ -35,6 +35,7 @@ import { UnsubscribeStore } from "../queue/unsubscribes.ts";
 import { ListUnsubscribe } from "../unsubscribe/list-unsubscribe.ts";
 import { UnsubscribeTokens } from "../unsubscribe/token.ts";
 import { Unsubscriber } from "../unsubscribe/unsubscribe.ts";
+import { EventFeed } from "../events/feed.ts";
 
 /** Deadline of one TLS report upload (RFC 8460 5.4). */
 const TLS_REPORT_POST_TIMEOUT_MS = 60_000;
@@ -74,6 +75,8 @@ export interface ServeServices extends Services {
   readonly warmup: WarmupService | undefined;
   /** Unsubscribes by link (HTTP /u/:token) and by mail (unsubscribe+token@RELAY_BOUNCE_DOMAIN). */
   readonly unsubscriber: Unsubscriber;
+  /** New events as they are written, for the node's reports on itself (delivery log lines, metrics). */
+  readonly eventFeed: EventFeed;
 }
 
 /**
@@ -256,5 +259,6 @@ export async function openServeServices(
       bounceDomain: config.bounceDomain,
       suppressions: services.suppressions,
     }),
+    eventFeed: new EventFeed(store, log),
   };
 }

@@ -783,6 +783,12 @@ export class QueueStore {
     return { message, recipients: rcpts, events: log };
   }
 
+  /** The id of the newest event, 0 when there is none: where a reader of new events starts. */
+  async lastEventId(): Promise<number> {
+    const [row] = await this.database.db.select({ id: sql<number | null>`max(${events.id})` }).from(events);
+    return Number(row?.id ?? 0);
+  }
+
   async listEvents(after: number, limit: number, filter?: SQL) {
     return this.database.db
       .select()

@@ -1,0 +1,55 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { EventFeed, type EventRecord, type EventSource } from "../../src/events/feed.ts";
+
+/** An event log in memory, in id order. */
+function logOf(count: number): EventRecord[] {
+  return Array.from({ length: count }, (_, i) => ({
+    id: i + 1,
+    at: i,
+    type: "received" as const,
+    messageId: `m${i + 1}`,
+    recipient: "a@b.test",
+    data: {},
+  }));
+}
+
+function sourceOver(log: EventRecord[]): EventSource {
+  return {
+    listEvents: (after, limit) => Promise.resolve(log.filter((e) => e.id > after).slice(0, limit)),
+    lastEventId: () => Promise.resolve(log.at(-1)?.id ?? 0),
+  };
+}
+
+const quiet = () => {};
+
+describe("EventFeed", () => {
+  it("starts after the events that were there at start and hands on every later one once, in order", async () => {
+    const log = logOf(3);
+    const feed = new EventFeed(sourceOver(log), quiet);
+    const seen: number[] = [];
+    feed.subscribe((page) => seen.push(...page.map((e) => e.id)));
+    await feed.run();
+    assert.deepEqual(seen, []);
+    log.push(...logOf(2503).slice(3));
+    await feed.run();
+    await feed.run();
+    assert.deepEqual(seen, Array.from({ length: 2500 }, (_, i) => i + 4));
+  });
+
+  it("a subscriber that throws is logged and the others still get the page", async () => {
+    const log: EventRecord[] = [];
+    const errors: string[] = [];
+    const failing = new EventFeed(sourceOver(log), (_level, message) => errors.push(message));
+    const seen: number[] = [];
+    failing.subscribe(() => {
+      throw new Error("boom");
+    });
+    failing.subscribe((page) => seen.push(...page.map((e) => e.id)));
+    await failing.run();
+    log.push(...logOf(2));
+    await failing.run();
+    assert.deepEqual(seen, [1, 2]);
+    assert.deepEqual(errors, ["an event subscriber failed"]);
+  });
+});
