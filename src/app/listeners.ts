@@ -81,7 +81,6 @@ export async function startListeners(
           store: services.store,
           bounceDomain: config.bounceDomain,
           verpKey: services.verpKey,
-          suppressions: services.suppressions,
           unsubscribeByMail: (rcpt) => services.unsubscriber.unsubscribeByMail(rcpt),
           log,
         }),

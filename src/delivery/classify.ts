@@ -35,7 +35,11 @@ const RULES: readonly { enhanced?: RegExp; code?: RegExp; text?: RegExp; categor
   { text: /spam|blocklist|blacklist|blocked|reputation|spamhaus/i, category: "spam-related" },
   { text: /virus|malware/i, category: "virus-related" },
   { text: /mailbox (full|over quota)|quota/i, category: "quota-issues" },
-  { text: /user unknown|no such user|mailbox unavailable|does not exist|unknown recipient/i, category: "bad-mailbox" },
+  {
+    // Yahoo's "This user doesn't have a yahoo.com account", qmail's "no mailbox here by that name".
+    text: /user unknown|no such user|mailbox unavailable|does not exist|unknown recipient|doesn't have an? \S+ account|no (such )?mailbox/i,
+    category: "bad-mailbox",
+  },
   { text: /relay(ing)? (access )?denied|not permitted to relay/i, category: "relaying-issues" },
   { enhanced: /^[45]\.4\.[0-7]$/, category: "routing-errors" },
   { enhanced: /^[45]\.7\.\d+$/, category: "policy-related" },

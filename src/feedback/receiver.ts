@@ -3,8 +3,8 @@
  * relayed. A bounce or a complaint counts only when it names one of our
  * messages through a VERP address whose keyed tag verifies (core/verp.ts)
  * and that recipient was sent to; then it becomes a `bounced` or
- * `complained` event for that message and recipient, and a hard bounce or a
- * complaint suppresses the address. Everything else is logged and dropped: a
+ * `complained` event for that message and recipient; the store suppresses
+ * the address with it as the suppression rules say. Everything else is logged and dropped: a
  * log line rather than an event, because the event log and its webhooks are
  * about our messages, and anyone on the internet may send to this domain.
  */
@@ -15,7 +15,6 @@ import { classifyReply } from "../delivery/classify.ts";
 import type { QueueStore } from "../queue/store.ts";
 import { readFeedback } from "./read.ts";
 import type { FailedRecipient, Feedback } from "./report.ts";
-import type { SuppressionStore } from "../queue/suppressions.ts";
 
 export interface FeedbackDeps {
   readonly store: Pick<QueueStore, "recipientOf" | "recordFeedback">;
@@ -24,8 +23,6 @@ export interface FeedbackDeps {
   readonly log: Logger;
   /** An unsubscribe by mail (mailto:unsubscribe+TOKEN@ the bounce domain, RFC 2369 3.2): "unknown" for other addresses. */
   readonly unsubscribeByMail: (rcpt: string) => Promise<"unsubscribed" | "already" | "unknown">;
-  /** The suppression list: a hard bounce or a complaint puts the address on it. */
-  readonly suppressions: Pick<SuppressionStore, "add">;
 }
 
 /** One message for the bounce domain, as the SMTP front end hands it over. */
@@ -110,7 +107,6 @@ export class FeedbackReceiver {
       category,
       format: feedback.format,
     });
-    if (hard) await this.suppress(target, "hard-bounce", "bounced");
   }
 
   private async complained(target: Target, feedback: Extract<Feedback, { kind: "complaint" }>): Promise<void> {
@@ -130,17 +126,6 @@ export class FeedbackReceiver {
       message_id: target.messageId,
       recipient: target.address,
       feedback_type: feedback.feedbackType,
-    });
-    // RFC 5965 3.1: "not-spam" says the opposite of a complaint.
-    if (feedback.feedbackType !== "not-spam") await this.suppress(target, "complaint", "complained");
-  }
-
-  private async suppress(target: Target, reason: "hard-bounce" | "complaint", event: string): Promise<void> {
-    await this.deps.suppressions.add({
-      address: target.address,
-      scope: { kind: "global" },
-      reason,
-      source: { event, messageId: target.messageId },
     });
   }
 

@@ -490,14 +490,13 @@ export class QueueStore {
 
   /** The global suppression a hard bounce of a configured category calls for. */
   private suppressionFor(o: Outcome): NewSuppression[] {
-    const hard = o.state === "bounced" && o.event.bounce_type === "hard";
-    if (!hard || !this.suppressBounceCategories.includes(String(o.event.category))) return [];
-    return [{
-      address: o.address,
-      scope: { kind: "global" },
-      reason: "hard-bounce",
-      source: { event: "bounced", messageId: o.messageId },
-    }];
+    return o.state === "bounced" ? this.hardBounceSuppression(o.messageId, o.address, o.event) : [];
+  }
+
+  private hardBounceSuppression(messageId: string, address: string, event: Record<string, unknown>): NewSuppression[] {
+    const hard = event.bounce_type === "hard";
+    if (!hard || !this.suppressBounceCategories.includes(String(event.category))) return [];
+    return [{ address, scope: { kind: "global" }, reason: "hard-bounce", source: { event: "bounced", messageId } }];
   }
 
   /** One recipient of one message, as feedback about it (a bounce, a complaint) finds it; undefined if no such row. */
@@ -514,7 +513,10 @@ export class QueueStore {
 
   /**
    * An event about a recipient that changes no state: feedback that came back
-   * after delivery (a bounce from a later hop, a complaint).
+   * after delivery (a bounce from a later hop, a complaint). In the same
+   * transaction, the suppression it calls for: a hard bounce of a configured
+   * category (as when delivery sees one), or a complaint other than
+   * "not-spam", which says the opposite of a complaint (RFC 5965 3.1).
    */
   async recordFeedback(event: {
     type: "bounced" | "complained";
@@ -522,8 +524,19 @@ export class QueueStore {
     address: string;
     data: Record<string, unknown>;
   }): Promise<void> {
-    const row = [this.clock.now(), event.type, event.messageId, event.address, JSON.stringify(event.data)];
-    await this.writeBatch(insertRows("events", EVENT_COLUMNS, [row]));
+    const now = this.clock.now();
+    const row = [now, event.type, event.messageId, event.address, JSON.stringify(event.data)];
+    const suppressions: NewSuppression[] = event.type === "bounced"
+      ? this.hardBounceSuppression(event.messageId, event.address, event.data)
+      : event.data.feedback_type === "not-spam"
+      ? []
+      : [{
+        address: event.address,
+        scope: { kind: "global" },
+        reason: "complaint",
+        source: { event: "complained", messageId: event.messageId },
+      }];
+    await this.writeBatch([...insertRows("events", EVENT_COLUMNS, [row]), ...suppressionUpsert(suppressions, now)]);
   }
 
   /**

@@ -1,8 +1,8 @@
 // deno-lint-ignore-file no-explicit-any -- JSON answers are checked by assertions, not by types
 /**
  * Mail to RELAY_BOUNCE_DOMAIN, end to end against the real relay: swaks
- * hands in a Postfix-shaped DSN and an ARF report at the VERP return paths a
- * message left with, and they become `bounced` and `complained` events on
+ * hands in bounces in the shapes Postfix, Gmail, Outlook, Yahoo, Exim and
+ * qmail send, and an ARF report, at the VERP return paths a message left with, and they become `bounced` and `complained` events on
  * that message's recipients; forged ones (a tag our key did not make, the
  * untagged form, a message that is no report at all) change nothing and are
  * never relayed to the bounce domain's MX (the scripted destination here).
@@ -17,6 +17,74 @@ import { swaks, swaksMissing } from "../helpers/peers.ts";
 import { defaultZone, startWorld, type World } from "../helpers/world.ts";
 
 const BOUNCE_DOMAIN = "bounces.example.test";
+
+/** A sample of each sender's shape (test/fixtures/bounces/), the recipient it reports, and what it must become. */
+const BOUNCES = [
+  {
+    sample: "postfix",
+    rcpt: "gone@dest.test",
+    format: "postfix",
+    bounceType: "hard",
+    category: "bad-mailbox",
+    reply: /^550 5\.1\.1 <gone@dest\.test>: Recipient address rejected: User unknown/,
+    suppresses: true,
+  },
+  {
+    sample: "gmail",
+    rcpt: "gmail-gone@dest.test",
+    format: "gmail",
+    bounceType: "hard",
+    category: "bad-mailbox",
+    reply: /^550 5\.1\.1 The email account that you tried to reach does not exist/,
+    suppresses: true,
+  },
+  {
+    sample: "microsoft",
+    rcpt: "outlook-full@dest.test",
+    format: "microsoft",
+    bounceType: "hard",
+    category: "quota-issues",
+    reply: /^552 5\.2\.2 STOREDRV\.Deliver; mailbox full/,
+    suppresses: false,
+  },
+  {
+    sample: "yahoo",
+    rcpt: "yahoo-gone@dest.test",
+    format: "yahoo",
+    bounceType: "hard",
+    category: "bad-mailbox",
+    reply: /^554 .*This user doesn't have a yahoo\.test account/,
+    suppresses: true,
+  },
+  {
+    sample: "exim",
+    rcpt: "exim-gone@dest.test",
+    format: "exim",
+    bounceType: "hard",
+    category: "bad-mailbox",
+    reply: /^550 5\.1\.1 No such user here/,
+    suppresses: true,
+  },
+  {
+    sample: "exim-delayed",
+    rcpt: "exim-full@dest.test",
+    format: "exim",
+    bounceType: "soft",
+    category: "quota-issues",
+    reply: /^452 4\.2\.2 Mailbox over quota/,
+    suppresses: false,
+  },
+  {
+    sample: "qmail",
+    rcpt: "qmail-gone@dest.test",
+    format: "qmail",
+    bounceType: "hard",
+    category: "bad-mailbox",
+    reply: /^550 5\.1\.1 Sorry, no mailbox here by that name/,
+    suppresses: true,
+  },
+] as const;
+const SENT_TO = [...BOUNCES.map((b) => b.rcpt), "annoyed@dest.test"];
 
 describe("mail to the bounce domain is read, not relayed", { skip: swaksMissing }, () => {
   let world: World;
@@ -58,18 +126,19 @@ describe("mail to the bounce domain is read, not relayed", { skip: swaksMissing 
         // Were the relay to pass mail for the bounce domain on, the scripted destination would get it.
         [BOUNCE_DOMAIN]: { MX: [{ preference: 10, exchange: "mx.dest.test" }] },
       },
-      env: { RELAY_BOUNCE_DOMAIN: BOUNCE_DOMAIN },
+      // The shipped rules: hard bounces of these categories suppress.
+      env: { RELAY_BOUNCE_DOMAIN: BOUNCE_DOMAIN, RELAY_SUPPRESS_BOUNCE_CATEGORIES: "bad-mailbox,bad-domain,inactive-mailbox" },
     });
     const sent = await world.api("POST", "/v1/messages", {
       from: "News <news@example.test>",
-      to: ["gone@dest.test", "annoyed@dest.test"],
+      to: SENT_TO,
       subject: "feedback loop",
       text: "x",
     });
     assert.equal(sent.status, 202, JSON.stringify(sent.json));
     messageId = sent.json.id;
     const got = await world.destination.waitFor((m) =>
-      m.filter((r) => r.data.includes("Subject: feedback loop")).length === 2
+      m.filter((r) => r.data.includes("Subject: feedback loop")).length === SENT_TO.length
     );
     for (const r of got.filter((r) => r.data.includes("Subject: feedback loop"))) {
       returnPaths.set(r.recipients[0]!, r.mailFrom);
@@ -87,25 +156,24 @@ describe("mail to the bounce domain is read, not relayed", { skip: swaksMissing 
     }
   });
 
-  it("a DSN at a recipient's VERP address is a hard bounce for that message and recipient", async () => {
-    const out = await deliverSample(
-      "postfix",
-      returnPaths.get("gone@dest.test")!,
-      "gone@dest.test",
-      returnPaths.get("gone@dest.test")!,
-    );
-    assert.match(out, /^<- +250 2\.0\.0 OK read as feedback, not queued$/m);
-    const events = await messageEvents();
-    const bounced = events.filter((e) => e.type === "bounced");
-    assert.equal(bounced.length, 1, JSON.stringify(events));
-    assert.equal(bounced[0].recipient, "gone@dest.test");
-    assert.equal(bounced[0].bounce_type, "hard");
-    assert.equal(bounced[0].category, "bad-mailbox");
-    assert.equal(bounced[0].format, "postfix");
-    assert.equal(bounced[0].remote_mta, "inbox.dest.test");
-    assert.match(bounced[0].reply, /^550 5\.1\.1 <gone@dest\.test>: Recipient address rejected: User unknown/);
-    assert.equal(await nextStatus("gone@dest.test"), "suppressed", "the hard bounce suppressed the address");
-  });
+  for (const b of BOUNCES) {
+    it(`${b.sample}: a bounce at a recipient's VERP address is a ${b.bounceType} bounce for that message and recipient`, async () => {
+      const returnPath = returnPaths.get(b.rcpt)!;
+      const out = await deliverSample(b.sample, returnPath, b.rcpt, returnPath);
+      assert.match(out, /^<- +250 2\.0\.0 OK read as feedback, not queued$/m);
+      const bounced = (await messageEvents()).filter((e) => e.type === "bounced" && e.recipient === b.rcpt);
+      assert.equal(bounced.length, 1, JSON.stringify(bounced));
+      assert.equal(bounced[0].bounce_type, b.bounceType);
+      assert.equal(bounced[0].category, b.category);
+      assert.equal(bounced[0].format, b.format);
+      assert.match(bounced[0].reply, b.reply);
+      assert.equal(
+        await nextStatus(b.rcpt),
+        b.suppresses ? "suppressed" : "queued",
+        "only a hard bounce of a category RELAY_SUPPRESS_BOUNCE_CATEGORIES names suppresses",
+      );
+    });
+  }
 
   it("an ARF report at a recipient's VERP address is a complaint for that message and recipient", async () => {
     const returnPath = returnPaths.get("annoyed@dest.test")!;

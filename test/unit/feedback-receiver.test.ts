@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { verpAddress } from "../../src/core/verp.ts";
 import { FeedbackReceiver } from "../../src/feedback/receiver.ts";
-import type { SuppressionStore } from "../../src/queue/suppressions.ts";
+import { SuppressionStore } from "../../src/queue/suppressions.ts";
 import { type Database, openDatabase } from "../../src/queue/database.ts";
 import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
@@ -23,7 +23,15 @@ describe("FeedbackReceiver: verified feedback becomes events and suppressions; n
   let receiver: FeedbackReceiver;
   let messageId: string;
   const ids = new Map<string, number>();
-  const suppressed: Parameters<SuppressionStore["add"]>[0][] = [];
+  let suppressions: SuppressionStore;
+  /** The suppression list as the store left it, in key order. */
+  const suppressed = async () =>
+    (await suppressions.list({ limit: 100 })).entries.map(({ address, scope, reason, source }) => ({
+      address,
+      scope,
+      reason,
+      source,
+    }));
   const unsubscribedBy: string[] = [];
   const logged: string[] = [];
 
@@ -50,8 +58,10 @@ describe("FeedbackReceiver: verified feedback becomes events and suppressions; n
     dir = mkdtempSync(join(tmpdir(), "relay-feedback-"));
     db = await openDatabase(`file:${join(dir, "relay.db")}`);
     await applyMigrations(db.client, migrationFiles(), T0);
-    const store = new QueueStore(db, await BodySpool.open(join(dir, "spool")), { now: () => T0 }, "node");
-    const addresses = ["hard@dest.test", "soft@dest.test", "fbl@dest.test", "never@dest.test"];
+    const clock = { now: () => T0 };
+    const store = new QueueStore(db, await BodySpool.open(join(dir, "spool")), clock, "node", ["bad-mailbox"]);
+    suppressions = new SuppressionStore(db, clock);
+    const addresses = ["hard@dest.test", "soft@dest.test", "full@dest.test", "fbl@dest.test", "never@dest.test"];
     messageId = await store.enqueue({
       mailFrom: "news@example.test",
       recipients: addresses.map((address) => ({ address, domain: "dest.test" })),
@@ -77,7 +87,6 @@ describe("FeedbackReceiver: verified feedback becomes events and suppressions; n
       bounceDomain: DOMAIN,
       verpKey: KEY,
       log: (_level, message) => logged.push(message),
-      suppressions: { add: async (entry) => void suppressed.push(entry) },
       unsubscribeByMail: async (rcpt) => {
         if (!rcpt.startsWith("unsubscribe+")) return "unknown";
         unsubscribedBy.push(rcpt);
@@ -107,7 +116,7 @@ describe("FeedbackReceiver: verified feedback becomes events and suppressions; n
     assert.equal(event.category, "bad-mailbox");
     assert.equal(event.status, "5.1.1");
     assert.match(event.reply, /^550 5\.1\.1 The email account that you tried to reach does not exist/);
-    assert.deepEqual(suppressed, [{
+    assert.deepEqual(await suppressed(), [{
       address: "hard@dest.test",
       scope: { kind: "global" },
       reason: "hard-bounce",
@@ -122,7 +131,16 @@ describe("FeedbackReceiver: verified feedback becomes events and suppressions; n
     assert.equal(event.bounce_type, "soft");
     assert.equal(event.category, "quota-issues");
     assert.equal(event.reply, "452 4.2.2 Mailbox over quota");
-    assert.equal(suppressed.length, 1);
+    assert.equal((await suppressed()).length, 1);
+  });
+
+  it("a hard bounce of a category the rules do not suppress (a full mailbox) is recorded, not suppressed", async () => {
+    await receive("microsoft", verp("full@dest.test"), "full@dest.test");
+    const event = (await feedbackEvents()).at(-1);
+    assert.equal(event.recipient, "full@dest.test");
+    assert.equal(event.bounce_type, "hard");
+    assert.equal(event.category, "quota-issues");
+    assert.deepEqual((await suppressed()).map((e) => e.address), ["hard@dest.test"]);
   });
 
   it("a complaint sent to a fixed address is found through the reported message's Return-Path", async () => {
@@ -132,7 +150,7 @@ describe("FeedbackReceiver: verified feedback becomes events and suppressions; n
     assert.equal(event.recipient, "fbl@dest.test");
     assert.equal(event.feedback_type, "abuse");
     assert.equal(event.user_agent, "ISP-FBL/1.0");
-    assert.deepEqual(suppressed.at(-1), {
+    assert.deepEqual((await suppressed()).find((e) => e.address === "fbl@dest.test"), {
       address: "fbl@dest.test",
       scope: { kind: "global" },
       reason: "complaint",
@@ -156,7 +174,7 @@ describe("FeedbackReceiver: verified feedback becomes events and suppressions; n
       clientIp: "192.0.2.9",
     });
     assert.deepEqual(await feedbackEvents(), before);
-    assert.equal(suppressed.length, 2);
+    assert.equal((await suppressed()).length, 2);
     assert.deepEqual(logged.filter((m) => m.startsWith("mail to the bounce domain dropped")), [
       "mail to the bounce domain dropped: its VERP address does not verify (a tag our key did not make)",
       "mail to the bounce domain dropped: its VERP address does not verify (a tag our key did not make)",
