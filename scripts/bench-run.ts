@@ -26,7 +26,8 @@
  *      signed end-to-end runs with the relay pinned to CPU 0 (taskset -c 0)
  *      and smtp-source and smtp-sink to CPU 1, so the relay's rate is what
  *      one core does: the signed rate beside the unsigned one;
- *   7. shaping (relay only, issue 13): scripts/bench-shaping.ts.
+ *   7. shaping (relay only, issue 13): scripts/bench-shaping.ts;
+ *   8. suppressions (relay only, issue 14): scripts/bench-suppressions.ts.
  *
  * Every load is bounded by a message count and a time cap (timeout(1)), and
  * every server started here is stopped at the end, also on failure.
@@ -48,6 +49,7 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { shapingBench, shapingReport, type ShapingResult } from "./bench-shaping.ts";
+import { suppressionsBench, suppressionsReport, type SuppressionsResult } from "./bench-suppressions.ts";
 
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), "..");
 const BENCH = join(ROOT, ".bench");
@@ -76,11 +78,11 @@ interface Options {
   rounds?: number;
 }
 
-type Phase = "accept" | "e2e" | "rss" | "deep" | "dkim" | "signing" | "shaping";
-const PHASES: Phase[] = ["accept", "e2e", "rss", "deep", "dkim", "signing", "shaping"];
+type Phase = "accept" | "e2e" | "rss" | "deep" | "dkim" | "signing" | "shaping" | "suppressions";
+const PHASES: Phase[] = ["accept", "e2e", "rss", "deep", "dkim", "signing", "shaping", "suppressions"];
 
 const HELP = `usage: scripts/bench [--quick] [--systems relay,postfix,haraka] [--relay head|worktree|dist|COMMIT]
-                    [--only accept,e2e,rss,deep,dkim,signing,shaping] [--deep 10000,1000000] [--rounds N] [--cpu-prof DIR] [--json FILE]
+                    [--only accept,e2e,rss,deep,dkim,signing,shaping,suppressions] [--deep 10000,1000000] [--rounds N] [--cpu-prof DIR] [--json FILE]
   --quick     smaller message counts and shorter time caps, one acceptance round
   --relay     head: a snapshot of the committed HEAD (default, reproducible);
               worktree: src/ as it is now; dist: the built dist/relay;
@@ -90,7 +92,9 @@ const HELP = `usage: scripts/bench [--quick] [--systems relay,postfix,haraka] [-
               signing: relay only, end to end 5 KB unsigned and signed with the relay
               pinned to CPU 0 and the load tools to CPU 1;
               shaping: relay only, the cost of pacing rules that do not bind, and a
-              1,000,000-recipient backlog at a destination limited to 100/h, see scripts/bench-shaping.ts)
+              1,000,000-recipient backlog at a destination limited to 100/h, see scripts/bench-shaping.ts;
+              suppressions: relay only, import and export of 1,000,000 entries and acceptance with them
+              beside an empty list, see scripts/bench-suppressions.ts)
   --deep      queue depths (recipients queued, not due) for the deep phase
   --rounds    acceptance rounds (default 3; 1 with --quick): each system's median is reported
   --cpu-prof  run the relay under bun --cpu-prof, .cpuprofile files into DIR
@@ -175,6 +179,9 @@ const PLAN = opts.quick
     shapingRounds: 1,
     shapingBacklog: 100_000,
     shapingWaitS: 10,
+    suppressionEntries: 100_000,
+    suppressionMessages: 1000,
+    suppressionRounds: 1,
   }
   : {
     acceptCount: { min: 5000, max: 100_000 },
@@ -196,6 +203,9 @@ const PLAN = opts.quick
     shapingRounds: 3,
     shapingBacklog: 1_000_000,
     shapingWaitS: 30,
+    suppressionEntries: 1_000_000,
+    suppressionMessages: 4000,
+    suppressionRounds: 3,
   };
 
 // ---------------------------------------------------------------- helpers
@@ -400,6 +410,8 @@ interface RelaySut extends Sut {
   cpuSeconds(): number;
   /** CPU seconds by thread name. */
   threads(): Record<string, number>;
+  /** How the harness runs the relay: the command before its arguments, and where. */
+  readonly command: { readonly cmd: readonly string[]; readonly cwd: string };
 }
 
 interface PrefillResult {
@@ -541,6 +553,7 @@ function relaySut(cpu?: string): RelaySut {
   };
   return {
     name: "relay",
+    command: { cmd, cwd },
     port: PORT.relay,
     durability:
       "the bodies appended to a spool segment file opened O_DSYNC (on disk when the write returns), then message, recipients and 'received' events in one libSQL transaction (raw multi-row INSERTs, on the database worker thread; WAL, synchronous=FULL: fsync of the WAL) before 250; concurrent DATAs share the append and the commit (group commit, up to 256 messages)",
@@ -1301,6 +1314,19 @@ function shapingPhase(relay: RelaySut): Promise<ShapingResult> {
   });
 }
 
+/** Issue 14's suppressions phase (scripts/bench-suppressions.ts), with the relay this harness runs. */
+function suppressionsPhase(relay: RelaySut): Promise<SuppressionsResult> {
+  return suppressionsBench({
+    run: join(RUN, "suppressions"),
+    relay: relay.command,
+    entries: PLAN.suppressionEntries,
+    messages: PLAN.suppressionMessages,
+    rounds: PLAN.suppressionRounds,
+    concurrency: 32,
+    log,
+  });
+}
+
 // ---------------------------------------------------------------- report
 
 const fmt = (n: number | undefined, d = 0) => (n === undefined || !Number.isFinite(n) ? "–" : n.toFixed(d));
@@ -1320,6 +1346,7 @@ function report(
   dkim?: DkimResult,
   signing?: DkimRow[],
   shaping?: ShapingResult,
+  suppressions?: SuppressionsResult,
 ) {
   const lines: string[] = [];
   const ratios: Record<string, unknown>[] = [];
@@ -1543,6 +1570,11 @@ function report(
     lines.push(...section.lines);
     ratios.push(section.ratio);
   }
+  if (suppressions) {
+    const section = suppressionsReport(suppressions);
+    lines.push(...section.lines);
+    ratios.push(section.ratio);
+  }
   lines.push("`*` = stopped by the time cap; the rate is what was done within it.");
   return { text: lines.join("\n"), ratios };
 }
@@ -1619,7 +1651,9 @@ async function main() {
   if (opts.phases.has("signing") && relay) signing = await signingOnOneCore();
   let shaping: ShapingResult | undefined;
   if (opts.phases.has("shaping") && relay) shaping = await shapingPhase(relay as RelaySut);
-  const { text, ratios } = report(accept, e2e, rss, deep, dkim, signing, shaping);
+  let suppressions: SuppressionsResult | undefined;
+  if (opts.phases.has("suppressions") && relay) suppressions = await suppressionsPhase(relay as RelaySut);
+  const { text, ratios } = report(accept, e2e, rss, deep, dkim, signing, shaping, suppressions);
   const elapsedS = (now() - t0) / 1000;
   mkdirSync(dirname(opts.json), { recursive: true });
   writeFileSync(
@@ -1637,6 +1671,7 @@ async function main() {
           dkim,
           signing,
           shaping,
+          suppressions,
           ratios,
         },
         null,

@@ -1,8 +1,8 @@
 /**
- * The suppression list at scale (issue 14), relay only, on loopback:
+ * The suppressions phase of scripts/bench (issue 14), relay only, on loopback:
  *
- *   1. `relay suppressions import` of a CSV of N entries (default 1,000,000)
- *      into a fresh data directory: seconds and peak RSS;
+ *   1. `relay suppressions import` of a CSV of N entries (1,000,000; 100,000
+ *      with --quick) into a fresh data directory: seconds and peak RSS;
  *   2. `relay suppressions export` of the same N: seconds, peak RSS, lines;
  *   3. acceptance over HTTP (POST /v1/messages, 10 recipients each, one of
  *      them suppressed, the others not, scheduled a day ahead so that no
@@ -10,40 +10,44 @@
  *      directory and against one with an empty list; rounds alternate and
  *      the medians are compared (the target: within 5%).
  *
- *   bun scripts/bench-suppressions.ts [--entries N] [--messages M] [--rounds R]
- *                                     [--concurrency C] [--binary PATH] [--json FILE]
- *
  * Peak RSS is the process's VmHWM from /proc, read until it exits.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { join } from "node:path";
 
-const ROOT = resolve(import.meta.dirname, "..");
-const { values } = parseArgs({
-  options: {
-    entries: { type: "string", default: "1000000" },
-    messages: { type: "string", default: "2000" },
-    rounds: { type: "string", default: "3" },
-    concurrency: { type: "string", default: "32" },
-    binary: { type: "string" },
-    json: { type: "string" },
-  },
-});
-const ENTRIES = Number(values.entries);
-const MESSAGES = Number(values.messages);
-const ROUNDS = Number(values.rounds);
-const CONCURRENCY = Number(values.concurrency);
-const binary = values.binary ?? (existsSync(join(ROOT, "dist/relay")) ? join(ROOT, "dist/relay") : undefined);
-const command = (args: string[]) =>
-  binary ? { file: binary, argv: args } : { file: process.execPath, argv: [join(ROOT, "src/main.ts"), ...args] };
+export interface SuppressionsBenchContext {
+  /** Where the phase's files go. */
+  readonly run: string;
+  /** The relay as the harness runs it: the command before its arguments, and where it runs. */
+  readonly relay: { readonly cmd: readonly string[]; readonly cwd: string };
+  readonly entries: number;
+  readonly messages: number;
+  readonly rounds: number;
+  /** HTTP requests in flight during acceptance. */
+  readonly concurrency: number;
+  log(line: string): void;
+}
+
+interface CliRun {
+  readonly seconds: number;
+  readonly peakMb: number;
+}
+
+export interface SuppressionsResult {
+  readonly entries: number;
+  readonly messages: number;
+  readonly imported: CliRun;
+  readonly exported: CliRun & { readonly lines: number };
+  /** Messages accepted per second, per round. */
+  readonly rates: { readonly full: number[]; readonly empty: number[] };
+  /** The median with the list over the median without. */
+  readonly ratio: number;
+}
+
 const TOKEN = "bench-suppressions-admin-token-0123456789";
-const run = mkdtempSync(join(tmpdir(), "relay-bench-suppress-"));
-
 const suppressed = (i: number) => `s${i}@list${i % 1000}.test`;
 
 function env(dataDir: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -74,10 +78,14 @@ function watchPeak(child: ChildProcess): () => number {
 }
 
 /** Run a CLI command to completion: seconds, peak RSS, and its standard output to `stdoutFile` (or kept). */
-async function cli(dataDir: string, args: string[], stdoutFile?: string) {
-  const { file, argv } = command(args);
+async function cli(ctx: SuppressionsBenchContext, dataDir: string, args: string[], stdoutFile?: string) {
+  const [file, ...pre] = ctx.relay.cmd;
   const t0 = performance.now();
-  const child = spawn(file, argv, { env: env(dataDir), stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(file!, [...pre, ...args], {
+    cwd: ctx.relay.cwd,
+    env: env(dataDir),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const peak = watchPeak(child);
   let stdout = "";
   let stderr = "";
@@ -110,10 +118,11 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function serve(dataDir: string): Promise<{ url: string; stop: () => Promise<void> }> {
+async function serve(ctx: SuppressionsBenchContext, dataDir: string): Promise<{ url: string; stop: () => Promise<void> }> {
   const [http, smtp] = [await freePort(), await freePort()];
-  const { file, argv } = command(["serve"]);
-  const child = spawn(file, argv, {
+  const [file, ...pre] = ctx.relay.cmd;
+  const child = spawn(file!, [...pre, "serve"], {
+    cwd: ctx.relay.cwd,
     env: env(dataDir, {
       RELAY_HTTP_LISTEN: `127.0.0.1:${http}`,
       RELAY_SMTP_LISTEN: `127.0.0.1:${smtp}`,
@@ -138,11 +147,16 @@ async function serve(dataDir: string): Promise<{ url: string; stop: () => Promis
 }
 
 /** Messages accepted per second over HTTP, `CONCURRENCY` requests in flight. */
-async function accept(url: string, round: number): Promise<{ rate: number; suppressed: number }> {
+async function accept(
+  ctx: SuppressionsBenchContext,
+  url: string,
+  round: number,
+): Promise<{ rate: number; suppressed: number }> {
+  const { entries, messages, concurrency } = ctx;
   const sendAt = new Date(Date.now() + 86_400_000).toISOString();
   let next = 0;
   const post = async (i: number) => {
-    const rcpt_to = [suppressed((i * 7919 + round) % ENTRIES)];
+    const rcpt_to = [suppressed((i * 7919 + round) % entries)];
     for (let r = 1; r < 10; r++) rcpt_to.push(`r${round}-${i}-${r}@open${r}.test`);
     const response = await fetch(`${url}/v1/messages`, {
       method: "POST",
@@ -161,7 +175,7 @@ async function accept(url: string, round: number): Promise<{ rate: number; suppr
   let hits = 0;
   const load = (until: number) =>
     Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
+      Array.from({ length: concurrency }, async () => {
         while (next < until) {
           const found = await post(next++);
           hits += found;
@@ -169,76 +183,77 @@ async function accept(url: string, round: number): Promise<{ rate: number; suppr
       }),
     );
   // A warm-up tenth, not measured: the JIT, the database's first pages.
-  const warmup = Math.ceil(MESSAGES / 10);
+  const warmup = Math.ceil(messages / 10);
   await load(warmup);
   hits = 0;
   const t0 = performance.now();
-  await load(warmup + MESSAGES);
-  return { rate: MESSAGES / ((performance.now() - t0) / 1000), suppressed: hits };
+  await load(warmup + messages);
+  return { rate: messages / ((performance.now() - t0) / 1000), suppressed: hits };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function main() {
+/** Import, export, and acceptance with the list loaded beside acceptance with none. */
+export async function suppressionsBench(ctx: SuppressionsBenchContext): Promise<SuppressionsResult> {
+  const { entries, rounds, run } = ctx;
+  mkdirSync(run, { recursive: true });
   const csv = join(run, "suppressions.csv");
-  await writeCsv(csv, ENTRIES);
+  await writeCsv(csv, entries);
   const full = join(run, "full");
   const empty = join(run, "empty");
-  await cli(empty, ["migrate"]);
-  const imported = await cli(full, ["suppressions", "import", csv]);
-  console.log(
-    `import ${ENTRIES.toLocaleString("en")}: ${imported.seconds.toFixed(1)} s, peak RSS ${
-      imported.peakMb.toFixed(0)
-    } MB`,
-  );
+  await cli(ctx, empty, ["migrate"]);
+  const imported = await cli(ctx, full, ["suppressions", "import", csv]);
+  ctx.log(`suppressions import ${entries}: ${imported.seconds.toFixed(1)} s, peak RSS ${imported.peakMb.toFixed(0)} MB`);
   const exportFile = join(run, "export.csv");
-  const exported = await cli(full, ["suppressions", "export"], exportFile);
+  const exported = await cli(ctx, full, ["suppressions", "export"], exportFile);
   const lines = readFileSync(exportFile, "utf8").split("\n").filter((l) => l !== "").length - 1;
-  console.log(
-    `export ${lines.toLocaleString("en")}: ${exported.seconds.toFixed(1)} s, peak RSS ${exported.peakMb.toFixed(0)} MB`,
-  );
-  const rates: Record<"full" | "empty", number[]> = { full: [], empty: [] };
-  for (let round = 1; round <= ROUNDS; round++) {
+  ctx.log(`suppressions export ${lines}: ${exported.seconds.toFixed(1)} s, peak RSS ${exported.peakMb.toFixed(0)} MB`);
+  const rates = { full: [] as number[], empty: [] as number[] };
+  for (let round = 1; round <= rounds; round++) {
     for (const which of round % 2 ? (["empty", "full"] as const) : (["full", "empty"] as const)) {
-      const relay = await serve(which === "full" ? full : empty);
+      const relay = await serve(ctx, which === "full" ? full : empty);
       try {
-        const { rate, suppressed: hits } = await accept(relay.url, round);
+        const { rate, suppressed: hits } = await accept(ctx, relay.url, round);
         rates[which].push(rate);
-        console.log(
-          `accept round ${round} ${which === "full" ? "with the list" : "empty list"}: ${rate.toFixed(0)} msg/s ` +
-            `(${hits} recipients suppressed)`,
+        ctx.log(
+          `suppressions accept round ${round} ${which === "full" ? "with the list" : "empty list"}: ` +
+            `${rate.toFixed(0)} msg/s (${hits} recipients suppressed)`,
         );
       } finally {
         await relay.stop();
       }
     }
   }
-  const ratio = median(rates.full) / median(rates.empty);
-  console.log(
-    `accept median: ${median(rates.full).toFixed(0)} msg/s with ${ENTRIES.toLocaleString("en")} suppressions, ` +
-      `${median(rates.empty).toFixed(0)} msg/s empty (${(ratio * 100).toFixed(1)}%)`,
-  );
-  if (values.json) {
-    writeFileSync(
-      values.json,
-      JSON.stringify(
-        {
-          entries: ENTRIES,
-          messages: MESSAGES,
-          imported,
-          exported: { ...exported, stdout: undefined, lines },
-          rates,
-          ratio,
-        },
-        null,
-        2,
-      ),
-    );
-  }
+  return {
+    entries,
+    messages: ctx.messages,
+    imported: { seconds: imported.seconds, peakMb: imported.peakMb },
+    exported: { seconds: exported.seconds, peakMb: exported.peakMb, lines },
+    rates,
+    ratio: median(rates.full) / median(rates.empty),
+  };
 }
 
-try {
-  await main();
-} finally {
-  rmSync(run, { recursive: true, force: true });
+/** The phase's lines in the bench's report, and its ratio. */
+export function suppressionsReport(r: SuppressionsResult): { lines: string[]; ratio: Record<string, unknown> } {
+  const n = r.entries.toLocaleString("en");
+  return {
+    lines: [
+      "",
+      `Suppression list (relay only), ${n} entries:`,
+      `  import: ${r.imported.seconds.toFixed(1)} s, peak RSS ${r.imported.peakMb.toFixed(0)} MB`,
+      `  export: ${r.exported.seconds.toFixed(1)} s (${r.exported.lines.toLocaleString("en")} lines), peak RSS ${
+        r.exported.peakMb.toFixed(0)
+      } MB`,
+      `  acceptance over HTTP, 10 recipients a message, one suppressed: ${median(r.rates.full).toFixed(0)} msg/s with ` +
+      `the list, ${median(r.rates.empty).toFixed(0)} msg/s with none: ${(r.ratio * 100).toFixed(1)}% (target: within 5%)`,
+    ],
+    ratio: {
+      case: "suppressions",
+      entries: r.entries,
+      accept_with_list_over_empty: r.ratio,
+      import_s: r.imported.seconds,
+      export_s: r.exported.seconds,
+    },
+  };
 }
