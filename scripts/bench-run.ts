@@ -1323,6 +1323,7 @@ function suppressionsPhase(relay: RelaySut): Promise<SuppressionsResult> {
     messages: PLAN.suppressionMessages,
     rounds: PLAN.suppressionRounds,
     concurrency: 32,
+    cpuSecondsOf,
     log,
   });
 }

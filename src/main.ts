@@ -1,13 +1,14 @@
 import { parseArgs } from "node:util";
 import pkg from "../package.json" with { type: "json" };
-import type { CommandContext } from "./cli/command.ts";
+import type { Command, CommandContext } from "./cli/command.ts";
 import { readEnvFile } from "./cli/env-file.ts";
 import { COMMANDS, mainUsage } from "./cli/registry.ts";
 import { Closers } from "./app/closers.ts";
 import { openServices } from "./app/services.ts";
 import { type Config, loadConfig } from "./config/load.ts";
 import { UsageError } from "./core/errors.ts";
-import { createLogger } from "./core/log.ts";
+import { createLogger, type Logger } from "./core/log.ts";
+import { unknownVariables } from "./config/unknown-variables.ts";
 import { restrictNewFiles } from "./platform/private-dir.ts";
 import { detectRuntime, type Runtime } from "./platform/runtime.ts";
 import { secureDataDir } from "./queue/data-dir.ts";
@@ -21,26 +22,29 @@ const GLOBAL_OPTIONS = { help: { type: "boolean", short: "h" }, "env-file": { ty
 async function main(runtime: Runtime): Promise<number> {
   const args = [...runtime.args];
   const first = args.find((a, i) => !a.startsWith("-") && args[i - 1] !== "--env-file");
+  if (first !== undefined) args.splice(args.indexOf(first), 1);
+  if (first === "help") return help(args);
   const name = first ?? "serve";
   const command = COMMANDS.find((c) => c.name === name);
-  if (!command) throw new UsageError([`unknown command ${JSON.stringify(name)}`, "", mainUsage()]);
-  if (first !== undefined) args.splice(args.indexOf(first), 1);
-  const { values, positionals } = parseArgs({
-    args,
-    options: { ...GLOBAL_OPTIONS, ...command.options },
-    allowPositionals: true,
-    strict: true,
-  });
+  if (!command) throw new UsageError([`unknown command ${JSON.stringify(name)}`], mainUsage());
+  const { values, positionals } = parseCommandLine(args, command);
   if (values.help) {
     console.log(first === undefined ? mainUsage() : command.usage);
     return 0;
+  }
+  if (positionals.length > 0 && !command.takesArguments) {
+    throw new UsageError([
+      `${command.name}: unexpected argument ${JSON.stringify(positionals[0])}; see "relay ${command.name} --help"`,
+    ]);
   }
   let config: Config | undefined;
   const loadedConfig = (): Config => {
     if (!config) {
       const file = values["env-file"];
       const fileEnv = typeof file === "string" ? readEnvFile(file) : {};
-      config = loadConfig({ ...fileEnv, ...runtime.env }, runtime.hostname());
+      const env = { ...fileEnv, ...runtime.env };
+      config = loadConfig(env, runtime.hostname());
+      warnUnknownVariables(env, logger(config));
     }
     return config;
   };
@@ -78,17 +82,52 @@ async function main(runtime: Runtime): Promise<number> {
   return command.run(context);
 }
 
+/** A RELAY_* variable the relay does not read is most likely a typo: said at every start, with the likely name. */
+function warnUnknownVariables(env: Record<string, string | undefined>, log: Logger): void {
+  for (const { name, closest } of unknownVariables(env)) {
+    const guess = closest ? `; did you mean ${closest}?` : "";
+    log("warn", `unknown variable ${name} is ignored${guess}`, { variable: name, ...(closest ? { closest } : {}) });
+  }
+}
+
+/** `relay help [COMMAND]`: the overview, or one command's usage. */
+function help(args: readonly string[]): number {
+  const topic = args.find((a) => !a.startsWith("-"));
+  if (topic === undefined) {
+    console.log(mainUsage());
+    return 0;
+  }
+  const command = COMMANDS.find((c) => c.name === topic);
+  if (!command) throw new UsageError([`help: unknown command ${JSON.stringify(topic)}`], mainUsage());
+  console.log(command.usage);
+  return 0;
+}
+
+/** The command's options and operands; an unknown or malformed option is a usage error that shows its usage. */
+function parseCommandLine(args: string[], command: Command) {
+  try {
+    return parseArgs({
+      args,
+      options: { ...GLOBAL_OPTIONS, ...command.options },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (error) {
+    if (error instanceof TypeError && "code" in error && String(error.code).startsWith("ERR_PARSE_ARGS")) {
+      throw new UsageError([`${command.name}: ${error.message}`], command.usage);
+    }
+    throw error;
+  }
+}
+
 const runtime = detectRuntime();
 restrictNewFiles();
 main(runtime).then(
   (code) => runtime.exit(code),
   (error) => {
     if (error instanceof UsageError) {
-      console.error(error.problems.map((p) => `relay: ${p}`.trimEnd()).join("\n"));
-      runtime.exit(2);
-    }
-    if (error instanceof TypeError && "code" in error && String(error.code).startsWith("ERR_PARSE_ARGS")) {
-      console.error(`relay: ${error.message}\n\n${mainUsage()}`);
+      const problems = error.problems.map((p) => `relay: ${p}`.trimEnd()).join("\n");
+      console.error(error.help === undefined ? problems : `${problems}\n\n${error.help}`);
       runtime.exit(2);
     }
     // What failed, in one line; the stack only when asked for (RELAY_LOG_LEVEL=debug).

@@ -11,6 +11,8 @@ const SHUTDOWN_GRACE_MS = 10_000;
 /** Idempotency-Key answers are replayed for 24 hours, then forgotten. */
 const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
 const PRUNE_IDEMPOTENCY_EVERY_MS = 3_600_000;
+/** How soon a token `relay admin-token reset` stored replaces the one in force. */
+const ADMIN_TOKEN_REFRESH_MS = 2_000;
 /** How often finished messages past RELAY_RETENTION are purged. */
 const PURGE_EVERY_MS = 3_600_000;
 /** How often the spool's unused segments are removed and its sparse ones compacted. */
@@ -21,6 +23,7 @@ function periodicJobs(config: Config, services: ServeServices): PeriodicJob[] {
   const { clock, log, store, spool } = services;
   const jobs: PeriodicJob[] = [
     { name: "checking sending domains", everyMs: config.domainCheckInterval, run: () => services.domains.maintain() },
+    { name: "reading the admin token", everyMs: ADMIN_TOKEN_REFRESH_MS, run: () => services.adminToken.refresh() },
     {
       name: "pruning idempotency keys",
       everyMs: PRUNE_IDEMPOTENCY_EVERY_MS,

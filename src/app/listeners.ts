@@ -123,7 +123,7 @@ export async function startListeners(
         ingress,
         store: services.store,
         authenticate: anyAuthenticator(
-          adminAuthenticator(() => services.adminTokenHash),
+          adminAuthenticator(() => services.adminToken.hash()),
           adminAuthenticator(() => controlTokenHash, LOCAL_CLI_PRINCIPAL),
           (token) => services.apiKeys.verify(token),
         ),

@@ -20,7 +20,7 @@ import { QueueStore } from "../queue/store.ts";
 import { TlsReportStore } from "../queue/tls-reports.ts";
 import { type ClientTimeouts, DEFAULT_TIMEOUTS } from "../smtp/client/index.ts";
 import { type CertificateSource, createCertificateSource } from "../tls/certificate-source.ts";
-import { adminTokenHash } from "./admin-token.ts";
+import { AdminToken } from "./admin-token.ts";
 import { verpKey } from "./verp-key.ts";
 import type { VerpKey } from "../core/verp.ts";
 import type { Closers } from "./closers.ts";
@@ -59,7 +59,7 @@ export interface ServeServices extends Services {
   /** Message bodies, beside an embedded database only (src/queue/database.ts says why). */
   readonly spool: BodySpool | undefined;
   readonly store: QueueStore;
-  readonly adminTokenHash: string;
+  readonly adminToken: AdminToken;
   /** The key of VERP tags (app/verp-key.ts): delivery makes them, the bounce reader checks them. */
   readonly verpKey: VerpKey;
   readonly certificates: CertificateSource;
@@ -102,9 +102,10 @@ export async function openServeServices(
   const spool = database.batchAfterWrite ? await BodySpool.open(join(config.dataDir, "spool")) : undefined;
   if (spool) closers.add("the spool", () => spool.close());
   const store = new QueueStore(database, spool, clock, config.nodeId, config.suppressBounceCategories);
-  const tokenHash = await adminTokenHash(config.adminToken, store, (line) => console.log(line));
-  const verp = await verpKey(store);
-  const shaping = await ShapingSettings.open(config, shapingFile, store, clock, log);
+  const { settings } = services;
+  const adminToken = await AdminToken.open(config.adminToken, settings, (line) => console.log(line));
+  const verp = await verpKey(settings);
+  const shaping = await ShapingSettings.open(config, shapingFile, settings, clock, log);
   const certificates = await createCertificateSource({
     certFile: config.tlsCertFile,
     keyFile: config.tlsKeyFile,
@@ -141,6 +142,7 @@ export async function openServeServices(
   const unsubscribeAddresses = { publicUrl: config.publicUrl, bounceDomain: config.bounceDomain };
   const loop = new Scheduler({
     store,
+    settings,
     verpKey: verp,
     clock,
     retry: { schedule: shaping.current().rules.default.retrySchedule, maxQueueTime: config.maxQueueTime },
@@ -244,7 +246,7 @@ export async function openServeServices(
     ...services,
     spool,
     store,
-    adminTokenHash: tokenHash,
+    adminToken,
     verpKey: verp,
     certificates,
     resolver,

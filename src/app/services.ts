@@ -12,6 +12,7 @@ import { CredentialStore } from "../queue/credentials.ts";
 import type { Database } from "../queue/database.ts";
 import { DomainStore } from "../queue/domains.ts";
 import { openQueue } from "../queue/open.ts";
+import { SettingsStore } from "../queue/settings.ts";
 import { SuppressionStore } from "../queue/suppressions.ts";
 import type { Closers } from "./closers.ts";
 
@@ -27,6 +28,7 @@ export interface Services {
   readonly apiKeys: ApiKeyService;
   readonly domains: DomainService;
   readonly suppressions: SuppressionStore;
+  readonly settings: SettingsStore;
   /** A resolver of RELAY_DNS_SERVERS with no answers cached yet. */
   newResolver(): Resolver;
 }
@@ -69,6 +71,7 @@ export async function openServices(config: Config, log: Logger, closers: Closers
     apiKeys: new ApiKeyService(credentials),
     domains,
     suppressions: new SuppressionStore(database, clock),
+    settings: new SettingsStore(database),
     newResolver,
   };
 }

@@ -1,7 +1,7 @@
 import type { Config } from "../config/load.ts";
 import type { Clock } from "../core/clock.ts";
 import type { Logger } from "../core/log.ts";
-import type { QueueStore } from "../queue/store.ts";
+import type { SettingsStore } from "../queue/settings.ts";
 import { formatShapingError, type ShapingError } from "../shaping/load.ts";
 import { loadOperatorShaping } from "../shaping/shipped.ts";
 import { type ShapingInForce, withVariables } from "./shaping-file.ts";
@@ -42,7 +42,7 @@ export class ShapingSettings {
   private constructor(
     private readonly config: Config,
     private readonly fromFile: ShapingNow,
-    private readonly store: Pick<QueueStore, "getSetting" | "setSetting" | "deleteSetting">,
+    private readonly store: Pick<SettingsStore, "getSetting" | "setSetting" | "deleteSetting">,
     private readonly clock: Clock,
   ) {
     this.now = fromFile;
@@ -56,7 +56,7 @@ export class ShapingSettings {
   static async open(
     config: Config,
     fromFile: ShapingInForce,
-    store: Pick<QueueStore, "getSetting" | "setSetting" | "deleteSetting">,
+    store: Pick<SettingsStore, "getSetting" | "setSetting" | "deleteSetting">,
     clock: Clock,
     log: Logger,
   ): Promise<ShapingSettings> {

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { VerpKey } from "../core/verp.ts";
-import type { QueueStore } from "../queue/store.ts";
+import type { SettingsStore } from "../queue/settings.ts";
 
 const SETTING = "verp_key";
 
@@ -11,7 +11,7 @@ const SETTING = "verp_key";
  * restored elsewhere, or a fleet sharing one database, still verifies the
  * bounces to mail it sent. It is as secret as the database itself.
  */
-export async function verpKey(store: Pick<QueueStore, "getSetting" | "setSetting">): Promise<VerpKey> {
+export async function verpKey(store: Pick<SettingsStore, "getSetting" | "setSetting">): Promise<VerpKey> {
   const stored = await store.getSetting(SETTING);
   if (stored) return new Uint8Array(Buffer.from(stored, "base64url"));
   const key = randomBytes(32);

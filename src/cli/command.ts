@@ -35,6 +35,8 @@ export interface Command {
   readonly summary: string;
   readonly usage: string;
   readonly options?: OptionSpec;
+  /** Whether it takes positional arguments (an action and its operands); without, any is a usage error. */
+  readonly takesArguments?: boolean;
   /** Exit status: 0 success, 1 runtime failure; throw UsageError for 2. */
   run(context: CommandContext): Promise<number>;
 }

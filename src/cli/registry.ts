@@ -1,4 +1,5 @@
 import type { Command } from "./command.ts";
+import { adminTokenCommand } from "./commands/admin-token.ts";
 import { dkimCommand } from "./commands/dkim.ts";
 import { domainsCommand } from "./commands/domains.ts";
 import { keysCommand } from "./commands/keys.ts";
@@ -19,6 +20,7 @@ export const COMMANDS: readonly Command[] = [
   dkimCommand,
   queueCommand,
   suppressionsCommand,
+  adminTokenCommand,
 ];
 
 export function mainUsage(): string {
@@ -29,8 +31,9 @@ Usage: relay [command] [options] [--env-file FILE]
 
 Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join("\n")}
+  ${"help".padEnd(width)}  this text, or "relay help COMMAND" for a command's own
 
 Configuration comes from RELAY_* environment variables (see README.md);
 --env-file FILE loads KEY=VALUE defaults from a file.
-Run "relay COMMAND --help" for a command's own help.`;
+Run "relay help COMMAND" or "relay COMMAND --help" for a command's own help.`;
 }

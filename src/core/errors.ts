@@ -1,6 +1,9 @@
-/** A failure the user caused (bad usage, bad configuration): exit status 2, message shown as is. */
+/**
+ * A failure the user caused (bad usage, bad configuration): exit status 2,
+ * each problem on its own line, then `help` (a usage text) when given.
+ */
 export class UsageError extends Error {
-  constructor(readonly problems: readonly string[]) {
+  constructor(readonly problems: readonly string[], readonly help?: string) {
     super(problems.join("\n"));
     this.name = "UsageError";
   }

@@ -37,7 +37,8 @@ const RULES: readonly { enhanced?: RegExp; code?: RegExp; text?: RegExp; categor
   { text: /mailbox (full|over quota)|quota/i, category: "quota-issues" },
   {
     // Yahoo's "This user doesn't have a yahoo.com account", qmail's "no mailbox here by that name".
-    text: /user unknown|no such user|mailbox unavailable|does not exist|unknown recipient|doesn't have an? \S+ account|no (such )?mailbox/i,
+    text:
+      /user unknown|no such user|mailbox unavailable|does not exist|unknown recipient|doesn't have an? \S+ account|no (such )?mailbox/i,
     category: "bad-mailbox",
   },
   { text: /relay(ing)? (access )?denied|not permitted to relay/i, category: "relaying-issues" },

@@ -1,4 +1,4 @@
-import type { QueueStore } from "../queue/store.ts";
+import type { SettingsStore } from "../queue/settings.ts";
 import type { DestinationShaping } from "./shaping.ts";
 
 /** What the planner said of a destination: its key, public name, MX hosts and shaping. */
@@ -46,7 +46,7 @@ export class DestinationBook {
   private readonly entries = new Map<string, DestinationEntry>();
   private readonly suspensions = new Map<string, Suspension>();
 
-  constructor(private readonly store: Pick<QueueStore, "getSetting" | "setSetting">) {}
+  constructor(private readonly store: Pick<SettingsStore, "getSetting" | "setSetting">) {}
 
   /** Read the suspensions kept before a restart; those over are dropped. */
   async load(now: number): Promise<void> {

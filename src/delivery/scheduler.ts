@@ -3,6 +3,7 @@ import type { TimerClock } from "../core/clock.ts";
 import { type Lane, lanes } from "../core/lane.ts";
 import { reply, replyText } from "../core/reply.ts";
 import type { Claim } from "../queue/records.ts";
+import type { SettingsStore } from "../queue/settings.ts";
 import type { QueueStore } from "../queue/store.ts";
 import { classifyTransportError } from "./classify.ts";
 import { Destination, type DestinationLimits } from "./destination.ts";
@@ -77,6 +78,8 @@ export type ResolvedDestination =
 
 export interface SchedulerDeps {
   readonly store: QueueStore;
+  /** Where the operator's destination suspensions are kept across restarts. */
+  readonly settings: Pick<SettingsStore, "getSetting" | "setSetting">;
   readonly clock: TimerClock;
   /** The max queue time, and the schedule of recipients whose routing failed: the shaping rules' default level's. */
   readonly retry: RetryPolicy;
@@ -169,7 +172,7 @@ export class Scheduler {
     this.maxBulkInFlight = bulkInFlightCap(this.maxInFlight);
     this.leaseMs = deps.leaseMs ?? 30 * 60_000;
     this.dsnSweepMs = deps.dsnSweepMs ?? 1000;
-    this.book = new DestinationBook(deps.store);
+    this.book = new DestinationBook(deps.settings);
     this.dsns = new DsnSweeper({
       store: deps.store,
       clock: deps.clock,

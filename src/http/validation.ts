@@ -4,16 +4,31 @@ import * as v from "valibot";
 import { type FieldError, problem } from "./problem.ts";
 
 export function fieldErrors(issues: readonly v.BaseIssue<unknown>[]): FieldError[] {
-  return issues.map((issue) => ({ field: v.getDotPath(issue) ?? "(body)", message: issue.message }));
+  return once(issues.map((issue) => ({ field: v.getDotPath(issue) ?? "(body)", message: issue.message })));
 }
 
 /** Field errors from Standard Schema issues (what hono-openapi's validator hands its hook). */
 export function standardFieldErrors(issues: readonly StandardSchemaV1.Issue[]): FieldError[] {
-  return issues.map((issue) => ({
+  return once(issues.map((issue) => ({
     field: (issue.path ?? []).map((segment) => String(typeof segment === "object" ? segment.key : segment)).join(".") ||
       "(query)",
     message: issue.message,
-  }));
+  })));
+}
+
+/**
+ * Each error once: a value can fail several steps of one pipe with the same
+ * message (limit=-1 is neither digits nor 1-1000), and a list that says the
+ * same thing twice reads as two problems.
+ */
+function once(errors: readonly FieldError[]): FieldError[] {
+  const seen = new Set<string>();
+  return errors.filter((e) => {
+    const key = `${e.field}\n${e.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 type HookResult = { success: true } | { success: false; error: readonly StandardSchemaV1.Issue[] };

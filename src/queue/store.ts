@@ -20,7 +20,7 @@ import type {
   SettledDsn,
   StoredMessage,
 } from "./records.ts";
-import { type DsnKind, events, type EventType, messages, recipients, type RecipientState, settings } from "./schema.ts";
+import { type DsnKind, events, type EventType, messages, recipients, type RecipientState } from "./schema.ts";
 import type { BodyRef, BodySpool } from "./spool.ts";
 import { type NewSuppression, suppressionUpsert } from "./suppressions.ts";
 
@@ -820,21 +820,5 @@ export class QueueStore {
       () => true,
       () => false,
     );
-  }
-
-  async getSetting(key: string): Promise<string | undefined> {
-    const [row] = await this.database.db.select().from(settings).where(eq(settings.key, key));
-    return row?.value;
-  }
-
-  async deleteSetting(key: string): Promise<void> {
-    await this.database.db.delete(settings).where(eq(settings.key, key));
-  }
-
-  async setSetting(key: string, value: string): Promise<void> {
-    await this.database.db.insert(settings).values({ key, value }).onConflictDoUpdate({
-      target: settings.key,
-      set: { value },
-    });
   }
 }

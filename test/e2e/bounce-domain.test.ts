@@ -127,7 +127,10 @@ describe("mail to the bounce domain is read, not relayed", { skip: swaksMissing 
         [BOUNCE_DOMAIN]: { MX: [{ preference: 10, exchange: "mx.dest.test" }] },
       },
       // The shipped rules: hard bounces of these categories suppress.
-      env: { RELAY_BOUNCE_DOMAIN: BOUNCE_DOMAIN, RELAY_SUPPRESS_BOUNCE_CATEGORIES: "bad-mailbox,bad-domain,inactive-mailbox" },
+      env: {
+        RELAY_BOUNCE_DOMAIN: BOUNCE_DOMAIN,
+        RELAY_SUPPRESS_BOUNCE_CATEGORIES: "bad-mailbox,bad-domain,inactive-mailbox",
+      },
     });
     const sent = await world.api("POST", "/v1/messages", {
       from: "News <news@example.test>",

@@ -624,6 +624,8 @@ describe("HTTP validation of POST /v1/messages", () => {
     const bad = await h.call("GET", "/v1/events?after=-1&limit=5000");
     assert.equal(bad.status, 400);
     assert.deepEqual(bad.json.errors.map((e: any) => e.field).sort(), ["after", "limit"]);
+    const negative = await h.call("GET", "/v1/events?limit=-1");
+    assert.deepEqual(negative.json.errors, [{ field: "limit", message: "expected an integer 1-1000" }], "listed once");
     const ok = await h.call("GET", "/v1/events?limit=1");
     assert.equal(ok.status, 200);
     assert.equal(ok.json.events.length, 1);

@@ -27,6 +27,7 @@ import { classifyReply } from "../../src/delivery/classify.ts";
 import { DestinationUnreachable } from "../../src/delivery/work.ts";
 import { sandboxShaping } from "../../src/delivery/shaping.ts";
 import { shippedShaping } from "../../src/shaping/shipped.ts";
+import { SettingsStore } from "../../src/queue/settings.ts";
 import { QueueStore } from "../../src/queue/store.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
 import { ScriptedTransport } from "../helpers/scripted-transport.ts";
@@ -86,6 +87,7 @@ async function harness(
   const newScheduler = () =>
     new Scheduler({
       store,
+      settings: new SettingsStore(database),
       clock,
       retry: { schedule: options.schedule ?? [HOUR], maxQueueTime: 5 * 24 * HOUR },
       greylistRetry: 5 * 60_000,

@@ -10,7 +10,7 @@ import type { Logger } from "../../src/core/log.ts";
 import { type Database, openDatabase } from "../../src/queue/database.ts";
 import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
-import { QueueStore } from "../../src/queue/store.ts";
+import { SettingsStore } from "../../src/queue/settings.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
 
 describe("the shaping rules in force", () => {
@@ -83,9 +83,9 @@ describe("shaping rules given while the relay runs (PUT /v1/shaping)", () => {
     const database = await openDatabase(`file:${join(dir, `relay-${++databases}.db`)}`);
     opened.push(database);
     await applyMigrations(database.client, migrationFiles(), 0);
-    return new QueueStore(database, undefined, new FakeClock(), "node-a");
+    return new SettingsStore(database);
   }
-  const open = async (s: QueueStore, log: Logger = () => undefined) =>
+  const open = async (s: SettingsStore, log: Logger = () => undefined) =>
     ShapingSettings.open(config, shapingInForce(config), s, new FakeClock(), log);
 
   it("a body with a problem changes nothing: each problem with its line and field", async () => {

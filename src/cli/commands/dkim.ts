@@ -22,6 +22,7 @@ Options: --env-file FILE loads RELAY_* defaults from a file.`;
 
 export const dkimCommand: Command = {
   name: "dkim",
+  takesArguments: true,
   summary: "DKIM keys: keygen --domain D [--selector S] [--algorithm rsa|ed25519]",
   usage: USAGE,
   options: {

@@ -56,6 +56,7 @@ const ALLOWED: Record<string, readonly string[]> = {
 
 export const domainsCommand: Command = {
   name: "domains",
+  takesArguments: true,
   summary: "sending domains: add D [--selector S] [--algorithm rsa|ed25519|both], list, show D, check D, rotate D",
   usage: USAGE,
   options: {

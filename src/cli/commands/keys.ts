@@ -39,6 +39,7 @@ const ALLOWED: Record<string, readonly string[]> = {
 
 export const keysCommand: Command = {
   name: "keys",
+  takesArguments: true,
   summary: "HTTP API keys: create [--name N] [--scope S] [--domains a,b] [--priority P], list, revoke ID",
   usage: USAGE,
   options: {

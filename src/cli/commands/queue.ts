@@ -38,6 +38,7 @@ const ACTIONS = ["summary", "suspend", "resume", "retry", "bounce"];
 
 export const queueCommand: Command = {
   name: "queue",
+  takesArguments: true,
   summary: "the running relay's queue by destination: summary, suspend DEST --for D, resume, retry, bounce",
   usage: USAGE,
   options: { for: { type: "string" }, json: { type: "boolean" } },

@@ -56,6 +56,7 @@ const PAGE = 1000;
 
 export const suppressionsCommand: Command = {
   name: "suppressions",
+  takesArguments: true,
   summary: "the suppression list: list, add ADDR [--reason R], remove ADDR, import FILE, export (CSV)",
   usage: USAGE,
   options: {

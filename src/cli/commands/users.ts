@@ -33,6 +33,7 @@ const OPTIONS = ["domains", "priority", "json"];
 
 export const usersCommand: Command = {
   name: "users",
+  takesArguments: true,
   summary: "SMTP AUTH users: add NAME [--domains a,b] [--priority P] (password on stdin), list, remove NAME",
   usage: USAGE,
   options: { domains: { type: "string" }, priority: { type: "string" }, json: { type: "boolean" } },
