@@ -37,15 +37,17 @@ export class ProviderLabels {
       else unknown.push(domain);
     }
     for (let i = 0; i < unknown.length; i += PARALLEL_LOOKUPS) {
-      await Promise.all(unknown.slice(i, i + PARALLEL_LOOKUPS).map(async (domain) => {
-        try {
-          const label = (await this.lookup(domain)) ?? OTHER_PROVIDER;
-          this.remember(domain, label, now);
-          labels.set(domain, label);
-        } catch {
-          labels.set(domain, OTHER_PROVIDER);
-        }
-      }));
+      await Promise.all(
+        unknown.slice(i, i + PARALLEL_LOOKUPS).map(async (domain) => {
+          try {
+            const label = (await this.lookup(domain)) ?? OTHER_PROVIDER;
+            this.remember(domain, label, now);
+            labels.set(domain, label);
+          } catch {
+            labels.set(domain, OTHER_PROVIDER);
+          }
+        }),
+      );
     }
     return labels;
   }

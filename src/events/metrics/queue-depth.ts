@@ -69,7 +69,10 @@ function depthOf(counts: readonly PendingCount[]): Depth {
   const sum = (of: readonly PendingCount[], state: "queued" | "deferred") => of.reduce((n, c) => n + c[state], 0);
   const byDomain: [{ state: string; domain: string }, number][] = [];
   for (const c of shown) {
-    byDomain.push([{ state: "queued", domain: c.domain }, c.queued], [{ state: "deferred", domain: c.domain }, c.deferred]);
+    byDomain.push([{ state: "queued", domain: c.domain }, c.queued], [
+      { state: "deferred", domain: c.domain },
+      c.deferred,
+    ]);
   }
   if (rest.length > 0) {
     byDomain.push(

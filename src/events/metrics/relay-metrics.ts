@@ -8,7 +8,6 @@ import { OTHER_PROVIDER, ProviderLabels } from "./provider-labels.ts";
 import { type PendingCount, QueueDepth } from "./queue-depth.ts";
 import { type GaugeReading, Registry } from "./registry.ts";
 
-
 /** What an SMTP listener counts of its connections (SmtpServerHandle.connections). */
 export interface ListenerCounts {
   readonly open: number;
@@ -40,7 +39,12 @@ export class RelayMetrics {
 
   constructor(private readonly clock: TimerClock, private readonly log: Logger) {
     const r = this.#registry;
-    r.gauge("relay_smtp_connections_open", "SMTP connections open now", ["listener"], () => this.listenerReading("open"));
+    r.gauge(
+      "relay_smtp_connections_open",
+      "SMTP connections open now",
+      ["listener"],
+      () => this.listenerReading("open"),
+    );
     r.counterReading(
       "relay_smtp_connections_total",
       "SMTP connections admitted since the process started",
