@@ -194,6 +194,7 @@ export async function openServeServices(
       },
       ...(warmup ? { warmup: { ledger: warmup.ledger, sourceIp: config.sourceIp } } : {}),
     },
+    meter: metrics.delivery,
     perRecipientCopy: new ListUnsubscribe({
       tokens: unsubscribeTokens,
       addresses: unsubscribeAddresses,
