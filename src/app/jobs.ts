@@ -60,7 +60,9 @@ function periodicJobs(config: Config, services: ServeServices): PeriodicJob[] {
  * deliveries.
  */
 export async function startJobs(config: Config, services: ServeServices, closers: Closers): Promise<void> {
-  const { tlsReporter, delivery, log, clock, warmup } = services;
+  const { tlsReporter, delivery, log, clock, warmup, metrics } = services;
+  metrics.start();
+  closers.add("the event-loop sampler", () => metrics.stop());
   if (tlsReporter) {
     tlsReporter.start();
     closers.add("TLS reporting", () => tlsReporter.stop());

@@ -105,6 +105,7 @@ export async function startListeners(
     for (const address of addresses) {
       const server = await listenOrExplain(what, address, () => startSmtpServer(address, options, hooks));
       closers.add(`the ${what} listener on ${address.host}:${server.port}`, () => server.closeAll());
+      services.metrics.watchListener(what.toLowerCase(), () => server.connections());
       servers.push(server);
     }
     return servers;
@@ -147,6 +148,7 @@ export async function startListeners(
           report: () => services.warmup?.ledger.report(clock.now()) ?? [],
         },
         unsubscribe: services.unsubscriber,
+        metrics: services.metrics,
         queue: {
           summary: () => queueSummary(delivery.destinationStates(), store),
           resolve: (ref) => delivery.resolve(ref),

@@ -36,6 +36,8 @@ import { ListUnsubscribe } from "../unsubscribe/list-unsubscribe.ts";
 import { UnsubscribeTokens } from "../unsubscribe/token.ts";
 import { Unsubscriber } from "../unsubscribe/unsubscribe.ts";
 import { EventFeed } from "../events/feed.ts";
+import { RelayMetrics } from "../events/metrics/relay-metrics.ts";
+import { providerLookup } from "../delivery/provider.ts";
 
 /** Deadline of one TLS report upload (RFC 8460 5.4). */
 const TLS_REPORT_POST_TIMEOUT_MS = 60_000;
@@ -77,6 +79,8 @@ export interface ServeServices extends Services {
   readonly unsubscriber: Unsubscriber;
   /** New events as they are written, for the node's reports on itself (delivery log lines, metrics). */
   readonly eventFeed: EventFeed;
+  /** GET /metrics: the event log counted, the queue, connections, commits, the process. */
+  readonly metrics: RelayMetrics;
 }
 
 /**
@@ -101,7 +105,16 @@ export async function openServeServices(
   const { clock, database, domains } = services;
   const spool = database.batchAfterWrite ? await BodySpool.open(join(config.dataDir, "spool")) : undefined;
   if (spool) closers.add("the spool", () => spool.close());
-  const store = new QueueStore(database, spool, clock, config.nodeId, config.suppressBounceCategories);
+  const metrics = new RelayMetrics(clock, log);
+  const store = new QueueStore(
+    database,
+    spool,
+    clock,
+    config.nodeId,
+    config.suppressBounceCategories,
+    (batchSize, ms) => metrics.committed("enqueue", batchSize, ms),
+  );
+  metrics.watchQueue(() => store.pendingCounts());
   const { settings } = services;
   const adminToken = await AdminToken.open(config.adminToken, settings, (line) => console.log(line));
   const verp = await verpKey(settings);
@@ -140,6 +153,11 @@ export async function openServeServices(
   const unsubscribes = new UnsubscribeStore(database, clock);
   const unsubscribeTokens = new UnsubscribeTokens(await unsubscribes.key(UnsubscribeTokens.newKey));
   const unsubscribeAddresses = { publicUrl: config.publicUrl, bounceDomain: config.bounceDomain };
+  const route = createRouter({
+    routes: config.routes,
+    lookupMailHosts: (domain) => resolveMailHosts(resolver, domain),
+    mxPort: config.mxPort,
+  });
   const loop = new Scheduler({
     store,
     settings,
@@ -151,11 +169,7 @@ export async function openServeServices(
     hostname: config.hostname,
     log,
     plan: createPlanner({
-      route: createRouter({
-        routes: config.routes,
-        lookupMailHosts: (domain) => resolveMailHosts(resolver, domain),
-        mxPort: config.mxPort,
-      }),
+      route,
       sandbox: config.sandbox,
       sandboxTransport: new SandboxTransport(),
       smtp: {
@@ -182,6 +196,7 @@ export async function openServeServices(
       },
       ...(warmup ? { warmup: { ledger: warmup.ledger, sourceIp: config.sourceIp } } : {}),
     },
+    meter: metrics.delivery,
     perRecipientCopy: new ListUnsubscribe({
       tokens: unsubscribeTokens,
       addresses: unsubscribeAddresses,
@@ -242,6 +257,15 @@ export async function openServeServices(
     })
     : undefined;
 
+  // The feed begins before the listeners and delivery can write an event, so metrics count every one.
+  const eventFeed = new EventFeed(store, log);
+  await eventFeed.start();
+  eventFeed.subscribe(
+    metrics.countEvents(
+      providerLookup({ route, shaping: () => shaping.current().rules, sandbox: config.sandbox }),
+    ),
+  );
+
   return {
     ...services,
     spool,
@@ -261,6 +285,7 @@ export async function openServeServices(
       bounceDomain: config.bounceDomain,
       suppressions: services.suppressions,
     }),
-    eventFeed: new EventFeed(store, log),
+    eventFeed,
+    metrics,
   };
 }

@@ -3,6 +3,7 @@ import { DEFAULT_LANE, type Lane } from "../core/lane.ts";
 import { reply } from "../core/reply.ts";
 import { classifyTransportError } from "./classify.ts";
 import { LaneQueue } from "./lane-queue.ts";
+import type { DestinationMeter } from "./meter.ts";
 import { type Gate, OPEN_GATE } from "./pacing.ts";
 import type { ReportPolicy } from "./tls-report/policy.ts";
 import type { TlsSession } from "./tls-report/session.ts";
@@ -46,6 +47,8 @@ export interface DestinationDeps {
   onError(error: unknown): void;
   /** TLS reporting (RFC 8460): sessions to count for a policy domain; absent: not counted. */
   countTlsSessions?(policyDomain: string, policy: ReportPolicy, sessions: readonly TlsSession[]): void;
+  /** Metrics: connections and the time of each attempt; absent: not measured. */
+  readonly meter?: DestinationMeter;
 }
 
 /**
@@ -238,12 +241,14 @@ export class Destination {
     } catch (error) {
       this.opening -= 1;
       this.active -= 1;
+      this.deps.meter?.connectionFailed();
       if (!(error instanceof DestinationUnreachable)) throw error;
       this.unreachable(error);
       return;
     }
     this.opening -= 1;
     this.failures = 0;
+    this.deps.meter?.connectionOpened();
     this.channels.add(channel);
     void channel.closed?.then(() => this.waiting.get(channel)?.(undefined));
     try {
@@ -251,6 +256,7 @@ export class Destination {
     } finally {
       this.channels.delete(channel);
       await channel.quit();
+      this.deps.meter?.connectionClosed();
       this.active -= 1;
       this.grow();
     }
@@ -321,7 +327,10 @@ export class Destination {
       const payload = await this.deps.loadPayload(work);
       if (!payload) return undefined;
       this.countTls(channel.tlsSessions ?? [], [work], counted);
-      return await channel.send(payload);
+      const started = this.deps.clock.now();
+      const results = await channel.send(payload);
+      this.deps.meter?.attempted(this.deps.clock.now() - started);
+      return results;
     } catch (error) {
       this.deps.onError(error);
       const r = reply(451, "4.3.0", "local error during delivery");

@@ -6,6 +6,7 @@ import type { QueueStore } from "../queue/store.ts";
 import type { DsnKind } from "../queue/schema.ts";
 import { wantsDelayReport, wantsFailureReport, wantsSuccessReport } from "./bounce.ts";
 import { greylistRetryDelay } from "./greylist.ts";
+import type { DeliveryMeter } from "./meter.ts";
 import { nextRetry } from "./retry.ts";
 import type { RecipientResult, Work } from "./work.ts";
 
@@ -21,6 +22,8 @@ export interface OutcomeRecorderDeps {
   /** Told once the outcomes of these claims are on disk (or failed to be written: their leases run out). */
   readonly settled: (claims: readonly Claim[]) => void;
   readonly log: (level: "error", message: string, fields?: Record<string, unknown>) => void;
+  /** Told the size and time of each commit; absent: not measured. */
+  readonly meter?: Pick<DeliveryMeter, "committed">;
 }
 
 /**
@@ -36,8 +39,17 @@ export class OutcomeRecorder {
   private readonly postponements: GroupCommit<Postponement[]>;
 
   constructor(private readonly deps: OutcomeRecorderDeps) {
-    this.commits = new GroupCommit((items) => deps.store.record(items.flat()).then(() => undefined));
-    this.postponements = new GroupCommit((items) => deps.store.postpone(items.flat()));
+    const meter = deps.meter;
+    this.commits = new GroupCommit(
+      (items) => deps.store.record(items.flat()).then(() => undefined),
+      undefined,
+      meter && ((size, ms) => meter.committed("outcomes", size, ms)),
+    );
+    this.postponements = new GroupCommit(
+      (items) => deps.store.postpone(items.flat()),
+      undefined,
+      meter && ((size, ms) => meter.committed("postponements", size, ms)),
+    );
   }
 
   /** `retry`: the retry schedule of the destination the work went to (the shaping rules' `retry`). */

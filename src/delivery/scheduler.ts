@@ -13,6 +13,7 @@ import { Pacer } from "./pacing.ts";
 import { DestinationSteering, type SteeredDestination, type SteeringDeps } from "./steering.ts";
 import type { AutomationState, DestinationChange } from "../shaping/destination-automation.ts";
 import type { Pacing } from "./shaping.ts";
+import type { DeliveryMeter } from "./meter.ts";
 import { OutcomeRecorder } from "./outcomes.ts";
 import { verpAddress, type VerpKey } from "../core/verp.ts";
 import type { RetryPolicy } from "./retry.ts";
@@ -112,6 +113,8 @@ export interface SchedulerDeps {
     applies(lane: Lane): boolean;
     copyFor(body: Uint8Array, recipientId: number): Promise<Uint8Array>;
   };
+  /** Metrics: connections, attempts and commits as they happen; absent: not measured. */
+  readonly meter?: DeliveryMeter;
 }
 
 /** Sendmail's Timeout.queuewarn: the default of RELAY_DELAY_WARNING_AFTER. */
@@ -191,6 +194,7 @@ export class Scheduler {
         this.count(claims, -1);
         this.wake();
       },
+      ...(deps.meter ? { meter: deps.meter } : {}),
     });
   }
 
@@ -605,6 +609,7 @@ export class Scheduler {
         onError: (error) =>
           this.deps.log("error", "delivery failed unexpectedly", { destination: key, error: String(error) }),
         ...(tally ? { countTlsSessions: (domain, policy, sessions) => tally.add(domain, policy, sessions) } : {}),
+        ...(this.deps.meter ? { meter: this.deps.meter.at(plan.steering?.provider) } : {}),
       });
       steering.onHold((until) => (until === undefined ? target.release() : target.hold(until)));
       this.destinations.set(key, destination);

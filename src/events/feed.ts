@@ -31,6 +31,15 @@ export class EventFeed {
 
   constructor(private readonly source: EventSource, private readonly log: Logger, readonly everyMs = 250) {}
 
+  /**
+   * Begin after the newest event now, before anything can write one (the
+   * listeners, delivery): without it the first run begins wherever the log
+   * is by then, and what was written before it is never handed on.
+   */
+  async start(): Promise<void> {
+    this.#cursor ??= await this.source.lastEventId();
+  }
+
   subscribe(subscriber: EventSubscriber): void {
     this.#subscribers.push(subscriber);
   }

@@ -15,6 +15,7 @@ import { type DomainRouteDeps, domainRoutes } from "./domains.ts";
 import { eventRoutes } from "./events.ts";
 import type { IdempotencyStore } from "./idempotency.ts";
 import { messageRoutes } from "./messages.ts";
+import { type MetricsRouteDeps, metricsRoutes } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
 import { json } from "./openapi-helpers.ts";
 import { problem } from "./problem.ts";
@@ -57,6 +58,8 @@ export interface HttpDeps {
   readonly queue?: QueueRouteDeps<any>;
   /** Unsubscribing (src/unsubscribe/): /u/:token, the target of bulk mail's List-Unsubscribe link; without it, not served. */
   readonly unsubscribe?: UnsubscribeRouteDeps;
+  /** The node's metrics; without them, /metrics is not served. */
+  readonly metrics?: MetricsRouteDeps;
   /** Where unexpected errors go, each with its request's id. */
   readonly log: Logger;
 }
@@ -116,6 +119,12 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
 
   // Reached by receivers and by the recipient's browser, authenticated by its token alone (RFC 8058).
   if (deps.unsubscribe) app.route("/u", unsubscribeRoutes(deps.unsubscribe));
+
+  // Bearer like the API, with the read scope: a scraper sends it (Prometheus' bearer_token); docs/metrics.md.
+  if (deps.metrics) {
+    app.use("/metrics", requireBearer(deps.authenticate));
+    app.route("/metrics", metricsRoutes(deps.metrics));
+  }
 
   app.use("/v1/*", requireBearer(deps.authenticate));
   // JSON with base64 attachments is about 4/3 of the message; refuse far larger bodies before reading them.

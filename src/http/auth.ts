@@ -100,7 +100,7 @@ export function hasScope(principal: Principal, scope: Scope): boolean {
 
 /**
  * The scope a route under /v1 needs: sending and cancelling need `send`,
- * reading messages and events `read`, everything else (queue, suppressions,
+ * reading messages, events and metrics `read`, everything else (queue, suppressions,
  * domains, webhooks, keys) `admin`.
  */
 export function scopeFor(method: string, path: string): Scope {
@@ -110,6 +110,7 @@ export function scopeFor(method: string, path: string): Scope {
   if (/^\/v1\/messages\/[^/]+$/.test(p) && m === "DELETE") return "send";
   if ((p === "/v1/messages" || /^\/v1\/messages\/[^/]+$/.test(p)) && (m === "GET" || m === "HEAD")) return "read";
   if (p === "/v1/events" && (m === "GET" || m === "HEAD")) return "read";
+  if (p === "/metrics" && (m === "GET" || m === "HEAD")) return "read";
   return "admin";
 }
 

@@ -10,6 +10,9 @@
  * a commit ends, the next group is handed over before the finished group's
  * callers run, so the database is not idle while they write their replies.
  */
+/** Told of each commit: how many requests it carried and how long it took, fsync included (ms). */
+export type CommitMeter = (batchSize: number, ms: number) => void;
+
 export class GroupCommit<T> {
   private pending: { item: T; resolve: () => void; reject: (e: unknown) => void }[] = [];
   private scheduled = false;
@@ -18,6 +21,7 @@ export class GroupCommit<T> {
   constructor(
     private readonly commit: (items: T[]) => Promise<void>,
     private readonly maxBatch = 256,
+    private readonly meter?: CommitMeter,
   ) {}
 
   submit(item: T): Promise<void> {
@@ -40,7 +44,9 @@ export class GroupCommit<T> {
     if (this.pending.length === 0 || this.committing) return;
     const batch = this.pending.splice(0, this.maxBatch);
     this.committing = true;
+    const started = performance.now();
     const settle = (outcome: () => void) => {
+      this.meter?.(batch.length, performance.now() - started);
       this.committing = false;
       this.flush();
       outcome();

@@ -6,7 +6,7 @@ import { type Lane, lanes } from "../core/lane.ts";
 import type { TlsTag } from "../core/tls-tag.ts";
 import { firstIdAt, newId } from "../core/id.ts";
 import type { Database } from "./database.ts";
-import { GroupCommit } from "./group-commit.ts";
+import { type CommitMeter, GroupCommit } from "./group-commit.ts";
 import { EVENT_COLUMNS, messageInserts } from "./message-rows.ts";
 import { insertRows } from "./raw-insert.ts";
 import type {
@@ -130,8 +130,10 @@ export class QueueStore {
      * later message can be accepted for it once the bounce is on disk).
      */
     private readonly suppressBounceCategories: readonly string[] = [],
+    /** Told the size and time of each commit of acceptances (metrics). */
+    enqueueMeter?: CommitMeter,
   ) {
-    this.enqueues = new GroupCommit((items) => this.writeMessages(items));
+    this.enqueues = new GroupCommit((items) => this.writeMessages(items), undefined, enqueueMeter);
   }
 
   /** Durably store a message and its recipients; resolves after the commit that carries it. */
@@ -402,6 +404,26 @@ export class QueueStore {
         deferred: Number(r.deferred),
         oldestMessageId: String(r.oldest),
       }));
+  }
+
+  /**
+   * Every domain's pending recipients, queued and deferred (in flight
+   * included), in one grouped count over the index recipients_pending_domain
+   * alone: no table row is read, but every pending recipient's index entry
+   * is, so callers that ask often cache the answer (metrics do).
+   */
+  async pendingCounts(): Promise<{ domain: string; queued: number; deferred: number }[]> {
+    const result = await this.database.client.execute(
+      `SELECT domain, state, count(*) AS n FROM recipients WHERE ${PENDING} GROUP BY domain, state`,
+    );
+    const byDomain = new Map<string, { domain: string; queued: number; deferred: number }>();
+    for (const row of result.rows) {
+      const domain = String(row.domain);
+      let counts = byDomain.get(domain);
+      if (!counts) byDomain.set(domain, counts = { domain, queued: 0, deferred: 0 });
+      counts[row.state === "queued" ? "queued" : "deferred"] = Number(row.n);
+    }
+    return [...byDomain.values()];
   }
 
   /**

@@ -13,6 +13,7 @@ import { describe, it } from "node:test";
 import { reply } from "../../src/core/reply.ts";
 import { classifyReply } from "../../src/delivery/classify.ts";
 import { Destination } from "../../src/delivery/destination.ts";
+import type { DestinationMeter } from "../../src/delivery/meter.ts";
 import { DestinationUnreachable, type RecipientResult, type Work } from "../../src/delivery/work.ts";
 import { FakeClock, settle } from "../helpers/fake-clock.ts";
 import { ScriptedTransport } from "../helpers/scripted-transport.ts";
@@ -21,7 +22,7 @@ const IDLE_MS = 30_000;
 const BACKOFF_MS = 60_000;
 
 /** A destination on a fake clock; its backoff grows with each consecutive failure. */
-function pool(maxConnections = 10) {
+function pool(maxConnections = 10, meter?: DestinationMeter) {
   const clock = new FakeClock();
   const transport = new ScriptedTransport();
   const reports: { work: string; results: RecipientResult[] }[] = [];
@@ -40,6 +41,7 @@ function pool(maxConnections = 10) {
     backoff: (failures) => failures * BACKOFF_MS,
     postpone: () => assert.fail("nothing is paced here"),
     onError: (error) => assert.fail(String(error)),
+    ...(meter ? { meter } : {}),
   });
   return { transport, reports, destination, clock };
 }
@@ -257,6 +259,35 @@ describe("a destination that cannot be reached", () => {
     await settle();
     assert.deepEqual(outcomes(reports).slice(3), ["m4: 250 delivered"]);
     assert.equal(transport.opened, 3, "resumed");
+    destination.stop();
+  });
+});
+
+describe("the destination's meter (metrics)", () => {
+  it("is told each connection opened, closed or not opened, and how long each attempt took", async () => {
+    const told: string[] = [];
+    const meter: DestinationMeter = {
+      connectionOpened: () => told.push("opened"),
+      connectionFailed: () => told.push("failed"),
+      connectionClosed: () => told.push("closed"),
+      attempted: (ms) => told.push(`attempted in ${ms} ms`),
+    };
+    const { transport, destination, clock } = pool(10, meter);
+    const slow = Promise.withResolvers<void>();
+    transport.gate = slow.promise;
+    destination.enqueue(work("m1"));
+    await settle();
+    await clock.advance(250); // the receiver takes a quarter of a second to answer
+    slow.resolve();
+    await settle();
+    assert.deepEqual(told, ["opened", "attempted in 250 ms"]);
+    await clock.advance(IDLE_MS);
+    assert.deepEqual(told.slice(2), ["closed"], "the idle connection quit");
+    const refused = reply(421, "4.3.2", "down for maintenance");
+    transport.refuse = new DestinationUnreachable(refused, classifyReply(refused), "mx.test");
+    destination.enqueue(work("m2"));
+    await settle();
+    assert.deepEqual(told.slice(3), ["failed"]);
     destination.stop();
   });
 });

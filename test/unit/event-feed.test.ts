@@ -37,6 +37,17 @@ describe("EventFeed", () => {
     assert.deepEqual(seen, Array.from({ length: 2500 }, (_, i) => i + 4));
   });
 
+  it("started, it hands on the events written before its first run", async () => {
+    const log = logOf(3);
+    const feed = new EventFeed(sourceOver(log), quiet);
+    const seen: number[] = [];
+    feed.subscribe((page) => seen.push(...page.map((e) => e.id)));
+    await feed.start();
+    log.push(...logOf(5).slice(3));
+    await feed.run();
+    assert.deepEqual(seen, [4, 5]);
+  });
+
   it("a subscriber that throws is logged and the others still get the page", async () => {
     const log: EventRecord[] = [];
     const errors: string[] = [];

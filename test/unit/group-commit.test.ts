@@ -157,4 +157,21 @@ describe("GroupCommit", () => {
     await gc.submit(2);
     assert.equal(calls, 2);
   });
+
+  it("tells its meter each commit's size and time, a failed one too", async () => {
+    const { calls, commit, called } = controlledCommit<number>();
+    const told: { size: number; ms: number }[] = [];
+    const gc = new GroupCommit(commit, 256, (size, ms) => told.push({ size, ms }));
+    const first = [gc.submit(1), gc.submit(2), gc.submit(3)];
+    await called(1);
+    await new Promise((r) => setTimeout(r, 20)); // the commit takes a while
+    calls[0]!.resolve();
+    await Promise.all(first);
+    const second = gc.submit(4);
+    await called(2);
+    calls[1]!.reject(new Error("disk full"));
+    await assert.rejects(second, /disk full/);
+    assert.deepEqual(told.map((t) => t.size), [3, 1]);
+    assert.ok(told[0]!.ms > 0, "the time from the commit to its end");
+  });
 });

@@ -223,6 +223,7 @@ describe("HTTP auth: principals and scopes", () => {
 
   it("scopeFor maps routes to scopes", () => {
     assert.equal(scopeFor("POST", "/v1/messages"), "send");
+    assert.equal(scopeFor("GET", "/metrics"), "read");
     assert.equal(scopeFor("POST", "/v1/messages/"), "send");
     assert.equal(scopeFor("DELETE", "/v1/messages/01ABC"), "send");
     assert.equal(scopeFor("GET", "/v1/messages/01ABC"), "read");

@@ -4,6 +4,7 @@ import { reply } from "../../src/core/reply.ts";
 import { Wire } from "../helpers/wire.ts";
 import {
   type Envelope,
+  type SmtpServerHandle,
   type SmtpServerHooks,
   type SmtpServerOptions,
   startSmtpServer,
@@ -14,7 +15,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function withServer(
   options: Partial<SmtpServerOptions>,
-  body: (port: number, got: Envelope[], hooks: SmtpServerHooks) => Promise<void>,
+  body: (port: number, got: Envelope[], hooks: SmtpServerHooks, server: SmtpServerHandle) => Promise<void>,
 ) {
   const got: Envelope[] = [];
   const hooks: SmtpServerHooks = {
@@ -32,7 +33,7 @@ async function withServer(
     ...options,
   }, hooks);
   try {
-    await body(server.port, got, hooks);
+    await body(server.port, got, hooks, server);
   } finally {
     await server.closeAll();
   }
@@ -61,6 +62,21 @@ describe("SMTP session limits", () => {
         if (greeting !== "220 mx.test ESMTP") await sleep(5);
       }
       assert.equal(greeting, "220 mx.test ESMTP");
+    });
+  });
+
+  it("counts connections open, admitted and refused over a limit", async () => {
+    await withServer({ maxConnectionsPerIp: 1 }, async (port, _got, _hooks, server) => {
+      assert.deepEqual(server.connections(), { open: 0, admitted: 0, refused: 0 });
+      const a = await Wire.open(port);
+      assert.equal(await a.reply(), "220 mx.test ESMTP");
+      const b = await Wire.open(port);
+      assert.match(await b.reply(), /^421 4\.7\.0 /);
+      assert.deepEqual(server.connections(), { open: 1, admitted: 1, refused: 1 });
+      assert.match(await a.cmd("QUIT"), /^221 /);
+      await a.closedP();
+      for (let i = 0; i < 100 && server.connections().open > 0; i++) await sleep(5);
+      assert.deepEqual(server.connections(), { open: 0, admitted: 1, refused: 1 });
     });
   });
 

@@ -17,6 +17,11 @@ export class Admission {
     readonly perIpExempt: (address: string) => boolean = () => false,
   ) {}
 
+  /** Connections admitted and not closed yet. */
+  get open(): number {
+    return this.#total;
+  }
+
   /** A release function for an admitted connection (safe to call twice), or the 421 refusal. */
   admit(address: string): (() => void) | Reply {
     const ip = normalize(address);

@@ -1,4 +1,4 @@
-export { type SmtpServerHandle, startSmtpServer } from "./listener.ts";
+export { type ConnectionCounts, type SmtpServerHandle, startSmtpServer } from "./listener.ts";
 export type {
   AuthCredentials,
   Envelope,

@@ -11,6 +11,14 @@ export interface SmtpServerHandle {
   close(): Promise<void>;
   /** Stop accepting and end every session with "421 4.3.2" (after the command in progress). */
   closeAll(): Promise<void>;
+  /** Connections since the start: open now (a TLS handshake in progress included), admitted, and refused over a limit. */
+  connections(): ConnectionCounts;
+}
+
+export interface ConnectionCounts {
+  readonly open: number;
+  readonly admitted: number;
+  readonly refused: number;
 }
 
 /**
@@ -34,6 +42,8 @@ export async function startSmtpServer(
   /** Sockets still in their implicit-TLS handshake. */
   const handshaking = new Set<Socket>();
   let accepting = true;
+  let admittedCount = 0;
+  let refusedCount = 0;
 
   const run = (socket: Socket, info: SessionInfo, release: () => void): void => {
     const session = new Session(socket, resolved, hooks, info);
@@ -53,7 +63,11 @@ export async function startSmtpServer(
     if (!accepting) return void socket.destroy();
     const info = newSessionInfo(socket);
     const admitted = admission.admit(info.remoteAddress);
-    if (typeof admitted !== "function") return refuse(socket, admitted, resolved.implicitTls);
+    if (typeof admitted !== "function") {
+      refusedCount += 1;
+      return refuse(socket, admitted, resolved.implicitTls);
+    }
+    admittedCount += 1;
     socket.once("close", admitted);
     if (!resolved.implicitTls) return run(socket, info, admitted);
     const context = resolved.tls?.();
@@ -85,6 +99,7 @@ export async function startSmtpServer(
   return {
     port: listener.port,
     close: async () => void stop(),
+    connections: () => ({ open: admission.open, admitted: admittedCount, refused: refusedCount }),
     async closeAll() {
       const stopped = stop();
       for (const socket of handshaking) socket.destroy();
