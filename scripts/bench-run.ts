@@ -27,7 +27,8 @@
  *      and smtp-source and smtp-sink to CPU 1, so the relay's rate is what
  *      one core does: the signed rate beside the unsigned one;
  *   7. shaping (relay only, issue 13): scripts/bench-shaping.ts;
- *   8. suppressions (relay only, issue 14): scripts/bench-suppressions.ts.
+ *   8. suppressions (relay only, issue 14): scripts/bench-suppressions.ts;
+ *   9. operators (relay only, issue 15): scripts/bench-operators.ts.
  *
  * Every load is bounded by a message count and a time cap (timeout(1)), and
  * every server started here is stopped at the end, also on failure.
@@ -49,6 +50,7 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { shapingBench, shapingReport, type ShapingResult } from "./bench-shaping.ts";
+import { operatorsBench, operatorsReport, type OperatorsResult } from "./bench-operators.ts";
 import { suppressionsBench, suppressionsReport, type SuppressionsResult } from "./bench-suppressions.ts";
 
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), "..");
@@ -78,11 +80,11 @@ interface Options {
   rounds?: number;
 }
 
-type Phase = "accept" | "e2e" | "rss" | "deep" | "dkim" | "signing" | "shaping" | "suppressions";
-const PHASES: Phase[] = ["accept", "e2e", "rss", "deep", "dkim", "signing", "shaping", "suppressions"];
+type Phase = "accept" | "e2e" | "rss" | "deep" | "dkim" | "signing" | "shaping" | "suppressions" | "operators";
+const PHASES: Phase[] = ["accept", "e2e", "rss", "deep", "dkim", "signing", "shaping", "suppressions", "operators"];
 
 const HELP = `usage: scripts/bench [--quick] [--systems relay,postfix,haraka] [--relay head|worktree|dist|COMMIT]
-                    [--only accept,e2e,rss,deep,dkim,signing,shaping,suppressions] [--deep 10000,1000000] [--rounds N] [--cpu-prof DIR] [--json FILE]
+                    [--only accept,e2e,rss,deep,dkim,signing,shaping,suppressions,operators] [--deep 10000,1000000] [--rounds N] [--cpu-prof DIR] [--json FILE]
   --quick     smaller message counts and shorter time caps, one acceptance round
   --relay     head: a snapshot of the committed HEAD (default, reproducible);
               worktree: src/ as it is now; dist: the built dist/relay;
@@ -94,7 +96,9 @@ const HELP = `usage: scripts/bench [--quick] [--systems relay,postfix,haraka] [-
               shaping: relay only, the cost of pacing rules that do not bind, and a
               1,000,000-recipient backlog at a destination limited to 100/h, see scripts/bench-shaping.ts;
               suppressions: relay only, import and export of 1,000,000 entries and acceptance with them
-              beside an empty list, see scripts/bench-suppressions.ts)
+              beside an empty list, see scripts/bench-suppressions.ts;
+              operators: relay only, end to end with delivery logs at info, /metrics scraped every
+              second and a webhook for every event, beside the same without, see scripts/bench-operators.ts)
   --deep      queue depths (recipients queued, not due) for the deep phase
   --rounds    acceptance rounds (default 3; 1 with --quick): each system's median is reported
   --cpu-prof  run the relay under bun --cpu-prof, .cpuprofile files into DIR
@@ -182,6 +186,7 @@ const PLAN = opts.quick
     suppressionEntries: 100_000,
     suppressionMessages: 1000,
     suppressionRounds: 1,
+    operatorsRounds: 1,
   }
   : {
     acceptCount: { min: 5000, max: 100_000 },
@@ -206,6 +211,7 @@ const PLAN = opts.quick
     suppressionEntries: 1_000_000,
     suppressionMessages: 4000,
     suppressionRounds: 3,
+    operatorsRounds: 3,
   };
 
 // ---------------------------------------------------------------- helpers
@@ -425,6 +431,9 @@ interface PrefillResult {
   queries?: { name: string; plan: string[]; ms: number }[];
 }
 
+/** The relay's admin token in every run of the harness. */
+const ADMIN_TOKEN = "bench-admin-token-0123456789";
+
 const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
 
 /** utime + stime from a /proc .../stat line (fields 14 and 15, after the parenthesised name). */
@@ -505,7 +514,7 @@ function relaySut(cpu?: string): RelaySut {
     RELAY_DATA_DIR: data,
     RELAY_SMTP_LISTEN: `${HOST}:${PORT.relay}`,
     RELAY_HTTP_LISTEN: `${HOST}:${PORT.relayHttp}`,
-    RELAY_ADMIN_TOKEN: "bench-admin-token-0123456789",
+    RELAY_ADMIN_TOKEN: ADMIN_TOKEN,
     RELAY_HOSTNAME: "relay.bench.test",
     RELAY_NODE_ID: "bench",
     RELAY_ROUTES: `*=${HOST}:${target}`,
@@ -1328,6 +1337,31 @@ function suppressionsPhase(relay: RelaySut): Promise<SuppressionsResult> {
   });
 }
 
+/** Issue 15's operators phase (scripts/bench-operators.ts), on this harness's relay, sink and load. */
+function operatorsPhase(relay: RelaySut): Promise<OperatorsResult> {
+  let sink: Sink | undefined;
+  return operatorsBench({
+    rounds: PLAN.operatorsRounds,
+    http: `http://${HOST}:${PORT.relayHttp}`,
+    adminToken: ADMIN_TOKEN,
+    async start(tag, env) {
+      sink = new Sink();
+      await sink.open();
+      await relay.startShaped(PORT.sink, tag, env);
+    },
+    async stop() {
+      await relay.stop();
+      await sink?.close();
+      sink = undefined;
+    },
+    async e2e(tag) {
+      const base = await warmUp(relay, sink!, 5);
+      return measureE2e(relay, sink!, base, 5, 20, PLAN.e2eCount[5], tag);
+    },
+    log,
+  });
+}
+
 // ---------------------------------------------------------------- report
 
 const fmt = (n: number | undefined, d = 0) => (n === undefined || !Number.isFinite(n) ? "–" : n.toFixed(d));
@@ -1348,6 +1382,7 @@ function report(
   signing?: DkimRow[],
   shaping?: ShapingResult,
   suppressions?: SuppressionsResult,
+  operators?: OperatorsResult,
 ) {
   const lines: string[] = [];
   const ratios: Record<string, unknown>[] = [];
@@ -1576,6 +1611,11 @@ function report(
     lines.push(...section.lines);
     ratios.push(section.ratio);
   }
+  if (operators) {
+    const section = operatorsReport(operators);
+    lines.push(...section.lines);
+    ratios.push(section.ratio);
+  }
   lines.push("`*` = stopped by the time cap; the rate is what was done within it.");
   return { text: lines.join("\n"), ratios };
 }
@@ -1654,7 +1694,9 @@ async function main() {
   if (opts.phases.has("shaping") && relay) shaping = await shapingPhase(relay as RelaySut);
   let suppressions: SuppressionsResult | undefined;
   if (opts.phases.has("suppressions") && relay) suppressions = await suppressionsPhase(relay as RelaySut);
-  const { text, ratios } = report(accept, e2e, rss, deep, dkim, signing, shaping, suppressions);
+  let operators: OperatorsResult | undefined;
+  if (opts.phases.has("operators") && relay) operators = await operatorsPhase(relay as RelaySut);
+  const { text, ratios } = report(accept, e2e, rss, deep, dkim, signing, shaping, suppressions, operators);
   const elapsedS = (now() - t0) / 1000;
   mkdirSync(dirname(opts.json), { recursive: true });
   writeFileSync(
@@ -1673,6 +1715,7 @@ async function main() {
           signing,
           shaping,
           suppressions,
+          operators,
           ratios,
         },
         null,
