@@ -148,6 +148,7 @@ export async function startListeners(
           report: () => services.warmup?.ledger.report(clock.now()) ?? [],
         },
         unsubscribe: services.unsubscriber,
+        webhooks: services.webhooks,
         queue: {
           summary: () => queueSummary(delivery.destinationStates(), store),
           resolve: (ref) => delivery.resolve(ref),
