@@ -80,6 +80,16 @@ export class WebhookDispatcher {
     this.#running.get(id)?.abort.abort();
   }
 
+  /**
+   * Resolves once the look for work in progress, and every endpoint's
+   * deliveries it started, have ended: what a fake clock's test waits on
+   * before it moves the time again.
+   */
+  async settled(): Promise<void> {
+    await this.#tick;
+    await Promise.all([...this.#running.values()].map((r) => r.done));
+  }
+
   /** No new deliveries; those in flight are cancelled (they are sent again after a restart). */
   async stop(): Promise<void> {
     this.#stopped = true;

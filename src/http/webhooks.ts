@@ -9,7 +9,10 @@ import { json, problemResponses } from "./openapi-helpers.ts";
 import { problem } from "./problem.ts";
 import { fieldErrors, queryHook } from "./validation.ts";
 
-export type WebhookRouteDeps = Pick<Webhooks, "register" | "list" | "get" | "remove" | "deadLetters" | "replay" | "backlogs">;
+export type WebhookRouteDeps = Pick<
+  Webhooks,
+  "register" | "list" | "get" | "remove" | "deadLetters" | "replay" | "backlogs"
+>;
 
 const inputSchema = v.pipe(
   v.object({
@@ -119,7 +122,8 @@ async function jsonBody(c: Context<AuthEnv>): Promise<{ ok: true; body: unknown 
 export function webhookRoutes(webhooks: WebhookRouteDeps): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
   const backlogOf = async (id: string) => (await webhooks.backlogs()).find((b) => b.id === id);
-  const notFound = (c: Context<AuthEnv>, id: string) => problem(c, 404, "Not Found", `no webhook ${JSON.stringify(id)}`);
+  const notFound = (c: Context<AuthEnv>, id: string) =>
+    problem(c, 404, "Not Found", `no webhook ${JSON.stringify(id)}`);
 
   app.get(
     "/",
@@ -159,7 +163,12 @@ export function webhookRoutes(webhooks: WebhookRouteDeps): Hono<AuthEnv> {
     async (c) => {
       const read = await jsonBody(c);
       if (!read.ok) {
-        return problem(c, 400, "Bad Request", 'the body is not valid JSON; send {"url": "https://...", "events": ["*"]}');
+        return problem(
+          c,
+          400,
+          "Bad Request",
+          'the body is not valid JSON; send {"url": "https://...", "events": ["*"]}',
+        );
       }
       const parsed = v.safeParse(inputSchema, read.body, { abortEarly: false });
       if (!parsed.success) {
@@ -188,7 +197,10 @@ export function webhookRoutes(webhooks: WebhookRouteDeps): Hono<AuthEnv> {
       summary: "One webhook endpoint",
       description: "Its backlog, dead letters, last error and next attempt.",
       security: [{ bearer: ["admin"] }],
-      responses: { 200: json("The endpoint", webhookSchema), ...problemResponses({ ...adminOnly, 404: "No such webhook" }) },
+      responses: {
+        200: json("The endpoint", webhookSchema),
+        ...problemResponses({ ...adminOnly, 404: "No such webhook" }),
+      },
     }),
     async (c) => {
       const id = c.req.param("id");

@@ -63,9 +63,13 @@ describe("webhooks: a receiver that fails, times out, then recovers", () => {
     const messageIds = await send(world, 5, "hook");
     await waitUntil(() => receiver.requests.length, (n) => n >= 1, { what: "a first delivery, answered 500" });
     receiver.mode = "hang";
-    await waitUntil(() => world.api("GET", `/v1/webhooks/${id}`), (r) => /no answer within 1000 ms/.test(r.json.last_error ?? ""), {
-      what: "a delivery timed out",
-    });
+    await waitUntil(
+      () => world.api("GET", `/v1/webhooks/${id}`),
+      (r) => /no answer within 1000 ms/.test(r.json.last_error ?? ""),
+      {
+        what: "a delivery timed out",
+      },
+    );
     receiver.mode = "ok";
     for (const m of messageIds) await world.waitForEvent((e) => e.type === "delivered" && e.message_id === m);
     const log = (await world.events()).filter((e) => e.id > Number(cursor));
@@ -135,7 +139,9 @@ describe("webhooks: private addresses", () => {
 
   it("refuses a loopback URL at registration unless RELAY_WEBHOOK_ALLOW_PRIVATE", async () => {
     const port = new URL(receiver.url).port;
-    for (const url of [receiver.url, `http://localhost:${port}/`, `http://[::ffff:127.0.0.1]:${port}/`, "http://10.1.2.3/"]) {
+    for (
+      const url of [receiver.url, `http://localhost:${port}/`, `http://[::ffff:127.0.0.1]:${port}/`, "http://10.1.2.3/"]
+    ) {
       const refused = await world.api("POST", "/v1/webhooks", { url, events: ["*"] });
       assert.equal(refused.status, 400, url);
       assert.equal(refused.json.errors[0].field, "url", url);
@@ -183,30 +189,36 @@ describe("webhooks: a dead receiver", () => {
     await new Promise((resolve) => dead?.close(resolve));
   });
 
-  it("slows neither the mail nor another endpoint: all delivered while its first request is unanswered", HEAVY, async (t) => {
-    const deadUrl = `http://127.0.0.1:${(dead.address() as { port: number }).port}/`;
-    const stuck = await world.api("POST", "/v1/webhooks", { url: deadUrl, events: ["*"] });
-    assert.equal(stuck.status, 201);
-    const live = await world.api("POST", "/v1/webhooks", { url: healthy.url, events: ["delivered"] });
-    assert.equal(live.status, 201);
+  it(
+    "slows neither the mail nor another endpoint: all delivered while its first request is unanswered",
+    HEAVY,
+    async (t) => {
+      const deadUrl = `http://127.0.0.1:${(dead.address() as { port: number }).port}/`;
+      const stuck = await world.api("POST", "/v1/webhooks", { url: deadUrl, events: ["*"] });
+      assert.equal(stuck.status, 201);
+      const live = await world.api("POST", "/v1/webhooks", { url: healthy.url, events: ["delivered"] });
+      assert.equal(live.status, 201);
 
-    const started = Date.now();
-    const messageIds = await send(world, 40, "flow");
-    await world.destination.waitFor((m) => messageIds.every((_, i) => m.some((r) => r.data.includes(`Subject: flow ${i}\r\n`))));
-    for (const m of messageIds) await world.waitForEvent((e) => e.type === "delivered" && e.message_id === m);
-    t.diagnostic(`40 messages delivered in ${Date.now() - started} ms with a dead endpoint subscribed`);
+      const started = Date.now();
+      const messageIds = await send(world, 40, "flow");
+      await world.destination.waitFor((m) =>
+        messageIds.every((_, i) => m.some((r) => r.data.includes(`Subject: flow ${i}\r\n`)))
+      );
+      for (const m of messageIds) await world.waitForEvent((e) => e.type === "delivered" && e.message_id === m);
+      t.diagnostic(`40 messages delivered in ${Date.now() - started} ms with a dead endpoint subscribed`);
 
-    // The other endpoint took every delivered event meanwhile.
-    const taken = () => healthy.acknowledged().flatMap((r) => verifiedEvents(r, live.json.secret));
-    await waitUntil(taken, (events) => events.length >= messageIds.length, { what: "the healthy endpoint's events" });
-    assert.deepEqual(taken().map((e) => e.message_id).sort(), [...messageIds].sort());
-    assert.ok(taken().every((e) => e.type === "delivered"));
+      // The other endpoint took every delivered event meanwhile.
+      const taken = () => healthy.acknowledged().flatMap((r) => verifiedEvents(r, live.json.secret));
+      await waitUntil(taken, (events) => events.length >= messageIds.length, { what: "the healthy endpoint's events" });
+      assert.deepEqual(taken().map((e) => e.message_id).sort(), [...messageIds].sort());
+      assert.ok(taken().every((e) => e.type === "delivered"));
 
-    // All of that happened inside the dead endpoint's first attempt: nothing waited for it.
-    const status = await world.api("GET", `/v1/webhooks/${stuck.json.id}`);
-    assert.equal(held.length, 1, "one request in flight, the rest behind it");
-    assert.equal(status.json.attempts, 0, "its first attempt has not even timed out");
-    assert.equal(status.json.last_error, null);
-    assert.ok(status.json.backlog >= 2 * messageIds.length, `backlog ${status.json.backlog}`);
-  });
+      // All of that happened inside the dead endpoint's first attempt: nothing waited for it.
+      const status = await world.api("GET", `/v1/webhooks/${stuck.json.id}`);
+      assert.equal(held.length, 1, "one request in flight, the rest behind it");
+      assert.equal(status.json.attempts, 0, "its first attempt has not even timed out");
+      assert.equal(status.json.last_error, null);
+      assert.ok(status.json.backlog >= 2 * messageIds.length, `backlog ${status.json.backlog}`);
+    },
+  );
 });
