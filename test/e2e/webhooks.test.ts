@@ -9,8 +9,9 @@ import { createServer, type Server, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { Webhook } from "standardwebhooks";
 import { startWebhookReceiver, type WebhookReceiver, type WebhookRequestSeen } from "../helpers/webhook-receiver.ts";
+import { type RelayProcess, startRelay } from "../helpers/relay-process.ts";
 import { waitUntil } from "../helpers/wait-until.ts";
-import { defaultZone, startWorld, type World } from "../helpers/world.ts";
+import { defaultZone, relayApi, startWorld, type World } from "../helpers/world.ts";
 
 const HEAVY = { timeout: 60_000 };
 
@@ -221,4 +222,54 @@ describe("webhooks: a dead receiver", () => {
       assert.ok(status.json.backlog >= 2 * messageIds.length, `backlog ${status.json.backlog}`);
     },
   );
+});
+
+describe("webhooks: kill -9", () => {
+  let world: World;
+  let receiver: WebhookReceiver;
+  let restarted: RelayProcess | undefined;
+  const env = { RELAY_WEBHOOK_ALLOW_PRIVATE: "true", RELAY_WEBHOOK_TIMEOUT: "1s", RELAY_WEBHOOK_BACKOFF: "1s" };
+  before(async () => {
+    receiver = await startWebhookReceiver("ok");
+    world = await startWorld({ env });
+  });
+  after(async () => {
+    await restarted?.cleanup();
+    await world?.close();
+    await receiver?.close();
+  });
+
+  it("loses no event and repeats none it took: the endpoint's cursor is on disk", HEAVY, async () => {
+    const registered = await world.api("POST", "/v1/webhooks", { url: receiver.url, events: ["*"] });
+    const { id, secret, cursor } = registered.json;
+    const before = await send(world, 3, "before");
+    for (const m of before) await world.waitForEvent((e) => e.type === "delivered" && e.message_id === m);
+    const taken = () => receiver.acknowledged().flatMap((r) => verifiedEvents(r, secret));
+    await waitUntil(taken, (events) => events.length >= 6, { what: "the first messages' events taken" });
+
+    receiver.mode = "fail";
+    const during = await send(world, 3, "during");
+    for (const m of during) await world.waitForEvent((e) => e.type === "delivered" && e.message_id === m);
+    await waitUntil(() => world.api("GET", `/v1/webhooks/${id}`), (r) => r.json.attempts >= 1, {
+      what: "a failed attempt",
+    });
+    assert.equal(await world.relay.kill9(), 137);
+
+    receiver.mode = "ok";
+    restarted = await startRelay({
+      dataDir: world.relay.dataDir,
+      adminToken: world.relay.adminToken,
+      env: {
+        RELAY_DNS_SERVERS: `127.0.0.1:${world.dns.port}`,
+        RELAY_MX_PORT: String(world.destination.port),
+        RELAY_RETRY_SCHEDULE: "1s",
+        RELAY_SUPPRESS_BOUNCE_CATEGORIES: "none",
+        ...env,
+      },
+    });
+    const log = (await relayApi(restarted).events()).filter((e) => e.id > Number(cursor));
+    assert.equal(log.length, 12);
+    await waitUntil(taken, (events) => events.length >= log.length, { what: "every event taken after the restart" });
+    assert.deepEqual(taken().map((e) => e.id), log.map((e) => e.id), "each once, in log order");
+  });
 });
