@@ -1,9 +1,11 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { createWebhookClient, type LookupHost } from "../../src/events/webhook-post.ts";
 import { checkWebhookUrl, refusedAddress } from "../../src/events/webhook-target.ts";
+import { makePki, type TestPki } from "../helpers/pki.ts";
 
 describe("webhook URLs and addresses", () => {
   it("refuses the node's own networks unless allowed, and what no connection can reach always", () => {
@@ -124,5 +126,49 @@ describe("webhook client", () => {
       ok: false,
       reason: "nowhere.test has no address",
     });
+  });
+});
+
+describe("webhook client over https", () => {
+  let pki: TestPki;
+  let server: ReturnType<typeof createHttpsServer>;
+  let port = 0;
+  const hosts: (string | undefined)[] = [];
+  before(async () => {
+    pki = makePki();
+    server = createHttpsServer(pki.leaf(["hooks.test"]), (request, response) => {
+      hosts.push(request.headers.host);
+      request.resume();
+      request.on("end", () => response.writeHead(202).end());
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    pki.cleanup();
+  });
+
+  const post = (host: string, ca: readonly string[] | undefined) =>
+    createWebhookClient({ lookup: async () => ({ addresses: ["127.0.0.1"] }), allowPrivate: true, ca })({
+      url: new URL(`https://${host}:${port}/in`),
+      body: new TextEncoder().encode("{}"),
+      headers: {},
+      timeoutMs: 5000,
+    });
+
+  it("verifies the certificate for the URL's host at the pinned address", async () => {
+    assert.deepEqual(await post("hooks.test", [pki.ca]), { ok: true, status: 202 });
+    assert.deepEqual(hosts, [`hooks.test:${port}`]);
+  });
+
+  it("refuses a certificate for another name, or from an unknown CA, sending nothing", async () => {
+    const wrongName = await post("other.test", [pki.ca]);
+    assert.equal(wrongName.ok, false);
+    assert.match(!wrongName.ok ? wrongName.reason : "", /other\.test/);
+    const unknownCa = await post("hooks.test", undefined);
+    assert.equal(unknownCa.ok, false);
+    assert.equal(hosts.length, 1, "no request was sent");
   });
 });
