@@ -123,7 +123,7 @@ export class WebhookDispatcher {
       const work = webhook.cursor < last || webhook.batchEnd !== null || replays.has(webhook.id);
       if (!work) continue;
       const abort = new AbortController();
-      const done = this.#run(webhook, last, abort.signal)
+      const done = this.#run(webhook.id, abort.signal)
         .catch((error) =>
           this.options.log("error", "webhook delivery failed unexpectedly", {
             webhook: webhook.id,
@@ -135,12 +135,19 @@ export class WebhookDispatcher {
     }
   }
 
-  /** Send the endpoint's batches one after another until it has taken everything, fails, or is stopped. */
-  async #run(first: WebhookRow, firstLast: number, signal: AbortSignal): Promise<void> {
-    const { store } = this.options;
-    let webhook: WebhookRow | undefined = first;
-    let last = firstLast;
-    while (webhook && !signal.aborted) {
+  /**
+   * Send the endpoint's batches one after another until it has taken
+   * everything, fails, or is stopped. Its row is read afresh before each
+   * batch: the list the loop was started from may predate a loop of the
+   * same endpoint that ended meanwhile, and a stale cursor would send again
+   * what was taken.
+   */
+  async #run(id: string, signal: AbortSignal): Promise<void> {
+    const { store, clock } = this.options;
+    while (!signal.aborted) {
+      const [webhook, last] = await Promise.all([store.get(id), store.lastEventId()]);
+      if (webhook === undefined) return; // deleted
+      if (webhook.nextAttemptAt !== null && webhook.nextAttemptAt > clock.now()) return;
       const head = await this.#head(webhook, last);
       if (head === undefined) return;
       if (head.kind === "live" && head.events.length === 0) {
@@ -148,7 +155,6 @@ export class WebhookDispatcher {
       } else if (!(await this.#deliver(webhook, head, signal))) {
         return; // failed: the next poll after its retry time starts it again
       }
-      [webhook, last] = await Promise.all([store.get(webhook.id), store.lastEventId()]);
     }
   }
 

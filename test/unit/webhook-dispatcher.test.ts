@@ -11,7 +11,7 @@ import { type Database, openDatabase } from "../../src/queue/database.ts";
 import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
 import { WebhookStore } from "../../src/queue/webhooks.ts";
-import { FakeClock } from "../helpers/fake-clock.ts";
+import { FakeClock, settle } from "../helpers/fake-clock.ts";
 import { waitUntil } from "../helpers/wait-until.ts";
 
 const T0 = 1_700_000_000_000;
@@ -35,7 +35,11 @@ interface Sent {
 }
 
 /** A node's database with a webhook store and dispatcher over it; `answer` decides each delivery. */
-async function world(answer: (request: WebhookRequest) => WebhookResult | Promise<WebhookResult>) {
+async function world(
+  answer: (request: WebhookRequest) => WebhookResult | Promise<WebhookResult>,
+  /** What the dispatcher sees of the store; default the store itself. */
+  seen: (store: WebhookStore) => WebhookStore = (store) => store,
+) {
   const dir = mkdtempSync(join(tmpdir(), "relay-webhooks-"));
   dirs.push(dir);
   const database = await openDatabase(`file:${join(dir, "relay.db")}`);
@@ -47,7 +51,7 @@ async function world(answer: (request: WebhookRequest) => WebhookResult | Promis
   const logged: string[] = [];
   const log: Logger = (level, message) => void logged.push(`${level} ${message}`);
   const dispatcher = new WebhookDispatcher({
-    store,
+    store: seen(store),
     clock,
     log,
     timeoutMs: 10_000,
@@ -219,5 +223,40 @@ describe("webhook dispatcher", () => {
     await w.dispatcher.stop();
     const hung = (await w.store.get("wh_http://hung.test/"))!;
     assert.deepEqual([hung.cursor, hung.attempts], [0, 0], "a cancelled delivery is not a failure, nor a success");
+  });
+
+  it("never sends a batch again that a loop ending meanwhile had delivered", async () => {
+    const noRelease = () => {};
+    let release: (result: WebhookResult) => void = noRelease;
+    let armed = false;
+    const w = await world(
+      // The first delivery waits to be released; any later one is taken at once.
+      () => (release === noRelease ? new Promise<WebhookResult>((resolve) => (release = resolve)) : OK),
+      (store) =>
+        Object.assign(Object.create(store), {
+          // The list is read, then the loop in flight takes its batch and ends before the look goes on.
+          async list() {
+            const rows = await store.list();
+            if (armed) {
+              armed = false;
+              release(OK);
+              await waitUntil(() => store.get("wh_http://e.test/"), (r) => r!.cursor === 2, {
+                what: "the batch taken",
+              });
+              await settle();
+            }
+            return rows;
+          },
+        }),
+    );
+    await w.register("http://e.test/");
+    await w.addEvents("received", "delivered");
+    await w.clock.advance(POLL);
+    await waitUntil(() => w.sent.length, (n) => n === 1, { what: "the first delivery in flight" });
+    armed = true;
+    await w.poll();
+    await w.poll();
+    assert.deepEqual(w.sent.map((s) => s.id), ["evt_1_2"]);
+    await w.dispatcher.stop();
   });
 });
