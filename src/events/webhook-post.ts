@@ -128,7 +128,8 @@ async function send(
 function secure(raw: net.Socket, host: string, ca: readonly string[] | undefined): tls.TLSSocket {
   return tls.connect({
     socket: raw,
-    // SNI and the name the certificate must match; not sent for an address (RFC 6066 3).
+    // The name or address the certificate must match; SNI only for a name (RFC 6066 3).
+    host,
     servername: net.isIP(host) === 0 ? host : undefined,
     rejectUnauthorized: true,
     ca: ca === undefined ? undefined : [...ca],

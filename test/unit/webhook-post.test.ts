@@ -136,7 +136,7 @@ describe("webhook client over https", () => {
   const hosts: (string | undefined)[] = [];
   before(async () => {
     pki = makePki();
-    server = createHttpsServer(pki.leaf(["hooks.test"]), (request, response) => {
+    server = createHttpsServer(pki.leaf(["hooks.test", "127.0.0.1"]), (request, response) => {
       hosts.push(request.headers.host);
       request.resume();
       request.on("end", () => response.writeHead(202).end());
@@ -163,12 +163,18 @@ describe("webhook client over https", () => {
     assert.deepEqual(hosts, [`hooks.test:${port}`]);
   });
 
+  it("verifies it for an address in the URL too (an IP subjectAltName)", async () => {
+    assert.deepEqual(await post("127.0.0.1", [pki.ca]), { ok: true, status: 202 });
+    assert.equal(hosts.at(-1), `127.0.0.1:${port}`);
+  });
+
   it("refuses a certificate for another name, or from an unknown CA, sending nothing", async () => {
+    const sent = hosts.length;
     const wrongName = await post("other.test", [pki.ca]);
     assert.equal(wrongName.ok, false);
     assert.match(!wrongName.ok ? wrongName.reason : "", /other\.test/);
     const unknownCa = await post("hooks.test", undefined);
     assert.equal(unknownCa.ok, false);
-    assert.equal(hosts.length, 1, "no request was sent");
+    assert.equal(hosts.length, sent, "no request was sent");
   });
 });
