@@ -54,10 +54,11 @@ function periodicJobs(config: Config, services: ServeServices): PeriodicJob[] {
 
 /**
  * Start the node's background work: TLS reporting, warmup's last write, the
- * delivery loop, the periodic jobs. Added to `closers` in that order, so a
- * stop ends the jobs, then the deliveries (finished within the grace, or
- * released), then writes the warmup state and TLS report counts of the last
- * deliveries.
+ * delivery loop, webhook deliveries, the periodic jobs. Added to `closers` in
+ * that order, so a stop ends the jobs, cancels webhook deliveries in flight
+ * (sent again after a restart), ends the deliveries (finished within the
+ * grace, or released), then writes the warmup state and TLS report counts of
+ * the last deliveries.
  */
 export async function startJobs(config: Config, services: ServeServices, closers: Closers): Promise<void> {
   const { tlsReporter, delivery, log, clock, warmup, metrics } = services;
@@ -70,6 +71,8 @@ export async function startJobs(config: Config, services: ServeServices, closers
   if (warmup) closers.add("the warmup state", () => writeWarmup(warmup));
   await delivery.start();
   closers.add("the delivery loop", () => delivery.stop(SHUTDOWN_GRACE_MS));
+  services.webhookDispatcher.start();
+  closers.add("webhook deliveries", () => services.webhookDispatcher.stop());
   for (const job of periodicJobs(config, services)) {
     const running = startPeriodic(job, log, clock);
     closers.add(`the job ${job.name}`, () => running.stop());

@@ -149,6 +149,7 @@ export async function startListeners(
         },
         unsubscribe: services.unsubscriber,
         metrics: services.metrics,
+        webhooks: services.webhooks,
         queue: {
           summary: () => queueSummary(delivery.destinationStates(), store),
           resolve: (ref) => delivery.resolve(ref),

@@ -38,6 +38,11 @@ import { Unsubscriber } from "../unsubscribe/unsubscribe.ts";
 import { EventFeed } from "../events/feed.ts";
 import { RelayMetrics } from "../events/metrics/relay-metrics.ts";
 import { providerLookup } from "../delivery/provider.ts";
+import { webhookBackoff } from "../events/webhook-backoff.ts";
+import { WebhookDispatcher } from "../events/webhook-dispatcher.ts";
+import { createWebhookClient, type LookupHost } from "../events/webhook-post.ts";
+import { Webhooks } from "../events/webhooks.ts";
+import { WebhookStore } from "../queue/webhooks.ts";
 
 /** Deadline of one TLS report upload (RFC 8460 5.4). */
 const TLS_REPORT_POST_TIMEOUT_MS = 60_000;
@@ -45,6 +50,19 @@ const TLS_REPORT_POST_TIMEOUT_MS = 60_000;
 /** How often TLS report counts are written (what a kill -9 may lose) and ended periods reported: a tenth of the period, 1 s to 1 min. */
 function tlsReportTickMs(periodMs: number): number {
   return Math.min(60_000, Math.max(1000, Math.floor(periodMs / 10)));
+}
+
+/** A host's addresses for a webhook delivery, through the relay's resolver (RELAY_DNS_SERVERS); IPv4 first. */
+function webhookLookup(resolver: Resolver): LookupHost {
+  return async (host, family) => {
+    const [a, aaaa] = await Promise.all([
+      family === 6 ? undefined : resolver.a(host),
+      family === 4 ? undefined : resolver.aaaa(host),
+    ]);
+    const addresses = [...(a?.ok ? a.answers : []), ...(aaaa?.ok ? aaaa.answers : [])];
+    const errors = [a && !a.ok ? `A ${a.error}` : undefined, aaaa && !aaaa.ok ? `AAAA ${aaaa.error}` : undefined];
+    return { addresses, error: errors.filter(Boolean).join(", ") || undefined };
+  };
 }
 
 /** RFC 5321 4.5.3.2 timeouts, each capped by RELAY_COMMAND_TIMEOUT when set. */
@@ -81,6 +99,9 @@ export interface ServeServices extends Services {
   readonly eventFeed: EventFeed;
   /** GET /metrics: the event log counted, the queue, connections, commits, the process. */
   readonly metrics: RelayMetrics;
+  /** Webhook endpoints (the API's) and the loops that send them the event log (started by the jobs). */
+  readonly webhooks: Webhooks;
+  readonly webhookDispatcher: WebhookDispatcher;
 }
 
 /**
@@ -265,6 +286,22 @@ export async function openServeServices(
       providerLookup({ route, shaping: () => shaping.current().rules, sandbox: config.sandbox }),
     ),
   );
+  const webhookStore = new WebhookStore(database, clock);
+  const webhookDispatcher = new WebhookDispatcher({
+    store: webhookStore,
+    post: createWebhookClient({
+      lookup: webhookLookup(resolver),
+      allowPrivate: config.webhookAllowPrivate,
+      localAddress: config.sourceIp,
+      ca: tlsCa,
+    }),
+    clock,
+    log,
+    timeoutMs: config.webhookTimeout,
+    backoff: webhookBackoff(config.webhookBackoff),
+  });
+  const webhooks = new Webhooks(webhookStore, webhookDispatcher, config.webhookAllowPrivate);
+  metrics.watchWebhooks(() => webhooks.backlogs());
 
   return {
     ...services,
@@ -287,5 +324,7 @@ export async function openServeServices(
     }),
     eventFeed,
     metrics,
+    webhooks,
+    webhookDispatcher,
   };
 }

@@ -191,6 +191,17 @@ export const configSchema = v.object({
     textVar("an https URL such as https://relay.example.com (http only for a loopback host)", publicUrl),
   ),
   /**
+   * Webhook URLs may lead to loopback, private, shared or link-local
+   * addresses (checked on the URL at registration and on every address the
+   * name resolves to at connect time); default false, so that whoever may
+   * register a webhook cannot make the relay reach the node's own network.
+   */
+  RELAY_WEBHOOK_ALLOW_PRIVATE: v.optional(textVar("true or false", bool), "false"),
+  /** Deadline of one webhook delivery (connect, TLS, request, response); longer counts as a failure and is retried. */
+  RELAY_WEBHOOK_TIMEOUT: v.optional(textVar("a duration of at least 1s such as 10s", atLeastOneSecond), "10s"),
+  /** The first retry after a failed webhook delivery; each next one waits twice as long (with jitter), up to 1h. */
+  RELAY_WEBHOOK_BACKOFF: v.optional(textVar("a duration of at least 1s such as 5s", atLeastOneSecond), "5s"),
+  /**
    * verified: SMTP AUTH users and API keys may only send mail whose From
    * domain is a verified sending domain within their grant; any: no From check.
    */

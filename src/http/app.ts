@@ -24,6 +24,7 @@ import { type ShapingRouteDeps, shapingRoutes } from "./shaping.ts";
 import { type SuppressionRouteDeps, suppressionRoutes } from "./suppressions.ts";
 import { type UnsubscribeRouteDeps, unsubscribeRoutes } from "./unsubscribe.ts";
 import { type WarmupRouteDeps, warmupRoutes } from "./warmup.ts";
+import { type WebhookRouteDeps, webhookRoutes } from "./webhooks.ts";
 
 export interface HttpDeps {
   /** The one way into the queue (`Ingress`). */
@@ -60,6 +61,8 @@ export interface HttpDeps {
   readonly unsubscribe?: UnsubscribeRouteDeps;
   /** The node's metrics; without them, /metrics is not served. */
   readonly metrics?: MetricsRouteDeps;
+  /** Webhook endpoints (`Webhooks`, src/events/webhooks.ts); without them, /v1/webhooks is not served. */
+  readonly webhooks?: WebhookRouteDeps;
   /** Where unexpected errors go, each with its request's id. */
   readonly log: Logger;
 }
@@ -161,6 +164,7 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
   if (deps.warmup) app.route("/v1/warmup", warmupRoutes(deps.warmup));
   if (deps.queue) app.route("/v1/queue", queueRoutes(deps.queue));
   if (deps.suppressions) app.route("/v1/suppressions", suppressionRoutes(deps.suppressions));
+  if (deps.webhooks) app.route("/v1/webhooks", webhookRoutes(deps.webhooks));
   app.notFound((c) => problem(c, 404, "Not Found", `no route ${c.req.method} ${c.req.path}`));
   app.onError((error, c) => {
     const request = c.get("requestId");

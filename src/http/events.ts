@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { describeRoute, validator } from "hono-openapi";
 import type * as v from "valibot";
+import { eventJson } from "../events/event-json.ts";
 import type { QueueStore } from "../queue/store.ts";
 import type { AuthEnv } from "./auth.ts";
 import { eventPageSchema, eventsQuerySchema } from "./message-schema.ts";
@@ -33,15 +34,7 @@ export function eventRoutes(store: Pick<QueueStore, "listEvents">): Hono<AuthEnv
       const { after, limit } = c.req.valid("query");
       const rows = await store.listEvents(Number(after), Number(limit));
       const page: v.InferOutput<typeof eventPageSchema> = {
-        events: rows.map((e) => ({
-          id: e.id,
-          cursor: String(e.id),
-          at: new Date(e.at).toISOString(),
-          type: e.type,
-          message_id: e.messageId,
-          recipient: e.recipient,
-          ...e.data,
-        })),
+        events: rows.map(eventJson),
         next: String(rows.at(-1)?.id ?? after),
       };
       return c.json(page);

@@ -382,3 +382,50 @@ export const suppressions = sqliteTable(
   // Also the order of a listing: its cursor is the last key shown.
   (t) => [primaryKey({ columns: [t.address, t.scopeKind, t.scopeValue] })],
 );
+
+/**
+ * Webhook endpoints (src/events/webhooks.ts): where the event log is POSTed,
+ * signed, and how far each endpoint has got in it. The dispatcher tails the
+ * log by `cursor`, so nothing is added to the mail flow's transactions.
+ */
+export const webhooks = sqliteTable("webhooks", {
+  id: text("id").primaryKey(),
+  url: text("url").notNull(),
+  /** The event types it wants; ["*"]: every one. */
+  eventTypes: text("event_types", { mode: "json" }).$type<string[]>().notNull(),
+  description: text("description"),
+  /** The Standard Webhooks signing secret (whsec_...), in clear: the relay signs with it. */
+  secret: text("secret").notNull(),
+  createdAt: integer("created_at").notNull(),
+  /** The last event id this endpoint is done with: delivered, not wanted, or dead-lettered. */
+  cursor: integer("cursor").notNull(),
+  /** The last event id of the batch being retried (kept, so a retry sends the same batch); null: none failing. */
+  batchEnd: integer("batch_end"),
+  /** Failed attempts of the batch at the head (a live batch or a replay of dead letters). */
+  attempts: integer("attempts").notNull().default(0),
+  /** When the head batch first failed: its retries end a retry window after this. */
+  firstFailureAt: integer("first_failure_at"),
+  nextAttemptAt: integer("next_attempt_at"),
+  lastError: text("last_error"),
+  lastSuccessAt: integer("last_success_at"),
+});
+
+/** Events an endpoint did not take within the retry window; kept whole (the log may purge them) until replayed. */
+export const webhookDeadLetters = sqliteTable(
+  "webhook_dead_letters",
+  {
+    webhookId: text("webhook_id").notNull().references(() => webhooks.id, { onDelete: "cascade" }),
+    eventId: integer("event_id").notNull(),
+    /** The event as the endpoint is sent it (src/events/event-json.ts). */
+    event: text("event", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    deadAt: integer("dead_at").notNull(),
+    lastError: text("last_error").notNull(),
+    /** Set by a replay: the dispatcher sends it again, before the endpoint's next live events. */
+    replayAt: integer("replay_at"),
+  },
+  (t) => [
+    primaryKey({ columns: [t.webhookId, t.eventId] }),
+    // The dispatcher's look for replays costs nothing while none is asked for.
+    index("webhook_dead_letters_replay").on(t.webhookId).where(sql`replay_at is not null`),
+  ],
+);

@@ -63,6 +63,15 @@ export const CLAIM_LANE = `UPDATE recipients SET lease_owner = ?, next_attempt_a
 /** Pending: not final yet. Written the way the partial indexes are, so that queries can use them. */
 const PENDING = "state IN ('queued', 'deferred')";
 
+/**
+ * Every webhook endpoint has taken the message's events (its cursor is past
+ * them; none registered: true), so that retention never deletes an event
+ * before it was sent. Cursors only move forward, so what holds here still
+ * holds when the purge's transaction runs.
+ */
+const TAKEN_BY_WEBHOOKS = `NOT EXISTS (SELECT 1 FROM events AS e WHERE e.message_id = messages.id
+  AND e.id > (SELECT min(cursor) FROM webhooks))`;
+
 /** A recipient `r` the message still needs: not final yet, or owed a DSN. */
 const STILL_OPEN = "(r.state IN ('queued', 'deferred') OR r.dsn_pending IS NOT NULL)";
 /** The message (`messages` in the outer query) has no such recipient. */
@@ -733,7 +742,7 @@ export class QueueStore {
    */
   async purgeFinished(before: number, limit: number): Promise<number> {
     const found = await this.database.client.execute({
-      sql: `SELECT id FROM messages WHERE id < ? AND ${FINISHED} ORDER BY id LIMIT ?`,
+      sql: `SELECT id FROM messages WHERE id < ? AND ${FINISHED} AND ${TAKEN_BY_WEBHOOKS} ORDER BY id LIMIT ?`,
       args: [firstIdAt(before), limit],
     });
     const ids = found.rows.map((r) => String(r.id));

@@ -188,6 +188,17 @@ describe("loadConfig derived values", () => {
     assert.equal(load({ RELAY_LOG_FORMAT: "text" }).logFormat, "text");
   });
 
+  it("reads the webhook settings: private addresses refused, 10 s deadline, 5 s first retry by default", () => {
+    const c = load({});
+    assert.deepEqual([c.webhookAllowPrivate, c.webhookTimeout, c.webhookBackoff], [false, 10_000, 5000]);
+    const set = load({ RELAY_WEBHOOK_ALLOW_PRIVATE: "true", RELAY_WEBHOOK_TIMEOUT: "2s", RELAY_WEBHOOK_BACKOFF: "1m" });
+    assert.deepEqual([set.webhookAllowPrivate, set.webhookTimeout, set.webhookBackoff], [true, 2000, 60_000]);
+    assert.deepEqual(problemsOf({ RELAY_WEBHOOK_TIMEOUT: "500ms", RELAY_WEBHOOK_ALLOW_PRIVATE: "maybe" }), [
+      'RELAY_WEBHOOK_ALLOW_PRIVATE: expected true or false, got "maybe"',
+      'RELAY_WEBHOOK_TIMEOUT: expected a duration of at least 1s such as 10s, got "500ms"',
+    ]);
+  });
+
   it("reads positive integers, ports and tokens", () => {
     const c = load({ RELAY_MAX_MESSAGE_BYTES: "1048576", RELAY_MAX_RECIPIENTS: "5", RELAY_MX_PORT: "2525" });
     assert.equal(c.maxMessageBytes, 1048576);

@@ -23,7 +23,7 @@ import * as net from "node:net";
 import * as tls from "node:tls";
 import type { Resolver } from "../../dns/resolver.ts";
 import { connectTcp } from "../../platform/net.ts";
-import { type HttpResponse, parseHttpResponse } from "./http-response.ts";
+import { type HttpResponse, parseHttpResponse } from "../../core/http-response.ts";
 import { normalizeHost, parsePolicy, type Policy } from "./policy.ts";
 
 export const WELL_KNOWN_PATH = "/.well-known/mta-sts.txt";

@@ -15,8 +15,9 @@ export interface ListenerCounts {
   readonly refused: number;
 }
 
-/** The webhook deliveries waiting, and those given up on (dead letters), when webhooks report them. */
+/** One webhook endpoint's deliveries waiting, and those given up on (dead letters). */
 export interface WebhookCounts {
+  readonly id: string;
   readonly backlog: number;
   readonly deadLetters: number;
 }
@@ -172,19 +173,19 @@ export class RelayMetrics {
     this.#listeners.push({ kind, counts });
   }
 
-  /** Report the webhook backlog and dead letters, read at each scrape. */
-  watchWebhooks(read: () => Promise<WebhookCounts>): void {
+  /** Report each webhook endpoint's backlog and dead letters, read at each scrape. */
+  watchWebhooks(read: () => Promise<readonly WebhookCounts[]>): void {
     this.#registry.gauge(
       "relay_webhook_backlog",
-      "Webhook deliveries waiting to be made",
-      [],
-      async () => [[{}, (await read()).backlog]],
+      "Events a webhook endpoint wants and has not taken yet",
+      ["webhook"],
+      async () => (await read()).map((w) => [{ webhook: w.id }, w.backlog]),
     );
     this.#registry.gauge(
       "relay_webhook_dead_letters",
-      "Webhook deliveries given up on, kept to be replayed",
-      [],
-      async () => [[{}, (await read()).deadLetters]],
+      "Events a webhook endpoint did not take within the retry window, kept to be replayed",
+      ["webhook"],
+      async () => (await read()).map((w) => [{ webhook: w.id }, w.deadLetters]),
     );
   }
 

@@ -1,8 +1,9 @@
 /**
- * Just enough of an HTTP/1.1 response parser (RFC 9112) for the policy fetch
- * (RFC 8461 3.3): status line, header fields, and a body framed by
- * Content-Length, chunked transfer coding or the end of the connection, with
- * limits on every part. It is called again on the whole buffer as bytes arrive.
+ * Just enough of an HTTP/1.1 response parser (RFC 9112) for the relay's own
+ * clients (the MTA-STS policy fetch, RFC 8461 3.3; webhook deliveries):
+ * status line, header fields, and a body framed by Content-Length, chunked
+ * transfer coding or the end of the connection, with limits on every part.
+ * It is called again on the whole buffer as bytes arrive.
  */
 
 export interface HttpResponse {

@@ -1,0 +1,227 @@
+import { Webhook } from "standardwebhooks";
+import type { TimerClock } from "../core/clock.ts";
+import { errorText, type Logger } from "../core/log.ts";
+import type { DeadLetter, EventRow, WebhookRow, WebhookStore } from "../queue/webhooks.ts";
+import { eventJson } from "./event-json.ts";
+import { retriesOver, retryDelay, type WebhookBackoff } from "./webhook-backoff.ts";
+import type { PostWebhook } from "./webhook-post.ts";
+
+/** Events per POST. */
+export const WEBHOOK_BATCH_SIZE = 100;
+/** How often the event log is looked at for what endpoints have not taken yet. */
+const POLL_MS = 500;
+
+export interface WebhookDispatcherOptions {
+  readonly store: Pick<
+    WebhookStore,
+    | "list"
+    | "get"
+    | "lastEventId"
+    | "eventsFor"
+    | "replaying"
+    | "withReplays"
+    | "advance"
+    | "replayed"
+    | "failed"
+    | "deadLetter"
+    | "replayDied"
+  >;
+  readonly post: PostWebhook;
+  readonly clock: TimerClock;
+  readonly log: Logger;
+  /** RELAY_WEBHOOK_TIMEOUT: one delivery's deadline. */
+  readonly timeoutMs: number;
+  readonly backoff: WebhookBackoff;
+  readonly batchSize?: number;
+  readonly pollMs?: number;
+  /** Jitter of the backoff; default Math.random. */
+  readonly random?: () => number;
+}
+
+/** The batch at an endpoint's head: its next events in log order, or dead letters a replay asked for. */
+type Head =
+  | { readonly kind: "live"; readonly end: number; readonly events: readonly EventRow[] }
+  | { readonly kind: "replay"; readonly letters: readonly DeadLetter[] };
+
+/**
+ * Sends the event log to the webhook endpoints: each endpoint tails the log
+ * from its durable cursor (src/queue/webhooks.ts) in a loop of its own, one
+ * batch in flight at a time, so its events arrive in log order (and so in
+ * order per message), and a slow or dead endpoint holds up only itself. The
+ * mail flow never waits for any of it: it writes its events as it always
+ * does, and this reads them afterwards.
+ *
+ * A batch is retried whole, with the same webhook-id, until the endpoint
+ * answers 2xx; only then does the cursor move past it. A crash between the
+ * answer and the cursor's write sends the batch again with the same id:
+ * at least once, and receivers can tell (Standard Webhooks 3.1).
+ */
+export class WebhookDispatcher {
+  readonly #running = new Map<string, { readonly abort: AbortController; readonly done: Promise<void> }>();
+  #timer: unknown;
+  #tick: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(private readonly options: WebhookDispatcherOptions) {}
+
+  start(): void {
+    this.#schedule(0);
+  }
+
+  /** Look now rather than at the next poll: an endpoint was added, or a replay asked for. */
+  wake(): void {
+    if (this.#stopped || this.#tick) return;
+    this.options.clock.clearTimeout(this.#timer);
+    this.#schedule(0);
+  }
+
+  /** Stop the endpoint's delivery in flight, if any (it was deleted). */
+  cancel(id: string): void {
+    this.#running.get(id)?.abort.abort();
+  }
+
+  /**
+   * Resolves once the look for work in progress, and every endpoint's
+   * deliveries it started, have ended: what a fake clock's test waits on
+   * before it moves the time again.
+   */
+  async settled(): Promise<void> {
+    await this.#tick;
+    await Promise.all([...this.#running.values()].map((r) => r.done));
+  }
+
+  /** No new deliveries; those in flight are cancelled (they are sent again after a restart). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.options.clock.clearTimeout(this.#timer);
+    await this.#tick;
+    for (const { abort } of this.#running.values()) abort.abort();
+    await Promise.all([...this.#running.values()].map((r) => r.done));
+  }
+
+  #schedule(ms: number): void {
+    this.#timer = this.options.clock.setTimeout(() => {
+      this.#tick = this.#startDue()
+        .catch((error) => this.options.log("error", "looking for webhook work failed", { error: errorText(error) }))
+        .finally(() => {
+          this.#tick = undefined;
+          if (!this.#stopped) this.#schedule(this.options.pollMs ?? POLL_MS);
+        });
+    }, ms);
+  }
+
+  /** Start the loop of every endpoint that has something to send and is not waiting for a retry. */
+  async #startDue(): Promise<void> {
+    const { store, clock } = this.options;
+    const endpoints = await store.list();
+    if (endpoints.length === 0) return;
+    const [last, replays] = await Promise.all([store.lastEventId(), store.withReplays()]);
+    const now = clock.now();
+    for (const webhook of endpoints) {
+      if (this.#stopped || this.#running.has(webhook.id)) continue;
+      if (webhook.nextAttemptAt !== null && webhook.nextAttemptAt > now) continue;
+      const work = webhook.cursor < last || webhook.batchEnd !== null || replays.has(webhook.id);
+      if (!work) continue;
+      const abort = new AbortController();
+      const done = this.#run(webhook.id, abort.signal)
+        .catch((error) =>
+          this.options.log("error", "webhook delivery failed unexpectedly", {
+            webhook: webhook.id,
+            error: errorText(error),
+          })
+        )
+        .finally(() => this.#running.delete(webhook.id));
+      this.#running.set(webhook.id, { abort, done });
+    }
+  }
+
+  /**
+   * Send the endpoint's batches one after another until it has taken
+   * everything, fails, or is stopped. Its row is read afresh before each
+   * batch: the list the loop was started from may predate a loop of the
+   * same endpoint that ended meanwhile, and a stale cursor would send again
+   * what was taken.
+   */
+  async #run(id: string, signal: AbortSignal): Promise<void> {
+    const { store, clock } = this.options;
+    while (!signal.aborted) {
+      const [webhook, last] = await Promise.all([store.get(id), store.lastEventId()]);
+      if (webhook === undefined) return; // deleted
+      if (webhook.nextAttemptAt !== null && webhook.nextAttemptAt > clock.now()) return;
+      const head = await this.#head(webhook, last);
+      if (head === undefined) return;
+      if (head.kind === "live" && head.events.length === 0) {
+        await store.advance(webhook, head.end, false); // nothing it wants up to there
+      } else if (!(await this.#deliver(webhook, head, signal))) {
+        return; // failed: the next poll after its retry time starts it again
+      }
+    }
+  }
+
+  async #head(webhook: WebhookRow, last: number): Promise<Head | undefined> {
+    const { store } = this.options;
+    const size = this.options.batchSize ?? WEBHOOK_BATCH_SIZE;
+    if (webhook.batchEnd === null) {
+      const letters = await store.replaying(webhook.id, size);
+      if (letters.length > 0) return { kind: "replay", letters };
+      if (webhook.cursor >= last) return undefined;
+    }
+    // A batch retried keeps its end, so it is the same batch with the same webhook-id.
+    const end = webhook.batchEnd ?? last;
+    const events = await store.eventsFor(webhook, end, size);
+    const full = webhook.batchEnd === null && events.length === size;
+    return { kind: "live", end: full ? events.at(-1)!.id : end, events };
+  }
+
+  /** One attempt at the head batch, its outcome recorded; true when the endpoint took it. */
+  async #deliver(webhook: WebhookRow, head: Head, signal: AbortSignal): Promise<boolean> {
+    const { store, clock, log, backoff } = this.options;
+    const letters = head.kind === "live"
+      ? head.events.map((e) => ({ eventId: e.id, event: eventJson(e) as Record<string, unknown> }))
+      : head.letters;
+    const ids = letters.map((l) => l.eventId);
+    const messageId = `evt_${ids[0]}_${ids.at(-1)}`;
+    const body = JSON.stringify({ type: "relay.events", data: { events: letters.map((l) => l.event) } });
+    const sentAt = clock.now();
+    const result = await this.options.post({
+      url: new URL(webhook.url),
+      body: new TextEncoder().encode(body),
+      headers: {
+        "webhook-id": messageId,
+        "webhook-timestamp": String(Math.floor(sentAt / 1000)),
+        "webhook-signature": new Webhook(webhook.secret).sign(messageId, new Date(sentAt), body),
+      },
+      timeoutMs: this.options.timeoutMs,
+      signal,
+    });
+    if (signal.aborted) return false;
+    if (result.ok) {
+      if (head.kind === "live") await store.advance(webhook, head.end, true);
+      else await store.replayed(webhook.id, ids);
+      return true;
+    }
+    // The failure state belongs to the head it was recorded for: a live batch has its end, a replay none.
+    const continuing = head.kind === "live" ? webhook.batchEnd !== null : webhook.attempts > 0;
+    const attempts = continuing ? webhook.attempts + 1 : 1;
+    const firstFailureAt = continuing ? webhook.firstFailureAt ?? sentAt : sentAt;
+    const now = clock.now();
+    const error = result.reason;
+    const context = { webhook: webhook.id, url: webhook.url, webhookId: messageId, attempts, error };
+    if (retriesOver(firstFailureAt, now, backoff)) {
+      log("error", "webhook batch failed for the whole retry window: its events are dead letters", context);
+      if (head.kind === "live") await store.deadLetter(webhook, head.end, letters, error);
+      else await store.replayDied(webhook.id, ids, error);
+      return true;
+    }
+    const nextAttemptAt = now + retryDelay(attempts, backoff, this.options.random ?? Math.random);
+    log("warn", "webhook delivery failed; retrying", { ...context, next: new Date(nextAttemptAt).toISOString() });
+    await store.failed(webhook, {
+      batchEnd: head.kind === "live" ? head.end : undefined,
+      attempts,
+      firstFailureAt,
+      nextAttemptAt,
+      error,
+    });
+    return false;
+  }
+}

@@ -1,0 +1,58 @@
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Database, openDatabase } from "../../src/queue/database.ts";
+import { applyMigrations } from "../../src/queue/migrate.ts";
+import { migrationFiles } from "../../src/queue/migration-files.ts";
+import { QueueStore } from "../../src/queue/store.ts";
+import { WebhookStore } from "../../src/queue/webhooks.ts";
+import { FakeClock } from "../helpers/fake-clock.ts";
+
+const T0 = 1_700_000_000_000;
+const dirs: string[] = [];
+const opened: Database[] = [];
+after(async () => {
+  for (const d of opened) await d.close();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("RELAY_RETENTION and webhooks", () => {
+  it("purges no message whose events a webhook endpoint has not taken yet", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "relay-webhook-retention-"));
+    dirs.push(dir);
+    const database = await openDatabase(`file:${join(dir, "relay.db")}`);
+    opened.push(database);
+    await applyMigrations(database.client, migrationFiles(), T0);
+    const clock = new FakeClock(T0);
+    const store = new QueueStore(database, undefined, clock, "node-a");
+    const webhooks = new WebhookStore(database, clock);
+    const behind = await webhooks.create({ id: "wh_1", url: "https://a.test/", eventTypes: ["*"], secret: "whsec_x" });
+    await webhooks.create({ id: "wh_2", url: "https://b.test/", eventTypes: ["*"], secret: "whsec_y" });
+
+    const id = await store.enqueue({
+      mailFrom: "s@src.example",
+      recipients: [{ address: "a@d.example", domain: "d.example" }],
+      body: new TextEncoder().encode("Subject: t\r\n\r\nhi\r\n"),
+      source: "smtp",
+    });
+    const [claim] = await store.claimDue(1, 60_000);
+    await store.record([{
+      recipientId: claim!.recipientId,
+      messageId: id,
+      address: claim!.address,
+      state: "delivered",
+      reply: "250 ok",
+      event: {},
+    }]);
+    await clock.advance(10);
+    const last = await webhooks.lastEventId();
+    await webhooks.advance((await webhooks.get("wh_2"))!, last, true);
+
+    assert.equal(await store.purgeFinished(clock.now(), 100), 0, "wh_1 has not taken its events");
+    assert.equal((await store.messageView(id))?.events.length, 2);
+    await webhooks.advance(behind, last, true);
+    assert.equal(await store.purgeFinished(clock.now(), 100), 1, "every endpoint has taken them");
+  });
+});
