@@ -6,7 +6,11 @@ import { namedRoute } from "../core/route.ts";
 import { queueSummary } from "../delivery/queue-summary.ts";
 import { FeedbackReceiver } from "../feedback/receiver.ts";
 import { adminAuthenticator, anyAuthenticator, hashToken, LOCAL_CLI_PRINCIPAL } from "../http/auth.ts";
+import { EventRates } from "../dashboard/rates.ts";
 import { createHttpApp } from "../http/app.ts";
+import type { QueueRouteDeps } from "../http/queue.ts";
+import { EventCounts } from "../queue/event-counts.ts";
+import { MessageSearch } from "../queue/message-search.ts";
 import type { LiteralPolicy } from "../ingress/access.ts";
 import { AuthThrottle } from "../ingress/auth-throttle.ts";
 import { loggedHooks, loggedSessionError } from "../ingress/logged-hooks.ts";
@@ -116,6 +120,21 @@ export async function startListeners(
   const controlToken = newControlToken();
   const controlTokenHash = hashToken(controlToken);
   const { delivery, store, shaping } = services;
+  const authenticate = anyAuthenticator(
+    adminAuthenticator(() => services.adminTokenHash),
+    adminAuthenticator(() => controlTokenHash, LOCAL_CLI_PRINCIPAL),
+    (token) => services.apiKeys.verify(token),
+  );
+  const messageSearch = new MessageSearch(services.database);
+  const queue: QueueRouteDeps<Awaited<ReturnType<typeof delivery.resolve>>> = {
+    summary: () => queueSummary(delivery.destinationStates(), store),
+    resolve: (ref) => delivery.resolve(ref),
+    suspend: (destination, until) => delivery.suspend(destination, until),
+    resume: (destination) => delivery.resume(destination),
+    retry: (destination) => delivery.retry(destination),
+    bounce: (destination) => delivery.bounce(destination),
+    now: () => clock.now(),
+  };
   const server = await listenOrExplain("HTTP", config.httpListen, () =>
     http.runtime.serveHttp({
       host: config.httpListen.host,
@@ -123,11 +142,7 @@ export async function startListeners(
       fetch: createHttpApp({
         ingress,
         store: services.store,
-        authenticate: anyAuthenticator(
-          adminAuthenticator(() => services.adminTokenHash),
-          adminAuthenticator(() => controlTokenHash, LOCAL_CLI_PRINCIPAL),
-          (token) => services.apiKeys.verify(token),
-        ),
+        authenticate,
         idempotency: services.credentials,
         suppressions: services.suppressions,
         maxMessageBytes: config.maxMessageBytes,
@@ -148,14 +163,19 @@ export async function startListeners(
           report: () => services.warmup?.ledger.report(clock.now()) ?? [],
         },
         unsubscribe: services.unsubscriber,
-        queue: {
-          summary: () => queueSummary(delivery.destinationStates(), store),
-          resolve: (ref) => delivery.resolve(ref),
-          suspend: (destination, until) => delivery.suspend(destination, until),
-          resume: (destination) => delivery.resume(destination),
-          retry: (destination) => delivery.retry(destination),
-          bounce: (destination) => delivery.bounce(destination),
-          now: () => clock.now(),
+        queue,
+        dashboard: {
+          authenticate,
+          clock,
+          rates: new EventRates(new EventCounts(services.database), clock),
+          queue,
+          messages: {
+            messageView: (id) => store.messageView(id),
+            search: (query, limit) => messageSearch.search(query, limit),
+          },
+          suppressions: services.suppressions,
+          domains,
+          log,
         },
         log,
       }).fetch,

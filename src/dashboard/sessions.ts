@@ -11,6 +11,8 @@ export interface Session {
   /** The session ends at the first of these: no request for the idle time, or its whole life. */
   idleUntil: number;
   readonly expiresAt: number;
+  /** What the last action did, shown once on the next page (post/redirect/get). */
+  flash?: { readonly text: string; readonly error: boolean };
 }
 
 export interface SessionLimits {
