@@ -5,7 +5,7 @@ import { cidrContains } from "../core/cidr.ts";
 import { namedRoute } from "../core/route.ts";
 import { queueSummary } from "../delivery/queue-summary.ts";
 import { FeedbackReceiver } from "../feedback/receiver.ts";
-import { adminAuthenticator, anyAuthenticator, hashToken, LOCAL_CLI_PRINCIPAL } from "../http/auth.ts";
+import { ADMIN_PRINCIPAL, adminAuthenticator, anyAuthenticator, hashToken, LOCAL_CLI_PRINCIPAL } from "../http/auth.ts";
 import { EventRates } from "../dashboard/rates.ts";
 import { createHttpApp } from "../http/app.ts";
 import type { QueueRouteDeps } from "../http/queue.ts";
@@ -166,6 +166,9 @@ export async function startListeners(
         queue,
         dashboard: {
           authenticate,
+          stillValid: async (principal) =>
+            principal === ADMIN_PRINCIPAL || principal === LOCAL_CLI_PRINCIPAL ||
+            await services.credentials.apiKeyLive(principal.id),
           clock,
           rates: new EventRates(new EventCounts(services.database), clock),
           queue,

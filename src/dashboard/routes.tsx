@@ -20,7 +20,7 @@ import type { DomainService } from "../auth/domains.ts";
 import type { Clock } from "../core/clock.ts";
 import { parseDuration } from "../core/duration.ts";
 import type { Logger } from "../core/log.ts";
-import { type Authenticator, hasScope, senderAllowed } from "../http/auth.ts";
+import { type Authenticator, hasScope, type Principal, senderAllowed } from "../http/auth.ts";
 import type { QueueRouteDeps } from "../http/queue.ts";
 import { decodeCursor, encodeCursor } from "../http/suppressions.ts";
 import type { MessageSearch } from "../queue/message-search.ts";
@@ -41,6 +41,8 @@ import { type WebhookPageDeps, Webhooks } from "./webhooks.tsx";
 export interface DashboardDeps {
   /** The API's own: the admin token or an API key (a session needs the read scope). */
   readonly authenticate: Authenticator;
+  /** Whether a session's principal may still sign in: a key revoked since its login ends the session at once. */
+  readonly stillValid: (principal: Principal) => Promise<boolean>;
   readonly clock: Clock;
   /** The overview's charts. */
   readonly rates: Pick<EventRates, "current">;
@@ -102,7 +104,11 @@ export function dashboardRoutes(deps: DashboardDeps): Hono<DashboardEnv> {
 
   /** A page of the signed-in dashboard; a GET without a session goes to the login form. */
   const signedIn: MiddlewareHandler<DashboardEnv> = async (c, next) => {
-    const session = sessions.get(getCookie(c, cookieName(c)));
+    let session = sessions.get(getCookie(c, cookieName(c)));
+    if (session && !(await deps.stillValid(session.principal))) {
+      sessions.end(session.id);
+      session = undefined;
+    }
     if (!session) {
       if (c.req.method === "GET" || c.req.method === "HEAD") return seeOther(c, "/login");
       return render(c, <LoginPage assets={assets} error="Your session has ended; log in again." />, 401);

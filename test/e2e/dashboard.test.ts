@@ -26,6 +26,7 @@ const BROWSER_TEST = { timeout: 120_000, skip: chromiumMissing };
 let world: World;
 let browser: Browser;
 let readKey: string;
+let readKeyId: string;
 const contexts: BrowserContext[] = [];
 
 async function newPage(): Promise<Page> {
@@ -90,6 +91,7 @@ describe("the dashboard in chromium", { skip: chromiumMissing }, () => {
     });
     assert.equal(created.code, 0, created.stderr);
     readKey = /^token: (\S+)$/m.exec(created.stdout)![1]!;
+    readKeyId = /^id: (\S+)$/m.exec(created.stdout)![1]!;
     deliveredId = await send("carol@dest.test");
     await send("tempfail@dest.test");
     await send("permfail@dest.test");
@@ -206,7 +208,7 @@ describe("the dashboard in chromium", { skip: chromiumMissing }, () => {
     assert.equal((await destination()).state, "normal", "neither suspended it");
   });
 
-  it("lets a read-scoped key look but not steer", BROWSER_TEST, async () => {
+  it("lets a read-scoped key look but not steer, until it is revoked", BROWSER_TEST, async () => {
     const page = await newPage();
     await logIn(page, readKey);
     assert.match((await page.textContent("header .who"))!, /read only/);
@@ -222,6 +224,11 @@ describe("the dashboard in chromium", { skip: chromiumMissing }, () => {
     assert.equal(refused.status(), 403);
     assert.match(await refused.text(), /needs the admin scope/);
     assert.equal((await destination()).state, "normal");
+
+    const revoked = await runRelay(["keys", "revoke", readKeyId], { dataDir: world.relay.dataDir, binary: testBinary });
+    assert.equal(revoked.code, 0, revoked.stderr);
+    await page.goto(world.relay.url("/destinations"));
+    assert.equal(new URL(page.url()).pathname, "/login", "the session of a revoked key ends at its next request");
   });
 
   it("turns away a wrong token at the login form", BROWSER_TEST, async () => {
