@@ -41,7 +41,9 @@ export const IMPORT_RULES: Readonly<Record<string, readonly string[]>> = {
   feedback: ["core", "queue", "delivery", "unsubscribe"],
   // List-Unsubscribe: the per-recipient copy delivery sends (given to it by the root) and what an unsubscribe does.
   unsubscribe: ["core", "auth", "queue"],
-  http: ["core", "platform", "auth", "ingress", "queue", "events", "shaping", "unsubscribe"],
+  http: ["core", "platform", "auth", "ingress", "queue", "events", "shaping", "unsubscribe", "dashboard"],
+  // The dashboard is the HTTP front end's pages: the API's authenticators and views, read from the same services.
+  dashboard: ["core", "platform", "auth", "queue", "shaping", "http"],
   // The composition root builds every service and passes its dependencies in.
   app: ["*"],
   cli: ["core", "platform", "config", "dns", "auth", "queue", "events", "app"],

@@ -1,3 +1,5 @@
+import type { WebhookSummary } from "../dashboard/webhooks.tsx";
+import type { Webhooks } from "../events/webhooks.ts";
 import { arcKeySource } from "../auth/arc-key.ts";
 import { createInboundAuth } from "../auth/inbound/index.ts";
 import type { Config } from "../config/load.ts";
@@ -5,8 +7,12 @@ import { cidrContains } from "../core/cidr.ts";
 import { namedRoute } from "../core/route.ts";
 import { queueSummary } from "../delivery/queue-summary.ts";
 import { FeedbackReceiver } from "../feedback/receiver.ts";
-import { adminAuthenticator, anyAuthenticator, hashToken, LOCAL_CLI_PRINCIPAL } from "../http/auth.ts";
+import { ADMIN_PRINCIPAL, adminAuthenticator, anyAuthenticator, hashToken, LOCAL_CLI_PRINCIPAL } from "../http/auth.ts";
+import { EventRates } from "../dashboard/rates.ts";
 import { createHttpApp } from "../http/app.ts";
+import type { QueueRouteDeps } from "../http/queue.ts";
+import { EventCounts } from "../queue/event-counts.ts";
+import { MessageSearch } from "../queue/message-search.ts";
 import type { LiteralPolicy } from "../ingress/access.ts";
 import { AuthThrottle } from "../ingress/auth-throttle.ts";
 import { loggedHooks, loggedSessionError } from "../ingress/logged-hooks.ts";
@@ -116,6 +122,21 @@ export async function startListeners(
   const controlToken = newControlToken();
   const controlTokenHash = hashToken(controlToken);
   const { delivery, store, shaping } = services;
+  const authenticate = anyAuthenticator(
+    adminAuthenticator(() => services.adminToken.hash()),
+    adminAuthenticator(() => controlTokenHash, LOCAL_CLI_PRINCIPAL),
+    (token) => services.apiKeys.verify(token),
+  );
+  const messageSearch = new MessageSearch(services.database);
+  const queue: QueueRouteDeps<Awaited<ReturnType<typeof delivery.resolve>>> = {
+    summary: () => queueSummary(delivery.destinationStates(), store),
+    resolve: (ref) => delivery.resolve(ref),
+    suspend: (destination, until) => delivery.suspend(destination, until),
+    resume: (destination) => delivery.resume(destination),
+    retry: (destination) => delivery.retry(destination),
+    bounce: (destination) => delivery.bounce(destination),
+    now: () => clock.now(),
+  };
   const server = await listenOrExplain("HTTP", config.httpListen, () =>
     http.runtime.serveHttp({
       host: config.httpListen.host,
@@ -123,11 +144,7 @@ export async function startListeners(
       fetch: createHttpApp({
         ingress,
         store: services.store,
-        authenticate: anyAuthenticator(
-          adminAuthenticator(() => services.adminToken.hash()),
-          adminAuthenticator(() => controlTokenHash, LOCAL_CLI_PRINCIPAL),
-          (token) => services.apiKeys.verify(token),
-        ),
+        authenticate,
         idempotency: services.credentials,
         suppressions: services.suppressions,
         maxMessageBytes: config.maxMessageBytes,
@@ -150,14 +167,23 @@ export async function startListeners(
         unsubscribe: services.unsubscriber,
         metrics: services.metrics,
         webhooks: services.webhooks,
-        queue: {
-          summary: () => queueSummary(delivery.destinationStates(), store),
-          resolve: (ref) => delivery.resolve(ref),
-          suspend: (destination, until) => delivery.suspend(destination, until),
-          resume: (destination) => delivery.resume(destination),
-          retry: (destination) => delivery.retry(destination),
-          bounce: (destination) => delivery.bounce(destination),
-          now: () => clock.now(),
+        queue,
+        dashboard: {
+          authenticate,
+          stillValid: async (principal) =>
+            principal === ADMIN_PRINCIPAL || principal === LOCAL_CLI_PRINCIPAL ||
+            await services.credentials.apiKeyLive(principal.id),
+          clock,
+          rates: new EventRates(new EventCounts(services.database), clock),
+          queue,
+          messages: {
+            messageView: (id) => store.messageView(id),
+            search: (query, limit) => messageSearch.search(query, limit),
+          },
+          suppressions: services.suppressions,
+          domains,
+          webhooks: { list: () => webhookSummaries(services.webhooks) },
+          log,
         },
         log,
       }).fetch,
@@ -174,4 +200,19 @@ export async function startListeners(
       await Promise.all([...smtp, ...smtps].map((s) => s.close()));
     },
   };
+}
+
+/** Each webhook endpoint with its backlog, as the dashboard's webhooks page shows it. */
+async function webhookSummaries(webhooks: Webhooks): Promise<WebhookSummary[]> {
+  const [endpoints, backlogs] = await Promise.all([webhooks.list(), webhooks.backlogs()]);
+  const counts = new Map(backlogs.map((b) => [b.id, b]));
+  return endpoints.map((w) => ({
+    id: w.id,
+    url: w.url,
+    events: w.eventTypes,
+    backlog: counts.get(w.id)?.backlog ?? 0,
+    deadLetters: counts.get(w.id)?.deadLetters ?? 0,
+    lastDeliveryAt: w.lastSuccessAt ?? undefined,
+    lastError: w.lastError ?? undefined,
+  }));
 }

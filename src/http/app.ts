@@ -1,9 +1,11 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import { describeRoute } from "hono-openapi";
 import * as v from "valibot";
 import { type Clock, systemClock } from "../core/clock.ts";
+import { type DashboardDeps, dashboardRoutes } from "../dashboard/routes.tsx";
 import type { LiteralPolicy } from "../ingress/access.ts";
 import { newId } from "../core/id.ts";
 import { errorText, type Logger } from "../core/log.ts";
@@ -63,6 +65,8 @@ export interface HttpDeps {
   readonly metrics?: MetricsRouteDeps;
   /** Webhook endpoints (`Webhooks`, src/events/webhooks.ts); without them, /v1/webhooks is not served. */
   readonly webhooks?: WebhookRouteDeps;
+  /** The dashboard's services; without them, `/` and its pages are not served. */
+  readonly dashboard?: DashboardDeps;
   /** Where unexpected errors go, each with its request's id. */
   readonly log: Logger;
 }
@@ -165,8 +169,12 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
   if (deps.queue) app.route("/v1/queue", queueRoutes(deps.queue));
   if (deps.suppressions) app.route("/v1/suppressions", suppressionRoutes(deps.suppressions));
   if (deps.webhooks) app.route("/v1/webhooks", webhookRoutes(deps.webhooks));
+  // Its own sessions (a cookie), not bearer tokens: its paths are outside /v1.
+  if (deps.dashboard) app.route("/", dashboardRoutes(deps.dashboard));
   app.notFound((c) => problem(c, 404, "Not Found", `no route ${c.req.method} ${c.req.path}`));
   app.onError((error, c) => {
+    // A middleware's own refusal (hono/csrf's 403 for a form from another origin) is the answer, not a failure.
+    if (error instanceof HTTPException) return error.getResponse();
     const request = c.get("requestId");
     deps.log("error", "HTTP request failed", {
       request,

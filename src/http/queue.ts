@@ -175,13 +175,7 @@ export function queueRoutes<D extends FoundDestination>(deps: QueueRouteDeps<D>)
           provider: d.provider ?? null,
           mx_hosts: [...d.mxHosts],
           rules: d.rules ? { ...d.rules } : null,
-          state: d.suspendedUntil !== undefined || d.automation?.kind === "suspended"
-            ? "suspended"
-            : d.backoffUntil !== undefined
-            ? "backing_off"
-            : d.automation?.kind === "throttled"
-            ? "throttled"
-            : "normal",
+          state: destinationState(d),
           suspended_until: iso(d.suspendedUntil),
           automation: d.automation ? automationView(d.automation) : null,
           backoff_until: iso(d.backoffUntil),
@@ -258,6 +252,13 @@ export function queueRoutes<D extends FoundDestination>(deps: QueueRouteDeps<D>)
     },
   );
   return app;
+}
+
+/** A destination's state in one word: the API's `state`, the dashboard's too. */
+export function destinationState(d: DestinationView): "normal" | "suspended" | "backing_off" | "throttled" {
+  if (d.suspendedUntil !== undefined || d.automation?.kind === "suspended") return "suspended";
+  if (d.backoffUntil !== undefined) return "backing_off";
+  return d.automation?.kind === "throttled" ? "throttled" : "normal";
 }
 
 /** Automation's hold on a destination, as the API shows it. */

@@ -74,9 +74,10 @@ export function suppressionJson(e: Suppression): v.InferOutput<typeof entrySchem
   };
 }
 
-const encodeCursor = (cursor: SuppressionCursor) => Buffer.from(JSON.stringify(cursor)).toString("base64url");
+/** A page's `next_cursor`; the dashboard's pages use the same. */
+export const encodeCursor = (cursor: SuppressionCursor) => Buffer.from(JSON.stringify(cursor)).toString("base64url");
 
-function decodeCursor(text: string): SuppressionCursor | undefined {
+export function decodeCursor(text: string): SuppressionCursor | undefined {
   try {
     const value = JSON.parse(Buffer.from(text, "base64url").toString("utf8")) as unknown;
     const valid = Array.isArray(value) && value.length === 3 && value.every((part) => typeof part === "string");

@@ -86,6 +86,15 @@ export class CredentialStore {
     return row ? toApiKey(row) : undefined;
   }
 
+  /** Whether the key with this id exists and is not revoked. */
+  async apiKeyLive(id: string): Promise<boolean> {
+    const [row] = await this.database.db
+      .select({ id: apiKeys.id })
+      .from(apiKeys)
+      .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)));
+    return row !== undefined;
+  }
+
   async listApiKeys(): Promise<ApiKeyRecord[]> {
     const rows = await this.database.db.select().from(apiKeys).orderBy(asc(apiKeys.createdAt));
     return rows.map(toApiKey);
