@@ -321,7 +321,10 @@ export class Destination {
       const payload = await this.deps.loadPayload(work);
       if (!payload) return undefined;
       this.countTls(channel.tlsSessions ?? [], [work], counted);
-      return await channel.send(payload);
+      const started = this.deps.clock.now();
+      const results = await channel.send(payload);
+      const durationMs = this.deps.clock.now() - started;
+      return results.map((result) => ({ ...result, durationMs }));
     } catch (error) {
       this.deps.onError(error);
       const r = reply(451, "4.3.0", "local error during delivery");
@@ -380,6 +383,8 @@ export class Destination {
           reply: error.reply,
           ...error.classification,
           remoteMta: error.remoteMta,
+          remoteIp: error.remoteIp,
+          localIp: error.localIp,
         })),
       );
     }

@@ -52,6 +52,8 @@ interface HostFailure {
   readonly reply: Reply;
   readonly classification: Classification;
   readonly host?: string;
+  /** The address tried, when a connection was attempted. */
+  readonly address?: string;
 }
 
 /** A REQUIRETLS failure: a 5xx through the classification table, so a bounce (RFC 8689 4.2.1). */
@@ -135,7 +137,7 @@ export class SmtpTransport implements Transport {
             failed(this.tlsFailure(`${why} ${requirement.servername}: ${error.message}`, host.name));
             continue;
           }
-          failed({ reply: transportReply(error), classification: failureClass(error), host: host.name });
+          failed({ reply: transportReply(error), classification: failureClass(error), host: host.name, address });
           continue;
         }
         // RFC 8689 2: verified TLS with a validated name (required) and REQUIRETLS advertised after it.
@@ -156,7 +158,14 @@ export class SmtpTransport implements Transport {
       }
     }
     const worst = deferral ?? last;
-    throw new DestinationUnreachable(worst.reply, worst.classification, worst.host, sessions);
+    throw new DestinationUnreachable(
+      worst.reply,
+      worst.classification,
+      worst.host,
+      sessions,
+      worst.address,
+      this.deps.sourceIp,
+    );
   }
 
   /** A host refused, or not reached over verified TLS: MTA-STS defers (RFC 8461 5), REQUIRETLS bounces (RFC 8689 4.2.1). */

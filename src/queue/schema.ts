@@ -128,6 +128,12 @@ export const eventTypes = [
   "complained",
   "unsubscribed",
   "cancelled",
+  /**
+   * The relay made a DSN (RFC 3464) about this recipient and queued it for the
+   * message's sender, as a message of its own (`dsn_message_id`), in the
+   * transaction that cleared the recipient's mark.
+   */
+  "dsn_sent",
   /** A sending domain's DNS record changed across pass (a recheck found it failing or gone, or passing again); no message or recipient. */
   "domain_changed",
   ...destinationEventTypes,

@@ -684,7 +684,14 @@ export class QueueStore {
       }
     }
     statements.push(...dropFinishedBodies(settled.map((s) => s.messageId)));
-    const created = settled.flatMap((s) => (s.dsn ? [{ id: newId(now), message: s.dsn }] : []));
+    const created = settled.flatMap((s) => (s.dsn ? [{ id: newId(now), message: s.dsn, settled: s }] : []));
+    const reported = created.flatMap(({ id, message, settled: s }) =>
+      s.recipients.map((r) => {
+        const data = { dsn_message_id: id, kind: r.kind, to: message.recipients[0]?.address };
+        return [now, "dsn_sent", s.messageId, r.address, JSON.stringify(data)];
+      })
+    );
+    statements.push(...insertRows("events", EVENT_COLUMNS, reported));
     if (created.length > 0) await this.writeMessages(created, statements);
     else await this.writeBatch(statements);
     return created.map((c) => c.id);

@@ -683,7 +683,7 @@ describe("the queue drops a finished message's body", () => {
     assert.equal(pending!.body.length, body.length);
     await store.settleDsns([{
       messageId: id,
-      recipients: pending!.recipients.map((r) => ({ recipientId: r.recipientId, kind: r.kind })),
+      recipients: pending!.recipients.map((r) => ({ recipientId: r.recipientId, address: r.address, kind: r.kind })),
     }]);
     assert.equal(await bodyLength(database, id), 0);
     const [m] = await rows(database, "SELECT size FROM messages WHERE id = ?", [id]);
