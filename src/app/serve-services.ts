@@ -36,6 +36,7 @@ import { ListUnsubscribe } from "../unsubscribe/list-unsubscribe.ts";
 import { UnsubscribeTokens } from "../unsubscribe/token.ts";
 import { Unsubscriber } from "../unsubscribe/unsubscribe.ts";
 import { EventFeed } from "../events/feed.ts";
+import { deliveryLog } from "../events/delivery-log.ts";
 
 /** Deadline of one TLS report upload (RFC 8460 5.4). */
 const TLS_REPORT_POST_TIMEOUT_MS = 60_000;
@@ -240,6 +241,10 @@ export async function openServeServices(
     })
     : undefined;
 
+  // Reports on what happened, read from the event log after the fact: nothing of it is on the mail's path.
+  const eventFeed = new EventFeed(store, log);
+  eventFeed.subscribe(deliveryLog(log));
+
   return {
     ...services,
     spool,
@@ -259,6 +264,6 @@ export async function openServeServices(
       bounceDomain: config.bounceDomain,
       suppressions: services.suppressions,
     }),
-    eventFeed: new EventFeed(store, log),
+    eventFeed,
   };
 }
