@@ -37,6 +37,7 @@ import { UnsubscribeTokens } from "../unsubscribe/token.ts";
 import { Unsubscriber } from "../unsubscribe/unsubscribe.ts";
 import { EventFeed } from "../events/feed.ts";
 import { deliveryLog } from "../events/delivery-log.ts";
+import { SmtpTrace } from "./smtp-trace.ts";
 
 /** Deadline of one TLS report upload (RFC 8460 5.4). */
 const TLS_REPORT_POST_TIMEOUT_MS = 60_000;
@@ -78,6 +79,8 @@ export interface ServeServices extends Services {
   readonly unsubscriber: Unsubscriber;
   /** New events as they are written, for the node's reports on itself (delivery log lines, metrics). */
   readonly eventFeed: EventFeed;
+  /** SMTP session traces an operator switches on for a client address or a destination (POST /v1/trace). */
+  readonly smtpTrace: SmtpTrace;
 }
 
 /**
@@ -137,6 +140,7 @@ export async function openServeServices(
   // TLS reporting (RFC 8460): sessions counted in memory by the delivery loop, reported by a job.
   const tlsTally = config.tlsrpt ? new TlsTally(clock, config.tlsrptInterval) : undefined;
   const destinationEvents = new DestinationEventStore(database);
+  const smtpTrace = new SmtpTrace(clock, log);
   const unsubscribes = new UnsubscribeStore(database, clock);
   const unsubscribeTokens = new UnsubscribeTokens(await unsubscribes.key(UnsubscribeTokens.newKey));
   const unsubscribeAddresses = { publicUrl: config.publicUrl, bounceDomain: config.bounceDomain };
@@ -168,6 +172,7 @@ export async function openServeServices(
       staticRoute: (domain) => chosenWithoutMx(config.routes, domain),
       shaping: () => shaping.current().rules,
       log,
+      trace: (destination, host, address) => smtpTrace.outbound(destination, host, address),
     }),
     tlsTally,
     steering: {
@@ -265,5 +270,6 @@ export async function openServeServices(
       suppressions: services.suppressions,
     }),
     eventFeed,
+    smtpTrace,
   };
 }

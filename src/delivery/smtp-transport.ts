@@ -1,5 +1,6 @@
 import { type Reply, reply } from "../core/reply.ts";
 import { type ClientOptions, SmtpClientError, SmtpClientSession } from "../smtp/client/index.ts";
+import type { Transcript } from "../smtp/protocol/index.ts";
 import { type Classification, classifyReply, classifyTransportError } from "./classify.ts";
 import type { TargetHost } from "./route.ts";
 import { SmtpChannel, transportReply } from "./smtp-channel.ts";
@@ -43,6 +44,8 @@ export interface SmtpTransportDeps {
   readonly requireTls?: boolean;
   /** Trust anchors for verified TLS: the bundled roots plus RELAY_TLS_CA_FILE; default the bundled roots. */
   readonly tlsCa?: ClientOptions["tlsCa"];
+  /** Asked at each connection: where to write its transcript (an operator's SMTP trace); undefined: nowhere. */
+  readonly transcript?: (host: TargetHost, address: string) => Transcript | undefined;
 }
 
 /** What a host that cannot give the TLS a policy requires gets: deferred, never bounced (RFC 8461 5). */
@@ -195,6 +198,7 @@ export class SmtpTransport implements Transport {
       heloName: this.deps.heloName,
       tls: required ? "required" : skipTls ? "none" : "opportunistic",
       timeouts: this.deps.timeouts,
+      transcript: this.deps.transcript?.(host, address),
     };
     try {
       const session = await SmtpClientSession.open(options);

@@ -20,6 +20,7 @@ import { json } from "./openapi-helpers.ts";
 import { problem } from "./problem.ts";
 import { type QueueRouteDeps, queueRoutes } from "./queue.ts";
 import { type ShapingRouteDeps, shapingRoutes } from "./shaping.ts";
+import { type TraceRouteDeps, traceRoutes } from "./trace.ts";
 import { type SuppressionRouteDeps, suppressionRoutes } from "./suppressions.ts";
 import { type UnsubscribeRouteDeps, unsubscribeRoutes } from "./unsubscribe.ts";
 import { type WarmupRouteDeps, warmupRoutes } from "./warmup.ts";
@@ -57,6 +58,8 @@ export interface HttpDeps {
   readonly queue?: QueueRouteDeps<any>;
   /** Unsubscribing (src/unsubscribe/): /u/:token, the target of bulk mail's List-Unsubscribe link; without it, not served. */
   readonly unsubscribe?: UnsubscribeRouteDeps;
+  /** SMTP session traces switched on and off at run time; without them, /v1/trace is not served. */
+  readonly trace?: TraceRouteDeps;
   /** Where unexpected errors go, each with its request's id. */
   readonly log: Logger;
 }
@@ -152,6 +155,7 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
   if (deps.warmup) app.route("/v1/warmup", warmupRoutes(deps.warmup));
   if (deps.queue) app.route("/v1/queue", queueRoutes(deps.queue));
   if (deps.suppressions) app.route("/v1/suppressions", suppressionRoutes(deps.suppressions));
+  if (deps.trace) app.route("/v1/trace", traceRoutes(deps.trace));
   app.notFound((c) => problem(c, 404, "Not Found", `no route ${c.req.method} ${c.req.path}`));
   app.onError((error, c) => {
     const request = c.get("requestId");
