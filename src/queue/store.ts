@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, type SQL, sql } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { InArgs, InStatement, Row } from "@libsql/client";
 import type { Clock } from "../core/clock.ts";
@@ -8,6 +8,7 @@ import { firstIdAt, newId } from "../core/id.ts";
 import type { Database } from "./database.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { EVENT_COLUMNS, messageInserts } from "./message-rows.ts";
+import { type EventFilter, eventFilterSql } from "./event-filter.ts";
 import { insertRows } from "./raw-insert.ts";
 import type {
   Claim,
@@ -796,11 +797,13 @@ export class QueueStore {
     return Number(row?.id ?? 0);
   }
 
-  async listEvents(after: number, limit: number, filter?: SQL) {
+  /** The event log after the cursor `after`, in id order, the events `filter` lets through. */
+  async listEvents(after: number, limit: number, filter: EventFilter = {}) {
+    const where = eventFilterSql(filter);
     return this.database.db
       .select()
       .from(events)
-      .where(filter ? and(gt(events.id, after), filter) : gt(events.id, after))
+      .where(where ? and(gt(events.id, after), where) : gt(events.id, after))
       .orderBy(asc(events.id))
       .limit(limit);
   }

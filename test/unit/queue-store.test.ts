@@ -11,8 +11,6 @@ import { BodySpool } from "../../src/queue/spool.ts";
 import { QueueStore } from "../../src/queue/store.ts";
 import { withHeadroom } from "../../src/core/headroom.ts";
 import { prependFields } from "../../src/core/header-section.ts";
-import { events } from "../../src/queue/schema.ts";
-import { eq } from "drizzle-orm";
 import { FakeClock } from "../helpers/fake-clock.ts";
 
 const T0 = 1_700_000_000_000;
@@ -791,7 +789,7 @@ describe("QueueStore.listEvents", () => {
       priority: "transactional",
     });
 
-    const onlyB = await store.listEvents(0, 100, eq(events.messageId, b));
+    const onlyB = await store.listEvents(0, 100, { messageId: b });
     assert.deepEqual(onlyB.map((e) => e.recipient), ["b1@d.example"]);
   });
 
