@@ -1,6 +1,7 @@
 import type { Command } from "./command.ts";
 import { dkimCommand } from "./commands/dkim.ts";
 import { domainsCommand } from "./commands/domains.ts";
+import { eventsCommand } from "./commands/events.ts";
 import { keysCommand } from "./commands/keys.ts";
 import { migrateCommand } from "./commands/migrate.ts";
 import { queueCommand } from "./commands/queue.ts";
@@ -19,6 +20,7 @@ export const COMMANDS: readonly Command[] = [
   dkimCommand,
   queueCommand,
   suppressionsCommand,
+  eventsCommand,
 ];
 
 export function mainUsage(): string {

@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { describeRoute, validator } from "hono-openapi";
 import type * as v from "valibot";
+import { eventJson } from "../queue/event-log.ts";
 import type { QueueStore } from "../queue/store.ts";
 import type { AuthEnv } from "./auth.ts";
 import { eventPageSchema, eventsQuerySchema } from "./message-schema.ts";
@@ -49,15 +50,7 @@ export function eventRoutes(store: Pick<QueueStore, "listEvents">): Hono<AuthEnv
         ...(domains.length > 0 ? { senderDomains: domains } : {}),
       });
       const page: v.InferOutput<typeof eventPageSchema> = {
-        events: rows.map((e) => ({
-          id: e.id,
-          cursor: String(e.id),
-          at: new Date(e.at).toISOString(),
-          type: e.type,
-          message_id: e.messageId,
-          recipient: e.recipient,
-          ...e.data,
-        })),
+        events: rows.map((e) => eventJson(e) as v.InferOutput<typeof eventPageSchema>["events"][number]),
         next: String(rows.at(-1)?.id ?? after),
       };
       return c.json(page);

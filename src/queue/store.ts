@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { InArgs, InStatement, Row } from "@libsql/client";
 import type { Clock } from "../core/clock.ts";
@@ -8,7 +8,7 @@ import { firstIdAt, newId } from "../core/id.ts";
 import type { Database } from "./database.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { EVENT_COLUMNS, messageInserts } from "./message-rows.ts";
-import { type EventFilter, eventFilterSql } from "./event-filter.ts";
+import { type EventFilter, type EventRecord, readEvents } from "./event-log.ts";
 import { insertRows } from "./raw-insert.ts";
 import type {
   Claim,
@@ -798,14 +798,8 @@ export class QueueStore {
   }
 
   /** The event log after the cursor `after`, in id order, the events `filter` lets through. */
-  async listEvents(after: number, limit: number, filter: EventFilter = {}) {
-    const where = eventFilterSql(filter);
-    return this.database.db
-      .select()
-      .from(events)
-      .where(where ? and(gt(events.id, after), where) : gt(events.id, after))
-      .orderBy(asc(events.id))
-      .limit(limit);
+  listEvents(after: number, limit: number, filter: EventFilter = {}): Promise<EventRecord[]> {
+    return readEvents(this.database, after, limit, filter);
   }
 
   /**

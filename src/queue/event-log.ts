@@ -1,5 +1,9 @@
-import { and, gte, inArray, lt, type SQL, sql } from "drizzle-orm";
-import { events, type EventType } from "./schema.ts";
+import { and, asc, gt, gte, inArray, lt, type SQL, sql } from "drizzle-orm";
+import type { Database } from "./database.ts";
+import { events, type EventType, messages } from "./schema.ts";
+
+/** One row of the durable event log. */
+export type EventRecord = typeof events.$inferSelect;
 
 /** Which events to read (every field optional, all given must hold). */
 export interface EventFilter {
@@ -52,4 +56,62 @@ export function eventFilterSql(filter: EventFilter): SQL | undefined {
   if (filter.since !== undefined) parts.push(gte(events.at, filter.since));
   if (filter.until !== undefined) parts.push(lt(events.at, filter.until));
   return parts.length === 0 ? undefined : and(...parts);
+}
+
+/** The event log after the cursor `after`, in id order, the events `filter` lets through (a page of `limit`). */
+export function readEvents(
+  database: Database,
+  after: number,
+  limit: number,
+  filter: EventFilter = {},
+): Promise<EventRecord[]> {
+  const where = eventFilterSql(filter);
+  return database.db
+    .select()
+    .from(events)
+    .where(where ? and(gt(events.id, after), where) : gt(events.id, after))
+    .orderBy(asc(events.id))
+    .limit(limit);
+}
+
+/** An event as the API and `relay events export --format jsonl` give it: its data beside the row's own fields. */
+export function eventJson(e: EventRecord): Record<string, unknown> {
+  return {
+    id: e.id,
+    cursor: String(e.id),
+    at: new Date(e.at).toISOString(),
+    type: e.type,
+    message_id: e.messageId,
+    recipient: e.recipient,
+    ...e.data,
+  };
+}
+
+/** What an accounting record repeats of an event's message. */
+export interface MessageFacts {
+  readonly createdAt: number;
+  readonly mailFrom: string;
+  readonly source: string;
+  readonly clientIp: string | null;
+  readonly size: number;
+}
+
+/** The facts of these messages (one query); a message purged since (RELAY_RETENTION) is absent. */
+export async function readMessageFacts(
+  database: Database,
+  ids: readonly string[],
+): Promise<Map<string, MessageFacts>> {
+  if (ids.length === 0) return new Map();
+  const rows = await database.db
+    .select({
+      id: messages.id,
+      createdAt: messages.createdAt,
+      mailFrom: messages.mailFrom,
+      source: messages.source,
+      clientIp: messages.clientIp,
+      size: messages.size,
+    })
+    .from(messages)
+    .where(inArray(messages.id, [...new Set(ids)]));
+  return new Map(rows.map(({ id, ...facts }) => [id, facts]));
 }
