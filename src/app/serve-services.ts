@@ -249,6 +249,7 @@ export async function openServeServices(
   // Reports on what happened, read from the event log after the fact: nothing of it is on the mail's path.
   const eventFeed = new EventFeed(store, log);
   eventFeed.subscribe(deliveryLog(log));
+  await eventFeed.start();
 
   return {
     ...services,

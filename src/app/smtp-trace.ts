@@ -3,7 +3,7 @@ import type { Clock } from "../core/clock.ts";
 import { newId } from "../core/id.ts";
 import type { Logger } from "../core/log.ts";
 import type { TargetHost } from "../delivery/route.ts";
-import type { Transcript } from "../smtp/protocol/index.ts";
+import type { Transcript, TranscriptSource } from "../smtp/protocol/index.ts";
 import type { SessionInfo } from "../smtp/server/index.ts";
 
 /** What an operator traces: inbound sessions from one client address, or outbound sessions to one destination. */
@@ -30,11 +30,12 @@ export function traceClient(address: string): string | undefined {
 
 /**
  * SMTP session traces switched on and off at run time (POST/DELETE
- * /v1/trace), Postfix's debug_peer_list without the restart. A session that
- * starts while its client's or destination's trace is on logs every command
- * and reply at `info` with its session id, until it ends or the trace ends
- * (switched off, or its time is up). The protocol code hands over no AUTH
- * response and no message content.
+ * /v1/trace), Postfix's debug_peer_list without the restart. An inbound
+ * session that starts while its client's trace is on, and every outbound
+ * connection of a traced destination while the trace is on (pooled ones
+ * included), logs each command and reply at `info` with its session id,
+ * until it ends or the trace ends (switched off, or its time is up). The
+ * protocol code hands over no AUTH response and no message content.
  */
 export class SmtpTrace {
   readonly #clients = new Map<string, number>();
@@ -76,13 +77,16 @@ export class SmtpTrace {
     };
   }
 
-  /** The delivery planner's: a connection to a host of a traced destination. */
-  outbound(destination: string, host: TargetHost, address: string): Transcript | undefined {
-    if (!this.#on(this.#destinations, destination)) return undefined;
-    const session = newId(this.clock.now());
-    const fields = { session, destination, mx: host.name, mx_ip: address };
-    return (dir, line) => {
-      if (this.#on(this.#destinations, destination)) this.log("info", "smtp trace", { ...fields, dir, line });
+  /** The delivery planner's: a connection to a host of the destination, traced while its trace is on. */
+  outbound(destination: string, host: TargetHost, address: string): TranscriptSource {
+    let transcript: Transcript | undefined;
+    return () => {
+      if (!this.#on(this.#destinations, destination)) return undefined;
+      if (!transcript) {
+        const fields = { session: newId(this.clock.now()), destination, mx: host.name, mx_ip: address };
+        transcript = (dir, line) => this.log("info", "smtp trace", { ...fields, dir, line });
+      }
+      return transcript;
     };
   }
 

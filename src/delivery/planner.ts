@@ -12,7 +12,7 @@ import { destinationShaping, liveShaping, sandboxShaping } from "./shaping.ts";
 import { SmtpTransport, type SmtpTransportDeps, type TlsRequirement } from "./smtp-transport.ts";
 import { reportPolicyOf } from "./tls-report/policy.ts";
 import type { TlsRule } from "./tls-rule.ts";
-import type { Transcript } from "../smtp/protocol/index.ts";
+import type { TranscriptSource } from "../smtp/protocol/index.ts";
 
 export interface PlannerDeps {
   readonly route: (domain: string) => Promise<RouteResult>;
@@ -39,7 +39,7 @@ export interface PlannerDeps {
   readonly staticRoute?: (domain: string) => boolean;
   readonly log?: Logger;
   /** An operator's SMTP trace: where a connection of the destination named so writes its transcript, if anywhere. */
-  readonly trace?: (destination: string, host: TargetHost, address: string) => Transcript | undefined;
+  readonly trace?: (destination: string, host: TargetHost, address: string) => TranscriptSource;
 }
 
 /** Domains whose last MTA-STS problem was logged, so that each is logged once, not at every attempt. */

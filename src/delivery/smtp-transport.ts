@@ -1,6 +1,6 @@
 import { type Reply, reply } from "../core/reply.ts";
 import { type ClientOptions, SmtpClientError, SmtpClientSession } from "../smtp/client/index.ts";
-import type { Transcript } from "../smtp/protocol/index.ts";
+import type { TranscriptSource } from "../smtp/protocol/index.ts";
 import { type Classification, classifyReply, classifyTransportError } from "./classify.ts";
 import type { TargetHost } from "./route.ts";
 import { SmtpChannel, transportReply } from "./smtp-channel.ts";
@@ -44,8 +44,8 @@ export interface SmtpTransportDeps {
   readonly requireTls?: boolean;
   /** Trust anchors for verified TLS: the bundled roots plus RELAY_TLS_CA_FILE; default the bundled roots. */
   readonly tlsCa?: ClientOptions["tlsCa"];
-  /** Asked at each connection: where to write its transcript (an operator's SMTP trace); undefined: nowhere. */
-  readonly transcript?: (host: TargetHost, address: string) => Transcript | undefined;
+  /** Where a connection to this host and address writes its transcript (an operator's SMTP trace). */
+  readonly transcript?: (host: TargetHost, address: string) => TranscriptSource;
 }
 
 /** What a host that cannot give the TLS a policy requires gets: deferred, never bounced (RFC 8461 5). */

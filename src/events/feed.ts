@@ -31,6 +31,15 @@ export class EventFeed {
 
   constructor(private readonly source: EventSource, private readonly log: Logger, readonly everyMs = 250) {}
 
+  /**
+   * Read from the newest event on: called before the node accepts mail, so
+   * that every event of this run reaches the subscribers, those written
+   * before the first run too.
+   */
+  async start(): Promise<void> {
+    this.#cursor ??= await this.source.lastEventId();
+  }
+
   subscribe(subscriber: EventSubscriber): void {
     this.#subscribers.push(subscriber);
   }

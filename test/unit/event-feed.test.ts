@@ -52,4 +52,15 @@ describe("EventFeed", () => {
     assert.deepEqual(seen, [1, 2]);
     assert.deepEqual(errors, ["an event subscriber failed"]);
   });
+
+  it("after start(), the events written before the first run are handed on too", async () => {
+    const log = logOf(3);
+    const feed = new EventFeed(sourceOver(log), quiet);
+    const seen: number[] = [];
+    feed.subscribe((page) => seen.push(...page.map((e) => e.id)));
+    await feed.start();
+    log.push(...logOf(5).slice(3));
+    await feed.run();
+    assert.deepEqual(seen, [4, 5]);
+  });
 });

@@ -27,7 +27,7 @@ export const DEFAULT_TIMEOUTS: ClientTimeouts = {
   quit: 30_000,
 };
 
-import type { Transcript } from "../protocol/transcript.ts";
+import type { TranscriptSource } from "../protocol/transcript.ts";
 
 export interface ClientOptions {
   readonly host: string;
@@ -57,8 +57,8 @@ export interface ClientOptions {
   readonly timeouts?: Partial<ClientTimeouts>;
   /** Largest reply accepted, all lines of a multi-line reply together; default 64 KiB. */
   readonly maxReplyBytes?: number;
-  /** Where to write the session's commands and replies; the message itself shows only as its size. */
-  readonly transcript?: Transcript;
+  /** Where to write the session's commands and replies, asked as they go; the message shows only as its size. */
+  readonly transcript?: TranscriptSource;
 }
 
 export function resolveTimeouts(timeouts: Partial<ClientTimeouts> | undefined): ClientTimeouts {
