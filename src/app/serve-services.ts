@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import type { Config } from "../config/load.ts";
-import type { Logger } from "../core/log.ts";
+import { batchLogger, type Logger } from "../core/log.ts";
 import type { Resolver } from "../dns/resolver.ts";
 import { resolveMailHosts } from "../dns/mx.ts";
 import { createMtaSts } from "../delivery/mta-sts/index.ts";
@@ -248,7 +248,7 @@ export async function openServeServices(
 
   // Reports on what happened, read from the event log after the fact: nothing of it is on the mail's path.
   const eventFeed = new EventFeed(store, log);
-  eventFeed.subscribe(deliveryLog(log));
+  eventFeed.subscribe(deliveryLog(batchLogger(config.logLevel, config.logFormat, (lines) => console.error(lines))));
   await eventFeed.start();
 
   return {

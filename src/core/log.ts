@@ -29,13 +29,41 @@ export function prettyLine(time: string, level: LogLevel, message: string, field
   return line;
 }
 
+function formatLine(format: LogFormat, level: LogLevel, message: string, fields: Record<string, unknown>): string {
+  const time = new Date().toISOString();
+  return format === "json"
+    ? JSON.stringify({ time, level, message, ...fields })
+    : prettyLine(time, level, message, fields);
+}
+
 /** Structured logs to stderr: one JSON object a line, or readable logfmt text. */
 export function createLogger(minimum: LogLevel, format: LogFormat, write: (line: string) => void): Logger {
   return (level, message, fields = {}) => {
     if (RANK[level] < RANK[minimum]) return;
-    const time = new Date().toISOString();
-    write(
-      format === "json" ? JSON.stringify({ time, level, message, ...fields }) : prettyLine(time, level, message, fields),
-    );
+    write(formatLine(format, level, message, fields));
+  };
+}
+
+/** A logger whose lines wait for `flush`. */
+export interface BatchLogger {
+  readonly log: Logger;
+  /** Write the lines kept since the last flush, in one call. */
+  flush(): void;
+}
+
+/**
+ * A logger for bursts of lines (a page of the delivery log): one write of
+ * many lines costs a fraction of one write each.
+ */
+export function batchLogger(minimum: LogLevel, format: LogFormat, write: (lines: string) => void): BatchLogger {
+  let lines: string[] = [];
+  return {
+    log: createLogger(minimum, format, (line) => lines.push(line)),
+    flush() {
+      if (lines.length === 0) return;
+      const text = lines.join("\n");
+      lines = [];
+      write(text);
+    },
   };
 }

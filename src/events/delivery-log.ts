@@ -1,4 +1,4 @@
-import type { Logger } from "../core/log.ts";
+import type { BatchLogger } from "../core/log.ts";
 import type { EventType } from "../queue/schema.ts";
 import type { EventRecord, EventSubscriber } from "./feed.ts";
 
@@ -63,13 +63,18 @@ export function deliveryLogFields(event: EventRecord): Record<string, unknown> |
  * The delivery log: one `info` line per event about a message (received,
  * delivered, deferred, bounced, expired, suppressed, dsn_sent, ...), what a
  * Postfix operator greps in maillog. It reads the event log after the fact
- * (an EventFeed subscriber), so the mail flow does no logging work.
+ * (an EventFeed subscriber), so the mail flow does no logging work, and
+ * writes a page's lines at once.
  */
-export function deliveryLog(log: Logger): EventSubscriber {
+export function deliveryLog(out: BatchLogger): EventSubscriber {
   return (page) => {
-    for (const event of page) {
-      const fields = deliveryLogFields(event);
-      if (fields) log("info", event.type, fields);
+    try {
+      for (const event of page) {
+        const fields = deliveryLogFields(event);
+        if (fields) out.log("info", event.type, fields);
+      }
+    } finally {
+      out.flush();
     }
   };
 }

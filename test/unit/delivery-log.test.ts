@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { createLogger, type LogFormat, prettyLine } from "../../src/core/log.ts";
+import { batchLogger, type LogFormat, prettyLine } from "../../src/core/log.ts";
 import { deliveryLog } from "../../src/events/delivery-log.ts";
 import type { EventRecord } from "../../src/events/feed.ts";
 
@@ -28,9 +28,10 @@ const delivered: EventRecord = {
 };
 
 function linesOf(events: EventRecord[], format: LogFormat): string[] {
-  const lines: string[] = [];
-  deliveryLog(createLogger("info", format, (line) => lines.push(line)))(events);
-  return lines;
+  const writes: string[] = [];
+  deliveryLog(batchLogger("info", format, (text) => writes.push(text)))(events);
+  assert.ok(writes.length <= 1, "a page is one write");
+  return writes.flatMap((text) => text.split("\n"));
 }
 
 describe("delivery log", () => {
@@ -104,9 +105,9 @@ describe("delivery log", () => {
   });
 
   it("logs nothing below its level", () => {
-    const lines: string[] = [];
-    deliveryLog(createLogger("warn", "json", (line) => lines.push(line)))([delivered]);
-    assert.deepEqual(lines, []);
+    const writes: string[] = [];
+    deliveryLog(batchLogger("warn", "json", (text) => writes.push(text)))([delivered]);
+    assert.deepEqual(writes, [], "nothing is written");
   });
 });
 
