@@ -129,6 +129,30 @@ describe("delivery log lines, SMTP trace, event filters and export", { timeout: 
     assert.ok(!stderr.includes("a very secret password"));
     assert.ok(!stderr.includes(marker), "message content is never logged");
 
+    // AUTH LOGIN: the user name and the password come as SASL responses, each replaced by a note.
+    const login = await SmtpTalk.open(world.relay.smtpPort);
+    const password64 = Buffer.from("a very secret password").toString("base64");
+    try {
+      await login.reply();
+      await login.command("EHLO login.client.test");
+      await login.startTls();
+      await login.command("EHLO login.client.test");
+      assert.match(await login.command("AUTH LOGIN"), /^334 /);
+      assert.match(await login.command(Buffer.from("tracy").toString("base64")), /^334 /);
+      assert.match(await login.command(password64), /^235 /);
+      await login.command("QUIT");
+    } finally {
+      login.close();
+    }
+    const loginQuit = await waitForLine(
+      world,
+      (l) => traced(l) && l.line === "QUIT" && l.session !== quit.session,
+      "the AUTH LOGIN session's QUIT",
+    );
+    const loginText = jsonLines(world).filter((l) => traced(l) && l.session === loginQuit.session).map((l) => l.line);
+    assert.deepEqual(loginText.filter((l) => l === "(AUTH response not shown)").length, 2, loginText.join("\n"));
+    assert.ok(!world.relay.stderr.includes(password64));
+
     const off = await world.api("DELETE", "/v1/trace?client=127.0.0.1");
     assert.equal(off.status, 204);
     assert.equal((await world.api("DELETE", "/v1/trace?client=127.0.0.1")).status, 404, "it is off already");
