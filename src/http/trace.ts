@@ -20,7 +20,9 @@ export interface TraceRouteDeps {
   /** A client address in the form sessions are matched in; undefined when it is no IP address. */
   client(address: string): string | undefined;
   /** A destination's name, or a recipient domain: the destination its mail goes to now. */
-  resolve(ref: string): Promise<{ readonly found: true; readonly name: string } | { readonly found: false; reason: string }>;
+  resolve(
+    ref: string,
+  ): Promise<{ readonly found: true; readonly name: string } | { readonly found: false; reason: string }>;
   now(): number;
 }
 

@@ -62,7 +62,11 @@ describe("delivery log lines, SMTP trace, event filters and export", { timeout: 
     assert.match(bounced.reply, /^550 5\.1\.1 /);
     assert.equal(bounced.bounce_type, "hard");
 
-    const received = await waitForLine(world, (l) => l.message === "received" && l.recipient === "ok@dest.test", "received");
+    const received = await waitForLine(
+      world,
+      (l) => l.message === "received" && l.recipient === "ok@dest.test",
+      "received",
+    );
     assert.equal(received.client_ip, "127.0.0.1");
     assert.equal(received.mail_from, "sender@sender.test");
     assert.equal(received.source, "smtp");
@@ -160,7 +164,8 @@ describe("delivery log lines, SMTP trace, event filters and export", { timeout: 
     await session("not traced");
     await waitForLine(
       world,
-      (l) => l.message === "received" && l.auth_user === "tracy" && l.recipient === "ok@dest.test" &&
+      (l) =>
+        l.message === "received" && l.auth_user === "tracy" && l.recipient === "ok@dest.test" &&
         jsonLines(world).filter((x) => x.message === "received" && x.auth_user === "tracy").length === 2,
       "the second session's message",
     );
@@ -186,7 +191,11 @@ describe("delivery log lines, SMTP trace, event filters and export", { timeout: 
     // The connection may be one the pool kept from earlier mail: traced from the trace's start, not its own.
     assert.ok(session.some((l) => l.dir === "out" && /^MAIL FROM:<sender@sender\.test>/.test(l.line)));
     assert.ok(session.some((l) => l.dir === "in" && /^250/.test(l.line)));
-    await waitForLine(world, (l) => l.session === rcpt.session && /^\(message data, \d+ octets\)$/.test(l.line), "data");
+    await waitForLine(
+      world,
+      (l) => l.session === rcpt.session && /^\(message data, \d+ octets\)$/.test(l.line),
+      "data",
+    );
     assert.ok(!world.relay.stderr.includes(marker));
     assert.equal((await world.api("DELETE", `/v1/trace?destination=${on.json.destination}`)).status, 204);
     assert.equal((await world.api("POST", "/v1/trace", { client: "not-an-ip" })).status, 422);
@@ -281,13 +290,13 @@ describe("RELAY_LOG_FORMAT=pretty", { timeout: 60_000 }, () => {
   it("writes readable key=value lines, quoting only what has spaces", { timeout: 60_000 }, async () => {
     await sendMail(world.relay.smtpPort, "sender@sender.test", ["ok@dest.test"], message("pretty"));
     const line = await waitUntil(
-      () => Promise.resolve(world.relay.stderr.split("\n").find((l) => / INFO  delivered /.test(l))),
+      () => Promise.resolve(world.relay.stderr.split("\n").find((l) => / INFO {2}delivered /.test(l))),
       (l) => l !== undefined,
       { what: "a pretty delivered line", timeout: 20_000, every: 50 },
     );
     assert.match(
       line!,
-      /^\d{4}-\d\d-\d\dT\S+Z INFO  delivered message_id=[0-9A-Z]{26} recipient=ok@dest\.test destination=mx\.dest\.test~[0-9a-f]{8} mx=mx\.dest\.test mx_ip=127\.0\.0\.1 source_ip=127\.0\.0\.1 attempt=1 delay_ms=\d+ duration_ms=\d+ reply="250 [^"]*"$/,
+      /^\d{4}-\d\d-\d\dT\S+Z INFO {2}delivered message_id=[0-9A-Z]{26} recipient=ok@dest\.test destination=mx\.dest\.test~[0-9a-f]{8} mx=mx\.dest\.test mx_ip=127\.0\.0\.1 source_ip=127\.0\.0\.1 attempt=1 delay_ms=\d+ duration_ms=\d+ reply="250 [^"]*"$/,
     );
     assert.doesNotMatch(world.relay.stderr, /^\{/m, "no JSON lines");
   });

@@ -63,7 +63,7 @@ describe("delivery log", () => {
     const line = linesOf([delivered], "pretty")[0]!;
     assert.match(
       line,
-      /^\S+Z INFO  delivered message_id=0190aa recipient=rcpt@example\.com destination=mx\.example\.com~3fa9c012 mx=mx\.example\.com mx_ip=192\.0\.2\.25 source_ip=198\.51\.100\.7 attempt=1 delay_ms=1520 duration_ms=41 reply="250 2\.0\.0 queued as 42" category=delivered tls=TLSv1\.3 tags=welcome,eu$/,
+      /^\S+Z INFO {2}delivered message_id=0190aa recipient=rcpt@example\.com destination=mx\.example\.com~3fa9c012 mx=mx\.example\.com mx_ip=192\.0\.2\.25 source_ip=198\.51\.100\.7 attempt=1 delay_ms=1520 duration_ms=41 reply="250 2\.0\.0 queued as 42" category=delivered tls=TLSv1\.3 tags=welcome,eu$/,
     );
   });
 

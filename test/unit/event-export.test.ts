@@ -35,7 +35,13 @@ describe("accounting CSV", () => {
       tags: ["welcome", "eu"],
     },
   };
-  const facts = { createdAt: NOW - 61_000, mailFrom: "news@own.test", source: "smtp", clientIp: "203.0.113.9", size: 812 };
+  const facts = {
+    createdAt: NOW - 61_000,
+    mailFrom: "news@own.test",
+    source: "smtp",
+    clientIp: "203.0.113.9",
+    size: 812,
+  };
 
   it("writes a bounce with the message's facts in PowerMTA's column names", () => {
     assert.deepEqual(record(eventCsvLine(bounced, facts)), {
@@ -64,7 +70,11 @@ describe("accounting CSV", () => {
 
   it("a delivery is relayed, a deferral delayed; a reply without an enhanced code gets its class", () => {
     const delivered = record(eventCsvLine({ ...bounced, type: "delivered", data: { reply: "250 ok" } }, facts));
-    assert.deepEqual([delivered.dsnAction, delivered.dsnStatus, delivered.dsnDiag], ["relayed", "2.0.0", "smtp;250 ok"]);
+    assert.deepEqual([delivered.dsnAction, delivered.dsnStatus, delivered.dsnDiag], [
+      "relayed",
+      "2.0.0",
+      "smtp;250 ok",
+    ]);
     const deferred = record(eventCsvLine({ ...bounced, type: "deferred", data: { reply: "451 4.7.1 later" } }, facts));
     assert.deepEqual([deferred.dsnAction, deferred.dsnStatus], ["delayed", "4.7.1"]);
   });
@@ -92,7 +102,12 @@ describe("relay events export arguments", () => {
   it("reads format, times and types into a filter", () => {
     assert.deepEqual(exportOptions(["export"], {}, NOW), { format: "csv", filter: {} });
     assert.deepEqual(
-      exportOptions(["export"], { format: "jsonl", since: "1h", until: "2026-12-06T11:30:00Z", type: "bounced, expired" }, NOW),
+      exportOptions(["export"], {
+        format: "jsonl",
+        since: "1h",
+        until: "2026-12-06T11:30:00Z",
+        type: "bounced, expired",
+      }, NOW),
       {
         format: "jsonl",
         filter: { since: NOW - 3_600_000, until: Date.parse("2026-12-06T11:30:00Z"), types: ["bounced", "expired"] },

@@ -50,10 +50,15 @@ describe("event filters", () => {
       args: [clock.now(), JSON.stringify({ domain: "own.example" })],
     });
     const list = async (filter: Parameters<QueueStore["listEvents"]>[2], after = 0, limit = 100) =>
-      (await store.listEvents(after, limit, filter)).map((e) => `${e.type}:${e.messageId ?? "-"}:${e.recipient ?? "-"}`);
+      (await store.listEvents(after, limit, filter)).map((e) =>
+        `${e.type}:${e.messageId ?? "-"}:${e.recipient ?? "-"}`
+      );
 
     assert.deepEqual(await list({ messageId: b }), [`received:${b}:x@d.example`]);
-    assert.deepEqual(await list({ recipient: "x@d.example" }), [`received:${a}:x@d.example`, `received:${b}:x@d.example`]);
+    assert.deepEqual(await list({ recipient: "x@d.example" }), [
+      `received:${a}:x@d.example`,
+      `received:${b}:x@d.example`,
+    ]);
     assert.deepEqual(await list({ tag: "welcome" }), [`received:${a}:x@d.example`, `received:${a}:y@d.example`]);
     assert.equal((await list({ tag: "eu" })).length, 3);
     assert.deepEqual(await list({ types: ["domain_changed"] }), ["domain_changed:-:-"]);
@@ -81,7 +86,9 @@ describe("event filters", () => {
   it("reads message, recipient and type filters from indexes", async () => {
     const { database } = await fresh();
     const plan = async (where: string) =>
-      (await database.client.execute(`EXPLAIN QUERY PLAN SELECT * FROM events WHERE id > 0 AND ${where} ORDER BY id LIMIT 10`))
+      (await database.client.execute(
+        `EXPLAIN QUERY PLAN SELECT * FROM events WHERE id > 0 AND ${where} ORDER BY id LIMIT 10`,
+      ))
         .rows.map((r) => String(r.detail)).join("; ");
     assert.match(await plan("message_id = 'm'"), /USING INDEX events_message/);
     assert.match(await plan("recipient = 'r@x'"), /USING INDEX events_recipient/);

@@ -635,7 +635,9 @@ describe("GET /v1/events: filters and domain-limited keys", () => {
   it("filters by type, message, recipient and tag, and pages with them; a bad type is 400", async () => {
     const h = await fresh();
     const sent = async (mailFrom: string, to: string[], tags?: string[]) =>
-      (await h.call("POST", "/v1/messages", { body: rawMessage({ mail_from: mailFrom, rcpt_to: to, ...(tags ? { tags } : {}) }) }))
+      (await h.call("POST", "/v1/messages", {
+        body: rawMessage({ mail_from: mailFrom, rcpt_to: to, ...(tags ? { tags } : {}) }),
+      }))
         .json.id as string;
     const a = await sent("a@sender.test", ["x@dest.test", "y@dest.test"], ["welcome"]);
     const b = await sent("b@other.test", ["x@dest.test"]);
@@ -656,10 +658,14 @@ describe("GET /v1/events: filters and domain-limited keys", () => {
   it("a key limited to sender domains reads only the events of its domains' messages", async () => {
     const h = await fresh();
     const limited = await h.key("k-events", ["send", "read"], ["sender.test"]);
-    const own = await h.call("POST", "/v1/messages", { token: limited, body: rawMessage({ mail_from: "a@sender.test" }) });
+    const own = await h.call("POST", "/v1/messages", {
+      token: limited,
+      body: rawMessage({ mail_from: "a@sender.test" }),
+    });
     await h.call("POST", "/v1/messages", { body: rawMessage({ mail_from: "b@other.test" }) });
     await h.database.client.execute({
-      sql: "INSERT INTO events (at, type, message_id, recipient, data) VALUES (?, 'destination_throttled', NULL, NULL, '{}')",
+      sql:
+        "INSERT INTO events (at, type, message_id, recipient, data) VALUES (?, 'destination_throttled', NULL, NULL, '{}')",
       args: [h.clock.now()],
     });
     const seen = (await h.call("GET", "/v1/events", { token: limited })).json.events;

@@ -2,7 +2,7 @@ import { parseDuration } from "../../core/duration.ts";
 import { UsageError } from "../../core/errors.ts";
 import { EVENT_CSV_COLUMNS, eventCsvLine } from "../../queue/event-csv.ts";
 import { type EventFilter, eventJson, readEvents, readMessageFacts } from "../../queue/event-log.ts";
-import { eventTypes, type EventType } from "../../queue/schema.ts";
+import { type EventType, eventTypes } from "../../queue/schema.ts";
 import { csvLine } from "../../queue/suppression-csv.ts";
 import type { Database } from "../../queue/database.ts";
 import type { Command, CommandContext } from "../command.ts";

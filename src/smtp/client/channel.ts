@@ -137,7 +137,7 @@ export class ReplyChannel {
       return;
     }
     const transcript = replies.length > 0 ? this.transcript?.() : undefined;
-    if (transcript) for (const reply of replies) transcribe(transcript, "in", formatReply(reply));
+    if (transcript) { for (const reply of replies) transcribe(transcript, "in", formatReply(reply)); }
     if (this.idle && replies.length > 0) return this.endIdle(replies[0]!);
     this.queued.push(...replies);
     this.wake();
