@@ -19,10 +19,16 @@ import { loggedHooks, loggedSessionError } from "../ingress/logged-hooks.ts";
 import { ownAddresses } from "../ingress/own-addresses.ts";
 import { smtpHooks } from "../ingress/smtp-hooks.ts";
 import type { Runtime } from "../platform/runtime.ts";
-import { type SmtpServerHandle, type SmtpServerOptions, startSmtpServer } from "../smtp/server/index.ts";
+import {
+  type SessionInfo,
+  type SmtpServerHandle,
+  type SmtpServerOptions,
+  startSmtpServer,
+} from "../smtp/server/index.ts";
 import type { Closers } from "./closers.ts";
 import { localUrl, newControlToken, removeControlFile, writeControlFile } from "./control-file.ts";
 import type { ServeServices } from "./serve-services.ts";
+import { traceClient } from "./smtp-trace.ts";
 
 export interface Listeners {
   readonly smtpPorts: readonly number[];
@@ -65,7 +71,7 @@ export async function startListeners(
       ...[...config.smtpListen, ...config.smtpsListen, config.httpListen].map((l) => l.host),
     ]),
   };
-  const hooks = loggedHooks(
+  const logged = loggedHooks(
     smtpHooks({
       ingress,
       policy: { relayNetworks: config.relayNetworks, bounceDomain: config.bounceDomain, literals },
@@ -93,6 +99,7 @@ export async function startListeners(
     }),
     log,
   );
+  const hooks = { ...logged, transcript: (session: SessionInfo) => services.smtpTrace.inbound(session) };
   const smtpOptions: SmtpServerOptions = {
     hostname: config.hostname,
     maxMessageBytes: config.maxMessageBytes,
@@ -184,6 +191,14 @@ export async function startListeners(
           domains,
           webhooks: { list: () => webhookSummaries(services.webhooks) },
           log,
+        },
+        trace: {
+          start: (target, until) => services.smtpTrace.start(target, until),
+          stop: (target) => services.smtpTrace.stop(target),
+          list: () => services.smtpTrace.list(),
+          client: traceClient,
+          resolve: (ref) => delivery.resolve(ref),
+          now: () => clock.now(),
         },
         log,
       }).fetch,

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import type { Config } from "../config/load.ts";
-import type { Logger } from "../core/log.ts";
+import { batchLogger, type Logger } from "../core/log.ts";
 import type { Resolver } from "../dns/resolver.ts";
 import { resolveMailHosts } from "../dns/mx.ts";
 import { createMtaSts } from "../delivery/mta-sts/index.ts";
@@ -43,6 +43,8 @@ import { WebhookDispatcher } from "../events/webhook-dispatcher.ts";
 import { createWebhookClient, type LookupHost } from "../events/webhook-post.ts";
 import { Webhooks } from "../events/webhooks.ts";
 import { WebhookStore } from "../queue/webhooks.ts";
+import { deliveryLog } from "../events/delivery-log.ts";
+import { SmtpTrace } from "./smtp-trace.ts";
 
 /** Deadline of one TLS report upload (RFC 8460 5.4). */
 const TLS_REPORT_POST_TIMEOUT_MS = 60_000;
@@ -102,6 +104,8 @@ export interface ServeServices extends Services {
   /** Webhook endpoints (the API's) and the loops that send them the event log (started by the jobs). */
   readonly webhooks: Webhooks;
   readonly webhookDispatcher: WebhookDispatcher;
+  /** SMTP session traces an operator switches on for a client address or a destination (POST /v1/trace). */
+  readonly smtpTrace: SmtpTrace;
 }
 
 /**
@@ -171,6 +175,7 @@ export async function openServeServices(
   // TLS reporting (RFC 8460): sessions counted in memory by the delivery loop, reported by a job.
   const tlsTally = config.tlsrpt ? new TlsTally(clock, config.tlsrptInterval) : undefined;
   const destinationEvents = new DestinationEventStore(database);
+  const smtpTrace = new SmtpTrace(clock, log);
   const unsubscribes = new UnsubscribeStore(database, clock);
   const unsubscribeTokens = new UnsubscribeTokens(await unsubscribes.key(UnsubscribeTokens.newKey));
   const unsubscribeAddresses = { publicUrl: config.publicUrl, bounceDomain: config.bounceDomain };
@@ -204,6 +209,7 @@ export async function openServeServices(
       staticRoute: (domain) => chosenWithoutMx(config.routes, domain),
       shaping: () => shaping.current().rules,
       log,
+      trace: (destination, host, address) => smtpTrace.outbound(destination, host, address),
     }),
     tlsTally,
     steering: {
@@ -278,9 +284,11 @@ export async function openServeServices(
     })
     : undefined;
 
-  // The feed begins before the listeners and delivery can write an event, so metrics count every one.
+  // Reports on what happened, read from the event log after the fact: nothing of it is on the mail's path.
+  // The feed begins before the listeners and delivery can write an event, so every one is logged and counted.
   const eventFeed = new EventFeed(store, log);
   await eventFeed.start();
+  eventFeed.subscribe(deliveryLog(batchLogger(config.logLevel, config.logFormat, (lines) => console.error(lines))));
   eventFeed.subscribe(
     metrics.countEvents(
       providerLookup({ route, shaping: () => shaping.current().rules, sandbox: config.sandbox }),
@@ -326,5 +334,6 @@ export async function openServeServices(
     metrics,
     webhooks,
     webhookDispatcher,
+    smtpTrace,
   };
 }

@@ -2,6 +2,7 @@ import type { Command } from "./command.ts";
 import { adminTokenCommand } from "./commands/admin-token.ts";
 import { dkimCommand } from "./commands/dkim.ts";
 import { domainsCommand } from "./commands/domains.ts";
+import { eventsCommand } from "./commands/events.ts";
 import { keysCommand } from "./commands/keys.ts";
 import { migrateCommand } from "./commands/migrate.ts";
 import { queueCommand } from "./commands/queue.ts";
@@ -21,6 +22,7 @@ export const COMMANDS: readonly Command[] = [
   queueCommand,
   suppressionsCommand,
   adminTokenCommand,
+  eventsCommand,
 ];
 
 export function mainUsage(): string {

@@ -5,6 +5,7 @@ import { parseCidrs, parseDnsServers, parseDurations, parseList, parseListeners 
 import { parseHostPort } from "../core/host-port.ts";
 import { parseRoutes } from "../core/route.ts";
 import { categories, type Category } from "../core/category.ts";
+import { type LogFormat, logFormats } from "../core/log.ts";
 
 /** A variable read from text by `parse`; `expected` is what the error message asks for. */
 function textVar<T>(expected: string, parse: (text: string) => T | undefined) {
@@ -36,6 +37,7 @@ const bounceCategories = (text: string): Category[] | undefined =>
   ["none", "off"].includes(text.trim().toLowerCase())
     ? []
     : parseList(text, (part) => (categories as readonly string[]).includes(part) ? part as Category : undefined);
+const logFormat = (text: string): LogFormat | undefined => (text === "text" ? "pretty" : oneOf(...logFormats)(text));
 const nonEmpty = (text: string) => (text.trim() === "" ? undefined : text.trim());
 const atLeastOneSecond = (text: string) => {
   const ms = parseDuration(text);
@@ -245,5 +247,6 @@ export const configSchema = v.object({
   /** Nothing leaves the node: outcomes are simulated per recipient. */
   RELAY_SANDBOX: v.optional(textVar("true or false", bool), "false"),
   RELAY_LOG_LEVEL: v.optional(textVar("debug, info, warn or error", oneOf("debug", "info", "warn", "error")), "info"),
-  RELAY_LOG_FORMAT: v.optional(textVar("json or text", oneOf("json", "text")), "json"),
+  /** `text` is the old name of `pretty`, still accepted. */
+  RELAY_LOG_FORMAT: v.optional(textVar("json or pretty", logFormat), "json"),
 });

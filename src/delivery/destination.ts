@@ -329,8 +329,9 @@ export class Destination {
       this.countTls(channel.tlsSessions ?? [], [work], counted);
       const started = this.deps.clock.now();
       const results = await channel.send(payload);
-      this.deps.meter?.attempted(this.deps.clock.now() - started);
-      return results;
+      const durationMs = this.deps.clock.now() - started;
+      this.deps.meter?.attempted(durationMs);
+      return results.map((result) => ({ ...result, durationMs }));
     } catch (error) {
       this.deps.onError(error);
       const r = reply(451, "4.3.0", "local error during delivery");
@@ -389,6 +390,8 @@ export class Destination {
           reply: error.reply,
           ...error.classification,
           remoteMta: error.remoteMta,
+          remoteIp: error.remoteIp,
+          localIp: error.localIp,
         })),
       );
     }

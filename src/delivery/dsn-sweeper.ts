@@ -53,7 +53,7 @@ export class DsnSweeper {
   }
 
   private settle(p: PendingDsn): SettledDsn {
-    const recipients = p.recipients.map((r) => ({ recipientId: r.recipientId, kind: r.kind }));
+    const recipients = p.recipients.map((r) => ({ recipientId: r.recipientId, address: r.address, kind: r.kind }));
     const now = this.deps.clock.now();
     const reported = p.recipients.map(
       (r): ReportedRecipient => ({

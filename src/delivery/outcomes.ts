@@ -104,7 +104,14 @@ export class OutcomeRecorder {
       reply,
       state: "expired",
       counted: false,
-      event: { reply, category: "message-expired", bounce_type: "soft", attempt: claim.attempts, ...echo },
+      event: {
+        reply,
+        category: "message-expired",
+        bounce_type: "soft",
+        attempt: claim.attempts,
+        delay_ms: this.deps.clock.now() - claim.messageCreatedAt,
+        ...echo,
+      },
       ...dsn,
     };
   }
@@ -164,7 +171,19 @@ export class OutcomeRecorder {
       counted,
     };
     const attempt = claim.attempts + (counted ? 1 : 0);
-    const event = { reply: text, category: result.category, attempt, mx: result.remoteMta, tls: result.tls, ...echo };
+    // What the delivery log reports of an attempt (src/events/delivery-log.ts); Postfix's relay=, delay=, delays=.
+    const event = {
+      reply: text,
+      category: result.category,
+      attempt,
+      mx: result.remoteMta,
+      mx_ip: result.remoteIp,
+      source_ip: result.localIp,
+      duration_ms: result.durationMs,
+      delay_ms: now - claim.messageCreatedAt,
+      tls: result.tls,
+      ...echo,
+    };
     if (result.disposition === "delivered") {
       const followingEvents = result.complaint
         ? [{ type: "complained" as const, data: { feedback_type: "abuse", ...echo } }]

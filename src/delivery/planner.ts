@@ -12,6 +12,7 @@ import { destinationShaping, liveShaping, sandboxShaping } from "./shaping.ts";
 import { SmtpTransport, type SmtpTransportDeps, type TlsRequirement } from "./smtp-transport.ts";
 import { reportPolicyOf } from "./tls-report/policy.ts";
 import type { TlsRule } from "./tls-rule.ts";
+import type { TranscriptSource } from "../smtp/protocol/index.ts";
 
 export interface PlannerDeps {
   readonly route: (domain: string) => Promise<RouteResult>;
@@ -37,6 +38,8 @@ export interface PlannerDeps {
    */
   readonly staticRoute?: (domain: string) => boolean;
   readonly log?: Logger;
+  /** An operator's SMTP trace: where a connection of the destination named so writes its transcript, if anywhere. */
+  readonly trace?: (destination: string, host: TargetHost, address: string) => TranscriptSource;
 }
 
 /** Domains whose last MTA-STS problem was logged, so that each is logged once, not at every attempt. */
@@ -86,10 +89,12 @@ export function createPlanner(deps: PlannerDeps): (domain: string, rule: TlsRule
     const shaping = destinationShaping(deps.shaping(), target);
     const live = liveShaping(deps.shaping, target, shaping);
     const fullKey = `${key}${shaping.keySuffix}`;
+    const name = destinationName(mxHosts[0] ?? domain, fullKey);
+    const trace = deps.trace;
     return {
       kind: "destination",
       key: fullKey,
-      name: destinationName(mxHosts[0] ?? domain, fullKey),
+      name,
       mxHosts,
       limits: shaping.limits,
       pacing: { messages: shaping.messageRate, connections: shaping.connectionRate },
@@ -103,6 +108,7 @@ export function createPlanner(deps: PlannerDeps): (domain: string, rule: TlsRule
           ...deps.smtp,
           ...smtp,
           maxRecipients: () => (live() ?? shaping).recipientsPerTransaction,
+          ...(trace ? { transcript: (host: TargetHost, address: string) => trace(name, host, address) } : {}),
         }),
     };
   };

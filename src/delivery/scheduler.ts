@@ -581,7 +581,7 @@ export class Scheduler {
         connections: steering.connections,
         postpone: (work, at) => {
           this.settledAt(key, [work]);
-          void this.recorder.postpone(work, at, echoOf(work));
+          void this.recorder.postpone(work, at, { ...echoOf(work), destination: plan.name });
         },
         loadPayload: async (work) => {
           const message = await this.deps.store.loadMessage(work.messageId);
@@ -603,7 +603,7 @@ export class Scheduler {
         report: (work, results) => {
           this.settledAt(key, [work]);
           this.noteReply(key, results);
-          this.report(work, steering.observe(results), retry);
+          this.report(work, steering.observe(results), retry, plan.name);
         },
         backoff: (failures) => retry[Math.min(failures, retry.length) - 1]!,
         onError: (error) =>
@@ -655,8 +655,10 @@ export class Scheduler {
     if (entry && last) entry.lastReply = { text: replyText(last.reply), at: this.deps.clock.now() };
   }
 
-  private report(work: Work, results: RecipientResult[], retry: readonly number[]): void {
-    void this.recorder.report(work, results, retry, echoOf(work));
+  /** `destination`: the name of the destination the work went to (planner.ts, destinationName), for the event log. */
+  private report(work: Work, results: RecipientResult[], retry: readonly number[], destination?: string): void {
+    const echo = destination === undefined ? echoOf(work) : { ...echoOf(work), destination };
+    void this.recorder.report(work, results, retry, echo);
   }
 
   /**

@@ -22,6 +22,9 @@ const isLostConnection = (error: SmtpClientError) =>
  * with "too many recipients" go in the next transaction on the same connection.
  */
 export class SmtpChannel implements Channel {
+  /** Read at the start: a socket that has closed no longer knows its addresses. */
+  private readonly addresses: { readonly remoteIp?: string; readonly localIp?: string };
+
   constructor(
     private readonly session: SmtpClientSession,
     readonly remoteMta: string,
@@ -29,7 +32,9 @@ export class SmtpChannel implements Channel {
     /** The session meets RFC 8689 4.2.1: verified TLS to a validated host that advertised REQUIRETLS. */
     private readonly meetsRequireTls = false,
     readonly tlsSessions: readonly TlsSession[] = [],
-  ) {}
+  ) {
+    this.addresses = { remoteIp: session.remoteAddress, localIp: session.localAddress };
+  }
 
   get usable(): boolean {
     return this.session.usable;
@@ -57,6 +62,7 @@ export class SmtpChannel implements Channel {
         reply: r,
         ...classifyReply(r),
         remoteMta: this.remoteMta,
+        ...this.addresses,
       }));
     }
     const results: RecipientResult[] = [];
@@ -98,7 +104,7 @@ export class SmtpChannel implements Channel {
   private async transaction(payload: Payload, batch: string[]): Promise<{ done: RecipientResult[]; retry: string[] }> {
     // A next hop that does DSN gets NOTIFY/ORCPT and answers for successes itself (RFC 3461 5.2.2).
     const dsnPassedOn = payload.dsn !== undefined && this.session.extensions.has("DSN");
-    const extra = { remoteMta: this.remoteMta };
+    const extra = { remoteMta: this.remoteMta, ...this.addresses };
     try {
       const envelope = {
         mailFrom: payload.mailFrom,
@@ -167,6 +173,7 @@ export class SmtpChannel implements Channel {
       reply: r,
       ...classification,
       remoteMta: this.remoteMta,
+      ...this.addresses,
       tls,
       untried: true,
     }));
@@ -174,7 +181,13 @@ export class SmtpChannel implements Channel {
 
   private deferred(addresses: string[], enhanced: string): RecipientResult[] {
     const r = reply(452, enhanced, "too many recipients; the rest follow in a later attempt");
-    return addresses.map((address) => ({ address, reply: r, ...classifyReply(r), remoteMta: this.remoteMta }));
+    return addresses.map((address) => ({
+      address,
+      reply: r,
+      ...classifyReply(r),
+      remoteMta: this.remoteMta,
+      ...this.addresses,
+    }));
   }
 
   quit(): Promise<void> {

@@ -1,5 +1,6 @@
 import { type Reply, reply } from "../core/reply.ts";
 import { type ClientOptions, SmtpClientError, SmtpClientSession } from "../smtp/client/index.ts";
+import type { TranscriptSource } from "../smtp/protocol/index.ts";
 import { type Classification, classifyReply, classifyTransportError } from "./classify.ts";
 import type { TargetHost } from "./route.ts";
 import { SmtpChannel, transportReply } from "./smtp-channel.ts";
@@ -43,6 +44,8 @@ export interface SmtpTransportDeps {
   readonly requireTls?: boolean;
   /** Trust anchors for verified TLS: the bundled roots plus RELAY_TLS_CA_FILE; default the bundled roots. */
   readonly tlsCa?: ClientOptions["tlsCa"];
+  /** Where a connection to this host and address writes its transcript (an operator's SMTP trace). */
+  readonly transcript?: (host: TargetHost, address: string) => TranscriptSource;
 }
 
 /** What a host that cannot give the TLS a policy requires gets: deferred, never bounced (RFC 8461 5). */
@@ -52,6 +55,8 @@ interface HostFailure {
   readonly reply: Reply;
   readonly classification: Classification;
   readonly host?: string;
+  /** The address tried, when a connection was attempted. */
+  readonly address?: string;
 }
 
 /** A REQUIRETLS failure: a 5xx through the classification table, so a bounce (RFC 8689 4.2.1). */
@@ -135,7 +140,7 @@ export class SmtpTransport implements Transport {
             failed(this.tlsFailure(`${why} ${requirement.servername}: ${error.message}`, host.name));
             continue;
           }
-          failed({ reply: transportReply(error), classification: failureClass(error), host: host.name });
+          failed({ reply: transportReply(error), classification: failureClass(error), host: host.name, address });
           continue;
         }
         // RFC 8689 2: verified TLS with a validated name (required) and REQUIRETLS advertised after it.
@@ -156,7 +161,14 @@ export class SmtpTransport implements Transport {
       }
     }
     const worst = deferral ?? last;
-    throw new DestinationUnreachable(worst.reply, worst.classification, worst.host, sessions);
+    throw new DestinationUnreachable(
+      worst.reply,
+      worst.classification,
+      worst.host,
+      sessions,
+      worst.address,
+      this.deps.sourceIp,
+    );
   }
 
   /** A host refused, or not reached over verified TLS: MTA-STS defers (RFC 8461 5), REQUIRETLS bounces (RFC 8689 4.2.1). */
@@ -186,6 +198,7 @@ export class SmtpTransport implements Transport {
       heloName: this.deps.heloName,
       tls: required ? "required" : skipTls ? "none" : "opportunistic",
       timeouts: this.deps.timeouts,
+      transcript: this.deps.transcript?.(host, address),
     };
     try {
       const session = await SmtpClientSession.open(options);

@@ -41,6 +41,11 @@ export interface RecipientResult extends Classification {
   readonly address: string;
   readonly reply: Reply;
   readonly remoteMta?: string;
+  /** The address of the host that answered (or failed to), and the source address used: for the delivery log. */
+  readonly remoteIp?: string;
+  readonly localIp?: string;
+  /** How long the attempt took on its connection (the transaction, not the connection's setup). */
+  readonly durationMs?: number;
   readonly tls?: { readonly version: string; readonly cipher: string };
   /** False when nothing was tried (e.g. the destination was suspended); the attempt count stays. */
   readonly attempted?: boolean;
@@ -91,6 +96,9 @@ export class DestinationUnreachable extends Error {
     readonly remoteMta?: string,
     /** The TLS sessions tried on the way (RFC 8460). */
     readonly tlsSessions: readonly TlsSession[] = [],
+    /** The address of the host whose failure this is, and the source address used. */
+    readonly remoteIp?: string,
+    readonly localIp?: string,
   ) {
     super(reply.lines.join(" "));
   }

@@ -1,7 +1,4 @@
-import type { events } from "../queue/schema.ts";
-
-/** One row of the event log as stored. */
-export type EventRow = typeof events.$inferSelect;
+import type { EventRecord } from "../queue/event-log.ts";
 
 /**
  * An event as the relay shows it, the same in GET /v1/events and in webhook
@@ -9,7 +6,7 @@ export type EventRow = typeof events.$inferSelect;
  * type, the message and recipient it is about (null for a destination's or a
  * domain's event), then the fields of its type.
  */
-export function eventJson(e: EventRow) {
+export function eventJson(e: EventRecord) {
   return {
     id: e.id,
     cursor: String(e.id),

@@ -1,8 +1,5 @@
 import { errorText, type Logger } from "../core/log.ts";
-import type { events } from "../queue/schema.ts";
-
-/** One row of the durable event log, as the queue wrote it. */
-export type EventRecord = typeof events.$inferSelect;
+import type { EventRecord } from "../queue/event-log.ts";
 
 /** Where the feed reads: the event log in id order (`QueueStore`). */
 export interface EventSource {

@@ -1,7 +1,8 @@
 import { Webhook } from "standardwebhooks";
 import type { TimerClock } from "../core/clock.ts";
 import { errorText, type Logger } from "../core/log.ts";
-import type { DeadLetter, EventRow, WebhookRow, WebhookStore } from "../queue/webhooks.ts";
+import type { EventRecord } from "../queue/event-log.ts";
+import type { DeadLetter, WebhookRow, WebhookStore } from "../queue/webhooks.ts";
 import { eventJson } from "./event-json.ts";
 import { retriesOver, retryDelay, type WebhookBackoff } from "./webhook-backoff.ts";
 import type { PostWebhook } from "./webhook-post.ts";
@@ -40,7 +41,7 @@ export interface WebhookDispatcherOptions {
 
 /** The batch at an endpoint's head: its next events in log order, or dead letters a replay asked for. */
 type Head =
-  | { readonly kind: "live"; readonly end: number; readonly events: readonly EventRow[] }
+  | { readonly kind: "live"; readonly end: number; readonly events: readonly EventRecord[] }
   | { readonly kind: "replay"; readonly letters: readonly DeadLetter[] };
 
 /**

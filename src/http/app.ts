@@ -23,6 +23,7 @@ import { json } from "./openapi-helpers.ts";
 import { problem } from "./problem.ts";
 import { type QueueRouteDeps, queueRoutes } from "./queue.ts";
 import { type ShapingRouteDeps, shapingRoutes } from "./shaping.ts";
+import { type TraceRouteDeps, traceRoutes } from "./trace.ts";
 import { type SuppressionRouteDeps, suppressionRoutes } from "./suppressions.ts";
 import { type UnsubscribeRouteDeps, unsubscribeRoutes } from "./unsubscribe.ts";
 import { type WarmupRouteDeps, warmupRoutes } from "./warmup.ts";
@@ -67,6 +68,8 @@ export interface HttpDeps {
   readonly webhooks?: WebhookRouteDeps;
   /** The dashboard's services; without them, `/` and its pages are not served. */
   readonly dashboard?: DashboardDeps;
+  /** SMTP session traces switched on and off at run time; without them, /v1/trace is not served. */
+  readonly trace?: TraceRouteDeps;
   /** Where unexpected errors go, each with its request's id. */
   readonly log: Logger;
 }
@@ -171,6 +174,7 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
   if (deps.webhooks) app.route("/v1/webhooks", webhookRoutes(deps.webhooks));
   // Its own sessions (a cookie), not bearer tokens: its paths are outside /v1.
   if (deps.dashboard) app.route("/", dashboardRoutes(deps.dashboard));
+  if (deps.trace) app.route("/v1/trace", traceRoutes(deps.trace));
   app.notFound((c) => problem(c, 404, "Not Found", `no route ${c.req.method} ${c.req.path}`));
   app.onError((error, c) => {
     // A middleware's own refusal (hono/csrf's 403 for a form from another origin) is the answer, not a failure.

@@ -8,7 +8,13 @@ import { eventPageSchema, eventsQuerySchema } from "./message-schema.ts";
 import { json, problemResponses } from "./openapi-helpers.ts";
 import { queryHook } from "./validation.ts";
 
-/** GET /v1/events?after=CURSOR&limit=N: the durable log in order; `next` is the cursor to resume from. */
+/**
+ * GET /v1/events?after=CURSOR&limit=N[&type=a,b][&message=ID][&recipient=ADDR][&tag=T]: the
+ * durable log in order; `next` is the cursor to resume from. An API key limited to sender
+ * domains reads the events of messages from those domains (their envelope sender's domain,
+ * as GET /v1/messages/:id decides) and those domains' own changes; no destination event and
+ * nothing of anyone else's mail.
+ */
 export function eventRoutes(store: Pick<QueueStore, "listEvents">): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
   app.get(
@@ -18,7 +24,10 @@ export function eventRoutes(store: Pick<QueueStore, "listEvents">): Hono<AuthEnv
       summary: "Read the event log",
       description:
         "Every change of a recipient's or a destination's state, in order. Resume from the `next` cursor of the last page; " +
-        "a page shorter than `limit` means you are at the end for now.",
+        "a page shorter than `limit` means you are at the end for now. Filters (all optional, combined): `type` (a comma " +
+        "list), `message`, `recipient`, `tag`; paging works the same with them. An API key limited to sender domains " +
+        "reads only the events of messages whose envelope sender is at one of its domains, and the `domain_changed` " +
+        "events of those domains: no destination events, nothing of other senders' mail.",
       security: [{ bearer: ["read"] }],
       responses: {
         200: json("A page of events", eventPageSchema),
@@ -31,8 +40,15 @@ export function eventRoutes(store: Pick<QueueStore, "listEvents">): Hono<AuthEnv
     }),
     validator("query", eventsQuerySchema, queryHook),
     async (c) => {
-      const { after, limit } = c.req.valid("query");
-      const rows = await store.listEvents(Number(after), Number(limit));
+      const { after, limit, type, message, recipient, tag } = c.req.valid("query");
+      const { domains } = c.get("principal");
+      const rows = await store.listEvents(Number(after), Number(limit), {
+        ...(type ? { types: type } : {}),
+        ...(message !== undefined ? { messageId: message } : {}),
+        ...(recipient !== undefined ? { recipient } : {}),
+        ...(tag !== undefined ? { tag } : {}),
+        ...(domains.length > 0 ? { senderDomains: domains } : {}),
+      });
       const page: v.InferOutput<typeof eventPageSchema> = {
         events: rows.map(eventJson),
         next: String(rows.at(-1)?.id ?? after),

@@ -377,4 +377,18 @@ export const eventsQuerySchema = v.object({
     ),
     "100",
   ),
+  type: v.optional(
+    v.pipe(
+      v.string(),
+      v.transform((s) => s.split(",").map((t) => t.trim()).filter((t) => t !== "")),
+      v.minLength(1, "expected one or more event types, separated by commas"),
+      v.array(v.picklist(eventTypes, `expected event types among ${eventTypes.join(", ")}`)),
+      v.description("only events of these types (comma list), e.g. bounced,expired"),
+    ),
+  ),
+  message: v.optional(v.pipe(v.string(), v.minLength(1), v.description("only events of this message id"))),
+  recipient: v.optional(
+    v.pipe(v.string(), v.minLength(1), v.description("only events of this recipient address, as it was sent to")),
+  ),
+  tag: v.optional(v.pipe(v.string(), v.minLength(1), v.description("only events of messages with this tag"))),
 });

@@ -34,6 +34,10 @@ export function openApiDocument(app: Hono<any>, version: string): () => Promise<
             name: "suppressions",
             description: "Addresses mail is accepted for but never sent to: hard bounces, complaints, unsubscribes",
           },
+          {
+            name: "trace",
+            description: "SMTP session traces for one client address or one destination, switched on without a restart",
+          },
           { name: "meta", description: "Health and this description" },
         ],
         components: {

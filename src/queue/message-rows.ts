@@ -89,6 +89,8 @@ export function messageInserts(
     const data = json({
       mail_from: m.mailFrom,
       source: m.source,
+      client_ip: m.clientIp,
+      auth_user: m.authUser,
       size: m.body.byteLength,
       tags: m.tags,
       metadata: m.metadata,

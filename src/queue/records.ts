@@ -128,7 +128,7 @@ export interface SettledDsn {
   /** The message reported on. */
   readonly messageId: string;
   readonly dsn?: NewMessage;
-  readonly recipients: readonly { readonly recipientId: number; readonly kind: DsnKind }[];
+  readonly recipients: readonly { readonly recipientId: number; readonly address: string; readonly kind: DsnKind }[];
 }
 
 /** A queued message as delivery reads it. */

@@ -128,6 +128,12 @@ export const eventTypes = [
   "complained",
   "unsubscribed",
   "cancelled",
+  /**
+   * The relay made a DSN (RFC 3464) about this recipient and queued it for the
+   * message's sender, as a message of its own (`dsn_message_id`), in the
+   * transaction that cleared the recipient's mark.
+   */
+  "dsn_sent",
   /** A sending domain's DNS record changed across pass (a recheck found it failing or gone, or passing again); no message or recipient. */
   "domain_changed",
   ...destinationEventTypes,
@@ -145,7 +151,13 @@ export const events = sqliteTable(
     recipient: text("recipient"),
     data: text("data", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
   },
-  (t) => [index("events_message").on(t.messageId)],
+  // GET /v1/events filters: by message, recipient or type, each read in id order from its index.
+  // The recipient and type indexes cost two index entries per event written.
+  (t) => [
+    index("events_message").on(t.messageId),
+    index("events_recipient").on(t.recipient).where(sql`recipient is not null`),
+    index("events_type").on(t.type),
+  ],
 );
 
 /** Small node settings, such as the admin token's hash. */

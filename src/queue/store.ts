@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, type SQL, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { InArgs, InStatement, Row } from "@libsql/client";
 import type { Clock } from "../core/clock.ts";
@@ -8,6 +8,7 @@ import { firstIdAt, newId } from "../core/id.ts";
 import type { Database } from "./database.ts";
 import { type CommitMeter, GroupCommit } from "./group-commit.ts";
 import { EVENT_COLUMNS, messageInserts } from "./message-rows.ts";
+import { type EventFilter, type EventRecord, readEvents } from "./event-log.ts";
 import { insertRows } from "./raw-insert.ts";
 import type {
   Claim,
@@ -728,7 +729,14 @@ export class QueueStore {
       }
     }
     statements.push(...dropFinishedBodies(settled.map((s) => s.messageId)));
-    const created = settled.flatMap((s) => (s.dsn ? [{ id: newId(now), message: s.dsn }] : []));
+    const created = settled.flatMap((s) => (s.dsn ? [{ id: newId(now), message: s.dsn, settled: s }] : []));
+    const reported = created.flatMap(({ id, message, settled: s }) =>
+      s.recipients.map((r) => {
+        const data = { dsn_message_id: id, kind: r.kind, to: message.recipients[0]?.address };
+        return [now, "dsn_sent", s.messageId, r.address, JSON.stringify(data)];
+      })
+    );
+    statements.push(...insertRows("events", EVENT_COLUMNS, reported));
     if (created.length > 0) await this.writeMessages(created, statements);
     else await this.writeBatch(statements);
     return created.map((c) => c.id);
@@ -833,13 +841,9 @@ export class QueueStore {
     return Number(row?.id ?? 0);
   }
 
-  async listEvents(after: number, limit: number, filter?: SQL) {
-    return this.database.db
-      .select()
-      .from(events)
-      .where(filter ? and(gt(events.id, after), filter) : gt(events.id, after))
-      .orderBy(asc(events.id))
-      .limit(limit);
+  /** The event log after the cursor `after`, in id order, the events `filter` lets through. */
+  listEvents(after: number, limit: number, filter: EventFilter = {}): Promise<EventRecord[]> {
+    return readEvents(this.database, after, limit, filter);
   }
 
   /**

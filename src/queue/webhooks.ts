@@ -1,11 +1,11 @@
 import { and, asc, count, eq, gt, inArray, isNotNull, isNull, lte, max, type SQL, sql } from "drizzle-orm";
 import type { Clock } from "../core/clock.ts";
 import type { Database } from "./database.ts";
+import type { EventRecord } from "./event-log.ts";
 import { events, type EventType, webhookDeadLetters, webhooks } from "./schema.ts";
 
 /** One webhook endpoint as stored. */
 export type WebhookRow = typeof webhooks.$inferSelect;
-export type EventRow = typeof events.$inferSelect;
 
 export interface NewWebhook {
   readonly id: string;
@@ -100,7 +100,7 @@ export class WebhookStore {
   }
 
   /** Up to `limit` events after `cursor`, up to `upTo`, of the types the endpoint wants, in log order. */
-  async eventsFor(webhook: WebhookRow, upTo: number, limit: number): Promise<EventRow[]> {
+  async eventsFor(webhook: WebhookRow, upTo: number, limit: number): Promise<EventRecord[]> {
     const range = and(gt(events.id, webhook.cursor), lte(events.id, upTo));
     const filter = wanted(webhook.eventTypes);
     return await this.database.db

@@ -185,7 +185,8 @@ describe("loadConfig derived values", () => {
     for (const f of ["false", "0", "no", "No"]) assert.equal(load({ RELAY_SANDBOX: f }).sandbox, false, f);
     assert.equal(load({ RELAY_DURABILITY: "local" }).durability, "local");
     assert.equal(load({ RELAY_LOG_LEVEL: "debug", RELAY_LOG_FORMAT: "text" }).logLevel, "debug");
-    assert.equal(load({ RELAY_LOG_FORMAT: "text" }).logFormat, "text");
+    assert.equal(load({ RELAY_LOG_FORMAT: "pretty" }).logFormat, "pretty");
+    assert.equal(load({ RELAY_LOG_FORMAT: "text" }).logFormat, "pretty", "the old name is an alias");
   });
 
   it("reads the webhook settings: private addresses refused, 10 s deadline, 5 s first retry by default", () => {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { EventFeed, type EventRecord, type EventSource } from "../../src/events/feed.ts";
+import { EventFeed, type EventSource } from "../../src/events/feed.ts";
+import type { EventRecord } from "../../src/queue/event-log.ts";
 
 /** An event log in memory, in id order. */
 function logOf(count: number): EventRecord[] {
@@ -62,5 +63,16 @@ describe("EventFeed", () => {
     await failing.run();
     assert.deepEqual(seen, [1, 2]);
     assert.deepEqual(errors, ["an event subscriber failed"]);
+  });
+
+  it("after start(), the events written before the first run are handed on too", async () => {
+    const log = logOf(3);
+    const feed = new EventFeed(sourceOver(log), quiet);
+    const seen: number[] = [];
+    feed.subscribe((page) => seen.push(...page.map((e) => e.id)));
+    await feed.start();
+    log.push(...logOf(5).slice(3));
+    await feed.run();
+    assert.deepEqual(seen, [4, 5]);
   });
 });

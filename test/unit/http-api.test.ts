@@ -634,6 +634,50 @@ describe("HTTP validation of POST /v1/messages", () => {
   });
 });
 
+describe("GET /v1/events: filters and domain-limited keys", () => {
+  it("filters by type, message, recipient and tag, and pages with them; a bad type is 400", async () => {
+    const h = await fresh();
+    const sent = async (mailFrom: string, to: string[], tags?: string[]) =>
+      (await h.call("POST", "/v1/messages", {
+        body: rawMessage({ mail_from: mailFrom, rcpt_to: to, ...(tags ? { tags } : {}) }),
+      }))
+        .json.id as string;
+    const a = await sent("a@sender.test", ["x@dest.test", "y@dest.test"], ["welcome"]);
+    const b = await sent("b@other.test", ["x@dest.test"]);
+    const ids = async (query: string) =>
+      (await h.call("GET", `/v1/events?${query}`)).json.events.map((e: any) => `${e.message_id}:${e.recipient}`);
+    assert.deepEqual(await ids(`message=${b}`), [`${b}:x@dest.test`]);
+    assert.deepEqual(await ids("recipient=x@dest.test"), [`${a}:x@dest.test`, `${b}:x@dest.test`]);
+    assert.deepEqual(await ids("tag=welcome"), [`${a}:x@dest.test`, `${a}:y@dest.test`]);
+    assert.deepEqual(await ids("type=delivered,bounced"), []);
+    assert.equal((await ids("type=received")).length, 3);
+    const page = await h.call("GET", "/v1/events?recipient=x@dest.test&limit=1");
+    assert.deepEqual(await ids(`recipient=x@dest.test&after=${page.json.next}`), [`${b}:x@dest.test`]);
+    const bad = await h.call("GET", "/v1/events?type=received,nonsense");
+    assert.equal(bad.status, 400);
+    assert.deepEqual(bad.json.errors.map((e: any) => e.field), ["type.1"], "the second type is the bad one");
+  });
+
+  it("a key limited to sender domains reads only the events of its domains' messages", async () => {
+    const h = await fresh();
+    const limited = await h.key("k-events", ["send", "read"], ["sender.test"]);
+    const own = await h.call("POST", "/v1/messages", {
+      token: limited,
+      body: rawMessage({ mail_from: "a@sender.test" }),
+    });
+    await h.call("POST", "/v1/messages", { body: rawMessage({ mail_from: "b@other.test" }) });
+    await h.database.client.execute({
+      sql:
+        "INSERT INTO events (at, type, message_id, recipient, data) VALUES (?, 'destination_throttled', NULL, NULL, '{}')",
+      args: [h.clock.now()],
+    });
+    const seen = (await h.call("GET", "/v1/events", { token: limited })).json.events;
+    assert.deepEqual(seen.map((e: any) => e.message_id), [own.json.id]);
+    const all = (await h.call("GET", "/v1/events")).json.events;
+    assert.equal(all.length, 3, "the admin token reads everyone's, destination events too");
+  });
+});
+
 describe("GET /v1/events: a destination's events", () => {
   it("a destination's throttle, suspension and resumption are listed in order, with no message or recipient", async () => {
     const h = await fresh();

@@ -70,7 +70,14 @@ describe("GET /openapi.json", () => {
       doc.paths["/v1/messages/{id}"].get.parameters.some((p: any) => p.name === "id" && p.in === "path" && p.required),
     );
     const eventParams = doc.paths["/v1/events"].get.parameters.map((p: any) => `${p.in}:${p.name}`);
-    assert.deepEqual(eventParams.sort(), ["query:after", "query:limit"]);
+    assert.deepEqual(eventParams.sort(), [
+      "query:after",
+      "query:limit",
+      "query:message",
+      "query:recipient",
+      "query:tag",
+      "query:type",
+    ]);
     for (const open of ["/healthz", "/readyz", "/openapi.json", "/docs"]) {
       assert.deepEqual(doc.paths[open].get.security, [], open);
     }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { firstIdAt } from "../../src/core/id.ts";
-import type { EventRecord } from "../../src/events/feed.ts";
+import type { EventRecord } from "../../src/queue/event-log.ts";
 import { EventCounts } from "../../src/events/metrics/event-counts.ts";
 import { LoopLagSampler } from "../../src/events/metrics/loop-lag.ts";
 import { ProviderLabels } from "../../src/events/metrics/provider-labels.ts";

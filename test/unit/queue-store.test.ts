@@ -11,8 +11,6 @@ import { BodySpool } from "../../src/queue/spool.ts";
 import { QueueStore } from "../../src/queue/store.ts";
 import { withHeadroom } from "../../src/core/headroom.ts";
 import { prependFields } from "../../src/core/header-section.ts";
-import { events } from "../../src/queue/schema.ts";
-import { eq } from "drizzle-orm";
 import { FakeClock } from "../helpers/fake-clock.ts";
 
 const T0 = 1_700_000_000_000;
@@ -683,7 +681,7 @@ describe("the queue drops a finished message's body", () => {
     assert.equal(pending!.body.length, body.length);
     await store.settleDsns([{
       messageId: id,
-      recipients: pending!.recipients.map((r) => ({ recipientId: r.recipientId, kind: r.kind })),
+      recipients: pending!.recipients.map((r) => ({ recipientId: r.recipientId, address: r.address, kind: r.kind })),
     }]);
     assert.equal(await bodyLength(database, id), 0);
     const [m] = await rows(database, "SELECT size FROM messages WHERE id = ?", [id]);
@@ -791,7 +789,7 @@ describe("QueueStore.listEvents", () => {
       priority: "transactional",
     });
 
-    const onlyB = await store.listEvents(0, 100, eq(events.messageId, b));
+    const onlyB = await store.listEvents(0, 100, { messageId: b });
     assert.deepEqual(onlyB.map((e) => e.recipient), ["b1@d.example"]);
   });
 

@@ -1,7 +1,7 @@
 import { categories } from "../../core/category.ts";
 import { timeOfId } from "../../core/id.ts";
 import { errorText, type Logger } from "../../core/log.ts";
-import type { EventRecord } from "../feed.ts";
+import type { EventRecord } from "../../queue/event-log.ts";
 import { OTHER_PROVIDER, type ProviderLabels } from "./provider-labels.ts";
 import type { Counter, Histogram } from "./registry.ts";
 

@@ -1,5 +1,6 @@
 import type { Socket } from "node:net";
-import { type Reply, replyText } from "../../core/reply.ts";
+import { formatReply, type Reply, replyText } from "../../core/reply.ts";
+import { transcribe, type TranscriptSource } from "../protocol/transcript.ts";
 import { type ClientErrorKind, type ClientStage, kindOfSocketError, SmtpClientError } from "./errors.ts";
 import { ReplyFormatError, ReplyReader } from "./reply-reader.ts";
 
@@ -35,7 +36,7 @@ export class ReplyChannel {
   /** Settles once the connection has ended, for whatever reason and whoever ended it. */
   readonly closed: Promise<void> = new Promise((resolve) => (this.markClosed = resolve));
 
-  constructor(socket: Socket, maxReplyBytes?: number) {
+  constructor(socket: Socket, maxReplyBytes?: number, private readonly transcript?: TranscriptSource) {
     this.reader = new ReplyReader(maxReplyBytes);
     this.socket = socket;
     this.attach(socket);
@@ -92,6 +93,11 @@ export class ReplyChannel {
   write(data: string | Uint8Array): void {
     if (this.ended) return; // the next read reports why
     this.idle = false;
+    const transcript = this.transcript?.();
+    if (transcript) {
+      if (typeof data === "string") transcribe(transcript, "out", data);
+      else transcript("out", `(message data, ${data.byteLength} octets)`);
+    }
     this.socket.write(data);
   }
 
@@ -130,6 +136,8 @@ export class ReplyChannel {
       this.fail({ kind: "protocol", message, cause: error });
       return;
     }
+    const transcript = replies.length > 0 ? this.transcript?.() : undefined;
+    if (transcript) { for (const reply of replies) transcribe(transcript, "in", formatReply(reply)); }
     if (this.idle && replies.length > 0) return this.endIdle(replies[0]!);
     this.queued.push(...replies);
     this.wake();

@@ -76,7 +76,7 @@ async function connect(options: ClientOptions, t: ClientTimeouts): Promise<Reply
   const { host, port, localAddress } = options;
   try {
     const socket = await connectTcp({ host, port, localAddress, timeoutMs: t.connect });
-    return new ReplyChannel(socket, options.maxReplyBytes);
+    return new ReplyChannel(socket, options.maxReplyBytes, options.transcript);
   } catch (error) {
     const { kind, code } = kindOfSocketError(error, "connect");
     const message = `connect to ${host}:${port}${localAddress ? ` from ${localAddress}` : ""} failed: ${

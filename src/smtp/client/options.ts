@@ -27,6 +27,8 @@ export const DEFAULT_TIMEOUTS: ClientTimeouts = {
   quit: 30_000,
 };
 
+import type { TranscriptSource } from "../protocol/transcript.ts";
+
 export interface ClientOptions {
   readonly host: string;
   readonly port: number;
@@ -55,6 +57,8 @@ export interface ClientOptions {
   readonly timeouts?: Partial<ClientTimeouts>;
   /** Largest reply accepted, all lines of a multi-line reply together; default 64 KiB. */
   readonly maxReplyBytes?: number;
+  /** Where to write the session's commands and replies, asked as they go; the message shows only as its size. */
+  readonly transcript?: TranscriptSource;
 }
 
 export function resolveTimeouts(timeouts: Partial<ClientTimeouts> | undefined): ClientTimeouts {

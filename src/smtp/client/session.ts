@@ -45,6 +45,11 @@ export class SmtpClientSession {
     return this.channel.closed;
   }
 
+  /** The address of the server. */
+  get remoteAddress(): string | undefined {
+    return this.channel.remoteAddress;
+  }
+
   /** The source address the connection is bound to. */
   get localAddress(): string | undefined {
     return this.channel.localAddress;

@@ -22,3 +22,4 @@ export {
   rcptParams,
   splitParams,
 } from "./params.ts";
+export { transcribe, type Transcript, type TranscriptSource } from "./transcript.ts";

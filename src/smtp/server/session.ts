@@ -2,6 +2,7 @@ import { formatReply, type Reply, reply } from "../../core/reply.ts";
 import { type SecureContext, type Socket, upgradeToTlsServer } from "../../platform/net.ts";
 import { type LineEvent, LineReader } from "../protocol/line-reader.ts";
 import { MAX_SASL_LINE } from "../protocol/sasl.ts";
+import { transcribe, type Transcript } from "../protocol/transcript.ts";
 import type { Body } from "./body.ts";
 import * as cmd from "./commands.ts";
 import { type Action, command, frame, PROGRESS, sasl } from "./dispatch.ts";
@@ -12,6 +13,17 @@ import type { ResolvedOptions, SessionInfo, SmtpServerHooks } from "./types.ts";
 const HIGH_WATER = 64 * 1024;
 /** Replies that count towards maxErrors: syntax, sequence, failed AUTH. */
 const ERROR_CODES = new Set([500, 501, 503, 535]);
+
+const lossyUtf8 = new TextDecoder("utf-8");
+
+/** A command line for a transcript; AUTH's initial response (RFC 4954 4) is credentials: only the mechanism shows. */
+function traceLine(event: LineEvent): string {
+  if (event.kind === "too-long") return "(line too long)";
+  if (event.kind === "bare-eol") return "(line with a bare CR or LF)";
+  const line = lossyUtf8.decode(event.bytes);
+  const auth = /^(AUTH\s+\S+)\s+\S/i.exec(line);
+  return auth ? `${auth[1]} (initial response not shown)` : line;
+}
 
 /**
  * One SMTP session: framing, the command loop, the socket and its limits.
@@ -35,6 +47,7 @@ export class Session implements cmd.CommandContext {
   readonly #idleTimer: IdleTimer;
   #deadline: ReturnType<typeof setTimeout>;
   #onClosed!: () => void;
+  #transcript?: Transcript;
 
   constructor(
     socket: Socket,
@@ -67,6 +80,7 @@ export class Session implements cmd.CommandContext {
       if (result.value && result.value.code >= 400) return this.end(result.value);
     }
     if (this.#ended) return;
+    this.#transcript = this.hooks.transcript?.(this.info);
     this.#write(`220 ${this.options.hostname} ESMTP\r\n`);
     this.#idleTimer.touch();
     this.#socket.resume();
@@ -97,8 +111,11 @@ export class Session implements cmd.CommandContext {
     const socket = this.#socket;
     socket.resume(); // read (and ignore) until the peer closes too
     try {
-      if (last && !socket.destroyed) socket.end(formatReply(last));
-      else socket.end();
+      if (last && !socket.destroyed) {
+        const text = formatReply(last);
+        if (this.#transcript) transcribe(this.#transcript, "out", text);
+        socket.end(text);
+      } else socket.end();
     } catch (error) {
       // Ending a socket the peer has torn down may throw: that is the peer's doing, and
       // "close" follows. Anything else (a last reply that cannot be formatted) is ours.
@@ -147,6 +164,7 @@ export class Session implements cmd.CommandContext {
 
   #write(text: string): void {
     if (this.#ended || this.#socket.destroyed) return;
+    if (this.#transcript) transcribe(this.#transcript, "out", text);
     this.#socket.write(text);
   }
 
@@ -187,6 +205,7 @@ export class Session implements cmd.CommandContext {
   }
 
   async #handle(event: LineEvent): Promise<void> {
+    if (this.#transcript) this.#transcript("in", this.state.sasl ? "(AUTH response not shown)" : traceLine(event));
     if (this.state.sasl) return this.#perform(await sasl(this, event));
     const framed = frame(this, event);
     const verb = "verb" in framed ? framed.verb : undefined;
@@ -233,9 +252,9 @@ export class Session implements cmd.CommandContext {
     plain.pause();
     plain.off("data", this.#onData); // "close" and "error" stay: the TCP connection is still ours
     this.#lines.take();
-    await new Promise<void>((resolve) =>
-      plain.write(formatReply(reply(220, "2.0.0", "Ready to start TLS")), () => resolve())
-    );
+    const ready = formatReply(reply(220, "2.0.0", "Ready to start TLS"));
+    if (this.#transcript) transcribe(this.#transcript, "out", ready);
+    await new Promise<void>((resolve) => plain.write(ready, () => resolve()));
     if (this.#ended) return;
     try {
       this.#socket = await upgradeToTlsServer(plain, context, this.options.tlsHandshakeTimeoutMs);

@@ -2,6 +2,7 @@ import type { Mailbox } from "../../core/address.ts";
 import type { Reply } from "../../core/reply.ts";
 import type { SecureContext } from "../../platform/net.ts";
 import type { MailParams, RcptParams } from "../protocol/params.ts";
+import type { Transcript } from "../protocol/transcript.ts";
 
 export type { MailParams, RcptParams };
 
@@ -44,6 +45,12 @@ export interface SmtpServerHooks {
    * also closes the session). Without this hook AUTH is neither offered nor accepted.
    */
   onAuth?(s: SessionInfo, credentials: AuthCredentials): Promise<Reply | undefined>;
+  /**
+   * Asked once a session is admitted, before the banner: where to write its
+   * commands and replies (undefined: nowhere). AUTH responses and message
+   * content are left out (RFC 4954 credentials are replaced by a note).
+   */
+  transcript?(s: SessionInfo): Transcript | undefined;
 }
 
 export interface AuthCredentials {
