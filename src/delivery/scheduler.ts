@@ -350,7 +350,7 @@ export class Scheduler {
     taken.forEach(bounce);
     let count = taken.reduce((n, w) => n + w.claims.length, 0);
     for (;;) {
-      const claims = await this.deps.store.claimAtDomains(destination.domains, CLAIM_BATCH, this.leaseMs);
+      const claims = await this.deps.store.claimForBounce({ domains: destination.domains }, CLAIM_BATCH, this.leaseMs);
       this.count(claims, 1);
       count += claims.length;
       const byMessage = new Map<string, Claim[]>();

@@ -27,7 +27,7 @@ import { type WarmupRouteDeps, warmupRoutes } from "./warmup.ts";
 export interface HttpDeps {
   /** The one way into the queue (`Ingress`). */
   readonly ingress: Pick<Ingress, "submit">;
-  readonly store: Pick<QueueStore, "messageView" | "cancel" | "listEvents">;
+  readonly store: Pick<QueueStore, "messageView" | "control" | "listEvents">;
   /** Bearer token to principal: e.g. `anyAuthenticator(adminAuthenticator(...), apiKeyAuthenticator(...))`. */
   readonly authenticate: Authenticator;
   /** Answers kept for Idempotency-Key (`CredentialStore`). */

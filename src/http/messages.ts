@@ -35,7 +35,7 @@ import { fieldErrors, paramHook } from "./validation.ts";
 
 export interface MessageRouteDeps {
   readonly ingress: Pick<Ingress, "submit">;
-  readonly store: Pick<QueueStore, "messageView" | "cancel">;
+  readonly store: Pick<QueueStore, "messageView" | "control">;
   readonly idempotency: IdempotencyStore;
   readonly log: Logger;
   readonly clock: Clock;
@@ -378,7 +378,7 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
       if (!(await visible(id, c.get("principal")))) {
         return problem(c, 404, "Not Found", `no message ${JSON.stringify(id)}`);
       }
-      const cancelled = await deps.store.cancel(id);
+      const cancelled = await deps.store.control.cancel({ messageId: id });
       const answer: v.InferOutput<typeof cancelResultSchema> = { id, cancelled };
       return c.json(answer);
     },

@@ -147,6 +147,8 @@ export interface DomainBacklog {
   readonly queued: number;
   /** Tried and waiting for the next attempt (in flight included), at most the count asked for. */
   readonly deferred: number;
-  /** The oldest message with a pending recipient there (ids sort by time). */
+  /** Held by the operator, at most the count asked for. */
+  readonly held: number;
+  /** The oldest message with a recipient in the queue there (ids sort by time). */
   readonly oldestMessageId: string;
 }

@@ -2,6 +2,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as v from "valibot";
+import type { QueueStore } from "../../src/queue/store.ts";
 import { createHttpApp } from "../../src/http/app.ts";
 import { renderDocs } from "../../src/http/docs.ts";
 import { rawMessageSchema, structuredMessageSchema } from "../../src/http/message-schema.ts";
@@ -10,7 +11,7 @@ const app = createHttpApp({
   ingress: { submit: async () => ({ id: "ID", suppressed: new Map() }) },
   store: {
     messageView: async () => undefined,
-    cancel: async () => 0,
+    control: {} as QueueStore["control"],
     listEvents: async () => [],
   },
   authenticate: async () => undefined,

@@ -236,7 +236,7 @@ describe("QueueStore.claimDue", () => {
     const [done] = (await store.claimDue(10, LEASE)).filter((c) => c.address === "done@d.example");
     await store.record([outcome(done!, "delivered")]);
     await clock.advance(LEASE);
-    await store.cancel(id);
+    await store.control.cancel({ messageId: id });
     await clock.advance(10 * LEASE);
     assert.deepEqual(await store.claimDue(10, LEASE), []);
     assert.equal(await store.nextDueAt(), undefined);
@@ -392,17 +392,22 @@ describe("the queue by recipient domain (GET /v1/queue, steering a destination)"
     const delivered = (await store.claimDue(10, LEASE)).find((c) => c.address === "e@three.example")!;
     await store.record([outcome(delivered, "delivered")]);
 
+    await store.enqueue(msg(["f@four.example"]));
+    const [f] = await rows(database, "SELECT message_id FROM recipients WHERE address = 'f@four.example'");
+    assert.equal(await store.control.hold({ messageId: String(f!.message_id) }), 1);
+
     const all = await store.pendingByDomain({ limit: 10 }, 1000);
     assert.deepEqual(all, [
-      { domain: "one.example", queued: 2, deferred: 1, oldestMessageId: first },
-      { domain: "two.example", queued: 1, deferred: 0, oldestMessageId: first },
+      { domain: "four.example", queued: 0, deferred: 0, held: 1, oldestMessageId: String(f!.message_id) },
+      { domain: "one.example", queued: 2, deferred: 1, held: 0, oldestMessageId: first },
+      { domain: "two.example", queued: 1, deferred: 0, held: 0, oldestMessageId: first },
     ]);
     assert.deepEqual(await store.pendingByDomain({ limit: 1 }, 1000).then((l) => l.map((b) => b.domain)), [
+      "four.example",
       "one.example",
-      "two.example",
     ], "one more than the limit, so that the caller sees there are more");
     assert.deepEqual(await store.pendingByDomain({ domains: ["two.example", "three.example"] }, 1000), [
-      { domain: "two.example", queued: 1, deferred: 0, oldestMessageId: first },
+      { domain: "two.example", queued: 1, deferred: 0, held: 0, oldestMessageId: first },
     ]);
     assert.equal(
       (await store.pendingByDomain({ domains: ["one.example"] }, 1))[0]!.queued,
@@ -413,11 +418,11 @@ describe("the queue by recipient domain (GET /v1/queue, steering a destination)"
     const plan = await rows(
       database,
       `EXPLAIN QUERY PLAN SELECT count(*) FROM recipients
-       WHERE domain = ? AND state IN ('queued', 'deferred') AND state = 'queued'`,
+       WHERE domain = ? AND state IN ('queued', 'deferred', 'held') AND state = 'queued'`,
       ["one.example"],
     );
     const detail = plan.map((r) => String(r.detail)).join("\n");
-    assert.match(detail, /USING COVERING INDEX recipients_pending_domain/, detail);
+    assert.match(detail, /USING COVERING INDEX recipients_in_queue/, detail);
   });
 
   it("due now: deferred recipients and those held until a time, never mail scheduled for later or in flight", async () => {
@@ -471,9 +476,9 @@ describe("the queue by recipient domain (GET /v1/queue, steering a destination)"
     await store.enqueue(msg(["leased@d.example"]));
     const [leased] = await store.claimDue(10, LEASE);
     await store.enqueue(msg(["later@d.example", "x@other.example"], { sendAt: T0 + 3_600_000 }));
-    const claimed = await store.claimAtDomains(["d.example"], 10, LEASE);
+    const claimed = await store.claimForBounce({ domains: ["d.example"] }, 10, LEASE);
     assert.deepEqual(claimed.map((c) => c.address), ["later@d.example"]);
-    assert.deepEqual(await store.claimAtDomains(["d.example"], 10, LEASE), [], "now leased");
+    assert.deepEqual(await store.claimForBounce({ domains: ["d.example"] }, 10, LEASE), [], "now leased");
     assert.equal(leased?.address, "leased@d.example");
   });
 });
@@ -611,7 +616,7 @@ describe("QueueStore.cancel", () => {
     const q2 = claims.find((c) => c.address === "q2@d.example")!;
     await store.record([outcome(done, "delivered"), outcome(q2, "deferred", { nextAttemptAt: T0 + 1000 })]);
     await clock.advance(7);
-    assert.equal(await store.cancel(id), 2);
+    assert.equal(await store.control.cancel({ messageId: id }), 2);
     const r = await rows(database, "SELECT address, state, lease_owner FROM recipients ORDER BY address");
     assert.deepEqual(r.map((x) => [x.address, x.state, x.lease_owner]), [
       ["done@d.example", "delivered", null],
@@ -623,8 +628,8 @@ describe("QueueStore.cancel", () => {
       ["q1@d.example", T0 + 7],
       ["q2@d.example", T0 + 7],
     ]);
-    assert.equal(await store.cancel(id), 0, "a second cancel finds nothing pending");
-    assert.equal(await store.cancel("01ARZ3NDEKTSV4RRFFQ69G5FAV"), 0, "an unknown id cancels nothing");
+    assert.equal(await store.control.cancel({ messageId: id }), 0, "a second cancel finds nothing pending");
+    assert.equal(await store.control.cancel({ messageId: "01ARZ3NDEKTSV4RRFFQ69G5FAV" }), 0, "an unknown id cancels nothing");
   });
 
   it(
@@ -649,7 +654,7 @@ describe("QueueStore.cancel", () => {
           },
         }),
       };
-      await new QueueStore(racing, spool, clock, "node-a").cancel(id);
+      await new QueueStore(racing, spool, clock, "node-a").control.cancel({ messageId: id });
       const [r] = await rows(database, "SELECT state FROM recipients");
       assert.equal(r!.state, "delivered");
       const ev = await rows(database, "SELECT type FROM events ORDER BY id");
@@ -706,7 +711,7 @@ describe("the queue drops a finished message's body", () => {
     const [a] = (await store.claimDue(10, LEASE)).filter((c) => c.address === "a@d.example");
     await store.record([outcome(a!, "delivered")]);
     assert.equal(await bodyLength(database, id), body.length);
-    await store.cancel(id);
+    await store.control.cancel({ messageId: id });
     assert.equal(await bodyLength(database, id), 0);
   });
 });
@@ -764,7 +769,7 @@ describe("QueueStore.listEvents", () => {
     const a = await store.enqueue(msg(["a1@d.example", "a2@d.example"]));
     await clock.advance(1);
     const b = await store.enqueue(msg(["b1@d.example"]));
-    await store.cancel(a);
+    await store.control.cancel({ messageId: a });
 
     const page1 = await store.listEvents(0, 2);
     assert.deepEqual(page1.map((e) => [e.type, e.recipient]), [
