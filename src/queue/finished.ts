@@ -22,4 +22,3 @@ export function dropFinishedBodies(messageIds: readonly string[]): InStatement[]
     args: ids,
   }));
 }
-

@@ -14,6 +14,7 @@ import { chunks, IN_QUEUE, PENDING, ROWS_PER_STATEMENT } from "./queue-states.ts
 import { type RecipientSelector, selectorSql } from "./recipient-selector.ts";
 import { dropFinishedBodies, FINISHED, STILL_OPEN } from "./finished.ts";
 import { QueueControl } from "./queue-control.ts";
+import { listQueue, type QueuePage, type QueueQuery } from "./queue-listing.ts";
 import type {
   Claim,
   DomainBacklog,
@@ -314,6 +315,11 @@ export class QueueStore {
   /** Make the deferred recipients at these domains due now (src/queue/queue-by-domain.ts); returns how many. */
   dueNowAt(domains: readonly string[]): Promise<number> {
     return dueNowAtDomains(this.database.client, this.clock.now(), domains);
+  }
+
+  /** A page of the queue listing (src/queue/queue-listing.ts). */
+  listQueue(query: QueueQuery): Promise<QueuePage> {
+    return listQueue(this.database.client, query, this.clock.now());
   }
 
   /** The queue by recipient domain, each count at most `cap` (src/queue/queue-by-domain.ts). */

@@ -629,7 +629,11 @@ describe("QueueStore.cancel", () => {
       ["q2@d.example", T0 + 7],
     ]);
     assert.equal(await store.control.cancel({ messageId: id }), 0, "a second cancel finds nothing pending");
-    assert.equal(await store.control.cancel({ messageId: "01ARZ3NDEKTSV4RRFFQ69G5FAV" }), 0, "an unknown id cancels nothing");
+    assert.equal(
+      await store.control.cancel({ messageId: "01ARZ3NDEKTSV4RRFFQ69G5FAV" }),
+      0,
+      "an unknown id cancels nothing",
+    );
   });
 
   it(
