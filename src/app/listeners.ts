@@ -116,6 +116,11 @@ export async function startListeners(
   const controlToken = newControlToken();
   const controlTokenHash = hashToken(controlToken);
   const { delivery, store, shaping } = services;
+  /** Recipients made due now: the delivery loop looks at once rather than at its next poll. */
+  const woken = (due: number) => {
+    if (due > 0) delivery.wake();
+    return due;
+  };
   const server = await listenOrExplain("HTTP", config.httpListen, () =>
     http.runtime.serveHttp({
       host: config.httpListen.host,
@@ -155,7 +160,17 @@ export async function startListeners(
           resume: (destination) => delivery.resume(destination),
           retry: (destination) => delivery.retry(destination),
           bounce: (destination) => delivery.bounce(destination),
+          hold: (destination) => delivery.holdDestination(destination),
+          release: async (destination) => woken(await store.control.release({ domains: destination.domains })),
+          list: (query) => store.listQueue(query),
           now: () => clock.now(),
+        },
+        messageSteering: {
+          hold: (at) => store.control.hold(at),
+          release: async (at) => woken(await store.control.release(at)),
+          retry: async (at) => woken(await store.control.retryNow(at)),
+          bounce: (at) => delivery.bounceRecipients(at),
+          cancel: (at) => store.control.cancel(at),
         },
         log,
       }).fetch,

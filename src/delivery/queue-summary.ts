@@ -9,6 +9,8 @@ export interface DomainSummary {
   readonly domain: string;
   readonly queued: number;
   readonly deferred: number;
+  /** Held by the operator until released. */
+  readonly held: number;
   /** When the oldest message with a pending recipient there came in. */
   readonly oldest: number;
 }
@@ -28,6 +30,7 @@ export interface DestinationSummary {
   readonly lastReply?: { readonly text: string; readonly at: number };
   readonly queued: number;
   readonly deferred: number;
+  readonly held: number;
   readonly inFlight: number;
   readonly oldest?: number;
   readonly domains: readonly DomainSummary[];
@@ -52,6 +55,7 @@ const summaryOf = (b: DomainBacklog): DomainSummary => ({
   domain: b.domain,
   queued: b.queued,
   deferred: b.deferred,
+  held: b.held,
   oldest: timeOfId(b.oldestMessageId),
 });
 
@@ -97,12 +101,13 @@ export async function queueSummary(
       ...(state.lastReply ? { lastReply: state.lastReply } : {}),
       queued: domains.reduce((n, d) => n + d.queued, 0),
       deferred: domains.reduce((n, d) => n + d.deferred, 0),
+      held: domains.reduce((n, d) => n + d.held, 0),
       inFlight: state.inFlight,
       ...(oldest === undefined ? {} : { oldest }),
       domains,
     };
   });
-  const backlog = (d: DestinationSummary) => d.queued + d.deferred + d.inFlight;
+  const backlog = (d: DestinationSummary) => d.queued + d.deferred + d.held;
   listed.sort((a, b) => backlog(b) - backlog(a) || a.name.localeCompare(b.name));
   const routedSet = new Set(routed);
   return {

@@ -15,10 +15,12 @@ import { type DomainRouteDeps, domainRoutes } from "./domains.ts";
 import { eventRoutes } from "./events.ts";
 import type { IdempotencyStore } from "./idempotency.ts";
 import { messageRoutes } from "./messages.ts";
+import { type MessageSteeringDeps, messageSteeringRoutes } from "./message-steering.ts";
 import { openApiDocument } from "./openapi.ts";
 import { json } from "./openapi-helpers.ts";
 import { problem } from "./problem.ts";
 import { type QueueRouteDeps, queueRoutes } from "./queue.ts";
+import { queueListingRoutes } from "./queue-listing.ts";
 import { type ShapingRouteDeps, shapingRoutes } from "./shaping.ts";
 import { type SuppressionRouteDeps, suppressionRoutes } from "./suppressions.ts";
 import { type UnsubscribeRouteDeps, unsubscribeRoutes } from "./unsubscribe.ts";
@@ -55,6 +57,8 @@ export interface HttpDeps {
   /** The queue by destination and its steering; without it, /v1/queue is not served. */
   // deno-lint-ignore no-explicit-any -- the destination type is the provider's own; the routes pass it back unchanged
   readonly queue?: QueueRouteDeps<any>;
+  /** Hold, release, retry, bounce and cancel a message or one recipient; without it, those routes are not served. */
+  readonly messageSteering?: Omit<MessageSteeringDeps, "store">;
   /** Unsubscribing (src/unsubscribe/): /u/:token, the target of bulk mail's List-Unsubscribe link; without it, not served. */
   readonly unsubscribe?: UnsubscribeRouteDeps;
   /** Where unexpected errors go, each with its request's id. */
@@ -146,11 +150,17 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
       priorityHeader: deps.priorityHeader,
     }),
   );
+  if (deps.messageSteering) {
+    app.route("/v1/messages", messageSteeringRoutes({ store: deps.store, ...deps.messageSteering }));
+  }
   app.route("/v1/events", eventRoutes(deps.store));
   if (deps.domains) app.route("/v1/domains", domainRoutes(deps.domains));
   if (deps.shaping) app.route("/v1/shaping", shapingRoutes(deps.shaping));
   if (deps.warmup) app.route("/v1/warmup", warmupRoutes(deps.warmup));
-  if (deps.queue) app.route("/v1/queue", queueRoutes(deps.queue));
+  if (deps.queue) {
+    app.route("/v1/queue/messages", queueListingRoutes(deps.queue));
+    app.route("/v1/queue", queueRoutes(deps.queue));
+  }
   if (deps.suppressions) app.route("/v1/suppressions", suppressionRoutes(deps.suppressions));
   app.notFound((c) => problem(c, 404, "Not Found", `no route ${c.req.method} ${c.req.path}`));
   app.onError((error, c) => {

@@ -5,6 +5,7 @@ import { parseDuration } from "../core/duration.ts";
 import type { AutomationState } from "../shaping/destination-automation.ts";
 import { limitsInFileForm } from "../shaping/throttle-limits.ts";
 import type { AuthEnv } from "./auth.ts";
+import type { QueueListingDeps } from "./queue-listing.ts";
 import { json, problemResponses } from "./openapi-helpers.ts";
 import { problem } from "./problem.ts";
 import { fieldErrors, paramHook } from "./validation.ts";
@@ -14,6 +15,7 @@ export interface DomainView {
   readonly domain: string;
   readonly queued: number;
   readonly deferred: number;
+  readonly held: number;
   readonly oldest: number;
 }
 
@@ -33,6 +35,7 @@ export interface DestinationView {
   readonly lastReply?: { readonly text: string; readonly at: number };
   readonly queued: number;
   readonly deferred: number;
+  readonly held: number;
   readonly inFlight: number;
   readonly oldest?: number;
   readonly domains: readonly DomainView[];
@@ -43,8 +46,12 @@ export type FoundDestination =
   | { readonly found: true; readonly name: string }
   | { readonly found: false; readonly reason: string };
 
-/** What the routes need of delivery: the summary, and the steering of one destination (the Scheduler's methods). */
-export interface QueueRouteDeps<D extends FoundDestination = FoundDestination> {
+/**
+ * What the routes need of delivery and the queue: the summary, the listing,
+ * and the steering of one destination (the Scheduler's methods; hold and
+ * release are the queue's, for the recipients at its domains).
+ */
+export interface QueueRouteDeps<D extends FoundDestination = FoundDestination> extends QueueListingDeps {
   summary(): Promise<
     { readonly destinations: readonly DestinationView[]; readonly domains: readonly DomainView[]; truncated: boolean }
   >;
@@ -54,7 +61,8 @@ export interface QueueRouteDeps<D extends FoundDestination = FoundDestination> {
   resume(destination: Extract<D, { found: true }>): Promise<number>;
   retry(destination: Extract<D, { found: true }>): Promise<number>;
   bounce(destination: Extract<D, { found: true }>): Promise<number>;
-  now(): number;
+  hold(destination: Extract<D, { found: true }>): Promise<number>;
+  release(destination: Extract<D, { found: true }>): Promise<number>;
 }
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
@@ -63,6 +71,7 @@ const domainSchema = v.object({
   domain: v.string(),
   queued: v.number(),
   deferred: v.pipe(v.number(), v.description("tried and waiting for the next attempt")),
+  held: v.pipe(v.number(), v.description("held by the operator until released")),
   oldest: v.pipe(v.string(), v.description("when the oldest message with a pending recipient there came in")),
 });
 
@@ -107,6 +116,7 @@ const destinationSchema = v.pipe(
     backoff_until: v.pipe(v.nullable(v.string()), v.description("paused after failing to reach it, until then")),
     queued: v.pipe(v.number(), v.description("recipients not tried yet, at its domains (in flight included)")),
     deferred: v.number(),
+    held: v.pipe(v.number(), v.description("held by the operator until released (POST .../hold)")),
     in_flight: v.pipe(
       v.number(),
       v.description("handed to it and not settled: waiting for a connection or being sent"),
@@ -130,7 +140,7 @@ const summarySchema = v.object({
 
 const paramSchema = v.object({
   destination: v.pipe(v.string(), v.minLength(1), v.description("a destination's name, or a recipient domain")),
-  action: v.picklist(["suspend", "resume", "retry", "bounce"]),
+  action: v.picklist(["suspend", "resume", "retry", "bounce", "hold", "release"]),
 });
 
 const suspendSchema = v.object({
@@ -145,13 +155,15 @@ const steeredSchema = v.object({
   suspended_until: v.optional(v.string()),
   due_now: v.optional(v.pipe(v.number(), v.description("recipients made due now"))),
   bounced: v.optional(v.number()),
+  held: v.optional(v.number()),
+  released: v.optional(v.number()),
 });
 
 const adminOnly = { 401: "Missing or unknown bearer token", 403: 'The token lacks the "admin" scope' };
 
 /**
  * GET /v1/queue (each destination with its rules, state, backlog and last
- * reply) and POST /v1/queue/:destination/{suspend,resume,retry,bounce}.
+ * reply) and POST /v1/queue/:destination/{suspend,resume,retry,bounce,hold,release}.
  */
 export function queueRoutes<D extends FoundDestination>(deps: QueueRouteDeps<D>): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
@@ -187,6 +199,7 @@ export function queueRoutes<D extends FoundDestination>(deps: QueueRouteDeps<D>)
           backoff_until: iso(d.backoffUntil),
           queued: d.queued,
           deferred: d.deferred,
+          held: d.held,
           in_flight: d.inFlight,
           oldest: iso(d.oldest),
           last_reply: d.lastReply ? { text: d.lastReply.text, at: iso(d.lastReply.at)! } : null,
@@ -211,7 +224,9 @@ export function queueRoutes<D extends FoundDestination>(deps: QueueRouteDeps<D>)
         "across a restart. `resume`: the suspension (and any pause after failures) ends, and what it held and " +
         "every deferred recipient of its domains is due now. `retry`: every deferred recipient of its domains is " +
         "due now (a suspension stays). `bounce`: every recipient queued for it that is not being sent bounces, " +
-        "with its event and the DSN its NOTIFY asks for.",
+        "with its event and the DSN its NOTIFY asks for. `hold`: every recipient of its domains still pending is " +
+        "held (a `held` event each) until `release` (a `released` event each: due when it was due); unlike a " +
+        "suspension, a hold is on the recipients there now, without an end, and new mail still goes.",
       security: [{ bearer: ["admin"] }],
       requestBody: { content: { "application/json": { schema: resolver(suspendSchema) } } },
       responses: {
@@ -254,6 +269,10 @@ export function queueRoutes<D extends FoundDestination>(deps: QueueRouteDeps<D>)
           return c.json({ name, due_now: await deps.retry(target) });
         case "bounce":
           return c.json({ name, bounced: await deps.bounce(target) });
+        case "hold":
+          return c.json({ name, held: await deps.hold(target) });
+        case "release":
+          return c.json({ name, released: await deps.release(target) });
       }
     },
   );
