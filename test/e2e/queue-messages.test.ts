@@ -11,7 +11,6 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { runRelay, startRelay, testBinary } from "../helpers/relay-process.ts";
-import { waitUntil } from "../helpers/wait-until.ts";
 import { relayApi, startWorld, type World } from "../helpers/world.ts";
 
 const worlds: World[] = [];

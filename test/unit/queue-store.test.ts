@@ -607,6 +607,65 @@ describe("QueueStore.record", () => {
   });
 });
 
+describe("the operator's hold, release and retry (QueueControl)", () => {
+  it("a held recipient is never claimed, keeps its body, and is released to its state, due when it was due", async () => {
+    const { store, database, clock } = await fresh();
+    const id = await store.enqueue(msg(["new@d.example", "tried@d.example", "kept@d.example"]));
+    const [tried] = (await store.claimDue(10, LEASE)).filter((c) => c.address === "tried@d.example");
+    await store.record([outcome(tried!, "deferred", { nextAttemptAt: T0 + 1000 })]);
+    await store.releaseLeases();
+    assert.equal(await store.control.hold({ messageId: id, address: "NEW@d.example" }), 1);
+    assert.equal(await store.control.hold({ messageId: id, address: "tried@d.example" }), 1);
+    assert.equal(await store.control.hold({ messageId: id, address: "tried@d.example" }), 0, "held already");
+    await clock.advance(5000);
+    const claimed = await store.claimDue(10, LEASE);
+    assert.deepEqual(claimed.map((c) => c.address), ["kept@d.example"]);
+    await store.record([outcome(claimed[0]!, "delivered")]);
+    assert.equal(await store.nextDueAt(), undefined, "nothing pending: the held ones are out of the due index");
+    assert.ok((await store.loadMessage(id))!.body.byteLength > 0, "a held recipient keeps its message's body");
+
+    assert.equal(await store.control.retryNow({ messageId: id }), 0, "retry leaves held recipients alone");
+    assert.equal(await store.control.release({ messageId: id }), 2);
+    const r = await rows(database, "SELECT address, state, next_attempt_at FROM recipients ORDER BY address");
+    assert.deepEqual(r.map((x) => [x.address, x.state, Number(x.next_attempt_at) - T0]), [
+      ["kept@d.example", "delivered", 5000],
+      ["new@d.example", "queued", 0],
+      ["tried@d.example", "deferred", 1000],
+    ]);
+    const ev = await rows(
+      database,
+      "SELECT type, recipient, data FROM events WHERE type IN ('held', 'released') ORDER BY id",
+    );
+    assert.deepEqual(ev.map((e) => [e.type, e.recipient, e.data]), [
+      ["held", "new@d.example", '{"state":"queued"}'],
+      ["held", "tried@d.example", '{"state":"deferred"}'],
+      ["released", "new@d.example", "{}"],
+      ["released", "tried@d.example", "{}"],
+    ]);
+  });
+
+  it("a deferral does not revive a recipient held or cancelled while it was being sent; a delivery stands", async () => {
+    const { store, database } = await fresh();
+    const id = await store.enqueue(msg(["held@d.example", "cancelled@d.example", "delivered@d.example"]));
+    const claims = await store.claimDue(10, LEASE);
+    const of = (address: string) => claims.find((c) => c.address === address)!;
+    await store.control.hold({ messageId: id, address: "held@d.example" });
+    await store.control.hold({ messageId: id, address: "delivered@d.example" });
+    await store.control.cancel({ messageId: id, address: "cancelled@d.example" });
+    await store.record([
+      outcome(of("held@d.example"), "deferred", { nextAttemptAt: T0 + 1000 }),
+      outcome(of("cancelled@d.example"), "deferred", { nextAttemptAt: T0 + 1000 }),
+      outcome(of("delivered@d.example"), "delivered"),
+    ]);
+    const r = await rows(database, "SELECT address, state, attempts FROM recipients ORDER BY id");
+    assert.deepEqual(r.map((x) => [x.address, x.state, x.attempts]), [
+      ["held@d.example", "held", 1],
+      ["cancelled@d.example", "cancelled", 1],
+      ["delivered@d.example", "delivered", 1],
+    ]);
+  });
+});
+
 describe("QueueStore.cancel", () => {
   it("cancels pending recipients only, one cancelled event each", async () => {
     const { store, database, clock } = await fresh();
