@@ -17,13 +17,12 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { relayCommand, serveRelay } from "./bench-serve.ts";
 
-const ROOT = resolve(import.meta.dirname, "..");
 const { values } = parseArgs({
   options: {
     entries: { type: "string", default: "1000000" },
@@ -38,9 +37,7 @@ const ENTRIES = Number(values.entries);
 const MESSAGES = Number(values.messages);
 const ROUNDS = Number(values.rounds);
 const CONCURRENCY = Number(values.concurrency);
-const binary = values.binary ?? (existsSync(join(ROOT, "dist/relay")) ? join(ROOT, "dist/relay") : undefined);
-const command = (args: string[]) =>
-  binary ? { file: binary, argv: args } : { file: process.execPath, argv: [join(ROOT, "src/main.ts"), ...args] };
+const command = relayCommand(values.binary);
 const TOKEN = "bench-suppressions-admin-token-0123456789";
 const run = mkdtempSync(join(tmpdir(), "relay-bench-suppress-"));
 
@@ -101,40 +98,8 @@ async function writeCsv(path: string, n: number): Promise<void> {
   await new Promise((r) => out.end(r));
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
-}
-
-async function serve(dataDir: string): Promise<{ url: string; stop: () => Promise<void> }> {
-  const [http, smtp] = [await freePort(), await freePort()];
-  const { file, argv } = command(["serve"]);
-  const child = spawn(file, argv, {
-    env: env(dataDir, {
-      RELAY_HTTP_LISTEN: `127.0.0.1:${http}`,
-      RELAY_SMTP_LISTEN: `127.0.0.1:${smtp}`,
-      RELAY_ROUTES: `*=127.0.0.1:${await freePort()}`,
-      RELAY_SENDER_POLICY: "any",
-    }),
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  const url = `http://127.0.0.1:${http}`;
-  for (let i = 0; i < 600; i++) {
-    const ok = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    url,
-    async stop() {
-      child.kill("SIGTERM");
-      await once(child, "exit");
-    },
-  };
+function serve(dataDir: string) {
+  return serveRelay(command, env(dataDir));
 }
 
 /** Messages accepted per second over HTTP, `CONCURRENCY` requests in flight. */
