@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { describeRoute, resolver, validator } from "hono-openapi";
 import * as v from "valibot";
 import { parseDuration } from "../core/duration.ts";
+import type { DestinationSummary, DomainSummary, QueueSummary } from "../core/queue-summary.ts";
 import type { AutomationState } from "../shaping/destination-automation.ts";
 import { limitsInFileForm } from "../shaping/throttle-limits.ts";
 import type { AuthEnv } from "./auth.ts";
@@ -10,36 +11,9 @@ import { json, problemResponses } from "./openapi-helpers.ts";
 import { problem } from "./problem.ts";
 import { fieldErrors, paramHook } from "./validation.ts";
 
-/** Pending recipients at one recipient domain (times in ms). */
-export interface DomainView {
-  readonly domain: string;
-  readonly queued: number;
-  readonly deferred: number;
-  readonly held: number;
-  readonly oldest: number;
-}
-
-/** One destination as the scheduler and the queue know it (delivery/queue-summary.ts makes these). */
-export interface DestinationView {
-  readonly name: string;
-  readonly provider?: string;
-  readonly mxHosts: readonly string[];
-  readonly rules?: Readonly<
-    Record<string, { readonly value: unknown; readonly from: { level: string; key?: string } }>
-  >;
-  readonly suspendedUntil?: number;
-  readonly backoffUntil?: number;
-  /** What automation holds it under now. */
-  readonly automation?: Exclude<AutomationState, { kind: "normal" }>;
-  readonly lastError?: string;
-  readonly lastReply?: { readonly text: string; readonly at: number };
-  readonly queued: number;
-  readonly deferred: number;
-  readonly held: number;
-  readonly inFlight: number;
-  readonly oldest?: number;
-  readonly domains: readonly DomainView[];
-}
+/** What automation holds a destination under now. */
+type Automation = Exclude<AutomationState, { kind: "normal" }>;
+type DestinationView = DestinationSummary<Automation>;
 
 /** A destination an operator named, found (with what the actions need) or not (and why). */
 export type FoundDestination =
@@ -52,9 +26,7 @@ export type FoundDestination =
  * release are the queue's, for the recipients at its domains).
  */
 export interface QueueRouteDeps<D extends FoundDestination = FoundDestination> extends QueueListingDeps {
-  summary(): Promise<
-    { readonly destinations: readonly DestinationView[]; readonly domains: readonly DomainView[]; truncated: boolean }
-  >;
+  summary(): Promise<QueueSummary<Automation>>;
   resolve(ref: string): Promise<D>;
   /** Returns when the suspension ends. */
   suspend(destination: Extract<D, { found: true }>, until: number): Promise<number>;
@@ -180,7 +152,7 @@ export function queueRoutes<D extends FoundDestination>(deps: QueueRouteDeps<D>)
     }),
     async (c) => {
       const summary = await deps.summary();
-      const domain = (d: DomainView) => ({ ...d, oldest: iso(d.oldest)! });
+      const domain = (d: DomainSummary) => ({ ...d, oldest: iso(d.oldest)! });
       const body: v.InferOutput<typeof summarySchema> = {
         destinations: summary.destinations.map((d) => ({
           name: d.name,
