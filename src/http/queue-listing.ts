@@ -84,7 +84,7 @@ export function queueListingRoutes(deps: QueueListingDeps): Hono<AuthEnv> {
       description: "Recipients queued, deferred or held, by recipient domain, then state, then oldest message " +
         "first. Follow `next_cursor` until it is null: each page is a seek in an index, as fast at a depth of " +
         "millions as at the start. `domain` (and `state` with it) narrow the seek; the other filters are checked " +
-        "on at most 5000 recipients per page, so a page may hold fewer than `limit`, or none, and still have a " +
+        "on at most 1000 recipients per page, so a page may hold fewer than `limit`, or none, and still have a " +
         "`next_cursor`.",
       security: [{ bearer: ["admin"] }],
       responses: {

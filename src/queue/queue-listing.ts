@@ -47,9 +47,12 @@ export interface QueuePage {
  * Index entries a page goes over at most when a filter cannot be a seek in
  * the index (sender, tag, recipient address, age, a state without a domain):
  * such a page may come back with fewer matches, or none, and a cursor that
- * resumes after the last entry it went over.
+ * resumes after the last entry it went over. Each entry costs a lookup of
+ * its row and its message's (in index order, scattered in the tables):
+ * about 40 us each at a depth of a million, so a page stays well under
+ * 100 ms.
  */
-export const SCAN_PER_PAGE = 5000;
+export const SCAN_PER_PAGE = 1000;
 
 const KEY_ORDER = "domain, state, message_id, id";
 
@@ -108,14 +111,16 @@ export async function listQueue(
     checks.push("r.message_id < ?");
     checkArgs.push(firstIdAt(query.receivedBefore));
   }
-  // Unfiltered beyond the seek: one more than the page says whether another follows.
+  // Unfiltered beyond the seek: one more than the page says whether another follows. CROSS JOIN keeps
+  // SQLite's join order: the window first, then each row by its key, never a scan of messages to
+  // match a filter on them.
   const window = checks.length === 0 ? query.limit + 1 : scan;
   const entries = `SELECT id FROM recipients WHERE ${seek.join(" AND ")} ORDER BY ${KEY_ORDER} LIMIT ?`;
   const result = await client.execute({
     sql: `SELECT r.id, r.message_id, r.address, r.domain, r.state, r.lane, r.attempts, r.next_attempt_at,
             r.lease_owner, r.last_reply, m.mail_from, m.tags
-          FROM (${entries}) AS w JOIN recipients AS r ON r.id = w.id JOIN messages AS m ON m.id = r.message_id
-          ${checks.length === 0 ? "" : `WHERE ${checks.join(" AND ")}`}
+          FROM (${entries}) AS w CROSS JOIN recipients AS r CROSS JOIN messages AS m
+          WHERE r.id = w.id AND m.id = r.message_id${checks.length === 0 ? "" : ` AND ${checks.join(" AND ")}`}
           ORDER BY r.domain, r.state, r.message_id, r.id LIMIT ?`,
     args: [...seekArgs, window, ...checkArgs, query.limit + (checks.length === 0 ? 1 : 0)],
   });
