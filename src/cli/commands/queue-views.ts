@@ -6,7 +6,16 @@ import { printTable } from "./users.ts";
 /** Rows `relay queue summary` shows without --all: one terminal screen with its header and totals. */
 export const SUMMARY_ROWS = 20;
 /** Replies are cut to this many characters in tables, so a row stays on one line. */
-const REPLY_WIDTH = 60;
+const REPLY_WIDTH = 50;
+
+const UNITS = [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const;
+
+/** How long ago a time was, in its largest whole unit ("3h", "12m"): compact for a table. */
+function age(iso: string, now = Date.now()): string {
+  const ms = Math.max(0, now - Date.parse(iso));
+  for (const [unit, size] of UNITS) if (ms >= size) return `${Math.floor(ms / size)}${unit}`;
+  return "0s";
+}
 
 const cut = (text: string, width = REPLY_WIDTH) => (text.length > width ? `${text.slice(0, width - 1)}…` : text);
 
@@ -36,7 +45,7 @@ export async function printSummary(context: CommandContext, all: boolean): Promi
         String(d.deferred),
         String(d.held),
         String(d.in_flight),
-        d.oldest ?? "-",
+        d.oldest === null ? "-" : age(d.oldest),
         cut(d.last_reply?.text ?? d.last_error ?? "-"),
       ],
     });
@@ -44,7 +53,7 @@ export async function printSummary(context: CommandContext, all: boolean): Promi
   for (const d of answer.domains) {
     lines.push({
       backlog: d.queued + d.deferred + d.held,
-      row: [d.domain, "not routed yet", String(d.queued), String(d.deferred), String(d.held), "0", d.oldest, "-"],
+      row: [d.domain, "not routed yet", String(d.queued), String(d.deferred), String(d.held), "0", age(d.oldest), "-"],
     });
   }
   if (lines.length === 0) {
