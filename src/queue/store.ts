@@ -38,7 +38,8 @@ type Statement = BatchItem<"sqlite"> | InStatement;
  * cancelled while it was being sent as it is: it is not revived.
  */
 const RECORD_OUTCOME = `UPDATE recipients SET
-    state = CASE WHEN ?1 = 'deferred' AND state NOT IN ('queued', 'deferred') THEN state ELSE ?1 END, attempts = attempts + ?, last_reply = ?, lease_owner = NULL, next_attempt_at = ?, turn_at = NULL,
+    state = CASE WHEN ?1 = 'deferred' AND state NOT IN ('queued', 'deferred') THEN state ELSE ?1 END,
+    attempts = attempts + ?, last_reply = ?, lease_owner = NULL, next_attempt_at = ?, turn_at = NULL,
     updated_at = ?,
     last_mta = COALESCE(?, last_mta),
     dsn_pending = CASE WHEN ? THEN ? ELSE dsn_pending END,
