@@ -37,7 +37,8 @@ export class QueueControl {
   release(at: RecipientSelector): Promise<number> {
     return this.change(at, "state = 'held'", {
       event: "'released', '{}'",
-      set: "state = CASE WHEN attempts > 0 THEN 'deferred' ELSE 'queued' END",
+      // A lease left on it by an operator's bounce that was never recorded goes with the hold.
+      set: "state = CASE WHEN attempts > 0 THEN 'deferred' ELSE 'queued' END, lease_owner = NULL",
     });
   }
 

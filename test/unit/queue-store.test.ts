@@ -644,6 +644,16 @@ describe("the operator's hold, release and retry (QueueControl)", () => {
     ]);
   });
 
+  it("release gives back a held recipient's lease left by a bounce that was never recorded", async () => {
+    const { store, database } = await fresh();
+    const id = await store.enqueue(msg(["a@d.example"]));
+    await store.control.hold({ messageId: id });
+    assert.equal((await store.claimForBounce({ messageId: id }, 10, LEASE)).length, 1, "a bounce claims it, held");
+    assert.equal(await store.control.release({ messageId: id }), 1);
+    const [r] = await rows(database, "SELECT state, lease_owner FROM recipients");
+    assert.deepEqual({ ...r }, { state: "queued", lease_owner: null });
+  });
+
   it("a deferral does not revive a recipient held or cancelled while it was being sent; a delivery stands", async () => {
     const { store, database } = await fresh();
     const id = await store.enqueue(msg(["held@d.example", "cancelled@d.example", "delivered@d.example"]));
