@@ -15,8 +15,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createWriteStream, mkdirSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
+import { serveRelay } from "./bench-serve.ts";
 
 export interface SuppressionsBenchContext {
   /** Where the phase's files go. */
@@ -115,45 +115,13 @@ async function writeCsv(path: string, n: number): Promise<void> {
   await new Promise((r) => out.end(r));
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
-}
-
 async function serve(
   ctx: SuppressionsBenchContext,
   dataDir: string,
 ): Promise<{ url: string; cpuSeconds: () => number; stop: () => Promise<void> }> {
-  const [http, smtp] = [await freePort(), await freePort()];
   const [file, ...pre] = ctx.relay.cmd;
-  const child = spawn(file!, [...pre, "serve"], {
-    cwd: ctx.relay.cwd,
-    env: env(dataDir, {
-      RELAY_HTTP_LISTEN: `127.0.0.1:${http}`,
-      RELAY_SMTP_LISTEN: `127.0.0.1:${smtp}`,
-      RELAY_ROUTES: `*=127.0.0.1:${await freePort()}`,
-      RELAY_SENDER_POLICY: "any",
-    }),
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  const url = `http://127.0.0.1:${http}`;
-  for (let i = 0; i < 600; i++) {
-    const ok = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    url,
-    cpuSeconds: () => ctx.cpuSecondsOf(child.pid!),
-    async stop() {
-      child.kill("SIGTERM");
-      await once(child, "exit");
-    },
-  };
+  const relay = await serveRelay((args) => ({ file: file!, argv: [...pre, ...args] }), env(dataDir), ctx.relay.cwd);
+  return { ...relay, cpuSeconds: () => ctx.cpuSecondsOf(relay.pid) };
 }
 
 /** Messages accepted per second over HTTP, `CONCURRENCY` requests in flight. */

@@ -135,6 +135,11 @@ export async function startListeners(
     (token) => services.apiKeys.verify(token),
   );
   const messageSearch = new MessageSearch(services.database);
+  /** Recipients made due now: the delivery loop looks at once rather than at its next poll. */
+  const woken = (due: number) => {
+    if (due > 0) delivery.wake();
+    return due;
+  };
   const queue: QueueRouteDeps<Awaited<ReturnType<typeof delivery.resolve>>> = {
     summary: () => queueSummary(delivery.destinationStates(), store),
     resolve: (ref) => delivery.resolve(ref),
@@ -142,6 +147,9 @@ export async function startListeners(
     resume: (destination) => delivery.resume(destination),
     retry: (destination) => delivery.retry(destination),
     bounce: (destination) => delivery.bounce(destination),
+    hold: (destination) => delivery.holdDestination(destination),
+    release: async (destination) => woken(await store.control.release({ domains: destination.domains })),
+    list: (query) => store.listQueue(query),
     now: () => clock.now(),
   };
   const server = await listenOrExplain("HTTP", config.httpListen, () =>
@@ -199,6 +207,13 @@ export async function startListeners(
           client: traceClient,
           resolve: (ref) => delivery.resolve(ref),
           now: () => clock.now(),
+        },
+        messageSteering: {
+          hold: (at) => store.control.hold(at),
+          release: async (at) => woken(await store.control.release(at)),
+          retry: async (at) => woken(await store.control.retryNow(at)),
+          bounce: (at) => delivery.bounceRecipients(at),
+          cancel: (at) => store.control.cancel(at),
         },
         log,
       }).fetch,

@@ -1,4 +1,5 @@
-import type { DestinationView, DomainView } from "../http/queue.ts";
+import type { DomainSummary } from "../core/queue-summary.ts";
+import type { DestinationView } from "../http/queue.ts";
 import { destinationState } from "../http/queue.ts";
 import type { Session } from "./sessions.ts";
 import { canSteer, CsrfField, State, Time } from "./layout.tsx";
@@ -46,7 +47,7 @@ function Actions(props: { destination: DestinationView; session: Session }) {
   );
 }
 
-function DomainRows(props: { domains: readonly DomainView[] }) {
+function DomainRows(props: { domains: readonly DomainSummary[] }) {
   return (
     <>
       {props.domains.map((d) => (
@@ -64,7 +65,7 @@ function DomainRows(props: { domains: readonly DomainView[] }) {
 }
 
 export function Destinations(
-  props: { destinations: readonly DestinationView[]; unrouted: readonly DomainView[]; session: Session },
+  props: { destinations: readonly DestinationView[]; unrouted: readonly DomainSummary[]; session: Session },
 ) {
   const steer = canSteer(props.session);
   return (

@@ -1,4 +1,5 @@
-import type { DestinationView, DomainView } from "../http/queue.ts";
+import type { DomainSummary } from "../core/queue-summary.ts";
+import type { DestinationView } from "../http/queue.ts";
 import { destinationState } from "../http/queue.ts";
 import type { ChartedType, Rates, Series } from "./rates.ts";
 
@@ -7,7 +8,7 @@ export interface OverviewProps {
   readonly rates: Rates;
   readonly destinations: readonly DestinationView[];
   /** Pending recipients at domains no destination has taken mail for yet. */
-  readonly unrouted: readonly DomainView[];
+  readonly unrouted: readonly DomainSummary[];
 }
 
 const THROUGHPUT: readonly ChartedType[] = ["received", "delivered"];

@@ -1,45 +1,12 @@
 import { timeOfId } from "../core/id.ts";
+import type { DestinationSummary, DomainSummary, QueueSummary } from "../core/queue-summary.ts";
 import type { DomainBacklog } from "../queue/records.ts";
 import type { QueueStore } from "../queue/store.ts";
-import { showLimits, type ShownLimit } from "../shaping/show.ts";
+import { showLimits } from "../shaping/show.ts";
 import type { DestinationState } from "./scheduler.ts";
 
-/** Pending recipients at one recipient domain. */
-export interface DomainSummary {
-  readonly domain: string;
-  readonly queued: number;
-  readonly deferred: number;
-  /** When the oldest message with a pending recipient there came in. */
-  readonly oldest: number;
-}
-
-/** One destination: what it is, the rules it runs under, its state and its backlog. */
-export interface DestinationSummary {
-  readonly name: string;
-  readonly provider?: string;
-  readonly mxHosts: readonly string[];
-  /** Each limit in the file's form with the level it came from; absent when no rule applies to it now. */
-  readonly rules?: Readonly<Record<string, ShownLimit>>;
-  readonly suspendedUntil?: number;
-  readonly backoffUntil?: number;
-  /** What automation holds it under now: a throttle (its limits) or a suspension, the rule and reply behind it. */
-  readonly automation?: DestinationState["automation"];
-  readonly lastError?: string;
-  readonly lastReply?: { readonly text: string; readonly at: number };
-  readonly queued: number;
-  readonly deferred: number;
-  readonly inFlight: number;
-  readonly oldest?: number;
-  readonly domains: readonly DomainSummary[];
-}
-
-export interface QueueSummary {
-  readonly destinations: readonly DestinationSummary[];
-  /** Pending recipients at domains no destination listed has taken mail for yet (not routed since start). */
-  readonly domains: readonly DomainSummary[];
-  /** There are more destinations, or domains with pending recipients, than listed. */
-  readonly truncated: boolean;
-}
+/** What automation holds a destination under, as the summary shows it. */
+type Automation = NonNullable<DestinationState["automation"]>;
 
 /** Domains listed outside the destinations, at most (the first in name order). */
 const MAX_DOMAINS = 1000;
@@ -52,6 +19,7 @@ const summaryOf = (b: DomainBacklog): DomainSummary => ({
   domain: b.domain,
   queued: b.queued,
   deferred: b.deferred,
+  held: b.held,
   oldest: timeOfId(b.oldestMessageId),
 });
 
@@ -67,7 +35,7 @@ const summaryOf = (b: DomainBacklog): DomainSummary => ({
 export async function queueSummary(
   states: readonly DestinationState[],
   store: Pick<QueueStore, "pendingByDomain">,
-): Promise<QueueSummary> {
+): Promise<QueueSummary<Automation>> {
   // States come least recently routed first.
   const suspended = states.filter((s) => s.suspension);
   const others = states.filter((s) => !s.suspension);
@@ -81,7 +49,7 @@ export async function queueSummary(
     store.pendingByDomain({ limit: MAX_DOMAINS }, COUNT_CAP),
   ]);
   const byDomain = new Map(known.map((b) => [b.domain, summaryOf(b)]));
-  const listed = destinations.map((state): DestinationSummary => {
+  const listed = destinations.map((state): DestinationSummary<Automation> => {
     const domains = state.domains.flatMap((d) => byDomain.get(d) ?? []);
     const oldest = domains.length === 0 ? undefined : Math.min(...domains.map((d) => d.oldest));
     const shaping = state.info.shaping();
@@ -97,12 +65,13 @@ export async function queueSummary(
       ...(state.lastReply ? { lastReply: state.lastReply } : {}),
       queued: domains.reduce((n, d) => n + d.queued, 0),
       deferred: domains.reduce((n, d) => n + d.deferred, 0),
+      held: domains.reduce((n, d) => n + d.held, 0),
       inFlight: state.inFlight,
       ...(oldest === undefined ? {} : { oldest }),
       domains,
     };
   });
-  const backlog = (d: DestinationSummary) => d.queued + d.deferred + d.inFlight;
+  const backlog = (d: DestinationSummary<Automation>) => d.queued + d.deferred + d.held;
   listed.sort((a, b) => backlog(b) - backlog(a) || a.name.localeCompare(b.name));
   const routedSet = new Set(routed);
   return {

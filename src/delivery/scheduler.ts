@@ -1,9 +1,10 @@
 import { asciiDomain, domainNameError } from "../core/address.ts";
 import type { TimerClock } from "../core/clock.ts";
 import { type Lane, lanes } from "../core/lane.ts";
-import { reply, replyText } from "../core/reply.ts";
+import { type Reply, reply, replyText } from "../core/reply.ts";
 import type { Claim } from "../queue/records.ts";
 import type { SettingsStore } from "../queue/settings.ts";
+import type { RecipientSelector } from "../queue/recipient-selector.ts";
 import type { QueueStore } from "../queue/store.ts";
 import { classifyTransportError } from "./classify.ts";
 import { Destination, type DestinationLimits } from "./destination.ts";
@@ -340,31 +341,61 @@ export class Scheduler {
    */
   async bounce(destination: Extract<ResolvedDestination, { found: true }>): Promise<number> {
     const r = reply(554, "5.0.0", `bounced by the relay's operator (destination ${destination.name})`);
-    const bounce = (work: Work) =>
-      this.report(
-        work,
-        work.claims.map((c) => ({
-          address: c.address,
-          reply: r,
-          disposition: "bounced",
-          category: "other",
-          attempted: false,
-        })),
-        this.deps.retry.schedule,
-      );
     const taken = this.destinations.get(destination.key)?.takeQueued() ?? [];
     this.settledAt(destination.key, taken);
-    taken.forEach(bounce);
-    let count = taken.reduce((n, w) => n + w.claims.length, 0);
+    for (const work of taken) this.bounceWork(work, r);
+    const count = taken.reduce((n, w) => n + w.claims.length, 0);
+    return count + await this.bounceInQueue({ domains: destination.domains }, r);
+  }
+
+  /**
+   * Hold every pending recipient of the destination's domains until released
+   * (QueueControl.hold), and take back what the destination had waiting for
+   * a connection, so that none of it goes. Returns how many were held.
+   */
+  async holdDestination(destination: Extract<ResolvedDestination, { found: true }>): Promise<number> {
+    const held = await this.deps.store.control.hold({ domains: destination.domains });
+    const taken = this.destinations.get(destination.key)?.takeQueued() ?? [];
+    this.settledAt(destination.key, taken);
+    this.hold(taken, this.deps.clock.now());
+    return held;
+  }
+
+  /**
+   * Bounce a message's recipients in the queue (held ones too), or one of
+   * them, as a destination's bounce does; those being sent now finish their
+   * attempt. Returns how many.
+   */
+  bounceRecipients(at: Extract<RecipientSelector, { messageId: string }>): Promise<number> {
+    return this.bounceInQueue(at, reply(554, "5.0.0", "bounced by the relay's operator"));
+  }
+
+  /** Lease what `at` selects in the queue, batch by batch, and record each as bounced with `r`. */
+  private async bounceInQueue(at: RecipientSelector, r: Reply): Promise<number> {
+    let count = 0;
     for (;;) {
-      const claims = await this.deps.store.claimAtDomains(destination.domains, CLAIM_BATCH, this.leaseMs);
+      const claims = await this.deps.store.claimForBounce(at, CLAIM_BATCH, this.leaseMs);
       this.count(claims, 1);
       count += claims.length;
       const byMessage = new Map<string, Claim[]>();
       for (const claim of claims) byMessage.set(claim.messageId, [...(byMessage.get(claim.messageId) ?? []), claim]);
-      for (const [messageId, mine] of byMessage) bounce({ messageId, mailFrom: mine[0]!.mailFrom, claims: mine });
+      for (const [messageId, mine] of byMessage) {
+        this.bounceWork({ messageId, mailFrom: mine[0]!.mailFrom, claims: mine }, r);
+      }
       if (claims.length < CLAIM_BATCH) return count;
     }
+  }
+
+  /** The work's recipients bounce with the operator's reply `r`, no attempt counted. */
+  private bounceWork(work: Work, r: Reply): void {
+    const results = work.claims.map((c): RecipientResult => ({
+      address: c.address,
+      reply: r,
+      disposition: "bounced",
+      category: "other",
+      attempted: false,
+    }));
+    this.report(work, results, this.deps.retry.schedule);
   }
 
   /**

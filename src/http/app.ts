@@ -18,10 +18,12 @@ import { eventRoutes } from "./events.ts";
 import type { IdempotencyStore } from "./idempotency.ts";
 import { messageRoutes } from "./messages.ts";
 import { type MetricsRouteDeps, metricsRoutes } from "./metrics.ts";
+import { type MessageSteeringDeps, messageSteeringRoutes } from "./message-steering.ts";
 import { openApiDocument } from "./openapi.ts";
 import { json } from "./openapi-helpers.ts";
 import { problem } from "./problem.ts";
 import { type QueueRouteDeps, queueRoutes } from "./queue.ts";
+import { queueListingRoutes } from "./queue-listing.ts";
 import { type ShapingRouteDeps, shapingRoutes } from "./shaping.ts";
 import { type TraceRouteDeps, traceRoutes } from "./trace.ts";
 import { type SuppressionRouteDeps, suppressionRoutes } from "./suppressions.ts";
@@ -32,7 +34,7 @@ import { type WebhookRouteDeps, webhookRoutes } from "./webhooks.ts";
 export interface HttpDeps {
   /** The one way into the queue (`Ingress`). */
   readonly ingress: Pick<Ingress, "submit">;
-  readonly store: Pick<QueueStore, "messageView" | "cancel" | "listEvents">;
+  readonly store: Pick<QueueStore, "messageView" | "control" | "listEvents">;
   /** Bearer token to principal: e.g. `anyAuthenticator(adminAuthenticator(...), apiKeyAuthenticator(...))`. */
   readonly authenticate: Authenticator;
   /** Answers kept for Idempotency-Key (`CredentialStore`). */
@@ -60,6 +62,8 @@ export interface HttpDeps {
   /** The queue by destination and its steering; without it, /v1/queue is not served. */
   // deno-lint-ignore no-explicit-any -- the destination type is the provider's own; the routes pass it back unchanged
   readonly queue?: QueueRouteDeps<any>;
+  /** Hold, release, retry, bounce and cancel a message or one recipient; without it, those routes are not served. */
+  readonly messageSteering?: Omit<MessageSteeringDeps, "store">;
   /** Unsubscribing (src/unsubscribe/): /u/:token, the target of bulk mail's List-Unsubscribe link; without it, not served. */
   readonly unsubscribe?: UnsubscribeRouteDeps;
   /** The node's metrics; without them, /metrics is not served. */
@@ -165,11 +169,17 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
       priorityHeader: deps.priorityHeader,
     }),
   );
+  if (deps.messageSteering) {
+    app.route("/v1/messages", messageSteeringRoutes({ store: deps.store, ...deps.messageSteering }));
+  }
   app.route("/v1/events", eventRoutes(deps.store));
   if (deps.domains) app.route("/v1/domains", domainRoutes(deps.domains));
   if (deps.shaping) app.route("/v1/shaping", shapingRoutes(deps.shaping));
   if (deps.warmup) app.route("/v1/warmup", warmupRoutes(deps.warmup));
-  if (deps.queue) app.route("/v1/queue", queueRoutes(deps.queue));
+  if (deps.queue) {
+    app.route("/v1/queue/messages", queueListingRoutes(deps.queue));
+    app.route("/v1/queue", queueRoutes(deps.queue));
+  }
   if (deps.suppressions) app.route("/v1/suppressions", suppressionRoutes(deps.suppressions));
   if (deps.webhooks) app.route("/v1/webhooks", webhookRoutes(deps.webhooks));
   // Its own sessions (a cookie), not bearer tokens: its paths are outside /v1.

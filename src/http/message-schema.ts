@@ -306,8 +306,21 @@ export const messageViewSchema = v.pipe(
         state: v.string(),
         priority: v.pipe(v.picklist(lanes), v.description("the priority lane it is delivered in")),
         attempts: v.number(),
-        next_attempt_at: v.nullable(timestamp),
+        next_attempt_at: v.pipe(v.nullable(timestamp), v.description("when it is due; held: once released")),
         last_reply: v.nullable(v.string()),
+        attempt_log: v.pipe(
+          v.array(v.object({
+            at: timestamp,
+            outcome: v.picklist(["deferred", "delivered", "bounced", "expired"]),
+            attempt: v.nullable(v.pipe(v.number(), v.description("attempts counted by then"))),
+            reply: v.nullable(v.string()),
+            mx: v.nullable(v.pipe(v.string(), v.description("the host that answered"))),
+          })),
+          v.description(
+            "every outcome recorded for it, oldest first: each attempt's reply, and a bounce or expiry without one " +
+              "(the operator's bounce, a later hop's bounce)",
+          ),
+        ),
       }),
     ),
     events: v.array(

@@ -35,7 +35,7 @@ import { fieldErrors, paramHook } from "./validation.ts";
 
 export interface MessageRouteDeps {
   readonly ingress: Pick<Ingress, "submit">;
-  readonly store: Pick<QueueStore, "messageView" | "cancel">;
+  readonly store: Pick<QueueStore, "messageView" | "control">;
   readonly idempotency: IdempotencyStore;
   readonly log: Logger;
   readonly clock: Clock;
@@ -45,6 +45,26 @@ export interface MessageRouteDeps {
   readonly literals: LiteralPolicy;
   /** RELAY_PRIORITY_HEADER: the header field that may name a message's priority lane. */
   readonly priorityHeader?: string;
+}
+
+/** The outcome events of one recipient, oldest first: what GET /v1/messages/:id shows as its attempts. */
+function attemptLog(
+  events: readonly { at: number; type: string; recipient: string | null; data: Record<string, unknown> }[],
+  address: string,
+) {
+  const outcomes = ["deferred", "delivered", "bounced", "expired"] as const;
+  const text = (value: unknown) => (typeof value === "string" ? value : null);
+  return events.flatMap((e) => {
+    const outcome = outcomes.find((o) => o === e.type);
+    if (outcome === undefined || e.recipient !== address) return [];
+    return [{
+      at: new Date(e.at).toISOString(),
+      outcome,
+      attempt: typeof e.data.attempt === "number" ? e.data.attempt : null,
+      reply: text(e.data.reply),
+      mx: text(e.data.mx),
+    }];
+  });
 }
 
 interface Prepared {
@@ -338,10 +358,11 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
           state: r.state,
           priority: r.lane,
           attempts: r.attempts,
-          next_attempt_at: r.state === "queued" || r.state === "deferred"
+          next_attempt_at: r.state === "queued" || r.state === "deferred" || r.state === "held"
             ? new Date(r.nextAttemptAt).toISOString()
             : null,
           last_reply: r.lastReply,
+          attempt_log: attemptLog(view.events, r.address),
         })),
         events: view.events.map((e) => ({
           id: e.id,
@@ -378,7 +399,7 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
       if (!(await visible(id, c.get("principal")))) {
         return problem(c, 404, "Not Found", `no message ${JSON.stringify(id)}`);
       }
-      const cancelled = await deps.store.cancel(id);
+      const cancelled = await deps.store.control.cancel({ messageId: id });
       const answer: v.InferOutput<typeof cancelResultSchema> = { id, cancelled };
       return c.json(answer);
     },

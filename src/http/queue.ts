@@ -2,59 +2,40 @@ import { Hono } from "hono";
 import { describeRoute, resolver, validator } from "hono-openapi";
 import * as v from "valibot";
 import { parseDuration } from "../core/duration.ts";
+import type { DestinationSummary, DomainSummary, QueueSummary } from "../core/queue-summary.ts";
 import type { AutomationState } from "../shaping/destination-automation.ts";
 import { limitsInFileForm } from "../shaping/throttle-limits.ts";
 import type { AuthEnv } from "./auth.ts";
+import type { QueueListingDeps } from "./queue-listing.ts";
 import { json, problemResponses } from "./openapi-helpers.ts";
 import { problem } from "./problem.ts";
 import { fieldErrors, paramHook } from "./validation.ts";
 
-/** Pending recipients at one recipient domain (times in ms). */
-export interface DomainView {
-  readonly domain: string;
-  readonly queued: number;
-  readonly deferred: number;
-  readonly oldest: number;
-}
-
-/** One destination as the scheduler and the queue know it (delivery/queue-summary.ts makes these). */
-export interface DestinationView {
-  readonly name: string;
-  readonly provider?: string;
-  readonly mxHosts: readonly string[];
-  readonly rules?: Readonly<
-    Record<string, { readonly value: unknown; readonly from: { level: string; key?: string } }>
-  >;
-  readonly suspendedUntil?: number;
-  readonly backoffUntil?: number;
-  /** What automation holds it under now. */
-  readonly automation?: Exclude<AutomationState, { kind: "normal" }>;
-  readonly lastError?: string;
-  readonly lastReply?: { readonly text: string; readonly at: number };
-  readonly queued: number;
-  readonly deferred: number;
-  readonly inFlight: number;
-  readonly oldest?: number;
-  readonly domains: readonly DomainView[];
-}
+/** What automation holds a destination under now. */
+type Automation = Exclude<AutomationState, { kind: "normal" }>;
+/** A destination as GET /v1/queue and the dashboard show it. */
+export type DestinationView = DestinationSummary<Automation>;
 
 /** A destination an operator named, found (with what the actions need) or not (and why). */
 export type FoundDestination =
   | { readonly found: true; readonly name: string }
   | { readonly found: false; readonly reason: string };
 
-/** What the routes need of delivery: the summary, and the steering of one destination (the Scheduler's methods). */
-export interface QueueRouteDeps<D extends FoundDestination = FoundDestination> {
-  summary(): Promise<
-    { readonly destinations: readonly DestinationView[]; readonly domains: readonly DomainView[]; truncated: boolean }
-  >;
+/**
+ * What the routes need of delivery and the queue: the summary, the listing,
+ * and the steering of one destination (the Scheduler's methods; hold and
+ * release are the queue's, for the recipients at its domains).
+ */
+export interface QueueRouteDeps<D extends FoundDestination = FoundDestination> extends QueueListingDeps {
+  summary(): Promise<QueueSummary<Automation>>;
   resolve(ref: string): Promise<D>;
   /** Returns when the suspension ends. */
   suspend(destination: Extract<D, { found: true }>, until: number): Promise<number>;
   resume(destination: Extract<D, { found: true }>): Promise<number>;
   retry(destination: Extract<D, { found: true }>): Promise<number>;
   bounce(destination: Extract<D, { found: true }>): Promise<number>;
-  now(): number;
+  hold(destination: Extract<D, { found: true }>): Promise<number>;
+  release(destination: Extract<D, { found: true }>): Promise<number>;
 }
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
@@ -63,6 +44,7 @@ const domainSchema = v.object({
   domain: v.string(),
   queued: v.number(),
   deferred: v.pipe(v.number(), v.description("tried and waiting for the next attempt")),
+  held: v.pipe(v.number(), v.description("held by the operator until released")),
   oldest: v.pipe(v.string(), v.description("when the oldest message with a pending recipient there came in")),
 });
 
@@ -107,6 +89,7 @@ const destinationSchema = v.pipe(
     backoff_until: v.pipe(v.nullable(v.string()), v.description("paused after failing to reach it, until then")),
     queued: v.pipe(v.number(), v.description("recipients not tried yet, at its domains (in flight included)")),
     deferred: v.number(),
+    held: v.pipe(v.number(), v.description("held by the operator until released (POST .../hold)")),
     in_flight: v.pipe(
       v.number(),
       v.description("handed to it and not settled: waiting for a connection or being sent"),
@@ -130,7 +113,7 @@ const summarySchema = v.object({
 
 const paramSchema = v.object({
   destination: v.pipe(v.string(), v.minLength(1), v.description("a destination's name, or a recipient domain")),
-  action: v.picklist(["suspend", "resume", "retry", "bounce"]),
+  action: v.picklist(["suspend", "resume", "retry", "bounce", "hold", "release"]),
 });
 
 const suspendSchema = v.object({
@@ -145,13 +128,15 @@ const steeredSchema = v.object({
   suspended_until: v.optional(v.string()),
   due_now: v.optional(v.pipe(v.number(), v.description("recipients made due now"))),
   bounced: v.optional(v.number()),
+  held: v.optional(v.number()),
+  released: v.optional(v.number()),
 });
 
 const adminOnly = { 401: "Missing or unknown bearer token", 403: 'The token lacks the "admin" scope' };
 
 /**
  * GET /v1/queue (each destination with its rules, state, backlog and last
- * reply) and POST /v1/queue/:destination/{suspend,resume,retry,bounce}.
+ * reply) and POST /v1/queue/:destination/{suspend,resume,retry,bounce,hold,release}.
  */
 export function queueRoutes<D extends FoundDestination>(deps: QueueRouteDeps<D>): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
@@ -168,7 +153,7 @@ export function queueRoutes<D extends FoundDestination>(deps: QueueRouteDeps<D>)
     }),
     async (c) => {
       const summary = await deps.summary();
-      const domain = (d: DomainView) => ({ ...d, oldest: iso(d.oldest)! });
+      const domain = (d: DomainSummary) => ({ ...d, oldest: iso(d.oldest)! });
       const body: v.InferOutput<typeof summarySchema> = {
         destinations: summary.destinations.map((d) => ({
           name: d.name,
@@ -181,6 +166,7 @@ export function queueRoutes<D extends FoundDestination>(deps: QueueRouteDeps<D>)
           backoff_until: iso(d.backoffUntil),
           queued: d.queued,
           deferred: d.deferred,
+          held: d.held,
           in_flight: d.inFlight,
           oldest: iso(d.oldest),
           last_reply: d.lastReply ? { text: d.lastReply.text, at: iso(d.lastReply.at)! } : null,
@@ -205,7 +191,9 @@ export function queueRoutes<D extends FoundDestination>(deps: QueueRouteDeps<D>)
         "across a restart. `resume`: the suspension (and any pause after failures) ends, and what it held and " +
         "every deferred recipient of its domains is due now. `retry`: every deferred recipient of its domains is " +
         "due now (a suspension stays). `bounce`: every recipient queued for it that is not being sent bounces, " +
-        "with its event and the DSN its NOTIFY asks for.",
+        "with its event and the DSN its NOTIFY asks for. `hold`: every recipient of its domains still pending is " +
+        "held (a `held` event each) until `release` (a `released` event each: due when it was due); unlike a " +
+        "suspension, a hold is on the recipients there now, without an end, and new mail still goes.",
       security: [{ bearer: ["admin"] }],
       requestBody: { content: { "application/json": { schema: resolver(suspendSchema) } } },
       responses: {
@@ -248,6 +236,10 @@ export function queueRoutes<D extends FoundDestination>(deps: QueueRouteDeps<D>)
           return c.json({ name, due_now: await deps.retry(target) });
         case "bounce":
           return c.json({ name, bounced: await deps.bounce(target) });
+        case "hold":
+          return c.json({ name, held: await deps.hold(target) });
+        case "release":
+          return c.json({ name, released: await deps.release(target) });
       }
     },
   );

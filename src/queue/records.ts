@@ -147,6 +147,16 @@ export interface DomainBacklog {
   readonly queued: number;
   /** Tried and waiting for the next attempt (in flight included), at most the count asked for. */
   readonly deferred: number;
-  /** The oldest message with a pending recipient there (ids sort by time). */
+  /** Held by the operator, at most the count asked for. */
+  readonly held: number;
+  /** The oldest message with a recipient in the queue there (ids sort by time). */
   readonly oldestMessageId: string;
+}
+
+/** One recipient domain's recipients in the queue, by state (QueueStore.pendingCounts). */
+export interface PendingCount {
+  readonly domain: string;
+  readonly queued: number;
+  readonly deferred: number;
+  readonly held: number;
 }

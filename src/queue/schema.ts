@@ -40,10 +40,14 @@ export const messages = sqliteTable(
   (t) => [index("messages_spool").on(t.spoolSegment, t.size).where(sql`spool_segment is not null`)],
 );
 
-/** suppressed: accepted but never sent, its address on the suppression list at ingress (src/queue/suppressions.ts). */
+/**
+ * suppressed: accepted but never sent, its address on the suppression list at ingress (src/queue/suppressions.ts).
+ * held: the operator holds it (src/queue/queue-control.ts): never claimed until released.
+ */
 export const recipientStates = [
   "queued",
   "deferred",
+  "held",
   "delivered",
   "bounced",
   "expired",
@@ -108,8 +112,12 @@ export const recipients = sqliteTable(
     // Releasing a node's leases (start, shutdown) touches only leased rows, however deep the queue.
     index("recipients_leased").on(t.leaseOwner).where(sql`lease_owner is not null`),
     // The queue by recipient domain (GET /v1/queue, steering a destination): counts and the oldest
-    // message from the index alone, and a retry that touches only that domain's rows.
-    index("recipients_pending_domain").on(t.domain, t.state, t.messageId).where(sql`state in ('queued', 'deferred')`),
+    // message from the index alone, and a retry that touches only that domain's rows. Held recipients
+    // are in it too, so that the queue listing (src/queue/queue-listing.ts) pages through every
+    // recipient still in the queue in this one order; the scheduler's index leaves them out.
+    index("recipients_in_queue").on(t.domain, t.state, t.messageId).where(
+      sql`state in ('queued', 'deferred', 'held')`,
+    ),
   ],
 );
 
@@ -134,6 +142,9 @@ export const eventTypes = [
    * transaction that cleared the recipient's mark.
    */
   "dsn_sent",
+  /** The operator held a recipient (it is not delivered until released), or released it. */
+  "held",
+  "released",
   /** A sending domain's DNS record changed across pass (a recheck found it failing or gone, or passing again); no message or recipient. */
   "domain_changed",
   ...destinationEventTypes,

@@ -1,3 +1,4 @@
+import type { PendingCount } from "./records.ts";
 import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { InArgs, InStatement, Row } from "@libsql/client";
@@ -10,6 +11,12 @@ import { type CommitMeter, GroupCommit } from "./group-commit.ts";
 import { EVENT_COLUMNS, messageInserts } from "./message-rows.ts";
 import { type EventFilter, type EventRecord, readEvents } from "./event-log.ts";
 import { insertRows } from "./raw-insert.ts";
+import { backlogByDomain, dueNowAtDomains } from "./queue-by-domain.ts";
+import { chunks, IN_QUEUE, PENDING, ROWS_PER_STATEMENT } from "./queue-states.ts";
+import { type RecipientSelector, selectorSql } from "./recipient-selector.ts";
+import { dropFinishedBodies, FINISHED, STILL_OPEN } from "./finished.ts";
+import { QueueControl } from "./queue-control.ts";
+import { listQueue, type QueuePage, type QueueQuery } from "./queue-listing.ts";
 import type {
   Claim,
   DomainBacklog,
@@ -25,20 +32,16 @@ import { type DsnKind, events, type EventType, messages, recipients, type Recipi
 import type { BodyRef, BodySpool } from "./spool.ts";
 import { type NewSuppression, suppressionUpsert } from "./suppressions.ts";
 
-/** Rows per statement when a list of ids is bound, well under SQLite's limit of variables. */
-const ROWS_PER_INSERT = 500;
-
-function chunks<T>(rows: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
-  return out;
-}
-
 type Statement = BatchItem<"sqlite"> | InStatement;
 
-/** One attempt's outcome for one recipient; the same text for every outcome, so it is built once. */
+/**
+ * One attempt's outcome for one recipient; the same text for every outcome, so
+ * it is built once. A deferral leaves a recipient the operator held or
+ * cancelled while it was being sent as it is: it is not revived.
+ */
 const RECORD_OUTCOME = `UPDATE recipients SET
-    state = ?, attempts = attempts + ?, last_reply = ?, lease_owner = NULL, next_attempt_at = ?, turn_at = NULL,
+    state = CASE WHEN ?1 = 'deferred' AND state NOT IN ('queued', 'deferred') THEN state ELSE ?1 END,
+    attempts = attempts + ?, last_reply = ?, lease_owner = NULL, next_attempt_at = ?, turn_at = NULL,
     updated_at = ?,
     last_mta = COALESCE(?, last_mta),
     dsn_pending = CASE WHEN ? THEN ? ELSE dsn_pending END,
@@ -61,9 +64,6 @@ export const CLAIM_LANE = `UPDATE recipients SET lease_owner = ?, next_attempt_a
                ORDER BY next_attempt_at LIMIT ?)
   RETURNING ${CLAIMED}`;
 
-/** Pending: not final yet. Written the way the partial indexes are, so that queries can use them. */
-const PENDING = "state IN ('queued', 'deferred')";
-
 /**
  * Every webhook endpoint has taken the message's events (its cursor is past
  * them; none registered: true), so that retention never deletes an event
@@ -72,30 +72,6 @@ const PENDING = "state IN ('queued', 'deferred')";
  */
 const TAKEN_BY_WEBHOOKS = `NOT EXISTS (SELECT 1 FROM events AS e WHERE e.message_id = messages.id
   AND e.id > (SELECT min(cursor) FROM webhooks))`;
-
-/** A recipient `r` the message still needs: not final yet, or owed a DSN. */
-const STILL_OPEN = "(r.state IN ('queued', 'deferred') OR r.dsn_pending IS NOT NULL)";
-/** The message (`messages` in the outer query) has no such recipient. */
-const FINISHED = `NOT EXISTS (SELECT 1 FROM recipients AS r WHERE r.message_id = messages.id AND ${STILL_OPEN})`;
-
-/**
- * The queue keeps a message's bytes only while it may still need them: once
- * every recipient is final (delivered, bounced, expired, cancelled) and no
- * DSN is owed (a DSN may return the original, RFC 3464), the body is dropped
- * in the transaction that finished it: its spool reference is cleared (the
- * spool collector removes a segment nobody refers to) and so is a body
- * stored in the row before the spool existed. The row, its recipients and
- * events stay for GET /v1/messages/:id.
- */
-function dropFinishedBodies(messageIds: readonly string[]): InStatement[] {
-  return chunks([...new Set(messageIds)], ROWS_PER_INSERT).map((ids) => ({
-    sql: `UPDATE messages SET body = X'', spool_segment = NULL, spool_offset = NULL
-          WHERE id IN (${
-      ids.map(() => "?").join(", ")
-    }) AND (spool_segment IS NOT NULL OR length(body) > 0) AND ${FINISHED}`,
-    args: ids,
-  }));
-}
 
 function rawStatement(s: Statement): InStatement {
   if (typeof s === "object" && "toSQL" in s && typeof s.toSQL === "function") {
@@ -126,6 +102,8 @@ const EVENT_OF_STATE: Record<Outcome["state"], EventType> = {
 /** The queue: the only module that writes SQL. Every state change writes its event in the same batch. */
 export class QueueStore {
   private readonly enqueues: GroupCommit<{ id: string; message: NewMessage }>;
+  /** The operator's hold, release, retry and cancel (src/queue/queue-control.ts). */
+  readonly control: QueueControl;
 
   constructor(
     private readonly database: Database,
@@ -144,6 +122,7 @@ export class QueueStore {
     enqueueMeter?: CommitMeter,
   ) {
     this.enqueues = new GroupCommit((items) => this.writeMessages(items), undefined, enqueueMeter);
+    this.control = new QueueControl(database, clock);
   }
 
   /** Durably store a message and its recipients; resolves after the commit that carries it. */
@@ -243,19 +222,21 @@ export class QueueStore {
   }
 
   /**
-   * Lease up to `limit` pending recipients at these domains that no one is
-   * delivering now (not leased, or the lease ran out), due or not: for an
-   * operator's bounce of a destination.
+   * Lease up to `limit` recipients in the queue (held ones too) that no one
+   * is delivering now (not leased, or the lease ran out), due or not: for an
+   * operator's bounce. `at` picks them: every one at these domains, or one
+   * message's, or one recipient's of it.
    */
-  async claimAtDomains(domains: readonly string[], limit: number, leaseMs: number): Promise<Claim[]> {
-    if (domains.length === 0) return [];
+  async claimForBounce(at: RecipientSelector, limit: number, leaseMs: number): Promise<Claim[]> {
     const now = this.clock.now();
+    const where = selectorSql(at);
+    if (where === undefined) return [];
     const result = await this.database.client.execute({
       sql: `UPDATE recipients SET lease_owner = ?, next_attempt_at = ?
-            WHERE id IN (SELECT id FROM recipients WHERE domain IN (${domains.map(() => "?").join(", ")}) AND ${PENDING}
+            WHERE id IN (SELECT id FROM recipients WHERE ${where.sql} AND ${IN_QUEUE}
                            AND (lease_owner IS NULL OR next_attempt_at <= ?) LIMIT ?)
             RETURNING ${CLAIMED}`,
-      args: [this.nodeId, now + leaseMs, ...domains, now, limit],
+      args: [this.nodeId, now + leaseMs, ...where.args, now, limit],
     });
     return this.claimsOf(result.rows);
   }
@@ -323,7 +304,7 @@ export class QueueStore {
    */
   async hold(recipientIds: readonly number[], at: number): Promise<void> {
     await this.writeBatch(
-      chunks(recipientIds, ROWS_PER_INSERT).map((ids) => ({
+      chunks(recipientIds, ROWS_PER_STATEMENT).map((ids) => ({
         sql: `UPDATE recipients SET lease_owner = NULL, next_attempt_at = ?
               WHERE id IN (${ids.map(() => "?").join(", ")}) AND lease_owner = ? AND ${PENDING}`,
         args: [at, ...ids, this.nodeId],
@@ -345,93 +326,41 @@ export class QueueStore {
     return result.rowsAffected;
   }
 
-  /**
-   * Make the deferred recipients at these domains due now, leaving those in
-   * flight (leased) alone; returns how many.
-   */
-  async dueNowAt(domains: readonly string[]): Promise<number> {
-    const now = this.clock.now();
-    let due = 0;
-    for (const chunk of chunks(domains, ROWS_PER_INSERT)) {
-      const result = await this.database.client.execute({
-        sql: `UPDATE recipients SET next_attempt_at = ?
-              WHERE domain IN (${chunk.map(() => "?").join(", ")}) AND ${PENDING}
-                AND state = 'deferred' AND lease_owner IS NULL AND next_attempt_at > ?`,
-        args: [now, ...chunk, now],
-      });
-      due += result.rowsAffected;
-    }
-    return due;
+  /** Make the deferred recipients at these domains due now (src/queue/queue-by-domain.ts); returns how many. */
+  dueNowAt(domains: readonly string[]): Promise<number> {
+    return dueNowAtDomains(this.database.client, this.clock.now(), domains);
   }
 
-  /**
-   * Pending recipients by domain, from the index recipients_pending_domain
-   * alone: how many are queued and deferred (those in flight among them),
-   * each count at most `cap`, and the oldest message. For `domains`, or for
-   * the first `limit` domains with pending recipients, in name order (each
-   * next one found by a seek in the index, not a scan).
-   */
-  async pendingByDomain(
+  /** A page of the queue listing (src/queue/queue-listing.ts). */
+  listQueue(query: QueueQuery): Promise<QueuePage> {
+    return listQueue(this.database.client, query, this.clock.now());
+  }
+
+  /** The queue by recipient domain, each count at most `cap` (src/queue/queue-by-domain.ts). */
+  pendingByDomain(
     which: { readonly domains: readonly string[] } | { readonly limit: number },
     cap: number,
   ): Promise<DomainBacklog[]> {
-    if ("domains" in which && which.domains.length > ROWS_PER_INSERT) {
-      const parts = [];
-      for (const domains of chunks(which.domains, ROWS_PER_INSERT)) {
-        parts.push(await this.pendingByDomain({ domains }, cap));
-      }
-      return parts.flat();
-    }
-    const list = "domains" in which
-      ? {
-        sql: `SELECT column1 AS domain FROM (VALUES ${which.domains.map(() => "(?)").join(", ")})`,
-        args: which.domains,
-      }
-      : {
-        sql: `WITH RECURSIVE d(domain) AS (
-                SELECT min(domain) FROM recipients WHERE ${PENDING}
-                UNION ALL
-                SELECT (SELECT min(domain) FROM recipients WHERE ${PENDING} AND domain > d.domain)
-                FROM d WHERE d.domain IS NOT NULL LIMIT ?)
-              SELECT domain FROM d`,
-        args: [which.limit + 1],
-      };
-    if ("domains" in which && which.domains.length === 0) return [];
-    const count = (state: string) =>
-      `(SELECT count(*) FROM (SELECT 1 FROM recipients AS r
-          WHERE r.domain = l.domain AND ${PENDING} AND r.state = '${state}' LIMIT ?))`;
-    const result = await this.database.client.execute({
-      sql: `SELECT l.domain, ${count("queued")} AS queued, ${count("deferred")} AS deferred,
-              (SELECT min(message_id) FROM recipients AS r WHERE r.domain = l.domain AND ${PENDING}) AS oldest
-            FROM (${list.sql}) AS l WHERE l.domain IS NOT NULL`,
-      args: [cap, cap, ...list.args],
-    });
-    return result.rows
-      .filter((r) => r.oldest !== null)
-      .map((r) => ({
-        domain: String(r.domain),
-        queued: Number(r.queued),
-        deferred: Number(r.deferred),
-        oldestMessageId: String(r.oldest),
-      }));
+    return backlogByDomain(this.database.client, which, cap);
   }
 
   /**
-   * Every domain's pending recipients, queued and deferred (in flight
-   * included), in one grouped count over the index recipients_pending_domain
-   * alone: no table row is read, but every pending recipient's index entry
-   * is, so callers that ask often cache the answer (metrics do).
+   * Every domain's recipients in the queue, queued, deferred (in flight
+   * included) and held, in one grouped count over the index
+   * recipients_in_queue alone: no table row is read, but every queued
+   * recipient's index entry is, so callers that ask often cache the answer
+   * (metrics do).
    */
-  async pendingCounts(): Promise<{ domain: string; queued: number; deferred: number }[]> {
+  async pendingCounts(): Promise<PendingCount[]> {
     const result = await this.database.client.execute(
-      `SELECT domain, state, count(*) AS n FROM recipients WHERE ${PENDING} GROUP BY domain, state`,
+      `SELECT domain, state, count(*) AS n FROM recipients WHERE ${IN_QUEUE} GROUP BY domain, state`,
     );
-    const byDomain = new Map<string, { domain: string; queued: number; deferred: number }>();
+    const byDomain = new Map<string, { domain: string; queued: number; deferred: number; held: number }>();
     for (const row of result.rows) {
       const domain = String(row.domain);
       let counts = byDomain.get(domain);
-      if (!counts) byDomain.set(domain, counts = { domain, queued: 0, deferred: 0 });
-      counts[row.state === "queued" ? "queued" : "deferred"] = Number(row.n);
+      if (!counts) byDomain.set(domain, counts = { domain, queued: 0, deferred: 0, held: 0 });
+      counts[row.state as "queued" | "deferred" | "held"] = Number(row.n);
     }
     return [...byDomain.values()];
   }
@@ -588,33 +517,6 @@ export class QueueStore {
   }
 
   /**
-   * Cancel what is still pending of a message; returns how many recipients were
-   * cancelled. The events and the update select the same rows inside one
-   * transaction, so a delivery recorded meanwhile is never overwritten.
-   */
-  async cancel(messageId: string): Promise<number> {
-    const now = this.clock.now();
-    const pending = "message_id = ? AND state IN ('queued', 'deferred')";
-    const [, updated] = await this.database.client.batch(
-      [
-        {
-          sql: `INSERT INTO events (at, type, message_id, recipient, data)
-                SELECT ?, 'cancelled', message_id, address, '{}' FROM recipients WHERE ${pending} ORDER BY id`,
-          args: [now, messageId],
-        },
-        {
-          sql:
-            `UPDATE recipients SET state = 'cancelled', lease_owner = NULL, dsn_pending = NULL, updated_at = ? WHERE ${pending}`,
-          args: [now, messageId],
-        },
-        ...dropFinishedBodies([messageId]),
-      ],
-      "write",
-    );
-    return updated!.rowsAffected;
-  }
-
-  /**
    * Messages with pending DSN marks that can be reported now, oldest first:
    * none of their recipients is leased (in flight, lease not run out) or due
    * for a first attempt not yet claimed, so one DSN can group every recipient
@@ -718,7 +620,7 @@ export class QueueStore {
       const byKind = new Map<DsnKind, number[]>();
       for (const r of s.recipients) byKind.set(r.kind, [...(byKind.get(r.kind) ?? []), r.recipientId]);
       for (const [kind, ids] of byKind) {
-        for (const chunk of chunks(ids, ROWS_PER_INSERT)) {
+        for (const chunk of chunks(ids, ROWS_PER_STATEMENT)) {
           statements.push(
             db
               .update(recipients)

@@ -820,7 +820,7 @@ describe("HTTP unexpected errors", () => {
     const broken = await fresh({
       store: {
         messageView: async () => Promise.reject(new Error("database file is gone")),
-        cancel: async () => 0,
+        control: {} as QueueStore["control"],
         listEvents: async () => [],
       },
     });

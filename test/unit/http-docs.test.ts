@@ -2,6 +2,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as v from "valibot";
+import type { QueueStore } from "../../src/queue/store.ts";
 import { createHttpApp } from "../../src/http/app.ts";
 import { renderDocs } from "../../src/http/docs.ts";
 import { rawMessageSchema, structuredMessageSchema } from "../../src/http/message-schema.ts";
@@ -10,7 +11,7 @@ const app = createHttpApp({
   ingress: { submit: async () => ({ id: "ID", suppressed: new Map() }) },
   store: {
     messageView: async () => undefined,
-    cancel: async () => 0,
+    control: {} as QueueStore["control"],
     listEvents: async () => [],
   },
   authenticate: async () => undefined,
@@ -19,6 +20,25 @@ const app = createHttpApp({
   maxRecipients: 10,
   literals: { routes: [], ownAddresses: () => [] },
   ready: async () => true,
+  queue: {
+    summary: async () => ({ destinations: [], domains: [], truncated: false }),
+    resolve: async () => ({ found: false, reason: "none" }),
+    suspend: async () => 0,
+    resume: async () => 0,
+    retry: async () => 0,
+    bounce: async () => 0,
+    hold: async () => 0,
+    release: async () => 0,
+    list: async () => ({ recipients: [] }),
+    now: () => 0,
+  },
+  messageSteering: {
+    hold: async () => 0,
+    release: async () => 0,
+    retry: async () => 0,
+    bounce: async () => 0,
+    cancel: async () => 0,
+  },
   version: "9.9.9",
   log: (level, message, fields) => assert.fail(`unexpected log line: ${level} ${message} ${JSON.stringify(fields)}`),
 });
@@ -106,6 +126,31 @@ describe("GET /openapi.json", () => {
       const [method, path] = route.split(" ");
       assert.ok(doc.paths[path!]?.[method!], `${route} is documented`);
     }
+  });
+
+  it("documents the queue listing's filters and the steering of a message and a recipient", async () => {
+    const doc = await openapi();
+    const listing = doc.paths["/v1/queue/messages"].get;
+    assert.deepEqual(listing.security, [{ bearer: ["admin"] }]);
+    assert.deepEqual(
+      listing.parameters.map((p: any) => p.name).toSorted(),
+      ["cursor", "domain", "limit", "older_than", "recipient", "sender", "state", "tag"],
+    );
+    const page = resolve(doc, listing.responses["200"].content["application/json"].schema);
+    assert.deepEqual(page.required.toSorted(), ["next_cursor", "recipients"]);
+    const action = (path: string) => doc.paths[path].post.parameters.find((p: any) => p.name === "action").schema.enum;
+    assert.deepEqual(action("/v1/messages/{id}/{action}"), ["hold", "release", "retry", "bounce"]);
+    assert.deepEqual(action("/v1/messages/{id}/recipients/{recipient}/{action}"), [
+      "hold",
+      "release",
+      "retry",
+      "bounce",
+    ]);
+    assert.ok(doc.paths["/v1/messages/{id}/recipients/{recipient}"].delete);
+    assert.deepEqual(
+      action("/v1/queue/{destination}/{action}"),
+      ["suspend", "resume", "retry", "bounce", "hold", "release"],
+    );
   });
 
   it("a field added to a schema shows up in the document", async () => {

@@ -5,7 +5,8 @@ import type { EventRecord } from "../../src/queue/event-log.ts";
 import { EventCounts } from "../../src/events/metrics/event-counts.ts";
 import { LoopLagSampler } from "../../src/events/metrics/loop-lag.ts";
 import { ProviderLabels } from "../../src/events/metrics/provider-labels.ts";
-import { type PendingCount, QueueDepth, TOP_DOMAINS } from "../../src/events/metrics/queue-depth.ts";
+import { QueueDepth, TOP_DOMAINS } from "../../src/events/metrics/queue-depth.ts";
+import type { PendingCount } from "../../src/queue/records.ts";
 import { Registry } from "../../src/events/metrics/registry.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
 import { parseMetrics, sampleOf } from "../helpers/metrics.ts";
@@ -165,20 +166,22 @@ describe("QueueDepth", () => {
       domain: `d${String(i).padStart(2, "0")}.test`,
       queued: i,
       deferred: 1,
+      held: i % 2,
     }));
     const depth = new QueueDepth(async () => counts, new FakeClock());
     const byDomain = [...await depth.byDomain()];
     const named = byDomain.filter(([labels]) => labels.domain !== "other");
-    assert.equal(named.length, 2 * TOP_DOMAINS);
-    // The five smallest (d00..d04: 0..4 queued, 1 deferred each) are "other".
+    assert.equal(named.length, 3 * TOP_DOMAINS);
+    // The five smallest (d00..d04: 0..4 queued, 1 deferred, 0 or 1 held each) are "other".
     assert.deepEqual(byDomain.filter(([labels]) => labels.domain === "other"), [
       [{ state: "queued", domain: "other" }, 0 + 1 + 2 + 3 + 4],
       [{ state: "deferred", domain: "other" }, 5],
+      [{ state: "held", domain: "other" }, 2],
     ]);
     assert.ok(!named.some(([labels]) => labels.domain === "d04.test"));
     const total = Object.fromEntries([...await depth.total()].map(([labels, n]) => [labels.state, n]));
     const queued = counts.reduce((n, c) => n + c.queued, 0);
-    assert.deepEqual(total, { queued, deferred: TOP_DOMAINS + 5 });
+    assert.deepEqual(total, { queued, deferred: TOP_DOMAINS + 5, held: Math.floor((TOP_DOMAINS + 5) / 2) });
   });
 
   it("counts at most once in a while, and once for scrapes that come together", async () => {
@@ -187,7 +190,7 @@ describe("QueueDepth", () => {
     let pending = 3;
     const depth = new QueueDepth(async () => {
       counted += 1;
-      return [{ domain: "a.test", queued: pending, deferred: 0 }];
+      return [{ domain: "a.test", queued: pending, deferred: 0, held: 0 }];
     }, clock);
     const queuedNow = async () => [...await depth.total()].find(([labels]) => labels.state === "queued")![1];
     assert.deepEqual(await Promise.all([queuedNow(), queuedNow(), queuedNow()]), [3, 3, 3]);

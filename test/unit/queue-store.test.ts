@@ -234,7 +234,7 @@ describe("QueueStore.claimDue", () => {
     const [done] = (await store.claimDue(10, LEASE)).filter((c) => c.address === "done@d.example");
     await store.record([outcome(done!, "delivered")]);
     await clock.advance(LEASE);
-    await store.cancel(id);
+    await store.control.cancel({ messageId: id });
     await clock.advance(10 * LEASE);
     assert.deepEqual(await store.claimDue(10, LEASE), []);
     assert.equal(await store.nextDueAt(), undefined);
@@ -390,17 +390,22 @@ describe("the queue by recipient domain (GET /v1/queue, steering a destination)"
     const delivered = (await store.claimDue(10, LEASE)).find((c) => c.address === "e@three.example")!;
     await store.record([outcome(delivered, "delivered")]);
 
+    await store.enqueue(msg(["f@four.example"]));
+    const [f] = await rows(database, "SELECT message_id FROM recipients WHERE address = 'f@four.example'");
+    assert.equal(await store.control.hold({ messageId: String(f!.message_id) }), 1);
+
     const all = await store.pendingByDomain({ limit: 10 }, 1000);
     assert.deepEqual(all, [
-      { domain: "one.example", queued: 2, deferred: 1, oldestMessageId: first },
-      { domain: "two.example", queued: 1, deferred: 0, oldestMessageId: first },
+      { domain: "four.example", queued: 0, deferred: 0, held: 1, oldestMessageId: String(f!.message_id) },
+      { domain: "one.example", queued: 2, deferred: 1, held: 0, oldestMessageId: first },
+      { domain: "two.example", queued: 1, deferred: 0, held: 0, oldestMessageId: first },
     ]);
     assert.deepEqual(await store.pendingByDomain({ limit: 1 }, 1000).then((l) => l.map((b) => b.domain)), [
+      "four.example",
       "one.example",
-      "two.example",
     ], "one more than the limit, so that the caller sees there are more");
     assert.deepEqual(await store.pendingByDomain({ domains: ["two.example", "three.example"] }, 1000), [
-      { domain: "two.example", queued: 1, deferred: 0, oldestMessageId: first },
+      { domain: "two.example", queued: 1, deferred: 0, held: 0, oldestMessageId: first },
     ]);
     assert.equal(
       (await store.pendingByDomain({ domains: ["one.example"] }, 1))[0]!.queued,
@@ -411,11 +416,11 @@ describe("the queue by recipient domain (GET /v1/queue, steering a destination)"
     const plan = await rows(
       database,
       `EXPLAIN QUERY PLAN SELECT count(*) FROM recipients
-       WHERE domain = ? AND state IN ('queued', 'deferred') AND state = 'queued'`,
+       WHERE domain = ? AND state IN ('queued', 'deferred', 'held') AND state = 'queued'`,
       ["one.example"],
     );
     const detail = plan.map((r) => String(r.detail)).join("\n");
-    assert.match(detail, /USING COVERING INDEX recipients_pending_domain/, detail);
+    assert.match(detail, /USING COVERING INDEX recipients_in_queue/, detail);
   });
 
   it("due now: deferred recipients and those held until a time, never mail scheduled for later or in flight", async () => {
@@ -469,9 +474,9 @@ describe("the queue by recipient domain (GET /v1/queue, steering a destination)"
     await store.enqueue(msg(["leased@d.example"]));
     const [leased] = await store.claimDue(10, LEASE);
     await store.enqueue(msg(["later@d.example", "x@other.example"], { sendAt: T0 + 3_600_000 }));
-    const claimed = await store.claimAtDomains(["d.example"], 10, LEASE);
+    const claimed = await store.claimForBounce({ domains: ["d.example"] }, 10, LEASE);
     assert.deepEqual(claimed.map((c) => c.address), ["later@d.example"]);
-    assert.deepEqual(await store.claimAtDomains(["d.example"], 10, LEASE), [], "now leased");
+    assert.deepEqual(await store.claimForBounce({ domains: ["d.example"] }, 10, LEASE), [], "now leased");
     assert.equal(leased?.address, "leased@d.example");
   });
 });
@@ -600,6 +605,75 @@ describe("QueueStore.record", () => {
   });
 });
 
+describe("the operator's hold, release and retry (QueueControl)", () => {
+  it("a held recipient is never claimed, keeps its body, and is released to its state, due when it was due", async () => {
+    const { store, database, clock } = await fresh();
+    const id = await store.enqueue(msg(["new@d.example", "tried@d.example", "kept@d.example"]));
+    const [tried] = (await store.claimDue(10, LEASE)).filter((c) => c.address === "tried@d.example");
+    await store.record([outcome(tried!, "deferred", { nextAttemptAt: T0 + 1000 })]);
+    await store.releaseLeases();
+    assert.equal(await store.control.hold({ messageId: id, address: "NEW@d.example" }), 1);
+    assert.equal(await store.control.hold({ messageId: id, address: "tried@d.example" }), 1);
+    assert.equal(await store.control.hold({ messageId: id, address: "tried@d.example" }), 0, "held already");
+    await clock.advance(5000);
+    const claimed = await store.claimDue(10, LEASE);
+    assert.deepEqual(claimed.map((c) => c.address), ["kept@d.example"]);
+    await store.record([outcome(claimed[0]!, "delivered")]);
+    assert.equal(await store.nextDueAt(), undefined, "nothing pending: the held ones are out of the due index");
+    assert.ok((await store.loadMessage(id))!.body.byteLength > 0, "a held recipient keeps its message's body");
+
+    assert.equal(await store.control.retryNow({ messageId: id }), 0, "retry leaves held recipients alone");
+    assert.equal(await store.control.release({ messageId: id }), 2);
+    const r = await rows(database, "SELECT address, state, next_attempt_at FROM recipients ORDER BY address");
+    assert.deepEqual(r.map((x) => [x.address, x.state, Number(x.next_attempt_at) - T0]), [
+      ["kept@d.example", "delivered", 5000],
+      ["new@d.example", "queued", 0],
+      ["tried@d.example", "deferred", 1000],
+    ]);
+    const ev = await rows(
+      database,
+      "SELECT type, recipient, data FROM events WHERE type IN ('held', 'released') ORDER BY id",
+    );
+    assert.deepEqual(ev.map((e) => [e.type, e.recipient, e.data]), [
+      ["held", "new@d.example", '{"state":"queued"}'],
+      ["held", "tried@d.example", '{"state":"deferred"}'],
+      ["released", "new@d.example", "{}"],
+      ["released", "tried@d.example", "{}"],
+    ]);
+  });
+
+  it("release gives back a held recipient's lease left by a bounce that was never recorded", async () => {
+    const { store, database } = await fresh();
+    const id = await store.enqueue(msg(["a@d.example"]));
+    await store.control.hold({ messageId: id });
+    assert.equal((await store.claimForBounce({ messageId: id }, 10, LEASE)).length, 1, "a bounce claims it, held");
+    assert.equal(await store.control.release({ messageId: id }), 1);
+    const [r] = await rows(database, "SELECT state, lease_owner FROM recipients");
+    assert.deepEqual({ ...r }, { state: "queued", lease_owner: null });
+  });
+
+  it("a deferral does not revive a recipient held or cancelled while it was being sent; a delivery stands", async () => {
+    const { store, database } = await fresh();
+    const id = await store.enqueue(msg(["held@d.example", "cancelled@d.example", "delivered@d.example"]));
+    const claims = await store.claimDue(10, LEASE);
+    const of = (address: string) => claims.find((c) => c.address === address)!;
+    await store.control.hold({ messageId: id, address: "held@d.example" });
+    await store.control.hold({ messageId: id, address: "delivered@d.example" });
+    await store.control.cancel({ messageId: id, address: "cancelled@d.example" });
+    await store.record([
+      outcome(of("held@d.example"), "deferred", { nextAttemptAt: T0 + 1000 }),
+      outcome(of("cancelled@d.example"), "deferred", { nextAttemptAt: T0 + 1000 }),
+      outcome(of("delivered@d.example"), "delivered"),
+    ]);
+    const r = await rows(database, "SELECT address, state, attempts FROM recipients ORDER BY id");
+    assert.deepEqual(r.map((x) => [x.address, x.state, x.attempts]), [
+      ["held@d.example", "held", 1],
+      ["cancelled@d.example", "cancelled", 1],
+      ["delivered@d.example", "delivered", 1],
+    ]);
+  });
+});
+
 describe("QueueStore.cancel", () => {
   it("cancels pending recipients only, one cancelled event each", async () => {
     const { store, database, clock } = await fresh();
@@ -609,7 +683,7 @@ describe("QueueStore.cancel", () => {
     const q2 = claims.find((c) => c.address === "q2@d.example")!;
     await store.record([outcome(done, "delivered"), outcome(q2, "deferred", { nextAttemptAt: T0 + 1000 })]);
     await clock.advance(7);
-    assert.equal(await store.cancel(id), 2);
+    assert.equal(await store.control.cancel({ messageId: id }), 2);
     const r = await rows(database, "SELECT address, state, lease_owner FROM recipients ORDER BY address");
     assert.deepEqual(r.map((x) => [x.address, x.state, x.lease_owner]), [
       ["done@d.example", "delivered", null],
@@ -621,8 +695,12 @@ describe("QueueStore.cancel", () => {
       ["q1@d.example", T0 + 7],
       ["q2@d.example", T0 + 7],
     ]);
-    assert.equal(await store.cancel(id), 0, "a second cancel finds nothing pending");
-    assert.equal(await store.cancel("01ARZ3NDEKTSV4RRFFQ69G5FAV"), 0, "an unknown id cancels nothing");
+    assert.equal(await store.control.cancel({ messageId: id }), 0, "a second cancel finds nothing pending");
+    assert.equal(
+      await store.control.cancel({ messageId: "01ARZ3NDEKTSV4RRFFQ69G5FAV" }),
+      0,
+      "an unknown id cancels nothing",
+    );
   });
 
   it(
@@ -647,7 +725,7 @@ describe("QueueStore.cancel", () => {
           },
         }),
       };
-      await new QueueStore(racing, spool, clock, "node-a").cancel(id);
+      await new QueueStore(racing, spool, clock, "node-a").control.cancel({ messageId: id });
       const [r] = await rows(database, "SELECT state FROM recipients");
       assert.equal(r!.state, "delivered");
       const ev = await rows(database, "SELECT type FROM events ORDER BY id");
@@ -704,7 +782,7 @@ describe("the queue drops a finished message's body", () => {
     const [a] = (await store.claimDue(10, LEASE)).filter((c) => c.address === "a@d.example");
     await store.record([outcome(a!, "delivered")]);
     assert.equal(await bodyLength(database, id), body.length);
-    await store.cancel(id);
+    await store.control.cancel({ messageId: id });
     assert.equal(await bodyLength(database, id), 0);
   });
 });
@@ -762,7 +840,7 @@ describe("QueueStore.listEvents", () => {
     const a = await store.enqueue(msg(["a1@d.example", "a2@d.example"]));
     await clock.advance(1);
     const b = await store.enqueue(msg(["b1@d.example"]));
-    await store.cancel(a);
+    await store.control.cancel({ messageId: a });
 
     const page1 = await store.listEvents(0, 2);
     assert.deepEqual(page1.map((e) => [e.type, e.recipient]), [

@@ -1,32 +1,47 @@
 // deno-lint-ignore-file no-explicit-any -- the API's JSON answers, printed as they come
-import { readControlFile } from "../../app/control-file.ts";
 import { parseDuration } from "../../core/duration.ts";
 import { UsageError } from "../../core/errors.ts";
-import type { Command, CommandContext } from "../command.ts";
-import { printTable } from "./users.ts";
+import type { Command } from "../command.ts";
+import { callRelay } from "../running-relay.ts";
+import { printList, printMessage, printSummary, SUMMARY_ROWS } from "./queue-views.ts";
 
 const USAGE = `Usage:
-  relay queue summary [--json]
+  relay queue summary [--all] [--json]
+  relay queue list [--state queued|deferred|held] [--domain D] [--recipient R] [--sender S]
+                   [--tag T] [--older-than DURATION] [--limit N] [--json]
+  relay queue show ID [--json]
+  relay queue retry|hold|release|bounce TARGET
+  relay queue delete ID | ID:RECIPIENT
   relay queue suspend DESTINATION --for DURATION
   relay queue resume DESTINATION
-  relay queue retry DESTINATION
-  relay queue bounce DESTINATION
 
-Inspect and steer the running relay's queue by destination. DESTINATION is
-a name from "relay queue summary", or a recipient domain: the destination
-its mail goes to now (every domain at the same MX hosts shares it).
+Inspect and steer the running relay's queue. TARGET is a message (its id),
+one recipient of it (ID:RECIPIENT, e.g. 01J...:bob@example.com) or a
+destination. DESTINATION is a name from "relay queue summary", or a
+recipient domain: the destination its mail goes to now (every domain at the
+same MX hosts shares it).
 
-  summary  each destination: state (normal, suspended until, backing off
-           until), recipients queued, deferred and in flight, the oldest,
-           the last reply; then domains with pending mail no destination
-           has taken yet. --json prints GET /v1/queue's answer.
-  suspend  attempt nothing there for DURATION (30m, 2h, 1d); what it holds
-           and what comes meanwhile waits, no attempt counted. A relay
-           restart keeps it.
+  summary  the ${SUMMARY_ROWS} destinations with the most mail (--all: every one):
+           state (normal, suspended until, backing off until), recipients
+           queued, deferred, held and in flight, the oldest, the last reply;
+           then a totals line. --json prints GET /v1/queue's answer.
+  list     recipients in the queue by domain, state, oldest first, with
+           their filters (--older-than: received longer ago than 30m, 2h,
+           1d); the first --limit (default 100). --json: one JSON line each.
+  show     a message: envelope, each recipient's state, every attempt and
+           its reply.
+  retry    deferred recipients are due now.
+  hold     pending recipients are held: never delivered until released (a
+           restart keeps them held).
+  release  held recipients go back to the queue, due when they were due.
+  bounce   recipients in the queue bounce now (a DSN per NOTIFY).
+  delete   cancel a message's recipients still in the queue, or one: no
+           delivery, no DSN.
+  suspend  attempt nothing at the destination for DURATION (30m, 2h, 1d);
+           what it holds and what comes meanwhile waits, no attempt counted.
+           A relay restart keeps it.
   resume   end the suspension (and any pause after failures): what it held
            and every deferred recipient of its domains is due now.
-  retry    every deferred recipient of its domains is due now.
-  bounce   every recipient queued for it bounces now (a DSN per NOTIFY).
 
 These commands talk to the relay serving from this RELAY_DATA_DIR, through
 its HTTP API, with the URL and token it writes to control.json there at
@@ -34,45 +49,126 @@ start (the running node holds the suspensions and connections).
 
 Options: --env-file FILE loads RELAY_* defaults from a file.`;
 
-const ACTIONS = ["summary", "suspend", "resume", "retry", "bounce"];
+const STEERING = ["retry", "hold", "release", "bounce", "delete"];
+const DESTINATION_ONLY = ["suspend", "resume"];
+const ACTIONS = ["summary", "list", "show", ...STEERING, ...DESTINATION_ONLY];
+
+/** What each action's options are; any other option given is bad usage. */
+const OPTIONS_OF: Record<string, readonly string[]> = {
+  summary: ["all", "json"],
+  list: ["state", "domain", "recipient", "sender", "tag", "older-than", "limit", "json"],
+  show: ["json"],
+  suspend: ["for"],
+};
+
+/** A ULID message id, alone or before `:recipient`. */
+const MESSAGE_TARGET = /^([0-9A-HJKMNP-TV-Z]{26})(?::(.+))?$/i;
 
 export const queueCommand: Command = {
   name: "queue",
   takesArguments: true,
-  summary: "the running relay's queue by destination: summary, suspend DEST --for D, resume, retry, bounce",
+  summary: "the running relay's queue: summary, list, show ID, retry|hold|release|bounce|delete, suspend, resume",
   usage: USAGE,
-  options: { for: { type: "string" }, json: { type: "boolean" } },
+  options: {
+    for: { type: "string" },
+    json: { type: "boolean" },
+    all: { type: "boolean" },
+    state: { type: "string" },
+    domain: { type: "string" },
+    recipient: { type: "string" },
+    sender: { type: "string" },
+    tag: { type: "string" },
+    "older-than": { type: "string" },
+    limit: { type: "string" },
+  },
   async run(context) {
     const [action, ...rest] = context.positionals;
     if (action === undefined || !ACTIONS.includes(action)) {
       const what = action === undefined ? "missing action" : `unknown action ${JSON.stringify(action)}`;
       throw new UsageError([`queue: ${what}: expected ${ACTIONS.join(", ")}; see "relay queue --help"`]);
     }
-    if (context.options.json !== undefined && action !== "summary") {
-      throw new UsageError([`queue ${action}: --json does not apply`]);
+    const allowed = OPTIONS_OF[action] ?? [];
+    const misplaced = Object.entries(context.options)
+      .filter(([name, value]) => value !== undefined && name !== "env-file" && !allowed.includes(name))
+      .map(([name]) => `queue ${action}: --${name} does not apply`);
+    if (misplaced.length > 0) throw new UsageError(misplaced);
+    if (action === "summary" || action === "list") {
+      if (rest.length > 0) throw new UsageError([`queue ${action}: unexpected argument ${JSON.stringify(rest[0])}`]);
+      if (action === "summary") return printSummary(context, context.options.all === true);
+      return printList(context, listLimit(context.options.limit));
     }
-    if (context.options.for !== undefined && action !== "suspend") {
-      throw new UsageError([`queue ${action}: --for does not apply`]);
+    if (rest.length !== 1) {
+      const what = action === "show" ? "ID" : DESTINATION_ONLY.includes(action) ? "DESTINATION" : "TARGET";
+      throw new UsageError([`expected: relay queue ${action} ${what}`]);
     }
-    if (action === "summary") {
-      if (rest.length > 0) throw new UsageError([`queue summary: unexpected argument ${JSON.stringify(rest[0])}`]);
-      return summary(context);
+    const target = rest[0]!;
+    if (action === "show") return printMessage(context, target);
+    const message = MESSAGE_TARGET.exec(target);
+    if (message && !DESTINATION_ONLY.includes(action)) return steerMessage(context, action, message[1]!, message[2]);
+    if (action === "delete") {
+      throw new UsageError([
+        `queue delete: expected a message id or ID:RECIPIENT, not ${
+          JSON.stringify(target)
+        } (a destination's mail: bounce)`,
+      ]);
     }
-    if (rest.length !== 1) throw new UsageError([`expected: relay queue ${action} DESTINATION`]);
-    let body: unknown;
-    if (action === "suspend") {
-      const duration = context.options.for;
-      if (typeof duration !== "string" || !((parseDuration(duration) ?? 0) > 0)) {
-        throw new UsageError(["queue suspend: --for: expected a duration such as 30m, 2h or 1d"]);
-      }
-      body = { duration };
-    }
-    const answer = await call(context, "POST", `/v1/queue/${encodeURIComponent(rest[0]!)}/${action}`, body);
-    if (answer === undefined) return 1;
-    context.print(describeSteering(action, answer));
-    return 0;
+    return steerDestination(context, action, target);
   },
 };
+
+function listLimit(text: unknown): number {
+  if (text === undefined) return 100;
+  const limit = Number(text);
+  if (!Number.isInteger(limit) || limit < 1) throw new UsageError(["queue list: --limit: expected a positive integer"]);
+  return limit;
+}
+
+const DONE: Record<string, [field: string, verb: string]> = {
+  retry: ["due_now", "made due now"],
+  hold: ["held", "held"],
+  release: ["released", "released"],
+  bounce: ["bounced", "bounced"],
+  delete: ["cancelled", "cancelled"],
+};
+
+/** An action on a message, or on one recipient of it. */
+async function steerMessage(
+  context: Parameters<Command["run"]>[0],
+  action: string,
+  id: string,
+  recipient: string | undefined,
+): Promise<number> {
+  const base = `/v1/messages/${encodeURIComponent(id)}` +
+    (recipient === undefined ? "" : `/recipients/${encodeURIComponent(recipient)}`);
+  const answer = action === "delete"
+    ? await callRelay(context, "DELETE", base)
+    : await callRelay(context, "POST", `${base}/${action}`);
+  if (answer === undefined) return 1;
+  const [field, verb] = DONE[action]!;
+  const what = recipient === undefined ? `of ${id}` : `(${answer.recipient} of ${id})`;
+  context.print(`relay: ${verb} ${answer[field]} recipient(s) ${what}`);
+  return 0;
+}
+
+/** An action on a destination (a name, or a recipient domain). */
+async function steerDestination(
+  context: Parameters<Command["run"]>[0],
+  action: string,
+  destination: string,
+): Promise<number> {
+  let body: unknown;
+  if (action === "suspend") {
+    const duration = context.options.for;
+    if (typeof duration !== "string" || !((parseDuration(duration) ?? 0) > 0)) {
+      throw new UsageError(["queue suspend: --for: expected a duration such as 30m, 2h or 1d"]);
+    }
+    body = { duration };
+  }
+  const answer = await callRelay(context, "POST", `/v1/queue/${encodeURIComponent(destination)}/${action}`, body);
+  if (answer === undefined) return 1;
+  context.print(describeSteering(action, answer));
+  return 0;
+}
 
 function describeSteering(action: string, answer: any): string {
   switch (action) {
@@ -82,75 +178,11 @@ function describeSteering(action: string, answer: any): string {
       return `relay: resumed ${answer.name}; ${answer.due_now} recipient(s) due now`;
     case "retry":
       return `relay: ${answer.due_now} recipient(s) of ${answer.name} due now`;
+    case "hold":
+      return `relay: held ${answer.held} recipient(s) of ${answer.name}`;
+    case "release":
+      return `relay: released ${answer.released} recipient(s) of ${answer.name}`;
     default:
       return `relay: bounced ${answer.bounced} recipient(s) of ${answer.name}`;
   }
-}
-
-async function summary(context: CommandContext): Promise<number> {
-  const answer = await call(context, "GET", "/v1/queue");
-  if (answer === undefined) return 1;
-  if (context.options.json) {
-    context.print(JSON.stringify(answer));
-    return 0;
-  }
-  const rows = [["DESTINATION", "STATE", "QUEUED", "DEFERRED", "IN FLIGHT", "OLDEST", "LAST REPLY"]];
-  for (const d of answer.destinations) {
-    const state = d.state === "suspended"
-      ? `suspended until ${d.suspended_until ?? d.automation?.until}`
-      : d.state === "backing_off"
-      ? `backing off until ${d.backoff_until}`
-      : d.state === "throttled"
-      ? `throttled until ${d.automation?.until} (${d.automation?.rule})`
-      : "normal";
-    rows.push([
-      d.name,
-      state,
-      String(d.queued),
-      String(d.deferred),
-      String(d.in_flight),
-      d.oldest ?? "-",
-      d.last_reply?.text ?? d.last_error ?? "-",
-    ]);
-  }
-  for (const d of answer.domains) {
-    rows.push([d.domain, "not routed yet", String(d.queued), String(d.deferred), "0", d.oldest, "-"]);
-  }
-  if (rows.length === 1) context.print("relay: the queue is empty and no destination is known");
-  else printTable(context, rows);
-  if (answer.truncated) context.print("relay: more domains have pending mail than listed");
-  return 0;
-}
-
-/** One request to the running relay; undefined (the problem told on stderr) when it fails. */
-async function call(context: CommandContext, method: string, path: string, body?: unknown): Promise<any> {
-  const { dataDir } = context.config();
-  const access = readControlFile(dataDir);
-  if ("missing" in access) {
-    console.error(`relay: no running relay serves from ${dataDir}: ${access.missing} (relay serve writes it at start)`);
-    return undefined;
-  }
-  let response: Response;
-  try {
-    response = await fetch(`${access.url}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${access.token}`,
-        ...(body === undefined ? {} : { "content-type": "application/json" }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (error) {
-    const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
-    console.error(`relay: the relay does not answer at ${access.url} (${cause}): is relay serve running?`);
-    return undefined;
-  }
-  const answer: any = await response.json().catch(() => undefined);
-  if (!response.ok) {
-    const detail = answer?.detail ?? answer?.title ?? response.statusText;
-    const fields = (answer?.errors ?? []).map((e: any) => `; ${e.field}: ${e.message}`).join("");
-    console.error(`relay: ${method} ${path}: ${response.status} ${detail}${fields}`);
-    return undefined;
-  }
-  return answer;
 }

@@ -1,12 +1,6 @@
 import type { Clock } from "../../core/clock.ts";
+import type { PendingCount } from "../../queue/records.ts";
 import type { GaugeReading } from "./registry.ts";
-
-/** One recipient domain's pending recipients (QueueStore.pendingCounts). */
-export interface PendingCount {
-  readonly domain: string;
-  readonly queued: number;
-  readonly deferred: number;
-}
 
 /** Domains shown by name, at most: those with the most pending recipients; the rest are summed as "other". */
 export const TOP_DOMAINS = 20;
@@ -65,28 +59,20 @@ export class QueueDepth {
   }
 }
 
+const STATES = ["queued", "deferred", "held"] as const;
+const inQueue = (c: PendingCount) => c.queued + c.deferred + c.held;
+
 function depthOf(counts: readonly PendingCount[]): Depth {
-  const ranked = [...counts].sort((a, b) =>
-    b.queued + b.deferred - (a.queued + a.deferred) || a.domain.localeCompare(b.domain)
-  );
+  const ranked = [...counts].sort((a, b) => inQueue(b) - inQueue(a) || a.domain.localeCompare(b.domain));
   const shown = ranked.slice(0, TOP_DOMAINS);
   const rest = ranked.slice(TOP_DOMAINS);
-  const sum = (of: readonly PendingCount[], state: "queued" | "deferred") => of.reduce((n, c) => n + c[state], 0);
+  const sum = (of: readonly PendingCount[], state: (typeof STATES)[number]) => of.reduce((n, c) => n + c[state], 0);
   const byDomain: [{ state: string; domain: string }, number][] = [];
   for (const c of shown) {
-    byDomain.push([{ state: "queued", domain: c.domain }, c.queued], [
-      { state: "deferred", domain: c.domain },
-      c.deferred,
-    ]);
+    for (const state of STATES) byDomain.push([{ state, domain: c.domain }, c[state]]);
   }
   if (rest.length > 0) {
-    byDomain.push(
-      [{ state: "queued", domain: "other" }, sum(rest, "queued")],
-      [{ state: "deferred", domain: "other" }, sum(rest, "deferred")],
-    );
+    for (const state of STATES) byDomain.push([{ state, domain: "other" }, sum(rest, state)]);
   }
-  return {
-    byDomain,
-    total: [[{ state: "queued" }, sum(counts, "queued")], [{ state: "deferred" }, sum(counts, "deferred")]],
-  };
+  return { byDomain, total: STATES.map((state) => [{ state }, sum(counts, state)]) };
 }

@@ -5,7 +5,8 @@ import type { EventSubscriber } from "../feed.ts";
 import { EventCounts } from "./event-counts.ts";
 import { LoopLagSampler } from "./loop-lag.ts";
 import { OTHER_PROVIDER, ProviderLabels } from "./provider-labels.ts";
-import { type PendingCount, QueueDepth } from "./queue-depth.ts";
+import type { PendingCount } from "../../queue/records.ts";
+import { QueueDepth } from "./queue-depth.ts";
 import { type GaugeReading, Registry } from "./registry.ts";
 
 /** What an SMTP listener counts of its connections (SmtpServerHandle.connections). */

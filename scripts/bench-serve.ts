@@ -1,0 +1,69 @@
+/**
+ * Running the relay for a benchmark on loopback: its command (dist/relay
+ * when built, else the source under this runtime), a free port, and
+ * `relay serve` on a data directory until it answers /readyz.
+ */
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { existsSync } from "node:fs";
+import { createServer } from "node:net";
+import { join, resolve } from "node:path";
+
+export const ROOT = resolve(import.meta.dirname, "..");
+
+/** How to run `relay ARGS`: the program and its arguments. */
+export type RelayCommand = (args: string[]) => { file: string; argv: string[] };
+
+/** How to run `relay ARGS`: the binary given, dist/relay when built, else src/main.ts. */
+export function relayCommand(binary?: string): RelayCommand {
+  const file = binary ?? (existsSync(join(ROOT, "dist/relay")) ? join(ROOT, "dist/relay") : undefined);
+  return (args: string[]) =>
+    file ? { file, argv: args } : { file: process.execPath, argv: [join(ROOT, "src/main.ts"), ...args] };
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as { port: number };
+  server.close();
+  return port;
+}
+
+/**
+ * `relay serve` with `env` on free loopback ports, every domain routed to a
+ * port nobody listens on; resolves once /readyz answers.
+ */
+export async function serveRelay(
+  command: RelayCommand,
+  env: NodeJS.ProcessEnv,
+  cwd?: string,
+): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
+  const [http, smtp] = [await freePort(), await freePort()];
+  const { file, argv } = command(["serve"]);
+  const child = spawn(file, argv, {
+    cwd,
+    env: {
+      ...env,
+      RELAY_HTTP_LISTEN: `127.0.0.1:${http}`,
+      RELAY_SMTP_LISTEN: `127.0.0.1:${smtp}`,
+      RELAY_ROUTES: `*=127.0.0.1:${await freePort()}`,
+      RELAY_SENDER_POLICY: "any",
+    },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  const url = `http://127.0.0.1:${http}`;
+  for (let i = 0; i < 600; i++) {
+    const ok = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    pid: child.pid!,
+    async stop() {
+      child.kill("SIGTERM");
+      await once(child, "exit");
+    },
+  };
+}
