@@ -185,7 +185,8 @@ function within(path, dir) {
  * deno.json is JSON with whole-line `//` comments.
  */
 function denoTestPaths() {
-  const { include, exclude } =
+  // No "exclude" when every unit test runs on Deno too.
+  const { include, exclude = [] } =
     JSON.parse(readFileSync(join(root, "deno.json"), "utf8").replace(/^\s*\/\/.*$/gm, "")).test;
   if (extraBunArgs.length === 0) return include;
   const given = extraBunArgs.filter((arg) => !arg.startsWith("-") && existsSync(resolve(root, arg)));
