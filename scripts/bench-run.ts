@@ -28,7 +28,8 @@
  *      one core does: the signed rate beside the unsigned one;
  *   7. shaping (relay only, issue 13): scripts/bench-shaping.ts;
  *   8. suppressions (relay only, issue 14): scripts/bench-suppressions.ts;
- *   9. operators (relay only, issue 15): scripts/bench-operators.ts.
+ *   9. operators (relay only, issue 15): scripts/bench-operators.ts;
+ *  10. listing (relay only, issue 15): scripts/bench-queue-listing.ts, on dist/relay.
  *
  * Every load is bounded by a message count and a time cap (timeout(1)), and
  * every server started here is stopped at the end, also on failure.
@@ -80,11 +81,32 @@ interface Options {
   rounds?: number;
 }
 
-type Phase = "accept" | "e2e" | "rss" | "deep" | "dkim" | "signing" | "shaping" | "suppressions" | "operators";
-const PHASES: Phase[] = ["accept", "e2e", "rss", "deep", "dkim", "signing", "shaping", "suppressions", "operators"];
+type Phase =
+  | "accept"
+  | "e2e"
+  | "rss"
+  | "deep"
+  | "dkim"
+  | "signing"
+  | "shaping"
+  | "suppressions"
+  | "operators"
+  | "listing";
+const PHASES: Phase[] = [
+  "accept",
+  "e2e",
+  "rss",
+  "deep",
+  "dkim",
+  "signing",
+  "shaping",
+  "suppressions",
+  "operators",
+  "listing",
+];
 
 const HELP = `usage: scripts/bench [--quick] [--systems relay,postfix,haraka] [--relay head|worktree|dist|COMMIT]
-                    [--only accept,e2e,rss,deep,dkim,signing,shaping,suppressions,operators] [--deep 10000,1000000] [--rounds N] [--cpu-prof DIR] [--json FILE]
+                    [--only accept,e2e,rss,deep,dkim,signing,shaping,suppressions,operators,listing] [--deep 10000,1000000] [--rounds N] [--cpu-prof DIR] [--json FILE]
   --quick     smaller message counts and shorter time caps, one acceptance round
   --relay     head: a snapshot of the committed HEAD (default, reproducible);
               worktree: src/ as it is now; dist: the built dist/relay;
@@ -98,7 +120,9 @@ const HELP = `usage: scripts/bench [--quick] [--systems relay,postfix,haraka] [-
               suppressions: relay only, import and export of 1,000,000 entries and acceptance with them
               beside an empty list, see scripts/bench-suppressions.ts;
               operators: relay only, end to end with delivery logs at info, /metrics scraped every
-              second and a webhook for every event, beside the same without, see scripts/bench-operators.ts)
+              second and a webhook for every event, beside the same without, see scripts/bench-operators.ts;
+              listing: relay only (dist/relay), GET /v1/queue/messages paged through 1,000,000 queued
+              recipients per filter, see scripts/bench-queue-listing.ts)
   --deep      queue depths (recipients queued, not due) for the deep phase
   --rounds    acceptance rounds (default 3; 1 with --quick): each system's median is reported
   --cpu-prof  run the relay under bun --cpu-prof, .cpuprofile files into DIR
@@ -187,6 +211,7 @@ const PLAN = opts.quick
     suppressionMessages: 1000,
     suppressionRounds: 1,
     operatorsRounds: 1,
+    listingRecipients: 100_000,
   }
   : {
     acceptCount: { min: 5000, max: 100_000 },
@@ -212,6 +237,7 @@ const PLAN = opts.quick
     suppressionMessages: 4000,
     suppressionRounds: 3,
     operatorsRounds: 3,
+    listingRecipients: 1_000_000,
   };
 
 // ---------------------------------------------------------------- helpers
@@ -1362,6 +1388,63 @@ function operatorsPhase(relay: RelaySut): Promise<OperatorsResult> {
   });
 }
 
+interface ListingCase {
+  readonly name: string;
+  readonly pages: number;
+  readonly rows: number;
+  readonly complete: boolean;
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+interface ListingResult {
+  readonly recipients: number;
+  readonly limit: number;
+  readonly results: ListingCase[];
+}
+
+/** Issue 15's queue listing (scripts/bench-queue-listing.ts), on dist/relay (built when missing). */
+function listingPhase(): ListingResult {
+  const bin = join(ROOT, "dist/relay");
+  if (!existsSync(bin)) run(BUN, ["scripts/build.ts"], undefined, ROOT);
+  const json = join(RUN, "listing.json");
+  const out = run(BUN, [
+    join(ROOT, "scripts/bench-queue-listing.ts"),
+    "--recipients",
+    String(PLAN.listingRecipients),
+    "--binary",
+    bin,
+    "--json",
+    json,
+  ]);
+  for (const line of out.trim().split("\n")) log(line);
+  return JSON.parse(readFileSync(json, "utf8")) as ListingResult;
+}
+
+function listingReport(r: ListingResult): { lines: string[]; ratio: Record<string, unknown> } {
+  const worst = Math.max(...r.results.map((c) => c.max));
+  return {
+    lines: [
+      "",
+      `### Queue listing (issue 15): GET /v1/queue/messages, ${r.limit} a page, ${
+        r.recipients.toLocaleString("en")
+      } queued (dist/relay)`,
+      "",
+      "| filter | pages | rows | p50 ms | p99 ms | max ms |",
+      "| --- | ---: | ---: | ---: | ---: | ---: |",
+      ...r.results.map((c) =>
+        `| ${c.name} | ${c.pages}${c.complete ? "" : " (capped)"} | ${c.rows} | ${fmt(c.p50, 1)} | ${fmt(c.p99, 1)} | ${
+          fmt(c.max, 1)
+        } |`
+      ),
+      "",
+      `Slowest page: ${fmt(worst, 1)} ms (target: every page under 100 ms).`,
+    ],
+    ratio: { phase: "listing", recipients: r.recipients, slowest_page_ms: worst },
+  };
+}
+
 // ---------------------------------------------------------------- report
 
 const fmt = (n: number | undefined, d = 0) => (n === undefined || !Number.isFinite(n) ? "–" : n.toFixed(d));
@@ -1383,6 +1466,7 @@ function report(
   shaping?: ShapingResult,
   suppressions?: SuppressionsResult,
   operators?: OperatorsResult,
+  listing?: ListingResult,
 ) {
   const lines: string[] = [];
   const ratios: Record<string, unknown>[] = [];
@@ -1616,6 +1700,11 @@ function report(
     lines.push(...section.lines);
     ratios.push(section.ratio);
   }
+  if (listing) {
+    const section = listingReport(listing);
+    lines.push(...section.lines);
+    ratios.push(section.ratio);
+  }
   lines.push("`*` = stopped by the time cap; the rate is what was done within it.");
   return { text: lines.join("\n"), ratios };
 }
@@ -1696,7 +1785,8 @@ async function main() {
   if (opts.phases.has("suppressions") && relay) suppressions = await suppressionsPhase(relay as RelaySut);
   let operators: OperatorsResult | undefined;
   if (opts.phases.has("operators") && relay) operators = await operatorsPhase(relay as RelaySut);
-  const { text, ratios } = report(accept, e2e, rss, deep, dkim, signing, shaping, suppressions, operators);
+  const listing = opts.phases.has("listing") && relay ? listingPhase() : undefined;
+  const { text, ratios } = report(accept, e2e, rss, deep, dkim, signing, shaping, suppressions, operators, listing);
   const elapsedS = (now() - t0) / 1000;
   mkdirSync(dirname(opts.json), { recursive: true });
   writeFileSync(
@@ -1716,6 +1806,7 @@ async function main() {
           shaping,
           suppressions,
           operators,
+          listing,
           ratios,
         },
         null,
