@@ -153,15 +153,24 @@ export class WebhookDispatcher {
       if (head === undefined) return;
       if (head.kind === "live" && head.events.length === 0) {
         await store.advance(webhook, head.end, false); // nothing it wants up to there
-      } else if (!(await this.#deliver(webhook, head, signal))) {
-        return; // failed: the next poll after its retry time starts it again
+        return;
       }
+      if (!(await this.#deliver(webhook, head, signal))) return; // failed: the next poll after its retry time
+      // A short new batch took all there was: what comes meanwhile goes together at the next poll, rather than
+      // a batch (and a cursor write on the mail's database) for every few events while mail flows. A retried
+      // batch kept its old end: what came after it is there already, and goes now.
+      const tookAll = head.kind === "live" && webhook.batchEnd === null && head.events.length < this.#batchSize;
+      if (tookAll) return;
     }
+  }
+
+  get #batchSize(): number {
+    return this.options.batchSize ?? WEBHOOK_BATCH_SIZE;
   }
 
   async #head(webhook: WebhookRow, last: number): Promise<Head | undefined> {
     const { store } = this.options;
-    const size = this.options.batchSize ?? WEBHOOK_BATCH_SIZE;
+    const size = this.#batchSize;
     if (webhook.batchEnd === null) {
       const letters = await store.replaying(webhook.id, size);
       if (letters.length > 0) return { kind: "replay", letters };

@@ -126,6 +126,26 @@ describe("webhook dispatcher", () => {
     await w.dispatcher.stop();
   });
 
+  it("after a short batch, what comes meanwhile waits for the next poll and goes together", async () => {
+    let w!: Awaited<ReturnType<typeof world>>;
+    let during = true;
+    w = await world(async () => {
+      // Mail flows while a batch is out: two events are written before it is answered.
+      if (during) {
+        during = false;
+        await w.addEvents("received", "delivered");
+      }
+      return OK;
+    });
+    await w.register("http://a.test/");
+    await w.addEvents("received");
+    await w.poll();
+    assert.deepEqual(w.sent.map((s) => s.eventIds), [[1]], "the loop ended with the short batch");
+    await w.poll();
+    assert.deepEqual(w.sent.map((s) => s.eventIds), [[1], [2, 3]]);
+    await w.dispatcher.stop();
+  });
+
   it("sends only the types an endpoint wants, and moves past the others", async () => {
     const w = await world(() => OK);
     await w.register("http://b.test/", ["delivered", "bounced"]);
