@@ -127,16 +127,15 @@ describe("webhook dispatcher", () => {
   });
 
   it("after a short batch, what comes meanwhile waits for the next poll and goes together", async () => {
-    let w!: Awaited<ReturnType<typeof world>>;
-    let during = true;
-    w = await world(async () => {
+    let meanwhile: (() => Promise<void>) | undefined;
+    const w = await world(async () => {
       // Mail flows while a batch is out: two events are written before it is answered.
-      if (during) {
-        during = false;
-        await w.addEvents("received", "delivered");
-      }
+      const writing = meanwhile;
+      meanwhile = undefined;
+      await writing?.();
       return OK;
     });
+    meanwhile = () => w.addEvents("received", "delivered");
     await w.register("http://a.test/");
     await w.addEvents("received");
     await w.poll();
