@@ -2,6 +2,7 @@ import * as v from "valibot";
 import { parseMailbox } from "../core/address.ts";
 import { lanes } from "../core/lane.ts";
 import { eventTypes } from "../queue/schema.ts";
+import { pageLimit } from "./validation.ts";
 
 /*
  * The one description of the HTTP API's JSON: the handlers validate with
@@ -381,15 +382,7 @@ export const eventsQuerySchema = v.object({
     ),
     "0",
   ),
-  limit: v.optional(
-    v.pipe(
-      v.string(),
-      v.regex(/^\d+$/, "expected an integer 1-1000"),
-      v.check((s) => Number(s) >= 1 && Number(s) <= 1000, "expected an integer 1-1000"),
-      v.description("page size, 1-1000"),
-    ),
-    "100",
-  ),
+  limit: pageLimit,
   type: v.optional(
     v.pipe(
       v.string(),

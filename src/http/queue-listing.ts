@@ -7,7 +7,7 @@ import { decodeCursor, encodeCursor, queueStates } from "../queue/queue-cursor.t
 import type { QueuePage, QueueQuery } from "../queue/queue-listing.ts";
 import type { AuthEnv } from "./auth.ts";
 import { json, problemResponses } from "./openapi-helpers.ts";
-import { queryHook } from "./validation.ts";
+import { pageLimit, queryHook } from "./validation.ts";
 
 /** What the listing needs: a page of the queue (QueueStore.listQueue), and the time. */
 export interface QueueListingDeps {
@@ -30,15 +30,7 @@ const listingQuerySchema = v.object({
       v.description("only messages received longer ago than this (30m, 2h, 1d)"),
     ),
   ),
-  limit: v.optional(
-    v.pipe(
-      v.string(),
-      v.regex(/^\d+$/, "expected an integer 1-1000"),
-      v.check((s) => Number(s) >= 1 && Number(s) <= 1000, "expected an integer 1-1000"),
-      v.description("page size, 1-1000"),
-    ),
-    "100",
-  ),
+  limit: pageLimit,
   cursor: v.optional(
     v.pipe(
       v.string(),

@@ -13,7 +13,7 @@ import {
 import type { AuthEnv } from "./auth.ts";
 import { json, problemResponses } from "./openapi-helpers.ts";
 import { problem } from "./problem.ts";
-import { fieldErrors, queryHook } from "./validation.ts";
+import { fieldErrors, pageLimit, queryHook } from "./validation.ts";
 
 export type SuppressionRouteDeps = Pick<SuppressionStore, "add" | "list" | "remove">;
 
@@ -39,15 +39,7 @@ const pageSchema = v.object({
 
 const listQuerySchema = v.object({
   cursor: v.optional(v.pipe(v.string(), v.description("`next_cursor` of the previous page"))),
-  limit: v.optional(
-    v.pipe(
-      v.string(),
-      v.regex(/^\d+$/, "expected an integer 1-1000"),
-      v.check((s) => Number(s) >= 1 && Number(s) <= 1000, "expected an integer 1-1000"),
-      v.description("page size, 1-1000 (default 100)"),
-    ),
-    "100",
-  ),
+  limit: pageLimit,
   address: v.optional(v.pipe(v.string(), v.description("only this address's entries"))),
 });
 

@@ -44,3 +44,14 @@ export function paramHook(result: HookResult, c: Context) {
     return problem(c, 404, "Not Found", `no route ${c.req.method} ${c.req.path}`, standardFieldErrors(result.error));
   }
 }
+
+/** `limit` of a paged list in a query string: 1-1000, 100 when absent. */
+export const pageLimit = v.optional(
+  v.pipe(
+    v.string(),
+    v.regex(/^\d+$/, "expected an integer 1-1000"),
+    v.check((s) => Number(s) >= 1 && Number(s) <= 1000, "expected an integer 1-1000"),
+    v.description("page size, 1-1000 (default 100)"),
+  ),
+  "100",
+);

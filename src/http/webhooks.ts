@@ -7,7 +7,7 @@ import { eventTypes } from "../queue/schema.ts";
 import type { AuthEnv } from "./auth.ts";
 import { json, problemResponses } from "./openapi-helpers.ts";
 import { problem } from "./problem.ts";
-import { fieldErrors, queryHook } from "./validation.ts";
+import { fieldErrors, pageLimit, queryHook } from "./validation.ts";
 
 export type WebhookRouteDeps = Pick<
   Webhooks,
@@ -65,14 +65,7 @@ const deadLetterSchema = v.pipe(
 
 const deadLettersQuerySchema = v.object({
   after: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "expected an event id"), v.description("an event id")), "0"),
-  limit: v.optional(
-    v.pipe(
-      v.string(),
-      v.regex(/^\d+$/, "expected an integer 1-1000"),
-      v.check((s) => Number(s) >= 1 && Number(s) <= 1000, "expected an integer 1-1000"),
-    ),
-    "100",
-  ),
+  limit: pageLimit,
 });
 
 const replaySchema = v.object({
