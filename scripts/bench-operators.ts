@@ -1,12 +1,14 @@
 /**
  * The operators phase of scripts/bench (issue 15), relay only: the end-to-end
- * 5 KB x 20 case on a quiet relay (RELAY_LOG_LEVEL=warn, nothing watching)
+ * 5 KB x 20 case (PLAN.operatorsMessages a run) on a quiet relay (RELAY_LOG_LEVEL=warn, nothing watching)
  * and on an observed one: a delivery log line per event at info (written to
  * the harness's log file, as a service's stderr goes to the journal),
  * GET /metrics scraped every second, and a webhook endpoint on loopback
  * subscribed to every event. The two take turns; the medians are compared
- * (the target: within 5%). The webhook receiver counts what it was sent, so
- * the report says whether the events kept up.
+ * (the target: within 5%). The webhook receiver counts what it was sent, and
+ * after each observed run the endpoint's backlog is waited for (at most
+ * CATCH_UP_MS), so the report says whether every event arrived and how long
+ * after the last message it did.
  */
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
@@ -26,6 +28,9 @@ export interface OperatorsBenchContext {
 
 type Variant = "quiet" | "observed";
 
+/** How long an observed run's webhook backlog is waited for once its mail is delivered. */
+const CATCH_UP_MS = 30_000;
+
 export interface OperatorsRow {
   readonly variant: Variant;
   readonly round: number;
@@ -35,6 +40,8 @@ export interface OperatorsRow {
   /** Observed only: scrapes of /metrics that answered 200, and events the webhook receiver got. */
   readonly scrapes?: number;
   readonly webhookEvents?: number;
+  /** Observed only: ms from the run's end until the endpoint had every event (undefined: not within CATCH_UP_MS). */
+  readonly webhookCatchUpMs?: number;
 }
 
 export interface OperatorsResult {
@@ -83,6 +90,20 @@ function scrapeEverySecond(ctx: OperatorsBenchContext): { stop: () => Promise<nu
   };
 }
 
+/** Ms until the endpoint's backlog is empty, polled every 50 ms; undefined when it is not within CATCH_UP_MS. */
+async function backlogDrained(ctx: OperatorsBenchContext, id: string): Promise<number | undefined> {
+  const started = performance.now();
+  while (performance.now() - started < CATCH_UP_MS) {
+    const response = await fetch(`${ctx.http}/v1/webhooks/${id}`, {
+      headers: { authorization: `Bearer ${ctx.adminToken}` },
+    });
+    const { backlog } = await response.json() as { backlog: number };
+    if (backlog === 0) return performance.now() - started;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return undefined;
+}
+
 async function observedRound(ctx: OperatorsBenchContext, round: number): Promise<OperatorsRow> {
   const receiver = await webhookReceiver();
   try {
@@ -95,10 +116,12 @@ async function observedRound(ctx: OperatorsBenchContext, round: number): Promise
     if (registered.status !== 201) {
       throw new Error(`POST /v1/webhooks: ${registered.status} ${await registered.text()}`);
     }
+    const { id } = await registered.json() as { id: string };
     const scraper = scrapeEverySecond(ctx);
     const r = await ctx.e2e(`operators-observed-${round}`);
     const scrapes = await scraper.stop();
-    return { variant: "observed", round, ...r, scrapes, webhookEvents: receiver.events() };
+    const webhookCatchUpMs = await backlogDrained(ctx, id);
+    return { variant: "observed", round, ...r, scrapes, webhookEvents: receiver.events(), webhookCatchUpMs };
   } finally {
     await ctx.stop();
     receiver.server.close();
@@ -124,7 +147,11 @@ export async function operatorsBench(ctx: OperatorsBenchContext): Promise<Operat
       rows.push(row);
       ctx.log(
         `operators ${variant}, round ${round}: ${row.rate.toFixed(0)} msg/s` +
-          (row.scrapes === undefined ? "" : `, ${row.scrapes} scrapes, ${row.webhookEvents} webhook events`) +
+          (row.scrapes === undefined
+            ? ""
+            : `, ${row.scrapes} scrapes, ${row.webhookEvents} webhook events ${
+              row.webhookCatchUpMs === undefined ? "(backlog left)" : `(all in ${row.webhookCatchUpMs.toFixed(0)} ms)`
+            }`) +
           (row.error ? ` (${row.error})` : ""),
       );
     }
@@ -155,7 +182,11 @@ export function operatorsReport(result: OperatorsResult): { lines: string[]; rat
       } | ${fixed(cpu("observed"), 3)} |`,
       `| observed / quiet (target: within 5%) | ${fixed(ratio, 3)} | |`,
       "",
-      `Webhook events received per observed round: ${of("observed").map((r) => r.webhookEvents).join(", ")}; ` +
+      `Webhook events received per observed round: ${of("observed").map((r) => r.webhookEvents).join(", ")}, ` +
+      `the last of them ${
+        of("observed").map((r) => r.webhookCatchUpMs === undefined ? "never" : `${r.webhookCatchUpMs.toFixed(0)} ms`)
+          .join(", ")
+      } after the last message was delivered; ` +
       `scrapes: ${of("observed").map((r) => r.scrapes).join(", ")}.`,
     ],
     ratio: { phase: "operators", quiet_rate: quiet, observed_rate: observed, observed_over_quiet: ratio },

@@ -297,6 +297,7 @@ export async function openServeServices(
   const webhookStore = new WebhookStore(database, clock);
   const webhookDispatcher = new WebhookDispatcher({
     store: webhookStore,
+    recent: eventFeed,
     post: createWebhookClient({
       lookup: webhookLookup(resolver),
       allowPrivate: config.webhookAllowPrivate,

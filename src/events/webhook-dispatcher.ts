@@ -2,6 +2,7 @@ import { Webhook } from "standardwebhooks";
 import type { TimerClock } from "../core/clock.ts";
 import { errorText, type Logger } from "../core/log.ts";
 import type { EventRecord } from "../queue/event-log.ts";
+import type { RecentEvents } from "./feed.ts";
 import type { DeadLetter, WebhookRow, WebhookStore } from "../queue/webhooks.ts";
 import { eventJson } from "./event-json.ts";
 import { retriesOver, retryDelay, type WebhookBackoff } from "./webhook-backoff.ts";
@@ -28,6 +29,12 @@ export interface WebhookDispatcherOptions {
     | "replayDied"
   >;
   readonly post: PostWebhook;
+  /**
+   * The newest events as the event feed read them: while an endpoint keeps
+   * up, its batches come from there rather than from the database a second
+   * time. Without it (or for an endpoint that fell behind) the store is read.
+   */
+  readonly recent?: RecentEvents;
   readonly clock: TimerClock;
   readonly log: Logger;
   /** RELAY_WEBHOOK_TIMEOUT: one delivery's deadline. */
@@ -116,7 +123,7 @@ export class WebhookDispatcher {
     const { store, clock } = this.options;
     const endpoints = await store.list();
     if (endpoints.length === 0) return;
-    const [last, replays] = await Promise.all([store.lastEventId(), store.withReplays()]);
+    const [last, replays] = await Promise.all([this.#lastEventId(), store.withReplays()]);
     const now = clock.now();
     for (const webhook of endpoints) {
       if (this.#stopped || this.#running.has(webhook.id)) continue;
@@ -146,7 +153,7 @@ export class WebhookDispatcher {
   async #run(id: string, signal: AbortSignal): Promise<void> {
     const { store, clock } = this.options;
     while (!signal.aborted) {
-      const [webhook, last] = await Promise.all([store.get(id), store.lastEventId()]);
+      const [webhook, last] = await Promise.all([store.get(id), this.#lastEventId()]);
       if (webhook === undefined) return; // deleted
       if (webhook.nextAttemptAt !== null && webhook.nextAttemptAt > clock.now()) return;
       const head = await this.#head(webhook, last);
@@ -164,6 +171,21 @@ export class WebhookDispatcher {
     }
   }
 
+  /** How far the log goes: as far as the feed has read it, when there is one. */
+  #lastEventId(): Promise<number> {
+    const { recent, store } = this.options;
+    return recent ? Promise.resolve(recent.newest) : store.lastEventId();
+  }
+
+  /** Up to a batch of the events the endpoint wants in (cursor, end], held in memory or read. */
+  async #eventsUpTo(webhook: WebhookRow, end: number): Promise<readonly EventRecord[]> {
+    const held = this.options.recent?.between(webhook.cursor, end);
+    if (held === undefined) return await this.options.store.eventsFor(webhook, end, this.#batchSize);
+    const types = webhook.eventTypes;
+    const wanted = types.includes("*") ? held : held.filter((e) => types.includes(e.type));
+    return wanted.slice(0, this.#batchSize);
+  }
+
   get #batchSize(): number {
     return this.options.batchSize ?? WEBHOOK_BATCH_SIZE;
   }
@@ -178,7 +200,7 @@ export class WebhookDispatcher {
     }
     // A batch retried keeps its end, so it is the same batch with the same webhook-id.
     const end = webhook.batchEnd ?? last;
-    const events = await store.eventsFor(webhook, end, size);
+    const events = await this.#eventsUpTo(webhook, end);
     const full = webhook.batchEnd === null && events.length === size;
     return { kind: "live", end: full ? events.at(-1)!.id : end, events };
   }

@@ -75,4 +75,21 @@ describe("EventFeed", () => {
     await feed.run();
     assert.deepEqual(seen, [4, 5]);
   });
+
+  it("keeps the newest events it read, with no holes, and answers only for a stretch it holds whole", async () => {
+    const log = logOf(2);
+    const feed = new EventFeed(sourceOver(log), quiet, 250, 1500);
+    await feed.start();
+    assert.equal(feed.newest, 2);
+    assert.deepEqual(feed.between(2, 2), [], "nothing after the start, up to it");
+    assert.equal(feed.between(1, 2), undefined, "before the start: not read");
+    log.push(...logOf(2002).slice(2));
+    await feed.run();
+    assert.equal(feed.newest, 2002);
+    assert.deepEqual(feed.between(600, 603)?.map((e) => e.id), [601, 602, 603]);
+    assert.deepEqual(feed.between(2000, 2002)?.map((e) => e.id), [2001, 2002]);
+    assert.equal(feed.between(501, 510), undefined, "older than the 1,500 kept");
+    assert.deepEqual(feed.between(502, 503)?.map((e) => e.id), [503], "the oldest kept");
+    assert.equal(feed.between(2000, 2003), undefined, "not read yet");
+  });
 });
