@@ -8,6 +8,8 @@
 
 export interface HttpResponse {
   readonly status: number;
+  /** The minor version of the status line: HTTP/1.0 or HTTP/1.1. */
+  readonly minorVersion: 0 | 1;
   /** Field names lower-cased; repeated fields joined with ", " (RFC 9110 5.3). */
   readonly headers: ReadonlyMap<string, string>;
   readonly body: Uint8Array;
@@ -16,7 +18,8 @@ export interface HttpResponse {
 export type ParseState =
   | { readonly state: "incomplete" }
   | { readonly state: "error"; readonly reason: string }
-  | { readonly state: "done"; readonly response: HttpResponse };
+  /** `length`: the response's bytes in the buffer; any after it are not part of it. */
+  | { readonly state: "done"; readonly response: HttpResponse; readonly length: number };
 
 export interface ResponseLimits {
   readonly maxHeaderBytes: number;
@@ -40,11 +43,20 @@ export function parseHttpResponse(buffer: Uint8Array, limits: ResponseLimits, eo
   }
   const head = parseHead(latin1.decode(buffer.subarray(0, headEnd)));
   if ("reason" in head) return { state: "error", reason: head.reason };
-  const rest = buffer.subarray(headEnd + blankLineLength(buffer, headEnd));
-  const done = (body: Uint8Array): ParseState => ({
+  const bodyStart = headEnd + blankLineLength(buffer, headEnd);
+  const rest = buffer.subarray(bodyStart);
+  const done = (body: Uint8Array, bodyLength = body.length): ParseState => ({
     state: "done",
-    response: { status: head.status, headers: head.headers, body },
+    response: { status: head.status, minorVersion: head.minorVersion, headers: head.headers, body },
+    length: bodyStart + bodyLength,
   });
+  if (head.status < 200) {
+    // An interim answer (100 Continue, 103 Early Hints: RFC 9110 15.2) comes before the final one.
+    const final = parseHttpResponse(rest, limits, eof);
+    return final.state === "done" ? { ...final, length: bodyStart + final.length } : final;
+  }
+  // RFC 9112 6.3: these never have a body, whatever the fields say.
+  if (head.status === 204 || head.status === 304) return done(new Uint8Array(0));
 
   const te = head.headers.get("transfer-encoding");
   const cl = head.headers.get("content-length");
@@ -52,7 +64,7 @@ export function parseHttpResponse(buffer: Uint8Array, limits: ResponseLimits, eo
     if (cl !== undefined) return { state: "error", reason: "both Transfer-Encoding and Content-Length" };
     if (te.toLowerCase() !== "chunked") return { state: "error", reason: `unsupported Transfer-Encoding "${te}"` };
     const chunked = decodeChunked(rest, limits.maxBodyBytes);
-    if (chunked.state === "done") return done(chunked.body);
+    if (chunked.state === "done") return done(chunked.body, chunked.length);
     if (chunked.state === "error") return chunked;
     return eof ? { state: "error", reason: "connection closed inside the chunked body" } : INCOMPLETE;
   }
@@ -86,10 +98,12 @@ function blankLineLength(buffer: Uint8Array, at: number): number {
   return buffer[at + 1] === 0x0d ? 3 : 2;
 }
 
-function parseHead(text: string): { status: number; headers: Map<string, string> } | { reason: string } {
+function parseHead(
+  text: string,
+): { status: number; minorVersion: 0 | 1; headers: Map<string, string> } | { reason: string } {
   const lines = text.split("\n").map((l) => l.replace(/\r$/, ""));
   const statusLine = lines[0] ?? "";
-  const match = /^HTTP\/1\.[01] ([0-9]{3})(?: .*)?$/.exec(statusLine);
+  const match = /^HTTP\/1\.([01]) ([0-9]{3})(?: .*)?$/.exec(statusLine);
   if (!match) return { reason: `bad status line "${statusLine.slice(0, 100)}"` };
   const headers = new Map<string, string>();
   for (const line of lines.slice(1)) {
@@ -102,10 +116,14 @@ function parseHead(text: string): { status: number; headers: Map<string, string>
     const prior = headers.get(name);
     headers.set(name, prior === undefined ? value : `${prior}, ${value}`);
   }
-  return { status: Number(match[1]), headers };
+  return { status: Number(match[2]), minorVersion: match[1] === "1" ? 1 : 0, headers };
 }
 
-type Chunked = { state: "incomplete" } | { state: "error"; reason: string } | { state: "done"; body: Uint8Array };
+/** `length`: the bytes of the chunked body, through the trailer's blank line. */
+type Chunked =
+  | { state: "incomplete" }
+  | { state: "error"; reason: string }
+  | { state: "done"; body: Uint8Array; length: number };
 
 /** RFC 9112 7.1: hex size [; extensions] CRLF, data CRLF, ..., "0" CRLF, trailer fields, CRLF. */
 function decodeChunked(bytes: Uint8Array, maxBody: number): Chunked {
@@ -133,7 +151,7 @@ function decodeChunked(bytes: Uint8Array, maxBody: number): Chunked {
         }
         const line = latin1.decode(bytes.subarray(pos, end)).replace(/\r$/, "");
         pos = end + 1;
-        if (line === "") return { state: "done", body: concat(parts, total) };
+        if (line === "") return { state: "done", body: concat(parts, total), length: pos };
       }
     }
     total += length;

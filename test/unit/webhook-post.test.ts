@@ -2,7 +2,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, createServer as createTcpServer, type Socket } from "node:net";
 import { createWebhookClient, type LookupHost } from "../../src/events/webhook-post.ts";
 import { checkWebhookUrl, refusedAddress } from "../../src/events/webhook-target.ts";
 import { makePki, type TestPki } from "../helpers/pki.ts";
@@ -176,5 +176,109 @@ describe("webhook client over https", () => {
     const unknownCa = await post("hooks.test", undefined);
     assert.equal(unknownCa.ok, false);
     assert.equal(hosts.length, sent, "no request was sent");
+  });
+});
+
+describe("webhook client connections", () => {
+  /**
+   * A loopback HTTP server written by hand, so that each test says exactly
+   * how it answers and when it closes; it counts the connections it took.
+   */
+  async function serverAnswering(answer: (request: number, socket: Socket) => void) {
+    let connections = 0;
+    let requests = 0;
+    const open = new Set<Socket>();
+    const server = createTcpServer((socket) => {
+      connections++;
+      open.add(socket);
+      socket.on("close", () => open.delete(socket));
+      let pending = "";
+      socket.on("data", (chunk) => {
+        pending += chunk.toString("latin1");
+        for (;;) {
+          const headEnd = pending.indexOf("\r\n\r\n");
+          if (headEnd < 0) return;
+          const length = Number(/content-length: (\d+)/i.exec(pending.slice(0, headEnd))?.[1] ?? 0);
+          if (pending.length < headEnd + 4 + length) return;
+          pending = pending.slice(headEnd + 4 + length);
+          answer(++requests, socket);
+        }
+      });
+      socket.on("error", () => {});
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    return {
+      url: `http://127.0.0.1:${port}/hook`,
+      connections: () => connections,
+      requests: () => requests,
+      close: () => {
+        open.forEach((socket) => socket.destroy());
+        return new Promise((resolve) => server.close(resolve));
+      },
+    };
+  }
+
+  const client = () => createWebhookClient({ lookup: async () => ({ addresses: [] }), allowPrivate: true });
+  const batch = (url: string) => ({
+    url: new URL(url),
+    body: new TextEncoder().encode("{}"),
+    headers: {},
+    timeoutMs: 5000,
+  });
+  const OK_204 = { ok: true, status: 204 };
+
+  it("sends batch after batch over one connection while the endpoint keeps it open", async () => {
+    const server = await serverAnswering((_, socket) => socket.write("HTTP/1.1 204 No Content\r\n\r\n"));
+    const post = client();
+    for (let i = 0; i < 3; i++) assert.deepEqual(await post(batch(server.url)), OK_204);
+    assert.deepEqual([server.requests(), server.connections()], [3, 1]);
+    await server.close();
+  });
+
+  it("opens a new connection when the endpoint asked to close, spoke HTTP/1.0, or sent an unframed body", async () => {
+    const answers = [
+      "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 200 OK\r\n\r\n",
+    ];
+    for (const text of answers) {
+      const server = await serverAnswering((_, socket) => {
+        socket.write(text);
+        if (!/Content-Length/.test(text)) socket.end();
+      });
+      const post = client();
+      assert.deepEqual(await post(batch(server.url)), { ok: true, status: 200 }, text);
+      assert.deepEqual(await post(batch(server.url)), { ok: true, status: 200 }, text);
+      assert.equal(server.connections(), 2, text);
+      await server.close();
+    }
+  });
+
+  it("sends a batch again on a new connection when the endpoint had closed the idle one", async () => {
+    const server = await serverAnswering((request, socket) => {
+      socket.write("HTTP/1.1 204 No Content\r\n\r\n");
+      if (request === 1) setTimeout(() => socket.destroy(), 10); // as a server's keep-alive timeout does
+    });
+    const post = client();
+    assert.deepEqual(await post(batch(server.url)), OK_204);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(await post(batch(server.url)), OK_204);
+    assert.deepEqual([server.requests(), server.connections()], [2, 2]);
+    await server.close();
+  });
+
+  it("does not send again on a kept connection that failed after an answer began", async () => {
+    const server = await serverAnswering((request, socket) => {
+      if (request === 1) socket.write("HTTP/1.1 204 No Content\r\n\r\n");
+      else socket.end("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+    });
+    const post = client();
+    assert.deepEqual(await post(batch(server.url)), OK_204);
+    const cut = await post(batch(server.url));
+    assert.equal(cut.ok, false);
+    assert.match(!cut.ok ? cut.reason : "", /3 of 10 body bytes/);
+    assert.equal(server.requests(), 2, "the endpoint may have taken it: the dispatcher's retry decides");
+    await server.close();
   });
 });
