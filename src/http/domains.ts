@@ -9,7 +9,7 @@ import type { DkimKeyInfo } from "../queue/domains.ts";
 import type { AuthEnv } from "./auth.ts";
 import { json, problemResponses } from "./openapi-helpers.ts";
 import { problem } from "./problem.ts";
-import { fieldErrors } from "./validation.ts";
+import { validJsonBody } from "./validation.ts";
 
 /** What the routes need of the domain service. */
 export type DomainRouteDeps = Pick<DomainService, "add" | "list" | "get" | "rotate" | "check">;
@@ -262,16 +262,11 @@ export function domainRoutes(domains: DomainRouteDeps): Hono<AuthEnv> {
       },
     }),
     async (c) => {
-      let body: unknown;
-      try {
-        body = await c.req.json();
-      } catch {
-        return problem(c, 400, "Bad Request", "the body is not valid JSON");
-      }
-      const parsed = v.safeParse(addDomainSchema, body, { abortEarly: false });
-      if (!parsed.success) {
-        return problem(c, 422, "Invalid domain", "one or more fields are invalid", fieldErrors(parsed.issues));
-      }
+      const parsed = await validJsonBody(c, addDomainSchema, {
+        title: "Invalid domain",
+        example: '{"domain": "example.com"}',
+      });
+      if (!parsed.ok) return parsed.response;
       try {
         const view = await domains.add(parsed.output.domain, {
           selector: parsed.output.selector,

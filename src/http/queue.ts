@@ -9,7 +9,7 @@ import type { AuthEnv } from "./auth.ts";
 import type { QueueListingDeps } from "./queue-listing.ts";
 import { json, problemResponses } from "./openapi-helpers.ts";
 import { problem } from "./problem.ts";
-import { fieldErrors, paramHook } from "./validation.ts";
+import { paramHook, validJsonBody } from "./validation.ts";
 
 /** What automation holds a destination under now. */
 type Automation = Exclude<AutomationState, { kind: "normal" }>;
@@ -211,16 +211,11 @@ export function queueRoutes<D extends FoundDestination>(deps: QueueRouteDeps<D>)
       const { destination: ref, action } = c.req.valid("param");
       let until: number | undefined;
       if (action === "suspend") {
-        let body: unknown;
-        try {
-          body = await c.req.json();
-        } catch {
-          return problem(c, 400, "Bad Request", 'the body is not valid JSON; send {"duration": "1h"}');
-        }
-        const parsed = v.safeParse(suspendSchema, body, { abortEarly: false });
-        if (!parsed.success) {
-          return problem(c, 422, "Invalid suspension", "one or more fields are invalid", fieldErrors(parsed.issues));
-        }
+        const parsed = await validJsonBody(c, suspendSchema, {
+          title: "Invalid suspension",
+          example: '{"duration": "1h"}',
+        });
+        if (!parsed.ok) return parsed.response;
         until = deps.now() + parseDuration(parsed.output.duration)!;
       }
       const found = await deps.resolve(ref);

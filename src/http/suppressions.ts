@@ -13,7 +13,7 @@ import {
 import type { AuthEnv } from "./auth.ts";
 import { json, problemResponses } from "./openapi-helpers.ts";
 import { problem } from "./problem.ts";
-import { fieldErrors, pageLimit, queryHook } from "./validation.ts";
+import { pageLimit, queryHook, validJsonBody } from "./validation.ts";
 
 export type SuppressionRouteDeps = Pick<SuppressionStore, "add" | "list" | "remove">;
 
@@ -130,16 +130,11 @@ export function suppressionRoutes(store: SuppressionRouteDeps): Hono<AuthEnv> {
       },
     }),
     async (c) => {
-      let body: unknown;
-      try {
-        body = await c.req.json();
-      } catch {
-        return problem(c, 400, "Bad Request", 'the body is not valid JSON; send {"address": "bob@example.com"}');
-      }
-      const parsed = v.safeParse(suppressionInputSchema, body, { abortEarly: false });
-      if (!parsed.success) {
-        return problem(c, 422, "Invalid suppression", "one or more fields are invalid", fieldErrors(parsed.issues));
-      }
+      const parsed = await validJsonBody(c, suppressionInputSchema, {
+        title: "Invalid suppression",
+        example: '{"address": "bob@example.com"}',
+      });
+      if (!parsed.ok) return parsed.response;
       const entry = suppressionOf(parsed.output, "manual");
       await store.add(entry);
       const [stored] = (await store.list({ limit: 1000, address: entry.address })).entries

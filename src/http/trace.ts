@@ -5,7 +5,7 @@ import { parseDuration } from "../core/duration.ts";
 import type { AuthEnv } from "./auth.ts";
 import { json, problemResponses } from "./openapi-helpers.ts";
 import { problem } from "./problem.ts";
-import { fieldErrors, queryHook } from "./validation.ts";
+import { queryHook, validJsonBody } from "./validation.ts";
 
 /** Inbound sessions from one client address, or outbound sessions to one destination (by its name). */
 export type TraceTarget =
@@ -137,16 +137,11 @@ export function traceRoutes(deps: TraceRouteDeps): Hono<AuthEnv> {
       },
     }),
     async (c) => {
-      let body: unknown;
-      try {
-        body = await c.req.json();
-      } catch {
-        return problem(c, 400, "Bad Request", 'the body is not valid JSON; send {"client": "192.0.2.7"}');
-      }
-      const parsed = v.safeParse(startSchema, body, { abortEarly: false });
-      if (!parsed.success) {
-        return problem(c, 422, "Invalid trace", "one or more fields are invalid", fieldErrors(parsed.issues));
-      }
+      const parsed = await validJsonBody(c, startSchema, {
+        title: "Invalid trace",
+        example: '{"client": "192.0.2.7"}',
+      });
+      if (!parsed.ok) return parsed.response;
       const target = await targetOf(parsed.output);
       if ("problem" in target) return problem(c, target.status, "Invalid trace", target.problem);
       const until = deps.now() + parseDuration(parsed.output.duration ?? DEFAULT_DURATION)!;

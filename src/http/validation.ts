@@ -55,3 +55,36 @@ export const pageLimit = v.optional(
   ),
   "100",
 );
+
+export type ValidBody<S extends v.GenericSchema> =
+  | { readonly ok: true; readonly output: v.InferOutput<S> }
+  | { readonly ok: false; readonly response: Response };
+
+/**
+ * The request's JSON body checked against `schema`: its output, or the
+ * answer to give: 400 when the body is not JSON (with an example of what to
+ * send), 422 naming every invalid field. `emptyAs`: what an empty body
+ * stands for, where the body is optional.
+ */
+export async function validJsonBody<S extends v.GenericSchema>(
+  c: Context,
+  schema: S,
+  what: { readonly title: string; readonly example: string; readonly emptyAs?: unknown },
+): Promise<ValidBody<S>> {
+  const text = await c.req.text();
+  let body: unknown = what.emptyAs;
+  if (what.emptyAs === undefined || text.trim() !== "") {
+    try {
+      body = JSON.parse(text);
+    } catch {
+      const response = problem(c, 400, "Bad Request", `the body is not valid JSON; send ${what.example}`);
+      return { ok: false, response };
+    }
+  }
+  const parsed = v.safeParse(schema, body, { abortEarly: false });
+  if (parsed.success) return { ok: true, output: parsed.output };
+  return {
+    ok: false,
+    response: problem(c, 422, what.title, "one or more fields are invalid", fieldErrors(parsed.issues)),
+  };
+}

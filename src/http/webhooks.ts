@@ -7,7 +7,7 @@ import { eventTypes } from "../queue/schema.ts";
 import type { AuthEnv } from "./auth.ts";
 import { json, problemResponses } from "./openapi-helpers.ts";
 import { problem } from "./problem.ts";
-import { fieldErrors, pageLimit, queryHook } from "./validation.ts";
+import { pageLimit, queryHook, validJsonBody } from "./validation.ts";
 
 export type WebhookRouteDeps = Pick<
   Webhooks,
@@ -103,14 +103,6 @@ function deadLetterJson(d: DeadLetter): v.InferOutput<typeof deadLetterSchema> {
 
 const adminOnly = { 401: "Missing or unknown bearer token", 403: 'The token lacks the "admin" scope' };
 
-async function jsonBody(c: Context<AuthEnv>): Promise<{ ok: true; body: unknown } | { ok: false }> {
-  try {
-    return { ok: true, body: await c.req.json() };
-  } catch {
-    return { ok: false };
-  }
-}
-
 /** /v1/webhooks: endpoints and the events each wants, their dead letters and replays. */
 export function webhookRoutes(webhooks: WebhookRouteDeps): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
@@ -150,26 +142,18 @@ export function webhookRoutes(webhooks: WebhookRouteDeps): Hono<AuthEnv> {
       requestBody: { content: { "application/json": { schema: resolver(inputSchema) } } },
       responses: {
         201: json("Registered", createdSchema),
-        ...problemResponses({ ...adminOnly, 400: "Invalid body (every invalid field listed)" }),
+        ...problemResponses({ ...adminOnly, 400: "The body is not JSON", 422: "Invalid fields (every one listed)" }),
       },
     }),
     async (c) => {
-      const read = await jsonBody(c);
-      if (!read.ok) {
-        return problem(
-          c,
-          400,
-          "Bad Request",
-          'the body is not valid JSON; send {"url": "https://...", "events": ["*"]}',
-        );
-      }
-      const parsed = v.safeParse(inputSchema, read.body, { abortEarly: false });
-      if (!parsed.success) {
-        return problem(c, 400, "Invalid webhook", "one or more fields are invalid", fieldErrors(parsed.issues));
-      }
+      const parsed = await validJsonBody(c, inputSchema, {
+        title: "Invalid webhook",
+        example: '{"url": "https://...", "events": ["*"]}',
+      });
+      if (!parsed.ok) return parsed.response;
       const registered = await webhooks.register(parsed.output as WebhookInput);
       if (!registered.ok) {
-        return problem(c, 400, "Invalid webhook", "one or more fields are invalid", [{
+        return problem(c, 422, "Invalid webhook", "one or more fields are invalid", [{
           field: registered.field,
           message: registered.reason,
         }]);
@@ -254,25 +238,23 @@ export function webhookRoutes(webhooks: WebhookRouteDeps): Hono<AuthEnv> {
       requestBody: { content: { "application/json": { schema: resolver(replaySchema) } } },
       responses: {
         202: json("Queued for sending", v.object({ replaying: v.number() })),
-        ...problemResponses({ ...adminOnly, 400: "Invalid body", 404: "No such webhook" }),
+        ...problemResponses({
+          ...adminOnly,
+          400: "The body is not JSON",
+          404: "No such webhook",
+          422: "Invalid fields (every one listed)",
+        }),
       },
     }),
     async (c) => {
       const id = c.req.param("id") ?? "";
       if (!(await webhooks.get(id))) return notFound(c, id);
-      const text = await c.req.text();
-      let body: unknown = {};
-      if (text.trim() !== "") {
-        try {
-          body = JSON.parse(text);
-        } catch {
-          return problem(c, 400, "Bad Request", 'the body is not valid JSON; send {} or {"event_ids": [1, 2]}');
-        }
-      }
-      const parsed = v.safeParse(replaySchema, body, { abortEarly: false });
-      if (!parsed.success) {
-        return problem(c, 400, "Invalid replay", "one or more fields are invalid", fieldErrors(parsed.issues));
-      }
+      const parsed = await validJsonBody(c, replaySchema, {
+        title: "Invalid replay",
+        example: '{} or {"event_ids": [1, 2]}',
+        emptyAs: {},
+      });
+      if (!parsed.ok) return parsed.response;
       return c.json({ replaying: await webhooks.replay(id, parsed.output.event_ids) }, 202);
     },
   );

@@ -106,14 +106,14 @@ describe("webhooks: a receiver that fails, times out, then recovers", () => {
 
   it("answers bad registrations with problem JSON naming the field, and is in /openapi.json", async () => {
     const bad = await world.api("POST", "/v1/webhooks", { url: "ftp://example.com/", events: ["delivered", "nope"] });
-    assert.equal(bad.status, 400);
+    assert.equal(bad.status, 422);
     assert.deepEqual(bad.json.errors.map((e: any) => e.field).sort(), ["events.1"]);
     const scheme = await world.api("POST", "/v1/webhooks", { url: "ftp://example.com/", events: ["delivered"] });
-    assert.equal(scheme.status, 400);
+    assert.equal(scheme.status, 422);
     assert.equal(scheme.json.errors[0].field, "url");
     assert.match(scheme.json.errors[0].message, /http or https/);
     const none = await world.api("POST", "/v1/webhooks", { url: "https://example.com/", events: [] });
-    assert.equal(none.status, 400);
+    assert.equal(none.status, 422);
     assert.equal((await world.api("GET", "/v1/webhooks/wh_nope")).status, 404);
     assert.equal((await world.api("DELETE", "/v1/webhooks/wh_nope")).status, 404);
     const doc = await (await fetch(world.relay.url("/openapi.json"))).json() as any;
@@ -144,7 +144,7 @@ describe("webhooks: private addresses", () => {
       const url of [receiver.url, `http://localhost:${port}/`, `http://[::ffff:127.0.0.1]:${port}/`, "http://10.1.2.3/"]
     ) {
       const refused = await world.api("POST", "/v1/webhooks", { url, events: ["*"] });
-      assert.equal(refused.status, 400, url);
+      assert.equal(refused.status, 422, url);
       assert.equal(refused.json.errors[0].field, "url", url);
       assert.match(refused.json.errors[0].message, /RELAY_WEBHOOK_ALLOW_PRIVATE is false/, url);
     }

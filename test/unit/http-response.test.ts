@@ -35,7 +35,8 @@ describe("HTTP/1.1 response parser", () => {
   });
 
   it("reads past interim answers to the final one (RFC 9110 15.2)", () => {
-    const text = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 202 Accepted\r\n" +
+    const text =
+      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 202 Accepted\r\n" +
       "Content-Length: 0\r\n\r\n";
     const parsed = done(parse(text));
     assert.equal(parsed.response.status, 202);

@@ -131,7 +131,7 @@ describe("/v1/webhooks", () => {
     const all = await h.call("POST", `/v1/webhooks/${id}/dead-letters/replay`);
     assert.deepEqual(all.json, { replaying: 2 });
     const bad = await h.call("POST", `/v1/webhooks/${id}/dead-letters/replay`, { event_ids: ["x"] });
-    assert.equal(bad.status, 400);
+    assert.equal(bad.status, 422);
     assert.equal(bad.type, "application/problem+json");
 
     assert.equal((await h.call("DELETE", `/v1/webhooks/${id}`)).status, 200);
