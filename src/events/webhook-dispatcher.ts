@@ -46,6 +46,13 @@ export interface WebhookDispatcherOptions {
   readonly random?: () => number;
 }
 
+/** What an attempt came to: `row`, the endpoint's row as a live batch's cursor write left it. */
+interface Delivered {
+  readonly taken: boolean;
+  readonly row?: WebhookRow;
+}
+const NOT_TAKEN: Delivered = { taken: false };
+
 /** The batch at an endpoint's head: its next events in log order, or dead letters a replay asked for. */
 type Head =
   | { readonly kind: "live"; readonly end: number; readonly events: readonly EventRecord[] }
@@ -131,7 +138,7 @@ export class WebhookDispatcher {
       const work = webhook.cursor < last || webhook.batchEnd !== null || replays.has(webhook.id);
       if (!work) continue;
       const abort = new AbortController();
-      const done = this.#run(webhook.id, abort.signal)
+      const done = this.#run(webhook.id, replays.has(webhook.id), abort.signal)
         .catch((error) =>
           this.options.log("error", "webhook delivery failed unexpectedly", {
             webhook: webhook.id,
@@ -145,29 +152,34 @@ export class WebhookDispatcher {
 
   /**
    * Send the endpoint's batches one after another until it has taken
-   * everything, fails, or is stopped. Its row is read afresh before each
-   * batch: the list the loop was started from may predate a loop of the
+   * everything, fails, or is stopped. Its row is read afresh when the loop
+   * starts (the list the loop was started from may predate a loop of the
    * same endpoint that ended meanwhile, and a stale cursor would send again
-   * what was taken.
+   * what was taken); after a batch the row is the one the cursor's guarded
+   * write returned, or read again when that write found it moved on.
+   * `replays`: whether it had dead letters to replay when the loop began
+   * (a replay asked for later wakes the next poll).
    */
-  async #run(id: string, signal: AbortSignal): Promise<void> {
+  async #run(id: string, replays: boolean, signal: AbortSignal): Promise<void> {
     const { store, clock } = this.options;
+    let webhook = await store.get(id);
     while (!signal.aborted) {
-      const [webhook, last] = await Promise.all([store.get(id), this.#lastEventId()]);
       if (webhook === undefined) return; // deleted
       if (webhook.nextAttemptAt !== null && webhook.nextAttemptAt > clock.now()) return;
-      const head = await this.#head(webhook, last);
+      const head = await this.#head(webhook, await this.#lastEventId(), replays);
       if (head === undefined) return;
       if (head.kind === "live" && head.events.length === 0) {
         await store.advance(webhook, head.end, false); // nothing it wants up to there
         return;
       }
-      if (!(await this.#deliver(webhook, head, signal))) return; // failed: the next poll after its retry time
+      const delivered = await this.#deliver(webhook, head, signal);
+      if (!delivered.taken) return; // failed: the next poll after its retry time
       // A short new batch took all there was: what comes meanwhile goes together at the next poll, rather than
       // a batch (and a cursor write on the mail's database) for every few events while mail flows. A retried
       // batch kept its old end: what came after it is there already, and goes now.
       const tookAll = head.kind === "live" && webhook.batchEnd === null && head.events.length < this.#batchSize;
       if (tookAll) return;
+      webhook = delivered.row ?? await store.get(id);
     }
   }
 
@@ -190,11 +202,11 @@ export class WebhookDispatcher {
     return this.options.batchSize ?? WEBHOOK_BATCH_SIZE;
   }
 
-  async #head(webhook: WebhookRow, last: number): Promise<Head | undefined> {
+  async #head(webhook: WebhookRow, last: number, replays: boolean): Promise<Head | undefined> {
     const { store } = this.options;
     const size = this.#batchSize;
     if (webhook.batchEnd === null) {
-      const letters = await store.replaying(webhook.id, size);
+      const letters = replays ? await store.replaying(webhook.id, size) : [];
       if (letters.length > 0) return { kind: "replay", letters };
       if (webhook.cursor >= last) return undefined;
     }
@@ -205,8 +217,12 @@ export class WebhookDispatcher {
     return { kind: "live", end: full ? events.at(-1)!.id : end, events };
   }
 
-  /** One attempt at the head batch, its outcome recorded; true when the endpoint took it. */
-  async #deliver(webhook: WebhookRow, head: Head, signal: AbortSignal): Promise<boolean> {
+  /**
+   * One attempt at the head batch, its outcome recorded: whether the endpoint
+   * took it (or it became dead letters), and for a live batch the row as
+   * the cursor's write left it.
+   */
+  async #deliver(webhook: WebhookRow, head: Head, signal: AbortSignal): Promise<Delivered> {
     const { store, clock, log, backoff } = this.options;
     const letters = head.kind === "live"
       ? head.events.map((e) => ({ eventId: e.id, event: eventJson(e) as Record<string, unknown> }))
@@ -226,11 +242,11 @@ export class WebhookDispatcher {
       timeoutMs: this.options.timeoutMs,
       signal,
     });
-    if (signal.aborted) return false;
+    if (signal.aborted) return NOT_TAKEN;
     if (result.ok) {
-      if (head.kind === "live") await store.advance(webhook, head.end, true);
-      else await store.replayed(webhook.id, ids);
-      return true;
+      if (head.kind === "live") return { taken: true, row: await store.advance(webhook, head.end, true) };
+      await store.replayed(webhook.id, ids);
+      return { taken: true };
     }
     // The failure state belongs to the head it was recorded for: a live batch has its end, a replay none.
     const continuing = head.kind === "live" ? webhook.batchEnd !== null : webhook.attempts > 0;
@@ -243,7 +259,7 @@ export class WebhookDispatcher {
       log("error", "webhook batch failed for the whole retry window: its events are dead letters", context);
       if (head.kind === "live") await store.deadLetter(webhook, head.end, letters, error);
       else await store.replayDied(webhook.id, ids, error);
-      return true;
+      return { taken: true };
     }
     const nextAttemptAt = now + retryDelay(attempts, backoff, this.options.random ?? Math.random);
     log("warn", "webhook delivery failed; retrying", { ...context, next: new Date(nextAttemptAt).toISOString() });
@@ -254,6 +270,6 @@ export class WebhookDispatcher {
       nextAttemptAt,
       error,
     });
-    return false;
+    return NOT_TAKEN;
   }
 }

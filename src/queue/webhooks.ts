@@ -131,16 +131,22 @@ export class WebhookStore {
     return new Set(rows.map((r) => r.id));
   }
 
-  /** The endpoint took everything up to `to` (or nothing there was for it): it moves on. */
-  async advance(webhook: WebhookRow, to: number, delivered: boolean): Promise<void> {
-    await this.database.db
+  /**
+   * The endpoint took everything up to `to` (or nothing there was for it): it
+   * moves on. Returns its row as written; undefined when the row had moved
+   * on meanwhile, or is gone, and nothing was written.
+   */
+  async advance(webhook: WebhookRow, to: number, delivered: boolean): Promise<WebhookRow | undefined> {
+    const [row] = await this.database.db
       .update(webhooks)
       .set({
         cursor: to,
         ...SETTLED,
         ...(delivered ? { lastSuccessAt: this.clock.now(), lastError: null } : {}),
       })
-      .where(and(eq(webhooks.id, webhook.id), eq(webhooks.cursor, webhook.cursor)));
+      .where(and(eq(webhooks.id, webhook.id), eq(webhooks.cursor, webhook.cursor)))
+      .returning();
+    return row;
   }
 
   /** The endpoint took these replayed dead letters: they are gone. */

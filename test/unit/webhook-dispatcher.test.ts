@@ -346,4 +346,20 @@ describe("webhook dispatcher with the event feed", () => {
     assert.deepEqual(read, [1, 3, 5, 7], "the retry and the batch after it were older than the four kept");
     await w.dispatcher.stop();
   });
+
+  it("reads an endpoint's row once for a run of batches, and writes its cursor once a batch", async () => {
+    const calls: string[] = [];
+    const w = await world("the event feed", () => OK, (store) =>
+      Object.assign(Object.create(store), {
+        get: (id: string) => (calls.push("get"), store.get(id)),
+        replaying: (id: string, limit: number) => (calls.push("replaying"), store.replaying(id, limit)),
+        advance: (...args: Parameters<WebhookStore["advance"]>) => (calls.push("advance"), store.advance(...args)),
+      }));
+    await w.register("http://a.test/");
+    await w.addEvents(...Array.from({ length: 7 }, () => "delivered"));
+    await w.poll();
+    assert.deepEqual(w.sent.map((s) => s.eventIds), [[1, 2, 3], [4, 5, 6], [7]]);
+    assert.deepEqual(calls, ["get", "advance", "advance", "advance"]);
+    await w.dispatcher.stop();
+  });
 });
