@@ -26,7 +26,6 @@ export async function applyMigrations(client: Client, files: readonly MigrationF
   return applied;
 }
 
-
 /** A database's schema measured against the migrations a binary carries. */
 export interface SchemaState {
   /** Tags recorded in relay_migrations, in the order they were applied. */
