@@ -68,7 +68,8 @@ function statOrUndefined(path: string): Stats | undefined {
   try {
     return statSync(path);
   } catch (error) {
-    if (errorReason(error) === "ENOENT") return undefined;
+    // ENOTDIR: a file stands where a parent directory should be; the path does not exist either.
+    if (["ENOENT", "ENOTDIR"].includes(errorReason(error))) return undefined;
     throw error;
   }
 }

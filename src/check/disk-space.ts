@@ -36,7 +36,7 @@ function existingAncestor(path: string): string {
       statSync(at);
       return at;
     } catch (error) {
-      if (errorReason(error) !== "ENOENT" || at === dirname(at)) throw error;
+      if (!["ENOENT", "ENOTDIR"].includes(errorReason(error)) || at === dirname(at)) throw error;
     }
   }
 }

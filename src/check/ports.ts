@@ -52,7 +52,11 @@ async function cannotListen(
       );
     }
     if (await runningRelay()) return pass(what, "in use by this relay, which is serving from RELAY_DATA_DIR");
-    return fail(what, "in use by another process (EADDRINUSE)", `stop it (ss -ltnp shows it), or change ${listener.variable}`);
+    return fail(
+      what,
+      "in use by another process (EADDRINUSE)",
+      `stop it (ss -ltnp shows it), or change ${listener.variable}`,
+    );
   }
   if (reason === "EACCES") {
     return fail(

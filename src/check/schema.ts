@@ -25,9 +25,7 @@ export async function checkSchema(dbUrl: string, files: readonly MigrationFile[]
   if (status.unknown.length > 0) {
     return fail(
       what,
-      `its schema is newer than this relay: it records migrations this binary does not know: ${
-        named(status.unknown)
-      }`,
+      `its schema is newer than this relay: it records migrations this binary does not know: ${named(status.unknown)}`,
       `run the relay version that made them${
         status.lastVersion === undefined ? "" : ` (${status.lastVersion})`
       }, or restore the backup taken before the upgrade`,
