@@ -46,7 +46,8 @@ export const IMPORT_RULES: Readonly<Record<string, readonly string[]>> = {
   dashboard: ["core", "platform", "auth", "queue", "shaping", "http"],
   // The composition root builds every service and passes its dependencies in.
   app: ["*"],
-  cli: ["core", "platform", "config", "dns", "auth", "queue", "events", "app"],
+  check: ["core", "platform", "config", "dns", "tls", "queue", "app"],
+  cli: ["core", "platform", "config", "dns", "auth", "queue", "events", "app", "check"],
   main: ["*"],
 };
 

@@ -1,5 +1,6 @@
 import type { Command } from "./command.ts";
 import { adminTokenCommand } from "./commands/admin-token.ts";
+import { checkCommand } from "./commands/check.ts";
 import { dkimCommand } from "./commands/dkim.ts";
 import { domainsCommand } from "./commands/domains.ts";
 import { eventsCommand } from "./commands/events.ts";
@@ -14,6 +15,7 @@ import { versionCommand } from "./commands/version.ts";
 export const COMMANDS: readonly Command[] = [
   serveCommand,
   migrateCommand,
+  checkCommand,
   versionCommand,
   usersCommand,
   keysCommand,

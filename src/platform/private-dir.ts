@@ -34,21 +34,37 @@ export function makePrivateDir(dir: string, what: string): PrivateDir {
     return { created: true, tightened: [] };
   }
   if (!stat.isDirectory()) throw new Error(`${what} ${dir} is not a directory`);
+  const { foreign, open } = scanPrivateDir(dir, stat);
+  if (foreign !== undefined) {
+    throw new Error(
+      `${what} ${
+        foreign.path === dir ? dir : `${dir} holds ${foreign.path}, which`
+      } is owned by uid ${foreign.uid}, not by uid ${foreign.owner} that runs the relay; ` +
+        `run the relay as the user that owns it, or give it to this one (chown -R ${foreign.owner} ${dir})`,
+    );
+  }
+  for (const { path, mode } of open) chmodSync(path, mode & 0o700);
+  return { created: false, tightened: open.map((o) => o.path) };
+}
+
+/** What `scanPrivateDir` found: the first path another user owns, and the paths group or others may reach. */
+export interface PrivateDirScan {
+  readonly foreign?: { readonly path: string; readonly uid: number; readonly owner: number };
+  readonly open: readonly { readonly path: string; readonly mode: number }[];
+}
+
+/**
+ * Look, without changing anything, at `dir` (an existing directory) and
+ * everything in it: owned by another user than this process's, or open to
+ * group or others. Symbolic links are not followed.
+ */
+export function scanPrivateDir(dir: string, stat: Stats = statSync(dir)): PrivateDirScan {
   const uid = process.getuid?.();
-  const tightened: string[] = [];
+  let foreign: PrivateDirScan["foreign"];
+  const open: { path: string; mode: number }[] = [];
   const visit = (path: string, s: Stats): void => {
-    if (uid !== undefined && s.uid !== uid) {
-      throw new Error(
-        `${what} ${
-          path === dir ? dir : `${dir} holds ${path}, which`
-        } is owned by uid ${s.uid}, not by uid ${uid} that runs the relay; ` +
-          `run the relay as the user that owns it, or give it to this one (chown -R ${uid} ${dir})`,
-      );
-    }
-    if ((s.mode & 0o077) !== 0) {
-      chmodSync(path, s.mode & 0o700);
-      tightened.push(path);
-    }
+    if (uid !== undefined && s.uid !== uid) foreign ??= { path, uid: s.uid, owner: uid };
+    if ((s.mode & 0o077) !== 0) open.push({ path, mode: s.mode });
     if (!s.isDirectory()) return;
     for (const name of readdirSync(path)) {
       const child = join(path, name);
@@ -57,7 +73,7 @@ export function makePrivateDir(dir: string, what: string): PrivateDir {
     }
   };
   visit(dir, stat);
-  return { created: false, tightened };
+  return { ...(foreign ? { foreign } : {}), open };
 }
 
 function statIfAny(path: string): Stats | undefined {

@@ -25,8 +25,9 @@ export class SqliteEngine {
   readonly #db: Database.Database;
   readonly #prepared = new Map<string, Prepared>();
 
-  constructor(path: string) {
-    this.#db = new Database(path);
+  /** `readonly`: opened for reading only (a URI such as "file:/x.db?immutable=1" is taken too). */
+  constructor(path: string, options: { readonly?: boolean } = {}) {
+    this.#db = new Database(path, { readonly: options.readonly === true });
   }
 
   execute(stmt: Statement): WireResult {

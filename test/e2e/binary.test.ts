@@ -39,6 +39,21 @@ describe("dist/relay alone in an empty directory, with no node, bun or deno on P
     assert.equal(result.code, 0, result.stderr);
   });
 
+  it("checks the serving relay's data directory and schema against its embedded migrations", async () => {
+    const { relay } = world;
+    const result = await runRelay(["check"], {
+      binary,
+      dataDir: relay.dataDir,
+      env: {
+        ...isolated,
+        RELAY_SMTP_LISTEN: `127.0.0.1:${relay.smtpPort}`,
+        RELAY_HTTP_LISTEN: `127.0.0.1:${relay.httpPort}`,
+      },
+    });
+    assert.match(result.stdout, /^PASS database file:.*: schema up to date \(\d+ migrations\)$/m, result.stderr);
+    assert.match(result.stdout, /^PASS RELAY_SMTP_LISTEN 127\.0\.0\.1:\d+: in use by this relay, which is serving/m);
+  });
+
   it("delivers SMTP and HTTP submissions and bounces a 5xx recipient back to the sender", async () => {
     const replies = await sendMail(world.relay.smtpPort, "origin@sender.test", [
       "bin-smtp@dest.test",

@@ -33,9 +33,10 @@ export interface TestPki {
   /**
    * A server certificate for `names` (subjectAltName DNS entries, IP entries
    * for addresses), signed by the CA unless selfSigned; `expired`: its
-   * validity ended a day before it began.
+   * validity ended a day before it began; `days`: valid this many days
+   * (default 1).
    */
-  leaf(names: readonly string[], options?: { selfSigned?: boolean; expired?: boolean }): Identity;
+  leaf(names: readonly string[], options?: { selfSigned?: boolean; expired?: boolean; days?: number }): Identity;
   cleanup(): void;
 }
 
@@ -77,7 +78,7 @@ export function makePki(): TestPki {
           "-x509",
           ...curve,
           "-days",
-          "1",
+          String(options.days ?? 1),
           "-subj",
           `/CN=${names[0]}`,
           "-keyout",
@@ -100,7 +101,7 @@ export function makePki(): TestPki {
           "ca.key",
           "-CAcreateserial",
           "-days",
-          options.expired ? "-1" : "1",
+          options.expired ? "-1" : String(options.days ?? 1),
           "-extfile",
           `${base}.ext`,
           "-out",
