@@ -1,4 +1,3 @@
-import { join } from "node:path";
 import type { Config } from "../config/load.ts";
 import { batchLogger, type Logger } from "../core/log.ts";
 import type { Resolver } from "../dns/resolver.ts";
@@ -16,7 +15,7 @@ import { Ingress, type Submission } from "../ingress/submit.ts";
 import type { Runtime } from "../platform/runtime.ts";
 import { lockDataDir, secureDataDir } from "../queue/data-dir.ts";
 import { refuseNewerSchema } from "../queue/open.ts";
-import { BodySpool } from "../queue/spool.ts";
+import { BodySpool, spoolDirOf } from "../queue/spool.ts";
 import { QueueStore } from "../queue/store.ts";
 import { TlsReportStore } from "../queue/tls-reports.ts";
 import { type ClientTimeouts, DEFAULT_TIMEOUTS } from "../smtp/client/index.ts";
@@ -132,7 +131,7 @@ export async function openServeServices(
   closers.add("the data directory's lock", () => lock.release());
   const services = await openServices(config, version, log, closers);
   const { clock, database, domains } = services;
-  const spool = database.batchAfterWrite ? await BodySpool.open(join(config.dataDir, "spool")) : undefined;
+  const spool = database.batchAfterWrite ? await BodySpool.open(spoolDirOf(config.dataDir)) : undefined;
   if (spool) closers.add("the spool", () => spool.close());
   const metrics = new RelayMetrics(clock, log);
   const store = new QueueStore(

@@ -13,6 +13,7 @@ import type { Database } from "../queue/database.ts";
 import { DomainStore } from "../queue/domains.ts";
 import { openQueue } from "../queue/open.ts";
 import { SettingsStore } from "../queue/settings.ts";
+import { spoolDirOf } from "../queue/spool.ts";
 import { SuppressionStore } from "../queue/suppressions.ts";
 import type { Closers } from "./closers.ts";
 
@@ -46,7 +47,7 @@ export async function openServices(
   closers: Closers,
 ): Promise<Services> {
   const clock = systemClock;
-  const { database, applied } = await openQueue(config.dbUrl, { version, log });
+  const { database, applied } = await openQueue(config.dbUrl, { version, log, spoolDir: spoolDirOf(config.dataDir) });
   closers.add("the database", () => database.close());
   // The signer (a worker thread when there is more than one CPU) is made on first use: most CLI commands never sign.
   let signer: Promise<DkimSigner> | undefined;

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Client } from "@libsql/client";
@@ -7,12 +7,15 @@ import type { Logger } from "../core/log.ts";
 import { type Database, openDatabase } from "./database.ts";
 import { applyMigrations, NewerSchemaError, type SchemaState, schemaState } from "./migrate.ts";
 import { type MigrationFile, migrationFiles } from "./migration-files.ts";
+import { backUpBeforeMigrating } from "./upgrade-backup.ts";
 import { WorkerClient } from "./worker-client.ts";
 
 export interface OpenQueueOptions {
   /** This binary's version: recorded with the migrations it applies, named when it refuses a newer schema. */
   readonly version: string;
   readonly log: Logger;
+  /** The spool beside a database file: backed up with it before a migration. */
+  readonly spoolDir?: string;
   /** The migrations to bring the schema to; the binary's own unless a test gives others. */
   readonly files?: readonly MigrationFile[];
 }
@@ -21,14 +24,14 @@ export interface OpenQueueOptions {
  * Open the node's database and bring its schema up to date; used by serve
  * and every CLI command. A database a newer relay migrated is refused
  * (NewerSchemaError) before it is opened for writing. Before migrating a
- * database file that has a schema, a copy of it is kept beside it
- * (`relay.db.backup-<last migration>`): the migrations are one transaction,
- * so a failed upgrade leaves the database as it was anyway; the copy is what
- * lets the older binary be run again after a successful one.
+ * database file that has a schema, it and its spool are backed up
+ * (upgrade-backup.ts): the migrations are one transaction, so a failed
+ * upgrade leaves the database as it was anyway; the backup is what lets
+ * the older binary run again after a successful one.
  */
 export async function openQueue(
   dbUrl: string,
-  { version, log, files = migrationFiles() }: OpenQueueOptions,
+  { version, log, spoolDir, files = migrationFiles() }: OpenQueueOptions,
 ): Promise<{ database: Database; applied: string[] }> {
   await refuseNewerSchema(dbUrl, version, files);
   const database = await openDatabase(dbUrl);
@@ -38,7 +41,16 @@ export async function openQueue(
     if (state.unknown.length > 0) throw new NewerSchemaError(state, version, dbUrl);
     const path = databaseFile(dbUrl);
     if (path !== undefined && state.applied.length > 0 && state.pending.length > 0) {
-      await backUp(database.client, path, state, log);
+      const schema = state.applied.at(-1)!;
+      const backup = await backUpBeforeMigrating(database.client, path, spoolDir, schema).catch((error) => {
+        const why = error instanceof Error ? error.message : String(error);
+        throw new Error(`cannot back up ${path} before migrating it (${why}); nothing was migrated`);
+      });
+      log("info", "data directory backed up before migrating: restore it to run the previous relay again", {
+        ...backup,
+        schema,
+        pending: state.pending,
+      });
     }
     const applied = await applyMigrations(database.client, files, systemClock.now(), version);
     if (applied.length > 0) log("info", "database migrated", { applied, version });
@@ -92,38 +104,4 @@ function databaseFile(dbUrl: string): string | undefined {
   if (!dbUrl.startsWith("file:")) return undefined;
   const path = dbUrl.slice("file:".length).split("?")[0]!;
   return path === ":memory:" ? undefined : path;
-}
-
-/**
- * Copy the database (VACUUM INTO: a consistent snapshot, WAL included) to
- * `<path>.backup-<last migration applied>`, synced, under a temporary name
- * until complete so that a copy that failed half-way is never mistaken for
- * a backup. A failure stops the start: no migration without its backup.
- */
-async function backUp(client: Client, path: string, state: SchemaState, log: Logger): Promise<void> {
-  const backup = `${path}.backup-${state.applied.at(-1)}`;
-  const partial = `${backup}.partial`;
-  rmSync(partial, { force: true });
-  try {
-    await client.execute({ sql: "VACUUM INTO ?", args: [partial] });
-    const fd = openSync(partial, "r");
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(partial, backup);
-  } catch (error) {
-    rmSync(partial, { force: true });
-    throw new Error(
-      `cannot back up ${path} to ${backup} before migrating it (${
-        error instanceof Error ? error.message : String(error)
-      }); nothing was migrated`,
-    );
-  }
-  log("info", "database backed up before migrating: restore it to run the previous relay again", {
-    backup,
-    schema: state.applied.at(-1),
-    pending: state.pending,
-  });
 }

@@ -131,7 +131,7 @@ describe("upgrade: a newer relay on an older data directory", () => {
 
     const backup = join(dir, `relay.db.backup-${PREVIOUS_SCHEMA}`);
     assert.ok(existsSync(backup), "the database at the previous schema is kept");
-    assert.match(world.relay.stderr, /database backed up before migrating/);
+    assert.match(world.relay.stderr, /data directory backed up before migrating/);
     assert.ok(world.relay.stderr.includes(backup), "the log says where the backup is");
     assert.equal(await world.relay.stop(), 0);
 

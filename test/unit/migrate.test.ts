@@ -3,12 +3,13 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { readdirSync } from "node:fs";
+import { readdirSync, rmSync as remove } from "node:fs";
 import { directoryHash } from "../helpers/directory-hash.ts";
 import { type Database, openDatabase } from "../../src/queue/database.ts";
 import { applyMigrations, NewerSchemaError, schemaState } from "../../src/queue/migrate.ts";
 import { type MigrationFile, migrationFiles } from "../../src/queue/migration-files.ts";
 import { openQueue } from "../../src/queue/open.ts";
+import { BodySpool, spoolDirOf } from "../../src/queue/spool.ts";
 import { QueueStore } from "../../src/queue/store.ts";
 import type { Logger } from "../../src/core/log.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
@@ -52,10 +53,14 @@ const NEXT_BROKEN: MigrationFile = {
 
 const body = new TextEncoder().encode("Subject: queued before the upgrade\r\n\r\nhello\r\n");
 
-/** A database at this binary's schema, written by it, holding one queued message for two recipients. */
-async function queueWithMail(url: string): Promise<string> {
+/**
+ * A database at this binary's schema, written by it, holding one queued
+ * message for two recipients; its body in the spool when `spoolDir` is given.
+ */
+async function queueWithMail(url: string, spoolDir?: string): Promise<string> {
   const { database } = await openQueue(url, { version: "1.0.0", log: () => {} });
-  const store = new QueueStore(database, undefined, new FakeClock(T0), "node-a");
+  const spool = spoolDir === undefined ? undefined : await BodySpool.open(spoolDir);
+  const store = new QueueStore(database, spool, new FakeClock(T0), "node-a");
   const id = await store.enqueue({
     mailFrom: "sender@src.example",
     recipients: [{ address: "a@dst.example", domain: "dst.example" }, {
@@ -66,6 +71,7 @@ async function queueWithMail(url: string): Promise<string> {
     source: "http",
   });
   await database.close();
+  await spool?.close();
   return id;
 }
 
@@ -182,22 +188,32 @@ describe("applying migrations", () => {
 describe("openQueue", () => {
   const files = migrationFiles();
 
-  it("backs the database up before migrating it, says where, and records the version", async () => {
+  it("backs the database and its spool up before migrating, says where, and records the version", async () => {
     const dir = dataDir();
     const url = `file:${join(dir, "relay.db")}`;
-    const id = await queueWithMail(url);
+    const spoolDir = spoolDirOf(dir);
+    const id = await queueWithMail(url, spoolDir);
     const { log, lines } = recordingLog();
-    const { database, applied } = await openQueue(url, { version: "2.0.0", log, files: [...files, NEXT_GOOD] });
+    const { database, applied } = await openQueue(url, {
+      version: "2.0.0",
+      log,
+      spoolDir,
+      files: [...files, NEXT_GOOD],
+    });
     opened.push(database);
     assert.deepEqual(applied, ["9000_next_good"]);
     assert.equal((await schemaState(database.client, [...files, NEXT_GOOD])).lastVersion, "2.0.0");
 
-    const backup = join(dir, `relay.db.backup-${files.at(-1)!.tag}`);
-    const said = lines.find((l) => l.message.startsWith("database backed up before migrating"));
-    assert.equal(said?.fields?.backup, backup);
+    const schema = files.at(-1)!.tag;
+    const backup = { database: join(dir, `relay.db.backup-${schema}`), spool: `${spoolDir}.backup-${schema}` };
+    const said = lines.find((l) => l.message.startsWith("data directory backed up before migrating"));
+    assert.deepEqual(said?.fields, { ...backup, schema, pending: ["9000_next_good"] });
     assert.ok(!readdirSync(dir).some((f) => f.endsWith(".partial")));
-    // The backup is the previous schema with its mail: what the previous binary opens.
-    const old = await openQueue(`file:${backup}`, { version: "1.0.0", log: () => {} });
+    // The newer relay delivers the mail and its collector removes the segment: the backup keeps it.
+    for (const segment of readdirSync(spoolDir)) remove(join(spoolDir, segment));
+
+    // The backup is the previous schema with its mail: what the previous binary runs on, once moved back.
+    const old = await openQueue(`file:${backup.database}`, { version: "1.0.0", log: () => {} });
     opened.push(old.database);
     assert.deepEqual(old.applied, []);
     assert.deepEqual(await schemaState(old.database.client, files), {
@@ -206,10 +222,13 @@ describe("openQueue", () => {
       unknown: [],
       lastVersion: "1.0.0",
     });
-    assert.deepEqual(
-      (await new QueueStore(old.database, undefined, new FakeClock(T0), "n").loadMessage(id))?.body,
-      body,
-    );
+    const oldSpool = await BodySpool.open(backup.spool);
+    try {
+      const store = new QueueStore(old.database, oldSpool, new FakeClock(T0), "n");
+      assert.deepEqual((await store.loadMessage(id))?.body, body);
+    } finally {
+      await oldSpool.close();
+    }
   });
 
   it("makes no backup of a new database: it has nothing to keep", async () => {
