@@ -4,7 +4,13 @@ import type { SpoolWrite } from "./spool-file.ts";
 export type Statement = { readonly sql: string; readonly args?: unknown };
 
 export type DbRequest =
-  | { readonly id: number; readonly op: "open"; readonly path: string; readonly pragmas: readonly string[] }
+  | {
+    readonly id: number;
+    readonly op: "open";
+    readonly path: string;
+    readonly pragmas: readonly string[];
+    readonly readOnly?: boolean;
+  }
   | { readonly id: number; readonly op: "execute"; readonly stmt: Statement }
   /** `write` (bodies into the spool) is carried out first; the batch runs only if it succeeded. */
   | {

@@ -79,7 +79,7 @@ export async function refuseNewerSchema(
   const path = databaseFile(dbUrl);
   if (path === undefined || !existsSync(path)) return;
   const readOnly = walHoldsFrames(path) ? "mode=ro" : "immutable=1";
-  const client = await WorkerClient.open(`${pathToFileURL(resolve(path)).href}?${readOnly}`, []);
+  const client = await WorkerClient.open(`${pathToFileURL(resolve(path)).href}?${readOnly}`, [], true);
   let state: SchemaState;
   try {
     state = await schemaState(client as unknown as Client, files);

@@ -24,9 +24,11 @@ const BEGIN: Record<string, string> = {
 export class SqliteEngine {
   readonly #db: Database.Database;
   readonly #prepared = new Map<string, Prepared>();
+  readonly #readOnly: boolean;
 
-  constructor(path: string) {
-    this.#db = new Database(path);
+  constructor(path: string, readOnly = false) {
+    this.#db = new Database(path, { readonly: readOnly });
+    this.#readOnly = readOnly;
   }
 
   execute(stmt: Statement): WireResult {
@@ -56,11 +58,13 @@ export class SqliteEngine {
    * relay.db-wal. With it the file alone is the database, and an older
    * relay can read its schema without opening the log (src/queue/open.ts).
    * No waiting: a reader still in the log (a CLI command while serve runs)
-   * leaves it to the last one to close.
+   * leaves it to the last one to close. A read-only connection writes nothing.
    */
   close(): void {
-    this.#db.exec("PRAGMA busy_timeout = 0");
-    this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    if (!this.#readOnly) {
+      this.#db.exec("PRAGMA busy_timeout = 0");
+      this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    }
     this.#prepared.clear();
     this.#db.close();
   }

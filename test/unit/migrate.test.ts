@@ -3,12 +3,12 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { readdirSync, rmSync as remove } from "node:fs";
+import { readdirSync, rmSync as remove, statSync } from "node:fs";
 import { directoryHash } from "../helpers/directory-hash.ts";
 import { type Database, openDatabase } from "../../src/queue/database.ts";
 import { applyMigrations, NewerSchemaError, schemaState } from "../../src/queue/migrate.ts";
 import { type MigrationFile, migrationFiles } from "../../src/queue/migration-files.ts";
-import { openQueue } from "../../src/queue/open.ts";
+import { openQueue, refuseNewerSchema } from "../../src/queue/open.ts";
 import { BodySpool, spoolDirOf } from "../../src/queue/spool.ts";
 import { QueueStore } from "../../src/queue/store.ts";
 import type { Logger } from "../../src/core/log.ts";
@@ -263,5 +263,17 @@ describe("openQueue", () => {
       (e: unknown) => e instanceof NewerSchemaError && e.message.includes(`${url} was migrated by relay 2.0.0`),
     );
     assert.equal(directoryHash(dir), before, "no file made or changed, -wal and -shm included");
+  });
+
+  it("reads the schema of a database a running relay has open, its rows still in the write-ahead log", async () => {
+    const dir = dataDir();
+    const url = `file:${join(dir, "relay.db")}`;
+    const live = await openDatabase(url);
+    opened.push(live);
+    await applyMigrations(live.client, files, T0, "1.0.0");
+    assert.ok(statSync(join(dir, "relay.db-wal")).size > 0, "rows in the write-ahead log");
+    await refuseNewerSchema(url, "1.0.0");
+    await applyMigrations(live.client, [...files, NEXT_GOOD], T0, "2.0.0");
+    await assert.rejects(refuseNewerSchema(url, "1.0.0"), NewerSchemaError);
   });
 });
