@@ -4,7 +4,7 @@ import { pathToFileURL } from "node:url";
 import type { Client } from "@libsql/client";
 import { systemClock } from "../core/clock.ts";
 import type { Logger } from "../core/log.ts";
-import { type Database, openDatabase } from "./database.ts";
+import { type Database, databaseFilePath, openDatabase } from "./database.ts";
 import { applyMigrations, NewerSchemaError, type SchemaState, schemaState } from "./migrate.ts";
 import { type MigrationFile, migrationFiles } from "./migration-files.ts";
 import { backUpBeforeMigrating } from "./upgrade-backup.ts";
@@ -99,9 +99,8 @@ function walHoldsFrames(path: string): boolean {
   }
 }
 
-/** The path of a `file:` database; undefined for a libSQL server or an in-memory database. */
+/** The path of a database file; undefined for a libSQL server or an in-memory database. */
 function databaseFile(dbUrl: string): string | undefined {
-  if (!dbUrl.startsWith("file:")) return undefined;
-  const path = dbUrl.slice("file:".length).split("?")[0]!;
+  const path = databaseFilePath(dbUrl);
   return path === ":memory:" ? undefined : path;
 }
