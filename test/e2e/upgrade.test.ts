@@ -21,7 +21,7 @@ import { openDatabase } from "../../src/queue/database.ts";
 import { applyMigrations, type SchemaState, schemaState } from "../../src/queue/migrate.ts";
 import { type MigrationFile, migrationFiles } from "../../src/queue/migration-files.ts";
 import { directoryHash } from "../helpers/directory-hash.ts";
-import { freePorts, runRelay, testBinary } from "../helpers/relay-process.ts";
+import { freePorts, runRelay, startRelay, testBinary } from "../helpers/relay-process.ts";
 import { waitUntil } from "../helpers/wait-until.ts";
 import { startWorld, type World } from "../helpers/world.ts";
 
@@ -152,8 +152,10 @@ describe("downgrade: an older relay on a data directory a newer one migrated", (
 
   it("serve, migrate and the other commands refuse with exit 1, naming both versions and the tag, and change nothing", async () => {
     const dir = dataDir();
-    const made = await runRelay(["migrate"], { dataDir: dir, binary: testBinary });
-    assert.equal(made.code, 0, made.stderr);
+    // A directory as a relay leaves it when it stops: database, spool, TLS files, its lock file with its pid.
+    const first = await startRelay({ dataDir: dir, binary: testBinary });
+    assert.equal(await first.stop(), 0, first.stderr);
+    assert.ok(existsSync(join(dir, "relay.lock")));
     // What a newer relay would have done: its migration applied by the real code, its version recorded.
     const database = await openDatabase(`file:${join(dir, "relay.db")}`);
     await applyMigrations(database.client, [...migrationFiles(), FUTURE], Date.now(), FUTURE_VERSION);
