@@ -32,7 +32,7 @@ export async function startRelay(
 ): Promise<RunningRelay> {
   const closers = new Closers(log);
   try {
-    const services = await openServeServices(config, runtime, log, closers);
+    const services = await openServeServices(config, runtime, version, log, closers);
     let accepting = false;
     const ready = async () => accepting && (await services.store.answers());
     const listeners = await startListeners(config, services, { runtime, version, ready }, closers);

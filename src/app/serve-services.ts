@@ -1,4 +1,3 @@
-import { join } from "node:path";
 import type { Config } from "../config/load.ts";
 import { batchLogger, type Logger } from "../core/log.ts";
 import type { Resolver } from "../dns/resolver.ts";
@@ -15,7 +14,8 @@ import { SenderPolicy } from "../ingress/sender-policy.ts";
 import { Ingress, type Submission } from "../ingress/submit.ts";
 import type { Runtime } from "../platform/runtime.ts";
 import { lockDataDir, secureDataDir } from "../queue/data-dir.ts";
-import { BodySpool } from "../queue/spool.ts";
+import { refuseNewerSchema } from "../queue/open.ts";
+import { BodySpool, spoolDirOf } from "../queue/spool.ts";
 import { QueueStore } from "../queue/store.ts";
 import { TlsReportStore } from "../queue/tls-reports.ts";
 import { type ClientTimeouts, DEFAULT_TIMEOUTS } from "../smtp/client/index.ts";
@@ -117,18 +117,21 @@ export interface ServeServices extends Services {
 export async function openServeServices(
   config: Config,
   runtime: Runtime,
+  version: string,
   log: Logger,
   closers: Closers,
 ): Promise<ServeServices> {
   // Before anything is opened: a bad RELAY_TLS_CA_FILE or RELAY_SHAPING_FILE stops the start.
   const tlsCa = outboundCa(config.tlsCaFile);
   const shapingFile = shapingInForce(config);
+  // Before the lock file is written: a relay refused for a newer schema leaves the data directory as it was.
+  await refuseNewerSchema(config.dbUrl, version);
   secureDataDir(config.dataDir, log);
   const lock = await lockDataDir(config.dataDir, runtime); // before the queue and the spool are touched
   closers.add("the data directory's lock", () => lock.release());
-  const services = await openServices(config, log, closers);
+  const services = await openServices(config, version, log, closers);
   const { clock, database, domains } = services;
-  const spool = database.batchAfterWrite ? await BodySpool.open(join(config.dataDir, "spool")) : undefined;
+  const spool = database.batchAfterWrite ? await BodySpool.open(spoolDirOf(config.dataDir)) : undefined;
   if (spool) closers.add("the spool", () => spool.close());
   const metrics = new RelayMetrics(clock, log);
   const store = new QueueStore(

@@ -13,6 +13,7 @@ import type { Database } from "../queue/database.ts";
 import { DomainStore } from "../queue/domains.ts";
 import { openQueue } from "../queue/open.ts";
 import { SettingsStore } from "../queue/settings.ts";
+import { spoolDirOf } from "../queue/spool.ts";
 import { SuppressionStore } from "../queue/suppressions.ts";
 import type { Closers } from "./closers.ts";
 
@@ -36,11 +37,17 @@ export interface Services {
 /**
  * Open the node's database (its schema brought up to date) and build the
  * services over it, one way for serve and the CLI: the same clock, DKIM
- * signer and log. What is opened is added to `closers`.
+ * signer and log. `version` is this binary's (recorded with the migrations
+ * it applies). What is opened is added to `closers`.
  */
-export async function openServices(config: Config, log: Logger, closers: Closers): Promise<Services> {
+export async function openServices(
+  config: Config,
+  version: string,
+  log: Logger,
+  closers: Closers,
+): Promise<Services> {
   const clock = systemClock;
-  const { database, applied } = await openQueue(config.dbUrl);
+  const { database, applied } = await openQueue(config.dbUrl, { version, log, spoolDir: spoolDirOf(config.dataDir) });
   closers.add("the database", () => database.close());
   // The signer (a worker thread when there is more than one CPU) is made on first use: most CLI commands never sign.
   let signer: Promise<DkimSigner> | undefined;

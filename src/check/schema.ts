@@ -1,6 +1,6 @@
 import type { SchemaState } from "../queue/migrate.ts";
 import type { MigrationFile } from "../queue/migration-files.ts";
-import { readSchemaState } from "../queue/read-schema-state.ts";
+import { readSchemaState } from "../queue/open.ts";
 import { type CheckResult, errorReason, fail, pass, warn } from "./result.ts";
 
 /** Tags named in a line; the rest are counted. */

@@ -36,14 +36,19 @@ const FILE_PRAGMAS = [
   "PRAGMA foreign_keys = ON",
 ];
 
+/** The path of a `file:` database URL; undefined for a libSQL server. */
+export function databaseFilePath(url: string): string | undefined {
+  return url.startsWith("file:") ? url.slice("file:".length).split("?")[0]! : undefined;
+}
+
 /**
  * Open the node's queue database. A local file is served by a worker thread
  * (the embedded engine blocks while it commits); a libSQL server is reached
  * over the network from this thread.
  */
 export async function openDatabase(url: string, authToken?: string): Promise<Database> {
-  if (url.startsWith("file:")) {
-    const path = url.slice("file:".length).split("?")[0]!;
+  const path = databaseFilePath(url);
+  if (path !== undefined) {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
     const worker = await WorkerClient.open(path, FILE_PRAGMAS);
     // The worker client is the part of Client that drizzle and the store use.

@@ -9,7 +9,7 @@ export type DbRequest =
     readonly op: "open";
     readonly path: string;
     readonly pragmas: readonly string[];
-    readonly readonly?: boolean;
+    readonly readOnly?: boolean;
   }
   | { readonly id: number; readonly op: "execute"; readonly stmt: Statement }
   /** `write` (bodies into the spool) is carried out first; the batch runs only if it succeeded. */

@@ -39,7 +39,7 @@ function handle(request: DbRequest): WireResult[] {
   switch (request.op) {
     case "open":
       // One connection: the pragmas below (synchronous=FULL above all) are per connection.
-      engine = new SqliteEngine(request.path, { readonly: request.readonly === true });
+      engine = new SqliteEngine(request.path, request.readOnly);
       for (const pragma of request.pragmas) engine.execute({ sql: pragma });
       return [];
     case "execute":

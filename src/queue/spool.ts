@@ -10,6 +10,11 @@ export interface BodyRef {
   readonly length: number;
 }
 
+/** The spool of a data directory (an embedded database's only). */
+export function spoolDirOf(dataDir: string): string {
+  return join(dataDir, "spool");
+}
+
 /** Segment files: a zero-padded number, so a listing sorts in the order they were made. */
 const SEGMENT_FILE = /^(\d{12})\.bodies$/;
 const segmentFile = (segment: number) => `${String(segment).padStart(12, "0")}.bodies`;

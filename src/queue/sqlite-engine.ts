@@ -24,10 +24,11 @@ const BEGIN: Record<string, string> = {
 export class SqliteEngine {
   readonly #db: Database.Database;
   readonly #prepared = new Map<string, Prepared>();
+  readonly #readOnly: boolean;
 
-  /** `readonly`: opened for reading only (a URI such as "file:/x.db?immutable=1" is taken too). */
-  constructor(path: string, options: { readonly?: boolean } = {}) {
-    this.#db = new Database(path, { readonly: options.readonly === true });
+  constructor(path: string, readOnly = false) {
+    this.#db = new Database(path, { readonly: readOnly });
+    this.#readOnly = readOnly;
   }
 
   execute(stmt: Statement): WireResult {
@@ -49,7 +50,21 @@ export class SqliteEngine {
     }
   }
 
+  /**
+   * Move what the write-ahead log holds into the database file and empty
+   * the log, then close. libSQL keeps the connection open while statements
+   * it prepared are alive, so SQLite's own checkpoint at close does not
+   * happen; without this one a stopped relay leaves committed rows only in
+   * relay.db-wal. With it the file alone is the database, and an older
+   * relay can read its schema without opening the log (src/queue/open.ts).
+   * No waiting: a reader still in the log (a CLI command while serve runs)
+   * leaves it to the last one to close. A read-only connection writes nothing.
+   */
   close(): void {
+    if (!this.#readOnly) {
+      this.#db.exec("PRAGMA busy_timeout = 0");
+      this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    }
     this.#prepared.clear();
     this.#db.close();
   }

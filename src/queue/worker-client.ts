@@ -91,10 +91,10 @@ export class WorkerClient implements Pick<Client, "execute" | "batch" | "closed"
     });
   }
 
-  /** Open a database file (or ":memory:") in a new worker; `readonly`: for reading only. */
-  static async open(path: string, pragmas: readonly string[], readonly = false): Promise<WorkerClient> {
+  /** Open a database file (or ":memory:") in a new worker; `readOnly`: for reading only, nothing written. */
+  static async open(path: string, pragmas: readonly string[], readOnly = false): Promise<WorkerClient> {
     const client = new WorkerClient(startWorker<DbRequest, DbResponse>(DB_WORKER_MODULE));
-    await client.request({ op: "open", path, pragmas, readonly });
+    await client.request({ op: "open", path, pragmas, readOnly });
     return client;
   }
 

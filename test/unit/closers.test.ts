@@ -31,7 +31,7 @@ describe("Closers: what a start opened, closed in reverse", () => {
   it("a close that fails is logged and does not stop the database from closing, nor the lock from being released", async () => {
     const dir = mkdtempSync(join(tmpdir(), "relay-closers-"));
     try {
-      const { database } = await openQueue(`file:${join(dir, "relay.db")}`);
+      const { database } = await openQueue(`file:${join(dir, "relay.db")}`, { version: "test", log: () => {} });
       const store = new QueueStore(database, undefined, systemClock, "node-test");
       assert.equal(await store.answers(), true, "open: the database answers");
       const { log, lines } = recordingLog();
