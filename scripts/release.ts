@@ -105,7 +105,7 @@ function lockedIntegrity(name: string, version: string): string | undefined {
   return entry?.version === version ? entry.integrity : undefined;
 }
 
-/** A folder holding `file` of package `name@version`: node_modules' copy, or the cache's, fetched if need be. */
+/** The path of `file` in package `name@version`: node_modules' copy, or the cache's, fetched if need be. */
 function packageFile(name: string, version: string, file: string): string {
   const installed = join(root, "node_modules", name);
   if (existsSync(join(installed, file)) && readJson(join(installed, "package.json")).version === version) {
@@ -114,21 +114,24 @@ function packageFile(name: string, version: string, file: string): string {
   const dir = join(cache, `${name.replace("/", "+")}@${version}`);
   const wanted = join(dir, "package", file);
   if (existsSync(wanted)) return wanted;
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
+  // Fetched and unpacked beside, then renamed: an interrupted fetch leaves no half package in the cache.
+  const part = `${dir}.part`;
+  rmSync(part, { recursive: true, force: true });
+  mkdirSync(part, { recursive: true });
   console.log(`release: fetching ${name}@${version} with npm pack`);
-  const [packed] = JSON.parse(run("npm", ["pack", `${name}@${version}`, "--json", "--pack-destination", dir])) as {
+  const [packed] = JSON.parse(run("npm", ["pack", `${name}@${version}`, "--json", "--pack-destination", part])) as {
     filename: string;
     integrity: string;
   }[];
   if (!packed) fail(`npm pack ${name}@${version} reported nothing`);
   const locked = lockedIntegrity(name, version);
   if (locked !== undefined && locked !== packed.integrity) {
-    rmSync(dir, { recursive: true, force: true });
     fail(`${name}@${version}: npm fetched ${packed.integrity}, package-lock.json says ${locked}`);
   }
-  run("tar", ["-xzf", join(dir, packed.filename), "-C", dir]);
-  rmSync(join(dir, packed.filename));
+  run("tar", ["-xzf", join(part, packed.filename), "-C", part]);
+  rmSync(join(part, packed.filename));
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(part, dir);
   return existsSync(wanted) ? wanted : fail(`${name}@${version} has no ${file}`);
 }
 
