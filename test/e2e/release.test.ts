@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { ARM64_EMULATOR, launcherFor, RELEASE_TARGETS, type ReleaseTarget } from "../../scripts/release-targets.ts";
+import { checkoutHead, isCommitOfCheckout } from "../helpers/checkout.ts";
 import { NOT_INSTALLED, peerMissing } from "../helpers/peers.ts";
 import { repoRoot, runRelay } from "../helpers/relay-process.ts";
 import { sendMail } from "../helpers/smtp-talk.ts";
@@ -38,11 +39,6 @@ function run(file: string, args: string[], cwd?: string) {
   return { code: result.status ?? 128, stdout: result.stdout ?? "", stderr: result.stderr ?? "" };
 }
 
-function gitHead(): string | undefined {
-  const result = run("git", ["-C", repoRoot, "rev-parse", "HEAD"]);
-  return result.code === 0 ? result.stdout.trim() : undefined;
-}
-
 /** `relay version --json` of `target`'s binary, run from an empty directory. */
 async function versionOf(target: ReleaseTarget, launcher: readonly string[]) {
   const result = await runRelay(["version", "--json"], {
@@ -57,8 +53,7 @@ async function versionOf(target: ReleaseTarget, launcher: readonly string[]) {
   assert.equal(info.target, target.name);
   assert.match(info.build_date, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   assert.match(info.runtime, /^bun \d/);
-  const head = gitHead();
-  if (head) assert.match(info.commit, new RegExp(`^${head}(-dirty)?$`), "built from this checkout");
+  if (checkoutHead() !== undefined) assert.ok(isCommitOfCheckout(info.commit), `built here: ${info.commit}`);
 }
 
 /** The binary, started from an empty directory, relays a message on loopback to the scripted destination. */
