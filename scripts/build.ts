@@ -2,6 +2,13 @@
  * Build the single executable `dist/relay` with Bun's compiler.
  *
  *   bun scripts/build.ts [--entry src/main.ts] [--outfile dist/relay] [--target bun-linux-x64]
+ *                        [--addon FILE] [--runtime FILE]
+ *
+ * --addon is the libSQL addon (index.node) to embed, by default the one of
+ * the target's `@libsql/*` package in node_modules (npm installs only this
+ * machine's); --runtime is the Bun executable of the target to compile onto
+ * (Bun.build's compile.executablePath), by default the one Bun picks itself.
+ * scripts/release.ts passes both, fetched with npm, for each release target.
  *
  * Two things a plain `bun build --compile` gets wrong are fixed by plugins:
  *
@@ -13,32 +20,29 @@
  *   The binary has no such folder, so at build time we replace that module
  *   with one that carries every migration (journal order, SQL text) inline.
  *
- * The version (package.json "version", plus `+<git short sha>` when git can
- * tell) is compiled in as the global constant `RELAY_BUILD_VERSION`.
+ * What `relay version` prints is compiled in as the global constant
+ * `RELAY_BUILD` (src/cli/build-info.ts): package.json's "version", the git
+ * commit (with "-dirty" when tracked files differ from it), the target
+ * without its "bun-" prefix, and the build time (SOURCE_DATE_EPOCH when set,
+ * for reproducible builds).
  */
 import type { BunPlugin } from "bun";
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import type { BuildInfo } from "../src/cli/build-info.ts";
+import { LIBSQL_ADDON } from "./release-targets.ts";
 
 const root = resolve(import.meta.dir, "..");
-
-/** Bun compile target -> the `@libsql/*` package holding its native addon. */
-const LIBSQL_ADDON: Record<string, string> = {
-  "bun-linux-x64": "@libsql/linux-x64-gnu",
-  "bun-linux-arm64": "@libsql/linux-arm64-gnu",
-  "bun-linux-x64-musl": "@libsql/linux-x64-musl",
-  "bun-linux-arm64-musl": "@libsql/linux-arm64-musl",
-  "bun-darwin-x64": "@libsql/darwin-x64",
-  "bun-darwin-arm64": "@libsql/darwin-arm64",
-};
 
 const { values: opts } = parseArgs({
   options: {
     entry: { type: "string", default: "src/main.ts" },
     outfile: { type: "string", default: "dist/relay" },
     target: { type: "string", default: "bun-linux-x64" },
+    addon: { type: "string" },
+    runtime: { type: "string" },
   },
   strict: true,
 });
@@ -53,34 +57,54 @@ const outfile = resolve(root, opts.outfile!);
 const target = opts.target!;
 // A failed build must not leave an older binary behind for the tests to run.
 rmSync(outfile, { force: true });
-const addonPackage = LIBSQL_ADDON[target] ?? fail(`no libSQL addon known for target "${target}"`);
+const addonPackage = LIBSQL_ADDON[target] ??
+  fail(`no libSQL addon known for target "${target}" (known: ${Object.keys(LIBSQL_ADDON).join(", ")})`);
 if (!existsSync(entry)) fail(`entry point "${relative(root, entry)}" does not exist`);
-// Resolve the addon from the repo (not from the entry's folder), so that it
-// is found whatever the entry is.
-let addonPath: string;
-try {
-  addonPath = Bun.resolveSync(`${addonPackage}/index.node`, root);
-} catch {
-  fail(
-    `"${addonPackage}/index.node" is not installed; run "npm install" (the addon for ${target} must be in node_modules)`,
-  );
+const runtimeExecutable = opts.runtime === undefined ? undefined : resolve(opts.runtime);
+if (runtimeExecutable !== undefined && !existsSync(runtimeExecutable)) {
+  fail(`--runtime "${runtimeExecutable}" does not exist`);
 }
 
-// ---- version ---------------------------------------------------------------
-
-function buildVersion(): string {
-  const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version?: string };
-  const version = pkg.version ?? fail('package.json has no "version"');
-  try {
-    const sha = execFileSync("git", ["rev-parse", "--short", "HEAD"], {
-      cwd: root,
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "ignore"],
-    }).trim();
-    return sha ? `${version}+${sha}` : version;
-  } catch {
-    return version; // no git, or not a checkout: the package version alone
+/** The addon to embed: --addon, or the target's package resolved from the repo (whatever the entry is). */
+function addonFile(): string {
+  if (opts.addon !== undefined) {
+    const given = resolve(opts.addon);
+    return existsSync(given) ? given : fail(`--addon "${given}" does not exist`);
   }
+  try {
+    return Bun.resolveSync(`${addonPackage}/index.node`, root);
+  } catch {
+    fail(
+      `"${addonPackage}/index.node" is not installed; run "npm install" (the addon for ${target} must be in node_modules), ` +
+        "or give it with --addon (scripts/release fetches every target's)",
+    );
+  }
+}
+const addonPath = addonFile();
+
+// ---- what `relay version` says ------------------------------------------------
+
+function git(args: string[]): string | undefined {
+  try {
+    return execFileSync("git", args, { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+  } catch {
+    return undefined; // no git, or not a checkout
+  }
+}
+
+function buildInfo(): BuildInfo {
+  const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version?: string };
+  const sha = git(["rev-parse", "HEAD"]);
+  const dirty = sha !== undefined && git(["status", "--porcelain", "--untracked-files=no"]) !== "";
+  const epoch = process.env.SOURCE_DATE_EPOCH;
+  const date = epoch === undefined || epoch === "" ? new Date() : new Date(Number(epoch) * 1000);
+  if (Number.isNaN(date.getTime())) fail(`SOURCE_DATE_EPOCH "${epoch}" is not a number of seconds`);
+  return {
+    version: pkg.version ?? fail('package.json has no "version"'),
+    commit: sha ? `${sha}${dirty ? "-dirty" : ""}` : null,
+    target: target.replace(/^bun-/, ""),
+    buildDate: date.toISOString().replace(/\.\d{3}Z$/, "Z"),
+  };
 }
 
 // ---- plugin: embed the libSQL native addon ----------------------------------
@@ -159,7 +183,7 @@ const embeddedMigrations: BunPlugin = {
 
 // ---- build -------------------------------------------------------------------
 
-const version = buildVersion();
+const info = buildInfo();
 mkdirSync(dirname(outfile), { recursive: true });
 const started = performance.now();
 const result = await Bun.build({
@@ -168,6 +192,7 @@ const result = await Bun.build({
   entrypoints: [entry, resolve(root, "src/queue/db-worker.ts"), resolve(root, "src/auth/dkim-worker.ts")],
   compile: {
     target: target as Bun.Build.CompileTarget,
+    ...(runtimeExecutable === undefined ? {} : { executablePath: runtimeExecutable }),
     outfile,
     // Configuration comes from the environment and --env-file only; a .env or
     // bunfig.toml lying in the working directory must not change the binary.
@@ -178,7 +203,7 @@ const result = await Bun.build({
   // Bun embeds the source map in the executable (stack traces name src/
   // files); the .map it also writes beside it is removed below.
   sourcemap: "linked",
-  define: { RELAY_BUILD_VERSION: JSON.stringify(version) },
+  define: { RELAY_BUILD: JSON.stringify(info) },
   plugins: [libsqlAddon, embeddedMigrations],
   throw: false,
 });
@@ -191,7 +216,7 @@ rmSync(`${outfile}.map`, { force: true });
 if (!existsSync(outfile)) fail(`Bun reported success but ${outfile} is not there`);
 const shown = relative(process.cwd(), outfile);
 console.log(
-  `build: ${shown.startsWith("..") ? outfile : shown} (${target}, version ${version}) in ${
-    Math.round(performance.now() - started)
-  } ms`,
+  `build: ${shown.startsWith("..") ? outfile : shown} (${target}, version ${info.version}, commit ${
+    info.commit ?? "unknown"
+  }) in ${Math.round(performance.now() - started)} ms`,
 );

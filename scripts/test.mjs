@@ -6,6 +6,8 @@
 //    (`deno fmt --check`) and the linter (`deno lint`); skipped when
 //    arguments pick some tests;
 // 1. builds dist/relay (`bun scripts/build.ts`): an end-to-end test runs it;
+//    and the release binaries into dist/release (`bun scripts/release.ts`),
+//    for test/e2e/release.test.ts, when that test is among those run;
 // 2. `bun test` over test/ (unit and e2e; test/deno is left to Deno);
 // 3. Deno: `deno check` of src/ and the Deno tests, then `deno test` of the
 //    files deno.json's "test" section names (test/deno/ and every unit test
@@ -18,7 +20,7 @@
 // status is non-zero for a reason other than "nothing ran".
 //
 // Environment:
-//   RELAY_TEST_SKIP_BUILD=1       use the dist/relay already built
+//   RELAY_TEST_SKIP_BUILD=1       use the dist/relay and dist/release already built
 //   RELAY_TEST_STEP_TIMEOUT_S=N   kill a step after N seconds (default 900)
 //   extra arguments are passed to `bun test` (e.g. `npm test -- test/unit`);
 //   Deno then runs those of them that are its tests, if any
@@ -31,6 +33,8 @@ import { fileURLToPath } from "node:url";
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (name) => join(root, "node_modules", ".bin", name);
 const binary = join(root, "dist", "relay");
+const releaseDir = join(root, "dist", "release");
+const releaseTest = join("test", "e2e", "release.test.ts");
 const stepTimeoutMs = Number(process.env.RELAY_TEST_STEP_TIMEOUT_S || 900) * 1000;
 const extraBunArgs = process.argv.slice(2);
 
@@ -112,6 +116,17 @@ if (process.env.RELAY_TEST_SKIP_BUILD === "1") {
 } else {
   const build = await run("build", bin("bun"), [join("scripts", "build.ts")]);
   if (build.code !== 0) stepFailure("build", build.code);
+  const paths = extraBunArgs.filter((arg) => !arg.startsWith("-"));
+  if (paths.length === 0 || paths.some((path) => within(releaseTest, path))) {
+    // --no-measure: the test runs the binaries itself; sizes and start-up times are for a release made by hand.
+    const release = await run("release", bin("bun"), [
+      join("scripts", "release.ts"),
+      "--out",
+      releaseDir,
+      "--no-measure",
+    ]);
+    if (release.code !== 0) stepFailure("release", release.code);
+  }
 }
 
 // ---- 2. bun test ----------------------------------------------------------------
@@ -130,7 +145,7 @@ if (process.env.RELAY_TEST_SKIP_BUILD === "1") {
       "test/deno/**",
       ...(extraBunArgs.length > 0 ? extraBunArgs : ["test/"]),
     ],
-    { RELAY_TEST_BINARY: binary },
+    { RELAY_TEST_BINARY: binary, RELAY_TEST_RELEASE_DIR: releaseDir },
   );
   const text = `${result.out}\n${result.err}`;
   const count = (word) => {

@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import pkg from "../package.json" with { type: "json" };
+import { type BuildInfo, SOURCE_TARGET } from "./cli/build-info.ts";
 import type { Command, CommandContext } from "./cli/command.ts";
 import { readEnvFile } from "./cli/env-file.ts";
 import { COMMANDS, mainUsage } from "./cli/registry.ts";
@@ -13,8 +14,11 @@ import { restrictNewFiles } from "./platform/private-dir.ts";
 import { detectRuntime, type Runtime } from "./platform/runtime.ts";
 import { secureDataDir } from "./queue/data-dir.ts";
 
-declare const RELAY_BUILD_VERSION: string | undefined;
-const VERSION = typeof RELAY_BUILD_VERSION === "string" ? RELAY_BUILD_VERSION : pkg.version;
+/** Compiled in by scripts/build.ts; absent when running from source. */
+declare const RELAY_BUILD: BuildInfo | undefined;
+const BUILD: BuildInfo = typeof RELAY_BUILD === "object"
+  ? RELAY_BUILD
+  : { version: pkg.version, commit: null, target: SOURCE_TARGET, buildDate: null };
 
 const GLOBAL_OPTIONS = { help: { type: "boolean", short: "h" }, "env-file": { type: "string" } } as const;
 
@@ -51,7 +55,8 @@ async function main(runtime: Runtime): Promise<number> {
   const logger = (c: Config) => createLogger(c.logLevel, c.logFormat, (line) => console.error(line));
   const context: CommandContext = {
     runtime,
-    version: VERSION,
+    version: BUILD.version,
+    build: BUILD,
     positionals,
     options: values,
     config: loadedConfig,

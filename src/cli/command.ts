@@ -1,4 +1,5 @@
 import type { ParseArgsConfig } from "node:util";
+import type { BuildInfo } from "./build-info.ts";
 import type { Config } from "../config/load.ts";
 import type { Logger } from "../core/log.ts";
 import type { Runtime } from "../platform/runtime.ts";
@@ -10,6 +11,8 @@ export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
 export interface CommandContext {
   readonly runtime: Runtime;
   readonly version: string;
+  /** Version, commit, target and build date (src/cli/build-info.ts). */
+  readonly build: BuildInfo;
   /** Positional arguments after the command name. */
   readonly positionals: readonly string[];
   readonly options: Readonly<Record<string, string | boolean | string[] | undefined>>;

@@ -34,6 +34,8 @@ export interface StartRelayOptions {
   env?: Record<string, string>;
   /** Path of a compiled relay to run instead of the source. */
   binary?: string;
+  /** The command that runs `binary` when this machine cannot by itself, e.g. qemu-aarch64-static -L DIR for arm64. */
+  launcher?: readonly string[];
   /** Runtime for the source when no binary is given. Default "bun". */
   runtime?: Runtime;
   /** Reuse a data directory (a restart); default: a new temporary one. */
@@ -105,8 +107,14 @@ export async function freePorts(count: number): Promise<number[]> {
 }
 
 /** The command that runs the relay with `args`. */
-function command(options: { binary?: string; runtime?: Runtime }, args: string[]): { file: string; argv: string[] } {
-  if (options.binary) return { file: options.binary, argv: args };
+function command(
+  options: { binary?: string; launcher?: readonly string[]; runtime?: Runtime },
+  args: string[],
+): { file: string; argv: string[] } {
+  if (options.binary) {
+    const [file, ...argv] = [...(options.launcher ?? []), options.binary, ...args];
+    return { file: file!, argv };
+  }
   const entry = join(repoRoot, "src", "main.ts");
   if ((options.runtime ?? "bun") === "deno") {
     return { file: join(repoRoot, "node_modules", ".bin", "deno"), argv: ["run", "--allow-all", entry, ...args] };
@@ -266,6 +274,7 @@ export async function startRelay(options: StartRelayOptions = {}): Promise<Relay
 export interface RunRelayOptions {
   env?: Record<string, string>;
   binary?: string;
+  launcher?: readonly string[];
   runtime?: Runtime;
   /** Data directory; default: a new temporary one (removed afterwards). */
   dataDir?: string;
