@@ -21,7 +21,7 @@
 //
 // Environment:
 //   RELAY_TEST_SKIP_BUILD=1       use the dist/relay and dist/release already built
-//   RELAY_TEST_STEP_TIMEOUT_S=N   kill a step after N seconds (default 900)
+//   RELAY_TEST_STEP_TIMEOUT_S=N   kill a step after N seconds (default 2400: a hung step, not a slow machine)
 //   extra arguments are passed to `bun test` (e.g. `npm test -- test/unit`);
 //   Deno then runs those of them that are its tests, if any
 import { spawn } from "node:child_process";
@@ -35,7 +35,7 @@ const bin = (name) => join(root, "node_modules", ".bin", name);
 const binary = join(root, "dist", "relay");
 const releaseDir = join(root, "dist", "release");
 const releaseTest = join("test", "e2e", "release.test.ts");
-const stepTimeoutMs = Number(process.env.RELAY_TEST_STEP_TIMEOUT_S || 900) * 1000;
+const stepTimeoutMs = Number(process.env.RELAY_TEST_STEP_TIMEOUT_S || 2400) * 1000;
 const extraBunArgs = process.argv.slice(2);
 
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
