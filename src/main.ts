@@ -68,7 +68,7 @@ async function main(runtime: Runtime): Promise<number> {
       const closers = new Closers(log);
       let result: Awaited<ReturnType<typeof body>>;
       try {
-        result = await body(await openServices(c, VERSION, log, closers));
+        result = await body(await openServices(c, BUILD.version, log, closers));
       } catch (error) {
         await closers.closeAll();
         throw error;
