@@ -5,7 +5,6 @@ import type { Command, CommandContext } from "./cli/command.ts";
 import { readEnvFile } from "./cli/env-file.ts";
 import { COMMANDS, mainUsage } from "./cli/registry.ts";
 import { Closers } from "./app/closers.ts";
-import { openServices } from "./app/services.ts";
 import { type Config, loadConfig } from "./config/load.ts";
 import { UsageError } from "./core/errors.ts";
 import { createLogger, type Logger } from "./core/log.ts";
@@ -68,6 +67,8 @@ async function main(runtime: Runtime): Promise<number> {
       const closers = new Closers(log);
       let result: Awaited<ReturnType<typeof body>>;
       try {
+        // Loaded when a command asks for them, so that version, help and the HTTP-only commands start quickly.
+        const { openServices } = await import("./app/services.ts");
         result = await body(await openServices(c, BUILD.version, log, closers));
       } catch (error) {
         await closers.closeAll();

@@ -89,6 +89,23 @@ describe("scripts/check-imports", () => {
     ]);
   });
 
+  it("keeps what commands load on demand out of main.ts's static imports, type-only and dynamic ones aside", () => {
+    const found = check({
+      "main.ts": 'import { COMMANDS } from "./cli/registry.ts";\nimport type { Services } from "./app/services.ts";\n',
+      "cli/registry.ts": 'import { run } from "./commands/serve.ts";\nexport const COMMANDS = [run];\n',
+      "cli/commands/serve.ts":
+        'export const run = () => import("../../app/relay.ts");\nimport "../../auth/domains.ts";\n',
+      "auth/domains.ts": 'import { type X } from "./mailauth.ts";\nexport { spf } from "./mailauth.ts";\n',
+      "auth/mailauth.ts": "export const spf = 1;\nexport type X = number;\n",
+      "app/relay.ts": "export const relay = 1;\n",
+      "app/services.ts": "export type Services = number;\n",
+    });
+    assert.deepEqual(found, [
+      "main.ts:1: loads auth/mailauth.ts at start (main.ts -> cli/registry.ts -> cli/commands/serve.ts -> " +
+      "auth/domains.ts -> auth/mailauth.ts): import it where it is used, with import()",
+    ]);
+  });
+
   it("the project's src/ follows the rules", () => {
     const src = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "src");
     assert.deepEqual(checkImports(src).map((v) => `${v.file}:${v.line}: ${v.message}`), []);

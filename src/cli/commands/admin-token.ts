@@ -1,4 +1,3 @@
-import { resetAdminToken } from "../../app/admin-token.ts";
 import { UsageError } from "../../core/errors.ts";
 import type { Command } from "../command.ts";
 
@@ -26,6 +25,7 @@ the variable instead.`,
         "admin-token reset: RELAY_ADMIN_TOKEN is set, and that token is the admin token; change the variable instead",
       ]);
     }
+    const { resetAdminToken } = await import("../../app/admin-token.ts");
     const token = await context.withServices((services) => resetAdminToken(services.settings));
     context.print(token);
     return 0;

@@ -1,4 +1,3 @@
-import { startRelay } from "../../app/relay.ts";
 import { UsageError } from "../../core/errors.ts";
 import type { Command } from "../command.ts";
 
@@ -13,6 +12,8 @@ One relay per RELAY_DATA_DIR: a second one on the same directory exits with 1.`,
   async run({ config, logger, runtime, version }) {
     const settings = config();
     const log = logger(settings);
+    // Loaded when it runs, as every command's heavy part is (domains.ts): the whole node is here.
+    const { startRelay } = await import("../../app/relay.ts");
     let relay: Awaited<ReturnType<typeof startRelay>>;
     try {
       relay = await startRelay(settings, runtime, version, log);
