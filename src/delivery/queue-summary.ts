@@ -3,7 +3,7 @@ import type { DestinationSummary, DomainSummary, QueueSummary } from "../core/qu
 import type { DomainBacklog } from "../queue/records.ts";
 import type { QueueStore } from "../queue/store.ts";
 import { showLimits } from "../shaping/show.ts";
-import type { DestinationState } from "./scheduler.ts";
+import type { DestinationState } from "./operator-commands.ts";
 
 /** What automation holds a destination under, as the summary shows it. */
 type Automation = NonNullable<DestinationState["automation"]>;

@@ -315,7 +315,7 @@ export class QueueStore {
   /**
    * Recipients held until `from` (see hold) are due at `to` instead; returns
    * how many. The hold time finds them (a seek in recipients_due), whatever
-   * their domain: a suspension's end is its own (Scheduler.suspend).
+   * their domain: a suspension's end is its own (OperatorCommands.suspend).
    */
   async moveHeld(from: number, to: number): Promise<number> {
     const result = await this.database.client.execute({
