@@ -90,7 +90,7 @@ export async function startListeners(
       bounceReader: config.bounceDomain === undefined || namedRoute(config.routes, config.bounceDomain)
         ? undefined
         : new FeedbackReceiver({
-          store: services.store,
+          store: services.store.feedback,
           bounceDomain: config.bounceDomain,
           verpKey: services.verpKey,
           unsubscribeByMail: (rcpt) => services.unsubscriber.unsubscribeByMail(rcpt),
@@ -141,7 +141,7 @@ export async function startListeners(
     return due;
   };
   const queue: QueueRouteDeps<Awaited<ReturnType<typeof delivery.operator.resolve>>> = {
-    summary: () => queueSummary(delivery.operator.destinationStates(), store),
+    summary: () => queueSummary(delivery.operator.destinationStates(), store.byDomain),
     resolve: (ref) => delivery.operator.resolve(ref),
     suspend: (destination, until) => delivery.operator.suspend(destination, until),
     resume: (destination) => delivery.operator.resume(destination),

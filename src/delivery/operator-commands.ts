@@ -44,7 +44,7 @@ export interface DeliveryLoopControls {
 }
 
 export interface OperatorCommandsDeps {
-  readonly store: Pick<QueueStore, "moveHeld" | "dueNowAt" | "claimForBounce" | "control">;
+  readonly store: Pick<QueueStore, "moveHeld" | "byDomain" | "claimForBounce" | "control">;
   readonly clock: Clock;
   /** The destinations known, with the operator's suspensions. */
   readonly book: DestinationBook;
@@ -161,7 +161,7 @@ export class OperatorCommands {
     this.deps.live.resumeAutomation(destination.key);
     this.deps.live.unpause(destination.key);
     const held = lifted ? await this.deps.store.moveHeld(lifted.until, this.deps.clock.now()) : 0;
-    const due = held + await this.deps.store.dueNowAt(destination.domains);
+    const due = held + await this.deps.store.byDomain.dueNowAt(destination.domains);
     if (lifted) {
       const at = this.deps.clock.now();
       this.operatorChanged(destination.key, { type: "destination_resumed", at, cause: { reason: "operator" } });
@@ -177,7 +177,7 @@ export class OperatorCommands {
    */
   async retry(destination: Found): Promise<number> {
     this.deps.live.unpause(destination.key);
-    const due = await this.deps.store.dueNowAt(destination.domains);
+    const due = await this.deps.store.byDomain.dueNowAt(destination.domains);
     this.deps.loop.wake();
     return due;
   }
