@@ -22,9 +22,9 @@
  *     --no-events.
  * Prints one JSON line: counts, seconds, file size; with --explain also the
  * query plan and time of the scheduler's queries on the result (copies of
- * the SQL in src/queue/store.ts: releaseLeases at start and stop, nextDueAt
- * when idle, claimDue on every wake, pendingDsns every second), so that a
- * full scan shows up by name.
+ * the SQL in src/queue/store.ts and dsn-store.ts: releaseLeases at start and
+ * stop, nextDueAt when idle, claimDue on every wake, pendingDsns
+ * (DsnStore.pending) every second), so that a full scan shows up by name.
  */
 import { createClient } from "@libsql/client";
 import { statSync } from "node:fs";

@@ -34,13 +34,13 @@ function periodicJobs(config: Config, services: ServeServices): PeriodicJob[] {
     jobs.push({
       name: "purging finished messages",
       everyMs: PURGE_EVERY_MS,
-      run: () => purgeFinished(store, clock, config.retention, log),
+      run: () => purgeFinished(store.retention, clock, config.retention, log),
     });
   }
   if (services.warmup) jobs.push(writeWarmupJob(services.warmup));
   jobs.push(services.eventFeed);
   if (spool) {
-    const collector = new SpoolCollector(store, spool, clock, log);
+    const collector = new SpoolCollector(store.bodies, spool, clock, log);
     // At start too: what a crash or the last run left.
     jobs.push({
       name: "spool collection",

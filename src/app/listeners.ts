@@ -90,7 +90,7 @@ export async function startListeners(
       bounceReader: config.bounceDomain === undefined || namedRoute(config.routes, config.bounceDomain)
         ? undefined
         : new FeedbackReceiver({
-          store: services.store,
+          store: services.store.feedback,
           bounceDomain: config.bounceDomain,
           verpKey: services.verpKey,
           unsubscribeByMail: (rcpt) => services.unsubscriber.unsubscribeByMail(rcpt),
@@ -140,14 +140,14 @@ export async function startListeners(
     if (due > 0) delivery.wake();
     return due;
   };
-  const queue: QueueRouteDeps<Awaited<ReturnType<typeof delivery.resolve>>> = {
-    summary: () => queueSummary(delivery.destinationStates(), store),
-    resolve: (ref) => delivery.resolve(ref),
-    suspend: (destination, until) => delivery.suspend(destination, until),
-    resume: (destination) => delivery.resume(destination),
-    retry: (destination) => delivery.retry(destination),
-    bounce: (destination) => delivery.bounce(destination),
-    hold: (destination) => delivery.holdDestination(destination),
+  const queue: QueueRouteDeps<Awaited<ReturnType<typeof delivery.operator.resolve>>> = {
+    summary: () => queueSummary(delivery.operator.destinationStates(), store.byDomain),
+    resolve: (ref) => delivery.operator.resolve(ref),
+    suspend: (destination, until) => delivery.operator.suspend(destination, until),
+    resume: (destination) => delivery.operator.resume(destination),
+    retry: (destination) => delivery.operator.retry(destination),
+    bounce: (destination) => delivery.operator.bounce(destination),
+    hold: (destination) => delivery.operator.holdDestination(destination),
     release: async (destination) => woken(await store.control.release({ domains: destination.domains })),
     list: (query) => store.listQueue(query),
     now: () => clock.now(),
@@ -205,14 +205,14 @@ export async function startListeners(
           stop: (target) => services.smtpTrace.stop(target),
           list: () => services.smtpTrace.list(),
           client: traceClient,
-          resolve: (ref) => delivery.resolve(ref),
+          resolve: (ref) => delivery.operator.resolve(ref),
           now: () => clock.now(),
         },
         messageSteering: {
           hold: (at) => store.control.hold(at),
           release: async (at) => woken(await store.control.release(at)),
           retry: async (at) => woken(await store.control.retryNow(at)),
-          bounce: (at) => delivery.bounceRecipients(at),
+          bounce: (at) => delivery.operator.bounceRecipients(at),
           cancel: (at) => store.control.cancel(at),
         },
         log,

@@ -142,7 +142,7 @@ export async function openServeServices(
     config.suppressBounceCategories,
     (batchSize, ms) => metrics.committed("enqueue", batchSize, ms),
   );
-  metrics.watchQueue(() => store.pendingCounts());
+  metrics.watchQueue(() => store.byDomain.inQueueCounts());
   const { settings } = services;
   const adminToken = await AdminToken.open(config.adminToken, settings, (line) => console.log(line));
   const verp = await verpKey(settings);
@@ -289,7 +289,7 @@ export async function openServeServices(
 
   // Reports on what happened, read from the event log after the fact: nothing of it is on the mail's path.
   // The feed begins before the listeners and delivery can write an event, so every one is logged and counted.
-  const eventFeed = new EventFeed(store, log);
+  const eventFeed = new EventFeed(store.events, log);
   await eventFeed.start();
   eventFeed.subscribe(deliveryLog(batchLogger(config.logLevel, config.logFormat, (lines) => console.error(lines))));
   eventFeed.subscribe(

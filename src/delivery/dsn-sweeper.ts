@@ -43,10 +43,10 @@ export class DsnSweeper {
   async sweep(): Promise<number> {
     let enqueued = 0;
     for (;;) {
-      const pending = await this.deps.store.pendingDsns(this.batch);
+      const pending = await this.deps.store.dsns.pending(this.batch);
       if (pending.length === 0) return enqueued;
       const settled = pending.map((p) => this.settle(p));
-      const ids = await this.deps.store.settleDsns(settled);
+      const ids = await this.deps.store.dsns.settle(settled);
       enqueued += ids.length;
       if (pending.length < this.batch) return enqueued;
     }

@@ -7,7 +7,7 @@ import { type HostNames, requireTlsFor, requireTlsKey } from "./requiretls.ts";
 import type { ShapingRules } from "../shaping/rules.ts";
 import type { RouteResult, TargetHost } from "./route.ts";
 import { type SandboxTransport, SIMULATOR_DOMAIN } from "./sandbox.ts";
-import type { Plan } from "./scheduler.ts";
+import type { Plan } from "./plan.ts";
 import { destinationShaping, liveShaping, sandboxShaping } from "./shaping.ts";
 import { SmtpTransport, type SmtpTransportDeps, type TlsRequirement } from "./smtp-transport.ts";
 import { reportPolicyOf } from "./tls-report/policy.ts";

@@ -1,9 +1,9 @@
 import { timeOfId } from "../core/id.ts";
 import type { DestinationSummary, DomainSummary, QueueSummary } from "../core/queue-summary.ts";
 import type { DomainBacklog } from "../queue/records.ts";
-import type { QueueStore } from "../queue/store.ts";
+import type { QueueByDomain } from "../queue/queue-by-domain.ts";
 import { showLimits } from "../shaping/show.ts";
-import type { DestinationState } from "./scheduler.ts";
+import type { DestinationState } from "./operator-commands.ts";
 
 /** What automation holds a destination under, as the summary shows it. */
 type Automation = NonNullable<DestinationState["automation"]>;
@@ -34,7 +34,7 @@ const summaryOf = (b: DomainBacklog): DomainSummary => ({
  */
 export async function queueSummary(
   states: readonly DestinationState[],
-  store: Pick<QueueStore, "pendingByDomain">,
+  queue: Pick<QueueByDomain, "backlog">,
 ): Promise<QueueSummary<Automation>> {
   // States come least recently routed first.
   const suspended = states.filter((s) => s.suspension);
@@ -45,8 +45,8 @@ export async function queueSummary(
   ];
   const routed = [...new Set(destinations.flatMap((d) => d.domains))];
   const [known, all] = await Promise.all([
-    store.pendingByDomain({ domains: routed }, COUNT_CAP),
-    store.pendingByDomain({ limit: MAX_DOMAINS }, COUNT_CAP),
+    queue.backlog({ domains: routed }, COUNT_CAP),
+    queue.backlog({ limit: MAX_DOMAINS }, COUNT_CAP),
   ]);
   const byDomain = new Map(known.map((b) => [b.domain, summaryOf(b)]));
   const listed = destinations.map((state): DestinationSummary<Automation> => {

@@ -12,12 +12,12 @@ import type { Logger } from "../core/log.ts";
 import { type Reply, replyText } from "../core/reply.ts";
 import { parseVerp, type VerpKey } from "../core/verp.ts";
 import { classifyReply } from "../delivery/classify.ts";
-import type { QueueStore } from "../queue/store.ts";
+import type { FeedbackStore } from "../queue/feedback-store.ts";
 import { readFeedback } from "./read.ts";
 import type { FailedRecipient, Feedback } from "./report.ts";
 
 export interface FeedbackDeps {
-  readonly store: Pick<QueueStore, "recipientOf" | "recordFeedback">;
+  readonly store: Pick<FeedbackStore, "recipientOf" | "record">;
   readonly bounceDomain: string;
   readonly verpKey: VerpKey;
   readonly log: Logger;
@@ -84,7 +84,7 @@ export class FeedbackReceiver {
     const reply = replyOf(failed);
     const hard = reply.code >= 500;
     const { category } = classifyReply(reply);
-    await this.deps.store.recordFeedback({
+    await this.deps.store.record({
       type: "bounced",
       messageId: target.messageId,
       address: target.address,
@@ -110,7 +110,7 @@ export class FeedbackReceiver {
   }
 
   private async complained(target: Target, feedback: Extract<Feedback, { kind: "complaint" }>): Promise<void> {
-    await this.deps.store.recordFeedback({
+    await this.deps.store.record({
       type: "complained",
       messageId: target.messageId,
       address: target.address,

@@ -10,6 +10,7 @@ import type { LiteralPolicy } from "../ingress/access.ts";
 import { newId } from "../core/id.ts";
 import { errorText, type Logger } from "../core/log.ts";
 import type { Ingress } from "../ingress/submit.ts";
+import type { EventLog } from "../queue/event-log.ts";
 import type { QueueStore } from "../queue/store.ts";
 import { type Authenticator, type AuthEnv, requireBearer } from "./auth.ts";
 import { renderDocs } from "./docs.ts";
@@ -34,7 +35,7 @@ import { type WebhookRouteDeps, webhookRoutes } from "./webhooks.ts";
 export interface HttpDeps {
   /** The one way into the queue (`Ingress`). */
   readonly ingress: Pick<Ingress, "submit">;
-  readonly store: Pick<QueueStore, "messageView" | "control" | "listEvents">;
+  readonly store: Pick<QueueStore, "messageView" | "control"> & { readonly events: Pick<EventLog, "listEvents"> };
   /** Bearer token to principal: e.g. `anyAuthenticator(adminAuthenticator(...), apiKeyAuthenticator(...))`. */
   readonly authenticate: Authenticator;
   /** Answers kept for Idempotency-Key (`CredentialStore`). */
@@ -172,7 +173,7 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
   if (deps.messageSteering) {
     app.route("/v1/messages", messageSteeringRoutes({ store: deps.store, ...deps.messageSteering }));
   }
-  app.route("/v1/events", eventRoutes(deps.store));
+  app.route("/v1/events", eventRoutes(deps.store.events));
   if (deps.domains) app.route("/v1/domains", domainRoutes(deps.domains));
   if (deps.shaping) app.route("/v1/shaping", shapingRoutes(deps.shaping));
   if (deps.warmup) app.route("/v1/warmup", warmupRoutes(deps.warmup));

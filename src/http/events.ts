@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { describeRoute, validator } from "hono-openapi";
 import type * as v from "valibot";
 import { eventJson } from "../events/event-json.ts";
-import type { QueueStore } from "../queue/store.ts";
+import type { EventLog } from "../queue/event-log.ts";
 import type { AuthEnv } from "./auth.ts";
 import { eventPageSchema, eventsQuerySchema } from "./message-schema.ts";
 import { json, problemResponses } from "./openapi-helpers.ts";
@@ -15,7 +15,7 @@ import { queryHook } from "./validation.ts";
  * as GET /v1/messages/:id decides) and those domains' own changes; no destination event and
  * nothing of anyone else's mail.
  */
-export function eventRoutes(store: Pick<QueueStore, "listEvents">): Hono<AuthEnv> {
+export function eventRoutes(log: Pick<EventLog, "listEvents">): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
   app.get(
     "/",
@@ -42,7 +42,7 @@ export function eventRoutes(store: Pick<QueueStore, "listEvents">): Hono<AuthEnv
     async (c) => {
       const { after, limit, type, message, recipient, tag } = c.req.valid("query");
       const { domains } = c.get("principal");
-      const rows = await store.listEvents(Number(after), Number(limit), {
+      const rows = await log.listEvents(Number(after), Number(limit), {
         ...(type ? { types: type } : {}),
         ...(message !== undefined ? { messageId: message } : {}),
         ...(recipient !== undefined ? { recipient } : {}),

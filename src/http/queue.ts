@@ -23,8 +23,8 @@ export type FoundDestination =
 
 /**
  * What the routes need of delivery and the queue: the summary, the listing,
- * and the steering of one destination (the Scheduler's methods; hold and
- * release are the queue's, for the recipients at its domains).
+ * and the steering of one destination (delivery's OperatorCommands; hold
+ * and release are the queue's, for the recipients at its domains).
  */
 export interface QueueRouteDeps<D extends FoundDestination = FoundDestination> extends QueueListingDeps {
   summary(): Promise<QueueSummary<Automation>>;

@@ -102,3 +102,19 @@ export async function readMessageFacts(
     .where(inArray(messages.id, [...new Set(ids)]));
   return new Map(rows.map(({ id, ...facts }) => [id, facts]));
 }
+
+/** The event log as its readers see it: where a reader of new events starts, and the pages after a cursor. */
+export class EventLog {
+  constructor(private readonly database: Database) {}
+
+  /** The id of the newest event, 0 when there is none: where a reader of new events starts. */
+  async lastEventId(): Promise<number> {
+    const [row] = await this.database.db.select({ id: sql<number | null>`max(${events.id})` }).from(events);
+    return Number(row?.id ?? 0);
+  }
+
+  /** The event log after the cursor `after`, in id order, the events `filter` lets through. */
+  listEvents(after: number, limit: number, filter: EventFilter = {}): Promise<EventRecord[]> {
+    return readEvents(this.database, after, limit, filter);
+  }
+}

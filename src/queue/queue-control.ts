@@ -11,7 +11,7 @@ import { type RecipientSelector, selectorSql } from "./recipient-selector.ts";
  * (RecipientSelector). A state change writes its event, one per recipient,
  * in the same transaction, the event and the update selecting the same rows
  * (an INSERT ... SELECT before the UPDATE). Bouncing needs delivery (the
- * outcome, the DSN): Scheduler.bounce.
+ * outcome, the DSN): OperatorCommands.bounce.
  */
 export class QueueControl {
   constructor(private readonly database: Database, private readonly clock: Clock) {}

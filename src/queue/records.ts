@@ -153,8 +153,8 @@ export interface DomainBacklog {
   readonly oldestMessageId: string;
 }
 
-/** One recipient domain's recipients in the queue, by state (QueueStore.pendingCounts). */
-export interface PendingCount {
+/** One recipient domain's recipients in the queue, held ones too, by state (QueueByDomain.inQueueCounts). */
+export interface InQueueCount {
   readonly domain: string;
   readonly queued: number;
   readonly deferred: number;

@@ -1,7 +1,7 @@
 import type { Clock } from "../core/clock.ts";
 import type { Logger } from "../core/log.ts";
 import type { BodySpool } from "./spool.ts";
-import type { QueueStore } from "./store.ts";
+import type { MessageBodies } from "./message-bodies.ts";
 
 /** A closed segment is compacted once the bodies still needed fill less than this share of it. */
 const COMPACT_BELOW = 0.5;
@@ -23,7 +23,7 @@ const MOVE_PER_RUN = 5_000;
  */
 export class SpoolCollector {
   constructor(
-    private readonly store: Pick<QueueStore, "spoolUsage" | "moveBodies">,
+    private readonly bodies: Pick<MessageBodies, "spoolUsage" | "moveBodies">,
     private readonly spool: BodySpool,
     private readonly clock: Clock,
     private readonly log: Logger,
@@ -36,7 +36,7 @@ export class SpoolCollector {
       // Read before the usage query: a segment written to after this is left for the next run.
       const sequence = this.spool.sequence;
       const ceiling = this.spool.activeSegment;
-      const usage = await this.store.spoolUsage();
+      const usage = await this.bodies.spoolUsage();
       for (const segment of this.spool.segments()) {
         if (segment >= ceiling || this.spool.touchedSince(segment, sequence)) continue;
         const use = usage.get(segment);
@@ -63,7 +63,7 @@ export class SpoolCollector {
   async #empty(segment: number, budget: number): Promise<number> {
     let moved = 0;
     while (moved < budget) {
-      const n = await this.store.moveBodies(segment, Math.min(MOVE_BATCH, budget - moved));
+      const n = await this.bodies.moveBodies(segment, Math.min(MOVE_BATCH, budget - moved));
       moved += n;
       if (n < MOVE_BATCH) break;
     }

@@ -1,38 +1,30 @@
-import type { PendingCount } from "./records.ts";
-import { and, asc, eq, inArray, sql } from "drizzle-orm";
-import type { BatchItem } from "drizzle-orm/batch";
-import type { InArgs, InStatement, Row } from "@libsql/client";
+import type { Row } from "@libsql/client";
+import { asc, eq } from "drizzle-orm";
 import type { Clock } from "../core/clock.ts";
+import { newId } from "../core/id.ts";
 import { type Lane, lanes } from "../core/lane.ts";
 import type { TlsTag } from "../core/tls-tag.ts";
-import { firstIdAt, newId } from "../core/id.ts";
+import { hardBounceSuppression } from "./bounce-suppression.ts";
 import type { Database } from "./database.ts";
+import { DsnStore } from "./dsn-store.ts";
+import { EventLog } from "./event-log.ts";
+import { FeedbackStore } from "./feedback-store.ts";
+import { dropFinishedBodies } from "./finished.ts";
 import { type CommitMeter, GroupCommit } from "./group-commit.ts";
-import { EVENT_COLUMNS, messageInserts } from "./message-rows.ts";
-import { type EventFilter, type EventRecord, readEvents } from "./event-log.ts";
-import { insertRows } from "./raw-insert.ts";
-import { backlogByDomain, dueNowAtDomains } from "./queue-by-domain.ts";
-import { chunks, IN_QUEUE, PENDING, ROWS_PER_STATEMENT } from "./queue-states.ts";
-import { type RecipientSelector, selectorSql } from "./recipient-selector.ts";
-import { dropFinishedBodies, FINISHED, STILL_OPEN } from "./finished.ts";
+import { isMissingFile, MessageBodies } from "./message-bodies.ts";
+import { EVENT_COLUMNS } from "./message-rows.ts";
+import { QueueByDomain } from "./queue-by-domain.ts";
 import { QueueControl } from "./queue-control.ts";
 import { listQueue, type QueuePage, type QueueQuery } from "./queue-listing.ts";
-import type {
-  Claim,
-  DomainBacklog,
-  NewMessage,
-  Outcome,
-  PendingDsn,
-  PendingDsnRecipient,
-  Postponement,
-  SettledDsn,
-  StoredMessage,
-} from "./records.ts";
-import { type DsnKind, events, type EventType, messages, recipients, type RecipientState } from "./schema.ts";
-import type { BodyRef, BodySpool } from "./spool.ts";
+import { chunks, IN_QUEUE, PENDING, ROWS_PER_STATEMENT } from "./queue-states.ts";
+import { insertRows } from "./raw-insert.ts";
+import { Retention } from "./retention.ts";
+import { type RecipientSelector, selectorSql } from "./recipient-selector.ts";
+import type { Claim, NewMessage, Outcome, Postponement, StoredMessage } from "./records.ts";
+import { events, type EventType, messages, recipients } from "./schema.ts";
+import type { BodySpool } from "./spool.ts";
 import { type NewSuppression, suppressionUpsert } from "./suppressions.ts";
-
-type Statement = BatchItem<"sqlite"> | InStatement;
+import { type Statement, writeBatch } from "./write-batch.ts";
 
 /**
  * One attempt's outcome for one recipient; the same text for every outcome, so
@@ -64,34 +56,6 @@ export const CLAIM_LANE = `UPDATE recipients SET lease_owner = ?, next_attempt_a
                ORDER BY next_attempt_at LIMIT ?)
   RETURNING ${CLAIMED}`;
 
-/**
- * Every webhook endpoint has taken the message's events (its cursor is past
- * them; none registered: true), so that retention never deletes an event
- * before it was sent. Cursors only move forward, so what holds here still
- * holds when the purge's transaction runs.
- */
-const TAKEN_BY_WEBHOOKS = `NOT EXISTS (SELECT 1 FROM events AS e WHERE e.message_id = messages.id
-  AND e.id > (SELECT min(cursor) FROM webhooks))`;
-
-function rawStatement(s: Statement): InStatement {
-  if (typeof s === "object" && "toSQL" in s && typeof s.toSQL === "function") {
-    const { sql: text, params } = s.toSQL();
-    return { sql: text, args: params as InArgs };
-  }
-  return s as InStatement;
-}
-
-/** Where a message row says its body is. */
-interface BodyColumns {
-  readonly body: unknown;
-  readonly spoolSegment: unknown;
-  readonly spoolOffset: unknown;
-  readonly size: unknown;
-}
-
-/** A missing spool segment: the body moved (the collector compacts segments) after its row was read. */
-const isMissingFile = (error: unknown) => (error as { code?: string }).code === "ENOENT";
-
 const EVENT_OF_STATE: Record<Outcome["state"], EventType> = {
   delivered: "delivered",
   deferred: "deferred",
@@ -99,16 +63,33 @@ const EVENT_OF_STATE: Record<Outcome["state"], EventType> = {
   expired: "expired",
 };
 
-/** The queue: the only module that writes SQL. Every state change writes its event in the same batch. */
+/**
+ * The queue (src/queue/ is the only module that writes SQL): acceptance,
+ * claims, outcomes and the message as delivery loads it; every state change
+ * writes its event in the same batch. Its other concerns are its members,
+ * each over the same database.
+ */
 export class QueueStore {
   private readonly enqueues: GroupCommit<{ id: string; message: NewMessage }>;
   /** The operator's hold, release, retry and cancel (src/queue/queue-control.ts). */
   readonly control: QueueControl;
+  /** Messages' bytes, in the spool or the row (src/queue/message-bodies.ts). */
+  readonly bodies: MessageBodies;
+  /** The DSNs owed, for the DSN sweeper (src/queue/dsn-store.ts). */
+  readonly dsns: DsnStore;
+  /** Bounces and complaints after delivery (src/queue/feedback-store.ts). */
+  readonly feedback: FeedbackStore;
+  /** The queue by recipient domain: backlog, counts, due now (src/queue/queue-by-domain.ts). */
+  readonly byDomain: QueueByDomain;
+  /** The event log's readers' queries (src/queue/event-log.ts). */
+  readonly events: EventLog;
+  /** Deleting finished messages past RELAY_RETENTION (src/queue/retention.ts). */
+  readonly retention: Retention;
 
   constructor(
     private readonly database: Database,
     /** Where bodies go; none with a remote database (src/queue/database.ts says why). */
-    private readonly spool: BodySpool | undefined,
+    spool: BodySpool | undefined,
     private readonly clock: Clock,
     private readonly nodeId: string,
     /**
@@ -121,8 +102,14 @@ export class QueueStore {
     /** Told the size and time of each commit of acceptances (metrics). */
     enqueueMeter?: CommitMeter,
   ) {
-    this.enqueues = new GroupCommit((items) => this.writeMessages(items), undefined, enqueueMeter);
+    this.bodies = new MessageBodies(database, spool, clock);
+    this.enqueues = new GroupCommit((items) => this.bodies.writeMessages(items), undefined, enqueueMeter);
     this.control = new QueueControl(database, clock);
+    this.dsns = new DsnStore(database, this.bodies, clock);
+    this.feedback = new FeedbackStore(database, clock, suppressBounceCategories);
+    this.byDomain = new QueueByDomain(database, clock);
+    this.events = new EventLog(database);
+    this.retention = new Retention(database);
   }
 
   /** Durably store a message and its recipients; resolves after the commit that carries it. */
@@ -130,72 +117,6 @@ export class QueueStore {
     const id = newId(this.clock.now());
     await this.enqueues.submit({ id, message });
     return id;
-  }
-
-  /**
-   * New messages: their bodies into the spool first, then their rows (with
-   * `before` in the same transaction). A crash between the two leaves bytes
-   * no row refers to, which the spool collector removes.
-   */
-  private async writeMessages(
-    items: readonly { id: string; message: NewMessage }[],
-    before: readonly Statement[] = [],
-  ): Promise<void> {
-    // A message whose every recipient is suppressed is finished as it is stored: its body is not kept.
-    const allSuppressed = (m: NewMessage) => m.recipients.length > 0 && m.recipients.every((r) => r.suppressed);
-    const finished = dropFinishedBodies(items.filter(({ message }) => allSuppressed(message)).map(({ id }) => id));
-    if (!this.spool) {
-      return this.writeBatch([...before, ...messageInserts(items, undefined, this.clock.now()), ...finished]);
-    }
-    const bodies = items.map((item) => item.message.body);
-    await this.writeBodiesThen(bodies, (refs) => [
-      ...before,
-      ...messageInserts(items, refs, this.clock.now()),
-      ...finished,
-    ]);
-  }
-
-  /**
-   * Place bodies in the spool and commit the statements that refer to them,
-   * written first. The bodies move to the database worker: the statements
-   * are made before, and nothing reads the bodies after.
-   */
-  private async writeBodiesThen(
-    bodies: readonly Uint8Array[],
-    statements: (refs: readonly BodyRef[]) => Statement[],
-  ): Promise<void> {
-    const spool = this.spool!;
-    const { refs, write } = spool.place(bodies);
-    try {
-      await this.database.batchAfterWrite!(write, statements(refs).map(rawStatement), "write");
-    } catch (error) {
-      spool.failed(refs);
-      throw error;
-    } finally {
-      spool.settle(refs);
-    }
-  }
-
-  /** A message's bytes: from the spool, or from the row for messages stored before it. */
-  private async bodyOf(row: BodyColumns): Promise<Uint8Array> {
-    if (row.spoolSegment === null || row.spoolSegment === undefined) {
-      const body = row.body as ArrayBuffer | Uint8Array;
-      return body instanceof Uint8Array ? body : new Uint8Array(body);
-    }
-    if (!this.spool) {
-      throw new Error("the message's body is in a spool, and this node has none: it uses a remote database");
-    }
-    return this.spool.read({
-      segment: Number(row.spoolSegment),
-      offset: Number(row.spoolOffset),
-      length: Number(row.size),
-    });
-  }
-
-  /** One transaction for query-builder statements and raw ones alike. */
-  private async writeBatch(statements: readonly Statement[]): Promise<void> {
-    if (statements.length === 0) return;
-    await this.database.client.batch(statements.map(rawStatement), "write");
   }
 
   /**
@@ -303,7 +224,8 @@ export class QueueStore {
    * to it this way until its suspension ends.
    */
   async hold(recipientIds: readonly number[], at: number): Promise<void> {
-    await this.writeBatch(
+    await writeBatch(
+      this.database,
       chunks(recipientIds, ROWS_PER_STATEMENT).map((ids) => ({
         sql: `UPDATE recipients SET lease_owner = NULL, next_attempt_at = ?
               WHERE id IN (${ids.map(() => "?").join(", ")}) AND lease_owner = ? AND ${PENDING}`,
@@ -315,7 +237,7 @@ export class QueueStore {
   /**
    * Recipients held until `from` (see hold) are due at `to` instead; returns
    * how many. The hold time finds them (a seek in recipients_due), whatever
-   * their domain: a suspension's end is its own (Scheduler.suspend).
+   * their domain: a suspension's end is its own (OperatorCommands.suspend).
    */
   async moveHeld(from: number, to: number): Promise<number> {
     const result = await this.database.client.execute({
@@ -326,43 +248,9 @@ export class QueueStore {
     return result.rowsAffected;
   }
 
-  /** Make the deferred recipients at these domains due now (src/queue/queue-by-domain.ts); returns how many. */
-  dueNowAt(domains: readonly string[]): Promise<number> {
-    return dueNowAtDomains(this.database.client, this.clock.now(), domains);
-  }
-
   /** A page of the queue listing (src/queue/queue-listing.ts). */
   listQueue(query: QueueQuery): Promise<QueuePage> {
     return listQueue(this.database.client, query, this.clock.now());
-  }
-
-  /** The queue by recipient domain, each count at most `cap` (src/queue/queue-by-domain.ts). */
-  pendingByDomain(
-    which: { readonly domains: readonly string[] } | { readonly limit: number },
-    cap: number,
-  ): Promise<DomainBacklog[]> {
-    return backlogByDomain(this.database.client, which, cap);
-  }
-
-  /**
-   * Every domain's recipients in the queue, queued, deferred (in flight
-   * included) and held, in one grouped count over the index
-   * recipients_in_queue alone: no table row is read, but every queued
-   * recipient's index entry is, so callers that ask often cache the answer
-   * (metrics do).
-   */
-  async pendingCounts(): Promise<PendingCount[]> {
-    const result = await this.database.client.execute(
-      `SELECT domain, state, count(*) AS n FROM recipients WHERE ${IN_QUEUE} GROUP BY domain, state`,
-    );
-    const byDomain = new Map<string, { domain: string; queued: number; deferred: number; held: number }>();
-    for (const row of result.rows) {
-      const domain = String(row.domain);
-      let counts = byDomain.get(domain);
-      if (!counts) byDomain.set(domain, counts = { domain, queued: 0, deferred: 0, held: 0 });
-      counts[row.state as "queued" | "deferred" | "held"] = Number(row.n);
-    }
-    return [...byDomain.values()];
   }
 
   /**
@@ -395,7 +283,7 @@ export class QueueStore {
     if (!row) return undefined;
     let body: Uint8Array;
     try {
-      body = await this.bodyOf({
+      body = await this.bodies.read({
         body: row.body,
         spoolSegment: row.spool_segment,
         spoolOffset: row.spool_offset,
@@ -446,58 +334,14 @@ export class QueueStore {
     statements.push(...insertRows("events", EVENT_COLUMNS, eventRows));
     statements.push(...suppressionUpsert(outcomes.flatMap((o) => this.suppressionFor(o)), now));
     statements.push(...dropFinishedBodies(outcomes.filter((o) => o.state !== "deferred").map((o) => o.messageId)));
-    await this.writeBatch(statements);
+    await writeBatch(this.database, statements);
   }
 
   /** The global suppression a hard bounce of a configured category calls for. */
   private suppressionFor(o: Outcome): NewSuppression[] {
-    return o.state === "bounced" ? this.hardBounceSuppression(o.messageId, o.address, o.event) : [];
-  }
-
-  private hardBounceSuppression(messageId: string, address: string, event: Record<string, unknown>): NewSuppression[] {
-    const hard = event.bounce_type === "hard";
-    if (!hard || !this.suppressBounceCategories.includes(String(event.category))) return [];
-    return [{ address, scope: { kind: "global" }, reason: "hard-bounce", source: { event: "bounced", messageId } }];
-  }
-
-  /** One recipient of one message, as feedback about it (a bounce, a complaint) finds it; undefined if no such row. */
-  async recipientOf(
-    messageId: string,
-    recipientId: number,
-  ): Promise<{ address: string; state: RecipientState; attempts: number } | undefined> {
-    const [row] = await this.database.db
-      .select({ address: recipients.address, state: recipients.state, attempts: recipients.attempts })
-      .from(recipients)
-      .where(and(eq(recipients.id, recipientId), eq(recipients.messageId, messageId)));
-    return row;
-  }
-
-  /**
-   * An event about a recipient that changes no state: feedback that came back
-   * after delivery (a bounce from a later hop, a complaint). In the same
-   * transaction, the suppression it calls for: a hard bounce of a configured
-   * category (as when delivery sees one), or a complaint other than
-   * "not-spam", which says the opposite of a complaint (RFC 5965 3.1).
-   */
-  async recordFeedback(event: {
-    type: "bounced" | "complained";
-    messageId: string;
-    address: string;
-    data: Record<string, unknown>;
-  }): Promise<void> {
-    const now = this.clock.now();
-    const row = [now, event.type, event.messageId, event.address, JSON.stringify(event.data)];
-    const suppressions: NewSuppression[] = event.type === "bounced"
-      ? this.hardBounceSuppression(event.messageId, event.address, event.data)
-      : event.data.feedback_type === "not-spam"
-      ? []
-      : [{
-        address: event.address,
-        scope: { kind: "global" },
-        reason: "complaint",
-        source: { event: "complained", messageId: event.messageId },
-      }];
-    await this.writeBatch([...insertRows("events", EVENT_COLUMNS, [row]), ...suppressionUpsert(suppressions, now)]);
+    return o.state === "bounced"
+      ? hardBounceSuppression(this.suppressBounceCategories, o.messageId, o.address, o.event)
+      : [];
   }
 
   /**
@@ -508,212 +352,12 @@ export class QueueStore {
    */
   async postpone(postponements: readonly Postponement[]): Promise<void> {
     const now = this.clock.now();
-    await this.writeBatch([{
+    await writeBatch(this.database, [{
       sql: `UPDATE recipients SET lease_owner = NULL, next_attempt_at = p.at, turn_at = p.at, updated_at = ?
             FROM (SELECT value ->> 0 AS id, value ->> 1 AS at FROM json_each(?)) AS p
             WHERE recipients.id = p.id AND +recipients.lease_owner = ?`,
       args: [now, JSON.stringify(postponements.map((p) => [p.recipientId, p.at])), this.nodeId],
     }]);
-  }
-
-  /**
-   * Messages with pending DSN marks that can be reported now, oldest first:
-   * none of their recipients is leased (in flight, lease not run out) or due
-   * for a first attempt not yet claimed, so one DSN can group every recipient
-   * whose fate is known. The outer scan runs on the partial index
-   * recipients_dsn_pending, so it costs nothing while no DSN is owed.
-   */
-  async pendingDsns(limit: number): Promise<PendingDsn[]> {
-    const now = this.clock.now();
-    const ready = await this.database.client.execute({
-      sql: `SELECT DISTINCT message_id FROM recipients AS p
-            WHERE p.dsn_pending IS NOT NULL
-              AND NOT EXISTS (SELECT 1 FROM recipients AS o
-                              WHERE o.message_id = p.message_id AND o.state IN ('queued', 'deferred')
-                                AND ((o.lease_owner IS NOT NULL AND o.next_attempt_at > ?)
-                                     OR (o.state = 'queued' AND o.attempts = 0 AND o.lease_owner IS NULL AND o.next_attempt_at <= ?)))
-            LIMIT ?`,
-      args: [now, now, limit],
-    });
-    const ids = ready.rows.map((r) => String(r.message_id));
-    if (ids.length === 0) return [];
-    const { db } = this.database;
-    const [bodies, marked] = await Promise.all([
-      db
-        .select({
-          id: messages.id,
-          mailFrom: messages.mailFrom,
-          createdAt: messages.createdAt,
-          body: messages.body,
-          spoolSegment: messages.spoolSegment,
-          spoolOffset: messages.spoolOffset,
-          size: messages.size,
-          dsnRet: messages.dsnRet,
-          dsnEnvid: messages.dsnEnvid,
-          tlsTag: messages.tlsTag,
-        })
-        .from(messages)
-        .where(inArray(messages.id, ids)),
-      db
-        .select({
-          id: recipients.id,
-          messageId: recipients.messageId,
-          address: recipients.address,
-          kind: recipients.dsnPending,
-          state: recipients.state,
-          lastReply: recipients.lastReply,
-          lastMta: recipients.lastMta,
-          dsnOrcpt: recipients.dsnOrcpt,
-          updatedAt: recipients.updatedAt,
-        })
-        .from(recipients)
-        .where(and(inArray(recipients.messageId, ids), sql`${recipients.dsnPending} IS NOT NULL`))
-        .orderBy(asc(recipients.id)),
-    ]);
-    const byMessage = new Map<string, PendingDsnRecipient[]>();
-    for (const r of marked) {
-      if (r.kind === null) continue;
-      const list = byMessage.get(r.messageId) ?? [];
-      list.push({
-        recipientId: r.id,
-        address: r.address,
-        kind: r.kind,
-        state: r.state,
-        lastReply: r.lastReply ?? undefined,
-        lastMta: r.lastMta ?? undefined,
-        dsnOrcpt: r.dsnOrcpt ?? undefined,
-        updatedAt: r.updatedAt,
-      });
-      byMessage.set(r.messageId, list);
-    }
-    const found = await Promise.all(
-      bodies
-        .filter((m) => byMessage.has(m.id))
-        .map(async (m): Promise<PendingDsn[]> => {
-          let body: Uint8Array;
-          try {
-            body = await this.bodyOf(m);
-          } catch (error) {
-            if (isMissingFile(error)) return []; // moved by the collector meanwhile: the next sweep finds it
-            throw error;
-          }
-          const { id: messageId, mailFrom, createdAt, dsnRet, dsnEnvid, tlsTag } = m;
-          return [{ messageId, mailFrom, createdAt, body, dsnRet, dsnEnvid, tlsTag, recipients: byMessage.get(m.id)! }];
-        }),
-    );
-    return found.flat();
-  }
-
-  /**
-   * Enqueue the DSNs and clear the marks they answer, all in one transaction:
-   * a crash leaves either both (the DSN is queued, nothing owed) or neither
-   * (the marks are still there and the next sweep reports them), so a DSN is
-   * never sent twice nor lost. A mark is cleared only if it is still the one
-   * reported: one changed meanwhile (a delay warning overtaken by the failure)
-   * stays for the next sweep. Returns the new messages' ids.
-   */
-  async settleDsns(settled: readonly SettledDsn[]): Promise<string[]> {
-    const { db } = this.database;
-    const now = this.clock.now();
-    const statements: Statement[] = [];
-    for (const s of settled) {
-      const byKind = new Map<DsnKind, number[]>();
-      for (const r of s.recipients) byKind.set(r.kind, [...(byKind.get(r.kind) ?? []), r.recipientId]);
-      for (const [kind, ids] of byKind) {
-        for (const chunk of chunks(ids, ROWS_PER_STATEMENT)) {
-          statements.push(
-            db
-              .update(recipients)
-              .set({ dsnPending: null })
-              .where(and(inArray(recipients.id, chunk), eq(recipients.dsnPending, kind))),
-          );
-        }
-      }
-    }
-    statements.push(...dropFinishedBodies(settled.map((s) => s.messageId)));
-    const created = settled.flatMap((s) => (s.dsn ? [{ id: newId(now), message: s.dsn, settled: s }] : []));
-    const reported = created.flatMap(({ id, message, settled: s }) =>
-      s.recipients.map((r) => {
-        const data = { dsn_message_id: id, kind: r.kind, to: message.recipients[0]?.address };
-        return [now, "dsn_sent", s.messageId, r.address, JSON.stringify(data)];
-      })
-    );
-    statements.push(...insertRows("events", EVENT_COLUMNS, reported));
-    if (created.length > 0) await this.writeMessages(created, statements);
-    else await this.writeBatch(statements);
-    return created.map((c) => c.id);
-  }
-
-  /**
-   * Delete up to `limit` finished messages received before `before` (every
-   * recipient final, no DSN owed) with their recipients and events, in one
-   * transaction; returns how many. Ids sort by time, so the candidates come
-   * from the primary key, not a scan.
-   */
-  async purgeFinished(before: number, limit: number): Promise<number> {
-    const found = await this.database.client.execute({
-      sql: `SELECT id FROM messages WHERE id < ? AND ${FINISHED} AND ${TAKEN_BY_WEBHOOKS} ORDER BY id LIMIT ?`,
-      args: [firstIdAt(before), limit],
-    });
-    const ids = found.rows.map((r) => String(r.id));
-    if (ids.length === 0) return 0;
-    const list = ids.map(() => "?").join(", ");
-    // Checked again inside the transaction: a message that came back to life meanwhile is kept whole.
-    const live = `SELECT r.message_id FROM recipients AS r WHERE r.message_id IN (${list}) AND ${STILL_OPEN}`;
-    await this.writeBatch([
-      {
-        sql: `DELETE FROM events WHERE message_id IN (${list}) AND message_id NOT IN (${live})`,
-        args: [...ids, ...ids],
-      },
-      {
-        sql: `DELETE FROM recipients WHERE message_id IN (${list}) AND message_id NOT IN (${live})`,
-        args: [...ids, ...ids],
-      },
-      {
-        sql:
-          `DELETE FROM messages WHERE id IN (${list}) AND NOT EXISTS (SELECT 1 FROM recipients AS r WHERE r.message_id = messages.id)`,
-        args: ids,
-      },
-    ]);
-    return ids.length;
-  }
-
-  /** For each spool segment that rows still refer to: how many bodies and bytes (from the messages_spool index alone). */
-  async spoolUsage(): Promise<Map<number, { bodies: number; bytes: number }>> {
-    const result = await this.database.client.execute(
-      "SELECT spool_segment, count(*) AS bodies, sum(size) AS bytes FROM messages WHERE spool_segment IS NOT NULL GROUP BY spool_segment",
-    );
-    return new Map(
-      result.rows.map((r) => [Number(r.spool_segment), { bodies: Number(r.bodies), bytes: Number(r.bytes) }]),
-    );
-  }
-
-  /**
-   * Copy up to `limit` of the bodies still in `segment` to the active one and
-   * point their rows there; returns how many were found. A row changed
-   * meanwhile (its message finished) keeps its value and the copy is simply
-   * never referred to.
-   */
-  async moveBodies(segment: number, limit: number): Promise<number> {
-    const found = await this.database.client.execute({
-      sql: "SELECT id, spool_offset, size FROM messages WHERE spool_segment = ? LIMIT ?",
-      args: [segment, limit],
-    });
-    if (found.rows.length === 0) return 0;
-    const from = found.rows.map((r) => ({
-      id: String(r.id),
-      segment,
-      offset: Number(r.spool_offset),
-      length: Number(r.size),
-    }));
-    const bodies = await Promise.all(from.map((ref) => this.spool!.read(ref)));
-    await this.writeBodiesThen(bodies, (to) =>
-      from.map((old, i) => ({
-        sql:
-          "UPDATE messages SET spool_segment = ?, spool_offset = ? WHERE id = ? AND spool_segment = ? AND spool_offset = ?",
-        args: [to[i]!.segment, to[i]!.offset, old.id, old.segment, old.offset],
-      })));
-    return from.length;
   }
 
   async messageView(id: string) {
@@ -735,17 +379,6 @@ export class QueueStore {
     const rcpts = await db.select().from(recipients).where(eq(recipients.messageId, id)).orderBy(asc(recipients.id));
     const log = await db.select().from(events).where(eq(events.messageId, id)).orderBy(asc(events.id));
     return { message, recipients: rcpts, events: log };
-  }
-
-  /** The id of the newest event, 0 when there is none: where a reader of new events starts. */
-  async lastEventId(): Promise<number> {
-    const [row] = await this.database.db.select({ id: sql<number | null>`max(${events.id})` }).from(events);
-    return Number(row?.id ?? 0);
-  }
-
-  /** The event log after the cursor `after`, in id order, the events `filter` lets through. */
-  listEvents(after: number, limit: number, filter: EventFilter = {}): Promise<EventRecord[]> {
-    return readEvents(this.database, after, limit, filter);
   }
 
   /**

@@ -60,7 +60,7 @@ async function fresh() {
   };
   const service = new DomainService(options);
   const queue = new QueueStore(database, await BodySpool.open(join(dir, "spool")), clock, "test");
-  const events = async () => (await queue.listEvents(0, 1000)).filter((e) => e.type === "domain_changed");
+  const events = async () => (await queue.events.listEvents(0, 1000)).filter((e) => e.type === "domain_changed");
   const publishAll = async (domain: string) => {
     for (const r of (await service.get(domain))!.records) {
       if (r.required && r.type === "TXT") zone.set(r.name, [r.value]);

@@ -49,8 +49,8 @@ describe("event filters", () => {
       sql: "INSERT INTO events (at, type, message_id, recipient, data) VALUES (?, 'domain_changed', NULL, NULL, ?)",
       args: [clock.now(), JSON.stringify({ domain: "own.example" })],
     });
-    const list = async (filter: Parameters<QueueStore["listEvents"]>[2], after = 0, limit = 100) =>
-      (await store.listEvents(after, limit, filter)).map((e) =>
+    const list = async (filter: Parameters<QueueStore["events"]["listEvents"]>[2], after = 0, limit = 100) =>
+      (await store.events.listEvents(after, limit, filter)).map((e) =>
         `${e.type}:${e.messageId ?? "-"}:${e.recipient ?? "-"}`
       );
 
@@ -78,8 +78,8 @@ describe("event filters", () => {
     assert.deepEqual(await list({ senderDomains: [] }), []);
 
     // Paging: the cursor is the last id of the page, and a filter holds across pages.
-    const first = await store.listEvents(0, 1, { tag: "eu" });
-    const rest = await store.listEvents(first[0]!.id, 10, { tag: "eu" });
+    const first = await store.events.listEvents(0, 1, { tag: "eu" });
+    const rest = await store.events.listEvents(first[0]!.id, 10, { tag: "eu" });
     assert.deepEqual([...first, ...rest].map((e) => e.messageId), [a, a, b]);
   });
 

@@ -83,7 +83,7 @@ describe("FeedbackReceiver: verified feedback becomes events and suppressions; n
       })),
     );
     receiver = new FeedbackReceiver({
-      store,
+      store: store.feedback,
       bounceDomain: DOMAIN,
       verpKey: KEY,
       log: (_level, message) => logged.push(message),

@@ -120,7 +120,7 @@ async function harness(overrides: Partial<HttpDeps> = {}): Promise<Harness> {
       return { status: response.status, headers: response.headers, json, text };
     },
     async enqueuedMessages() {
-      const events = await store.listEvents(0, 10_000);
+      const events = await store.events.listEvents(0, 10_000);
       return new Set(events.filter((e) => e.type === "received").map((e) => e.messageId)).size;
     },
     async close() {
@@ -331,7 +331,7 @@ describe("HTTP Idempotency-Key", () => {
     assert.equal(second.headers.get("idempotency-replayed"), "true");
     assert.deepEqual(second.json, first.json);
     assert.equal(await h.enqueuedMessages(), before + 1);
-    const received = (await h.store.listEvents(0, 1000)).filter((e) =>
+    const received = (await h.store.events.listEvents(0, 1000)).filter((e) =>
       e.type === "received" && e.recipient === "once@dest.test"
     );
     assert.equal(received.length, 1);
@@ -821,7 +821,7 @@ describe("HTTP unexpected errors", () => {
       store: {
         messageView: async () => Promise.reject(new Error("database file is gone")),
         control: {} as QueueStore["control"],
-        listEvents: async () => [],
+        events: { listEvents: async () => [] },
       },
     });
     const answer = await broken.call("GET", "/v1/messages/01ABC");

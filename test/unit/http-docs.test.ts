@@ -12,7 +12,7 @@ const app = createHttpApp({
   store: {
     messageView: async () => undefined,
     control: {} as QueueStore["control"],
-    listEvents: async () => [],
+    events: { listEvents: async () => [] },
   },
   authenticate: async () => undefined,
   idempotency: { findResponse: async () => undefined, storeResponse: async () => {} },

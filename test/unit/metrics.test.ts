@@ -6,7 +6,7 @@ import { EventCounts } from "../../src/events/metrics/event-counts.ts";
 import { LoopLagSampler } from "../../src/events/metrics/loop-lag.ts";
 import { ProviderLabels } from "../../src/events/metrics/provider-labels.ts";
 import { QueueDepth, TOP_DOMAINS } from "../../src/events/metrics/queue-depth.ts";
-import type { PendingCount } from "../../src/queue/records.ts";
+import type { InQueueCount } from "../../src/queue/records.ts";
 import { Registry } from "../../src/events/metrics/registry.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
 import { parseMetrics, sampleOf } from "../helpers/metrics.ts";
@@ -162,7 +162,7 @@ describe("EventCounts", () => {
 
 describe("QueueDepth", () => {
   it("shows the domains with the most pending recipients by name and sums the rest as other", async () => {
-    const counts: PendingCount[] = Array.from({ length: TOP_DOMAINS + 5 }, (_, i) => ({
+    const counts: InQueueCount[] = Array.from({ length: TOP_DOMAINS + 5 }, (_, i) => ({
       domain: `d${String(i).padStart(2, "0")}.test`,
       queued: i,
       deferred: 1,

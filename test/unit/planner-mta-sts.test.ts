@@ -4,7 +4,7 @@ import type { StsResult } from "../../src/delivery/mta-sts/index.ts";
 import { createPlanner, type PlannerDeps, stsTlsFor } from "../../src/delivery/planner.ts";
 import type { RouteResult } from "../../src/delivery/route.ts";
 import { SandboxTransport } from "../../src/delivery/sandbox.ts";
-import type { Plan } from "../../src/delivery/scheduler.ts";
+import type { Plan } from "../../src/delivery/plan.ts";
 import { TlsFallbackMemory } from "../../src/delivery/tls-memory.ts";
 import type { TlsRule } from "../../src/delivery/tls-rule.ts";
 import { systemClock } from "../../src/core/clock.ts";

@@ -4,7 +4,7 @@ import { systemClock } from "../../src/core/clock.ts";
 import { createPlanner } from "../../src/delivery/planner.ts";
 import type { RouteResult } from "../../src/delivery/route.ts";
 import { SandboxTransport } from "../../src/delivery/sandbox.ts";
-import type { Plan } from "../../src/delivery/scheduler.ts";
+import type { Plan } from "../../src/delivery/plan.ts";
 import { destinationShaping } from "../../src/delivery/shaping.ts";
 import { TlsFallbackMemory } from "../../src/delivery/tls-memory.ts";
 import { withDefaultOverrides } from "../../src/shaping/default-overrides.ts";

@@ -394,21 +394,21 @@ describe("the queue by recipient domain (GET /v1/queue, steering a destination)"
     const [f] = await rows(database, "SELECT message_id FROM recipients WHERE address = 'f@four.example'");
     assert.equal(await store.control.hold({ messageId: String(f!.message_id) }), 1);
 
-    const all = await store.pendingByDomain({ limit: 10 }, 1000);
+    const all = await store.byDomain.backlog({ limit: 10 }, 1000);
     assert.deepEqual(all, [
       { domain: "four.example", queued: 0, deferred: 0, held: 1, oldestMessageId: String(f!.message_id) },
       { domain: "one.example", queued: 2, deferred: 1, held: 0, oldestMessageId: first },
       { domain: "two.example", queued: 1, deferred: 0, held: 0, oldestMessageId: first },
     ]);
-    assert.deepEqual(await store.pendingByDomain({ limit: 1 }, 1000).then((l) => l.map((b) => b.domain)), [
+    assert.deepEqual(await store.byDomain.backlog({ limit: 1 }, 1000).then((l) => l.map((b) => b.domain)), [
       "four.example",
       "one.example",
     ], "one more than the limit, so that the caller sees there are more");
-    assert.deepEqual(await store.pendingByDomain({ domains: ["two.example", "three.example"] }, 1000), [
+    assert.deepEqual(await store.byDomain.backlog({ domains: ["two.example", "three.example"] }, 1000), [
       { domain: "two.example", queued: 1, deferred: 0, held: 0, oldestMessageId: first },
     ]);
     assert.equal(
-      (await store.pendingByDomain({ domains: ["one.example"] }, 1))[0]!.queued,
+      (await store.byDomain.backlog({ domains: ["one.example"] }, 1))[0]!.queued,
       1,
       "counts stop at the cap",
     );
@@ -449,7 +449,7 @@ describe("the queue by recipient domain (GET /v1/queue, steering a destination)"
     assert.deepEqual({ ...held }, { lease_owner: null, attempts: 0, state: "queued" }, "no attempt, no state change");
 
     await clock.advance(10);
-    assert.equal(await store.dueNowAt(["d.example"]), 1, "retry: the deferred one");
+    assert.equal(await store.byDomain.dueNowAt(["d.example"]), 1, "retry: the deferred one");
     assert.equal(await store.moveHeld(HELD_UNTIL, clock.now()), 1, "resume: the held one, found by its hold time");
     assert.deepEqual(await due(), {
       "deferred@d.example": 10,
@@ -755,9 +755,9 @@ describe("the queue drops a finished message's body", () => {
     const [again] = await store.claimDue(10, LEASE);
     await store.record([outcome(again!, "delivered")]);
     assert.equal(await bodyLength(database, id), body.length, "kept while a DSN is owed (it may return the original)");
-    const [pending] = await store.pendingDsns(10);
+    const [pending] = await store.dsns.pending(10);
     assert.equal(pending!.body.length, body.length);
-    await store.settleDsns([{
+    await store.dsns.settle([{
       messageId: id,
       recipients: pending!.recipients.map((r) => ({ recipientId: r.recipientId, address: r.address, kind: r.kind })),
     }]);
@@ -787,7 +787,7 @@ describe("the queue drops a finished message's body", () => {
   });
 });
 
-describe("QueueStore.purgeFinished (RELAY_RETENTION)", () => {
+describe("Retention.purgeFinished (RELAY_RETENTION)", () => {
   const count = async (database: Database, table: string, id: string) =>
     Number(
       (await rows(
@@ -813,14 +813,14 @@ describe("QueueStore.purgeFinished (RELAY_RETENTION)", () => {
     const recent = await store.enqueue(msg(["d@d.example"]));
     const [r] = await store.claimDue(10, LEASE);
     await store.record([outcome(r!, "delivered")]);
-    assert.equal(await store.purgeFinished(T0 + 5_000, 100), 1);
+    assert.equal(await store.retention.purgeFinished(T0 + 5_000, 100), 1);
     for (const table of ["messages", "recipients", "events"]) {
       assert.equal(await count(database, table, old), 0, `${table} of the finished old message`);
       for (const kept of [oldPending, oldOwed, recent]) {
         assert.ok((await count(database, table, kept)) > 0, `${table} of ${kept}`);
       }
     }
-    assert.equal(await store.purgeFinished(T0 + 5_000, 100), 0, "nothing more to purge");
+    assert.equal(await store.retention.purgeFinished(T0 + 5_000, 100), 0, "nothing more to purge");
   });
 
   it("works in batches of the given size", async () => {
@@ -828,13 +828,13 @@ describe("QueueStore.purgeFinished (RELAY_RETENTION)", () => {
     for (let i = 0; i < 5; i++) await store.enqueue(msg([`x${i}@d.example`]));
     await store.record((await store.claimDue(10, LEASE)).map((c) => outcome(c, "delivered")));
     await clock.advance(10);
-    assert.equal(await store.purgeFinished(clock.now(), 2), 2);
-    assert.equal(await store.purgeFinished(clock.now(), 2), 2);
-    assert.equal(await store.purgeFinished(clock.now(), 2), 1);
+    assert.equal(await store.retention.purgeFinished(clock.now(), 2), 2);
+    assert.equal(await store.retention.purgeFinished(clock.now(), 2), 2);
+    assert.equal(await store.retention.purgeFinished(clock.now(), 2), 1);
   });
 });
 
-describe("QueueStore.listEvents", () => {
+describe("EventLog.listEvents", () => {
   it("pages by id cursor, in id order, with an optional filter", async () => {
     const { store, clock } = await fresh();
     const a = await store.enqueue(msg(["a1@d.example", "a2@d.example"]));
@@ -842,21 +842,21 @@ describe("QueueStore.listEvents", () => {
     const b = await store.enqueue(msg(["b1@d.example"]));
     await store.control.cancel({ messageId: a });
 
-    const page1 = await store.listEvents(0, 2);
+    const page1 = await store.events.listEvents(0, 2);
     assert.deepEqual(page1.map((e) => [e.type, e.recipient]), [
       ["received", "a1@d.example"],
       ["received", "a2@d.example"],
     ]);
-    const page2 = await store.listEvents(page1.at(-1)!.id, 2);
+    const page2 = await store.events.listEvents(page1.at(-1)!.id, 2);
     assert.deepEqual(page2.map((e) => [e.type, e.messageId, e.recipient]), [
       ["received", b, "b1@d.example"],
       ["cancelled", a, "a1@d.example"],
     ]);
-    const page3 = await store.listEvents(page2.at(-1)!.id, 2);
+    const page3 = await store.events.listEvents(page2.at(-1)!.id, 2);
     assert.deepEqual(page3.map((e) => [e.type, e.recipient]), [["cancelled", "a2@d.example"]]);
-    assert.deepEqual(await store.listEvents(page3.at(-1)!.id, 2), []);
+    assert.deepEqual(await store.events.listEvents(page3.at(-1)!.id, 2), []);
 
-    const all = await store.listEvents(0, 100);
+    const all = await store.events.listEvents(0, 100);
     const ids = all.map((e) => e.id);
     assert.deepEqual(ids, [...ids].sort((x, y) => x - y));
     assert.equal(new Set(ids).size, 5);
@@ -867,7 +867,7 @@ describe("QueueStore.listEvents", () => {
       priority: "transactional",
     });
 
-    const onlyB = await store.listEvents(0, 100, { messageId: b });
+    const onlyB = await store.events.listEvents(0, 100, { messageId: b });
     assert.deepEqual(onlyB.map((e) => e.recipient), ["b1@d.example"]);
   });
 
@@ -877,9 +877,9 @@ describe("QueueStore.listEvents", () => {
     await store.enqueue(msg(["early@d.example"]));
     clock.set(T0); // NTP stepped the clock back
     await store.enqueue(msg(["late@d.example"]));
-    const first = await store.listEvents(0, 1);
+    const first = await store.events.listEvents(0, 1);
     assert.deepEqual(first.map((e) => e.recipient), ["early@d.example"]);
-    const next = await store.listEvents(first[0]!.id, 10);
+    const next = await store.events.listEvents(first[0]!.id, 10);
     assert.deepEqual(next.map((e) => e.recipient), ["late@d.example"], "the cursor neither skips nor repeats");
   });
 });

@@ -10,7 +10,7 @@ import { createPlanner, type PlannerDeps } from "../../src/delivery/planner.ts";
 import { requireTlsFor, requireTlsKey } from "../../src/delivery/requiretls.ts";
 import type { RouteResult, TargetHost } from "../../src/delivery/route.ts";
 import { SandboxTransport } from "../../src/delivery/sandbox.ts";
-import type { Plan } from "../../src/delivery/scheduler.ts";
+import type { Plan } from "../../src/delivery/plan.ts";
 import { SmtpChannel } from "../../src/delivery/smtp-channel.ts";
 import { TlsFallbackMemory } from "../../src/delivery/tls-memory.ts";
 import { tlsRuleFor } from "../../src/delivery/tls-rule.ts";

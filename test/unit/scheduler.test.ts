@@ -12,12 +12,12 @@ import {
   bulkInFlightCap,
   CLOSED_SETTLE_MS,
   IDLE_POLL_MS,
-  type Plan,
   PLAN_WAIT_MS,
   Scheduler,
   type SchedulerDeps,
 } from "../../src/delivery/scheduler.ts";
 import type { Lane } from "../../src/core/lane.ts";
+import type { Plan } from "../../src/delivery/plan.ts";
 import { type Database, openDatabase } from "../../src/queue/database.ts";
 import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
@@ -431,10 +431,10 @@ describe("an operator steering a destination", () => {
   it("suspend: mail routed there waits in the queue untried, no attempt counted, due when it ends; resume sends it at once", async () => {
     const h = await harness();
     await h.scheduler.start();
-    const found = await h.scheduler.resolve("dest.test");
+    const found = await h.scheduler.operator.resolve("dest.test");
     assert.ok(found.found);
     assert.equal(found.name, "mx.test~test", "a domain names the destination its mail goes to");
-    await h.scheduler.suspend(found, h.clock.now() + HOUR);
+    await h.scheduler.operator.suspend(found, h.clock.now() + HOUR);
 
     await h.enqueue("a@dest.test");
     h.scheduler.wake();
@@ -448,14 +448,14 @@ describe("an operator steering a destination", () => {
     });
     assert.equal(h.transport.opened, 0, "nothing attempted");
     assert.equal((await h.lastEvent("a@dest.test"))?.type, "received", "no state changed, so no event");
-    const [state] = h.scheduler.destinationStates();
+    const [state] = h.scheduler.operator.destinationStates();
     assert.equal(state?.suspension?.until, h.clock.now() + HOUR);
     assert.deepEqual(state?.domains, ["dest.test"]);
 
-    assert.equal(await h.scheduler.resume(found), 1);
+    assert.equal(await h.scheduler.operator.resume(found), 1);
     await waitUntil(h.recipients, (s) => s["a@dest.test"] === "delivered", { what: "delivered once resumed" });
     assert.equal((await h.row("a@dest.test")).attempts, 1);
-    assert.equal(h.scheduler.destinationStates()[0]?.suspension, undefined);
+    assert.equal(h.scheduler.operator.destinationStates()[0]?.suspension, undefined);
     await h.scheduler.stop(0);
   });
 
@@ -467,11 +467,11 @@ describe("an operator steering a destination", () => {
     await h.enqueue("b@dest.test");
     await h.scheduler.start();
     await waitUntil(() => h.transport.sending, (n) => n === 1, { what: "a being sent, b waiting for the connection" });
-    assert.equal(h.scheduler.destinationStates()[0]?.inFlight, 2);
+    assert.equal(h.scheduler.operator.destinationStates()[0]?.inFlight, 2);
 
-    const found = await h.scheduler.resolve("mx.test~test");
+    const found = await h.scheduler.operator.resolve("mx.test~test");
     assert.ok(found.found, "a destination's name names it");
-    await h.scheduler.suspend(found, h.clock.now() + HOUR);
+    await h.scheduler.operator.suspend(found, h.clock.now() + HOUR);
     await waitUntil(() => h.row("b@dest.test"), (r) => !r.leased, { what: "b back in the queue" });
     assert.deepEqual(await h.row("b@dest.test"), {
       state: "queued",
@@ -483,23 +483,23 @@ describe("an operator steering a destination", () => {
     slow.resolve();
     await waitUntil(h.recipients, (s) => s["a@dest.test"] === "delivered", { what: "a delivered" });
     assert.equal(h.transport.connections.flatMap((c) => c.sent).length, 1, "b was not sent");
-    assert.equal(h.scheduler.destinationStates()[0]?.inFlight, 0);
+    assert.equal(h.scheduler.operator.destinationStates()[0]?.inFlight, 0);
     await h.scheduler.stop(0);
   });
 
   it("a new suspension replaces the one in force: what it held waits for the new end, and resume finds it", async () => {
     const h = await harness();
     await h.scheduler.start();
-    const found = await h.scheduler.resolve("dest.test");
+    const found = await h.scheduler.operator.resolve("dest.test");
     assert.ok(found.found);
-    await h.scheduler.suspend(found, h.clock.now() + HOUR);
+    await h.scheduler.operator.suspend(found, h.clock.now() + HOUR);
     await h.enqueue("a@dest.test");
     h.scheduler.wake();
     await waitUntil(() => h.row("a@dest.test"), (r) => r.dueIn === HOUR && !r.leased, { what: "a held" });
 
-    await h.scheduler.suspend(found, h.clock.now() + 2 * HOUR);
+    await h.scheduler.operator.suspend(found, h.clock.now() + 2 * HOUR);
     assert.equal((await h.row("a@dest.test")).dueIn, 2 * HOUR);
-    assert.equal(await h.scheduler.resume(found), 1);
+    assert.equal(await h.scheduler.operator.resume(found), 1);
     await waitUntil(h.recipients, (s) => s["a@dest.test"] === "delivered", { what: "delivered once resumed" });
     await h.scheduler.stop(0);
   });
@@ -509,18 +509,21 @@ describe("an operator steering a destination", () => {
     const h = await harness({ plan: async (domain, destination) => plans.get(domain) ?? destination });
     plans.set("other.test", planTo("mx.other", h.transport));
     await h.scheduler.start();
-    const [one, two] = [await h.scheduler.resolve("dest.test"), await h.scheduler.resolve("other.test")];
+    const [one, two] = [
+      await h.scheduler.operator.resolve("dest.test"),
+      await h.scheduler.operator.resolve("other.test"),
+    ];
     assert.ok(one.found && two.found);
     const until = h.clock.now() + HOUR;
-    assert.equal(await h.scheduler.suspend(one, until), until);
-    assert.equal(await h.scheduler.suspend(two, until), until + 1);
+    assert.equal(await h.scheduler.operator.suspend(one, until), until);
+    assert.equal(await h.scheduler.operator.suspend(two, until), until + 1);
     await h.enqueue("a@dest.test");
     await h.enqueue("b@other.test");
     h.scheduler.wake();
     await waitUntil(() => h.row("a@dest.test"), (r) => r.dueIn === HOUR && !r.leased, { what: "a held" });
     await waitUntil(() => h.row("b@other.test"), (r) => r.dueIn === HOUR + 1 && !r.leased, { what: "b held" });
 
-    assert.equal(await h.scheduler.resume(two), 1);
+    assert.equal(await h.scheduler.operator.resume(two), 1);
     await waitUntil(h.recipients, (s) => s["b@other.test"] === "delivered", { what: "b delivered" });
     assert.equal((await h.row("a@dest.test")).dueIn, HOUR, "a still held");
     await h.scheduler.stop(0);
@@ -529,9 +532,9 @@ describe("an operator steering a destination", () => {
   it("a suspension outlives a restart", async () => {
     const h = await harness();
     await h.scheduler.start();
-    const found = await h.scheduler.resolve("dest.test");
+    const found = await h.scheduler.operator.resolve("dest.test");
     assert.ok(found.found);
-    await h.scheduler.suspend(found, h.clock.now() + HOUR);
+    await h.scheduler.operator.suspend(found, h.clock.now() + HOUR);
     await h.scheduler.stop(0);
 
     const restarted = h.newScheduler();
@@ -540,7 +543,7 @@ describe("an operator steering a destination", () => {
     restarted.wake();
     await waitUntil(() => h.row("a@dest.test"), (r) => r.dueIn === HOUR && !r.leased, { what: "a held" });
     assert.equal(h.transport.opened, 0);
-    assert.equal(restarted.destinationStates()[0]?.suspension?.name, "mx.test~test");
+    assert.equal(restarted.operator.destinationStates()[0]?.suspension?.name, "mx.test~test");
     await restarted.stop(0);
   });
 
@@ -551,12 +554,12 @@ describe("an operator steering a destination", () => {
     await h.scheduler.start();
     await waitUntil(() => h.row("a@dest.test"), (r) => r.state === "deferred", { what: "a deferred" });
     assert.ok((await h.row("a@dest.test")).dueIn >= HOUR);
-    assert.ok(h.scheduler.destinationStates()[0]?.backoffUntil, "paused");
+    assert.ok(h.scheduler.operator.destinationStates()[0]?.backoffUntil, "paused");
 
     h.transport.refuse = undefined;
-    const found = await h.scheduler.resolve("dest.test");
+    const found = await h.scheduler.operator.resolve("dest.test");
     assert.ok(found.found);
-    assert.equal(await h.scheduler.retry(found), 1);
+    assert.equal(await h.scheduler.operator.retry(found), 1);
     await waitUntil(h.recipients, (s) => s["a@dest.test"] === "delivered", { what: "a delivered" });
     assert.equal(h.transport.opened, 2);
     await h.scheduler.stop(0);
@@ -565,9 +568,9 @@ describe("an operator steering a destination", () => {
   it("bounce: every recipient queued there bounces, with its event and the DSN its NOTIFY asks for", async () => {
     const h = await harness();
     await h.scheduler.start();
-    const found = await h.scheduler.resolve("dest.test");
+    const found = await h.scheduler.operator.resolve("dest.test");
     assert.ok(found.found);
-    await h.scheduler.suspend(found, h.clock.now() + HOUR);
+    await h.scheduler.operator.suspend(found, h.clock.now() + HOUR);
     await h.store.enqueue({
       mailFrom: "a@sender.test",
       recipients: [
@@ -580,7 +583,7 @@ describe("an operator steering a destination", () => {
     h.scheduler.wake();
     await waitUntil(() => h.row("a@dest.test"), (r) => r.dueIn === HOUR && !r.leased, { what: "held" });
 
-    assert.equal(await h.scheduler.bounce(found), 2);
+    assert.equal(await h.scheduler.operator.bounce(found), 2);
     await waitUntil(h.recipients, (s) => count(s, "bounced") === 2, { what: "both bounced" });
     assert.deepEqual(await h.row("a@dest.test"), {
       state: "bounced",
@@ -610,11 +613,11 @@ describe("an operator steering a destination", () => {
         retry: [HOUR],
       }),
     });
-    assert.deepEqual(await h.scheduler.resolve("nowhere~12345678"), {
+    assert.deepEqual(await h.scheduler.operator.resolve("nowhere~12345678"), {
       found: false,
       reason: 'no destination is named "nowhere~12345678", and it is no domain',
     });
-    assert.deepEqual(await h.scheduler.resolve("nomx.test"), {
+    assert.deepEqual(await h.scheduler.operator.resolve("nomx.test"), {
       found: false,
       reason: "mail for nomx.test has no destination now: 550 5.1.2 no MX",
     });

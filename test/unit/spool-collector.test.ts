@@ -35,7 +35,7 @@ async function fresh() {
   const clock = { t: T0, now: () => clock.t };
   const store = new QueueStore(database, spool, clock, "node-a");
   const logged: string[] = [];
-  const collector = new SpoolCollector(store, spool, clock, (_level, message) => logged.push(message));
+  const collector = new SpoolCollector(store.bodies, spool, clock, (_level, message) => logged.push(message));
   return { dir, database, spool, clock, store, collector, logged };
 }
 
@@ -85,7 +85,7 @@ describe("SpoolCollector", () => {
     const reopened = await BodySpool.open(join(dir, "spool"), 100);
     opened.push({ database: { close: async () => undefined } as Database, spool: reopened });
     assert.deepEqual(reopened.segments(), [0, 1]);
-    const collector2 = new SpoolCollector(store, reopened, { now: () => T0 }, () => undefined);
+    const collector2 = new SpoolCollector(store.bodies, reopened, { now: () => T0 }, () => undefined);
     assert.deepEqual(await collector2.collect(), { removed: 1, moved: 0 });
     assert.deepEqual(reopened.segments(), [1], "the referred one stays though closed to this run");
     assert.deepEqual(

@@ -8,7 +8,7 @@ import type { StsResult } from "../../src/delivery/mta-sts/index.ts";
 import { createPlanner } from "../../src/delivery/planner.ts";
 import type { RouteResult } from "../../src/delivery/route.ts";
 import { SandboxTransport } from "../../src/delivery/sandbox.ts";
-import type { Plan } from "../../src/delivery/scheduler.ts";
+import type { Plan } from "../../src/delivery/plan.ts";
 import { TlsFallbackMemory } from "../../src/delivery/tls-memory.ts";
 import type { ReportPolicy } from "../../src/delivery/tls-report/policy.ts";
 import type { TlsSession } from "../../src/delivery/tls-report/session.ts";

@@ -50,9 +50,9 @@ describe("RELAY_RETENTION and webhooks", () => {
     const last = await webhooks.lastEventId();
     await webhooks.advance((await webhooks.get("wh_2"))!, last, true);
 
-    assert.equal(await store.purgeFinished(clock.now(), 100), 0, "wh_1 has not taken its events");
+    assert.equal(await store.retention.purgeFinished(clock.now(), 100), 0, "wh_1 has not taken its events");
     assert.equal((await store.messageView(id))?.events.length, 2);
     await webhooks.advance(behind, last, true);
-    assert.equal(await store.purgeFinished(clock.now(), 100), 1, "every endpoint has taken them");
+    assert.equal(await store.retention.purgeFinished(clock.now(), 100), 1, "every endpoint has taken them");
   });
 });

@@ -1,5 +1,5 @@
 import type { Clock } from "../../core/clock.ts";
-import type { PendingCount } from "../../queue/records.ts";
+import type { InQueueCount } from "../../queue/records.ts";
 import type { GaugeReading } from "./registry.ts";
 
 /** Domains shown by name, at most: those with the most pending recipients; the rest are summed as "other". */
@@ -29,7 +29,7 @@ export class QueueDepth {
   #counting: Promise<Depth> | undefined;
 
   constructor(
-    private readonly count: () => Promise<readonly PendingCount[]>,
+    private readonly count: () => Promise<readonly InQueueCount[]>,
     private readonly clock: Clock,
   ) {}
 
@@ -60,13 +60,13 @@ export class QueueDepth {
 }
 
 const STATES = ["queued", "deferred", "held"] as const;
-const inQueue = (c: PendingCount) => c.queued + c.deferred + c.held;
+const inQueue = (c: InQueueCount) => c.queued + c.deferred + c.held;
 
-function depthOf(counts: readonly PendingCount[]): Depth {
+function depthOf(counts: readonly InQueueCount[]): Depth {
   const ranked = [...counts].sort((a, b) => inQueue(b) - inQueue(a) || a.domain.localeCompare(b.domain));
   const shown = ranked.slice(0, TOP_DOMAINS);
   const rest = ranked.slice(TOP_DOMAINS);
-  const sum = (of: readonly PendingCount[], state: (typeof STATES)[number]) => of.reduce((n, c) => n + c[state], 0);
+  const sum = (of: readonly InQueueCount[], state: (typeof STATES)[number]) => of.reduce((n, c) => n + c[state], 0);
   const byDomain: [{ state: string; domain: string }, number][] = [];
   for (const c of shown) {
     for (const state of STATES) byDomain.push([{ state, domain: c.domain }, c[state]]);
