@@ -1,9 +1,6 @@
 // deno-lint-ignore-file no-explicit-any -- JSON answers are checked by assertions, not by types
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { createLogger } from "../../src/core/log.ts";
 import { WebhookDispatcher } from "../../src/events/webhook-dispatcher.ts";
 import { Webhooks } from "../../src/events/webhooks.ts";
@@ -11,29 +8,18 @@ import { createHttpApp } from "../../src/http/app.ts";
 import { adminAuthenticator, anyAuthenticator, apiKeyAuthenticator, hashToken } from "../../src/http/auth.ts";
 import { Ingress } from "../../src/ingress/submit.ts";
 import { CredentialStore } from "../../src/queue/credentials.ts";
-import { type Database, openDatabase } from "../../src/queue/database.ts";
-import { applyMigrations } from "../../src/queue/migrate.ts";
-import { migrationFiles } from "../../src/queue/migration-files.ts";
 import { QueueStore } from "../../src/queue/store.ts";
 import { WebhookStore } from "../../src/queue/webhooks.ts";
+import { temporaryDatabases } from "../helpers/database.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
 
-const ADMIN = "admin-token-for-webhook-tests";
-const dirs: string[] = [];
-const opened: Database[] = [];
-after(async () => {
-  for (const d of opened) await d.close();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const temporaryDatabase = temporaryDatabases("relay-http-webhooks-");
 
+const ADMIN = "admin-token-for-webhook-tests";
 /** The HTTP API over a real database, its webhook dispatcher built but never run (the fake clock stays put). */
 async function harness() {
-  const dir = mkdtempSync(join(tmpdir(), "relay-http-webhooks-"));
-  dirs.push(dir);
-  const database = await openDatabase(`file:${join(dir, "relay.db")}`);
-  opened.push(database);
   const clock = new FakeClock(Date.now());
-  await applyMigrations(database.client, migrationFiles(), clock.now());
+  const { database } = await temporaryDatabase(clock.now());
   const store = new QueueStore(database, undefined, clock, "node-test");
   const credentials = new CredentialStore(database, clock);
   const log = createLogger("error", "json", () => {});
