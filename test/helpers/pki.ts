@@ -118,6 +118,16 @@ export function makePki(): TestPki {
   };
 }
 
+/** A self-signed certificate for `name`, for a server whose clients do not verify it (or must fail to). */
+export function selfSignedIdentity(name = "localhost"): Identity {
+  const pki = makePki();
+  try {
+    return pki.leaf([name], { selfSigned: true });
+  } finally {
+    pki.cleanup();
+  }
+}
+
 export interface PolicyServer {
   readonly port: number;
   /** Host header of every request, in order. */
