@@ -1,14 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { Received } from "../fixtures/smtp-destination.ts";
-import {
-  makePki,
-  mxDomainZone,
-  type PolicyServer,
-  policyText,
-  startPolicyServer,
-  type TestPki,
-} from "../helpers/pki.ts";
+import { mtaStsFixture, mxDomainZone, policyText } from "../helpers/pki.ts";
 import { SmtpTalk } from "../helpers/smtp-talk.ts";
 import { startWorld, type World } from "../helpers/world.ts";
 
@@ -27,32 +20,11 @@ import { startWorld, type World } from "../helpers/world.ts";
 /** A safety net against a hang, not a threshold. */
 const SAFETY = { timeout: 60_000 };
 
-let pki: TestPki;
-let policies: PolicyServer;
-
-before(async () => {
-  pki = makePki();
-  const domains = ["enforce.test", "testing.test", "selfsigned.test"];
-  policies = await startPolicyServer(pki.leaf(domains.map((d) => `mta-sts.${d}`)), {
-    "mta-sts.enforce.test": policyText("enforce", ["mx.good.test"]),
-    "mta-sts.testing.test": policyText("testing", ["mx.good.test"]),
-    "mta-sts.selfsigned.test": policyText("enforce", ["mx.selfsigned.test"]),
-  });
+const sts = mtaStsFixture({
+  "mta-sts.enforce.test": policyText("enforce", ["mx.good.test"]),
+  "mta-sts.testing.test": policyText("testing", ["mx.good.test"]),
+  "mta-sts.selfsigned.test": policyText("enforce", ["mx.selfsigned.test"]),
 });
-
-after(async () => {
-  await policies?.close();
-  pki?.cleanup();
-});
-
-function env(): Record<string, string> {
-  return {
-    RELAY_TLS_CA_FILE: pki.caFile,
-    RELAY_MTA_STS_PORT: String(policies.port),
-    RELAY_COMMAND_TIMEOUT: "5s",
-    RELAY_CONNECT_TIMEOUT: "5s",
-  };
-}
 
 /** The text of a message: a subject to find it by and a body line that must never leave in a DSN. */
 const message = (subject: string, extraHeaders = "") =>
@@ -134,14 +106,14 @@ describe("REQUIRETLS: a destination with a verified certificate that advertises 
   let world: World;
   before(async () => {
     world = await startWorld({
-      destination: { starttls: pki.leaf(["mx.good.test"]), requireTls: true },
+      destination: { starttls: sts.pki.leaf(["mx.good.test"]), requireTls: true },
       zone: {
         ...mxDomainZone("sender.test", "mx.good.test", false),
         ...mxDomainZone("enforce.test", "mx.good.test", true),
         ...mxDomainZone("testing.test", "mx.good.test", true),
         ...mxDomainZone("nopolicy.test", "mx.good.test", false),
       },
-      env: env(),
+      env: sts.relayEnv(),
     });
   });
   after(async () => {
@@ -308,12 +280,12 @@ describe("REQUIRETLS: a destination with a verified certificate that does not ad
   let world: World;
   before(async () => {
     world = await startWorld({
-      destination: { starttls: pki.leaf(["mx.good.test"]) },
+      destination: { starttls: sts.pki.leaf(["mx.good.test"]) },
       zone: {
         ...mxDomainZone("sender.test", "mx.good.test", false),
         ...mxDomainZone("enforce.test", "mx.good.test", true),
       },
-      env: env(),
+      env: sts.relayEnv(),
     });
   });
   after(async () => {
@@ -347,12 +319,12 @@ describe("REQUIRETLS and TLS-Required: No: an MTA-STS enforce domain whose MX ha
   let world: World;
   before(async () => {
     world = await startWorld({
-      destination: { starttls: pki.leaf(["mx.selfsigned.test"], { selfSigned: true }), requireTls: true },
+      destination: { starttls: sts.pki.leaf(["mx.selfsigned.test"], { selfSigned: true }), requireTls: true },
       zone: {
         ...mxDomainZone("sender.test", "mx.sender.test", false),
         ...mxDomainZone("selfsigned.test", "mx.selfsigned.test", true),
       },
-      env: env(),
+      env: sts.relayEnv(),
     });
   });
   after(async () => {

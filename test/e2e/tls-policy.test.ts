@@ -1,13 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import {
-  makePki,
-  mxDomainZone,
-  type PolicyServer,
-  policyText,
-  startPolicyServer,
-  type TestPki,
-} from "../helpers/pki.ts";
+import { mtaStsFixture, mxDomainZone, policyText } from "../helpers/pki.ts";
 import { freePort } from "../helpers/relay-process.ts";
 import { sendMail } from "../helpers/smtp-talk.ts";
 import { startWorld, type World } from "../helpers/world.ts";
@@ -27,45 +20,14 @@ import { startWorld, type World } from "../helpers/world.ts";
 /** A safety net against a hang, not a threshold. */
 const SAFETY = { timeout: 60_000 };
 
-const POLICY_DOMAINS = [
-  "enforce.test",
-  "testing.test",
-  "routed.test",
-  "wrongname.test",
-  "mismatch.test",
-  "selfsigned.test",
-];
-
-let pki: TestPki;
-let policies: PolicyServer;
-
-before(async () => {
-  pki = makePki();
-  const policyHost = pki.leaf(POLICY_DOMAINS.map((d) => `mta-sts.${d}`));
-  policies = await startPolicyServer(policyHost, {
-    "mta-sts.enforce.test": policyText("enforce", ["mx.good.test"]),
-    "mta-sts.testing.test": policyText("testing", ["mx.elsewhere.test"]),
-    "mta-sts.routed.test": policyText("enforce", ["mx.elsewhere.test"]),
-    "mta-sts.wrongname.test": policyText("enforce", ["*.wrongname.test"]),
-    "mta-sts.mismatch.test": policyText("enforce", ["mx.elsewhere.test"]),
-    "mta-sts.selfsigned.test": policyText("enforce", ["mx.selfsigned.test"]),
-  });
+const sts = mtaStsFixture({
+  "mta-sts.enforce.test": policyText("enforce", ["mx.good.test"]),
+  "mta-sts.testing.test": policyText("testing", ["mx.elsewhere.test"]),
+  "mta-sts.routed.test": policyText("enforce", ["mx.elsewhere.test"]),
+  "mta-sts.wrongname.test": policyText("enforce", ["*.wrongname.test"]),
+  "mta-sts.mismatch.test": policyText("enforce", ["mx.elsewhere.test"]),
+  "mta-sts.selfsigned.test": policyText("enforce", ["mx.selfsigned.test"]),
 });
-
-after(async () => {
-  await policies?.close();
-  pki?.cleanup();
-});
-
-function relayEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    RELAY_TLS_CA_FILE: pki.caFile,
-    RELAY_MTA_STS_PORT: String(policies.port),
-    RELAY_COMMAND_TIMEOUT: "5s",
-    RELAY_CONNECT_TIMEOUT: "5s",
-    ...extra,
-  };
-}
 
 const noMail = (world: World) => world.destination.sessions.every((s) => !s.commands.some((c) => /^MAIL /i.test(c)));
 
@@ -87,7 +49,7 @@ describe("MTA-STS: a certificate valid for the MX name, signed by a trusted CA",
   before(async () => {
     destinationPort = await freePort();
     world = await startWorld({
-      destination: { port: destinationPort, starttls: pki.leaf(["mx.good.test"]) },
+      destination: { port: destinationPort, starttls: sts.pki.leaf(["mx.good.test"]) },
       zone: {
         ...mxDomainZone("sender.test", "mx.good.test", false),
         ...mxDomainZone("enforce.test", "mx.good.test", true),
@@ -96,7 +58,7 @@ describe("MTA-STS: a certificate valid for the MX name, signed by a trusted CA",
         ...mxDomainZone("nopolicy.test", "mx.other.test", false),
         ...mxDomainZone("routed.test", "mx.good.test", true),
       },
-      env: relayEnv({ RELAY_ROUTES: `routed.test=127.0.0.1:${destinationPort}` }),
+      env: sts.relayEnv({ RELAY_ROUTES: `routed.test=127.0.0.1:${destinationPort}` }),
     });
   });
   after(async () => {
@@ -113,7 +75,7 @@ describe("MTA-STS: a certificate valid for the MX name, signed by a trusted CA",
       assert.ok(typeof event.tls.cipher === "string" && event.tls.cipher.length > 0);
       const got = world.destination.messages.find((m) => m.data.includes("sts enforce ok"));
       assert.equal(got?.tls, true);
-      assert.ok(policies.requests.includes("mta-sts.enforce.test"), "the policy was fetched over HTTPS");
+      assert.ok(sts.policies.requests.includes("mta-sts.enforce.test"), "the policy was fetched over HTTPS");
     },
   );
 
@@ -124,7 +86,7 @@ describe("MTA-STS: a certificate valid for the MX name, signed by a trusted CA",
       const id = await submit(world, "user@testing.test", "sts testing");
       const event = await world.waitForEvent((e) => e.type === "delivered" && e.message_id === id);
       assert.match(event.tls?.version ?? "", /^TLSv1\.[23]$/);
-      assert.ok(policies.requests.includes("mta-sts.testing.test"));
+      assert.ok(sts.policies.requests.includes("mta-sts.testing.test"));
     },
   );
 
@@ -142,7 +104,7 @@ describe("MTA-STS: a certificate valid for the MX name, signed by a trusted CA",
     const id = await submit(world, "user@routed.test", "sts static route");
     await world.waitForEvent((e) => e.type === "delivered" && e.message_id === id);
     assert.equal(world.dns.queries.some((q) => q.name === "_mta-sts.routed.test"), false);
-    assert.equal(policies.requests.includes("mta-sts.routed.test"), false);
+    assert.equal(sts.policies.requests.includes("mta-sts.routed.test"), false);
   });
 });
 
@@ -151,14 +113,14 @@ describe("MTA-STS enforce: a certificate for another name, an MX the policy does
   before(async () => {
     world = await startWorld({
       // Signed by the trusted CA, but for mx.good.test only.
-      destination: { starttls: pki.leaf(["mx.good.test"]) },
+      destination: { starttls: sts.pki.leaf(["mx.good.test"]) },
       zone: {
         ...mxDomainZone("sender.test", "mx.sender.test", false),
         ...mxDomainZone("wrongname.test", "mx.wrongname.test", true),
         // mx.good.test would pass TLS verification, but the policy lists only mx.elsewhere.test.
         ...mxDomainZone("mismatch.test", "mx.good.test", true),
       },
-      env: relayEnv(),
+      env: sts.relayEnv(),
     });
   });
   after(async () => {
@@ -197,12 +159,12 @@ describe("MTA-STS enforce: a self-signed certificate", () => {
   let world: World;
   before(async () => {
     world = await startWorld({
-      destination: { starttls: pki.leaf(["mx.selfsigned.test"], { selfSigned: true }) },
+      destination: { starttls: sts.pki.leaf(["mx.selfsigned.test"], { selfSigned: true }) },
       zone: {
         ...mxDomainZone("sender.test", "mx.sender.test", false),
         ...mxDomainZone("selfsigned.test", "mx.selfsigned.test", true),
       },
-      env: relayEnv(),
+      env: sts.relayEnv(),
     });
   });
   after(async () => {
@@ -227,7 +189,7 @@ describe("MTA-STS enforce: a destination without STARTTLS", () => {
         ...mxDomainZone("sender.test", "mx.sender.test", false),
         ...mxDomainZone("enforce.test", "mx.good.test", true),
       },
-      env: relayEnv(),
+      env: sts.relayEnv(),
     });
   });
   after(async () => {
@@ -247,12 +209,12 @@ describe("RELAY_MTA_STS=false", () => {
   let world: World;
   before(async () => {
     world = await startWorld({
-      destination: { starttls: pki.leaf(["mx.good.test"], { selfSigned: true }) },
+      destination: { starttls: sts.pki.leaf(["mx.good.test"], { selfSigned: true }) },
       zone: {
         ...mxDomainZone("sender.test", "mx.sender.test", false),
         ...mxDomainZone("selfsigned.test", "mx.selfsigned.test", true),
       },
-      env: relayEnv({ RELAY_MTA_STS: "false" }),
+      env: sts.relayEnv({ RELAY_MTA_STS: "false" }),
     });
   });
   after(async () => {
