@@ -30,21 +30,28 @@ const sts = mtaStsFixture({
 const message = (subject: string, extraHeaders = "") =>
   `Subject: ${subject}\r\n${extraHeaders}\r\nsecret body of ${subject}\r\n`;
 
-/** Submit over STARTTLS with REQUIRETLS on MAIL FROM; returns the queue id. */
-async function submitRequireTls(
+/**
+ * Submit over SMTP; returns the queue id. With `requireTls`: over STARTTLS,
+ * REQUIRETLS (then `requireTls.mailParams`) on MAIL FROM; without: no TLS, no REQUIRETLS.
+ */
+async function submitSmtp(
   world: World,
   from: string,
   to: string,
   text: string,
-  mailParams = "",
+  requireTls?: { mailParams: string },
 ): Promise<string> {
   const talk = await SmtpTalk.open(world.relay.smtpPort);
   try {
     await talk.reply();
     await talk.command("EHLO client.test");
-    assert.match(await talk.startTls(), /^220 /);
-    assert.match(await talk.command("EHLO client.test"), /^250[ -]REQUIRETLS$/m);
-    assert.match(await talk.command(`MAIL FROM:<${from}> REQUIRETLS${mailParams}`), /^250 /);
+    let mailFrom = `MAIL FROM:<${from}>`;
+    if (requireTls) {
+      assert.match(await talk.startTls(), /^220 /);
+      assert.match(await talk.command("EHLO client.test"), /^250[ -]REQUIRETLS$/m);
+      mailFrom += ` REQUIRETLS${requireTls.mailParams}`;
+    }
+    assert.match(await talk.command(mailFrom), /^250 /);
     assert.match(await talk.command(`RCPT TO:<${to}>`), /^250 /);
     assert.match(await talk.command("DATA"), /^354 /);
     const done = await talk.command(`${text}.`);
@@ -56,23 +63,9 @@ async function submitRequireTls(
   }
 }
 
-/** Plain submission (no TLS, no REQUIRETLS); returns the queue id. */
-async function submitPlain(world: World, from: string, to: string, text: string): Promise<string> {
-  const talk = await SmtpTalk.open(world.relay.smtpPort);
-  try {
-    await talk.reply();
-    await talk.command("EHLO client.test");
-    assert.match(await talk.command(`MAIL FROM:<${from}>`), /^250 /);
-    assert.match(await talk.command(`RCPT TO:<${to}>`), /^250 /);
-    assert.match(await talk.command("DATA"), /^354 /);
-    const done = await talk.command(`${text}.`);
-    const id = /^250 .*queued as (\S+)/.exec(done)?.[1];
-    assert.ok(id, done);
-    return id;
-  } finally {
-    talk.close();
-  }
-}
+const submitRequireTls = (world: World, from: string, to: string, text: string, mailParams = "") =>
+  submitSmtp(world, from, to, text, { mailParams });
+const submitPlain = (world: World, from: string, to: string, text: string) => submitSmtp(world, from, to, text);
 
 async function sendHttp(world: World, body: Record<string, unknown>): Promise<string> {
   const sent = await world.api("POST", "/v1/messages", body);
