@@ -19,7 +19,7 @@ import {
 } from "../../src/http/auth.ts";
 import { type IdempotencyStore, KeyedLock } from "../../src/http/idempotency.ts";
 import { eventPageSchema } from "../../src/http/message-schema.ts";
-import { Ingress, type Submission } from "../../src/ingress/submit.ts";
+import { type Submission } from "../../src/ingress/submit.ts";
 import { CredentialStore } from "../../src/queue/credentials.ts";
 import { DestinationEventStore } from "../../src/queue/destination-events.ts";
 import type { Database } from "../../src/queue/database.ts";
@@ -30,6 +30,7 @@ import { shippedShaping } from "../../src/shaping/shipped.ts";
 import { WarmupLedger } from "../../src/shaping/warmup-ledger.ts";
 import { temporaryDatabases } from "../helpers/database.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
+import { httpAppOver } from "../helpers/http-app.ts";
 
 const temporaryDatabase = temporaryDatabases("relay-http-");
 
@@ -65,27 +66,8 @@ async function fresh(overrides: Partial<HttpDeps> = {}): Promise<Harness> {
   const { database, dir } = await temporaryDatabase(clock.now());
   const store = new QueueStore(database, await BodySpool.open(join(dir, "spool")), clock, "node-test");
   const credentials = new CredentialStore(database, clock);
-  const ingress = new Ingress({
-    store,
-    clock,
-    hostname: "relay.test",
-    onEnqueued: () => {},
-    priorityHeader: overrides.priorityHeader,
-  });
   const logs: string[] = [];
-  const app = createHttpApp({
-    ingress,
-    store,
-    authenticate: anyAuthenticator(
-      adminAuthenticator(() => hashToken(ADMIN_TOKEN)),
-      apiKeyAuthenticator((hash) => credentials.findApiKey(hash)),
-    ),
-    idempotency: credentials,
-    maxMessageBytes: 100_000,
-    maxRecipients: 5,
-    literals: { routes: [], ownAddresses: () => [] },
-    ready: async () => true,
-    clock,
+  const app = httpAppOver({ store, credentials, clock, adminToken: ADMIN_TOKEN }, {
     log: createLogger("debug", "json", (line) => logs.push(line)),
     ...overrides,
   });

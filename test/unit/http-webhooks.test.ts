@@ -4,14 +4,13 @@ import assert from "node:assert/strict";
 import { createLogger } from "../../src/core/log.ts";
 import { WebhookDispatcher } from "../../src/events/webhook-dispatcher.ts";
 import { Webhooks } from "../../src/events/webhooks.ts";
-import { createHttpApp } from "../../src/http/app.ts";
-import { adminAuthenticator, anyAuthenticator, apiKeyAuthenticator, hashToken } from "../../src/http/auth.ts";
-import { Ingress } from "../../src/ingress/submit.ts";
+import { hashToken } from "../../src/http/auth.ts";
 import { CredentialStore } from "../../src/queue/credentials.ts";
 import { QueueStore } from "../../src/queue/store.ts";
 import { WebhookStore } from "../../src/queue/webhooks.ts";
 import { temporaryDatabases } from "../helpers/database.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
+import { httpAppOver } from "../helpers/http-app.ts";
 
 const temporaryDatabase = temporaryDatabases("relay-http-webhooks-");
 
@@ -32,19 +31,7 @@ async function harness() {
     timeoutMs: 1000,
     backoff: { firstMs: 1000, maxMs: 60_000, windowMs: 86_400_000 },
   });
-  const app = createHttpApp({
-    ingress: new Ingress({ store, clock, hostname: "relay.test", onEnqueued: () => {} }),
-    store,
-    authenticate: anyAuthenticator(
-      adminAuthenticator(() => hashToken(ADMIN)),
-      apiKeyAuthenticator((hash) => credentials.findApiKey(hash)),
-    ),
-    idempotency: credentials,
-    maxMessageBytes: 100_000,
-    maxRecipients: 5,
-    literals: { routes: [], ownAddresses: () => [] },
-    ready: async () => true,
-    clock,
+  const app = httpAppOver({ store, credentials, clock, adminToken: ADMIN }, {
     log,
     webhooks: new Webhooks(webhookStore, dispatcher, false),
   });
