@@ -16,6 +16,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { isIP } from "node:net";
 import { join } from "node:path";
+import { after, before } from "node:test";
 import * as tls from "node:tls";
 import type { ZoneEntry } from "../fixtures/dns-server.ts";
 
@@ -119,6 +120,16 @@ export function makePki(): TestPki {
   };
 }
 
+/** A self-signed certificate for `name`, for a server whose clients do not verify it (or must fail to). */
+export function selfSignedIdentity(name = "localhost"): Identity {
+  const pki = makePki();
+  try {
+    return pki.leaf([name], { selfSigned: true });
+  } finally {
+    pki.cleanup();
+  }
+}
+
 export interface PolicyServer {
   readonly port: number;
   /** Host header of every request, in order. */
@@ -168,6 +179,52 @@ export async function startPolicyServer(
     close() {
       for (const socket of sockets) socket.destroy();
       return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A test CA and an HTTPS policy server, for the tests of one file. */
+export interface MtaStsFixture {
+  readonly pki: TestPki;
+  readonly policies: PolicyServer;
+  /** The relay's environment for them: the CA trusted, policies fetched from the server, 5 s timeouts; then `extra`. */
+  relayEnv(extra?: Record<string, string>): Record<string, string>;
+}
+
+/**
+ * Call at a test file's top level: before its tests, makes a test CA and
+ * starts a policy server serving `policies` (policy host -> policy text) with
+ * a certificate for every policy host; after them, stops and removes both.
+ */
+export function mtaStsFixture(policies: Readonly<Record<string, string>>): MtaStsFixture {
+  let started: { pki: TestPki; policies: PolicyServer } | undefined;
+  const get = () => {
+    if (!started) throw new Error("the MTA-STS fixture is used before it started");
+    return started;
+  };
+  before(async () => {
+    const pki = makePki();
+    started = { pki, policies: await startPolicyServer(pki.leaf(Object.keys(policies)), policies) };
+  });
+  after(async () => {
+    await started?.policies.close();
+    started?.pki.cleanup();
+  });
+  return {
+    get pki() {
+      return get().pki;
+    },
+    get policies() {
+      return get().policies;
+    },
+    relayEnv(extra = {}) {
+      return {
+        RELAY_TLS_CA_FILE: get().pki.caFile,
+        RELAY_MTA_STS_PORT: String(get().policies.port),
+        RELAY_COMMAND_TIMEOUT: "5s",
+        RELAY_CONNECT_TIMEOUT: "5s",
+        ...extra,
+      };
     },
   };
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as net from "node:net";
 
-/** Raw SMTP over node:net: whole replies, "" once the server has closed. */
+/** Raw SMTP over a socket (plain or TLS): whole replies, "" once the server has closed. */
 export class Wire {
   buffer = "";
   closed = false;
@@ -23,13 +23,17 @@ export class Wire {
   async closedP(): Promise<void> {
     while (!this.closed) await new Promise<void>((r) => (this.#wake = r));
   }
-  async reply(): Promise<string> {
+  /** The next whole reply as sent, CRLF kept. */
+  async raw(): Promise<string> {
     for (;;) {
       const m = /^(?:\d{3}-[^\r\n]*\r\n)*\d{3}(?: [^\r\n]*)?\r\n/.exec(this.buffer);
-      if (m) return (this.buffer = this.buffer.slice(m[0].length)), m[0].trimEnd();
+      if (m) return (this.buffer = this.buffer.slice(m[0].length)), m[0];
       if (this.closed) return "";
       await new Promise<void>((r) => (this.#wake = r));
     }
+  }
+  async reply(): Promise<string> {
+    return (await this.raw()).trimEnd();
   }
   async replies(n: number): Promise<string[]> {
     const out: string[] = [];

@@ -1,4 +1,5 @@
 // deno-lint-ignore-file no-explicit-any -- JSON answers are checked by assertions, not by types
+import { after, before } from "node:test";
 import { type DnsServer, startDnsServer, type Zone } from "../fixtures/dns-server.ts";
 import { type Destination, type DestinationOptions, startDestination } from "../fixtures/smtp-destination.ts";
 import { type RelayProcess, runRelay, startRelay, type StartRelayOptions } from "./relay-process.ts";
@@ -111,6 +112,24 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       await relay.cleanup();
       await Promise.all([dns.close(), destination.close()]);
     },
+  };
+}
+
+/**
+ * Call in a describe block: a world started with `options()` before its
+ * tests and closed after them; the returned function gives that world.
+ */
+export function worldForTests(options: () => WorldOptions | Promise<WorldOptions>): () => World {
+  let world: World | undefined;
+  before(async () => {
+    world = await startWorld(await options());
+  });
+  after(async () => {
+    await world?.close();
+  });
+  return () => {
+    if (!world) throw new Error("the world is used before it started");
+    return world;
   };
 }
 

@@ -1,36 +1,21 @@
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { ApiKeyService, apiTokenId, keyHasScope, parseScopes } from "../../src/auth/api-keys.ts";
 import { UsageError } from "../../src/core/errors.ts";
 import { CredentialStore } from "../../src/queue/credentials.ts";
-import { type Database, openDatabase } from "../../src/queue/database.ts";
-import { applyMigrations } from "../../src/queue/migrate.ts";
-import { migrationFiles } from "../../src/queue/migration-files.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
+import { temporaryDatabases } from "../helpers/database.ts";
+
+const temporaryDatabase = temporaryDatabases("relay-keys-");
 
 const T0 = 1_700_000_000_000;
-const dirs: string[] = [];
-const opened: Database[] = [];
 
 async function fresh() {
-  const dir = mkdtempSync(join(tmpdir(), "relay-keys-"));
-  dirs.push(dir);
-  const database = await openDatabase(`file:${join(dir, "relay.db")}`);
-  opened.push(database);
-  await applyMigrations(database.client, migrationFiles(), T0);
+  const { database } = await temporaryDatabase(T0);
   const clock = new FakeClock(T0);
   return { keys: new ApiKeyService(new CredentialStore(database, clock)), database, clock };
 }
-
-after(() => {
-  for (const d of opened) d.close();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
 describe("ApiKeyService", () => {
   it("creates rk_<12-char id>_<43-char base64url secret>, stored only as SHA-256 of the whole token", async () => {
     const { keys, database } = await fresh();

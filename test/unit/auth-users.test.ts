@@ -1,8 +1,5 @@
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import * as passwords from "../../src/auth/passwords.ts";
 import {
   domainAllowed,
@@ -14,30 +11,18 @@ import {
 import type { Clock } from "../../src/core/clock.ts";
 import { UsageError } from "../../src/core/errors.ts";
 import { CredentialStore } from "../../src/queue/credentials.ts";
-import { type Database, openDatabase } from "../../src/queue/database.ts";
-import { applyMigrations } from "../../src/queue/migrate.ts";
-import { migrationFiles } from "../../src/queue/migration-files.ts";
+import { temporaryDatabases } from "../helpers/database.ts";
+
+const temporaryDatabase = temporaryDatabases("relay-users-");
 
 const T0 = 1_700_000_000_000;
-const dirs: string[] = [];
-const opened: Database[] = [];
 
 async function service(): Promise<{ users: UserService; store: CredentialStore }> {
-  const dir = mkdtempSync(join(tmpdir(), "relay-users-"));
-  dirs.push(dir);
-  const database = await openDatabase(`file:${join(dir, "relay.db")}`);
-  opened.push(database);
-  await applyMigrations(database.client, migrationFiles(), T0);
+  const { database } = await temporaryDatabase(T0);
   const clock: Clock = { now: () => T0 };
   const store = new CredentialStore(database, clock);
   return { users: new UserService(store), store };
 }
-
-after(() => {
-  for (const d of opened) d.close();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
 async function usageProblems(promise: Promise<unknown>): Promise<readonly string[]> {
   try {
     await promise;

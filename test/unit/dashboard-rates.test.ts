@@ -4,36 +4,22 @@
  * only what has not settled.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { EventRates, HOUR_MS, MINUTE_MS } from "../../src/dashboard/rates.ts";
-import { type Database, openDatabase } from "../../src/queue/database.ts";
+import type { Database } from "../../src/queue/database.ts";
 import { EventCounts } from "../../src/queue/event-counts.ts";
-import { applyMigrations } from "../../src/queue/migrate.ts";
-import { migrationFiles } from "../../src/queue/migration-files.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
+import { temporaryDatabases } from "../helpers/database.ts";
+
+const temporaryDatabase = temporaryDatabases("relay-rates-");
 
 /** 30 s into an hour. */
 const NOW = 1_700_002_830_000;
 const HOUR_START = Math.floor(NOW / HOUR_MS) * HOUR_MS;
 const MINUTE_START = Math.floor(NOW / MINUTE_MS) * MINUTE_MS;
 
-const dirs: string[] = [];
-const opened: Database[] = [];
-after(async () => {
-  for (const d of opened) await d.close();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
 async function fresh(): Promise<Database> {
-  const dir = mkdtempSync(join(tmpdir(), "relay-rates-"));
-  dirs.push(dir);
-  const database = await openDatabase(`file:${join(dir, "relay.db")}`);
-  opened.push(database);
-  await applyMigrations(database.client, migrationFiles(), NOW);
-  return database;
+  return (await temporaryDatabase(NOW)).database;
 }
 
 async function event(database: Database, type: string, at: number) {

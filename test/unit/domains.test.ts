@@ -1,17 +1,14 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { DomainService } from "../../src/auth/domains.ts";
 import { headerValues } from "../../src/core/header-section.ts";
 import { parseTagList } from "../../src/auth/dkim-keys.ts";
 import type { RecordToPublish } from "../../src/auth/domain-records.ts";
 import type { Resolver } from "../../src/dns/resolver.ts";
-import { type Database, openDatabase } from "../../src/queue/database.ts";
 import { DomainStore } from "../../src/queue/domains.ts";
-import { applyMigrations } from "../../src/queue/migrate.ts";
-import { migrationFiles } from "../../src/queue/migration-files.ts";
+import { temporaryDatabases } from "../helpers/database.ts";
+
+const temporaryDatabase = temporaryDatabases("relay-domains-");
 
 const T0 = Date.UTC(2026, 4, 18, 12);
 const DAY = 86_400_000;
@@ -32,19 +29,8 @@ function fakeResolver(txt: Map<string, string[]>, mx = new Map<string, string[]>
   };
 }
 
-const dirs: string[] = [];
-const opened: Database[] = [];
-after(async () => {
-  for (const d of opened) await d.close();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
 async function fresh(options: { sourceIp?: string; bounceDomain?: string } = {}) {
-  const dir = mkdtempSync(join(tmpdir(), "relay-domains-"));
-  dirs.push(dir);
-  const database = await openDatabase(`file:${join(dir, "relay.db")}`);
-  opened.push(database);
-  await applyMigrations(database.client, migrationFiles(), T0);
+  const { database } = await temporaryDatabase(T0);
   const clock = {
     t: T0,
     now() {

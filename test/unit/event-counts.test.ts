@@ -4,32 +4,18 @@
  * a scan of the whole log.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, describe, it } from "node:test";
-import { type Database, openDatabase } from "../../src/queue/database.ts";
+import { describe, it } from "node:test";
+import type { Database } from "../../src/queue/database.ts";
 import { COUNT_EVENTS, EventCounts } from "../../src/queue/event-counts.ts";
-import { applyMigrations } from "../../src/queue/migrate.ts";
-import { migrationFiles } from "../../src/queue/migration-files.ts";
+import { temporaryDatabases } from "../helpers/database.ts";
+
+const temporaryDatabase = temporaryDatabases("relay-event-counts-");
 
 const T0 = 1_700_000_000_000;
 const MINUTE = 60_000;
 
-const dirs: string[] = [];
-const opened: Database[] = [];
-after(async () => {
-  for (const d of opened) await d.close();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
 async function fresh(): Promise<Database> {
-  const dir = mkdtempSync(join(tmpdir(), "relay-event-counts-"));
-  dirs.push(dir);
-  const database = await openDatabase(`file:${join(dir, "relay.db")}`);
-  opened.push(database);
-  await applyMigrations(database.client, migrationFiles(), T0);
-  return database;
+  return (await temporaryDatabase(T0)).database;
 }
 
 /** `count` events of `type`, the first at `from`, then one every `stepMs`, in id order. */

@@ -1,34 +1,19 @@
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type Database, openDatabase } from "../../src/queue/database.ts";
-import { applyMigrations } from "../../src/queue/migrate.ts";
-import { migrationFiles } from "../../src/queue/migration-files.ts";
 import type { NewMessage } from "../../src/queue/records.ts";
 import { QueueStore } from "../../src/queue/store.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
+import { temporaryDatabases } from "../helpers/database.ts";
+
+const temporaryDatabase = temporaryDatabases("relay-event-filter-");
 
 const T0 = 1_700_000_000_000;
-const dirs: string[] = [];
-const opened: Database[] = [];
 
 async function fresh() {
-  const dir = mkdtempSync(join(tmpdir(), "relay-event-filter-"));
-  dirs.push(dir);
-  const database = await openDatabase(`file:${join(dir, "relay.db")}`);
-  opened.push(database);
-  await applyMigrations(database.client, migrationFiles(), T0);
+  const { database } = await temporaryDatabase(T0);
   const clock = new FakeClock(T0);
   return { database, clock, store: new QueueStore(database, undefined, clock, "node-a") };
 }
-
-after(async () => {
-  for (const d of opened) await d.close();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
 const body = new TextEncoder().encode("Subject: t\r\n\r\nhello\r\n");
 const msg = (mailFrom: string, to: string[], tags?: string[]): NewMessage => ({
   mailFrom,

@@ -1,9 +1,7 @@
 // deno-lint-ignore-file no-explicit-any -- JSON answers are checked by assertions, not by types
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 // ---- harness: a real HTTP app over a temporary libSQL database ----
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as v from "valibot";
 import type { Lane } from "../../src/core/lane.ts";
@@ -21,18 +19,20 @@ import {
 } from "../../src/http/auth.ts";
 import { type IdempotencyStore, KeyedLock } from "../../src/http/idempotency.ts";
 import { eventPageSchema } from "../../src/http/message-schema.ts";
-import { Ingress, type Submission } from "../../src/ingress/submit.ts";
+import { type Submission } from "../../src/ingress/submit.ts";
 import { CredentialStore } from "../../src/queue/credentials.ts";
 import { DestinationEventStore } from "../../src/queue/destination-events.ts";
-import { type Database, openDatabase } from "../../src/queue/database.ts";
-import { applyMigrations } from "../../src/queue/migrate.ts";
-import { migrationFiles } from "../../src/queue/migration-files.ts";
+import type { Database } from "../../src/queue/database.ts";
 import { BodySpool } from "../../src/queue/spool.ts";
 import { QueueStore } from "../../src/queue/store.ts";
 import { destinationEvent } from "../../src/shaping/destination-event.ts";
 import { shippedShaping } from "../../src/shaping/shipped.ts";
 import { WarmupLedger } from "../../src/shaping/warmup-ledger.ts";
+import { temporaryDatabases } from "../helpers/database.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
+import { httpAppOver } from "../helpers/http-app.ts";
+
+const temporaryDatabase = temporaryDatabases("relay-http-");
 
 const ADMIN_TOKEN = "admin-token-for-tests";
 
@@ -59,37 +59,15 @@ interface Harness {
   }>;
   /** How many messages were enqueued (one `received` event per recipient, counted per message). */
   enqueuedMessages(): Promise<number>;
-  close(): void;
 }
 
-async function harness(overrides: Partial<HttpDeps> = {}): Promise<Harness> {
-  const dir = mkdtempSync(join(tmpdir(), "relay-http-"));
-  const database: Database = await openDatabase(`file:${join(dir, "relay.db")}`);
+async function fresh(overrides: Partial<HttpDeps> = {}): Promise<Harness> {
   const clock = new FakeClock(Date.now());
-  await applyMigrations(database.client, migrationFiles(), clock.now());
+  const { database, dir } = await temporaryDatabase(clock.now());
   const store = new QueueStore(database, await BodySpool.open(join(dir, "spool")), clock, "node-test");
   const credentials = new CredentialStore(database, clock);
-  const ingress = new Ingress({
-    store,
-    clock,
-    hostname: "relay.test",
-    onEnqueued: () => {},
-    priorityHeader: overrides.priorityHeader,
-  });
   const logs: string[] = [];
-  const app = createHttpApp({
-    ingress,
-    store,
-    authenticate: anyAuthenticator(
-      adminAuthenticator(() => hashToken(ADMIN_TOKEN)),
-      apiKeyAuthenticator((hash) => credentials.findApiKey(hash)),
-    ),
-    idempotency: credentials,
-    maxMessageBytes: 100_000,
-    maxRecipients: 5,
-    literals: { routes: [], ownAddresses: () => [] },
-    ready: async () => true,
-    clock,
+  const app = httpAppOver({ store, credentials, clock, adminToken: ADMIN_TOKEN }, {
     log: createLogger("debug", "json", (line) => logs.push(line)),
     ...overrides,
   });
@@ -123,10 +101,6 @@ async function harness(overrides: Partial<HttpDeps> = {}): Promise<Harness> {
       const events = await store.events.listEvents(0, 10_000);
       return new Set(events.filter((e) => e.type === "received").map((e) => e.messageId)).size;
     },
-    async close() {
-      await database.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
   };
 }
 
@@ -138,16 +112,6 @@ const rawMessage = (over: Record<string, unknown> = {}) => ({
 });
 
 // ---- tests -------------------------------------------------------------------------
-
-const harnesses: Harness[] = [];
-async function fresh(overrides: Partial<HttpDeps> = {}): Promise<Harness> {
-  const h = await harness(overrides);
-  harnesses.push(h);
-  return h;
-}
-after(async () => {
-  for (const h of harnesses) await h.close();
-});
 
 describe("HTTP auth: principals and scopes", () => {
   let h: Harness;

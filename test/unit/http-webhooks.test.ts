@@ -1,39 +1,24 @@
 // deno-lint-ignore-file no-explicit-any -- JSON answers are checked by assertions, not by types
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { createLogger } from "../../src/core/log.ts";
 import { WebhookDispatcher } from "../../src/events/webhook-dispatcher.ts";
 import { Webhooks } from "../../src/events/webhooks.ts";
-import { createHttpApp } from "../../src/http/app.ts";
-import { adminAuthenticator, anyAuthenticator, apiKeyAuthenticator, hashToken } from "../../src/http/auth.ts";
-import { Ingress } from "../../src/ingress/submit.ts";
+import { hashToken } from "../../src/http/auth.ts";
 import { CredentialStore } from "../../src/queue/credentials.ts";
-import { type Database, openDatabase } from "../../src/queue/database.ts";
-import { applyMigrations } from "../../src/queue/migrate.ts";
-import { migrationFiles } from "../../src/queue/migration-files.ts";
 import { QueueStore } from "../../src/queue/store.ts";
 import { WebhookStore } from "../../src/queue/webhooks.ts";
+import { temporaryDatabases } from "../helpers/database.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
+import { httpAppOver } from "../helpers/http-app.ts";
+
+const temporaryDatabase = temporaryDatabases("relay-http-webhooks-");
 
 const ADMIN = "admin-token-for-webhook-tests";
-const dirs: string[] = [];
-const opened: Database[] = [];
-after(async () => {
-  for (const d of opened) await d.close();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
 /** The HTTP API over a real database, its webhook dispatcher built but never run (the fake clock stays put). */
 async function harness() {
-  const dir = mkdtempSync(join(tmpdir(), "relay-http-webhooks-"));
-  dirs.push(dir);
-  const database = await openDatabase(`file:${join(dir, "relay.db")}`);
-  opened.push(database);
   const clock = new FakeClock(Date.now());
-  await applyMigrations(database.client, migrationFiles(), clock.now());
+  const { database } = await temporaryDatabase(clock.now());
   const store = new QueueStore(database, undefined, clock, "node-test");
   const credentials = new CredentialStore(database, clock);
   const log = createLogger("error", "json", () => {});
@@ -46,19 +31,7 @@ async function harness() {
     timeoutMs: 1000,
     backoff: { firstMs: 1000, maxMs: 60_000, windowMs: 86_400_000 },
   });
-  const app = createHttpApp({
-    ingress: new Ingress({ store, clock, hostname: "relay.test", onEnqueued: () => {} }),
-    store,
-    authenticate: anyAuthenticator(
-      adminAuthenticator(() => hashToken(ADMIN)),
-      apiKeyAuthenticator((hash) => credentials.findApiKey(hash)),
-    ),
-    idempotency: credentials,
-    maxMessageBytes: 100_000,
-    maxRecipients: 5,
-    literals: { routes: [], ownAddresses: () => [] },
-    ready: async () => true,
-    clock,
+  const app = httpAppOver({ store, credentials, clock, adminToken: ADMIN }, {
     log,
     webhooks: new Webhooks(webhookStore, dispatcher, false),
   });

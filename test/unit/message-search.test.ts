@@ -4,32 +4,20 @@
  * case), by @domain; newest first, up to a limit.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
-import { type Database, openDatabase } from "../../src/queue/database.ts";
+import { describe, it } from "node:test";
 import { MessageSearch } from "../../src/queue/message-search.ts";
-import { applyMigrations } from "../../src/queue/migrate.ts";
-import { migrationFiles } from "../../src/queue/migration-files.ts";
 import { BodySpool } from "../../src/queue/spool.ts";
 import { QueueStore } from "../../src/queue/store.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
+import { temporaryDatabases } from "../helpers/database.ts";
+
+const temporaryDatabase = temporaryDatabases("relay-search-");
 
 const T0 = 1_700_000_000_000;
-const dirs: string[] = [];
-const opened: Database[] = [];
-after(async () => {
-  for (const d of opened) await d.close();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
 
 async function queue() {
-  const dir = mkdtempSync(join(tmpdir(), "relay-search-"));
-  dirs.push(dir);
-  const database = await openDatabase(`file:${join(dir, "relay.db")}`);
-  opened.push(database);
-  await applyMigrations(database.client, migrationFiles(), T0);
+  const { database, dir } = await temporaryDatabase(T0);
   const clock = new FakeClock(T0);
   const store = new QueueStore(database, await BodySpool.open(join(dir, "spool")), clock, "node-a");
   const send = async (mailFrom: string, to: string[]) => {

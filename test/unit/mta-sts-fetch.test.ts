@@ -1,8 +1,4 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createDnsClient } from "../../src/dns/client.ts";
 import { createResolver, type Resolver } from "../../src/dns/resolver.ts";
@@ -11,94 +7,9 @@ import { tlsRequirement } from "../../src/delivery/mta-sts/enforce.ts";
 import { type FetchOptions, fetchPolicy } from "../../src/delivery/mta-sts/fetch.ts";
 import { createSecureContext, listenTcp, type TcpListener, upgradeToTlsServer } from "../../src/platform/net.ts";
 import { type DnsServer, startDnsServer } from "../fixtures/dns-server.ts";
+import { makePki, type TestPki } from "../helpers/pki.ts";
 
 const POLICY = "version: STSv1\r\nmode: enforce\r\nmx: mx1.example.test\r\nmx: *.mx.example.test\r\nmax_age: 86400\r\n";
-
-interface Pki {
-  ca: string;
-  /** Leaf for mta-sts.example.test, signed by `ca`. */
-  good: { cert: string; key: string };
-  /** Leaf for mta-sts.other.test, signed by `ca`. */
-  otherName: { cert: string; key: string };
-}
-
-/** A throwaway CA and two leaves (P-256), made with the openssl command line. */
-function makePki(): Pki {
-  const dir = mkdtempSync(join(tmpdir(), "relay-mta-sts-"));
-  const run = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-  try {
-    run(
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=relay test CA",
-      "-addext",
-      "basicConstraints=critical,CA:TRUE",
-      "-addext",
-      "keyUsage=critical,keyCertSign,cRLSign",
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.crt",
-    );
-    const leaf = (name: string) => {
-      writeFileSync(
-        join(dir, `${name}.ext`),
-        `subjectAltName=DNS:${name}\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n`,
-      );
-      run(
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-subj",
-        `/CN=${name}`,
-        "-keyout",
-        `${name}.key`,
-        "-out",
-        `${name}.csr`,
-      );
-      run(
-        "x509",
-        "-req",
-        "-in",
-        `${name}.csr`,
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        `${name}.ext`,
-        "-out",
-        `${name}.crt`,
-      );
-      return {
-        cert: readFileSync(join(dir, `${name}.crt`), "utf8"),
-        key: readFileSync(join(dir, `${name}.key`), "utf8"),
-      };
-    };
-    return {
-      ca: readFileSync(join(dir, "ca.crt"), "utf8"),
-      good: leaf("mta-sts.example.test"),
-      otherName: leaf("mta-sts.other.test"),
-    };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 /** What the test HTTPS server sends back: raw bytes after it has read the request head. */
 type Responder = (request: string) => string | Uint8Array;
@@ -155,7 +66,7 @@ function ok(body: string, contentType = "text/plain"): string {
   }\r\nConnection: close\r\n\r\n${body}`;
 }
 
-let pki: Pki;
+let pki: TestPki;
 let dns: DnsServer;
 let resolver: Resolver;
 let good: PolicyServer;
@@ -163,8 +74,8 @@ let wrongName: PolicyServer;
 
 before(async () => {
   pki = makePki();
-  good = await startPolicyServer(pki.good);
-  wrongName = await startPolicyServer(pki.otherName);
+  good = await startPolicyServer(pki.leaf(["mta-sts.example.test"]));
+  wrongName = await startPolicyServer(pki.leaf(["mta-sts.other.test"]));
   dns = await startDnsServer({
     "mta-sts.example.test": { A: ["127.0.0.1"] },
     "_mta-sts.example.test": { TXT: ["v=STSv1; id=20240101T000000;"] },
@@ -176,6 +87,7 @@ before(async () => {
 
 after(async () => {
   await Promise.all([good?.close(), wrongName?.close(), dns?.close()]);
+  pki?.cleanup();
 });
 
 const options = (extra: Partial<FetchOptions> = {}): FetchOptions => ({

@@ -1,14 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { StsResult } from "../../src/delivery/mta-sts/index.ts";
-import { createPlanner, type PlannerDeps, stsTlsFor } from "../../src/delivery/planner.ts";
+import { type PlannerDeps, stsTlsFor } from "../../src/delivery/planner.ts";
 import type { RouteResult } from "../../src/delivery/route.ts";
-import { SandboxTransport } from "../../src/delivery/sandbox.ts";
 import type { Plan } from "../../src/delivery/plan.ts";
-import { TlsFallbackMemory } from "../../src/delivery/tls-memory.ts";
 import type { TlsRule } from "../../src/delivery/tls-rule.ts";
-import { systemClock } from "../../src/core/clock.ts";
-import { shippedShaping } from "../../src/shaping/shipped.ts";
+import { stsPlanner } from "../helpers/planner.ts";
 
 const MX: RouteResult = { kind: "hosts", hosts: [{ name: "mx.shared.test", addresses: ["127.0.0.1"], port: 25 }] };
 
@@ -24,21 +21,7 @@ const testing = (mx: string[], id = "1"): StsResult => ({
 });
 
 function planner(policies: Record<string, StsResult>, extra: Partial<PlannerDeps> = {}) {
-  const looked: string[] = [];
-  const planFor = createPlanner({
-    route: async () => MX,
-    sandbox: false,
-    sandboxTransport: new SandboxTransport(),
-    smtp: { heloName: "relay.test", tlsMemory: new TlsFallbackMemory(systemClock) },
-    shaping: () => shippedShaping().rules,
-    mtaSts: {
-      policyFor: async (domain) => {
-        looked.push(domain);
-        return policies[domain] ?? { mode: "none" };
-      },
-    },
-    ...extra,
-  });
+  const { plan: planFor, looked } = stsPlanner(MX, policies, extra);
   const plan = (domain: string, rule: TlsRule = "recipient-policy") => planFor(domain, rule);
   return { plan, looked };
 }

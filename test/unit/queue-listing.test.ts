@@ -1,26 +1,17 @@
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { InStatement } from "@libsql/client";
-import { type Database, openDatabase } from "../../src/queue/database.ts";
-import { applyMigrations } from "../../src/queue/migrate.ts";
-import { migrationFiles } from "../../src/queue/migration-files.ts";
+import type { Database } from "../../src/queue/database.ts";
 import { decodeCursor, encodeCursor, type QueueCursor } from "../../src/queue/queue-cursor.ts";
 import { listQueue, type QueuedRecipient, type QueueQuery } from "../../src/queue/queue-listing.ts";
 import type { NewMessage } from "../../src/queue/records.ts";
 import { QueueStore } from "../../src/queue/store.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
+import { temporaryDatabases } from "../helpers/database.ts";
+
+const temporaryDatabase = temporaryDatabases("relay-listing-");
 
 const T0 = 1_700_000_000_000;
-const dirs: string[] = [];
-const opened: Database[] = [];
-after(async () => {
-  for (const d of opened) await d.close();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
 const body = new TextEncoder().encode("Subject: t\r\n\r\nhello\r\n");
 const msg = (to: string[], over: Partial<NewMessage> = {}): NewMessage => ({
   mailFrom: "sender@src.example",
@@ -36,11 +27,7 @@ const msg = (to: string[], over: Partial<NewMessage> = {}): NewMessage => ({
  * them apart), two senders, tags on some, and finished recipients between.
  */
 async function filled() {
-  const dir = mkdtempSync(join(tmpdir(), "relay-listing-"));
-  dirs.push(dir);
-  const database = await openDatabase(`file:${join(dir, "relay.db")}`);
-  opened.push(database);
-  await applyMigrations(database.client, migrationFiles(), T0);
+  const { database } = await temporaryDatabase(T0);
   const clock = new FakeClock(T0);
   const store = new QueueStore(database, undefined, clock, "node-a");
   for (let i = 0; i < 30; i++) {

@@ -6,20 +6,18 @@ import { type BouncedMessage, dsnMessage } from "../../src/delivery/bounce.ts";
 import { classifyReply } from "../../src/delivery/classify.ts";
 import { Destination } from "../../src/delivery/destination.ts";
 import type { StsResult } from "../../src/delivery/mta-sts/index.ts";
-import { createPlanner, type PlannerDeps } from "../../src/delivery/planner.ts";
+import type { PlannerDeps } from "../../src/delivery/planner.ts";
 import { requireTlsFor, requireTlsKey } from "../../src/delivery/requiretls.ts";
 import type { RouteResult, TargetHost } from "../../src/delivery/route.ts";
-import { SandboxTransport } from "../../src/delivery/sandbox.ts";
 import type { Plan } from "../../src/delivery/plan.ts";
 import { SmtpChannel } from "../../src/delivery/smtp-channel.ts";
-import { TlsFallbackMemory } from "../../src/delivery/tls-memory.ts";
 import { tlsRuleFor } from "../../src/delivery/tls-rule.ts";
 import { DestinationUnreachable, type Payload, type RecipientResult, type Work } from "../../src/delivery/work.ts";
 import { headerSectionEnd } from "../../src/core/header-section.ts";
 import { tlsTagOf } from "../../src/ingress/tls-tag.ts";
 import { messageInserts } from "../../src/queue/message-rows.ts";
 import type { Envelope, SmtpClientSession } from "../../src/smtp/client/index.ts";
-import { shippedShaping } from "../../src/shaping/shipped.ts";
+import { stsPlanner } from "../helpers/planner.ts";
 
 /** REQUIRETLS and "TLS-Required: No" (RFC 8689) from receipt to delivery decisions, without a network. */
 
@@ -158,24 +156,8 @@ describe("which hosts REQUIRETLS accepts (RFC 8689 4.2.1)", () => {
 
 const MX: RouteResult = { kind: "hosts", hosts: [host("mx.shared.test")] };
 
-function planner(policies: Record<string, StsResult>, extra: Partial<PlannerDeps> = {}) {
-  const looked: string[] = [];
-  const plan = createPlanner({
-    route: async () => MX,
-    sandbox: false,
-    sandboxTransport: new SandboxTransport(),
-    smtp: { heloName: "relay.test", tlsMemory: new TlsFallbackMemory(systemClock) },
-    shaping: () => shippedShaping().rules,
-    mtaSts: {
-      policyFor: async (domain) => {
-        looked.push(domain);
-        return policies[domain] ?? { mode: "none" };
-      },
-    },
-    ...extra,
-  });
-  return { plan, looked };
-}
+const planner = (policies: Record<string, StsResult>, extra: Partial<PlannerDeps> = {}) =>
+  stsPlanner(MX, policies, extra);
 
 const destination = (plan: Plan) => {
   assert.equal(plan.kind, "destination");

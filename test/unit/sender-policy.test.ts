@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { DomainService } from "../../src/auth/domains.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { UsageError } from "../../src/core/errors.ts";
@@ -18,27 +16,20 @@ import {
   type Submitter,
 } from "../../src/ingress/sender-policy.ts";
 import { Ingress, type Submission } from "../../src/ingress/submit.ts";
-import { type Database, openDatabase } from "../../src/queue/database.ts";
+import type { Database } from "../../src/queue/database.ts";
 import { DomainStore } from "../../src/queue/domains.ts";
 import { applyMigrations } from "../../src/queue/migrate.ts";
 import { migrationFiles } from "../../src/queue/migration-files.ts";
 import { BodySpool } from "../../src/queue/spool.ts";
 import { QueueStore } from "../../src/queue/store.ts";
+import { temporaryDatabases } from "../helpers/database.ts";
+
+const temporaryDatabase = temporaryDatabases("relay-sender-policy-");
 
 const T0 = Date.UTC(2026, 4, 18, 12);
-const dirs: string[] = [];
-const opened: Database[] = [];
-after(async () => {
-  for (const d of opened) await d.close();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
 
 async function database(): Promise<Database & { spool: BodySpool }> {
-  const dir = mkdtempSync(join(tmpdir(), "relay-sender-policy-"));
-  dirs.push(dir);
-  const db = await openDatabase(`file:${join(dir, "relay.db")}`);
-  opened.push(db);
-  await applyMigrations(db.client, migrationFiles(), T0);
+  const { database: db, dir } = await temporaryDatabase(T0);
   return { ...db, spool: await BodySpool.open(join(dir, "spool")) };
 }
 
@@ -313,14 +304,10 @@ describe("RELAY_SENDER_POLICY and the verified_at migration", () => {
   });
 
   it("marks a domain verified when its last check before the upgrade already passed an active key", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "relay-sender-policy-"));
-    dirs.push(dir);
-    const db = await openDatabase(`file:${join(dir, "relay.db")}`);
-    opened.push(db);
     const files = migrationFiles();
     const at = files.findIndex((f) => f.tag === "0005_sender_policy");
     assert.ok(at > 0);
-    await applyMigrations(db.client, files.slice(0, at), T0);
+    const { database: db } = await temporaryDatabase(T0, files.slice(0, at));
     const check = (status: string, keyState: string) =>
       JSON.stringify({ records: [{ purpose: "dkim", keyState, status }] });
     await db.client.batch(

@@ -7,11 +7,9 @@ import { shapingInForce } from "../../src/app/shaping-file.ts";
 import { ShapingSettings } from "../../src/app/shaping-settings.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import type { Logger } from "../../src/core/log.ts";
-import { type Database, openDatabase } from "../../src/queue/database.ts";
-import { applyMigrations } from "../../src/queue/migrate.ts";
-import { migrationFiles } from "../../src/queue/migration-files.ts";
 import { SettingsStore } from "../../src/queue/settings.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
+import { temporaryDatabases } from "../helpers/database.ts";
 
 describe("the shaping rules in force", () => {
   const dir = mkdtempSync(join(tmpdir(), "relay-shaping-"));
@@ -69,21 +67,14 @@ describe("the shaping rules in force", () => {
 
 describe("shaping rules given while the relay runs (PUT /v1/shaping)", () => {
   const dir = mkdtempSync(join(tmpdir(), "relay-shaping-settings-"));
-  const opened: Database[] = [];
-  after(async () => {
-    for (const d of opened) await d.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const temporaryDatabase = temporaryDatabases("relay-shaping-settings-");
   const file = join(dir, "shaping.yaml");
   writeFileSync(file, "domains:\n  example.com:\n    connections: 1\n");
   const config = loadConfig({ RELAY_SHAPING_FILE: file, RELAY_DESTINATION_IDLE_TIMEOUT: "3s" }, "relay.test");
-  let databases = 0;
 
   async function store() {
-    const database = await openDatabase(`file:${join(dir, `relay-${++databases}.db`)}`);
-    opened.push(database);
-    await applyMigrations(database.client, migrationFiles(), 0);
-    return new SettingsStore(database);
+    return new SettingsStore((await temporaryDatabase(0)).database);
   }
   const open = async (s: SettingsStore, log: Logger = () => undefined) =>
     ShapingSettings.open(config, shapingInForce(config), s, new FakeClock(), log);

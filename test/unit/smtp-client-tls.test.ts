@@ -1,41 +1,18 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import * as net from "node:net";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { SmtpClientError, SmtpClientSession } from "../../src/smtp/client/index.ts";
 import { type Destination, type DestinationOptions, startDestination } from "../fixtures/smtp-destination.ts";
+import { type Identity, selfSignedIdentity } from "../helpers/pki.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const MESSAGE = "Subject: tls\r\n\r\nover TLS\r\n";
 
-let certificate: { cert: string; key: string };
+let certificate: Identity;
 const started: Destination[] = [];
 
 before(() => {
-  const dir = mkdtempSync(join(tmpdir(), "relay-smtp-client-tls-"));
-  try {
-    execFileSync("openssl", [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-subj",
-      "/CN=localhost",
-      "-days",
-      "1",
-      "-keyout",
-      join(dir, "k"),
-      "-out",
-      join(dir, "c"),
-    ], { stdio: "ignore" });
-    certificate = { cert: readFileSync(join(dir, "c"), "utf8"), key: readFileSync(join(dir, "k"), "utf8") };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  certificate = selfSignedIdentity();
 });
 
 after(async () => {

@@ -1,49 +1,18 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as net from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import * as tls from "node:tls";
 import { type Reply, reply } from "../../src/core/reply.ts";
 import { createSecureContext, type SecureContext } from "../../src/platform/net.ts";
 import { type SmtpServerHandle, type SmtpServerHooks, startSmtpServer } from "../../src/smtp/server/index.ts";
+import { selfSignedIdentity } from "../helpers/pki.ts";
 import { failOnSessionError } from "../helpers/smtp-server.ts";
-
-/** Raw SMTP over any socket: whole replies as sent (CRLF kept), "" once closed. */
-class Wire {
-  buffer = "";
-  closed = false;
-  #wake?: () => void;
-  constructor(readonly socket: net.Socket) {
-    socket.setEncoding("latin1");
-    socket.on("data", (d: string) => ((this.buffer += d), this.#wake?.()));
-    socket.on("error", () => {});
-    socket.on("close", () => ((this.closed = true), this.#wake?.()));
-  }
-  async raw(): Promise<string> {
-    for (;;) {
-      const m = /^(?:\d{3}-[^\r\n]*\r\n)*\d{3}(?: [^\r\n]*)?\r\n/.exec(this.buffer);
-      if (m) return (this.buffer = this.buffer.slice(m[0].length)), m[0];
-      if (this.closed) return "";
-      await new Promise<void>((r) => (this.#wake = r));
-    }
-  }
-  async reply(): Promise<string> {
-    return (await this.raw()).trimEnd();
-  }
-  cmd(line: string): Promise<string> {
-    this.socket.write(line + "\r\n");
-    return this.reply();
-  }
-}
+import { Wire } from "../helpers/wire.ts";
 
 const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
 const PASSWORD = "s3cret-Pa55word";
 
 describe("SMTP AUTH (RFC 4954)", () => {
-  let dir: string;
   let context: SecureContext;
   let implicit: SmtpServerHandle;
   let starttls: SmtpServerHandle;
@@ -65,24 +34,7 @@ describe("SMTP AUTH (RFC 4954)", () => {
   };
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "relay-smtp-auth-"));
-    const [key, cert] = [join(dir, "key.pem"), join(dir, "cert.pem")];
-    execFileSync("openssl", [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-subj",
-      "/CN=localhost",
-      "-days",
-      "1",
-      "-keyout",
-      key,
-      "-out",
-      cert,
-    ], { stdio: "ignore" });
-    context = createSecureContext({ cert: readFileSync(cert), key: readFileSync(key) });
+    context = createSecureContext(selfSignedIdentity());
     const options = {
       hostname: "mx.test",
       maxMessageBytes: 10_000,
@@ -96,7 +48,6 @@ describe("SMTP AUTH (RFC 4954)", () => {
 
   after(async () => {
     await Promise.all([implicit.closeAll(), starttls.closeAll()]);
-    rmSync(dir, { recursive: true, force: true });
   });
 
   /** A greeted session on the implicit-TLS listener. */

@@ -1,40 +1,13 @@
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as net from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import * as tls from "node:tls";
 import { reply } from "../../src/core/reply.ts";
 import { createSecureContext, type SecureContext } from "../../src/platform/net.ts";
 import { type SmtpServerHooks, type SmtpServerOptions, startSmtpServer } from "../../src/smtp/server/index.ts";
+import { selfSignedIdentity } from "../helpers/pki.ts";
 import { failOnSessionError } from "../helpers/smtp-server.ts";
-
-/** Raw SMTP over any socket: whole replies, "" once the server has closed. */
-class Wire {
-  buffer = "";
-  closed = false;
-  #wake?: () => void;
-  constructor(readonly socket: net.Socket) {
-    socket.setEncoding("latin1");
-    socket.on("data", (d: string) => ((this.buffer += d), this.#wake?.()));
-    socket.on("error", () => {});
-    socket.on("close", () => ((this.closed = true), this.#wake?.()));
-  }
-  async reply(): Promise<string> {
-    for (;;) {
-      const m = /^(?:\d{3}-[^\r\n]*\r\n)*\d{3}(?: [^\r\n]*)?\r\n/.exec(this.buffer);
-      if (m) return (this.buffer = this.buffer.slice(m[0].length)), m[0].trimEnd();
-      if (this.closed) return "";
-      await new Promise<void>((r) => (this.#wake = r));
-    }
-  }
-  cmd(line: string): Promise<string> {
-    this.socket.write(line + "\r\n");
-    return this.reply();
-  }
-}
+import { Wire } from "../helpers/wire.ts";
 
 const plain = (port: number) => new Wire(net.connect({ host: "127.0.0.1", port }));
 const secure = (port: number) =>
@@ -64,7 +37,6 @@ const PARTIAL_CLIENT_HELLO = new Uint8Array([
 ]);
 
 describe("SMTP implicit TLS (RFC 8314) and handshake failures", () => {
-  let dir: string;
   let context: SecureContext;
   const seen: { secure: boolean; text: string }[] = [];
   const hooks: SmtpServerHooks = {
@@ -94,27 +66,8 @@ describe("SMTP implicit TLS (RFC 8314) and handshake failures", () => {
   }
 
   before(() => {
-    dir = mkdtempSync(join(tmpdir(), "relay-smtp-itls-"));
-    const [key, cert] = [join(dir, "key.pem"), join(dir, "cert.pem")];
-    execFileSync("openssl", [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-subj",
-      "/CN=localhost",
-      "-days",
-      "1",
-      "-keyout",
-      key,
-      "-out",
-      cert,
-    ], { stdio: "ignore" });
-    context = createSecureContext({ cert: readFileSync(cert), key: readFileSync(key) });
+    context = createSecureContext(selfSignedIdentity());
   });
-
-  after(() => rmSync(dir, { recursive: true, force: true }));
 
   it("greets only after the handshake, marks the session secure and offers no STARTTLS", async () => {
     const server = await start({ implicitTls: true });

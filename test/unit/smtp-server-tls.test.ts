@@ -1,14 +1,11 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as net from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import * as tls from "node:tls";
 import { reply } from "../../src/core/reply.ts";
 import { createSecureContext, type SecureContext } from "../../src/platform/net.ts";
 import { type SmtpServerHandle, startSmtpServer } from "../../src/smtp/server/index.ts";
+import { selfSignedIdentity } from "../helpers/pki.ts";
 import { failOnSessionError } from "../helpers/smtp-server.ts";
 
 /** Reads whole SMTP replies from whichever socket is current (plain, then TLS). */
@@ -42,33 +39,12 @@ class Reader {
 }
 
 describe("SMTP STARTTLS (RFC 3207)", () => {
-  let dir: string;
   let context: SecureContext;
   let server: SmtpServerHandle;
   const seen: { secure: boolean; helo?: string; text: string }[] = [];
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "relay-smtp-tls-"));
-    const key = join(dir, "key.pem");
-    const cert = join(dir, "cert.pem");
-    execFileSync("openssl", [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-subj",
-      "/CN=localhost",
-      "-days",
-      "1",
-      "-keyout",
-      key,
-      "-out",
-      cert,
-    ], {
-      stdio: "ignore",
-    });
-    context = createSecureContext({ cert: readFileSync(cert), key: readFileSync(key) });
+    context = createSecureContext(selfSignedIdentity());
     server = await startSmtpServer(
       { host: "127.0.0.1", port: 0 },
       {
@@ -90,7 +66,6 @@ describe("SMTP STARTTLS (RFC 3207)", () => {
 
   after(async () => {
     await server.closeAll();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it("upgrades, discards pipelined plaintext and resets the session", async () => {

@@ -1,37 +1,27 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { type Database, openDatabase } from "../../src/queue/database.ts";
-import { applyMigrations } from "../../src/queue/migrate.ts";
-import { migrationFiles } from "../../src/queue/migration-files.ts";
 import type { NewMessage, Outcome } from "../../src/queue/records.ts";
 import { BodySpool } from "../../src/queue/spool.ts";
 import { SpoolFileWriter } from "../../src/queue/spool-file.ts";
 import { SpoolCollector } from "../../src/queue/spool-collector.ts";
 import { QueueStore } from "../../src/queue/store.ts";
+import { temporaryDatabases } from "../helpers/database.ts";
 
 const T0 = 1_700_000_000_000;
 const MINUTE = 60_000;
-const dirs: string[] = [];
-const opened: { database: Database; spool: BodySpool }[] = [];
+const spools: BodySpool[] = [];
 after(async () => {
-  for (const o of opened) {
-    await o.database.close();
-    await o.spool.close();
-  }
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  for (const spool of spools) await spool.close();
 });
+const temporaryDatabase = temporaryDatabases("relay-spool-collector-");
 
 /** Segments of 100 bytes: a 60-byte body fills one. */
 async function fresh() {
-  const dir = mkdtempSync(join(tmpdir(), "relay-spool-collector-"));
-  dirs.push(dir);
-  const database = await openDatabase(`file:${join(dir, "relay.db")}`);
-  await applyMigrations(database.client, migrationFiles(), T0);
+  const { database, dir } = await temporaryDatabase(T0);
   const spool = await BodySpool.open(join(dir, "spool"), 100);
-  opened.push({ database, spool });
+  spools.push(spool);
   const clock = { t: T0, now: () => clock.t };
   const store = new QueueStore(database, spool, clock, "node-a");
   const logged: string[] = [];
@@ -83,7 +73,7 @@ describe("SpoolCollector", () => {
     await store.enqueue(message("aa"));
     writeFileSync(join(dir, "spool", "000000000000.bodies"), "bytes of a batch whose commit never happened");
     const reopened = await BodySpool.open(join(dir, "spool"), 100);
-    opened.push({ database: { close: async () => undefined } as Database, spool: reopened });
+    spools.push(reopened);
     assert.deepEqual(reopened.segments(), [0, 1]);
     const collector2 = new SpoolCollector(store.bodies, reopened, { now: () => T0 }, () => undefined);
     assert.deepEqual(await collector2.collect(), { removed: 1, moved: 0 });

@@ -1,11 +1,5 @@
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type Database, openDatabase } from "../../src/queue/database.ts";
-import { applyMigrations } from "../../src/queue/migrate.ts";
-import { migrationFiles } from "../../src/queue/migration-files.ts";
 import type { Claim, NewMessage } from "../../src/queue/records.ts";
 import { QueueStore } from "../../src/queue/store.ts";
 import {
@@ -16,17 +10,14 @@ import {
   SuppressionStore,
 } from "../../src/queue/suppressions.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
+import { temporaryDatabases } from "../helpers/database.ts";
+
+const temporaryDatabase = temporaryDatabases("relay-suppress-");
 
 const T0 = 1_700_000_000_000;
-const dirs: string[] = [];
-const opened: Database[] = [];
 
 async function fresh(suppressBounceCategories: string[] = []) {
-  const dir = mkdtempSync(join(tmpdir(), "relay-suppress-"));
-  dirs.push(dir);
-  const database = await openDatabase(`file:${join(dir, "relay.db")}`);
-  opened.push(database);
-  await applyMigrations(database.client, migrationFiles(), T0);
+  const { database } = await temporaryDatabase(T0);
   const clock = new FakeClock(T0);
   return {
     database,
@@ -35,12 +26,6 @@ async function fresh(suppressBounceCategories: string[] = []) {
     queue: new QueueStore(database, undefined, clock, "node-a", suppressBounceCategories),
   };
 }
-
-after(async () => {
-  for (const d of opened) await d.close();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
 describe("SuppressionStore", () => {
   it("compares addresses whole in lower case, the domain as its A-label", async () => {
     assert.equal(normalizeSuppressedAddress(" Bob.Smith@Example.COM "), "bob.smith@example.com");

@@ -1,21 +1,18 @@
 // deno-lint-ignore-file no-explicit-any -- JSON answers are checked by assertions, not by types
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { reportPolicyOf } from "../../src/delivery/tls-report/policy.ts";
 import { TlsReporter } from "../../src/delivery/tls-report/reporter.ts";
 import type { TlsSession } from "../../src/delivery/tls-report/session.ts";
 import { TlsTally } from "../../src/delivery/tls-report/tally.ts";
 import type { DnsResult } from "../../src/dns/types.ts";
-import { type Database, openDatabase } from "../../src/queue/database.ts";
-import { applyMigrations } from "../../src/queue/migrate.ts";
-import { migrationFiles } from "../../src/queue/migration-files.ts";
 import { TlsReportStore } from "../../src/queue/tls-reports.ts";
 import { readReportMail } from "../helpers/tls-report-mail.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
 import { waitUntil } from "../helpers/wait-until.ts";
+import { temporaryDatabases } from "../helpers/database.ts";
+
+const temporaryDatabase = temporaryDatabases("relay-tlsrpt-");
 
 /** The report job (RFC 8460 4, 5) over a real database, with a fake clock, resolver and transports. */
 
@@ -24,14 +21,6 @@ const TICK_MS = 60_000;
 const DAY = 24 * HOUR;
 const DAY1_NOON = Date.UTC(2026, 2, 14, 12);
 const DAY2 = Date.UTC(2026, 2, 15);
-
-const dirs: string[] = [];
-const opened: Database[] = [];
-after(async () => {
-  for (const d of opened) await d.close();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
 const enforce = reportPolicyOf({
   mode: "enforce",
   id: "1",
@@ -45,11 +34,7 @@ const hostMismatch: TlsSession = {
 };
 
 async function world() {
-  const dir = mkdtempSync(join(tmpdir(), "relay-tlsrpt-"));
-  dirs.push(dir);
-  const database = await openDatabase(`file:${join(dir, "relay.db")}`);
-  opened.push(database);
-  await applyMigrations(database.client, migrationFiles(), DAY1_NOON);
+  const { database } = await temporaryDatabase(DAY1_NOON);
   const clock = new FakeClock(DAY1_NOON);
   const store = new TlsReportStore(database);
   const tally = new TlsTally(clock, DAY);

@@ -1,18 +1,12 @@
 // deno-lint-ignore-file no-explicit-any -- mailauth's results are checked by assertions, not by types
 import assert from "node:assert/strict";
 import { createPrivateKey } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { dkimVerify } from "mailauth/lib/dkim/verify.js";
 import { generateDkimKey } from "../../src/auth/dkim-keys.ts";
 import { type SigningKey, signMessage } from "../../src/auth/dkim-sign.ts";
 import { headerValues } from "../../src/core/header-section.ts";
 import type { LogLevel } from "../../src/core/log.ts";
-import { type Database, openDatabase } from "../../src/queue/database.ts";
-import { applyMigrations } from "../../src/queue/migrate.ts";
-import { migrationFiles } from "../../src/queue/migration-files.ts";
 import { QueueStore } from "../../src/queue/store.ts";
 import { UnsubscribeStore } from "../../src/queue/unsubscribes.ts";
 import { listUnsubscribeFields, mailtoToken } from "../../src/unsubscribe/list-headers.ts";
@@ -23,6 +17,9 @@ type SuppressionEntry = Parameters<SuppressionStore["add"]>[0];
 import { UnsubscribeTokens } from "../../src/unsubscribe/token.ts";
 import { Unsubscriber } from "../../src/unsubscribe/unsubscribe.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
+import { temporaryDatabases } from "../helpers/database.ts";
+
+const temporaryDatabase = temporaryDatabases("relay-unsub-");
 
 const T0 = 1_700_000_000_000;
 const KEY = new Uint8Array(32).fill(7);
@@ -140,19 +137,8 @@ describe("ListUnsubscribe: a bulk recipient's copy", () => {
 });
 
 describe("Unsubscriber", () => {
-  const dirs: string[] = [];
-  const opened: Database[] = [];
-  after(async () => {
-    for (const d of opened) await d.close();
-    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  });
-
   async function world() {
-    const dir = mkdtempSync(join(tmpdir(), "relay-unsub-"));
-    dirs.push(dir);
-    const database = await openDatabase(`file:${join(dir, "relay.db")}`);
-    opened.push(database);
-    await applyMigrations(database.client, migrationFiles(), T0);
+    const { database } = await temporaryDatabase(T0);
     const clock = new FakeClock(T0);
     const queue = new QueueStore(database, undefined, clock, "node-a");
     const store = new UnsubscribeStore(database, clock);

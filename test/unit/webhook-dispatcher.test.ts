@@ -1,33 +1,22 @@
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { Logger } from "../../src/core/log.ts";
 import { EventFeed } from "../../src/events/feed.ts";
 import { WebhookDispatcher } from "../../src/events/webhook-dispatcher.ts";
 import { retriesOver, retryDelay, type WebhookBackoff } from "../../src/events/webhook-backoff.ts";
 import type { WebhookRequest, WebhookResult } from "../../src/events/webhook-post.ts";
-import { type Database, openDatabase } from "../../src/queue/database.ts";
-import { applyMigrations } from "../../src/queue/migrate.ts";
-import { migrationFiles } from "../../src/queue/migration-files.ts";
 import { readEvents } from "../../src/queue/event-log.ts";
 import { WebhookStore } from "../../src/queue/webhooks.ts";
 import { FakeClock, settle } from "../helpers/fake-clock.ts";
 import { waitUntil } from "../helpers/wait-until.ts";
+import { temporaryDatabases } from "../helpers/database.ts";
+
+const temporaryDatabase = temporaryDatabases("relay-webhooks-");
 
 const T0 = 1_700_000_000_000;
 const POLL = 600_000;
 const HOUR = 3_600_000;
 const BACKOFF: WebhookBackoff = { firstMs: 1000, maxMs: HOUR, windowMs: 24 * HOUR };
-
-const dirs: string[] = [];
-const opened: Database[] = [];
-after(async () => {
-  for (const d of opened) await d.close();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
 interface Sent {
   readonly id: string;
   readonly url: string;
@@ -46,11 +35,7 @@ async function world(
   /** How many events the feed keeps. */
   keep?: number,
 ) {
-  const dir = mkdtempSync(join(tmpdir(), "relay-webhooks-"));
-  dirs.push(dir);
-  const database = await openDatabase(`file:${join(dir, "relay.db")}`);
-  opened.push(database);
-  await applyMigrations(database.client, migrationFiles(), T0);
+  const { database } = await temporaryDatabase(T0);
   const clock = new FakeClock(T0);
   const store = new WebhookStore(database, clock);
   const sent: Sent[] = [];

@@ -1,30 +1,17 @@
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type Database, openDatabase } from "../../src/queue/database.ts";
-import { applyMigrations } from "../../src/queue/migrate.ts";
-import { migrationFiles } from "../../src/queue/migration-files.ts";
 import { QueueStore } from "../../src/queue/store.ts";
 import { WebhookStore } from "../../src/queue/webhooks.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
+import { temporaryDatabases } from "../helpers/database.ts";
+
+const temporaryDatabase = temporaryDatabases("relay-webhook-retention-");
 
 const T0 = 1_700_000_000_000;
-const dirs: string[] = [];
-const opened: Database[] = [];
-after(async () => {
-  for (const d of opened) await d.close();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
 
 describe("RELAY_RETENTION and webhooks", () => {
   it("purges no message whose events a webhook endpoint has not taken yet", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "relay-webhook-retention-"));
-    dirs.push(dir);
-    const database = await openDatabase(`file:${join(dir, "relay.db")}`);
-    opened.push(database);
-    await applyMigrations(database.client, migrationFiles(), T0);
+    const { database } = await temporaryDatabase(T0);
     const clock = new FakeClock(T0);
     const store = new QueueStore(database, undefined, clock, "node-a");
     const webhooks = new WebhookStore(database, clock);
