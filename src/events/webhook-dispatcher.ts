@@ -229,11 +229,14 @@ export class WebhookDispatcher {
       : head.letters;
     const ids = letters.map((l) => l.eventId);
     const messageId = `evt_${ids[0]}_${ids.at(-1)}`;
-    const body = JSON.stringify({ type: "relay.events", data: { events: letters.map((l) => l.event) } });
+    // Encoded once: the same octets are signed and sent.
+    const body = new TextEncoder().encode(
+      JSON.stringify({ type: "relay.events", data: { events: letters.map((l) => l.event) } }),
+    );
     const sentAt = clock.now();
     const result = await this.options.post({
       url: new URL(webhook.url),
-      body: new TextEncoder().encode(body),
+      body,
       headers: {
         "webhook-id": messageId,
         "webhook-timestamp": String(Math.floor(sentAt / 1000)),
