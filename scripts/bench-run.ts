@@ -305,21 +305,19 @@ function start(
   args: string[],
   o: { env?: Record<string, string>; cwd?: string; out?: string },
 ): ChildProcess {
+  // Output given a file goes straight into it, as a service's goes to the journal: copied through this process
+  // (a synchronous append a chunk), the relay's log lines took this process's CPU and event loop, which the
+  // webhook receiver and the bench's own timing share.
+  const out = o.out === undefined ? "pipe" : openSync(o.out, "w");
   const child = spawn(cmd, args, {
     cwd: o.cwd ?? ROOT,
     env: { ...process.env, ...o.env },
     detached: true, // own process group, so the whole tree can be stopped
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["ignore", out, out],
   });
+  if (typeof out === "number") closeSync(out);
   children.add(child);
   child.on("exit", () => children.delete(child));
-  if (o.out) {
-    const out = o.out;
-    writeFileSync(out, "");
-    const append = (d: Buffer) => writeFileSync(out, d, { flag: "a" });
-    child.stdout!.on("data", append);
-    child.stderr!.on("data", append);
-  }
   return child;
 }
 
