@@ -28,6 +28,8 @@
  */
 import { createClient } from "@libsql/client";
 import { statSync } from "node:fs";
+import { PENDING_DSN_MESSAGES } from "../src/queue/dsn-store.ts";
+import { CLAIM_LANE } from "../src/queue/store.ts";
 
 function usage(): never {
   console.error(
@@ -158,22 +160,12 @@ async function explainQueries(): Promise<{ name: string; plan: string[]; ms: num
     },
     {
       name: "claimDue",
-      sql: `UPDATE recipients SET lease_owner = ?, next_attempt_at = ?
-            WHERE id IN (SELECT id FROM recipients
-                         WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ?
-                         ORDER BY next_attempt_at LIMIT ?)
-            RETURNING id, message_id, address, domain, attempts, dsn_notify, dsn_orcpt, delay_notified_at`,
-      args: ["bench", at + 1_800_000, at, 500],
+      sql: CLAIM_LANE,
+      args: ["bench", at + 1_800_000, "transactional", at, 500],
     },
     {
       name: "pendingDsns",
-      sql: `SELECT DISTINCT message_id FROM recipients AS p
-            WHERE p.dsn_pending IS NOT NULL
-              AND NOT EXISTS (SELECT 1 FROM recipients AS o
-                              WHERE o.message_id = p.message_id AND o.state IN ('queued', 'deferred')
-                                AND ((o.lease_owner IS NOT NULL AND o.next_attempt_at > ?)
-                                     OR (o.state = 'queued' AND o.attempts = 0 AND o.lease_owner IS NULL AND o.next_attempt_at <= ?)))
-            LIMIT ?`,
+      sql: PENDING_DSN_MESSAGES,
       args: [at, at, 200],
     },
   ];

@@ -12,6 +12,18 @@ import { type DsnKind, messages, recipients } from "./schema.ts";
 import { type Statement, writeBatch } from "./write-batch.ts";
 
 /**
+ * The messages owed a DSN now (args: now, now, limit); exported for
+ * scripts/bench-prefill.ts, which reads its plan on a deep queue.
+ */
+export const PENDING_DSN_MESSAGES = `SELECT DISTINCT message_id FROM recipients AS p
+  WHERE p.dsn_pending IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM recipients AS o
+                    WHERE o.message_id = p.message_id AND o.state IN ('queued', 'deferred')
+                      AND ((o.lease_owner IS NOT NULL AND o.next_attempt_at > ?)
+                           OR (o.state = 'queued' AND o.attempts = 0 AND o.lease_owner IS NULL AND o.next_attempt_at <= ?)))
+  LIMIT ?`;
+
+/**
  * The DSNs owed (RFC 3464): the marks outcomes leave on recipients
  * (dsn_pending), read by the DSN sweeper, and settled as the DSNs it makes
  * are enqueued.
@@ -33,13 +45,7 @@ export class DsnStore {
   async pending(limit: number): Promise<PendingDsn[]> {
     const now = this.clock.now();
     const ready = await this.database.client.execute({
-      sql: `SELECT DISTINCT message_id FROM recipients AS p
-            WHERE p.dsn_pending IS NOT NULL
-              AND NOT EXISTS (SELECT 1 FROM recipients AS o
-                              WHERE o.message_id = p.message_id AND o.state IN ('queued', 'deferred')
-                                AND ((o.lease_owner IS NOT NULL AND o.next_attempt_at > ?)
-                                     OR (o.state = 'queued' AND o.attempts = 0 AND o.lease_owner IS NULL AND o.next_attempt_at <= ?)))
-            LIMIT ?`,
+      sql: PENDING_DSN_MESSAGES,
       args: [now, now, limit],
     });
     const ids = ready.rows.map((r) => String(r.message_id));
