@@ -2,6 +2,7 @@ import type { Config } from "../config/load.ts";
 import { purgeFinished } from "../queue/retention.ts";
 import { SpoolCollector } from "../queue/spool-collector.ts";
 import type { Closers } from "./closers.ts";
+import { fleetJobs } from "./fleet.ts";
 import { type PeriodicJob, startPeriodic } from "./periodic.ts";
 import type { ServeServices } from "./serve-services.ts";
 import { writeWarmup, writeWarmupJob } from "./warmup.ts";
@@ -38,6 +39,7 @@ function periodicJobs(config: Config, services: ServeServices): PeriodicJob[] {
     });
   }
   if (services.warmup) jobs.push(writeWarmupJob(services.warmup));
+  jobs.push(...fleetJobs(services.fleet, services.shared));
   jobs.push(services.eventFeed);
   if (spool) {
     const collector = new SpoolCollector(store.bodies, spool, clock, log);
@@ -64,6 +66,8 @@ export async function startJobs(config: Config, services: ServeServices, closers
   const { tlsReporter, delivery, log, clock, warmup, metrics } = services;
   metrics.start();
   closers.add("the event-loop sampler", () => metrics.stop());
+  // Closed after the deliveries and the jobs: the registry hears the node stopped once it has.
+  closers.add("the node's last heartbeat", () => services.fleet.heartbeat.becomes("stopped"));
   if (tlsReporter) {
     tlsReporter.start();
     closers.add("TLS reporting", () => tlsReporter.stop());

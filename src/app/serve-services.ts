@@ -36,6 +36,9 @@ import { ListUnsubscribe } from "../unsubscribe/list-unsubscribe.ts";
 import { UnsubscribeTokens } from "../unsubscribe/token.ts";
 import { Unsubscriber } from "../unsubscribe/unsubscribe.ts";
 import { EventFeed } from "../events/feed.ts";
+import { buildFleet, type Fleet } from "./fleet.ts";
+import { QueueDepth } from "../events/metrics/queue-depth.ts";
+import { inPlace, throughOutbox } from "../queue/shared-writes.ts";
 import { RelayMetrics } from "../events/metrics/relay-metrics.ts";
 import { providerLookup } from "../delivery/provider.ts";
 import { webhookBackoff } from "../events/webhook-backoff.ts";
@@ -106,6 +109,8 @@ export interface ServeServices extends Services {
   readonly webhookDispatcher: WebhookDispatcher;
   /** SMTP session traces an operator switches on for a client address or a destination (POST /v1/trace). */
   readonly smtpTrace: SmtpTrace;
+  /** The node registry, the heartbeat, and in a fleet the partition and the outbox (src/fleet/). */
+  readonly fleet: Fleet;
 }
 
 /**
@@ -129,7 +134,12 @@ export async function openServeServices(
   secureDataDir(config.dataDir, log);
   const lock = await lockDataDir(config.dataDir, runtime); // before the queue and the spool are touched
   closers.add("the data directory's lock", () => lock.release());
-  const services = await openServices(config, version, log, closers);
+  // libSQL's replica logs every failed sync of a partition to stdout, as coloured text amid the relay's JSON
+  // lines; the relay says it once instead (src/fleet/partition.ts). A RUST_LOG the operator sets wins.
+  if (config.sharedDbUrl !== undefined && runtime.env.RUST_LOG === undefined) {
+    await runtime.setNativeEnv("RUST_LOG", "off");
+  }
+  const services = await openServices(config, version, log, closers, { replica: true });
   const { clock, database, domains } = services;
   const spool = database.batchAfterWrite ? await BodySpool.open(spoolDirOf(config.dataDir)) : undefined;
   if (spool) closers.add("the spool", () => spool.close());
@@ -141,8 +151,10 @@ export async function openServeServices(
     config.nodeId,
     config.suppressBounceCategories,
     (batchSize, ms) => metrics.committed("enqueue", batchSize, ms),
+    services.shared ? throughOutbox : inPlace,
   );
-  metrics.watchQueue(() => store.byDomain.inQueueCounts());
+  const queueDepth = new QueueDepth(() => store.byDomain.inQueueCounts(), clock);
+  metrics.watchQueue(queueDepth);
   const { settings } = services;
   const adminToken = await AdminToken.open(config.adminToken, settings, (line) => console.log(line));
   const verp = await verpKey(settings);
@@ -189,7 +201,7 @@ export async function openServeServices(
   });
   const loop = new Scheduler({
     store,
-    settings,
+    settings: services.nodeSettings,
     verpKey: verp,
     clock,
     retry: { schedule: shaping.current().rules.default.retrySchedule, maxQueueTime: config.maxQueueTime },
@@ -339,5 +351,6 @@ export async function openServeServices(
     webhooks,
     webhookDispatcher,
     smtpTrace,
+    fleet: buildFleet(config, services, version, () => queueDepth.recipients(), clock, log),
   };
 }

@@ -15,7 +15,9 @@ import {
   publishedKeys,
   type RecordContext,
   type RecordPurpose,
+  sendingIps,
   spfMechanism,
+  spfRecord,
   zoneTxt,
 } from "./domain-records.ts";
 
@@ -72,15 +74,19 @@ const SPF_WORDS: Record<string, string> = {
 };
 
 /** SPF of `domain` evaluated for `ip` by mailauth: the result word and its explanation. */
-async function evaluateSpf(domain: string, input: CheckInput): Promise<{ result: string; comment: string }> {
+async function evaluateSpf(
+  domain: string,
+  ip: string,
+  input: CheckInput,
+): Promise<{ ip: string; result: string; comment: string }> {
   const answer = await mailauthSpf({
     sender: `postmaster@${domain}`,
-    ip: input.sourceIp!,
+    ip,
     helo: input.hostname,
     mta: input.hostname,
     resolver: mailauthResolver(input.resolver),
   });
-  return { result: answer.status.result, comment: answer.status.comment || "" };
+  return { ip, result: answer.status.result, comment: answer.status.comment || "" };
 }
 
 async function checkSpf(
@@ -88,7 +94,7 @@ async function checkSpf(
   domain: string,
   input: CheckInput,
 ): Promise<{ check: RecordCheck; result?: string }> {
-  const wanted = `v=spf1 ${spfMechanism(input.sourceIp)} ~all`;
+  const wanted = spfRecord(input);
   const { texts, error } = await txtAt(input.resolver, domain);
   const spfs = texts.filter((t) => /^v=spf1(\s|$)/i.test(t.trim()));
   const base = { purpose, name: domain, required: true, found: error ? [error] : spfs };
@@ -118,7 +124,7 @@ async function checkSpf(
         ...base,
         status: "fail",
         detail: `${spfs.length} SPF records at ${domain}: receivers treat that as permerror`,
-        fix: `merge them into one v=spf1 record that includes ${spfMechanism(input.sourceIp)}`,
+        fix: `merge them into one v=spf1 record that includes ${spfMechanism(input)}`,
       },
       result: "permerror",
     };
@@ -133,16 +139,20 @@ async function checkSpf(
       },
     };
   }
-  const { result, comment } = await evaluateSpf(domain, input);
-  if (result === "pass") {
-    return { check: { ...base, status: "pass", detail: `SPF passes for ${input.sourceIp}` }, result };
+  // This node's IP decides the verdict below; in a fleet every node's must pass too.
+  const [own, ...others] = await Promise.all(sendingIps(input).map((ip) => evaluateSpf(domain, ip, input)));
+  const result = own!.result;
+  const failing = [own!, ...others].filter((e) => e.result !== "pass");
+  if (failing.length === 0) {
+    return { check: { ...base, status: "pass", detail: `SPF passes for ${sendingIps(input).join(", ")}` }, result };
   }
+  const missing = failing.map((e) => spfMechanism({ sourceIp: e.ip })).join(" ");
   return {
     check: {
       ...base,
       status: "fail",
-      detail: `SPF for ${input.sourceIp} is ${result}${comment ? ` (${comment})` : ""}`,
-      fix: `add ${spfMechanism(input.sourceIp)} to the record at ${domain} (before its "all"), e.g. ${zoneTxt(wanted)}`,
+      detail: failing.map((e) => `SPF for ${e.ip} is ${e.result}${e.comment ? ` (${e.comment})` : ""}`).join("; "),
+      fix: `add ${missing} to the record at ${domain} (before its "all"), e.g. ${zoneTxt(wanted)}`,
     },
     result,
   };

@@ -35,6 +35,8 @@ export interface RecordToPublish {
 export interface RecordContext {
   /** RELAY_SOURCE_IP: the address this node sends from. */
   readonly sourceIp?: string;
+  /** In a fleet: every node's RELAY_SOURCE_IP as the node registry has them (this node's too). */
+  readonly fleetIps?: readonly string[];
   /** RELAY_BOUNCE_DOMAIN. */
   readonly bounceDomain?: string;
   /** RELAY_HOSTNAME: the MX for the bounce domain. */
@@ -44,14 +46,22 @@ export interface RecordContext {
   readonly now: number;
 }
 
-/** What goes after v=spf1 for this node. */
-export function spfMechanism(sourceIp: string | undefined): string {
-  if (sourceIp === undefined) return "ip4:<this node's IP>";
-  return `${isIPv6(sourceIp) ? "ip6" : "ip4"}:${sourceIp}`;
+/** The addresses mail for a domain leaves from: this node's, and in a fleet every node's. */
+export function sendingIps(context: Pick<RecordContext, "sourceIp" | "fleetIps">): string[] {
+  const ips = context.sourceIp === undefined ? [] : [context.sourceIp];
+  for (const ip of context.fleetIps ?? []) if (!ips.includes(ip)) ips.push(ip);
+  return ips;
 }
 
-export function spfRecord(sourceIp: string | undefined): string {
-  return `v=spf1 ${spfMechanism(sourceIp)} ~all`;
+/** What goes after v=spf1: one ip4:/ip6: per sending IP, and a placeholder for this node's when it is unknown. */
+export function spfMechanism(context: Pick<RecordContext, "sourceIp" | "fleetIps">): string {
+  const mechanisms = sendingIps(context).map((ip) => `${isIPv6(ip) ? "ip6" : "ip4"}:${ip}`);
+  if (context.sourceIp === undefined) mechanisms.unshift("ip4:<this node's IP>");
+  return mechanisms.join(" ");
+}
+
+export function spfRecord(context: Pick<RecordContext, "sourceIp" | "fleetIps">): string {
+  return `v=spf1 ${spfMechanism(context)} ~all`;
 }
 
 export function dmarcRecord(domain: string): string {
@@ -117,13 +127,15 @@ export function recordsToPublish(
     (context.sourceIp === undefined
       ? "RELAY_SOURCE_IP is not set: replace <this node's IP> with the address this node sends from. "
       : "") +
-    "Include every relay node's IP that sends for this domain (one ip4:/ip6: each; this is a single node for now). " +
+    (context.fleetIps === undefined
+      ? "Include every relay node's IP that sends for this domain (one ip4:/ip6: each). "
+      : "It lists every node of the fleet, from its registry: publish it again when a node joins or leaves. ") +
     "A name has one SPF record: merge this into an existing v=spf1 record instead of adding a second one.";
   records.push({
     purpose: "spf",
     name: domain,
     type: "TXT",
-    value: spfRecord(context.sourceIp),
+    value: spfRecord(context),
     required: true,
     note: spfNote,
   });
@@ -152,7 +164,7 @@ export function recordsToPublish(
       purpose: "return-path-spf",
       name: bounce,
       type: "TXT",
-      value: spfRecord(context.sourceIp),
+      value: spfRecord(context),
       required: true,
       note: sameOrganization(domain, bounce)
         ? `${bounce} shares ${domain}'s organizational domain, so the relay delivers mail from @${domain} with the envelope sender ` +

@@ -22,7 +22,7 @@ import { defaultSelector, DKIM_ALGORITHMS, type DkimAlgorithm, generateDkimKey, 
 import { type SigningKey, signMessage } from "./dkim-sign.ts";
 import { domainChanges } from "./domain-changes.ts";
 import { checkDomain, type DomainCheckReport } from "./domain-check.ts";
-import { dkimRecordToPublish, recordsToPublish, type RecordToPublish } from "./domain-records.ts";
+import { dkimRecordToPublish, type RecordContext, recordsToPublish, type RecordToPublish } from "./domain-records.ts";
 import { fromDomain } from "./from-domain.ts";
 import { domainAllowed, normalizeDomains } from "./users.ts";
 import { newId } from "../core/id.ts";
@@ -61,6 +61,8 @@ export interface DomainServiceOptions {
   readonly resolver: () => Resolver;
   readonly hostname: string;
   readonly sourceIp?: string;
+  /** In a fleet: every node's sending IP from the node registry, for the SPF record. */
+  readonly fleetIps?: () => Promise<readonly string[]>;
   readonly bounceDomain?: string;
   /** How long a replaced key's record stays listed as needed. */
   readonly rotationGraceMs: number;
@@ -141,7 +143,7 @@ export class DomainService {
     const current = await this.options.store.getDomain(domain);
     const hasActive = current?.keys.some((k) => k.algorithm === algorithm && k.state === "active") ?? false;
     const key = await this.createKey(domain, algorithm, selector, hasActive ? "pending" : "active");
-    return { key, record: dkimRecordToPublish(key, this.recordContext()) };
+    return { key, record: dkimRecordToPublish(key, await this.recordContext()) };
   }
 
   /**
@@ -166,12 +168,12 @@ export class DomainService {
   }
 
   async list(): Promise<DomainView[]> {
-    return (await this.options.store.listDomains()).map((d) => this.view(d));
+    return await Promise.all((await this.options.store.listDomains()).map((d) => this.view(d)));
   }
 
   async get(rawDomain: string): Promise<DomainView | undefined> {
     const record = await this.options.store.getDomain(parseDomain(rawDomain));
-    return record ? this.view(record) : undefined;
+    return record ? await this.view(record) : undefined;
   }
 
   /** Check DNS, switch to pending keys that are now visible, retire expired ones, remember the result. */
@@ -182,7 +184,7 @@ export class DomainService {
     const current = await store.getDomain(domain);
     if (!current) throw new DomainError(404, `no sending domain ${domain}`);
     const resolver = this.options.resolver();
-    let report = await checkDomain({ ...this.recordContext(), domain, keys: current.keys, resolver });
+    let report = await checkDomain({ ...(await this.recordContext()), domain, keys: current.keys, resolver });
     const promote = current.keys.filter((k) => k.state === "pending" && report.visibleKeyIds.includes(k.id));
     for (const key of promote) {
       const now = clock.now();
@@ -193,7 +195,7 @@ export class DomainService {
     if (promote.length > 0) {
       this.cache.delete(domain);
       const updated = await store.getDomain(domain);
-      report = await checkDomain({ ...this.recordContext(), domain, keys: updated?.keys ?? [], resolver });
+      report = await checkDomain({ ...(await this.recordContext()), domain, keys: updated?.keys ?? [], resolver });
     }
     // A record that passed and now fails or is gone (or the other way round): a `domain_changed` event, saved with the check.
     const changes = domainChanges(current.lastCheck, report);
@@ -323,9 +325,10 @@ export class DomainService {
     return stored;
   }
 
-  private recordContext() {
+  private async recordContext(): Promise<RecordContext> {
     return {
       sourceIp: this.options.sourceIp,
+      fleetIps: await this.options.fleetIps?.(),
       bounceDomain: this.options.bounceDomain,
       hostname: this.options.hostname,
       checkIntervalText: formatDuration(this.options.checkIntervalMs),
@@ -333,12 +336,12 @@ export class DomainService {
     };
   }
 
-  private view(record: SendingDomainRecord): DomainView {
+  private async view(record: SendingDomainRecord): Promise<DomainView> {
     return {
       domain: record.domain,
       createdAt: record.createdAt,
       keys: record.keys,
-      records: recordsToPublish(record.domain, record.keys, this.recordContext()),
+      records: recordsToPublish(record.domain, record.keys, await this.recordContext()),
       lastCheck: (record.lastCheck as DomainCheckReport | null) ?? null,
       verifiedAt: record.verifiedAt,
     };

@@ -43,6 +43,10 @@ export function loadConfig(env: Record<string, string | undefined>, systemHostna
   if (("RELAY_TLS_CERT_FILE" in relevant) !== ("RELAY_TLS_KEY_FILE" in relevant)) {
     problems.push("RELAY_TLS_CERT_FILE, RELAY_TLS_KEY_FILE: expected both or neither to be set");
   }
+  const tokenInvalid = problems.some((p) => p.startsWith("RELAY_SHARED_DB_TOKEN"));
+  if ("RELAY_SHARED_DB_TOKEN" in relevant && !("RELAY_SHARED_DB_URL" in relevant) && !tokenInvalid) {
+    problems.push("RELAY_SHARED_DB_TOKEN: set without RELAY_SHARED_DB_URL, the server it is for");
+  }
   if (!result.success || problems.length > 0) throw new UsageError(problems);
   const variables = result.output as Readonly<Record<Variable, unknown>>;
   const fields = Object.fromEntries(

@@ -52,6 +52,7 @@ const domainName = (text: string) => hostName(text)?.toLowerCase();
 /** A header field name (RFC 5322 2.2: printable ASCII but colon), at most 76 characters as a line allows. */
 const headerFieldName = (text: string) => (/^[!-9;-~]{1,76}$/.test(text.trim()) ? text.trim() : undefined);
 const libsqlUrl = (text: string) => (/^(file:|libsql:|https?:|wss?:)/.test(text) ? text : undefined);
+const libsqlServerUrl = (text: string) => (/^(libsql:|https?:|wss?:)\/\/./.test(text) ? text : undefined);
 const ipAddress = (text: string) => (isIP(text.trim()) !== 0 ? text.trim() : undefined);
 /**
  * RELAY_PUBLIC_URL: an https URL, no query or fragment, kept without its
@@ -84,8 +85,7 @@ const port = (text: string) => {
 function notSupportedYet<T>(variable: v.GenericSchema<string, T>, refused: (value: T) => boolean, why: string) {
   return v.pipe(variable, v.check((value: T) => !refused(value), `not supported yet: ${why}`));
 }
-const FLEET_LATER = "a fleet's shared libSQL server comes in a later version";
-const anyValue = () => true;
+const FLEET_LATER = "acknowledging once the shared server holds a message comes in a later version";
 
 /**
  * Every RELAY_* variable, written once: its parser, the form it expects and
@@ -224,17 +224,16 @@ export const configSchema = v.object({
   RELAY_DOMAIN_CHECK_INTERVAL: v.optional(textVar("a duration such as 10m", parseDuration), "10m"),
   /** This node's name in a fleet; default the system's host name (load.ts). */
   RELAY_NODE_ID: v.optional(textVar("a node name", nonEmpty)),
-  /** The fleet's shared libSQL server and its token: refused until the fleet is built. */
-  RELAY_SHARED_DB_URL: v.optional(
-    notSupportedYet(
-      textVar("a libSQL URL", libsqlUrl),
-      anyValue,
-      `${FLEET_LATER}; unset it to run this node on its own database`,
-    ),
-  ),
-  RELAY_SHARED_DB_TOKEN: v.optional(
-    notSupportedYet(textVar("a token", nonEmpty), anyValue, `${FLEET_LATER}; unset it`),
-  ),
+  /**
+   * The fleet's shared libSQL server (sqld or Turso): domains, DKIM keys,
+   * users, API keys, suppressions, settings and the node registry live there,
+   * read from an embedded replica in the data directory (src/fleet/).
+   */
+  RELAY_SHARED_DB_URL: v.optional(textVar("a libSQL server URL (libsql:, http(s):, ws(s):)", libsqlServerUrl)),
+  /** The shared server's auth token (a JWT for sqld's --auth-jwt-key-file, or Turso's). */
+  RELAY_SHARED_DB_TOKEN: v.optional(textVar("a token", nonEmpty)),
+  /** A node silent this long is down: listed so in GET /v1/fleet. */
+  RELAY_NODE_DEAD_AFTER: v.optional(textVar("a duration of at least 1s such as 2m", atLeastOneSecond), "2m"),
   /** When a message counts as accepted: on the node's disk (local); replicated is refused until the fleet is built. */
   RELAY_DURABILITY: v.optional(
     notSupportedYet(

@@ -16,6 +16,8 @@ import { type Authenticator, type AuthEnv, requireBearer } from "./auth.ts";
 import { renderDocs } from "./docs.ts";
 import { type DomainRouteDeps, domainRoutes } from "./domains.ts";
 import { eventRoutes } from "./events.ts";
+import { sharedUnreachable } from "../fleet/unreachable.ts";
+import { type FleetRouteDeps, fleetRoutes } from "./fleet.ts";
 import type { IdempotencyStore } from "./idempotency.ts";
 import { messageRoutes } from "./messages.ts";
 import { type MetricsRouteDeps, metricsRoutes } from "./metrics.ts";
@@ -73,6 +75,8 @@ export interface HttpDeps {
   readonly webhooks?: WebhookRouteDeps;
   /** The dashboard's services; without them, `/` and its pages are not served. */
   readonly dashboard?: DashboardDeps;
+  /** The node registry and this node's link to the shared server; without them, /v1/fleet is not served. */
+  readonly fleet?: FleetRouteDeps;
   /** SMTP session traces switched on and off at run time; without them, /v1/trace is not served. */
   readonly trace?: TraceRouteDeps;
   /** Where unexpected errors go, each with its request's id. */
@@ -80,6 +84,18 @@ export interface HttpDeps {
 }
 
 const statusSchema = v.pipe(v.object({ status: v.string() }), v.metadata({ ref: "Status" }));
+const readySchema = v.pipe(
+  v.object({
+    status: v.string(),
+    partitioned_since: v.optional(
+      v.pipe(
+        v.string(),
+        v.description("in a fleet: since when the node cannot reach the shared server; it still accepts and delivers"),
+      ),
+    ),
+  }),
+  v.metadata({ ref: "Readiness" }),
+);
 
 /** The HTTP API: routes only translate between JSON and ingress, queue and events. */
 export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
@@ -105,11 +121,18 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
     describeRoute({
       tags: ["meta"],
       summary: "Readiness",
-      description: "Ready when the database answers and the listeners are up.",
+      description: "Ready when the database answers and the listeners are up. A node of a fleet cut off from " +
+        "the shared server is still ready (it works from its replica) and says since when.",
       security: [],
-      responses: { 200: json("Ready", statusSchema), 503: json("Not ready", statusSchema) },
+      responses: { 200: json("Ready", readySchema), 503: json("Not ready", readySchema) },
     }),
-    async (c) => ((await deps.ready()) ? c.json({ status: "ready" }) : c.json({ status: "not ready" }, 503)),
+    async (c) => {
+      const since = deps.fleet?.partitionedSince();
+      const partition = since === undefined ? {} : { partitioned_since: new Date(since).toISOString() };
+      return (await deps.ready())
+        ? c.json({ status: "ready", ...partition })
+        : c.json({ status: "not ready", ...partition }, 503);
+    },
   );
   app.get(
     "/openapi.json",
@@ -186,10 +209,22 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
   // Its own sessions (a cookie), not bearer tokens: its paths are outside /v1.
   if (deps.dashboard) app.route("/", dashboardRoutes(deps.dashboard));
   if (deps.trace) app.route("/v1/trace", traceRoutes(deps.trace));
+  if (deps.fleet) app.route("/v1/fleet", fleetRoutes(deps.fleet));
   app.notFound((c) => problem(c, 404, "Not Found", `no route ${c.req.method} ${c.req.path}`));
   app.onError((error, c) => {
     // A middleware's own refusal (hono/csrf's 403 for a form from another origin) is the answer, not a failure.
     if (error instanceof HTTPException) return error.getResponse();
+    // A change to the fleet's shared state while this node cannot reach its server: nothing was changed.
+    if (deps.fleet?.shared && sharedUnreachable(error)) {
+      c.header("Retry-After", "10");
+      return problem(
+        c,
+        503,
+        "Shared state unreachable",
+        "this node cannot reach the fleet's shared database now, so nothing was changed: " +
+          "try again later or through another node (GET /v1/fleet says since when)",
+      );
+    }
     const request = c.get("requestId");
     deps.log("error", "HTTP request failed", {
       request,

@@ -52,12 +52,13 @@ export function denoTryLock(path: string, content: string): FileLock | undefined
 interface Libc {
   flock(fd: number, operation: number): number;
   errno(): number;
+  setenv(name: string, value: string): number;
 }
 
 let libc: Promise<Libc> | undefined;
 
-/** libc's flock and errno through bun:ffi, loaded once (glibc, musl or macOS). */
-function bunLibc(): Promise<Libc> {
+/** libc's flock, errno and setenv through bun:ffi, loaded once (glibc, musl or macOS). */
+export function bunLibc(): Promise<Libc> {
   libc ??= (async () => {
     const ffi = await import("bun:ffi");
     const darwin = process.platform === "darwin";
@@ -71,17 +72,20 @@ function bunLibc(): Promise<Libc> {
         const { symbols } = ffi.dlopen(name, {
           flock: { args: [ffi.FFIType.i32, ffi.FFIType.i32], returns: ffi.FFIType.i32 },
           [errnoAt]: { args: [], returns: ffi.FFIType.ptr },
+          setenv: { args: [ffi.FFIType.cstring, ffi.FFIType.cstring, ffi.FFIType.i32], returns: ffi.FFIType.i32 },
         });
         const errnoAddress = symbols[errnoAt]!;
+        const cString = (text: string) => new TextEncoder().encode(`${text}\0`);
         return {
           flock: (fd, operation) => symbols.flock(fd, operation),
           errno: () => ffi.read.i32(errnoAddress()!, 0),
+          setenv: (name, value) => symbols.setenv(cString(name), cString(value), 1),
         };
       } catch (error) {
         failures.push(`${name}: ${(error as Error).message}`);
       }
     }
-    throw new Error(`cannot load libc for flock(2): ${failures.join("; ")}`);
+    throw new Error(`cannot load libc: ${failures.join("; ")}`);
   })();
   return libc;
 }

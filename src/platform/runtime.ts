@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { bunTryLock, denoTryLock, type FileLock } from "./file-lock.ts";
+import { bunLibc, bunTryLock, denoTryLock, type FileLock } from "./file-lock.ts";
 
 /** What the relay needs from the runtime beyond node:* modules: HTTP serving, an HTTPS client, signals, file locks. */
 export interface Runtime {
@@ -15,6 +15,11 @@ export interface Runtime {
    * undefined when another process holds it (src/platform/file-lock.ts).
    */
   tryLockFile(path: string, content: string): Promise<FileLock | undefined>;
+  /**
+   * Set a variable in the process's C environment, where native libraries
+   * read it (Bun's process.env is the script's own copy).
+   */
+  setNativeEnv(name: string, value: string): Promise<void>;
   readonly args: readonly string[];
   readonly env: Readonly<Record<string, string | undefined>>;
   hostname(): string;
@@ -75,7 +80,7 @@ declare const Deno: {
   addSignalListener(signal: string, handler: () => void): void;
   createHttpClient(options: { caCerts?: string[] }): { close(): void };
   args: string[];
-  env: { toObject(): Record<string, string> };
+  env: { toObject(): Record<string, string>; set(name: string, value: string): void };
   exit(code: number): never;
 };
 
@@ -96,6 +101,9 @@ function bunRuntime(): Runtime {
     },
     onSignal: (signal, handler) => void process.on(signal, handler),
     tryLockFile: bunTryLock,
+    async setNativeEnv(name, value) {
+      if ((await bunLibc()).setenv(name, value) !== 0) throw new Error(`cannot set ${name} in the environment`);
+    },
     // Bun.argv is [bun, script, ...] from source and [binary, ...] when compiled
     // (where the first two are the binary and a virtual path).
     args: process.argv.slice(2),
@@ -133,6 +141,7 @@ function denoRuntime(): Runtime {
     },
     onSignal: (signal, handler) => Deno.addSignalListener(signal, handler),
     tryLockFile: async (path, content) => denoTryLock(path, content),
+    setNativeEnv: async (name, value) => Deno.env.set(name, value),
     args: Deno.args,
     env: Deno.env.toObject(),
     hostname,

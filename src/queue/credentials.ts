@@ -1,8 +1,10 @@
+import type { InStatement } from "@libsql/client";
 import { and, asc, eq, isNull, lt } from "drizzle-orm";
 import type { Clock } from "../core/clock.ts";
 import type { Lane } from "../core/lane.ts";
 import type { Database } from "./database.ts";
 import { apiKeys, idempotencyKeys, users } from "./schema.ts";
+import { rawStatement } from "./write-batch.ts";
 
 export const API_SCOPES = ["send", "read", "admin"] as const;
 export type ApiScope = (typeof API_SCOPES)[number];
@@ -120,11 +122,18 @@ export class CredentialStore {
   }
 
   async storeResponse(owner: string, key: string, value: StoredResponse): Promise<void> {
+    await this.database.client.execute(this.responseUpsert(owner, key, value));
+  }
+
+  /** The statement storeResponse runs: an upsert, so that running it again changes nothing. */
+  responseUpsert(owner: string, key: string, value: StoredResponse): InStatement {
     const row = { owner, key, ...value, createdAt: this.clock.now() };
-    await this.database.db
-      .insert(idempotencyKeys)
-      .values(row)
-      .onConflictDoUpdate({ target: [idempotencyKeys.owner, idempotencyKeys.key], set: row });
+    return rawStatement(
+      this.database.db
+        .insert(idempotencyKeys)
+        .values(row)
+        .onConflictDoUpdate({ target: [idempotencyKeys.owner, idempotencyKeys.key], set: row }),
+    );
   }
 
   /** Forget idempotency records older than `maxAgeMs`. */

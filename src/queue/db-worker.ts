@@ -39,7 +39,7 @@ function handle(request: DbRequest): WireResult[] {
   switch (request.op) {
     case "open":
       // One connection: the pragmas below (synchronous=FULL above all) are per connection.
-      engine = new SqliteEngine(request.path, request.readOnly);
+      engine = new SqliteEngine(request.path, request.readOnly, request.replica);
       for (const pragma of request.pragmas) engine.execute({ sql: pragma });
       return [];
     case "execute":
@@ -47,6 +47,9 @@ function handle(request: DbRequest): WireResult[] {
     case "batch":
       if (request.write) spool.write(request.write);
       return engine!.batch(request.stmts, request.mode);
+    case "sync":
+      engine!.sync();
+      return [];
     case "close":
       spool.close();
       engine?.close();

@@ -5,6 +5,7 @@ import type { Database } from "./database.ts";
 import { EVENT_COLUMNS } from "./message-rows.ts";
 import { insertRows } from "./raw-insert.ts";
 import { recipients, type RecipientState } from "./schema.ts";
+import { inPlace, type SharedWrites } from "./shared-writes.ts";
 import { type NewSuppression, suppressionUpsert } from "./suppressions.ts";
 import { writeBatch } from "./write-batch.ts";
 
@@ -15,6 +16,8 @@ export class FeedbackStore {
     private readonly clock: Clock,
     /** RELAY_SUPPRESS_BOUNCE_CATEGORIES: a hard bounce of one of these suppresses its address (QueueStore's too). */
     private readonly suppressBounceCategories: readonly string[],
+    /** Where the suppressions go: in place on a node alone, through the outbox in a fleet. */
+    private readonly sharedWrites: SharedWrites = inPlace,
   ) {}
 
   /** One recipient of one message, as feedback about it (a bounce, a complaint) finds it; undefined if no such row. */
@@ -56,7 +59,7 @@ export class FeedbackStore {
       }];
     await writeBatch(this.database, [
       ...insertRows("events", EVENT_COLUMNS, [row]),
-      ...suppressionUpsert(suppressions, now),
+      ...this.sharedWrites(suppressionUpsert(suppressions, now), now),
     ]);
   }
 }

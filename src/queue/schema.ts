@@ -452,3 +452,4 @@ export const webhookDeadLetters = sqliteTable(
     index("webhook_dead_letters_replay").on(t.webhookId).where(sql`replay_at is not null`),
   ],
 );
+export * from "./fleet-schema.ts";

@@ -1,6 +1,6 @@
 import { Buffer } from "node:buffer";
 import Database from "libsql";
-import type { Statement, WireResult } from "./db-protocol.ts";
+import type { ReplicaOptions, Statement, WireResult } from "./db-protocol.ts";
 
 type Prepared = Database.Statement<unknown[]>;
 
@@ -25,10 +25,22 @@ export class SqliteEngine {
   readonly #db: Database.Database;
   readonly #prepared = new Map<string, Prepared>();
   readonly #readOnly: boolean;
+  readonly #replica: boolean;
 
-  constructor(path: string, readOnly = false) {
-    this.#db = new Database(path, { readonly: readOnly });
+  constructor(path: string, readOnly = false, replica?: ReplicaOptions) {
+    this.#db = new Database(
+      path,
+      replica
+        ? { syncUrl: replica.syncUrl, authToken: replica.authToken, syncPeriod: replica.syncPeriodS } as never
+        : { readonly: readOnly },
+    );
     this.#readOnly = readOnly;
+    this.#replica = replica !== undefined;
+  }
+
+  /** A replica: pull the server's new frames now (what another node wrote). */
+  sync(): void {
+    (this.#db as unknown as { sync(): unknown }).sync();
   }
 
   execute(stmt: Statement): WireResult {
@@ -58,10 +70,11 @@ export class SqliteEngine {
    * relay.db-wal. With it the file alone is the database, and an older
    * relay can read its schema without opening the log (src/queue/open.ts).
    * No waiting: a reader still in the log (a CLI command while serve runs)
-   * leaves it to the last one to close. A read-only connection writes nothing.
+   * leaves it to the last one to close. A read-only connection writes nothing,
+   * and a replica's log is libSQL's to manage (its frames are the server's).
    */
   close(): void {
-    if (!this.#readOnly) {
+    if (!this.#readOnly && !this.#replica) {
       this.#db.exec("PRAGMA busy_timeout = 0");
       this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     }
@@ -92,11 +105,17 @@ export class SqliteEngine {
     };
   }
 
+  /**
+   * A replica's statements are prepared afresh each time: libSQL (0.5.29)
+   * answers a replica's prepared statement run again with other arguments
+   * with the rows of its first run (test/e2e/fleet-replica.test.ts).
+   */
   #prepare(sql: string): Prepared {
     let prepared = this.#prepared.get(sql);
     if (prepared === undefined) {
       prepared = this.#db.prepare(sql);
       if (prepared.reader) prepared.raw(true);
+      if (this.#replica) return prepared;
       if (this.#prepared.size >= CACHE_LIMIT) this.#prepared.delete(this.#prepared.keys().next().value!);
       this.#prepared.set(sql, prepared);
     }

@@ -23,6 +23,7 @@ import { type RecipientSelector, selectorSql } from "./recipient-selector.ts";
 import type { Claim, NewMessage, Outcome, Postponement, StoredMessage } from "./records.ts";
 import { events, type EventType, messages, recipients } from "./schema.ts";
 import type { BodySpool } from "./spool.ts";
+import { inPlace, type SharedWrites } from "./shared-writes.ts";
 import { type NewSuppression, suppressionUpsert } from "./suppressions.ts";
 import { type Statement, writeBatch } from "./write-batch.ts";
 
@@ -101,12 +102,14 @@ export class QueueStore {
     private readonly suppressBounceCategories: readonly string[] = [],
     /** Told the size and time of each commit of acceptances (metrics). */
     enqueueMeter?: CommitMeter,
+    /** Where those suppressions go: in place on a node alone, through the outbox in a fleet. */
+    private readonly sharedWrites: SharedWrites = inPlace,
   ) {
     this.bodies = new MessageBodies(database, spool, clock);
     this.enqueues = new GroupCommit((items) => this.bodies.writeMessages(items), undefined, enqueueMeter);
     this.control = new QueueControl(database, clock);
     this.dsns = new DsnStore(database, this.bodies, clock);
-    this.feedback = new FeedbackStore(database, clock, suppressBounceCategories);
+    this.feedback = new FeedbackStore(database, clock, suppressBounceCategories, sharedWrites);
     this.byDomain = new QueueByDomain(database, clock);
     this.events = new EventLog(database);
     this.retention = new Retention(database);
@@ -332,7 +335,7 @@ export class QueueStore {
       ...(o.followingEvents ?? []).map((e) => [now, e.type, o.messageId, o.address, JSON.stringify(e.data)]),
     ]);
     statements.push(...insertRows("events", EVENT_COLUMNS, eventRows));
-    statements.push(...suppressionUpsert(outcomes.flatMap((o) => this.suppressionFor(o)), now));
+    statements.push(...this.sharedWrites(suppressionUpsert(outcomes.flatMap((o) => this.suppressionFor(o)), now), now));
     statements.push(...dropFinishedBodies(outcomes.filter((o) => o.state !== "deferred").map((o) => o.messageId)));
     await writeBatch(this.database, statements);
   }

@@ -2,7 +2,7 @@ import type { Client, InArgs, InStatement, ResultSet, Row, TransactionMode } fro
 import { isSole } from "../core/headroom.ts";
 import { startWorker, type WorkerPort } from "../platform/worker.ts";
 import { DB_WORKER_MODULE } from "../worker-modules.ts";
-import type { DbRequest, DbResponse, Statement, WireResult } from "./db-protocol.ts";
+import type { DbRequest, DbResponse, ReplicaOptions, Statement, WireResult } from "./db-protocol.ts";
 import type { SpoolWrite } from "./spool-file.ts";
 
 type Pending = { resolve: (results: WireResult[]) => void; reject: (error: Error) => void };
@@ -92,10 +92,25 @@ export class WorkerClient implements Pick<Client, "execute" | "batch" | "closed"
   }
 
   /** Open a database file (or ":memory:") in a new worker; `readOnly`: for reading only, nothing written. */
-  static async open(path: string, pragmas: readonly string[], readOnly = false): Promise<WorkerClient> {
+  static async open(
+    path: string,
+    pragmas: readonly string[],
+    readOnly = false,
+    replica?: ReplicaOptions,
+  ): Promise<WorkerClient> {
     const client = new WorkerClient(startWorker<DbRequest, DbResponse>(DB_WORKER_MODULE));
-    await client.request({ op: "open", path, pragmas, readOnly });
+    try {
+      await client.request({ op: "open", path, pragmas, readOnly, replica });
+    } catch (error) {
+      await client.close();
+      throw error;
+    }
     return client;
+  }
+
+  /** An embedded replica: pull what other writers sent the server since the last sync. */
+  async sync(): Promise<void> {
+    await this.request({ op: "sync" });
   }
 
   private request(body: DbRequestBody): Promise<WireResult[]> {

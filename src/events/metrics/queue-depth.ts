@@ -41,6 +41,13 @@ export class QueueDepth {
     return (await this.depth()).total;
   }
 
+  /** Recipients in the queue, every state together. */
+  async recipients(): Promise<number> {
+    let n = 0;
+    for (const [, count] of (await this.depth()).total) n += count;
+    return n;
+  }
+
   private depth(): Promise<Depth> {
     const now = this.clock.now();
     if (this.#last && now < this.#last.at + this.#reuseMs) return Promise.resolve(this.#last.depth);

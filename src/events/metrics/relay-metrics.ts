@@ -5,8 +5,7 @@ import type { EventSubscriber } from "../feed.ts";
 import { EventCounts } from "./event-counts.ts";
 import { LoopLagSampler } from "./loop-lag.ts";
 import { OTHER_PROVIDER, ProviderLabels } from "./provider-labels.ts";
-import type { InQueueCount } from "../../queue/records.ts";
-import { QueueDepth } from "./queue-depth.ts";
+import type { QueueDepth } from "./queue-depth.ts";
 import { type GaugeReading, Registry } from "./registry.ts";
 
 /** What an SMTP listener counts of its connections (SmtpServerHandle.connections). */
@@ -127,9 +126,8 @@ export class RelayMetrics {
     return counts.take;
   }
 
-  /** Report the queue's depth from `inQueueCounts` (QueueByDomain.inQueueCounts), counted at most every few seconds. */
-  watchQueue(inQueueCounts: () => Promise<readonly InQueueCount[]>): void {
-    const depth = new QueueDepth(inQueueCounts, this.clock);
+  /** Report the queue's depth (counted at most every few seconds, src/events/metrics/queue-depth.ts). */
+  watchQueue(depth: QueueDepth): void {
     this.#registry.gauge(
       "relay_queue_recipients",
       "Recipients waiting in the queue (in flight included), by state",

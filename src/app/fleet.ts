@@ -1,0 +1,71 @@
+import type { Config } from "../config/load.ts";
+import type { Clock } from "../core/clock.ts";
+import type { Logger } from "../core/log.ts";
+import { Heartbeat } from "../fleet/heartbeat.ts";
+import { fleetIdempotency } from "../fleet/idempotency.ts";
+import type { IdempotencyStore } from "../http/idempotency.ts";
+import { NodeRegistry } from "../fleet/node-registry.ts";
+import { OutboxForwarder } from "../fleet/outbox-forwarder.ts";
+import { Partition } from "../fleet/partition.ts";
+import type { SharedDatabase } from "../fleet/shared-database.ts";
+import type { PeriodicJob } from "./periodic.ts";
+import type { Services } from "./services.ts";
+
+/** The node's place in its fleet: the registry, its heartbeat, and in a fleet its link to the shared server. */
+export interface Fleet {
+  readonly registry: NodeRegistry;
+  readonly heartbeat: Heartbeat;
+  /** In a fleet only (RELAY_SHARED_DB_URL): whether the shared server answers, and the writes waiting for it. */
+  readonly partition: Partition | undefined;
+  readonly outbox: OutboxForwarder | undefined;
+  /** RELAY_NODE_DEAD_AFTER. */
+  readonly deadAfterMs: number;
+  /** Idempotency keys: the shared server's, kept in the outbox while it is away (src/fleet/idempotency.ts). */
+  readonly idempotency: IdempotencyStore;
+}
+
+export function buildFleet(
+  config: Config,
+  services: Pick<Services, "database" | "shared" | "credentials">,
+  version: string,
+  queueDepth: () => Promise<number>,
+  clock: Clock,
+  log: Logger,
+): Fleet {
+  const { database, shared, credentials } = services;
+  const partition = shared ? new Partition(clock, log) : undefined;
+  if (shared?.offline) partition!.failed(new Error("the shared database did not answer when the node started"));
+  const registry = new NodeRegistry(shared ?? database);
+  return {
+    registry,
+    heartbeat: new Heartbeat({
+      registry,
+      node: { id: config.nodeId, sourceIp: config.sourceIp ?? null, hostname: config.hostname, version },
+      queueDepth,
+      clock,
+      partition,
+    }),
+    partition,
+    outbox: shared && partition ? new OutboxForwarder(database, shared, partition, log) : undefined,
+    deadAfterMs: config.nodeDeadAfter,
+    idempotency: partition ? fleetIdempotency(credentials, database, partition, clock) : credentials,
+  };
+}
+
+/** How often a node that started without the shared server tries it again. */
+const RECONNECT_EVERY_MS = 5_000;
+
+/** The fleet's periodic work: the heartbeat, and in a fleet the outbox and reaching a server that was away at start. */
+export function fleetJobs(fleet: Fleet, shared: SharedDatabase | undefined): PeriodicJob[] {
+  const { heartbeat, outbox, partition } = fleet;
+  if (!shared || !outbox || !partition) return [heartbeat];
+  const reconnect: PeriodicJob = {
+    name: "reaching the shared database",
+    everyMs: RECONNECT_EVERY_MS,
+    run: async () => {
+      if (!shared.offline) return;
+      await shared.reconnect().then(() => partition.reached(), (error) => partition.failed(error));
+    },
+  };
+  return [heartbeat, outbox, reconnect];
+}

@@ -1,0 +1,106 @@
+import { Hono } from "hono";
+import { describeRoute } from "hono-openapi";
+import * as v from "valibot";
+import type { NodeRecord } from "../fleet/node-registry.ts";
+import type { AuthEnv } from "./auth.ts";
+import { json, problemResponses } from "./openapi-helpers.ts";
+
+export interface FleetRouteDeps {
+  /** This node's id (RELAY_NODE_ID). */
+  readonly self: string;
+  /** Whether the node is one of a fleet (RELAY_SHARED_DB_URL) or alone. */
+  readonly shared: boolean;
+  readonly nodes: () => Promise<readonly NodeRecord[]>;
+  /** RELAY_NODE_DEAD_AFTER: a node silent this long is down. */
+  readonly deadAfterMs: number;
+  /** When this node lost the shared server; undefined while it reaches it. */
+  readonly partitionedSince: () => number | undefined;
+  /** Writes for the shared state waiting in this node's outbox; undefined for a node alone. */
+  readonly outboxWaiting?: () => Promise<number>;
+  readonly now: () => number;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const timestamp = v.pipe(v.string(), v.description("RFC 3339 time"));
+
+const nodeSchema = v.pipe(
+  v.object({
+    id: v.string(),
+    self: v.pipe(v.boolean(), v.description("this is the node that answered")),
+    status: v.pipe(
+      v.picklist(["up", "draining", "stopped", "down"]),
+      v.description("stopped: said so when it stopped; down: no heartbeat for RELAY_NODE_DEAD_AFTER"),
+    ),
+    source_ip: v.pipe(v.nullable(v.string()), v.description("RELAY_SOURCE_IP: the address it sends from")),
+    hostname: v.string(),
+    version: v.string(),
+    started_at: timestamp,
+    heartbeat_at: timestamp,
+    queue_depth: v.pipe(v.number(), v.description("recipients in its queue at its last heartbeat")),
+  }),
+  v.metadata({ ref: "FleetNode" }),
+);
+
+const fleetSchema = v.pipe(
+  v.object({
+    node: v.pipe(v.string(), v.description("the node that answered")),
+    shared: v.pipe(v.boolean(), v.description("whether the node shares its state with a fleet (RELAY_SHARED_DB_URL)")),
+    partitioned_since: v.pipe(
+      v.nullable(timestamp),
+      v.description("since when this node cannot reach the shared server (it works from its replica); null: it can"),
+    ),
+    outbox: v.pipe(
+      v.nullable(v.number()),
+      v.description("writes for the shared state waiting on this node for the server; null for a node alone"),
+    ),
+    nodes: v.array(nodeSchema),
+  }),
+  v.metadata({ ref: "Fleet" }),
+);
+
+function statusOf(node: NodeRecord, deadAfterMs: number, now: number): v.InferOutput<typeof nodeSchema>["status"] {
+  if (node.state === "stopped") return "stopped";
+  if (now - node.heartbeatAt > deadAfterMs) return "down";
+  return node.state === "draining" ? "draining" : "up";
+}
+
+/** The fleet's nodes as the registry has them, and this node's link to the shared server. */
+export function fleetRoutes(deps: FleetRouteDeps): Hono<AuthEnv> {
+  const app = new Hono<AuthEnv>();
+  app.get(
+    "/",
+    describeRoute({
+      tags: ["fleet"],
+      summary: "The nodes of the fleet and their state",
+      description: "A node alone lists itself. The list is read from this node's replica of the shared state.",
+      security: [{ bearer: ["admin"] }],
+      responses: {
+        200: json("The fleet", fleetSchema),
+        ...problemResponses({ 401: "Missing or unknown bearer token", 403: 'The token lacks the "admin" scope' }),
+      },
+    }),
+    async (c) => {
+      const now = deps.now();
+      const since = deps.partitionedSince();
+      const body: v.InferOutput<typeof fleetSchema> = {
+        node: deps.self,
+        shared: deps.shared,
+        partitioned_since: since === undefined ? null : iso(since),
+        outbox: deps.outboxWaiting ? await deps.outboxWaiting() : null,
+        nodes: (await deps.nodes()).map((n) => ({
+          id: n.id,
+          self: n.id === deps.self,
+          status: statusOf(n, deps.deadAfterMs, now),
+          source_ip: n.sourceIp,
+          hostname: n.hostname,
+          version: n.version,
+          started_at: iso(n.startedAt),
+          heartbeat_at: iso(n.heartbeatAt),
+          queue_depth: n.queueDepth,
+        })),
+      };
+      return c.json(body);
+    },
+  );
+  return app;
+}
