@@ -8,7 +8,9 @@
 // 1. builds dist/relay (`bun scripts/build.ts`): an end-to-end test runs it;
 //    and the release binaries into dist/release (`bun scripts/release.ts`),
 //    for test/e2e/release.test.ts, when that test is among those run;
-// 2. `bun test` over test/ (unit and e2e; test/deno is left to Deno);
+// 2. installs sqld when missing (scripts/install-sqld.ts: quiet when present),
+//    the libSQL server the fleet tests start; then `bun test` over test/
+//    (unit and e2e; test/deno is left to Deno);
 // 3. Deno: `deno check` of src/ and the Deno tests, then `deno test` of the
 //    files deno.json's "test" section names (test/deno/ and every unit test
 //    that runs on Deno; its "exclude" lists the others, each with the reason).
@@ -24,7 +26,7 @@
 //   RELAY_TEST_STEP_TIMEOUT_S=N   kill a step after N seconds (default 2400: a hung step, not a slow machine)
 //   extra arguments are passed to `bun test` (e.g. `npm test -- test/unit`);
 //   Deno then runs those of them that are its tests, if any
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
@@ -130,6 +132,11 @@ if (process.env.RELAY_TEST_SKIP_BUILD === "1") {
 }
 
 // ---- 2. bun test ----------------------------------------------------------------
+
+// A failure is not counted here: the tests that need sqld say so when they skip or fail.
+if (spawnSync(bin("bun"), [join("scripts", "install-sqld.ts")], { cwd: root, stdio: "inherit" }).status !== 0) {
+  console.error("=== sqld is not installed: the tests that need it skip (fail with RELAY_REQUIRE_PEERS=1)");
+}
 
 {
   const title = "bun test";
