@@ -51,10 +51,22 @@ export function peerMissing(
   debianPackage: string,
   problem: string | false | undefined,
 ): string | undefined {
-  if (!problem) return undefined;
   const packages = debianPackage.includes(" ") ? "packages" : "package";
-  const text =
-    `${peer} ${problem} (Debian ${packages} ${debianPackage}; scripts/install-test-peers installs the test peers)`;
+  return peerUnavailable(
+    peer,
+    problem,
+    `Debian ${packages} ${debianPackage}; scripts/install-test-peers installs the test peers`,
+  );
+}
+
+/** peerMissing for a peer that is not a Debian package: `origin` says where it comes from and what installs it. */
+export function peerUnavailable(
+  peer: string,
+  problem: string | false | undefined,
+  origin: string,
+): string | undefined {
+  if (!problem) return undefined;
+  const text = `${peer} ${problem} (${origin})`;
   if (process.env.RELAY_REQUIRE_PEERS === "1") {
     throw new Error(`RELAY_REQUIRE_PEERS=1 and a test peer cannot run: ${text}`);
   }
