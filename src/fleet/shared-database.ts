@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { type Client, createClient } from "@libsql/client";
 import { drizzle } from "drizzle-orm/libsql";
 import { systemClock } from "../core/clock.ts";
@@ -83,8 +84,9 @@ export async function openSharedReplica(
     });
     return { database: new ReplicaDatabase(worker, false, openLive, options.log), applied };
   }
-  // libSQL opens a replica only by syncing it; until the server answers, the file is read as it is.
-  const worker = await WorkerClient.open(path, [], true);
+  // libSQL opens a replica only by syncing it; until the server answers, the file is read as it is
+  // (mode=ro: libSQL takes no readonly option, and a write here would fork the replica from the server).
+  const worker = await WorkerClient.open(`${pathToFileURL(resolve(path)).href}?mode=ro`, [], true);
   return { database: new ReplicaDatabase(worker, true, openLive, options.log), applied };
 }
 
@@ -182,7 +184,11 @@ async function migrateServer({ url, authToken, version, log, files = migrationFi
         version,
       });
     }
-    const applied = await applyMigrations(client, files, systemClock.now(), version);
+    const applied = await applyMigrations(client, files, systemClock.now(), version).catch(async (error) => {
+      // Nodes started together race to migrate the server: one transaction wins, the others find nothing to do.
+      if ((await schemaState(client, files)).pending.length === 0) return [];
+      throw error;
+    });
     if (applied.length > 0) log("info", "shared database migrated", { applied, version });
     return applied;
   } finally {

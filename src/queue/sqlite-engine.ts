@@ -108,7 +108,7 @@ export class SqliteEngine {
   /**
    * A replica's statements are prepared afresh each time: libSQL (0.5.29)
    * answers a replica's prepared statement run again with other arguments
-   * with the rows of its first run (test/e2e/fleet-replica.test.ts).
+   * with the rows of its first run (test/e2e/fleet.test.ts fails without this).
    */
   #prepare(sql: string): Prepared {
     let prepared = this.#prepared.get(sql);
