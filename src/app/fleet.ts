@@ -1,12 +1,14 @@
 import type { Config } from "../config/load.ts";
 import type { Clock } from "../core/clock.ts";
 import type { Logger } from "../core/log.ts";
-import { Heartbeat } from "../fleet/heartbeat.ts";
+import { Heartbeat, heartbeatEvery } from "../fleet/heartbeat.ts";
 import { fleetIdempotency } from "../fleet/idempotency.ts";
 import type { IdempotencyStore } from "../http/idempotency.ts";
+import type { QueueStore } from "../queue/store.ts";
 import { NodeRegistry } from "../fleet/node-registry.ts";
 import { OutboxForwarder } from "../fleet/outbox-forwarder.ts";
 import { Partition } from "../fleet/partition.ts";
+import { Replication } from "../fleet/replication.ts";
 import type { SharedDatabase } from "../fleet/shared-database.ts";
 import type { PeriodicJob } from "./periodic.ts";
 import type { Services } from "./services.ts";
@@ -22,11 +24,14 @@ export interface Fleet {
   readonly deadAfterMs: number;
   /** Idempotency keys: the shared server's, kept in the outbox while it is away (src/fleet/idempotency.ts). */
   readonly idempotency: IdempotencyStore;
+  /** RELAY_DURABILITY=replicated: the copies on the shared server, the lease, adoption (src/fleet/replication.ts). */
+  readonly replication: Replication | undefined;
 }
 
 export function buildFleet(
   config: Config,
   services: Pick<Services, "database" | "shared" | "credentials">,
+  store: Pick<QueueStore, "adopt" | "control">,
   version: string,
   queueDepth: () => Promise<number>,
   clock: Clock,
@@ -36,10 +41,24 @@ export function buildFleet(
   const partition = shared ? new Partition(clock, log) : undefined;
   if (shared?.offline) partition!.failed(new Error("the shared database did not answer when the node started"));
   const registry = new NodeRegistry(shared ?? database);
+  const replication = shared && config.durability === "replicated"
+    ? new Replication({
+      shared,
+      local: database,
+      registry,
+      store,
+      nodeId: config.nodeId,
+      deadAfterMs: config.nodeDeadAfter,
+      maxQueueTime: config.maxQueueTime,
+      clock,
+      log,
+    })
+    : undefined;
   return {
     registry,
     heartbeat: new Heartbeat({
-      registry,
+      write: replication ? (row) => replication.beat(row) : (row) => registry.beat(row),
+      everyMs: heartbeatEvery(config.nodeDeadAfter),
       node: { id: config.nodeId, sourceIp: config.sourceIp ?? null, hostname: config.hostname, version },
       queueDepth,
       clock,
@@ -49,6 +68,7 @@ export function buildFleet(
     outbox: shared && partition ? new OutboxForwarder(database, shared, partition, log) : undefined,
     deadAfterMs: config.nodeDeadAfter,
     idempotency: partition ? fleetIdempotency(credentials, database, partition, clock) : credentials,
+    replication,
   };
 }
 
@@ -67,5 +87,5 @@ export function fleetJobs(fleet: Fleet, shared: SharedDatabase | undefined): Per
       await shared.reconnect().then(() => partition.reached(), (error) => partition.failed(error));
     },
   };
-  return [heartbeat, outbox, reconnect];
+  return [heartbeat, outbox, reconnect, ...(fleet.replication ? [fleet.replication] : [])];
 }

@@ -144,17 +144,29 @@ export async function openServeServices(
   const spool = database.batchAfterWrite ? await BodySpool.open(spoolDirOf(config.dataDir)) : undefined;
   if (spool) closers.add("the spool", () => spool.close());
   const metrics = new RelayMetrics(clock, log);
+  // Replicated, the store has the shared server hold acceptances through the fleet's replication, built next.
+  const built: { fleet?: Fleet } = {};
   const store = new QueueStore(
     database,
     spool,
     clock,
     config.nodeId,
     config.suppressBounceCategories,
-    (batchSize, ms) => metrics.committed("enqueue", batchSize, ms),
-    services.shared ? throughOutbox : inPlace,
+    {
+      enqueueMeter: (batchSize, ms) => metrics.committed("enqueue", batchSize, ms),
+      sharedWrites: services.shared ? throughOutbox : inPlace,
+      replication: config.durability === "replicated"
+        ? {
+          hold: (items) => built.fleet!.replication!.hold(items),
+          release: (ids) => built.fleet!.replication!.release(ids),
+        }
+        : undefined,
+    },
   );
   const queueDepth = new QueueDepth(() => store.byDomain.inQueueCounts(), clock);
   metrics.watchQueue(queueDepth);
+  const fleet = buildFleet(config, services, store, version, () => queueDepth.recipients(), clock, log);
+  built.fleet = fleet;
   const { settings } = services;
   const adminToken = await AdminToken.open(config.adminToken, settings, (line) => console.log(line));
   const verp = await verpKey(settings);
@@ -201,6 +213,7 @@ export async function openServeServices(
   });
   const loop = new Scheduler({
     store,
+    fence: fleet.replication,
     settings: services.nodeSettings,
     verpKey: verp,
     clock,
@@ -351,6 +364,6 @@ export async function openServeServices(
     webhooks,
     webhookDispatcher,
     smtpTrace,
-    fleet: buildFleet(config, services, version, () => queueDepth.recipients(), clock, log),
+    fleet,
   };
 }

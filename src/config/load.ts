@@ -47,6 +47,11 @@ export function loadConfig(env: Record<string, string | undefined>, systemHostna
   if ("RELAY_SHARED_DB_TOKEN" in relevant && !("RELAY_SHARED_DB_URL" in relevant) && !tokenInvalid) {
     problems.push("RELAY_SHARED_DB_TOKEN: set without RELAY_SHARED_DB_URL, the server it is for");
   }
+  if (relevant.RELAY_DURABILITY === "replicated" && !("RELAY_SHARED_DB_URL" in relevant)) {
+    problems.push(
+      "RELAY_DURABILITY: replicated needs RELAY_SHARED_DB_URL, the fleet's shared server that holds the copies",
+    );
+  }
   if (!result.success || problems.length > 0) throw new UsageError(problems);
   const variables = result.output as Readonly<Record<Variable, unknown>>;
   const fields = Object.fromEntries(

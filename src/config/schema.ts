@@ -78,16 +78,6 @@ const port = (text: string) => {
 };
 
 /**
- * A variable of a feature that is not built yet: its value is read (a
- * malformed one is reported as such), then refused when `refused` says so,
- * since a setting that is accepted must do what it says.
- */
-function notSupportedYet<T>(variable: v.GenericSchema<string, T>, refused: (value: T) => boolean, why: string) {
-  return v.pipe(variable, v.check((value: T) => !refused(value), `not supported yet: ${why}`));
-}
-const FLEET_LATER = "acknowledging once the shared server holds a message comes in a later version";
-
-/**
  * Every RELAY_* variable, written once: its parser, the form it expects and
  * its default (SPEC.md, Configuration). The configuration object's fields
  * and their types are derived from it (load.ts).
@@ -234,15 +224,11 @@ export const configSchema = v.object({
   RELAY_SHARED_DB_TOKEN: v.optional(textVar("a token", nonEmpty)),
   /** A node silent this long is down: listed so in GET /v1/fleet. */
   RELAY_NODE_DEAD_AFTER: v.optional(textVar("a duration of at least 1s such as 2m", atLeastOneSecond), "2m"),
-  /** When a message counts as accepted: on the node's disk (local); replicated is refused until the fleet is built. */
-  RELAY_DURABILITY: v.optional(
-    notSupportedYet(
-      textVar("local or replicated", oneOf("local", "replicated")),
-      (durability) => durability === "replicated",
-      `replicated (${FLEET_LATER}); use local`,
-    ),
-    "local",
-  ),
+  /**
+   * When a message counts as accepted: on the node's disk (local), or on the
+   * fleet's shared server too (replicated: other nodes adopt a dead node's mail).
+   */
+  RELAY_DURABILITY: v.optional(textVar("local or replicated", oneOf("local", "replicated")), "local"),
   /** Nothing leaves the node: outcomes are simulated per recipient. */
   RELAY_SANDBOX: v.optional(textVar("true or false", bool), "false"),
   RELAY_LOG_LEVEL: v.optional(textVar("debug, info, warn or error", oneOf("debug", "info", "warn", "error")), "info"),

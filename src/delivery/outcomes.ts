@@ -24,6 +24,8 @@ export interface OutcomeRecorderDeps {
   readonly log: (level: "error", message: string, fields?: Record<string, unknown>) => void;
   /** Told the size and time of each commit; absent: not measured. */
   readonly meter?: Pick<DeliveryMeter, "committed">;
+  /** Told each commit's outcomes before they are recorded (replicated durability's done marks). */
+  readonly beforeRecord?: (outcomes: readonly Outcome[]) => Promise<void>;
 }
 
 /**
@@ -41,7 +43,11 @@ export class OutcomeRecorder {
   constructor(private readonly deps: OutcomeRecorderDeps) {
     const meter = deps.meter;
     this.commits = new GroupCommit(
-      (items) => deps.store.record(items.flat()).then(() => undefined),
+      async (items) => {
+        const outcomes = items.flat();
+        await deps.beforeRecord?.(outcomes);
+        await deps.store.record(outcomes);
+      },
       undefined,
       meter && ((size, ms) => meter.committed("outcomes", size, ms)),
     );

@@ -1,7 +1,8 @@
 import type { TimerClock } from "../core/clock.ts";
 import { type Lane, lanes } from "../core/lane.ts";
 import { reply } from "../core/reply.ts";
-import type { Claim } from "../queue/records.ts";
+import type { Claim, Outcome } from "../queue/records.ts";
+import type { DeliveryFence } from "./fence.ts";
 import type { SettingsStore } from "../queue/settings.ts";
 import type { QueueStore } from "../queue/store.ts";
 import { classifyTransportError } from "./classify.ts";
@@ -25,6 +26,8 @@ type Log = (level: "info" | "warn" | "error", message: string, fields?: Record<s
 
 export interface SchedulerDeps {
   readonly store: QueueStore;
+  /** Under replicated durability only. */
+  readonly fence?: DeliveryFence;
   /** Where the operator's destination suspensions are kept across restarts. */
   readonly settings: Pick<SettingsStore, "getSetting" | "setSetting">;
   readonly clock: TimerClock;
@@ -130,6 +133,7 @@ export class Scheduler {
         this.wake();
       },
       ...(deps.meter ? { meter: deps.meter } : {}),
+      ...(deps.fence ? { beforeRecord: (outcomes: readonly Outcome[]) => deps.fence!.finished(outcomes) } : {}),
     });
     this.destinations = new DestinationRegistry({
       clock: deps.clock,
@@ -235,7 +239,8 @@ export class Scheduler {
       const free = this.maxInFlight - this.inFlight;
       const bulkFree = this.maxBulkInFlight - this.inFlightBulk;
       let claimed = 0;
-      if (free > 0) {
+      const fenced = this.deps.fence?.mayDeliver() === false;
+      if (free > 0 && !fenced) {
         try {
           const claims = await this.deps.store.claimDue(
             Math.min(free, CLAIM_BATCH),
@@ -251,8 +256,8 @@ export class Scheduler {
       }
       if (++ticks % 100 === 0) this.destinations.forgetIdle();
       this.maybeSweepDsns();
-      // At the in-flight limit only a settled outcome (which wakes us) makes room.
-      if (free <= 0) await this.sleep(IDLE_POLL_MS);
+      // At the in-flight limit only a settled outcome (which wakes us) makes room; without its lease the node waits.
+      if (free <= 0 || fenced) await this.sleep(IDLE_POLL_MS);
       // With no room for bulk, a bulk recipient due now is no reason to wake.
       else if (claimed === 0) await this.sleep(await this.idleDelay(bulkFree > 0 ? lanes : ["transactional"]));
     }

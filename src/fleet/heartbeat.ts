@@ -1,12 +1,18 @@
 import type { Clock } from "../core/clock.ts";
-import type { NodeRecord, NodeRegistry } from "./node-registry.ts";
+import type { NodeBeat, NodeRecord } from "./node-registry.ts";
 import type { Partition } from "./partition.ts";
 
-/** How often a node writes its row: a few beats fit in RELAY_NODE_DEAD_AFTER's smallest sensible value. */
+/** How often a node writes its row, at most: a sixth of RELAY_NODE_DEAD_AFTER when that is shorter than a minute. */
 export const HEARTBEAT_EVERY_MS = 10_000;
 
+/** The pause between beats for RELAY_NODE_DEAD_AFTER: several beats fit in the half of it a lease lasts. */
+export function heartbeatEvery(deadAfterMs: number): number {
+  return Math.min(HEARTBEAT_EVERY_MS, Math.max(250, Math.floor(deadAfterMs / 6)));
+}
+
 export interface HeartbeatOptions {
-  readonly registry: NodeRegistry;
+  /** Writes the node's row: NodeRegistry.beat, or under replicated durability Replication.beat. */
+  readonly write: (row: NodeBeat) => Promise<void>;
   /** What the node says of itself that does not change while it runs. */
   readonly node: Pick<NodeRecord, "id" | "sourceIp" | "hostname" | "version">;
   /** Recipients in the node's queue now. */
@@ -24,13 +30,14 @@ export interface HeartbeatOptions {
  */
 export class Heartbeat {
   readonly name = "writing the node's heartbeat";
-  readonly everyMs = HEARTBEAT_EVERY_MS;
+  readonly everyMs: number;
   readonly atStart = true;
   readonly #startedAt: number;
   #state: NodeRecord["state"] = "running";
 
-  constructor(private readonly options: HeartbeatOptions) {
+  constructor(private readonly options: HeartbeatOptions & { readonly everyMs: number }) {
     this.#startedAt = options.clock.now();
+    this.everyMs = options.everyMs;
   }
 
   get state(): NodeRecord["state"] {
@@ -38,8 +45,8 @@ export class Heartbeat {
   }
 
   async run(): Promise<void> {
-    const { registry, node, clock, partition } = this.options;
-    const row: NodeRecord = {
+    const { write, node, clock, partition } = this.options;
+    const row: NodeBeat = {
       ...node,
       startedAt: this.#startedAt,
       heartbeatAt: clock.now(),
@@ -47,7 +54,7 @@ export class Heartbeat {
       state: this.#state,
     };
     try {
-      await registry.beat(row);
+      await write(row);
     } catch (error) {
       if (!partition) throw error;
       partition.failed(error);

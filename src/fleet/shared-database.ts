@@ -17,6 +17,8 @@ export interface SharedDatabase extends Database {
   readonly offline: boolean;
   /** Offline: try the server again, and serve from a live replica from now on if it answers. */
   reconnect(): Promise<void>;
+  /** Pull what the server has now, before a read that must see every write made so far (a live replica). */
+  sync(): Promise<void>;
 }
 
 export interface SharedDatabaseOptions {
@@ -137,6 +139,10 @@ class ReplicaDatabase implements SharedDatabase {
     await old.close();
   }
 
+  async sync(): Promise<void> {
+    if (!this.#offline) await this.#worker.sync();
+  }
+
   close(): Promise<void> {
     return this.#worker.close();
   }
@@ -157,6 +163,7 @@ export async function openSharedRemote(
       db: drizzle(client, { schema }),
       offline: false,
       reconnect: async () => {},
+      sync: async () => {},
       close: async () => client.close(),
     },
     applied,

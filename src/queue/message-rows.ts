@@ -97,6 +97,7 @@ export function messageInserts(
       auth: m.authResults,
       require_tls: m.tlsTag === "requiretls" ? true : undefined,
       priority: m.lane ?? DEFAULT_LANE,
+      adopted_from: m.adoptedFrom,
     });
     return m.recipients.flatMap((r) => [
       [now, "received", id, r.address, data],

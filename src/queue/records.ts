@@ -34,6 +34,8 @@ export interface NewMessage {
   readonly returnPathDomain?: string;
   /** The priority lane of every recipient; default transactional (src/core/lane.ts). */
   readonly lane?: Lane;
+  /** RELAY_DURABILITY=replicated: the node that accepted it and stopped, when this one adopted it. */
+  readonly adoptedFrom?: string;
 }
 
 /** A recipient the delivery loop has leased, with what it needs from its message. */

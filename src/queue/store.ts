@@ -70,8 +70,31 @@ const EVENT_OF_STATE: Record<Outcome["state"], EventType> = {
  * writes its event in the same batch. Its other concerns are its members,
  * each over the same database.
  */
+/** A message on its way into the queue, under the id it gets. */
+type Acceptance = { readonly id: string; readonly message: NewMessage };
+
+/**
+ * RELAY_DURABILITY=replicated (src/fleet/replication.ts): the shared server
+ * holds each group of acceptances before the node's own commit.
+ */
+export interface ReplicationHook {
+  hold(items: readonly Acceptance[]): Promise<void>;
+  /** The node's own commit failed after `hold`: the server forgets them. */
+  release(ids: readonly string[]): Promise<void>;
+}
+
+export interface QueueStoreOptions {
+  /** Told the size and time of each commit of acceptances (metrics). */
+  readonly enqueueMeter?: CommitMeter;
+  /** Where the suppressions outcomes call for go: in place on a node alone, through the outbox in a fleet. */
+  readonly sharedWrites?: SharedWrites;
+  readonly replication?: ReplicationHook;
+}
+
 export class QueueStore {
-  private readonly enqueues: GroupCommit<{ id: string; message: NewMessage }>;
+  private readonly enqueues: GroupCommit<Acceptance>;
+  /** Where the suppressions outcomes call for go: in place on a node alone, through the outbox in a fleet. */
+  private readonly sharedWrites: SharedWrites;
   /** The operator's hold, release, retry and cancel (src/queue/queue-control.ts). */
   readonly control: QueueControl;
   /** Messages' bytes, in the spool or the row (src/queue/message-bodies.ts). */
@@ -100,19 +123,38 @@ export class QueueStore {
      * later message can be accepted for it once the bounce is on disk).
      */
     private readonly suppressBounceCategories: readonly string[] = [],
-    /** Told the size and time of each commit of acceptances (metrics). */
-    enqueueMeter?: CommitMeter,
-    /** Where those suppressions go: in place on a node alone, through the outbox in a fleet. */
-    private readonly sharedWrites: SharedWrites = inPlace,
+    options: QueueStoreOptions = {},
   ) {
+    this.sharedWrites = options.sharedWrites ?? inPlace;
     this.bodies = new MessageBodies(database, spool, clock);
-    this.enqueues = new GroupCommit((items) => this.bodies.writeMessages(items), undefined, enqueueMeter);
+    this.enqueues = new GroupCommit(
+      (items) => this.commitAcceptances(items, options.replication),
+      undefined,
+      options.enqueueMeter,
+    );
     this.control = new QueueControl(database, clock);
     this.dsns = new DsnStore(database, this.bodies, clock);
-    this.feedback = new FeedbackStore(database, clock, suppressBounceCategories, sharedWrites);
+    this.feedback = new FeedbackStore(database, clock, suppressBounceCategories, this.sharedWrites);
     this.byDomain = new QueueByDomain(database, clock);
     this.events = new EventLog(database);
     this.retention = new Retention(database);
+  }
+
+  /**
+   * One group commit of acceptances. Replicated, the shared server holds the
+   * messages first (but adopted ones, which it holds already): a node that
+   * dies after its own commit has nothing the fleet cannot deliver. When the
+   * node's commit fails after that, the server lets them go again.
+   */
+  private async commitAcceptances(items: readonly Acceptance[], replication?: ReplicationHook): Promise<void> {
+    const held = replication ? items.filter((i) => !i.message.adoptedFrom) : [];
+    if (held.length > 0) await replication!.hold(held);
+    try {
+      await this.bodies.writeMessages(items);
+    } catch (error) {
+      if (held.length > 0) await replication!.release(held.map((i) => i.id)).catch(() => undefined);
+      throw error;
+    }
   }
 
   /** Durably store a message and its recipients; resolves after the commit that carries it. */
@@ -120,6 +162,11 @@ export class QueueStore {
     const id = newId(this.clock.now());
     await this.enqueues.submit({ id, message });
     return id;
+  }
+
+  /** Store a message another node accepted and this one adopted (`adoptedFrom` set), under its own id. */
+  async adopt(id: string, message: NewMessage & { readonly adoptedFrom: string }): Promise<void> {
+    await this.enqueues.submit({ id, message });
   }
 
   /**

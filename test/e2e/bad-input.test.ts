@@ -33,10 +33,10 @@ describe("bad input gets a clear error and loses nothing", () => {
     assert.match(result.stderr, /RELAY_RELAY_NETWORKS: expected a comma list of CIDRs/);
   });
 
-  it("a fleet setting, not built yet, stops the start with exit 2 rather than being ignored", async () => {
+  it("replicated durability without a shared server stops the start with exit 2 rather than being ignored", async () => {
     const result = await runRelay(["serve"], { env: { RELAY_DURABILITY: "replicated" } });
     assert.equal(result.code, 2);
-    assert.match(result.stderr, /^relay: RELAY_DURABILITY: not supported yet: replicated .*; use local$/m);
+    assert.match(result.stderr, /^relay: RELAY_DURABILITY: replicated needs RELAY_SHARED_DB_URL/m);
   });
 
   it("a port already taken stops the start with exit 1, naming the listener", async () => {

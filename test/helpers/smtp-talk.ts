@@ -104,8 +104,9 @@ export async function sendMail(
   mailFrom: string,
   recipients: string[],
   message: string,
+  host = "127.0.0.1",
 ): Promise<string[]> {
-  const talk = await SmtpTalk.open(port);
+  const talk = await SmtpTalk.open(port, host);
   try {
     const replies = [
       await talk.reply(),

@@ -280,10 +280,12 @@ describe("loadConfig errors", () => {
     },
   );
 
-  it("refuses RELAY_DURABILITY=replicated, until it is built", () => {
-    const problems = problemsOf({ RELAY_DURABILITY: "replicated" });
-    assert.equal(problems.length, 1);
-    assert.match(problems[0]!, /^RELAY_DURABILITY: not supported yet: replicated .*; use local$/);
+  it("refuses RELAY_DURABILITY=replicated without the shared server that would hold the copies", () => {
+    assert.deepEqual(problemsOf({ RELAY_DURABILITY: "replicated" }), [
+      "RELAY_DURABILITY: replicated needs RELAY_SHARED_DB_URL, the fleet's shared server that holds the copies",
+    ]);
+    const config = load({ RELAY_DURABILITY: "replicated", RELAY_SHARED_DB_URL: "libsql://fleet.example" });
+    assert.equal(config.durability, "replicated");
   });
 
   it("reads the fleet's shared server: a server URL, its token only with it", () => {

@@ -9,7 +9,7 @@ import { unknownVariables } from "../../src/config/unknown-variables.ts";
 const EXAMPLE = new URL("../../packaging/relay.env.example", import.meta.url);
 
 /** Variables the example names without an assignment, each for a reason it gives. */
-const NOT_ASSIGNED = ["RELAY_DATA_DIR", "RELAY_DURABILITY"];
+const NOT_ASSIGNED = ["RELAY_DATA_DIR"];
 
 /** Every commented-out assignment, uncommented: what an operator gets by removing the `#`. */
 function exampleAssignments(): Record<string, string> {
