@@ -309,7 +309,8 @@ export async function openServeServices(
       providerLookup({ route, shaping: () => shaping.current().rules, sandbox: config.sandbox }),
     ),
   );
-  const webhookStore = new WebhookStore(database, clock);
+  // Endpoints are the fleet's; how far each has got in this node's events is the node's.
+  const webhookStore = new WebhookStore(database, clock, services.shared ?? database);
   const webhookDispatcher = new WebhookDispatcher({
     store: webhookStore,
     recent: eventFeed,

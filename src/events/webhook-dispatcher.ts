@@ -129,6 +129,9 @@ export class WebhookDispatcher {
   async #startDue(): Promise<void> {
     const { store, clock } = this.options;
     const endpoints = await store.list();
+    // An endpoint deleted, through this node or another of the fleet, is sent nothing more.
+    const listed = new Set(endpoints.map((w) => w.id));
+    for (const [id, { abort }] of this.#running) if (!listed.has(id)) abort.abort();
     if (endpoints.length === 0) return;
     const [last, replays] = await Promise.all([this.#lastEventId(), store.withReplays()]);
     const now = clock.now();
