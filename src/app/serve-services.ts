@@ -324,6 +324,7 @@ export async function openServeServices(
     log,
     timeoutMs: config.webhookTimeout,
     backoff: webhookBackoff(config.webhookBackoff),
+    node: services.shared ? config.nodeId : undefined,
   });
   const webhooks = new Webhooks(webhookStore, webhookDispatcher, config.webhookAllowPrivate);
   metrics.watchWebhooks(() => webhooks.backlogs());

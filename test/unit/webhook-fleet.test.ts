@@ -20,6 +20,12 @@ interface Sent {
   readonly eventIds: number[];
 }
 
+/** What a receiver keys on: each batch's webhook-id, and each event's node and id. */
+interface Keys {
+  readonly webhookId: string;
+  readonly events: string[];
+}
+
 /**
  * Two nodes of a fleet: each its own database (events, progress, dead
  * letters) and dispatcher, the endpoints in a third, shared one. `answer`
@@ -29,6 +35,7 @@ async function fleet(answer: (request: WebhookRequest) => WebhookResult | Promis
   const clock = new FakeClock(T0);
   const { database: shared } = await temporaryDatabase(T0);
   const sent: Sent[] = [];
+  const keys: Keys[] = [];
   const node = async (name: string) => {
     const { database } = await temporaryDatabase(T0);
     const store = new WebhookStore(database, clock, shared);
@@ -39,9 +46,14 @@ async function fleet(answer: (request: WebhookRequest) => WebhookResult | Promis
       timeoutMs: 10_000,
       backoff: { firstMs: 1000, maxMs: 3_600_000, windowMs: 86_400_000 },
       pollMs: POLL,
+      node: name,
       post: async (request) => {
         const body = JSON.parse(new TextDecoder().decode(request.body));
         sent.push({ node: name, eventIds: body.data.events.map((e: { id: number }) => e.id) });
+        keys.push({
+          webhookId: request.headers["webhook-id"]!,
+          events: body.data.events.map((e: { id: number; node: string }) => `${e.node}/${e.id}`),
+        });
         return await answer(request);
       },
     });
@@ -65,7 +77,7 @@ async function fleet(answer: (request: WebhookRequest) => WebhookResult | Promis
     await Promise.all([a.dispatcher.settled(), b.dispatcher.settled()]);
   };
   await poll();
-  return { clock, a, b, sent, poll };
+  return { clock, a, b, sent, keys, poll };
 }
 
 async function count(database: Database, table: string): Promise<number> {
@@ -96,6 +108,9 @@ describe("webhook endpoints shared by a fleet", () => {
     assert.deepEqual(f.sent.slice(2), [{ node: "b", eventIds: [4, 5] }], "each node from its own cursor");
     const [onA, onB] = [await f.a.store.get(webhook.id), await f.b.store.get(webhook.id)];
     assert.deepEqual([onA?.cursor, onB?.cursor], [2, 5]);
+    // The same ids name other events on the other node: the node tells them apart.
+    assert.deepEqual(f.keys.map((k) => k.webhookId).toSorted(), ["evt_a_1_2", "evt_b_3_3", "evt_b_4_5"]);
+    assert.deepEqual(f.keys.flatMap((k) => k.events).toSorted(), ["a/1", "a/2", "b/3", "b/4", "b/5"]);
     assert.deepEqual([onA?.url, onB?.url, onB?.secret], ["http://hooks.test/", "http://hooks.test/", SECRET]);
     await f.a.dispatcher.stop();
     await f.b.dispatcher.stop();
