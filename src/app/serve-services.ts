@@ -322,7 +322,8 @@ export async function openServeServices(
       providerLookup({ route, shaping: () => shaping.current().rules, sandbox: config.sandbox }),
     ),
   );
-  const webhookStore = new WebhookStore(database, clock);
+  // Endpoints are the fleet's; how far each has got in this node's events is the node's.
+  const webhookStore = new WebhookStore(database, clock, services.shared ?? database);
   const webhookDispatcher = new WebhookDispatcher({
     store: webhookStore,
     recent: eventFeed,
@@ -336,6 +337,7 @@ export async function openServeServices(
     log,
     timeoutMs: config.webhookTimeout,
     backoff: webhookBackoff(config.webhookBackoff),
+    node: services.shared ? config.nodeId : undefined,
   });
   const webhooks = new Webhooks(webhookStore, webhookDispatcher, config.webhookAllowPrivate);
   metrics.watchWebhooks(() => webhooks.backlogs());

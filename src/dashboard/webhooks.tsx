@@ -24,34 +24,40 @@ export interface WebhookPageDeps {
 export function Webhooks(props: { webhooks: readonly WebhookSummary[] }) {
   if (props.webhooks.length === 0) return <p class="muted">No webhook endpoint yet.</p>;
   return (
-    <table id="webhooks">
-      <thead>
-        <tr>
-          <th>Endpoint</th>
-          <th>Events</th>
-          <th class="num">Backlog</th>
-          <th class="num">Dead letters</th>
-          <th>Last delivery</th>
-          <th>Last error</th>
-        </tr>
-      </thead>
-      <tbody>
-        {props.webhooks.map((w) => (
+    <>
+      <p class="muted">
+        Backlog, dead letters, last delivery and last error are this node's: in a fleet, every node sends the endpoints
+        its own events.
+      </p>
+      <table id="webhooks">
+        <thead>
           <tr>
-            <td>
-              <code>{w.url}</code>
-              <div class="muted mono">{w.id}</div>
-            </td>
-            <td>{w.events.join(", ") || "all"}</td>
-            <td class="num">{w.backlog}</td>
-            <td class="num">{w.deadLetters}</td>
-            <td>
-              <Time ms={w.lastDeliveryAt} />
-            </td>
-            <td>{w.lastError ?? "—"}</td>
+            <th>Endpoint</th>
+            <th>Events</th>
+            <th class="num">Backlog</th>
+            <th class="num">Dead letters</th>
+            <th>Last delivery</th>
+            <th>Last error</th>
           </tr>
-        ))}
-      </tbody>
-    </table>
+        </thead>
+        <tbody>
+          {props.webhooks.map((w) => (
+            <tr>
+              <td>
+                <code>{w.url}</code>
+                <div class="muted mono">{w.id}</div>
+              </td>
+              <td>{w.events.join(", ") || "all"}</td>
+              <td class="num">{w.backlog}</td>
+              <td class="num">{w.deadLetters}</td>
+              <td>
+                <Time ms={w.lastDeliveryAt} />
+              </td>
+              <td>{w.lastError ?? "—"}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
   );
 }

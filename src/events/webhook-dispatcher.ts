@@ -44,6 +44,12 @@ export interface WebhookDispatcherOptions {
   readonly pollMs?: number;
   /** Jitter of the backoff; default Math.random. */
   readonly random?: () => number;
+  /**
+   * RELAY_NODE_ID in a fleet: every node sends its own events to the same
+   * endpoints, and event ids are each node's, so the node is named in each
+   * event and in the webhook-id. Undefined for a node alone.
+   */
+  readonly node?: string;
 }
 
 /** What an attempt came to: `row`, the endpoint's row as a live batch's cursor write left it. */
@@ -129,6 +135,9 @@ export class WebhookDispatcher {
   async #startDue(): Promise<void> {
     const { store, clock } = this.options;
     const endpoints = await store.list();
+    // An endpoint deleted, through this node or another of the fleet, is sent nothing more.
+    const listed = new Set(endpoints.map((w) => w.id));
+    for (const [id, { abort }] of this.#running) if (!listed.has(id)) abort.abort();
     if (endpoints.length === 0) return;
     const [last, replays] = await Promise.all([this.#lastEventId(), store.withReplays()]);
     const now = clock.now();
@@ -224,11 +233,16 @@ export class WebhookDispatcher {
    */
   async #deliver(webhook: WebhookRow, head: Head, signal: AbortSignal): Promise<Delivered> {
     const { store, clock, log, backoff } = this.options;
+    const { node } = this.options;
     const letters = head.kind === "live"
-      ? head.events.map((e) => ({ eventId: e.id, event: eventJson(e) as Record<string, unknown> }))
+      ? head.events.map((e) => ({
+        eventId: e.id,
+        event: (node === undefined ? eventJson(e) : { ...eventJson(e), node }) as Record<string, unknown>,
+      }))
       : head.letters;
     const ids = letters.map((l) => l.eventId);
-    const messageId = `evt_${ids[0]}_${ids.at(-1)}`;
+    // Unique per batch (Standard Webhooks): in a fleet the same ids name other events on other nodes.
+    const messageId = node === undefined ? `evt_${ids[0]}_${ids.at(-1)}` : `evt_${node}_${ids[0]}_${ids.at(-1)}`;
     // Encoded once: the same octets are signed and sent.
     const body = new TextEncoder().encode(
       JSON.stringify({ type: "relay.events", data: { events: letters.map((l) => l.event) } }),

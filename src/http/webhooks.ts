@@ -36,15 +36,28 @@ const webhookSchema = v.pipe(
     events: v.array(v.string()),
     description: v.nullable(v.string()),
     created_at: v.string(),
-    cursor: v.pipe(v.string(), v.description("the last event id it is done with (GET /v1/events cursor)")),
-    backlog: v.pipe(v.number(), v.description("events it wants that it has not taken yet, and replays")),
-    dead_letters: v.pipe(v.number(), v.description("events it did not take within the retry window")),
-    attempts: v.pipe(v.number(), v.description("failed attempts of the batch being retried")),
+    cursor: v.pipe(
+      v.string(),
+      v.description("the last event id of the answering node it is done with (GET /v1/events cursor)"),
+    ),
+    backlog: v.pipe(
+      v.number(),
+      v.description("events of the answering node it wants that it has not taken yet, and replays"),
+    ),
+    dead_letters: v.pipe(
+      v.number(),
+      v.description("events of the answering node it did not take within the retry window"),
+    ),
+    attempts: v.pipe(v.number(), v.description("failed attempts of the answering node's batch being retried")),
     last_error: v.nullable(v.string()),
     last_success_at: v.nullable(v.string()),
     next_attempt_at: v.pipe(v.nullable(v.string()), v.description("when a failed batch is tried again")),
   }),
   v.metadata({ ref: "Webhook" }),
+  v.description(
+    "An endpoint is the fleet's: every node sends it its own events. What it has taken (cursor, backlog, " +
+      "dead letters, attempts, last error and success, next attempt) is the answering node's.",
+  ),
 );
 
 const createdSchema = v.object({
@@ -115,7 +128,8 @@ export function webhookRoutes(webhooks: WebhookRouteDeps): Hono<AuthEnv> {
     describeRoute({
       tags: ["webhooks"],
       summary: "List webhook endpoints",
-      description: "Every endpoint with what it has left to take; secrets are never shown again.",
+      description: "Every endpoint with what it has left to take from the answering node (in a fleet, each node " +
+        "sends its own events and answers for them); secrets are never shown again.",
       security: [{ bearer: ["admin"] }],
       responses: {
         200: json("The endpoints", v.object({ webhooks: v.array(webhookSchema) })),
@@ -134,7 +148,8 @@ export function webhookRoutes(webhooks: WebhookRouteDeps): Hono<AuthEnv> {
     describeRoute({
       tags: ["webhooks"],
       summary: "Register a webhook endpoint",
-      description: "It is sent the events written from now on, of the types it wants, in batches signed per " +
+      description: "It is sent the events written from now on (in a fleet, by every node: each sees it within " +
+        "about a second and sends it its events since the registration), of the types it wants, in batches signed per " +
         "Standard Webhooks with the secret in the answer (shown this once). A URL whose host is a loopback, " +
         "private or link-local address is refused unless RELAY_WEBHOOK_ALLOW_PRIVATE is true; a name is checked " +
         "on every address it resolves to at each delivery.",
@@ -172,7 +187,7 @@ export function webhookRoutes(webhooks: WebhookRouteDeps): Hono<AuthEnv> {
     describeRoute({
       tags: ["webhooks"],
       summary: "One webhook endpoint",
-      description: "Its backlog, dead letters, last error and next attempt.",
+      description: "Its backlog, dead letters, last error and next attempt, on the answering node.",
       security: [{ bearer: ["admin"] }],
       responses: {
         200: json("The endpoint", webhookSchema),
@@ -191,7 +206,8 @@ export function webhookRoutes(webhooks: WebhookRouteDeps): Hono<AuthEnv> {
     describeRoute({
       tags: ["webhooks"],
       summary: "Delete a webhook endpoint",
-      description: "Nothing more is sent to it; its dead letters go with it.",
+      description: "Nothing more is sent to it (by any node of a fleet, once it sees the deletion, within about " +
+        "a second); its dead letters go with it.",
       security: [{ bearer: ["admin"] }],
       responses: {
         200: json("Deleted", v.object({ deleted: v.string() })),
@@ -209,7 +225,8 @@ export function webhookRoutes(webhooks: WebhookRouteDeps): Hono<AuthEnv> {
     describeRoute({
       tags: ["webhooks"],
       summary: "List an endpoint's dead letters",
-      description: "Events the endpoint did not take within the retry window (at least 24 hours), in log order. " +
+      description: "Events of the answering node the endpoint did not take within the retry window (at least 24 " +
+        "hours), in log order. " +
         "Resume with `after` set to the last `event_id` of a page.",
       security: [{ bearer: ["admin"] }],
       responses: {
@@ -232,7 +249,8 @@ export function webhookRoutes(webhooks: WebhookRouteDeps): Hono<AuthEnv> {
     describeRoute({
       tags: ["webhooks"],
       summary: "Replay dead letters",
-      description: "Sends the endpoint's dead letters (or those of `event_ids`) again, before its next live events, " +
+      description: "Sends the endpoint's dead letters on the answering node (or those of `event_ids`) again, before " +
+        "its next live events, " +
         "with the same retries; those it takes are removed.",
       security: [{ bearer: ["admin"] }],
       requestBody: { content: { "application/json": { schema: resolver(replaySchema) } } },

@@ -12,7 +12,7 @@ import { writeBatch } from "./write-batch.ts";
  * holds when the purge's transaction runs.
  */
 const TAKEN_BY_WEBHOOKS = `NOT EXISTS (SELECT 1 FROM events AS e WHERE e.message_id = messages.id
-  AND e.id > (SELECT min(cursor) FROM webhooks))`;
+  AND e.id > (SELECT min(cursor) FROM webhook_progress))`;
 
 /** Deleting finished messages, a batch at a time. */
 export class Retention {

@@ -408,8 +408,9 @@ export const suppressions = sqliteTable(
 
 /**
  * Webhook endpoints (src/events/webhooks.ts): where the event log is POSTed,
- * signed, and how far each endpoint has got in it. The dispatcher tails the
- * log by `cursor`, so nothing is added to the mail flow's transactions.
+ * signed. In a fleet they live in the shared database, so an endpoint
+ * registered through any node is sent every node's events; each node keeps
+ * how far the endpoint has got in its own log in `webhookProgress`.
  */
 export const webhooks = sqliteTable("webhooks", {
   id: text("id").primaryKey(),
@@ -420,6 +421,18 @@ export const webhooks = sqliteTable("webhooks", {
   /** The Standard Webhooks signing secret (whsec_...), in clear: the relay signs with it. */
   secret: text("secret").notNull(),
   createdAt: integer("created_at").notNull(),
+});
+
+/**
+ * How far each endpoint has got in this node's event log, always in the
+ * node's own database (event ids are the node's). The dispatcher tails the
+ * log by `cursor`, so nothing is added to the mail flow's transactions. No
+ * foreign key to `webhooks`: in a fleet that table is in another database;
+ * the row of an endpoint deleted anywhere is removed when the node sees it
+ * gone (src/queue/webhooks.ts).
+ */
+export const webhookProgress = sqliteTable("webhook_progress", {
+  webhookId: text("webhook_id").primaryKey(),
   /** The last event id this endpoint is done with: delivered, not wanted, or dead-lettered. */
   cursor: integer("cursor").notNull(),
   /** The last event id of the batch being retried (kept, so a retry sends the same batch); null: none failing. */
@@ -433,11 +446,14 @@ export const webhooks = sqliteTable("webhooks", {
   lastSuccessAt: integer("last_success_at"),
 });
 
-/** Events an endpoint did not take within the retry window; kept whole (the log may purge them) until replayed. */
+/**
+ * Events of this node an endpoint did not take within the retry window; kept
+ * whole (the log may purge them) until replayed. Gone with the endpoint's progress.
+ */
 export const webhookDeadLetters = sqliteTable(
   "webhook_dead_letters",
   {
-    webhookId: text("webhook_id").notNull().references(() => webhooks.id, { onDelete: "cascade" }),
+    webhookId: text("webhook_id").notNull().references(() => webhookProgress.webhookId, { onDelete: "cascade" }),
     eventId: integer("event_id").notNull(),
     /** The event as the endpoint is sent it (src/events/event-json.ts). */
     event: text("event", { mode: "json" }).$type<Record<string, unknown>>().notNull(),

@@ -2,10 +2,16 @@ import { and, asc, count, eq, gt, inArray, isNotNull, isNull, lte, max, type SQL
 import type { Clock } from "../core/clock.ts";
 import type { Database } from "./database.ts";
 import type { EventRecord } from "./event-log.ts";
-import { events, type EventType, webhookDeadLetters, webhooks } from "./schema.ts";
+import { events, type EventType, webhookDeadLetters, webhookProgress, webhooks } from "./schema.ts";
 
-/** One webhook endpoint as stored. */
-export type WebhookRow = typeof webhooks.$inferSelect;
+/** A webhook endpoint's definition: the same on every node of a fleet. */
+export type WebhookEndpoint = typeof webhooks.$inferSelect;
+
+/** How far an endpoint has got in this node's event log. */
+export type WebhookProgress = Omit<typeof webhookProgress.$inferSelect, "webhookId">;
+
+/** One webhook endpoint as this node sends to it: its definition and its progress here. */
+export type WebhookRow = WebhookEndpoint & WebhookProgress;
 
 export interface NewWebhook {
   readonly id: string;
@@ -53,9 +59,22 @@ function wanted(eventTypes: readonly string[]): SQL | undefined {
 const SETTLED = { batchEnd: null, attempts: 0, firstFailureAt: null, nextAttemptAt: null } as const;
 
 /**
- * Webhook endpoints, how far each has got in the event log, and the events
- * they did not take (dead letters). Every write is guarded by the endpoint's
- * cursor, so an endpoint deleted or moved on meanwhile is left alone.
+ * Webhook endpoints, how far each has got in this node's event log, and the
+ * events they did not take (dead letters). The endpoints are read from
+ * `endpoints` (the fleet's shared database, or the node's own when it runs
+ * alone); progress, events and dead letters are the node's own (`database`).
+ * The two may be different databases, so they are read by separate queries.
+ * Every progress write is guarded by the endpoint's cursor, so an endpoint
+ * deleted or moved on meanwhile is left alone.
+ *
+ * A node makes an endpoint's progress row when it first sees the endpoint:
+ * the node that registers it at its newest event (it is sent the events
+ * written from then on), another node of the fleet (which sees it through
+ * its replica about a second later, or later still if it was cut off from
+ * the server) at its last event written before the registration time by its
+ * own clock, so the events written meanwhile are not missed. The row of an
+ * endpoint deleted through another node goes (with its dead letters) when
+ * this node sees it gone.
  */
 export class WebhookStore {
   /**
@@ -68,23 +87,31 @@ export class WebhookStore {
   private readonly advanceMoved;
   private readonly advanceDelivered;
 
-  constructor(private readonly database: Database, private readonly clock: Clock) {
-    const guarded = and(eq(webhooks.id, sql.placeholder("id")), eq(webhooks.cursor, sql.placeholder("from")));
+  constructor(
+    /** The node's own database. */
+    private readonly database: Database,
+    private readonly clock: Clock,
+    /** Where the endpoints are defined: the fleet's shared database; by default the node's own. */
+    private readonly endpoints: Database = database,
+  ) {
+    const guarded = and(
+      eq(webhookProgress.webhookId, sql.placeholder("id")),
+      eq(webhookProgress.cursor, sql.placeholder("from")),
+    );
     // set() takes SQL, not a bare placeholder: each is wrapped.
     const moved = { cursor: sql`${sql.placeholder("to")}`, ...SETTLED };
-    this.advanceMoved = database.db.update(webhooks).set(moved).where(guarded).returning().prepare();
+    this.advanceMoved = database.db.update(webhookProgress).set(moved).where(guarded).returning().prepare();
     this.advanceDelivered = database.db
-      .update(webhooks)
+      .update(webhookProgress)
       .set({ ...moved, lastSuccessAt: sql`${sql.placeholder("now")}`, lastError: null })
       .where(guarded)
       .returning()
       .prepare();
   }
 
-  /** Register an endpoint; it is sent the events written from now on. */
+  /** Register an endpoint; this node sends it the events written from now on (the others: see the class). */
   async create(webhook: NewWebhook): Promise<WebhookRow> {
-    const { db } = this.database;
-    const [row] = await db
+    const [endpoint] = await this.endpoints.db
       .insert(webhooks)
       .values({
         id: webhook.id,
@@ -93,25 +120,83 @@ export class WebhookStore {
         description: webhook.description ?? null,
         secret: webhook.secret,
         createdAt: this.clock.now(),
-        cursor: sql`(SELECT coalesce(max(id), 0) FROM events)`,
       })
       .returning();
-    return row!;
+    // After the endpoint: a progress row is never read without its endpoint (see list).
+    const [progress] = await this.database.db
+      .insert(webhookProgress)
+      .values({ webhookId: webhook.id, cursor: sql`(SELECT coalesce(max(id), 0) FROM events)` })
+      .onConflictDoNothing()
+      .returning();
+    return progress ? rowOf(endpoint!, progress) : (await this.get(webhook.id))!;
   }
 
+  /**
+   * Every endpoint with its progress here, in the order they were registered.
+   * The progress rows are read first: one written after its endpoint (create)
+   * is then never read without it, and so never taken for an endpoint
+   * deleted elsewhere. Rows are made for endpoints new to this node and
+   * removed for those gone.
+   */
   async list(): Promise<WebhookRow[]> {
-    return await this.database.db.select().from(webhooks).orderBy(asc(webhooks.createdAt), asc(webhooks.id));
+    const progress = await this.database.db.select().from(webhookProgress);
+    const endpoints = await this.endpoints.db.select().from(webhooks).orderBy(
+      asc(webhooks.createdAt),
+      asc(webhooks.id),
+    );
+    const defined = new Set(endpoints.map((e) => e.id));
+    const gone = progress.filter((p) => !defined.has(p.webhookId)).map((p) => p.webhookId);
+    if (gone.length > 0) {
+      await this.database.db.delete(webhookProgress).where(inArray(webhookProgress.webhookId, gone));
+    }
+    return await this.withProgress(endpoints, progress);
   }
 
   async get(id: string): Promise<WebhookRow | undefined> {
-    const [row] = await this.database.db.select().from(webhooks).where(eq(webhooks.id, id));
+    const progress = await this.database.db.select().from(webhookProgress).where(eq(webhookProgress.webhookId, id));
+    const [endpoint] = await this.endpoints.db.select().from(webhooks).where(eq(webhooks.id, id));
+    if (endpoint === undefined) return undefined;
+    const [row] = await this.withProgress([endpoint], progress);
     return row;
   }
 
-  /** Delete an endpoint and its dead letters; false when there was none. */
+  /** Delete an endpoint, its progress and its dead letters; false when there was none. */
   async remove(id: string): Promise<boolean> {
-    const result = await this.database.db.delete(webhooks).where(eq(webhooks.id, id));
+    const result = await this.endpoints.db.delete(webhooks).where(eq(webhooks.id, id));
+    await this.database.db.delete(webhookProgress).where(eq(webhookProgress.webhookId, id));
     return result.rowsAffected > 0;
+  }
+
+  /** The endpoints joined with their progress rows, those missing made first (see the class). Not #: see above. */
+  private async withProgress(
+    endpoints: readonly WebhookEndpoint[],
+    progress: readonly (typeof webhookProgress.$inferSelect)[],
+  ): Promise<WebhookRow[]> {
+    const progressOf = new Map(progress.map((p) => [p.webhookId, p]));
+    const unseen = endpoints.filter((e) => !progressOf.has(e.id));
+    if (unseen.length > 0) {
+      const { db } = this.database;
+      const [first, ...rest] = unseen.map((e) =>
+        db
+          .insert(webhookProgress)
+          .values({
+            webhookId: e.id,
+            // Read from the newest event back: only the events written since the registration are scanned.
+            cursor: sql`coalesce((SELECT id FROM events WHERE at < ${e.createdAt} ORDER BY id DESC LIMIT 1), 0)`,
+          })
+          .onConflictDoNothing()
+      );
+      await db.batch([first!, ...rest]);
+      const made = await db
+        .select()
+        .from(webhookProgress)
+        .where(inArray(webhookProgress.webhookId, unseen.map((e) => e.id)));
+      for (const p of made) progressOf.set(p.webhookId, p);
+    }
+    return endpoints.flatMap((e) => {
+      const p = progressOf.get(e.id);
+      return p ? [rowOf(e, p)] : [];
+    });
   }
 
   /** The newest event's id (0 for an empty log): one step down the primary key. */
@@ -159,10 +244,10 @@ export class WebhookStore {
    */
   async advance(webhook: WebhookRow, to: number, delivered: boolean): Promise<WebhookRow | undefined> {
     const guard = { id: webhook.id, from: webhook.cursor, to };
-    const [row] = delivered
+    const [progress] = delivered
       ? await this.advanceDelivered.execute({ ...guard, now: this.clock.now() })
       : await this.advanceMoved.execute(guard);
-    return row;
+    return progress && rowOf(webhook, progress);
   }
 
   /** The endpoint took these replayed dead letters: they are gone. */
@@ -172,8 +257,8 @@ export class WebhookStore {
       db.delete(webhookDeadLetters).where(
         and(eq(webhookDeadLetters.webhookId, id), inArray(webhookDeadLetters.eventId, [...eventIds])),
       ),
-      db.update(webhooks).set({ ...SETTLED, lastSuccessAt: this.clock.now(), lastError: null }).where(
-        eq(webhooks.id, id),
+      db.update(webhookProgress).set({ ...SETTLED, lastSuccessAt: this.clock.now(), lastError: null }).where(
+        eq(webhookProgress.webhookId, id),
       ),
     ]);
   }
@@ -181,7 +266,7 @@ export class WebhookStore {
   /** An attempt of the head batch failed; the next one is due at `nextAttemptAt`. */
   async failed(webhook: WebhookRow, failure: WebhookFailure): Promise<void> {
     await this.database.db
-      .update(webhooks)
+      .update(webhookProgress)
       .set({
         batchEnd: failure.batchEnd ?? null,
         attempts: failure.attempts,
@@ -189,7 +274,7 @@ export class WebhookStore {
         nextAttemptAt: failure.nextAttemptAt,
         lastError: failure.error,
       })
-      .where(and(eq(webhooks.id, webhook.id), eq(webhooks.cursor, webhook.cursor)));
+      .where(and(eq(webhookProgress.webhookId, webhook.id), eq(webhookProgress.cursor, webhook.cursor)));
   }
 
   /**
@@ -207,7 +292,7 @@ export class WebhookStore {
       {
         sql: `INSERT OR IGNORE INTO webhook_dead_letters (webhook_id, event_id, event, dead_at, last_error)
               SELECT ?, value ->> 0, value -> 1, ?, ? FROM json_each(?)
-              WHERE EXISTS (SELECT 1 FROM webhooks WHERE id = ? AND cursor = ?)`,
+              WHERE EXISTS (SELECT 1 FROM webhook_progress WHERE webhook_id = ? AND cursor = ?)`,
         args: [
           webhook.id,
           this.clock.now(),
@@ -218,9 +303,9 @@ export class WebhookStore {
         ],
       },
       {
-        sql: `UPDATE webhooks SET cursor = ?, batch_end = NULL, attempts = 0, first_failure_at = NULL,
+        sql: `UPDATE webhook_progress SET cursor = ?, batch_end = NULL, attempts = 0, first_failure_at = NULL,
                 next_attempt_at = NULL, last_error = ?
-              WHERE id = ? AND cursor = ?`,
+              WHERE webhook_id = ? AND cursor = ?`,
         args: [to, error, webhook.id, webhook.cursor],
       },
     ], "write");
@@ -234,7 +319,7 @@ export class WebhookStore {
       db.update(webhookDeadLetters).set({ replayAt: null, deadAt: now, lastError: error }).where(
         and(eq(webhookDeadLetters.webhookId, id), inArray(webhookDeadLetters.eventId, [...eventIds])),
       ),
-      db.update(webhooks).set({ ...SETTLED, lastError: error }).where(eq(webhooks.id, id)),
+      db.update(webhookProgress).set({ ...SETTLED, lastError: error }).where(eq(webhookProgress.webhookId, id)),
     ]);
   }
 
@@ -260,7 +345,7 @@ export class WebhookStore {
     return result.rowsAffected;
   }
 
-  /** For each endpoint: what is left to send and what is dead-lettered. */
+  /** For each endpoint: what is left to send from this node's log and what is dead-lettered here. */
   async backlogs(): Promise<WebhookBacklog[]> {
     const { db } = this.database;
     const [endpoints, letters] = await Promise.all([
@@ -290,6 +375,24 @@ export class WebhookStore {
       };
     }));
   }
+}
+
+function rowOf(endpoint: WebhookEndpoint, progress: typeof webhookProgress.$inferSelect): WebhookRow {
+  return {
+    id: endpoint.id,
+    url: endpoint.url,
+    eventTypes: endpoint.eventTypes,
+    description: endpoint.description,
+    secret: endpoint.secret,
+    createdAt: endpoint.createdAt,
+    cursor: progress.cursor,
+    batchEnd: progress.batchEnd,
+    attempts: progress.attempts,
+    firstFailureAt: progress.firstFailureAt,
+    nextAttemptAt: progress.nextAttemptAt,
+    lastError: progress.lastError,
+    lastSuccessAt: progress.lastSuccessAt,
+  };
 }
 
 function deadLetterOf(row: typeof webhookDeadLetters.$inferSelect): DeadLetter {

@@ -23,6 +23,7 @@ import { type MigrationFile, migrationFiles } from "../../src/queue/migration-fi
 import { directoryHash } from "../helpers/directory-hash.ts";
 import { freePorts, runRelay, startRelay, testBinary } from "../helpers/relay-process.ts";
 import { waitUntil } from "../helpers/wait-until.ts";
+import { startWebhookReceiver, type WebhookReceiver } from "../helpers/webhook-receiver.ts";
 import { startWorld, type World } from "../helpers/world.ts";
 
 /** The schema the upgrade starts from: the one before queue control's listing index (0017). */
@@ -30,8 +31,10 @@ const PREVIOUS_SCHEMA = "0016_events_filters";
 
 const dirs: string[] = [];
 const worlds: World[] = [];
+const receivers: WebhookReceiver[] = [];
 after(async () => {
   for (const w of worlds) await w.close();
+  for (const r of receivers) await r.close();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -139,6 +142,73 @@ describe("upgrade: a newer relay on an older data directory", () => {
     assert.deepEqual(after.pending, []);
     assert.deepEqual(after.unknown, []);
     assert.ok(after.lastVersion?.startsWith(pkg.version), `recorded version ${after.lastVersion}`);
+  });
+});
+
+describe("upgrade: webhook endpoints keep their progress when it moves to a table of its own (0020)", () => {
+  const BEFORE = "0018_fleet";
+  const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+  it("each endpoint goes on from its cursor, with its failure state and dead letters", async () => {
+    const dir = dataDir();
+    const [caughtUp, failing] = [await startWebhookReceiver("ok"), await startWebhookReceiver("ok")];
+    receivers.push(caughtUp, failing);
+    const past = Date.now() - 60_000;
+    const retryAt = Date.now() + 3_600_000;
+    const database = await openDatabase(`file:${join(dir, "relay.db")}`);
+    try {
+      await applyMigrations(database.client, migrationsThrough(BEFORE), past);
+      const event = (n: number) => ({
+        sql: "INSERT INTO events (id, at, type, message_id, recipient, data) VALUES (?, ?, 'received', ?, ?, '{}')",
+        args: [n, past, `m${n}`, `r${n}@dest.test`],
+      });
+      const webhook = "INSERT INTO webhooks (id, url, event_types, secret, created_at, cursor, batch_end, attempts, " +
+        "first_failure_at, next_attempt_at, last_error, last_success_at) VALUES (?, ?, '[\"*\"]', ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+      await database.client.batch([
+        event(1),
+        event(2),
+        event(3),
+        // Done with 1 and 2 (1 a dead letter), 3 to go.
+        { sql: webhook, args: ["wh_caught_up", caughtUp.url, SECRET, past, 2, null, 0, null, null, null, past] },
+        {
+          sql:
+            "INSERT INTO webhook_dead_letters (webhook_id, event_id, event, dead_at, last_error) VALUES (?, ?, ?, ?, ?)",
+          args: ["wh_caught_up", 1, JSON.stringify({ id: 1, type: "received" }), past, "HTTP 500"],
+        },
+        // The batch up to 3 failed twice; the next attempt is an hour away.
+        {
+          sql: webhook,
+          args: ["wh_failing", failing.url, SECRET, past, 0, 3, 2, past, retryAt, "HTTP 503", null],
+        },
+      ], "write");
+    } finally {
+      await database.close();
+    }
+
+    const world = await startWorld({
+      dataDir: dir,
+      binary: testBinary,
+      env: { RELAY_WEBHOOK_ALLOW_PRIVATE: "true" },
+    });
+    worlds.push(world);
+    await waitUntil(() => caughtUp.acknowledged().length, (n) => n > 0, { what: "a delivery to the endpoint" });
+    const first = caughtUp.acknowledged()[0]!;
+    assert.equal(first.headers["webhook-id"], "evt_3_3", "the events after its cursor");
+    assert.deepEqual(JSON.parse(first.body).data.events.map((e: { id: number }) => e.id), [3]);
+
+    const status = async (id: string) => (await world.api("GET", `/v1/webhooks/${id}`)).json;
+    const after = await waitUntil(() => status("wh_caught_up"), (s) => s.cursor === "3", { what: "its cursor at 3" });
+    assert.equal(after.dead_letters, 1);
+    const letters = await world.api("GET", "/v1/webhooks/wh_caught_up/dead-letters");
+    assert.deepEqual(letters.json.dead_letters.map((d: { event_id: number }) => d.event_id), [1]);
+    const waiting = await status("wh_failing");
+    assert.deepEqual(
+      [waiting.cursor, waiting.attempts, waiting.last_error, waiting.next_attempt_at],
+      ["0", 2, "HTTP 503", new Date(retryAt).toISOString()],
+      "the failing batch waits for its retry",
+    );
+    assert.equal(failing.requests.length, 0);
+    assert.equal(await world.relay.stop(), 0);
   });
 });
 
