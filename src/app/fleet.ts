@@ -1,3 +1,4 @@
+import { isIPv6 } from "node:net";
 import type { Config } from "../config/load.ts";
 import type { Clock } from "../core/clock.ts";
 import type { Logger } from "../core/log.ts";
@@ -59,7 +60,13 @@ export function buildFleet(
     heartbeat: new Heartbeat({
       write: replication ? (row) => replication.beat(row) : (row) => registry.beat(row),
       everyMs: heartbeatEvery(config.nodeDeadAfter),
-      node: { id: config.nodeId, sourceIp: config.sourceIp ?? null, hostname: config.hostname, version },
+      node: {
+        id: config.nodeId,
+        sourceIp: config.sourceIp ?? null,
+        hostname: config.hostname,
+        apiUrl: config.nodeUrl ?? defaultNodeUrl(config),
+        version,
+      },
       queueDepth,
       clock,
       partition,
@@ -88,4 +95,16 @@ export function fleetJobs(fleet: Fleet, shared: SharedDatabase | undefined): Per
     },
   };
   return [heartbeat, outbox, reconnect, ...(fleet.replication ? [fleet.replication] : [])];
+}
+
+/**
+ * Where the other nodes reach this node's API when RELAY_NODE_URL is unset:
+ * RELAY_HTTP_LISTEN's address, or for a wildcard address RELAY_SOURCE_IP
+ * (else the host name).
+ */
+export function defaultNodeUrl(config: Pick<Config, "httpListen" | "sourceIp" | "hostname">): string {
+  const { host, port } = config.httpListen;
+  const wildcard = host === "0.0.0.0" || host === "::" || host === "";
+  const address = wildcard ? (config.sourceIp ?? config.hostname) : host;
+  return `http://${isIPv6(address) ? `[${address}]` : address}:${port}`;
 }

@@ -52,6 +52,16 @@ const domainName = (text: string) => hostName(text)?.toLowerCase();
 /** A header field name (RFC 5322 2.2: printable ASCII but colon), at most 76 characters as a line allows. */
 const headerFieldName = (text: string) => (/^[!-9;-~]{1,76}$/.test(text.trim()) ? text.trim() : undefined);
 const libsqlUrl = (text: string) => (/^(file:|libsql:|https?:|wss?:)/.test(text) ? text : undefined);
+const httpUrl = (text: string) => {
+  try {
+    const url = new URL(text);
+    return (url.protocol === "http:" || url.protocol === "https:") && url.search === "" && url.hash === ""
+      ? url.href.replace(/\/$/, "")
+      : undefined;
+  } catch {
+    return undefined;
+  }
+};
 const libsqlServerUrl = (text: string) => (/^(libsql:|https?:|wss?:)\/\/./.test(text) ? text : undefined);
 const ipAddress = (text: string) => (isIP(text.trim()) !== 0 ? text.trim() : undefined);
 /**
@@ -222,6 +232,11 @@ export const configSchema = v.object({
   RELAY_SHARED_DB_URL: v.optional(textVar("a libSQL server URL (libsql:, http(s):, ws(s):)", libsqlServerUrl)),
   /** The shared server's auth token (a JWT for sqld's --auth-jwt-key-file, or Turso's). */
   RELAY_SHARED_DB_TOKEN: v.optional(textVar("a token", nonEmpty)),
+  /**
+   * Where the fleet's other nodes reach this node's HTTP API (GET /v1/queue?node=...);
+   * default: RELAY_HTTP_LISTEN's address (src/app/fleet.ts).
+   */
+  RELAY_NODE_URL: v.optional(textVar("an http(s) URL such as http://10.0.0.2:8025", httpUrl)),
   /** A node silent this long is down: listed so in GET /v1/fleet. */
   RELAY_NODE_DEAD_AFTER: v.optional(textVar("a duration of at least 1s such as 2m", atLeastOneSecond), "2m"),
   /**

@@ -14,7 +14,7 @@ export interface HeartbeatOptions {
   /** Writes the node's row: NodeRegistry.beat, or under replicated durability Replication.beat. */
   readonly write: (row: NodeBeat) => Promise<void>;
   /** What the node says of itself that does not change while it runs. */
-  readonly node: Pick<NodeRecord, "id" | "sourceIp" | "hostname" | "version">;
+  readonly node: Pick<NodeRecord, "id" | "sourceIp" | "hostname" | "apiUrl" | "version">;
   /** Recipients in the node's queue now. */
   readonly queueDepth: () => Promise<number>;
   readonly clock: Clock;

@@ -27,10 +27,12 @@ export class NodeRegistry {
    */
   async register(node: NodeBeat): Promise<number> {
     const result = await this.database.client.execute({
-      sql: `INSERT INTO nodes (id, source_ip, hostname, version, started_at, heartbeat_at, queue_depth, state, epoch)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)
+      sql: `INSERT INTO nodes (id, source_ip, hostname, api_url, version, started_at, heartbeat_at, queue_depth, state,
+              epoch)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
             ON CONFLICT (id) DO UPDATE SET source_ip = excluded.source_ip, hostname = excluded.hostname,
-              version = excluded.version, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
+              api_url = excluded.api_url, version = excluded.version, started_at = excluded.started_at,
+              heartbeat_at = excluded.heartbeat_at,
               queue_depth = excluded.queue_depth, state = excluded.state, epoch = nodes.epoch + 1
             RETURNING epoch`,
       args: beatArgs(node),
@@ -41,8 +43,8 @@ export class NodeRegistry {
   /** A beat under `epoch`: false when the node was fenced meanwhile (another node adopted its mail). */
   async beatAt(node: NodeBeat, epoch: number): Promise<boolean> {
     const result = await this.database.client.execute({
-      sql: `UPDATE nodes SET source_ip = ?, hostname = ?, version = ?, started_at = ?, heartbeat_at = ?,
-              queue_depth = ?, state = ?
+      sql: `UPDATE nodes SET source_ip = ?, hostname = ?, api_url = ?, version = ?, started_at = ?,
+              heartbeat_at = ?, queue_depth = ?, state = ?
             WHERE id = ? AND epoch = ?`,
       args: [...beatArgs(node).slice(1), node.id, epoch],
     });
@@ -83,6 +85,7 @@ function beatArgs(node: NodeBeat): InValue[] {
     node.id,
     node.sourceIp,
     node.hostname,
+    node.apiUrl,
     node.version,
     node.startedAt,
     node.heartbeatAt,

@@ -17,9 +17,10 @@ import { renderDocs } from "./docs.ts";
 import { type DomainRouteDeps, domainRoutes } from "./domains.ts";
 import { eventRoutes } from "./events.ts";
 import { sharedUnreachable } from "../fleet/unreachable.ts";
-import { type FleetRouteDeps, fleetRoutes } from "./fleet.ts";
+import { type FleetRouteDeps, fleetRoutes, statusOf } from "./fleet.ts";
 import type { IdempotencyStore } from "./idempotency.ts";
 import { messageRoutes } from "./messages.ts";
+import { nodeRouting } from "./node-routing.ts";
 import { type MetricsRouteDeps, metricsRoutes } from "./metrics.ts";
 import { type MessageSteeringDeps, messageSteeringRoutes } from "./message-steering.ts";
 import { openApiDocument } from "./openapi.ts";
@@ -82,6 +83,9 @@ export interface HttpDeps {
   /** Where unexpected errors go, each with its request's id. */
   readonly log: Logger;
 }
+
+/** How long a read about another node waits for it. */
+const NODE_REQUEST_TIMEOUT_MS = 10_000;
 
 const statusSchema = v.pipe(v.object({ status: v.string() }), v.metadata({ ref: "Status" }));
 const readySchema = v.pipe(
@@ -179,6 +183,17 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
         ),
     }),
   );
+  if (deps.fleet) {
+    const { fleet } = deps;
+    // Reads about the queue and the events, for another node or all of them (src/http/node-routing.ts).
+    const routing = nodeRouting({
+      self: fleet.self,
+      nodes: fleet.nodes,
+      answers: (node) => ["up", "draining"].includes(statusOf(node, fleet.deadAfterMs, fleet.now())),
+      timeoutMs: NODE_REQUEST_TIMEOUT_MS,
+    });
+    for (const path of ["/v1/queue", "/v1/queue/*", "/v1/events", "/v1/messages/:id"]) app.use(path, routing);
+  }
   app.route(
     "/v1/messages",
     messageRoutes({

@@ -27,7 +27,9 @@ export function eventRoutes(log: Pick<EventLog, "listEvents">): Hono<AuthEnv> {
         "a page shorter than `limit` means you are at the end for now. Filters (all optional, combined): `type` (a comma " +
         "list), `message`, `recipient`, `tag`; paging works the same with them. An API key limited to sender domains " +
         "reads only the events of messages whose envelope sender is at one of its domains, and the `domain_changed` " +
-        "events of those domains: no destination events, nothing of other senders' mail.",
+        "events of those domains: no destination events, nothing of other senders' mail. In a fleet each node has its " +
+        "own log: `node=ID` reads that node's (answered by it, with the caller's credentials), `node=all` lists every " +
+        "node's page side by side as `{nodes: [{node, status, body}]}`, to be paged per node with `node=ID`.",
       security: [{ bearer: ["read"] }],
       responses: {
         200: json("A page of events", eventPageSchema),

@@ -33,6 +33,7 @@ const nodeSchema = v.pipe(
     ),
     source_ip: v.pipe(v.nullable(v.string()), v.description("RELAY_SOURCE_IP: the address it sends from")),
     hostname: v.string(),
+    api_url: v.pipe(v.nullable(v.string()), v.description("RELAY_NODE_URL: where the other nodes reach its API")),
     version: v.string(),
     started_at: timestamp,
     heartbeat_at: timestamp,
@@ -58,7 +59,12 @@ const fleetSchema = v.pipe(
   v.metadata({ ref: "Fleet" }),
 );
 
-function statusOf(node: NodeRecord, deadAfterMs: number, now: number): v.InferOutput<typeof nodeSchema>["status"] {
+/** A node's status as the fleet sees it now: what it said of itself, unless it has been silent too long. */
+export function statusOf(
+  node: NodeRecord,
+  deadAfterMs: number,
+  now: number,
+): v.InferOutput<typeof nodeSchema>["status"] {
   if (node.state === "stopped") return "stopped";
   if (now - node.heartbeatAt > deadAfterMs) return "down";
   return node.state === "draining" ? "draining" : "up";
@@ -93,6 +99,7 @@ export function fleetRoutes(deps: FleetRouteDeps): Hono<AuthEnv> {
           status: statusOf(n, deps.deadAfterMs, now),
           source_ip: n.sourceIp,
           hostname: n.hostname,
+          api_url: n.apiUrl,
           version: n.version,
           started_at: iso(n.startedAt),
           heartbeat_at: iso(n.heartbeatAt),

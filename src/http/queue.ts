@@ -147,7 +147,9 @@ export function queueRoutes<D extends FoundDestination>(deps: QueueRouteDeps<D>)
       summary: "The queue by destination",
       description: "Each destination this node knows (routed to since the start, or suspended) with its MX hosts, " +
         "the limits in force, its state, its pending recipients by domain, what is in flight and its last reply; " +
-        "then pending recipients at other domains (the first 1000 domains by name). Counts stop at 1,000,000.",
+        "then pending recipients at other domains (the first 1000 domains by name). Counts stop at 1,000,000. " +
+        "In a fleet each node has its own queue: `node=ID` asks that node, `node=all` lists every node's answer " +
+        "side by side as `{nodes: [{node, status, body}]}`.",
       security: [{ bearer: ["admin"] }],
       responses: { 200: json("The queue by destination", summarySchema), ...problemResponses(adminOnly) },
     }),

@@ -32,6 +32,8 @@ export const nodes = sqliteTable(
     /** RELAY_SOURCE_IP; null when the node sends from whatever address the system picks. */
     sourceIp: text("source_ip"),
     hostname: text("hostname").notNull(),
+    /** RELAY_NODE_URL: where the other nodes reach its HTTP API, for answers about the whole fleet. */
+    apiUrl: text("api_url"),
     version: text("version").notNull(),
     startedAt: integer("started_at").notNull(),
     heartbeatAt: integer("heartbeat_at").notNull(),

@@ -183,6 +183,40 @@ describe("fleet: three nodes, one sqld", { skip: sqldMissing }, () => {
     }
   });
 
+  it("the queue and event APIs answer for another node (node=ID) or the whole fleet (node=all)", async () => {
+    const [a, b] = nodes;
+    // An API key is the fleet's: made through one node, it is good on all of them (each node's admin token here is its own).
+    const created = await runRelay(["keys", "create", "--scope", "admin", "--json"], {
+      dataDir: a!.relay.dataDir,
+      env: envOf(a!.ip, a!.id),
+    });
+    assert.equal(created.code, 0, created.stderr);
+    const token = JSON.parse(created.stdout).token as string;
+    const asAdmin = async (node: Node, path: string) => {
+      const response = await fetch(node.relay.url(path), { headers: { authorization: `Bearer ${token}` } });
+      return { response, json: await response.json() as any };
+    };
+    const sent = await send(b!, ["asked-across@dest.test"], "asked across the fleet");
+    await delivered("asked across the fleet");
+    await b!.waitForEvent((e) => e.type === "delivered" && e.message_id === sent.id);
+    const { response, json: page } = await waitUntil(
+      () => asAdmin(a!, `/v1/events?node=${b!.id}&message=${sent.id}`),
+      (r) => r.response.status === 200,
+      { what: "the key known to both nodes", timeout: SPREAD_MS },
+    );
+    assert.equal(response.headers.get("x-relay-node"), b!.id);
+    assert.deepEqual(page.events.map((e: any) => e.type), ["received", "delivered"]);
+    const here = await asAdmin(a!, `/v1/events?message=${sent.id}`);
+    assert.deepEqual(here.json.events, [], "a's own log has none of b's mail");
+
+    const all = await asAdmin(a!, "/v1/queue?node=all");
+    assert.equal(all.response.status, 200, JSON.stringify(all.json));
+    assert.deepEqual(all.json.nodes.map((n: any) => [n.node, n.status]), nodes.map((n) => [n.id, 200]));
+    assert.ok(all.json.nodes.every((n: any) => Array.isArray(n.body.destinations)));
+    const unknown = await asAdmin(a!, "/v1/queue?node=nowhere");
+    assert.equal(unknown.response.status, 404);
+  });
+
   it("with sqld stopped every node accepts and sends; the outbox drains once it is back", async () => {
     const [a, b, c] = nodes;
     await sqld.stop();
