@@ -131,7 +131,8 @@ const HELP = `usage: scripts/bench [--quick] [--systems relay,postfix,haraka] [-
               per durability and the latency of a suppression check and a DKIM key lookup, see
               scripts/bench-fleet.ts)
   --deep      queue depths (recipients queued, not due) for the deep phase
-  --rounds    acceptance rounds (default 3; 1 with --quick): each system's median is reported
+  --rounds    acceptance rounds (default 3; 1 with --quick): each system's median is reported;
+              also the signing and fleet phases' rounds
   --cpu-prof  run the relay under bun --cpu-prof, .cpuprofile files into DIR
               (one per relay run; summarise with scripts/bench-profile.ts)
   --json      where to write the results (default .bench/results.json)`;
