@@ -29,7 +29,8 @@
  *   7. shaping (relay only, issue 13): scripts/bench-shaping.ts;
  *   8. suppressions (relay only, issue 14): scripts/bench-suppressions.ts;
  *   9. operators (relay only, issue 15): scripts/bench-operators.ts;
- *  10. listing (relay only, issue 15): scripts/bench-queue-listing.ts, on dist/relay.
+ *  10. listing (relay only, issue 15): scripts/bench-queue-listing.ts, on dist/relay;
+ *  11. fleet (relay only, issue 17): scripts/bench-fleet.ts.
  *
  * Every load is bounded by a message count and a time cap (timeout(1)), and
  * every server started here is stopped at the end, also on failure.
@@ -53,6 +54,7 @@ import { dirname, join, resolve } from "node:path";
 import { shapingBench, shapingReport, type ShapingResult } from "./bench-shaping.ts";
 import { operatorsBench, operatorsReport, type OperatorsResult } from "./bench-operators.ts";
 import { suppressionsBench, suppressionsReport, type SuppressionsResult } from "./bench-suppressions.ts";
+import { fleetBench, fleetReport, type FleetResult } from "./bench-fleet.ts";
 
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), "..");
 const BENCH = join(ROOT, ".bench");
@@ -91,7 +93,8 @@ type Phase =
   | "shaping"
   | "suppressions"
   | "operators"
-  | "listing";
+  | "listing"
+  | "fleet";
 const PHASES: Phase[] = [
   "accept",
   "e2e",
@@ -103,10 +106,11 @@ const PHASES: Phase[] = [
   "suppressions",
   "operators",
   "listing",
+  "fleet",
 ];
 
 const HELP = `usage: scripts/bench [--quick] [--systems relay,postfix,haraka] [--relay head|worktree|dist|COMMIT]
-                    [--only accept,e2e,rss,deep,dkim,signing,shaping,suppressions,operators,listing] [--deep 10000,1000000] [--rounds N] [--cpu-prof DIR] [--json FILE]
+                    [--only accept,e2e,rss,deep,dkim,signing,shaping,suppressions,operators,listing,fleet] [--deep 10000,1000000] [--rounds N] [--cpu-prof DIR] [--json FILE]
   --quick     smaller message counts and shorter time caps, one acceptance round
   --relay     head: a snapshot of the committed HEAD (default, reproducible);
               worktree: src/ as it is now; dist: the built dist/relay;
@@ -122,9 +126,13 @@ const HELP = `usage: scripts/bench [--quick] [--systems relay,postfix,haraka] [-
               operators: relay only, end to end with delivery logs at info, /metrics scraped every
               second and a webhook for every event, beside the same without, see scripts/bench-operators.ts;
               listing: relay only (dist/relay), GET /v1/queue/messages paged through 1,000,000 queued
-              recipients per filter, see scripts/bench-queue-listing.ts)
+              recipients per filter, see scripts/bench-queue-listing.ts;
+              fleet: relay only, alone vs a fleet node on a sqld on loopback, acceptance over HTTP and SMTP
+              per durability and the latency of a suppression check and a DKIM key lookup, see
+              scripts/bench-fleet.ts)
   --deep      queue depths (recipients queued, not due) for the deep phase
-  --rounds    acceptance rounds (default 3; 1 with --quick): each system's median is reported
+  --rounds    acceptance rounds (default 3; 1 with --quick): each system's median is reported;
+              also the signing and fleet phases' rounds
   --cpu-prof  run the relay under bun --cpu-prof, .cpuprofile files into DIR
               (one per relay run; summarise with scripts/bench-profile.ts)
   --json      where to write the results (default .bench/results.json)`;
@@ -213,6 +221,12 @@ const PLAN = opts.quick
     operatorsRounds: 1,
     operatorsMessages: 1000,
     listingRecipients: 100_000,
+    fleetEntries: 100_000,
+    fleetHttpMessages: 1000,
+    fleetLookupCalls: 2000,
+    fleetRounds: 1,
+    fleetSmtpWarmup: 1000,
+    fleetSmtpMessages: 2000,
   }
   : {
     acceptCount: { min: 5000, max: 100_000 },
@@ -243,6 +257,13 @@ const PLAN = opts.quick
     // out more of the machine's noise and the start's JIT work.
     operatorsMessages: 15_000,
     listingRecipients: 1_000_000,
+    fleetEntries: 100_000,
+    fleetHttpMessages: 3000,
+    fleetLookupCalls: 10_000,
+    fleetRounds: 3,
+    // Every message is signed twice (RSA-2048 + Ed25519): a few hundred a second on this machine.
+    fleetSmtpWarmup: 3000,
+    fleetSmtpMessages: 5000,
   };
 
 // ---------------------------------------------------------------- helpers
@@ -255,9 +276,16 @@ const log = (line: string) => console.error(`bench: ${line}`);
 const pinned = (cpu: string | undefined, cmd: string, args: string[]): [string, string[]] =>
   cpu === undefined ? [cmd, args] : ["taskset", ["-c", cpu, cmd, ...args]];
 
+/** A command that exited with a status other than 0. */
+class CommandFailed extends Error {
+  constructor(readonly status: number | null, readonly stderr: string, command: string, output: string) {
+    super(`${command} failed (${status}): ${output}`);
+  }
+}
+
 function run(cmd: string, args: string[], env?: Record<string, string>, cwd?: string): string {
   const r = spawnSync(cmd, args, { encoding: "utf8", env: { ...process.env, ...env }, cwd });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}): ${r.stderr || r.stdout}`);
+  if (r.status !== 0) throw new CommandFailed(r.status, r.stderr, `${cmd} ${args.join(" ")}`, r.stderr || r.stdout);
   return r.stdout;
 }
 
@@ -428,8 +456,11 @@ interface Sut {
 interface RelaySut extends Sut {
   /** Start with `prefill` recipients queued (not due); resolves with what the pre-fill and the start-up took. */
   startDeep(target: number, tag: string, prefill: number): Promise<{ prefill: PrefillResult; startupS: number }>;
-  /** Start fresh after running these relay commands (e.g. `domains add`) on the new data directory. */
-  startWith(target: number, tag: string, commands: string[][]): Promise<void>;
+  /**
+   * Start fresh after running these relay commands (e.g. `domains add`) on the new data directory, both
+   * with `env` on top of the bench's; resolves with the data directory once /readyz answers.
+   */
+  startWith(target: number, tag: string, commands: string[][], env?: Record<string, string>): Promise<string>;
   /**
    * Start fresh with this environment on top of the bench's, and with
    * `prefill.n` recipients written by bench-prefill.ts with `prefill.args`;
@@ -603,13 +634,15 @@ function relaySut(cpu?: string): RelaySut {
       serve(data, target, tag);
       await waitForSmtp(PORT.relay, "relay");
     },
-    async startWith(target, tag, commands) {
+    async startWith(target, tag, commands, extra = {}) {
       data = join(RUN, `relay-${tag}`);
       rmSync(data, { recursive: true, force: true });
       const [bin, ...pre] = cmd;
-      for (const args of commands) run(bin!, [...pre, ...args], env(data, target), cwd);
-      serve(data, target, tag);
+      for (const args of commands) run(bin!, [...pre, ...args], env(data, target, extra), cwd);
+      serve(data, target, tag, extra);
       await waitForSmtp(PORT.relay, "relay");
+      await waitReady();
+      return data;
     },
     async startDeep(target, tag, n) {
       data = join(RUN, `relay-${tag}`);
@@ -1391,6 +1424,53 @@ function operatorsPhase(relay: RelaySut): Promise<OperatorsResult> {
   });
 }
 
+/** Issue 17's fleet phase (scripts/bench-fleet.ts), on this harness's relay and SMTP load, deliveries parked. */
+async function fleetPhase(relay: RelaySut): Promise<FleetResult> {
+  const park = new ParkingLot();
+  await park.open();
+  try {
+    return await fleetBench({
+      run: join(RUN, "fleet"),
+      bun: BUN,
+      relay: relay.command,
+      entries: PLAN.fleetEntries,
+      httpMessages: PLAN.fleetHttpMessages,
+      lookupCalls: PLAN.fleetLookupCalls,
+      rounds: opts.rounds ?? PLAN.fleetRounds,
+      concurrency: 32,
+      http: `http://${HOST}:${PORT.relayHttp}`,
+      adminToken: ADMIN_TOKEN,
+      async start(tag, env, commands) {
+        try {
+          return { dataDir: await relay.startWith(PORT.park, tag, commands, env) };
+        } catch (error) {
+          // Exit status 2: the configuration is refused, as serve would refuse it (a usage error).
+          if (error instanceof CommandFailed && error.status === 2) {
+            await relay.stop();
+            return { refused: error.stderr.trim().split("\n")[0] ?? "" };
+          }
+          throw error;
+        }
+      },
+      stop: () => relay.stop(),
+      cpuSeconds: () => relay.cpuSeconds(),
+      async smtpAccept() {
+        await load(PORT.relay, 20, PLAN.fleetSmtpWarmup, 5 * KB, 30);
+        run("sync", []);
+        const [cpu0, threads0] = [relay.cpuSeconds(), relay.threads()];
+        const r = await load(PORT.relay, 20, PLAN.fleetSmtpMessages, 5 * KB, PLAN.acceptCapS);
+        const cpuMs = ((relay.cpuSeconds() - cpu0) * 1000) / Math.max(1, r.sent);
+        return { ...r, cpuMs, threads: threadDelta(threads0, relay.threads()) };
+      },
+      spawn: (cmd, args, o) => start(cmd, args, o),
+      kill: (child) => kill(child, "SIGTERM"),
+      log,
+    });
+  } finally {
+    await park.close();
+  }
+}
+
 interface ListingCase {
   readonly name: string;
   readonly pages: number;
@@ -1470,6 +1550,7 @@ function report(
   suppressions?: SuppressionsResult,
   operators?: OperatorsResult,
   listing?: ListingResult,
+  fleet?: FleetResult,
 ) {
   const lines: string[] = [];
   const ratios: Record<string, unknown>[] = [];
@@ -1708,6 +1789,11 @@ function report(
     lines.push(...section.lines);
     ratios.push(section.ratio);
   }
+  if (fleet) {
+    const section = fleetReport(fleet);
+    lines.push(...section.lines);
+    ratios.push(section.ratio);
+  }
   lines.push("`*` = stopped by the time cap; the rate is what was done within it.");
   return { text: lines.join("\n"), ratios };
 }
@@ -1789,7 +1875,20 @@ async function main() {
   let operators: OperatorsResult | undefined;
   if (opts.phases.has("operators") && relay) operators = await operatorsPhase(relay as RelaySut);
   const listing = opts.phases.has("listing") && relay ? listingPhase() : undefined;
-  const { text, ratios } = report(accept, e2e, rss, deep, dkim, signing, shaping, suppressions, operators, listing);
+  const fleet = opts.phases.has("fleet") && relay ? await fleetPhase(relay as RelaySut) : undefined;
+  const { text, ratios } = report(
+    accept,
+    e2e,
+    rss,
+    deep,
+    dkim,
+    signing,
+    shaping,
+    suppressions,
+    operators,
+    listing,
+    fleet,
+  );
   const elapsedS = (now() - t0) / 1000;
   mkdirSync(dirname(opts.json), { recursive: true });
   writeFileSync(
@@ -1810,6 +1909,7 @@ async function main() {
           suppressions,
           operators,
           listing,
+          fleet,
           ratios,
         },
         null,

@@ -54,7 +54,8 @@ export interface SuppressionsResult {
 }
 
 const TOKEN = "bench-suppressions-admin-token-0123456789";
-const suppressed = (i: number) => `s${i}@list${i % 1000}.test`;
+/** The list's entry number `i`: `suppressionCsv` writes them, and a load's recipients name some. */
+export const suppressedAddress = (i: number) => `s${i}@list${i % 1000}.test`;
 
 function env(dataDir: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return {
@@ -106,11 +107,12 @@ async function cli(ctx: SuppressionsBenchContext, dataDir: string, args: string[
   return { seconds, peakMb: peak(), stdout };
 }
 
-async function writeCsv(path: string, n: number): Promise<void> {
+/** A CSV for `relay suppressions import` of entries 0 to n - 1. */
+export async function suppressionCsv(path: string, n: number): Promise<void> {
   const out = createWriteStream(path);
   out.write("address,scope,reason\n");
   for (let i = 0; i < n; i++) {
-    if (!out.write(`${suppressed(i)},global,import\n`)) await once(out, "drain");
+    if (!out.write(`${suppressedAddress(i)},global,import\n`)) await once(out, "drain");
   }
   await new Promise((r) => out.end(r));
 }
@@ -124,22 +126,33 @@ async function serve(
   return { ...relay, cpuSeconds: () => ctx.cpuSecondsOf(relay.pid) };
 }
 
-/** Messages accepted per second over HTTP, `CONCURRENCY` requests in flight. */
-async function accept(
-  ctx: SuppressionsBenchContext,
-  relay: { url: string; cpuSeconds: () => number },
+/** An HTTP acceptance load: `messages` measured after a tenth more, `concurrency` requests in flight. */
+export interface HttpLoad {
+  /** Entries in the relay's list (suppressionCsv's): each message names one of them. */
+  readonly entries: number;
+  readonly messages: number;
+  readonly concurrency: number;
+}
+
+/**
+ * Messages accepted per second over HTTP (POST /v1/messages from
+ * bench@sender.test, 10 recipients each, one of them on the list, sent a day
+ * ahead), and the relay's CPU per message.
+ */
+export async function acceptOverHttp(
+  { entries, messages, concurrency }: HttpLoad,
+  relay: { url: string; token?: string; cpuSeconds: () => number },
   round: number,
 ): Promise<{ rate: number; cpuMs: number; suppressed: number }> {
-  const { url } = relay;
-  const { entries, messages, concurrency } = ctx;
+  const { url, token = TOKEN } = relay;
   const sendAt = new Date(Date.now() + 86_400_000).toISOString();
   let next = 0;
   const post = async (i: number) => {
-    const rcpt_to = [suppressed((i * 7919 + round) % entries)];
+    const rcpt_to = [suppressedAddress((i * 7919 + round) % entries)];
     for (let r = 1; r < 10; r++) rcpt_to.push(`r${round}-${i}-${r}@open${r}.test`);
     const response = await fetch(`${url}/v1/messages`, {
       method: "POST",
-      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
       body: JSON.stringify({
         mail_from: "bench@sender.test",
         rcpt_to,
@@ -179,7 +192,7 @@ export async function suppressionsBench(ctx: SuppressionsBenchContext): Promise<
   const { entries, rounds, run } = ctx;
   mkdirSync(run, { recursive: true });
   const csv = join(run, "suppressions.csv");
-  await writeCsv(csv, entries);
+  await suppressionCsv(csv, entries);
   const full = join(run, "full");
   const empty = join(run, "empty");
   await cli(ctx, empty, ["migrate"]);
@@ -197,7 +210,7 @@ export async function suppressionsBench(ctx: SuppressionsBenchContext): Promise<
     for (const which of round % 2 ? (["empty", "full"] as const) : (["full", "empty"] as const)) {
       const relay = await serve(ctx, which === "full" ? full : empty);
       try {
-        const measured = await accept(ctx, relay, round);
+        const measured = await acceptOverHttp(ctx, relay, round);
         rates[which].push(measured.rate);
         cpuMs[which].push(measured.cpuMs);
         ctx.log(
