@@ -1,6 +1,7 @@
 import type { Config } from "../config/load.ts";
 import type { Clock } from "../core/clock.ts";
 import type { Logger } from "../core/log.ts";
+import { Drain } from "../fleet/drain.ts";
 import { Heartbeat } from "../fleet/heartbeat.ts";
 import { fleetIdempotency } from "../fleet/idempotency.ts";
 import type { IdempotencyStore } from "../http/idempotency.ts";
@@ -8,6 +9,7 @@ import { NodeRegistry } from "../fleet/node-registry.ts";
 import { OutboxForwarder } from "../fleet/outbox-forwarder.ts";
 import { Partition } from "../fleet/partition.ts";
 import type { SharedDatabase } from "../fleet/shared-database.ts";
+import type { InQueueCount } from "../queue/records.ts";
 import type { PeriodicJob } from "./periodic.ts";
 import type { Services } from "./services.ts";
 
@@ -22,13 +24,23 @@ export interface Fleet {
   readonly deadAfterMs: number;
   /** Idempotency keys: the shared server's, kept in the outbox while it is away (src/fleet/idempotency.ts). */
   readonly idempotency: IdempotencyStore;
+  /** `relay drain`: whether the node still takes new mail, and what is left of its queue. */
+  readonly drain: Drain;
+}
+
+/** The node's queue, as the heartbeat and a drain report it. */
+export interface QueueCounts {
+  /** Recipients in the queue (a count that may be a few seconds old). */
+  readonly depth: () => Promise<number>;
+  /** Recipients in the queue by domain and state, counted now. */
+  readonly inQueue: () => Promise<readonly InQueueCount[]>;
 }
 
 export function buildFleet(
   config: Config,
   services: Pick<Services, "database" | "shared" | "credentials">,
   version: string,
-  queueDepth: () => Promise<number>,
+  queue: QueueCounts,
   clock: Clock,
   log: Logger,
 ): Fleet {
@@ -36,19 +48,22 @@ export function buildFleet(
   const partition = shared ? new Partition(clock, log) : undefined;
   if (shared?.offline) partition!.failed(new Error("the shared database did not answer when the node started"));
   const registry = new NodeRegistry(shared ?? database);
+  const heartbeat = new Heartbeat({
+    registry,
+    node: { id: config.nodeId, sourceIp: config.sourceIp ?? null, hostname: config.hostname, version },
+    queueDepth: queue.depth,
+    clock,
+    partition,
+  });
   return {
     registry,
-    heartbeat: new Heartbeat({
-      registry,
-      node: { id: config.nodeId, sourceIp: config.sourceIp ?? null, hostname: config.hostname, version },
-      queueDepth,
-      clock,
-      partition,
-    }),
+    heartbeat,
     partition,
     outbox: shared && partition ? new OutboxForwarder(database, shared, partition, log) : undefined,
     deadAfterMs: config.nodeDeadAfter,
     idempotency: partition ? fleetIdempotency(credentials, database, partition, clock) : credentials,
+    // No handOver: only RELAY_DURABILITY=replicated could give the queue to other nodes; with local, this node delivers it.
+    drain: new Drain({ heartbeat, inQueue: queue.inQueue, clock, log }),
   };
 }
 

@@ -351,6 +351,13 @@ export async function openServeServices(
     webhooks,
     webhookDispatcher,
     smtpTrace,
-    fleet: buildFleet(config, services, version, () => queueDepth.recipients(), clock, log),
+    fleet: buildFleet(
+      config,
+      services,
+      version,
+      { depth: () => queueDepth.recipients(), inQueue: () => store.byDomain.inQueueCounts() },
+      clock,
+      log,
+    ),
   };
 }
