@@ -2,6 +2,7 @@ import type { Command } from "./command.ts";
 import { adminTokenCommand } from "./commands/admin-token.ts";
 import { checkCommand } from "./commands/check.ts";
 import { dkimCommand } from "./commands/dkim.ts";
+import { drainCommand } from "./commands/drain.ts";
 import { domainsCommand } from "./commands/domains.ts";
 import { eventsCommand } from "./commands/events.ts";
 import { keysCommand } from "./commands/keys.ts";
@@ -22,6 +23,7 @@ export const COMMANDS: readonly Command[] = [
   domainsCommand,
   dkimCommand,
   queueCommand,
+  drainCommand,
   suppressionsCommand,
   adminTokenCommand,
   eventsCommand,
