@@ -47,7 +47,7 @@ export function buildFleet(
   const { database, shared, credentials } = services;
   const partition = shared ? new Partition(clock, log) : undefined;
   if (shared?.offline) partition!.failed(new Error("the shared database did not answer when the node started"));
-  const registry = new NodeRegistry(shared ?? database);
+  const registry = registryOf(services);
   const heartbeat = new Heartbeat({
     registry,
     node: { id: config.nodeId, sourceIp: config.sourceIp ?? null, hostname: config.hostname, version },
@@ -65,6 +65,13 @@ export function buildFleet(
     // No handOver: only RELAY_DURABILITY=replicated could give the queue to other nodes; with local, this node delivers it.
     drain: new Drain({ heartbeat, inQueue: queue.inQueue, clock, log }),
   };
+}
+
+export { nodeStatus } from "../fleet/node-registry.ts";
+
+/** The node registry: on the shared server in a fleet, in the node's own database when it runs alone. */
+export function registryOf(services: Pick<Services, "database" | "shared">): NodeRegistry {
+  return new NodeRegistry(services.shared ?? services.database);
 }
 
 /** How often a node that started without the shared server tries it again. */

@@ -7,6 +7,7 @@ import { domainsCommand } from "./commands/domains.ts";
 import { eventsCommand } from "./commands/events.ts";
 import { keysCommand } from "./commands/keys.ts";
 import { migrateCommand } from "./commands/migrate.ts";
+import { nodesCommand } from "./commands/nodes.ts";
 import { queueCommand } from "./commands/queue.ts";
 import { serveCommand } from "./commands/serve.ts";
 import { suppressionsCommand } from "./commands/suppressions.ts";
@@ -24,6 +25,7 @@ export const COMMANDS: readonly Command[] = [
   dkimCommand,
   queueCommand,
   drainCommand,
+  nodesCommand,
   suppressionsCommand,
   adminTokenCommand,
   eventsCommand,
