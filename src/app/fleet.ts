@@ -2,9 +2,11 @@ import { isIPv6 } from "node:net";
 import type { Config } from "../config/load.ts";
 import type { Clock } from "../core/clock.ts";
 import type { Logger } from "../core/log.ts";
+import { Drain } from "../fleet/drain.ts";
 import { Heartbeat, heartbeatEvery } from "../fleet/heartbeat.ts";
 import { fleetIdempotency } from "../fleet/idempotency.ts";
 import type { IdempotencyStore } from "../http/idempotency.ts";
+import type { InQueueCount } from "../queue/records.ts";
 import type { QueueStore } from "../queue/store.ts";
 import { NodeRegistry } from "../fleet/node-registry.ts";
 import { OutboxForwarder } from "../fleet/outbox-forwarder.ts";
@@ -27,6 +29,16 @@ export interface Fleet {
   readonly idempotency: IdempotencyStore;
   /** RELAY_DURABILITY=replicated: the copies on the shared server, the lease, adoption (src/fleet/replication.ts). */
   readonly replication: Replication | undefined;
+  /** `relay drain`: whether the node still takes new mail, and what is left of its queue. */
+  readonly drain: Drain;
+}
+
+/** The node's queue, as the heartbeat and a drain report it. */
+export interface QueueCounts {
+  /** Recipients in the queue (a count that may be a few seconds old). */
+  readonly depth: () => Promise<number>;
+  /** Recipients in the queue by domain and state, counted now. */
+  readonly inQueue: () => Promise<readonly InQueueCount[]>;
 }
 
 export function buildFleet(
@@ -34,14 +46,14 @@ export function buildFleet(
   services: Pick<Services, "database" | "shared" | "credentials">,
   store: Pick<QueueStore, "adopt" | "control">,
   version: string,
-  queueDepth: () => Promise<number>,
+  queue: QueueCounts,
   clock: Clock,
   log: Logger,
 ): Fleet {
   const { database, shared, credentials } = services;
   const partition = shared ? new Partition(clock, log) : undefined;
   if (shared?.offline) partition!.failed(new Error("the shared database did not answer when the node started"));
-  const registry = new NodeRegistry(shared ?? database);
+  const registry = registryOf(services);
   const replication = shared && config.durability === "replicated"
     ? new Replication({
       shared,
@@ -55,28 +67,38 @@ export function buildFleet(
       log,
     })
     : undefined;
+  const heartbeat = new Heartbeat({
+    write: replication ? (row) => replication.beat(row) : (row) => registry.beat(row),
+    everyMs: heartbeatEvery(config.nodeDeadAfter),
+    node: {
+      id: config.nodeId,
+      sourceIp: config.sourceIp ?? null,
+      hostname: config.hostname,
+      apiUrl: config.nodeUrl ?? defaultNodeUrl(config),
+      version,
+    },
+    queueDepth: queue.depth,
+    clock,
+    partition,
+  });
   return {
     registry,
-    heartbeat: new Heartbeat({
-      write: replication ? (row) => replication.beat(row) : (row) => registry.beat(row),
-      everyMs: heartbeatEvery(config.nodeDeadAfter),
-      node: {
-        id: config.nodeId,
-        sourceIp: config.sourceIp ?? null,
-        hostname: config.hostname,
-        apiUrl: config.nodeUrl ?? defaultNodeUrl(config),
-        version,
-      },
-      queueDepth,
-      clock,
-      partition,
-    }),
+    heartbeat,
     partition,
     outbox: shared && partition ? new OutboxForwarder(database, shared, partition, log) : undefined,
     deadAfterMs: config.nodeDeadAfter,
     idempotency: partition ? fleetIdempotency(credentials, database, partition, clock) : credentials,
     replication,
+    // No handOver yet: replicated mail is adopted by the others once the stopped node has been silent long enough.
+    drain: new Drain({ heartbeat, inQueue: queue.inQueue, clock, log }),
   };
+}
+
+export { nodeStatus } from "../fleet/node-registry.ts";
+
+/** The node registry: on the shared server in a fleet, in the node's own database when it runs alone. */
+export function registryOf(services: Pick<Services, "database" | "shared">): NodeRegistry {
+  return new NodeRegistry(services.shared ?? services.database);
 }
 
 /** How often a node that started without the shared server tries it again. */

@@ -4,6 +4,7 @@ import { arcKeySource } from "../auth/arc-key.ts";
 import { createInboundAuth } from "../auth/inbound/index.ts";
 import type { Config } from "../config/load.ts";
 import { cidrContains } from "../core/cidr.ts";
+import { reply } from "../core/reply.ts";
 import { namedRoute } from "../core/route.ts";
 import { queueSummary } from "../delivery/queue-summary.ts";
 import { FeedbackReceiver } from "../feedback/receiver.ts";
@@ -64,6 +65,17 @@ export async function startListeners(
   closers: Closers,
 ): Promise<Listeners> {
   const { clock, log, ingress, users, domains, resolver, certificates } = services;
+  const { drain } = services.fleet;
+  /**
+   * A draining node keeps its SMTP ports open and answers every new
+   * connection, and the next MAIL of a session already open, with 421 4.3.2
+   * ("system not accepting network messages", RFC 3463) rather than closing
+   * its listeners: a client cannot tell a refused connection from a dead
+   * host, while a 421 says why in its log; either way it tries its next
+   * host or retries later (RFC 5321 3.8, 4.5.4.1), and nothing it sent is
+   * lost. /readyz answers 503 meanwhile, for load balancers.
+   */
+  const draining = reply(421, "4.3.2", `${config.hostname} is draining: no new mail here, try another host`);
   const literals: LiteralPolicy = {
     routes: config.routes,
     ownAddresses: ownAddresses([
@@ -96,6 +108,7 @@ export async function startListeners(
           unsubscribeByMail: (rcpt) => services.unsubscriber.unsubscribeByMail(rcpt),
           log,
         }),
+      refuseNewMail: () => (drain.draining ? draining : undefined),
     }),
     log,
   );
@@ -209,6 +222,7 @@ export async function startListeners(
           outboxWaiting: services.fleet.outbox && (() => services.fleet.outbox!.waiting()),
           now: () => clock.now(),
         },
+        drain: { self: config.nodeId, drain },
         trace: {
           start: (target, until) => services.smtpTrace.start(target, until),
           stop: (target) => services.smtpTrace.stop(target),

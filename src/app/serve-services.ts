@@ -165,7 +165,15 @@ export async function openServeServices(
   );
   const queueDepth = new QueueDepth(() => store.byDomain.inQueueCounts(), clock);
   metrics.watchQueue(queueDepth);
-  const fleet = buildFleet(config, services, store, version, () => queueDepth.recipients(), clock, log);
+  const fleet = buildFleet(
+    config,
+    services,
+    store,
+    version,
+    { depth: () => queueDepth.recipients(), inQueue: () => store.byDomain.inQueueCounts() },
+    clock,
+    log,
+  );
   built.fleet = fleet;
   const { settings } = services;
   const adminToken = await AdminToken.open(config.adminToken, settings, (line) => console.log(line));

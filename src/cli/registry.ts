@@ -2,10 +2,12 @@ import type { Command } from "./command.ts";
 import { adminTokenCommand } from "./commands/admin-token.ts";
 import { checkCommand } from "./commands/check.ts";
 import { dkimCommand } from "./commands/dkim.ts";
+import { drainCommand } from "./commands/drain.ts";
 import { domainsCommand } from "./commands/domains.ts";
 import { eventsCommand } from "./commands/events.ts";
 import { keysCommand } from "./commands/keys.ts";
 import { migrateCommand } from "./commands/migrate.ts";
+import { nodesCommand } from "./commands/nodes.ts";
 import { queueCommand } from "./commands/queue.ts";
 import { serveCommand } from "./commands/serve.ts";
 import { suppressionsCommand } from "./commands/suppressions.ts";
@@ -22,6 +24,8 @@ export const COMMANDS: readonly Command[] = [
   domainsCommand,
   dkimCommand,
   queueCommand,
+  drainCommand,
+  nodesCommand,
   suppressionsCommand,
   adminTokenCommand,
   eventsCommand,

@@ -7,6 +7,15 @@ export type NodeRecord = typeof nodes.$inferSelect;
 /** What a node writes of itself at each heartbeat: all but its fencing token. */
 export type NodeBeat = Omit<NodeRecord, "epoch">;
 
+/** A node as the fleet sees it: stopped when it said so, down when silent for RELAY_NODE_DEAD_AFTER. */
+export type NodeStatus = "up" | "draining" | "stopped" | "down";
+
+export function nodeStatus(node: NodeRecord, deadAfterMs: number, now: number): NodeStatus {
+  if (node.state === "stopped") return "stopped";
+  if (now - node.heartbeatAt > deadAfterMs) return "down";
+  return node.state === "draining" ? "draining" : "up";
+}
+
 /**
  * The fleet's nodes (the `nodes` table of the shared state; of the node's
  * own database when it runs alone): each node writes its own row, every
@@ -71,6 +80,12 @@ export class NodeRegistry {
   async get(id: string): Promise<NodeRecord | undefined> {
     const [row] = await this.database.db.select().from(nodes).where(eq(nodes.id, id));
     return row;
+  }
+
+  /** Take a node out of the registry (it was removed from the fleet): its IP leaves the SPF record. */
+  async remove(id: string): Promise<boolean> {
+    const result = await this.database.client.execute({ sql: "DELETE FROM nodes WHERE id = ?", args: [id] });
+    return result.rowsAffected > 0;
   }
 
   /** Every node's sending IP, for the SPF record the fleet's domains publish. */

@@ -15,9 +15,11 @@ import type { QueueStore } from "../queue/store.ts";
 import { type Authenticator, type AuthEnv, requireBearer } from "./auth.ts";
 import { renderDocs } from "./docs.ts";
 import { type DomainRouteDeps, domainRoutes } from "./domains.ts";
+import { type DrainRouteDeps, drainRoutes } from "./drain.ts";
 import { eventRoutes } from "./events.ts";
+import { nodeStatus } from "../fleet/node-registry.ts";
 import { sharedUnreachable } from "../fleet/unreachable.ts";
-import { type FleetRouteDeps, fleetRoutes, statusOf } from "./fleet.ts";
+import { type FleetRouteDeps, fleetRoutes } from "./fleet.ts";
 import type { IdempotencyStore } from "./idempotency.ts";
 import { messageRoutes } from "./messages.ts";
 import { nodeRouting } from "./node-routing.ts";
@@ -78,6 +80,8 @@ export interface HttpDeps {
   readonly dashboard?: DashboardDeps;
   /** The node registry and this node's link to the shared server; without them, /v1/fleet is not served. */
   readonly fleet?: FleetRouteDeps;
+  /** `relay drain`: this node stops taking new mail; without it, /v1/drain is not served and the node always takes mail. */
+  readonly drain?: DrainRouteDeps;
   /** SMTP session traces switched on and off at run time; without them, /v1/trace is not served. */
   readonly trace?: TraceRouteDeps;
   /** Where unexpected errors go, each with its request's id. */
@@ -126,13 +130,16 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
       tags: ["meta"],
       summary: "Readiness",
       description: "Ready when the database answers and the listeners are up. A node of a fleet cut off from " +
-        "the shared server is still ready (it works from its replica) and says since when.",
+        "the shared server is still ready (it works from its replica) and says since when. A draining node " +
+        "(POST /v1/drain) is not ready: it takes no new mail (status `draining`).",
       security: [],
       responses: { 200: json("Ready", readySchema), 503: json("Not ready", readySchema) },
     }),
     async (c) => {
       const since = deps.fleet?.partitionedSince();
       const partition = since === undefined ? {} : { partitioned_since: new Date(since).toISOString() };
+      // A load balancer sends no more clients to a node that refuses their mail.
+      if (deps.drain?.drain.since !== undefined) return c.json({ status: "draining", ...partition }, 503);
       return (await deps.ready())
         ? c.json({ status: "ready", ...partition })
         : c.json({ status: "not ready", ...partition }, 503);
@@ -189,7 +196,7 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
     const routing = nodeRouting({
       self: fleet.self,
       nodes: fleet.nodes,
-      answers: (node) => ["up", "draining"].includes(statusOf(node, fleet.deadAfterMs, fleet.now())),
+      answers: (node) => ["up", "draining"].includes(nodeStatus(node, fleet.deadAfterMs, fleet.now())),
       timeoutMs: NODE_REQUEST_TIMEOUT_MS,
     });
     for (const path of ["/v1/queue", "/v1/queue/*", "/v1/events", "/v1/messages/:id"]) app.use(path, routing);
@@ -206,6 +213,7 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
       maxRecipients: deps.maxRecipients,
       literals: deps.literals,
       priorityHeader: deps.priorityHeader,
+      draining: () => deps.drain?.drain.since !== undefined,
     }),
   );
   if (deps.messageSteering) {
@@ -225,6 +233,7 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
   if (deps.dashboard) app.route("/", dashboardRoutes(deps.dashboard));
   if (deps.trace) app.route("/v1/trace", traceRoutes(deps.trace));
   if (deps.fleet) app.route("/v1/fleet", fleetRoutes(deps.fleet));
+  if (deps.drain) app.route("/v1/drain", drainRoutes(deps.drain));
   app.notFound((c) => problem(c, 404, "Not Found", `no route ${c.req.method} ${c.req.path}`));
   app.onError((error, c) => {
     // A middleware's own refusal (hono/csrf's 403 for a form from another origin) is the answer, not a failure.

@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { describeRoute } from "hono-openapi";
 import * as v from "valibot";
-import type { NodeRecord } from "../fleet/node-registry.ts";
+import { type NodeRecord, nodeStatus } from "../fleet/node-registry.ts";
 import type { AuthEnv } from "./auth.ts";
 import { json, problemResponses } from "./openapi-helpers.ts";
 
@@ -59,17 +59,6 @@ const fleetSchema = v.pipe(
   v.metadata({ ref: "Fleet" }),
 );
 
-/** A node's status as the fleet sees it now: what it said of itself, unless it has been silent too long. */
-export function statusOf(
-  node: NodeRecord,
-  deadAfterMs: number,
-  now: number,
-): v.InferOutput<typeof nodeSchema>["status"] {
-  if (node.state === "stopped") return "stopped";
-  if (now - node.heartbeatAt > deadAfterMs) return "down";
-  return node.state === "draining" ? "draining" : "up";
-}
-
 /** The fleet's nodes as the registry has them, and this node's link to the shared server. */
 export function fleetRoutes(deps: FleetRouteDeps): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
@@ -96,7 +85,7 @@ export function fleetRoutes(deps: FleetRouteDeps): Hono<AuthEnv> {
         nodes: (await deps.nodes()).map((n) => ({
           id: n.id,
           self: n.id === deps.self,
-          status: statusOf(n, deps.deadAfterMs, now),
+          status: nodeStatus(n, deps.deadAfterMs, now),
           source_ip: n.sourceIp,
           hostname: n.hostname,
           api_url: n.apiUrl,

@@ -45,6 +45,8 @@ export interface MessageRouteDeps {
   readonly literals: LiteralPolicy;
   /** RELAY_PRIORITY_HEADER: the header field that may name a message's priority lane. */
   readonly priorityHeader?: string;
+  /** Whether the node drains (`relay drain`): it takes no new mail. */
+  readonly draining?: () => boolean;
 }
 
 /** The outcome events of one recipient, oldest first: what GET /v1/messages/:id shows as its attempts. */
@@ -216,9 +218,21 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
           409: "The Idempotency-Key was used with a different request",
           413: "The message is larger than RELAY_MAX_MESSAGE_BYTES",
           422: "Invalid fields (every one is listed in `errors`)",
+          503: "The node is draining (POST /v1/drain): send through another node",
         }),
       },
     }),
+    async (c, next) => {
+      if (!deps.draining?.()) return await next();
+      // Before the Idempotency-Key: a refusal is no answer to keep (a fleet's other nodes share the keys).
+      c.header("Retry-After", "60");
+      return problem(
+        c,
+        503,
+        "Node draining",
+        "this node is draining: it takes no new mail; send through another node of the fleet",
+      );
+    },
     idempotency(
       deps.idempotency,
       (error, c) =>

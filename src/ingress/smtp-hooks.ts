@@ -38,6 +38,11 @@ export interface SmtpHookDeps {
    * the bounce domain's MX. Without a reader it is queued like any other.
    */
   readonly bounceReader?: BounceReader;
+  /**
+   * While the node takes no new mail (a drain), the 421 to answer a new
+   * connection and a new transaction with; undefined while it does.
+   */
+  readonly refuseNewMail?: () => Reply | undefined;
 }
 
 /** One message's recipients at the bounce domain, handed over instead of queued. */
@@ -69,7 +74,13 @@ export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
   /** What each authenticated session may do (sender domains lower-cased); gone with the session. */
   const granted = new WeakMap<SessionInfo, SmtpGrant>();
 
+  const refuseNewMail = deps.refuseNewMail ?? (() => undefined);
+
   return {
+    async onConnect() {
+      return refuseNewMail();
+    },
+
     async onAuth(session, { username, password }) {
       const gate = throttle.gate(session.remoteAddress);
       if (gate.kind === "refuse") {
@@ -87,6 +98,9 @@ export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
     },
 
     async onMailFrom(session, from) {
+      // A session open before the drain began sends no new transaction (RFC 5321 3.8: 421 closes the channel).
+      const closed = refuseNewMail();
+      if (closed) return closed;
       // Bounces go to the reverse-path: one at a literal the relay may not deliver to is refused like a recipient there.
       const refused = from && literalRefusal(policy.literals, from.domain);
       if (refused) return literalReply(refused, "sender", from);

@@ -4,7 +4,8 @@
  * through a real sqld (issue 17): what one node is told, the others know
  * within seconds; each sends from its own address only; with sqld stopped
  * every node keeps accepting and sending, keeps its shared writes in its
- * outbox and applies them once sqld is back.
+ * outbox and applies them once sqld is back; a node leaves the fleet
+ * drained (relay drain), stopped and removed (relay nodes remove).
  */
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
@@ -268,6 +269,46 @@ describe("fleet: three nodes, one sqld", { skip: sqldMissing }, () => {
       seen.json.suppressions[0].source.message_id,
       (await a!.events()).find((e: any) => e.type === "bounced").message_id,
     );
+  });
+
+  it("a node leaves the fleet: drained, stopped, removed from the registry and the SPF record", async () => {
+    const [a, b, c] = nodes;
+    const cli = (node: Node, args: string[]) =>
+      runRelay(args, { dataDir: node.relay.dataDir, env: envOf(node.ip, node.id), timeoutMs: 60_000 });
+    const statusOn = (node: Node, id: string, status: string) =>
+      waitUntil(
+        () => node.api("GET", "/v1/fleet"),
+        (r) => r.json.nodes?.some((n: any) => n.id === id && n.status === status),
+        { what: `${id} ${status} on ${node.id}`, timeout: SPREAD_MS },
+      );
+
+    const drained = await cli(c!, ["drain"]);
+    assert.equal(drained.code, 0, drained.stderr);
+    assert.match(drained.stdout, /^relay: node-3 is drained: its queue is empty; stop it now$/m);
+    await statusOn(b!, c!.id, "draining");
+    const running = await cli(a!, ["nodes", "remove", c!.id]);
+    assert.equal(running.code, 1, running.stdout);
+    assert.match(running.stderr, /node-3 is draining: drain it \(relay drain on that node\), stop it, then remove it/);
+
+    await c!.relay.stop();
+    await statusOn(b!, c!.id, "stopped");
+    const removed = await cli(a!, ["nodes", "remove", c!.id]);
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.equal(removed.stdout, "relay: removed node-3 (stopped) from the registry: its IP leaves the SPF record\n");
+    await waitUntil(
+      () => b!.api("GET", "/v1/fleet"),
+      (r) => r.json.nodes?.length === 2,
+      { what: "node-3 gone from b's registry", timeout: SPREAD_MS },
+    );
+    const listed = await cli(a!, ["nodes", "list", "--json"]);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.deepEqual(JSON.parse(listed.stdout).map((n: any) => [n.id, n.status, n.source_ip]), [
+      ["node-1", "up", a!.ip],
+      ["node-2", "up", b!.ip],
+    ]);
+    const domain = await b!.api("GET", "/v1/domains/fleet.test");
+    const spf = domain.json.records.find((r: any) => r.purpose === "spf");
+    assert.equal(spf.value, `v=spf1 ip4:${b!.ip} ip4:${a!.ip} ~all`);
   });
 });
 

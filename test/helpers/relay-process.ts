@@ -281,6 +281,8 @@ export interface RunRelayOptions {
   /** Written to stdin, then stdin is closed (e.g. a password for `users add`). */
   input?: string;
   timeoutMs?: number;
+  /** Send SIGINT (an operator's Ctrl-C) once the output so far satisfies this: a command that runs until stopped. */
+  interruptWhen?: (stdout: string) => boolean;
 }
 
 /** Run a one-shot command (`version`, `migrate`, `users add ...`) and collect its output. */
@@ -307,7 +309,13 @@ export async function runRelay(
       });
       let stdout = "";
       let stderr = "";
-      child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
+      let interrupted = false;
+      child.stdout.setEncoding("utf8").on("data", (s: string) => {
+        stdout += s;
+        if (interrupted || !options.interruptWhen?.(stdout)) return;
+        interrupted = true;
+        child.kill("SIGINT");
+      });
       child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
       const timer = setTimeout(() => {
         stderr += `\n[relay-process] killed after ${options.timeoutMs ?? 30_000} ms\n`;

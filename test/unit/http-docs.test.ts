@@ -39,6 +39,15 @@ const app = createHttpApp({
     bounce: async () => 0,
     cancel: async () => 0,
   },
+  drain: {
+    self: "node-1",
+    drain: {
+      since: undefined,
+      start: async () => {},
+      left: async () => ({ queued: 0, deferred: 0, held: 0, total: 0 }),
+      handsOver: false,
+    },
+  },
   version: "9.9.9",
   log: (level, message, fields) => assert.fail(`unexpected log line: ${level} ${message} ${JSON.stringify(fields)}`),
 });
@@ -126,6 +135,18 @@ describe("GET /openapi.json", () => {
       const [method, path] = route.split(" ");
       assert.ok(doc.paths[path!]?.[method!], `${route} is documented`);
     }
+  });
+
+  it("documents the drain (admin) and POST /v1/messages' 503 while draining", async () => {
+    const doc = await openapi();
+    assert.deepEqual(doc.paths["/v1/drain"].post.security, [{ bearer: ["admin"] }]);
+    assert.deepEqual(
+      Object.keys(
+        resolve(doc, doc.paths["/v1/drain"].get.responses["200"].content["application/json"].schema).properties,
+      ),
+      ["node", "draining", "since", "hands_over", "left"],
+    );
+    assert.match(doc.paths["/v1/messages"].post.responses["503"].description, /draining/);
   });
 
   it("documents the queue listing's filters and the steering of a message and a recipient", async () => {
