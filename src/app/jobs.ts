@@ -14,6 +14,8 @@ const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
 const PRUNE_IDEMPOTENCY_EVERY_MS = 3_600_000;
 /** How soon a token `relay admin-token reset` stored replaces the one in force. */
 const ADMIN_TOKEN_REFRESH_MS = 2_000;
+/** How soon shaping rules another node of the fleet was given apply here too. */
+const SHAPING_REFRESH_MS = 5_000;
 /** How often finished messages past RELAY_RETENTION are purged. */
 const PURGE_EVERY_MS = 3_600_000;
 /** How often the spool's unused segments are removed and its sparse ones compacted. */
@@ -40,6 +42,13 @@ function periodicJobs(config: Config, services: ServeServices): PeriodicJob[] {
   }
   if (services.warmup) jobs.push(writeWarmupJob(services.warmup));
   jobs.push(...fleetJobs(services.fleet, services.shared));
+  if (services.shared) {
+    jobs.push({
+      name: "reading the fleet's shaping rules",
+      everyMs: SHAPING_REFRESH_MS,
+      run: () => services.shaping.refresh(),
+    });
+  }
   jobs.push(services.eventFeed);
   if (spool) {
     const collector = new SpoolCollector(store.bodies, spool, clock, log);

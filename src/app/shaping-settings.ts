@@ -112,9 +112,26 @@ export class ShapingSettings {
     });
   }
 
+  /**
+   * In a fleet: take up the rules another node stored (its PUT or DELETE),
+   * as that node did. Rules this version does not accept stay aside, as at start.
+   */
+  refresh(): Promise<void> {
+    return this.change(async () => {
+      const stored = await this.store.getSetting(SETTING);
+      if (stored === undefined) return this.now.origin.kind === "api" ? this.fromFile : this.now;
+      const { text, at } = JSON.parse(stored) as { text: string; at: number };
+      if (this.now.origin.kind === "api" && this.now.origin.at === at) return this.now;
+      const loaded = parse(text);
+      return loaded.ok ? { ...withVariables(this.config, loaded), origin: { kind: "api", text, at } } : this.now;
+    });
+  }
+
   private change(store: () => Promise<ShapingNow>): Promise<void> {
     const done = this.changes.then(async () => {
-      this.now = await store();
+      const next = await store();
+      if (next === this.now) return;
+      this.now = next;
       for (const listener of this.listeners) listener();
     });
     this.changes = done.catch(() => undefined);

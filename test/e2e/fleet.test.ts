@@ -175,6 +175,27 @@ describe("fleet: three nodes, one sqld", { skip: sqldMissing }, () => {
     }
   });
 
+  it("shaping rules put through one node apply on the others within seconds, and their removal too", async () => {
+    const [a, b, c] = nodes;
+    const put = await a!.api("PUT", "/v1/shaping", { domains: { "fleet-shaped.test": { connections: 2 } } });
+    assert.equal(put.status, 200, JSON.stringify(put.json));
+    for (const other of [b!, c!]) {
+      const shown = await waitUntil(
+        () => other.api("GET", "/v1/shaping"),
+        (r) => r.json.source.kind === "api",
+        { what: `the rules on ${other.id}`, timeout: SPREAD_MS },
+      );
+      assert.equal(shown.json.rules.domains["fleet-shaped.test"].connections, 2);
+      assert.equal(shown.json.source.updated_at, put.json.source.updated_at);
+    }
+    assert.equal((await b!.api("DELETE", "/v1/shaping")).status, 200);
+    await waitUntil(
+      () => c!.api("GET", "/v1/shaping"),
+      (r) => r.json.source.kind === "shipped",
+      { what: "the shipped rules back on c", timeout: SPREAD_MS },
+    );
+  });
+
   it("each node sends from its own address, and only its own queue", async () => {
     for (const node of nodes) await send(node, [`from-${node.id}@dest.test`], `own address ${node.id}`);
     for (const node of nodes) {
