@@ -236,7 +236,12 @@ export async function startListeners(
           release: async (at) => woken(await store.control.release(at)),
           retry: async (at) => woken(await store.control.retryNow(at)),
           bounce: (at) => delivery.operator.bounceRecipients(at),
-          cancel: (at) => store.control.cancel(at),
+          cancel: async (at) => {
+            const cancelled = await store.control.cancel(at);
+            // Replicated: no node that adopts the message later sends what was cancelled here.
+            if (cancelled > 0) await services.fleet.replication?.cancelled(at);
+            return cancelled;
+          },
         },
         log,
       }).fetch,

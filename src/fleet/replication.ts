@@ -106,10 +106,8 @@ export class Replication implements ReplicationHook {
 
   /**
    * Mark the recipients these outcomes finish as done, and forget messages
-   * with nothing left, on the server. While it does not answer, the marks
-   * wait in the outbox (the node has lost its lease by the time anyone could
-   * adopt). A mark the server refuses is logged: at worst an adopter sends
-   * that recipient again; its outcome is recorded all the same.
+   * with nothing left, on the server (#mark); the outcome is recorded
+   * whatever becomes of the marks.
    */
   async finished(outcomes: readonly Outcome[]): Promise<void> {
     const done = outcomes.filter((o) => FINAL.has(o.state));
@@ -122,6 +120,33 @@ export class Replication implements ReplicationHook {
       args: [o.messageId, o.address, now, o.messageId, owner],
     }));
     for (const id of new Set(done.map((o) => o.messageId))) statements.push(...forgetIfDone(id, owner, now));
+    await this.#mark(statements, now);
+  }
+
+  /** An operator cancelled a message (or one recipient of it) here: those recipients are done for the fleet too. */
+  async cancelled(at: { readonly messageId: string; readonly address?: string }): Promise<void> {
+    const { nodeId, clock } = this.options;
+    const now = clock.now();
+    await this.#mark([
+      {
+        sql: `INSERT OR IGNORE INTO replicated_done (message_id, address, done_at)
+              SELECT m.id, json_extract(r.value, '$.address'), ?
+              FROM replicated_messages AS m, json_each(m.message, '$.recipients') AS r
+              WHERE m.id = ? AND m.owner = ? AND m.finished_at IS NULL
+                AND (? IS NULL OR lower(json_extract(r.value, '$.address')) = lower(?))`,
+        args: [now, at.messageId, nodeId, at.address ?? null, at.address ?? null],
+      },
+      ...forgetIfDone(at.messageId, nodeId, now),
+    ], now);
+  }
+
+  /**
+   * Write done marks on the server; while it does not answer, into the
+   * outbox (the node has lost its lease by the time anyone could adopt). A
+   * mark the server refuses is logged: at worst an adopter sends that
+   * recipient again.
+   */
+  async #mark(statements: InStatement[], now: number): Promise<void> {
     try {
       await this.options.shared.client.batch(statements, "write");
     } catch (error) {

@@ -199,7 +199,9 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
       answers: (node) => ["up", "draining"].includes(nodeStatus(node, fleet.deadAfterMs, fleet.now())),
       timeoutMs: NODE_REQUEST_TIMEOUT_MS,
     });
-    for (const path of ["/v1/queue", "/v1/queue/*", "/v1/events", "/v1/messages/:id"]) app.use(path, routing);
+    for (const path of ["/v1/queue", "/v1/queue/*", "/v1/events", "/v1/messages/:id", "/v1/warmup"]) {
+      app.use(path, routing);
+    }
   }
   app.route(
     "/v1/messages",
