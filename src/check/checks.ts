@@ -9,6 +9,7 @@ import { checkPorts } from "./ports.ts";
 import type { CheckResult } from "./result.ts";
 import { relayServing } from "./running-relay.ts";
 import { checkSchema } from "./schema.ts";
+import { checkSharedDb } from "./shared-db.ts";
 import { checkSourceIp } from "./source-ip.ts";
 
 export interface CheckDeps {
@@ -37,5 +38,8 @@ export async function runChecks(config: Config, deps: CheckDeps): Promise<CheckR
     checkCertificate({ certFile: config.tlsCertFile, keyFile: config.tlsKeyFile }, config.hostname, deps.now),
     ...await checkPorts(listeners, () => relayServing(config.dataDir)),
     await checkSchema(config.dbUrl, deps.migrations),
+    ...(config.sharedDbUrl === undefined
+      ? []
+      : [await checkSharedDb(config.sharedDbUrl, config.sharedDbToken, deps.migrations)]),
   ];
 }

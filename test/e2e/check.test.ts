@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { generateKeyPairSync } from "node:crypto";
 import { chmodSync, chownSync, cpSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
@@ -6,6 +7,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import Database from "libsql";
 import { type DnsServer, startDnsServer, type Zone } from "../fixtures/dns-server.ts";
+import { signJwt, type Sqld, sqldMissing, startSqld } from "../fixtures/sqld.ts";
 import { makePki, type TestPki } from "../helpers/pki.ts";
 import { freePorts, runRelay, startRelay } from "../helpers/relay-process.ts";
 
@@ -499,6 +501,35 @@ describe("relay check", () => {
     const run = await runRelay(["check", "--help"]);
     assert.equal(run.code, 0);
     assert.match(run.stdout, /^Usage: relay check \[--json\]/);
+  });
+});
+
+describe("relay check: the fleet's shared server", { skip: sqldMissing }, () => {
+  let sqld: Sqld;
+  before(async () => {
+    sqld = await startSqld({ jwt: true });
+  });
+  after(async () => {
+    await sqld?.close();
+  });
+
+  it("passes a server that answers and takes the token, fails a refused token and a server that is away", async () => {
+    const good = await check({ env: { RELAY_SHARED_DB_URL: sqld.url, RELAY_SHARED_DB_TOKEN: sqld.token() } });
+    assert.match(good.line("RELAY_SHARED_DB_URL"), /^PASS .*: answers, the token is accepted, \d+ migrations pending/);
+
+    const foreign = signJwt(generateKeyPairSync("ed25519").privateKey);
+    const refused = await check({ env: { RELAY_SHARED_DB_URL: sqld.url, RELAY_SHARED_DB_TOKEN: foreign } });
+    assert.equal(refused.code, 1);
+    assert.match(refused.line("RELAY_SHARED_DB_URL"), /^FAIL .*: the server refused RELAY_SHARED_DB_TOKEN .*401/);
+
+    await sqld.stop();
+    try {
+      const away = await check({ env: { RELAY_SHARED_DB_URL: sqld.url, RELAY_SHARED_DB_TOKEN: sqld.token() } });
+      assert.equal(away.code, 1);
+      assert.match(away.line("RELAY_SHARED_DB_URL"), /^FAIL .*: cannot reach it /);
+    } finally {
+      await sqld.start();
+    }
   });
 });
 
