@@ -7,6 +7,7 @@ import { cidrContains } from "../core/cidr.ts";
 import { namedRoute } from "../core/route.ts";
 import { queueSummary } from "../delivery/queue-summary.ts";
 import { FeedbackReceiver } from "../feedback/receiver.ts";
+import type { FleetSource } from "../fleet/fleet-view.ts";
 import { ADMIN_PRINCIPAL, adminAuthenticator, anyAuthenticator, hashToken, LOCAL_CLI_PRINCIPAL } from "../http/auth.ts";
 import { EventRates } from "../dashboard/rates.ts";
 import { createHttpApp } from "../http/app.ts";
@@ -152,6 +153,15 @@ export async function startListeners(
     list: (query) => store.listQueue(query),
     now: () => clock.now(),
   };
+  const fleet: FleetSource = {
+    self: config.nodeId,
+    shared: services.shared !== undefined,
+    nodes: () => services.fleet.registry.list(),
+    deadAfterMs: services.fleet.deadAfterMs,
+    partitionedSince: () => services.fleet.partition?.since,
+    outboxWaiting: services.fleet.outbox && (() => services.fleet.outbox!.waiting()),
+    now: () => clock.now(),
+  };
   const server = await listenOrExplain("HTTP", config.httpListen, () =>
     http.runtime.serveHttp({
       host: config.httpListen.host,
@@ -198,17 +208,10 @@ export async function startListeners(
           suppressions: services.suppressions,
           domains,
           webhooks: { list: () => webhookSummaries(services.webhooks) },
+          fleet,
           log,
         },
-        fleet: {
-          self: config.nodeId,
-          shared: services.shared !== undefined,
-          nodes: () => services.fleet.registry.list(),
-          deadAfterMs: services.fleet.deadAfterMs,
-          partitionedSince: () => services.fleet.partition?.since,
-          outboxWaiting: services.fleet.outbox && (() => services.fleet.outbox!.waiting()),
-          now: () => clock.now(),
-        },
+        fleet,
         trace: {
           start: (target, until) => services.smtpTrace.start(target, until),
           stop: (target) => services.smtpTrace.stop(target),

@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { formatElapsed } from "../../src/dashboard/layout.tsx";
 import { fleetView, nodeStatus } from "../../src/fleet/fleet-view.ts";
 import type { NodeRecord } from "../../src/fleet/node-registry.ts";
 
@@ -65,5 +66,21 @@ describe("fleetView", () => {
     });
     assert.equal(view.outbox, undefined);
     assert.equal(view.partitionedSince, undefined);
+  });
+});
+
+describe("formatElapsed", () => {
+  it("says how long to its two largest units", () => {
+    assert.equal(formatElapsed(0), "0s");
+    assert.equal(formatElapsed(999), "0s");
+    assert.equal(formatElapsed(45_000), "45s");
+    assert.equal(formatElapsed(185_000), "3m 5s");
+    assert.equal(formatElapsed(2 * 3_600_000 + 10 * 60_000 + 7_000), "2h 10m");
+    assert.equal(formatElapsed(4 * 86_400_000 + 3_600_000), "4d 1h");
+    assert.equal(formatElapsed(3_600_000), "1h 0m");
+  });
+
+  it("says 0s for a time a clock step put in the future", () => {
+    assert.equal(formatElapsed(-5_000), "0s");
   });
 });
