@@ -35,7 +35,7 @@ export const IMPORT_RULES: Readonly<Record<string, readonly string[]>> = {
   shaping: ["core"],
   delivery: ["core", "platform", "dns", "tls", "queue", "shaping", "smtp/protocol", "smtp/client"],
   events: ["core", "platform", "queue"],
-  // The fleet: the shared state's replica, the node registry, the outbox; the HTTP API shows it.
+  // The fleet: the shared state's replica, the node registry, the outbox; the HTTP API and the dashboard show it.
   fleet: ["core", "platform", "queue"],
   // Mail to the bounce domain, read into events; a returned reply is classified as delivery classifies one.
   // Ingress hands that mail over through a hook (ingress/smtp-hooks.ts BounceReader), never by import.
@@ -45,7 +45,7 @@ export const IMPORT_RULES: Readonly<Record<string, readonly string[]>> = {
   unsubscribe: ["core", "auth", "queue"],
   http: ["core", "platform", "auth", "ingress", "queue", "events", "fleet", "shaping", "unsubscribe", "dashboard"],
   // The dashboard is the HTTP front end's pages: the API's authenticators and views, read from the same services.
-  dashboard: ["core", "platform", "auth", "queue", "shaping", "http"],
+  dashboard: ["core", "platform", "auth", "queue", "shaping", "http", "fleet"],
   // The composition root builds every service and passes its dependencies in.
   app: ["*"],
   check: ["core", "platform", "config", "dns", "tls", "queue", "app"],

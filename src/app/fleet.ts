@@ -94,7 +94,7 @@ export function buildFleet(
   };
 }
 
-export { nodeStatus } from "../fleet/node-registry.ts";
+export { nodeStatus } from "../fleet/fleet-view.ts";
 
 /** The node registry: on the shared server in a fleet, in the node's own database when it runs alone. */
 export function registryOf(services: Pick<Services, "database" | "shared">): NodeRegistry {

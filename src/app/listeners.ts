@@ -8,6 +8,7 @@ import { reply } from "../core/reply.ts";
 import { namedRoute } from "../core/route.ts";
 import { queueSummary } from "../delivery/queue-summary.ts";
 import { FeedbackReceiver } from "../feedback/receiver.ts";
+import type { FleetSource } from "../fleet/fleet-view.ts";
 import { ADMIN_PRINCIPAL, adminAuthenticator, anyAuthenticator, hashToken, LOCAL_CLI_PRINCIPAL } from "../http/auth.ts";
 import { EventRates } from "../dashboard/rates.ts";
 import { createHttpApp } from "../http/app.ts";
@@ -165,6 +166,15 @@ export async function startListeners(
     list: (query) => store.listQueue(query),
     now: () => clock.now(),
   };
+  const fleet: FleetSource = {
+    self: config.nodeId,
+    shared: services.shared !== undefined,
+    nodes: () => services.fleet.registry.list(),
+    deadAfterMs: services.fleet.deadAfterMs,
+    partitionedSince: () => services.fleet.partition?.since,
+    outboxWaiting: services.fleet.outbox && (() => services.fleet.outbox!.waiting()),
+    now: () => clock.now(),
+  };
   const server = await listenOrExplain("HTTP", config.httpListen, () =>
     http.runtime.serveHttp({
       host: config.httpListen.host,
@@ -211,17 +221,10 @@ export async function startListeners(
           suppressions: services.suppressions,
           domains,
           webhooks: { list: () => webhookSummaries(services.webhooks) },
+          fleet,
           log,
         },
-        fleet: {
-          self: config.nodeId,
-          shared: services.shared !== undefined,
-          nodes: () => services.fleet.registry.list(),
-          deadAfterMs: services.fleet.deadAfterMs,
-          partitionedSince: () => services.fleet.partition?.since,
-          outboxWaiting: services.fleet.outbox && (() => services.fleet.outbox!.waiting()),
-          now: () => clock.now(),
-        },
+        fleet,
         drain: { self: config.nodeId, drain },
         trace: {
           start: (target, until) => services.smtpTrace.start(target, until),

@@ -1,9 +1,10 @@
 import type { Child } from "hono/jsx";
+import type { FleetLink } from "../fleet/fleet-view.ts";
 import type { Assets } from "./assets.ts";
 import type { Session } from "./sessions.ts";
 
 /** The dashboard's sections, in the order of the navigation. */
-export type Section = "overview" | "destinations" | "messages" | "suppressions" | "domains" | "webhooks";
+export type Section = "overview" | "destinations" | "messages" | "suppressions" | "domains" | "webhooks" | "fleet";
 
 const SECTIONS: readonly { readonly id: Section; readonly href: string; readonly label: string }[] = [
   { id: "overview", href: "/", label: "Overview" },
@@ -12,6 +13,7 @@ const SECTIONS: readonly { readonly id: Section; readonly href: string; readonly
   { id: "suppressions", href: "/suppressions", label: "Suppressions" },
   { id: "domains", href: "/domains", label: "Domains" },
   { id: "webhooks", href: "/webhooks", label: "Webhooks" },
+  { id: "fleet", href: "/fleet", label: "Fleet" },
 ];
 
 export interface PageProps {
@@ -48,6 +50,8 @@ export interface LayoutProps extends PageProps {
   readonly webhooks: boolean;
   /** What the last action did (post/redirect/get). */
   readonly notice?: Session["flash"];
+  /** This node's link to the fleet's shared server, given while it is cut off from it. */
+  readonly partition?: FleetLink;
 }
 
 /** A signed-in page: navigation, who is signed in, the notice of the last action, the content. */
@@ -77,6 +81,7 @@ export function Layout(props: LayoutProps) {
           </form>
         </div>
       </header>
+      {props.partition && <PartitionBanner link={props.partition} />}
       <main>
         <h1>{props.title}</h1>
         {notice && <p class={notice.error ? "notice error" : "notice"} role="status">{notice.text}</p>}
@@ -84,6 +89,23 @@ export function Layout(props: LayoutProps) {
       </main>
     </Document>
   );
+}
+
+/** Said on every page while the node cannot reach the fleet's shared server (it still accepts and delivers). */
+export function PartitionBanner(props: { link: FleetLink }) {
+  const { self, partitionedSince, outbox, now } = props.link;
+  if (partitionedSince === undefined) return null;
+  return (
+    <p class="banner" id="partition" role="alert">
+      This node ({self}) is cut off from the fleet's shared database since <Time ms={partitionedSince} /> UTC
+      {` (${formatElapsed(now - partitionedSince)}): working from its replica; ${writesWaiting(outbox)}.`}
+    </p>
+  );
+}
+
+/** The outbox: writes for the shared state that wait on this node for the shared server. */
+export function writesWaiting(outbox: number | undefined): string {
+  return `${outbox ?? 0} ${outbox === 1 ? "write" : "writes"} waiting`;
 }
 
 /** The session's CSRF token, which every state-changing form sends back. */
@@ -110,6 +132,21 @@ export function formatTime(ms: number | null | undefined): string {
   return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${
     pad(d.getUTCMinutes())
   }:${pad(d.getUTCSeconds())}`;
+}
+
+const ELAPSED_UNITS = [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const;
+
+/** How long, to its two largest units: `45s`, `3m 5s`, `2h 10m`, `4d 1h`. */
+export function formatElapsed(ms: number): string {
+  const parts: string[] = [];
+  let rest = Math.max(0, ms);
+  for (const [unit, size] of ELAPSED_UNITS) {
+    if (parts.length === 0 && rest < size && unit !== "s") continue;
+    parts.push(`${Math.floor(rest / size)}${unit}`);
+    rest %= size;
+    if (parts.length === 2) break;
+  }
+  return parts.join(" ");
 }
 
 export function Time(props: { ms: number | null | undefined }) {

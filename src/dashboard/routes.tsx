@@ -20,6 +20,7 @@ import type { DomainService } from "../auth/domains.ts";
 import type { Clock } from "../core/clock.ts";
 import { parseDuration } from "../core/duration.ts";
 import type { Logger } from "../core/log.ts";
+import { fleetLink, type FleetSource, fleetView } from "../fleet/fleet-view.ts";
 import { type Authenticator, hasScope, type Principal, senderAllowed } from "../http/auth.ts";
 import type { QueueRouteDeps } from "../http/queue.ts";
 import { decodeCursor, encodeCursor } from "../http/suppressions.ts";
@@ -29,6 +30,7 @@ import { parseScope, type SuppressionStore } from "../queue/suppressions.ts";
 import { dashboardAssets } from "./assets.ts";
 import { Destinations } from "./destinations.tsx";
 import { Domains } from "./domains.tsx";
+import { Fleet } from "./fleet.tsx";
 import { canSteer, formatTime, Layout, type Section } from "./layout.tsx";
 import { LoginPage } from "./login.tsx";
 import { MessageDetail, MessageList, MessageSearchForm } from "./messages.tsx";
@@ -54,6 +56,8 @@ export interface DashboardDeps {
   readonly domains: Pick<DomainService, "list">;
   /** Webhook endpoints with their backlog and dead letters; without it, no webhooks page. */
   readonly webhooks?: WebhookPageDeps;
+  /** The same source as GET /v1/fleet: the fleet page, and the banner on every page while the node is cut off. */
+  readonly fleet: FleetSource;
   readonly log: Logger;
   readonly sessionLimits?: SessionLimits;
 }
@@ -139,7 +143,7 @@ export function dashboardRoutes(deps: DashboardDeps): Hono<DashboardEnv> {
   const refuse = (c: Context<DashboardEnv>, text: string) =>
     page(c, "overview", "Refused", <p class="notice error" role="alert">{text}</p>, 403);
 
-  function page(
+  async function page(
     c: Context<DashboardEnv>,
     section: Section,
     title: string,
@@ -150,6 +154,7 @@ export function dashboardRoutes(deps: DashboardDeps): Hono<DashboardEnv> {
     const session = c.get("session");
     const notice = session.flash;
     session.flash = undefined;
+    const partition = deps.fleet.partitionedSince() === undefined ? undefined : await fleetLink(deps.fleet);
     return render(
       c,
       <Layout
@@ -159,6 +164,7 @@ export function dashboardRoutes(deps: DashboardDeps): Hono<DashboardEnv> {
         assets={assets}
         webhooks={deps.webhooks !== undefined}
         notice={notice}
+        partition={partition}
         head={head}
       >
         {content}
@@ -327,5 +333,9 @@ export function dashboardRoutes(deps: DashboardDeps): Hono<DashboardEnv> {
       return page(c, "webhooks", "Webhooks", <Webhooks webhooks={await webhooks.list()} />);
     });
   }
+
+  app.get("/fleet", signedIn, async (c) => {
+    return page(c, "fleet", "Fleet", <Fleet fleet={await fleetView(deps.fleet)} />);
+  });
   return app;
 }

@@ -7,15 +7,6 @@ export type NodeRecord = typeof nodes.$inferSelect;
 /** What a node writes of itself at each heartbeat: all but its fencing token. */
 export type NodeBeat = Omit<NodeRecord, "epoch">;
 
-/** A node as the fleet sees it: stopped when it said so, down when silent for RELAY_NODE_DEAD_AFTER. */
-export type NodeStatus = "up" | "draining" | "stopped" | "down";
-
-export function nodeStatus(node: NodeRecord, deadAfterMs: number, now: number): NodeStatus {
-  if (node.state === "stopped") return "stopped";
-  if (now - node.heartbeatAt > deadAfterMs) return "down";
-  return node.state === "draining" ? "draining" : "up";
-}
-
 /**
  * The fleet's nodes (the `nodes` table of the shared state; of the node's
  * own database when it runs alone): each node writes its own row, every

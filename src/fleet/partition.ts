@@ -5,7 +5,8 @@ import type { Logger } from "../core/log.ts";
  * Whether the node reaches the fleet's shared server, as its writes there
  * find out (the heartbeat, the outbox): partitioned from the first failure
  * until the next success. Meanwhile the node reads its replica and keeps
- * its shared writes in the outbox; /readyz and GET /v1/fleet say since when.
+ * its shared writes in the outbox; /readyz, GET /v1/fleet and the dashboard
+ * say since when.
  */
 export class Partition {
   #since: number | undefined;

@@ -17,7 +17,7 @@ import { renderDocs } from "./docs.ts";
 import { type DomainRouteDeps, domainRoutes } from "./domains.ts";
 import { type DrainRouteDeps, drainRoutes } from "./drain.ts";
 import { eventRoutes } from "./events.ts";
-import { nodeStatus } from "../fleet/node-registry.ts";
+import { nodeStatus } from "../fleet/fleet-view.ts";
 import { sharedUnreachable } from "../fleet/unreachable.ts";
 import { type FleetRouteDeps, fleetRoutes } from "./fleet.ts";
 import type { IdempotencyStore } from "./idempotency.ts";

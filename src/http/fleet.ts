@@ -1,24 +1,12 @@
 import { Hono } from "hono";
 import { describeRoute } from "hono-openapi";
 import * as v from "valibot";
-import { type NodeRecord, nodeStatus } from "../fleet/node-registry.ts";
+import { type FleetSource, fleetView, NODE_STATUSES } from "../fleet/fleet-view.ts";
 import type { AuthEnv } from "./auth.ts";
 import { json, problemResponses } from "./openapi-helpers.ts";
 
-export interface FleetRouteDeps {
-  /** This node's id (RELAY_NODE_ID). */
-  readonly self: string;
-  /** Whether the node is one of a fleet (RELAY_SHARED_DB_URL) or alone. */
-  readonly shared: boolean;
-  readonly nodes: () => Promise<readonly NodeRecord[]>;
-  /** RELAY_NODE_DEAD_AFTER: a node silent this long is down. */
-  readonly deadAfterMs: number;
-  /** When this node lost the shared server; undefined while it reaches it. */
-  readonly partitionedSince: () => number | undefined;
-  /** Writes for the shared state waiting in this node's outbox; undefined for a node alone. */
-  readonly outboxWaiting?: () => Promise<number>;
-  readonly now: () => number;
-}
+/** The same source the dashboard reads. */
+export type FleetRouteDeps = FleetSource;
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const timestamp = v.pipe(v.string(), v.description("RFC 3339 time"));
@@ -28,7 +16,7 @@ const nodeSchema = v.pipe(
     id: v.string(),
     self: v.pipe(v.boolean(), v.description("this is the node that answered")),
     status: v.pipe(
-      v.picklist(["up", "draining", "stopped", "down"]),
+      v.picklist(NODE_STATUSES),
       v.description("stopped: said so when it stopped; down: no heartbeat for RELAY_NODE_DEAD_AFTER"),
     ),
     source_ip: v.pipe(v.nullable(v.string()), v.description("RELAY_SOURCE_IP: the address it sends from")),
@@ -75,17 +63,16 @@ export function fleetRoutes(deps: FleetRouteDeps): Hono<AuthEnv> {
       },
     }),
     async (c) => {
-      const now = deps.now();
-      const since = deps.partitionedSince();
+      const fleet = await fleetView(deps);
       const body: v.InferOutput<typeof fleetSchema> = {
-        node: deps.self,
-        shared: deps.shared,
-        partitioned_since: since === undefined ? null : iso(since),
-        outbox: deps.outboxWaiting ? await deps.outboxWaiting() : null,
-        nodes: (await deps.nodes()).map((n) => ({
+        node: fleet.self,
+        shared: fleet.shared,
+        partitioned_since: fleet.partitionedSince === undefined ? null : iso(fleet.partitionedSince),
+        outbox: fleet.outbox ?? null,
+        nodes: fleet.nodes.map((n) => ({
           id: n.id,
-          self: n.id === deps.self,
-          status: nodeStatus(n, deps.deadAfterMs, now),
+          self: n.self,
+          status: n.status,
           source_ip: n.sourceIp,
           hostname: n.hostname,
           api_url: n.apiUrl,

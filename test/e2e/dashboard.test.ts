@@ -6,15 +6,18 @@
  * it with its attempt, suspend and resume a destination (the state checked
  * through GET /v1/queue); a read-only key sees no buttons and its POST is
  * refused, and so is a POST without the session's CSRF token or from another
- * origin. Screenshots go to docs/screenshots/ (linked from the README).
+ * origin. The fleet page lists the node as GET /v1/fleet does, and a fleet
+ * node cut off from its sqld says so on every page until sqld is back.
+ * Screenshots go to docs/screenshots/ (linked from the README).
  */
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { sqldMissing, startSqld } from "../fixtures/sqld.ts";
 import { NOT_INSTALLED, peerMissing } from "../helpers/peers.ts";
-import { freePort, repoRoot, runRelay, testBinary } from "../helpers/relay-process.ts";
+import { freePort, type RelayProcess, repoRoot, runRelay, testBinary } from "../helpers/relay-process.ts";
 import { waitUntil } from "../helpers/wait-until.ts";
 import { startWorld, type World } from "../helpers/world.ts";
 
@@ -35,11 +38,11 @@ async function newPage(): Promise<Page> {
   return context.newPage();
 }
 
-async function logIn(page: Page, token: string): Promise<void> {
-  await page.goto(world.relay.url("/"));
+async function logIn(page: Page, token: string, relay: RelayProcess = world.relay): Promise<void> {
+  await page.goto(relay.url("/"));
   assert.equal(new URL(page.url()).pathname, "/login", "a visit without a session goes to the login form");
   await page.fill("#token", token);
-  await Promise.all([page.waitForURL(world.relay.url("/")), page.click("button[type=submit]")]);
+  await Promise.all([page.waitForURL(relay.url("/")), page.click("button[type=submit]")]);
 }
 
 async function send(to: string): Promise<string> {
@@ -214,6 +217,103 @@ describe("the dashboard in chromium", { skip: chromiumMissing }, () => {
     const backlog = Number(await row.locator("td").nth(2).textContent());
     assert.ok(backlog > 0, `backlog ${backlog}`);
     await page.screenshot({ path: join(SCREENSHOTS, "webhooks.png"), fullPage: true });
+  });
+
+  it("lists the node, alone, on the fleet page as GET /v1/fleet does", BROWSER_TEST, async () => {
+    const fleet = (await world.api("GET", "/v1/fleet")).json;
+    assert.equal(fleet.shared, false);
+    assert.equal(fleet.nodes.length, 1);
+    const node = fleet.nodes[0];
+    const page = await newPage();
+    await logIn(page, world.relay.adminToken);
+    await page.click("nav >> text=Fleet");
+    assert.equal(await page.textContent("h1"), "Fleet");
+    assert.ok((await page.textContent("#fleet-link"))!.startsWith(`This node (${node.id}) runs alone`));
+    const rows = page.locator("#fleet tbody tr");
+    assert.equal(await rows.count(), 1);
+    const row = page.locator(`#fleet tbody tr[data-node="${node.id}"]`);
+    const cells = await row.locator("td").allTextContents();
+    assert.deepEqual(
+      cells.slice(0, 5),
+      [`${node.id} (this node)`, node.status, node.source_ip ?? "—", node.hostname, node.version],
+    );
+    assert.equal(node.status, "up");
+    assert.equal(await row.locator("td").nth(5).locator("time").getAttribute("datetime"), node.started_at);
+    assert.match(
+      cells[6]!,
+      /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \((\d+[dhms] ?)+ ago\)$/,
+      "the last heartbeat, how long ago",
+    );
+    assert.equal(cells[7], String(node.queue_depth));
+    assert.equal(await page.locator("#partition").count(), 0, "a node alone is never cut off");
+  });
+
+  it("says on every page that a fleet node is cut off from sqld, and since when, until it is back", {
+    ...BROWSER_TEST,
+    skip: chromiumMissing ?? sqldMissing,
+  }, async () => {
+    const sqld = await startSqld();
+    // Heartbeats every 500 ms: the node finds the partition, and its end, within a second.
+    const fleetWorld = await startWorld({
+      binary: testBinary,
+      env: {
+        RELAY_NODE_ID: "node-a",
+        RELAY_SHARED_DB_URL: sqld.url,
+        RELAY_NODE_DEAD_AFTER: "3s",
+        RELAY_SUPPRESS_BOUNCE_CATEGORIES: "bad-mailbox",
+      },
+    }).catch(async (error) => {
+      await sqld.close();
+      throw error;
+    });
+    try {
+      const page = await newPage();
+      await logIn(page, fleetWorld.relay.adminToken, fleetWorld.relay);
+      await page.goto(fleetWorld.relay.url("/fleet"));
+      assert.match((await page.textContent("#fleet-link"))!, /shares the fleet's state .*; 0 writes waiting/);
+      assert.equal(await page.locator("#partition").count(), 0);
+
+      await sqld.stop();
+      // A hard bounce's suppression is a shared write: it waits in the outbox.
+      const bounced = await fleetWorld.api("POST", "/v1/messages", {
+        from: "a@sender.test",
+        to: ["nouser@dest.test"],
+        subject: "s",
+        text: "x",
+      });
+      assert.equal(bounced.status, 202, JSON.stringify(bounced.json));
+      const fleet = (await waitUntil(
+        () => fleetWorld.api("GET", "/v1/fleet"),
+        (r) => r.json.partitioned_since !== null && r.json.outbox === 1,
+        { what: "the node partitioned, one write in its outbox", timeout: 20_000 },
+      )).json;
+      for (const path of ["/", "/messages", "/fleet"]) {
+        await page.goto(fleetWorld.relay.url(path));
+        const banner = page.locator("#partition");
+        assert.match(
+          (await banner.textContent())!,
+          /^This node \(node-a\) is cut off from the fleet's shared database since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \((\d+[dhms] ?)+\): working from its replica; 1 write waiting\.$/,
+          path,
+        );
+        assert.equal(await banner.locator("time").getAttribute("datetime"), fleet.partitioned_since, path);
+      }
+      assert.match((await page.textContent("#fleet-link"))!, /cut off .* 1 write waiting in its outbox/);
+      await page.screenshot({ path: join(SCREENSHOTS, "fleet.png"), fullPage: true });
+
+      await sqld.start();
+      await waitUntil(
+        async () => {
+          await page.goto(fleetWorld.relay.url("/"));
+          return await page.locator("#partition").count();
+        },
+        (count) => count === 0,
+        { what: "the banner gone once sqld is back", timeout: 20_000 },
+      );
+      assert.equal((await fleetWorld.api("GET", "/v1/fleet")).json.partitioned_since, null);
+    } finally {
+      await fleetWorld.close();
+      await sqld.close();
+    }
   });
 
   it("refuses a POST without the session's CSRF token, or from another origin", BROWSER_TEST, async () => {
