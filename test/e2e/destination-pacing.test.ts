@@ -19,11 +19,12 @@ const COUNT = (PACING_HORIZON_MS / 1000) * MESSAGES_PER_SECOND + 10;
 /**
  * Slack between the two ends: the relay spaces the transactions it starts,
  * the receiver stamps the end of each one's data, which on a busy shared
- * machine may come some tens of milliseconds later for one than for the
- * next. Well under the spacing, so a rate exceeded even once by one
- * message still fails.
+ * machine may come up to a few hundred milliseconds later for one than for
+ * the next (a fresh-clone CI run with the machine loaded saw more than 150).
+ * Under the 500 ms spacing, so three messages within 750 ms (half again the
+ * rate) still fail.
  */
-const JITTER_MS = 150;
+const JITTER_MS = 250;
 
 /** The most events within any window of `ms`, less the jitter. */
 function mostWithin(times: readonly number[], ms: number): number {
