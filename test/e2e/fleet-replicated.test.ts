@@ -179,4 +179,39 @@ describe("fleet: replicated durability", { skip: sqldMissing }, () => {
     const sinceRestart = destination.messages.slice(before).filter((m) => m.remoteAddress === a!.ip);
     assert.deepEqual(sinceRestart.map((m) => m.recipients), [["after-restart@dest.test"]]);
   });
+
+  it("kill -9 in the middle of a burst: every acknowledged message is delivered; the copies sent twice are at most those in flight", async () => {
+    const [a, b] = nodes;
+    const total = 200;
+    const acknowledged: string[] = [];
+    let killed = false;
+    const submit = async (i: number) => {
+      const address = `burst-${i}@dest.test`;
+      const sent = await a!.api("POST", "/v1/messages", {
+        mail_from: "app@sender.test",
+        rcpt_to: [address],
+        raw: `From: app@sender.test\r\nSubject: burst ${i}\r\n\r\nx\r\n`,
+      }).catch(() => undefined);
+      if (sent?.status === 202) acknowledged.push(address);
+      if (!killed && acknowledged.length >= total / 2) {
+        killed = true;
+        await a!.relay.kill9();
+      }
+    };
+    for (let i = 0; i < total; i += 10) {
+      if (killed) break;
+      await Promise.all(Array.from({ length: 10 }, (_, j) => submit(i + j)));
+    }
+    assert.ok(killed && acknowledged.length >= total / 2, `${acknowledged.length} acknowledged before the kill`);
+
+    await destination.waitFor(() => acknowledged.every((address) => sentTo(address).length > 0), 60_000);
+    const twice = acknowledged.filter((address) => sentTo(address).length > 1);
+    // A copy is sent twice only when a's delivery was acknowledged by the destination and a died before its done mark.
+    assert.ok(twice.length <= 20, `${twice.length} of ${acknowledged.length} delivered twice: ${twice.join(", ")}`);
+    console.log(`[fleet-replicated] burst: ${acknowledged.length} acknowledged, all delivered, ${twice.length} twice`);
+
+    a!.relay = await startNode(a!.ip, a!.id, a!.relay);
+    Object.assign(a!, relayApi(a!.relay));
+    assert.equal((await b!.api("GET", "/v1/fleet")).status, 200);
+  });
 });
