@@ -36,6 +36,7 @@ import { ListUnsubscribe } from "../unsubscribe/list-unsubscribe.ts";
 import { UnsubscribeTokens } from "../unsubscribe/token.ts";
 import { Unsubscriber } from "../unsubscribe/unsubscribe.ts";
 import { EventFeed } from "../events/feed.ts";
+import { canonicalIp } from "../shaping/warmup-ledger.ts";
 import { buildFleet, type Fleet } from "./fleet.ts";
 import { QueueDepth } from "../events/metrics/queue-depth.ts";
 import { inPlace, throughOutbox } from "../queue/shared-writes.ts";
@@ -191,7 +192,13 @@ export async function openServeServices(
 
   // Warmup is switched on or off at start: its ledger keeps state that a rule change mid-run would orphan.
   const warmupPlans = shaping.current().rules.warmup;
-  const warmup = warmupPlans?.enabled ? await openWarmup(warmupPlans, database, log) : undefined;
+  // In a fleet each IP's warmup is kept on the shared server (without RELAY_SOURCE_IP, nodes could not tell theirs).
+  const warmupShared = services.shared !== undefined && config.sourceIp !== undefined;
+  const warmup = warmupPlans?.enabled
+    ? await (warmupShared
+      ? openWarmup(warmupPlans, services.shared!, log, canonicalIp(config.sourceIp))
+      : openWarmup(warmupPlans, database, log))
+    : undefined;
 
   const resolver = services.newResolver();
   const mtaSts = config.mtaSts

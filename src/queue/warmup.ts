@@ -1,4 +1,4 @@
-import { getTableColumns, sql } from "drizzle-orm";
+import { eq, getTableColumns, sql } from "drizzle-orm";
 import type { Database } from "./database.ts";
 import { warmupState } from "./schema.ts";
 
@@ -19,8 +19,10 @@ const REPLACED = Object.fromEntries(
 export class WarmupStore {
   constructor(private readonly database: Database) {}
 
-  async load(): Promise<WarmupRow[]> {
-    return await this.database.db.select().from(warmupState);
+  /** Every row, or in a fleet's shared state those of this node's source IP (canonical form). */
+  async load(sourceIp?: string): Promise<WarmupRow[]> {
+    const rows = this.database.db.select().from(warmupState);
+    return await (sourceIp === undefined ? rows : rows.where(eq(warmupState.sourceIp, sourceIp)));
   }
 
   /** Write the rows over the stored ones, in one transaction. */

@@ -257,7 +257,8 @@ export class WarmupLedger {
   }
 }
 
-function canonicalIp(ip: string | undefined): string {
+/** A source IP as the ledger keys it: canonical form, or "any" when the relay binds none. */
+export function canonicalIp(ip: string | undefined): string {
   if (ip === undefined) return ANY_SOURCE_IP;
   const value = ipToBigInt(ip);
   return value === undefined ? ip : formatIp(value);

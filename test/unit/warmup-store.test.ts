@@ -88,6 +88,19 @@ describe("the warmup state survives a restart", () => {
     await database.close();
   });
 
+  it("in a fleet's shared state a node goes on with its own IP's rows only", async () => {
+    const clock = new FakeClock();
+    const database = await open(dataDir(), clock.now());
+    const both = await openWarmup(shipped, database, quiet);
+    for (const ip of [IP, "192.0.2.8"]) both.ledger.sent(ip, "google", "transactional", clock.now());
+    await writeWarmup(both);
+    const mine = await openWarmup(shipped, database, quiet, IP);
+    assert.deepEqual(mine.ledger.report(clock.now()).map((e) => e.sourceIp), [IP]);
+    const everyone = await openWarmup(shipped, database, quiet);
+    assert.deepEqual(everyone.ledger.report(clock.now()).map((e) => e.sourceIp).sort(), [IP, "192.0.2.8"]);
+    await database.close();
+  });
+
   it("what changed is written every 5 seconds, and only that; a failed write is written with the next one", async () => {
     const dir = dataDir();
     const clock = new FakeClock();
