@@ -199,14 +199,16 @@ export class Replication implements ReplicationHook {
       args: [clock.now() - this.options.maxQueueTime],
     });
     const silentSince = clock.now() - deadAfterMs;
+    // Owners of unfinished mail that are silent, or gone from the registry (relay nodes remove).
     const silent = await shared.client.execute({
-      sql: `SELECT id, epoch FROM nodes WHERE id != ? AND heartbeat_at < ?
-              AND EXISTS (SELECT 1 FROM replicated_messages WHERE owner = nodes.id AND finished_at IS NULL)`,
+      sql: `SELECT DISTINCT m.owner AS id, n.epoch AS epoch FROM replicated_messages AS m
+              LEFT JOIN nodes AS n ON n.id = m.owner
+            WHERE m.finished_at IS NULL AND m.owner != ? AND (n.id IS NULL OR n.heartbeat_at < ?)`,
       args: [nodeId, silentSince],
     });
     for (const row of silent.rows) {
       const dead = String(row.id);
-      if (await registry.fence(dead, Number(row.epoch), silentSince)) {
+      if (row.epoch !== null && await registry.fence(dead, Number(row.epoch), silentSince)) {
         log("warn", "a node is silent: its replicated mail is adopted", {
           node: dead,
           silent_for_ms: clock.now() - silentSince + deadAfterMs,
@@ -222,13 +224,13 @@ export class Replication implements ReplicationHook {
     }
   }
 
-  /** Claim a batch of `dead`'s messages while it is still silent, and queue them here. Returns how many. */
+  /** Claim a batch of `dead`'s messages while it is still silent (or gone), and queue them here. Returns how many. */
   async #claim(dead: string, silentSince: number): Promise<number> {
     const { shared, store, nodeId, clock, log } = this.options;
     const claimed = await shared.client.execute({
       sql: `UPDATE replicated_messages SET owner = ?, adopted_at = ?
             WHERE id IN (SELECT id FROM replicated_messages WHERE owner = ? AND finished_at IS NULL LIMIT ?)
-              AND EXISTS (SELECT 1 FROM nodes WHERE id = ? AND heartbeat_at < ?)
+              AND NOT EXISTS (SELECT 1 FROM nodes WHERE id = ? AND heartbeat_at >= ?)
             RETURNING id, message, body,
               (SELECT json_group_array(address) FROM replicated_done WHERE message_id = replicated_messages.id) AS done`,
       args: [nodeId, clock.now(), dead, ADOPT_BATCH, dead, silentSince],
