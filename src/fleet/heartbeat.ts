@@ -2,8 +2,8 @@ import type { Clock } from "../core/clock.ts";
 import type { NodeBeat, NodeRecord } from "./node-registry.ts";
 import type { Partition } from "./partition.ts";
 
-/** How often a node writes its row, at most: a sixth of RELAY_NODE_DEAD_AFTER when that is shorter than a minute. */
-export const HEARTBEAT_EVERY_MS = 10_000;
+/** How often a node writes its row, at most; a sixth of RELAY_NODE_DEAD_AFTER when that is shorter than a minute. */
+const HEARTBEAT_EVERY_MS = 10_000;
 
 /** The pause between beats for RELAY_NODE_DEAD_AFTER: several beats fit in the half of it a lease lasts. */
 export function heartbeatEvery(deadAfterMs: number): number {
@@ -23,8 +23,8 @@ export interface HeartbeatOptions {
 }
 
 /**
- * The node's row in the registry, written at start, every HEARTBEAT_EVERY_MS
- * and at stop: the fleet's view of who is up (GET /v1/fleet) and which IPs
+ * The node's row in the registry, written at start, every `everyMs`
+ * (heartbeatEvery) and at stop: the fleet's view of who is up (GET /v1/fleet) and which IPs
  * send for it (SPF). A beat the server does not take marks the node
  * partitioned; the next one that it takes ends that.
  */
@@ -38,10 +38,6 @@ export class Heartbeat {
   constructor(private readonly options: HeartbeatOptions & { readonly everyMs: number }) {
     this.#startedAt = options.clock.now();
     this.everyMs = options.everyMs;
-  }
-
-  get state(): NodeRecord["state"] {
-    return this.#state;
   }
 
   async run(): Promise<void> {

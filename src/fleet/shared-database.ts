@@ -34,7 +34,7 @@ export interface SharedDatabaseOptions {
 const SYNC_PERIOD_S = 1;
 
 /** The embedded replica's file in the data directory. */
-export function replicaPathOf(dataDir: string): string {
+function replicaPathOf(dataDir: string): string {
   return join(dataDir, "shared.db");
 }
 
