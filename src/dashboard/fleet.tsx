@@ -56,7 +56,7 @@ export function Fleet(props: { fleet: FleetView }) {
             <tr data-node={n.id} class={n.self ? "self" : undefined}>
               <td>
                 <span class="mono">{n.id}</span>
-                {n.self && <span class="muted">{" (this node)"}</span>}
+                {n.self && <span class="muted">(this node)</span>}
               </td>
               <td>
                 <State value={n.status} />
