@@ -43,9 +43,10 @@ export class PacketDecoder {
     this.#chunks.push(chunk); // kept, not copied: socket chunks are fresh buffers
   }
 
-  /** Bytes pushed and not yet consumed into a packet. */
-  get buffered(): number {
-    return this.#chunks.reduce((sum, chunk) => sum + chunk.length, 0) - this.#offset;
+  /** Bytes held: those pushed and not yet read, and the buffer of the packet being read. */
+  get held(): number {
+    const unread = this.#chunks.reduce((sum, chunk) => sum + chunk.length, 0) - this.#offset;
+    return unread + (this.#data?.length ?? 0);
   }
 
   /** The next complete packet, or undefined when more bytes are needed; throws MilterProtocolError. */

@@ -143,8 +143,14 @@ export function parseReply(packet: Packet, leadingSpace: boolean): MilterReply {
   return reply;
 }
 
-/** "4xx"/"5xx", a space or hyphen, and an enhanced code of the same class if any (milter8.c SMFIR_REPLYCODE). */
-function replyText(text: string, what: string): ReplyText {
+/**
+ * "4xx"/"5xx", a space or hyphen, and an enhanced code of the same class if
+ * any (milter8.c SMFIR_REPLYCODE). Sendmail uses the text as a format
+ * string, so milters double a '%': like Postfix, "%%" is read as "%" and a
+ * lone '%' is dropped.
+ */
+function replyText(sent: string, what: string): ReplyText {
+  const text = sent.replace(/%(%?)/g, "$1");
   const lines = text.split(/\r?\n/);
   for (const line of lines) {
     const match = /^([45])\d\d([ -]|$)/.exec(line);

@@ -99,6 +99,8 @@ describe("milter session: negotiation and events", () => {
       ["X-Folded", "one\n\ttwo"],
     ]);
     assert.deepEqual(commandsOf(peer, "B")[0]!.strings, ["Hello\r\n"]);
+    await session.close();
+    assert.equal(peer.letters().at(-1), "Q");
   });
 
   it("keeps the space after the colon under SMFIP_HDR_LEADSPC, and sends only the macros the milter listed", async () => {
