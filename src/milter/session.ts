@@ -5,6 +5,7 @@
  * chunks and end of message, each after its macros. It returns verdicts and
  * modifications as data and decides nothing: what a verdict means, and
  * what to do when the milter fails (a MilterError), is the caller's policy.
+ * One call at a time: each awaits its answers before the next may start.
  */
 import type { Duplex } from "node:stream";
 import { systemClock, type TimerClock } from "../core/clock.ts";
