@@ -4,7 +4,7 @@
  *
  * Data flows one way: front ends (SMTP server, HTTP, CLI) -> ingress ->
  * queue -> delivery -> events. `core/` (vocabulary, no I/O) and `platform/`
- * (the runtimes) sit below everything. Protocol code (`smtp/`, `dns/`, `tls/`)
+ * (the runtimes) sit below everything. Protocol code (`smtp/`, `dns/`, `tls/`, `milter/`)
  * knows no policy, so it imports neither configuration nor the queue. Only
  * `platform/` names `Bun` or `Deno`.
  */
@@ -26,6 +26,8 @@ export const IMPORT_RULES: Readonly<Record<string, readonly string[]>> = {
   "smtp/protocol": ["core"],
   "smtp/server": ["core", "platform", "smtp/protocol"],
   "smtp/client": ["core", "platform", "smtp/protocol"],
+  // The milter protocol's MTA side (content scanners); like smtp/, it knows no policy.
+  milter: ["core", "platform"],
   // The URLs of the worker modules, beside main.ts so that they hold in the binary too.
   "worker-modules": ["queue", "auth"],
   queue: ["core", "platform", "worker-modules"],

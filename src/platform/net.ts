@@ -61,6 +61,27 @@ export function connectTcp(options: ConnectOptions): Promise<net.Socket> {
   });
 }
 
+/** A connection to a Unix-domain socket (a milter's unix:/path), within timeoutMs. */
+export function connectUnix(path: string, timeoutMs: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ path });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`connect to ${path} timed out after ${timeoutMs}ms`));
+    }, timeoutMs);
+    socket.once("connect", () => {
+      clearTimeout(timer);
+      socket.off("error", onError);
+      resolve(socket);
+    });
+    const onError = (error: Error) => {
+      clearTimeout(timer);
+      reject(error);
+    };
+    socket.once("error", onError);
+  });
+}
+
 export function createSecureContext(options: { cert: string | Buffer; key: string | Buffer }): tls.SecureContext {
   return tls.createSecureContext({ cert: options.cert, key: options.key, minVersion: "TLSv1.2" });
 }

@@ -1,0 +1,118 @@
+/**
+ * One connection to a milter as a queue of reply packets: the session
+ * writes a command and awaits the packets that answer it, each wait with a
+ * deadline. Replies the session has not asked for yet wait in order; past a
+ * few of them the socket is paused, so a milter that floods cannot grow the
+ * queue. Any failure (protocol, timeout, the peer closing) ends the
+ * connection for good and every later call throws the same error.
+ */
+import type { Duplex } from "node:stream";
+import { systemClock, type TimerClock } from "../core/clock.ts";
+import { type Packet, PacketDecoder } from "./decoder.ts";
+import { REPLY_CODES } from "./constants.ts";
+import { MilterConnectionError, MilterError, MilterTimeoutError } from "./errors.ts";
+
+/** Unread packets held before the socket is paused. */
+const QUEUE_HIGH_WATER = 16;
+
+export class PacketChannel {
+  readonly #decoder: PacketDecoder;
+  readonly #queue: Packet[] = [];
+  #failure: MilterError | undefined;
+  /** Whoever waits now (for a packet, for drain): woken by data, drain and failure. */
+  #waiter: (() => void) | undefined;
+  #markClosed!: () => void;
+  /** Settles once the stream has closed, whoever closed it. */
+  readonly closed: Promise<void> = new Promise((resolve) => (this.#markClosed = resolve));
+
+  constructor(
+    private readonly stream: Duplex,
+    private readonly clock: TimerClock = systemClock,
+    maxPacketLength?: number,
+  ) {
+    this.#decoder = new PacketDecoder(REPLY_CODES, maxPacketLength);
+    stream.on("data", (chunk: Uint8Array) => this.#receive(chunk));
+    stream.on("drain", () => this.#waiter?.());
+    stream.on("end", () => this.fail(new MilterConnectionError("the milter closed the connection")));
+    stream.on("error", (error: Error) => {
+      this.fail(new MilterConnectionError(`milter connection failed: ${error.message}`, { cause: error }));
+    });
+    stream.on("close", () => {
+      this.fail(new MilterConnectionError("the milter connection is closed"));
+      this.#markClosed();
+    });
+  }
+
+  get failure(): MilterError | undefined {
+    return this.#failure;
+  }
+
+  /** Write one packet; waits (up to timeoutMs) while the socket's buffer is full. */
+  async write(packet: Uint8Array, step: string, timeoutMs: number): Promise<void> {
+    if (this.#failure) throw this.#failure;
+    if (!this.stream.write(packet)) await this.#wait(step, timeoutMs);
+  }
+
+  /**
+   * The next reply packet, within timeoutMs. Packets that arrived before the
+   * milter closed are still given; after a protocol error or a timeout, none.
+   */
+  async next(step: string, timeoutMs: number): Promise<Packet> {
+    for (;;) {
+      const packet = this.#queue.shift();
+      if (packet) {
+        if (this.#queue.length < QUEUE_HIGH_WATER && this.stream.isPaused()) this.stream.resume();
+        return packet;
+      }
+      if (this.#failure) throw this.#failure;
+      await this.#wait(step, timeoutMs);
+    }
+  }
+
+  /** End the connection with `error` as the reason every later call gives. */
+  fail(error: MilterError): void {
+    if (!this.#failure) this.#failure = error;
+    if (!(error instanceof MilterConnectionError)) this.#queue.length = 0;
+    this.stream.destroy();
+    this.#waiter?.();
+  }
+
+  /** Write the last packet (QUIT) and close; resolves once closed, forcing it after timeoutMs. */
+  async end(lastPacket: Uint8Array, timeoutMs: number): Promise<void> {
+    if (!this.#failure) {
+      this.#failure = new MilterConnectionError("the milter session is closed");
+      this.stream.end(lastPacket);
+    }
+    const timer = this.clock.setTimeout(() => this.stream.destroy(), timeoutMs);
+    await this.closed;
+    this.clock.clearTimeout(timer);
+  }
+
+  #receive(chunk: Uint8Array): void {
+    if (this.#failure) return;
+    this.#decoder.push(chunk);
+    try {
+      for (let packet = this.#decoder.next(); packet; packet = this.#decoder.next()) this.#queue.push(packet);
+    } catch (error) {
+      this.fail(error as MilterError);
+      return;
+    }
+    if (this.#queue.length >= QUEUE_HIGH_WATER) this.stream.pause();
+    this.#waiter?.();
+  }
+
+  /** Wait to be woken (data, drain, failure); after timeoutMs, fail with a timeout. */
+  async #wait(step: string, timeoutMs: number): Promise<void> {
+    let timer: unknown;
+    try {
+      await new Promise<void>((resolve) => {
+        this.#waiter = resolve;
+        timer = this.clock.setTimeout(() => this.fail(new MilterTimeoutError(step, timeoutMs)), timeoutMs);
+      });
+    } finally {
+      this.#waiter = undefined;
+      this.clock.clearTimeout(timer);
+    }
+    if (this.#failure && this.#queue.length === 0) throw this.#failure;
+  }
+}
