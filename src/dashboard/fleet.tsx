@@ -29,6 +29,9 @@ function Link(props: { fleet: FleetView }) {
   );
 }
 
+/** Between the node's id and "(this node)": a literal space at the start of JSX text would be trimmed by the formatter. */
+const SPACE = " ";
+
 /** The fleet's nodes as GET /v1/fleet lists them. */
 export function Fleet(props: { fleet: FleetView }) {
   const { fleet } = props;
@@ -56,7 +59,7 @@ export function Fleet(props: { fleet: FleetView }) {
             <tr data-node={n.id} class={n.self ? "self" : undefined}>
               <td>
                 <span class="mono">{n.id}</span>
-                {n.self && <span class="muted">(this node)</span>}
+                {n.self && <span class="muted">{`${SPACE}(this node)`}</span>}
               </td>
               <td>
                 <State value={n.status} />
