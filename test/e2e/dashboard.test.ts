@@ -244,7 +244,12 @@ describe("the dashboard in chromium", { skip: chromiumMissing }, () => {
       /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \((\d+[dhms] ?)+ ago\)$/,
       "the last heartbeat, how long ago",
     );
-    assert.equal(cells[7], String(node.queue_depth));
+    // A heartbeat between the API's answer and the page's may have counted the queue again: either count is right.
+    const after = (await world.api("GET", "/v1/fleet")).json.nodes[0];
+    assert.ok(
+      [String(node.queue_depth), String(after.queue_depth)].includes(cells[7]!),
+      `queue depth ${cells[7]}, the API's ${node.queue_depth} then ${after.queue_depth}`,
+    );
     assert.equal(await page.locator("#partition").count(), 0, "a node alone is never cut off");
   });
 
