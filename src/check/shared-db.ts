@@ -1,4 +1,5 @@
 import { createClient } from "@libsql/client";
+import { sharedTokenRefused } from "../fleet/unreachable.ts";
 import type { MigrationFile } from "../queue/migration-files.ts";
 import { schemaState } from "../queue/migrate.ts";
 import { type CheckResult, fail, pass, warn } from "./result.ts";
@@ -27,7 +28,7 @@ export async function checkSharedDb(
     return pass(what, `answers, the token is accepted${pending}`);
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error);
-    if (/\b401\b|unauthori[sz]ed|\bjwt\b/i.test(why)) {
+    if (sharedTokenRefused(error)) {
       return fail(what, `the server refused RELAY_SHARED_DB_TOKEN (${why})`, "set the token the server accepts");
     }
     return fail(

@@ -10,6 +10,7 @@ import { applyMigrations, schemaState } from "../queue/migrate.ts";
 import { type MigrationFile, migrationFiles } from "../queue/migration-files.ts";
 import * as schema from "../queue/schema.ts";
 import { WorkerClient } from "../queue/worker-client.ts";
+import { sharedTokenRefused } from "./unreachable.ts";
 
 /** The fleet's shared state, as a node reaches it. */
 export interface SharedDatabase extends Database {
@@ -206,7 +207,7 @@ async function migrateServer({ url, authToken, version, log, files = migrationFi
 /** Why the server refused the first request, in words an operator can act on. */
 function refusal(url: string, error: unknown): SharedDatabaseError {
   const why = messageOf(error);
-  if (/\b401\b|unauthori[sz]ed|\bjwt\b|auth/i.test(why)) {
+  if (sharedTokenRefused(error)) {
     return new SharedDatabaseError(
       `the shared database at ${url} refused RELAY_SHARED_DB_TOKEN (${why}): set the token the server accepts`,
     );

@@ -10,3 +10,9 @@ export function sharedUnreachable(error: unknown): boolean {
   return /WriteDelegation|Unavailable|PrimaryHandshake|error trying to connect|Connection refused|attempt to write a readonly database/i
     .test(text);
 }
+
+/** Whether the server answered that it does not take the node's token (sqld's 401 for a JWT it refuses). */
+export function sharedTokenRefused(error: unknown): boolean {
+  const text = error instanceof Error ? error.message : String(error);
+  return /\b401\b|unauthori[sz]ed|\bjwt\b/i.test(text);
+}

@@ -41,33 +41,22 @@ export interface ConnectOptions {
 }
 
 export function connectTcp(options: ConnectOptions): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: options.host, port: options.port, localAddress: options.localAddress });
-    socket.setNoDelay(true);
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`connect to ${options.host}:${options.port} timed out after ${options.timeoutMs}ms`));
-    }, options.timeoutMs);
-    socket.once("connect", () => {
-      clearTimeout(timer);
-      socket.off("error", onError);
-      resolve(socket);
-    });
-    const onError = (error: Error) => {
-      clearTimeout(timer);
-      reject(error);
-    };
-    socket.once("error", onError);
-  });
+  const socket = net.connect({ host: options.host, port: options.port, localAddress: options.localAddress });
+  socket.setNoDelay(true);
+  return connected(socket, `${options.host}:${options.port}`, options.timeoutMs);
 }
 
 /** A connection to a Unix-domain socket (a milter's unix:/path), within timeoutMs. */
 export function connectUnix(path: string, timeoutMs: number): Promise<net.Socket> {
+  return connected(net.connect({ path }), path, timeoutMs);
+}
+
+/** The socket once it connects; destroyed, with an error naming `what`, when that takes over `timeoutMs`. */
+function connected(socket: net.Socket, what: string, timeoutMs: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ path });
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`connect to ${path} timed out after ${timeoutMs}ms`));
+      reject(new Error(`connect to ${what} timed out after ${timeoutMs}ms`));
     }, timeoutMs);
     socket.once("connect", () => {
       clearTimeout(timer);

@@ -10,16 +10,10 @@ import { after, before, describe, it } from "node:test";
 import { type DnsServer, startDnsServer } from "../fixtures/dns-server.ts";
 import { type Destination, startDestination } from "../fixtures/smtp-destination.ts";
 import { type Sqld, sqldMissing, startSqld } from "../fixtures/sqld.ts";
-import { freePorts, type RelayProcess, startRelay } from "../helpers/relay-process.ts";
+import { type FleetNode, restartFleetNode, startFleet } from "../helpers/fleet-nodes.ts";
 import { sendMail } from "../helpers/smtp-talk.ts";
 import { waitUntil } from "../helpers/wait-until.ts";
-import { defaultZone, type RelayApi, relayApi } from "../helpers/world.ts";
-
-interface Node extends RelayApi {
-  readonly id: string;
-  readonly ip: string;
-  relay: RelayProcess;
-}
+import { defaultZone } from "../helpers/world.ts";
 
 /** RELAY_NODE_DEAD_AFTER for the test: short, so that adoption comes within seconds. */
 const DEAD_AFTER = "3s";
@@ -30,31 +24,7 @@ describe("fleet: replicated durability", { skip: sqldMissing }, () => {
   let destination: Destination;
   /** While set, the destination defers every later-* recipient. */
   let deferLater = false;
-  const nodes: Node[] = [];
-
-  async function startNode(ip: string, id: string, previous?: RelayProcess): Promise<RelayProcess> {
-    const [smtpPort, httpPort] = previous ? [previous.smtpPort, previous.httpPort] : await freePorts(2);
-    return await startRelay({
-      smtpPort,
-      httpPort,
-      dataDir: previous?.dataDir,
-      adminToken: previous?.adminToken,
-      env: {
-        RELAY_NODE_ID: id,
-        RELAY_SOURCE_IP: ip,
-        RELAY_SMTP_LISTEN: `${ip}:${smtpPort}`,
-        RELAY_SHARED_DB_URL: sqld.url,
-        RELAY_DURABILITY: "replicated",
-        RELAY_NODE_DEAD_AFTER: DEAD_AFTER,
-        RELAY_DNS_SERVERS: `127.0.0.1:${dns.port}`,
-        RELAY_MX_PORT: String(destination.port),
-        // A deferred recipient is not tried again during the test: only adoption delivers it.
-        RELAY_RETRY_SCHEDULE: "1h",
-        RELAY_SENDER_POLICY: "any",
-        RELAY_SUPPRESS_BOUNCE_CATEGORIES: "none",
-      },
-    });
-  }
+  const nodes: FleetNode[] = [];
 
   const sentTo = (address: string) => destination.messages.filter((m) => m.recipients.includes(address));
 
@@ -64,14 +34,19 @@ describe("fleet: replicated durability", { skip: sqldMissing }, () => {
     destination = await startDestination({
       rcptReply: (to) => (deferLater && to.startsWith("later-") ? "451 4.3.2 try again later" : undefined),
     });
-    const started = await Promise.all(
-      ["127.0.0.2", "127.0.0.3", "127.0.0.4"].map(async (ip, i) => {
-        const id = `node-${i + 1}`;
-        const relay = await startNode(ip, id);
-        return { id, ip, relay, ...relayApi(relay) };
-      }),
+    nodes.push(
+      ...await startFleet(() => ({
+        RELAY_SHARED_DB_URL: sqld.url,
+        RELAY_DURABILITY: "replicated",
+        RELAY_NODE_DEAD_AFTER: DEAD_AFTER,
+        RELAY_DNS_SERVERS: `127.0.0.1:${dns.port}`,
+        RELAY_MX_PORT: String(destination.port),
+        // A deferred recipient is not tried again during the test: only adoption delivers it.
+        RELAY_RETRY_SCHEDULE: "1h",
+        RELAY_SENDER_POLICY: "any",
+        RELAY_SUPPRESS_BOUNCE_CATEGORIES: "none",
+      })),
     );
-    nodes.push(...started);
   });
 
   after(async () => {
@@ -156,8 +131,7 @@ describe("fleet: replicated durability", { skip: sqldMissing }, () => {
 
     // a restarted: it drops what was adopted, and sends nothing of it.
     const before = destination.messages.length;
-    a!.relay = await startNode(a!.ip, a!.id, a!.relay);
-    Object.assign(a!, relayApi(a!.relay));
+    await restartFleetNode(a!);
     const views = await waitUntil(
       () => Promise.all(ids.map((id) => a!.api("GET", `/v1/messages/${id}`))),
       (all) => all.every((v) => v.json.recipients.every((r: any) => r.state !== "deferred" && r.state !== "queued")),
@@ -210,8 +184,7 @@ describe("fleet: replicated durability", { skip: sqldMissing }, () => {
     assert.ok(twice.length <= 20, `${twice.length} of ${acknowledged.length} delivered twice: ${twice.join(", ")}`);
     console.log(`[fleet-replicated] burst: ${acknowledged.length} acknowledged, all delivered, ${twice.length} twice`);
 
-    a!.relay = await startNode(a!.ip, a!.id, a!.relay);
-    Object.assign(a!, relayApi(a!.relay));
+    await restartFleetNode(a!);
     assert.equal((await b!.api("GET", "/v1/fleet")).status, 200);
   });
 });

@@ -13,16 +13,11 @@ import { after, before, describe, it } from "node:test";
 import { type DnsServer, startDnsServer } from "../fixtures/dns-server.ts";
 import { type Destination, startDestination } from "../fixtures/smtp-destination.ts";
 import { signJwt, type Sqld, sqldMissing, startSqld } from "../fixtures/sqld.ts";
-import { freePorts, type RelayProcess, runRelay, startRelay } from "../helpers/relay-process.ts";
+import { type FleetNode, restartFleetNode, startFleet } from "../helpers/fleet-nodes.ts";
+import { runRelay, startRelay } from "../helpers/relay-process.ts";
 import { SmtpTalk } from "../helpers/smtp-talk.ts";
 import { waitUntil } from "../helpers/wait-until.ts";
-import { defaultZone, type RelayApi, relayApi } from "../helpers/world.ts";
-
-interface Node extends RelayApi {
-  readonly id: string;
-  readonly ip: string;
-  relay: RelayProcess;
-}
+import { defaultZone, relayApi } from "../helpers/world.ts";
 
 /** How long what one node writes may take to reach another: its replica pulls every second. */
 const SPREAD_MS = 10_000;
@@ -31,11 +26,9 @@ describe("fleet: three nodes, one sqld", { skip: sqldMissing }, () => {
   let sqld: Sqld;
   let dns: DnsServer;
   let destination: Destination;
-  const nodes: Node[] = [];
+  const nodes: FleetNode[] = [];
 
-  const envOf = (ip: string, id: string) => ({
-    RELAY_NODE_ID: id,
-    RELAY_SOURCE_IP: ip,
+  const fleetEnv = () => ({
     RELAY_SHARED_DB_URL: sqld.url,
     RELAY_DNS_SERVERS: `127.0.0.1:${dns.port}`,
     RELAY_MX_PORT: String(destination.port),
@@ -43,19 +36,7 @@ describe("fleet: three nodes, one sqld", { skip: sqldMissing }, () => {
     RELAY_SENDER_POLICY: "any",
   });
 
-  /** Start (or start again, on its data directory and ports) the node at `ip`. */
-  async function startNode(ip: string, id: string, previous?: RelayProcess): Promise<RelayProcess> {
-    const [smtpPort, httpPort] = previous ? [previous.smtpPort, previous.httpPort] : await freePorts(2);
-    return await startRelay({
-      smtpPort,
-      httpPort,
-      dataDir: previous?.dataDir,
-      adminToken: previous?.adminToken,
-      env: { ...envOf(ip, id), RELAY_SMTP_LISTEN: `${ip}:${smtpPort}` },
-    });
-  }
-
-  async function send(node: Node, rcpt_to: string[], subject: string) {
+  async function send(node: FleetNode, rcpt_to: string[], subject: string) {
     const sent = await node.api("POST", "/v1/messages", {
       mail_from: "app@sender.test",
       rcpt_to,
@@ -73,15 +54,7 @@ describe("fleet: three nodes, one sqld", { skip: sqldMissing }, () => {
     sqld = await startSqld();
     dns = await startDnsServer(defaultZone());
     destination = await startDestination();
-    // Started together: they race to migrate the server, as a fleet's nodes booted at once do.
-    const started = await Promise.all(
-      ["127.0.0.2", "127.0.0.3", "127.0.0.4"].map(async (ip, i) => {
-        const id = `node-${i + 1}`;
-        const relay = await startNode(ip, id);
-        return { id, ip, relay, ...relayApi(relay) };
-      }),
-    );
-    nodes.push(...started);
+    nodes.push(...await startFleet(fleetEnv));
   });
 
   after(async () => {
@@ -136,7 +109,7 @@ describe("fleet: three nodes, one sqld", { skip: sqldMissing }, () => {
     const [a, , c] = nodes;
     const added = await runRelay(["users", "add", "fleet-user", "--domains", "sender.test"], {
       dataDir: a!.relay.dataDir,
-      env: envOf(a!.ip, a!.id),
+      env: a!.env,
       input: "a long fleet password\n",
     });
     assert.equal(added.code, 0, added.stderr);
@@ -210,11 +183,11 @@ describe("fleet: three nodes, one sqld", { skip: sqldMissing }, () => {
     // An API key is the fleet's: made through one node, it is good on all of them (each node's admin token here is its own).
     const created = await runRelay(["keys", "create", "--scope", "admin", "--json"], {
       dataDir: a!.relay.dataDir,
-      env: envOf(a!.ip, a!.id),
+      env: a!.env,
     });
     assert.equal(created.code, 0, created.stderr);
     const token = JSON.parse(created.stdout).token as string;
-    const asAdmin = async (node: Node, path: string) => {
+    const asAdmin = async (node: FleetNode, path: string) => {
       const response = await fetch(node.relay.url(path), { headers: { authorization: `Bearer ${token}` } });
       return { response, json: await response.json() as any };
     };
@@ -258,8 +231,7 @@ describe("fleet: three nodes, one sqld", { skip: sqldMissing }, () => {
 
       // Every node accepts and delivers meanwhile; one restarted during the partition starts from its replica.
       await c!.relay.stop();
-      c!.relay = await startNode(c!.ip, c!.id, c!.relay);
-      Object.assign(c!, relayApi(c!.relay));
+      await restartFleetNode(c!);
       const offline = await c!.api("GET", "/v1/fleet");
       assert.notEqual(offline.json.partitioned_since, null, "c started without sqld");
       assert.equal(offline.json.nodes.length, 3, "c reads the registry from its replica");
@@ -294,9 +266,9 @@ describe("fleet: three nodes, one sqld", { skip: sqldMissing }, () => {
 
   it("a node leaves the fleet: drained, stopped, removed from the registry and the SPF record", async () => {
     const [a, b, c] = nodes;
-    const cli = (node: Node, args: string[]) =>
-      runRelay(args, { dataDir: node.relay.dataDir, env: envOf(node.ip, node.id), timeoutMs: 60_000 });
-    const statusOn = (node: Node, id: string, status: string) =>
+    const cli = (node: FleetNode, args: string[]) =>
+      runRelay(args, { dataDir: node.relay.dataDir, env: node.env, timeoutMs: 60_000 });
+    const statusOn = (node: FleetNode, id: string, status: string) =>
       waitUntil(
         () => node.api("GET", "/v1/fleet"),
         (r) => r.json.nodes?.some((n: any) => n.id === id && n.status === status),
