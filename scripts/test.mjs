@@ -42,6 +42,7 @@ const extraBunArgs = process.argv.slice(2);
 
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
 const totals = { passed: 0, failed: 0 };
+const failures = []; // what failed, with the lines before it, repeated above the last line
 let stepFailed = false;
 let current = null; // the running child, for signal forwarding
 
@@ -65,7 +66,7 @@ function run(title, command, args, env = {}) {
     const tail = { out: "", err: "" };
     const keep = (key, sink) => (chunk) => {
       sink.write(chunk);
-      tail[key] = (tail[key] + chunk.toString("utf8")).slice(-256 * 1024);
+      tail[key] = (tail[key] + chunk.toString("utf8")).slice(-16 * 1024 * 1024);
     };
     child.stdout.on("data", keep("out", process.stdout));
     child.stderr.on("data", keep("err", process.stderr));
@@ -91,6 +92,7 @@ function run(title, command, args, env = {}) {
 /** Count a step that failed without a test failure to show for it. */
 function stepFailure(title, code) {
   console.error(`=== ${title} failed (exit ${code})`);
+  failures.push(`${title}: exit ${code}`);
   stepFailed = true;
   totals.failed += 1;
 }
@@ -161,12 +163,29 @@ if (spawnSync(bin("bun"), [join("scripts", "install-sqld.ts")], { cwd: root, std
   };
   const passed = count("pass");
   const failed = count("fail");
+  failures.push(...bunFailures(result.out + "\n" + result.err));
   const noFiles = /did not match any test files|No tests found/.test(text) && passed === null && failed === null;
   totals.passed += passed ?? 0;
   totals.failed += failed ?? 0;
   if (noFiles) console.log(`=== ${title}: no test files`);
   else if (result.code !== 0 && failed) stepFailed = true;
   else if (result.code !== 0) stepFailure(title, result.code);
+}
+
+/**
+ * Each `(fail) name` line bun printed, with the lines before it (the error and
+ * its place) back to the last test that passed, at most 25 of them.
+ */
+function bunFailures(text) {
+  const lines = text.split("\n");
+  const found = [];
+  lines.forEach((line, index) => {
+    if (!line.startsWith("(fail) ")) return;
+    let start = index;
+    while (start > 0 && index - start < 25 && !/^\((pass|fail|skip)\) /.test(lines[start - 1])) start -= 1;
+    found.push(lines.slice(start, index + 1).join("\n"));
+  });
+  return found;
 }
 
 // ---- 3. deno check, deno test -------------------------------------------------------
@@ -249,6 +268,7 @@ if (denoPaths.length === 0) {
     ...(process.stdout.isTTY ? {} : { NO_COLOR: "1" }),
   });
   const counts = existsSync(junit) ? countJunit(readFileSync(junit, "utf8")) : { passed: 0, failed: 0 };
+  if (counts.failed > 0) failures.push(...result.out.split("\n").filter((line) => /\.\.\. FAILED/.test(line)));
   rmSync(scratch, { recursive: true, force: true });
   totals.passed += counts.passed;
   totals.failed += counts.failed;
@@ -260,5 +280,6 @@ if (denoPaths.length === 0) {
 
 const nothingRan = totals.passed + totals.failed === 0;
 if (nothingRan) console.error("\n=== no tests ran");
+if (failures.length > 0) console.log(`\n=== what failed\n\n${failures.join("\n\n")}`);
 console.log(`\ntests: ${totals.passed} passed, ${totals.failed} failed`);
 if (!process.exitCode) process.exitCode = stepFailed || totals.failed > 0 || nothingRan ? 1 : 0;
