@@ -32,7 +32,7 @@ export const IMPORT_RULES: Readonly<Record<string, readonly string[]>> = {
   "worker-modules": ["queue", "auth"],
   queue: ["core", "platform", "worker-modules"],
   auth: ["core", "platform", "dns", "queue", "worker-modules"],
-  ingress: ["core", "platform", "dns", "auth", "queue", "smtp/protocol", "smtp/server"],
+  ingress: ["core", "platform", "dns", "auth", "queue", "milter", "smtp/protocol", "smtp/server"],
   // Shaping rules are data that delivery applies, the HTTP API shows and edits, and the root loads.
   shaping: ["core"],
   delivery: ["core", "platform", "dns", "tls", "queue", "shaping", "smtp/protocol", "smtp/client"],

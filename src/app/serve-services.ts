@@ -12,6 +12,8 @@ import { TlsReporter } from "../delivery/tls-report/reporter.ts";
 import { TlsTally } from "../delivery/tls-report/tally.ts";
 import { SenderPolicy } from "../ingress/sender-policy.ts";
 import { Ingress, type Submission } from "../ingress/submit.ts";
+import { ContentScanner } from "../ingress/content-scan.ts";
+import { RejectionLog } from "../queue/rejection-log.ts";
 import type { Runtime } from "../platform/runtime.ts";
 import { lockDataDir, secureDataDir } from "../queue/data-dir.ts";
 import { refuseNewerSchema } from "../queue/open.ts";
@@ -279,6 +281,15 @@ export async function openServeServices(
   // DKIM signs only what our own submitters send (API, SMTP AUTH, trusted networks), never mail
   // that anyone may send to RELAY_BOUNCE_DOMAIN; and only From domains in the submitter's grant.
   const mayBeSigned = (s: Submission) => s.submitter !== "outside";
+  const scanner = config.milters.length === 0 ? undefined : new ContentScanner({
+    milters: config.milters,
+    scope: config.milterScope,
+    hostname: config.hostname,
+    maxMessageBytes: config.maxMessageBytes,
+    clock,
+    log,
+  });
+  if (scanner) closers.add("the content scanners' connections", () => scanner.close());
   const ingress = new Ingress({
     store,
     clock,
@@ -290,6 +301,8 @@ export async function openServeServices(
     priorityHeader: config.priorityHeader,
     log,
     suppressions: services.suppressions,
+    scanner,
+    rejections: new RejectionLog(database, clock),
   });
 
   const tlsReporter = tlsTally

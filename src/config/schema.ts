@@ -6,6 +6,7 @@ import { parseHostPort } from "../core/host-port.ts";
 import { parseRoutes } from "../core/route.ts";
 import { categories, type Category } from "../core/category.ts";
 import { type LogFormat, logFormats } from "../core/log.ts";
+import { parseMilters, parseScanScope } from "./milters.ts";
 
 /** A variable read from text by `parse`; `expected` is what the error message asks for. */
 function textVar<T>(expected: string, parse: (text: string) => T | undefined) {
@@ -244,6 +245,19 @@ export const configSchema = v.object({
    * fleet's shared server too (replicated: other nodes adopt a dead node's mail).
    */
   RELAY_DURABILITY: v.optional(textVar("local or replicated", oneOf("local", "replicated")), "local"),
+  /** Content scanners (milters), in order, each with its default action and timeouts (milters.ts). */
+  RELAY_MILTERS: v.optional(
+    textVar(
+      "a comma list of inet:host:port or unix:/path, each with optional default=accept|tempfail|reject, connect_timeout=, command_timeout=, message_timeout=",
+      parseMilters,
+    ),
+    "",
+  ),
+  /** Whose mail the milters scan: SMTP users, API keys (and the admin token), the relay networks, mail from outside. */
+  RELAY_MILTER_SCOPE: v.optional(
+    textVar("a comma list of users, keys, networks, outside, or none", parseScanScope),
+    "users,keys,networks",
+  ),
   /** Nothing leaves the node: outcomes are simulated per recipient. */
   RELAY_SANDBOX: v.optional(textVar("true or false", bool), "false"),
   RELAY_LOG_LEVEL: v.optional(textVar("debug, info, warn or error", oneOf("debug", "info", "warn", "error")), "info"),

@@ -246,8 +246,10 @@ export const sendResponseSchema = v.pipe(
     recipients: v.array(v.object({
       email: v.string(),
       status: v.pipe(
-        v.picklist(["queued", "suppressed"]),
-        v.description("suppressed: on the suppression list; accepted but never sent (its `suppressed` event says why)"),
+        v.picklist(["queued", "suppressed", "held"]),
+        v.description(
+          "suppressed: on the suppression list; accepted but never sent (its `suppressed` event says why); held: quarantined by a content scanner, sent once released",
+        ),
       ),
     })),
   }),
@@ -361,6 +363,9 @@ export const problemSchema = v.pipe(
         ),
         v.description("every invalid field, not just the first"),
       ),
+    ),
+    id: v.optional(
+      v.pipe(v.string(), v.description("a message a content scanner refused: the id its `rejected` events carry")),
     ),
   }),
   v.description("RFC 9457 problem details (application/problem+json)"),

@@ -9,6 +9,8 @@ import { type LiteralPolicy, literalRefusal } from "../ingress/access.ts";
 import { errorText, type Logger } from "../core/log.ts";
 import { headerLane } from "../ingress/lane.ts";
 import { SenderRefused } from "../ingress/sender-policy.ts";
+import { ContentRefused } from "../ingress/submit.ts";
+import { replyText } from "../core/reply.ts";
 import type { Accepted, Ingress } from "../ingress/submit.ts";
 import type { QueueStore } from "../queue/store.ts";
 import { ADMIN_PRINCIPAL, type AuthEnv, senderAllowed } from "./auth.ts";
@@ -217,8 +219,10 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
             'The token lacks the "send" scope, or the sender domain is not allowed for it (or not verified: RELAY_SENDER_POLICY)',
           409: "The Idempotency-Key was used with a different request",
           413: "The message is larger than RELAY_MAX_MESSAGE_BYTES",
-          422: "Invalid fields (every one is listed in `errors`)",
-          503: "The node is draining (POST /v1/drain): send through another node",
+          422:
+            "Invalid fields (every one is listed in `errors`), or a content scanner (RELAY_MILTERS) refused the message: `detail` gives its reply",
+          503:
+            "The node is draining (POST /v1/drain): send through another node; or a content scanner asks to try again later",
         }),
       },
     }),
@@ -313,6 +317,23 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
           requireTls: options.require_tls,
         });
       } catch (error) {
+        if (error instanceof ContentRefused) {
+          // The scanner's SMTP reply, as it would be given over SMTP; its id names the `rejected` events.
+          if (error.temporary) c.header("Retry-After", "60");
+          return c.json(
+            {
+              type: "about:blank",
+              title: error.temporary
+                ? "Content scanner asks to try again later"
+                : "Message refused by a content scanner",
+              status: error.temporary ? 503 : 422,
+              detail: replyText(error.reply),
+              id: error.id,
+            },
+            error.temporary ? 503 : 422,
+            { "content-type": "application/problem+json" },
+          );
+        }
         if (!(error instanceof SenderRefused)) throw error;
         // RELAY_SENDER_POLICY: the From header (the `from` field, or the From line of `raw`) is refused.
         return problem(c, 403, "sender domain not allowed", error.message, [{
@@ -324,7 +345,7 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
         id: accepted.id,
         recipients: prepared.recipients.map((email) => ({
           email,
-          status: accepted.suppressed.has(email) ? "suppressed" : "queued",
+          status: accepted.suppressed.has(email) ? "suppressed" : accepted.held ? "held" : "queued",
         })),
       };
       return c.json(answer, 202);

@@ -7,7 +7,7 @@ import type { SessionInfo, SmtpServerHooks } from "../smtp/server/index.ts";
 import { type AccessPolicy, type LiteralRefusal, literalRefusal, mayRelay } from "./access.ts";
 import type { AuthThrottle } from "./auth-throttle.ts";
 import { SenderRefused, type Submitter } from "./sender-policy.ts";
-import type { Ingress } from "./submit.ts";
+import { ContentRefused, type Ingress } from "./submit.ts";
 
 /** What an authenticated user may do: the sender domains it may use, and the priority lane of its mail. */
 export interface SmtpGrant {
@@ -181,6 +181,7 @@ export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
         }));
       } catch (error) {
         if (error instanceof SenderRefused) return reply(550, "5.7.1", error.message);
+        if (error instanceof ContentRefused) return error.reply;
         throw error;
       }
       return reply(250, "2.0.0", `OK queued as ${id}`);

@@ -12,6 +12,9 @@ import { hasHeader, prependFields } from "../core/header-section.ts";
 import { type SenderPolicy, SenderRefused, type Submitter } from "./sender-policy.ts";
 import { headerLane, laneOf } from "./lane.ts";
 import { tlsTagOf } from "./tls-tag.ts";
+import type { ContentScanner, MilterReport } from "./content-scan.ts";
+import { type Reply, replyText } from "../core/reply.ts";
+import type { RejectionLog } from "../queue/rejection-log.ts";
 
 export interface SubmittedRecipient {
   readonly address: string;
@@ -47,6 +50,8 @@ export interface Submission {
   readonly lane?: Lane;
   /** The submitter's own setting (its SMTP user's or API key's priority), for a message that names none. */
   readonly submitterLane?: Lane;
+  /** The submitter's content scanning setting: true always, false never, undefined as RELAY_MILTER_SCOPE says. */
+  readonly scan?: boolean;
 }
 
 /** What Ingress.submit stored: the message's id, and the recipients it accepted but will not send (suppressed). */
@@ -54,6 +59,20 @@ export interface Accepted {
   readonly id: string;
   /** By address as submitted: the suppression-list entry that stopped it. */
   readonly suppressed: ReadonlyMap<string, Suppression>;
+  /** A content scanner quarantined it: stored held, sent only once released. */
+  readonly held?: boolean;
+}
+
+/** A content scanner refused the message (nothing stored): the reply says why, 4xx or 5xx. */
+export class ContentRefused extends Error {
+  constructor(readonly id: string, readonly reply: Reply) {
+    super(reply.lines.join(" "));
+    this.name = "ContentRefused";
+  }
+
+  get temporary(): boolean {
+    return this.reply.code < 500;
+  }
 }
 
 export interface IngressDeps {
@@ -74,6 +93,10 @@ export interface IngressDeps {
   readonly log?: Logger;
   /** The suppression list: a recipient on it is stored as suppressed, never sent. */
   readonly suppressions?: SuppressionStore;
+  /** RELAY_MILTERS: the content scanners every message in their scope goes through before it is signed. */
+  readonly scanner?: ContentScanner;
+  /** Where a message a scanner refused or discarded is recorded (`rejected` events). */
+  readonly rejections?: RejectionLog;
 }
 
 /** The one way into the queue, shared by the SMTP and HTTP front ends. */
@@ -83,9 +106,11 @@ export class Ingress {
   /**
    * Stores the message durably and returns its id and the recipients the
    * suppression list stopped (stored as suppressed, with the event saying
-   * why); throws SenderRefused (nothing stored) when the sender policy says no.
+   * why); throws SenderRefused (nothing stored) when the sender policy says
+   * no, and ContentRefused when a content scanner does.
    */
-  async submit(s: Submission): Promise<Accepted> {
+  async submit(submission: Submission): Promise<Accepted> {
+    let s = submission;
     let parsed: { domain: string | undefined } | undefined;
     const from = () => (parsed ??= { domain: fromDomain(s.body) }).domain;
     if (this.deps.senderPolicy) {
@@ -96,12 +121,31 @@ export class Ingress {
       });
       if (!decision.allowed) throw new SenderRefused(decision);
     }
+    const id = newId(this.deps.clock.now());
+    let traced = prependFields(s.body, this.addedHeaders(s));
+    let scan: { report: readonly MilterReport[]; quarantine?: { milter: string; reason: string } } | undefined;
+    if (this.deps.scanner?.applies(s)) {
+      const result = await this.deps.scanner.scan({
+        ...s,
+        id,
+        recipients: s.recipients.map((r) => r.address),
+        content: traced,
+      });
+      if (result.kind !== "pass") {
+        await this.recordRejection(id, s, result);
+        if (result.kind === "refuse") throw new ContentRefused(id, result.reply);
+        return { id, suppressed: new Map() };
+      }
+      s = { ...s, mailFrom: result.mailFrom, recipients: scannedRecipients(s.recipients, result.recipients) };
+      traced = result.content;
+      scan = result;
+    }
     // Mail from outside (to the bounce domain) is somebody else's: its envelope sender is never ours to rewrite.
     const returnPathDomain = this.deps.bounceDomain === undefined || s.submitter === "outside"
       ? undefined
       : returnPathDomainFor({ fromDomain: from(), mailFrom: s.mailFrom, bounceDomain: this.deps.bounceDomain });
     const header = s.lane === undefined && this.deps.priorityHeader !== undefined
-      ? headerLane(s.body, this.deps.priorityHeader)
+      ? headerLane(traced, this.deps.priorityHeader)
       : undefined;
     const unique = uniqueRecipients(s.recipients);
     // Mail to the bounce domain is feedback for the relay itself, not mail it sends on.
@@ -111,7 +155,6 @@ export class Ingress {
         domain: from() ?? (s.mailFrom === "" ? undefined : domainOf(s.mailFrom)),
       })
       : new Map<string, Suppression>();
-    const traced = prependFields(s.body, this.addedHeaders(s));
     const body = this.deps.sign ? await this.deps.sign(traced, s) : traced;
     const message: NewMessage = {
       mailFrom: s.mailFrom,
@@ -121,6 +164,9 @@ export class Ingress {
           ...r,
           domain: domainOf(r.address),
           ...(entry ? { suppressed: suppressedEvent(entry) } : {}),
+          ...(scan?.quarantine
+            ? { held: { reason: "quarantine", milter: scan.quarantine.milter, quarantine: scan.quarantine.reason } }
+            : {}),
         };
       }),
       body,
@@ -136,8 +182,9 @@ export class Ingress {
       authResults: s.authResults,
       returnPathDomain,
       lane: laneOf(s.lane, header, s.submitterLane),
+      ...(scan ? { scan: scan.report } : {}),
     };
-    const id = await this.deps.store.enqueue(message);
+    await this.deps.store.enqueue(message, id);
     this.deps.onEnqueued();
     if (header && "unknown" in header) {
       this.deps.log?.("warn", "priority header ignored: its value is neither transactional nor bulk", {
@@ -147,7 +194,33 @@ export class Ingress {
         lane: message.lane,
       });
     }
-    return { id, suppressed };
+    return { id, suppressed, ...(scan?.quarantine ? { held: true } : {}) };
+  }
+
+  /** `rejected` events for a message a scanner refused or discarded, then a log line: nothing else of it is kept. */
+  private async recordRejection(
+    id: string,
+    s: Submission,
+    result: { kind: "refuse"; reply: Reply; milter: string; report: readonly MilterReport[] } | {
+      kind: "discard";
+      milter: string;
+      report: readonly MilterReport[];
+    },
+  ): Promise<void> {
+    const data = {
+      mail_from: s.mailFrom,
+      source: s.source,
+      client_ip: s.clientIp,
+      auth_user: s.authUser,
+      size: s.body.byteLength,
+      tags: s.tags,
+      metadata: s.metadata,
+      action: result.kind === "discard" ? "discarded" : result.reply.code < 500 ? "tempfailed" : "refused",
+      reply: result.kind === "refuse" ? replyText(result.reply) : undefined,
+      milter: result.milter,
+      scan: result.report,
+    };
+    await this.deps.rejections?.record(id, uniqueRecipients(s.recipients).map((r) => r.address), data);
   }
 
   /**
@@ -173,6 +246,14 @@ export class Ingress {
     if (!hasHeader(s.body, "Message-ID")) lines.push(`Message-ID: <${newId(clock.now())}@${hostname}>`);
     return lines;
   }
+}
+
+/** The recipients a scanner left, those it kept with what was submitted for them (NOTIFY, ORCPT). */
+function scannedRecipients(
+  submitted: readonly SubmittedRecipient[],
+  scanned: readonly string[],
+): SubmittedRecipient[] {
+  return scanned.map((address) => submitted.find((r) => r.address === address) ?? { address });
 }
 
 /** A recipient named twice is delivered once (domains compare case-insensitively, RFC 5321 2.4). */

@@ -129,6 +129,11 @@ export class MilterSession {
     this.#channel = new PacketChannel(stream, this.#clock, MAX_PACKET_LENGTH);
   }
 
+  /** Whether the connection still stands: false once it failed or was closed, for good. */
+  get usable(): boolean {
+    return this.#channel.failure === undefined;
+  }
+
   /** What negotiation settled: the milter's version, actions, and the protocol flags in force. */
   get negotiated(): Negotiation | undefined {
     return this.#negotiation;

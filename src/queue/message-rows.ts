@@ -77,7 +77,7 @@ export function messageInserts(
       id,
       r.address,
       r.domain,
-      r.suppressed ? "suppressed" : "queued",
+      r.suppressed ? "suppressed" : r.held ? "held" : "queued",
       Math.max(now, m.sendAt ?? now),
       r.notify?.join(",") ?? null,
       r.orcpt ?? null,
@@ -98,10 +98,12 @@ export function messageInserts(
       require_tls: m.tlsTag === "requiretls" ? true : undefined,
       priority: m.lane ?? DEFAULT_LANE,
       adopted_from: m.adoptedFrom,
+      scan: m.scan,
     });
     return m.recipients.flatMap((r) => [
       [now, "received", id, r.address, data],
       ...(r.suppressed ? [[now, "suppressed", id, r.address, json(r.suppressed)]] : []),
+      ...(r.held && !r.suppressed ? [[now, "held", id, r.address, json(r.held)]] : []),
     ]);
   });
   return [

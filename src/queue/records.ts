@@ -11,6 +11,8 @@ export interface NewRecipient {
   readonly orcpt?: string;
   /** On the suppression list: stored as suppressed (never sent), with a `suppressed` event carrying this. */
   readonly suppressed?: Readonly<Record<string, unknown>>;
+  /** Quarantined by a content scanner: stored as held (never sent until released), with a `held` event carrying this. */
+  readonly held?: Readonly<Record<string, unknown>>;
 }
 
 export interface NewMessage {
@@ -34,6 +36,8 @@ export interface NewMessage {
   readonly returnPathDomain?: string;
   /** The priority lane of every recipient; default transactional (src/core/lane.ts). */
   readonly lane?: Lane;
+  /** What each content scanner said of it (src/ingress/content-scan.ts), for its `received` events. */
+  readonly scan?: readonly unknown[];
   /** RELAY_DURABILITY=replicated: the node that accepted it and stopped, when this one adopted it. */
   readonly adoptedFrom?: string;
 }

@@ -157,9 +157,12 @@ export class QueueStore {
     }
   }
 
-  /** Durably store a message and its recipients; resolves after the commit that carries it. */
-  async enqueue(message: NewMessage): Promise<string> {
-    const id = newId(this.clock.now());
+  /**
+   * Durably store a message and its recipients; resolves after the commit
+   * that carries it. `id` is one newId gave already (a content scanner was
+   * told it), or a new one.
+   */
+  async enqueue(message: NewMessage, id = newId(this.clock.now())): Promise<string> {
     await this.enqueues.submit({ id, message });
     return id;
   }

@@ -56,6 +56,11 @@ export async function startRspamd(): Promise<Rspamd> {
     join(dir, "local/local.d/options.inc"),
     `disable_hyperscan = true;\ndns {\n  nameserver = ["127.0.0.1:1"];\n  timeout = 0.2s;\n  retransmits = 1;\n}\n`,
   );
+  // X-Spam-* fields on every message scanned, local and authenticated senders included (rspamd skips those by default).
+  writeFileSync(
+    join(dir, "local/local.d/milter_headers.conf"),
+    `use = ["x-spamd-result", "x-spam-status", "x-spam-level"];\nskip_local = false;\nskip_authenticated = false;\n`,
+  );
   const vars = { LOCAL_CONFDIR: "local", DBDIR: "db", RUNDIR: "run", LOGDIR: "log" };
   const child: ChildProcess = spawn(
     RSPAMD,

@@ -49,6 +49,8 @@ const INVALID: Record<string, string> = {
   RELAY_SHARED_DB_URL: "mysql://db.example",
   RELAY_SHARED_DB_TOKEN: "   ",
   RELAY_DURABILITY: "eventual",
+  RELAY_MILTERS: "inet:127.0.0.1:11332 default=maybe",
+  RELAY_MILTER_SCOPE: "users,everyone",
   RELAY_SANDBOX: "maybe",
   RELAY_LOG_LEVEL: "loud",
   RELAY_LOG_FORMAT: "xml",
