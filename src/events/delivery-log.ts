@@ -31,6 +31,10 @@ const FIELDS: Partial<Record<EventType, readonly string[]>> = {
   unsubscribed: ["via"],
   cancelled: [],
   dsn_sent: ["kind", "dsn_message_id", "to"],
+  // A content scanner's refusal or discard (nothing queued), and its quarantine.
+  rejected: ["mail_from", "source", "client_ip", "auth_user", "size", "action", "reply", "milter"],
+  held: ["reason", "milter", "quarantine"],
+  released: [],
 };
 
 /** Event data keys whose name in a line says more: a DSN goes `to` the message's sender. */

@@ -104,6 +104,30 @@ describe("delivery log", () => {
     );
   });
 
+  it("has a line for a content scanner's refusal and quarantine", () => {
+    const base = { at: 0, messageId: "m3", recipient: "c@d.test" };
+    const lines = linesOf([
+      {
+        ...base,
+        id: 1,
+        type: "rejected",
+        data: {
+          mail_from: "s@own.test",
+          source: "http",
+          action: "refused",
+          reply: "554 5.7.1 Gtube pattern",
+          milter: "inet:127.0.0.1:11332",
+          scan: [{ verdict: "replycode" }],
+        },
+      },
+      { ...base, id: 2, type: "held", data: { reason: "quarantine", milter: "unix:/run/m", quarantine: "odd" } },
+    ], "pretty");
+    assert.deepEqual(lines.map((line) => line.replace(/^\S+ /, "")), [
+      'INFO  rejected message_id=m3 recipient=c@d.test mail_from=s@own.test source=http action=refused reply="554 5.7.1 Gtube pattern" milter=inet:127.0.0.1:11332',
+      "INFO  held message_id=m3 recipient=c@d.test reason=quarantine milter=unix:/run/m quarantine=odd",
+    ]);
+  });
+
   it("logs nothing below its level", () => {
     const writes: string[] = [];
     deliveryLog(batchLogger("warn", "json", (text) => writes.push(text)))([delivered]);
