@@ -91,7 +91,7 @@ function destination(transport: Transport, counted: [string, string, string[]][]
   const target = new Destination("key", {
     transport,
     clock: systemClock,
-    limits: { maxConnections: 1, maxMessagesPerConnection: messagesPerConnection, idleMs: 20 },
+    limits: { maxConnections: 1, maxMessagesPerConnection: messagesPerConnection, idleMs: 60_000 },
     loadPayload: async (w) => ({
       messageId: w.messageId,
       mailFrom: w.mailFrom,
