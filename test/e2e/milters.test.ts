@@ -226,3 +226,75 @@ describe("content scanning: every action of a scripted milter, and the defaults"
     assert.ok(rejected.some((e) => /did not answer/.test(e.scan[0].failure)), JSON.stringify(rejected));
   });
 });
+
+/** A small seeded generator, so that a failing run can be repeated (FUZZ_SEED). */
+function prng(seed: number): () => number {
+  let state = seed >>> 0 || 1;
+  return () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) / 2 ** 32;
+  };
+}
+
+describe("content scanning: a milter that speaks garbage never hangs or crashes the relay", () => {
+  const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
+  const random = prng(seed);
+  const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)]!;
+  const bytes = (n: number) => Uint8Array.from({ length: n }, () => Math.floor(random() * 256));
+  const header = (length: number, code: number) => {
+    const packet = new Uint8Array(5);
+    new DataView(packet.buffer).setUint32(0, length >>> 0);
+    packet[4] = code;
+    return packet;
+  };
+  /** What the fuzzing milter answers a command with: valid, broken, truncated, silent or gone. */
+  const answers: (() => Uint8Array[] | "silent" | "close" | undefined)[] = [
+    () => undefined,
+    () => undefined,
+    () => [bytes(1 + Math.floor(random() * 64))],
+    () => [header(1 + Math.floor(random() * 100), pick([...Object.values(Reply)]))],
+    () => [header(0xffffffff, Reply.CONTINUE)],
+    () => [header(0, 0)],
+    () => [replyPacket(letter(pick([...Object.values(Reply)])), (w) => w.bytes(bytes(Math.floor(random() * 20))))],
+    () => [replyPacket(letter(Reply.REPLYCODE), (w) => w.string(`${pick(["250", "999", "45", "550 5.7.1 x"])}`))],
+    () => [replyPacket(letter(Reply.ADDHEADER), (w) => w.string("Bad Name").string("v"))],
+    () => "close",
+    () => "silent",
+  ];
+  let peer: MilterPeer;
+  let world: World;
+  before(async () => {
+    peer = await startMilterPeer({
+      actions: ALL_ACTIONS,
+      script: (command) => (command.letter === "O" && random() < 0.7 ? undefined : pick(answers)()),
+    });
+    world = await startWorld({
+      env: { RELAY_MILTERS: `${peer.address} command_timeout=300ms message_timeout=1s connect_timeout=1s` },
+    });
+  });
+  after(async () => {
+    await world?.close();
+    await peer?.close();
+  });
+
+  it(`answers every message with 250 or the default 451, and stays up (FUZZ_SEED=${seed})`, async () => {
+    const outcomes = new Map<string, number>();
+    for (let i = 0; i < 40; i++) {
+      const replies = await sendMail(
+        world.relay.smtpPort,
+        "a@sender.test",
+        [`fuzz${i}@dest.test`],
+        `Subject: fuzz ${i}\r\n\r\n${"x".repeat(i * 37)}\r\n`,
+      );
+      const final = replies.at(-2)!;
+      assert.match(final, /^(250 |451 4\.7\.1 |5\d\d )/, `message ${i}: ${final} (FUZZ_SEED=${seed})`);
+      const code = final.slice(0, 3);
+      outcomes.set(code, (outcomes.get(code) ?? 0) + 1);
+    }
+    const health = await fetch(world.relay.url("/healthz"));
+    assert.equal(health.status, 200);
+    assert.ok((outcomes.get("451") ?? 0) > 0, `the garbage was noticed: ${JSON.stringify([...outcomes])}`);
+  });
+});
