@@ -50,7 +50,7 @@ export const IMPORT_RULES: Readonly<Record<string, readonly string[]>> = {
   dashboard: ["core", "platform", "auth", "queue", "shaping", "http", "fleet"],
   // The composition root builds every service and passes its dependencies in.
   app: ["*"],
-  check: ["core", "platform", "config", "dns", "tls", "queue", "fleet", "app"],
+  check: ["core", "platform", "config", "dns", "tls", "queue", "fleet", "milter", "app"],
   cli: ["core", "platform", "config", "dns", "auth", "queue", "events", "app", "check"],
   main: ["*"],
 };

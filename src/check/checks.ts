@@ -5,6 +5,7 @@ import { checkCertificate } from "./certificate.ts";
 import { checkDataDir } from "./data-dir.ts";
 import { checkDiskSpace } from "./disk-space.ts";
 import { checkHostName } from "./host-name.ts";
+import { checkMilters } from "./milters.ts";
 import { checkPorts } from "./ports.ts";
 import type { CheckResult } from "./result.ts";
 import { relayServing } from "./running-relay.ts";
@@ -41,5 +42,6 @@ export async function runChecks(config: Config, deps: CheckDeps): Promise<CheckR
     ...(config.sharedDbUrl === undefined
       ? []
       : [await checkSharedDb(config.sharedDbUrl, config.sharedDbToken, deps.migrations)]),
+    ...await checkMilters(config.milters),
   ];
 }

@@ -8,6 +8,7 @@ import { after, before, describe, it } from "node:test";
 import Database from "libsql";
 import { type DnsServer, startDnsServer, type Zone } from "../fixtures/dns-server.ts";
 import { signJwt, type Sqld, sqldMissing, startSqld } from "../fixtures/sqld.ts";
+import { startMilterPeer } from "../fixtures/milter-peer.ts";
 import { makePki, type TestPki } from "../helpers/pki.ts";
 import { freePorts, runRelay, startRelay } from "../helpers/relay-process.ts";
 
@@ -451,6 +452,33 @@ describe("relay check", () => {
         }
       },
     );
+  });
+
+  describe("the content scanners", () => {
+    it("PASS for a milter that negotiates; FAIL for one that is down unless its default lets mail through", async () => {
+      const peer = await startMilterPeer();
+      try {
+        const [free] = await freePorts(1);
+        const down = `inet:127.0.0.1:${free}`;
+        const run = await check({
+          env: { RELAY_MILTERS: `${peer.address}, ${down} connect_timeout=1s` },
+        });
+        assert.equal(run.code, 1);
+        assert.equal(
+          run.line(`RELAY_MILTERS ${peer.address}`),
+          `PASS RELAY_MILTERS ${peer.address}: answers, milter protocol version 6`,
+        );
+        assert.match(
+          run.line(`RELAY_MILTERS ${down}`),
+          /^FAIL RELAY_MILTERS inet:127\.0\.0\.1:\d+: cannot connect to milter .*: every message in scope is refused \(default=tempfail\); fix: start the scanner/,
+        );
+        const lenient = await check({ env: { RELAY_MILTERS: `${down} default=accept connect_timeout=1s` } });
+        assert.equal(lenient.code, 0, lenient.lines.join("\n"));
+        assert.match(lenient.line(`RELAY_MILTERS ${down}`), /^WARN .*mail goes through unscanned \(default=accept\)/);
+      } finally {
+        await peer.close();
+      }
+    });
   });
 
   describe("the database", () => {
