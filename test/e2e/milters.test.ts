@@ -14,6 +14,7 @@ import { type MilterPeer, replyPacket, type SeenCommand, startMilterPeer } from 
 import { dkimpyMissing, dkimpyVerifyAll } from "../helpers/dkimpy.ts";
 import { freePort } from "../helpers/relay-process.ts";
 import { type Rspamd, rspamdMissing, startRspamd } from "../helpers/rspamd.ts";
+import { type ClamAV, clamavMissing, EICAR, startClamAV } from "../helpers/clamav.ts";
 import { sendMail } from "../helpers/smtp-talk.ts";
 import { startWorld, type World } from "../helpers/world.ts";
 
@@ -82,6 +83,45 @@ describe("content scanning with rspamd", { skip: rspamdMissing }, () => {
     const signatureAt = message!.data.indexOf("DKIM-Signature:");
     assert.ok(signatureAt >= 0 && signatureAt < message!.data.indexOf("X-Spam-Status:"), message!.data);
     if (!dkimpyUnavailable) assert.deepEqual(await dkimpyVerifyAll([message!.bytes], zone), [[true]]);
+  });
+});
+
+describe("content scanning with ClamAV after rspamd", { skip: rspamdMissing ?? clamavMissing }, () => {
+  let rspamd: Rspamd;
+  let clamav: ClamAV;
+  let world: World;
+  const attachment = (content: string) => ({
+    from: "a@sender.test",
+    to: ["ivan@dest.test"],
+    subject: "the report",
+    text: "Here is the file you asked for.",
+    attachments: [{ filename: "report.com", content: Buffer.from(content).toString("base64") }],
+  });
+  before(async () => {
+    [rspamd, clamav] = await Promise.all([startRspamd(), startClamAV()]);
+    world = await startWorld({
+      env: { RELAY_MILTERS: `${rspamd.address}, ${clamav.address}`, RELAY_SENDER_POLICY: "any" },
+    });
+  });
+  after(async () => {
+    await world?.close();
+    await Promise.all([rspamd?.close(), clamav?.stop()]);
+  });
+
+  it("refuses a message carrying EICAR as an attachment, and delivers a clean one marked by both scanners", async () => {
+    const infected = await world.api("POST", "/v1/messages", attachment(EICAR));
+    assert.equal(infected.status, 422, `${JSON.stringify(infected.json)}\n${clamav.log().slice(-2000)}`);
+    assert.equal(infected.json.detail, "550 5.7.1 message refused by a content scanner");
+    const rejected = await world.waitForEvent((e) => e.type === "rejected" && e.message_id === infected.json.id);
+    assert.equal(rejected.milter, clamav.address);
+    assert.deepEqual(rejected.scan.map((s: any) => s.verdict), ["accept", "reject"]);
+
+    const clean = await world.api("POST", "/v1/messages", attachment("an ordinary report, nothing to see"));
+    assert.equal(clean.status, 202, JSON.stringify(clean.json));
+    const [message] = await world.destination.waitFor(1);
+    assert.match(message!.data, /^X-Spam-Status: No/m);
+    assert.match(message!.data, /^X-Virus-Status: Clean\r$/m);
+    assert.equal(world.destination.messages.length, 1);
   });
 });
 
