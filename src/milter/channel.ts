@@ -85,6 +85,8 @@ export class PacketChannel {
     if (!this.#failure) {
       this.#failure = new MilterConnectionError("the milter session is closed");
       this.stream.end(lastPacket);
+      // Replies nobody asked for may have paused reading; read on (and drop them), or the milter's close never arrives.
+      this.stream.resume();
     }
     const timer = this.clock.setTimeout(() => this.stream.destroy(), timeoutMs);
     await this.closed;

@@ -356,6 +356,18 @@ describe("milter session: a milter that fails", () => {
     await waitUntil(() => peer.openConnections(), (n) => n === 0, { what: "the milter to see the close" });
   });
 
+  it("closes without waiting out its timeout when the milter sent replies nobody asked for", async () => {
+    const clock = new FakeClock(); // its timers never fire: the timeout that forces the close cannot help
+    const { peer, session } = await start(
+      { script: (c) => (c.letter === "E" ? Array.from({ length: 100 }, () => replyPacket("c")) : undefined) },
+      { clock },
+    );
+    assert.equal((await converse(session)).verdict.kind, "accept");
+    await session.close();
+    assert.equal(peer.letters().at(-1), "Q");
+    await waitUntil(() => peer.openConnections(), (n) => n === 0, { what: "the milter to see the close" });
+  });
+
   it("fails with a connection error when the milter hangs up mid-message", async () => {
     const { session } = await start({ script: (c) => (c.letter === "B" ? "close" : undefined) });
     await assert.rejects(converse(session), (e) => e instanceof MilterConnectionError && /closed/.test(e.message));
