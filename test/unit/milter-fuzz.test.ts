@@ -231,9 +231,12 @@ const answer: fc.Arbitrary<ScriptAnswer> = (() => {
   );
   // What end of message is meant to get: modifications, then the verdict.
   const endOfMessage = fc.tuple(fc.array(edit, { maxLength: 6 }), verdict).map(([edits, last]) => [...edits, last]);
+  // More replies at once than the relay queues before it stops reading.
+  const flood = fc.tuple(validReply, fc.integer({ min: 10, max: 300 })).map(([reply, n]) => Array(n).fill(reply));
   return fc.oneof(
     { weight: 4, arbitrary: replies },
     { weight: 3, arbitrary: endOfMessage },
+    { weight: 1, arbitrary: flood },
     { weight: 1, arbitrary: fc.constantFrom("silent" as const, "close" as const) },
     { weight: 2, arbitrary: replies.map((send) => ({ send, thenClose: true })) },
     {
@@ -341,6 +344,7 @@ describe("milter fuzz: whole sessions against a fuzzed milter", () => {
               if ("error" in outcome) {
                 assert.ok(isMilterFailure(outcome.error), `not a MilterError: ${String(outcome.error)}`);
                 assert.ok(socket.destroyed, "the socket is left open after an error");
+                await session.close(); // as a caller does after any error: settles at once
               } else {
                 for (const verdict of outcome.verdicts) assert.ok(["continue", ...FINAL_KINDS].includes(verdict.kind));
                 for (const result of outcome.results) {
