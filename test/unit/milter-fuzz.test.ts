@@ -19,6 +19,7 @@ import { MAX_PACKET_LENGTH, PacketDecoder } from "../../src/milter/decoder.ts";
 import { parseMilterEndpoint } from "../../src/milter/endpoint.ts";
 import { MilterConnectionError, MilterProtocolError, MilterTimeoutError } from "../../src/milter/errors.ts";
 import { FieldWriter } from "../../src/milter/fields.ts";
+import { commonMacros } from "../../src/milter/macros.ts";
 import { parseNegotiation, parseReply } from "../../src/milter/replies.ts";
 import { type MilterMessage, MilterSession } from "../../src/milter/session.ts";
 import { connectTcp } from "../../src/platform/net.ts";
@@ -280,6 +281,12 @@ const peerOptions = fc.record({
     fc.nat({ max: OFFERED_PROTOCOL }).map((bits) => bits & OFFERED_PROTOCOL),
     fc.nat(),
   ),
+  // Macro lists in the negotiation answer: known stages and not, names sensible and not.
+  macroLists: fc.dictionary(
+    fc.integer({ min: 0, max: 8 }).map(String),
+    fc.oneof(fc.constantFrom("i", "{mail_addr} {rcpt_addr}", "j,{daemon_name}", ""), text(20)),
+    { maxKeys: 3 },
+  ),
 });
 
 const message: fc.Arbitrary<MilterMessage> = fc.record({
@@ -288,6 +295,7 @@ const message: fc.Arbitrary<MilterMessage> = fc.record({
   bodyBytes: fc.oneof(fc.nat({ max: 200 }), fc.constant(MILTER_CHUNK_SIZE + 10)),
 }).map(({ recipients, headers, bodyBytes }) => ({
   sender: { address: "a@example.com" },
+  macros: commonMacros({ hostname: "relay.test", daemonName: "smtp", queueId: "Q1", authenticatedAs: "alice" }),
   recipients: Array.from({ length: recipients }, (_, i) => ({ address: `r${i}@example.org` })),
   content: new TextEncoder().encode(
     `${Array.from({ length: headers }, (_, i) => `X-H${i}: v${i}\r\n`).join("")}\r\n${"b".repeat(bodyBytes)}`,
