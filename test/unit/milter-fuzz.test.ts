@@ -64,8 +64,9 @@ const edit: fc.Arbitrary<Uint8Array> = fc.oneof(
       replyPacket(letter, (w) => (args === null ? w.string(address) : w.string(address).string(args)))
     ),
   fc.uint8Array({ maxLength: 300 }).map((body) => replyPacket("b", (w) => w.bytes(body))),
-  // Full chunks, past any small limit on modifications.
-  fc.integer({ min: 1, max: MILTER_CHUNK_SIZE }).map(longBody),
+  // Full chunks, past any small limit on modifications; rarely, one larger than a milter sends, up to the packet limit.
+  { weight: 4, arbitrary: fc.integer({ min: 1, max: MILTER_CHUNK_SIZE }).map(longBody) },
+  { weight: 1, arbitrary: fc.integer({ min: MILTER_CHUNK_SIZE, max: MAX_PACKET_LENGTH - 1 }).map(longBody) },
 );
 
 /** Bytes of a well-formed reply packet of any kind. */
