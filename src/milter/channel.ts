@@ -56,8 +56,11 @@ export class PacketChannel {
   /**
    * The next reply packet, within timeoutMs. Packets that arrived before the
    * milter closed are still given; after a protocol error or a timeout, none.
+   * The time counts from the call: bytes that do not complete a packet do
+   * not restart it, or a milter trickling one packet would never time out.
    */
   async next(step: string, timeoutMs: number): Promise<Packet> {
+    const deadline = this.clock.now() + timeoutMs;
     for (;;) {
       const packet = this.#queue.shift();
       if (packet) {
@@ -65,7 +68,7 @@ export class PacketChannel {
         return packet;
       }
       if (this.#failure) throw this.#failure;
-      await this.#wait(step, timeoutMs);
+      await this.#wait(step, timeoutMs, deadline);
     }
   }
 
@@ -82,6 +85,8 @@ export class PacketChannel {
     if (!this.#failure) {
       this.#failure = new MilterConnectionError("the milter session is closed");
       this.stream.end(lastPacket);
+      // Replies nobody asked for may have paused reading; read on (and drop them), or the milter's close never arrives.
+      this.stream.resume();
     }
     const timer = this.clock.setTimeout(() => this.stream.destroy(), timeoutMs);
     await this.closed;
@@ -101,13 +106,14 @@ export class PacketChannel {
     this.#waiter?.();
   }
 
-  /** Wait to be woken (data, drain, failure); after timeoutMs, fail with a timeout. */
-  async #wait(step: string, timeoutMs: number): Promise<void> {
+  /** Wait to be woken (data, drain, failure); at the deadline (timeoutMs from now by default), fail with a timeout. */
+  async #wait(step: string, timeoutMs: number, deadline = this.clock.now() + timeoutMs): Promise<void> {
     let timer: unknown;
     try {
       await new Promise<void>((resolve) => {
         this.#waiter = resolve;
-        timer = this.clock.setTimeout(() => this.fail(new MilterTimeoutError(step, timeoutMs)), timeoutMs);
+        const left = Math.max(0, deadline - this.clock.now());
+        timer = this.clock.setTimeout(() => this.fail(new MilterTimeoutError(step, timeoutMs)), left);
       });
     } finally {
       this.#waiter = undefined;

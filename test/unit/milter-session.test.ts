@@ -342,6 +342,32 @@ describe("milter session: a milter that fails", () => {
     assert.ok(error instanceof MilterTimeoutError && /message's 8000 ms/.test(error.step), String(error));
   });
 
+  it("times out a milter that trickles its answer, however steadily the bytes come", async () => {
+    // One byte every 10 ms of a 60 kB packet: ten minutes, each byte well within the 300 ms.
+    const trickled = {
+      send: [replyPacket("b", (w) => w.bytes(new Uint8Array(60_000)))],
+      trickle: { bytes: 1, everyMs: 10 },
+    };
+    const { peer, session } = await start(
+      { actions: ALL_ACTIONS, script: (c) => (c.letter === "E" ? trickled : undefined) },
+      { timeouts: { commandMs: 300 } },
+    );
+    await assert.rejects(converse(session), (e) => e instanceof MilterTimeoutError && e.step === "eom");
+    await waitUntil(() => peer.openConnections(), (n) => n === 0, { what: "the milter to see the close" });
+  });
+
+  it("closes without waiting out its timeout when the milter sent replies nobody asked for", async () => {
+    const clock = new FakeClock(); // its timers never fire: the timeout that forces the close cannot help
+    const { peer, session } = await start(
+      { script: (c) => (c.letter === "E" ? Array.from({ length: 100 }, () => replyPacket("c")) : undefined) },
+      { clock },
+    );
+    assert.equal((await converse(session)).verdict.kind, "accept");
+    await session.close();
+    assert.equal(peer.letters().at(-1), "Q");
+    await waitUntil(() => peer.openConnections(), (n) => n === 0, { what: "the milter to see the close" });
+  });
+
   it("fails with a connection error when the milter hangs up mid-message", async () => {
     const { session } = await start({ script: (c) => (c.letter === "B" ? "close" : undefined) });
     await assert.rejects(converse(session), (e) => e instanceof MilterConnectionError && /closed/.test(e.message));
