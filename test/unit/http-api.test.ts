@@ -80,7 +80,7 @@ async function fresh(overrides: Partial<HttpDeps> = {}): Promise<Harness> {
     logs,
     async key(id, scopes, domains = [], lane = "transactional") {
       const secret = `secret-${id}-${Math.random().toString(36).slice(2)}`;
-      await credentials.addApiKey({ id, name: id, scopes, domains, lane }, hashToken(secret));
+      await credentials.addApiKey({ id, name: id, scopes, domains, lane, scan: null }, hashToken(secret));
       return secret;
     },
     async call(method, path, options = {}) {
