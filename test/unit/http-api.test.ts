@@ -205,12 +205,18 @@ describe("HTTP auth: principals and scopes", () => {
     assert.equal(await adminAuthenticator(() => "not-hex")("right"), undefined);
     const keys = apiKeyAuthenticator(async (hash) =>
       hash === hashToken("k")
-        ? { id: "k1", scopes: ["read", "bogus"], domains: ["Example.COM"], lane: "bulk" as const }
+        ? { id: "k1", scopes: ["read", "bogus"], domains: ["Example.COM"], lane: "bulk" as const, scan: true }
         : undefined
     );
     const both = anyAuthenticator(admin, keys);
     assert.equal((await both("right"))?.id, "admin");
-    assert.deepEqual(await both("k"), { id: "k1", scopes: ["read"], domains: ["example.com"], lane: "bulk" });
+    assert.deepEqual(await both("k"), {
+      id: "k1",
+      scopes: ["read"],
+      domains: ["example.com"],
+      lane: "bulk",
+      scan: true,
+    });
     assert.equal(await both("neither"), undefined);
   });
 });
