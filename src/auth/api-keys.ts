@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { UsageError } from "../core/errors.ts";
 import { DEFAULT_LANE, type Lane } from "../core/lane.ts";
+import type { ScanSetting } from "../core/scan-setting.ts";
 import { API_SCOPES, type ApiKeyRecord, type ApiScope, type CredentialStore } from "../queue/credentials.ts";
 import { domainAllowed, normalizeDomains } from "./users.ts";
 
@@ -57,11 +58,12 @@ export class ApiKeyService {
   constructor(private readonly store: CredentialStore) {}
 
   /**
-   * Make a key; its mail is transactional unless `lane` says otherwise. The token is returned here and nowhere else: it is not
-   * stored. Throws UsageError for an unknown scope, a bad domain or name.
+   * Make a key; its mail is transactional unless `lane` says otherwise, and scanned as RELAY_MILTER_SCOPE says unless `scan`
+   * does. The token is returned here and nowhere else: it is not stored. Throws UsageError for an unknown scope, a bad domain
+   * or name.
    */
   async create(
-    input: { name?: string; scopes?: readonly string[]; domains?: readonly string[]; lane?: Lane },
+    input: { name?: string; scopes?: readonly string[]; domains?: readonly string[]; lane?: Lane; scan?: ScanSetting },
   ): Promise<{
     record: ApiKeyRecord;
     token: string;
@@ -90,7 +92,8 @@ export class ApiKeyService {
     const id = newKeyId();
     const token = `rk_${id}_${randomBytes(SECRET_BYTES).toString("base64url")}`;
     const lane = input.lane ?? DEFAULT_LANE;
-    const record = await this.store.addApiKey({ id, name, scopes, domains, lane }, hashApiToken(token));
+    const scan = input.scan ?? null;
+    const record = await this.store.addApiKey({ id, name, scopes, domains, lane, scan }, hashApiToken(token));
     return { record, token };
   }
 

@@ -1,6 +1,7 @@
 import { asciiDomain } from "../core/address.ts";
 import { UsageError } from "../core/errors.ts";
 import { DEFAULT_LANE, type Lane } from "../core/lane.ts";
+import type { ScanSetting } from "../core/scan-setting.ts";
 import type { CredentialStore, UserRecord } from "../queue/credentials.ts";
 import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from "./passwords.ts";
 
@@ -75,10 +76,12 @@ export class UserService {
   }
 
   /**
-   * Add a user; its mail is transactional unless `lane` says otherwise. Throws UsageError for an invalid name, password or domain
-   * (all problems listed) and for a name that is taken.
+   * Add a user; its mail is transactional unless `lane` says otherwise, and scanned as RELAY_MILTER_SCOPE says unless `scan`
+   * does. Throws UsageError for an invalid name, password or domain (all problems listed) and for a name that is taken.
    */
-  async add(input: { name: string; password: string; domains?: readonly string[]; lane?: Lane }): Promise<UserRecord> {
+  async add(
+    input: { name: string; password: string; domains?: readonly string[]; lane?: Lane; scan?: ScanSetting },
+  ): Promise<UserRecord> {
     const problems = [userNameProblem(input.name), passwordProblem(input.password)].filter((p): p is string =>
       p !== undefined
     );
@@ -94,7 +97,7 @@ export class UserService {
       throw new UsageError([`user ${JSON.stringify(input.name)} already exists`]);
     }
     const hash = await hashPassword(input.password);
-    if (!(await this.store.addUser(input.name, hash, domains, input.lane ?? DEFAULT_LANE))) {
+    if (!(await this.store.addUser(input.name, hash, domains, input.lane ?? DEFAULT_LANE, input.scan ?? null))) {
       throw new UsageError([`user ${JSON.stringify(input.name)} already exists`]);
     }
     const user = await this.store.getUser(input.name);

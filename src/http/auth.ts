@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { MiddlewareHandler } from "hono";
 import { DEFAULT_LANE, type Lane } from "../core/lane.ts";
+import type { ScanSetting } from "../core/scan-setting.ts";
 import { problem } from "./problem.ts";
 
 export type Scope = "send" | "read" | "admin";
@@ -15,6 +16,8 @@ export interface Principal {
   readonly domains: readonly string[];
   /** The priority lane of its mail when a request names none (`relay keys create --priority`). */
   readonly lane: Lane;
+  /** Content scanning of its mail (`relay keys create --scan`); null: as RELAY_MILTER_SCOPE says. */
+  readonly scan: ScanSetting;
 }
 
 /** The principal a bearer token stands for, or undefined for an unknown token. */
@@ -31,6 +34,7 @@ export const ADMIN_PRINCIPAL: Principal = Object.freeze({
   scopes: Object.freeze(["admin"] as const),
   domains: Object.freeze([]),
   lane: DEFAULT_LANE,
+  scan: null,
 });
 
 /** Commands on the node's own machine (`relay queue`), with the token of its data directory (app/control-file.ts). */
@@ -39,6 +43,7 @@ export const LOCAL_CLI_PRINCIPAL: Principal = Object.freeze({
   scopes: Object.freeze(["admin"] as const),
   domains: Object.freeze([]),
   lane: DEFAULT_LANE,
+  scan: null,
 });
 
 export function hashToken(token: string): string {
@@ -65,6 +70,7 @@ export interface ApiKeyLike {
   readonly scopes: readonly string[];
   readonly domains: readonly string[];
   readonly lane: Lane;
+  readonly scan: ScanSetting;
 }
 
 /**
@@ -79,7 +85,7 @@ export function apiKeyAuthenticator(
     const key = await findBySecretHash(hashToken(token));
     if (!key) return undefined;
     const scopes = key.scopes.filter((s): s is Scope => s === "send" || s === "read" || s === "admin");
-    return { id: key.id, scopes, domains: key.domains.map((d) => d.toLowerCase()), lane: key.lane };
+    return { id: key.id, scopes, domains: key.domains.map((d) => d.toLowerCase()), lane: key.lane, scan: key.scan };
   };
 }
 

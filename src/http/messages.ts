@@ -313,6 +313,7 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
           metadata: options.metadata,
           lane: options.priority,
           submitterLane: principal.lane,
+          scan: principal.scan ?? undefined,
           sendAt: options.send_at ? Math.max(Date.parse(options.send_at), deps.clock.now()) : undefined,
           requireTls: options.require_tls,
         });

@@ -2,6 +2,7 @@ import type { InboundAuth } from "../auth/inbound/index.ts";
 import { formatMailbox, type Mailbox } from "../core/address.ts";
 import { cidrContains } from "../core/cidr.ts";
 import type { Lane } from "../core/lane.ts";
+import type { ScanSetting } from "../core/scan-setting.ts";
 import { type Reply, reply } from "../core/reply.ts";
 import type { SessionInfo, SmtpServerHooks } from "../smtp/server/index.ts";
 import { type AccessPolicy, type LiteralRefusal, literalRefusal, mayRelay } from "./access.ts";
@@ -9,10 +10,12 @@ import type { AuthThrottle } from "./auth-throttle.ts";
 import { SenderRefused, type Submitter } from "./sender-policy.ts";
 import { ContentRefused, type Ingress } from "./submit.ts";
 
-/** What an authenticated user may do: the sender domains it may use, and the priority lane of its mail. */
+/** What an authenticated user may do: the sender domains it may use, the priority lane and content scanning of its mail. */
 export interface SmtpGrant {
   readonly domains: readonly string[];
   readonly lane: Lane;
+  /** true: always scanned, false: never, null: as RELAY_MILTER_SCOPE says. */
+  readonly scan: ScanSetting;
 }
 
 /** Checks SMTP AUTH credentials; what the user may do comes back with it. */
@@ -93,7 +96,7 @@ export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
         return reply(535, "5.7.8", "authentication credentials invalid");
       }
       throttle.succeeded(session.remoteAddress);
-      granted.set(session, { domains: user.domains.map((d) => d.toLowerCase()), lane: user.lane });
+      granted.set(session, { domains: user.domains.map((d) => d.toLowerCase()), lane: user.lane, scan: user.scan });
       return undefined;
     },
 
@@ -173,6 +176,7 @@ export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
           authUser: session.user,
           senderDomains: granted.get(session)?.domains,
           submitterLane: granted.get(session)?.lane,
+          scan: granted.get(session)?.scan ?? undefined,
           tls: session.secure,
           dsnRet: envelope.mailParams.ret,
           dsnEnvid: envelope.mailParams.envid,

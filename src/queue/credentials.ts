@@ -2,6 +2,7 @@ import type { InStatement } from "@libsql/client";
 import { and, asc, eq, isNull, lt } from "drizzle-orm";
 import type { Clock } from "../core/clock.ts";
 import type { Lane } from "../core/lane.ts";
+import type { ScanSetting } from "../core/scan-setting.ts";
 import type { Database } from "./database.ts";
 import { apiKeys, idempotencyKeys, users } from "./schema.ts";
 import { rawStatement } from "./write-batch.ts";
@@ -16,6 +17,8 @@ export interface UserRecord {
   readonly domains: readonly string[];
   /** The priority lane of the user's mail when the message names none. */
   readonly lane: Lane;
+  /** Content scanning of the user's mail: true always, false never, null as RELAY_MILTER_SCOPE says. */
+  readonly scan: ScanSetting;
   readonly createdAt: number;
 }
 
@@ -27,6 +30,8 @@ export interface ApiKeyRecord {
   readonly domains: readonly string[];
   /** The priority lane of the key's mail when the request names none. */
   readonly lane: Lane;
+  /** Content scanning of the key's mail: true always, false never, null as RELAY_MILTER_SCOPE says. */
+  readonly scan: ScanSetting;
   readonly createdAt: number;
   readonly revokedAt: number | null;
 }
@@ -45,10 +50,16 @@ export class CredentialStore {
   ) {}
 
   /** Returns false when the name is taken. */
-  async addUser(name: string, passwordHash: string, domains: readonly string[], lane: Lane): Promise<boolean> {
+  async addUser(
+    name: string,
+    passwordHash: string,
+    domains: readonly string[],
+    lane: Lane,
+    scan: ScanSetting,
+  ): Promise<boolean> {
     const result = await this.database.db
       .insert(users)
-      .values({ name, passwordHash, domains: [...domains], lane, createdAt: this.clock.now() })
+      .values({ name, passwordHash, domains: [...domains], lane, scan, createdAt: this.clock.now() })
       .onConflictDoNothing();
     return result.rowsAffected === 1;
   }
@@ -152,6 +163,7 @@ function toApiKey(row: typeof apiKeys.$inferSelect): ApiKeyRecord {
     scopes: row.scopes.filter((s): s is ApiScope => (API_SCOPES as readonly string[]).includes(s)),
     domains: row.domains,
     lane: row.lane,
+    scan: row.scan,
     createdAt: row.createdAt,
     revokedAt: row.revokedAt,
   };

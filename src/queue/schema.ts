@@ -186,6 +186,8 @@ export const users = sqliteTable("users", {
   createdAt: integer("created_at").notNull(),
   /** The priority lane of the user's mail when the message itself names none (src/ingress/lane.ts). */
   lane: text("lane", { enum: lanes }).notNull().default("transactional"),
+  /** Content scanning of the user's mail: true always, false never, null as RELAY_MILTER_SCOPE says. */
+  scan: integer("scan", { mode: "boolean" }),
 });
 
 /** HTTP API keys: shown once, stored as a SHA-256 of the secret (it is long and random, so no slow hash is needed). */
@@ -200,6 +202,8 @@ export const apiKeys = sqliteTable("api_keys", {
   revokedAt: integer("revoked_at"),
   /** The priority lane of the key's mail when the request names none (src/ingress/lane.ts). */
   lane: text("lane", { enum: lanes }).notNull().default("transactional"),
+  /** Content scanning of the key's mail: true always, false never, null as RELAY_MILTER_SCOPE says. */
+  scan: integer("scan", { mode: "boolean" }),
 });
 
 /** Answers to requests sent with an Idempotency-Key, replayed for 24 hours. */

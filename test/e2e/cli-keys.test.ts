@@ -12,6 +12,7 @@ interface ListedKey {
   scopes: string[];
   domains: string[];
   priority: string;
+  scan: boolean | null;
   created_at: string;
   revoked_at: string | null;
 }
@@ -45,17 +46,18 @@ describe("relay keys", () => {
     const token = /^token: (\S+)$/m.exec(created.stdout)?.[1];
     assert.ok(id && token, created.stdout);
     assert.match(token, new RegExp(`^rk_${id}_[A-Za-z0-9_-]{43}$`));
-    assert.match(created.stdout, /shown only this once/);
+    assert.match(created.stdout, /priority transactional; scan scope\); the token is shown only this once/);
     first = { id, token };
   });
 
   it("lists keys without the secret", async () => {
-    const json = await relay(["create", "--priority", "bulk", "--json"]);
+    const json = await relay(["create", "--priority", "bulk", "--scan", "on", "--json"]);
     assert.equal(json.code, 0, json.stderr);
     const second = JSON.parse(json.stdout) as ListedKey & { token: string };
     assert.deepEqual(second.scopes, ["send"], "default scope");
     assert.deepEqual(second.domains, []);
     assert.equal(second.priority, "bulk");
+    assert.equal(second.scan, true);
 
     const list = await relay(["list"]);
     assert.equal(list.code, 0, list.stderr);
@@ -64,19 +66,19 @@ describe("relay keys", () => {
     assert.match(
       lines[0]!,
       new RegExp(
-        `^${first.id}\\s+ci deploy\\s+send,read\\s+example\\.com\\s+transactional\\s+\\d{4}-[\\d:T.-]+Z\\s+-$`,
+        `^${first.id}\\s+ci deploy\\s+send,read\\s+example\\.com\\s+transactional\\s+scope\\s+\\d{4}-[\\d:T.-]+Z\\s+-$`,
       ),
     );
-    assert.match(lines[1]!, new RegExp(`^${second.id}\\s+-\\s+send\\s+\\*\\s+bulk\\s+`));
+    assert.match(lines[1]!, new RegExp(`^${second.id}\\s+-\\s+send\\s+\\*\\s+bulk\\s+on\\s+`));
     const secret = first.token.slice(`rk_${first.id}_`.length);
     assert.ok(!list.stdout.includes(secret), "no secret in the list");
 
     const keys = await listJson();
     assert.deepEqual(
-      keys.map((k) => [k.id, k.name, k.scopes, k.domains, k.priority, k.revoked_at]),
+      keys.map((k) => [k.id, k.name, k.scopes, k.domains, k.priority, k.scan, k.revoked_at]),
       [
-        [first.id, "ci deploy", ["send", "read"], ["example.com"], "transactional", null],
-        [second.id, "", ["send"], [], "bulk", null],
+        [first.id, "ci deploy", ["send", "read"], ["example.com"], "transactional", null, null],
+        [second.id, "", ["send"], [], "bulk", true, null],
       ],
     );
     assert.ok(!JSON.stringify(keys).includes(secret));
@@ -104,6 +106,9 @@ describe("relay keys", () => {
     const badPriority = await relay(["create", "--priority", "soon"]);
     assert.equal(badPriority.code, 2);
     assert.match(badPriority.stderr, /priority "soon" is not valid: expected transactional or bulk/);
+    const badScan = await relay(["create", "--scan", "maybe"]);
+    assert.equal(badScan.code, 2);
+    assert.match(badScan.stderr, /scan "maybe" is not valid: expected on or off/);
     assert.equal((await listJson()).length, before, "nothing created");
   });
 

@@ -19,9 +19,11 @@ describe("relay users", () => {
     assert.equal(added.code, 0, added.stderr);
     assert.match(added.stdout, /added user alice@example\.com/);
 
-    const bob = await relay(["add", "bob", "--priority", "Bulk"], "another long secret");
+    assert.match(added.stdout, /priority: transactional; scan: scope\)/);
+
+    const bob = await relay(["add", "bob", "--priority", "Bulk", "--scan", "Off"], "another long secret");
     assert.equal(bob.code, 0, bob.stderr);
-    assert.match(bob.stdout, /added user bob \(sender domains: any; priority: bulk\)/);
+    assert.match(bob.stdout, /added user bob \(sender domains: any; priority: bulk; scan: off\)/);
 
     const list = await relay(["list"]);
     assert.equal(list.code, 0, list.stderr);
@@ -29,9 +31,9 @@ describe("relay users", () => {
     assert.equal(lines.length, 2);
     assert.match(
       lines[0]!,
-      /^alice@example\.com\s+example\.com,b\.example\s+transactional\s+\d{4}-\d\d-\d\dT[\d:.]+Z$/,
+      /^alice@example\.com\s+example\.com,b\.example\s+transactional\s+scope\s+\d{4}-\d\d-\d\dT[\d:.]+Z$/,
     );
-    assert.match(lines[1]!, /^bob\s+\*\s+bulk\s+\d{4}-/);
+    assert.match(lines[1]!, /^bob\s+\*\s+bulk\s+off\s+\d{4}-/);
     assert.doesNotMatch(list.stdout, /scrypt|correct horse/);
 
     const json = await relay(["list", "--json"]);
@@ -40,11 +42,12 @@ describe("relay users", () => {
       name: string;
       domains: string[];
       priority: string;
+      scan: boolean | null;
       created_at: string;
     }[];
-    assert.deepEqual(users.map((u) => [u.name, u.domains, u.priority]), [
-      ["alice@example.com", ["example.com", "b.example"], "transactional"],
-      ["bob", [], "bulk"],
+    assert.deepEqual(users.map((u) => [u.name, u.domains, u.priority, u.scan]), [
+      ["alice@example.com", ["example.com", "b.example"], "transactional", null],
+      ["bob", [], "bulk", false],
     ]);
     assert.ok(!Number.isNaN(Date.parse(users[0]!.created_at)));
     assert.doesNotMatch(json.stdout, /scrypt|password/i);
@@ -76,6 +79,14 @@ describe("relay users", () => {
     const badPriority = await relay(["add", "carol", "--priority", "urgent"], "long enough password\n");
     assert.equal(badPriority.code, 2);
     assert.match(badPriority.stderr, /priority "urgent" is not valid: expected transactional or bulk/);
+
+    const badScan = await relay(["add", "carol", "--scan", "yes"], "long enough password\n");
+    assert.equal(badScan.code, 2);
+    assert.match(badScan.stderr, /scan "yes" is not valid: expected on or off/);
+
+    const scanOnList = await relay(["list", "--scan", "on"]);
+    assert.equal(scanOnList.code, 2);
+    assert.match(scanOnList.stderr, /users list: --scan does not apply/);
 
     const noName = await relay(["add"]);
     assert.equal(noName.code, 2);

@@ -24,6 +24,7 @@ describe("ApiKeyService", () => {
       scopes: ["send", "read"],
       domains: ["Example.com"],
       lane: "bulk",
+      scan: true,
     });
     assert.match(token, /^rk_[0-9a-z]{12}_[A-Za-z0-9_-]{43}$/);
     assert.equal(apiTokenId(token), record.id);
@@ -33,23 +34,26 @@ describe("ApiKeyService", () => {
       scopes: ["send", "read"],
       domains: ["example.com"],
       lane: "bulk",
+      scan: true,
       createdAt: T0,
       revokedAt: null,
     });
     const rows = (await database.client.execute("SELECT * FROM api_keys")).rows;
     assert.equal(rows.length, 1);
+    assert.equal(rows[0]!.scan, 1, "scan stored as an integer");
     assert.equal(rows[0]!.secret_hash, createHash("sha256").update(token).digest("hex"));
     const secret = token.slice(16);
     for (const value of Object.values(rows[0]!)) assert.ok(!String(value).includes(secret), "the secret is not stored");
   });
 
-  it("defaults to scope send, no domain limit, no name, transactional; ids differ", async () => {
+  it("defaults to scope send, no domain limit, no name, transactional, scanned as the scope says; ids differ", async () => {
     const { keys } = await fresh();
     const a = await keys.create({});
     const b = await keys.create({});
     assert.deepEqual(a.record.scopes, ["send"]);
     assert.deepEqual(a.record.domains, []);
     assert.equal(a.record.lane, "transactional");
+    assert.equal(a.record.scan, null);
     assert.equal(a.record.name, "");
     assert.notEqual(a.record.id, b.record.id);
     assert.notEqual(a.token, b.token);
@@ -68,6 +72,21 @@ describe("ApiKeyService", () => {
     for (const junk of ["", "rk_", token + "x", token.slice(0, -1), `Bearer ${token}`, token.toUpperCase()]) {
       assert.equal(await keys.verify(junk), undefined, junk);
     }
+  });
+
+  it("keeps each key's scan setting: verify and list read it back as stored", async () => {
+    const { keys } = await fresh();
+    const on = await keys.create({ name: "on", scan: true });
+    const off = await keys.create({ name: "off", scan: false });
+    const unset = await keys.create({ name: "unset" });
+    assert.equal((await keys.verify(on.token))?.scan, true);
+    assert.equal((await keys.verify(off.token))?.scan, false);
+    assert.equal((await keys.verify(unset.token))?.scan, null);
+    assert.deepEqual((await keys.list()).map((k) => [k.name, k.scan]).sort(), [
+      ["off", false],
+      ["on", true],
+      ["unset", null],
+    ]);
   });
 
   it("revokes: the token stops working, the key stays listed with its revocation time", async () => {

@@ -70,11 +70,16 @@ describe("UserService", () => {
     assert.match(added.passwordHash, /^scrypt\$/);
     assert.ok(!added.passwordHash.includes("s3cret-pass"));
     assert.equal(added.lane, "transactional", "the default lane");
-    await users.add({ name: "bob", password: "another-pass", lane: "bulk" });
-    assert.deepEqual((await users.list()).map((u) => [u.name, u.lane]), [
-      ["alice@example.com", "transactional"],
-      ["bob", "bulk"],
+    assert.equal(added.scan, null, "scanned as RELAY_MILTER_SCOPE says");
+    await users.add({ name: "bob", password: "another-pass", lane: "bulk", scan: false });
+    await users.add({ name: "carol", password: "third-pass", scan: true });
+    assert.deepEqual((await users.list()).map((u) => [u.name, u.lane, u.scan]), [
+      ["alice@example.com", "transactional", null],
+      ["bob", "bulk", false],
+      ["carol", "transactional", true],
     ]);
+    assert.equal((await users.authenticate("bob", "another-pass"))?.scan, false, "what SMTP AUTH grants");
+    assert.equal(await users.remove("carol"), true);
     assert.equal(await users.remove("bob"), true);
     assert.equal(await users.remove("bob"), false);
     assert.deepEqual((await users.list()).map((u) => u.name), ["alice@example.com"]);

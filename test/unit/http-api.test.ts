@@ -80,7 +80,7 @@ async function fresh(overrides: Partial<HttpDeps> = {}): Promise<Harness> {
     logs,
     async key(id, scopes, domains = [], lane = "transactional") {
       const secret = `secret-${id}-${Math.random().toString(36).slice(2)}`;
-      await credentials.addApiKey({ id, name: id, scopes, domains, lane }, hashToken(secret));
+      await credentials.addApiKey({ id, name: id, scopes, domains, lane, scan: null }, hashToken(secret));
       return secret;
     },
     async call(method, path, options = {}) {
@@ -205,12 +205,18 @@ describe("HTTP auth: principals and scopes", () => {
     assert.equal(await adminAuthenticator(() => "not-hex")("right"), undefined);
     const keys = apiKeyAuthenticator(async (hash) =>
       hash === hashToken("k")
-        ? { id: "k1", scopes: ["read", "bogus"], domains: ["Example.COM"], lane: "bulk" as const }
+        ? { id: "k1", scopes: ["read", "bogus"], domains: ["Example.COM"], lane: "bulk" as const, scan: true }
         : undefined
     );
     const both = anyAuthenticator(admin, keys);
     assert.equal((await both("right"))?.id, "admin");
-    assert.deepEqual(await both("k"), { id: "k1", scopes: ["read"], domains: ["example.com"], lane: "bulk" });
+    assert.deepEqual(await both("k"), {
+      id: "k1",
+      scopes: ["read"],
+      domains: ["example.com"],
+      lane: "bulk",
+      scan: true,
+    });
     assert.equal(await both("neither"), undefined);
   });
 });

@@ -56,7 +56,7 @@ describe("/v1/webhooks", () => {
     const h = await harness();
     const secret = "read-key-secret";
     await h.credentials.addApiKey(
-      { id: "k1", name: "k1", scopes: ["read", "send"], domains: [], lane: "transactional" },
+      { id: "k1", name: "k1", scopes: ["read", "send"], domains: [], lane: "transactional", scan: null },
       hashToken(secret),
     );
     for (const [method, path] of [["GET", "/v1/webhooks"], ["POST", "/v1/webhooks"], ["DELETE", "/v1/webhooks/x"]]) {

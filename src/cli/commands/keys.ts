@@ -2,13 +2,14 @@ import { API_SCOPES, type ApiKeyService, parseScopes } from "../../auth/api-keys
 import { normalizeDomains } from "../../auth/users.ts";
 import { checkAll, UsageError } from "../../core/errors.ts";
 import { DEFAULT_LANE, type Lane, laneOption } from "../../core/lane.ts";
+import { scanLabel, scanOption, type ScanSetting } from "../../core/scan-setting.ts";
 import type { ApiKeyRecord } from "../../queue/credentials.ts";
 import type { Command, CommandContext } from "../command.ts";
 import { printTable } from "./users.ts";
 
 const USAGE = `Usage:
   relay keys create [--name NAME] [--scope SCOPE]... [--domains a.example,b.example]
-                    [--priority transactional|bulk] [--json]
+                    [--priority transactional|bulk] [--scan on|off] [--json]
   relay keys list [--json]
   relay keys revoke ID
 
@@ -24,15 +25,20 @@ HTTP API keys, presented as "Authorization: Bearer <token>".
            (no priority field, no RELAY_PRIORITY_HEADER header):
            transactional (the default) or bulk; transactional mail is sent
            before bulk mail.
-           --json prints {id, name, scopes, domains, priority, created_at, token}.
+           --scan: on scans the key's mail with RELAY_MILTERS whatever
+           RELAY_MILTER_SCOPE says, off never scans it; without it, the
+           scope decides.
+           --json prints {id, name, scopes, domains, priority, scan,
+           created_at, token}; scan is true, false, or null for the scope.
   list     one key a line: id, name, scopes, domains ("*" = any), priority,
-           created, revoked ("-" = live); --json prints a JSON array. Never the token.
+           scan (on, off, or scope), created, revoked ("-" = live); --json
+           prints a JSON array. Never the token.
   revoke   stop a key from working; exit status 1 when no live key has ID.
 
 Options: --env-file FILE loads RELAY_* defaults from a file.`;
 
 const ALLOWED: Record<string, readonly string[]> = {
-  create: ["name", "scope", "domains", "priority", "json"],
+  create: ["name", "scope", "domains", "priority", "scan", "json"],
   list: ["json"],
   revoke: [],
 };
@@ -40,13 +46,14 @@ const ALLOWED: Record<string, readonly string[]> = {
 export const keysCommand: Command = {
   name: "keys",
   takesArguments: true,
-  summary: "HTTP API keys: create [--name N] [--scope S] [--domains a,b] [--priority P], list, revoke ID",
+  summary: "HTTP API keys: create [--name N] [--scope S] [--domains a,b] [--priority P] [--scan S], list, revoke ID",
   usage: USAGE,
   options: {
     name: { type: "string" },
     scope: { type: "string", multiple: true },
     domains: { type: "string" },
     priority: { type: "string" },
+    scan: { type: "string" },
     json: { type: "boolean" },
   },
   async run(context) {
@@ -56,7 +63,7 @@ export const keysCommand: Command = {
       throw new UsageError([`keys: ${what}: expected create, list or revoke; see "relay keys --help"`]);
     }
     const allowed = ALLOWED[action]!;
-    const extra = ["name", "scope", "domains", "priority", "json"].filter((o) =>
+    const extra = ["name", "scope", "domains", "priority", "scan", "json"].filter((o) =>
       context.options[o] !== undefined && !allowed.includes(o)
     );
     if (extra.length > 0) throw new UsageError(extra.map((o) => `keys ${action}: --${o} does not apply`));
@@ -89,6 +96,7 @@ export const keysCommand: Command = {
             k.scopes.join(","),
             k.domains.length === 0 ? "*" : k.domains.join(","),
             k.lane,
+            scanLabel(k.scan),
             iso(k.createdAt),
             k.revokedAt === null ? "-" : `revoked ${iso(k.revokedAt)}`,
           ]),
@@ -109,12 +117,15 @@ async function create(context: CommandContext): Promise<number> {
   const domains = typeof options.domains === "string" ? options.domains.split(",").filter((d) => d.trim() !== "") : [];
   const name = typeof options.name === "string" ? options.name : undefined;
   let lane: Lane = DEFAULT_LANE;
+  let scan: ScanSetting = null;
   // Usage problems before the database is opened (create() checks the same again).
   checkAll([() => parseScopes(scopes), () => normalizeDomains(domains), () => {
     if (typeof options.priority === "string") lane = laneOption(options.priority);
+  }, () => {
+    if (typeof options.scan === "string") scan = scanOption(options.scan);
   }]);
   return withKeys(context, async (keys) => {
-    const { record, token } = await keys.create({ name, scopes, domains, lane });
+    const { record, token } = await keys.create({ name, scopes, domains, lane, scan });
     if (options.json) {
       context.print(JSON.stringify({ ...describe(record), token }));
     } else {
@@ -123,7 +134,7 @@ async function create(context: CommandContext): Promise<number> {
       context.print(
         `relay: created API key ${record.id} (scopes ${record.scopes.join(",")}; sender domains ${
           record.domains.length === 0 ? "any" : record.domains.join(",")
-        }; priority ${record.lane}); the token is shown only this once`,
+        }; priority ${record.lane}; scan ${scanLabel(record.scan)}); the token is shown only this once`,
       );
     }
     return 0;
@@ -137,6 +148,7 @@ function describe(k: ApiKeyRecord) {
     scopes: k.scopes,
     domains: k.domains,
     priority: k.lane,
+    scan: k.scan,
     created_at: iso(k.createdAt),
     revoked_at: k.revokedAt === null ? null : iso(k.revokedAt),
   };

@@ -1,11 +1,12 @@
 import { checkAll, UsageError } from "../../core/errors.ts";
 import { DEFAULT_LANE, type Lane, laneOption } from "../../core/lane.ts";
+import { scanLabel, scanOption, type ScanSetting } from "../../core/scan-setting.ts";
 import { normalizeDomains, passwordProblem, userNameProblem, type UserService } from "../../auth/users.ts";
 import type { Command, CommandContext } from "../command.ts";
 
 const USAGE = `Usage:
   relay users add NAME [--domains a.example,b.example] [--priority transactional|bulk]
-                                                        (password on standard input)
+                       [--scan on|off]                  (password on standard input)
   relay users list [--json]
   relay users remove NAME
 
@@ -22,21 +23,35 @@ domains each may use.
            --priority: the lane of the user's mail when the message does
            not name one in RELAY_PRIORITY_HEADER: transactional (the
            default) or bulk; transactional mail is sent before bulk mail.
-  list     one user a line: name, domains ("*" = any), priority, created (UTC);
-           --json prints a JSON array instead. Password hashes are never shown.
+           --scan: on scans the user's mail with RELAY_MILTERS whatever
+           RELAY_MILTER_SCOPE says, off never scans it; without it, the
+           scope decides.
+  list     one user a line: name, domains ("*" = any), priority, scan (on,
+           off, or scope), created (UTC); --json prints a JSON array instead
+           (scan: true, false, or null for the scope). Password hashes are
+           never shown.
   remove   delete a user; exit status 1 when there is no such user.
 
 Options: --env-file FILE loads RELAY_* defaults from a file.`;
 
-const ALLOWED: Record<string, readonly string[]> = { add: ["domains", "priority"], list: ["json"], remove: [] };
-const OPTIONS = ["domains", "priority", "json"];
+const ALLOWED: Record<string, readonly string[]> = {
+  add: ["domains", "priority", "scan"],
+  list: ["json"],
+  remove: [],
+};
+const OPTIONS = ["domains", "priority", "scan", "json"];
 
 export const usersCommand: Command = {
   name: "users",
   takesArguments: true,
-  summary: "SMTP AUTH users: add NAME [--domains a,b] [--priority P] (password on stdin), list, remove NAME",
+  summary: "SMTP AUTH users: add NAME [--domains a,b] [--priority P] [--scan S] (password on stdin), list, remove NAME",
   usage: USAGE,
-  options: { domains: { type: "string" }, priority: { type: "string" }, json: { type: "boolean" } },
+  options: {
+    domains: { type: "string" },
+    priority: { type: "string" },
+    scan: { type: "string" },
+    json: { type: "boolean" },
+  },
   async run(context) {
     const [action, ...rest] = context.positionals;
     if (action === undefined || !(action in ALLOWED)) {
@@ -52,7 +67,13 @@ export const usersCommand: Command = {
         if (context.options.json) {
           context.print(
             JSON.stringify(
-              all.map((u) => ({ name: u.name, domains: u.domains, priority: u.lane, created_at: iso(u.createdAt) })),
+              all.map((u) => ({
+                name: u.name,
+                domains: u.domains,
+                priority: u.lane,
+                scan: u.scan,
+                created_at: iso(u.createdAt),
+              })),
             ),
           );
         } else if (all.length === 0) {
@@ -60,7 +81,13 @@ export const usersCommand: Command = {
         } else {
           printTable(
             context,
-            all.map((u) => [u.name, u.domains.length === 0 ? "*" : u.domains.join(","), u.lane, iso(u.createdAt)]),
+            all.map((u) => [
+              u.name,
+              u.domains.length === 0 ? "*" : u.domains.join(","),
+              u.lane,
+              scanLabel(u.scan),
+              iso(u.createdAt),
+            ]),
           );
         }
         return 0;
@@ -82,9 +109,10 @@ async function add(context: CommandContext, rest: readonly string[]): Promise<nu
   const name = single(rest, "users add NAME");
   // Everything that needs no password is checked before waiting on standard input.
   const nameProblem = userNameProblem(name);
-  const { domains: domainsOption, priority } = context.options;
+  const { domains: domainsOption, priority, scan: scanText } = context.options;
   let domains: string[] = [];
   let lane: Lane = DEFAULT_LANE;
+  let scan: ScanSetting = null;
   checkAll([
     () => {
       if (typeof domainsOption === "string") {
@@ -93,6 +121,9 @@ async function add(context: CommandContext, rest: readonly string[]): Promise<nu
     },
     () => {
       if (typeof priority === "string") lane = laneOption(priority);
+    },
+    () => {
+      if (typeof scanText === "string") scan = scanOption(scanText);
     },
   ], nameProblem ? [nameProblem] : []);
   return withUsers(context, async (users) => {
@@ -103,11 +134,11 @@ async function add(context: CommandContext, rest: readonly string[]): Promise<nu
     }
     const problem = passwordProblem(password);
     if (problem) throw new UsageError([problem]);
-    const user = await users.add({ name, password, domains, lane });
+    const user = await users.add({ name, password, domains, lane, scan });
     context.print(
       `relay: added user ${user.name} (sender domains: ${
         user.domains.length === 0 ? "any" : user.domains.join(", ")
-      }; priority: ${user.lane})`,
+      }; priority: ${user.lane}; scan: ${scanLabel(user.scan)})`,
     );
     return 0;
   });
