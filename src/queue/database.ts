@@ -18,6 +18,11 @@ export interface Database {
    * bodies stay in the database, where every node can read them.
    */
   readonly batchAfterWrite?: (write: SpoolWrite, stmts: InStatement[], mode: TransactionMode) => Promise<void>;
+  /**
+   * A write transaction ahead of the reads and writes still waiting for the
+   * embedded database: a delivery's outcome. Elsewhere, writeBatch.
+   */
+  readonly urgentBatch?: (stmts: InStatement[]) => Promise<void>;
   /** Resolves once everything sent before it is written and the database is closed. */
   close(): Promise<void>;
 }
@@ -57,6 +62,7 @@ export async function openDatabase(url: string, authToken?: string): Promise<Dat
       client,
       db: drizzle(client, { schema }),
       batchAfterWrite: (write, stmts, mode) => worker.batchAfterWrite(write, stmts, mode),
+      urgentBatch: (stmts) => worker.urgentBatch(stmts),
       close: () => worker.close(),
     };
   }

@@ -25,7 +25,7 @@ import { events, type EventType, messages, recipients } from "./schema.ts";
 import type { BodySpool } from "./spool.ts";
 import { inPlace, type SharedWrites } from "./shared-writes.ts";
 import { type NewSuppression, suppressionUpsert } from "./suppressions.ts";
-import { type Statement, writeBatch } from "./write-batch.ts";
+import { rawStatement, type Statement, writeBatch } from "./write-batch.ts";
 
 /**
  * One attempt's outcome for one recipient; the same text for every outcome, so
@@ -387,7 +387,9 @@ export class QueueStore {
     statements.push(...insertRows("events", EVENT_COLUMNS, eventRows));
     statements.push(...this.sharedWrites(suppressionUpsert(outcomes.flatMap((o) => this.suppressionFor(o)), now), now));
     statements.push(...dropFinishedBodies(outcomes.filter((o) => o.state !== "deferred").map((o) => o.messageId)));
-    await writeBatch(this.database, statements);
+    // The destination holds what these outcomes record: until they commit, a crash would send it again.
+    if (this.database.urgentBatch) await this.database.urgentBatch(statements.map(rawStatement));
+    else await writeBatch(this.database, statements);
   }
 
   /** The global suppression a hard bounce of a configured category calls for. */

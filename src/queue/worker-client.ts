@@ -66,18 +66,30 @@ function statement(stmt: InStatement | string | [string, InArgs?], args?: InArgs
 }
 
 /**
+ * Requests handed to the worker at once; the others wait here, where an
+ * urgent one can pass them. Enough to keep the worker busy between answers.
+ */
+const IN_WORKER = 4;
+
+/**
  * A libSQL client whose engine runs in a worker thread: the subset of the
  * Client interface the relay and drizzle use (execute, batch, close).
- * Requests are answered in order, one at a time, by the worker.
+ * Requests are answered in order, one at a time, by the worker; an urgent
+ * one (urgentBatch) goes ahead of those not handed over yet.
  */
 export class WorkerClient implements Pick<Client, "execute" | "batch" | "closed" | "protocol"> {
   closed = false;
   readonly protocol = "file";
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
+  /** Requests not handed to the worker yet, urgent ones first, each kind in order. */
+  private readonly waiting: { request: DbRequest; transfer: ArrayBuffer[]; urgent: boolean }[] = [];
+  private inWorker = 0;
 
   private constructor(private readonly port: WorkerPort<DbRequest, DbResponse>) {
     port.onMessage((response) => {
+      this.inWorker -= 1;
+      this.handOver();
       const waiter = this.pending.get(response.id);
       if (!waiter) return;
       this.pending.delete(response.id);
@@ -113,13 +125,25 @@ export class WorkerClient implements Pick<Client, "execute" | "batch" | "closed"
     await this.request({ op: "sync" });
   }
 
-  private request(body: DbRequestBody): Promise<WireResult[]> {
+  private request(body: DbRequestBody, urgent = false): Promise<WireResult[]> {
     if (this.closed && body.op !== "close") return Promise.reject(new Error("database is closed"));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.port.post({ ...body, id } as DbRequest, transferables(body));
+      const entry = { request: { ...body, id } as DbRequest, transfer: transferables(body), urgent };
+      const at = urgent ? this.waiting.findIndex((w) => !w.urgent) : -1;
+      if (at < 0) this.waiting.push(entry);
+      else this.waiting.splice(at, 0, entry);
+      this.handOver();
     });
+  }
+
+  private handOver(): void {
+    while (this.inWorker < IN_WORKER && this.waiting.length > 0) {
+      const { request, transfer } = this.waiting.shift()!;
+      this.inWorker += 1;
+      this.port.post(request, transfer);
+    }
   }
 
   execute(stmt: InStatement): Promise<ResultSet>;
@@ -132,6 +156,15 @@ export class WorkerClient implements Pick<Client, "execute" | "batch" | "closed"
   async batch(stmts: Array<InStatement | [string, InArgs?]>, mode?: TransactionMode): Promise<ResultSet[]> {
     const results = await this.request({ op: "batch", stmts: stmts.map((s) => statement(s)), mode });
     return results.map(toResultSet);
+  }
+
+  /**
+   * A write transaction that goes ahead of every request still waiting: a
+   * delivery's outcome, which the destination already holds, so that a crash
+   * before it commits (the mail would go out again) is as unlikely as can be.
+   */
+  async urgentBatch(stmts: InStatement[]): Promise<void> {
+    await this.request({ op: "batch", stmts: stmts.map((s) => statement(s)), mode: "write" }, true);
   }
 
   /** Carry out a spool write, then the batch: one trip to the worker. */

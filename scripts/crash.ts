@@ -1,0 +1,53 @@
+/**
+ * scripts/crash: crash testing of the built relay (scripts/crash-run.ts).
+ *
+ *   scripts/crash                          50 kills at 200 messages/s
+ *   scripts/crash --kills 500 --fault destination
+ *   scripts/crash --fault dns --seed 7 --json .bench/crash.json
+ *
+ * Exit 1 when an acknowledged message was lost or a DSN never came.
+ */
+import { writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { CRASH_DEFAULTS, type Fault, formatCrashReport, runCrash } from "./crash-run.ts";
+
+const HELP = `usage: scripts/crash [--kills N] [--rate R] [--fault none|destination|dns] [--seed S]
+                     [--binary dist/relay] [--json FILE] [--explain]
+  --kills   SIGKILLs of the relay under load, each followed by a restart (default 50)
+  --rate    messages offered per second, SMTP (80%) and HTTP (20%) (default ${CRASH_DEFAULTS.rate})
+  --fault   meanwhile, stop and start the destination, or make DNS answer SERVFAIL, for seconds at a time
+  --seed    the random schedule (kill moments, bounces, faults); default: the time
+  --json    write the report there too
+  --explain log each duplicate: how long before the next kill its first copy arrived`;
+
+const args = process.argv.slice(2);
+const option = (name: string) => {
+  const at = args.indexOf(name);
+  return at < 0 ? undefined : args[at + 1];
+};
+if (args.includes("--help") || args.includes("-h")) {
+  console.log(HELP);
+  process.exit(0);
+}
+const fault = (option("--fault") ?? "none") as Fault;
+if (!["none", "destination", "dns"].includes(fault)) {
+  console.error(`crash: --fault is none, destination or dns, not ${fault}\n${HELP}`);
+  process.exit(2);
+}
+const root = resolve(import.meta.dirname, "..");
+const report = await runCrash({
+  ...CRASH_DEFAULTS,
+  binary: resolve(option("--binary") ?? join(root, "dist", "relay")),
+  kills: Number(option("--kills") ?? 50),
+  rate: Number(option("--rate") ?? CRASH_DEFAULTS.rate),
+  fault,
+  seed: Number(option("--seed") ?? Date.now() % 1_000_000),
+  log: (line) => console.error(line),
+  explain: args.includes("--explain"),
+});
+console.log(formatCrashReport(report));
+if (report.lost.length > 0) console.log(`lost: ${report.lost.slice(0, 20).join(", ")}`);
+if (report.dsnsMissing.length > 0) console.log(`DSNs missing: ${report.dsnsMissing.slice(0, 20).join(", ")}`);
+const json = option("--json");
+if (json) writeFileSync(json, `${JSON.stringify(report, null, 2)}\n`);
+process.exit(report.lost.length > 0 || report.dsnsMissing.length > 0 ? 1 : 0);
