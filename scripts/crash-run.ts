@@ -13,15 +13,19 @@
  * Used by scripts/crash (the command line) and test/e2e/crash.test.ts (a
  * CI-sized run). Everything talks to loopback only, and every loop is bounded.
  */
-import { rmSync } from "node:fs";
 import { type DnsServer, startDnsServer, type Zone } from "../test/fixtures/dns-server.ts";
 import { type Destination, type Received, startDestination } from "../test/fixtures/smtp-destination.ts";
-import { freePorts, type RelayProcess, startRelay } from "../test/helpers/relay-process.ts";
+import { freePorts } from "../test/helpers/relay-process.ts";
+import { postfixTarget, relayTarget } from "./crash-targets.ts";
 import { sendMail } from "../test/helpers/smtp-talk.ts";
 
 export type Fault = "none" | "destination" | "dns";
 
 export interface CrashOptions {
+  /** What is killed: the relay, or Postfix in the same harness. */
+  readonly system: "relay" | "postfix";
+  /** The share of messages submitted over HTTP (the relay only). */
+  readonly httpShare: number;
   /** The relay binary (dist/relay). */
   readonly binary: string;
   readonly kills: number;
@@ -42,7 +46,7 @@ export interface CrashOptions {
 }
 
 export interface CrashReport {
-  readonly system: "relay";
+  readonly system: "relay" | "postfix";
   readonly kills: number;
   readonly fault: Fault;
   readonly seed: number;
@@ -61,6 +65,8 @@ export interface CrashReport {
 }
 
 export const CRASH_DEFAULTS = {
+  system: "relay" as "relay" | "postfix",
+  httpShare: 0.2,
   rate: 200,
   fault: "none" as Fault,
   bounceShare: 0.05,
@@ -69,7 +75,6 @@ export const CRASH_DEFAULTS = {
 };
 
 const sleep = (ms: number) => new Promise<void>((ok) => setTimeout(ok, ms));
-const ADMIN_TOKEN = "crash-test-admin-token-0123456789";
 
 /** xorshift32: small and seeded, so a run's schedule can be repeated. */
 function prng(seed: number): () => number {
@@ -109,10 +114,9 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
     RELAY_SUPPRESS_BOUNCE_CATEGORIES: "none",
     RELAY_SENDER_POLICY: "any",
   };
-  const start = (dataDir?: string) =>
-    startRelay({ binary: options.binary, dataDir, smtpPort, httpPort, adminToken: ADMIN_TOKEN, env });
-  let relay: RelayProcess = await start();
-  const dataDir = relay.dataDir;
+  const target = options.system === "postfix"
+    ? await postfixTarget(smtpPort, mxPort)
+    : await relayTarget(options.binary, { smtp: smtpPort, http: httpPort }, env);
 
   const killedAt: number[] = [];
   const acknowledged = new Set<string>();
@@ -131,10 +135,10 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
       }@crash.test>\r\n\r\n` +
       `${"x".repeat(900)}\r\n`;
     try {
-      if (random() < 0.2) {
-        const response = await fetch(`http://127.0.0.1:${httpPort}/v1/messages`, {
+      if (target.http && random() < options.httpShare) {
+        const response = await fetch(`http://127.0.0.1:${target.http.port}/v1/messages`, {
           method: "POST",
-          headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+          headers: { authorization: `Bearer ${target.http.token}`, "content-type": "application/json" },
           body: JSON.stringify({ mail_from: "load@sender.test", rcpt_to: [to], raw: text }),
           signal: AbortSignal.timeout(10_000),
         });
@@ -188,8 +192,7 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
     for (let kill = 1; kill <= options.kills; kill++) {
       await sleep(options.killEveryMs[0] + random() * (options.killEveryMs[1] - options.killEveryMs[0]));
       killedAt.push(Date.now());
-      await relay.kill9();
-      relay = await start(dataDir);
+      await target.killAndRestart();
       if (kill % 10 === 0) log(`crash: ${kill} kills, ${acknowledged.size} of ${offered} acknowledged`);
     }
   } finally {
@@ -231,6 +234,8 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
   const extra = (m: Map<string, number>) => [...m.values()].reduce((sum, n) => sum + n - 1, 0);
   const duplicates = extra(count) + extra(dsns);
   if (options.explain) {
+    const errors = target.logs().split("\n").filter((line) => /error|fail/i.test(line));
+    for (const line of errors.slice(-30)) log(`log: ${line}`);
     const firsts = new Map<string, number>();
     for (const m of everything()) {
       const id = MARKER.exec(m.data)?.[1];
@@ -244,15 +249,21 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
             m.receivedAt - first
           } ms`,
         );
+        if (kill === undefined && target.http) {
+          const events = await fetch(
+            `http://127.0.0.1:${target.http.port}/v1/events?recipient=u${id}@dest.test&limit=20`,
+            { headers: { authorization: `Bearer ${target.http.token}` } },
+          ).then((r) => r.json()).catch((e) => String(e));
+          log(`  events: ${JSON.stringify(events).slice(0, 1500)}`);
+        }
       }
     }
   }
 
-  await relay.cleanup();
+  await target.close();
   await Promise.all([dns.close(), destination?.close()]);
-  rmSync(dataDir, { recursive: true, force: true });
   return {
-    system: "relay",
+    system: target.name,
     kills: options.kills,
     fault: options.fault,
     seed: options.seed,

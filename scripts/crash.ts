@@ -11,11 +11,14 @@ import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { CRASH_DEFAULTS, type Fault, formatCrashReport, runCrash } from "./crash-run.ts";
 
-const HELP = `usage: scripts/crash [--kills N] [--rate R] [--fault none|destination|dns] [--seed S]
+const HELP = `usage: scripts/crash [--system relay|postfix] [--kills N] [--rate R] [--http-share F]
+                     [--fault none|destination|dns] [--seed S]
                      [--binary dist/relay] [--json FILE] [--explain]
+  --system  relay (dist/relay), or Postfix in the same harness (its own config under /tmp, as scripts/bench runs it)
+  --http-share  the share submitted over HTTP (relay only; default 0.2; 0 to compare with Postfix)
   --kills   SIGKILLs of the relay under load, each followed by a restart (default 50)
   --rate    messages offered per second, SMTP (80%) and HTTP (20%) (default ${CRASH_DEFAULTS.rate})
-  --fault   meanwhile, stop and start the destination, or make DNS answer SERVFAIL, for seconds at a time
+  --fault   meanwhile (dns: the relay only; Postfix relays to the sink by address), stop and start the destination, or make DNS answer SERVFAIL, for seconds at a time
   --seed    the random schedule (kill moments, bounces, faults); default: the time
   --json    write the report there too
   --explain log each duplicate: how long before the next kill its first copy arrived`;
@@ -34,10 +37,17 @@ if (!["none", "destination", "dns"].includes(fault)) {
   console.error(`crash: --fault is none, destination or dns, not ${fault}\n${HELP}`);
   process.exit(2);
 }
+const system = option("--system") ?? "relay";
+if (system !== "relay" && system !== "postfix") {
+  console.error(`crash: --system is relay or postfix, not ${system}\n${HELP}`);
+  process.exit(2);
+}
 const root = resolve(import.meta.dirname, "..");
 const report = await runCrash({
   ...CRASH_DEFAULTS,
   binary: resolve(option("--binary") ?? join(root, "dist", "relay")),
+  system,
+  httpShare: Number(option("--http-share") ?? CRASH_DEFAULTS.httpShare),
   kills: Number(option("--kills") ?? 50),
   rate: Number(option("--rate") ?? CRASH_DEFAULTS.rate),
   fault,

@@ -148,7 +148,7 @@ smtp_host_lookup = native
 `;
 }
 
-function masterCf(smtpPort: number, extra = ""): string {
+export function masterCf(smtpPort: number, extra = ""): string {
   // No chroot anywhere (a chroot would need copies of /etc files in the queue directory).
   return `# service type  private unpriv  chroot  wakeup  maxproc command + args
 127.0.0.1:${smtpPort} inet n - n - - smtpd
