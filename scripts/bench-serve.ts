@@ -1,12 +1,13 @@
 /**
  * Running the relay for a benchmark on loopback: its command (dist/relay
- * when built, else the source under this runtime), a free port, and
- * `relay serve` on a data directory until it answers /readyz.
+ * when built, else the source under this runtime), a free port, whether a
+ * port accepts connections, and `relay serve` on a data directory until it
+ * answers /readyz.
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import { join, resolve } from "node:path";
 
 export const ROOT = resolve(import.meta.dirname, "..");
@@ -28,6 +29,23 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as { port: number };
   server.close();
   return port;
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:port now. */
+export function canConnect(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.setTimeout(2_000);
+    socket.once("connect", () => {
+      socket.destroy();
+      done(true);
+    });
+    socket.once("timeout", () => {
+      socket.destroy();
+      done(false);
+    });
+    socket.once("error", () => done(false));
+  });
 }
 
 /**
