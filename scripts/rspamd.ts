@@ -29,6 +29,8 @@ export const rspamdInstalled = (): boolean => existsSync(RSPAMD) && existsSync(R
 export interface Rspamd {
   /** The milter address of its proxy worker, "inet:127.0.0.1:PORT". */
   readonly address: string;
+  /** rspamd's main process; its workers are its children. */
+  readonly pid: number;
   /** rspamd's log so far, for a failing test's message. */
   log(): string;
   close(): Promise<void>;
@@ -105,7 +107,7 @@ export async function startRspamd(): Promise<Rspamd> {
   };
   // Loading the stock rules takes a few seconds; a bounded wait, failing fast if rspamd died.
   for (let i = 0; i < 600 && exited === undefined; i++) {
-    if (await canConnect(port)) return { address: `inet:127.0.0.1:${port}`, log, close };
+    if (await canConnect(port)) return { address: `inet:127.0.0.1:${port}`, pid: child.pid!, log, close };
     await sleep(100);
   }
   const text = log();
