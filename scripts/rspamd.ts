@@ -5,8 +5,10 @@
  * Debian's stock rules and everything else in a temporary directory. The
  * other workers are off, hyperscan is off (it compiles for seconds on
  * start), and DNS goes to a closed loopback port, so rspamd never reaches
- * beyond loopback: its RBL lookups and map downloads fail at once and count
- * for nothing.
+ * beyond loopback: its RBL lookups and map downloads fail and count for
+ * nothing. They fail by timing out (0.2 s a query, measured): rspamd looks a
+ * message's client names up (HELO, reverse DNS) only when the MTA gives it a
+ * client hostname, not "[IP]" or "unknown".
  *
  *   rspamd -f -i -c /etc/rspamd/rspamd.conf --var LOCAL_CONFDIR=DIR/local
  *     --var DBDIR=DIR/db --var RUNDIR=DIR/run --var LOGDIR=DIR/log
@@ -36,8 +38,8 @@ export interface Rspamd {
   close(): Promise<void>;
 }
 
-/** The line rspamd logs (at info, the stock level) for every message it scanned. */
-export const RSPAMD_SCAN_LINE = /rspamd_task_write_log/g;
+/** The line rspamd logs (at info, the stock level) for every message it scanned, with its time and DNS queries. */
+export const RSPAMD_SCAN_LINE = /rspamd_task_write_log: .*, time: ([\d.]+)ms, dns req: (\d+)/;
 
 const sleep = (ms: number) => new Promise<void>((ok) => setTimeout(ok, ms));
 
