@@ -8,9 +8,10 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { connect, createServer } from "node:net";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 
-export const ROOT = resolve(import.meta.dirname, "..");
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
 /** How to run `relay ARGS`: the program and its arguments. */
 export type RelayCommand = (args: string[]) => { file: string; argv: string[] };
