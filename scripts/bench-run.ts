@@ -30,7 +30,10 @@
  *   8. suppressions (relay only, issue 14): scripts/bench-suppressions.ts;
  *   9. operators (relay only, issue 15): scripts/bench-operators.ts;
  *  10. listing (relay only, issue 15): scripts/bench-queue-listing.ts, on dist/relay;
- *  11. fleet (relay only, issue 17): scripts/bench-fleet.ts.
+ *  11. fleet (relay only, issue 17): scripts/bench-fleet.ts;
+ *  12. milter (relay and Postfix, issue 18): acceptance 5 KB x 20 sessions of
+ *      each without a milter and with the same private rspamd as its milter,
+ *      checked to have scanned every message: scripts/bench-milter.ts.
  *
  * Every load is bounded by a message count and a time cap (timeout(1)), and
  * every server started here is stopped at the end, also on failure.
@@ -55,6 +58,7 @@ import { shapingBench, shapingReport, type ShapingResult } from "./bench-shaping
 import { operatorsBench, operatorsReport, type OperatorsResult } from "./bench-operators.ts";
 import { suppressionsBench, suppressionsReport, type SuppressionsResult } from "./bench-suppressions.ts";
 import { fleetBench, fleetReport, type FleetResult } from "./bench-fleet.ts";
+import { milterBench, milterReport, type MilterResult, type MilterSystem } from "./bench-milter.ts";
 
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), "..");
 const BENCH = join(ROOT, ".bench");
@@ -94,7 +98,8 @@ type Phase =
   | "suppressions"
   | "operators"
   | "listing"
-  | "fleet";
+  | "fleet"
+  | "milter";
 const PHASES: Phase[] = [
   "accept",
   "e2e",
@@ -107,10 +112,11 @@ const PHASES: Phase[] = [
   "operators",
   "listing",
   "fleet",
+  "milter",
 ];
 
 const HELP = `usage: scripts/bench [--quick] [--systems relay,postfix,haraka] [--relay head|worktree|dist|COMMIT]
-                    [--only accept,e2e,rss,deep,dkim,signing,shaping,suppressions,operators,listing,fleet] [--deep 10000,1000000] [--rounds N] [--cpu-prof DIR] [--json FILE]
+                    [--only accept,e2e,rss,deep,dkim,signing,shaping,suppressions,operators,listing,fleet,milter] [--deep 10000,1000000] [--rounds N] [--cpu-prof DIR] [--json FILE]
   --quick     smaller message counts and shorter time caps, one acceptance round
   --relay     head: a snapshot of the committed HEAD (default, reproducible);
               worktree: src/ as it is now; dist: the built dist/relay;
@@ -129,10 +135,13 @@ const HELP = `usage: scripts/bench [--quick] [--systems relay,postfix,haraka] [-
               recipients per filter, see scripts/bench-queue-listing.ts;
               fleet: relay only, alone vs a fleet node on a sqld on loopback, acceptance over HTTP and SMTP
               per durability and the latency of a suppression check and a DKIM key lookup, see
-              scripts/bench-fleet.ts)
+              scripts/bench-fleet.ts;
+              milter: relay and Postfix, acceptance 5 KB x 20 sessions of each without a milter and
+              with one private rspamd (Debian package) as its milter, GTUBE refused and every message
+              seen scanned in rspamd's log, see scripts/bench-milter.ts)
   --deep      queue depths (recipients queued, not due) for the deep phase
   --rounds    acceptance rounds (default 3; 1 with --quick): each system's median is reported;
-              also the signing and fleet phases' rounds
+              also the signing, fleet and milter phases' rounds
   --cpu-prof  run the relay under bun --cpu-prof, .cpuprofile files into DIR
               (one per relay run; summarise with scripts/bench-profile.ts)
   --json      where to write the results (default .bench/results.json)`;
@@ -227,6 +236,11 @@ const PLAN = opts.quick
     fleetRounds: 1,
     fleetSmtpWarmup: 1000,
     fleetSmtpMessages: 2000,
+    milterRounds: 1,
+    milterWarmup: { all: 300, relayJit: 700 },
+    milterCount: { min: 500, max: 20_000 },
+    milterSeconds: 3,
+    milterCapS: 20,
   }
   : {
     acceptCount: { min: 5000, max: 100_000 },
@@ -264,6 +278,12 @@ const PLAN = opts.quick
     // Every message is signed twice (RSA-2048 + Ed25519): a few hundred a second on this machine.
     fleetSmtpWarmup: 3000,
     fleetSmtpMessages: 5000,
+    milterRounds: 3,
+    // The acceptance phase's warm-ups; through rspamd a warm-up may end at its 30 s cap instead.
+    milterWarmup: { all: 2000, relayJit: 8000 },
+    milterCount: { min: 2000, max: 100_000 },
+    milterSeconds: 8,
+    milterCapS: 60,
   };
 
 // ---------------------------------------------------------------- helpers
@@ -682,7 +702,8 @@ function relaySut(cpu?: string): RelaySut {
   };
 }
 
-function postfixSut(): Sut {
+/** Postfix; `mainCf`: lines added to the harness's main.cf (the milter phase's smtpd_milters). */
+function postfixSut(mainCf: readonly string[] = []): Sut {
   const etc = join(BENCH, "postfix-etc");
   let queue = "";
   const master = (): number | undefined => {
@@ -734,6 +755,7 @@ function postfixSut(): Sut {
           "smtpd_tls_security_level = none",
           "smtp_tls_security_level = none",
           "biff = no",
+          ...mainCf,
           "",
         ].join("\n"),
       );
@@ -1004,47 +1026,83 @@ async function acceptance(suts: Sut[]): Promise<AcceptRow[]> {
   return rows;
 }
 
+/** How much warm-up and how long a measured acceptance load: `count` messages, sized from the warm-up's rate. */
+interface AcceptSize {
+  readonly warmup: { readonly all: number; readonly relayJit: number };
+  readonly count: { readonly min: number; readonly max: number };
+  readonly seconds: number;
+  readonly capS: number;
+}
+
+const ACCEPT_SIZE: AcceptSize = {
+  warmup: PLAN.acceptWarmup,
+  count: PLAN.acceptCount,
+  seconds: PLAN.acceptSeconds,
+  capS: PLAN.acceptCapS,
+};
+
 /** One system, one case, one round: a fresh start, a warm-up, a measured load. */
 async function acceptOnce(sut: Sut, park: ParkingLot, kb: number, sessions: number, round: number): Promise<AcceptRow> {
   const tag = `accept-${kb}k-${sessions}-r${round}`;
   await sut.start(PORT.park, tag);
   try {
-    // Warm-up with the same number of sessions, not counted, until each system runs as it will:
-    // Postfix and Haraka spawn their processes (more only grows their parked queue, which slows
-    // Postfix down); the relay's JIT compiles its hot code, which takes about 10,000 messages
-    // (after 2,000 it still compiled through the measurement: a start-up cost, not the steady state).
-    // The relay's extra messages are 5 KB ones, so that every system has written about as much
-    // to the disk as the others when its measured load starts: this machine's disk slows down once
-    // a few GB have been written in a row, and 8,000 more messages of 50 KB are 400 MB.
-    if (sut.name === "relay") await load(sut.port, sessions, PLAN.acceptWarmup.relayJit, 5 * KB, 30);
-    const warm = await load(sut.port, sessions, PLAN.acceptWarmup.all, kb * KB, 30);
-    const count = Math.round(
-      Math.min(PLAN.acceptCount.max, Math.max(PLAN.acceptCount.min, warm.rate * PLAN.acceptSeconds)),
-    );
-    // The disk starts each load clean: what the previous system (or the warm-up) left dirty
-    // would otherwise be written back during this one, and slow its fsyncs.
-    run("sync", []);
-    const relay = sut.name === "relay" ? (sut as RelaySut) : undefined;
-    const [cpu0, threads0, from] = [relay?.cpuSeconds(), relay?.threads(), Date.now()];
-    const r = await load(sut.port, sessions, count, kb * KB, PLAN.acceptCapS);
-    const row: AcceptRow = { system: sut.name, kb, sessions, round, ...r };
-    if (relay) {
-      markProfileWindow(tag, from, Date.now());
-      row.cpuMsPerMsg = ((relay.cpuSeconds() - cpu0!) * 1000) / Math.max(1, r.sent);
-      row.threads = threadDelta(threads0!, relay.threads());
-    }
+    const row = await warmAndAccept(sut, kb, sessions, round, tag, ACCEPT_SIZE);
     log(
-      `accept ${sut.name.padEnd(7)} ${kb} KB x ${sessions} round ${round}: ${r.rate.toFixed(0)} msg/s (${r.sent} in ${
-        r.seconds.toFixed(1)
-      } s${r.capped ? ", time cap" : ""})${
+      `accept ${sut.name.padEnd(7)} ${kb} KB x ${sessions} round ${round}: ${
+        row.rate.toFixed(0)
+      } msg/s (${row.sent} in ${row.seconds.toFixed(1)} s${row.capped ? ", time cap" : ""})${
         row.cpuMsPerMsg === undefined ? "" : `, ${row.cpuMsPerMsg.toFixed(3)} ms CPU/msg`
-      }${r.error ? ` ERROR ${r.error}` : ""}`,
+      }${row.error ? ` ERROR ${row.error}` : ""}`,
     );
     return row;
   } finally {
     if (opts.cpuProf) park.drop();
     await sut.stop();
   }
+}
+
+/**
+ * On a started system: a warm-up, then a measured load of a size from the
+ * warm-up's rate. Also returns how many messages the warm-ups had acknowledged.
+ */
+async function warmAndAccept(
+  sut: Sut,
+  kb: number,
+  sessions: number,
+  round: number,
+  tag: string,
+  size: AcceptSize,
+): Promise<AcceptRow & { warmupSent: number }> {
+  // Warm-up with the same number of sessions, not counted, until each system runs as it will:
+  // Postfix and Haraka spawn their processes (more only grows their parked queue, which slows
+  // Postfix down); the relay's JIT compiles its hot code, which takes about 10,000 messages
+  // (after 2,000 it still compiled through the measurement: a start-up cost, not the steady state).
+  // The relay's extra messages are 5 KB ones, so that every system has written about as much
+  // to the disk as the others when its measured load starts: this machine's disk slows down once
+  // a few GB have been written in a row, and 8,000 more messages of 50 KB are 400 MB.
+  const jit = sut.name === "relay" ? (await load(sut.port, sessions, size.warmup.relayJit, 5 * KB, 30)).sent : 0;
+  const warm = await load(sut.port, sessions, size.warmup.all, kb * KB, 30);
+  const count = Math.round(Math.min(size.count.max, Math.max(size.count.min, warm.rate * size.seconds)));
+  // The disk starts each load clean: what the previous system (or the warm-up) left dirty
+  // would otherwise be written back during this one, and slow its fsyncs.
+  run("sync", []);
+  const relay = sut.name === "relay" ? (sut as RelaySut) : undefined;
+  const [cpu0, threads0, from] = [relay?.cpuSeconds(), relay?.threads(), Date.now()];
+  const r = await load(sut.port, sessions, count, kb * KB, size.capS);
+  const row: AcceptRow & { warmupSent: number } = {
+    system: sut.name,
+    kb,
+    sessions,
+    round,
+    ...r,
+    warmupSent: jit + warm.sent,
+  };
+  if (relay) {
+    markProfileWindow(tag, from, Date.now());
+    row.cpuMsPerMsg = ((relay.cpuSeconds() - cpu0!) * 1000) / Math.max(1, r.sent);
+    row.threads = threadDelta(threads0!, relay.threads());
+  }
+  return row;
 }
 
 async function endToEnd(suts: Sut[]): Promise<E2eRow[]> {
@@ -1471,6 +1529,56 @@ async function fleetPhase(relay: RelaySut): Promise<FleetResult> {
   }
 }
 
+/**
+ * Issue 18's milter phase (scripts/bench-milter.ts): the relay and Postfix
+ * of this run, each without a milter and with rspamd, deliveries parked.
+ */
+async function milterPhase(relay: RelaySut | undefined, withPostfix: boolean): Promise<MilterResult> {
+  const systems: MilterSystem[] = [...(relay ? ["relay" as const] : []), ...(withPostfix ? ["postfix" as const] : [])];
+  const size: AcceptSize = {
+    warmup: PLAN.milterWarmup,
+    count: PLAN.milterCount,
+    seconds: PLAN.milterSeconds,
+    capS: PLAN.milterCapS,
+  };
+  const [kb, sessions] = [5, 20];
+  const park = new ParkingLot();
+  await park.open();
+  let running: Sut | undefined;
+  try {
+    return await milterBench({
+      run: join(RUN, "milter"),
+      systems,
+      rounds: opts.rounds ?? PLAN.milterRounds,
+      kb,
+      sessions,
+      async start(system, milter, tag) {
+        if (system === "relay") {
+          running = relay!;
+          await relay!.startWith(PORT.park, tag, [], milter ? { RELAY_MILTERS: `${milter} default=tempfail` } : {});
+        } else {
+          // No client name lookup, as the relay does none: given "localhost" (from /etc/hosts) rspamd looks the
+          // client's names up in its DNS lists, each query waiting out its timeout here (no DNS server).
+          const scanning = [`smtpd_milters = ${milter}`, "milter_protocol = 6", "milter_default_action = tempfail"];
+          running = postfixSut(["smtpd_peername_lookup = no", ...(milter ? scanning : [])]);
+          await running.start(PORT.park, tag);
+        }
+        return running.port;
+      },
+      async stop() {
+        if (opts.cpuProf) park.drop();
+        await running?.stop();
+        running = undefined;
+      },
+      accept: (_system, tag, round) => warmAndAccept(running!, kb, sessions, round, tag, size),
+      cpuSecondsOf,
+      log,
+    });
+  } finally {
+    await park.close();
+  }
+}
+
 interface ListingCase {
   readonly name: string;
   readonly pages: number;
@@ -1551,6 +1659,7 @@ function report(
   operators?: OperatorsResult,
   listing?: ListingResult,
   fleet?: FleetResult,
+  milter?: MilterResult,
 ) {
   const lines: string[] = [];
   const ratios: Record<string, unknown>[] = [];
@@ -1794,6 +1903,11 @@ function report(
     lines.push(...section.lines);
     ratios.push(section.ratio);
   }
+  if (milter) {
+    const section = milterReport(milter);
+    lines.push(...section.lines);
+    ratios.push(section.ratio);
+  }
   lines.push("`*` = stopped by the time cap; the rate is what was done within it.");
   return { text: lines.join("\n"), ratios };
 }
@@ -1876,6 +1990,10 @@ async function main() {
   if (opts.phases.has("operators") && relay) operators = await operatorsPhase(relay as RelaySut);
   const listing = opts.phases.has("listing") && relay ? listingPhase() : undefined;
   const fleet = opts.phases.has("fleet") && relay ? await fleetPhase(relay as RelaySut) : undefined;
+  const withPostfix = opts.systems.includes("postfix");
+  const milter = opts.phases.has("milter") && (relay || withPostfix)
+    ? await milterPhase(relay as RelaySut | undefined, withPostfix)
+    : undefined;
   const { text, ratios } = report(
     accept,
     e2e,
@@ -1888,6 +2006,7 @@ async function main() {
     operators,
     listing,
     fleet,
+    milter,
   );
   const elapsedS = (now() - t0) / 1000;
   mkdirSync(dirname(opts.json), { recursive: true });
@@ -1910,6 +2029,7 @@ async function main() {
           operators,
           listing,
           fleet,
+          milter,
           ratios,
         },
         null,

@@ -1,15 +1,17 @@
 /**
  * Running the relay for a benchmark on loopback: its command (dist/relay
- * when built, else the source under this runtime), a free port, and
- * `relay serve` on a data directory until it answers /readyz.
+ * when built, else the source under this runtime), a free port, whether a
+ * port accepts connections, and `relay serve` on a data directory until it
+ * answers /readyz.
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
-import { createServer } from "node:net";
-import { join, resolve } from "node:path";
+import { connect, createServer } from "node:net";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 
-export const ROOT = resolve(import.meta.dirname, "..");
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
 /** How to run `relay ARGS`: the program and its arguments. */
 export type RelayCommand = (args: string[]) => { file: string; argv: string[] };
@@ -28,6 +30,23 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as { port: number };
   server.close();
   return port;
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:port now. */
+export function canConnect(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.setTimeout(2_000);
+    socket.once("connect", () => {
+      socket.destroy();
+      done(true);
+    });
+    socket.once("timeout", () => {
+      socket.destroy();
+      done(false);
+    });
+    socket.once("error", () => done(false));
+  });
 }
 
 /**

@@ -13,8 +13,10 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { connect } from "node:net";
+import { canConnect } from "../../scripts/bench-serve.ts";
 import { freePort } from "./relay-process.ts";
+
+export { canConnect };
 
 export const SWAKS = "/usr/bin/swaks";
 export const PYTHON = "/usr/bin/python3";
@@ -189,23 +191,6 @@ controller.stop()
 `;
 
 const sleep = (ms: number) => new Promise<void>((ok) => setTimeout(ok, ms));
-
-/** Whether something accepts TCP connections on 127.0.0.1:port now. */
-export function canConnect(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const socket = connect({ host: "127.0.0.1", port });
-    socket.setTimeout(2_000);
-    socket.once("connect", () => {
-      socket.destroy();
-      done(true);
-    });
-    socket.once("timeout", () => {
-      socket.destroy();
-      done(false);
-    });
-    socket.once("error", () => done(false));
-  });
-}
 
 export async function startAiosmtpd(): Promise<Aiosmtpd> {
   const port = await freePort();
