@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { PACING_HORIZON_MS } from "../../src/delivery/destination.ts";
+import { waitUntil } from "../helpers/wait-until.ts";
 import { startWorld, type World } from "../helpers/world.ts";
 
 const MESSAGES_PER_SECOND = 2;
@@ -60,6 +61,12 @@ describe("message and connection rates", () => {
       const span = Math.max(...received.map((m) => m.receivedAt)) - Math.min(...received.map((m) => m.receivedAt));
       assert.ok(span >= ((COUNT - 1) / MESSAGES_PER_SECOND) * 1000 - JITTER_MS, `all ${COUNT} went out in ${span} ms`);
 
+      // The destination has each message before the relay has recorded its outcome: wait for the last one.
+      await waitUntil(
+        async () => (await world.events()).filter((e) => e.type === "delivered").length,
+        (delivered) => delivered === COUNT,
+        { what: `${COUNT} delivered events`, every: 100 },
+      );
       const view = await world.api("GET", `/v1/messages/${sent.json.id}`);
       for (const r of view.json.recipients) {
         assert.equal(r.state, "delivered");
