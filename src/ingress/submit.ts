@@ -112,7 +112,7 @@ export interface IngressDeps {
   /** Where a message a scanner refused or discarded is recorded (`rejected` events). */
   readonly rejections?: RejectionLog;
   /** The data directory's free space against RELAY_MIN_FREE_BYTES; absent: never refused for lack of it. */
-  readonly freeSpace?: Pick<FreeSpace, "hasRoom" | "ranOut">;
+  readonly freeSpace?: Pick<FreeSpace, "hasRoom" | "ranOut" | "used">;
 }
 
 /** The one way into the queue, shared by the SMTP and HTTP front ends. */
@@ -210,6 +210,7 @@ export class Ingress {
       lane: laneOf(s.lane, header, s.submitterLane),
       ...(scan ? { scan: scan.report } : {}),
     };
+    const size = body.byteLength; // read first: the queue takes the bytes to its thread (they read 0 after)
     try {
       await this.deps.store.enqueue(message, id);
     } catch (error) {
@@ -217,6 +218,7 @@ export class Ingress {
       this.deps.freeSpace?.ranOut(error);
       throw new InsufficientStorage({ cause: error });
     }
+    this.deps.freeSpace?.used(size);
     this.deps.onEnqueued();
     if (header && "unknown" in header) {
       this.deps.log?.("warn", "priority header ignored: its value is neither transactional nor bulk", {

@@ -16,8 +16,10 @@ const statfsFreeBytes: ReadFreeBytes = async (dir) => {
  * a client does not send a whole message for nothing, and what is left
  * serves the deliveries, whose outcomes must still be written (and which
  * free space as their messages finish). A write that failed for lack of
- * space makes it short at once, until a measurement taken after it.
- * Each change between the two is logged once.
+ * space makes it short at once, until a measurement taken after it; bytes
+ * stored meanwhile are counted against the last measurement, so that mail
+ * arriving faster than it is measured does not eat the reserve. Each change
+ * between taking and refusing mail is logged once.
  */
 export class FreeSpace {
   #available: number | undefined;
@@ -45,6 +47,13 @@ export class FreeSpace {
   ranOut(error: unknown): void {
     this.#ranOut++;
     this.#noteChange(error);
+  }
+
+  /** A message of `bytes` was stored: less room, until the next measurement says how much. */
+  used(bytes: number): void {
+    if (this.#available === undefined) return;
+    this.#available -= bytes;
+    this.#noteChange();
   }
 
   /** Whether a message of `bytes` fits without going below the reserve, as far as is known. */

@@ -45,6 +45,20 @@ test("free space: room down to the reserve, a declared size counted", async () =
   assert.equal(space.hasRoom(), false);
 });
 
+test("free space: what is stored between measurements counts against the last one", async () => {
+  const { space, setFree } = freeSpace();
+  space.used(500 * MIB);
+  assert.equal(space.hasRoom(), true, "nothing known to count against");
+  setFree(100 * MIB);
+  await space.measure();
+  space.used(30 * MIB);
+  assert.equal(space.hasRoom(6 * MIB), true);
+  space.used(6 * MIB + 1);
+  assert.equal(space.hasRoom(), false, "below the reserve by what was stored");
+  await space.measure();
+  assert.equal(space.hasRoom(), true, "the measurement says what is really free");
+});
+
 test("free space: a write that failed for lack of space refuses until a measurement taken after it", async () => {
   const { space, slowly } = freeSpace();
   await space.measure();
