@@ -1,5 +1,5 @@
 import type { Config } from "../config/load.ts";
-import { batchLogger, type Logger } from "../core/log.ts";
+import { batchLogger, errorText, type Logger } from "../core/log.ts";
 import type { Resolver } from "../dns/resolver.ts";
 import { resolveMailHosts } from "../dns/mx.ts";
 import { createMtaSts } from "../delivery/mta-sts/index.ts";
@@ -294,7 +294,8 @@ export async function openServeServices(
   });
   if (scanner) closers.add("the content scanners' connections", () => scanner.close());
   const freeSpace = new FreeSpace(config.dataDir, config.minFreeBytes, log);
-  await freeSpace.measure(); // known before the listeners open; then a periodic job (app/jobs.ts)
+  // Known before the listeners open (unknown: nothing is refused); then a periodic job measures it (app/jobs.ts).
+  await freeSpace.measure().catch((error) => log("warn", "measuring free space failed", { error: errorText(error) }));
   const ingress = new Ingress({
     store,
     clock,
