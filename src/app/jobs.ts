@@ -20,6 +20,8 @@ const SHAPING_REFRESH_MS = 5_000;
 const PURGE_EVERY_MS = 3_600_000;
 /** How often the spool's unused segments are removed and its sparse ones compacted. */
 const SPOOL_COLLECT_EVERY_MS = 60_000;
+/** How often the data directory's free space is measured: a full disk is noticed, and its end, within this. */
+const FREE_SPACE_EVERY_MS = 2_000;
 
 /** The periodic upkeep of a serving node. */
 function periodicJobs(config: Config, services: ServeServices): PeriodicJob[] {
@@ -27,6 +29,7 @@ function periodicJobs(config: Config, services: ServeServices): PeriodicJob[] {
   const jobs: PeriodicJob[] = [
     { name: "checking sending domains", everyMs: config.domainCheckInterval, run: () => services.domains.maintain() },
     { name: "reading the admin token", everyMs: ADMIN_TOKEN_REFRESH_MS, run: () => services.adminToken.refresh() },
+    { name: "measuring free space", everyMs: FREE_SPACE_EVERY_MS, run: () => services.freeSpace.measure() },
     {
       name: "pruning idempotency keys",
       everyMs: PRUNE_IDEMPOTENCY_EVERY_MS,

@@ -1,5 +1,5 @@
 import type { Config } from "../config/load.ts";
-import { batchLogger, type Logger } from "../core/log.ts";
+import { batchLogger, errorText, type Logger } from "../core/log.ts";
 import type { Resolver } from "../dns/resolver.ts";
 import { resolveMailHosts } from "../dns/mx.ts";
 import { createMtaSts } from "../delivery/mta-sts/index.ts";
@@ -18,6 +18,7 @@ import type { Runtime } from "../platform/runtime.ts";
 import { lockDataDir, secureDataDir } from "../queue/data-dir.ts";
 import { refuseNewerSchema } from "../queue/open.ts";
 import { BodySpool, spoolDirOf } from "../queue/spool.ts";
+import { FreeSpace } from "../queue/free-space.ts";
 import { QueueStore } from "../queue/store.ts";
 import { TlsReportStore } from "../queue/tls-reports.ts";
 import { type ClientTimeouts, DEFAULT_TIMEOUTS } from "../smtp/client/index.ts";
@@ -95,6 +96,8 @@ export interface ServeServices extends Services {
   readonly resolver: Resolver;
   readonly delivery: Scheduler;
   readonly ingress: Ingress;
+  /** The data directory's free space against RELAY_MIN_FREE_BYTES: ingress refuses new mail below it. */
+  readonly freeSpace: FreeSpace;
   /** TLS reporting (RFC 8460), unless RELAY_TLSRPT=false. */
   readonly tlsReporter: TlsReporter | undefined;
   /** The traffic shaping rules delivery follows, which PUT /v1/shaping may change. */
@@ -290,6 +293,9 @@ export async function openServeServices(
     log,
   });
   if (scanner) closers.add("the content scanners' connections", () => scanner.close());
+  const freeSpace = new FreeSpace(config.dataDir, config.minFreeBytes, log);
+  // Known before the listeners open (unknown: nothing is refused); then a periodic job measures it (app/jobs.ts).
+  await freeSpace.measure().catch((error) => log("warn", "measuring free space failed", { error: errorText(error) }));
   const ingress = new Ingress({
     store,
     clock,
@@ -303,6 +309,7 @@ export async function openServeServices(
     suppressions: services.suppressions,
     scanner,
     rejections: new RejectionLog(database, clock),
+    freeSpace,
   });
 
   const tlsReporter = tlsTally
@@ -380,6 +387,7 @@ export async function openServeServices(
     resolver,
     delivery: loop,
     ingress,
+    freeSpace,
     tlsReporter,
     shaping,
     warmup,

@@ -24,6 +24,7 @@ function textVar<T>(expected: string, parse: (text: string) => T | undefined) {
 }
 
 const positiveInt = (text: string) => (/^\d+$/.test(text) && Number(text) > 0 ? Number(text) : undefined);
+const nonNegativeInt = (text: string) => (/^\d+$/.test(text) ? Number(text) : undefined);
 const bool = (text: string) =>
   ({ true: true, "1": true, yes: true, false: false, "0": false, no: false })[
     text.trim().toLowerCase() as "true"
@@ -143,6 +144,8 @@ export const configSchema = v.object({
   ),
   RELAY_MAX_MESSAGE_BYTES: v.optional(textVar("a positive integer (bytes)", positiveInt), "26214400"),
   RELAY_MAX_RECIPIENTS: v.optional(textVar("a positive integer", positiveInt), "1000"),
+  /** Below this much free space in RELAY_DATA_DIR new mail is refused (452 4.3.1, HTTP 507); what is left serves deliveries. */
+  RELAY_MIN_FREE_BYTES: v.optional(textVar("a whole number of bytes (0 or more)", nonNegativeInt), "67108864"),
   /** Concurrent SMTP sessions in all. */
   RELAY_MAX_CONNECTIONS: v.optional(textVar("a positive integer", positiveInt), "2000"),
   /** Concurrent SMTP sessions per client address (RELAY_RELAY_NETWORKS exempt). */

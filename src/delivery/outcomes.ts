@@ -1,9 +1,11 @@
-import type { Clock } from "../core/clock.ts";
+import type { TimerClock } from "../core/clock.ts";
+import { errorText } from "../core/log.ts";
 import { replyText } from "../core/reply.ts";
 import { GroupCommit } from "../queue/group-commit.ts";
 import type { Claim, Outcome, Postponement } from "../queue/records.ts";
 import type { QueueStore } from "../queue/store.ts";
 import type { DsnKind } from "../queue/schema.ts";
+import { isStorageFull } from "../queue/storage-full.ts";
 import { wantsDelayReport, wantsFailureReport, wantsSuccessReport } from "./bounce.ts";
 import { greylistRetryDelay } from "./greylist.ts";
 import type { DeliveryMeter } from "./meter.ts";
@@ -12,7 +14,13 @@ import type { RecipientResult, Work } from "./work.ts";
 
 export interface OutcomeRecorderDeps {
   readonly store: QueueStore;
-  readonly clock: Clock;
+  readonly clock: TimerClock;
+  /**
+   * How long outcomes the disk had no room for are tried again (every
+   * FULL_RETRY_MS): well within the claims' lease, so that no other claim
+   * attempts them again meanwhile. Absent: not tried again.
+   */
+  readonly retryFullForMs?: number;
   /** After this long in the queue a deferred recipient expires (RELAY_MAX_QUEUE_TIME). */
   readonly maxQueueTime: number;
   /** RELAY_GREYLIST_RETRY: the retry after a recipient's first greylisting reply, unless the reply names a wait. */
@@ -21,12 +29,15 @@ export interface OutcomeRecorderDeps {
   readonly delayWarningAfter: number;
   /** Told once the outcomes of these claims are on disk (or failed to be written: their leases run out). */
   readonly settled: (claims: readonly Claim[]) => void;
-  readonly log: (level: "error", message: string, fields?: Record<string, unknown>) => void;
+  readonly log: (level: "warn" | "error", message: string, fields?: Record<string, unknown>) => void;
   /** Told the size and time of each commit; absent: not measured. */
   readonly meter?: Pick<DeliveryMeter, "committed">;
   /** Told each commit's outcomes before they are recorded (replicated durability's done marks). */
   readonly beforeRecord?: (outcomes: readonly Outcome[]) => Promise<void>;
 }
+
+/** While the disk is full, how often outcomes that could not be written are tried again. */
+export const FULL_RETRY_MS = 2_000;
 
 /**
  * Turns attempt results into recipient states (delivered, deferred with the
@@ -66,12 +77,38 @@ export class OutcomeRecorder {
     echo: Record<string, unknown> = {},
   ): Promise<void> {
     return Promise.resolve()
-      .then(() => this.commits.submit(this.build(work, results, retry, echo)))
+      .then(() => this.record(work, this.build(work, results, retry, echo)))
       .catch((error) => {
         // The leases run out and the recipients fall due again: nothing is lost.
-        this.deps.log("error", "recording delivery outcomes failed", { message: work.messageId, error: String(error) });
+        this.deps.log("error", "recording delivery outcomes failed", {
+          message_id: work.messageId,
+          error: errorText(error),
+        });
       })
       .finally(() => this.deps.settled(work.claims));
+  }
+
+  /**
+   * Commit outcomes. A commit the disk had no room for is tried again while
+   * retryFullForMs lasts: the attempt was made, and recording it late is
+   * better than making it again once the leases run out (a delivered message
+   * sent twice). Outcomes need little room, and deliveries free some.
+   */
+  private async record(work: Work, outcomes: Outcome[]): Promise<void> {
+    const { clock, retryFullForMs = 0 } = this.deps;
+    const giveUpAt = clock.now() + retryFullForMs;
+    for (;;) {
+      try {
+        return await this.commits.submit(outcomes);
+      } catch (error) {
+        if (!isStorageFull(error) || clock.now() + FULL_RETRY_MS > giveUpAt) throw error;
+        this.deps.log("warn", "recording delivery outcomes failed: the disk is full; trying again", {
+          message_id: work.messageId,
+          error: errorText(error),
+        });
+        await new Promise<void>((resolve) => clock.setTimeout(resolve, FULL_RETRY_MS));
+      }
+    }
   }
 
   /**
@@ -95,7 +132,10 @@ export class OutcomeRecorder {
       .then(() => undefined)
       .catch((error) => {
         // The leases run out and the recipients fall due again: nothing is lost.
-        this.deps.log("error", "postponing recipients failed", { message: work.messageId, error: String(error) });
+        this.deps.log("error", "postponing recipients failed", {
+          message_id: work.messageId,
+          error: errorText(error),
+        });
       })
       .finally(() => this.deps.settled(work.claims));
   }

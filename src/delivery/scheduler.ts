@@ -124,6 +124,7 @@ export class Scheduler {
     this.recorder = new OutcomeRecorder({
       store: deps.store,
       clock: deps.clock,
+      retryFullForMs: this.leaseMs / 2,
       maxQueueTime: deps.retry.maxQueueTime,
       greylistRetry: deps.greylistRetry,
       delayWarningAfter: deps.delayWarningAfter ?? DEFAULT_DELAY_WARNING_AFTER,

@@ -249,7 +249,7 @@ export class Replication implements ReplicationHook {
         await store.adopt(id, { ...envelope, recipients, body, adoptedFrom: dead });
       } catch (error) {
         // Handed back: the next run claims it again.
-        log("error", "adopting a message failed", { message: id, node: dead, error: errorText(error) });
+        log("error", "adopting a message failed", { message_id: id, node: dead, error: errorText(error) });
         await shared.client.execute({
           sql: "UPDATE replicated_messages SET owner = ?, adopted_at = NULL WHERE id = ? AND owner = ?",
           args: [dead, id, nodeId],

@@ -9,7 +9,7 @@ import { type LiteralPolicy, literalRefusal } from "../ingress/access.ts";
 import { errorText, type Logger } from "../core/log.ts";
 import { headerLane } from "../ingress/lane.ts";
 import { SenderRefused } from "../ingress/sender-policy.ts";
-import { ContentRefused } from "../ingress/submit.ts";
+import { ContentRefused, InsufficientStorage } from "../ingress/submit.ts";
 import { replyText } from "../core/reply.ts";
 import type { Accepted, Ingress } from "../ingress/submit.ts";
 import type { QueueStore } from "../queue/store.ts";
@@ -223,6 +223,8 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
             "Invalid fields (every one is listed in `errors`), or a content scanner (RELAY_MILTERS) refused the message: `detail` gives its reply",
           503:
             "The node is draining (POST /v1/drain): send through another node; or a content scanner asks to try again later",
+          507:
+            "The node's disk is full (below RELAY_MIN_FREE_BYTES): nothing was stored; try again later (Retry-After)",
         }),
       },
     }),
@@ -333,6 +335,16 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
             },
             error.temporary ? 503 : 422,
             { "content-type": "application/problem+json" },
+          );
+        }
+        if (error instanceof InsufficientStorage) {
+          // RFC 4918 11.5: the server cannot store what is needed to complete the request.
+          c.header("Retry-After", "60");
+          return problem(
+            c,
+            507,
+            "Insufficient storage",
+            "this node's disk is full: nothing was stored; try again later",
           );
         }
         if (!(error instanceof SenderRefused)) throw error;

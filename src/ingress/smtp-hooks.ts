@@ -8,7 +8,7 @@ import type { SessionInfo, SmtpServerHooks } from "../smtp/server/index.ts";
 import { type AccessPolicy, type LiteralRefusal, literalRefusal, mayRelay } from "./access.ts";
 import type { AuthThrottle } from "./auth-throttle.ts";
 import { SenderRefused, type Submitter } from "./sender-policy.ts";
-import { ContentRefused, type Ingress } from "./submit.ts";
+import { ContentRefused, type Ingress, InsufficientStorage } from "./submit.ts";
 
 /** What an authenticated user may do: the sender domains it may use, the priority lane and content scanning of its mail. */
 export interface SmtpGrant {
@@ -64,6 +64,9 @@ function literalReply(refusal: LiteralRefusal, role: "sender" | "recipient", mai
   return reply(553, role === "sender" ? "5.1.8" : "5.1.2", text);
 }
 
+/** RFC 3463 4.3.1 "mail system full"; 452 "insufficient system storage" (RFC 5321 4.2.2, RFC 1870 6.1). */
+const INSUFFICIENT_STORAGE = reply(452, "4.3.1", "Insufficient system storage; try again later");
+
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -100,10 +103,12 @@ export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
       return undefined;
     },
 
-    async onMailFrom(session, from) {
+    async onMailFrom(session, from, params) {
       // A session open before the drain began sends no new transaction (RFC 5321 3.8: 421 closes the channel).
       const closed = refuseNewMail();
       if (closed) return closed;
+      // Before the client sends a message the disk has no room for: its declared SIZE counts (RFC 1870 6.1).
+      if (!ingress.hasRoom(params.size)) return INSUFFICIENT_STORAGE;
       // Bounces go to the reverse-path: one at a literal the relay may not deliver to is refused like a recipient there.
       const refused = from && literalRefusal(policy.literals, from.domain);
       if (refused) return literalReply(refused, "sender", from);
@@ -186,6 +191,7 @@ export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
       } catch (error) {
         if (error instanceof SenderRefused) return reply(550, "5.7.1", error.message);
         if (error instanceof ContentRefused) return error.reply;
+        if (error instanceof InsufficientStorage) return INSUFFICIENT_STORAGE;
         throw error;
       }
       return reply(250, "2.0.0", `OK queued as ${id}`);

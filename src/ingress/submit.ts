@@ -15,6 +15,8 @@ import { tlsTagOf } from "./tls-tag.ts";
 import type { ContentScanner, MilterReport } from "./content-scan.ts";
 import { type Reply, replyText } from "../core/reply.ts";
 import type { RejectionLog } from "../queue/rejection-log.ts";
+import type { FreeSpace } from "../queue/free-space.ts";
+import { isStorageFull } from "../queue/storage-full.ts";
 
 export interface SubmittedRecipient {
   readonly address: string;
@@ -75,6 +77,18 @@ export class ContentRefused extends Error {
   }
 }
 
+/**
+ * The data directory's file system is too full to take the message (known
+ * before, or a write just failed for lack of space): nothing was stored.
+ * SMTP answers 452 4.3.1, HTTP 507; the client tries again later.
+ */
+export class InsufficientStorage extends Error {
+  constructor(options?: { cause: unknown }) {
+    super("insufficient system storage: the data directory's file system is full", options);
+    this.name = "InsufficientStorage";
+  }
+}
+
 export interface IngressDeps {
   readonly store: QueueStore;
   readonly clock: Clock;
@@ -97,6 +111,8 @@ export interface IngressDeps {
   readonly scanner?: ContentScanner;
   /** Where a message a scanner refused or discarded is recorded (`rejected` events). */
   readonly rejections?: RejectionLog;
+  /** The data directory's free space against RELAY_MIN_FREE_BYTES; absent: never refused for lack of it. */
+  readonly freeSpace?: Pick<FreeSpace, "hasRoom" | "ranOut" | "used">;
 }
 
 /** The one way into the queue, shared by the SMTP and HTTP front ends. */
@@ -104,12 +120,22 @@ export class Ingress {
   constructor(private readonly deps: IngressDeps) {}
 
   /**
+   * Whether a message of `bytes` (0: any message) would be taken as far as
+   * the disk goes: the front ends ask before the client sends it.
+   */
+  hasRoom(bytes = 0): boolean {
+    return this.deps.freeSpace?.hasRoom(bytes) ?? true;
+  }
+
+  /**
    * Stores the message durably and returns its id and the recipients the
    * suppression list stopped (stored as suppressed, with the event saying
    * why); throws SenderRefused (nothing stored) when the sender policy says
-   * no, and ContentRefused when a content scanner does.
+   * no, ContentRefused when a content scanner does, and InsufficientStorage
+   * when the disk is full.
    */
   async submit(submission: Submission): Promise<Accepted> {
+    if (!this.hasRoom()) throw new InsufficientStorage();
     let s = submission;
     let parsed: { domain: string | undefined } | undefined;
     const from = () => (parsed ??= { domain: fromDomain(s.body) }).domain;
@@ -184,7 +210,15 @@ export class Ingress {
       lane: laneOf(s.lane, header, s.submitterLane),
       ...(scan ? { scan: scan.report } : {}),
     };
-    await this.deps.store.enqueue(message, id);
+    const size = body.byteLength; // read first: the queue takes the bytes to its thread (they read 0 after)
+    try {
+      await this.deps.store.enqueue(message, id);
+    } catch (error) {
+      if (!isStorageFull(error)) throw error;
+      this.deps.freeSpace?.ranOut(error);
+      throw new InsufficientStorage({ cause: error });
+    }
+    this.deps.freeSpace?.used(size);
     this.deps.onEnqueued();
     if (header && "unknown" in header) {
       this.deps.log?.("warn", "priority header ignored: its value is neither transactional nor bulk", {

@@ -1,4 +1,4 @@
-import { closeSync, constants, fsyncSync, openSync, writevSync } from "node:fs";
+import { closeSync, constants, fsyncSync, ftruncateSync, openSync, writevSync } from "node:fs";
 import { dirname } from "node:path";
 
 /**
@@ -20,8 +20,10 @@ const CREATE_FLAGS = APPEND_FLAGS | constants.O_EXCL;
 
 /**
  * Synchronous appends for the database worker, which blocks anyway while it
- * commits. It keeps the segment it writes to open; a failed write closes it,
- * so the next write opens the file afresh.
+ * commits. It keeps the segment it writes to open; a failed write cuts the
+ * file back to where the write began (what it put there is never referred
+ * to, and on a full disk those bytes are all the room there was) and closes
+ * it, so the next write opens the file afresh.
  */
 export class SpoolFileWriter {
   #open: { path: string; fd: number } | undefined;
@@ -37,6 +39,11 @@ export class SpoolFileWriter {
         parts = remainder(parts, written);
       }
     } catch (error) {
+      try {
+        ftruncateSync(fd, write.offset);
+      } catch {
+        // The bytes stay until the spool collector removes the segment, which no row refers to past the offset.
+      }
       this.close();
       throw error;
     }
