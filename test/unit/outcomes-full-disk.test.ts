@@ -51,7 +51,12 @@ async function harness(failure: () => Error, retryFullForMs = 10 * FULL_RETRY_MS
       };
     },
   });
-  const database: Database = { ...real, client };
+  // Outcomes go to the worker as urgent batches: those meet the full disk too.
+  const database: Database = {
+    ...real,
+    client,
+    urgentBatch: async (stmts) => void (await client.batch(stmts, "write")),
+  };
   const store = new QueueStore(database, await BodySpool.open(join(dir, "spool")), clock, "node-a");
   const settled: number[] = [];
   const logged: string[] = [];
