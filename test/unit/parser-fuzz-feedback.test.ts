@@ -80,6 +80,12 @@ describe("bounce and complaint reading under fuzzing", () => {
     );
   });
 
+  // Finding: "<" and ">" were stripped after the trim, so "rfc822; < >" named the address " ".
+  it("regression: a typed value is trimmed inside its angle brackets too", () => {
+    assert.equal(typedValue("rfc822; < >"), undefined);
+    assert.equal(typedValue("rfc822; < a@example.com >"), "a@example.com");
+  });
+
   it("text bounces give failed or delayed recipients with a well-formed status", () => {
     const signature = fc.constantFrom(
       "Hi. This is the qmail-send program",
