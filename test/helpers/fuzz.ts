@@ -1,6 +1,9 @@
 /**
  * Shared pieces of the property-based fuzz tests (test/unit/parser-fuzz-*.test.ts).
- * RELAY_FUZZ_RUNS=N runs each property N times rather than its CI-sized count.
+ * RELAY_FUZZ_RUNS=N runs each property N times rather than its CI-sized count;
+ * a long run needs a longer test timeout than bun's 5 s:
+ *   RELAY_FUZZ_RUNS=30000 bun test --timeout 600000 test/unit/parser-fuzz-*.test.ts
+ * The coverage-guided counterpart is scripts/fuzz.ts.
  */
 import fc from "fast-check";
 

@@ -293,6 +293,18 @@ describe("SMTP reply parsing under fuzzing", () => {
     );
   });
 
+  // Finding: every piece copied all the bytes held before it; 64 kB (the default limit) trickled a byte at a time took 2 s.
+  it("regression: a reply trickled a byte at a time is read in linear time", () => {
+    const size = 1 << 18;
+    const reader = new ReplyReader(size + 16);
+    const line = bytes(`250 ${"x".repeat(size - 6)}\r\n`);
+    const replies = [];
+    for (let i = 0; i < line.length; i++) replies.push(...reader.push(line.subarray(i, i + 1)));
+    assert.equal(replies.length, 1);
+    assert.equal(replies[0]!.lines[0]!.length, size - 6);
+    assert.equal(reader.pending, false);
+  });
+
   it("an endless reply line is refused at the limit", () => {
     const reader = new ReplyReader(4096);
     assert.throws(() => {
