@@ -1,3 +1,5 @@
+export { concatBytes as concat } from "../helpers/bytes.ts";
+
 /** What the Jazzer.js targets report: a thrown Error is a finding (scripts/fuzz.ts). */
 export function check(condition: boolean, what: string): asserts condition {
   if (!condition) throw new Error(`invariant broken: ${what}`);
@@ -21,12 +23,5 @@ export function chunks(payload: Uint8Array, sizes: Uint8Array): Uint8Array[] {
     out.push(payload.slice(at, at + size));
     at += size;
   }
-  return out;
-}
-
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) (out.set(p, at), at += p.length);
   return out;
 }

@@ -6,6 +6,7 @@
  * The coverage-guided counterpart is scripts/fuzz.ts.
  */
 import fc from "fast-check";
+import { concatBytes } from "./bytes.ts";
 
 const RUNS = Number(process.env.RELAY_FUZZ_RUNS) || 0;
 
@@ -45,12 +46,7 @@ const edit: fc.Arbitrary<Edit> = fc.oneof(
 
 function apply(bytes: Uint8Array, e: Edit): Uint8Array {
   const at = bytes.length === 0 ? 0 : e.at % (bytes.length + 1);
-  const join = (...parts: Uint8Array[]) => {
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let n = 0;
-    for (const p of parts) (out.set(p, n), n += p.length);
-    return out;
-  };
+  const join = (...parts: Uint8Array[]) => concatBytes(parts);
   switch (e.kind) {
     case "set":
       if (at >= bytes.length) return bytes;

@@ -26,6 +26,7 @@ import {
   parseMailFrom,
   parseRcptTo,
 } from "../../src/smtp/protocol/index.ts";
+import { concatBytes } from "../helpers/bytes.ts";
 import { mutated, mutatedText, runs, trickyText } from "../helpers/fuzz.ts";
 
 const encoder = new TextEncoder();
@@ -37,13 +38,6 @@ const chunked = (data: Uint8Array) =>
     const points = [0, ...cuts.sort((a, b) => a - b), data.length];
     return points.slice(1).map((end, i) => data.slice(points[i], end));
   });
-
-const concat = (parts: readonly Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) (out.set(p, at), at += p.length);
-  return out;
-};
 
 const mailbox = fc.constantFrom(
   "a@example.com",
@@ -168,7 +162,7 @@ describe("SMTP command line reader under fuzzing", () => {
 function expectedMessage(message: Uint8Array): Uint8Array {
   const crlf = toCrlf(message);
   const ends = crlf.length === 0 || (crlf[crlf.length - 2] === 13 && crlf[crlf.length - 1] === 10);
-  return ends ? crlf : concat([crlf, bytes("\r\n")]);
+  return ends ? crlf : concatBytes([crlf, bytes("\r\n")]);
 }
 
 /** Feeds chunks to a DATA or BDAT reader; returns what came after its end, or undefined before it. */
@@ -179,7 +173,7 @@ function feed(reader: { push(chunk: Uint8Array): Uint8Array | undefined }, chunk
     if (after !== undefined) rest.push(chunk);
     else after = reader.push(chunk);
   }
-  return after === undefined ? undefined : concat([after, ...rest]);
+  return after === undefined ? undefined : concatBytes([after, ...rest]);
 }
 
 describe("SMTP DATA and BDAT readers under fuzzing", () => {
@@ -191,7 +185,7 @@ describe("SMTP DATA and BDAT readers under fuzzing", () => {
 
   it("dot-unstuffing undoes the client's dot-stuffing, in any chunks, and keeps what follows", () => {
     const sent = fc.tuple(message, fc.constantFrom("", "QUIT\r\n", ".\r\n")).chain(([m, next]) => {
-      const wire = concat([encodeData(m), bytes(next)]);
+      const wire = concatBytes([encodeData(m), bytes(next)]);
       return fc.tuple(fc.constant(m), fc.constant(next), chunked(wire));
     });
     fc.assert(
@@ -212,7 +206,7 @@ describe("SMTP DATA and BDAT readers under fuzzing", () => {
   it("any bytes: the body ends only at CRLF.CRLF, and the size counts what was stored", () => {
     const input = fc.oneof(
       fc.uint8Array({ maxLength: 400 }),
-      mutated(message.map((m) => concat([encodeData(m), bytes("QUIT\r\n")]))),
+      mutated(message.map((m) => concatBytes([encodeData(m), bytes("QUIT\r\n")]))),
     );
     const data = input.chain((b) => fc.tuple(fc.constant(b), chunked(b), fc.integer({ min: 0, max: 500 })));
     fc.assert(
@@ -235,14 +229,14 @@ describe("SMTP DATA and BDAT readers under fuzzing", () => {
 
   it("BDAT chunks of random sizes give the same bytes as one chunk, and hand back what follows", () => {
     const data = fc.tuple(fc.uint8Array({ maxLength: 400 }), fc.uint8Array({ maxLength: 20 })).chain(
-      ([body, next]) => fc.tuple(fc.constant(body), fc.constant(next), chunked(concat([body, next]))),
+      ([body, next]) => fc.tuple(fc.constant(body), fc.constant(next), chunked(concatBytes([body, next]))),
     );
     fc.assert(
       fc.property(data, ([body, next, chunks]) => {
         const message = new MessageBuffer({ maxBytes: 1 << 20, maxLineLength: 998 });
         const reader = new ChunkReader(body.length, message);
         const after = feed(reader, chunks);
-        assert.deepEqual(after ?? new Uint8Array(0), body.length === 0 ? concat(chunks) : next);
+        assert.deepEqual(after ?? new Uint8Array(0), body.length === 0 ? concatBytes(chunks) : next);
         assert.deepEqual(message.bytes(), body);
       }),
       runs(1000),
