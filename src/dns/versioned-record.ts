@@ -7,6 +7,7 @@
  *   ext-name  = (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / ".")
  *   ext-value = 1*(%x21-3A / %x3C / %x3E-7E)
  */
+import { trimWsp } from "../core/wsp.ts";
 
 export type Selected = { readonly ok: true; readonly text: string } | { readonly ok: false; readonly reason: string };
 export type Fields = { readonly ok: true; readonly fields: ReadonlyMap<string, string> } | {
@@ -16,7 +17,6 @@ export type Fields = { readonly ok: true; readonly fields: ReadonlyMap<string, s
 
 const EXT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
 const EXT_VALUE = /^[\x21-\x3a\x3c\x3e-\x7e]+$/;
-const trimWsp = (text: string) => text.replace(/^[ \t]+|[ \t]+$/g, "");
 
 /**
  * The one record among a name's TXT records (each its strings joined) that

@@ -32,5 +32,5 @@ export function typedValue(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   const semicolon = value.indexOf(";");
   const typed = semicolon >= 0 && /^[A-Za-z0-9-]+$/.test(value.slice(0, semicolon).trim());
-  return (typed ? value.slice(semicolon + 1) : value).trim().replace(/^<(.*)>$/, "$1") || undefined;
+  return (typed ? value.slice(semicolon + 1) : value).trim().replace(/^<(.*)>$/, "$1").trim() || undefined;
 }

@@ -40,11 +40,28 @@ const SHAPES: readonly Shape[] = [
   },
 ];
 
-/** Where a notice's own text ends and the returned message begins. */
-const COPY_MARKER =
-  /^(-{2,}.*(copy of|original message|below this line|returned message).*|Original message headers:|\s*Received: from .*)$/im;
+/**
+ * A line where a notice's own text ends and the returned message begins.
+ * Tested line by line, with no ".*" around the phrase: over a long run of
+ * dashes or blank lines such a regex backtracks quadratically.
+ */
+function isCopyMarker(line: string): boolean {
+  if (line.startsWith("--")) return /copy of|original message|below this line|returned message/i.test(line);
+  return /^(Original message headers:$|[ \t]*Received: from )/i.test(line);
+}
 
-const ADDRESS = /[^\s<>"'():;,\[\]]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+/;
+/** Where the notice's own text ends: the first copy marker line, or its end. */
+function ownTextEnd(notice: string): number {
+  let at = 0;
+  for (const line of notice.split("\n")) {
+    if (isCopyMarker(line)) return at;
+    at += line.length + 1;
+  }
+  return notice.length;
+}
+
+/** Holds an address; the lookbehind starts the match at an "@", so a long run without one is scanned once. */
+const ADDRESS = /(?<=[^\s<>"'():;,\[\]])@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+/;
 
 /** A reply line: three-digit code, optional enhanced code, text (Exchange writes "#550", Gmail "smtp;550"). */
 const REPLY = /(?:^|[\s:'(;#])([45][0-5]\d):?[ -](?:#?([45]\.\d{1,3}\.\d{1,3})\b)?([^\n]*)/m;
@@ -56,7 +73,7 @@ export function textBounce(
   failedRecipients: string | undefined,
 ): { format: BounceFormat; recipients: FailedRecipient[] } | undefined {
   const notice = body.replace(/\r\n?/g, "\n");
-  const own = notice.slice(0, COPY_MARKER.exec(notice)?.index ?? notice.length);
+  const own = notice.slice(0, ownTextEnd(notice));
   const shape = SHAPES.find((s) => s.signature.test(`${subject}\n${own}`));
   if (!shape) return undefined;
   const delayed = shape.delayed?.test(`${subject}\n${own}`) === true;
@@ -75,7 +92,8 @@ function failedAddresses(notice: string, failedRecipients: string | undefined): 
   const named = (failedRecipients ?? "").split(",").map((a) => a.trim()).filter((a) => ADDRESS.test(a));
   if (named.length > 0) return unique(named);
   // "<a@b>:" / "a@b:" at the start of a line (qmail, Yahoo, Postfix), or an address alone on an indented line (Exim, Exchange).
-  const listed = [...notice.matchAll(/^\s*<?([^\s<>"'():;,]+@[^\s<>"'():;,]+)>?(:|\s*$)/gm)].map((m) => m[1]!);
+  // [^\S\n]: white space within the line; a \s* there would cross blank lines, quadratically.
+  const listed = [...notice.matchAll(/^[^\S\n]*<?([^\s<>"'():;,]+@[^\s<>"'():;,]+)>?(:|\s*$)/gm)].map((m) => m[1]!);
   if (listed.length > 0) return unique(listed);
   const mentioned =
     /(?:delivered to|deliver (?:your message )?to|recipients? (?:or groups)?:?)\s*<?([^\s<>"'():;,]+@[^\s<>"'():;,]+?)>?[\s.,]/i

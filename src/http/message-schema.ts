@@ -55,12 +55,14 @@ export interface Mailbox {
  */
 export function parseNameAddress(text: string): Mailbox | string {
   if (/[\r\n\0]/.test(text)) return "must not contain CR, LF or NUL";
-  const angle = /^\s*(.*?)\s*<([^<>]*)>\s*$/s.exec(text);
   let name = "";
   let addr = text.trim();
-  if (angle) {
-    name = angle[1]!;
-    addr = angle[2]!.trim();
+  // "name <addr>": the last "<" opens the angle address when the only ">" after it ends the text.
+  // Found by index, not by a regex: one over the white space backtracks cubically.
+  const open = addr.lastIndexOf("<");
+  if (open >= 0 && addr.indexOf(">", open) === addr.length - 1) {
+    name = addr.slice(0, open).trim();
+    addr = addr.slice(open + 1, -1).trim();
     if (/[<>]/.test(name)) return "expected one address: Name <address> or a bare address";
     const quoted = /^"((?:[^"\\]|\\.)*)"$/s.exec(name);
     if (quoted) name = quoted[1]!.replace(/\\(.)/g, "$1");

@@ -8,6 +8,8 @@
  *   mx      = ["*."] Domain; max_age = 1*10(DIGIT), at most 31557600
  */
 
+import { trimWsp } from "../../core/wsp.ts";
+
 export type PolicyMode = "enforce" | "testing" | "none";
 
 export interface Policy {
@@ -56,7 +58,7 @@ export function parsePolicy(text: string): PolicyResult {
     const colon = line.indexOf(":");
     if (colon < 0) return { ok: false, reason: `${where}: "${line}" is not "name: value"` };
     const name = line.slice(0, colon);
-    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
+    const value = trimWsp(line.slice(colon + 1));
     if (!FIELD_NAME.test(name)) return { ok: false, reason: `${where}: bad field name "${name}"` };
     if (!FIELD_VALUE.test(value)) return { ok: false, reason: `${where}: bad value for "${name}": "${value}"` };
     const repeated = (

@@ -1,3 +1,4 @@
+import { trimWsp } from "../../core/wsp.ts";
 import { parseVersioned, selectVersioned } from "../../dns/versioned-record.ts";
 
 /**
@@ -50,7 +51,7 @@ export function parseTlsRptRecord(text: string): TlsRptRecordResult {
   if (!parsed.ok) return parsed;
   const rua = parsed.fields.get("rua");
   if (rua === undefined) return { ok: false, reason: `record has no rua field: "${text}"` };
-  const uris = rua.split(",").map((u) => u.replace(/^[ \t]+|[ \t]+$/g, ""));
+  const uris = rua.split(",").map(trimWsp);
   const bad = uris.find((u) => !URI.test(u));
   if (bad !== undefined) return { ok: false, reason: `rua "${bad}" is not a URI` };
   const destinations: ReportDestination[] = [];

@@ -17,7 +17,9 @@ const ENHANCED = /^([245])\.(\d{1,3})\.(\d{1,3})(?: +|$)/;
  * Lines end with CRLF; a bare LF is tolerated as a line end.
  */
 export class ReplyReader {
-  private buffer = new Uint8Array(0);
+  /** Bytes after the last line end, kept as they came: joined only once a line end arrives. */
+  private held: Uint8Array[] = [];
+  private heldBytes = 0;
   private lines: string[] = [];
   private code = 0;
   private replyBytes = 0;
@@ -27,13 +29,24 @@ export class ReplyReader {
 
   /** True when bytes of an unfinished reply are held (e.g. data sent before STARTTLS completed). */
   get pending(): boolean {
-    return this.buffer.length > 0 || this.lines.length > 0;
+    return this.heldBytes > 0 || this.lines.length > 0;
   }
 
   push(chunk: Uint8Array): Reply[] {
-    const joined = new Uint8Array(this.buffer.length + chunk.length);
-    joined.set(this.buffer);
-    joined.set(chunk, this.buffer.length);
+    if (!chunk.includes(10)) {
+      // No line end: hold the piece rather than copy all held bytes again, so a reply
+      // trickled in small pieces costs linear time, not quadratic.
+      this.held.push(chunk.slice());
+      this.heldBytes += chunk.length;
+      this.checkSize(this.heldBytes);
+      return [];
+    }
+    const joined = new Uint8Array(this.heldBytes + chunk.length);
+    let at = 0;
+    for (const part of [...this.held, chunk]) {
+      joined.set(part, at);
+      at += part.length;
+    }
     const replies: Reply[] = [];
     let start = 0;
     for (let lf = joined.indexOf(10, start); lf !== -1; lf = joined.indexOf(10, start)) {
@@ -44,8 +57,10 @@ export class ReplyReader {
       if (done) replies.push(done);
       start = lf + 1;
     }
-    this.buffer = joined.slice(start);
-    this.checkSize(this.buffer.length);
+    const rest = joined.slice(start);
+    this.held = rest.length > 0 ? [rest] : [];
+    this.heldBytes = rest.length;
+    this.checkSize(this.heldBytes);
     return replies;
   }
 
