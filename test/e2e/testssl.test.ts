@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { freePort, type RelayProcess, startRelay, testBinary } from "../helpers/relay-process.ts";
-import { testssl, testsslMissing, type TestsslFinding, type TestsslScan } from "../helpers/testssl.ts";
+import { testssl, type TestsslFinding, testsslMissing, type TestsslScan } from "../helpers/testssl.ts";
 
 /**
  * testssl.sh audits the relay's inbound TLS, on the SMTP port (STARTTLS,
