@@ -71,8 +71,34 @@ function connected(socket: net.Socket, what: string, timeoutMs: number): Promise
   });
 }
 
-export function createSecureContext(options: { cert: string | Buffer; key: string | Buffer }): tls.SecureContext {
-  return tls.createSecureContext({ cert: options.cert, key: options.key, minVersion: "TLSv1.2" });
+/** What a TLS server offers in its handshakes (src/tls/policy.ts says it for the relay's listeners). */
+export interface ServerTlsSettings {
+  readonly minVersion: "TLSv1.2" | "TLSv1.3";
+  /** OpenSSL names of the TLS 1.2 ciphers, most preferred first (TLS 1.3's suites are not configurable here). */
+  readonly ciphers: string;
+  /** The key-exchange groups, e.g. "X25519:P-256". */
+  readonly ecdhCurve: string;
+  /** Pick the server's most preferred cipher the client offers, not the client's. */
+  readonly honorCipherOrder: boolean;
+}
+
+/**
+ * A server's certificate and key with the settings its handshakes use.
+ * Bun (BoringSSL) applies all of them; Deno's node:tls (rustls) ignores them
+ * and offers rustls' fixed set: TLS 1.2 and 1.3, ECDHE with AEAD ciphers only,
+ * in the client's order.
+ */
+export function createSecureContext(
+  options: { readonly cert: string | Buffer; readonly key: string | Buffer } & ServerTlsSettings,
+): tls.SecureContext {
+  return tls.createSecureContext({
+    cert: options.cert,
+    key: options.key,
+    minVersion: options.minVersion,
+    ciphers: options.ciphers,
+    ecdhCurve: options.ecdhCurve,
+    honorCipherOrder: options.honorCipherOrder,
+  });
 }
 
 /**

@@ -1,6 +1,7 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { isIP } from "node:net";
 import { createSecureContext, type SecureContext } from "../platform/net.ts";
+import { INBOUND_TLS } from "./policy.ts";
 
 /** A certificate and key that belong together, ready to serve. */
 export interface LoadedCertificate {
@@ -54,7 +55,7 @@ export function loadCertificate(certPem: string, keyPem: string, origin: PemOrig
   }
   let context: SecureContext;
   try {
-    context = createSecureContext({ cert: certPem, key: keyPem });
+    context = createSecureContext({ cert: certPem, key: keyPem, ...INBOUND_TLS });
   } catch (error) {
     throw new Error(`TLS certificate ${origin.certFile} with key ${origin.keyFile}: ${reason(error)}`);
   }

@@ -22,7 +22,7 @@ export const SWAKS = "/usr/bin/swaks";
 export const PYTHON = "/usr/bin/python3";
 
 /** The environment without what would point Debian's python at another installation. */
-function peerEnv(): Record<string, string> {
+export function peerEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (value === undefined || key.startsWith("RELAY_") || key.startsWith("PYTHON") || key.startsWith("PYENV")) {

@@ -6,6 +6,7 @@ import { createMtaSts } from "../../src/delivery/mta-sts/discover.ts";
 import { tlsRequirement } from "../../src/delivery/mta-sts/enforce.ts";
 import { type FetchOptions, fetchPolicy } from "../../src/delivery/mta-sts/fetch.ts";
 import { createSecureContext, listenTcp, type TcpListener, upgradeToTlsServer } from "../../src/platform/net.ts";
+import { INBOUND_TLS } from "../../src/tls/policy.ts";
 import { type DnsServer, startDnsServer } from "../fixtures/dns-server.ts";
 import { makePki, type TestPki } from "../helpers/pki.ts";
 
@@ -23,7 +24,7 @@ interface PolicyServer {
 
 /** An HTTPS server on 127.0.0.1 built on the platform's TLS server upgrade. */
 async function startPolicyServer(identity: { cert: string; key: string }): Promise<PolicyServer> {
-  const context = createSecureContext(identity);
+  const context = createSecureContext({ ...identity, ...INBOUND_TLS });
   const sockets = new Set<{ destroy(): void }>();
   const server: PolicyServer = {
     port: 0,

@@ -5,6 +5,7 @@ import * as tls from "node:tls";
 import { type Reply, reply } from "../../src/core/reply.ts";
 import { createSecureContext, type SecureContext } from "../../src/platform/net.ts";
 import { type SmtpServerHandle, type SmtpServerHooks, startSmtpServer } from "../../src/smtp/server/index.ts";
+import { INBOUND_TLS } from "../../src/tls/policy.ts";
 import { selfSignedIdentity } from "../helpers/pki.ts";
 import { failOnSessionError } from "../helpers/smtp-server.ts";
 import { Wire } from "../helpers/wire.ts";
@@ -34,7 +35,7 @@ describe("SMTP AUTH (RFC 4954)", () => {
   };
 
   before(async () => {
-    context = createSecureContext(selfSignedIdentity());
+    context = createSecureContext({ ...selfSignedIdentity(), ...INBOUND_TLS });
     const options = {
       hostname: "mx.test",
       maxMessageBytes: 10_000,

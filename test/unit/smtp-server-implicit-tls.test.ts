@@ -5,6 +5,7 @@ import * as tls from "node:tls";
 import { reply } from "../../src/core/reply.ts";
 import { createSecureContext, type SecureContext } from "../../src/platform/net.ts";
 import { type SmtpServerHooks, type SmtpServerOptions, startSmtpServer } from "../../src/smtp/server/index.ts";
+import { INBOUND_TLS } from "../../src/tls/policy.ts";
 import { selfSignedIdentity } from "../helpers/pki.ts";
 import { failOnSessionError } from "../helpers/smtp-server.ts";
 import { Wire } from "../helpers/wire.ts";
@@ -66,7 +67,7 @@ describe("SMTP implicit TLS (RFC 8314) and handshake failures", () => {
   }
 
   before(() => {
-    context = createSecureContext(selfSignedIdentity());
+    context = createSecureContext({ ...selfSignedIdentity(), ...INBOUND_TLS });
   });
 
   it("greets only after the handshake, marks the session secure and offers no STARTTLS", async () => {

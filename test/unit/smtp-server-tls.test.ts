@@ -5,6 +5,7 @@ import * as tls from "node:tls";
 import { reply } from "../../src/core/reply.ts";
 import { createSecureContext, type SecureContext } from "../../src/platform/net.ts";
 import { type SmtpServerHandle, startSmtpServer } from "../../src/smtp/server/index.ts";
+import { INBOUND_TLS } from "../../src/tls/policy.ts";
 import { selfSignedIdentity } from "../helpers/pki.ts";
 import { failOnSessionError } from "../helpers/smtp-server.ts";
 
@@ -44,7 +45,7 @@ describe("SMTP STARTTLS (RFC 3207)", () => {
   const seen: { secure: boolean; helo?: string; text: string }[] = [];
 
   before(async () => {
-    context = createSecureContext(selfSignedIdentity());
+    context = createSecureContext({ ...selfSignedIdentity(), ...INBOUND_TLS });
     server = await startSmtpServer(
       { host: "127.0.0.1", port: 0 },
       {
