@@ -18,6 +18,7 @@ import { type Destination, type Received, startDestination } from "../test/fixtu
 import { freePorts } from "../test/helpers/relay-process.ts";
 import { postfixTarget, relayTarget } from "./crash-targets.ts";
 import { sendMail } from "../test/helpers/smtp-talk.ts";
+import { prng } from "../test/helpers/prng.ts";
 
 export type Fault = "none" | "destination" | "dns";
 
@@ -75,17 +76,6 @@ export const CRASH_DEFAULTS = {
 };
 
 const sleep = (ms: number) => new Promise<void>((ok) => setTimeout(ok, ms));
-
-/** xorshift32: small and seeded, so a run's schedule can be repeated. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 2 ** 32;
-  };
-}
 
 const zone = (failing: boolean): Zone => ({
   "dest.test": failing ? { servfail: true } : { MX: [{ preference: 10, exchange: "mx.dest.test" }] },

@@ -17,6 +17,7 @@ import { type Rspamd, rspamdMissing, startRspamd } from "../helpers/rspamd.ts";
 import { type ClamAV, clamavMissing, EICAR, startClamAV } from "../helpers/clamav.ts";
 import { sendMail } from "../helpers/smtp-talk.ts";
 import { startWorld, type World } from "../helpers/world.ts";
+import { prng } from "../helpers/prng.ts";
 
 const GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
 const dkimpyUnavailable = dkimpyMissing(["dkim"], "python3-dkim");
@@ -266,17 +267,6 @@ describe("content scanning: every action of a scripted milter, and the defaults"
     assert.ok(rejected.some((e) => /did not answer/.test(e.scan[0].failure)), JSON.stringify(rejected));
   });
 });
-
-/** A small seeded generator, so that a failing run can be repeated (FUZZ_SEED). */
-function prng(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 2 ** 32;
-  };
-}
 
 describe("content scanning: a milter that speaks garbage never hangs or crashes the relay", () => {
   const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
