@@ -204,7 +204,12 @@ describe("fleet: three nodes, one sqld", { skip: sqldMissing }, () => {
     const here = await asAdmin(a!, `/v1/events?message=${sent.id}`);
     assert.deepEqual(here.json.events, [], "a's own log has none of b's mail");
 
-    const all = await asAdmin(a!, "/v1/queue?node=all");
+    // The key reached b above; the third node's replica may take another sync to know it.
+    const all = await waitUntil(
+      () => asAdmin(a!, "/v1/queue?node=all"),
+      (r) => r.response.status === 200 && r.json.nodes.every((n: any) => n.status === 200),
+      { what: "every node knowing the key", timeout: SPREAD_MS },
+    );
     assert.equal(all.response.status, 200, JSON.stringify(all.json));
     assert.deepEqual(all.json.nodes.map((n: any) => [n.node, n.status]), nodes.map((n) => [n.id, 200]));
     assert.ok(all.json.nodes.every((n: any) => Array.isArray(n.body.destinations)));
