@@ -92,6 +92,10 @@ export async function postfixTarget(smtpPort: number, mxPort: number): Promise<C
   const data = join(dir, "data");
   for (const d of [etc, queue, data]) mkdirSync(d, { recursive: true });
   spawnSync("chown", ["postfix", data]);
+  // With postlogd down (just after a kill), postsuper writes its warnings about the debris to the file itself,
+  // as the postfix user: a file root created first is closed to it, and its fatal error stops the start.
+  writeFileSync(join(dir, "maillog"), "", { mode: 0o640 });
+  spawnSync("chown", ["postfix", join(dir, "maillog")]);
   writeFileSync(
     join(etc, "main.cf"),
     [

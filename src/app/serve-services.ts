@@ -20,6 +20,7 @@ import { refuseNewerSchema } from "../queue/open.ts";
 import { BodySpool, spoolDirOf } from "../queue/spool.ts";
 import { FreeSpace } from "../queue/free-space.ts";
 import { QueueStore } from "../queue/store.ts";
+import { DeliveryJournal, journalDirOf } from "../queue/delivery-journal.ts";
 import { TlsReportStore } from "../queue/tls-reports.ts";
 import { type ClientTimeouts, DEFAULT_TIMEOUTS } from "../smtp/client/index.ts";
 import { type CertificateSource, createCertificateSource } from "../tls/certificate-source.ts";
@@ -149,6 +150,8 @@ export async function openServeServices(
   const { clock, database, domains } = services;
   const spool = database.batchAfterWrite ? await BodySpool.open(spoolDirOf(config.dataDir)) : undefined;
   if (spool) closers.add("the spool", () => spool.close());
+  const journal = DeliveryJournal.open(journalDirOf(config.dataDir), log);
+  closers.add("the delivery journal", () => journal.close());
   const metrics = new RelayMetrics(clock, log);
   // Replicated, the store has the shared server hold acceptances through the fleet's replication, built next.
   const built: { fleet?: Fleet } = {};
@@ -272,6 +275,7 @@ export async function openServeServices(
       ...(warmup ? { warmup: { ledger: warmup.ledger, sourceIp: config.sourceIp } } : {}),
     },
     meter: metrics.delivery,
+    journal,
     perRecipientCopy: new ListUnsubscribe({
       tokens: unsubscribeTokens,
       addresses: unsubscribeAddresses,

@@ -2,6 +2,7 @@ import type { TimerClock } from "../core/clock.ts";
 import { errorText } from "../core/log.ts";
 import { replyText } from "../core/reply.ts";
 import { GroupCommit } from "../queue/group-commit.ts";
+import type { DeliveryJournal } from "../queue/delivery-journal.ts";
 import type { Claim, Outcome, Postponement } from "../queue/records.ts";
 import type { QueueStore } from "../queue/store.ts";
 import type { DsnKind } from "../queue/schema.ts";
@@ -34,6 +35,8 @@ export interface OutcomeRecorderDeps {
   readonly meter?: Pick<DeliveryMeter, "committed">;
   /** Told each commit's outcomes before they are recorded (replicated durability's done marks). */
   readonly beforeRecord?: (outcomes: readonly Outcome[]) => Promise<void>;
+  /** Where deliveries are written down ahead of their commit; absent: they wait for the commit alone. */
+  readonly journal?: Pick<DeliveryJournal, "append" | "recovered" | "forgetRecovered">;
 }
 
 /** While the disk is full, how often outcomes that could not be written are tried again. */
@@ -77,7 +80,12 @@ export class OutcomeRecorder {
     echo: Record<string, unknown> = {},
   ): Promise<void> {
     return Promise.resolve()
-      .then(() => this.record(work, this.build(work, results, retry, echo)))
+      .then(() => {
+        const outcomes = this.build(work, results, retry, echo);
+        // Only a delivery would be repeated at the destination if its commit never came.
+        const written = this.deps.journal?.append(outcomes.filter((o) => o.state === "delivered"));
+        return this.record(work, outcomes).finally(written);
+      })
       .catch((error) => {
         // The leases run out and the recipients fall due again: nothing is lost.
         this.deps.log("error", "recording delivery outcomes failed", {
@@ -86,6 +94,22 @@ export class OutcomeRecorder {
         });
       })
       .finally(() => this.deps.settled(work.claims));
+  }
+
+  /**
+   * Record the deliveries the journal holds from before a restart whose
+   * recipients are still pending (their commit never came); before any lease
+   * is released, or they would go out again. Returns how many.
+   */
+  async recoverJournal(): Promise<number> {
+    const journal = this.deps.journal;
+    if (!journal) return 0;
+    const recovered = journal.recovered();
+    const pending = await this.deps.store.pendingAmong(recovered.map((o) => o.recipientId));
+    const due = recovered.filter((o) => pending.delete(o.recipientId));
+    if (due.length > 0) await this.commits.submit(due);
+    journal.forgetRecovered();
+    return due.length;
   }
 
   /**

@@ -12,7 +12,7 @@ import { DsnSweeper } from "./dsn-sweeper.ts";
 import type { SteeringDeps } from "./steering.ts";
 import type { DeliveryMeter } from "./meter.ts";
 import { OperatorCommands } from "./operator-commands.ts";
-import { OutcomeRecorder } from "./outcomes.ts";
+import { OutcomeRecorder, type OutcomeRecorderDeps } from "./outcomes.ts";
 import { loadPayload, type PerRecipientCopy } from "./payload.ts";
 import type { Plan } from "./plan.ts";
 import type { VerpKey } from "../core/verp.ts";
@@ -57,6 +57,8 @@ export interface SchedulerDeps {
   readonly perRecipientCopy?: PerRecipientCopy;
   /** Metrics: connections, attempts and commits as they happen; absent: not measured. */
   readonly meter?: DeliveryMeter;
+  /** Deliveries written down ahead of their commit (src/queue/delivery-journal.ts); absent: none. */
+  readonly journal?: OutcomeRecorderDeps["journal"];
 }
 
 /** Sendmail's Timeout.queuewarn: the default of RELAY_DELAY_WARNING_AFTER. */
@@ -135,6 +137,7 @@ export class Scheduler {
       },
       ...(deps.meter ? { meter: deps.meter } : {}),
       ...(deps.fence ? { beforeRecord: (outcomes: readonly Outcome[]) => deps.fence!.finished(outcomes) } : {}),
+      ...(deps.journal ? { journal: deps.journal } : {}),
     });
     this.destinations = new DestinationRegistry({
       clock: deps.clock,
@@ -167,6 +170,10 @@ export class Scheduler {
   }
 
   async start(): Promise<void> {
+    const recovered = await this.recorder.recoverJournal();
+    if (recovered > 0) {
+      this.deps.log("info", "recorded deliveries acknowledged before a restart", { count: recovered });
+    }
     const released = await this.deps.store.releaseLeases();
     if (released > 0) this.deps.log("info", "resuming recipients leased before a restart", { count: released });
     await this.book.load(this.deps.clock.now());

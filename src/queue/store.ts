@@ -16,7 +16,7 @@ import { EVENT_COLUMNS } from "./message-rows.ts";
 import { QueueByDomain } from "./queue-by-domain.ts";
 import { QueueControl } from "./queue-control.ts";
 import { listQueue, type QueuePage, type QueueQuery } from "./queue-listing.ts";
-import { chunks, IN_QUEUE, PENDING, ROWS_PER_STATEMENT } from "./queue-states.ts";
+import { chunks, IN_QUEUE, marks, PENDING, ROWS_PER_STATEMENT } from "./queue-states.ts";
 import { insertRows } from "./raw-insert.ts";
 import { Retention } from "./retention.ts";
 import { type RecipientSelector, selectorSql } from "./recipient-selector.ts";
@@ -269,6 +269,19 @@ export class QueueStore {
       args: [this.clock.now(), this.nodeId],
     });
     return result.rowsAffected;
+  }
+
+  /** Of these recipients, those still pending (not final, not held). */
+  async pendingAmong(recipientIds: readonly number[]): Promise<Set<number>> {
+    const pending = new Set<number>();
+    for (const ids of chunks([...new Set(recipientIds)])) {
+      const result = await this.database.client.execute({
+        sql: `SELECT id FROM recipients WHERE id IN (${marks(ids.length)}) AND ${PENDING}`,
+        args: ids,
+      });
+      for (const row of result.rows) pending.add(Number(row.id));
+    }
+    return pending;
   }
 
   /**

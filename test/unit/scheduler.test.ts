@@ -29,6 +29,7 @@ import { sandboxShaping } from "../../src/delivery/shaping.ts";
 import { shippedShaping } from "../../src/shaping/shipped.ts";
 import { SettingsStore } from "../../src/queue/settings.ts";
 import { QueueStore } from "../../src/queue/store.ts";
+import { DeliveryJournal } from "../../src/queue/delivery-journal.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
 import { ScriptedTransport } from "../helpers/scripted-transport.ts";
 import { waitUntil } from "../helpers/wait-until.ts";
@@ -84,7 +85,7 @@ async function harness(
   const transport = new ScriptedTransport();
   const logged: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
   const destination = planTo("mx.test", transport, options.limits, options.schedule);
-  const newScheduler = () =>
+  const newScheduler = (overrides: Partial<SchedulerDeps> = {}) =>
     new Scheduler({
       store,
       settings: new SettingsStore(database),
@@ -97,6 +98,7 @@ async function harness(
       plan: (domain) => options.plan?.(domain, destination) ?? Promise.resolve(destination),
       maxInFlight: options.maxInFlight,
       perRecipientCopy: options.perRecipientCopy,
+      ...overrides,
     });
   const scheduler = newScheduler();
   const body = new TextEncoder().encode("Subject: test\r\n\r\nhello\r\n");
@@ -139,6 +141,7 @@ async function harness(
     };
   };
   return {
+    dir,
     clock,
     database,
     store,
@@ -672,4 +675,42 @@ describe("the shaping rules change while the relay runs", () => {
     assert.equal(h.transport.connections[3]!.sent.length, 3);
     await h.scheduler.stop(0);
   });
+});
+
+describe("the delivery journal", () => {
+  /** What a kill between the destination's 250 and the commit of its outcome leaves: the commit never comes. */
+  const neverCommitting = (store: QueueStore): QueueStore =>
+    Object.create(store, { record: { value: () => new Promise<void>(() => {}) } });
+
+  for (const journaled of [true, false]) {
+    it(`a delivery whose commit a kill cut off is ${journaled ? "recorded at restart" : "sent again"}`, async () => {
+      const h = await harness();
+      const journalDir = join(h.dir, "journal");
+      const journal = () => (journaled ? { journal: DeliveryJournal.open(journalDir, () => {}) } : {});
+      const killed = h.newScheduler({ store: neverCommitting(h.store), ...journal() });
+      await killed.start();
+      await h.enqueue("a@dest.test");
+      killed.wake();
+      await waitUntil(() => h.transport.payloads.length, (n) => n === 1, { what: "the message sent" });
+
+      const restarted = h.newScheduler(journal());
+      await restarted.start();
+      restarted.wake();
+      if (journaled) {
+        assert.deepEqual(await h.row("a@dest.test"), {
+          state: "delivered",
+          attempts: 1,
+          leased: false,
+          dueIn: 0,
+          dsn: null,
+        });
+        assert.equal((await h.lastEvent("a@dest.test"))?.type, "delivered");
+        assert.ok(h.logged.some((e) => e.message === "recorded deliveries acknowledged before a restart"));
+      } else {
+        await waitUntil(() => h.transport.payloads.length, (n) => n === 2, { what: "the message sent again" });
+      }
+      await restarted.stop(0);
+      assert.equal(h.transport.payloads.length, journaled ? 1 : 2);
+    });
+  }
 });
