@@ -9,9 +9,9 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import nodemailer from "nodemailer";
 import { Reply } from "../../src/milter/constants.ts";
 import { type MilterPeer, replyPacket, startMilterPeer } from "../fixtures/milter-peer.ts";
+import { submitWithAuth } from "../helpers/authenticated-submit.ts";
 import { runRelay } from "../helpers/relay-process.ts";
 import { startWorld, type World } from "../helpers/world.ts";
 
@@ -36,29 +36,16 @@ describe("content scanning: a user's or key's --scan against RELAY_MILTER_SCOPE=
     });
     return { status: response.status, json: await response.json() as any };
   };
-  /** One message with STARTTLS and AUTH PLAIN (nodemailer); the final reply's code. */
-  const smtpSubmit = async (user: string) => {
-    const transport = nodemailer.createTransport({
-      host: "127.0.0.1",
+  /** One message with STARTTLS and AUTH PLAIN; the final reply's code. */
+  const smtpSubmit = (user: string) =>
+    submitWithAuth({
       port: world.relay.smtpPort,
-      secure: false,
-      requireTLS: true,
-      tls: { rejectUnauthorized: false },
-      auth: { user, pass: PASSWORD },
+      user,
+      password: PASSWORD,
+      mailFrom: "a@sender.test",
+      rcptTo: ["bob@dest.test"],
+      raw: `From: a@sender.test\r\nTo: bob@dest.test\r\nSubject: from ${user}\r\n\r\nhello\r\n`,
     });
-    try {
-      const info = await transport.sendMail({
-        envelope: { from: "a@sender.test", to: ["bob@dest.test"] },
-        raw: `From: a@sender.test\r\nTo: bob@dest.test\r\nSubject: from ${user}\r\n\r\nhello\r\n`,
-      });
-      return { code: Number(info.response.slice(0, 3)), response: info.response };
-    } catch (error) {
-      const e = error as { responseCode?: number; response?: string };
-      return { code: e.responseCode, response: e.response ?? String(error) };
-    } finally {
-      transport.close();
-    }
-  };
 
   before(async () => {
     peer = await startMilterPeer({

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import nodemailer from "nodemailer";
+import { submitWithAuth } from "../helpers/authenticated-submit.ts";
 import { runRelay } from "../helpers/relay-process.ts";
 import { sendMail } from "../helpers/smtp-talk.ts";
 import { waitUntil } from "../helpers/wait-until.ts";
@@ -53,25 +53,18 @@ describe("priority lanes: where a message's lane comes from", () => {
     return json.id as string;
   };
 
-  /** Over SMTP with STARTTLS + AUTH PLAIN (nodemailer); the message id from the 250 reply. */
+  /** Over SMTP with STARTTLS + AUTH PLAIN; the message id from the 250 reply. */
   const submitAs = async (user: string, headers = "") => {
-    const transport = nodemailer.createTransport({
-      host: "127.0.0.1",
+    const answer = await submitWithAuth({
       port: world.relay.smtpPort,
-      secure: false,
-      requireTLS: true,
-      tls: { rejectUnauthorized: false },
-      auth: { user, pass: PASSWORD },
+      user,
+      password: PASSWORD,
+      mailFrom: "app@sender.test",
+      rcptTo: ["friend@dest.test"],
+      raw: `From: app@sender.test\r\nTo: friend@dest.test\r\n${headers}Subject: lanes\r\n\r\nhello\r\n`,
     });
-    try {
-      const info = await transport.sendMail({
-        envelope: { from: "app@sender.test", to: ["friend@dest.test"] },
-        raw: `From: app@sender.test\r\nTo: friend@dest.test\r\n${headers}Subject: lanes\r\n\r\nhello\r\n`,
-      });
-      return queuedId(info.response);
-    } finally {
-      transport.close();
-    }
+    assert.ok(answer.ok, answer.response);
+    return queuedId(answer.response);
   };
 
   /** Over SMTP from inside RELAY_RELAY_NETWORKS, without AUTH; the message id. */

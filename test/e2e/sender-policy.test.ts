@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import nodemailer from "nodemailer";
+import { submitWithAuth } from "../helpers/authenticated-submit.ts";
 import { runRelay } from "../helpers/relay-process.ts";
 import { defaultZone, startWorld, type World } from "../helpers/world.ts";
 
@@ -39,27 +39,15 @@ async function send(world: World, token: string, body: unknown): Promise<{ statu
 }
 
 /** One message over SMTP with STARTTLS + AUTH PLAIN; resolves with the final reply or the refusal. */
-async function smtpSubmit(world: World, user: string, password: string, from: string, marker: string) {
-  const transport = nodemailer.createTransport({
-    host: "127.0.0.1",
+function smtpSubmit(world: World, user: string, password: string, from: string, marker: string) {
+  return submitWithAuth({
     port: world.relay.smtpPort,
-    secure: false,
-    requireTLS: true,
-    tls: { rejectUnauthorized: false },
-    auth: { user, pass: password },
+    user,
+    password,
+    mailFrom: `${user}@sender.test`,
+    rcptTo: ["friend@dest.test"],
+    raw: `From: ${from}\r\nTo: friend@dest.test\r\nSubject: ${marker}\r\n\r\nhello\r\n`,
   });
-  try {
-    const info = await transport.sendMail({
-      envelope: { from: `${user}@sender.test`, to: ["friend@dest.test"] },
-      raw: `From: ${from}\r\nTo: friend@dest.test\r\nSubject: ${marker}\r\n\r\nhello\r\n`,
-    });
-    return { ok: true as const, response: info.response };
-  } catch (error) {
-    const e = error as { responseCode?: number; response?: string };
-    return { ok: false as const, code: e.responseCode, response: e.response ?? String(error) };
-  } finally {
-    transport.close();
-  }
 }
 
 const receivedCount = async (world: World) => (await world.events()).filter((e) => e.type === "received").length;
