@@ -14,7 +14,10 @@ import { writeBatch } from "./write-batch.ts";
 const TAKEN_BY_WEBHOOKS = `NOT EXISTS (SELECT 1 FROM events AS e WHERE e.message_id = messages.id
   AND e.id > (SELECT min(cursor) FROM webhook_progress))`;
 
-/** Deleting finished messages, a batch at a time. */
+/** Every webhook endpoint has sent the event at `e.id` (none registered: true). */
+const EVENT_TAKEN_BY_WEBHOOKS = `NOT EXISTS (SELECT 1 FROM webhook_progress AS w WHERE w.cursor < e.id)`;
+
+/** Deleting finished messages, and events of no message, a batch at a time. */
 export class Retention {
   constructor(private readonly database: Database) {}
 
@@ -51,6 +54,30 @@ export class Retention {
     ]);
     return ids.length;
   }
+
+  /**
+   * Delete up to `limit` events older than `before` that belong to no
+   * message (refusals, a destination's state, a domain's checks, and those
+   * whose message is purged); returns how many. Events are written in time
+   * order, so the old ones are the ids below the first young one, and the
+   * scan stops there rather than reading the whole log.
+   */
+  async purgeUnattached(before: number, limit: number): Promise<number> {
+    const young = await this.database.client.execute({
+      sql: "SELECT id FROM events WHERE at >= ? ORDER BY id LIMIT 1",
+      args: [before],
+    });
+    const firstYoung = young.rows[0] ? Number(young.rows[0].id) : Number.MAX_SAFE_INTEGER;
+    const result = await this.database.client.execute({
+      sql: `DELETE FROM events WHERE id IN (
+              SELECT e.id FROM events AS e
+              WHERE e.id < ? AND e.at < ? AND ${EVENT_TAKEN_BY_WEBHOOKS}
+                AND (e.message_id IS NULL OR NOT EXISTS (SELECT 1 FROM messages AS m WHERE m.id = e.message_id))
+              ORDER BY e.id LIMIT ?)`,
+      args: [firstYoung, before, limit],
+    });
+    return result.rowsAffected;
+  }
 }
 
 /** Messages per transaction: short transactions, so acceptance never waits long behind a purge. */
@@ -60,18 +87,20 @@ const MAX_BATCHES = 200;
 
 /**
  * RELAY_RETENTION: delete what is finished and older than the retention
- * (messages, their recipients and events), a batch at a time. Bodies are
+ * (messages, their recipients and events; then events of no message), a
+ * batch at a time. Bodies are
  * gone already (dropped when the message finished); this keeps the rows and
  * the event log from growing without end on a node's small disk.
  */
 export async function purgeFinished(
-  retention: Pick<Retention, "purgeFinished">,
+  retention: Pick<Retention, "purgeFinished" | "purgeUnattached">,
   clock: Clock,
   retentionMs: number,
   log: Logger,
 ): Promise<number> {
   const before = clock.now() - retentionMs;
   let purged = 0;
+  let events = 0;
   // A failure goes to the caller (the periodic job logs it); what was purged before it is still said.
   try {
     for (let batch = 0; batch < MAX_BATCHES; batch++) {
@@ -79,8 +108,14 @@ export async function purgeFinished(
       purged += n;
       if (n < BATCH) break;
     }
+    for (let batch = 0; batch < MAX_BATCHES; batch++) {
+      const n = await retention.purgeUnattached(before, BATCH);
+      events += n;
+      if (n < BATCH) break;
+    }
   } finally {
     if (purged > 0) log("info", "purged finished messages past the retention", { messages: purged });
+    if (events > 0) log("info", "purged events of no message past the retention", { events });
   }
   return purged;
 }
