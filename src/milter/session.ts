@@ -355,10 +355,14 @@ export class MilterSession {
   ): Promise<MilterVerdict | { kind: "skip" }> {
     const negotiation = this.#requireNegotiation();
     const macros = chosenMacros(spec.macros ?? {}, negotiation.macroLists.get(spec.macroStage));
-    if (Object.keys(macros).length > 0) await this.#write(macroCommand(spec.code, macros), spec.step, deadline);
+    if (Object.keys(macros).length > 0) await this.#hold(macroCommand(spec.code, macros), spec.step, deadline);
     if ((negotiation.protocol & spec.skipFlag) !== 0) return CONTINUE;
-    await this.#write(spec.packet ?? bareCommand(spec.code), spec.step, deadline);
-    if ((negotiation.protocol & spec.noReplyFlag) !== 0) return CONTINUE;
+    const packet = spec.packet ?? bareCommand(spec.code);
+    if ((negotiation.protocol & spec.noReplyFlag) !== 0) {
+      await this.#hold(packet, spec.step, deadline);
+      return CONTINUE;
+    }
+    await this.#write(packet, spec.step, deadline);
     return this.#guard(() => this.#answer(spec.step, deadline, negotiation, edits));
   }
 
@@ -401,9 +405,16 @@ export class MilterSession {
     }
   }
 
+  /** Send a packet now, with those held before it. */
   async #write(packet: Uint8Array, step: string, deadline: number): Promise<void> {
     const [label, waitMs] = this.#limit(step, deadline);
     await this.#channel.write(packet, label, waitMs);
+  }
+
+  /** Keep a packet no reply answers to go with the next that is answered (or ABORT, or QUIT). */
+  async #hold(packet: Uint8Array, step: string, deadline: number): Promise<void> {
+    const [label, waitMs] = this.#limit(step, deadline);
+    await this.#channel.hold(packet, label, waitMs);
   }
 
   /** How long the next wait may last: the command timeout, or what is left of the message's. */
