@@ -170,10 +170,15 @@ export class Scheduler {
   }
 
   async start(): Promise<void> {
-    const recovered = await this.recorder.recoverJournal();
-    if (recovered > 0) {
-      this.deps.log("info", "recorded deliveries acknowledged before a restart", { count: recovered });
-    }
+    await this.recorder.recoverJournal().then(
+      (recovered) => {
+        if (recovered > 0) {
+          this.deps.log("info", "recorded deliveries acknowledged before a restart", { count: recovered });
+        }
+      },
+      // The journal is kept for the next start; meanwhile its recipients may go again, as without it.
+      (error) => this.deps.log("error", "recording the delivery journal failed", { error: String(error) }),
+    );
     const released = await this.deps.store.releaseLeases();
     if (released > 0) this.deps.log("info", "resuming recipients leased before a restart", { count: released });
     await this.book.load(this.deps.clock.now());

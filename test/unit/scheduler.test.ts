@@ -4,7 +4,7 @@
  * plans, and what shutdown does with deliveries still in flight.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -713,4 +713,19 @@ describe("the delivery journal", () => {
       assert.equal(h.transport.payloads.length, journaled ? 1 : 2);
     });
   }
+
+  it("a journal it cannot read is logged and kept, and delivery starts all the same", async () => {
+    const h = await harness();
+    const journalDir = join(h.dir, "journal");
+    mkdirSync(join(journalDir, "delivered-1.log"), { recursive: true });
+    const scheduler = h.newScheduler({ journal: DeliveryJournal.open(journalDir, () => {}) });
+    await scheduler.start();
+    await h.enqueue("a@dest.test");
+    scheduler.wake();
+    await waitUntil(h.recipients, (s) => s["a@dest.test"] === "delivered", { what: "the message delivered" });
+    await scheduler.stop(0);
+    const failure = h.logged.find((e) => e.message === "recording the delivery journal failed");
+    assert.match(String(failure?.fields?.error), /EISDIR/);
+    assert.ok(existsSync(join(journalDir, "delivered-1.log")));
+  });
 });
