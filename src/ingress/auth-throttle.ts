@@ -31,8 +31,10 @@ interface Record {
   lockedUntil: number;
 }
 
+/** What to do with an AUTH attempt, after waiting delayMs before answering. */
 export type AuthGate = { readonly kind: "allow"; readonly delayMs: number } | {
   readonly kind: "refuse";
+  readonly delayMs: number;
   readonly retryAfterMs: number;
 };
 
@@ -48,27 +50,31 @@ export class AuthThrottle {
     private readonly options: AuthThrottleOptions = DEFAULT_AUTH_THROTTLE,
   ) {}
 
-  /** What to do before checking a password from `ip`. */
-  gate(ip: string): AuthGate {
-    const now = this.clock.now();
-    const record = this.current(ip, now);
-    if (!record) return { kind: "allow", delayMs: 0 };
-    if (record.lockedUntil > now) return { kind: "refuse", retryAfterMs: record.lockedUntil - now };
-    const excess = record.failures - this.options.slowAfter;
-    return {
-      kind: "allow",
-      delayMs: excess < 0 ? 0 : Math.min(this.options.maxDelayMs, (excess + 1) * this.options.delayStepMs),
-    };
-  }
-
-  failed(ip: string): void {
+  /**
+   * Before checking a password from `ip`: refused, or allowed after a delay.
+   * An allowed attempt counts as a failure at once, until succeeded() says
+   * otherwise: guesses sent at the same moment over many connections from
+   * one address are all counted before any of them is answered, so no more
+   * than refuseAfter passwords are ever checked for it in a window. A
+   * refusal waits as long as the slowest allowed attempt: a locked-out
+   * guesser gets its answers no faster than a slowed one.
+   */
+  attempt(ip: string): AuthGate {
     const now = this.clock.now();
     const record = this.current(ip, now) ?? { failures: 0, firstAt: now, lockedUntil: 0 };
+    if (record.lockedUntil > now) {
+      return { kind: "refuse", delayMs: this.options.maxDelayMs, retryAfterMs: record.lockedUntil - now };
+    }
+    const excess = record.failures - this.options.slowAfter;
     record.failures += 1;
     if (record.failures >= this.options.refuseAfter) record.lockedUntil = now + this.options.lockoutMs;
     this.records.delete(ip);
     this.records.set(ip, record);
     while (this.records.size > this.options.maxTracked) this.records.delete(this.records.keys().next().value!);
+    return {
+      kind: "allow",
+      delayMs: excess < 0 ? 0 : Math.min(this.options.maxDelayMs, (excess + 1) * this.options.delayStepMs),
+    };
   }
 
   succeeded(ip: string): void {
