@@ -77,6 +77,8 @@ export interface SmtpServerOptions {
   maxConnectionsPerIp?: number;
   /** Addresses maxConnectionsPerIp does not apply to, e.g. trusted networks. */
   perIpLimitExempt?: (address: string) => boolean;
+  /** Places of maxConnections only perIpLimitExempt addresses may take. Default 0. */
+  reservedConnections?: number;
   /** Whole-session time before "421 4.4.2" (at the next command boundary). Default 3600000. */
   maxSessionMs?: number;
   /** Commands in a row that are not MAIL, RCPT, DATA or BDAT before "421 4.7.0" and close. Default 50. */
@@ -106,7 +108,7 @@ export interface SmtpServerOptions {
   onError: (error: unknown, session: SessionInfo) => void;
 }
 
-type Optional = "tls" | "maxConnections" | "maxConnectionsPerIp" | "perIpLimitExempt";
+type Optional = "tls" | "maxConnections" | "maxConnectionsPerIp" | "perIpLimitExempt" | "reservedConnections";
 export type ResolvedOptions = Required<Omit<SmtpServerOptions, Optional>> & Pick<SmtpServerOptions, Optional>;
 
 export function resolveOptions(o: SmtpServerOptions): ResolvedOptions {
