@@ -73,6 +73,10 @@ export interface SmtpServerOptions {
   maxConnections?: number;
   /** Protocol errors in one session before "421 4.7.0" and close. Default 20. */
   maxErrors?: number;
+  /** Errors in one session answered at once; each one after them waits errorDelayMs. Default 10. */
+  errorDelayAfter?: number;
+  /** Default 1000 (Postfix's smtpd_error_sleep_time). */
+  errorDelayMs?: number;
   /** Concurrent sessions from one address (TLS handshakes included); more are answered "421 4.7.0" and closed. */
   maxConnectionsPerIp?: number;
   /** Addresses maxConnectionsPerIp does not apply to, e.g. trusted networks. */
@@ -117,6 +121,8 @@ export function resolveOptions(o: SmtpServerOptions): ResolvedOptions {
     maxLineLength: Math.max(512, o.maxLineLength ?? 512),
     idleTimeoutMs: o.idleTimeoutMs ?? 300_000,
     maxErrors: o.maxErrors ?? 20,
+    errorDelayAfter: o.errorDelayAfter ?? 10,
+    errorDelayMs: o.errorDelayMs ?? 1000,
     tlsHandshakeTimeoutMs: o.tlsHandshakeTimeoutMs ?? 30_000,
     maxSessionMs: o.maxSessionMs ?? 3_600_000,
     maxCommandsWithoutMail: o.maxCommandsWithoutMail ?? 50,
