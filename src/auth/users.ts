@@ -66,12 +66,6 @@ export function domainAllowed(domains: readonly string[], senderDomain: string):
 /** SMTP AUTH users: who may submit, and from which sender domains. */
 export class UserService {
   private readonly verify: (password: string, stored: string) => Promise<boolean>;
-  /**
-   * The verification in progress: one at a time. A scrypt costs about 100 ms
-   * of a core and 32 MB; password guessing from many addresses at once (each
-   * within its AUTH throttle) then takes at most one core from the mail.
-   */
-  private verifying: Promise<unknown> = Promise.resolve();
 
   /** `verify` is replaceable for tests that count verifications; it defaults to verifyPassword. */
   constructor(
@@ -131,9 +125,8 @@ export class UserService {
    */
   async authenticate(username: string, password: string): Promise<UserRecord | undefined> {
     const user = userNameProblem(username) === undefined ? await this.store.getUser(username) : undefined;
-    const turn = this.verifying.then(() => this.verify(password, user?.passwordHash ?? DUMMY_PASSWORD_HASH));
-    this.verifying = turn.catch(() => undefined);
-    return (await turn) && user ? user : undefined;
+    const ok = await this.verify(password, user?.passwordHash ?? DUMMY_PASSWORD_HASH);
+    return ok && user ? user : undefined;
   }
 
   /** Whether `user` may use `senderDomain` in MAIL FROM / From: see domainAllowed (empty = any; exact match only). */

@@ -134,30 +134,6 @@ describe("UserService", () => {
     const real = (await store.getUser("alice"))!.passwordHash.split("$").slice(0, 4);
     assert.deepEqual(passwords.DUMMY_PASSWORD_HASH.split("$").slice(0, 4), real);
   });
-
-  it("checks one password at a time, however many are asked at once, and a failing check does not block the next", async () => {
-    const { users: plain, store } = await service();
-    await plain.add({ name: "alice", password: "correct-horse" });
-    let running = 0;
-    let most = 0;
-    let calls = 0;
-    const users = new UserService(store, {
-      verify: async (password, stored) => {
-        running++;
-        most = Math.max(most, running);
-        await new Promise((resolve) => setTimeout(resolve, 5));
-        running--;
-        if (++calls === 3) throw new Error("the third check fails");
-        return passwords.verifyPassword(password, stored);
-      },
-    });
-    const results = await Promise.allSettled(
-      Array.from({ length: 12 }, (_, i) => users.authenticate("alice", i === 11 ? "correct-horse" : `guess-${i}`)),
-    );
-    assert.equal(most, 1, "never two scrypts at once");
-    assert.equal(results.filter((r) => r.status === "rejected").length, 1);
-    assert.equal((results[11] as PromiseFulfilledResult<unknown>).value !== undefined, true, "the last one still runs");
-  });
 });
 
 describe("maySendFrom", () => {
