@@ -31,8 +31,12 @@ interface Record {
   lockedUntil: number;
 }
 
-/** What to do with an AUTH attempt, after waiting delayMs before answering. */
-export type AuthGate = { readonly kind: "allow"; readonly delayMs: number } | {
+/**
+ * What to do with an AUTH attempt, after waiting delayMs before answering.
+ * An allowed attempt from an address with failures in the window is a
+ * suspect: its password is checked through suspectCheck().
+ */
+export type AuthGate = { readonly kind: "allow"; readonly delayMs: number; readonly suspect: boolean } | {
   readonly kind: "refuse";
   readonly delayMs: number;
   readonly retryAfterMs: number;
@@ -44,11 +48,19 @@ export type AuthGate = { readonly kind: "allow"; readonly delayMs: number } | {
  */
 export class AuthThrottle {
   private readonly records = new Map<string, Record>();
+  /** The suspects' checks, in turn. */
+  private suspects: Promise<unknown> = Promise.resolve();
+  private restMs = 0;
 
   constructor(
     private readonly clock: Clock,
     private readonly options: AuthThrottleOptions = DEFAULT_AUTH_THROTTLE,
+    private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((ok) => setTimeout(ok, ms)),
   ) {}
+
+  private rest(): Promise<void> {
+    return this.restMs > 0 ? this.sleep(this.restMs) : Promise.resolve();
+  }
 
   /**
    * Before checking a password from `ip`: refused, or allowed after a delay.
@@ -74,7 +86,28 @@ export class AuthThrottle {
     return {
       kind: "allow",
       delayMs: excess < 0 ? 0 : Math.min(this.options.maxDelayMs, (excess + 1) * this.options.delayStepMs),
+      suspect: record.failures > 1,
     };
+  }
+
+  /**
+   * Check a suspect's password: one at a time, each followed by a rest
+   * twice as long as it took. A scrypt costs about 100 ms of a core and
+   * 32 MB; guessing from many addresses at once, each within its limit,
+   * then takes at most a third of one core from the mail, while a first
+   * attempt (every honest login but a typo's retry) is checked at once.
+   */
+  suspectCheck<T>(check: () => Promise<T>): Promise<T> {
+    const turn = this.suspects.then(async () => {
+      const started = this.clock.now();
+      try {
+        return await check();
+      } finally {
+        this.restMs = 2 * (this.clock.now() - started);
+      }
+    });
+    this.suspects = turn.then(() => this.rest(), () => this.rest());
+    return turn;
   }
 
   succeeded(ip: string): void {

@@ -93,7 +93,8 @@ export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
       if (gate.kind === "refuse") {
         return reply(454, "4.7.0", "too many failed authentication attempts from your address; try again later");
       }
-      const user = await authenticator.authenticate(username, password);
+      const check = () => authenticator.authenticate(username, password);
+      const user = await (gate.suspect ? throttle.suspectCheck(check) : check());
       if (!user) return reply(535, "5.7.8", "authentication credentials invalid");
       throttle.succeeded(session.remoteAddress);
       granted.set(session, { domains: user.domains.map((d) => d.toLowerCase()), lane: user.lane, scan: user.scan });

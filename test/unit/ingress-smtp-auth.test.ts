@@ -9,16 +9,21 @@ import type { SessionInfo } from "../../src/smtp/server/index.ts";
 function harness() {
   const slept: number[] = [];
   const checked: string[] = [];
+  let running = 0;
+  const most = { checks: 0 };
   const hooks = smtpHooks({
     ingress: {} as Ingress,
     policy: { relayNetworks: [], literals: { routes: [], ownAddresses: () => [] } },
     authenticator: {
-      authenticate: async (username, password) => {
+      authenticate: async (_username, password) => {
         checked.push(password);
+        most.checks = Math.max(most.checks, ++running);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        running--;
         return password === "right" ? { domains: [], lane: "transactional", scan: null } : undefined;
       },
     },
-    throttle: new AuthThrottle({ now: () => 0 }),
+    throttle: new AuthThrottle({ now: () => 0 }, DEFAULT_AUTH_THROTTLE, async () => undefined),
     sleep: async (ms) => void slept.push(ms),
   });
   const session = (remoteAddress: string): SessionInfo => ({
@@ -31,14 +36,16 @@ function harness() {
   });
   const auth = (from: string, password: string) =>
     hooks.onAuth!(session(from), { mechanism: "PLAIN", username: "alice", password });
-  return { auth, slept, checked };
+  return { auth, slept, checked, most };
 }
 
 describe("the SMTP AUTH hook and its throttle", () => {
   it("checks at most refuseAfter guesses sent at once from one address; the rest are 454 4.7.0", async () => {
-    const { auth, checked } = harness();
+    const { auth, checked, most } = harness();
     const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => auth("192.0.2.7", `guess-${i}`)));
     assert.equal(checked.length, DEFAULT_AUTH_THROTTLE.refuseAfter);
+    // The first one at once, the other nine suspects one at a time after it: never more than two at once.
+    assert.ok(most.checks <= 2, `${most.checks} passwords checked at once`);
     assert.equal(answers.filter((a) => a?.code === 535 && a.enhanced === "5.7.8").length, 10);
     assert.equal(answers.filter((a) => a?.code === 454 && a.enhanced === "4.7.0").length, 20);
     // Locked out, even with the right password; another address is not.
