@@ -66,7 +66,11 @@ describe("AuthThrottle", () => {
       throttle.suspectCheck(check(80)),
     ]);
     assert.equal(most, 1);
-    assert.deepEqual(results.map((r) => r.status), ["fulfilled", "rejected", "fulfilled"], "a failing check does not stop the next");
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ["fulfilled", "rejected", "fulfilled"],
+      "a failing check does not stop the next",
+    );
     assert.deepEqual(rests.slice(0, 2), [200, 100]);
   });
 
