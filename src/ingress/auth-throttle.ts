@@ -92,9 +92,9 @@ export class AuthThrottle {
 
   /**
    * Check a suspect's password: one at a time, each followed by a rest
-   * twice as long as it took. A scrypt costs about 100 ms of a core and
+   * four times as long as it took. A scrypt costs about 100 ms of a core and
    * 32 MB; guessing from many addresses at once, each within its limit,
-   * then takes at most a third of one core from the mail, while a first
+   * then takes at most a fifth of one core from the mail, while a first
    * attempt (every honest login but a typo's retry) is checked at once.
    */
   suspectCheck<T>(check: () => Promise<T>): Promise<T> {
@@ -103,7 +103,7 @@ export class AuthThrottle {
       try {
         return await check();
       } finally {
-        this.restMs = 2 * (this.clock.now() - started);
+        this.restMs = 4 * (this.clock.now() - started);
       }
     });
     this.suspects = turn.then(() => this.rest(), () => this.rest());

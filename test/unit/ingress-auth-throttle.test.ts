@@ -43,7 +43,7 @@ describe("AuthThrottle", () => {
     assert.equal(gates.filter((g) => g.kind === "refuse").length, 40);
   });
 
-  it("checks suspects one at a time, each followed by a rest twice as long as it took", async () => {
+  it("checks suspects one at a time, each followed by a rest four times as long as it took", async () => {
     let now = 0;
     const rests: number[] = [];
     const throttle = new AuthThrottle({ now: () => now }, DEFAULT_AUTH_THROTTLE, async (ms) => {
@@ -71,7 +71,7 @@ describe("AuthThrottle", () => {
       ["fulfilled", "rejected", "fulfilled"],
       "a failing check does not stop the next",
     );
-    assert.deepEqual(rests.slice(0, 2), [200, 100]);
+    assert.deepEqual(rests.slice(0, 2), [400, 200]);
   });
 
   it("attempts outside the window are forgotten; a success clears the record", () => {
