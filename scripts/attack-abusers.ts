@@ -86,6 +86,13 @@ export const replyKey = (reply: string): string => {
 /** One connection's bookkeeping around a SmtpTalk. */
 class Abuser {
   talk?: SmtpTalk;
+  /** Bytes this connection sent. */
+  sent = 0;
+  /** The relay's close of the current connection is counted. */
+  #closedNoted = false;
+  /** Hung up at stop: a close from now on is ours. */
+  #hungUp = false;
+
   constructor(readonly ctx: AbuseContext, readonly tally: AbuseTally, readonly from: string) {}
 
   get running(): boolean {
@@ -139,9 +146,6 @@ class Abuser {
     if (this.talk?.closed) this.noteClosed();
   }
 
-  /** Bytes this connection sent. */
-  sent = 0;
-
   write(data: string | Uint8Array): void {
     if (!this.talk || this.talk.closed) return;
     this.talk.write(data);
@@ -154,7 +158,6 @@ class Abuser {
     return this.reply();
   }
 
-  #closedNoted = false;
   noteClosed(): void {
     if (this.#closedNoted || this.#hungUp) return;
     this.#closedNoted = true;
@@ -164,8 +167,6 @@ class Abuser {
   get closed(): boolean {
     return this.talk === undefined || this.talk.closed;
   }
-
-  #hungUp = false;
 
   /** At stop: hang up, counted as still open if the relay had not closed it. */
   hangUp(): void {
