@@ -103,8 +103,12 @@ export interface AttackReport {
   readonly auth: AuthTally;
   /** maxConnectionsPerIp + 5 connections from one fresh outside address: how many were greeted, and the refusals. */
   readonly perAddress: { readonly tried: number; readonly greeted: number; readonly refusals: readonly string[] };
-  /** The right password after the attack: from a guessing (locked-out) address, and from a fresh one. */
-  readonly rightPassword: { readonly fromGuesser: string; readonly fromFresh: string };
+  /**
+   * The right password from a fresh outside address while the attack is on
+   * (refused 421 when outsiders hold every place not kept for the relay
+   * networks); then, after it, from a guessing (locked-out) address and from a fresh one.
+   */
+  readonly rightPassword: { readonly underAttack: string; readonly fromGuesser: string; readonly fromFresh: string };
   /** GET /readyz and an SMTP greeting after the attack stopped, and the process still running. */
   readonly alive: boolean;
   readonly seconds: number;
@@ -211,6 +215,7 @@ export async function runAttack(options: AttackOptions): Promise<AttackReport> {
     const attacked = await legit("attacked");
     log(`attack: ${formatFlow(attacked)}`);
 
+    const underAttack = await tryPassword(smtpPort, "127.99.2.1");
     while (Date.now() - attackStarted < options.attackMs) await sleep(100);
     stop = true;
     for (const connection of [...ctx.live]) connection.hangUp();
@@ -220,6 +225,7 @@ export async function runAttack(options: AttackOptions): Promise<AttackReport> {
     log(`attack: ${formatFlow(unattackedAfter)}`);
     // Within the lockout: the guessers' address stays refused, another one is not.
     const rightPassword = {
+      underAttack,
       fromGuesser: await tryPassword(smtpPort, mostGuessingAddress(authTally)),
       fromFresh: await tryPassword(smtpPort, "127.99.1.1"),
     };
@@ -367,7 +373,8 @@ async function tryPassword(port: number, from: string): Promise<string> {
   let talk: SmtpTalk | undefined;
   try {
     talk = await SmtpTalk.open(port, "127.0.0.1", from);
-    await talk.reply();
+    const greeting = await talk.reply();
+    if (!greeting.startsWith("220")) return greeting;
     await talk.command("EHLO right.example");
     await talk.startTls();
     await talk.command("EHLO right.example");
@@ -420,7 +427,8 @@ export function formatAttackReport(r: AttackReport): string {
   lines.push(
     `  AUTH guessing: at most ${r.auth.mostCheckedFromOneAddress} wrong passwords checked from one address ` +
       `(${Object.keys(r.auth.checkedPerAddress).length} addresses), then ${r.auth.lockedOut} answers "locked out"`,
-    `  the right password: from a guessing address ${r.rightPassword.fromGuesser.slice(0, 40)}; ` +
+    `  the right password: from a fresh address under attack ${r.rightPassword.underAttack.slice(0, 40)}; ` +
+      `after it from a guessing address ${r.rightPassword.fromGuesser.slice(0, 40)}; ` +
       `from a fresh one ${r.rightPassword.fromFresh.slice(0, 40)}`,
     `  ${r.perAddress.tried} connections from one address: ${r.perAddress.greeted} greeted, ` +
       `${r.perAddress.refusals.length} refused (${[...new Set(r.perAddress.refusals.map((x) => x.slice(0, 9)))]})`,
