@@ -122,6 +122,8 @@ export async function startListeners(
     maxConnectionsPerIp: config.maxConnectionsPerIp,
     // Trusted networks are the operator's own submitters (as Postfix exempts mynetworks).
     perIpLimitExempt: (address) => cidrContains(config.relayNetworks, address),
+    // A tenth of the places is theirs alone: a flood from outside cannot lock the operator's own submitters out.
+    reservedConnections: Math.ceil(config.maxConnections / 10),
     idleTimeoutMs: config.smtpIdleTimeout,
     maxSessionMs: config.smtpMaxSessionTime,
     tls: () => certificates.current(),

@@ -88,16 +88,14 @@ export function smtpHooks(deps: SmtpHookDeps): SmtpServerHooks {
     },
 
     async onAuth(session, { username, password }) {
-      const gate = throttle.gate(session.remoteAddress);
+      const gate = throttle.attempt(session.remoteAddress);
+      if (gate.delayMs > 0) await sleep(gate.delayMs);
       if (gate.kind === "refuse") {
         return reply(454, "4.7.0", "too many failed authentication attempts from your address; try again later");
       }
-      if (gate.delayMs > 0) await sleep(gate.delayMs);
-      const user = await authenticator.authenticate(username, password);
-      if (!user) {
-        throttle.failed(session.remoteAddress);
-        return reply(535, "5.7.8", "authentication credentials invalid");
-      }
+      const check = () => authenticator.authenticate(username, password);
+      const user = await (gate.suspect ? throttle.suspectCheck(check) : check());
+      if (!user) return reply(535, "5.7.8", "authentication credentials invalid");
       throttle.succeeded(session.remoteAddress);
       granted.set(session, { domains: user.domains.map((d) => d.toLowerCase()), lane: user.lane, scan: user.scan });
       return undefined;

@@ -65,6 +65,46 @@ describe("SMTP session limits", () => {
     });
   });
 
+  it("keeps the reserved places of maxConnections for exempt addresses: a flood from outside cannot take them", async () => {
+    const trusted = (address: string) => address === "127.0.0.1";
+    await withServer({ maxConnections: 5, reservedConnections: 2, perIpLimitExempt: trusted }, async (port) => {
+      const outsiders = [];
+      for (let i = 0; i < 4; i++) outsiders.push(await Wire.open(port, `127.0.3.${i + 1}`));
+      const greetings = await Promise.all(outsiders.map((w) => w.reply()));
+      assert.deepEqual(greetings.slice(0, 3), ["220 mx.test ESMTP", "220 mx.test ESMTP", "220 mx.test ESMTP"]);
+      assert.equal(greetings[3], "421 4.7.0 mx.test Too many connections, try again later", "the fourth is over 5 - 2");
+      const inside = [await Wire.open(port), await Wire.open(port)];
+      assert.deepEqual(await Promise.all(inside.map((w) => w.reply())), ["220 mx.test ESMTP", "220 mx.test ESMTP"]);
+      const sixth = await Wire.open(port);
+      assert.equal(await sixth.reply(), "421 4.7.0 mx.test Too many connections, try again later", "5 in all");
+    });
+  });
+
+  it("answers errors past errorDelayAfter late, and closes at maxErrors with 421 4.7.0", async () => {
+    await withServer({ errorDelayAfter: 2, errorDelayMs: 300, maxErrors: 4 }, async (port) => {
+      const c = await Wire.open(port);
+      await c.reply();
+      const sent = performance.now();
+      c.send("XYZZY\r\n".repeat(6));
+      const at: number[] = [];
+      const replies: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        replies.push(await c.reply());
+        at.push(performance.now() - sent);
+      }
+      assert.deepEqual(replies, [
+        "500 5.5.1 Command unrecognized",
+        "500 5.5.1 Command unrecognized",
+        "500 5.5.1 Command unrecognized",
+        "500 5.5.1 Command unrecognized",
+        "421 4.7.0 mx.test Too many errors, closing channel",
+      ]);
+      // The third and the fourth error each waited errorDelayMs: a lower bound, whatever the machine's speed.
+      assert.ok(at[3]! >= 600, `the fourth error answered after ${at[3]} ms`);
+      assert.equal(await c.reply(), "", "then closed");
+    });
+  });
+
   it("counts connections open, admitted and refused over a limit", async () => {
     await withServer({ maxConnectionsPerIp: 1 }, async (port, _got, _hooks, server) => {
       assert.deepEqual(server.connections(), { open: 0, admitted: 0, refused: 0 });

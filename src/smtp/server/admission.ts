@@ -3,7 +3,9 @@ import { type Reply, reply } from "../../core/reply.ts";
 /**
  * Connection admission: at most `max` connections in all and `perIp` from
  * one address, counted from accept (a TLS handshake in progress holds its
- * place) until the connection closes.
+ * place) until the connection closes. The last `reserved` places of `max`
+ * are kept for exempt addresses (the trusted networks): a flood of
+ * connections from anywhere else cannot lock them out.
  */
 export class Admission {
   #total = 0;
@@ -15,6 +17,7 @@ export class Admission {
     readonly perIp: number | undefined,
     /** Addresses the per-address limit does not apply to (the app's trusted networks). */
     readonly perIpExempt: (address: string) => boolean = () => false,
+    readonly reserved = 0,
   ) {}
 
   /** Connections admitted and not closed yet. */
@@ -26,10 +29,11 @@ export class Admission {
   admit(address: string): (() => void) | Reply {
     const ip = normalize(address);
     const fromIp = this.#perIp.get(ip) ?? 0;
-    if (this.max !== undefined && this.#total >= this.max) {
+    const exempt = this.perIpExempt(address);
+    if (this.max !== undefined && this.#total >= (exempt ? this.max : this.max - this.reserved)) {
       return reply(421, "4.7.0", `${this.hostname} Too many connections, try again later`);
     }
-    if (this.perIp !== undefined && fromIp >= this.perIp && !this.perIpExempt(address)) {
+    if (this.perIp !== undefined && fromIp >= this.perIp && !exempt) {
       return reply(421, "4.7.0", `${this.hostname} Too many connections from your address, try again later`);
     }
     this.#total++;

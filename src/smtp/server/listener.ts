@@ -37,6 +37,7 @@ export async function startSmtpServer(
     resolved.maxConnections,
     resolved.maxConnectionsPerIp,
     resolved.perIpLimitExempt,
+    resolved.reservedConnections,
   );
   const sessions = new Set<Session>();
   /** Sockets still in their implicit-TLS handshake. */

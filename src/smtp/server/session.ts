@@ -15,6 +15,7 @@ const HIGH_WATER = 64 * 1024;
 const ERROR_CODES = new Set([500, 501, 503, 535]);
 
 const lossyUtf8 = new TextDecoder("utf-8");
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** A command line for a transcript; AUTH's initial response (RFC 4954 4) is credentials: only the mechanism shows. */
 function traceLine(event: LineEvent): string {
@@ -186,7 +187,7 @@ export class Session implements cmd.CommandContext {
           const body = this.#body;
           this.#body = undefined;
           this.#lines.push(rest);
-          this.#answer(await body.finish());
+          await this.#answer(await body.finish());
         } else {
           const event = this.#lines.next();
           if (!event) break;
@@ -234,11 +235,19 @@ export class Session implements cmd.CommandContext {
     }
   }
 
-  /** A 421 (from a hook too) closes the channel (RFC 5321 3.8); some errors count towards maxErrors. */
-  #answer(r: Reply): void {
+  /**
+   * A 421 (from a hook too) closes the channel (RFC 5321 3.8); some errors
+   * count towards maxErrors, and past errorDelayAfter each of them is
+   * answered errorDelayMs late (Postfix's smtpd_error_sleep_time): a client
+   * that only sends garbage gets few answers, and costs little, before it
+   * is cut off.
+   */
+  async #answer(r: Reply): Promise<void> {
     if (r.code === 421) return this.end(r);
+    const error = ERROR_CODES.has(r.code);
+    if (error && ++this.#errors > this.options.errorDelayAfter) await sleep(this.options.errorDelayMs);
     this.#send(r);
-    if (ERROR_CODES.has(r.code) && ++this.#errors >= this.options.maxErrors) {
+    if (error && this.#errors >= this.options.maxErrors) {
       this.end(reply(421, "4.7.0", `${this.options.hostname} Too many errors, closing channel`));
     }
   }

@@ -73,10 +73,16 @@ export interface SmtpServerOptions {
   maxConnections?: number;
   /** Protocol errors in one session before "421 4.7.0" and close. Default 20. */
   maxErrors?: number;
+  /** Errors in one session answered at once; each one after them waits errorDelayMs. Default 10. */
+  errorDelayAfter?: number;
+  /** Default 1000 (Postfix's smtpd_error_sleep_time). */
+  errorDelayMs?: number;
   /** Concurrent sessions from one address (TLS handshakes included); more are answered "421 4.7.0" and closed. */
   maxConnectionsPerIp?: number;
   /** Addresses maxConnectionsPerIp does not apply to, e.g. trusted networks. */
   perIpLimitExempt?: (address: string) => boolean;
+  /** Places of maxConnections only perIpLimitExempt addresses may take. Default 0. */
+  reservedConnections?: number;
   /** Whole-session time before "421 4.4.2" (at the next command boundary). Default 3600000. */
   maxSessionMs?: number;
   /** Commands in a row that are not MAIL, RCPT, DATA or BDAT before "421 4.7.0" and close. Default 50. */
@@ -106,7 +112,7 @@ export interface SmtpServerOptions {
   onError: (error: unknown, session: SessionInfo) => void;
 }
 
-type Optional = "tls" | "maxConnections" | "maxConnectionsPerIp" | "perIpLimitExempt";
+type Optional = "tls" | "maxConnections" | "maxConnectionsPerIp" | "perIpLimitExempt" | "reservedConnections";
 export type ResolvedOptions = Required<Omit<SmtpServerOptions, Optional>> & Pick<SmtpServerOptions, Optional>;
 
 export function resolveOptions(o: SmtpServerOptions): ResolvedOptions {
@@ -115,6 +121,8 @@ export function resolveOptions(o: SmtpServerOptions): ResolvedOptions {
     maxLineLength: Math.max(512, o.maxLineLength ?? 512),
     idleTimeoutMs: o.idleTimeoutMs ?? 300_000,
     maxErrors: o.maxErrors ?? 20,
+    errorDelayAfter: o.errorDelayAfter ?? 10,
+    errorDelayMs: o.errorDelayMs ?? 1000,
     tlsHandshakeTimeoutMs: o.tlsHandshakeTimeoutMs ?? 30_000,
     maxSessionMs: o.maxSessionMs ?? 3_600_000,
     maxCommandsWithoutMail: o.maxCommandsWithoutMail ?? 50,
