@@ -20,14 +20,17 @@ import { AuthThrottle } from "../ingress/auth-throttle.ts";
 import { loggedHooks, loggedSessionError } from "../ingress/logged-hooks.ts";
 import { ownAddresses } from "../ingress/own-addresses.ts";
 import { smtpHooks } from "../ingress/smtp-hooks.ts";
+import { openFileLimit } from "../platform/file-limit.ts";
 import type { Runtime } from "../platform/runtime.ts";
 import {
+  Admission,
   type SessionInfo,
   type SmtpServerHandle,
   type SmtpServerOptions,
   startSmtpServer,
 } from "../smtp/server/index.ts";
 import type { Closers } from "./closers.ts";
+import { effectiveMaxConnections } from "./connection-cap.ts";
 import { localUrl, newControlToken, removeControlFile, writeControlFile } from "./control-file.ts";
 import type { ServeServices } from "./serve-services.ts";
 import { traceClient } from "./smtp-trace.ts";
@@ -114,14 +117,27 @@ export async function startListeners(
     log,
   );
   const hooks = { ...logged, transcript: (session: SessionInfo) => services.smtpTrace.inbound(session) };
+  const fileLimit = openFileLimit();
+  const maxConnections = effectiveMaxConnections(config.maxConnections, fileLimit);
+  if (maxConnections.lowered) {
+    log("warn", "RELAY_MAX_CONNECTIONS is above what the open-file limit allows: SMTP takes fewer connections", {
+      configured: config.maxConnections,
+      effective: maxConnections.max,
+      openFileLimit: fileLimit,
+    });
+  }
   const smtpOptions: SmtpServerOptions = {
     hostname: config.hostname,
     maxMessageBytes: config.maxMessageBytes,
     maxRecipients: config.maxRecipients,
-    maxConnections: config.maxConnections,
-    maxConnectionsPerIp: config.maxConnectionsPerIp,
-    // Trusted networks are the operator's own submitters (as Postfix exempts mynetworks).
-    perIpLimitExempt: (address) => cidrContains(config.relayNetworks, address),
+    // One count for every SMTP and SMTPS listener: they share the process's descriptors.
+    admission: new Admission(
+      config.hostname,
+      maxConnections.max,
+      config.maxConnectionsPerIp,
+      // Trusted networks are the operator's own submitters (as Postfix exempts mynetworks).
+      (address) => cidrContains(config.relayNetworks, address),
+    ),
     idleTimeoutMs: config.smtpIdleTimeout,
     maxSessionMs: config.smtpMaxSessionTime,
     tls: () => certificates.current(),

@@ -1,5 +1,6 @@
 import type { Mailbox } from "../../core/address.ts";
 import type { Reply } from "../../core/reply.ts";
+import type { Admission } from "./admission.ts";
 import type { SecureContext } from "../../platform/net.ts";
 import type { MailParams, RcptParams } from "../protocol/params.ts";
 import type { Transcript } from "../protocol/transcript.ts";
@@ -69,7 +70,7 @@ export interface SmtpServerOptions {
   maxLineLength?: number;
   /** Inactivity before "421 4.4.2" (RFC 5321 4.5.3.2.7 suggests 5 minutes). Default 300000. */
   idleTimeoutMs?: number;
-  /** Concurrent sessions; more are answered "421 4.7.0" and closed. */
+  /** Concurrent sessions; more are answered "421 4.3.2" and closed. */
   maxConnections?: number;
   /** Protocol errors in one session before "421 4.7.0" and close. Default 20. */
   maxErrors?: number;
@@ -104,9 +105,15 @@ export interface SmtpServerOptions {
    * the hooks' own to log (src/ingress/logged-hooks.ts).
    */
   onError: (error: unknown, session: SessionInfo) => void;
+  /**
+   * Connection limits shared with other listeners, so that they count
+   * together (maxConnections and the per-address limits are then its own).
+   * Default: this listener's alone.
+   */
+  admission?: Admission;
 }
 
-type Optional = "tls" | "maxConnections" | "maxConnectionsPerIp" | "perIpLimitExempt";
+type Optional = "tls" | "maxConnections" | "maxConnectionsPerIp" | "perIpLimitExempt" | "admission";
 export type ResolvedOptions = Required<Omit<SmtpServerOptions, Optional>> & Pick<SmtpServerOptions, Optional>;
 
 export function resolveOptions(o: SmtpServerOptions): ResolvedOptions {
