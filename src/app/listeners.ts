@@ -4,6 +4,7 @@ import { arcKeySource } from "../auth/arc-key.ts";
 import { createInboundAuth } from "../auth/inbound/index.ts";
 import type { Config } from "../config/load.ts";
 import { cidrContains } from "../core/cidr.ts";
+import { MemoryBudget } from "../core/memory-budget.ts";
 import { reply } from "../core/reply.ts";
 import { namedRoute } from "../core/route.ts";
 import { queueSummary } from "../delivery/queue-summary.ts";
@@ -126,8 +127,11 @@ export async function startListeners(
       openFileLimit: fileLimit,
     });
   }
+  // One budget for SMTP and HTTP: both hold a message whole in memory while they receive it.
+  const receiving = new MemoryBudget(config.receivingMemory);
   const smtpOptions: SmtpServerOptions = {
     hostname: config.hostname,
+    messageMemory: receiving,
     maxMessageBytes: config.maxMessageBytes,
     maxRecipients: config.maxRecipients,
     // One count for every SMTP and SMTPS listener: they share the process's descriptors.

@@ -1,0 +1,175 @@
+/**
+ * Memory under load (issue 19), measured on the built relay from outside:
+ *
+ *   scripts/memory-bounds submit [--count 200] [--size 26214400] [--via smtp|http]
+ *     `count` concurrent submissions of `size` octets each, generated on the
+ *     fly, delivered to Postfix's smtp-sink; reports the relay's peak
+ *     resident memory (VmHWM) and how many were acknowledged and delivered.
+ *   scripts/memory-bounds queue [--count 2000] [--size 10485760]
+ *     `count` messages held deferred (the destination answers 451 to every
+ *     recipient), then the relay's resident memory with that queue.
+ *
+ * The relay is dist/relay (npm run build); its data directory is a fresh
+ * temporary one, removed at the end (--keep to keep it).
+ */
+import { spawn } from "node:child_process";
+import { rmSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { startDestination } from "../test/fixtures/smtp-destination.ts";
+import { processMemory, sendBigMail } from "../test/helpers/big-mail.ts";
+import { parseMetrics, sumOf } from "../test/helpers/metrics.ts";
+import { freePort, type RelayProcess, repoRoot, startRelay } from "../test/helpers/relay-process.ts";
+import { waitUntil } from "../test/helpers/wait-until.ts";
+
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: {
+    count: { type: "string" },
+    size: { type: "string" },
+    via: { type: "string", default: "smtp" },
+    keep: { type: "boolean", default: false },
+    /** submit: "down" routes to a closed port, so that only receiving is measured (deliveries are deferred). */
+    destination: { type: "string", default: "sink" },
+    env: { type: "string", multiple: true, default: [] },
+  },
+});
+const mode = positionals[0];
+if (mode !== "submit" && mode !== "queue") {
+  console.error("usage: scripts/memory-bounds submit|queue [--count N] [--size BYTES] [--via smtp|http] [--env K=V]");
+  process.exit(2);
+}
+const MIB = 1024 * 1024;
+const count = Number(values.count ?? (mode === "submit" ? 200 : 2000));
+const size = Number(values.size ?? (mode === "submit" ? 25 * MIB : 10 * MIB));
+const extraEnv = Object.fromEntries(values.env.map((kv) => kv.split(/=(.*)/s).slice(0, 2) as [string, string]));
+const binary = `${repoRoot}/dist/relay`;
+
+/** Sample the relay's memory until stopped; the peak is the kernel's own (VmHWM). */
+function sampler(relay: RelayProcess) {
+  let maxRss = 0;
+  const timer = setInterval(() => {
+    if (relay.running) maxRss = Math.max(maxRss, processMemory(relay.pid).rss);
+  }, 200);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return { ...processMemory(relay.pid), maxRss };
+    },
+  };
+}
+
+/** Recipients delivered so far, as the relay counts them (relay_events_total{type="delivered"}). */
+async function deliveredCount(relay: RelayProcess): Promise<number> {
+  const response = await fetch(relay.url("/metrics"), { headers: { authorization: `Bearer ${relay.adminToken}` } });
+  return sumOf(await parseMetrics(await response.text()), "relay_events_total", { type: "delivered" });
+}
+
+const sinkPort = await freePort();
+const mib = (n: number) => `${(n / MIB).toFixed(0)} MiB`;
+
+if (mode === "submit") {
+  const sink = spawn("smtp-sink", ["-u", "nobody", "-c", `127.0.0.1:${sinkPort}`, "1024"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  sink.stdout!.resume();
+  await new Promise((ok) => setTimeout(ok, 300));
+  const relay = await startRelay({
+    binary,
+    env: {
+      RELAY_ROUTES: `*=127.0.0.1:${values.destination === "down" ? await freePort() : sinkPort}`,
+      RELAY_LOG_LEVEL: "warn",
+      RELAY_RETRY_SCHEDULE: "1h",
+      ...extraEnv,
+    },
+  });
+  try {
+    const idle = processMemory(relay.pid);
+    const memory = sampler(relay);
+    const started = Date.now();
+    const replies = await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        sendBigMail(relay.smtpPort, {
+          from: "memory@sender.test",
+          to: [`to${i}@dest.test`],
+          subject: `big ${i}`,
+          size,
+        }).catch((error: Error) => `(error) ${error.message}`)),
+    );
+    const acked = replies.filter((r) => r.startsWith("250 ")).length;
+    const acceptedIn = (Date.now() - started) / 1000;
+    const done = values.destination === "down" ? 0 : await waitUntil(() => deliveredCount(relay), (n) => n >= acked, {
+      what: `${acked} deliveries`,
+      timeout: 30 * 60_000,
+      every: 500,
+    });
+    const { peak, maxRss } = memory.stop();
+    const others = [...new Set(replies.filter((r) => !r.startsWith("250 ")))];
+    console.log(JSON.stringify(
+      {
+        mode,
+        count,
+        size,
+        acknowledged: acked,
+        delivered: done,
+        refusals: others.slice(0, 5),
+        acceptedInSeconds: acceptedIn,
+        totalSeconds: (Date.now() - started) / 1000,
+        idleRss: mib(idle.rss),
+        peakRss: mib(peak),
+        sampledMaxRss: mib(maxRss),
+      },
+      null,
+      2,
+    ));
+  } finally {
+    await relay.stop().catch(() => relay.kill9());
+    if (!values.keep) rmSync(relay.dataDir, { recursive: true, force: true });
+    sink.kill("SIGTERM");
+  }
+} else {
+  const destination = await startDestination({ port: sinkPort });
+  const relay = await startRelay({
+    binary,
+    env: { RELAY_ROUTES: `*=127.0.0.1:${sinkPort}`, RELAY_LOG_LEVEL: "warn", RELAY_RETRY_SCHEDULE: "1h", ...extraEnv },
+  });
+  try {
+    const started = Date.now();
+    let acked = 0;
+    const sessions = 8;
+    let next = 0;
+    await Promise.all(Array.from({ length: sessions }, async () => {
+      while (next < count) {
+        const i = next++;
+        const reply = await sendBigMail(relay.smtpPort, {
+          from: "memory@sender.test",
+          to: [`tempfail${i}@dest.test`],
+          subject: `queued ${i}`,
+          size,
+        });
+        if (reply.startsWith("250 ")) acked++;
+      }
+    }));
+    const filledIn = (Date.now() - started) / 1000;
+    // Let every message be tried once and deferred, then look.
+    await new Promise((ok) => setTimeout(ok, 10_000));
+    const after = processMemory(relay.pid);
+    console.log(JSON.stringify(
+      {
+        mode,
+        count,
+        size,
+        acknowledged: acked,
+        filledInSeconds: filledIn,
+        rss: mib(after.rss),
+        peakRss: mib(after.peak),
+        destinationSessions: destination.sessions.length,
+      },
+      null,
+      2,
+    ));
+  } finally {
+    await relay.stop().catch(() => relay.kill9());
+    if (!values.keep) rmSync(relay.dataDir, { recursive: true, force: true });
+    await destination.close();
+  }
+}

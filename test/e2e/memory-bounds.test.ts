@@ -1,0 +1,105 @@
+/**
+ * Memory stays bounded (issue 19), measured from outside on the running
+ * relay: its peak resident memory (VmHWM of /proc/PID/status).
+ *
+ * 200 concurrent submissions of the largest message the relay takes: each
+ * SMTP session holds its message whole while it receives it, so without a
+ * bound memory grows with the number of senders (two copies of every
+ * message at once: 200 x 2 x 2 MiB here, 200 x 2 x 25 MiB at the default
+ * size). RELAY_RECEIVING_MEMORY bounds what messages being received may
+ * hold; a sender past it waits for its 354, and every message is
+ * acknowledged and delivered. Sizes are scaled down for CI (2 MiB messages,
+ * a 16 MiB budget); scripts/memory-bounds runs the full-size case
+ * (docs/benchmarks.md).
+ */
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { after, before, describe, it } from "node:test";
+import { processMemory, sendBigMail } from "../helpers/big-mail.ts";
+import { parseMetrics, sumOf } from "../helpers/metrics.ts";
+import { existsSync } from "node:fs";
+import { NOT_INSTALLED, peerMissing } from "../helpers/peers.ts";
+import { freePort, type RelayProcess, startRelay, testBinary } from "../helpers/relay-process.ts";
+import { waitUntil } from "../helpers/wait-until.ts";
+
+const SMTP_SINK = "/usr/sbin/smtp-sink";
+const MIB = 1024 * 1024;
+const SENDERS = 200;
+const MESSAGE_BYTES = 2 * MIB;
+const RECEIVING_MEMORY = 16 * MIB;
+/** RELAY_DESTINATION_MAX_CONNECTIONS: deliveries in flight at once, each with its message read. */
+const DELIVERIES = 4;
+/**
+ * The bound on peak memory above the idle relay, from the design: messages
+ * being received hold at most RECEIVING_MEMORY, counted four times (the
+ * message as read, its joined copy, the copy with trace fields added, and
+ * the spool's write of it); each delivery in flight holds its message and
+ * its dot-stuffed copy; and room for the runtime's own growth under load
+ * (garbage not yet collected, buffers of 200 sessions).
+ */
+const BOUND = 4 * RECEIVING_MEMORY + DELIVERIES * 2 * MESSAGE_BYTES + 160 * MIB;
+
+async function deliveredCount(relay: RelayProcess): Promise<number> {
+  const response = await fetch(relay.url("/metrics"), { headers: { authorization: `Bearer ${relay.adminToken}` } });
+  return sumOf(await parseMetrics(await response.text()), "relay_events_total", { type: "delivered" });
+}
+
+/** A fresh relay takes `senders` concurrent submissions and delivers them; how much its peak memory grew. */
+async function peakGrowth(sinkPort: number, senders: number): Promise<number> {
+  const relay = await startRelay({
+    binary: testBinary,
+    env: {
+      RELAY_ROUTES: `*=127.0.0.1:${sinkPort}`,
+      RELAY_MAX_MESSAGE_BYTES: String(MESSAGE_BYTES),
+      RELAY_RECEIVING_MEMORY: String(RECEIVING_MEMORY),
+      RELAY_DESTINATION_MAX_CONNECTIONS: String(DELIVERIES),
+    },
+  });
+  try {
+    const idle = processMemory(relay.pid).rss;
+    const replies = await Promise.all(
+      Array.from({ length: senders }, (_, i) =>
+        sendBigMail(relay.smtpPort, {
+          from: "memory@sender.test",
+          to: [`to${i}@dest.test`],
+          subject: `big ${i}`,
+          size: MESSAGE_BYTES,
+        })),
+    );
+    assert.deepEqual(replies.filter((r) => !r.startsWith("250 ")), [], "every message acknowledged");
+    await waitUntil(() => deliveredCount(relay), (n) => n >= senders, { what: `${senders} deliveries` });
+    const grew = processMemory(relay.pid).peak - idle;
+    console.log(`${senders} senders: peak memory grew by ${(grew / MIB).toFixed(0)} MiB over the idle relay`);
+    return grew;
+  } finally {
+    await relay.cleanup();
+  }
+}
+
+describe(
+  `${SENDERS} concurrent submissions of the largest message`,
+  { skip: peerMissing("smtp-sink", "postfix", !existsSync(SMTP_SINK) && NOT_INSTALLED) },
+  () => {
+    let sink: ChildProcess;
+    let sinkPort: number;
+
+    before(async () => {
+      sinkPort = await freePort();
+      sink = spawn(SMTP_SINK, ["-u", "nobody", `127.0.0.1:${sinkPort}`, "1024"], { stdio: "ignore" });
+    });
+    after(() => {
+      sink?.kill("SIGTERM");
+    });
+
+    it("are all acknowledged and delivered, in memory that does not grow with the senders", async () => {
+      const few = await peakGrowth(sinkPort, SENDERS / 10);
+      const many = await peakGrowth(sinkPort, SENDERS);
+      const mib = (n: number) => `${(n / MIB).toFixed(0)} MiB`;
+      assert.ok(
+        many <= 2.5 * few + 64 * MIB,
+        `${SENDERS} senders grew memory by ${mib(many)}, ${SENDERS / 10} by ${mib(few)}: it grows with the senders`,
+      );
+      assert.ok(many <= BOUND, `${SENDERS} senders grew memory by ${mib(many)}; the bound is ${mib(BOUND)}`);
+    });
+  },
+);
