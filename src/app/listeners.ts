@@ -206,6 +206,7 @@ export async function startListeners(
         idempotency: services.fleet.idempotency,
         suppressions: services.suppressions,
         maxMessageBytes: config.maxMessageBytes,
+        receivingMemory: receiving,
         maxRecipients: config.maxRecipients,
         literals,
         priorityHeader: config.priorityHeader,
