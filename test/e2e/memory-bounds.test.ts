@@ -158,3 +158,57 @@ describe(`${SENDERS / 2} concurrent HTTP submissions of the largest message`, ()
     for (const i of busy) assert.equal((await send(i)).status, 202, `message ${i} accepted when tried again`);
   });
 });
+
+/**
+ * A deep queue held deferred (the destination is down) costs disk, not
+ * memory: the scheduler keeps what is due soon, not the queue, and reads a
+ * body only to send it. The issue's 10,000 queued 10 MB messages are 100 GB
+ * of disk: scaled down here to 1,000 and then 10,000 queued 100 kB ones
+ * (scripts/memory-bounds queue runs 2,000 of 10 MB, docs/benchmarks.md).
+ */
+describe("a deferred queue ten times deeper", () => {
+  const QUEUED_BYTES = 100 * 1024;
+  let relay: RelayProcess;
+
+  before(async () => {
+    relay = await startRelay({
+      binary: testBinary,
+      env: { RELAY_ROUTES: `*=127.0.0.1:${await freePort()}`, RELAY_RETRY_SCHEDULE: "1h" },
+    });
+  });
+  after(async () => {
+    await relay?.cleanup();
+  });
+
+  const deferred = async () => {
+    const response = await fetch(relay.url("/metrics"), { headers: { authorization: `Bearer ${relay.adminToken}` } });
+    return sumOf(await parseMetrics(await response.text()), "relay_events_total", { type: "deferred" });
+  };
+
+  /** Queue messages `from` to `to` over 16 sessions, wait until every one was tried and deferred; the RSS then. */
+  async function queueUpTo(from: number, to: number): Promise<number> {
+    let next = from;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (next < to) {
+        const i = next++;
+        const reply = await sendBigMail(relay.smtpPort, {
+          from: "memory@sender.test",
+          to: [`queued${i}@dest.test`],
+          subject: `queued ${i}`,
+          size: QUEUED_BYTES,
+        });
+        assert.match(reply, /^250 /, `message ${i}`);
+      }
+    }));
+    await waitUntil(deferred, (n) => n >= to, { what: `${to} recipients deferred`, timeout: 120_000 });
+    return processMemory(relay.pid).rss;
+  }
+
+  it("does not take more memory", async () => {
+    const shallow = await queueUpTo(0, 1_000);
+    const deep = await queueUpTo(1_000, 10_000);
+    const mib = (n: number) => `${(n / MIB).toFixed(0)} MiB`;
+    console.log(`resident memory with 1,000 deferred: ${mib(shallow)}; with 10,000: ${mib(deep)}`);
+    assert.ok(deep <= shallow * 1.25 + 32 * MIB, `${mib(deep)} with 10,000 deferred, ${mib(shallow)} with 1,000`);
+  });
+});
