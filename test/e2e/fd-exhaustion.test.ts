@@ -10,8 +10,14 @@
  * a restart.
  *
  * Before the cap, connections past the limit waited unanswered in the
- * kernel's backlog (Bun's accept failed with EMFILE, silently), and the
- * HTTP API, which needs descriptors too, did not answer at all.
+ * kernel's backlog or were closed without a word (Bun's accept failed with
+ * EMFILE, silently), and the HTTP API, which needs descriptors too, did not
+ * answer at all.
+ *
+ * Past the cap, other connections (here idle HTTP ones) can still take
+ * every descriptor: then a delivery due meanwhile cannot open its socket
+ * (nor its DNS queries theirs: EMFILE), is deferred, never bounced, and is
+ * delivered once the descriptors are back.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -137,6 +143,45 @@ describe("out of file descriptors", { skip: peerMissing("prlimit", "util-linux",
       (seen) => seen,
       { what: "the message sent after the flood, delivered" },
     );
+    assert.ok(world.relay.running, "the relay is still running");
+  });
+
+  it("survives running out altogether: a delivery meanwhile is deferred, then delivered", async () => {
+    // Due in a moment, while idle HTTP connections hold every descriptor the relay has.
+    const sendAt = new Date(Date.now() + 3_000).toISOString();
+    const sent = await world.api("POST", "/v1/messages", {
+      from: "a@sender.test",
+      to: ["starved@dest.test"],
+      subject: "due while out of descriptors",
+      text: "x",
+      send_at: sendAt,
+    });
+    assert.equal(sent.status, 202, JSON.stringify(sent.json));
+    const held: Socket[] = [];
+    try {
+      for (let i = 0; i < FILE_LIMIT; i++) {
+        const socket = connect({ host: "127.0.0.1", port: world.relay.httpPort });
+        socket.on("error", () => undefined);
+        held.push(socket);
+      }
+      await waitUntil(
+        () => world.events(),
+        (events) => events.some((e) => e.type === "deferred" && e.recipient === "starved@dest.test"),
+        { what: "the delivery due while out of descriptors, deferred" },
+      );
+    } finally {
+      for (const socket of held) socket.destroy();
+    }
+    await waitUntil(
+      () => world.destination.messages.some((m) => m.data.includes("Subject: due while out of descriptors")),
+      (seen) => seen,
+      { what: "the deferred message delivered once descriptors are back" },
+    );
+    const events = await world.events();
+    // The destination was up all along: the only reason to defer was the want of descriptors.
+    const deferred = events.find((e) => e.type === "deferred" && e.recipient === "starved@dest.test");
+    assert.match(deferred.reply, /^4\d\d /);
+    assert.deepEqual(events.filter((e) => e.type === "bounced"), [], "nothing bounced");
     assert.ok(world.relay.running, "the relay is still running");
   });
 });
