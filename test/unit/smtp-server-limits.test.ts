@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { MemoryBudget } from "../../src/core/memory-budget.ts";
 import { reply } from "../../src/core/reply.ts";
 import { Wire } from "../helpers/wire.ts";
 import {
@@ -197,5 +198,56 @@ describe("SMTP session limits", () => {
       assert.deepEqual(got[0]!.mailParams, { smtputf8: true }, "AUTH=<> is accepted and ignored");
       assert.deepEqual(got[0]!.recipients[0]!.mailbox, { local: "zoë", domain: "bücher.test" });
     });
+  });
+});
+
+describe("SMTP memory for messages being received", () => {
+  it("makes a DATA wait for its 354 until memory is free, then reads it", async () => {
+    const budget = new MemoryBudget(10_000);
+    await withServer({ messageMemory: budget }, async (port, got) => {
+      const a = await Wire.open(port);
+      const b = await Wire.open(port);
+      await a.ready();
+      await b.ready();
+      assert.match(await a.cmd("DATA"), /^354 /);
+      assert.equal(budget.used, 10_000, "no SIZE: the largest message is reserved");
+      b.send("DATA\r\n");
+      const bReplied = b.reply();
+      await sleep(50);
+      assert.equal(got.length, 0);
+      assert.equal(await a.cmd("Subject: a\r\n\r\nx\r\n."), "250 2.0.0 Queued as 1");
+      assert.match(await bReplied, /^354 /, "b's turn once a's message is done");
+      assert.equal(await b.cmd("Subject: b\r\n\r\nx\r\n."), "250 2.0.0 Queued as 2");
+      assert.equal(budget.used, 0);
+    });
+  });
+
+  it("answers 452 4.3.1 when none is free in time, and when a message outgrows its SIZE past what is free", async () => {
+    const budget = new MemoryBudget(2 * 1024 * 1024);
+    await withServer(
+      { messageMemory: budget, messageMemoryWaitMs: 50, maxMessageBytes: 4 * 1024 * 1024 },
+      async (port) => {
+        const other = budget.tryReserve(2 * 1024 * 1024 - 100)!;
+        const a = await Wire.open(port);
+        await a.reply();
+        await a.cmd("EHLO client.test");
+        assert.match(await a.cmd("MAIL FROM:<a@x.test> SIZE=1000"), /^250 /);
+        assert.match(await a.cmd("RCPT TO:<b@x.test>"), /^250 /);
+        assert.equal(
+          await a.cmd("DATA"),
+          "452 4.3.1 mx.test Insufficient system resources for the message now, try again later",
+        );
+        other.release();
+        assert.match(await a.cmd("DATA"), /^354 /);
+        // Declared 1,000 octets, sends 3 MiB: more than the budget holds.
+        const line = `${"x".repeat(76)}\r\n`;
+        a.send(line.repeat(Math.ceil((3 * 1024 * 1024) / line.length)));
+        assert.equal(
+          await a.cmd("."),
+          "452 4.3.1 mx.test Insufficient system resources for the message now, try again later",
+        );
+        assert.equal(budget.used, 0);
+      },
+    );
   });
 });
