@@ -202,15 +202,19 @@ describe("SMTP session limits", () => {
 });
 
 describe("SMTP memory for messages being received", () => {
-  it("makes a DATA wait for its 354 until memory is free, then reads it", async () => {
+  it("makes a DATA wait for its 354 until the SIZE it declared is free, then reads it", async () => {
     const budget = new MemoryBudget(10_000);
     await withServer({ messageMemory: budget }, async (port, got) => {
       const a = await Wire.open(port);
       const b = await Wire.open(port);
-      await a.ready();
-      await b.ready();
+      for (const w of [a, b]) {
+        await w.reply();
+        await w.cmd("EHLO client.test");
+        assert.match(await w.cmd("MAIL FROM:<a@x.test> SIZE=8000"), /^250 /);
+        assert.match(await w.cmd("RCPT TO:<b@x.test>"), /^250 /);
+      }
       assert.match(await a.cmd("DATA"), /^354 /);
-      assert.equal(budget.used, 10_000, "no SIZE: the largest message is reserved");
+      assert.equal(budget.used, 8_000);
       b.send("DATA\r\n");
       const bReplied = b.reply();
       await sleep(50);
@@ -218,6 +222,18 @@ describe("SMTP memory for messages being received", () => {
       assert.equal(await a.cmd("Subject: a\r\n\r\nx\r\n."), "250 2.0.0 Queued as 1");
       assert.match(await bReplied, /^354 /, "b's turn once a's message is done");
       assert.equal(await b.cmd("Subject: b\r\n\r\nx\r\n."), "250 2.0.0 Queued as 2");
+      assert.equal(budget.used, 0);
+    });
+  });
+
+  it("reserves a little for a message without SIZE, so that many small ones go at once", async () => {
+    const budget = new MemoryBudget(4 * 1024 * 1024);
+    await withServer({ messageMemory: budget, maxMessageBytes: 25 * 1024 * 1024 }, async (port) => {
+      const wires = await Promise.all(Array.from({ length: 8 }, () => Wire.open(port)));
+      for (const w of wires) await w.ready();
+      for (const w of wires) assert.match(await w.cmd("DATA"), /^354 /);
+      assert.ok(budget.used <= 2 * 1024 * 1024, `${budget.used} reserved for 8 messages of unknown size`);
+      for (const w of wires) assert.match(await w.cmd("Subject: s\r\n\r\nx\r\n."), /^250 /);
       assert.equal(budget.used, 0);
     });
   });

@@ -173,17 +173,26 @@ export async function finishData(ctx: CommandContext, result: Omit<DataResult, "
 }
 
 /**
+ * What a message that declared no SIZE reserves first: most messages are
+ * small, and reserving the largest for each would let only a few sessions
+ * at a time send (and share a commit). It grows as the message does.
+ */
+const UNDECLARED_SIZE_FIRST = 256 * 1024;
+
+/**
  * Memory for the message about to be read, when messages are counted
  * (SmtpServerOptions.messageMemory): what MAIL's SIZE declared (RFC 1870, an
- * estimate: more is asked for if the message outgrows it), else the largest
- * message. Waits its turn; the refusal when none is free in time.
+ * estimate), else a little; a message that outgrows it asks for more as it
+ * arrives, and is refused 452 if none is free then. Declaring SIZE is what
+ * makes sure the memory is there before the 354. Waits its turn; the
+ * refusal when none is free in time.
  */
 export async function reserveMessageMemory(ctx: CommandContext): Promise<Reservation | Reply | undefined> {
   const budget = ctx.options.messageMemory;
   if (!budget || ctx.state.memory) return ctx.state.memory;
   const max = ctx.options.maxMessageBytes;
   const reservation = await budget.reserve(
-    Math.min(ctx.state.tx?.params.size ?? max, max),
+    Math.min(ctx.state.tx?.params.size ?? UNDECLARED_SIZE_FIRST, max),
     ctx.options.messageMemoryWaitMs,
   );
   if (!reservation) return noMemory(ctx);

@@ -109,9 +109,9 @@ export interface SmtpServerOptions {
   /**
    * Memory for messages being read, shared by every session (and by whoever
    * else the caller shares it with): each DATA or first BDAT reserves its
-   * message's declared SIZE, or maxMessageBytes, and waits its turn when it
-   * is not free; the reservation is given back with the reply to the
-   * message. Default: not counted.
+   * message's declared SIZE (or a little, growing as the message arrives)
+   * and waits its turn when it is not free; the reservation is given back
+   * with the reply to the message. Default: not counted.
    */
   messageMemory?: MemoryBudget;
   /** How long a message waits for messageMemory before "452 4.3.1". Default 90000 (clients wait 2 minutes for 354, RFC 5321 4.5.3.2.2). */
