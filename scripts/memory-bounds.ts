@@ -139,7 +139,8 @@ if (mode === "submit") {
     sink.kill("SIGTERM");
   }
 } else {
-  const destination = await startDestination({ port: sinkPort });
+  // Every recipient deferred at RCPT: the message stays queued and its body is never sent.
+  const destination = await startDestination({ port: sinkPort, rcptReply: () => "451 4.3.0 try again later" });
   const relay = await startRelay({
     binary,
     env: { RELAY_ROUTES: `*=127.0.0.1:${sinkPort}`, RELAY_LOG_LEVEL: "warn", RELAY_RETRY_SCHEDULE: "1h", ...extraEnv },
@@ -147,33 +148,37 @@ if (mode === "submit") {
   try {
     const started = Date.now();
     let acked = 0;
-    const sessions = 8;
     let next = 0;
-    await Promise.all(Array.from({ length: sessions }, async () => {
-      while (next < count) {
-        const i = next++;
-        const reply = await sendBigMail(relay.smtpPort, {
-          from: "memory@sender.test",
-          to: [`tempfail${i}@dest.test`],
-          subject: `queued ${i}`,
-          size,
-        });
-        if (reply.startsWith("250 ")) acked++;
-      }
-    }));
-    const filledIn = (Date.now() - started) / 1000;
-    // Let every message be tried once and deferred, then look.
-    await new Promise((ok) => setTimeout(ok, 10_000));
-    const after = processMemory(relay.pid);
+    /** Queue messages up to `to` over 8 sessions, let each be tried once and deferred, then the memory. */
+    const fillTo = async (to: number) => {
+      await Promise.all(Array.from({ length: 8 }, async () => {
+        while (next < to) {
+          const i = next++;
+          const reply = await sendBigMail(relay.smtpPort, {
+            from: "memory@sender.test",
+            to: [`queued${i}@dest.test`],
+            subject: `queued ${i}`,
+            size,
+          });
+          if (reply.startsWith("250 ")) acked++;
+        }
+      }));
+      await new Promise((ok) => setTimeout(ok, 10_000));
+      return processMemory(relay.pid);
+    };
+    const tenth = await fillTo(Math.ceil(count / 10));
+    console.error(`${Math.ceil(count / 10)} queued and deferred: RSS ${mib(tenth.rss)}`);
+    const all = await fillTo(count);
     console.log(JSON.stringify(
       {
         mode,
         count,
         size,
         acknowledged: acked,
-        filledInSeconds: filledIn,
-        rss: mib(after.rss),
-        peakRss: mib(after.peak),
+        filledInSeconds: (Date.now() - started) / 1000,
+        [`rssWith${Math.ceil(count / 10)}`]: mib(tenth.rss),
+        [`rssWith${count}`]: mib(all.rss),
+        peakRss: mib(all.peak),
         destinationSessions: destination.sessions.length,
       },
       null,
