@@ -4,6 +4,7 @@ import { arcKeySource } from "../auth/arc-key.ts";
 import { createInboundAuth } from "../auth/inbound/index.ts";
 import type { Config } from "../config/load.ts";
 import { cidrContains } from "../core/cidr.ts";
+import { MemoryBudget } from "../core/memory-budget.ts";
 import { reply } from "../core/reply.ts";
 import { namedRoute } from "../core/route.ts";
 import { queueSummary } from "../delivery/queue-summary.ts";
@@ -20,14 +21,17 @@ import { AuthThrottle } from "../ingress/auth-throttle.ts";
 import { loggedHooks, loggedSessionError } from "../ingress/logged-hooks.ts";
 import { ownAddresses } from "../ingress/own-addresses.ts";
 import { smtpHooks } from "../ingress/smtp-hooks.ts";
+import { openFileLimit } from "../platform/file-limit.ts";
 import type { Runtime } from "../platform/runtime.ts";
 import {
+  Admission,
   type SessionInfo,
   type SmtpServerHandle,
   type SmtpServerOptions,
   startSmtpServer,
 } from "../smtp/server/index.ts";
 import type { Closers } from "./closers.ts";
+import { effectiveMaxConnections } from "./connection-cap.ts";
 import { localUrl, newControlToken, removeControlFile, writeControlFile } from "./control-file.ts";
 import type { ServeServices } from "./serve-services.ts";
 import { traceClient } from "./smtp-trace.ts";
@@ -114,16 +118,32 @@ export async function startListeners(
     log,
   );
   const hooks = { ...logged, transcript: (session: SessionInfo) => services.smtpTrace.inbound(session) };
+  const fileLimit = openFileLimit();
+  const maxConnections = effectiveMaxConnections(config.maxConnections, fileLimit);
+  if (maxConnections.lowered) {
+    log("warn", "RELAY_MAX_CONNECTIONS is above what the open-file limit allows: SMTP takes fewer connections", {
+      configured: config.maxConnections,
+      effective: maxConnections.max,
+      openFileLimit: fileLimit,
+    });
+  }
+  // One budget for SMTP and HTTP: both hold a message whole in memory while they receive it.
+  const receiving = new MemoryBudget(config.receivingMemory);
   const smtpOptions: SmtpServerOptions = {
     hostname: config.hostname,
+    messageMemory: receiving,
     maxMessageBytes: config.maxMessageBytes,
     maxRecipients: config.maxRecipients,
-    maxConnections: config.maxConnections,
-    maxConnectionsPerIp: config.maxConnectionsPerIp,
-    // Trusted networks are the operator's own submitters (as Postfix exempts mynetworks).
-    perIpLimitExempt: (address) => cidrContains(config.relayNetworks, address),
-    // A tenth of the places is theirs alone: a flood from outside cannot lock the operator's own submitters out.
-    reservedConnections: Math.ceil(config.maxConnections / 10),
+    // One count for every SMTP and SMTPS listener: they share the process's descriptors.
+    admission: new Admission(
+      config.hostname,
+      maxConnections.max,
+      config.maxConnectionsPerIp,
+      // Trusted networks are the operator's own submitters (as Postfix exempts mynetworks).
+      (address) => cidrContains(config.relayNetworks, address),
+      // A tenth of the places is theirs alone: a flood from outside cannot lock the operator's own submitters out.
+      Math.ceil(maxConnections.max / 10),
+    ),
     idleTimeoutMs: config.smtpIdleTimeout,
     maxSessionMs: config.smtpMaxSessionTime,
     tls: () => certificates.current(),
@@ -188,6 +208,7 @@ export async function startListeners(
         idempotency: services.fleet.idempotency,
         suppressions: services.suppressions,
         maxMessageBytes: config.maxMessageBytes,
+        receivingMemory: receiving,
         maxRecipients: config.maxRecipients,
         literals,
         priorityHeader: config.priorityHeader,

@@ -146,6 +146,11 @@ export const configSchema = v.object({
   RELAY_MAX_RECIPIENTS: v.optional(textVar("a positive integer", positiveInt), "1000"),
   /** Below this much free space in RELAY_DATA_DIR new mail is refused (452 4.3.1, HTTP 507); what is left serves deliveries. */
   RELAY_MIN_FREE_BYTES: v.optional(textVar("a whole number of bytes (0 or more)", nonNegativeInt), "67108864"),
+  /**
+   * Messages being received (SMTP DATA/BDAT, HTTP request bodies) may hold this many bytes of memory at
+   * once; more wait their turn (SMTP) or are answered 503 (HTTP).
+   */
+  RELAY_RECEIVING_MEMORY: v.optional(textVar("a positive whole number of bytes", positiveInt), "268435456"),
   /** Concurrent SMTP sessions in all. */
   RELAY_MAX_CONNECTIONS: v.optional(textVar("a positive integer", positiveInt), "2000"),
   /** Concurrent SMTP sessions per client address (RELAY_RELAY_NETWORKS exempt). */

@@ -1,5 +1,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import type { MemoryBudget } from "../core/memory-budget.ts";
+import { receivingMemory } from "./receiving-memory.ts";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import { describeRoute } from "hono-openapi";
@@ -46,6 +48,8 @@ export interface HttpDeps {
   /** Answers kept for Idempotency-Key (`CredentialStore`). */
   readonly idempotency: IdempotencyStore;
   readonly maxMessageBytes: number;
+  /** Memory that messages being received share (RELAY_RECEIVING_MEMORY); a send that does not fit is answered 503. */
+  readonly receivingMemory?: MemoryBudget;
   readonly maxRecipients: number;
   /** Which address literals envelope addresses may name (ingress/access.ts). */
   readonly literals: LiteralPolicy;
@@ -177,10 +181,11 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
 
   app.use("/v1/*", requireBearer(deps.authenticate));
   // JSON with base64 attachments is about 4/3 of the message; refuse far larger bodies before reading them.
+  const largestBody = Math.ceil((deps.maxMessageBytes * 4) / 3) + 1024 * 1024;
   app.use(
     "/v1/*",
     bodyLimit({
-      maxSize: Math.ceil((deps.maxMessageBytes * 4) / 3) + 1024 * 1024,
+      maxSize: largestBody,
       onError: (c) =>
         problem(
           c,
@@ -203,6 +208,7 @@ export function createHttpApp(deps: HttpDeps): Hono<AuthEnv> {
       app.use(path, routing);
     }
   }
+  if (deps.receivingMemory) app.post("/v1/messages", receivingMemory(deps.receivingMemory, largestBody));
   app.route(
     "/v1/messages",
     messageRoutes({

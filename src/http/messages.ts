@@ -222,7 +222,8 @@ export function messageRoutes(deps: MessageRouteDeps): Hono<AuthEnv> {
           422:
             "Invalid fields (every one is listed in `errors`), or a content scanner (RELAY_MILTERS) refused the message: `detail` gives its reply",
           503:
-            "The node is draining (POST /v1/drain): send through another node; or a content scanner asks to try again later",
+            "The node is draining (POST /v1/drain): send through another node; or it is receiving as many messages as its memory " +
+            "for them allows (RELAY_RECEIVING_MEMORY), or a content scanner asks to try again later (Retry-After)",
           507:
             "The node's disk is full (below RELAY_MIN_FREE_BYTES): nothing was stored; try again later (Retry-After)",
         }),

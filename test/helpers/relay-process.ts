@@ -34,7 +34,10 @@ export interface StartRelayOptions {
   env?: Record<string, string>;
   /** Path of a compiled relay to run instead of the source. */
   binary?: string;
-  /** The command that runs `binary` when this machine cannot by itself, e.g. qemu-aarch64-static -L DIR for arm64. */
+  /**
+   * The command that runs the relay (the binary or the runtime), e.g.
+   * qemu-aarch64-static -L DIR for an arm64 binary, or prlimit --nofile=N:N -- for a lower limit.
+   */
   launcher?: readonly string[];
   /** Runtime for the source when no binary is given. Default "bun". */
   runtime?: Runtime;
@@ -116,10 +119,14 @@ function command(
     return { file: file!, argv };
   }
   const entry = join(repoRoot, "src", "main.ts");
-  if ((options.runtime ?? "bun") === "deno") {
-    return { file: join(repoRoot, "node_modules", ".bin", "deno"), argv: ["run", "--allow-all", entry, ...args] };
-  }
-  return { file: join(repoRoot, "node_modules", ".bin", "bun"), argv: [entry, ...args] };
+  const [file, ...argv] = [
+    ...(options.launcher ?? []),
+    ...((options.runtime ?? "bun") === "deno"
+      ? [join(repoRoot, "node_modules", ".bin", "deno"), "run", "--allow-all", entry]
+      : [join(repoRoot, "node_modules", ".bin", "bun"), entry]),
+    ...args,
+  ];
+  return { file: file!, argv };
 }
 
 /** The parent's environment without any RELAY_* variable, so the host's settings never leak into a test. */

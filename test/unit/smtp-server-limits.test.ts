@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { MemoryBudget } from "../../src/core/memory-budget.ts";
 import { reply } from "../../src/core/reply.ts";
 import { Wire } from "../helpers/wire.ts";
 import {
@@ -72,11 +73,11 @@ describe("SMTP session limits", () => {
       for (let i = 0; i < 4; i++) outsiders.push(await Wire.open(port, `127.0.3.${i + 1}`));
       const greetings = await Promise.all(outsiders.map((w) => w.reply()));
       assert.deepEqual(greetings.slice(0, 3), ["220 mx.test ESMTP", "220 mx.test ESMTP", "220 mx.test ESMTP"]);
-      assert.equal(greetings[3], "421 4.7.0 mx.test Too many connections, try again later", "the fourth is over 5 - 2");
+      assert.equal(greetings[3], "421 4.3.2 mx.test Too many connections, try again later", "the fourth is over 5 - 2");
       const inside = [await Wire.open(port), await Wire.open(port)];
       assert.deepEqual(await Promise.all(inside.map((w) => w.reply())), ["220 mx.test ESMTP", "220 mx.test ESMTP"]);
       const sixth = await Wire.open(port);
-      assert.equal(await sixth.reply(), "421 4.7.0 mx.test Too many connections, try again later", "5 in all");
+      assert.equal(await sixth.reply(), "421 4.3.2 mx.test Too many connections, try again later", "5 in all");
     });
   });
 
@@ -237,5 +238,72 @@ describe("SMTP session limits", () => {
       assert.deepEqual(got[0]!.mailParams, { smtputf8: true }, "AUTH=<> is accepted and ignored");
       assert.deepEqual(got[0]!.recipients[0]!.mailbox, { local: "zoë", domain: "bücher.test" });
     });
+  });
+});
+
+describe("SMTP memory for messages being received", () => {
+  it("makes a DATA wait for its 354 until the SIZE it declared is free, then reads it", async () => {
+    const budget = new MemoryBudget(10_000);
+    await withServer({ messageMemory: budget }, async (port, got) => {
+      const a = await Wire.open(port);
+      const b = await Wire.open(port);
+      for (const w of [a, b]) {
+        await w.reply();
+        await w.cmd("EHLO client.test");
+        assert.match(await w.cmd("MAIL FROM:<a@x.test> SIZE=8000"), /^250 /);
+        assert.match(await w.cmd("RCPT TO:<b@x.test>"), /^250 /);
+      }
+      assert.match(await a.cmd("DATA"), /^354 /);
+      assert.equal(budget.used, 8_000);
+      b.send("DATA\r\n");
+      const bReplied = b.reply();
+      await sleep(50);
+      assert.equal(got.length, 0);
+      assert.equal(await a.cmd("Subject: a\r\n\r\nx\r\n."), "250 2.0.0 Queued as 1");
+      assert.match(await bReplied, /^354 /, "b's turn once a's message is done");
+      assert.equal(await b.cmd("Subject: b\r\n\r\nx\r\n."), "250 2.0.0 Queued as 2");
+      assert.equal(budget.used, 0);
+    });
+  });
+
+  it("reserves a little for a message without SIZE, so that many small ones go at once", async () => {
+    const budget = new MemoryBudget(4 * 1024 * 1024);
+    await withServer({ messageMemory: budget, maxMessageBytes: 25 * 1024 * 1024 }, async (port) => {
+      const wires = await Promise.all(Array.from({ length: 8 }, () => Wire.open(port)));
+      for (const w of wires) await w.ready();
+      for (const w of wires) assert.match(await w.cmd("DATA"), /^354 /);
+      assert.ok(budget.used <= 2 * 1024 * 1024, `${budget.used} reserved for 8 messages of unknown size`);
+      for (const w of wires) assert.match(await w.cmd("Subject: s\r\n\r\nx\r\n."), /^250 /);
+      assert.equal(budget.used, 0);
+    });
+  });
+
+  it("answers 452 4.3.1 when none is free in time, and when a message outgrows its SIZE past what is free", async () => {
+    const budget = new MemoryBudget(2 * 1024 * 1024);
+    await withServer(
+      { messageMemory: budget, messageMemoryWaitMs: 50, maxMessageBytes: 4 * 1024 * 1024 },
+      async (port) => {
+        const other = budget.tryReserve(2 * 1024 * 1024 - 100)!;
+        const a = await Wire.open(port);
+        await a.reply();
+        await a.cmd("EHLO client.test");
+        assert.match(await a.cmd("MAIL FROM:<a@x.test> SIZE=1000"), /^250 /);
+        assert.match(await a.cmd("RCPT TO:<b@x.test>"), /^250 /);
+        assert.equal(
+          await a.cmd("DATA"),
+          "452 4.3.1 mx.test Insufficient system resources for the message now, try again later",
+        );
+        other.release();
+        assert.match(await a.cmd("DATA"), /^354 /);
+        // Declared 1,000 octets, sends 3 MiB: more than the budget holds.
+        const line = `${"x".repeat(76)}\r\n`;
+        a.send(line.repeat(Math.ceil((3 * 1024 * 1024) / line.length)));
+        assert.equal(
+          await a.cmd("."),
+          "452 4.3.1 mx.test Insufficient system resources for the message now, try again later",
+        );
+        assert.equal(budget.used, 0);
+      },
+    );
   });
 });

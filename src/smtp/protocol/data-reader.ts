@@ -6,7 +6,7 @@
  * (SMTP smuggling). Past maxBytes the body is counted but not stored.
  */
 
-import { MessageBuffer } from "./message-buffer.ts";
+import { MessageBuffer, type MessageMemory } from "./message-buffer.ts";
 
 const CR = 13;
 const LF = 10;
@@ -27,6 +27,8 @@ export interface DataResult {
   /** Octets of the unstuffed message, counted even past the limit. */
   readonly size: number;
   readonly overflow: boolean;
+  /** The message outgrew the memory granted to it (MessageLimits.memory) and was not kept. */
+  readonly starved: boolean;
   /** A bare CR or LF appeared in the body. */
   readonly bareEol: boolean;
   /** A line was longer than the limit (RFC 5322 2.1.1). */
@@ -43,8 +45,9 @@ export class DataReader {
   constructor(
     readonly maxBytes: number,
     maxLineLength = Infinity,
+    memory?: MessageMemory,
   ) {
-    this.#message = new MessageBuffer({ maxBytes, maxLineLength });
+    this.#message = new MessageBuffer({ maxBytes, maxLineLength, memory });
   }
 
   get done(): boolean {
@@ -123,7 +126,14 @@ export class DataReader {
 
   result(): DataResult {
     const m = this.#message;
-    return { message: m.bytes(), size: m.size, overflow: m.overflow, bareEol: this.#bareEol, longLine: m.longLine };
+    return {
+      message: m.bytes(),
+      size: m.size,
+      overflow: m.overflow,
+      starved: m.starved,
+      bareEol: this.#bareEol,
+      longLine: m.longLine,
+    };
   }
 
   #bare(byte: number): void {

@@ -16,7 +16,21 @@ export interface MessageLimits {
   readonly maxBytes: number;
   /** Longest line without its line end; Infinity turns the check off. */
   readonly maxLineLength: number;
+  /**
+   * Memory granted for the stored message, when it is counted: a message
+   * that outgrows it asks for more, and is starved (no longer stored, still
+   * counted) when none is free.
+   */
+  readonly memory?: MessageMemory;
 }
+
+export interface MessageMemory {
+  readonly bytes: number;
+  grow(more: number): boolean;
+}
+
+/** Memory is asked for in steps of at least this much, not for every chunk. */
+const GROW_STEP = 1024 * 1024;
 
 /**
  * Appended bytes are kept by reference and joined once, at the end: a
@@ -31,8 +45,14 @@ export class MessageBuffer {
   #line = 0;
   #lastCr = false;
   #longLine = false;
+  #starved = false;
 
   constructor(readonly limits: MessageLimits) {}
+
+  /** The message outgrew its memory and none more was free: it was not stored whole. */
+  get starved(): boolean {
+    return this.#starved;
+  }
 
   /** Octets received, counted even past the limit. */
   get size(): number {
@@ -89,8 +109,22 @@ export class MessageBuffer {
     const room = this.limits.maxBytes - this.#stored;
     if (room <= 0) return;
     const part = bytes.length <= room ? bytes : bytes.subarray(0, room);
+    if (!this.#granted(part.length)) return;
     this.#parts.push(part);
     this.#stored += part.length;
+  }
+
+  /** Whether `more` octets fit in the memory granted, asking for more when they do not. */
+  #granted(more: number): boolean {
+    const memory = this.limits.memory;
+    if (!memory || this.#starved) return !this.#starved;
+    const short = this.#stored + more - memory.bytes;
+    if (short <= 0) return true;
+    const step = Math.min(Math.max(short, GROW_STEP), this.limits.maxBytes - memory.bytes);
+    if (memory.grow(step)) return true;
+    this.#starved = true;
+    this.#parts = [];
+    return false;
   }
 
   #measure(bytes: Uint8Array): void {

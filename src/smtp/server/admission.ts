@@ -31,7 +31,8 @@ export class Admission {
     const fromIp = this.#perIp.get(ip) ?? 0;
     const exempt = this.perIpExempt(address);
     if (this.max !== undefined && this.#total >= (exempt ? this.max : this.max - this.reserved)) {
-      return reply(421, "4.7.0", `${this.hostname} Too many connections, try again later`);
+      // The server's capacity, not a policy about this client: X.3.2, not accepting network messages (RFC 3463).
+      return reply(421, "4.3.2", `${this.hostname} Too many connections, try again later`);
     }
     if (this.perIp !== undefined && fromIp >= this.perIp && !exempt) {
       return reply(421, "4.7.0", `${this.hostname} Too many connections from your address, try again later`);

@@ -6,6 +6,7 @@ import type { DataResult } from "../protocol/data-reader.ts";
 import type { MessageBuffer } from "../protocol/message-buffer.ts";
 import type { MailParams, RcptParams } from "../protocol/params.ts";
 import { newId } from "../../core/id.ts";
+import type { Reservation } from "../../core/memory-budget.ts";
 import type { SecureContext, Socket } from "../../platform/net.ts";
 import type { Envelope, ResolvedOptions, SessionInfo, SmtpServerHooks } from "./types.ts";
 
@@ -31,6 +32,8 @@ export interface SessionState {
   greeted: boolean;
   tx?: Transaction;
   sasl?: SaslState;
+  /** Memory for the message being read (SmtpServerOptions.messageMemory), from its DATA or first BDAT until its reply. */
+  memory?: Reservation;
 }
 
 /** What a command handler needs from its session. */
@@ -160,6 +163,7 @@ export async function finishData(ctx: CommandContext, result: Omit<DataResult, "
   if (result.overflow) {
     return tooBig(ctx);
   }
+  if (result.starved) return noMemory(ctx);
   // RFC 5322 2.1.1 / RFC 5321 4.5.3.1.6: lines of at most 998 octets plus CRLF.
   if (result.longLine) {
     return reply(500, "5.5.2", `Line too long; message lines are limited to ${ctx.options.maxTextLineLength} octets`);
@@ -167,6 +171,43 @@ export async function finishData(ctx: CommandContext, result: Omit<DataResult, "
   const outcome = await ctx.call(() => ctx.hooks.onData(ctx.info, envelopeOf(tx), result.message));
   return outcome ? outcome.value : HOOK_FAILED;
 }
+
+/**
+ * What a message that declared no SIZE reserves first: most messages are
+ * small, and reserving the largest for each would let only a few sessions
+ * at a time send (and share a commit). It grows as the message does.
+ */
+const UNDECLARED_SIZE_FIRST = 256 * 1024;
+
+/**
+ * Memory for the message about to be read, when messages are counted
+ * (SmtpServerOptions.messageMemory): what MAIL's SIZE declared (RFC 1870, an
+ * estimate), else a little; a message that outgrows it asks for more as it
+ * arrives, and is refused 452 if none is free then. Declaring SIZE is what
+ * makes sure the memory is there before the 354. Waits its turn; the
+ * refusal when none is free in time.
+ */
+export async function reserveMessageMemory(ctx: CommandContext): Promise<Reservation | Reply | undefined> {
+  const budget = ctx.options.messageMemory;
+  if (!budget || ctx.state.memory) return ctx.state.memory;
+  const max = ctx.options.maxMessageBytes;
+  const reservation = await budget.reserve(
+    Math.min(ctx.state.tx?.params.size ?? UNDECLARED_SIZE_FIRST, max),
+    ctx.options.messageMemoryWaitMs,
+  );
+  if (!reservation) return noMemory(ctx);
+  ctx.state.memory = reservation;
+  return reservation;
+}
+
+export function releaseMessageMemory(ctx: CommandContext): void {
+  ctx.state.memory?.release();
+  ctx.state.memory = undefined;
+}
+
+/** RFC 5321 4.2.2 / RFC 3463 X.3.1: a temporary shortage, the client tries again later. */
+export const noMemory = (ctx: CommandContext): Reply =>
+  reply(452, "4.3.1", `${ctx.options.hostname} Insufficient system resources for the message now, try again later`);
 
 export const tooBig = (ctx: CommandContext): Reply =>
   reply(552, "5.3.4", `Message size exceeds fixed maximum message size of ${ctx.options.maxMessageBytes} bytes`);

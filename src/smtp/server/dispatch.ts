@@ -59,12 +59,17 @@ export async function command(ctx: cmd.CommandContext, verb: string, args: strin
     case "DATA": {
       const refusal = cmd.dataAllowed(ctx, args);
       if (refusal) return answer(refusal);
-      const reader = new DataReader(ctx.options.maxMessageBytes, ctx.options.maxTextLineLength);
-      const body: Body = { push: (chunk) => reader.push(chunk), finish: () => cmd.finishData(ctx, reader.result()) };
+      const memory = await cmd.reserveMessageMemory(ctx);
+      if (memory && "code" in memory) return answer(memory);
+      const reader = new DataReader(ctx.options.maxMessageBytes, ctx.options.maxTextLineLength, memory);
+      const body: Body = {
+        push: (chunk) => reader.push(chunk),
+        finish: () => cmd.finishData(ctx, reader.result()).finally(() => cmd.releaseMessageMemory(ctx)),
+      };
       return { kind: "body", intro: reply(354, undefined, "End data with <CR><LF>.<CR><LF>"), body };
     }
     case "BDAT": {
-      const r = bdat(ctx, args);
+      const r = await bdat(ctx, args);
       return "finish" in r ? { kind: "body", body: r } : answer(r);
     }
     case "AUTH":

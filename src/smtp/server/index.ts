@@ -1,3 +1,4 @@
+export { Admission } from "./admission.ts";
 export { type ConnectionCounts, type SmtpServerHandle, startSmtpServer } from "./listener.ts";
 export type {
   AuthCredentials,

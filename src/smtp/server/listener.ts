@@ -32,7 +32,7 @@ export async function startSmtpServer(
   hooks: SmtpServerHooks,
 ): Promise<SmtpServerHandle> {
   const resolved = resolveOptions(options);
-  const admission = new Admission(
+  const admission = resolved.admission ?? new Admission(
     resolved.hostname,
     resolved.maxConnections,
     resolved.maxConnectionsPerIp,
@@ -44,6 +44,8 @@ export async function startSmtpServer(
   const handshaking = new Set<Socket>();
   let accepting = true;
   let admittedCount = 0;
+  /** This listener's own connections (the admission may count other listeners' too). */
+  let openCount = 0;
   let refusedCount = 0;
 
   const run = (socket: Socket, info: SessionInfo, release: () => void): void => {
@@ -69,8 +71,16 @@ export async function startSmtpServer(
       return refuse(socket, admitted, resolved.implicitTls);
     }
     admittedCount += 1;
-    socket.once("close", admitted);
-    if (!resolved.implicitTls) return run(socket, info, admitted);
+    openCount += 1;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      openCount -= 1;
+      admitted();
+    };
+    socket.once("close", release);
+    if (!resolved.implicitTls) return run(socket, info, release);
     const context = resolved.tls?.();
     if (!context) return void socket.destroy();
     handshaking.add(socket);
@@ -79,7 +89,7 @@ export async function startSmtpServer(
         handshaking.delete(socket);
         if (!accepting || socket.destroyed) return void secure.destroy();
         info.secure = true;
-        run(secure, info, admitted);
+        run(secure, info, release);
       },
       () => {
         // A failed, stalled or reset handshake is the client's doing: nothing to report.
@@ -100,7 +110,7 @@ export async function startSmtpServer(
   return {
     port: listener.port,
     close: async () => void stop(),
-    connections: () => ({ open: admission.open, admitted: admittedCount, refused: refusedCount }),
+    connections: () => ({ open: openCount, admitted: admittedCount, refused: refusedCount }),
     async closeAll() {
       const stopped = stop();
       for (const socket of handshaking) socket.destroy();
@@ -110,9 +120,14 @@ export async function startSmtpServer(
   };
 }
 
-/** Over a limit: 421 and close (RFC 5321 3.1). On implicit TLS there is no plaintext to say it in. */
+/**
+ * Over a limit: 421 and close (RFC 5321 3.1). On implicit TLS there is no
+ * plaintext to say it in. The descriptor is given back as soon as the reply
+ * is with the kernel (which still sends it, then FIN): a flood of refused
+ * clients that never close must not hold the descriptors the limit keeps free.
+ */
 function refuse(socket: Socket, last: Reply, implicitTls: boolean): void {
   if (implicitTls) return void socket.destroy();
-  socket.end(formatReply(last));
+  socket.write(formatReply(last), () => socket.destroy());
   setTimeout(() => socket.destroy(), 5_000).unref?.();
 }

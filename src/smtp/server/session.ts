@@ -149,6 +149,7 @@ export class Session implements cmd.CommandContext {
 
   #onClose = (): void => {
     this.#ended = true;
+    cmd.releaseMessageMemory(this);
     this.#stopTimers();
     this.#onClosed();
   };

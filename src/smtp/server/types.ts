@@ -1,5 +1,7 @@
 import type { Mailbox } from "../../core/address.ts";
 import type { Reply } from "../../core/reply.ts";
+import type { MemoryBudget } from "../../core/memory-budget.ts";
+import type { Admission } from "./admission.ts";
 import type { SecureContext } from "../../platform/net.ts";
 import type { MailParams, RcptParams } from "../protocol/params.ts";
 import type { Transcript } from "../protocol/transcript.ts";
@@ -69,7 +71,7 @@ export interface SmtpServerOptions {
   maxLineLength?: number;
   /** Inactivity before "421 4.4.2" (RFC 5321 4.5.3.2.7 suggests 5 minutes). Default 300000. */
   idleTimeoutMs?: number;
-  /** Concurrent sessions; more are answered "421 4.7.0" and closed. */
+  /** Concurrent sessions; more are answered "421 4.3.2" and closed. */
   maxConnections?: number;
   /** Protocol errors in one session before "421 4.7.0" and close. Default 20. */
   maxErrors?: number;
@@ -110,9 +112,32 @@ export interface SmtpServerOptions {
    * the hooks' own to log (src/ingress/logged-hooks.ts).
    */
   onError: (error: unknown, session: SessionInfo) => void;
+  /**
+   * Memory for messages being read, shared by every session (and by whoever
+   * else the caller shares it with): each DATA or first BDAT reserves its
+   * message's declared SIZE (or a little, growing as the message arrives)
+   * and waits its turn when it is not free; the reservation is given back
+   * with the reply to the message. Default: not counted.
+   */
+  messageMemory?: MemoryBudget;
+  /** How long a message waits for messageMemory before "452 4.3.1". Default 90000 (clients wait 2 minutes for 354, RFC 5321 4.5.3.2.2). */
+  messageMemoryWaitMs?: number;
+  /**
+   * Connection limits shared with other listeners, so that they count
+   * together (maxConnections and the per-address limits are then its own).
+   * Default: this listener's alone.
+   */
+  admission?: Admission;
 }
 
-type Optional = "tls" | "maxConnections" | "maxConnectionsPerIp" | "perIpLimitExempt" | "reservedConnections";
+type Optional =
+  | "tls"
+  | "maxConnections"
+  | "maxConnectionsPerIp"
+  | "perIpLimitExempt"
+  | "reservedConnections"
+  | "admission"
+  | "messageMemory";
 export type ResolvedOptions = Required<Omit<SmtpServerOptions, Optional>> & Pick<SmtpServerOptions, Optional>;
 
 export function resolveOptions(o: SmtpServerOptions): ResolvedOptions {
@@ -128,5 +153,6 @@ export function resolveOptions(o: SmtpServerOptions): ResolvedOptions {
     maxCommandsWithoutMail: o.maxCommandsWithoutMail ?? 50,
     maxTextLineLength: o.maxTextLineLength ?? 998,
     implicitTls: o.implicitTls ?? false,
+    messageMemoryWaitMs: o.messageMemoryWaitMs ?? 90_000,
   };
 }
