@@ -124,7 +124,7 @@ export class DeliveryJournal {
     }
     if (!this.current) {
       const seq = this.nextSeq++;
-      const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_TRUNC;
+      const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND;
       this.current = { seq, fd: openSync(this.pathOf(seq), flags, 0o600), bytes: 0, pending: 0, torn: false };
     }
     return this.current;

@@ -57,7 +57,7 @@ describe("a start that fails leaves nothing open", () => {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
-  it("the HTTP port taken after SMTP listens: the error names it; the SMTP listener, spool, database and lock are closed, the last opened first", async () => {
+  it("the HTTP port taken after SMTP listens: the error names it; the SMTP listener, delivery journal, spool, database and lock are closed, the last opened first", async () => {
     const dir = dataDir();
     const [smtpPort] = await freePorts(1);
     const config = loadConfig(
@@ -83,6 +83,7 @@ describe("a start that fails leaves nothing open", () => {
       [
         `debug closing the SMTP listener on 127.0.0.1:${smtpPort}`,
         "debug closing the TLS certificate source",
+        "debug closing the delivery journal",
         "debug closing the spool",
         "debug closing the DKIM signer",
         "debug closing the database",
