@@ -6,6 +6,8 @@ import { checkDataDir } from "./data-dir.ts";
 import { checkDiskSpace } from "./disk-space.ts";
 import { checkHostName } from "./host-name.ts";
 import { checkMilters } from "./milters.ts";
+import { checkOpenFiles } from "./open-files.ts";
+import { openFileLimit } from "../platform/file-limit.ts";
 import { checkPorts } from "./ports.ts";
 import type { CheckResult } from "./result.ts";
 import { relayServing } from "./running-relay.ts";
@@ -34,6 +36,7 @@ export async function runChecks(config: Config, deps: CheckDeps): Promise<CheckR
   return [
     checkDataDir(config.dataDir),
     checkDiskSpace(config.dataDir),
+    checkOpenFiles(config.maxConnections, openFileLimit()),
     checkSourceIp(config.sourceIp),
     ...await checkHostName(deps.resolver, config.hostname, config.sourceIp),
     checkCertificate({ certFile: config.tlsCertFile, keyFile: config.tlsKeyFile }, config.hostname, deps.now),
