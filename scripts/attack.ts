@@ -10,6 +10,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
 import { ABUSE_KINDS, type AbuseKind } from "./attack-abusers.ts";
 import { ATTACK_DEFAULTS, formatAttackReport, runAttack } from "./attack-run.ts";
 
@@ -27,15 +28,33 @@ const HELP = `usage: scripts/attack [--connections N] [--messages N] [--concurre
   --seed          the random choices (garbage bytes, the HTTP share); default: the time
   --json          write the report there too`;
 
-const args = process.argv.slice(2);
-const option = (name: string) => {
-  const at = args.indexOf(name);
-  return at < 0 ? undefined : args[at + 1];
-};
-if (args.includes("--help") || args.includes("-h")) {
+// Unknown options are passed over, as before: strict off.
+const { values } = parseArgs({
+  strict: false,
+  options: {
+    "connections": { type: "string" },
+    "messages": { type: "string" },
+    "concurrency": { type: "string" },
+    "http-share": { type: "string" },
+    "per-address": { type: "string" },
+    "max-connections": { type: "string" },
+    "max-connections-per-ip": { type: "string" },
+    "attack-seconds": { type: "string" },
+    "kinds": { type: "string" },
+    "seed": { type: "string" },
+    "binary": { type: "string" },
+    "json": { type: "string" },
+    help: { type: "boolean", short: "h" },
+  },
+});
+if (values.help) {
   console.log(HELP);
   process.exit(0);
 }
+const option = (name: string) => {
+  const value = values[name.slice(2)];
+  return typeof value === "string" ? value : undefined;
+};
 const number = (name: string, fallback: number) => {
   const text = option(name);
   if (text === undefined) return fallback;

@@ -9,6 +9,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
 import { CRASH_DEFAULTS, type Fault, formatCrashReport, runCrash } from "./crash-run.ts";
 
 const HELP = `usage: scripts/crash [--system relay|postfix] [--kills N] [--rate R] [--http-share F]
@@ -23,15 +24,30 @@ const HELP = `usage: scripts/crash [--system relay|postfix] [--kills N] [--rate 
   --json    write the report there too
   --explain log each duplicate: how long before the next kill its first copy arrived`;
 
-const args = process.argv.slice(2);
-const option = (name: string) => {
-  const at = args.indexOf(name);
-  return at < 0 ? undefined : args[at + 1];
-};
-if (args.includes("--help") || args.includes("-h")) {
+// Unknown options are passed over, as before: strict off.
+const { values } = parseArgs({
+  strict: false,
+  options: {
+    "system": { type: "string" },
+    "kills": { type: "string" },
+    "rate": { type: "string" },
+    "http-share": { type: "string" },
+    "fault": { type: "string" },
+    "seed": { type: "string" },
+    "binary": { type: "string" },
+    "json": { type: "string" },
+    "explain": { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  },
+});
+if (values.help) {
   console.log(HELP);
   process.exit(0);
 }
+const option = (name: string) => {
+  const value = values[name.slice(2)];
+  return typeof value === "string" ? value : undefined;
+};
 const fault = (option("--fault") ?? "none") as Fault;
 if (!["none", "destination", "dns"].includes(fault)) {
   console.error(`crash: --fault is none, destination or dns, not ${fault}\n${HELP}`);
@@ -53,7 +69,7 @@ const report = await runCrash({
   fault,
   seed: Number(option("--seed") ?? Date.now() % 1_000_000),
   log: (line) => console.error(line),
-  explain: args.includes("--explain"),
+  explain: values.explain === true,
 });
 console.log(formatCrashReport(report));
 if (report.lost.length > 0) console.log(`lost: ${report.lost.slice(0, 20).join(", ")}`);

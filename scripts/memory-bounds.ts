@@ -16,7 +16,7 @@ import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { startDestination } from "../test/fixtures/smtp-destination.ts";
-import { processMemory, sendBigMail } from "../test/helpers/big-mail.ts";
+import { processMemory, sendBigMail, sendNumberedBigMails } from "../test/helpers/big-mail.ts";
 import { parseMetrics, sumOf } from "../test/helpers/metrics.ts";
 import { freePort, type RelayProcess, repoRoot, startRelay } from "../test/helpers/relay-process.ts";
 import { waitUntil } from "../test/helpers/wait-until.ts";
@@ -148,21 +148,12 @@ if (mode === "submit") {
   try {
     const started = Date.now();
     let acked = 0;
-    let next = 0;
+    let queued = 0;
     /** Queue messages up to `to` over 8 sessions, let each be tried once and deferred, then the memory. */
     const fillTo = async (to: number) => {
-      await Promise.all(Array.from({ length: 8 }, async () => {
-        while (next < to) {
-          const i = next++;
-          const reply = await sendBigMail(relay.smtpPort, {
-            from: "memory@sender.test",
-            to: [`queued${i}@dest.test`],
-            subject: `queued ${i}`,
-            size,
-          });
-          if (reply.startsWith("250 ")) acked++;
-        }
-      }));
+      const replies = await sendNumberedBigMails(relay.smtpPort, { first: queued, end: to, sessions: 8, size });
+      queued = to;
+      acked += replies.filter((reply) => reply.startsWith("250 ")).length;
       await new Promise((ok) => setTimeout(ok, 10_000));
       return processMemory(relay.pid);
     };

@@ -15,7 +15,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { after, before, describe, it } from "node:test";
-import { bigMailBody, bigMailHeader, processMemory, sendBigMail } from "../helpers/big-mail.ts";
+import { bigMailBody, bigMailHeader, processMemory, sendBigMail, sendNumberedBigMails } from "../helpers/big-mail.ts";
 import { parseMetrics, sumOf } from "../helpers/metrics.ts";
 import { existsSync } from "node:fs";
 import { NOT_INSTALLED, peerMissing } from "../helpers/peers.ts";
@@ -187,19 +187,13 @@ describe("a deferred queue ten times deeper", () => {
 
   /** Queue messages `from` to `to` over 16 sessions, wait until every one was tried and deferred; the RSS then. */
   async function queueUpTo(from: number, to: number): Promise<number> {
-    let next = from;
-    await Promise.all(Array.from({ length: 16 }, async () => {
-      while (next < to) {
-        const i = next++;
-        const reply = await sendBigMail(relay.smtpPort, {
-          from: "memory@sender.test",
-          to: [`queued${i}@dest.test`],
-          subject: `queued ${i}`,
-          size: QUEUED_BYTES,
-        });
-        assert.match(reply, /^250 /, `message ${i}`);
-      }
-    }));
+    const replies = await sendNumberedBigMails(relay.smtpPort, {
+      first: from,
+      end: to,
+      sessions: 16,
+      size: QUEUED_BYTES,
+    });
+    replies.forEach((reply, i) => assert.match(reply, /^250 /, `message ${from + i}`));
     await waitUntil(deferred, (n) => n >= to, { what: `${to} recipients deferred`, timeout: 120_000 });
     return processMemory(relay.pid).rss;
   }

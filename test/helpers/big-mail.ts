@@ -110,6 +110,30 @@ export async function sendBigMail(
   }
 }
 
+/**
+ * Messages numbered `first` to `end` - 1, each to queued<N>@dest.test, over
+ * `sessions` SMTP sessions at once; the reply to each, in number order.
+ */
+export async function sendNumberedBigMails(
+  port: number,
+  range: { first: number; end: number; sessions: number; size: number },
+): Promise<string[]> {
+  const replies: string[] = [];
+  let next = range.first;
+  await Promise.all(Array.from({ length: range.sessions }, async () => {
+    while (next < range.end) {
+      const i = next++;
+      replies[i - range.first] = await sendBigMail(port, {
+        from: "memory@sender.test",
+        to: [`queued${i}@dest.test`],
+        subject: `queued ${i}`,
+        size: range.size,
+      });
+    }
+  }));
+  return replies;
+}
+
 /** A process's resident memory now and its peak (VmRSS, VmHWM of /proc/PID/status), in bytes. */
 export function processMemory(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
